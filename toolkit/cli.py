@@ -1,0 +1,278 @@
+"""The ``toolkit`` command line: argument parsing and output only.
+
+TensorFlow is imported lazily inside the commands that need it, so ``toolkit --help`` and
+``toolkit validate`` answer in a fraction of a second. Every user mistake is one line on
+stderr and exit code 2; Ctrl-C during training is exit code 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from toolkit import __version__
+from toolkit.errors import RunInterrupted, ToolkitError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set training.epochs=5 --set model.hidden.0=128",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toolkit",
+        description="Train, tune and evaluate Keras models from YAML configs.",
+    )
+    parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a model from a config; prints the run directory")
+    train.add_argument("config", nargs="?", help="experiment YAML file")
+    _add_overrides(train)
+    train.add_argument("--output-dir", help="write the run under this directory instead of output_dir")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    train.add_argument("--repeat", type=int, default=1, metavar="N", help="train N seeds, report mean ± std")
+    train.add_argument("--verbose", action="store_true", help="show Keras' per-epoch progress")
+
+    validate = commands.add_parser("validate", help="check a config without starting TensorFlow")
+    validate.add_argument("config")
+    _add_overrides(validate)
+    validate.add_argument("--print", action="store_true", help="print the resolved config")
+
+    evaluate = commands.add_parser("evaluate", help="print a run's metrics as JSON")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--data", help="a .csv/.parquet file with the target column (default: test split)")
+
+    predict = commands.add_parser("predict", help="write predictions for a file of rows")
+    predict.add_argument("run_dir")
+    predict.add_argument("--input", required=True, help="a .csv/.parquet file of feature columns")
+    predict.add_argument("--output", required=True, help="where to write the predictions CSV")
+
+    tune = commands.add_parser("tune", help="run a Keras Tuner sweep over config fields")
+    tune.add_argument("config", nargs="?", help="experiment YAML with a tuner: section")
+    _add_overrides(tune)
+    tune.add_argument("--output-dir")
+    tune.add_argument("--resume", metavar="SWEEP_DIR", help="continue a sweep")
+    tune.add_argument("--final-train", action="store_true", help="retrain the best config as a normal run")
+    tune.add_argument("--verbose", action="store_true", help="show Keras' per-epoch progress")
+    tune.add_argument("--role", choices=["chief", "worker"], help="distributed sweep role")
+    tune.add_argument("--chief-address", default=None, help="chief host (default 127.0.0.1)")
+    tune.add_argument("--chief-port", type=int, default=None, help="chief port")
+    tune.add_argument("--worker-id", default=None, help="name of this worker (default: its pid)")
+
+    report = commands.add_parser("report", help="write report.html and report.md for a run or sweep")
+    report.add_argument("directory")
+
+    compare = commands.add_parser("compare", help="compare runs side by side")
+    compare.add_argument("run_dirs", nargs="+")
+    compare.add_argument("--output", default=None, help="directory for compare.md/.csv/.png")
+
+    board = commands.add_parser("tensorboard", help="start TensorBoard over the experiments directory")
+    board.add_argument("directory", nargs="?", default="experiments")
+    board.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    board.add_argument("--port", type=int, default=6006)
+    return parser
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from toolkit.config.loading import dump_config, load_config
+
+    config = load_config(args.config, args.overrides)
+    if args.print:
+        print(dump_config(config), end="")
+    extra = f", tuner {config.tuner.algorithm} over {len(config.tuner.search_space)} paths" if config.tuner else ""
+    print(f"{args.config}: valid ({config.model.task}, {len(config.model.hidden)} hidden blocks{extra})")
+    return 0
+
+
+def _summary_line(result) -> str:
+    evaluated = result.metrics.get("evaluated_on", "validation")
+    scores = result.metrics.get(evaluated, {})
+    shown = [k for k in ("rmse", "mae", "r2", "accuracy", "roc_auc", "f1_macro", "log_loss", "coverage") if k in scores]
+    text = "  ".join(f"{k} {scores[k]:.4g}" for k in shown if isinstance(scores[k], (int, float)))
+    line = f"{result.status}: {result.epochs} epochs; {evaluated} {text}"
+    if result.reason:
+        line += f"\n{result.reason}"
+    return line
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    verbose = 2 if args.verbose else 0
+    if args.resume:
+        if args.config or args.overrides:
+            raise ToolkitError("--resume takes the config from the run directory; drop CONFIG and --set")
+        from toolkit.training.train import resume
+
+        result = resume(args.resume, verbose=verbose)
+        print(_summary_line(result), file=sys.stderr)
+        print(result.run_dir)
+        return 0 if result.status == "completed" else 1
+    if not args.config:
+        raise ToolkitError("train needs a CONFIG file (or --resume RUN_DIR)")
+    if args.repeat < 1:
+        raise ToolkitError(f"--repeat must be at least 1, got {args.repeat}")
+    from toolkit.config.loading import load_config
+
+    config = load_config(args.config, args.overrides)
+    if args.repeat > 1:
+        from toolkit.training.repeat import train_repeated
+
+        summary_dir = train_repeated(config, repeats=args.repeat, output_dir=args.output_dir, verbose=verbose)
+        print(summary_dir)
+        return 0
+    from toolkit.training.train import train
+
+    result = train(config, output_dir=args.output_dir, verbose=verbose)
+    print(_summary_line(result), file=sys.stderr)
+    print(result.run_dir)
+    return 0 if result.status == "completed" else 1
+
+
+def _load_run(run_dir: str):
+    from toolkit.config.loading import load_config
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.models.saving import load_model
+    from toolkit.runs import open_run_directory
+
+    run = open_run_directory(run_dir)
+    config = load_config(run.config)
+    spec = FeatureSpec.from_json(run.preprocessing.read_text())
+    return run, config, spec, load_model(run.model)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from toolkit.evaluation.evaluate import evaluate_frame
+    from toolkit.evaluation.metrics import json_safe
+
+    run, config, spec, model = _load_run(args.run_dir)
+    if args.data:
+        from toolkit.data.sources import read_table
+
+        frame, split = read_table(args.data, label="--data file"), args.data
+    else:
+        from toolkit.data.sources import load_source
+        from toolkit.data.splits import split_frame
+
+        splits = split_frame(load_source(config.data, config.seed), config.data, task=config.model.task, seed=config.seed)
+        frame, split = (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
+    scores, _, _ = evaluate_frame(model, frame, spec, config, what=split)
+    print(json.dumps({"run": str(run.path), "split": split, "metrics": json_safe(scores)}, indent=2))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from toolkit.data.sources import read_table
+    from toolkit.evaluation.predict import predict_frame
+    from toolkit.runs import atomic_write_text, os_error_message
+
+    output = Path(args.output)
+    if not output.parent.exists():
+        raise ToolkitError(f"--output directory does not exist: {output.parent}")
+    frame = read_table(args.input, label="--input file")
+    _, config, spec, model = _load_run(args.run_dir)
+    result = predict_frame(model, frame, spec, config)
+    try:
+        atomic_write_text(output, result.to_csv(index=False))
+    except OSError as error:
+        raise ToolkitError(os_error_message(error, f"cannot write {output}")) from None
+    print(f"wrote {len(result)} predictions to {output}", file=sys.stderr)
+    print(output)
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from toolkit.tuning.sweep import run_sweep_command
+
+    return run_sweep_command(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from toolkit.evaluation.report import write_report
+
+    directory = Path(args.directory)
+    if not (directory / "run.json").exists() and not (directory / "sweep.json").exists():
+        raise ToolkitError(f"{directory} is neither a run directory (run.json) nor a sweep (sweep.json)")
+    html, markdown = write_report(directory)
+    print(html)
+    print(markdown)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from toolkit.evaluation.report import compare_runs
+    from toolkit.runs import open_run_directory
+
+    runs = [open_run_directory(path, need_model=False).path for path in args.run_dirs]
+    if len(runs) < 2:
+        raise ToolkitError("compare needs at least two run directories")
+    out = Path(args.output) if args.output else runs[0].parent / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    table, _ = compare_runs(runs, out)
+    print(table)
+    print(out)
+    return 0
+
+
+def _cmd_tensorboard(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise ToolkitError(f"directory not found: {directory}")
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(directory), "--host", args.host, "--port", str(args.port)]
+    print(f"TensorBoard on http://{args.host}:{args.port}/ over {directory} (Ctrl-C stops it)", file=sys.stderr)
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "validate": _cmd_validate,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "tune": _cmd_tune,
+    "report": _cmd_report,
+    "compare": _cmd_compare,
+    "tensorboard": _cmd_tensorboard,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except RunInterrupted as error:
+        print(f"toolkit: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ToolkitError as error:
+        print(f"toolkit: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("toolkit: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,296 @@
+"""Config loading in one fixed order: YAML -> extends -> --set overrides -> validate -> freeze.
+
+Only ``yaml.SafeLoader`` is used, so no YAML tag can build Python objects. Every key path
+remembers the file and line it came from, so errors can point at it.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from toolkit.config.schema import ExperimentConfig
+from toolkit.errors import ConfigError, did_you_mean
+
+KeyPath = tuple[str | int, ...]
+Origins = dict[KeyPath, str]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"{self.name}:{key_node.start_mark.line + 1}: duplicate key '{key}'"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _record_lines(node: yaml.Node, path: KeyPath, where: str, origins: Origins) -> None:
+    origins[path] = f"{where}:{node.start_mark.line + 1}"
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            origins[(*path, key)] = f"{where}:{key_node.start_mark.line + 1}"
+            _record_lines(value_node, (*path, key), where, origins)
+            origins[(*path, key)] = f"{where}:{key_node.start_mark.line + 1}"
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record_lines(item, (*path, index), where, origins)
+
+
+def read_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
+    """Read one YAML mapping and the ``file:line`` of every key path in it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read config file ({error})") from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    if data is None:
+        raise ConfigError(f"{path}: config file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top, got {type(data).__name__}")
+    origins: Origins = {}
+    _record_lines(node, (), str(path), origins)
+    return data, origins
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Merge mappings recursively; lists and scalars in ``overlay`` replace those in ``base``."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _load_with_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Origins]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path))
+        raise ConfigError(f"{path}: extends: cycle of config files: {cycle}")
+    data, origins = read_yaml(path)
+    parents = data.pop("extends", None)
+    if parents is None:
+        return data, origins
+    if isinstance(parents, str):
+        parents = [parents]
+    if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
+        raise ConfigError(f"{origins.get(('extends',), path)}: extends: expected a path or a list of paths")
+    merged: dict[str, Any] = {}
+    merged_origins: Origins = {}
+    for parent in parents:
+        parent_path = path.parent / parent
+        if not parent_path.exists():
+            raise ConfigError(
+                f"{origins.get(('extends',), path)}: extends: file not found: {parent_path}"
+            )
+        parent_data, parent_origins = _load_with_extends(parent_path, (*chain, path))
+        merged = deep_merge(merged, parent_data)
+        merged_origins.update(parent_origins)
+    merged_origins.update(origins)
+    return deep_merge(merged, data), merged_origins
+
+
+def parse_override(text: str) -> tuple[KeyPath, Any]:
+    """Split ``a.b.0=value`` into a key path and a YAML-parsed value."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set training.epochs=5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {text}: value is not valid YAML") from None
+    path = tuple(int(part) if part.isdigit() else part for part in key.strip().split("."))
+    return path, value
+
+
+def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> None:
+    """Set ``value`` at ``path`` in place. Missing mapping keys are created, so the schema
+    reports unknown ones with a suggestion; list indices must already exist."""
+    node: Any = data
+    for depth, part in enumerate(path):
+        last = depth == len(path) - 1
+        where = ".".join(str(p) for p in path[: depth + 1])
+        if isinstance(node, list):
+            if not isinstance(part, int):
+                raise ConfigError(f"{label}: {where}: '{part}' is not a list index")
+            if not 0 <= part < len(node):
+                raise ConfigError(
+                    f"{label}: {where}: index {part} out of range (the list has {len(node)} items)"
+                )
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+        elif isinstance(node, dict):
+            key = str(part)
+            if last:
+                node[key] = value
+            else:
+                if node.get(key) is None:
+                    node[key] = {}
+                node = node[key]
+        else:
+            parent = ".".join(str(p) for p in path[:depth])
+            raise ConfigError(f"{label}: {where}: cannot set a key inside {parent}, which is a value")
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: Iterable[str], origins: Origins | None = None
+) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a copy of ``data``."""
+    result = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        # Normalise int keys that address mappings (e.g. a key literally named "0") to strings.
+        set_path(result, path, value, label=f"--set {text}")
+        if origins is not None:
+            origins[tuple(str(p) if not isinstance(p, int) else p for p in path)] = f"--set {text}"
+    return result
+
+
+def resolve_config(
+    path: str | Path, overrides: Sequence[str] = ()
+) -> tuple[dict[str, Any], Origins]:
+    """The merged, overridden config as plain data, before validation."""
+    data, origins = _load_with_extends(Path(path), ())
+    data = apply_overrides(data, overrides, origins)
+    return data, origins
+
+
+def _annotation_models(annotation: Any) -> list[type[BaseModel]]:
+    """Every pydantic model class reachable inside a type annotation."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, typing.Annotated, list, dict) or origin:
+        for arg in typing.get_args(annotation):
+            found.extend(_annotation_models(arg))
+    return found
+
+
+def _allowed_keys(path: KeyPath) -> list[str]:
+    """Field names of the schema section at ``path`` (for 'did you mean')."""
+    models: list[type[BaseModel]] = [ExperimentConfig]
+    for part in path:
+        if isinstance(part, int):
+            continue
+        next_models: list[type[BaseModel]] = []
+        for model in models:
+            field = model.model_fields.get(part)
+            if field is not None:
+                next_models.extend(_annotation_models(field.annotation))
+        if not next_models:
+            break
+        models = next_models
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
+    """Drop the parts of a pydantic location that are union tags, not keys of the input."""
+    path: list[str | int] = []
+    node = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif last:
+            path.append(part)
+    return tuple(path)
+
+
+def _origin_for(path: KeyPath, origins: Origins, default: str) -> str:
+    # A --set inside the offending section is the likeliest culprit: name it first.
+    for key, origin in origins.items():
+        if origin.startswith("--set") and key[: len(path)] == path:
+            return origin
+    for length in range(len(path), 0, -1):
+        if path[:length] in origins:
+            return origins[path[:length]]
+    return default
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_validation_error(
+    error: ValidationError, data: dict[str, Any], origins: Origins, source: str
+) -> str:
+    """One line: where, which key, what was given, what is allowed."""
+    details = error.errors(include_url=False)
+    # Prefer the most specific problem: custom messages over union fan-out.
+    details.sort(key=lambda d: (d["type"] not in ("value_error", "extra_forbidden", "missing"), 0))
+    first = details[0]
+    path = _key_path(tuple(first["loc"]), data)
+    where = _origin_for(path, origins, source)
+    dotted = ".".join(str(p) for p in path) or "config"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(path[:-1])
+        message = (
+            f"unknown key '{path[-1]}'{did_you_mean(str(path[-1]), allowed)}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "value_error":
+        message = first["msg"].removeprefix("Value error, ")
+    else:
+        message = f"{first['msg']}, got {_describe(first.get('input'))}"
+    return f"{where}: {dotted}: {message}" if path else f"{where}: {message}"
+
+
+def validate_config(
+    data: dict[str, Any], origins: Origins | None = None, source: str = "config"
+) -> ExperimentConfig:
+    """Validate plain data into a frozen ``ExperimentConfig`` or raise one ``ConfigError``."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, data, origins or {}, source)) from None
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """File -> extends -> overrides -> validate -> frozen config."""
+    data, origins = resolve_config(path, overrides)
+    return validate_config(data, origins, str(path))
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    """The resolved config as YAML that loads back to the same config."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

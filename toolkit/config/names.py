@@ -1,0 +1,162 @@
+"""Names the config accepts, kept here so validation never imports TensorFlow.
+
+Each table mirrors what Keras 3 itself accepts; ``tests/config/test_names.py`` checks every
+entry against the installed Keras, so the tables cannot drift from the library silently.
+"""
+
+from __future__ import annotations
+
+DATASETS: dict[str, str] = {
+    "diabetes": "regression",
+    "breast_cancer": "binary",
+    "iris": "multiclass",
+    "wine": "multiclass",
+    "digits": "multiclass",
+}
+
+SYNTHETIC_KINDS: dict[str, str] = {
+    "regression": "regression",
+    "sine": "regression",
+    "binary": "binary",
+    "multiclass": "multiclass",
+}
+
+TASKS = ("regression", "binary", "multiclass")
+
+_COMMON_OPTIMIZER_ARGS = (
+    "learning_rate",
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+)
+
+# Keras class name and the arguments beyond the common ones.
+OPTIMIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sgd": ("SGD", ("momentum", "nesterov")),
+    "rmsprop": ("RMSprop", ("rho", "momentum", "epsilon", "centered")),
+    "adam": ("Adam", ("beta_1", "beta_2", "epsilon", "amsgrad")),
+    "adamw": ("AdamW", ("beta_1", "beta_2", "epsilon", "amsgrad")),
+    "adagrad": ("Adagrad", ("initial_accumulator_value", "epsilon")),
+    "adadelta": ("Adadelta", ("rho", "epsilon")),
+    "adamax": ("Adamax", ("beta_1", "beta_2", "epsilon")),
+    "adafactor": (
+        "Adafactor",
+        ("beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step"),
+    ),
+    "nadam": ("Nadam", ("beta_1", "beta_2", "epsilon")),
+    "ftrl": (
+        "Ftrl",
+        (
+            "learning_rate_power",
+            "initial_accumulator_value",
+            "l1_regularization_strength",
+            "l2_regularization_strength",
+            "l2_shrinkage_regularization_strength",
+            "beta",
+        ),
+    ),
+    "lion": ("Lion", ("beta_1", "beta_2")),
+    "lamb": ("Lamb", ("beta_1", "beta_2", "epsilon")),
+}
+
+
+def optimizer_arguments(name: str) -> tuple[str, ...]:
+    """Every keyword argument the named optimizer accepts."""
+    return _COMMON_OPTIMIZER_ARGS + OPTIMIZERS[name][1]
+
+
+ACTIVATIONS = (
+    "celu",
+    "elu",
+    "exponential",
+    "gelu",
+    "glu",
+    "hard_shrink",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "hard_tanh",
+    "leaky_relu",
+    "linear",
+    "log_sigmoid",
+    "mish",
+    "relu",
+    "relu6",
+    "selu",
+    "sigmoid",
+    "silu",
+    "soft_shrink",
+    "softplus",
+    "softsign",
+    "sparse_plus",
+    "squareplus",
+    "swish",
+    "tanh",
+    "tanh_shrink",
+)
+
+# Short forms users write, mapped to Keras initializer names.
+INITIALIZER_ALIASES = {"glorot": "glorot_uniform", "he": "he_normal", "lecun": "lecun_normal"}
+INITIALIZERS = (
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "zeros",
+    "ones",
+)
+
+# Losses by task. Classifiers output logits, so the toolkit builds these with from_logits.
+LOSSES: dict[str, tuple[str, ...]] = {
+    "regression": (
+        "mean_squared_error",
+        "mse",
+        "mean_absolute_error",
+        "mae",
+        "huber",
+        "log_cosh",
+        "mean_squared_logarithmic_error",
+        "msle",
+        "mean_absolute_percentage_error",
+        "mape",
+        "poisson",
+        "gaussian_nll",
+    ),
+    "binary": ("binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge"),
+    "multiclass": ("sparse_categorical_crossentropy",),
+}
+ALL_LOSSES = tuple(sorted({name for names in LOSSES.values() for name in names}))
+
+# Metrics by task: names logged by Keras during training (history, TensorBoard, monitor).
+METRICS: dict[str, tuple[str, ...]] = {
+    "regression": ("mae", "mse", "rmse", "mape", "r2"),
+    "binary": ("accuracy", "auc", "pr_auc", "precision", "recall"),
+    "multiclass": ("accuracy", "top3_accuracy", "top5_accuracy"),
+}
+DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
+    "regression": ("mae", "rmse"),
+    "binary": ("accuracy", "auc"),
+    "multiclass": ("accuracy",),
+}
+
+SCHEDULES = (
+    "constant",
+    "exponential",
+    "inverse_time",
+    "piecewise",
+    "polynomial",
+    "cosine",
+    "cosine_restarts",
+)

@@ -1,0 +1,618 @@
+"""The experiment schema: strict pydantic models, frozen once loaded.
+
+Every rule about what a config may say lives here, in one validation layer. Names of Keras
+objects are checked against ``toolkit.config.names`` so validating never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from toolkit.config import names
+from toolkit.errors import did_you_mean, unknown_name
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+DropoutRate = Annotated[float, Field(ge=0, lt=1)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class Strict(BaseModel):
+    """Base of every section: unknown keys are errors and loaded configs are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _disable_or_default(value: Any) -> Any:
+    """``false``/``null`` turn an optional section off; ``true`` means its defaults."""
+    if value is False:
+        return None
+    if value is True:
+        return {}
+    return value
+
+
+def _check_name(kind: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
+    if value not in choices:
+        raise ValueError(unknown_name(kind, value, choices))
+    return value
+
+
+# --------------------------------------------------------------------------- data
+
+
+class SyntheticConfig(Strict):
+    """Generated data for tests and demos (``source: synthetic:<kind>``)."""
+
+    samples: PositiveInt = 512
+    features: PositiveInt = 8
+    classes: Annotated[int, Field(ge=2)] = 3
+    noise: NonNegativeFloat = 0.1
+    categorical_features: Annotated[int, Field(ge=0)] = 0
+
+
+class DataConfig(Strict):
+    """Where the data comes from and how it is split."""
+
+    source: str
+    target: str = "target"
+    features: list[str] | None = None
+    categorical: list[str] | None = None
+    validation: Fraction | str = 0.2
+    test: Fraction | str | None = None
+    stratify: bool | None = None
+    synthetic: SyntheticConfig = SyntheticConfig()
+    cache: bool = True
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value.startswith("sklearn:"):
+            _check_name("dataset", value.removeprefix("sklearn:"), list(names.DATASETS))
+        elif value.startswith("synthetic:"):
+            _check_name("synthetic kind", value.removeprefix("synthetic:"), list(names.SYNTHETIC_KINDS))
+        elif not value.lower().endswith((".csv", ".parquet", ".pq")):
+            raise ValueError(
+                f"unknown data source '{value}'; allowed: sklearn:<"
+                + "|".join(names.DATASETS)
+                + ">, synthetic:<"
+                + "|".join(names.SYNTHETIC_KINDS)
+                + ">, or a path ending in .csv or .parquet"
+            )
+        return value
+
+    @field_validator("validation", "test", mode="before")
+    @classmethod
+    def _fraction_or_path(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
+            raise ValueError(f"expected a fraction in (0, 1) or a path to a file, got {value!r}")
+        if isinstance(value, str) and not value.lower().endswith((".csv", ".parquet", ".pq")):
+            raise ValueError(f"expected a fraction in (0, 1) or a .csv/.parquet path, got '{value}'")
+        return value
+
+    @property
+    def builtin_task(self) -> str | None:
+        """The task a built-in or synthetic source implies, if any."""
+        kind, _, name = self.source.partition(":")
+        if kind == "sklearn":
+            return names.DATASETS.get(name)
+        if kind == "synthetic":
+            return names.SYNTHETIC_KINDS.get(name)
+        return None
+
+
+# --------------------------------------------------------------------------- model
+
+
+class BlockConfig(Strict):
+    """One dense block; unset fields inherit the model-level defaults."""
+
+    units: PositiveInt
+    activation: str | None = None
+    dropout: DropoutRate | None = None
+    batchnorm: bool | Literal["before", "after"] | None = None
+    l1: NonNegativeFloat | None = None
+    l2: NonNegativeFloat | None = None
+    initializer: str | None = None
+    residual: bool | None = None
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name("activation", value, names.ACTIVATIONS)
+
+    @field_validator("initializer")
+    @classmethod
+    def _known_initializer(cls, value: str | None) -> str | None:
+        if value is None or value == "auto":
+            return value
+        allowed = names.INITIALIZERS + tuple(names.INITIALIZER_ALIASES)
+        return _check_name("initializer", value, allowed)
+
+
+class BayesianConfig(Strict):
+    """Variational (DenseVariational) layers: which ones, their prior and KL weighting."""
+
+    layers: Literal["all", "output", "none"] = "all"
+    prior: Literal["normal", "scale_mixture"] = "normal"
+    prior_scale: PositiveFloat = 1.0
+    kl_weight: Literal["auto"] | PositiveFloat = "auto"
+    estimator: Literal["reparameterization", "flipout"] = "reparameterization"
+
+
+class ModelConfig(Strict):
+    """The network: task head, dense body, regularisation and uncertainty options."""
+
+    task: Literal["regression", "binary", "multiclass"]
+    head: Literal["default", "gaussian"] = "default"
+    hidden: Annotated[list[BlockConfig], Field(min_length=1)] = [
+        BlockConfig(units=64),
+        BlockConfig(units=64),
+    ]
+    activation: str = "relu"
+    initializer: str = "auto"
+    dropout: DropoutRate = 0.0
+    batchnorm: bool | Literal["before", "after"] = False
+    l1: NonNegativeFloat = 0.0
+    l2: NonNegativeFloat = 0.0
+    residual: bool = False
+    bayesian: BayesianConfig | None = None
+    mc_dropout: bool = False
+    loss: str | None = None
+    metrics: list[str] | None = None
+    init_from: str | None = None
+    freeze: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _expand_compact_blocks(cls, value: Any) -> Any:
+        """``hidden: [128, 64]`` is shorthand for blocks that inherit every other setting."""
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of layer widths or blocks, got {value!r}")
+        blocks = []
+        for index, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, (int, dict, BlockConfig)):
+                raise ValueError(
+                    f"entry {index} must be a positive integer or a mapping with 'units', got {item!r}"
+                )
+            blocks.append({"units": item} if isinstance(item, int) else item)
+        return blocks
+
+    @field_serializer("hidden")
+    def _compact_blocks(self, blocks: list[BlockConfig]) -> list[Any]:
+        """Write blocks back in the compact form where they only set ``units``."""
+        dumped = [block.model_dump(exclude_none=True) for block in blocks]
+        return [item["units"] if len(item) == 1 else item for item in dumped]
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, value: str) -> str:
+        return _check_name("activation", value, names.ACTIVATIONS)
+
+    @field_validator("initializer")
+    @classmethod
+    def _known_initializer(cls, value: str) -> str:
+        if value == "auto":
+            return value
+        allowed = names.INITIALIZERS + tuple(names.INITIALIZER_ALIASES) + ("auto",)
+        return _check_name("initializer", value, allowed)
+
+    @field_validator("bayesian", mode="before")
+    @classmethod
+    def _bayesian_switch(cls, value: Any) -> Any:
+        return _disable_or_default(value)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name("loss", value, names.ALL_LOSSES)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        task = self.task
+        if self.head == "gaussian" and task != "regression":
+            raise ValueError(
+                f"head 'gaussian' needs task 'regression', got task '{task}'; "
+                "classifiers already give probabilities (use bayesian or mc_dropout for uncertainty)"
+            )
+        if self.loss is not None:
+            allowed = names.LOSSES[task]
+            if self.loss not in allowed:
+                raise ValueError(
+                    f"loss '{self.loss}' does not fit task '{task}'; allowed: {', '.join(allowed)}"
+                )
+            if self.loss == "gaussian_nll" and self.head != "gaussian":
+                raise ValueError("loss 'gaussian_nll' needs head 'gaussian'")
+            if self.head == "gaussian" and self.loss != "gaussian_nll":
+                raise ValueError(f"head 'gaussian' trains on loss 'gaussian_nll', got '{self.loss}'")
+        for metric in self.metrics or ():
+            if metric not in names.METRICS[task]:
+                raise ValueError(
+                    unknown_name(f"metric for task '{task}'", metric, names.METRICS[task])
+                )
+        if self.mc_dropout and not any(
+            (block.dropout if block.dropout is not None else self.dropout) > 0
+            for block in self.hidden
+        ):
+            raise ValueError("mc_dropout needs dropout > 0 in at least one hidden block")
+        if self.freeze > len(self.hidden):
+            raise ValueError(
+                f"freeze {self.freeze} is more than the {len(self.hidden)} hidden blocks"
+            )
+        if self.freeze and not self.init_from:
+            raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
+        return self
+
+    @property
+    def resolved_loss(self) -> str:
+        """The loss name training uses: the configured one or the task's default."""
+        if self.loss:
+            return self.loss
+        if self.head == "gaussian":
+            return "gaussian_nll"
+        return {
+            "regression": "mse",
+            "binary": "binary_crossentropy",
+            "multiclass": "sparse_categorical_crossentropy",
+        }[self.task]
+
+    @property
+    def resolved_metrics(self) -> tuple[str, ...]:
+        return tuple(self.metrics) if self.metrics is not None else names.DEFAULT_METRICS[self.task]
+
+    @property
+    def is_stochastic(self) -> bool:
+        """True when predictions vary between passes (Bayesian layers or MC dropout)."""
+        return self.mc_dropout or (self.bayesian is not None and self.bayesian.layers != "none")
+
+
+# --------------------------------------------------------------------------- training
+
+
+class OptimizerConfig(BaseModel):
+    """Any Keras optimizer by name; other keys are that optimizer's own arguments."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = "adam"
+    learning_rate: PositiveFloat = 1e-3
+
+    @model_validator(mode="after")
+    def _known_optimizer_and_arguments(self) -> OptimizerConfig:
+        _check_name("optimizer", self.name, list(names.OPTIMIZERS))
+        allowed = names.optimizer_arguments(self.name)
+        for key, value in (self.model_extra or {}).items():
+            if key not in allowed:
+                raise ValueError(
+                    f"optimizer '{self.name}' takes no argument '{key}'"
+                    f"{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}"
+                )
+            if key in ("clipnorm", "clipvalue", "global_clipnorm") and not (
+                isinstance(value, (int, float)) and value > 0
+            ):
+                raise ValueError(f"{key} must be a positive number, got {value!r}")
+            if key in ("momentum", "weight_decay") and not (
+                isinstance(value, (int, float)) and value >= 0
+            ):
+                raise ValueError(f"{key} must be a number >= 0, got {value!r}")
+        return self
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """Keyword arguments for the Keras optimizer class (learning rate excluded)."""
+        return dict(self.model_extra or {})
+
+
+class _Schedule(Strict):
+    warmup_steps: Annotated[int, Field(ge=0)] = 0
+
+
+class ConstantSchedule(_Schedule):
+    name: Literal["constant"]
+
+
+class ExponentialSchedule(_Schedule):
+    name: Literal["exponential"]
+    decay_steps: PositiveInt
+    decay_rate: PositiveFloat = 0.9
+    staircase: bool = False
+
+
+class InverseTimeSchedule(_Schedule):
+    name: Literal["inverse_time"]
+    decay_steps: PositiveInt
+    decay_rate: PositiveFloat = 0.5
+    staircase: bool = False
+
+
+class PiecewiseSchedule(_Schedule):
+    name: Literal["piecewise"]
+    boundaries: Annotated[list[PositiveInt], Field(min_length=1)]
+    values: Annotated[list[PositiveFloat], Field(min_length=2)]
+
+    @model_validator(mode="after")
+    def _lengths(self) -> PiecewiseSchedule:
+        if len(self.values) != len(self.boundaries) + 1:
+            raise ValueError(
+                f"piecewise needs one more value than boundaries, got {len(self.boundaries)} "
+                f"boundaries and {len(self.values)} values"
+            )
+        if sorted(self.boundaries) != self.boundaries:
+            raise ValueError("piecewise boundaries must increase")
+        return self
+
+
+class PolynomialSchedule(_Schedule):
+    name: Literal["polynomial"]
+    decay_steps: PositiveInt | Literal["auto"] = "auto"
+    end_learning_rate: NonNegativeFloat = 1e-5
+    power: PositiveFloat = 1.0
+    cycle: bool = False
+
+
+class CosineSchedule(_Schedule):
+    name: Literal["cosine"]
+    decay_steps: PositiveInt | Literal["auto"] = "auto"
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class CosineRestartsSchedule(_Schedule):
+    name: Literal["cosine_restarts"]
+    first_decay_steps: PositiveInt
+    t_mul: PositiveFloat = 2.0
+    m_mul: PositiveFloat = 1.0
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+Schedule = Annotated[
+    ConstantSchedule
+    | ExponentialSchedule
+    | InverseTimeSchedule
+    | PiecewiseSchedule
+    | PolynomialSchedule
+    | CosineSchedule
+    | CosineRestartsSchedule,
+    Field(discriminator="name"),
+]
+
+
+class TrainingConfig(Strict):
+    """How long and how fast to train."""
+
+    epochs: PositiveInt = 100
+    batch_size: PositiveInt = 32
+    optimizer: OptimizerConfig = OptimizerConfig()
+    lr_schedule: Schedule | None = None
+    steps_per_execution: PositiveInt | Literal["auto"] = "auto"
+    jit_compile: bool | Literal["auto"] = "auto"
+    shuffle: bool = True
+    verbose: Literal[0, 1, 2] = 2
+
+    @field_validator("lr_schedule", mode="before")
+    @classmethod
+    def _schedule_name(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "name" in value and value["name"] not in names.SCHEDULES:
+            raise ValueError(unknown_name("learning-rate schedule", value["name"], names.SCHEDULES))
+        return value
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+class EarlyStoppingConfig(Strict):
+    monitor: str = "val_loss"
+    patience: Annotated[int, Field(ge=0)] = 10
+    min_delta: NonNegativeFloat = 0.0
+    mode: Literal["auto", "min", "max"] = "auto"
+    restore_best_weights: bool = True
+    start_from_epoch: Annotated[int, Field(ge=0)] = 0
+
+
+class CheckpointConfig(Strict):
+    """Best and last checkpoints inside the run directory."""
+
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    save_last: bool = True
+
+
+class TensorBoardConfig(Strict):
+    histogram_freq: Annotated[int, Field(ge=0)] = 1
+    write_graph: bool = True
+    update_freq: Literal["epoch", "batch"] = "epoch"
+    profile_batch: Annotated[int, Field(ge=0)] = 0
+    hparams: bool = True
+
+
+class ReduceLROnPlateauConfig(Strict):
+    monitor: str = "val_loss"
+    factor: Fraction = 0.5
+    patience: Annotated[int, Field(ge=0)] = 5
+    min_lr: NonNegativeFloat = 1e-6
+    cooldown: Annotated[int, Field(ge=0)] = 0
+    mode: Literal["auto", "min", "max"] = "auto"
+
+
+class GradientMonitorConfig(Strict):
+    every_n_epochs: PositiveInt = 1
+    vanishing_threshold: PositiveFloat = 1e-7
+    exploding_threshold: PositiveFloat = 1e3
+
+
+class CallbacksConfig(Strict):
+    """Keras' own callbacks and the toolkit's; ``false`` turns any of them off."""
+
+    early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
+    checkpoint: CheckpointConfig | None = CheckpointConfig()
+    tensorboard: TensorBoardConfig | None = TensorBoardConfig()
+    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = None
+    gradient_monitor: GradientMonitorConfig | None = None
+    csv_logger: bool = True
+    backup_and_restore: bool = True
+    terminate_on_nan: bool = True
+    learning_curve: bool = True
+    lr_logger: bool = True
+    throughput: bool = True
+    uncertainty_monitor: bool | Literal["auto"] = "auto"
+    confusion_matrix: bool | Literal["auto"] = "auto"
+
+    @field_validator(
+        "early_stopping",
+        "checkpoint",
+        "tensorboard",
+        "reduce_lr_on_plateau",
+        "gradient_monitor",
+        mode="before",
+    )
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        return _disable_or_default(value)
+
+
+# --------------------------------------------------------------------------- the rest
+
+
+class RuntimeConfig(Strict):
+    """Where and how numerics run; the same config runs on CPU, one GPU or several."""
+
+    deterministic: bool = False
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+
+
+class PredictionConfig(Strict):
+    mc_samples: Annotated[int, Field(ge=2)] = 50
+    interval: Fraction = 0.95
+
+
+class EvaluationConfig(Strict):
+    plots: bool = True
+    baselines: bool = True
+
+
+class SearchDimension(Strict):
+    """One tunable config path: exactly one of int, float, choice or boolean."""
+
+    int: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
+    float: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    choice: Annotated[list[Any], Field(min_length=1)] | None = None
+    boolean: bool | None = None
+    step: PositiveFloat | None = None
+    sampling: Literal["linear", "log", "reverse_log"] = "linear"
+    when: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchDimension:
+        kinds = [k for k in ("int", "float", "choice", "boolean") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"give exactly one of int, float, choice, boolean; got {', '.join(kinds) or 'none'}"
+            )
+        bounds = self.int or self.float
+        if bounds is not None:
+            low, high = bounds
+            if low >= high:
+                raise ValueError(f"range [{low}, {high}] is empty: the lower bound must be smaller")
+            if self.sampling != "linear" and low <= 0:
+                raise ValueError(f"{self.sampling} sampling needs a lower bound > 0, got {low}")
+        elif self.step is not None or self.sampling != "linear":
+            raise ValueError("step and sampling apply only to int and float ranges")
+        if self.choice is not None and len({repr(c) for c in self.choice}) != len(self.choice):
+            raise ValueError(f"choice has repeated values: {self.choice}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("int", "float", "choice", "boolean") if getattr(self, k) is not None)
+
+    def probe_values(self) -> list[Any]:
+        """Values that must all give a valid config: the range ends and every choice."""
+        if self.int is not None:
+            return list(self.int)
+        if self.float is not None:
+            return list(self.float)
+        if self.choice is not None:
+            return list(self.choice)
+        return [True, False]
+
+
+class TunerConfig(Strict):
+    """A Keras Tuner search over config paths."""
+
+    algorithm: Literal["random", "bayesian", "hyperband", "grid"] = "random"
+    objective: str = "val_loss"
+    direction: Literal["min", "max"] | None = None
+    max_trials: PositiveInt = 20
+    max_epochs: PositiveInt | None = None
+    factor: Annotated[int, Field(ge=2)] = 3
+    executions_per_trial: PositiveInt = 1
+    keep_top_k: PositiveInt = 3
+    cv_folds: Annotated[int, Field(ge=2)] | None = None
+    seed: int | None = None
+    worker_timeout: PositiveFloat = 120.0
+    search_space: Annotated[dict[str, SearchDimension], Field(min_length=1)]
+
+    @property
+    def resolved_direction(self) -> str:
+        if self.direction:
+            return self.direction
+        lowered = self.objective.lower()
+        better_high = ("acc", "auc", "precision", "recall", "f1", "r2")
+        return "max" if any(token in lowered for token in better_high) else "min"
+
+
+class ExperimentConfig(Strict):
+    """One experiment: what to train on, what to build, how to train it, where to write."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 42
+    data: DataConfig
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()
+    callbacks: CallbacksConfig = CallbacksConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    prediction: PredictionConfig = PredictionConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    tuner: TunerConfig | None = None
+    output_dir: str = "experiments"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        implied = self.data.builtin_task
+        if implied and implied != self.model.task:
+            raise ValueError(
+                f"model.task '{self.model.task}' does not fit data.source '{self.data.source}', "
+                f"which is a {implied} dataset"
+            )
+        monitors = self.logged_names()
+        cb = self.callbacks
+        for key, section in (
+            ("early_stopping", cb.early_stopping),
+            ("checkpoint", cb.checkpoint),
+            ("reduce_lr_on_plateau", cb.reduce_lr_on_plateau),
+        ):
+            if section is not None and section.monitor not in monitors:
+                raise ValueError(
+                    f"callbacks.{key}.monitor: "
+                    + unknown_name("logged quantity", section.monitor, monitors)
+                )
+        if self.tuner is not None and self.tuner.objective not in monitors:
+            raise ValueError("tuner.objective: " + unknown_name("logged quantity", self.tuner.objective, monitors))
+        return self
+
+    def logged_names(self) -> list[str]:
+        """Quantities Keras logs each epoch, which callbacks may monitor."""
+        base = ["loss", *self.model.resolved_metrics]
+        return base + [f"val_{name}" for name in base]

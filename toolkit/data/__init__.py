@@ -1,0 +1,1 @@
+"""Data: sources, splits, fitted preprocessing specs and tf.data pipelines."""

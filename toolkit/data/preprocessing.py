@@ -1,0 +1,210 @@
+"""Preprocessing fitted on the training split only, stored as plain JSON.
+
+The spec says which columns are numeric or categorical, their training statistics and
+vocabularies, and how the target is encoded. The model builder turns it into Keras layers
+inside the saved model, so a saved model takes raw columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config.schema import DataConfig
+from toolkit.errors import DataError, did_you_mean
+
+MISSING_TOKEN = "<missing>"
+
+
+@dataclass(frozen=True)
+class NumericFeature:
+    name: str
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class CategoricalFeature:
+    name: str
+    vocabulary: list[str]
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    task: str
+    classes: list[str] = field(default_factory=list)
+    mean: float = 0.0
+    std: float = 1.0
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything needed to turn raw columns into model inputs and outputs back into labels."""
+
+    numeric: list[NumericFeature]
+    categorical: list[CategoricalFeature]
+    target: TargetSpec
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.numeric] + [f.name for f in self.categorical]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        raw = json.loads(text)
+        return cls(
+            numeric=[NumericFeature(**f) for f in raw["numeric"]],
+            categorical=[CategoricalFeature(**f) for f in raw["categorical"]],
+            target=TargetSpec(**raw["target"]),
+        )
+
+
+def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(
+                f"{what} column '{column}' is not in the data{did_you_mean(column, frame.columns)}; "
+                f"columns: {', '.join(map(str, frame.columns))}"
+            )
+
+
+def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
+    """Learn column kinds, statistics, vocabularies and the target encoding from ``train``."""
+    _check_columns(train, [config.target], "target")
+    features = config.features or [c for c in train.columns if c != config.target]
+    _check_columns(train, features, "feature")
+    if config.target in features:
+        raise DataError(f"data.features lists the target column '{config.target}'")
+    if not features:
+        raise DataError("no feature columns: the data has only the target column")
+    categorical = set(config.categorical or ())
+    _check_columns(train, sorted(categorical), "categorical")
+    if config.categorical is None:
+        categorical = {
+            c
+            for c in features
+            if not pd.api.types.is_numeric_dtype(train[c]) or pd.api.types.is_bool_dtype(train[c])
+        }
+    numeric: list[NumericFeature] = []
+    categories: list[CategoricalFeature] = []
+    for column in features:
+        values = train[column]
+        if column in categorical:
+            tokens = sorted(set(_as_tokens(values)))
+            categories.append(CategoricalFeature(column, tokens))
+            continue
+        if values.isna().all():
+            raise DataError(f"feature column '{column}' has no values (all missing) in the training split")
+        mean = float(values.mean())
+        std = float(values.std(ddof=0))
+        numeric.append(NumericFeature(column, mean, std if std > 0 else 1.0))
+    return FeatureSpec(numeric, categories, _fit_target(train[config.target], task))
+
+
+def _fit_target(target: pd.Series, task: str) -> TargetSpec:
+    if target.isna().any():
+        rows = ", ".join(map(str, target.index[target.isna()][:5]))
+        raise DataError(f"target column '{target.name}' has missing values (rows {rows}); drop or fill them")
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(target):
+            raise DataError(f"target column '{target.name}' must be numeric for regression, got {target.dtype}")
+        std = float(target.std(ddof=0))
+        return TargetSpec(str(target.name), task, mean=float(target.mean()), std=std if std > 0 else 1.0)
+    classes = sorted({str(v) for v in _label_tokens(target)}, key=_natural_key)
+    if task == "binary" and len(classes) != 2:
+        raise DataError(
+            f"task 'binary' needs exactly 2 classes in target '{target.name}', found {len(classes)}: "
+            + ", ".join(classes[:10])
+        )
+    if task == "multiclass" and len(classes) < 2:
+        raise DataError(f"task 'multiclass' needs at least 2 classes, found {len(classes)}")
+    return TargetSpec(str(target.name), task, classes=classes)
+
+
+def _natural_key(label: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+def _label_tokens(values: pd.Series) -> list[str]:
+    # 1.0 and 1 are the same class: integral floats are written without the decimal point.
+    return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values]
+
+
+def _as_tokens(values: pd.Series) -> list[str]:
+    return [MISSING_TOKEN if pd.isna(v) else t for v, t in zip(values, _label_tokens(values), strict=True)]
+
+
+def feature_arrays(frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input") -> dict[str, np.ndarray]:
+    """Raw columns as model inputs: float32 for numeric, strings for categorical, shape (n, 1)."""
+    _check_columns(frame, spec.columns, f"{what} feature")
+    arrays: dict[str, np.ndarray] = {}
+    for feature in spec.numeric:
+        column = frame[feature.name]
+        converted = pd.to_numeric(column, errors="coerce")
+        bad = converted.isna() & column.notna()
+        if bad.any():
+            row = bad.idxmax()
+            raise DataError(
+                f"{what} column '{feature.name}' must be numeric, row {row} holds {column[row]!r}"
+            )
+        arrays[feature.name] = converted.to_numpy(dtype=np.float32).reshape(-1, 1)
+    for feature in spec.categorical:
+        arrays[feature.name] = np.asarray(_as_tokens(frame[feature.name]), dtype=object).reshape(-1, 1)
+    return arrays
+
+
+def encode_target(frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "data") -> np.ndarray:
+    """Targets as the model trains on them: floats for regression, class indices otherwise."""
+    target = spec.target
+    _check_columns(frame, [target.name], "target")
+    values = frame[target.name]
+    if values.isna().any():
+        raise DataError(f"{what}: target column '{target.name}' has missing values")
+    if target.task == "regression":
+        return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float32).reshape(-1, 1)
+    index = {label: i for i, label in enumerate(target.classes)}
+    tokens = _label_tokens(values)
+    unknown = sorted({t for t in tokens if t not in index})
+    if unknown:
+        raise DataError(
+            f"{what}: target has classes not seen in training: {', '.join(unknown[:5])}; "
+            f"known: {', '.join(target.classes)}"
+        )
+    dtype = np.float32 if target.task == "binary" else np.int32
+    return np.asarray([index[t] for t in tokens], dtype=dtype).reshape(-1, 1)
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A short stable hash of the rows, recorded in run.json to tell datasets apart."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes())
+    digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()[:16]
+
+
+def describe(spec: FeatureSpec, rows: dict[str, int]) -> dict[str, Any]:
+    """The data summary written as data_summary.json and shown in reports."""
+    return {
+        "rows": rows,
+        "target": asdict(spec.target),
+        "task": spec.target.task,
+        "features": [
+            {"name": f.name, "kind": "numeric", "mean": f.mean, "std": f.std} for f in spec.numeric
+        ]
+        + [
+            {"name": f.name, "kind": "categorical", "categories": len(f.vocabulary)}
+            for f in spec.categorical
+        ],
+    }

@@ -1,0 +1,38 @@
+"""The one error type users see: a message naming what was wrong and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ToolkitError(Exception):
+    """A user mistake (bad config, bad data, bad path). The CLI prints it on one line, exit 2."""
+
+
+class ConfigError(ToolkitError):
+    """The config is invalid: raised before any TensorFlow start-up or run directory."""
+
+
+class DataError(ToolkitError):
+    """The data does not fit the config (missing file, column, bad values)."""
+
+
+def did_you_mean(given: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
+    matches = difflib.get_close_matches(str(given), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+def unknown_name(kind: str, given: str, choices: Iterable[str]) -> str:
+    """The standard message for a name that is not in a registry."""
+    choices = sorted(choices)
+    return f"unknown {kind} '{given}'{did_you_mean(given, choices)}; allowed: {', '.join(choices)}"
+
+
+class RunInterrupted(ToolkitError):
+    """Ctrl-C during training or a sweep: state is marked interrupted and checkpoints kept."""
+
+    def __init__(self, path: object, *, command: str = "train"):
+        super().__init__(f"interrupted; resume with: toolkit {command} --resume {path}")
+        self.path = path

@@ -1,0 +1,1 @@
+"""Evaluation: predictions with uncertainty, metrics, plots and reports."""

@@ -1,0 +1,139 @@
+"""Predictions from a model, with uncertainty where the model can give it.
+
+Stochastic models (Bayesian layers, MC dropout) are sampled ``mc_samples`` times; a Gaussian
+head adds its aleatoric scale. Deterministic models are run once with sampling switched off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config.schema import ExperimentConfig
+from toolkit.data.preprocessing import FeatureSpec, feature_arrays
+
+
+@dataclass
+class Predictions:
+    """Point predictions and uncertainty, in the target's original units or as probabilities."""
+
+    task: str
+    mean: np.ndarray  # regression: (n,); classifiers: probabilities (n, k)
+    std: np.ndarray | None = None
+    epistemic_std: np.ndarray | None = None
+    aleatoric_std: np.ndarray | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _probabilities(task: str, logits: np.ndarray) -> np.ndarray:
+    if task == "binary":
+        positive = _sigmoid(logits[..., 0])
+        return np.stack([1.0 - positive, positive], axis=-1)
+    return _softmax(logits)
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -np.sum(p * np.log(np.clip(p, 1e-12, 1.0)), axis=-1)
+
+
+def predict(
+    model,
+    features: dict[str, np.ndarray],
+    config: ExperimentConfig,
+    *,
+    batch_size: int = 1024,
+) -> Predictions:
+    """Run the model on prepared feature arrays and summarise its predictive distribution."""
+    from toolkit.models.layers.stochastic import is_stochastic, set_stochastic
+
+    task = config.model.task
+    gaussian = config.model.head == "gaussian"
+    stochastic = config.model.is_stochastic and is_stochastic(model)
+    samples = config.prediction.mc_samples if stochastic else 1
+    set_stochastic(model, stochastic)
+    try:
+        outputs = np.stack(
+            [np.asarray(model.predict(features, batch_size=batch_size, verbose=0)) for _ in range(samples)]
+        )
+    finally:
+        set_stochastic(model, True)  # stochastic layers sample by default; restore that
+    outputs = outputs.astype(np.float64)
+    if task == "regression":
+        location = outputs[..., 0]
+        epistemic = location.std(axis=0) if samples > 1 else None
+        aleatoric = None
+        if gaussian:
+            # Law of total variance over the samples of a Gaussian mixture.
+            variance = (outputs[..., 1] ** 2).mean(axis=0) + location.var(axis=0)
+            aleatoric = np.sqrt((outputs[..., 1] ** 2).mean(axis=0))
+            std = np.sqrt(variance)
+        else:
+            std = epistemic
+        return Predictions(task, location.mean(axis=0), std, epistemic, aleatoric)
+    probabilities = np.stack([_probabilities(task, out) for out in outputs])
+    mean = probabilities.mean(axis=0)
+    extra = {}
+    if samples > 1:
+        total = _entropy(mean)
+        expected = _entropy(probabilities).mean(axis=0)
+        extra = {"entropy": total, "mutual_information": np.maximum(total - expected, 0.0)}
+    return Predictions(task, mean, extra=extra)
+
+
+def interval(predictions: Predictions, level: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Central Gaussian interval at ``level`` around the mean, when a std is known."""
+    if predictions.std is None:
+        return None
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2.0))
+    return predictions.mean - z * predictions.std, predictions.mean + z * predictions.std
+
+
+def prediction_frame(
+    predictions: Predictions, spec: FeatureSpec, config: ExperimentConfig
+) -> pd.DataFrame:
+    """The columns ``toolkit predict`` writes."""
+    columns: dict[str, np.ndarray] = {}
+    classes = spec.target.classes
+    if predictions.task == "regression":
+        columns["prediction"] = predictions.mean
+        if predictions.std is not None:
+            columns["std"] = predictions.std
+            if predictions.epistemic_std is not None:
+                columns["epistemic_std"] = predictions.epistemic_std
+            if predictions.aleatoric_std is not None:
+                columns["aleatoric_std"] = predictions.aleatoric_std
+            lower, upper = interval(predictions, config.prediction.interval)
+            columns["lower"], columns["upper"] = lower, upper
+    else:
+        labels = np.asarray(classes, dtype=object)
+        if predictions.task == "binary":
+            columns["probability"] = predictions.mean[:, 1]
+        else:
+            for index, label in enumerate(classes):
+                columns[f"prob_{label}"] = predictions.mean[:, index]
+        columns["prediction"] = labels[predictions.mean.argmax(axis=1)]
+        columns.update(predictions.extra)
+    return pd.DataFrame(columns)
+
+
+def predict_frame(model, frame: pd.DataFrame, spec: FeatureSpec, config: ExperimentConfig) -> pd.DataFrame:
+    """Predict raw rows; columns that are not features (ids) are carried through first."""
+    features = feature_arrays(frame, spec, what="input")
+    result = prediction_frame(predict(model, features, config), spec, config)
+    carried = frame[[c for c in frame.columns if c not in spec.columns]].reset_index(drop=True)
+    overlap = [c for c in carried.columns if c in result.columns]
+    carried = carried.rename(columns={c: f"input_{c}" for c in overlap})
+    return pd.concat([carried, result], axis=1)

@@ -1,0 +1,1 @@
+"""Model builders: one path from the ``model:`` section to a compiled-ready ``keras.Model``."""

@@ -1,0 +1,47 @@
+"""Keras inputs and preprocessing layers built from a fitted ``FeatureSpec``."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+
+from toolkit.data.preprocessing import FeatureSpec
+from toolkit.models.layers.impute_standardize import ImputeStandardize
+
+
+def _layer_name(column: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", column)
+
+
+def build_inputs(spec: FeatureSpec) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
+    """One named input per raw column; numerics imputed and standardised, categoricals one-hot
+    with an out-of-vocabulary bucket for values never seen in training."""
+    inputs: dict[str, keras.KerasTensor] = {}
+    parts = []
+    if spec.numeric:
+        numeric = []
+        for feature in spec.numeric:
+            tensor = keras.Input(shape=(1,), name=_layer_name(feature.name), dtype="float32")
+            inputs[feature.name] = tensor
+            numeric.append(tensor)
+        joined = numeric[0] if len(numeric) == 1 else keras.layers.Concatenate(name="numeric")(numeric)
+        parts.append(
+            ImputeStandardize(
+                mean=[f.mean for f in spec.numeric],
+                std=[f.std for f in spec.numeric],
+                name="impute_standardize",
+            )(joined)
+        )
+    for feature in spec.categorical:
+        tensor = keras.Input(shape=(1,), name=_layer_name(feature.name), dtype="string")
+        inputs[feature.name] = tensor
+        lookup = keras.layers.StringLookup(
+            vocabulary=feature.vocabulary,
+            num_oov_indices=1,
+            output_mode="one_hot",
+            name=f"lookup_{_layer_name(feature.name)}",
+        )
+        parts.append(lookup(tensor))
+    features = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
+    return inputs, features

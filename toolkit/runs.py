@@ -1,0 +1,164 @@
+"""The run directory: its layout, atomic writes, and run.json bookkeeping.
+
+A run lives at ``<output_dir>/<name>/<run_id>/``. Every file a reader may open while a run
+is going (config, metrics, run.json) is written to a temporary file and renamed into place,
+so nobody ever sees half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import ToolkitError
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def os_error_message(error: OSError, what: str) -> str:
+    """A one-line message for a filesystem failure a user can act on."""
+    reasons = {
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "read-only file system",
+        errno.ENOSPC: "no space left on device",
+        errno.EDQUOT: "disk quota exceeded",
+    }
+    reason = reasons.get(error.errno, error.strerror or str(error))
+    return f"{what}: {reason}"
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    """Paths of one run's files; the layout other commands and users rely on."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def model(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def history(self) -> Path:
+        return self.path / "history.csv"
+
+    @property
+    def preprocessing(self) -> Path:
+        return self.path / "preprocessing.json"
+
+    @property
+    def data_summary(self) -> Path:
+        return self.path / "data_summary.json"
+
+    @property
+    def model_summary(self) -> Path:
+        return self.path / "model_summary.txt"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    def read_run(self) -> dict[str, Any]:
+        return read_json(self.run_json)
+
+    def update_run(self, **fields: Any) -> dict[str, Any]:
+        record = self.read_run() if self.run_json.exists() else {}
+        record.update(fields)
+        atomic_write_json(self.run_json, record)
+        return record
+
+
+def new_run_id() -> str:
+    """Sortable by start time; the random suffix keeps simultaneous runs apart."""
+    now = dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%d-%H%M%S-%f") + "-" + secrets.token_hex(2)
+
+
+def create_run_directory(output_dir: str | Path, name: str, *, prefix: str = "") -> RunDirectory:
+    """Make a fresh, unique run directory (never reuses an existing one)."""
+    parent = Path(output_dir) / name
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(20):
+            path = parent / f"{prefix}{new_run_id()}"
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return RunDirectory(path)
+    except OSError as error:
+        raise ToolkitError(os_error_message(error, f"cannot create a run directory in {parent}")) from None
+    raise ToolkitError(f"cannot create a unique run directory in {parent}")
+
+
+def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:
+    """An existing run directory, checked to hold what commands read."""
+    run = RunDirectory(Path(path))
+    if not run.path.is_dir():
+        raise ToolkitError(f"run directory not found: {run.path}")
+    if not run.config.exists() or not run.run_json.exists():
+        raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
+    if need_model and not run.model.exists():
+        status = run.read_run().get("status", "unknown")
+        raise ToolkitError(f"{run.path} has no model.keras (run status: {status})")
+    return run

@@ -1,0 +1,1 @@
+"""Training: compile pieces, runtime set-up, callbacks and the ``train`` entry point."""

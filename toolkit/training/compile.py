@@ -1,0 +1,124 @@
+"""Optimizer, learning-rate schedule, loss and metrics from the config, via Keras' own classes."""
+
+from __future__ import annotations
+
+import keras
+
+from toolkit.config import names
+from toolkit.config.schema import ExperimentConfig, TrainingConfig
+from toolkit.data.preprocessing import FeatureSpec
+from toolkit.models.location_metric import LocationMetric
+from toolkit.models.standardized_loss import StandardizedLoss
+from toolkit.training.warmup import WarmupSchedule
+
+# Losses of location: invariant in shape under standardisation, so trained on the unit scale.
+_STANDARDIZABLE = {"mse", "mean_squared_error", "mae", "mean_absolute_error", "huber", "log_cosh", "gaussian_nll"}
+
+
+def build_schedule(training: TrainingConfig, *, total_steps: int):
+    """A float or a ``LearningRateSchedule`` for the optimizer."""
+    rate = training.optimizer.learning_rate
+    spec = training.lr_schedule
+    if spec is None or spec.name == "constant":
+        schedule = rate
+    else:
+        schedules = keras.optimizers.schedules
+        decay_steps = getattr(spec, "decay_steps", None)
+        if decay_steps == "auto":
+            decay_steps = max(1, total_steps - spec.warmup_steps)
+        if spec.name == "exponential":
+            schedule = schedules.ExponentialDecay(rate, decay_steps, spec.decay_rate, spec.staircase)
+        elif spec.name == "inverse_time":
+            schedule = schedules.InverseTimeDecay(rate, decay_steps, spec.decay_rate, spec.staircase)
+        elif spec.name == "piecewise":
+            schedule = schedules.PiecewiseConstantDecay(list(spec.boundaries), list(spec.values))
+        elif spec.name == "polynomial":
+            schedule = schedules.PolynomialDecay(
+                rate, decay_steps, spec.end_learning_rate, spec.power, spec.cycle
+            )
+        elif spec.name == "cosine":
+            schedule = schedules.CosineDecay(rate, decay_steps, alpha=spec.alpha)
+        else:
+            schedule = schedules.CosineDecayRestarts(
+                rate, spec.first_decay_steps, spec.t_mul, spec.m_mul, spec.alpha
+            )
+    if spec is not None and spec.warmup_steps > 0:
+        if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            schedule = keras.optimizers.schedules.PolynomialDecay(rate, 1, rate)  # constant
+        schedule = WarmupSchedule(schedule, spec.warmup_steps)
+    return schedule
+
+
+def build_optimizer(training: TrainingConfig, *, total_steps: int) -> keras.optimizers.Optimizer:
+    class_name, _ = names.OPTIMIZERS[training.optimizer.name]
+    optimizer_class = getattr(keras.optimizers, class_name)
+    return optimizer_class(
+        learning_rate=build_schedule(training, total_steps=total_steps), **training.optimizer.arguments
+    )
+
+
+def build_loss(config: ExperimentConfig, spec: FeatureSpec) -> keras.losses.Loss:
+    """Classifiers output logits, so their losses are built with ``from_logits=True``."""
+    name = config.model.resolved_loss
+    task = config.model.task
+    if task == "regression":
+        if name in _STANDARDIZABLE:
+            return StandardizedLoss(name, spec.target.mean, spec.target.std)
+        return keras.losses.get(name)
+    if name == "binary_crossentropy":
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+    if name == "binary_focal_crossentropy":
+        return keras.losses.BinaryFocalCrossentropy(from_logits=True)
+    if name in ("hinge", "squared_hinge"):
+        return keras.losses.get(name)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _metric(name: str, task: str) -> keras.metrics.Metric:
+    metrics = keras.metrics
+    if task == "regression":
+        return {
+            "mae": lambda: metrics.MeanAbsoluteError(name="mae"),
+            "mse": lambda: metrics.MeanSquaredError(name="mse"),
+            "rmse": lambda: metrics.RootMeanSquaredError(name="rmse"),
+            "mape": lambda: metrics.MeanAbsolutePercentageError(name="mape"),
+            "r2": lambda: metrics.R2Score(name="r2"),
+        }[name]()
+    if task == "binary":
+        # Outputs are logits: thresholds sit at 0, AUCs take from_logits.
+        return {
+            "accuracy": lambda: metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
+            "auc": lambda: metrics.AUC(name="auc", from_logits=True),
+            "pr_auc": lambda: metrics.AUC(name="pr_auc", curve="PR", from_logits=True),
+            "precision": lambda: metrics.Precision(name="precision", thresholds=0.0),
+            "recall": lambda: metrics.Recall(name="recall", thresholds=0.0),
+        }[name]()
+    return {
+        "accuracy": lambda: metrics.SparseCategoricalAccuracy(name="accuracy"),
+        "top3_accuracy": lambda: metrics.SparseTopKCategoricalAccuracy(k=3, name="top3_accuracy"),
+        "top5_accuracy": lambda: metrics.SparseTopKCategoricalAccuracy(k=5, name="top5_accuracy"),
+    }[name]()
+
+
+def build_metrics(config: ExperimentConfig) -> list[keras.metrics.Metric]:
+    task = config.model.task
+    built = [_metric(name, task) for name in config.model.resolved_metrics]
+    if config.model.head == "gaussian":
+        built = [LocationMetric(metric, units=1) for metric in built]
+    return built
+
+
+def compile_model(
+    model: keras.Model, config: ExperimentConfig, spec: FeatureSpec, *, steps_per_epoch: int
+) -> None:
+    training = config.training
+    steps_per_execution = (
+        min(32, steps_per_epoch) if training.steps_per_execution == "auto" else training.steps_per_execution
+    )
+    model.compile(
+        optimizer=build_optimizer(training, total_steps=steps_per_epoch * training.epochs),
+        loss=build_loss(config, spec),
+        metrics=build_metrics(config),
+        steps_per_execution=steps_per_execution,
+        jit_compile=training.jit_compile if training.jit_compile != "auto" else "auto",
+    )

@@ -1,0 +1,168 @@
+"""Best and last checkpoints of a run, written so that a killed run can resume exactly."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from toolkit.runs import atomic_write_json, atomic_write_text
+
+
+def _improved(current: float, best: float | None, mode: str) -> bool:
+    if current is None or not math.isfinite(current):
+        return False
+    if best is None:
+        return True
+    return current < best if mode == "min" else current > best
+
+
+def resolve_mode(monitor: str, mode: str) -> str:
+    if mode != "auto":
+        return mode
+    better_high = ("acc", "auc", "precision", "recall", "r2")
+    return "max" if any(token in monitor for token in better_high) else "min"
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Saves ``best.weights.h5`` when the monitored value improves and, after every epoch,
+    a complete resume point: model and optimizer state, the epoch, the best value so far and
+    the early-stopping counters.
+
+    A resume point is a fresh directory ``resume/epoch-NNNNNN`` published by atomically
+    rewriting the ``resume/LATEST`` pointer, so a kill at any moment leaves the previous
+    point intact. Place it after EarlyStopping in the callback list so it records the
+    counters of the epoch just finished.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        save_best: bool = True,
+        save_last: bool = True,
+        early_stopping: keras.callbacks.EarlyStopping | None = None,
+        epoch_variable: Any = None,
+        initial_best: float | None = None,
+    ):
+        super().__init__()
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.mode = resolve_mode(monitor, mode)
+        self.save_best = save_best
+        self.save_last = save_last
+        self.early_stopping = early_stopping
+        self.epoch_variable = epoch_variable
+        self.best = initial_best
+        self.best_epoch: int | None = None
+
+    @property
+    def best_path(self) -> Path:
+        return self.directory / "best.weights.h5"
+
+    @property
+    def resume_root(self) -> Path:
+        return self.directory / "resume"
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        if self.epoch_variable is not None:
+            self.epoch_variable.assign(epoch)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        current = logs.get(self.monitor)
+        if self.save_best and _improved(current, self.best, self.mode):
+            self.best = float(current)
+            self.best_epoch = epoch
+            temporary = self.directory / ".best.tmp.weights.h5"
+            self.model.save_weights(temporary, overwrite=True)
+            temporary.replace(self.best_path)
+        if self.save_last:
+            self._save_resume_point(epoch + 1)
+
+    def _save_resume_point(self, completed_epochs: int) -> None:
+        self.resume_root.mkdir(parents=True, exist_ok=True)
+        point = self.resume_root / f"epoch-{completed_epochs:06d}"
+        if point.exists():
+            shutil.rmtree(point)
+        point.mkdir()
+        self.model.save_weights(point / "state.weights.h5", overwrite=True)
+        es = self.early_stopping
+        state = {
+            "completed_epochs": completed_epochs,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "early_stopping": None
+            if es is None
+            else {
+                "wait": int(es.wait),
+                "best": None if es.best is None else float(es.best),
+                "best_epoch": int(es.best_epoch),
+                "stopped_epoch": int(es.stopped_epoch),
+            },
+        }
+        atomic_write_json(point / "state.json", state)
+        atomic_write_text(self.resume_root / "LATEST", point.name)
+        for old in self.resume_root.glob("epoch-*"):
+            if old.name != point.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    # ------------------------------------------------------------------ resume
+
+    @staticmethod
+    def latest_state(directory: Path) -> tuple[Path, dict[str, Any]] | None:
+        """The newest complete resume point in ``directory``, if any."""
+        pointer = Path(directory) / "resume" / "LATEST"
+        if not pointer.exists():
+            return None
+        point = pointer.parent / pointer.read_text().strip()
+        if not (point / "state.json").exists() or not (point / "state.weights.h5").exists():
+            return None
+        return point, json.loads((point / "state.json").read_text())
+
+    def restore(self, point: Path, state: dict[str, Any]) -> int:
+        """Load model and optimizer state from a resume point; returns the epoch to start at."""
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        if self.early_stopping is not None and state.get("early_stopping"):
+            best_weights = None
+            if (
+                self.best_path.exists()
+                and self.early_stopping.restore_best_weights
+                and self.early_stopping.monitor == self.monitor
+            ):
+                self.model.load_weights(self.best_path)
+                best_weights = self.model.get_weights()
+            self.early_stopping.resume_from(state["early_stopping"], best_weights)
+        self.model.load_weights(point / "state.weights.h5")
+        return int(state["completed_epochs"])
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping whose counters and best weights survive a restart."""
+
+    _resumed: dict[str, Any] | None = None
+    _resumed_weights: list[np.ndarray] | None = None
+
+    def resume_from(self, state: dict[str, Any], best_weights: list[np.ndarray] | None) -> None:
+        self._resumed = state
+        self._resumed_weights = best_weights
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)
+        if self._resumed:
+            self.wait = self._resumed["wait"]
+            if self._resumed["best"] is not None:
+                self.best = self._resumed["best"]
+            self.best_epoch = self._resumed["best_epoch"]
+            self.best_weights = self._resumed_weights

@@ -1,0 +1,310 @@
+"""``train(config)``: data -> model -> fit -> run directory. No CLI code, no printing of its own.
+
+Data problems are found before the run directory exists, so a bad input leaves nothing
+behind. Once training starts, run.json always ends in one of: completed, failed, interrupted.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import toolkit
+from toolkit.config.loading import dump_config, load_config
+from toolkit.config.schema import ExperimentConfig
+from toolkit.data.preprocessing import (
+    FeatureSpec,
+    describe,
+    encode_target,
+    feature_arrays,
+    fingerprint,
+    fit_spec,
+)
+from toolkit.data.sources import load_source
+from toolkit.data.splits import Splits, split_frame
+from toolkit.errors import DataError, RunInterrupted, ToolkitError
+from toolkit.runs import (
+    RunDirectory,
+    atomic_write_json,
+    atomic_write_text,
+    create_run_directory,
+    os_error_message,
+    utc_now,
+)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Splits, the fitted spec and the arrays the model trains on."""
+
+    splits: Splits
+    spec: FeatureSpec
+    fingerprint: str
+    train: tuple[dict[str, np.ndarray], np.ndarray]
+    validation: tuple[dict[str, np.ndarray], np.ndarray]
+    test: tuple[dict[str, np.ndarray], np.ndarray] | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    status: str
+    metrics: dict[str, Any]
+    epochs: int
+    reason: str | None = None
+
+
+def prepare_data(config: ExperimentConfig) -> PreparedData:
+    """Load, split and encode the data; every problem is a ``DataError``."""
+    frame = load_source(config.data, config.seed)
+    splits = split_frame(frame, config.data, task=config.model.task, seed=config.seed)
+    spec = fit_spec(splits.train, config.data, config.model.task)
+    if len(splits.train) < config.training.batch_size:
+        raise DataError(
+            f"the training split has {len(splits.train)} rows, fewer than training.batch_size "
+            f"{config.training.batch_size}; lower the batch size or add data"
+        )
+
+    def arrays(part: pd.DataFrame, what: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        return feature_arrays(part, spec, what=what), encode_target(part, spec, what=what)
+
+    return PreparedData(
+        splits=splits,
+        spec=spec,
+        fingerprint=fingerprint(frame),
+        train=arrays(splits.train, "training data"),
+        validation=arrays(splits.validation, "validation data"),
+        test=None if splits.test is None else arrays(splits.test, "test data"),
+    )
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"toolkit": toolkit.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def _model_summary(model) -> str:
+    buffer = io.StringIO()
+    model.summary(print_fn=lambda line, **_: buffer.write(line + "\n"))
+    return buffer.getvalue()
+
+
+def _history_columns(path: Path, completed_epochs: int) -> dict[str, list[float]] | None:
+    """Trim history.csv to the epochs a resume point covers; return its columns."""
+    if not path.exists():
+        return None
+    history = pd.read_csv(path).iloc[:completed_epochs]
+    atomic_write_text(path, history.to_csv(index=False))
+    return {c: history[c].tolist() for c in history.columns if c != "epoch"}
+
+
+def train(
+    config: ExperimentConfig,
+    *,
+    output_dir: str | Path | None = None,
+    data: PreparedData | None = None,
+    verbose: int | None = None,
+    run_prefix: str = "",
+) -> RunResult:
+    """Train ``config`` into a new run directory."""
+    data = data or prepare_data(config)
+    run = create_run_directory(output_dir or config.output_dir, config.name, prefix=run_prefix)
+    try:
+        atomic_write_text(run.config, dump_config(config))
+        run.update_run(
+            run_id=run.path.name,
+            name=config.name,
+            task=config.model.task,
+            status="running",
+            started=utc_now(),
+            ended=None,
+            seed=config.seed,
+            data_fingerprint=data.fingerprint,
+        )
+        atomic_write_text(run.preprocessing, data.spec.to_json())
+        rows = {"train": len(data.splits.train), "validation": len(data.splits.validation)}
+        if data.splits.test is not None:
+            rows["test"] = len(data.splits.test)
+        atomic_write_json(run.data_summary, describe(data.spec, rows))
+    except OSError as error:
+        raise ToolkitError(os_error_message(error, f"cannot write to {run.path}")) from None
+    return _fit(config, run, data, verbose=verbose, resuming=False)
+
+
+def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
+    """Continue an interrupted run from its last completed epoch."""
+    run = RunDirectory(Path(run_dir))
+    if not run.config.exists() or not run.run_json.exists():
+        raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
+    record = run.read_run()
+    if record.get("status") == "completed":
+        raise ToolkitError(f"{run.path} already completed; nothing to resume")
+    config = load_config(run.config)
+    data = prepare_data(config)
+    if record.get("data_fingerprint") not in (None, data.fingerprint):
+        raise DataError(
+            f"the data of {config.data.source} changed since the run started "
+            f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
+        )
+    return _fit(config, run, data, verbose=verbose, resuming=True)
+
+
+def _fit(
+    config: ExperimentConfig, run: RunDirectory, data: PreparedData, *, verbose: int | None, resuming: bool
+) -> RunResult:
+    import tensorflow as tf
+
+    from toolkit.data.pipeline import make_dataset
+    from toolkit.models.builder import build_model, transfer_weights
+    from toolkit.training.callback_factory import build_callbacks
+    from toolkit.training.compile import compile_model
+    from toolkit.training.run_checkpoint import RunCheckpoint
+    from toolkit.training.runtime import configure, device_names, make_strategy
+
+    configure(config.runtime, config.seed)
+    strategy = make_strategy(config.runtime)
+    batch_size = config.training.batch_size
+    train_size = len(data.splits.train)
+    steps_per_epoch = math.ceil(train_size / batch_size)
+    run.checkpoints.mkdir(exist_ok=True)
+    run.update_run(devices=device_names(), versions=_versions(), status="running", ended=None)
+
+    with strategy.scope():
+        model = build_model(config, data.spec, train_size=train_size)
+        if config.model.init_from:
+            from toolkit.models.saving import load_run_model
+
+            copied = transfer_weights(model, load_run_model(config.model.init_from), freeze=config.model.freeze)
+            run.update_run(transferred_layers=copied)
+        compile_model(model, config, data.spec, steps_per_epoch=steps_per_epoch)
+        epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
+
+    atomic_write_text(run.model_summary, _model_summary(model))
+    atomic_write_json(
+        run.path / "model.json",
+        {
+            "total_params": int(model.count_params()),
+            "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        },
+    )
+    train_ds = make_dataset(
+        *data.train,
+        batch_size=batch_size,
+        shuffle_seed=config.seed if config.training.shuffle else None,
+        epoch=epoch_variable,
+    )
+    validation_ds = make_dataset(*data.validation, batch_size=max(batch_size, 256))
+
+    initial_epoch = 0
+    initial_history = None
+    resume_point = RunCheckpoint.latest_state(run.checkpoints) if resuming else None
+    if resuming and resume_point is not None:
+        initial_history = _history_columns(run.history, resume_point[1]["completed_epochs"])
+    run_callbacks = build_callbacks(
+        config,
+        run,
+        validation=data.validation,
+        class_names=data.spec.target.classes,
+        train_size=train_size,
+        epoch_variable=epoch_variable,
+        resuming=resume_point is not None,
+        initial_history=initial_history,
+    )
+    if resume_point is not None:
+        run_callbacks.checkpoint.set_model(model)
+        initial_epoch = run_callbacks.checkpoint.restore(*resume_point)
+        run.update_run(resumed_at_epoch=initial_epoch)
+
+    status, reason = "completed", None
+    try:
+        model.fit(
+            train_ds,
+            validation_data=validation_ds,
+            epochs=config.training.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=run_callbacks.callbacks,
+            shuffle=False,  # the dataset shuffles itself, per epoch from the seed
+            verbose=config.training.verbose if verbose is None else verbose,
+        )
+    except KeyboardInterrupt:
+        run.update_run(status="interrupted", ended=utc_now(), reason="interrupted by the user (SIGINT)")
+        raise RunInterrupted(run.path) from None
+    except Exception as error:
+        run.update_run(
+            status="failed",
+            ended=utc_now(),
+            reason=f"{type(error).__name__}: {error}".splitlines()[0],
+            traceback=traceback.format_exc(limit=5),
+        )
+        raise
+    history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame(model.history.history)
+    epochs_run = len(history)
+    losses = history["loss"].to_numpy(dtype=float) if "loss" in history else np.array([])
+    if len(losses) and not np.isfinite(losses[-1]):
+        status = "failed"
+        reason = f"loss became {losses[-1]} at epoch {epochs_run}; the best checkpoint so far is kept"
+        best = run_callbacks.checkpoint.best_path
+        if best.exists():
+            model.load_weights(best)
+
+    try:
+        model.save(run.model)
+        metrics = _final_metrics(config, run, data, model, history)
+    except OSError as error:
+        run.update_run(status="failed", ended=utc_now(), reason=os_error_message(error, "writing results"))
+        raise ToolkitError(os_error_message(error, f"cannot write results to {run.path}")) from None
+    run.update_run(
+        status=status,
+        reason=reason,
+        ended=utc_now(),
+        epochs=epochs_run,
+        best_epoch=None if run_callbacks.checkpoint.best_epoch is None else run_callbacks.checkpoint.best_epoch + 1,
+    )
+    return RunResult(run.path, status, metrics, epochs_run, reason)
+
+
+def _final_metrics(
+    config: ExperimentConfig, run: RunDirectory, data: PreparedData, model, history: pd.DataFrame
+) -> dict[str, Any]:
+    """metrics.json, the plots and the TensorBoard HParams entry of a finished run."""
+    from toolkit.evaluation.evaluate import evaluate_frame
+    from toolkit.evaluation.run_plots import plot_run
+    from toolkit.training.hparams import flatten, write_hparams
+
+    results: dict[str, Any] = {}
+    held_out_predictions = None
+    parts = {"train": data.splits.train, "validation": data.splits.validation, "test": data.splits.test}
+    for split, frame in parts.items():
+        if frame is None:
+            continue
+        scores, predictions, y = evaluate_frame(model, frame, data.spec, config, what=f"{split} data")
+        results[split] = scores
+        held_out_predictions = (split, frame, predictions, y)
+    if config.evaluation.baselines:
+        from toolkit.evaluation.baselines import fit_baselines
+
+        results["baselines"] = fit_baselines(config, data)
+    results["evaluated_on"] = "test" if data.splits.test is not None else "validation"
+    atomic_write_json(run.metrics, results)
+    if config.evaluation.plots and held_out_predictions is not None:
+        plot_run(config, run, data.spec, history, model, *held_out_predictions)
+    monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
+    if config.callbacks.tensorboard is not None and config.callbacks.tensorboard.hparams and monitor in history:
+        column = history[monitor].to_numpy(dtype=float)
+        finite = column[np.isfinite(column)]
+        if len(finite):
+            from toolkit.training.run_checkpoint import resolve_mode
+
+            mode = resolve_mode(monitor, config.callbacks.checkpoint.mode if config.callbacks.checkpoint else "auto")
+            best = float(finite.min() if mode == "min" else finite.max())
+            write_hparams(run.tensorboard, flatten(config.model_dump(mode="json")), {f"best_{monitor}": best})
+    return results
