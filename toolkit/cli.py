@@ -45,12 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"toolkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train a model from a config; prints the run directory")
+    train = commands.add_parser(
+        "train", help="train a model from a config; prints the run directory"
+    )
     train.add_argument("config", nargs="?", help="experiment YAML file")
     _add_overrides(train)
-    train.add_argument("--output-dir", help="write the run under this directory instead of output_dir")
+    train.add_argument(
+        "--output-dir", help="write the run under this directory instead of output_dir"
+    )
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-    train.add_argument("--repeat", type=int, default=1, metavar="N", help="train N seeds, report mean ± std")
+    train.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="train N seeds, report mean ± std"
+    )
     train.add_argument("--verbose", action="store_true", help="show Keras' per-epoch progress")
 
     validate = commands.add_parser("validate", help="check a config without starting TensorFlow")
@@ -60,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="print a run's metrics as JSON")
     evaluate.add_argument("run_dir")
-    evaluate.add_argument("--data", help="a .csv/.parquet file with the target column (default: test split)")
+    evaluate.add_argument(
+        "--data", help="a .csv/.parquet file with the target column (default: test split)"
+    )
 
     predict = commands.add_parser("predict", help="write predictions for a file of rows")
     predict.add_argument("run_dir")
@@ -72,21 +80,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(tune)
     tune.add_argument("--output-dir")
     tune.add_argument("--resume", metavar="SWEEP_DIR", help="continue a sweep")
-    tune.add_argument("--final-train", action="store_true", help="retrain the best config as a normal run")
+    tune.add_argument(
+        "--final-train", action="store_true", help="retrain the best config as a normal run"
+    )
     tune.add_argument("--verbose", action="store_true", help="show Keras' per-epoch progress")
     tune.add_argument("--role", choices=["chief", "worker"], help="distributed sweep role")
     tune.add_argument("--chief-address", default=None, help="chief host (default 127.0.0.1)")
     tune.add_argument("--chief-port", type=int, default=None, help="chief port")
     tune.add_argument("--worker-id", default=None, help="name of this worker (default: its pid)")
 
-    report = commands.add_parser("report", help="write report.html and report.md for a run or sweep")
+    report = commands.add_parser(
+        "report", help="write report.html and report.md for a run or sweep"
+    )
     report.add_argument("directory")
 
     compare = commands.add_parser("compare", help="compare runs side by side")
     compare.add_argument("run_dirs", nargs="+")
     compare.add_argument("--output", default=None, help="directory for compare.md/.csv/.png")
 
-    board = commands.add_parser("tensorboard", help="start TensorBoard over the experiments directory")
+    board = commands.add_parser(
+        "tensorboard", help="start TensorBoard over the experiments directory"
+    )
     board.add_argument("directory", nargs="?", default="experiments")
     board.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     board.add_argument("--port", type=int, default=6006)
@@ -99,15 +113,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     if args.print:
         print(dump_config(config), end="")
-    extra = f", tuner {config.tuner.algorithm} over {len(config.tuner.search_space)} paths" if config.tuner else ""
-    print(f"{args.config}: valid ({config.model.task}, {len(config.model.hidden)} hidden blocks{extra})")
+    extra = (
+        f", tuner {config.tuner.algorithm} over {len(config.tuner.search_space)} paths"
+        if config.tuner
+        else ""
+    )
+    print(
+        f"{args.config}: valid ({config.model.task}, {len(config.model.hidden)} hidden blocks{extra})"
+    )
     return 0
 
 
 def _summary_line(result) -> str:
     evaluated = result.metrics.get("evaluated_on", "validation")
     scores = result.metrics.get(evaluated, {})
-    shown = [k for k in ("rmse", "mae", "r2", "accuracy", "roc_auc", "f1_macro", "log_loss", "coverage") if k in scores]
+    shown = [
+        k
+        for k in ("rmse", "mae", "r2", "accuracy", "roc_auc", "f1_macro", "log_loss", "coverage")
+        if k in scores
+    ]
     text = "  ".join(f"{k} {scores[k]:.4g}" for k in shown if isinstance(scores[k], (int, float)))
     line = f"{result.status}: {result.epochs} epochs; {evaluated} {text}"
     if result.reason:
@@ -120,7 +144,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     verbose = 2 if args.verbose else 0
     if args.resume:
         if args.config or args.overrides:
-            raise ToolkitError("--resume takes the config from the run directory; drop CONFIG and --set")
+            raise ToolkitError(
+                "--resume takes the config from the run directory; drop CONFIG and --set"
+            )
         from toolkit.training.train import resume
 
         result = resume(args.resume, verbose=verbose)
@@ -137,7 +163,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.repeat > 1:
         from toolkit.training.repeat import train_repeated
 
-        summary_dir = train_repeated(config, repeats=args.repeat, output_dir=args.output_dir, verbose=verbose)
+        summary_dir = train_repeated(
+            config, repeats=args.repeat, output_dir=args.output_dir, verbose=verbose
+        )
         print(summary_dir)
         return 0
     from toolkit.training.train import train
@@ -174,10 +202,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from toolkit.data.sources import load_source
         from toolkit.data.splits import split_frame
 
-        splits = split_frame(load_source(config.data, config.seed), config.data, task=config.model.task, seed=config.seed)
-        frame, split = (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
+        splits = split_frame(
+            load_source(config.data, config.seed),
+            config.data,
+            task=config.model.task,
+            seed=config.seed,
+        )
+        frame, split = (
+            (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
+        )
     scores, _, _ = evaluate_frame(model, frame, spec, config, what=split)
-    print(json.dumps({"run": str(run.path), "split": split, "metrics": json_safe(scores)}, indent=2))
+    print(
+        json.dumps({"run": str(run.path), "split": split, "metrics": json_safe(scores)}, indent=2)
+    )
     return 0
 
 
@@ -214,7 +251,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     directory = Path(args.directory)
     if not (directory / "run.json").exists() and not (directory / "sweep.json").exists():
-        raise ToolkitError(f"{directory} is neither a run directory (run.json) nor a sweep (sweep.json)")
+        raise ToolkitError(
+            f"{directory} is neither a run directory (run.json) nor a sweep (sweep.json)"
+        )
     html, markdown = write_report(directory)
     print(html)
     print(markdown)
@@ -240,8 +279,21 @@ def _cmd_tensorboard(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
     if not directory.is_dir():
         raise ToolkitError(f"directory not found: {directory}")
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(directory), "--host", args.host, "--port", str(args.port)]
-    print(f"TensorBoard on http://{args.host}:{args.port}/ over {directory} (Ctrl-C stops it)", file=sys.stderr)
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(directory),
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    print(
+        f"TensorBoard on http://{args.host}:{args.port}/ over {directory} (Ctrl-C stops it)",
+        file=sys.stderr,
+    )
     os.execv(sys.executable, command)
     return 0  # not reached
 

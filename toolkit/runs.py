@@ -36,7 +36,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(
+        path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def _json_default(value: Any) -> Any:
@@ -147,7 +149,9 @@ def create_run_directory(output_dir: str | Path, name: str, *, prefix: str = "")
                 continue
             return RunDirectory(path)
     except OSError as error:
-        raise ToolkitError(os_error_message(error, f"cannot create a run directory in {parent}")) from None
+        raise ToolkitError(
+            os_error_message(error, f"cannot create a run directory in {parent}")
+        ) from None
     raise ToolkitError(f"cannot create a unique run directory in {parent}")
 
 

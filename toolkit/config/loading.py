@@ -74,7 +74,9 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
     if data is None:
         raise ConfigError(f"{path}: config file is empty")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping of keys at the top, got {type(data).__name__}"
+        )
     origins: Origins = {}
     _record_lines(node, (), str(path), origins)
     return data, origins
@@ -103,7 +105,9 @@ def _load_with_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, A
     if isinstance(parents, str):
         parents = [parents]
     if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
-        raise ConfigError(f"{origins.get(('extends',), path)}: extends: expected a path or a list of paths")
+        raise ConfigError(
+            f"{origins.get(('extends',), path)}: extends: expected a path or a list of paths"
+        )
     merged: dict[str, Any] = {}
     merged_origins: Origins = {}
     for parent in parents:
@@ -160,7 +164,9 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> 
                 node = node[key]
         else:
             parent = ".".join(str(p) for p in path[:depth])
-            raise ConfigError(f"{label}: {where}: cannot set a key inside {parent}, which is a value")
+            raise ConfigError(
+                f"{label}: {where}: cannot set a key inside {parent}, which is a value"
+            )
 
 
 def apply_overrides(
@@ -221,10 +227,7 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
     node = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             path.append(part)
             node = node[part]
         elif last:

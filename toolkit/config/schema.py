@@ -80,7 +80,9 @@ class DataConfig(Strict):
         if value.startswith("sklearn:"):
             _check_name("dataset", value.removeprefix("sklearn:"), list(names.DATASETS))
         elif value.startswith("synthetic:"):
-            _check_name("synthetic kind", value.removeprefix("synthetic:"), list(names.SYNTHETIC_KINDS))
+            _check_name(
+                "synthetic kind", value.removeprefix("synthetic:"), list(names.SYNTHETIC_KINDS)
+            )
         elif not value.lower().endswith((".csv", ".parquet", ".pq")):
             raise ValueError(
                 f"unknown data source '{value}'; allowed: sklearn:<"
@@ -97,7 +99,9 @@ class DataConfig(Strict):
         if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
             raise ValueError(f"expected a fraction in (0, 1) or a path to a file, got {value!r}")
         if isinstance(value, str) and not value.lower().endswith((".csv", ".parquet", ".pq")):
-            raise ValueError(f"expected a fraction in (0, 1) or a .csv/.parquet path, got '{value}'")
+            raise ValueError(
+                f"expected a fraction in (0, 1) or a .csv/.parquet path, got '{value}'"
+            )
         return value
 
     @property
@@ -234,7 +238,9 @@ class ModelConfig(Strict):
             if self.loss == "gaussian_nll" and self.head != "gaussian":
                 raise ValueError("loss 'gaussian_nll' needs head 'gaussian'")
             if self.head == "gaussian" and self.loss != "gaussian_nll":
-                raise ValueError(f"head 'gaussian' trains on loss 'gaussian_nll', got '{self.loss}'")
+                raise ValueError(
+                    f"head 'gaussian' trains on loss 'gaussian_nll', got '{self.loss}'"
+                )
         for metric in self.metrics or ():
             if metric not in names.METRICS[task]:
                 raise ValueError(
@@ -534,7 +540,9 @@ class SearchDimension(Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("int", "float", "choice", "boolean") if getattr(self, k) is not None)
+        return next(
+            k for k in ("int", "float", "choice", "boolean") if getattr(self, k) is not None
+        )
 
     def probe_values(self) -> list[Any]:
         """Values that must all give a valid config: the range ends and every choice."""
@@ -609,7 +617,10 @@ class ExperimentConfig(Strict):
                     + unknown_name("logged quantity", section.monitor, monitors)
                 )
         if self.tuner is not None and self.tuner.objective not in monitors:
-            raise ValueError("tuner.objective: " + unknown_name("logged quantity", self.tuner.objective, monitors))
+            raise ValueError(
+                "tuner.objective: "
+                + unknown_name("logged quantity", self.tuner.objective, monitors)
+            )
         return self
 
     def logged_names(self) -> list[str]:

@@ -1,14 +1,22 @@
-"""tf.data input pipelines: cached, shuffled per epoch from a seed, batched, prefetched.
+"""tf.data input pipelines: in memory, shuffled per epoch from a seed, batched, prefetched.
 
-Shuffling is a stateless permutation seeded by (seed, epoch), read from a variable the
-training loop advances. A resumed run therefore sees exactly the batches an uninterrupted
-run would have seen, which Keras' own reshuffling cannot promise after a restart.
+The dataset is infinite and carries the epoch number itself: epoch ``e`` is a stateless
+permutation seeded by ``(seed, e)``, and training passes ``steps_per_epoch``. So Keras
+creates one iterator per ``fit`` instead of one per epoch (each creation costs tens of
+milliseconds, more than an epoch of a small model), and a run resumed at epoch ``e`` sees
+exactly the batches an uninterrupted run would have seen.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
+
+
+def steps_for(rows: int, batch_size: int) -> int:
+    return max(1, math.ceil(rows / batch_size))
 
 
 def make_dataset(
@@ -17,36 +25,33 @@ def make_dataset(
     *,
     batch_size: int,
     shuffle_seed: int | None = None,
-    epoch: tf.Variable | None = None,
+    start_epoch: int = 0,
+    repeat: bool = True,
 ) -> tf.data.Dataset:
-    """A batched dataset of ``(features, target)`` or of ``features`` alone."""
+    """Batches of ``(features, target)`` (or ``features``); ``steps_for`` batches per epoch."""
     tensors = {name: tf.constant(values) for name, values in features.items()}
-    if target is not None:
-        tensors_y = tf.constant(target)
+    tensors_y = None if target is None else tf.constant(target)
     rows = len(next(iter(features.values())))
 
-    if shuffle_seed is None:
-        indices = tf.data.Dataset.range(rows)
-    else:
-        counter = epoch if epoch is not None else tf.Variable(0, dtype=tf.int64, trainable=False)
-
-        def permutation(_: tf.Tensor) -> tf.data.Dataset:
-            seed = tf.stack([tf.constant(shuffle_seed, tf.int64), tf.cast(counter, tf.int64)])
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        if shuffle_seed is None:
+            order = tf.range(rows, dtype=tf.int64)
+        else:
+            seed = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
             order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed)
-            return tf.data.Dataset.from_tensor_slices(order)
+        # Batch within the epoch, so the last partial batch never spills into the next one.
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
-        indices = tf.data.Dataset.range(1).flat_map(permutation)
+    epochs = tf.data.Dataset.range(start_epoch, 2**62) if repeat else tf.data.Dataset.range(1)
 
     def gather(batch_indices: tf.Tensor):
         x = {name: tf.gather(values, batch_indices) for name, values in tensors.items()}
-        return x if target is None else (x, tf.gather(tensors_y, batch_indices))
+        return x if tensors_y is None else (x, tf.gather(tensors_y, batch_indices))
 
-    batches = -(-rows // batch_size)
-    # Batch the indices first and gather whole batches: one gather per batch instead of per row.
-    # flat_map hides the length from Keras; state it so epochs end without a warning.
-    return (
-        indices.batch(batch_size)
-        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-        .apply(tf.data.experimental.assert_cardinality(batches))
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    # Gather whole batches: one gather per batch instead of one per row.
+    dataset = epochs.flat_map(epoch_batches).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    if not repeat:
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(steps_for(rows, batch_size))
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

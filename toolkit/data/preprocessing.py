@@ -103,7 +103,9 @@ def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
             categories.append(CategoricalFeature(column, tokens))
             continue
         if values.isna().all():
-            raise DataError(f"feature column '{column}' has no values (all missing) in the training split")
+            raise DataError(
+                f"feature column '{column}' has no values (all missing) in the training split"
+            )
         mean = float(values.mean())
         std = float(values.std(ddof=0))
         numeric.append(NumericFeature(column, mean, std if std > 0 else 1.0))
@@ -113,12 +115,18 @@ def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
 def _fit_target(target: pd.Series, task: str) -> TargetSpec:
     if target.isna().any():
         rows = ", ".join(map(str, target.index[target.isna()][:5]))
-        raise DataError(f"target column '{target.name}' has missing values (rows {rows}); drop or fill them")
+        raise DataError(
+            f"target column '{target.name}' has missing values (rows {rows}); drop or fill them"
+        )
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
-            raise DataError(f"target column '{target.name}' must be numeric for regression, got {target.dtype}")
+            raise DataError(
+                f"target column '{target.name}' must be numeric for regression, got {target.dtype}"
+            )
         std = float(target.std(ddof=0))
-        return TargetSpec(str(target.name), task, mean=float(target.mean()), std=std if std > 0 else 1.0)
+        return TargetSpec(
+            str(target.name), task, mean=float(target.mean()), std=std if std > 0 else 1.0
+        )
     classes = sorted({str(v) for v in _label_tokens(target)}, key=_natural_key)
     if task == "binary" and len(classes) != 2:
         raise DataError(
@@ -143,10 +151,15 @@ def _label_tokens(values: pd.Series) -> list[str]:
 
 
 def _as_tokens(values: pd.Series) -> list[str]:
-    return [MISSING_TOKEN if pd.isna(v) else t for v, t in zip(values, _label_tokens(values), strict=True)]
+    return [
+        MISSING_TOKEN if pd.isna(v) else t
+        for v, t in zip(values, _label_tokens(values), strict=True)
+    ]
 
 
-def feature_arrays(frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input") -> dict[str, np.ndarray]:
+def feature_arrays(
+    frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input"
+) -> dict[str, np.ndarray]:
     """Raw columns as model inputs: float32 for numeric, strings for categorical, shape (n, 1)."""
     _check_columns(frame, spec.columns, f"{what} feature")
     arrays: dict[str, np.ndarray] = {}
@@ -161,7 +174,9 @@ def feature_arrays(frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input
             )
         arrays[feature.name] = converted.to_numpy(dtype=np.float32).reshape(-1, 1)
     for feature in spec.categorical:
-        arrays[feature.name] = np.asarray(_as_tokens(frame[feature.name]), dtype=object).reshape(-1, 1)
+        arrays[feature.name] = np.asarray(_as_tokens(frame[feature.name]), dtype=object).reshape(
+            -1, 1
+        )
     return arrays
 
 

@@ -22,7 +22,9 @@ def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:
         parts.append(((column - feature.mean) / feature.std)[:, None])
     for feature in spec.categorical:
         column = features[feature.name][:, 0]
-        parts.append(np.stack([column == token for token in feature.vocabulary], axis=1).astype(float))
+        parts.append(
+            np.stack([column == token for token in feature.vocabulary], axis=1).astype(float)
+        )
     return np.concatenate(parts, axis=1)
 
 
@@ -40,7 +42,9 @@ def fit_baselines(config: ExperimentConfig, data: PreparedData) -> dict[str, Any
     if task == "regression":
         models = {
             "linear_regression": LinearRegression(),
-            "random_forest": RandomForestRegressor(n_estimators=200, random_state=config.seed, n_jobs=-1),
+            "random_forest": RandomForestRegressor(
+                n_estimators=200, random_state=config.seed, n_jobs=-1
+            ),
         }
         for name, model in models.items():
             model.fit(x_train, y_train)
@@ -49,7 +53,9 @@ def fit_baselines(config: ExperimentConfig, data: PreparedData) -> dict[str, Any
     labels = y_train.astype(int)
     models = {
         "logistic_regression": LogisticRegression(max_iter=2000),
-        "random_forest": RandomForestClassifier(n_estimators=200, random_state=config.seed, n_jobs=-1),
+        "random_forest": RandomForestClassifier(
+            n_estimators=200, random_state=config.seed, n_jobs=-1
+        ),
     }
     for name, model in models.items():
         model.fit(x_train, labels)

@@ -13,7 +13,9 @@ from toolkit.evaluation import metrics
 from toolkit.evaluation.predict import Predictions, predict
 
 
-def score(predictions: Predictions, y: np.ndarray, spec: FeatureSpec, config: ExperimentConfig) -> dict[str, Any]:
+def score(
+    predictions: Predictions, y: np.ndarray, spec: FeatureSpec, config: ExperimentConfig
+) -> dict[str, Any]:
     """Task metrics for encoded targets ``y`` (as from ``encode_target``)."""
     task = config.model.task
     if task == "regression":

@@ -61,11 +61,13 @@ def predict(
     gaussian = config.model.head == "gaussian"
     stochastic = config.model.is_stochastic and is_stochastic(model)
     samples = config.prediction.mc_samples if stochastic else 1
+    from toolkit.data.pipeline import make_dataset
+
+    # tf.data rather than NumPy dicts: Keras cannot take string columns as object arrays.
+    dataset = make_dataset(features, None, batch_size=batch_size, repeat=False)
     set_stochastic(model, stochastic)
     try:
-        outputs = np.stack(
-            [np.asarray(model.predict(features, batch_size=batch_size, verbose=0)) for _ in range(samples)]
-        )
+        outputs = np.stack([np.asarray(model.predict(dataset, verbose=0)) for _ in range(samples)])
     finally:
         set_stochastic(model, True)  # stochastic layers sample by default; restore that
     outputs = outputs.astype(np.float64)
@@ -129,7 +131,9 @@ def prediction_frame(
     return pd.DataFrame(columns)
 
 
-def predict_frame(model, frame: pd.DataFrame, spec: FeatureSpec, config: ExperimentConfig) -> pd.DataFrame:
+def predict_frame(
+    model, frame: pd.DataFrame, spec: FeatureSpec, config: ExperimentConfig
+) -> pd.DataFrame:
     """Predict raw rows; columns that are not features (ids) are carried through first."""
     features = feature_arrays(frame, spec, what="input")
     result = prediction_frame(predict(model, features, config), spec, config)

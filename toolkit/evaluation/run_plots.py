@@ -42,7 +42,9 @@ def plot_run(
         if predictions.std is not None:
             interval = config.prediction.interval
             written += [
-                plots.intervals_sorted(actual, predictions.mean, predictions.std, out, interval=interval),
+                plots.intervals_sorted(
+                    actual, predictions.mean, predictions.std, out, interval=interval
+                ),
                 plots.interval_calibration(actual, predictions.mean, predictions.std, out),
             ]
             if len(spec.numeric) == 1 and not spec.categorical:
@@ -50,15 +52,21 @@ def plot_run(
                 x = frame[feature.name].to_numpy(dtype=float)
                 span = x.max() - x.min()
                 grid = np.linspace(x.min() - 0.5 * span, x.max() + 0.5 * span, 200)
-                band = predict(model, {feature.name: grid.astype(np.float32).reshape(-1, 1)}, config)
+                band = predict(
+                    model, {feature.name: grid.astype(np.float32).reshape(-1, 1)}, config
+                )
                 written.append(
-                    plots.predictive_band(x, actual, grid, band.mean, band.std, out, interval=interval)
+                    plots.predictive_band(
+                        x, actual, grid, band.mean, band.std, out, interval=interval
+                    )
                 )
         return written
     labels = y[:, 0].astype(int)
     from toolkit.evaluation.metrics import multiclass_metrics
 
-    cm = multiclass_metrics(labels, predictions.mean, class_names=spec.target.classes)["confusion_matrix"]
+    cm = multiclass_metrics(labels, predictions.mean, class_names=spec.target.classes)[
+        "confusion_matrix"
+    ]
     scores = predictions.mean[:, 1] if task == "binary" else predictions.mean
     written += [
         plots.confusion_matrix(cm, spec.target.classes, out),

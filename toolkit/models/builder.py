@@ -100,7 +100,12 @@ def _dense(
 ) -> keras.layers.Layer:
     if variational is not None:
         return DenseVariational(
-            units, kernel_initializer=initializer, use_bias=use_bias, name=name, dtype=dtype, **variational
+            units,
+            kernel_initializer=initializer,
+            use_bias=use_bias,
+            name=name,
+            dtype=dtype,
+            **variational,
         )
     regularizer = keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
     return keras.layers.Dense(
@@ -144,7 +149,9 @@ def build_body(
             if model.mc_dropout:
                 h = MCDropout(block.dropout, seed=seed + index, name=f"{prefix}_dropout")(h)
             else:
-                h = keras.layers.Dropout(block.dropout, seed=seed + index, name=f"{prefix}_dropout")(h)
+                h = keras.layers.Dropout(
+                    block.dropout, seed=seed + index, name=f"{prefix}_dropout"
+                )(h)
         if block.residual:
             if shortcut.shape[-1] != block.units:
                 shortcut = keras.layers.Dense(
@@ -173,7 +180,9 @@ def _binary_head(x, spec: FeatureSpec, variational):
 
 
 def _multiclass_head(x, spec: FeatureSpec, variational):
-    return _dense(len(spec.target.classes), name="logits", variational=variational, dtype="float32")(x)
+    return _dense(
+        len(spec.target.classes), name="logits", variational=variational, dtype="float32"
+    )(x)
 
 
 HEADS: dict[tuple[str, str], HeadBuilder] = {
@@ -212,7 +221,9 @@ def transfer_weights(model: keras.Model, source: keras.Model, *, freeze: int) ->
         if other is None or not layer.weights:
             continue
         mine, theirs = layer.get_weights(), other.get_weights()
-        if len(mine) == len(theirs) and all(a.shape == b.shape for a, b in zip(mine, theirs, strict=True)):
+        if len(mine) == len(theirs) and all(
+            a.shape == b.shape for a, b in zip(mine, theirs, strict=True)
+        ):
             layer.set_weights(theirs)
             copied.append(layer.name)
     for layer in model.layers:

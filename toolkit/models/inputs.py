@@ -22,10 +22,12 @@ def build_inputs(spec: FeatureSpec) -> tuple[dict[str, keras.KerasTensor], keras
     if spec.numeric:
         numeric = []
         for feature in spec.numeric:
-            tensor = keras.Input(shape=(1,), name=_layer_name(feature.name), dtype="float32")
+            tensor = keras.Input(shape=(1,), name=feature.name, dtype="float32")
             inputs[feature.name] = tensor
             numeric.append(tensor)
-        joined = numeric[0] if len(numeric) == 1 else keras.layers.Concatenate(name="numeric")(numeric)
+        joined = (
+            numeric[0] if len(numeric) == 1 else keras.layers.Concatenate(name="numeric")(numeric)
+        )
         parts.append(
             ImputeStandardize(
                 mean=[f.mean for f in spec.numeric],
@@ -34,7 +36,7 @@ def build_inputs(spec: FeatureSpec) -> tuple[dict[str, keras.KerasTensor], keras
             )(joined)
         )
     for feature in spec.categorical:
-        tensor = keras.Input(shape=(1,), name=_layer_name(feature.name), dtype="string")
+        tensor = keras.Input(shape=(1,), name=feature.name, dtype="string")
         inputs[feature.name] = tensor
         lookup = keras.layers.StringLookup(
             vocabulary=feature.vocabulary,

@@ -10,7 +10,9 @@ class LocationMetric(keras.metrics.Metric):
     """Wrap a metric so it sees only the predicted mean of ``[mean, scale]`` outputs."""
 
     def __init__(self, inner: keras.metrics.Metric | dict, units: int = 1, **kwargs):
-        inner = inner if isinstance(inner, keras.metrics.Metric) else keras.metrics.deserialize(inner)
+        inner = (
+            inner if isinstance(inner, keras.metrics.Metric) else keras.metrics.deserialize(inner)
+        )
         kwargs.setdefault("name", inner.name)
         super().__init__(**kwargs)
         self.inner = inner

@@ -7,12 +7,12 @@ from pathlib import Path
 
 def register_custom_objects() -> None:
     """Import every module that registers a serialisable toolkit class."""
-    import toolkit.models.layers  # noqa: F401  (DenseVariational, MCDropout, GaussianHead)
-    import toolkit.models.layers.impute_standardize  # noqa: F401
-    import toolkit.models.layers.target_scale  # noqa: F401
-    import toolkit.models.location_metric  # noqa: F401
-    import toolkit.models.losses  # noqa: F401
-    import toolkit.models.standardized_loss  # noqa: F401
+    import toolkit.models.layers
+    import toolkit.models.layers.impute_standardize
+    import toolkit.models.layers.target_scale
+    import toolkit.models.location_metric
+    import toolkit.models.losses
+    import toolkit.models.standardized_loss
     import toolkit.training.warmup  # noqa: F401
 
 

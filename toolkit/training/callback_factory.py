@@ -34,12 +34,15 @@ def build_callbacks(
     validation: tuple[dict[str, np.ndarray], np.ndarray],
     class_names: list[str],
     train_size: int,
-    epoch_variable,
     resuming: bool,
     initial_history: dict[str, list[float]] | None = None,
 ) -> RunCallbacks:
     """Keras' callbacks and the toolkit's, ordered so the checkpoint sees settled state."""
     section = config.callbacks
+    import tensorflow as tf
+
+    # Callbacks call the model directly: string columns must be tensors, not object arrays.
+    validation = ({k: tf.constant(v) for k, v in validation[0].items()}, validation[1])
     log_dir = run.tensorboard if section.tensorboard is not None else None
     items: list[keras.callbacks.Callback] = []
     if section.lr_logger:
@@ -47,15 +50,19 @@ def build_callbacks(
     if section.throughput:
         items.append(ThroughputLogger(samples_per_epoch=train_size, log_dir=log_dir))
     stochastic = config.model.is_stochastic
-    if section.uncertainty_monitor is True or (section.uncertainty_monitor == "auto" and stochastic):
+    if section.uncertainty_monitor is True or (
+        section.uncertainty_monitor == "auto" and stochastic
+    ):
         sample = {k: v[:256] for k, v in validation[0].items()}
         items.append(UncertaintyMonitor(sample, samples=10, log_dir=log_dir))
     classifier = config.model.task != "regression"
-    if log_dir is not None and (
-        section.confusion_matrix is True or (section.confusion_matrix == "auto" and classifier)
-    ):
-        if classifier:
-            items.append(ConfusionMatrixImage(validation[0], validation[1][:, 0], class_names, log_dir))
+    wants_confusion = section.confusion_matrix is True or section.confusion_matrix == "auto"
+    if log_dir is not None and classifier and wants_confusion:
+        items.append(
+            ConfusionMatrixImage(
+                validation[0], validation[1][:, 0], class_names, log_dir, every_n_epochs=10
+            )
+        )
     if section.gradient_monitor is not None:
         sample = ({k: v[:128] for k, v in validation[0].items()}, validation[1][:128])
         monitor = section.gradient_monitor
@@ -109,16 +116,22 @@ def build_callbacks(
         items.append(keras.callbacks.CSVLogger(str(run.history), append=resuming))
     if section.learning_curve and config.evaluation.plots:
         run.plots.mkdir(exist_ok=True)
-        items.append(LearningCurvePlot(run.plots / "learning_curves.png", initial_history=initial_history))
+        items.append(
+            LearningCurvePlot(
+                run.plots / "learning_curves.png",
+                initial_history=initial_history,
+                min_interval_seconds=5.0,
+            )
+        )
     checkpoint_section = section.checkpoint
     checkpoint = RunCheckpoint(
         run.checkpoints,
         monitor=checkpoint_section.monitor if checkpoint_section else "val_loss",
         mode=checkpoint_section.mode if checkpoint_section else "auto",
         save_best=checkpoint_section is not None,
-        save_last=section.backup_and_restore and (checkpoint_section is None or checkpoint_section.save_last),
+        save_last=section.backup_and_restore
+        and (checkpoint_section is None or checkpoint_section.save_last),
         early_stopping=early_stopping,
-        epoch_variable=epoch_variable,
     )
     # Last: it records the early-stopping counters and weights of the finished epoch.
     items.append(checkpoint)

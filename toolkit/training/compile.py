@@ -12,7 +12,15 @@ from toolkit.models.standardized_loss import StandardizedLoss
 from toolkit.training.warmup import WarmupSchedule
 
 # Losses of location: invariant in shape under standardisation, so trained on the unit scale.
-_STANDARDIZABLE = {"mse", "mean_squared_error", "mae", "mean_absolute_error", "huber", "log_cosh", "gaussian_nll"}
+_STANDARDIZABLE = {
+    "mse",
+    "mean_squared_error",
+    "mae",
+    "mean_absolute_error",
+    "huber",
+    "log_cosh",
+    "gaussian_nll",
+}
 
 
 def build_schedule(training: TrainingConfig, *, total_steps: int):
@@ -27,9 +35,13 @@ def build_schedule(training: TrainingConfig, *, total_steps: int):
         if decay_steps == "auto":
             decay_steps = max(1, total_steps - spec.warmup_steps)
         if spec.name == "exponential":
-            schedule = schedules.ExponentialDecay(rate, decay_steps, spec.decay_rate, spec.staircase)
+            schedule = schedules.ExponentialDecay(
+                rate, decay_steps, spec.decay_rate, spec.staircase
+            )
         elif spec.name == "inverse_time":
-            schedule = schedules.InverseTimeDecay(rate, decay_steps, spec.decay_rate, spec.staircase)
+            schedule = schedules.InverseTimeDecay(
+                rate, decay_steps, spec.decay_rate, spec.staircase
+            )
         elif spec.name == "piecewise":
             schedule = schedules.PiecewiseConstantDecay(list(spec.boundaries), list(spec.values))
         elif spec.name == "polynomial":
@@ -53,7 +65,8 @@ def build_optimizer(training: TrainingConfig, *, total_steps: int) -> keras.opti
     class_name, _ = names.OPTIMIZERS[training.optimizer.name]
     optimizer_class = getattr(keras.optimizers, class_name)
     return optimizer_class(
-        learning_rate=build_schedule(training, total_steps=total_steps), **training.optimizer.arguments
+        learning_rate=build_schedule(training, total_steps=total_steps),
+        **training.optimizer.arguments,
     )
 
 
@@ -113,7 +126,9 @@ def compile_model(
 ) -> None:
     training = config.training
     steps_per_execution = (
-        min(32, steps_per_epoch) if training.steps_per_execution == "auto" else training.steps_per_execution
+        min(32, steps_per_epoch)
+        if training.steps_per_execution == "auto"
+        else training.steps_per_execution
     )
     model.compile(
         optimizer=build_optimizer(training, total_steps=steps_per_epoch * training.epochs),

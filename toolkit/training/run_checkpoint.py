@@ -49,7 +49,6 @@ class RunCheckpoint(keras.callbacks.Callback):
         save_best: bool = True,
         save_last: bool = True,
         early_stopping: keras.callbacks.EarlyStopping | None = None,
-        epoch_variable: Any = None,
         initial_best: float | None = None,
     ):
         super().__init__()
@@ -59,7 +58,6 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.save_best = save_best
         self.save_last = save_last
         self.early_stopping = early_stopping
-        self.epoch_variable = epoch_variable
         self.best = initial_best
         self.best_epoch: int | None = None
 
@@ -70,10 +68,6 @@ class RunCheckpoint(keras.callbacks.Callback):
     @property
     def resume_root(self) -> Path:
         return self.directory / "resume"
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        if self.epoch_variable is not None:
-            self.epoch_variable.assign(epoch)
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         logs = logs or {}

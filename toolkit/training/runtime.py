@@ -52,4 +52,8 @@ def make_strategy(runtime: RuntimeConfig):
 def device_names() -> list[str]:
     import tensorflow as tf
 
-    return [device.name for device in tf.config.list_logical_devices() if device.device_type != "TPU_SYSTEM"]
+    return [
+        device.name
+        for device in tf.config.list_logical_devices()
+        if device.device_type != "TPU_SYSTEM"
+    ]

@@ -7,7 +7,6 @@ behind. Once training starts, run.json always ends in one of: completed, failed,
 from __future__ import annotations
 
 import io
-import math
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +88,11 @@ def _versions() -> dict[str, str]:
     import keras
     import tensorflow as tf
 
-    return {"toolkit": toolkit.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+    return {
+        "toolkit": toolkit.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
 
 
 def _model_summary(model) -> str:
@@ -159,11 +162,14 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
 
 
 def _fit(
-    config: ExperimentConfig, run: RunDirectory, data: PreparedData, *, verbose: int | None, resuming: bool
+    config: ExperimentConfig,
+    run: RunDirectory,
+    data: PreparedData,
+    *,
+    verbose: int | None,
+    resuming: bool,
 ) -> RunResult:
-    import tensorflow as tf
-
-    from toolkit.data.pipeline import make_dataset
+    from toolkit.data.pipeline import make_dataset, steps_for
     from toolkit.models.builder import build_model, transfer_weights
     from toolkit.training.callback_factory import build_callbacks
     from toolkit.training.compile import compile_model
@@ -174,7 +180,7 @@ def _fit(
     strategy = make_strategy(config.runtime)
     batch_size = config.training.batch_size
     train_size = len(data.splits.train)
-    steps_per_epoch = math.ceil(train_size / batch_size)
+    steps_per_epoch = steps_for(train_size, batch_size)
     run.checkpoints.mkdir(exist_ok=True)
     run.update_run(devices=device_names(), versions=_versions(), status="running", ended=None)
 
@@ -183,10 +189,11 @@ def _fit(
         if config.model.init_from:
             from toolkit.models.saving import load_run_model
 
-            copied = transfer_weights(model, load_run_model(config.model.init_from), freeze=config.model.freeze)
+            copied = transfer_weights(
+                model, load_run_model(config.model.init_from), freeze=config.model.freeze
+            )
             run.update_run(transferred_layers=copied)
         compile_model(model, config, data.spec, steps_per_epoch=steps_per_epoch)
-        epoch_variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
 
     atomic_write_text(run.model_summary, _model_summary(model))
     atomic_write_json(
@@ -196,13 +203,8 @@ def _fit(
             "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         },
     )
-    train_ds = make_dataset(
-        *data.train,
-        batch_size=batch_size,
-        shuffle_seed=config.seed if config.training.shuffle else None,
-        epoch=epoch_variable,
-    )
-    validation_ds = make_dataset(*data.validation, batch_size=max(batch_size, 256))
+    validation_batch = max(batch_size, 256)
+    validation_ds = make_dataset(*data.validation, batch_size=validation_batch)
 
     initial_epoch = 0
     initial_history = None
@@ -215,7 +217,6 @@ def _fit(
         validation=data.validation,
         class_names=data.spec.target.classes,
         train_size=train_size,
-        epoch_variable=epoch_variable,
         resuming=resume_point is not None,
         initial_history=initial_history,
     )
@@ -223,6 +224,12 @@ def _fit(
         run_callbacks.checkpoint.set_model(model)
         initial_epoch = run_callbacks.checkpoint.restore(*resume_point)
         run.update_run(resumed_at_epoch=initial_epoch)
+    train_ds = make_dataset(
+        *data.train,
+        batch_size=batch_size,
+        shuffle_seed=config.seed if config.training.shuffle else None,
+        start_epoch=initial_epoch,
+    )
 
     status, reason = "completed", None
     try:
@@ -230,13 +237,17 @@ def _fit(
             train_ds,
             validation_data=validation_ds,
             epochs=config.training.epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=steps_for(len(data.splits.validation), validation_batch),
             initial_epoch=initial_epoch,
             callbacks=run_callbacks.callbacks,
             shuffle=False,  # the dataset shuffles itself, per epoch from the seed
             verbose=config.training.verbose if verbose is None else verbose,
         )
     except KeyboardInterrupt:
-        run.update_run(status="interrupted", ended=utc_now(), reason="interrupted by the user (SIGINT)")
+        run.update_run(
+            status="interrupted", ended=utc_now(), reason="interrupted by the user (SIGINT)"
+        )
         raise RunInterrupted(run.path) from None
     except Exception as error:
         run.update_run(
@@ -246,12 +257,16 @@ def _fit(
             traceback=traceback.format_exc(limit=5),
         )
         raise
-    history = pd.read_csv(run.history) if run.history.exists() else pd.DataFrame(model.history.history)
+    history = (
+        pd.read_csv(run.history) if run.history.exists() else pd.DataFrame(model.history.history)
+    )
     epochs_run = len(history)
     losses = history["loss"].to_numpy(dtype=float) if "loss" in history else np.array([])
     if len(losses) and not np.isfinite(losses[-1]):
         status = "failed"
-        reason = f"loss became {losses[-1]} at epoch {epochs_run}; the best checkpoint so far is kept"
+        reason = (
+            f"loss became {losses[-1]} at epoch {epochs_run}; the best checkpoint so far is kept"
+        )
         best = run_callbacks.checkpoint.best_path
         if best.exists():
             model.load_weights(best)
@@ -260,14 +275,18 @@ def _fit(
         model.save(run.model)
         metrics = _final_metrics(config, run, data, model, history)
     except OSError as error:
-        run.update_run(status="failed", ended=utc_now(), reason=os_error_message(error, "writing results"))
+        run.update_run(
+            status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
+        )
         raise ToolkitError(os_error_message(error, f"cannot write results to {run.path}")) from None
     run.update_run(
         status=status,
         reason=reason,
         ended=utc_now(),
         epochs=epochs_run,
-        best_epoch=None if run_callbacks.checkpoint.best_epoch is None else run_callbacks.checkpoint.best_epoch + 1,
+        best_epoch=None
+        if run_callbacks.checkpoint.best_epoch is None
+        else run_callbacks.checkpoint.best_epoch + 1,
     )
     return RunResult(run.path, status, metrics, epochs_run, reason)
 
@@ -282,11 +301,17 @@ def _final_metrics(
 
     results: dict[str, Any] = {}
     held_out_predictions = None
-    parts = {"train": data.splits.train, "validation": data.splits.validation, "test": data.splits.test}
+    parts = {
+        "train": data.splits.train,
+        "validation": data.splits.validation,
+        "test": data.splits.test,
+    }
     for split, frame in parts.items():
         if frame is None:
             continue
-        scores, predictions, y = evaluate_frame(model, frame, data.spec, config, what=f"{split} data")
+        scores, predictions, y = evaluate_frame(
+            model, frame, data.spec, config, what=f"{split} data"
+        )
         results[split] = scores
         held_out_predictions = (split, frame, predictions, y)
     if config.evaluation.baselines:
@@ -298,13 +323,21 @@ def _final_metrics(
     if config.evaluation.plots and held_out_predictions is not None:
         plot_run(config, run, data.spec, history, model, *held_out_predictions)
     monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
-    if config.callbacks.tensorboard is not None and config.callbacks.tensorboard.hparams and monitor in history:
+    if (
+        config.callbacks.tensorboard is not None
+        and config.callbacks.tensorboard.hparams
+        and monitor in history
+    ):
         column = history[monitor].to_numpy(dtype=float)
         finite = column[np.isfinite(column)]
         if len(finite):
             from toolkit.training.run_checkpoint import resolve_mode
 
-            mode = resolve_mode(monitor, config.callbacks.checkpoint.mode if config.callbacks.checkpoint else "auto")
+            mode = resolve_mode(
+                monitor, config.callbacks.checkpoint.mode if config.callbacks.checkpoint else "auto"
+            )
             best = float(finite.min() if mode == "min" else finite.max())
-            write_hparams(run.tensorboard, flatten(config.model_dump(mode="json")), {f"best_{monitor}": best})
+            write_hparams(
+                run.tensorboard, flatten(config.model_dump(mode="json")), {f"best_{monitor}": best}
+            )
     return results

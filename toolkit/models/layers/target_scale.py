@@ -35,4 +35,9 @@ class TargetScale(keras.layers.Layer):
         return keras.KerasTensor(inputs.shape, dtype="float32")
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "mean": self.mean, "std": self.std, "gaussian": self.gaussian}
+        return {
+            **super().get_config(),
+            "mean": self.mean,
+            "std": self.std,
+            "gaussian": self.gaussian,
+        }

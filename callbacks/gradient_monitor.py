@@ -1,0 +1,131 @@
+"""Keras callback that tracks per-layer gradient norms and warns on vanishing/exploding ones."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from ._summary import LazySummaryWriter
+
+logger = logging.getLogger(__name__)
+
+
+class GradientNormMonitor(keras.callbacks.Callback):
+    """Computes the L2 norm of the loss gradient for each layer on a fixed sample batch.
+
+    Runs every `every_n_epochs` epochs at epoch end: a training-mode forward pass on
+    `sample`, the model's own `compute_loss` (compiled loss plus `add_loss` and
+    regularization terms), and `tf.GradientTape` gradients. The pass runs inside a
+    `keras.StatelessScope`, so BatchNorm statistics, dropout seeds and loss trackers
+    are left exactly as training left them. TensorFlow backend only.
+
+    A layer is named by its variables' path without the variable name (for example
+    `dense_1` or `backbone/dense`). Its norm is taken over all its trainable
+    variables that receive a gradient; layers whose variables get none are skipped.
+
+    Args:
+        sample: A small `(x, y)` batch; `x` may be an array or a dict of arrays.
+        log_dir: If given, norms are written as TensorBoard scalars
+            `gradients/<layer>` at step `epoch` to a writer of their own.
+        every_n_epochs: Monitor on epochs `n-1, 2n-1, ...` (0-based).
+        vanishing_threshold: Warn when a layer's norm is below this.
+        exploding_threshold: Warn when a layer's norm is above this.
+
+    Attributes:
+        last_norms: `{layer: norm}` from the most recent check.
+        last_epoch: The epoch of `last_norms`, or None before the first check.
+    """
+
+    def __init__(
+        self,
+        sample: tuple[Any, Any],
+        log_dir: str | os.PathLike[str] | None = None,
+        every_n_epochs: int = 1,
+        vanishing_threshold: float = 1e-7,
+        exploding_threshold: float = 1e3,
+    ) -> None:
+        super().__init__()
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        if not 0 <= vanishing_threshold < exploding_threshold:
+            raise ValueError(
+                "Need 0 <= vanishing_threshold < exploding_threshold, got "
+                f"{vanishing_threshold} and {exploding_threshold}"
+            )
+        x, y = sample
+        self.sample = (x, y)
+        self.log_dir = log_dir
+        self.every_n_epochs = every_n_epochs
+        self.vanishing_threshold = vanishing_threshold
+        self.exploding_threshold = exploding_threshold
+        self.last_norms: dict[str, float] = {}
+        self.last_epoch: int | None = None
+        self._summary = LazySummaryWriter(log_dir)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "sample": self.sample,
+            "log_dir": self.log_dir,
+            "every_n_epochs": self.every_n_epochs,
+            "vanishing_threshold": self.vanishing_threshold,
+            "exploding_threshold": self.exploding_threshold,
+        }
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._summary.open()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._summary.close()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        norms = self.compute_norms()
+        self.last_norms = norms
+        self.last_epoch = epoch
+        self._summary.scalars({f"gradients/{name}": norm for name, norm in norms.items()}, epoch)
+        for name, norm in norms.items():
+            problem = self._diagnose(norm)
+            if problem:
+                message = f"GradientNormMonitor: epoch {epoch + 1}: layer {name!r} has {problem} gradient norm {norm:.3g}"
+                logger.warning(message)
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def compute_norms(self) -> dict[str, float]:
+        """Per-layer gradient norms of the model's loss on `sample`, without side effects."""
+        x, y = self.sample
+        model = self.model
+        variables = list(model.trainable_variables)
+        # collect_losses=True keeps add_loss terms (e.g. KL) in compute_loss; variable
+        # updates made inside the scope (BatchNorm, seeds, metrics) are discarded.
+        with keras.StatelessScope(collect_losses=True), tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        gradients = tape.gradient(loss, variables)
+
+        squares: dict[str, float] = {}
+        for variable, gradient in zip(variables, gradients, strict=True):
+            if gradient is None:
+                continue
+            if isinstance(gradient, tf.IndexedSlices):
+                gradient = tf.convert_to_tensor(gradient)
+            layer = variable.path.rpartition("/")[0] or variable.path
+            # float64 so a huge-but-finite gradient is reported as exploding, not inf.
+            value = float(tf.reduce_sum(tf.square(tf.cast(gradient, tf.float64))))
+            squares[layer] = squares.get(layer, 0.0) + value
+        return {layer: math.sqrt(total) for layer, total in squares.items()}
+
+    def _diagnose(self, norm: float) -> str | None:
+        if not math.isfinite(norm):
+            return "a non-finite"
+        if norm < self.vanishing_threshold:
+            return "a vanishing"
+        if norm > self.exploding_threshold:
+            return "an exploding"
+        return None

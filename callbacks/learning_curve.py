@@ -1,0 +1,156 @@
+"""Keras callback that keeps a PNG of train vs validation learning curves up to date."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+from matplotlib.ticker import MaxNLocator
+
+from ._plotting import figure_to_png, new_figure
+
+
+class LearningCurvePlot(keras.callbacks.Callback):
+    """Rewrites `path` (a PNG) at the end of every epoch with one subplot per metric.
+
+    Each subplot shows the training curve and, when logged, the `val_` curve; the
+    epoch with the lowest `val_loss` is marked on every subplot. Uses Matplotlib's
+    object API with the Agg canvas, so it needs no display and leaves pyplot alone.
+
+    Args:
+        path: PNG file to write. Its directory is created if missing; the file is
+            replaced atomically so a viewer never sees a half-written image.
+        metrics: Names of the training metrics to plot, e.g. `["loss", "auc"]`.
+            `None` plots `loss` plus every logged metric that has a `val_`
+            counterpart, or every logged key when there is no validation data.
+        initial_history: Per-key values of epochs run before a resume, as in
+            `History.history` or a CSVLogger file, so the curves start at epoch 1.
+            Entry `i` of each list is epoch `i`; epochs run now overwrite them.
+        min_interval_seconds: Redraw at most this often (rendering takes a fraction of a
+            second, which dominates short epochs); the final curves are always drawn when
+            training ends.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        metrics: Sequence[str] | None = None,
+        initial_history: Mapping[str, Sequence[float]] | None = None,
+        min_interval_seconds: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.path = path
+        self.min_interval_seconds = float(min_interval_seconds)
+        self._last_render: float | None = None
+        self._stale = False
+        self.metrics = metrics
+        self.initial_history = initial_history
+        # key -> {epoch index: value}; a dict so a resumed run that repeats epochs
+        # replaces the stale values instead of appending duplicates.
+        self.history: dict[str, dict[int, float]] = {}
+        for key, values in (initial_history or {}).items():
+            self.history[key] = {i: float(v) for i, v in enumerate(values)}
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "metrics": self.metrics,
+            "initial_history": self.initial_history,
+            "min_interval_seconds": self.min_interval_seconds,
+        }
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            try:
+                self.history.setdefault(key, {})[epoch] = float(value)
+            except (TypeError, ValueError):
+                continue
+        now = time.monotonic()
+        if self._last_render is not None and now - self._last_render < self.min_interval_seconds:
+            self._stale = True
+            return
+        self._redraw()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._stale:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self._write(self._render())
+        self._last_render = time.monotonic()
+        self._stale = False
+
+    def plotted_metrics(self) -> list[str]:
+        """Training-side metric names that get a subplot, in plotting order."""
+        if self.metrics is not None:
+            return list(self.metrics)
+        train_keys = [k for k in self.history if not k.startswith("val_")]
+        has_validation = any(k.startswith("val_") for k in self.history)
+        if has_validation:
+            train_keys = [k for k in train_keys if k == "loss" or f"val_{k}" in self.history]
+        return sorted(train_keys, key=lambda k: (k != "loss", k))
+
+    def best_epoch(self) -> int | None:
+        """Index of the epoch with the lowest finite `val_loss`, or None."""
+        val_loss = {e: v for e, v in self.history.get("val_loss", {}).items() if math.isfinite(v)}
+        if not val_loss:
+            return None
+        return min(val_loss, key=val_loss.__getitem__)
+
+    def _render(self) -> bytes:
+        names = self.plotted_metrics()
+        ncols = min(len(names), 3) or 1
+        nrows = max(math.ceil(len(names) / ncols), 1)
+        figure = new_figure(5 * ncols, 3.5 * nrows)
+        best = self.best_epoch()
+        for index, name in enumerate(names):
+            axes = figure.add_subplot(nrows, ncols, index + 1)
+            for key, label in ((name, "train"), (f"val_{name}", "validation")):
+                points = sorted(self.history.get(key, {}).items())
+                if points:
+                    # Epochs are shown 1-based, as Keras' progress bar counts them.
+                    axes.plot(
+                        [e + 1 for e, _ in points],
+                        [v for _, v in points],
+                        label=label,
+                        marker="o",
+                        markersize=3,
+                    )
+            if best is not None:
+                best_value = self.history["val_loss"][best]
+                axes.axvline(
+                    best + 1,
+                    color="grey",
+                    linestyle="--",
+                    linewidth=1,
+                    label=f"best epoch {best + 1} (val_loss {best_value:.4g})",
+                )
+            axes.set_title(name)
+            axes.set_xlabel("epoch")
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axes.grid(alpha=0.3)
+            axes.legend(fontsize="small")
+        if not names:
+            figure.text(0.5, 0.5, "no metrics logged yet", ha="center", va="center")
+        return figure_to_png(figure)
+
+    def _write(self, png: bytes) -> None:
+        target = os.fspath(self.path)
+        directory = os.path.dirname(os.path.abspath(target))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".learning_curve-", suffix=".png", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(png)
+            # mkstemp creates the file 0600; the plot is meant to be viewed by others.
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise

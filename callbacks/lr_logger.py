@@ -1,0 +1,63 @@
+"""Keras callback that puts the optimizer's current learning rate into the epoch logs."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+
+from ._summary import LazySummaryWriter, to_float
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds `learning_rate` to the epoch `logs`, so `History` and `CSVLogger` record it.
+
+    The value is the one in force at the end of the epoch (what the next step will
+    use), the same convention as Keras' own `ReduceLROnPlateau`,
+    `LearningRateScheduler` and `TensorBoard` callbacks; if one of those already put
+    `learning_rate` in the logs, this writes the same number. A
+    `LearningRateSchedule` is evaluated at `optimizer.iterations`. Place it before
+    `CSVLogger` in the callback list: callbacks see the logs in list order, and
+    `CSVLogger` fixes its columns at the first epoch.
+
+    Args:
+        log_dir: If given, also written as the TensorBoard scalar `learning_rate`
+            at step `epoch` to a writer of its own.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self._summary = LazySummaryWriter(log_dir)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"log_dir": self.log_dir}
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._summary.open()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._summary.close()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        learning_rate = self.current_learning_rate()
+        if logs is not None:
+            logs["learning_rate"] = learning_rate
+        self._summary.scalars({"learning_rate": learning_rate}, epoch)
+
+    def current_learning_rate(self) -> float:
+        """The model optimizer's learning rate at its current iteration."""
+        optimizer = self.model.optimizer
+        if optimizer is None:
+            raise ValueError("LearningRateLogger needs a compiled model with an optimizer.")
+        # LossScaleOptimizer wraps the optimizer that owns the learning rate.
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        learning_rate = optimizer.learning_rate
+        # Keras 3 already evaluates schedules in the `learning_rate` property; this
+        # covers optimizers that hand back the schedule object or a callable.
+        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            learning_rate = learning_rate(optimizer.iterations)
+        elif callable(learning_rate) and not isinstance(learning_rate, keras.Variable):
+            learning_rate = learning_rate()
+        return to_float(learning_rate)

@@ -1,0 +1,92 @@
+"""Keras callback that tracks the KL term and predictive spread of stochastic models."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import keras
+import numpy as np
+
+from ._summary import LazySummaryWriter, to_float
+
+
+class UncertaintyMonitor(keras.callbacks.Callback):
+    """Adds `kl` and `predictive_std` to the epoch `logs` for Bayesian / MC-dropout models.
+
+    Such models sample new weights or dropout masks on every inference call, so
+    `samples` calls `model(validation_x)` give a spread of predictions:
+
+    - `predictive_std`: standard deviation across the samples, averaged over rows
+      and output columns. If the output has exactly 2 columns it is read as a
+      Gaussian head `(mean, scale)` and only column 0 is used, so the value is the
+      epistemic spread of the mean. For multi-output models the first output is used.
+    - `kl`: `sum(model.losses)` after each call, averaged over the samples. Layers
+      add their KL with `self.add_loss`; note `model.losses` also holds weight
+      regularization penalties and any other `add_loss` term.
+
+    The calls pass no `training` argument, which in Keras 3 means inference mode
+    for ordinary layers (BatchNorm, plain Dropout). An explicit `training=False`
+    would be wrong here: a functional model called with it overrides a hard-coded
+    `Dropout(rate)(x, training=True)` and switches MC dropout off.
+
+    Every call runs on the whole of `validation_x` at once, so pass a subset of a
+    few hundred rows.
+
+    Args:
+        validation_x: Model inputs: an array or a dict of arrays.
+        samples: Number of stochastic forward passes; at least 2.
+        log_dir: If given, both values are written as TensorBoard scalars `kl`
+            and `predictive_std` at step `epoch`.
+    """
+
+    def __init__(
+        self,
+        validation_x: Any,
+        samples: int = 10,
+        log_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if samples < 2:
+            raise ValueError(f"samples must be >= 2 to measure a spread, got {samples}")
+        self.validation_x = validation_x
+        self.samples = samples
+        self.log_dir = log_dir
+        self._summary = LazySummaryWriter(log_dir)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "validation_x": self.validation_x,
+            "samples": self.samples,
+            "log_dir": self.log_dir,
+        }
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._summary.open()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._summary.close()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        values = self.measure()
+        if logs is not None:
+            logs.update(values)
+        self._summary.scalars(values, epoch)
+
+    def measure(self) -> dict[str, float]:
+        """Runs the `samples` forward passes and returns `{"kl": ..., "predictive_std": ...}`."""
+        predictions = []
+        kl_terms = []
+        for _ in range(self.samples):
+            # No `training=False`: see the class docstring (it disables MC dropout).
+            output = self.model(self.validation_x)
+            output = keras.tree.flatten(output)[0]
+            kl_terms.append(sum(to_float(loss) for loss in self.model.losses))
+            predictions.append(keras.ops.convert_to_numpy(output).astype(np.float64))
+        stacked = np.stack(predictions)  # (samples, rows, ...)
+        if stacked.ndim == 3 and stacked.shape[-1] == 2:
+            stacked = stacked[..., 0]
+        return {
+            "kl": float(np.mean(kl_terms)),
+            "predictive_std": float(np.mean(np.std(stacked, axis=0))),
+        }

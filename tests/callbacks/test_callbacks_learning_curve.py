@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import matplotlib.image
+import numpy as np
+
+from callbacks import LearningCurvePlot, LearningRateLogger
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class _Snapshot(keras.callbacks.Callback):
+    """Copies the bytes of a file at every epoch end."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.snapshots: list[bytes] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots.append(self.path.read_bytes())
+
+
+def test_png_is_rewritten_every_epoch(tmp_path, regression_data, make_regressor):
+    x, y = regression_data
+    path = tmp_path / "plots" / "curves.png"
+    plot = LearningCurvePlot(path)
+    snapshot = _Snapshot(path)
+    model = make_regressor(metrics=["mae"])
+    history = model.fit(
+        x,
+        y,
+        validation_split=0.25,
+        epochs=3,
+        batch_size=16,
+        verbose=0,
+        # The learning rate lands in the logs but is not a metric with a val_ twin.
+        callbacks=[LearningRateLogger(), plot, snapshot],
+    )
+
+    assert len(snapshot.snapshots) == 3
+    assert all(png.startswith(PNG_SIGNATURE) for png in snapshot.snapshots)
+    assert len(set(snapshot.snapshots)) == 3
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    # Written via a temp file in the same directory, which must not be left behind.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["curves.png"]
+
+    assert plot.plotted_metrics() == ["loss", "mae"]
+    assert plot.best_epoch() == int(np.argmin(history.history["val_loss"]))
+    assert [plot.history["loss"][e] for e in range(3)] == history.history["loss"]
+
+
+def test_resumed_run_includes_initial_history(tmp_path, regression_data, make_regressor):
+    x, y = regression_data
+    path = tmp_path / "curves.png"
+    earlier = {"loss": [9.0, 8.0, 7.0], "val_loss": [9.5, 1e-6, 7.5]}
+    plot = LearningCurvePlot(path, metrics=["loss"], initial_history=earlier)
+    model = make_regressor()
+    model.fit(
+        x,
+        y,
+        validation_split=0.25,
+        initial_epoch=3,
+        epochs=5,
+        batch_size=16,
+        verbose=0,
+        callbacks=[plot],
+    )
+
+    assert sorted(plot.history["loss"]) == [0, 1, 2, 3, 4]
+    assert [plot.history["loss"][e] for e in range(3)] == earlier["loss"]
+    # The best val_loss is from before the resume.
+    assert plot.best_epoch() == 1
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_without_validation_plots_every_logged_key(tmp_path, regression_data, make_regressor):
+    x, y = regression_data
+    plot = LearningCurvePlot(tmp_path / "curves.png")
+    make_regressor(metrics=["mae"]).fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[plot])
+    assert plot.plotted_metrics() == ["loss", "mae"]
+    assert plot.best_epoch() is None
+    assert (tmp_path / "curves.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_get_config_round_trips(tmp_path):
+    plot = LearningCurvePlot(tmp_path / "a.png", metrics=["loss"], initial_history={"loss": [1.0]})
+    clone = LearningCurvePlot(**plot.get_config())
+    assert clone.get_config() == plot.get_config()
+    assert clone.history == {"loss": {0: 1.0}}

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from callbacks import UncertaintyMonitor
+
+
+class PenalisedDense(keras.layers.Dense):
+    """Dense layer that adds a weight-dependent stand-in for a KL term via add_loss."""
+
+    def call(self, inputs):
+        self.add_loss(0.01 * keras.ops.sum(keras.ops.square(self.kernel)))
+        return super().call(inputs)
+
+
+def _mc_dropout_model(dropout: bool) -> keras.Model:
+    inputs = keras.Input((4,))
+    hidden = PenalisedDense(16, activation="relu", name="penalised")(inputs)
+    if dropout:
+        # training=True hard-coded: dropout stays on at inference (MC dropout).
+        hidden = keras.layers.Dropout(0.5)(hidden, training=True)
+    # Gaussian head: column 0 is the mean, column 1 the (pre-softplus) scale.
+    outputs = keras.layers.Dense(2, name="head")(hidden)
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+def test_kl_and_spread_of_an_mc_dropout_model(tmp_path, regression_data, read_events):
+    x, y = regression_data
+    y2 = np.concatenate([y, np.ones_like(y)], axis=1)
+    model = _mc_dropout_model(dropout=True)
+    monitor = UncertaintyMonitor(x[:32], samples=5, log_dir=tmp_path)
+    history = model.fit(x, y2, epochs=2, batch_size=16, verbose=0, callbacks=[monitor])
+
+    assert all(std > 0 for std in history.history["predictive_std"])
+    # After the last epoch the weights are final, so the KL is computable directly.
+    kernel = model.get_layer("penalised").kernel.numpy()
+    expected_kl = 0.01 * float(np.sum(np.square(kernel)))
+    assert history.history["kl"][-1] == pytest.approx(expected_kl, rel=1e-5)
+    assert history.history["kl"][0] != pytest.approx(history.history["kl"][1])
+
+    events = read_events(tmp_path)
+    assert [step for step, _ in events["kl"]] == [0, 1]
+    assert [float(v) for _, v in events["predictive_std"]] == pytest.approx(
+        history.history["predictive_std"]
+    )
+
+
+def test_deterministic_model_has_zero_spread(regression_data):
+    x, _ = regression_data
+    model = _mc_dropout_model(dropout=False)
+    monitor = UncertaintyMonitor(x[:32], samples=3)
+    monitor.set_model(model)
+    values = monitor.measure()
+    assert values["predictive_std"] == 0.0
+    assert values["kl"] > 0
+
+
+def test_get_config_round_trips(regression_data):
+    x, _ = regression_data
+    monitor = UncertaintyMonitor(x, samples=4)
+    assert UncertaintyMonitor(**monitor.get_config()).samples == 4
+    with pytest.raises(ValueError):
+        UncertaintyMonitor(x, samples=1)

@@ -1,0 +1,179 @@
+"""The CLI end to end in fresh processes: the run-directory contract, evaluate, predict, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import REPO, tiny_config
+
+RUN_FILES = [
+    "config.yaml",
+    "model.keras",
+    "metrics.json",
+    "history.csv",
+    "run.json",
+    "preprocessing.json",
+    "data_summary.json",
+    "model_summary.txt",
+]
+
+
+def test_help_and_validate_do_not_import_tensorflow(write_config):
+    path = write_config(tiny_config())
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['validate', {str(path)!r}]) == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+
+def test_invalid_config_exit_2_one_line_no_run_directory(cli, write_config, tmp_path):
+    config = tiny_config()
+    config["model"]["hiden"] = [3]
+    path = write_config(config)
+    result = cli("train", path, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "unknown key 'hiden' (did you mean 'hidden'?)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_data_exit_2_no_run_directory(cli, write_config, tmp_path):
+    path = write_config(tiny_config(data={"source": str(tmp_path / "missing.csv")}))
+    result = cli("train", path, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    assert "not found" in result.stderr and "missing.csv" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One classifier run through the CLI, shared by the contract tests below."""
+    from tests.helpers import run_cli
+
+    root = tmp_path_factory.mktemp("run")
+    rng_frame = pd.DataFrame(
+        {
+            "id": range(200),
+            "size": [float(i % 17) for i in range(200)],
+            "colour": [["red", "green", "blue"][i % 3] for i in range(200)],
+            "label": [["small", "large"][(i % 17) > 8] for i in range(200)],
+        }
+    )
+    rng_frame.to_csv(root / "data.csv", index=False)
+    config = tiny_config(
+        "binary",
+        data={
+            "source": str(root / "data.csv"),
+            "target": "label",
+            "features": ["size", "colour"],
+            "test": 0.2,
+        },
+        callbacks={"tensorboard": {"histogram_freq": 1}, "learning_curve": True},
+        evaluation={"plots": True, "baselines": True},
+    )
+    config["training"]["epochs"] = 4
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_cli("train", root / "config.yaml", "--output-dir", root / "experiments")
+    assert result.returncode == 0, result.stderr
+    run_dir = result.stdout.strip().splitlines()[-1]
+    return root, run_dir
+
+
+def test_train_writes_the_run_directory_contract(trained_run):
+    from pathlib import Path
+
+    root, run_dir = trained_run
+    run = Path(run_dir)
+    assert run.parent == root / "experiments" / "tiny-binary"
+    for name in RUN_FILES:
+        assert (run / name).exists(), name
+    assert (run / "tensorboard").is_dir() and (run / "checkpoints" / "best.weights.h5").exists()
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["versions"]["keras"].startswith("3.")
+    assert record["seed"] == 7 and record["devices"] and record["data_fingerprint"]
+    assert record["started"] <= record["ended"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics) >= {"train", "validation", "test", "baselines"}
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert "logistic_regression" in metrics["baselines"]
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == 4 and {"loss", "val_loss", "accuracy"} <= set(history.columns)
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["training"]["epochs"] == 4 and "extends" not in resolved
+    assert {p.name for p in (run / "plots").iterdir()} >= {
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "roc_curve.png",
+    }
+
+
+def test_evaluate_prints_metrics_in_a_fresh_process(cli, trained_run):
+    _, run_dir = trained_run
+    result = cli("evaluate", run_dir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["split"] == "test"
+    saved = json.loads((__import__("pathlib").Path(run_dir) / "metrics.json").read_text())
+    assert report["metrics"]["accuracy"] == pytest.approx(saved["test"]["accuracy"])
+
+
+def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, tmp_path):
+    _, run_dir = trained_run
+    rows = pd.DataFrame(
+        {"id": [1001, 1002, 1003], "size": [1.0, 15.0, None], "colour": ["red", "purple", "blue"]}
+    )
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    result = cli("predict", run_dir, "--input", tmp_path / "rows.csv", "--output", out)
+    assert result.returncode == 0, result.stderr
+    predictions = pd.read_csv(out)
+    assert list(predictions["id"]) == [1001, 1002, 1003]  # ids carried through
+    assert set(predictions["prediction"]) <= {"small", "large"}
+    assert predictions["probability"].between(0, 1).all()
+    # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
+
+
+def test_predict_names_a_missing_column(cli, trained_run, tmp_path):
+    _, run_dir = trained_run
+    pd.DataFrame({"size": [1.0]}).to_csv(tmp_path / "rows.csv", index=False)
+    result = cli(
+        "predict", run_dir, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"
+    )
+    assert result.returncode == 2
+    assert "feature column 'colour' is not in the data" in result.stderr
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.slow
+def test_deterministic_runs_are_bit_identical_across_processes(cli, write_config, tmp_path):
+    import numpy as np
+
+    from toolkit.models.saving import load_model
+
+    config = tiny_config(
+        model={"task": "regression", "hidden": [16, 8], "dropout": 0.2},
+        runtime={"deterministic": True},
+    )
+    path = write_config(config)
+    runs = []
+    for index in range(2):
+        result = cli("train", path, "--output-dir", tmp_path / f"out{index}")
+        assert result.returncode == 0, result.stderr
+        runs.append(result.stdout.strip().splitlines()[-1])
+    first, second = (load_model(f"{run}/model.keras").get_weights() for run in runs)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    histories = [pd.read_csv(f"{run}/history.csv")["loss"] for run in runs]
+    assert histories[0].equals(histories[1])

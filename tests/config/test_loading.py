@@ -1,0 +1,132 @@
+"""Config pipeline: YAML -> extends -> --set -> validate -> frozen, and its error messages."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+import yaml
+
+from tests.helpers import tiny_config
+from toolkit.config.loading import dump_config, load_config, resolve_config
+from toolkit.errors import ConfigError
+
+
+def test_extends_deep_merges_and_child_wins(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "seed: 1\ntraining: {epochs: 50, batch_size: 8, optimizer: {name: sgd, learning_rate: 0.1, momentum: 0.9}}\n"
+    )
+    child = tiny_config()
+    child["extends"] = "base.yaml"
+    child["training"] = {"epochs": 4}
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    config = load_config(tmp_path / "child.yaml")
+    assert config.training.epochs == 4  # child overrides
+    assert config.training.batch_size == 8  # inherited, deep-merged
+    assert config.training.optimizer.name == "sgd"
+    assert config.training.optimizer.arguments == {"momentum": 0.9}
+    assert config.seed == 7  # child's top-level value wins over base's
+
+
+def test_extends_cycle_is_reported(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_missing_extends_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: nowhere.yaml\nname: a\n")
+    with pytest.raises(ConfigError, match=r"a.yaml:1: extends: file not found: .*nowhere.yaml"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_overrides_parse_yaml_values_and_list_indices(write_config):
+    path = write_config(tiny_config(model={"task": "regression", "hidden": [8, 4]}))
+    config = load_config(
+        path,
+        [
+            "model.hidden.0=128",
+            "training.optimizer.learning_rate=3e-4",
+            "model.batchnorm=true",
+            "data.features=[x0, x1]",
+        ],
+    )
+    assert [b.units for b in config.model.hidden] == [128, 4]
+    assert config.training.optimizer.learning_rate == pytest.approx(3e-4)
+    assert config.model.batchnorm is True
+    assert config.data.features == ["x0", "x1"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.hidden.5=3", "index 5 out of range"),
+        ("model.hiden=3", "unknown key 'hiden' (did you mean 'hidden'?)"),
+        ("training.optimizer.name=adamm", "unknown optimizer 'adamm' (did you mean 'adam'?)"),
+        ("model.activation=rellu", "unknown activation 'rellu' (did you mean 'relu'?)"),
+        ("data.source=sklearn:diabetis", "unknown dataset 'diabetis' (did you mean 'diabetes'?)"),
+        ("model.loss=binary_crossentropy", "does not fit task 'regression'"),
+        ("model.dropout=1.0", "model.dropout"),
+        ("training.epochs=0", "training.epochs"),
+        ("noequals", "expected KEY=VALUE"),
+    ],
+)
+def test_override_errors_name_the_key(write_config, override, message):
+    path = write_config(tiny_config())
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [override])
+    text = str(caught.value)
+    assert message in text
+    assert "\n" not in text
+    assert text.startswith("--set")
+
+
+def test_errors_point_at_file_and_line(write_config):
+    config = tiny_config()
+    config["model"]["activaton"] = "relu"
+    path = write_config(config)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "activaton" in text)
+    assert str(caught.value).startswith(f"{path}:{line}: model.activaton: unknown key")
+    assert "did you mean 'activation'" in str(caught.value)
+
+
+def test_invalid_yaml_and_python_tags_are_rejected(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodel: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(bad)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(tagged)
+
+
+def test_duplicate_keys_are_rejected(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: a\nname: b\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml:2: duplicate key 'name'"):
+        load_config(path)
+
+
+def test_config_is_frozen_and_dump_round_trips(write_config):
+    config = load_config(
+        write_config(
+            tiny_config(model={"task": "regression", "hidden": [8, {"units": 4, "dropout": 0.1}]})
+        )
+    )
+    with pytest.raises(pydantic.ValidationError):
+        config.seed = 3
+    dumped = dump_config(config)
+    assert "- 8\n" in dumped  # compact blocks stay compact
+    again = load_config(write_config(yaml.safe_load(dumped), "again.yaml"))
+    assert again == config
+
+
+def test_resolve_config_keeps_origins(write_config):
+    path = write_config(tiny_config())
+    data, origins = resolve_config(path, ["training.epochs=9"])
+    assert data["training"]["epochs"] == 9
+    assert origins[("training", "epochs")] == "--set training.epochs=9"
+    assert origins[("model", "task")].startswith(f"{path}:")

@@ -1,0 +1,426 @@
+"""Evaluation metrics as pure functions on numpy arrays.
+
+Every public ``*_metrics`` function returns a plain ``dict`` of Python floats, ints, strings and
+lists that ``json.dumps(..., allow_nan=False)`` accepts: undefined values (for example ROC AUC on a
+split holding one class only) are reported as ``None`` instead of NaN. This module deliberately
+imports neither TensorFlow nor Keras so that metrics and reports stay fast and testable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+__all__ = [
+    "aggregate_repeats",
+    "binary_metrics",
+    "calibration_bins",
+    "expected_calibration_error",
+    "gaussian_crps",
+    "gaussian_nll",
+    "interval_coverage_curve",
+    "json_safe",
+    "metric_direction",
+    "multiclass_metrics",
+    "regression_metrics",
+]
+
+_EPS = 1e-15
+_MIN_STD = 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """Convert numpy scalars/arrays to Python types and NaN/inf to ``None`` (recursively).
+
+    Used so every metric dict can be written with ``json.dumps(..., allow_nan=False)``.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def _as_2d(y: Any, *, name: str) -> np.ndarray:
+    """Return ``y`` as a float array of shape (n, k); a 1-D input becomes (n, 1)."""
+    arr = np.asarray(y, dtype=np.float64)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be an array, got a scalar")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    elif arr.ndim > 2:
+        arr = arr.reshape(arr.shape[0], -1)
+    return arr
+
+
+def _regression_arrays(
+    y_true: Any, y_pred: Any, std: Any | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validate and align regression inputs to (n, k) arrays (``std`` broadcast to that shape)."""
+    yt = _as_2d(y_true, name="y_true")
+    yp = _as_2d(y_pred, name="y_pred")
+    if yt.shape[0] != yp.shape[0]:
+        raise ValueError(f"y_true has {yt.shape[0]} rows but y_pred has {yp.shape[0]}")
+    if yt.shape != yp.shape:
+        if yt.shape[1] == 1:
+            yt = np.broadcast_to(yt, yp.shape)
+        elif yp.shape[1] == 1:
+            yp = np.broadcast_to(yp, yt.shape)
+        else:
+            raise ValueError(f"y_true shape {yt.shape} does not match y_pred shape {yp.shape}")
+    if yt.shape[0] == 0:
+        raise ValueError("regression metrics need at least one sample")
+    if std is None:
+        return yt, yp, None
+    sd = _as_2d(std, name="std")
+    if sd.shape[0] != yt.shape[0]:
+        raise ValueError(f"std has {sd.shape[0]} rows but y_true has {yt.shape[0]}")
+    sd = np.broadcast_to(sd, yt.shape)
+    if np.any(~np.isfinite(sd)) or np.any(sd < 0):
+        raise ValueError("std must be finite and non-negative")
+    return yt, yp, np.maximum(sd, _MIN_STD)
+
+
+def _binary_arrays(y_true: Any, probability: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Return (labels in {0, 1} as int, positive-class probability) as 1-D arrays."""
+    y = np.asarray(y_true).reshape(-1)
+    p = np.asarray(probability, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
+    p = p.reshape(-1)
+    if y.shape[0] != p.shape[0]:
+        raise ValueError(f"y_true has {y.shape[0]} samples but probability has {p.shape[0]}")
+    if y.shape[0] == 0:
+        raise ValueError("binary metrics need at least one sample")
+    y = y.astype(np.float64)
+    if not np.all(np.isin(y, (0.0, 1.0))):
+        raise ValueError("binary y_true must only contain 0 and 1")
+    if np.any(~np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+        raise ValueError("probability must lie in [0, 1]")
+    return y.astype(np.int64), p
+
+
+def _class_indices(y_true: Any, class_names: Sequence[str] | None) -> np.ndarray:
+    """Return integer class indices; string labels are mapped through ``class_names``."""
+    y = np.asarray(y_true).reshape(-1)
+    if y.dtype.kind in "OUS":
+        if class_names is None:
+            raise ValueError("string labels need class_names")
+        lookup = {str(name): i for i, name in enumerate(class_names)}
+        try:
+            return np.array([lookup[str(v)] for v in y], dtype=np.int64)
+        except KeyError as exc:
+            raise ValueError(f"label {exc.args[0]!r} is not in class_names") from None
+    if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        raise ValueError("class labels must be integers")
+    return y.astype(np.int64)
+
+
+_HIGHER_IS_BETTER = ("accuracy", "acc", "auc", "precision", "recall", "f1", "r2")
+_LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "nll", "crps", "brier", "ece")
+
+
+def metric_direction(name: str) -> str | None:
+    """Return ``"max"`` or ``"min"`` for a metric (or Keras history column) name, else ``None``.
+
+    A ``val_`` prefix is ignored. Metrics without a natural direction (``coverage``,
+    ``interval_width``, ``top_k``) and unknown names give ``None``.
+    """
+    key = name.lower().removeprefix("val_")
+    if key in ("coverage", "interval_width", "top_k", "epoch", "lr", "learning_rate"):
+        return None
+    tokens = key.replace("-", "_").split("_")
+    if any(tok in _LOWER_IS_BETTER for tok in tokens) or "crossentropy" in key:
+        return "min"
+    if any(tok in _HIGHER_IS_BETTER for tok in tokens) or "accuracy" in key:
+        return "max"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Gaussian helpers
+# --------------------------------------------------------------------------------------------
+
+
+def gaussian_crps(y_true: Any, mean: Any, std: Any) -> np.ndarray:
+    """Closed-form CRPS of a Gaussian N(mean, std) at the observations (elementwise, lower is better).
+
+    CRPS = sigma * [z (2 Phi(z) - 1) + 2 phi(z) - 1/sqrt(pi)], z = (y - mean) / sigma
+    (Gneiting & Raftery 2007). It is in the units of y and reduces to |y - mean| as std -> 0.
+    """
+    y = np.asarray(y_true, dtype=np.float64)
+    mu = np.asarray(mean, dtype=np.float64)
+    sigma = np.maximum(np.asarray(std, dtype=np.float64), _MIN_STD)
+    z = (y - mu) / sigma
+    return sigma * (
+        z * (2.0 * stats.norm.cdf(z) - 1.0) + 2.0 * stats.norm.pdf(z) - 1.0 / np.sqrt(np.pi)
+    )
+
+
+def gaussian_nll(y_true: Any, mean: Any, std: Any) -> np.ndarray:
+    """Elementwise negative log-likelihood of y under N(mean, std) (natural log, includes constant)."""
+    y = np.asarray(y_true, dtype=np.float64)
+    mu = np.asarray(mean, dtype=np.float64)
+    sigma = np.maximum(np.asarray(std, dtype=np.float64), _MIN_STD)
+    return 0.5 * np.log(2.0 * np.pi) + np.log(sigma) + 0.5 * ((y - mu) / sigma) ** 2
+
+
+def interval_coverage_curve(
+    y_true: Any, y_pred: Any, std: Any, *, levels: Sequence[float] | None = None
+) -> dict[str, list[float]]:
+    """Observed coverage of central Gaussian intervals at several nominal levels.
+
+    Returns ``{"expected": [...], "observed": [...]}``; a calibrated model lies on the diagonal.
+    Default levels are 0.05, 0.10, ..., 0.95.
+    """
+    yt, yp, sd = _regression_arrays(y_true, y_pred, std)
+    assert sd is not None
+    if levels is None:
+        levels = np.round(np.arange(0.05, 0.951, 0.05), 2).tolist()
+    abs_z = np.abs(yt - yp) / sd
+    observed = []
+    for level in levels:
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"interval level must be in (0, 1), got {level}")
+        z = stats.norm.ppf(0.5 + level / 2.0)
+        observed.append(float(np.mean(abs_z <= z)))
+    return {"expected": [float(v) for v in levels], "observed": observed}
+
+
+# --------------------------------------------------------------------------------------------
+# calibration
+# --------------------------------------------------------------------------------------------
+
+
+def calibration_bins(y_true: Any, probability: Any, *, n_bins: int = 10) -> dict[str, list]:
+    """Equal-width reliability bins shared by :func:`expected_calibration_error` and the plot.
+
+    1-D ``probability`` is P(y = 1) of a binary problem, compared with the observed positive
+    rate. 2-D ``probability`` (n, n_classes) uses the top-label confidence, compared with the
+    accuracy of the arg-max prediction. Returns bin ``edges``, ``count``, ``confidence`` (mean
+    predicted value) and ``observed`` (empirical frequency); empty bins hold ``None``.
+    """
+    if n_bins < 1:
+        raise ValueError("n_bins must be >= 1")
+    p = np.asarray(probability, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] > 1:
+        labels = _class_indices(y_true, None)
+        if labels.shape[0] != p.shape[0]:
+            raise ValueError("y_true and probabilities have different lengths")
+        confidence = p.max(axis=1)
+        outcome = (p.argmax(axis=1) == labels).astype(np.float64)
+    else:
+        labels, confidence = _binary_arrays(y_true, p)
+        outcome = labels.astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.floor(confidence * n_bins).astype(np.int64), 0, n_bins - 1)
+    count = np.bincount(index, minlength=n_bins)
+    conf_sum = np.bincount(index, weights=confidence, minlength=n_bins)
+    out_sum = np.bincount(index, weights=outcome, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf_mean = np.where(count > 0, conf_sum / np.maximum(count, 1), np.nan)
+        obs_mean = np.where(count > 0, out_sum / np.maximum(count, 1), np.nan)
+    return {
+        "edges": edges.tolist(),
+        "count": count.astype(int).tolist(),
+        "confidence": json_safe(conf_mean),
+        "observed": json_safe(obs_mean),
+    }
+
+
+def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 10) -> float:
+    """Expected calibration error with ``n_bins`` equal-width bins (0 = perfectly calibrated).
+
+    ECE = sum_b (n_b / n) * |observed_b - confidence_b|. See :func:`calibration_bins` for how 1-D
+    (binary) and 2-D (multiclass, top-label) probabilities are treated.
+    """
+    bins = calibration_bins(y_true, probability, n_bins=n_bins)
+    count = np.asarray(bins["count"], dtype=np.float64)
+    total = count.sum()
+    ece = 0.0
+    for n_b, conf, obs in zip(count, bins["confidence"], bins["observed"], strict=True):
+        if n_b > 0:
+            ece += (n_b / total) * abs(obs - conf)
+    return float(ece)
+
+
+# --------------------------------------------------------------------------------------------
+# task metrics
+# --------------------------------------------------------------------------------------------
+
+
+def regression_metrics(
+    y_true: Any, y_pred: Any, *, std: Any | None = None, interval: float = 0.95
+) -> dict[str, float | None]:
+    """Point metrics (rmse, mae, r2) and, given a Gaussian predictive ``std``, uncertainty metrics.
+
+    Inputs may be (n,) or (n, k); with k targets each metric is averaged over targets.
+    Uncertainty metrics: ``nll`` (mean Gaussian NLL), ``coverage`` (fraction of y_true inside the
+    central ``interval`` Gaussian interval), ``interval_width`` (mean width of that interval) and
+    ``crps`` (mean closed-form Gaussian CRPS). ``std`` must be in the original units of y.
+    r2 is ``None`` when a target is constant or there are fewer than two samples.
+    """
+    if not 0.0 < interval < 1.0:
+        raise ValueError(f"interval must be in (0, 1), got {interval}")
+    yt, yp, sd = _regression_arrays(y_true, y_pred, std)
+    err = yp - yt
+    rmse = float(np.mean(np.sqrt(np.mean(err**2, axis=0))))
+    mae = float(np.mean(np.abs(err)))
+    ss_res = np.sum(err**2, axis=0)
+    ss_tot = np.sum((yt - yt.mean(axis=0)) ** 2, axis=0)
+    if yt.shape[0] < 2 or np.any(ss_tot <= 0):
+        r2: float | None = None
+    else:
+        r2 = float(np.mean(1.0 - ss_res / ss_tot))
+    result: dict[str, float | None] = {"rmse": rmse, "mae": mae, "r2": r2}
+    if sd is not None:
+        z = float(stats.norm.ppf(0.5 + interval / 2.0))
+        result["nll"] = float(np.mean(gaussian_nll(yt, yp, sd)))
+        result["coverage"] = float(np.mean(np.abs(err) <= z * sd))
+        result["interval_width"] = float(np.mean(2.0 * z * sd))
+        result["crps"] = float(np.mean(gaussian_crps(yt, yp, sd)))
+    return json_safe(result)
+
+
+def _binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean binary cross-entropy with probabilities clipped away from 0 and 1."""
+    q = np.clip(p, _EPS, 1.0 - _EPS)
+    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1.0 - q)))
+
+
+def binary_metrics(y_true: Any, probability: Any, *, threshold: float = 0.5) -> dict[str, Any]:
+    """Threshold, ranking and probabilistic metrics of a binary classifier.
+
+    ``probability`` is P(y = 1), shape (n,), (n, 1) or (n, 2). A sample is predicted positive
+    when ``probability >= threshold``. Keys: accuracy, precision, recall, f1 (zero when undefined),
+    roc_auc, pr_auc (average precision), log_loss, brier, ece (10 equal-width bins).
+    ``roc_auc`` is ``None`` when the split holds one class only and ``pr_auc`` is ``None`` when it
+    holds no positives (both are undefined there), so the dict always serialises to strict JSON.
+    """
+    y, p = _binary_arrays(y_true, probability)
+    pred = (p >= threshold).astype(np.int64)
+    both_classes = np.unique(y).size == 2
+    result: dict[str, Any] = {
+        "accuracy": float(np.mean(pred == y)),
+        "precision": float(skm.precision_score(y, pred, labels=[0, 1], zero_division=0)),
+        "recall": float(skm.recall_score(y, pred, labels=[0, 1], zero_division=0)),
+        "f1": float(skm.f1_score(y, pred, labels=[0, 1], zero_division=0)),
+        "roc_auc": float(skm.roc_auc_score(y, p)) if both_classes else None,
+        "pr_auc": float(skm.average_precision_score(y, p)) if y.sum() > 0 else None,
+        "log_loss": _binary_log_loss(y, p),
+        "brier": float(np.mean((p - y) ** 2)),
+        "ece": expected_calibration_error(y, p, n_bins=10),
+    }
+    return json_safe(result)
+
+
+def multiclass_metrics(
+    y_true: Any, probabilities: Any, *, class_names: Sequence[str], top_k: int = 3
+) -> dict[str, Any]:
+    """Metrics of a multiclass classifier from its (n, n_classes) probability matrix.
+
+    Keys: accuracy, f1_macro, f1_weighted, log_loss (over all ``class_names``, so classes absent
+    from the split are fine), top_k_accuracy and top_k (k = min(top_k, n_classes - 1); both
+    omitted for two classes, where top-2 accuracy is trivially 1), ece (top-label confidence),
+    confusion_matrix (rows = true class, columns = predicted, as lists) and class_names.
+    ``y_true`` holds class indices, or class names that are looked up in ``class_names``.
+    """
+    names = [str(c) for c in class_names]
+    n_classes = len(names)
+    if n_classes < 2:
+        raise ValueError("multiclass metrics need at least two class names")
+    y = _class_indices(y_true, names)
+    prob = np.asarray(probabilities, dtype=np.float64)
+    if prob.ndim != 2 or prob.shape[1] != n_classes:
+        raise ValueError(f"probabilities must have shape (n, {n_classes}), got {prob.shape}")
+    if prob.shape[0] != y.shape[0] or y.shape[0] == 0:
+        raise ValueError("y_true and probabilities must have the same, non-zero length")
+    if np.any((y < 0) | (y >= n_classes)):
+        raise ValueError(f"class indices must be in [0, {n_classes})")
+    if np.any(~np.isfinite(prob)) or np.any(prob < 0):
+        raise ValueError("probabilities must be finite and non-negative")
+    # Normalise rows (float32 softmax outputs rarely sum to exactly 1) before log loss.
+    prob = prob / np.maximum(prob.sum(axis=1, keepdims=True), _EPS)
+    labels = list(range(n_classes))
+    pred = prob.argmax(axis=1)
+    result: dict[str, Any] = {
+        "accuracy": float(np.mean(pred == y)),
+        "f1_macro": float(skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        "f1_weighted": float(
+            skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0)
+        ),
+        "log_loss": float(-np.mean(np.log(np.clip(prob[np.arange(y.size), y], _EPS, 1.0)))),
+    }
+    k = min(int(top_k), n_classes - 1)
+    if n_classes > 2 and k >= 1:
+        topk = np.argsort(-prob, axis=1, kind="stable")[:, :k]
+        result["top_k_accuracy"] = float(np.mean(np.any(topk == y[:, None], axis=1)))
+        result["top_k"] = k
+    result["ece"] = expected_calibration_error(y, prob, n_bins=10)
+    result["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=labels).tolist()
+    result["class_names"] = names
+    return json_safe(result)
+
+
+# --------------------------------------------------------------------------------------------
+# repeats
+# --------------------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def aggregate_repeats(metric_dicts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Summarise the metric dicts of repeated runs as ``{"mean", "std", "values"}`` per metric.
+
+    Works on flat metric dicts and on nested ones (e.g. ``{"test": {"rmse": ...}}``), keeping the
+    nesting. Only numeric scalars are aggregated (lists such as confusion matrices and strings are
+    skipped). ``std`` is the sample standard deviation (ddof=1; 0.0 for a single value). ``None``
+    (undefined) values stay in ``values`` but are ignored by mean/std; if all are undefined the
+    mean and std are ``None``. A metric missing from some repeats is aggregated over the others.
+    """
+    dicts = [d for d in metric_dicts if d is not None]
+    keys: list[str] = []
+    for d in dicts:
+        keys.extend(k for k in d if k not in keys)
+    out: dict[str, Any] = {}
+    for key in keys:
+        present = [d[key] for d in dicts if key in d]
+        if all(isinstance(v, Mapping) for v in present):
+            nested = aggregate_repeats(present)
+            if nested:
+                out[key] = nested
+            continue
+        if not all(v is None or _is_number(v) for v in present):
+            continue
+        values = [None if v is None or not math.isfinite(float(v)) else float(v) for v in present]
+        finite = np.array([v for v in values if v is not None], dtype=np.float64)
+        if finite.size == 0:
+            mean = std = None
+        else:
+            mean = float(finite.mean())
+            std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+        out[key] = {"mean": mean, "std": std, "values": values}
+    return out

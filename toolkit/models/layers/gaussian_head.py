@@ -1,0 +1,95 @@
+"""Output layer that parameterises a diagonal Gaussian predictive distribution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from toolkit.models.layers.dense_variational import DenseVariational
+
+
+@keras.saving.register_keras_serializable(package="toolkit")
+class GaussianHead(keras.layers.Layer):
+    """Maps features to ``concat([mean, scale], axis=-1)`` of shape ``(..., 2 * units)``.
+
+    A Keras 3 layer cannot return a distribution object, so the head outputs the
+    parameters; ``toolkit.models.losses.GaussianNLL`` consumes them. The scale is
+    ``softplus(raw) + min_scale``, keeping it positive and bounded away from zero
+    (aleatoric uncertainty). With ``variational`` set, the mean and scale projections
+    are ``DenseVariational`` layers built with those keyword arguments, so a Bayesian
+    network also carries epistemic uncertainty into the head.
+
+    Args:
+        units: Number of predicted targets.
+        min_scale: Lower bound added to the predicted scale.
+        variational: ``DenseVariational`` keyword arguments (without ``units``), or
+            ``None`` for deterministic ``Dense`` projections.
+        kernel_initializer: Kernel initializer of both projections (of the posterior mean
+            when variational, unless ``variational`` sets its own).
+        bias_initializer: Bias initializer of both projections, likewise.
+    """
+
+    def __init__(
+        self,
+        units: int = 1,
+        min_scale: float = 1e-3,
+        variational: dict[str, Any] | None = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if units <= 0:
+            raise ValueError(f"units must be positive, got {units}")
+        if min_scale < 0:
+            raise ValueError(f"min_scale must be non-negative, got {min_scale}")
+        self.units = int(units)
+        self.min_scale = float(min_scale)
+        self.variational = dict(variational) if variational is not None else None
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        # Sublayers inherit this layer's dtype policy (mixed precision).
+        common: dict[str, Any] = {
+            "units": self.units,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
+        if self.variational is None:
+            self.mean_layer = keras.layers.Dense(name="mean", dtype=self.dtype_policy, **common)
+            self.scale_layer = keras.layers.Dense(name="scale", dtype=self.dtype_policy, **common)
+        else:
+            # The user's dict may override the initializers; units, name and dtype are fixed.
+            fixed = {"units": self.units, "dtype": self.dtype_policy}
+            self.mean_layer = DenseVariational(
+                **{**common, **self.variational, **fixed, "name": "mean"}
+            )
+            self.scale_layer = DenseVariational(
+                **{**common, **self.variational, **fixed, "name": "scale"}
+            )
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.mean_layer.build(input_shape)
+        self.scale_layer.build(input_shape)
+
+    def call(self, inputs: Any) -> Any:
+        mean = self.mean_layer(inputs)
+        scale = ops.softplus(self.scale_layer(inputs)) + ops.cast(self.min_scale, mean.dtype)
+        return ops.concatenate([mean, scale], axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape[:-1], 2 * self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "min_scale": self.min_scale,
+                "variational": self.variational,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            }
+        )
+        return config

@@ -1,0 +1,36 @@
+"""Switch every stochastic layer of a model between sampling and its mean."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import keras
+
+
+def _iter_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    # _flatten_layers is private but is what Keras 3 itself uses to reach nested
+    # sublayers (inside submodels and inside layers such as GaussianHead).
+    yield from model._flatten_layers(include_self=True, recursive=True)
+
+
+def _switchable(layer: keras.layers.Layer) -> bool:
+    return callable(getattr(layer, "set_stochastic", None))
+
+
+def set_stochastic(model: keras.layers.Layer, flag: bool) -> int:
+    """Call ``set_stochastic(flag)`` on every layer of ``model`` that has it.
+
+    Works on an already traced model: the layers keep the switch in a variable.
+    Returns the number of layers switched.
+    """
+    count = 0
+    for layer in _iter_layers(model):
+        if _switchable(layer):
+            layer.set_stochastic(flag)
+            count += 1
+    return count
+
+
+def is_stochastic(model: keras.layers.Layer) -> bool:
+    """Whether ``model`` contains any layer that can be switched by ``set_stochastic``."""
+    return any(_switchable(layer) for layer in _iter_layers(model))
