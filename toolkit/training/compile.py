@@ -121,19 +121,24 @@ def build_metrics(config: ExperimentConfig) -> list[keras.metrics.Metric]:
     return built
 
 
+def execution_steps(requested: int | str, steps_per_epoch: int) -> int:
+    """The largest divisor of ``steps_per_epoch`` not above the request (auto: 32).
+
+    Keras runs whole executions, so an execution size that does not divide the epoch
+    silently trains on batches of the next epoch and breaks epoch-exact resume.
+    """
+    limit = 32 if requested == "auto" else int(requested)
+    return max(d for d in range(1, min(limit, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
 def compile_model(
     model: keras.Model, config: ExperimentConfig, spec: FeatureSpec, *, steps_per_epoch: int
 ) -> None:
     training = config.training
-    steps_per_execution = (
-        min(32, steps_per_epoch)
-        if training.steps_per_execution == "auto"
-        else training.steps_per_execution
-    )
     model.compile(
         optimizer=build_optimizer(training, total_steps=steps_per_epoch * training.epochs),
         loss=build_loss(config, spec),
         metrics=build_metrics(config),
-        steps_per_execution=steps_per_execution,
+        steps_per_execution=execution_steps(training.steps_per_execution, steps_per_epoch),
         jit_compile=training.jit_compile if training.jit_compile != "auto" else "auto",
     )

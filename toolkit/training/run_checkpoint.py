@@ -14,6 +14,11 @@ import numpy as np
 from toolkit.runs import atomic_write_json, atomic_write_text
 
 
+def _seed_states(model: keras.Model) -> list:
+    """The state variables of every seed generator in the model, in a stable order."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
 def _improved(current: float, best: float | None, mode: str) -> bool:
     if current is None or not math.isfinite(current):
         return False
@@ -88,6 +93,9 @@ class RunCheckpoint(keras.callbacks.Callback):
             shutil.rmtree(point)
         point.mkdir()
         self.model.save_weights(point / "state.weights.h5", overwrite=True)
+        # save_weights skips the dropout/sampling seed generators; without their state a
+        # resumed run would draw different masks than an uninterrupted one.
+        np.savez(point / "rng_state.npz", *[np.asarray(v) for v in _seed_states(self.model)])
         es = self.early_stopping
         state = {
             "completed_epochs": completed_epochs,
@@ -139,6 +147,11 @@ class RunCheckpoint(keras.callbacks.Callback):
                 best_weights = self.model.get_weights()
             self.early_stopping.resume_from(state["early_stopping"], best_weights)
         self.model.load_weights(point / "state.weights.h5")
+        rng_path = point / "rng_state.npz"
+        if rng_path.exists():
+            with np.load(rng_path) as saved:
+                for variable, key in zip(_seed_states(self.model), saved.files, strict=True):
+                    variable.assign(saved[key])
         return int(state["completed_epochs"])
 
 

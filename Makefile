@@ -1,0 +1,32 @@
+# One command each: `make train` sets up and runs the main example, `make test` sets up and
+# runs the whole test suite. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup train test lint benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+train: setup
+	$(BIN)/toolkit train configs/regression.yaml
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+benchmark: setup
+	$(BIN)/python -m pip install --quiet -e ".[test,benchmark]"
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/bayesian.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,145 @@
+"""Killed runs resume exactly; Ctrl-C marks a run interrupted; NaN losses fail cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import REPO, tiny_config
+
+
+def _config(write_config, epochs: int = 30, **overrides):
+    config = tiny_config(
+        model={"task": "regression", "hidden": [32, 16], "dropout": 0.1},
+        runtime={"deterministic": True},
+        data={"source": "synthetic:regression", "synthetic": {"samples": 3000, "features": 6}},
+        **overrides,
+    )
+    config["training"] = {
+        "epochs": epochs,
+        "batch_size": 16,
+        "optimizer": {"name": "adam", "learning_rate": 0.003},
+    }
+    config["callbacks"]["early_stopping"] = {"patience": 5}
+    return write_config(config)
+
+
+def _start(config: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "train", str(config), "--output-dir", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def _wait_for_epochs(
+    out: Path, process: subprocess.Popen, epochs: int, timeout: float = 240
+) -> Path:
+    """Poll until a run under ``out`` has a resume point of at least ``epochs`` epochs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for latest in out.glob("*/*/checkpoints/resume/LATEST"):
+            text = latest.read_text().strip()
+            if text and int(text.removeprefix("epoch-")) >= epochs:
+                return latest.parents[2]
+        if process.poll() is not None:
+            pytest.fail(f"training ended before epoch {epochs}: {process.stderr.read()}")
+        time.sleep(0.02)
+    process.kill()
+    pytest.fail("training did not reach the epoch in time")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp_path):
+    from toolkit.models.saving import load_model
+
+    config = _config(write_config)
+    reference = cli("train", config, "--output-dir", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    reference_dir = Path(reference.stdout.strip().splitlines()[-1])
+
+    process = _start(config, tmp_path / "killed")
+    run_dir = _wait_for_epochs(tmp_path / "killed", process, epochs=3)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+
+    resumed = cli("train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 3
+
+    expected = pd.read_csv(reference_dir / "history.csv")
+    actual = pd.read_csv(run_dir / "history.csv")
+    assert list(actual["epoch"]) == list(expected["epoch"])  # no duplicated or missing epochs
+    np.testing.assert_array_equal(actual["loss"], expected["loss"])
+    np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])
+    assert (
+        record["best_epoch"] == json.loads((reference_dir / "run.json").read_text())["best_epoch"]
+    )
+    for a, b in zip(
+        load_model(reference_dir / "model.keras").get_weights(),
+        load_model(run_dir / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_sigint_marks_the_run_interrupted_and_keeps_checkpoints(write_config, tmp_path):
+    config = _config(write_config, epochs=500)
+    process = _start(config, tmp_path / "out")
+    run_dir = _wait_for_epochs(tmp_path / "out", process, epochs=2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"toolkit train --resume {run_dir}" in stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    assert (run_dir / "checkpoints" / "best.weights.h5").exists()
+    assert (run_dir / "checkpoints" / "resume" / "LATEST").exists()
+
+
+def test_resume_of_a_completed_run_is_refused(cli, write_config, tmp_path):
+    config = write_config(tiny_config())
+    result = cli("train", config, "--output-dir", tmp_path)
+    run_dir = result.stdout.strip().splitlines()[-1]
+    again = cli("train", "--resume", run_dir)
+    assert again.returncode == 2
+    assert "already completed" in again.stderr
+
+
+def test_nan_loss_fails_the_run_and_keeps_the_best_checkpoint(cli, write_config, tmp_path):
+    # Sensible steps first, then a learning rate that blows the weights up.
+    config = tiny_config(
+        training={
+            "epochs": 30,
+            "batch_size": 16,
+            "optimizer": {"name": "sgd", "learning_rate": 0.01},
+            "lr_schedule": {"name": "piecewise", "boundaries": [24], "values": [0.01, 1.0e12]},
+        }
+    )
+    config["callbacks"]["early_stopping"] = False
+    result = cli("train", write_config(config), "--output-dir", tmp_path)
+    assert result.returncode == 1, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed"
+    assert "loss became nan" in record["reason"] or "loss became inf" in record["reason"]
+    assert (run_dir / "checkpoints" / "best.weights.h5").exists()
+    history = pd.read_csv(run_dir / "history.csv")
+    assert len(history) < 30 and np.isfinite(history["loss"].iloc[0])
