@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # CPU-only machines log a cuInit error
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(tune)
     tune.add_argument("--output-dir")
     tune.add_argument("--resume", metavar="SWEEP_DIR", help="continue a sweep")
+    tune.add_argument("--sweep-dir", help="the sweep directory to create (chief) or join (worker)")
     tune.add_argument(
         "--final-train", action="store_true", help="retrain the best config as a normal run"
     )
@@ -108,9 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from toolkit.config.loading import dump_config, load_config
+    from toolkit.config.loading import dump_config, resolve_config, validate_config
 
-    config = load_config(args.config, args.overrides)
+    data, origins = resolve_config(args.config, args.overrides)
+    config = validate_config(data, origins, args.config)
+    if config.tuner is not None:
+        from toolkit.tuning.space import validate_search_space
+
+        validate_search_space(data, origins, config)
     if args.print:
         print(dump_config(config), end="")
     extra = (

@@ -1,0 +1,49 @@
+"""``toolkit train --repeat N``: the same experiment over N seeds, reported as mean ± std."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolkit.config.loading import dump_config
+from toolkit.config.schema import ExperimentConfig
+from toolkit.evaluation.metrics import aggregate_repeats
+from toolkit.runs import atomic_write_json, atomic_write_text, create_run_directory, utc_now
+from toolkit.training.train import train
+
+
+def train_repeated(
+    config: ExperimentConfig, *, repeats: int, output_dir: str | Path | None = None, verbose: int = 0
+) -> Path:
+    """Train seeds ``seed .. seed+N-1`` into ``<output_dir>/<name>/repeat-<id>/seeds/`` and write
+    the group's run.json and metrics.json (each metric's mean, std and values per split)."""
+    group = create_run_directory(output_dir or config.output_dir, config.name, prefix="repeat-")
+    atomic_write_text(group.config, dump_config(config))
+    seeds = [config.seed + index for index in range(repeats)]
+    group.update_run(
+        run_id=group.path.name,
+        name=config.name,
+        task=config.model.task,
+        kind="repeat",
+        status="running",
+        started=utc_now(),
+        ended=None,
+        seeds=seeds,
+        runs=[],
+    )
+    results = []
+    for seed in seeds:
+        seeded = config.model_copy(update={"seed": seed})
+        result = train(seeded, output_dir=group.path / "seeds", verbose=verbose, run_prefix=f"seed-{seed}-")
+        results.append(result)
+        group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
+    completed = [r for r in results if r.status == "completed"]
+    splits = [s for s in ("train", "validation", "test") if all(s in r.metrics for r in completed)]
+    metrics = {
+        "repeats": {split: aggregate_repeats([r.metrics[split] for r in completed]) for split in splits},
+        "seeds": [seed for seed, r in zip(seeds, results, strict=True) if r.status == "completed"],
+        "evaluated_on": completed[0].metrics.get("evaluated_on") if completed else None,
+    }
+    atomic_write_json(group.metrics, metrics)
+    status = "completed" if len(completed) == len(results) else "failed"
+    group.update_run(status=status, ended=utc_now(), completed_runs=len(completed))
+    return group.path
