@@ -1,0 +1,126 @@
+"""Every head x body option from the config builds, trains and lowers its loss; saving keeps it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers import tiny_config
+from toolkit.config.loading import validate_config
+from toolkit.data.pipeline import make_dataset, steps_for
+from toolkit.evaluation.predict import predict
+from toolkit.models.builder import build_model, resolve_blocks, transfer_weights
+from toolkit.training.compile import compile_model
+from toolkit.training.train import prepare_data
+
+BODIES = {
+    "compact": {"hidden": [16, 8], "activation": "relu"},
+    "blocks": {
+        "hidden": [
+            {"units": 16, "activation": "gelu", "dropout": 0.1, "batchnorm": True, "l2": 1e-4},
+            {
+                "units": 8,
+                "activation": "selu",
+                "batchnorm": "after",
+                "l1": 1e-5,
+                "initializer": "lecun",
+            },
+        ]
+    },
+    "residual": {"hidden": [16, 16, 8], "residual": True, "activation": "swish"},
+    "bayesian": {"hidden": [16], "bayesian": {"layers": "all", "estimator": "flipout"}},
+    "bayesian_output": {"hidden": [16], "bayesian": {"layers": "output", "prior": "scale_mixture"}},
+    "mc_dropout": {"hidden": [16, 16], "dropout": 0.2, "mc_dropout": True},
+}
+HEADS = [
+    ("regression", "default"),
+    ("regression", "gaussian"),
+    ("binary", "default"),
+    ("multiclass", "default"),
+]
+
+
+def _setup(task: str, head: str, body: dict, **extra):
+    raw = tiny_config(task, model={"task": task, "head": head, **body}, **extra)
+    raw["training"] = {
+        "epochs": 1,
+        "batch_size": 32,
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+    }
+    config = validate_config(raw)
+    data = prepare_data(config)
+    model = build_model(config, data.spec, train_size=len(data.splits.train))
+    steps = steps_for(len(data.splits.train), 32)
+    compile_model(model, config, data.spec, steps_per_epoch=steps)
+    return config, data, model, steps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "head"), HEADS, ids=lambda v: v)
+@pytest.mark.parametrize("body", sorted(BODIES))
+def test_every_head_and_body_trains_and_lowers_the_loss(task, head, body):
+    config, data, model, steps = _setup(task, head, BODIES[body])
+    dataset = make_dataset(*data.train, batch_size=32, shuffle_seed=0)
+    evaluation = make_dataset(*data.train, batch_size=256, repeat=False)
+    before = model.evaluate(evaluation, verbose=0, return_dict=True)["loss"]
+    model.fit(dataset, epochs=1, steps_per_epoch=10 * steps, verbose=0)
+    after = model.evaluate(evaluation, verbose=0, return_dict=True)["loss"]
+    assert np.isfinite(after) and after < before
+    predictions = predict(
+        model,
+        data.validation[0],
+        config.model_copy(
+            update={"prediction": config.prediction.model_copy(update={"mc_samples": 5})}
+        ),
+    )
+    if task == "multiclass":
+        np.testing.assert_allclose(predictions.mean.sum(axis=1), 1.0, atol=1e-5)
+    if task == "regression" and (head == "gaussian" or config.model.is_stochastic):
+        assert predictions.std is not None and (predictions.std > 0).all()
+
+
+def test_mc_dropout_passes_differ_but_plain_dropout_predicts_deterministically():
+    from toolkit.models.layers.stochastic import set_stochastic
+
+    _, data, mc_model, _ = _setup("regression", "default", BODIES["mc_dropout"])
+    x = make_dataset(data.validation[0], None, batch_size=64, repeat=False)
+    set_stochastic(mc_model, True)
+    assert not np.array_equal(mc_model.predict(x, verbose=0), mc_model.predict(x, verbose=0))
+    _, _, plain, _ = _setup("regression", "default", {"hidden": [16, 16], "dropout": 0.2})
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), plain.predict(x, verbose=0))
+
+
+def test_default_initializers_follow_the_activation():
+    config = validate_config(
+        tiny_config(
+            model={
+                "task": "regression",
+                "hidden": [
+                    4,
+                    {"units": 4, "activation": "selu"},
+                    {"units": 4, "activation": "tanh"},
+                ],
+            }
+        )
+    )
+    assert [b.initializer for b in resolve_blocks(config.model)] == [
+        "he_normal",
+        "lecun_normal",
+        "glorot_uniform",
+    ]
+
+
+def test_transfer_copies_matching_weights_and_freezes_blocks():
+    _, data, source, _ = _setup("regression", "default", {"hidden": [16, 8]})
+    _, _, target, _ = _setup("regression", "default", {"hidden": [16, 8, 4]})
+    copied = transfer_weights(target, source, freeze=1)
+    assert "block0_dense" in copied and "block1_dense" in copied
+    assert "block2_dense" not in copied  # new block keeps its fresh weights
+    np.testing.assert_array_equal(
+        target.get_layer("block0_dense").get_weights()[0],
+        source.get_layer("block0_dense").get_weights()[0],
+    )
+    assert (
+        not target.get_layer("block0_dense").trainable
+        and target.get_layer("block1_dense").trainable
+    )
