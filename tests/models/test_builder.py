@@ -111,7 +111,7 @@ def test_default_initializers_follow_the_activation():
 
 
 def test_transfer_copies_matching_weights_and_freezes_blocks():
-    _, data, source, _ = _setup("regression", "default", {"hidden": [16, 8]})
+    _, _, source, _ = _setup("regression", "default", {"hidden": [16, 8]})
     _, _, target, _ = _setup("regression", "default", {"hidden": [16, 8, 4]})
     copied = transfer_weights(target, source, freeze=1)
     assert "block0_dense" in copied and "block1_dense" in copied
