@@ -135,8 +135,12 @@ def compile_model(
     model: keras.Model, config: ExperimentConfig, spec: FeatureSpec, *, steps_per_epoch: int
 ) -> None:
     training = config.training
+    optimizer = build_optimizer(training, total_steps=steps_per_epoch * training.epochs)
+    if model.dtype_policy.name == "mixed_float16":
+        # Explicit, so model.keras reloads it and its loss-scale state under any global policy.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=build_optimizer(training, total_steps=steps_per_epoch * training.epochs),
+        optimizer=optimizer,
         loss=build_loss(config, spec),
         metrics=build_metrics(config),
         steps_per_execution=execution_steps(training.steps_per_execution, steps_per_epoch),

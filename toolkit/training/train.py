@@ -120,7 +120,16 @@ def train(
 ) -> RunResult:
     """Train ``config`` into a new run directory."""
     data = data or prepare_data(config)
-    run = create_run_directory(output_dir or config.output_dir, config.name, prefix=run_prefix)
+    if config.model.init_from:
+        from toolkit.runs import open_run_directory
+
+        open_run_directory(config.model.init_from)  # a bad path fails before any run exists
+    base = output_dir or config.output_dir
+    if config.runtime.distribute == "multi_worker":
+        from toolkit.training.multi_worker import worker_output_dir
+
+        base = worker_output_dir(base)  # only the chief writes under output_dir
+    run = create_run_directory(base, config.name, prefix=run_prefix)
     try:
         atomic_write_text(run.config, dump_config(config))
         run.update_run(
@@ -140,7 +149,7 @@ def train(
         atomic_write_json(run.data_summary, describe(data.spec, rows))
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write to {run.path}")) from None
-    return _fit(config, run, data, verbose=verbose, resuming=False)
+    return _guarded_fit(config, run, data, verbose=verbose, resuming=False)
 
 
 def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
@@ -158,7 +167,31 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
             f"the data of {config.data.source} changed since the run started "
             f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
         )
-    return _fit(config, run, data, verbose=verbose, resuming=True)
+    return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
+
+
+def _guarded_fit(
+    config: ExperimentConfig,
+    run: RunDirectory,
+    data: PreparedData,
+    *,
+    verbose: int | None,
+    resuming: bool,
+) -> RunResult:
+    """``_fit``, making sure run.json never stays 'running' after the process gives up."""
+    try:
+        return _fit(config, run, data, verbose=verbose, resuming=resuming)
+    except BaseException as error:
+        if run.run_json.exists() and run.read_run().get("status") == "running":
+            interrupted = isinstance(error, KeyboardInterrupt)
+            run.update_run(
+                status="interrupted" if interrupted else "failed",
+                ended=utc_now(),
+                reason="interrupted by the user (SIGINT)"
+                if interrupted
+                else f"{type(error).__name__}: {error}".splitlines()[0],
+            )
+        raise
 
 
 def _fit(
@@ -174,7 +207,7 @@ def _fit(
     from toolkit.training.callback_factory import build_callbacks
     from toolkit.training.compile import compile_model
     from toolkit.training.run_checkpoint import RunCheckpoint
-    from toolkit.training.runtime import configure, device_names, make_strategy
+    from toolkit.training.runtime import configure, device_names, make_strategy, strategy_info
 
     configure(config.runtime, config.seed)
     strategy = make_strategy(config.runtime)
@@ -182,7 +215,13 @@ def _fit(
     train_size = len(data.splits.train)
     steps_per_epoch = steps_for(train_size, batch_size)
     run.checkpoints.mkdir(exist_ok=True)
-    run.update_run(devices=device_names(), versions=_versions(), status="running", ended=None)
+    run.update_run(
+        devices=device_names(),
+        **strategy_info(strategy),
+        versions=_versions(),
+        status="running",
+        ended=None,
+    )
 
     with strategy.scope():
         model = build_model(config, data.spec, train_size=train_size)
@@ -230,6 +269,10 @@ def _fit(
         shuffle_seed=config.seed if config.training.shuffle else None,
         start_epoch=initial_epoch,
     )
+    if config.runtime.distribute == "multi_worker":
+        from toolkit.training.multi_worker import shard_by_data
+
+        train_ds, validation_ds = shard_by_data(train_ds), shard_by_data(validation_ds)
 
     status, reason = "completed", None
     try:

@@ -1,0 +1,133 @@
+"""runtime.precision: mixed_float16 trains, outputs float32, keeps its loss-scale state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from tests.helpers import run_cli
+from tests.runtime._support import CliRun, history, last_line, run_record, runtime_config
+
+
+def _mixed_config(epochs: int) -> dict:
+    config = runtime_config(precision="mixed_float16")
+    config["training"]["epochs"] = epochs
+    return config
+
+
+def _optimizer_state(path: Path) -> list[np.ndarray]:
+    """The optimizer variables stored in a ``.weights.h5`` file, in their saved order."""
+    with h5py.File(path, "r") as handle:
+        group = handle["optimizer/vars"]
+        return [group[str(i)][()] for i in range(len(group))]
+
+
+def _final_resume_point(run_dir: Path) -> Path:
+    resume = run_dir / "checkpoints" / "resume"
+    return resume / (resume / "LATEST").read_text().strip() / "state.weights.h5"
+
+
+@pytest.fixture(scope="module")
+def mixed_runs(tmp_path_factory) -> Iterator[tuple[CliRun, CliRun]]:
+    """Four epochs, and the same config stopped after two, trained side by side."""
+    runs = (
+        CliRun(_mixed_config(epochs=4), tmp_path_factory.mktemp("mixed")),
+        CliRun(_mixed_config(epochs=2), tmp_path_factory.mktemp("stopped")),
+    )
+    yield runs
+    for run in runs:
+        run.stop()
+
+
+@pytest.fixture(scope="module")
+def mixed_run(mixed_runs) -> Path:
+    return mixed_runs[0].wait()
+
+
+@pytest.mark.slow
+def test_mixed_float16_trains_in_float16_with_float32_outputs(mixed_run):
+    import tensorflow as tf
+
+    from toolkit.config.loading import load_config
+    from toolkit.data.preprocessing import FeatureSpec, feature_arrays
+    from toolkit.data.sources import load_source
+    from toolkit.models.saving import load_model
+
+    assert run_record(mixed_run)["status"] == "completed"
+    losses = history(mixed_run)["loss"].to_numpy()
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+    model = load_model(mixed_run / "model.keras")
+    hidden = model.get_layer("block0_dense")
+    assert hidden.dtype_policy.name == "mixed_float16" and hidden.compute_dtype == "float16"
+    assert hidden.kernel.dtype == "float32"  # variables stay float32
+    config = load_config(mixed_run / "config.yaml")
+    spec = FeatureSpec.from_json((mixed_run / "preprocessing.json").read_text())
+    rows = load_source(config.data, config.seed).head(8)
+    inputs = {k: tf.constant(v) for k, v in feature_arrays(rows, spec, what="rows").items()}
+    predictions = model(inputs, training=False)
+    assert predictions.dtype == tf.float32 and np.isfinite(np.asarray(predictions)).all()
+
+    # Training ran under a LossScaleOptimizer: the resume point holds it around Adam.
+    with h5py.File(_final_resume_point(mixed_run), "r") as handle:
+        assert "optimizer/inner_optimizer/vars" in handle
+
+
+@pytest.mark.slow
+def test_model_keras_reloads_the_loss_scale_optimizer_and_its_state(mixed_run):
+    import keras
+
+    from toolkit.models.saving import load_model
+
+    model = load_model(mixed_run / "model.keras")  # under the default float32 policy
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    saved = _optimizer_state(_final_resume_point(mixed_run))
+    assert len(optimizer.variables) == len(saved)
+    for variable, value in zip(optimizer.variables, saved, strict=True):
+        np.testing.assert_array_equal(np.asarray(variable), value)
+    assert int(optimizer.iterations) > 0
+
+
+@pytest.mark.slow
+def test_resume_under_mixed_precision_matches_an_uninterrupted_run(mixed_runs, mixed_run):
+    # A run stopped after 2 of 4 epochs: what a killed run leaves (resume point, history),
+    # made exactly by training 2 epochs and then raising the epochs of its saved config.
+    from toolkit.models.saving import load_model
+
+    stopped = mixed_runs[1].wait()
+    config = yaml.safe_load((stopped / "config.yaml").read_text())
+    config["training"]["epochs"] = 4
+    (stopped / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    record = run_record(stopped)
+    record["status"] = "interrupted"
+    (stopped / "run.json").write_text(json.dumps(record))
+
+    resumed = run_cli("train", "--resume", stopped, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert last_line(resumed.stdout) == stopped
+    assert run_record(stopped)["resumed_at_epoch"] == 2
+
+    expected, actual = history(mixed_run), history(stopped)
+    assert list(actual["epoch"]) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(actual["loss"], expected["loss"])
+    np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])
+    # Loss scale, its step counter and Adam's moments continued where they stopped.
+    for a, b in zip(
+        _optimizer_state(_final_resume_point(stopped)),
+        _optimizer_state(_final_resume_point(mixed_run)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(
+        load_model(stopped / "model.keras").get_weights(),
+        load_model(mixed_run / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,87 @@
+"""The small pieces of the runtime: version gate, chief election, sharding, run.json fields."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+
+import pytest
+
+from toolkit.errors import ToolkitError
+from toolkit.training import multi_worker, runtime
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [
+        ("3.15.1", True),
+        ("3.0.0", True),
+        ("3.7.0.dev2024120303", True),
+        ("3.16.0", False),
+        ("4.0.0", False),
+        ("2.15.0", False),
+        ("nightly", False),
+    ],
+)
+def test_the_keras_workaround_is_gated_on_the_affected_versions(version, affected):
+    assert multi_worker.keras_is_affected(version) is affected
+
+
+def _tf_config(monkeypatch, cluster: dict, task_type: str, index: int) -> None:
+    config = {"cluster": cluster, "task": {"type": task_type, "index": index}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+
+
+def test_the_chief_is_worker_zero_or_the_chief_task(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert multi_worker.task() is None and multi_worker.is_chief()
+    workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    _tf_config(monkeypatch, workers, "worker", 0)
+    assert multi_worker.is_chief()
+    _tf_config(monkeypatch, workers, "worker", 1)
+    assert not multi_worker.is_chief()
+    with_chief = {"chief": ["127.0.0.1:0"], **workers}
+    _tf_config(monkeypatch, with_chief, "chief", 0)
+    assert multi_worker.is_chief()
+    _tf_config(monkeypatch, with_chief, "worker", 0)
+    assert not multi_worker.is_chief()
+    monkeypatch.setenv("TF_CONFIG", "not json")
+    with pytest.raises(ToolkitError, match="TF_CONFIG"):
+        multi_worker.task()
+
+
+def test_only_the_chief_writes_under_the_output_directory(monkeypatch, tmp_path):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
+    workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+    _tf_config(monkeypatch, workers, "worker", 0)
+    assert multi_worker.worker_output_dir(tmp_path / "out") == tmp_path / "out"
+    _tf_config(monkeypatch, workers, "worker", 1)
+    scratch = multi_worker.worker_output_dir(tmp_path / "out")
+    assert scratch.parent == tmp_path / "temp" and scratch.name.startswith("toolkit-worker1-")
+    assert scratch != multi_worker.worker_output_dir(tmp_path / "out")  # fresh each run
+
+
+def test_datasets_are_sharded_by_data_across_workers():
+    import tensorflow as tf
+
+    dataset = multi_worker.shard_by_data(tf.data.Dataset.range(4))
+    policy = dataset.options().experimental_distribute.auto_shard_policy
+    assert policy == tf.data.experimental.AutoShardPolicy.DATA
+    assert list(dataset.as_numpy_iterator()) == [0, 1, 2, 3]
+
+
+def test_run_json_fields_of_the_default_strategy():
+    import tensorflow as tf
+
+    assert runtime.strategy_info(tf.distribute.get_strategy()) == {
+        "strategy": "default",
+        "replicas": 1,
+    }
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1"])
+def test_a_bad_cpu_device_count_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv(runtime.CPU_DEVICES_ENV, value)
+    with pytest.raises(ToolkitError, match=runtime.CPU_DEVICES_ENV):
+        runtime._cpu_devices_from_env()

@@ -1,0 +1,170 @@
+"""TensorBoard: what a run writes (read back from the event files) and ``toolkit tensorboard``."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import REPO, run_cli, tiny_config
+
+
+def _events(log_dir: Path) -> dict[str, tuple[str, list[tuple[int, object]]]]:
+    """``tag -> (plugin name, [(step, value)])`` for the event files directly in ``log_dir``."""
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.util import tensor_util
+
+    accumulator = ea.EventAccumulator(str(log_dir), size_guidance={ea.TENSORS: 0})
+    accumulator.Reload()
+    found = {}
+    for tag in accumulator.Tags()["tensors"]:
+        plugin = accumulator.SummaryMetadata(tag).plugin_data.plugin_name
+        values = [
+            (event.step, tensor_util.make_ndarray(event.tensor_proto))
+            for event in accumulator.Tensors(tag)
+        ]
+        found[tag] = (plugin, values)
+    return found
+
+
+def _hparams_data(log_dir: Path, tag: str):
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    accumulator = ea.EventAccumulator(str(log_dir))
+    accumulator.Reload()
+    content = accumulator.SummaryMetadata(tag).plugin_data.content
+    return plugin_data_pb2.HParamsPluginData.FromString(content)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """Four epochs whose last one overshoots (a big step late on): best val_loss != last."""
+    directory = tmp_path_factory.mktemp("tensorboard-run")
+    config = tiny_config(
+        callbacks={"tensorboard": {"histogram_freq": 1, "write_graph": True, "hparams": True}},
+        runtime={"deterministic": True},
+    )
+    config["callbacks"]["early_stopping"] = False
+    config["training"] = {
+        "epochs": 4,
+        "batch_size": 16,
+        "optimizer": {"name": "sgd", "learning_rate": 0.05},
+        "lr_schedule": {"name": "piecewise", "boundaries": [30], "values": [0.05, 1.5]},
+    }
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("train", path, "--output-dir", directory / "out", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_epoch_scalars_in_train_and_validation(run_dir):
+    history = pd.read_csv(run_dir / "history.csv")
+    train = _events(run_dir / "tensorboard" / "train")
+    validation = _events(run_dir / "tensorboard" / "validation")
+    for events, column in ((train, "loss"), (validation, "val_loss")):
+        plugin, values = events["epoch_loss"]
+        assert plugin == "scalars"
+        assert [step for step, _ in values] == [0, 1, 2, 3]
+        np.testing.assert_allclose([float(v) for _, v in values], history[column], rtol=1e-6)
+    plugin, values = train["epoch_learning_rate"]
+    assert plugin == "scalars"
+    np.testing.assert_allclose([float(v) for _, v in values], history["learning_rate"])
+    assert "epoch_learning_rate" not in validation  # validation has no learning rate
+
+
+@pytest.mark.slow
+def test_weight_histograms_and_the_model_graph(run_dir):
+    train = _events(run_dir / "tensorboard" / "train")
+    for tag in ("block0_dense/kernel/histogram", "output/kernel/histogram"):
+        plugin, values = train[tag]
+        assert plugin == "histograms"
+        assert [step for step, _ in values] == [0, 1, 2, 3]  # histogram_freq: 1
+        assert values[0][1].shape[1] == 3  # (left edge, right edge, count) buckets
+    # Keras 3 writes the conceptual (Keras) graph; it does not write the op graph.
+    plugin, values = train["keras"]
+    assert plugin == "graph_keras_model"
+    model = json.loads(values[0][1].item())
+    names = {layer["name"] for layer in model["config"]["layers"]}
+    assert {"block0_dense", "output", "target_scale"} <= names
+
+
+@pytest.mark.slow
+def test_hparams_session_and_the_best_validation_loss(run_dir):
+    log_dir = run_dir / "tensorboard"
+    events = _events(log_dir)
+    assert events["_hparams_/experiment"][0] == "hparams"
+    assert events["_hparams_/session_start_info"][0] == "hparams"
+
+    experiment = _hparams_data(log_dir, "_hparams_/experiment").experiment
+    names = {info.name for info in experiment.hparam_infos}
+    assert {"model.hidden", "training.optimizer.name", "seed"} <= names
+    assert [m.name.tag for m in experiment.metric_infos] == ["hparams/best_val_loss"]
+    session = _hparams_data(log_dir, "_hparams_/session_start_info").session_start_info
+    assert session.hparams["training.optimizer.name"].string_value == "sgd"
+    assert session.hparams["seed"].number_value == 7
+
+    val_loss = pd.read_csv(run_dir / "history.csv")["val_loss"].to_numpy()
+    assert np.isfinite(val_loss).all()
+    assert val_loss.min() != val_loss[-1], "the run should end worse than its best epoch"
+    plugin, values = events["hparams/best_val_loss"]
+    assert plugin == "scalars"
+    assert float(values[0][1]) == pytest.approx(val_loss.min(), rel=1e-6)  # best, not last
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read() if response.status == 200 else None
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+@pytest.mark.slow  # TensorBoard takes about 10 s to start on 2 cores
+def test_tensorboard_command_serves_the_directory_on_localhost(tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "tensorboard", str(tmp_path), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        page = None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            page = _get(f"http://127.0.0.1:{port}/")
+            if page is None:
+                time.sleep(0.25)
+        assert page is not None, f"no answer on port {port}; exit code {server.poll()}"
+        assert b"<html" in page.lower() or b"<!doctype html" in page.lower()
+        environment = json.loads(_get(f"http://127.0.0.1:{port}/data/environment") or b"{}")
+        assert environment.get("data_location") == str(tmp_path)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
