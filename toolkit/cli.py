@@ -26,6 +26,27 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow now, with its C++ start-up lines kept off stderr.
+
+    Those lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL, so file descriptor 2 points
+    at /dev/null during the import and errors stay one line. TF_CPP_MIN_LOG_LEVEL=0 shows them.
+    Called only once a command is past its fast checks, which must not wait for TensorFlow.
+    """
+    _quiet_tensorflow()
+    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -155,6 +176,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             )
         from toolkit.training.train import resume
 
+        _import_tensorflow_quietly()
         result = resume(args.resume, verbose=verbose)
         print(_summary_line(result), file=sys.stderr)
         print(result.run_dir)
@@ -166,40 +188,57 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from toolkit.config.loading import load_config
 
     config = load_config(args.config, args.overrides)
+    if config.runtime.distribute != "multi_worker":  # workers write elsewhere
+        from toolkit.runs import check_output_dir
+
+        check_output_dir(args.output_dir or config.output_dir)
     if args.repeat > 1:
         from toolkit.training.repeat import train_repeated
 
+        _import_tensorflow_quietly()
         summary_dir = train_repeated(
             config, repeats=args.repeat, output_dir=args.output_dir, verbose=verbose
         )
         print(summary_dir)
         return 0
-    from toolkit.training.train import train
+    from toolkit.training.train import prepare_data, train
 
-    result = train(config, output_dir=args.output_dir, verbose=verbose)
+    data = prepare_data(config)  # bad data fails here, before TensorFlow starts
+    _import_tensorflow_quietly()
+    result = train(config, output_dir=args.output_dir, data=data, verbose=verbose)
     print(_summary_line(result), file=sys.stderr)
     print(result.run_dir)
     return 0 if result.status == "completed" else 1
 
 
-def _load_run(run_dir: str):
+def _open_run(run_dir: str):
+    """A run's directory, config and preprocessing spec; no TensorFlow yet."""
     from toolkit.config.loading import load_config
     from toolkit.data.preprocessing import FeatureSpec
-    from toolkit.models.saving import load_model
     from toolkit.runs import open_run_directory
 
     run = open_run_directory(run_dir)
     config = load_config(run.config)
     spec = FeatureSpec.from_json(run.preprocessing.read_text())
-    return run, config, spec, load_model(run.model)
+    return run, config, spec
+
+
+def _load_model(run):
+    """The run's model, loaded in Keras' safe mode (TensorFlow starts here)."""
+    from toolkit.models.saving import check_model_file, load_model
+
+    check_model_file(run.model)  # a corrupt file fails before TensorFlow starts
+    _import_tensorflow_quietly()
+    return load_model(run.model)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
+    from toolkit.data.preprocessing import encode_target, feature_arrays
     from toolkit.evaluation.evaluate import evaluate_frame
     from toolkit.evaluation.metrics import json_safe
 
-    run, config, spec, model = _load_run(args.run_dir)
+    run, config, spec = _open_run(args.run_dir)
     if args.data:
         from toolkit.data.sources import read_table
 
@@ -217,6 +256,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         frame, split = (
             (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
         )
+    # Data problems fail here, before TensorFlow starts.
+    feature_arrays(frame, spec, what=split)
+    encode_target(frame, spec, what=split)
+    model = _load_model(run)
     scores, _, _ = evaluate_frame(model, frame, spec, config, what=split)
     print(
         json.dumps({"run": str(run.path), "split": split, "metrics": json_safe(scores)}, indent=2)
@@ -226,6 +269,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
+    from toolkit.data.preprocessing import feature_arrays
     from toolkit.data.sources import read_table
     from toolkit.evaluation.predict import predict_frame
     from toolkit.runs import atomic_write_text, os_error_message
@@ -234,8 +278,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not output.parent.exists():
         raise ToolkitError(f"--output directory does not exist: {output.parent}")
     frame = read_table(args.input, label="--input file")
-    _, config, spec, model = _load_run(args.run_dir)
-    result = predict_frame(model, frame, spec, config)
+    run, config, spec = _open_run(args.run_dir)
+    feature_arrays(frame, spec, what="input")  # input problems fail before TensorFlow starts
+    result = predict_frame(_load_model(run), frame, spec, config)
     try:
         atomic_write_text(output, result.to_csv(index=False))
     except OSError as error:
@@ -330,6 +375,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("toolkit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as error:  # the file system, not the toolkit: a full disk, a lost mount
+        from toolkit.runs import disk_full_message, os_error_message
+
+        where = str(error.filename or "file system error")
+        message = disk_full_message(error) or os_error_message(error, where)
+        print(f"toolkit: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:
+        from toolkit.runs import disk_full_message
+
+        message = disk_full_message(error)  # e.g. h5py reports a full disk as RuntimeError
+        if message is None:
+            raise
+        print(f"toolkit: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import datetime as dt
 import errno
 import json
 import os
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -20,11 +21,22 @@ from typing import Any
 from toolkit.errors import ToolkitError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes 0600 files; written files get the usual 0666 & ~umask (0644) instead.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -126,7 +138,21 @@ class RunDirectory:
     def update_run(self, **fields: Any) -> dict[str, Any]:
         record = self.read_run() if self.run_json.exists() else {}
         record.update(fields)
-        atomic_write_json(self.run_json, record)
+        try:
+            atomic_write_json(self.run_json, record)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT) or not self.run_json.exists():
+                raise
+            # A full disk has no room for the temporary copy, but the old run.json's own
+            # blocks have room for the new record (say, status 'failed'): rewrite it in place.
+            previous = self.run_json.read_text(encoding="utf-8")
+            try:
+                self.run_json.write_text(
+                    json.dumps(record, indent=2, default=_json_default) + "\n", encoding="utf-8"
+                )
+            except OSError:
+                self.run_json.write_text(previous, encoding="utf-8")
+                raise error from None
         return record
 
 
@@ -153,6 +179,39 @@ def create_run_directory(output_dir: str | Path, name: str, *, prefix: str = "")
             os_error_message(error, f"cannot create a run directory in {parent}")
         ) from None
     raise ToolkitError(f"cannot create a unique run directory in {parent}")
+
+
+def disk_full_message(error: BaseException) -> str | None:
+    """``"cannot write PATH: no space left on device"`` if ``error`` (or what caused it) is a
+    full disk or quota, else None. Libraries such as h5py report it only in their text."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            where = f"cannot write {current.filename}" if current.filename else "cannot write"
+            return os_error_message(current, where)
+        if "No space left on device" in text or "errno = 28," in text:
+            match = re.search(r"filename = '([^']+)'", text)
+            return f"cannot write {match.group(1) if match else 'a file'}: no space left on device"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def check_output_dir(output_dir: str | Path) -> None:
+    """Fail fast, leaving nothing behind, when run directories cannot be made in ``output_dir``."""
+    path = Path(output_dir)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    what = f"cannot create a run directory in {path}"
+    if not existing.is_dir():
+        raise ToolkitError(f"{what}: {existing} is not a directory")
+    try:  # a real probe: access() says yes to root even where mkdir fails (/proc, ro mounts)
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".toolkit-probe-"))
+    except OSError as error:
+        raise ToolkitError(os_error_message(error, what)) from None
 
 
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:

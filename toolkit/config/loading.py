@@ -227,7 +227,9 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
     node = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             path.append(part)
             node = node[part]
         elif last:
@@ -256,8 +258,10 @@ def format_validation_error(
 ) -> str:
     """One line: where, which key, what was given, what is allowed."""
     details = error.errors(include_url=False)
-    # Prefer the most specific problem: custom messages over union fan-out.
-    details.sort(key=lambda d: (d["type"] not in ("value_error", "extra_forbidden", "missing"), 0))
+    # Prefer the most specific problem: an unknown key (often a misspelt required one), then
+    # custom messages, then missing keys, then union fan-out.
+    rank = {"extra_forbidden": 0, "value_error": 1, "missing": 2}
+    details.sort(key=lambda d: rank.get(d["type"], 3))
     first = details[0]
     path = _key_path(tuple(first["loc"]), data)
     where = _origin_for(path, origins, source)

@@ -6,6 +6,7 @@ objects are checked against ``toolkit.config.names`` so validating never imports
 
 from __future__ import annotations
 
+import builtins
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -72,7 +73,6 @@ class DataConfig(Strict):
     test: Fraction | str | None = None
     stratify: bool | None = None
     synthetic: SyntheticConfig = SyntheticConfig()
-    cache: bool = True
 
     @field_validator("source")
     @classmethod
@@ -510,8 +510,9 @@ class EvaluationConfig(Strict):
 class SearchDimension(Strict):
     """One tunable config path: exactly one of int, float, choice or boolean."""
 
-    int: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
-    float: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
+    # builtins.*: inside this class body, ``int`` and ``float`` name the fields themselves.
+    int: Annotated[list[builtins.int], Field(min_length=2, max_length=2)] | None = None
+    float: Annotated[list[builtins.float], Field(min_length=2, max_length=2)] | None = None
     choice: Annotated[list[Any], Field(min_length=1)] | None = None
     boolean: bool | None = None
     step: PositiveFloat | None = None

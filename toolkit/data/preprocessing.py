@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -77,6 +78,77 @@ def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
             )
 
 
+# A text column whose values are at least this share numbers is numeric with typos in it.
+NUMERIC_SHARE = 0.9
+
+
+def _rows(index: pd.Index, limit: int = 5) -> str:
+    shown = ", ".join(map(str, index[:limit]))
+    more = f" and {len(index) - limit} more" if len(index) > limit else ""
+    return f"row{'s' if len(index) > 1 else ''} {shown}{more}"
+
+
+def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
+    """``row 17 holds 'oops' (also rows 20, 31)``: the first offending row and the others."""
+    first = bad[0]
+    also = f" (also {_rows(bad[1:])})" if len(bad) > 1 else ""
+    return f"row {first} holds {values[first]!r}{also}"
+
+
+def _numeric_column(values: pd.Series, what: str) -> pd.Series:
+    """``values`` as numbers, or a DataError naming the first row that is not a number."""
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = converted.isna() & values.notna()
+    if bad.any():
+        raise DataError(
+            f"{what} must be numeric, but {_text_in_numbers(values, values.index[bad])}; "
+            "fix the values or list the column in data.categorical"
+        )
+    return converted
+
+
+def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data") -> None:
+    """Check a whole table before it is split, so errors name rows as they are in the file.
+
+    Columns must exist; the target must have no missing values; feature columns that are not
+    categorical must hold numbers. A column is categorical when ``data.categorical`` lists it
+    or, with ``data.categorical: null``, when it holds text -- unless at least
+    ``NUMERIC_SHARE`` of its values are numbers, in which case the rest are reported as errors.
+    """
+    _check_columns(frame, [config.target], "target")
+    features = config.features or [c for c in frame.columns if c != config.target]
+    _check_columns(frame, features, "feature")
+    _check_columns(frame, sorted(config.categorical or ()), "categorical")
+    target = frame[config.target]
+    if target.isna().any():
+        raise DataError(
+            f"{label}: target column '{config.target}' has missing values "
+            f"({_rows(target.index[target.isna()])}); drop or fill them"
+        )
+    for column in features:
+        values = frame[column]
+        if config.categorical is not None and column in config.categorical:
+            continue
+        if values.isna().all():
+            raise DataError(f"{label}: feature column '{column}' has no values (all missing)")
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        present = values.dropna()
+        numbers = pd.to_numeric(present, errors="coerce").notna()
+        if numbers.all():
+            continue
+        if config.categorical is not None:
+            _numeric_column(values, f"{label}: column '{column}' (not in data.categorical)")
+        share = float(numbers.mean())
+        if share >= NUMERIC_SHARE:
+            bad = present.index[~numbers.to_numpy()]
+            raise DataError(
+                f"{label}: column '{column}' holds numbers in {math.floor(share * 100)}% of its "
+                f"rows, but {_text_in_numbers(values, bad)}; fix the values, or list "
+                f"'{column}' in data.categorical to treat it as categories"
+            )
+
+
 def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
     """Learn column kinds, statistics, vocabularies and the target encoding from ``train``."""
     _check_columns(train, [config.target], "target")
@@ -106,6 +178,7 @@ def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
             raise DataError(
                 f"feature column '{column}' has no values (all missing) in the training split"
             )
+        values = _numeric_column(values, f"feature column '{column}'")
         mean = float(values.mean())
         std = float(values.std(ddof=0))
         numeric.append(NumericFeature(column, mean, std if std > 0 else 1.0))

@@ -90,10 +90,15 @@ def read_table(path: str | Path, *, label: str = "data file") -> pd.DataFrame:
 
 
 def load_source(config: DataConfig, seed: int) -> pd.DataFrame:
-    """The full table named by ``data.source``."""
+    """The full table named by ``data.source``, checked against the config before splitting."""
+    from toolkit.data.preprocessing import check_table
+
     kind, _, name = config.source.partition(":")
     if kind == "sklearn":
-        return load_builtin(name)
-    if kind == "synthetic":
-        return make_synthetic(name, config.synthetic, seed)
-    return read_table(config.source)
+        frame = load_builtin(name)
+    elif kind == "synthetic":
+        frame = make_synthetic(name, config.synthetic, seed)
+    else:
+        frame = read_table(config.source)
+    check_table(frame, config, label=config.source)
+    return frame

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from toolkit.config.schema import DataConfig
+from toolkit.data.preprocessing import check_table
 from toolkit.data.sources import read_table
 from toolkit.errors import DataError
 
@@ -50,7 +51,9 @@ def split_frame(frame: pd.DataFrame, config: DataConfig, *, task: str, seed: int
         if setting is None:
             return None
         if isinstance(setting, str):
-            return read_table(setting, label=f"data.{what} file")
+            table = read_table(setting, label=f"data.{what} file")
+            check_table(table, config, label=setting)
+            return table
         labels = rest[config.target] if stratify else None
         rest, part = _split_off(rest, setting, stratify=labels, seed=seed, what=what)
         return part

@@ -16,12 +16,44 @@ def register_custom_objects() -> None:
     import toolkit.training.warmup  # noqa: F401
 
 
+def check_model_file(path: str | Path) -> Path:
+    """``path`` if it is a file that can be a ``.keras`` model (a zip), else a ToolkitError."""
+    import zipfile
+
+    from toolkit.errors import ToolkitError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ToolkitError(f"model file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ToolkitError(f"{path} is not a .keras model file (not a zip archive)")
+    return path
+
+
 def load_model(path: str | Path):
-    """Load a ``.keras`` file with ``safe_mode=True`` (no lambda or pickled code runs)."""
+    """Load a ``.keras`` file with ``safe_mode=True`` (no lambda or pickled code runs).
+
+    A file safe mode refuses, or that is not a Keras model, is a one-line ``ToolkitError``.
+    """
+    import zipfile
+
     import keras
 
+    from toolkit.errors import ToolkitError
+
+    path = check_model_file(path)
     register_custom_objects()
-    return keras.saving.load_model(Path(path), safe_mode=True)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
+        text = " ".join(str(error).split())
+        if "safe_mode" in text or "unsafe" in text:
+            raise ToolkitError(
+                f"{path}: refused to load the model: it contains Python code (e.g. a Lambda "
+                "layer), which Keras' safe mode does not run; use a model the toolkit trained"
+            ) from None
+        first = text.split(". ")[0][:300] or type(error).__name__
+        raise ToolkitError(f"{path}: cannot load the model: {first}") from None
 
 
 def load_run_model(run_dir: str | Path):

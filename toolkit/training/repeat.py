@@ -12,7 +12,11 @@ from toolkit.training.train import train
 
 
 def train_repeated(
-    config: ExperimentConfig, *, repeats: int, output_dir: str | Path | None = None, verbose: int = 0
+    config: ExperimentConfig,
+    *,
+    repeats: int,
+    output_dir: str | Path | None = None,
+    verbose: int = 0,
 ) -> Path:
     """Train seeds ``seed .. seed+N-1`` into ``<output_dir>/<name>/repeat-<id>/seeds/`` and write
     the group's run.json and metrics.json (each metric's mean, std and values per split)."""
@@ -33,13 +37,17 @@ def train_repeated(
     results = []
     for seed in seeds:
         seeded = config.model_copy(update={"seed": seed})
-        result = train(seeded, output_dir=group.path / "seeds", verbose=verbose, run_prefix=f"seed-{seed}-")
+        result = train(
+            seeded, output_dir=group.path / "seeds", verbose=verbose, run_prefix=f"seed-{seed}-"
+        )
         results.append(result)
         group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
     completed = [r for r in results if r.status == "completed"]
     splits = [s for s in ("train", "validation", "test") if all(s in r.metrics for r in completed)]
     metrics = {
-        "repeats": {split: aggregate_repeats([r.metrics[split] for r in completed]) for split in splits},
+        "repeats": {
+            split: aggregate_repeats([r.metrics[split] for r in completed]) for split in splits
+        },
         "seeds": [seed for seed, r in zip(seeds, results, strict=True) if r.status == "completed"],
         "evaluated_on": completed[0].metrics.get("evaluated_on") if completed else None,
     }

@@ -1,0 +1,300 @@
+"""Bad data through the real CLI: exit 2, one line naming the file, column or row, no run dir.
+
+Every training case fails while the data is loaded and checked, before TensorFlow starts and
+before a run directory exists. The predict/evaluate cases use one small trained run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import tiny_config
+from tests.reliability._support import (
+    assert_nothing_written,
+    assert_one_line_error,
+    with_values,
+    write_yaml,
+)
+from toolkit.config.schema import DataConfig
+from toolkit.data.preprocessing import check_table
+from toolkit.errors import DataError
+
+
+def _frame(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "colour": rng.choice(["red", "green"], size=n),
+        }
+    )
+    frame["target"] = 2.0 * frame["a"] + rng.normal(size=n)
+    return frame
+
+
+def _csv(directory: Path, frame: pd.DataFrame, name: str = "data.csv") -> str:
+    frame.to_csv(directory / name, index=False)
+    return str(directory / name)
+
+
+def _with_text(column: str, rows: dict[int, str]) -> pd.DataFrame:
+    frame = _frame()
+    frame[column] = frame[column].astype(object)
+    for row, text in rows.items():
+        frame.loc[row, column] = text
+    return frame
+
+
+# Each builder writes its files into the directory and returns the config values to set.
+Builder = Callable[[Path], dict[str, Any]]
+
+
+def _missing_file(d: Path) -> dict[str, Any]:
+    return {"data.source": str(d / "nope.csv")}
+
+
+def _random_parquet(d: Path) -> dict[str, Any]:
+    (d / "data.parquet").write_bytes(os.urandom(4096))
+    return {"data.source": str(d / "data.parquet")}
+
+
+def _binary_csv(d: Path) -> dict[str, Any]:
+    (d / "data.csv").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(4096))
+    return {"data.source": str(d / "data.csv")}
+
+
+def _directory_csv(d: Path) -> dict[str, Any]:
+    (d / "data.csv").mkdir()
+    return {"data.source": str(d / "data.csv")}
+
+
+def _empty_csv(d: Path) -> dict[str, Any]:
+    (d / "data.csv").write_text("")
+    return {"data.source": str(d / "data.csv")}
+
+
+def _header_only(d: Path) -> dict[str, Any]:
+    (d / "data.csv").write_text("a,b,target\n")
+    return {"data.source": str(d / "data.csv")}
+
+
+def _ragged_csv(d: Path) -> dict[str, Any]:
+    (d / "data.csv").write_text("a,b,target\n1,2,3\n4,5,6,7,8\n")
+    return {"data.source": str(d / "data.csv")}
+
+
+def _parquet_as_csv(d: Path) -> dict[str, Any]:
+    _frame().to_parquet(d / "data.parquet")
+    (d / "data.csv").write_bytes((d / "data.parquet").read_bytes())
+    return {"data.source": str(d / "data.csv")}
+
+
+CASES: list[Any] = [
+    pytest.param(_missing_file, ("data file not found", "nope.csv"), id="missing-file"),
+    pytest.param(
+        _random_parquet, ("data.parquet cannot be read", "not a parquet file"), id="random-parquet"
+    ),
+    pytest.param(_binary_csv, ("data.csv cannot be read",), id="binary-file-as-csv"),
+    pytest.param(_parquet_as_csv, ("data.csv cannot be read",), id="parquet-named-csv"),
+    pytest.param(_directory_csv, ("is a directory", "data.csv"), id="directory-as-csv"),
+    pytest.param(_empty_csv, ("data.csv cannot be read", "no columns"), id="empty-csv"),
+    pytest.param(_header_only, ("data.csv has no rows",), id="header-only-csv"),
+    pytest.param(
+        _ragged_csv, ("data.csv cannot be read", "expected 3 fields in line 3"), id="ragged-csv"
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "data.target": "label"},
+        ("target column 'label' is not in the data", "columns: a, b, colour, target"),
+        id="target-column-absent",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "data.features": ["a", "c"]},
+        ("feature column 'c' is not in the data", "columns: a, b, colour, target"),
+        id="feature-column-absent",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "data.categorical": ["colr"]},
+        ("categorical column 'colr'", "did you mean 'colour'"),
+        id="categorical-column-absent",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "data.features": ["a", "target"]},
+        ("data.features lists the target column 'target'",),
+        id="target-listed-as-feature",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _with_text("a", {17: "oops"})),
+            "data.categorical": ["colour"],
+        },
+        ("column 'a'", "must be numeric", "row 17 holds 'oops'", "data.categorical"),
+        id="text-in-numeric-column-explicit-categorical",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _with_text("a", {17: "oops", 40: "n/a?"})),
+            "data.categorical": None,
+        },
+        ("column 'a'", "numbers in 98%", "row 17 holds 'oops' (also row 40)", "data.categorical"),
+        id="text-in-mostly-numeric-column",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame().assign(b=np.nan))},
+        ("feature column 'b' has no values (all missing)",),
+        id="all-nan-column",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(
+                d, _frame().assign(target=[np.nan if i in (5, 9) else 1.0 for i in range(120)])
+            ),
+        },
+        ("target column 'target' has missing values (rows 5, 9)", "drop or fill"),
+        id="nan-in-target",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=["x"] * 60 + ["y"] * 59 + ["z"])),
+            "model.task": "multiclass",
+        },
+        ("class 'z' of target has a single example", "data.stratify: false"),
+        id="single-example-class-stratified",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=["x", "y", "z"] * 40)),
+            "model.task": "binary",
+        },
+        ("task 'binary' needs exactly 2 classes", "found 3: x, y, z"),
+        id="binary-target-with-three-classes",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame().assign(target=["lo", "hi"] * 60))},
+        ("target column 'target' must be numeric for regression",),
+        id="text-target-for-regression",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame(10))},
+        ("training split has 7 rows", "fewer than training.batch_size 16"),
+        id="fewer-rows-than-batch-size",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "data.validation": str(d / "val.csv")},
+        ("data.validation file not found", "val.csv"),
+        id="validation-file-missing",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame()),
+            "data.validation": _csv(d, _frame().drop(columns="b"), "val.csv"),
+        },
+        ("feature column 'b' is not in the data",),
+        id="validation-file-without-a-column",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "fragments"), CASES)
+def test_bad_data_is_one_clear_line_and_leaves_nothing(
+    build: Builder, fragments: tuple[str, ...], cli, tmp_path
+):
+    values = build(tmp_path)
+    config = with_values(tiny_config(), {"data.synthetic": {}, **values})
+    config["data"].pop("synthetic")
+    path = write_yaml(tmp_path / "config.yaml", config)
+    out = tmp_path / "out"
+    result = cli("train", path, "--output-dir", out, cwd=tmp_path)
+    assert_one_line_error(result, *fragments)
+    assert_nothing_written(out)
+
+
+@pytest.mark.parametrize(
+    ("share", "fails"), [(0.85, False), (0.9, True), (0.99, True), (0.0, False)]
+)
+def test_mostly_numeric_text_columns_are_errors_from_ninety_percent(share: float, fails: bool):
+    numbers = round(share * 100)
+    frame = pd.DataFrame(
+        {"x": [str(i) for i in range(numbers)] + ["word"] * (100 - numbers), "target": 1.0}
+    )
+    config = DataConfig(source="data.csv")
+    if fails:
+        with pytest.raises(DataError, match=f"column 'x' holds numbers in {numbers}%"):
+            check_table(frame, config)
+    else:
+        check_table(frame, config)  # a text column: categorical, as before
+
+
+# --------------------------------------------------------------------------- predict, evaluate
+
+
+@pytest.mark.slow  # trains the shared run on first use
+def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, tmp_path):
+    rows = pd.DataFrame({"id": [1, 2], "size": [3.0, 12.0], "colour": ["purple", "red"]})
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    predictions = pd.read_csv(out)
+    assert len(predictions) == 2 and set(predictions["prediction"]) <= {"small", "large"}
+
+
+PREDICT_CASES = [
+    pytest.param(
+        lambda d: pd.DataFrame({"size": [1.0]}).to_csv(d / "rows.csv", index=False),
+        ("input feature column 'colour' is not in the data", "columns: size"),
+        id="predict-input-missing-a-column",
+    ),
+    pytest.param(
+        lambda d: pd.DataFrame({"size": [1.0, "big"], "colour": ["red", "red"]}).to_csv(
+            d / "rows.csv", index=False
+        ),
+        ("input column 'size' must be numeric", "row 1 holds 'big'"),
+        id="predict-input-text-in-numeric-column",
+    ),
+    pytest.param(
+        lambda d: None,
+        ("--input file not found", "rows.csv"),
+        id="predict-input-missing",
+    ),
+    pytest.param(
+        lambda d: (d / "rows.csv").write_bytes(os.urandom(2048)),
+        ("--input file", "rows.csv cannot be read"),
+        id="predict-input-binary",
+    ),
+]
+
+
+@pytest.mark.slow  # trains the shared run on first use
+@pytest.mark.parametrize(("build", "fragments"), PREDICT_CASES)
+def test_bad_predict_input_is_one_clear_line(build, fragments, cli, trained_run, tmp_path):
+    build(tmp_path)
+    out = tmp_path / "predictions.csv"
+    result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+    assert_one_line_error(result, *fragments)
+    assert not out.exists()
+
+
+@pytest.mark.slow  # trains the shared run on first use
+def test_evaluate_data_without_the_target_names_it(cli, trained_run, tmp_path):
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
+    result = cli("evaluate", trained_run, "--data", tmp_path / "rows.csv")
+    assert_one_line_error(result, "target column 'label' is not in the data")
+    assert result.stdout == ""
+
+
+@pytest.mark.slow  # trains the shared run on first use
+def test_predict_into_a_missing_directory_is_refused(cli, trained_run, tmp_path):
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "nowhere" / "p.csv"
+    result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+    assert_one_line_error(result, "--output directory does not exist", "nowhere")
+    assert not (tmp_path / "nowhere").exists()

@@ -1,0 +1,187 @@
+"""Files and concurrency: atomic writes, simultaneous runs, unwritable output and a full disk.
+
+SIGKILL during training followed by ``toolkit train --resume``, and SIGINT (exit 130, run.json
+``interrupted``), are covered by tests/training/test_resume.py
+(``test_sigkill_then_resume_matches_an_uninterrupted_run`` and
+``test_sigint_marks_the_run_interrupted_and_keeps_checkpoints``) and are not repeated here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import REPO, tiny_config
+from tests.reliability._support import assert_nothing_written, assert_one_line_error, write_yaml
+
+WATCHED = ("run.json", "metrics.json", "config.yaml")
+
+
+def _start_train(config: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "train", str(config), "--output-dir", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, options: str) -> Iterator[Path]:
+    """Mount a tmpfs at ``path`` for the block, or skip the test where mounting is not allowed."""
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here")
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not permitted'})")
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+# --------------------------------------------------------------------------- two runs at once
+
+
+@pytest.fixture(scope="module")
+def simultaneous_runs(tmp_path_factory):
+    """Two ``toolkit train`` processes started together into one output directory, while a
+    reader polls every run.json, metrics.json and config.yaml they write."""
+    root = tmp_path_factory.mktemp("simultaneous")
+    config = tiny_config()
+    path = write_yaml(root / "config.yaml", config)
+    out = root / "out"
+    processes = [_start_train(path, out), _start_train(path, out)]
+    reads: Counter[str] = Counter()
+    failures: list[str] = []
+    deadline = time.monotonic() + 300
+    while any(p.poll() is None for p in processes) and time.monotonic() < deadline:
+        for name in WATCHED:
+            for file in out.glob(f"*/*/{name}"):
+                text = file.read_text(encoding="utf-8")
+                try:
+                    parsed = yaml.safe_load(text) if name.endswith(".yaml") else json.loads(text)
+                    assert isinstance(parsed, dict)
+                except Exception as error:  # recorded, asserted on below
+                    failures.append(f"{file}: {type(error).__name__}: {text[:80]!r}")
+                reads[name] += 1
+        time.sleep(0.002)
+    results = []
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        stdout, stderr = process.communicate()
+        results.append((process.returncode, stdout, stderr))
+    return {"out": out, "results": results, "reads": reads, "failures": failures}
+
+
+@pytest.mark.slow
+def test_simultaneous_runs_get_distinct_directories_and_both_complete(simultaneous_runs):
+    run_dirs = []
+    for code, stdout, stderr in simultaneous_runs["results"]:
+        assert code == 0, stderr
+        assert "Traceback" not in stderr
+        run_dirs.append(Path(stdout.strip().splitlines()[-1]))
+    assert run_dirs[0] != run_dirs[1]
+    assert {p.parent for p in run_dirs} == {simultaneous_runs["out"] / "tiny-regression"}
+    for run in run_dirs:
+        record = json.loads((run / "run.json").read_text())
+        assert record["status"] == "completed" and record["run_id"] == run.name
+        assert (run / "model.keras").is_file() and (run / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_reader_polling_during_training_always_parses_whole_files(simultaneous_runs):
+    assert simultaneous_runs["failures"] == []
+    reads = simultaneous_runs["reads"]
+    assert reads["run.json"] >= 10 and reads["config.yaml"] >= 10, reads
+    leftovers = [p for p in simultaneous_runs["out"].rglob(".*.tmp")]
+    assert leftovers == []
+
+
+@pytest.mark.slow
+def test_written_files_get_the_usual_permissions(simultaneous_runs):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for run in (simultaneous_runs["out"] / "tiny-regression").iterdir():
+        for name in WATCHED:
+            assert (run / name).stat().st_mode & 0o777 == 0o666 & ~umask, (run, name)
+
+
+# --------------------------------------------------------------------------- unwritable output
+
+
+def _chmod_blocks_writes(directory: Path) -> bool:
+    directory.chmod(0o500)
+    try:
+        (directory / "probe").touch()
+    except PermissionError:
+        return True
+    (directory / "probe").unlink()
+    return False
+
+
+@pytest.mark.parametrize(
+    ("kind", "fragments"),
+    [
+        ("under-a-regular-file", ("data.txt is not a directory",)),
+        ("under-dev-full", ("/dev/full is not a directory",)),
+        ("read-only-mount", ("read-only file system",)),
+        ("chmod-0500", ("permission denied",)),
+        ("inside-proc", ("/proc/",)),
+    ],
+)
+def test_unwritable_output_dir_is_one_clear_line(kind, fragments, cli, write_config, tmp_path):
+    config = write_config(tiny_config())
+    with contextlib.ExitStack() as stack:
+        if kind == "under-a-regular-file":
+            (tmp_path / "data.txt").write_text("a regular file\n")
+            out = tmp_path / "data.txt" / "runs"
+        elif kind == "under-dev-full":
+            out = Path("/dev/full/runs")
+        elif kind == "read-only-mount":
+            out = stack.enter_context(tmpfs(tmp_path / "ro", "ro,size=64k")) / "runs"
+        elif kind == "chmod-0500":
+            (tmp_path / "locked").mkdir()
+            if not _chmod_blocks_writes(tmp_path / "locked"):
+                pytest.skip("running as root: chmod 0500 does not stop writes (other cases do)")
+            out = tmp_path / "locked" / "runs"
+        else:
+            out = Path(f"/proc/toolkit-reliability-{os.getpid()}")
+        result = cli("train", config, "--output-dir", out, cwd=tmp_path)
+        assert_one_line_error(result, "cannot create a run directory in", *fragments)
+        assert not out.exists()
+    if kind == "chmod-0500":
+        (tmp_path / "locked").chmod(0o700)
+        assert_nothing_written(tmp_path / "locked")
+
+
+@pytest.mark.slow
+def test_full_disk_is_one_clear_line_and_the_run_is_marked_failed(cli, write_config, tmp_path):
+    config = write_config(tiny_config())
+    with tmpfs(tmp_path / "disk", "size=64k") as disk:
+        result = cli("train", config, "--output-dir", disk / "out", cwd=tmp_path)
+        assert_one_line_error(result, "no space left on device")
+        records = [json.loads(p.read_text()) for p in disk.glob("out/*/*/run.json")]
+        for record in records:
+            assert record["status"] == "failed", record
+        assert list(disk.rglob(".*.json.*.tmp")) == []
