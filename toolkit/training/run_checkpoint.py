@@ -81,8 +81,11 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.best = float(current)
             self.best_epoch = epoch
             temporary = self.directory / ".best.tmp.weights.h5"
-            self.model.save_weights(temporary, overwrite=True)
-            temporary.replace(self.best_path)
+            try:
+                self.model.save_weights(temporary, overwrite=True)
+                temporary.replace(self.best_path)
+            finally:
+                temporary.unlink(missing_ok=True)
         if self.save_last:
             self._save_resume_point(epoch + 1)
 

@@ -34,6 +34,7 @@ from toolkit.runs import (
     atomic_write_json,
     atomic_write_text,
     create_run_directory,
+    disk_full_message,
     os_error_message,
     utc_now,
 )
@@ -182,15 +183,21 @@ def _guarded_fit(
     try:
         return _fit(config, run, data, verbose=verbose, resuming=resuming)
     except BaseException as error:
+        interrupted = isinstance(error, KeyboardInterrupt)
         if run.run_json.exists() and run.read_run().get("status") == "running":
-            interrupted = isinstance(error, KeyboardInterrupt)
+            reason = (
+                "interrupted by the user (SIGINT)"
+                if interrupted
+                else disk_full_message(error) or f"{type(error).__name__}: {error}".splitlines()[0]
+            )
             run.update_run(
                 status="interrupted" if interrupted else "failed",
                 ended=utc_now(),
-                reason="interrupted by the user (SIGINT)"
-                if interrupted
-                else f"{type(error).__name__}: {error}".splitlines()[0],
+                reason=reason,
+                traceback=None if interrupted else traceback.format_exc(limit=5),
             )
+        if interrupted:
+            raise RunInterrupted(run.path) from None
         raise
 
 
@@ -275,31 +282,17 @@ def _fit(
         train_ds, validation_ds = shard_by_data(train_ds), shard_by_data(validation_ds)
 
     status, reason = "completed", None
-    try:
-        model.fit(
-            train_ds,
-            validation_data=validation_ds,
-            epochs=config.training.epochs,
-            steps_per_epoch=steps_per_epoch,
-            validation_steps=steps_for(len(data.splits.validation), validation_batch),
-            initial_epoch=initial_epoch,
-            callbacks=run_callbacks.callbacks,
-            shuffle=False,  # the dataset shuffles itself, per epoch from the seed
-            verbose=config.training.verbose if verbose is None else verbose,
-        )
-    except KeyboardInterrupt:
-        run.update_run(
-            status="interrupted", ended=utc_now(), reason="interrupted by the user (SIGINT)"
-        )
-        raise RunInterrupted(run.path) from None
-    except Exception as error:
-        run.update_run(
-            status="failed",
-            ended=utc_now(),
-            reason=f"{type(error).__name__}: {error}".splitlines()[0],
-            traceback=traceback.format_exc(limit=5),
-        )
-        raise
+    model.fit(
+        train_ds,
+        validation_data=validation_ds,
+        epochs=config.training.epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=steps_for(len(data.splits.validation), validation_batch),
+        initial_epoch=initial_epoch,
+        callbacks=run_callbacks.callbacks,
+        shuffle=False,  # the dataset shuffles itself, per epoch from the seed
+        verbose=config.training.verbose if verbose is None else verbose,
+    )
     history = (
         pd.read_csv(run.history) if run.history.exists() else pd.DataFrame(model.history.history)
     )
