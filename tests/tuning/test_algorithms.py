@@ -1,0 +1,70 @@
+"""A short sweep of each Keras Tuner algorithm through the CLI, in a fresh process.
+
+Random search is the sweep of test_sweep_directory.py, which checks the whole contract.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.helpers import run_cli
+from tests.tuning.conftest import read_json, read_trials, sweep_dir_of, trial_lines
+
+GRID = {
+    "model.dropout": {"choice": [0.0, 0.1]},
+    "training.optimizer.name": {"choice": ["adam", "sgd"]},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("tuner", "expected_trials"),
+    [
+        ({"algorithm": "bayesian", "max_trials": 3}, 3),
+        # max_epochs 2, factor 2: a bracket of 2 one-epoch trials and their best at 2 epochs,
+        # then a bracket of 2 two-epoch trials.
+        ({"algorithm": "hyperband", "max_epochs": 2, "factor": 2}, 5),
+        ({"algorithm": "grid", "max_trials": 10, "search_space": GRID}, 4),
+    ],
+    ids=["bayesian", "hyperband", "grid"],
+)
+def test_algorithm_runs_to_completion(
+    make_sweep_config, write_config, tmp_path, tuner, expected_trials
+):
+    path = write_config(make_sweep_config(**tuner))
+    result = run_cli("tune", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir_of(result)
+    assert sweep.parent == tmp_path / "out" / "tiny-sweep" and sweep.name.startswith("sweep-")
+
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "completed"
+    assert record["algorithm"] == tuner["algorithm"]
+    assert record["counts"] == {
+        "finished": expected_trials,
+        "completed": expected_trials,
+        "failed": 0,
+    }
+    rows = read_trials(sweep)
+    assert len(rows) == expected_trials
+    assert {row["status"] for row in rows} == {"completed"}
+    assert len(trial_lines(result.stderr)) == expected_trials
+    best = min(rows, key=lambda row: float(row["objective"]))
+    assert record["best_trial"]["trial_id"] == best["trial_id"]
+    # Each trial is one run directory named after it.
+    runs = sorted(p.name for p in (sweep / "trials" / "tiny-sweep").iterdir())
+    assert len(runs) == expected_trials
+    assert all(any(run.startswith(f"trial-{row['trial_id']}-") for run in runs) for row in rows)
+
+    if tuner["algorithm"] == "grid":
+        combos = {(row["model.dropout"], row["training.optimizer.name"]) for row in rows}
+        assert combos == {(str(d), o) for d, o in itertools.product([0.0, 0.1], ["adam", "sgd"])}
+        assert "4/4" in trial_lines(result.stderr)[-1]
+    if tuner["algorithm"] == "hyperband":
+        epochs = sorted(int(row["training.epochs"]) for row in rows)
+        assert epochs == [1, 1, 2, 2, 2]
+        for row in rows:  # the trial trained for the epochs Hyperband gave it
+            history = (sweep / row["run_dir"] / "history.csv").read_text().strip().splitlines()
+            assert len(history) - 1 == int(row["training.epochs"])

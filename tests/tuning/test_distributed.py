@@ -1,0 +1,131 @@
+"""Distributed sweeps through Keras Tuner's chief/worker protocol on 127.0.0.1, and bounded waits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.tuning.conftest import free_port, read_json, read_trials, sweep_config, trial_lines
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+for _name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+    ENV.pop(_name, None)
+
+
+def _tune(*args, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "tune", *map(str, args)],
+        cwd=cwd,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def distributed(tmp_path_factory):
+    """A chief and two workers on a free port, sharing one sweep directory."""
+    tmp_path = tmp_path_factory.mktemp("distributed")
+    config = sweep_config(tmp_path, max_trials=4, worker_timeout=30)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port, sweep = free_port(), tmp_path / "shared-sweep"
+    common = ("--chief-port", port, "--sweep-dir", sweep)
+    processes = {
+        "chief": _tune(path, "--role", "chief", *common, cwd=tmp_path),
+        "a": _tune(path, "--role", "worker", "--worker-id", "a", *common, cwd=tmp_path),
+        "b": _tune(path, "--role", "worker", "--worker-id", "b", *common, cwd=tmp_path),
+    }
+    outputs = {}
+    try:
+        for name, process in processes.items():
+            outputs[name] = (*process.communicate(timeout=240), process.returncode)
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+    return config, port, sweep, outputs
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_run_every_trial_once_and_exit(distributed):
+    _, _, sweep, outputs = distributed
+    for name, (stdout, stderr, code) in outputs.items():
+        assert code == 0, f"{name} exited {code}:\n{stderr}"
+        assert stdout.strip().splitlines()[-1] == str(sweep)
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "completed" and record["role"] == "chief"
+    rows = read_trials(sweep)
+    assert sorted(row["trial_id"] for row in rows) == ["0", "1", "2", "3"]
+    assert {row["status"] for row in rows} == {"completed"}
+    runs = [p.name for p in (sweep / "trials" / "tiny-sweep").iterdir()]
+    for row in rows:  # each trial ran exactly once
+        assert sum(run.startswith(f"trial-{row['trial_id']}-") for run in runs) == 1
+    workers = {
+        read_json(sweep / "records" / f"trial-{row['trial_id']}.json")["worker"] for row in rows
+    }
+    assert workers <= {"worker-a", "worker-b"}
+    # The chief reports every trial; each worker the trials it ran.
+    assert len(trial_lines(outputs["chief"][1])) == 4
+    assert len(trial_lines(outputs["a"][1])) + len(trial_lines(outputs["b"][1])) == 4
+    assert (sweep / "best_config.yaml").exists() and (sweep / "best_model.keras").exists()
+    assert not list((sweep / "workers").glob("*.beat"))  # workers removed their heartbeats
+
+
+@pytest.mark.slow
+def test_worker_gives_up_when_its_chief_is_gone(distributed):
+    _, port, sweep, _ = distributed
+    started = time.monotonic()
+    worker = _tune(
+        "--role", "worker", "--chief-port", port, "--resume", sweep,
+        "--set", "tuner.worker_timeout=3", cwd=sweep.parent,
+    )  # fmt: skip
+    _, stderr = worker.communicate(timeout=120)
+    elapsed = time.monotonic() - started
+    assert worker.returncode != 0
+    assert (
+        f"the chief at 127.0.0.1:{port} did not answer within 3 s (tuner.worker_timeout)" in stderr
+    )
+    assert "Traceback" not in stderr
+    assert elapsed < 60  # start-up (TensorFlow import) plus the 3 s wait, not Keras Tuner's hour
+
+
+def test_worker_without_a_sweep_to_join_gives_up_in_time(write_config, make_sweep_config, tmp_path):
+    path = write_config(make_sweep_config(worker_timeout=1))
+    started = time.monotonic()
+    worker = _tune(
+        path,
+        "--role",
+        "worker",
+        "--chief-port",
+        free_port(),
+        "--sweep-dir",
+        tmp_path / "none",
+        cwd=tmp_path,
+    )
+    _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 2
+    assert "no sweep appeared at" in stderr and "within 1 s (tuner.worker_timeout)" in stderr
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "none").exists()
+
+
+def test_role_flags_are_checked(write_config, make_sweep_config, cli):
+    path = write_config(make_sweep_config())
+    result = cli("tune", path, "--role", "worker")
+    assert result.returncode == 2 and "needs --chief-port" in result.stderr
+    result = cli("tune", path, "--chief-port", "1234")
+    assert result.returncode == 2 and "need --role chief|worker" in result.stderr
+    result = cli(
+        "tune", path, "--role", "worker", "--chief-port", "1234", "--worker-id", "my-chief"
+    )
+    assert result.returncode == 2 and "not contain 'chief'" in result.stderr
+    result = cli("tune", path, "--role", "worker", "--chief-port", "1234")
+    assert result.returncode == 2 and "a worker needs --sweep-dir" in result.stderr

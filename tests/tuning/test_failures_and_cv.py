@@ -1,0 +1,57 @@
+"""A trial that gives NaN is recorded as failed and the sweep goes on; cv_folds scores by k folds."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.helpers import run_cli
+from tests.tuning.conftest import read_events, read_json, read_trials, sweep_dir_of, trial_lines
+
+
+@pytest.mark.slow
+def test_nan_trial_fails_alone_and_trials_are_cross_validated(
+    make_sweep_config, write_config, tmp_path
+):
+    # Grid order: 0.01, then the huge rate (NaN loss), then 0.001.
+    space = {"training.optimizer.learning_rate": {"choice": [0.01, 1.0e12, 0.001]}}
+    path = write_config(
+        make_sweep_config(algorithm="grid", max_trials=3, cv_folds=2, search_space=space)
+    )
+    result = run_cli("tune", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir_of(result)
+
+    rows = {row["trial_id"]: row for row in read_trials(sweep)}
+    assert [rows[t]["status"] for t in ("0", "1", "2")] == ["completed", "failed", "completed"]
+    failed = rows["1"]
+    assert float(failed["training.optimizer.learning_rate"]) == 1.0e12
+    assert "nan" in failed["reason"].lower() and failed["objective"] == ""
+    assert "failed: loss became nan" in trial_lines(result.stderr)[1]
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "completed"
+    assert record["counts"] == {"finished": 3, "completed": 2, "failed": 1}
+    assert record["best_trial"]["trial_id"] != "1"
+    assert not (sweep / "tensorboard" / "trial-1").exists()
+    assert "Traceback" not in result.stderr
+
+    # Each completed trial: one run per fold; objective = mean of the folds' best val_loss.
+    runs = sorted(p.name for p in (sweep / "trials" / "tiny-sweep").iterdir())
+    for trial_id in ("0", "2"):
+        folds = [run for run in runs if run.startswith(f"trial-{trial_id}-f")]
+        assert [run[: len(f"trial-{trial_id}-f0")] for run in folds] == [
+            f"trial-{trial_id}-f0",
+            f"trial-{trial_id}-f1",
+        ]
+        bests = [
+            pd.read_csv(sweep / "trials" / "tiny-sweep" / run / "history.csv")["val_loss"].min()
+            for run in folds
+        ]
+        row = rows[trial_id]
+        assert float(row["objective"]) == pytest.approx(sum(bests) / 2, rel=1e-6)
+        assert float(row["objective_std"]) == pytest.approx(abs(bests[0] - bests[1]) / 2, rel=1e-5)
+        events = read_events(sweep / "tensorboard" / f"trial-{trial_id}")
+        assert events["hparams/val_loss"] == pytest.approx(float(row["objective"]), rel=1e-6)
+    # The folds split the training split (120 of 160 rows) in two halves.
+    fold_summary = read_json(sweep / "trials" / "tiny-sweep" / runs[0] / "data_summary.json")
+    assert fold_summary["rows"] == {"train": 60, "validation": 60}

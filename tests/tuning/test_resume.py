@@ -1,0 +1,99 @@
+"""Resume: a killed sweep continues without redoing finished trials, and can be extended."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.helpers import REPO, run_cli
+from tests.tuning.conftest import read_json, read_trials, sweep_dir_of, trial_lines
+from toolkit.cli import main
+
+
+def _start(path, cwd) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "tune", str(path)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_without_redoing_trials_and_extends(
+    make_sweep_config, write_config, tmp_path
+):
+    config = make_sweep_config(max_trials=3)
+    config["training"]["epochs"] = 4
+    path = write_config(config)
+    process = _start(path, tmp_path)
+    deadline = time.monotonic() + 120
+    records = []
+    while time.monotonic() < deadline and process.poll() is None:
+        # trials.csv is written once Keras Tuner has saved the end of a trial.
+        if list((tmp_path / "out" / "tiny-sweep").glob("sweep-*/trials.csv")):
+            records = list((tmp_path / "out" / "tiny-sweep").glob("sweep-*/records/trial-*.json"))
+            break
+        time.sleep(0.2)
+    assert records, "no trial finished before the deadline"
+    process.send_signal(signal.SIGKILL)  # no chance to clean up
+    process.wait(timeout=30)
+    sweep = records[0].parent.parent
+    before = {p.stem: read_json(p) for p in (sweep / "records").glob("trial-*.json")}
+    assert read_json(sweep / "sweep.json")["status"] == "running"
+
+    # Resume and extend in one go: 3 trials were asked for, now 4.
+    result = run_cli("tune", "--resume", sweep, "--set", "tuner.max_trials=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sweep_dir_of(result) == sweep
+    assert f"resuming ({len(before)} trials done)" in result.stderr
+
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "completed" and record["max_trials"] == 4
+    assert len(record["resumed"]) == 1
+    rows = read_trials(sweep)
+    assert [row["trial_id"] for row in rows] == ["0", "1", "2", "3"]
+    assert {row["status"] for row in rows} == {"completed"}
+    runs = [p.name for p in (sweep / "trials" / "tiny-sweep").iterdir()]
+    for name, old in before.items():
+        # A trial finished before the kill was not trained again.
+        assert read_json(sweep / "records" / f"{name}.json") == old
+        assert sum(run.startswith(f"trial-{old['trial_id']}-") for run in runs) == 1
+    # Only the trials after the kill were reported by the resumed process.
+    reported = {line.split()[1] for line in trial_lines(result.stderr)}
+    assert reported == {row["trial_id"] for row in rows} - {
+        old["trial_id"] for old in before.values()
+    }
+    assert (
+        len({(row["model.hidden.0"], row["training.optimizer.learning_rate"]) for row in rows}) == 4
+    )
+    best = min(rows, key=lambda row: float(row["objective"]))
+    assert record["best_trial"]["trial_id"] == best["trial_id"]
+
+
+def test_resume_refuses_changes_that_make_trials_incomparable(make_sweep_config, tmp_path, capsys):
+    from toolkit.config.loading import dump_config, validate_config
+
+    sweep = tmp_path / "sweep-x"
+    sweep.mkdir()
+    config = validate_config(make_sweep_config())
+    (sweep / "base_config.yaml").write_text(dump_config(config))
+    (sweep / "sweep.json").write_text('{"status": "interrupted"}')
+    assert main(["tune", "--resume", str(sweep), "--set", "training.epochs=5"]) == 2
+    assert (
+        "training.epochs: --resume keeps the sweep's config; only tuner.max_trials"
+        in capsys.readouterr().err
+    )
+    assert main(["tune", str(REPO / "configs" / "sweep.yaml"), "--resume", str(sweep)]) == 2
+    assert "drop CONFIG" in capsys.readouterr().err
+    assert main(["tune", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "sweep directory not found" in capsys.readouterr().err
+    assert yaml.safe_load((sweep / "base_config.yaml").read_text())["training"]["epochs"] == 2

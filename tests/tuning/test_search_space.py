@@ -1,0 +1,184 @@
+"""Search-space validation: bad paths and ranges are caught before TensorFlow starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+from tests.tuning.conftest import sweep_config
+from toolkit.config.loading import load_config, resolve_config, validate_config
+from toolkit.errors import ConfigError
+from toolkit.tuning.space import SearchSpace, validate_search_space
+
+
+def check(write_config, config: dict):
+    path = write_config(config)
+    data, origins = resolve_config(path)
+    validated = validate_config(data, origins, str(path))
+    return validate_search_space(data, origins, validated)
+
+
+def with_space(tmp_path, space: dict, **tuner) -> dict:
+    return sweep_config(tmp_path, search_space=space, **tuner)
+
+
+def test_unknown_path_names_the_entry_line_and_suggestion(write_config, tmp_path):
+    config = with_space(tmp_path, {"model.dropuot": {"choice": [0.0, 0.1]}})
+    with pytest.raises(ConfigError) as error:
+        check(write_config, config)
+    message = str(error.value)
+    assert "tuner.search_space.model.dropuot: unknown key 'dropuot'" in message
+    assert "did you mean 'dropout'" in message
+    assert message.startswith(f"{tmp_path / 'config.yaml'}:")
+
+
+def test_bad_choice_value_is_rejected(write_config, tmp_path):
+    config = with_space(tmp_path, {"model.dropout": {"choice": [0.0, 1.5]}})
+    with pytest.raises(
+        ConfigError,
+        match=r"tuner\.search_space\.model\.dropout: value 1\.5 gives an invalid config",
+    ):
+        check(write_config, config)
+
+
+def test_list_index_out_of_range(write_config, tmp_path):
+    config = with_space(tmp_path, {"model.hidden.3": {"int": [4, 8]}})
+    with pytest.raises(
+        ConfigError, match=r"tuner\.search_space\.model\.hidden\.3.*index 3 out of range"
+    ):
+        check(write_config, config)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"int": [8, 8]}, "range [8, 8] is empty"),
+        ({"float": [0.1, 0.01]}, "range [0.1, 0.01] is empty"),
+        ({"float": [0.0, 0.1], "sampling": "log"}, "log sampling needs a lower bound > 0"),
+        ({"int": [4, 16], "step": 2.5}, "must be a whole number"),
+        ({"int": [4, 16], "step": 32}, "larger than the range"),
+        ({"float": [1e-4, 1e-1], "sampling": "log", "step": 0.5}, "must be > 1"),
+        ({"choice": [4, 4]}, "repeated values"),
+        ({"int": [4, 16], "choice": [1, 2]}, "exactly one of int, float, choice, boolean"),
+    ],
+)
+def test_ranges_that_make_no_sense(write_config, tmp_path, entry, expected):
+    config = with_space(tmp_path, {"model.hidden.0": entry})
+    with pytest.raises(ConfigError) as error:
+        check(write_config, config)
+    assert expected in str(error.value)
+    assert "model.hidden.0" in str(error.value)
+
+
+def test_conditional_entry_is_probed_with_its_condition(write_config, tmp_path):
+    space = {
+        "training.optimizer.name": {"choice": ["adam", "sgd"]},
+        "training.optimizer.momentum": {
+            "float": [0.0, 0.95],
+            "when": {"training.optimizer.name": "sgd"},
+        },
+    }
+    parsed = check(write_config, with_space(tmp_path, space))
+    momentum = next(d for d in parsed.dimensions if d.name == "training.optimizer.momentum")
+    assert momentum.parents == (("training.optimizer.name", ("sgd",)),)
+    assert parsed.names.index("training.optimizer.name") < parsed.names.index(
+        "training.optimizer.momentum"
+    )
+    # Without the condition, adam would get a momentum it does not take.
+    del space["training.optimizer.momentum"]["when"]
+    with pytest.raises(ConfigError, match="optimizer 'adam' takes no argument 'momentum'"):
+        check(write_config, with_space(tmp_path, space))
+
+
+def test_condition_on_untuned_path_uses_the_base_config(write_config, tmp_path):
+    entry = {"float": [0.0, 0.9], "when": {"training.optimizer.name": "sgd"}}
+    config = with_space(tmp_path, {"training.optimizer.momentum": entry})
+    config["training"]["optimizer"] = {"name": "sgd", "learning_rate": 0.01}
+    parsed = check(write_config, config)
+    assert parsed.dimensions[0].parents == ()  # decided once: always active
+    config["training"]["optimizer"] = {"name": "adam"}
+    with pytest.raises(ConfigError, match="never active"):
+        check(write_config, config)
+
+
+def test_conditions_that_can_never_hold_or_loop(write_config, tmp_path):
+    never = {
+        "training.optimizer.name": {"choice": ["adam", "sgd"]},
+        "training.optimizer.momentum": {
+            "float": [0.0, 0.9],
+            "when": {"training.optimizer.name": "rmsprop"},
+        },
+    }
+    with pytest.raises(ConfigError, match="never takes any of those values"):
+        check(write_config, with_space(tmp_path, never))
+    loop = {
+        "model.dropout": {"choice": [0.0, 0.1], "when": {"model.l2": 0.0}},
+        "model.l2": {"choice": [0.0, 0.01], "when": {"model.dropout": 0.0}},
+    }
+    with pytest.raises(ConfigError, match="cycle"):
+        check(write_config, with_space(tmp_path, loop))
+
+
+def test_overlapping_paths_and_hyperband_epochs(write_config, tmp_path):
+    overlap = {"model.hidden": {"choice": [[8], [8, 8]]}, "model.hidden.0": {"int": [4, 8]}}
+    with pytest.raises(ConfigError, match=r"lies inside model\.hidden"):
+        check(write_config, with_space(tmp_path, overlap))
+    epochs = {"training.epochs": {"int": [2, 4]}}
+    with pytest.raises(ConfigError, match=r"hyperband sets training\.epochs itself"):
+        check(write_config, with_space(tmp_path, epochs, algorithm="hyperband"))
+
+
+def test_any_path_and_non_scalar_choices_apply_like_set(write_config, tmp_path):
+    space = {
+        "model.hidden": {"choice": [[8], [16, 8]]},
+        "training.lr_schedule": {"choice": [None, {"name": "cosine"}]},
+        "model.residual": {"boolean": False},
+        "training.batch_size": {"choice": [8, 16]},
+    }
+    config = with_space(tmp_path, space)
+    parsed = check(write_config, config)
+    hidden = parsed.dimensions[0]
+    assert hidden.encoded and hidden.choices == ["[8]", "[16, 8]"]
+    values = parsed.decode(
+        {
+            "model.hidden": "[16, 8]",
+            "training.lr_schedule": '{"name": "cosine"}',
+            "model.residual": True,
+        }
+    )
+    trial = validate_config(parsed.apply(config, values))
+    assert [block.units for block in trial.model.hidden] == [16, 8]
+    assert trial.training.lr_schedule.name == "cosine"
+    assert trial.model.residual is True
+    assert trial.tuner is None
+
+
+def test_validate_command_checks_the_space_without_tensorflow(write_config, tmp_path):
+    good = write_config(sweep_config(tmp_path), name="good.yaml")
+    bad = write_config(
+        with_space(tmp_path, {"model.dropout": {"choice": [0.0, 1.5]}}), name="bad.yaml"
+    )
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['validate', {str(good)!r}]) == 0\n"
+        f"assert main(['validate', {str(bad)!r}]) == 2\n"
+        f"assert main(['tune', {str(bad)!r}]) == 2\n"
+        "assert 'tensorflow' not in sys.modules and 'keras_tuner' not in sys.modules, 'TF imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "tuner random over 2 paths" in result.stdout
+    assert result.stderr.count("value 1.5 gives an invalid config") == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_shipped_sweep_config_is_valid():
+    path = REPO / "configs" / "sweep.yaml"
+    config = load_config(path)
+    data, origins = resolve_config(path)
+    space = validate_search_space(data, origins, config)
+    assert isinstance(space, SearchSpace) and config.tuner.max_trials <= 10

@@ -1,0 +1,141 @@
+"""The sweep-directory contract: what a finished random sweep leaves, and --final-train."""
+
+from __future__ import annotations
+
+import filecmp
+
+import pandas as pd
+import pytest
+
+from tests.helpers import run_cli
+from tests.tuning.conftest import read_events, read_json, read_trials, sweep_dir_of, trial_lines
+from toolkit.config.loading import load_config
+
+SPACE = {
+    "model.hidden.0": {"int": [4, 16], "step": 4},
+    "training.optimizer.name": {"choice": ["adam", "sgd"]},
+    "training.optimizer.momentum": {
+        "float": [0.0, 0.9],
+        "when": {"training.optimizer.name": "sgd"},
+    },
+    "training.optimizer.learning_rate": {"float": [1.0e-3, 3.0e-2], "sampling": "log"},
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One random sweep of 4 trials, keep_top_k 1, with --final-train."""
+    from tests.tuning.conftest import sweep_config
+
+    tmp_path = tmp_path_factory.mktemp("contract")
+    config = sweep_config(tmp_path, max_trials=4, keep_top_k=1, seed=11, search_space=SPACE)
+    config["runtime"] = {"deterministic": True}
+    path = tmp_path / "sweep.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("tune", path, "--final-train", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return result, sweep_dir_of(result)
+
+
+@pytest.mark.slow
+def test_sweep_json_and_output_lines(finished):
+    result, sweep = finished
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "completed"
+    assert record["algorithm"] == "random" and record["objective"] == "val_loss"
+    assert record["direction"] == "min" and record["max_trials"] == 4
+    assert record["counts"] == {"finished": 4, "completed": 4, "failed": 0}
+    assert record["search_space"] == list(SPACE)
+    assert record["started"] and record["ended"]
+    # stdout: the final run, then the sweep directory last; stderr: a line per trial and a table.
+    final_run, last = result.stdout.strip().splitlines()[-2:]
+    assert last == str(sweep)
+    assert record["final_run"]["run_dir"] == final_run
+    lines = trial_lines(result.stderr)
+    assert [line.split()[2] for line in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all("val_loss" in line and "best" in line and line.endswith(" s") for line in lines)
+    assert any(line.startswith("trial  status     val_loss") for line in result.stderr.splitlines())
+    assert "Epoch 1/2" not in result.stderr + result.stdout  # Keras' progress only with --verbose
+
+
+@pytest.mark.slow
+def test_trials_csv_scores_each_trial_by_its_best_epoch(finished):
+    _, sweep = finished
+    rows = read_trials(sweep)
+    assert list(rows[0])[:6] == ["trial_id", "status", *SPACE]
+    assert {"objective", "best_epoch", "duration_s", "run_dir"} <= set(rows[0])
+    assert [row["trial_id"] for row in rows] == ["0", "1", "2", "3"]
+    for row in rows:
+        history = pd.read_csv(sweep / row["run_dir"] / "history.csv")
+        assert float(row["objective"]) == pytest.approx(history["val_loss"].min(), rel=1e-6)
+        assert int(row["best_epoch"]) == int(history["val_loss"].idxmin()) + 1
+        assert float(row["duration_s"]) > 0
+        # The trial's run is a normal run of the base config with the trial's values set.
+        config = load_config(sweep / row["run_dir"] / "config.yaml")
+        assert config.tuner is None
+        assert config.model.hidden[0].units == int(row["model.hidden.0"])
+        assert config.training.optimizer.name == row["training.optimizer.name"]
+        if row["training.optimizer.name"] == "sgd":
+            assert config.training.optimizer.arguments["momentum"] == pytest.approx(
+                float(row["training.optimizer.momentum"])
+            )
+        else:  # an inactive conditional entry is not applied
+            assert row["training.optimizer.momentum"] == ""
+            assert "momentum" not in config.training.optimizer.arguments
+
+
+@pytest.mark.slow
+def test_best_config_and_model_and_final_run(finished):
+    _, sweep = finished
+    rows = read_trials(sweep)
+    best = min(rows, key=lambda row: float(row["objective"]))
+    record = read_json(sweep / "sweep.json")
+    assert record["best_trial"]["trial_id"] == best["trial_id"]
+
+    best_config = load_config(sweep / "best_config.yaml")
+    assert best_config.tuner is None
+    assert best_config == load_config(sweep / best["run_dir"] / "config.yaml")
+    assert "tuner" not in (sweep / "best_config.yaml").read_text()
+    assert filecmp.cmp(
+        sweep / "best_model.keras", sweep / best["run_dir"] / "model.keras", shallow=False
+    )
+
+    # --final-train trained best_config.yaml as it is, and got the best trial's result back.
+    final = sweep.parent.parent / "tiny-sweep"
+    final_run = next(p for p in final.iterdir() if not p.name.startswith("sweep-"))
+    assert load_config(final_run / "config.yaml") == best_config
+    history = pd.read_csv(final_run / "history.csv")
+    assert history["val_loss"].min() == pytest.approx(float(best["objective"]), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_only_the_best_keep_top_k_trials_keep_checkpoints_and_models(finished):
+    _, sweep = finished
+    rows = read_trials(sweep)
+    best = min(rows, key=lambda row: float(row["objective"]))
+    for row in rows:
+        run = sweep / row["run_dir"]
+        assert (run / "history.csv").exists() and (run / "metrics.json").exists()
+        kept = row["trial_id"] == best["trial_id"]
+        assert (run / "model.keras").exists() == kept
+        assert (run / "checkpoints").exists() == kept
+
+
+@pytest.mark.slow
+def test_keras_tuner_state_and_tensorboard_hparams(finished):
+    _, sweep = finished
+    assert (sweep / "tuner" / "oracle.json").exists()
+    assert len(list((sweep / "tuner").glob("trial_*/trial.json"))) == 4
+    assert read_events(sweep / "tensorboard")["experiment"] == list(SPACE)
+    for row in read_trials(sweep):
+        events = read_events(sweep / "tensorboard" / f"trial-{row['trial_id']}")
+        # The session's metric is the trial's BEST objective, not its last epoch's.
+        assert events["hparams/val_loss"] == pytest.approx(float(row["objective"]), rel=1e-6)
+        session = events["session"]
+        assert session["model.hidden.0"] == int(row["model.hidden.0"])
+        assert session["training.optimizer.name"] == row["training.optimizer.name"]
+        assert ("training.optimizer.momentum" in session) == (
+            row["training.optimizer.name"] == "sgd"
+        )

@@ -1,0 +1,71 @@
+"""A worker's link to the chief: Keras Tuner's gRPC client with a bounded wait.
+
+Keras Tuner's ``OracleClient`` waits up to an hour on every call (``TIMEOUT``), so a worker
+whose chief is gone hangs. Here every call waits at most ``tuner.worker_timeout`` seconds,
+and once the chief has been lost every later call fails at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+from keras_tuner.engine.trial import Trial, TrialStatus
+from keras_tuner.errors import FatalError
+from keras_tuner.src.distribute.oracle_client import OracleClient
+
+
+class ChiefLost(FatalError):
+    """The chief did not answer in time; Keras Tuner lets FatalError end the search."""
+
+
+class _BoundedStub:
+    """Forwards gRPC calls to the real stub with our deadline instead of Keras Tuner's."""
+
+    def __init__(self, stub: Any, client: BoundedOracleClient) -> None:
+        self._stub = stub
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._stub, name)
+
+        def call(request: Any, **_: Any) -> Any:
+            return self._client.call(name, method, request)
+
+        return call
+
+
+class BoundedOracleClient(OracleClient):
+    """``OracleClient`` whose calls give up after ``timeout`` seconds with ``ChiefLost``."""
+
+    def __init__(self, oracle: Any, *, timeout: float, address: str) -> None:
+        super().__init__(oracle)
+        self.timeout = timeout
+        self.address = address
+        self.lost: str | None = None
+        self.stub = _BoundedStub(self.stub, self)
+
+    def call(self, name: str, method: Any, request: Any) -> Any:
+        if self.lost is not None:
+            raise ChiefLost(self.lost)
+        try:
+            return method(request, wait_for_ready=True, timeout=self.timeout)
+        except grpc.RpcError as error:
+            code = error.code() if hasattr(error, "code") else None
+            if code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                self.lost = (
+                    f"the chief at {self.address} did not answer within {self.timeout:g} s "
+                    "(tuner.worker_timeout); is it running?"
+                )
+            else:
+                details = error.details() if hasattr(error, "details") else str(error)
+                self.lost = f"the chief at {self.address} failed on {name}: {details}"
+            raise ChiefLost(self.lost) from None
+
+    def create_trial(self, tuner_id: str) -> Trial:
+        trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.IDLE:
+            # The oracle waits for other workers' results (hyperband, grid); do not spin.
+            time.sleep(1.0)
+        return trial

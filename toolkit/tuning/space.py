@@ -1,0 +1,275 @@
+"""The search space of ``tuner.search_space``: config paths, their ranges and conditions.
+
+Pure Python (no TensorFlow, no Keras Tuner), so ``toolkit validate`` and ``toolkit tune``
+reject a bad search space before TensorFlow starts. A trial's config is the base config
+with the trial's values set at their paths, exactly as ``--set`` would set them.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.config.loading import KeyPath, Origins, set_path, validate_config
+from toolkit.config.schema import ExperimentConfig, SearchDimension, TunerConfig
+from toolkit.errors import ConfigError
+
+_MISSING = object()
+_PROBE = "search-space probe"
+
+
+def parse_path(name: str) -> KeyPath:
+    """``model.hidden.0`` -> ``("model", "hidden", 0)``, as ``--set`` reads keys."""
+    parts = name.split(".")
+    if any(not part.strip() for part in parts):
+        raise ConfigError(f"'{name}' is not a config path like model.dropout or model.hidden.0")
+    return tuple(int(part) if part.isdigit() else part for part in parts)
+
+
+def get_path(data: Any, path: KeyPath) -> Any:
+    """The value at ``path`` in plain config data, or ``_MISSING``."""
+    node = data
+    for part in path:
+        if isinstance(node, dict) and str(part) in node:
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return _MISSING
+    return node
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A ``when:`` value: a list means "any of these"."""
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _choice_encoding(values: list[Any]) -> tuple[list[Any], bool]:
+    """Keras Tuner's Choice takes one scalar type; anything else travels as JSON text."""
+    if all(isinstance(v, str) for v in values):
+        return list(values), False
+    numeric = [isinstance(v, (int, float)) and not isinstance(v, bool) for v in values]
+    if all(numeric) and all(isinstance(v, int) for v in values):
+        return list(values), False
+    if all(numeric):
+        return [float(v) for v in values], False
+    return [json.dumps(v, sort_keys=True) for v in values], True
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One tuned path as Keras Tuner sees it: its values and the tuned parents it depends on."""
+
+    name: str
+    path: KeyPath
+    spec: SearchDimension
+    encoded: bool
+    parents: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    @property
+    def choices(self) -> list[Any]:
+        """The Choice values handed to Keras Tuner (JSON text when ``encoded``)."""
+        return _choice_encoding(self.spec.choice or [])[0]
+
+    def encode(self, value: Any) -> Any:
+        """A config value in the form Keras Tuner holds it (for conditions)."""
+        if self.spec.choice is not None:
+            if self.encoded:
+                return json.dumps(value, sort_keys=True)
+            if isinstance(self.choices[0], float) and isinstance(value, (int, float)):
+                return float(value)
+        return value
+
+    def decode(self, value: Any) -> Any:
+        """A Keras Tuner value in the form the config takes."""
+        return json.loads(value) if self.encoded else value
+
+
+class SearchSpace:
+    """The tuned paths in declaration order (parents before the entries that depend on them).
+
+    A ``when:`` condition on a tuned path becomes a Keras Tuner conditional scope; one on an
+    untuned path is decided here against the base config, and an entry it switches off for
+    good is an error rather than a silently unused dimension.
+    """
+
+    def __init__(
+        self, tuner: TunerConfig, base_data: dict[str, Any], origins: Origins | None = None
+    ) -> None:
+        self.tuner = tuner
+        self._origins = origins or {}
+        specs = tuner.search_space
+        parents: dict[str, dict[str, list[Any]]] = {}
+        for name, spec in specs.items():
+            parents[name] = {}
+            for path in (name, *(spec.when or {})):
+                try:
+                    parse_path(path)
+                except ConfigError as error:
+                    raise ConfigError(f"{self.label(name)}: {error}") from None
+            for parent, raw in (spec.when or {}).items():
+                values = _as_list(raw)
+                if parent == name:
+                    raise ConfigError(f"{self.label(name)}: when: an entry cannot depend on itself")
+                if parent in specs:
+                    parents[name][parent] = values
+                    continue
+                current = get_path(base_data, parse_path(parent))
+                if current is _MISSING or current not in values:
+                    shown = "not set" if current is _MISSING else repr(current)
+                    raise ConfigError(
+                        f"{self.label(name)}: never active: when: needs {parent} in {values}, "
+                        f"but the config has {shown} and {parent} is not tuned"
+                    )
+        paths = {name: parse_path(name) for name in specs}
+        for outer, inner in itertools.permutations(specs, 2):
+            if paths[inner][: len(paths[outer])] == paths[outer]:
+                raise ConfigError(
+                    f"{self.label(inner)}: lies inside {outer}, which is tuned too; tune one of them"
+                )
+        ordered: list[str] = []
+        while len(ordered) < len(specs):
+            ready = [n for n in specs if n not in ordered and all(p in ordered for p in parents[n])]
+            if not ready:
+                stuck = ", ".join(n for n in specs if n not in ordered)
+                raise ConfigError(
+                    f"{self.label(None)}: when: conditions form a cycle among {stuck}"
+                )
+            ordered.extend(ready)
+        dims: dict[str, Dimension] = {}
+        for name in ordered:
+            spec = specs[name]
+            encoded = spec.choice is not None and _choice_encoding(spec.choice)[1]
+            conditions = []
+            for parent, values in parents[name].items():
+                conditions.append((parent, tuple(self._parent_values(name, dims[parent], values))))
+            dims[name] = Dimension(name, parse_path(name), spec, encoded, tuple(conditions))
+        self.dimensions: tuple[Dimension, ...] = tuple(dims[name] for name in ordered)
+
+    def label(self, name: str | None) -> str:
+        """``file:line: tuner.search_space.<name>`` for messages."""
+        key = ("tuner", "search_space", name) if name else ("tuner", "search_space")
+        where = self._origins.get(key) or self._origins.get(("tuner", "search_space"), "config")
+        return f"{where}: tuner.search_space" + (f".{name}" if name else "")
+
+    def _parent_values(self, name: str, parent: Dimension, values: list[Any]) -> list[Any]:
+        spec = parent.spec
+        if spec.float is not None:
+            raise ConfigError(
+                f"{self.label(name)}: when: {parent.name} is a float range; a condition needs a "
+                "choice, boolean or int parent"
+            )
+        if spec.boolean is not None:
+            reachable = [v for v in values if isinstance(v, bool)]
+        elif spec.int is not None:
+            low, high = spec.int
+            reachable = [v for v in values if isinstance(v, int) and low <= v <= high]
+        else:
+            encoded = [parent.encode(v) for v in values]
+            reachable = [v for v in encoded if v in parent.choices]
+        if not reachable:
+            raise ConfigError(
+                f"{self.label(name)}: never active: when: {parent.name} in {values}, "
+                f"but {parent.name} never takes any of those values"
+            )
+        return reachable
+
+    @property
+    def names(self) -> list[str]:
+        return [dim.name for dim in self.dimensions]
+
+    def decode(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The config values of a trial's active hyperparameters, in declaration order."""
+        return {
+            dim.name: dim.decode(values[dim.name]) for dim in self.dimensions if dim.name in values
+        }
+
+    def apply(
+        self, base_data: dict[str, Any], overrides: dict[str, Any], *, epochs: int | None = None
+    ) -> dict[str, Any]:
+        """A trial's config data: the base with decoded ``overrides`` set and no tuner section."""
+        data = copy.deepcopy(base_data)
+        for name, value in overrides.items():
+            set_path(
+                data, parse_path(name), copy.deepcopy(value), label=f"tuner.search_space.{name}"
+            )
+        if epochs is not None:
+            set_path(data, ("training", "epochs"), int(epochs), label="hyperband epochs")
+        data.pop("tuner", None)
+        return data
+
+
+def _check_range(label: str, spec: SearchDimension) -> None:
+    """What the schema cannot see in a range: steps that do not fit it."""
+    bounds = spec.int or spec.float
+    if bounds is None or spec.step is None:
+        return
+    low, high = bounds
+    if spec.int is not None and float(spec.step) != int(spec.step):
+        raise ConfigError(f"{label}: step {spec.step} must be a whole number for an int range")
+    if spec.sampling != "linear":
+        if spec.step <= 1:
+            raise ConfigError(
+                f"{label}: with {spec.sampling} sampling, step is the factor between neighbouring "
+                f"values and must be > 1, got {spec.step}"
+            )
+    elif spec.step > high - low:
+        raise ConfigError(f"{label}: step {spec.step} is larger than the range [{low}, {high}]")
+
+
+def _probe_error(
+    space: SearchSpace, name: str, value: Any, conditions: dict, error: ConfigError
+) -> ConfigError:
+    text = str(error).removeprefix(f"{_PROBE}: ").removeprefix(f"{name}: ")
+    if "unknown key" in text:
+        return ConfigError(f"{space.label(name)}: {text}")
+    shown = f"value {value!r}"
+    if conditions:
+        shown += " (with " + ", ".join(f"{k}={v!r}" for k, v in conditions.items()) + ")"
+    return ConfigError(f"{space.label(name)}: {shown} gives an invalid config: {text}")
+
+
+def validate_search_space(
+    base_data: dict[str, Any], origins: Origins, config: ExperimentConfig
+) -> SearchSpace:
+    """Check every search-space entry against the config before any TensorFlow start-up.
+
+    Each entry's probe values (range ends, every choice), with the values its ``when:``
+    conditions need, are set on a copy of the base config, which must then validate.
+    """
+    tuner = config.tuner
+    if tuner is None:
+        raise ConfigError("the config has no tuner: section; add one with a search_space")
+    space = SearchSpace(tuner, base_data, origins)
+    where = origins.get(("tuner",), "config")
+    if not config.callbacks.csv_logger:
+        raise ConfigError(
+            f"{where}: tuner: trials are scored from history.csv; set callbacks.csv_logger: true"
+        )
+    for dim in space.dimensions:
+        label = space.label(dim.name)
+        _check_range(label, dim.spec)
+        if tuner.algorithm == "hyperband" and dim.name == "training.epochs":
+            raise ConfigError(
+                f"{label}: hyperband sets training.epochs itself (up to tuner.max_epochs); "
+                "remove it from the search space"
+            )
+        tuned_parents = {p: (dim.spec.when or {})[p] for p, _ in dim.parents}
+        variants = [
+            dict(zip(tuned_parents, combo, strict=True))
+            for combo in itertools.product(*(_as_list(v) for v in tuned_parents.values()))
+        ]
+        for value in dim.spec.probe_values():
+            for conditions in variants:
+                data = copy.deepcopy(base_data)
+                for parent, parent_value in conditions.items():
+                    set_path(data, parse_path(parent), parent_value, label=f"{label}: when")
+                set_path(data, dim.path, value, label=label)
+                try:
+                    validate_config(data, {}, _PROBE)
+                except ConfigError as error:
+                    raise _probe_error(space, dim.name, value, conditions, error) from None
+    return space

@@ -1,0 +1,291 @@
+"""One trial: the base config with the trial's values, trained as normal runs and scored.
+
+A trial is one ``train()`` run per execution and cross-validation fold, each in its own run
+directory under ``<sweep>/trials/``. Its score is the BEST value of the objective over the
+epochs of each run (from history.csv), averaged over runs. Any failure, including a NaN
+loss, makes a record with status ``failed``; only Ctrl-C stops the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config.loading import validate_config
+from toolkit.config.schema import ExperimentConfig
+from toolkit.data.preprocessing import encode_target, feature_arrays, fit_spec
+from toolkit.data.splits import Splits
+from toolkit.errors import DataError, RunInterrupted
+from toolkit.runs import utc_now
+from toolkit.training.train import PreparedData, RunResult, prepare_data, train
+from toolkit.tuning.board import write_session
+from toolkit.tuning.memory import released_afterwards
+from toolkit.tuning.records import SweepRecords, finite
+from toolkit.tuning.space import SearchSpace
+
+
+class _TrialFailed(Exception):
+    """A run of the trial did not give a usable objective."""
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+class TrialRunner:
+    """Turns a trial's hyperparameter values into training runs and a trial record.
+
+    Data is prepared once and reused by every trial (again only when a trial changes the
+    data section or the seed), with the cross-validation folds cut from the training split.
+    """
+
+    def __init__(
+        self,
+        *,
+        space: SearchSpace,
+        base_data: dict[str, Any],
+        records: SweepRecords,
+        verbose: int = 0,
+        worker: str = "main",
+    ) -> None:
+        self.space = space
+        self.tuner = space.tuner
+        self.base_data = base_data
+        self.records = records
+        self.verbose = verbose
+        self.worker = worker
+        self._data_key: str | None = None
+        self._folds: list[PreparedData] = []
+
+    # ------------------------------------------------------------------ data
+
+    def _data(self, config: ExperimentConfig) -> list[PreparedData]:
+        key = json.dumps(
+            {
+                "data": config.data.model_dump(mode="json"),
+                "seed": config.seed,
+                "task": config.model.task,
+            },
+            sort_keys=True,
+        )
+        if key != self._data_key:
+            self._folds, self._data_key = [], None  # free the old arrays before loading new ones
+            # Batch sizes are checked per trial (they may be tuned), not by prepare_data.
+            training = config.training.model_copy(update={"batch_size": 1})
+            prepared = prepare_data(config.model_copy(update={"training": training}))
+            folds = [prepared] if self.tuner.cv_folds is None else self._cut_folds(config, prepared)
+            self._folds, self._data_key = folds, key
+        return self._folds
+
+    def _cut_folds(self, config: ExperimentConfig, prepared: PreparedData) -> list[PreparedData]:
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        frame = prepared.splits.train
+        k = self.tuner.cv_folds
+        stratify = (
+            config.data.stratify
+            if config.data.stratify is not None
+            else config.model.task != "regression"
+        )
+        splitter = (StratifiedKFold if stratify else KFold)(
+            n_splits=k, shuffle=True, random_state=config.seed
+        )
+        labels = frame[config.data.target] if stratify else None
+        try:
+            parts = list(splitter.split(frame, labels))
+        except ValueError as error:
+            raise DataError(
+                f"tuner.cv_folds {k}: cannot cut the training split into folds: {error}"
+            ) from None
+        folds = []
+        for index, (train_rows, validation_rows) in enumerate(parts):
+            fold_train = frame.iloc[train_rows].reset_index(drop=True)
+            fold_validation = frame.iloc[validation_rows].reset_index(drop=True)
+            spec = fit_spec(fold_train, config.data, config.model.task)
+            what = f"fold {index}"
+            folds.append(
+                PreparedData(
+                    splits=Splits(train=fold_train, validation=fold_validation, test=None),
+                    spec=spec,
+                    fingerprint=prepared.fingerprint,
+                    train=(
+                        feature_arrays(fold_train, spec, what=what),
+                        encode_target(fold_train, spec, what=what),
+                    ),
+                    validation=(
+                        feature_arrays(fold_validation, spec, what=what),
+                        encode_target(fold_validation, spec, what=what),
+                    ),
+                    test=None,
+                )
+            )
+        return folds
+
+    def preflight(self, config: ExperimentConfig) -> None:
+        """Load the data once and check every batch size the search can pick against it."""
+        rows = min(len(fold.splits.train) for fold in self._data(config))
+        tuned = next(
+            (dim for dim in self.space.dimensions if dim.name == "training.batch_size"), None
+        )
+        sizes = [config.training.batch_size] if tuned is None else tuned.spec.probe_values()
+        where = (
+            "training split" if self.tuner.cv_folds is None else "smallest cross-validation fold"
+        )
+        for size in sizes:
+            if isinstance(size, (int, float)) and size > rows:
+                label = "training.batch_size" if tuned is None else self.space.label(tuned.name)
+                raise DataError(
+                    f"{label}: batch size {size} is more than the {rows} rows of the {where}; "
+                    "lower it or add data"
+                )
+
+    # ------------------------------------------------------------------ trials
+
+    def run(
+        self, trial_id: str, values: dict[str, Any], *, epochs: int | None = None
+    ) -> dict[str, Any]:
+        """Train and score one trial; returns its record (also written to the sweep)."""
+        overrides = self.space.decode(values)
+        shown = dict(overrides)
+        if epochs is not None:
+            shown["training.epochs"] = int(epochs)
+        previous = self.records.read_record(trial_id)
+        if previous and previous["status"] == "completed" and previous["hyperparameters"] == shown:
+            # Finished just before a kill, but Keras Tuner had not saved that yet.
+            return previous
+        started = time.monotonic()
+        record: dict[str, Any] = {
+            "trial_id": trial_id,
+            "status": "failed",
+            "hyperparameters": shown,
+            "objective": None,
+            "objective_std": None,
+            "best_epoch": None,
+            "duration_s": None,
+            "best_run_dir": None,
+            "runs": [],
+            "reason": None,
+            "config": None,
+            "worker": self.worker,
+            "started": utc_now(),
+        }
+        interrupted = False
+        try:
+            data = self.space.apply(self.base_data, overrides, epochs=epochs)
+            config = validate_config(data, {}, f"trial {trial_id}")
+            record["config"] = {
+                k: v for k, v in config.model_dump(mode="json").items() if k != "tuner"
+            }
+            self._train_all(trial_id, config, record)
+        except (RunInterrupted, KeyboardInterrupt):
+            interrupted = True
+            raise KeyboardInterrupt from None
+        except _TrialFailed as error:
+            record["reason"] = str(error)
+        except Exception as error:
+            record["reason"] = _one_line(error)
+            record["traceback"] = traceback.format_exc(limit=4)
+        finally:
+            record["duration_s"] = round(time.monotonic() - started, 2)
+            record["ended"] = utc_now()
+            if not interrupted:
+                self.records.write_record(record)
+        if record["status"] == "completed":
+            write_session(
+                self.records.tensorboard / f"trial-{trial_id}",
+                trial_id=trial_id,
+                values=shown,
+                objective=self.tuner.objective,
+                best=record["objective"],
+            )
+        return record
+
+    def _train_all(self, trial_id: str, config: ExperimentConfig, record: dict[str, Any]) -> None:
+        folds = self._data(config)
+        rows = min(len(fold.splits.train) for fold in folds)
+        if config.training.batch_size > rows:
+            raise _TrialFailed(
+                f"training.batch_size {config.training.batch_size} is more than the {rows} training rows"
+            )
+        executions = self.tuner.executions_per_trial
+        for execution in range(executions):
+            # Executions differ only in their initial weights: the seed moves, the data does not.
+            run_config = (
+                config
+                if execution == 0
+                else config.model_copy(update={"seed": config.seed + execution})
+            )
+            for index, fold in enumerate(folds):
+                prefix = f"trial-{trial_id}-"
+                if executions > 1:
+                    prefix += f"e{execution}-"
+                if self.tuner.cv_folds is not None:
+                    prefix += f"f{index}-"
+                with released_afterwards():
+                    result = train(
+                        run_config,
+                        output_dir=self.records.trials_dir,
+                        data=fold,
+                        verbose=self.verbose,
+                        run_prefix=prefix,
+                    )
+                run = self._score(result)
+                record["runs"].append(run)
+                if run["status"] != "completed":
+                    raise _TrialFailed(run["reason"])
+        scores = np.array([run["objective"] for run in record["runs"]], dtype=float)
+        best_index = int(
+            np.argmin(scores) if self.tuner.resolved_direction == "min" else np.argmax(scores)
+        )
+        best_run = record["runs"][best_index]
+        record.update(
+            status="completed",
+            objective=float(scores.mean()),
+            objective_std=float(scores.std()) if len(scores) > 1 else None,
+            best_epoch=best_run["best_epoch"],
+            best_run_dir=best_run["run_dir"],
+        )
+
+    def _score(self, result: RunResult) -> dict[str, Any]:
+        """The best objective over the run's epochs, from its history.csv."""
+        run = {
+            "run_dir": str(result.run_dir.relative_to(self.records.path)),
+            "status": "failed",
+            "objective": None,
+            "best_epoch": None,
+            "reason": None,
+        }
+        name = self.tuner.objective
+        history_path = result.run_dir / "history.csv"
+        if result.status != "completed":
+            run["reason"] = result.reason or f"run ended with status {result.status}"
+            return run
+        if not history_path.exists():
+            run["reason"] = "the run wrote no history.csv"
+            return run
+        history = pd.read_csv(history_path)
+        if name not in history:
+            run["reason"] = f"objective {name} was not logged"
+            return run
+        column = history[name].to_numpy(dtype=float)
+        usable = np.where(np.isfinite(column))[0]
+        if not len(usable):
+            run["reason"] = f"{name} was never finite"
+            return run
+        pick = (
+            usable[np.argmin(column[usable])]
+            if self.tuner.resolved_direction == "min"
+            else usable[np.argmax(column[usable])]
+        )
+        epoch = int(history["epoch"].iloc[pick]) + 1 if "epoch" in history else int(pick) + 1
+        value = float(column[pick])
+        run.update(
+            status="completed" if finite(value) else "failed", objective=value, best_epoch=epoch
+        )
+        return run
