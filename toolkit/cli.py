@@ -292,9 +292,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_tune(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from toolkit.tuning.sweep import run_sweep_command
+    from toolkit.tuning.sweep import prepare_sweep
 
-    return run_sweep_command(args)
+    sweep = prepare_sweep(args)  # config and search space checked before TensorFlow starts
+    _import_tensorflow_quietly()
+    return sweep.run()
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -509,7 +509,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_sweep_command(args: argparse.Namespace) -> int:
-    """Entry point of ``toolkit tune`` (see ``toolkit tune --help``)."""
-    role = _configure_role(args)
-    return Sweep.from_args(args, role).run()
+def prepare_sweep(args: argparse.Namespace) -> Sweep:
+    """The sweep ``toolkit tune`` asked for, validated before TensorFlow starts."""
+    return Sweep.from_args(args, _configure_role(args))
