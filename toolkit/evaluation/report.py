@@ -28,7 +28,8 @@ h1{font-size:26px;margin:8px 0 4px}h2{font-size:19px;margin:32px 0 10px;border-b
 .meta{color:#5b6474;font-size:13px}.status{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .completed{background:#2e7d32}.failed{background:#c62828}.running{background:#1565c0}.interrupted{background:#ef6c00}
 table{border-collapse:collapse;background:#fff;font-size:13.5px;margin:6px 0;box-shadow:0 1px 2px rgba(0,0,0,.06)}
-th,td{border:1px solid #e3e6eb;padding:5px 10px;text-align:right}th{background:#eef1f5;text-align:center}
+th,td{border:1px solid #e3e6eb;padding:5px 10px;text-align:right;white-space:nowrap}
+.scroll{overflow-x:auto}th{background:#eef1f5;text-align:center}
 td:first-child,th:first-child{text-align:left}
 pre{background:#fff;border:1px solid #e3e6eb;padding:10px 12px;overflow:auto;font-size:12.5px;max-height:420px}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:14px}
@@ -106,7 +107,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> tuple[str, str]:
         "|" + "---|" * len(header),
         *("| " + " | ".join(_format(c) for c in row) + " |" for row in rows),
     ]
-    return f"<table><tr>{head}</tr>{body}</table>", "\n".join(markdown)
+    return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>", "\n".join(markdown)
 
 
 def _code(text: str) -> tuple[str, str]:
@@ -240,19 +241,19 @@ def _sweep_report(directory: Path) -> _Report:
     if trials_path.exists():
         trials = pd.read_csv(trials_path, dtype={"trial_id": str})
         if "objective" in trials:
-            trials = trials.sort_values(
-                "objective", ascending=direction == "min", na_position="last"
-            )
             hyperparameters = [
                 c
                 for c in trials.columns
                 if "." in c and c not in ("trial_id", "status", "objective")
             ]
             completed = trials[trials["status"] == "completed"] if "status" in trials else trials
-            if len(completed):
+            if len(completed):  # in run order: the plots show the search as it went
                 plots.sweep_plots(
                     completed, "objective", direction, hyperparameters, directory / "plots"
                 )
+            trials = trials.sort_values(
+                "objective", ascending=direction == "min", na_position="last"
+            )
         rows = trials.astype(object).where(trials.notna(), None).values.tolist()
         report.add("Trials (best first)", *_table(list(trials.columns), rows))
     best_config = directory / "best_config.yaml"
