@@ -1,0 +1,83 @@
+"""Optimizers, learning-rate schedules (with warm-up) and execution sizes from the config."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tests.helpers import tiny_config
+from toolkit.config import names
+from toolkit.config.loading import validate_config
+from toolkit.training.compile import build_optimizer, build_schedule, execution_steps
+from toolkit.training.warmup import WarmupSchedule
+
+SCHEDULES = {
+    "exponential": {"decay_steps": 10, "decay_rate": 0.5},
+    "inverse_time": {"decay_steps": 10},
+    "piecewise": {"boundaries": [20, 60], "values": [0.1, 0.01, 0.001]},
+    "polynomial": {},
+    "cosine": {"alpha": 0.1},
+    "cosine_restarts": {"first_decay_steps": 30},
+}
+
+
+def _training(**training):
+    raw = tiny_config()
+    raw["training"] = {"optimizer": {"name": "sgd", "learning_rate": 0.1}, **training}
+    return validate_config(raw).training
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_schedules_decay_from_the_configured_rate(name):
+    schedule = build_schedule(
+        _training(lr_schedule={"name": name, **SCHEDULES[name]}), total_steps=100
+    )
+    start, end = float(schedule(0)), float(schedule(99))
+    assert start == pytest.approx(0.1)
+    assert 0 < end < start
+
+
+def test_warmup_rises_linearly_then_follows_the_schedule():
+    schedule = build_schedule(
+        _training(lr_schedule={"name": "cosine", "warmup_steps": 10}), total_steps=110
+    )
+    assert isinstance(schedule, WarmupSchedule)
+    ramp = [float(schedule(step)) for step in range(10)]
+    assert (
+        ramp == sorted(ramp) and ramp[0] == pytest.approx(0.01) and ramp[-1] == pytest.approx(0.1)
+    )
+    assert float(schedule(10)) == pytest.approx(0.1) and float(schedule(109)) < 0.01
+    again = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    assert float(again(5)) == pytest.approx(float(schedule(5)))
+
+
+@pytest.mark.parametrize("name", sorted(names.OPTIMIZERS))
+def test_every_optimizer_builds_with_clipping(name):
+    optimizer = build_optimizer(
+        _training(optimizer={"name": name, "learning_rate": 0.01, "clipnorm": 1.0}), total_steps=10
+    )
+    assert optimizer.clipnorm == 1.0
+    assert float(np.asarray(optimizer.learning_rate)) == pytest.approx(0.01)
+
+
+def test_sgd_momentum_and_nesterov_reach_keras():
+    optimizer = build_optimizer(
+        _training(
+            optimizer={"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True}
+        ),
+        total_steps=10,
+    )
+    assert (
+        isinstance(optimizer, keras.optimizers.SGD)
+        and optimizer.momentum == 0.9
+        and optimizer.nesterov
+    )
+
+
+@pytest.mark.parametrize(
+    ("requested", "steps", "expected"),
+    [("auto", 141, 3), ("auto", 64, 32), ("auto", 5, 5), (8, 30, 6)],
+)
+def test_execution_steps_divide_the_epoch(requested, steps, expected):
+    assert execution_steps(requested, steps) == expected
