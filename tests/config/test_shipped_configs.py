@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.config.loading import load_config
 from tests.helpers import REPO
+from toolkit.config.loading import load_config
 
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name != "base.yaml")
 
@@ -23,7 +23,9 @@ def test_shipped_config_validates(path: Path):
 def test_shipped_config_trains_one_epoch(path: Path, tmp_path):
     from toolkit.training.train import train
 
-    config = load_config(path, ["training.epochs=1", "evaluation.baselines=false", "prediction.mc_samples=3"])
+    config = load_config(
+        path, ["training.epochs=1", "evaluation.baselines=false", "prediction.mc_samples=3"]
+    )
     result = train(config, output_dir=tmp_path, verbose=0)
     assert result.status == "completed"
     assert (result.run_dir / "model.keras").exists()

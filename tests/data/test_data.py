@@ -15,7 +15,13 @@ from toolkit.errors import DataError
 
 @pytest.mark.parametrize(
     ("name", "rows", "classes"),
-    [("diabetes", 442, None), ("breast_cancer", 569, 2), ("iris", 150, 3), ("wine", 178, 3), ("digits", 1797, 10)],
+    [
+        ("diabetes", 442, None),
+        ("breast_cancer", 569, 2),
+        ("iris", 150, 3),
+        ("wine", 178, 3),
+        ("digits", 1797, 10),
+    ],
 )
 def test_builtin_datasets_ship_with_scikit_learn(name, rows, classes):
     frame = load_builtin(name)
@@ -45,10 +51,16 @@ def test_single_example_class_cannot_be_stratified():
 
 def test_spec_is_fitted_on_train_and_round_trips():
     train = pd.DataFrame(
-        {"size": [1.0, 2.0, np.nan, 5.0], "colour": ["red", "blue", None, "red"], "target": [1.0, 2.0, 3.0, 4.0]}
+        {
+            "size": [1.0, 2.0, np.nan, 5.0],
+            "colour": ["red", "blue", None, "red"],
+            "target": [1.0, 2.0, 3.0, 4.0],
+        }
     )
     spec = fit_spec(train, DataConfig(source="t.csv"), "regression")
-    assert [f.name for f in spec.numeric] == ["size"] and spec.numeric[0].mean == pytest.approx(8 / 3)
+    assert [f.name for f in spec.numeric] == ["size"] and spec.numeric[0].mean == pytest.approx(
+        8 / 3
+    )
     assert spec.categorical[0].vocabulary == ["<missing>", "blue", "red"]
     assert spec.target.mean == pytest.approx(2.5)
     assert FeatureSpec.from_json(spec.to_json()) == spec
@@ -69,9 +81,17 @@ def test_string_labels_are_encoded_and_unknown_labels_rejected():
     ("frame", "config", "message"),
     [
         (pd.DataFrame({"x": [1.0, 2.0]}), {}, "target column 'target' is not in the data"),
-        (pd.DataFrame({"x": [1.0, 2.0], "target": [1.0, np.nan]}), {}, "target column 'target' has missing values"),
+        (
+            pd.DataFrame({"x": [1.0, 2.0], "target": [1.0, np.nan]}),
+            {},
+            "target column 'target' has missing values",
+        ),
         (pd.DataFrame({"x": [np.nan, np.nan], "target": [1.0, 2.0]}), {}, "'x' has no values"),
-        (pd.DataFrame({"x": [1.0, 2.0], "target": [1.0, 2.0]}), {"features": ["y"]}, "feature column 'y' is not in the data"),
+        (
+            pd.DataFrame({"x": [1.0, 2.0], "target": [1.0, 2.0]}),
+            {"features": ["y"]},
+            "feature column 'y' is not in the data",
+        ),
     ],
 )
 def test_bad_data_is_named(frame, config, message):
