@@ -38,6 +38,8 @@ class UncertaintyMonitor(keras.callbacks.Callback):
         samples: Number of stochastic forward passes; at least 2.
         log_dir: If given, both values are written as TensorBoard scalars `kl`
             and `predictive_std` at step `epoch`.
+        every_n_epochs: Measure on every n-th epoch (and the first): the passes run
+            eagerly and can cost more than a short epoch of training.
     """
 
     def __init__(
@@ -45,13 +47,17 @@ class UncertaintyMonitor(keras.callbacks.Callback):
         validation_x: Any,
         samples: int = 10,
         log_dir: str | os.PathLike[str] | None = None,
+        every_n_epochs: int = 1,
     ) -> None:
         super().__init__()
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
         if samples < 2:
             raise ValueError(f"samples must be >= 2 to measure a spread, got {samples}")
         self.validation_x = validation_x
         self.samples = samples
         self.log_dir = log_dir
+        self.every_n_epochs = every_n_epochs
         self._summary = LazySummaryWriter(log_dir)
 
     def get_config(self) -> dict[str, Any]:
@@ -59,6 +65,7 @@ class UncertaintyMonitor(keras.callbacks.Callback):
             "validation_x": self.validation_x,
             "samples": self.samples,
             "log_dir": self.log_dir,
+            "every_n_epochs": self.every_n_epochs,
         }
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -68,6 +75,8 @@ class UncertaintyMonitor(keras.callbacks.Callback):
         self._summary.close()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch % self.every_n_epochs:
+            return
         values = self.measure()
         if logs is not None:
             logs.update(values)

@@ -54,7 +54,7 @@ def build_callbacks(
         section.uncertainty_monitor == "auto" and stochastic
     ):
         sample = {k: v[:256] for k, v in validation[0].items()}
-        items.append(UncertaintyMonitor(sample, samples=10, log_dir=log_dir))
+        items.append(UncertaintyMonitor(sample, samples=10, log_dir=log_dir, every_n_epochs=10))
     classifier = config.model.task != "regression"
     wants_confusion = section.confusion_matrix is True or section.confusion_matrix == "auto"
     if log_dir is not None and classifier and wants_confusion:
