@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -24,6 +25,7 @@ class GaussianHead(keras.layers.Layer):
     Args:
         units: Number of predicted targets.
         min_scale: Lower bound added to the predicted scale.
+        initial_scale: Every predicted scale starts here (1 suits standardised targets).
         variational: ``DenseVariational`` keyword arguments (without ``units``), or
             ``None`` for deterministic ``Dense`` projections.
         kernel_initializer: Kernel initializer of both projections (of the posterior mean
@@ -35,6 +37,7 @@ class GaussianHead(keras.layers.Layer):
         self,
         units: int = 1,
         min_scale: float = 1e-3,
+        initial_scale: float = 1.0,
         variational: dict[str, Any] | None = None,
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
@@ -47,6 +50,7 @@ class GaussianHead(keras.layers.Layer):
             raise ValueError(f"min_scale must be non-negative, got {min_scale}")
         self.units = int(units)
         self.min_scale = float(min_scale)
+        self.initial_scale = float(initial_scale)
         self.variational = dict(variational) if variational is not None else None
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -56,9 +60,18 @@ class GaussianHead(keras.layers.Layer):
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": self.bias_initializer,
         }
+        # Every scale starts at ``initial_scale`` (1 suits standardised targets): scales drawn
+        # near ``min_scale`` give huge NLL gradients, and the network then learns to inflate
+        # its variance instead of fitting the mean.
+        start = math.log(math.expm1(max(self.initial_scale - self.min_scale, 1e-6)))
+        scale_init = {"bias_initializer": keras.initializers.Constant(start)}
         if self.variational is None:
             self.mean_layer = keras.layers.Dense(name="mean", dtype=self.dtype_policy, **common)
-            self.scale_layer = keras.layers.Dense(name="scale", dtype=self.dtype_policy, **common)
+            self.scale_layer = keras.layers.Dense(
+                name="scale",
+                dtype=self.dtype_policy,
+                **{**common, **scale_init, "kernel_initializer": "zeros"},
+            )
         else:
             # The user's dict may override the initializers; units, name and dtype are fixed.
             fixed = {"units": self.units, "dtype": self.dtype_policy}
@@ -66,7 +79,7 @@ class GaussianHead(keras.layers.Layer):
                 **{**common, **self.variational, **fixed, "name": "mean"}
             )
             self.scale_layer = DenseVariational(
-                **{**common, **self.variational, **fixed, "name": "scale"}
+                **{**common, **scale_init, **self.variational, **fixed, "name": "scale"}
             )
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -87,6 +100,7 @@ class GaussianHead(keras.layers.Layer):
             {
                 "units": self.units,
                 "min_scale": self.min_scale,
+                "initial_scale": self.initial_scale,
                 "variational": self.variational,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
