@@ -1,0 +1,187 @@
+"""Per-step cost of the toolkit's model and pipeline, without ``train`` around them.
+
+Every variant's model is built and traced once; then the variants take turns, each
+``fit`` for a few epochs with no callback but a timer, for many rounds. Alternating at
+this fine grain keeps the comparison fair when other processes load the machine. The
+variants go from the toolkit's own ``build_model`` + ``compile_model`` + ``make_dataset``
+to the hand-tuned script of ``throughput.py`` one change at a time:
+
+* ``spe=N``: ``training.steps_per_execution`` set to N (a divisor of the epoch's steps);
+* ``metrics [mae]``: one training metric instead of the task default;
+* ``stacked pipeline`` / ``matrix input``: see ``throughput_ablation.py``;
+* ``hand model``: a ``Sequential`` MLP on one float matrix, plain MSE / cross-entropy.
+
+    .venv/bin/python benchmarks/throughput_components.py              # about 7 minutes
+    .venv/bin/python benchmarks/throughput_components.py --only small  # about 3 minutes
+    .venv/bin/python benchmarks/throughput_components.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import throughput
+import throughput_ablation as ablation
+
+
+def toolkit_core(config, holder: dict, patch: str | None):
+    """The toolkit's model, loss, metrics, optimizer and dataset, as ``train`` makes them."""
+    import keras
+
+    from toolkit.data.pipeline import make_dataset, steps_for
+    from toolkit.models.builder import build_model
+    from toolkit.training.compile import compile_model
+
+    keras.utils.set_random_seed(0)
+    with contextlib.ExitStack() as stack:
+        if patch == "matrix":
+            stack.enter_context(ablation.matrix_input(holder))
+        data = holder["data"]
+        rows = len(data.splits.train)
+        steps = steps_for(rows, config.training.batch_size)
+        model = build_model(config, data.spec, train_size=rows)
+        compile_model(model, config, data.spec, steps_per_epoch=steps)
+        maker = ablation.make_dataset_stacked if patch == "stacked" else make_dataset
+        dataset = maker(*data.train, batch_size=config.training.batch_size, shuffle_seed=0)
+    return model, dataset, steps
+
+
+def hand_tuned(work: dict, x, y, *, jit: bool):
+    """The hand-tuned contender of ``throughput.py``."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    multiclass = work["task"] == "multiclass"
+    model = throughput.build_mlp(keras, work, throughput.CLASSES if multiclass else 1)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if multiclass
+        else keras.losses.MeanSquaredError(),
+        metrics=["accuracy" if multiclass else "mae"],
+        steps_per_execution=throughput.TUNED_STEPS_PER_EXECUTION,
+        jit_compile=jit,
+    )
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .cache()
+        .shuffle(len(x), seed=0, reshuffle_each_iteration=True)
+        .batch(work["batch"])
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return model, dataset, None
+
+
+def variants(name: str, work: dict, base, holder: dict, x, y) -> dict:
+    spe = 64 if name == "small" else 100
+
+    def config(**overrides):
+        return ablation.merged_config(base, overrides)
+
+    table = {
+        "toolkit core (spe auto)": lambda: toolkit_core(base, holder, None),
+        f"spe={spe}": lambda: toolkit_core(
+            config(training={"steps_per_execution": spe}), holder, None
+        ),
+        "stacked pipeline": lambda: toolkit_core(base, holder, "stacked"),
+        "matrix input": lambda: toolkit_core(base, holder, "matrix"),
+        f"matrix input + spe={spe}": lambda: toolkit_core(
+            config(training={"steps_per_execution": spe}), holder, "matrix"
+        ),
+        "hand-tuned": lambda: hand_tuned(work, x, y, jit=False),
+        "hand-tuned + jit_compile": lambda: hand_tuned(work, x, y, jit=True),
+    }
+    if name == "small":
+        table["spe=400"] = lambda: toolkit_core(
+            config(training={"steps_per_execution": 400}), holder, None
+        )
+        table["metrics [mae]"] = lambda: toolkit_core(
+            config(model={"metrics": ["mae"]}), holder, None
+        )
+        table[f"matrix input + spe={spe} + metrics [mae]"] = lambda: toolkit_core(
+            config(training={"steps_per_execution": spe}, model={"metrics": ["mae"]}),
+            holder,
+            "matrix",
+        )
+    else:
+        table["toolkit core + jit_compile"] = lambda: toolkit_core(
+            config(training={"jit_compile": True}), holder, None
+        )
+    return table
+
+
+def timed_fit(model, dataset, steps, epochs: int, rows: int) -> tuple[list[float], list[float]]:
+    """Samples/s and samples per CPU-second of every epoch but the first of one ``fit``."""
+    import keras
+
+    timer = throughput.epoch_timer(keras.callbacks.Callback)
+    model.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    return [rows / t for t in timer.times[1:]], [rows / t for t in timer.cpu[1:]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--only", choices=sorted(throughput.WORKLOADS), default=None)
+    args = parser.parse_args(argv)
+
+    from toolkit.training.train import prepare_data
+
+    for name, work in throughput.WORKLOADS.items():
+        if args.only and name != args.only:
+            continue
+        work = dict(work)
+        if args.quick:
+            work["rows"] //= 4
+        rounds = args.rounds or (2 if args.quick else 8 if name == "small" else 4)
+        with tempfile.TemporaryDirectory() as tmp:
+            base = throughput.toolkit_config(name, work, 3, tmp)
+            holder = {"data": prepare_data(base)}
+            x, y = throughput.hand_arrays(holder["data"])
+            rows = len(x)
+            built = {}
+            for variant, make in variants(name, work, base, holder, x, y).items():
+                built[variant] = make()
+                timed_fit(*built[variant], epochs=1, rows=rows)  # trace and warm up
+            walls: dict[str, list[float]] = {v: [] for v in built}
+            cpus: dict[str, list[float]] = {v: [] for v in built}
+            names = list(built)
+            for round_ in range(rounds):
+                shift = round_ % len(names)
+                for variant in names[shift:] + names[:shift]:
+                    wall, cpu = timed_fit(*built[variant], epochs=3, rows=rows)
+                    walls[variant] += wall
+                    cpus[variant] += cpu
+                print(f"  [{name}] round {round_ + 1}/{rounds} (load {os.getloadavg()[0]:.1f})")
+        reference = "toolkit core (spe auto)"
+        best_ref, cpu_ref = max(walls[reference]), statistics.median(cpus[reference])
+        print(
+            f"\n== {name}: {rows:,} rows, batch {work['batch']}; {rounds} rounds x 2 timed epochs"
+            f"\n{'variant':44s} {'best epoch/s':>12s} {'ratio':>6s} {'median/s':>9s} "
+            f"{'per CPU-s':>10s} {'ratio':>6s}"
+        )
+        for variant in names:
+            best, cpu = max(walls[variant]), statistics.median(cpus[variant])
+            print(
+                f"{variant:44s} {best:>12,.0f} {best / best_ref:>6.2f} "
+                f"{statistics.median(walls[variant]):>9,.0f} {cpu:>10,.0f} {cpu / cpu_ref:>6.2f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    print(f"({time.perf_counter() - started:.0f} s)")
+    sys.exit(code)
