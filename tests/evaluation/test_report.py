@@ -1,12 +1,10 @@
-"""Plots, reports and comparisons built from synthetic run and sweep directories."""
+"""Reports and comparisons built from synthetic run, repeat-group and sweep directories."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,20 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.evaluation._support import assert_png, write_run, write_sweep
+from toolkit.errors import ToolkitError
 from toolkit.evaluation import plots
 from toolkit.evaluation.report import compare_runs, write_report
 
-PNG = b"\x89PNG\r\n\x1a\n"
+DATA_URI = re.compile(r"src='data:image/png;base64,([^']+)'")
+
+
+def _markdown_images(markdown: str) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
 
 
 def _fake_run(root: Path, name: str, dropout: float, rmse: float) -> Path:
+    """A minimal run: two plots, train/test metrics and one baseline."""
     run = root / name
     (run / "plots").mkdir(parents=True)
     (run / "config.yaml").write_text(
@@ -63,24 +68,9 @@ def _fake_run(root: Path, name: str, dropout: float, rmse: float) -> Path:
     return run
 
 
-def test_every_plot_function_writes_a_png(tmp_path):
-    rng = np.random.default_rng(0)
-    y = rng.normal(size=60)
-    pred, std = y + rng.normal(scale=0.3, size=60), np.full(60, 0.3)
-    labels = rng.integers(0, 3, size=60)
-    probabilities = rng.dirichlet(np.ones(3), size=60)
-    written = [
-        plots.residuals(y, pred, tmp_path),
-        plots.intervals_sorted(y, pred, std, tmp_path),
-        plots.interval_calibration(y, pred, std, tmp_path),
-        plots.predictive_band(y, y, np.linspace(-3, 3, 50), np.zeros(50), np.ones(50), tmp_path),
-        plots.confusion_matrix([[3, 1], [0, 4]], ["a", "b"], tmp_path),
-        plots.roc_curve(labels, probabilities, tmp_path, class_names=["a", "b", "c"]),
-        plots.pr_curve(labels, probabilities, tmp_path, class_names=["a", "b", "c"]),
-        plots.reliability_diagram(labels, probabilities, tmp_path),
-    ]
-    for path in written:
-        assert path.read_bytes()[:8] == PNG and path.stat().st_size > 2000, path
+# --------------------------------------------------------------------------------------------
+# run reports
+# --------------------------------------------------------------------------------------------
 
 
 def test_run_report_shows_metrics_baselines_and_embedded_plots(tmp_path):
@@ -88,11 +78,118 @@ def test_run_report_shows_metrics_baselines_and_embedded_plots(tmp_path):
     html_path, md_path = write_report(run)
     page = html_path.read_text()
     assert "55.25" in page and "linear_regression" in page and "61.5" in page
-    images = re.findall(r"src='data:image/png;base64,([^']+)'", page)
-    assert len(images) == 2 and all(base64.b64decode(i)[:8] == PNG for i in images)
+    images = DATA_URI.findall(page)
+    assert len(images) == 2 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
     markdown = md_path.read_text()
     for target in re.findall(r"\]\((plots/[^)]+)\)", markdown):
         assert (run / target).exists()
+
+
+def test_full_run_report_contents(run_dir):
+    html_path, md_path = write_report(run_dir)
+    assert (html_path, md_path) == (run_dir / "report.html", run_dir / "report.md")
+    page, markdown = html_path.read_text(), md_path.read_text()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for text in (page, markdown):
+        # every split's metrics, formatted to 4 significant digits
+        for split in ("train", "validation", "test"):
+            for name in ("rmse", "crps", "coverage", "nll"):
+                assert f"{metrics[split][name]:.4g}" in text, (split, name)
+        assert "random_forest" in text and "52.75" in text  # baseline next to the network
+        assert (
+            "4,929 parameters" in text and "4,865 trainable" in text and "64 non-trainable" in text
+        )
+        assert "sklearn:diabetes" in text  # config
+        assert "a2246e36948bda6d" in text  # data fingerprint
+        assert "1m 25s" in text  # duration from started/ended
+        assert "317" in text and "region" in text  # data rows and features
+    assert "<td class='best'>52.75</td>" in page  # best baseline rmse in bold
+    assert "┏━━━━━━━━┓" in page  # the model summary verbatim
+    # every PNG embedded, decodable, in reading order; nothing loaded from outside
+    images = [base64.b64decode(data) for data in DATA_URI.findall(page)]
+    assert len(images) == len(list((run_dir / "plots").glob("*.png"))) == 3
+    for image in images:
+        assert_png(image)
+    assert page.index("alt='learning curves'") < page.index("alt='predicted vs actual'")
+    assert not re.search(r"(src|href)=['\"]?(https?:|//)", page)
+    assert "<script" not in page
+    # Markdown: relative image paths that exist
+    targets = _markdown_images(markdown)
+    assert len(targets) == 3
+    assert all(not Path(t).is_absolute() and (run_dir / t).is_file() for t in targets)
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_text_is_escaped(tmp_path):
+    run = write_run(
+        tmp_path, "run-x", run_name="<script>alert('x')</script> & co", with_plots=False
+    )
+    (run / "model_summary.txt").write_text("<b>not bold</b>\n")
+    page = write_report(run)[0].read_text()
+    assert "<script>" not in page and "<b>not bold</b>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in page
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in page
+
+
+def test_missing_optional_files_are_tolerated(tmp_path):
+    run = tmp_path / "bare"
+    run.mkdir()
+    (run / "run.json").write_text(
+        json.dumps({"run_id": "bare", "status": "failed", "reason": "out of memory"})
+    )
+    html_path, md_path = write_report(run)
+    page = html_path.read_text()
+    assert "out of memory" in page and "No metrics were recorded" in page
+    assert "failed" in md_path.read_text()
+    (run / "metrics.json").write_text("{not json")
+    (run / "model.json").write_text(json.dumps({"trainable_params": 10}))
+    (run / "plots").mkdir()
+    (run / "plots" / "broken.png").write_bytes(b"not a png")
+    page = write_report(run)[0].read_text()
+    assert "10 trainable" in page and "broken" not in page
+
+
+def test_classification_run_with_undefined_metrics(tmp_path):
+    run = write_run(tmp_path, "cls", with_plots=False)
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "test": {
+                    "accuracy": 0.8125,
+                    "roc_auc": None,
+                    "confusion_matrix": [[13, 3], [0, 0]],
+                    "class_names": ["no", "yes"],
+                },
+                "evaluated_on": "test",
+            }
+        )
+    )
+    page = write_report(run)[0].read_text()
+    assert "0.8125" in page and "roc_auc" in page and "n/a" in page
+    assert "confusion_matrix" not in page  # lists are drawn as plots, not table cells
+
+
+def test_repeat_group_report_shows_mean_and_std(repeat_dir):
+    html_path, md_path = write_report(repeat_dir)
+    page, markdown = html_path.read_text(), md_path.read_text()
+    metrics = json.loads((repeat_dir / "metrics.json").read_text())["repeats"]
+    rmse = metrics["test"]["rmse"]
+    expected = f"{rmse['mean']:.4g} ± {rmse['std']:.4g}"
+    assert expected in page and expected in markdown
+    assert "mean ± std over 2 seeds" in page
+    assert "42, 43" in page  # seeds
+    assert_png(repeat_dir / "plots" / "seed_curves.png")
+    assert len(DATA_URI.findall(page)) == 1
+
+
+def test_neither_run_nor_sweep_is_an_error(tmp_path):
+    with pytest.raises(ToolkitError):
+        write_report(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# sweep reports
+# --------------------------------------------------------------------------------------------
 
 
 def test_sweep_report_sorts_trials_and_draws_sweep_plots(tmp_path):
@@ -119,50 +216,87 @@ def test_sweep_report_sorts_trials_and_draws_sweep_plots(tmp_path):
     assert "objective_vs_model.dropout" in " ".join(p.name for p in (sweep / "plots").iterdir())
 
 
+@pytest.mark.parametrize("direction", ["min", "max"])
+def test_sweep_report_contents(tmp_path, direction):
+    sweep = write_sweep(tmp_path, direction=direction)
+    html_path, md_path = write_report(sweep)
+    page, markdown = html_path.read_text(), md_path.read_text()
+    order = ["01", "04", "00", "03"] if direction == "min" else ["03", "00", "04", "01"]
+    positions = [page.index(f"<td>{trial}</td>") for trial in [*order, "02"]]
+    assert positions == sorted(positions)  # best first, the failed trial last
+    best = order[0]
+    assert re.search(rf"<tr class=hl><td>{best}</td>", page)  # the best trial highlighted
+    assert "loss became NaN &lt;inf&gt;" in page  # a failure reason, escaped
+    assert "dropout: 0.3" in page and "dropout: 0.3" in markdown  # best config
+    written = sorted(p.name for p in (sweep / "plots").glob("*.png"))
+    assert written == [
+        "best_so_far.png",
+        "objective_per_trial.png",
+        "objective_vs_model.dropout.png",
+        "objective_vs_training.optimizer.learning_rate.png",
+        "objective_vs_training.optimizer.name.png",
+    ]
+    images = DATA_URI.findall(page)
+    assert len(images) == len(written)
+    for image in images:
+        assert_png(base64.b64decode(image))
+    assert page.index("alt='objective per trial'") < page.index("alt='best so far'")
+    assert all((sweep / t).is_file() for t in _markdown_images(markdown))
+    assert "4 completed" in page and "random" in page
+
+
+def test_sweep_without_trials(tmp_path):
+    sweep = tmp_path / "empty-sweep"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text(json.dumps({"status": "running"}))
+    page = write_report(sweep)[0].read_text()
+    assert "No trials were recorded" in page and "running" in page
+
+
+# --------------------------------------------------------------------------------------------
+# compare
+# --------------------------------------------------------------------------------------------
+
+
 def test_compare_lists_differing_keys_and_metrics(tmp_path):
     runs = [_fake_run(tmp_path, "run-a", 0.1, 50.0), _fake_run(tmp_path, "run-b", 0.3, 60.0)]
     table, out = compare_runs(runs, tmp_path / "cmp")
     assert "model.dropout" in table and "model.hidden" not in table
     assert "test.rmse" in table
-    assert (out / "compare.png").read_bytes()[:8] == PNG
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "compare.csv").exists() and (out / "compare.md").exists()
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="Debian's chromium is not installed (CI installs it)"
-)
-def test_report_renders_in_headless_chromium(tmp_path):
-    run = _fake_run(tmp_path, "run-a", 0.1, 55.25)
-    html_path, _ = write_report(run)
-    # A checked copy: a script reports in the DOM whether every image decoded.
-    probe = tmp_path / "probe.html"
-    probe.write_text(
-        html_path.read_text().replace(
-            "</body>",
-            "<script>window.addEventListener('load',()=>{const ok=[...document.images].every("
-            "i=>i.complete&&i.naturalWidth>0);document.body.setAttribute('data-images',"
-            "ok?'loaded':'broken');});</script></body>",
-        )
+def test_compare_details(tmp_path):
+    a = write_run(tmp_path, "run-a", dropout=0.1, rmse=50.0, with_plots=False)
+    b = write_run(
+        tmp_path,
+        "run-b",
+        dropout=0.3,
+        rmse=60.0,
+        with_plots=False,
+        extra_config={"callbacks": {"early_stopping": {"patience": 5}}},
     )
-    result = subprocess.run(
-        [
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "55.25" in result.stdout
-    assert 'data-images="loaded"' in result.stdout, result.stderr[-500:]
+    table, out = compare_runs([a, b], tmp_path / "cmp")
+    lines = {line.split()[0]: line.split()[1:] for line in table.splitlines() if line.strip()}
+    assert lines["model.dropout"] == ["0.1", "0.3"]
+    assert lines["callbacks.early_stopping.patience"] == ["n/a", "5"]  # missing in one run
+    assert "model.hidden" not in lines and "training.epochs" not in lines  # equal everywhere
+    assert lines["test.rmse"] == ["50", "60"] and "validation.rmse" in lines
+    csv = pd.read_csv(out / "compare.csv", index_col="key")
+    assert list(csv.columns) == ["run-a", "run-b"]
+    assert csv.loc["test.rmse"].astype(float).tolist() == [50.0, 60.0]
+    assert (
+        "callbacks.early_stopping.patience,,5\n" in (out / "compare.csv").read_text()
+    )  # ints stay ints
+    markdown = (out / "compare.md").read_text()
+    assert "**50**" in markdown  # the best rmse in bold
+    assert all((out / t).is_file() for t in _markdown_images(markdown))
+    assert_png(out / "compare.png")
+
+
+def test_compare_repeat_groups_and_runs_without_config(tmp_path, repeat_dir):
+    bare = write_run(tmp_path, "bare", with_plots=False)
+    (bare / "config.yaml").unlink()
+    table, _ = compare_runs([repeat_dir, bare], tmp_path / "cmp")
+    assert "±" in table and "test.rmse" in table

@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 from sklearn import metrics as skm
 
@@ -152,6 +153,19 @@ def _grid(n_panels: int, max_cols: int = 3) -> tuple[int, int]:
     return math.ceil(n_panels / cols), cols
 
 
+def _integer_ticks(ax: Axes, values: Any) -> None:
+    """Integer x ticks for epochs and trial numbers (each value itself when there are few)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = np.unique(finite[np.isfinite(finite)])
+    if 0 < finite.size <= 12:
+        ax.set_xticks(finite)
+        ax.set_xticklabels([f"{v:g}" for v in finite])
+        if finite.size == 1:
+            ax.set_xlim(finite[0] - 1, finite[0] + 1)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _safe_name(text: str) -> str:
     """File-name-safe version of a hyperparameter name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("._") or "hp"
@@ -233,12 +247,15 @@ def learning_curves(
                 ax.annotate(
                     f"best epoch {best_epoch:g}\n{monitor} = {value:.4g}",
                     xy=(best_epoch, value),
-                    xytext=(8, 12),
+                    # to the left of a best epoch in the right half, so the box stays inside
+                    xytext=(-8, 12) if best_epoch > np.nanmean(epochs) else (8, 12),
+                    ha="right" if best_epoch > np.nanmean(epochs) else "left",
                     textcoords="offset points",
                     fontsize=8.5,
                     bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": _C_GREY, "alpha": 0.9},
                 )
         ax.set_xlabel("epoch")
+        _integer_ticks(ax, epochs)
     return _save(fig, out)
 
 
@@ -268,6 +285,7 @@ def comparison_curves(
         _placeholder(ax, f"no run recorded {metric!r}")
         return _save(fig, out)
     ax.set_xlabel("epoch")
+    _integer_ticks(ax, np.concatenate([_epochs(h) for h in histories.values() if h is not None]))
     ax.set_ylabel(metric)
     title = f"{metric} per epoch (dot = best epoch)"
     if missing:
@@ -650,7 +668,8 @@ def pr_curve(
     if undefined:
         title += f"\nundefined (no positives): {', '.join(undefined[:5])}"
     ax.set_title(title)
-    ax.legend(loc="lower left")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower left")
     return _save(fig, Path(out_dir) / "pr_curve.png")
 
 
@@ -750,7 +769,12 @@ def sweep_plots(
         else np.full(len(df), np.nan)
     )
     valid = np.isfinite(values)
-    order = np.arange(1, len(df) + 1)
+    order = np.arange(1, len(df) + 1, dtype=np.float64)
+    trial_axis = "trial (in run order)"
+    if "trial_id" in df.columns:  # integer ids (in run order) label the axis as the CSV does
+        ids = pd.to_numeric(df["trial_id"], errors="coerce").to_numpy(dtype=np.float64)
+        if np.isfinite(ids).all() and np.all(np.diff(ids) > 0) and np.all(ids == np.round(ids)):
+            order, trial_axis = ids, "trial id"
     n_invalid = int((~valid).sum())
     best = _best_index(values, direction)
     arrow = "lower is better" if direction == "min" else "higher is better"
@@ -770,7 +794,8 @@ def sweep_plots(
             zorder=3,
             label=f"best: trial {df['trial_id'].iloc[best] if 'trial_id' in df else best}",
         )
-        ax.set_xlabel("trial (in run order)")
+        ax.set_xlabel(trial_axis)
+        _integer_ticks(ax, order[valid])
         ax.set_ylabel(objective)
         extra = f", {n_invalid} without objective" if n_invalid else ""
         ax.set_title(f"{objective} per trial ({arrow}{extra})")
@@ -791,7 +816,8 @@ def sweep_plots(
         ax.step(
             order[shown], running[shown], where="post", color=_C_BAD, lw=2.0, label="best so far"
         )
-        ax.set_xlabel("trial (in run order)")
+        ax.set_xlabel(trial_axis)
+        _integer_ticks(ax, order[valid])
         ax.set_ylabel(objective)
         ax.set_title(f"Best {objective} so far ({arrow})")
         ax.legend(loc="best")
@@ -825,6 +851,18 @@ def sweep_plots(
             for pos, group in zip(positions, groups, strict=True):
                 jitter = rng.uniform(-0.12, 0.12, size=group.size)
                 ax.scatter(pos + jitter, group, s=22, color=_C_TRAIN, alpha=0.75, zorder=3)
+            if best is not None and mask[best]:
+                best_pos = positions[categories.index(column.astype(str).iloc[best])]
+                ax.scatter(
+                    [best_pos],
+                    [values[best]],
+                    s=160,
+                    marker="*",
+                    color=_C_BAD,
+                    zorder=4,
+                    label="best trial",
+                )
+                ax.legend(loc="best")
             ax.set_xticks(positions, labels=categories, rotation=30 if len(categories) > 4 else 0)
             ax.grid(False, axis="x")
         else:
