@@ -64,7 +64,7 @@ def predict(
     from toolkit.data.pipeline import make_dataset
 
     # tf.data rather than NumPy dicts: Keras cannot take string columns as object arrays.
-    dataset = make_dataset(features, None, batch_size=batch_size, repeat=False)
+    dataset = make_dataset(features, None, batch_size=batch_size)
     set_stochastic(model, stochastic)
     try:
         outputs = np.stack([np.asarray(model.predict(dataset, verbose=0)) for _ in range(samples)])

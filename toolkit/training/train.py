@@ -209,10 +209,11 @@ def _fit(
     verbose: int | None,
     resuming: bool,
 ) -> RunResult:
-    from toolkit.data.pipeline import make_dataset, steps_for
+    from toolkit.data.pipeline import epoch_variable, make_dataset, steps_for
     from toolkit.models.builder import build_model, transfer_weights
     from toolkit.training.callback_factory import build_callbacks
     from toolkit.training.compile import compile_model
+    from toolkit.training.epoch_counter import EpochCounter
     from toolkit.training.run_checkpoint import RunCheckpoint
     from toolkit.training.runtime import configure, device_names, make_strategy, strategy_info
 
@@ -241,6 +242,13 @@ def _fit(
             run.update_run(transferred_layers=copied)
         compile_model(model, config, data.spec, steps_per_epoch=steps_per_epoch)
 
+    # What "auto" resolved to, so runs on different machines can be compared.
+    run.update_run(
+        execution={
+            "steps_per_execution": int(model.steps_per_execution),
+            "jit_compile": bool(model.jit_compile),
+        }
+    )
     atomic_write_text(run.model_summary, _model_summary(model))
     atomic_write_json(
         run.path / "model.json",
@@ -270,11 +278,12 @@ def _fit(
         run_callbacks.checkpoint.set_model(model)
         initial_epoch = run_callbacks.checkpoint.restore(*resume_point)
         run.update_run(resumed_at_epoch=initial_epoch)
+    epoch = epoch_variable(initial_epoch)
     train_ds = make_dataset(
         *data.train,
         batch_size=batch_size,
         shuffle_seed=config.seed if config.training.shuffle else None,
-        start_epoch=initial_epoch,
+        epoch=epoch,
     )
     if config.runtime.distribute == "multi_worker":
         from toolkit.training.multi_worker import shard_by_data
@@ -286,10 +295,9 @@ def _fit(
         train_ds,
         validation_data=validation_ds,
         epochs=config.training.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_steps=steps_for(len(data.splits.validation), validation_batch),
         initial_epoch=initial_epoch,
-        callbacks=run_callbacks.callbacks,
+        # First, so the pipeline knows the epoch before Keras starts its iterator.
+        callbacks=[EpochCounter(epoch), *run_callbacks.callbacks],
         shuffle=False,  # the dataset shuffles itself, per epoch from the seed
         verbose=config.training.verbose if verbose is None else verbose,
     )
