@@ -65,7 +65,8 @@ def test_spec_is_fitted_on_train_and_round_trips():
     assert spec.target.mean == pytest.approx(2.5)
     assert FeatureSpec.from_json(spec.to_json()) == spec
     arrays = feature_arrays(pd.DataFrame({"size": [3.0], "colour": ["green"]}), spec)
-    assert arrays["size"].dtype == np.float32 and arrays["colour"][0, 0] == "green"
+    assert arrays["numeric"].dtype == np.float32 and arrays["numeric"].shape == (1, 1)
+    assert arrays["colour"][0, 0] == "green"
 
 
 def test_string_labels_are_encoded_and_unknown_labels_rejected():

@@ -149,6 +149,12 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
             )
 
 
+# The model's one input for all numeric columns, in spec order: a (n, k) float32 matrix. One
+# input instead of one per column: with 512 columns, per-column inputs made each training
+# step carry 512 tensors through the input pipeline and a concatenation.
+NUMERIC_INPUT = "numeric"
+
+
 def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
     """Learn column kinds, statistics, vocabularies and the target encoding from ``train``."""
     _check_columns(train, [config.target], "target")
@@ -166,6 +172,11 @@ def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
             for c in features
             if not pd.api.types.is_numeric_dtype(train[c]) or pd.api.types.is_bool_dtype(train[c])
         }
+    if NUMERIC_INPUT in categorical:
+        raise DataError(
+            f"categorical column '{NUMERIC_INPUT}' has the name of the model's input for the "
+            "numeric columns; rename it"
+        )
     numeric: list[NumericFeature] = []
     categories: list[CategoricalFeature] = []
     for column in features:
@@ -233,19 +244,24 @@ def _as_tokens(values: pd.Series) -> list[str]:
 def feature_arrays(
     frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input"
 ) -> dict[str, np.ndarray]:
-    """Raw columns as model inputs: float32 for numeric, strings for categorical, shape (n, 1)."""
+    """Raw columns as model inputs: the numeric ones as one float32 matrix under
+    ``NUMERIC_INPUT`` (columns in spec order), each categorical as strings of shape (n, 1)."""
     _check_columns(frame, spec.columns, f"{what} feature")
     arrays: dict[str, np.ndarray] = {}
-    for feature in spec.numeric:
-        column = frame[feature.name]
-        converted = pd.to_numeric(column, errors="coerce")
-        bad = converted.isna() & column.notna()
-        if bad.any():
-            row = bad.idxmax()
-            raise DataError(
-                f"{what} column '{feature.name}' must be numeric, row {row} holds {column[row]!r}"
-            )
-        arrays[feature.name] = converted.to_numpy(dtype=np.float32).reshape(-1, 1)
+    if spec.numeric:
+        matrix = np.empty((len(frame), len(spec.numeric)), dtype=np.float32)
+        for index, feature in enumerate(spec.numeric):
+            column = frame[feature.name]
+            converted = pd.to_numeric(column, errors="coerce")
+            bad = converted.isna() & column.notna()
+            if bad.any():
+                row = bad.idxmax()
+                raise DataError(
+                    f"{what} column '{feature.name}' must be numeric, row {row} holds "
+                    f"{column[row]!r}"
+                )
+            matrix[:, index] = converted.to_numpy(dtype=np.float32)
+        arrays[NUMERIC_INPUT] = matrix
     for feature in spec.categorical:
         arrays[feature.name] = np.asarray(_as_tokens(frame[feature.name]), dtype=object).reshape(
             -1, 1

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toolkit.data.preprocessing import NUMERIC_INPUT
 from toolkit.evaluation import metrics
 
 if TYPE_CHECKING:
@@ -16,10 +17,12 @@ if TYPE_CHECKING:
 def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:
     """Numeric columns imputed and standardised, categoricals one-hot, as in the network."""
     parts = []
-    for feature in spec.numeric:
-        column = features[feature.name][:, 0].astype(float)
-        column = np.where(np.isnan(column), feature.mean, column)
-        parts.append(((column - feature.mean) / feature.std)[:, None])
+    if spec.numeric:
+        mean = np.array([f.mean for f in spec.numeric])
+        std = np.array([f.std for f in spec.numeric])
+        numeric = features[NUMERIC_INPUT].astype(float)
+        numeric = np.where(np.isnan(numeric), mean, numeric)
+        parts.append((numeric - mean) / std)
     for feature in spec.categorical:
         column = features[feature.name][:, 0]
         parts.append(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import FeatureSpec
+from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.evaluation import plots
 from toolkit.evaluation.predict import Predictions, predict
 from toolkit.runs import RunDirectory
@@ -53,7 +53,7 @@ def plot_run(
                 span = x.max() - x.min()
                 grid = np.linspace(x.min() - 0.5 * span, x.max() + 0.5 * span, 200)
                 band = predict(
-                    model, {feature.name: grid.astype(np.float32).reshape(-1, 1)}, config
+                    model, {NUMERIC_INPUT: grid.astype(np.float32).reshape(-1, 1)}, config
                 )
                 written.append(
                     plots.predictive_band(

@@ -6,7 +6,7 @@ import re
 
 import keras
 
-from toolkit.data.preprocessing import FeatureSpec
+from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.models.layers.impute_standardize import ImputeStandardize
 
 
@@ -15,25 +15,20 @@ def _layer_name(column: str) -> str:
 
 
 def build_inputs(spec: FeatureSpec) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
-    """One named input per raw column; numerics imputed and standardised, categoricals one-hot
-    with an out-of-vocabulary bucket for values never seen in training."""
+    """A ``numeric`` input holding every numeric column (imputed and standardised in the
+    model) and one input per categorical column (one-hot, with an out-of-vocabulary bucket for
+    values never seen in training)."""
     inputs: dict[str, keras.KerasTensor] = {}
     parts = []
     if spec.numeric:
-        numeric = []
-        for feature in spec.numeric:
-            tensor = keras.Input(shape=(1,), name=feature.name, dtype="float32")
-            inputs[feature.name] = tensor
-            numeric.append(tensor)
-        joined = (
-            numeric[0] if len(numeric) == 1 else keras.layers.Concatenate(name="numeric")(numeric)
-        )
+        tensor = keras.Input(shape=(len(spec.numeric),), name=NUMERIC_INPUT, dtype="float32")
+        inputs[NUMERIC_INPUT] = tensor
         parts.append(
             ImputeStandardize(
                 mean=[f.mean for f in spec.numeric],
                 std=[f.std for f in spec.numeric],
                 name="impute_standardize",
-            )(joined)
+            )(tensor)
         )
     for feature in spec.categorical:
         tensor = keras.Input(shape=(1,), name=feature.name, dtype="string")
