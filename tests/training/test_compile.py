@@ -9,7 +9,12 @@ import pytest
 from tests.helpers import tiny_config
 from toolkit.config import names
 from toolkit.config.loading import validate_config
-from toolkit.training.compile import build_optimizer, build_schedule, execution_steps
+from toolkit.training.compile import (
+    build_optimizer,
+    build_schedule,
+    execution_steps,
+    resolve_jit_compile,
+)
 from toolkit.training.warmup import WarmupSchedule
 
 SCHEDULES = {
@@ -77,7 +82,28 @@ def test_sgd_momentum_and_nesterov_reach_keras():
 
 @pytest.mark.parametrize(
     ("requested", "steps", "expected"),
-    [("auto", 141, 3), ("auto", 64, 32), ("auto", 5, 5), (8, 30, 6)],
+    [("auto", 141, 141), ("auto", 1601, 512), ("auto", 5, 5), (8, 30, 8), (64, 30, 30)],
 )
-def test_execution_steps_divide_the_epoch(requested, steps, expected):
+def test_execution_steps_never_exceed_an_epoch(requested, steps, expected):
     assert execution_steps(requested, steps) == expected
+
+
+def _mlp(features: int, width: int, *, strings: bool = False) -> keras.Model:
+    inputs = {"numeric": keras.Input((features,), name="numeric")}
+    parts = [inputs["numeric"]]
+    if strings:
+        inputs["colour"] = keras.Input((1,), name="colour", dtype="string")
+        lookup = keras.layers.StringLookup(vocabulary=["red"], output_mode="one_hot")
+        parts.append(lookup(inputs["colour"]))
+    hidden = keras.layers.Concatenate()(parts) if strings else parts[0]
+    hidden = keras.layers.Dense(width, activation="relu")(hidden)
+    return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(width)(hidden)))
+
+
+def test_auto_jit_compiles_large_models_on_cpu_only():
+    assert resolve_jit_compile(_mlp(10, 64), "auto", batch_size=32) is False
+    assert resolve_jit_compile(_mlp(512, 1024), "auto", batch_size=256) is True
+    # String lookups cannot be compiled by XLA, whatever the size.
+    assert resolve_jit_compile(_mlp(512, 1024, strings=True), "auto", batch_size=256) is False
+    assert resolve_jit_compile(_mlp(10, 64), True, batch_size=32) is True
+    assert resolve_jit_compile(_mlp(512, 1024), False, batch_size=256) is False
