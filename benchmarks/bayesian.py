@@ -160,8 +160,9 @@ def prepared(seed: int, overrides: tuple[str, ...] = ()):
     spec = data.spec
 
     def inputs(part):
-        columns = [(part[0][f.name] - f.mean) / f.std for f in spec.numeric]
-        return np.concatenate(columns, axis=1).astype(np.float32)
+        mean = np.array([f.mean for f in spec.numeric])
+        std = np.array([f.std for f in spec.numeric])
+        return ((part[0]["numeric"] - mean) / std).astype(np.float32)
 
     mean, std = spec.target.mean, spec.target.std
     return config, {

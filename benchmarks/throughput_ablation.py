@@ -3,16 +3,9 @@
 Each variant is a full ``toolkit.training.train.train`` run on the workloads of
 ``throughput.py``; variants run interleaved and repeated in one process, and the script
 prints steady samples/s (history.csv, first epoch excluded), ``fit`` wall time and the
-ratio to the unchanged toolkit. Changes that would need code edits in the toolkit are
-applied here as monkeypatches, so the gain of a proposed fix is measured before it is made:
-
-* ``stacked pipeline``: ``make_dataset`` gathers one stacked float matrix per batch and
-  splits it into the per-column dict (the model is unchanged);
-* ``matrix input``: the model takes one ``numeric`` (n, k) input instead of k (n, 1)
-  inputs and a ``Concatenate``.
-
-It also times every callback method of one default run. ``throughput_components.py``
-measures the model and pipeline changes without ``train`` around them, more precisely.
+ratio to the unchanged toolkit: what the default callbacks, the execution size and XLA
+cost or gain. It also times every callback method of one default run.
+``throughput_components.py`` measures the model and pipeline without ``train`` around them.
 
     .venv/bin/python benchmarks/throughput_ablation.py --only small   # about 4 minutes
     .venv/bin/python benchmarks/throughput_ablation.py --only large   # about 8 minutes
@@ -23,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import sys
 import tempfile
@@ -33,7 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np
 import throughput
 
 CALLBACKS_OFF = {
@@ -50,117 +41,17 @@ CALLBACKS_OFF = {
 }
 
 
-def make_dataset_stacked(
-    features, target, *, batch_size, shuffle_seed=None, start_epoch=0, repeat=True
-):
-    """``toolkit.data.pipeline.make_dataset`` with one gather for all float columns."""
-    import tensorflow as tf
-
-    from toolkit.data.pipeline import steps_for
-
-    numeric = [k for k, v in features.items() if v.dtype != object]
-    other = {k: tf.constant(v) for k, v in features.items() if v.dtype == object}
-    matrix = (
-        tf.constant(np.concatenate([features[k] for k in numeric], axis=1)) if numeric else None
-    )
-    tensors_y = None if target is None else tf.constant(target)
-    rows = len(next(iter(features.values())))
-
-    def epoch_batches(epoch):
-        if shuffle_seed is None:
-            order = tf.range(rows, dtype=tf.int64)
-        else:
-            seed = tf.stack([tf.constant(shuffle_seed, tf.int64), epoch])
-            order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-    epochs = tf.data.Dataset.range(start_epoch, 2**62) if repeat else tf.data.Dataset.range(1)
-
-    def gather(index):
-        x = {}
-        if matrix is not None:
-            columns = tf.split(tf.gather(matrix, index), len(numeric), axis=1)
-            x.update(zip(numeric, columns, strict=True))
-        x.update({k: tf.gather(v, index) for k, v in other.items()})
-        return x if tensors_y is None else (x, tf.gather(tensors_y, index))
-
-    dataset = epochs.flat_map(epoch_batches).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-    if not repeat:
-        dataset = dataset.apply(
-            tf.data.experimental.assert_cardinality(steps_for(rows, batch_size))
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-@contextlib.contextmanager
-def stacked_pipeline():
-    import toolkit.data.pipeline as pipeline
-
-    original = pipeline.make_dataset
-    pipeline.make_dataset = make_dataset_stacked
-    try:
-        yield
-    finally:
-        pipeline.make_dataset = original
-
-
-@contextlib.contextmanager
-def matrix_input(data_holder: dict):
-    """One (n, k) ``numeric`` input; patches the builder, the data and evaluation."""
-    import keras
-
-    import toolkit.evaluation.evaluate as evaluate
-    import toolkit.models.builder as builder
-    from toolkit.models.layers.impute_standardize import ImputeStandardize
-
-    data = data_holder["data"]
-    spec = data.spec
-
-    def stack(features):
-        return {"numeric": np.concatenate([features[f.name] for f in spec.numeric], axis=1)}
-
-    def build_inputs(spec):
-        tensor = keras.Input(shape=(len(spec.numeric),), name="numeric", dtype="float32")
-        layer = ImputeStandardize(
-            mean=[f.mean for f in spec.numeric],
-            std=[f.std for f in spec.numeric],
-            name="impute_standardize",
-        )
-        return {"numeric": tensor}, layer(tensor)
-
-    original_inputs, original_arrays = builder.build_inputs, evaluate.feature_arrays
-    builder.build_inputs = build_inputs
-    evaluate.feature_arrays = lambda frame, spec, what="input": stack(
-        original_arrays(frame, spec, what=what)
-    )
-    data_holder["data"] = dataclasses.replace(
-        data,
-        train=(stack(data.train[0]), data.train[1]),
-        validation=(stack(data.validation[0]), data.validation[1]),
-        test=None,
-    )
-    try:
-        yield
-    finally:
-        builder.build_inputs, evaluate.feature_arrays = original_inputs, original_arrays
-        data_holder["data"] = data
-
-
 def variants(name: str) -> dict[str, dict]:
     """Variant -> config overrides (merged into the benchmark config) and an optional patch."""
-    spe = 64 if name == "small" else 100  # a divisor of the steps per epoch (1600 / 100)
     return {
         "toolkit (default)": {},
         "callbacks off": {"callbacks": CALLBACKS_OFF},
         "tensorboard off": {"callbacks": {"tensorboard": False}},
         "terminate_on_nan off": {"callbacks": {"terminate_on_nan": False}},
         "checkpoints off": {"callbacks": {"checkpoint": False, "backup_and_restore": False}},
-        f"steps_per_execution={spe}": {"training": {"steps_per_execution": spe}},
-        f"matrix input + steps_per_execution={spe}": {
-            "training": {"steps_per_execution": spe},
-            "patch": "matrix",
-        },
-        "matrix input + jit_compile": {"training": {"jit_compile": True}, "patch": "matrix"},
+        "histograms off": {"callbacks": {"tensorboard": {"histogram_freq": 0}}},
+        "steps_per_execution=64": {"training": {"steps_per_execution": 64}},
+        "jit_compile": {"training": {"jit_compile": True}},
     }
 
 
@@ -168,7 +59,7 @@ def merged_config(base, overrides: dict):
     from toolkit.config.loading import deep_merge, validate_config
 
     raw = base.model_dump(mode="json")
-    return validate_config(deep_merge(raw, {k: v for k, v in overrides.items() if k != "patch"}))
+    return validate_config(deep_merge(raw, overrides))
 
 
 class CallbackClock:
@@ -262,18 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 names = list(table)
                 shift = repeat % len(names)
                 for variant in names[shift:] + names[:shift]:
-                    overrides = table[variant]
-                    config = merged_config(base, overrides)
-                    patch = overrides.get("patch")
-                    context = (
-                        stacked_pipeline()
-                        if patch == "stacked"
-                        else matrix_input(holder)
-                        if patch == "matrix"
-                        else contextlib.nullcontext()
-                    )
-                    with context:
-                        outcome = throughput.run_toolkit(config, holder["data"], timer)
+                    config = merged_config(base, table[variant])
+                    outcome = throughput.run_toolkit(config, holder["data"], timer)
                     results[variant].append(outcome)
                     print(
                         f"  [{name} r{repeat + 1}] {variant:38s} best epoch "

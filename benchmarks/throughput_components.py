@@ -6,20 +6,20 @@ this fine grain keeps the comparison fair when other processes load the machine.
 variants go from the toolkit's own ``build_model`` + ``compile_model`` + ``make_dataset``
 to the hand-tuned script of ``throughput.py`` one change at a time:
 
-* ``spe=N``: ``training.steps_per_execution`` set to N (a divisor of the epoch's steps);
+* ``spe=N``: ``training.steps_per_execution`` set to N (auto is the epoch, at most 512);
 * ``metrics [mae]``: one training metric instead of the task default;
-* ``stacked pipeline`` / ``matrix input``: see ``throughput_ablation.py``;
-* ``hand model``: a ``Sequential`` MLP on one float matrix, plain MSE / cross-entropy.
+* ``hand-tuned``: the hand-written contender of ``throughput.py`` (a ``Sequential`` MLP,
+  cached, shuffled and batched tf.data, ``steps_per_execution=64``);
+* ``hand model, toolkit pipeline``: that model fed by ``make_dataset``.
 
-    .venv/bin/python benchmarks/throughput_components.py              # about 7 minutes
-    .venv/bin/python benchmarks/throughput_components.py --only small  # about 3 minutes
+    .venv/bin/python benchmarks/throughput_components.py --only small  # about 4 minutes
+    .venv/bin/python benchmarks/throughput_components.py --only large  # about 7 minutes
     .venv/bin/python benchmarks/throughput_components.py --quick
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import sys
@@ -33,7 +33,7 @@ import throughput
 import throughput_ablation as ablation
 
 
-def toolkit_core(config, holder: dict, patch: str | None):
+def toolkit_core(config, data):
     """The toolkit's model, loss, metrics, optimizer and dataset, as ``train`` makes them."""
     import keras
 
@@ -42,36 +42,36 @@ def toolkit_core(config, holder: dict, patch: str | None):
     from toolkit.training.compile import compile_model
 
     keras.utils.set_random_seed(0)
-    with contextlib.ExitStack() as stack:
-        if patch == "matrix":
-            stack.enter_context(ablation.matrix_input(holder))
-        data = holder["data"]
-        rows = len(data.splits.train)
-        steps = steps_for(rows, config.training.batch_size)
-        model = build_model(config, data.spec, train_size=rows)
-        compile_model(model, config, data.spec, steps_per_epoch=steps)
-        maker = ablation.make_dataset_stacked if patch == "stacked" else make_dataset
-        dataset = maker(*data.train, batch_size=config.training.batch_size, shuffle_seed=0)
-    return model, dataset, steps
+    rows = len(data.splits.train)
+    model = build_model(config, data.spec, train_size=rows)
+    compile_model(
+        model, config, data.spec, steps_per_epoch=steps_for(rows, config.training.batch_size)
+    )
+    return model, make_dataset(*data.train, batch_size=config.training.batch_size, shuffle_seed=0)
 
 
-def hand_tuned(work: dict, x, y, *, jit: bool):
-    """The hand-tuned contender of ``throughput.py``."""
+def hand_tuned(work: dict, x, y, *, jit: bool, spe: int | None = None, toolkit_pipeline=False):
+    """The hand-tuned contender of ``throughput.py``, optionally fed by ``make_dataset``."""
     import keras
     import tensorflow as tf
 
+    from toolkit.data.pipeline import make_dataset
+
     keras.utils.set_random_seed(0)
     multiclass = work["task"] == "multiclass"
-    model = throughput.build_mlp(keras, work, throughput.CLASSES if multiclass else 1)
+    core = throughput.build_mlp(keras, work, throughput.CLASSES if multiclass else 1)
+    model = keras.Model({"numeric": core.inputs[0]}, core.outputs) if toolkit_pipeline else core
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         if multiclass
         else keras.losses.MeanSquaredError(),
         metrics=["accuracy" if multiclass else "mae"],
-        steps_per_execution=throughput.TUNED_STEPS_PER_EXECUTION,
+        steps_per_execution=spe or throughput.TUNED_STEPS_PER_EXECUTION,
         jit_compile=jit,
     )
+    if toolkit_pipeline:
+        return model, make_dataset({"numeric": x}, y, batch_size=work["batch"], shuffle_seed=0)
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, y))
         .cache()
@@ -79,53 +79,36 @@ def hand_tuned(work: dict, x, y, *, jit: bool):
         .batch(work["batch"])
         .prefetch(tf.data.AUTOTUNE)
     )
-    return model, dataset, None
+    return model, dataset
 
 
-def variants(name: str, work: dict, base, holder: dict, x, y) -> dict:
-    spe = 64 if name == "small" else 100
-
+def variants(name: str, work: dict, base, data, x, y) -> dict:
     def config(**overrides):
         return ablation.merged_config(base, overrides)
 
     table = {
-        "toolkit core (spe auto)": lambda: toolkit_core(base, holder, None),
-        f"spe={spe}": lambda: toolkit_core(
-            config(training={"steps_per_execution": spe}), holder, None
-        ),
-        "stacked pipeline": lambda: toolkit_core(base, holder, "stacked"),
-        "matrix input": lambda: toolkit_core(base, holder, "matrix"),
-        f"matrix input + spe={spe}": lambda: toolkit_core(
-            config(training={"steps_per_execution": spe}), holder, "matrix"
+        "toolkit core (spe auto)": lambda: toolkit_core(base, data),
+        "spe=64": lambda: toolkit_core(config(training={"steps_per_execution": 64}), data),
+        "toolkit core + jit_compile": lambda: toolkit_core(
+            config(training={"jit_compile": True}), data
         ),
         "hand-tuned": lambda: hand_tuned(work, x, y, jit=False),
         "hand-tuned + jit_compile": lambda: hand_tuned(work, x, y, jit=True),
+        "hand model, toolkit pipeline": lambda: hand_tuned(
+            work, x, y, jit=False, spe=512, toolkit_pipeline=True
+        ),
     }
     if name == "small":
-        table["spe=400"] = lambda: toolkit_core(
-            config(training={"steps_per_execution": 400}), holder, None
-        )
-        table["metrics [mae]"] = lambda: toolkit_core(
-            config(model={"metrics": ["mae"]}), holder, None
-        )
-        table[f"matrix input + spe={spe} + metrics [mae]"] = lambda: toolkit_core(
-            config(training={"steps_per_execution": spe}, model={"metrics": ["mae"]}),
-            holder,
-            "matrix",
-        )
-    else:
-        table["toolkit core + jit_compile"] = lambda: toolkit_core(
-            config(training={"jit_compile": True}), holder, None
-        )
+        table["metrics [mae]"] = lambda: toolkit_core(config(model={"metrics": ["mae"]}), data)
     return table
 
 
-def timed_fit(model, dataset, steps, epochs: int, rows: int) -> tuple[list[float], list[float]]:
+def timed_fit(model, dataset, epochs: int, rows: int) -> tuple[list[float], list[float]]:
     """Samples/s and samples per CPU-second of every epoch but the first of one ``fit``."""
     import keras
 
     timer = throughput.epoch_timer(keras.callbacks.Callback)
-    model.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
     return [rows / t for t in timer.times[1:]], [rows / t for t in timer.cpu[1:]]
 
 
@@ -144,14 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         work = dict(work)
         if args.quick:
             work["rows"] //= 4
-        rounds = args.rounds or (2 if args.quick else 8 if name == "small" else 4)
+        rounds = args.rounds or (2 if args.quick else 8 if name == "small" else 3)
         with tempfile.TemporaryDirectory() as tmp:
             base = throughput.toolkit_config(name, work, 3, tmp)
-            holder = {"data": prepare_data(base)}
-            x, y = throughput.hand_arrays(holder["data"])
+            data = prepare_data(base)
+            x, y = throughput.hand_arrays(data)
             rows = len(x)
             built = {}
-            for variant, make in variants(name, work, base, holder, x, y).items():
+            for variant, make in variants(name, work, base, data, x, y).items():
                 built[variant] = make()
                 timed_fit(*built[variant], epochs=1, rows=rows)  # trace and warm up
             walls: dict[str, list[float]] = {v: [] for v in built}
