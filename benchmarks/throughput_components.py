@@ -37,17 +37,17 @@ def toolkit_core(config, data):
     """The toolkit's model, loss, metrics, optimizer and dataset, as ``train`` makes them."""
     import keras
 
-    from toolkit.data.pipeline import make_dataset, steps_for
+    from toolkit.data.pipeline import make_training_dataset, steps_for
     from toolkit.models.builder import build_model
     from toolkit.training.compile import compile_model
 
     keras.utils.set_random_seed(0)
-    rows = len(data.splits.train)
+    rows, batch = len(data.splits.train), config.training.batch_size
+    steps = steps_for(rows, batch)
     model = build_model(config, data.spec, train_size=rows)
-    compile_model(
-        model, config, data.spec, steps_per_epoch=steps_for(rows, config.training.batch_size)
-    )
-    return model, make_dataset(*data.train, batch_size=config.training.batch_size, shuffle_seed=0)
+    compile_model(model, config, data.spec, steps_per_epoch=steps)
+    dataset = make_training_dataset(*data.train, batch_size=batch, shuffle_seed=0)
+    return model, dataset, steps
 
 
 def hand_tuned(work: dict, x, y, *, jit: bool, spe: int | None = None, toolkit_pipeline=False):
@@ -55,7 +55,7 @@ def hand_tuned(work: dict, x, y, *, jit: bool, spe: int | None = None, toolkit_p
     import keras
     import tensorflow as tf
 
-    from toolkit.data.pipeline import make_dataset
+    from toolkit.data.pipeline import make_training_dataset, steps_for
 
     keras.utils.set_random_seed(0)
     multiclass = work["task"] == "multiclass"
@@ -71,7 +71,8 @@ def hand_tuned(work: dict, x, y, *, jit: bool, spe: int | None = None, toolkit_p
         jit_compile=jit,
     )
     if toolkit_pipeline:
-        return model, make_dataset({"numeric": x}, y, batch_size=work["batch"], shuffle_seed=0)
+        dataset = make_training_dataset({"numeric": x}, y, batch_size=work["batch"], shuffle_seed=0)
+        return model, dataset, steps_for(len(x), work["batch"])
     dataset = (
         tf.data.Dataset.from_tensor_slices((x, y))
         .cache()
@@ -79,7 +80,7 @@ def hand_tuned(work: dict, x, y, *, jit: bool, spe: int | None = None, toolkit_p
         .batch(work["batch"])
         .prefetch(tf.data.AUTOTUNE)
     )
-    return model, dataset
+    return model, dataset, None
 
 
 def variants(name: str, work: dict, base, data, x, y) -> dict:
@@ -95,7 +96,7 @@ def variants(name: str, work: dict, base, data, x, y) -> dict:
         "hand-tuned": lambda: hand_tuned(work, x, y, jit=False),
         "hand-tuned + jit_compile": lambda: hand_tuned(work, x, y, jit=True),
         "hand model, toolkit pipeline": lambda: hand_tuned(
-            work, x, y, jit=False, spe=512, toolkit_pipeline=True
+            work, x, y, jit=False, spe=400, toolkit_pipeline=True
         ),
     }
     if name == "small":
@@ -103,12 +104,12 @@ def variants(name: str, work: dict, base, data, x, y) -> dict:
     return table
 
 
-def timed_fit(model, dataset, epochs: int, rows: int) -> tuple[list[float], list[float]]:
+def timed_fit(model, dataset, steps, epochs: int, rows: int) -> tuple[list[float], list[float]]:
     """Samples/s and samples per CPU-second of every epoch but the first of one ``fit``."""
     import keras
 
     timer = throughput.epoch_timer(keras.callbacks.Callback)
-    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer])
+    model.fit(dataset, epochs=epochs, steps_per_epoch=steps, verbose=0, callbacks=[timer])
     return [rows / t for t in timer.times[1:]], [rows / t for t in timer.cpu[1:]]
 
 

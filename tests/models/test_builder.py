@@ -60,7 +60,7 @@ def _setup(task: str, head: str, body: dict, **extra):
 @pytest.mark.parametrize("body", sorted(BODIES))
 def test_every_head_and_body_trains_and_lowers_the_loss(task, head, body):
     config, data, model, _ = _setup(task, head, BODIES[body])
-    dataset = make_dataset(*data.train, batch_size=32, shuffle_seed=0)
+    dataset = make_dataset(*data.train, batch_size=32)
     evaluation = make_dataset(*data.train, batch_size=256)
     before = model.evaluate(evaluation, verbose=0, return_dict=True)["loss"]
     model.fit(dataset, epochs=10, verbose=0)

@@ -82,7 +82,15 @@ def test_sgd_momentum_and_nesterov_reach_keras():
 
 @pytest.mark.parametrize(
     ("requested", "steps", "expected"),
-    [("auto", 141, 141), ("auto", 1601, 512), ("auto", 5, 5), (8, 30, 8), (64, 30, 30)],
+    [
+        ("auto", 141, 141),
+        ("auto", 512, 512),
+        ("auto", 1600, 400),  # a divisor: one input iterator per fit
+        ("auto", 1031, 512),  # prime: no useful divisor, an iterator per epoch instead
+        ("auto", 5, 5),
+        (8, 30, 8),
+        (64, 30, 30),
+    ],
 )
 def test_execution_steps_never_exceed_an_epoch(requested, steps, expected):
     assert execution_steps(requested, steps) == expected

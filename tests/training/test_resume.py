@@ -143,3 +143,40 @@ def test_nan_loss_fails_the_run_and_keeps_the_best_checkpoint(cli, write_config,
     assert (run_dir / "checkpoints" / "best.weights.h5").exists()
     history = pd.read_csv(run_dir / "history.csv")
     assert len(history) < 30 and np.isfinite(history["loss"].iloc[0])
+
+
+@pytest.mark.slow
+def test_resume_is_exact_with_an_execution_size_that_does_not_divide_the_epoch(
+    cli, write_config, tmp_path
+):
+    """120 training rows at batch 16 are 8 steps; executions of 3 end every epoch early, so
+    the input pipeline restarts per epoch and must still shuffle by the epoch it serves."""
+
+    def config(epochs: int) -> dict:
+        raw = tiny_config(
+            model={"task": "regression", "hidden": [8], "dropout": 0.1},
+            runtime={"deterministic": True},
+        )
+        raw["training"].update(epochs=epochs, steps_per_execution=3)
+        raw["callbacks"]["early_stopping"] = False
+        return raw
+
+    full = cli("train", write_config(config(4), "full.yaml"), "--output-dir", tmp_path / "a")
+    stopped = cli("train", write_config(config(2), "two.yaml"), "--output-dir", tmp_path / "b")
+    assert full.returncode == 0 and stopped.returncode == 0, full.stderr + stopped.stderr
+    full_dir, stopped_dir = (Path(r.stdout.strip().splitlines()[-1]) for r in (full, stopped))
+    assert json.loads((full_dir / "run.json").read_text())["execution"]["steps_per_execution"] == 3
+
+    # What a run killed after epoch 2 of 4 leaves behind.
+    (stopped_dir / "config.yaml").write_text(
+        (stopped_dir / "config.yaml").read_text().replace("epochs: 2", "epochs: 4")
+    )
+    record = json.loads((stopped_dir / "run.json").read_text())
+    (stopped_dir / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
+    resumed = cli("train", "--resume", stopped_dir)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    expected = pd.read_csv(full_dir / "history.csv")
+    actual = pd.read_csv(stopped_dir / "history.csv")
+    np.testing.assert_array_equal(actual["loss"], expected["loss"])
+    np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])

@@ -1,15 +1,22 @@
-"""tf.data input pipelines: in memory, one epoch per iterator, shuffled from a seed, batched.
+"""tf.data input pipelines: in memory, shuffled per epoch from a seed, batched.
 
-A dataset is exactly one epoch, so Keras ends every epoch on the epoch's last batch, whatever
-``steps_per_execution`` is (Keras runs an execution until the data ends, and with an endless
-dataset would train on the next epoch's batches). A training dataset reads the epoch number
-from ``epoch``, a variable that ``EpochCounter`` sets at the start of every epoch: epoch ``e``
-is a stateless permutation seeded by ``(seed, e)``, so a run resumed at epoch ``e`` sees
-exactly the batches an uninterrupted run would have seen.
-
+Epoch ``e`` of a training dataset is a stateless permutation seeded by ``(seed, e)``, so a
+run resumed at epoch ``e`` sees exactly the batches an uninterrupted run would have seen.
 Each epoch is gathered in one operation and cut into whole batches by a reshape: one gather
-per column per epoch instead of one per batch. On a small MLP that per-batch work was a
-third of the step time.
+per column per epoch instead of one per batch (on a small MLP, per-batch gathers were a third
+of the step time). The last partial batch stays in its epoch.
+
+Keras runs a compiled execution of ``steps_per_execution`` steps until the data ends, so a
+training dataset comes in two forms (``make_training_dataset``):
+
+* endless, for an execution size that divides the epoch: Keras makes one iterator per
+  ``fit`` and is given ``steps_per_epoch`` (an iterator over a shuffled epoch costs about
+  16 ms to start, more than a whole epoch of a small model);
+* one epoch per iterator otherwise, the epoch read from a variable that ``EpochCounter``
+  sets when the epoch starts; the last execution of an epoch stops at its last batch.
+
+Datasets that are not shuffled (validation, prediction) are cut into batches once, up front,
+and start in about 2 ms.
 """
 
 from __future__ import annotations
@@ -31,47 +38,67 @@ def epoch_variable(initial: int = 0) -> tf.Variable:
         return tf.Variable(initial, dtype=tf.int64, trainable=False, name="input_epoch")
 
 
+def _batches(columns, rows: int, batch_size: int):
+    """``columns`` (a structure of tensors with ``rows`` rows) as (whole batches, last)."""
+    whole, remainder = divmod(rows, batch_size)
+
+    def cut(t):
+        return tf.reshape(t[: whole * batch_size], [whole, batch_size, *t.shape[1:]])
+
+    last = tf.nest.map_structure(lambda t: t[whole * batch_size :], columns) if remainder else None
+    return tf.nest.map_structure(cut, columns), last
+
+
+def _from_batches(whole, last) -> tf.data.Dataset:
+    batches = tf.data.Dataset.from_tensor_slices(whole)
+    if last is not None:
+        batches = batches.concatenate(tf.data.Dataset.from_tensors(last))
+    return batches
+
+
+def _columns(features: dict[str, np.ndarray], target: np.ndarray | None):
+    columns = {name: tf.constant(values) for name, values in features.items()}
+    rows = len(next(iter(features.values())))
+    return (columns if target is None else (columns, tf.constant(target))), rows
+
+
 def make_dataset(
+    features: dict[str, np.ndarray], target: np.ndarray | None, *, batch_size: int
+) -> tf.data.Dataset:
+    """One pass over ``(features, target)`` (or ``features``) in row order."""
+    columns, rows = _columns(features, target)
+    return _from_batches(*_batches(columns, rows, batch_size)).prefetch(2)
+
+
+def make_training_dataset(
     features: dict[str, np.ndarray],
-    target: np.ndarray | None,
+    target: np.ndarray,
     *,
     batch_size: int,
-    shuffle_seed: int | None = None,
+    shuffle_seed: int | None,
+    start_epoch: int = 0,
     epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
-    """One epoch of ``(features, target)`` (or ``features``) batches, ``steps_for`` of them.
+    """Training batches, ``steps_for`` per epoch, rows permuted by ``(shuffle_seed, epoch)``.
 
-    With ``shuffle_seed`` the rows are permuted by ``(shuffle_seed, epoch)``, the epoch read
-    from the ``epoch`` variable each time an iterator starts (0 without one).
+    Without ``epoch``: endless, epochs ``start_epoch, start_epoch + 1, ...`` back to back.
+    With ``epoch``: one epoch per iterator, the one ``epoch`` holds when the iterator starts.
     """
-    rows = len(next(iter(features.values())))
-    columns = {name: tf.constant(values) for name, values in features.items()}
-    if target is not None:
-        columns = (columns, tf.constant(target))
-    full_batches, remainder = divmod(rows, batch_size)
+    columns, rows = _columns(features, target)
 
-    def one_epoch(_: tf.Tensor) -> tf.data.Dataset:
-        if shuffle_seed is None:
-            ordered = columns
-        else:
-            current = tf.constant(0, tf.int64) if epoch is None else epoch.read_value()
-            seed = tf.stack([tf.constant(shuffle_seed, tf.int64), current])
+    def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
+        ordered = columns
+        if shuffle_seed is not None:
+            seed = tf.stack([tf.constant(shuffle_seed, tf.int64), number])
             order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed)
             ordered = tf.nest.map_structure(lambda t: tf.gather(t, order), columns)
-        # Whole batches come from a reshape; the last partial batch stays in this epoch.
-        batches = tf.data.Dataset.from_tensor_slices(
-            tf.nest.map_structure(
-                lambda t: tf.reshape(
-                    t[: full_batches * batch_size], [full_batches, batch_size, *t.shape[1:]]
-                ),
-                ordered,
-            )
-        )
-        if remainder:
-            last = tf.nest.map_structure(lambda t: t[full_batches * batch_size :], ordered)
-            batches = batches.concatenate(tf.data.Dataset.from_tensors(last))
-        return batches
+        return _from_batches(*_batches(ordered, rows, batch_size))
 
-    dataset = tf.data.Dataset.from_tensors(0).flat_map(one_epoch)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps_for(rows, batch_size)))
+    if epoch is None:
+        dataset = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch)
+    else:
+        dataset = tf.data.Dataset.from_tensors(0).flat_map(lambda _: one_epoch(epoch.value()))
+        dataset = dataset.apply(
+            tf.data.experimental.assert_cardinality(steps_for(rows, batch_size))
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)

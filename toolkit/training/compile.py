@@ -125,14 +125,24 @@ def build_metrics(config: ExperimentConfig) -> list[keras.metrics.Metric]:
 # small MLP, 400 steps ran 1.2x faster than 25), few enough that progress bars and batch-level
 # callbacks still see an epoch of a large model in parts.
 AUTO_STEPS_PER_EXECUTION = 512
+# Below this, an execution size that divides the epoch costs more in calls than starting an
+# input iterator per epoch (see toolkit.data.pipeline) costs.
+MIN_DIVIDING_STEPS_PER_EXECUTION = 64
 
 
 def execution_steps(requested: int | str, steps_per_epoch: int) -> int:
-    """Steps per compiled execution: ``auto`` is ``AUTO_STEPS_PER_EXECUTION``; never more than
-    an epoch. Any value is exact: each dataset is one epoch, so the last execution of an
-    epoch stops at its last batch."""
-    limit = AUTO_STEPS_PER_EXECUTION if requested == "auto" else int(requested)
-    return max(1, min(limit, steps_per_epoch))
+    """Steps per compiled execution, never more than an epoch.
+
+    ``auto``: the whole epoch up to ``AUTO_STEPS_PER_EXECUTION`` steps; for longer epochs
+    the largest divisor of the epoch up to that, or the cap itself when the epoch has no
+    divisor of a useful size (its input pipeline then restarts every epoch).
+    """
+    if requested != "auto":
+        return max(1, min(int(requested), steps_per_epoch))
+    if steps_per_epoch <= AUTO_STEPS_PER_EXECUTION:
+        return steps_per_epoch
+    divisor = max(d for d in range(1, AUTO_STEPS_PER_EXECUTION + 1) if steps_per_epoch % d == 0)
+    return divisor if divisor >= MIN_DIVIDING_STEPS_PER_EXECUTION else AUTO_STEPS_PER_EXECUTION
 
 
 # XLA on a CPU: each compiled step pays a fixed launch cost but fuses the elementwise work

@@ -209,7 +209,12 @@ def _fit(
     verbose: int | None,
     resuming: bool,
 ) -> RunResult:
-    from toolkit.data.pipeline import epoch_variable, make_dataset, steps_for
+    from toolkit.data.pipeline import (
+        epoch_variable,
+        make_dataset,
+        make_training_dataset,
+        steps_for,
+    )
     from toolkit.models.builder import build_model, transfer_weights
     from toolkit.training.callback_factory import build_callbacks
     from toolkit.training.compile import compile_model
@@ -278,11 +283,15 @@ def _fit(
         run_callbacks.checkpoint.set_model(model)
         initial_epoch = run_callbacks.checkpoint.restore(*resume_point)
         run.update_run(resumed_at_epoch=initial_epoch)
-    epoch = epoch_variable(initial_epoch)
-    train_ds = make_dataset(
+    # An execution size that divides the epoch gets one endless input iterator per fit;
+    # any other gets an iterator per epoch, told the epoch by EpochCounter.
+    endless = steps_per_epoch % int(model.steps_per_execution) == 0
+    epoch = None if endless else epoch_variable(initial_epoch)
+    train_ds = make_training_dataset(
         *data.train,
         batch_size=batch_size,
         shuffle_seed=config.seed if config.training.shuffle else None,
+        start_epoch=initial_epoch,
         epoch=epoch,
     )
     if config.runtime.distribute == "multi_worker":
@@ -295,9 +304,12 @@ def _fit(
         train_ds,
         validation_data=validation_ds,
         epochs=config.training.epochs,
+        steps_per_epoch=steps_per_epoch if endless else None,
         initial_epoch=initial_epoch,
         # First, so the pipeline knows the epoch before Keras starts its iterator.
-        callbacks=[EpochCounter(epoch), *run_callbacks.callbacks],
+        callbacks=run_callbacks.callbacks
+        if endless
+        else [EpochCounter(epoch), *run_callbacks.callbacks],
         shuffle=False,  # the dataset shuffles itself, per epoch from the seed
         verbose=config.training.verbose if verbose is None else verbose,
     )
