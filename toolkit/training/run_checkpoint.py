@@ -11,12 +11,19 @@ from typing import Any
 import keras
 import numpy as np
 
+from toolkit.errors import ToolkitError
 from toolkit.runs import atomic_write_json, atomic_write_text
 
 
-def _seed_states(model: keras.Model) -> list:
-    """The state variables of every seed generator in the model, in a stable order."""
-    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+def _state_variables(model: keras.Model) -> dict[str, list]:
+    """Everything a resumed run needs, in a stable order: the model's variables (weights,
+    normalisation statistics and the seed generators that draw dropout masks and weight
+    samples) and the optimizer's (moments, step counter, loss scale)."""
+    optimizer = model.optimizer
+    return {
+        "model": list(model.variables),
+        "optimizer": [] if optimizer is None else list(optimizer.variables),
+    }
 
 
 def _improved(current: float, best: float | None, mode: str) -> bool:
@@ -95,13 +102,21 @@ class RunCheckpoint(keras.callbacks.Callback):
         if point.exists():
             shutil.rmtree(point)
         point.mkdir()
-        self.model.save_weights(point / "state.weights.h5", overwrite=True)
-        # save_weights skips the dropout/sampling seed generators; without their state a
-        # resumed run would draw different masks than an uninterrupted one.
-        np.savez(point / "rng_state.npz", *[np.asarray(v) for v in _seed_states(self.model)])
+        # NumPy rather than save_weights: a tenth of the time (2-3 ms against 24 ms for a
+        # small model, paid every epoch), and it includes the seed generators' state, which
+        # save_weights skips (a resumed run would draw different dropout masks without it).
+        groups = _state_variables(self.model)
+        arrays = {
+            f"{group}/{index:05d}": np.asarray(variable)
+            for group, variables in groups.items()
+            for index, variable in enumerate(variables)
+        }
+        with open(point / "state.npz", "wb") as handle:
+            np.savez(handle, **arrays)
         es = self.early_stopping
         state = {
             "completed_epochs": completed_epochs,
+            "variables": {group: [v.path for v in vs] for group, vs in groups.items()},
             "best": self.best,
             "best_epoch": self.best_epoch,
             "early_stopping": None
@@ -128,7 +143,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         if not pointer.exists():
             return None
         point = pointer.parent / pointer.read_text().strip()
-        if not (point / "state.json").exists() or not (point / "state.weights.h5").exists():
+        if not (point / "state.json").exists() or not (point / "state.npz").exists():
             return None
         return point, json.loads((point / "state.json").read_text())
 
@@ -149,12 +164,32 @@ class RunCheckpoint(keras.callbacks.Callback):
                 self.model.load_weights(self.best_path)
                 best_weights = self.model.get_weights()
             self.early_stopping.resume_from(state["early_stopping"], best_weights)
-        self.model.load_weights(point / "state.weights.h5")
-        rng_path = point / "rng_state.npz"
-        if rng_path.exists():
-            with np.load(rng_path) as saved:
-                for variable, key in zip(_seed_states(self.model), saved.files, strict=True):
-                    variable.assign(saved[key])
+        groups = _state_variables(self.model)
+        saved_paths = state.get("variables", {})
+        with np.load(point / "state.npz") as saved:
+            for group, variables in groups.items():
+                # Names, not full paths: an optimizer's path prefix depends on where it was
+                # built (inside a LossScaleOptimizer's scope while training, not here).
+                current = [v.path.rsplit("/", 1)[-1] for v in variables]
+                recorded = [path.rsplit("/", 1)[-1] for path in saved_paths.get(group) or []]
+                if current != recorded:
+                    first = next(
+                        (
+                            i
+                            for i, (a, b) in enumerate(zip(current, recorded, strict=False))
+                            if a != b
+                        ),
+                        min(len(current), len(recorded)),
+                    )
+                    raise ToolkitError(
+                        f"the resume point {point} was written by a different model or "
+                        f"optimizer ({group} variable {first}: "
+                        f"{recorded[first] if first < len(recorded) else 'none'} saved, "
+                        f"{current[first] if first < len(current) else 'none'} now); "
+                        "start a new run"
+                    )
+                for index, variable in enumerate(variables):
+                    variable.assign(saved[f"{group}/{index:05d}"])
         return int(state["completed_epochs"])
 
 
