@@ -65,3 +65,18 @@ def test_get_config_round_trips(regression_data):
     assert UncertaintyMonitor(**monitor.get_config()).samples == 4
     with pytest.raises(ValueError):
         UncertaintyMonitor(x, samples=1)
+
+
+def test_monitoring_leaves_the_training_draws_unchanged(regression_data):
+    """The monitor's passes use the model's seed generators and put them back."""
+    x, y = regression_data
+    y2 = np.concatenate([y, np.ones_like(y)], axis=1)
+    weights = []
+    for monitored in (False, True):
+        keras.utils.set_random_seed(3)
+        model = _mc_dropout_model(dropout=True)
+        callbacks = [UncertaintyMonitor(x[:32], samples=4)] if monitored else []
+        model.fit(x, y2, epochs=3, batch_size=16, shuffle=False, verbose=0, callbacks=callbacks)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
