@@ -52,8 +52,12 @@ def _batches(columns, rows: int, batch_size: int):
 def _from_batches(whole, last) -> tf.data.Dataset:
     batches = tf.data.Dataset.from_tensor_slices(whole)
     if last is not None:
-        batches = batches.concatenate(tf.data.Dataset.from_tensors(last))
-    return batches
+        return batches.concatenate(tf.data.Dataset.from_tensors(last))
+    # No partial batch: concatenate zero batches of size zero anyway, so the batch dimension
+    # is unknown as for every other dataset, and Keras traces its functions once for all
+    # of them instead of once per batch size.
+    empty = tf.nest.map_structure(lambda t: tf.reshape(t[:0], [0, 0, *t.shape[2:]]), whole)
+    return batches.concatenate(tf.data.Dataset.from_tensor_slices(empty))
 
 
 def _columns(features: dict[str, np.ndarray], target: np.ndarray | None):
