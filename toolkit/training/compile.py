@@ -188,3 +188,7 @@ def compile_model(
         steps_per_execution=execution_steps(training.steps_per_execution, steps_per_epoch),
         jit_compile=resolve_jit_compile(model, training.jit_compile, training.batch_size),
     )
+    # Built now rather than inside the first traced train step: a tf.function whose first
+    # trace creates variables is traced a second time, which doubled the start-up of
+    # bnn.yaml's fit (2.6 s).
+    model.optimizer.build(model.trainable_variables)
