@@ -4,4 +4,4 @@ Importing ``toolkit`` must stay cheap: TensorFlow is imported only by the module
 train, build or load models, so ``toolkit --help`` and ``toolkit validate`` answer fast.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -57,7 +57,21 @@ def load_model(path: str | Path):
 
 
 def load_run_model(run_dir: str | Path):
-    """The model of a finished run directory."""
+    """The model of a finished run directory, checked to take the inputs its run's
+    preprocessing.json describes (runs of toolkit versions before 0.2's single ``numeric``
+    input took one input per numeric column)."""
+    from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
+    from toolkit.errors import ToolkitError
     from toolkit.runs import open_run_directory
 
-    return load_model(open_run_directory(run_dir).model)
+    run = open_run_directory(run_dir)
+    model = load_model(run.model)
+    if run.preprocessing.exists() and isinstance(model.input, dict):
+        spec = FeatureSpec.from_json(run.preprocessing.read_text())
+        expected = {f.name for f in spec.categorical} | ({NUMERIC_INPUT} if spec.numeric else set())
+        if set(model.input) != expected:
+            raise ToolkitError(
+                f"{run.model} takes inputs {sorted(model.input)}, not the {sorted(expected)} "
+                "this toolkit feeds: it was trained by an older version; train it again"
+            )
+    return model
