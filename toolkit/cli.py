@@ -225,11 +225,11 @@ def _open_run(run_dir: str):
 
 def _load_model(run):
     """The run's model, loaded in Keras' safe mode (TensorFlow starts here)."""
-    from toolkit.models.saving import check_model_file, load_model
+    from toolkit.models.saving import check_model_file, load_run_model
 
     check_model_file(run.model)  # a corrupt file fails before TensorFlow starts
     _import_tensorflow_quietly()
-    return load_model(run.model)
+    return load_run_model(run.path)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

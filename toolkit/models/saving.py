@@ -56,17 +56,18 @@ def load_model(path: str | Path):
         raise ToolkitError(f"{path}: cannot load the model: {first}") from None
 
 
-def load_run_model(run_dir: str | Path):
+def load_run_model(run_dir: str | Path, *, check_inputs: bool = True):
     """The model of a finished run directory, checked to take the inputs its run's
     preprocessing.json describes (runs of toolkit versions before 0.2's single ``numeric``
-    input took one input per numeric column)."""
+    input took one input per numeric column). ``check_inputs=False`` for weight transfer,
+    which matches layers, not inputs."""
     from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
     from toolkit.errors import ToolkitError
     from toolkit.runs import open_run_directory
 
     run = open_run_directory(run_dir)
     model = load_model(run.model)
-    if run.preprocessing.exists() and isinstance(model.input, dict):
+    if check_inputs and run.preprocessing.exists() and isinstance(model.input, dict):
         spec = FeatureSpec.from_json(run.preprocessing.read_text())
         expected = {f.name for f in spec.categorical} | ({NUMERIC_INPUT} if spec.numeric else set())
         if set(model.input) != expected:

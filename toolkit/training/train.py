@@ -242,7 +242,9 @@ def _fit(
             from toolkit.models.saving import load_run_model
 
             copied = transfer_weights(
-                model, load_run_model(config.model.init_from), freeze=config.model.freeze
+                model,
+                load_run_model(config.model.init_from, check_inputs=False),
+                freeze=config.model.freeze,
             )
             run.update_run(transferred_layers=copied)
         compile_model(model, config, data.spec, steps_per_epoch=steps_per_epoch)
