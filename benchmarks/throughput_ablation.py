@@ -42,7 +42,7 @@ CALLBACKS_OFF = {
 
 
 def variants(name: str) -> dict[str, dict]:
-    """Variant -> config overrides (merged into the benchmark config) and an optional patch."""
+    """Variant -> config overrides, merged into the benchmark config."""
     return {
         "toolkit (default)": {},
         "callbacks off": {"callbacks": CALLBACKS_OFF},

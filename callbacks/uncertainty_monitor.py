@@ -21,9 +21,10 @@ class UncertaintyMonitor(keras.callbacks.Callback):
       and output columns. If the output has exactly 2 columns it is read as a
       Gaussian head `(mean, scale)` and only column 0 is used, so the value is the
       epistemic spread of the mean. For multi-output models the first output is used.
-    - `kl`: `sum(model.losses)` after each call, averaged over the samples. Layers
-      add their KL with `self.add_loss`; note `model.losses` also holds weight
-      regularization penalties and any other `add_loss` term.
+    - `kl`: `sum(model.losses)` after the first call (the others run traced and do
+      not expose their losses): exact for closed-form KL terms, a one-sample estimate
+      for sampled ones. Layers add their KL with `self.add_loss`; note `model.losses`
+      also holds weight regularization penalties and any other `add_loss` term.
 
     The calls pass no `training` argument, which in Keras 3 means inference mode
     for ordinary layers (BatchNorm, plain Dropout). An explicit `training=False`
@@ -94,7 +95,7 @@ class UncertaintyMonitor(keras.callbacks.Callback):
         try:
             # No `training=False`: see the class docstring (it disables MC dropout).
             first = self.model(self.validation_x)
-            kl = sum(to_float(loss) for loss in self.model.losses)
+            kl = float(sum(to_float(loss) for loss in self.model.losses))
             predictions = [first] + [
                 self._forward(self.validation_x) for _ in range(self.samples - 1)
             ]
