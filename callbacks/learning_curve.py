@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import keras
 from matplotlib.ticker import MaxNLocator
 
+from ._files import atomic_write_bytes
 from ._plotting import figure_to_png, new_figure
 
 
@@ -140,17 +140,5 @@ class LearningCurvePlot(keras.callbacks.Callback):
         return figure_to_png(figure)
 
     def _write(self, png: bytes) -> None:
-        target = os.fspath(self.path)
-        directory = os.path.dirname(os.path.abspath(target))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".learning_curve-", suffix=".png", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(png)
-            # mkstemp creates the file 0600; the plot is meant to be viewed by others.
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        atomic_write_bytes(self.path, png)

@@ -18,33 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from callbacks._files import atomic_write as atomic_write
+from callbacks._files import atomic_write_bytes as atomic_write_bytes
+from callbacks._files import atomic_write_text as atomic_write_text
 from toolkit.errors import ToolkitError
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp makes 0600 files; written files get the usual 0666 & ~umask (0644) instead.
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -2,18 +2,15 @@
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (no pyplot global state, so
 it is safe in threads and never opens a window), renders it with the Agg backend, writes it
-atomically (temporary file in the target directory, then ``os.replace``) under a fixed file name
+atomically (``toolkit.runs.atomic_write``) under a fixed file name
 and returns the path. No TensorFlow or Keras import: inputs are numpy arrays and DataFrames.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -34,6 +31,7 @@ from toolkit.evaluation.metrics import (
     interval_coverage_curve,
     metric_direction,
 )
+from toolkit.runs import atomic_write
 
 __all__ = [
     "comparison_curves",
@@ -101,17 +99,7 @@ def _save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically and return ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=_DPI)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda temporary: fig.savefig(temporary, format="png", dpi=_DPI))
 
 
 def _placeholder(ax: Axes, text: str) -> None:

@@ -31,6 +31,7 @@ from toolkit.data.splits import Splits, split_frame
 from toolkit.errors import DataError, RunInterrupted, ToolkitError
 from toolkit.runs import (
     RunDirectory,
+    atomic_write,
     atomic_write_json,
     atomic_write_text,
     create_run_directory,
@@ -330,7 +331,7 @@ def _fit(
             model.load_weights(best)
 
     try:
-        model.save(run.model)
+        atomic_write(run.model, model.save)
         metrics = _final_metrics(config, run, data, model, history)
     except OSError as error:
         run.update_run(

@@ -12,16 +12,14 @@ import csv
 import io
 import json
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from toolkit.errors import ToolkitError
-from toolkit.runs import atomic_write_json, atomic_write_text, read_json
+from toolkit.runs import atomic_write, atomic_write_json, atomic_write_text, read_json
 
 
 def _cell(value: Any) -> Any:
@@ -213,14 +211,7 @@ class SweepRecords:
             atomic_write_text(self.best_config, text)
         source = self.path / best["best_run_dir"] / "model.keras"
         if source.exists() and (previous != best["best_run_dir"] or not self.best_model.exists()):
-            fd, temporary = tempfile.mkstemp(dir=self.path, prefix=".best_model.", suffix=".tmp")
-            os.close(fd)
-            try:
-                shutil.copyfile(source, temporary)
-                os.replace(temporary, self.best_model)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            atomic_write(self.best_model, lambda temporary: shutil.copyfile(source, temporary))
 
     def _prune(self, records: list[dict[str, Any]], *, keep: set[str]) -> None:
         """Delete checkpoints and model.keras of trials outside the best ``keep_top_k``."""
