@@ -153,7 +153,7 @@ def run_toolkit(seed: int, overrides: list[str], clock: FitClock, patch: str | N
 def prepared(seed: int, overrides: tuple[str, ...] = ()):
     """The toolkit's split for ``seed``, standardised with the training statistics."""
     from toolkit.config.loading import load_config
-    from toolkit.training.train import prepare_data
+    from toolkit.data.prepared import prepare_data
 
     config = load_config(CONFIG, [f"seed={seed}", *overrides])
     data = prepare_data(config)

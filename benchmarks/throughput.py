@@ -331,7 +331,7 @@ def cpu_rate(runs: list[dict]) -> float:
 
 
 def bench_workload(name: str, work: dict, epochs: int, repeats: int, timer: FitTimer) -> dict:
-    from toolkit.training.train import prepare_data
+    from toolkit.data.prepared import prepare_data
 
     with tempfile.TemporaryDirectory() as tmp:
         config = toolkit_config(name, work, epochs, tmp)

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 3 if args.only == "small" else 2)
 
-    from toolkit.training.train import prepare_data
+    from toolkit.data.prepared import prepare_data
 
     timer = throughput.FitTimer()
     for name, work in throughput.WORKLOADS.items():

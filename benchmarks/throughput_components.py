@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(throughput.WORKLOADS), default=None)
     args = parser.parse_args(argv)
 
-    from toolkit.training.train import prepare_data
+    from toolkit.data.prepared import prepare_data
 
     for name, work in throughput.WORKLOADS.items():
         if args.only and name != args.only:

@@ -201,7 +201,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         print(summary_dir)
         return 0
-    from toolkit.training.train import prepare_data, train
+    from toolkit.data.prepared import prepare_data
+    from toolkit.training.train import train
 
     data = prepare_data(config)  # bad data fails here, before TensorFlow starts
     _import_tensorflow_quietly()

@@ -8,10 +8,10 @@ import pytest
 from tests.helpers import tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.data.pipeline import make_dataset, steps_for
+from toolkit.data.prepared import prepare_data
 from toolkit.evaluation.predict import predict
 from toolkit.models.builder import build_model, resolve_blocks, transfer_weights
 from toolkit.training.compile import compile_model
-from toolkit.training.train import prepare_data
 
 BODIES = {
     "compact": {"hidden": [16, 8], "activation": "relu"},

@@ -11,7 +11,7 @@ from toolkit.evaluation import metrics
 
 if TYPE_CHECKING:
     from toolkit.config.schema import ExperimentConfig
-    from toolkit.training.train import PreparedData
+    from toolkit.data.prepared import PreparedData
 
 
 def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:

@@ -18,16 +18,8 @@ import pandas as pd
 import toolkit
 from toolkit.config.loading import dump_config, load_config
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import (
-    FeatureSpec,
-    describe,
-    encode_target,
-    feature_arrays,
-    fingerprint,
-    fit_spec,
-)
-from toolkit.data.sources import load_source
-from toolkit.data.splits import Splits, split_frame
+from toolkit.data.prepared import PreparedData, prepare_data
+from toolkit.data.preprocessing import describe
 from toolkit.errors import DataError, RunInterrupted, ToolkitError
 from toolkit.runs import (
     RunDirectory,
@@ -42,48 +34,12 @@ from toolkit.runs import (
 
 
 @dataclass(frozen=True)
-class PreparedData:
-    """Splits, the fitted spec and the arrays the model trains on."""
-
-    splits: Splits
-    spec: FeatureSpec
-    fingerprint: str
-    train: tuple[dict[str, np.ndarray], np.ndarray]
-    validation: tuple[dict[str, np.ndarray], np.ndarray]
-    test: tuple[dict[str, np.ndarray], np.ndarray] | None
-
-
-@dataclass(frozen=True)
 class RunResult:
     run_dir: Path
     status: str
     metrics: dict[str, Any]
     epochs: int
     reason: str | None = None
-
-
-def prepare_data(config: ExperimentConfig) -> PreparedData:
-    """Load, split and encode the data; every problem is a ``DataError``."""
-    frame = load_source(config.data, config.seed)
-    splits = split_frame(frame, config.data, task=config.model.task, seed=config.seed)
-    spec = fit_spec(splits.train, config.data, config.model.task)
-    if len(splits.train) < config.training.batch_size:
-        raise DataError(
-            f"the training split has {len(splits.train)} rows, fewer than training.batch_size "
-            f"{config.training.batch_size}; lower the batch size or add data"
-        )
-
-    def arrays(part: pd.DataFrame, what: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        return feature_arrays(part, spec, what=what), encode_target(part, spec, what=what)
-
-    return PreparedData(
-        splits=splits,
-        spec=spec,
-        fingerprint=fingerprint(frame),
-        train=arrays(splits.train, "training data"),
-        validation=arrays(splits.validation, "validation data"),
-        test=None if splits.test is None else arrays(splits.test, "test data"),
-    )
 
 
 def _versions() -> dict[str, str]:

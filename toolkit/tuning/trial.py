@@ -18,11 +18,12 @@ import pandas as pd
 
 from toolkit.config.loading import validate_config
 from toolkit.config.schema import ExperimentConfig
+from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import encode_target, feature_arrays, fit_spec
 from toolkit.data.splits import Splits
 from toolkit.errors import DataError, RunInterrupted
 from toolkit.runs import utc_now
-from toolkit.training.train import PreparedData, RunResult, prepare_data, train
+from toolkit.training.train import RunResult, train
 from toolkit.tuning.board import write_session
 from toolkit.tuning.memory import released_afterwards
 from toolkit.tuning.records import SweepRecords, finite
