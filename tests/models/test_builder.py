@@ -10,7 +10,8 @@ from toolkit.config.loading import validate_config
 from toolkit.data.pipeline import make_dataset, steps_for
 from toolkit.data.prepared import prepare_data
 from toolkit.evaluation.predict import predict
-from toolkit.models.builder import build_model, resolve_blocks, transfer_weights
+from toolkit.models.bodies.dense import resolve_blocks
+from toolkit.models.builder import build_model, transfer_weights
 from toolkit.training.compile import compile_model
 
 BODIES = {

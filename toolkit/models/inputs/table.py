@@ -1,4 +1,8 @@
-"""Keras inputs and preprocessing layers built from a fitted ``FeatureSpec``."""
+"""Table inputs: the ``numeric`` matrix and one string input per categorical column.
+
+The preprocessing fitted on the training split (imputation, standardisation, vocabularies)
+is built into the model, so a saved model takes raw values.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ def _layer_name(column: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", column)
 
 
-def build_inputs(spec: FeatureSpec) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
+def build_table_inputs(
+    spec: FeatureSpec,
+) -> tuple[dict[str, keras.KerasTensor], keras.KerasTensor]:
     """A ``numeric`` input holding every numeric column (imputed and standardised in the
     model) and one input per categorical column (one-hot, with an out-of-vocabulary bucket for
     values never seen in training)."""

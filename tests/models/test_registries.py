@@ -1,0 +1,143 @@
+"""The model registries: lookups by name, every registered body x head (with every uncertainty
+option) builds and takes a training step, and the layer names saved models are matched by."""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+
+from tests.helpers import tiny_config
+from toolkit.config.loading import validate_config
+from toolkit.data.pipeline import make_dataset
+from toolkit.data.prepared import PreparedData, prepare_data
+from toolkit.errors import ConfigError
+from toolkit.models import bodies, heads, inputs
+from toolkit.models.builder import build_model
+from toolkit.models.uncertainty import Uncertainty
+from toolkit.training.compile import compile_model
+
+# The task whose data each registered head is trained on. A new head must be added here.
+HEAD_TASKS = {
+    "regression": "regression",
+    "gaussian": "regression",
+    "binary": "binary",
+    "multiclass": "multiclass",
+}
+UNCERTAINTY = {
+    "point": {},
+    "variational": {"bayesian": {"layers": "all"}},
+    "variational_output": {"bayesian": {"layers": "output"}},
+    "mc_dropout": {"dropout": 0.2, "mc_dropout": True},
+}
+CLASSES = 3
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "expected"),
+    [
+        (inputs, "tabel", "unknown input kind 'tabel' (did you mean 'table'?); allowed: table"),
+        (bodies, "dens", "unknown body 'dens' (did you mean 'dense'?); allowed: dense"),
+        (
+            heads,
+            "gausian",
+            "unknown head 'gausian' (did you mean 'gaussian'?); "
+            "allowed: binary, gaussian, multiclass, regression",
+        ),
+    ],
+    ids=["inputs", "bodies", "heads"],
+)
+def test_an_unknown_name_is_a_one_line_error_with_a_suggestion(module, name, expected):
+    with pytest.raises(ConfigError) as raised:
+        module.get(name)
+    assert str(raised.value) == expected
+
+
+def test_every_registered_head_has_a_task_here():
+    assert set(HEAD_TASKS) == set(heads.HEADS)
+
+
+@functools.cache
+def _data(task: str) -> PreparedData:
+    raw = tiny_config(
+        task, data={"synthetic": {"samples": 64, "features": 3, "categorical_features": 1}}
+    )
+    raw["data"]["synthetic"]["classes"] = CLASSES
+    return prepare_data(validate_config(raw))
+
+
+def _model_config(task: str, head: str, uncertainty: dict):
+    raw = tiny_config(task, model={"task": task, "head": head, "hidden": [6], **uncertainty})
+    raw["training"] = {"epochs": 1, "batch_size": 16, "optimizer": {"name": "sgd"}}
+    return validate_config(raw)
+
+
+@pytest.mark.parametrize("uncertainty", sorted(UNCERTAINTY))
+@pytest.mark.parametrize("head", sorted(heads.HEADS))
+@pytest.mark.parametrize("body", sorted(bodies.BODIES))
+def test_every_body_and_head_builds_and_takes_a_training_step(body, head, uncertainty):
+    """Built straight from the registries, so entries the config cannot reach yet are covered."""
+    task = HEAD_TASKS[head]
+    data = _data(task)
+    config = _model_config(
+        task, "gaussian" if head == "gaussian" else "default", UNCERTAINTY[uncertainty]
+    )
+    train_size = len(data.splits.train)
+    options = Uncertainty.from_config(config.model, train_size=train_size)
+    model_inputs, features = inputs.get("table")(data.spec)
+    x = bodies.get(body)(features, config.model, uncertainty=options, seed=config.seed)
+    outputs = heads.get(head)(x, data.spec, uncertainty=options)
+    model = keras.Model(model_inputs, outputs)
+    compile_model(model, config, data.spec, steps_per_epoch=1)
+
+    batch, target = next(iter(make_dataset(*data.train, batch_size=16)))
+    width = {"gaussian": 2, "multiclass": CLASSES}.get(head, 1)
+    assert model(batch, training=False).shape == (16, width)
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    loss = model.train_on_batch(batch, target, return_dict=True)["loss"]
+    assert np.isfinite(loss)
+    unchanged = [
+        weight.path
+        for weight, old in zip(model.trainable_weights, before, strict=True)
+        if np.array_equal(keras.ops.convert_to_numpy(weight), old)
+    ]
+    assert unchanged == []
+
+
+def test_layer_names_are_the_ones_saved_models_are_matched_by():
+    """``init_from`` and resume points match layers and variables by these names."""
+    raw = tiny_config(
+        "binary",
+        data={"synthetic": {"samples": 64, "features": 3, "categorical_features": 1}},
+        model={
+            "task": "binary",
+            "hidden": [6, {"units": 4, "batchnorm": True, "dropout": 0.1}],
+            "residual": True,
+        },
+    )
+    config = validate_config(raw)
+    data = prepare_data(config)
+    model = build_model(config, data.spec, train_size=len(data.splits.train))
+    categorical = data.spec.categorical[0].name
+    # In model.layers order, which is also the order of the variables a resume point holds.
+    assert [layer.name for layer in model.layers] == [
+        "numeric",
+        categorical,
+        "impute_standardize",
+        f"lookup_{categorical}",
+        "features",
+        "block0_dense",
+        "block0_projection",
+        "block0_activation",
+        "block0_residual",
+        "block1_dense",
+        "block1_batchnorm",
+        "block1_activation",
+        "block1_projection",
+        "block1_dropout",
+        "block1_residual",
+        "logits",
+    ]
+    assert model.name == "tiny-binary"

@@ -1,0 +1,26 @@
+"""Model inputs by kind of data: each builds the ``keras.Input``s and the in-model
+preprocessing for its kind, and returns ``(inputs by name, the features tensor)``.
+
+Adding a kind (images, signals) is one module here and one entry in ``INPUTS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from toolkit.data.preprocessing import FeatureSpec
+from toolkit.models.inputs.table import build_table_inputs
+from toolkit.registry import lookup
+
+InputBuilder = Callable[[FeatureSpec], tuple[dict[str, keras.KerasTensor], keras.KerasTensor]]
+
+INPUTS: dict[str, InputBuilder] = {
+    "table": build_table_inputs,
+}
+
+
+def get(name: str) -> InputBuilder:
+    """The input builder registered as ``name``."""
+    return lookup(INPUTS, name, kind="input kind")
