@@ -9,7 +9,10 @@ import pytest
 from tests.helpers import tiny_config
 from toolkit.config import names
 from toolkit.config.loading import validate_config
+from toolkit.errors import ConfigError
+from toolkit.registry import lookup
 from toolkit.training.compile import (
+    SCHEDULES,
     build_optimizer,
     build_schedule,
     execution_steps,
@@ -17,7 +20,7 @@ from toolkit.training.compile import (
 )
 from toolkit.training.warmup import WarmupSchedule
 
-SCHEDULES = {
+DECAYING = {
     "exponential": {"decay_steps": 10, "decay_rate": 0.5},
     "inverse_time": {"decay_steps": 10},
     "piecewise": {"boundaries": [20, 60], "values": [0.1, 0.01, 0.001]},
@@ -33,14 +36,66 @@ def _training(**training):
     return validate_config(raw).training
 
 
-@pytest.mark.parametrize("name", sorted(SCHEDULES))
+@pytest.mark.parametrize("name", sorted(DECAYING))
 def test_schedules_decay_from_the_configured_rate(name):
     schedule = build_schedule(
-        _training(lr_schedule={"name": name, **SCHEDULES[name]}), total_steps=100
+        _training(lr_schedule={"name": name, **DECAYING[name]}), total_steps=100
     )
     start, end = float(schedule(0)), float(schedule(99))
     assert start == pytest.approx(0.1)
     assert 0 < end < start
+
+
+_KERAS = keras.optimizers.schedules
+# Each config section next to the Keras object it must give, built by hand (rate 0.1).
+HAND_BUILT = {
+    "exponential": (
+        {"decay_steps": 10, "decay_rate": 0.5, "staircase": True},
+        _KERAS.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5, staircase=True),
+    ),
+    "inverse_time": (
+        {"decay_steps": 7, "decay_rate": 0.25},
+        _KERAS.InverseTimeDecay(0.1, decay_steps=7, decay_rate=0.25),
+    ),
+    "piecewise": (
+        {"boundaries": [20, 60], "values": [0.1, 0.01, 0.001]},
+        _KERAS.PiecewiseConstantDecay(boundaries=[20, 60], values=[0.1, 0.01, 0.001]),
+    ),
+    "polynomial": (  # decay_steps auto: the whole run, 100 steps
+        {"end_learning_rate": 0.001, "power": 2.0, "cycle": True},
+        _KERAS.PolynomialDecay(
+            0.1, decay_steps=100, end_learning_rate=0.001, power=2.0, cycle=True
+        ),
+    ),
+    "cosine": (
+        {"decay_steps": 40, "alpha": 0.1},
+        _KERAS.CosineDecay(0.1, decay_steps=40, alpha=0.1),
+    ),
+    "cosine_restarts": (
+        {"first_decay_steps": 30, "t_mul": 1.5, "m_mul": 0.5, "alpha": 0.01},
+        _KERAS.CosineDecayRestarts(0.1, first_decay_steps=30, t_mul=1.5, m_mul=0.5, alpha=0.01),
+    ),
+}
+
+
+def test_every_schedule_name_has_a_keras_class():
+    assert set(SCHEDULES) | {"constant"} == set(names.SCHEDULES)
+    assert set(HAND_BUILT) == set(SCHEDULES)
+
+
+@pytest.mark.parametrize("name", sorted(HAND_BUILT))
+def test_each_schedule_section_gives_the_keras_schedule_built_by_hand(name):
+    section, expected = HAND_BUILT[name]
+    schedule = build_schedule(_training(lr_schedule={"name": name, **section}), total_steps=100)
+    assert type(schedule) is type(expected)
+    assert schedule.get_config() == expected.get_config()
+
+
+def test_an_unknown_schedule_is_a_one_line_error():
+    with pytest.raises(
+        ConfigError, match=r"^unknown learning-rate schedule 'cosin' \(did you mean 'cosine'\?\)"
+    ):
+        lookup(SCHEDULES, "cosin", kind="learning-rate schedule")
 
 
 def test_warmup_rises_linearly_then_follows_the_schedule():

@@ -9,6 +9,7 @@ from toolkit.config.schema import ExperimentConfig, TrainingConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models.location_metric import LocationMetric
 from toolkit.models.standardized_loss import StandardizedLoss
+from toolkit.registry import lookup
 from toolkit.training.warmup import WarmupSchedule
 
 # Losses of location: invariant in shape under standardisation, so trained on the unit scale.
@@ -23,37 +24,33 @@ _STANDARDIZABLE = {
 }
 
 
+# Learning-rate schedules by name. Each schema section (toolkit.config.schema, e.g.
+# ExponentialSchedule) holds its class's arguments under Keras' own names, plus the toolkit's
+# warmup_steps; "constant" is the optimizer's learning rate itself.
+SCHEDULES: dict[str, type[keras.optimizers.schedules.LearningRateSchedule]] = {
+    "exponential": keras.optimizers.schedules.ExponentialDecay,
+    "inverse_time": keras.optimizers.schedules.InverseTimeDecay,
+    "piecewise": keras.optimizers.schedules.PiecewiseConstantDecay,
+    "polynomial": keras.optimizers.schedules.PolynomialDecay,
+    "cosine": keras.optimizers.schedules.CosineDecay,
+    "cosine_restarts": keras.optimizers.schedules.CosineDecayRestarts,
+}
+# Its values are the rates; every other schedule starts from optimizer.learning_rate.
+_OWN_RATES = {"piecewise"}
+
+
 def build_schedule(training: TrainingConfig, *, total_steps: int):
     """A float or a ``LearningRateSchedule`` for the optimizer."""
     rate = training.optimizer.learning_rate
     spec = training.lr_schedule
-    if spec is None or spec.name == "constant":
-        schedule = rate
-    else:
-        schedules = keras.optimizers.schedules
-        decay_steps = getattr(spec, "decay_steps", None)
-        if decay_steps == "auto":
-            decay_steps = max(1, total_steps - spec.warmup_steps)
-        if spec.name == "exponential":
-            schedule = schedules.ExponentialDecay(
-                rate, decay_steps, spec.decay_rate, spec.staircase
-            )
-        elif spec.name == "inverse_time":
-            schedule = schedules.InverseTimeDecay(
-                rate, decay_steps, spec.decay_rate, spec.staircase
-            )
-        elif spec.name == "piecewise":
-            schedule = schedules.PiecewiseConstantDecay(list(spec.boundaries), list(spec.values))
-        elif spec.name == "polynomial":
-            schedule = schedules.PolynomialDecay(
-                rate, decay_steps, spec.end_learning_rate, spec.power, spec.cycle
-            )
-        elif spec.name == "cosine":
-            schedule = schedules.CosineDecay(rate, decay_steps, alpha=spec.alpha)
-        else:
-            schedule = schedules.CosineDecayRestarts(
-                rate, spec.first_decay_steps, spec.t_mul, spec.m_mul, spec.alpha
-            )
+    schedule = rate
+    if spec is not None and spec.name != "constant":
+        arguments = spec.model_dump(exclude={"name", "warmup_steps"})
+        if arguments.get("decay_steps") == "auto":
+            arguments["decay_steps"] = max(1, total_steps - spec.warmup_steps)
+        if spec.name not in _OWN_RATES:
+            arguments["initial_learning_rate"] = rate
+        schedule = lookup(SCHEDULES, spec.name, kind="learning-rate schedule")(**arguments)
     if spec is not None and spec.warmup_steps > 0:
         if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
             schedule = keras.optimizers.schedules.PolynomialDecay(rate, 1, rate)  # constant
