@@ -7,10 +7,13 @@ objects are checked against ``toolkit.config.names`` so validating never imports
 from __future__ import annotations
 
 import builtins
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_serializer,
@@ -47,6 +50,26 @@ def _check_name(kind: str, value: str, choices: tuple[str, ...] | list[str]) -> 
     if value not in choices:
         raise ValueError(unknown_name(kind, value, choices))
     return value
+
+
+def _one_of(kind: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A validator accepting only ``choices``; anything else gets the did-you-mean message."""
+    return lambda value: _check_name(kind, value, choices)
+
+
+# Field types that carry their own check, so every field of a kind is validated the same way.
+Activation = Annotated[str, AfterValidator(_one_of("activation", names.ACTIVATIONS))]
+Initializer = Annotated[
+    str,
+    AfterValidator(
+        _one_of("initializer", names.INITIALIZERS + tuple(names.INITIALIZER_ALIASES) + ("auto",))
+    ),
+]
+LossName = Annotated[str, AfterValidator(_one_of("loss", names.ALL_LOSSES))]
+
+_Section = TypeVar("_Section")
+# An optional section: ``false``/``null`` turn it off, ``true`` means its defaults.
+Switchable = Annotated[_Section | None, BeforeValidator(_disable_or_default)]
 
 
 # --------------------------------------------------------------------------- data
@@ -122,26 +145,13 @@ class BlockConfig(Strict):
     """One dense block; unset fields inherit the model-level defaults."""
 
     units: PositiveInt
-    activation: str | None = None
+    activation: Activation | None = None
     dropout: DropoutRate | None = None
     batchnorm: bool | Literal["before", "after"] | None = None
     l1: NonNegativeFloat | None = None
     l2: NonNegativeFloat | None = None
-    initializer: str | None = None
+    initializer: Initializer | None = None
     residual: bool | None = None
-
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, value: str | None) -> str | None:
-        return None if value is None else _check_name("activation", value, names.ACTIVATIONS)
-
-    @field_validator("initializer")
-    @classmethod
-    def _known_initializer(cls, value: str | None) -> str | None:
-        if value is None or value == "auto":
-            return value
-        allowed = names.INITIALIZERS + tuple(names.INITIALIZER_ALIASES)
-        return _check_name("initializer", value, allowed)
 
 
 class BayesianConfig(Strict):
@@ -163,16 +173,16 @@ class ModelConfig(Strict):
         BlockConfig(units=64),
         BlockConfig(units=64),
     ]
-    activation: str = "relu"
-    initializer: str = "auto"
+    activation: Activation = "relu"
+    initializer: Initializer = "auto"
     dropout: DropoutRate = 0.0
     batchnorm: bool | Literal["before", "after"] = False
     l1: NonNegativeFloat = 0.0
     l2: NonNegativeFloat = 0.0
     residual: bool = False
-    bayesian: BayesianConfig | None = None
+    bayesian: Switchable[BayesianConfig] = None
     mc_dropout: bool = False
-    loss: str | None = None
+    loss: LossName | None = None
     metrics: list[str] | None = None
     init_from: str | None = None
     freeze: Annotated[int, Field(ge=0)] = 0
@@ -197,29 +207,6 @@ class ModelConfig(Strict):
         """Write blocks back in the compact form where they only set ``units``."""
         dumped = [block.model_dump(exclude_none=True) for block in blocks]
         return [item["units"] if len(item) == 1 else item for item in dumped]
-
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, value: str) -> str:
-        return _check_name("activation", value, names.ACTIVATIONS)
-
-    @field_validator("initializer")
-    @classmethod
-    def _known_initializer(cls, value: str) -> str:
-        if value == "auto":
-            return value
-        allowed = names.INITIALIZERS + tuple(names.INITIALIZER_ALIASES) + ("auto",)
-        return _check_name("initializer", value, allowed)
-
-    @field_validator("bayesian", mode="before")
-    @classmethod
-    def _bayesian_switch(cls, value: Any) -> Any:
-        return _disable_or_default(value)
-
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, value: str | None) -> str | None:
-        return None if value is None else _check_name("loss", value, names.ALL_LOSSES)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
@@ -460,11 +447,11 @@ class GradientMonitorConfig(Strict):
 class CallbacksConfig(Strict):
     """Keras' own callbacks and the toolkit's; ``false`` turns any of them off."""
 
-    early_stopping: EarlyStoppingConfig | None = EarlyStoppingConfig()
-    checkpoint: CheckpointConfig | None = CheckpointConfig()
-    tensorboard: TensorBoardConfig | None = TensorBoardConfig()
-    reduce_lr_on_plateau: ReduceLROnPlateauConfig | None = None
-    gradient_monitor: GradientMonitorConfig | None = None
+    early_stopping: Switchable[EarlyStoppingConfig] = EarlyStoppingConfig()
+    checkpoint: Switchable[CheckpointConfig] = CheckpointConfig()
+    tensorboard: Switchable[TensorBoardConfig] = TensorBoardConfig()
+    reduce_lr_on_plateau: Switchable[ReduceLROnPlateauConfig] = None
+    gradient_monitor: Switchable[GradientMonitorConfig] = None
     csv_logger: bool = True
     backup_and_restore: bool = True
     terminate_on_nan: bool = True
@@ -473,18 +460,6 @@ class CallbacksConfig(Strict):
     throughput: bool = True
     uncertainty_monitor: bool | Literal["auto"] = "auto"
     confusion_matrix: bool | Literal["auto"] = "auto"
-
-    @field_validator(
-        "early_stopping",
-        "checkpoint",
-        "tensorboard",
-        "reduce_lr_on_plateau",
-        "gradient_monitor",
-        mode="before",
-    )
-    @classmethod
-    def _switch(cls, value: Any) -> Any:
-        return _disable_or_default(value)
 
 
 # --------------------------------------------------------------------------- the rest
