@@ -10,7 +10,7 @@ import io
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from toolkit.runs import (
     os_error_message,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from toolkit.training.callback_factory import RunCallbacks
 
 
 @dataclass(frozen=True)
@@ -166,24 +169,13 @@ def _fit(
     verbose: int | None,
     resuming: bool,
 ) -> RunResult:
-    from toolkit.data.pipeline import (
-        epoch_variable,
-        make_dataset,
-        make_training_dataset,
-        steps_for,
-    )
-    from toolkit.models.builder import build_model, transfer_weights
-    from toolkit.training.callback_factory import build_callbacks
-    from toolkit.training.compile import compile_model
-    from toolkit.training.epoch_counter import EpochCounter
-    from toolkit.training.run_checkpoint import RunCheckpoint
+    """Build and compile, restore a resume point, train, then write the results."""
+    from toolkit.data.pipeline import steps_for
     from toolkit.training.runtime import configure, device_names, make_strategy, strategy_info
 
     configure(config.runtime, config.seed)
     strategy = make_strategy(config.runtime)
-    batch_size = config.training.batch_size
-    train_size = len(data.splits.train)
-    steps_per_epoch = steps_for(train_size, batch_size)
+    steps_per_epoch = steps_for(len(data.splits.train), config.training.batch_size)
     run.checkpoints.mkdir(exist_ok=True)
     run.update_run(
         devices=device_names(),
@@ -192,9 +184,37 @@ def _fit(
         status="running",
         ended=None,
     )
+    model = _build_and_compile(config, run, data, strategy, steps_per_epoch=steps_per_epoch)
+    run_callbacks, initial_epoch = _callbacks_and_resume(
+        config, run, data, model, resuming=resuming
+    )
+    _train_model(
+        config,
+        data,
+        model,
+        run_callbacks.callbacks,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch,
+        verbose=config.training.verbose if verbose is None else verbose,
+    )
+    return _finish(config, run, data, model, run_callbacks)
+
+
+def _build_and_compile(
+    config: ExperimentConfig,
+    run: RunDirectory,
+    data: PreparedData,
+    strategy,
+    *,
+    steps_per_epoch: int,
+):
+    """The compiled model (weights from ``init_from`` where layers match), and the files that
+    describe it: model_summary.txt, model.json and run.json's ``execution``."""
+    from toolkit.models.builder import build_model, transfer_weights
+    from toolkit.training.compile import compile_model
 
     with strategy.scope():
-        model = build_model(config, data.spec, train_size=train_size)
+        model = build_model(config, data.spec, train_size=len(data.splits.train))
         if config.model.init_from:
             from toolkit.models.saving import load_run_model
 
@@ -221,8 +241,16 @@ def _fit(
             "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         },
     )
-    validation_batch = max(batch_size, 256)
-    validation_ds = make_dataset(*data.validation, batch_size=validation_batch)
+    return model
+
+
+def _callbacks_and_resume(
+    config: ExperimentConfig, run: RunDirectory, data: PreparedData, model, *, resuming: bool
+) -> tuple[RunCallbacks, int]:
+    """The run's callbacks and the epoch to start at: 0, or where the latest resume point
+    left off (model, optimizer and callback state restored, history.csv trimmed to it)."""
+    from toolkit.training.callback_factory import build_callbacks
+    from toolkit.training.run_checkpoint import RunCheckpoint
 
     initial_epoch = 0
     initial_history = None
@@ -234,7 +262,7 @@ def _fit(
         run,
         validation=data.validation,
         class_names=data.spec.target.classes,
-        train_size=train_size,
+        train_size=len(data.splits.train),
         resuming=resume_point is not None,
         initial_history=initial_history,
     )
@@ -242,10 +270,16 @@ def _fit(
         run_callbacks.checkpoint.set_model(model)
         initial_epoch = run_callbacks.checkpoint.restore(*resume_point)
         run.update_run(resumed_at_epoch=initial_epoch)
-    # An execution size that divides the epoch gets one endless input iterator per fit;
-    # any other gets an iterator per epoch, told the epoch by EpochCounter.
-    endless = steps_per_epoch % int(model.steps_per_execution) == 0
-    epoch = None if endless else epoch_variable(initial_epoch)
+    return run_callbacks, initial_epoch
+
+
+def _datasets(config: ExperimentConfig, data: PreparedData, *, initial_epoch: int, epoch):
+    """Training batches (shuffled per epoch from the seed) and validation batches; with
+    ``multi_worker``, each worker's share."""
+    from toolkit.data.pipeline import make_dataset, make_training_dataset
+
+    batch_size = config.training.batch_size
+    validation_ds = make_dataset(*data.validation, batch_size=max(batch_size, 256))
     train_ds = make_training_dataset(
         *data.train,
         batch_size=batch_size,
@@ -257,8 +291,28 @@ def _fit(
         from toolkit.training.multi_worker import shard_by_data
 
         train_ds, validation_ds = shard_by_data(train_ds), shard_by_data(validation_ds)
+    return train_ds, validation_ds
 
-    status, reason = "completed", None
+
+def _train_model(
+    config: ExperimentConfig,
+    data: PreparedData,
+    model,
+    callbacks: list,
+    *,
+    initial_epoch: int,
+    steps_per_epoch: int,
+    verbose: int,
+) -> None:
+    """``model.fit`` from ``initial_epoch`` to ``training.epochs``."""
+    from toolkit.data.pipeline import epoch_variable
+    from toolkit.training.epoch_counter import EpochCounter
+
+    # An execution size that divides the epoch gets one endless input iterator per fit;
+    # any other gets an iterator per epoch, told the epoch by EpochCounter.
+    endless = steps_per_epoch % int(model.steps_per_execution) == 0
+    epoch = None if endless else epoch_variable(initial_epoch)
+    train_ds, validation_ds = _datasets(config, data, initial_epoch=initial_epoch, epoch=epoch)
     model.fit(
         train_ds,
         validation_data=validation_ds,
@@ -266,12 +320,22 @@ def _fit(
         steps_per_epoch=steps_per_epoch if endless else None,
         initial_epoch=initial_epoch,
         # First, so the pipeline knows the epoch before Keras starts its iterator.
-        callbacks=run_callbacks.callbacks
-        if endless
-        else [EpochCounter(epoch), *run_callbacks.callbacks],
+        callbacks=callbacks if endless else [EpochCounter(epoch), *callbacks],
         shuffle=False,  # the dataset shuffles itself, per epoch from the seed
-        verbose=config.training.verbose if verbose is None else verbose,
+        verbose=verbose,
     )
+
+
+def _finish(
+    config: ExperimentConfig,
+    run: RunDirectory,
+    data: PreparedData,
+    model,
+    run_callbacks: RunCallbacks,
+) -> RunResult:
+    """The run's outcome: model.keras, metrics.json, plots and the final run.json status. A
+    loss that became NaN fails the run and keeps the best checkpoint's weights."""
+    status, reason = "completed", None
     history = (
         pd.read_csv(run.history) if run.history.exists() else pd.DataFrame(model.history.history)
     )
