@@ -36,17 +36,8 @@ _EPS = 1e-15
 _MIN_STD = 1e-12
 _POINT_KEYS = ("rmse", "mae", "r2")
 _UNCERTAINTY_KEYS = ("nll", "coverage", "interval_width", "crps")
-_BINARY_KEYS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-    "brier",
-    "ece",
-)
+_THRESHOLD_KEYS = ("accuracy", "precision", "recall", "f1")
+_BINARY_KEYS = (*_THRESHOLD_KEYS, "roc_auc", "pr_auc", "log_loss", "brier", "ece")
 _MULTICLASS_KEYS = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "ece")
 
 
