@@ -79,6 +79,11 @@ def test_nan_and_inf_leave_gaps_named_in_the_title(tmp_path):
     star = [s for s in loss.lines if s.get_marker() == "*"]
     assert (star[0].get_xdata()[0], star[0].get_ydata()[0]) == (2, 0.6)  # the finite best
     assert_png(plots.save(fig, tmp_path / "learning_curves.png"))
+    # a run whose loss was NaN from its first epoch still shows (and names) its loss panel
+    diverged = pd.DataFrame({"loss": [np.nan], "val_loss": [np.nan], "note": ["x"]})
+    fig = plots.learning_curves(diverged)
+    assert [ax.get_title() for ax in fig.axes] == ["loss · not finite from epoch 1"]
+    assert_png(plots.save(fig, tmp_path / "diverged.png"))
 
 
 def test_an_empty_history_says_so():

@@ -32,9 +32,18 @@ def _numeric(history: pd.DataFrame) -> pd.DataFrame:
     return frame.replace([np.inf, -np.inf], np.nan)
 
 
-def _panels(history: pd.DataFrame) -> list[str]:
-    """Panel names in order: loss, each metric (``x`` and ``val_x`` share one), learning rate."""
-    columns = [c for c in history.columns if c != "epoch" and history[c].notna().any()]
+def _panels(history: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
+    """Panel names in order: loss, each metric (``x`` and ``val_x`` share one), learning rate.
+
+    A numeric column gets its panel even when every value is NaN: a loss that was NaN from
+    the first epoch is what the reader needs to see. Text columns are left out.
+    """
+    numeric = [pd.api.types.is_numeric_dtype(history[c]) for c in history.columns]
+    columns = [
+        c
+        for c, is_number in zip(history.columns, numeric, strict=True)
+        if c != "epoch" and (is_number or frame[c].notna().any())
+    ]
     bases = list(dict.fromkeys(c.removeprefix("val_") for c in columns))
     rates = [b for b in bases if b in LEARNING_RATE_COLUMNS]
     metrics = [b for b in bases if b not in LEARNING_RATE_COLUMNS]
@@ -101,7 +110,7 @@ def learning_curves(
     gets its own panel. ``mode`` is ``"min"``, ``"max"`` or ``"auto"`` (from the name).
     """
     frame = _numeric(history)
-    panels = _panels(frame)
+    panels = _panels(history, frame)
     cols = max(1, min(3, len(panels)))
     rows = -(-max(len(panels), 1) // cols)
     fig = canvas.new_figure(4.6 * cols, 3.3 * rows)
