@@ -25,11 +25,12 @@ DATA_URI = re.compile(r'<img alt="([^"]+)"[^>]*src="data:image/png;base64,([^"]+
 
 @pytest.fixture(scope="module")
 def repeat_group(tmp_path_factory) -> Path:
-    """`toolkit train --repeat 2` of a tiny Gaussian regression: a group and two seed runs."""
+    """`toolkit train --repeat 2` of a tiny Gaussian regression on one input (so its plots
+    include the predictive band): a group and two seed runs."""
     root = tmp_path_factory.mktemp("report-cli")
     config = tiny_config(
         "regression",
-        data={"test": 0.2},
+        data={"source": "synthetic:sine", "test": 0.2},
         model={"head": "gaussian"},
         evaluation={"plots": True, "baselines": True},
     )
@@ -96,6 +97,7 @@ def test_report_of_a_trained_run(repeat_group):
         "residuals.png",
         "intervals_sorted.png",
         "interval_calibration.png",
+        "predictive_band.png",
     }
     _check_images_and_links(run, page, markdown)
     model = json.loads((run / "model.json").read_text())

@@ -29,7 +29,12 @@ def _band(model: Any, config: ExperimentConfig, x: np.ndarray, actual: np.ndarra
 
 
 def _regression_figures(
-    config: ExperimentConfig, spec: FeatureSpec, model: Any, frame: pd.DataFrame, p: Predictions, y
+    config: ExperimentConfig,
+    spec: FeatureSpec,
+    model: Any,
+    frame: pd.DataFrame,
+    p: Predictions,
+    y: np.ndarray,
 ) -> dict[str, Figure]:
     actual = y[:, 0]
     figures = {
@@ -48,7 +53,9 @@ def _regression_figures(
     return figures
 
 
-def _classification_figures(config: ExperimentConfig, spec: FeatureSpec, p: Predictions, y):
+def _classification_figures(
+    config: ExperimentConfig, spec: FeatureSpec, p: Predictions, y: np.ndarray
+) -> dict[str, Figure]:
     labels = y[:, 0].astype(int)
     classes = spec.target.classes
     finite = np.isfinite(p.mean).all(axis=1)

@@ -78,7 +78,7 @@ def _draw_learning_rate(ax: Axes, values: pd.Series, x: np.ndarray) -> None:
     if finite.nunique() == 1:
         ax.set_title(f"learning rate (constant {finite.iloc[0]:.3g})")
         return
-    if (finite > 0).all():
+    if len(finite) and (finite > 0).all():
         ax.set_yscale("log")
     ax.set_title("learning rate")
 
