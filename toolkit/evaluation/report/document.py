@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import jinja2
@@ -161,6 +162,30 @@ class Report:
     subtitle: str
     status: str
     sections: list[Section]
+
+    @classmethod
+    def of(
+        cls,
+        record: dict[str, Any],
+        directory: Path,
+        subtitle: list[str],
+        sections: list[Section | None],
+    ) -> Report:
+        """Titled by run.json's or sweep.json's name and status (the directory's name and
+        ``unknown`` when missing); empty subtitle parts and ``None`` sections left out."""
+        return cls(
+            str(record.get("name", directory.name)),
+            " · ".join(part for part in subtitle if part),
+            str(record.get("status", "unknown")),
+            [section for section in sections if section is not None],
+        )
+
+
+def why_it_stopped(record: dict[str, Any]) -> Section | None:
+    """The reason run.json or sweep.json gives for a failed or interrupted end, verbatim."""
+    return (
+        Section("Why it stopped", [Code(str(record["reason"]))]) if record.get("reason") else None
+    )
 
 
 def _markdown_cell(text: str) -> str:

@@ -25,6 +25,7 @@ from toolkit.evaluation.report.document import (
     Table,
     format_count,
     format_value,
+    why_it_stopped,
 )
 from toolkit.evaluation.report.reading import (
     duration,
@@ -224,23 +225,16 @@ def run_report(directory: Path) -> Report:
     history = read_csv(directory / "history.csv")
     repeat = record.get("kind") == "repeat" or "repeats" in metrics
     record.setdefault("run_id", directory.name)
-    subtitle = " · ".join(
-        part
-        for part in (
-            f"{'repeat group' if repeat else 'run'} {record['run_id']}",
-            f"task {record.get('task', '?')}",
-            f"evaluated on {metrics['evaluated_on']}" if metrics.get("evaluated_on") else "",
-        )
-        if part
-    )
-    stopped = (
-        Section("Why it stopped", [Code(str(record["reason"]))]) if record.get("reason") else None
-    )
+    subtitle = [
+        f"{'repeat group' if repeat else 'run'} {record['run_id']}",
+        f"task {record.get('task', '?')}",
+        f"evaluated on {metrics['evaluated_on']}" if metrics.get("evaluated_on") else "",
+    ]
     seeds = _seed_runs(directory, record) if repeat else None  # draws seed_curves.png first
     figures = plot_figures(directory)
     sections = [
         _overview(record, metrics, history, repeat),
-        stopped,
+        why_it_stopped(record),
         _metrics(metrics),
         _baselines(metrics),
         seeds,
@@ -249,9 +243,4 @@ def run_report(directory: Path) -> Report:
         _model(directory),
         _config(directory),
     ]
-    return Report(
-        str(record.get("name", directory.name)),
-        subtitle,
-        str(record.get("status", "unknown")),
-        [s for s in sections if s is not None],
-    )
+    return Report.of(record, directory, subtitle, sections)

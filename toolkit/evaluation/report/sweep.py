@@ -10,14 +10,15 @@ from matplotlib.figure import Figure
 
 from toolkit.config.loading import flatten
 from toolkit.evaluation import plots
-from toolkit.evaluation.report.document import Code, KeyValues, Note, Report, Section, Table
-from toolkit.evaluation.report.reading import (
-    duration,
-    plot_figures,
-    read_csv,
-    read_json,
-    read_text,
-    read_yaml,
+from toolkit.evaluation.report import reading
+from toolkit.evaluation.report.document import (
+    Code,
+    KeyValues,
+    Note,
+    Report,
+    Section,
+    Table,
+    why_it_stopped,
 )
 
 _LOG_SAMPLING = ("log", "reverse_log")
@@ -33,7 +34,7 @@ def _overview(sweep: dict[str, Any], objective: str, direction: str) -> Section:
         ("max trials", sweep.get("max_trials")),
         ("started", sweep.get("started")),
         ("ended", sweep.get("ended")),
-        ("duration", duration(sweep.get("started"), sweep.get("ended"))),
+        ("duration", reading.duration(sweep.get("started"), sweep.get("ended"))),
     ]
     return Section("Overview", [KeyValues.of(items)])
 
@@ -62,20 +63,18 @@ def sweep_plots(directory: Path) -> dict[str, Figure]:
     Axes follow how each hyperparameter was sampled (base_config.yaml's search space), so a
     log-sampled learning rate is on a log axis however few decades the trials happen to span.
     """
-    sweep = read_json(directory / "sweep.json")
-    trials = read_csv(directory / "trials.csv", dtype={"trial_id": str})
+    sweep = reading.read_json(directory / "sweep.json")
+    trials = reading.read_csv(directory / "trials.csv", dtype={"trial_id": str})
     if trials is None or "objective" not in trials:
         return {}
     completed = trials[trials["status"] == "completed"] if "status" in trials else trials
     if not len(completed):
         return {}
-    space = (read_yaml(directory / "base_config.yaml").get("tuner") or {}).get("search_space")
-    ranged = {
-        k: v
-        for k, v in (space or {}).items()
-        if isinstance(v, dict) and ("float" in v or "int" in v)
-    }
-    log_scaled = [k for k, v in ranged.items() if v.get("sampling") in _LOG_SAMPLING]
+    tuner = reading.read_yaml(directory / "base_config.yaml").get("tuner")
+    space = tuner.get("search_space") if isinstance(tuner, dict) else None
+    space = space if isinstance(space, dict) else {}
+    ranged = {k for k, v in space.items() if isinstance(v, dict) and ("float" in v or "int" in v)}
+    log_scaled = [k for k in ranged if space[k].get("sampling") in _LOG_SAMPLING]
     objective, direction = _objective(sweep)
     # Label the plots with the objective's own name unless a column already has it.
     name = objective if objective not in completed.columns else "objective"
@@ -97,7 +96,7 @@ def _objective(sweep: dict[str, Any]) -> tuple[str, str]:
 
 def _trials(directory: Path, sweep: dict[str, Any], objective: str, direction: str) -> Section:
     """Every trial, best first (by the objective), the best one highlighted."""
-    trials = read_csv(directory / "trials.csv", dtype={"trial_id": str})
+    trials = reading.read_csv(directory / "trials.csv", dtype={"trial_id": str})
     if trials is None:
         return Section("Trials", [Note("No trials were recorded (trials.csv is missing).")])
     if "objective" in trials:
@@ -123,26 +122,22 @@ def _settings(sweep: dict[str, Any]) -> Section | None:
 
 def sweep_report(directory: Path) -> Report:
     """The report of a sweep directory."""
-    sweep = read_json(directory / "sweep.json")
+    sweep = reading.read_json(directory / "sweep.json")
     objective, direction = _objective(sweep)
     counts = sweep.get("counts") or {}
-    subtitle = " · ".join(
-        part
-        for part in (
-            f"sweep {sweep.get('sweep_id', directory.name)}",
-            f"{sweep['algorithm']} search" if sweep.get("algorithm") else "",
-            f"{objective} ({direction})",
-            ", ".join(f"{v} {k}" for k, v in counts.items()),
-        )
-        if part
-    )
+    subtitle = [
+        f"sweep {sweep.get('sweep_id', directory.name)}",
+        f"{sweep['algorithm']} search" if sweep.get("algorithm") else "",
+        f"{objective} ({direction})",
+        ", ".join(f"{v} {k}" for k, v in counts.items()),
+    ]
     for file_name, figure in sweep_plots(directory).items():
         plots.save(figure, directory / "plots" / file_name)
-    figures = plot_figures(directory)
-    best_config = read_text(directory / "best_config.yaml")
+    figures = reading.plot_figures(directory)
+    best_config = reading.read_text(directory / "best_config.yaml")
     sections = [
         _overview(sweep, objective, direction),
-        Section("Why it stopped", [Code(str(sweep["reason"]))]) if sweep.get("reason") else None,
+        why_it_stopped(sweep),
         _best_trial(sweep, objective),
         _trials(directory, sweep, objective, direction),
         Section("Plots", [figures]) if figures else None,
@@ -151,9 +146,4 @@ def sweep_report(directory: Path) -> Report:
         else Section("Best config (toolkit train runs it as it is)", [Code(best_config)]),
         _settings(sweep),
     ]
-    return Report(
-        str(sweep.get("name", directory.name)),
-        subtitle,
-        str(sweep.get("status", "unknown")),
-        [s for s in sections if s is not None],
-    )
+    return Report.of(sweep, directory, subtitle, sections)
