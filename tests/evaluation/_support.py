@@ -25,13 +25,29 @@ def assert_png(data_or_path: bytes | Path) -> None:
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
+def line(ax, label: str):
+    """The one line of ``ax`` with this legend label."""
+    found = [line for line in ax.lines if line.get_label() == label]
+    assert len(found) == 1, [line.get_label() for line in ax.lines]
+    return found[0]
+
+
+def points(ax, which: int | str = 0) -> np.ndarray:
+    """The (x, y) points of a scatter of ``ax``: the ``which``-th one, or the one so labelled."""
+    if isinstance(which, str):
+        found = [c for c in ax.collections if c.get_label() == which]
+        assert len(found) == 1, [c.get_label() for c in ax.collections]
+        return np.asarray(found[0].get_offsets())
+    return np.asarray(ax.collections[which].get_offsets())
+
+
 def _history(epochs: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     t = np.arange(epochs)
     loss = 1.0 / (1 + 0.4 * t) + 0.1
     return pd.DataFrame(
         {
-            "epoch": t,
+            "epoch": t + 1,
             "learning_rate": np.full(epochs, 1e-3),
             "loss": loss,
             "mae": loss * 40,
@@ -127,9 +143,9 @@ def write_run(
     (run / "model.json").write_text(json.dumps({"total_params": 4929, "trainable_params": 4865}))
     (run / "model_summary.txt").write_text('Model: "demo"\n┏━━━━━━━━┓\n┃ Layer  ┃\n┗━━━━━━━━┛\n')
     if with_plots:
-        plots.learning_curves(history, run / "plots")
-        plots.predicted_vs_actual(y, pred, run / "plots")
-        plots.intervals_sorted(y, pred, std, run / "plots")
+        plots.save(plots.learning_curves(history), run / "plots" / "learning_curves.png")
+        plots.save(plots.predicted_vs_actual(y, pred), run / "plots" / "predicted_vs_actual.png")
+        plots.save(plots.intervals_sorted(y, pred, std), run / "plots" / "intervals_sorted.png")
     return run
 
 
@@ -222,4 +238,12 @@ def write_sweep(root: Path, *, direction: str = "min") -> Path:
         }
     ).to_csv(sweep / "trials.csv", index=False)
     (sweep / "best_config.yaml").write_text("# Best trial 01\nname: demo\nmodel:\n  dropout: 0.3\n")
+    search_space = {
+        "model.dropout": {"float": [0.0, 0.5]},
+        "training.optimizer.learning_rate": {"float": [1e-4, 1e-1], "sampling": "log"},
+        "training.optimizer.name": {"choice": ["adam", "sgd"]},
+    }
+    (sweep / "base_config.yaml").write_text(
+        yaml.safe_dump({"name": "demo", "tuner": {"search_space": search_space}})
+    )
     return sweep

@@ -1,4 +1,6 @@
-"""Metric functions against scikit-learn, SciPy and hand-computed values."""
+"""Metric functions against closed forms, SciPy and hand-computed values.
+
+The module computes its scores with scikit-learn; these tests compute them independently."""
 
 from __future__ import annotations
 
@@ -27,9 +29,11 @@ def test_regression_metrics_match_sklearn_and_a_calibrated_gaussian_covers_its_l
     std = np.full_like(y_pred, 0.5)
     y_true = y_pred + rng.normal(scale=0.5, size=y_pred.size)
     result = metrics.regression_metrics(y_true, y_pred, std=std, interval=0.95)
-    assert result["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y_true, y_pred)))
-    assert result["mae"] == pytest.approx(skm.mean_absolute_error(y_true, y_pred))
-    assert result["r2"] == pytest.approx(skm.r2_score(y_true, y_pred))
+    error = y_pred - y_true
+    assert result["rmse"] == pytest.approx(np.sqrt(np.mean(error**2)))
+    assert result["mae"] == pytest.approx(np.mean(np.abs(error)))
+    total = np.sum((y_true - y_true.mean()) ** 2)
+    assert result["r2"] == pytest.approx(1 - np.sum(error**2) / total)
     assert result["coverage"] == pytest.approx(0.95, abs=0.01)
     assert result["interval_width"] == pytest.approx(2 * 1.959964 * 0.5, rel=1e-4)
     assert result["nll"] == pytest.approx(-stats.norm(y_pred, std).logpdf(y_true).mean())
@@ -145,14 +149,22 @@ def test_binary_metrics_match_sklearn_and_ece_separates_calibration():
     y = (rng.uniform(size=probability.size) < probability).astype(int)
     result = metrics.binary_metrics(y, probability)
     predicted = (probability >= 0.5).astype(int)
-    assert result["accuracy"] == pytest.approx(skm.accuracy_score(y, predicted))
-    assert result["precision"] == pytest.approx(skm.precision_score(y, predicted))
-    assert result["recall"] == pytest.approx(skm.recall_score(y, predicted))
-    assert result["f1"] == pytest.approx(skm.f1_score(y, predicted))
-    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(y, probability))
-    assert result["pr_auc"] == pytest.approx(skm.average_precision_score(y, probability))
-    assert result["log_loss"] == pytest.approx(skm.log_loss(y, probability))
-    assert result["brier"] == pytest.approx(skm.brier_score_loss(y, probability))
+    tp, fp = np.sum((predicted == 1) & (y == 1)), np.sum((predicted == 1) & (y == 0))
+    fn = np.sum((predicted == 0) & (y == 1))
+    assert result["accuracy"] == pytest.approx(np.mean(predicted == y))
+    assert result["precision"] == pytest.approx(tp / (tp + fp))
+    assert result["recall"] == pytest.approx(tp / (tp + fn))
+    assert result["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    # ROC AUC is the Mann-Whitney U statistic over positive-negative pairs
+    u = stats.mannwhitneyu(probability[y == 1], probability[y == 0]).statistic
+    assert result["roc_auc"] == pytest.approx(u / (y.sum() * (1 - y).sum()))
+    # average precision: the mean precision at the rank of each positive (no ties here)
+    ranked = y[np.argsort(-probability)]
+    hits = np.flatnonzero(ranked)
+    assert result["pr_auc"] == pytest.approx(np.mean(np.cumsum(ranked)[hits] / (hits + 1)))
+    log_likelihood = y * np.log(probability) + (1 - y) * np.log(1 - probability)
+    assert result["log_loss"] == pytest.approx(-np.mean(log_likelihood))
+    assert result["brier"] == pytest.approx(np.mean((probability - y) ** 2))
     assert result["ece"] < 0.02
     overconfident = np.where(probability > 0.5, 0.999, 0.001)
     assert metrics.binary_metrics(y, overconfident)["ece"] > 0.2
@@ -179,6 +191,21 @@ def test_single_class_split_gives_none_not_nan_and_serialises():
     _strict_json(negatives)
 
 
+def test_outputs_of_a_diverged_model_give_undefined_metrics_not_an_error():
+    y = np.array([0, 1, 1, 0])
+    regression = metrics.regression_metrics(y * 1.0, [0.1, np.nan, 0.8, np.inf], std=[1.0] * 4)
+    assert regression == dict.fromkeys(
+        ["rmse", "mae", "r2", "nll", "coverage", "interval_width", "crps"]
+    )
+    assert set(metrics.binary_metrics(y, [0.1, np.nan, 0.8, 0.3]).values()) == {None}
+    multiclass = metrics.multiclass_metrics(
+        y, np.array([[0.5, 0.5]] * 3 + [[np.nan, np.nan]]), class_names=["a", "b"]
+    )
+    assert multiclass["accuracy"] is None and "confusion_matrix" not in multiclass
+    for result in (regression, multiclass):
+        _strict_json(result)
+
+
 def test_binary_rejects_labels_other_than_zero_and_one():
     with pytest.raises(ValueError):
         metrics.binary_metrics([0, 2], [0.1, 0.9])
@@ -197,7 +224,7 @@ def test_multiclass_metrics_and_confusion_matrix():
     result = metrics.multiclass_metrics(y, probabilities, class_names=["a", "b", "c"])
     assert result["accuracy"] == pytest.approx(0.75)
     assert result["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
-    assert result["log_loss"] == pytest.approx(skm.log_loss(y, probabilities))
+    assert result["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.7, 0.7, 0.3])))
     assert result["class_names"] == ["a", "b", "c"]
     _strict_json(result)
 
@@ -218,11 +245,11 @@ def test_multiclass_matches_sklearn_with_absent_classes_and_top_k():
     assert result["f1_weighted"] == pytest.approx(
         skm.f1_score(y, predicted, labels=labels, average="weighted", zero_division=0)
     )
-    assert result["log_loss"] == pytest.approx(skm.log_loss(y, probabilities, labels=labels))
+    log_loss = -np.mean(np.log(probabilities[np.arange(y.size), y]))
+    assert result["log_loss"] == pytest.approx(log_loss)
     assert result["top_k"] == 3
-    assert result["top_k_accuracy"] == pytest.approx(
-        skm.top_k_accuracy_score(y, probabilities, k=3, labels=labels)
-    )
+    top3 = np.argsort(-probabilities, axis=1)[:, :3]
+    assert result["top_k_accuracy"] == pytest.approx(np.mean((top3 == y[:, None]).any(axis=1)))
     assert len(result["confusion_matrix"]) == 5
     assert result["ece"] == pytest.approx(metrics.expected_calibration_error(y, probabilities))
 

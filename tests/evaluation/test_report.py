@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,11 @@ from tests.evaluation._support import assert_png, write_run, write_sweep
 from toolkit.errors import ToolkitError
 from toolkit.evaluation import plots
 from toolkit.evaluation.report import compare_runs, write_report
+from toolkit.evaluation.report.sweep import sweep_plots
 
-DATA_URI = re.compile(r"src='data:image/png;base64,([^']+)'")
+ROOT = Path(__file__).resolve().parents[2]
+
+DATA_URI = re.compile(r'src="data:image/png;base64,([^"]+)"')
 
 
 def _markdown_images(markdown: str) -> list[str]:
@@ -46,7 +51,7 @@ def _fake_run(root: Path, name: str, dropout: float, rmse: float) -> Path:
     )
     history = pd.DataFrame(
         {
-            "epoch": range(6),
+            "epoch": range(1, 7),
             "loss": np.linspace(1, 0.2, 6),
             "val_loss": [1, 0.7, 0.5, 0.45, 0.5, 0.6],
         }
@@ -61,10 +66,11 @@ def _fake_run(root: Path, name: str, dropout: float, rmse: float) -> Path:
             }
         )
     )
-    plots.learning_curves(history, run / "plots")
+    plots.save(plots.learning_curves(history), run / "plots" / "learning_curves.png")
     rng = np.random.default_rng(0)
     y = rng.normal(size=50)
-    plots.predicted_vs_actual(y, y + rng.normal(scale=0.3, size=50), run / "plots")
+    figure = plots.predicted_vs_actual(y, y + rng.normal(scale=0.3, size=50))
+    plots.save(figure, run / "plots" / "predicted_vs_actual.png")
     return run
 
 
@@ -96,21 +102,19 @@ def test_full_run_report_contents(run_dir):
             for name in ("rmse", "crps", "coverage", "nll"):
                 assert f"{metrics[split][name]:.4g}" in text, (split, name)
         assert "random_forest" in text and "52.75" in text  # baseline next to the network
-        assert (
-            "4,929 parameters" in text and "4,865 trainable" in text and "64 non-trainable" in text
-        )
+        assert "4,929 weights, 4,865 trainable, 64 non-trainable" in text
         assert "sklearn:diabetes" in text  # config
         assert "a2246e36948bda6d" in text  # data fingerprint
         assert "1m 25s" in text  # duration from started/ended
         assert "317" in text and "region" in text  # data rows and features
-    assert "<td class='best'>52.75</td>" in page  # best baseline rmse in bold
+    assert '<td class="best">52.75</td>' in page  # best baseline rmse in bold
     assert "┏━━━━━━━━┓" in page  # the model summary verbatim
     # every PNG embedded, decodable, in reading order; nothing loaded from outside
     images = [base64.b64decode(data) for data in DATA_URI.findall(page)]
     assert len(images) == len(list((run_dir / "plots").glob("*.png"))) == 3
     for image in images:
         assert_png(image)
-    assert page.index("alt='learning curves'") < page.index("alt='predicted vs actual'")
+    assert page.index('alt="learning curves"') < page.index('alt="predicted vs actual"')
     assert not re.search(r"(src|href)=['\"]?(https?:|//)", page)
     assert "<script" not in page
     # Markdown: relative image paths that exist
@@ -127,7 +131,7 @@ def test_text_is_escaped(tmp_path):
     (run / "model_summary.txt").write_text("<b>not bold</b>\n")
     page = write_report(run)[0].read_text()
     assert "<script>" not in page and "<b>not bold</b>" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co" in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in page
     assert "&lt;b&gt;not bold&lt;/b&gt;" in page
 
 
@@ -187,6 +191,77 @@ def test_neither_run_nor_sweep_is_an_error(tmp_path):
         write_report(tmp_path)
 
 
+KERAS_SUMMARY = """Model: "demo"
+┏━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━┓
+┃ Layer (type)        ┃ Param # ┃
+┡━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━┩
+│ dense (Dense)       │   4,865 │
+└─────────────────────┴─────────┘
+ Total params: 14,929 (58.32 KB)
+ Trainable params: 4,865 (19.00 KB)
+ Non-trainable params: 64 (256.00 B)
+ Optimizer params: 10,000 (39.06 KB)
+"""
+
+
+def test_the_model_section_counts_weights_once(run_dir):
+    # Keras' "Total params" adds the optimizer's slots; model.json counts the weights only
+    (run_dir / "model_summary.txt").write_text(KERAS_SUMMARY)
+    html_path, md_path = write_report(run_dir)
+    for text in (html_path.read_text(), md_path.read_text()):
+        model = text[text.index("Model</h2>" if "<h2>" in text else "## Model") :]
+        assert "4,929 weights, 4,865 trainable, 64 non-trainable" in model
+        assert "state holds 10,000 more values" in model
+        assert "Total params" not in text and "Optimizer params" not in text
+        assert "│ dense (Dense)       │   4,865 │" in model  # the layer table stays verbatim
+
+
+@pytest.mark.parametrize("epoch_column", [True, False])
+def test_the_best_epoch_counts_from_one(tmp_path, epoch_column):
+    run = write_run(tmp_path, "run", with_plots=False)
+    val_loss = [0.9, 0.7, 0.5, 0.45, 0.5]
+    history = pd.DataFrame({"loss": np.linspace(1, 0.5, 5), "val_loss": val_loss})
+    if epoch_column:  # history.csv as training writes it: epochs from 1
+        history.insert(0, "epoch", range(1, 6))
+    history.to_csv(run / "history.csv", index=False)
+    markdown = write_report(run)[1].read_text()
+    assert f"- **best val_loss**: 0.45 (epoch {int(np.argmin(val_loss)) + 1})" in markdown
+
+
+def _html_tables(page: str) -> list[list[list[str]]]:
+    tables = re.findall(r"<table>(.*?)</table>", page, flags=re.S)
+    return [
+        [
+            [html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table)
+        ]
+        for table in tables
+    ]
+
+
+def _markdown_tables(markdown: str) -> list[list[list[str]]]:
+    tables, current = [], []
+    for text in [*markdown.splitlines(), ""]:
+        if text.startswith("|") and not text.startswith("|---"):
+            cells = re.split(r"(?<!\\)\|", text.strip())[1:-1]
+            current.append([c.strip().strip("*").replace("\\|", "|") for c in cells])
+        elif not text.startswith("|---") and current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+@pytest.mark.parametrize("kind", ["run", "sweep"])
+def test_html_and_markdown_hold_the_same_tables(tmp_path, kind):
+    directory = (
+        write_run(tmp_path, "run", with_plots=False) if kind == "run" else write_sweep(tmp_path)
+    )
+    html_path, md_path = write_report(directory)
+    html_tables = _html_tables(html_path.read_text())
+    assert len(html_tables) >= 3
+    assert html_tables == _markdown_tables(md_path.read_text())
+
+
 # --------------------------------------------------------------------------------------------
 # sweep reports
 # --------------------------------------------------------------------------------------------
@@ -225,7 +300,7 @@ def test_sweep_report_contents(tmp_path, direction):
     positions = [page.index(f"<td>{trial}</td>") for trial in [*order, "02"]]
     assert positions == sorted(positions)  # best first, the failed trial last
     best = order[0]
-    assert re.search(rf"<tr class=hl><td>{best}</td>", page)  # the best trial highlighted
+    assert re.search(rf'<tr class="hl"><td>{best}</td>', page)  # the best trial highlighted
     assert "loss became NaN &lt;inf&gt;" in page  # a failure reason, escaped
     assert "dropout: 0.3" in page and "dropout: 0.3" in markdown  # best config
     written = sorted(p.name for p in (sweep / "plots").glob("*.png"))
@@ -240,9 +315,24 @@ def test_sweep_report_contents(tmp_path, direction):
     assert len(images) == len(written)
     for image in images:
         assert_png(base64.b64decode(image))
-    assert page.index("alt='objective per trial'") < page.index("alt='best so far'")
+    assert page.index('alt="objective per trial"') < page.index('alt="best so far"')
     assert all((sweep / t).is_file() for t in _markdown_images(markdown))
     assert "4 completed" in page and "random" in page
+
+
+def test_sweep_plot_axes_follow_the_sampling_of_the_search_space(tmp_path):
+    # trials.csv whose log-sampled learning rates happen to span less than a decade
+    sweep = write_sweep(tmp_path)
+    trials = pd.read_csv(sweep / "trials.csv", dtype={"trial_id": str})
+    trials["training.optimizer.learning_rate"] = [1e-3, 2e-3, 3e-3, 5e-3, 8e-3]
+    trials.to_csv(sweep / "trials.csv", index=False)
+    figures = sweep_plots(sweep)
+    assert (
+        figures["objective_vs_training.optimizer.learning_rate.png"].axes[0].get_xscale() == "log"
+    )
+    assert figures["objective_vs_model.dropout.png"].axes[0].get_xscale() == "linear"
+    drawn = figures["objective_per_trial.png"].axes[0].collections[0].get_offsets()
+    assert drawn[:, 1].tolist() == [0.5, 0.2, 0.9, 0.35]  # the completed trials, in run order
 
 
 def test_sweep_without_trials(tmp_path):
@@ -300,3 +390,20 @@ def test_compare_repeat_groups_and_runs_without_config(tmp_path, repeat_dir):
     (bare / "config.yaml").unlink()
     table, _ = compare_runs([repeat_dir, bare], tmp_path / "cmp")
     assert "±" in table and "test.rmse" in table
+
+
+# --------------------------------------------------------------------------------------------
+# packaging
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_templates_ship_with_the_package():
+    """`pip install .` copies the templates: pyproject's package data matches every one."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert any(d.startswith("jinja2") for d in project["project"]["dependencies"])
+    patterns = project["tool"]["setuptools"]["package-data"]["toolkit.evaluation.report"]
+    package = ROOT / "toolkit" / "evaluation" / "report"
+    templates = [p.relative_to(package) for p in (package / "templates").iterdir()]
+    assert {"report.html.j2", "report.md.j2", "compare.md.j2"} <= {t.name for t in templates}
+    for template in templates:
+        assert any(template.match(pattern) for pattern in patterns), template

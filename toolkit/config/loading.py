@@ -7,6 +7,7 @@ remembers the file and line it came from, so errors can point at it.
 from __future__ import annotations
 
 import copy
+import json
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -91,6 +92,24 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a config as the key paths ``--set`` takes.
+
+    Lists become compact JSON text, so every value is a scalar that compares, prints and goes
+    into TensorBoard's HParams as it is; ``None`` values are left out, like absent keys.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{path}."))
+        elif isinstance(value, list | tuple):
+            flat[path] = json.dumps(value, default=str)
+        elif value is not None:
+            flat[path] = value
+    return flat
 
 
 def _load_with_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], Origins]:

@@ -2,8 +2,10 @@
 
 Every public ``*_metrics`` function returns a plain ``dict`` of Python floats, ints, strings and
 lists that ``json.dumps(..., allow_nan=False)`` accepts: undefined values (for example ROC AUC on a
-split holding one class only) are reported as ``None`` instead of NaN. This module deliberately
-imports neither TensorFlow nor Keras so that metrics and reports stay fast and testable.
+split holding one class only, or any metric of a model whose outputs are NaN) are reported as
+``None`` instead of NaN. The scores themselves are scikit-learn's; this module adds the Gaussian
+and calibration metrics it lacks. It imports neither TensorFlow nor Keras, so metrics and reports
+stay fast and testable.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ __all__ = [
 
 _EPS = 1e-15
 _MIN_STD = 1e-12
+_POINT_KEYS = ("rmse", "mae", "r2")
+_UNCERTAINTY_KEYS = ("nll", "coverage", "interval_width", "crps")
+_THRESHOLD_KEYS = ("accuracy", "precision", "recall", "f1")
+_BINARY_KEYS = (*_THRESHOLD_KEYS, "roc_auc", "pr_auc", "log_loss", "brier", "ece")
+_MULTICLASS_KEYS = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "ece")
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,11 +72,7 @@ def _as_2d(y: Any, *, name: str) -> np.ndarray:
     arr = np.asarray(y, dtype=np.float64)
     if arr.ndim == 0:
         raise ValueError(f"{name} must be an array, got a scalar")
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    elif arr.ndim > 2:
-        arr = arr.reshape(arr.shape[0], -1)
-    return arr
+    return arr[:, None] if arr.ndim == 1 else arr.reshape(arr.shape[0], -1)
 
 
 def _regression_arrays(
@@ -95,9 +98,13 @@ def _regression_arrays(
     if sd.shape[0] != yt.shape[0]:
         raise ValueError(f"std has {sd.shape[0]} rows but y_true has {yt.shape[0]}")
     sd = np.broadcast_to(sd, yt.shape)
-    if np.any(~np.isfinite(sd)) or np.any(sd < 0):
-        raise ValueError("std must be finite and non-negative")
+    if np.any(sd < 0):
+        raise ValueError("std must be non-negative")
     return yt, yp, np.maximum(sd, _MIN_STD)
+
+
+def _all_finite(*arrays: np.ndarray | None) -> bool:
+    return all(a is None or bool(np.isfinite(a).all()) for a in arrays)
 
 
 def _binary_arrays(y_true: Any, probability: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +121,7 @@ def _binary_arrays(y_true: Any, probability: Any) -> tuple[np.ndarray, np.ndarra
     y = y.astype(np.float64)
     if not np.all(np.isin(y, (0.0, 1.0))):
         raise ValueError("binary y_true must only contain 0 and 1")
-    if np.any(~np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+    if np.any(p < 0) or np.any(p > 1):
         raise ValueError("probability must lie in [0, 1]")
     return y.astype(np.int64), p
 
@@ -178,10 +185,8 @@ def gaussian_crps(y_true: Any, mean: Any, std: Any) -> np.ndarray:
 
 def gaussian_nll(y_true: Any, mean: Any, std: Any) -> np.ndarray:
     """Elementwise negative log-likelihood of y under N(mean, std) (natural log, includes constant)."""
-    y = np.asarray(y_true, dtype=np.float64)
-    mu = np.asarray(mean, dtype=np.float64)
     sigma = np.maximum(np.asarray(std, dtype=np.float64), _MIN_STD)
-    return 0.5 * np.log(2.0 * np.pi) + np.log(sigma) + 0.5 * ((y - mu) / sigma) ** 2
+    return -stats.norm.logpdf(y_true, loc=mean, scale=sigma)
 
 
 def interval_coverage_curve(
@@ -194,16 +199,13 @@ def interval_coverage_curve(
     """
     yt, yp, sd = _regression_arrays(y_true, y_pred, std)
     assert sd is not None
-    if levels is None:
-        levels = np.round(np.arange(0.05, 0.951, 0.05), 2).tolist()
-    abs_z = np.abs(yt - yp) / sd
-    observed = []
-    for level in levels:
-        if not 0.0 < level < 1.0:
-            raise ValueError(f"interval level must be in (0, 1), got {level}")
-        z = stats.norm.ppf(0.5 + level / 2.0)
-        observed.append(float(np.mean(abs_z <= z)))
-    return {"expected": [float(v) for v in levels], "observed": observed}
+    levels = np.round(np.arange(0.05, 0.951, 0.05), 2) if levels is None else np.asarray(levels)
+    if np.any((levels <= 0.0) | (levels >= 1.0)):
+        raise ValueError(f"interval levels must be in (0, 1), got {levels.tolist()}")
+    abs_z = (np.abs(yt - yp) / sd).reshape(-1)
+    z = stats.norm.ppf(0.5 + levels / 2.0)
+    observed = np.mean(abs_z[:, None] <= z[None, :], axis=0)
+    return {"expected": levels.astype(float).tolist(), "observed": observed.tolist()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,14 +236,12 @@ def calibration_bins(y_true: Any, probability: Any, *, n_bins: int = 10) -> dict
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     index = np.clip(np.floor(confidence * n_bins).astype(np.int64), 0, n_bins - 1)
     count = np.bincount(index, minlength=n_bins)
-    conf_sum = np.bincount(index, weights=confidence, minlength=n_bins)
-    out_sum = np.bincount(index, weights=outcome, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        conf_mean = np.where(count > 0, conf_sum / np.maximum(count, 1), np.nan)
-        obs_mean = np.where(count > 0, out_sum / np.maximum(count, 1), np.nan)
+        conf_mean = np.bincount(index, weights=confidence, minlength=n_bins) / count
+        obs_mean = np.bincount(index, weights=outcome, minlength=n_bins) / count
     return {
         "edges": edges.tolist(),
-        "count": count.astype(int).tolist(),
+        "count": count.tolist(),
         "confidence": json_safe(conf_mean),
         "observed": json_safe(obs_mean),
     }
@@ -255,12 +255,11 @@ def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 1
     """
     bins = calibration_bins(y_true, probability, n_bins=n_bins)
     count = np.asarray(bins["count"], dtype=np.float64)
-    total = count.sum()
-    ece = 0.0
-    for n_b, conf, obs in zip(count, bins["confidence"], bins["observed"], strict=True):
-        if n_b > 0:
-            ece += (n_b / total) * abs(obs - conf)
-    return float(ece)
+    gap = np.abs(
+        np.array(bins["observed"], dtype=np.float64)
+        - np.array(bins["confidence"], dtype=np.float64)
+    )
+    return float(np.sum(np.where(count > 0, count * gap, 0.0)) / count.sum())
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,34 +276,28 @@ def regression_metrics(
     Uncertainty metrics: ``nll`` (mean Gaussian NLL), ``coverage`` (fraction of y_true inside the
     central ``interval`` Gaussian interval), ``interval_width`` (mean width of that interval) and
     ``crps`` (mean closed-form Gaussian CRPS). ``std`` must be in the original units of y.
-    r2 is ``None`` when a target is constant or there are fewer than two samples.
+    r2 is ``None`` when a target is constant or there are fewer than two samples; every metric
+    is ``None`` when a prediction, target or std is NaN or infinite.
     """
     if not 0.0 < interval < 1.0:
         raise ValueError(f"interval must be in (0, 1), got {interval}")
     yt, yp, sd = _regression_arrays(y_true, y_pred, std)
-    err = yp - yt
-    rmse = float(np.mean(np.sqrt(np.mean(err**2, axis=0))))
-    mae = float(np.mean(np.abs(err)))
-    ss_res = np.sum(err**2, axis=0)
-    ss_tot = np.sum((yt - yt.mean(axis=0)) ** 2, axis=0)
-    if yt.shape[0] < 2 or np.any(ss_tot <= 0):
-        r2: float | None = None
-    else:
-        r2 = float(np.mean(1.0 - ss_res / ss_tot))
-    result: dict[str, float | None] = {"rmse": rmse, "mae": mae, "r2": r2}
+    keys = _POINT_KEYS + (_UNCERTAINTY_KEYS if sd is not None else ())
+    if not _all_finite(yt, yp, sd):
+        return dict.fromkeys(keys)
+    constant = yt.shape[0] < 2 or np.any(np.ptp(yt, axis=0) == 0)
+    result: dict[str, float | None] = {
+        "rmse": skm.root_mean_squared_error(yt, yp),
+        "mae": skm.mean_absolute_error(yt, yp),
+        "r2": None if constant else skm.r2_score(yt, yp),
+    }
     if sd is not None:
         z = float(stats.norm.ppf(0.5 + interval / 2.0))
-        result["nll"] = float(np.mean(gaussian_nll(yt, yp, sd)))
-        result["coverage"] = float(np.mean(np.abs(err) <= z * sd))
-        result["interval_width"] = float(np.mean(2.0 * z * sd))
-        result["crps"] = float(np.mean(gaussian_crps(yt, yp, sd)))
+        result["nll"] = np.mean(gaussian_nll(yt, yp, sd))
+        result["coverage"] = np.mean(np.abs(yp - yt) <= z * sd)
+        result["interval_width"] = np.mean(2.0 * z * sd)
+        result["crps"] = np.mean(gaussian_crps(yt, yp, sd))
     return json_safe(result)
-
-
-def _binary_log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean binary cross-entropy with probabilities clipped away from 0 and 1."""
-    q = np.clip(p, _EPS, 1.0 - _EPS)
-    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1.0 - q)))
 
 
 def binary_metrics(y_true: Any, probability: Any, *, threshold: float = 0.5) -> dict[str, Any]:
@@ -314,20 +307,23 @@ def binary_metrics(y_true: Any, probability: Any, *, threshold: float = 0.5) -> 
     when ``probability >= threshold``. Keys: accuracy, precision, recall, f1 (zero when undefined),
     roc_auc, pr_auc (average precision), log_loss, brier, ece (10 equal-width bins).
     ``roc_auc`` is ``None`` when the split holds one class only and ``pr_auc`` is ``None`` when it
-    holds no positives (both are undefined there), so the dict always serialises to strict JSON.
+    holds no positives (both are undefined there); every metric is ``None`` when a probability
+    is NaN, so the dict always serialises to strict JSON.
     """
     y, p = _binary_arrays(y_true, probability)
+    if not _all_finite(p):
+        return dict.fromkeys(_BINARY_KEYS)
     pred = (p >= threshold).astype(np.int64)
-    both_classes = np.unique(y).size == 2
+    labels = [0, 1]
     result: dict[str, Any] = {
-        "accuracy": float(np.mean(pred == y)),
-        "precision": float(skm.precision_score(y, pred, labels=[0, 1], zero_division=0)),
-        "recall": float(skm.recall_score(y, pred, labels=[0, 1], zero_division=0)),
-        "f1": float(skm.f1_score(y, pred, labels=[0, 1], zero_division=0)),
-        "roc_auc": float(skm.roc_auc_score(y, p)) if both_classes else None,
-        "pr_auc": float(skm.average_precision_score(y, p)) if y.sum() > 0 else None,
-        "log_loss": _binary_log_loss(y, p),
-        "brier": float(np.mean((p - y) ** 2)),
+        "accuracy": skm.accuracy_score(y, pred),
+        "precision": skm.precision_score(y, pred, labels=labels, zero_division=0),
+        "recall": skm.recall_score(y, pred, labels=labels, zero_division=0),
+        "f1": skm.f1_score(y, pred, labels=labels, zero_division=0),
+        "roc_auc": skm.roc_auc_score(y, p) if np.unique(y).size == 2 else None,
+        "pr_auc": skm.average_precision_score(y, p) if y.sum() > 0 else None,
+        "log_loss": skm.log_loss(y, p, labels=labels),
+        "brier": skm.brier_score_loss(y, p, pos_label=1),
         "ece": expected_calibration_error(y, p, n_bins=10),
     }
     return json_safe(result)
@@ -343,6 +339,7 @@ def multiclass_metrics(
     omitted for two classes, where top-2 accuracy is trivially 1), ece (top-label confidence),
     confusion_matrix (rows = true class, columns = predicted, as lists) and class_names.
     ``y_true`` holds class indices, or class names that are looked up in ``class_names``.
+    Every metric is ``None`` (and the confusion matrix left out) when a probability is NaN.
     """
     names = [str(c) for c in class_names]
     n_classes = len(names)
@@ -356,27 +353,26 @@ def multiclass_metrics(
         raise ValueError("y_true and probabilities must have the same, non-zero length")
     if np.any((y < 0) | (y >= n_classes)):
         raise ValueError(f"class indices must be in [0, {n_classes})")
-    if np.any(~np.isfinite(prob)) or np.any(prob < 0):
-        raise ValueError("probabilities must be finite and non-negative")
+    if np.any(prob < 0):
+        raise ValueError("probabilities must be non-negative")
+    if not _all_finite(prob):
+        return {**dict.fromkeys(_MULTICLASS_KEYS), "class_names": names}
     # Normalise rows (float32 softmax outputs rarely sum to exactly 1) before log loss.
     prob = prob / np.maximum(prob.sum(axis=1, keepdims=True), _EPS)
     labels = list(range(n_classes))
     pred = prob.argmax(axis=1)
     result: dict[str, Any] = {
-        "accuracy": float(np.mean(pred == y)),
-        "f1_macro": float(skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
-        "f1_weighted": float(
-            skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0)
-        ),
-        "log_loss": float(-np.mean(np.log(np.clip(prob[np.arange(y.size), y], _EPS, 1.0)))),
+        "accuracy": skm.accuracy_score(y, pred),
+        "f1_macro": skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0),
+        "f1_weighted": skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0),
+        "log_loss": skm.log_loss(y, prob, labels=labels),
     }
     k = min(int(top_k), n_classes - 1)
     if n_classes > 2 and k >= 1:
-        topk = np.argsort(-prob, axis=1, kind="stable")[:, :k]
-        result["top_k_accuracy"] = float(np.mean(np.any(topk == y[:, None], axis=1)))
+        result["top_k_accuracy"] = skm.top_k_accuracy_score(y, prob, k=k, labels=labels)
         result["top_k"] = k
     result["ece"] = expected_calibration_error(y, prob, n_bins=10)
-    result["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=labels).tolist()
+    result["confusion_matrix"] = skm.confusion_matrix(y, pred, labels=labels)
     result["class_names"] = names
     return json_safe(result)
 
@@ -402,9 +398,7 @@ def aggregate_repeats(metric_dicts: Sequence[Mapping[str, Any]]) -> dict[str, An
     mean and std are ``None``. A metric missing from some repeats is aggregated over the others.
     """
     dicts = [d for d in metric_dicts if d is not None]
-    keys: list[str] = []
-    for d in dicts:
-        keys.extend(k for k in d if k not in keys)
+    keys = list(dict.fromkeys(k for d in dicts for k in d))
     out: dict[str, Any] = {}
     for key in keys:
         present = [d[key] for d in dicts if key in d]

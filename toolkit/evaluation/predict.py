@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, feature_arrays
@@ -27,20 +28,12 @@ class Predictions:
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    shifted = np.exp(x - x.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
 def _probabilities(task: str, logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits (SciPy's expit and softmax do not overflow)."""
     if task == "binary":
-        positive = _sigmoid(logits[..., 0])
+        positive = special.expit(logits[..., 0])
         return np.stack([1.0 - positive, positive], axis=-1)
-    return _softmax(logits)
+    return special.softmax(logits, axis=-1)
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:

@@ -2,16 +2,73 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.evaluation import plots
 from toolkit.evaluation.predict import Predictions, predict
 from toolkit.runs import RunDirectory
+
+
+def _band(model: Any, config: ExperimentConfig, x: np.ndarray, actual: np.ndarray) -> Figure:
+    """The predictive band of a model with one numeric input, over the data's range and half more."""
+    finite = x[np.isfinite(x)]
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    grid = np.linspace(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo), 200)
+    band = predict(model, {NUMERIC_INPUT: grid.astype(np.float32).reshape(-1, 1)}, config)
+    return plots.predictive_band(
+        x, actual, grid, band.mean, band.std, interval=config.prediction.interval
+    )
+
+
+def _regression_figures(
+    config: ExperimentConfig,
+    spec: FeatureSpec,
+    model: Any,
+    frame: pd.DataFrame,
+    p: Predictions,
+    y: np.ndarray,
+) -> dict[str, Figure]:
+    actual = y[:, 0]
+    figures = {
+        "predicted_vs_actual.png": plots.predicted_vs_actual(actual, p.mean),
+        "residuals.png": plots.residuals(actual, p.mean),
+    }
+    if p.std is None:
+        return figures
+    figures["intervals_sorted.png"] = plots.intervals_sorted(
+        actual, p.mean, p.std, interval=config.prediction.interval
+    )
+    figures["interval_calibration.png"] = plots.interval_calibration(actual, p.mean, p.std)
+    if len(spec.numeric) == 1 and not spec.categorical:
+        x = frame[spec.numeric[0].name].to_numpy(dtype=float)
+        figures["predictive_band.png"] = _band(model, config, x, actual)
+    return figures
+
+
+def _classification_figures(
+    config: ExperimentConfig, spec: FeatureSpec, p: Predictions, y: np.ndarray
+) -> dict[str, Figure]:
+    labels = y[:, 0].astype(int)
+    classes = spec.target.classes
+    finite = np.isfinite(p.mean).all(axis=1)
+    counts = confusion_matrix(
+        labels[finite], p.mean[finite].argmax(axis=1), labels=list(range(len(classes)))
+    )
+    scores = p.mean[:, 1] if config.model.task == "binary" else p.mean
+    return {
+        "confusion_matrix.png": plots.confusion_matrix(counts, classes),
+        "roc_curve.png": plots.roc_curve(labels, scores, class_names=classes),
+        "pr_curve.png": plots.pr_curve(labels, scores, class_names=classes),
+        "reliability_diagram.png": plots.reliability_diagram(labels, scores),
+    }
 
 
 def plot_run(
@@ -24,54 +81,14 @@ def plot_run(
     frame: pd.DataFrame,
     predictions: Predictions,
     y: np.ndarray,
-) -> list:
+) -> list[Path]:
     """Write every plot that fits the task into ``run/plots``; returns their paths."""
-    out = run.plots
-    out.mkdir(exist_ok=True)
-    monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
-    written = []
+    figures: dict[str, Figure] = {}
     if len(history):
-        written.append(plots.learning_curves(history, out, monitor=monitor))
-    task = config.model.task
-    if task == "regression":
-        actual = y[:, 0]
-        written += [
-            plots.predicted_vs_actual(actual, predictions.mean, out),
-            plots.residuals(actual, predictions.mean, out),
-        ]
-        if predictions.std is not None:
-            interval = config.prediction.interval
-            written += [
-                plots.intervals_sorted(
-                    actual, predictions.mean, predictions.std, out, interval=interval
-                ),
-                plots.interval_calibration(actual, predictions.mean, predictions.std, out),
-            ]
-            if len(spec.numeric) == 1 and not spec.categorical:
-                feature = spec.numeric[0]
-                x = frame[feature.name].to_numpy(dtype=float)
-                span = x.max() - x.min()
-                grid = np.linspace(x.min() - 0.5 * span, x.max() + 0.5 * span, 200)
-                band = predict(
-                    model, {NUMERIC_INPUT: grid.astype(np.float32).reshape(-1, 1)}, config
-                )
-                written.append(
-                    plots.predictive_band(
-                        x, actual, grid, band.mean, band.std, out, interval=interval
-                    )
-                )
-        return written
-    labels = y[:, 0].astype(int)
-    from toolkit.evaluation.metrics import multiclass_metrics
-
-    cm = multiclass_metrics(labels, predictions.mean, class_names=spec.target.classes)[
-        "confusion_matrix"
-    ]
-    scores = predictions.mean[:, 1] if task == "binary" else predictions.mean
-    written += [
-        plots.confusion_matrix(cm, spec.target.classes, out),
-        plots.roc_curve(labels, scores, out, class_names=spec.target.classes),
-        plots.pr_curve(labels, scores, out, class_names=spec.target.classes),
-        plots.reliability_diagram(labels, scores, out),
-    ]
-    return written
+        monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
+        figures["learning_curves.png"] = plots.learning_curves(history, monitor=monitor)
+    if config.model.task == "regression":
+        figures |= _regression_figures(config, spec, model, frame, predictions, y)
+    else:
+        figures |= _classification_figures(config, spec, predictions, y)
+    return [plots.save(figure, run.plots / name) for name, figure in figures.items()]

@@ -6,20 +6,6 @@ from pathlib import Path
 from typing import Any
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become strings (HParams takes scalars)."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{path}."))
-        elif isinstance(value, (bool, int, float, str)):
-            flat[path] = value
-        elif value is not None:
-            flat[path] = str(value)
-    return flat
-
-
 def write_hparams(log_dir: Path, hparams: dict[str, Any], results: dict[str, float]) -> None:
     """One HParams session: the given hyperparameters and ``results`` as its metric values.
 

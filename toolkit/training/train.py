@@ -374,9 +374,10 @@ def _final_metrics(
     config: ExperimentConfig, run: RunDirectory, data: PreparedData, model, history: pd.DataFrame
 ) -> dict[str, Any]:
     """metrics.json, the plots and the TensorBoard HParams entry of a finished run."""
+    from toolkit.config.loading import flatten
     from toolkit.evaluation.evaluate import evaluate_frame
     from toolkit.evaluation.run_plots import plot_run
-    from toolkit.training.hparams import flatten, write_hparams
+    from toolkit.training.hparams import write_hparams
 
     results: dict[str, Any] = {}
     held_out_predictions = None

@@ -1,0 +1,185 @@
+"""`toolkit report` and `toolkit compare` in fresh processes, on runs and a sweep trained for real.
+
+The numbers in the reports are checked against metrics.json, history.csv and trials.csv;
+every embedded image against its PNG file; every link against its target.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import run_cli, tiny_config
+from tests.tuning.conftest import sweep_config, sweep_dir_of
+
+DATA_URI = re.compile(r'<img alt="([^"]+)"[^>]*src="data:image/png;base64,([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def repeat_group(tmp_path_factory) -> Path:
+    """`toolkit train --repeat 2` of a tiny Gaussian regression on one input (so its plots
+    include the predictive band): a group and two seed runs."""
+    root = tmp_path_factory.mktemp("report-cli")
+    config = tiny_config(
+        "regression",
+        data={"source": "synthetic:sine", "test": 0.2},
+        model={"head": "gaussian"},
+        evaluation={"plots": True, "baselines": True},
+    )
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run_cli(
+        "train", root / "config.yaml", "--repeat", "2", "--output-dir", root / "experiments"
+    )
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def _seed_runs(group: Path) -> list[Path]:
+    record = json.loads((group / "run.json").read_text())
+    return [group / run for run in record["runs"]]
+
+
+def _report(directory: Path) -> tuple[str, str]:
+    result = run_cli("report", directory)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(directory / "report.html"), str(directory / "report.md")]
+    return (directory / "report.html").read_text(), (directory / "report.md").read_text()
+
+
+def _rows(page: str) -> dict[str, list[str]]:
+    """First cell -> the other cells, over every table row of an HTML page."""
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page, flags=re.S):
+        cells = [html.unescape(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+        rows.setdefault(cells[0], cells[1:])
+    return rows
+
+
+def _check_images_and_links(directory: Path, page: str, markdown: str) -> None:
+    """Every plot embedded byte for byte, every Markdown image and in-page anchor resolvable."""
+    embedded = {alt: base64.b64decode(data) for alt, data in DATA_URI.findall(page)}
+    files = {p.stem.replace("_", " "): p.read_bytes() for p in (directory / "plots").glob("*.png")}
+    assert embedded == files and files
+    targets = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert sorted(targets) == sorted(f"plots/{p.name}" for p in (directory / "plots").glob("*.png"))
+    anchors = re.findall(r'href="#([^"]+)"', page)
+    assert anchors and all(f'id="{anchor}"' in page for anchor in anchors)
+    assert not re.search(r"(src|href)=\"(https?:|//)", page) and "<script" not in page
+
+
+@pytest.mark.slow
+def test_report_of_a_trained_run(repeat_group):
+    run = _seed_runs(repeat_group)[0]
+    page, markdown = _report(run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    rows = _rows(page)
+    assert rows["metric"] == ["train", "validation", "test"]
+    for name in ("rmse", "mae", "r2", "nll", "coverage", "interval_width", "crps"):
+        assert rows[name] == [f"{metrics[s][name]:.4g}" for s in ("train", "validation", "test")]
+        assert f"| {name} | " + " | ".join(rows[name]) + " |" in markdown
+    baselines = page[page.index("<h2>Network vs baselines") :]
+    rmse = _rows(baselines)["rmse"]
+    assert rmse[1:] == [f"{metrics['baselines'][b]['rmse']:.4g}" for b in metrics["baselines"]]
+    history = pd.read_csv(run / "history.csv")
+    assert f"<dt>epochs</dt><dd>{len(history)}</dd>" in page
+    assert f"<dt>best val_loss</dt><dd>{history['val_loss'].min():.4g} (epoch " in page
+    assert {p.name for p in (run / "plots").glob("*.png")} == {
+        "learning_curves.png",
+        "predicted_vs_actual.png",
+        "residuals.png",
+        "intervals_sorted.png",
+        "interval_calibration.png",
+        "predictive_band.png",
+    }
+    _check_images_and_links(run, page, markdown)
+    model = json.loads((run / "model.json").read_text())
+    assert f"{model['total_params']:,} weights" in page and "Total params" not in page
+
+
+@pytest.mark.slow
+def test_report_of_a_repeat_group_links_its_seeds(repeat_group):
+    first, second = _seed_runs(repeat_group)
+    _report(first)  # only the first seed has a report to link to
+    page, markdown = _report(repeat_group)
+    rmse = [json.loads((r / "metrics.json").read_text())["test"]["rmse"] for r in (first, second)]
+    expected = f"{np.mean(rmse):.4g} ± {np.std(rmse, ddof=1):.4g}"
+    assert "Metrics (mean ± std over 2 seeds)" in page
+    assert _rows(page)["rmse"][2] == expected
+    relative = first.relative_to(repeat_group)
+    assert f'<li><a href="{relative}/report.html">{relative}</a></li>' in page
+    assert f"<li>{second.relative_to(repeat_group)}</li>" in page
+    assert (repeat_group / relative / "report.html").is_file()
+    assert [p.name for p in (repeat_group / "plots").iterdir()] == ["seed_curves.png"]
+    _check_images_and_links(repeat_group, page, markdown)
+
+
+@pytest.mark.slow
+def test_compare_two_runs(repeat_group, tmp_path):
+    first, second = _seed_runs(repeat_group)
+    out = tmp_path / "comparison"
+    result = run_cli("compare", first, second, "--output", out)
+    assert result.returncode == 0, result.stderr
+    *table, printed_out = result.stdout.strip().splitlines()
+    assert Path(printed_out) == out
+    lines = {line.split()[0]: line.split()[1:] for line in table}
+    assert lines["key"] == [first.name, second.name]
+    assert lines["seed"] == ["7", "8"]  # the only config key that differs
+    metrics = [json.loads((r / "metrics.json").read_text()) for r in (first, second)]
+    assert lines["test.rmse"] == [f"{m['test']['rmse']:.4g}" for m in metrics]
+    csv = pd.read_csv(out / "compare.csv", index_col="key")
+    assert csv.loc["test.rmse"].astype(float).tolist() == [m["test"]["rmse"] for m in metrics]
+    assert list(csv.index[:1]) == ["seed"]
+    markdown = (out / "compare.md").read_text()
+    best = min(m["test"]["rmse"] for m in metrics)
+    assert f"**{best:.4g}**" in markdown
+    assert "![validation curves](compare.png)" in markdown
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_report_of_a_sweep(tmp_path):
+    config = sweep_config(tmp_path, max_trials=2)
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
+    tuned = run_cli("tune", tmp_path / "sweep.yaml", cwd=tmp_path)
+    assert tuned.returncode == 0, tuned.stderr
+    sweep = sweep_dir_of(tuned)
+    page, markdown = _report(sweep)
+    trials = pd.read_csv(sweep / "trials.csv", dtype={"trial_id": str})
+    best = json.loads((sweep / "sweep.json").read_text())["best_trial"]
+    highlighted = re.findall(r'<tr class="hl"><td>([^<]+)</td>', page)
+    assert highlighted == [best["trial_id"]]
+    rows = _rows(page[page.index("<h2>Trials (best first") :])
+    for trial in trials.itertuples():
+        assert rows[trial.trial_id][list(trials.columns).index("objective") - 1] == (
+            f"{trial.objective:.4g}"
+        )
+    assert {p.name for p in (sweep / "plots").glob("*.png")} == {
+        "objective_per_trial.png",
+        "best_so_far.png",
+        "objective_vs_model.hidden.0.png",
+        "objective_vs_training.optimizer.learning_rate.png",
+    }
+    _check_images_and_links(sweep, page, markdown)
+    from toolkit.evaluation.report.sweep import sweep_plots
+
+    figures = sweep_plots(sweep)  # the sampling is log, whatever span two trials happen to cover
+    axis = figures["objective_vs_training.optimizer.learning_rate.png"].axes[0]
+    assert axis.get_xscale() == "log"
+
+
+@pytest.mark.slow
+def test_report_and_compare_refuse_what_is_not_a_run(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for args in (("report", tmp_path / "empty"), ("compare", tmp_path / "empty", tmp_path)):
+        result = run_cli(*args)
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert list((tmp_path / "empty").iterdir()) == []

@@ -1,0 +1,40 @@
+"""Reports of run and sweep directories (one self-contained HTML page and a Markdown twin) and
+comparisons of runs.
+
+The HTML embeds every plot as a data URI and carries its own CSS (no script, no external
+resource), so it opens offline and can be mailed as one file. The Markdown references the same
+PNGs by relative path. Missing optional files leave their section out or say so; they never
+fail the report. Nothing here imports TensorFlow: a report is quick to rebuild.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolkit.errors import ToolkitError
+from toolkit.evaluation.report.compare import compare_runs
+from toolkit.evaluation.report.document import render
+from toolkit.evaluation.report.run import run_report
+from toolkit.evaluation.report.sweep import sweep_report
+from toolkit.runs import atomic_write_text
+
+__all__ = ["compare_runs", "write_report"]
+
+
+def write_report(directory: Path) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` into a run or sweep directory; return both paths.
+
+    A directory with ``sweep.json`` is a sweep (its plots are drawn from trials.csv here), one
+    with ``run.json`` a run or a ``--repeat`` group (whose seeds' curves are overlaid).
+    """
+    directory = Path(directory)
+    if (directory / "sweep.json").exists():
+        report = sweep_report(directory)
+    elif (directory / "run.json").exists():
+        report = run_report(directory)
+    else:
+        raise ToolkitError(f"{directory} is neither a run (run.json) nor a sweep (sweep.json)")
+    html_path, markdown_path = directory / "report.html", directory / "report.md"
+    atomic_write_text(html_path, render("report.html.j2", report=report))
+    atomic_write_text(markdown_path, render("report.md.j2", report=report))
+    return html_path, markdown_path

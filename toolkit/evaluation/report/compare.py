@@ -1,0 +1,119 @@
+"""Several runs side by side: the config keys that differ, the metrics, the validation curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from toolkit.config.loading import flatten
+from toolkit.evaluation import plots
+from toolkit.evaluation.report.document import Table, format_value, render
+from toolkit.evaluation.report.reading import read_csv, read_json, read_yaml
+from toolkit.evaluation.report.run import best_cells, scalar_metrics
+from toolkit.runs import atomic_write_text
+
+
+def _labels(run_dirs: list[Path]) -> list[str]:
+    """Run directory names, made unique with the parent's name (and primes) where they clash."""
+    labels: list[str] = []
+    for run in run_dirs:
+        label = run.name if run.name not in labels else f"{run.parent.name}/{run.name}"
+        while label in labels:
+            label += "'"
+        labels.append(label)
+    return labels
+
+
+def _run_metrics(saved: dict[str, Any]) -> dict[str, Any]:
+    """``split.metric`` values of a run (or mean ± std dicts of a repeat group): the evaluated
+    split first, then validation."""
+    source = saved.get("repeats") if isinstance(saved.get("repeats"), dict) else saved
+    evaluated = saved.get("evaluated_on") or "validation"
+    flat: dict[str, Any] = {}
+    for split in dict.fromkeys((evaluated, "test", "validation")):
+        flat.update({f"{split}.{k}": v for k, v in scalar_metrics(source.get(split)).items()})
+    return flat
+
+
+def _mean(value: Any) -> Any:
+    return value.get("mean") if isinstance(value, dict) else value
+
+
+def _differing(configs: list[dict[str, Any]]) -> list[str]:
+    """Flattened config keys whose value is not the same in every run (absent counts as a value)."""
+    keys = sorted({k for c in configs for k in c})
+    return [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
+
+
+def _text_table(frame: pd.DataFrame) -> str:
+    """Left-aligned columns for the terminal, every cell formatted like the reports'."""
+    header = [frame.index.name, *frame.columns]
+    rows = [
+        [key, *map(format_value, values)]
+        for key, values in zip(frame.index, frame.values.tolist(), strict=True)
+    ]
+    width = max(len(str(cell)) for row in [header, *rows] for cell in row) + 2
+    return "\n".join("".join(f"{cell:<{width}}" for cell in row) for row in [header, *rows])
+
+
+def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, int]:
+    """Keys as rows (the config keys that differ, then the metrics), runs as columns; and how
+    many of the rows are config keys."""
+    configs = [flatten(read_yaml(run / "config.yaml")) for run in run_dirs]
+    metrics = [_run_metrics(read_json(run / "metrics.json")) for run in run_dirs]
+    differing = _differing(configs)
+    keys = differing + list(dict.fromkeys(k for m in metrics for k in m))
+    columns = [{**c, **m} for c, m in zip(configs, metrics, strict=True)]
+    table = pd.DataFrame(
+        [[column.get(key) for column in columns] for key in keys],
+        index=pd.Index(keys, name="key"),
+        columns=labels,
+        dtype=object,
+    )
+    return table, len(differing)
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    """mean ± std cells as text; every other value as written (map() would turn ints to floats)."""
+    cells = [[format_value(v) if isinstance(v, dict) else v for v in row] for row in table.values]
+    frame = pd.DataFrame(cells, index=table.index, columns=table.columns, dtype=object)
+    atomic_write_text(path, frame.to_csv())
+
+
+def _write_markdown(table: pd.DataFrame, config_rows: int, path: Path) -> None:
+    """The table with the best value of each metric (of repeat groups: the best mean) in bold."""
+    rows = [[key, *values] for key, values in zip(table.index, table.values.tolist(), strict=True)]
+    means = [[key.split(".", 1)[-1], *map(_mean, cells)] for key, *cells in rows[config_rows:]]
+    best = {(r + config_rows, c) for r, c in best_cells(means)}
+    markdown = render(
+        "compare.md.j2",
+        runs=len(table.columns),
+        differing=config_rows > 0,
+        table=Table.of(["key", *table.columns], rows, best=best),
+    )
+    atomic_write_text(path, markdown)
+
+
+def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
+    """A side-by-side table of the config keys that differ and the metrics of several runs.
+
+    Config keys are flattened to ``a.b.c``; a key missing from some runs counts as differing.
+    Metrics are the evaluated split's (test when there is one) and validation's. Writes
+    ``compare.md``, ``compare.csv`` (keys as rows, runs as columns) and ``compare.png``
+    (validation curves overlaid) into ``out_dir``; returns the printable table and ``out_dir``.
+    """
+    run_dirs, out_dir = [Path(r) for r in run_dirs], Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = _labels(run_dirs)
+    table, config_rows = _comparison(run_dirs, labels)
+    _write_csv(table, out_dir / "compare.csv")
+    _write_markdown(table, config_rows, out_dir / "compare.md")
+    histories = {
+        label: read_csv(run / "history.csv") for label, run in zip(labels, run_dirs, strict=True)
+    }
+    figure = plots.comparison_curves({k: h for k, h in histories.items() if h is not None})
+    plots.save(figure, out_dir / "compare.png")
+    return _text_table(table), out_dir

@@ -1,0 +1,110 @@
+"""Reading a run or sweep directory for a report: a missing or broken file is an empty value,
+never an error, so a report of a failed or half-written run still comes out."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from toolkit.evaluation.report.document import Figures, Image
+
+# Plots in reading order; any other PNG follows alphabetically.
+PLOT_ORDER = (
+    "learning_curves",
+    "seed_curves",
+    "predicted_vs_actual",
+    "residuals",
+    "intervals_sorted",
+    "interval_calibration",
+    "predictive_band",
+    "confusion_matrix",
+    "roc_curve",
+    "pr_curve",
+    "reliability_diagram",
+    "objective_per_trial",
+    "best_so_far",
+)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ``{}`` when the file is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (safe loader); ``{}`` when missing, broken or not a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def read_csv(path: Path, **kwargs: Any) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (OSError, ValueError):
+        return None
+
+
+def duration(started: Any, ended: Any) -> str | None:
+    """``1m 25s`` between two ISO timestamps; ``None`` when either is missing or they disagree."""
+    try:
+        start, end = (
+            dt.datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in (started, ended)
+        )
+        seconds = round((end - start).total_seconds())
+    except (TypeError, ValueError):  # unparsable, or one with a time zone and one without
+        return None
+    if seconds < 0:
+        return None
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG header; ``None`` if the bytes are not a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def plot_figures(directory: Path) -> Figures | None:
+    """Every ``plots/*.png`` of a directory in reading order (files that are not PNGs skipped)."""
+
+    def order(path: Path) -> tuple[int, str]:
+        rank = PLOT_ORDER.index(path.stem) if path.stem in PLOT_ORDER else len(PLOT_ORDER)
+        return rank, path.stem
+
+    images = []
+    for path in sorted((directory / "plots").glob("*.png"), key=order):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        size = _png_size(data)
+        if size is not None:
+            caption = path.stem.replace("_", " ")
+            encoded = base64.b64encode(data).decode("ascii")
+            images.append(Image(f"plots/{path.name}", caption, encoded, *size))
+    return Figures(images) if images else None

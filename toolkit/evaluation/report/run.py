@@ -1,0 +1,246 @@
+"""The report of a run directory, or of a ``--repeat`` group of runs (metrics as mean ± std)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from toolkit.evaluation import plots
+from toolkit.evaluation.metrics import metric_direction
+from toolkit.evaluation.plots.canvas import best_index
+from toolkit.evaluation.plots.training import epochs as history_epochs
+from toolkit.evaluation.report.document import (
+    Code,
+    Details,
+    KeyValues,
+    Links,
+    Note,
+    Paragraph,
+    Report,
+    Section,
+    Table,
+    format_count,
+    format_value,
+    why_it_stopped,
+)
+from toolkit.evaluation.report.reading import (
+    duration,
+    plot_figures,
+    read_csv,
+    read_json,
+    read_text,
+)
+
+SPLITS = ("train", "validation", "test")
+# Keras' summary footer; its "Total params" adds the optimizer's slots to the weights.
+_SUMMARY_COUNTS = re.compile(
+    r"^\s*(Total|Trainable|Non-trainable|Optimizer) params:\s*([\d,]+).*\n?", re.MULTILINE
+)
+
+
+def scalar_metrics(metrics: Any) -> dict[str, Any]:
+    """The numbers (and mean ± std dicts) of a metrics dict; lists such as matrices left out."""
+    if not isinstance(metrics, dict):
+        return {}
+    return {
+        k: v
+        for k, v in metrics.items()
+        if (isinstance(v, int | float) and not isinstance(v, bool))
+        or v is None
+        or (isinstance(v, dict) and "mean" in v)
+    }
+
+
+def best_cells(rows: list[list[Any]]) -> set[tuple[int, int]]:
+    """Cells holding the best value of each metric row (direction from the metric's name)."""
+    best = set()
+    for r, row in enumerate(rows):
+        direction = metric_direction(str(row[0]))
+        numbers = [
+            (c, float(v))
+            for c, v in enumerate(row[1:], start=1)
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        ]
+        if direction is None or len(numbers) < 2:
+            continue
+        target = (min if direction == "min" else max)(v for _, v in numbers)
+        best |= {(r, c) for c, v in numbers if v == target}
+    return best
+
+
+def _history_facts(history: pd.DataFrame | None, record: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Epoch count and the best validation loss with its (1-based) epoch."""
+    epochs = record.get("epochs")
+    if epochs is None and history is not None:
+        epochs = len(history)
+    facts: list[tuple[str, Any]] = [("epochs", epochs)]
+    if history is not None and "val_loss" in history:
+        values = pd.to_numeric(history["val_loss"], errors="coerce").to_numpy(dtype=float)
+        row = best_index(values, "min")
+        if row is not None:
+            epoch = history_epochs(history)[row]
+            facts.append(("best val_loss", f"{format_value(values[row])} (epoch {epoch:g})"))
+            return facts
+    if record.get("best_epoch") is not None:
+        facts.append(("best epoch", record["best_epoch"]))
+    return facts
+
+
+def _overview(record: dict, metrics: dict, history: pd.DataFrame | None, repeat: bool) -> Section:
+    devices = record.get("devices")
+    versions = record.get("versions") or {}
+    items: list[tuple[str, Any]] = [
+        ("run id", record.get("run_id")),
+        ("task", record.get("task")),
+        ("status", record.get("status")),
+        ("started", record.get("started")),
+        ("ended", record.get("ended")),
+        ("duration", duration(record.get("started"), record.get("ended"))),
+    ]
+    if repeat:
+        seeds = record.get("seeds") or metrics.get("seeds")
+        items += [
+            ("seeds", ", ".join(map(str, seeds)) if seeds else None),
+            ("completed runs", record.get("completed_runs")),
+        ]
+    else:
+        items += [("seed", record.get("seed")), *_history_facts(history, record)]
+    items += [
+        ("devices", ", ".join(map(str, devices)) if isinstance(devices, list) else devices),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()) or None),
+        ("data fingerprint", record.get("data_fingerprint")),
+    ]
+    return Section("Overview", [KeyValues.of(items)])
+
+
+def _metrics(metrics: dict) -> Section:
+    """Every split's metrics side by side (a repeat group's as mean ± std over its seeds)."""
+    splits = metrics.get("repeats") or {s: metrics[s] for s in SPLITS if s in metrics}
+    splits = {s: v for s, v in splits.items() if isinstance(v, dict)}
+    if not splits:
+        return Section("Metrics", [Note("No metrics were recorded (metrics.json is missing).")])
+    names = list(dict.fromkeys(k for s in splits.values() for k in scalar_metrics(s)))
+    rows = [[name, *(splits[s].get(name) for s in splits)] for name in names]
+    title = "Metrics"
+    if "repeats" in metrics:
+        runs = max(
+            (len(v.get("values") or []) for s in splits.values() for v in s.values()), default=0
+        )
+        title = f"Metrics (mean ± std over {runs} seeds)" if runs else "Metrics (mean ± std)"
+    return Section(title, [Table.of(["metric", *splits], rows)])
+
+
+def _baselines(metrics: dict) -> Section | None:
+    """The network next to the scikit-learn baselines on the evaluated split, best in bold."""
+    baselines = {k: v for k, v in (metrics.get("baselines") or {}).items() if isinstance(v, dict)}
+    evaluated = metrics.get("evaluated_on")
+    if not baselines or evaluated not in metrics:
+        return None
+    network = scalar_metrics(metrics[evaluated])
+    rows = [[n, network[n], *(baselines[b].get(n) for b in baselines)] for n in network]
+    table = Table.of(["metric", "network", *baselines], rows, best=best_cells(rows))
+    return Section(
+        f"Network vs baselines ({evaluated} split)",
+        [table, Note("Best value of each metric in bold.")],
+    )
+
+
+def _seed_runs(directory: Path, record: dict) -> Section | None:
+    """A repeat group's runs, linked to their reports; draws their validation curves overlaid."""
+    runs = [str(run) for run in record.get("runs") or []]
+    histories = {Path(run).name: read_csv(directory / run / "history.csv") for run in runs}
+    histories = {k: h for k, h in histories.items() if h is not None and "val_loss" in h}
+    if histories:
+        figure = plots.comparison_curves(histories)
+        plots.save(figure, directory / "plots" / "seed_curves.png")
+    if not runs:
+        return None
+    links = [(run, run if (directory / run / "report.html").exists() else None) for run in runs]
+    return Section("Seed runs", [Links(links)])
+
+
+def _data(directory: Path) -> Section | None:
+    data = read_json(directory / "data_summary.json")
+    if not data:
+        return None
+    features = [f for f in data.get("features") or [] if isinstance(f, dict)]
+    kinds = pd.Series([f.get("kind") for f in features], dtype=object).value_counts().to_dict()
+    target = (
+        data.get("target") if isinstance(data.get("target"), dict) else {"name": data.get("target")}
+    )
+    classes = [str(c) for c in target.get("classes") or []]
+    summary = f"target {target.get('name', '?')}"
+    if classes:
+        summary += f" with {len(classes)} classes: {', '.join(classes[:12])}"
+        summary += ", …" if len(classes) > 12 else ""
+    summary += (
+        f"; {len(features)} features (" + ", ".join(f"{v} {k}" for k, v in kinds.items()) + ")"
+    )
+    rows = [[split, count] for split, count in (data.get("rows") or {}).items()]
+    blocks = [Paragraph(summary), Table.of(["split", "rows"], rows)]
+    if features:
+        columns = list(dict.fromkeys(k for f in features for k in f))
+        table = Table.of(columns, [[f.get(c) for c in columns] for f in features])
+        blocks.append(Details(f"{len(features)} features", table))
+    return Section("Data", blocks)
+
+
+def _model(directory: Path) -> Section | None:
+    """Weight counts said once (Keras' footer, whose total includes optimizer state, is dropped)."""
+    model = read_json(directory / "model.json")
+    summary = read_text(directory / "model_summary.txt")
+    if not model and summary is None:
+        return None
+    footer = {kind: int(n.replace(",", "")) for kind, n in _SUMMARY_COUNTS.findall(summary or "")}
+    total, trainable = model.get("total_params"), model.get("trainable_params")
+    counts = []
+    if total is not None:
+        counts.append(f"{format_count(total)} weights")
+    if trainable is not None:
+        counts.append(f"{format_count(trainable)} trainable")
+    if isinstance(total, int) and isinstance(trainable, int):
+        counts.append(f"{format_count(total - trainable)} non-trainable")
+    text = ", ".join(counts)
+    if footer.get("Optimizer"):
+        text += f". The optimizer's state holds {format_count(footer['Optimizer'])} more values."
+    blocks = [Paragraph(text)] if text else []
+    if summary:
+        blocks.append(Code(_SUMMARY_COUNTS.sub("", summary)))
+    return Section("Model", blocks)
+
+
+def _config(directory: Path) -> Section | None:
+    config = read_text(directory / "config.yaml")
+    return None if config is None else Section("Config", [Code(config)])
+
+
+def run_report(directory: Path) -> Report:
+    """The report of a run (or repeat-group) directory."""
+    record = read_json(directory / "run.json")
+    metrics = read_json(directory / "metrics.json")
+    history = read_csv(directory / "history.csv")
+    repeat = record.get("kind") == "repeat" or "repeats" in metrics
+    record.setdefault("run_id", directory.name)
+    subtitle = [
+        f"{'repeat group' if repeat else 'run'} {record['run_id']}",
+        f"task {record.get('task', '?')}",
+        f"evaluated on {metrics['evaluated_on']}" if metrics.get("evaluated_on") else "",
+    ]
+    seeds = _seed_runs(directory, record) if repeat else None  # draws seed_curves.png first
+    figures = plot_figures(directory)
+    sections = [
+        _overview(record, metrics, history, repeat),
+        why_it_stopped(record),
+        _metrics(metrics),
+        _baselines(metrics),
+        seeds,
+        Section("Plots", [figures]) if figures else None,
+        _data(directory),
+        _model(directory),
+        _config(directory),
+    ]
+    return Report.of(record, directory, subtitle, sections)
