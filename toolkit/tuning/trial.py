@@ -283,7 +283,8 @@ class TrialRunner:
             if self.tuner.resolved_direction == "min"
             else usable[np.argmax(column[usable])]
         )
-        epoch = int(history["epoch"].iloc[pick]) + 1 if "epoch" in history else int(pick) + 1
+        # history.csv counts epochs from 1, as everything a user reads does.
+        epoch = int(history["epoch"].iloc[pick]) if "epoch" in history else int(pick) + 1
         value = float(column[pick])
         run.update(
             status="completed" if finite(value) else "failed", objective=value, best_epoch=epoch
