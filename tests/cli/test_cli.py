@@ -142,7 +142,12 @@ def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, t
     predictions = pd.read_csv(out)
     assert list(predictions["id"]) == [1001, 1002, 1003]  # ids carried through
     assert set(predictions["prediction"]) <= {"small", "large"}
-    assert predictions["probability"].between(0, 1).all()
+    # The column names the class its probability is for: the second of the sorted labels.
+    assert [c for c in predictions.columns if c.startswith("probability")] == ["probability_small"]
+    assert predictions["probability_small"].between(0, 1).all()
+    assert (
+        (predictions["probability_small"] > 0.5) == (predictions["prediction"] == "small")
+    ).all()
     # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
 
 
