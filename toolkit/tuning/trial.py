@@ -159,6 +159,7 @@ class TrialRunner:
         if previous and previous["status"] == "completed" and previous["hyperparameters"] == shown:
             # Finished just before a kill, but Keras Tuner had not saved that yet.
             return previous
+        self.records.retire_abandoned_runs(trial_id)  # an attempt killed before this one
         started = time.monotonic()
         record: dict[str, Any] = {
             "trial_id": trial_id,
