@@ -57,3 +57,23 @@ def test_nan_stop_is_the_last_epoch(regression_data, make_regressor):
 def test_interval_must_be_positive():
     with pytest.raises(ValueError, match="every_n_epochs must be >= 1"):
         _Recorder(every_n_epochs=0)
+
+
+def test_the_package_imports_nothing_of_the_toolkit():
+    """callbacks/ is usable on its own: no module imports toolkit internals."""
+    import ast
+    from pathlib import Path
+
+    import callbacks
+
+    for path in Path(callbacks.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(name.split(".")[0] == "toolkit" for name in names), path.name
