@@ -81,7 +81,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 3
+    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 4  # 3 done
 
     expected = pd.read_csv(reference_dir / "history.csv")
     actual = pd.read_csv(run_dir / "history.csv")
@@ -180,10 +180,6 @@ def test_nan_in_the_first_epoch_fails_in_one_line_and_saves_no_results(cli, writ
     for name in ("model.keras", "metrics.json", "checkpoints/best.weights.h5"):
         assert not (run_dir / name).exists(), name
     assert {p.name for p in (run_dir / "plots").iterdir()} <= {"learning_curves.png"}
-
-    evaluated = cli("evaluate", run_dir)
-    assert evaluated.returncode == 2
-    assert "has no model.keras (run status: failed)" in evaluated.stderr
 
 
 @pytest.mark.slow

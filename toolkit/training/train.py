@@ -326,7 +326,7 @@ def _fit(
     if resume_point is not None:
         run_callbacks.checkpoint.set_model(model)
         initial_epoch = run_callbacks.checkpoint.restore(*resume_point)
-        run.update_run(resumed_at_epoch=initial_epoch)
+        run.update_run(resumed_at_epoch=initial_epoch + 1)  # the first epoch run now, from 1
     # An execution size that divides the epoch gets one endless input iterator per fit;
     # any other gets an iterator per epoch, told the epoch by EpochCounter.
     endless = steps_per_epoch % int(model.steps_per_execution) == 0
