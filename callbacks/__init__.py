@@ -1,5 +1,8 @@
 """The toolkit's own Keras 3 callbacks; each works in plain Keras code with the TF backend.
 
+They count epochs from 1, as Keras' progress bar does: TensorBoard steps, CSV rows and
+messages. Monitors that sample every n-th epoch also sample the last one.
+
 The classes load on first use, so the package's Keras-free helpers (``callbacks._files``,
 which ``toolkit.runs`` uses) can be imported without starting TensorFlow.
 """
@@ -10,28 +13,37 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .confusion_matrix import ConfusionMatrixImage
-    from .epoch_timer import ThroughputLogger
-    from .gradient_monitor import GradientNormMonitor
-    from .learning_curve import LearningCurvePlot
-    from .lr_logger import LearningRateLogger
+    from .confusion_matrix_image import ConfusionMatrixImage
+    from .epoch_csv_logger import EpochCSVLogger
+    from .epoch_tensorboard import EpochTensorBoard
+    from .gradient_norm_monitor import GradientNormMonitor
+    from .learning_curve_plot import LearningCurvePlot
+    from .learning_rate_logger import LearningRateLogger
+    from .periodic_callback import PeriodicCallback
+    from .throughput_logger import ThroughputLogger
     from .uncertainty_monitor import UncertaintyMonitor
 
-# Public class -> the module that defines it.
+# Public class -> the module that defines it (named after the class).
 _MODULES = {
-    "ConfusionMatrixImage": "confusion_matrix",
-    "GradientNormMonitor": "gradient_monitor",
-    "LearningCurvePlot": "learning_curve",
-    "LearningRateLogger": "lr_logger",
-    "ThroughputLogger": "epoch_timer",
+    "ConfusionMatrixImage": "confusion_matrix_image",
+    "EpochCSVLogger": "epoch_csv_logger",
+    "EpochTensorBoard": "epoch_tensorboard",
+    "GradientNormMonitor": "gradient_norm_monitor",
+    "LearningCurvePlot": "learning_curve_plot",
+    "LearningRateLogger": "learning_rate_logger",
+    "PeriodicCallback": "periodic_callback",
+    "ThroughputLogger": "throughput_logger",
     "UncertaintyMonitor": "uncertainty_monitor",
 }
 
 __all__ = [
     "ConfusionMatrixImage",
+    "EpochCSVLogger",
+    "EpochTensorBoard",
     "GradientNormMonitor",
     "LearningCurvePlot",
     "LearningRateLogger",
+    "PeriodicCallback",
     "ThroughputLogger",
     "UncertaintyMonitor",
 ]

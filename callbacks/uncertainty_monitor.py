@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import keras
 import numpy as np
 
-from ._summary import LazySummaryWriter, to_float
+from ._convert import to_float
+from .periodic_callback import PeriodicCallback
 
 
-class UncertaintyMonitor(keras.callbacks.Callback):
+class UncertaintyMonitor(PeriodicCallback):
     """Adds `kl` and `predictive_std` to the epoch `logs` for Bayesian / MC-dropout models.
+
+    It measures at the end of every `every_n_epochs`-th epoch and of the last one (see
+    `PeriodicCallback`); other epochs' logs do not have the two keys. Keras' TensorBoard
+    callback, placed after it, writes them as `epoch_kl` and `epoch_predictive_std`.
 
     Such models sample new weights or dropout masks on every inference call, so
     `samples` calls `model(validation_x)` give a spread of predictions:
@@ -37,52 +41,27 @@ class UncertaintyMonitor(keras.callbacks.Callback):
     Args:
         validation_x: Model inputs: an array or a dict of arrays.
         samples: Number of stochastic forward passes; at least 2.
-        log_dir: If given, both values are written as TensorBoard scalars `kl`
-            and `predictive_std` at step `epoch`.
-        every_n_epochs: Measure on every n-th epoch (and the first): the passes can
-            cost more than a short epoch of training.
+        every_n_epochs: Measure on epochs `n, 2n, ...` (counted from 1) and the last: the
+            passes can cost more than a short epoch of training.
     """
 
-    def __init__(
-        self,
-        validation_x: Any,
-        samples: int = 10,
-        log_dir: str | os.PathLike[str] | None = None,
-        every_n_epochs: int = 1,
-    ) -> None:
-        super().__init__()
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+    def __init__(self, validation_x: Any, samples: int = 10, every_n_epochs: int = 1) -> None:
+        super().__init__(log_dir=None, every_n_epochs=every_n_epochs)
         if samples < 2:
             raise ValueError(f"samples must be >= 2 to measure a spread, got {samples}")
         self.validation_x = validation_x
         self.samples = samples
-        self.log_dir = log_dir
-        self.every_n_epochs = every_n_epochs
-        self._summary = LazySummaryWriter(log_dir)
         self._traced = None
 
     def get_config(self) -> dict[str, Any]:
         return {
             "validation_x": self.validation_x,
             "samples": self.samples,
-            "log_dir": self.log_dir,
             "every_n_epochs": self.every_n_epochs,
         }
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.open()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.close()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if epoch % self.every_n_epochs:
-            return
-        values = self.measure()
-        if logs is not None:
-            logs.update(values)
-        self._summary.scalars(values, epoch)
+    def on_sample(self, epoch: int, logs: dict[str, Any]) -> None:
+        logs.update(self.measure())
 
     def measure(self) -> dict[str, float]:
         """Runs the `samples` forward passes and returns `{"kl": ..., "predictive_std": ...}`.

@@ -26,25 +26,32 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def _import_tensorflow_quietly() -> None:
+def _import_tensorflow_quietly(*, keras_messages: bool = True) -> None:
     """Import TensorFlow now, with its C++ start-up lines kept off stderr.
 
     Those lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL, so file descriptor 2 points
     at /dev/null during the import and errors stay one line. TF_CPP_MIN_LOG_LEVEL=0 shows them.
     Called only once a command is past its fast checks, which must not wait for TensorFlow.
+
+    Without ``keras_messages``, Keras' own messages (TerminateOnNaN's "Batch 9: Invalid
+    loss", printed to stdout) go to its logger instead: the toolkit's summary line says
+    what happened, and stdout holds only paths.
     """
     _quiet_tensorflow()
-    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    if "tensorflow" not in sys.modules and os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    if not keras_messages:
+        import keras
+
+        keras.config.disable_interactive_logging()
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -151,19 +158,50 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# The main metrics of a summary line, in this order, when the task has them.
+_SUMMARY_METRICS = ("rmse", "mae", "r2", "accuracy", "roc_auc", "f1_macro", "log_loss", "coverage")
+
+
+def _split_label(evaluated: str | None) -> str:
+    if evaluated == "test":
+        return "test split"
+    return "validation split (no test split: set data.test)"
+
+
 def _summary_line(result) -> str:
-    evaluated = result.metrics.get("evaluated_on", "validation")
-    scores = result.metrics.get(evaluated, {})
-    shown = [
-        k
-        for k in ("rmse", "mae", "r2", "accuracy", "roc_auc", "f1_macro", "log_loss", "coverage")
-        if k in scores
-    ]
-    text = "  ".join(f"{k} {scores[k]:.4g}" for k in shown if isinstance(scores[k], (int, float)))
-    line = f"{result.status}: {result.epochs} epochs; {evaluated} {text}"
+    """One line: how the run ended, its main metrics and the split they come from, and why a
+    failed run failed."""
+    epochs = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}"
+    parts = [f"{result.status}: {epochs}"]
+    if result.metrics:
+        evaluated = result.metrics.get("evaluated_on")
+        scores = result.metrics.get(evaluated, {})
+        text = "  ".join(
+            f"{k} {scores[k]:.4g}"
+            for k in _SUMMARY_METRICS
+            if isinstance(scores.get(k), (int, float))
+        )
+        parts.append(f"{_split_label(evaluated)}: {text}")
     if result.reason:
-        line += f"\n{result.reason}"
-    return line
+        parts.append(result.reason)
+    return "; ".join(parts)
+
+
+def _repeat_summary_line(group) -> str:
+    """``mean ± std over 5 seeds, test split: rmse 55.2 ± 1.3  ...``"""
+    completed = len(group.metrics.get("seeds", []))
+    total = len(group.runs)
+    seeds = f"{completed} seeds" if completed == total else f"{completed} of {total} seeds"
+    if not completed:
+        return f"{group.status}: no seed completed"
+    evaluated = group.metrics.get("evaluated_on")
+    scores = group.metrics["repeats"].get(evaluated, {})
+    text = "  ".join(
+        f"{k} {scores[k]['mean']:.4g} ± {scores[k]['std']:.2g}"
+        for k in _SUMMARY_METRICS
+        if isinstance(scores.get(k), dict) and scores[k].get("mean") is not None
+    )
+    return f"mean ± std over {seeds}, {_split_label(evaluated)}: {text}"
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -176,7 +214,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             )
         from toolkit.training.train import resume
 
-        _import_tensorflow_quietly()
+        _import_tensorflow_quietly(keras_messages=args.verbose)
         result = resume(args.resume, verbose=verbose)
         print(_summary_line(result), file=sys.stderr)
         print(result.run_dir)
@@ -195,21 +233,46 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.repeat > 1:
         from toolkit.training.repeat import train_repeated
 
-        _import_tensorflow_quietly()
-        summary_dir = train_repeated(
-            config, repeats=args.repeat, output_dir=args.output_dir, verbose=verbose
+        _import_tensorflow_quietly(keras_messages=args.verbose)
+        finished = []
+
+        def report(seed: int, result) -> None:
+            finished.append(seed)
+            line = f"seed {seed} ({len(finished)}/{args.repeat}) {_summary_line(result)}"
+            print(line, file=sys.stderr, flush=True)
+
+        group = train_repeated(
+            config,
+            repeats=args.repeat,
+            output_dir=args.output_dir,
+            verbose=verbose,
+            on_run_end=report,
         )
-        print(summary_dir)
-        return 0
+        print(_repeat_summary_line(group), file=sys.stderr)
+        print(group.group_dir)
+        return 0 if group.status == "completed" else 1
     from toolkit.data.prepared import prepare_data
     from toolkit.training.train import train
 
     data = prepare_data(config)  # bad data fails here, before TensorFlow starts
-    _import_tensorflow_quietly()
+    _import_tensorflow_quietly(keras_messages=args.verbose)
     result = train(config, output_dir=args.output_dir, data=data, verbose=verbose)
     print(_summary_line(result), file=sys.stderr)
     print(result.run_dir)
     return 0 if result.status == "completed" else 1
+
+
+def _repeat_members(directory: Path) -> list[Path] | None:
+    """The seed runs of a ``--repeat`` group directory, or None for any other directory."""
+    from toolkit.runs import read_json
+
+    record_path = directory / "run.json"
+    if not record_path.is_file():
+        return None
+    record = read_json(record_path)
+    if record.get("kind") != "repeat":
+        return None
+    return [directory / member for member in record.get("runs", [])]
 
 
 def _open_run(run_dir: str):
@@ -218,6 +281,12 @@ def _open_run(run_dir: str):
     from toolkit.data.preprocessing import FeatureSpec
     from toolkit.runs import open_run_directory
 
+    members = _repeat_members(Path(run_dir))
+    if members is not None:
+        example = f", e.g. {members[0]}" if members else ""
+        raise ToolkitError(
+            f"{run_dir} is a --repeat group of {len(members)} runs; pass one of its runs{example}"
+        )
     run = open_run_directory(run_dir)
     config = load_config(run.config)
     spec = FeatureSpec.from_json(run.preprocessing.read_text())
@@ -233,17 +302,16 @@ def _load_model(run):
     return load_run_model(run.path)
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+def _evaluation_data(run_dir: str, data: str | None):
+    """The run, its config and spec, and the rows to score with their split's name; data
+    problems fail here, before TensorFlow starts."""
     from toolkit.data.preprocessing import encode_target, feature_arrays
-    from toolkit.evaluation.evaluate import evaluate_frame
-    from toolkit.evaluation.metrics import json_safe
 
-    run, config, spec = _open_run(args.run_dir)
-    if args.data:
+    run, config, spec = _open_run(run_dir)
+    if data:
         from toolkit.data.sources import read_table
 
-        frame, split = read_table(args.data, label="--data file"), args.data
+        frame, split = read_table(data, label="--data file"), data
     else:
         from toolkit.data.sources import load_source
         from toolkit.data.splits import split_frame
@@ -257,14 +325,46 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         frame, split = (
             (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
         )
-    # Data problems fail here, before TensorFlow starts.
     feature_arrays(frame, spec, what=split)
     encode_target(frame, spec, what=split)
-    model = _load_model(run)
-    scores, _, _ = evaluate_frame(model, frame, spec, config, what=split)
-    print(
-        json.dumps({"run": str(run.path), "split": split, "metrics": json_safe(scores)}, indent=2)
-    )
+    return run, config, spec, frame, split
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from toolkit.evaluation.evaluate import evaluate_frame
+    from toolkit.evaluation.metrics import aggregate_repeats, json_safe
+
+    members = _repeat_members(Path(args.run_dir))
+    if members is None:
+        run, config, spec, frame, split = _evaluation_data(args.run_dir, args.data)
+        scores, _, _ = evaluate_frame(_load_model(run), frame, spec, config, what=split)
+        report = {"run": str(run.path), "split": split, "metrics": json_safe(scores)}
+        print(json.dumps(report, indent=2))
+        return 0
+    # A --repeat group: every seed's run that has a model, then each metric's mean and std.
+    usable, skipped = [], []
+    for member in members:
+        if (member / "model.keras").exists():
+            usable.append(_evaluation_data(str(member), args.data))
+        else:
+            skipped.append({"run": str(member), "skipped": "no model.keras"})
+    if not usable:
+        raise ToolkitError(f"{args.run_dir}: none of its {len(members)} runs has a model.keras")
+    from toolkit.training.repeat import new_models_traced_quietly
+
+    runs = []
+    with new_models_traced_quietly():
+        for run, config, spec, frame, split in usable:
+            scores, _, _ = evaluate_frame(_load_model(run), frame, spec, config, what=split)
+            runs.append({"run": str(run.path), "split": split, "metrics": json_safe(scores)})
+    report = {
+        "group": str(Path(args.run_dir)),
+        "split": usable[0][4],
+        "summary": json_safe(aggregate_repeats([r["metrics"] for r in runs])),
+        "runs": runs + skipped,
+    }
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -17,7 +17,6 @@ if _ROOT not in sys.path:
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 EventReader = Callable[[Path], dict[str, list[tuple[int, np.ndarray]]]]
 
@@ -66,12 +65,16 @@ def make_regressor() -> Callable[..., keras.Model]:
 
 
 def _read_events(log_dir: Path) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """Every summary under `log_dir`, read with TensorBoard's own event-file loader."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
     events: dict[str, list[tuple[int, np.ndarray]]] = {}
     for path in sorted(Path(log_dir).rglob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        for event in EventFileLoader(str(path)).Load():
             for value in event.summary.value:
                 events.setdefault(value.tag, []).append(
-                    (int(event.step), tf.make_ndarray(value.tensor))
+                    (int(event.step), tensor_util.make_ndarray(value.tensor))
                 )
     for values in events.values():
         values.sort(key=lambda item: item[0])

@@ -88,13 +88,13 @@ def trained_run(tmp_path_factory):
     result = run_cli("train", root / "config.yaml", "--output-dir", root / "experiments")
     assert result.returncode == 0, result.stderr
     run_dir = result.stdout.strip().splitlines()[-1]
-    return root, run_dir
+    return root, run_dir, result.stderr
 
 
 def test_train_writes_the_run_directory_contract(trained_run):
     from pathlib import Path
 
-    root, run_dir = trained_run
+    root, run_dir, stderr = trained_run
     run = Path(run_dir)
     assert run.parent == root / "experiments" / "tiny-binary"
     for name in RUN_FILES:
@@ -113,6 +113,10 @@ def test_train_writes_the_run_directory_contract(trained_run):
     assert len(history) == 4 and {"loss", "val_loss", "accuracy"} <= set(history.columns)
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["training"]["epochs"] == 4 and "extends" not in resolved
+    # One summary line naming the split its metrics come from (data.test is set here).
+    (summary,) = stderr.strip().splitlines()
+    assert summary.startswith("completed: 4 epochs; test split: accuracy ")
+    assert f"accuracy {metrics['test']['accuracy']:.4g}" in summary
     assert {p.name for p in (run / "plots").iterdir()} >= {
         "learning_curves.png",
         "confusion_matrix.png",
@@ -121,7 +125,7 @@ def test_train_writes_the_run_directory_contract(trained_run):
 
 
 def test_evaluate_prints_metrics_in_a_fresh_process(cli, trained_run):
-    _, run_dir = trained_run
+    _, run_dir, _ = trained_run
     result = cli("evaluate", run_dir)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -131,7 +135,7 @@ def test_evaluate_prints_metrics_in_a_fresh_process(cli, trained_run):
 
 
 def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, tmp_path):
-    _, run_dir = trained_run
+    _, run_dir, _ = trained_run
     rows = pd.DataFrame(
         {"id": [1001, 1002, 1003], "size": [1.0, 15.0, None], "colour": ["red", "purple", "blue"]}
     )
@@ -142,12 +146,17 @@ def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, t
     predictions = pd.read_csv(out)
     assert list(predictions["id"]) == [1001, 1002, 1003]  # ids carried through
     assert set(predictions["prediction"]) <= {"small", "large"}
-    assert predictions["probability"].between(0, 1).all()
+    # The column names the class its probability is for: the second of the sorted labels.
+    assert [c for c in predictions.columns if c.startswith("probability")] == ["probability_small"]
+    assert predictions["probability_small"].between(0, 1).all()
+    assert (
+        (predictions["probability_small"] > 0.5) == (predictions["prediction"] == "small")
+    ).all()
     # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
 
 
 def test_predict_names_a_missing_column(cli, trained_run, tmp_path):
-    _, run_dir = trained_run
+    _, run_dir, _ = trained_run
     pd.DataFrame({"size": [1.0]}).to_csv(tmp_path / "rows.csv", index=False)
     result = cli(
         "predict", run_dir, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"

@@ -111,10 +111,10 @@ def test_resume_under_mixed_precision_matches_an_uninterrupted_run(mixed_runs, m
     resumed = run_cli("train", "--resume", stopped, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert last_line(resumed.stdout) == stopped
-    assert run_record(stopped)["resumed_at_epoch"] == 2
+    assert run_record(stopped)["resumed_at_epoch"] == 3  # epochs counted from 1
 
     expected, actual = history(mixed_run), history(stopped)
-    assert list(actual["epoch"]) == [0, 1, 2, 3]
+    assert list(actual["epoch"]) == [1, 2, 3, 4]
     np.testing.assert_array_equal(actual["loss"], expected["loss"])
     np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])
     # Loss scale, its step counter and Adam's moments continued where they stopped.

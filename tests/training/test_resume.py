@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,11 +81,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 3
+    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 4  # 3 done
 
     expected = pd.read_csv(reference_dir / "history.csv")
     actual = pd.read_csv(run_dir / "history.csv")
     assert list(actual["epoch"]) == list(expected["epoch"])  # no duplicated or missing epochs
+    assert list(actual["epoch"]) == list(range(1, len(actual) + 1))  # counted from 1
     np.testing.assert_array_equal(actual["loss"], expected["loss"])
     np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])
     assert (
@@ -136,13 +138,48 @@ def test_nan_loss_fails_the_run_and_keeps_the_best_checkpoint(cli, write_config,
     config["callbacks"]["early_stopping"] = False
     result = cli("train", write_config(config), "--output-dir", tmp_path)
     assert result.returncode == 1, result.stderr
-    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    run_dir = Path(result.stdout.strip())
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "failed"
-    assert "loss became nan" in record["reason"] or "loss became inf" in record["reason"]
-    assert (run_dir / "checkpoints" / "best.weights.h5").exists()
     history = pd.read_csv(run_dir / "history.csv")
     assert len(history) < 30 and np.isfinite(history["loss"].iloc[0])
+    # The epoch in the message is history.csv's row where the loss stopped being finite.
+    blown = history.loc[~np.isfinite(history["loss"]), "epoch"].iloc[0]
+    assert re.match(rf"loss became (nan|inf) at epoch {blown};", record["reason"])
+    assert (run_dir / "checkpoints" / "best.weights.h5").exists()
+    val_loss = history["val_loss"].where(np.isfinite(history["val_loss"]))
+    assert record["best_epoch"] == history.loc[val_loss.idxmin(), "epoch"]
+    assert f"the model is the best epoch's ({record['best_epoch']})" in record["reason"]
+    assert (run_dir / "model.keras").exists() and (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_nan_in_the_first_epoch_fails_in_one_line_and_saves_no_results(cli, write_config, tmp_path):
+    """issue 15: sgd at learning rate 1000 crashed in the residuals plot with a traceback."""
+    config = tiny_config(
+        training={"epochs": 10, "optimizer": {"name": "sgd", "learning_rate": 1000}},
+        evaluation={"plots": True, "baselines": True},
+        callbacks={"tensorboard": {}, "learning_curve": True},
+    )
+    result = cli("train", write_config(config), "--output-dir", tmp_path)
+    assert result.returncode == 1, result.stderr
+    run_dir = Path(result.stdout.strip())  # stdout holds the run directory only
+    assert run_dir.is_dir()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("failed: 1 epoch; loss became nan at epoch 1;")
+    assert "lower training.optimizer.learning_rate (now 1000)" in lines[0]
+    assert "clip gradients (training.optimizer.clipnorm" in lines[0]
+
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed" and record["best_epoch"] is None
+    assert lines[0].endswith(record["reason"])
+    assert list(pd.read_csv(run_dir / "history.csv")["epoch"]) == [1]
+    # Nothing that pretends to be a result.
+    for name in ("model.keras", "metrics.json", "checkpoints/best.weights.h5"):
+        assert not (run_dir / name).exists(), name
+    assert {p.name for p in (run_dir / "plots").iterdir()} <= {"learning_curves.png"}
 
 
 @pytest.mark.slow

@@ -78,7 +78,8 @@ def test_epoch_scalars_in_train_and_validation(run_dir):
     for events, column in ((train, "loss"), (validation, "val_loss")):
         plugin, values = events["epoch_loss"]
         assert plugin == "scalars"
-        assert [step for step, _ in values] == [0, 1, 2, 3]
+        # The step is the epoch counted from 1, history.csv's `epoch` column.
+        assert [step for step, _ in values] == list(history["epoch"]) == [1, 2, 3, 4]
         np.testing.assert_allclose([float(v) for _, v in values], history[column], rtol=1e-6)
     plugin, values = train["epoch_learning_rate"]
     assert plugin == "scalars"
@@ -92,7 +93,7 @@ def test_weight_histograms_and_the_model_graph(run_dir):
     for tag in ("block0_dense/kernel/histogram", "output/kernel/histogram"):
         plugin, values = train[tag]
         assert plugin == "histograms"
-        assert [step for step, _ in values] == [0, 1, 2, 3]  # histogram_freq: 1
+        assert [step for step, _ in values] == [1, 2, 3, 4]  # histogram_freq: 1
         assert values[0][1].shape[1] == 3  # (left edge, right edge, count) buckets
     # Keras 3 writes the conceptual (Keras) graph; it does not write the op graph.
     plugin, values = train["keras"]
@@ -123,6 +124,79 @@ def test_hparams_session_and_the_best_validation_loss(run_dir):
     plugin, values = events["hparams/best_val_loss"]
     assert plugin == "scalars"
     assert float(values[0][1]) == pytest.approx(val_loss.min(), rel=1e-6)  # best, not last
+    history = pd.read_csv(run_dir / "history.csv")
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["best_epoch"] == history.loc[history["val_loss"].idxmin(), "epoch"]
+
+
+def _all_tags(log_dir: Path) -> list[str]:
+    """Every scalar or image tag of the run, prefixed by the writer's directory."""
+    tags = []
+    for directory in (log_dir, log_dir / "train", log_dir / "validation"):
+        prefix = "" if directory == log_dir else f"{directory.name}/"
+        tags += [prefix + tag for tag in _events(directory)]
+    return tags
+
+
+@pytest.mark.slow
+def test_each_logged_quantity_has_one_tag(run_dir):
+    """issue 15: learning rate, epoch time and throughput were both root tags and train/epoch_*."""
+    tags = _all_tags(run_dir / "tensorboard")
+    history = pd.read_csv(run_dir / "history.csv")
+    train = _events(run_dir / "tensorboard" / "train")
+    for column, tag in (
+        ("learning_rate", "epoch_learning_rate"),
+        ("epoch_time", "epoch_time"),
+        ("samples_per_second", "epoch_samples_per_second"),
+    ):
+        assert [t for t in tags if t.endswith(column)] == [f"train/{tag}"]
+        steps, values = zip(*train[tag][1], strict=True)
+        assert list(steps) == list(history["epoch"])
+        np.testing.assert_allclose([float(v) for v in values], history[column], rtol=1e-5)
+    assert "train/epoch_epoch_time" not in tags
+    assert len(tags) == len(set(tags))
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory) -> Path:
+    """Three epochs of an MC-dropout classifier with every monitor on, mostly at their defaults."""
+    directory = tmp_path_factory.mktemp("tensorboard-classifier")
+    config = tiny_config(
+        "binary",
+        model={"task": "binary", "hidden": [8], "dropout": 0.2, "mc_dropout": True},
+        callbacks={
+            "tensorboard": {},  # histograms every 5th epoch
+            "gradient_monitor": {"every_n_epochs": 2},
+            "uncertainty_monitor": {"every_n_epochs": 2},
+            # confusion_matrix: its default, every 10th epoch
+        },
+    )
+    config["callbacks"]["early_stopping"] = False
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("train", path, "--output-dir", directory / "out", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_sampling_monitors_write_every_nth_epoch_and_the_last(classifier_run):
+    """issue 15: a run shorter than a monitor's interval of 10 epochs got nothing from it."""
+    root = _events(classifier_run / "tensorboard")
+    train = _events(classifier_run / "tensorboard" / "train")
+    assert list(pd.read_csv(classifier_run / "history.csv")["epoch"]) == [1, 2, 3]
+    # Interval 10 (the default) on a 3-epoch run: the last epoch.
+    plugin, values = root["confusion_matrix"]
+    assert plugin == "images" and [step for step, _ in values] == [3]
+    assert [step for step, _ in train["logits/kernel/histogram"][1]] == [3]
+    # Interval 2: epoch 2, then 3, the last.
+    gradient_tags = [tag for tag in root if tag.startswith("gradients/")]
+    assert gradient_tags
+    for tag in gradient_tags:
+        assert [step for step, _ in root[tag][1]] == [2, 3]
+    for tag in ("epoch_kl", "epoch_predictive_std"):
+        assert [step for step, _ in train[tag][1]] == [2, 3]
+    assert "kl" not in root and "predictive_std" not in root
 
 
 def _free_port() -> int:

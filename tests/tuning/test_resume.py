@@ -97,3 +97,45 @@ def test_resume_refuses_changes_that_make_trials_incomparable(make_sweep_config,
     assert main(["tune", "--resume", str(tmp_path / "nowhere")]) == 2
     assert "sweep directory not found" in capsys.readouterr().err
     assert yaml.safe_load((sweep / "base_config.yaml").read_text())["training"]["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
+    make_sweep_config, write_config, tmp_path
+):
+    """issue 15: the killed trial's folder stayed `running` with its model and checkpoints."""
+    config = make_sweep_config(max_trials=1, keep_top_k=1)
+    config["training"]["epochs"] = 200
+    config["callbacks"]["early_stopping"] = False
+    process = _start(write_config(config), tmp_path)
+    deadline = time.monotonic() + 120
+    killed = None
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        for latest in (tmp_path / "out").glob(
+            "*/sweep-*/trials/*/trial-*/checkpoints/resume/LATEST"
+        ):
+            if latest.read_text().strip() >= "epoch-000002":
+                killed = latest.parents[2]
+        time.sleep(0.02)
+    assert killed is not None, "no trial reached epoch 2 while the sweep ran"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    sweep = killed.parents[2]
+    assert read_json(killed / "run.json")["status"] == "running"
+
+    result = run_cli("tune", "--resume", sweep, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = read_json(killed / "run.json")
+    assert record["status"] == "interrupted"
+    assert "stopped during this trial" in record["reason"]
+    assert not (killed / "checkpoints").exists() and not (killed / "model.keras").exists()
+    # The trial ran again from the start in a folder of its own, which the sweep kept.
+    (row,) = read_trials(sweep)
+    assert row["status"] == "completed"
+    rerun = sweep / row["run_dir"]
+    assert rerun != killed and rerun.name.startswith("trial-0-")
+    assert read_json(rerun / "run.json")["status"] == "completed"
+    assert (rerun / "checkpoints" / "best.weights.h5").exists()
+    # Every folder of the sweep is accounted for: none still says it is running.
+    statuses = [read_json(p)["status"] for p in (sweep / "trials").glob("*/*/run.json")]
+    assert sorted(statuses) == ["completed", "interrupted"]

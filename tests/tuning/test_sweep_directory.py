@@ -70,7 +70,9 @@ def test_trials_csv_scores_each_trial_by_its_best_epoch(finished):
     for row in rows:
         history = pd.read_csv(sweep / row["run_dir"] / "history.csv")
         assert float(row["objective"]) == pytest.approx(history["val_loss"].min(), rel=1e-6)
+        # Counted from 1, as history.csv's `epoch` column counts.
         assert int(row["best_epoch"]) == int(history["val_loss"].idxmin()) + 1
+        assert int(row["best_epoch"]) == history.loc[history["val_loss"].idxmin(), "epoch"]
         assert float(row["duration_s"]) > 0
         # The trial's run is a normal run of the base config with the trial's values set.
         config = load_config(sweep / row["run_dir"] / "config.yaml")

@@ -444,6 +444,16 @@ class GradientMonitorConfig(Strict):
     exploding_threshold: PositiveFloat = 1e3
 
 
+class SampledMonitorConfig(Strict):
+    """A monitor that measures every n-th epoch (counted from 1) and the last epoch.
+
+    ``true``, ``false`` or ``auto`` alone set ``enabled`` and keep the interval.
+    """
+
+    enabled: bool | Literal["auto"] = "auto"
+    every_n_epochs: PositiveInt = 10
+
+
 class CallbacksConfig(Strict):
     """Keras' own callbacks and the toolkit's; ``false`` turns any of them off."""
 
@@ -458,8 +468,24 @@ class CallbacksConfig(Strict):
     learning_curve: bool = True
     lr_logger: bool = True
     throughput: bool = True
-    uncertainty_monitor: bool | Literal["auto"] = "auto"
-    confusion_matrix: bool | Literal["auto"] = "auto"
+    # auto: on for Bayesian and MC-dropout models
+    uncertainty_monitor: SampledMonitorConfig = SampledMonitorConfig()
+    # auto: on for classifiers (needs tensorboard)
+    confusion_matrix: SampledMonitorConfig = SampledMonitorConfig()
+
+    @field_validator("uncertainty_monitor", "confusion_matrix", mode="before")
+    @classmethod
+    def _monitor_switch(cls, value: Any) -> Any:
+        if value is None:  # null turns it off, as it does every optional section
+            return {"enabled": False}
+        if isinstance(value, bool) or value == "auto":
+            return {"enabled": value}
+        if isinstance(value, str):
+            raise ValueError(
+                f"expected true, false, auto or a mapping {{enabled: auto, every_n_epochs: 10}}, "
+                f"got {value!r}"
+            )
+        return value
 
 
 # --------------------------------------------------------------------------- the rest

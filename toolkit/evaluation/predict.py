@@ -99,7 +99,12 @@ def interval(predictions: Predictions, level: float) -> tuple[np.ndarray, np.nda
 def prediction_frame(
     predictions: Predictions, spec: FeatureSpec, config: ExperimentConfig
 ) -> pd.DataFrame:
-    """The columns ``toolkit predict`` writes."""
+    """The columns ``toolkit predict`` writes.
+
+    Classifiers get one ``probability_<class>`` column per class they report: a binary
+    classifier the positive class only (the second of its two classes, e.g.
+    ``probability_malignant``), a multiclass one every class.
+    """
     columns: dict[str, np.ndarray] = {}
     classes = spec.target.classes
     if predictions.task == "regression":
@@ -114,11 +119,9 @@ def prediction_frame(
             columns["lower"], columns["upper"] = lower, upper
     else:
         labels = np.asarray(classes, dtype=object)
-        if predictions.task == "binary":
-            columns["probability"] = predictions.mean[:, 1]
-        else:
-            for index, label in enumerate(classes):
-                columns[f"prob_{label}"] = predictions.mean[:, index]
+        reported = [1] if predictions.task == "binary" else range(len(classes))
+        for index in reported:
+            columns[f"probability_{classes[index]}"] = predictions.mean[:, index]
         columns["prediction"] = labels[predictions.mean.argmax(axis=1)]
         columns.update(predictions.extra)
     return pd.DataFrame(columns)

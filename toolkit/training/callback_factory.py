@@ -9,13 +9,15 @@ import numpy as np
 
 from callbacks import (
     ConfusionMatrixImage,
+    EpochCSVLogger,
+    EpochTensorBoard,
     GradientNormMonitor,
     LearningCurvePlot,
     LearningRateLogger,
     ThroughputLogger,
     UncertaintyMonitor,
 )
-from toolkit.config.schema import ExperimentConfig
+from toolkit.config.schema import ExperimentConfig, SampledMonitorConfig
 from toolkit.runs import RunDirectory
 from toolkit.training.run_checkpoint import ResumableEarlyStopping, RunCheckpoint
 
@@ -25,6 +27,10 @@ class RunCallbacks:
     callbacks: list[keras.callbacks.Callback]
     checkpoint: RunCheckpoint
     early_stopping: ResumableEarlyStopping | None
+
+
+def _wanted(monitor: SampledMonitorConfig, auto: bool) -> bool:
+    return monitor.enabled is True or (monitor.enabled == "auto" and auto)
 
 
 def build_callbacks(
@@ -37,7 +43,13 @@ def build_callbacks(
     resuming: bool,
     initial_history: dict[str, list[float]] | None = None,
 ) -> RunCallbacks:
-    """Keras' callbacks and the toolkit's, ordered so the checkpoint sees settled state."""
+    """Keras' callbacks and the toolkit's, ordered so each sees settled state.
+
+    Order: whatever stops training or changes the learning rate first (so the monitors
+    after it see the last epoch and the rate in force), then the monitors that add to
+    the epoch logs, then TensorBoard and the CSV history that write those logs, and the
+    checkpoint last.
+    """
     section = config.callbacks
     import tensorflow as tf
 
@@ -45,36 +57,6 @@ def build_callbacks(
     validation = ({k: tf.constant(v) for k, v in validation[0].items()}, validation[1])
     log_dir = run.tensorboard if section.tensorboard is not None else None
     items: list[keras.callbacks.Callback] = []
-    if section.lr_logger:
-        items.append(LearningRateLogger(log_dir=log_dir))
-    if section.throughput:
-        items.append(ThroughputLogger(samples_per_epoch=train_size, log_dir=log_dir))
-    stochastic = config.model.is_stochastic
-    if section.uncertainty_monitor is True or (
-        section.uncertainty_monitor == "auto" and stochastic
-    ):
-        sample = {k: v[:256] for k, v in validation[0].items()}
-        items.append(UncertaintyMonitor(sample, samples=10, log_dir=log_dir, every_n_epochs=10))
-    classifier = config.model.task != "regression"
-    wants_confusion = section.confusion_matrix is True or section.confusion_matrix == "auto"
-    if log_dir is not None and classifier and wants_confusion:
-        items.append(
-            ConfusionMatrixImage(
-                validation[0], validation[1][:, 0], class_names, log_dir, every_n_epochs=10
-            )
-        )
-    if section.gradient_monitor is not None:
-        sample = ({k: v[:128] for k, v in validation[0].items()}, validation[1][:128])
-        monitor = section.gradient_monitor
-        items.append(
-            GradientNormMonitor(
-                sample,
-                log_dir=log_dir,
-                every_n_epochs=monitor.every_n_epochs,
-                vanishing_threshold=monitor.vanishing_threshold,
-                exploding_threshold=monitor.exploding_threshold,
-            )
-        )
     if section.reduce_lr_on_plateau is not None:
         plateau = section.reduce_lr_on_plateau
         items.append(
@@ -101,10 +83,46 @@ def build_callbacks(
             start_from_epoch=es.start_from_epoch,
         )
         items.append(early_stopping)
+    # The monitors that add to the logs have no TensorBoard writer of their own: Keras'
+    # TensorBoard below writes every logged value once, as train/epoch_<name>.
+    if section.lr_logger:
+        items.append(LearningRateLogger())
+    if section.throughput:
+        items.append(ThroughputLogger(samples_per_epoch=train_size))
+    if _wanted(section.uncertainty_monitor, auto=config.model.is_stochastic):
+        sample = {k: v[:256] for k, v in validation[0].items()}
+        items.append(
+            UncertaintyMonitor(
+                sample, samples=10, every_n_epochs=section.uncertainty_monitor.every_n_epochs
+            )
+        )
+    classifier = config.model.task != "regression"
+    if log_dir is not None and _wanted(section.confusion_matrix, auto=classifier) and classifier:
+        items.append(
+            ConfusionMatrixImage(
+                validation[0],
+                validation[1][:, 0],
+                class_names,
+                log_dir,
+                every_n_epochs=section.confusion_matrix.every_n_epochs,
+            )
+        )
+    if section.gradient_monitor is not None:
+        sample = ({k: v[:128] for k, v in validation[0].items()}, validation[1][:128])
+        monitor = section.gradient_monitor
+        items.append(
+            GradientNormMonitor(
+                sample,
+                log_dir=log_dir,
+                every_n_epochs=monitor.every_n_epochs,
+                vanishing_threshold=monitor.vanishing_threshold,
+                exploding_threshold=monitor.exploding_threshold,
+            )
+        )
     if log_dir is not None:
         tb = section.tensorboard
         items.append(
-            keras.callbacks.TensorBoard(
+            EpochTensorBoard(
                 log_dir=str(log_dir),
                 histogram_freq=tb.histogram_freq,
                 write_graph=tb.write_graph,
@@ -113,7 +131,7 @@ def build_callbacks(
             )
         )
     if section.csv_logger:
-        items.append(keras.callbacks.CSVLogger(str(run.history), append=resuming))
+        items.append(EpochCSVLogger(str(run.history), append=resuming))
     if section.learning_curve and config.evaluation.plots:
         run.plots.mkdir(exist_ok=True)
         items.append(

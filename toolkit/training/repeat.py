@@ -2,13 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from toolkit.config.loading import dump_config
 from toolkit.config.schema import ExperimentConfig
 from toolkit.evaluation.metrics import aggregate_repeats
 from toolkit.runs import atomic_write_json, atomic_write_text, create_run_directory, utc_now
-from toolkit.training.train import train
+from toolkit.training.train import RunResult, train
+
+
+@dataclass(frozen=True)
+class RepeatResult:
+    """The group directory, its status, the aggregated metrics.json and every seed's run."""
+
+    group_dir: Path
+    status: str
+    metrics: dict[str, Any]
+    runs: list[RunResult]
+
+
+class _NewModelTracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing"
+    warning for the step functions Keras builds for each model.
+
+    TensorFlow counts traces per Python code object, and the train, test and predict
+    functions of every Keras model share the code of ``TensorFlowTrainer``'s nested
+    functions. Each new model traces its own functions (predict twice: for its first
+    input shape, then for the relaxed one), so training one model per seed reads as one
+    function retracing over and over. Nothing is traced more than a single run traces;
+    other retracing warnings pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            "triggered tf.function retracing" in message and "TensorFlowTrainer." in message
+        )
+
+
+@contextlib.contextmanager
+def new_models_traced_quietly() -> Iterator[None]:
+    """Within: no retracing warning for the step functions of each new Keras model (see
+    ``_NewModelTracing``), as when training or evaluating one model per seed."""
+    quiet = _NewModelTracing()
+    logger = logging.getLogger("tensorflow")
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def train_repeated(
@@ -17,9 +64,13 @@ def train_repeated(
     repeats: int,
     output_dir: str | Path | None = None,
     verbose: int = 0,
-) -> Path:
+    on_run_end: Callable[[int, RunResult], None] | None = None,
+) -> RepeatResult:
     """Train seeds ``seed .. seed+N-1`` into ``<output_dir>/<name>/repeat-<id>/seeds/`` and write
-    the group's run.json and metrics.json (each metric's mean, std and values per split)."""
+    the group's run.json and metrics.json (each metric's mean, std and values per split).
+
+    ``on_run_end(seed, result)`` is called after each seed's run, e.g. to print a line.
+    """
     group = create_run_directory(output_dir or config.output_dir, config.name, prefix="repeat-")
     atomic_write_text(group.config, dump_config(config))
     seeds = [config.seed + index for index in range(repeats)]
@@ -34,16 +85,23 @@ def train_repeated(
         seeds=seeds,
         runs=[],
     )
-    results = []
-    for seed in seeds:
-        seeded = config.model_copy(update={"seed": seed})
-        result = train(
-            seeded, output_dir=group.path / "seeds", verbose=verbose, run_prefix=f"seed-{seed}-"
-        )
-        results.append(result)
-        group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
+    results: list[RunResult] = []
+    with new_models_traced_quietly():
+        for seed in seeds:
+            seeded = config.model_copy(update={"seed": seed})
+            result = train(
+                seeded, output_dir=group.path / "seeds", verbose=verbose, run_prefix=f"seed-{seed}-"
+            )
+            results.append(result)
+            group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
+            if on_run_end is not None:
+                on_run_end(seed, result)
     completed = [r for r in results if r.status == "completed"]
-    splits = [s for s in ("train", "validation", "test") if all(s in r.metrics for r in completed)]
+    splits = [
+        s
+        for s in ("train", "validation", "test")
+        if completed and all(s in r.metrics for r in completed)
+    ]
     metrics = {
         "repeats": {
             split: aggregate_repeats([r.metrics[split] for r in completed]) for split in splits
@@ -54,4 +112,4 @@ def train_repeated(
     atomic_write_json(group.metrics, metrics)
     status = "completed" if len(completed) == len(results) else "failed"
     group.update_run(status=status, ended=utc_now(), completed_runs=len(completed))
-    return group.path
+    return RepeatResult(group.path, status, metrics, results)

@@ -63,12 +63,54 @@ def _model_summary(model) -> str:
 
 
 def _history_columns(path: Path, completed_epochs: int) -> dict[str, list[float]] | None:
-    """Trim history.csv to the epochs a resume point covers; return its columns."""
+    """Trim history.csv to the epochs a resume point covers; return its columns.
+
+    Rows are trimmed by position: row i is epoch i + 1, and a run killed between writing
+    a row and its resume point has one row more than the resume point covers.
+    """
     if not path.exists():
         return None
-    history = pd.read_csv(path).iloc[:completed_epochs]
+    history = pd.read_csv(path).iloc[:completed_epochs].copy()
+    if "epoch" in history and len(history) and history["epoch"].iloc[0] == 0:
+        history["epoch"] += 1  # written by a version that counted epochs from 0
     atomic_write_text(path, history.to_csv(index=False))
     return {c: history[c].tolist() for c in history.columns if c != "epoch"}
+
+
+def _first_non_finite_loss(history: pd.DataFrame) -> tuple[int, float] | None:
+    """(epoch counted from 1, loss) where the training loss became NaN or infinite for good,
+    or None when the last epoch's loss is finite."""
+    if "loss" not in history or not len(history):
+        return None
+    losses = history["loss"].to_numpy(dtype=float)
+    finite = np.flatnonzero(np.isfinite(losses))
+    row = int(finite[-1]) + 1 if len(finite) else 0
+    if row == len(losses):
+        return None
+    epoch = int(history["epoch"].iloc[row]) if "epoch" in history else row + 1
+    return epoch, float(losses[row])
+
+
+def _non_finite_reason(
+    config: ExperimentConfig, epoch: int, loss: float, *, best_epoch: int | None
+) -> str:
+    """One line: when the loss blew up, what was kept, and what to try."""
+    if best_epoch is not None:
+        outcome = f"the model is the best epoch's ({best_epoch})"
+    elif config.callbacks.checkpoint is None:
+        outcome = "callbacks.checkpoint is off, so no model or metrics were saved"
+    else:
+        outcome = "no epoch ended with usable weights, so no model or metrics were saved"
+    optimizer = config.training.optimizer
+    clipping = (
+        ""
+        if {"clipnorm", "clipvalue", "global_clipnorm"} & set(optimizer.arguments)
+        else " or clip gradients (training.optimizer.clipnorm: 1.0)"
+    )
+    return (
+        f"loss became {loss} at epoch {epoch}; {outcome}. Try a lower "
+        f"training.optimizer.learning_rate (now {optimizer.learning_rate:g}){clipping}"
+    )
 
 
 def train(
@@ -269,7 +311,7 @@ def _callbacks_and_resume(
     if resume_point is not None:
         run_callbacks.checkpoint.set_model(model)
         initial_epoch = run_callbacks.checkpoint.restore(*resume_point)
-        run.update_run(resumed_at_epoch=initial_epoch)
+        run.update_run(resumed_at_epoch=initial_epoch + 1)  # the first epoch run now, from 1
     return run_callbacks, initial_epoch
 
 
@@ -340,15 +382,21 @@ def _finish(
         pd.read_csv(run.history) if run.history.exists() else pd.DataFrame(model.history.history)
     )
     epochs_run = len(history)
-    losses = history["loss"].to_numpy(dtype=float) if "loss" in history else np.array([])
-    if len(losses) and not np.isfinite(losses[-1]):
+    blown_up = _first_non_finite_loss(history)
+    if blown_up is not None:
         status = "failed"
-        reason = (
-            f"loss became {losses[-1]} at epoch {epochs_run}; the best checkpoint so far is kept"
-        )
         best = run_callbacks.checkpoint.best_path
-        if best.exists():
-            model.load_weights(best)
+        best_epoch = run_callbacks.checkpoint.best_epoch if best.exists() else None
+        reason = _non_finite_reason(
+            config, *blown_up, best_epoch=None if best_epoch is None else best_epoch + 1
+        )
+        if best_epoch is None:
+            # Every weight is non-finite: no model, metrics or plots that look like results.
+            run.update_run(
+                status=status, reason=reason, ended=utc_now(), epochs=epochs_run, best_epoch=None
+            )
+            return RunResult(run.path, status, {}, epochs_run, reason)
+        model.load_weights(best)
 
     try:
         atomic_write(run.model, model.save)

@@ -19,7 +19,14 @@ from typing import Any
 import yaml
 
 from toolkit.errors import ToolkitError
-from toolkit.runs import atomic_write, atomic_write_json, atomic_write_text, read_json
+from toolkit.runs import (
+    RunDirectory,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+    utc_now,
+)
 
 
 def _cell(value: Any) -> Any:
@@ -222,6 +229,32 @@ class SweepRecords:
                 run_dir = self.path / run["run_dir"]
                 shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
                 (run_dir / "model.keras").unlink(missing_ok=True)
+
+    def retire_abandoned_runs(self, trial_id: str) -> list[Path]:
+        """Mark the runs a killed attempt of ``trial_id`` left ``running`` as ``interrupted``
+        and delete their checkpoints and model, which no ranking will ever keep.
+
+        Keras Tuner runs a trial again when the sweep resumes (or the chief requeues a
+        lost worker's trial), into a new run directory; the earlier attempt was killed,
+        so it is not running any more, but its run.json still says so. Returns the runs.
+        """
+        retired = []
+        for run_json in sorted(self.trials_dir.glob(f"*/trial-{trial_id}-*/run.json")):
+            run = RunDirectory(run_json.parent)
+            try:
+                if run.read_run().get("status") != "running":
+                    continue
+            except (OSError, ValueError):
+                continue
+            run.update_run(
+                status="interrupted",
+                ended=utc_now(),
+                reason="the sweep stopped during this trial; it was run again from the start",
+            )
+            shutil.rmtree(run.checkpoints, ignore_errors=True)
+            run.model.unlink(missing_ok=True)
+            retired.append(run.path)
+        return retired
 
     # ------------------------------------------------------------------ progress
 

@@ -160,6 +160,7 @@ class TrialRunner:
         if previous and previous["status"] == "completed" and previous["hyperparameters"] == shown:
             # Finished just before a kill, but Keras Tuner had not saved that yet.
             return previous
+        self.records.retire_abandoned_runs(trial_id)  # an attempt killed before this one
         started = time.monotonic()
         record: dict[str, Any] = {
             "trial_id": trial_id,
@@ -284,7 +285,8 @@ class TrialRunner:
             if self.tuner.resolved_direction == "min"
             else usable[np.argmax(column[usable])]
         )
-        epoch = int(history["epoch"].iloc[pick]) + 1 if "epoch" in history else int(pick) + 1
+        # history.csv counts epochs from 1, as everything a user reads does.
+        epoch = int(history["epoch"].iloc[pick]) if "epoch" in history else int(pick) + 1
         value = float(column[pick])
         run.update(
             status="completed" if finite(value) else "failed", objective=value, best_epoch=epoch

@@ -10,19 +10,20 @@ import keras
 import numpy as np
 
 from ._plotting import figure_to_png, new_figure
-from ._summary import LazySummaryWriter
+from .periodic_callback import PeriodicCallback
 
 
-class ConfusionMatrixImage(keras.callbacks.Callback):
+class ConfusionMatrixImage(PeriodicCallback):
     """Renders the confusion matrix on validation data and logs it as a TensorBoard image.
 
-    Every `every_n_epochs` epochs it predicts `validation_x` and counts
-    (true class, predicted class) pairs; rows are true classes, columns predicted.
-    A model with one output column is read as binary (predicted class 1 when the
-    output is above 0 with `from_logits`, above 0.5 otherwise); a model with k
-    columns as multiclass (argmax, for logits and probabilities alike). The image
-    is logged with `tf.summary.image` under the tag `confusion_matrix` at step
-    `epoch`; the counts are kept in `last_matrix`.
+    At the end of every `every_n_epochs`-th epoch and of the last one (see
+    `PeriodicCallback`) it predicts `validation_x` and counts (true class, predicted
+    class) pairs; rows are true classes, columns predicted. A model with one output
+    column is read as binary (predicted class 1 when the output is above 0 with
+    `from_logits`, above 0.5 otherwise); a model with k columns as multiclass (argmax,
+    for logits and probabilities alike). The image is logged with `tf.summary.image`
+    under the tag `confusion_matrix` at step = the epoch counted from 1; the counts are
+    kept in `last_matrix`.
 
     Args:
         validation_x: Model inputs: an array or a dict of arrays.
@@ -31,7 +32,7 @@ class ConfusionMatrixImage(keras.callbacks.Callback):
         class_names: One name per class, in class-index order (2 for binary).
         log_dir: Directory of the TensorBoard writer of this callback.
         from_logits: Whether a binary model outputs a logit rather than a probability.
-        every_n_epochs: Log on epochs `n-1, 2n-1, ...` (0-based).
+        every_n_epochs: Log on epochs `n, 2n, ...` (counted from 1) and the last.
 
     Attributes:
         last_matrix: `(k, k)` integer counts of the most recent check, or None.
@@ -46,42 +47,28 @@ class ConfusionMatrixImage(keras.callbacks.Callback):
         from_logits: bool = True,
         every_n_epochs: int = 1,
     ) -> None:
-        super().__init__()
+        super().__init__(log_dir=log_dir, every_n_epochs=every_n_epochs)
         if len(class_names) < 2:
             raise ValueError(f"Need at least 2 class names, got {list(class_names)}")
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
         self.validation_x = validation_x
         self.validation_y = validation_y
         self.class_names = class_names
-        self.log_dir = log_dir
         self.from_logits = from_logits
-        self.every_n_epochs = every_n_epochs
         self.last_matrix: np.ndarray | None = None
-        self._summary = LazySummaryWriter(log_dir)
 
     def get_config(self) -> dict[str, Any]:
         return {
+            **super().get_config(),
             "validation_x": self.validation_x,
             "validation_y": self.validation_y,
             "class_names": self.class_names,
-            "log_dir": self.log_dir,
             "from_logits": self.from_logits,
-            "every_n_epochs": self.every_n_epochs,
         }
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.open()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.close()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if (epoch + 1) % self.every_n_epochs:
-            return
+    def on_sample(self, epoch: int, logs: dict[str, Any]) -> None:
         matrix = self.compute_matrix()
         self.last_matrix = matrix
-        self._summary.png_image("confusion_matrix", self.render(matrix, epoch), epoch)
+        self.write_png("confusion_matrix", self.render(matrix, epoch), epoch)
 
     def compute_matrix(self) -> np.ndarray:
         """Confusion matrix counts of the model on the validation data, rows = true class."""

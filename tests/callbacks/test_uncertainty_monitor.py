@@ -32,8 +32,9 @@ def test_kl_and_spread_of_an_mc_dropout_model(tmp_path, regression_data, read_ev
     x, y = regression_data
     y2 = np.concatenate([y, np.ones_like(y)], axis=1)
     model = _mc_dropout_model(dropout=True)
-    monitor = UncertaintyMonitor(x[:32], samples=5, log_dir=tmp_path)
-    history = model.fit(x, y2, epochs=2, batch_size=16, verbose=0, callbacks=[monitor])
+    monitor = UncertaintyMonitor(x[:32], samples=5)
+    board = keras.callbacks.TensorBoard(tmp_path)
+    history = model.fit(x, y2, epochs=2, batch_size=16, verbose=0, callbacks=[monitor, board])
 
     assert all(std > 0 for std in history.history["predictive_std"])
     # After the last epoch the weights are final, so the KL is computable directly.
@@ -42,11 +43,25 @@ def test_kl_and_spread_of_an_mc_dropout_model(tmp_path, regression_data, read_ev
     assert history.history["kl"][-1] == pytest.approx(expected_kl, rel=1e-5)
     assert history.history["kl"][0] != pytest.approx(history.history["kl"][1])
 
+    # Keras' TensorBoard writes what the monitor logged, once (no writer of its own).
     events = read_events(tmp_path)
-    assert [step for step, _ in events["kl"]] == [0, 1]
-    assert [float(v) for _, v in events["predictive_std"]] == pytest.approx(
+    assert "kl" not in events and "predictive_std" not in events
+    assert [float(v) for _, v in events["epoch_predictive_std"]] == pytest.approx(
         history.history["predictive_std"]
     )
+
+
+def test_every_n_epochs_measures_those_and_the_last(regression_data):
+    x, y = regression_data
+    y2 = np.concatenate([y, np.ones_like(y)], axis=1)
+    model = _mc_dropout_model(dropout=True)
+    seen = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: measured.append((epoch + 1, "kl" in logs))
+    )
+    measured: list[tuple[int, bool]] = []
+    monitor = UncertaintyMonitor(x[:32], samples=2, every_n_epochs=2)
+    model.fit(x, y2, epochs=5, batch_size=32, verbose=0, callbacks=[monitor, seen])
+    assert [epoch for epoch, logged in measured if logged] == [2, 4, 5]
 
 
 def test_deterministic_model_has_zero_spread(regression_data):

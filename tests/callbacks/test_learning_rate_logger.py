@@ -8,7 +8,7 @@ import pytest
 from callbacks import LearningRateLogger
 
 
-def test_logged_rate_follows_a_schedule(tmp_path, regression_data, make_regressor, read_events):
+def test_logged_rate_follows_a_schedule(tmp_path, regression_data, make_regressor):
     x, y = regression_data
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.9)
     model = make_regressor(optimizer=keras.optimizers.SGD(schedule))
@@ -20,7 +20,7 @@ def test_logged_rate_follows_a_schedule(tmp_path, regression_data, make_regresso
         batch_size=16,
         verbose=0,
         callbacks=[
-            LearningRateLogger(log_dir=tmp_path / "tb"),
+            LearningRateLogger(),
             keras.callbacks.CSVLogger(csv_path),
         ],
     )
@@ -34,10 +34,6 @@ def test_logged_rate_follows_a_schedule(tmp_path, regression_data, make_regresso
     with csv_path.open() as handle:
         rows = list(csv.DictReader(handle))
     assert [float(row["learning_rate"]) for row in rows] == pytest.approx(expected, rel=1e-5)
-
-    events = read_events(tmp_path / "tb")
-    assert [step for step, _ in events["learning_rate"]] == [0, 1, 2]
-    assert [float(v) for _, v in events["learning_rate"]] == pytest.approx(expected, rel=1e-5)
 
 
 def test_float_rate_agrees_with_keras_reduce_on_plateau(regression_data, make_regressor):
@@ -55,6 +51,6 @@ def test_float_rate_agrees_with_keras_reduce_on_plateau(regression_data, make_re
     assert history.history["learning_rate"] == pytest.approx([0.02, 0.01])
 
 
-def test_get_config_round_trips(tmp_path):
-    logger = LearningRateLogger(log_dir=tmp_path)
-    assert LearningRateLogger(**logger.get_config()).log_dir == tmp_path
+def test_get_config_round_trips():
+    logger = LearningRateLogger()
+    assert LearningRateLogger(**logger.get_config()).get_config() == {}

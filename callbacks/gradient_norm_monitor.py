@@ -11,17 +11,18 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from ._summary import LazySummaryWriter
+from .periodic_callback import PeriodicCallback
 
 logger = logging.getLogger(__name__)
 
 
-class GradientNormMonitor(keras.callbacks.Callback):
+class GradientNormMonitor(PeriodicCallback):
     """Computes the L2 norm of the loss gradient for each layer on a fixed sample batch.
 
-    Runs every `every_n_epochs` epochs at epoch end: a training-mode forward pass on
-    `sample`, the model's own `compute_loss` (compiled loss plus `add_loss` and
-    regularization terms), and `tf.GradientTape` gradients. The pass runs inside a
+    Runs at the end of every `every_n_epochs`-th epoch and of the last one (see
+    `PeriodicCallback`): a training-mode forward pass on `sample`, the model's own
+    `compute_loss` (compiled loss plus `add_loss` and regularization terms), and
+    `tf.GradientTape` gradients. The pass runs inside a
     `keras.StatelessScope`, so BatchNorm statistics, dropout seeds and loss trackers
     are left exactly as training left them. TensorFlow backend only.
 
@@ -32,14 +33,15 @@ class GradientNormMonitor(keras.callbacks.Callback):
     Args:
         sample: A small `(x, y)` batch; `x` may be an array or a dict of arrays.
         log_dir: If given, norms are written as TensorBoard scalars
-            `gradients/<layer>` at step `epoch` to a writer of their own.
-        every_n_epochs: Monitor on epochs `n-1, 2n-1, ...` (0-based).
+            `gradients/<layer>` at step = the epoch counted from 1, to a writer of their own.
+        every_n_epochs: Monitor on epochs `n, 2n, ...` (counted from 1) and the last.
         vanishing_threshold: Warn when a layer's norm is below this.
         exploding_threshold: Warn when a layer's norm is above this.
 
     Attributes:
         last_norms: `{layer: norm}` from the most recent check.
-        last_epoch: The epoch of `last_norms`, or None before the first check.
+        last_epoch: The epoch of `last_norms` (Keras' 0-based index), or None before the
+            first check.
     """
 
     def __init__(
@@ -50,9 +52,7 @@ class GradientNormMonitor(keras.callbacks.Callback):
         vanishing_threshold: float = 1e-7,
         exploding_threshold: float = 1e3,
     ) -> None:
-        super().__init__()
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        super().__init__(log_dir=log_dir, every_n_epochs=every_n_epochs)
         if not 0 <= vanishing_threshold < exploding_threshold:
             raise ValueError(
                 "Need 0 <= vanishing_threshold < exploding_threshold, got "
@@ -60,36 +60,24 @@ class GradientNormMonitor(keras.callbacks.Callback):
             )
         x, y = sample
         self.sample = (x, y)
-        self.log_dir = log_dir
-        self.every_n_epochs = every_n_epochs
         self.vanishing_threshold = vanishing_threshold
         self.exploding_threshold = exploding_threshold
         self.last_norms: dict[str, float] = {}
         self.last_epoch: int | None = None
-        self._summary = LazySummaryWriter(log_dir)
 
     def get_config(self) -> dict[str, Any]:
         return {
+            **super().get_config(),
             "sample": self.sample,
-            "log_dir": self.log_dir,
-            "every_n_epochs": self.every_n_epochs,
             "vanishing_threshold": self.vanishing_threshold,
             "exploding_threshold": self.exploding_threshold,
         }
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.open()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.close()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if (epoch + 1) % self.every_n_epochs:
-            return
+    def on_sample(self, epoch: int, logs: dict[str, Any]) -> None:
         norms = self.compute_norms()
         self.last_norms = norms
         self.last_epoch = epoch
-        self._summary.scalars({f"gradients/{name}": norm for name, norm in norms.items()}, epoch)
+        self.write_scalars({f"gradients/{name}": norm for name, norm in norms.items()}, epoch)
         for name, norm in norms.items():
             problem = self._diagnose(norm)
             if problem:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import keras
 
-from ._summary import LazySummaryWriter, to_float
+from ._convert import to_float
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -19,32 +18,17 @@ class LearningRateLogger(keras.callbacks.Callback):
     `learning_rate` in the logs, this writes the same number. A
     `LearningRateSchedule` is evaluated at `optimizer.iterations`. Place it before
     `CSVLogger` in the callback list: callbacks see the logs in list order, and
-    `CSVLogger` fixes its columns at the first epoch.
-
-    Args:
-        log_dir: If given, also written as the TensorBoard scalar `learning_rate`
-            at step `epoch` to a writer of its own.
+    `CSVLogger` fixes its columns at the first epoch. It writes no TensorBoard summary
+    of its own: Keras' `TensorBoard` callback writes every logged value (this one as
+    `epoch_learning_rate`), and a second writer would only duplicate the tag.
     """
 
-    def __init__(self, log_dir: str | os.PathLike[str] | None = None) -> None:
-        super().__init__()
-        self.log_dir = log_dir
-        self._summary = LazySummaryWriter(log_dir)
-
     def get_config(self) -> dict[str, Any]:
-        return {"log_dir": self.log_dir}
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.open()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.close()
+        return {}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        learning_rate = self.current_learning_rate()
         if logs is not None:
-            logs["learning_rate"] = learning_rate
-        self._summary.scalars({"learning_rate": learning_rate}, epoch)
+            logs["learning_rate"] = self.current_learning_rate()
 
     def current_learning_rate(self) -> float:
         """The model optimizer's learning rate at its current iteration."""

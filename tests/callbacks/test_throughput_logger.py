@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-import pytest
-
 from callbacks import ThroughputLogger
 
 
-def test_times_and_throughput_from_batch_size(
-    tmp_path, regression_data, make_regressor, read_events
-):
+def test_times_and_throughput_from_batch_size(regression_data, make_regressor):
     x, y = regression_data
     model = make_regressor()
     history = model.fit(
@@ -17,7 +13,7 @@ def test_times_and_throughput_from_batch_size(
         epochs=2,
         batch_size=16,
         verbose=0,
-        callbacks=[ThroughputLogger(log_dir=tmp_path, batch_size=16)],
+        callbacks=[ThroughputLogger(batch_size=16)],
     )
     times = history.history["epoch_time"]
     rates = history.history["samples_per_second"]
@@ -28,10 +24,6 @@ def test_times_and_throughput_from_batch_size(
     # at least samples / whole-epoch time.
     for seconds, rate in zip(times, rates, strict=True):
         assert rate >= 48 / seconds
-
-    events = read_events(tmp_path)
-    assert [step for step, _ in events["epoch_time"]] == [0, 1]
-    assert [float(v) for _, v in events["samples_per_second"]] == pytest.approx(rates)
 
 
 def test_samples_per_epoch_overrides_and_unknown_count_logs_time_only(

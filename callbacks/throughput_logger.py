@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import keras
 
-from ._summary import LazySummaryWriter, to_float
+from ._convert import to_float
 
 
 class ThroughputLogger(keras.callbacks.Callback):
@@ -23,42 +22,24 @@ class ThroughputLogger(keras.callbacks.Callback):
     `batch_size`, with steps counted by how far `optimizer.iterations` advanced
     (a last partial batch is counted as full). Keras 3 does not tell
     callbacks the batch size, so without `samples_per_epoch` or `batch_size` only
-    `epoch_time` is logged.
+    `epoch_time` is logged. Keras' `TensorBoard` callback, placed after it, writes both
+    values; this callback has no summary writer of its own, which would duplicate them.
 
     Args:
         samples_per_epoch: Training samples seen per epoch.
-        log_dir: If given, both values are written as TensorBoard scalars
-            `epoch_time` and `samples_per_second` at step `epoch`.
         batch_size: Training batch size, used when `samples_per_epoch` is None.
     """
 
-    def __init__(
-        self,
-        samples_per_epoch: int | None = None,
-        log_dir: str | os.PathLike[str] | None = None,
-        batch_size: int | None = None,
-    ) -> None:
+    def __init__(self, samples_per_epoch: int | None = None, batch_size: int | None = None) -> None:
         super().__init__()
         self.samples_per_epoch = samples_per_epoch
-        self.log_dir = log_dir
         self.batch_size = batch_size
-        self._summary = LazySummaryWriter(log_dir)
         self._epoch_start: float | None = None
         self._train_end: float | None = None
         self._start_iterations = 0
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "samples_per_epoch": self.samples_per_epoch,
-            "log_dir": self.log_dir,
-            "batch_size": self.batch_size,
-        }
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.open()
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._summary.close()
+        return {"samples_per_epoch": self.samples_per_epoch, "batch_size": self.batch_size}
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start_iterations = self._iterations()
@@ -82,7 +63,6 @@ class ThroughputLogger(keras.callbacks.Callback):
         self._epoch_start = None
         if logs is not None:
             logs.update(values)
-        self._summary.scalars(values, epoch)
 
     def _samples_this_epoch(self) -> int | None:
         if self.samples_per_epoch is not None:

@@ -24,14 +24,14 @@ def test_norms_per_layer_are_positive_and_logged(
         warnings.simplefilter("error", RuntimeWarning)
         model.fit({"features": x}, y, epochs=3, batch_size=16, verbose=0, callbacks=[monitor])
 
-    assert monitor.last_epoch == 1
+    assert monitor.last_epoch == 2  # Keras' index of epoch 3: the last
     assert set(monitor.last_norms) == {"hidden", "out"}
     assert all(math.isfinite(n) and n > 0 for n in monitor.last_norms.values())
 
     events = read_events(tmp_path)
     assert {"gradients/hidden", "gradients/out"} <= set(events)
     steps = [step for step, _ in events["gradients/hidden"]]
-    assert steps == [1]  # every_n_epochs=2 over epochs 0..2
+    assert steps == [2, 3]  # every_n_epochs=2 over epochs 1..3: epoch 2, and 3, the last
     assert float(events["gradients/out"][-1][1]) == pytest.approx(monitor.last_norms["out"])
 
 
@@ -67,7 +67,7 @@ def test_exploding_gradients_warn(regression_data, make_regressor, caplog):
     )
     monitor = GradientNormMonitor((x[:16], y[:16]))
     with (
-        caplog.at_level(logging.WARNING, logger="callbacks.gradient_monitor"),
+        caplog.at_level(logging.WARNING, logger="callbacks.gradient_norm_monitor"),
         pytest.warns(RuntimeWarning, match=r"layer 'hidden' has an exploding gradient norm"),
     ):
         model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])

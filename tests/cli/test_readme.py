@@ -1,0 +1,78 @@
+"""What a newcomer reads: the README's config reference agrees with the schema, and the
+shipped Markdown renders as written."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+from toolkit.config.schema import ExperimentConfig
+
+# Fields the reference fills with an example because they have no default, and keys of the
+# loader rather than the schema.
+EXAMPLES = {"name", "extends", "data.source", "model.task"}
+
+
+def _reference_block() -> dict[str, Any]:
+    """The YAML block of the README's "Config reference" section that documents every field."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Config reference", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)
+    documented = [yaml.safe_load(block) for block in blocks]
+    return next(block for block in documented if isinstance(block, dict) and "model" in block)
+
+
+def _schema_defaults() -> dict[str, Any]:
+    required = {
+        "name": "x",
+        "data": {"source": "sklearn:diabetes"},
+        "model": {"task": "regression"},
+    }
+    return ExperimentConfig.model_validate(required).model_dump(mode="json")
+
+
+def _disagreements(documented: Any, default: Any, path: str) -> list[str]:
+    if path in EXAMPLES:
+        return []
+    if isinstance(documented, dict) and isinstance(default, dict):
+        found = []
+        for key, value in documented.items():
+            where = f"{path}.{key}" if path else key
+            if key not in default and where not in EXAMPLES:
+                found.append(f"{where}: documented, but the schema has no such field")
+            else:
+                found += _disagreements(value, default.get(key), where)
+        return found
+    if documented != default:
+        return [f"{path}: the README says {documented!r}, the schema's default is {default!r}"]
+    return []
+
+
+def test_the_config_reference_documents_the_schema_defaults():
+    documented = _reference_block()
+    assert {"data", "model", "training", "callbacks", "runtime"} <= set(documented)
+    assert _disagreements(documented, _schema_defaults(), "") == []
+
+
+def test_the_reference_check_finds_a_wrong_default():
+    """The comparison above can fail: a README saying test: 0.1 (schema: none) is caught."""
+    documented = _reference_block()
+    documented["data"]["test"] = 0.1
+    documented["callbacks"]["confusion_matrix"]["every_n_epochs"] = 5
+    documented["training"]["epoch"] = 3
+    assert _disagreements(documented, _schema_defaults(), "") == [
+        "data.test: the README says 0.1, the schema's default is None",
+        "training.epoch: documented, but the schema has no such field",
+        "callbacks.confusion_matrix.every_n_epochs: the README says 5, the schema's default is 10",
+    ]
+
+
+@pytest.mark.parametrize("name", ["README.md", "experiments/README.md"])
+def test_markdown_has_no_escaped_line_breaks(name):
+    text = (REPO / name).read_text(encoding="utf-8")
+    assert "\\n" not in text, f"{name} holds a literal \\n where a line break was meant"
+    assert text.endswith("\n") and text.count("\n") > 1
