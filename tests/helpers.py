@@ -94,3 +94,22 @@ def kill_mid_run(out: Path, process: subprocess.Popen, after_epochs: int) -> Pat
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     return run_dir
+
+
+def assert_same_config(actual: object, expected: object, path: str = "config") -> None:
+    """Two ``get_config()`` results are equal in every entry; arrays compared element-wise."""
+    import numpy as np
+
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and set(actual) == set(expected), (path, actual, expected)
+        for key in expected:
+            assert_same_config(actual[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert type(actual) is type(expected) and len(actual) == len(expected), (path, actual)
+        for index, (a, b) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_config(a, b, f"{path}[{index}]")
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(actual, np.ndarray) and actual.dtype == expected.dtype, path
+        np.testing.assert_array_equal(actual, expected, err_msg=path)
+    else:
+        assert type(actual) is type(expected) and actual == expected, (path, actual, expected)
