@@ -1,15 +1,15 @@
-"""Every private internal of Keras, Keras Tuner and TensorFlow the toolkit relies on, in one place.
+"""Every private Keras, Keras Tuner and TensorFlow internal the toolkit relies on, in one place.
 
 Each piece says which upstream issue it works around and comes with a behaviour check (the
 distributed-fit probe, ``check_keras_tuner``, ``check_gradient_registry``; tests/test_compat.py
 runs them) that fails, naming the piece, when an upgrade moves what it relies on or fixes
-what it works around. pyproject.toml caps tensorflow, keras and
-keras-tuner below the next minor version, so an untested release cannot break users silently.
+what it works around. pyproject.toml caps tensorflow, keras and keras-tuner below their next
+minor versions, so an untested release cannot break users silently.
 
 1. Keras ``fit`` under ``tf.distribute`` strategies: a patch of Keras' TensorFlow trainer,
    applied only where a probe shows the installed Keras still needs it.
-2. Keras Tuner's distributed search: its private oracle client, oracle service and oracle
-   bookkeeping, for bounded waits, requeueing a dead worker's trial and a failure limit that
+2. Keras Tuner: its private oracle client, oracle service and oracle bookkeeping, for bounded
+   waits, requeueing a dead worker's trial, resuming a grid search and a failure limit that
    stops the search cleanly.
 3. TensorFlow's gradient registry: dropping the ``CustomGradient-N`` entries a finished run
    left behind, so a sweep's memory stays flat.
