@@ -12,13 +12,11 @@ from ._convert import to_float
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds `learning_rate` to the epoch `logs`, so `History` and `CSVLogger` record it.
 
-    The value is the one in force at the end of the epoch (what the next step will
-    use), the same convention as Keras' own `ReduceLROnPlateau`,
-    `LearningRateScheduler` and `TensorBoard` callbacks; if one of those already put
-    `learning_rate` in the logs, this writes the same number. A
-    `LearningRateSchedule` is evaluated at `optimizer.iterations`. Place it before
-    `CSVLogger` in the callback list: callbacks see the logs in list order, and
-    `CSVLogger` fixes its columns at the first epoch. It writes no TensorBoard summary
+    The value is the optimizer's rate when the epoch ends, before any callback changes
+    it: the rate the epoch trained with, as Keras' own `ReduceLROnPlateau` logs it. A
+    `LearningRateSchedule` is evaluated at `optimizer.iterations`. Place it first in the
+    callback list (before `ReduceLROnPlateau`, `CSVLogger` and `TensorBoard`): callbacks
+    see the logs in list order, and `CSVLogger` fixes its columns at the first epoch. It writes no TensorBoard summary
     of its own: Keras' `TensorBoard` callback writes every logged value (this one as
     `epoch_learning_rate`), and a second writer would only duplicate the tag.
     """

@@ -1,4 +1,5 @@
-"""Fixtures: a config writer and the CLI runner; TensorFlow kept quiet."""
+"""Fixtures: a config writer and the CLI runner; TensorFlow kept quiet. Under CI, a skipped
+test marked ``required`` fails instead."""
 
 from __future__ import annotations
 
@@ -11,6 +12,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from tests.helpers import run_cli
+
+
+def under_ci() -> bool:
+    """True when ``CI`` is set to a true value, as CI services (and ``.ci/run``) do."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A ``required`` test checks something the project depends on (a browser, a mountable
+    filesystem): on a developer's machine it may skip where that is missing, under CI the
+    skip becomes a failure that names what was missing."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and under_ci()) or hasattr(report, "wasxfail"):
+        return
+    marker = item.get_closest_marker("required")
+    if marker is None:
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    what = marker.args[0] if marker.args else "a dependency of the project"
+    report.outcome = "failed"
+    report.longrepr = f"required test skipped under CI=true ({what}): {reason}"
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,3 +53,63 @@ def run_cli(
         timeout=timeout,
         env=full_env,
     )
+
+
+def start_train(config: Path, out: Path) -> subprocess.Popen:
+    """``toolkit train CONFIG --output-dir OUT`` in the background (to be killed mid-run)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "train", str(config), "--output-dir", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def wait_for_resume_point(
+    out: Path, process: subprocess.Popen, epochs: int, timeout: float = 240
+) -> Path:
+    """Poll until a run under ``out`` has a resume point of at least ``epochs`` epochs and
+    return its directory; fail if training ends (or takes too long) first."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for latest in out.glob("*/*/checkpoints/resume/LATEST"):
+            text = latest.read_text().strip()
+            if text and int(text.removeprefix("epoch-")) >= epochs:
+                return latest.parents[2]
+        if process.poll() is not None:
+            pytest.fail(f"training ended before epoch {epochs}: {process.stderr.read()[-2000:]}")
+        time.sleep(0.01)
+    process.kill()
+    pytest.fail("training did not reach the epoch in time")
+
+
+def kill_mid_run(out: Path, process: subprocess.Popen, after_epochs: int) -> Path:
+    """SIGKILL ``process`` once its run has ``after_epochs`` epochs saved (no chance to clean
+    up, as a power cut or the OOM killer); return the run directory, still 'running'."""
+    run_dir = wait_for_resume_point(out, process, after_epochs)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    return run_dir
+
+
+def assert_same_config(actual: object, expected: object, path: str = "config") -> None:
+    """Two ``get_config()`` results are equal in every entry; arrays compared element-wise."""
+    import numpy as np
+
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and set(actual) == set(expected), (path, actual, expected)
+        for key in expected:
+            assert_same_config(actual[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert type(actual) is type(expected) and len(actual) == len(expected), (path, actual)
+        for index, (a, b) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_config(a, b, f"{path}[{index}]")
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(actual, np.ndarray) and actual.dtype == expected.dtype, path
+        np.testing.assert_array_equal(actual, expected, err_msg=path)
+    else:
+        assert type(actual) is type(expected) and actual == expected, (path, actual, expected)

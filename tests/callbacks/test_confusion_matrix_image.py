@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from callbacks import ConfusionMatrixImage
+from tests.helpers import assert_same_config
 
 
 def _classifier(num_outputs: int, activation: str | None = None) -> keras.Model:
@@ -105,4 +106,6 @@ def test_get_config_round_trips(tmp_path, regression_data):
     callback = ConfusionMatrixImage(
         x, np.zeros(len(x)), ["a", "b"], log_dir=tmp_path, every_n_epochs=5
     )
-    assert ConfusionMatrixImage(**callback.get_config()).every_n_epochs == 5
+    clone = ConfusionMatrixImage(**callback.get_config())
+    assert_same_config(clone.get_config(), callback.get_config())
+    assert clone.every_n_epochs == 5

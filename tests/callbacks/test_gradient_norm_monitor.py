@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from callbacks import GradientNormMonitor
+from tests.helpers import assert_same_config
 
 
 def test_norms_per_layer_are_positive_and_logged(
@@ -89,6 +90,7 @@ def test_get_config_round_trips(regression_data):
     x, y = regression_data
     monitor = GradientNormMonitor((x, y), every_n_epochs=3, exploding_threshold=10.0)
     clone = GradientNormMonitor(**monitor.get_config())
+    assert_same_config(clone.get_config(), monitor.get_config())
     assert clone.every_n_epochs == 3 and clone.exploding_threshold == 10.0
     with pytest.raises(ValueError):
         GradientNormMonitor((x, y), every_n_epochs=0)

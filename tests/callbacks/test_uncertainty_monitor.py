@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from callbacks import UncertaintyMonitor
+from tests.helpers import assert_same_config
 
 
 class PenalisedDense(keras.layers.Dense):
@@ -76,8 +77,10 @@ def test_deterministic_model_has_zero_spread(regression_data):
 
 def test_get_config_round_trips(regression_data):
     x, _ = regression_data
-    monitor = UncertaintyMonitor(x, samples=4)
-    assert UncertaintyMonitor(**monitor.get_config()).samples == 4
+    monitor = UncertaintyMonitor(x, samples=4, every_n_epochs=2)
+    assert_same_config(
+        UncertaintyMonitor(**monitor.get_config()).get_config(), monitor.get_config()
+    )
     with pytest.raises(ValueError):
         UncertaintyMonitor(x, samples=1)
 

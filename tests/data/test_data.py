@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -104,3 +106,78 @@ def test_synthetic_sources_are_seeded():
     config = DataConfig(source="synthetic:multiclass")
     pd.testing.assert_frame_equal(load_source(config, seed=1), load_source(config, seed=1))
     assert load_source(config, seed=1)["target"].nunique() == 3
+
+
+def _table(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=rows),
+            "weight": rng.uniform(1.0, 5.0, size=rows),
+            "colour": rng.choice(["red", "green", "blue"], size=rows),
+        }
+    )
+    frame.loc[::7, "size"] = np.nan  # missing numbers survive the round trip as NaN
+    frame["target"] = 2.0 * frame["weight"] - frame["size"].fillna(0.0)
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".pq"])
+def test_a_parquet_source_loads_as_written(tmp_path, suffix):
+    frame = _table(50, seed=0)
+    path = tmp_path / f"data{suffix}"
+    frame.to_parquet(path)
+    loaded = load_source(DataConfig(source=str(path)), seed=0)
+    pd.testing.assert_frame_equal(loaded, frame)
+
+
+def test_validation_and_test_files_are_used_as_they_are_and_nothing_is_split_off(tmp_path):
+    source, validation, test = _table(60, seed=1), _table(20, seed=2), _table(15, seed=3)
+    source.to_parquet(tmp_path / "train.parquet")
+    validation.to_csv(tmp_path / "validation.csv", index=False)
+    test.to_parquet(tmp_path / "test.pq")
+    config = DataConfig(
+        source=str(tmp_path / "train.parquet"),
+        validation=str(tmp_path / "validation.csv"),
+        test=str(tmp_path / "test.pq"),
+    )
+    splits = split_frame(load_source(config, seed=0), config, task="regression", seed=0)
+    pd.testing.assert_frame_equal(splits.train, source)  # all of it, in file order
+    pd.testing.assert_frame_equal(splits.validation, validation)
+    pd.testing.assert_frame_equal(splits.test, test)
+
+
+@pytest.mark.slow
+def test_training_on_parquet_with_a_validation_file(cli, write_config, tmp_path):
+    import json
+
+    from tests.helpers import tiny_config
+
+    source, validation = _table(80, seed=4), _table(30, seed=5)
+    source.to_parquet(tmp_path / "train.parquet")
+    validation.to_parquet(tmp_path / "validation.parquet")
+    config = tiny_config(
+        data={
+            "source": str(tmp_path / "train.parquet"),
+            "validation": str(tmp_path / "validation.parquet"),
+        }
+    )
+    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = result.stdout.strip().splitlines()[-1]
+    summary = json.loads((Path(run_dir) / "data_summary.json").read_text())
+    assert summary["rows"] == {"train": 80, "validation": 30}
+    # metrics.json's validation RMSE is the saved model's on exactly the validation file.
+    import tensorflow as tf
+
+    from toolkit.models.saving import load_model
+
+    model = load_model(Path(run_dir) / "model.keras")
+    inputs = {
+        "numeric": tf.constant(validation[["size", "weight"]].to_numpy("float32")),
+        "colour": tf.constant(validation[["colour"]].to_numpy().astype(str)),
+    }
+    predicted = np.asarray(model(inputs, training=False)).ravel()
+    rmse = float(np.sqrt(np.mean((predicted - validation["target"].to_numpy()) ** 2)))
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    assert metrics["validation"]["rmse"] == pytest.approx(rmse, rel=1e-5)

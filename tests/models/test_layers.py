@@ -42,13 +42,10 @@ def _seed() -> None:
 
 
 def _tfd():
-    """tfp.distributions, or None: TFP 0.25 refuses to import without tf_keras."""
-    try:
-        import tensorflow_probability as tfp
+    """tfp.distributions, an independent reference (a dependency: never skipped)."""
+    import tensorflow_probability as tfp
 
-        return tfp.distributions
-    except ImportError:
-        return None
+    return tfp.distributions
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -396,9 +393,8 @@ def test_normal_prior_kl_is_the_closed_form() -> None:
     expected = np.sum(np.log(0.7 / scale) + (scale**2 + loc**2) / (2 * 0.7**2) - 0.5)
     assert float(layer.losses[0]) == pytest.approx(0.5 * expected, rel=1e-5)
     tfd = _tfd()
-    if tfd is not None:
-        tfp_kl = tfd.kl_divergence(tfd.Normal(loc, scale), tfd.Normal(0.0, 0.7)).numpy().sum()
-        assert float(layer.losses[0]) == pytest.approx(0.5 * tfp_kl, rel=1e-5)
+    tfp_kl = tfd.kl_divergence(tfd.Normal(loc, scale), tfd.Normal(0.0, 0.7)).numpy().sum()
+    assert float(layer.losses[0]) == pytest.approx(0.5 * tfp_kl, rel=1e-5)
 
 
 def test_scale_mixture_kl_estimate_is_unbiased() -> None:
@@ -517,10 +513,8 @@ def test_gaussian_nll_matches_the_normal_log_density(units: int, flat_target: bo
     value = float(GaussianNLL()(y_true, y_pred))
     expected = -stats.norm.logpdf(y, loc=mean, scale=scale).mean()
     assert value == pytest.approx(expected, rel=1e-5)
-    tfd = _tfd()
-    if tfd is not None:
-        tfp_value = -tfd.Normal(mean, scale).log_prob(y).numpy().mean()
-        assert value == pytest.approx(float(tfp_value), rel=1e-5)
+    tfp_value = -_tfd().Normal(mean, scale).log_prob(y).numpy().mean()
+    assert value == pytest.approx(float(tfp_value), rel=1e-5)
 
     per_example = np.asarray(GaussianNLL(reduction=None)(y_true, y_pred))
     assert per_example.shape == (16,)

@@ -10,13 +10,17 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import run_cli
+from tests.helpers import kill_mid_run, run_cli, start_train
 from tests.runtime._support import CliRun, history, last_line, run_record, runtime_config
 
+EPOCHS = 20  # ~60 ms each: room to kill a run after epoch 2 and well before its end
 
-def _mixed_config(epochs: int) -> dict:
+
+def _mixed_config() -> dict:
     config = runtime_config(precision="mixed_float16")
-    config["training"]["epochs"] = epochs
+    config["data"]["synthetic"]["samples"] = 3000
+    config["training"]["epochs"] = EPOCHS
+    config["callbacks"]["early_stopping"] = False
     return config
 
 
@@ -32,14 +36,20 @@ def _final_resume_point(run_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mixed_runs(tmp_path_factory) -> Iterator[tuple[CliRun, CliRun]]:
-    """Four epochs, and the same config stopped after two, trained side by side."""
-    runs = (
-        CliRun(_mixed_config(epochs=4), tmp_path_factory.mktemp("mixed")),
-        CliRun(_mixed_config(epochs=2), tmp_path_factory.mktemp("stopped")),
-    )
-    yield runs
-    for run in runs:
+def mixed_runs(tmp_path_factory) -> Iterator[tuple[CliRun, Path]]:
+    """A mixed-precision run, and the same config killed (SIGKILL) after two epochs or more,
+    trained side by side."""
+    run = CliRun(_mixed_config(), tmp_path_factory.mktemp("mixed"))
+    directory = tmp_path_factory.mktemp("killed")
+    config = directory / "config.yaml"
+    config.write_text(yaml.safe_dump(_mixed_config(), sort_keys=False))
+    process = start_train(config, directory / "out")
+    try:
+        killed = kill_mid_run(directory / "out", process, after_epochs=2)
+        yield run, killed
+    finally:
+        if process.poll() is None:
+            process.kill()
         run.stop()
 
 
@@ -96,25 +106,24 @@ def test_model_keras_reloads_the_loss_scale_optimizer_and_its_state(mixed_run):
 
 @pytest.mark.slow
 def test_resume_under_mixed_precision_matches_an_uninterrupted_run(mixed_runs, mixed_run):
-    # A run stopped after 2 of 4 epochs: what a killed run leaves (resume point, history),
-    # made exactly by training 2 epochs and then raising the epochs of its saved config.
+    # A run killed mid-run: its resume point, history and run.json as the kill left them.
     from toolkit.models.saving import load_model
 
-    stopped = mixed_runs[1].wait()
-    config = yaml.safe_load((stopped / "config.yaml").read_text())
-    config["training"]["epochs"] = 4
-    (stopped / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    record = run_record(stopped)
-    record["status"] = "interrupted"
-    (stopped / "run.json").write_text(json.dumps(record))
+    stopped = mixed_runs[1]
+    assert run_record(stopped)["status"] == "running"
+    at_kill = int((stopped / "checkpoints" / "resume" / "LATEST").read_text()[len("epoch-") :])
+    assert 2 <= at_kill < EPOCHS
 
     resumed = run_cli("train", "--resume", stopped, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert last_line(resumed.stdout) == stopped
-    assert run_record(stopped)["resumed_at_epoch"] == 3  # epochs counted from 1
+    # resumed_at_epoch is the first epoch the resumed process runs, counted from 1.
+    assert run_record(stopped)["resumed_at_epoch"] == at_kill + 1
 
     expected, actual = history(mixed_run), history(stopped)
-    assert list(actual["epoch"]) == [1, 2, 3, 4]
+    assert len(expected) == EPOCHS
+    assert list(expected["epoch"]) == list(range(1, EPOCHS + 1))
+    assert list(actual["epoch"]) == list(expected["epoch"])
     np.testing.assert_array_equal(actual["loss"], expected["loss"])
     np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])
     # Loss scale, its step counter and Adam's moments continued where they stopped.

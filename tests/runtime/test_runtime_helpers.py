@@ -1,4 +1,7 @@
-"""The small pieces of the runtime: version gate, chief election, sharding, run.json fields."""
+"""The small pieces of the runtime: chief election, sharding, run.json fields.
+
+Whether Keras needs the multi-worker patch is a behaviour check: tests/test_compat.py.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +12,6 @@ import pytest
 
 from toolkit.errors import ToolkitError
 from toolkit.training import multi_worker, runtime
-
-
-@pytest.mark.parametrize(
-    ("version", "affected"),
-    [
-        ("3.15.1", True),
-        ("3.0.0", True),
-        ("3.7.0.dev2024120303", True),
-        ("3.16.0", False),
-        ("4.0.0", False),
-        ("2.15.0", False),
-        ("nightly", False),
-    ],
-)
-def test_the_keras_workaround_is_gated_on_the_affected_versions(version, affected):
-    assert multi_worker.keras_is_affected(version) is affected
 
 
 def _tf_config(monkeypatch, cluster: dict, task_type: str, index: int) -> None:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import REPO, tiny_config
+from tests.helpers import kill_mid_run, start_train, tiny_config, wait_for_resume_point
 
 
 def _config(write_config, epochs: int = 30, **overrides):
@@ -34,34 +30,6 @@ def _config(write_config, epochs: int = 30, **overrides):
     return write_config(config)
 
 
-def _start(config: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "train", str(config), "--output-dir", str(out)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-
-
-def _wait_for_epochs(
-    out: Path, process: subprocess.Popen, epochs: int, timeout: float = 240
-) -> Path:
-    """Poll until a run under ``out`` has a resume point of at least ``epochs`` epochs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for latest in out.glob("*/*/checkpoints/resume/LATEST"):
-            text = latest.read_text().strip()
-            if text and int(text.removeprefix("epoch-")) >= epochs:
-                return latest.parents[2]
-        if process.poll() is not None:
-            pytest.fail(f"training ended before epoch {epochs}: {process.stderr.read()}")
-        time.sleep(0.02)
-    process.kill()
-    pytest.fail("training did not reach the epoch in time")
-
-
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp_path):
     from toolkit.models.saving import load_model
@@ -71,10 +39,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp
     assert reference.returncode == 0, reference.stderr
     reference_dir = Path(reference.stdout.strip().splitlines()[-1])
 
-    process = _start(config, tmp_path / "killed")
-    run_dir = _wait_for_epochs(tmp_path / "killed", process, epochs=3)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    process = start_train(config, tmp_path / "killed")
+    run_dir = kill_mid_run(tmp_path / "killed", process, after_epochs=3)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
 
     resumed = cli("train", "--resume", run_dir)
@@ -103,8 +69,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp
 @pytest.mark.slow
 def test_sigint_marks_the_run_interrupted_and_keeps_checkpoints(write_config, tmp_path):
     config = _config(write_config, epochs=500)
-    process = _start(config, tmp_path / "out")
-    run_dir = _wait_for_epochs(tmp_path / "out", process, epochs=2)
+    process = start_train(config, tmp_path / "out")
+    run_dir = wait_for_resume_point(tmp_path / "out", process, epochs=2)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -184,36 +150,42 @@ def test_nan_in_the_first_epoch_fails_in_one_line_and_saves_no_results(cli, writ
 
 @pytest.mark.slow
 def test_resume_is_exact_with_an_execution_size_that_does_not_divide_the_epoch(
-    cli, write_config, tmp_path
+    write_config, tmp_path
 ):
-    """120 training rows at batch 16 are 8 steps; executions of 3 end every epoch early, so
-    the input pipeline restarts per epoch and must still shuffle by the epoch it serves."""
-
-    def config(epochs: int) -> dict:
-        raw = tiny_config(
-            model={"task": "regression", "hidden": [8], "dropout": 0.1},
-            runtime={"deterministic": True},
-        )
-        raw["training"].update(epochs=epochs, steps_per_execution=3)
-        raw["callbacks"]["early_stopping"] = False
-        return raw
-
-    full = cli("train", write_config(config(4), "full.yaml"), "--output-dir", tmp_path / "a")
-    stopped = cli("train", write_config(config(2), "two.yaml"), "--output-dir", tmp_path / "b")
-    assert full.returncode == 0 and stopped.returncode == 0, full.stderr + stopped.stderr
-    full_dir, stopped_dir = (Path(r.stdout.strip().splitlines()[-1]) for r in (full, stopped))
-    assert json.loads((full_dir / "run.json").read_text())["execution"]["steps_per_execution"] == 3
-
-    # What a run killed after epoch 2 of 4 leaves behind.
-    (stopped_dir / "config.yaml").write_text(
-        (stopped_dir / "config.yaml").read_text().replace("epochs: 2", "epochs: 4")
+    """1500 training rows at batch 16 are 94 steps; executions of 3 end every epoch early, so
+    the input pipeline restarts per epoch and must still shuffle by the epoch it serves. The
+    run is killed mid-run, resumed, and must match a run that was never stopped."""
+    raw = tiny_config(
+        model={"task": "regression", "hidden": [8], "dropout": 0.1},
+        runtime={"deterministic": True},
+        data={"source": "synthetic:regression", "synthetic": {"samples": 2000, "features": 4}},
     )
-    record = json.loads((stopped_dir / "run.json").read_text())
-    (stopped_dir / "run.json").write_text(json.dumps({**record, "status": "interrupted"}))
-    resumed = cli("train", "--resume", stopped_dir)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    raw["training"].update(epochs=20, steps_per_execution=3)
+    raw["callbacks"]["early_stopping"] = False
+    config = write_config(raw)
+    full, killed = start_train(config, tmp_path / "a"), start_train(config, tmp_path / "b")
+    stopped_dir = kill_mid_run(tmp_path / "b", killed, after_epochs=2)
+    assert json.loads((stopped_dir / "run.json").read_text())["status"] == "running"
+    resumed = cli_resume(stopped_dir)
+    stdout, stderr = full.communicate(timeout=300)
+    assert full.returncode == 0, stderr[-2000:]
+    full_dir = Path(stdout.strip().splitlines()[-1])
+    assert json.loads((full_dir / "run.json").read_text())["execution"]["steps_per_execution"] == 3
+    assert resumed["resumed_at_epoch"] >= 2
 
     expected = pd.read_csv(full_dir / "history.csv")
     actual = pd.read_csv(stopped_dir / "history.csv")
+    assert list(actual["epoch"]) == list(expected["epoch"])
     np.testing.assert_array_equal(actual["loss"], expected["loss"])
     np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])
+
+
+def cli_resume(run_dir: Path) -> dict:
+    """``toolkit train --resume RUN_DIR`` to completion; the run's run.json afterwards."""
+    from tests.helpers import run_cli
+
+    result = run_cli("train", "--resume", run_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    return record

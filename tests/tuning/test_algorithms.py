@@ -68,3 +68,17 @@ def test_algorithm_runs_to_completion(
         for row in rows:  # the trial trained for the epochs Hyperband gave it
             history = (sweep / row["run_dir"] / "history.csv").read_text().strip().splitlines()
             assert len(history) - 1 == int(row["training.epochs"])
+
+
+def test_every_algorithm_the_schema_allows_has_an_oracle():
+    import typing
+
+    from toolkit.config.schema import TunerConfig
+    from toolkit.tuning import oracles
+
+    allowed = typing.get_args(TunerConfig.model_fields["algorithm"].annotation)
+    assert set(oracles.ORACLES) == set(allowed)
+    for name in allowed:
+        assert issubclass(oracles.get(name), oracles.RecordingOracle)
+    with pytest.raises(ValueError, match="unknown tuner algorithm 'tpe'; allowed: random"):
+        oracles.get("tpe")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -129,3 +130,78 @@ def test_role_flags_are_checked(write_config, make_sweep_config, cli):
     assert result.returncode == 2 and "not contain 'chief'" in result.stderr
     result = cli("tune", path, "--role", "worker", "--chief-port", "1234")
     assert result.returncode == 2 and "a worker needs --sweep-dir" in result.stderr
+
+
+def _wait_for(predicate, timeout: float, what: str, processes=()) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        for process in processes:
+            if process.poll() is not None:
+                pytest.fail(f"{what}: a process ended early: {process.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:g} s")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_chief_requeues_a_dead_workers_trial_gives_up_alone_and_resumes(tmp_path):
+    config = sweep_config(tmp_path, max_trials=2, worker_timeout=3)
+    config["training"]["epochs"] = 200  # a trial of a few seconds, to be killed inside
+    config["callbacks"]["early_stopping"] = False
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port, sweep = free_port(), tmp_path / "shared-sweep"
+    common = ("--chief-port", port, "--sweep-dir", sweep)
+    chief = _tune(path, "--role", "chief", *common, cwd=tmp_path)
+    worker = _tune(path, "--role", "worker", "--worker-id", "a", *common, cwd=tmp_path)
+    try:
+        # Worker a is inside its first trial (epochs logged) when it is killed.
+        _wait_for(
+            lambda: any(
+                len(p.read_text().splitlines()) > 2
+                for p in sweep.glob("trials/tiny-sweep/trial-0-*/history.csv")
+            ),
+            timeout=180,
+            what="worker a training trial 0",
+            processes=(chief, worker),
+        )
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        _, stderr = chief.communicate(timeout=120)
+    finally:
+        for process in (chief, worker):
+            if process.poll() is None:
+                process.kill()
+    # The chief handed the trial back once a's heartbeat was 3 s old, then, with no worker
+    # left for another 3 s, stopped; the sweep is resumable.
+    assert "chief: worker worker-a stopped beating; trial 0 goes back to the queue" in stderr
+    assert chief.returncode == 1, stderr
+    reason = "no worker was alive for 3 s (tuner.worker_timeout)"
+    assert f"sweep interrupted: {reason}; resume with: toolkit tune --resume {sweep}" in stderr
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "interrupted" and record["reason"] == reason
+    assert not (sweep / "records" / "trial-0.json").exists()
+
+    # A new chief and worker b finish the sweep, trial 0 included.
+    chief = _tune("--role", "chief", "--chief-port", port, "--resume", sweep, cwd=tmp_path)
+    worker = _tune(
+        "--role", "worker", "--worker-id", "b", "--chief-port", port, "--resume", sweep,
+        cwd=tmp_path,
+    )  # fmt: skip
+    outputs = {}
+    try:
+        for name, process in (("chief", chief), ("b", worker)):
+            outputs[name] = (*process.communicate(timeout=240), process.returncode)
+    finally:
+        for process in (chief, worker):
+            if process.poll() is None:
+                process.kill()
+    for name, (_, stderr, code) in outputs.items():
+        assert code == 0, f"{name} exited {code}:\n{stderr}"
+    rows = {row["trial_id"]: row for row in read_trials(sweep)}
+    assert sorted(rows) == ["0", "1"] and {row["status"] for row in rows.values()} == {"completed"}
+    assert read_json(sweep / "records" / "trial-0.json")["worker"] == "worker-b"
+    assert read_json(sweep / "sweep.json")["status"] == "completed"
+    # Worker a's run of trial 0 was cut short; worker b's is the trial's record.
+    runs = sorted(p.name for p in (sweep / "trials" / "tiny-sweep").glob("trial-0-*"))
+    assert len(runs) == 2

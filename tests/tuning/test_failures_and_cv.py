@@ -55,3 +55,38 @@ def test_nan_trial_fails_alone_and_trials_are_cross_validated(
     # The folds split the training split (120 of 160 rows) in two halves.
     fold_summary = read_json(sweep / "trials" / "tiny-sweep" / runs[0] / "data_summary.json")
     assert fold_summary["rows"] == {"train": 60, "validation": 60}
+
+
+@pytest.mark.slow
+def test_failures_in_a_row_stop_the_sweep_and_a_resume_may_raise_the_limit(
+    make_sweep_config, write_config, tmp_path
+):
+    # Grid order: fail, complete, fail, fail, then a good rate that only a resume reaches.
+    rates = [1.0e12, 0.01, 1.0e11, 1.0e10, 0.001]
+    space = {"training.optimizer.learning_rate": {"choice": rates}}
+    config = make_sweep_config(
+        algorithm="grid", max_trials=5, max_consecutive_failures=2, search_space=space
+    )
+    config["training"]["optimizer"] = {"name": "sgd"}
+    result = run_cli("tune", write_config(config), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    sweep = sweep_dir_of(result)
+    reason = "2 trials in a row failed (tuner.max_consecutive_failures is 2); stopping the search"
+    assert result.stderr.strip().splitlines()[-1] == f"sweep failed: {reason}"
+    assert "Traceback" not in result.stderr
+
+    # Two failures in all after trial 0 did not stop it; two in a row (trials 2, 3) did.
+    rows = {row["trial_id"]: row for row in read_trials(sweep)}
+    assert [rows[t]["status"] for t in sorted(rows)] == ["failed", "completed", "failed", "failed"]
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "failed" and record["reason"] == reason
+    assert record["settings"]["max_consecutive_failures"] == 2
+
+    resumed = run_cli(
+        "tune", "--resume", sweep, "--set", "tuner.max_consecutive_failures=3", cwd=tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    rows = {row["trial_id"]: row for row in read_trials(sweep)}
+    assert rows["4"]["status"] == "completed"
+    assert float(rows["4"]["training.optimizer.learning_rate"]) == 0.001
+    assert read_json(sweep / "sweep.json")["status"] == "completed"

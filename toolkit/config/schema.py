@@ -573,6 +573,7 @@ class TunerConfig(Strict):
     cv_folds: Annotated[int, Field(ge=2)] | None = None
     seed: int | None = None
     worker_timeout: PositiveFloat = 120.0
+    max_consecutive_failures: PositiveInt = 5
     search_space: Annotated[dict[str, SearchDimension], Field(min_length=1)]
 
     @property

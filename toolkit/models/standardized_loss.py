@@ -45,4 +45,5 @@ class StandardizedLoss(keras.losses.Loss):
         return self._fn()(y_true, y_pred)
 
     def get_config(self) -> dict:
-        return {"base": self.base, "mean": self.mean, "std": self.std, "name": self.name}
+        # Keras' part (name, reduction, dtype) too: a reloaded loss must reduce the same way.
+        return {**super().get_config(), "base": self.base, "mean": self.mean, "std": self.std}

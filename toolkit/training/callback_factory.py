@@ -45,10 +45,10 @@ def build_callbacks(
 ) -> RunCallbacks:
     """Keras' callbacks and the toolkit's, ordered so each sees settled state.
 
-    Order: whatever stops training or changes the learning rate first (so the monitors
-    after it see the last epoch and the rate in force), then the monitors that add to
-    the epoch logs, then TensorBoard and the CSV history that write those logs, and the
-    checkpoint last.
+    Order: the learning-rate logger first, so an epoch's row holds the rate that epoch
+    trained with (as Keras' ReduceLROnPlateau logs it, before any reduction); then whatever
+    stops training or changes the rate; then the monitors that add to the epoch logs, then
+    TensorBoard and the CSV history that write those logs, and the checkpoint last.
     """
     section = config.callbacks
     import tensorflow as tf
@@ -57,6 +57,8 @@ def build_callbacks(
     validation = ({k: tf.constant(v) for k, v in validation[0].items()}, validation[1])
     log_dir = run.tensorboard if section.tensorboard is not None else None
     items: list[keras.callbacks.Callback] = []
+    if section.lr_logger:
+        items.append(LearningRateLogger())
     if section.reduce_lr_on_plateau is not None:
         plateau = section.reduce_lr_on_plateau
         items.append(
@@ -85,8 +87,6 @@ def build_callbacks(
         items.append(early_stopping)
     # The monitors that add to the logs have no TensorBoard writer of their own: Keras'
     # TensorBoard below writes every logged value once, as train/epoch_<name>.
-    if section.lr_logger:
-        items.append(LearningRateLogger())
     if section.throughput:
         items.append(ThroughputLogger(samples_per_epoch=train_size))
     if _wanted(section.uncertainty_monitor, auto=config.model.is_stochastic):

@@ -1,8 +1,9 @@
 """A worker's link to the chief: Keras Tuner's gRPC client with a bounded wait.
 
-Keras Tuner's ``OracleClient`` waits up to an hour on every call (``TIMEOUT``), so a worker
-whose chief is gone hangs. Here every call waits at most ``tuner.worker_timeout`` seconds,
-and once the chief has been lost every later call fails at once.
+Keras Tuner's ``OracleClient`` waits up to an hour on every call (``TIMEOUT``,
+keras-team/keras-tuner#990), so a worker whose chief is gone hangs. Here every call waits at
+most ``tuner.worker_timeout`` seconds, and once the chief has been lost every later call
+fails at once. The client class is private to Keras Tuner: ``toolkit.compat`` provides it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Any
 import grpc
 from keras_tuner.engine.trial import Trial, TrialStatus
 from keras_tuner.errors import FatalError
-from keras_tuner.src.distribute.oracle_client import OracleClient
+
+from toolkit import compat
+
+OracleClient = compat.oracle_client_class()
 
 
 class ChiefLost(FatalError):

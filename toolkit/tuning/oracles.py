@@ -1,7 +1,8 @@
-"""Keras Tuner's own oracles (random, bayesian, hyperband, grid) with one hook added.
+"""Keras Tuner's own oracles (random, bayesian, hyperband, grid) by name, with one hook added.
 
 The oracle owns the search; the hook tells the sweep when a trial has ended, in whichever
-process holds the oracle (the only one, or the chief of a distributed sweep).
+process holds the oracle (the only one, or the chief of a distributed sweep), and stops the
+search after ``tuner.max_consecutive_failures`` failed trials in a row.
 """
 
 from __future__ import annotations
@@ -11,27 +12,27 @@ from collections.abc import Callable
 import keras_tuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
+from toolkit import compat
 from toolkit.config.schema import TunerConfig
-
-# Keras Tuner stops after 3 failures in a row by raising inside end_trial, which leaves the
-# trial "ongoing" and a chief waiting forever. The sweep stops itself instead, a little later.
-MAX_CONSECUTIVE_FAILURES = 5
 
 
 class RecordingOracle(keras_tuner.Oracle):
-    """Calls ``listener(trial)`` after every ended trial; after ``MAX_CONSECUTIVE_FAILURES``
+    """Calls ``listener(trial)`` after every ended trial; after ``max_consecutive_failures``
     failed trials in a row it answers every request for a trial with STOPPED.
 
-    Mixed in before one of Keras Tuner's oracles (see ``make_oracle``).
+    Keras Tuner's own limit raises inside ``end_trial``, which leaves the trial "ongoing" and a
+    chief waiting forever, so it is switched off (``compat.NO_FAILURE_LIMIT``) for this one.
+    Mixed in before one of Keras Tuner's oracles (see ``ORACLES``).
     """
 
     listener: Callable[[Trial], None] | None = None
+    max_consecutive_failures: int = 5
     stop_reason: str | None = None
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id: str) -> Trial:
         if self.stop_reason is not None:
-            self.tuner_ids.discard(tuner_id)
+            compat.release_tuner(self, tuner_id)
             return Trial(self.get_space(), status=TrialStatus.STOPPED)
         return super().create_trial(tuner_id)
 
@@ -39,49 +40,67 @@ class RecordingOracle(keras_tuner.Oracle):
     def end_trial(self, trial: Trial) -> None:
         super().end_trial(trial)
         ended = self.trials[trial.trial_id]
-        failures = 0
-        for trial_id in reversed(self.end_order):
-            if self.trials[trial_id].status != TrialStatus.FAILED:
-                break
-            failures += 1
-        if failures >= MAX_CONSECUTIVE_FAILURES:
-            self.stop_reason = f"{failures} trials in a row failed; stopping the search"
+        failures = compat.consecutive_failures(self)
+        if failures >= self.max_consecutive_failures and self.stop_reason is None:
+            self.stop_reason = (
+                f"{failures} trials in a row failed (tuner.max_consecutive_failures is "
+                f"{self.max_consecutive_failures}); stopping the search"
+            )
         if self.listener is not None:
             self.listener(ended)
 
 
-class _Random(RecordingOracle, keras_tuner.oracles.RandomSearchOracle):
+class RandomOracle(RecordingOracle, keras_tuner.oracles.RandomSearchOracle):
     pass
 
 
-class _Bayesian(RecordingOracle, keras_tuner.oracles.BayesianOptimizationOracle):
+class BayesianOracle(RecordingOracle, keras_tuner.oracles.BayesianOptimizationOracle):
     pass
 
 
-class _Hyperband(RecordingOracle, keras_tuner.oracles.HyperbandOracle):
+class HyperbandOracle(RecordingOracle, keras_tuner.oracles.HyperbandOracle):
     pass
 
 
-class _Grid(RecordingOracle, keras_tuner.oracles.GridSearchOracle):
-    pass
+class GridOracle(RecordingOracle, keras_tuner.oracles.GridSearchOracle):
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        compat.rebuild_grid_order(self)  # a reloaded grid would stop at once otherwise
+
+
+# ``tuner.algorithm`` -> oracle class; the schema's Literal lists the same names.
+ORACLES: dict[str, type[RecordingOracle]] = {
+    "random": RandomOracle,
+    "bayesian": BayesianOracle,
+    "hyperband": HyperbandOracle,
+    "grid": GridOracle,
+}
+
+
+def get(name: str) -> type[RecordingOracle]:
+    """The oracle class of an algorithm name (``tuner.algorithm``)."""
+    try:
+        return ORACLES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown tuner algorithm '{name}'; allowed: {', '.join(ORACLES)}"
+        ) from None
 
 
 def make_oracle(tuner: TunerConfig, *, seed: int, max_epochs: int) -> RecordingOracle:
     """The oracle of ``tuner.algorithm``; hyperband uses ``max_epochs`` and ``factor``."""
+    oracle_class = get(tuner.algorithm)
     common = {
         "objective": keras_tuner.Objective(tuner.objective, direction=tuner.resolved_direction),
         "seed": seed,
-        "max_consecutive_failed_trials": 10**9,
+        "max_consecutive_failed_trials": compat.NO_FAILURE_LIMIT,
     }
-    if tuner.algorithm == "random":
-        oracle = _Random(max_trials=tuner.max_trials, **common)
-    elif tuner.algorithm == "bayesian":
-        oracle = _Bayesian(max_trials=tuner.max_trials, **common)
-    elif tuner.algorithm == "hyperband":
-        oracle = _Hyperband(
+    if oracle_class is HyperbandOracle:
+        oracle = oracle_class(
             max_epochs=max_epochs, factor=tuner.factor, hyperband_iterations=1, **common
         )
     else:
-        oracle = _Grid(max_trials=tuner.max_trials, **common)
+        oracle = oracle_class(max_trials=tuner.max_trials, **common)
+    oracle.max_consecutive_failures = tuner.max_consecutive_failures
     oracle.verbose = 0  # the sweep prints its own one line per trial
     return oracle

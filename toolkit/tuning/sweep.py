@@ -36,7 +36,7 @@ from toolkit.tuning.records import SweepRecords, require_sweep_directory
 from toolkit.tuning.space import SearchSpace, validate_search_space
 
 # What a resumed (or joined) sweep may change: everything else would make trials incomparable.
-RESUMABLE_SETTINGS = ("max_trials", "keep_top_k", "worker_timeout")
+RESUMABLE_SETTINGS = ("max_trials", "keep_top_k", "worker_timeout", "max_consecutive_failures")
 
 
 @dataclass(frozen=True)
@@ -345,8 +345,7 @@ class Sweep:
         return code
 
     def _search(self) -> tuple[str, str | None]:
-        from keras_tuner.src import config as keras_tuner_config
-
+        from toolkit import compat
         from toolkit.tuning.client import ChiefLost
         from toolkit.tuning.hypermodel import ConfigHyperModel
         from toolkit.tuning.oracles import make_oracle
@@ -356,8 +355,7 @@ class Sweep:
         if not self.verbose:
             # Every trial builds new tf.functions by design; TensorFlow's retracing advice is noise.
             logging.getLogger("tensorflow").setLevel(logging.ERROR)
-            # Keras Tuner prints the traceback of every failed trial; the records keep it.
-            keras_tuner_config.DEBUG = False
+            compat.quiet_failed_trials()  # the records keep each failed trial's traceback
         runner = None
         if self.role.kind != "chief":
             runner = TrialRunner(

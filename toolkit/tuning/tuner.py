@@ -8,8 +8,8 @@ from typing import Any
 
 import keras_tuner
 from keras_tuner.engine.trial import Trial
-from keras_tuner.src.distribute import utils as distribute_utils
 
+from toolkit import compat
 from toolkit.tuning.chief import ChiefServer
 from toolkit.tuning.client import BoundedOracleClient
 from toolkit.tuning.hypermodel import ConfigHyperModel
@@ -55,11 +55,11 @@ class SweepTuner(keras_tuner.Tuner):
         if self._is_worker():
             # Keras Tuner wrapped the oracle in its own client, which waits an hour per call.
             self.oracle = BoundedOracleClient(
-                self.oracle._oracle, timeout=worker_timeout, address=self.address
+                compat.wrapped_oracle(self.oracle), timeout=worker_timeout, address=self.address
             )
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
-        if distribute_utils.is_chief_oracle():
+        if compat.is_chief_oracle():
             self.save()
             address, port = self.address.rsplit(":", 1)
             server = ChiefServer(
