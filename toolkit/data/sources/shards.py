@@ -18,6 +18,7 @@ from toolkit.config.schema import DataConfig
 from toolkit.data import hashing
 from toolkit.data.sources.base import Source
 from toolkit.data.streaming.files import fingerprint_files, list_shards, pieces_of
+from toolkit.data.streaming.streamed_split import SAMPLE_ROWS
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
     from toolkit.data.streaming.reader import ShardSet
 
-# Rows of each split kept in memory as its sample (baselines, plots, callbacks).
-SAMPLE_ROWS = 100_000
 # Bytes in memory per cell of a table held in memory, by file format (a pandas frame, its
 # split copies and the encoded arrays at their peak), for data.streaming: auto.
 _BYTES_PER_CELL = 24

@@ -97,8 +97,11 @@ class ShardSet:
         reader = pv.open_csv(
             shard.path,
             read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=threads),
+            # Empty text is missing, as pandas reads it in memory.
             convert_options=pv.ConvertOptions(
-                column_types=self.csv_types, include_columns=self.columns
+                column_types=self.csv_types,
+                include_columns=self.columns,
+                strings_can_be_null=True,
             ),
         )
         with reader:

@@ -31,6 +31,9 @@ from toolkit.data.streaming.reader import ShardSet
 
 # Pieces read at the same time by the training pipeline. Each holds one chunk in flight.
 READERS = 4
+# The sample a streamed split keeps (drawn in the pass that fits the statistics); smaller
+# samples are drawn from it, so a run and its resumed continuation see the same rows.
+SAMPLE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,15 @@ class StreamedSplit(Split):
 
     def sample(self, max_rows: int | None = None, *, seed: int = 0) -> Arrays:
         key = (max_rows, seed)
+        if key not in self._samples and max_rows is not None and max_rows < SAMPLE_ROWS:
+            features, target = self.sample(SAMPLE_ROWS, seed=seed)
+            if len(target) > max_rows:
+                chosen = np.sort(
+                    np.random.default_rng(seed).choice(len(target), max_rows, replace=False)
+                )
+                features = {name: values[chosen] for name, values in features.items()}
+                target = target[chosen]
+            self._samples[key] = features, target
         if key not in self._samples:
             if max_rows is None or max_rows >= self.rows:
                 parts = list(self.chunks())
