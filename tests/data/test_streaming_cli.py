@@ -141,3 +141,46 @@ def test_sigkill_mid_stream_then_resume_is_exact(cli, write_config, tmp_path):
         pd.read_csv(run_dir / "history.csv")[["epoch", "loss", "val_loss"]],
         pd.read_csv(reference_dir / "history.csv")[["epoch", "loss", "val_loss"]],
     )
+
+
+@pytest.mark.slow
+def test_two_workers_each_read_their_own_shard_files(tmp_path):
+    from tests.runtime._support import free_ports, last_line, run_record
+    from tests.runtime.test_multi_worker import _start_worker
+    from toolkit.models.saving import load_model
+
+    source = _write_shards(_table(1600), tmp_path / "shards", shards=4)
+    config = _streamed_config(source, runtime={"distribute": "multi_worker"})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    temps = [tmp_path / f"tmp{index}" for index in range(2)]
+    for temp in temps:
+        temp.mkdir()
+    workers = [_start_worker(i, cluster, path, out, temps[i]) for i in range(2)]
+    outputs = []
+    try:
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=30)
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr[-3000:]
+    runs = [last_line(stdout) for stdout, _ in outputs]
+    records = [run_record(run) for run in runs]
+    assert all(r["status"] == "completed" and r["workers"] == 2 for r in records)
+    shards = [set(r["data"]["worker_shards"]) for r in records]
+    assert shards == [
+        {"part-00.parquet", "part-02.parquet"},
+        {"part-01.parquet", "part-03.parquet"},
+    ]
+    # One model: the workers' gradients are combined at every step.
+    for a, b in zip(
+        load_model(runs[0] / "model.keras").get_weights(),
+        load_model(runs[1] / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)

@@ -134,9 +134,12 @@ def train(
 
         open_run_directory(config.model.init_from)  # a bad path fails before any run exists
     base = output_dir or config.output_dir
+    source_record = dict(data.source)
     if config.runtime.distribute == "multi_worker":
         from toolkit.training.multi_worker import worker_output_dir
 
+        if _by_file(config, data):
+            source_record["worker_shards"] = _worker_shards(data)
         base = worker_output_dir(base)  # only the chief writes under output_dir
     run = create_run_directory(base, config.name, prefix=run_prefix)
     try:
@@ -150,7 +153,7 @@ def train(
             ended=None,
             seed=config.seed,
             data_fingerprint=data.fingerprint,
-            data=data.source,
+            data=source_record,
         )
         atomic_write_text(run.preprocessing, data.spec.to_json())
         atomic_write_json(run.data_summary, describe(data.spec, data.rows))
@@ -334,14 +337,69 @@ def _callbacks_and_resume(
     return run_callbacks, initial_epoch
 
 
-def _datasets(config: ExperimentConfig, data: PreparedData, *, initial_epoch: int, epoch):
+def _by_file(config: ExperimentConfig, data: PreparedData) -> bool:
+    """Multi-worker training on streamed shards: each worker reads its own files."""
+    return config.runtime.distribute == "multi_worker" and data.streamed
+
+
+def _worker_shards(data: PreparedData) -> list[str]:
+    """The shard files this worker trains on; a DataError when there are fewer shard files
+    than workers (a worker without files would have nothing to read)."""
+    import json
+    import os
+
+    from toolkit.data.split import Worker
+
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    members = [
+        (kind, index) for kind in ("chief", "worker") for index in range(len(cluster.get(kind, [])))
+    ]
+    from toolkit.training.multi_worker import task
+
+    current = task() or {"type": "worker", "index": 0}
+    position = members.index((current["type"], current["index"])) if members else 0
+    shards = data.train.describe().get("shards", 0)
+    if shards < max(len(members), 1):
+        raise DataError(
+            f"multi-worker training reads a shard file per worker: {len(members)} workers "
+            f"but {data.source.get('source')} has {shards} shard file(s); split it into at "
+            "least as many files as workers"
+        )
+    return data.train.shard_names(Worker(position, max(len(members), 1)))
+
+
+def _datasets(
+    config: ExperimentConfig, data: PreparedData, *, initial_epoch: int, epoch, strategy=None
+):
     """Training batches (shuffled per epoch from the seed) and validation batches; with
-    ``multi_worker``, each worker's share."""
+    ``multi_worker``, each worker's share: its slice of every batch for data in memory, its
+    own shard files for streamed data."""
     batch_size = config.training.batch_size
+    shuffle_seed = config.seed if config.training.shuffle else None
     validation_ds = data.validation.dataset(batch_size=max(batch_size, 256))
+    if _by_file(config, data):
+        from toolkit.data.split import Worker
+        from toolkit.training.multi_worker import shard_by_data
+
+        def worker_dataset(context):
+            # One input pipeline per worker: pipeline i reads shards i, i + n, ... in batches
+            # of its replicas' share of the global batch, endless (every worker then runs
+            # the same number of steps, whatever its files hold).
+            return data.train.training_dataset(
+                batch_size=context.get_per_replica_batch_size(batch_size),
+                shuffle_seed=shuffle_seed,
+                start_epoch=initial_epoch,
+                worker=Worker(context.input_pipeline_id, context.num_input_pipelines),
+            )
+
+        # Validation stays whole on every worker, each scoring its slice of every batch, so
+        # all of them evaluate the same number of steps.
+        return strategy.distribute_datasets_from_function(worker_dataset), shard_by_data(
+            validation_ds
+        )
     train_ds = data.train.training_dataset(
         batch_size=batch_size,
-        shuffle_seed=config.seed if config.training.shuffle else None,
+        shuffle_seed=shuffle_seed,
         start_epoch=initial_epoch,
         epoch=epoch,
     )
@@ -368,9 +426,11 @@ def _train_model(
 
     # An execution size that divides the epoch gets one endless input iterator per fit;
     # any other gets an iterator per epoch, told the epoch by EpochCounter.
-    endless = steps_per_epoch % int(model.steps_per_execution) == 0
+    endless = steps_per_epoch % int(model.steps_per_execution) == 0 or _by_file(config, data)
     epoch = None if endless else epoch_variable(initial_epoch)
-    train_ds, validation_ds = _datasets(config, data, initial_epoch=initial_epoch, epoch=epoch)
+    train_ds, validation_ds = _datasets(
+        config, data, initial_epoch=initial_epoch, epoch=epoch, strategy=model.distribute_strategy
+    )
     model.fit(
         train_ds,
         validation_data=validation_ds,

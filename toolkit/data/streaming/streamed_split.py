@@ -210,6 +210,11 @@ class StreamedSplit(Split):
         # By file: worker i reads shards i, i + n, ... (every worker needs at least one).
         return [p for p in self.pieces if p.shard % worker.count == worker.index]
 
+    def shard_names(self, worker: Worker | None = None) -> list[str]:
+        """The files ``worker`` reads (all of them without one)."""
+        shards = sorted({p.shard for p in self._pieces_of(worker)})
+        return [self.shard_set.shards[index].path.name for index in shards]
+
     def _piece_dataset(self, pieces: list[Piece]):
         """A function from a piece's index in ``pieces`` to the dataset of its encoded chunks."""
         import tensorflow as tf
