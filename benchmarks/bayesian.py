@@ -162,16 +162,16 @@ def prepared(seed: int, overrides: tuple[str, ...] = ()):
     def inputs(part):
         mean = np.array([f.mean for f in spec.numeric])
         std = np.array([f.std for f in spec.numeric])
-        return ((part[0]["numeric"] - mean) / std).astype(np.float32)
+        return ((part.arrays()[0]["numeric"] - mean) / std).astype(np.float32)
 
     mean, std = spec.target.mean, spec.target.std
     return config, {
         "x_train": inputs(data.train),
-        "y_train": (data.train[1] - mean) / std,
+        "y_train": (data.train.arrays()[1] - mean) / std,
         "x_val": inputs(data.validation),
-        "y_val": (data.validation[1] - mean) / std,
+        "y_val": (data.validation.arrays()[1] - mean) / std,
         "x_test": inputs(data.test),
-        "y_test": data.test[1][:, 0],
+        "y_test": data.test.arrays()[1][:, 0],
         "mean": mean,
         "std": std,
     }

@@ -232,7 +232,7 @@ def run_toolkit(config, data, timer: FitTimer) -> dict:
         result = train(config, output_dir=tmp, data=data, verbose=0)
         total = time.perf_counter() - start
         history = pd.read_csv(Path(result.run_dir) / "history.csv")
-    rows = len(data.splits.train)
+    rows = data.train.rows
     return {
         "epochs_sps": history["samples_per_second"].iloc[1:].tolist(),
         "epochs_cpu_sps": [rows / t for t in timer.clock.cpu[1:]],
@@ -304,7 +304,7 @@ def run_hand(lib_name: str, mode: str, work: dict, x, y, epochs: int) -> dict:
 
 def hand_arrays(data) -> tuple[np.ndarray, np.ndarray]:
     """The toolkit's training split as one float matrix; regression targets standardised."""
-    features, target = data.train
+    features, target = data.train.arrays()
     x = features["numeric"]
     x = (x - x.mean(axis=0)) / x.std(axis=0)
     if data.spec.target.task == "regression":

@@ -42,11 +42,11 @@ def toolkit_core(config, data):
     from toolkit.training.compile import compile_model
 
     keras.utils.set_random_seed(0)
-    rows, batch = len(data.splits.train), config.training.batch_size
+    rows, batch = data.train.rows, config.training.batch_size
     steps = steps_for(rows, batch)
     model = build_model(config, data.spec, train_size=rows)
     compile_model(model, config, data.spec, steps_per_epoch=steps)
-    dataset = make_training_dataset(*data.train, batch_size=batch, shuffle_seed=0)
+    dataset = make_training_dataset(*data.train.arrays(), batch_size=batch, shuffle_seed=0)
     return model, dataset, steps
 
 

@@ -95,13 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="print a run's metrics as JSON")
     evaluate.add_argument("run_dir")
     evaluate.add_argument(
-        "--data", help="a .csv/.parquet file with the target column (default: test split)"
+        "--data",
+        help="a .csv/.parquet file, directory or glob with the target column (default: test split)",
     )
 
     predict = commands.add_parser("predict", help="write predictions for a file of rows")
     predict.add_argument("run_dir")
-    predict.add_argument("--input", required=True, help="a .csv/.parquet file of feature columns")
-    predict.add_argument("--output", required=True, help="where to write the predictions CSV")
+    predict.add_argument(
+        "--input", required=True, help="a .csv/.parquet file, directory or glob of rows"
+    )
+    predict.add_argument(
+        "--output", required=True, help="where to write the predictions (.csv or .parquet)"
+    )
 
     tune = commands.add_parser("tune", help="run a Keras Tuner sweep over config fields")
     tune.add_argument("config", nargs="?", help="experiment YAML with a tuner: section")
@@ -302,43 +307,40 @@ def _load_model(run):
     return load_run_model(run.path)
 
 
-def _evaluation_data(run_dir: str, data: str | None):
-    """The run, its config and spec, and the rows to score with their split's name; data
-    problems fail here, before TensorFlow starts."""
-    from toolkit.data.preprocessing import encode_target, feature_arrays
+def _input_reader(config):
+    """The source kind of a run's data: it knows how to read new inputs for the model."""
+    from toolkit.data.sources import get, kind_of
 
+    return get(kind_of(config.data.model_copy(update={"streaming": False})))
+
+
+def _evaluation_data(run_dir: str, data: str | None):
+    """The run, its config and spec, the ``(features, target)`` chunks to score and their
+    split's name. Files and columns are checked here, before TensorFlow starts; rows are read
+    a chunk at a time while the model scores them."""
     run, config, spec = _open_run(run_dir)
     if data:
-        from toolkit.data.sources import read_table
-
-        frame, split = read_table(data, label="--data file"), data
+        inputs = _input_reader(config).read_input(data, spec, label="--data", with_target=True)
+        chunks, split = ((chunk.features, chunk.target) for chunk in inputs), data
     else:
-        from toolkit.data.sources import load_source
-        from toolkit.data.splits import split_frame
+        from toolkit.data.prepared import prepare_data
+        from toolkit.runs import read_json
 
-        splits = split_frame(
-            load_source(config.data, config.seed),
-            config.data,
-            task=config.model.task,
-            seed=config.seed,
-        )
-        frame, split = (
-            (splits.test, "test") if splits.test is not None else (splits.validation, "validation")
-        )
-    feature_arrays(frame, spec, what=split)
-    encode_target(frame, spec, what=split)
-    return run, config, spec, frame, split
+        rows = read_json(run.data_summary).get("rows") if run.data_summary.exists() else None
+        split, part = prepare_data(config, spec=spec, rows=rows).held_out
+        chunks = part.chunks()
+    return run, config, spec, chunks, split
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from toolkit.evaluation.evaluate import evaluate_frame
+    from toolkit.evaluation.evaluate import evaluate_chunks
     from toolkit.evaluation.metrics import aggregate_repeats, json_safe
 
     members = _repeat_members(Path(args.run_dir))
     if members is None:
-        run, config, spec, frame, split = _evaluation_data(args.run_dir, args.data)
-        scores, _, _ = evaluate_frame(_load_model(run), frame, spec, config, what=split)
+        run, config, spec, chunks, split = _evaluation_data(args.run_dir, args.data)
+        scores, _, _ = evaluate_chunks(_load_model(run), chunks, spec, config)
         report = {"run": str(run.path), "split": split, "metrics": json_safe(scores)}
         print(json.dumps(report, indent=2))
         return 0
@@ -355,8 +357,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     runs = []
     with new_models_traced_quietly():
-        for run, config, spec, frame, split in usable:
-            scores, _, _ = evaluate_frame(_load_model(run), frame, spec, config, what=split)
+        for run, config, spec, chunks, split in usable:
+            scores, _, _ = evaluate_chunks(_load_model(run), chunks, spec, config)
             runs.append({"run": str(run.path), "split": split, "metrics": json_safe(scores)})
     report = {
         "group": str(Path(args.run_dir)),
@@ -370,23 +372,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from toolkit.data.preprocessing import feature_arrays
-    from toolkit.data.sources import read_table
-    from toolkit.evaluation.predict import predict_frame
-    from toolkit.runs import atomic_write_text, os_error_message
+    from toolkit.evaluation.predict import write_predictions
+    from toolkit.runs import os_error_message
 
     output = Path(args.output)
     if not output.parent.exists():
         raise ToolkitError(f"--output directory does not exist: {output.parent}")
-    frame = read_table(args.input, label="--input file")
     run, config, spec = _open_run(args.run_dir)
-    feature_arrays(frame, spec, what="input")  # input problems fail before TensorFlow starts
-    result = predict_frame(_load_model(run), frame, spec, config)
+    # Every input shard is checked here, before TensorFlow starts; rows are then read,
+    # predicted and written a chunk at a time (flat memory for any number of rows).
+    chunks = _input_reader(config).read_input(args.input, spec, label="--input file")
+    model = _load_model(run)
     try:
-        atomic_write_text(output, result.to_csv(index=False))
+        rows = write_predictions(model, chunks, spec, config, output)
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write {output}")) from None
-    print(f"wrote {len(result)} predictions to {output}", file=sys.stderr)
+    print(f"wrote {rows} predictions to {output}", file=sys.stderr)
     print(output)
     return 0
 

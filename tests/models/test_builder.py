@@ -50,8 +50,8 @@ def _setup(task: str, head: str, body: dict, **extra):
     }
     config = validate_config(raw)
     data = prepare_data(config)
-    model = build_model(config, data.spec, train_size=len(data.splits.train))
-    steps = steps_for(len(data.splits.train), 32)
+    model = build_model(config, data.spec, train_size=data.train.rows)
+    steps = steps_for(data.train.rows, 32)
     compile_model(model, config, data.spec, steps_per_epoch=steps)
     return config, data, model, steps
 
@@ -61,15 +61,15 @@ def _setup(task: str, head: str, body: dict, **extra):
 @pytest.mark.parametrize("body", sorted(BODIES))
 def test_every_head_and_body_trains_and_lowers_the_loss(task, head, body):
     config, data, model, _ = _setup(task, head, BODIES[body])
-    dataset = make_dataset(*data.train, batch_size=32)
-    evaluation = make_dataset(*data.train, batch_size=256)
+    dataset = make_dataset(*data.train.arrays(), batch_size=32)
+    evaluation = make_dataset(*data.train.arrays(), batch_size=256)
     before = model.evaluate(evaluation, verbose=0, return_dict=True)["loss"]
     model.fit(dataset, epochs=10, verbose=0)
     after = model.evaluate(evaluation, verbose=0, return_dict=True)["loss"]
     assert np.isfinite(after) and after < before
     predictions = predict(
         model,
-        data.validation[0],
+        data.validation.arrays()[0],
         config.model_copy(
             update={"prediction": config.prediction.model_copy(update={"mc_samples": 5})}
         ),
@@ -84,7 +84,7 @@ def test_mc_dropout_passes_differ_but_plain_dropout_predicts_deterministically()
     from toolkit.models.layers.stochastic import set_stochastic
 
     _, data, mc_model, _ = _setup("regression", "default", BODIES["mc_dropout"])
-    x = make_dataset(data.validation[0], None, batch_size=64)
+    x = make_dataset(data.validation.arrays()[0], None, batch_size=64)
     set_stochastic(mc_model, True)
     assert not np.array_equal(mc_model.predict(x, verbose=0), mc_model.predict(x, verbose=0))
     _, _, plain, _ = _setup("regression", "default", {"hidden": [16, 16], "dropout": 0.2})

@@ -84,7 +84,7 @@ def test_every_body_and_head_builds_and_takes_a_training_step(body, head, uncert
     config = _model_config(
         task, "gaussian" if head == "gaussian" else "default", UNCERTAINTY[uncertainty]
     )
-    train_size = len(data.splits.train)
+    train_size = data.train.rows
     options = Uncertainty.from_config(config.model, train_size=train_size)
     model_inputs, features = inputs.get("table")(data.spec)
     x = bodies.get(body)(features, config.model, uncertainty=options, seed=config.seed)
@@ -92,7 +92,7 @@ def test_every_body_and_head_builds_and_takes_a_training_step(body, head, uncert
     model = keras.Model(model_inputs, outputs)
     compile_model(model, config, data.spec, steps_per_epoch=1)
 
-    batch, target = next(iter(make_dataset(*data.train, batch_size=16)))
+    batch, target = next(iter(make_dataset(*data.train.arrays(), batch_size=16)))
     width = {"gaussian": 2, "multiclass": CLASSES}.get(head, 1)
     assert model(batch, training=False).shape == (16, width)
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
@@ -119,7 +119,7 @@ def test_layer_names_are_the_ones_saved_models_are_matched_by():
     )
     config = validate_config(raw)
     data = prepare_data(config)
-    model = build_model(config, data.spec, train_size=len(data.splits.train))
+    model = build_model(config, data.spec, train_size=data.train.rows)
     categorical = data.spec.categorical[0].name
     # In model.layers order, which is also the order of the variables a resume point holds.
     assert [layer.name for layer in model.layers] == [

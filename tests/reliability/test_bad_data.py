@@ -98,13 +98,15 @@ def _parquet_as_csv(d: Path) -> dict[str, Any]:
 
 
 CASES: list[Any] = [
-    pytest.param(_missing_file, ("data file not found", "nope.csv"), id="missing-file"),
+    pytest.param(_missing_file, ("data.source not found", "nope.csv"), id="missing-file"),
     pytest.param(
         _random_parquet, ("data.parquet cannot be read", "not a parquet file"), id="random-parquet"
     ),
     pytest.param(_binary_csv, ("data.csv cannot be read",), id="binary-file-as-csv"),
     pytest.param(_parquet_as_csv, ("data.csv cannot be read",), id="parquet-named-csv"),
-    pytest.param(_directory_csv, ("is a directory", "data.csv"), id="directory-as-csv"),
+    pytest.param(
+        _directory_csv, ("holds no .csv or .parquet files", "data.csv"), id="directory-as-csv"
+    ),
     pytest.param(_empty_csv, ("data.csv cannot be read", "no columns"), id="empty-csv"),
     pytest.param(_header_only, ("data.csv has no rows",), id="header-only-csv"),
     pytest.param(

@@ -21,6 +21,10 @@ SYNTHETIC_KINDS: dict[str, str] = {
     "multiclass": "multiclass",
 }
 
+# Prefixes of data.source (``sklearn:diabetes``); a source without one is a path to CSV/Parquet
+# data. Each names a kind in toolkit.data.sources.SOURCES.
+SOURCE_PREFIXES = ("sklearn", "synthetic")
+
 TASKS = ("regression", "binary", "multiclass")
 
 _COMMON_OPTIMIZER_ARGS = (

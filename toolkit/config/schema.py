@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -85,8 +86,30 @@ class SyntheticConfig(Strict):
     categorical_features: Annotated[int, Field(ge=0)] = 0
 
 
+_TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def _table_location(value: str) -> bool:
+    """A CSV/Parquet file or glob (by suffix), or a directory of shards (a path without one)."""
+    last = value.rstrip("/").rsplit("/", 1)[-1]
+    return (
+        value.lower().endswith(_TABLE_SUFFIXES)
+        or value.endswith("/")
+        or "." not in last
+        or Path(value).is_dir()
+    )
+
+
+def _source_prefix(value: str) -> str | None:
+    """``sklearn`` of ``sklearn:diabetes``; None for a path (``C:/data`` included)."""
+    prefix, colon, _ = value.partition(":")
+    if colon and len(prefix) > 1 and prefix.replace("_", "").isalnum():
+        return prefix
+    return None
+
+
 class DataConfig(Strict):
-    """Where the data comes from and how it is split."""
+    """Where the data comes from, how it is split, and whether it is streamed from disk."""
 
     source: str
     target: str = "target"
@@ -95,24 +118,36 @@ class DataConfig(Strict):
     validation: Fraction | str = 0.2
     test: Fraction | str | None = None
     stratify: bool | None = None
+    # Split by a hash of this column's value instead of at random (streamed sources: without
+    # it, by a hash of each row's shard and position). The column is not a feature.
+    split_key: str | None = None
+    # auto: stream from disk when the table would not fit comfortably in memory.
+    streaming: bool | Literal["auto"] = "auto"
+    # Rows mixed together when a streamed epoch is shuffled (the bounded shuffle buffer).
+    shuffle_buffer: Annotated[int, Field(ge=1024)] = 262_144
+    # Most frequent values kept per categorical column; the rest share the OOV bucket.
+    max_tokens: PositiveInt | None = 10_000
     synthetic: SyntheticConfig = SyntheticConfig()
 
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        if value.startswith("sklearn:"):
+        prefix = _source_prefix(value)
+        if prefix == "sklearn":
             _check_name("dataset", value.removeprefix("sklearn:"), list(names.DATASETS))
-        elif value.startswith("synthetic:"):
+        elif prefix == "synthetic":
             _check_name(
                 "synthetic kind", value.removeprefix("synthetic:"), list(names.SYNTHETIC_KINDS)
             )
-        elif not value.lower().endswith((".csv", ".parquet", ".pq")):
+        elif prefix is not None:
+            raise ValueError(unknown_name("data source kind", prefix, names.SOURCE_PREFIXES))
+        elif not _table_location(value):
             raise ValueError(
                 f"unknown data source '{value}'; allowed: sklearn:<"
                 + "|".join(names.DATASETS)
                 + ">, synthetic:<"
                 + "|".join(names.SYNTHETIC_KINDS)
-                + ">, or a path ending in .csv or .parquet"
+                + ">, a .csv/.parquet file, or a directory or glob of them"
             )
         return value
 
@@ -121,11 +156,29 @@ class DataConfig(Strict):
     def _fraction_or_path(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
             raise ValueError(f"expected a fraction in (0, 1) or a path to a file, got {value!r}")
-        if isinstance(value, str) and not value.lower().endswith((".csv", ".parquet", ".pq")):
+        if isinstance(value, str) and (_source_prefix(value) or not _table_location(value)):
             raise ValueError(
-                f"expected a fraction in (0, 1) or a .csv/.parquet path, got '{value}'"
+                "expected a fraction in (0, 1), a .csv/.parquet path, or a directory or glob "
+                f"of them, got '{value}'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _streamable(self) -> DataConfig:
+        if self.streaming is True and _source_prefix(self.source) is not None:
+            raise ValueError(
+                f"streaming: true needs CSV/Parquet files (a file, directory or glob); "
+                f"'{self.source}' is held in memory"
+            )
+        if self.split_key is not None:
+            if self.split_key == self.target:
+                raise ValueError(f"split_key '{self.split_key}' is the target column")
+            if self.features and self.split_key in self.features:
+                raise ValueError(
+                    f"split_key '{self.split_key}' is listed in features; a split key is "
+                    "an identifier, not a feature"
+                )
+        return self
 
     @property
     def builtin_task(self) -> str | None:
@@ -136,6 +189,12 @@ class DataConfig(Strict):
         if kind == "synthetic":
             return names.SYNTHETIC_KINDS.get(name)
         return None
+
+    def feature_columns(self, columns: Any) -> list[str]:
+        """``features``, or by default every column but the target and the split key."""
+        if self.features:
+            return list(self.features)
+        return [c for c in columns if c not in (self.target, self.split_key)]
 
 
 # --------------------------------------------------------------------------- model
@@ -505,9 +564,16 @@ class PredictionConfig(Strict):
     interval: Fraction = 0.95
 
 
+class BaselinesConfig(Strict):
+    """scikit-learn baselines, bounded so they never cost more than training."""
+
+    max_rows: PositiveInt = 100_000  # training rows they are fitted on (a seeded sample)
+    time_budget: PositiveFloat = 60.0  # seconds for all of them; what does not fit is skipped
+
+
 class EvaluationConfig(Strict):
     plots: bool = True
-    baselines: bool = True
+    baselines: Switchable[BaselinesConfig] = BaselinesConfig()
 
 
 class SearchDimension(Strict):

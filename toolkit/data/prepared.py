@@ -1,60 +1,66 @@
-"""``prepare_data(config)``: the data of one experiment, loaded, split and encoded.
+"""``prepare_data(config)``: the data of one experiment, opened, split and encoded.
 
 Training, tuning, evaluation and the benchmarks all start from a ``PreparedData``; it lives
-with the data, not with training, so none of them imports another's types.
+with the data, not with training, so none of them imports another's types. Which source
+kind reads ``data.source`` is decided by ``toolkit.data.sources``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
+from dataclasses import dataclass, field
+from typing import Any
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import (
-    FeatureSpec,
-    encode_target,
-    feature_arrays,
-    fingerprint,
-    fit_spec,
-)
-from toolkit.data.sources import load_source
-from toolkit.data.splits import Splits, split_frame
+from toolkit.data.preprocessing import FeatureSpec
+from toolkit.data.split import Split
 from toolkit.errors import DataError
 
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Splits, the fitted spec and the arrays the model trains on."""
+    """The splits, the spec fitted on the training split, and what identifies the data."""
 
-    splits: Splits
     spec: FeatureSpec
+    train: Split
+    validation: Split
+    test: Split | None
     fingerprint: str
-    train: tuple[dict[str, np.ndarray], np.ndarray]
-    validation: tuple[dict[str, np.ndarray], np.ndarray]
-    test: tuple[dict[str, np.ndarray], np.ndarray] | None
+    source: dict[str, Any] = field(default_factory=dict)  # what run.json records about it
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per split, as data_summary.json records them."""
+        rows = {"train": self.train.rows, "validation": self.validation.rows}
+        if self.test is not None:
+            rows["test"] = self.test.rows
+        return rows
+
+    @property
+    def streamed(self) -> bool:
+        return self.train.streamed
+
+    @property
+    def held_out(self) -> tuple[str, Split]:
+        """The split final metrics are reported on: test if there is one, else validation."""
+        return ("test", self.test) if self.test is not None else ("validation", self.validation)
 
 
-def prepare_data(config: ExperimentConfig) -> PreparedData:
-    """Load, split and encode the data; every problem is a ``DataError``."""
-    frame = load_source(config.data, config.seed)
-    splits = split_frame(frame, config.data, task=config.model.task, seed=config.seed)
-    spec = fit_spec(splits.train, config.data, config.model.task)
-    if len(splits.train) < config.training.batch_size:
+def prepare_data(
+    config: ExperimentConfig,
+    *,
+    spec: FeatureSpec | None = None,
+    rows: dict[str, int] | None = None,
+) -> PreparedData:
+    """Open, split and encode the data; every problem is a ``DataError``.
+
+    ``spec`` and ``rows`` (from a run directory) skip fitting and counting again.
+    """
+    from toolkit.data.sources import open_source
+
+    data = open_source(config).prepare(spec=spec, rows=rows)
+    if data.train.rows < config.training.batch_size:
         raise DataError(
-            f"the training split has {len(splits.train)} rows, fewer than training.batch_size "
+            f"the training split has {data.train.rows} rows, fewer than training.batch_size "
             f"{config.training.batch_size}; lower the batch size or add data"
         )
-
-    def arrays(part: pd.DataFrame, what: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        return feature_arrays(part, spec, what=what), encode_target(part, spec, what=what)
-
-    return PreparedData(
-        splits=splits,
-        spec=spec,
-        fingerprint=fingerprint(frame),
-        train=arrays(splits.train, "training data"),
-        validation=arrays(splits.validation, "validation data"),
-        test=None if splits.test is None else arrays(splits.test, "test data"),
-    )
+    return data

@@ -27,12 +27,17 @@ class NumericFeature:
     name: str
     mean: float
     std: float
+    missing: int = 0  # missing values in the training split (imputed with the mean)
 
 
 @dataclass(frozen=True)
 class CategoricalFeature:
     name: str
     vocabulary: list[str]
+    missing: int = 0  # missing values in the training split (the token MISSING_TOKEN)
+    # Distinct training values left out of the vocabulary by data.max_tokens; they, and
+    # values never seen in training, share the out-of-vocabulary bucket.
+    out_of_vocabulary: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
     ``NUMERIC_SHARE`` of its values are numbers, in which case the rest are reported as errors.
     """
     _check_columns(frame, [config.target], "target")
-    features = config.features or [c for c in frame.columns if c != config.target]
+    features = config.feature_columns(frame.columns)
     _check_columns(frame, features, "feature")
     _check_columns(frame, sorted(config.categorical or ()), "categorical")
     target = frame[config.target]
@@ -155,45 +160,110 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
 NUMERIC_INPUT = "numeric"
 
 
-def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
-    """Learn column kinds, statistics, vocabularies and the target encoding from ``train``."""
-    _check_columns(train, [config.target], "target")
-    features = config.features or [c for c in train.columns if c != config.target]
-    _check_columns(train, features, "feature")
+def column_kinds(frame: pd.DataFrame, config: DataConfig) -> tuple[list[str], set[str]]:
+    """The feature columns of ``frame`` and which of them are categorical: those listed in
+    ``data.categorical``, or (when it is null) the non-numeric and boolean ones. Streamed
+    sources call this on their first chunk."""
+    _check_columns(frame, [config.target], "target")
+    features = config.feature_columns(frame.columns)
+    _check_columns(frame, features, "feature")
     if config.target in features:
         raise DataError(f"data.features lists the target column '{config.target}'")
     if not features:
         raise DataError("no feature columns: the data has only the target column")
     categorical = set(config.categorical or ())
-    _check_columns(train, sorted(categorical), "categorical")
+    _check_columns(frame, sorted(categorical), "categorical")
     if config.categorical is None:
         categorical = {
             c
             for c in features
-            if not pd.api.types.is_numeric_dtype(train[c]) or pd.api.types.is_bool_dtype(train[c])
+            if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
         }
     if NUMERIC_INPUT in categorical:
         raise DataError(
             f"categorical column '{NUMERIC_INPUT}' has the name of the model's input for the "
             "numeric columns; rename it"
         )
+    return features, categorical
+
+
+def vocabulary(counts: dict[str, int], max_tokens: int | None) -> tuple[list[str], int]:
+    """The vocabulary of a column from its token counts, and how many tokens it leaves out:
+    every token when there are at most ``max_tokens``, else the ``max_tokens`` most frequent
+    (ties broken by the token); sorted, so the order does not depend on the data's order."""
+    tokens = list(counts)
+    if max_tokens is not None and len(tokens) > max_tokens:
+        tokens = sorted(tokens, key=lambda token: (-counts[token], token))[:max_tokens]
+    return sorted(tokens), len(counts) - len(tokens)
+
+
+def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
+    """Learn column kinds, statistics, vocabularies and the target encoding from ``train``."""
+    features, categorical = column_kinds(train, config)
     numeric: list[NumericFeature] = []
     categories: list[CategoricalFeature] = []
     for column in features:
         values = train[column]
+        missing = int(values.isna().sum())
         if column in categorical:
-            tokens = sorted(set(_as_tokens(values)))
-            categories.append(CategoricalFeature(column, tokens))
+            counts = pd.Series(_as_tokens(values)).value_counts(sort=False)
+            tokens, left_out = vocabulary(dict(counts.items()), config.max_tokens)
+            categories.append(CategoricalFeature(column, tokens, missing, left_out))
             continue
-        if values.isna().all():
+        if missing == len(values):
             raise DataError(
                 f"feature column '{column}' has no values (all missing) in the training split"
             )
         values = _numeric_column(values, f"feature column '{column}'")
         mean = float(values.mean())
         std = float(values.std(ddof=0))
-        numeric.append(NumericFeature(column, mean, std if std > 0 else 1.0))
+        numeric.append(NumericFeature(column, mean, std if std > 0 else 1.0, missing))
     return FeatureSpec(numeric, categories, _fit_target(train[config.target], task))
+
+
+def refit_spec(
+    spec: FeatureSpec,
+    features: dict[str, np.ndarray],
+    target: np.ndarray,
+    *,
+    max_tokens: int | None,
+) -> FeatureSpec:
+    """``spec`` with its statistics fitted again on encoded rows (a cross-validation fold's
+    training part): the same columns, kinds and classes, new means, scales and vocabularies."""
+    numeric = []
+    if spec.numeric:
+        matrix = features[NUMERIC_INPUT].astype(np.float64)
+        present = ~np.isnan(matrix)
+        for index, feature in enumerate(spec.numeric):
+            values = matrix[present[:, index], index]
+            if not len(values):
+                raise DataError(
+                    f"feature column '{feature.name}' has no values (all missing) in a fold"
+                )
+            std = float(values.std())
+            numeric.append(
+                NumericFeature(
+                    feature.name,
+                    float(values.mean()),
+                    std if std > 0 else 1.0,
+                    int((~present[:, index]).sum()),
+                )
+            )
+    categorical = []
+    for feature in spec.categorical:
+        tokens = pd.Series(features[feature.name][:, 0])
+        counts = tokens.value_counts(sort=False)
+        kept, left_out = vocabulary(dict(counts.items()), max_tokens)
+        missing = int(counts.get(MISSING_TOKEN, 0))
+        categorical.append(CategoricalFeature(feature.name, kept, missing, left_out))
+    target_spec = spec.target
+    if target_spec.task == "regression":
+        values = target[:, 0].astype(np.float64)
+        std = float(values.std())
+        target_spec = TargetSpec(
+            target_spec.name, "regression", mean=float(values.mean()), std=std if std > 0 else 1.0
+        )
+    return FeatureSpec(numeric, categorical, target_spec)
 
 
 def _fit_target(target: pd.Series, task: str) -> TargetSpec:
@@ -211,15 +281,20 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
         return TargetSpec(
             str(target.name), task, mean=float(target.mean()), std=std if std > 0 else 1.0
         )
-    classes = sorted({str(v) for v in _label_tokens(target)}, key=_natural_key)
+    return classes_target(str(target.name), task, pd.unique(_label_tokens(target)))
+
+
+def classes_target(name: str, task: str, labels) -> TargetSpec:
+    """A classifier's target spec from the distinct labels seen in training."""
+    classes = sorted(labels, key=_natural_key)
     if task == "binary" and len(classes) != 2:
         raise DataError(
-            f"task 'binary' needs exactly 2 classes in target '{target.name}', found {len(classes)}: "
+            f"task 'binary' needs exactly 2 classes in target '{name}', found {len(classes)}: "
             + ", ".join(classes[:10])
         )
     if task == "multiclass" and len(classes) < 2:
         raise DataError(f"task 'multiclass' needs at least 2 classes, found {len(classes)}")
-    return TargetSpec(str(target.name), task, classes=classes)
+    return TargetSpec(name, task, classes=classes)
 
 
 def _natural_key(label: str) -> tuple[int, float | str]:
@@ -229,16 +304,27 @@ def _natural_key(label: str) -> tuple[int, float | str]:
         return (1, label)
 
 
-def _label_tokens(values: pd.Series) -> list[str]:
-    # 1.0 and 1 are the same class: integral floats are written without the decimal point.
-    return [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values]
+def _label_tokens(values: pd.Series) -> np.ndarray:
+    """Values as strings (an object array); 1.0 and 1 are the same class: integral floats are
+    written without the decimal point."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.to_numpy(dtype=object)  # the common case, without a Python loop
+    return np.asarray(
+        [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values],
+        dtype=object,
+    )
 
 
-def _as_tokens(values: pd.Series) -> list[str]:
-    return [
-        MISSING_TOKEN if pd.isna(v) else t
-        for v, t in zip(values, _label_tokens(values), strict=True)
-    ]
+def _as_tokens(values: pd.Series) -> np.ndarray:
+    """A categorical column as tokens (an object array), missing values as ``MISSING_TOKEN``."""
+    missing = values.isna().to_numpy()
+    if not missing.any():
+        return _label_tokens(values)
+    tokens = np.full(len(values), MISSING_TOKEN, dtype=object)
+    tokens[~missing] = _label_tokens(values[~missing])
+    return tokens
 
 
 def feature_arrays(
@@ -263,9 +349,7 @@ def feature_arrays(
             matrix[:, index] = converted.to_numpy(dtype=np.float32)
         arrays[NUMERIC_INPUT] = matrix
     for feature in spec.categorical:
-        arrays[feature.name] = np.asarray(_as_tokens(frame[feature.name]), dtype=object).reshape(
-            -1, 1
-        )
+        arrays[feature.name] = _as_tokens(frame[feature.name]).reshape(-1, 1)
     return arrays
 
 
@@ -280,14 +364,15 @@ def encode_target(frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "data")
         return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float32).reshape(-1, 1)
     index = {label: i for i, label in enumerate(target.classes)}
     tokens = _label_tokens(values)
-    unknown = sorted({t for t in tokens if t not in index})
+    unknown = sorted(set(tokens) - set(index))
     if unknown:
         raise DataError(
             f"{what}: target has classes not seen in training: {', '.join(unknown[:5])}; "
             f"known: {', '.join(target.classes)}"
         )
     dtype = np.float32 if target.task == "binary" else np.int32
-    return np.asarray([index[t] for t in tokens], dtype=dtype).reshape(-1, 1)
+    codes = pd.Index(target.classes).get_indexer(tokens)
+    return codes.astype(dtype).reshape(-1, 1)
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
@@ -305,10 +390,17 @@ def describe(spec: FeatureSpec, rows: dict[str, int]) -> dict[str, Any]:
         "target": asdict(spec.target),
         "task": spec.target.task,
         "features": [
-            {"name": f.name, "kind": "numeric", "mean": f.mean, "std": f.std} for f in spec.numeric
+            {"name": f.name, "kind": "numeric", "mean": f.mean, "std": f.std, "missing": f.missing}
+            for f in spec.numeric
         ]
         + [
-            {"name": f.name, "kind": "categorical", "categories": len(f.vocabulary)}
+            {
+                "name": f.name,
+                "kind": "categorical",
+                "categories": len(f.vocabulary),
+                "missing": f.missing,
+                "out_of_vocabulary": f.out_of_vocabulary,
+            }
             for f in spec.categorical
         ],
     }

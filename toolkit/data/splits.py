@@ -1,4 +1,5 @@
-"""Train/validation/test splits: by fraction with the seed (stratified for classifiers) or by file."""
+"""Train/validation/test splits of a table in memory: by fraction with the seed (stratified
+for classifiers), by hashing ``data.split_key``, or from separate files."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from toolkit.config.schema import DataConfig
+from toolkit.data import hashing
 from toolkit.data.preprocessing import check_table
-from toolkit.data.sources import read_table
 from toolkit.errors import DataError
 
 
@@ -41,8 +42,53 @@ def _split_off(
     return rest, held_out
 
 
+def _hash_split(frame: pd.DataFrame, config: DataConfig) -> Splits:
+    """Each row's split from the hash of its ``data.split_key`` (see ``toolkit.data.hashing``);
+    a split given as a file is read instead."""
+    key = config.split_key
+    if key not in frame.columns:
+        from toolkit.errors import did_you_mean
+
+        raise DataError(
+            f"data.split_key column '{key}' is not in the data{did_you_mean(key, frame.columns)}"
+        )
+    fractions = {
+        "validation": config.validation if isinstance(config.validation, float) else None,
+        "test": config.test if isinstance(config.test, float) else None,
+    }
+    assigned = hashing.assign(hashing.key_hashes(frame[key]), **fractions)
+    parts = {name: frame[assigned == code] for code, name in hashing.SPLIT_NAMES.items()}
+    for name in ("validation", "test"):
+        setting = getattr(config, name)
+        if isinstance(setting, str):
+            parts[name] = _held_out_file(setting, config, name)
+        elif setting is None:
+            parts[name] = None
+    for name, part in parts.items():
+        if part is not None and part.empty:
+            raise DataError(
+                f"hashing data.split_key '{key}' left the {name} split empty "
+                f"({frame[key].nunique()} distinct keys); use more keys or a larger fraction"
+            )
+    return Splits(
+        train=parts["train"].reset_index(drop=True),
+        validation=parts["validation"].reset_index(drop=True),
+        test=None if parts["test"] is None else parts["test"].reset_index(drop=True),
+    )
+
+
+def _held_out_file(location: str, config: DataConfig, what: str) -> pd.DataFrame:
+    from toolkit.data.sources.table import read_tables
+
+    table = read_tables(location, label=f"data.{what} file")
+    check_table(table, config, label=location)
+    return table
+
+
 def split_frame(frame: pd.DataFrame, config: DataConfig, *, task: str, seed: int) -> Splits:
     """Split ``frame`` as the config says; held-out files are read as they are."""
+    if config.split_key is not None:
+        return _hash_split(frame, config)
     stratify = config.stratify if config.stratify is not None else task != "regression"
     rest = frame
 
@@ -51,9 +97,7 @@ def split_frame(frame: pd.DataFrame, config: DataConfig, *, task: str, seed: int
         if setting is None:
             return None
         if isinstance(setting, str):
-            table = read_table(setting, label=f"data.{what} file")
-            check_table(table, config, label=setting)
-            return table
+            return _held_out_file(setting, config, what)
         labels = rest[config.target] if stratify else None
         rest, part = _split_off(rest, setting, stratify=labels, seed=seed, what=what)
         return part

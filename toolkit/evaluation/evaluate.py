@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -10,7 +10,12 @@ import pandas as pd
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, encode_target, feature_arrays
 from toolkit.evaluation import metrics
-from toolkit.evaluation.predict import Predictions, predict
+from toolkit.evaluation.predict import Predictions, concatenate, predict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from toolkit.data.split import Split
 
 
 def score(
@@ -36,3 +41,39 @@ def evaluate_frame(
     y = encode_target(frame, spec, what=what)
     predictions = predict(model, features, config)
     return score(predictions, y, spec, config), predictions, y
+
+
+def evaluate_chunks(
+    model,
+    chunks: Iterable[tuple[dict[str, np.ndarray], np.ndarray]],
+    spec: FeatureSpec,
+    config: ExperimentConfig,
+) -> tuple[dict[str, Any], Predictions, np.ndarray]:
+    """Exact metrics over ``(features, target)`` chunks read once: each chunk is predicted and
+    dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
+    predicted, targets = [], []
+    for features, target in chunks:
+        predicted.append(predict(model, features, config))
+        targets.append(target)
+    if not predicted:
+        raise ValueError("no rows to evaluate")
+    predictions, y = concatenate(predicted), np.concatenate(targets)
+    return score(predictions, y, spec, config), predictions, y
+
+
+def evaluate_split(
+    model,
+    split: Split,
+    spec: FeatureSpec,
+    config: ExperimentConfig,
+    *,
+    max_rows: int | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, Any], Predictions, np.ndarray]:
+    """Metrics of ``model`` on a split: every row in one streaming pass, or a seeded sample
+    of ``max_rows`` rows when the split is larger."""
+    if max_rows is not None and split.rows > max_rows:
+        chunks = [split.sample(max_rows, seed=seed)]
+    else:
+        chunks = split.chunks()
+    return evaluate_chunks(model, chunks, spec, config)

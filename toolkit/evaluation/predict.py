@@ -6,7 +6,9 @@ head adds its aleatoric scale. Deterministic models are run once with sampling s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,9 @@ from scipy import special
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, feature_arrays
+
+if TYPE_CHECKING:
+    from toolkit.data.sources.base import InputChunk
 
 
 @dataclass
@@ -132,8 +137,78 @@ def predict_frame(
 ) -> pd.DataFrame:
     """Predict raw rows; columns that are not features (ids) are carried through first."""
     features = feature_arrays(frame, spec, what="input")
-    result = prediction_frame(predict(model, features, config), spec, config)
     carried = frame[[c for c in frame.columns if c not in spec.columns]].reset_index(drop=True)
+    return _with_carried(carried, prediction_frame(predict(model, features, config), spec, config))
+
+
+def _with_carried(carried: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
     overlap = [c for c in carried.columns if c in result.columns]
     carried = carried.rename(columns={c: f"input_{c}" for c in overlap})
     return pd.concat([carried, result], axis=1)
+
+
+def write_predictions(
+    model, chunks: Iterable[InputChunk], spec: FeatureSpec, config: ExperimentConfig, output
+) -> int:
+    """Predict ``chunks`` of new rows and write them to ``output`` (CSV, or Parquet by its
+    suffix) a chunk at a time, so memory stays flat whatever the number of rows. The file
+    appears, complete, only at the end (atomic rename); returns the number of rows written."""
+    from pathlib import Path
+
+    from toolkit.runs import atomic_write
+
+    output = Path(output)
+    written = 0
+
+    def write(path: Path) -> None:
+        nonlocal written
+        parquet = output.suffix.lower() in (".parquet", ".pq")
+        writer = None
+        try:
+            with open(path, "wb") as handle:
+                for chunk in chunks:
+                    frame = _with_carried(
+                        chunk.carried,
+                        prediction_frame(predict(model, chunk.features, config), spec, config),
+                    )
+                    if parquet:
+                        import pyarrow as pa
+                        import pyarrow.parquet as pq
+
+                        table = pa.Table.from_pandas(frame, preserve_index=False)
+                        if writer is None:
+                            writer = pq.ParquetWriter(handle, table.schema)
+                        writer.write_table(table)
+                    else:
+                        handle.write(frame.to_csv(index=False, header=written == 0).encode())
+                    written += len(frame)
+                if writer is not None:
+                    writer.close()
+                    writer = None
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(output, write)
+    return written
+
+
+def concatenate(parts: list[Predictions]) -> Predictions:
+    """Predictions of consecutive chunks as one (streamed evaluation and prediction)."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+
+    def joined(name: str) -> np.ndarray | None:
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else np.concatenate(values)
+
+    extra = {key: np.concatenate([p.extra[key] for p in parts]) for key in first.extra}
+    return Predictions(
+        first.task,
+        joined("mean"),
+        joined("std"),
+        joined("epistemic_std"),
+        joined("aleatoric_std"),
+        extra,
+    )

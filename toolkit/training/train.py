@@ -29,6 +29,7 @@ from toolkit.runs import (
     create_run_directory,
     disk_full_message,
     os_error_message,
+    read_json,
     utc_now,
 )
 
@@ -120,17 +121,25 @@ def train(
     data: PreparedData | None = None,
     verbose: int | None = None,
     run_prefix: str = "",
+    baselines: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Train ``config`` into a new run directory."""
+    """Train ``config`` into a new run directory.
+
+    ``baselines``: results of ``fit_baselines`` on the same data, fitted once by a sweep for
+    all its trials; written to metrics.json instead of fitting them again.
+    """
     data = data or prepare_data(config)
     if config.model.init_from:
         from toolkit.runs import open_run_directory
 
         open_run_directory(config.model.init_from)  # a bad path fails before any run exists
     base = output_dir or config.output_dir
+    source_record = dict(data.source)
     if config.runtime.distribute == "multi_worker":
         from toolkit.training.multi_worker import worker_output_dir
 
+        if _by_file(config, data):
+            source_record["worker_shards"] = _worker_shards(data)
         base = worker_output_dir(base)  # only the chief writes under output_dir
     run = create_run_directory(base, config.name, prefix=run_prefix)
     try:
@@ -144,15 +153,13 @@ def train(
             ended=None,
             seed=config.seed,
             data_fingerprint=data.fingerprint,
+            data=source_record,
         )
         atomic_write_text(run.preprocessing, data.spec.to_json())
-        rows = {"train": len(data.splits.train), "validation": len(data.splits.validation)}
-        if data.splits.test is not None:
-            rows["test"] = len(data.splits.test)
-        atomic_write_json(run.data_summary, describe(data.spec, rows))
+        atomic_write_json(run.data_summary, describe(data.spec, data.rows))
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write to {run.path}")) from None
-    return _guarded_fit(config, run, data, verbose=verbose, resuming=False)
+    return _guarded_fit(config, run, data, verbose=verbose, resuming=False, baselines=baselines)
 
 
 def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
@@ -164,13 +171,25 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
     if record.get("status") == "completed":
         raise ToolkitError(f"{run.path} already completed; nothing to resume")
     config = load_config(run.config)
-    data = prepare_data(config)
+    data = _prepare_again(config, run)
     if record.get("data_fingerprint") not in (None, data.fingerprint):
         raise DataError(
             f"the data of {config.data.source} changed since the run started "
             f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
         )
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
+
+
+def _prepare_again(config: ExperimentConfig, run: RunDirectory) -> PreparedData:
+    """The run's data for a resume: the spec and split sizes it recorded are used as they are
+    (a streamed source need not read everything again to fit and count)."""
+    from toolkit.data.preprocessing import FeatureSpec
+
+    spec = rows = None
+    if run.preprocessing.exists() and run.data_summary.exists():
+        spec = FeatureSpec.from_json(run.preprocessing.read_text())
+        rows = read_json(run.data_summary).get("rows")
+    return prepare_data(config, spec=spec, rows=rows)
 
 
 def _guarded_fit(
@@ -180,10 +199,11 @@ def _guarded_fit(
     *,
     verbose: int | None,
     resuming: bool,
+    baselines: dict[str, Any] | None = None,
 ) -> RunResult:
     """``_fit``, making sure run.json never stays 'running' after the process gives up."""
     try:
-        return _fit(config, run, data, verbose=verbose, resuming=resuming)
+        return _fit(config, run, data, verbose=verbose, resuming=resuming, baselines=baselines)
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
         if run.run_json.exists() and run.read_run().get("status") == "running":
@@ -210,6 +230,7 @@ def _fit(
     *,
     verbose: int | None,
     resuming: bool,
+    baselines: dict[str, Any] | None = None,
 ) -> RunResult:
     """Build and compile, restore a resume point, train, then write the results."""
     from toolkit.data.pipeline import steps_for
@@ -217,7 +238,7 @@ def _fit(
 
     configure(config.runtime, config.seed)
     strategy = make_strategy(config.runtime)
-    steps_per_epoch = steps_for(len(data.splits.train), config.training.batch_size)
+    steps_per_epoch = steps_for(data.train.rows, config.training.batch_size)
     run.checkpoints.mkdir(exist_ok=True)
     run.update_run(
         devices=device_names(),
@@ -239,7 +260,7 @@ def _fit(
         steps_per_epoch=steps_per_epoch,
         verbose=config.training.verbose if verbose is None else verbose,
     )
-    return _finish(config, run, data, model, run_callbacks)
+    return _finish(config, run, data, model, run_callbacks, baselines=baselines)
 
 
 def _build_and_compile(
@@ -256,7 +277,7 @@ def _build_and_compile(
     from toolkit.training.compile import compile_model
 
     with strategy.scope():
-        model = build_model(config, data.spec, train_size=len(data.splits.train))
+        model = build_model(config, data.spec, train_size=data.train.rows)
         if config.model.init_from:
             from toolkit.models.saving import load_run_model
 
@@ -302,9 +323,10 @@ def _callbacks_and_resume(
     run_callbacks = build_callbacks(
         config,
         run,
-        validation=data.validation,
+        # Callbacks run the model on this every few epochs: a bounded sample of the split.
+        validation=data.validation.sample(CALLBACK_ROWS, seed=config.seed),
         class_names=data.spec.target.classes,
-        train_size=len(data.splits.train),
+        train_size=data.train.rows,
         resuming=resume_point is not None,
         initial_history=initial_history,
     )
@@ -315,17 +337,69 @@ def _callbacks_and_resume(
     return run_callbacks, initial_epoch
 
 
-def _datasets(config: ExperimentConfig, data: PreparedData, *, initial_epoch: int, epoch):
-    """Training batches (shuffled per epoch from the seed) and validation batches; with
-    ``multi_worker``, each worker's share."""
-    from toolkit.data.pipeline import make_dataset, make_training_dataset
+def _by_file(config: ExperimentConfig, data: PreparedData) -> bool:
+    """Multi-worker training on streamed shards: each worker reads its own files."""
+    return config.runtime.distribute == "multi_worker" and data.streamed
 
+
+def _worker_shards(data: PreparedData) -> list[str]:
+    """The shard files this worker trains on; a DataError when there are fewer shard files
+    than workers (a worker without files would have nothing to read)."""
+    import json
+    import os
+
+    from toolkit.data.split import Worker
+
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    members = [
+        (kind, index) for kind in ("chief", "worker") for index in range(len(cluster.get(kind, [])))
+    ]
+    from toolkit.training.multi_worker import task
+
+    current = task() or {"type": "worker", "index": 0}
+    position = members.index((current["type"], current["index"])) if members else 0
+    shards = data.train.describe().get("shards", 0)
+    if shards < max(len(members), 1):
+        raise DataError(
+            f"multi-worker training reads a shard file per worker: {len(members)} workers "
+            f"but {data.source.get('source')} has {shards} shard file(s); split it into at "
+            "least as many files as workers"
+        )
+    return data.train.shard_names(Worker(position, max(len(members), 1)))
+
+
+def _datasets(
+    config: ExperimentConfig, data: PreparedData, *, initial_epoch: int, epoch, strategy=None
+):
+    """Training batches (shuffled per epoch from the seed) and validation batches; with
+    ``multi_worker``, each worker's share: its slice of every batch for data in memory, its
+    own shard files for streamed data."""
     batch_size = config.training.batch_size
-    validation_ds = make_dataset(*data.validation, batch_size=max(batch_size, 256))
-    train_ds = make_training_dataset(
-        *data.train,
+    shuffle_seed = config.seed if config.training.shuffle else None
+    validation_ds = data.validation.dataset(batch_size=max(batch_size, 256))
+    if _by_file(config, data):
+        from toolkit.data.split import Worker
+        from toolkit.training.multi_worker import shard_by_data
+
+        def worker_dataset(context):
+            # One input pipeline per worker: pipeline i reads shards i, i + n, ... in batches
+            # of its replicas' share of the global batch, endless (every worker then runs
+            # the same number of steps, whatever its files hold).
+            return data.train.training_dataset(
+                batch_size=context.get_per_replica_batch_size(batch_size),
+                shuffle_seed=shuffle_seed,
+                start_epoch=initial_epoch,
+                worker=Worker(context.input_pipeline_id, context.num_input_pipelines),
+            )
+
+        # Validation stays whole on every worker, each scoring its slice of every batch, so
+        # all of them evaluate the same number of steps.
+        return strategy.distribute_datasets_from_function(worker_dataset), shard_by_data(
+            validation_ds
+        )
+    train_ds = data.train.training_dataset(
         batch_size=batch_size,
-        shuffle_seed=config.seed if config.training.shuffle else None,
+        shuffle_seed=shuffle_seed,
         start_epoch=initial_epoch,
         epoch=epoch,
     )
@@ -352,9 +426,11 @@ def _train_model(
 
     # An execution size that divides the epoch gets one endless input iterator per fit;
     # any other gets an iterator per epoch, told the epoch by EpochCounter.
-    endless = steps_per_epoch % int(model.steps_per_execution) == 0
+    endless = steps_per_epoch % int(model.steps_per_execution) == 0 or _by_file(config, data)
     epoch = None if endless else epoch_variable(initial_epoch)
-    train_ds, validation_ds = _datasets(config, data, initial_epoch=initial_epoch, epoch=epoch)
+    train_ds, validation_ds = _datasets(
+        config, data, initial_epoch=initial_epoch, epoch=epoch, strategy=model.distribute_strategy
+    )
     model.fit(
         train_ds,
         validation_data=validation_ds,
@@ -374,6 +450,8 @@ def _finish(
     data: PreparedData,
     model,
     run_callbacks: RunCallbacks,
+    *,
+    baselines: dict[str, Any] | None = None,
 ) -> RunResult:
     """The run's outcome: model.keras, metrics.json, plots and the final run.json status. A
     loss that became NaN fails the run and keeps the best checkpoint's weights."""
@@ -400,7 +478,7 @@ def _finish(
 
     try:
         atomic_write(run.model, model.save)
-        metrics = _final_metrics(config, run, data, model, history)
+        metrics = _final_metrics(config, run, data, model, history, baselines=baselines)
     except OSError as error:
         run.update_run(
             status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
@@ -418,38 +496,86 @@ def _finish(
     return RunResult(run.path, status, metrics, epochs_run, reason)
 
 
+# Rows of the training split scored for metrics.json's "train" entry (the held-out splits are
+# scored in full), of the held-out split drawn in plots, and given to callbacks.
+TRAIN_METRIC_ROWS = 100_000
+PLOT_ROWS = 20_000
+CALLBACK_ROWS = 10_000
+
+
+def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, predictions, y):
+    """``(frame, predictions, y)`` for the plots: the held-out split's own when it is small,
+    else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric columns
+    (the predictive band of a one-feature model plots against its column)."""
+    from toolkit.data.preprocessing import NUMERIC_INPUT
+    from toolkit.evaluation.predict import predict
+
+    if split.rows > PLOT_ROWS:
+        features, y = split.sample(PLOT_ROWS, seed=config.seed)
+        predictions = predict(model, features, config)
+    else:
+        features, _ = split.sample(None)
+    columns = [f.name for f in data.spec.numeric]
+    numeric = features.get(NUMERIC_INPUT)
+    frame = pd.DataFrame(numeric if numeric is not None else {}, columns=columns or None)
+    return frame, predictions, y
+
+
 def _final_metrics(
-    config: ExperimentConfig, run: RunDirectory, data: PreparedData, model, history: pd.DataFrame
+    config: ExperimentConfig,
+    run: RunDirectory,
+    data: PreparedData,
+    model,
+    history: pd.DataFrame,
+    *,
+    baselines: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """metrics.json, the plots and the TensorBoard HParams entry of a finished run."""
+    """metrics.json, the plots and the TensorBoard HParams entry of a finished run.
+
+    Held-out metrics are exact, over every row in one streaming pass; training metrics, which
+    only show how well the model fits, use a sample of at most ``TRAIN_METRIC_ROWS`` rows, and
+    plots a sample of at most ``PLOT_ROWS``, so none of it grows faster than training.
+    """
     from toolkit.config.loading import flatten
-    from toolkit.evaluation.evaluate import evaluate_frame
+    from toolkit.evaluation.evaluate import evaluate_split
     from toolkit.evaluation.run_plots import plot_run
     from toolkit.training.hparams import write_hparams
 
     results: dict[str, Any] = {}
+    evaluated_rows: dict[str, int] = {}
+    held_out_name, held_out = data.held_out
     held_out_predictions = None
-    parts = {
-        "train": data.splits.train,
-        "validation": data.splits.validation,
-        "test": data.splits.test,
-    }
-    for split, frame in parts.items():
-        if frame is None:
+    parts = {"train": data.train, "validation": data.validation, "test": data.test}
+    for split, part in parts.items():
+        if part is None:
             continue
-        scores, predictions, y = evaluate_frame(
-            model, frame, data.spec, config, what=f"{split} data"
+        limit = TRAIN_METRIC_ROWS if split == "train" else None
+        scores, predictions, y = evaluate_split(
+            model, part, data.spec, config, max_rows=limit, seed=config.seed
         )
         results[split] = scores
-        held_out_predictions = (split, frame, predictions, y)
+        evaluated_rows[split] = len(y)
+        if split == held_out_name:
+            held_out_predictions = (predictions, y)
     if config.evaluation.baselines:
-        from toolkit.evaluation.baselines import fit_baselines
+        if baselines is None:
+            from toolkit.evaluation.baselines import fit_baselines
 
-        results["baselines"] = fit_baselines(config, data)
-    results["evaluated_on"] = "test" if data.splits.test is not None else "validation"
+            baselines = fit_baselines(config, data)
+        results["baselines"] = baselines
+    results["evaluated_on"] = held_out_name
+    results["evaluated_rows"] = evaluated_rows
     atomic_write_json(run.metrics, results)
     if config.evaluation.plots and held_out_predictions is not None:
-        plot_run(config, run, data.spec, history, model, *held_out_predictions)
+        plot_run(
+            config,
+            run,
+            data.spec,
+            history,
+            model,
+            held_out_name,
+            *_plot_points(config, data, model, held_out, *held_out_predictions),
+        )
     monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
     if (
         config.callbacks.tensorboard is not None

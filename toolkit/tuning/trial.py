@@ -19,8 +19,7 @@ import pandas as pd
 from toolkit.config.loading import validate_config
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.prepared import PreparedData, prepare_data
-from toolkit.data.preprocessing import encode_target, feature_arrays, fit_spec
-from toolkit.data.splits import Splits
+from toolkit.data.preprocessing import refit_spec
 from toolkit.errors import DataError, RunInterrupted
 from toolkit.runs import utc_now
 from toolkit.training.train import RunResult, train
@@ -43,7 +42,8 @@ class TrialRunner:
     """Turns a trial's hyperparameter values into training runs and a trial record.
 
     Data is prepared once and reused by every trial (again only when a trial changes the
-    data section or the seed), with the cross-validation folds cut from the training split.
+    data section or the seed), with the cross-validation folds cut from the training split;
+    the baselines are fitted once per fold and referred to by every trial.
     """
 
     def __init__(
@@ -63,20 +63,15 @@ class TrialRunner:
         self.worker = worker
         self._data_key: str | None = None
         self._folds: list[PreparedData] = []
+        self._baselines: dict[tuple[int, str], dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ data
 
     def _data(self, config: ExperimentConfig) -> list[PreparedData]:
-        key = json.dumps(
-            {
-                "data": config.data.model_dump(mode="json"),
-                "seed": config.seed,
-                "task": config.model.task,
-            },
-            sort_keys=True,
-        )
+        key = self._key(config)
         if key != self._data_key:
             self._folds, self._data_key = [], None  # free the old arrays before loading new ones
+            self._baselines = {}
             # Batch sizes are checked per trial (they may be tuned), not by prepare_data.
             training = config.training.model_copy(update={"batch_size": 1})
             prepared = prepare_data(config.model_copy(update={"training": training}))
@@ -84,11 +79,43 @@ class TrialRunner:
             self._folds, self._data_key = folds, key
         return self._folds
 
+    @staticmethod
+    def _key(config: ExperimentConfig) -> str:
+        return json.dumps(
+            {
+                "data": config.data.model_dump(mode="json"),
+                "seed": config.seed,
+                "task": config.model.task,
+            },
+            sort_keys=True,
+        )
+
+    def _baselines_for(self, config: ExperimentConfig, index: int) -> dict[str, Any] | None:
+        """The baselines of fold ``index``, fitted by the first trial that needs them and
+        referred to by every later one (they depend on the data, not on the trial)."""
+        if not config.evaluation.baselines:
+            return None
+        key = (index, json.dumps(config.evaluation.baselines.model_dump(mode="json")))
+        if key not in self._baselines:
+            from toolkit.evaluation.baselines import fit_baselines
+
+            self._baselines[key] = fit_baselines(config, self._folds[index])
+        return self._baselines[key]
+
     def _cut_folds(self, config: ExperimentConfig, prepared: PreparedData) -> list[PreparedData]:
+        """k folds of the training split: in memory, (stratified) k-fold on its rows; streamed,
+        by hashing each row into one of k buckets (``toolkit.data.streaming.folds``)."""
+        k = self.tuner.cv_folds
+        if prepared.streamed:
+            from toolkit.data.streaming.folds import streamed_folds
+
+            return streamed_folds(config, prepared, k)
         from sklearn.model_selection import KFold, StratifiedKFold
 
-        frame = prepared.splits.train
-        k = self.tuner.cv_folds
+        from toolkit.data.in_memory import InMemorySplit
+
+        train = prepared.train
+        assert isinstance(train, InMemorySplit)
         stratify = (
             config.data.stratify
             if config.data.stratify is not None
@@ -97,40 +124,36 @@ class TrialRunner:
         splitter = (StratifiedKFold if stratify else KFold)(
             n_splits=k, shuffle=True, random_state=config.seed
         )
-        labels = frame[config.data.target] if stratify else None
+        labels = train.target[:, 0] if stratify else None
         try:
-            parts = list(splitter.split(frame, labels))
+            parts = list(splitter.split(np.zeros(train.rows), labels))
         except ValueError as error:
             raise DataError(
                 f"tuner.cv_folds {k}: cannot cut the training split into folds: {error}"
             ) from None
         folds = []
-        for index, (train_rows, validation_rows) in enumerate(parts):
-            fold_train = frame.iloc[train_rows].reset_index(drop=True)
-            fold_validation = frame.iloc[validation_rows].reset_index(drop=True)
-            spec = fit_spec(fold_train, config.data, config.model.task)
-            what = f"fold {index}"
+        for train_rows, validation_rows in parts:
+            fold_train = train.subset(train_rows)
             folds.append(
                 PreparedData(
-                    splits=Splits(train=fold_train, validation=fold_validation, test=None),
-                    spec=spec,
-                    fingerprint=prepared.fingerprint,
-                    train=(
-                        feature_arrays(fold_train, spec, what=what),
-                        encode_target(fold_train, spec, what=what),
+                    spec=refit_spec(
+                        prepared.spec,
+                        fold_train.features,
+                        fold_train.target,
+                        max_tokens=config.data.max_tokens,
                     ),
-                    validation=(
-                        feature_arrays(fold_validation, spec, what=what),
-                        encode_target(fold_validation, spec, what=what),
-                    ),
+                    train=fold_train,
+                    validation=train.subset(validation_rows),
                     test=None,
+                    fingerprint=prepared.fingerprint,
+                    source=prepared.source,
                 )
             )
         return folds
 
     def preflight(self, config: ExperimentConfig) -> None:
         """Load the data once and check every batch size the search can pick against it."""
-        rows = min(len(fold.splits.train) for fold in self._data(config))
+        rows = min(fold.train.rows for fold in self._data(config))
         tuned = next(
             (dim for dim in self.space.dimensions if dim.name == "training.batch_size"), None
         )
@@ -210,7 +233,7 @@ class TrialRunner:
 
     def _train_all(self, trial_id: str, config: ExperimentConfig, record: dict[str, Any]) -> None:
         folds = self._data(config)
-        rows = min(len(fold.splits.train) for fold in folds)
+        rows = min(fold.train.rows for fold in folds)
         if config.training.batch_size > rows:
             raise _TrialFailed(
                 f"training.batch_size {config.training.batch_size} is more than the {rows} training rows"
@@ -236,6 +259,7 @@ class TrialRunner:
                         data=fold,
                         verbose=self.verbose,
                         run_prefix=prefix,
+                        baselines=self._baselines_for(run_config, index),
                     )
                 run = self._score(result)
                 record["runs"].append(run)

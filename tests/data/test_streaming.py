@@ -1,0 +1,220 @@
+"""Streamed CSV/Parquet shards: one-pass statistics, hash splits, the tf.data pipeline.
+
+Every expectation is computed independently: statistics with NumPy on the concatenated
+table, splits by recounting ids, epochs by comparing the rows they hold.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import REPO, tiny_config
+from toolkit.config.loading import validate_config
+from toolkit.data import hashing
+from toolkit.data.pipeline import steps_for
+from toolkit.data.prepared import prepare_data
+from toolkit.data.preprocessing import NUMERIC_INPUT
+from toolkit.errors import DataError
+
+
+def _table(rows: int = 1200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(rows) * 7 + 3,
+            "a": rng.normal(10.0, 3.0, rows),
+            "b": rng.exponential(2.0, rows),
+            "colour": rng.choice(["red", "green", "blue", "teal"], rows, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.1, "a"] = np.nan  # missing values, imputed in the model
+    frame.loc[rng.random(rows) < 0.05, "colour"] = None
+    frame["target"] = 2.0 * frame["b"] + rng.normal(0.0, 0.5, rows)
+    return frame
+
+
+def _write_shards(frame: pd.DataFrame, directory, *, shards: int = 3, fmt: str = "parquet"):
+    """``frame`` cut into ``shards`` files (Parquet with small row groups, or CSV)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, len(frame), shards + 1).astype(int)
+    for index in range(shards):
+        part = frame.iloc[bounds[index] : bounds[index + 1]]
+        path = directory / f"part-{index:02d}.{fmt}"
+        if fmt == "parquet":
+            part.to_parquet(path, row_group_size=150, index=False)
+        else:
+            part.to_csv(path, index=False)
+    return str(directory / f"*.{fmt}")
+
+
+def _config(source: str, **data):
+    raw = tiny_config()
+    raw["data"] = {"source": source, "streaming": True, **data}
+    raw["training"]["batch_size"] = 32
+    return validate_config(raw)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_statistics_in_one_pass_equal_numpy_on_the_whole_table(tmp_path, fmt):
+    frame = _table()
+    source = _write_shards(frame, tmp_path / "train", fmt=fmt)
+    validation = tmp_path / f"validation.{fmt}"
+    held = _table(200, seed=1)
+    held.to_parquet(validation) if fmt == "parquet" else held.to_csv(validation, index=False)
+    data = prepare_data(_config(source, **_id_features(validation=str(validation), max_tokens=3)))
+
+    spec = data.spec
+    assert [f.name for f in spec.numeric] == ["a", "b"]
+    for feature in spec.numeric:
+        values = frame[feature.name].to_numpy(dtype=float)
+        np.testing.assert_allclose(feature.mean, np.nanmean(values), rtol=1e-12)
+        np.testing.assert_allclose(feature.std, np.nanstd(values), rtol=1e-10)
+        assert feature.missing == int(np.isnan(values).sum())
+    colour = spec.categorical[0]
+    counts = frame["colour"].fillna("<missing>").value_counts()
+    assert colour.missing == int(frame["colour"].isna().sum())
+    # max_tokens 3: the three most frequent values; the fourth and the rest share the OOV bucket.
+    assert colour.vocabulary == sorted(counts.index[:3])
+    assert colour.out_of_vocabulary == len(counts) - 3
+    np.testing.assert_allclose(spec.target.mean, frame["target"].mean(), rtol=1e-12)
+    np.testing.assert_allclose(spec.target.std, frame["target"].std(ddof=0), rtol=1e-10)
+    assert data.rows == {"train": 1200, "validation": 200}
+
+
+def _id_features(**data):
+    return {"features": ["a", "b", "colour"], **data}
+
+
+def test_streamed_spec_and_splits_equal_the_in_memory_ones_with_a_split_key(tmp_path):
+    frame = _table()
+    source = _write_shards(frame, tmp_path / "shards")
+    frame.to_parquet(tmp_path / "all.parquet", index=False)
+    settings = _id_features(split_key="id", validation=0.2, test=0.1)
+    streamed = prepare_data(_config(source, **settings))
+    in_memory = prepare_data(_config(str(tmp_path / "all.parquet"), streaming=False, **settings))
+    assert not in_memory.streamed and streamed.streamed
+    assert streamed.rows == in_memory.rows
+    for ours, theirs in zip(streamed.spec.numeric, in_memory.spec.numeric, strict=True):
+        assert ours.name == theirs.name and ours.missing == theirs.missing
+        np.testing.assert_allclose([ours.mean, ours.std], [theirs.mean, theirs.std], rtol=1e-9)
+    assert streamed.spec.categorical == in_memory.spec.categorical
+    for name in ("train", "validation", "test"):
+        a, b = getattr(streamed, name), getattr(in_memory, name)
+        features_a, target_a = a.sample(None)
+        features_b, target_b = b.sample(None)
+        np.testing.assert_array_equal(target_a, target_b)
+        np.testing.assert_array_equal(features_a[NUMERIC_INPUT], features_b[NUMERIC_INPUT])
+    # Both are what NumPy computes on the training rows.
+    codes = hashing.assign(hashing.key_hashes(frame["id"]), validation=0.2, test=0.1)
+    train = frame[codes == hashing.TRAIN]
+    assert len(train) == streamed.train.rows
+    np.testing.assert_allclose(
+        [f.mean for f in streamed.spec.numeric], np.nanmean(train[["a", "b"]], axis=0), rtol=1e-9
+    )
+
+
+def test_hash_splits_are_disjoint_stable_and_follow_the_fractions():
+    keys = pd.Series(np.arange(20_000) * 13)
+    first = hashing.assign(hashing.key_hashes(keys), validation=0.2, test=0.1)
+    # The same key always lands in the same split: in another order, another process, or
+    # read as floats (a CSV column with a gap).
+    shuffled = keys.sample(frac=1.0, random_state=0)
+    again = hashing.assign(hashing.key_hashes(shuffled), validation=0.2, test=0.1)
+    np.testing.assert_array_equal(first[shuffled.index], again)
+    as_float = hashing.assign(hashing.key_hashes(keys.astype(float)), validation=0.2, test=0.1)
+    np.testing.assert_array_equal(first, as_float)
+    code = (
+        "import numpy as np, pandas as pd; from toolkit.data import hashing; "
+        "print(hashing.assign(hashing.key_hashes(pd.Series(np.arange(20000) * 13)), "
+        "validation=0.2, test=0.1)[:50].tolist())"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert other.stdout.strip() == str(first[:50].tolist())
+    shares = np.bincount(first, minlength=3) / len(first)
+    np.testing.assert_allclose(shares, [0.7, 0.2, 0.1], atol=0.015)
+    # A fraction grows by adding keys to a split, never by moving keys between the others.
+    bigger = hashing.assign(hashing.key_hashes(keys), validation=0.3, test=0.1)
+    assert np.all(bigger[first == hashing.TEST] == hashing.TEST)
+    assert np.all(bigger[first == hashing.VALIDATION] == hashing.VALIDATION)
+
+
+def test_position_split_does_not_depend_on_how_a_shard_is_chunked(tmp_path):
+    frame = _table(900)
+    source = _write_shards(frame, tmp_path / "shards", shards=2)
+    data = prepare_data(_config(source, validation=0.25))
+    ids = {}
+    for name in ("train", "validation"):
+        split = getattr(data, name)
+        small = pd.concat(frame for _, frame in split.raw_chunks(rows=37))["id"]
+        large = pd.concat(frame for _, frame in split.raw_chunks(rows=10_000))["id"]
+        assert small.tolist() == large.tolist()
+        ids[name] = set(small)
+    assert not ids["train"] & ids["validation"]
+    assert ids["train"] | ids["validation"] == set(frame["id"])
+    assert data.rows == {"train": len(ids["train"]), "validation": len(ids["validation"])}
+
+
+def test_training_epochs_are_seeded_whole_and_batched_like_in_memory(tmp_path):
+    frame = _table(1000)
+    source = _write_shards(frame, tmp_path / "shards")
+    data = prepare_data(
+        _config(source, validation=0.2, features=["id", "a", "b"], shuffle_buffer=1024)
+    )
+    split = data.train
+
+    def epoch(number: int) -> list[np.ndarray]:
+        dataset = split.training_dataset(batch_size=64, shuffle_seed=5, start_epoch=number)
+        batches = list(dataset.take(steps_for(split.rows, 64)))
+        return [b[0][NUMERIC_INPUT].numpy()[:, 0] for b in batches]
+
+    first, again, second = epoch(0), epoch(0), epoch(1)
+    assert [len(b) for b in first] == [64] * (split.rows // 64) + [split.rows % 64]
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)  # epoch 0 is the same sequence every time
+    ids = np.concatenate(first)
+    assert sorted(ids) == sorted(np.concatenate(second))  # every training row, once per epoch
+    assert len(set(ids)) == split.rows
+    assert not np.array_equal(ids, np.concatenate(second))  # ... in another order
+    # Shuffled across shards, not shard after shard: the first batch mixes all three.
+    shard_of = np.searchsorted(np.array([334, 667]) * 7 + 3, first[0], side="right")
+    assert len(set(shard_of)) == 3
+
+
+def test_a_missing_column_or_corrupt_shard_names_the_shard(tmp_path):
+    frame = _table(300)
+    _write_shards(frame, tmp_path / "shards")
+    frame.drop(columns="b").to_parquet(tmp_path / "shards" / "part-03.parquet")
+    with pytest.raises(DataError, match=r"part-03.parquet: feature column 'b' is not in the data"):
+        prepare_data(_config(str(tmp_path / "shards" / "*.parquet")))
+    (tmp_path / "shards" / "part-03.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match=r"shard .*part-03.parquet cannot be read"):
+        prepare_data(_config(str(tmp_path / "shards" / "*.parquet")))
+
+
+def test_a_text_value_in_a_numeric_csv_column_names_shard_and_row(tmp_path):
+    frame = _table(300)
+    source = _write_shards(frame, tmp_path / "shards", fmt="csv")
+    bad = pd.read_csv(tmp_path / "shards" / "part-02.csv")
+    bad["a"] = bad["a"].astype(object)
+    bad.loc[17, "a"] = "oops"
+    bad.to_csv(tmp_path / "shards" / "part-02.csv", index=False)
+    with pytest.raises(DataError, match=r"part-02.csv cannot be read: .*oops"):
+        prepare_data(_config(source))
+
+
+def test_auto_streams_only_what_does_not_fit(tmp_path, monkeypatch):
+    from toolkit.data.sources import kind_of
+
+    source = _write_shards(_table(300), tmp_path / "shards")
+    config = _config(source, streaming="auto").data
+    monkeypatch.setenv("TOOLKIT_MEMORY_BUDGET_MB", "1000")
+    assert kind_of(config) == "table"
+    monkeypatch.setenv("TOOLKIT_MEMORY_BUDGET_MB", "0.001")
+    assert kind_of(config) == "shards"

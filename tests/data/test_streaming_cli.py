@@ -1,0 +1,186 @@
+"""Streamed data through the real ``toolkit`` command: train, predict, evaluate, resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.data.test_streaming import _table, _write_shards
+from tests.helpers import tiny_config
+
+
+def _streamed_config(source: str, **overrides) -> dict:
+    config = tiny_config(
+        data={
+            "source": source,
+            "streaming": True,
+            "features": ["a", "b", "colour"],
+            "split_key": "id",
+            "validation": 0.2,
+            "test": 0.1,
+            "shuffle_buffer": 1024,
+        },
+        **overrides,
+    )
+    config["training"]["batch_size"] = 32
+    return config
+
+
+@pytest.fixture(scope="module")
+def streamed_run(tmp_path_factory):
+    """A run trained on three Parquet shards, with a baseline time budget too small to fit
+    anything: the run must still complete and say what was skipped."""
+    from tests.helpers import run_cli
+
+    root = tmp_path_factory.mktemp("streamed")
+    frame = _table(1500)
+    source = _write_shards(frame, root / "shards")
+    config = _streamed_config(
+        source, evaluation={"plots": False, "baselines": {"time_budget": 1e-6}}
+    )
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli("train", path, "--output-dir", root / "out")
+    assert result.returncode == 0, result.stderr
+    return root, frame, Path(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(streamed_run):
+    _, _, run_dir = streamed_run
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["data"]["streaming"] is True and record["data"]["shards"] == 3
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    baselines = metrics["baselines"]
+    assert baselines["linear_regression"] == {"skipped": "time budget"}
+    assert baselines["hist_gradient_boosting"] == {"skipped": "time budget"}
+    summary = json.loads((run_dir / "data_summary.json").read_text())
+    assert sum(summary["rows"].values()) == 1500
+    assert metrics["evaluated_rows"]["test"] == summary["rows"]["test"]
+
+
+@pytest.mark.slow
+def test_predict_on_shards_equals_predict_on_the_concatenated_table(streamed_run, cli, tmp_path):
+    root, frame, run_dir = streamed_run
+    frame.to_csv(tmp_path / "all.csv", index=False)
+    sharded = cli(
+        "predict", run_dir, "--input", root / "shards", "--output", tmp_path / "s.parquet"
+    )
+    whole = cli("predict", run_dir, "--input", tmp_path / "all.csv", "--output", tmp_path / "w.csv")
+    assert sharded.returncode == 0 and whole.returncode == 0, sharded.stderr + whole.stderr
+    a, b = pd.read_parquet(tmp_path / "s.parquet"), pd.read_csv(tmp_path / "w.csv")
+    assert len(a) == len(b) == len(frame)
+    np.testing.assert_array_equal(a["id"], frame["id"])  # ids carried through, in order
+    np.testing.assert_allclose(a["prediction"], b["prediction"], rtol=1e-6)
+
+    # evaluate --data on the shards scores every row: the same as on the whole table.
+    scores = [
+        json.loads(cli("evaluate", run_dir, "--data", data).stdout)["metrics"]
+        for data in (root / "shards", tmp_path / "all.csv")
+    ]
+    assert scores[0] == pytest.approx(scores[1], rel=1e-6)
+    residual = frame["target"] - b["prediction"]
+    assert scores[1]["rmse"] == pytest.approx(float(np.sqrt(np.mean(residual**2))), rel=1e-5)
+
+
+@pytest.mark.parametrize("problem", ["missing-column", "corrupt"])
+def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, tmp_path, problem):
+    frame = _table(400)
+    source = _write_shards(frame, tmp_path / "shards")
+    bad = tmp_path / "shards" / "part-01.parquet"
+    if problem == "missing-column":
+        frame.drop(columns="colour").to_parquet(bad)
+    else:
+        bad.write_bytes(bad.read_bytes()[:200])  # cut short, as by a failed copy
+    result = cli("train", write_config(_streamed_config(source)), "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "part-01.parquet" in lines[0], result.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_then_resume_is_exact(cli, write_config, tmp_path):
+    from tests.training.test_resume import _start, _wait_for_epochs
+    from toolkit.models.saving import load_model
+
+    source = _write_shards(_table(2400), tmp_path / "shards", shards=4)
+    config = _streamed_config(
+        source,
+        model={"task": "regression", "hidden": [16], "dropout": 0.1},
+        runtime={"deterministic": True},
+    )
+    config["training"] = {"epochs": 5, "batch_size": 32}
+    path = write_config(config)
+    reference = cli("train", path, "--output-dir", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    reference_dir = Path(reference.stdout.strip().splitlines()[-1])
+
+    process = _start(path, tmp_path / "killed")
+    run_dir = _wait_for_epochs(tmp_path / "killed", process, epochs=2)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    resumed = cli("train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 2
+    for a, b in zip(
+        load_model(run_dir / "model.keras").get_weights(),
+        load_model(reference_dir / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run_dir / "history.csv")[["epoch", "loss", "val_loss"]],
+        pd.read_csv(reference_dir / "history.csv")[["epoch", "loss", "val_loss"]],
+    )
+
+
+@pytest.mark.slow
+def test_two_workers_each_read_their_own_shard_files(tmp_path):
+    from tests.runtime._support import free_ports, last_line, run_record
+    from tests.runtime.test_multi_worker import _start_worker
+    from toolkit.models.saving import load_model
+
+    source = _write_shards(_table(1600), tmp_path / "shards", shards=4)
+    config = _streamed_config(source, runtime={"distribute": "multi_worker"})
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    temps = [tmp_path / f"tmp{index}" for index in range(2)]
+    for temp in temps:
+        temp.mkdir()
+    workers = [_start_worker(i, cluster, path, out, temps[i]) for i in range(2)]
+    outputs = []
+    try:
+        outputs = [worker.communicate(timeout=240) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=30)
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr[-3000:]
+    runs = [last_line(stdout) for stdout, _ in outputs]
+    records = [run_record(run) for run in runs]
+    assert all(r["status"] == "completed" and r["workers"] == 2 for r in records)
+    shards = [set(r["data"]["worker_shards"]) for r in records]
+    assert shards == [
+        {"part-00.parquet", "part-02.parquet"},
+        {"part-01.parquet", "part-03.parquet"},
+    ]
+    # One model: the workers' gradients are combined at every step.
+    for a, b in zip(
+        load_model(runs[0] / "model.keras").get_weights(),
+        load_model(runs[1] / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,79 @@
+"""``InMemorySplit``: a split held as encoded arrays, served by the in-memory tf.data path.
+
+This is the fast path of ``toolkit.data.pipeline`` (each epoch gathered once and cut into
+batches); any source kind whose data fits in memory (tables, Keras' image arrays, NumPy
+files) hands its encoded arrays to this class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from toolkit.data.split import CHUNK_ROWS, Arrays, Split, Worker
+
+
+def _take(features: dict[str, np.ndarray], target: np.ndarray, rows) -> Arrays:
+    return {name: values[rows] for name, values in features.items()}, target[rows]
+
+
+class InMemorySplit(Split):
+    """Encoded ``features`` (one array per model input, rows first) and ``target``."""
+
+    def __init__(self, features: dict[str, np.ndarray], target: np.ndarray) -> None:
+        lengths = {len(values) for values in features.values()} | {len(target)}
+        if len(lengths) != 1:
+            raise ValueError(f"features and target have different row counts: {sorted(lengths)}")
+        self.features = features
+        self.target = target
+
+    @property
+    def rows(self) -> int:
+        return len(self.target)
+
+    def arrays(self) -> Arrays:
+        """The whole split: ``(features, target)``."""
+        return self.features, self.target
+
+    def training_dataset(
+        self,
+        *,
+        batch_size: int,
+        shuffle_seed: int | None,
+        start_epoch: int = 0,
+        epoch: Any = None,
+        worker: Worker | None = None,
+    ):
+        from toolkit.data.pipeline import make_training_dataset
+
+        # ``worker`` is not needed: every worker builds the same seeded epochs and
+        # tf.distribute's DATA policy hands each its slice of every batch.
+        return make_training_dataset(
+            self.features,
+            self.target,
+            batch_size=batch_size,
+            shuffle_seed=shuffle_seed,
+            start_epoch=start_epoch,
+            epoch=epoch,
+        )
+
+    def dataset(self, *, batch_size: int, worker: Worker | None = None):
+        from toolkit.data.pipeline import make_dataset
+
+        return make_dataset(self.features, self.target, batch_size=batch_size)
+
+    def sample(self, max_rows: int | None = None, *, seed: int = 0) -> Arrays:
+        if max_rows is None or self.rows <= max_rows:
+            return self.arrays()
+        chosen = np.sort(np.random.default_rng(seed).choice(self.rows, max_rows, replace=False))
+        return _take(self.features, self.target, chosen)
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[Arrays]:
+        for start in range(0, self.rows, rows):
+            yield _take(self.features, self.target, slice(start, start + rows))
+
+    def subset(self, rows: np.ndarray) -> InMemorySplit:
+        """The rows at positions ``rows`` (cross-validation folds)."""
+        return InMemorySplit(*_take(self.features, self.target, rows))

@@ -1,0 +1,80 @@
+"""``Source``: where the rows of an experiment come from, and how they become splits.
+
+A source kind is one class (one module in this package, one entry in ``SOURCES``). It opens
+``data.source`` and returns a ``PreparedData``: the train/validation/test ``Split``s, the
+feature spec fitted on the training split, and a fingerprint of the data. What the features
+are (table columns, image tensors, ...) is the kind's decision; everything downstream reads
+splits only. Problems with the data are ``DataError``s raised before any run directory exists.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config.schema import DataConfig
+
+if TYPE_CHECKING:
+    from toolkit.data.prepared import PreparedData
+    from toolkit.data.preprocessing import FeatureSpec
+
+
+@dataclass(frozen=True)
+class InputChunk:
+    """A chunk of new rows for ``predict``/``evaluate``: the encoded model inputs, the encoded
+    target when asked for, and the columns carried through to the output (ids, file names)."""
+
+    features: dict[str, np.ndarray]
+    target: np.ndarray | None
+    carried: pd.DataFrame
+
+
+class Source(abc.ABC):
+    """One kind of data source. Subclasses set ``kind`` and implement ``prepare``."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, config: DataConfig, *, seed: int, task: str) -> None:
+        self.config = config
+        self.seed = seed
+        self.task = task
+
+    @abc.abstractmethod
+    def prepare(
+        self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
+    ) -> PreparedData:
+        """Load (or open) the data, split it and fit the spec on the training split.
+
+        ``spec``: a spec fitted before (a run being resumed or evaluated) to use as it is.
+        ``rows``: the split sizes counted before, so a streamed source need not count again.
+        """
+
+    @classmethod
+    def read_input(
+        cls,
+        path: str,
+        spec: FeatureSpec,
+        *,
+        label: str = "--input",
+        with_target: bool = False,
+        chunk_rows: int | None = None,
+    ) -> Iterator[InputChunk]:
+        """New rows from ``path`` (for ``predict``, and ``evaluate --data``), in chunks.
+
+        Table kinds read a CSV/Parquet file, a directory or a glob of them, a chunk at a time;
+        a kind whose inputs are not tables (a folder of images) overrides this.
+        """
+        from toolkit.data.streaming.reader import read_input_chunks
+
+        return read_input_chunks(
+            path, spec, label=label, with_target=with_target, chunk_rows=chunk_rows
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """What run.json records about the source."""
+        return {"kind": self.kind, "source": self.config.source}

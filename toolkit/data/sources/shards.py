@@ -1,0 +1,258 @@
+"""CSV/Parquet data streamed from disk: a file, a directory or a glob of shards.
+
+``prepare`` reads the data once, in file order, before anything is trained: it checks every
+shard, assigns each row to its split by hashing, fits the statistics on the training rows
+(``StatisticsAccumulator``), counts every split and keeps a bounded sample of each (for
+callbacks, plots and baselines). Validation/test given as their own files or shard sets
+are counted and sampled the same way. Training then reads the shards again each epoch
+(``StreamedSplit``); nothing holds more than a few chunks and a shuffle window.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from toolkit.config.schema import DataConfig
+from toolkit.data import hashing
+from toolkit.data.sources.base import Source
+from toolkit.data.streaming.files import fingerprint_files, list_shards, pieces_of
+from toolkit.data.streaming.streamed_split import SAMPLE_ROWS
+from toolkit.errors import DataError
+
+if TYPE_CHECKING:
+    from toolkit.data.prepared import PreparedData
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.data.streaming.reader import ShardSet
+
+# Bytes in memory per cell of a table held in memory, by file format (a pandas frame, its
+# split copies and the encoded arrays at their peak), for data.streaming: auto.
+_BYTES_PER_CELL = 24
+_CSV_BYTES_IN_MEMORY = 3.0  # per byte of CSV text
+
+
+def memory_budget() -> int:
+    """Bytes a table may take in memory before ``streaming: auto`` streams it: a quarter of
+    the memory available now (``TOOLKIT_MEMORY_BUDGET_MB`` overrides)."""
+    override = os.environ.get("TOOLKIT_MEMORY_BUDGET_MB")
+    if override:
+        return int(float(override) * (1 << 20))
+    available = None
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if available is None:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return available // 4
+
+
+def estimated_memory(location: str, label: str = "data.source") -> int:
+    """Bytes a CSV/Parquet file, directory or glob would take loaded whole (an estimate from
+    file sizes and Parquet footers; nothing is decoded)."""
+    from toolkit.data.streaming.files import inspect_shard
+
+    total = 0
+    for path in list_shards(location, label):
+        if path.suffix.lower() == ".csv":
+            total += int(path.stat().st_size * _CSV_BYTES_IN_MEMORY)
+            continue
+        shard = inspect_shard(path, label=label)
+        total += (shard.rows or 0) * len(shard.columns) * _BYTES_PER_CELL
+    return total
+
+
+def streams(config: DataConfig) -> bool:
+    """Whether ``data.source`` (a CSV/Parquet path) is streamed: ``data.streaming``, or with
+    ``auto``, when loading it whole would take more than ``memory_budget()``."""
+    if config.streaming != "auto":
+        return bool(config.streaming)
+    locations = {"data.source": config.source} | {
+        f"data.{name} file": setting
+        for name in ("validation", "test")
+        if isinstance(setting := getattr(config, name), str)
+    }
+    total = sum(estimated_memory(location, label) for label, location in locations.items())
+    return total > memory_budget()
+
+
+class ShardSource(Source):
+    """CSV/Parquet shards (or one file) read a chunk at a time; see the module docstring."""
+
+    kind = "shards"
+
+    def _needed(self) -> dict[str, str]:
+        """The columns to read (name -> what for): features, target and split key."""
+        from toolkit.data.streaming.files import inspect_shard
+
+        config = self.config
+        label = "data.source"
+        first = inspect_shard(list_shards(config.source, label)[0], label=label)
+        needed = dict.fromkeys(config.feature_columns(first.columns), "feature")
+        needed[config.target] = "target"
+        if config.split_key is not None:
+            needed[config.split_key] = "data.split_key"
+        return needed
+
+    def _open(
+        self, location: str, *, label: str, needed: dict[str, str], types: dict | None = None
+    ) -> ShardSet:
+        from toolkit.data.streaming.reader import open_shard_set
+
+        config = self.config
+        return open_shard_set(
+            location,
+            needed=needed,
+            columns=list(needed),
+            categorical=set(config.categorical or ()),
+            label=label,
+            types=types,
+        )
+
+    def prepare(
+        self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
+    ) -> PreparedData:
+        from toolkit.data.prepared import PreparedData
+        from toolkit.data.preprocessing import column_kinds
+        from toolkit.data.streaming.statistics import StatisticsAccumulator
+        from toolkit.data.streaming.streamed_split import Reservoir, Selection, StreamedSplit
+
+        config = self.config
+        started = time.monotonic()
+        needed = self._needed()
+        main = self._open(config.source, label="data.source", needed=needed)
+        held_out = {
+            name: self._open(
+                setting,
+                label=f"data.{name}",
+                needed={c: w for c, w in needed.items() if c != config.split_key},
+                types=main.csv_types,
+            )
+            for name in ("validation", "test")
+            if isinstance(setting := getattr(config, name), str)
+        }
+        fractions = {
+            "validation": config.validation if isinstance(config.validation, float) else None,
+            "test": config.test if isinstance(config.test, float) else None,
+        }
+        hashed = any(fraction is not None for fraction in fractions.values())
+        selections = {
+            name: Selection(
+                code if hashed else (None if name == "train" else code),
+                split_key=config.split_key,
+                **fractions,
+            )
+            for code, name in hashing.SPLIT_NAMES.items()
+        }
+        wanted = ["train", "validation"] + (["test"] if config.test is not None else [])
+        main_pieces = pieces_of(main.shards)
+
+        def split_of(name: str, shard_set: ShardSet, pieces, selection, known_rows: int):
+            return StreamedSplit(
+                name=name,
+                shard_set=shard_set,
+                pieces=pieces,
+                selection=selection,
+                spec=fitted,
+                rows=known_rows,
+                shuffle_buffer=config.shuffle_buffer,
+            )
+
+        counted: dict[str, int] = dict(rows or {})
+        samples: dict[str, Any] = {}
+        statistics = None
+        if spec is None or any(name not in counted for name in wanted):
+            statistics, samples, counted = self._one_pass(
+                main, held_out, selections, wanted, column_kinds, StatisticsAccumulator, Reservoir
+            )
+        fitted = spec or statistics.spec()
+        splits = {}
+        for name in wanted:
+            if name in held_out:
+                shard_set = held_out[name]
+                split = split_of(
+                    name, shard_set, pieces_of(shard_set.shards), Selection(None), counted[name]
+                )
+            else:
+                split = split_of(name, main, main_pieces, selections[name], counted[name])
+            if name in samples and samples[name] is not None:
+                split._samples[(SAMPLE_ROWS, self.seed)] = split.encode(
+                    samples[name], split.pieces[0]
+                )
+            if not split.rows:
+                raise DataError(
+                    f"the {name} split of {config.source} is empty"
+                    + (
+                        "; use more rows or a larger fraction"
+                        if hashed and name not in held_out
+                        else ""
+                    )
+                )
+            splits[name] = split
+        fingerprint = fingerprint_files(main.shards, config.source)
+        info = self.describe() | {
+            "streaming": True,
+            "format": main.format,
+            "shards": len(main.shards),
+            "split": (
+                f"hash of {config.split_key}"
+                if config.split_key
+                else ("hash of shard and row position" if hashed else "files")
+            ),
+            "prepare_seconds": round(time.monotonic() - started, 2),
+        }
+        if statistics is not None and statistics.approximate:
+            info["approximate_vocabularies"] = statistics.approximate
+        return PreparedData(
+            spec=fitted,
+            train=splits["train"],
+            validation=splits["validation"],
+            test=splits.get("test"),
+            fingerprint=fingerprint,
+            source=info,
+        )
+
+    def _one_pass(
+        self, main, held_out, selections, wanted, column_kinds, accumulator_class, reservoir_class
+    ):
+        """Read everything once: statistics of the training rows, the size and a sample of
+        every split."""
+        config = self.config
+        statistics = None
+        reservoirs = {name: reservoir_class(SAMPLE_ROWS, self.seed) for name in wanted}
+        counted = dict.fromkeys(wanted, 0)
+        pieces = pieces_of(main.shards)
+        for piece in pieces:
+            shard = main.shards[piece.shard]
+            what = f"data.source shard {shard.path}"
+            for frame in main.read(piece, threads=True):
+                if statistics is None:
+                    features, categorical = column_kinds(frame, config)
+                    statistics = accumulator_class(config, self.task, features, categorical)
+                codes = None
+                if selections["train"].code is not None:
+                    codes = selections["train"].codes(frame, shard.path.name)
+                for name in wanted:
+                    if name in held_out:
+                        continue
+                    part = frame if codes is None else frame[codes == selections[name].code]
+                    if not len(part):
+                        continue
+                    counted[name] += len(part)
+                    reservoirs[name].update(part)
+                    if name == "train":
+                        statistics.update(part, what=what)
+        for name, shard_set in held_out.items():
+            for piece in pieces_of(shard_set.shards):
+                for frame in shard_set.read(piece, threads=True):
+                    counted[name] += len(frame)
+                    reservoirs[name].update(frame)
+        if statistics is None:
+            raise DataError(f"data.source {config.source} has no rows")
+        samples = {name: reservoir.rows() for name, reservoir in reservoirs.items()}
+        return statistics, samples, counted

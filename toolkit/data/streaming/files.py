@@ -1,0 +1,146 @@
+"""Shard sets: a directory or a glob of CSV/Parquet files, listed in a stable order.
+
+Every file is checked before anything is trained: it must exist, be readable, have a header
+(CSV) or a footer (Parquet), and hold the columns the config needs; a problem is a one-line
+``DataError`` naming the shard.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.errors import DataError
+
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_GLOB_CHARACTERS = set("*?[")
+
+
+def is_shard_set(location: str) -> bool:
+    """True for a directory or a glob, False for one file."""
+    return bool(_GLOB_CHARACTERS & set(location)) or Path(location).is_dir()
+
+
+def _file_format(path: Path) -> str | None:
+    return SUFFIXES.get(path.suffix.lower())
+
+
+def list_shards(location: str, label: str = "data.source") -> list[Path]:
+    """The CSV/Parquet files of a file, directory or glob, sorted by name; all of one format."""
+    if _GLOB_CHARACTERS & set(location):
+        paths = [Path(p) for p in sorted(glob.glob(location, recursive=True))]
+        paths = [p for p in paths if p.is_file()]
+        where = f"{label} glob {location}"
+    else:
+        root = Path(location)
+        if not root.exists():
+            raise DataError(f"{label} not found: {location}")
+        if root.is_file():
+            paths, where = [root], f"{label} {location}"
+        else:
+            paths = sorted(p for p in root.rglob("*") if p.is_file() and _file_format(p))
+            where = f"{label} directory {location}"
+    shards = [p for p in paths if _file_format(p)]
+    if not shards:
+        raise DataError(
+            f"{where} holds no .csv or .parquet files"
+            + (f" (it matched {len(paths)} other files)" if paths else "")
+        )
+    formats = {_file_format(p) for p in shards}
+    if len(formats) > 1:
+        raise DataError(f"{where} mixes CSV and Parquet files; keep one format per shard set")
+    return shards
+
+
+@dataclass(frozen=True)
+class Piece:
+    """The unit a reader works on: a Parquet row group, or a whole CSV file."""
+
+    shard: int  # index into the shard list
+    row_group: int | None
+    start: int  # position of the piece's first row in its shard
+    rows: int | None  # None for CSV until counted
+
+
+@dataclass
+class ShardFile:
+    path: Path
+    format: str
+    columns: list[str]
+    rows: int | None = None  # None for CSV until counted
+    row_groups: list[int] = field(default_factory=list)  # rows per Parquet row group
+    size: int = 0
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def inspect_shard(path: Path, *, label: str) -> ShardFile:
+    """Columns, rows and row groups of one shard from its header or footer (nothing decoded)."""
+    fmt = _file_format(path)
+    try:
+        size = path.stat().st_size
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            metadata = pq.ParquetFile(path).metadata
+            groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+            columns = list(pq.read_schema(path).names)
+            return ShardFile(path, fmt, columns, sum(groups), groups, size)
+        import pyarrow.csv as pv
+
+        reader = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16))
+        return ShardFile(path, fmt, list(reader.schema.names), None, [], size)
+    except Exception as error:  # pyarrow has its own error types for corrupt files
+        raise DataError(f"{label} shard {path} cannot be read: {_short(error)}") from None
+
+
+def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str) -> None:
+    """Every column of ``needed`` (name -> what it is for) is in the shard, or a DataError
+    naming the shard and the column."""
+    from toolkit.errors import did_you_mean
+
+    for column, what in needed.items():
+        if column not in shard.columns:
+            raise DataError(
+                f"{label} shard {shard.path}: {what} column '{column}' is not in the data"
+                f"{did_you_mean(column, shard.columns)}; columns: {', '.join(shard.columns)}"
+            )
+
+
+def pieces_of(shards: list[ShardFile]) -> list[Piece]:
+    """Every shard cut into pieces, in shard order."""
+    pieces = []
+    for index, shard in enumerate(shards):
+        if shard.format == "parquet":
+            start = 0
+            for group, rows in enumerate(shard.row_groups):
+                if rows:
+                    pieces.append(Piece(index, group, start, rows))
+                start += rows
+        else:
+            pieces.append(Piece(index, None, 0, shard.rows))
+    return pieces
+
+
+def fingerprint_files(shards: list[ShardFile], root: str) -> str:
+    """A short stable hash of a shard set: names, sizes, and the first and last 64 KiB of each
+    file (a Parquet footer holds every column's statistics). Reading every byte of a dataset
+    that does not fit in memory to tell it apart would cost a pass of its own."""
+    digest = hashlib.sha256()
+    for shard in shards:
+        try:
+            name = str(shard.path.relative_to(root)) if Path(root).is_dir() else shard.path.name
+        except ValueError:
+            name = shard.path.name
+        digest.update(f"{name}\0{shard.size}\0".encode())
+        with open(shard.path, "rb") as handle:
+            digest.update(handle.read(1 << 16))
+            if shard.size > 1 << 16:
+                handle.seek(max(shard.size - (1 << 16), 1 << 16))
+                digest.update(handle.read())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,238 @@
+"""Reading shards a chunk at a time: Parquet row groups through pyarrow's batch reader, CSV
+through pyarrow's streaming CSV reader (never the whole file in memory).
+
+Chunks come out as pandas frames indexed by the row's position in its shard, so the
+encoding (``feature_arrays``/``encode_target``) is the very code of the in-memory path, and
+an error names the shard and the row. Every failure is a one-line ``DataError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from toolkit.data.streaming.files import (
+    Piece,
+    ShardFile,
+    check_columns,
+    inspect_shard,
+    list_shards,
+)
+from toolkit.errors import DataError
+
+if TYPE_CHECKING:
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.data.sources.base import InputChunk
+
+# Rows per chunk read from a shard; CSV blocks are cut by bytes, about this many rows.
+READ_ROWS = 65_536
+CSV_BLOCK_BYTES = 4 << 20
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+@dataclass(frozen=True)
+class ShardSet:
+    """Shards read alike: their files, the columns to read and, for CSV, the type of each
+    column (fixed from the first block of the first shard, so every shard parses the same)."""
+
+    shards: list[ShardFile]
+    columns: list[str] | None  # None: every column
+    csv_types: dict[str, object] | None
+    label: str
+
+    @property
+    def format(self) -> str:
+        return self.shards[0].format
+
+    def read(
+        self, piece: Piece, *, rows: int = READ_ROWS, threads: bool = False
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of ``piece`` in chunks of at most ``rows`` (CSV: about), indexed by their
+        position in the shard."""
+        shard = self.shards[piece.shard]
+        start = piece.start
+        try:
+            for batch in self._batches(shard, piece, rows, threads):
+                if not batch.num_rows:
+                    continue
+                frame = batch.to_pandas()
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+        except DataError:
+            raise
+        except Exception as error:  # pyarrow's own error types, for corrupt files too
+            raise DataError(
+                f"{self.label} shard {shard.path} cannot be read: {_short(error)}"
+            ) from None
+        if piece.rows is not None and start - piece.start != piece.rows:
+            raise DataError(
+                f"{self.label} shard {shard.path} changed while it was read "
+                f"({start - piece.start} rows instead of {piece.rows})"
+            )
+
+    def _batches(self, shard: ShardFile, piece: Piece, rows: int, threads: bool):
+        if shard.format == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(shard.path) as handle:
+                yield from handle.iter_batches(
+                    batch_size=rows,
+                    row_groups=[piece.row_group],
+                    columns=self.columns,
+                    use_threads=threads,
+                )
+            return
+        import pyarrow.csv as pv
+
+        reader = pv.open_csv(
+            shard.path,
+            read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=threads),
+            # Empty text is missing, as pandas reads it in memory.
+            convert_options=pv.ConvertOptions(
+                column_types=self.csv_types,
+                include_columns=self.columns,
+                strings_can_be_null=True,
+            ),
+        )
+        with reader:
+            yield from reader
+
+
+def csv_types(path: Path, *, categorical: set[str], label: str) -> dict[str, object]:
+    """Column types for every shard of a CSV set, from the first block of ``path``: numbers
+    (and columns empty in that block, unless categorical) as float64, so a later value with a
+    decimal point or a gap still parses; text as strings; booleans as booleans."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    try:
+        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
+            schema = reader.schema
+    except Exception as error:
+        raise DataError(f"{label} shard {path} cannot be read: {_short(error)}") from None
+    types: dict[str, object] = {}
+    for field in schema:
+        kind = field.type
+        if field.name in categorical:
+            types[field.name] = pa.string()
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind):
+            types[field.name] = pa.float64()
+        elif pa.types.is_boolean(kind):
+            types[field.name] = pa.bool_()
+        else:
+            types[field.name] = pa.string()
+    return types
+
+
+def open_shard_set(
+    location: str,
+    *,
+    needed: dict[str, str],
+    columns: list[str] | None,
+    categorical: set[str] = frozenset(),
+    label: str = "data.source",
+    types: dict[str, object] | None = None,
+) -> ShardSet:
+    """Inspect every shard of ``location`` (a file, directory or glob): all readable, all
+    holding the ``needed`` columns (name -> what for); CSV column types fixed once (or
+    ``types``)."""
+    shards = [inspect_shard(path, label=label) for path in list_shards(location, label)]
+    for shard in shards:
+        check_columns(shard, needed, label=label)
+    if shards[0].format == "csv" and types is None:
+        types = csv_types(shards[0].path, categorical=categorical, label=label)
+    if types is not None and columns is not None:
+        types = {name: kind for name, kind in types.items() if name in columns}
+    return ShardSet(shards, columns, types if shards[0].format == "csv" else None, label)
+
+
+def spec_csv_types(spec: FeatureSpec, *, with_target: bool) -> dict[str, object]:
+    """CSV types that read new rows the way the training data was read."""
+    import pyarrow as pa
+
+    types: dict[str, object] = {f.name: pa.float64() for f in spec.numeric}
+    types.update({f.name: pa.string() for f in spec.categorical})
+    if with_target:
+        target = spec.target
+        numeric_labels = all(_is_number(label) for label in target.classes)
+        types[target.name] = (
+            pa.float64() if target.task == "regression" or numeric_labels else pa.string()
+        )
+    return types
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_input_chunks(
+    location: str,
+    spec: FeatureSpec,
+    *,
+    label: str = "--input",
+    with_target: bool = False,
+    chunk_rows: int | None = None,
+) -> Iterator[InputChunk]:
+    """New rows for predict/evaluate from a CSV/Parquet file, directory or glob: encoded
+    features (and target), and the other columns carried through, a chunk at a time.
+
+    Every shard is inspected first, so a missing column fails before any output is written.
+    """
+    from toolkit.data.preprocessing import encode_target, feature_arrays
+    from toolkit.data.sources.base import InputChunk
+    from toolkit.data.streaming.files import pieces_of
+
+    needed = dict.fromkeys(spec.columns, "feature")
+    if with_target:
+        needed[spec.target.name] = "target"
+    types = spec_csv_types(spec, with_target=with_target)
+    shard_set = open_shard_set(location, needed=needed, columns=None, label=label, types={})
+    if shard_set.format == "csv":
+        # The feature and target columns typed as in training; any other column as text, so
+        # ids and notes are written back exactly as they were read.
+        import pyarrow as pa
+
+        every = {name: pa.string() for shard in shard_set.shards for name in shard.columns}
+        shard_set = ShardSet(shard_set.shards, None, {**every, **types}, label)
+
+    def chunks() -> Iterator[InputChunk]:
+        rows = 0
+        for piece in pieces_of(shard_set.shards):
+            path = shard_set.shards[piece.shard].path
+            what = f"{label} shard {path}" if len(shard_set.shards) > 1 else f"{label} {path}"
+            for frame in shard_set.read(piece, rows=chunk_rows or READ_ROWS, threads=True):
+                features = feature_arrays(frame, spec, what=what)
+                target = encode_target(frame, spec, what=what) if with_target else None
+                carried = frame[[c for c in frame.columns if c not in spec.columns]]
+                rows += len(frame)
+                yield InputChunk(features, target, carried.reset_index(drop=True))
+        if not rows:
+            raise DataError(f"{label} {location} has no rows")
+
+    return chunks()
+
+
+def empty_features(spec: FeatureSpec) -> dict[str, np.ndarray]:
+    """Zero rows of every model input (the shape a dataset needs when a split is empty)."""
+    features: dict[str, np.ndarray] = {}
+    if spec.numeric:
+        from toolkit.data.preprocessing import NUMERIC_INPUT
+
+        features[NUMERIC_INPUT] = np.zeros((0, len(spec.numeric)), np.float32)
+    for feature in spec.categorical:
+        features[feature.name] = np.zeros((0, 1), dtype=object)
+    return features

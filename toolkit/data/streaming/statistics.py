@@ -1,0 +1,172 @@
+"""Preprocessing statistics in one pass over chunks of the training split.
+
+Means and variances are exact: each chunk's count, mean and sum of squared deviations are
+merged into the running ones (Chan, Golub and LeVeque's pairwise update), which is stable
+where a running sum of squares is not. Categorical values are counted per chunk; a column
+with more distinct values than can be counted in bounded memory keeps its most frequent ones
+(noted as approximate). The result is the same ``FeatureSpec`` ``fit_spec`` makes from a
+table in memory, to float tolerance.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config.schema import DataConfig
+from toolkit.data.preprocessing import (
+    CategoricalFeature,
+    FeatureSpec,
+    NumericFeature,
+    TargetSpec,
+    _as_tokens,
+    _label_tokens,
+    _numeric_column,
+    classes_target,
+    vocabulary,
+)
+from toolkit.errors import DataError
+
+# Distinct values counted per categorical column before the rarest are dropped.
+COUNTED_TOKENS = 1_000_000
+
+
+class Moments:
+    """Count, mean and sum of squared deviations of each column, merged chunk by chunk."""
+
+    def __init__(self, columns: int) -> None:
+        self.count = np.zeros(columns)
+        self.mean = np.zeros(columns)
+        self.m2 = np.zeros(columns)
+
+    def update(self, values: np.ndarray) -> None:
+        """Add a chunk: ``values`` is (rows, columns) float64, NaN where missing."""
+        present = ~np.isnan(values)
+        count = present.sum(axis=0).astype(np.float64)
+        filled = np.where(present, values, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, filled.sum(axis=0) / count, 0.0)
+        m2 = (np.where(present, values - mean, 0.0) ** 2).sum(axis=0)
+        total = self.count + count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            delta = mean - self.mean
+            self.mean = np.where(total > 0, self.mean + delta * count / total, 0.0)
+            self.m2 = np.where(total > 0, self.m2 + m2 + delta**2 * self.count * count / total, 0.0)
+        self.count = total
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation (ddof 0, as the in-memory fit)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(np.where(self.count > 0, self.m2 / self.count, 0.0))
+
+
+class TokenCounts:
+    """How often each value of a categorical column occurs, in bounded memory."""
+
+    def __init__(self, limit: int = COUNTED_TOKENS) -> None:
+        self.counts: Counter[str] = Counter()
+        self.limit = limit
+        self.approximate = False
+
+    def update(self, tokens: np.ndarray) -> None:
+        values, counts = np.unique(tokens.astype(str), return_counts=True)
+        self.counts.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+        if len(self.counts) > self.limit:
+            # Keep the more frequent half: a value rarer than these cannot enter a vocabulary
+            # capped well below the limit, except by a long run late in the data.
+            self.counts = Counter(dict(self.counts.most_common(self.limit // 2)))
+            self.approximate = True
+
+
+class StatisticsAccumulator:
+    """The training split's statistics, fed one chunk (a raw frame) at a time."""
+
+    def __init__(
+        self, config: DataConfig, task: str, features: list[str], categorical: set[str]
+    ) -> None:
+        self.config = config
+        self.task = task
+        self.numeric = [c for c in features if c not in categorical]
+        self.categorical = [c for c in features if c in categorical]
+        self.moments = Moments(len(self.numeric))
+        self.tokens = {c: TokenCounts() for c in self.categorical}
+        self.missing = dict.fromkeys(features, 0)
+        self.target_moments = Moments(1)
+        self.labels: Counter[str] = Counter()
+        self.rows = 0
+
+    def update(self, frame: pd.DataFrame, *, what: str) -> None:
+        """Add the training rows ``frame`` (indexed by position, for error messages)."""
+        if not len(frame):
+            return
+        self.rows += len(frame)
+        if self.numeric:
+            matrix = np.empty((len(frame), len(self.numeric)))
+            for index, column in enumerate(self.numeric):
+                values = frame[column]
+                if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+                    values = _numeric_column(values, f"{what}: feature column '{column}'")
+                matrix[:, index] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                self.missing[column] += int(np.isnan(matrix[:, index]).sum())
+            self.moments.update(matrix)
+        for column in self.categorical:
+            values = frame[column]
+            self.missing[column] += int(values.isna().sum())
+            self.tokens[column].update(_as_tokens(values))
+        target = frame[self.config.target]
+        if target.isna().any():
+            row = target.index[target.isna()][0]
+            raise DataError(
+                f"{what}: target column '{self.config.target}' has missing values (row {row}); "
+                "drop or fill them"
+            )
+        if self.task == "regression":
+            if not pd.api.types.is_numeric_dtype(target):
+                target = _numeric_column(target, f"{what}: target column '{target.name}'")
+            self.target_moments.update(target.to_numpy(dtype=np.float64).reshape(-1, 1))
+        else:
+            self.labels.update(pd.Series(_label_tokens(target)).value_counts().to_dict())
+
+    def spec(self) -> FeatureSpec:
+        """The fitted spec; a DataError when the training split gave nothing to fit."""
+        if not self.rows:
+            raise DataError("the training split is empty")
+        numeric = []
+        for index, column in enumerate(self.numeric):
+            if self.moments.count[index] == 0:
+                raise DataError(
+                    f"feature column '{column}' has no values (all missing) in the training split"
+                )
+            std = float(self.moments.std[index])
+            numeric.append(
+                NumericFeature(
+                    column,
+                    float(self.moments.mean[index]),
+                    std if std > 0 else 1.0,
+                    self.missing[column],
+                )
+            )
+        categorical = []
+        for column in self.categorical:
+            tokens, left_out = vocabulary(dict(self.tokens[column].counts), self.config.max_tokens)
+            categorical.append(CategoricalFeature(column, tokens, self.missing[column], left_out))
+        name = self.config.target
+        if self.task == "regression":
+            std = float(self.target_moments.std[0])
+            target = TargetSpec(
+                name,
+                self.task,
+                mean=float(self.target_moments.mean[0]),
+                std=std if std > 0 else 1.0,
+            )
+        else:
+            target = classes_target(name, self.task, list(self.labels))
+        return FeatureSpec(numeric, categorical, target)
+
+    @property
+    def approximate(self) -> list[str]:
+        """Categorical columns whose counts were pruned (too many distinct values)."""
+        return [c for c, counts in self.tokens.items() if counts.approximate]

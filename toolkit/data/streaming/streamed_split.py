@@ -1,0 +1,330 @@
+"""``StreamedSplit``: a split read from CSV/Parquet shards each time it is used.
+
+The training pipeline, per epoch ``e``::
+
+    pieces (Parquet row groups, CSV files) in an order drawn from (seed, e)
+      -> parallel, deterministic interleave of the pieces' chunks (``cycle_length`` readers)
+      -> windows of ``data.shuffle_buffer`` rows, each permuted from (seed, e, window)
+      -> batches (the epoch's last one partial, as in memory) -> prefetch
+
+so memory is bounded by the readers' chunks and one window, whatever the size of the data,
+and epoch ``e`` is the same sequence of batches in every process that builds it: a run
+resumed at epoch ``e`` continues exactly (the stream's position, ``(epoch, batch)``, is what
+a resume point records). Rows are assigned to splits by hashing (``toolkit.data.hashing``)
+as they are read, so no split is ever materialised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.data import hashing
+from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec, encode_target, feature_arrays
+from toolkit.data.split import CHUNK_ROWS, Arrays, Split, Worker
+from toolkit.data.streaming.files import Piece
+from toolkit.data.streaming.reader import ShardSet
+
+# Pieces read at the same time by the training pipeline. Each holds one chunk in flight.
+READERS = 4
+# The sample a streamed split keeps (drawn in the pass that fits the statistics); smaller
+# samples are drawn from it, so a run and its resumed continuation see the same rows.
+SAMPLE_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which rows of a shard set belong to a split: all of them, or those whose hash
+    (of ``split_key``, else of shard and position) falls in the split's share."""
+
+    code: int | None  # hashing.TRAIN / VALIDATION / TEST; None: every row
+    split_key: str | None = None
+    validation: float | None = None
+    test: float | None = None
+    # Cross-validation: (k, i, held) keeps the rows of fold i (held) or of the other folds.
+    fold: tuple[int, int, bool] | None = None
+
+    def hashes(self, frame: pd.DataFrame, shard: str) -> np.ndarray:
+        if self.split_key is not None:
+            return hashing.key_hashes(frame[self.split_key])
+        return hashing.position_hashes(shard, int(frame.index[0]), len(frame))
+
+    def codes(self, frame: pd.DataFrame, shard: str) -> np.ndarray:
+        """The split code of every row of ``frame`` (rows indexed by position in ``shard``)."""
+        return hashing.assign(self.hashes(frame, shard), validation=self.validation, test=self.test)
+
+    def folds(self, frame: pd.DataFrame, shard: str, k: int) -> np.ndarray:
+        """The cross-validation fold (0 .. k-1) of every row, from the same hash."""
+        return hashing.fold(
+            self.hashes(frame, shard), k, validation=self.validation, test=self.test
+        )
+
+    def apply(self, frame: pd.DataFrame, shard: str) -> pd.DataFrame:
+        keep = None
+        if self.code is not None and (self.validation or self.test):
+            keep = self.codes(frame, shard) == self.code
+        if self.fold is not None:
+            k, index, held = self.fold
+            in_fold = self.folds(frame, shard, k) == index
+            in_fold = in_fold if held else ~in_fold
+            keep = in_fold if keep is None else keep & in_fold
+        return frame if keep is None else frame[keep]
+
+
+class Reservoir:
+    """A uniform sample of at most ``size`` rows of a stream, drawn with ``seed``: every row
+    gets a random key and the rows with the smallest keys are kept (one pass, bounded)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.rng = np.random.default_rng(seed)
+        self.frame: pd.DataFrame | None = None
+        self.keys = np.empty(0)
+        self.seen = 0
+
+    def update(self, frame: pd.DataFrame) -> None:
+        keys = self.rng.random(len(frame))
+        order = np.arange(self.seen, self.seen + len(frame))
+        self.seen += len(frame)
+        chunk = frame.reset_index(drop=True).assign(_order=order)
+        if self.frame is None:
+            merged, merged_keys = chunk, keys
+        else:
+            merged = pd.concat([self.frame, chunk], ignore_index=True)
+            merged_keys = np.concatenate([self.keys, keys])
+        if len(merged) > self.size:
+            keep = np.argpartition(merged_keys, self.size - 1)[: self.size]
+            merged, merged_keys = merged.iloc[keep].reset_index(drop=True), merged_keys[keep]
+        self.frame, self.keys = merged, merged_keys
+
+    def rows(self) -> pd.DataFrame | None:
+        """The sample in stream order."""
+        if self.frame is None:
+            return None
+        return self.frame.sort_values("_order").drop(columns="_order").reset_index(drop=True)
+
+
+def output_signature(spec: FeatureSpec):
+    """The tf.TensorSpec structure of ``(features, target)`` batches for ``spec``."""
+    import tensorflow as tf
+
+    features = {}
+    if spec.numeric:
+        features[NUMERIC_INPUT] = tf.TensorSpec([None, len(spec.numeric)], tf.float32)
+    for feature in spec.categorical:
+        features[feature.name] = tf.TensorSpec([None, 1], tf.string)
+    target = tf.int32 if spec.target.task == "multiclass" else tf.float32
+    return features, tf.TensorSpec([None, 1], target)
+
+
+class StreamedSplit(Split):
+    """The rows of ``shard_set`` that ``selection`` picks, encoded with ``spec`` as read."""
+
+    streamed = True
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        shard_set: ShardSet,
+        pieces: list[Piece],
+        selection: Selection,
+        spec: FeatureSpec,
+        rows: int,
+        shuffle_buffer: int,
+        samples: dict[tuple[int | None, int], Arrays] | None = None,
+    ) -> None:
+        self.name = name
+        self.shard_set = shard_set
+        self.pieces = pieces
+        self.selection = selection
+        self.spec = spec
+        self._rows = rows
+        self.shuffle_buffer = shuffle_buffer
+        self._samples = dict(samples or {})
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    # ------------------------------------------------------------------ reading in Python
+
+    def _shard_name(self, piece: Piece) -> str:
+        return self.shard_set.shards[piece.shard].path.name
+
+    def _what(self, piece: Piece) -> str:
+        return f"{self.shard_set.label} shard {self.shard_set.shards[piece.shard].path}"
+
+    def raw_chunks(
+        self, pieces: list[Piece] | None = None, *, rows: int = CHUNK_ROWS, threads: bool = True
+    ) -> Iterator[tuple[Piece, pd.DataFrame]]:
+        """The split's raw rows, piece by piece, as frames indexed by position in the shard."""
+        for piece in self.pieces if pieces is None else pieces:
+            for frame in self.shard_set.read(piece, rows=rows, threads=threads):
+                selected = self.selection.apply(frame, self._shard_name(piece))
+                if len(selected):
+                    yield piece, selected
+
+    def encode(self, frame: pd.DataFrame, piece: Piece) -> Arrays:
+        what = self._what(piece)
+        return feature_arrays(frame, self.spec, what=what), encode_target(
+            frame, self.spec, what=what
+        )
+
+    def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[Arrays]:
+        for piece, frame in self.raw_chunks(rows=rows):
+            yield self.encode(frame, piece)
+
+    def sample(self, max_rows: int | None = None, *, seed: int = 0) -> Arrays:
+        key = (max_rows, seed)
+        if key not in self._samples and max_rows is not None and max_rows < SAMPLE_ROWS:
+            features, target = self.sample(SAMPLE_ROWS, seed=seed)
+            if len(target) > max_rows:
+                chosen = np.sort(
+                    np.random.default_rng(seed).choice(len(target), max_rows, replace=False)
+                )
+                features = {name: values[chosen] for name, values in features.items()}
+                target = target[chosen]
+            self._samples[key] = features, target
+        if key not in self._samples:
+            if max_rows is None or max_rows >= self.rows:
+                parts = list(self.chunks())
+            else:
+                reservoir = Reservoir(max_rows, seed)
+                for _, frame in self.raw_chunks():
+                    reservoir.update(frame)
+                rows = reservoir.rows()
+                parts = [] if rows is None else [self.encode(rows, self.pieces[0])]
+            self._samples[key] = _concatenate(parts, self.spec)
+        return self._samples[key]
+
+    # ------------------------------------------------------------------ tf.data
+
+    def _pieces_of(self, worker: Worker | None) -> list[Piece]:
+        if worker is None or worker.count == 1:
+            return self.pieces
+        # By file: worker i reads shards i, i + n, ... (every worker needs at least one).
+        return [p for p in self.pieces if p.shard % worker.count == worker.index]
+
+    def shard_names(self, worker: Worker | None = None) -> list[str]:
+        """The files ``worker`` reads (all of them without one)."""
+        shards = sorted({p.shard for p in self._pieces_of(worker)})
+        return [self.shard_set.shards[index].path.name for index in shards]
+
+    def _piece_dataset(self, pieces: list[Piece]):
+        """A function from a piece's index in ``pieces`` to the dataset of its encoded chunks."""
+        import tensorflow as tf
+
+        signature = output_signature(self.spec)
+
+        def generate(index):
+            piece = pieces[int(index)]
+            for _, frame in self.raw_chunks([piece], threads=False):
+                yield self.encode(frame, piece)
+
+        # Not converted by AutoGraph: it would try (and warn that it cannot) look into the
+        # Python generator, which tf.data runs as it is.
+        @tf.autograph.experimental.do_not_convert
+        def dataset(index):
+            return tf.data.Dataset.from_generator(
+                generate, args=(index,), output_signature=signature
+            )
+
+        return dataset
+
+    def _epoch(self, pieces: list[Piece], *, batch_size: int, seed: int | None, epoch):
+        """One epoch of batches from ``pieces``; ``epoch`` is an int64 scalar tensor."""
+        import tensorflow as tf
+
+        count = len(pieces)
+        order = tf.range(count, dtype=tf.int64)
+        if seed is not None:
+            stream_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(order, stream_seed)
+        dataset = tf.data.Dataset.from_tensor_slices(order).interleave(
+            self._piece_dataset(pieces),
+            cycle_length=min(READERS, count),
+            num_parallel_calls=min(READERS, count),
+            deterministic=True,
+        )
+        if seed is not None:
+
+            def permute(window, batch):
+                rows = tf.shape(batch[1], out_type=tf.int64)[0]
+                # A stream of its own per (seed, epoch): the window counter is the offset.
+                window_seed = tf.stack([stream_seed[0] * 1_000_003 + stream_seed[1], window])
+                order = tf.random.experimental.stateless_shuffle(tf.range(rows), window_seed)
+                return tf.nest.map_structure(lambda t: tf.gather(t, order), batch)
+
+            dataset = (
+                dataset.rebatch(self.shuffle_buffer)
+                .enumerate()
+                .map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            )
+        return dataset.rebatch(batch_size)
+
+    def training_dataset(
+        self,
+        *,
+        batch_size: int,
+        shuffle_seed: int | None,
+        start_epoch: int = 0,
+        epoch: Any = None,
+        worker: Worker | None = None,
+    ):
+        import tensorflow as tf
+
+        from toolkit.data.pipeline import steps_for
+
+        pieces = self._pieces_of(worker)
+
+        def one_epoch(number):
+            return self._epoch(pieces, batch_size=batch_size, seed=shuffle_seed, epoch=number)
+
+        if epoch is None:
+            dataset = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch)
+        else:
+            dataset = tf.data.Dataset.from_tensors(0).flat_map(lambda _: one_epoch(epoch.value()))
+            dataset = dataset.apply(
+                tf.data.experimental.assert_cardinality(steps_for(self.rows, batch_size))
+            )
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def dataset(self, *, batch_size: int, worker: Worker | None = None):
+        """One pass over every row; shards are interleaved, so not in file order (use
+        ``chunks`` for that)."""
+        import tensorflow as tf
+
+        from toolkit.data.pipeline import steps_for
+
+        pieces = self._pieces_of(worker)
+        dataset = self._epoch(
+            pieces, batch_size=batch_size, seed=None, epoch=tf.constant(0, tf.int64)
+        )
+        if worker is None:
+            # A known length: Keras then neither warns that the data "ran out" nor probes.
+            cardinality = tf.data.experimental.assert_cardinality(steps_for(self.rows, batch_size))
+            dataset = dataset.apply(cardinality)
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "streamed": True,
+            "shards": len({p.shard for p in self.pieces}),
+            "pieces": len(self.pieces),
+        }
+
+
+def _concatenate(parts: list[Arrays], spec: FeatureSpec) -> Arrays:
+    if not parts:
+        from toolkit.data.streaming.reader import empty_features
+
+        dtype = np.int32 if spec.target.task == "multiclass" else np.float32
+        return empty_features(spec), np.zeros((0, 1), dtype)
+    features = {name: np.concatenate([p[0][name] for p in parts]) for name in parts[0][0]}
+    return features, np.concatenate([p[1] for p in parts])
