@@ -10,6 +10,7 @@ its destination and moved into place once checked.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.errors import ToolkitError, unknown_name
-from toolkit.serving.formats import FORMATS, Format, check_installed
+from toolkit.serving.formats import FORMATS, Format, check_installed, layer_of
 
 # Where ``export`` writes without a path: inside the run directory.
 DEFAULT_NAMES = {"saved_model": "saved_model", "onnx": "model.onnx", "litert": "model.tflite"}
@@ -46,12 +47,24 @@ def _texts(values: np.ndarray) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel()]
 
 
-def _check(fmt: Format, path: Path, reference: Path, rows, plan) -> None:
+def _check(fmt: Format, path: Path, reference: Path, rows, plan, model) -> None:
     """The converted model runs in its own runtime and gives the SavedModel's outputs (for a
     stochastic endpoint: the same outputs, finite)."""
     from toolkit.serving.formats import FORMATS as formats
 
-    got = fmt.run(path, rows)
+    try:
+        got = fmt.run(path, rows)
+    except Exception as error:  # the runtime's own error types (onnxruntime's Fail, ...)
+        first = " ".join(str(error).split())[:300]
+        node = re.search(r'Node, \("([^"]+)", (\w+)', first)
+        if node:
+            raise ToolkitError(
+                f"--format {fmt.name} cannot express layer {layer_of(node.group(1), model)}: "
+                f"its runtime has no kernel for the TensorFlow op {node.group(2)}"
+            ) from None
+        raise ToolkitError(
+            f"--format {fmt.name}: the converted model does not run in its runtime: {first}"
+        ) from None
     expected = formats["saved_model"].run(reference, rows)
     if set(got) != set(expected):
         raise ToolkitError(
@@ -161,7 +174,7 @@ def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> di
     target = staging / "model"
     fmt.write(saved_model, target, model)
     if fmt.name != "saved_model":
-        _check(fmt, target, saved_model, _probe_rows(signature, run.spec), plan)
+        _check(fmt, target, saved_model, _probe_rows(signature, run.spec), plan, model)
     return {
         "format": fmt.name,
         "run": str(run.path),

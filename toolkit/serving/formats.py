@@ -42,7 +42,7 @@ def check_installed(fmt: Format) -> None:
         )
 
 
-def _layer_of(op_name: str, model) -> str:
+def layer_of(op_name: str, model) -> str:
     """The model layer a TensorFlow op name belongs to (its name scope), e.g.
     ``serve/block0_dropout_1/stateless_dropout/...`` -> ``block0_dropout (MCDropout)``."""
     layers = {
@@ -92,11 +92,13 @@ def _write_onnx(saved_model: Path, destination: Path, model) -> None:
     import tensorflow as tf
     from tf2onnx import convert, tf_loader
 
+    # tf2onnx logs what it cannot convert (and carries on): collect its errors instead of
+    # printing them, with its progress lines.
     collect = _Collect()
     logger = logging.getLogger("tf2onnx")
-    logger.addHandler(collect)
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)  # its progress lines; errors are collected above
+    saved = logger.handlers[:], logger.propagate, logger.level
+    logger.handlers, logger.propagate = [collect], False
+    logger.setLevel(logging.ERROR)
     try:
         graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
             str(saved_model),
@@ -119,8 +121,8 @@ def _write_onnx(saved_model: Path, destination: Path, model) -> None:
     except Exception as error:
         raise ToolkitError(_onnx_refusal(str(error), model)) from None
     finally:
-        logger.removeHandler(collect)
-        logger.setLevel(level)
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
     for message in collect.messages:
         raise ToolkitError(_onnx_refusal(message, model))
 
@@ -132,7 +134,7 @@ def _onnx_refusal(message: str, model) -> str:
     )
     if match:
         return (
-            f"--format onnx cannot express layer {_layer_of(match.group(1), model)}: tf2onnx "
+            f"--format onnx cannot express layer {layer_of(match.group(1), model)}: tf2onnx "
             f"has no conversion for its TensorFlow op {match.group(2)}"
         )
     first = " ".join(message.split())[:300]
@@ -162,9 +164,9 @@ def _write_litert(saved_model: Path, destination: Path, model) -> None:
     except Exception as error:
         text = str(error)
         op = re.search(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)
-        where = re.search(r'loc\(.*?"([^"]+)"', text)
+        where = re.search(r'fused\["[^"]*", "([^"@]+)@', text)
         if op:
-            layer = _layer_of(where.group(1), model) if where else "unknown layer"
+            layer = layer_of(where.group(1), model) if where else "unknown layer"
             raise ToolkitError(
                 f"--format litert cannot express layer {layer}: LiteRT has no built-in op for "
                 f"its TensorFlow op {op.group(1)}"
