@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import toolkit
-from tests.helpers import REPO, tiny_config
+from tests.helpers import REPO, held_out_frame, tiny_config
 from toolkit.errors import ConfigError
 
 
@@ -93,7 +93,7 @@ PLAIN_LOAD = textwrap.dedent(
 
 @pytest.mark.slow
 def test_plain_keras_loads_a_toolkit_model_after_importing_custom_objects(tiny_run, tmp_path):
-    frame = tiny_run._held_out().reset_index(drop=True)
+    frame = held_out_frame(tiny_run)
     numeric = frame[[f.name for f in tiny_run.spec.numeric]].to_numpy(np.float32)
     np.save(tmp_path / "rows.npy", numeric)
     done = subprocess.run(
