@@ -113,3 +113,21 @@ def assert_same_config(actual: object, expected: object, path: str = "config") -
         np.testing.assert_array_equal(actual, expected, err_msg=path)
     else:
         assert type(actual) is type(expected) and actual == expected, (path, actual, expected)
+
+
+def held_out_frame(run):
+    """A ``toolkit.Run``'s held-out rows (test, else validation) as the raw frame a user would
+    pass to ``predict``: the numeric columns and each categorical column by name."""
+    import pandas as pd
+
+    from toolkit.data.prepared import prepare_data
+    from toolkit.data.preprocessing import NUMERIC_INPUT
+
+    _, split = prepare_data(run.config, spec=run.spec).held_out
+    features, _ = split.sample()
+    columns = {}
+    for index, feature in enumerate(run.spec.numeric):
+        columns[feature.name] = features[NUMERIC_INPUT][:, index]
+    for feature in run.spec.categorical:
+        columns[feature.name] = features[feature.name][:, 0]
+    return pd.DataFrame(columns)

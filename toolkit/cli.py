@@ -21,39 +21,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # CPU-only machines log a cuInit error
-    os.environ.setdefault("MPLBACKEND", "Agg")
-
-
-def _import_tensorflow_quietly(*, keras_messages: bool = True) -> None:
-    """Import TensorFlow now, with its C++ start-up lines kept off stderr.
-
-    Those lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL, so file descriptor 2 points
-    at /dev/null during the import and errors stay one line. TF_CPP_MIN_LOG_LEVEL=0 shows them.
-    Called only once a command is past its fast checks, which must not wait for TensorFlow.
-
-    Without ``keras_messages``, Keras' own messages (TerminateOnNaN's "Batch 9: Invalid
-    loss", printed to stdout) go to its logger instead: the toolkit's summary line says
-    what happened, and stdout holds only paths.
-    """
-    _quiet_tensorflow()
-    if "tensorflow" not in sys.modules and os.environ["TF_CPP_MIN_LOG_LEVEL"] != "0":
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            with open(os.devnull, "w") as devnull:
-                os.dup2(devnull.fileno(), 2)
-                import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-    if not keras_messages:
-        import keras
-
-        keras.config.disable_interactive_logging()
-
-
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set",
@@ -106,6 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--output", required=True, help="where to write the predictions (.csv or .parquet)"
+    )
+
+    export = commands.add_parser(
+        "export", help="export a run's model for serving (SavedModel, ONNX, LiteRT)"
+    )
+    export.add_argument("run_dir")
+    export.add_argument(
+        "--format", default="saved_model", metavar="FORMAT", help="saved_model | onnx | litert"
+    )
+    export.add_argument(
+        "--output", default=None, help="where to write it (default: RUN_DIR/export/...)"
+    )
+    export.add_argument(
+        "--mc-samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stochastic passes in the graph for MC-dropout and Bayesian models "
+        "(default: prediction.mc_samples)",
     )
 
     tune = commands.add_parser("tune", help="run a Keras Tuner sweep over config fields")
@@ -210,181 +196,99 @@ def _repeat_summary_line(group) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+    from toolkit import startup
+
+    startup.quiet(keras_messages=args.verbose)
     verbose = 2 if args.verbose else 0
     if args.resume:
         if args.config or args.overrides:
             raise ToolkitError(
                 "--resume takes the config from the run directory; drop CONFIG and --set"
             )
-        from toolkit.training.train import resume
+        from toolkit.api.commands import resume
 
-        _import_tensorflow_quietly(keras_messages=args.verbose)
-        result = resume(args.resume, verbose=verbose)
-        print(_summary_line(result), file=sys.stderr)
-        print(result.run_dir)
-        return 0 if result.status == "completed" else 1
+        run = resume(args.resume, verbose=verbose)
+        print(_summary_line(run), file=sys.stderr)
+        print(run.path)
+        return 0 if run.status == "completed" else 1
     if not args.config:
         raise ToolkitError("train needs a CONFIG file (or --resume RUN_DIR)")
     if args.repeat < 1:
         raise ToolkitError(f"--repeat must be at least 1, got {args.repeat}")
-    from toolkit.config.loading import load_config
-
-    config = load_config(args.config, args.overrides)
-    if config.runtime.distribute != "multi_worker":  # workers write elsewhere
-        from toolkit.runs import check_output_dir
-
-        check_output_dir(args.output_dir or config.output_dir)
     if args.repeat > 1:
-        from toolkit.training.repeat import train_repeated
+        from toolkit.api.commands import train_repeated
 
-        _import_tensorflow_quietly(keras_messages=args.verbose)
         finished = []
 
-        def report(seed: int, result) -> None:
+        def report(seed: int, run) -> None:
             finished.append(seed)
-            line = f"seed {seed} ({len(finished)}/{args.repeat}) {_summary_line(result)}"
+            line = f"seed {seed} ({len(finished)}/{args.repeat}) {_summary_line(run)}"
             print(line, file=sys.stderr, flush=True)
 
         group = train_repeated(
-            config,
+            args.config,
             repeats=args.repeat,
+            overrides=args.overrides,
             output_dir=args.output_dir,
             verbose=verbose,
             on_run_end=report,
         )
         print(_repeat_summary_line(group), file=sys.stderr)
-        print(group.group_dir)
+        print(group.path)
         return 0 if group.status == "completed" else 1
-    from toolkit.data.prepared import prepare_data
-    from toolkit.training.train import train
+    from toolkit.api.commands import train
 
-    data = prepare_data(config)  # bad data fails here, before TensorFlow starts
-    _import_tensorflow_quietly(keras_messages=args.verbose)
-    result = train(config, output_dir=args.output_dir, data=data, verbose=verbose)
-    print(_summary_line(result), file=sys.stderr)
-    print(result.run_dir)
-    return 0 if result.status == "completed" else 1
+    run = train(args.config, overrides=args.overrides, output_dir=args.output_dir, verbose=verbose)
+    print(_summary_line(run), file=sys.stderr)
+    print(run.path)
+    return 0 if run.status == "completed" else 1
 
 
-def _repeat_members(directory: Path) -> list[Path] | None:
-    """The seed runs of a ``--repeat`` group directory, or None for any other directory."""
-    from toolkit.runs import read_json
+def _one_run(run_dir: str):
+    """The run at ``run_dir``; a ``--repeat`` group is refused with one of its runs named."""
+    from toolkit.api.commands import load_run
+    from toolkit.api.run_group import RunGroup
 
-    record_path = directory / "run.json"
-    if not record_path.is_file():
-        return None
-    record = read_json(record_path)
-    if record.get("kind") != "repeat":
-        return None
-    return [directory / member for member in record.get("runs", [])]
-
-
-def _open_run(run_dir: str):
-    """A run's directory, config and preprocessing spec; no TensorFlow yet."""
-    from toolkit.config.loading import load_config
-    from toolkit.data.preprocessing import FeatureSpec
-    from toolkit.runs import open_run_directory
-
-    members = _repeat_members(Path(run_dir))
-    if members is not None:
-        example = f", e.g. {members[0]}" if members else ""
+    run = load_run(run_dir)
+    if isinstance(run, RunGroup):
+        members = run.record.get("runs", [])
+        example = f", e.g. {run.path / members[0]}" if members else ""
         raise ToolkitError(
             f"{run_dir} is a --repeat group of {len(members)} runs; pass one of its runs{example}"
         )
-    run = open_run_directory(run_dir)
-    config = load_config(run.config)
-    spec = FeatureSpec.from_json(run.preprocessing.read_text())
-    return run, config, spec
-
-
-def _load_model(run):
-    """The run's model, loaded in Keras' safe mode (TensorFlow starts here)."""
-    from toolkit.models.saving import check_model_file, load_run_model
-
-    check_model_file(run.model)  # a corrupt file fails before TensorFlow starts
-    _import_tensorflow_quietly()
-    return load_run_model(run.path)
-
-
-def _input_reader(config):
-    """The source kind of a run's data: it knows how to read new inputs for the model."""
-    from toolkit.data.sources import get, kind_of
-
-    return get(kind_of(config.data.model_copy(update={"streaming": False})))
-
-
-def _evaluation_data(run_dir: str, data: str | None):
-    """The run, its config and spec, the ``(features, target)`` chunks to score and their
-    split's name. Files and columns are checked here, before TensorFlow starts; rows are read
-    a chunk at a time while the model scores them."""
-    run, config, spec = _open_run(run_dir)
-    if data:
-        inputs = _input_reader(config).read_input(data, spec, label="--data", with_target=True)
-        chunks, split = ((chunk.features, chunk.target) for chunk in inputs), data
-    else:
-        from toolkit.data.prepared import prepare_data
-        from toolkit.runs import read_json
-
-        rows = read_json(run.data_summary).get("rows") if run.data_summary.exists() else None
-        split, part = prepare_data(config, spec=spec, rows=rows).held_out
-        chunks = part.chunks()
-    return run, config, spec, chunks, split
+    return run
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-    from toolkit.evaluation.evaluate import evaluate_chunks
-    from toolkit.evaluation.metrics import aggregate_repeats, json_safe
+    from toolkit import startup
+    from toolkit.api.commands import load_run
+    from toolkit.api.run_group import RunGroup
+    from toolkit.evaluation.metrics import json_safe
 
-    members = _repeat_members(Path(args.run_dir))
-    if members is None:
-        run, config, spec, chunks, split = _evaluation_data(args.run_dir, args.data)
-        scores, _, _ = evaluate_chunks(_load_model(run), chunks, spec, config)
-        report = {"run": str(run.path), "split": split, "metrics": json_safe(scores)}
-        print(json.dumps(report, indent=2))
+    startup.quiet()
+    run = load_run(args.run_dir)
+    if isinstance(run, RunGroup):
+        print(json.dumps(run.evaluate(args.data, label="--data"), indent=2))
         return 0
-    # A --repeat group: every seed's run that has a model, then each metric's mean and std.
-    usable, skipped = [], []
-    for member in members:
-        if (member / "model.keras").exists():
-            usable.append(_evaluation_data(str(member), args.data))
-        else:
-            skipped.append({"run": str(member), "skipped": "no model.keras"})
-    if not usable:
-        raise ToolkitError(f"{args.run_dir}: none of its {len(members)} runs has a model.keras")
-    from toolkit.training.repeat import new_models_traced_quietly
-
-    runs = []
-    with new_models_traced_quietly():
-        for run, config, spec, chunks, split in usable:
-            scores, _, _ = evaluate_chunks(_load_model(run), chunks, spec, config)
-            runs.append({"run": str(run.path), "split": split, "metrics": json_safe(scores)})
-    report = {
-        "group": str(Path(args.run_dir)),
-        "split": usable[0][4],
-        "summary": json_safe(aggregate_repeats([r["metrics"] for r in runs])),
-        "runs": runs + skipped,
-    }
-    print(json.dumps(report, indent=2))
+    scores = run.evaluate(args.data, label="--data")
+    split = args.data or run.default_split
+    print(
+        json.dumps({"run": str(run.path), "split": split, "metrics": json_safe(scores)}, indent=2)
+    )
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-    from toolkit.evaluation.predict import write_predictions
+    from toolkit import startup
     from toolkit.runs import os_error_message
 
+    startup.quiet()
     output = Path(args.output)
     if not output.parent.exists():
         raise ToolkitError(f"--output directory does not exist: {output.parent}")
-    run, config, spec = _open_run(args.run_dir)
-    # Every input shard is checked here, before TensorFlow starts; rows are then read,
-    # predicted and written a chunk at a time (flat memory for any number of rows).
-    chunks = _input_reader(config).read_input(args.input, spec, label="--input file")
-    model = _load_model(run)
+    run = _one_run(args.run_dir)
     try:
-        rows = write_predictions(model, chunks, spec, config, output)
+        rows = run.predict_file(args.input, output, label="--input file")
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write {output}")) from None
     print(f"wrote {rows} predictions to {output}", file=sys.stderr)
@@ -392,13 +296,40 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_tune(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
-    from toolkit.tuning.sweep import prepare_sweep
+def _cmd_export(args: argparse.Namespace) -> int:
+    from toolkit import startup
 
-    sweep = prepare_sweep(args)  # config and search space checked before TensorFlow starts
-    _import_tensorflow_quietly()
-    return sweep.run()
+    startup.quiet()
+    path = _one_run(args.run_dir).export(
+        args.output, format=args.format, mc_samples=args.mc_samples
+    )
+    print(f"exported {args.format} to {path}", file=sys.stderr)
+    print(path)
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from toolkit import startup
+    from toolkit.api.commands import tune
+
+    startup.quiet()
+    sweep = tune(
+        args.config,
+        overrides=args.overrides,
+        output_dir=args.output_dir,
+        resume=args.resume,
+        sweep_dir=args.sweep_dir,
+        final_train=args.final_train,
+        verbose=args.verbose,
+        role=args.role,
+        chief_address=args.chief_address,
+        chief_port=args.chief_port,
+        worker_id=args.worker_id,
+    )
+    if args.final_train and sweep.outcome == "completed" and sweep.final_run is not None:
+        print(sweep.final_run.path)
+    print(sweep.path)
+    return 0 if sweep.outcome in ("completed", "joined") else 1
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -459,6 +390,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
     "tune": _cmd_tune,
+    "export": _cmd_export,
     "report": _cmd_report,
     "compare": _cmd_compare,
     "tensorboard": _cmd_tensorboard,

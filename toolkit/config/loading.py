@@ -10,7 +10,7 @@ import copy
 import json
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -320,3 +320,60 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
 def dump_config(config: ExperimentConfig) -> str:
     """The resolved config as YAML that loads back to the same config."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# A config as the Python API takes it: a YAML path, a mapping as the YAML would give, or a
+# loaded config; overrides as ``{"training.epochs": 5}`` or ``["training.epochs=5"]``.
+ConfigSource = str | Path | Mapping[str, Any] | ExperimentConfig
+Overrides = Mapping[str, Any] | Sequence[str] | None
+
+
+def _override_mapping(
+    data: dict[str, Any], overrides: Mapping[str, Any], origins: Origins
+) -> dict[str, Any]:
+    """Set Python values at key paths (``model.hidden.0``), as ``--set`` sets parsed YAML."""
+    result = copy.deepcopy(data)
+    for key, value in overrides.items():
+        label = f"override {key}"
+        parts = str(key).split(".")
+        if any(not part.strip() for part in parts):
+            raise ConfigError(f"{label}: '{key}' is not a key path like training.epochs")
+        path = tuple(int(part) if part.isdigit() else part for part in parts)
+        set_path(result, path, copy.deepcopy(value), label=label)
+        origins[path] = label
+    return result
+
+
+def resolve_source(
+    source: ConfigSource, overrides: Overrides = None
+) -> tuple[dict[str, Any], Origins, str]:
+    """Plain config data of ``source`` with ``overrides`` applied (not validated), where each
+    key came from, and the label messages name it by."""
+    if isinstance(overrides, str):
+        raise ConfigError(
+            f"overrides: expected a mapping of key paths or a list of KEY=VALUE strings, got "
+            f"the string {overrides!r}"
+        )
+    origins: Origins = {}
+    if isinstance(source, str | Path):
+        label = str(source)
+        data, origins = _load_with_extends(Path(source), ())
+    elif isinstance(source, ExperimentConfig):
+        label, data = "config", source.model_dump(mode="json")
+    elif isinstance(source, Mapping):
+        if "extends" in source:
+            raise ConfigError(
+                "config: extends: needs a config file, whose directory its paths are relative "
+                "to; load the file instead"
+            )
+        label, data = "config", copy.deepcopy(dict(source))
+    else:
+        raise ConfigError(
+            f"config: expected a YAML path, a mapping or an ExperimentConfig, got "
+            f"{type(source).__name__}"
+        )
+    if isinstance(overrides, Mapping):
+        data = _override_mapping(data, overrides, origins)
+    elif overrides:
+        data = apply_overrides(data, list(overrides), origins)
+    return data, origins, label

@@ -576,6 +576,24 @@ class EvaluationConfig(Strict):
     baselines: Switchable[BaselinesConfig] = BaselinesConfig()
 
 
+class MLflowConfig(Strict):
+    """Log runs with MLflow's client (the ``tracking`` extra): parameters, metrics, artifacts."""
+
+    # null: MLFLOW_TRACKING_URI, else ./mlruns (a local file store); or http://host:5000
+    uri: str | None = None
+    experiment: str | None = None  # null: the config's name
+    # A server that does not answer within this many seconds, after this many retries, is
+    # down: the run goes on without tracking and run.json records a warning.
+    timeout: Annotated[int, Field(ge=1)] = 10
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+
+
+class TrackingConfig(Strict):
+    """Experiment trackers that runs, sweep trials and repeats are logged to."""
+
+    mlflow: Switchable[MLflowConfig] = None
+
+
 class SearchDimension(Strict):
     """One tunable config path: exactly one of int, float, choice or boolean."""
 
@@ -665,6 +683,7 @@ class ExperimentConfig(Strict):
     prediction: PredictionConfig = PredictionConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     tuner: TunerConfig | None = None
+    tracking: Switchable[TrackingConfig] = None
     output_dir: str = "experiments"
 
     @model_validator(mode="after")

@@ -141,6 +141,15 @@ def predict_frame(
     return _with_carried(carried, prediction_frame(predict(model, features, config), spec, config))
 
 
+def predict_chunk(
+    model, chunk: InputChunk, spec: FeatureSpec, config: ExperimentConfig
+) -> pd.DataFrame:
+    """One chunk of new rows as ``toolkit predict`` writes it: carried columns first."""
+    return _with_carried(
+        chunk.carried, prediction_frame(predict(model, chunk.features, config), spec, config)
+    )
+
+
 def _with_carried(carried: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
     overlap = [c for c in carried.columns if c in result.columns]
     carried = carried.rename(columns={c: f"input_{c}" for c in overlap})

@@ -85,8 +85,11 @@ def train_repeated(
         seeds=seeds,
         runs=[],
     )
+    from toolkit.tracking import GroupTracking, nested_under
+
+    tracking = GroupTracking(config, read=group.read_run, write=group.update_run)
     results: list[RunResult] = []
-    with new_models_traced_quietly():
+    with new_models_traced_quietly(), nested_under(tracking.start(group.path.name, kind="repeat")):
         for seed in seeds:
             seeded = config.model_copy(update={"seed": seed})
             result = train(
@@ -112,4 +115,16 @@ def train_repeated(
     atomic_write_json(group.metrics, metrics)
     status = "completed" if len(completed) == len(results) else "failed"
     group.update_run(status=status, ended=utc_now(), completed_runs=len(completed))
+    tracking.finish(
+        status,
+        metrics={
+            f"{split}.{name}.{part}": value
+            for split, scores in metrics["repeats"].items()
+            for name, summary in scores.items()
+            if isinstance(summary, dict)
+            for part, value in summary.items()
+            if part in ("mean", "std")
+        },
+        artifacts=[group.metrics, group.config, group.run_json],
+    )
     return RepeatResult(group.path, status, metrics, results)

@@ -201,9 +201,24 @@ def _guarded_fit(
     resuming: bool,
     baselines: dict[str, Any] | None = None,
 ) -> RunResult:
-    """``_fit``, making sure run.json never stays 'running' after the process gives up."""
+    """``_fit``, making sure run.json never stays 'running' after the process gives up, and
+    the run's tracker (``tracking:``) hears how it ended."""
+    from toolkit.tracking import RunTracking
+    from toolkit.training.multi_worker import is_chief
+
+    tracking = RunTracking(config, run)
     try:
-        return _fit(config, run, data, verbose=verbose, resuming=resuming, baselines=baselines)
+        if config.runtime.distribute != "multi_worker" or is_chief():  # workers: untracked
+            tracking.start(resuming=resuming)
+        result = _fit(
+            config,
+            run,
+            data,
+            verbose=verbose,
+            resuming=resuming,
+            baselines=baselines,
+            tracking=tracking,
+        )
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
         if run.run_json.exists() and run.read_run().get("status") == "running":
@@ -218,9 +233,12 @@ def _guarded_fit(
                 reason=reason,
                 traceback=None if interrupted else traceback.format_exc(limit=5),
             )
+        tracking.finish("interrupted" if interrupted else "failed", upload=False)
         if interrupted:
             raise RunInterrupted(run.path) from None
         raise
+    tracking.finish(result.status)
+    return result
 
 
 def _fit(
@@ -231,6 +249,7 @@ def _fit(
     verbose: int | None,
     resuming: bool,
     baselines: dict[str, Any] | None = None,
+    tracking=None,
 ) -> RunResult:
     """Build and compile, restore a resume point, train, then write the results."""
     from toolkit.data.pipeline import steps_for
@@ -251,11 +270,12 @@ def _fit(
     run_callbacks, initial_epoch = _callbacks_and_resume(
         config, run, data, model, resuming=resuming
     )
+    tracker_callback = tracking.callback() if tracking is not None else None
     _train_model(
         config,
         data,
         model,
-        run_callbacks.callbacks,
+        run_callbacks.callbacks + ([tracker_callback] if tracker_callback else []),
         initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch,
         verbose=config.training.verbose if verbose is None else verbose,

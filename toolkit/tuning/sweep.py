@@ -11,7 +11,6 @@ trial runs), tensorboard/, tuner/ (Keras Tuner's state) and workers/ (heartbeats
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import math
@@ -28,10 +27,18 @@ from typing import Any
 
 import yaml
 
-from toolkit.config.loading import dump_config, load_config, resolve_config, validate_config
+from toolkit.config.loading import (
+    ConfigSource,
+    Overrides,
+    dump_config,
+    load_config,
+    resolve_source,
+    validate_config,
+)
 from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
 from toolkit.runs import atomic_write_text, create_run_directory, os_error_message, utc_now
+from toolkit.tracking import nested_under
 from toolkit.tuning.records import SweepRecords, require_sweep_directory
 from toolkit.tuning.space import SearchSpace, validate_search_space
 
@@ -40,40 +47,56 @@ RESUMABLE_SETTINGS = ("max_trials", "keep_top_k", "worker_timeout", "max_consecu
 
 
 @dataclass(frozen=True)
-class _Role:
-    kind: str  # "single", "chief" or "worker"
+class Role:
+    """This process's part in a sweep: ``single``, ``chief`` or ``worker``."""
+
+    kind: str
     tuner_id: str | None = None
     address: str | None = None
     port: str | None = None
 
 
-def _configure_role(args: argparse.Namespace) -> _Role:
+@dataclass(frozen=True)
+class SweepOutcome:
+    """How ``SweepSession.run`` ended: the sweep's status and the final run, if one trained."""
+
+    status: str
+    final_run: Path | None = None
+
+
+def configure_role(
+    role: str | None = None,
+    *,
+    chief_address: str | None = None,
+    chief_port: int | None = None,
+    worker_id: str | None = None,
+) -> Role:
     """Turn --role/--chief-address/--chief-port/--worker-id into Keras Tuner's env vars.
 
     Keras Tuner reads KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT
     itself; set by hand, they work without the flags.
     """
     env = os.environ
-    role = args.role
+    given_role = role
+    if role not in (None, "chief", "worker"):
+        raise ToolkitError(f"role must be chief or worker, got {role!r}")
     if role is None and "KERASTUNER_ORACLE_IP" in env:
         role = "chief" if "chief" in env.get("KERASTUNER_TUNER_ID", "") else "worker"
     if role is None:
-        if args.chief_address or args.chief_port or args.worker_id:
+        if chief_address or chief_port or worker_id:
             raise ToolkitError(
                 "--chief-address, --chief-port and --worker-id need --role chief|worker"
             )
-        return _Role("single")
-    address = args.chief_address or env.get("KERASTUNER_ORACLE_IP") or "127.0.0.1"
-    port = (
-        str(args.chief_port) if args.chief_port is not None else env.get("KERASTUNER_ORACLE_PORT")
-    )
+        return Role("single")
+    address = chief_address or env.get("KERASTUNER_ORACLE_IP") or "127.0.0.1"
+    port = str(chief_port) if chief_port is not None else env.get("KERASTUNER_ORACLE_PORT")
     if not port:
         raise ToolkitError(f"--role {role} needs --chief-port (or KERASTUNER_ORACLE_PORT)")
     if role == "chief":
         tuner_id = "chief"
-    elif args.worker_id:
-        tuner_id = f"worker-{args.worker_id}"
-    elif env.get("KERASTUNER_TUNER_ID") and args.role is None:
+    elif worker_id:
+        tuner_id = f"worker-{worker_id}"
+    elif env.get("KERASTUNER_TUNER_ID") and given_role is None:
         tuner_id = env["KERASTUNER_TUNER_ID"]
     else:
         tuner_id = f"worker-{socket.gethostname()}-{os.getpid()}"
@@ -84,7 +107,7 @@ def _configure_role(args: argparse.Namespace) -> _Role:
     env["KERASTUNER_TUNER_ID"] = tuner_id
     env["KERASTUNER_ORACLE_IP"] = address
     env["KERASTUNER_ORACLE_PORT"] = port
-    return _Role(role, tuner_id, address, port)
+    return Role(role, tuner_id, address, port)
 
 
 def _log(message: str) -> None:
@@ -124,7 +147,7 @@ def _check_unchanged(saved: ExperimentConfig, given: ExperimentConfig, *, worker
         )
 
 
-class Sweep:
+class SweepSession:
     """One ``toolkit tune`` invocation: a new sweep, a resumed one, or a worker joining one."""
 
     def __init__(
@@ -133,7 +156,7 @@ class Sweep:
         records: SweepRecords,
         config: ExperimentConfig,
         space: SearchSpace,
-        role: _Role,
+        role: Role,
         resumed: bool,
         verbose: bool,
         final_train: bool,
@@ -154,12 +177,45 @@ class Sweep:
     # ------------------------------------------------------------------ set-up (no TensorFlow)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, role: _Role) -> Sweep:
+    def open(
+        cls,
+        config: ConfigSource | None,
+        *,
+        overrides: Overrides = None,
+        role: Role,
+        resume: str | Path | None = None,
+        sweep_dir: str | Path | None = None,
+        output_dir: str | Path | None = None,
+        final_train: bool = False,
+        verbose: bool = False,
+    ) -> SweepSession:
+        """A new sweep of ``config``, the sweep at ``resume`` continued, or (a worker) the
+        sweep at ``sweep_dir`` joined; checked before TensorFlow starts."""
+        options = {
+            "role": role,
+            "output_dir": output_dir,
+            "final_train": final_train,
+            "verbose": verbose,
+        }
         if role.kind == "worker":
-            return cls._join(args, role)
-        if args.resume:
-            return cls._resume(args, role)
-        return cls._start(args, role)
+            target = sweep_dir or resume
+            if not target:
+                raise ToolkitError(
+                    "a worker needs --sweep-dir DIR: the sweep directory its chief writes"
+                )
+            return cls._join(Path(target), config, overrides, **options)
+        if resume:
+            if config is not None:
+                raise ToolkitError(
+                    "--resume takes the config from the sweep directory; drop CONFIG "
+                    "(extend the sweep with --set tuner.max_trials=N)"
+                )
+            return cls._resume(Path(resume), overrides, **options)
+        if config is None:
+            raise ToolkitError(
+                "tune needs a CONFIG file with a tuner: section (or --resume SWEEP_DIR)"
+            )
+        return cls._start(config, overrides, sweep_dir=sweep_dir, **options)
 
     @classmethod
     def _records(cls, path: Path, config: ExperimentConfig, space: SearchSpace) -> SweepRecords:
@@ -177,17 +233,22 @@ class Sweep:
         )
 
     @classmethod
-    def _start(cls, args: argparse.Namespace, role: _Role) -> Sweep:
-        if not args.config:
-            raise ToolkitError(
-                "tune needs a CONFIG file with a tuner: section (or --resume SWEEP_DIR)"
-            )
-        data, origins = resolve_config(args.config, args.overrides)
-        config = validate_config(data, origins, args.config)
+    def _start(
+        cls,
+        source: ConfigSource,
+        overrides: Overrides,
+        *,
+        sweep_dir: str | Path | None,
+        role: Role,
+        output_dir: str | Path | None,
+        **options: Any,
+    ) -> SweepSession:
+        data, origins, label = resolve_source(source, overrides)
+        config = validate_config(data, origins, label)
         space = validate_search_space(data, origins, config)
         try:
-            if args.sweep_dir:
-                path = Path(args.sweep_dir)
+            if sweep_dir:
+                path = Path(sweep_dir)
                 if (path / "sweep.json").exists():
                     raise ToolkitError(
                         f"{path} already holds a sweep; continue it with --resume {path}"
@@ -195,7 +256,7 @@ class Sweep:
                 path.mkdir(parents=True, exist_ok=True)
             else:
                 path = create_run_directory(
-                    args.output_dir or config.output_dir, config.name, prefix="sweep-"
+                    output_dir or config.output_dir, config.name, prefix="sweep-"
                 ).path
             records = cls._records(path, config, space)
             atomic_write_text(records.base_config, dump_config(config))
@@ -213,19 +274,24 @@ class Sweep:
             chief=None if role.kind == "single" else f"{role.address}:{role.port}",
             **cls._settings(config),
         )
-        return cls._from(args, records, config, space, role, resumed=False)
+        return cls(
+            records=records,
+            config=config,
+            space=space,
+            role=role,
+            resumed=False,
+            output_dir=output_dir,
+            **options,
+        )
 
     @classmethod
-    def _resume(cls, args: argparse.Namespace, role: _Role) -> Sweep:
-        if args.config:
-            raise ToolkitError(
-                "--resume takes the config from the sweep directory; drop CONFIG "
-                "(extend the sweep with --set tuner.max_trials=N)"
-            )
-        path = require_sweep_directory(args.resume)
+    def _resume(
+        cls, path: Path, overrides: Overrides, *, role: Role, **options: Any
+    ) -> SweepSession:
+        path = require_sweep_directory(path)
         saved = load_config(path / "base_config.yaml")
-        data, origins = resolve_config(path / "base_config.yaml", args.overrides)
-        config = validate_config(data, origins, str(path / "base_config.yaml"))
+        data, origins, label = resolve_source(path / "base_config.yaml", overrides)
+        config = validate_config(data, origins, label)
         _check_unchanged(saved, config, worker=False)
         space = validate_search_space(data, origins, config)
         records = cls._records(path, config, space)
@@ -241,23 +307,25 @@ class Sweep:
             chief=None if role.kind == "single" else f"{role.address}:{role.port}",
             **cls._settings(config),
         )
-        return cls._from(args, records, config, space, role, resumed=True)
+        return cls(records=records, config=config, space=space, role=role, resumed=True, **options)
 
     @classmethod
-    def _join(cls, args: argparse.Namespace, role: _Role) -> Sweep:
-        target = args.sweep_dir or args.resume
-        if not target:
-            raise ToolkitError(
-                "a worker needs --sweep-dir DIR: the sweep directory its chief writes"
-            )
+    def _join(
+        cls,
+        path: Path,
+        source: ConfigSource | None,
+        overrides: Overrides,
+        *,
+        role: Role,
+        **options: Any,
+    ) -> SweepSession:
         own = None
         timeout = 120.0
-        if args.config:
-            data, origins = resolve_config(args.config, args.overrides)
-            own = validate_config(data, origins, args.config)
+        if source is not None:
+            data, origins, label = resolve_source(source, overrides)
+            own = validate_config(data, origins, label)
             validate_search_space(data, origins, own)
             timeout = own.tuner.worker_timeout
-        path = Path(target)
         deadline = time.monotonic() + timeout
         while not ((path / "base_config.yaml").exists() and (path / "sweep.json").exists()):
             if time.monotonic() > deadline:
@@ -266,8 +334,8 @@ class Sweep:
                     f"is the chief at {role.address}:{role.port} running with --sweep-dir {path}?"
                 )
             time.sleep(0.5)
-        data, origins = resolve_config(path / "base_config.yaml", args.overrides)
-        config = validate_config(data, origins, str(path / "base_config.yaml"))
+        data, origins, label = resolve_source(path / "base_config.yaml", overrides)
+        config = validate_config(data, origins, label)
         if own is not None:
             _check_unchanged(config, own, worker=True)
             config = config.model_copy(
@@ -278,29 +346,8 @@ class Sweep:
                 }
             )
         space = SearchSpace(config.tuner, data, origins)
-        return cls._from(args, cls._records(path, config, space), config, space, role, resumed=True)
-
-    @classmethod
-    def _from(
-        cls,
-        args: argparse.Namespace,
-        records: SweepRecords,
-        config: ExperimentConfig,
-        space: SearchSpace,
-        role: _Role,
-        *,
-        resumed: bool,
-    ) -> Sweep:
-        return cls(
-            records=records,
-            config=config,
-            space=space,
-            role=role,
-            resumed=resumed,
-            verbose=args.verbose,
-            final_train=args.final_train,
-            output_dir=args.output_dir,
-        )
+        records = cls._records(path, config, space)
+        return cls(records=records, config=config, space=space, role=role, resumed=True, **options)
 
     @staticmethod
     def _settings(config: ExperimentConfig) -> dict[str, Any]:
@@ -316,8 +363,9 @@ class Sweep:
 
     # ------------------------------------------------------------------ running
 
-    def run(self) -> int:
-        """Search, then (chief or single process) write the results; returns the exit code."""
+    def run(self) -> SweepOutcome:
+        """Search, then (chief or single process) write the results and, with ``final_train``,
+        retrain the best config. A worker's outcome is ``joined``: the chief owns the status."""
         heartbeat = None
         if self.role.kind == "worker":
             from toolkit.tuning.heartbeat import Heartbeat
@@ -327,22 +375,48 @@ class Sweep:
                 self.records.workers_dir / f"{self.role.tuner_id}.beat", interval=interval
             ).start()
         final_run = None
+        tracking, parent = self._tracking()
         try:
-            with _stdout_to_stderr(), _sigterm_as_interrupt():
+            with _stdout_to_stderr(), _sigterm_as_interrupt(), nested_under(parent):
                 status, reason = self._search()
                 if self.role.kind == "worker":
-                    code = 0
+                    status = "joined"
                 else:
-                    code = self._finish(status, reason)
-                    if code == 0 and self.final_train:
+                    status = self._finish(status, reason)
+                    if status == "completed" and self.final_train:
                         final_run = self._final_train()
+        except BaseException as error:
+            if tracking is not None:
+                tracking.finish("interrupted" if isinstance(error, RunInterrupted) else "failed")
+            raise
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
-        if final_run is not None:
-            print(final_run)
-        print(self.records.path)
-        return code
+        if tracking is not None:
+            best = self.records.read_sweep().get("best_trial") or {}
+            tracking.finish(
+                status,
+                metrics={f"best.{self.tuner.objective}": best.get("objective")},
+                artifacts=[
+                    self.records.trials_csv,
+                    self.records.best_config,
+                    self.records.sweep_json,
+                ],
+            )
+        return SweepOutcome(status, final_run)
+
+    def _tracking(self):
+        """The sweep's MLflow run that its trials nest under: opened (or, resumed, reopened)
+        by the chief or single process; a worker nests its trials under the chief's."""
+        from toolkit.tracking import GroupTracking
+
+        if self.role.kind == "worker":
+            record = self.records.read_sweep().get("tracking") or {}
+            return None, (record.get("mlflow") or {}).get("run_id")
+        tracking = GroupTracking(
+            self.config, read=self.records.read_sweep, write=self.records.update_sweep
+        )
+        return tracking, tracking.start(self.records.path.name, kind="sweep", reopen=self.resumed)
 
     def _search(self) -> tuple[str, str | None]:
         from toolkit import compat
@@ -447,7 +521,7 @@ class Sweep:
         self.records.refresh()
         _log(self.records.progress_line(record, total=self.total))
 
-    def _finish(self, status: str, reason: str | None) -> int:
+    def _finish(self, status: str, reason: str | None) -> str:
         fields = self.records.refresh()
         counts = fields["counts"]
         if status == "completed" and counts["finished"] and not counts["completed"]:
@@ -467,7 +541,7 @@ class Sweep:
             )
         elif status == "failed":
             _log(f"sweep failed: {reason}")
-        return 0 if status == "completed" else 1
+        return status
 
     def _final_train(self) -> Path:
         from toolkit.training.train import train
@@ -505,8 +579,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def prepare_sweep(args: argparse.Namespace) -> Sweep:
-    """The sweep ``toolkit tune`` asked for, validated before TensorFlow starts."""
-    return Sweep.from_args(args, _configure_role(args))

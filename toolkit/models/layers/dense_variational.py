@@ -9,6 +9,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from toolkit.models.layers import sampling
+
 _ESTIMATORS = ("reparameterization", "flipout")
 _PRIORS = ("normal", "scale_mixture")
 # Floor on softplus(rho) so the posterior scale never collapses to exactly zero.
@@ -163,12 +165,11 @@ class DenseVariational(keras.layers.Layer):
     def _sample_noise(self, rho: Any) -> tuple[Any, Any]:
         """Return (posterior scale, scale * standard normal noise), both float32."""
         scale = ops.softplus(rho) + _SCALE_EPS
-        eps = keras.random.normal(ops.shape(rho), dtype="float32", seed=self.seed_generator)
+        eps = sampling.normal(ops.shape(rho), self.seed_generator)
         return scale, scale * eps
 
     def _random_sign(self, shape: Any) -> Any:
-        bits = keras.random.randint(shape, 0, 2, dtype="int32", seed=self.seed_generator)
-        return ops.cast(2 * bits - 1, self.compute_dtype)
+        return sampling.random_sign(shape, self.compute_dtype, self.seed_generator)
 
     def _kl(self, loc: Any, scale: Any, sample: Any) -> Any:
         if self.prior == "normal":

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from toolkit.models.layers import sampling
+
 
 @keras.saving.register_keras_serializable(package="toolkit")
 class MCDropout(keras.layers.Layer):
@@ -50,7 +52,7 @@ class MCDropout(keras.layers.Layer):
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         if self.rate == 0.0:
             return inputs
-        dropped = keras.random.dropout(inputs, rate=self.rate, seed=self.seed_generator)
+        dropped = sampling.dropout(inputs, self.rate, self.seed_generator)
         if training:
             return dropped
         # A variable, not a Python bool, so traced predict functions see later switches.

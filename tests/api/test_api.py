@@ -1,0 +1,166 @@
+"""The Python API: the README's example runs as written, ``import toolkit`` stays cheap, plain
+``keras.saving.load_model`` loads the toolkit's files, and configs load from dicts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import toolkit
+from tests.helpers import REPO, held_out_frame, tiny_config
+from toolkit.errors import ConfigError
+
+
+def _readme_example() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs(tmp_path, monkeypatch):
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)  # runs land in tmp_path/experiments, as they would in a repo
+    namespace: dict = {}
+    exec(compile(_readme_example(), "README.md", "exec"), namespace)
+    run, sweep, model = namespace["run"], namespace["sweep"], namespace["model"]
+    assert run.status == "completed" and run.path.resolve().is_relative_to(tmp_path / "experiments")
+    assert isinstance(namespace["predictions"], pd.DataFrame)
+    assert list(namespace["predictions"].columns) == ["prediction"]
+    assert namespace["scores"]["rmse"] == pytest.approx(run.metrics["test"]["rmse"], rel=1e-6)
+    assert (namespace["exported"] / "saved_model.pb").exists()
+    assert namespace["same"].path == run.path
+    assert sweep.status == "completed" and len(sweep.trials) == 2
+    assert isinstance(namespace["best"], toolkit.ExperimentConfig)
+    rows = namespace["rows"]
+    features = {"numeric": rows[[f.name for f in run.spec.numeric]].to_numpy(np.float32)}
+    np.testing.assert_allclose(
+        model.predict(features, verbose=0)[:, 0],
+        namespace["predictions"]["prediction"],
+        rtol=1e-5,
+    )
+
+
+def test_import_toolkit_and_its_names_start_no_tensorflow():
+    code = textwrap.dedent(
+        """
+        import sys
+        import toolkit
+        for name in toolkit.__all__:
+            getattr(toolkit, name)
+        config = toolkit.load_config({"name": "x", "data": {"source": "sklearn:iris"},
+                                      "model": {"task": "multiclass"}})
+        heavy = [m for m in ("tensorflow", "keras", "mlflow", "tf2onnx") if m in sys.modules]
+        assert not heavy, heavy
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return toolkit.train(
+        tiny_config("regression", model={"task": "regression", "head": "gaussian"}),
+        output_dir=tmp_path_factory.mktemp("api"),
+        verbose=0,
+    )
+
+
+# Plain Keras in a fresh process: first as the issue met it, then after registering the classes.
+PLAIN_LOAD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import keras
+    try:
+        keras.saving.load_model(sys.argv[1], safe_mode=True)
+    except Exception as error:
+        print("refused:", " ".join(str(error).split()))
+    import toolkit.custom_objects
+    model = keras.saving.load_model(sys.argv[1], safe_mode=True)
+    np.save(sys.argv[3], model.predict({"numeric": np.load(sys.argv[2])}, verbose=0))
+    """
+)
+
+
+@pytest.mark.slow
+def test_plain_keras_loads_a_toolkit_model_after_importing_custom_objects(tiny_run, tmp_path):
+    frame = held_out_frame(tiny_run)
+    numeric = frame[[f.name for f in tiny_run.spec.numeric]].to_numpy(np.float32)
+    np.save(tmp_path / "rows.npy", numeric)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PLAIN_LOAD,
+            tiny_run.path / "model.keras",
+            tmp_path / "rows.npy",
+            tmp_path / "out.npy",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Without the import, Keras does not know the toolkit's classes (what the issue met).
+    assert done.stdout.startswith("refused:") and "ImputeStandardize" in done.stdout
+    outputs = np.load(tmp_path / "out.npy")
+    expected = tiny_run.predict(frame)
+    np.testing.assert_allclose(outputs[:, 0], expected["prediction"], rtol=1e-5)
+    np.testing.assert_allclose(outputs[:, 1], expected["aleatoric_std"], rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_run_object_reads_its_directory(tiny_run):
+    same = toolkit.load_run(tiny_run.path)
+    assert isinstance(same, toolkit.Run) and same.status == "completed"
+    assert same.config == tiny_run.config and same.epochs == len(same.history) == 3
+    assert same.history["epoch"].tolist() == [1, 2, 3]
+    assert set(same.metrics) >= {"train", "validation", "evaluated_on"}
+    scores = same.evaluate()
+    assert scores["rmse"] == pytest.approx(same.metrics["validation"]["rmse"], rel=1e-6)
+    with pytest.raises(toolkit.ToolkitError, match=r"^input feature column 'x0' is not in the"):
+        same.predict(pd.DataFrame({"other": [1.0]}))
+
+
+def test_configs_load_from_a_mapping_with_overrides():
+    base = tiny_config("regression")
+    config = toolkit.load_config(base, overrides={"training.epochs": 7, "model.hidden.0": 32})
+    assert config.training.epochs == 7 and config.model.hidden[0].units == 32
+    same = toolkit.load_config(config, overrides=["training.epochs=7", "model.hidden.0=32"])
+    assert same == config
+    assert toolkit.load_config(REPO / "configs" / "regression.yaml").name == "diabetes-mlp"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"model.hiden": 3},
+            r"override model\.hiden: model\.hiden: unknown key 'hiden' \(did you mean 'hidden'\?\)",
+        ),
+        (
+            {"model.hidden.5": 3},
+            r"override model\.hidden\.5: model\.hidden\.5: index 5 out of range",
+        ),
+        ("training.epochs=2", r"overrides: expected a mapping of key paths or a list"),
+    ],
+)
+def test_a_bad_override_is_one_line(overrides, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        toolkit.load_config(tiny_config("regression"), overrides=overrides)
+    assert "\n" not in str(error.value)
+
+
+def test_a_mapping_cannot_extend_a_file():
+    with pytest.raises(ConfigError, match="extends: needs a config file"):
+        toolkit.load_config({"extends": "base.yaml", "name": "x"})

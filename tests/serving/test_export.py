@@ -1,0 +1,263 @@
+"""Export round trips: each format, for a regressor, a classifier with a categorical column, a
+Gaussian head and an MC-dropout model, loaded in a fresh process without Keras or the
+toolkit, against ``toolkit predict`` on the same rows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import toolkit
+from tests.helpers import held_out_frame, run_cli, tiny_config
+from toolkit.cli import main
+from toolkit.data.preprocessing import feature_arrays
+
+FORMATS = ("saved_model", "onnx", "litert")
+MC_SAMPLES = 40  # the export's passes, given on the command line; predict uses the config's 50
+
+CONFIGS = {
+    "regressor": tiny_config("regression"),
+    "classifier": tiny_config(
+        "binary",
+        data={
+            "source": "synthetic:binary",
+            "synthetic": {"samples": 160, "features": 4, "categorical_features": 1},
+            "validation": 0.25,
+        },
+    ),
+    "gaussian": tiny_config("regression", model={"task": "regression", "head": "gaussian"}),
+    "mc_dropout": tiny_config(
+        "regression",
+        model={"task": "regression", "hidden": [{"units": 32, "dropout": 0.3}], "mc_dropout": True},
+    ),
+}
+
+# The fresh process: Keras and the toolkit made unimportable first (``import tensorflow``
+# imports Keras whenever it is installed), as on a serving machine that has neither.
+FRESH = textwrap.dedent(
+    """
+    import json, sys
+    for name in ("keras", "tf_keras", "toolkit"):
+        sys.modules[name] = None
+    import numpy as np
+    import onnxruntime
+    import tensorflow as tf
+
+    jobs = json.loads(sys.argv[1])
+    results = {}
+    for job in jobs:
+        rows = dict(np.load(job["rows"], allow_pickle=True))
+        if job["format"] == "saved_model":
+            serve = tf.saved_model.load(job["path"]).signatures["serving_default"]
+            out = {k: v.numpy() for k, v in serve(**{k: tf.constant(v) for k, v in rows.items()}).items()}
+        elif job["format"] == "onnx":
+            session = onnxruntime.InferenceSession(job["path"], providers=["CPUExecutionProvider"])
+            names = [o.name for o in session.get_outputs()]
+            out = dict(zip(names, session.run(None, rows)))
+        else:
+            runner = tf.lite.Interpreter(model_path=job["path"]).get_signature_runner("serving_default")
+            out = runner(**{k: v.astype(bytes) if v.dtype == object else v for k, v in rows.items()})
+        for name, value in out.items():
+            value = np.asarray(value)
+            if value.dtype.kind in "OS":
+                value = np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in value.ravel()])
+            results[job["key"] + "/" + name] = value
+    loaded = [k for k in sys.modules if k.split(".")[0] in ("keras", "tf_keras", "toolkit")
+              and sys.modules[k] is not None]
+    assert not loaded, loaded
+    np.savez(sys.argv[2], **results)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Each kind trained once, exported in each format; the fresh process's outputs on the
+    run's validation rows, and ``predict``'s on the same rows."""
+    base = tmp_path_factory.mktemp("export")
+    runs, jobs, expected, frames = {}, [], {}, {}
+    for kind, config in CONFIGS.items():
+        run = toolkit.train(config, output_dir=base / "runs", verbose=0)
+        assert run.status == "completed", run.reason
+        runs[kind] = run
+        frame = held_out_frame(run)
+        frames[kind] = frame
+        expected[kind] = run.predict(frame)
+        rows = base / f"{kind}-rows.npz"
+        np.savez(rows, **feature_arrays(frame, run.spec))
+        for fmt in FORMATS:
+            path = base / kind / {"saved_model": "sm", "onnx": "m.onnx", "litert": "m.tflite"}[fmt]
+            path.parent.mkdir(exist_ok=True)
+            stochastic = kind == "mc_dropout"
+            if stochastic and fmt == "saved_model":  # the command line's --mc-samples
+                code = main(
+                    [
+                        "export",
+                        str(run.path),
+                        "--format",
+                        fmt,
+                        "--output",
+                        str(path),
+                        "--mc-samples",
+                        str(MC_SAMPLES),
+                    ]
+                )
+                assert code == 0 and path.is_dir()
+            else:
+                run.export(path, format=fmt, mc_samples=MC_SAMPLES if stochastic else None)
+            jobs.append(
+                {"key": f"{kind}/{fmt}", "format": fmt, "path": str(path), "rows": str(rows)}
+            )
+    out = base / "outputs.npz"
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH, json.dumps(jobs), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    outputs = dict(np.load(out))
+    return runs, expected, outputs, frames
+
+
+def _outputs(outputs, kind, fmt):
+    prefix = f"{kind}/{fmt}/"
+    return {k.removeprefix(prefix): v for k, v in outputs.items() if k.startswith(prefix)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("kind", ["regressor", "gaussian"])
+def test_a_regressor_export_equals_predict(exported, kind, fmt):
+    _, expected, outputs, _ = exported
+    got = _outputs(outputs, kind, fmt)
+    columns = ["prediction"] + (
+        ["std", "aleatoric_std", "lower", "upper"] if kind == "gaussian" else []
+    )
+    assert sorted(got) == sorted(columns)
+    for column in columns:
+        np.testing.assert_allclose(got[column], expected[kind][column], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_classifier_with_a_categorical_column_exports_probabilities_and_labels(exported, fmt):
+    runs, expected, outputs, frames = exported
+    got = _outputs(outputs, "classifier", fmt)
+    assert sorted(got) == ["prediction", "probabilities"]
+    classes = runs["classifier"].spec.target.classes
+    assert got["probabilities"].shape == (len(frames["classifier"]), 2)
+    positive = expected["classifier"][f"probability_{classes[1]}"]
+    np.testing.assert_allclose(got["probabilities"][:, 1], positive, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got["probabilities"].sum(axis=1), 1.0, atol=1e-6)
+    assert list(got["prediction"]) == list(expected["classifier"]["prediction"].astype(str))
+    # The categorical column matters: an unseen category is its own (out-of-vocabulary) input.
+    assert frames["classifier"]["cat0"].nunique() > 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_mc_dropout_endpoint_agrees_with_predict_statistically(exported, fmt):
+    """N passes inside the graph: the mean within 3 standard errors of predict's mean over
+    its own 50 passes, and the same spread."""
+    runs, expected, outputs, _ = exported
+    got = _outputs(outputs, "mc_dropout", fmt)
+    assert sorted(got) == ["epistemic_std", "lower", "prediction", "std", "upper"]
+    mine = expected["mc_dropout"]
+    samples = runs["mc_dropout"].config.prediction.mc_samples
+    spread = np.maximum(mine["std"].to_numpy(), 1e-6)
+    standard_error = spread * np.sqrt(1.0 / MC_SAMPLES + 1.0 / samples)
+    z = (got["prediction"] - mine["prediction"].to_numpy()) / standard_error
+    assert abs(z.mean()) < 3.0 / np.sqrt(len(z)) * 1.5, z  # the rows' mean difference
+    assert np.mean(np.abs(z) > 3.0) <= 0.1, z
+    assert np.all(got["std"] > 0)  # the passes differ from each other
+    ratio = np.median(got["std"] / spread)
+    assert 0.7 < ratio < 1.3, ratio
+    np.testing.assert_allclose(got["upper"] - got["prediction"], 1.959964 * got["std"], rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_export_describes_itself(exported):
+    runs, _, _, _ = exported
+    path = runs["classifier"].export()  # the default place: RUN/export/saved_model
+    assert path == runs["classifier"].path / "export" / "saved_model"
+    described = json.loads((path.parent / "saved_model.json").read_text())
+    assert described["inputs"]["cat0"] == {"dtype": "string", "shape": [None, 1]}
+    assert described["classes"] == runs["classifier"].spec.target.classes
+    assert described["outputs"] == ["prediction", "probabilities"]
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".export-")]
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Lowercase(keras.layers.Layer):
+    """A layer with a string op that neither LiteRT's built-ins nor tf2onnx convert."""
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        return tf.strings.regex_replace(inputs, "[A-Z]", "x")
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(inputs.shape, dtype="string")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "litert"])
+def test_a_layer_a_format_cannot_express_is_one_line_naming_it(exported, tmp_path, fmt):
+    import shutil
+
+    runs, _, _, _ = exported
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["classifier"].path, run_dir, ignore=shutil.ignore_patterns("export"))
+    model = runs["classifier"].model
+    inputs = {
+        "numeric": keras.Input((4,), name="numeric"),
+        "cat0": keras.Input((1,), name="cat0", dtype="string"),
+    }
+    lowered = Lowercase(name="lowercase")(inputs["cat0"])
+    outputs = model({"numeric": inputs["numeric"], "cat0": lowered})
+    keras.Model(inputs, outputs).save(run_dir / "model.keras")
+    with pytest.raises(toolkit.ToolkitError) as error:
+        toolkit.export(run_dir, tmp_path / "out", format=fmt)  # in-process: Lowercase is known
+    message = str(error.value)
+    assert message.startswith(f"--format {fmt} cannot express layer lowercase (Lowercase): "), (
+        message
+    )
+    assert "\n" not in message
+    assert not (tmp_path / "out").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
+
+
+def test_an_unknown_format_is_one_line(tmp_path):
+    result = run_cli("export", tmp_path, "--format", "onx")
+    # the run directory check comes first: a missing directory is named before the format
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_missing_extra_names_it(tmp_path):
+    """A format whose converter is not installed: one line naming the extra to install."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["tf2onnx"] = None  # as if not installed
+        from toolkit.serving.formats import FORMATS, check_installed
+        from toolkit.errors import ToolkitError
+        try:
+            check_installed(FORMATS["onnx"])
+        except ToolkitError as error:
+            print(error)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == (
+        "--format onnx needs tf2onnx, which is not installed: pip install 'keras-toolkit[export]'"
+    ), done.stderr
+    assert pd is not None

@@ -1,0 +1,162 @@
+"""What the command line does, as functions: train, resume, repeat, tune, load.
+
+Each checks what it can (config, data, paths, installed extras) before TensorFlow starts and
+before anything is written, then does the work and returns an object over the directory it
+wrote. The CLI calls these and prints; nothing here prints a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from toolkit.api.run import Run
+from toolkit.api.run_group import RunGroup
+from toolkit.api.sweep import Sweep
+from toolkit.config.loading import ConfigSource, Overrides
+from toolkit.config.schema import ExperimentConfig
+from toolkit.runs import open_run_directory
+
+
+def _config(
+    source: ConfigSource, overrides: Overrides, output_dir: str | Path | None
+) -> ExperimentConfig:
+    """The validated config, its tracker's client installed and its output directory usable."""
+    from toolkit.api.configs import load_config
+    from toolkit.tracking import check_tracking_available
+
+    config = load_config(source, overrides)
+    check_tracking_available(config)
+    if config.runtime.distribute != "multi_worker":  # workers write elsewhere
+        from toolkit.runs import check_output_dir
+
+        check_output_dir(output_dir or config.output_dir)
+    return config
+
+
+def train(
+    config: ConfigSource,
+    *,
+    overrides: Overrides = None,
+    output_dir: str | Path | None = None,
+    verbose: int | None = None,
+) -> Run:
+    """Train ``config`` (a YAML path, a mapping or a loaded config) into a new run directory
+    under ``output_dir`` (default: the config's ``output_dir``) and return it as a ``Run``.
+
+    A run that fails on a NaN loss returns normally with ``run.status == "failed"`` and the
+    reason in ``run.reason``; bad configs, data or paths raise ``ToolkitError`` before
+    anything is written. ``verbose``: Keras' progress (0, 1, 2; default the config's).
+    """
+    from toolkit import startup
+    from toolkit.data.prepared import prepare_data
+    from toolkit.training.train import train as train_run
+
+    config = _config(config, overrides, output_dir)
+    data = prepare_data(config)  # bad data fails here, before TensorFlow starts
+    startup.import_tensorflow()
+    result = train_run(config, output_dir=output_dir, data=data, verbose=verbose)
+    return Run(result.run_dir)
+
+
+def resume(run_dir: str | Path, *, verbose: int | None = None) -> Run:
+    """Continue an interrupted or killed run from its last completed epoch."""
+    from toolkit import startup
+    from toolkit.config.loading import load_config
+    from toolkit.runs import RunDirectory
+    from toolkit.tracking import check_tracking_available
+    from toolkit.training.train import resume as resume_run
+
+    config_path = RunDirectory(Path(run_dir)).config
+    if config_path.exists():
+        check_tracking_available(load_config(config_path))
+    startup.import_tensorflow()
+    return Run(resume_run(run_dir, verbose=verbose).run_dir)
+
+
+def train_repeated(
+    config: ConfigSource,
+    *,
+    repeats: int,
+    overrides: Overrides = None,
+    output_dir: str | Path | None = None,
+    verbose: int = 0,
+    on_run_end: Callable[[int, Run], None] | None = None,
+) -> RunGroup:
+    """Train seeds ``seed .. seed+repeats-1`` into one group directory; returns the group,
+    whose ``metrics`` hold each metric's mean and std. ``on_run_end(seed, run)`` is called
+    after each seed, e.g. to print a line."""
+    from toolkit import startup
+    from toolkit.errors import ToolkitError
+    from toolkit.training.repeat import train_repeated as repeat_runs
+
+    if repeats < 1:
+        raise ToolkitError(f"repeats must be at least 1, got {repeats}")
+    config = _config(config, overrides, output_dir)
+    startup.import_tensorflow()
+    group = repeat_runs(
+        config,
+        repeats=repeats,
+        output_dir=output_dir,
+        verbose=verbose,
+        on_run_end=None
+        if on_run_end is None
+        else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
+    )
+    return RunGroup(group.group_dir)
+
+
+def tune(
+    config: ConfigSource | None = None,
+    *,
+    overrides: Overrides = None,
+    output_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    sweep_dir: str | Path | None = None,
+    final_train: bool = False,
+    verbose: bool = False,
+    role: str | None = None,
+    chief_address: str | None = None,
+    chief_port: int | None = None,
+    worker_id: str | None = None,
+) -> Sweep:
+    """Run a Keras Tuner sweep over ``config``'s ``tuner.search_space`` and return it.
+
+    ``resume``: continue the sweep in that directory (``overrides`` may raise
+    ``tuner.max_trials``). ``final_train``: retrain the best config as a normal run
+    (``sweep.final_run``). ``role``/``chief_*``/``worker_id``: a distributed sweep, as
+    ``toolkit tune --role`` (``sweep_dir`` is then the shared directory).
+    """
+    from toolkit import startup
+    from toolkit.tracking import check_tracking_available
+    from toolkit.tuning.sweep import SweepSession, configure_role
+
+    session = SweepSession.open(
+        config,
+        overrides=overrides,
+        role=configure_role(
+            role, chief_address=chief_address, chief_port=chief_port, worker_id=worker_id
+        ),
+        resume=resume,
+        sweep_dir=sweep_dir,
+        output_dir=output_dir,
+        final_train=final_train,
+        verbose=verbose,
+    )  # config and search space checked before TensorFlow starts
+    check_tracking_available(session.config)
+    startup.import_tensorflow()
+    outcome = session.run()
+    return Sweep(session.records.path, final_run=outcome.final_run, outcome=outcome.status)
+
+
+def load_run(path: str | Path) -> Run | RunGroup:
+    """The run directory at ``path`` (a ``RunGroup`` for a ``--repeat`` group)."""
+    run = open_run_directory(path, need_model=False)
+    if run.read_run().get("kind") == "repeat":
+        return RunGroup(run.path)
+    return Run(run.path)
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """The sweep directory at ``path``."""
+    return Sweep(path)

@@ -1,0 +1,217 @@
+"""``Run``: a finished (or failed, or interrupted) run directory as a Python object."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from toolkit.errors import ToolkitError
+from toolkit.runs import RunDirectory, open_run_directory, read_json
+
+if TYPE_CHECKING:
+    import keras
+
+    from toolkit.config.schema import ExperimentConfig
+    from toolkit.data.preprocessing import FeatureSpec
+
+DataArgument = pd.DataFrame | str | Path
+
+
+def read_rows(data: DataArgument, *, label: str) -> tuple[pd.DataFrame, str]:
+    """A frame and its name for messages: the frame itself, or a .csv/.parquet file read."""
+    if isinstance(data, pd.DataFrame):
+        if data.empty:
+            raise ToolkitError(f"{label} has no rows")
+        return data, label
+    if isinstance(data, (str, Path)):
+        from toolkit.data.sources import read_table
+
+        return read_table(data, label=label), str(data)
+    raise ToolkitError(
+        f"{label}: expected a pandas DataFrame or a .csv/.parquet path, got {type(data).__name__}"
+    )
+
+
+class Run:
+    """One run directory: its config, metrics, history and model, and what to do with them.
+
+    Nothing is read until asked for, and TensorFlow starts only when the model is needed
+    (``model``, ``predict``, ``evaluate``, ``export``)::
+
+        run = toolkit.load_run("experiments/diabetes-mlp/<run_id>")
+        run.metrics["test"]["rmse"], run.history.tail()
+        run.predict("rows.csv")  # prediction, std, lower, upper ... as `toolkit predict`
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._run = open_run_directory(path, need_model=False)
+        if self.record.get("kind") == "repeat":
+            raise ToolkitError(
+                f"{self.path} is a --repeat group, not one run; open it with toolkit.load_run, "
+                "which gives a RunGroup"
+            )
+
+    def __repr__(self) -> str:
+        return f"Run('{self.path}', status={self.status!r})"
+
+    # ------------------------------------------------------------------ files
+
+    @property
+    def path(self) -> Path:
+        return self._run.path
+
+    @property
+    def directory(self) -> RunDirectory:
+        """The paths of the run's files (``model``, ``metrics``, ``history``, ``plots`` ...)."""
+        return self._run
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """run.json, read now: status, reason, times, versions, warnings ..."""
+        return self._run.read_run()
+
+    @property
+    def status(self) -> str:
+        return self.record.get("status", "unknown")
+
+    @property
+    def reason(self) -> str | None:
+        return self.record.get("reason")
+
+    @property
+    def epochs(self) -> int:
+        """Epochs trained (the rows of history.csv)."""
+        epochs = self.record.get("epochs")
+        if epochs is None:
+            epochs = len(self.history)
+        return int(epochs)
+
+    @functools.cached_property
+    def config(self) -> ExperimentConfig:
+        """The resolved config the run trained with (config.yaml)."""
+        from toolkit.config.loading import load_config
+
+        return load_config(self._run.config)
+
+    @functools.cached_property
+    def spec(self) -> FeatureSpec:
+        """The fitted preprocessing (preprocessing.json): columns, statistics, class labels."""
+        from toolkit.data.preprocessing import FeatureSpec
+
+        if not self._run.preprocessing.exists():
+            raise ToolkitError(f"{self.path} has no preprocessing.json")
+        return FeatureSpec.from_json(self._run.preprocessing.read_text(encoding="utf-8"))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """metrics.json: ``{"train": {...}, "validation": {...}, "test": {...}, ...}``, or {}."""
+        return read_json(self._run.metrics) if self._run.metrics.exists() else {}
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """history.csv as a frame, one row per epoch (``epoch`` counts from 1)."""
+        if not self._run.history.exists():
+            return pd.DataFrame()
+        return pd.read_csv(self._run.history)
+
+    # ------------------------------------------------------------------ the model
+
+    @functools.cached_property
+    def model(self) -> keras.Model:
+        """The trained ``keras.Model``, preprocessing inside, loaded in Keras' safe mode."""
+        from toolkit import startup
+        from toolkit.models.saving import check_model_file, load_run_model
+
+        if not self._run.model.exists():
+            raise ToolkitError(f"{self.path} has no model.keras (run status: {self.status})")
+        check_model_file(self._run.model)  # a corrupt file fails before TensorFlow starts
+        startup.import_tensorflow()
+        return load_run_model(self.path)
+
+    @property
+    def default_split(self) -> str:
+        """The split ``evaluate()`` scores without data: test, else validation."""
+        return "test" if self.config.data.test is not None else "validation"
+
+    def _reader(self):
+        """The source kind of the run's data: it reads new input files for the model."""
+        from toolkit.data.sources import get, kind_of
+
+        return get(kind_of(self.config.data.model_copy(update={"streaming": False})))
+
+    def predict(self, data: DataArgument, *, label: str = "input file") -> pd.DataFrame:
+        """Predictions for raw rows (a frame, or a .csv/.parquet file, directory or glob),
+        the columns ``toolkit predict`` writes: the input's other columns (ids) first, then
+        ``prediction`` and, where the model gives them, ``std``, ``epistemic_std``,
+        ``aleatoric_std``, ``lower``, ``upper`` or ``probability_<class>``, ``entropy``,
+        ``mutual_information``. ``label`` names a file input in messages."""
+        from toolkit.data.preprocessing import feature_arrays
+        from toolkit.evaluation.predict import predict_chunk, predict_frame
+
+        if isinstance(data, pd.DataFrame):
+            frame, what = read_rows(data, label="input")
+            feature_arrays(frame, self.spec, what=what)  # problems fail before TensorFlow
+            return predict_frame(self.model, frame, self.spec, self.config)
+        chunks = self._reader().read_input(data, self.spec, label=label)
+        model = self.model
+        frames = [predict_chunk(model, chunk, self.spec, self.config) for chunk in chunks]
+        return pd.concat(frames, ignore_index=True)
+
+    def predict_file(
+        self, data: str | Path, output: str | Path, *, label: str = "input file"
+    ) -> int:
+        """``toolkit predict``: predictions for the rows of ``data`` written to ``output``
+        (CSV, or Parquet by its suffix) a chunk at a time, in flat memory; returns the rows."""
+        from toolkit.evaluation.predict import write_predictions
+
+        chunks = self._reader().read_input(data, self.spec, label=label)  # checked here
+        return write_predictions(self.model, chunks, self.spec, self.config, output)
+
+    def evaluate(self, data: DataArgument | None = None, *, label: str = "data") -> dict[str, Any]:
+        """Metrics on rows with the target column (a frame, or a file, directory or glob), by
+        default on the run's own test split (else validation), in the target's units, as
+        metrics.json has them. ``label`` names a file input in messages."""
+        from toolkit.data.preprocessing import encode_target, feature_arrays
+        from toolkit.evaluation.evaluate import evaluate_chunks
+
+        if data is None:
+            from toolkit.data.prepared import prepare_data
+
+            summary = self._run.data_summary
+            rows = read_json(summary).get("rows") if summary.exists() else None
+            _, part = prepare_data(self.config, spec=self.spec, rows=rows).held_out
+            chunks = part.chunks()
+        elif isinstance(data, pd.DataFrame):
+            frame, what = read_rows(data, label="data")
+            chunks = [
+                (
+                    feature_arrays(frame, self.spec, what=what),
+                    encode_target(frame, self.spec, what=what),
+                )
+            ]
+        else:
+            inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)
+            chunks = ((chunk.features, chunk.target) for chunk in inputs)
+        scores, _, _ = evaluate_chunks(self.model, chunks, self.spec, self.config)
+        return scores
+
+    def export(
+        self,
+        path: str | Path | None = None,
+        *,
+        format: str = "saved_model",
+        mc_samples: int | None = None,
+    ) -> Path:
+        """Export the model for serving (see ``toolkit.export``); returns where it went."""
+        from toolkit.serving import export
+
+        return export(self.path, path, format=format, mc_samples=mc_samples)
+
+    def report(self) -> tuple[Path, Path]:
+        """Write report.html and report.md into the run directory; return both paths."""
+        from toolkit.evaluation.report import write_report
+
+        return write_report(self.path)

@@ -1,0 +1,78 @@
+"""``RunGroup``: the seeds of a ``--repeat`` group, each a ``Run``, with mean ± std metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from toolkit.api.run import DataArgument, Run
+from toolkit.errors import ToolkitError
+from toolkit.runs import open_run_directory, read_json
+
+
+class RunGroup:
+    """A ``toolkit train --repeat N`` (or ``train_repeated``) directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._run = open_run_directory(path, need_model=False)
+        if self.record.get("kind") != "repeat":
+            raise ToolkitError(f"{self.path} is one run, not a --repeat group; use load_run")
+
+    def __repr__(self) -> str:
+        return f"RunGroup('{self.path}', status={self.status!r}, runs={len(self.runs)})"
+
+    @property
+    def path(self) -> Path:
+        return self._run.path
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self._run.read_run()
+
+    @property
+    def status(self) -> str:
+        return self.record.get("status", "unknown")
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The group's metrics.json: each metric's mean, std and values per split."""
+        return read_json(self._run.metrics) if self._run.metrics.exists() else {}
+
+    @property
+    def runs(self) -> list[Run]:
+        """Every seed's run, in seed order."""
+        return [Run(self.path / member) for member in self.record.get("runs", [])]
+
+    def evaluate(self, data: DataArgument | None = None, *, label: str = "data") -> dict[str, Any]:
+        """Every seed's metrics (its test split, else validation, or ``data``) and their mean
+        and std: ``{"group", "split", "summary", "runs"}``, as ``toolkit evaluate`` prints."""
+        from toolkit.evaluation.metrics import aggregate_repeats, json_safe
+        from toolkit.training.repeat import new_models_traced_quietly
+
+        members = self.runs
+        usable = [run for run in members if run.directory.model.exists()]
+        skipped = [
+            {"run": str(run.path), "skipped": "no model.keras"}
+            for run in members
+            if run not in usable
+        ]
+        if not usable:
+            raise ToolkitError(f"{self.path}: none of its {len(members)} runs has a model.keras")
+        results = []
+        with new_models_traced_quietly():
+            for run in usable:
+                scores = run.evaluate(data, label=label)
+                split = str(data) if data is not None and not hasattr(data, "columns") else None
+                results.append(
+                    {
+                        "run": str(run.path),
+                        "split": split or run.default_split,
+                        "metrics": json_safe(scores),
+                    }
+                )
+        return {
+            "group": str(self.path),
+            "split": results[0]["split"],
+            "summary": json_safe(aggregate_repeats([r["metrics"] for r in results])),
+            "runs": results + skipped,
+        }

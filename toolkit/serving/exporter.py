@@ -1,0 +1,191 @@
+"""``export``: a run's model as a SavedModel, ONNX or LiteRT file for serving.
+
+The exported model takes the raw inputs the run's model takes (the ``numeric`` matrix in
+preprocessing.json's order, one string input per categorical column, images where the run has
+them), does the preprocessing inside, and returns the named outputs of
+``toolkit.serving.outputs``. It is built with Keras 3's ``ExportArchive``; ONNX and LiteRT are
+converted from that SavedModel. Nothing half-written is left: the export is assembled beside
+its destination and moved into place once checked.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import ToolkitError, unknown_name
+from toolkit.serving.formats import FORMATS, Format, check_installed, layer_of
+
+# Where ``export`` writes without a path: inside the run directory.
+DEFAULT_NAMES = {"saved_model": "saved_model", "onnx": "model.onnx", "litert": "model.tflite"}
+
+
+def _probe_rows(signature: dict, spec) -> dict[str, np.ndarray]:
+    """Three rows every model accepts: numbers around 0, each categorical's first category
+    and an unseen one."""
+    vocabularies = {feature.name: feature.vocabulary for feature in spec.categorical}
+    rows = {}
+    for name, tensor_spec in signature.items():
+        shape = (3, *tensor_spec.shape[1:])
+        if tensor_spec.dtype.is_floating:
+            column = np.linspace(-1.0, 1.0, 3).reshape((3,) + (1,) * (len(shape) - 1))
+            rows[name] = np.broadcast_to(column, shape).astype(tensor_spec.dtype.as_numpy_dtype)
+        elif tensor_spec.dtype.name == "string":
+            vocabulary = vocabularies.get(name) or [""]
+            values = [vocabulary[0], vocabulary[-1], "<never seen in training>"]
+            rows[name] = np.asarray(values, dtype=object).reshape(shape)
+        else:
+            rows[name] = np.zeros(shape, dtype=tensor_spec.dtype.as_numpy_dtype)
+    return rows
+
+
+def _texts(values: np.ndarray) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values.ravel()]
+
+
+def _check(fmt: Format, path: Path, reference: Path, rows, plan, model) -> None:
+    """The converted model runs in its own runtime and gives the SavedModel's outputs (for a
+    stochastic endpoint: the same outputs, finite)."""
+    from toolkit.serving.formats import FORMATS as formats
+
+    try:
+        got = fmt.run(path, rows)
+    except Exception as error:  # the runtime's own error types (onnxruntime's Fail, ...)
+        first = " ".join(str(error).split())[:300]
+        node = re.search(r'Node, \("([^"]+)", (\w+)', first)
+        if node:
+            raise ToolkitError(
+                f"--format {fmt.name} cannot express layer {layer_of(node.group(1), model)}: "
+                f"its runtime has no kernel for the TensorFlow op {node.group(2)}"
+            ) from None
+        raise ToolkitError(
+            f"--format {fmt.name}: the converted model does not run in its runtime: {first}"
+        ) from None
+    expected = formats["saved_model"].run(reference, rows)
+    if set(got) != set(expected):
+        raise ToolkitError(
+            f"--format {fmt.name}: the converted model returns {sorted(got)}, not "
+            f"{sorted(expected)}"
+        )
+    for name, value in expected.items():
+        value, converted = np.asarray(value), np.asarray(got[name])
+        if value.dtype.kind in "OSU":
+            same = _texts(converted) == _texts(value)
+        elif plan.stochastic:
+            same = converted.shape == value.shape and bool(np.isfinite(converted).all())
+        else:
+            same = np.allclose(converted, value, rtol=1e-4, atol=1e-4)
+        if not same:
+            raise ToolkitError(
+                f"--format {fmt.name}: the converted model's '{name}' differs from the "
+                "SavedModel's on the same rows; the converter changed the model"
+            )
+
+
+def _replace(source: Path, destination: Path) -> None:
+    """Move ``source`` to ``destination``, replacing what was there only once it is in place."""
+    old = None
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old-{source.parent.name}")
+        destination.rename(old)
+    source.rename(destination)
+    if old is not None:
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+
+def export(
+    run_dir: str | Path,
+    path: str | Path | None = None,
+    *,
+    format: str = "saved_model",
+    mc_samples: int | None = None,
+) -> Path:
+    """Export the model of ``run_dir`` in ``format`` (``saved_model``, ``onnx``, ``litert``)
+    to ``path`` (default: ``<run_dir>/export/saved_model``, ``model.onnx``, ``model.tflite``);
+    returns the path written.
+
+    MC-dropout and Bayesian models get an endpoint that runs ``mc_samples`` stochastic passes
+    inside the graph (default: the config's ``prediction.mc_samples``) and returns their mean,
+    ``std``, ``lower`` and ``upper``. A ``<path>.json`` beside the export lists its inputs,
+    outputs and class labels.
+    """
+    from toolkit.api.run import Run
+
+    fmt = FORMATS.get(format)
+    if fmt is None:
+        raise ToolkitError(unknown_name("export format", format, FORMATS))
+    run = Run(run_dir)
+    if not run.directory.model.exists():
+        raise ToolkitError(f"{run.path} has no model.keras (run status: {run.status})")
+    if mc_samples is not None and mc_samples < 2:
+        raise ToolkitError(f"--mc-samples must be at least 2, got {mc_samples}")
+    if mc_samples is not None and not run.config.model.is_stochastic:
+        raise ToolkitError(
+            "--mc-samples applies to MC-dropout and Bayesian models; this run's model is "
+            "deterministic"
+        )
+    destination = Path(path) if path is not None else run.path / "export" / DEFAULT_NAMES[fmt.name]
+    if path is None:
+        destination.parent.mkdir(exist_ok=True)
+    if not destination.parent.is_dir():
+        raise ToolkitError(f"export directory does not exist: {destination.parent}")
+    check_installed(fmt)
+    model = run.model  # TensorFlow starts here
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=destination.parent))
+    try:
+        metadata = _build(model, run, fmt, staging, mc_samples)
+        built = staging / "model"
+        _replace(built, destination)
+        from toolkit.runs import atomic_write_json
+
+        atomic_write_json(destination.with_name(destination.name + ".json"), metadata)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> dict:
+    """Write the export to ``staging/model``; return its description."""
+    import keras
+
+    import toolkit
+    from toolkit.models.layers.sampling import portable_sampling
+    from toolkit.models.layers.stochastic import set_stochastic
+    from toolkit.serving.outputs import ServingPlan, input_signature, serving_function
+
+    plan = ServingPlan.of(model, run.spec, run.config, mc_samples=mc_samples)
+    signature = input_signature(model)
+    saved_model = staging / "saved_model"
+    set_stochastic(model, plan.stochastic)
+    try:
+        with portable_sampling():
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            archive.add_endpoint(
+                "serve", serving_function(model, plan), input_signature=[signature]
+            )
+            archive.write_out(str(saved_model), verbose=False)
+    finally:
+        set_stochastic(model, True)  # stochastic layers sample by default; restore that
+    target = staging / "model"
+    fmt.write(saved_model, target, model)
+    if fmt.name != "saved_model":
+        _check(fmt, target, saved_model, _probe_rows(signature, run.spec), plan, model)
+    return {
+        "format": fmt.name,
+        "run": str(run.path),
+        "toolkit": toolkit.__version__,
+        "endpoint": "serving_default",
+        "inputs": {
+            name: {"dtype": spec.dtype.name, "shape": [None, *spec.shape[1:]]}
+            for name, spec in signature.items()
+        },
+        "outputs": plan.outputs(),
+        "classes": list(plan.classes) or None,
+        "mc_samples": plan.passes if plan.stochastic else None,
+        "interval": plan.interval,
+    }
