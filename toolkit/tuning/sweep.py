@@ -168,6 +168,10 @@ class SweepSession:
         self.space = space
         self.role = role
         self.resumed = resumed
+        # Records that ended before this process started were reported by the process that
+        # was killed; Keras Tuner may hand such a trial out again if the kill came between the
+        # toolkit's record and Keras Tuner's own save.
+        self.started = utc_now()
         self.verbose = 2 if verbose else 0
         self.final_train = final_train
         self.output_dir = output_dir
@@ -519,6 +523,9 @@ class SweepSession:
             }
             self.records.write_record(record)
         self.records.refresh()
+        if self.resumed and record.get("ended") and record["ended"] < self.started:
+            _log(f"trial {trial.trial_id} had finished before the interruption; its result is kept")
+            return
         _log(self.records.progress_line(record, total=self.total))
 
     def _finish(self, status: str, reason: str | None) -> str:
