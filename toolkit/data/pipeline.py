@@ -17,11 +17,15 @@ training dataset comes in two forms (``make_training_dataset``):
 
 Datasets that are not shuffled (validation, prediction) are cut into batches once, up front,
 and start in about 2 ms.
+
+Training batches can be augmented (``toolkit.data.augment``) by a parallel map, each batch
+from a stateless seed folded from ``(seed, epoch, batch index)``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -82,11 +86,14 @@ def make_training_dataset(
     shuffle_seed: int | None,
     start_epoch: int = 0,
     epoch: tf.Variable | None = None,
+    augment: Callable | None = None,
+    augment_seed: int = 0,
 ) -> tf.data.Dataset:
     """Training batches, ``steps_for`` per epoch, rows permuted by ``(shuffle_seed, epoch)``.
 
     Without ``epoch``: endless, epochs ``start_epoch, start_epoch + 1, ...`` back to back.
     With ``epoch``: one epoch per iterator, the one ``epoch`` holds when the iterator starts.
+    ``augment(features, seed)`` transforms each batch's features.
     """
     columns, rows = _columns(features, target)
 
@@ -96,7 +103,18 @@ def make_training_dataset(
             seed = tf.stack([tf.constant(shuffle_seed, tf.int64), number])
             order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed)
             ordered = tf.nest.map_structure(lambda t: tf.gather(t, order), columns)
-        return _from_batches(*_batches(ordered, rows, batch_size))
+        batches = _from_batches(*_batches(ordered, rows, batch_size))
+        if augment is None:
+            return batches
+        epoch_seed = tf.random.experimental.stateless_fold_in(
+            tf.constant([augment_seed, 0], tf.int64), number
+        )
+
+        def transform(index, batch):
+            seed = tf.random.experimental.stateless_fold_in(epoch_seed, index)
+            return augment(batch[0], seed), batch[1]
+
+        return batches.enumerate().map(transform, num_parallel_calls=tf.data.AUTOTUNE)
 
     if epoch is None:
         dataset = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch)
