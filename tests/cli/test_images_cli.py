@@ -152,7 +152,7 @@ def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
 
     from toolkit.config.loading import load_config
     from toolkit.data.preprocessing import FeatureSpec
-    from toolkit.data.sources import read_new_data
+    from toolkit.data.sources.files import read_new_frame
     from toolkit.evaluation.predict import predict_frame
     from toolkit.models.saving import load_model
 
@@ -162,7 +162,7 @@ def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
     scores = json.loads(evaluated.stdout)["metrics"]
     config = load_config(run_dir / "config.yaml")
     spec = FeatureSpec.from_json((run_dir / "preprocessing.json").read_text())
-    frame = read_new_data(str(folder), config.data, spec, label="folder", need_target=False)
+    frame = read_new_frame(str(folder), spec, label="folder", with_target=False)
     table = predict_frame(load_model(run_dir / "model.keras"), frame, spec, config)
     assert len(table) == 32 and set(table["target"]) == {"cat", "dog"}
     assert scores["accuracy"] == pytest.approx(accuracy_score(table["target"], table["prediction"]))

@@ -22,6 +22,25 @@ from toolkit.data.prepared import prepare_data
 from toolkit.errors import DataError
 
 
+def _frames(config):
+    """The split frames ``prepare_data`` encodes (file paths and labels per row)."""
+    from toolkit.data.sources import open_source
+    from toolkit.data.splits import split_frame
+
+    source = open_source(config)
+    return split_frame(
+        source.load_frame(),
+        config.data,
+        task=config.model.task,
+        seed=config.seed,
+        shipped_test=source.shipped_test(),
+    )
+
+
+def _features(split) -> dict:
+    return split.arrays()[0]
+
+
 def _config(source: str, task: str = "binary", **data) -> object:
     model = {"task": task, "flatten": True, "hidden": [4]}
     if data.pop("backbone", None):
@@ -48,17 +67,19 @@ def folder(tmp_path_factory):
 
 
 def test_a_class_folder_gives_its_images_and_labels_as_pillow_reads_them(folder):
-    data = prepare_data(_config(folder, test=0.2))
-    frame = pd.concat([data.splits.train, data.splits.validation, data.splits.test])
+    config = _config(folder, test=0.2)
+    data, splits = prepare_data(config), _frames(config)
+    frame = pd.concat([splits.train, splits.validation, splits.test])
     assert sorted(frame["target"].value_counts().items()) == [("cat", 10), ("dog", 10)]
     # Stratified like tables: each class in each split.
-    assert data.splits.test["target"].nunique() == 2
-    images = data.train[0]["image"]
-    assert images.shape == (len(data.splits.train), 16, 16, 3) and images.dtype == np.float32
-    expected = np.stack([np.asarray(Image.open(p)) for p in data.splits.train["file"]])
+    assert splits.test["target"].nunique() == 2
+    features, target = data.train.arrays()
+    images = features["image"]
+    assert images.shape == (len(splits.train), 16, 16, 3) and images.dtype == np.float32
+    expected = np.stack([np.asarray(Image.open(p)) for p in splits.train["file"]])
     np.testing.assert_array_equal(images, expected.astype(np.float32))
     labels = data.spec.target.classes
-    assert [labels[i] for i in data.train[1][:, 0].astype(int)] == list(data.splits.train["target"])
+    assert [labels[i] for i in target[:, 0].astype(int)] == list(splits.train["target"])
 
 
 def test_resizing_and_grayscale_match_keras_image_dataset_from_directory(folder):
@@ -71,7 +92,9 @@ def test_resizing_and_grayscale_match_keras_image_dataset_from_directory(folder)
     assert data.spec.image.shape == [12, 10, 1]
     ours = {
         path: image
-        for path, image in zip(data.splits.train["file"], data.train[0]["image"], strict=True)
+        for path, image in zip(
+            _frames(config).train["file"], _features(data.train)["image"], strict=True
+        )
     }
     keras_dataset = keras.utils.image_dataset_from_directory(
         folder, image_size=(12, 10), color_mode="grayscale", shuffle=False, batch_size=64
@@ -110,10 +133,11 @@ def test_a_csv_of_image_paths_beside_table_columns(folder, tmp_path):
     data = prepare_data(config)
     assert [f.name for f in data.spec.numeric] == ["size"]
     assert [f.name for f in data.spec.categorical] == ["kind"]
-    assert set(data.train[0]) == {"image", "numeric", "kind"}
+    features = _features(data.train)
+    assert set(features) == {"image", "numeric", "kind"}
     # Paths relative to the table's folder.
-    first = data.splits.train["path"].iloc[0]
-    np.testing.assert_array_equal(data.train[0]["image"][0], np.asarray(Image.open(first)))
+    first = _frames(config).train["path"].iloc[0]
+    np.testing.assert_array_equal(features["image"][0], np.asarray(Image.open(first)))
 
 
 def test_npz_images_and_signals(tmp_path):
@@ -123,7 +147,7 @@ def test_npz_images_and_signals(tmp_path):
     assert data.spec.image.shape == [5, 4, 1]
     order = [
         int(np.where((x == image[..., 0]).all(axis=(1, 2)))[0][0])
-        for image in data.train[0]["image"]
+        for image in _features(data.train)["image"]
     ]
     assert len(set(order)) == len(order)
 
@@ -137,8 +161,8 @@ def test_npz_images_and_signals(tmp_path):
         }
     )
     data = prepare_data(config)
-    train = data.train[0]["signal"]
-    assert train.shape == (len(data.splits.train), 8, 2)
+    train = _features(data.train)["signal"]
+    assert train.shape == (data.train.rows, 8, 2)
     np.testing.assert_allclose(data.spec.signal.mean, train.mean(axis=(0, 1)), rtol=1e-5)
     np.testing.assert_allclose(data.spec.signal.std, train.std(axis=(0, 1)), rtol=1e-5)
 
@@ -156,7 +180,8 @@ def test_digits_as_8x8x1_images_are_scikit_learns():
     data = prepare_data(config)
     assert data.spec.image.shape == [8, 8, 1] and data.spec.image.value_range == [0.0, 16.0]
     digits = sklearn.datasets.load_digits()
-    image, label = data.train[0]["image"][0, ..., 0], data.splits.train["target"].iloc[0]
+    image = _features(data.train)["image"][0, ..., 0]
+    label = _frames(config).train["target"].iloc[0]
     matches = np.flatnonzero((digits.images == image).all(axis=(1, 2)))
     assert str(digits.target[matches[0]]) == label
 
@@ -172,12 +197,14 @@ def test_keras_mnist_is_read_from_keras_cache_with_its_own_test_split(tmp_path, 
         }
     )
     data = prepare_data(config)
-    assert len(data.splits.train) + len(data.splits.validation) == 100
-    assert len(data.splits.test) == 30
+    assert data.train.rows + data.validation.rows == 100
+    assert data.test.rows == 30
     assert data.spec.image.shape == [28, 28, 1]
     with np.load(tmp_path / "datasets" / "mnist.npz") as archive:
-        np.testing.assert_array_equal(data.test[0]["image"][..., 0], archive["x_test"])
-        assert list(data.splits.test["target"]) == [str(v) for v in archive["y_test"]]
+        np.testing.assert_array_equal(_features(data.test)["image"][..., 0], archive["x_test"])
+        labels = data.spec.target.classes
+        codes = data.test.arrays()[1][:, 0].astype(int)
+        assert [labels[c] for c in codes] == [str(v) for v in archive["y_test"]]
 
 
 def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
@@ -287,7 +314,7 @@ def test_the_data_summary_describes_images(folder, tmp_path):
     from toolkit.data.preprocessing import describe
 
     data = prepare_data(_config(folder))
-    summary = describe(data.spec, {"train": len(data.splits.train)})
+    summary = describe(data.spec, data.rows)
     assert summary["features"] == [{"name": "file", "kind": "image", "shape": [16, 16, 3]}]
     json.dumps(summary)
 

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -545,6 +546,18 @@ class ModelConfig(Strict):
         """``hidden: [128, 64]`` is shorthand for blocks that inherit every other setting."""
         return _compact("units", "layer widths")(value)
 
+    @field_validator("hidden")
+    @classmethod
+    def _dense_body_has_blocks(cls, value: list[BlockConfig], info: ValidationInfo) -> Any:
+        """Empty ``hidden`` only on a conv or backbone body (its pooled features go straight
+        to the head)."""
+        if not value and info.data.get("body", "dense") == "dense":
+            raise ValueError(
+                "body 'dense' needs at least 1 item (a block); conv and backbone "
+                "bodies may have none"
+            )
+        return value
+
     @field_serializer("hidden")
     def _compact_blocks(self, blocks: list[BlockConfig]) -> list[Any]:
         """Write blocks back in the compact form where they only set ``units``."""
@@ -583,8 +596,6 @@ class ModelConfig(Strict):
             raise ValueError(f"model.backbone is set but model.body is '{self.body}'")
         if self.flatten and self.body != "dense":
             raise ValueError(f"flatten applies to body 'dense', not '{self.body}'")
-        if not self.hidden and self.body == "dense":
-            raise ValueError("body 'dense' needs at least one hidden block")
         if self.mc_dropout and not self._has_dropout():
             raise ValueError(
                 "mc_dropout needs dropout > 0 in at least one hidden block"
