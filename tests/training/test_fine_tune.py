@@ -128,6 +128,20 @@ def test_both_phases_make_one_history_and_one_tensorboard_timeline(transfer):
     assert steps == [1, 2, 3]
 
 
+def test_tensorboard_shows_training_images_and_the_confusion_matrix(transfer):
+    import tensorflow as tf
+
+    from tests.training.test_tensorboard import _events
+
+    _, run_dir = transfer
+    events = _events(run_dir / "tensorboard")
+    (step, (width, height, png)), *_ = events["input_images"][1]
+    assert step == 1 and (int(width), int(height)) == (3 * 33 - 1, 3 * 33 - 1)  # 9 tiles
+    grid = tf.io.decode_png(png).numpy()
+    assert grid.shape == (98, 98, 3) and grid[:32, :32].std() > 0
+    assert [step for step, _ in events["confusion_matrix"][1]][-1] == 3
+
+
 @pytest.mark.slow
 def test_a_run_killed_in_phase_two_resumes_to_the_uninterrupted_result(transfer, tmp_path):
     from toolkit.models.saving import load_model

@@ -858,6 +858,7 @@ class CallbacksConfig(Strict):
     uncertainty_monitor: SampledMonitorConfig = SampledMonitorConfig()
     # auto: on for classifiers (needs tensorboard)
     confusion_matrix: SampledMonitorConfig = SampledMonitorConfig()
+    input_images: bool = True  # a grid of training images in TensorBoard (image data only)
 
     @field_validator("uncertainty_monitor", "confusion_matrix", mode="before")
     @classmethod

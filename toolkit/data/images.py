@@ -48,6 +48,12 @@ def read_class_folder(
         raise DataError(f"{label} is not a folder of class sub-folders: {root}")
     classes = sorted(p for p in root.iterdir() if p.is_dir())
     if not classes:
+        tables = [p for p in root.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq")]
+        if tables:
+            raise DataError(
+                f"{label} {root} holds CSV/Parquet files, not class sub-folders of images; set "
+                "data.kind: table to read them as table shards"
+            )
         loose = _image_files(root, image.extensions)
         hint = f" (it holds {len(loose)} images directly)" if loose else ""
         raise DataError(

@@ -441,6 +441,7 @@ def _callbacks_and_resume(
         train_size=data.train.rows,
         resuming=resume_point is not None,
         initial_history=initial_history,
+        input_images=_example_images(config, data),
     )
     if resume_point is not None:
         run_callbacks.checkpoint.set_model(model)
@@ -478,6 +479,18 @@ def _worker_shards(data: PreparedData) -> list[str]:
             "least as many files as workers"
         )
     return data.train.shard_names(Worker(position, max(len(members), 1)))
+
+
+def _example_images(config: ExperimentConfig, data: PreparedData):
+    """Nine training images as the first batch hands them to the model (augmented when the
+    pipeline augments) and their value range, for TensorBoard; None for other data."""
+    if data.spec.image is None or config.callbacks.tensorboard is None:
+        return None
+    from toolkit.data.preprocessing import IMAGE_INPUT
+
+    dataset = data.train.training_dataset(batch_size=9, shuffle_seed=config.seed)
+    features, _ = next(iter(dataset))
+    return np.asarray(features[IMAGE_INPUT]), data.spec.image.value_range
 
 
 def _datasets(
