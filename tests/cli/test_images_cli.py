@@ -53,7 +53,7 @@ def folder_run(tmp_path_factory):
             "model": {"task": "binary", "body": "conv", "conv": {"blocks": [8]}, "hidden": [8]},
             "training": {"epochs": 3, "batch_size": 8},
             "callbacks": {"learning_curve": False},
-            "evaluation": {"plots": False, "baselines": False},
+            "evaluation": {"plots": True, "baselines": False},
         }
     )
     result = train(config, output_dir=base / "runs", verbose=0)
@@ -148,7 +148,7 @@ def test_a_flat_folder_gives_one_row_per_image_with_its_file(folder_run, cli, tm
 def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
     """The accuracy of a fresh process equals scikit-learn's on this process's predictions
     of the folder's images against their sub-folder names."""
-    from sklearn.metrics import accuracy_score
+    from sklearn.metrics import accuracy_score, recall_score
 
     from toolkit.config.loading import load_config
     from toolkit.data.preprocessing import FeatureSpec
@@ -166,3 +166,18 @@ def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
     table = predict_frame(load_model(run_dir / "model.keras"), frame, spec, config)
     assert len(table) == 32 and set(table["target"]) == {"cat", "dog"}
     assert scores["accuracy"] == pytest.approx(accuracy_score(table["target"], table["prediction"]))
+    recall = recall_score(table["target"], table["prediction"], average=None, labels=["cat", "dog"])
+    per_class = scores["per_class_accuracy"]
+    np.testing.assert_allclose([per_class["cat"], per_class["dog"]], recall)
+
+
+def test_the_report_shows_per_class_accuracy_and_the_confidently_wrong_images(folder_run):
+    from toolkit.evaluation.report import write_report
+
+    _, run_dir = folder_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics[metrics["evaluated_on"]]["per_class_accuracy"]) == {"cat", "dog"}
+    assert (run_dir / "plots" / "confidently_wrong.png").exists()
+    _, markdown = write_report(run_dir)
+    text = markdown.read_text()
+    assert "## Per-class accuracy" in text and "confidently_wrong.png" in text

@@ -630,10 +630,11 @@ CALLBACK_ROWS = 10_000
 
 
 def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, predictions, y):
-    """``(frame, predictions, y)`` for the plots: the held-out split's own when it is small,
-    else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric columns
-    (the predictive band of a one-feature model plots against its column)."""
-    from toolkit.data.preprocessing import NUMERIC_INPUT
+    """``(frame, predictions, y, images)`` for the plots: the held-out split's own when it is
+    small, else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric
+    columns (the predictive band of a one-feature model plots against its column); ``images``
+    the rows' images, or None."""
+    from toolkit.data.preprocessing import IMAGE_INPUT, NUMERIC_INPUT
     from toolkit.evaluation.predict import predict
 
     if split.rows > PLOT_ROWS:
@@ -644,7 +645,7 @@ def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, pre
     columns = [f.name for f in data.spec.numeric]
     numeric = features.get(NUMERIC_INPUT)
     frame = pd.DataFrame(numeric if numeric is not None else {}, columns=columns or None)
-    return frame, predictions, y
+    return frame, predictions, y, features.get(IMAGE_INPUT)
 
 
 def _final_metrics(
