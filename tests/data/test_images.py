@@ -323,3 +323,34 @@ def test_npz_image_helper_round_trips(tmp_path):
     path = write_image_npz(tmp_path / "images.npz", count=8)
     with np.load(path) as archive:
         assert archive["x"].shape == (8, 16, 16, 3)
+
+
+def test_without_cache_files_are_decoded_per_batch_to_the_same_batches(folder):
+    """data.cache: false keeps paths and decodes in the pipeline: every batch (augmented
+    training epochs, one-pass data, samples) equals the one decoded up front."""
+    augmentation = {"random_flip": "horizontal", "random_rotation": 0.1}
+    cached = prepare_data(_config(folder, augmentation=augmentation))
+    streamed = prepare_data(_config(folder, augmentation=augmentation, cache=False))
+    assert streamed.train.features["image"].dtype.kind == "U"  # paths, not pixels
+
+    def batches(dataset, count):
+        return [(b[0]["image"].numpy(), b[1].numpy()) for b in dataset.take(count)]
+
+    steps = -(-cached.train.rows // 4)
+    for a, b in zip(
+        batches(cached.train.training_dataset(batch_size=4, shuffle_seed=1), 2 * steps),
+        batches(streamed.train.training_dataset(batch_size=4, shuffle_seed=1), 2 * steps),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a[0], b[0], atol=1e-4)
+        np.testing.assert_array_equal(a[1], b[1])
+    for a, b in zip(
+        batches(cached.validation.dataset(batch_size=3), 10),
+        batches(streamed.validation.dataset(batch_size=3), 10),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(
+        cached.validation.sample(3, seed=2)[0]["image"],
+        streamed.validation.sample(3, seed=2)[0]["image"],
+    )

@@ -209,6 +209,22 @@ def stack_images(images: list[np.ndarray], feature: ImageFeature, *, what: str) 
     return stacked.astype(np.float32, copy=False)
 
 
+def check_files(paths: pd.Series | list[str], feature: ImageFeature, *, what: str) -> np.ndarray:
+    """Image file paths checked as ``decode_files`` checks them (readable images; the
+    model's size unless they are resized), as an array of strings, not yet decoded."""
+    paths = [str(p) for p in paths]
+    sizes = _sizes(paths, what=what)
+    if not feature.resize:
+        expected = tuple(feature.shape[:2])
+        for path, size in zip(paths, sizes, strict=True):
+            if size != expected:
+                raise DataError(
+                    f"{what}: {path} is {size[0]}x{size[1]}, the model takes "
+                    f"{expected[0]}x{expected[1]} images"
+                )
+    return np.asarray(paths, dtype=str)
+
+
 def decode_fn(feature: ImageFeature):
     """A TensorFlow function: an image file's path -> float32 (H, W, C) pixels, decoded and
     resized as ``keras.utils.image_dataset_from_directory`` does."""
@@ -240,17 +256,13 @@ def decode_files(
     """Decode image files in parallel into (N, H, W, C) float32. Files are resized to the
     model's size when the run set ``image_size`` (or ``resize`` says so, as for new images
     to predict); otherwise each must have the training images' size."""
+    import dataclasses
+
     import tensorflow as tf
 
-    sizes = _sizes(paths, what=what)
-    if not (feature.resize if resize is None else resize):
-        expected = tuple(feature.shape[:2])
-        for path, size in zip(paths, sizes, strict=True):
-            if size != expected:
-                raise DataError(
-                    f"{what}: {path} is {size[0]}x{size[1]}, the model takes "
-                    f"{expected[0]}x{expected[1]} images"
-                )
+    if resize is not None:
+        feature = dataclasses.replace(feature, resize=resize)
+    check_files(paths, feature, what=what)
     decode = decode_fn(feature)
     dataset = (
         tf.data.Dataset.from_tensor_slices(paths)

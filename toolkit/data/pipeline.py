@@ -71,11 +71,22 @@ def _columns(features: dict[str, np.ndarray], target: np.ndarray | None):
 
 
 def make_dataset(
-    features: dict[str, np.ndarray], target: np.ndarray | None, *, batch_size: int
+    features: dict[str, np.ndarray],
+    target: np.ndarray | None,
+    *,
+    batch_size: int,
+    decode: Callable | None = None,
 ) -> tf.data.Dataset:
-    """One pass over ``(features, target)`` (or ``features``) in row order."""
+    """One pass over ``(features, target)`` (or ``features``) in row order. ``decode(features)``
+    turns each batch's stored inputs (image file paths) into what the model takes."""
     columns, rows = _columns(features, target)
-    return _from_batches(*_batches(columns, rows, batch_size)).prefetch(2)
+    batches = _from_batches(*_batches(columns, rows, batch_size))
+    if decode is not None:
+        if target is None:
+            batches = batches.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            batches = batches.map(lambda x, y: (decode(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(2 if decode is None else tf.data.AUTOTUNE)
 
 
 def make_training_dataset(
@@ -88,12 +99,14 @@ def make_training_dataset(
     epoch: tf.Variable | None = None,
     augment: Callable | None = None,
     augment_seed: int = 0,
+    decode: Callable | None = None,
 ) -> tf.data.Dataset:
     """Training batches, ``steps_for`` per epoch, rows permuted by ``(shuffle_seed, epoch)``.
 
     Without ``epoch``: endless, epochs ``start_epoch, start_epoch + 1, ...`` back to back.
     With ``epoch``: one epoch per iterator, the one ``epoch`` holds when the iterator starts.
-    ``augment(features, seed)`` transforms each batch's features.
+    ``decode(features)`` turns each batch's stored inputs (image file paths) into what the
+    model takes, then ``augment(features, seed)`` transforms them; both in a parallel map.
     """
     columns, rows = _columns(features, target)
 
@@ -104,6 +117,8 @@ def make_training_dataset(
             order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed)
             ordered = tf.nest.map_structure(lambda t: tf.gather(t, order), columns)
         batches = _from_batches(*_batches(ordered, rows, batch_size))
+        if decode is not None:
+            batches = batches.map(lambda x, y: (decode(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         if augment is None:
             return batches
         epoch_seed = tf.random.experimental.stateless_fold_in(

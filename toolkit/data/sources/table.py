@@ -8,6 +8,7 @@ into the arrays the model reads (``InMemorySplit``).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,12 +126,21 @@ class TableSource(Source):
         del frame  # the splits are copies; the whole table is no longer needed
         spec = spec or fit_spec(splits.train, self.config, self.task)
 
+        # data.cache: false keeps image files as paths, decoded batch by batch.
+        stored = not self.config.cache and spec.image is not None and spec.image.stored == "path"
+
         def encode(part: pd.DataFrame, what: str, **training) -> InMemorySplit:
-            return InMemorySplit(
-                feature_arrays(part, spec, what=what),
-                encode_target(part, spec, what=what),
-                **training,
-            )
+            target = encode_target(part, spec, what=what)
+            if stored:
+                from toolkit.data.image_file_split import ImageFileSplit
+                from toolkit.data.images import check_files
+                from toolkit.data.preprocessing import IMAGE_INPUT
+
+                table = feature_arrays(part, dataclasses.replace(spec, image=None), what=what)
+                paths = check_files(part[spec.image.column], spec.image, what=what)
+                features = {**table, IMAGE_INPUT: paths}
+                return ImageFileSplit(features, target, spec.image, **training)
+            return InMemorySplit(feature_arrays(part, spec, what=what), target, **training)
 
         return PreparedData(
             spec=spec,
