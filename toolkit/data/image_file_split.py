@@ -85,18 +85,22 @@ class ImageFileSplit(InMemorySplit):
             self.features, self.target, batch_size=batch_size, decode=self._decode_batch()
         )
 
+    def _stored(self) -> InMemorySplit:
+        """The same rows as stored (paths), to select rows from."""
+        return InMemorySplit(self.features, self.target)
+
     def arrays(self) -> Arrays:
-        return self._decoded(super().arrays())
+        return self._decoded((self.features, self.target))
 
     def sample(self, max_rows: int | None = None, *, seed: int = 0) -> Arrays:
-        return self._decoded(super().sample(max_rows, seed=seed))
+        return self._decoded(self._stored().sample(max_rows, seed=seed))
 
     def chunks(self, rows: int = CHUNK_ROWS) -> Iterator[Arrays]:
-        for chunk in super().chunks(rows):
+        for chunk in self._stored().chunks(rows):
             yield self._decoded(chunk)
 
     def subset(self, rows: np.ndarray) -> ImageFileSplit:
-        part = super().subset(rows)
+        part = self._stored().subset(rows)
         features, target = part.features, part.target
         return ImageFileSplit(
             features,
