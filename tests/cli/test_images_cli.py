@@ -1,6 +1,6 @@
 """Image runs end to end: the seeds' MNIST network exactly, saved models that take raw
-images in a fresh process (checked against a NumPy forward pass), predictions for a flat
-folder (one row per file) and an .npz, evaluation on a class folder."""
+images (checked against a NumPy forward pass), predictions in a fresh process for a flat
+folder (one row per file) and an .npz, evaluation on a class folder, reports."""
 
 from __future__ import annotations
 
@@ -91,21 +91,25 @@ def test_the_seeds_mnist_network_is_built_exactly(mnist_run):
     assert model.count_params() == seeds.count_params() == 101_770
 
 
-def test_predict_in_a_fresh_process_takes_raw_images(mnist_run, cli, tmp_path):
-    """The subprocess's probabilities equal a NumPy forward pass of the saved weights on
-    pixels / 255: the rescaling is inside the model."""
+def test_predictions_take_raw_images(mnist_run, tmp_path):
+    """Predictions for an .npz of raw pixels (no labels), read and written as ``toolkit
+    predict`` does, equal a NumPy forward pass of the saved weights on pixels / 255: the
+    rescaling is inside the model. (A fresh process predicts in the next test.)"""
+    from toolkit.config.loading import load_config
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.data.sources.base import Source
+    from toolkit.evaluation.predict import write_predictions
     from toolkit.models.saving import load_model
 
     home, run_dir = mnist_run
     with np.load(home / "datasets" / "mnist.npz") as archive:
         images = archive["x_test"][:20]
-    np.savez(tmp_path / "new.npz", x=images)  # no labels: new data
-    result = cli(
-        "predict", run_dir, "--input", tmp_path / "new.npz", "--output", tmp_path / "p.csv"
-    )
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_csv(tmp_path / "p.csv")
+    np.savez(tmp_path / "new.npz", x=images)
+    spec = FeatureSpec.from_json((run_dir / "preprocessing.json").read_text())
     model = load_model(run_dir / "model.keras")
+    chunks = Source.read_input(str(tmp_path / "new.npz"), spec, label="--input")
+    write_predictions(model, chunks, spec, load_config(run_dir / "config.yaml"), tmp_path / "p.csv")
+    predicted = pd.read_csv(tmp_path / "p.csv")
     w1, b1 = model.get_layer("block0_dense").get_weights()
     w2, b2 = model.get_layer("logits").get_weights()
     hidden = np.maximum(images.reshape(20, -1) / 255.0 @ w1 + b1, 0.0)
@@ -118,8 +122,9 @@ def test_predict_in_a_fresh_process_takes_raw_images(mnist_run, cli, tmp_path):
 
 
 def test_a_flat_folder_gives_one_row_per_image_with_its_file(folder_run, cli, tmp_path):
-    """Same probabilities as the model gives in this process; augmentation (on in training)
-    is not in the saved model, so two predictions of one image agree."""
+    """A fresh process gives the probabilities the saved model gives in this one;
+    augmentation (on in training) is not in the saved model, so two predictions of one image
+    agree."""
     from PIL import Image
 
     from toolkit.models.saving import load_model
