@@ -148,3 +148,20 @@ def test_conv_blocks_that_shrink_inputs_to_nothing_are_a_data_error(tmp_path):
         DataError, match=r"model\.conv block 1 would shrink the 6x6 inputs to nothing"
     ):
         prepare_data(config)
+
+
+def test_init_from_freezes_conv_blocks_first_then_dense_blocks():
+    from toolkit.models.builder import block_prefixes, transfer_weights
+
+    image = ImageFeature("image", "array", [8, 8, 1], [0.0, 16.0])
+    config = _config({"body": "conv", "conv": {"blocks": [4, 6]}, "hidden": [5]})
+    source = build_model(config, _spec(image=image), train_size=10)
+    model = build_model(config, _spec(image=image), train_size=10)
+    prefixes = block_prefixes(config.model)
+    assert prefixes == ["conv0_", "conv1_", "block0_"]
+    copied = transfer_weights(model, source, freeze=2, prefixes=prefixes)
+    assert {"conv0_conv0", "conv1_conv0", "block0_dense", "logits"} <= set(copied)
+    for a, b in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    trainable = {layer.name for layer in model.layers if layer.trainable and layer.weights}
+    assert trainable == {"block0_dense", "logits"}
