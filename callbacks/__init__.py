@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .epoch_csv_logger import EpochCSVLogger
     from .epoch_tensorboard import EpochTensorBoard
     from .gradient_norm_monitor import GradientNormMonitor
+    from .input_images import InputImages
     from .learning_curve_plot import LearningCurvePlot
     from .learning_rate_logger import LearningRateLogger
     from .periodic_callback import PeriodicCallback
@@ -29,6 +30,7 @@ _MODULES = {
     "EpochCSVLogger": "epoch_csv_logger",
     "EpochTensorBoard": "epoch_tensorboard",
     "GradientNormMonitor": "gradient_norm_monitor",
+    "InputImages": "input_images",
     "LearningCurvePlot": "learning_curve_plot",
     "LearningRateLogger": "learning_rate_logger",
     "PeriodicCallback": "periodic_callback",
@@ -41,6 +43,7 @@ __all__ = [
     "EpochCSVLogger",
     "EpochTensorBoard",
     "GradientNormMonitor",
+    "InputImages",
     "LearningCurvePlot",
     "LearningRateLogger",
     "PeriodicCallback",

@@ -63,13 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir")
     evaluate.add_argument(
         "--data",
-        help="a .csv/.parquet file, directory or glob with the target column (default: test split)",
+        help="a .csv/.parquet file, directory or glob with the target column, or for image "
+        "and signal runs an .npz or a folder of class sub-folders (default: test split)",
     )
 
     predict = commands.add_parser("predict", help="write predictions for a file of rows")
     predict.add_argument("run_dir")
     predict.add_argument(
-        "--input", required=True, help="a .csv/.parquet file, directory or glob of rows"
+        "--input",
+        required=True,
+        help="a .csv/.parquet file, directory or glob of rows, or for image and signal runs "
+        "an .npz or a folder of images (flat or in class sub-folders)",
     )
     predict.add_argument(
         "--output", required=True, help="where to write the predictions (.csv or .parquet)"
@@ -143,8 +147,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if config.tuner
         else ""
     )
+    body = "" if config.model.body == "dense" else f"{config.model.body} body, "
+    if config.model.backbone is not None:
+        body = f"backbone {config.model.backbone.name}, "
     print(
-        f"{args.config}: valid ({config.model.task}, {len(config.model.hidden)} hidden blocks{extra})"
+        f"{args.config}: valid ({config.model.task}, {body}{len(config.model.hidden)} hidden "
+        f"blocks{extra})"
     )
     return 0
 

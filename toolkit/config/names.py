@@ -21,9 +21,42 @@ SYNTHETIC_KINDS: dict[str, str] = {
     "multiclass": "multiclass",
 }
 
-# Prefixes of data.source (``sklearn:diabetes``); a source without one is a path to CSV/Parquet
-# data. Each names a kind in toolkit.data.sources.SOURCES.
-SOURCE_PREFIXES = ("sklearn", "synthetic")
+# Prefixes of data.source (``sklearn:diabetes``); a source without one is a path (CSV/Parquet
+# data, an .npz, or a folder of images). Each names a kind in toolkit.data.sources.SOURCES.
+SOURCE_PREFIXES = ("sklearn", "synthetic", "keras")
+
+# keras.datasets loaders the toolkit reads (Keras downloads each once into its cache).
+KERAS_DATASETS: dict[str, str] = {
+    "mnist": "multiclass",
+    "fashion_mnist": "multiclass",
+    "cifar10": "multiclass",
+    "cifar100": "multiclass",
+}
+
+# keras.applications backbones by their Keras name: the input preprocessing their ImageNet
+# weights expect ("none": the model rescales inside, from [0, 255] pixels), the smallest
+# input side Keras accepts, and the extra constructor arguments the config may set.
+BACKBONES: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    "MobileNetV3Small": ("none", 32, ("alpha", "minimalistic")),
+    "MobileNetV3Large": ("none", 32, ("alpha", "minimalistic")),
+    "MobileNetV2": ("tf", 32, ("alpha",)),
+    "ResNet50": ("caffe", 32, ()),
+    "ResNet101": ("caffe", 32, ()),
+    "ResNet50V2": ("tf", 32, ()),
+    "EfficientNetB0": ("none", 32, ()),
+    "EfficientNetB1": ("none", 32, ()),
+    "EfficientNetB2": ("none", 32, ()),
+    "EfficientNetB3": ("none", 32, ()),
+    "EfficientNetV2B0": ("none", 32, ()),
+    "EfficientNetV2S": ("none", 32, ()),
+    "ConvNeXtTiny": ("none", 32, ()),
+    "DenseNet121": ("torch", 32, ()),
+    "InceptionV3": ("tf", 75, ()),
+    "Xception": ("tf", 71, ()),
+    "VGG16": ("caffe", 32, ()),
+}
+
+IMAGE_EXTENSIONS = ("bmp", "gif", "jpeg", "jpg", "png")
 
 TASKS = ("regression", "binary", "multiclass")
 

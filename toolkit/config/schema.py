@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -108,10 +109,93 @@ def _source_prefix(value: str) -> str | None:
     return None
 
 
+def source_form(source: str) -> str:
+    """What a ``data.source`` string names: a prefix kind (sklearn, synthetic, keras, or an
+    unknown prefix), ``npz``, ``table`` (a CSV/Parquet file or a glob of them), ``folder``
+    (a directory: of images by class, or of table shards with ``data.kind: table``), or
+    ``unknown``."""
+    prefix = _source_prefix(source)
+    if prefix is not None:
+        return prefix
+    lowered = source.lower()
+    if lowered.endswith(".npz"):
+        return "npz"
+    if lowered.endswith(_TABLE_SUFFIXES) or any(c in source for c in "*?["):
+        return "table"
+    if _table_location(source):
+        return "folder"
+    return "unknown"
+
+
+def _value_range(value: list[float] | None) -> list[float] | None:
+    if value is not None and not value[0] < value[1]:
+        raise ValueError(f"value_range [{value[0]}, {value[1]}] must go from low to high")
+    return value
+
+
+class ImageConfig(Strict):
+    """How images are read, following ``keras.utils.image_dataset_from_directory``."""
+
+    column: str | None = None  # a CSV/Parquet column of image paths
+    image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
+    color_mode: Literal["rgb", "grayscale", "rgba"] = "rgb"
+    interpolation: Literal[
+        "bilinear",
+        "nearest",
+        "bicubic",
+        "area",
+        "lanczos3",
+        "lanczos5",
+        "gaussian",
+        "mitchellcubic",
+    ] = "bilinear"
+    crop_to_aspect_ratio: bool = False
+    extensions: Annotated[
+        list[Annotated[str, AfterValidator(_one_of("image file type", names.IMAGE_EXTENSIONS))]],
+        Field(min_length=1),
+    ] = list(names.IMAGE_EXTENSIONS)
+    # The range raw pixel values come in; the model rescales from it. Default [0, 255]
+    # (files and keras.datasets), [0, 16] for sklearn's digits.
+    value_range: Annotated[
+        list[float] | None, Field(min_length=2, max_length=2), AfterValidator(_value_range)
+    ] = None
+
+
+class AugmentationConfig(Strict):
+    """Random image transforms applied to training batches only, with Keras' factor meanings:
+    rotation as a fraction of a full turn, zoom and translation as fractions of the size,
+    contrast as the spread around 1."""
+
+    random_flip: Literal["horizontal", "vertical", "horizontal_and_vertical"] | None = None
+    random_rotation: Annotated[float, Field(gt=0, le=0.5)] | None = None
+    random_zoom: Annotated[float, Field(gt=0, lt=1)] | None = None
+    random_translation: Annotated[float, Field(gt=0, lt=1)] | None = None
+    random_contrast: Annotated[float, Field(gt=0, le=1)] | None = None
+    fill_mode: Literal["reflect", "wrap", "constant", "nearest"] = "reflect"
+
+    @property
+    def active(self) -> bool:
+        return any(
+            getattr(self, key) is not None
+            for key in (
+                "random_flip",
+                "random_rotation",
+                "random_zoom",
+                "random_translation",
+                "random_contrast",
+            )
+        )
+
+
+_HELD_OUT_FORMS = ("table", "npz", "folder")
+
+
 class DataConfig(Strict):
-    """Where the data comes from, how it is split, and whether it is streamed from disk."""
+    """Where the data comes from, what kind it is, how it is split, and whether it is
+    streamed from disk."""
 
     source: str
+    kind: Literal["table", "image", "signal"] | None = None  # default: what the source implies
     target: str = "target"
     features: list[str] | None = None
     categorical: list[str] | None = None
@@ -128,26 +212,34 @@ class DataConfig(Strict):
     # Most frequent values kept per categorical column; the rest share the OOV bucket.
     max_tokens: PositiveInt | None = 10_000
     synthetic: SyntheticConfig = SyntheticConfig()
+    image: ImageConfig = ImageConfig()
+    augmentation: Switchable[AugmentationConfig] = None
+    cache: bool = True  # decode image files once and keep them in memory
 
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
-        prefix = _source_prefix(value)
-        if prefix == "sklearn":
+        form = source_form(value)
+        if form == "sklearn":
             _check_name("dataset", value.removeprefix("sklearn:"), list(names.DATASETS))
-        elif prefix == "synthetic":
+        elif form == "synthetic":
             _check_name(
                 "synthetic kind", value.removeprefix("synthetic:"), list(names.SYNTHETIC_KINDS)
             )
-        elif prefix is not None:
-            raise ValueError(unknown_name("data source kind", prefix, names.SOURCE_PREFIXES))
-        elif not _table_location(value):
+        elif form == "keras":
+            _check_name("keras dataset", value.removeprefix("keras:"), list(names.KERAS_DATASETS))
+        elif _source_prefix(value) is not None:
+            raise ValueError(unknown_name("data source kind", form, names.SOURCE_PREFIXES))
+        elif form == "unknown":
             raise ValueError(
                 f"unknown data source '{value}'; allowed: sklearn:<"
                 + "|".join(names.DATASETS)
                 + ">, synthetic:<"
                 + "|".join(names.SYNTHETIC_KINDS)
-                + ">, a .csv/.parquet file, or a directory or glob of them"
+                + ">, keras:<"
+                + "|".join(names.KERAS_DATASETS)
+                + ">, a .csv/.parquet file or a glob of them, an .npz file, or a folder (of "
+                "images by class, or of table shards with data.kind: table)"
             )
         return value
 
@@ -156,16 +248,18 @@ class DataConfig(Strict):
     def _fraction_or_path(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
             raise ValueError(f"expected a fraction in (0, 1) or a path to a file, got {value!r}")
-        if isinstance(value, str) and (_source_prefix(value) or not _table_location(value)):
+        if isinstance(value, str) and source_form(value) not in _HELD_OUT_FORMS:
             raise ValueError(
-                "expected a fraction in (0, 1), a .csv/.parquet path, or a directory or glob "
-                f"of them, got '{value}'"
+                "expected a fraction in (0, 1), a .csv/.parquet/.npz path, a glob, or a "
+                f"folder, got '{value}'"
             )
         return value
 
     @model_validator(mode="after")
     def _streamable(self) -> DataConfig:
-        if self.streaming is True and _source_prefix(self.source) is not None:
+        if self.streaming is True and (
+            _source_prefix(self.source) is not None or self.input_kind != "table"
+        ):
             raise ValueError(
                 f"streaming: true needs CSV/Parquet files (a file, directory or glob); "
                 f"'{self.source}' is held in memory"
@@ -180,6 +274,68 @@ class DataConfig(Strict):
                 )
         return self
 
+    def _kind_fits_source(self) -> DataConfig:
+        form = self.form
+        implied = {"keras": "image"}.get(form)
+        if form == "table" and self.image.column is not None:
+            implied = "image"
+        if self.kind is not None and implied is not None and self.kind != implied:
+            raise ValueError(f"data.kind '{self.kind}' does not fit source '{self.source}'")
+        if form == "folder" and self.kind == "signal":
+            raise ValueError(
+                f"data.source '{self.source}' is a folder: of images (data.kind: image, the "
+                "default) or of CSV/Parquet shards (data.kind: table)"
+            )
+        kind = self.input_kind
+        if form == "npz" and self.kind not in ("image", "signal"):
+            raise ValueError(
+                f"data.source '{self.source}' is an .npz file: say what its x holds with "
+                "data.kind: image (N, H, W[, C]) or data.kind: signal (N, L[, C])"
+            )
+        if kind == "image" and form == "sklearn" and self.source != "sklearn:digits":
+            raise ValueError("data.kind 'image' fits sklearn:digits (8x8 images) only")
+        if kind == "image" and form == "synthetic":
+            raise ValueError("data.kind 'image' does not fit synthetic sources")
+        if kind == "image" and form == "table" and self.image.column is None:
+            raise ValueError(
+                "data.kind 'image' with a .csv/.parquet source needs data.image.column, the "
+                "column that holds the image paths"
+            )
+        if kind == "signal" and form != "npz":
+            raise ValueError("data.kind 'signal' needs an .npz source with x of shape (N, L[, C])")
+        if self.image.column is not None and form != "table":
+            raise ValueError("data.image.column applies to .csv/.parquet sources only")
+        if self.augmentation is not None and kind != "image":
+            raise ValueError("data.augmentation applies to images only")
+        for key in ("validation", "test"):
+            setting = getattr(self, key)
+            same = {"sklearn": "table", "synthetic": "table"}.get(form, form)
+            if form in ("table", "folder") and self.input_kind == "table":
+                same = ("table", "folder")  # files, globs and directories of table shards
+            if isinstance(setting, str) and source_form(setting) not in (
+                same if isinstance(same, tuple) else (same,)
+            ):
+                raise ValueError(
+                    f"data.{key} '{setting}' is not the same kind of file as data.source "
+                    f"'{self.source}'"
+                )
+        return self
+
+    @property
+    def form(self) -> str:
+        """sklearn | synthetic | keras | table | npz | folder (see ``source_form``)."""
+        return source_form(self.source)
+
+    @property
+    def input_kind(self) -> str:
+        """table | image | signal: the configured kind, or the one the source implies (a
+        folder holds images unless ``kind: table`` says it holds table shards)."""
+        if self.kind is not None:
+            return self.kind
+        if self.form in ("keras", "folder") or self.image.column is not None:
+            return "image"
+        return "table"
+
     @property
     def builtin_task(self) -> str | None:
         """The task a built-in or synthetic source implies, if any."""
@@ -188,13 +344,29 @@ class DataConfig(Strict):
             return names.DATASETS.get(name)
         if kind == "synthetic":
             return names.SYNTHETIC_KINDS.get(name)
+        if kind == "keras":
+            return names.KERAS_DATASETS.get(name)
         return None
 
+    @property
+    def array_column(self) -> str | None:
+        """The column that holds the images (or their paths) or the signals, if any: the
+        path column of a table, ``file`` for a folder, else ``image`` or ``signal``."""
+        kind = self.input_kind
+        if kind == "table":
+            return None
+        if kind == "signal":
+            return "signal"
+        if self.image.column is not None:
+            return self.image.column
+        return "file" if self.form == "folder" else "image"
+
     def feature_columns(self, columns: Any) -> list[str]:
-        """``features``, or by default every column but the target and the split key."""
+        """``features``, or by default every column but the target, the split key and the
+        image or signal column (the table columns the model reads)."""
         if self.features:
             return list(self.features)
-        return [c for c in columns if c not in (self.target, self.split_key)]
+        return [c for c in columns if c not in (self.target, self.split_key, self.array_column)]
 
 
 # --------------------------------------------------------------------------- model
@@ -213,6 +385,122 @@ class BlockConfig(Strict):
     residual: bool | None = None
 
 
+def _compact(key: str, what: str) -> Callable[[Any], Any]:
+    """``[32, 64]`` is shorthand for blocks that set only ``key`` and inherit the rest."""
+
+    def expand(value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of {what} or blocks, got {value!r}")
+        blocks = []
+        for index, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, (int, dict, BaseModel)):
+                raise ValueError(
+                    f"entry {index} must be a positive integer or a mapping with '{key}', "
+                    f"got {item!r}"
+                )
+            blocks.append({key: item} if isinstance(item, int) else item)
+        return blocks
+
+    return expand
+
+
+def _compacted(blocks: list[BaseModel], key: str) -> list[Any]:
+    dumped = [block.model_dump(exclude_none=True) for block in blocks]
+    return [item[key] if len(item) == 1 else item for item in dumped]
+
+
+class ConvBlockConfig(Strict):
+    """One convolutional block: ``convs`` convolutions, then pooling; unset fields inherit
+    the ``conv:`` section's defaults."""
+
+    filters: PositiveInt
+    kernel_size: PositiveInt | None = None
+    strides: PositiveInt | None = None
+    convs: PositiveInt | None = None
+    padding: Literal["same", "valid"] | None = None
+    pooling: Literal["max", "avg", "none"] | None = None
+    pool_size: PositiveInt | None = None
+    batchnorm: bool | None = None
+    dropout: DropoutRate | None = None
+    activation: Activation | None = None
+    l2: NonNegativeFloat | None = None
+    residual: bool | None = None
+
+
+class ConvConfig(Strict):
+    """The ``conv`` body: Conv2D blocks for images, Conv1D blocks for signals."""
+
+    blocks: Annotated[
+        list[ConvBlockConfig],
+        BeforeValidator(_compact("filters", "filter counts")),
+        Field(min_length=1),
+    ] = [ConvBlockConfig(filters=32), ConvBlockConfig(filters=64)]
+    kernel_size: PositiveInt = 3
+    strides: PositiveInt = 1
+    convs: PositiveInt = 1
+    padding: Literal["same", "valid"] = "same"
+    pooling: Literal["max", "avg", "none"] = "max"
+    pool_size: PositiveInt = 2
+    batchnorm: bool = False
+    dropout: DropoutRate = 0.0
+    activation: Activation | None = None  # default: model.activation
+    l2: NonNegativeFloat | None = None  # default: model.l2
+    residual: bool = False  # skip connections, projected by a 1x1 convolution when shapes differ
+    global_pooling: Literal["avg", "max", "flatten"] = "avg"
+
+    @field_serializer("blocks")
+    def _compact_blocks(self, blocks: list[ConvBlockConfig]) -> list[Any]:
+        return _compacted(blocks, "filters")
+
+    @model_validator(mode="after")
+    def _residual_needs_same_padding(self) -> ConvConfig:
+        for index, block in enumerate(self.blocks):
+            residual = self.residual if block.residual is None else block.residual
+            padding = block.padding or self.padding
+            if residual and padding != "same":
+                raise ValueError(
+                    f"conv block {index}: a residual block needs padding 'same' (the skip "
+                    "connection adds inputs and outputs of one size)"
+                )
+        return self
+
+
+class BackboneConfig(Strict):
+    """A ``keras.applications`` network without its classifier, under a dense top."""
+
+    name: Annotated[str, AfterValidator(_one_of("backbone", tuple(names.BACKBONES)))]
+    # imagenet (downloaded once into Keras' cache) | none | a path to a .weights.h5 file
+    weights: str = "imagenet"
+    trainable: bool = False
+    pooling: Literal["avg", "max"] = "avg"
+    input_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
+    dropout: DropoutRate = 0.0  # after pooling, before the top blocks
+    alpha: PositiveFloat | None = None
+    minimalistic: bool | None = None
+
+    @model_validator(mode="after")
+    def _arguments_and_weights(self) -> BackboneConfig:
+        allowed = names.BACKBONES[self.name][2]
+        for key in ("alpha", "minimalistic"):
+            if getattr(self, key) is not None and key not in allowed:
+                raise ValueError(
+                    f"backbone '{self.name}' takes no argument '{key}'"
+                    + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+                )
+        if self.weights not in ("imagenet", "none") and not self.weights.endswith(".weights.h5"):
+            raise ValueError(
+                f"backbone weights must be imagenet, none or a path to a .weights.h5 file, "
+                f"got '{self.weights}'"
+            )
+        minimum = names.BACKBONES[self.name][1]
+        if self.input_size is not None and min(self.input_size) < minimum:
+            raise ValueError(
+                f"backbone '{self.name}' takes images of at least {minimum}x{minimum}, "
+                f"input_size is {self.input_size[0]}x{self.input_size[1]}"
+            )
+        return self
+
+
 class BayesianConfig(Strict):
     """Variational (DenseVariational) layers: which ones, their prior and KL weighting."""
 
@@ -224,11 +512,17 @@ class BayesianConfig(Strict):
 
 
 class ModelConfig(Strict):
-    """The network: task head, dense body, regularisation and uncertainty options."""
+    """The network: inputs -> body -> dense blocks -> task head, with regularisation and
+    uncertainty options."""
 
     task: Literal["regression", "binary", "multiclass"]
     head: Literal["default", "gaussian"] = "default"
-    hidden: Annotated[list[BlockConfig], Field(min_length=1)] = [
+    body: Literal["dense", "conv", "backbone"] = "dense"
+    flatten: bool = False  # dense body on images or signals: flatten them first
+    conv: ConvConfig = ConvConfig()
+    backbone: BackboneConfig | None = None
+    # Dense blocks: the whole body for ``dense``, the top of ``conv`` and ``backbone``.
+    hidden: list[BlockConfig] = [
         BlockConfig(units=64),
         BlockConfig(units=64),
     ]
@@ -250,22 +544,24 @@ class ModelConfig(Strict):
     @classmethod
     def _expand_compact_blocks(cls, value: Any) -> Any:
         """``hidden: [128, 64]`` is shorthand for blocks that inherit every other setting."""
-        if not isinstance(value, list):
-            raise ValueError(f"expected a list of layer widths or blocks, got {value!r}")
-        blocks = []
-        for index, item in enumerate(value):
-            if isinstance(item, bool) or not isinstance(item, (int, dict, BlockConfig)):
-                raise ValueError(
-                    f"entry {index} must be a positive integer or a mapping with 'units', got {item!r}"
-                )
-            blocks.append({"units": item} if isinstance(item, int) else item)
-        return blocks
+        return _compact("units", "layer widths")(value)
+
+    @field_validator("hidden")
+    @classmethod
+    def _dense_body_has_blocks(cls, value: list[BlockConfig], info: ValidationInfo) -> Any:
+        """Empty ``hidden`` only on a conv or backbone body (its pooled features go straight
+        to the head)."""
+        if not value and info.data.get("body", "dense") == "dense":
+            raise ValueError(
+                "body 'dense' needs at least 1 item (a block); conv and backbone "
+                "bodies may have none"
+            )
+        return value
 
     @field_serializer("hidden")
     def _compact_blocks(self, blocks: list[BlockConfig]) -> list[Any]:
         """Write blocks back in the compact form where they only set ``units``."""
-        dumped = [block.model_dump(exclude_none=True) for block in blocks]
-        return [item["units"] if len(item) == 1 else item for item in dumped]
+        return _compacted(blocks, "units")
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
@@ -292,18 +588,38 @@ class ModelConfig(Strict):
                 raise ValueError(
                     unknown_name(f"metric for task '{task}'", metric, names.METRICS[task])
                 )
-        if self.mc_dropout and not any(
-            (block.dropout if block.dropout is not None else self.dropout) > 0
-            for block in self.hidden
-        ):
-            raise ValueError("mc_dropout needs dropout > 0 in at least one hidden block")
-        if self.freeze > len(self.hidden):
+        if self.body == "backbone" and self.backbone is None:
             raise ValueError(
-                f"freeze {self.freeze} is more than the {len(self.hidden)} hidden blocks"
+                "body 'backbone' needs a backbone section, e.g. {name: MobileNetV3Small}"
             )
+        if self.backbone is not None and self.body != "backbone":
+            raise ValueError(f"model.backbone is set but model.body is '{self.body}'")
+        if self.flatten and self.body != "dense":
+            raise ValueError(f"flatten applies to body 'dense', not '{self.body}'")
+        if self.mc_dropout and not self._has_dropout():
+            raise ValueError(
+                "mc_dropout needs dropout > 0 in at least one hidden block"
+                + ("" if self.body == "dense" else f" or in the {self.body} body")
+            )
+        blocks = len(self.hidden) + (len(self.conv.blocks) if self.body == "conv" else 0)
+        if self.freeze > blocks:
+            raise ValueError(f"freeze {self.freeze} is more than the {blocks} blocks")
         if self.freeze and not self.init_from:
             raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
         return self
+
+    def _has_dropout(self) -> bool:
+        if any(
+            (block.dropout if block.dropout is not None else self.dropout) > 0
+            for block in self.hidden
+        ):
+            return True
+        if self.body == "conv":
+            return any(
+                (block.dropout if block.dropout is not None else self.conv.dropout) > 0
+                for block in self.conv.blocks
+            )
+        return self.body == "backbone" and self.backbone.dropout > 0
 
     @property
     def resolved_loss(self) -> str:
@@ -438,6 +754,16 @@ Schedule = Annotated[
 ]
 
 
+class FineTuneConfig(Strict):
+    """Phase 2 of transfer learning: after ``training.epochs`` on a frozen backbone, unfreeze
+    it (``all``, or its last ``unfreeze`` layers), recompile with ``learning_rate`` and train
+    ``epochs`` more. Batch normalisation stays in inference mode."""
+
+    epochs: PositiveInt = 10
+    learning_rate: PositiveFloat = 1e-5
+    unfreeze: Literal["all"] | PositiveInt = "all"
+
+
 class TrainingConfig(Strict):
     """How long and how fast to train."""
 
@@ -449,6 +775,7 @@ class TrainingConfig(Strict):
     jit_compile: bool | Literal["auto"] = "auto"
     shuffle: bool = True
     verbose: Literal[0, 1, 2] = 2
+    fine_tune: Switchable[FineTuneConfig] = None
 
     @field_validator("lr_schedule", mode="before")
     @classmethod
@@ -531,6 +858,7 @@ class CallbacksConfig(Strict):
     uncertainty_monitor: SampledMonitorConfig = SampledMonitorConfig()
     # auto: on for classifiers (needs tensorboard)
     confusion_matrix: SampledMonitorConfig = SampledMonitorConfig()
+    input_images: bool = True  # a grid of training images in TensorBoard (image data only)
 
     @field_validator("uncertainty_monitor", "confusion_matrix", mode="before")
     @classmethod
@@ -694,6 +1022,7 @@ class ExperimentConfig(Strict):
                 f"model.task '{self.model.task}' does not fit data.source '{self.data.source}', "
                 f"which is a {implied} dataset"
             )
+        self._body_fits_data()
         monitors = self.logged_names()
         cb = self.callbacks
         for key, section in (
@@ -712,6 +1041,29 @@ class ExperimentConfig(Strict):
                 + unknown_name("logged quantity", self.tuner.objective, monitors)
             )
         return self
+
+    def _body_fits_data(self) -> None:
+        kind, model = self.data.input_kind, self.model
+        if model.body == "dense" and kind != "table" and not model.flatten:
+            raise ValueError(
+                f"model.body 'dense' takes vectors; {kind}s need model.flatten: true, "
+                "or model.body: conv" + (" or backbone" if kind == "image" else "")
+            )
+        if model.flatten and kind == "table":
+            raise ValueError("model.flatten applies to images and signals, not tables")
+        if model.body == "conv" and kind == "table":
+            raise ValueError(
+                "model.body 'conv' needs images or signals (data.kind image or signal); "
+                "tables take body 'dense'"
+            )
+        if model.body == "backbone" and kind != "image":
+            raise ValueError(f"model.body 'backbone' needs images, data.kind is '{kind}'")
+        fine_tune = self.training.fine_tune
+        if fine_tune is not None and (model.backbone is None or model.backbone.trainable):
+            raise ValueError(
+                "training.fine_tune needs model.body 'backbone' with backbone.trainable: false "
+                "(phase 1 trains the top on the frozen backbone)"
+            )
 
     def logged_names(self) -> list[str]:
         """Quantities Keras logs each epoch, which callbacks may monitor."""

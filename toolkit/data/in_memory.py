@@ -7,7 +7,7 @@ files) hands its encoded arrays to this class.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,24 @@ def _take(features: dict[str, np.ndarray], target: np.ndarray, rows) -> Arrays:
 class InMemorySplit(Split):
     """Encoded ``features`` (one array per model input, rows first) and ``target``."""
 
-    def __init__(self, features: dict[str, np.ndarray], target: np.ndarray) -> None:
+    def __init__(
+        self,
+        features: dict[str, np.ndarray],
+        target: np.ndarray,
+        *,
+        augment: Callable | None = None,
+        augment_seed: int = 0,
+    ) -> None:
+        """``augment(features, seed)``: transforms training batches (images; see
+        ``toolkit.data.augment``), each from a seed folded from ``(augment_seed, epoch,
+        batch)``. One-pass datasets, samples and chunks are never augmented."""
         lengths = {len(values) for values in features.values()} | {len(target)}
         if len(lengths) != 1:
             raise ValueError(f"features and target have different row counts: {sorted(lengths)}")
         self.features = features
         self.target = target
+        self.augment = augment
+        self.augment_seed = augment_seed
 
     @property
     def rows(self) -> int:
@@ -57,6 +69,8 @@ class InMemorySplit(Split):
             shuffle_seed=shuffle_seed,
             start_epoch=start_epoch,
             epoch=epoch,
+            augment=self.augment,
+            augment_seed=self.augment_seed,
         )
 
     def dataset(self, *, batch_size: int, worker: Worker | None = None):
@@ -76,4 +90,8 @@ class InMemorySplit(Split):
 
     def subset(self, rows: np.ndarray) -> InMemorySplit:
         """The rows at positions ``rows`` (cross-validation folds)."""
-        return InMemorySplit(*_take(self.features, self.target, rows))
+        return InMemorySplit(
+            *_take(self.features, self.target, rows),
+            augment=self.augment,
+            augment_seed=self.augment_seed,
+        )

@@ -45,6 +45,68 @@ class PreparedData:
         return ("test", self.test) if self.test is not None else ("validation", self.validation)
 
 
+def _conv_sizes(config: ExperimentConfig, size: list[int]) -> list[list[int]]:
+    """The feature-map size (per axis) after each conv block, for inputs of ``size``.
+    Pooling pads, so only valid-padded convolutions can shrink a map to nothing."""
+    section = config.model.conv
+    sizes = []
+    for block in section.blocks:
+
+        def pick(key: str, block=block):
+            value = getattr(block, key)
+            return getattr(section, key) if value is None else value
+
+        for index in range(pick("convs")):
+            stride = pick("strides") if index == 0 else 1
+            if pick("padding") == "valid":
+                size = [(s - pick("kernel_size")) // stride + 1 for s in size]
+            else:
+                size = [-(-s // stride) for s in size]
+        if pick("pooling") != "none":
+            size = [-(-s // pick("pool_size")) for s in size]
+        sizes.append(size)
+    return sizes
+
+
+def check_data_fits_model(config: ExperimentConfig, spec: FeatureSpec) -> None:
+    """What only the data can tell: conv blocks keep feature maps of at least 1x1, and a
+    backbone gets RGB images of at least its minimum size."""
+    from toolkit.config import names
+
+    arrays = spec.image or spec.signal
+    if config.model.body == "conv" and arrays is not None:
+        size = arrays.shape[:-1]
+        for index, after in enumerate(_conv_sizes(config, list(size))):
+            if min(after) < 1:
+                raise DataError(
+                    f"model.conv block {index} would shrink the {'x'.join(map(str, size))} "
+                    "inputs to nothing (padding valid); use fewer blocks, smaller kernels or "
+                    "strides, or padding: same"
+                )
+    backbone = config.model.backbone
+    if backbone is None or spec.image is None:
+        return
+    height, width, channels = spec.image.shape
+    if channels != 3:
+        hint = (
+            "set data.image.color_mode: rgb"
+            if spec.image.stored == "path"
+            else "give it RGB images of shape (N, H, W, 3)"
+        )
+        raise DataError(
+            f"backbone {backbone.name} takes RGB images (3 channels), the data's have "
+            f"{channels}; {hint}"
+        )
+    minimum = names.BACKBONES[backbone.name][1]
+    size = backbone.input_size or [height, width]
+    if min(size) < minimum:
+        raise DataError(
+            f"backbone {backbone.name} takes images of at least {minimum}x{minimum}, the "
+            f"data's are {height}x{width}; set model.backbone.input_size: [{minimum}, "
+            f"{minimum}] (or larger) to resize them inside the model"
+        )
+
+
 def prepare_data(
     config: ExperimentConfig,
     *,
@@ -58,6 +120,7 @@ def prepare_data(
     from toolkit.data.sources import open_source
 
     data = open_source(config).prepare(spec=spec, rows=rows)
+    check_data_fits_model(config, data.spec)
     if data.train.rows < config.training.batch_size:
         raise DataError(
             f"the training split has {data.train.rows} rows, fewer than training.batch_size "

@@ -50,16 +50,50 @@ class TargetSpec:
 
 
 @dataclass(frozen=True)
+class ImageFeature:
+    """Images: the frame column holding them (arrays, or file paths decoded as Keras'
+    ``image_dataset_from_directory`` does), their shape (H, W, C) as the model takes them,
+    and the range raw pixel values come in."""
+
+    column: str
+    stored: str  # "array" | "path"
+    shape: list[int]
+    value_range: list[float]
+    color_mode: str = "rgb"
+    interpolation: str = "bilinear"
+    crop_to_aspect_ratio: bool = False
+    resize: bool = False  # files are resized to ``shape`` on loading (image_size was set)
+
+
+@dataclass(frozen=True)
+class SignalFeature:
+    """Signals of shape (L, C) in an array column, with per-channel training statistics."""
+
+    column: str
+    shape: list[int]
+    mean: list[float]
+    std: list[float]
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
     """Everything needed to turn raw columns into model inputs and outputs back into labels."""
 
     numeric: list[NumericFeature]
     categorical: list[CategoricalFeature]
     target: TargetSpec
+    image: ImageFeature | None = None
+    signal: SignalFeature | None = None
 
     @property
     def columns(self) -> list[str]:
-        return [f.name for f in self.numeric] + [f.name for f in self.categorical]
+        """The frame columns the model reads, array columns included."""
+        arrays = [f.column for f in (self.image, self.signal) if f is not None]
+        return [f.name for f in self.numeric] + [f.name for f in self.categorical] + arrays
+
+    @property
+    def has_table(self) -> bool:
+        return bool(self.numeric or self.categorical)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -71,6 +105,8 @@ class FeatureSpec:
             numeric=[NumericFeature(**f) for f in raw["numeric"]],
             categorical=[CategoricalFeature(**f) for f in raw["categorical"]],
             target=TargetSpec(**raw["target"]),
+            image=ImageFeature(**raw["image"]) if raw.get("image") else None,
+            signal=SignalFeature(**raw["signal"]) if raw.get("signal") else None,
         )
 
 
@@ -112,6 +148,16 @@ def _numeric_column(values: pd.Series, what: str) -> pd.Series:
     return converted
 
 
+# The model inputs of image and signal data.
+IMAGE_INPUT = "image"
+SIGNAL_INPUT = "signal"
+
+
+def array_column(config: DataConfig) -> str | None:
+    """The frame column that holds the images (or their paths) or signals, if any."""
+    return config.array_column
+
+
 def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data") -> None:
     """Check a whole table before it is split, so errors name rows as they are in the file.
 
@@ -124,6 +170,11 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
     features = config.feature_columns(frame.columns)
     _check_columns(frame, features, "feature")
     _check_columns(frame, sorted(config.categorical or ()), "categorical")
+    column = array_column(config)
+    if column is not None:
+        _check_columns(frame, [column], "image path" if config.image.column else "image")
+        if column in features:
+            raise DataError(f"data.features lists the {config.input_kind} column '{column}'")
     target = frame[config.target]
     if target.isna().any():
         raise DataError(
@@ -169,7 +220,8 @@ def column_kinds(frame: pd.DataFrame, config: DataConfig) -> tuple[list[str], se
     _check_columns(frame, features, "feature")
     if config.target in features:
         raise DataError(f"data.features lists the target column '{config.target}'")
-    if not features:
+    column = array_column(config)
+    if not features and column is None:
         raise DataError("no feature columns: the data has only the target column")
     categorical = set(config.categorical or ())
     _check_columns(frame, sorted(categorical), "categorical")
@@ -179,11 +231,12 @@ def column_kinds(frame: pd.DataFrame, config: DataConfig) -> tuple[list[str], se
             for c in features
             if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
         }
-    if NUMERIC_INPUT in categorical:
-        raise DataError(
-            f"categorical column '{NUMERIC_INPUT}' has the name of the model's input for the "
-            "numeric columns; rename it"
-        )
+    for reserved in (NUMERIC_INPUT, IMAGE_INPUT, SIGNAL_INPUT):
+        if reserved in categorical:
+            raise DataError(
+                f"categorical column '{reserved}' has the name of one of the model's inputs "
+                f"({NUMERIC_INPUT}, {IMAGE_INPUT}, {SIGNAL_INPUT}); rename it"
+            )
     return features, categorical
 
 
@@ -218,7 +271,22 @@ def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
         mean = float(values.mean())
         std = float(values.std(ddof=0))
         numeric.append(NumericFeature(column, mean, std if std > 0 else 1.0, missing))
-    return FeatureSpec(numeric, categories, _fit_target(train[config.target], task))
+    image = signal = None
+    if config.input_kind == "image":
+        from toolkit.data.images import fit_image_feature
+
+        image = fit_image_feature(train, config)
+    elif config.input_kind == "signal":
+        from toolkit.data.arrays import fit_signal_feature
+
+        signal = fit_signal_feature(train, config)
+    return FeatureSpec(
+        numeric,
+        categories,
+        _fit_target(train[config.target], task),
+        image=image,
+        signal=signal,
+    )
 
 
 def refit_spec(
@@ -328,10 +396,12 @@ def _as_tokens(values: pd.Series) -> np.ndarray:
 
 
 def feature_arrays(
-    frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input"
+    frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input", new_images: bool = False
 ) -> dict[str, np.ndarray]:
     """Raw columns as model inputs: the numeric ones as one float32 matrix under
-    ``NUMERIC_INPUT`` (columns in spec order), each categorical as strings of shape (n, 1)."""
+    ``NUMERIC_INPUT`` (columns in spec order), each categorical as strings of shape (n, 1),
+    images (N, H, W, C) and signals (N, L, C) as float32. ``new_images``: image files of
+    any size are resized to the model's (new images to predict)."""
     _check_columns(frame, spec.columns, f"{what} feature")
     arrays: dict[str, np.ndarray] = {}
     if spec.numeric:
@@ -350,6 +420,16 @@ def feature_arrays(
         arrays[NUMERIC_INPUT] = matrix
     for feature in spec.categorical:
         arrays[feature.name] = _as_tokens(frame[feature.name]).reshape(-1, 1)
+    if spec.image is not None:
+        from toolkit.data.images import image_array
+
+        arrays[IMAGE_INPUT] = image_array(
+            frame, spec.image, what=what, resize=True if new_images else None
+        )
+    if spec.signal is not None:
+        from toolkit.data.arrays import signal_array
+
+        arrays[SIGNAL_INPUT] = signal_array(frame, spec.signal, what=what)
     return arrays
 
 
@@ -375,21 +455,44 @@ def encode_target(frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "data")
     return codes.astype(dtype).reshape(-1, 1)
 
 
-def fingerprint(frame: pd.DataFrame) -> str:
-    """A short stable hash of the rows, recorded in run.json to tell datasets apart."""
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+def fingerprint(frame: pd.DataFrame, *, arrays: str | None = None) -> str:
+    """A short stable hash of the rows, recorded in run.json to tell datasets apart.
+
+    ``arrays`` names a column of images or signals: arrays hash by their bytes, file paths
+    by the files' contents.
+    """
+    plain = frame.drop(columns=[arrays]) if arrays is not None else frame
+    hashed = pd.util.hash_pandas_object(plain, index=False).to_numpy()
     digest = hashlib.sha256(hashed.tobytes())
     digest.update(",".join(map(str, frame.columns)).encode())
+    if arrays is not None:
+        for value in frame[arrays]:
+            if isinstance(value, np.ndarray):
+                digest.update(str(value.shape).encode())
+                digest.update(np.ascontiguousarray(value).tobytes())
+            else:
+                digest.update(str(value).encode())
+                try:
+                    with open(value, "rb") as handle:
+                        digest.update(hashlib.sha256(handle.read()).digest())
+                except OSError:
+                    digest.update(b"<unreadable>")
     return digest.hexdigest()[:16]
 
 
 def describe(spec: FeatureSpec, rows: dict[str, int]) -> dict[str, Any]:
     """The data summary written as data_summary.json and shown in reports."""
+    arrays = [
+        {"name": f.column, "kind": kind, "shape": f.shape}
+        for kind, f in (("image", spec.image), ("signal", spec.signal))
+        if f is not None
+    ]
     return {
         "rows": rows,
         "target": asdict(spec.target),
         "task": spec.target.task,
-        "features": [
+        "features": arrays
+        + [
             {"name": f.name, "kind": "numeric", "mean": f.mean, "std": f.std, "missing": f.missing}
             for f in spec.numeric
         ]

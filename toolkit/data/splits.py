@@ -78,15 +78,27 @@ def _hash_split(frame: pd.DataFrame, config: DataConfig) -> Splits:
 
 
 def _held_out_file(location: str, config: DataConfig, what: str) -> pd.DataFrame:
-    from toolkit.data.sources.table import read_tables
+    """A split given as a file (or folder) of the same kind as ``data.source``."""
+    from toolkit.data.sources.files import read_data_file
 
-    table = read_tables(location, label=f"data.{what} file")
+    table = read_data_file(location, config, label=f"data.{what} file")
     check_table(table, config, label=location)
     return table
 
 
-def split_frame(frame: pd.DataFrame, config: DataConfig, *, task: str, seed: int) -> Splits:
-    """Split ``frame`` as the config says; held-out files are read as they are."""
+def split_frame(
+    frame: pd.DataFrame,
+    config: DataConfig,
+    *,
+    task: str,
+    seed: int,
+    shipped_test: pd.DataFrame | None = None,
+) -> Splits:
+    """Split ``frame`` as the config says; held-out files are read as they are.
+
+    ``shipped_test``: the test part a dataset comes with (keras.datasets); it is the test
+    split unless ``data.test`` says otherwise.
+    """
     if config.split_key is not None:
         return _hash_split(frame, config)
     stratify = config.stratify if config.stratify is not None else task != "regression"
@@ -102,7 +114,10 @@ def split_frame(frame: pd.DataFrame, config: DataConfig, *, task: str, seed: int
         rest, part = _split_off(rest, setting, stratify=labels, seed=seed, what=what)
         return part
 
-    test = held_out(config.test, "test")
+    if shipped_test is not None and config.test is None:
+        test = shipped_test
+    else:
+        test = held_out(config.test, "test")
     validation = held_out(config.validation, "validation")
     assert validation is not None  # the schema requires a validation setting
     return Splits(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from toolkit.data.preprocessing import NUMERIC_INPUT
+from toolkit.data.preprocessing import IMAGE_INPUT, NUMERIC_INPUT, SIGNAL_INPUT
 from toolkit.evaluation import metrics
 
 if TYPE_CHECKING:
@@ -32,8 +32,18 @@ _MAX_ROUNDS = 100  # scikit-learn's default max_iter
 
 
 def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:
-    """Numeric columns imputed and standardised, categoricals one-hot, as in the network."""
+    """Numeric columns imputed and standardised, categoricals one-hot, images and signals
+    flattened (scaled as in the network)."""
     parts = []
+    if spec.image is not None:
+        low, high = spec.image.value_range
+        images = features[IMAGE_INPUT]
+        parts.append(((images - low) / (high - low)).reshape(len(images), -1))
+    if spec.signal is not None:
+        signals = (features[SIGNAL_INPUT] - np.asarray(spec.signal.mean)) / np.asarray(
+            spec.signal.std
+        )
+        parts.append(signals.reshape(len(signals), -1))
     if spec.numeric:
         mean = np.array([f.mean for f in spec.numeric])
         std = np.array([f.std for f in spec.numeric])

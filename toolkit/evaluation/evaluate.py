@@ -29,8 +29,26 @@ def score(
         )
     labels = y[:, 0].astype(int)
     if task == "binary":
-        return metrics.binary_metrics(labels, predictions.mean[:, 1])
-    return metrics.multiclass_metrics(labels, predictions.mean, class_names=spec.target.classes)
+        scores = metrics.binary_metrics(labels, predictions.mean[:, 1])
+    else:
+        scores = metrics.multiclass_metrics(
+            labels, predictions.mean, class_names=spec.target.classes
+        )
+    return {**scores, "per_class_accuracy": per_class_accuracy(labels, predictions.mean, spec)}
+
+
+def per_class_accuracy(
+    labels: np.ndarray, probabilities: np.ndarray, spec: FeatureSpec
+) -> dict[str, float | None]:
+    """For each class, the share of its examples predicted as it (its recall); None for a
+    class the split does not hold or when a probability is not finite."""
+    finite = bool(np.isfinite(probabilities).all())
+    predicted = probabilities.argmax(axis=1)
+    result: dict[str, float | None] = {}
+    for index, name in enumerate(spec.target.classes):
+        mine = labels == index
+        result[name] = float((predicted[mine] == index).mean()) if finite and mine.any() else None
+    return result
 
 
 def evaluate_frame(

@@ -135,10 +135,19 @@ def prediction_frame(
 def predict_frame(
     model, frame: pd.DataFrame, spec: FeatureSpec, config: ExperimentConfig
 ) -> pd.DataFrame:
-    """Predict raw rows; columns that are not features (ids) are carried through first."""
-    features = feature_arrays(frame, spec, what="input")
-    carried = frame[[c for c in frame.columns if c not in spec.columns]].reset_index(drop=True)
-    return _with_carried(carried, prediction_frame(predict(model, features, config), spec, config))
+    """Predict raw rows; columns that are not features (ids) are carried through first, and
+    so are image file paths (one row per image, with its file)."""
+    features = feature_arrays(frame, spec, what="input", new_images=True)
+    result = prediction_frame(predict(model, features, config), spec, config)
+    paths = (
+        [spec.image.column]
+        if spec.image is not None
+        and len(frame)
+        and not isinstance(frame[spec.image.column].iloc[0], np.ndarray)
+        else []
+    )
+    keep = paths + [c for c in frame.columns if c not in spec.columns]
+    return _with_carried(frame[keep].reset_index(drop=True), result)
 
 
 def predict_chunk(

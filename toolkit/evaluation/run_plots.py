@@ -54,7 +54,11 @@ def _regression_figures(
 
 
 def _classification_figures(
-    config: ExperimentConfig, spec: FeatureSpec, p: Predictions, y: np.ndarray
+    config: ExperimentConfig,
+    spec: FeatureSpec,
+    p: Predictions,
+    y: np.ndarray,
+    images: np.ndarray | None = None,
 ) -> dict[str, Figure]:
     labels = y[:, 0].astype(int)
     classes = spec.target.classes
@@ -63,12 +67,17 @@ def _classification_figures(
         labels[finite], p.mean[finite].argmax(axis=1), labels=list(range(len(classes)))
     )
     scores = p.mean[:, 1] if config.model.task == "binary" else p.mean
-    return {
+    figures = {
         "confusion_matrix.png": plots.confusion_matrix(counts, classes),
         "roc_curve.png": plots.roc_curve(labels, scores, class_names=classes),
         "pr_curve.png": plots.pr_curve(labels, scores, class_names=classes),
         "reliability_diagram.png": plots.reliability_diagram(labels, scores),
     }
+    if images is not None and spec.image is not None:
+        figures["confidently_wrong.png"] = plots.confidently_wrong(
+            images, labels, p.mean, classes, value_range=spec.image.value_range
+        )
+    return figures
 
 
 def plot_run(
@@ -81,8 +90,12 @@ def plot_run(
     frame: pd.DataFrame,
     predictions: Predictions,
     y: np.ndarray,
+    images: np.ndarray | None = None,
 ) -> list[Path]:
-    """Write every plot that fits the task into ``run/plots``; returns their paths."""
+    """Write every plot that fits the task into ``run/plots``; returns their paths.
+
+    ``images``: the rows' images (image data), for the grid of confidently wrong ones.
+    """
     figures: dict[str, Figure] = {}
     if len(history):
         monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
@@ -90,5 +103,5 @@ def plot_run(
     if config.model.task == "regression":
         figures |= _regression_figures(config, spec, model, frame, predictions, y)
     else:
-        figures |= _classification_figures(config, spec, predictions, y)
+        figures |= _classification_figures(config, spec, predictions, y, images)
     return [plots.save(figure, run.plots / name) for name, figure in figures.items()]

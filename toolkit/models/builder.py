@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from toolkit.config.schema import ExperimentConfig
+from toolkit.config.schema import ExperimentConfig, ModelConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models import bodies, heads, inputs
 from toolkit.models.uncertainty import Uncertainty
@@ -20,16 +20,38 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
     """The uncompiled network for ``config``, preprocessing included."""
     model_config = config.model
     uncertainty = Uncertainty.from_config(model_config, train_size=train_size)
-    # Tables are the only kind of data and dense blocks the only body the config can ask
-    # for so far; images, signals and other bodies will be chosen by config fields.
-    model_inputs, features = inputs.get("table")(spec)
-    x = bodies.get("dense")(features, model_config, uncertainty=uncertainty, seed=config.seed)
+    model_inputs: dict[str, keras.KerasTensor] = {}
+    table = None
+    if spec.has_table:
+        table_inputs, table = inputs.get("table")(spec)
+        model_inputs.update(table_inputs)
+    kind = "image" if spec.image is not None else "signal" if spec.signal is not None else None
+    if kind is None:
+        features, join = table, None
+    else:
+        # Images and signals go through the body; table columns beside them join its
+        # features before the dense blocks.
+        array_inputs, features = inputs.get(kind)(spec)
+        model_inputs = {**array_inputs, **model_inputs}
+        join = table
+    x = bodies.get(model_config.body)(
+        features, model_config, uncertainty=uncertainty, seed=config.seed, join=join
+    )
     outputs = heads.get(heads.head_name(model_config))(x, spec, uncertainty=uncertainty)
     return keras.Model(inputs=model_inputs, outputs=outputs, name=config.name.replace(".", "_"))
 
 
-def transfer_weights(model: keras.Model, source: keras.Model, *, freeze: int) -> list[str]:
-    """Copy weights layer by layer where names and shapes match; freeze the first blocks.
+def block_prefixes(model: ModelConfig) -> list[str]:
+    """The layer-name prefixes of the body's blocks in order: convolutional, then dense."""
+    conv = [f"conv{i}_" for i in range(len(model.conv.blocks))] if model.body == "conv" else []
+    return conv + [f"block{i}_" for i in range(len(model.hidden))]
+
+
+def transfer_weights(
+    model: keras.Model, source: keras.Model, *, freeze: int, prefixes: list[str] | None = None
+) -> list[str]:
+    """Copy weights layer by layer where names and shapes match; freeze the first ``freeze``
+    blocks (of ``prefixes``, default the dense blocks ``block<i>_``).
 
     Returns the names of the layers whose weights were copied.
     """
@@ -45,7 +67,8 @@ def transfer_weights(model: keras.Model, source: keras.Model, *, freeze: int) ->
         ):
             layer.set_weights(theirs)
             copied.append(layer.name)
+    frozen = tuple((prefixes or [f"block{i}_" for i in range(freeze)])[:freeze])
     for layer in model.layers:
-        if any(layer.name.startswith(f"block{i}_") for i in range(freeze)):
+        if frozen and layer.name.startswith(frozen):
             layer.trainable = False
     return copied

@@ -8,6 +8,7 @@ from pathlib import Path
 def register_custom_objects() -> None:
     """Import every module that registers a serialisable toolkit class."""
     import toolkit.models.layers
+    import toolkit.models.layers.backbone_preprocessing
     import toolkit.models.layers.impute_standardize
     import toolkit.models.layers.target_scale
     import toolkit.models.location_metric
@@ -35,6 +36,7 @@ def load_model(path: str | Path):
 
     A file safe mode refuses, or that is not a Keras model, is a one-line ``ToolkitError``.
     """
+    import warnings
     import zipfile
 
     import keras
@@ -44,7 +46,12 @@ def load_model(path: str | Path):
     path = check_model_file(path)
     register_custom_objects()
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        with warnings.catch_warnings():
+            # A fine-tuned model is saved with its phase-2 optimizer, built for the layers
+            # unfrozen then; Keras warns that it skips optimizer state it cannot match.
+            # Predictions do not use it, and resume points carry their own.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return keras.saving.load_model(path, safe_mode=True)
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
         text = " ".join(str(error).split())
         if "safe_mode" in text or "unsafe" in text:
@@ -61,7 +68,7 @@ def load_run_model(run_dir: str | Path, *, check_inputs: bool = True):
     preprocessing.json describes (runs of toolkit versions before 0.2's single ``numeric``
     input took one input per numeric column). ``check_inputs=False`` for weight transfer,
     which matches layers, not inputs."""
-    from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
+    from toolkit.data.preprocessing import IMAGE_INPUT, NUMERIC_INPUT, SIGNAL_INPUT, FeatureSpec
     from toolkit.errors import ToolkitError
     from toolkit.runs import open_run_directory
 
@@ -70,6 +77,8 @@ def load_run_model(run_dir: str | Path, *, check_inputs: bool = True):
     if check_inputs and run.preprocessing.exists() and isinstance(model.input, dict):
         spec = FeatureSpec.from_json(run.preprocessing.read_text())
         expected = {f.name for f in spec.categorical} | ({NUMERIC_INPUT} if spec.numeric else set())
+        expected |= {IMAGE_INPUT} if spec.image else set()
+        expected |= {SIGNAL_INPUT} if spec.signal else set()
         if set(model.input) != expected:
             raise ToolkitError(
                 f"{run.model} takes inputs {sorted(model.input)}, not the {sorted(expected)} "

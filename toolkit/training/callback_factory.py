@@ -12,6 +12,7 @@ from callbacks import (
     EpochCSVLogger,
     EpochTensorBoard,
     GradientNormMonitor,
+    InputImages,
     LearningCurvePlot,
     LearningRateLogger,
     ThroughputLogger,
@@ -42,6 +43,7 @@ def build_callbacks(
     train_size: int,
     resuming: bool,
     initial_history: dict[str, list[float]] | None = None,
+    input_images: tuple[np.ndarray, list[float]] | None = None,
 ) -> RunCallbacks:
     """Keras' callbacks and the toolkit's, ordered so each sees settled state.
 
@@ -49,6 +51,9 @@ def build_callbacks(
     trained with (as Keras' ReduceLROnPlateau logs it, before any reduction); then whatever
     stops training or changes the rate; then the monitors that add to the epoch logs, then
     TensorBoard and the CSV history that write those logs, and the checkpoint last.
+
+    ``input_images``: a few training images as the model gets them and their value range,
+    shown in TensorBoard when ``callbacks.input_images`` says so.
     """
     section = config.callbacks
     import tensorflow as tf
@@ -107,6 +112,8 @@ def build_callbacks(
                 every_n_epochs=section.confusion_matrix.every_n_epochs,
             )
         )
+    if log_dir is not None and input_images is not None and section.input_images:
+        items.append(InputImages(input_images[0], log_dir, value_range=input_images[1]))
     if section.gradient_monitor is not None:
         sample = ({k: v[:128] for k, v in validation[0].items()}, validation[1][:128])
         monitor = section.gradient_monitor

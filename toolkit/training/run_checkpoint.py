@@ -72,6 +72,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.early_stopping = early_stopping
         self.best = initial_best
         self.best_epoch: int | None = None
+        # Recorded in every resume point from now on (e.g. where fine-tuning's phase 2 began).
+        self.extra_state: dict[str, Any] = {}
 
     @property
     def best_path(self) -> Path:
@@ -119,6 +121,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             "variables": {group: [v.path for v in vs] for group, vs in groups.items()},
             "best": self.best,
             "best_epoch": self.best_epoch,
+            "extra": self.extra_state,
             "early_stopping": None
             if es is None
             else {

@@ -267,20 +267,111 @@ def _fit(
         ended=None,
     )
     model = _build_and_compile(config, run, data, strategy, steps_per_epoch=steps_per_epoch)
+    phase = _resumed_phase(run) if resuming else None
+    if phase is not None:
+        # A resume point of phase 2 holds phase 2's optimizer: recompile before restoring it.
+        _start_phase_two(config, run, data, model, strategy, None, phase, steps_per_epoch)
     run_callbacks, initial_epoch = _callbacks_and_resume(
         config, run, data, model, resuming=resuming
     )
     tracker_callback = tracking.callback() if tracking is not None else None
+    callbacks = run_callbacks.callbacks + ([tracker_callback] if tracker_callback else [])
+    if phase is not None:
+        run_callbacks.checkpoint.extra_state["phase_two_start"] = phase
+    verbose = config.training.verbose if verbose is None else verbose
+    fine_tune = config.training.fine_tune
+    if phase is None:
+        _train_model(
+            config,
+            data,
+            model,
+            callbacks,
+            initial_epoch=initial_epoch,
+            epochs=config.training.epochs,
+            steps_per_epoch=steps_per_epoch,
+            verbose=verbose,
+        )
+        if fine_tune is None or not _finite_loss(model):
+            return _finish(config, run, data, model, run_callbacks, baselines=baselines)
+        phase = initial_epoch + len(model.history.epoch)
+        _start_phase_two(config, run, data, model, strategy, run_callbacks, phase, steps_per_epoch)
+        initial_epoch = phase
     _train_model(
         config,
         data,
         model,
-        run_callbacks.callbacks + ([tracker_callback] if tracker_callback else []),
+        callbacks,
         initial_epoch=initial_epoch,
+        epochs=phase + fine_tune.epochs,
         steps_per_epoch=steps_per_epoch,
-        verbose=config.training.verbose if verbose is None else verbose,
+        verbose=verbose,
     )
     return _finish(config, run, data, model, run_callbacks, baselines=baselines)
+
+
+def _resumed_phase(run: RunDirectory) -> int | None:
+    """Where phase 2 started (epochs of phase 1), if the latest resume point is in phase 2."""
+    from toolkit.training.run_checkpoint import RunCheckpoint
+
+    point = RunCheckpoint.latest_state(run.checkpoints)
+    if point is None:
+        return None
+    return (point[1].get("extra") or {}).get("phase_two_start")
+
+
+def _finite_loss(model) -> bool:
+    """False when the fit ended on a NaN or infinite loss (TerminateOnNaN stopped it)."""
+    losses = (model.history.history or {}).get("loss") or []
+    return not losses or bool(np.isfinite(losses[-1]))
+
+
+def _start_phase_two(
+    config: ExperimentConfig,
+    run: RunDirectory,
+    data: PreparedData,
+    model,
+    strategy,
+    run_callbacks: RunCallbacks | None,
+    start: int,
+    steps_per_epoch: int,
+) -> None:
+    """Unfreeze and recompile for phase 2, which starts after ``start`` epochs of phase 1.
+
+    At the boundary (``run_callbacks`` given) phase 1's weights are kept in
+    checkpoints/phase1.weights.h5, history.csv is appended to, and early stopping restarts
+    its patience while keeping phase 1's best value and weights: phase 2 must beat them.
+    """
+    from toolkit.training.fine_tune import PHASE_ONE_WEIGHTS, enter_phase_two
+
+    if run_callbacks is not None:
+        model.save_weights(run.checkpoints / PHASE_ONE_WEIGHTS)
+    trainable = enter_phase_two(model, config, data.spec, strategy, steps_per_epoch=steps_per_epoch)
+    run.update_run(
+        fine_tune={
+            "phase_two_first_epoch": start + 1,
+            "unfrozen_layers": len(trainable),
+            "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        }
+    )
+    if run_callbacks is None:
+        return
+    import keras
+
+    run_callbacks.checkpoint.extra_state["phase_two_start"] = start
+    for callback in run_callbacks.callbacks:
+        if isinstance(callback, keras.callbacks.CSVLogger):
+            callback.append = True
+    early = run_callbacks.early_stopping
+    if early is not None:
+        early.resume_from(
+            {
+                "wait": 0,
+                "best": None if early.best is None else float(early.best),
+                "best_epoch": int(early.best_epoch),
+                "stopped_epoch": 0,
+            },
+            early.best_weights,
+        )
 
 
 def _build_and_compile(
@@ -293,7 +384,7 @@ def _build_and_compile(
 ):
     """The compiled model (weights from ``init_from`` where layers match), and the files that
     describe it: model_summary.txt, model.json and run.json's ``execution``."""
-    from toolkit.models.builder import build_model, transfer_weights
+    from toolkit.models.builder import block_prefixes, build_model, transfer_weights
     from toolkit.training.compile import compile_model
 
     with strategy.scope():
@@ -305,6 +396,7 @@ def _build_and_compile(
                 model,
                 load_run_model(config.model.init_from, check_inputs=False),
                 freeze=config.model.freeze,
+                prefixes=block_prefixes(config.model),
             )
             run.update_run(transferred_layers=copied)
         compile_model(model, config, data.spec, steps_per_epoch=steps_per_epoch)
@@ -349,6 +441,7 @@ def _callbacks_and_resume(
         train_size=data.train.rows,
         resuming=resume_point is not None,
         initial_history=initial_history,
+        input_images=_example_images(config, data),
     )
     if resume_point is not None:
         run_callbacks.checkpoint.set_model(model)
@@ -386,6 +479,18 @@ def _worker_shards(data: PreparedData) -> list[str]:
             "least as many files as workers"
         )
     return data.train.shard_names(Worker(position, max(len(members), 1)))
+
+
+def _example_images(config: ExperimentConfig, data: PreparedData):
+    """Nine training images as the first batch hands them to the model (augmented when the
+    pipeline augments) and their value range, for TensorBoard; None for other data."""
+    if data.spec.image is None or config.callbacks.tensorboard is None:
+        return None
+    from toolkit.data.preprocessing import IMAGE_INPUT
+
+    dataset = data.train.training_dataset(batch_size=9, shuffle_seed=config.seed)
+    features, _ = next(iter(dataset))
+    return np.asarray(features[IMAGE_INPUT]), data.spec.image.value_range
 
 
 def _datasets(
@@ -437,10 +542,11 @@ def _train_model(
     callbacks: list,
     *,
     initial_epoch: int,
+    epochs: int,
     steps_per_epoch: int,
     verbose: int,
 ) -> None:
-    """``model.fit`` from ``initial_epoch`` to ``training.epochs``."""
+    """``model.fit`` from ``initial_epoch`` to ``epochs``."""
     from toolkit.data.pipeline import epoch_variable
     from toolkit.training.epoch_counter import EpochCounter
 
@@ -454,7 +560,7 @@ def _train_model(
     model.fit(
         train_ds,
         validation_data=validation_ds,
-        epochs=config.training.epochs,
+        epochs=epochs,
         steps_per_epoch=steps_per_epoch if endless else None,
         initial_epoch=initial_epoch,
         # First, so the pipeline knows the epoch before Keras starts its iterator.
@@ -524,10 +630,11 @@ CALLBACK_ROWS = 10_000
 
 
 def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, predictions, y):
-    """``(frame, predictions, y)`` for the plots: the held-out split's own when it is small,
-    else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric columns
-    (the predictive band of a one-feature model plots against its column)."""
-    from toolkit.data.preprocessing import NUMERIC_INPUT
+    """``(frame, predictions, y, images)`` for the plots: the held-out split's own when it is
+    small, else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric
+    columns (the predictive band of a one-feature model plots against its column); ``images``
+    the rows' images, or None."""
+    from toolkit.data.preprocessing import IMAGE_INPUT, NUMERIC_INPUT
     from toolkit.evaluation.predict import predict
 
     if split.rows > PLOT_ROWS:
@@ -538,7 +645,7 @@ def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, pre
     columns = [f.name for f in data.spec.numeric]
     numeric = features.get(NUMERIC_INPUT)
     frame = pd.DataFrame(numeric if numeric is not None else {}, columns=columns or None)
-    return frame, predictions, y
+    return frame, predictions, y, features.get(IMAGE_INPUT)
 
 
 def _final_metrics(

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from toolkit.data.sources.arrays import KerasSource, NpzSource
 from toolkit.data.sources.base import InputChunk, Source
 from toolkit.data.sources.builtin import SklearnSource, load_builtin
+from toolkit.data.sources.images import ImageFolderSource
 from toolkit.data.sources.shards import ShardSource, streams
 from toolkit.data.sources.synthetic import SyntheticSource, make_synthetic
 from toolkit.data.sources.table import TableSource, read_table, read_tables
@@ -27,8 +29,11 @@ if TYPE_CHECKING:
 SOURCES: dict[str, type[Source]] = {
     "sklearn": SklearnSource,
     "synthetic": SyntheticSource,
-    "table": TableSource,  # CSV/Parquet held in memory
+    "table": TableSource,  # CSV/Parquet held in memory (image paths in a column, too)
     "shards": ShardSource,  # CSV/Parquet streamed from disk
+    "keras": KerasSource,  # keras.datasets, from Keras' cache
+    "npz": NpzSource,  # NumPy x/y arrays of images or signals
+    "images": ImageFolderSource,  # a folder of class sub-folders of images
 }
 
 __all__ = [
@@ -52,11 +57,18 @@ def get(kind: str) -> type[Source]:
 
 
 def kind_of(config: DataConfig) -> str:
-    """The registered kind that reads ``data.source``: its prefix (``sklearn:...``), or for
-    CSV/Parquet paths ``shards`` when they are streamed and ``table`` when loaded whole."""
+    """The registered kind that reads ``data.source``: its prefix (``sklearn:...``), ``npz``,
+    ``images`` for a folder of images, or for CSV/Parquet paths ``shards`` when they are
+    streamed and ``table`` when loaded whole."""
     prefix, colon, _ = config.source.partition(":")
     if colon and prefix in SOURCES:
         return prefix
+    if config.form == "npz":
+        return "npz"
+    if config.form == "folder" and config.input_kind == "image":
+        return "images"
+    if config.input_kind != "table":
+        return "table"  # image paths in a column: held in memory, never streamed
     return "shards" if streams(config) else "table"
 
 

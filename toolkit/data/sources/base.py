@@ -67,9 +67,16 @@ class Source(abc.ABC):
         """New rows from ``path`` (for ``predict``, and ``evaluate --data``), in chunks.
 
         Table kinds read a CSV/Parquet file, a directory or a glob of them, a chunk at a time;
-        a kind whose inputs are not tables (a folder of images) overrides this.
+        runs on images or signals read any form those come in (``read_array_input``).
         """
         from toolkit.data.streaming.reader import read_input_chunks
+
+        if spec.image is not None or spec.signal is not None:
+            from toolkit.data.sources.files import read_array_input
+
+            return read_array_input(
+                path, spec, label=label, with_target=with_target, chunk_rows=chunk_rows
+            )
 
         return read_input_chunks(
             path, spec, label=label, with_target=with_target, chunk_rows=chunk_rows

@@ -40,4 +40,8 @@ class SklearnSource(TableSource):
     kind = "sklearn"
 
     def load_frame(self) -> pd.DataFrame:
+        if self.config.input_kind == "image":  # the schema allows it for digits only
+            from toolkit.data.arrays import digits_images
+
+            return digits_images(self.config.target)
         return load_builtin(self.config.source.removeprefix("sklearn:"))

@@ -8,6 +8,7 @@ into the arrays the model reads (``InMemorySplit``).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,12 +65,40 @@ def read_tables(location: str, *, label: str = "data file") -> pd.DataFrame:
 
 
 class TableSource(Source):
-    """A table loaded whole: ``data.source`` as a file, directory or glob of CSV/Parquet."""
+    """A table loaded whole: ``data.source`` as a file, directory or glob of CSV/Parquet.
+
+    Also the base of every kind held in memory as a frame: built-in datasets, and images or
+    signals with one array (or image path) per row.
+    """
 
     kind = "table"
 
     def load_frame(self) -> pd.DataFrame:
-        return read_tables(self.config.source, label="data.source")
+        frame = read_tables(self.config.source, label="data.source")
+        if self.config.image.column is not None:
+            from toolkit.data.images import resolve_path_column
+
+            frame = resolve_path_column(
+                frame, self.config.image.column, Path(self.config.source).parent
+            )
+        return frame
+
+    def shipped_test(self) -> pd.DataFrame | None:
+        """The test part a dataset comes with (keras.datasets), if any."""
+        return None
+
+    def _augment(self, spec: FeatureSpec) -> dict:
+        """Training batches of images are augmented as ``data.augmentation`` says."""
+        augmentation = self.config.augmentation
+        if spec.image is None or augmentation is None or not augmentation.active:
+            return {}
+        from toolkit.data.augment import make_augmenter
+        from toolkit.data.preprocessing import IMAGE_INPUT
+
+        augment = make_augmenter(
+            augmentation, value_range=spec.image.value_range, input_name=IMAGE_INPUT
+        )
+        return {"augment": augment, "augment_seed": self.seed}
 
     def prepare(
         self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
@@ -86,19 +115,36 @@ class TableSource(Source):
 
         frame = self.load_frame()
         check_table(frame, self.config, label=self.config.source)
-        digest = fingerprint(frame)
-        splits = split_frame(frame, self.config, task=self.task, seed=self.seed)
+        if self.config.input_kind == "image":
+            from toolkit.data.images import check_image_sizes
+
+            check_image_sizes(frame, self.config, what="data.source")
+        digest = fingerprint(frame, arrays=self.config.array_column)
+        splits = split_frame(
+            frame, self.config, task=self.task, seed=self.seed, shipped_test=self.shipped_test()
+        )
         del frame  # the splits are copies; the whole table is no longer needed
         spec = spec or fit_spec(splits.train, self.config, self.task)
 
-        def encode(part: pd.DataFrame, what: str) -> InMemorySplit:
-            return InMemorySplit(
-                feature_arrays(part, spec, what=what), encode_target(part, spec, what=what)
-            )
+        # data.cache: false keeps image files as paths, decoded batch by batch.
+        stored = not self.config.cache and spec.image is not None and spec.image.stored == "path"
+
+        def encode(part: pd.DataFrame, what: str, **training) -> InMemorySplit:
+            target = encode_target(part, spec, what=what)
+            if stored:
+                from toolkit.data.image_file_split import ImageFileSplit
+                from toolkit.data.images import check_files
+                from toolkit.data.preprocessing import IMAGE_INPUT
+
+                table = feature_arrays(part, dataclasses.replace(spec, image=None), what=what)
+                paths = check_files(part[spec.image.column], spec.image, what=what)
+                features = {**table, IMAGE_INPUT: paths}
+                return ImageFileSplit(features, target, spec.image, **training)
+            return InMemorySplit(feature_arrays(part, spec, what=what), target, **training)
 
         return PreparedData(
             spec=spec,
-            train=encode(splits.train, "training data"),
+            train=encode(splits.train, "training data", **self._augment(spec)),
             validation=encode(splits.validation, "validation data"),
             test=None if splits.test is None else encode(splits.test, "test data"),
             fingerprint=digest,

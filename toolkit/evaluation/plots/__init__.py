@@ -11,6 +11,7 @@ from toolkit.evaluation.plots.classification import (
     reliability_diagram,
     roc_curve,
 )
+from toolkit.evaluation.plots.images import confidently_wrong
 from toolkit.evaluation.plots.regression import predicted_vs_actual, residuals
 from toolkit.evaluation.plots.sweeps import sweep_figures
 from toolkit.evaluation.plots.training import comparison_curves, learning_curves
@@ -22,6 +23,7 @@ from toolkit.evaluation.plots.uncertainty import (
 
 __all__ = [
     "comparison_curves",
+    "confidently_wrong",
     "confusion_matrix",
     "interval_calibration",
     "intervals_sorted",

@@ -25,6 +25,7 @@ PLOT_ORDER = (
     "interval_calibration",
     "predictive_band",
     "confusion_matrix",
+    "confidently_wrong",
     "roc_curve",
     "pr_curve",
     "reliability_diagram",

@@ -149,6 +149,34 @@ def _baselines(metrics: dict) -> Section | None:
     )
 
 
+def _per_class(metrics: dict) -> Section | None:
+    """A classifier's accuracy on each class of the evaluated split (its recall), worst first."""
+    evaluated = metrics.get("evaluated_on")
+    splits = metrics.get("repeats") or metrics
+    scores = splits.get(evaluated) if isinstance(splits.get(evaluated), dict) else {}
+    per_class = scores.get("per_class_accuracy")
+    if not isinstance(per_class, dict) or not per_class:
+        return None
+    matrix = scores.get("confusion_matrix")
+    counts = (
+        {name: sum(row) for name, row in zip(scores.get("class_names") or [], matrix, strict=False)}
+        if isinstance(matrix, list)
+        else {}
+    )
+
+    def value(entry: Any) -> float:
+        number = entry.get("mean") if isinstance(entry, dict) else entry
+        return float("inf") if number is None else float(number)
+
+    rows = [
+        [name, accuracy, counts.get(name)]
+        for name, accuracy in sorted(per_class.items(), key=lambda item: value(item[1]))
+    ]
+    columns = ["class", "accuracy", "examples"] if counts else ["class", "accuracy"]
+    rows = [row[: len(columns)] for row in rows]
+    return Section(f"Per-class accuracy ({evaluated} split)", [Table.of(columns, rows)])
+
+
 def _seed_runs(directory: Path, record: dict) -> Section | None:
     """A repeat group's runs, linked to their reports; draws their validation curves overlaid."""
     runs = [str(run) for run in record.get("runs") or []]
@@ -237,6 +265,7 @@ def run_report(directory: Path) -> Report:
         why_it_stopped(record),
         _metrics(metrics),
         _baselines(metrics),
+        _per_class(metrics),
         seeds,
         Section("Plots", [figures]) if figures else None,
         _data(directory),

@@ -1,6 +1,7 @@
 """The dense body: blocks of dense -> [batchnorm] -> activation -> [batchnorm] -> dropout,
-with optional residual connections. Layer names (``block<i>_dense`` ...) are what
-``init_from`` and resume points match, so they do not change."""
+with optional residual connections; ``flatten`` first for images and signals. The same
+blocks are the top of the ``conv`` and ``backbone`` bodies. Layer names (``block<i>_dense``
+...) are what ``init_from`` and resume points match, so they do not change."""
 
 from __future__ import annotations
 
@@ -75,9 +76,28 @@ def build_dense_body(
     *,
     uncertainty: Uncertainty,
     seed: int,
+    join: keras.KerasTensor | None = None,
 ) -> keras.KerasTensor:
-    """``model.hidden``'s blocks on top of ``features`` (a batch of vectors)."""
+    """``model.hidden``'s blocks on top of ``features`` (flattened first with
+    ``model.flatten``), with the table features ``join`` concatenated to them."""
     x = features
+    if model.flatten and len(x.shape) > 2:
+        x = keras.layers.Flatten(name="flatten")(x)
+    return dense_blocks(x, model, uncertainty=uncertainty, seed=seed, join=join)
+
+
+def dense_blocks(
+    features: keras.KerasTensor,
+    model: ModelConfig,
+    *,
+    uncertainty: Uncertainty,
+    seed: int,
+    join: keras.KerasTensor | None = None,
+) -> keras.KerasTensor:
+    """``model.hidden``'s blocks on a batch of vectors (``features`` and ``join``)."""
+    x = features
+    if join is not None:
+        x = keras.layers.Concatenate(name="joined")([x, join])
     for index, block in enumerate(resolve_blocks(model)):
         prefix = f"block{index}"
         shortcut = x

@@ -1,7 +1,7 @@
 """Model inputs by kind of data: each builds the ``keras.Input``s and the in-model
 preprocessing for its kind, and returns ``(inputs by name, the features tensor)``.
 
-Adding a kind (images, signals) is one module here and one entry in ``INPUTS``.
+Adding a kind (text, time-series windows) is one module here and one entry in ``INPUTS``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Callable
 import keras
 
 from toolkit.data.preprocessing import FeatureSpec
+from toolkit.models.inputs.image import build_image_inputs
+from toolkit.models.inputs.signal import build_signal_inputs
 from toolkit.models.inputs.table import build_table_inputs
 from toolkit.registry import lookup
 
@@ -18,6 +20,8 @@ InputBuilder = Callable[[FeatureSpec], tuple[dict[str, keras.KerasTensor], keras
 
 INPUTS: dict[str, InputBuilder] = {
     "table": build_table_inputs,
+    "image": build_image_inputs,
+    "signal": build_signal_inputs,
 }
 
 

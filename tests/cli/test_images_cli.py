@@ -1,0 +1,188 @@
+"""Image runs end to end: the seeds' MNIST network exactly, saved models that take raw
+images (checked against a NumPy forward pass), predictions in a fresh process for a flat
+folder (one row per file) and an .npz, evaluation on a class folder, reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import REPO
+from tests.image_data import patterned_images, write_class_folder, write_keras_mnist
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory, request):
+    """configs/mnist_mlp.yaml for 2 epochs on a small MNIST in a temporary Keras cache."""
+    from toolkit.config.loading import load_config
+    from toolkit.training.train import train
+
+    home = tmp_path_factory.mktemp("keras-home")
+    write_keras_mnist(home, train=200, test=50)
+    patch = pytest.MonkeyPatch()
+    request.addfinalizer(patch.undo)
+    patch.setenv("KERAS_HOME", str(home))
+    config = load_config(
+        REPO / "configs" / "mnist_mlp.yaml",
+        ["training.epochs=2", "evaluation.plots=false", "evaluation.baselines=false"],
+    )
+    result = train(config, output_dir=tmp_path_factory.mktemp("runs"), verbose=0)
+    assert result.status == "completed"
+    return home, result.run_dir
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """A conv body trained on a PNG class folder, with augmentation."""
+    from toolkit.config.loading import validate_config
+    from toolkit.training.train import train
+
+    base = tmp_path_factory.mktemp("folder-run")
+    folder = write_class_folder(base / "pets", per_class=16)
+    config = validate_config(
+        {
+            "name": "pets",
+            "data": {
+                "source": str(folder),
+                "augmentation": {"random_flip": "horizontal", "random_rotation": 0.05},
+            },
+            "model": {"task": "binary", "body": "conv", "conv": {"blocks": [8]}, "hidden": [8]},
+            "training": {"epochs": 3, "batch_size": 8},
+            "callbacks": {"learning_curve": False},
+            "evaluation": {"plots": True, "baselines": False},
+        }
+    )
+    result = train(config, output_dir=base / "runs", verbose=0)
+    assert result.status == "completed"
+    return folder, result.run_dir
+
+
+def test_the_seeds_mnist_network_is_built_exactly(mnist_run):
+    """Flatten(28, 28) -> Dense(128, relu) -> Dropout(0.2) -> Dense(10), after rescaling."""
+    import keras
+
+    from toolkit.models.saving import load_model
+
+    _, run_dir = mnist_run
+    model = load_model(run_dir / "model.keras")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == [
+        "InputLayer",
+        "Rescaling",
+        "Flatten",
+        "Dense",
+        "Activation",
+        "Dropout",
+        "Dense",
+    ]
+    seeds = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    assert model.count_params() == seeds.count_params() == 101_770
+
+
+def test_predictions_take_raw_images(mnist_run, tmp_path):
+    """Predictions for an .npz of raw pixels (no labels), read and written as ``toolkit
+    predict`` does, equal a NumPy forward pass of the saved weights on pixels / 255: the
+    rescaling is inside the model. (A fresh process predicts in the next test.)"""
+    from toolkit.config.loading import load_config
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.data.sources.base import Source
+    from toolkit.evaluation.predict import write_predictions
+    from toolkit.models.saving import load_model
+
+    home, run_dir = mnist_run
+    with np.load(home / "datasets" / "mnist.npz") as archive:
+        images = archive["x_test"][:20]
+    np.savez(tmp_path / "new.npz", x=images)
+    spec = FeatureSpec.from_json((run_dir / "preprocessing.json").read_text())
+    model = load_model(run_dir / "model.keras")
+    chunks = Source.read_input(str(tmp_path / "new.npz"), spec, label="--input")
+    write_predictions(model, chunks, spec, load_config(run_dir / "config.yaml"), tmp_path / "p.csv")
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    w1, b1 = model.get_layer("block0_dense").get_weights()
+    w2, b2 = model.get_layer("logits").get_weights()
+    hidden = np.maximum(images.reshape(20, -1) / 255.0 @ w1 + b1, 0.0)
+    logits = hidden @ w2 + b2
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    columns = [f"probability_{i}" for i in range(10)]
+    np.testing.assert_allclose(predicted[columns].to_numpy(), expected, atol=1e-5)
+    assert list(predicted["prediction"].astype(str)) == [str(i) for i in expected.argmax(axis=1)]
+
+
+def test_a_flat_folder_gives_one_row_per_image_with_its_file(folder_run, cli, tmp_path):
+    """A fresh process gives the probabilities the saved model gives in this one;
+    augmentation (on in training) is not in the saved model, so two predictions of one image
+    agree."""
+    from PIL import Image
+
+    from toolkit.models.saving import load_model
+
+    _, run_dir = folder_run
+    images, _ = patterned_images(5, seed=9)
+    new = tmp_path / "new"
+    new.mkdir()
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(new / f"photo{index}.png")
+    Image.fromarray(images[0]).save(new / "again.png")
+    (new / "notes.txt").write_text("not an image: skipped")
+    result = cli("predict", run_dir, "--input", new, "--output", tmp_path / "p.csv")
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    files = [Path(f).name for f in predicted["file"]]
+    assert files == ["again.png", *(f"photo{i}.png" for i in range(5))]
+    model = load_model(run_dir / "model.keras")
+    assert not any("random" in type(layer).__name__.lower() for layer in model.layers)
+    logits = model.predict({"image": images.astype("float32")}, verbose=0)[:, 0]
+    positive = predicted["probability_dog"]  # the second class in sorted order
+    np.testing.assert_allclose(positive[1:], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    assert positive[0] == positive[1]
+
+
+def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
+    """The accuracy of a fresh process equals scikit-learn's on this process's predictions
+    of the folder's images against their sub-folder names."""
+    from sklearn.metrics import accuracy_score, recall_score
+
+    from toolkit.config.loading import load_config
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.data.sources.files import read_new_frame
+    from toolkit.evaluation.predict import predict_frame
+    from toolkit.models.saving import load_model
+
+    folder, run_dir = folder_run
+    evaluated = cli("evaluate", run_dir, "--data", folder)
+    assert evaluated.returncode == 0, evaluated.stderr
+    scores = json.loads(evaluated.stdout)["metrics"]
+    config = load_config(run_dir / "config.yaml")
+    spec = FeatureSpec.from_json((run_dir / "preprocessing.json").read_text())
+    frame = read_new_frame(str(folder), spec, label="folder", with_target=False)
+    table = predict_frame(load_model(run_dir / "model.keras"), frame, spec, config)
+    assert len(table) == 32 and set(table["target"]) == {"cat", "dog"}
+    assert scores["accuracy"] == pytest.approx(accuracy_score(table["target"], table["prediction"]))
+    recall = recall_score(table["target"], table["prediction"], average=None, labels=["cat", "dog"])
+    per_class = scores["per_class_accuracy"]
+    np.testing.assert_allclose([per_class["cat"], per_class["dog"]], recall)
+
+
+def test_the_report_shows_per_class_accuracy_and_the_confidently_wrong_images(folder_run):
+    from toolkit.evaluation.report import write_report
+
+    _, run_dir = folder_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics[metrics["evaluated_on"]]["per_class_accuracy"]) == {"cat", "dog"}
+    assert (run_dir / "plots" / "confidently_wrong.png").exists()
+    _, markdown = write_report(run_dir)
+    text = markdown.read_text()
+    assert "## Per-class accuracy" in text and "confidently_wrong.png" in text

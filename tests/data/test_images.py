@@ -1,0 +1,357 @@
+"""Image and signal sources: class folders, path columns, .npz, keras.datasets from Keras'
+cache and digits as images, checked against Pillow, NumPy, scikit-learn and Keras' own
+image_dataset_from_directory; every bad input is one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tests.image_data import (
+    write_class_folder,
+    write_image_npz,
+    write_keras_mnist,
+    write_signal_npz,
+)
+from toolkit.config.loading import validate_config
+from toolkit.data.prepared import prepare_data
+from toolkit.errors import DataError
+
+
+def _frames(config):
+    """The split frames ``prepare_data`` encodes (file paths and labels per row)."""
+    from toolkit.data.sources import open_source
+    from toolkit.data.splits import split_frame
+
+    source = open_source(config)
+    return split_frame(
+        source.load_frame(),
+        config.data,
+        task=config.model.task,
+        seed=config.seed,
+        shipped_test=source.shipped_test(),
+    )
+
+
+def _features(split) -> dict:
+    return split.arrays()[0]
+
+
+def _config(source: str, task: str = "binary", **data) -> object:
+    model = {"task": task, "flatten": True, "hidden": [4]}
+    if data.pop("backbone", None):
+        model = {
+            "task": task,
+            "body": "backbone",
+            "backbone": {"name": "MobileNetV3Small", "weights": "none"},
+            "hidden": [4],
+        }
+    return validate_config(
+        {
+            "name": "images",
+            "seed": 3,
+            "data": {"source": str(source), **data},
+            "model": model,
+            "training": {"batch_size": 4},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_class_folder(tmp_path_factory.mktemp("pets") / "pets", per_class=10)
+
+
+def test_a_class_folder_gives_its_images_and_labels_as_pillow_reads_them(folder):
+    config = _config(folder, test=0.2)
+    data, splits = prepare_data(config), _frames(config)
+    frame = pd.concat([splits.train, splits.validation, splits.test])
+    assert sorted(frame["target"].value_counts().items()) == [("cat", 10), ("dog", 10)]
+    # Stratified like tables: each class in each split.
+    assert splits.test["target"].nunique() == 2
+    features, target = data.train.arrays()
+    images = features["image"]
+    assert images.shape == (len(splits.train), 16, 16, 3) and images.dtype == np.float32
+    expected = np.stack([np.asarray(Image.open(p)) for p in splits.train["file"]])
+    np.testing.assert_array_equal(images, expected.astype(np.float32))
+    labels = data.spec.target.classes
+    assert [labels[i] for i in target[:, 0].astype(int)] == list(splits.train["target"])
+
+
+def test_resizing_and_grayscale_match_keras_image_dataset_from_directory(folder):
+    import keras
+
+    config = _config(
+        folder, image={"image_size": [12, 10], "color_mode": "grayscale"}, validation=0.5
+    )
+    data = prepare_data(config)
+    assert data.spec.image.shape == [12, 10, 1]
+    ours = {
+        path: image
+        for path, image in zip(
+            _frames(config).train["file"], _features(data.train)["image"], strict=True
+        )
+    }
+    keras_dataset = keras.utils.image_dataset_from_directory(
+        folder, image_size=(12, 10), color_mode="grayscale", shuffle=False, batch_size=64
+    )
+    theirs = np.concatenate([batch.numpy() for batch, _ in keras_dataset])
+    for path, image in zip(keras_dataset.file_paths, theirs, strict=True):
+        if path in ours:
+            np.testing.assert_allclose(ours[path], image, atol=1e-4)
+
+
+def test_the_fingerprint_follows_the_files_contents(folder, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    first = prepare_data(_config(copy)).fingerprint
+    assert prepare_data(_config(copy)).fingerprint == first
+    image = np.asarray(Image.open(copy / "cat" / "000.png")).copy()
+    image[0, 0] = 255 - image[0, 0]
+    Image.fromarray(image).save(copy / "cat" / "000.png")
+    assert prepare_data(_config(copy)).fingerprint != first
+
+
+def test_a_csv_of_image_paths_beside_table_columns(folder, tmp_path):
+    rows = [
+        {
+            "path": str(p.relative_to(folder)),
+            "size": float(i),
+            "kind": "ab"[i % 2],
+            "label": p.parent.name,
+        }
+        for i, p in enumerate(sorted(folder.glob("*/*.png")))
+    ]
+    table = folder / "table.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    config = _config(table, target="label", image={"column": "path"})
+    data = prepare_data(config)
+    assert [f.name for f in data.spec.numeric] == ["size"]
+    assert [f.name for f in data.spec.categorical] == ["kind"]
+    features = _features(data.train)
+    assert set(features) == {"image", "numeric", "kind"}
+    # Paths relative to the table's folder.
+    first = _frames(config).train["path"].iloc[0]
+    np.testing.assert_array_equal(features["image"][0], np.asarray(Image.open(first)))
+
+
+def test_npz_images_and_signals(tmp_path):
+    x = np.arange(8 * 5 * 4, dtype=np.uint8).reshape(8, 5, 4)
+    np.savez(tmp_path / "gray.npz", x=x, y=np.array([0, 1] * 4))
+    data = prepare_data(_config(tmp_path / "gray.npz", kind="image", validation=0.25))
+    assert data.spec.image.shape == [5, 4, 1]
+    order = [
+        int(np.where((x == image[..., 0]).all(axis=(1, 2)))[0][0])
+        for image in _features(data.train)["image"]
+    ]
+    assert len(set(order)) == len(order)
+
+    path = write_signal_npz(tmp_path / "signals.npz", count=20, length=8)
+    config = validate_config(
+        {
+            "name": "signals",
+            "data": {"source": str(path), "kind": "signal"},
+            "model": {"task": "binary", "body": "conv"},
+            "training": {"batch_size": 4},
+        }
+    )
+    data = prepare_data(config)
+    train = _features(data.train)["signal"]
+    assert train.shape == (data.train.rows, 8, 2)
+    np.testing.assert_allclose(data.spec.signal.mean, train.mean(axis=(0, 1)), rtol=1e-5)
+    np.testing.assert_allclose(data.spec.signal.std, train.std(axis=(0, 1)), rtol=1e-5)
+
+
+def test_digits_as_8x8x1_images_are_scikit_learns():
+    import sklearn.datasets
+
+    config = validate_config(
+        {
+            "name": "digits",
+            "data": {"source": "sklearn:digits", "kind": "image"},
+            "model": {"task": "multiclass", "body": "conv"},
+        }
+    )
+    data = prepare_data(config)
+    assert data.spec.image.shape == [8, 8, 1] and data.spec.image.value_range == [0.0, 16.0]
+    digits = sklearn.datasets.load_digits()
+    image = _features(data.train)["image"][0, ..., 0]
+    label = _frames(config).train["target"].iloc[0]
+    matches = np.flatnonzero((digits.images == image).all(axis=(1, 2)))
+    assert str(digits.target[matches[0]]) == label
+
+
+def test_keras_mnist_is_read_from_keras_cache_with_its_own_test_split(tmp_path, monkeypatch):
+    write_keras_mnist(tmp_path, train=100, test=30)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    config = validate_config(
+        {
+            "name": "mnist",
+            "data": {"source": "keras:mnist"},
+            "model": {"task": "multiclass", "flatten": True, "hidden": [8]},
+        }
+    )
+    data = prepare_data(config)
+    assert data.train.rows + data.validation.rows == 100
+    assert data.test.rows == 30
+    assert data.spec.image.shape == [28, 28, 1]
+    with np.load(tmp_path / "datasets" / "mnist.npz") as archive:
+        np.testing.assert_array_equal(_features(data.test)["image"][..., 0], archive["x_test"])
+        labels = data.spec.target.classes
+        codes = data.test.arrays()[1][:, 0].astype(int)
+        assert [labels[c] for c in codes] == [str(v) for v in archive["y_test"]]
+
+
+def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
+    cli, write_config, tmp_path
+):
+    config = write_config(
+        {
+            "name": "mnist",
+            "data": {"source": "keras:mnist"},
+            "model": {"task": "multiclass", "flatten": True},
+        }
+    )
+    home = tmp_path / "keras-home"
+    # A proxy on a closed local port: any download attempt fails at once, never reaches out.
+    offline = {
+        "KERAS_HOME": str(home),
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("toolkit: error: keras:mnist is not in Keras' cache")
+    assert f"put mnist.npz in {home / 'datasets'}" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _prepare_error(config) -> str:
+    with pytest.raises(DataError) as raised:
+        prepare_data(config)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+def test_bad_image_data_is_one_line_each(folder, tmp_path):
+    import shutil
+
+    broken = shutil.copytree(folder, tmp_path / "broken")
+    (broken / "cat" / "003.png").write_text("not an image")
+    assert "cat/003.png is not a readable image" in _prepare_error(_config(broken))
+
+    mixed = shutil.copytree(folder, tmp_path / "mixed")
+    Image.fromarray(np.zeros((20, 16, 3), np.uint8)).save(mixed / "dog" / "999.png")
+    message = _prepare_error(_config(mixed, validation=0.5))
+    assert "images have different sizes" in message and "data.image.image_size" in message
+
+    empty = shutil.copytree(folder, tmp_path / "empty")
+    (empty / "bird").mkdir()
+    assert "class folder" in _prepare_error(_config(empty)) and "bird" in _prepare_error(
+        _config(empty)
+    )
+
+    single = tmp_path / "single"
+    shutil.copytree(folder / "cat", single / "cat")
+    assert "a single class sub-folder (cat)" in _prepare_error(_config(single))
+
+    gray = write_class_folder(tmp_path / "gray", per_class=4, size=32, channels=1)
+    message = _prepare_error(_config(gray, image={"color_mode": "grayscale"}, backbone=True))
+    assert "takes RGB images (3 channels), the data's have 1" in message
+    assert "color_mode: rgb" in message
+
+    small = _prepare_error(_config(folder, backbone=True))
+    assert "at least 32x32, the data's are 16x16" in small and "input_size" in small
+
+
+def test_bad_npz_files_are_one_line_each(tmp_path):
+    np.savez(tmp_path / "no_y.npz", x=np.zeros((4, 8, 8)), labels=np.zeros(4))
+    assert "holds x, labels; it needs arrays x (N, ...) and y (N,)" in _prepare_error(
+        _config(tmp_path / "no_y.npz", kind="image")
+    )
+    np.savez(tmp_path / "lengths.npz", x=np.zeros((4, 8, 8)), y=np.zeros(5))
+    assert "x has 4 rows but y has 5" in _prepare_error(
+        _config(tmp_path / "lengths.npz", kind="image")
+    )
+    np.savez(tmp_path / "rank.npz", x=np.zeros((4, 8)), y=np.zeros(4))
+    assert "images need x of shape (N, H, W)" in _prepare_error(
+        _config(tmp_path / "rank.npz", kind="image")
+    )
+
+
+def test_a_corrupt_image_through_the_cli_exits_2_and_writes_nothing(
+    cli, write_config, folder, tmp_path
+):
+    import shutil
+
+    broken = shutil.copytree(folder, tmp_path / "broken")
+    (broken / "dog" / "001.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    config = write_config(
+        {
+            "name": "broken",
+            "data": {"source": str(broken)},
+            "model": {"task": "binary", "flatten": True},
+        }
+    )
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"toolkit: error: data.source: {broken / 'dog' / '001.png'} is not a readable image "
+        "(cannot identify image file)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_data_summary_describes_images(folder, tmp_path):
+    from toolkit.data.preprocessing import describe
+
+    data = prepare_data(_config(folder))
+    summary = describe(data.spec, data.rows)
+    assert summary["features"] == [{"name": "file", "kind": "image", "shape": [16, 16, 3]}]
+    json.dumps(summary)
+
+
+def test_npz_image_helper_round_trips(tmp_path):
+    path = write_image_npz(tmp_path / "images.npz", count=8)
+    with np.load(path) as archive:
+        assert archive["x"].shape == (8, 16, 16, 3)
+
+
+def test_without_cache_files_are_decoded_per_batch_to_the_same_batches(folder):
+    """data.cache: false keeps paths and decodes in the pipeline: every batch (augmented
+    training epochs, one-pass data, samples) equals the one decoded up front."""
+    augmentation = {"random_flip": "horizontal", "random_rotation": 0.1}
+    cached = prepare_data(_config(folder, augmentation=augmentation))
+    streamed = prepare_data(_config(folder, augmentation=augmentation, cache=False))
+    assert streamed.train.features["image"].dtype.kind == "U"  # paths, not pixels
+
+    def batches(dataset, count):
+        return [(b[0]["image"].numpy(), b[1].numpy()) for b in dataset.take(count)]
+
+    steps = -(-cached.train.rows // 4)
+    for a, b in zip(
+        batches(cached.train.training_dataset(batch_size=4, shuffle_seed=1), 2 * steps),
+        batches(streamed.train.training_dataset(batch_size=4, shuffle_seed=1), 2 * steps),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a[0], b[0], atol=1e-4)
+        np.testing.assert_array_equal(a[1], b[1])
+    for a, b in zip(
+        batches(cached.validation.dataset(batch_size=3), 10),
+        batches(streamed.validation.dataset(batch_size=3), 10),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a[0], b[0])
+    for rows in (3, None):  # a sample, and the whole split
+        np.testing.assert_array_equal(
+            cached.validation.sample(rows, seed=2)[0]["image"],
+            streamed.validation.sample(rows, seed=2)[0]["image"],
+        )

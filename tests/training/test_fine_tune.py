@@ -1,0 +1,173 @@
+"""Two-phase fine-tuning from config: phase 1 leaves the backbone as its weights file says,
+phase 2 changes only the unfrozen layers (batch normalisation stays in inference mode), both
+phases make one history and TensorBoard timeline, and a run killed in phase 2 resumes to the
+same result as an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import REPO, kill_mid_run, run_cli, start_train
+from tests.image_data import patterned_images, write_class_folder
+
+UNFREEZE = 6  # the backbone's last 6 layers: two convolutions among them
+
+
+def calibrated_backbone_weights(path: Path) -> Path:
+    """A MobileNetV3Small (no top, 32x32) with random weights whose batch-norm statistics are
+    set from one batch of the test images, as a pretrained network's would be; with the
+    initial statistics its features are all but zero and nothing could learn from them."""
+    import keras
+
+    application = keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.75, minimalistic=True
+    )
+    for layer in application.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0  # one training-mode pass sets the statistics
+    images, _ = patterned_images(64, size=32)
+    application(images.astype("float32"), training=True)
+    application.save_weights(path)
+    return path
+
+
+def transfer_overrides(folder: Path, weights: Path) -> list[str]:
+    """configs/transfer_mobilenet.yaml made small and offline: 32x32 images from ``folder``,
+    the backbone from ``weights``, 1 + 4 epochs (a kill after epoch 2 leaves three to run,
+    however late it lands), deterministic."""
+    return [
+        f"data.source={folder}",
+        "data.image.image_size=[32, 32]",
+        f"model.backbone.weights={weights}",
+        "model.backbone.alpha=0.75",
+        "model.backbone.minimalistic=true",
+        "training.epochs=1",
+        "training.batch_size=8",
+        f"training.fine_tune={{epochs: 4, learning_rate: 1.0e-4, unfreeze: {UNFREEZE}}}",
+        "callbacks.early_stopping=false",
+        "callbacks.learning_curve=false",
+        "callbacks.tensorboard={histogram_freq: 0, write_graph: false}",
+        "runtime.deterministic=true",
+        "evaluation.baselines=false",
+        "evaluation.plots=false",
+    ]
+
+
+@pytest.fixture(scope="module")
+def transfer(tmp_path_factory):
+    """(the weights file, the finished run) of configs/transfer_mobilenet.yaml, made small:
+    this is also that shipped config's smoke test."""
+    from toolkit.config.loading import load_config
+    from toolkit.training.train import train
+
+    base = tmp_path_factory.mktemp("transfer")
+    folder = write_class_folder(base / "pets", per_class=12, size=32)
+    weights = calibrated_backbone_weights(base / "backbone.weights.h5")
+    config = load_config(
+        REPO / "configs" / "transfer_mobilenet.yaml", transfer_overrides(folder, weights)
+    )
+    result = train(config, output_dir=base / "runs", verbose=0)
+    assert result.status == "completed"
+    return weights, result.run_dir
+
+
+def _weights_by_path(model) -> dict[str, np.ndarray]:
+    return {w.path: np.asarray(w) for w in model.weights}
+
+
+def test_phase_two_changes_only_the_unfrozen_layers_and_keeps_batch_norm(transfer):
+    import keras
+
+    from toolkit.models.saving import load_model
+
+    weights_file, run_dir = transfer
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["fine_tune"]["phase_two_first_epoch"] == 2
+
+    model = load_model(run_dir / "model.keras")
+    backbone = model.get_layer("backbone")
+    final = _weights_by_path(model)
+    model.load_weights(run_dir / "checkpoints" / "phase1.weights.h5")
+    after_phase_one = _weights_by_path(model)
+
+    # Phase 1: the frozen backbone is still exactly the weights file.
+    reference = keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.75, minimalistic=True
+    )
+    reference.load_weights(weights_file)
+    for ours, theirs in zip(backbone.weights, reference.weights, strict=True):
+        np.testing.assert_array_equal(after_phase_one[ours.path], np.asarray(theirs))
+
+    unfrozen = {
+        w.path
+        for layer in backbone.layers[-UNFREEZE:]
+        if not isinstance(layer, keras.layers.BatchNormalization)
+        for w in layer.weights
+    }
+    assert unfrozen, "the last layers hold no weights to fine-tune"
+    changed = {path for path in final if not np.array_equal(final[path], after_phase_one[path])}
+    backbone_paths = {w.path for w in backbone.weights}
+    assert changed & backbone_paths == unfrozen  # every unfrozen weight moved, nothing else
+    head = {w.path for w in model.weights} - backbone_paths
+    assert head <= changed  # the top keeps training in phase 2
+
+
+def test_both_phases_make_one_history_and_one_tensorboard_timeline(transfer):
+    from tests.training.test_tensorboard import _events
+
+    _, run_dir = transfer
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose(history["learning_rate"], [1e-3] + [1e-4] * 4, rtol=1e-6)
+    steps = [step for step, _ in _events(run_dir / "tensorboard" / "train")["epoch_loss"][1]]
+    assert steps == [1, 2, 3, 4, 5]
+
+
+def test_tensorboard_shows_training_images_and_the_confusion_matrix(transfer):
+    import tensorflow as tf
+
+    from tests.training.test_tensorboard import _events
+
+    _, run_dir = transfer
+    events = _events(run_dir / "tensorboard")
+    (step, (width, height, png)), *_ = events["input_images"][1]
+    assert step == 1 and (int(width), int(height)) == (3 * 33 - 1, 3 * 33 - 1)  # 9 tiles
+    grid = tf.io.decode_png(png).numpy()
+    assert grid.shape == (98, 98, 3) and grid[:32, :32].std() > 0
+    assert [step for step, _ in events["confusion_matrix"][1]][-1] == 5
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_phase_two_resumes_to_the_uninterrupted_result(transfer, tmp_path):
+    from toolkit.models.saving import load_model
+
+    _, reference = transfer
+    # The run's own resolved config, trained as it is, in a process that is killed.
+    process = start_train(reference / "config.yaml", tmp_path)
+    run_dir = kill_mid_run(tmp_path, process, after_epochs=2)  # phase 2's first epoch done
+    from toolkit.training.run_checkpoint import RunCheckpoint
+
+    _, state = RunCheckpoint.latest_state(run_dir / "checkpoints")  # the one LATEST names
+    assert state["completed_epochs"] >= 2 and state["extra"] == {"phase_two_start": 1}
+
+    resumed = run_cli("train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed" and 3 <= record["resumed_at_epoch"] <= 5
+
+    expected, actual = (pd.read_csv(d / "history.csv") for d in (reference, run_dir))
+    assert list(actual["epoch"]) == [1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(actual["loss"], expected["loss"])
+    np.testing.assert_array_equal(actual["val_loss"], expected["val_loss"])
+    for a, b in zip(
+        load_model(reference / "model.keras").get_weights(),
+        load_model(run_dir / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)

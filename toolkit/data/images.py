@@ -1,0 +1,282 @@
+"""Images: class folders and path columns, read as ``keras.utils.image_dataset_from_directory``
+reads them (file types, ``color_mode``, ``image_size``, ``interpolation``,
+``crop_to_aspect_ratio``), and image arrays.
+
+Files are checked before anything is decoded: Pillow reads each header (size, whether it is
+an image at all), so a corrupt file or mixed sizes without ``image_size`` is one line naming
+the file. Decoding then runs in a tf.data map, in parallel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config.schema import DataConfig, ImageConfig
+from toolkit.data.preprocessing import ImageFeature, array_column
+from toolkit.errors import DataError
+
+CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
+# The range of raw pixel values when the config does not say: decoded files and
+# keras.datasets hold 0..255, scikit-learn's digits 0..16.
+DEFAULT_VALUE_RANGE = [0.0, 255.0]
+DIGITS_VALUE_RANGE = [0.0, 16.0]
+
+
+def _image_files(folder: Path, extensions: list[str]) -> list[Path]:
+    suffixes = {f".{e.lower()}" for e in extensions}
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def has_class_folders(path: str | Path) -> bool:
+    """Whether ``path`` is a folder with sub-folders (a class-structured folder)."""
+    root = Path(path)
+    return root.is_dir() and any(p.is_dir() for p in root.iterdir())
+
+
+def read_class_folder(
+    path: str | Path, image: ImageConfig, *, target: str, label: str
+) -> pd.DataFrame:
+    """One row per image of ``path/<class>/<file>``: its path in ``file``, its class (the
+    sub-folder's name) in ``target``. Files of other types are skipped, as Keras does."""
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"{label} not found: {root}")
+    if not root.is_dir():
+        raise DataError(f"{label} is not a folder of class sub-folders: {root}")
+    classes = sorted(p for p in root.iterdir() if p.is_dir())
+    if not classes:
+        tables = [p for p in root.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq")]
+        if tables:
+            raise DataError(
+                f"{label} {root} holds CSV/Parquet files, not class sub-folders of images; set "
+                "data.kind: table to read them as table shards"
+            )
+        loose = _image_files(root, image.extensions)
+        hint = f" (it holds {len(loose)} images directly)" if loose else ""
+        raise DataError(
+            f"{label} {root} has no class sub-folders{hint}; put each class's images in "
+            "a sub-folder named after the class"
+        )
+    rows = []
+    for folder in classes:
+        files = _image_files(folder, image.extensions)
+        if not files:
+            raise DataError(
+                f"{label}: class folder {folder} holds no images of type "
+                f"{', '.join(image.extensions)}"
+            )
+        rows.extend((str(file), folder.name) for file in files)
+    if len(classes) < 2:
+        raise DataError(
+            f"{label} {root} has a single class sub-folder ({classes[0].name}); a classifier "
+            "needs at least 2"
+        )
+    return pd.DataFrame(rows, columns=["file", target])
+
+
+def read_flat_folder(path: str | Path, image: ImageConfig, *, label: str) -> pd.DataFrame:
+    """One row per image directly inside ``path`` (new images to predict), in ``file``."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{label} not found or not a folder: {root}")
+    files = _image_files(root, image.extensions)
+    if not files:
+        raise DataError(f"{label} {root} holds no images of type {', '.join(image.extensions)}")
+    return pd.DataFrame({"file": [str(f) for f in files]})
+
+
+def resolve_path_column(frame: pd.DataFrame, column: str, base: Path) -> pd.DataFrame:
+    """Paths in a table's image column, relative ones taken from the table's folder."""
+    if column not in frame.columns:
+        return frame  # reported by check_table with the list of columns
+    values = frame[column]
+    if values.isna().any():
+        row = values.index[values.isna()][0]
+        raise DataError(f"image path column '{column}' is empty in row {row}")
+    frame = frame.copy()
+    frame[column] = [str(p if Path(p).is_absolute() else base / p) for p in values.astype(str)]
+    return frame
+
+
+def _sizes(paths: list[str], *, what: str) -> list[tuple[int, int]]:
+    """(height, width) of each file from its header; a file that is not an image is an error."""
+    from PIL import Image, UnidentifiedImageError
+
+    sizes = []
+    for path in paths:
+        try:
+            with Image.open(path) as handle:
+                width, height = handle.size
+        except FileNotFoundError:
+            raise DataError(f"{what}: image file not found: {path}") from None
+        except (UnidentifiedImageError, OSError, ValueError) as error:
+            reason = str(error).split(" '")[0] or type(error).__name__
+            raise DataError(f"{what}: {path} is not a readable image ({reason})") from None
+        sizes.append((height, width))
+    return sizes
+
+
+def _value_range(config: DataConfig) -> list[float]:
+    if config.image.value_range is not None:
+        return [float(v) for v in config.image.value_range]
+    return DIGITS_VALUE_RANGE if config.source == "sklearn:digits" else DEFAULT_VALUE_RANGE
+
+
+def check_image_sizes(frame: pd.DataFrame, config: DataConfig, *, what: str) -> None:
+    """Without ``image_size``, every image file of the source must have one size."""
+    if config.image.image_size is not None or config.form not in ("folder", "table"):
+        return
+    column = array_column(config)
+    paths = list(frame[column])
+    sizes = _sizes(paths, what=what)
+    if len(set(sizes)) > 1:
+        other = next(i for i, s in enumerate(sizes) if s != sizes[0])
+        raise DataError(
+            f"images have different sizes ({paths[0]} is {sizes[0][0]}x{sizes[0][1]}, "
+            f"{paths[other]} is {sizes[other][0]}x{sizes[other][1]}); set "
+            "data.image.image_size: [height, width] to resize them"
+        )
+
+
+def fit_image_feature(train: pd.DataFrame, config: DataConfig) -> ImageFeature:
+    """The image spec of the training split: shape, channels and the pixel value range."""
+    column = array_column(config)
+    image = config.image
+    if config.form in ("folder", "table"):
+        channels = CHANNELS[image.color_mode]
+        if image.image_size is not None:
+            height, width = image.image_size
+        else:
+            check_image_sizes(train, config, what="training data")
+            height, width = _sizes([train[column].iloc[0]], what="training data")[0]
+        return ImageFeature(
+            column=column,
+            stored="path",
+            shape=[int(height), int(width), channels],
+            value_range=_value_range(config),
+            color_mode=image.color_mode,
+            interpolation=image.interpolation,
+            crop_to_aspect_ratio=image.crop_to_aspect_ratio,
+            resize=image.image_size is not None,
+        )
+    first = np.asarray(train[column].iloc[0])
+    shape = list(first.shape) if first.ndim == 3 else [*first.shape, 1]
+    return ImageFeature(
+        column=column,
+        stored="array",
+        shape=[int(s) for s in shape],
+        value_range=_value_range(config),
+    )
+
+
+def image_array(
+    frame: pd.DataFrame, feature: ImageFeature, *, what: str, resize: bool | None = None
+) -> np.ndarray:
+    """The images of ``frame`` as a float32 array (N, H, W, C) of raw pixel values."""
+    if feature.column not in frame.columns:
+        raise DataError(f"{what}: no '{feature.column}' column of images")
+    values = list(frame[feature.column])
+    if not values:
+        return np.zeros((0, *feature.shape), dtype=np.float32)
+    # Arrays (.npz, keras.datasets) or file paths, whichever the run was trained on.
+    if isinstance(values[0], np.ndarray):
+        return stack_images(values, feature, what=what)
+    return decode_files([str(p) for p in values], feature, what=what, resize=resize)
+
+
+def stack_images(images: list[np.ndarray], feature: ImageFeature, *, what: str) -> np.ndarray:
+    """Arrays of shape (H, W) or (H, W, C) as one (N, H, W, C) float32 array, checked
+    against the shape the model takes."""
+    if not images:
+        return np.zeros((0, *feature.shape), dtype=np.float32)
+    try:
+        stacked = np.stack([np.asarray(x) for x in images])
+    except ValueError:
+        shapes = sorted({np.asarray(x).shape for x in images})
+        raise DataError(f"{what}: images of different shapes {shapes[:3]}") from None
+    if stacked.ndim == 3:
+        stacked = stacked[..., None]
+    if list(stacked.shape[1:]) != list(feature.shape):
+        raise DataError(
+            f"{what}: images of shape {tuple(stacked.shape[1:])}, the model takes "
+            f"{tuple(feature.shape)}"
+        )
+    if not np.issubdtype(stacked.dtype, np.number):
+        raise DataError(f"{what}: images must hold numbers, got {stacked.dtype}")
+    return stacked.astype(np.float32, copy=False)
+
+
+def check_files(paths: pd.Series | list[str], feature: ImageFeature, *, what: str) -> np.ndarray:
+    """Image file paths checked as ``decode_files`` checks them (readable images; the
+    model's size unless they are resized), as an array of strings, not yet decoded."""
+    paths = [str(p) for p in paths]
+    sizes = _sizes(paths, what=what)
+    if not feature.resize:
+        expected = tuple(feature.shape[:2])
+        for path, size in zip(paths, sizes, strict=True):
+            if size != expected:
+                raise DataError(
+                    f"{what}: {path} is {size[0]}x{size[1]}, the model takes "
+                    f"{expected[0]}x{expected[1]} images"
+                )
+    return np.asarray(paths, dtype=str)
+
+
+def decode_fn(feature: ImageFeature):
+    """A TensorFlow function: an image file's path -> float32 (H, W, C) pixels, decoded and
+    resized as ``keras.utils.image_dataset_from_directory`` does."""
+    import keras
+    import tensorflow as tf
+
+    height, width, channels = feature.shape
+
+    def decode(path):
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=channels, expand_animations=False
+        )
+        if feature.crop_to_aspect_ratio:
+            image = keras.preprocessing.image.smart_resize(
+                image, (height, width), interpolation=feature.interpolation
+            )
+        else:
+            image = tf.image.resize(image, (height, width), method=feature.interpolation)
+        image = tf.cast(image, tf.float32)
+        image.set_shape((height, width, channels))
+        return image
+
+    return decode
+
+
+def decode_files(
+    paths: list[str], feature: ImageFeature, *, what: str, resize: bool | None = None
+) -> np.ndarray:
+    """Decode image files in parallel into (N, H, W, C) float32. Files are resized to the
+    model's size when the run set ``image_size`` (or ``resize`` says so, as for new images
+    to predict); otherwise each must have the training images' size."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    if resize is not None:
+        feature = dataclasses.replace(feature, resize=resize)
+    check_files(paths, feature, what=what)
+    decode = decode_fn(feature)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(paths)
+        .map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(256)
+    )
+    try:
+        return np.concatenate([batch.numpy() for batch in dataset], axis=0)
+    except tf.errors.OpError:
+        pass
+    for path in paths:  # find the file that failed, one at a time (only on this error path)
+        try:
+            decode(tf.constant(path))
+        except tf.errors.OpError as error:
+            reason = error.message.splitlines()[0][:200]
+            raise DataError(f"{what}: {path} cannot be decoded ({reason})") from None
+    raise DataError(f"{what}: the images cannot be decoded")

@@ -1,0 +1,124 @@
+"""Reading image and signal data that is not a plain table: a split given as a file of the
+source's kind, and new inputs for ``predict``/``evaluate --data`` of image and signal runs.
+
+New inputs come in whatever form the run's kind of data takes: a table with the image paths
+in the run's image column (relative paths from the table's folder), an ``.npz`` (``y``
+optional for predictions), a class folder, or, for predictions, a flat folder of new images
+(one output row per file). Files of another size are resized to the model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from toolkit.config.schema import DataConfig, ImageConfig, source_form
+from toolkit.errors import DataError
+
+if TYPE_CHECKING:
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.data.sources.base import InputChunk
+
+# Images decoded per chunk of new inputs.
+INPUT_CHUNK_ROWS = 4096
+
+
+def read_data_file(path: str, config: DataConfig, *, label: str = "data file") -> pd.DataFrame:
+    """A table (file, directory or glob), an ``.npz`` or a class folder, read as ``config``
+    says its data are."""
+    from toolkit.data.sources.table import read_tables
+
+    form = source_form(path)
+    if form == "npz":
+        from toolkit.data.arrays import read_npz
+
+        return read_npz(path, config, label=label)
+    if form == "folder" and config.input_kind == "image":
+        from toolkit.data.images import read_class_folder
+
+        return read_class_folder(path, config.image, target=config.target, label=label)
+    frame = read_tables(path, label=label)
+    if config.image.column is not None:
+        from toolkit.data.images import resolve_path_column
+
+        frame = resolve_path_column(frame, config.image.column, Path(path).parent)
+    return frame
+
+
+def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: bool) -> pd.DataFrame:
+    """New images or signals for a run with ``spec``, as a frame whose array column is the
+    one the spec reads."""
+    from toolkit.data.sources.table import read_table
+
+    form = source_form(path)
+    column = (spec.image or spec.signal).column
+    kind = "image" if spec.image is not None else "signal"
+    config = DataConfig(
+        source=path if form == "npz" else "x.npz", kind=kind, target=spec.target.name
+    )
+    if form == "npz":
+        from toolkit.data.arrays import read_npz
+
+        frame = read_npz(path, config, label=label, need_target=with_target)
+        return frame.rename(columns={kind: column})
+    if form == "folder" and spec.image is not None:
+        from toolkit.data.images import has_class_folders, read_class_folder, read_flat_folder
+
+        images = ImageConfig()
+        if has_class_folders(path):
+            frame = read_class_folder(path, images, target=spec.target.name, label=label)
+        elif with_target:
+            raise DataError(
+                f"{label} {path} has no class sub-folders, so its images have no labels; "
+                "evaluation needs one sub-folder per class"
+            )
+        else:
+            frame = read_flat_folder(path, images, label=label)
+        return frame.rename(columns={"file": column})
+    if form == "table" and spec.image is not None:
+        from toolkit.data.images import resolve_path_column
+
+        return resolve_path_column(read_table(path, label=label), column, Path(path).parent)
+    allowed = (
+        "an .npz"
+        if spec.signal is not None
+        else ("a .csv/.parquet file of image paths, an .npz, or a folder of images")
+    )
+    raise DataError(f"{label} {path}: this run takes {allowed}")
+
+
+def read_array_input(
+    path: str,
+    spec: FeatureSpec,
+    *,
+    label: str,
+    with_target: bool,
+    chunk_rows: int | None = None,
+) -> Iterator[InputChunk]:
+    """New inputs of an image or signal run, a chunk at a time; the files are listed and
+    checked now, decoded chunk by chunk. Image file paths are carried to the output first."""
+    from toolkit.data.preprocessing import encode_target, feature_arrays
+    from toolkit.data.sources.base import InputChunk
+
+    frame = read_new_frame(path, spec, label=label, with_target=with_target)
+    if with_target:
+        encode_target(frame, spec, what=label)  # unknown classes fail before TensorFlow starts
+    column = (spec.image or spec.signal).column
+    paths = len(frame) and not isinstance(frame[column].iloc[0], np.ndarray)
+    keep = ([column] if paths else []) + [c for c in frame.columns if c not in spec.columns]
+    step = chunk_rows or INPUT_CHUNK_ROWS
+
+    def chunks() -> Iterator[InputChunk]:
+        for start in range(0, len(frame), step):
+            part = frame.iloc[start : start + step]
+            yield InputChunk(
+                feature_arrays(part, spec, what=label, new_images=True),
+                encode_target(part, spec, what=label) if with_target else None,
+                part[keep].reset_index(drop=True),
+            )
+
+    return chunks()

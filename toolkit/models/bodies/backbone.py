@@ -1,0 +1,148 @@
+"""The backbone body: a ``keras.applications`` network without its classifier, pooled, then
+``model.hidden``'s dense blocks.
+
+Its input preprocessing (resizing to ``input_size``, the family's own scaling) is part of
+the model. With pretrained weights, or when it starts frozen for fine-tuning, its batch
+normalisation stays in inference mode even once the backbone is unfrozen, as the Keras
+transfer-learning guides ask: its BatchNormalization layers stay frozen (``trainable=False``),
+which in Keras 3 is what runs them in inference mode. Calling the backbone with
+``training=False`` would not do it: a functional model passes its own ``training`` flag to
+every layer it calls, overriding the one recorded at build time.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import keras
+
+from toolkit.config import names
+from toolkit.config.schema import BackboneConfig, ModelConfig
+from toolkit.errors import DataError
+from toolkit.models.bodies.dense import dense_blocks
+from toolkit.models.layers.backbone_preprocessing import BackbonePreprocessing
+from toolkit.models.uncertainty import Uncertainty, dropout
+
+BACKBONE_LAYER = "backbone"
+
+
+def make_application(
+    backbone: BackboneConfig, input_shape: tuple[int, int, int], *, weights: str | None
+) -> keras.Model:
+    """The application without its top, named ``backbone``; ``weights`` imagenet or None."""
+    options = {
+        key: getattr(backbone, key)
+        for key in names.BACKBONES[backbone.name][2]
+        if getattr(backbone, key) is not None
+    }
+    application = getattr(keras.applications, backbone.name)
+    return application(
+        include_top=False,
+        weights=weights,
+        input_shape=input_shape,
+        name=BACKBONE_LAYER,
+        **options,
+    )
+
+
+def _weights_file_message(backbone: BackboneConfig, error: Exception) -> str:
+    text = " ".join(str(error).split())
+    url = re.search(r"https?://\S+?\.h5", text)
+    file = url.group(0).rsplit("/", 1)[-1] if url else "its weights file"
+    from toolkit.data.arrays import keras_home
+
+    return (
+        f"backbone {backbone.name}: its ImageNet weights are not in Keras' cache and cannot be "
+        f"downloaded; put {file} in {keras_home() / 'models'} (Keras' cache, set by "
+        "KERAS_HOME), go online once, or set weights: none"
+    )
+
+
+def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]) -> keras.Model:
+    """The application with the weights the config names; any failure is a one-line
+    ``DataError`` (weights that cannot be downloaded, a file that does not fit)."""
+    if backbone.weights == "imagenet":
+        try:
+            return make_application(backbone, input_shape, weights="imagenet")
+        except ValueError as error:
+            raise DataError(f"backbone {backbone.name} with weights imagenet: {error}") from None
+        except Exception as error:  # Keras wraps urllib's errors in a bare Exception
+            raise DataError(_weights_file_message(backbone, error)) from None
+    application = make_application(backbone, input_shape, weights=None)
+    if backbone.weights != "none":
+        path = Path(backbone.weights)
+        if not path.is_file():
+            raise DataError(f"backbone weights file not found: {path}")
+        try:
+            application.load_weights(path)
+        except Exception as error:  # h5py and Keras raise many types for a file that does not fit
+            first = " ".join(str(error).split())[:200]
+            raise DataError(
+                f"backbone weights {path} do not fit {backbone.name} with input "
+                f"{input_shape}: {first}"
+            ) from None
+    return application
+
+
+def inference_mode(model: ModelConfig) -> bool:
+    """Batch normalisation in inference mode: pretrained weights, or a backbone that starts
+    frozen (to be fine-tuned later)."""
+    return model.backbone.weights != "none" or not model.backbone.trainable
+
+
+def _freeze_batch_norm(application: keras.Model) -> None:
+    for layer in application.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def build_backbone_body(
+    features: keras.KerasTensor,
+    model: ModelConfig,
+    *,
+    uncertainty: Uncertainty,
+    seed: int,
+    join: keras.KerasTensor | None = None,
+) -> keras.KerasTensor:
+    """The backbone on RGB ``features`` in [0, 1], pooled, then ``model.hidden``'s blocks."""
+    backbone = model.backbone
+    x = features
+    height, width = x.shape[1], x.shape[2]
+    if backbone.input_size is not None and list(backbone.input_size) != [height, width]:
+        height, width = backbone.input_size
+        x = keras.layers.Resizing(height, width, name="backbone_resize")(x)
+    mode = names.BACKBONES[backbone.name][0]
+    x = BackbonePreprocessing(mode, name="backbone_preprocessing")(x)
+    application = load_application(backbone, (height, width, 3))
+    application.trainable = backbone.trainable
+    if inference_mode(model):
+        _freeze_batch_norm(application)
+    x = application(x)
+    pooling = (
+        keras.layers.GlobalAveragePooling2D
+        if backbone.pooling == "avg"
+        else (keras.layers.GlobalMaxPooling2D)
+    )
+    x = pooling(name="backbone_pool")(x)
+    if backbone.dropout > 0:
+        x = dropout(
+            backbone.dropout,
+            seed=seed + 2000,
+            name="backbone_dropout",
+            mc_dropout=uncertainty.mc_dropout,
+        )(x)
+    return dense_blocks(x, model, uncertainty=uncertainty, seed=seed, join=join)
+
+
+def unfreeze(model: keras.Model, layers: int | str) -> list[str]:
+    """Make the backbone trainable: all of it, or its last ``layers`` layers, batch
+    normalisation excepted (it stays in inference mode). Returns the names of the layers now
+    trainable."""
+    application = model.get_layer(BACKBONE_LAYER)
+    application.trainable = True
+    if layers != "all":
+        for layer in application.layers[: -int(layers)]:
+            layer.trainable = False
+    _freeze_batch_norm(application)
+    return [layer.name for layer in application.layers if layer.trainable and layer.weights]
