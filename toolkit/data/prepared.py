@@ -7,6 +7,7 @@ kind reads ``data.source`` is decided by ``toolkit.data.sources``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +58,9 @@ def prepare_data(
     """
     from toolkit.data.sources import open_source
 
+    started = time.monotonic()
     data = open_source(config).prepare(spec=spec, rows=rows)
+    data.source["prepare_seconds"] = round(time.monotonic() - started, 3)
     if data.train.rows < config.training.batch_size:
         raise DataError(
             f"the training split has {data.train.rows} rows, fewer than training.batch_size "
