@@ -36,11 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
-import numpy as np
 
 NUMERIC = 20
 SHARD_ROWS = 250_000
@@ -368,7 +368,6 @@ def main(argv: list[str] | None = None) -> int:
                 verdicts.append(
                     (f"{size:,}: streaming >= 0.8x in memory ({ratio:.2f}x)", ratio >= 0.8)
                 )
-                data = memory["peak_rss_mb"] * (1 << 20)
                 print(
                     f"  {size:,} in memory: peak RSS {memory['peak_rss_mb']:.0f} MB for "
                     f"{numeric_bytes(size) / (1 << 20):.0f} MB of numeric data as float32"
