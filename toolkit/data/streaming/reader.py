@@ -53,21 +53,18 @@ class ShardSet:
     def format(self) -> str:
         return self.shards[0].format
 
-    def read(
+    def batches(
         self, piece: Piece, *, rows: int = READ_ROWS, threads: bool = False
-    ) -> Iterator[pd.DataFrame]:
-        """The rows of ``piece`` in chunks of at most ``rows`` (CSV: about), indexed by their
-        position in the shard."""
+    ) -> Iterator[tuple[int, object]]:
+        """``(position of its first row in the shard, pyarrow RecordBatch)`` for the rows of
+        ``piece``, in batches of at most ``rows`` (CSV: about)."""
         shard = self.shards[piece.shard]
         start = piece.start
         try:
             for batch in self._batches(shard, piece, rows, threads):
-                if not batch.num_rows:
-                    continue
-                frame = batch.to_pandas()
-                frame.index = pd.RangeIndex(start, start + len(frame))
-                start += len(frame)
-                yield frame
+                if batch.num_rows:
+                    yield start, batch
+                    start += batch.num_rows
         except DataError:
             raise
         except Exception as error:  # pyarrow's own error types, for corrupt files too
@@ -79,6 +76,13 @@ class ShardSet:
                 f"{self.label} shard {shard.path} changed while it was read "
                 f"({start - piece.start} rows instead of {piece.rows})"
             )
+
+    def read(
+        self, piece: Piece, *, rows: int = READ_ROWS, threads: bool = False
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of ``piece`` as frames indexed by their position in the shard."""
+        for start, batch in self.batches(piece, rows=rows, threads=threads):
+            yield as_frame(batch, start)
 
     def _batches(self, shard: ShardFile, piece: Piece, rows: int, threads: bool):
         if shard.format == "parquet":
@@ -106,6 +110,13 @@ class ShardSet:
         )
         with reader:
             yield from reader
+
+
+def as_frame(batch, start: int) -> pd.DataFrame:
+    """A RecordBatch as a frame indexed by position (``start`` is its first row's)."""
+    frame = batch.to_pandas()
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
 
 
 def csv_types(path: Path, *, categorical: set[str], label: str) -> dict[str, object]:
