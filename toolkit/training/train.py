@@ -608,7 +608,7 @@ def _final_metrics(
             from toolkit.evaluation.baselines import fit_baselines
 
             with _timed(timings, "baselines"):
-                baselines = fit_baselines(config, data)
+                baselines = fit_baselines(config, data, training_seconds=timings.get("training"))
         results["baselines"] = baselines
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
