@@ -143,6 +143,7 @@ def build_callbacks(
                 run.plots / "learning_curves.png",
                 initial_history=initial_history,
                 min_interval_seconds=5.0,
+                background=True,
             )
         )
     checkpoint_section = section.checkpoint
