@@ -428,7 +428,7 @@ def small_cases(work: Path) -> list[tuple[str, bool]]:
     wall = time.monotonic() - started
     training = sum(
         json.loads(path.read_text()).get("timings", {}).get("training", 0.0)
-        for path in output.glob("*/*/trials/*/run.json")
+        for path in output.glob("*/*/trials/*/*/run.json")
     )
     outside = (wall - training) / wall
     imported_share = imported["import"] / wall
