@@ -26,6 +26,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
+# Rows gathered at a time when an epoch is shuffled.
+BLOCK_ROWS = 65_536
+
 
 def steps_for(rows: int, batch_size: int) -> int:
     return max(1, math.ceil(rows / batch_size))
@@ -90,13 +93,38 @@ def make_training_dataset(
     """
     columns, rows = _columns(features, target)
 
+    whole, remainder = divmod(rows, batch_size)
+    # Gathered a block of batches at a time, not the whole epoch at once: an epoch-sized copy
+    # (two while the next epoch is prefetched) was most of the memory of training in memory.
+    per_block = max(1, BLOCK_ROWS // batch_size)
+    blocks = math.ceil(whole / per_block)
+
     def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
-        ordered = columns
         if shuffle_seed is not None:
             seed = tf.stack([tf.constant(shuffle_seed, tf.int64), number])
             order = tf.random.experimental.stateless_shuffle(tf.range(rows, dtype=tf.int64), seed)
-            ordered = tf.nest.map_structure(lambda t: tf.gather(t, order), columns)
-        return _from_batches(*_batches(ordered, rows, batch_size))
+        else:
+            order = tf.range(rows, dtype=tf.int64)
+
+        def block(index: tf.Tensor) -> tf.data.Dataset:
+            start = index * per_block * batch_size
+            stop = tf.minimum(start + per_block * batch_size, whole * batch_size)
+            taken = tf.nest.map_structure(lambda t: tf.gather(t, order[start:stop]), columns)
+            return tf.data.Dataset.from_tensor_slices(
+                tf.nest.map_structure(
+                    lambda t: tf.reshape(t, [-1, batch_size, *t.shape[1:]]), taken
+                )
+            )
+
+        batches = tf.data.Dataset.range(blocks).flat_map(block)
+        if remainder:
+            last = tf.nest.map_structure(
+                lambda t: tf.gather(t, order[whole * batch_size :]), columns
+            )
+            return batches.concatenate(tf.data.Dataset.from_tensors(last))
+        # As in _from_batches: an empty batch at the end keeps the batch dimension unknown.
+        empty = tf.nest.map_structure(lambda t: tf.zeros([0, 0, *t.shape[1:]], t.dtype), columns)
+        return batches.concatenate(tf.data.Dataset.from_tensor_slices(empty))
 
     if epoch is None:
         dataset = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch)

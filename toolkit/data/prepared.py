@@ -56,8 +56,10 @@ def prepare_data(
 
     ``spec`` and ``rows`` (from a run directory) skip fitting and counting again.
     """
+    from toolkit.data.memory import return_freed_memory
     from toolkit.data.sources import open_source
 
+    return_freed_memory()
     started = time.monotonic()
     data = open_source(config).prepare(spec=spec, rows=rows)
     data.source["prepare_seconds"] = round(time.monotonic() - started, 3)

@@ -41,3 +41,6 @@ class SklearnSource(TableSource):
 
     def load_frame(self) -> pd.DataFrame:
         return load_builtin(self.config.source.removeprefix("sklearn:"))
+
+    def training_frame(self) -> pd.DataFrame:
+        return self.load_frame()

@@ -48,3 +48,6 @@ class SyntheticSource(TableSource):
         return make_synthetic(
             self.config.source.removeprefix("synthetic:"), self.config.synthetic, self.seed
         )
+
+    def training_frame(self) -> pd.DataFrame:
+        return self.load_frame()

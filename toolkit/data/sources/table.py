@@ -8,9 +8,11 @@ into the arrays the model reads (``InMemorySplit``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from toolkit.data.in_memory import InMemorySplit
@@ -22,8 +24,39 @@ if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
 
 
-def read_table(path: str | Path, *, label: str = "data file") -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning every failure into a one-line DataError."""
+def _parquet_frame(path: Path, keep: Collection[str] | None) -> pd.DataFrame:
+    """A Parquet file as a frame, 65,536 rows at a time; with ``keep``, float64 columns but
+    those are cast to float32 as they are read, so the float64 table never exists whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Column chunks streamed page by page (a row group can be the whole file).
+    with pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False) as handle:
+        schema = handle.schema_arrow
+        if keep is not None:
+            schema = pa.schema(
+                [
+                    field.with_type(pa.float32())
+                    if pa.types.is_float64(field.type) and field.name not in keep
+                    else field
+                    for field in schema
+                ]
+            )
+        batches = [batch.cast(schema) for batch in handle.iter_batches(batch_size=65_536)]
+    table = pa.Table.from_batches(batches, schema=schema)
+    del batches
+    # Column by column, each Arrow buffer freed once converted.
+    return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def read_table(
+    path: str | Path, *, label: str = "data file", float32_except: Collection[str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every failure into a one-line DataError.
+
+    ``float32_except``: read float64 columns as float32, except these (the model reads
+    float32 anyway; a table held in memory takes half the space).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{label} not found: {path}")
@@ -31,9 +64,13 @@ def read_table(path: str | Path, *, label: str = "data file") -> pd.DataFrame:
         raise DataError(f"{label} is a directory, expected a .csv or .parquet file: {path}")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
+            frame = _parquet_frame(path, float32_except)
         else:
             frame = pd.read_csv(path)
+            if float32_except is not None:
+                for name in frame.columns:
+                    if frame[name].dtype == np.float64 and name not in float32_except:
+                        frame[name] = frame[name].astype(np.float32)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DataError(f"{label} {path} cannot be read: {first}") from None
@@ -44,14 +81,18 @@ def read_table(path: str | Path, *, label: str = "data file") -> pd.DataFrame:
     return frame
 
 
-def read_tables(location: str, *, label: str = "data file") -> pd.DataFrame:
+def read_tables(
+    location: str, *, label: str = "data file", float32_except: Collection[str] | None = None
+) -> pd.DataFrame:
     """One file, or every shard of a directory or glob concatenated in name order."""
     from toolkit.data.streaming.files import is_shard_set, list_shards
 
     if not is_shard_set(location):
-        return read_table(location, label=label)
+        return read_table(location, label=label, float32_except=float32_except)
     paths = list_shards(location, label)
-    frames = [read_table(path, label=f"{label} shard") for path in paths]
+    frames = [
+        read_table(path, label=f"{label} shard", float32_except=float32_except) for path in paths
+    ]
     columns = list(frames[0].columns)
     for path, frame in zip(paths, frames, strict=True):
         if list(frame.columns) != columns:
@@ -64,12 +105,21 @@ def read_tables(location: str, *, label: str = "data file") -> pd.DataFrame:
 
 
 class TableSource(Source):
-    """A table loaded whole: ``data.source`` as a file, directory or glob of CSV/Parquet."""
+    """A table loaded whole: ``data.source`` as a file, directory or glob of CSV/Parquet.
+    Other in-memory table kinds subclass it and implement ``load_frame``."""
 
     kind = "table"
 
     def load_frame(self) -> pd.DataFrame:
+        """The table as it is written."""
         return read_tables(self.config.source, label="data.source")
+
+    def training_frame(self) -> pd.DataFrame:
+        """The table ``prepare`` works on: features as float32, the type the model reads
+        them in (half the memory), the target and the split key exact. Statistics are
+        accumulated in float64 all the same."""
+        exact = {self.config.target, self.config.split_key} - {None}
+        return read_tables(self.config.source, label="data.source", float32_except=exact)
 
     def prepare(
         self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
@@ -82,25 +132,31 @@ class TableSource(Source):
             fingerprint,
             fit_spec,
         )
-        from toolkit.data.splits import split_frame
+        from toolkit.data.splits import split_rows
 
-        frame = self.load_frame()
+        frame = self.training_frame()
         check_table(frame, self.config, label=self.config.source)
         digest = fingerprint(frame)
-        splits = split_frame(frame, self.config, task=self.task, seed=self.seed)
-        del frame  # the splits are copies; the whole table is no longer needed
-        spec = spec or fit_spec(splits.train, self.config, self.task)
+        parts = split_rows(frame, self.config, task=self.task, seed=self.seed)
+        spec = spec or fit_spec(frame, self.config, self.task, rows=parts.train)
 
-        def encode(part: pd.DataFrame, what: str) -> InMemorySplit:
+        def encode(part, what: str) -> InMemorySplit | None:
+            if part is None:
+                return None
+            if isinstance(part, pd.DataFrame):  # a held-out file
+                return InMemorySplit(
+                    feature_arrays(part, spec, what=what), encode_target(part, spec, what=what)
+                )
             return InMemorySplit(
-                feature_arrays(part, spec, what=what), encode_target(part, spec, what=what)
+                feature_arrays(frame, spec, what=what, rows=part),
+                encode_target(frame, spec, what=what, rows=part),
             )
 
         return PreparedData(
             spec=spec,
-            train=encode(splits.train, "training data"),
-            validation=encode(splits.validation, "validation data"),
-            test=None if splits.test is None else encode(splits.test, "test data"),
+            train=encode(parts.train, "training data"),
+            validation=encode(parts.validation, "validation data"),
+            test=encode(parts.test, "test data"),
             fingerprint=digest,
             source=self.describe(),
         )
