@@ -273,7 +273,7 @@ def toolkit_run(source: str, rows: int, *, streaming: bool, work: Path, name: st
         "peak_rss_mb": child["peak_rss_mb"],
         "status": record["status"],
         "baseline_sample": json.loads((run / "metrics.json").read_text())
-        .get("baselines", {})
+        .get("baselines_info", {})
         .get("sample_rows"),
     }
 

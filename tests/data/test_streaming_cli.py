@@ -59,6 +59,11 @@ def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(s
     baselines = metrics["baselines"]
     assert baselines["linear_regression"] == {"skipped": "time budget"}
     assert baselines["hist_gradient_boosting"] == {"skipped": "time budget"}
+    # The sample they would have been fitted on: the whole training split here (< 100,000).
+    assert (
+        metrics["baselines_info"]["sample_rows"]
+        == json.loads((run_dir / "data_summary.json").read_text())["rows"]["train"]
+    )
     summary = json.loads((run_dir / "data_summary.json").read_text())
     assert sum(summary["rows"].values()) == 1500
     assert metrics["evaluated_rows"]["test"] == summary["rows"]["test"]

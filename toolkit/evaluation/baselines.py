@@ -1,7 +1,7 @@
 """Classical scikit-learn baselines on the same split, so a network must earn its keep.
 
 Their cost is bounded whatever the size of the data: they are fitted on a seeded sample of
-the training split (``evaluation.baselines.max_rows``, recorded as ``sample_rows``) and scored
+the training split (``evaluation.baselines.max_rows``, recorded in ``baselines_info``) and scored
 on a sample of the held-out split of the same size; the estimators suit large data (a linear
 model and scikit-learn's histogram gradient boosting, orders of magnitude faster than a
 full-depth random forest); and they share a time budget (by default a quarter of the
@@ -124,7 +124,11 @@ def fit_baselines(
 ) -> dict[str, Any]:
     """A linear model and histogram gradient boosting, fitted on a bounded sample of the
     training split and scored on the held-out split (test, else validation).
-    ``training_seconds``: how long the network trained, for ``time_budget: auto``."""
+    ``training_seconds``: how long the network trained, for ``time_budget: auto``.
+
+    Returns metrics.json's two entries: ``baselines`` (each estimator's metrics, or
+    ``{"skipped": "time budget"}``) and ``baselines_info`` (sample sizes, seconds, budget).
+    """
     settings = config.evaluation.baselines
     started = time.monotonic()
     clock = _Clock(time_budget(settings.time_budget, training_seconds))
@@ -161,8 +165,10 @@ def fit_baselines(
         results[name] = _score(task, model, x_eval, y_eval, spec.target.classes)
         if name == "hist_gradient_boosting":
             results[name]["rounds"] = int(model.n_iter_)
-    results["sample_rows"] = len(x_train)
-    results["evaluated_rows"] = len(x_eval)
-    results["seconds"] = round(time.monotonic() - started, 2)
-    results["time_budget"] = round(clock.budget, 2)
-    return results
+    info = {
+        "sample_rows": len(x_train),
+        "evaluated_rows": len(x_eval),
+        "seconds": round(time.monotonic() - started, 2),
+        "time_budget": round(clock.budget, 2),
+    }
+    return {"baselines": results, "baselines_info": info}

@@ -609,7 +609,7 @@ def _final_metrics(
 
             with _timed(timings, "baselines"):
                 baselines = fit_baselines(config, data, training_seconds=timings.get("training"))
-        results["baselines"] = baselines
+        results.update(baselines)
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
     atomic_write_json(run.metrics, results)
