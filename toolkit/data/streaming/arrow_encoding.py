@@ -35,11 +35,16 @@ def _tokens(column) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_dictionary(column.type):
-        column = column.cast(column.type.value_type)
     if column.null_count:
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
         column = pc.fill_null(column, MISSING_TOKEN)
-    return column.to_numpy(zero_copy_only=False)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    # One Python string per distinct value, shared by the rows that hold it: a string object
+    # per row cost more than all the rest of the encoding.
+    values = column.dictionary.to_numpy(zero_copy_only=False)
+    return values[column.indices.to_numpy(zero_copy_only=False)]
 
 
 def encode_batch(batch, spec: FeatureSpec) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
