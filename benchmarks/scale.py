@@ -342,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.dir) as temporary:
         work = Path(temporary)
         results: dict[int, dict[str, dict]] = {}
+        # The process, TensorFlow and the model with (next to) no data: what the in-memory
+        # path's peak is measured beyond.
+        small = write_shards(work / "shards-base", 20_000)
+        base = toolkit_run(str(small), 20_000, streaming=False, work=work, name="base")
+        print(
+            f"process + TensorFlow + model (20,000 rows in memory): peak RSS "
+            f"{base['peak_rss_mb']:.0f} MB"
+        )
         print(header())
         for size in sizes:
             source = write_shards(work / f"shards-{size}", size)
@@ -368,9 +376,15 @@ def main(argv: list[str] | None = None) -> int:
                 verdicts.append(
                     (f"{size:,}: streaming >= 0.8x in memory ({ratio:.2f}x)", ratio >= 0.8)
                 )
+                numeric = numeric_bytes(size) / (1 << 20)
+                times = (memory["peak_rss_mb"] - base["peak_rss_mb"]) / numeric
                 print(
-                    f"  {size:,} in memory: peak RSS {memory['peak_rss_mb']:.0f} MB for "
-                    f"{numeric_bytes(size) / (1 << 20):.0f} MB of numeric data as float32"
+                    f"  {size:,} in memory: peak RSS {memory['peak_rss_mb']:.0f} MB, "
+                    f"{times:.1f}x the {numeric:.0f} MB of numeric data as float32 beyond "
+                    f"the process and model"
+                )
+                verdicts.append(
+                    (f"{size:,} in memory: peak <= 4x the numeric data ({times:.1f}x)", times <= 4)
                 )
             ratio = stream["samples_per_second"] / plain["samples_per_second"]
             verdicts.append(

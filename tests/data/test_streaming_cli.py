@@ -153,6 +153,7 @@ def test_two_workers_each_read_their_own_shard_files(tmp_path):
 
     source = _write_shards(_table(1600), tmp_path / "shards", shards=4)
     config = _streamed_config(source, runtime={"distribute": "multi_worker"})
+    config["training"]["epochs"] = 1
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "out"
