@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
 
 
-def _parquet_frame(path: Path, keep: Collection[str] | None) -> pd.DataFrame:
-    """A Parquet file as a frame, 65,536 rows at a time; with ``keep``, float64 columns but
-    those are cast to float32 as they are read, so the float64 table never exists whole."""
+def _parquet_table(path: Path, keep: Collection[str] | None):
+    """A Parquet file as an Arrow table, 65,536 rows at a time; with ``keep``, float64
+    columns but those are cast to float32 as they are read, so the float64 table never
+    exists whole."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -43,10 +44,20 @@ def _parquet_frame(path: Path, keep: Collection[str] | None) -> pd.DataFrame:
                 ]
             )
         batches = [batch.cast(schema) for batch in handle.iter_batches(batch_size=65_536)]
-    table = pa.Table.from_batches(batches, schema=schema)
-    del batches
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _as_frame(table) -> pd.DataFrame:
     # Column by column, each Arrow buffer freed once converted.
     return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _read_error(error: BaseException, label: str, path: Path) -> DataError:
+    if isinstance(error, (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError)):
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return DataError(f"{label} {path} cannot be read: {first}")
+    # pyarrow raises its own types for corrupt files
+    return DataError(f"{label} {path} cannot be read: {type(error).__name__}")
 
 
 def read_table(
@@ -64,18 +75,15 @@ def read_table(
         raise DataError(f"{label} is a directory, expected a .csv or .parquet file: {path}")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            frame = _parquet_frame(path, float32_except)
+            frame = _as_frame(_parquet_table(path, float32_except))
         else:
             frame = pd.read_csv(path)
             if float32_except is not None:
                 for name in frame.columns:
                     if frame[name].dtype == np.float64 and name not in float32_except:
                         frame[name] = frame[name].astype(np.float32)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{label} {path} cannot be read: {first}") from None
-    except Exception as error:  # pyarrow raises its own types for corrupt files
-        raise DataError(f"{label} {path} cannot be read: {type(error).__name__}") from None
+    except Exception as error:
+        raise _read_error(error, label, path) from None
     if frame.empty:
         raise DataError(f"{label} {path} has no rows")
     return frame
@@ -90,18 +98,50 @@ def read_tables(
     if not is_shard_set(location):
         return read_table(location, label=label, float32_except=float32_except)
     paths = list_shards(location, label)
+    if paths[0].suffix.lower() in (".parquet", ".pq"):
+        return _parquet_shards(paths, label=label, float32_except=float32_except)
     frames = [
         read_table(path, label=f"{label} shard", float32_except=float32_except) for path in paths
     ]
-    columns = list(frames[0].columns)
-    for path, frame in zip(paths, frames, strict=True):
-        if list(frame.columns) != columns:
-            missing = [c for c in columns if c not in frame.columns]
+    _same_columns(paths, [list(frame.columns) for frame in frames], label)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> None:
+    for path, names in zip(paths, columns, strict=True):
+        if names != columns[0]:
+            missing = [c for c in columns[0] if c not in names]
             raise DataError(
-                f"{label} shard {path} has columns {', '.join(map(str, frame.columns))}, "
+                f"{label} shard {path} has columns {', '.join(map(str, names))}, "
                 f"unlike the first shard" + (f" (missing {', '.join(missing)})" if missing else "")
             )
-    return pd.concat(frames, ignore_index=True)
+
+
+def _parquet_shards(
+    paths: list[Path], *, label: str, float32_except: Collection[str] | None
+) -> pd.DataFrame:
+    """Parquet shards as one frame, joined as Arrow tables (their chunks kept, not copied)
+    and converted once: a pandas concatenation holds every shard's frame and their copy."""
+    import pyarrow as pa
+
+    tables = []
+    for path in paths:
+        try:
+            tables.append(_parquet_table(path, float32_except))
+        except Exception as error:
+            raise _read_error(error, f"{label} shard", path) from None
+    _same_columns(paths, [table.column_names for table in tables], label)
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except Exception as error:
+        raise DataError(
+            f"{label}: the shards' column types differ ({str(error).splitlines()[0]})"
+        ) from None
+    del tables
+    frame = _as_frame(table)
+    if frame.empty:
+        raise DataError(f"{label} {paths[0].parent} has no rows")
+    return frame
 
 
 class TableSource(Source):
