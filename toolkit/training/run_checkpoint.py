@@ -122,7 +122,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         # save_weights skips (a resumed run would draw different dropout masks without it).
         groups = _state_variables(self.model)
         arrays = {
-            f"{group}/{index:05d}": np.array(variable)  # a copy: training goes on
+            f"{group}/{index:05d}": np.asarray(variable).copy()  # training goes on
             for group, variables in groups.items()
             for index, variable in enumerate(variables)
         }
