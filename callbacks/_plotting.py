@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
+import threading
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+# Matplotlib shares state between figures (fonts, caches): callbacks that draw in a
+# background thread and those that draw in the training thread take turns through this lock.
+RENDER_LOCK = threading.RLock()
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._plotting import figure_to_png, new_figure
+from ._plotting import RENDER_LOCK, figure_to_png, new_figure
 from .periodic_callback import PeriodicCallback
 
 
@@ -106,6 +106,10 @@ class ConfusionMatrixImage(PeriodicCallback):
 
     def render(self, matrix: np.ndarray, epoch: int) -> bytes:
         """PNG bytes of `matrix` as an annotated heat map."""
+        with RENDER_LOCK:
+            return self._render(matrix, epoch)
+
+    def _render(self, matrix: np.ndarray, epoch: int) -> bytes:
         num_classes = len(self.class_names)
         size = max(4.0, 0.6 * num_classes + 2.0)
         figure = new_figure(size, size)

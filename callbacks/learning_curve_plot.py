@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import os
 import time
@@ -12,7 +13,7 @@ import keras
 from matplotlib.ticker import MaxNLocator
 
 from ._files import atomic_write_bytes
-from ._plotting import figure_to_png, new_figure
+from ._plotting import RENDER_LOCK, figure_to_png, new_figure
 
 
 class LearningCurvePlot(keras.callbacks.Callback):
@@ -34,6 +35,9 @@ class LearningCurvePlot(keras.callbacks.Callback):
         min_interval_seconds: Redraw at most this often (rendering takes a fraction of a
             second, which dominates short epochs); the final curves are always drawn when
             training ends.
+        background: Draw and write in a background thread while training goes on (one
+            drawing at a time; a redraw due meanwhile is folded into the next one). Training
+            ends only once the final curves are written.
     """
 
     def __init__(
@@ -42,9 +46,13 @@ class LearningCurvePlot(keras.callbacks.Callback):
         metrics: Sequence[str] | None = None,
         initial_history: Mapping[str, Sequence[float]] | None = None,
         min_interval_seconds: float = 0.0,
+        background: bool = False,
     ) -> None:
         super().__init__()
         self.path = path
+        self.background = background
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+        self._drawing: concurrent.futures.Future | None = None
         self.min_interval_seconds = float(min_interval_seconds)
         self._last_render: float | None = None
         self._stale = False
@@ -62,6 +70,7 @@ class LearningCurvePlot(keras.callbacks.Callback):
             "metrics": self.metrics,
             "initial_history": self.initial_history,
             "min_interval_seconds": self.min_interval_seconds,
+            "background": self.background,
         }
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -77,41 +86,72 @@ class LearningCurvePlot(keras.callbacks.Callback):
         self._redraw()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._finish_drawing()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
         if self._stale:
-            self._redraw()
+            self._draw(self._snapshot())
 
     def _redraw(self) -> None:
-        self._write(self._render())
+        if not self.background:
+            self._draw(self._snapshot())
+        elif self._drawing is not None and not self._drawing.done():
+            self._stale = True  # folded into the next drawing
+            return
+        else:
+            self._finish_drawing()
+            if self._worker is None:
+                self._worker = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="learning-curves"
+                )
+            self._drawing = self._worker.submit(self._draw, self._snapshot())
         self._last_render = time.monotonic()
         self._stale = False
 
-    def plotted_metrics(self) -> list[str]:
+    def _finish_drawing(self) -> None:
+        """Wait for the drawing in flight and re-raise what it raised."""
+        drawing, self._drawing = self._drawing, None
+        if drawing is not None:
+            drawing.result()
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        return {key: dict(values) for key, values in self.history.items()}
+
+    def _draw(self, history: dict[str, dict[int, float]]) -> None:
+        with RENDER_LOCK:
+            png = self._render(history)
+        self._write(png)
+
+    def plotted_metrics(self, history: dict[str, dict[int, float]] | None = None) -> list[str]:
         """Training-side metric names that get a subplot, in plotting order."""
+        history = self.history if history is None else history
         if self.metrics is not None:
             return list(self.metrics)
-        train_keys = [k for k in self.history if not k.startswith("val_")]
-        has_validation = any(k.startswith("val_") for k in self.history)
+        train_keys = [k for k in history if not k.startswith("val_")]
+        has_validation = any(k.startswith("val_") for k in history)
         if has_validation:
-            train_keys = [k for k in train_keys if k == "loss" or f"val_{k}" in self.history]
+            train_keys = [k for k in train_keys if k == "loss" or f"val_{k}" in history]
         return sorted(train_keys, key=lambda k: (k != "loss", k))
 
-    def best_epoch(self) -> int | None:
+    def best_epoch(self, history: dict[str, dict[int, float]] | None = None) -> int | None:
         """Index of the epoch with the lowest finite `val_loss`, or None."""
-        val_loss = {e: v for e, v in self.history.get("val_loss", {}).items() if math.isfinite(v)}
+        history = self.history if history is None else history
+        val_loss = {e: v for e, v in history.get("val_loss", {}).items() if math.isfinite(v)}
         if not val_loss:
             return None
         return min(val_loss, key=val_loss.__getitem__)
 
-    def _render(self) -> bytes:
-        names = self.plotted_metrics()
+    def _render(self, history: dict[str, dict[int, float]]) -> bytes:
+        names = self.plotted_metrics(history)
         ncols = min(len(names), 3) or 1
         nrows = max(math.ceil(len(names) / ncols), 1)
         figure = new_figure(5 * ncols, 3.5 * nrows)
-        best = self.best_epoch()
+        best = self.best_epoch(history)
         for index, name in enumerate(names):
             axes = figure.add_subplot(nrows, ncols, index + 1)
             for key, label in ((name, "train"), (f"val_{name}", "validation")):
-                points = sorted(self.history.get(key, {}).items())
+                points = sorted(history.get(key, {}).items())
                 if points:
                     # Epochs are shown 1-based, as Keras' progress bar counts them.
                     axes.plot(
@@ -122,7 +162,7 @@ class LearningCurvePlot(keras.callbacks.Callback):
                         markersize=3,
                     )
             if best is not None:
-                best_value = self.history["val_loss"][best]
+                best_value = history["val_loss"][best]
                 axes.axvline(
                     best + 1,
                     color="grey",

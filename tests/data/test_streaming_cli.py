@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +59,11 @@ def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(s
     baselines = metrics["baselines"]
     assert baselines["linear_regression"] == {"skipped": "time budget"}
     assert baselines["hist_gradient_boosting"] == {"skipped": "time budget"}
+    # The sample they would have been fitted on: the whole training split here (< 100,000).
+    assert (
+        metrics["baselines_info"]["sample_rows"]
+        == json.loads((run_dir / "data_summary.json").read_text())["rows"]["train"]
+    )
     summary = json.loads((run_dir / "data_summary.json").read_text())
     assert sum(summary["rows"].values()) == 1500
     assert metrics["evaluated_rows"]["test"] == summary["rows"]["test"]
@@ -107,7 +111,7 @@ def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, 
 
 @pytest.mark.slow
 def test_sigkill_mid_stream_then_resume_is_exact(cli, write_config, tmp_path):
-    from tests.training.test_resume import _start, _wait_for_epochs
+    from tests.helpers import kill_mid_run, start_train
     from toolkit.models.saving import load_model
 
     source = _write_shards(_table(2400), tmp_path / "shards", shards=4)
@@ -122,10 +126,8 @@ def test_sigkill_mid_stream_then_resume_is_exact(cli, write_config, tmp_path):
     assert reference.returncode == 0, reference.stderr
     reference_dir = Path(reference.stdout.strip().splitlines()[-1])
 
-    process = _start(path, tmp_path / "killed")
-    run_dir = _wait_for_epochs(tmp_path / "killed", process, epochs=2)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    process = start_train(path, tmp_path / "killed")
+    run_dir = kill_mid_run(tmp_path / "killed", process, after_epochs=2)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     resumed = cli("train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
@@ -151,6 +153,7 @@ def test_two_workers_each_read_their_own_shard_files(tmp_path):
 
     source = _write_shards(_table(1600), tmp_path / "shards", shards=4)
     config = _streamed_config(source, runtime={"distribute": "multi_worker"})
+    config["training"]["epochs"] = 1
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "out"

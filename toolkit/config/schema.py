@@ -896,7 +896,9 @@ class BaselinesConfig(Strict):
     """scikit-learn baselines, bounded so they never cost more than training."""
 
     max_rows: PositiveInt = 100_000  # training rows they are fitted on (a seeded sample)
-    time_budget: PositiveFloat = 60.0  # seconds for all of them; what does not fit is skipped
+    # Seconds for all of them (what does not fit is skipped); auto: a quarter of the
+    # network's training time, 5 to 60 s.
+    time_budget: PositiveFloat | Literal["auto"] = "auto"
 
 
 class EvaluationConfig(Strict):

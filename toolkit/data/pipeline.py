@@ -30,6 +30,9 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+# Rows gathered at a time when an epoch is shuffled.
+BLOCK_ROWS = 65_536
+
 
 def steps_for(rows: int, batch_size: int) -> int:
     return max(1, math.ceil(rows / batch_size))
@@ -114,6 +117,35 @@ def make_training_dataset(
     # gathered a batch at a time instead, in a parallel map that runs ahead of training.
     large_rows = any(t.shape.rank > 2 for t in tf.nest.flatten(columns))
 
+    whole, remainder = divmod(rows, batch_size)
+    # Gathered a block of batches at a time, not the whole epoch at once: an epoch-sized copy
+    # (two while the next epoch is prefetched) was most of the memory of training in memory.
+    per_block = max(1, BLOCK_ROWS // batch_size)
+    blocks = math.ceil(whole / per_block)
+
+    def in_blocks(order: tf.Tensor) -> tf.data.Dataset:
+        """Table rows in ``order``, gathered a block of batches at a time."""
+
+        def block(index: tf.Tensor) -> tf.data.Dataset:
+            start = index * per_block * batch_size
+            stop = tf.minimum(start + per_block * batch_size, whole * batch_size)
+            taken = tf.nest.map_structure(lambda t: tf.gather(t, order[start:stop]), columns)
+            return tf.data.Dataset.from_tensor_slices(
+                tf.nest.map_structure(
+                    lambda t: tf.reshape(t, [-1, batch_size, *t.shape[1:]]), taken
+                )
+            )
+
+        batches = tf.data.Dataset.range(blocks).flat_map(block)
+        if remainder:
+            last = tf.nest.map_structure(
+                lambda t: tf.gather(t, order[whole * batch_size :]), columns
+            )
+            return batches.concatenate(tf.data.Dataset.from_tensors(last))
+        # As in _from_batches: an empty batch at the end keeps the batch dimension unknown.
+        empty = tf.nest.map_structure(lambda t: tf.zeros([0, 0, *t.shape[1:]], t.dtype), columns)
+        return batches.concatenate(tf.data.Dataset.from_tensor_slices(empty))
+
     def one_epoch(number: tf.Tensor) -> tf.data.Dataset:
         if shuffle_seed is not None:
             seed = tf.stack([tf.constant(shuffle_seed, tf.int64), number])
@@ -130,10 +162,7 @@ def make_training_dataset(
                 )
             )
         else:
-            ordered = columns
-            if shuffle_seed is not None:
-                ordered = tf.nest.map_structure(lambda t: tf.gather(t, order), columns)
-            batches = _from_batches(*_batches(ordered, rows, batch_size))
+            batches = in_blocks(order)
         if decode is not None:
             batches = batches.map(lambda x, y: (decode(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         if augment is None:

@@ -7,6 +7,7 @@ kind reads ``data.source`` is decided by ``toolkit.data.sources``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,9 +118,13 @@ def prepare_data(
 
     ``spec`` and ``rows`` (from a run directory) skip fitting and counting again.
     """
+    from toolkit.data.memory import return_freed_memory
     from toolkit.data.sources import open_source
 
+    return_freed_memory()
+    started = time.monotonic()
     data = open_source(config).prepare(spec=spec, rows=rows)
+    data.source["prepare_seconds"] = round(time.monotonic() - started, 3)
     check_data_fits_model(config, data.spec)
     if data.train.rows < config.training.batch_size:
         raise DataError(

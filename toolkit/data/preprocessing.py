@@ -250,13 +250,23 @@ def vocabulary(counts: dict[str, int], max_tokens: int | None) -> tuple[list[str
     return sorted(tokens), len(counts) - len(tokens)
 
 
-def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
-    """Learn column kinds, statistics, vocabularies and the target encoding from ``train``."""
+def _column(frame: pd.DataFrame, name: str, rows: np.ndarray | None) -> pd.Series:
+    """One column of ``frame``, or of its rows at positions ``rows`` (copying that column
+    only: a whole-table copy per split was the in-memory path's peak)."""
+    values = frame[name]
+    return values if rows is None else values.iloc[rows]
+
+
+def fit_spec(
+    train: pd.DataFrame, config: DataConfig, task: str, *, rows: np.ndarray | None = None
+) -> FeatureSpec:
+    """Learn column kinds, statistics, vocabularies and the target encoding from ``train``
+    (from its rows at positions ``rows`` when given)."""
     features, categorical = column_kinds(train, config)
     numeric: list[NumericFeature] = []
     categories: list[CategoricalFeature] = []
     for column in features:
-        values = train[column]
+        values = _column(train, column, rows)
         missing = int(values.isna().sum())
         if column in categorical:
             counts = pd.Series(_as_tokens(values)).value_counts(sort=False)
@@ -267,23 +277,26 @@ def fit_spec(train: pd.DataFrame, config: DataConfig, task: str) -> FeatureSpec:
             raise DataError(
                 f"feature column '{column}' has no values (all missing) in the training split"
             )
-        values = _numeric_column(values, f"feature column '{column}'")
+        # Accumulated in float64 whatever the column's type (features are read as float32).
+        values = _numeric_column(values, f"feature column '{column}'").astype(np.float64)
         mean = float(values.mean())
         std = float(values.std(ddof=0))
         numeric.append(NumericFeature(column, mean, std if std > 0 else 1.0, missing))
     image = signal = None
-    if config.input_kind == "image":
-        from toolkit.data.images import fit_image_feature
+    if config.input_kind in ("image", "signal"):
+        part = train if rows is None else train.iloc[rows]
+        if config.input_kind == "image":
+            from toolkit.data.images import fit_image_feature
 
-        image = fit_image_feature(train, config)
-    elif config.input_kind == "signal":
-        from toolkit.data.arrays import fit_signal_feature
+            image = fit_image_feature(part, config)
+        else:
+            from toolkit.data.arrays import fit_signal_feature
 
-        signal = fit_signal_feature(train, config)
+            signal = fit_signal_feature(part, config)
     return FeatureSpec(
         numeric,
         categories,
-        _fit_target(train[config.target], task),
+        _fit_target(_column(train, config.target, rows), task),
         image=image,
         signal=signal,
     )
@@ -378,7 +391,10 @@ def _label_tokens(values: pd.Series) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)
     if pd.api.types.infer_dtype(values, skipna=False) == "string":
-        return values.to_numpy(dtype=object)  # the common case, without a Python loop
+        # The common case, without a Python loop; rows share one object per distinct value
+        # (8 bytes a row instead of a string object each).
+        codes, uniques = pd.factorize(values)
+        return np.asarray(uniques, dtype=object)[codes]
     return np.asarray(
         [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values],
         dtype=object,
@@ -396,18 +412,25 @@ def _as_tokens(values: pd.Series) -> np.ndarray:
 
 
 def feature_arrays(
-    frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "input", new_images: bool = False
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    *,
+    what: str = "input",
+    rows: np.ndarray | None = None,
+    new_images: bool = False,
 ) -> dict[str, np.ndarray]:
     """Raw columns as model inputs: the numeric ones as one float32 matrix under
     ``NUMERIC_INPUT`` (columns in spec order), each categorical as strings of shape (n, 1),
-    images (N, H, W, C) and signals (N, L, C) as float32. ``new_images``: image files of
-    any size are resized to the model's (new images to predict)."""
+    images (N, H, W, C) and signals (N, L, C) as float32. ``rows``: only the rows at these
+    positions, in this order. ``new_images``: image files of any size are resized to the
+    model's (new images to predict)."""
     _check_columns(frame, spec.columns, f"{what} feature")
     arrays: dict[str, np.ndarray] = {}
     if spec.numeric:
-        matrix = np.empty((len(frame), len(spec.numeric)), dtype=np.float32)
+        count = len(frame) if rows is None else len(rows)
+        matrix = np.empty((count, len(spec.numeric)), dtype=np.float32)
         for index, feature in enumerate(spec.numeric):
-            column = frame[feature.name]
+            column = _column(frame, feature.name, rows)
             converted = pd.to_numeric(column, errors="coerce")
             bad = converted.isna() & column.notna()
             if bad.any():
@@ -419,25 +442,34 @@ def feature_arrays(
             matrix[:, index] = converted.to_numpy(dtype=np.float32)
         arrays[NUMERIC_INPUT] = matrix
     for feature in spec.categorical:
-        arrays[feature.name] = _as_tokens(frame[feature.name]).reshape(-1, 1)
-    if spec.image is not None:
-        from toolkit.data.images import image_array
+        arrays[feature.name] = _as_tokens(_column(frame, feature.name, rows)).reshape(-1, 1)
+    if spec.image is not None or spec.signal is not None:
+        part = frame if rows is None else frame.iloc[rows]
+        if spec.image is not None:
+            from toolkit.data.images import image_array
 
-        arrays[IMAGE_INPUT] = image_array(
-            frame, spec.image, what=what, resize=True if new_images else None
-        )
-    if spec.signal is not None:
-        from toolkit.data.arrays import signal_array
+            arrays[IMAGE_INPUT] = image_array(
+                part, spec.image, what=what, resize=True if new_images else None
+            )
+        if spec.signal is not None:
+            from toolkit.data.arrays import signal_array
 
-        arrays[SIGNAL_INPUT] = signal_array(frame, spec.signal, what=what)
+            arrays[SIGNAL_INPUT] = signal_array(part, spec.signal, what=what)
     return arrays
 
 
-def encode_target(frame: pd.DataFrame, spec: FeatureSpec, *, what: str = "data") -> np.ndarray:
-    """Targets as the model trains on them: floats for regression, class indices otherwise."""
+def encode_target(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    *,
+    what: str = "data",
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """Targets as the model trains on them: floats for regression, class indices otherwise
+    (of the rows at positions ``rows`` when given)."""
     target = spec.target
     _check_columns(frame, [target.name], "target")
-    values = frame[target.name]
+    values = _column(frame, target.name, rows)
     if values.isna().any():
         raise DataError(f"{what}: target column '{target.name}' has missing values")
     if target.task == "regression":

@@ -1,10 +1,12 @@
 """Train/validation/test splits of a table in memory: by fraction with the seed (stratified
-for classifiers), by hashing ``data.split_key``, or from separate files."""
+for classifiers), by hashing ``data.split_key``, or from separate files. Splits are row
+positions (``split_rows``), so a table is never copied once per split."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from toolkit.config.schema import DataConfig
@@ -20,9 +22,19 @@ class Splits:
     test: pd.DataFrame | None
 
 
+@dataclass(frozen=True)
+class SplitRows:
+    """Each split as positions of rows of the table (in the split's order), or as a table of
+    its own (read from its file)."""
+
+    train: np.ndarray
+    validation: np.ndarray | pd.DataFrame
+    test: np.ndarray | pd.DataFrame | None
+
+
 def _split_off(
-    frame: pd.DataFrame, fraction: float, *, stratify: pd.Series | None, seed: int, what: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    positions: np.ndarray, fraction: float, *, stratify: pd.Series | None, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
     if stratify is not None:
@@ -35,16 +47,15 @@ def _split_off(
             )
     try:
         rest, held_out = train_test_split(
-            frame, test_size=fraction, random_state=seed, stratify=stratify
+            positions, test_size=fraction, random_state=seed, stratify=stratify
         )
     except ValueError as error:
         raise DataError(f"cannot make the {what} split: {error}") from None
     return rest, held_out
 
 
-def _hash_split(frame: pd.DataFrame, config: DataConfig) -> Splits:
-    """Each row's split from the hash of its ``data.split_key`` (see ``toolkit.data.hashing``);
-    a split given as a file is read instead."""
+def _hash_rows(frame: pd.DataFrame, config: DataConfig) -> dict[str, np.ndarray | None]:
+    """Each row's split from the hash of its ``data.split_key`` (``toolkit.data.hashing``)."""
     key = config.split_key
     if key not in frame.columns:
         from toolkit.errors import did_you_mean
@@ -57,24 +68,18 @@ def _hash_split(frame: pd.DataFrame, config: DataConfig) -> Splits:
         "test": config.test if isinstance(config.test, float) else None,
     }
     assigned = hashing.assign(hashing.key_hashes(frame[key]), **fractions)
-    parts = {name: frame[assigned == code] for code, name in hashing.SPLIT_NAMES.items()}
-    for name in ("validation", "test"):
-        setting = getattr(config, name)
-        if isinstance(setting, str):
-            parts[name] = _held_out_file(setting, config, name)
-        elif setting is None:
+    parts: dict[str, np.ndarray | None] = {}
+    for code, name in hashing.SPLIT_NAMES.items():
+        if name != "train" and fractions[name] is None:
             parts[name] = None
-    for name, part in parts.items():
-        if part is not None and part.empty:
+            continue
+        parts[name] = np.flatnonzero(assigned == code)
+        if not len(parts[name]):
             raise DataError(
                 f"hashing data.split_key '{key}' left the {name} split empty "
                 f"({frame[key].nunique()} distinct keys); use more keys or a larger fraction"
             )
-    return Splits(
-        train=parts["train"].reset_index(drop=True),
-        validation=parts["validation"].reset_index(drop=True),
-        test=None if parts["test"] is None else parts["test"].reset_index(drop=True),
-    )
+    return parts
 
 
 def _held_out_file(location: str, config: DataConfig, what: str) -> pd.DataFrame:
@@ -86,6 +91,50 @@ def _held_out_file(location: str, config: DataConfig, what: str) -> pd.DataFrame
     return table
 
 
+def split_rows(
+    frame: pd.DataFrame,
+    config: DataConfig,
+    *,
+    task: str,
+    seed: int,
+    shipped_test: pd.DataFrame | None = None,
+) -> SplitRows:
+    """Split ``frame`` as the config says: by fraction with the seed (stratified for
+    classifiers), or by hashing ``data.split_key``; held-out files are read as they are.
+
+    ``shipped_test``: the test part a dataset comes with (keras.datasets); it is the test
+    split unless ``data.test`` says otherwise.
+    """
+    if config.split_key is not None:
+        parts: dict[str, np.ndarray | pd.DataFrame | None] = dict(_hash_rows(frame, config))
+    else:
+        stratify = config.stratify if config.stratify is not None else task != "regression"
+        labels = frame[config.target].reset_index(drop=True) if stratify else None
+        rest = np.arange(len(frame))
+        parts = {}
+        for what in ("test", "validation"):
+            setting = getattr(config, what)
+            if isinstance(setting, float):
+                rest, parts[what] = _split_off(
+                    rest,
+                    setting,
+                    stratify=None if labels is None else labels.iloc[rest],
+                    seed=seed,
+                    what=what,
+                )
+        parts["train"] = rest
+    for what in ("validation", "test"):
+        setting = getattr(config, what)
+        if isinstance(setting, str):
+            parts[what] = _held_out_file(setting, config, what)
+        elif setting is None:
+            parts[what] = None
+    if shipped_test is not None and config.test is None:
+        parts["test"] = shipped_test
+    assert parts["validation"] is not None  # the schema requires a validation setting
+    return SplitRows(parts["train"], parts["validation"], parts.get("test"))
+
+
 def split_frame(
     frame: pd.DataFrame,
     config: DataConfig,
@@ -94,34 +143,12 @@ def split_frame(
     seed: int,
     shipped_test: pd.DataFrame | None = None,
 ) -> Splits:
-    """Split ``frame`` as the config says; held-out files are read as they are.
+    """``split_rows`` as tables of their own."""
+    rows = split_rows(frame, config, task=task, seed=seed, shipped_test=shipped_test)
 
-    ``shipped_test``: the test part a dataset comes with (keras.datasets); it is the test
-    split unless ``data.test`` says otherwise.
-    """
-    if config.split_key is not None:
-        return _hash_split(frame, config)
-    stratify = config.stratify if config.stratify is not None else task != "regression"
-    rest = frame
+    def table(part):
+        if part is None or isinstance(part, pd.DataFrame):
+            return None if part is None else part.reset_index(drop=True)
+        return frame.iloc[part].reset_index(drop=True)
 
-    def held_out(setting: float | str | None, what: str) -> pd.DataFrame | None:
-        nonlocal rest
-        if setting is None:
-            return None
-        if isinstance(setting, str):
-            return _held_out_file(setting, config, what)
-        labels = rest[config.target] if stratify else None
-        rest, part = _split_off(rest, setting, stratify=labels, seed=seed, what=what)
-        return part
-
-    if shipped_test is not None and config.test is None:
-        test = shipped_test
-    else:
-        test = held_out(config.test, "test")
-    validation = held_out(config.validation, "validation")
-    assert validation is not None  # the schema requires a validation setting
-    return Splits(
-        train=rest.reset_index(drop=True),
-        validation=validation.reset_index(drop=True),
-        test=None if test is None else test.reset_index(drop=True),
-    )
+    return Splits(table(rows.train), table(rows.validation), table(rows.test))

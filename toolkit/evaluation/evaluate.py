@@ -70,13 +70,35 @@ def evaluate_chunks(
     """Exact metrics over ``(features, target)`` chunks read once: each chunk is predicted and
     dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
     predicted, targets = [], []
-    for features, target in chunks:
+    for features, target in _regrouped(chunks):
         predicted.append(predict(model, features, config))
         targets.append(target)
     if not predicted:
         raise ValueError("no rows to evaluate")
     predictions, y = concatenate(predicted), np.concatenate(targets)
     return score(predictions, y, spec, config), predictions, y
+
+
+def _regrouped(chunks, rows: int = 65_536):
+    """``chunks`` joined into groups of at least ``rows`` rows: a split spread thinly over many
+    shards comes in small chunks, and each call to the model has a fixed cost."""
+    group: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
+    count = 0
+    for features, target in chunks:
+        group.append((features, target))
+        count += len(target)
+        if count >= rows:
+            yield _joined(group)
+            group, count = [], 0
+    if group:
+        yield _joined(group)
+
+
+def _joined(group):
+    if len(group) == 1:
+        return group[0]
+    features = {name: np.concatenate([g[0][name] for g in group]) for name in group[0][0]}
+    return features, np.concatenate([g[1] for g in group])
 
 
 def evaluate_split(

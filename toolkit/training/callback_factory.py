@@ -20,6 +20,7 @@ from callbacks import (
 )
 from toolkit.config.schema import ExperimentConfig, SampledMonitorConfig
 from toolkit.runs import RunDirectory
+from toolkit.training.callback_clock import CallbackClock
 from toolkit.training.run_checkpoint import ResumableEarlyStopping, RunCheckpoint
 
 
@@ -61,7 +62,9 @@ def build_callbacks(
     # Callbacks call the model directly: string columns must be tensors, not object arrays.
     validation = ({k: tf.constant(v) for k, v in validation[0].items()}, validation[1])
     log_dir = run.tensorboard if section.tensorboard is not None else None
-    items: list[keras.callbacks.Callback] = []
+    # Brackets the others, so history.csv says what share of each epoch they take.
+    clock = CallbackClock()
+    items: list[keras.callbacks.Callback] = [clock.first]
     if section.lr_logger:
         items.append(LearningRateLogger())
     if section.reduce_lr_on_plateau is not None:
@@ -137,6 +140,7 @@ def build_callbacks(
                 profile_batch=tb.profile_batch,
             )
         )
+    items.append(clock.report)
     if section.csv_logger:
         items.append(EpochCSVLogger(str(run.history), append=resuming))
     if section.learning_curve and config.evaluation.plots:
@@ -146,6 +150,7 @@ def build_callbacks(
                 run.plots / "learning_curves.png",
                 initial_history=initial_history,
                 min_interval_seconds=5.0,
+                background=True,
             )
         )
     checkpoint_section = section.checkpoint
@@ -157,7 +162,8 @@ def build_callbacks(
         save_last=section.backup_and_restore
         and (checkpoint_section is None or checkpoint_section.save_last),
         early_stopping=early_stopping,
+        background=True,
     )
     # Last: it records the early-stopping counters and weights of the finished epoch.
-    items.append(checkpoint)
+    items += [checkpoint, clock.last]
     return RunCallbacks(items, checkpoint, early_stopping)

@@ -6,7 +6,9 @@ behind. Once training starts, run.json always ends in one of: completed, failed,
 
 from __future__ import annotations
 
+import contextlib
 import io
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,14 +268,20 @@ def _fit(
         status="running",
         ended=None,
     )
-    model = _build_and_compile(config, run, data, strategy, steps_per_epoch=steps_per_epoch)
-    phase = _resumed_phase(run) if resuming else None
-    if phase is not None:
-        # A resume point of phase 2 holds phase 2's optimizer: recompile before restoring it.
-        _start_phase_two(config, run, data, model, strategy, None, phase, steps_per_epoch)
-    run_callbacks, initial_epoch = _callbacks_and_resume(
-        config, run, data, model, resuming=resuming
-    )
+    # Where the time of a run goes, recorded in run.json: what is not training must not
+    # grow faster than training.
+    timings: dict[str, float] = {}
+    if "prepare_seconds" in data.source:
+        timings["data"] = data.source["prepare_seconds"]
+    with _timed(timings, "build"):
+        model = _build_and_compile(config, run, data, strategy, steps_per_epoch=steps_per_epoch)
+        phase = _resumed_phase(run) if resuming else None
+        if phase is not None:
+            # A resume point of phase 2 holds phase 2's optimizer: recompile before restoring it.
+            _start_phase_two(config, run, data, model, strategy, None, phase, steps_per_epoch)
+        run_callbacks, initial_epoch = _callbacks_and_resume(
+            config, run, data, model, resuming=resuming
+        )
     tracker_callback = tracking.callback() if tracking is not None else None
     callbacks = run_callbacks.callbacks + ([tracker_callback] if tracker_callback else [])
     if phase is not None:
@@ -281,32 +289,46 @@ def _fit(
     verbose = config.training.verbose if verbose is None else verbose
     fine_tune = config.training.fine_tune
     if phase is None:
+        with _timed(timings, "training"):
+            _train_model(
+                config,
+                data,
+                model,
+                callbacks,
+                initial_epoch=initial_epoch,
+                epochs=config.training.epochs,
+                steps_per_epoch=steps_per_epoch,
+                verbose=verbose,
+            )
+        if fine_tune is None or not _finite_loss(model):
+            return _finish(
+                config, run, data, model, run_callbacks, baselines=baselines, timings=timings
+            )
+        phase = initial_epoch + len(model.history.epoch)
+        _start_phase_two(config, run, data, model, strategy, run_callbacks, phase, steps_per_epoch)
+        initial_epoch = phase
+    with _timed(timings, "training"):
         _train_model(
             config,
             data,
             model,
             callbacks,
             initial_epoch=initial_epoch,
-            epochs=config.training.epochs,
+            epochs=phase + fine_tune.epochs,
             steps_per_epoch=steps_per_epoch,
             verbose=verbose,
         )
-        if fine_tune is None or not _finite_loss(model):
-            return _finish(config, run, data, model, run_callbacks, baselines=baselines)
-        phase = initial_epoch + len(model.history.epoch)
-        _start_phase_two(config, run, data, model, strategy, run_callbacks, phase, steps_per_epoch)
-        initial_epoch = phase
-    _train_model(
-        config,
-        data,
-        model,
-        callbacks,
-        initial_epoch=initial_epoch,
-        epochs=phase + fine_tune.epochs,
-        steps_per_epoch=steps_per_epoch,
-        verbose=verbose,
-    )
-    return _finish(config, run, data, model, run_callbacks, baselines=baselines)
+    return _finish(config, run, data, model, run_callbacks, baselines=baselines, timings=timings)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str):
+    """Add the seconds the block takes to ``timings[name]``."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        timings[name] = round(timings.get(name, 0.0) + time.monotonic() - started, 3)
 
 
 def _resumed_phase(run: RunDirectory) -> int | None:
@@ -578,6 +600,7 @@ def _finish(
     run_callbacks: RunCallbacks,
     *,
     baselines: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> RunResult:
     """The run's outcome: model.keras, metrics.json, plots and the final run.json status. A
     loss that became NaN fails the run and keeps the best checkpoint's weights."""
@@ -604,7 +627,9 @@ def _finish(
 
     try:
         atomic_write(run.model, model.save)
-        metrics = _final_metrics(config, run, data, model, history, baselines=baselines)
+        metrics = _final_metrics(
+            config, run, data, model, history, baselines=baselines, timings=timings
+        )
     except OSError as error:
         run.update_run(
             status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
@@ -618,6 +643,7 @@ def _finish(
         best_epoch=None
         if run_callbacks.checkpoint.best_epoch is None
         else run_callbacks.checkpoint.best_epoch + 1,
+        timings=timings,
     )
     return RunResult(run.path, status, metrics, epochs_run, reason)
 
@@ -656,6 +682,7 @@ def _final_metrics(
     history: pd.DataFrame,
     *,
     baselines: dict[str, Any] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """metrics.json, the plots and the TensorBoard HParams entry of a finished run.
 
@@ -668,6 +695,7 @@ def _final_metrics(
     from toolkit.evaluation.run_plots import plot_run
     from toolkit.training.hparams import write_hparams
 
+    timings = {} if timings is None else timings
     results: dict[str, Any] = {}
     evaluated_rows: dict[str, int] = {}
     held_out_name, held_out = data.held_out
@@ -677,9 +705,10 @@ def _final_metrics(
         if part is None:
             continue
         limit = TRAIN_METRIC_ROWS if split == "train" else None
-        scores, predictions, y = evaluate_split(
-            model, part, data.spec, config, max_rows=limit, seed=config.seed
-        )
+        with _timed(timings, "evaluation"):
+            scores, predictions, y = evaluate_split(
+                model, part, data.spec, config, max_rows=limit, seed=config.seed
+            )
         results[split] = scores
         evaluated_rows[split] = len(y)
         if split == held_out_name:
@@ -688,21 +717,23 @@ def _final_metrics(
         if baselines is None:
             from toolkit.evaluation.baselines import fit_baselines
 
-            baselines = fit_baselines(config, data)
-        results["baselines"] = baselines
+            with _timed(timings, "baselines"):
+                baselines = fit_baselines(config, data, training_seconds=timings.get("training"))
+        results.update(baselines)
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
     atomic_write_json(run.metrics, results)
     if config.evaluation.plots and held_out_predictions is not None:
-        plot_run(
-            config,
-            run,
-            data.spec,
-            history,
-            model,
-            held_out_name,
-            *_plot_points(config, data, model, held_out, *held_out_predictions),
-        )
+        with _timed(timings, "plots"):
+            plot_run(
+                config,
+                run,
+                data.spec,
+                history,
+                model,
+                held_out_name,
+                *_plot_points(config, data, model, held_out, *held_out_predictions),
+            )
     monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
     if (
         config.callbacks.tensorboard is not None

@@ -63,11 +63,15 @@ class Source(abc.ABC):
         label: str = "--input",
         with_target: bool = False,
         chunk_rows: int | None = None,
+        what: str = "input",
     ) -> Iterator[InputChunk]:
         """New rows from ``path`` (for ``predict``, and ``evaluate --data``), in chunks.
 
         Table kinds read a CSV/Parquet file, a directory or a glob of them, a chunk at a time;
-        runs on images or signals read any form those come in (``read_array_input``).
+        a kind whose inputs are not tables overrides this, and runs on images or signals read
+        any form those come in (``read_array_input``). ``label`` names the file or shard in
+        messages about files; ``what`` starts messages about the values of a single file
+        ("input column 'x' must be numeric, row 3 holds 'big'").
         """
         from toolkit.data.streaming.reader import read_input_chunks
 
@@ -79,7 +83,7 @@ class Source(abc.ABC):
             )
 
         return read_input_chunks(
-            path, spec, label=label, with_target=with_target, chunk_rows=chunk_rows
+            path, spec, label=label, with_target=with_target, chunk_rows=chunk_rows, what=what
         )
 
     def describe(self) -> dict[str, Any]:

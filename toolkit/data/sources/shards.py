@@ -11,7 +11,6 @@ are counted and sampled the same way. Training then reads the shards again each 
 from __future__ import annotations
 
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 from toolkit.config.schema import DataConfig
@@ -123,7 +122,6 @@ class ShardSource(Source):
         from toolkit.data.streaming.streamed_split import Reservoir, Selection, StreamedSplit
 
         config = self.config
-        started = time.monotonic()
         needed = self._needed()
         main = self._open(config.source, label="data.source", needed=needed)
         held_out = {
@@ -204,7 +202,6 @@ class ShardSource(Source):
                 if config.split_key
                 else ("hash of shard and row position" if hashed else "files")
             ),
-            "prepare_seconds": round(time.monotonic() - started, 2),
         }
         if statistics is not None and statistics.approximate:
             info["approximate_vocabularies"] = statistics.approximate

@@ -9,9 +9,11 @@ into the arrays the model reads (``InMemorySplit``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from toolkit.data.in_memory import InMemorySplit
@@ -23,8 +25,50 @@ if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
 
 
-def read_table(path: str | Path, *, label: str = "data file") -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning every failure into a one-line DataError."""
+def _parquet_table(path: Path, keep: Collection[str] | None):
+    """A Parquet file as an Arrow table, 65,536 rows at a time; with ``keep``, float64
+    columns but those are cast to float32 as they are read, so the float64 table never
+    exists whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Column chunks streamed page by page (a row group can be the whole file).
+    with pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False) as handle:
+        schema = handle.schema_arrow
+        if keep is not None:
+            schema = pa.schema(
+                [
+                    field.with_type(pa.float32())
+                    if pa.types.is_float64(field.type) and field.name not in keep
+                    else field
+                    for field in schema
+                ]
+            )
+        batches = [batch.cast(schema) for batch in handle.iter_batches(batch_size=65_536)]
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _as_frame(table) -> pd.DataFrame:
+    # Column by column, each Arrow buffer freed once converted.
+    return table.to_pandas(self_destruct=True, split_blocks=True)
+
+
+def _read_error(error: BaseException, label: str, path: Path) -> DataError:
+    if isinstance(error, (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError)):
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return DataError(f"{label} {path} cannot be read: {first}")
+    # pyarrow raises its own types for corrupt files
+    return DataError(f"{label} {path} cannot be read: {type(error).__name__}")
+
+
+def read_table(
+    path: str | Path, *, label: str = "data file", float32_except: Collection[str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every failure into a one-line DataError.
+
+    ``float32_except``: read float64 columns as float32, except these (the model reads
+    float32 anyway; a table held in memory takes half the space).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{label} not found: {path}")
@@ -32,49 +76,89 @@ def read_table(path: str | Path, *, label: str = "data file") -> pd.DataFrame:
         raise DataError(f"{label} is a directory, expected a .csv or .parquet file: {path}")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
+            frame = _as_frame(_parquet_table(path, float32_except))
         else:
             frame = pd.read_csv(path)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError(f"{label} {path} cannot be read: {first}") from None
-    except Exception as error:  # pyarrow raises its own types for corrupt files
-        raise DataError(f"{label} {path} cannot be read: {type(error).__name__}") from None
+            if float32_except is not None:
+                for name in frame.columns:
+                    if frame[name].dtype == np.float64 and name not in float32_except:
+                        frame[name] = frame[name].astype(np.float32)
+    except Exception as error:
+        raise _read_error(error, label, path) from None
     if frame.empty:
         raise DataError(f"{label} {path} has no rows")
     return frame
 
 
-def read_tables(location: str, *, label: str = "data file") -> pd.DataFrame:
+def read_tables(
+    location: str, *, label: str = "data file", float32_except: Collection[str] | None = None
+) -> pd.DataFrame:
     """One file, or every shard of a directory or glob concatenated in name order."""
     from toolkit.data.streaming.files import is_shard_set, list_shards
 
     if not is_shard_set(location):
-        return read_table(location, label=label)
+        return read_table(location, label=label, float32_except=float32_except)
     paths = list_shards(location, label)
-    frames = [read_table(path, label=f"{label} shard") for path in paths]
-    columns = list(frames[0].columns)
-    for path, frame in zip(paths, frames, strict=True):
-        if list(frame.columns) != columns:
-            missing = [c for c in columns if c not in frame.columns]
+    if paths[0].suffix.lower() in (".parquet", ".pq"):
+        return _parquet_shards(paths, label=label, float32_except=float32_except)
+    frames = [
+        read_table(path, label=f"{label} shard", float32_except=float32_except) for path in paths
+    ]
+    _same_columns(paths, [list(frame.columns) for frame in frames], label)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> None:
+    for path, names in zip(paths, columns, strict=True):
+        if names != columns[0]:
+            missing = [c for c in columns[0] if c not in names]
             raise DataError(
-                f"{label} shard {path} has columns {', '.join(map(str, frame.columns))}, "
+                f"{label} shard {path} has columns {', '.join(map(str, names))}, "
                 f"unlike the first shard" + (f" (missing {', '.join(missing)})" if missing else "")
             )
-    return pd.concat(frames, ignore_index=True)
+
+
+def _parquet_shards(
+    paths: list[Path], *, label: str, float32_except: Collection[str] | None
+) -> pd.DataFrame:
+    """Parquet shards as one frame, joined as Arrow tables (their chunks kept, not copied)
+    and converted once: a pandas concatenation holds every shard's frame and their copy."""
+    import pyarrow as pa
+
+    tables = []
+    for path in paths:
+        try:
+            tables.append(_parquet_table(path, float32_except))
+        except Exception as error:
+            raise _read_error(error, f"{label} shard", path) from None
+    _same_columns(paths, [table.column_names for table in tables], label)
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except Exception as error:
+        raise DataError(
+            f"{label}: the shards' column types differ ({str(error).splitlines()[0]})"
+        ) from None
+    del tables
+    frame = _as_frame(table)
+    if frame.empty:
+        raise DataError(f"{label} {paths[0].parent} has no rows")
+    return frame
 
 
 class TableSource(Source):
     """A table loaded whole: ``data.source`` as a file, directory or glob of CSV/Parquet.
 
     Also the base of every kind held in memory as a frame: built-in datasets, and images or
-    signals with one array (or image path) per row.
+    signals with one array (or image path) per row. Those implement ``load_frame``.
     """
 
     kind = "table"
 
     def load_frame(self) -> pd.DataFrame:
-        frame = read_tables(self.config.source, label="data.source")
+        return self._read(float32_except=None)
+
+    def _read(self, *, float32_except: Collection[str] | None) -> pd.DataFrame:
+        frame = read_tables(self.config.source, label="data.source", float32_except=float32_except)
         if self.config.image.column is not None:
             from toolkit.data.images import resolve_path_column
 
@@ -82,6 +166,15 @@ class TableSource(Source):
                 frame, self.config.image.column, Path(self.config.source).parent
             )
         return frame
+
+    def training_frame(self) -> pd.DataFrame:
+        """The table ``prepare`` works on. A table file's features are read as float32, the
+        type the model reads them in (half the memory), the target and the split key exact;
+        statistics are accumulated in float64 all the same. Other kinds use ``load_frame``."""
+        if type(self).load_frame is not TableSource.load_frame:
+            return self.load_frame()
+        exact = {self.config.target, self.config.split_key} - {None}
+        return self._read(float32_except=exact)
 
     def shipped_test(self) -> pd.DataFrame | None:
         """The test part a dataset comes with (keras.datasets), if any."""
@@ -111,42 +204,51 @@ class TableSource(Source):
             fingerprint,
             fit_spec,
         )
-        from toolkit.data.splits import split_frame
+        from toolkit.data.splits import split_rows
 
-        frame = self.load_frame()
+        frame = self.training_frame()
         check_table(frame, self.config, label=self.config.source)
         if self.config.input_kind == "image":
             from toolkit.data.images import check_image_sizes
 
             check_image_sizes(frame, self.config, what="data.source")
         digest = fingerprint(frame, arrays=self.config.array_column)
-        splits = split_frame(
+        parts = split_rows(
             frame, self.config, task=self.task, seed=self.seed, shipped_test=self.shipped_test()
         )
-        del frame  # the splits are copies; the whole table is no longer needed
-        spec = spec or fit_spec(splits.train, self.config, self.task)
+        spec = spec or fit_spec(frame, self.config, self.task, rows=parts.train)
 
         # data.cache: false keeps image files as paths, decoded batch by batch.
         stored = not self.config.cache and spec.image is not None and spec.image.stored == "path"
 
-        def encode(part: pd.DataFrame, what: str, **training) -> InMemorySplit:
-            target = encode_target(part, spec, what=what)
+        def encode(part, what: str, **training) -> InMemorySplit | None:
+            if part is None:
+                return None
+            if isinstance(part, pd.DataFrame):  # a held-out file, or a dataset's own test part
+                table, positions = part, None
+            else:
+                table, positions = frame, part
+            target = encode_target(table, spec, what=what, rows=positions)
             if stored:
                 from toolkit.data.image_file_split import ImageFileSplit
                 from toolkit.data.images import check_files
                 from toolkit.data.preprocessing import IMAGE_INPUT
 
-                table = feature_arrays(part, dataclasses.replace(spec, image=None), what=what)
-                paths = check_files(part[spec.image.column], spec.image, what=what)
-                features = {**table, IMAGE_INPUT: paths}
-                return ImageFileSplit(features, target, spec.image, **training)
-            return InMemorySplit(feature_arrays(part, spec, what=what), target, **training)
+                rows_of = table if positions is None else table.iloc[positions]
+                plain = dataclasses.replace(spec, image=None)
+                features = feature_arrays(table, plain, what=what, rows=positions)
+                paths = check_files(rows_of[spec.image.column], spec.image, what=what)
+                return ImageFileSplit(
+                    {**features, IMAGE_INPUT: paths}, target, spec.image, **training
+                )
+            features = feature_arrays(table, spec, what=what, rows=positions)
+            return InMemorySplit(features, target, **training)
 
         return PreparedData(
             spec=spec,
-            train=encode(splits.train, "training data", **self._augment(spec)),
-            validation=encode(splits.validation, "validation data"),
-            test=None if splits.test is None else encode(splits.test, "test data"),
+            train=encode(parts.train, "training data", **self._augment(spec)),
+            validation=encode(parts.validation, "validation data"),
+            test=encode(parts.test, "test data"),
             fingerprint=digest,
             source=self.describe(),
         )

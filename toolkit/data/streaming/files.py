@@ -72,6 +72,12 @@ class ShardFile:
     rows: int | None = None  # None for CSV until counted
     row_groups: list[int] = field(default_factory=list)  # rows per Parquet row group
     size: int = 0
+    single: bool = False  # the only file of its set: messages name it as a file
+
+
+def where(label: str, path: Path, *, single: bool) -> str:
+    """How messages name a file: ``--input file rows.csv`` or ``data.source shard x.csv``."""
+    return f"{label} {path}" if single else f"{label} shard {path}"
 
 
 def _short(error: BaseException) -> str:
@@ -79,7 +85,7 @@ def _short(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-def inspect_shard(path: Path, *, label: str) -> ShardFile:
+def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
     """Columns, rows and row groups of one shard from its header or footer (nothing decoded)."""
     fmt = _file_format(path)
     try:
@@ -90,24 +96,30 @@ def inspect_shard(path: Path, *, label: str) -> ShardFile:
             metadata = pq.ParquetFile(path).metadata
             groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
             columns = list(pq.read_schema(path).names)
-            return ShardFile(path, fmt, columns, sum(groups), groups, size)
+            return ShardFile(path, fmt, columns, sum(groups), groups, size, single)
         import pyarrow.csv as pv
 
         reader = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16))
-        return ShardFile(path, fmt, list(reader.schema.names), None, [], size)
+        return ShardFile(path, fmt, list(reader.schema.names), None, [], size, single)
     except Exception as error:  # pyarrow has its own error types for corrupt files
-        raise DataError(f"{label} shard {path} cannot be read: {_short(error)}") from None
+        raise DataError(
+            f"{where(label, path, single=single)} cannot be read: {_short(error)}"
+        ) from None
 
 
-def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str) -> None:
+def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str, what: str = "") -> None:
     """Every column of ``needed`` (name -> what it is for) is in the shard, or a DataError
-    naming the shard and the column."""
+    naming the column (and the shard, in a set of several; ``what`` prefixes the message of
+    a single file, as the in-memory checks do: "input feature column 'x' ...")."""
     from toolkit.errors import did_you_mean
 
-    for column, what in needed.items():
+    prefix = f"{what} " if shard.single and what else ""
+    if not shard.single:
+        prefix = f"{label} shard {shard.path}: "
+    for column, kind in needed.items():
         if column not in shard.columns:
             raise DataError(
-                f"{label} shard {shard.path}: {what} column '{column}' is not in the data"
+                f"{prefix}{kind} column '{column}' is not in the data"
                 f"{did_you_mean(column, shard.columns)}; columns: {', '.join(shard.columns)}"
             )
 

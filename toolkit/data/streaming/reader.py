@@ -22,6 +22,7 @@ from toolkit.data.streaming.files import (
     check_columns,
     inspect_shard,
     list_shards,
+    where,
 )
 from toolkit.errors import DataError
 
@@ -53,32 +54,37 @@ class ShardSet:
     def format(self) -> str:
         return self.shards[0].format
 
-    def read(
+    def batches(
         self, piece: Piece, *, rows: int = READ_ROWS, threads: bool = False
-    ) -> Iterator[pd.DataFrame]:
-        """The rows of ``piece`` in chunks of at most ``rows`` (CSV: about), indexed by their
-        position in the shard."""
+    ) -> Iterator[tuple[int, object]]:
+        """``(position of its first row in the shard, pyarrow RecordBatch)`` for the rows of
+        ``piece``, in batches of at most ``rows`` (CSV: about)."""
         shard = self.shards[piece.shard]
         start = piece.start
         try:
             for batch in self._batches(shard, piece, rows, threads):
-                if not batch.num_rows:
-                    continue
-                frame = batch.to_pandas()
-                frame.index = pd.RangeIndex(start, start + len(frame))
-                start += len(frame)
-                yield frame
+                if batch.num_rows:
+                    yield start, batch
+                    start += batch.num_rows
         except DataError:
             raise
         except Exception as error:  # pyarrow's own error types, for corrupt files too
             raise DataError(
-                f"{self.label} shard {shard.path} cannot be read: {_short(error)}"
+                f"{where(self.label, shard.path, single=shard.single)} cannot be read: "
+                f"{_short(error)}"
             ) from None
         if piece.rows is not None and start - piece.start != piece.rows:
             raise DataError(
-                f"{self.label} shard {shard.path} changed while it was read "
+                f"{where(self.label, shard.path, single=shard.single)} changed while it was read "
                 f"({start - piece.start} rows instead of {piece.rows})"
             )
+
+    def read(
+        self, piece: Piece, *, rows: int = READ_ROWS, threads: bool = False
+    ) -> Iterator[pd.DataFrame]:
+        """The rows of ``piece`` as frames indexed by their position in the shard."""
+        for start, batch in self.batches(piece, rows=rows, threads=threads):
+            yield as_frame(batch, start)
 
     def _batches(self, shard: ShardFile, piece: Piece, rows: int, threads: bool):
         if shard.format == "parquet":
@@ -108,7 +114,16 @@ class ShardSet:
             yield from reader
 
 
-def csv_types(path: Path, *, categorical: set[str], label: str) -> dict[str, object]:
+def as_frame(batch, start: int) -> pd.DataFrame:
+    """A RecordBatch as a frame indexed by position (``start`` is its first row's)."""
+    frame = batch.to_pandas()
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
+
+
+def csv_types(
+    path: Path, *, categorical: set[str], label: str, single: bool = False
+) -> dict[str, object]:
     """Column types for every shard of a CSV set, from the first block of ``path``: numbers
     (and columns empty in that block, unless categorical) as float64, so a later value with a
     decimal point or a gap still parses; text as strings; booleans as booleans."""
@@ -119,7 +134,9 @@ def csv_types(path: Path, *, categorical: set[str], label: str) -> dict[str, obj
         with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
             schema = reader.schema
     except Exception as error:
-        raise DataError(f"{label} shard {path} cannot be read: {_short(error)}") from None
+        raise DataError(
+            f"{where(label, path, single=single)} cannot be read: {_short(error)}"
+        ) from None
     types: dict[str, object] = {}
     for field in schema:
         kind = field.type
@@ -142,15 +159,21 @@ def open_shard_set(
     categorical: set[str] = frozenset(),
     label: str = "data.source",
     types: dict[str, object] | None = None,
+    what: str = "",
 ) -> ShardSet:
     """Inspect every shard of ``location`` (a file, directory or glob): all readable, all
     holding the ``needed`` columns (name -> what for); CSV column types fixed once (or
     ``types``)."""
-    shards = [inspect_shard(path, label=label) for path in list_shards(location, label)]
+    from toolkit.data.streaming.files import is_shard_set
+
+    single = not is_shard_set(location)
+    shards = [
+        inspect_shard(path, label=label, single=single) for path in list_shards(location, label)
+    ]
     for shard in shards:
-        check_columns(shard, needed, label=label)
+        check_columns(shard, needed, label=label, what=what)
     if shards[0].format == "csv" and types is None:
-        types = csv_types(shards[0].path, categorical=categorical, label=label)
+        types = csv_types(shards[0].path, categorical=categorical, label=label, single=single)
     if types is not None and columns is not None:
         types = {name: kind for name, kind in types.items() if name in columns}
     return ShardSet(shards, columns, types if shards[0].format == "csv" else None, label)
@@ -186,11 +209,15 @@ def read_input_chunks(
     label: str = "--input",
     with_target: bool = False,
     chunk_rows: int | None = None,
+    what: str = "input",
 ) -> Iterator[InputChunk]:
     """New rows for predict/evaluate from a CSV/Parquet file, directory or glob: encoded
     features (and target), and the other columns carried through, a chunk at a time.
 
     Every shard is inspected first, so a missing column fails before any output is written.
+    Problems with a value name its column and row (and the shard, in a set of several);
+    ``what`` starts the messages about a single file ("input column 'x' must be numeric,
+    row 3 holds 'big'").
     """
     from toolkit.data.preprocessing import encode_target, feature_arrays
     from toolkit.data.sources.base import InputChunk
@@ -200,23 +227,28 @@ def read_input_chunks(
     if with_target:
         needed[spec.target.name] = "target"
     types = spec_csv_types(spec, with_target=with_target)
-    shard_set = open_shard_set(location, needed=needed, columns=None, label=label, types={})
+    shard_set = open_shard_set(
+        location, needed=needed, columns=None, label=label, types={}, what=what
+    )
     if shard_set.format == "csv":
-        # The feature and target columns typed as in training; any other column as text, so
-        # ids and notes are written back exactly as they were read.
+        # Every column as text, the target typed as in training: ids and notes are written
+        # back exactly as they were read, and a feature value that is not a number is
+        # reported by the encoding with its column and row (not as a parser error).
         import pyarrow as pa
 
         every = {name: pa.string() for shard in shard_set.shards for name in shard.columns}
-        shard_set = ShardSet(shard_set.shards, None, {**every, **types}, label)
+        if with_target:
+            every[spec.target.name] = types[spec.target.name]
+        shard_set = ShardSet(shard_set.shards, None, every, label)
 
     def chunks() -> Iterator[InputChunk]:
         rows = 0
         for piece in pieces_of(shard_set.shards):
-            path = shard_set.shards[piece.shard].path
-            what = f"{label} shard {path}" if len(shard_set.shards) > 1 else f"{label} {path}"
+            shard = shard_set.shards[piece.shard]
+            named = what if shard.single else f"{label} shard {shard.path}"
             for frame in shard_set.read(piece, rows=chunk_rows or READ_ROWS, threads=True):
-                features = feature_arrays(frame, spec, what=what)
-                target = encode_target(frame, spec, what=what) if with_target else None
+                features = feature_arrays(frame, spec, what=named)
+                target = encode_target(frame, spec, what=named) if with_target else None
                 carried = frame[[c for c in frame.columns if c not in spec.columns]]
                 rows += len(frame)
                 yield InputChunk(features, target, carried.reset_index(drop=True))

@@ -1,0 +1,38 @@
+"""A sweep fits its baselines once (per cross-validation fold) and every trial refers to them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.tuning.conftest import sweep_dir_of
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folds", [None, 2])
+def test_every_trial_refers_to_the_baselines_fitted_once(
+    cli, write_config, make_sweep_config, folds
+):
+    config = make_sweep_config(max_trials=2, cv_folds=folds)
+    config["evaluation"] = {"plots": False, "baselines": True}
+    result = cli("tune", write_config(config))
+    assert result.returncode == 0, result.stderr
+    runs = sorted((sweep_dir_of(result) / "trials").glob("*/*/metrics.json"))
+    assert len(runs) >= 2
+    by_fold: dict[str, list[dict]] = {}
+    for path in runs:
+        fold = path.parent.name.split("-f")[-1][:1] if folds else "all"
+        metrics = json.loads(path.read_text())
+        by_fold.setdefault(fold, []).append(
+            {"baselines": metrics["baselines"], "info": metrics["baselines_info"]}
+        )
+    assert len(by_fold) == (folds or 1)
+    assert any(len(results) > 1 for results in by_fold.values())
+    for results in by_fold.values():
+        # The same fit, to the microsecond it took: referred to, not fitted again.
+        assert all(r == results[0] for r in results)
+        assert "linear_regression" in results[0]["baselines"]
+    if folds:
+        first, second = (results[0] for results in by_fold.values())
+        assert first["info"]["sample_rows"] + second["info"]["sample_rows"] == 2 * 120 - 120
