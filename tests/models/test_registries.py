@@ -23,6 +23,7 @@ from toolkit.training.compile import compile_model
 HEAD_TASKS = {
     "regression": "regression",
     "gaussian": "regression",
+    "homoscedastic": "regression",
     "binary": "binary",
     "multiclass": "multiclass",
 }
@@ -44,7 +45,7 @@ CLASSES = 3
             heads,
             "gausian",
             "unknown head 'gausian' (did you mean 'gaussian'?); "
-            "allowed: binary, gaussian, multiclass, regression",
+            "allowed: binary, gaussian, homoscedastic, multiclass, regression",
         ),
     ],
     ids=["inputs", "bodies", "heads"],
@@ -82,7 +83,7 @@ def test_every_body_and_head_builds_and_takes_a_training_step(body, head, uncert
     task = HEAD_TASKS[head]
     data = _data(task)
     config = _model_config(
-        task, "gaussian" if head == "gaussian" else "default", UNCERTAINTY[uncertainty]
+        task, head if head in ("gaussian", "homoscedastic") else "default", UNCERTAINTY[uncertainty]
     )
     train_size = data.train.rows
     options = Uncertainty.from_config(config.model, train_size=train_size)
@@ -93,7 +94,7 @@ def test_every_body_and_head_builds_and_takes_a_training_step(body, head, uncert
     compile_model(model, config, data.spec, steps_per_epoch=1)
 
     batch, target = next(iter(make_dataset(*data.train.arrays(), batch_size=16)))
-    width = {"gaussian": 2, "multiclass": CLASSES}.get(head, 1)
+    width = {"gaussian": 2, "homoscedastic": 2, "multiclass": CLASSES}.get(head, 1)
     assert model(batch, training=False).shape == (16, width)
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     loss = model.train_on_batch(batch, target, return_dict=True)["loss"]

@@ -18,6 +18,25 @@ class Splits:
     train: pd.DataFrame
     validation: pd.DataFrame
     test: pd.DataFrame | None
+    # Rows held out of training for conformal calibration (prediction.conformal.calibration).
+    calibration: pd.DataFrame | None = None
+
+
+def split_calibration(
+    splits: Splits, fraction: float, *, target: str, stratify: bool, seed: int
+) -> Splits:
+    """``splits`` with ``fraction`` of its training rows moved to a calibration split; the
+    validation and test splits stay as they are."""
+    labels = splits.train[target] if stratify else None
+    train, calibration = _split_off(
+        splits.train, fraction, stratify=labels, seed=seed, what="conformal calibration"
+    )
+    return Splits(
+        train=train.reset_index(drop=True),
+        validation=splits.validation,
+        test=splits.test,
+        calibration=calibration.reset_index(drop=True),
+    )
 
 
 def _split_off(

@@ -10,36 +10,61 @@ import pandas as pd
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, encode_target, feature_arrays
 from toolkit.evaluation import metrics
+from toolkit.evaluation.conformal import conformal_metrics
 from toolkit.evaluation.predict import Predictions, concatenate, predict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from toolkit.data.split import Split
+    from toolkit.evaluation.conformal import ConformalCalibration
 
 
 def score(
     predictions: Predictions, y: np.ndarray, spec: FeatureSpec, config: ExperimentConfig
 ) -> dict[str, Any]:
-    """Task metrics for encoded targets ``y`` (as from ``encode_target``)."""
+    """Task metrics for encoded targets ``y`` (as from ``encode_target``), plus the coverage
+    and size of conformal intervals or sets when the predictions carry them."""
     task = config.model.task
     if task == "regression":
-        return metrics.regression_metrics(
-            y[:, 0], predictions.mean, std=predictions.std, interval=config.prediction.interval
+        bounds = None
+        if (
+            predictions.lower is not None
+            and predictions.interval_level == config.prediction.interval
+        ):
+            bounds = (predictions.lower, predictions.upper)
+        result = metrics.regression_metrics(
+            y[:, 0],
+            predictions.mean,
+            std=predictions.std,
+            interval=config.prediction.interval,
+            mixture=predictions.mixture,
+            bounds=bounds,
         )
-    labels = y[:, 0].astype(int)
-    if task == "binary":
-        return metrics.binary_metrics(labels, predictions.mean[:, 1])
-    return metrics.multiclass_metrics(labels, predictions.mean, class_names=spec.target.classes)
+    else:
+        labels = y[:, 0].astype(int)
+        if task == "binary":
+            result = metrics.binary_metrics(labels, predictions.mean[:, 1])
+        else:
+            result = metrics.multiclass_metrics(
+                labels, predictions.mean, class_names=spec.target.classes
+            )
+    return {**result, **metrics.json_safe(conformal_metrics(predictions, y[:, 0]))}
 
 
 def evaluate_frame(
-    model, frame: pd.DataFrame, spec: FeatureSpec, config: ExperimentConfig, *, what: str = "data"
+    model,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    config: ExperimentConfig,
+    *,
+    what: str = "data",
+    conformal: ConformalCalibration | None = None,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics, predictions and encoded targets of ``model`` on raw rows ``frame``."""
     features = feature_arrays(frame, spec, what=what)
     y = encode_target(frame, spec, what=what)
-    predictions = predict(model, features, config)
+    predictions = predict(model, features, config, conformal=conformal)
     return score(predictions, y, spec, config), predictions, y
 
 
@@ -48,12 +73,14 @@ def evaluate_chunks(
     chunks: Iterable[tuple[dict[str, np.ndarray], np.ndarray]],
     spec: FeatureSpec,
     config: ExperimentConfig,
+    *,
+    conformal: ConformalCalibration | None = None,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Exact metrics over ``(features, target)`` chunks read once: each chunk is predicted and
     dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
     predicted, targets = [], []
     for features, target in chunks:
-        predicted.append(predict(model, features, config))
+        predicted.append(predict(model, features, config, conformal=conformal))
         targets.append(target)
     if not predicted:
         raise ValueError("no rows to evaluate")
@@ -69,6 +96,7 @@ def evaluate_split(
     *,
     max_rows: int | None = None,
     seed: int = 0,
+    conformal: ConformalCalibration | None = None,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics of ``model`` on a split: every row in one streaming pass, or a seeded sample
     of ``max_rows`` rows when the split is larger."""
@@ -76,4 +104,4 @@ def evaluate_split(
         chunks = [split.sample(max_rows, seed=seed)]
     else:
         chunks = split.chunks()
-    return evaluate_chunks(model, chunks, spec, config)
+    return evaluate_chunks(model, chunks, spec, config, conformal=conformal)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 from sklearn import metrics as skm
 
 __all__ = [
@@ -28,6 +28,9 @@ __all__ = [
     "interval_coverage_curve",
     "json_safe",
     "metric_direction",
+    "mixture_crps",
+    "mixture_nll",
+    "mixture_quantile",
     "multiclass_metrics",
     "regression_metrics",
 ]
@@ -189,6 +192,70 @@ def gaussian_nll(y_true: Any, mean: Any, std: Any) -> np.ndarray:
     return -stats.norm.logpdf(y_true, loc=mean, scale=sigma)
 
 
+# A row's mixture is an equally weighted mixture of Gaussians N(loc[i, k], scale[i, k]),
+# k = 1..K: the predictive distribution of an ensemble, of Monte-Carlo samples, or both.
+
+
+def _mixture_arrays(loc: Any, scale: Any) -> tuple[np.ndarray, np.ndarray]:
+    mu = np.asarray(loc, dtype=np.float64)
+    sigma = np.maximum(np.asarray(scale, dtype=np.float64), _MIN_STD)
+    if mu.ndim != 2 or mu.shape != sigma.shape:
+        raise ValueError(f"loc and scale must both be (n, K); got {mu.shape} and {sigma.shape}")
+    return mu, sigma
+
+
+def mixture_nll(y_true: Any, loc: Any, scale: Any) -> np.ndarray:
+    """Per-row negative log density of y under its equally weighted Gaussian mixture:
+    -log((1/K) sum_k N(y; loc_k, scale_k)), computed with logsumexp."""
+    mu, sigma = _mixture_arrays(loc, scale)
+    y = np.asarray(y_true, dtype=np.float64).reshape(-1, 1)
+    log_density = stats.norm.logpdf(y, loc=mu, scale=sigma)
+    return -(special.logsumexp(log_density, axis=1) - np.log(mu.shape[1]))
+
+
+def mixture_quantile(level: float, loc: Any, scale: Any, *, tol: float = 1e-10) -> np.ndarray:
+    """Per-row ``level`` quantile of the equally weighted Gaussian mixture, by bisection on
+    its CDF (monotone, so bisection cannot fail), to ``tol`` relative to the row's spread."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    mu, sigma = _mixture_arrays(loc, scale)
+    # Every component's own level-quantile brackets the mixture's (the CDF is their mean).
+    own = mu + sigma * stats.norm.ppf(level)
+    low, high = own.min(axis=1), own.max(axis=1)
+    spread = np.maximum(high - low, sigma.max(axis=1))
+    for _ in range(200):
+        middle = 0.5 * (low + high)
+        below = special.ndtr((middle[:, None] - mu) / sigma).mean(axis=1) < level
+        low = np.where(below, middle, low)
+        high = np.where(below, high, middle)
+        if np.all(high - low <= tol * spread):
+            break
+    return 0.5 * (low + high)
+
+
+def mixture_crps(y_true: Any, loc: Any, scale: Any, *, chunk: int = 256) -> np.ndarray:
+    """Per-row CRPS of the equally weighted Gaussian mixture, in closed form (Grimit et al.
+    2006): sum_k w_k A(y - mu_k, s_k^2) - 1/2 sum_jk w_j w_k A(mu_j - mu_k, s_j^2 + s_k^2) with
+    A(m, v) = 2 sqrt(v) phi(m / sqrt(v)) + m (2 Phi(m / sqrt(v)) - 1). K = 1 is the Gaussian CRPS."""
+    mu, sigma = _mixture_arrays(loc, scale)
+    y = np.asarray(y_true, dtype=np.float64).reshape(-1)
+
+    def a(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+        s = np.sqrt(v)
+        z = m / s
+        return 2.0 * s * stats.norm.pdf(z) + m * (2.0 * special.ndtr(z) - 1.0)
+
+    out = np.empty(len(y))
+    variance = sigma**2
+    for start in range(0, len(y), chunk):  # the pair term is (rows, K, K)
+        rows = slice(start, start + chunk)
+        m, v = mu[rows], variance[rows]
+        first = a(y[rows, None] - m, v).mean(axis=1)
+        pairs = a(m[:, :, None] - m[:, None, :], v[:, :, None] + v[:, None, :]).mean(axis=(1, 2))
+        out[rows] = first - 0.5 * pairs
+    return out
+
+
 def interval_coverage_curve(
     y_true: Any, y_pred: Any, std: Any, *, levels: Sequence[float] | None = None
 ) -> dict[str, list[float]]:
@@ -268,7 +335,13 @@ def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 1
 
 
 def regression_metrics(
-    y_true: Any, y_pred: Any, *, std: Any | None = None, interval: float = 0.95
+    y_true: Any,
+    y_pred: Any,
+    *,
+    std: Any | None = None,
+    interval: float = 0.95,
+    mixture: tuple[Any, Any] | None = None,
+    bounds: tuple[Any, Any] | None = None,
 ) -> dict[str, float | None]:
     """Point metrics (rmse, mae, r2) and, given a Gaussian predictive ``std``, uncertainty metrics.
 
@@ -276,11 +349,16 @@ def regression_metrics(
     Uncertainty metrics: ``nll`` (mean Gaussian NLL), ``coverage`` (fraction of y_true inside the
     central ``interval`` Gaussian interval), ``interval_width`` (mean width of that interval) and
     ``crps`` (mean closed-form Gaussian CRPS). ``std`` must be in the original units of y.
+    A predictive distribution that is a Gaussian mixture (one target; ``mixture`` = (loc,
+    scale), each (n, K)) is scored as that mixture: its NLL and CRPS, and the coverage and width
+    of its central interval (``bounds`` = (lower, upper) when already computed).
     r2 is ``None`` when a target is constant or there are fewer than two samples; every metric
     is ``None`` when a prediction, target or std is NaN or infinite.
     """
     if not 0.0 < interval < 1.0:
         raise ValueError(f"interval must be in (0, 1), got {interval}")
+    if mixture is not None:
+        return _mixture_regression_metrics(y_true, y_pred, std, interval, mixture, bounds)
     yt, yp, sd = _regression_arrays(y_true, y_pred, std)
     keys = _POINT_KEYS + (_UNCERTAINTY_KEYS if sd is not None else ())
     if not _all_finite(yt, yp, sd):
@@ -297,6 +375,34 @@ def regression_metrics(
         result["coverage"] = np.mean(np.abs(yp - yt) <= z * sd)
         result["interval_width"] = np.mean(2.0 * z * sd)
         result["crps"] = np.mean(gaussian_crps(yt, yp, sd))
+    return json_safe(result)
+
+
+def _mixture_regression_metrics(
+    y_true: Any,
+    y_pred: Any,
+    std: Any,
+    interval: float,
+    mixture: tuple[Any, Any],
+    bounds: tuple[Any, Any] | None,
+) -> dict[str, float | None]:
+    yt, yp, sd = _regression_arrays(y_true, y_pred, std)
+    loc, scale = (np.asarray(part, dtype=np.float64) for part in mixture)
+    keys = _POINT_KEYS + _UNCERTAINTY_KEYS
+    if yt.shape[1] != 1:
+        raise ValueError("mixture metrics take one target")
+    if not _all_finite(yt, yp, sd, loc, scale):
+        return dict.fromkeys(keys)
+    result = regression_metrics(yt, yp)
+    y = yt[:, 0]
+    if bounds is None:
+        tail = (1.0 - interval) / 2.0
+        bounds = (mixture_quantile(tail, loc, scale), mixture_quantile(1.0 - tail, loc, scale))
+    lower, upper = (np.asarray(b, dtype=np.float64).reshape(-1) for b in bounds)
+    result["nll"] = np.mean(mixture_nll(y, loc, scale))
+    result["coverage"] = np.mean((lower <= y) & (y <= upper))
+    result["interval_width"] = np.mean(upper - lower)
+    result["crps"] = np.mean(mixture_crps(y, loc, scale))
     return json_safe(result)
 
 

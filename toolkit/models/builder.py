@@ -13,19 +13,45 @@ import keras
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models import bodies, heads, inputs
+from toolkit.models.ensemble import build_members
+from toolkit.models.layers.temperature_scale import TemperatureScale
 from toolkit.models.uncertainty import Uncertainty
+from toolkit.models.variational_model import VariationalModel
 
 
 def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int) -> keras.Model:
-    """The uncompiled network for ``config``, preprocessing included."""
+    """The uncompiled network for ``config``, preprocessing included.
+
+    An ensemble wraps whatever body and head the config names: its output is the members'
+    outputs stacked on axis 1, ``(batch, members, outputs)``.
+    """
     model_config = config.model
     uncertainty = Uncertainty.from_config(model_config, train_size=train_size)
     # Tables are the only kind of data and dense blocks the only body the config can ask
     # for so far; images, signals and other bodies will be chosen by config fields.
     model_inputs, features = inputs.get("table")(spec)
-    x = bodies.get("dense")(features, model_config, uncertainty=uncertainty, seed=config.seed)
-    outputs = heads.get(heads.head_name(model_config))(x, spec, uncertainty=uncertainty)
-    return keras.Model(inputs=model_inputs, outputs=outputs, name=config.name.replace(".", "_"))
+    body = bodies.get("dense")
+    head = heads.get(heads.head_name(model_config))
+
+    def network(x: keras.KerasTensor, seed: int) -> keras.KerasTensor:
+        x = body(x, model_config, uncertainty=uncertainty, seed=seed)
+        return head(x, spec, uncertainty=uncertainty)
+
+    if model_config.ensemble is None:
+        outputs = network(features, config.seed)
+    else:
+        outputs = build_members(
+            features, network, members=model_config.ensemble.members, seed=config.seed
+        )
+    if config.prediction.temperature_scaling:
+        outputs = TemperatureScale(name="temperature", dtype="float32")(outputs)
+    name = config.name.replace(".", "_")
+    bayesian = model_config.bayesian
+    if model_config.variational and (bayesian.train_samples > 1 or bayesian.kl_warmup_epochs):
+        return VariationalModel(
+            inputs=model_inputs, outputs=outputs, name=name, train_samples=bayesian.train_samples
+        )
+    return keras.Model(inputs=model_inputs, outputs=outputs, name=name)
 
 
 def transfer_weights(model: keras.Model, source: keras.Model, *, freeze: int) -> list[str]:

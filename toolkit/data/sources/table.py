@@ -72,7 +72,11 @@ class TableSource(Source):
         return read_tables(self.config.source, label="data.source")
 
     def prepare(
-        self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
+        self,
+        *,
+        spec: FeatureSpec | None = None,
+        rows: dict[str, int] | None = None,
+        calibration: float | None = None,
     ) -> PreparedData:
         from toolkit.data.prepared import PreparedData
         from toolkit.data.preprocessing import (
@@ -82,12 +86,21 @@ class TableSource(Source):
             fingerprint,
             fit_spec,
         )
-        from toolkit.data.splits import split_frame
+        from toolkit.data.splits import split_calibration, split_frame
 
         frame = self.load_frame()
         check_table(frame, self.config, label=self.config.source)
         digest = fingerprint(frame)
         splits = split_frame(frame, self.config, task=self.task, seed=self.seed)
+        if calibration is not None:
+            stratify = self.config.stratify
+            splits = split_calibration(
+                splits,
+                calibration,
+                target=self.config.target,
+                stratify=self.task != "regression" if stratify is None else stratify,
+                seed=self.seed,
+            )
         del frame  # the splits are copies; the whole table is no longer needed
         spec = spec or fit_spec(splits.train, self.config, self.task)
 
@@ -103,4 +116,7 @@ class TableSource(Source):
             test=None if splits.test is None else encode(splits.test, "test data"),
             fingerprint=digest,
             source=self.describe(),
+            calibration=None
+            if splits.calibration is None
+            else encode(splits.calibration, "calibration data"),
         )
