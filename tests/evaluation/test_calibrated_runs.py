@@ -91,10 +91,10 @@ def test_predict_gives_temperature_scaled_probabilities_and_their_prediction_set
 
     predictions = _predict(cli, result.run_dir, rows, tmp_path)
     positive = special.expit(raw / t)
-    np.testing.assert_allclose(predictions["probability"], positive, rtol=1e-5)
+    classes = json.loads((result.run_dir / "preprocessing.json").read_text())["target"]["classes"]
+    np.testing.assert_allclose(predictions[f"probability_{classes[1]}"], positive, rtol=1e-5)
     saved = json.loads((result.run_dir / "conformal.json").read_text())
     q = _quantile(saved["scores"], 0.2)
-    classes = json.loads((result.run_dir / "preprocessing.json").read_text())["target"]["classes"]
     expected = [
         [c for c, p in zip(classes, (1 - p1, p1), strict=True) if 1 - p <= q] for p1 in positive
     ]

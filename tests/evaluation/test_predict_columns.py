@@ -165,7 +165,7 @@ def test_a_classifier_ensemble_writes_the_average_probabilities_entropy_and_mutu
     mean = member_p.mean(axis=1)
     classes = data.spec.target.classes
     for index, label in enumerate(classes):
-        np.testing.assert_allclose(frame[f"prob_{label}"], mean[:, index], rtol=1e-5)
+        np.testing.assert_allclose(frame[f"probability_{label}"], mean[:, index], rtol=1e-5)
     total = stats.entropy(mean, axis=1)
     expected = stats.entropy(member_p, axis=2).mean(axis=1)
     np.testing.assert_allclose(frame["entropy"], total, rtol=1e-5, atol=1e-7)
