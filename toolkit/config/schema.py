@@ -778,10 +778,19 @@ class ExperimentConfig(Strict):
                     + unknown_name("logged quantity", section.monitor, monitors)
                 )
         if self.tuner is not None and self.tuner.objective not in monitors:
-            raise ValueError(
-                "tuner.objective: "
-                + unknown_name("logged quantity", self.tuner.objective, monitors)
-            )
+            evaluated = [f"validation.{name}" for name in names.EVALUATED_METRICS[self.model.task]]
+            if self.tuner.objective not in evaluated:
+                raise ValueError(
+                    "tuner.objective: "
+                    + unknown_name("logged quantity", self.tuner.objective, monitors + evaluated)
+                )
+            if self.tuner.objective in ("validation.nll", "validation.crps") and not (
+                self.model.has_spread
+            ):
+                raise ValueError(
+                    f"tuner.objective {self.tuner.objective} needs a predictive distribution: "
+                    "use head gaussian or homoscedastic, bayesian, mc_dropout or ensemble"
+                )
         return self
 
     def _consistent_prediction(self) -> None:
