@@ -41,7 +41,7 @@ _POINT_KEYS = ("rmse", "mae", "r2")
 _UNCERTAINTY_KEYS = ("nll", "coverage", "interval_width", "crps")
 _THRESHOLD_KEYS = ("accuracy", "precision", "recall", "f1")
 _BINARY_KEYS = (*_THRESHOLD_KEYS, "roc_auc", "pr_auc", "log_loss", "brier", "ece")
-_MULTICLASS_KEYS = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "ece")
+_MULTICLASS_KEYS = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "brier", "ece")
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,7 +441,7 @@ def multiclass_metrics(
     """Metrics of a multiclass classifier from its (n, n_classes) probability matrix.
 
     Keys: accuracy, f1_macro, f1_weighted, log_loss (over all ``class_names``, so classes absent
-    from the split are fine), top_k_accuracy and top_k (k = min(top_k, n_classes - 1); both
+    from the split are fine), brier (sum over classes, mean over rows), top_k_accuracy and top_k (k = min(top_k, n_classes - 1); both
     omitted for two classes, where top-2 accuracy is trivially 1), ece (top-label confidence),
     confusion_matrix (rows = true class, columns = predicted, as lists) and class_names.
     ``y_true`` holds class indices, or class names that are looked up in ``class_names``.
@@ -472,6 +472,8 @@ def multiclass_metrics(
         "f1_macro": skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0),
         "f1_weighted": skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0),
         "log_loss": skm.log_loss(y, prob, labels=labels),
+        # Brier (1950): the mean over rows of sum_c (p_c - 1[y = c])^2, in [0, 2].
+        "brier": float(np.mean(np.sum((prob - np.eye(n_classes)[y]) ** 2, axis=1))),
     }
     k = min(int(top_k), n_classes - 1)
     if n_classes > 2 and k >= 1:
