@@ -36,15 +36,15 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+import pandas as pd
 import yaml
-
 from tables import TABLES, Table, tables_for
 
+REPO = Path(__file__).resolve().parents[1]
 STUDY = REPO / "experiments" / "defaults-study"
 
 
@@ -121,7 +121,9 @@ QUIET = {
 
 def _grid(family: Family) -> list[dict[str, Any]]:
     keys = list(family.space)
-    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*family.space.values())]
+    return [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*family.space.values())
+    ]
 
 
 def _label(point: dict[str, Any]) -> str:
@@ -197,8 +199,13 @@ def _trials(sweep: Path) -> list[dict[str, Any]]:
         record = json.loads(path.read_text())
         if record.get("status") != "completed":
             continue
-        runs = [json.loads((sweep / run["run_dir"] / "metrics.json").read_text()) for run in record["runs"]]
-        found.append({"point": record["hyperparameters"], "objective": record["objective"], "runs": runs})
+        runs = [
+            json.loads((sweep / run["run_dir"] / "metrics.json").read_text())
+            for run in record["runs"]
+        ]
+        found.append(
+            {"point": record["hyperparameters"], "objective": record["objective"], "runs": runs}
+        )
     return found
 
 
@@ -224,8 +231,9 @@ def _linear_baseline(table: Table, seed: int = 42) -> dict[str, float]:
         "model": {"task": table.task},
     }
     data = prepare_data(validate_config(raw))
-    x_train, y_train = _matrix(data.train[0], data.spec), data.train[1][:, 0]
-    x_test, y_test = _matrix(data.test[0], data.spec), data.test[1][:, 0]
+    (train_x, train_y), (test_x, test_y) = data.train.arrays(), data.test.arrays()
+    x_train, y_train = _matrix(train_x, data.spec), train_y[:, 0]
+    x_test, y_test = _matrix(test_x, data.spec), test_y[:, 0]
     if table.task == "regression":
         model = LinearRegression().fit(x_train, y_train)
         sigma = np.sqrt(np.mean((y_train - model.predict(x_train)) ** 2))
@@ -236,7 +244,10 @@ def _linear_baseline(table: Table, seed: int = 42) -> dict[str, float]:
     p = np.zeros((len(x_test), classes))
     p[:, model.classes_] = model.predict_proba(x_test)
     accuracy = float(np.mean(p.argmax(axis=1) == y_test.astype(int)))
-    return {"test": float(log_loss(y_test.astype(int), p, labels=list(range(classes)))), "accuracy": accuracy}
+    return {
+        "test": float(log_loss(y_test.astype(int), p, labels=list(range(classes)))),
+        "accuracy": accuracy,
+    }
 
 
 def _test_score(runs: list[dict[str, Any]], task: str) -> tuple[float, float | None, float | None]:
@@ -278,16 +289,20 @@ def table(names: list[str]) -> None:
         family = FAMILIES[name]
         choice, by_table = choose(name)
         metric = "NLL" if family.task == "regression" else "log loss"
-        print(f"\n### `{family.config}` ({len(by_table)} tables, {family.seeds} seeds per trial, "
-              f"{len(_grid(family))} grid points; lower {metric} is better)\n")
+        print(
+            f"\n### `{family.config}` ({len(by_table)} tables, {family.seeds} seeds per trial, "
+            f"{len(_grid(family))} grid points; lower {metric} is better)\n"
+        )
         if choice is None:
             print("no completed sweeps yet")
             continue
         chosen = _key(choice["point"])
         print(f"Default: {_label(choice['point'])} (mean regret {choice['regret']:.3f} nats)\n")
         ranking = sorted(choice["regrets"].items(), key=lambda item: item[1])
-        print("Mean regret of every grid point: " + "; ".join(
-            f"{_label(json.loads(k))}: {v:.3f}" for k, v in ranking))
+        print(
+            "Mean regret of every grid point: "
+            + "; ".join(f"{_label(json.loads(k))}: {v:.3f}" for k, v in ranking)
+        )
         print()
         accuracy_columns = family.task != "regression"
         header = ["table", "rows", "default val", "default test"]
@@ -301,21 +316,28 @@ def table(names: list[str]) -> None:
         print("|" + "---|" * len(header))
         for table_name, trials in by_table.items():
             source = TABLES[table_name]
-            rows = sum(1 for _ in open(source.write(STUDY / "data"))) - 1
+            rows = len(pd.read_csv(source.write(STUDY / "data")))
             best_key = min(trials, key=lambda k: trials[k]["objective"])
             default, best = trials[chosen], trials[best_key]
             default_test, default_acc, default_sd = _test_score(default["runs"], family.task)
             best_test, *_ = _test_score(best["runs"], family.task)
             linear = _linear_baseline(source)
-            cells = [f"{table_name} ({source.source})", str(rows), f"{default['objective']:.3f}",
-                     f"{default_test:.3f}"]
+            cells = [
+                f"{table_name} ({source.source})",
+                str(rows),
+                f"{default['objective']:.3f}",
+                f"{default_test:.3f}",
+            ]
             if accuracy_columns:
                 cells.append(f"{default_acc:.3f} ± {default_sd:.3f}")
             cells.append(f"{linear['test']:.3f}")
             if accuracy_columns:
                 cells.append(f"{linear['accuracy']:.3f}")
-            cells += [f"{best['objective']:.3f}", f"{best_test:.3f}",
-                      "default" if best_key == chosen else _label(best["point"])]
+            cells += [
+                f"{best['objective']:.3f}",
+                f"{best_test:.3f}",
+                "default" if best_key == chosen else _label(best["point"]),
+            ]
             print("| " + " | ".join(cells) + " |")
 
 

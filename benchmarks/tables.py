@@ -126,7 +126,9 @@ def hetero_sine(rows: int, seed: int) -> pd.DataFrame:
     """x ~ U(-3, 3); y | x ~ N(x sin x, (0.1 + 0.2 |x|)^2): heteroscedastic, known exactly."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-3, 3, size=rows)
-    return pd.DataFrame({"x": x, "target": x * np.sin(x) + (0.1 + 0.2 * np.abs(x)) * rng.normal(size=rows)})
+    return pd.DataFrame(
+        {"x": x, "target": x * np.sin(x) + (0.1 + 0.2 * np.abs(x)) * rng.normal(size=rows)}
+    )
 
 
 def _friedman() -> pd.DataFrame:

@@ -40,16 +40,15 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-
 from tables import TABLES
 
+REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "experiments" / "uncertainty-benchmark"
 RESULTS = OUT / "results.jsonl"
 ALPHA = 0.05
@@ -224,8 +223,9 @@ def _best_member_nll(model, config, data) -> float:
     from toolkit.evaluation.metrics import mixture_nll
     from toolkit.evaluation.predict import model_outputs
 
-    outputs = model_outputs(model, data.test[0], config)  # (passes, rows, members, 2)
-    y = data.test[1][:, 0]
+    features, y = data.test.arrays()
+    outputs = model_outputs(model, features, config)  # (passes, rows, members, 2)
+    y = y[:, 0]
     members = outputs.shape[2]
     scores = []
     for m in range(members):
@@ -389,34 +389,47 @@ def _targets(done: list[dict[str, Any]]) -> list[str]:
     for row in done:
         groups.setdefault((row["task"], row["method"]), []).append(row)
     conformal = {
-        key: mean(rows, "conformal_coverage" if _task_kind(key[0]) == "regression" else "set_coverage")
+        key: mean(
+            rows, "conformal_coverage" if _task_kind(key[0]) == "regression" else "set_coverage"
+        )
         for key, rows in groups.items()
     }
     bad = {k: v for k, v in conformal.items() if v is not None and not 0.93 <= v <= 0.97}
-    lines.append(f"- conformal coverage in [0.93, 0.97] on every task and method: "
-                 f"{'yes' if not bad else 'no: ' + ', '.join(f'{k[0]}/{k[1]} {v:.3f}' for k, v in bad.items())}")
+    lines.append(
+        f"- conformal coverage in [0.93, 0.97] on every task and method: "
+        f"{'yes' if not bad else 'no: ' + ', '.join(f'{k[0]}/{k[1]} {v:.3f}' for k, v in bad.items())}"
+    )
     raw = {
         key: mean(rows, "coverage")
         for key, rows in groups.items()
         if _task_kind(key[0]) == "regression" and key[1] != "gaussian"
     }
     bad = {k: v for k, v in raw.items() if v is not None and not 0.90 <= v <= 0.98}
-    lines.append(f"- Bayesian, MC-dropout and ensemble coverage in [0.90, 0.98] without conformal: "
-                 f"{'yes' if not bad else 'no: ' + ', '.join(f'{k[0]}/{k[1]} {v:.3f}' for k, v in bad.items())}")
+    lines.append(
+        f"- Bayesian, MC-dropout and ensemble coverage in [0.90, 0.98] without conformal: "
+        f"{'yes' if not bad else 'no: ' + ', '.join(f'{k[0]}/{k[1]} {v:.3f}' for k, v in bad.items())}"
+    )
     hetero = {k[1]: rows for k, rows in groups.items() if k[0] == "hetero"}
     if hetero:
-        gaps = {m: float(np.mean([r["test"]["nll"] - r["oracle"]["nll"] for r in rows])) for m, rows in hetero.items()}
+        gaps = {
+            m: float(np.mean([r["test"]["nll"] - r["oracle"]["nll"] for r in rows]))
+            for m, rows in hetero.items()
+        }
         best = min(gaps, key=gaps.get)
-        lines.append(f"- best NLL within 0.05 nats of the oracle on hetero: {best} {gaps[best]:+.3f} nats "
-                     f"({'yes' if gaps[best] <= 0.05 else 'no'})")
+        lines.append(
+            f"- best NLL within 0.05 nats of the oracle on hetero: {best} {gaps[best]:+.3f} nats "
+            f"({'yes' if gaps[best] <= 0.05 else 'no'})"
+        )
     gap_rows = {k[1]: rows for k, rows in groups.items() if k[0] == "gap"}
     for method, rows in gap_rows.items():
         ratios = [r.get("epistemic_ratio") for r in rows if r.get("epistemic_ratio") is not None]
         ratios = [v for v in ratios if math.isfinite(v)]
         if ratios:
             value = float(np.mean(ratios))
-            lines.append(f"- gap, {method}: epistemic std in the gap / where data lies = "
-                         f"{value:.2f} ({'yes' if value >= 2 else 'no'}, target >= 2)")
+            lines.append(
+                f"- gap, {method}: epistemic std in the gap / where data lies = "
+                f"{value:.2f} ({'yes' if value >= 2 else 'no'}, target >= 2)"
+            )
     for (task, method), rows in groups.items():
         if method != "ensemble":
             continue
@@ -424,8 +437,10 @@ def _targets(done: list[dict[str, Any]]) -> list[str]:
         pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
         if pairs:
             wins = sum(a <= b for a, b in pairs)
-            lines.append(f"- {task}: ensemble NLL <= its best member's in {wins}/{len(pairs)} seeds "
-                         f"(mean {np.mean([a for a, _ in pairs]):.3f} vs {np.mean([b for _, b in pairs]):.3f})")
+            lines.append(
+                f"- {task}: ensemble NLL <= its best member's in {wins}/{len(pairs)} seeds "
+                f"(mean {np.mean([a for a, _ in pairs]):.3f} vs {np.mean([b for _, b in pairs]):.3f})"
+            )
     return lines
 
 
@@ -455,9 +470,11 @@ def ensemble_timing(members: int = 5, epochs: int = 20, seed: int = 0) -> None:
             train(single, output_dir=OUT / "timing", verbose=0)
         one_after_another = time.monotonic() - started
         timings[hidden] = (one_model, one_after_another)
-        print(f"hidden {hidden}: {members} members in one model {one_model:.1f} s; "
-              f"one after another {one_after_another:.1f} s; ratio {one_after_another / one_model:.2f}x",
-              flush=True)
+        print(
+            f"hidden {hidden}: {members} members in one model {one_model:.1f} s; "
+            f"one after another {one_after_another:.1f} s; ratio {one_after_another / one_model:.2f}x",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -484,8 +501,11 @@ def main() -> None:
                     row = run_one(task, method, seed)
                     with RESULTS.open("a") as handle:
                         handle.write(json.dumps(row) + "\n")
-                    print(f"{task} {method} seed {seed}: {row['status']}, "
-                          f"{row['train_s']:.0f} s, {row['epochs']} epochs", flush=True)
+                    print(
+                        f"{task} {method} seed {seed}: {row['status']}, "
+                        f"{row['train_s']:.0f} s, {row['epochs']} epochs",
+                        flush=True,
+                    )
     print(table(_load()))
 
 

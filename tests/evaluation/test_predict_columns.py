@@ -45,7 +45,7 @@ def _built(task: str, model: dict, *, prediction: dict | None = None, source: st
         raw["prediction"] = prediction
     config = validate_config(raw)
     data = prepare_data(config)
-    network = build_model(config, data.spec, train_size=len(data.splits.train))
+    network = build_model(config, data.spec, train_size=data.train.rows)
     return config, data, network
 
 
@@ -94,7 +94,7 @@ def test_a_gaussian_ensemble_writes_the_mixtures_moments_and_quantiles():
         head = member.get_layer("gaussian_head")
         head.mean_layer.set_weights([np.array([[slope]]), np.array([intercept])])
         head.scale_layer.set_weights([np.zeros((1, 1)), np.array([raw])])
-    features, y = data.validation
+    features, y = data.validation.arrays()
     predictions, frame = _frame(config, data, network, features)
 
     z = _standardised_first_input(data, features)
@@ -145,9 +145,9 @@ def test_a_classifier_ensemble_writes_the_average_probabilities_entropy_and_mutu
         member = network.get_layer(f"member{index}")
         _pass_first_input(member.get_layer("block0_dense"))
         member.get_layer("logits").set_weights([slopes[index], biases[index]])
-    features = data.validation[0]
+    features = data.validation.arrays()[0]
     # calibrated on the training rows here: any rows will do for checking the arithmetic
-    train_features, train_y = data.train
+    train_features, train_y = data.train.arrays()
     calibration = ConformalCalibration.fit(
         predict(network, train_features, config),
         train_y[:, 0],
@@ -173,12 +173,12 @@ def test_a_classifier_ensemble_writes_the_average_probabilities_entropy_and_mutu
     assert list(frame["prediction"]) == [classes[i] for i in mean.argmax(axis=1)]
 
     # the set: every class whose 1 - p is within the 0.8-quantile of the training scores
-    train_z = _standardised_first_input(data, data.train[0])
+    train_z = _standardised_first_input(data, train_features)
     train_p = np.mean(
         [special.softmax(train_z[:, None] * slopes[m] + biases[m], axis=1) for m in range(2)],
         axis=0,
     )
-    train_scores = np.sort(1 - train_p[np.arange(len(train_z)), data.train[1][:, 0]])
+    train_scores = np.sort(1 - train_p[np.arange(len(train_z)), train_y[:, 0]])
     q = train_scores[int(np.ceil((len(train_scores) + 1) * 0.8)) - 1]
     sets = [json.loads(text) for text in frame["prediction_set"]]
     assert sets == [[c for c, p in zip(classes, row, strict=True) if 1 - p <= q] for row in mean]
@@ -209,7 +209,7 @@ def test_a_variational_output_layer_writes_its_closed_form_predictive_moments():
     layer.bias_loc.assign([mu_b])
     layer.bias_rho.assign([_softplus_inverse(s_b - 1e-6)])
     head.raw_scale.assign([raw_noise])
-    features = {k: v[:20] for k, v in data.validation[0].items()}
+    features = {k: v[:20] for k, v in data.validation.arrays()[0].items()}
     _, frame = _frame(config, data, network, features)
 
     z = _standardised_first_input(data, features)
@@ -243,7 +243,7 @@ def test_mc_dropout_on_one_unit_writes_its_two_point_distributions_moments():
     )
     _pass_first_input(network.get_layer("block0_dense"))
     network.get_layer("output").set_weights([np.array([[slope]]), np.array([intercept])])
-    features = {k: v[:20] for k, v in data.validation[0].items()}
+    features = {k: v[:20] for k, v in data.validation.arrays()[0].items()}
     _, frame = _frame(config, data, network, features)
 
     z = _standardised_first_input(data, features)
@@ -271,7 +271,7 @@ def test_a_deterministic_gaussian_head_has_no_epistemic_column_and_exact_quantil
     head.mean_layer.set_weights([np.array([[0.5]]), np.array([0.1])])
     head.scale_layer.set_weights([np.array([[0.3]]), np.array([-0.2])])
     _pass_first_input(network.get_layer("block0_dense"))
-    features = data.validation[0]
+    features = data.validation.arrays()[0]
     _, frame = _frame(config, data, network, features)
     z = _standardised_first_input(data, features)
     t_mean, t_std = _target_scale(data)
@@ -283,8 +283,8 @@ def test_a_deterministic_gaussian_head_has_no_epistemic_column_and_exact_quantil
     np.testing.assert_allclose(frame["lower"], stats.norm.ppf(0.025, mean, scale), rtol=1e-5)
     np.testing.assert_allclose(frame["upper"], stats.norm.ppf(0.975, mean, scale), rtol=1e-5)
     nll = metrics.regression_metrics(
-        data.validation[1][:, 0], frame["prediction"], std=frame["std"]
+        data.validation.arrays()[1][:, 0], frame["prediction"], std=frame["std"]
     )["nll"]
     assert nll == pytest.approx(
-        -stats.norm.logpdf(data.validation[1][:, 0], mean, scale).mean(), rel=1e-4
+        -stats.norm.logpdf(data.validation.arrays()[1][:, 0], mean, scale).mean(), rel=1e-4
     )

@@ -25,13 +25,13 @@ def _setup(task: str, model: dict, **sections):
     raw["data"]["synthetic"] = {"samples": 96, "features": 3}
     config = validate_config(raw)
     data = prepare_data(config)
-    network = build_model(config, data.spec, train_size=len(data.splits.train))
+    network = build_model(config, data.spec, train_size=data.train.rows)
     compile_model(network, config, data.spec, steps_per_epoch=4)
     return data, network
 
 
 def _first_batch(data, rows: int = 32):
-    return next(iter(make_dataset(*data.train, batch_size=rows)))
+    return next(iter(make_dataset(*data.train.arrays(), batch_size=rows)))
 
 
 # ------------------------------------------------------------------ ensembles
@@ -124,7 +124,7 @@ def test_kl_annealing_scales_the_kl_in_training_and_validation_keeps_it_whole():
     z = (x["numeric"].numpy()[:, 0] - data.spec.numeric[0].mean) / data.spec.numeric[0].std
     target = (y.numpy()[:, 0] - data.spec.target.mean) / data.spec.target.std
     data_term = np.mean((target - (0.6 * z + 0.1)) ** 2)  # the posterior is 1e-4 wide
-    kl = _closed_form_kl(layer, 0.5) / len(data.splits.train)  # kl_weight auto = 1 / n
+    kl = _closed_form_kl(layer, 0.5) / data.train.rows  # kl_weight auto = 1 / n
     for factor in (0.0, 0.25, 1.0):
         network.kl_factor.assign(factor)
         training = network.compute_loss(x, y, network(x, training=True), training=True)
@@ -140,7 +140,7 @@ def test_the_kl_weight_warms_up_linearly_from_zero_over_the_first_epochs():
         on_epoch_begin=lambda epoch, logs: seen.append(float(network.kl_factor.numpy()))
     )
     network.fit(
-        make_dataset(*data.train, batch_size=32),
+        make_dataset(*data.train.arrays(), batch_size=32),
         epochs=5,
         callbacks=[KLAnnealing(3), probe],
         verbose=0,
@@ -166,7 +166,7 @@ def test_training_samples_average_the_likelihood_term(samples):
     target = (y.numpy()[:, 0] - data.spec.target.mean) / data.spec.target.std
     s = _softplus(layer.kernel_rho.numpy()[0, 0]) + 1e-6
     s_b = _softplus(layer.bias_rho.numpy()[0]) + 1e-6
-    kl = _closed_form_kl(layer, 0.5) / len(data.splits.train)
+    kl = _closed_form_kl(layer, 0.5) / data.train.rows
     expected = np.mean((target - 0.3 * z + 0.8) ** 2) + s**2 * np.mean(z**2) + s_b**2 + kl
 
     loss = tf.function(lambda: network.compute_loss(x, y, network(x, training=True)))
