@@ -91,3 +91,18 @@ def test_every_uncertainty_setting_can_be_swept():
     config = validate_config(raw)
     space = validate_search_space(raw, {}, config)
     assert len(space.dimensions) == 9
+
+
+def test_a_sweep_may_pick_trials_by_a_validation_metric_the_model_gives():
+    raw = tiny_config("regression", model={"task": "regression", "head": "gaussian"})
+    raw["tuner"] = {
+        "objective": "validation.nll",
+        "search_space": {"model.l2": {"choice": [0.0, 1e-4]}},
+    }
+    assert validate_config(raw).tuner.resolved_direction == "min"
+    raw["model"]["head"] = "default"
+    with pytest.raises(ConfigError, match="needs a predictive distribution"):
+        validate_config(raw)
+    raw["tuner"]["objective"] = "validation.nlll"
+    with pytest.raises(ConfigError, match=r"did you mean 'validation\.nll'"):
+        validate_config(raw)
