@@ -447,7 +447,7 @@ def _targets(done: list[dict[str, Any]]) -> list[str]:
 # ------------------------------------------------------------------ ensemble timing
 
 
-def ensemble_timing(members: int = 5, epochs: int = 20, seed: int = 0) -> None:
+def ensemble_timing(members: int = 5, epochs: int = 10, seed: int = 0) -> None:
     """One model holding every member, trained by one fit, against the members trained one
     after another as separate runs; the same epochs (no early stopping) and batches."""
     from toolkit.config.loading import load_config

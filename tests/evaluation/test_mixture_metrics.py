@@ -66,3 +66,24 @@ def test_regression_metrics_score_a_mixture_as_a_mixture():
     assert result["coverage"] == pytest.approx(np.mean(inside))
     assert result["interval_width"] == pytest.approx(np.mean(upper - lower))
     assert result["crps"] == pytest.approx(np.mean(metrics.mixture_crps(Y, LOC, SCALE)))
+
+
+def test_per_row_scores_kept_by_chunked_evaluation_give_the_same_metrics():
+    whole = metrics.regression_metrics(Y, LOC.mean(axis=1), interval=0.8, mixture=(LOC, SCALE))
+    bounds = (
+        metrics.mixture_quantile(0.1, LOC, SCALE),
+        metrics.mixture_quantile(0.9, LOC, SCALE),
+    )
+    chunked = metrics.scored_regression_metrics(
+        Y,
+        LOC.mean(axis=1),
+        bounds=bounds,
+        nll_rows=np.concatenate(
+            [
+                metrics.mixture_nll(Y[:3], LOC[:3], SCALE[:3]),
+                metrics.mixture_nll(Y[3:], LOC[3:], SCALE[3:]),
+            ]
+        ),
+        crps_rows=metrics.mixture_crps(Y, LOC, SCALE, chunk=2),
+    )
+    assert chunked == pytest.approx(whole)

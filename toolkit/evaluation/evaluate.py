@@ -33,6 +33,15 @@ def score(
             and predictions.interval_level == config.prediction.interval
         ):
             bounds = (predictions.lower, predictions.upper)
+        if predictions.row_scores is not None and bounds is not None:
+            result = metrics.scored_regression_metrics(
+                y[:, 0],
+                predictions.mean,
+                bounds=bounds,
+                nll_rows=predictions.row_scores["nll"],
+                crps_rows=predictions.row_scores["crps"],
+            )
+            return {**result, **metrics.json_safe(conformal_metrics(predictions, y[:, 0]))}
         result = metrics.regression_metrics(
             y[:, 0],
             predictions.mean,
@@ -80,12 +89,27 @@ def evaluate_chunks(
     dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
     predicted, targets = [], []
     for features, target in chunks:
-        predicted.append(predict(model, features, config, conformal=conformal))
+        predicted.append(_row_scored(predict(model, features, config, conformal=conformal), target))
         targets.append(target)
     if not predicted:
         raise ValueError("no rows to evaluate")
     predictions, y = concatenate(predicted), np.concatenate(targets)
     return score(predictions, y, spec, config), predictions, y
+
+
+def _row_scored(predictions: Predictions, target: np.ndarray) -> Predictions:
+    """A mixture's per-row NLL and CRPS against ``target``, its components dropped: a chunk
+    keeps a few numbers a row, whatever the number of passes and members."""
+    if predictions.mixture is None:
+        return predictions
+    y = np.asarray(target, dtype=np.float64)[:, 0]
+    locations, scales = predictions.mixture
+    predictions.row_scores = {
+        "nll": metrics.mixture_nll(y, locations, scales),
+        "crps": metrics.mixture_crps(y, locations, scales),
+    }
+    predictions.locations = predictions.scales = None
+    return predictions
 
 
 def evaluate_split(

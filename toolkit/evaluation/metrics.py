@@ -33,6 +33,7 @@ __all__ = [
     "mixture_quantile",
     "multiclass_metrics",
     "regression_metrics",
+    "scored_regression_metrics",
 ]
 
 _EPS = 1e-15
@@ -386,23 +387,48 @@ def _mixture_regression_metrics(
     mixture: tuple[Any, Any],
     bounds: tuple[Any, Any] | None,
 ) -> dict[str, float | None]:
-    yt, yp, sd = _regression_arrays(y_true, y_pred, std)
+    yt, _, _ = _regression_arrays(y_true, y_pred, std)
     loc, scale = (np.asarray(part, dtype=np.float64) for part in mixture)
-    keys = _POINT_KEYS + _UNCERTAINTY_KEYS
     if yt.shape[1] != 1:
         raise ValueError("mixture metrics take one target")
-    if not _all_finite(yt, yp, sd, loc, scale):
-        return dict.fromkeys(keys)
-    result = regression_metrics(yt, yp)
+    if not _all_finite(yt, loc, scale):
+        return dict.fromkeys(_POINT_KEYS + _UNCERTAINTY_KEYS)
     y = yt[:, 0]
     if bounds is None:
         tail = (1.0 - interval) / 2.0
         bounds = (mixture_quantile(tail, loc, scale), mixture_quantile(1.0 - tail, loc, scale))
+    return scored_regression_metrics(
+        y,
+        y_pred,
+        bounds=bounds,
+        nll_rows=mixture_nll(y, loc, scale),
+        crps_rows=mixture_crps(y, loc, scale),
+    )
+
+
+def scored_regression_metrics(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    bounds: tuple[Any, Any],
+    nll_rows: Any,
+    crps_rows: Any,
+) -> dict[str, float | None]:
+    """Regression metrics from per-row scores computed before (a mixture's NLL and CRPS per
+    row, and its interval): chunked evaluation keeps these few numbers a row, not the
+    mixture's components."""
+    yt, yp, _ = _regression_arrays(y_true, y_pred)
     lower, upper = (np.asarray(b, dtype=np.float64).reshape(-1) for b in bounds)
-    result["nll"] = np.mean(mixture_nll(y, loc, scale))
-    result["coverage"] = np.mean((lower <= y) & (y <= upper))
-    result["interval_width"] = np.mean(upper - lower)
-    result["crps"] = np.mean(mixture_crps(y, loc, scale))
+    nll = np.asarray(nll_rows, dtype=np.float64)
+    crps = np.asarray(crps_rows, dtype=np.float64)
+    if not _all_finite(yt, yp, lower, upper, nll, crps):
+        return dict.fromkeys(_POINT_KEYS + _UNCERTAINTY_KEYS)
+    result = regression_metrics(yt, yp)
+    y = yt[:, 0]
+    result["nll"] = float(np.mean(nll))
+    result["coverage"] = float(np.mean((lower <= y) & (y <= upper)))
+    result["interval_width"] = float(np.mean(upper - lower))
+    result["crps"] = float(np.mean(crps))
     return json_safe(result)
 
 

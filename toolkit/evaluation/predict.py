@@ -36,8 +36,9 @@ class Predictions:
     Regression: ``locations`` (n, K) are the K components' means and ``scales`` (n, K) their
     standard deviations (None when the components are points: a network without a Gaussian
     head). ``lower``/``upper`` are the central ``interval`` of the predictive distribution:
-    the Gaussian mixture's quantiles when there are scales, else mean -/+ z std. Classifiers:
-    ``component_probabilities`` (n, K, classes). Conformal results, when calibrated, are in
+    the Gaussian mixture's quantiles when there are scales, else mean -/+ z std.
+    ``row_scores``: per-row NLL and CRPS of the mixture against known targets (chunked
+    evaluation keeps these and drops the components). Conformal results, when calibrated, are in
     ``conformal_lower``/``conformal_upper`` (regression) or ``prediction_sets`` (n, classes)
     booleans (classifiers).
     """
@@ -53,7 +54,7 @@ class Predictions:
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     interval_level: float | None = None
-    component_probabilities: np.ndarray | None = None
+    row_scores: dict[str, np.ndarray] | None = None
     conformal_lower: np.ndarray | None = None
     conformal_upper: np.ndarray | None = None
     prediction_sets: np.ndarray | None = None
@@ -164,7 +165,7 @@ def _classifier_summary(outputs: np.ndarray, task: str) -> Predictions:
         total = _entropy(mean)
         expected = _entropy(components).mean(axis=1)
         extra = {"entropy": total, "mutual_information": np.maximum(total - expected, 0.0)}
-    return Predictions(task, mean, extra=extra, component_probabilities=components)
+    return Predictions(task, mean, extra=extra)
 
 
 def summarize_outputs(
@@ -341,14 +342,19 @@ def concatenate(parts: list[Predictions]) -> Predictions:
         return None if values[0] is None else np.concatenate(values)
 
     extra = {key: np.concatenate([p.extra[key] for p in parts]) for key in first.extra}
+    row_scores = None
+    if first.row_scores is not None:
+        row_scores = {
+            key: np.concatenate([p.row_scores[key] for p in parts]) for key in first.row_scores
+        }
     arrays = (
         "mean", "std", "epistemic_std", "aleatoric_std", "locations", "scales", "lower",
-        "upper", "component_probabilities", "conformal_lower", "conformal_upper",
-        "prediction_sets",
+        "upper", "conformal_lower", "conformal_upper", "prediction_sets",
     )  # fmt: skip
     return Predictions(
         first.task,
         extra=extra,
         interval_level=first.interval_level,
+        row_scores=row_scores,
         **{name: joined(name) for name in arrays},
     )
