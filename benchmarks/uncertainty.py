@@ -8,8 +8,8 @@ Tasks (each trained and scored once per seed; mean ± standard error over the se
   training data in (-1, 1). Besides the test scores, the epistemic std in the gap
   (x in [-0.8, 0.8]) over its value where data lies (|x| in [1.2, 2.8]).
 * ``classes``: 3,000 rows, x ~ N(0, I_2), p(y | x) = softmax(0, 2 x1, 1.5 x2 - x1^2 + 1).
-* bundled tables over repeated random splits (the seed moves the split): diabetes and
-  cars_mpg (regression, 10% test), breast_cancer (binary) and wine (multiclass), 20% test.
+* bundled tables over repeated random splits (the seed moves the split): diabetes
+  (regression, 10% test), breast_cancer (binary) and wine (multiclass), 20% test.
 
 Methods: regression ``gaussian`` (configs/regression.yaml), ``mc_dropout``
 (configs/mc_dropout.yaml), ``vi`` (configs/bnn.yaml), ``ensemble`` (configs/ensemble.yaml);
@@ -144,7 +144,7 @@ SYNTHETIC = {
     "gap": ("regression", _gap, _gap_oracle),
     "classes": ("multiclass", _classes, _classes_oracle),
 }
-BUNDLED = {"diabetes": 0.1, "cars_mpg": 0.1, "breast_cancer": 0.2, "wine": 0.2}
+BUNDLED = {"diabetes": 0.1, "breast_cancer": 0.2, "wine": 0.2}
 TASKS = [*SYNTHETIC, *BUNDLED]
 
 # ------------------------------------------------------------------ methods
