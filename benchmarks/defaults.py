@@ -74,7 +74,9 @@ CLASSIFIER_SPACE = {
 }
 
 # The costlier families (sampled or several networks) are studied on the four small
-# regression tables, where the seed matters most; regression.yaml on all eight.
+# regression tables, where the seed matters most; regression.yaml on all eight. Their head
+# stays the shipped Gaussian one: regression.yaml's study found the homoscedastic head worse
+# on average (mean regret 0.27-0.31 nats against 0.04-0.10 for a scale per row).
 SMALL_REGRESSION = ("diabetes", "cars_mpg", "penguins_mass", "engel")
 
 FAMILIES: dict[str, Family] = {
@@ -90,7 +92,7 @@ FAMILIES: dict[str, Family] = {
     "mc_dropout": Family(
         "configs/mc_dropout.yaml",
         "regression",
-        {"model.dropout": [0.05, 0.1, 0.2], "model.head": ["gaussian", "homoscedastic"]},
+        {"model.dropout": [0.05, 0.1, 0.2]},
         tables=SMALL_REGRESSION,
     ),
     "bnn": Family(
@@ -98,7 +100,6 @@ FAMILIES: dict[str, Family] = {
         "regression",
         {
             "model.bayesian.layers": ["output", "all"],
-            "model.head": ["gaussian", "homoscedastic"],
             "model.bayesian.kl_warmup_epochs": [0, 30],
         },
         tables=SMALL_REGRESSION,
@@ -106,7 +107,7 @@ FAMILIES: dict[str, Family] = {
     "ensemble": Family(
         "configs/ensemble.yaml",
         "regression",
-        {"model.hidden": [[32], [64, 64]], "model.head": ["gaussian", "homoscedastic"]},
+        {"model.hidden": [[32], [64, 64]]},
         tables=SMALL_REGRESSION,
     ),
     "binary": Family("configs/binary.yaml", "binary", CLASSIFIER_SPACE, seeds=3),

@@ -369,11 +369,6 @@ class ModelConfig(Strict):
         return self.mc_dropout or self.variational
 
     @property
-    def members(self) -> int:
-        """Networks in the model: the ensemble's members, else 1."""
-        return 1 if self.ensemble is None else self.ensemble.members
-
-    @property
     def has_spread(self) -> bool:
         """True when predictions come with a predictive spread (any uncertainty method)."""
         return self.gaussian_output or self.is_stochastic or self.ensemble is not None
