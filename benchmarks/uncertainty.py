@@ -506,7 +506,12 @@ def main() -> None:
                 for method in args.methods or methods:
                     if method not in methods or (task, method, seed) in done:
                         continue
-                    row = run_one(task, method, seed)
+                    try:
+                        row = run_one(task, method, seed)
+                    except Exception as error:  # one broken run must not stop the table
+                        row = {"task": task, "method": method, "seed": seed, "train_s": 0.0,
+                               "status": f"error: {type(error).__name__}: {error}"[:300],
+                               "epochs": 0, "test": {}}  # fmt: skip
                     with RESULTS.open("a") as handle:
                         handle.write(json.dumps(row) + "\n")
                     print(

@@ -67,3 +67,14 @@ def test_calibration_change_reports_ece_and_log_loss_at_1_and_at_t():
         log_loss = -np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p))
         assert change[f"log_loss_{key}"] == pytest.approx(log_loss, rel=1e-9)
     assert change["log_loss_after"] <= change["log_loss_before"]
+
+
+def test_averaged_probabilities_stay_inside_0_1_when_components_agree():
+    """50 confident passes (logits of an MC-dropout run on breast_cancer): their log p of
+    -1e-23 sum, by logsumexp, to log(50) + 4e-16, so the mean probability was 1 + 4e-16."""
+    logits = np.array(
+        [60.06, 66.08, 52.40, 53.31, 61.07, 56.56, 60.77, 58.46, 63.78, 45.01] * 5
+    ).reshape(50, 1, 1, 1)
+    p = mean_probabilities("binary", logits)
+    assert np.all((p >= 0) & (p <= 1))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)

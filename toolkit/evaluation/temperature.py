@@ -34,7 +34,10 @@ def mean_probabilities(task: str, logits: np.ndarray, temperature: float = 1.0) 
     log_p = _component_log_probabilities(task, logits / temperature)
     passes, rows, members = logits.shape[:3]
     components = log_p.transpose(1, 0, 2, 3).reshape(rows, passes * members, -1)
-    return np.exp(special.logsumexp(components, axis=1) - math.log(passes * members))
+    p = np.exp(special.logsumexp(components, axis=1) - math.log(passes * members))
+    # Rounding can leave a probability at 1 + 1e-16: renormalise inside [0, 1].
+    p = np.clip(p, 0.0, 1.0)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
