@@ -128,7 +128,8 @@ def _mixture_quantile(level: float, location, scale):
     for _ in range(_BISECTION_STEPS):
         middle = 0.5 * (low + high)
         z = (middle[None, :] - location) / scale
-        cdf = tf.reduce_mean(0.5 * tf.math.erfc(-z / math.sqrt(2.0)), axis=0)
+        # erf, not erfc: ONNX has an Erf operator and no Erfc.
+        cdf = tf.reduce_mean(0.5 * (1.0 + tf.math.erf(z / math.sqrt(2.0))), axis=0)
         below = cdf < level
         low = tf.where(below, middle, low)
         high = tf.where(below, high, middle)
@@ -136,11 +137,11 @@ def _mixture_quantile(level: float, location, scale):
 
 
 def _interval(plan: ServingPlan, level: float, draws, mean, std):
-    """The central ``level`` interval: mixture quantiles of Gaussian components, else the
-    Gaussian approximation mean -/+ z std."""
+    """The central ``level`` interval: mixture quantiles of several Gaussian components, else
+    mean -/+ z std (exact for one Gaussian, the Gaussian approximation for point components)."""
     from scipy.stats import norm
 
-    if plan.gaussian:
+    if plan.gaussian and plan.components > 1:
         tail = (1.0 - level) / 2.0
         return (
             _mixture_quantile(tail, draws[..., 0], draws[..., 1]),
