@@ -314,6 +314,15 @@ def _cell(rows: list[dict], key: str, *, minus_oracle: bool = False) -> str:
     return _mean_se(values)
 
 
+def _oracle_mean(done: list[dict[str, Any]], task: str) -> dict[str, float] | None:
+    """The oracle's scores averaged over the seeds' test sets (one per seed)."""
+    by_seed = {r["seed"]: r["oracle"] for r in done if r["task"] == task and r.get("oracle")}
+    if not by_seed:
+        return None
+    keys = next(iter(by_seed.values()))
+    return {key: float(np.mean([o[key] for o in by_seed.values()])) for key in keys}
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     done = [r for r in rows if r["status"] == "completed"]
     lines = []
@@ -326,7 +335,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for task in TASKS:
         if _task_kind(task) != "regression":
             continue
-        oracle = next((r["oracle"] for r in done if r["task"] == task and r.get("oracle")), None)
+        oracle = _oracle_mean(done, task)
         if oracle:
             cells = [task, "oracle", "", f"{oracle['nll']:.3f}", "0", f"{oracle['rmse']:.3f}",
                      f"{oracle['coverage']:.3f}", f"{oracle['interval_width']:.3f}", "", "",
@@ -354,7 +363,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for task in TASKS:
         if _task_kind(task) == "regression":
             continue
-        oracle = next((r["oracle"] for r in done if r["task"] == task and r.get("oracle")), None)
+        oracle = _oracle_mean(done, task)
         if oracle:
             cells = [task, "oracle", "", f"{oracle['log_loss']:.3f}", "0",
                      f"{oracle['accuracy']:.3f}", f"{oracle['ece']:.3f}",
