@@ -23,31 +23,49 @@ def _trained(tmp_path, task: str, model: dict, prediction: dict):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["split", "cqr"])
-def test_a_gaussian_ensembles_endpoint_equals_predict(tmp_path, method):
+def test_a_gaussian_ensembles_endpoint_equals_predict_for_split_and_cqr(tmp_path):
+    import pandas as pd
     import tensorflow as tf
 
+    from toolkit.evaluation.conformal import ConformalCalibration
+    from toolkit.evaluation.predict import predict, prediction_frame
     from toolkit.serving.outputs import ServingPlan, serving_function
 
     run = _trained(
         tmp_path,
         "regression",
         {"head": "gaussian", "ensemble": {"members": 3}},
-        {"conformal": {"method": method, "alpha": 0.1}, "interval": 0.9},
+        {"conformal": {"method": "split", "alpha": 0.1}, "interval": 0.9},
     )
-    rng = np.random.default_rng(0)
-    rows = rng.normal(size=(25, 4)).astype("float32")
-    import pandas as pd
+    rows = np.random.default_rng(0).normal(size=(25, 4)).astype("float32")
+    frame = pd.DataFrame(rows, columns=[f"x{i}" for i in range(4)])
+    # the run's own split calibration, and a CQR one fitted here on the same rows
+    validation = frame.assign(target=np.random.default_rng(2).normal(size=25) * 3 + 10)
+    from toolkit.data.preprocessing import encode_target, feature_arrays
 
-    expected = run.predict(pd.DataFrame(rows, columns=[f"x{i}" for i in range(4)]))
-    plan = ServingPlan.of(run.model, run.spec, run.config, mc_samples=None, conformal=run.conformal)
-    got = serving_function(run.model, plan)({"numeric": tf.constant(rows)})
-    assert sorted(got) == sorted(plan.outputs())
-    for column in ("prediction", "std", "epistemic_std", "aleatoric_std", "lower", "upper",
-                   "conformal_lower", "conformal_upper"):  # fmt: skip
-        np.testing.assert_allclose(
-            got[column].numpy(), expected[column], rtol=1e-4, atol=1e-4, err_msg=column
+    cqr = ConformalCalibration.fit(
+        predict(run.model, feature_arrays(validation, run.spec), run.config),
+        encode_target(validation, run.spec)[:, 0],
+        method="cqr",
+        alpha=0.2,
+        calibrated_on="validation",
+    )
+    for calibration in (run.conformal, cqr):
+        expected = prediction_frame(
+            predict(run.model, {"numeric": rows}, run.config, conformal=calibration),
+            run.spec,
+            run.config,
         )
+        plan = ServingPlan.of(
+            run.model, run.spec, run.config, mc_samples=None, conformal=calibration
+        )
+        got = serving_function(run.model, plan)({"numeric": tf.constant(rows)})
+        assert sorted(got) == sorted(plan.outputs())
+        for column in ("prediction", "std", "epistemic_std", "aleatoric_std", "lower", "upper",
+                       "conformal_lower", "conformal_upper"):  # fmt: skip
+            np.testing.assert_allclose(
+                got[column].numpy(), expected[column], rtol=1e-4, atol=1e-4, err_msg=column
+            )
 
 
 @pytest.mark.slow
