@@ -33,7 +33,14 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     run, sweep, model = namespace["run"], namespace["sweep"], namespace["model"]
     assert run.status == "completed" and run.path.resolve().is_relative_to(tmp_path / "experiments")
     assert isinstance(namespace["predictions"], pd.DataFrame)
-    assert list(namespace["predictions"].columns) == ["prediction"]
+    # configs/regression.yaml has a Gaussian head: the mean and its interval
+    assert list(namespace["predictions"].columns) == [
+        "prediction",
+        "std",
+        "aleatoric_std",
+        "lower",
+        "upper",
+    ]
     assert namespace["scores"]["rmse"] == pytest.approx(run.metrics["test"]["rmse"], rel=1e-6)
     assert (namespace["exported"] / "saved_model.pb").exists()
     assert namespace["same"].path == run.path

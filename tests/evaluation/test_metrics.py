@@ -225,6 +225,8 @@ def test_multiclass_metrics_and_confusion_matrix():
     assert result["accuracy"] == pytest.approx(0.75)
     assert result["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
     assert result["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.7, 0.7, 0.3])))
+    # sum over classes of (p - one-hot)^2, by hand per row: 0.06, 0.14, 0.14, 0.86
+    assert result["brier"] == pytest.approx(np.mean([0.06, 0.14, 0.14, 0.86]))
     assert result["class_names"] == ["a", "b", "c"]
     _strict_json(result)
 

@@ -127,6 +127,37 @@ def test_images_and_table_columns_make_one_model():
     assert joined.output.shape[-1] == 4 + 2  # pooled conv features + the numeric columns
 
 
+def test_an_ensemble_of_image_and_table_models_gives_each_member_both_inputs():
+    """Each member is a model of its own: the table columns that join the conv features must
+    be a member input too, and the members' outputs depend on the table columns."""
+    image = ImageFeature("path", "path", [8, 8, 3], [0.0, 255.0])
+    config = validate_config(
+        {
+            "name": "m",
+            "data": {"source": "rows.csv", "image": {"column": "path"}},
+            "model": {
+                "task": "binary",
+                "body": "conv",
+                "conv": {"blocks": [4]},
+                "hidden": [6],
+                "ensemble": {"members": 2},
+            },
+        }
+    )
+    model = build_model(config, _spec(image=image, numeric=["size", "age"]), train_size=10)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (3, 8, 8, 3)).astype("float32")
+    numeric = rng.normal(size=(3, 2)).astype("float32")
+    outputs = np.asarray(model({"image": images, "numeric": numeric}))
+    assert outputs.shape == (3, 2, 1)  # (batch, members, logits)
+    assert not np.allclose(outputs[:, 0], outputs[:, 1])  # members start apart
+    moved = np.asarray(model({"image": images, "numeric": numeric + 5.0}))
+    assert not np.allclose(moved, outputs)  # every member reads the table columns
+    for index in range(2):
+        member = model.get_layer(f"member{index}")
+        assert len(member.inputs) == 2
+
+
 def test_conv_blocks_that_shrink_inputs_to_nothing_are_a_data_error(tmp_path):
     from toolkit.data.prepared import prepare_data
     from toolkit.errors import DataError

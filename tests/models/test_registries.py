@@ -23,6 +23,7 @@ from toolkit.training.compile import compile_model
 HEAD_TASKS = {
     "regression": "regression",
     "gaussian": "regression",
+    "homoscedastic": "regression",
     "binary": "binary",
     "multiclass": "multiclass",
 }
@@ -52,7 +53,7 @@ CLASSES = 3
             heads,
             "gausian",
             "unknown head 'gausian' (did you mean 'gaussian'?); "
-            "allowed: binary, gaussian, multiclass, regression",
+            "allowed: binary, gaussian, homoscedastic, multiclass, regression",
         ),
     ],
     ids=["inputs", "bodies", "heads"],
@@ -132,6 +133,7 @@ COVERING = [
     ("gaussian", "variational"),
     ("binary", "variational_output"),
     ("multiclass", "mc_dropout"),
+    ("homoscedastic", "point"),
 ]
 CASES = [
     (body, head, uncertainty)
@@ -161,7 +163,10 @@ def test_every_body_and_head_builds_and_takes_a_training_step(
     folder = tmp_path_factory.getbasetemp() if kind != "table" else None
     data = _data(task, kind, folder)
     config = _model_config(
-        task, "gaussian" if head == "gaussian" else "default", UNCERTAINTY[uncertainty], body
+        task,
+        head if head in ("gaussian", "homoscedastic") else "default",
+        UNCERTAINTY[uncertainty],
+        body,
     )
     train_size = data.train.rows
     options = Uncertainty.from_config(config.model, train_size=train_size)
@@ -172,7 +177,7 @@ def test_every_body_and_head_builds_and_takes_a_training_step(
     compile_model(model, config, data.spec, steps_per_epoch=1)
 
     batch, target = next(iter(make_dataset(*data.train.arrays(), batch_size=16)))
-    width = {"gaussian": 2, "multiclass": CLASSES}.get(head, 1)
+    width = {"gaussian": 2, "homoscedastic": 2, "multiclass": CLASSES}.get(head, 1)
     assert model(batch, training=False).shape == (16, width)
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     loss = model.train_on_batch(batch, target, return_dict=True)["loss"]

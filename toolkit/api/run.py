@@ -131,6 +131,14 @@ class Run:
         startup.import_tensorflow()
         return load_run_model(self.path)
 
+    @functools.cached_property
+    def conformal(self):
+        """The run's conformal calibration (``conformal.json``), or None: predict and evaluate
+        apply it (``toolkit.evaluation.conformal``)."""
+        from toolkit.evaluation.conformal import load_calibration
+
+        return load_calibration(self.path)
+
     @property
     def default_split(self) -> str:
         """The split ``evaluate()`` scores without data: test, else validation."""
@@ -147,17 +155,24 @@ class Run:
         the columns ``toolkit predict`` writes: the input's other columns (ids) first, then
         ``prediction`` and, where the model gives them, ``std``, ``epistemic_std``,
         ``aleatoric_std``, ``lower``, ``upper`` or ``probability_<class>``, ``entropy``,
-        ``mutual_information``. ``label`` names a file input in messages."""
+        ``mutual_information``, and with a conformal calibration ``conformal_lower``,
+        ``conformal_upper`` or ``prediction_set``, ``set_size``. ``label`` names a file input
+        in messages."""
         from toolkit.data.preprocessing import feature_arrays
         from toolkit.evaluation.predict import predict_chunk, predict_frame
 
         if isinstance(data, pd.DataFrame):
             frame, what = read_rows(data, label="input")
             feature_arrays(frame, self.spec, what=what)  # problems fail before TensorFlow
-            return predict_frame(self.model, frame, self.spec, self.config)
+            return predict_frame(
+                self.model, frame, self.spec, self.config, conformal=self.conformal
+            )
         chunks = self._reader().read_input(data, self.spec, label=label)
         model = self.model
-        frames = [predict_chunk(model, chunk, self.spec, self.config) for chunk in chunks]
+        frames = [
+            predict_chunk(model, chunk, self.spec, self.config, conformal=self.conformal)
+            for chunk in chunks
+        ]
         return pd.concat(frames, ignore_index=True)
 
     def predict_file(
@@ -168,7 +183,9 @@ class Run:
         from toolkit.evaluation.predict import write_predictions
 
         chunks = self._reader().read_input(data, self.spec, label=label)  # checked here
-        return write_predictions(self.model, chunks, self.spec, self.config, output)
+        return write_predictions(
+            self.model, chunks, self.spec, self.config, output, conformal=self.conformal
+        )
 
     def evaluate(self, data: DataArgument | None = None, *, label: str = "data") -> dict[str, Any]:
         """Metrics on rows with the target column (a frame, or a file, directory or glob), by
@@ -195,7 +212,9 @@ class Run:
         else:
             inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)
             chunks = ((chunk.features, chunk.target) for chunk in inputs)
-        scores, _, _ = evaluate_chunks(self.model, chunks, self.spec, self.config)
+        scores, _, _ = evaluate_chunks(
+            self.model, chunks, self.spec, self.config, conformal=self.conformal
+        )
         return scores
 
     def export(

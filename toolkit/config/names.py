@@ -176,6 +176,15 @@ LOSSES: dict[str, tuple[str, ...]] = {
 }
 ALL_LOSSES = tuple(sorted({name for names in LOSSES.values() for name in names}))
 
+# Metrics evaluate() writes to metrics.json for the validation split, by task: a sweep may
+# pick trials by them (tuner.objective: validation.<name>), e.g. the predictive
+# log-likelihood (nll, log_loss) that Keras' val_loss does not give for sampled models.
+EVALUATED_METRICS: dict[str, tuple[str, ...]] = {
+    "regression": ("rmse", "mae", "r2", "nll", "crps", "interval_width"),
+    "binary": ("accuracy", "f1", "roc_auc", "pr_auc", "log_loss", "brier", "ece"),
+    "multiclass": ("accuracy", "f1_macro", "f1_weighted", "log_loss", "ece"),
+}
+
 # Metrics by task: names logged by Keras during training (history, TensorBoard, monitor).
 METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("mae", "mse", "rmse", "mape", "r2"),

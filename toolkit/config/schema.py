@@ -502,13 +502,29 @@ class BackboneConfig(Strict):
 
 
 class BayesianConfig(Strict):
-    """Variational (DenseVariational) layers: which ones, their prior and KL weighting."""
+    """Variational (DenseVariational) layers: which ones, their prior, posterior start and
+    how the ELBO is estimated and weighted during training."""
 
     layers: Literal["all", "output", "none"] = "all"
     prior: Literal["normal", "scale_mixture"] = "normal"
     prior_scale: PositiveFloat = 1.0
+    # The standard deviation every weight's posterior starts at; small values start close to
+    # a point network and let the data, then the KL, widen it.
+    posterior_scale_init: Annotated[float, Field(gt=1e-5)] = 0.05
     kl_weight: Literal["auto"] | PositiveFloat = "auto"
+    # KL annealing: the KL term's weight grows linearly from 0 at the first epoch to
+    # kl_weight at epoch kl_warmup_epochs + 1 (0: full weight from the start).
+    kl_warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    # Forward passes per training step; the ELBO's likelihood term is their average.
+    train_samples: PositiveInt = 1
     estimator: Literal["reparameterization", "flipout"] = "reparameterization"
+
+
+class EnsembleConfig(Strict):
+    """A deep ensemble: ``members`` copies of the network from different initial weights,
+    trained together in one model and predicting as their equally weighted mixture."""
+
+    members: Annotated[int, Field(ge=2, le=64)] = 5
 
 
 class ModelConfig(Strict):
@@ -516,7 +532,9 @@ class ModelConfig(Strict):
     uncertainty options."""
 
     task: Literal["regression", "binary", "multiclass"]
-    head: Literal["default", "gaussian"] = "default"
+    # gaussian: a mean and a scale per row (heteroscedastic); homoscedastic: a mean per row
+    # and one learned noise scale for all rows. Both train on the Gaussian NLL.
+    head: Literal["default", "gaussian", "homoscedastic"] = "default"
     body: Literal["dense", "conv", "backbone"] = "dense"
     flatten: bool = False  # dense body on images or signals: flatten them first
     conv: ConvConfig = ConvConfig()
@@ -535,6 +553,7 @@ class ModelConfig(Strict):
     residual: bool = False
     bayesian: Switchable[BayesianConfig] = None
     mc_dropout: bool = False
+    ensemble: Switchable[EnsembleConfig] = None
     loss: LossName | None = None
     metrics: list[str] | None = None
     init_from: str | None = None
@@ -566,10 +585,10 @@ class ModelConfig(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         task = self.task
-        if self.head == "gaussian" and task != "regression":
+        if self.gaussian_output and task != "regression":
             raise ValueError(
-                f"head 'gaussian' needs task 'regression', got task '{task}'; "
-                "classifiers already give probabilities (use bayesian or mc_dropout for uncertainty)"
+                f"head '{self.head}' needs task 'regression', got task '{task}'; classifiers "
+                "already give probabilities (use bayesian, mc_dropout or ensemble for uncertainty)"
             )
         if self.loss is not None:
             allowed = names.LOSSES[task]
@@ -577,11 +596,11 @@ class ModelConfig(Strict):
                 raise ValueError(
                     f"loss '{self.loss}' does not fit task '{task}'; allowed: {', '.join(allowed)}"
                 )
-            if self.loss == "gaussian_nll" and self.head != "gaussian":
-                raise ValueError("loss 'gaussian_nll' needs head 'gaussian'")
-            if self.head == "gaussian" and self.loss != "gaussian_nll":
+            if self.loss == "gaussian_nll" and not self.gaussian_output:
+                raise ValueError("loss 'gaussian_nll' needs head 'gaussian' or 'homoscedastic'")
+            if self.gaussian_output and self.loss != "gaussian_nll":
                 raise ValueError(
-                    f"head 'gaussian' trains on loss 'gaussian_nll', got '{self.loss}'"
+                    f"head '{self.head}' trains on loss 'gaussian_nll', got '{self.loss}'"
                 )
         for metric in self.metrics or ():
             if metric not in names.METRICS[task]:
@@ -606,6 +625,18 @@ class ModelConfig(Strict):
             raise ValueError(f"freeze {self.freeze} is more than the {blocks} blocks")
         if self.freeze and not self.init_from:
             raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
+        if self.freeze and self.ensemble is not None:
+            raise ValueError("freeze does not apply to an ensemble: its blocks live in members")
+        bayesian = self.bayesian
+        if (
+            bayesian is not None
+            and bayesian.layers == "none"
+            and (bayesian.train_samples > 1 or bayesian.kl_warmup_epochs > 0)
+        ):
+            raise ValueError(
+                "bayesian.train_samples and kl_warmup_epochs need variational layers; "
+                "bayesian.layers is 'none'"
+            )
         return self
 
     def _has_dropout(self) -> bool:
@@ -622,11 +653,21 @@ class ModelConfig(Strict):
         return self.body == "backbone" and self.backbone.dropout > 0
 
     @property
+    def gaussian_output(self) -> bool:
+        """True when the network outputs a Gaussian's mean and scale per row."""
+        return self.head in ("gaussian", "homoscedastic")
+
+    @property
+    def variational(self) -> bool:
+        """True when some layers are DenseVariational."""
+        return self.bayesian is not None and self.bayesian.layers != "none"
+
+    @property
     def resolved_loss(self) -> str:
         """The loss name training uses: the configured one or the task's default."""
         if self.loss:
             return self.loss
-        if self.head == "gaussian":
+        if self.gaussian_output:
             return "gaussian_nll"
         return {
             "regression": "mse",
@@ -641,7 +682,12 @@ class ModelConfig(Strict):
     @property
     def is_stochastic(self) -> bool:
         """True when predictions vary between passes (Bayesian layers or MC dropout)."""
-        return self.mc_dropout or (self.bayesian is not None and self.bayesian.layers != "none")
+        return self.mc_dropout or self.variational
+
+    @property
+    def has_spread(self) -> bool:
+        """True when predictions come with a predictive spread (any uncertainty method)."""
+        return self.gaussian_output or self.is_stochastic or self.ensemble is not None
 
 
 # --------------------------------------------------------------------------- training
@@ -887,9 +933,28 @@ class RuntimeConfig(Strict):
     device: Literal["auto", "cpu", "gpu"] = "auto"
 
 
+class ConformalConfig(Strict):
+    """Split conformal prediction: intervals (regression) or prediction sets (classifiers)
+    with finite-sample coverage of at least 1 - alpha on exchangeable data.
+
+    ``split`` scores regressors by |y - mean| / std (|y - mean| without a std) and
+    classifiers by 1 - p(true class); ``cqr`` (regression, Romano et al. 2019) conformalises
+    the model's own alpha/2 and 1 - alpha/2 quantiles. ``calibration`` is the validation
+    split, or a fraction of the training rows held out of training for it.
+    """
+
+    method: Literal["split", "cqr"] = "split"
+    alpha: Fraction = 0.05
+    calibration: Literal["validation"] | Fraction = "validation"
+
+
 class PredictionConfig(Strict):
     mc_samples: Annotated[int, Field(ge=2)] = 50
     interval: Fraction = 0.95
+    conformal: Switchable[ConformalConfig] = None
+    # Classifiers: divide the logits by one temperature fitted on the validation split
+    # (minimising its negative log-likelihood); metrics.json reports ECE before and after.
+    temperature_scaling: bool = False
 
 
 class BaselinesConfig(Strict):
@@ -1025,6 +1090,7 @@ class ExperimentConfig(Strict):
                 f"which is a {implied} dataset"
             )
         self._body_fits_data()
+        self._consistent_prediction()
         monitors = self.logged_names()
         cb = self.callbacks
         for key, section in (
@@ -1038,10 +1104,19 @@ class ExperimentConfig(Strict):
                     + unknown_name("logged quantity", section.monitor, monitors)
                 )
         if self.tuner is not None and self.tuner.objective not in monitors:
-            raise ValueError(
-                "tuner.objective: "
-                + unknown_name("logged quantity", self.tuner.objective, monitors)
-            )
+            evaluated = [f"validation.{name}" for name in names.EVALUATED_METRICS[self.model.task]]
+            if self.tuner.objective not in evaluated:
+                raise ValueError(
+                    "tuner.objective: "
+                    + unknown_name("logged quantity", self.tuner.objective, monitors + evaluated)
+                )
+            if self.tuner.objective in ("validation.nll", "validation.crps") and not (
+                self.model.has_spread
+            ):
+                raise ValueError(
+                    f"tuner.objective {self.tuner.objective} needs a predictive distribution: "
+                    "use head gaussian or homoscedastic, bayesian, mc_dropout or ensemble"
+                )
         return self
 
     def _body_fits_data(self) -> None:
@@ -1066,6 +1141,27 @@ class ExperimentConfig(Strict):
                 "training.fine_tune needs model.body 'backbone' with backbone.trainable: false "
                 "(phase 1 trains the top on the frozen backbone)"
             )
+
+    def _consistent_prediction(self) -> None:
+        task = self.model.task
+        prediction = self.prediction
+        if prediction.temperature_scaling and task == "regression":
+            raise ValueError(
+                "prediction.temperature_scaling applies to classifiers; "
+                "for regression intervals use prediction.conformal"
+            )
+        conformal = prediction.conformal
+        if conformal is not None and conformal.method == "cqr":
+            if task != "regression":
+                raise ValueError(
+                    "prediction.conformal.method 'cqr' needs task 'regression'; "
+                    "classifiers use method 'split' (prediction sets)"
+                )
+            if not self.model.has_spread:
+                raise ValueError(
+                    "prediction.conformal.method 'cqr' needs predictive quantiles: use head "
+                    "gaussian or homoscedastic, bayesian, mc_dropout or ensemble, or method 'split'"
+                )
 
     def logged_names(self) -> list[str]:
         """Quantities Keras logs each epoch, which callbacks may monitor."""

@@ -27,6 +27,8 @@ class PreparedData:
     test: Split | None
     fingerprint: str
     source: dict[str, Any] = field(default_factory=dict)  # what run.json records about it
+    # Rows held out of training for conformal calibration (prediction.conformal.calibration).
+    calibration: Split | None = None
 
     @property
     def rows(self) -> dict[str, int]:
@@ -34,6 +36,8 @@ class PreparedData:
         rows = {"train": self.train.rows, "validation": self.validation.rows}
         if self.test is not None:
             rows["test"] = self.test.rows
+        if self.calibration is not None:
+            rows["calibration"] = self.calibration.rows
         return rows
 
     @property
@@ -123,7 +127,12 @@ def prepare_data(
 
     return_freed_memory()
     started = time.monotonic()
-    data = open_source(config).prepare(spec=spec, rows=rows)
+    conformal = config.prediction.conformal
+    source = open_source(config)
+    if conformal is not None and conformal.calibration != "validation":
+        data = source.prepare(spec=spec, rows=rows, calibration=conformal.calibration)
+    else:
+        data = source.prepare(spec=spec, rows=rows)
     data.source["prepare_seconds"] = round(time.monotonic() - started, 3)
     check_data_fits_model(config, data.spec)
     if data.train.rows < config.training.batch_size:

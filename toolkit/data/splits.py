@@ -30,6 +30,26 @@ class SplitRows:
     train: np.ndarray
     validation: np.ndarray | pd.DataFrame
     test: np.ndarray | pd.DataFrame | None
+    # Rows held out of training for conformal calibration (prediction.conformal.calibration).
+    calibration: np.ndarray | None = None
+
+
+def split_calibration(
+    parts: SplitRows,
+    frame: pd.DataFrame,
+    fraction: float,
+    *,
+    target: str,
+    stratify: bool,
+    seed: int,
+) -> SplitRows:
+    """``parts`` with ``fraction`` of its training rows moved to a calibration split; the
+    validation and test splits stay as they are."""
+    labels = frame[target].iloc[parts.train].reset_index(drop=True) if stratify else None
+    train, calibration = _split_off(
+        parts.train, fraction, stratify=labels, seed=seed, what="conformal calibration"
+    )
+    return SplitRows(train, parts.validation, parts.test, calibration)
 
 
 def _split_off(

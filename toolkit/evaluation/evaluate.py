@@ -10,31 +10,56 @@ import pandas as pd
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, encode_target, feature_arrays
 from toolkit.evaluation import metrics
+from toolkit.evaluation.conformal import conformal_metrics
 from toolkit.evaluation.predict import Predictions, concatenate, predict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from toolkit.data.split import Split
+    from toolkit.evaluation.conformal import ConformalCalibration
 
 
 def score(
     predictions: Predictions, y: np.ndarray, spec: FeatureSpec, config: ExperimentConfig
 ) -> dict[str, Any]:
-    """Task metrics for encoded targets ``y`` (as from ``encode_target``)."""
+    """Task metrics for encoded targets ``y`` (as from ``encode_target``), plus the coverage
+    and size of conformal intervals or sets when the predictions carry them."""
     task = config.model.task
     if task == "regression":
-        return metrics.regression_metrics(
-            y[:, 0], predictions.mean, std=predictions.std, interval=config.prediction.interval
+        bounds = None
+        if (
+            predictions.lower is not None
+            and predictions.interval_level == config.prediction.interval
+        ):
+            bounds = (predictions.lower, predictions.upper)
+        if predictions.row_scores is not None and bounds is not None:
+            result = metrics.scored_regression_metrics(
+                y[:, 0],
+                predictions.mean,
+                bounds=bounds,
+                nll_rows=predictions.row_scores["nll"],
+                crps_rows=predictions.row_scores["crps"],
+            )
+            return {**result, **metrics.json_safe(conformal_metrics(predictions, y[:, 0]))}
+        result = metrics.regression_metrics(
+            y[:, 0],
+            predictions.mean,
+            std=predictions.std,
+            interval=config.prediction.interval,
+            mixture=predictions.mixture,
+            bounds=bounds,
         )
-    labels = y[:, 0].astype(int)
-    if task == "binary":
-        scores = metrics.binary_metrics(labels, predictions.mean[:, 1])
     else:
-        scores = metrics.multiclass_metrics(
-            labels, predictions.mean, class_names=spec.target.classes
-        )
-    return {**scores, "per_class_accuracy": per_class_accuracy(labels, predictions.mean, spec)}
+        labels = y[:, 0].astype(int)
+        if task == "binary":
+            result = metrics.binary_metrics(labels, predictions.mean[:, 1])
+        else:
+            result = metrics.multiclass_metrics(
+                labels, predictions.mean, class_names=spec.target.classes
+            )
+        result["per_class_accuracy"] = per_class_accuracy(labels, predictions.mean, spec)
+    return {**result, **metrics.json_safe(conformal_metrics(predictions, y[:, 0]))}
 
 
 def per_class_accuracy(
@@ -52,12 +77,18 @@ def per_class_accuracy(
 
 
 def evaluate_frame(
-    model, frame: pd.DataFrame, spec: FeatureSpec, config: ExperimentConfig, *, what: str = "data"
+    model,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    config: ExperimentConfig,
+    *,
+    what: str = "data",
+    conformal: ConformalCalibration | None = None,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics, predictions and encoded targets of ``model`` on raw rows ``frame``."""
     features = feature_arrays(frame, spec, what=what)
     y = encode_target(frame, spec, what=what)
-    predictions = predict(model, features, config)
+    predictions = predict(model, features, config, conformal=conformal)
     return score(predictions, y, spec, config), predictions, y
 
 
@@ -66,12 +97,14 @@ def evaluate_chunks(
     chunks: Iterable[tuple[dict[str, np.ndarray], np.ndarray]],
     spec: FeatureSpec,
     config: ExperimentConfig,
+    *,
+    conformal: ConformalCalibration | None = None,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Exact metrics over ``(features, target)`` chunks read once: each chunk is predicted and
     dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
     predicted, targets = [], []
     for features, target in _regrouped(chunks):
-        predicted.append(predict(model, features, config))
+        predicted.append(_row_scored(predict(model, features, config, conformal=conformal), target))
         targets.append(target)
     if not predicted:
         raise ValueError("no rows to evaluate")
@@ -101,6 +134,21 @@ def _joined(group):
     return features, np.concatenate([g[1] for g in group])
 
 
+def _row_scored(predictions: Predictions, target: np.ndarray) -> Predictions:
+    """A mixture's per-row NLL and CRPS against ``target``, its components dropped: a chunk
+    keeps a few numbers a row, whatever the number of passes and members."""
+    if predictions.mixture is None:
+        return predictions
+    y = np.asarray(target, dtype=np.float64)[:, 0]
+    locations, scales = predictions.mixture
+    predictions.row_scores = {
+        "nll": metrics.mixture_nll(y, locations, scales),
+        "crps": metrics.mixture_crps(y, locations, scales),
+    }
+    predictions.locations = predictions.scales = None
+    return predictions
+
+
 def evaluate_split(
     model,
     split: Split,
@@ -109,6 +157,7 @@ def evaluate_split(
     *,
     max_rows: int | None = None,
     seed: int = 0,
+    conformal: ConformalCalibration | None = None,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics of ``model`` on a split: every row in one streaming pass, or a seeded sample
     of ``max_rows`` rows when the split is larger."""
@@ -116,4 +165,4 @@ def evaluate_split(
         chunks = [split.sample(max_rows, seed=seed)]
     else:
         chunks = split.chunks()
-    return evaluate_chunks(model, chunks, spec, config)
+    return evaluate_chunks(model, chunks, spec, config, conformal=conformal)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 from sklearn import metrics as skm
 
 __all__ = [
@@ -28,8 +28,12 @@ __all__ = [
     "interval_coverage_curve",
     "json_safe",
     "metric_direction",
+    "mixture_crps",
+    "mixture_nll",
+    "mixture_quantile",
     "multiclass_metrics",
     "regression_metrics",
+    "scored_regression_metrics",
 ]
 
 _EPS = 1e-15
@@ -38,7 +42,7 @@ _POINT_KEYS = ("rmse", "mae", "r2")
 _UNCERTAINTY_KEYS = ("nll", "coverage", "interval_width", "crps")
 _THRESHOLD_KEYS = ("accuracy", "precision", "recall", "f1")
 _BINARY_KEYS = (*_THRESHOLD_KEYS, "roc_auc", "pr_auc", "log_loss", "brier", "ece")
-_MULTICLASS_KEYS = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "ece")
+_MULTICLASS_KEYS = ("accuracy", "f1_macro", "f1_weighted", "log_loss", "brier", "ece")
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,6 +193,70 @@ def gaussian_nll(y_true: Any, mean: Any, std: Any) -> np.ndarray:
     return -stats.norm.logpdf(y_true, loc=mean, scale=sigma)
 
 
+# A row's mixture is an equally weighted mixture of Gaussians N(loc[i, k], scale[i, k]),
+# k = 1..K: the predictive distribution of an ensemble, of Monte-Carlo samples, or both.
+
+
+def _mixture_arrays(loc: Any, scale: Any) -> tuple[np.ndarray, np.ndarray]:
+    mu = np.asarray(loc, dtype=np.float64)
+    sigma = np.maximum(np.asarray(scale, dtype=np.float64), _MIN_STD)
+    if mu.ndim != 2 or mu.shape != sigma.shape:
+        raise ValueError(f"loc and scale must both be (n, K); got {mu.shape} and {sigma.shape}")
+    return mu, sigma
+
+
+def mixture_nll(y_true: Any, loc: Any, scale: Any) -> np.ndarray:
+    """Per-row negative log density of y under its equally weighted Gaussian mixture:
+    -log((1/K) sum_k N(y; loc_k, scale_k)), computed with logsumexp."""
+    mu, sigma = _mixture_arrays(loc, scale)
+    y = np.asarray(y_true, dtype=np.float64).reshape(-1, 1)
+    log_density = stats.norm.logpdf(y, loc=mu, scale=sigma)
+    return -(special.logsumexp(log_density, axis=1) - np.log(mu.shape[1]))
+
+
+def mixture_quantile(level: float, loc: Any, scale: Any, *, tol: float = 1e-10) -> np.ndarray:
+    """Per-row ``level`` quantile of the equally weighted Gaussian mixture, by bisection on
+    its CDF (monotone, so bisection cannot fail), to ``tol`` relative to the row's spread."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    mu, sigma = _mixture_arrays(loc, scale)
+    # Every component's own level-quantile brackets the mixture's (the CDF is their mean).
+    own = mu + sigma * stats.norm.ppf(level)
+    low, high = own.min(axis=1), own.max(axis=1)
+    spread = np.maximum(high - low, sigma.max(axis=1))
+    for _ in range(200):
+        middle = 0.5 * (low + high)
+        below = special.ndtr((middle[:, None] - mu) / sigma).mean(axis=1) < level
+        low = np.where(below, middle, low)
+        high = np.where(below, high, middle)
+        if np.all(high - low <= tol * spread):
+            break
+    return 0.5 * (low + high)
+
+
+def mixture_crps(y_true: Any, loc: Any, scale: Any, *, chunk: int = 256) -> np.ndarray:
+    """Per-row CRPS of the equally weighted Gaussian mixture, in closed form (Grimit et al.
+    2006): sum_k w_k A(y - mu_k, s_k^2) - 1/2 sum_jk w_j w_k A(mu_j - mu_k, s_j^2 + s_k^2) with
+    A(m, v) = 2 sqrt(v) phi(m / sqrt(v)) + m (2 Phi(m / sqrt(v)) - 1). K = 1 is the Gaussian CRPS."""
+    mu, sigma = _mixture_arrays(loc, scale)
+    y = np.asarray(y_true, dtype=np.float64).reshape(-1)
+
+    def a(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+        s = np.sqrt(v)
+        z = m / s
+        return 2.0 * s * stats.norm.pdf(z) + m * (2.0 * special.ndtr(z) - 1.0)
+
+    out = np.empty(len(y))
+    variance = sigma**2
+    for start in range(0, len(y), chunk):  # the pair term is (rows, K, K)
+        rows = slice(start, start + chunk)
+        m, v = mu[rows], variance[rows]
+        first = a(y[rows, None] - m, v).mean(axis=1)
+        pairs = a(m[:, :, None] - m[:, None, :], v[:, :, None] + v[:, None, :]).mean(axis=(1, 2))
+        out[rows] = first - 0.5 * pairs
+    return out
+
+
 def interval_coverage_curve(
     y_true: Any, y_pred: Any, std: Any, *, levels: Sequence[float] | None = None
 ) -> dict[str, list[float]]:
@@ -268,7 +336,13 @@ def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 1
 
 
 def regression_metrics(
-    y_true: Any, y_pred: Any, *, std: Any | None = None, interval: float = 0.95
+    y_true: Any,
+    y_pred: Any,
+    *,
+    std: Any | None = None,
+    interval: float = 0.95,
+    mixture: tuple[Any, Any] | None = None,
+    bounds: tuple[Any, Any] | None = None,
 ) -> dict[str, float | None]:
     """Point metrics (rmse, mae, r2) and, given a Gaussian predictive ``std``, uncertainty metrics.
 
@@ -276,11 +350,16 @@ def regression_metrics(
     Uncertainty metrics: ``nll`` (mean Gaussian NLL), ``coverage`` (fraction of y_true inside the
     central ``interval`` Gaussian interval), ``interval_width`` (mean width of that interval) and
     ``crps`` (mean closed-form Gaussian CRPS). ``std`` must be in the original units of y.
+    A predictive distribution that is a Gaussian mixture (one target; ``mixture`` = (loc,
+    scale), each (n, K)) is scored as that mixture: its NLL and CRPS, and the coverage and width
+    of its central interval (``bounds`` = (lower, upper) when already computed).
     r2 is ``None`` when a target is constant or there are fewer than two samples; every metric
     is ``None`` when a prediction, target or std is NaN or infinite.
     """
     if not 0.0 < interval < 1.0:
         raise ValueError(f"interval must be in (0, 1), got {interval}")
+    if mixture is not None:
+        return _mixture_regression_metrics(y_true, y_pred, std, interval, mixture, bounds)
     yt, yp, sd = _regression_arrays(y_true, y_pred, std)
     keys = _POINT_KEYS + (_UNCERTAINTY_KEYS if sd is not None else ())
     if not _all_finite(yt, yp, sd):
@@ -297,6 +376,59 @@ def regression_metrics(
         result["coverage"] = np.mean(np.abs(yp - yt) <= z * sd)
         result["interval_width"] = np.mean(2.0 * z * sd)
         result["crps"] = np.mean(gaussian_crps(yt, yp, sd))
+    return json_safe(result)
+
+
+def _mixture_regression_metrics(
+    y_true: Any,
+    y_pred: Any,
+    std: Any,
+    interval: float,
+    mixture: tuple[Any, Any],
+    bounds: tuple[Any, Any] | None,
+) -> dict[str, float | None]:
+    yt, _, _ = _regression_arrays(y_true, y_pred, std)
+    loc, scale = (np.asarray(part, dtype=np.float64) for part in mixture)
+    if yt.shape[1] != 1:
+        raise ValueError("mixture metrics take one target")
+    if not _all_finite(yt, loc, scale):
+        return dict.fromkeys(_POINT_KEYS + _UNCERTAINTY_KEYS)
+    y = yt[:, 0]
+    if bounds is None:
+        tail = (1.0 - interval) / 2.0
+        bounds = (mixture_quantile(tail, loc, scale), mixture_quantile(1.0 - tail, loc, scale))
+    return scored_regression_metrics(
+        y,
+        y_pred,
+        bounds=bounds,
+        nll_rows=mixture_nll(y, loc, scale),
+        crps_rows=mixture_crps(y, loc, scale),
+    )
+
+
+def scored_regression_metrics(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    bounds: tuple[Any, Any],
+    nll_rows: Any,
+    crps_rows: Any,
+) -> dict[str, float | None]:
+    """Regression metrics from per-row scores computed before (a mixture's NLL and CRPS per
+    row, and its interval): chunked evaluation keeps these few numbers a row, not the
+    mixture's components."""
+    yt, yp, _ = _regression_arrays(y_true, y_pred)
+    lower, upper = (np.asarray(b, dtype=np.float64).reshape(-1) for b in bounds)
+    nll = np.asarray(nll_rows, dtype=np.float64)
+    crps = np.asarray(crps_rows, dtype=np.float64)
+    if not _all_finite(yt, yp, lower, upper, nll, crps):
+        return dict.fromkeys(_POINT_KEYS + _UNCERTAINTY_KEYS)
+    result = regression_metrics(yt, yp)
+    y = yt[:, 0]
+    result["nll"] = float(np.mean(nll))
+    result["coverage"] = float(np.mean((lower <= y) & (y <= upper)))
+    result["interval_width"] = float(np.mean(upper - lower))
+    result["crps"] = float(np.mean(crps))
     return json_safe(result)
 
 
@@ -335,7 +467,7 @@ def multiclass_metrics(
     """Metrics of a multiclass classifier from its (n, n_classes) probability matrix.
 
     Keys: accuracy, f1_macro, f1_weighted, log_loss (over all ``class_names``, so classes absent
-    from the split are fine), top_k_accuracy and top_k (k = min(top_k, n_classes - 1); both
+    from the split are fine), brier (sum over classes, mean over rows), top_k_accuracy and top_k (k = min(top_k, n_classes - 1); both
     omitted for two classes, where top-2 accuracy is trivially 1), ece (top-label confidence),
     confusion_matrix (rows = true class, columns = predicted, as lists) and class_names.
     ``y_true`` holds class indices, or class names that are looked up in ``class_names``.
@@ -366,6 +498,8 @@ def multiclass_metrics(
         "f1_macro": skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0),
         "f1_weighted": skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0),
         "log_loss": skm.log_loss(y, prob, labels=labels),
+        # Brier (1950): the mean over rows of sum_c (p_c - 1[y = c])^2, in [0, 2].
+        "brier": float(np.mean(np.sum((prob - np.eye(n_classes)[y]) ** 2, axis=1))),
     }
     k = min(int(top_k), n_classes - 1)
     if n_classes > 2 and k >= 1:

@@ -1,7 +1,13 @@
 """Predictions from a model, with uncertainty where the model can give it.
 
-Stochastic models (Bayesian layers, MC dropout) are sampled ``mc_samples`` times; a Gaussian
-head adds its aleatoric scale. Deterministic models are run once with sampling switched off.
+Stochastic models (Bayesian layers, MC dropout) are sampled ``mc_samples`` times; an
+ensemble's members each give a prediction per pass; a Gaussian head adds its aleatoric scale.
+Deterministic models are run once with sampling switched off.
+
+Every pass of every member is one component of the predictive distribution, all equally
+weighted. ``summarize_outputs`` turns the raw model outputs into that distribution's summary
+(and, given a conformal calibration, its conformal intervals or sets): it is the one place
+the post-processing lives, NumPy only, so an exported model can call or mirror it.
 """
 
 from __future__ import annotations
@@ -12,18 +18,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import special, stats
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, feature_arrays
+from toolkit.evaluation.metrics import mixture_quantile
 
 if TYPE_CHECKING:
     from toolkit.data.sources.base import InputChunk
+    from toolkit.evaluation.conformal import ConformalCalibration
 
 
 @dataclass
 class Predictions:
-    """Point predictions and uncertainty, in the target's original units or as probabilities."""
+    """Point predictions and uncertainty, in the target's original units or as probabilities.
+
+    Regression: ``locations`` (n, K) are the K components' means and ``scales`` (n, K) their
+    standard deviations (None when the components are points: a network without a Gaussian
+    head). ``lower``/``upper`` are the central ``interval`` of the predictive distribution:
+    the Gaussian mixture's quantiles when there are scales, else mean -/+ z std.
+    ``row_scores``: per-row NLL and CRPS of the mixture against known targets (chunked
+    evaluation keeps these and drops the components). Conformal results, when calibrated, are in
+    ``conformal_lower``/``conformal_upper`` (regression) or ``prediction_sets`` (n, classes)
+    booleans (classifiers).
+    """
 
     task: str
     mean: np.ndarray  # regression: (n,); classifiers: probabilities (n, k)
@@ -31,6 +49,22 @@ class Predictions:
     epistemic_std: np.ndarray | None = None
     aleatoric_std: np.ndarray | None = None
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    locations: np.ndarray | None = None
+    scales: np.ndarray | None = None
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    interval_level: float | None = None
+    row_scores: dict[str, np.ndarray] | None = None
+    conformal_lower: np.ndarray | None = None
+    conformal_upper: np.ndarray | None = None
+    prediction_sets: np.ndarray | None = None
+
+    @property
+    def mixture(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(locations, scales) when the predictive distribution is a Gaussian mixture."""
+        if self.locations is None or self.scales is None:
+            return None
+        return self.locations, self.scales
 
 
 def _probabilities(task: str, logits: np.ndarray) -> np.ndarray:
@@ -55,61 +89,134 @@ def _one_step_per_call(model) -> None:
         model.predict_function = None
 
 
+def model_outputs(
+    model, features: dict[str, np.ndarray], config: ExperimentConfig, *, batch_size: int = 1024
+) -> np.ndarray:
+    """The raw outputs of every pass, as float64 of shape (passes, rows, members, outputs)."""
+    from toolkit.data.pipeline import make_dataset
+    from toolkit.models.layers.stochastic import is_stochastic, set_stochastic
+
+    stochastic = config.model.is_stochastic and is_stochastic(model)
+    samples = config.prediction.mc_samples if stochastic else 1
+    rows = len(next(iter(features.values())))
+    # tf.data rather than NumPy dicts: Keras cannot take string columns as object arrays.
+    # All passes in one predict call (the rows' batches repeated, so no batch mixes two
+    # passes): 50 passes of a small model took 50 calls' overhead before.
+    dataset = make_dataset(features, None, batch_size=batch_size).repeat(samples)
+    _one_step_per_call(model)
+    set_stochastic(model, stochastic)
+    try:
+        outputs = np.asarray(model.predict(dataset, verbose=0))
+    finally:
+        set_stochastic(model, True)  # stochastic layers sample by default; restore that
+    outputs = outputs.reshape(samples, rows, *outputs.shape[1:]).astype(np.float64)
+    if config.model.ensemble is None:
+        outputs = outputs[:, :, None, :]  # one member
+    return outputs
+
+
+def gaussian_interval(
+    mean: np.ndarray, std: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Central Gaussian interval at ``level`` around ``mean``."""
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    return mean - z * std, mean + z * std
+
+
+def predictive_interval(
+    predictions: Predictions, level: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The central ``level`` interval of the predictive distribution: the Gaussian mixture's
+    quantiles, or mean -/+ z std for point components (a Gaussian approximation)."""
+    if predictions.mixture is not None:
+        tail = (1.0 - level) / 2.0
+        locations, scales = predictions.mixture
+        return (
+            mixture_quantile(tail, locations, scales),
+            mixture_quantile(1.0 - tail, locations, scales),
+        )
+    if predictions.std is None:
+        return None
+    return gaussian_interval(predictions.mean, predictions.std, level)
+
+
+def _regression_summary(outputs: np.ndarray, gaussian: bool, level: float) -> Predictions:
+    passes, rows, members = outputs.shape[:3]
+    components = passes * members
+    # (rows, components): pass-major order, every component equally weighted.
+    locations = outputs[..., 0].transpose(1, 0, 2).reshape(rows, components)
+    mean = locations.mean(axis=1)
+    spread = locations.std(axis=1) if components > 1 else None  # spread of the means
+    if gaussian:
+        scales = outputs[..., 1].transpose(1, 0, 2).reshape(rows, components)
+        # Law of total variance: E[Var] (aleatoric) + Var[E] (epistemic).
+        aleatoric = np.sqrt((scales**2).mean(axis=1))
+        # One component (a deterministic network) has no epistemic estimate: None, not 0.
+        std = aleatoric if spread is None else np.sqrt(aleatoric**2 + spread**2)
+        result = Predictions(
+            "regression", mean, std, spread, aleatoric, locations=locations, scales=scales
+        )
+    else:
+        result = Predictions("regression", mean, spread, spread, None, locations=locations)
+    bounds = predictive_interval(result, level)
+    if bounds is not None:
+        result.lower, result.upper = bounds
+        result.interval_level = level
+    return result
+
+
+def _classifier_summary(outputs: np.ndarray, task: str) -> Predictions:
+    passes, rows, members = outputs.shape[:3]
+    probabilities = _probabilities(task, outputs)  # (passes, rows, members, classes)
+    components = probabilities.transpose(1, 0, 2, 3).reshape(rows, passes * members, -1)
+    mean = components.mean(axis=1)
+    extra = {}
+    if passes * members > 1:
+        # Total entropy = expected entropy (aleatoric) + mutual information (epistemic).
+        total = _entropy(mean)
+        expected = _entropy(components).mean(axis=1)
+        extra = {"entropy": total, "mutual_information": np.maximum(total - expected, 0.0)}
+    return Predictions(task, mean, extra=extra)
+
+
+def summarize_outputs(
+    outputs: np.ndarray,
+    config: ExperimentConfig,
+    *,
+    conformal: ConformalCalibration | None = None,
+) -> Predictions:
+    """The predictive distribution of raw outputs (passes, rows, members, outputs), and its
+    conformal intervals or prediction sets when ``conformal`` is given."""
+    task = config.model.task
+    if task == "regression":
+        predictions = _regression_summary(
+            outputs, config.model.gaussian_output, config.prediction.interval
+        )
+    else:
+        predictions = _classifier_summary(outputs, task)
+    if conformal is not None:
+        conformal.apply(predictions)
+    return predictions
+
+
 def predict(
     model,
     features: dict[str, np.ndarray],
     config: ExperimentConfig,
     *,
     batch_size: int = 1024,
+    conformal: ConformalCalibration | None = None,
 ) -> Predictions:
     """Run the model on prepared feature arrays and summarise its predictive distribution."""
-    from toolkit.models.layers.stochastic import is_stochastic, set_stochastic
-
-    task = config.model.task
-    gaussian = config.model.head == "gaussian"
-    stochastic = config.model.is_stochastic and is_stochastic(model)
-    samples = config.prediction.mc_samples if stochastic else 1
-    from toolkit.data.pipeline import make_dataset
-
-    # tf.data rather than NumPy dicts: Keras cannot take string columns as object arrays.
-    dataset = make_dataset(features, None, batch_size=batch_size)
-    _one_step_per_call(model)
-    set_stochastic(model, stochastic)
-    try:
-        outputs = np.stack([np.asarray(model.predict(dataset, verbose=0)) for _ in range(samples)])
-    finally:
-        set_stochastic(model, True)  # stochastic layers sample by default; restore that
-    outputs = outputs.astype(np.float64)
-    if task == "regression":
-        location = outputs[..., 0]
-        epistemic = location.std(axis=0) if samples > 1 else None
-        aleatoric = None
-        if gaussian:
-            # Law of total variance over the samples of a Gaussian mixture.
-            variance = (outputs[..., 1] ** 2).mean(axis=0) + location.var(axis=0)
-            aleatoric = np.sqrt((outputs[..., 1] ** 2).mean(axis=0))
-            std = np.sqrt(variance)
-        else:
-            std = epistemic
-        return Predictions(task, location.mean(axis=0), std, epistemic, aleatoric)
-    probabilities = np.stack([_probabilities(task, out) for out in outputs])
-    mean = probabilities.mean(axis=0)
-    extra = {}
-    if samples > 1:
-        total = _entropy(mean)
-        expected = _entropy(probabilities).mean(axis=0)
-        extra = {"entropy": total, "mutual_information": np.maximum(total - expected, 0.0)}
-    return Predictions(task, mean, extra=extra)
+    outputs = model_outputs(model, features, config, batch_size=batch_size)
+    return summarize_outputs(outputs, config, conformal=conformal)
 
 
 def interval(predictions: Predictions, level: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Central Gaussian interval at ``level`` around the mean, when a std is known."""
-    if predictions.std is None:
-        return None
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + level / 2.0))
-    return predictions.mean - z * predictions.std, predictions.mean + z * predictions.std
+    """The central ``level`` interval of the predictive distribution, when it has a spread."""
+    if predictions.lower is not None and predictions.interval_level == level:
+        return predictions.lower, predictions.upper
+    return predictive_interval(predictions, level)
 
 
 def prediction_frame(
@@ -133,6 +240,9 @@ def prediction_frame(
                 columns["aleatoric_std"] = predictions.aleatoric_std
             lower, upper = interval(predictions, config.prediction.interval)
             columns["lower"], columns["upper"] = lower, upper
+        if predictions.conformal_lower is not None:
+            columns["conformal_lower"] = predictions.conformal_lower
+            columns["conformal_upper"] = predictions.conformal_upper
     else:
         labels = np.asarray(classes, dtype=object)
         reported = [1] if predictions.task == "binary" else range(len(classes))
@@ -140,16 +250,27 @@ def prediction_frame(
             columns[f"probability_{classes[index]}"] = predictions.mean[:, index]
         columns["prediction"] = labels[predictions.mean.argmax(axis=1)]
         columns.update(predictions.extra)
+        if predictions.prediction_sets is not None:
+            from toolkit.evaluation.conformal import set_labels
+
+            columns["prediction_set"] = set_labels(predictions.prediction_sets, classes)
+            columns["set_size"] = predictions.prediction_sets.sum(axis=1)
     return pd.DataFrame(columns)
 
 
 def predict_frame(
-    model, frame: pd.DataFrame, spec: FeatureSpec, config: ExperimentConfig
+    model,
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    config: ExperimentConfig,
+    *,
+    conformal: ConformalCalibration | None = None,
 ) -> pd.DataFrame:
     """Predict raw rows; columns that are not features (ids) are carried through first, and
     so are image file paths (one row per image, with its file)."""
     features = feature_arrays(frame, spec, what="input", new_images=True)
-    result = prediction_frame(predict(model, features, config), spec, config)
+    predictions = predict(model, features, config, conformal=conformal)
+    result = prediction_frame(predictions, spec, config)
     paths = (
         [spec.image.column]
         if spec.image is not None
@@ -162,12 +283,16 @@ def predict_frame(
 
 
 def predict_chunk(
-    model, chunk: InputChunk, spec: FeatureSpec, config: ExperimentConfig
+    model,
+    chunk: InputChunk,
+    spec: FeatureSpec,
+    config: ExperimentConfig,
+    *,
+    conformal: ConformalCalibration | None = None,
 ) -> pd.DataFrame:
     """One chunk of new rows as ``toolkit predict`` writes it: carried columns first."""
-    return _with_carried(
-        chunk.carried, prediction_frame(predict(model, chunk.features, config), spec, config)
-    )
+    predictions = predict(model, chunk.features, config, conformal=conformal)
+    return _with_carried(chunk.carried, prediction_frame(predictions, spec, config))
 
 
 def _with_carried(carried: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +302,13 @@ def _with_carried(carried: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_predictions(
-    model, chunks: Iterable[InputChunk], spec: FeatureSpec, config: ExperimentConfig, output
+    model,
+    chunks: Iterable[InputChunk],
+    spec: FeatureSpec,
+    config: ExperimentConfig,
+    output,
+    *,
+    conformal: ConformalCalibration | None = None,
 ) -> int:
     """Predict ``chunks`` of new rows and write them to ``output`` (CSV, or Parquet by its
     suffix) a chunk at a time, so memory stays flat whatever the number of rows. The file
@@ -196,10 +327,7 @@ def write_predictions(
         try:
             with open(path, "wb") as handle:
                 for chunk in chunks:
-                    frame = _with_carried(
-                        chunk.carried,
-                        prediction_frame(predict(model, chunk.features, config), spec, config),
-                    )
+                    frame = predict_chunk(model, chunk, spec, config, conformal=conformal)
                     if parquet:
                         import pyarrow as pa
                         import pyarrow.parquet as pq
@@ -233,11 +361,19 @@ def concatenate(parts: list[Predictions]) -> Predictions:
         return None if values[0] is None else np.concatenate(values)
 
     extra = {key: np.concatenate([p.extra[key] for p in parts]) for key in first.extra}
+    row_scores = None
+    if first.row_scores is not None:
+        row_scores = {
+            key: np.concatenate([p.row_scores[key] for p in parts]) for key in first.row_scores
+        }
+    arrays = (
+        "mean", "std", "epistemic_std", "aleatoric_std", "locations", "scales", "lower",
+        "upper", "conformal_lower", "conformal_upper", "prediction_sets",
+    )  # fmt: skip
     return Predictions(
         first.task,
-        joined("mean"),
-        joined("std"),
-        joined("epistemic_std"),
-        joined("aleatoric_std"),
-        extra,
+        extra=extra,
+        interval_level=first.interval_level,
+        row_scores=row_scores,
+        **{name: joined(name) for name in arrays},
     )

@@ -13,11 +13,18 @@ import keras
 from toolkit.config.schema import ExperimentConfig, ModelConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models import bodies, heads, inputs
+from toolkit.models.ensemble import build_members
+from toolkit.models.layers.temperature_scale import TemperatureScale
 from toolkit.models.uncertainty import Uncertainty
+from toolkit.models.variational_model import VariationalModel
 
 
 def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int) -> keras.Model:
-    """The uncompiled network for ``config``, preprocessing included."""
+    """The uncompiled network for ``config``, preprocessing included.
+
+    An ensemble wraps whatever body and head the config names: its output is the members'
+    outputs stacked on axis 1, ``(batch, members, outputs)``.
+    """
     model_config = config.model
     uncertainty = Uncertainty.from_config(model_config, train_size=train_size)
     model_inputs: dict[str, keras.KerasTensor] = {}
@@ -34,11 +41,28 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
         array_inputs, features = inputs.get(kind)(spec)
         model_inputs = {**array_inputs, **model_inputs}
         join = table
-    x = bodies.get(model_config.body)(
-        features, model_config, uncertainty=uncertainty, seed=config.seed, join=join
-    )
-    outputs = heads.get(heads.head_name(model_config))(x, spec, uncertainty=uncertainty)
-    return keras.Model(inputs=model_inputs, outputs=outputs, name=config.name.replace(".", "_"))
+    body = bodies.get(model_config.body)
+    head = heads.get(heads.head_name(model_config))
+
+    def network(x: keras.KerasTensor, seed: int, joined: keras.KerasTensor | None):
+        x = body(x, model_config, uncertainty=uncertainty, seed=seed, join=joined)
+        return head(x, spec, uncertainty=uncertainty)
+
+    if model_config.ensemble is None:
+        outputs = network(features, config.seed, join)
+    else:
+        outputs = build_members(
+            features, network, members=model_config.ensemble.members, seed=config.seed, join=join
+        )
+    if config.prediction.temperature_scaling:
+        outputs = TemperatureScale(name="temperature", dtype="float32")(outputs)
+    name = config.name.replace(".", "_")
+    bayesian = model_config.bayesian
+    if model_config.variational and (bayesian.train_samples > 1 or bayesian.kl_warmup_epochs):
+        return VariationalModel(
+            inputs=model_inputs, outputs=outputs, name=name, train_samples=bayesian.train_samples
+        )
+    return keras.Model(inputs=model_inputs, outputs=outputs, name=name)
 
 
 def block_prefixes(model: ModelConfig) -> list[str]:

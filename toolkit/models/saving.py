@@ -7,13 +7,17 @@ from pathlib import Path
 
 def register_custom_objects() -> None:
     """Import every module that registers a serialisable toolkit class."""
+    import toolkit.models.ensemble_loss
+    import toolkit.models.ensemble_metric
     import toolkit.models.layers
     import toolkit.models.layers.backbone_preprocessing
     import toolkit.models.layers.impute_standardize
     import toolkit.models.layers.target_scale
+    import toolkit.models.layers.temperature_scale
     import toolkit.models.location_metric
     import toolkit.models.losses
     import toolkit.models.standardized_loss
+    import toolkit.models.variational_model
     import toolkit.training.warmup  # noqa: F401
 
 

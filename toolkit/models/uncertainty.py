@@ -36,6 +36,7 @@ class Uncertainty:
         variational = {
             "prior": bayesian.prior,
             "prior_scale": bayesian.prior_scale,
+            "posterior_scale_init": bayesian.posterior_scale_init,
             "kl_weight": kl_weight,
             "estimator": bayesian.estimator,
         }

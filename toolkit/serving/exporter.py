@@ -157,7 +157,9 @@ def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> di
     from toolkit.models.layers.stochastic import set_stochastic
     from toolkit.serving.outputs import ServingPlan, input_signature, serving_function
 
-    plan = ServingPlan.of(model, run.spec, run.config, mc_samples=mc_samples)
+    plan = ServingPlan.of(
+        model, run.spec, run.config, mc_samples=mc_samples, conformal=run.conformal
+    )
     signature = input_signature(model)
     saved_model = staging / "saved_model"
     set_stochastic(model, plan.stochastic)

@@ -7,12 +7,16 @@ passes into the outputs ``toolkit predict`` writes, computed the same way:
 - every task: ``prediction`` (the mean in the target's units; for classifiers the label);
 - classifiers: ``probabilities``, one column per class in preprocessing.json's order (mean
   over passes); stochastic ones also ``entropy`` and ``mutual_information``;
-- regression with uncertainty (a Gaussian head, or several passes): ``std``, ``lower``,
-  ``upper`` (the ``prediction.interval`` band), ``epistemic_std`` (passes) and
-  ``aleatoric_std`` (Gaussian head).
+- regression with uncertainty (a Gaussian head, or several passes or members): ``std``,
+  ``lower``, ``upper`` (the ``prediction.interval`` band: the Gaussian mixture's quantiles,
+  by bisection on its CDF, or mean -/+ z std for point components), ``epistemic_std``
+  (passes or members) and ``aleatoric_std`` (Gaussian head);
+- with the run's conformal calibration (conformal.json): ``conformal_lower`` and
+  ``conformal_upper`` (regression), ``prediction_set`` (1 or 0 per class) and ``set_size``
+  (classifiers).
 
-New kinds of model (ensembles: more draws; conformal intervals: more outputs) grow here, and
-every format gets them.
+An ensemble's members are more draws: every pass of every member is one equally weighted
+component, as in ``toolkit.evaluation.predict``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from typing import Any
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec
+from toolkit.evaluation.conformal import ConformalCalibration
+
+# Bisection steps for a mixture quantile: each halves the bracket, which starts as wide as the
+# components' own quantiles spread; 60 halvings reach float32's resolution from any bracket.
+_BISECTION_STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -34,37 +43,57 @@ class ServingPlan:
     passes: int
     interval: float
     classes: tuple[str, ...]
+    members: int = 1
+    conformal: ConformalCalibration | None = None
 
     @classmethod
     def of(
-        cls, model, spec: FeatureSpec, config: ExperimentConfig, *, mc_samples: int | None
+        cls,
+        model,
+        spec: FeatureSpec,
+        config: ExperimentConfig,
+        *,
+        mc_samples: int | None,
+        conformal: ConformalCalibration | None = None,
     ) -> ServingPlan:
         from toolkit.models.layers.stochastic import is_stochastic
 
         stochastic = config.model.is_stochastic and is_stochastic(model)
         samples = mc_samples if mc_samples is not None else config.prediction.mc_samples
+        ensemble = config.model.ensemble
         return cls(
             task=config.model.task,
-            gaussian=config.model.head == "gaussian",
+            gaussian=config.model.gaussian_output,
             passes=samples if stochastic else 1,
             interval=config.prediction.interval,
             classes=tuple(spec.target.classes),
+            members=1 if ensemble is None else ensemble.members,
+            conformal=conformal,
         )
 
     @property
     def stochastic(self) -> bool:
         return self.passes > 1
 
+    @property
+    def components(self) -> int:
+        """Equally weighted components of the predictive distribution: passes x members."""
+        return self.passes * self.members
+
     def outputs(self) -> list[str]:
         """The endpoint's output names, in the order documented above."""
+        several = self.components > 1
         if self.task != "regression":
-            extra = ["entropy", "mutual_information"] if self.stochastic else []
-            return ["prediction", "probabilities", *extra]
+            extra = ["entropy", "mutual_information"] if several else []
+            sets = ["prediction_set", "set_size"] if self.conformal is not None else []
+            return ["prediction", "probabilities", *extra, *sets]
         names = ["prediction"]
-        if self.gaussian or self.stochastic:
+        if self.gaussian or several:
             names += ["std", "lower", "upper"]
-            names += ["epistemic_std"] if self.stochastic else []
+            names += ["epistemic_std"] if several else []
             names += ["aleatoric_std"] if self.gaussian else []
+        if self.conformal is not None:
+            names += ["conformal_lower", "conformal_upper"]
         return names
 
 
@@ -85,29 +114,81 @@ def input_signature(model) -> dict[str, Any]:
     }
 
 
-def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
-    """The named outputs from the model's stacked outputs ``draws`` of shape (passes, n, k)."""
+def _mixture_quantile(level: float, location, scale):
+    """Per-row ``level`` quantile of the equally weighted Gaussian mixture of components
+    ``location``/``scale`` (components, n), by bisection on its CDF (as
+    ``toolkit.evaluation.metrics.mixture_quantile``)."""
+    import math
+
     import tensorflow as tf
     from scipy.stats import norm
 
+    own = location + scale * float(norm.ppf(level))
+    low, high = tf.reduce_min(own, axis=0), tf.reduce_max(own, axis=0)
+    for _ in range(_BISECTION_STEPS):
+        middle = 0.5 * (low + high)
+        z = (middle[None, :] - location) / scale
+        # erf, not erfc: ONNX has an Erf operator and no Erfc.
+        cdf = tf.reduce_mean(0.5 * (1.0 + tf.math.erf(z / math.sqrt(2.0))), axis=0)
+        below = cdf < level
+        low = tf.where(below, middle, low)
+        high = tf.where(below, high, middle)
+    return 0.5 * (low + high)
+
+
+def _interval(plan: ServingPlan, level: float, draws, mean, std):
+    """The central ``level`` interval: mixture quantiles of several Gaussian components, else
+    mean -/+ z std (exact for one Gaussian, the Gaussian approximation for point components)."""
+    from scipy.stats import norm
+
+    if plan.gaussian and plan.components > 1:
+        tail = (1.0 - level) / 2.0
+        return (
+            _mixture_quantile(tail, draws[..., 0], draws[..., 1]),
+            _mixture_quantile(1.0 - tail, draws[..., 0], draws[..., 1]),
+        )
+    z = float(norm.ppf(0.5 + level / 2.0))
+    return mean - z * std, mean + z * std
+
+
+def _conformal_regression(plan: ServingPlan, draws, mean, std) -> dict[str, Any]:
+    """The run's conformal interval, its quantile q a constant of the graph."""
+    calibration = plan.conformal
+    q = float(calibration.quantile)
+    if calibration.method == "cqr":
+        lower, upper = _interval(plan, 1.0 - calibration.alpha, draws, mean, std)
+        return {"conformal_lower": lower - q, "conformal_upper": upper + q}
+    half = q * std if calibration.normalized else q
+    return {"conformal_lower": mean - half, "conformal_upper": mean + half}
+
+
+def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
+    """The named outputs from the model's stacked outputs ``draws`` of shape
+    (components, n, k): every pass of every member."""
+    import tensorflow as tf
+
+    several = plan.components > 1
     if plan.task == "regression":
         location = draws[..., 0]
         mean = tf.reduce_mean(location, axis=0)
         outputs = {"prediction": mean}
         variance = None
-        if plan.stochastic:
+        if several:
             epistemic_variance = tf.math.reduce_variance(location, axis=0)
             outputs["epistemic_std"] = tf.sqrt(epistemic_variance)
             variance = epistemic_variance
         if plan.gaussian:
-            # Law of total variance over the passes of a Gaussian mixture.
+            # Law of total variance over the components of a Gaussian mixture.
             aleatoric_variance = tf.reduce_mean(tf.square(draws[..., 1]), axis=0)
             outputs["aleatoric_std"] = tf.sqrt(aleatoric_variance)
             variance = aleatoric_variance if variance is None else variance + aleatoric_variance
+        std = None
         if variance is not None:
-            z = float(norm.ppf(0.5 + plan.interval / 2.0))
             std = tf.sqrt(variance)
-            outputs.update(std=std, lower=mean - z * std, upper=mean + z * std)
+            lower, upper = _interval(plan, plan.interval, draws, mean, std)
+            outputs.update(std=std, lower=lower, upper=upper)
+        if plan.conformal is not None:
+            outputs.update(_conformal_regression(plan, draws, mean, std))
         return outputs
     if plan.task == "binary":
         positive = tf.sigmoid(draws[..., 0])
@@ -117,7 +198,7 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
     mean = tf.reduce_mean(probabilities, axis=0)
     labels = tf.constant(list(plan.classes), dtype=tf.string)
     outputs = {"probabilities": mean, "prediction": tf.gather(labels, tf.argmax(mean, axis=-1))}
-    if plan.stochastic:
+    if several:
 
         def entropy(p):
             return -tf.reduce_sum(p * tf.math.log(tf.clip_by_value(p, 1e-12, 1.0)), axis=-1)
@@ -125,6 +206,10 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
         total = entropy(mean)
         expected = tf.reduce_mean(entropy(probabilities), axis=0)
         outputs.update(entropy=total, mutual_information=tf.maximum(total - expected, 0.0))
+    if plan.conformal is not None:
+        # 1 for the classes in the set: integers, which every format's runtime returns alike.
+        members = tf.cast(1.0 - mean <= float(plan.conformal.quantile), tf.int32)
+        outputs.update(prediction_set=members, set_size=tf.reduce_sum(members, axis=-1))
     return outputs
 
 
@@ -133,10 +218,13 @@ def serving_function(model, plan: ServingPlan) -> Callable[[dict[str, Any]], dic
     own draws) summarised as ``summarize`` says. Trace it inside ``portable_sampling()``."""
     import tensorflow as tf
 
+    def one_pass(inputs: dict[str, Any]):
+        output = tf.cast(model(inputs, training=False), tf.float32)
+        # An ensemble's (n, members, k): each member is a draw of its own.
+        return tf.transpose(output, [1, 0, 2]) if plan.members > 1 else output[None]
+
     def serve(inputs: dict[str, Any]) -> dict[str, Any]:
-        draws = tf.stack(
-            [tf.cast(model(inputs, training=False), tf.float32) for _ in range(plan.passes)]
-        )
+        draws = tf.concat([one_pass(inputs) for _ in range(plan.passes)], axis=0)
         return summarize(plan, draws)
 
     return serve

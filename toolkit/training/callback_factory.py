@@ -104,7 +104,8 @@ def build_callbacks(
                 sample, samples=10, every_n_epochs=section.uncertainty_monitor.every_n_epochs
             )
         )
-    classifier = config.model.task != "regression"
+    # An ensemble's output stacks its members, (rows, members, classes): not one confusion.
+    classifier = config.model.task != "regression" and config.model.ensemble is None
     if log_dir is not None and _wanted(section.confusion_matrix, auto=classifier) and classifier:
         items.append(
             ConfusionMatrixImage(

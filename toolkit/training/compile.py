@@ -7,6 +7,8 @@ import keras
 from toolkit.config import names
 from toolkit.config.schema import ExperimentConfig, TrainingConfig
 from toolkit.data.preprocessing import FeatureSpec
+from toolkit.models.ensemble_loss import EnsembleLoss
+from toolkit.models.ensemble_metric import EnsembleMetric
 from toolkit.models.location_metric import LocationMetric
 from toolkit.models.standardized_loss import StandardizedLoss
 from toolkit.registry import lookup
@@ -68,7 +70,13 @@ def build_optimizer(training: TrainingConfig, *, total_steps: int) -> keras.opti
 
 
 def build_loss(config: ExperimentConfig, spec: FeatureSpec) -> keras.losses.Loss:
-    """Classifiers output logits, so their losses are built with ``from_logits=True``."""
+    """Classifiers output logits, so their losses are built with ``from_logits=True``; an
+    ensemble trains on the average of its members' losses."""
+    loss = _single_network_loss(config, spec)
+    return loss if config.model.ensemble is None else EnsembleLoss(loss)
+
+
+def _single_network_loss(config: ExperimentConfig, spec: FeatureSpec) -> keras.losses.Loss:
     name = config.model.resolved_loss
     task = config.model.task
     if task == "regression":
@@ -80,7 +88,7 @@ def build_loss(config: ExperimentConfig, spec: FeatureSpec) -> keras.losses.Loss
     if name == "binary_focal_crossentropy":
         return keras.losses.BinaryFocalCrossentropy(from_logits=True)
     if name in ("hinge", "squared_hinge"):
-        return keras.losses.get(name)
+        return keras.losses.get(name)  # a function: Keras wraps it; an ensemble needs a Loss
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
@@ -113,7 +121,10 @@ def _metric(name: str, task: str) -> keras.metrics.Metric:
 def build_metrics(config: ExperimentConfig) -> list[keras.metrics.Metric]:
     task = config.model.task
     built = [_metric(name, task) for name in config.model.resolved_metrics]
-    if config.model.head == "gaussian":
+    if config.model.ensemble is not None:
+        combine = "location" if task == "regression" else task
+        return [EnsembleMetric(metric, combine=combine, units=1) for metric in built]
+    if config.model.gaussian_output:
         built = [LocationMetric(metric, units=1) for metric in built]
     return built
 

@@ -571,6 +571,7 @@ def _train_model(
     """``model.fit`` from ``initial_epoch`` to ``epochs``."""
     from toolkit.data.pipeline import epoch_variable
     from toolkit.training.epoch_counter import EpochCounter
+    from toolkit.training.kl_annealing import KLAnnealing
 
     # An execution size that divides the epoch gets one endless input iterator per fit;
     # any other gets an iterator per epoch, told the epoch by EpochCounter.
@@ -579,6 +580,9 @@ def _train_model(
     train_ds, validation_ds = _datasets(
         config, data, initial_epoch=initial_epoch, epoch=epoch, strategy=model.distribute_strategy
     )
+    bayesian = config.model.bayesian
+    if bayesian is not None and bayesian.kl_warmup_epochs and config.model.variational:
+        callbacks = [KLAnnealing(bayesian.kl_warmup_epochs), *callbacks]
     model.fit(
         train_ds,
         validation_data=validation_ds,
@@ -625,10 +629,24 @@ def _finish(
             return RunResult(run.path, status, {}, epochs_run, reason)
         model.load_weights(best)
 
+    from toolkit.evaluation.calibrate import calibrate_run
+
+    calibration = calibrate_run(config, data, model)  # sets the model's temperature
     try:
         atomic_write(run.model, model.save)
+        if calibration.conformal is not None:
+            from toolkit.evaluation.conformal import CONFORMAL_FILE
+
+            atomic_write_text(run.path / CONFORMAL_FILE, calibration.conformal.to_json())
         metrics = _final_metrics(
-            config, run, data, model, history, baselines=baselines, timings=timings
+            config,
+            run,
+            data,
+            model,
+            history,
+            baselines=baselines,
+            timings=timings,
+            calibration=calibration,
         )
     except OSError as error:
         run.update_run(
@@ -683,6 +701,7 @@ def _final_metrics(
     *,
     baselines: dict[str, Any] | None = None,
     timings: dict[str, float] | None = None,
+    calibration=None,
 ) -> dict[str, Any]:
     """metrics.json, the plots and the TensorBoard HParams entry of a finished run.
 
@@ -692,6 +711,7 @@ def _final_metrics(
     """
     from toolkit.config.loading import flatten
     from toolkit.evaluation.evaluate import evaluate_split
+    from toolkit.evaluation.metrics import json_safe
     from toolkit.evaluation.run_plots import plot_run
     from toolkit.training.hparams import write_hparams
 
@@ -707,7 +727,13 @@ def _final_metrics(
         limit = TRAIN_METRIC_ROWS if split == "train" else None
         with _timed(timings, "evaluation"):
             scores, predictions, y = evaluate_split(
-                model, part, data.spec, config, max_rows=limit, seed=config.seed
+                model,
+                part,
+                data.spec,
+                config,
+                max_rows=limit,
+                seed=config.seed,
+                conformal=None if calibration is None else calibration.conformal,
             )
         results[split] = scores
         evaluated_rows[split] = len(y)
@@ -722,7 +748,18 @@ def _final_metrics(
         results.update(baselines)
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
-    atomic_write_json(run.metrics, results)
+    if calibration is not None and calibration.temperature is not None:
+        results["temperature_scaling"] = calibration.temperature
+    if calibration is not None and calibration.conformal is not None:
+        conformal = calibration.conformal
+        results["conformal"] = {
+            "method": conformal.method,
+            "alpha": conformal.alpha,
+            "calibrated_on": conformal.calibrated_on,
+            "rows": len(conformal.scores),
+            "quantile": conformal.quantile,
+        }
+    atomic_write_json(run.metrics, json_safe(results))
     if config.evaluation.plots and held_out_predictions is not None:
         with _timed(timings, "plots"):
             plot_run(

@@ -292,6 +292,8 @@ class TrialRunner:
         if result.status != "completed":
             run["reason"] = result.reason or f"run ended with status {result.status}"
             return run
+        if name.startswith("validation."):
+            return self._score_evaluated(result, run)
         if not history_path.exists():
             run["reason"] = "the run wrote no history.csv"
             return run
@@ -315,4 +317,16 @@ class TrialRunner:
         run.update(
             status="completed" if finite(value) else "failed", objective=value, best_epoch=epoch
         )
+        return run
+
+    def _score_evaluated(self, result: RunResult, run: dict[str, Any]) -> dict[str, Any]:
+        """``validation.<metric>`` from the run's metrics.json: the final model's score (the
+        best epoch's weights when early stopping restores them), after MC sampling."""
+        name = self.tuner.objective
+        value = result.metrics.get("validation", {}).get(name.removeprefix("validation."))
+        if value is None or not finite(float(value)):
+            run["reason"] = f"objective {name} is missing or not finite in metrics.json"
+            return run
+        record = json.loads((result.run_dir / "run.json").read_text())
+        run.update(status="completed", objective=float(value), best_epoch=record.get("best_epoch"))
         return run

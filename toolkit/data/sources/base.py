@@ -46,12 +46,18 @@ class Source(abc.ABC):
 
     @abc.abstractmethod
     def prepare(
-        self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
+        self,
+        *,
+        spec: FeatureSpec | None = None,
+        rows: dict[str, int] | None = None,
+        calibration: float | None = None,
     ) -> PreparedData:
         """Load (or open) the data, split it and fit the spec on the training split.
 
         ``spec``: a spec fitted before (a run being resumed or evaluated) to use as it is.
         ``rows``: the split sizes counted before, so a streamed source need not count again.
+        ``calibration``: a fraction of the training rows to hold out for conformal calibration
+        (cut before the spec is fitted), or None.
         """
 
     @classmethod

@@ -114,13 +114,22 @@ class ShardSource(Source):
         )
 
     def prepare(
-        self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
+        self,
+        *,
+        spec: FeatureSpec | None = None,
+        rows: dict[str, int] | None = None,
+        calibration: float | None = None,
     ) -> PreparedData:
         from toolkit.data.prepared import PreparedData
         from toolkit.data.preprocessing import column_kinds
         from toolkit.data.streaming.statistics import StatisticsAccumulator
         from toolkit.data.streaming.streamed_split import Reservoir, Selection, StreamedSplit
 
+        if calibration is not None:
+            raise DataError(
+                "prediction.conformal.calibration as a fraction needs the data in memory; "
+                "streamed data calibrates on its validation split (calibration: validation)"
+            )
         config = self.config
         needed = self._needed()
         main = self._open(config.source, label="data.source", needed=needed)

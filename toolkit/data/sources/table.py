@@ -194,7 +194,11 @@ class TableSource(Source):
         return {"augment": augment, "augment_seed": self.seed}
 
     def prepare(
-        self, *, spec: FeatureSpec | None = None, rows: dict[str, int] | None = None
+        self,
+        *,
+        spec: FeatureSpec | None = None,
+        rows: dict[str, int] | None = None,
+        calibration: float | None = None,
     ) -> PreparedData:
         from toolkit.data.prepared import PreparedData
         from toolkit.data.preprocessing import (
@@ -204,7 +208,7 @@ class TableSource(Source):
             fingerprint,
             fit_spec,
         )
-        from toolkit.data.splits import split_rows
+        from toolkit.data.splits import split_calibration, split_rows
 
         frame = self.training_frame()
         check_table(frame, self.config, label=self.config.source)
@@ -216,6 +220,16 @@ class TableSource(Source):
         parts = split_rows(
             frame, self.config, task=self.task, seed=self.seed, shipped_test=self.shipped_test()
         )
+        if calibration is not None:
+            stratify = self.config.stratify
+            parts = split_calibration(
+                parts,
+                frame,
+                calibration,
+                target=self.config.target,
+                stratify=self.task != "regression" if stratify is None else stratify,
+                seed=self.seed,
+            )
         spec = spec or fit_spec(frame, self.config, self.task, rows=parts.train)
 
         # data.cache: false keeps image files as paths, decoded batch by batch.
@@ -251,4 +265,5 @@ class TableSource(Source):
             test=encode(parts.test, "test data"),
             fingerprint=digest,
             source=self.describe(),
+            calibration=encode(parts.calibration, "calibration data"),
         )

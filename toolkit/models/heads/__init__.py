@@ -14,7 +14,7 @@ import keras
 from toolkit.config.schema import ModelConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models.heads.binary import build_binary_head
-from toolkit.models.heads.gaussian import build_gaussian_head
+from toolkit.models.heads.gaussian import build_gaussian_head, build_homoscedastic_head
 from toolkit.models.heads.multiclass import build_multiclass_head
 from toolkit.models.heads.regression import build_regression_head
 from toolkit.models.uncertainty import Uncertainty
@@ -30,6 +30,7 @@ class HeadBuilder(Protocol):
 HEADS: dict[str, HeadBuilder] = {
     "regression": build_regression_head,
     "gaussian": build_gaussian_head,
+    "homoscedastic": build_homoscedastic_head,
     "binary": build_binary_head,
     "multiclass": build_multiclass_head,
 }

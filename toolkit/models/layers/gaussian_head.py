@@ -31,6 +31,8 @@ class GaussianHead(keras.layers.Layer):
         kernel_initializer: Kernel initializer of both projections (of the posterior mean
             when variational, unless ``variational`` sets its own).
         bias_initializer: Bias initializer of both projections, likewise.
+        homoscedastic: One learned scale for every row (a point estimate, also in a
+            variational network) instead of a scale projected from the features.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class GaussianHead(keras.layers.Layer):
         variational: dict[str, Any] | None = None,
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
+        homoscedastic: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -54,6 +57,7 @@ class GaussianHead(keras.layers.Layer):
         self.variational = dict(variational) if variational is not None else None
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.homoscedastic = bool(homoscedastic)
         # Sublayers inherit this layer's dtype policy (mixed precision).
         common: dict[str, Any] = {
             "units": self.units,
@@ -64,31 +68,47 @@ class GaussianHead(keras.layers.Layer):
         # near ``min_scale`` give huge NLL gradients, and the network then learns to inflate
         # its variance instead of fitting the mean.
         start = math.log(math.expm1(max(self.initial_scale - self.min_scale, 1e-6)))
+        self._scale_start = start
         scale_init = {"bias_initializer": keras.initializers.Constant(start)}
+        self.scale_layer = None
         if self.variational is None:
             self.mean_layer = keras.layers.Dense(name="mean", dtype=self.dtype_policy, **common)
-            self.scale_layer = keras.layers.Dense(
-                name="scale",
-                dtype=self.dtype_policy,
-                **{**common, **scale_init, "kernel_initializer": "zeros"},
-            )
+            if not self.homoscedastic:
+                self.scale_layer = keras.layers.Dense(
+                    name="scale",
+                    dtype=self.dtype_policy,
+                    **{**common, **scale_init, "kernel_initializer": "zeros"},
+                )
         else:
             # The user's dict may override the initializers; units, name and dtype are fixed.
             fixed = {"units": self.units, "dtype": self.dtype_policy}
             self.mean_layer = DenseVariational(
                 **{**common, **self.variational, **fixed, "name": "mean"}
             )
-            self.scale_layer = DenseVariational(
-                **{**common, **scale_init, **self.variational, **fixed, "name": "scale"}
-            )
+            if not self.homoscedastic:
+                self.scale_layer = DenseVariational(
+                    **{**common, **scale_init, **self.variational, **fixed, "name": "scale"}
+                )
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.mean_layer.build(input_shape)
-        self.scale_layer.build(input_shape)
+        if self.scale_layer is not None:
+            self.scale_layer.build(input_shape)
+        else:
+            self.raw_scale = self.add_weight(
+                name="raw_scale",
+                shape=(self.units,),
+                initializer=keras.initializers.Constant(self._scale_start),
+                autocast=False,
+            )
 
     def call(self, inputs: Any) -> Any:
         mean = self.mean_layer(inputs)
-        scale = ops.softplus(self.scale_layer(inputs)) + ops.cast(self.min_scale, mean.dtype)
+        if self.scale_layer is not None:
+            raw = self.scale_layer(inputs)
+        else:
+            raw = ops.zeros_like(mean) + ops.cast(self.raw_scale, mean.dtype)
+        scale = ops.softplus(raw) + ops.cast(self.min_scale, mean.dtype)
         return ops.concatenate([mean, scale], axis=-1)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
@@ -104,6 +124,7 @@ class GaussianHead(keras.layers.Layer):
                 "variational": self.variational,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "homoscedastic": self.homoscedastic,
             }
         )
         return config

@@ -1,0 +1,181 @@
+"""The tables the defaults study and the uncertainty benchmark train on, all offline.
+
+Three sources, none of which downloads anything at run time: scikit-learn's bundled sets,
+tables shipped inside packages installed with the ``benchmark`` extra (statsmodels' datasets,
+vega_datasets' local data, palmerpenguins), and synthetic tables drawn here from a seed.
+Each table is a DataFrame with a ``target`` column, rows with a missing target dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    task: str  # regression | binary | multiclass
+    source: str  # where the rows come from, for the table's caption
+    load: Callable[[], pd.DataFrame]
+
+    def write(self, directory: Path) -> Path:
+        """The table as ``<directory>/<name>.csv`` (written once)."""
+        path = directory / f"{self.name}.csv"
+        if not path.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            frame = self.load()
+            frame = frame[frame["target"].notna()].reset_index(drop=True)
+            frame.to_csv(path, index=False)
+        return path
+
+
+def _sklearn(name: str) -> pd.DataFrame:
+    from toolkit.data.sources import load_builtin
+
+    return load_builtin(name)
+
+
+def _cars() -> pd.DataFrame:
+    from vega_datasets import local_data
+
+    frame = local_data.cars()
+    frame["Year"] = pd.to_datetime(frame["Year"]).dt.year
+    return frame.drop(columns=["Name"])
+
+
+def _cars_mpg() -> pd.DataFrame:
+    return _cars().rename(columns={"Miles_per_Gallon": "target"})
+
+
+def _cars_origin() -> pd.DataFrame:
+    return _cars().rename(columns={"Origin": "target"})
+
+
+def _penguins() -> pd.DataFrame:
+    import palmerpenguins
+
+    return palmerpenguins.load_penguins().drop(columns=["year"])
+
+
+def _penguins_mass() -> pd.DataFrame:
+    return _penguins().rename(columns={"body_mass_g": "target"})
+
+
+def _penguins_sex() -> pd.DataFrame:
+    return _penguins().rename(columns={"sex": "target"})
+
+
+def _penguins_species() -> pd.DataFrame:
+    return _penguins().rename(columns={"species": "target"})
+
+
+def _statsmodels(name: str) -> pd.DataFrame:
+    import importlib
+
+    return importlib.import_module(f"statsmodels.datasets.{name}").load_pandas().data.copy()
+
+
+def _engel() -> pd.DataFrame:
+    return _statsmodels("engel").rename(columns={"foodexp": "target"})
+
+
+def _fair(rows: int = 2000) -> pd.DataFrame:
+    """statsmodels' affairs survey (6,366 rows), a fixed random 2,000 of them."""
+    frame = _statsmodels("fair")
+    return frame.sample(n=rows, random_state=0).reset_index(drop=True)
+
+
+def _fair_affairs() -> pd.DataFrame:
+    return _fair().rename(columns={"affairs": "target"})
+
+
+def _fair_any() -> pd.DataFrame:
+    frame = _fair()
+    frame["target"] = np.where(frame.pop("affairs") > 0, "yes", "no")
+    return frame
+
+
+def _anes96_vote() -> pd.DataFrame:
+    frame = _statsmodels("anes96").drop(columns=["popul"])  # logpopul is kept
+    frame["target"] = np.where(frame.pop("vote") > 0, "dole", "clinton")
+    return frame
+
+
+def _seattle() -> pd.DataFrame:
+    from vega_datasets import local_data
+
+    frame = local_data.seattle_weather()
+    frame["month"] = pd.to_datetime(frame.pop("date")).dt.month
+    return frame
+
+
+def _seattle_temp() -> pd.DataFrame:
+    return _seattle().rename(columns={"temp_max": "target"})
+
+
+def _seattle_weather() -> pd.DataFrame:
+    return _seattle().rename(columns={"weather": "target"})
+
+
+def hetero_sine(rows: int, seed: int) -> pd.DataFrame:
+    """x ~ U(-3, 3); y | x ~ N(x sin x, (0.1 + 0.2 |x|)^2): heteroscedastic, known exactly."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, size=rows)
+    return pd.DataFrame(
+        {"x": x, "target": x * np.sin(x) + (0.1 + 0.2 * np.abs(x)) * rng.normal(size=rows)}
+    )
+
+
+def _friedman() -> pd.DataFrame:
+    from sklearn.datasets import make_friedman1
+
+    x, y = make_friedman1(n_samples=1000, n_features=8, noise=1.0, random_state=0)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)])
+    frame["target"] = y
+    return frame
+
+
+def _synthetic_binary() -> pd.DataFrame:
+    from sklearn.datasets import make_classification
+
+    x, y = make_classification(
+        n_samples=600, n_features=8, n_informative=4, flip_y=0.05, random_state=0
+    )
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)])
+    frame["target"] = np.where(y == 1, "yes", "no")
+    return frame
+
+
+TABLES: dict[str, Table] = {
+    table.name: table
+    for table in [
+        Table("diabetes", "regression", "scikit-learn", lambda: _sklearn("diabetes")),
+        Table("cars_mpg", "regression", "vega_datasets", _cars_mpg),
+        Table("penguins_mass", "regression", "palmerpenguins", _penguins_mass),
+        Table("engel", "regression", "statsmodels", _engel),
+        Table("fair_affairs", "regression", "statsmodels", _fair_affairs),
+        Table("seattle_temp", "regression", "vega_datasets", _seattle_temp),
+        Table("hetero_sine", "regression", "synthetic", lambda: hetero_sine(1000, 0)),
+        Table("friedman1", "regression", "synthetic (scikit-learn)", _friedman),
+        Table("breast_cancer", "binary", "scikit-learn", lambda: _sklearn("breast_cancer")),
+        Table("penguins_sex", "binary", "palmerpenguins", _penguins_sex),
+        Table("anes96_vote", "binary", "statsmodels", _anes96_vote),
+        Table("fair_any", "binary", "statsmodels", _fair_any),
+        Table("synthetic_binary", "binary", "synthetic (scikit-learn)", _synthetic_binary),
+        Table("iris", "multiclass", "scikit-learn", lambda: _sklearn("iris")),
+        Table("wine", "multiclass", "scikit-learn", lambda: _sklearn("wine")),
+        Table("digits", "multiclass", "scikit-learn", lambda: _sklearn("digits")),
+        Table("penguins_species", "multiclass", "palmerpenguins", _penguins_species),
+        Table("seattle_weather", "multiclass", "vega_datasets", _seattle_weather),
+        Table("cars_origin", "multiclass", "vega_datasets", _cars_origin),
+    ]
+}
+
+
+def tables_for(task: str) -> list[Table]:
+    return [table for table in TABLES.values() if table.task == task]

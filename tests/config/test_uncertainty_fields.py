@@ -1,0 +1,108 @@
+"""The uncertainty settings validate like every other field: one line naming what is wrong
+and what is allowed, and every one of them can be swept."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import tiny_config
+from toolkit.config.loading import validate_config
+from toolkit.errors import ConfigError
+from toolkit.tuning.space import validate_search_space
+
+
+def _error(task: str = "regression", model: dict | None = None, **sections) -> str:
+    raw = tiny_config(task, model={"task": task, **(model or {})}, **sections)
+    with pytest.raises(ConfigError) as caught:
+        validate_config(raw)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "sections", "expected"),
+    [
+        ("binary", {}, {"prediction": {"conformal": {"method": "cqr"}}}, "needs task 'regression'"),
+        (
+            "regression",
+            {},
+            {"prediction": {"conformal": {"method": "cqr"}}},
+            "needs predictive quantiles",
+        ),
+        ("regression", {}, {"prediction": {"temperature_scaling": True}}, "applies to classifiers"),
+        (
+            "regression",
+            {},
+            {"prediction": {"conformal": {"alpha": 1.5}}},
+            "prediction.conformal.alpha",
+        ),
+        ("regression", {}, {"prediction": {"conformal": {"calibration": "test"}}}, "'validation'"),
+        ("regression", {"ensemble": {"members": 1}}, {}, "model.ensemble.members"),
+        ("binary", {"head": "homoscedastic"}, {}, "head 'homoscedastic' needs task 'regression'"),
+        (
+            "regression",
+            {"bayesian": {"layers": "none", "train_samples": 4}},
+            {},
+            "need variational layers",
+        ),
+        ("regression", {"bayesian": {"posterior_scale_init": 0}}, {}, "posterior_scale_init"),
+        ("regression", {"bayesian": {"kl_warmup_epochs": -1}}, {}, "kl_warmup_epochs"),
+    ],
+)
+def test_a_wrong_uncertainty_setting_is_one_clear_line(task, model, sections, expected):
+    assert expected in _error(task, model, **sections)
+
+
+def test_the_sections_switch_on_with_their_defaults():
+    raw = tiny_config(
+        "regression",
+        model={"task": "regression", "ensemble": True},
+        prediction={"conformal": True},
+    )
+    config = validate_config(raw)
+    assert config.model.ensemble.members == 5
+    assert (config.prediction.conformal.method, config.prediction.conformal.alpha) == (
+        "split",
+        0.05,
+    )
+    assert config.prediction.conformal.calibration == "validation"
+
+
+def test_every_uncertainty_setting_can_be_swept():
+    raw = tiny_config(
+        "regression",
+        model={"task": "regression", "head": "gaussian", "bayesian": {"layers": "output"}},
+    )
+    raw["tuner"] = {
+        "max_trials": 2,
+        "search_space": {
+            "model.head": {"choice": ["gaussian", "homoscedastic"]},
+            "model.ensemble.members": {"int": [2, 5]},
+            "model.bayesian.prior_scale": {"float": [0.1, 1.0], "sampling": "log"},
+            "model.bayesian.posterior_scale_init": {"float": [0.001, 0.1], "sampling": "log"},
+            "model.bayesian.kl_weight": {"float": [1e-4, 1e-2], "sampling": "log"},
+            "model.bayesian.kl_warmup_epochs": {"int": [0, 20]},
+            "model.bayesian.train_samples": {"choice": [1, 4]},
+            "prediction.conformal.method": {"choice": ["split", "cqr"]},
+            "prediction.conformal.alpha": {"choice": [0.05, 0.1]},
+        },
+    }
+    config = validate_config(raw)
+    space = validate_search_space(raw, {}, config)
+    assert len(space.dimensions) == 9
+
+
+def test_a_sweep_may_pick_trials_by_a_validation_metric_the_model_gives():
+    raw = tiny_config("regression", model={"task": "regression", "head": "gaussian"})
+    raw["tuner"] = {
+        "objective": "validation.nll",
+        "search_space": {"model.l2": {"choice": [0.0, 1e-4]}},
+    }
+    assert validate_config(raw).tuner.resolved_direction == "min"
+    raw["model"]["head"] = "default"
+    with pytest.raises(ConfigError, match="needs a predictive distribution"):
+        validate_config(raw)
+    raw["tuner"]["objective"] = "validation.nlll"
+    with pytest.raises(ConfigError, match=r"did you mean 'validation\.nll'"):
+        validate_config(raw)

@@ -1,0 +1,199 @@
+"""Conformal prediction against its finite-sample theory, on synthetic data in NumPy.
+
+For n calibration scores and a test score exchangeable with them (continuous, no ties), the
+split-conformal set at level alpha covers with probability exactly k / (n + 1), where
+k = ceil((n + 1)(1 - alpha)) (Vovk et al. 2005; Lei et al. 2018, Theorem 2.2). The coverage
+tests repeat calibration and test draws R times and compare the mean coverage with k / (n + 1).
+Per replicate the coverage has variance at most k(n + 1 - k) / ((n + 1)^2 (n + 2)) (its
+conditional Beta part) plus alpha(1 - alpha) / m (the m test rows); each test allows 4.5
+standard errors of the mean over R replicates, which a correct implementation exceeds with
+probability below 1e-5 (normal tail; the mean of R >= 1000 bounded terms is normal to well
+within that). With n = 199, m = 50 and R = 3000 that is +-0.0028; an off-by-one in the rank
+(the k-th vs the (k+1)-th score) moves the mean by 1 / (n + 1) = 0.005, 8 standard errors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from toolkit.evaluation.conformal import (
+    ConformalCalibration,
+    conformal_metrics,
+    conformal_quantile,
+    set_labels,
+)
+from toolkit.evaluation.predict import Predictions
+
+ALPHA = 0.05
+N_CAL, N_TEST, REPLICATES = 199, 50, 3000
+
+
+def _exact_coverage(n: int, alpha: float) -> float:
+    return math.ceil((n + 1) * (1 - alpha)) / (n + 1)
+
+
+def _tolerance(n: int, alpha: float, m: int, replicates: int) -> float:
+    k = math.ceil((n + 1) * (1 - alpha))
+    conditional = k * (n + 1 - k) / ((n + 1) ** 2 * (n + 2))
+    per_replicate = conditional + alpha * (1 - alpha) / m
+    return 4.5 * math.sqrt(per_replicate / replicates)
+
+
+@pytest.mark.parametrize(
+    ("n", "alpha", "rank"),
+    [(19, 0.05, 19), (99, 0.1, 90), (100, 0.1, 91), (9, 0.2, 8), (1000, 0.05, 951)],
+)
+def test_the_quantile_is_the_ceil_n_plus_1_times_1_minus_alpha_th_smallest_score(n, alpha, rank):
+    scores = np.random.default_rng(n).permutation(np.arange(1, n + 1, dtype=float))
+    # the scores are 1..n, so the rank-th smallest is the number rank itself
+    assert conformal_quantile(scores, alpha) == rank
+
+
+def test_too_few_calibration_rows_give_an_infinite_quantile_and_every_class():
+    assert conformal_quantile(np.arange(18.0), 0.05) == math.inf  # needs 19 rows at 0.05
+    calibration = ConformalCalibration("multiclass", "split", 0.05, np.zeros(5), "validation")
+    predictions = Predictions("multiclass", np.array([[0.9, 0.1, 0.0]]))
+    calibration.apply(predictions)
+    assert predictions.prediction_sets.tolist() == [[True, True, True]]
+
+
+def _heteroscedastic(rng: np.random.Generator, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """x ~ U(-2, 2); y | x ~ N(sin 2x, (0.2 + 0.5|x|)^2)."""
+    x = rng.uniform(-2, 2, size=rows)
+    return x, np.sin(2 * x) + (0.2 + 0.5 * np.abs(x)) * rng.normal(size=rows)
+
+
+def _regression_predictions(x: np.ndarray) -> Predictions:
+    """A deliberately wrong model: the mean is off by 0.3 and the std too small and constant
+    in the wrong places, so only the conformal step can make the coverage right."""
+    mean = np.sin(2 * x) + 0.3
+    std = 0.3 + 0.1 * (x > 0)
+    return Predictions("regression", mean, std, locations=mean[:, None], scales=std[:, None])
+
+
+@pytest.mark.parametrize("method", ["split", "cqr"])
+def test_regression_coverage_is_exactly_k_over_n_plus_1_on_average(method):
+    rng = np.random.default_rng(20260101 if method == "split" else 20260102)
+    covered = np.empty(REPLICATES)
+    for replicate in range(REPLICATES):
+        x, y = _heteroscedastic(rng, N_CAL + N_TEST)
+        predictions = _regression_predictions(x)
+        calibration_rows = Predictions(
+            "regression",
+            predictions.mean[:N_CAL],
+            predictions.std[:N_CAL],
+            locations=predictions.locations[:N_CAL],
+            scales=predictions.scales[:N_CAL],
+        )
+        calibration = ConformalCalibration.fit(
+            calibration_rows, y[:N_CAL], method=method, alpha=ALPHA, calibrated_on="validation"
+        )
+        test_rows = Predictions(
+            "regression",
+            predictions.mean[N_CAL:],
+            predictions.std[N_CAL:],
+            locations=predictions.locations[N_CAL:],
+            scales=predictions.scales[N_CAL:],
+        )
+        calibration.apply(test_rows)
+        covered[replicate] = conformal_metrics(test_rows, y[N_CAL:])["conformal_coverage"]
+    expected = _exact_coverage(N_CAL, ALPHA)
+    assert abs(covered.mean() - expected) < _tolerance(N_CAL, ALPHA, N_TEST, REPLICATES)
+
+
+def test_split_intervals_are_the_mean_plus_minus_q_std_with_q_from_the_sorted_scores():
+    rng = np.random.default_rng(3)
+    x, y = _heteroscedastic(rng, 60)
+    predictions = _regression_predictions(x)
+    calibration = ConformalCalibration.fit(
+        predictions, y, method="split", alpha=0.1, calibrated_on="validation"
+    )
+    scores = np.sort(np.abs(y - predictions.mean) / predictions.std)
+    q = scores[math.ceil(61 * 0.9) - 1]  # the 55th smallest of 60
+    assert calibration.quantile == pytest.approx(q)
+    calibration.apply(predictions)
+    np.testing.assert_allclose(predictions.conformal_lower, predictions.mean - q * predictions.std)
+    np.testing.assert_allclose(predictions.conformal_upper, predictions.mean + q * predictions.std)
+
+
+def test_cqr_adjusts_the_models_own_quantiles_additively():
+    """Romano et al. (2019): E = max(lo - y, y - hi); interval [lo - Q, hi + Q]."""
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    x, y = _heteroscedastic(rng, 80)
+    predictions = _regression_predictions(x)
+    calibration = ConformalCalibration.fit(
+        predictions, y, method="cqr", alpha=0.1, calibrated_on="validation"
+    )
+    lo = predictions.mean + predictions.std * stats.norm.ppf(0.05)
+    hi = predictions.mean + predictions.std * stats.norm.ppf(0.95)
+    q = np.sort(np.maximum(lo - y, y - hi))[math.ceil(81 * 0.9) - 1]
+    assert calibration.quantile == pytest.approx(q)
+    calibration.apply(predictions)
+    np.testing.assert_allclose(predictions.conformal_lower, lo - q, rtol=1e-8)
+    np.testing.assert_allclose(predictions.conformal_upper, hi + q, rtol=1e-8)
+
+
+def _class_probabilities(rng: np.random.Generator, rows: int, classes: int) -> np.ndarray:
+    logits = rng.normal(scale=1.5, size=(rows, classes))
+    p = np.exp(logits)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_prediction_sets_cover_exactly_k_over_n_plus_1_on_average():
+    rng = np.random.default_rng(20260103)
+    classes = 5
+    covered = np.empty(REPLICATES)
+    sizes = np.empty(REPLICATES)
+    for replicate in range(REPLICATES):
+        truth = _class_probabilities(rng, N_CAL + N_TEST, classes)
+        labels = (rng.random((N_CAL + N_TEST, 1)) > truth.cumsum(axis=1)).sum(axis=1)
+        # the model is overconfident: it squares and renormalises the true probabilities
+        model = truth**2 / (truth**2).sum(axis=1, keepdims=True)
+        calibration = ConformalCalibration.fit(
+            Predictions("multiclass", model[:N_CAL]),
+            labels[:N_CAL],
+            method="split",
+            alpha=ALPHA,
+            calibrated_on="validation",
+        )
+        test_rows = calibration.apply(Predictions("multiclass", model[N_CAL:]))
+        result = conformal_metrics(test_rows, labels[N_CAL:])
+        covered[replicate], sizes[replicate] = result["set_coverage"], result["mean_set_size"]
+    expected = _exact_coverage(N_CAL, ALPHA)
+    assert abs(covered.mean() - expected) < _tolerance(N_CAL, ALPHA, N_TEST, REPLICATES)
+    assert 1.0 < sizes.mean() < classes  # informative sets: neither singletons nor everything
+
+
+def test_a_set_holds_every_class_whose_score_is_within_the_quantile():
+    calibration = ConformalCalibration(
+        "multiclass", "split", 0.3, np.array([0.1, 0.4, 0.6]), "validation"
+    )
+    assert calibration.quantile == 0.6  # ceil(4 * 0.7) = 3rd smallest
+    predictions = calibration.apply(
+        Predictions("multiclass", np.array([[0.7, 0.2, 0.1], [0.45, 0.45, 0.1]]))
+    )
+    assert predictions.prediction_sets.tolist() == [[True, False, False], [True, True, False]]
+    assert set_labels(predictions.prediction_sets, ["a", "b", "c"]) == ['["a"]', '["a", "b"]']
+
+
+def test_a_calibration_survives_its_json_round_trip():
+    calibration = ConformalCalibration(
+        "regression", "split", 0.1, np.array([0.5, 1.5, 2.5]), "calibration", normalized=True
+    )
+    text = calibration.to_json()
+    assert json.loads(text)["rows"] == 3
+    again = ConformalCalibration.from_json(text)
+    assert (again.task, again.method, again.alpha, again.calibrated_on, again.normalized) == (
+        "regression",
+        "split",
+        0.1,
+        "calibration",
+        True,
+    )
+    np.testing.assert_array_equal(again.scores, calibration.scores)

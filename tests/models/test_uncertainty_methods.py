@@ -1,0 +1,178 @@
+"""Ensembles and the variational training settings, each checked against a computation
+written here by hand (TensorFlow gradients of a hand-written NLL, NumPy closed forms)."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import tiny_config
+from toolkit.config.loading import validate_config
+from toolkit.data.pipeline import make_dataset
+from toolkit.data.prepared import prepare_data
+from toolkit.models.builder import build_model
+from toolkit.models.saving import load_model
+from toolkit.training.compile import compile_model
+from toolkit.training.kl_annealing import KLAnnealing
+
+
+def _setup(task: str, model: dict, **sections):
+    raw = tiny_config(task, model={"task": task, **model}, **sections)
+    raw["data"]["synthetic"] = {"samples": 96, "features": 3}
+    config = validate_config(raw)
+    data = prepare_data(config)
+    network = build_model(config, data.spec, train_size=data.train.rows)
+    compile_model(network, config, data.spec, steps_per_epoch=4)
+    return data, network
+
+
+def _first_batch(data, rows: int = 32):
+    return next(iter(make_dataset(*data.train.arrays(), batch_size=rows)))
+
+
+# ------------------------------------------------------------------ ensembles
+
+
+def test_each_member_learns_from_its_own_loss_only():
+    """d(ensemble loss)/d(member m's weights) = (1/M) d(member m's Gaussian NLL)/d(same)."""
+    members = 3
+    data, network = _setup(
+        "regression", {"head": "gaussian", "hidden": [4], "ensemble": {"members": members}}
+    )
+    x, y = _first_batch(data)
+    with tf.GradientTape() as tape:
+        loss = network.compute_loss(x, y, network(x, training=True), training=True)
+    member = network.get_layer("member1")
+    ensemble_gradient = tape.gradient(loss, member.trainable_weights)
+
+    t_mean, t_std = data.spec.target.mean, data.spec.target.std
+    features = network.get_layer("impute_standardize")(x["numeric"])
+    with tf.GradientTape() as tape:
+        output = member(features, training=True)
+        mean = (output[:, 0] - t_mean) / t_std
+        scale = output[:, 1] / t_std
+        target = (tf.cast(y[:, 0], tf.float32) - t_mean) / t_std
+        nll = (
+            0.5 * math.log(2 * math.pi) + tf.math.log(scale) + 0.5 * ((target - mean) / scale) ** 2
+        )
+        own = tf.reduce_mean(nll)
+    own_gradient = tape.gradient(own, member.trainable_weights)
+    for ours, theirs in zip(ensemble_gradient, own_gradient, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy() / members, rtol=2e-4, atol=1e-7)
+
+
+def test_members_start_from_different_weights_and_the_model_saves_as_one_file(tmp_path):
+    data, network = _setup(
+        "binary",
+        {"hidden": [4], "ensemble": {"members": 2}},
+        prediction={"temperature_scaling": True},
+    )
+    first = network.get_layer("member0").get_layer("block0_dense").get_weights()[0]
+    second = network.get_layer("member1").get_layer("block0_dense").get_weights()[0]
+    assert not np.allclose(first, second)
+    network.get_layer("temperature").temperature.assign(1.7)
+    path = tmp_path / "model.keras"
+    network.save(path)
+    again = load_model(path)
+    x, _ = _first_batch(data)
+    np.testing.assert_allclose(again(x).numpy(), network(x).numpy(), rtol=1e-6)
+    assert again.output.shape[1:] == (2, 1)  # (members, one logit)
+
+
+# ------------------------------------------------------------------ variational training
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _variational_linear(**bayesian):
+    """A regression network whose only weights are one variational output unit on one
+    standardised input: y_std = w * z + b."""
+    data, network = _setup(
+        "regression",
+        {
+            "hidden": [1],
+            "activation": "linear",
+            "bayesian": {"layers": "output", "prior_scale": 0.5, **bayesian},
+        },
+        data={"source": "synthetic:sine", "synthetic": {"samples": 96}},
+    )
+    block = network.get_layer("block0_dense")
+    block.set_weights([np.ones((1, 1)), np.zeros(1)])
+    return data, network
+
+
+def _closed_form_kl(layer, prior_scale: float) -> float:
+    loc = np.concatenate([layer.kernel_loc.numpy().ravel(), layer.bias_loc.numpy()])
+    rho = np.concatenate([layer.kernel_rho.numpy().ravel(), layer.bias_rho.numpy()])
+    scale = _softplus(rho) + 1e-6
+    kl = np.log(prior_scale / scale) + (scale**2 + loc**2) / (2 * prior_scale**2) - 0.5
+    return float(kl.sum())
+
+
+def test_kl_annealing_scales_the_kl_in_training_and_validation_keeps_it_whole():
+    data, network = _variational_linear(kl_warmup_epochs=4, posterior_scale_init=1e-4)
+    layer = network.get_layer("output")
+    layer.kernel_loc.assign([[0.6]])
+    layer.bias_loc.assign([0.1])
+    x, y = _first_batch(data)
+    z = (x["numeric"].numpy()[:, 0] - data.spec.numeric[0].mean) / data.spec.numeric[0].std
+    target = (y.numpy()[:, 0] - data.spec.target.mean) / data.spec.target.std
+    data_term = np.mean((target - (0.6 * z + 0.1)) ** 2)  # the posterior is 1e-4 wide
+    kl = _closed_form_kl(layer, 0.5) / data.train.rows  # kl_weight auto = 1 / n
+    for factor in (0.0, 0.25, 1.0):
+        network.kl_factor.assign(factor)
+        training = network.compute_loss(x, y, network(x, training=True), training=True)
+        evaluation = network.compute_loss(x, y, network(x, training=False), training=False)
+        assert float(training) == pytest.approx(data_term + factor * kl, rel=2e-3)
+        assert float(evaluation) == pytest.approx(data_term + kl, rel=2e-3)
+
+
+def test_the_kl_weight_warms_up_linearly_from_zero_over_the_first_epochs():
+    data, network = _variational_linear(kl_warmup_epochs=3)
+    seen = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(float(network.kl_factor.numpy()))
+    )
+    network.fit(
+        make_dataset(*data.train.arrays(), batch_size=32),
+        epochs=5,
+        callbacks=[KLAnnealing(3), probe],
+        verbose=0,
+    )
+    np.testing.assert_allclose(seen, [0.0, 1 / 3, 2 / 3, 1.0, 1.0], rtol=1e-6)
+    assert float(network.kl_factor.numpy()) == 1.0  # prediction and saving see the full KL
+
+
+@pytest.mark.parametrize("samples", [1, 8])
+def test_training_samples_average_the_likelihood_term(samples):
+    """With w ~ N(m_w, s_w), b ~ N(m_b, s_b) shared by the batch, E[mean_i (t_i - w z_i - b)^2]
+    = mean_i (t_i - m_w z_i - m_b)^2 + s_w^2 mean(z^2) + s_b^2. Over 300 evaluations the
+    K-sample loss must have that mean (5 standard errors) and a K times smaller variance
+    than one sample's (s^2 = 0.05^2 keeps the loss nearly linear in w and b, so nearly
+    normal: the ratio of two 300-draw variances then lies within a factor 2 of its value
+    with probability above 1 - 1e-4)."""
+    data, network = _variational_linear(train_samples=samples, posterior_scale_init=0.05)
+    layer = network.get_layer("output")
+    layer.kernel_loc.assign([[0.3]])
+    layer.bias_loc.assign([-0.8])
+    x, y = _first_batch(data)
+    z = (x["numeric"].numpy()[:, 0] - data.spec.numeric[0].mean) / data.spec.numeric[0].std
+    target = (y.numpy()[:, 0] - data.spec.target.mean) / data.spec.target.std
+    s = _softplus(layer.kernel_rho.numpy()[0, 0]) + 1e-6
+    s_b = _softplus(layer.bias_rho.numpy()[0]) + 1e-6
+    kl = _closed_form_kl(layer, 0.5) / data.train.rows
+    expected = np.mean((target - 0.3 * z + 0.8) ** 2) + s**2 * np.mean(z**2) + s_b**2 + kl
+
+    loss = tf.function(lambda: network.compute_loss(x, y, network(x, training=True)))
+    draws = np.array([float(loss()) for _ in range(300)])
+    single_variance = 4 * s**2 * np.mean((target - 0.3 * z + 0.8) * z) ** 2 + 4 * s_b**2 * (
+        np.mean(target - 0.3 * z + 0.8) ** 2
+    )  # the variance of the loss's linear part in (w, b), for one sample
+    assert abs(draws.mean() - expected) < 5 * math.sqrt(single_variance / samples / 300)
+    assert single_variance / samples / 2 < draws.var(ddof=1) < 2 * single_variance / samples

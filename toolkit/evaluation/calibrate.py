@@ -1,0 +1,104 @@
+"""After training: fit a classifier's temperature and compute the conformal scores.
+
+Both use rows the model did not train on: the temperature the validation split (Guo et al.,
+2017), the conformal scores the validation split or the calibration split held out of
+training (``prediction.conformal.calibration``). The temperature goes into the model's
+``TemperatureScale`` layer before the conformal scores are computed, so the scores describe
+the probabilities the saved model gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from toolkit.config.schema import ExperimentConfig
+from toolkit.evaluation.conformal import ConformalCalibration
+from toolkit.evaluation.predict import model_outputs, summarize_outputs
+from toolkit.evaluation.temperature import calibration_change, fit_temperature
+
+if TYPE_CHECKING:
+    from toolkit.data.prepared import PreparedData
+
+ECE_DEFINITION = (
+    "expected calibration error over 10 equal-width bins, sum_b (n_b / n) |observed_b - "
+    "confidence_b|: of P(y = 1) against the positive rate for binary classifiers, of the "
+    "top-class probability against accuracy for multiclass ones"
+)
+
+
+# Rows of a (streamed, possibly huge) split that the temperature and the conformal scores
+# are computed from: a seeded sample of a larger split is still exchangeable with new rows.
+CALIBRATION_ROWS = 100_000
+
+
+@dataclass
+class RunCalibration:
+    conformal: ConformalCalibration | None = None
+    temperature: dict[str, Any] | None = None
+
+
+def _temperature_layer(model):
+    from toolkit.models.layers.temperature_scale import TemperatureScale
+
+    found = [layer for layer in model.layers if isinstance(layer, TemperatureScale)]
+    return found[0] if found else None
+
+
+def fit_temperature_scaling(
+    config: ExperimentConfig, data: PreparedData, model
+) -> dict[str, Any] | None:
+    """Fit T on the validation split, set it in the model; ECE and log loss before and after
+    on the validation split (where T was fitted) and the test split (where it was not)."""
+    layer = _temperature_layer(model)
+    if layer is None:
+        return None
+    task = config.model.task
+    layer.temperature.assign(1.0)
+    features, y = data.validation.sample(CALIBRATION_ROWS, seed=config.seed)
+    logits = model_outputs(model, features, config)
+    temperature = fit_temperature(task, logits, y[:, 0])
+    report: dict[str, Any] = {
+        "temperature": temperature,
+        "fitted_on": "validation",
+        "ece_definition": ECE_DEFINITION,
+        "validation": calibration_change(task, logits, y[:, 0], temperature),
+    }
+    if data.test is not None:
+        test_features, test_y = data.test.sample(CALIBRATION_ROWS, seed=config.seed)
+        test_logits = model_outputs(model, test_features, config)
+        report["test"] = calibration_change(task, test_logits, test_y[:, 0], temperature)
+    layer.temperature.assign(temperature)
+    return report
+
+
+def fit_conformal(
+    config: ExperimentConfig, data: PreparedData, model
+) -> ConformalCalibration | None:
+    """The conformal scores of the model on its calibration rows."""
+    section = config.prediction.conformal
+    if section is None:
+        return None
+    held_out = section.calibration == "validation"
+    split = data.validation if held_out else data.calibration
+    features, y = split.sample(CALIBRATION_ROWS, seed=config.seed)
+    predictions = summarize_outputs(model_outputs(model, features, config), config)
+    return ConformalCalibration.fit(
+        predictions,
+        y[:, 0] if np.ndim(y) == 2 else y,
+        method=section.method,
+        alpha=section.alpha,
+        calibrated_on="validation" if held_out else "calibration",
+    )
+
+
+def calibrate_run(config: ExperimentConfig, data: PreparedData, model) -> RunCalibration:
+    """Temperature first (it changes the probabilities), then the conformal scores."""
+    temperature = (
+        fit_temperature_scaling(config, data, model)
+        if config.prediction.temperature_scaling
+        else None
+    )
+    return RunCalibration(conformal=fit_conformal(config, data, model), temperature=temperature)

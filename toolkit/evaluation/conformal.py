@@ -1,0 +1,187 @@
+"""Split conformal prediction: intervals and prediction sets with finite-sample coverage.
+
+Calibration scores s_1..s_n come from rows the model never trained on. With a test row
+exchangeable with them, its score is at most the ceil((n + 1)(1 - alpha))-th smallest
+calibration score with probability at least 1 - alpha, and (for continuous scores) at most
+1 - alpha + 1/(n + 1) (Vovk et al., 2005; Lei et al., 2018). The scores:
+
+* regression ``split``: |y - mean| / std when the model gives a std (a normalised score,
+  so intervals keep the model's shape), else |y - mean|; interval mean -/+ q std (or q).
+* regression ``cqr`` (Romano, Patterson & Candès, 2019): with the model's own alpha/2 and
+  1 - alpha/2 predictive quantiles lo, hi: max(lo - y, y - hi); interval [lo - q, hi + q].
+* classifiers ``split`` (Sadinle, Lei & Wasserman, 2019): 1 - p(true class); the set holds
+  every class with 1 - p(class) <= q.
+
+The scores are saved in the run directory (``conformal.json``) so ``toolkit predict`` and
+``toolkit evaluate`` apply the same calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.evaluation.predict import Predictions
+
+CONFORMAL_FILE = "conformal.json"
+_MIN_STD = 1e-12
+
+
+def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
+    """The ceil((n + 1)(1 - alpha))-th smallest of the n ``scores``; +inf when that rank
+    exceeds n (too few calibration rows for this alpha: the only valid set is everything)."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64).reshape(-1))
+    n = len(ordered)
+    rank = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)  # guard against (n+1)(1-a) = 18.999...
+    if rank > n:
+        return math.inf
+    return float(ordered[max(rank, 1) - 1])
+
+
+def _true_class_probability(predictions: Predictions, y: np.ndarray) -> np.ndarray:
+    labels = np.asarray(y).reshape(-1).astype(int)
+    return predictions.mean[np.arange(len(labels)), labels]
+
+
+def _cqr_bounds(predictions: Predictions, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    from toolkit.evaluation.predict import predictive_interval
+
+    bounds = predictive_interval(predictions, 1.0 - alpha)
+    if bounds is None:
+        raise ToolkitError(
+            "conformal method 'cqr' needs predictive quantiles, and this model gives none"
+        )
+    return bounds
+
+
+@dataclass(frozen=True)
+class ConformalCalibration:
+    """The calibration scores of one run and how to turn them into intervals or sets."""
+
+    task: str
+    method: str
+    alpha: float
+    scores: np.ndarray
+    calibrated_on: str
+    normalized: bool = False
+
+    @property
+    def quantile(self) -> float:
+        return conformal_quantile(self.scores, self.alpha)
+
+    @classmethod
+    def fit(
+        cls,
+        predictions: Predictions,
+        y: np.ndarray,
+        *,
+        method: str,
+        alpha: float,
+        calibrated_on: str,
+    ) -> ConformalCalibration:
+        """Scores of held-out ``predictions`` against their encoded targets ``y``."""
+        task = predictions.task
+        if task != "regression":
+            scores = 1.0 - _true_class_probability(predictions, y)
+            return cls(task, method, alpha, np.sort(scores), calibrated_on)
+        target = np.asarray(y, dtype=np.float64).reshape(-1)
+        if method == "cqr":
+            lower, upper = _cqr_bounds(predictions, alpha)
+            scores = np.maximum(lower - target, target - upper)
+            return cls(task, method, alpha, np.sort(scores), calibrated_on)
+        residual = np.abs(target - predictions.mean)
+        normalized = predictions.std is not None
+        if normalized:
+            residual = residual / np.maximum(predictions.std, _MIN_STD)
+        return cls(task, method, alpha, np.sort(residual), calibrated_on, normalized)
+
+    def apply(self, predictions: Predictions) -> Predictions:
+        """Fill ``predictions``' conformal intervals or prediction sets (in place)."""
+        q = self.quantile
+        if predictions.task != "regression":
+            predictions.prediction_sets = (1.0 - predictions.mean) <= q
+            return predictions
+        if self.method == "cqr":
+            lower, upper = _cqr_bounds(predictions, self.alpha)
+            predictions.conformal_lower, predictions.conformal_upper = lower - q, upper + q
+            return predictions
+        if self.normalized and predictions.std is None:
+            raise ToolkitError("the conformal scores are normalised by a std this model lacks")
+        half = q * np.maximum(predictions.std, _MIN_STD) if self.normalized else q
+        predictions.conformal_lower = predictions.mean - half
+        predictions.conformal_upper = predictions.mean + half
+        return predictions
+
+    def to_json(self) -> str:
+        q = self.quantile
+        return json.dumps(
+            {
+                "task": self.task,
+                "method": self.method,
+                "alpha": self.alpha,
+                "calibrated_on": self.calibrated_on,
+                "normalized": self.normalized,
+                "rows": len(self.scores),
+                "quantile": q if math.isfinite(q) else None,
+                "scores": self.scores.tolist(),
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ConformalCalibration:
+        data = json.loads(text)
+        return cls(
+            task=data["task"],
+            method=data["method"],
+            alpha=float(data["alpha"]),
+            scores=np.asarray(data["scores"], dtype=np.float64),
+            calibrated_on=data["calibrated_on"],
+            normalized=bool(data.get("normalized", False)),
+        )
+
+
+def load_calibration(run_dir: str | Path) -> ConformalCalibration | None:
+    """The run's conformal calibration, or None when it was trained without one."""
+    path = Path(run_dir) / CONFORMAL_FILE
+    if not path.exists():
+        return None
+    try:
+        return ConformalCalibration.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ToolkitError(f"{path} cannot be read: {error}") from None
+
+
+def conformal_metrics(predictions: Predictions, y: np.ndarray) -> dict[str, Any]:
+    """Coverage and size of the conformal intervals or sets on labelled rows."""
+    if predictions.task == "regression":
+        if predictions.conformal_lower is None:
+            return {}
+        target = np.asarray(y, dtype=np.float64).reshape(-1)
+        lower, upper = predictions.conformal_lower, predictions.conformal_upper
+        return {
+            "conformal_coverage": float(np.mean((lower <= target) & (target <= upper))),
+            "conformal_interval_width": float(np.mean(upper - lower)),
+        }
+    if predictions.prediction_sets is None:
+        return {}
+    labels = np.asarray(y).reshape(-1).astype(int)
+    sets = predictions.prediction_sets
+    return {
+        "set_coverage": float(np.mean(sets[np.arange(len(labels)), labels])),
+        "mean_set_size": float(np.mean(sets.sum(axis=1))),
+    }
+
+
+def set_labels(sets: np.ndarray, classes: list[str]) -> list[str]:
+    """Each row's prediction set as a JSON list of class labels (unambiguous in a CSV)."""
+    names = np.asarray(classes, dtype=object)
+    return [json.dumps([str(c) for c in names[row]]) for row in sets]
