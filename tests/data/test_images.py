@@ -233,6 +233,38 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
     assert not (tmp_path / "out").exists()
 
 
+def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
+    cli, write_config, tmp_path
+):
+    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
+    config = write_config(
+        {
+            "name": "transfer",
+            "data": {"source": str(folder), "validation": 0.25},
+            "model": {
+                "task": "binary",
+                "body": "backbone",
+                "backbone": {"name": "MobileNetV3Small", "weights": "imagenet"},
+                "hidden": [],
+            },
+            "training": {"epochs": 1, "batch_size": 2},
+        }
+    )
+    home = tmp_path / "keras-home"
+    offline = {
+        "KERAS_HOME": str(home),
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("toolkit: error: backbone MobileNetV3Small: its ImageNet weights")
+    assert f"in {home / 'models'}" in line and ".h5" in line
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
 def _prepare_error(config) -> str:
     with pytest.raises(DataError) as raised:
         prepare_data(config)

@@ -135,6 +135,10 @@ def train(
         from toolkit.runs import open_run_directory
 
         open_run_directory(config.model.init_from)  # a bad path fails before any run exists
+    if config.model.backbone is not None and data.spec.image is not None:
+        from toolkit.models.bodies.backbone import ensure_weights
+
+        ensure_weights(config.model, data.spec.image.shape)  # offline: fails before any run
     base = output_dir or config.output_dir
     source_record = dict(data.source)
     if config.runtime.distribute == "multi_worker":

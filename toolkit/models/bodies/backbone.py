@@ -85,6 +85,16 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
     return application
 
 
+def ensure_weights(model: ModelConfig, image_shape: list[int]) -> None:
+    """Fetch (or find in Keras' cache) the ImageNet weights the config asks for, before a run
+    directory exists: offline without them is a one-line ``DataError`` and nothing written."""
+    backbone = model.backbone
+    if backbone is None or backbone.weights != "imagenet":
+        return
+    height, width = backbone.input_size or image_shape[:2]
+    load_application(backbone, (height, width, 3))
+
+
 def inference_mode(model: ModelConfig) -> bool:
     """Batch normalisation in inference mode: pretrained weights, or a backbone that starts
     frozen (to be fine-tuned later)."""
