@@ -17,8 +17,13 @@ setup: $(VENV)/.installed
 train: setup
 	$(BIN)/toolkit train configs/regression.yaml
 
+# Two processes: the tests spend much of their time starting TensorFlow in subprocesses, so
+# two workers keep both cores busy. A file's tests stay on one worker (--dist loadfile) so
+# they share its module-scoped trained runs.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

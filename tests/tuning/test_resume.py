@@ -105,7 +105,10 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
 ):
     """issue 15: the killed trial's folder stayed `running` with its model and checkpoints."""
     config = make_sweep_config(max_trials=1, keep_top_k=1)
-    config["training"]["epochs"] = 200
+    # Long enough to be killed between epochs 2 and 30 (an epoch takes tens of milliseconds
+    # on the tiny data, so the poll below has a window of a second or more), short enough
+    # that the resumed sweep's rerun of the trial costs seconds, not minutes.
+    config["training"]["epochs"] = 30
     config["callbacks"]["early_stopping"] = False
     process = _start(write_config(config), tmp_path)
     deadline = time.monotonic() + 120
