@@ -150,9 +150,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     body = "" if config.model.body == "dense" else f"{config.model.body} body, "
     if config.model.backbone is not None:
         body = f"backbone {config.model.backbone.name}, "
+    blocks = len(config.model.hidden)
     print(
-        f"{args.config}: valid ({config.model.task}, {body}{len(config.model.hidden)} hidden "
-        f"blocks{extra})"
+        f"{args.config}: valid ({config.model.task}, {body}{blocks} hidden "
+        f"block{'' if blocks == 1 else 's'}{extra})"
     )
     return 0
 
@@ -183,6 +184,7 @@ def _summary_line(result) -> str:
         parts.append(f"{_split_label(evaluated)}: {text}")
     if result.reason:
         parts.append(result.reason)
+    parts.extend(f"warning: {w}" for w in getattr(result, "warnings", None) or [])
     return "; ".join(parts)
 
 

@@ -82,6 +82,12 @@ class Run:
         return self.record.get("reason")
 
     @property
+    def warnings(self) -> list[str]:
+        """What the run noticed and finished anyway (a loss that never improved, a tracking
+        server that could not be reached)."""
+        return list(self.record.get("warnings", []))
+
+    @property
     def epochs(self) -> int:
         """Epochs trained (the rows of history.csv)."""
         epochs = self.record.get("epochs")

@@ -116,6 +116,28 @@ def _non_finite_reason(
     )
 
 
+def _no_progress_warning(config: ExperimentConfig, history: pd.DataFrame) -> str | None:
+    """One line when the training loss never went below its first epoch's, or None.
+
+    A learning rate far too high can leave a network dead (saturated units, constant output)
+    with a finite loss that creeps upwards: nothing NaN stops the run, and its metrics are
+    meaningless. The run still completes (its files are what was trained); the line says so.
+    """
+    bayesian = config.model.bayesian
+    if "loss" not in history or len(history) < 3:
+        return None
+    if bayesian is not None and bayesian.kl_warmup_epochs > 0:
+        return None  # the KL term's weight grows during warm-up, and the loss with it
+    losses = history["loss"].to_numpy(dtype=float)
+    if not np.all(np.isfinite(losses)) or np.argmin(losses) != 0 or losses[-1] <= losses[0]:
+        return None
+    return (
+        f"the training loss never went below its first epoch's ({losses[0]:.4g}; "
+        f"{losses[-1]:.4g} at epoch {len(losses)}): the network did not learn. Try a lower "
+        f"training.optimizer.learning_rate (now {config.training.optimizer.learning_rate:g})"
+    )
+
+
 def train(
     config: ExperimentConfig,
     *,
@@ -657,6 +679,9 @@ def _finish(
             status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
         )
         raise ToolkitError(os_error_message(error, f"cannot write results to {run.path}")) from None
+    warning = _no_progress_warning(config, history) if status == "completed" else None
+    if warning is not None:
+        run.update_run(warnings=[*run.read_run().get("warnings", []), warning])
     run.update_run(
         status=status,
         reason=reason,
