@@ -7,8 +7,10 @@ target, so splits, stratification and fingerprints work as they do for tables.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -198,12 +200,17 @@ def load_batch(path: Path, label_key: str = "labels") -> tuple[np.ndarray, np.nd
 
 def _download(name: str) -> None:
     """Let Keras download ``name`` into its cache; offline, one line naming the files."""
+    from toolkit.startup import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     folder = keras_cache_dir()
     loader = getattr(keras.datasets, name).load_data
     try:
-        loader()
+        # Keras prints its download progress on stdout, which holds only paths for the CLI.
+        with contextlib.redirect_stdout(sys.stderr):
+            loader()
     except Exception as error:  # urllib's errors arrive wrapped in a bare Exception
         missing = [f for f in CACHED_FILES[name] if not (folder / f).exists()]
         reason = " ".join(str(error).split())[:160]

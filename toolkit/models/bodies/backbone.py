@@ -12,7 +12,9 @@ every layer it calls, overriding the one recorded at build time.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 from pathlib import Path
 
 import keras
@@ -64,7 +66,9 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
     ``DataError`` (weights that cannot be downloaded, a file that does not fit)."""
     if backbone.weights == "imagenet":
         try:
-            return make_application(backbone, input_shape, weights="imagenet")
+            # Keras prints its download progress on stdout, which holds only paths for the CLI.
+            with contextlib.redirect_stdout(sys.stderr):
+                return make_application(backbone, input_shape, weights="imagenet")
         except ValueError as error:
             raise DataError(f"backbone {backbone.name} with weights imagenet: {error}") from None
         except Exception as error:  # Keras wraps urllib's errors in a bare Exception
