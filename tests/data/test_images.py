@@ -226,7 +226,10 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
     }
     result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
     assert result.returncode == 2, result.stderr
+    # One line and nothing on stdout (Keras prints "Downloading data from ..." there).
+    assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
     assert lines[-1].startswith("toolkit: error: keras:mnist is not in Keras' cache")
     assert f"put mnist.npz in {home / 'datasets'}" in lines[-1]
     assert "Traceback" not in result.stderr
@@ -258,7 +261,8 @@ def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     }
     result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
     assert result.returncode == 2, result.stderr
-    line = result.stderr.strip().splitlines()[-1]
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
     assert line.startswith("toolkit: error: backbone MobileNetV3Small: its ImageNet weights")
     assert f"in {home / 'models'}" in line and ".h5" in line
     assert "Traceback" not in result.stderr

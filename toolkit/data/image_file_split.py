@@ -34,6 +34,9 @@ class ImageFileSplit(InMemorySplit):
         self.feature = feature
 
     def _decode_batch(self):
+        from toolkit.startup import import_tensorflow
+
+        import_tensorflow()  # quietly, when the command line asked for it
         import tensorflow as tf
 
         from toolkit.data.images import decode_fn

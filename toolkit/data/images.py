@@ -228,6 +228,9 @@ def check_files(paths: pd.Series | list[str], feature: ImageFeature, *, what: st
 def decode_fn(feature: ImageFeature):
     """A TensorFlow function: an image file's path -> float32 (H, W, C) pixels, decoded and
     resized as ``keras.utils.image_dataset_from_directory`` does."""
+    from toolkit.startup import import_tensorflow
+
+    import_tensorflow()  # quietly, when the command line asked for it
     import keras
     import tensorflow as tf
 
@@ -258,6 +261,9 @@ def decode_files(
     to predict); otherwise each must have the training images' size."""
     import dataclasses
 
+    from toolkit.startup import import_tensorflow
+
+    import_tensorflow()  # quietly, when the command line asked for it
     import tensorflow as tf
 
     if resize is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -39,13 +40,17 @@ def make_application(
         if getattr(backbone, key) is not None
     }
     application = getattr(keras.applications, backbone.name)
-    return application(
-        include_top=False,
-        weights=weights,
-        input_shape=input_shape,
-        name=BACKBONE_LAYER,
-        **options,
-    )
+    with warnings.catch_warnings():
+        # Keras warns that an input size other than 224 gets the 224 weights: without the
+        # top, every size shares them, which is what a backbone at its own input_size wants.
+        warnings.filterwarnings("ignore", message=r"`input_shape` is undefined or non-square")
+        return application(
+            include_top=False,
+            weights=weights,
+            input_shape=input_shape,
+            name=BACKBONE_LAYER,
+            **options,
+        )
 
 
 def _weights_file_message(backbone: BackboneConfig, error: Exception) -> str:
