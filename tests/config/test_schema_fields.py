@@ -62,3 +62,27 @@ def test_every_loss_name_passes_the_loss_check():
         head = "gaussian" if loss == "gaussian_nll" else "default"
         raw = tiny_config(task, model={"task": task, "head": head, "loss": loss})
         assert validate_config(raw).model.loss == loss
+
+
+def test_a_folder_is_table_shards_when_it_holds_csv_or_parquet_files(tmp_path):
+    shards, classes, empty = tmp_path / "shards", tmp_path / "classes", tmp_path / "empty"
+    shards.mkdir()
+    (shards / "part-0.parquet").write_bytes(b"")
+    (classes / "cat").mkdir(parents=True)
+    (classes / "cat" / "1.png").write_bytes(b"")
+    (classes / "labels.csv").write_text("file,label\n")  # beside class folders: images still
+    empty.mkdir()
+
+    def kind(source, *, images: bool, **data) -> str:
+        config = tiny_config(data={"source": str(source), "target": "y", **data})
+        config["model"]["flatten"] = images  # a dense body takes images once flattened
+        return validate_config(config).data.input_kind
+
+    assert kind(shards, images=False) == "table"
+    assert kind(classes, images=True) == "image"
+    # Nothing says otherwise: the folder convention of images; validation needs no data.
+    assert kind(empty, images=True) == "image"
+    assert kind(tmp_path / "not-yet", images=True) == "image"
+    assert kind(classes, images=False, kind="table") == "table"  # data.kind decides
+    with pytest.raises(ConfigError, match="flatten applies to images and signals"):
+        kind(shards, images=True)

@@ -7,6 +7,7 @@ objects are checked against ``toolkit.config.names`` so validating never imports
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -109,10 +110,25 @@ def _source_prefix(value: str) -> str | None:
     return None
 
 
+def holds_table_shards(folder: str) -> bool:
+    """True when the directory ``folder`` holds CSV/Parquet files and no sub-folders: table
+    shards. A folder with sub-folders is one of images by class, even beside a CSV file."""
+    shards = False
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    return False
+                shards = shards or entry.name.lower().endswith(_TABLE_SUFFIXES)
+    except OSError:  # not there (yet): validation of a config must not need its data
+        return False
+    return shards
+
+
 def source_form(source: str) -> str:
     """What a ``data.source`` string names: a prefix kind (sklearn, synthetic, keras, or an
     unknown prefix), ``npz``, ``table`` (a CSV/Parquet file or a glob of them), ``folder``
-    (a directory: of images by class, or of table shards with ``data.kind: table``), or
+    (a directory: of CSV/Parquet shards, or of images in class sub-folders), or
     ``unknown``."""
     prefix = _source_prefix(source)
     if prefix is not None:
@@ -239,7 +255,7 @@ class DataConfig(Strict):
                 + ">, keras:<"
                 + "|".join(names.KERAS_DATASETS)
                 + ">, a .csv/.parquet file or a glob of them, an .npz file, or a folder (of "
-                "images by class, or of table shards with data.kind: table)"
+                "CSV/Parquet shards, or of images in class sub-folders)"
             )
         return value
 
@@ -329,9 +345,12 @@ class DataConfig(Strict):
     @property
     def input_kind(self) -> str:
         """table | image | signal: the configured kind, or the one the source implies (a
-        folder holds images unless ``kind: table`` says it holds table shards)."""
+        folder of CSV/Parquet files without sub-folders holds table shards, any other folder
+        images by class)."""
         if self.kind is not None:
             return self.kind
+        if self.form == "folder" and holds_table_shards(self.source):
+            return "table"
         if self.form in ("keras", "folder") or self.image.column is not None:
             return "image"
         return "table"

@@ -337,13 +337,18 @@ class StreamedSplit(Split):
 
         pieces = self._pieces_of(worker)
 
+        # Builds a generator-fed dataset in Python: nothing for AutoGraph to convert (it
+        # would warn that generators are not supported on every run).
+        @tf.autograph.experimental.do_not_convert
         def one_epoch(number):
             return self._epoch(pieces, batch_size=batch_size, seed=shuffle_seed, epoch=number)
 
         if epoch is None:
             dataset = tf.data.Dataset.range(start_epoch, 2**62).flat_map(one_epoch)
         else:
-            dataset = tf.data.Dataset.from_tensors(0).flat_map(lambda _: one_epoch(epoch.value()))
+            dataset = tf.data.Dataset.from_tensors(0).flat_map(
+                tf.autograph.experimental.do_not_convert(lambda _: one_epoch(epoch.value()))
+            )
             dataset = dataset.apply(
                 tf.data.experimental.assert_cardinality(steps_for(self.rows, batch_size))
             )
