@@ -959,12 +959,16 @@ class ConformalConfig(Strict):
     ``split`` scores regressors by |y - mean| / std (|y - mean| without a std) and
     classifiers by 1 - p(true class); ``cqr`` (regression, Romano et al. 2019) conformalises
     the model's own alpha/2 and 1 - alpha/2 quantiles. ``calibration`` is the validation
-    split, or a fraction of the training rows held out of training for it.
+    split, or a fraction of the training rows held out of training for it. ``randomized``:
+    the randomised (smoothed) quantile, expected coverage exactly 1 - alpha for any number of
+    calibration rows; false: the conservative quantile, at least 1 - alpha (up to
+    1 - alpha + 1 / (n + 1): 0.983 with 29 rows).
     """
 
     method: Literal["split", "cqr"] = "split"
     alpha: Fraction = 0.05
     calibration: Literal["validation"] | Fraction = "validation"
+    randomized: bool = True
 
 
 class PredictionConfig(Strict):
