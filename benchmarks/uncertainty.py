@@ -220,21 +220,27 @@ def _epistemic_ratio(model, config, spec) -> float:
     return spread[0] / spread[1]
 
 
-def _best_member_nll(model, config, data) -> float:
-    """The test NLL of the ensemble's best member scored alone."""
+def _member_nlls(model, config, split) -> list[float]:
+    """The NLL of each of the ensemble's members scored alone on ``split``."""
     from toolkit.evaluation.metrics import mixture_nll
     from toolkit.evaluation.predict import model_outputs
 
-    features, y = data.test.arrays()
+    features, y = split.arrays()
     outputs = model_outputs(model, features, config)  # (passes, rows, members, 2)
     y = y[:, 0]
-    members = outputs.shape[2]
-    scores = []
-    for m in range(members):
-        loc = outputs[:, :, m, 0].T
-        scale = outputs[:, :, m, 1].T
-        scores.append(float(mixture_nll(y, loc, scale).mean()))
-    return min(scores)
+    return [
+        float(mixture_nll(y, outputs[:, :, m, 0].T, outputs[:, :, m, 1].T).mean())
+        for m in range(outputs.shape[2])
+    ]
+
+
+def _best_member_nll(model, config, data) -> tuple[float, float]:
+    """The test NLL of the ensemble's best member on the test split (picked with the test
+    labels: an optimistic bar on a small test split), and of the member with the best
+    validation NLL (the member a user could pick)."""
+    test = _member_nlls(model, config, data.test)
+    validation = _member_nlls(model, config, data.validation)
+    return min(test), test[int(np.argmin(validation))]
 
 
 def run_one(task: str, method: str, seed: int) -> dict[str, Any]:
@@ -278,7 +284,9 @@ def run_one(task: str, method: str, seed: int) -> dict[str, Any]:
         if task == "gap":
             row["epistemic_ratio"] = _epistemic_ratio(model, config, data.spec)
         if method == "ensemble" and kind == "regression":
-            row["best_member_nll"] = _best_member_nll(model, config, data)
+            row["best_member_nll"], row["validation_best_member_nll"] = _best_member_nll(
+                model, config, data
+            )
     return row
 
 
@@ -451,6 +459,15 @@ def _targets(done: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"- {task}: ensemble NLL <= its best member's in {wins}/{len(pairs)} seeds "
                 f"(mean {np.mean([a for a, _ in pairs]):.3f} vs {np.mean([b for _, b in pairs]):.3f})"
+            )
+        picked = [(r["test"].get("nll"), r.get("validation_best_member_nll")) for r in rows]
+        picked = [(a, b) for a, b in picked if a is not None and b is not None]
+        if picked:
+            wins = sum(a <= b for a, b in picked)
+            lines.append(
+                f"- {task}: ensemble NLL <= its member with the best validation NLL in "
+                f"{wins}/{len(picked)} seeds (mean {np.mean([a for a, _ in picked]):.3f} vs "
+                f"{np.mean([b for _, b in picked]):.3f})"
             )
     return lines
 
