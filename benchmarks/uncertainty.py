@@ -25,6 +25,7 @@ CRPS (ECE, Brier), training time (the sum of history.csv's epoch times).
     nice -n 10 .venv/bin/python benchmarks/uncertainty.py > uncertainty.log 2>&1 &
     .venv/bin/python benchmarks/uncertainty.py --tasks gap --methods ensemble --seeds 1
     .venv/bin/python benchmarks/uncertainty.py --table          # from the saved results
+    .venv/bin/python benchmarks/uncertainty.py --table --seeds 20  # only seeds 0 .. 19
     .venv/bin/python benchmarks/uncertainty.py --tasks diabetes breast_cancer wine \
         --first-seed 5 --seeds 20                               # more splits of small tables
     .venv/bin/python benchmarks/uncertainty.py --ensemble-timing
@@ -517,7 +518,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
     parser.add_argument("--methods", nargs="+", default=None)
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (first: --first-seed)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds 0 .. N-1 (first: --first-seed); default 5; with --table: only these seeds",
+    )
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--table", action="store_true", help="print the table of saved results")
     parser.add_argument("--ensemble-timing", action="store_true")
@@ -528,7 +534,7 @@ def main() -> None:
     if not args.table:
         OUT.mkdir(parents=True, exist_ok=True)
         done = {(r["task"], r["method"], r["seed"]) for r in _load()}
-        for seed in range(args.first_seed, args.seeds):
+        for seed in range(args.first_seed, args.seeds or 5):
             for task in args.tasks:
                 kind = _task_kind(task)
                 methods = REGRESSION_METHODS if kind == "regression" else CLASSIFIER_METHODS
@@ -548,7 +554,10 @@ def main() -> None:
                         f"{row['train_s']:.0f} s, {row['epochs']} epochs",
                         flush=True,
                     )
-    print(table(_load()))
+    rows = [r for r in _load() if r["task"] in args.tasks]
+    if args.table and args.seeds is not None:
+        rows = [r for r in rows if args.first_seed <= r["seed"] < args.seeds]
+    print(table(rows))
 
 
 if __name__ == "__main__":
