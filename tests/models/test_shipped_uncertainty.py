@@ -3,7 +3,8 @@ keep the two promises their comments make. Seeded runs of the real configs with 
 data swapped (and output files off): checks of the settings at one seed, not statistical
 tests; benchmarks/uncertainty.py measures the same over many seeds.
 
-x ~ U([-3, -1] and [1, 3]), y | x ~ N(x sin x, 0.15^2), 800 rows (20% validation).
+x ~ U([-3, -1] and [1, 3]), y | x ~ N(x sin x, 0.15^2), 800 rows (20% validation). The
+Bayesian network's ratio here is 6.1 (2.2 on 400 rows, too close to the bar to test on).
 """
 
 from __future__ import annotations
