@@ -17,9 +17,14 @@ from toolkit.config.loading import validate_config
 from toolkit.training.train import train
 
 
-def _quantile(scores: list[float], alpha: float) -> float:
-    ordered = sorted(scores)
-    return ordered[math.ceil((len(ordered) + 1) * (1 - alpha)) - 1]
+def _quantile(saved: dict, alpha: float, *, seed: int) -> float:
+    """The randomised quantile (the default): the ceil((n + 1)(1 - alpha) - 1 + U)-th
+    smallest score, U the run seed's first uniform draw (tiny_config's seed is 7)."""
+    ordered = sorted(saved["scores"])
+    u = np.random.default_rng(seed).uniform()
+    assert saved["randomization"] == pytest.approx(u)
+    rank = math.ceil((len(ordered) + 1) * (1 - alpha) - 1 + u)
+    return ordered[rank - 1] if rank <= len(ordered) else math.inf
 
 
 def _train(tmp_path, task: str, model: dict, prediction: dict):
@@ -55,7 +60,7 @@ def test_predict_applies_the_runs_conformal_scores_to_an_ensembles_intervals(cli
     saved = json.loads((result.run_dir / "conformal.json").read_text())
     rows = json.loads((result.run_dir / "data_summary.json").read_text())
     assert saved["rows"] == len(saved["scores"]) == rows["rows"]["calibration"] == 45
-    q = _quantile(saved["scores"], 0.1)
+    q = _quantile(saved, 0.1, seed=7)
     predictions = _predict(cli, result.run_dir, _rows(), tmp_path)
     half = q * predictions["std"]
     np.testing.assert_allclose(predictions["conformal_lower"], predictions["prediction"] - half)
@@ -94,7 +99,7 @@ def test_predict_gives_temperature_scaled_probabilities_and_their_prediction_set
     classes = json.loads((result.run_dir / "preprocessing.json").read_text())["target"]["classes"]
     np.testing.assert_allclose(predictions[f"probability_{classes[1]}"], positive, rtol=1e-5)
     saved = json.loads((result.run_dir / "conformal.json").read_text())
-    q = _quantile(saved["scores"], 0.2)
+    q = _quantile(saved, 0.2, seed=7)
     expected = [
         [c for c, p in zip(classes, (1 - p1, p1), strict=True) if 1 - p <= q] for p1 in positive
     ]

@@ -197,3 +197,51 @@ def test_a_calibration_survives_its_json_round_trip():
         True,
     )
     np.testing.assert_array_equal(again.scores, calibration.scores)
+
+
+@pytest.mark.parametrize(("n", "alpha"), [(29, 0.05), (10, 0.05), (19, 0.05), (57, 0.1), (7, 0.3)])
+def test_the_randomised_rank_averages_n_plus_1_times_1_minus_alpha_over_u(n, alpha):
+    """Closed form: with scores 1..n the quantile is its rank (n + 1 when it is +inf), and
+    the test row's score is below the k-th of n + 1 exchangeable continuous scores with
+    probability k / (n + 1); so E_U[rank] / (n + 1) is the expected coverage, exactly
+    1 - alpha. U on a midpoint grid of 10,000 points integrates the step function of U to
+    within 1e-4 in rank; an off-by-one rank would be off by 1."""
+    scores = np.arange(1.0, n + 1)
+    grid = (np.arange(10_000) + 0.5) / 10_000
+    ranks = [min(conformal_quantile(scores, alpha, u), n + 1) for u in grid]
+    assert np.mean(ranks) == pytest.approx((n + 1) * (1 - alpha), abs=2e-4)
+    # the conservative quantile's rank is ceil((n + 1)(1 - alpha)), above that unless integer
+    assert min(conformal_quantile(scores, alpha), n + 1) == math.ceil((n + 1) * (1 - alpha))
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+def test_randomised_conformal_covers_exactly_1_minus_alpha_with_29_calibration_rows(task):
+    """Wine's case: n = 29, alpha = 0.05, where the conservative quantile covers 29/30.
+    R = 4000 replicates, each a fresh calibration set, U and m = 200 test rows. Per
+    replicate the coverage's variance is at most 1 / (4(n + 2)) (a Beta given the rank)
+    + 1 / (4(n + 1)^2) (the rank moving with U) + 1 / (4m) (the test rows); 4.5 standard
+    errors of the mean (false failure below 1e-5) is +-0.0070, and 29/30 is 0.0167 away."""
+    n, m, replicates = 29, 200, 4000
+    rng = np.random.default_rng(20261204 if task == "regression" else 20261205)
+    covered = np.empty(replicates)
+    for replicate in range(replicates):
+        u = float(rng.uniform())
+        if task == "regression":
+            x, y = _heteroscedastic(rng, n + m)
+            p = _regression_predictions(x)
+            rows = [
+                Predictions("regression", p.mean[s], p.std[s]) for s in (slice(n), slice(n, None))
+            ]
+        else:
+            truth = _class_probabilities(rng, n + m, 4)
+            y = (rng.random((n + m, 1)) > truth.cumsum(axis=1)).sum(axis=1)
+            rows = [Predictions("multiclass", truth[s]) for s in (slice(n), slice(n, None))]
+        calibration = ConformalCalibration.fit(
+            rows[0], y[:n], method="split", alpha=ALPHA, calibrated_on="validation", randomization=u
+        )
+        scores = conformal_metrics(calibration.apply(rows[1]), y[n:])
+        covered[replicate] = scores[
+            "conformal_coverage" if task == "regression" else "set_coverage"
+        ]
+    per_replicate = 1 / (4 * (n + 2)) + 1 / (4 * (n + 1) ** 2) + 1 / (4 * m)
+    assert abs(covered.mean() - (1 - ALPHA)) < 4.5 * math.sqrt(per_replicate / replicates)

@@ -91,6 +91,10 @@ def fit_conformal(
         method=section.method,
         alpha=section.alpha,
         calibrated_on="validation" if held_out else "calibration",
+        # One seeded U per run: its intervals stay a fixed function of the saved run.
+        randomization=(
+            float(np.random.default_rng(config.seed).uniform()) if section.randomized else None
+        ),
     )
 
 

@@ -2,8 +2,14 @@
 
 Calibration scores s_1..s_n come from rows the model never trained on. With a test row
 exchangeable with them, its score is at most the ceil((n + 1)(1 - alpha))-th smallest
-calibration score with probability at least 1 - alpha, and (for continuous scores) at most
-1 - alpha + 1/(n + 1) (Vovk et al., 2005; Lei et al., 2018). The scores:
+calibration score with probability at least 1 - alpha, and (for continuous scores) exactly
+k / (n + 1) with k that rank (Vovk et al., 2005; Lei et al., 2018): 29/30 = 0.967 for
+n = 29 and alpha = 0.05. The randomised quantile (Vovk et al., 2005, smoothed conformal
+predictors) removes that excess: with one U ~ Uniform(0, 1) per calibration it takes the
+ceil((n + 1)(1 - alpha) - 1 + U)-th smallest score, whose rank averages (n + 1)(1 - alpha)
+over U, so the expected coverage is exactly 1 - alpha for any n (continuous scores; ties
+can only raise it). One U per calibration, not per row, keeps every prediction a fixed
+function of the saved run. The scores:
 
 * regression ``split``: |y - mean| / std when the model gives a std (a normalised score,
   so intervals keep the model's shape), else |y - mean|; interval mean -/+ q std (or q).
@@ -35,12 +41,19 @@ CONFORMAL_FILE = "conformal.json"
 _MIN_STD = 1e-12
 
 
-def conformal_quantile(scores: np.ndarray, alpha: float) -> float:
-    """The ceil((n + 1)(1 - alpha))-th smallest of the n ``scores``; +inf when that rank
-    exceeds n (too few calibration rows for this alpha: the only valid set is everything)."""
+def conformal_quantile(
+    scores: np.ndarray, alpha: float, randomization: float | None = None
+) -> float:
+    """The ceil((n + 1)(1 - alpha))-th smallest of the n ``scores``, or with
+    ``randomization`` U in [0, 1) the ceil((n + 1)(1 - alpha) - 1 + U)-th (expected coverage
+    exactly 1 - alpha); +inf when the rank exceeds n (too few calibration rows for this
+    alpha: the only valid set is everything)."""
     ordered = np.sort(np.asarray(scores, dtype=np.float64).reshape(-1))
     n = len(ordered)
-    rank = math.ceil((n + 1) * (1.0 - alpha) - 1e-9)  # guard against (n+1)(1-a) = 18.999...
+    target = (n + 1) * (1.0 - alpha)
+    if randomization is not None:
+        target += randomization - 1.0
+    rank = math.ceil(target - 1e-9)  # guard against (n+1)(1-a) = 18.999...
     if rank > n:
         return math.inf
     return float(ordered[max(rank, 1) - 1])
@@ -72,10 +85,12 @@ class ConformalCalibration:
     scores: np.ndarray
     calibrated_on: str
     normalized: bool = False
+    # U of the randomised quantile; None: the conservative ceil((n + 1)(1 - alpha))-th score.
+    randomization: float | None = None
 
     @property
     def quantile(self) -> float:
-        return conformal_quantile(self.scores, self.alpha)
+        return conformal_quantile(self.scores, self.alpha, self.randomization)
 
     @classmethod
     def fit(
@@ -86,22 +101,25 @@ class ConformalCalibration:
         method: str,
         alpha: float,
         calibrated_on: str,
+        randomization: float | None = None,
     ) -> ConformalCalibration:
-        """Scores of held-out ``predictions`` against their encoded targets ``y``."""
+        """Scores of held-out ``predictions`` against their encoded targets ``y``;
+        ``randomization``: U of the randomised quantile (None: the conservative one)."""
         task = predictions.task
+        u = randomization
         if task != "regression":
             scores = 1.0 - _true_class_probability(predictions, y)
-            return cls(task, method, alpha, np.sort(scores), calibrated_on)
+            return cls(task, method, alpha, np.sort(scores), calibrated_on, randomization=u)
         target = np.asarray(y, dtype=np.float64).reshape(-1)
         if method == "cqr":
             lower, upper = _cqr_bounds(predictions, alpha)
             scores = np.maximum(lower - target, target - upper)
-            return cls(task, method, alpha, np.sort(scores), calibrated_on)
+            return cls(task, method, alpha, np.sort(scores), calibrated_on, randomization=u)
         residual = np.abs(target - predictions.mean)
         normalized = predictions.std is not None
         if normalized:
             residual = residual / np.maximum(predictions.std, _MIN_STD)
-        return cls(task, method, alpha, np.sort(residual), calibrated_on, normalized)
+        return cls(task, method, alpha, np.sort(residual), calibrated_on, normalized, u)
 
     def apply(self, predictions: Predictions) -> Predictions:
         """Fill ``predictions``' conformal intervals or prediction sets (in place)."""
@@ -129,6 +147,7 @@ class ConformalCalibration:
                 "alpha": self.alpha,
                 "calibrated_on": self.calibrated_on,
                 "normalized": self.normalized,
+                "randomization": self.randomization,
                 "rows": len(self.scores),
                 "quantile": q if math.isfinite(q) else None,
                 "scores": self.scores.tolist(),
@@ -146,6 +165,8 @@ class ConformalCalibration:
             scores=np.asarray(data["scores"], dtype=np.float64),
             calibrated_on=data["calibrated_on"],
             normalized=bool(data.get("normalized", False)),
+            # Files written before the randomised quantile existed used the conservative one.
+            randomization=data.get("randomization"),
         )
 
 
