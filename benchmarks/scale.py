@@ -106,7 +106,12 @@ def _config(source: str, name: str, *, streaming: bool, output: Path, **extra) -
     config = {
         "name": name,
         "seed": 0,
-        "data": {"source": source, "streaming": streaming, "validation": 0.1},
+        "data": {
+            "source": source,
+            "kind": "table",
+            "streaming": streaming,
+            "validation": 0.1,
+        },
         "model": {"task": "regression", "hidden": HIDDEN},
         "training": {"epochs": EPOCHS, "batch_size": BATCH},
         **extra,
@@ -233,7 +238,10 @@ def _spawn(*args: str, timeout: float = 7200) -> tuple[dict, float]:
     wall = time.monotonic() - started
     if result.returncode != 0:
         raise RuntimeError(f"child {args} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1]), wall
+    child = json.loads(result.stdout.strip().splitlines()[-1])
+    if child.get("code", 0) != 0:
+        raise RuntimeError(f"child {args} exited {child['code']}:\n{result.stderr[-3000:]}")
+    return child, wall
 
 
 # ---------------------------------------------------------------------------------- contenders

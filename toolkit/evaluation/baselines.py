@@ -13,6 +13,7 @@ data (or fold) and every trial refers to that result.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -139,46 +140,123 @@ def fit_baselines(
     Returns metrics.json's two entries: ``baselines`` (each estimator's metrics, or
     ``{"skipped": "time budget"}``) and ``baselines_info`` (sample sizes, seconds, budget).
     """
-    settings = config.evaluation.baselines
-    started = time.monotonic()
-    clock = _Clock(time_budget(settings.time_budget, training_seconds))
-    spec = data.spec
-    task = config.model.task
-    train_features, train_target = data.train.sample(settings.max_rows, seed=config.seed)
-    _, held_out = data.held_out
-    eval_features, eval_target = held_out.sample(settings.max_rows, seed=config.seed)
-    x_train, y_train = _matrix(train_features, spec), train_target[:, 0]
-    x_eval, y_eval = _matrix(eval_features, spec), eval_target[:, 0]
-    if task != "regression":
-        y_train = y_train.astype(int)
-    linear_name = "linear_regression" if task == "regression" else "logistic_regression"
-    results: dict[str, Any] = {}
-    for name in (linear_name, "hist_gradient_boosting"):
-        if clock.left <= 0:
-            results[name] = dict(SKIPPED)
-            continue
-        # One OpenMP thread: beside TensorFlow's threads on a busy machine, scikit-learn's
-        # spinning OpenMP threads made boosting 100,000 rows take 70 s instead of 3 s.
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
-            # A linear model that has not converged in max_iter is still a baseline.
-            warnings.simplefilter("ignore", category=UserWarning)
-            warnings.filterwarnings("ignore", message=".*(converge|ITERATIONS).*")
-            if name == linear_name:
-                model = _linear(task).fit(x_train, y_train)
-                if clock.left <= 0:
-                    model = None
-            else:
-                model = _fit_boosting(task, config.seed, x_train, y_train, clock)
-        if model is None:
-            results[name] = dict(SKIPPED)
-            continue
-        results[name] = _score(task, model, x_eval, y_eval, spec.target.classes)
-        if name == "hist_gradient_boosting":
-            results[name]["rounds"] = int(model.n_iter_)
-    info = {
-        "sample_rows": len(x_train),
-        "evaluated_rows": len(x_eval),
-        "seconds": round(time.monotonic() - started, 2),
-        "time_budget": round(clock.budget, 2),
-    }
-    return {"baselines": results, "baselines_info": info}
+    fit = BaselineFit(config, data, background=False, training_seconds=training_seconds)
+    return fit.result()
+
+
+class BaselineFit:
+    """The baselines of ``data``, fitted in a background thread while the network trains
+    (``background=True``), so their seconds stay off a run's critical path: they depend on
+    the data only. ``result()`` waits for them.
+
+    The budget of a background fit with ``time_budget: auto``: until the network's training
+    ends (at most ``MAX_BUDGET`` in all), then a quarter of its training time more (at least
+    ``MIN_BUDGET``); an estimator still running then is recorded as skipped. A number is the
+    seconds from the start of the fit, as in the foreground.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        data: PreparedData,
+        *,
+        background: bool = True,
+        training_seconds: float | None = None,
+    ) -> None:
+        self.config = config
+        self.data = data
+        setting = config.evaluation.baselines.time_budget
+        self._auto = setting == "auto" and background
+        self._started = time.monotonic()
+        self._clock = _Clock(MAX_BUDGET if self._auto else time_budget(setting, training_seconds))
+        self._results: dict[str, Any] = {}
+        self._info: dict[str, Any] = {}
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._final: dict[str, Any] | None = None
+        if background:
+            thread = threading.Thread(target=self._guarded, name="baselines", daemon=True)
+            thread.start()
+        else:
+            self._fit()
+            self._done.set()
+
+    def _guarded(self) -> None:
+        try:
+            self._fit()
+        except BaseException as error:  # raised again by result(), in the caller's thread
+            self._error = error
+        finally:
+            self._done.set()
+
+    def result(self, *, training_seconds: float | None = None) -> dict[str, Any]:
+        """metrics.json's ``baselines`` and ``baselines_info``; for a background fit, waits
+        at most what its budget has left (``training_seconds``: how long the network
+        trained, for ``time_budget: auto``). The first answer is kept: every trial of a
+        sweep refers to the same fit."""
+        if self._final is None:
+            self._final = self._wait(training_seconds)
+        return {key: dict(value) for key, value in self._final.items()}
+
+    def _wait(self, training_seconds: float | None) -> dict[str, Any]:
+        if self._auto and training_seconds is not None:
+            after = min(MAX_BUDGET, max(MIN_BUDGET, 0.25 * training_seconds))
+            self._clock.deadline = min(self._clock.deadline, time.monotonic() + after)
+        self._done.wait(timeout=max(0.0, self._clock.left))
+        if self._error is not None:
+            raise self._error
+        results = {name: dict(SKIPPED) for name in self._names()}
+        results.update({name: dict(value) for name, value in self._results.items()})
+        info = dict(self._info) or {"sample_rows": 0, "evaluated_rows": 0}
+        info["seconds"] = round(time.monotonic() - self._started, 2)
+        if self._done.is_set():
+            info["seconds"] = self._info.get("seconds", info["seconds"])
+        info["time_budget"] = round(self._clock.deadline - self._started, 2)
+        return {"baselines": results, "baselines_info": info}
+
+    def _names(self) -> tuple[str, str]:
+        task = self.config.model.task
+        linear = "linear_regression" if task == "regression" else "logistic_regression"
+        return linear, "hist_gradient_boosting"
+
+    def _fit(self) -> None:
+        config, data, clock = self.config, self.data, self._clock
+        settings = config.evaluation.baselines
+        spec = data.spec
+        task = config.model.task
+        train_features, train_target = data.train.sample(settings.max_rows, seed=config.seed)
+        _, held_out = data.held_out
+        eval_features, eval_target = held_out.sample(settings.max_rows, seed=config.seed)
+        x_train, y_train = _matrix(train_features, spec), train_target[:, 0]
+        x_eval, y_eval = _matrix(eval_features, spec), eval_target[:, 0]
+        if task != "regression":
+            y_train = y_train.astype(int)
+        self._info = {"sample_rows": len(x_train), "evaluated_rows": len(x_eval)}
+        linear_name, _ = self._names()
+        for name in self._names():
+            if clock.left <= 0:
+                self._results[name] = dict(SKIPPED)
+                continue
+            # One thread (OpenMP and BLAS): beside TensorFlow's threads on a busy machine,
+            # scikit-learn's spinning OpenMP threads made boosting 100,000 rows take 70 s
+            # instead of 3 s.
+            with warnings.catch_warnings(), threadpool_limits(limits=1):
+                # A linear model that has not converged in max_iter is still a baseline.
+                # (Only scikit-learn's warnings: the filters are the process's, and the
+                # network trains in another thread meanwhile.)
+                warnings.filterwarnings("ignore", module="sklearn")
+                warnings.filterwarnings("ignore", message=".*(converge|ITERATIONS).*")
+                if name == linear_name:
+                    model = _linear(task).fit(x_train, y_train)
+                    if clock.left <= 0:
+                        model = None
+                else:
+                    model = _fit_boosting(task, config.seed, x_train, y_train, clock)
+            if model is None:
+                self._results[name] = dict(SKIPPED)
+                continue
+            scores = _score(task, model, x_eval, y_eval, spec.target.classes)
+            if name == "hist_gradient_boosting":
+                scores["rounds"] = int(model.n_iter_)
+            self._results[name] = scores
+        self._info["seconds"] = round(time.monotonic() - self._started, 2)

@@ -36,6 +36,7 @@ from toolkit.runs import (
 )
 
 if TYPE_CHECKING:
+    from toolkit.evaluation.baselines import BaselineFit
     from toolkit.training.callback_factory import RunCallbacks
 
 
@@ -145,12 +146,13 @@ def train(
     data: PreparedData | None = None,
     verbose: int | None = None,
     run_prefix: str = "",
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
 ) -> RunResult:
     """Train ``config`` into a new run directory.
 
-    ``baselines``: results of ``fit_baselines`` on the same data, fitted once by a sweep for
-    all its trials; written to metrics.json instead of fitting them again.
+    ``baselines``: results of ``fit_baselines`` on the same data, or a ``BaselineFit`` under
+    way, fitted once by a sweep for all its trials; written to metrics.json instead of
+    fitting them again. Otherwise they are fitted in a thread while the network trains.
     """
     data = data or prepare_data(config)
     if config.model.init_from:
@@ -227,7 +229,7 @@ def _guarded_fit(
     *,
     verbose: int | None,
     resuming: bool,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
 ) -> RunResult:
     """``_fit``, making sure run.json never stays 'running' after the process gives up, and
     the run's tracker (``tracking:``) hears how it ended."""
@@ -276,7 +278,7 @@ def _fit(
     *,
     verbose: int | None,
     resuming: bool,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
     tracking=None,
 ) -> RunResult:
     """Build and compile, restore a resume point, train, then write the results."""
@@ -314,6 +316,11 @@ def _fit(
         run_callbacks.checkpoint.extra_state["phase_two_start"] = phase
     verbose = config.training.verbose if verbose is None else verbose
     fine_tune = config.training.fine_tune
+    if config.evaluation.baselines and baselines is None:
+        from toolkit.evaluation.baselines import BaselineFit
+
+        # They depend on the data only: fitted in a thread while the network trains.
+        baselines = BaselineFit(config, data)
     if phase is None:
         with _timed(timings, "training"):
             _train_model(
@@ -629,7 +636,7 @@ def _finish(
     model,
     run_callbacks: RunCallbacks,
     *,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
     timings: dict[str, float] | None = None,
 ) -> RunResult:
     """The run's outcome: model.keras, metrics.json, plots and the final run.json status. A
@@ -728,7 +735,7 @@ def _final_metrics(
     model,
     history: pd.DataFrame,
     *,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
     timings: dict[str, float] | None = None,
     calibration=None,
 ) -> dict[str, Any]:
@@ -770,10 +777,15 @@ def _final_metrics(
             held_out_predictions = (predictions, y)
     if config.evaluation.baselines:
         if baselines is None:
-            from toolkit.evaluation.baselines import fit_baselines
+            from toolkit.evaluation.baselines import BaselineFit
 
+            baselines = BaselineFit(
+                config, data, background=False, training_seconds=timings.get("training")
+            )
+        if not isinstance(baselines, dict):
+            # The seconds spent waiting for them after training: what they add to the run.
             with _timed(timings, "baselines"):
-                baselines = fit_baselines(config, data, training_seconds=timings.get("training"))
+                baselines = baselines.result(training_seconds=timings.get("training"))
         results.update(baselines)
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
