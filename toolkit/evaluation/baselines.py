@@ -39,29 +39,36 @@ PROBE_ROUNDS = 10
 
 def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:
     """Numeric columns imputed and standardised, categoricals one-hot, images and signals
-    flattened (scaled as in the network)."""
+    flattened (scaled as in the network). float32, as the network sees them, and built in
+    place: the matrices are fitted while the network trains, beside its memory."""
     parts = []
     if spec.image is not None:
         low, high = spec.image.value_range
-        images = features[IMAGE_INPUT]
-        parts.append(((images - low) / (high - low)).reshape(len(images), -1))
+        images = features[IMAGE_INPUT].astype(np.float32)
+        images -= low
+        images /= high - low
+        parts.append(images.reshape(len(images), -1))
     if spec.signal is not None:
-        signals = (features[SIGNAL_INPUT] - np.asarray(spec.signal.mean)) / np.asarray(
-            spec.signal.std
-        )
+        signals = features[SIGNAL_INPUT].astype(np.float32)
+        signals -= np.asarray(spec.signal.mean, dtype=np.float32)
+        signals /= np.asarray(spec.signal.std, dtype=np.float32)
         parts.append(signals.reshape(len(signals), -1))
     if spec.numeric:
-        mean = np.array([f.mean for f in spec.numeric])
-        std = np.array([f.std for f in spec.numeric])
-        numeric = features[NUMERIC_INPUT].astype(float)
-        numeric = np.where(np.isnan(numeric), mean, numeric)
-        parts.append((numeric - mean) / std)
+        mean = np.array([f.mean for f in spec.numeric], dtype=np.float32)
+        std = np.array([f.std for f in spec.numeric], dtype=np.float32)
+        numeric = features[NUMERIC_INPUT].astype(np.float32)
+        missing = np.isnan(numeric)
+        numeric[missing] = np.broadcast_to(mean, numeric.shape)[missing]
+        numeric -= mean
+        numeric /= std
+        parts.append(numeric)
     for feature in spec.categorical:
         column = features[feature.name][:, 0]
-        parts.append(
-            np.stack([column == token for token in feature.vocabulary], axis=1).astype(float)
-        )
-    return np.concatenate(parts, axis=1)
+        one_hot = np.zeros((len(column), len(feature.vocabulary)), dtype=np.float32)
+        for index, token in enumerate(feature.vocabulary):
+            one_hot[:, index] = column == token
+        parts.append(one_hot)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 class _Clock:

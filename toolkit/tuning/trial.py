@@ -9,6 +9,7 @@ loss, makes a record with status ``failed``; only Ctrl-C stops the sweep.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,8 @@ class TrialRunner:
         self._data_key: str | None = None
         self._folds: list[PreparedData] = []
         self._baselines: dict[tuple[int, str], BaselineFit] = {}
+        # Each run's plots are drawn in a thread while the next trial trains.
+        self._pending_plots: list = []
 
     # ------------------------------------------------------------------ data
 
@@ -173,6 +176,15 @@ class TrialRunner:
                     "lower it or add data"
                 )
 
+    def finish_plots(self) -> None:
+        """Wait for the plots of every run trained so far; one that failed is logged (its
+        trial's result stands)."""
+        while self._pending_plots:
+            try:
+                self._pending_plots.pop(0).join()
+            except Exception as error:
+                print(f"sweep: a trial's plots failed: {_one_line(error)}", file=sys.stderr)
+
     # ------------------------------------------------------------------ trials
 
     def run(
@@ -264,6 +276,7 @@ class TrialRunner:
                         verbose=self.verbose,
                         run_prefix=prefix,
                         baselines=self._baselines_for(run_config, index),
+                        deferred_plots=self._pending_plots,
                     )
                 run = self._score(result)
                 record["runs"].append(run)
