@@ -4,17 +4,17 @@ Their cost is bounded whatever the size of the data: they are fitted on a seeded
 the training split (``evaluation.baselines.max_rows``, recorded in ``baselines_info``) and scored
 on a sample of the held-out split of the same size; the estimators suit large data (a linear
 model and scikit-learn's histogram gradient boosting, orders of magnitude faster than a
-full-depth random forest); and they share a time budget (by default a quarter of the
-network's training time, 5 to 60 s): boosting gets as many rounds as the budget has time
-for (recorded as ``rounds``), and an estimator that cannot run in time is recorded as
+full-depth random forest); they are fitted in a thread while the network trains (they
+depend on the data only), so their seconds leave a run's critical path; and they share a
+time budget (by default: while the network trains, then a quarter of its training time
+more, 5 to 60 s): boosting gets as many rounds as the budget has time for (recorded as
+``rounds``), and an estimator that cannot run in time is recorded as
 ``{"skipped": "time budget"}`` instead of holding up the run. A sweep fits them once per
-data (or fold) and every trial refers to that result.
+data (or fold), while its first trial trains, and every trial refers to that result.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import threading
 import time
 import warnings
@@ -37,9 +37,6 @@ MAX_BUDGET = 60.0
 # Boosting rounds: at most scikit-learn's default max_iter; a first fit of a few to time one.
 MAX_ROUNDS = 100
 PROBE_ROUNDS = 10
-# The niceness of a background fit's thread while the network trains: it takes the CPU
-# training leaves idle instead of slowing it down. Back to the process's when training ends.
-BACKGROUND_NICE = 10
 
 
 def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:
@@ -156,13 +153,6 @@ def fit_baselines(
     return fit.result()
 
 
-def _set_niceness(thread_id: int, niceness: int) -> None:
-    """Linux: a thread's niceness is its own. Where that is not allowed (raising priority
-    back may need a capability), the thread keeps the one it has."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, thread_id, niceness)
-
-
 class BaselineFit:
     """The baselines of ``data``, fitted in a background thread while the network trains
     (``background=True``), so their seconds stay off a run's critical path: they depend on
@@ -193,7 +183,6 @@ class BaselineFit:
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._final: dict[str, Any] | None = None
-        self._thread_id: int | None = None
         if background:
             thread = threading.Thread(target=self._guarded, name="baselines", daemon=True)
             thread.start()
@@ -202,8 +191,6 @@ class BaselineFit:
             self._done.set()
 
     def _guarded(self) -> None:
-        self._thread_id = threading.get_native_id()
-        _set_niceness(self._thread_id, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE)
         try:
             self._fit()
         except BaseException as error:  # raised again by result(), in the caller's thread
@@ -221,8 +208,6 @@ class BaselineFit:
         return {key: dict(value) for key, value in self._final.items()}
 
     def _wait(self, training_seconds: float | None) -> dict[str, Any]:
-        if self._thread_id is not None and not self._done.is_set():
-            _set_niceness(self._thread_id, os.getpriority(os.PRIO_PROCESS, 0))
         if self._auto and training_seconds is not None:
             after = min(MAX_BUDGET, max(MIN_BUDGET, 0.25 * training_seconds))
             self._clock.deadline = min(self._clock.deadline, time.monotonic() + after)
