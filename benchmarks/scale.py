@@ -23,6 +23,7 @@ import + training) and a 3-trial sweep on it (time outside training).
     .venv/bin/python benchmarks/scale.py                  # 1M and 5M rows, ~20 min on 2 cores
     .venv/bin/python benchmarks/scale.py --with-20m       # and 20M rows (~2 GB of shards)
     .venv/bin/python benchmarks/scale.py --sizes 1000000  # one size
+    .venv/bin/python benchmarks/scale.py --compare /tmp/main-copy  # another checkout beside
 """
 
 from __future__ import annotations
@@ -106,7 +107,12 @@ def _config(source: str, name: str, *, streaming: bool, output: Path, **extra) -
     config = {
         "name": name,
         "seed": 0,
-        "data": {"source": source, "streaming": streaming, "validation": 0.1},
+        "data": {
+            "source": source,
+            "kind": "table",
+            "streaming": streaming,
+            "validation": 0.1,
+        },
         "model": {"task": "regression", "hidden": HIDDEN},
         "training": {"epochs": EPOCHS, "batch_size": BATCH},
         **extra,
@@ -220,12 +226,13 @@ def child_import() -> dict:
     return {"import": time.monotonic() - started}
 
 
-def _spawn(*args: str, timeout: float = 7200) -> tuple[dict, float]:
-    """Run this file as a child with ``args``; its JSON result and the wall time seen here."""
+def _spawn(*args: str, timeout: float = 7200, repo: Path = REPO) -> tuple[dict, float]:
+    """Run this file (``repo``'s copy: another checkout of the toolkit, compared with this
+    one) as a child with ``args``; its JSON result and the wall time seen here."""
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, __file__, "--child", *args],
-        cwd=REPO,
+        [sys.executable, str(repo / "benchmarks" / "scale.py"), "--child", *args],
+        cwd=repo,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -233,7 +240,10 @@ def _spawn(*args: str, timeout: float = 7200) -> tuple[dict, float]:
     wall = time.monotonic() - started
     if result.returncode != 0:
         raise RuntimeError(f"child {args} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1]), wall
+    child = json.loads(result.stdout.strip().splitlines()[-1])
+    if child.get("code", 0) != 0:
+        raise RuntimeError(f"child {args} exited {child['code']}:\n{result.stderr[-3000:]}")
+    return child, wall
 
 
 # ---------------------------------------------------------------------------------- contenders
@@ -244,12 +254,14 @@ def _run_dir(output: Path) -> Path:
     return runs[-1]
 
 
-def toolkit_run(source: str, rows: int, *, streaming: bool, work: Path, name: str) -> dict:
+def toolkit_run(
+    source: str, rows: int, *, streaming: bool, work: Path, name: str, repo: Path = REPO
+) -> dict:
     import pandas as pd
 
     output = work / f"out-{name}"
     config = _config(source, name, streaming=streaming, output=work)
-    child, wall = _spawn("toolkit", "train", str(config), "--output-dir", str(output))
+    child, wall = _spawn("toolkit", "train", str(config), "--output-dir", str(output), repo=repo)
     run = _run_dir(output)
     record = json.loads((run / "run.json").read_text())
     timings = record.get("timings", {})
@@ -295,7 +307,7 @@ def _row(size: int, name: str, r: dict) -> str:
     outside = (r["wall"] - r["training"]) / r["wall"] * 100
     parts = " ".join(f"{r[c]:8.1f}" for c in COLUMNS)
     return (
-        f"{size:>11,} {name:<15} {r['wall']:8.1f} {parts} {outside:7.0f}% "
+        f"{size:>11,} {name:<22} {r['wall']:8.1f} {parts} {outside:7.0f}% "
         f"{r['peak_rss_mb']:8.0f} {r['samples_per_second']:11,.0f}"
     )
 
@@ -303,7 +315,7 @@ def _row(size: int, name: str, r: dict) -> str:
 def header() -> str:
     names = " ".join(f"{c:>8}" for c in COLUMNS)
     return (
-        f"{'rows':>11} {'contender':<15} {'wall s':>8} {names} {'outside':>8} "
+        f"{'rows':>11} {'contender':<22} {'wall s':>8} {names} {'outside':>8} "
         f"{'peak MB':>8} {'samples/s':>11}"
     )
 
@@ -319,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", default=None, help="where to write the shards (default: a temp dir)"
     )
     parser.add_argument("--skip-small", action="store_true", help="no 54,000-row CSV case or sweep")
+    parser.add_argument(
+        "--compare",
+        default=None,
+        help="another checkout of the toolkit (e.g. main's): its runs interleaved with these",
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -333,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    trees = {"": REPO} | ({"before ": Path(args.compare).resolve()} if args.compare else {})
     if args.with_20m:
         sizes.append(20_000_000)
     import tensorflow as tf
@@ -354,20 +372,28 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             source = write_shards(work / f"shards-{size}", size)
             results[size] = {}
-            results[size]["toolkit stream"] = toolkit_run(
-                str(source), size, streaming=True, work=work, name=f"stream-{size}"
-            )
-            print(_row(size, "toolkit stream", results[size]["toolkit stream"]), flush=True)
-            if size <= args.memory_limit:
-                results[size]["toolkit memory"] = toolkit_run(
-                    str(source), size, streaming=False, work=work, name=f"memory-{size}"
-                )
-                print(_row(size, "toolkit memory", results[size]["toolkit memory"]), flush=True)
+            modes = [("stream", True)] + ([("memory", False)] if size <= args.memory_limit else [])
+            for mode, streaming in modes:
+                for label, repo in trees.items():
+                    name = f"{label}toolkit {mode}"
+                    results[size][name] = toolkit_run(
+                        str(source),
+                        size,
+                        streaming=streaming,
+                        work=work,
+                        name=f"{label.strip() or 'now'}-{mode}-{size}",
+                        repo=repo,
+                    )
+                    print(_row(size, name, results[size][name]), flush=True)
             results[size]["plain keras"] = plain_run(str(source), size)
             print(_row(size, "plain keras", results[size]["plain keras"]), flush=True)
             for path in source.iterdir():
                 path.unlink()
         for size, contenders in results.items():
+            for name, r in contenders.items():
+                if name.startswith("before"):
+                    outside = (r["wall"] - r["training"]) / r["wall"]
+                    print(f"  {size:,} {name}: outside training {outside:.0%}")
             stream = contenders["toolkit stream"]
             plain = contenders["plain keras"]
             memory = contenders.get("toolkit memory")
@@ -400,29 +426,42 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     )
         streamed = [results[s]["toolkit stream"]["peak_rss_mb"] for s in results]
+        if args.compare:
+            for size, contenders in results.items():
+                r = contenders.get("before toolkit memory")
+                if r is not None:
+                    numeric = numeric_bytes(size) / (1 << 20)
+                    times = (r["peak_rss_mb"] - base["peak_rss_mb"]) / numeric
+                    print(f"  {size:,} before, in memory: {times:.1f}x the numeric data")
         if len(streamed) > 1:
             growth = max(streamed) / min(streamed) - 1
             verdicts.append(
                 (f"streaming peak RSS within 10% across sizes (+{growth:.0%})", growth <= 0.10)
             )
         if not args.skip_small:
-            verdicts += small_cases(work)
+            for label, repo in reversed(trees.items()):
+                found = small_cases(work, repo=repo, label=label)
+                if not label:
+                    verdicts += found
     print("\nTargets:")
     for text, ok in verdicts:
         print(f"  {'PASS' if ok else 'MISS'}  {text}")
     return 0
 
 
-def small_cases(work: Path) -> list[tuple[str, bool]]:
+def small_cases(work: Path, *, repo: Path = REPO, label: str = "") -> list[tuple[str, bool]]:
     """The 54,000-row CSV: one run (wall against import + training) and a 3-trial sweep."""
     import yaml
 
-    csv = write_csv(work / "small" / "rows.csv", 54_000)
-    imported, _ = _spawn("import")
-    run = toolkit_run(str(csv), 54_000, streaming=False, work=work, name="small")
+    csv = work / "small" / "rows.csv"
+    if not csv.exists():
+        write_csv(csv, 54_000)
+    imported, _ = _spawn("import", repo=repo)
+    name = f"{label.strip() or 'now'}-small"
+    run = toolkit_run(str(csv), 54_000, streaming=False, work=work, name=name, repo=repo)
     budget = imported["import"] + run["training"]
     print(
-        f"\n54,000-row CSV: wall {run['wall']:.1f} s; import {imported['import']:.1f} s + "
+        f"\n{label}54,000-row CSV: wall {run['wall']:.1f} s; import {imported['import']:.1f} s + "
         f"training {run['training']:.1f} s = {budget:.1f} s"
         f" (data {run['data']:.1f}, evaluation {run['evaluation']:.1f}, "
         f"baselines {run['baselines']:.1f}, start-up {run['start-up']:.1f})"
@@ -436,9 +475,9 @@ def small_cases(work: Path) -> list[tuple[str, bool]]:
         "search_space": {"model.hidden.0": {"choice": [64, 128, 256]}},
     }
     sweep_config.write_text(yaml.safe_dump(config))
-    output = work / "out-sweep"
+    output = work / f"out-sweep-{label.strip() or 'now'}"
     started = time.monotonic()
-    _spawn("toolkit", "tune", str(sweep_config), "--output-dir", str(output))
+    _spawn("toolkit", "tune", str(sweep_config), "--output-dir", str(output), repo=repo)
     wall = time.monotonic() - started
     training = sum(
         json.loads(path.read_text()).get("timings", {}).get("training", 0.0)
@@ -447,7 +486,7 @@ def small_cases(work: Path) -> list[tuple[str, bool]]:
     outside = (wall - training) / wall
     imported_share = imported["import"] / wall
     print(
-        f"3-trial sweep, 3 epochs: wall {wall:.1f} s, training {training:.1f} s, "
+        f"{label}3-trial sweep, 3 epochs: wall {wall:.1f} s, training {training:.1f} s, "
         f"import {imported['import']:.1f} s; outside training {outside:.0%} "
         f"({outside - imported_share:.0%} without the import)"
     )

@@ -984,8 +984,9 @@ class BaselinesConfig(Strict):
     """scikit-learn baselines, bounded so they never cost more than training."""
 
     max_rows: PositiveInt = 100_000  # training rows they are fitted on (a seeded sample)
-    # Seconds for all of them (what does not fit is skipped); auto: a quarter of the
-    # network's training time, 5 to 60 s.
+    # Seconds for all of them (what does not fit is skipped); auto: while the network
+    # trains (they are fitted in a thread beside it), then a quarter of its training time
+    # more, 5 to 60 s.
     time_budget: PositiveFloat | Literal["auto"] = "auto"
 
 

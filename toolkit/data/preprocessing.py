@@ -189,14 +189,19 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
             raise DataError(f"{label}: feature column '{column}' has no values (all missing)")
         if pd.api.types.is_numeric_dtype(values):
             continue
-        present = values.dropna()
-        numbers = pd.to_numeric(present, errors="coerce").notna()
-        if numbers.all():
+        # Each distinct value parsed once (a categorical column of a million rows holds a
+        # few): its share of numbers weighted by how often each value occurs.
+        counts = values.value_counts(dropna=True)
+        parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce")
+        is_number = parsed.notna().to_numpy()
+        if is_number.all():
             continue
         if config.categorical is not None:
             _numeric_column(values, f"{label}: column '{column}' (not in data.categorical)")
-        share = float(numbers.mean())
+        share = float(counts.to_numpy()[is_number].sum() / counts.to_numpy().sum())
         if share >= NUMERIC_SHARE:
+            present = values.dropna()
+            numbers = pd.to_numeric(present, errors="coerce").notna()
             bad = present.index[~numbers.to_numpy()]
             raise DataError(
                 f"{label}: column '{column}' holds numbers in {math.floor(share * 100)}% of its "

@@ -4,15 +4,18 @@ Their cost is bounded whatever the size of the data: they are fitted on a seeded
 the training split (``evaluation.baselines.max_rows``, recorded in ``baselines_info``) and scored
 on a sample of the held-out split of the same size; the estimators suit large data (a linear
 model and scikit-learn's histogram gradient boosting, orders of magnitude faster than a
-full-depth random forest); and they share a time budget (by default a quarter of the
-network's training time, 5 to 60 s): boosting gets as many rounds as the budget has time
-for (recorded as ``rounds``), and an estimator that cannot run in time is recorded as
+full-depth random forest); they are fitted in a thread while the network trains (they
+depend on the data only), so their seconds leave a run's critical path; and they share a
+time budget (by default: while the network trains, then a quarter of its training time
+more, 5 to 60 s): boosting gets as many rounds as the budget has time for (recorded as
+``rounds``), and an estimator that cannot run in time is recorded as
 ``{"skipped": "time budget"}`` instead of holding up the run. A sweep fits them once per
-data (or fold) and every trial refers to that result.
+data (or fold), while its first trial trains, and every trial refers to that result.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -38,29 +41,36 @@ PROBE_ROUNDS = 10
 
 def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:
     """Numeric columns imputed and standardised, categoricals one-hot, images and signals
-    flattened (scaled as in the network)."""
+    flattened (scaled as in the network). float32, as the network sees them, and built in
+    place: the matrices are fitted while the network trains, beside its memory."""
     parts = []
     if spec.image is not None:
         low, high = spec.image.value_range
-        images = features[IMAGE_INPUT]
-        parts.append(((images - low) / (high - low)).reshape(len(images), -1))
+        images = features[IMAGE_INPUT].astype(np.float32)
+        images -= low
+        images /= high - low
+        parts.append(images.reshape(len(images), -1))
     if spec.signal is not None:
-        signals = (features[SIGNAL_INPUT] - np.asarray(spec.signal.mean)) / np.asarray(
-            spec.signal.std
-        )
+        signals = features[SIGNAL_INPUT].astype(np.float32)
+        signals -= np.asarray(spec.signal.mean, dtype=np.float32)
+        signals /= np.asarray(spec.signal.std, dtype=np.float32)
         parts.append(signals.reshape(len(signals), -1))
     if spec.numeric:
-        mean = np.array([f.mean for f in spec.numeric])
-        std = np.array([f.std for f in spec.numeric])
-        numeric = features[NUMERIC_INPUT].astype(float)
-        numeric = np.where(np.isnan(numeric), mean, numeric)
-        parts.append((numeric - mean) / std)
+        mean = np.array([f.mean for f in spec.numeric], dtype=np.float32)
+        std = np.array([f.std for f in spec.numeric], dtype=np.float32)
+        numeric = features[NUMERIC_INPUT].astype(np.float32)
+        missing = np.isnan(numeric)
+        numeric[missing] = np.broadcast_to(mean, numeric.shape)[missing]
+        numeric -= mean
+        numeric /= std
+        parts.append(numeric)
     for feature in spec.categorical:
         column = features[feature.name][:, 0]
-        parts.append(
-            np.stack([column == token for token in feature.vocabulary], axis=1).astype(float)
-        )
-    return np.concatenate(parts, axis=1)
+        one_hot = np.zeros((len(column), len(feature.vocabulary)), dtype=np.float32)
+        for index, token in enumerate(feature.vocabulary):
+            one_hot[:, index] = column == token
+        parts.append(one_hot)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 class _Clock:
@@ -139,46 +149,123 @@ def fit_baselines(
     Returns metrics.json's two entries: ``baselines`` (each estimator's metrics, or
     ``{"skipped": "time budget"}``) and ``baselines_info`` (sample sizes, seconds, budget).
     """
-    settings = config.evaluation.baselines
-    started = time.monotonic()
-    clock = _Clock(time_budget(settings.time_budget, training_seconds))
-    spec = data.spec
-    task = config.model.task
-    train_features, train_target = data.train.sample(settings.max_rows, seed=config.seed)
-    _, held_out = data.held_out
-    eval_features, eval_target = held_out.sample(settings.max_rows, seed=config.seed)
-    x_train, y_train = _matrix(train_features, spec), train_target[:, 0]
-    x_eval, y_eval = _matrix(eval_features, spec), eval_target[:, 0]
-    if task != "regression":
-        y_train = y_train.astype(int)
-    linear_name = "linear_regression" if task == "regression" else "logistic_regression"
-    results: dict[str, Any] = {}
-    for name in (linear_name, "hist_gradient_boosting"):
-        if clock.left <= 0:
-            results[name] = dict(SKIPPED)
-            continue
-        # One OpenMP thread: beside TensorFlow's threads on a busy machine, scikit-learn's
-        # spinning OpenMP threads made boosting 100,000 rows take 70 s instead of 3 s.
-        with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="openmp"):
-            # A linear model that has not converged in max_iter is still a baseline.
-            warnings.simplefilter("ignore", category=UserWarning)
-            warnings.filterwarnings("ignore", message=".*(converge|ITERATIONS).*")
-            if name == linear_name:
-                model = _linear(task).fit(x_train, y_train)
-                if clock.left <= 0:
-                    model = None
-            else:
-                model = _fit_boosting(task, config.seed, x_train, y_train, clock)
-        if model is None:
-            results[name] = dict(SKIPPED)
-            continue
-        results[name] = _score(task, model, x_eval, y_eval, spec.target.classes)
-        if name == "hist_gradient_boosting":
-            results[name]["rounds"] = int(model.n_iter_)
-    info = {
-        "sample_rows": len(x_train),
-        "evaluated_rows": len(x_eval),
-        "seconds": round(time.monotonic() - started, 2),
-        "time_budget": round(clock.budget, 2),
-    }
-    return {"baselines": results, "baselines_info": info}
+    fit = BaselineFit(config, data, background=False, training_seconds=training_seconds)
+    return fit.result()
+
+
+class BaselineFit:
+    """The baselines of ``data``, fitted in a background thread while the network trains
+    (``background=True``), so their seconds stay off a run's critical path: they depend on
+    the data only. ``result()`` waits for them.
+
+    The budget of a background fit with ``time_budget: auto``: until the network's training
+    ends (at most ``MAX_BUDGET`` in all), then a quarter of its training time more (at least
+    ``MIN_BUDGET``); an estimator still running then is recorded as skipped. A number is the
+    seconds from the start of the fit, as in the foreground.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        data: PreparedData,
+        *,
+        background: bool = True,
+        training_seconds: float | None = None,
+    ) -> None:
+        self.config = config
+        self.data = data
+        setting = config.evaluation.baselines.time_budget
+        self._auto = setting == "auto" and background
+        self._started = time.monotonic()
+        self._clock = _Clock(MAX_BUDGET if self._auto else time_budget(setting, training_seconds))
+        self._results: dict[str, Any] = {}
+        self._info: dict[str, Any] = {}
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._final: dict[str, Any] | None = None
+        if background:
+            thread = threading.Thread(target=self._guarded, name="baselines", daemon=True)
+            thread.start()
+        else:
+            self._fit()
+            self._done.set()
+
+    def _guarded(self) -> None:
+        try:
+            self._fit()
+        except BaseException as error:  # raised again by result(), in the caller's thread
+            self._error = error
+        finally:
+            self._done.set()
+
+    def result(self, *, training_seconds: float | None = None) -> dict[str, Any]:
+        """metrics.json's ``baselines`` and ``baselines_info``; for a background fit, waits
+        at most what its budget has left (``training_seconds``: how long the network
+        trained, for ``time_budget: auto``). The first answer is kept: every trial of a
+        sweep refers to the same fit."""
+        if self._final is None:
+            self._final = self._wait(training_seconds)
+        return {key: dict(value) for key, value in self._final.items()}
+
+    def _wait(self, training_seconds: float | None) -> dict[str, Any]:
+        if self._auto and training_seconds is not None:
+            after = min(MAX_BUDGET, max(MIN_BUDGET, 0.25 * training_seconds))
+            self._clock.deadline = min(self._clock.deadline, time.monotonic() + after)
+        self._done.wait(timeout=max(0.0, self._clock.left))
+        if self._error is not None:
+            raise self._error
+        results = {name: dict(SKIPPED) for name in self._names()}
+        results.update({name: dict(value) for name, value in self._results.items()})
+        info = dict(self._info) or {"sample_rows": 0, "evaluated_rows": 0}
+        info["seconds"] = round(time.monotonic() - self._started, 2)
+        if self._done.is_set():
+            info["seconds"] = self._info.get("seconds", info["seconds"])
+        info["time_budget"] = round(self._clock.deadline - self._started, 2)
+        return {"baselines": results, "baselines_info": info}
+
+    def _names(self) -> tuple[str, str]:
+        task = self.config.model.task
+        linear = "linear_regression" if task == "regression" else "logistic_regression"
+        return linear, "hist_gradient_boosting"
+
+    def _fit(self) -> None:
+        config, data, clock = self.config, self.data, self._clock
+        settings = config.evaluation.baselines
+        spec = data.spec
+        task = config.model.task
+        train_features, train_target = data.train.sample(settings.max_rows, seed=config.seed)
+        _, held_out = data.held_out
+        eval_features, eval_target = held_out.sample(settings.max_rows, seed=config.seed)
+        x_train, y_train = _matrix(train_features, spec), train_target[:, 0]
+        x_eval, y_eval = _matrix(eval_features, spec), eval_target[:, 0]
+        if task != "regression":
+            y_train = y_train.astype(int)
+        self._info = {"sample_rows": len(x_train), "evaluated_rows": len(x_eval)}
+        linear_name, _ = self._names()
+        for name in self._names():
+            if clock.left <= 0:
+                self._results[name] = dict(SKIPPED)
+                continue
+            # One thread (OpenMP and BLAS): beside TensorFlow's threads on a busy machine,
+            # scikit-learn's spinning OpenMP threads made boosting 100,000 rows take 70 s
+            # instead of 3 s.
+            with warnings.catch_warnings(), threadpool_limits(limits=1):
+                # A linear model that has not converged in max_iter is still a baseline.
+                # (Only scikit-learn's warnings: the filters are the process's, and the
+                # network trains in another thread meanwhile.)
+                warnings.filterwarnings("ignore", module="sklearn")
+                warnings.filterwarnings("ignore", message=".*(converge|ITERATIONS).*")
+                if name == linear_name:
+                    model = _linear(task).fit(x_train, y_train)
+                    if clock.left <= 0:
+                        model = None
+                else:
+                    model = _fit_boosting(task, config.seed, x_train, y_train, clock)
+            if model is None:
+                self._results[name] = dict(SKIPPED)
+                continue
+            scores = _score(task, model, x_eval, y_eval, spec.target.classes)
+            if name == "hist_gradient_boosting":
+                scores["rounds"] = int(model.n_iter_)
+            self._results[name] = scores
+        self._info["seconds"] = round(time.monotonic() - self._started, 2)

@@ -28,6 +28,17 @@ def _band(model: Any, config: ExperimentConfig, x: np.ndarray, actual: np.ndarra
     )
 
 
+def uses_model(config: ExperimentConfig, spec: FeatureSpec, predictions: Predictions) -> bool:
+    """Whether ``plot_run`` runs the model (the predictive band of a one-feature regression
+    with a spread): such plots cannot be drawn after the model's session is cleared."""
+    return (
+        config.model.task == "regression"
+        and predictions.std is not None
+        and len(spec.numeric) == 1
+        and not spec.categorical
+    )
+
+
 def _regression_figures(
     config: ExperimentConfig,
     spec: FeatureSpec,
@@ -47,7 +58,7 @@ def _regression_figures(
         actual, p.mean, p.std, interval=config.prediction.interval
     )
     figures["interval_calibration.png"] = plots.interval_calibration(actual, p.mean, p.std)
-    if len(spec.numeric) == 1 and not spec.categorical:
+    if uses_model(config, spec, p):
         x = frame[spec.numeric[0].name].to_numpy(dtype=float)
         figures["predictive_band.png"] = _band(model, config, x, actual)
     return figures

@@ -36,6 +36,7 @@ from toolkit.runs import (
 )
 
 if TYPE_CHECKING:
+    from toolkit.evaluation.baselines import BaselineFit
     from toolkit.training.callback_factory import RunCallbacks
 
 
@@ -145,12 +146,17 @@ def train(
     data: PreparedData | None = None,
     verbose: int | None = None,
     run_prefix: str = "",
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
+    deferred_plots: list | None = None,
 ) -> RunResult:
     """Train ``config`` into a new run directory.
 
-    ``baselines``: results of ``fit_baselines`` on the same data, fitted once by a sweep for
-    all its trials; written to metrics.json instead of fitting them again.
+    ``baselines``: results of ``fit_baselines`` on the same data, or a ``BaselineFit`` under
+    way, fitted once by a sweep for all its trials; written to metrics.json instead of
+    fitting them again. Otherwise they are fitted in a thread while the network trains.
+    ``deferred_plots``: a list the run's plot drawing (still under way) is appended to
+    instead of being waited for; whoever passes it calls ``join()`` on each later (a sweep,
+    while its next trial trains).
     """
     data = data or prepare_data(config)
     if config.model.init_from:
@@ -187,7 +193,15 @@ def train(
         atomic_write_json(run.data_summary, describe(data.spec, data.rows))
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write to {run.path}")) from None
-    return _guarded_fit(config, run, data, verbose=verbose, resuming=False, baselines=baselines)
+    return _guarded_fit(
+        config,
+        run,
+        data,
+        verbose=verbose,
+        resuming=False,
+        baselines=baselines,
+        deferred_plots=deferred_plots,
+    )
 
 
 def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
@@ -227,7 +241,8 @@ def _guarded_fit(
     *,
     verbose: int | None,
     resuming: bool,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
+    deferred_plots: list | None = None,
 ) -> RunResult:
     """``_fit``, making sure run.json never stays 'running' after the process gives up, and
     the run's tracker (``tracking:``) hears how it ended."""
@@ -245,6 +260,7 @@ def _guarded_fit(
             verbose=verbose,
             resuming=resuming,
             baselines=baselines,
+            deferred_plots=deferred_plots,
             tracking=tracking,
         )
     except BaseException as error:
@@ -276,7 +292,8 @@ def _fit(
     *,
     verbose: int | None,
     resuming: bool,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
+    deferred_plots: list | None = None,
     tracking=None,
 ) -> RunResult:
     """Build and compile, restore a resume point, train, then write the results."""
@@ -314,6 +331,11 @@ def _fit(
         run_callbacks.checkpoint.extra_state["phase_two_start"] = phase
     verbose = config.training.verbose if verbose is None else verbose
     fine_tune = config.training.fine_tune
+    if config.evaluation.baselines and baselines is None:
+        from toolkit.evaluation.baselines import BaselineFit
+
+        # They depend on the data only: fitted in a thread while the network trains.
+        baselines = BaselineFit(config, data)
     if phase is None:
         with _timed(timings, "training"):
             _train_model(
@@ -328,7 +350,14 @@ def _fit(
             )
         if fine_tune is None or not _finite_loss(model):
             return _finish(
-                config, run, data, model, run_callbacks, baselines=baselines, timings=timings
+                config,
+                run,
+                data,
+                model,
+                run_callbacks,
+                baselines=baselines,
+                deferred_plots=deferred_plots,
+                timings=timings,
             )
         phase = initial_epoch + len(model.history.epoch)
         _start_phase_two(config, run, data, model, strategy, run_callbacks, phase, steps_per_epoch)
@@ -344,7 +373,16 @@ def _fit(
             steps_per_epoch=steps_per_epoch,
             verbose=verbose,
         )
-    return _finish(config, run, data, model, run_callbacks, baselines=baselines, timings=timings)
+    return _finish(
+        config,
+        run,
+        data,
+        model,
+        run_callbacks,
+        baselines=baselines,
+        deferred_plots=deferred_plots,
+        timings=timings,
+    )
 
 
 @contextlib.contextmanager
@@ -629,7 +667,8 @@ def _finish(
     model,
     run_callbacks: RunCallbacks,
     *,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
+    deferred_plots: list | None = None,
     timings: dict[str, float] | None = None,
 ) -> RunResult:
     """The run's outcome: model.keras, metrics.json, plots and the final run.json status. A
@@ -671,6 +710,7 @@ def _finish(
             model,
             history,
             baselines=baselines,
+            deferred_plots=deferred_plots,
             timings=timings,
             calibration=calibration,
         )
@@ -721,6 +761,30 @@ def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, pre
     return frame, predictions, y, features.get(IMAGE_INPUT)
 
 
+class _BackgroundPlots:
+    """``plot_run(*arguments)`` in a thread; ``join()`` waits and raises what it raised."""
+
+    def __init__(self, draw, *arguments) -> None:
+        import threading
+
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._draw, args=(draw, *arguments), name="plots", daemon=True
+        )
+        self._thread.start()
+
+    def _draw(self, draw, *arguments) -> None:
+        try:
+            draw(*arguments)
+        except BaseException as error:
+            self._error = error
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def _final_metrics(
     config: ExperimentConfig,
     run: RunDirectory,
@@ -728,7 +792,8 @@ def _final_metrics(
     model,
     history: pd.DataFrame,
     *,
-    baselines: dict[str, Any] | None = None,
+    baselines: dict[str, Any] | BaselineFit | None = None,
+    deferred_plots: list | None = None,
     timings: dict[str, float] | None = None,
     calibration=None,
 ) -> dict[str, Any]:
@@ -741,16 +806,16 @@ def _final_metrics(
     from toolkit.config.loading import flatten
     from toolkit.evaluation.evaluate import evaluate_split
     from toolkit.evaluation.metrics import json_safe
-    from toolkit.evaluation.run_plots import plot_run
+    from toolkit.evaluation.run_plots import plot_run, uses_model
     from toolkit.training.hparams import write_hparams
 
     timings = {} if timings is None else timings
     results: dict[str, Any] = {}
     evaluated_rows: dict[str, int] = {}
     held_out_name, held_out = data.held_out
-    held_out_predictions = None
     parts = {"train": data.train, "validation": data.validation, "test": data.test}
-    for split, part in parts.items():
+    plotting = None
+    for split, part in parts.items():  # the held-out split last (test, else validation)
         if part is None:
             continue
         limit = TRAIN_METRIC_ROWS if split == "train" else None
@@ -766,14 +831,30 @@ def _final_metrics(
             )
         results[split] = scores
         evaluated_rows[split] = len(y)
-        if split == held_out_name:
-            held_out_predictions = (predictions, y)
+        if split == held_out_name and config.evaluation.plots:
+            # Drawn in a thread while the baselines are waited for and metrics.json is
+            # written (nothing here uses the model any more), or a sweep's next trial trains.
+            plotting = _BackgroundPlots(
+                plot_run,
+                config,
+                run,
+                data.spec,
+                history,
+                model,
+                held_out_name,
+                *_plot_points(config, data, model, held_out, predictions, y),
+            )
     if config.evaluation.baselines:
         if baselines is None:
-            from toolkit.evaluation.baselines import fit_baselines
+            from toolkit.evaluation.baselines import BaselineFit
 
+            baselines = BaselineFit(
+                config, data, background=False, training_seconds=timings.get("training")
+            )
+        if not isinstance(baselines, dict):
+            # The seconds spent waiting for them after training: what they add to the run.
             with _timed(timings, "baselines"):
-                baselines = fit_baselines(config, data, training_seconds=timings.get("training"))
+                baselines = baselines.result(training_seconds=timings.get("training"))
         results.update(baselines)
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
@@ -789,17 +870,12 @@ def _final_metrics(
             "quantile": conformal.quantile,
         }
     atomic_write_json(run.metrics, json_safe(results))
-    if config.evaluation.plots and held_out_predictions is not None:
-        with _timed(timings, "plots"):
-            plot_run(
-                config,
-                run,
-                data.spec,
-                history,
-                model,
-                held_out_name,
-                *_plot_points(config, data, model, held_out, *held_out_predictions),
-            )
+    if plotting is not None:
+        if deferred_plots is not None and not uses_model(config, data.spec, predictions):
+            deferred_plots.append(plotting)  # a sweep's next trial trains meanwhile
+        else:
+            with _timed(timings, "plots"):  # the seconds waited for them
+                plotting.join()
     monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
     if (
         config.callbacks.tensorboard is not None

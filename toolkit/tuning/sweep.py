@@ -468,7 +468,11 @@ class SweepSession:
             combinations = math.prod(len(list(hp.values)) for hp in oracle.get_space().space)
             self.total = tuner.total = min(self.total, combinations)
         try:
-            tuner.search()
+            try:
+                tuner.search()
+            finally:
+                if runner is not None:
+                    runner.finish_plots()  # the last trials' plots, drawn meanwhile
         except KeyboardInterrupt:
             if self.role.kind != "worker":
                 self.records.refresh()

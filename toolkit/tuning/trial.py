@@ -9,9 +9,10 @@ loss, makes a record with status ``failed``; only Ctrl-C stops the sweep.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,9 @@ from toolkit.tuning.board import write_session
 from toolkit.tuning.memory import released_afterwards
 from toolkit.tuning.records import SweepRecords, finite
 from toolkit.tuning.space import SearchSpace
+
+if TYPE_CHECKING:
+    from toolkit.evaluation.baselines import BaselineFit
 
 
 class _TrialFailed(Exception):
@@ -63,7 +67,9 @@ class TrialRunner:
         self.worker = worker
         self._data_key: str | None = None
         self._folds: list[PreparedData] = []
-        self._baselines: dict[tuple[int, str], dict[str, Any]] = {}
+        self._baselines: dict[tuple[int, str], BaselineFit] = {}
+        # Each run's plots are drawn in a thread while the next trial trains.
+        self._pending_plots: list = []
 
     # ------------------------------------------------------------------ data
 
@@ -90,16 +96,17 @@ class TrialRunner:
             sort_keys=True,
         )
 
-    def _baselines_for(self, config: ExperimentConfig, index: int) -> dict[str, Any] | None:
+    def _baselines_for(self, config: ExperimentConfig, index: int) -> BaselineFit | None:
         """The baselines of fold ``index``, fitted by the first trial that needs them and
         referred to by every later one (they depend on the data, not on the trial)."""
         if not config.evaluation.baselines:
             return None
         key = (index, json.dumps(config.evaluation.baselines.model_dump(mode="json")))
         if key not in self._baselines:
-            from toolkit.evaluation.baselines import fit_baselines
+            from toolkit.evaluation.baselines import BaselineFit
 
-            self._baselines[key] = fit_baselines(config, self._folds[index])
+            # Fitted in a thread while the first trial trains.
+            self._baselines[key] = BaselineFit(config, self._folds[index])
         return self._baselines[key]
 
     def _cut_folds(self, config: ExperimentConfig, prepared: PreparedData) -> list[PreparedData]:
@@ -168,6 +175,15 @@ class TrialRunner:
                     f"{label}: batch size {size} is more than the {rows} rows of the {where}; "
                     "lower it or add data"
                 )
+
+    def finish_plots(self) -> None:
+        """Wait for the plots of every run trained so far; one that failed is logged (its
+        trial's result stands)."""
+        while self._pending_plots:
+            try:
+                self._pending_plots.pop(0).join()
+            except Exception as error:
+                print(f"sweep: a trial's plots failed: {_one_line(error)}", file=sys.stderr)
 
     # ------------------------------------------------------------------ trials
 
@@ -260,6 +276,7 @@ class TrialRunner:
                         verbose=self.verbose,
                         run_prefix=prefix,
                         baselines=self._baselines_for(run_config, index),
+                        deferred_plots=self._pending_plots,
                     )
                 run = self._score(result)
                 record["runs"].append(run)

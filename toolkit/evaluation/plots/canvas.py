@@ -7,6 +7,7 @@ global state, so it is safe in threads and never opens a window).
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -43,6 +44,10 @@ STYLE = {
     "savefig.facecolor": "white",
 }
 
+# rc_context sets matplotlib's global rcParams for the block: figures drawn in two threads at
+# once (a run's final plots while the next trial's learning curves are drawn) take turns.
+_DRAWING = threading.RLock()
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -52,7 +57,7 @@ def styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with matplotlib.rc_context(STYLE):
+        with _DRAWING, matplotlib.rc_context(STYLE):
             return func(*args, **kwargs)
 
     return wrapper
@@ -77,7 +82,7 @@ def save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def render(temporary: Path) -> None:
-        with matplotlib.rc_context(STYLE):
+        with _DRAWING, matplotlib.rc_context(STYLE):
             fig.savefig(temporary, format="png", dpi=DPI)
 
     return atomic_write(path, render)
