@@ -7,6 +7,7 @@ behind. Once training starts, run.json always ends in one of: completed, failed,
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import time
 import traceback
@@ -336,6 +337,17 @@ def _fit(
 
         # They depend on the data only: fitted in a thread while the network trains.
         baselines = BaselineFit(config, data)
+    finish = functools.partial(
+        _finish,
+        config,
+        run,
+        data,
+        model,
+        run_callbacks,
+        baselines=baselines,
+        deferred_plots=deferred_plots,
+        timings=timings,
+    )
     if phase is None:
         with _timed(timings, "training"):
             _train_model(
@@ -349,16 +361,7 @@ def _fit(
                 verbose=verbose,
             )
         if fine_tune is None or not _finite_loss(model):
-            return _finish(
-                config,
-                run,
-                data,
-                model,
-                run_callbacks,
-                baselines=baselines,
-                deferred_plots=deferred_plots,
-                timings=timings,
-            )
+            return finish()
         phase = initial_epoch + len(model.history.epoch)
         _start_phase_two(config, run, data, model, strategy, run_callbacks, phase, steps_per_epoch)
         initial_epoch = phase
@@ -373,16 +376,7 @@ def _fit(
             steps_per_epoch=steps_per_epoch,
             verbose=verbose,
         )
-    return _finish(
-        config,
-        run,
-        data,
-        model,
-        run_callbacks,
-        baselines=baselines,
-        deferred_plots=deferred_plots,
-        timings=timings,
-    )
+    return finish()
 
 
 @contextlib.contextmanager
