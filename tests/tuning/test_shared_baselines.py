@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -22,7 +23,8 @@ def test_every_trial_refers_to_the_baselines_fitted_once(
     assert len(runs) >= 2
     by_fold: dict[str, list[dict]] = {}
     for path in runs:
-        fold = path.parent.name.split("-f")[-1][:1] if folds else "all"
+        # trial-<id>-f<fold>-<run id>; the run id's random hex part may itself hold "-f".
+        fold = re.match(r"trial-\d+-f(\d+)-", path.parent.name).group(1) if folds else "all"
         metrics = json.loads(path.read_text())
         by_fold.setdefault(fold, []).append(
             {"baselines": metrics["baselines"], "info": metrics["baselines_info"]}
