@@ -215,8 +215,10 @@ class BaselineFit:
         if self._error is not None:
             raise self._error
         results = {name: dict(SKIPPED) for name in self._names()}
-        results.update({name: dict(value) for name, value in self._results.items()})
-        info = dict(self._info) or {"sample_rows": 0, "evaluated_rows": 0}
+        # Copies taken in one step: after a timeout the thread may still be adding to them.
+        finished, fitted_info = dict(self._results), dict(self._info)
+        results.update({name: dict(value) for name, value in finished.items()})
+        info = fitted_info or {"sample_rows": 0, "evaluated_rows": 0}
         info["seconds"] = round(time.monotonic() - self._started, 2)
         if self._done.is_set():
             info["seconds"] = self._info.get("seconds", info["seconds"])
