@@ -453,23 +453,18 @@ def _targets(done: list[dict[str, Any]]) -> list[str]:
     for (task, method), rows in groups.items():
         if method != "ensemble":
             continue
-        pairs = [(r["test"].get("nll"), r.get("best_member_nll")) for r in rows]
-        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
-        if pairs:
-            wins = sum(a <= b for a, b in pairs)
-            lines.append(
-                f"- {task}: ensemble NLL <= its best member's in {wins}/{len(pairs)} seeds "
-                f"(mean {np.mean([a for a, _ in pairs]):.3f} vs {np.mean([b for _, b in pairs]):.3f})"
-            )
-        picked = [(r["test"].get("nll"), r.get("validation_best_member_nll")) for r in rows]
-        picked = [(a, b) for a, b in picked if a is not None and b is not None]
-        if picked:
-            wins = sum(a <= b for a, b in picked)
-            lines.append(
-                f"- {task}: ensemble NLL <= its member with the best validation NLL in "
-                f"{wins}/{len(picked)} seeds (mean {np.mean([a for a, _ in picked]):.3f} vs "
-                f"{np.mean([b for _, b in picked]):.3f})"
-            )
+        for key, member in (
+            ("best_member_nll", "its best member's"),
+            ("validation_best_member_nll", "its member with the best validation NLL"),
+        ):
+            pairs = [(r["test"].get("nll"), r.get(key)) for r in rows]
+            pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
+            if pairs:
+                wins = sum(a <= b for a, b in pairs)
+                lines.append(
+                    f"- {task}: ensemble NLL <= {member} in {wins}/{len(pairs)} seeds (mean "
+                    f"{np.mean([a for a, _ in pairs]):.3f} vs {np.mean([b for _, b in pairs]):.3f})"
+                )
     return lines
 
 
