@@ -60,14 +60,13 @@ def _split_off(
         return _shuffle_split(positions, fraction, seed=seed, what=what)
     from sklearn.model_selection import train_test_split
 
-    if stratify is not None:
-        counts = stratify.value_counts()
-        lonely = counts[counts < 2]
-        if len(lonely):
-            raise DataError(
-                f"class '{lonely.index[0]}' of target has a single example, so a stratified "
-                f"{what} split is impossible; add examples or set data.stratify: false"
-            )
+    counts = stratify.value_counts()
+    lonely = counts[counts < 2]
+    if len(lonely):
+        raise DataError(
+            f"class '{lonely.index[0]}' of target has a single example, so a stratified "
+            f"{what} split is impossible; add examples or set data.stratify: false"
+        )
     try:
         rest, held_out = train_test_split(
             positions, test_size=fraction, random_state=seed, stratify=stratify
