@@ -128,67 +128,31 @@ def _score(task: str, model, x_eval: np.ndarray, y_eval: np.ndarray, classes) ->
     return metrics.multiclass_metrics(y_eval.astype(int), probabilities, class_names=classes)
 
 
-def time_budget(setting: float | str, training_seconds: float | None) -> float:
-    """Seconds the baselines may take: the configured number, or with ``auto`` a quarter of
-    the training time (at least ``MIN_BUDGET``, at most ``MAX_BUDGET``), so they never cost
-    much more than the network they are compared with."""
-    if setting != "auto":
-        return float(setting)
-    if training_seconds is None:
-        return MAX_BUDGET
-    return min(MAX_BUDGET, max(MIN_BUDGET, 0.25 * training_seconds))
-
-
-def fit_baselines(
-    config: ExperimentConfig, data: PreparedData, *, training_seconds: float | None = None
-) -> dict[str, Any]:
-    """A linear model and histogram gradient boosting, fitted on a bounded sample of the
-    training split and scored on the held-out split (test, else validation).
-    ``training_seconds``: how long the network trained, for ``time_budget: auto``.
-
-    Returns metrics.json's two entries: ``baselines`` (each estimator's metrics, or
-    ``{"skipped": "time budget"}``) and ``baselines_info`` (sample sizes, seconds, budget).
-    """
-    fit = BaselineFit(config, data, background=False, training_seconds=training_seconds)
-    return fit.result()
-
-
 class BaselineFit:
-    """The baselines of ``data``, fitted in a background thread while the network trains
-    (``background=True``), so their seconds stay off a run's critical path: they depend on
-    the data only. ``result()`` waits for them.
+    """The baselines of ``data``, fitted in a background thread while the network trains, so
+    their seconds stay off a run's critical path: they depend on the data only. ``result()``
+    waits for them.
 
-    The budget of a background fit with ``time_budget: auto``: until the network's training
-    ends (at most ``MAX_BUDGET`` in all), then a quarter of its training time more (at least
-    ``MIN_BUDGET``); an estimator still running then is recorded as skipped. A number is the
-    seconds from the start of the fit, as in the foreground.
+    The budget with ``time_budget: auto``: until the network's training ends (at most
+    ``MAX_BUDGET`` in all), then a quarter of its training time more (at least
+    ``MIN_BUDGET``), so they never cost much more than the network they are compared with;
+    an estimator still running then is recorded as skipped. A number is the seconds from the
+    start of the fit.
     """
 
-    def __init__(
-        self,
-        config: ExperimentConfig,
-        data: PreparedData,
-        *,
-        background: bool = True,
-        training_seconds: float | None = None,
-    ) -> None:
+    def __init__(self, config: ExperimentConfig, data: PreparedData) -> None:
         self.config = config
         self.data = data
         setting = config.evaluation.baselines.time_budget
-        self._auto = setting == "auto" and background
+        self._auto = setting == "auto"
         self._started = time.monotonic()
-        self._clock = _Clock(MAX_BUDGET if self._auto else time_budget(setting, training_seconds))
+        self._clock = _Clock(MAX_BUDGET if self._auto else float(setting))
         self._results: dict[str, Any] = {}
         self._info: dict[str, Any] = {}
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._final: dict[str, Any] | None = None
-        if background:
-            thread = threading.Thread(target=self._guarded, name="baselines", daemon=True)
-            thread.start()
-        else:
-            self._fit()
-            self._done.set()
+        threading.Thread(target=self._guarded, name="baselines", daemon=True).start()
 
     def _guarded(self) -> None:
         try:

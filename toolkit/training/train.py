@@ -147,14 +147,14 @@ def train(
     data: PreparedData | None = None,
     verbose: int | None = None,
     run_prefix: str = "",
-    baselines: dict[str, Any] | BaselineFit | None = None,
+    baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
 ) -> RunResult:
     """Train ``config`` into a new run directory.
 
-    ``baselines``: results of ``fit_baselines`` on the same data, or a ``BaselineFit`` under
-    way, fitted once by a sweep for all its trials; written to metrics.json instead of
-    fitting them again. Otherwise they are fitted in a thread while the network trains.
+    ``baselines``: a ``BaselineFit`` of the same data, fitted once by a sweep for all its
+    trials and referred to in metrics.json instead of being fitted again. Otherwise they
+    are fitted in a thread while the network trains.
     ``deferred_plots``: a list the run's plot drawing (still under way) is appended to
     instead of being waited for; whoever passes it calls ``join()`` on each later (a sweep,
     while its next trial trains).
@@ -242,7 +242,7 @@ def _guarded_fit(
     *,
     verbose: int | None,
     resuming: bool,
-    baselines: dict[str, Any] | BaselineFit | None = None,
+    baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
 ) -> RunResult:
     """``_fit``, making sure run.json never stays 'running' after the process gives up, and
@@ -293,7 +293,7 @@ def _fit(
     *,
     verbose: int | None,
     resuming: bool,
-    baselines: dict[str, Any] | BaselineFit | None = None,
+    baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
     tracking=None,
 ) -> RunResult:
@@ -661,7 +661,7 @@ def _finish(
     model,
     run_callbacks: RunCallbacks,
     *,
-    baselines: dict[str, Any] | BaselineFit | None = None,
+    baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
     timings: dict[str, float] | None = None,
 ) -> RunResult:
@@ -786,7 +786,7 @@ def _final_metrics(
     model,
     history: pd.DataFrame,
     *,
-    baselines: dict[str, Any] | BaselineFit | None = None,
+    baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
     timings: dict[str, float] | None = None,
     calibration=None,
@@ -838,18 +838,10 @@ def _final_metrics(
                 held_out_name,
                 *_plot_points(config, data, model, held_out, predictions, y),
             )
-    if config.evaluation.baselines:
-        if baselines is None:
-            from toolkit.evaluation.baselines import BaselineFit
-
-            baselines = BaselineFit(
-                config, data, background=False, training_seconds=timings.get("training")
-            )
-        if not isinstance(baselines, dict):
-            # The seconds spent waiting for them after training: what they add to the run.
-            with _timed(timings, "baselines"):
-                baselines = baselines.result(training_seconds=timings.get("training"))
-        results.update(baselines)
+    if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
+        # The seconds spent waiting for them after training: what they add to the run.
+        with _timed(timings, "baselines"):
+            results.update(baselines.result(training_seconds=timings.get("training")))
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
     if calibration is not None and calibration.temperature is not None:
