@@ -245,3 +245,46 @@ def test_randomised_conformal_covers_exactly_1_minus_alpha_with_29_calibration_r
         ]
     per_replicate = 1 / (4 * (n + 2)) + 1 / (4 * (n + 1) ** 2) + 1 / (4 * m)
     assert abs(covered.mean() - (1 - ALPHA)) < 4.5 * math.sqrt(per_replicate / replicates)
+
+
+def _confident_classifier(rng: np.random.Generator, rows: int, classes: int, task: str):
+    """Labels and the probabilities of a classifier right on 97% of rows with logit gaps of
+    40-60: p(top) rounds to 1.0 in float64, so 1 - p(true) computed naively is exactly 0
+    on those rows. Probabilities come from logits as ``toolkit predict`` computes them."""
+    from toolkit.evaluation.predict import _probabilities
+
+    labels = rng.integers(classes, size=rows)
+    right = rng.random(rows) < 0.97
+    top = np.where(right, labels, (labels + rng.integers(1, classes, size=rows)) % classes)
+    gap = rng.uniform(40.0, 60.0, size=rows)
+    if task == "binary":
+        logits = np.where(top == 1, gap, -gap)[:, None]
+    else:
+        logits = rng.normal(size=(rows, classes))
+        logits[np.arange(rows), top] += gap
+    return labels, _probabilities(task, logits)
+
+
+@pytest.mark.parametrize(("task", "classes"), [("multiclass", 3), ("binary", 2)])
+def test_a_confident_classifiers_sets_still_cover_1_minus_alpha(task, classes):
+    """Scores of near-one-hot probabilities are continuous when 1 - p is the sum of the other
+    classes' probabilities, so the randomised quantile covers exactly 0.95 in expectation
+    (the tolerance as in the test above, +-0.007). Computed as 1.0 - p they tie at 0 on the
+    rows the model gets right, and the sets cover at least as often as it is right: 0.98."""
+    n, m, replicates = 29, 200, 4000
+    rng = np.random.default_rng(20261206)
+    covered = np.empty(replicates)
+    for replicate in range(replicates):
+        labels, p = _confident_classifier(rng, n + m, classes, task)
+        calibration = ConformalCalibration.fit(
+            Predictions(task, p[:n]),
+            labels[:n, None],
+            method="split",
+            alpha=ALPHA,
+            calibrated_on="validation",
+            randomization=float(rng.uniform()),
+        )
+        sets = calibration.apply(Predictions(task, p[n:]))
+        covered[replicate] = conformal_metrics(sets, labels[n:, None])["set_coverage"]
+    per_replicate = 1 / (4 * (n + 2)) + 1 / (4 * (n + 1) ** 2) + 1 / (4 * m)
+    assert abs(covered.mean() - (1 - ALPHA)) < 4.5 * math.sqrt(per_replicate / replicates)

@@ -70,8 +70,9 @@ class Predictions:
 def _probabilities(task: str, logits: np.ndarray) -> np.ndarray:
     """Class probabilities from logits (SciPy's expit and softmax do not overflow)."""
     if task == "binary":
-        positive = special.expit(logits[..., 0])
-        return np.stack([1.0 - positive, positive], axis=-1)
+        # expit(-z), not 1 - expit(z): the less likely class keeps its digits when z is large.
+        z = logits[..., 0]
+        return np.stack([special.expit(-z), special.expit(z)], axis=-1)
     return special.softmax(logits, axis=-1)
 
 

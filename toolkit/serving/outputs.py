@@ -162,6 +162,19 @@ def _conformal_regression(plan: ServingPlan, draws, mean, std) -> dict[str, Any]
     return {"conformal_lower": mean - half, "conformal_upper": mean + half}
 
 
+def _class_scores(mean):
+    """1 - p per class as the sum of the other classes' probabilities, as
+    ``toolkit.evaluation.conformal.class_scores`` computes them (in float32 the top class's p
+    rounds to 1 at a logit gap of 17)."""
+    import tensorflow as tf
+
+    scores = tf.reduce_sum(mean, axis=-1, keepdims=True) - mean
+    classes = tf.range(tf.shape(mean)[-1], dtype=tf.int64)
+    is_top = tf.equal(classes, tf.argmax(mean, axis=-1)[..., None])
+    below_top = tf.reduce_sum(tf.where(is_top, tf.zeros_like(mean), mean), -1, keepdims=True)
+    return tf.where(is_top, below_top, scores)
+
+
 def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
     """The named outputs from the model's stacked outputs ``draws`` of shape
     (components, n, k): every pass of every member."""
@@ -191,8 +204,8 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
             outputs.update(_conformal_regression(plan, draws, mean, std))
         return outputs
     if plan.task == "binary":
-        positive = tf.sigmoid(draws[..., 0])
-        probabilities = tf.stack([1.0 - positive, positive], axis=-1)
+        logit = draws[..., 0]
+        probabilities = tf.stack([tf.sigmoid(-logit), tf.sigmoid(logit)], axis=-1)
     else:
         probabilities = tf.nn.softmax(draws, axis=-1)
     mean = tf.reduce_mean(probabilities, axis=0)
@@ -208,7 +221,7 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
         outputs.update(entropy=total, mutual_information=tf.maximum(total - expected, 0.0))
     if plan.conformal is not None:
         # 1 for the classes in the set: integers, which every format's runtime returns alike.
-        members = tf.cast(1.0 - mean <= float(plan.conformal.quantile), tf.int32)
+        members = tf.cast(_class_scores(mean) <= float(plan.conformal.quantile), tf.int32)
         outputs.update(prediction_set=members, set_size=tf.reduce_sum(members, axis=-1))
     return outputs
 
