@@ -8,11 +8,15 @@ stderr and exit code 2; Ctrl-C during training is exit code 130.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from toolkit import __version__
 from toolkit.errors import RunInterrupted, ToolkitError
@@ -438,5 +442,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``toolkit`` command: ``main``, then the process ends with its exit code."""
+    exit_now(main(argv))
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` once everything it wrote is out.
+
+    With TensorFlow loaded, the interpreter's teardown (freeing every module's objects, then
+    TensorFlow's own) took 1.2 s after the last file was written, 10% of a small run (measured
+    with the 54,000-row benchmark). Every file a command writes is closed when it returns, so
+    after the threads it left running, the exit handlers (logging, TensorBoard writers) and
+    the streams are finished, the process ends without the teardown."""
+    if "tensorflow" not in sys.modules:
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()  # what the interpreter would wait for too
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe or stream: nothing more can go out.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
