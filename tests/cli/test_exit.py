@@ -8,9 +8,11 @@ import sys
 from tests.helpers import REPO
 
 # Imports TensorFlow as the command line does, then ends through ``exit_now`` with work still
-# pending: a non-daemon thread that writes late, an exit handler, and buffered stdout.
+# pending: a non-daemon thread that writes late, a thread pool left open, an exit handler,
+# and buffered stdout.
 PROGRAM = """
 import atexit, gc, pathlib, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 
 from toolkit import startup
 from toolkit.cli import exit_now
@@ -19,7 +21,7 @@ out = pathlib.Path(sys.argv[1])
 startup.quiet()
 startup.import_tensorflow()
 assert "tensorflow" in sys.modules
-assert gc.isenabled(), "the collector stays off after the import"
+assert gc.isenabled(), "the collector is back on after the import"
 assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()
 
 def late():
@@ -27,6 +29,8 @@ def late():
     (out / "thread.txt").write_text("thread")
 
 threading.Thread(target=late).start()
+pool = ThreadPoolExecutor(1)  # left open: its idle worker ends when the pool is shut down
+pool.submit(time.sleep, 0.1)
 atexit.register(lambda: (out / "atexit.txt").write_text("atexit"))
 print("last line", end="")  # still in the buffer: stdout is a pipe
 exit_now(3)
