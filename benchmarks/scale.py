@@ -347,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = child_import()
         print(json.dumps(result))
+        if kind == "toolkit":
+            from toolkit.cli import exit_now
+
+            exit_now(0)  # as the toolkit command ends
         return 0
 
     sizes = [int(s) for s in args.sizes.split(",") if s]

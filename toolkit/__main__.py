@@ -1,5 +1,5 @@
 """``python -m toolkit`` runs the CLI."""
 
-from toolkit.cli import main
+from toolkit.cli import run
 
-raise SystemExit(main())
+run()
