@@ -456,10 +456,13 @@ def exit_now(code: int) -> NoReturn:
     exit that finish work run as the interpreter runs them (threads' exit hooks, such as
     thread pools shutting down, and the wait for non-daemon threads; then the exit handlers:
     logging, TensorBoard writers; then the streams), and the teardown is skipped."""
-    if "tensorflow" not in sys.modules:
+    # CPython's own steps (private names, in 3.11-3.13): without them, the ordinary exit.
+    shutdown_threads = getattr(threading, "_shutdown", None)
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if "tensorflow" not in sys.modules or shutdown_threads is None or run_exit_handlers is None:
         sys.exit(code)
-    threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls first
-    atexit._run_exitfuncs()
+    shutdown_threads()  # what Py_FinalizeEx calls first
+    run_exit_handlers()
     for stream in (sys.stdout, sys.stderr):
         # A closed pipe or stream: nothing more can go out.
         with contextlib.suppress(OSError, ValueError):
