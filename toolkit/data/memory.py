@@ -5,6 +5,9 @@ tables and arrays of a few megabytes come from the heap, and memory they free is
 process: loading a 1M-row table left 360 MB more resident than it holds. A fixed threshold
 of 128 KiB (its starting value) keeps every large array in its own mapping, returned when
 freed. Linux with glibc only; elsewhere nothing changes.
+
+``aligned_empty`` makes arrays TensorFlow can share without copying (see
+``InMemorySplit``).
 """
 
 from __future__ import annotations
