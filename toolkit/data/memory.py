@@ -5,6 +5,9 @@ tables and arrays of a few megabytes come from the heap, and memory they free is
 process: loading a 1M-row table left 360 MB more resident than it holds. A fixed threshold
 of 128 KiB (its starting value) keeps every large array in its own mapping, returned when
 freed. Linux with glibc only; elsewhere nothing changes.
+
+``aligned_empty`` makes arrays TensorFlow can share without copying (see
+``InMemorySplit``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+
+import numpy as np
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 _THRESHOLD = 128 << 10  # glibc's own starting value, kept from growing
@@ -33,3 +38,22 @@ def return_freed_memory() -> None:
 
     # mimalloc, Arrow's default, keeps freed pages for reuse: the same problem in Arrow.
     pa.set_memory_pool(pa.system_memory_pool())
+
+
+# Eigen's (TensorFlow's) largest alignment: TensorFlow can hold a buffer aligned so without
+# copying it (``toolkit.data.in_memory``).
+ALIGNMENT = 64
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-ordered array whose data starts on an ``ALIGNMENT``-byte boundary
+    (NumPy's large arrays start 16 bytes into a page)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(size + ALIGNMENT, dtype=np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    return buffer[start : start + size].view(dtype).reshape(shape)
+
+
+def is_aligned(values: np.ndarray) -> bool:
+    return values.ctypes.data % ALIGNMENT == 0

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config.schema import DataConfig
+from toolkit.data.memory import aligned_empty
 from toolkit.errors import DataError, did_you_mean
 
 MISSING_TOKEN = "<missing>"
@@ -433,7 +434,8 @@ def feature_arrays(
     arrays: dict[str, np.ndarray] = {}
     if spec.numeric:
         count = len(frame) if rows is None else len(rows)
-        matrix = np.empty((count, len(spec.numeric)), dtype=np.float32)
+        # Aligned: TensorFlow holds it without a copy (toolkit.data.in_memory).
+        matrix = aligned_empty((count, len(spec.numeric)), np.float32)
         for index, feature in enumerate(spec.numeric):
             column = _column(frame, feature.name, rows)
             converted = pd.to_numeric(column, errors="coerce")

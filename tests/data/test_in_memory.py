@@ -1,0 +1,56 @@
+"""An in-memory split is held once: its tensors share the split's buffers instead of copying
+them (a copy beside the NumPy arrays was most of the in-memory path's peak memory)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolkit.data.in_memory import InMemorySplit
+from toolkit.data.memory import ALIGNMENT, aligned_empty
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (1001, 20)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.uint8])
+def test_aligned_empty_starts_on_the_boundary_with_the_shape_asked(shape, dtype):
+    values = aligned_empty(shape, dtype)
+    assert values.ctypes.data % ALIGNMENT == 0
+    assert values.shape == shape and values.dtype == dtype and values.flags.c_contiguous
+    values[...] = 1  # writable, and as long as asked
+    assert values.sum() == np.prod(shape)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_datasets_share_the_splits_numeric_buffers(aligned):
+    rng = np.random.default_rng(0)
+    expected = rng.normal(size=(1000, 4)).astype(np.float32)
+    numeric = aligned_empty(expected.shape, np.float32) if aligned else expected.copy()
+    numeric[...] = expected
+    if not aligned:  # as NumPy allocates: 16 bytes past the boundary, here forced
+        numeric = np.empty(expected.size * 4 + 16, np.uint8)[16:].view(np.float32)
+        numeric = numeric.reshape(expected.shape)
+        numeric[...] = expected
+    tokens = np.array(["a", "b"] * 500, dtype=object)[:, None]
+    target = expected[:, :1] * 2
+    split = InMemorySplit({"numeric": numeric, "category": tokens}, target)
+
+    dataset = split.training_dataset(batch_size=64, shuffle_seed=0)
+    features, _ = split._held_by_tensorflow()
+    held = split.features["numeric"]
+    # One buffer for the split and its tensor, whatever the alignment it came with.
+    assert np.shares_memory(np.asarray(features["numeric"]), held)
+    assert not held.flags.writeable  # the tensor's data cannot be changed behind its back
+    if aligned:
+        assert np.shares_memory(held, numeric)  # not even copied to be aligned
+    np.testing.assert_array_equal(held, expected)
+    np.testing.assert_array_equal(split.target, expected[:, :1] * 2)
+    assert split.features["category"] is tokens  # strings stay Python objects
+
+    # Samples, chunks and the batches still hold the same rows.
+    rows = np.concatenate([chunk[0]["numeric"] for chunk in split.chunks(300)])
+    np.testing.assert_array_equal(rows, expected)
+    # The first epoch (16 batches, the last of 40 rows) is a permutation of the rows.
+    seen = np.concatenate([x["numeric"].numpy() for x, _ in dataset.take(16)])
+    np.testing.assert_array_equal(seen[np.lexsort(seen.T)], expected[np.lexsort(expected.T)])
+    validation = np.concatenate([x["numeric"].numpy() for x, _ in split.dataset(batch_size=64)])
+    np.testing.assert_array_equal(validation, expected)
