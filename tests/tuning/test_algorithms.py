@@ -82,3 +82,27 @@ def test_every_algorithm_the_schema_allows_has_an_oracle():
         assert issubclass(oracles.get(name), oracles.RecordingOracle)
     with pytest.raises(ValueError, match="unknown tuner algorithm 'tpe'; allowed: random"):
         oracles.get("tpe")
+
+
+@pytest.mark.parametrize("algorithm", ["random", "bayesian", "hyperband"])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_seed_draws_the_same_trials_every_time(algorithm, seed):
+    """Seed 0 included: Keras Tuner reads a falsy seed as none and drew a new one per run."""
+    import keras_tuner
+
+    from toolkit.config.schema import TunerConfig
+    from toolkit.tuning.oracles import make_oracle
+
+    tuner = TunerConfig(
+        algorithm=algorithm, max_trials=6, search_space={"model.hidden.0": {"choice": [1, 2]}}
+    )
+    proposals = []
+    for _ in range(2):
+        oracle = make_oracle(tuner, seed=seed, max_epochs=9)
+        space = keras_tuner.HyperParameters()
+        space.Int("a", 0, 10_000)
+        space.Float("b", 0.0, 1.0)
+        oracle.update_space(space)
+        proposals.append([oracle.populate_space(str(i))["values"] for i in range(6)])
+    assert proposals[0] == proposals[1]
+    assert len({tuple(sorted(v.items())) for v in proposals[0]}) > 1

@@ -32,6 +32,9 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 DropoutRate = Annotated[float, Field(ge=0, lt=1)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
+# Seeds feed NumPy (below 2**32); the largest is kept for Keras Tuner's seed 0 (oracles.py).
+SEED_LIMIT = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT)]
 
 
 class Strict(BaseModel):
@@ -1074,7 +1077,7 @@ class TunerConfig(Strict):
     executions_per_trial: PositiveInt = 1
     keep_top_k: PositiveInt = 3
     cv_folds: Annotated[int, Field(ge=2)] | None = None
-    seed: int | None = None
+    seed: Seed | None = None
     worker_timeout: PositiveFloat = 120.0
     max_consecutive_failures: PositiveInt = 5
     search_space: Annotated[dict[str, SearchDimension], Field(min_length=1)]
@@ -1093,7 +1096,7 @@ class ExperimentConfig(Strict):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)]
     description: str = ""
-    seed: Annotated[int, Field(ge=0, lt=2**32)] = 42
+    seed: Seed = 42
     data: DataConfig
     model: ModelConfig
     training: TrainingConfig = TrainingConfig()

@@ -13,7 +13,7 @@ import keras_tuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 from toolkit import compat
-from toolkit.config.schema import TunerConfig
+from toolkit.config.schema import SEED_LIMIT, TunerConfig
 
 
 class RecordingOracle(keras_tuner.Oracle):
@@ -92,7 +92,10 @@ def make_oracle(tuner: TunerConfig, *, seed: int, max_epochs: int) -> RecordingO
     oracle_class = get(tuner.algorithm)
     common = {
         "objective": keras_tuner.Objective(tuner.objective, direction=tuner.resolved_direction),
-        "seed": seed,
+        # Keras Tuner takes a falsy seed as none (``seed or random.randint(1, 10000)``), so
+        # seed 0 drew different trials on every run (keras-team/keras-tuner#421). 2**32 - 1
+        # stands for it: the largest seed NumPy takes, which the schema keeps for this.
+        "seed": seed if seed != 0 else SEED_LIMIT,
         "max_consecutive_failed_trials": compat.NO_FAILURE_LIMIT,
     }
     if oracle_class is HyperbandOracle:
