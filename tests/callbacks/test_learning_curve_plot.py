@@ -91,3 +91,22 @@ def test_get_config_round_trips(tmp_path):
     clone = LearningCurvePlot(**plot.get_config())
     assert clone.get_config() == plot.get_config()
     assert clone.history == {"loss": {0: 1.0}}
+
+
+def test_a_final_drawing_left_running_is_the_full_history_once_joined(
+    tmp_path, regression_data, make_regressor
+):
+    """``wait_at_train_end=False``: fit returns while the last drawing runs; ``join()`` waits
+    for it, and the file then shows every epoch, as a plot drawn in the loop does."""
+    x, y = regression_data
+    late = LearningCurvePlot(
+        tmp_path / "late.png", min_interval_seconds=3600, background=True, wait_at_train_end=False
+    )
+    in_loop = LearningCurvePlot(tmp_path / "in_loop.png")
+    make_regressor().fit(
+        x, y, validation_split=0.25, epochs=4, batch_size=16, verbose=0, callbacks=[late, in_loop]
+    )
+    late.join()
+    assert (tmp_path / "late.png").read_bytes() == (tmp_path / "in_loop.png").read_bytes()
+    clone = LearningCurvePlot(**late.get_config())
+    assert clone.get_config() == late.get_config() and clone.wait_at_train_end is False

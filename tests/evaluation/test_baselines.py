@@ -70,3 +70,25 @@ def test_a_background_fit_out_of_budget_records_skipped():
         "linear_regression": {"skipped": "time budget"},
         "hist_gradient_boosting": {"skipped": "time budget"},
     }
+
+
+def test_baselines_a_sweep_trial_did_not_wait_for_reach_its_metrics_json(tmp_path):
+    """A sweep's first trial writes metrics.json while the baselines still fit; joined later,
+    they are added to it, beside what it held."""
+    import json
+
+    from toolkit.training.train import _LateBaselines
+
+    config, data = _prepared("regression")
+    fitted = BaselineFit(config, data)
+    fitted.training_ended(1.0)
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"validation": {"rmse": 1.5}, "evaluated_on": "validation"}))
+    _LateBaselines(path, fitted).join()
+    metrics = json.loads(path.read_text())
+    assert fitted.finished
+    assert metrics["validation"] == {"rmse": 1.5} and metrics["evaluated_on"] == "validation"
+    assert {"baselines": metrics["baselines"], "baselines_info": metrics["baselines_info"]} == (
+        fitted.result()
+    )
+    assert "rmse" in metrics["baselines"]["linear_regression"]

@@ -171,10 +171,20 @@ class BaselineFit:
             self._final = self._wait(training_seconds)
         return {key: dict(value) for key, value in self._final.items()}
 
-    def _wait(self, training_seconds: float | None) -> dict[str, Any]:
+    @property
+    def finished(self) -> bool:
+        """Whether the fit has ended, so that ``result()`` would not wait."""
+        return self._done.is_set()
+
+    def training_ended(self, training_seconds: float | None) -> None:
+        """The network they are compared with trained ``training_seconds`` and has stopped:
+        with ``time_budget: auto``, the baselines have a quarter of that time more."""
         if self._auto and training_seconds is not None:
             after = min(MAX_BUDGET, max(MIN_BUDGET, 0.25 * training_seconds))
             self._clock.deadline = min(self._clock.deadline, time.monotonic() + after)
+
+    def _wait(self, training_seconds: float | None) -> dict[str, Any]:
+        self.training_ended(training_seconds)
         self._done.wait(timeout=max(0.0, self._clock.left))
         if self._error is not None:
             raise self._error

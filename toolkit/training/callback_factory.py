@@ -29,6 +29,8 @@ class RunCallbacks:
     callbacks: list[keras.callbacks.Callback]
     checkpoint: RunCheckpoint
     early_stopping: ResumableEarlyStopping | None
+    # Its final drawing outlives fit(); the run joins it with the other plots.
+    learning_curves: LearningCurvePlot | None = None
 
 
 def _wanted(monitor: SampledMonitorConfig, auto: bool) -> bool:
@@ -144,16 +146,17 @@ def build_callbacks(
     items.append(clock.report)
     if section.csv_logger:
         items.append(EpochCSVLogger(str(run.history), append=resuming))
+    learning_curves = None
     if section.learning_curve and config.evaluation.plots:
         run.plots.mkdir(exist_ok=True)
-        items.append(
-            LearningCurvePlot(
-                run.plots / "learning_curves.png",
-                initial_history=initial_history,
-                min_interval_seconds=5.0,
-                background=True,
-            )
+        learning_curves = LearningCurvePlot(
+            run.plots / "learning_curves.png",
+            initial_history=initial_history,
+            min_interval_seconds=5.0,
+            background=True,
+            wait_at_train_end=False,
         )
+        items.append(learning_curves)
     checkpoint_section = section.checkpoint
     checkpoint = RunCheckpoint(
         run.checkpoints,
@@ -167,4 +170,4 @@ def build_callbacks(
     )
     # Last: it records the early-stopping counters and weights of the finished epoch.
     items += [checkpoint, clock.last]
-    return RunCallbacks(items, checkpoint, early_stopping)
+    return RunCallbacks(items, checkpoint, early_stopping, learning_curves)

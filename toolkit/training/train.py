@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import time
 import traceback
 from dataclasses import dataclass
@@ -667,6 +668,7 @@ def _finish(
 ) -> RunResult:
     """The run's outcome: model.keras, metrics.json, plots and the final run.json status. A
     loss that became NaN fails the run and keeps the best checkpoint's weights."""
+    timings = {} if timings is None else timings
     status, reason = "completed", None
     history = (
         pd.read_csv(run.history) if run.history.exists() else pd.DataFrame(model.history.history)
@@ -682,6 +684,8 @@ def _finish(
         )
         if best_epoch is None:
             # Every weight is non-finite: no model, metrics or plots that look like results.
+            if run_callbacks.learning_curves is not None:
+                run_callbacks.learning_curves.join()
             run.update_run(
                 status=status, reason=reason, ended=utc_now(), epochs=epochs_run, best_epoch=None
             )
@@ -708,6 +712,14 @@ def _finish(
             timings=timings,
             calibration=calibration,
         )
+        curves = run_callbacks.learning_curves
+        if curves is not None:
+            # Their final drawing went on while the model was scored and saved.
+            if deferred_plots is not None:
+                deferred_plots.append(curves)  # a sweep's next trial trains meanwhile
+            else:
+                with _timed(timings, "plots"):
+                    curves.join()
     except OSError as error:
         run.update_run(
             status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
@@ -753,6 +765,22 @@ def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, pre
     numeric = features.get(NUMERIC_INPUT)
     frame = pd.DataFrame(numeric if numeric is not None else {}, columns=columns or None)
     return frame, predictions, y, features.get(IMAGE_INPUT)
+
+
+class _LateBaselines:
+    """Baselines still fitting when a sweep trial ended; ``join()`` waits for them (within
+    their budget) and adds them to the trial's metrics.json."""
+
+    def __init__(self, metrics_path: Path, baselines: BaselineFit) -> None:
+        self.metrics_path = metrics_path
+        self.baselines = baselines
+
+    def join(self) -> None:
+        from toolkit.evaluation.metrics import json_safe
+
+        metrics = json.loads(self.metrics_path.read_text())
+        metrics.update(json_safe(self.baselines.result()))
+        atomic_write_json(self.metrics_path, metrics)
 
 
 class _BackgroundPlots:
@@ -838,10 +866,17 @@ def _final_metrics(
                 held_out_name,
                 *_plot_points(config, data, model, held_out, predictions, y),
             )
+    late_baselines = None
     if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
-        # The seconds spent waiting for them after training: what they add to the run.
-        with _timed(timings, "baselines"):
-            results.update(baselines.result(training_seconds=timings.get("training")))
+        if deferred_plots is not None and not baselines.finished:
+            # A sweep's first trial: they finish while the next trial trains, and this
+            # metrics.json gets them then (the sweep waits for them before it ends).
+            baselines.training_ended(timings.get("training"))
+            late_baselines = _LateBaselines(run.metrics, baselines)
+        else:
+            # The seconds spent waiting for them after training: what they add to the run.
+            with _timed(timings, "baselines"):
+                results.update(baselines.result(training_seconds=timings.get("training")))
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
     if calibration is not None and calibration.temperature is not None:
@@ -856,6 +891,8 @@ def _final_metrics(
             "quantile": conformal.quantile,
         }
     atomic_write_json(run.metrics, json_safe(results))
+    if late_baselines is not None:
+        deferred_plots.append(late_baselines)
     if plotting is not None:
         if deferred_plots is not None and not uses_model(config, data.spec, predictions):
             deferred_plots.append(plotting)  # a sweep's next trial trains meanwhile

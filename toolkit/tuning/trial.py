@@ -177,13 +177,17 @@ class TrialRunner:
                 )
 
     def finish_plots(self) -> None:
-        """Wait for the plots of every run trained so far; one that failed is logged (its
-        trial's result stands)."""
+        """Wait for what the runs trained so far left to finish while the next trained (plots,
+        learning curves, baselines still fitting); one that failed is logged (its trial's
+        result stands)."""
         while self._pending_plots:
             try:
                 self._pending_plots.pop(0).join()
             except Exception as error:
-                print(f"sweep: a trial's plots failed: {_one_line(error)}", file=sys.stderr)
+                print(
+                    f"sweep: a trial's plots or baselines failed: {_one_line(error)}",
+                    file=sys.stderr,
+                )
 
     # ------------------------------------------------------------------ trials
 
