@@ -47,8 +47,6 @@ def import_tensorflow() -> None:
         import tensorflow  # noqa: F401
 
     if not _policy["keras_messages"]:
-        import keras
-
         keras.config.disable_interactive_logging()
 
 
