@@ -78,3 +78,38 @@ def test_averaged_probabilities_stay_inside_0_1_when_components_agree():
     p = mean_probabilities("binary", logits)
     assert np.all((p >= 0) & (p <= 1))
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_a_separable_validation_split_keeps_the_networks_probabilities(task):
+    """Every row right: the NLL falls as T -> 0 and has no minimum, so T stays 1; one
+    mistake gives it a minimum, and the fit is the MLE again."""
+    rng = np.random.default_rng(11)
+    n = 30
+    if task == "binary":
+        logits = rng.normal(loc=2.0, scale=1.0, size=(n, 1))
+        labels = (logits[:, 0] > 0).astype(int)
+        flipped = labels.copy()
+        worst = int(
+            np.argmax(np.abs(logits[:, 0]))
+        )  # a confident mistake: a minimum inside the bounds
+        flipped[worst] = 1 - flipped[worst]
+    else:
+        logits = rng.normal(scale=2.0, size=(n, 3))
+        labels = logits.argmax(axis=1)
+        flipped = labels.copy()
+        worst = int(
+            np.argmax(logits.max(axis=1))
+        )  # a confident mistake: a minimum inside the bounds
+        flipped[worst] = (flipped[worst] + 1) % 3
+    stacked = logits[None, :, None, :]
+
+    def nll(labels: np.ndarray, t: float) -> float:
+        p = mean_probabilities(task, stacked, t)[np.arange(n), labels]
+        return float(-np.log(p).mean())
+
+    assert nll(labels, 0.5) < nll(labels, 1.0)  # sharper is always "better" here
+    assert fit_temperature(task, stacked, labels) == 1.0
+    t = fit_temperature(task, stacked, flipped)
+    assert 0.25 < t < 20.0 and t != 1.0
+    assert nll(flipped, t) <= min(nll(flipped, t * f) for f in (0.97, 1.03))

@@ -17,7 +17,7 @@ import numpy as np
 from toolkit.config.schema import ExperimentConfig
 from toolkit.evaluation.conformal import ConformalCalibration
 from toolkit.evaluation.predict import model_outputs, summarize_outputs
-from toolkit.evaluation.temperature import calibration_change, fit_temperature
+from toolkit.evaluation.temperature import calibration_change, fit_temperature, separable
 
 if TYPE_CHECKING:
     from toolkit.data.prepared import PreparedData
@@ -63,6 +63,11 @@ def fit_temperature_scaling(
     report: dict[str, Any] = {
         "temperature": temperature,
         "fitted_on": "validation",
+        **(
+            {"kept": "every validation row was classified right: nothing to calibrate against"}
+            if separable(task, logits, y[:, 0])
+            else {}
+        ),
         "ece_definition": ECE_DEFINITION,
         "validation": calibration_change(task, logits, y[:, 0], temperature),
     }

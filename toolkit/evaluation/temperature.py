@@ -11,11 +11,7 @@ from scipy import optimize, special
 
 from toolkit.evaluation.metrics import expected_calibration_error
 
-# T is searched in [1/4, 20] on a log scale. When the validation split is separable (every
-# row right, as on small tables such as wine) the NLL keeps falling as T -> 0 and has no
-# minimum: the lower bound stops the sharpening at 4x instead of making every later mistake
-# cost 20x the log loss. Networks trained with cross-entropy are overconfident far more
-# often than under-, so the bound rarely binds otherwise.
+# T is searched in [1/4, 20] on a log scale.
 _LOG_T_BOUNDS = (math.log(0.25), math.log(20.0))
 
 
@@ -46,9 +42,27 @@ def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> fl
     return float(-np.mean(np.log(np.maximum(probabilities[rows, labels], 1e-300))))
 
 
-def fit_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> float:
-    """The T > 0 minimising the NLL of ``labels`` under ``mean_probabilities(logits, T)``."""
+def separable(task: str, logits: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether every row's most probable class (at T = 1) is its label."""
     labels = np.asarray(labels).reshape(-1).astype(int)
+    return bool(len(labels)) and bool(
+        np.all(mean_probabilities(task, logits).argmax(axis=1) == labels)
+    )
+
+
+def fit_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> float:
+    """The T > 0 minimising the NLL of ``labels`` under ``mean_probabilities(logits, T)``;
+    1 when the rows are ``separable``.
+
+    Then (common on small tables) the NLL keeps falling as T -> 0 and has no minimum: the
+    rows show no mistake to calibrate against, so the network's own probabilities are kept.
+    Sharpening them to the bound instead made later mistakes cost up to 4x (iris: test log
+    loss 0.165 -> 0.291); matching the mean confidence to Laplace's (n + 1) / (n + 2)
+    softened a confident network that was right (wine: 0.059 -> 0.095).
+    """
+    labels = np.asarray(labels).reshape(-1).astype(int)
+    if separable(task, logits, labels):
+        return 1.0
 
     def nll(log_t: float) -> float:
         return negative_log_likelihood(mean_probabilities(task, logits, math.exp(log_t)), labels)
