@@ -130,3 +130,18 @@ def test_resolve_config_keeps_origins(write_config):
     assert data["training"]["epochs"] == 9
     assert origins[("training", "epochs")] == "--set training.epochs=9"
     assert origins[("model", "task")].startswith(f"{path}:")
+
+
+def test_errors_name_the_users_key_not_a_union_tag(write_config):
+    """A value that fails one member of a union (a fraction or a path; a width or a block)
+    is reported at the user's key, not at pydantic's tag ('constrained-float', 'units')."""
+    path = write_config(tiny_config())
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ["data.validation=0"])
+    assert str(caught.value).startswith(
+        "--set data.validation=0: data.validation: Input should be greater than 0"
+    )
+    path = write_config(tiny_config(model={"task": "regression", "hidden": [-5]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert ": model.hidden.0: Input should be greater than 0, got -5" in str(caught.value)

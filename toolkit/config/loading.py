@@ -251,7 +251,7 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
         ):
             path.append(part)
             node = node[part]
-        elif last:
+        elif last and isinstance(node, dict):  # a missing key; under a value, a union tag
             path.append(part)
     return tuple(path)
 
