@@ -145,3 +145,23 @@ def test_errors_name_the_users_key_not_a_union_tag(write_config):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert ": model.hidden.0: Input should be greater than 0, got -5" in str(caught.value)
+
+
+def test_a_set_that_replaces_a_section_is_named_in_its_errors(write_config, tmp_path):
+    """--set model.hidden=[-5] replaces the file's list: the error names the --set, not the
+    file's line for the list it replaced (which held valid widths)."""
+    path = write_config(tiny_config(model={"task": "regression", "hidden": [8, 4]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ["model.hidden=[-5]"])
+    assert str(caught.value).startswith("--set model.hidden=[-5]: model.hidden.0:")
+    sweep = tiny_config(tuner={"search_space": {"model.dropout": {"choice": [0.0, 0.1]}}})
+    path = write_config(sweep, "sweep.yaml")
+    override = "tuner.search_space={model.dropout: {float: [0.5, 0.1]}}"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [override])
+    assert str(caught.value).startswith(f"--set {override}: tuner.search_space.model.dropout:")
+    import toolkit
+
+    with pytest.raises(ConfigError) as caught:
+        toolkit.load_config(path, {"tuner.search_space": {"model.dropout": {"float": [0.5, 0.1]}}})
+    assert str(caught.value).startswith("override tuner.search_space: ")

@@ -188,6 +188,14 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> 
             )
 
 
+def _replace_origins(origins: Origins, path: KeyPath, origin: str) -> None:
+    """Record an override at ``path``: its value replaces what the files had there, so their
+    lines below it are stale and errors inside it name the override."""
+    for stale in [key for key in origins if key[: len(path)] == path]:
+        del origins[stale]
+    origins[path] = origin
+
+
 def apply_overrides(
     data: dict[str, Any], overrides: Iterable[str], origins: Origins | None = None
 ) -> dict[str, Any]:
@@ -198,7 +206,8 @@ def apply_overrides(
         # Normalise int keys that address mappings (e.g. a key literally named "0") to strings.
         set_path(result, path, value, label=f"--set {text}")
         if origins is not None:
-            origins[tuple(str(p) if not isinstance(p, int) else p for p in path)] = f"--set {text}"
+            key = tuple(str(p) if not isinstance(p, int) else p for p in path)
+            _replace_origins(origins, key, f"--set {text}")
     return result
 
 
@@ -340,7 +349,7 @@ def _override_mapping(
             raise ConfigError(f"{label}: '{key}' is not a key path like training.epochs")
         path = tuple(int(part) if part.isdigit() else part for part in parts)
         set_path(result, path, copy.deepcopy(value), label=label)
-        origins[path] = label
+        _replace_origins(origins, path, label)
     return result
 
 
