@@ -179,6 +179,19 @@ CASES: list[Any] = [
         id="binary-target-with-three-classes",
     ),
     pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=["x"] * 60 + ["y"] * 59 + ["z"])),
+            "model.task": "binary",
+        },
+        ("task 'binary' needs exactly 2 classes", "found 3: x, y, z"),
+        id="binary-target-with-a-rare-third-class",  # not "too rare to stratify"
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "model.task": "multiclass"},
+        ("target column 'target' holds numbers with fractions", "model.task: regression"),
+        id="continuous-target-for-a-classifier",
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(target=["lo", "hi"] * 60))},
         ("target column 'target' must be numeric for regression",),
         id="text-target-for-regression",

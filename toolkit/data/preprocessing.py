@@ -368,7 +368,24 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
         return TargetSpec(
             str(target.name), task, mean=float(target.mean()), std=std if std > 0 else 1.0
         )
-    return classes_target(str(target.name), task, pd.unique(_label_tokens(target)))
+    return class_labels(target, task)
+
+
+def class_labels(target: pd.Series, task: str) -> TargetSpec:
+    """A classifier's target spec from a column of labels, or a DataError when the column
+    cannot be the task's labels: numbers with fractions (a regression target), or a count of
+    classes the task cannot take."""
+    distinct = pd.Series(pd.unique(target.dropna()))
+    if pd.api.types.is_float_dtype(distinct):
+        values = distinct.to_numpy(dtype=float)
+        fractional = values[np.isfinite(values) & (values != np.floor(values))]
+        if len(fractional):
+            raise DataError(
+                f"target column '{target.name}' holds numbers with fractions (e.g. "
+                f"{float(fractional[0])!r}), which are not class labels for task '{task}'; for a "
+                "numeric target use model.task: regression"
+            )
+    return classes_target(str(target.name), task, pd.unique(_label_tokens(distinct)))
 
 
 def classes_target(name: str, task: str, labels) -> TargetSpec:
