@@ -313,3 +313,27 @@ def test_predict_into_a_missing_directory_is_refused(cli, trained_run, tmp_path)
     result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
     assert_one_line_error(result, "--output directory does not exist", "nowhere")
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.slow  # trains the shared run on first use
+def test_predict_output_must_be_a_csv_or_parquet_file(cli, trained_run, tmp_path):
+    """The suffix picks the format: predictions.json was written as CSV under that name, and
+    an output without one (/dev/stdout) was replaced by a plain file (the atomic rename)."""
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
+    for name in ("predictions.json", "predictions"):
+        out = tmp_path / name
+        result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+        assert_one_line_error(result, f"--output {out}", "must be .csv or .parquet")
+        assert not out.exists()
+
+
+@pytest.mark.slow  # trains the shared run on first use
+def test_predict_writes_through_a_symbolic_link(cli, trained_run, tmp_path):
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "predictions.csv"
+    link = tmp_path / "predictions.csv"
+    link.symlink_to(target)
+    result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", link)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and len(pd.read_csv(target)) == 1
