@@ -40,8 +40,8 @@ def _frame(n: int = 120) -> pd.DataFrame:
     return frame
 
 
-def _csv(directory: Path, frame: pd.DataFrame, name: str = "data.csv") -> str:
-    frame.to_csv(directory / name, index=False)
+def _csv(directory: Path, frame: pd.DataFrame, name: str = "data.csv", sep: str = ",") -> str:
+    frame.to_csv(directory / name, index=False, sep=sep)
     return str(directory / name)
 
 
@@ -197,6 +197,23 @@ CASES: list[Any] = [
         id="text-target-for-regression",
     ),
     pytest.param(
+        lambda d: {"data.source": _csv(d, _frame(), sep=";")},
+        ("data.csv has one column, 'a;b;colour;target'", "separated by ';'", "with commas"),
+        id="semicolon-separated-csv",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame(), sep="\t")},
+        ("data.csv has one column", "separated by tabs"),
+        id="tab-separated-csv",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().set_axis(["a", "a", "colour", "target"], axis=1)),
+        },
+        ("data.csv has the column 'a' twice in its header",),
+        id="repeated-column-name",  # pandas read it as 'a' and 'a.1'
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame(10))},
         ("training split has 7 rows", "fewer than training.batch_size 16"),
         id="fewer-rows-than-batch-size",
@@ -274,6 +291,20 @@ PREDICT_CASES = [
         ),
         ("input column 'size' must be numeric", "row 1 holds 'big'"),
         id="predict-input-text-in-numeric-column",
+    ),
+    pytest.param(
+        lambda d: pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(
+            d / "rows.csv", sep=";", index=False
+        ),
+        ("--input file", "has one column, 'size;colour'", "separated by ';'"),
+        id="predict-input-semicolon-separated",
+    ),
+    pytest.param(
+        lambda d: pd.DataFrame([[1.0, 2.0, "red"]], columns=["size", "size", "colour"]).to_csv(
+            d / "rows.csv", index=False
+        ),
+        ("--input file", "has the column 'size' twice in its header"),
+        id="predict-input-repeated-column-name",
     ),
     pytest.param(
         lambda d: None,
