@@ -326,6 +326,38 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
     return validate_config(data, origins, str(path))
 
 
+def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with its relative file paths (data.source, data.validation, data.test,
+    model.init_from) made absolute against the current directory, where they were read: a
+    run directory's config.yaml then works from anywhere (``toolkit evaluate RUN``,
+    ``--resume``, ``toolkit train RUN/config.yaml``)."""
+    import os
+
+    from toolkit.config.schema import _source_prefix
+
+    def absolute(value: Any) -> Any:
+        if not isinstance(value, str) or _source_prefix(value) or os.path.isabs(value):
+            return value
+        return os.path.abspath(os.path.expanduser(value))
+
+    data = {
+        name: absolute(getattr(config.data, name))
+        for name in ("source", "validation", "test")
+        if absolute(getattr(config.data, name)) != getattr(config.data, name)
+    }
+    model = {}
+    if absolute(config.model.init_from) != config.model.init_from:
+        model["init_from"] = absolute(config.model.init_from)
+    if not data and not model:
+        return config
+    return config.model_copy(
+        update={
+            "data": config.data.model_copy(update=data),
+            "model": config.model.model_copy(update=model),
+        }
+    )
+
+
 def dump_config(config: ExperimentConfig) -> str:
     """The resolved config as YAML that loads back to the same config."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

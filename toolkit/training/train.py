@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 import toolkit
-from toolkit.config.loading import dump_config, load_config
+from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import describe
@@ -199,7 +199,7 @@ def train(
         base = worker_output_dir(base)  # only the chief writes under output_dir
     run = create_run_directory(base, config.name, prefix=run_prefix)
     try:
-        atomic_write_text(run.config, dump_config(config))
+        atomic_write_text(run.config, dump_config(with_absolute_paths(config)))
         run.update_run(
             run_id=run.path.name,
             name=config.name,
