@@ -192,6 +192,15 @@ CASES: list[Any] = [
         id="continuous-target-for-a-classifier",
     ),
     pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame()),
+            "model.task": "multiclass",
+            "data.streaming": True,
+        },
+        ("target column 'target' holds numbers with fractions", "model.task: regression"),
+        id="continuous-target-for-a-streamed-classifier",  # listed every value as a class
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(target=["lo", "hi"] * 60))},
         ("target column 'target' must be numeric for regression",),
         id="text-target-for-regression",
@@ -368,3 +377,19 @@ def test_predict_writes_through_a_symbolic_link(cli, trained_run, tmp_path):
     result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", link)
     assert result.returncode == 0, result.stderr
     assert link.is_symlink() and len(pd.read_csv(target)) == 1
+
+
+def test_unseen_classes_are_counted_not_all_listed():
+    """A --data file with a few hundred unseen labels: the line names five of them and twenty
+    of the known ones, with how many more (it listed every known class)."""
+    from toolkit.data.preprocessing import FeatureSpec, classes_target, encode_target
+
+    spec = FeatureSpec([], [], classes_target("y", "multiclass", [f"k{i}" for i in range(300)]))
+    frame = pd.DataFrame({"y": [f"new{i}" for i in range(200)]})
+    with pytest.raises(DataError) as caught:
+        encode_target(frame, spec, what="--data file rows.csv")
+    message = str(caught.value)
+    assert "not seen in training: new0, new1, new10, new100, new101 and 195 more" in message
+    assert message.endswith(
+        "known: k0, k1, k10, k100, k101, k102, k103, k104, k105, k106, k107, k108, k109, k11, k110, k111, k112, k113, k114, k115 and 280 more"
+    )

@@ -376,16 +376,21 @@ def class_labels(target: pd.Series, task: str) -> TargetSpec:
     cannot be the task's labels: numbers with fractions (a regression target), or a count of
     classes the task cannot take."""
     distinct = pd.Series(pd.unique(target.dropna()))
-    if pd.api.types.is_float_dtype(distinct):
-        values = distinct.to_numpy(dtype=float)
-        fractional = values[np.isfinite(values) & (values != np.floor(values))]
+    check_not_continuous(distinct, task, str(target.name))
+    return classes_target(str(target.name), task, pd.unique(_label_tokens(distinct)))
+
+
+def check_not_continuous(values: pd.Series, task: str, name: str) -> None:
+    """A DataError when a classifier's target ``values`` hold numbers with fractions."""
+    if pd.api.types.is_float_dtype(values):
+        numbers = values.to_numpy(dtype=float)
+        fractional = numbers[np.isfinite(numbers) & (numbers != np.floor(numbers))]
         if len(fractional):
             raise DataError(
-                f"target column '{target.name}' holds numbers with fractions (e.g. "
+                f"target column '{name}' holds numbers with fractions (e.g. "
                 f"{float(fractional[0])!r}), which are not class labels for task '{task}'; for a "
                 "numeric target use model.task: regression"
             )
-    return classes_target(str(target.name), task, pd.unique(_label_tokens(distinct)))
 
 
 def classes_target(name: str, task: str, labels) -> TargetSpec:
@@ -503,12 +508,18 @@ def encode_target(
     unknown = sorted(set(tokens) - set(index))
     if unknown:
         raise DataError(
-            f"{what}: target has classes not seen in training: {', '.join(unknown[:5])}; "
-            f"known: {', '.join(target.classes)}"
+            f"{what}: target has classes not seen in training: {_some(unknown)}; "
+            f"known: {_some(target.classes, 20)}"
         )
     dtype = np.float32 if target.task == "binary" else np.int32
     codes = pd.Index(target.classes).get_indexer(tokens)
     return codes.astype(dtype).reshape(-1, 1)
+
+
+def _some(labels: list[str], shown: int = 5) -> str:
+    """The first ``shown`` labels, and how many more there are."""
+    more = f" and {len(labels) - shown} more" if len(labels) > shown else ""
+    return ", ".join(labels[:shown]) + more
 
 
 def fingerprint(frame: pd.DataFrame, *, arrays: str | None = None) -> str:

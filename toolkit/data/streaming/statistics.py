@@ -24,6 +24,7 @@ from toolkit.data.preprocessing import (
     _as_tokens,
     _label_tokens,
     _numeric_column,
+    check_not_continuous,
     classes_target,
     vocabulary,
 )
@@ -128,6 +129,7 @@ class StatisticsAccumulator:
                 target = _numeric_column(target, f"{what}: target column '{target.name}'")
             self.target_moments.update(target.to_numpy(dtype=np.float64).reshape(-1, 1))
         else:
+            check_not_continuous(target, self.task, self.config.target)
             self.labels.update(pd.Series(_label_tokens(target)).value_counts().to_dict())
 
     def spec(self) -> FeatureSpec:
