@@ -191,12 +191,27 @@ def check_output_dir(output_dir: str | Path) -> None:
         raise ToolkitError(os_error_message(error, what)) from None
 
 
+def _read_json_or_none(path: Path) -> Any:
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:
     """An existing run directory, checked to hold what commands read."""
     run = RunDirectory(Path(path))
     if not run.path.is_dir():
         raise ToolkitError(f"run directory not found: {run.path}")
     if not run.config.exists() or not run.run_json.exists():
+        sweep = run.path / "sweep.json"
+        if sweep.exists():
+            best = (_read_json_or_none(sweep) or {}).get("best_trial") or {}
+            example = f", e.g. its best trial {run.path / best['run_dir']}" if best else ""
+            raise ToolkitError(
+                f"{run.path} is a sweep, not a run; pass one of its trials' runs{example} "
+                "(or train the best config with toolkit tune --final-train)"
+            )
         raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
     if need_model and not run.model.exists():
         status = run.read_run().get("status", "unknown")

@@ -6,6 +6,7 @@ before a run directory exists. The predict/evaluate cases use one small trained 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -393,3 +394,16 @@ def test_unseen_classes_are_counted_not_all_listed():
     assert message.endswith(
         "known: k0, k1, k10, k100, k101, k102, k103, k104, k105, k106, k107, k108, k109, k11, k110, k111, k112, k113, k114, k115 and 280 more"
     )
+
+
+def test_a_sweep_given_for_a_run_names_its_best_trial(cli, tmp_path):
+    sweep = tmp_path / "sweep-1"
+    sweep.mkdir()
+    best = "trials/x/trial-2-20261204"
+    (sweep / "sweep.json").write_text(json.dumps({"best_trial": {"run_dir": best}}))
+    for command in (
+        ("evaluate", sweep),
+        ("predict", sweep, "--input", "a.csv", "--output", "b.csv"),
+    ):
+        result = cli(*command, cwd=tmp_path)
+        assert_one_line_error(result, f"{sweep} is a sweep, not a run", f"{sweep / best}")
