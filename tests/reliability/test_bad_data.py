@@ -224,6 +224,16 @@ CASES: list[Any] = [
         id="repeated-column-name",  # pandas read it as 'a' and 'a.1'
     ),
     pytest.param(
+        lambda d: {"data.source": _csv(d, _frame().assign(target=0.1))},
+        ("target column 'target' has the same value (0.1) in every training row",),
+        id="constant-regression-target",  # trained, and reported an RMSE of 0.27
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame().assign(target=0.1)), "data.streaming": True},
+        ("target column 'target' has the same value (0.1) in every training row",),
+        id="constant-regression-target-streamed",
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame(10))},
         ("training split has 7 rows", "fewer than training.batch_size 16"),
         id="fewer-rows-than-batch-size",

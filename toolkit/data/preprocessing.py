@@ -365,10 +365,22 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
                 f"target column '{target.name}' must be numeric for regression, got {target.dtype}"
             )
         std = float(target.std(ddof=0))
-        return TargetSpec(
-            str(target.name), task, mean=float(target.mean()), std=std if std > 0 else 1.0
-        )
+        if is_constant(std, float(target.mean())):
+            raise constant_target(str(target.name), float(target.iloc[0]))
+        return TargetSpec(str(target.name), task, mean=float(target.mean()), std=std)
     return class_labels(target, task)
+
+
+def is_constant(std: float, mean: float) -> bool:
+    """A spread that is rounding error only: every value the same."""
+    return std <= 1e-12 * max(1.0, abs(mean))
+
+
+def constant_target(name: str, value: float) -> DataError:
+    return DataError(
+        f"target column '{name}' has the same value ({value:g}) in every training row: "
+        "there is nothing to learn"
+    )
 
 
 def class_labels(target: pd.Series, task: str) -> TargetSpec:

@@ -26,6 +26,8 @@ from toolkit.data.preprocessing import (
     _numeric_column,
     check_not_continuous,
     classes_target,
+    constant_target,
+    is_constant,
     vocabulary,
 )
 from toolkit.errors import DataError
@@ -158,12 +160,9 @@ class StatisticsAccumulator:
         name = self.config.target
         if self.task == "regression":
             std = float(self.target_moments.std[0])
-            target = TargetSpec(
-                name,
-                self.task,
-                mean=float(self.target_moments.mean[0]),
-                std=std if std > 0 else 1.0,
-            )
+            if is_constant(std, float(self.target_moments.mean[0])):
+                raise constant_target(name, float(self.target_moments.mean[0]))
+            target = TargetSpec(name, self.task, mean=float(self.target_moments.mean[0]), std=std)
         else:
             target = classes_target(name, self.task, list(self.labels))
         return FeatureSpec(numeric, categorical, target)
