@@ -224,6 +224,19 @@ CASES: list[Any] = [
         id="repeated-column-name",  # pandas read it as 'a' and 'a.1'
     ),
     pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _with_text("target", {7: "unknown"})),
+            "data.streaming": True,
+        },
+        ("target column 'target' must be numeric for regression", "holds 'unknown'"),
+        id="text-in-a-streamed-regression-target",  # a ValueError traceback
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _with_text("target", {7: "unknown", 3: "n.a."}))},
+        ("target column 'target' must be numeric for regression", "row 3 holds 'n.a.'"),
+        id="text-in-a-regression-target",  # said only "got str"
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(target=0.1))},
         ("target column 'target' has the same value (0.1) in every training row",),
         id="constant-regression-target",  # trained, and reported an RMSE of 0.27

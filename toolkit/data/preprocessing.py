@@ -149,6 +149,20 @@ def _numeric_column(values: pd.Series, what: str) -> pd.Series:
     return converted
 
 
+def numeric_target(values: pd.Series, what: str) -> pd.Series:
+    """A regression target's ``values`` as numbers, or a DataError naming the first row that
+    is not a number."""
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = converted.isna() & values.notna()
+    if bad.any():
+        raise DataError(
+            f"{what} must be numeric for regression, but "
+            f"{_text_in_numbers(values, values.index[bad].sort_values())}; fix the values, or set "
+            "model.task to binary or multiclass if they are class labels"
+        )
+    return converted
+
+
 # The model inputs of image and signal data.
 IMAGE_INPUT = "image"
 SIGNAL_INPUT = "signal"
@@ -361,9 +375,7 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
         )
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
-            raise DataError(
-                f"target column '{target.name}' must be numeric for regression, got {target.dtype}"
-            )
+            target = numeric_target(target, f"target column '{target.name}'")
         std = float(target.std(ddof=0))
         if is_constant(std, float(target.mean())):
             raise constant_target(str(target.name), float(target.iloc[0]))
@@ -514,7 +526,8 @@ def encode_target(
     if values.isna().any():
         raise DataError(f"{what}: target column '{target.name}' has missing values")
     if target.task == "regression":
-        return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float32).reshape(-1, 1)
+        numbers = numeric_target(values, f"{what}: target column '{target.name}'")
+        return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)
     index = {label: i for i, label in enumerate(target.classes)}
     tokens = _label_tokens(values)
     unknown = sorted(set(tokens) - set(index))

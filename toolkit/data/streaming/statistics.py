@@ -28,6 +28,7 @@ from toolkit.data.preprocessing import (
     classes_target,
     constant_target,
     is_constant,
+    numeric_target,
     vocabulary,
 )
 from toolkit.errors import DataError
@@ -128,7 +129,7 @@ class StatisticsAccumulator:
             )
         if self.task == "regression":
             if not pd.api.types.is_numeric_dtype(target):
-                target = _numeric_column(target, f"{what}: target column '{target.name}'")
+                target = numeric_target(target, f"{what}: target column '{target.name}'")
             self.target_moments.update(target.to_numpy(dtype=np.float64).reshape(-1, 1))
         else:
             check_not_continuous(target, self.task, self.config.target)
