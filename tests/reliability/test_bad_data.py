@@ -150,6 +150,15 @@ CASES: list[Any] = [
         id="text-in-mostly-numeric-column",
     ),
     pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _with_text("a", dict.fromkeys([3, 17, 40, 55, 90], "oops"))),
+            "data.categorical": None,
+            "data.streaming": True,
+        },
+        ("column 'a' holds numbers in", "of its training rows, but also 'oops'", "categorical"),
+        id="text-in-mostly-numeric-column-streamed",  # became a category per number
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(b=np.nan))},
         ("feature column 'b' has no values (all missing)",),
         id="all-nan-column",

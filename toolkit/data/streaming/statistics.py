@@ -10,6 +10,7 @@ table in memory, to float tolerance.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig
 from toolkit.data.preprocessing import (
+    MISSING_TOKEN,
+    NUMERIC_SHARE,
     CategoricalFeature,
     FeatureSpec,
     NumericFeature,
@@ -156,6 +159,8 @@ class StatisticsAccumulator:
             )
         categorical = []
         for column in self.categorical:
+            if self.config.categorical is None:
+                self._check_not_numbers(column)
             tokens, left_out = vocabulary(dict(self.tokens[column].counts), self.config.max_tokens)
             categorical.append(CategoricalFeature(column, tokens, self.missing[column], left_out))
         name = self.config.target
@@ -167,6 +172,28 @@ class StatisticsAccumulator:
         else:
             target = classes_target(name, self.task, list(self.labels))
         return FeatureSpec(numeric, categorical, target)
+
+    def _check_not_numbers(self, column: str) -> None:
+        """A text column taken as categorical that holds numbers in at least NUMERIC_SHARE of
+        its training rows is numeric with typos in it: a DataError, as the in-memory check
+        (they became a category per distinct number)."""
+        counts = {k: v for k, v in self.tokens[column].counts.items() if k != MISSING_TOKEN}
+        if not counts:
+            return
+        tokens = pd.Series(list(counts), dtype=object)
+        rows = np.array(list(counts.values()))
+        is_number = pd.to_numeric(tokens, errors="coerce").notna().to_numpy()
+        share = float(rows[is_number].sum() / rows.sum())
+        if share < NUMERIC_SHARE or is_number.all():
+            return
+        text = [(tokens[i], int(rows[i])) for i in np.flatnonzero(~is_number)]
+        shown = ", ".join(f"{value!r} ({n} row{'s' if n > 1 else ''})" for value, n in text[:3])
+        more = f" and {len(text) - 3} more values" if len(text) > 3 else ""
+        raise DataError(
+            f"{self.config.source}: column '{column}' holds numbers in "
+            f"{math.floor(share * 100)}% of its training rows, but also {shown}{more}; fix the "
+            f"values, or list '{column}' in data.categorical to treat it as categories"
+        )
 
     @property
     def approximate(self) -> list[str]:
