@@ -165,3 +165,10 @@ def test_a_set_that_replaces_a_section_is_named_in_its_errors(write_config, tmp_
     with pytest.raises(ConfigError) as caught:
         toolkit.load_config(path, {"tuner.search_space": {"model.dropout": {"float": [0.5, 0.1]}}})
     assert str(caught.value).startswith("override tuner.search_space: ")
+
+
+def test_an_empty_feature_list_is_refused(write_config):
+    """features: [] trained on every column (an empty list counted as unset)."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tiny_config()), ["data.features=[]"])
+    assert str(caught.value).startswith("--set data.features=[]: data.features: an empty list")
