@@ -211,6 +211,13 @@ def _repeat_summary_line(group) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from toolkit.runs import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from toolkit import startup
 
     startup.quiet(keras_messages=args.verbose)

@@ -7,13 +7,16 @@ so nobody ever sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import json
 import os
 import re
 import secrets
+import signal
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,25 @@ from callbacks._files import atomic_write as atomic_write
 from callbacks._files import atomic_write_bytes as atomic_write_bytes
 from callbacks._files import atomic_write_text as atomic_write_text
 from toolkit.errors import ToolkitError
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's time limit or preemption) stops a run or sweep as
+    Ctrl-C does: marked interrupted, checkpoints kept, resumable."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -289,7 +289,7 @@ def _guarded_fit(
         interrupted = isinstance(error, KeyboardInterrupt)
         if run.run_json.exists() and run.read_run().get("status") == "running":
             reason = (
-                "interrupted by the user (SIGINT)"
+                "interrupted (Ctrl-C or SIGTERM)"
                 if interrupted
                 else disk_full_message(error) or f"{type(error).__name__}: {error}".splitlines()[0]
             )
