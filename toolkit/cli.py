@@ -23,6 +23,7 @@ from toolkit.errors import RunInterrupted, ToolkitError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a command its pipe ended
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -210,6 +211,13 @@ def _repeat_summary_line(group) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from toolkit.runs import sigterm_as_interrupt
+
+    with sigterm_as_interrupt():
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from toolkit import startup
 
     startup.quiet(keras_messages=args.verbose)
@@ -428,6 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # the file system, not the toolkit: a full disk, a lost mount
         from toolkit.runs import disk_full_message, os_error_message
 
+        if isinstance(error, BrokenPipeError) and _stdout_closed():
+            # The reader of stdout went away (``toolkit evaluate RUN | head``): end quietly,
+            # as other commands do on SIGPIPE, with nothing more written to the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
         where = str(error.filename or "file system error")
         message = disk_full_message(error) or os_error_message(error, where)
         print(f"toolkit: error: {message}", file=sys.stderr)
@@ -440,6 +453,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"toolkit: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _stdout_closed() -> bool:
+    """True when stdout is a pipe whose reader has gone (poll reports an error on it), so a
+    broken pipe elsewhere (a socket) is still reported."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll, or no stdout to ask about
+        return False
 
 
 def run(argv: Sequence[str] | None = None) -> NoReturn:

@@ -7,13 +7,16 @@ so nobody ever sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import json
 import os
 import re
 import secrets
+import signal
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,25 @@ from callbacks._files import atomic_write as atomic_write
 from callbacks._files import atomic_write_bytes as atomic_write_bytes
 from callbacks._files import atomic_write_text as atomic_write_text
 from toolkit.errors import ToolkitError
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler's time limit or preemption) stops a run or sweep as
+    Ctrl-C does: marked interrupted, checkpoints kept, resumable."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -191,12 +213,27 @@ def check_output_dir(output_dir: str | Path) -> None:
         raise ToolkitError(os_error_message(error, what)) from None
 
 
+def _read_json_or_none(path: Path) -> Any:
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:
     """An existing run directory, checked to hold what commands read."""
     run = RunDirectory(Path(path))
     if not run.path.is_dir():
         raise ToolkitError(f"run directory not found: {run.path}")
     if not run.config.exists() or not run.run_json.exists():
+        sweep = run.path / "sweep.json"
+        if sweep.exists():
+            best = (_read_json_or_none(sweep) or {}).get("best_trial") or {}
+            example = f", e.g. its best trial {run.path / best['run_dir']}" if best else ""
+            raise ToolkitError(
+                f"{run.path} is a sweep, not a run; pass one of its trials' runs{example} "
+                "(or train the best config with toolkit tune --final-train)"
+            )
         raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
     if need_model and not run.model.exists():
         status = run.read_run().get("status", "unknown")

@@ -49,3 +49,19 @@ def test_exit_now_finishes_threads_handlers_and_streams(tmp_path):
     assert result.stdout == "last line"
     assert (tmp_path / "thread.txt").read_text() == "thread"
     assert (tmp_path / "atexit.txt").read_text() == "atexit"
+
+
+def test_a_closed_stdout_ends_quietly():
+    """``toolkit ... | head`` whose reader has gone: exit 141 (128 + SIGPIPE) without the
+    'toolkit: error: file system error: Broken pipe' line it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "toolkit", "validate", "configs/regression.yaml", "--print"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # before the command writes its config
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141
+    assert stderr == ""

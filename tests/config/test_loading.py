@@ -130,3 +130,45 @@ def test_resolve_config_keeps_origins(write_config):
     assert data["training"]["epochs"] == 9
     assert origins[("training", "epochs")] == "--set training.epochs=9"
     assert origins[("model", "task")].startswith(f"{path}:")
+
+
+def test_errors_name_the_users_key_not_a_union_tag(write_config):
+    """A value that fails one member of a union (a fraction or a path; a width or a block)
+    is reported at the user's key, not at pydantic's tag ('constrained-float', 'units')."""
+    path = write_config(tiny_config())
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ["data.validation=0"])
+    assert str(caught.value).startswith(
+        "--set data.validation=0: data.validation: Input should be greater than 0"
+    )
+    path = write_config(tiny_config(model={"task": "regression", "hidden": [-5]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert ": model.hidden.0: Input should be greater than 0, got -5" in str(caught.value)
+
+
+def test_a_set_that_replaces_a_section_is_named_in_its_errors(write_config, tmp_path):
+    """--set model.hidden=[-5] replaces the file's list: the error names the --set, not the
+    file's line for the list it replaced (which held valid widths)."""
+    path = write_config(tiny_config(model={"task": "regression", "hidden": [8, 4]}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ["model.hidden=[-5]"])
+    assert str(caught.value).startswith("--set model.hidden=[-5]: model.hidden.0:")
+    sweep = tiny_config(tuner={"search_space": {"model.dropout": {"choice": [0.0, 0.1]}}})
+    path = write_config(sweep, "sweep.yaml")
+    override = "tuner.search_space={model.dropout: {float: [0.5, 0.1]}}"
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [override])
+    assert str(caught.value).startswith(f"--set {override}: tuner.search_space.model.dropout:")
+    import toolkit
+
+    with pytest.raises(ConfigError) as caught:
+        toolkit.load_config(path, {"tuner.search_space": {"model.dropout": {"float": [0.5, 0.1]}}})
+    assert str(caught.value).startswith("override tuner.search_space: ")
+
+
+def test_an_empty_feature_list_is_refused(write_config):
+    """features: [] trained on every column (an empty list counted as unset)."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tiny_config()), ["data.features=[]"])
+    assert str(caught.value).startswith("--set data.features=[]: data.features: an empty list")

@@ -288,3 +288,15 @@ def test_a_deterministic_gaussian_head_has_no_epistemic_column_and_exact_quantil
     assert nll == pytest.approx(
         -stats.norm.logpdf(data.validation.arrays()[1][:, 0], mean, scale).mean(), rel=1e-4
     )
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_classifier_columns_start_with_the_prediction(task):
+    """As the README and ``Run.predict`` say, and as regression's do: ``prediction``, then
+    the probabilities (they came first, the predicted label last)."""
+    config, data, network = _built(task, {})
+    features = data.validation.arrays()[0]
+    frame = prediction_frame(predict(network, features, config), data.spec, config)
+    classes = data.spec.target.classes
+    reported = classes[1:] if task == "binary" else classes
+    assert list(frame.columns) == ["prediction", *(f"probability_{c}" for c in reported)]

@@ -161,11 +161,11 @@ CASES = [
         id="negative-batch-size",
     ),
     pytest.param(
-        Case(("model.hidden.0.units", "greater than 0", "got 0"), {"model.hidden": [0]}),
+        Case(("model.hidden.0: Input", "greater than 0", "got 0"), {"model.hidden": [0]}),
         id="zero-width-layer",
     ),
     pytest.param(
-        Case(("model.hidden.1.units", "greater than 0", "-4"), {"model.hidden": [8, -4]}),
+        Case(("model.hidden.1: Input", "greater than 0", "-4"), {"model.hidden": [8, -4]}),
         id="negative-width-layer",
     ),
     pytest.param(

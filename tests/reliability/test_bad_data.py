@@ -6,6 +6,7 @@ before a run directory exists. The predict/evaluate cases use one small trained 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -40,8 +41,8 @@ def _frame(n: int = 120) -> pd.DataFrame:
     return frame
 
 
-def _csv(directory: Path, frame: pd.DataFrame, name: str = "data.csv") -> str:
-    frame.to_csv(directory / name, index=False)
+def _csv(directory: Path, frame: pd.DataFrame, name: str = "data.csv", sep: str = ",") -> str:
+    frame.to_csv(directory / name, index=False, sep=sep)
     return str(directory / name)
 
 
@@ -149,6 +150,15 @@ CASES: list[Any] = [
         id="text-in-mostly-numeric-column",
     ),
     pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _with_text("a", dict.fromkeys([3, 17, 40, 55, 90], "oops"))),
+            "data.categorical": None,
+            "data.streaming": True,
+        },
+        ("column 'a' holds numbers in", "of its training rows, but also 'oops'", "categorical"),
+        id="text-in-mostly-numeric-column-streamed",  # became a category per number
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(b=np.nan))},
         ("feature column 'b' has no values (all missing)",),
         id="all-nan-column",
@@ -179,9 +189,71 @@ CASES: list[Any] = [
         id="binary-target-with-three-classes",
     ),
     pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=["x"] * 60 + ["y"] * 59 + ["z"])),
+            "model.task": "binary",
+        },
+        ("task 'binary' needs exactly 2 classes", "found 3: x, y, z"),
+        id="binary-target-with-a-rare-third-class",  # not "too rare to stratify"
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "model.task": "multiclass"},
+        ("target column 'target' holds numbers with fractions", "model.task: regression"),
+        id="continuous-target-for-a-classifier",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame()),
+            "model.task": "multiclass",
+            "data.streaming": True,
+        },
+        ("target column 'target' holds numbers with fractions", "model.task: regression"),
+        id="continuous-target-for-a-streamed-classifier",  # listed every value as a class
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(target=["lo", "hi"] * 60))},
         ("target column 'target' must be numeric for regression",),
         id="text-target-for-regression",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame(), sep=";")},
+        ("data.csv has one column, 'a;b;colour;target'", "separated by ';'", "with commas"),
+        id="semicolon-separated-csv",
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame(), sep="\t")},
+        ("data.csv has one column", "separated by tabs"),
+        id="tab-separated-csv",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().set_axis(["a", "a", "colour", "target"], axis=1)),
+        },
+        ("data.csv has the column 'a' twice in its header",),
+        id="repeated-column-name",  # pandas read it as 'a' and 'a.1'
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _with_text("target", {7: "unknown"})),
+            "data.streaming": True,
+        },
+        ("target column 'target' must be numeric for regression", "holds 'unknown'"),
+        id="text-in-a-streamed-regression-target",  # a ValueError traceback
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _with_text("target", {7: "unknown", 3: "n.a."}))},
+        ("target column 'target' must be numeric for regression", "row 3 holds 'n.a.'"),
+        id="text-in-a-regression-target",  # said only "got str"
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame().assign(target=0.1))},
+        ("target column 'target' has the same value (0.1) in every training row",),
+        id="constant-regression-target",  # trained, and reported an RMSE of 0.27
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame().assign(target=0.1)), "data.streaming": True},
+        ("target column 'target' has the same value (0.1) in every training row",),
+        id="constant-regression-target-streamed",
     ),
     pytest.param(
         lambda d: {"data.source": _csv(d, _frame(10))},
@@ -263,6 +335,20 @@ PREDICT_CASES = [
         id="predict-input-text-in-numeric-column",
     ),
     pytest.param(
+        lambda d: pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(
+            d / "rows.csv", sep=";", index=False
+        ),
+        ("--input file", "has one column, 'size;colour'", "separated by ';'"),
+        id="predict-input-semicolon-separated",
+    ),
+    pytest.param(
+        lambda d: pd.DataFrame([[1.0, 2.0, "red"]], columns=["size", "size", "colour"]).to_csv(
+            d / "rows.csv", index=False
+        ),
+        ("--input file", "has the column 'size' twice in its header"),
+        id="predict-input-repeated-column-name",
+    ),
+    pytest.param(
         lambda d: None,
         ("--input file not found", "rows.csv"),
         id="predict-input-missing",
@@ -300,3 +386,56 @@ def test_predict_into_a_missing_directory_is_refused(cli, trained_run, tmp_path)
     result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
     assert_one_line_error(result, "--output directory does not exist", "nowhere")
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.slow  # trains the shared run on first use
+def test_predict_output_must_be_a_csv_or_parquet_file(cli, trained_run, tmp_path):
+    """The suffix picks the format: predictions.json was written as CSV under that name, and
+    an output without one (/dev/stdout) was replaced by a plain file (the atomic rename)."""
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
+    for name in ("predictions.json", "predictions"):
+        out = tmp_path / name
+        result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+        assert_one_line_error(result, f"--output {out}", "must be .csv or .parquet")
+        assert not out.exists()
+
+
+@pytest.mark.slow  # trains the shared run on first use
+def test_predict_writes_through_a_symbolic_link(cli, trained_run, tmp_path):
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "predictions.csv"
+    link = tmp_path / "predictions.csv"
+    link.symlink_to(target)
+    result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", link)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and len(pd.read_csv(target)) == 1
+
+
+def test_unseen_classes_are_counted_not_all_listed():
+    """A --data file with a few hundred unseen labels: the line names five of them and twenty
+    of the known ones, with how many more (it listed every known class)."""
+    from toolkit.data.preprocessing import FeatureSpec, classes_target, encode_target
+
+    spec = FeatureSpec([], [], classes_target("y", "multiclass", [f"k{i}" for i in range(300)]))
+    frame = pd.DataFrame({"y": [f"new{i}" for i in range(200)]})
+    with pytest.raises(DataError) as caught:
+        encode_target(frame, spec, what="--data file rows.csv")
+    message = str(caught.value)
+    assert "not seen in training: new0, new1, new10, new100, new101 and 195 more" in message
+    assert message.endswith(
+        "known: k0, k1, k10, k100, k101, k102, k103, k104, k105, k106, k107, k108, k109, k11, k110, k111, k112, k113, k114, k115 and 280 more"
+    )
+
+
+def test_a_sweep_given_for_a_run_names_its_best_trial(cli, tmp_path):
+    sweep = tmp_path / "sweep-1"
+    sweep.mkdir()
+    best = "trials/x/trial-2-20261204"
+    (sweep / "sweep.json").write_text(json.dumps({"best_trial": {"run_dir": best}}))
+    for command in (
+        ("evaluate", sweep),
+        ("predict", sweep, "--input", "a.csv", "--output", "b.csv"),
+    ):
+        result = cli(*command, cwd=tmp_path)
+        assert_one_line_error(result, f"{sweep} is a sweep, not a run", f"{sweep / best}")

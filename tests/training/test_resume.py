@@ -82,6 +82,23 @@ def test_sigint_marks_the_run_interrupted_and_keeps_checkpoints(write_config, tm
     assert (run_dir / "checkpoints" / "resume" / "LATEST").exists()
 
 
+@pytest.mark.slow
+def test_sigterm_marks_the_run_interrupted_as_ctrl_c_does(write_config, tmp_path):
+    """``kill PID`` or a scheduler's time limit: the run stayed 'running' in run.json and
+    the process ended without a word (sweeps already took SIGTERM as Ctrl-C)."""
+    config = _config(write_config, epochs=500)
+    process = start_train(config, tmp_path / "out")
+    run_dir = wait_for_resume_point(tmp_path / "out", process, epochs=2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert f"toolkit train --resume {run_dir}" in stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    assert record["reason"] == "interrupted (Ctrl-C or SIGTERM)"
+    assert (run_dir / "checkpoints" / "resume" / "LATEST").exists()
+
+
 def test_resume_of_a_completed_run_is_refused(cli, write_config, tmp_path):
     config = write_config(tiny_config())
     result = cli("train", config, "--output-dir", tmp_path)

@@ -188,6 +188,7 @@ class Run:
         (CSV, or Parquet by its suffix) a chunk at a time, in flat memory; returns the rows."""
         from toolkit.evaluation.predict import write_predictions
 
+        output = _prediction_file(Path(output))
         chunks = self._reader().read_input(data, self.spec, label=label)  # checked here
         return write_predictions(
             self.model, chunks, self.spec, self.config, output, conformal=self.conformal
@@ -240,3 +241,22 @@ class Run:
         from toolkit.evaluation.report import write_report
 
         return write_report(self.path)
+
+
+PREDICTION_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def _prediction_file(output: Path) -> Path:
+    """Where predictions go: a .csv or .parquet file (the suffix picks the format), through a
+    symbolic link to its target. The file is written beside it and renamed into place, which
+    would replace a link, or a device such as /dev/stdout, with a plain file."""
+    if output.suffix.lower() not in PREDICTION_SUFFIXES:
+        raise ToolkitError(
+            f"--output {output}: the suffix picks the format, and must be .csv or .parquet"
+            f" (got '{output.suffix or 'none'}')"
+        )
+    if output.is_symlink():
+        output = output.resolve()
+    if output.exists() and not output.is_file():
+        raise ToolkitError(f"--output {output} exists and is not a regular file")
+    return output

@@ -188,6 +188,14 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> 
             )
 
 
+def _replace_origins(origins: Origins, path: KeyPath, origin: str) -> None:
+    """Record an override at ``path``: its value replaces what the files had there, so their
+    lines below it are stale and errors inside it name the override."""
+    for stale in [key for key in origins if key[: len(path)] == path]:
+        del origins[stale]
+    origins[path] = origin
+
+
 def apply_overrides(
     data: dict[str, Any], overrides: Iterable[str], origins: Origins | None = None
 ) -> dict[str, Any]:
@@ -198,7 +206,8 @@ def apply_overrides(
         # Normalise int keys that address mappings (e.g. a key literally named "0") to strings.
         set_path(result, path, value, label=f"--set {text}")
         if origins is not None:
-            origins[tuple(str(p) if not isinstance(p, int) else p for p in path)] = f"--set {text}"
+            key = tuple(str(p) if not isinstance(p, int) else p for p in path)
+            _replace_origins(origins, key, f"--set {text}")
     return result
 
 
@@ -251,7 +260,7 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
         ):
             path.append(part)
             node = node[part]
-        elif last:
+        elif last and isinstance(node, dict):  # a missing key; under a value, a union tag
             path.append(part)
     return tuple(path)
 
@@ -317,6 +326,38 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
     return validate_config(data, origins, str(path))
 
 
+def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with its relative file paths (data.source, data.validation, data.test,
+    model.init_from) made absolute against the current directory, where they were read: a
+    run directory's config.yaml then works from anywhere (``toolkit evaluate RUN``,
+    ``--resume``, ``toolkit train RUN/config.yaml``)."""
+    import os
+
+    from toolkit.config.schema import _source_prefix
+
+    def absolute(value: Any) -> Any:
+        if not isinstance(value, str) or _source_prefix(value) or os.path.isabs(value):
+            return value
+        return os.path.abspath(os.path.expanduser(value))
+
+    data = {
+        name: absolute(getattr(config.data, name))
+        for name in ("source", "validation", "test")
+        if absolute(getattr(config.data, name)) != getattr(config.data, name)
+    }
+    model = {}
+    if absolute(config.model.init_from) != config.model.init_from:
+        model["init_from"] = absolute(config.model.init_from)
+    if not data and not model:
+        return config
+    return config.model_copy(
+        update={
+            "data": config.data.model_copy(update=data),
+            "model": config.model.model_copy(update=model),
+        }
+    )
+
+
 def dump_config(config: ExperimentConfig) -> str:
     """The resolved config as YAML that loads back to the same config."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
@@ -340,7 +381,7 @@ def _override_mapping(
             raise ConfigError(f"{label}: '{key}' is not a key path like training.epochs")
         path = tuple(int(part) if part.isdigit() else part for part in parts)
         set_path(result, path, copy.deepcopy(value), label=label)
-        origins[path] = label
+        _replace_origins(origins, path, label)
     return result
 
 

@@ -235,6 +235,16 @@ class DataConfig(Strict):
     augmentation: Switchable[AugmentationConfig] = None
     cache: bool = True  # decode image files once and keep them in memory
 
+    @field_validator("features")
+    @classmethod
+    def _some_features(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError(
+                "an empty list reads no column; list the feature columns, or leave it null "
+                "for every column but the target"
+            )
+        return value
+
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:

@@ -149,6 +149,20 @@ def _numeric_column(values: pd.Series, what: str) -> pd.Series:
     return converted
 
 
+def numeric_target(values: pd.Series, what: str) -> pd.Series:
+    """A regression target's ``values`` as numbers, or a DataError naming the first row that
+    is not a number."""
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = converted.isna() & values.notna()
+    if bad.any():
+        raise DataError(
+            f"{what} must be numeric for regression, but "
+            f"{_text_in_numbers(values, values.index[bad].sort_values())}; fix the values, or set "
+            "model.task to binary or multiclass if they are class labels"
+        )
+    return converted
+
+
 # The model inputs of image and signal data.
 IMAGE_INPUT = "image"
 SIGNAL_INPUT = "signal"
@@ -361,14 +375,46 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
         )
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
-            raise DataError(
-                f"target column '{target.name}' must be numeric for regression, got {target.dtype}"
-            )
+            target = numeric_target(target, f"target column '{target.name}'")
         std = float(target.std(ddof=0))
-        return TargetSpec(
-            str(target.name), task, mean=float(target.mean()), std=std if std > 0 else 1.0
-        )
-    return classes_target(str(target.name), task, pd.unique(_label_tokens(target)))
+        if is_constant(std, float(target.mean())):
+            raise constant_target(str(target.name), float(target.iloc[0]))
+        return TargetSpec(str(target.name), task, mean=float(target.mean()), std=std)
+    return class_labels(target, task)
+
+
+def is_constant(std: float, mean: float) -> bool:
+    """A spread that is rounding error only: every value the same."""
+    return std <= 1e-12 * max(1.0, abs(mean))
+
+
+def constant_target(name: str, value: float) -> DataError:
+    return DataError(
+        f"target column '{name}' has the same value ({value:g}) in every training row: "
+        "there is nothing to learn"
+    )
+
+
+def class_labels(target: pd.Series, task: str) -> TargetSpec:
+    """A classifier's target spec from a column of labels, or a DataError when the column
+    cannot be the task's labels: numbers with fractions (a regression target), or a count of
+    classes the task cannot take."""
+    distinct = pd.Series(pd.unique(target.dropna()))
+    check_not_continuous(distinct, task, str(target.name))
+    return classes_target(str(target.name), task, pd.unique(_label_tokens(distinct)))
+
+
+def check_not_continuous(values: pd.Series, task: str, name: str) -> None:
+    """A DataError when a classifier's target ``values`` hold numbers with fractions."""
+    if pd.api.types.is_float_dtype(values):
+        numbers = values.to_numpy(dtype=float)
+        fractional = numbers[np.isfinite(numbers) & (numbers != np.floor(numbers))]
+        if len(fractional):
+            raise DataError(
+                f"target column '{name}' holds numbers with fractions (e.g. "
+                f"{float(fractional[0])!r}), which are not class labels for task '{task}'; for a "
+                "numeric target use model.task: regression"
+            )
 
 
 def classes_target(name: str, task: str, labels) -> TargetSpec:
@@ -480,18 +526,25 @@ def encode_target(
     if values.isna().any():
         raise DataError(f"{what}: target column '{target.name}' has missing values")
     if target.task == "regression":
-        return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float32).reshape(-1, 1)
+        numbers = numeric_target(values, f"{what}: target column '{target.name}'")
+        return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)
     index = {label: i for i, label in enumerate(target.classes)}
     tokens = _label_tokens(values)
     unknown = sorted(set(tokens) - set(index))
     if unknown:
         raise DataError(
-            f"{what}: target has classes not seen in training: {', '.join(unknown[:5])}; "
-            f"known: {', '.join(target.classes)}"
+            f"{what}: target has classes not seen in training: {_some(unknown)}; "
+            f"known: {_some(target.classes, 20)}"
         )
     dtype = np.float32 if target.task == "binary" else np.int32
     codes = pd.Index(target.classes).get_indexer(tokens)
     return codes.astype(dtype).reshape(-1, 1)
+
+
+def _some(labels: list[str], shown: int = 5) -> str:
+    """The first ``shown`` labels, and how many more there are."""
+    more = f" and {len(labels) - shown} more" if len(labels) > shown else ""
+    return ", ".join(labels[:shown]) + more
 
 
 def fingerprint(frame: pd.DataFrame, *, arrays: str | None = None) -> str:

@@ -149,6 +149,11 @@ def split_rows(
     else:
         stratify = config.stratify if config.stratify is not None else task != "regression"
         labels = frame[config.target].reset_index(drop=True) if stratify else None
+        if labels is not None and task != "regression":
+            # Labels the task cannot take fail as such, not as a class too rare to stratify.
+            from toolkit.data.preprocessing import class_labels
+
+            class_labels(labels, task)
         rest = np.arange(len(frame))
         parts = {}
         for what in ("test", "validation"):

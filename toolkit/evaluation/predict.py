@@ -246,10 +246,10 @@ def prediction_frame(
             columns["conformal_upper"] = predictions.conformal_upper
     else:
         labels = np.asarray(classes, dtype=object)
+        columns["prediction"] = labels[predictions.mean.argmax(axis=1)]
         reported = [1] if predictions.task == "binary" else range(len(classes))
         for index in reported:
             columns[f"probability_{classes[index]}"] = predictions.mean[:, index]
-        columns["prediction"] = labels[predictions.mean.argmax(axis=1)]
         columns.update(predictions.extra)
         if predictions.prediction_sets is not None:
             from toolkit.evaluation.conformal import set_labels

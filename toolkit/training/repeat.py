@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.config.loading import dump_config
+from toolkit.config.loading import dump_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.evaluation.metrics import aggregate_repeats
 from toolkit.runs import atomic_write_json, atomic_write_text, create_run_directory, utc_now
@@ -72,7 +72,7 @@ def train_repeated(
     ``on_run_end(seed, result)`` is called after each seed's run, e.g. to print a line.
     """
     group = create_run_directory(output_dir or config.output_dir, config.name, prefix="repeat-")
-    atomic_write_text(group.config, dump_config(config))
+    atomic_write_text(group.config, dump_config(with_absolute_paths(config)))
     seeds = [config.seed + index for index in range(repeats)]
     group.update_run(
         run_id=group.path.name,

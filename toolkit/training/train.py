@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 import toolkit
-from toolkit.config.loading import dump_config, load_config
+from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import describe
@@ -141,6 +141,26 @@ def _no_progress_warning(config: ExperimentConfig, history: pd.DataFrame) -> str
     )
 
 
+# A text column with a different value in each of at least this many training rows is
+# reported as an identifier (an id, a timestamp), not a category.
+IDENTIFIER_ROWS = 20
+
+
+def _identifier_warnings(spec, train_rows: int) -> list[str]:
+    """One line per categorical feature with a different value in every training row: the
+    model can only memorise it, and every new row falls in its out-of-vocabulary bucket (an
+    id column or a date, taken in by ``data.features: null``)."""
+    return [
+        f"column '{feature.name}' has a different value in each of the {train_rows} training "
+        "rows (an id or a date?): as a category it can only be memorised, and new rows fall "
+        "out of its vocabulary; leave it out with data.features"
+        for feature in spec.categorical
+        if train_rows >= IDENTIFIER_ROWS
+        and not feature.out_of_vocabulary
+        and len(feature.vocabulary) + feature.missing >= train_rows
+    ]
+
+
 def train(
     config: ExperimentConfig,
     *,
@@ -179,7 +199,7 @@ def train(
         base = worker_output_dir(base)  # only the chief writes under output_dir
     run = create_run_directory(base, config.name, prefix=run_prefix)
     try:
-        atomic_write_text(run.config, dump_config(config))
+        atomic_write_text(run.config, dump_config(with_absolute_paths(config)))
         run.update_run(
             run_id=run.path.name,
             name=config.name,
@@ -269,7 +289,7 @@ def _guarded_fit(
         interrupted = isinstance(error, KeyboardInterrupt)
         if run.run_json.exists() and run.read_run().get("status") == "running":
             reason = (
-                "interrupted by the user (SIGINT)"
+                "interrupted (Ctrl-C or SIGTERM)"
                 if interrupted
                 else disk_full_message(error) or f"{type(error).__name__}: {error}".splitlines()[0]
             )
@@ -725,9 +745,10 @@ def _finish(
             status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
         )
         raise ToolkitError(os_error_message(error, f"cannot write results to {run.path}")) from None
-    warning = _no_progress_warning(config, history) if status == "completed" else None
-    if warning is not None:
-        run.update_run(warnings=[*run.read_run().get("warnings", []), warning])
+    warnings = [_no_progress_warning(config, history)] if status == "completed" else []
+    warnings += _identifier_warnings(data.spec, data.train.rows)
+    if any(warnings):
+        run.update_run(warnings=[*run.read_run().get("warnings", []), *filter(None, warnings)])
     run.update_run(
         status=status,
         reason=reason,

@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import re
-import signal
 import socket
 import sys
 import time
@@ -37,7 +36,13 @@ from toolkit.config.loading import (
 )
 from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
-from toolkit.runs import atomic_write_text, create_run_directory, os_error_message, utc_now
+from toolkit.runs import (
+    atomic_write_text,
+    create_run_directory,
+    os_error_message,
+    sigterm_as_interrupt,
+    utc_now,
+)
 from toolkit.tracking import nested_under
 from toolkit.tuning.records import SweepRecords, require_sweep_directory
 from toolkit.tuning.space import SearchSpace, validate_search_space
@@ -381,7 +386,7 @@ class SweepSession:
         final_run = None
         tracking, parent = self._tracking()
         try:
-            with _stdout_to_stderr(), _sigterm_as_interrupt(), nested_under(parent):
+            with _stdout_to_stderr(), sigterm_as_interrupt(), nested_under(parent):
                 status, reason = self._search()
                 if self.role.kind == "worker":
                     status = "joined"
@@ -572,21 +577,3 @@ def _stdout_to_stderr() -> Iterator[None]:
     """Keras Tuner and Keras print to stdout; only paths belong there."""
     with contextlib.redirect_stdout(sys.stderr):
         yield
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """A scheduler's SIGTERM stops the sweep like Ctrl-C: state is saved as interrupted."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -85,9 +85,23 @@ def read_table(
                         frame[name] = frame[name].astype(np.float32)
     except Exception as error:
         raise _read_error(error, label, path) from None
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        _check_header(path, label)
     if frame.empty:
         raise DataError(f"{label} {path} has no rows")
     return frame
+
+
+def _check_header(path: Path, label: str) -> None:
+    """The CSV header as written (pandas renames a repeated name 'a.1'), checked."""
+    import csv
+
+    from toolkit.data.streaming.files import header_problem
+
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        problem = header_problem(next(csv.reader(handle), []))
+    if problem:
+        raise DataError(f"{label} {path} {problem}")
 
 
 def read_tables(

@@ -85,6 +85,25 @@ def _short(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def header_problem(columns: list[str]) -> str | None:
+    """What makes a file's header unusable, for a message after its name: a column name
+    twice (pandas would rename the second 'a.1', Arrow keep both), or one column whose name
+    holds the others (a file separated by semicolons, tabs or bars, not commas)."""
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            return f"has the column '{name}' twice in its header; rename one"
+        seen.add(name)
+    if len(columns) == 1:
+        for separator, shown in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+            if len([part for part in columns[0].split(separator) if part.strip()]) > 1:
+                return (
+                    f"has one column, '{columns[0][:60]}': it looks separated by {shown}, and "
+                    "CSV files are read comma-separated; save it with commas (or as Parquet)"
+                )
+    return None
+
+
 def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
     """Columns, rows and row groups of one shard from its header or footer (nothing decoded)."""
     fmt = _file_format(path)
@@ -96,15 +115,20 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
             metadata = pq.ParquetFile(path).metadata
             groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
             columns = list(pq.read_schema(path).names)
-            return ShardFile(path, fmt, columns, sum(groups), groups, size, single)
-        import pyarrow.csv as pv
+            shard = ShardFile(path, fmt, columns, sum(groups), groups, size, single)
+        else:
+            import pyarrow.csv as pv
 
-        reader = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16))
-        return ShardFile(path, fmt, list(reader.schema.names), None, [], size, single)
+            reader = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16))
+            shard = ShardFile(path, fmt, list(reader.schema.names), None, [], size, single)
     except Exception as error:  # pyarrow has its own error types for corrupt files
         raise DataError(
             f"{where(label, path, single=single)} cannot be read: {_short(error)}"
         ) from None
+    problem = header_problem(shard.columns)
+    if problem:
+        raise DataError(f"{where(label, path, single=single)} {problem}")
+    return shard
 
 
 def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str, what: str = "") -> None:

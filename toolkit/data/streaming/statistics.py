@@ -10,6 +10,7 @@ table in memory, to float tolerance.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig
 from toolkit.data.preprocessing import (
+    MISSING_TOKEN,
+    NUMERIC_SHARE,
     CategoricalFeature,
     FeatureSpec,
     NumericFeature,
@@ -24,7 +27,11 @@ from toolkit.data.preprocessing import (
     _as_tokens,
     _label_tokens,
     _numeric_column,
+    check_not_continuous,
     classes_target,
+    constant_target,
+    is_constant,
+    numeric_target,
     vocabulary,
 )
 from toolkit.errors import DataError
@@ -125,9 +132,10 @@ class StatisticsAccumulator:
             )
         if self.task == "regression":
             if not pd.api.types.is_numeric_dtype(target):
-                target = _numeric_column(target, f"{what}: target column '{target.name}'")
+                target = numeric_target(target, f"{what}: target column '{target.name}'")
             self.target_moments.update(target.to_numpy(dtype=np.float64).reshape(-1, 1))
         else:
+            check_not_continuous(target, self.task, self.config.target)
             self.labels.update(pd.Series(_label_tokens(target)).value_counts().to_dict())
 
     def spec(self) -> FeatureSpec:
@@ -151,20 +159,41 @@ class StatisticsAccumulator:
             )
         categorical = []
         for column in self.categorical:
+            if self.config.categorical is None:
+                self._check_not_numbers(column)
             tokens, left_out = vocabulary(dict(self.tokens[column].counts), self.config.max_tokens)
             categorical.append(CategoricalFeature(column, tokens, self.missing[column], left_out))
         name = self.config.target
         if self.task == "regression":
             std = float(self.target_moments.std[0])
-            target = TargetSpec(
-                name,
-                self.task,
-                mean=float(self.target_moments.mean[0]),
-                std=std if std > 0 else 1.0,
-            )
+            if is_constant(std, float(self.target_moments.mean[0])):
+                raise constant_target(name, float(self.target_moments.mean[0]))
+            target = TargetSpec(name, self.task, mean=float(self.target_moments.mean[0]), std=std)
         else:
             target = classes_target(name, self.task, list(self.labels))
         return FeatureSpec(numeric, categorical, target)
+
+    def _check_not_numbers(self, column: str) -> None:
+        """A text column taken as categorical that holds numbers in at least NUMERIC_SHARE of
+        its training rows is numeric with typos in it: a DataError, as the in-memory check
+        (they became a category per distinct number)."""
+        counts = {k: v for k, v in self.tokens[column].counts.items() if k != MISSING_TOKEN}
+        if not counts:
+            return
+        tokens = pd.Series(list(counts), dtype=object)
+        rows = np.array(list(counts.values()))
+        is_number = pd.to_numeric(tokens, errors="coerce").notna().to_numpy()
+        share = float(rows[is_number].sum() / rows.sum())
+        if share < NUMERIC_SHARE or is_number.all():
+            return
+        text = [(tokens[i], int(rows[i])) for i in np.flatnonzero(~is_number)]
+        shown = ", ".join(f"{value!r} ({n} row{'s' if n > 1 else ''})" for value, n in text[:3])
+        more = f" and {len(text) - 3} more values" if len(text) > 3 else ""
+        raise DataError(
+            f"{self.config.source}: column '{column}' holds numbers in "
+            f"{math.floor(share * 100)}% of its training rows, but also {shown}{more}; fix the "
+            f"values, or list '{column}' in data.categorical to treat it as categories"
+        )
 
     @property
     def approximate(self) -> list[str]:
