@@ -137,30 +137,31 @@ def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
     return f"row {first} holds {values[first]!r}{also}"
 
 
-def _numeric_column(values: pd.Series, what: str) -> pd.Series:
+def _numeric_column(
+    values: pd.Series,
+    what: str,
+    *,
+    needed: str = "must be numeric",
+    advice: str = "fix the values or list the column in data.categorical",
+) -> pd.Series:
     """``values`` as numbers, or a DataError naming the first row that is not a number."""
     converted = pd.to_numeric(values, errors="coerce")
     bad = converted.isna() & values.notna()
     if bad.any():
-        raise DataError(
-            f"{what} must be numeric, but {_text_in_numbers(values, values.index[bad])}; "
-            "fix the values or list the column in data.categorical"
-        )
+        rows = values.index[bad].sort_values()
+        raise DataError(f"{what} {needed}, but {_text_in_numbers(values, rows)}; {advice}")
     return converted
 
 
 def numeric_target(values: pd.Series, what: str) -> pd.Series:
     """A regression target's ``values`` as numbers, or a DataError naming the first row that
     is not a number."""
-    converted = pd.to_numeric(values, errors="coerce")
-    bad = converted.isna() & values.notna()
-    if bad.any():
-        raise DataError(
-            f"{what} must be numeric for regression, but "
-            f"{_text_in_numbers(values, values.index[bad].sort_values())}; fix the values, or set "
-            "model.task to binary or multiclass if they are class labels"
-        )
-    return converted
+    return _numeric_column(
+        values,
+        what,
+        needed="must be numeric for regression",
+        advice="fix the values, or set model.task to binary or multiclass if they are class labels",
+    )
 
 
 # The model inputs of image and signal data.
