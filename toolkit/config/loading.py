@@ -340,14 +340,12 @@ def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
             return value
         return os.path.abspath(os.path.expanduser(value))
 
-    data = {
-        name: absolute(getattr(config.data, name))
-        for name in ("source", "validation", "test")
-        if absolute(getattr(config.data, name)) != getattr(config.data, name)
-    }
-    model = {}
-    if absolute(config.model.init_from) != config.model.init_from:
-        model["init_from"] = absolute(config.model.init_from)
+    def changed(section: Any, names: tuple[str, ...]) -> dict[str, Any]:
+        paths = {name: absolute(getattr(section, name)) for name in names}
+        return {name: path for name, path in paths.items() if path != getattr(section, name)}
+
+    data = changed(config.data, ("source", "validation", "test"))
+    model = changed(config.model, ("init_from",))
     if not data and not model:
         return config
     return config.model_copy(
