@@ -449,8 +449,6 @@ class SweepSession:
                 worker=self.role.tuner_id or "main",
             )
             runner.preflight(self.config)
-        if self.role.kind != "worker":
-            self._announce()
         max_epochs = self.tuner.max_epochs or self.config.training.epochs
         oracle = make_oracle(
             self.tuner,
@@ -472,6 +470,9 @@ class SweepSession:
             # Grid search may run out of combinations before max_trials.
             combinations = math.prod(len(list(hp.values)) for hp in oracle.get_space().space)
             self.total = tuner.total = min(self.total, combinations)
+        if self.role.kind != "worker":
+            # Announced once the total is known: a grid smaller than max_trials runs fewer.
+            self._announce()
         try:
             try:
                 tuner.search()
