@@ -155,6 +155,43 @@ def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, t
     # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
 
 
+def test_predict_to_parquet_keeps_integer_ids_integers(cli, trained_run, tmp_path):
+    """CSV input is read as text (so the CSV output writes ids back as they were); the
+    Parquet output had every carried column as strings, integer ids included."""
+    _, run_dir, _ = trained_run
+    rows = pd.DataFrame(
+        {
+            "id": [1001, 1002, -3],
+            "zip": ["02139", "10001", "94105"],  # integers with a leading zero: text
+            "size": [1.0, 15.0, 3.0],
+            "colour": ["red", "blue", "green"],
+        }
+    )
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    written = {}
+    for suffix in ("parquet", "csv"):
+        out = tmp_path / f"predictions.{suffix}"
+        result = cli("predict", run_dir, "--input", tmp_path / "rows.csv", "--output", out)
+        assert result.returncode == 0, result.stderr
+        written[suffix] = out
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(written["parquet"])
+    assert schema.field("id").type == pa.int64()
+    assert schema.field("zip").type in (pa.string(), pa.large_string())
+    predictions = pd.read_parquet(written["parquet"])
+    assert predictions["id"].tolist() == [1001, 1002, -3]
+    assert predictions["zip"].tolist() == ["02139", "10001", "94105"]
+    # The CSV output still writes the input's text back unchanged.
+    lines = written["csv"].read_text().splitlines()
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        ["1001", "02139"],
+        ["1002", "10001"],
+        ["-3", "94105"],
+    ]
+
+
 def test_predict_names_a_missing_column(cli, trained_run, tmp_path):
     _, run_dir, _ = trained_run
     pd.DataFrame({"size": [1.0]}).to_csv(tmp_path / "rows.csv", index=False)
