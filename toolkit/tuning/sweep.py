@@ -33,6 +33,7 @@ from toolkit.config.loading import (
     load_config,
     resolve_source,
     validate_config,
+    with_absolute_paths,
 )
 from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
@@ -255,6 +256,9 @@ class SweepSession:
         data, origins, label = resolve_source(source, overrides)
         config = validate_config(data, origins, label)
         space = validate_search_space(data, origins, config)
+        # As a run's config.yaml: base_config.yaml, and so each trial's config and
+        # best_config.yaml, work from any directory (--resume, toolkit train best_config.yaml).
+        config = with_absolute_paths(config)
         try:
             if sweep_dir:
                 path = Path(sweep_dir)
@@ -304,7 +308,8 @@ class SweepSession:
         _check_unchanged(saved, config, worker=False)
         space = validate_search_space(data, origins, config)
         records = cls._records(path, config, space)
-        atomic_write_text(records.base_config, dump_config(config))
+        # A sweep started before base_config.yaml held absolute paths gets them now.
+        atomic_write_text(records.base_config, dump_config(with_absolute_paths(config)))
         previous = records.read_sweep()
         if previous.get("status") == "completed" and config.tuner.max_trials <= previous.get(
             "max_trials", 0
@@ -334,6 +339,7 @@ class SweepSession:
             data, origins, label = resolve_source(source, overrides)
             own = validate_config(data, origins, label)
             validate_search_space(data, origins, own)
+            own = with_absolute_paths(own)  # compared with the chief's absolute paths
             timeout = own.tuner.worker_timeout
         deadline = time.monotonic() + timeout
         while not ((path / "base_config.yaml").exists() and (path / "sweep.json").exists()):
