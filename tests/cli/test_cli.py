@@ -37,6 +37,42 @@ def test_help_and_validate_do_not_import_tensorflow(write_config):
     assert "valid" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("setting", "label"),
+    [
+        ("data.source", "data.source"),
+        ("data.validation", "data.validation file"),
+        ("data.test", "data.test file"),
+    ],
+)
+def test_validate_names_a_missing_data_file_as_train_does(
+    cli, write_config, tmp_path, setting, label
+):
+    """validate said 'valid' for a config whose data files do not exist."""
+    pd.DataFrame({"x": [1.0, 2.0, 3.0], "target": [1.0, 2.0, 3.0]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    config = tiny_config(data={"source": str(tmp_path / "rows.csv"), "validation": 0.25})
+    config["data"].pop("synthetic")
+    section, key = setting.split(".")
+    config[section][key] = str(tmp_path / "missing.csv")
+    path = write_config(config)
+    expected = f"toolkit: error: {label} not found: {tmp_path / 'missing.csv'}\n"
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['validate', {str(path)!r}]) == 2\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+    )
+    validated = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO
+    )
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stderr == expected and validated.stdout == ""
+    trained = cli("train", path, "--output-dir", tmp_path / "out")
+    assert trained.returncode == 2 and trained.stderr == expected, trained.stderr
+
+
 def test_invalid_config_exit_2_one_line_no_run_directory(cli, write_config, tmp_path):
     config = tiny_config()
     config["model"]["hiden"] = [3]
