@@ -38,6 +38,7 @@ from toolkit.config.loading import (
 from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
 from toolkit.runs import (
+    DirectoryLock,
     atomic_write_text,
     create_run_directory,
     os_error_message,
@@ -167,8 +168,11 @@ class SweepSession:
         verbose: bool,
         final_train: bool,
         output_dir: str | None,
+        lock: DirectoryLock | None = None,
     ) -> None:
         self.records = records
+        # Held by the chief or single process until ``run`` ends; workers join the chief's.
+        self.lock = lock
         self.config = config
         self.tuner = config.tuner
         self.space = space
@@ -271,22 +275,32 @@ class SweepSession:
                 path = create_run_directory(
                     output_dir or config.output_dir, config.name, prefix="sweep-"
                 ).path
-            records = cls._records(path, config, space)
-            atomic_write_text(records.base_config, dump_config(config))
         except OSError as error:
             raise ToolkitError(
                 os_error_message(error, "cannot create the sweep directory")
             ) from None
-        records.update_sweep(
-            sweep_id=path.name,
-            name=config.name,
-            status="created",
-            started=utc_now(),
-            ended=None,
-            role=role.kind,
-            chief=None if role.kind == "single" else f"{role.address}:{role.port}",
-            **cls._settings(config),
-        )
+        lock = DirectoryLock.acquire(path, what="sweep directory")
+        try:
+            try:
+                records = cls._records(path, config, space)
+                atomic_write_text(records.base_config, dump_config(config))
+            except OSError as error:
+                raise ToolkitError(
+                    os_error_message(error, "cannot create the sweep directory")
+                ) from None
+            records.update_sweep(
+                sweep_id=path.name,
+                name=config.name,
+                status="created",
+                started=utc_now(),
+                ended=None,
+                role=role.kind,
+                chief=None if role.kind == "single" else f"{role.address}:{role.port}",
+                **cls._settings(config),
+            )
+        except BaseException:
+            lock.release()
+            raise
         return cls(
             records=records,
             config=config,
@@ -294,6 +308,7 @@ class SweepSession:
             role=role,
             resumed=False,
             output_dir=output_dir,
+            lock=lock,
             **options,
         )
 
@@ -302,6 +317,18 @@ class SweepSession:
         cls, path: Path, overrides: Overrides, *, role: Role, **options: Any
     ) -> SweepSession:
         path = require_sweep_directory(path)
+        # One process continues a sweep at a time; a second would run the same trials.
+        lock = DirectoryLock.acquire(path, what="sweep directory")
+        try:
+            return cls._resume_locked(path, overrides, role=role, lock=lock, **options)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _resume_locked(
+        cls, path: Path, overrides: Overrides, *, role: Role, lock: DirectoryLock, **options: Any
+    ) -> SweepSession:
         saved = load_config(path / "base_config.yaml")
         data, origins, label = resolve_source(path / "base_config.yaml", overrides)
         config = validate_config(data, origins, label)
@@ -321,7 +348,15 @@ class SweepSession:
             chief=None if role.kind == "single" else f"{role.address}:{role.port}",
             **cls._settings(config),
         )
-        return cls(records=records, config=config, space=space, role=role, resumed=True, **options)
+        return cls(
+            records=records,
+            config=config,
+            space=space,
+            role=role,
+            resumed=True,
+            lock=lock,
+            **options,
+        )
 
     @classmethod
     def _join(
@@ -381,6 +416,18 @@ class SweepSession:
     def run(self) -> SweepOutcome:
         """Search, then (chief or single process) write the results and, with ``final_train``,
         retrain the best config. A worker's outcome is ``joined``: the chief owns the status."""
+        try:
+            return self._run()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Let other processes resume the sweep (``run`` does it when it ends)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def _run(self) -> SweepOutcome:
         heartbeat = None
         if self.role.kind == "worker":
             from toolkit.tuning.heartbeat import Heartbeat
