@@ -96,6 +96,39 @@ def kill_mid_run(out: Path, process: subprocess.Popen, after_epochs: int) -> Pat
     return run_dir
 
 
+# Takes a lock file as the toolkit locks a run or sweep directory, writes its PID there, says
+# so on stdout, and holds the lock for a bounded time (it ends by itself if not killed first).
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+descriptor = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.ftruncate(descriptor, 0)
+os.pwrite(descriptor, f"{os.getpid()}\\n".encode(), 0)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold_lock(lock_file: Path, seconds: float = 120) -> subprocess.Popen:
+    """Another process holding ``lock_file`` (a run's or sweep's ``.lock``), once it holds it;
+    the caller kills it (SIGKILL leaves the kernel to drop the lock)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(lock_file), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``directory`` with its size and modification time."""
+    return {
+        str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+    }
+
+
 def assert_same_config(actual: object, expected: object, path: str = "config") -> None:
     """Two ``get_config()`` results are equal in every entry; arrays compared element-wise."""
     import numpy as np

@@ -155,6 +155,83 @@ class RunDirectory:
         return record
 
 
+# Inside a run or sweep directory: the lock its writer holds, and that writer's PID.
+LOCK_FILE = ".lock"
+# Directories this process holds: path -> (descriptor, depth), so a function that locks can
+# call another that locks the same directory (resume through the API and the trainer).
+_held: dict[Path, tuple[int, int]] = {}
+
+
+class DirectoryLock:
+    """An exclusive lock on a run or sweep directory, so two processes never write one at
+    once (two ``--resume`` of the same run). ``flock`` on ``LOCK_FILE``: the kernel releases
+    it when the holder ends in any way, SIGKILL included, so a killed run can be resumed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def acquire(cls, path: str | Path, *, what: str = "run directory") -> DirectoryLock:
+        """Lock ``path``, or a ToolkitError naming it and the PID holding it; nothing is
+        written when the lock is taken."""
+        key = Path(path).resolve()
+        if key in _held:
+            descriptor, depth = _held[key]
+            _held[key] = (descriptor, depth + 1)
+            return cls(key)
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, as before
+            return cls(key)
+        lock = key / LOCK_FILE
+        try:
+            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise ToolkitError(os_error_message(error, f"cannot lock {what} {path}")) from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(descriptor)
+            os.close(descriptor)
+            raise ToolkitError(
+                f"{what} {path} is in use by another toolkit process (pid {holder}); "
+                "wait for it to end, or stop it and try again"
+            ) from None
+        with contextlib.suppress(OSError):  # the PID only informs; a full disk keeps the lock
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        _held[key] = (descriptor, 1)
+        return cls(key)
+
+    def release(self) -> None:
+        """Undo one ``acquire``; the last one unlocks."""
+        if self.path not in _held:
+            return
+        descriptor, depth = _held.pop(self.path)
+        if depth > 1:
+            _held[self.path] = (descriptor, depth - 1)
+            return
+        os.close(descriptor)  # closing the descriptor releases the flock
+
+    def __enter__(self) -> DirectoryLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _lock_holder(descriptor: int) -> str:
+    """The PID the holder wrote (it may still be writing it: a short wait)."""
+    import time
+
+    for _ in range(20):
+        text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        if text:
+            return text
+        time.sleep(0.025)
+    return "unknown"
+
+
 def new_run_id() -> str:
     """Sortable by start time; the random suffix keeps simultaneous runs apart."""
     now = dt.datetime.now(dt.UTC)

@@ -37,6 +37,42 @@ def test_help_and_validate_do_not_import_tensorflow(write_config):
     assert "valid" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("setting", "label"),
+    [
+        ("data.source", "data.source"),
+        ("data.validation", "data.validation file"),
+        ("data.test", "data.test file"),
+    ],
+)
+def test_validate_names_a_missing_data_file_as_train_does(
+    cli, write_config, tmp_path, setting, label
+):
+    """validate said 'valid' for a config whose data files do not exist."""
+    pd.DataFrame({"x": [1.0, 2.0, 3.0], "target": [1.0, 2.0, 3.0]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    config = tiny_config(data={"source": str(tmp_path / "rows.csv"), "validation": 0.25})
+    config["data"].pop("synthetic")
+    section, key = setting.split(".")
+    config[section][key] = str(tmp_path / "missing.csv")
+    path = write_config(config)
+    expected = f"toolkit: error: {label} not found: {tmp_path / 'missing.csv'}\n"
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['validate', {str(path)!r}]) == 2\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+    )
+    validated = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO
+    )
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stderr == expected and validated.stdout == ""
+    trained = cli("train", path, "--output-dir", tmp_path / "out")
+    assert trained.returncode == 2 and trained.stderr == expected, trained.stderr
+
+
 def test_invalid_config_exit_2_one_line_no_run_directory(cli, write_config, tmp_path):
     config = tiny_config()
     config["model"]["hiden"] = [3]
@@ -153,6 +189,43 @@ def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, t
         (predictions["probability_small"] > 0.5) == (predictions["prediction"] == "small")
     ).all()
     # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
+
+
+def test_predict_to_parquet_keeps_integer_ids_integers(cli, trained_run, tmp_path):
+    """CSV input is read as text (so the CSV output writes ids back as they were); the
+    Parquet output had every carried column as strings, integer ids included."""
+    _, run_dir, _ = trained_run
+    rows = pd.DataFrame(
+        {
+            "id": [1001, 1002, -3],
+            "zip": ["02139", "10001", "94105"],  # integers with a leading zero: text
+            "size": [1.0, 15.0, 3.0],
+            "colour": ["red", "blue", "green"],
+        }
+    )
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    written = {}
+    for suffix in ("parquet", "csv"):
+        out = tmp_path / f"predictions.{suffix}"
+        result = cli("predict", run_dir, "--input", tmp_path / "rows.csv", "--output", out)
+        assert result.returncode == 0, result.stderr
+        written[suffix] = out
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(written["parquet"])
+    assert schema.field("id").type == pa.int64()
+    assert schema.field("zip").type in (pa.string(), pa.large_string())
+    predictions = pd.read_parquet(written["parquet"])
+    assert predictions["id"].tolist() == [1001, 1002, -3]
+    assert predictions["zip"].tolist() == ["02139", "10001", "94105"]
+    # The CSV output still writes the input's text back unchanged.
+    lines = written["csv"].read_text().splitlines()
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        ["1001", "02139"],
+        ["1002", "10001"],
+        ["-3", "94105"],
+    ]
 
 
 def test_predict_names_a_missing_column(cli, trained_run, tmp_path):

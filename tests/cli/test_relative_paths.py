@@ -37,3 +37,51 @@ def test_a_run_on_a_relative_path_evaluates_from_another_directory(tmp_path):
     scored = run_cli("evaluate", run, cwd=elsewhere, env=env)
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["split"] == "test"
+
+
+def test_a_sweep_on_a_relative_path_resumes_and_trains_its_best_from_another_directory(
+    tmp_path,
+):
+    """base_config.yaml and best_config.yaml kept 'data/rows.csv': --resume and training the
+    best config failed anywhere but the directory the sweep started in."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=80)})
+    frame["target"] = 2.0 * frame["x"] + rng.normal(size=80)
+    frame.to_csv(project / "data" / "rows.csv", index=False)
+    config = tiny_config(data={"source": "data/rows.csv"})
+    config["data"].pop("synthetic")
+    config["training"]["epochs"] = 1
+    config["tuner"] = {
+        "algorithm": "grid",
+        "max_trials": 1,
+        "search_space": {"model.dropout": {"choice": [0.0, 0.1]}},
+    }
+    (project / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"PYTHONPATH": str(REPO)}  # this checkout's toolkit, whatever the directory
+    started = run_cli(
+        "tune", "config.yaml", "--output-dir", tmp_path / "sweeps", cwd=project, env=env
+    )
+    assert started.returncode == 0, started.stderr
+    sweep = Path(started.stdout.strip().splitlines()[-1])
+    data = str(project / "data" / "rows.csv")
+    for name in ("base_config.yaml", "best_config.yaml"):
+        assert yaml.safe_load((sweep / name).read_text())["data"]["source"] == data, name
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = run_cli(
+        "tune", "--resume", sweep, "--set", "tuner.max_trials=2", cwd=elsewhere, env=env
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((sweep / "sweep.json").read_text())["counts"]["completed"] == 2
+    best = run_cli(
+        "train",
+        sweep / "best_config.yaml",
+        "--output-dir",
+        tmp_path / "runs",
+        cwd=elsewhere,
+        env=env,
+    )
+    assert best.returncode == 0, best.stderr

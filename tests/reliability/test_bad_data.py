@@ -92,6 +92,25 @@ def _ragged_csv(d: Path) -> dict[str, Any]:
     return {"data.source": str(d / "data.csv")}
 
 
+def _text_in_a_second_validation_shard(d: Path) -> dict[str, Any]:
+    """Streamed, data.validation two Parquet shards whose column 'a' is text (numbers but
+    for 'oops' in row 7 of the second): the row was counted within the validation sample
+    (40 + 7) and the message named the first shard."""
+    frame = _frame()
+    frame.to_parquet(d / "train.parquet", index=False)
+    (d / "validation").mkdir()
+    shards = [_frame(40), _with_text("a", {7: "oops"}).head(30)]
+    for index, shard in enumerate(shards):
+        shard.assign(a=shard["a"].astype(str)).to_parquet(
+            d / "validation" / f"part-{index}.parquet", index=False
+        )
+    return {
+        "data.source": str(d / "train.parquet"),
+        "data.validation": str(d / "validation"),
+        "data.streaming": True,
+    }
+
+
 def _parquet_as_csv(d: Path) -> dict[str, Any]:
     _frame().to_parquet(d / "data.parquet")
     (d / "data.csv").write_bytes((d / "data.parquet").read_bytes())
@@ -157,6 +176,11 @@ CASES: list[Any] = [
         },
         ("column 'a' holds numbers in", "of its training rows, but also 'oops'", "categorical"),
         id="text-in-mostly-numeric-column-streamed",  # became a category per number
+    ),
+    pytest.param(
+        _text_in_a_second_validation_shard,
+        ("part-1.parquet column 'a' must be numeric", "row 7 holds 'oops'"),
+        id="text-in-a-numeric-column-of-a-second-streamed-shard",
     ),
     pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(b=np.nan))},

@@ -20,6 +20,7 @@ from toolkit.cli import main
 from toolkit.data.preprocessing import feature_arrays
 
 FORMATS = ("saved_model", "onnx", "litert")
+FORMAT_SUFFIXES = {"saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
 MC_SAMPLES = 40  # the export's passes, given on the command line; predict uses the config's 50
 
 CONFIGS = {
@@ -226,13 +227,14 @@ def test_a_layer_a_format_cannot_express_is_one_line_naming_it(exported, tmp_pat
     outputs = model({"numeric": inputs["numeric"], "cat0": lowered})
     keras.Model(inputs, outputs).save(run_dir / "model.keras")
     with pytest.raises(toolkit.ToolkitError) as error:
-        toolkit.export(run_dir, tmp_path / "out", format=fmt)  # in-process: Lowercase is known
+        # in-process: Lowercase is known
+        toolkit.export(run_dir, tmp_path / f"out{FORMAT_SUFFIXES[fmt]}", format=fmt)
     message = str(error.value)
     assert message.startswith(f"--format {fmt} cannot express layer lowercase (Lowercase): "), (
         message
     )
     assert "\n" not in message
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / f"out{FORMAT_SUFFIXES[fmt]}").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
 
 
@@ -240,6 +242,25 @@ def test_an_unknown_format_is_one_line(tmp_path):
     result = run_cli("export", tmp_path, "--format", "onx")
     # the run directory check comes first: a missing directory is named before the format
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("fmt", "output"),
+    [("saved_model", "model.txt"), ("onnx", "model.tflite"), ("litert", "model.onnx")],
+)
+def test_an_output_suffix_that_is_not_the_formats_is_one_line(tmp_path, fmt, output):
+    """``--output model.txt`` wrote a SavedModel directory named model.txt."""
+    config = tiny_config("regression", training={"epochs": 1, "batch_size": 16})
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = run_cli("export", run.path, "--format", fmt, "--output", output, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"toolkit: error: --output {output}: the suffix must match --format {fmt} "
+        f"(got '{output[output.index('.') :]}'); allowed: no suffix (a directory) for "
+        "saved_model, .onnx for onnx, .tflite for litert\n"
+    )
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 def test_a_missing_extra_names_it(tmp_path):

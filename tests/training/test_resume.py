@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import kill_mid_run, start_train, tiny_config, wait_for_resume_point
+from tests.helpers import (
+    hold_lock,
+    kill_mid_run,
+    snapshot,
+    start_train,
+    tiny_config,
+    wait_for_resume_point,
+)
 
 
 def _config(write_config, epochs: int = 30, **overrides):
@@ -64,6 +71,37 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_a_run_in_use_is_not_resumed_twice_and_a_killed_holder_releases_it(
+    cli, write_config, tmp_path
+):
+    """Two --resume of one run wrote into it at once; the second now stops with one line
+    naming the run and the holder's PID, and writes nothing."""
+    from toolkit.runs import LOCK_FILE
+
+    config = _config(write_config, epochs=4)
+    process = start_train(config, tmp_path / "killed")
+    run_dir = kill_mid_run(tmp_path / "killed", process, after_epochs=1)  # SIGKILL: no unlock
+
+    holder = hold_lock(run_dir / LOCK_FILE)
+    try:
+        before = snapshot(run_dir)
+        second = cli("train", "--resume", run_dir)
+        assert second.returncode == 2
+        assert second.stderr == (
+            f"toolkit: error: run directory {run_dir} is in use by another toolkit process "
+            f"(pid {holder.pid}); wait for it to end, or stop it and try again\n"
+        )
+        assert snapshot(run_dir) == before  # nothing written
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops its lock
+        holder.wait(timeout=30)
+
+    resumed = cli("train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
 
 
 @pytest.mark.slow

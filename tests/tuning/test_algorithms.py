@@ -70,6 +70,22 @@ def test_algorithm_runs_to_completion(
             assert len(history) - 1 == int(row["training.epochs"])
 
 
+def test_a_grid_smaller_than_max_trials_announces_its_own_size(
+    make_sweep_config, write_config, tmp_path
+):
+    """Two grid points under max_trials 20: the start line said "up to 20 trials"."""
+    choices = [0.0, 0.1]
+    config = make_sweep_config(
+        algorithm="grid", max_trials=20, search_space={"model.dropout": {"choice": choices}}
+    )
+    config["training"]["epochs"] = 1
+    result = run_cli("tune", write_config(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    start = next(line for line in result.stderr.splitlines() if line.startswith("sweep "))
+    assert start.endswith(f"starting a grid search over 1 paths, up to {len(choices)} trials")
+    assert len(read_trials(sweep_dir_of(result))) == len(choices)
+
+
 def test_every_algorithm_the_schema_allows_has_an_oracle():
     import typing
 

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, hold_lock, run_cli, snapshot
 from tests.tuning.conftest import read_json, read_trials, sweep_dir_of, trial_lines
 from toolkit.cli import main
 
@@ -142,3 +142,34 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
     # Every folder of the sweep is accounted for: none still says it is running.
     statuses = [read_json(p)["status"] for p in (sweep / "trials").glob("*/*/run.json")]
     assert sorted(statuses) == ["completed", "interrupted"]
+
+
+@pytest.mark.slow
+def test_a_sweep_in_use_is_not_resumed_by_a_second_process(
+    make_sweep_config, write_config, tmp_path
+):
+    """Two processes resuming one sweep ran the same trials into it; the second now stops
+    with one line naming the sweep and the holder's PID, and writes nothing."""
+    from toolkit.runs import LOCK_FILE
+
+    config = make_sweep_config(max_trials=1)
+    config["training"]["epochs"] = 1
+    first = run_cli("tune", write_config(config), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    sweep = sweep_dir_of(first)
+    holder = hold_lock(sweep / LOCK_FILE)
+    try:
+        before = snapshot(sweep)
+        second = run_cli("tune", "--resume", sweep, "--set", "tuner.max_trials=2", cwd=tmp_path)
+        assert second.returncode == 2
+        assert second.stderr == (
+            f"toolkit: error: sweep directory {sweep} is in use by another toolkit process "
+            f"(pid {holder.pid}); wait for it to end, or stop it and try again\n"
+        )
+        assert snapshot(sweep) == before  # nothing written
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    resumed = run_cli("tune", "--resume", sweep, "--set", "tuner.max_trials=2", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read_trials(sweep)) == 2

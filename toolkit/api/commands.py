@@ -61,17 +61,25 @@ def train(
 
 def resume(run_dir: str | Path, *, verbose: int | None = None) -> Run:
     """Continue an interrupted or killed run from its last completed epoch."""
+    from contextlib import nullcontext
+
     from toolkit import startup
     from toolkit.config.loading import load_config
-    from toolkit.runs import RunDirectory
+    from toolkit.runs import DirectoryLock, RunDirectory
     from toolkit.tracking import check_tracking_available
     from toolkit.training.train import resume as resume_run
 
-    config_path = RunDirectory(Path(run_dir)).config
-    if config_path.exists():
-        check_tracking_available(load_config(config_path))
-    startup.import_tensorflow()
-    return Run(resume_run(run_dir, verbose=verbose).run_dir)
+    run = RunDirectory(Path(run_dir))
+    lock = nullcontext()
+    if run.config.exists() and run.run_json.exists():
+        # Taken before TensorFlow starts, so a second resume of a run in use fails at once;
+        # the trainer takes it again (the same process may).
+        lock = DirectoryLock.acquire(run.path)
+    with lock:
+        if run.config.exists():
+            check_tracking_available(load_config(run.config))
+        startup.import_tensorflow()
+        return Run(resume_run(run_dir, verbose=verbose).run_dir)
 
 
 def train_repeated(
@@ -143,8 +151,12 @@ def tune(
         final_train=final_train,
         verbose=verbose,
     )  # config and search space checked before TensorFlow starts
-    check_tracking_available(session.config)
-    startup.import_tensorflow()
+    try:
+        check_tracking_available(session.config)
+        startup.import_tensorflow()
+    except BaseException:
+        session.release()  # the sweep directory's lock, which run() would release
+        raise
     outcome = session.run()
     return Sweep(session.records.path, final_run=outcome.final_run, outcome=outcome.status)
 

@@ -336,6 +336,10 @@ def write_predictions(
                         table = pa.Table.from_pandas(frame, preserve_index=False)
                         if writer is None:
                             writer = pq.ParquetWriter(handle, table.schema)
+                        elif table.schema != writer.schema:
+                            # An integer id column with a gap in a later chunk comes out of
+                            # pandas as floats: cast back to the first chunk's types.
+                            table = table.cast(writer.schema)
                         writer.write_table(table)
                     else:
                         handle.write(frame.to_csv(index=False, header=written == 0).encode())

@@ -86,6 +86,21 @@ def _check(fmt: Format, path: Path, reference: Path, rows, plan, model) -> None:
             )
 
 
+def _check_suffix(fmt: Format, destination: Path) -> None:
+    """The output's suffix must be the format's: ``model.txt`` would hold an ONNX file, or a
+    SavedModel directory, under a name that says otherwise."""
+    if destination.suffix.lower() == fmt.suffix:
+        return
+    allowed = ", ".join(
+        f"{f.suffix} for {f.name}" if f.suffix else f"no suffix (a directory) for {f.name}"
+        for f in FORMATS.values()
+    )
+    raise ToolkitError(
+        f"--output {destination}: the suffix must match --format {fmt.name} "
+        f"(got '{destination.suffix or 'none'}'); allowed: {allowed}"
+    )
+
+
 def _replace(source: Path, destination: Path) -> None:
     """Move ``source`` to ``destination``, replacing what was there only once it is in place."""
     old = None
@@ -129,6 +144,7 @@ def export(
             "deterministic"
         )
     destination = Path(path) if path is not None else run.path / "export" / DEFAULT_NAMES[fmt.name]
+    _check_suffix(fmt, destination)
     if path is None:
         destination.parent.mkdir(exist_ok=True)
     if not destination.parent.is_dir():

@@ -26,6 +26,7 @@ from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import describe
 from toolkit.errors import DataError, RunInterrupted, ToolkitError
 from toolkit.runs import (
+    DirectoryLock,
     RunDirectory,
     atomic_write,
     atomic_write_json,
@@ -198,6 +199,29 @@ def train(
             source_record["worker_shards"] = _worker_shards(data)
         base = worker_output_dir(base)  # only the chief writes under output_dir
     run = create_run_directory(base, config.name, prefix=run_prefix)
+    with DirectoryLock.acquire(run.path):  # held while the run is written: no --resume meanwhile
+        return _write_and_fit(
+            config,
+            run,
+            data,
+            source_record,
+            verbose=verbose,
+            baselines=baselines,
+            deferred_plots=deferred_plots,
+        )
+
+
+def _write_and_fit(
+    config: ExperimentConfig,
+    run: RunDirectory,
+    data: PreparedData,
+    source_record: dict,
+    *,
+    verbose: int | None,
+    baselines: BaselineFit | None,
+    deferred_plots: list | None,
+) -> RunResult:
+    """A new run's first files, then its training."""
     try:
         atomic_write_text(run.config, dump_config(with_absolute_paths(config)))
         run.update_run(
@@ -231,6 +255,12 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
     run = RunDirectory(Path(run_dir))
     if not run.config.exists() or not run.run_json.exists():
         raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
+    # Another process training or resuming this run would interleave its writes with ours.
+    with DirectoryLock.acquire(run.path):
+        return _resume_locked(run, verbose=verbose)
+
+
+def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
     record = run.read_run()
     if record.get("status") == "completed":
         raise ToolkitError(f"{run.path} already completed; nothing to resume")

@@ -33,10 +33,12 @@ from toolkit.config.loading import (
     load_config,
     resolve_source,
     validate_config,
+    with_absolute_paths,
 )
 from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
 from toolkit.runs import (
+    DirectoryLock,
     atomic_write_text,
     create_run_directory,
     os_error_message,
@@ -166,8 +168,11 @@ class SweepSession:
         verbose: bool,
         final_train: bool,
         output_dir: str | None,
+        lock: DirectoryLock | None = None,
     ) -> None:
         self.records = records
+        # Held by the chief or single process until ``run`` ends; workers join the chief's.
+        self.lock = lock
         self.config = config
         self.tuner = config.tuner
         self.space = space
@@ -255,6 +260,9 @@ class SweepSession:
         data, origins, label = resolve_source(source, overrides)
         config = validate_config(data, origins, label)
         space = validate_search_space(data, origins, config)
+        # As a run's config.yaml: base_config.yaml, and so each trial's config and
+        # best_config.yaml, work from any directory (--resume, toolkit train best_config.yaml).
+        config = with_absolute_paths(config)
         try:
             if sweep_dir:
                 path = Path(sweep_dir)
@@ -267,22 +275,32 @@ class SweepSession:
                 path = create_run_directory(
                     output_dir or config.output_dir, config.name, prefix="sweep-"
                 ).path
-            records = cls._records(path, config, space)
-            atomic_write_text(records.base_config, dump_config(config))
         except OSError as error:
             raise ToolkitError(
                 os_error_message(error, "cannot create the sweep directory")
             ) from None
-        records.update_sweep(
-            sweep_id=path.name,
-            name=config.name,
-            status="created",
-            started=utc_now(),
-            ended=None,
-            role=role.kind,
-            chief=None if role.kind == "single" else f"{role.address}:{role.port}",
-            **cls._settings(config),
-        )
+        lock = DirectoryLock.acquire(path, what="sweep directory")
+        try:
+            try:
+                records = cls._records(path, config, space)
+                atomic_write_text(records.base_config, dump_config(config))
+            except OSError as error:
+                raise ToolkitError(
+                    os_error_message(error, "cannot create the sweep directory")
+                ) from None
+            records.update_sweep(
+                sweep_id=path.name,
+                name=config.name,
+                status="created",
+                started=utc_now(),
+                ended=None,
+                role=role.kind,
+                chief=None if role.kind == "single" else f"{role.address}:{role.port}",
+                **cls._settings(config),
+            )
+        except BaseException:
+            lock.release()
+            raise
         return cls(
             records=records,
             config=config,
@@ -290,6 +308,7 @@ class SweepSession:
             role=role,
             resumed=False,
             output_dir=output_dir,
+            lock=lock,
             **options,
         )
 
@@ -298,13 +317,26 @@ class SweepSession:
         cls, path: Path, overrides: Overrides, *, role: Role, **options: Any
     ) -> SweepSession:
         path = require_sweep_directory(path)
+        # One process continues a sweep at a time; a second would run the same trials.
+        lock = DirectoryLock.acquire(path, what="sweep directory")
+        try:
+            return cls._resume_locked(path, overrides, role=role, lock=lock, **options)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _resume_locked(
+        cls, path: Path, overrides: Overrides, *, role: Role, lock: DirectoryLock, **options: Any
+    ) -> SweepSession:
         saved = load_config(path / "base_config.yaml")
         data, origins, label = resolve_source(path / "base_config.yaml", overrides)
         config = validate_config(data, origins, label)
         _check_unchanged(saved, config, worker=False)
         space = validate_search_space(data, origins, config)
         records = cls._records(path, config, space)
-        atomic_write_text(records.base_config, dump_config(config))
+        # A sweep started before base_config.yaml held absolute paths gets them now.
+        atomic_write_text(records.base_config, dump_config(with_absolute_paths(config)))
         previous = records.read_sweep()
         if previous.get("status") == "completed" and config.tuner.max_trials <= previous.get(
             "max_trials", 0
@@ -316,7 +348,15 @@ class SweepSession:
             chief=None if role.kind == "single" else f"{role.address}:{role.port}",
             **cls._settings(config),
         )
-        return cls(records=records, config=config, space=space, role=role, resumed=True, **options)
+        return cls(
+            records=records,
+            config=config,
+            space=space,
+            role=role,
+            resumed=True,
+            lock=lock,
+            **options,
+        )
 
     @classmethod
     def _join(
@@ -334,6 +374,7 @@ class SweepSession:
             data, origins, label = resolve_source(source, overrides)
             own = validate_config(data, origins, label)
             validate_search_space(data, origins, own)
+            own = with_absolute_paths(own)  # compared with the chief's absolute paths
             timeout = own.tuner.worker_timeout
         deadline = time.monotonic() + timeout
         while not ((path / "base_config.yaml").exists() and (path / "sweep.json").exists()):
@@ -375,6 +416,18 @@ class SweepSession:
     def run(self) -> SweepOutcome:
         """Search, then (chief or single process) write the results and, with ``final_train``,
         retrain the best config. A worker's outcome is ``joined``: the chief owns the status."""
+        try:
+            return self._run()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Let other processes resume the sweep (``run`` does it when it ends)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def _run(self) -> SweepOutcome:
         heartbeat = None
         if self.role.kind == "worker":
             from toolkit.tuning.heartbeat import Heartbeat
@@ -449,8 +502,6 @@ class SweepSession:
                 worker=self.role.tuner_id or "main",
             )
             runner.preflight(self.config)
-        if self.role.kind != "worker":
-            self._announce()
         max_epochs = self.tuner.max_epochs or self.config.training.epochs
         oracle = make_oracle(
             self.tuner,
@@ -472,6 +523,9 @@ class SweepSession:
             # Grid search may run out of combinations before max_trials.
             combinations = math.prod(len(list(hp.values)) for hp in oracle.get_space().space)
             self.total = tuner.total = min(self.total, combinations)
+        if self.role.kind != "worker":
+            # Announced once the total is known: a grid smaller than max_trials runs fewer.
+            self._announce()
         try:
             try:
                 tuner.search()

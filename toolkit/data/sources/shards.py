@@ -188,9 +188,7 @@ class ShardSource(Source):
             else:
                 split = split_of(name, main, main_pieces, selections[name], counted[name])
             if name in samples and samples[name] is not None:
-                split._samples[(SAMPLE_ROWS, self.seed)] = split.encode(
-                    samples[name], split.pieces[0]
-                )
+                split._samples[(SAMPLE_ROWS, self.seed)] = split.encode_sample(samples[name])
             if not split.rows:
                 raise DataError(
                     f"the {name} split of {config.source} is empty"
@@ -250,14 +248,14 @@ class ShardSource(Source):
                     if not len(part):
                         continue
                     counted[name] += len(part)
-                    reservoirs[name].update(part)
+                    reservoirs[name].update(part, piece.shard)
                     if name == "train":
                         statistics.update(part, what=what)
         for name, shard_set in held_out.items():
             for piece in pieces_of(shard_set.shards):
                 for frame in shard_set.read(piece, threads=True):
                     counted[name] += len(frame)
-                    reservoirs[name].update(frame)
+                    reservoirs[name].update(frame, piece.shard)
         if statistics is None:
             raise DataError(f"data.source {config.source} has no rows")
         samples = {name: reservoir.rows() for name, reservoir in reservoirs.items()}

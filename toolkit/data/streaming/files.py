@@ -11,8 +11,12 @@ import glob
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.errors import DataError
+
+if TYPE_CHECKING:
+    from toolkit.config.schema import DataConfig
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _GLOB_CHARACTERS = set("*?[")
@@ -52,6 +56,24 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
     if len(formats) > 1:
         raise DataError(f"{where} mixes CSV and Parquet files; keep one format per shard set")
     return shards
+
+
+def check_data_locations(config: DataConfig) -> None:
+    """Every file, folder or glob the data section names exists, with the message training
+    gives: ``toolkit validate`` catches a wrong path without reading data or starting
+    TensorFlow. Prefixed sources (``sklearn:``) and fractions are not paths."""
+    from toolkit.config.schema import _source_prefix
+
+    for name in ("source", "validation", "test"):
+        location = getattr(config, name)
+        if not isinstance(location, str) or _source_prefix(location) is not None:
+            continue
+        if _GLOB_CHARACTERS & set(location):
+            list_shards(location, f"data.{name}")  # a glob matching no table files
+        elif not Path(location).exists():
+            # The labels training's readers use: the source, then held-out files.
+            label = "data.source" if name == "source" else f"data.{name} file"
+            raise DataError(f"{label} not found: {location}")
 
 
 @dataclass(frozen=True)

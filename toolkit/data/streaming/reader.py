@@ -239,6 +239,11 @@ def read_input_chunks(
         every = {name: pa.string() for shard in shard_set.shards for name in shard.columns}
         if with_target:
             every[spec.target.name] = types[spec.target.name]
+        # Carried integer columns (ids) stay integers, so a Parquet output keeps their type.
+        carried = [name for name in every if name not in needed]
+        every.update(
+            dict.fromkeys(_integer_columns(shard_set.shards[0], carried, label), pa.int64())
+        )
         shard_set = ShardSet(shard_set.shards, None, every, label)
 
     def chunks() -> Iterator[InputChunk]:
@@ -256,6 +261,45 @@ def read_input_chunks(
             raise DataError(f"{label} {location} has no rows")
 
     return chunks()
+
+
+# An integer written as text reads back as itself: no sign, no leading zeros (a zip code
+# '02139' stays text, so the CSV output still writes it back exactly as it was read).
+_INTEGER_TEXT = r"-?(0|[1-9][0-9]{0,17})"
+
+
+def _integer_columns(shard: ShardFile, columns: list[str], label: str) -> list[str]:
+    """Those of ``columns`` whose values in the first block of ``shard`` are all integers
+    (and not all missing), as the types of training's CSV columns are fixed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pv
+
+    if not columns:
+        return []
+    try:
+        with pv.open_csv(
+            shard.path,
+            read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=pv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.string()),
+                include_columns=columns,
+                strings_can_be_null=True,
+            ),
+        ) as reader:
+            batch = reader.read_next_batch()
+    except StopIteration:
+        return []
+    except Exception as error:  # pyarrow's own error types
+        raise DataError(
+            f"{where(label, shard.path, single=shard.single)} cannot be read: {_short(error)}"
+        ) from None
+    found = []
+    for name, values in zip(batch.schema.names, batch.columns, strict=True):
+        present = values.drop_null()
+        if len(present) and pc.all(pc.match_substring_regex(present, f"^{_INTEGER_TEXT}$")).as_py():
+            found.append(name)
+    return found
 
 
 def empty_features(spec: FeatureSpec) -> dict[str, np.ndarray]:

@@ -24,6 +24,7 @@ same encoding) on a machine where every microsecond is taken from training.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +108,10 @@ class Selection:
 
 class Reservoir:
     """A uniform sample of at most ``size`` rows of a stream, drawn with ``seed``: every row
-    gets a random key and the rows with the smallest keys are kept (one pass, bounded)."""
+    gets a random key and the rows with the smallest keys are kept (one pass, bounded).
+
+    Each row keeps its shard and its position there (the index of the frames fed in), so an
+    error in the sample names the row of the file, not of the sample."""
 
     def __init__(self, size: int, seed: int) -> None:
         self.size = size
@@ -116,11 +120,14 @@ class Reservoir:
         self.keys = np.empty(0)
         self.seen = 0
 
-    def update(self, frame: pd.DataFrame) -> None:
+    def update(self, frame: pd.DataFrame, shard: int = 0) -> None:
+        """Add ``frame``, rows of shard ``shard`` indexed by their position in it."""
         keys = self.rng.random(len(frame))
         order = np.arange(self.seen, self.seen + len(frame))
         self.seen += len(frame)
-        chunk = frame.reset_index(drop=True).assign(_order=order)
+        chunk = frame.reset_index(drop=True).assign(
+            _order=order, _row=frame.index.to_numpy(), _shard=shard
+        )
         if self.frame is None:
             merged, merged_keys = chunk, keys
         else:
@@ -131,11 +138,21 @@ class Reservoir:
             merged, merged_keys = merged.iloc[keep].reset_index(drop=True), merged_keys[keep]
         self.frame, self.keys = merged, merged_keys
 
-    def rows(self) -> pd.DataFrame | None:
-        """The sample in stream order."""
+    def rows(self) -> list[tuple[int, pd.DataFrame]] | None:
+        """The sample in stream order: ``(shard, rows)`` for each run of rows from one shard,
+        the rows indexed by their position in it."""
         if self.frame is None:
             return None
-        return self.frame.sort_values("_order").drop(columns="_order").reset_index(drop=True)
+        frame = self.frame.sort_values("_order")
+        shards = frame["_shard"].to_numpy()
+        starts = [0, *(np.flatnonzero(shards[1:] != shards[:-1]) + 1), len(frame)]
+        runs = []
+        for begin, end in itertools.pairwise(starts):
+            part = frame.iloc[begin:end]
+            rows = part.drop(columns=["_order", "_row", "_shard"])
+            rows.index = pd.Index(part["_row"].to_numpy())
+            runs.append((int(shards[begin]), rows))
+        return runs
 
 
 def output_signature(spec: FeatureSpec):
@@ -205,6 +222,12 @@ class StreamedSplit(Split):
             frame, self.spec, what=what
         )
 
+    def encode_sample(self, runs: list[tuple[int, pd.DataFrame]]) -> Arrays:
+        """A ``Reservoir`` sample encoded run by run, so an error names the row's own shard
+        and its position there."""
+        parts = [self.encode(rows, Piece(shard, None, 0, None)) for shard, rows in runs]
+        return _concatenate(parts, self.spec)
+
     def encoded(self, piece: Piece, *, rows: int = CHUNK, threads: bool = True) -> Iterator[Arrays]:
         """The encoded rows of ``piece`` that belong to the split, a chunk at a time."""
         from toolkit.data.streaming.arrow_encoding import encode_batch
@@ -247,10 +270,9 @@ class StreamedSplit(Split):
                 parts = list(self.chunks())
             else:
                 reservoir = Reservoir(max_rows, seed)
-                for _, frame in self.raw_chunks():
-                    reservoir.update(frame)
-                rows = reservoir.rows()
-                parts = [] if rows is None else [self.encode(rows, self.pieces[0])]
+                for piece, frame in self.raw_chunks():
+                    reservoir.update(frame, piece.shard)
+                parts = [self.encode_sample(reservoir.rows() or [])]
             self._samples[key] = _concatenate(parts, self.spec)
         return self._samples[key]
 
