@@ -94,7 +94,9 @@ def exported(tmp_path_factory):
         rows = base / f"{kind}-rows.npz"
         np.savez(rows, **feature_arrays(frame, run.spec))
         for fmt in FORMATS:
-            path = base / kind / {"saved_model": "sm", "onnx": "m.onnx", "litert": "m.tflite"}[fmt]
+            # A SavedModel directory may carry a version in its name (not a file suffix).
+            names = {"saved_model": "sm.v2", "onnx": "m.onnx", "litert": "m.tflite"}
+            path = base / kind / names[fmt]
             path.parent.mkdir(exist_ok=True)
             stochastic = kind == "mc_dropout"
             if stochastic and fmt == "saved_model":  # the command line's --mc-samples

@@ -88,8 +88,10 @@ def _check(fmt: Format, path: Path, reference: Path, rows, plan, model) -> None:
 
 def _check_suffix(fmt: Format, destination: Path) -> None:
     """The output's suffix must be the format's: ``model.txt`` would hold an ONNX file, or a
-    SavedModel directory, under a name that says otherwise."""
-    if destination.suffix.lower() == fmt.suffix:
+    SavedModel directory, under a name that says otherwise. A directory's name may still end
+    in a version (``model.v2``, ``model-1.0``): a suffix with a digit is not a file type."""
+    suffix = destination.suffix.lower()
+    if suffix == fmt.suffix or (not fmt.suffix and any(c.isdigit() for c in suffix)):
         return
     allowed = ", ".join(
         f"{f.suffix} for {f.name}" if f.suffix else f"no suffix (a directory) for {f.name}"
