@@ -586,7 +586,9 @@ class SweepSession:
             }
             self.records.write_record(record)
         self.records.refresh()
-        if self.resumed and record.get("ended") and record["ended"] < self.started:
+        # <=: both are whole seconds, and a kill followed at once by --resume can fall in the
+        # same one; no trial of this process ends within the second it started.
+        if self.resumed and record.get("ended") and record["ended"] <= self.started:
             _log(f"trial {trial.trial_id} had finished before the interruption; its result is kept")
             return
         _log(self.records.progress_line(record, total=self.total))
