@@ -19,6 +19,7 @@ from toolkit.data import hashing
 from toolkit.data.pipeline import steps_for
 from toolkit.data.prepared import prepare_data
 from toolkit.data.preprocessing import NUMERIC_INPUT
+from toolkit.data.streaming.files import list_shards
 from toolkit.errors import DataError
 
 
@@ -197,6 +198,18 @@ def test_a_missing_column_or_corrupt_shard_names_the_shard(tmp_path):
     (tmp_path / "shards" / "part-03.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match=r"shard .*part-03.parquet cannot be read"):
         prepare_data(_config(str(tmp_path / "shards" / "*.parquet")))
+
+
+def test_hidden_files_in_a_shard_directory_are_not_shards(tmp_path):
+    """A killed writer's half-written file (``.tmp-...-part.parquet``) or a hidden folder's
+    files are skipped, in a directory as in a glob."""
+    _write_shards(_table(300), tmp_path / "shards")
+    (tmp_path / "shards" / ".tmp-0a1b2c-part-03.parquet").write_bytes(b"PAR1 half")
+    (tmp_path / "shards" / ".cache").mkdir()
+    _table(50).to_parquet(tmp_path / "shards" / ".cache" / "part-00.parquet")
+    expected = [f"part-{index:02d}.parquet" for index in range(3)]
+    for source in (tmp_path / "shards", tmp_path / "shards" / "*.parquet"):
+        assert [p.name for p in list_shards(str(source))] == expected
 
 
 def test_a_text_value_in_a_numeric_csv_column_names_shard_and_row(tmp_path):

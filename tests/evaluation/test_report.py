@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from callbacks._files import TEMPORARY_PREFIX
 from tests.evaluation._support import assert_png, write_run, write_sweep
 from toolkit.errors import ToolkitError
 from toolkit.evaluation import plots
@@ -121,7 +122,7 @@ def test_full_run_report_contents(run_dir):
     targets = _markdown_images(markdown)
     assert len(targets) == 3
     assert all(not Path(t).is_absolute() and (run_dir / t).is_file() for t in targets)
-    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(TEMPORARY_PREFIX)]
 
 
 def test_text_is_escaped(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -89,6 +90,39 @@ def test_mc_dropout_passes_differ_but_plain_dropout_predicts_deterministically()
     assert not np.array_equal(mc_model.predict(x, verbose=0), mc_model.predict(x, verbose=0))
     _, _, plain, _ = _setup("regression", "default", {"hidden": [16, 16], "dropout": 0.2})
     np.testing.assert_array_equal(plain.predict(x, verbose=0), plain.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("body", ["dense", "conv"])
+def test_batch_norm_predicts_with_the_datas_statistics_after_a_few_dozen_steps(body, tmp_path):
+    """A table of a hundred rows trains for a few dozen steps. By then the moving statistics
+    the model predicts with must be those of the activations they normalise, recomputed here
+    over the training rows with the trained weights. Keras' default momentum, 0.99, left
+    them about two thirds of the way back to their start (mean 0, variance 1)."""
+    layers = (
+        {"hidden": [16], "batchnorm": "after"}
+        if body == "dense"
+        else {"body": "conv", "conv": {"blocks": [8], "batchnorm": True}, "hidden": [8]}
+    )
+    extra = {}
+    if body == "conv":
+        rng = np.random.default_rng(0)
+        x = rng.normal(1.0, 2.0, size=(160, 16, 1)).astype("float32")
+        np.savez(tmp_path / "signals.npz", x=x, y=x.mean(axis=(1, 2)))
+        extra = {"data": {"source": str(tmp_path / "signals.npz"), "kind": "signal"}}
+    _, data, model, steps = _setup("regression", "default", layers, **extra)
+    features, _ = data.train.arrays()
+    model.fit(make_dataset(*data.train.arrays(), batch_size=32), epochs=40 // steps + 1, verbose=0)
+    norm = next(layer for layer in model.layers if "batchnorm" in layer.name)
+    normalised = keras.Model(model.inputs, norm.input).predict(
+        make_dataset(features, None, batch_size=256), verbose=0
+    )
+    axes = tuple(range(normalised.ndim - 1))
+    np.testing.assert_allclose(
+        np.asarray(norm.moving_mean), normalised.mean(axis=axes), rtol=0.15, atol=0.05
+    )
+    np.testing.assert_allclose(
+        np.asarray(norm.moving_variance), normalised.var(axis=axes), rtol=0.25, atol=0.05
+    )
 
 
 def test_default_initializers_follow_the_activation():

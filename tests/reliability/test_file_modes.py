@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from callbacks._files import atomic_write, atomic_write_bytes, atomic_write_text
+from callbacks._files import TEMPORARY_PREFIX, atomic_write, atomic_write_bytes, atomic_write_text
 from tests.helpers import REPO
 from tests.reliability._support import write_yaml
 from tests.tuning.conftest import sweep_config
@@ -55,15 +55,19 @@ def test_new_and_replaced_files_get_0666_minus_umask(tmp_path, write):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
 
 
-def test_the_writer_gets_a_path_with_the_target_name(tmp_path):
+@pytest.mark.parametrize("name", ["model.keras", "best.weights.h5"])
+def test_the_writer_gets_a_hidden_path_beside_the_target_ending_with_its_name(tmp_path, name):
     """``model.save`` insists on ``.keras`` and ``save_weights`` on ``.weights.h5``."""
     seen = []
     atomic_write(
-        tmp_path / "model.keras",
-        lambda temporary: seen.append(temporary.name) or temporary.write_bytes(b"zip"),
+        tmp_path / name,
+        lambda temporary: seen.append(temporary) or temporary.write_bytes(b"zip"),
     )
-    assert seen == ["model.keras"]
-    assert (tmp_path / "model.keras").read_bytes() == b"zip"
+    (temporary,) = seen
+    assert temporary.parent == tmp_path and temporary.name.endswith(f"-{name}")
+    assert temporary.name.startswith(TEMPORARY_PREFIX)
+    assert (tmp_path / name).read_bytes() == b"zip"
+    assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -117,4 +121,4 @@ def test_every_file_of_a_sweep_and_its_runs_follows_the_umask(tmp_path):
     assert any(name.startswith("events.out.tfevents") for name in names)
     wrong = {str(p.relative_to(sweep)): oct(_mode(p)) for p in files if _mode(p) != 0o640}
     assert wrong == {}
-    assert [p for p in sweep.rglob(".*.tmp")] == []
+    assert list(sweep.rglob(f"{TEMPORARY_PREFIX}*")) == []

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from callbacks._files import TEMPORARY_PREFIX
 from tests.helpers import REPO, tiny_config
 from tests.reliability._support import assert_nothing_written, assert_one_line_error, write_yaml
 
@@ -119,7 +120,7 @@ def test_a_reader_polling_during_training_always_parses_whole_files(simultaneous
     assert simultaneous_runs["failures"] == []
     reads = simultaneous_runs["reads"]
     assert reads["run.json"] >= 10 and reads["config.yaml"] >= 10, reads
-    leftovers = [p for p in simultaneous_runs["out"].rglob(".*.tmp")]
+    leftovers = list(simultaneous_runs["out"].rglob(f"{TEMPORARY_PREFIX}*"))
     assert leftovers == []
 
 
@@ -196,4 +197,4 @@ def test_full_disk_is_one_clear_line_and_the_run_is_marked_failed(cli, write_con
         record = json.loads(run_jsons[0].read_text())
         assert record["status"] == "failed", record
         assert "no space left on device" in record["reason"], record["reason"]
-        assert list(disk.rglob(".*.json.*.tmp")) == []
+        assert list(disk.rglob(f"{TEMPORARY_PREFIX}*")) == []

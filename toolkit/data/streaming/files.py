@@ -44,7 +44,15 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
         if root.is_file():
             paths, where = [root], f"{label} {location}"
         else:
-            paths = sorted(p for p in root.rglob("*") if p.is_file() and _file_format(p))
+            # Hidden files are skipped, as the glob branch skips them: a half-written file
+            # of a killed writer (``.tmp-...-part.csv``) is not a shard.
+            paths = sorted(
+                p
+                for p in root.rglob("*")
+                if p.is_file()
+                and _file_format(p)
+                and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            )
             where = f"{label} directory {location}"
     shards = [p for p in paths if _file_format(p)]
     if not shards:

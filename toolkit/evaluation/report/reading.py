@@ -98,7 +98,9 @@ def plot_figures(directory: Path) -> Figures | None:
         return rank, path.stem
 
     images = []
-    for path in sorted((directory / "plots").glob("*.png"), key=order):
+    # Not hidden files: a plot still being written is a hidden file beside its target.
+    shown = [p for p in (directory / "plots").glob("*.png") if not p.name.startswith(".")]
+    for path in sorted(shown, key=order):
         try:
             data = path.read_bytes()
         except OSError:

@@ -130,7 +130,9 @@ def build_conv_body(
                 name=f"{prefix}_conv{step}",
             )(h)
             if block.batchnorm:
-                h = keras.layers.BatchNormalization(name=f"{prefix}_batchnorm{step}")(h)
+                h = keras.layers.BatchNormalization(
+                    momentum=model.batchnorm_momentum, name=f"{prefix}_batchnorm{step}"
+                )(h)
             if block.residual and last:
                 # ResNet order: the skip joins before the block's last activation.
                 if shortcut.shape[-1] != block.filters or block.strides != 1:

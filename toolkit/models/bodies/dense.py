@@ -112,10 +112,14 @@ def dense_blocks(
             use_bias=block.batchnorm != "before",
         )(x)
         if block.batchnorm == "before":
-            h = keras.layers.BatchNormalization(name=f"{prefix}_batchnorm")(h)
+            h = keras.layers.BatchNormalization(
+                momentum=model.batchnorm_momentum, name=f"{prefix}_batchnorm"
+            )(h)
         h = keras.layers.Activation(block.activation, name=f"{prefix}_activation")(h)
         if block.batchnorm == "after":
-            h = keras.layers.BatchNormalization(name=f"{prefix}_batchnorm")(h)
+            h = keras.layers.BatchNormalization(
+                momentum=model.batchnorm_momentum, name=f"{prefix}_batchnorm"
+            )(h)
         if block.dropout > 0:
             h = dropout(
                 block.dropout,
