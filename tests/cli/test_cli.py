@@ -155,6 +155,21 @@ def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, t
     # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
 
 
+def test_predict_takes_data_like_evaluate(cli, trained_run, tmp_path):
+    # evaluate reads its rows from --data; predict takes the same option as --input.
+    _, run_dir, _ = trained_run
+    pd.DataFrame({"size": [1.0, 15.0], "colour": ["red", "blue"]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    outputs = {}
+    for option in ("--input", "--data"):
+        outputs[option] = tmp_path / f"p{option}.csv"
+        result = cli("predict", run_dir, option, tmp_path / "rows.csv", "--output", outputs[option])
+        assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(outputs["--data"]), pd.read_csv(outputs["--input"]))
+    assert len(pd.read_csv(outputs["--data"])) == 2
+
+
 def test_predict_names_a_missing_column(cli, trained_run, tmp_path):
     _, run_dir, _ = trained_run
     pd.DataFrame({"size": [1.0]}).to_csv(tmp_path / "rows.csv", index=False)
