@@ -76,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run_dir")
     predict.add_argument(
         "--input",
+        "--data",
+        dest="input",
         required=True,
         help="a .csv/.parquet file, directory or glob of rows, or for image and signal runs "
-        "an .npz or a folder of images (flat or in class sub-folders)",
+        "an .npz or a folder of images (flat or in class sub-folders); --data, as for "
+        "evaluate, is the same option",
     )
     predict.add_argument(
         "--output", required=True, help="where to write the predictions (.csv or .parquet)"

@@ -228,6 +228,21 @@ def test_predict_to_parquet_keeps_integer_ids_integers(cli, trained_run, tmp_pat
     ]
 
 
+def test_predict_takes_data_like_evaluate(cli, trained_run, tmp_path):
+    # evaluate reads its rows from --data; predict takes the same option as --input.
+    _, run_dir, _ = trained_run
+    pd.DataFrame({"size": [1.0, 15.0], "colour": ["red", "blue"]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    outputs = {}
+    for option in ("--input", "--data"):
+        outputs[option] = tmp_path / f"p{option}.csv"
+        result = cli("predict", run_dir, option, tmp_path / "rows.csv", "--output", outputs[option])
+        assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(outputs["--data"]), pd.read_csv(outputs["--input"]))
+    assert len(pd.read_csv(outputs["--data"])) == 2
+
+
 def test_predict_names_a_missing_column(cli, trained_run, tmp_path):
     _, run_dir, _ = trained_run
     pd.DataFrame({"size": [1.0]}).to_csv(tmp_path / "rows.csv", index=False)
