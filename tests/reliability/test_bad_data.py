@@ -403,6 +403,26 @@ def test_evaluate_data_without_the_target_names_it(cli, trained_run, tmp_path):
     assert result.stdout == ""
 
 
+@pytest.mark.slow  # trains a small run
+def test_evaluate_names_a_target_column_whose_text_is_not_a_number(cli, tmp_path):
+    """A classifier trained on 0/1 labels, scored on a file that spells them True/False: the
+    CSV parser named the column by its position ("In CSV column #1"), not by its name."""
+    rows = _frame()
+    rows["choice"] = (rows["target"] > 0).astype(float)
+    rows.drop(columns="target").to_csv(tmp_path / "train.csv", index=False)
+    config = tiny_config("binary", data={"source": str(tmp_path / "train.csv"), "target": "choice"})
+    trained = cli("train", write_yaml(tmp_path / "config.yaml", config), "--output-dir", tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    run = trained.stdout.strip().splitlines()[-1]
+    new = rows.drop(columns="target").assign(choice=(rows["target"] > 0).map(str))
+    new[["a", "choice", "b", "colour"]].to_csv(tmp_path / "new.csv", index=False)
+    result = cli("evaluate", run, "--data", tmp_path / "new.csv")
+    assert_one_line_error(
+        result,
+        "new.csv cannot be read: column 'choice' holds 'True' where the run expects a number",
+    )
+
+
 @pytest.mark.slow  # trains the shared run on first use
 def test_predict_into_a_missing_directory_is_refused(cli, trained_run, tmp_path):
     pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)

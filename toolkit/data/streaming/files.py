@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,9 +111,24 @@ def where(label: str, path: Path, *, single: bool) -> str:
     return f"{label} {path}" if single else f"{label} shard {path}"
 
 
-def _short(error: BaseException) -> str:
+# pyarrow's CSV parser names a column by its position in the file, from 0.
+_CSV_CONVERSION = re.compile(
+    r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'$"
+)
+
+
+def short_error(error: BaseException, columns: list[str] | None = None) -> str:
+    """The first line of a reader's error; a CSV value that does not parse as the column's
+    type names the column (``columns``: the file's header), not its position."""
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    first = text[0] if text else type(error).__name__
+    found = _CSV_CONVERSION.search(first)
+    if found and columns is not None and int(found[1]) < len(columns):
+        expected = "a number" if found[2] in ("double", "float", "int64") else found[2]
+        return (
+            f"column '{columns[int(found[1])]}' holds '{found[3]}' where the run expects {expected}"
+        )
+    return first
 
 
 def header_problem(columns: list[str]) -> str | None:
@@ -153,7 +169,7 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
             shard = ShardFile(path, fmt, list(reader.schema.names), None, [], size, single)
     except Exception as error:  # pyarrow has its own error types for corrupt files
         raise DataError(
-            f"{where(label, path, single=single)} cannot be read: {_short(error)}"
+            f"{where(label, path, single=single)} cannot be read: {short_error(error)}"
         ) from None
     problem = header_problem(shard.columns)
     if problem:

@@ -22,6 +22,7 @@ from toolkit.data.streaming.files import (
     check_columns,
     inspect_shard,
     list_shards,
+    short_error,
     where,
 )
 from toolkit.errors import DataError
@@ -33,11 +34,6 @@ if TYPE_CHECKING:
 # Rows per chunk read from a shard; CSV blocks are cut by bytes, about this many rows.
 READ_ROWS = 65_536
 CSV_BLOCK_BYTES = 4 << 20
-
-
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ class ShardSet:
         except Exception as error:  # pyarrow's own error types, for corrupt files too
             raise DataError(
                 f"{where(self.label, shard.path, single=shard.single)} cannot be read: "
-                f"{_short(error)}"
+                f"{short_error(error, shard.columns)}"
             ) from None
         if piece.rows is not None and start - piece.start != piece.rows:
             raise DataError(
@@ -135,7 +131,7 @@ def csv_types(
             schema = reader.schema
     except Exception as error:
         raise DataError(
-            f"{where(label, path, single=single)} cannot be read: {_short(error)}"
+            f"{where(label, path, single=single)} cannot be read: {short_error(error)}"
         ) from None
     types: dict[str, object] = {}
     for field in schema:
@@ -292,7 +288,7 @@ def _integer_columns(shard: ShardFile, columns: list[str], label: str) -> list[s
         return []
     except Exception as error:  # pyarrow's own error types
         raise DataError(
-            f"{where(label, shard.path, single=shard.single)} cannot be read: {_short(error)}"
+            f"{where(label, shard.path, single=shard.single)} cannot be read: {short_error(error)}"
         ) from None
     found = []
     for name, values in zip(batch.schema.names, batch.columns, strict=True):
