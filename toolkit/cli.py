@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -314,10 +315,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not output.parent.exists():
         raise ToolkitError(f"--output directory does not exist: {output.parent}")
     run = _one_run(args.run_dir)
+    from toolkit.data.input_audit import InputWarning
+
     try:
-        rows = run.predict_file(args.input, output, label="--input file")
+        with warnings.catch_warnings(record=True) as noticed:
+            warnings.simplefilter("always", InputWarning)
+            rows = run.predict_file(args.input, output, label="--input file")
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write {output}")) from None
+    for warning in noticed:
+        if issubclass(warning.category, InputWarning):
+            print(f"toolkit: warning: {warning.message}", file=sys.stderr)
+        else:  # recorded with the rest; shown as they would have been
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     print(f"wrote {rows} predictions to {output}", file=sys.stderr)
     print(output)
     return 0

@@ -335,14 +335,30 @@ def test_mostly_numeric_text_columns_are_errors_from_ninety_percent(share: float
 
 @pytest.mark.slow  # trains the shared run on first use
 def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, tmp_path):
-    rows = pd.DataFrame({"id": [1, 2], "size": [3.0, 12.0], "colour": ["purple", "red"]})
+    """Scored, and said: training had colours red, green and blue and no missing value."""
+    rows = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4, 5],
+            "size": [3.0, 12.0, None, 4.0, 5.0],
+            "colour": ["purple", "red", "pink", "purple", None],
+        }
+    )
     rows.to_csv(tmp_path / "rows.csv", index=False)
     out = tmp_path / "predictions.csv"
     result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     predictions = pd.read_csv(out)
-    assert len(predictions) == 2 and set(predictions["prediction"]) <= {"small", "large"}
+    assert len(predictions) == 5 and set(predictions["prediction"]) <= {"small", "large"}
+    warned = [line for line in result.stderr.splitlines() if line.startswith("toolkit: warning")]
+    assert warned == [
+        "toolkit: warning: column 'size': 1 of 5 rows are missing, which training never had; "
+        "the training mean was used",
+        "toolkit: warning: column 'colour': 3 of 5 rows hold categories never seen in training "
+        "('purple', 'pink'); they were scored as the out-of-vocabulary bucket",
+        "toolkit: warning: column 'colour': 1 of 5 rows are missing, which training never had; "
+        "they were scored as the out-of-vocabulary bucket",
+    ]
 
 
 PREDICT_CASES = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,14 +186,26 @@ class Run:
         self, data: str | Path, output: str | Path, *, label: str = "input file"
     ) -> int:
         """``toolkit predict``: predictions for the rows of ``data`` written to ``output``
-        (CSV, or Parquet by its suffix) a chunk at a time, in flat memory; returns the rows."""
+        (CSV, or Parquet by its suffix) a chunk at a time, in flat memory; returns the rows.
+        Values training never saw (new categories, missing numbers) are scored, and each
+        column that held some is an ``InputWarning``."""
+        from toolkit.data.input_audit import InputAudit, InputWarning
         from toolkit.evaluation.predict import write_predictions
 
         output = _prediction_file(Path(output))
         chunks = self._reader().read_input(data, self.spec, label=label)  # checked here
-        return write_predictions(
-            self.model, chunks, self.spec, self.config, output, conformal=self.conformal
+        audit = InputAudit(self.spec)
+        rows = write_predictions(
+            self.model,
+            audit.watch(chunks),
+            self.spec,
+            self.config,
+            output,
+            conformal=self.conformal,
         )
+        for finding in audit.findings():
+            warnings.warn(finding, InputWarning, stacklevel=2)
+        return rows
 
     def evaluate(self, data: DataArgument | None = None, *, label: str = "data") -> dict[str, Any]:
         """Metrics on rows with the target column (a frame, or a file, directory or glob), by

@@ -1,0 +1,94 @@
+"""What new rows hold that training never saw, counted while ``toolkit predict`` streams them.
+
+The model takes such rows without complaint: a category outside the vocabulary goes to the
+out-of-vocabulary bucket, a missing number gets the training mean. That is the right thing to
+score, but a user should hear that it happened (a misspelt category, a column that came out
+empty from an export), so predict reports it, one line per column, as ``InputWarning``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from toolkit.data.preprocessing import MISSING_TOKEN, NUMERIC_INPUT
+
+if TYPE_CHECKING:
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.data.sources.base import InputChunk
+
+# Unseen values named in a finding (the commonest first); the rest are counted.
+SHOWN_VALUES = 3
+
+
+class InputWarning(UserWarning):
+    """New rows hold values training never saw; they were scored anyway."""
+
+
+class InputAudit:
+    """Counts, per feature column, the rows whose value training never saw: categories
+    outside the vocabulary, and missing values in a column that had none in training
+    (numbers get the training mean, categories the out-of-vocabulary bucket)."""
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self.rows = 0
+        self.missing: Counter[str] = Counter()
+        self.unseen: dict[str, Counter[str]] = {f.name: Counter() for f in spec.categorical}
+        self._vocabularies = {
+            f.name: np.asarray(f.vocabulary, dtype=object) for f in spec.categorical
+        }
+
+    def watch(self, chunks: Iterable[InputChunk]) -> Iterator[InputChunk]:
+        """Pass ``chunks`` through, counting as they go."""
+        for chunk in chunks:
+            self._count(chunk.features)
+            yield chunk
+
+    def _count(self, features: dict[str, np.ndarray]) -> None:
+        self.rows += len(next(iter(features.values())))
+        if self.spec.numeric:
+            missing = np.isnan(features[NUMERIC_INPUT]).sum(axis=0)
+            for feature, count in zip(self.spec.numeric, missing, strict=True):
+                if count:
+                    self.missing[feature.name] += int(count)
+        for feature in self.spec.categorical:
+            values = features[feature.name].reshape(-1)
+            outside = values[~np.isin(values, self._vocabularies[feature.name])]
+            if not len(outside):
+                continue
+            absent = outside == MISSING_TOKEN
+            self.missing[feature.name] += int(absent.sum())
+            self.unseen[feature.name].update(outside[~absent].tolist())
+
+    def findings(self) -> list[str]:
+        """One line per column that held values training never saw, in the spec's order."""
+        lines = []
+        for feature in self.spec.numeric:
+            count = self.missing[feature.name]
+            if count and not feature.missing:  # imputing was part of training otherwise
+                lines.append(
+                    f"column '{feature.name}': {count} of {self.rows} rows are missing, which "
+                    "training never had; the training mean was used"
+                )
+        for feature in self.spec.categorical:
+            unseen = self.unseen[feature.name]
+            if unseen:
+                shown = ", ".join(repr(value) for value, _ in unseen.most_common(SHOWN_VALUES))
+                more = len(unseen) - SHOWN_VALUES
+                lines.append(
+                    f"column '{feature.name}': {sum(unseen.values())} of {self.rows} rows hold "
+                    f"categories never seen in training ({shown}"
+                    f"{f' and {more} more' if more > 0 else ''}); they were scored as the "
+                    "out-of-vocabulary bucket"
+                )
+            if self.missing[feature.name]:
+                lines.append(
+                    f"column '{feature.name}': {self.missing[feature.name]} of {self.rows} rows "
+                    "are missing, which training never had; they were scored as the "
+                    "out-of-vocabulary bucket"
+                )
+        return lines
