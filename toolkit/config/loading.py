@@ -333,10 +333,10 @@ def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
     ``--resume``, ``toolkit train RUN/config.yaml``)."""
     import os
 
-    from toolkit.config.schema import _source_prefix
+    from toolkit.config.schema import source_prefix
 
     def absolute(value: Any) -> Any:
-        if not isinstance(value, str) or _source_prefix(value) or os.path.isabs(value):
+        if not isinstance(value, str) or source_prefix(value) or os.path.isabs(value):
             return value
         return os.path.abspath(os.path.expanduser(value))
 

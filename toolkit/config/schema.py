@@ -105,7 +105,7 @@ def _table_location(value: str) -> bool:
     )
 
 
-def _source_prefix(value: str) -> str | None:
+def source_prefix(value: str) -> str | None:
     """``sklearn`` of ``sklearn:diabetes``; None for a path (``C:/data`` included)."""
     prefix, colon, _ = value.partition(":")
     if colon and len(prefix) > 1 and prefix.replace("_", "").isalnum():
@@ -133,7 +133,7 @@ def source_form(source: str) -> str:
     unknown prefix), ``npz``, ``table`` (a CSV/Parquet file or a glob of them), ``folder``
     (a directory: of CSV/Parquet shards, or of images in class sub-folders), or
     ``unknown``."""
-    prefix = _source_prefix(source)
+    prefix = source_prefix(source)
     if prefix is not None:
         return prefix
     lowered = source.lower()
@@ -257,7 +257,7 @@ class DataConfig(Strict):
             )
         elif form == "keras":
             _check_name("keras dataset", value.removeprefix("keras:"), list(names.KERAS_DATASETS))
-        elif _source_prefix(value) is not None:
+        elif source_prefix(value) is not None:
             raise ValueError(unknown_name("data source kind", form, names.SOURCE_PREFIXES))
         elif form == "unknown":
             raise ValueError(
@@ -287,7 +287,7 @@ class DataConfig(Strict):
     @model_validator(mode="after")
     def _streamable(self) -> DataConfig:
         if self.streaming is True and (
-            _source_prefix(self.source) is not None or self.input_kind != "table"
+            source_prefix(self.source) is not None or self.input_kind != "table"
         ):
             raise ValueError(
                 f"streaming: true needs CSV/Parquet files (a file, directory or glob); "

@@ -71,11 +71,11 @@ def check_data_locations(config: DataConfig) -> None:
     """Every file, folder or glob the data section names exists, with the message training
     gives: ``toolkit validate`` catches a wrong path without reading data or starting
     TensorFlow. Prefixed sources (``sklearn:``) and fractions are not paths."""
-    from toolkit.config.schema import _source_prefix
+    from toolkit.config.schema import source_prefix
 
     for name in ("source", "validation", "test"):
         location = getattr(config, name)
-        if not isinstance(location, str) or _source_prefix(location) is not None:
+        if not isinstance(location, str) or source_prefix(location) is not None:
             continue
         if _GLOB_CHARACTERS & set(location):
             list_shards(location, f"data.{name}")  # a glob matching no table files
