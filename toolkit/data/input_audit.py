@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 # Unseen values named in a finding (the commonest first); the rest are counted.
 SHOWN_VALUES = 3
+# Distinct unseen values counted per column: an id column read as a category would otherwise
+# grow the counter with every row of a 10-million-row input (predict runs in flat memory).
+TRACKED_VALUES = 1_000
 
 
 class InputWarning(UserWarning):
@@ -37,6 +40,7 @@ class InputAudit:
         self.spec = spec
         self.rows = 0
         self.missing: Counter[str] = Counter()
+        self.unseen_rows: Counter[str] = Counter()
         self.unseen: dict[str, Counter[str]] = {f.name: Counter() for f in spec.categorical}
         self._vocabularies = {
             f.name: np.asarray(f.vocabulary, dtype=object) for f in spec.categorical
@@ -62,7 +66,9 @@ class InputAudit:
                 continue
             absent = outside == MISSING_TOKEN
             self.missing[feature.name] += int(absent.sum())
-            self.unseen[feature.name].update(outside[~absent].tolist())
+            self.unseen_rows[feature.name] += int((~absent).sum())
+            if len(self.unseen[feature.name]) < TRACKED_VALUES:  # bounded: a chunk beyond
+                self.unseen[feature.name].update(outside[~absent].tolist())
 
     def findings(self) -> list[str]:
         """One line per column that held values training never saw, in the spec's order."""
@@ -79,11 +85,14 @@ class InputAudit:
             if unseen:
                 shown = ", ".join(repr(value) for value, _ in unseen.most_common(SHOWN_VALUES))
                 more = len(unseen) - SHOWN_VALUES
+                if len(unseen) >= TRACKED_VALUES:
+                    others = " and others"
+                else:
+                    others = f" and {more} more" if more > 0 else ""
                 lines.append(
-                    f"column '{feature.name}': {sum(unseen.values())} of {self.rows} rows hold "
-                    f"categories never seen in training ({shown}"
-                    f"{f' and {more} more' if more > 0 else ''}); they were scored as the "
-                    "out-of-vocabulary bucket"
+                    f"column '{feature.name}': {self.unseen_rows[feature.name]} of {self.rows} "
+                    f"rows hold categories never seen in training ({shown}{others}); they "
+                    "were scored as the out-of-vocabulary bucket"
                 )
             if self.missing[feature.name]:
                 lines.append(
