@@ -2,10 +2,11 @@
 the conformal scores.
 
 All use rows the model did not train on: the temperature and the std factor the validation
-split (Guo et al., 2017; Levi et al., 2022), the conformal scores the validation split or the calibration split held out of
-training (``prediction.conformal.calibration``). The temperature goes into the model's
-``TemperatureScale`` layer, and the std factor into the predictions, before the conformal
-scores are computed, so the scores describe the predictions the saved run gives.
+split (Guo et al., 2017; Levi et al., 2022), the conformal scores the validation split or the
+calibration split held out of training (``prediction.conformal.calibration``). The
+temperature goes into the model's ``TemperatureScale`` layer, and the std factor into the
+predictions, before the conformal scores are computed, so the scores describe the
+predictions the saved run gives.
 """
 
 from __future__ import annotations
@@ -98,9 +99,13 @@ def _scaling_change(
         p = summarize_outputs(outputs, config, std_scale=s)
         bounds = (p.lower, p.upper) if p.lower is not None else None
         scores = regression_metrics(
-            y, p.mean, std=p.std, interval=config.prediction.interval, mixture=p.mixture,
+            y,
+            p.mean,
+            std=p.std,
+            interval=config.prediction.interval,
+            mixture=p.mixture,
             bounds=bounds,
-        )  # fmt: skip
+        )
         for name in ("nll", "coverage", "interval_width"):
             result[f"{name}_{key}"] = scores[name]
     return result
