@@ -31,6 +31,8 @@ def _error(task: str = "regression", model: dict | None = None, **sections) -> s
             "needs predictive quantiles",
         ),
         ("regression", {}, {"prediction": {"temperature_scaling": True}}, "applies to classifiers"),
+        ("binary", {}, {"prediction": {"std_scaling": True}}, "applies to regressors"),
+        ("regression", {}, {"prediction": {"std_scaling": True}}, "needs a predictive std"),
         (
             "regression",
             {},
@@ -86,11 +88,12 @@ def test_every_uncertainty_setting_can_be_swept():
             "model.bayesian.train_samples": {"choice": [1, 4]},
             "prediction.conformal.method": {"choice": ["split", "cqr"]},
             "prediction.conformal.alpha": {"choice": [0.05, 0.1]},
+            "prediction.std_scaling": {"choice": [False, True]},
         },
     }
     config = validate_config(raw)
     space = validate_search_space(raw, {}, config)
-    assert len(space.dimensions) == 9
+    assert len(space.dimensions) == 10
 
 
 def test_a_sweep_may_pick_trials_by_a_validation_metric_the_model_gives():

@@ -91,3 +91,29 @@ def test_a_classifier_ensembles_endpoint_gives_predicts_sets(tmp_path):
     ]
     assert sets == [json.loads(text) for text in expected["prediction_set"]]
     assert list(got["set_size"]) == list(expected["set_size"])
+
+
+@pytest.mark.slow
+def test_a_std_scaled_runs_export_applies_its_factor_as_predict_does(tmp_path):
+    """The endpoint of a run with std_scaling.json scales the mixture about its mean by the
+    run's factor: its std, parts, interval and conformal interval are predict's."""
+    import pandas as pd
+    import tensorflow as tf
+
+    run = _trained(
+        tmp_path,
+        "regression",
+        {"head": "gaussian", "ensemble": {"members": 2}},
+        {"std_scaling": True, "conformal": {"alpha": 0.1}},
+    )
+    assert run.std_scale != 1.0
+    rows = np.random.default_rng(3).normal(size=(25, 4)).astype("float32")
+    expected = run.predict(pd.DataFrame(rows, columns=[f"x{i}" for i in range(4)]))
+    path = run.export(tmp_path / "exported", format="saved_model")
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    got = {k: v.numpy() for k, v in served(numeric=tf.constant(rows)).items()}
+    for column in ("prediction", "std", "epistemic_std", "aleatoric_std", "lower", "upper",
+                   "conformal_lower", "conformal_upper"):  # fmt: skip
+        np.testing.assert_allclose(
+            got[column].reshape(-1), expected[column], rtol=1e-4, atol=1e-4, err_msg=column
+        )

@@ -146,6 +146,14 @@ class Run:
 
         return load_calibration(self.path)
 
+    @functools.cached_property
+    def std_scale(self) -> float:
+        """The run's std factor (``std_scaling.json``), 1 without one: predict and evaluate
+        scale a regressor's predictive distribution by it (``toolkit.evaluation.std_scaling``)."""
+        from toolkit.evaluation.std_scaling import load_std_scale
+
+        return load_std_scale(self.path)
+
     @property
     def default_split(self) -> str:
         """The split ``evaluate()`` scores without data: test, else validation."""
@@ -172,12 +180,24 @@ class Run:
             frame, what = read_rows(data, label="input")
             feature_arrays(frame, self.spec, what=what)  # problems fail before TensorFlow
             return predict_frame(
-                self.model, frame, self.spec, self.config, conformal=self.conformal
+                self.model,
+                frame,
+                self.spec,
+                self.config,
+                conformal=self.conformal,
+                std_scale=self.std_scale,
             )
         chunks = self._reader().read_input(data, self.spec, label=label)
         model = self.model
         frames = [
-            predict_chunk(model, chunk, self.spec, self.config, conformal=self.conformal)
+            predict_chunk(
+                model,
+                chunk,
+                self.spec,
+                self.config,
+                conformal=self.conformal,
+                std_scale=self.std_scale,
+            )
             for chunk in chunks
         ]
         return pd.concat(frames, ignore_index=True)
@@ -202,6 +222,7 @@ class Run:
             self.config,
             output,
             conformal=self.conformal,
+            std_scale=self.std_scale,
         )
         for finding in audit.findings():
             warnings.warn(finding, InputWarning, stacklevel=2)
@@ -233,7 +254,12 @@ class Run:
             inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)
             chunks = ((chunk.features, chunk.target) for chunk in inputs)
         scores, _, _ = evaluate_chunks(
-            self.model, chunks, self.spec, self.config, conformal=self.conformal
+            self.model,
+            chunks,
+            self.spec,
+            self.config,
+            conformal=self.conformal,
+            std_scale=self.std_scale,
         )
         return scores
 

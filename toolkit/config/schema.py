@@ -997,6 +997,11 @@ class PredictionConfig(Strict):
     # Classifiers: divide the logits by one temperature fitted on the validation split
     # (minimising its negative log-likelihood); metrics.json reports ECE before and after.
     temperature_scaling: bool = False
+    # Regressors: scale the predictive distribution about its mean by one factor s fitted on
+    # the validation split (minimising its negative log-likelihood): std, epistemic_std and
+    # aleatoric_std times s, the interval with them. metrics.json reports NLL and coverage
+    # before and after.
+    std_scaling: bool = False
 
 
 class BaselinesConfig(Strict):
@@ -1192,6 +1197,16 @@ class ExperimentConfig(Strict):
             raise ValueError(
                 "prediction.temperature_scaling applies to classifiers; "
                 "for regression intervals use prediction.conformal"
+            )
+        if prediction.std_scaling and task != "regression":
+            raise ValueError(
+                "prediction.std_scaling applies to regressors; "
+                "for classifiers use prediction.temperature_scaling"
+            )
+        if prediction.std_scaling and not self.model.has_spread:
+            raise ValueError(
+                "prediction.std_scaling needs a predictive std: use head gaussian or "
+                "homoscedastic, bayesian, mc_dropout or ensemble"
             )
         conformal = prediction.conformal
         if conformal is not None and conformal.method == "cqr":

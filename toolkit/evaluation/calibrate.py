@@ -1,10 +1,12 @@
-"""After training: fit a classifier's temperature and compute the conformal scores.
+"""After training: fit a classifier's temperature or a regressor's std factor, and compute
+the conformal scores.
 
-Both use rows the model did not train on: the temperature the validation split (Guo et al.,
-2017), the conformal scores the validation split or the calibration split held out of
-training (``prediction.conformal.calibration``). The temperature goes into the model's
-``TemperatureScale`` layer before the conformal scores are computed, so the scores describe
-the probabilities the saved model gives.
+All use rows the model did not train on: the temperature and the std factor the validation
+split (Guo et al., 2017; Levi et al., 2022), the conformal scores the validation split or the
+calibration split held out of training (``prediction.conformal.calibration``). The
+temperature goes into the model's ``TemperatureScale`` layer, and the std factor into the
+predictions, before the conformal scores are computed, so the scores describe the
+predictions the saved run gives.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import numpy as np
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.evaluation.conformal import ConformalCalibration
+from toolkit.evaluation.metrics import regression_metrics
 from toolkit.evaluation.predict import model_outputs, summarize_outputs
+from toolkit.evaluation.std_scaling import fit_std_scale
 from toolkit.evaluation.temperature import calibration_change, fit_temperature, separable
 
 if TYPE_CHECKING:
@@ -38,6 +42,12 @@ CALIBRATION_ROWS = 100_000
 class RunCalibration:
     conformal: ConformalCalibration | None = None
     temperature: dict[str, Any] | None = None
+    std_scaling: dict[str, Any] | None = None
+
+    @property
+    def std_scale(self) -> float:
+        """The factor the run's regression predictions are scaled by (1: none)."""
+        return 1.0 if self.std_scaling is None else self.std_scaling["factor"]
 
 
 def _temperature_layer(model):
@@ -79,8 +89,49 @@ def fit_temperature_scaling(
     return report
 
 
+def _scaling_change(
+    config: ExperimentConfig, outputs: np.ndarray, y: np.ndarray, factor: float
+) -> dict[str, Any]:
+    """NLL and coverage of the ``prediction.interval`` interval at s = 1 and at ``factor``,
+    scored as metrics.json scores the splits."""
+    result: dict[str, Any] = {}
+    for key, s in (("before", 1.0), ("after", factor)):
+        p = summarize_outputs(outputs, config, std_scale=s)
+        bounds = (p.lower, p.upper) if p.lower is not None else None
+        scores = regression_metrics(
+            y,
+            p.mean,
+            std=p.std,
+            interval=config.prediction.interval,
+            mixture=p.mixture,
+            bounds=bounds,
+        )
+        for name in ("nll", "coverage", "interval_width"):
+            result[f"{name}_{key}"] = scores[name]
+    return result
+
+
+def fit_std_scaling(config: ExperimentConfig, data: PreparedData, model) -> dict[str, Any]:
+    """Fit s on the validation split; NLL, coverage and width before and after on the
+    validation split (where s was fitted) and the test split (where it was not)."""
+    features, y = data.validation.sample(CALIBRATION_ROWS, seed=config.seed)
+    outputs = model_outputs(model, features, config)
+    p = summarize_outputs(outputs, config)
+    factor = fit_std_scale(p.locations, p.scales, y[:, 0])
+    report: dict[str, Any] = {
+        "factor": factor,
+        "fitted_on": "validation",
+        "validation": _scaling_change(config, outputs, y[:, 0], factor),
+    }
+    if data.test is not None:
+        test_features, test_y = data.test.sample(CALIBRATION_ROWS, seed=config.seed)
+        test_outputs = model_outputs(model, test_features, config)
+        report["test"] = _scaling_change(config, test_outputs, test_y[:, 0], factor)
+    return report
+
+
 def fit_conformal(
-    config: ExperimentConfig, data: PreparedData, model
+    config: ExperimentConfig, data: PreparedData, model, *, std_scale: float = 1.0
 ) -> ConformalCalibration | None:
     """The conformal scores of the model on its calibration rows."""
     section = config.prediction.conformal
@@ -89,7 +140,9 @@ def fit_conformal(
     held_out = section.calibration == "validation"
     split = data.validation if held_out else data.calibration
     features, y = split.sample(CALIBRATION_ROWS, seed=config.seed)
-    predictions = summarize_outputs(model_outputs(model, features, config), config)
+    predictions = summarize_outputs(
+        model_outputs(model, features, config), config, std_scale=std_scale
+    )
     return ConformalCalibration.fit(
         predictions,
         y[:, 0] if np.ndim(y) == 2 else y,
@@ -104,10 +157,15 @@ def fit_conformal(
 
 
 def calibrate_run(config: ExperimentConfig, data: PreparedData, model) -> RunCalibration:
-    """Temperature first (it changes the probabilities), then the conformal scores."""
+    """Temperature or std factor first (they change the predictions), then the conformal
+    scores of the changed predictions."""
+    prediction = config.prediction
     temperature = (
-        fit_temperature_scaling(config, data, model)
-        if config.prediction.temperature_scaling
-        else None
+        fit_temperature_scaling(config, data, model) if prediction.temperature_scaling else None
     )
-    return RunCalibration(conformal=fit_conformal(config, data, model), temperature=temperature)
+    calibration = RunCalibration(
+        temperature=temperature,
+        std_scaling=fit_std_scaling(config, data, model) if prediction.std_scaling else None,
+    )
+    calibration.conformal = fit_conformal(config, data, model, std_scale=calibration.std_scale)
+    return calibration

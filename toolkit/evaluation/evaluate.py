@@ -84,11 +84,12 @@ def evaluate_frame(
     *,
     what: str = "data",
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics, predictions and encoded targets of ``model`` on raw rows ``frame``."""
     features = feature_arrays(frame, spec, what=what)
     y = encode_target(frame, spec, what=what)
-    predictions = predict(model, features, config, conformal=conformal)
+    predictions = predict(model, features, config, conformal=conformal, std_scale=std_scale)
     return score(predictions, y, spec, config), predictions, y
 
 
@@ -99,12 +100,14 @@ def evaluate_chunks(
     config: ExperimentConfig,
     *,
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Exact metrics over ``(features, target)`` chunks read once: each chunk is predicted and
     dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
     predicted, targets = [], []
     for features, target in _regrouped(chunks):
-        predicted.append(_row_scored(predict(model, features, config, conformal=conformal), target))
+        predictions = predict(model, features, config, conformal=conformal, std_scale=std_scale)
+        predicted.append(_row_scored(predictions, target))
         targets.append(target)
     if not predicted:
         raise ValueError("no rows to evaluate")
@@ -158,6 +161,7 @@ def evaluate_split(
     max_rows: int | None = None,
     seed: int = 0,
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics of ``model`` on a split: every row in one streaming pass, or a seeded sample
     of ``max_rows`` rows when the split is larger."""
@@ -165,4 +169,4 @@ def evaluate_split(
         chunks = [split.sample(max_rows, seed=seed)]
     else:
         chunks = split.chunks()
-    return evaluate_chunks(model, chunks, spec, config, conformal=conformal)
+    return evaluate_chunks(model, chunks, spec, config, conformal=conformal, std_scale=std_scale)

@@ -23,6 +23,7 @@ from scipy import special, stats
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, feature_arrays
 from toolkit.evaluation.metrics import mixture_quantile
+from toolkit.evaluation.std_scaling import scaled_components
 
 if TYPE_CHECKING:
     from toolkit.data.sources.base import InputChunk
@@ -141,15 +142,19 @@ def predictive_interval(
     return gaussian_interval(predictions.mean, predictions.std, level)
 
 
-def _regression_summary(outputs: np.ndarray, gaussian: bool, level: float) -> Predictions:
+def _regression_summary(
+    outputs: np.ndarray, gaussian: bool, level: float, std_scale: float = 1.0
+) -> Predictions:
     passes, rows, members = outputs.shape[:3]
     components = passes * members
     # (rows, components): pass-major order, every component equally weighted.
     locations = outputs[..., 0].transpose(1, 0, 2).reshape(rows, components)
+    scales = outputs[..., 1].transpose(1, 0, 2).reshape(rows, components) if gaussian else None
+    # Std scaling transforms the components, so std, its parts and the interval all follow.
+    locations, scales = scaled_components(locations, scales, std_scale)
     mean = locations.mean(axis=1)
     spread = locations.std(axis=1) if components > 1 else None  # spread of the means
-    if gaussian:
-        scales = outputs[..., 1].transpose(1, 0, 2).reshape(rows, components)
+    if scales is not None:
         # Law of total variance: E[Var] (aleatoric) + Var[E] (epistemic).
         aleatoric = np.sqrt((scales**2).mean(axis=1))
         # One component (a deterministic network) has no epistemic estimate: None, not 0.
@@ -185,13 +190,15 @@ def summarize_outputs(
     config: ExperimentConfig,
     *,
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> Predictions:
-    """The predictive distribution of raw outputs (passes, rows, members, outputs), and its
-    conformal intervals or prediction sets when ``conformal`` is given."""
+    """The predictive distribution of raw outputs (passes, rows, members, outputs), scaled
+    about its mean by the run's ``std_scale`` (regression), and its conformal intervals or
+    prediction sets when ``conformal`` is given (computed after the scaling)."""
     task = config.model.task
     if task == "regression":
         predictions = _regression_summary(
-            outputs, config.model.gaussian_output, config.prediction.interval
+            outputs, config.model.gaussian_output, config.prediction.interval, std_scale
         )
     else:
         predictions = _classifier_summary(outputs, task)
@@ -207,10 +214,11 @@ def predict(
     *,
     batch_size: int = 1024,
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> Predictions:
     """Run the model on prepared feature arrays and summarise its predictive distribution."""
     outputs = model_outputs(model, features, config, batch_size=batch_size)
-    return summarize_outputs(outputs, config, conformal=conformal)
+    return summarize_outputs(outputs, config, conformal=conformal, std_scale=std_scale)
 
 
 def interval(predictions: Predictions, level: float) -> tuple[np.ndarray, np.ndarray] | None:
@@ -266,11 +274,12 @@ def predict_frame(
     config: ExperimentConfig,
     *,
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> pd.DataFrame:
     """Predict raw rows; columns that are not features (ids) are carried through first, and
     so are image file paths (one row per image, with its file)."""
     features = feature_arrays(frame, spec, what="input", new_images=True)
-    predictions = predict(model, features, config, conformal=conformal)
+    predictions = predict(model, features, config, conformal=conformal, std_scale=std_scale)
     result = prediction_frame(predictions, spec, config)
     paths = (
         [spec.image.column]
@@ -290,9 +299,10 @@ def predict_chunk(
     config: ExperimentConfig,
     *,
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> pd.DataFrame:
     """One chunk of new rows as ``toolkit predict`` writes it: carried columns first."""
-    predictions = predict(model, chunk.features, config, conformal=conformal)
+    predictions = predict(model, chunk.features, config, conformal=conformal, std_scale=std_scale)
     return _with_carried(chunk.carried, prediction_frame(predictions, spec, config))
 
 
@@ -310,6 +320,7 @@ def write_predictions(
     output,
     *,
     conformal: ConformalCalibration | None = None,
+    std_scale: float = 1.0,
 ) -> int:
     """Predict ``chunks`` of new rows and write them to ``output`` (CSV, or Parquet by its
     suffix) a chunk at a time, so memory stays flat whatever the number of rows. The file
@@ -328,7 +339,9 @@ def write_predictions(
         try:
             with open(path, "wb") as handle:
                 for chunk in chunks:
-                    frame = predict_chunk(model, chunk, spec, config, conformal=conformal)
+                    frame = predict_chunk(
+                        model, chunk, spec, config, conformal=conformal, std_scale=std_scale
+                    )
                     if parquet:
                         import pyarrow as pa
                         import pyarrow.parquet as pq

@@ -14,15 +14,19 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.evaluation import plots
 from toolkit.evaluation.predict import Predictions, predict
+from toolkit.evaluation.std_scaling import load_std_scale
 from toolkit.runs import RunDirectory
 
 
-def _band(model: Any, config: ExperimentConfig, x: np.ndarray, actual: np.ndarray) -> Figure:
+def _band(
+    model: Any, config: ExperimentConfig, x: np.ndarray, actual: np.ndarray, std_scale: float
+) -> Figure:
     """The predictive band of a model with one numeric input, over the data's range and half more."""
     finite = x[np.isfinite(x)]
     lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
     grid = np.linspace(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo), 200)
-    band = predict(model, {NUMERIC_INPUT: grid.astype(np.float32).reshape(-1, 1)}, config)
+    features = {NUMERIC_INPUT: grid.astype(np.float32).reshape(-1, 1)}
+    band = predict(model, features, config, std_scale=std_scale)
     return plots.predictive_band(
         x, actual, grid, band.mean, band.std, interval=config.prediction.interval
     )
@@ -41,6 +45,7 @@ def uses_model(config: ExperimentConfig, spec: FeatureSpec, predictions: Predict
 
 def _regression_figures(
     config: ExperimentConfig,
+    run: RunDirectory,
     spec: FeatureSpec,
     model: Any,
     frame: pd.DataFrame,
@@ -60,7 +65,9 @@ def _regression_figures(
     figures["interval_calibration.png"] = plots.interval_calibration(actual, p.mean, p.std)
     if uses_model(config, spec, p):
         x = frame[spec.numeric[0].name].to_numpy(dtype=float)
-        figures["predictive_band.png"] = _band(model, config, x, actual)
+        # The band of the predictions the run gives: its std factor, saved before the plots.
+        std_scale = load_std_scale(run.path)
+        figures["predictive_band.png"] = _band(model, config, x, actual, std_scale)
     return figures
 
 
@@ -112,7 +119,7 @@ def plot_run(
         monitor = config.callbacks.checkpoint.monitor if config.callbacks.checkpoint else "val_loss"
         figures["learning_curves.png"] = plots.learning_curves(history, monitor=monitor)
     if config.model.task == "regression":
-        figures |= _regression_figures(config, spec, model, frame, predictions, y)
+        figures |= _regression_figures(config, run, spec, model, frame, predictions, y)
     else:
         figures |= _classification_figures(config, spec, predictions, y, images)
     return [plots.save(figure, run.plots / name) for name, figure in figures.items()]

@@ -45,6 +45,7 @@ class ServingPlan:
     classes: tuple[str, ...]
     members: int = 1
     conformal: ConformalCalibration | None = None
+    std_scale: float = 1.0  # the run's std_scaling.json factor (regression)
 
     @classmethod
     def of(
@@ -55,6 +56,7 @@ class ServingPlan:
         *,
         mc_samples: int | None,
         conformal: ConformalCalibration | None = None,
+        std_scale: float = 1.0,
     ) -> ServingPlan:
         from toolkit.models.layers.stochastic import is_stochastic
 
@@ -69,6 +71,7 @@ class ServingPlan:
             classes=tuple(spec.target.classes),
             members=1 if ensemble is None else ensemble.members,
             conformal=conformal,
+            std_scale=std_scale,
         )
 
     @property
@@ -175,6 +178,19 @@ def _class_scores(mean):
     return tf.where(is_top, below_top, scores)
 
 
+def _std_scaled(draws, factor: float):
+    """The components after x -> mean + s (x - mean), as
+    ``toolkit.evaluation.std_scaling.scaled_components`` transforms them."""
+    import tensorflow as tf
+
+    location = draws[..., 0]
+    mean = tf.reduce_mean(location, axis=0, keepdims=True)
+    scaled = [mean + factor * (location - mean)]
+    if draws.shape[-1] > 1:
+        scaled.append(factor * draws[..., 1])
+    return tf.stack(scaled, axis=-1)
+
+
 def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
     """The named outputs from the model's stacked outputs ``draws`` of shape
     (components, n, k): every pass of every member."""
@@ -182,6 +198,8 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
 
     several = plan.components > 1
     if plan.task == "regression":
+        if plan.std_scale != 1.0:
+            draws = _std_scaled(draws, plan.std_scale)
         location = draws[..., 0]
         mean = tf.reduce_mean(location, axis=0)
         outputs = {"prediction": mean}

@@ -751,6 +751,10 @@ def _finish(
             from toolkit.evaluation.conformal import CONFORMAL_FILE
 
             atomic_write_text(run.path / CONFORMAL_FILE, calibration.conformal.to_json())
+        if calibration.std_scaling is not None:
+            from toolkit.evaluation.std_scaling import STD_SCALING_FILE, std_scale_json
+
+            atomic_write_text(run.path / STD_SCALING_FILE, std_scale_json(calibration.std_scale))
         metrics = _final_metrics(
             config,
             run,
@@ -799,7 +803,9 @@ PLOT_ROWS = 20_000
 CALLBACK_ROWS = 10_000
 
 
-def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, predictions, y):
+def _plot_points(
+    config: ExperimentConfig, data: PreparedData, model, split, predictions, y, std_scale=1.0
+):
     """``(frame, predictions, y, images)`` for the plots: the held-out split's own when it is
     small, else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric
     columns (the predictive band of a one-feature model plots against its column); ``images``
@@ -809,7 +815,7 @@ def _plot_points(config: ExperimentConfig, data: PreparedData, model, split, pre
 
     if split.rows > PLOT_ROWS:
         features, y = split.sample(PLOT_ROWS, seed=config.seed)
-        predictions = predict(model, features, config)
+        predictions = predict(model, features, config, std_scale=std_scale)
     else:
         features, _ = split.sample(None)
     columns = [f.name for f in data.spec.numeric]
@@ -901,6 +907,7 @@ def _final_metrics(
                 max_rows=limit,
                 seed=config.seed,
                 conformal=None if calibration is None else calibration.conformal,
+                std_scale=1.0 if calibration is None else calibration.std_scale,
             )
         results[split] = scores
         evaluated_rows[split] = len(y)
@@ -915,7 +922,15 @@ def _final_metrics(
                 history,
                 model,
                 held_out_name,
-                *_plot_points(config, data, model, held_out, predictions, y),
+                *_plot_points(
+                    config,
+                    data,
+                    model,
+                    held_out,
+                    predictions,
+                    y,
+                    1.0 if calibration is None else calibration.std_scale,
+                ),
             )
     late_baselines = None
     if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
@@ -932,6 +947,8 @@ def _final_metrics(
     results["evaluated_rows"] = evaluated_rows
     if calibration is not None and calibration.temperature is not None:
         results["temperature_scaling"] = calibration.temperature
+    if calibration is not None and calibration.std_scaling is not None:
+        results["std_scaling"] = calibration.std_scaling
     if calibration is not None and calibration.conformal is not None:
         conformal = calibration.conformal
         results["conformal"] = {
