@@ -40,6 +40,7 @@ from toolkit.runs import (
 
 if TYPE_CHECKING:
     from toolkit.evaluation.baselines import BaselineFit
+    from toolkit.evaluation.calibrate import RunCalibration
     from toolkit.training.callback_factory import RunCallbacks
 
 
@@ -871,10 +872,10 @@ def _final_metrics(
     model,
     history: pd.DataFrame,
     *,
+    calibration: RunCalibration,
     baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
     timings: dict[str, float] | None = None,
-    calibration=None,
 ) -> dict[str, Any]:
     """metrics.json, the plots and the TensorBoard HParams entry of a finished run.
 
@@ -906,8 +907,8 @@ def _final_metrics(
                 config,
                 max_rows=limit,
                 seed=config.seed,
-                conformal=None if calibration is None else calibration.conformal,
-                std_scale=1.0 if calibration is None else calibration.std_scale,
+                conformal=calibration.conformal,
+                std_scale=calibration.std_scale,
             )
         results[split] = scores
         evaluated_rows[split] = len(y)
@@ -922,15 +923,7 @@ def _final_metrics(
                 history,
                 model,
                 held_out_name,
-                *_plot_points(
-                    config,
-                    data,
-                    model,
-                    held_out,
-                    predictions,
-                    y,
-                    1.0 if calibration is None else calibration.std_scale,
-                ),
+                *_plot_points(config, data, model, held_out, predictions, y, calibration.std_scale),
             )
     late_baselines = None
     if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
@@ -945,11 +938,11 @@ def _final_metrics(
                 results.update(baselines.result(training_seconds=timings.get("training")))
     results["evaluated_on"] = held_out_name
     results["evaluated_rows"] = evaluated_rows
-    if calibration is not None and calibration.temperature is not None:
+    if calibration.temperature is not None:
         results["temperature_scaling"] = calibration.temperature
-    if calibration is not None and calibration.std_scaling is not None:
+    if calibration.std_scaling is not None:
         results["std_scaling"] = calibration.std_scaling
-    if calibration is not None and calibration.conformal is not None:
+    if calibration.conformal is not None:
         conformal = calibration.conformal
         results["conformal"] = {
             "method": conformal.method,
