@@ -290,6 +290,27 @@ def test_a_deterministic_gaussian_head_has_no_epistemic_column_and_exact_quantil
     )
 
 
+def test_a_table_larger_than_one_call_is_predicted_row_for_row():
+    """A deterministic table model runs eagerly on at most 65,536 rows per call: 70,001 rows
+    (the validation rows tiled, then shuffled) take two calls, the second a partial one, and
+    every row still gets its own closed-form prediction."""
+    config, data, network = _built("regression", {"head": "gaussian"}, source="synthetic:sine")
+    head = network.get_layer("gaussian_head")
+    head.mean_layer.set_weights([np.array([[0.5]]), np.array([0.1])])
+    head.scale_layer.set_weights([np.array([[0.3]]), np.array([-0.2])])
+    _pass_first_input(network.get_layer("block0_dense"))
+    validation = data.validation.arrays()[0]
+    order = np.random.default_rng(0).permutation(70_001)
+    rows = np.arange(70_001) % len(validation["numeric"])
+    features = {name: values[rows][order] for name, values in validation.items()}
+    predictions, _ = _frame(config, data, network, features)
+    z = _standardised_first_input(data, features)
+    t_mean, t_std = _target_scale(data)
+    np.testing.assert_allclose(predictions.mean, t_mean + t_std * (0.5 * z + 0.1), rtol=1e-5)
+    scale = t_std * (np.logaddexp(0, 0.3 * z - 0.2) + MIN_SCALE)
+    np.testing.assert_allclose(predictions.std, scale, rtol=1e-5)
+
+
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_classifier_columns_start_with_the_prediction(task):
     """As the README and ``Run.predict`` say, and as regression's do: ``prediction``, then

@@ -91,6 +91,36 @@ def _one_step_per_call(model) -> None:
         model.predict_function = None
 
 
+def _table_chunk_rows(config: ExperimentConfig) -> int:
+    """Rows per call for a table model: as many as keep a layer's activations near 32 MB
+    of float32 (65,536 rows of a [128, 128] network), at least 1,024."""
+    width = max([block.units for block in config.model.hidden] or [1]) * (
+        config.model.ensemble.members if config.model.ensemble is not None else 1
+    )
+    return int(np.clip(2**23 // width, 1024, 65_536))
+
+
+def _called_in_chunks(model, features: dict[str, np.ndarray], chunk_rows: int) -> np.ndarray:
+    """One deterministic pass, the model called eagerly on ``chunk_rows`` rows at a time.
+
+    ``predict`` traces a graph for every new model: 0.2-0.3 s, more than the pass itself on a
+    table of 50,000 rows, and paid by every sweep trial's final metrics. A table model is a
+    few matrix products, so large eager calls run as fast as the graph would."""
+    import tensorflow as tf
+
+    columns = {name: tf.convert_to_tensor(values) for name, values in features.items()}
+    rows = int(next(iter(columns.values())).shape[0])
+    outputs = [
+        np.asarray(
+            model(
+                {name: c[start : start + chunk_rows] for name, c in columns.items()}, training=False
+            )
+        )
+        for start in range(0, rows, chunk_rows)
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros((0, *model.output_shape[1:]))
+
+
 def model_outputs(
     model, features: dict[str, np.ndarray], config: ExperimentConfig, *, batch_size: int = 1024
 ) -> np.ndarray:
@@ -101,14 +131,17 @@ def model_outputs(
     stochastic = config.model.is_stochastic and is_stochastic(model)
     samples = config.prediction.mc_samples if stochastic else 1
     rows = len(next(iter(features.values())))
-    # tf.data rather than NumPy dicts: Keras cannot take string columns as object arrays.
-    # All passes in one predict call (the rows' batches repeated, so no batch mixes two
-    # passes): 50 passes of a small model took 50 calls' overhead before.
-    dataset = make_dataset(features, None, batch_size=batch_size).repeat(samples)
-    _one_step_per_call(model)
     set_stochastic(model, stochastic)
     try:
-        outputs = np.asarray(model.predict(dataset, verbose=0))
+        if samples == 1 and config.data.input_kind == "table":
+            outputs = _called_in_chunks(model, features, _table_chunk_rows(config))
+        else:
+            # tf.data rather than NumPy dicts: Keras cannot take string columns as object
+            # arrays. All passes in one predict call (the rows' batches repeated, so no batch
+            # mixes two passes): 50 passes of a small model took 50 calls' overhead before.
+            dataset = make_dataset(features, None, batch_size=batch_size).repeat(samples)
+            _one_step_per_call(model)
+            outputs = np.asarray(model.predict(dataset, verbose=0))
     finally:
         set_stochastic(model, True)  # stochastic layers sample by default; restore that
     outputs = outputs.reshape(samples, rows, *outputs.shape[1:]).astype(np.float64)
