@@ -110,3 +110,29 @@ def test_a_final_drawing_left_running_is_the_full_history_once_joined(
     assert (tmp_path / "late.png").read_bytes() == (tmp_path / "in_loop.png").read_bytes()
     clone = LearningCurvePlot(**late.get_config())
     assert clone.get_config() == late.get_config() and clone.wait_at_train_end is False
+
+
+def test_a_plot_whose_caller_draws_the_final_curves_draws_nothing_in_a_short_run(
+    tmp_path, regression_data, make_regressor
+):
+    """``draw_at_train_end=False`` with an interval: a run shorter than the interval is not
+    drawn (the toolkit draws its final curves itself); ``draw_final()`` then draws every epoch,
+    the same picture a plot drawn in the loop ends with."""
+    x, y = regression_data
+    left = LearningCurvePlot(
+        tmp_path / "left.png",
+        min_interval_seconds=3600,
+        background=True,
+        wait_at_train_end=False,
+        draw_at_train_end=False,
+    )
+    in_loop = LearningCurvePlot(tmp_path / "in_loop.png")
+    make_regressor().fit(
+        x, y, validation_split=0.25, epochs=4, batch_size=16, verbose=0, callbacks=[left, in_loop]
+    )
+    left.join()
+    assert not (tmp_path / "left.png").exists()
+    left.draw_final()
+    left.join()
+    assert (tmp_path / "left.png").read_bytes() == (tmp_path / "in_loop.png").read_bytes()
+    assert LearningCurvePlot(**left.get_config()).draw_at_train_end is False

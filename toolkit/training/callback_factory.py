@@ -155,6 +155,7 @@ def build_callbacks(
             min_interval_seconds=5.0,
             background=True,
             wait_at_train_end=False,
+            draw_at_train_end=False,  # _finish draws the final curves with the run's plots
         )
         items.append(learning_curves)
     checkpoint_section = section.checkpoint

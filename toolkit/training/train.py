@@ -736,6 +736,7 @@ def _finish(
         if best_epoch is None:
             # Every weight is non-finite: no model, metrics or plots that look like results.
             if run_callbacks.learning_curves is not None:
+                run_callbacks.learning_curves.draw_final()  # how the loss blew up
                 run_callbacks.learning_curves.join()
             run.update_run(
                 status=status, reason=reason, ended=utc_now(), epochs=epochs_run, best_epoch=None
