@@ -20,6 +20,7 @@ from toolkit.data.streaming.files import (
     Piece,
     ShardFile,
     check_columns,
+    csv_conversion_error,
     inspect_shard,
     list_shards,
     short_error,
@@ -65,9 +66,10 @@ class ShardSet:
         except DataError:
             raise
         except Exception as error:  # pyarrow's own error types, for corrupt files too
+            row = self._bad_value_row(shard, error, start) if shard.format == "csv" else None
             raise DataError(
                 f"{where(self.label, shard.path, single=shard.single)} cannot be read: "
-                f"{short_error(error, shard.columns)}"
+                f"{short_error(error, shard.columns, row)}"
             ) from None
         if piece.rows is not None and start - piece.start != piece.rows:
             raise DataError(
@@ -81,6 +83,39 @@ class ShardSet:
         """The rows of ``piece`` as frames indexed by their position in the shard."""
         for start, batch in self.batches(piece, rows=rows, threads=threads):
             yield as_frame(batch, start)
+
+    def _bad_value_row(self, shard: ShardFile, error: BaseException, start: int) -> int | None:
+        """The row of the CSV value ``error`` reports (pyarrow's message names the column and
+        the value, not the row), found by reading that column again as text from the file's
+        start: the value is in the first block not yet yielded, at ``start`` or after."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pv
+
+        found = csv_conversion_error(error, shard.columns)
+        if found is None:
+            return None
+        column, value = found
+        position = 0
+        try:
+            with pv.open_csv(
+                shard.path,
+                read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                convert_options=pv.ConvertOptions(
+                    column_types={column: pa.string()}, include_columns=[column]
+                ),
+            ) as reader:
+                for batch in reader:
+                    if position + batch.num_rows > start:
+                        same = pc.fill_null(pc.equal(batch.column(0), value), False)
+                        same = same.to_numpy(zero_copy_only=False)
+                        same[: max(start - position, 0)] = False
+                        if same.any():
+                            return position + int(same.argmax())
+                    position += batch.num_rows
+        except Exception:  # the first error is the one to report, with or without its row
+            return None
+        return None
 
     def _batches(self, shard: ShardFile, piece: Piece, rows: int, threads: bool):
         if shard.format == "parquet":
