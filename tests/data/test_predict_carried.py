@@ -7,6 +7,7 @@ chunk and the chunks must agree on each column's type.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,7 @@ def _big_csv(path: Path, rows: int = 80_000) -> tuple[pd.DataFrame, int]:
     frame["zip"] = [f"{z:05d}" for z in rng.integers(0, 3000, rows)]  # leading zeros
     frame["when"] = "2024-01-02"
     frame["count"] = rng.integers(0, 50, rows)
+    frame["target"] = (2.0 * frame["a"]).round(3)
     frame.loc[rng.random(rows) < 0.01, "note"] = None
     late = rows - 100
     frame.to_csv(path, index=False)
@@ -182,3 +184,16 @@ def test_csv_carried_number_column_with_text_after_the_first_block_is_one_line(r
     line = (tmp_path / "rows.csv").read_text().splitlines()[late + 1]  # line late + 2
     assert "unknown" in line.split(",")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # nothing half-written
+
+    # evaluate writes no carried columns: the same file scores, as predictions without the
+    # column do (their RMSE computed here).
+    scored = run_cli("evaluate", run_dir, "--data", tmp_path / "rows.csv")
+    assert scored.returncode == 0, scored.stderr
+    frame.drop(columns="weight").to_csv(tmp_path / "kept.csv", index=False)
+    done = run_cli(
+        "predict", run_dir, "--input", tmp_path / "kept.csv", "--output", tmp_path / "p.csv"
+    )
+    assert done.returncode == 0, done.stderr
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    rmse = float(np.sqrt(np.mean((predicted["target"] - predicted["prediction"]) ** 2)))
+    assert json.loads(scored.stdout)["metrics"]["rmse"] == pytest.approx(rmse, rel=1e-6)

@@ -250,6 +250,8 @@ def read_input_chunks(
     ``what`` starts the messages about a single file ("input column 'x' must be numeric,
     row 3 holds 'big'").
     """
+    import pyarrow as pa
+
     from toolkit.data.preprocessing import encode_target, feature_arrays
     from toolkit.data.sources.base import InputChunk
     from toolkit.data.streaming.files import pieces_of
@@ -263,23 +265,21 @@ def read_input_chunks(
     )
     first = shard_set.shards[0]
     carried_names = [name for name in first.columns if name not in spec.columns]
+    carried_schema = None
     if shard_set.format == "csv":
         # Every column as text, the target typed as in training: a feature value that is not
         # a number is reported by the encoding with its column and row (not as a parser
         # error), and the carried columns are typed below, chunk by chunk, with the same care.
-        import pyarrow as pa
-
         every = {name: pa.string() for shard in shard_set.shards for name in shard.columns}
         if with_target:
             every[spec.target.name] = types[spec.target.name]
         shard_set = ShardSet(shard_set.shards, None, every, label)
-        untyped = [n for n in carried_names if not (with_target and n == spec.target.name)]
-        carried_types = _carried_csv_types(first, untyped, label)
-        if with_target and spec.target.name in carried_names:
-            carried_types[spec.target.name] = types[spec.target.name]
-        carried_schema = pa.schema([(n, carried_types[n]) for n in carried_names])
+        if not with_target:
+            # Only predict writes the carried columns: evaluate leaves them as text, so a
+            # note column cannot fail it.
+            carried_types = _carried_csv_types(first, carried_names, label)
+            carried_schema = pa.schema([(n, carried_types[n]) for n in carried_names])
     else:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
         # The first shard's own types; the writer casts later shards' columns to them.
@@ -294,7 +294,7 @@ def read_input_chunks(
             for start, batch in shard_set.batches(
                 piece, rows=chunk_rows or READ_ROWS, threads=True
             ):
-                if shard_set.format == "csv":
+                if shard_set.format == "csv" and carried_schema is not None:
                     batch = _typed_carried(batch, carried_schema, start, named)
                 frame = as_frame(batch, start)
                 features = feature_arrays(frame, spec, what=named)
