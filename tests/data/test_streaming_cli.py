@@ -112,6 +112,35 @@ def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, 
 
 
 @pytest.mark.slow
+def test_a_streamed_csv_with_text_far_down_a_number_column_names_its_row(
+    cli, write_config, tmp_path
+):
+    """The column's type is fixed from the file's first block; a value beyond it that does not
+    parse is reported by pyarrow without its row, which the message must still name."""
+    from toolkit.data.streaming.reader import CSV_BLOCK_BYTES
+
+    frame = _table(80_000)
+    late = len(frame) - 50
+    frame["a"] = frame["a"].astype(object)
+    frame.loc[late, "a"] = "oops"
+    path = tmp_path / "rows.csv"
+    frame.to_csv(path, index=False)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert sum(map(len, lines[: late + 1])) > CSV_BLOCK_BYTES  # beyond the first block
+    assert lines[late + 1].split(b",")[1] == b"oops"  # line late + 2: the header is line 1
+
+    result = cli(
+        "train", write_config(_streamed_config(str(path))), "--output-dir", tmp_path / "out"
+    )
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()
+    assert len(message) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "column 'a' holds 'oops'" in message[0], message[0]
+    assert f"row {late} (line {late + 2})" in message[0], message[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+
+
+@pytest.mark.slow
 def test_sigkill_mid_stream_then_resume_is_exact(cli, write_config, tmp_path):
     from tests.helpers import kill_mid_run, start_train
     from toolkit.models.saving import load_model

@@ -193,3 +193,46 @@ def test_predict_and_evaluate_apply_the_runs_factor(cli, tmp_path):
         for k in range(2)
     )
     assert scores["nll"] == pytest.approx(-np.mean(np.log(density)), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation_rows(tmp_path):
+    """Both are computed on the same validation rows of the same model: one ``predict`` call
+    serves both (counted on the real Keras model), and s and the scores are those of its
+    outputs, recomputed here in NumPy (one Gaussian: s = sqrt(mean z^2); split scores
+    |y - mean| / (s std))."""
+    import toolkit
+    from toolkit.data.prepared import prepare_data
+    from toolkit.evaluation.calibrate import CALIBRATION_ROWS, calibrate_run
+
+    raw = tiny_config(
+        "regression",
+        model={"task": "regression", "hidden": [8], "head": "gaussian"},
+        prediction={"std_scaling": True, "conformal": {"method": "split"}},
+    )
+    raw["data"]["synthetic"] = {"samples": 240, "features": 3}
+    raw["training"]["epochs"] = 4
+    result = toolkit.train(validate_config(raw), output_dir=tmp_path / "runs", verbose=0)
+    run = toolkit.load_run(result.path)
+    data = prepare_data(run.config, spec=run.spec)
+    assert data.test is None  # the validation split is the only one calibration reads
+    model = run.model
+
+    features, y = data.validation.sample(CALIBRATION_ROWS, seed=run.config.seed)
+    out = np.asarray(model.predict(features, verbose=0), dtype=np.float64)
+    z = (y[:, 0] - out[:, 0]) / out[:, 1]
+    s = float(np.clip(np.sqrt(np.mean(z**2)), 0.25, 4.0))
+
+    calls = []
+    predict = model.predict
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return predict(*args, **kwargs)
+
+    model.predict = counted
+    calibration = calibrate_run(run.config, data, model)
+    assert len(calls) == 1
+    assert calibration.std_scaling["factor"] == pytest.approx(s, rel=1e-6)
+    scores = np.sort(np.abs(y[:, 0] - out[:, 0]) / (s * out[:, 1]))
+    np.testing.assert_allclose(calibration.conformal.scores, scores, rtol=1e-5)

@@ -111,11 +111,26 @@ def _scaling_change(
     return result
 
 
-def fit_std_scaling(config: ExperimentConfig, data: PreparedData, model) -> dict[str, Any]:
-    """Fit s on the validation split; NLL, coverage and width before and after on the
-    validation split (where s was fitted) and the test split (where it was not)."""
+def _validation_outputs(
+    config: ExperimentConfig, data: PreparedData, model
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's raw outputs on the validation rows calibration uses, and their targets."""
     features, y = data.validation.sample(CALIBRATION_ROWS, seed=config.seed)
-    outputs = model_outputs(model, features, config)
+    return model_outputs(model, features, config), y
+
+
+def fit_std_scaling(
+    config: ExperimentConfig,
+    data: PreparedData,
+    model,
+    *,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Fit s on the validation split; NLL, coverage and width before and after on the
+    validation split (where s was fitted) and the test split (where it was not).
+    ``validation``: the outputs and targets of ``_validation_outputs``, when already
+    predicted."""
+    outputs, y = validation or _validation_outputs(config, data, model)
     p = summarize_outputs(outputs, config)
     factor = fit_std_scale(p.locations, p.scales, y[:, 0])
     report: dict[str, Any] = {
@@ -131,18 +146,27 @@ def fit_std_scaling(config: ExperimentConfig, data: PreparedData, model) -> dict
 
 
 def fit_conformal(
-    config: ExperimentConfig, data: PreparedData, model, *, std_scale: float = 1.0
+    config: ExperimentConfig,
+    data: PreparedData,
+    model,
+    *,
+    std_scale: float = 1.0,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConformalCalibration | None:
-    """The conformal scores of the model on its calibration rows."""
+    """The conformal scores of the model on its calibration rows. ``validation``: the
+    outputs and targets of ``_validation_outputs``, when already predicted (used when the
+    scores are computed on the validation split)."""
     section = config.prediction.conformal
     if section is None:
         return None
     held_out = section.calibration == "validation"
-    split = data.validation if held_out else data.calibration
-    features, y = split.sample(CALIBRATION_ROWS, seed=config.seed)
-    predictions = summarize_outputs(
-        model_outputs(model, features, config), config, std_scale=std_scale
-    )
+    if held_out and validation is not None:
+        outputs, y = validation
+    else:
+        split = data.validation if held_out else data.calibration
+        features, y = split.sample(CALIBRATION_ROWS, seed=config.seed)
+        outputs = model_outputs(model, features, config)
+    predictions = summarize_outputs(outputs, config, std_scale=std_scale)
     return ConformalCalibration.fit(
         predictions,
         y[:, 0] if np.ndim(y) == 2 else y,
@@ -163,9 +187,22 @@ def calibrate_run(config: ExperimentConfig, data: PreparedData, model) -> RunCal
     temperature = (
         fit_temperature_scaling(config, data, model) if prediction.temperature_scaling else None
     )
+    # The std factor and conformal scores on the validation split read the same rows of the
+    # same model (s scales the outputs, not the model): predicted once for both. A sampled
+    # model's s and scores now come from the same passes, not two draws.
+    validation = None
+    conformal = prediction.conformal
+    if prediction.std_scaling and conformal is not None and conformal.calibration == "validation":
+        validation = _validation_outputs(config, data, model)
     calibration = RunCalibration(
         temperature=temperature,
-        std_scaling=fit_std_scaling(config, data, model) if prediction.std_scaling else None,
+        std_scaling=(
+            fit_std_scaling(config, data, model, validation=validation)
+            if prediction.std_scaling
+            else None
+        ),
     )
-    calibration.conformal = fit_conformal(config, data, model, std_scale=calibration.std_scale)
+    calibration.conformal = fit_conformal(
+        config, data, model, std_scale=calibration.std_scale, validation=validation
+    )
     return calibration

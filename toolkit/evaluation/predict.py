@@ -369,36 +369,66 @@ def write_predictions(
         nonlocal written
         parquet = output.suffix.lower() in (".parquet", ".pq")
         writer = None
-        try:
-            with open(path, "wb") as handle:
+        with open(path, "wb") as handle:
+            # The Parquet writer is closed before its file, also when a chunk fails: closing
+            # it after raised "write to closed file" in place of the chunk's own error.
+            try:
                 for chunk in chunks:
                     frame = predict_chunk(
                         model, chunk, spec, config, conformal=conformal, std_scale=std_scale
                     )
                     if parquet:
-                        import pyarrow as pa
                         import pyarrow.parquet as pq
 
-                        table = pa.Table.from_pandas(frame, preserve_index=False)
+                        table = _parquet_table(frame, chunk)
                         if writer is None:
                             writer = pq.ParquetWriter(handle, table.schema)
                         elif table.schema != writer.schema:
-                            # An integer id column with a gap in a later chunk comes out of
-                            # pandas as floats: cast back to the first chunk's types.
+                            # Columns whose input types are not known (an image run's)
+                            # take the first chunk's: an integer column with a gap in a
+                            # later chunk comes out of pandas as floats.
                             table = table.cast(writer.schema)
                         writer.write_table(table)
                     else:
                         handle.write(frame.to_csv(index=False, header=written == 0).encode())
                     written += len(frame)
+            finally:
                 if writer is not None:
                     writer.close()
-                    writer = None
-        finally:
-            if writer is not None:
-                writer.close()
 
     atomic_write(output, write)
     return written
+
+
+def _parquet_table(frame: pd.DataFrame, chunk: InputChunk):
+    """One chunk of ``toolkit predict``'s output as an Arrow table, its carried columns (the
+    first ones) in the types they have in the input, not those pandas infers: an id with a gap
+    stays int64, a Parquet input's types stay its own."""
+    import pyarrow as pa
+
+    from toolkit.data.streaming.files import short_error
+    from toolkit.errors import DataError
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = chunk.carried_schema
+    if schema is None:
+        return table
+    # The carried columns' types now differ from those pandas' metadata records.
+    table = table.replace_schema_metadata(None)
+    for position, name in enumerate(chunk.carried.columns):
+        index = schema.get_field_index(name)
+        kind = schema.field(index).type if index >= 0 else None
+        if kind is None or table.field(position).type == kind:
+            continue
+        try:
+            column = table.column(position).cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise DataError(
+                f"input column '{name}' is {kind} in the first input file but cannot be in a "
+                f"later one: {short_error(error)}"
+            ) from None
+        table = table.set_column(position, table.field(position).with_type(kind), column)
+    return table
 
 
 def concatenate(parts: list[Predictions]) -> Predictions:

@@ -32,6 +32,9 @@ class InputChunk:
     features: dict[str, np.ndarray]
     target: np.ndarray | None
     carried: pd.DataFrame
+    # The carried columns' types in the input (a pyarrow Schema: a Parquet file's own, a CSV
+    # file's as read), so a Parquet output keeps them; None: as pandas infers them.
+    carried_schema: Any = None
 
 
 class Source(abc.ABC):

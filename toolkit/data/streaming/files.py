@@ -117,18 +117,33 @@ _CSV_CONVERSION = re.compile(
 )
 
 
-def short_error(error: BaseException, columns: list[str] | None = None) -> str:
+def short_error(
+    error: BaseException, columns: list[str] | None = None, row: int | None = None
+) -> str:
     """The first line of a reader's error; a CSV value that does not parse as the column's
-    type names the column (``columns``: the file's header), not its position."""
+    type names the column (``columns``: the file's header), not its position, and its
+    ``row`` when known (the data row from 0, as the other messages count rows, and the
+    file's line: the header is line 1)."""
     text = str(error).strip().splitlines()
     first = text[0] if text else type(error).__name__
     found = _CSV_CONVERSION.search(first)
     if found and columns is not None and int(found[1]) < len(columns):
         expected = "a number" if found[2] in ("double", "float", "int64") else found[2]
+        at = "" if row is None else f" in row {row} (line {row + 2})"
         return (
-            f"column '{columns[int(found[1])]}' holds '{found[3]}' where the run expects {expected}"
+            f"column '{columns[int(found[1])]}' holds '{found[3]}'{at} where the run expects "
+            f"{expected}"
         )
     return first
+
+
+def csv_conversion_error(error: BaseException, columns: list[str]) -> tuple[str, str] | None:
+    """(column, value) of a CSV value that did not parse as its column's type, else None."""
+    text = str(error).strip().splitlines()
+    found = _CSV_CONVERSION.search(text[0]) if text else None
+    if found is None or int(found[1]) >= len(columns):
+        return None
+    return columns[int(found[1])], found[3]
 
 
 def header_problem(columns: list[str]) -> str | None:

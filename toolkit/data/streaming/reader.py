@@ -20,6 +20,7 @@ from toolkit.data.streaming.files import (
     Piece,
     ShardFile,
     check_columns,
+    csv_conversion_error,
     inspect_shard,
     list_shards,
     short_error,
@@ -65,9 +66,10 @@ class ShardSet:
         except DataError:
             raise
         except Exception as error:  # pyarrow's own error types, for corrupt files too
+            row = self._bad_value_row(shard, error, start) if shard.format == "csv" else None
             raise DataError(
                 f"{where(self.label, shard.path, single=shard.single)} cannot be read: "
-                f"{short_error(error, shard.columns)}"
+                f"{short_error(error, shard.columns, row)}"
             ) from None
         if piece.rows is not None and start - piece.start != piece.rows:
             raise DataError(
@@ -81,6 +83,39 @@ class ShardSet:
         """The rows of ``piece`` as frames indexed by their position in the shard."""
         for start, batch in self.batches(piece, rows=rows, threads=threads):
             yield as_frame(batch, start)
+
+    def _bad_value_row(self, shard: ShardFile, error: BaseException, start: int) -> int | None:
+        """The row of the CSV value ``error`` reports (pyarrow's message names the column and
+        the value, not the row), found by reading that column again as text from the file's
+        start: the value is in the first block not yet yielded, at ``start`` or after."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pv
+
+        found = csv_conversion_error(error, shard.columns)
+        if found is None:
+            return None
+        column, value = found
+        position = 0
+        try:
+            with pv.open_csv(
+                shard.path,
+                read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                convert_options=pv.ConvertOptions(
+                    column_types={column: pa.string()}, include_columns=[column]
+                ),
+            ) as reader:
+                for batch in reader:
+                    if position + batch.num_rows > start:
+                        same = pc.fill_null(pc.equal(batch.column(0), value), False)
+                        same = same.to_numpy(zero_copy_only=False)
+                        same[: max(start - position, 0)] = False
+                        if same.any():
+                            return position + int(same.argmax())
+                    position += batch.num_rows
+        except Exception:  # the first error is the one to report, with or without its row
+            return None
+        return None
 
     def _batches(self, shard: ShardFile, piece: Piece, rows: int, threads: bool):
         if shard.format == "parquet":
@@ -215,6 +250,8 @@ def read_input_chunks(
     ``what`` starts the messages about a single file ("input column 'x' must be numeric,
     row 3 holds 'big'").
     """
+    import pyarrow as pa
+
     from toolkit.data.preprocessing import encode_target, feature_arrays
     from toolkit.data.sources.base import InputChunk
     from toolkit.data.streaming.files import pieces_of
@@ -226,53 +263,92 @@ def read_input_chunks(
     shard_set = open_shard_set(
         location, needed=needed, columns=None, label=label, types={}, what=what
     )
+    first = shard_set.shards[0]
+    carried_names = [name for name in first.columns if name not in spec.columns]
+    carried_schema = None
     if shard_set.format == "csv":
-        # Every column as text, the target typed as in training: ids and notes are written
-        # back exactly as they were read, and a feature value that is not a number is
-        # reported by the encoding with its column and row (not as a parser error).
-        import pyarrow as pa
-
+        # Every column as text, the target typed as in training: a feature value that is not
+        # a number is reported by the encoding with its column and row (not as a parser
+        # error), and the carried columns are typed below, chunk by chunk, with the same care.
         every = {name: pa.string() for shard in shard_set.shards for name in shard.columns}
         if with_target:
             every[spec.target.name] = types[spec.target.name]
-        # Carried integer columns (ids) stay integers, so a Parquet output keeps their type.
-        carried = [name for name in every if name not in needed]
-        every.update(
-            dict.fromkeys(_integer_columns(shard_set.shards[0], carried, label), pa.int64())
-        )
         shard_set = ShardSet(shard_set.shards, None, every, label)
+        if not with_target:
+            # Only predict writes the carried columns: evaluate leaves them as text, so a
+            # note column cannot fail it.
+            carried_types = _carried_csv_types(first, carried_names, label)
+            carried_schema = pa.schema([(n, carried_types[n]) for n in carried_names])
+    else:
+        import pyarrow.parquet as pq
+
+        # The first shard's own types; the writer casts later shards' columns to them.
+        schema = pq.read_schema(first.path)
+        carried_schema = pa.schema([schema.field(n) for n in carried_names])
 
     def chunks() -> Iterator[InputChunk]:
         rows = 0
         for piece in pieces_of(shard_set.shards):
             shard = shard_set.shards[piece.shard]
             named = what if shard.single else f"{label} shard {shard.path}"
-            for frame in shard_set.read(piece, rows=chunk_rows or READ_ROWS, threads=True):
+            for start, batch in shard_set.batches(
+                piece, rows=chunk_rows or READ_ROWS, threads=True
+            ):
+                if shard_set.format == "csv" and carried_schema is not None:
+                    batch = _typed_carried(batch, carried_schema, start, named)
+                frame = as_frame(batch, start)
                 features = feature_arrays(frame, spec, what=named)
                 target = encode_target(frame, spec, what=named) if with_target else None
-                carried = frame[[c for c in frame.columns if c not in spec.columns]]
+                carried = _whole_numbers_kept(
+                    frame[[c for c in frame.columns if c not in spec.columns]], batch
+                )
                 rows += len(frame)
-                yield InputChunk(features, target, carried.reset_index(drop=True))
+                yield InputChunk(features, target, carried.reset_index(drop=True), carried_schema)
         if not rows:
             raise DataError(f"{label} {location} has no rows")
 
     return chunks()
 
 
-# An integer written as text reads back as itself: no sign, no leading zeros (a zip code
-# '02139' stays text, so the CSV output still writes it back exactly as it was read).
-_INTEGER_TEXT = r"-?(0|[1-9][0-9]{0,17})"
+def _whole_numbers_kept(carried: pd.DataFrame, batch) -> pd.DataFrame:
+    """``carried`` with its integer columns that have gaps as pandas' nullable integers,
+    not floats: a CSV output writes an id as 17 in every chunk, not 17.0 in those with a gap."""
+    import pyarrow as pa
+
+    for name in carried.columns:
+        kind = batch.schema.field(name).type
+        if pa.types.is_integer(kind) and batch.column(name).null_count:
+            nullable = pd.api.types.pandas_dtype(
+                str(kind).replace("int", "Int").replace("uI", "UI")
+            )
+            carried[name] = batch.column(name).to_pandas(types_mapper={kind: nullable}.get).values
+    return carried
 
 
-def _integer_columns(shard: ShardFile, columns: list[str], label: str) -> list[str]:
-    """Those of ``columns`` whose values in the first block of ``shard`` are all integers
-    (and not all missing), as the types of training's CSV columns are fixed."""
+# How the carried columns of a CSV file are typed, from the text of its first block, as a
+# user reading the file with pandas would expect: whole numbers as int64, other numbers as
+# float64, True/False as booleans, the rest text. Text that a number would not write back
+# as it was stays text: a zip code '02139' (a leading zero) and ids of 16 digits or more
+# (float64 keeps 15 exactly).
+_INTEGER_TEXT = r"^-?(0|[1-9][0-9]{0,17})$"
+_NUMBER_TEXT = r"^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?|(?i:nan|inf|infinity))$"
+_TEXT_LIKE_NUMBERS = r"^[-+]?(0[0-9]|[0-9]{16})"
+_BOOLEAN_TEXT = r"^(True|False|true|false|TRUE|FALSE)$"
+# What a later chunk's value must look like to parse as the type fixed from the first block.
+_PARSES_AS = {"int64": r"^-?[0-9]{1,18}$", "double": _NUMBER_TEXT, "bool": _BOOLEAN_TEXT}
+_TYPE_WORDS = {"int64": "whole numbers", "double": "numbers", "bool": "True/False"}
+
+
+def _carried_csv_types(shard: ShardFile, columns: list[str], label: str) -> dict[str, object]:
+    """The type of each of ``columns`` (carried through predict) from the first block of
+    ``shard``; a column with no value there is text."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pv
 
+    types: dict[str, object] = dict.fromkeys(columns, pa.string())
     if not columns:
-        return []
+        return types
     try:
         with pv.open_csv(
             shard.path,
@@ -285,17 +361,59 @@ def _integer_columns(shard: ShardFile, columns: list[str], label: str) -> list[s
         ) as reader:
             batch = reader.read_next_batch()
     except StopIteration:
-        return []
+        return types
     except Exception as error:  # pyarrow's own error types
         raise DataError(
             f"{where(label, shard.path, single=shard.single)} cannot be read: {short_error(error)}"
         ) from None
-    found = []
+
+    def every(values, pattern: str) -> bool:
+        return pc.all(pc.match_substring_regex(values, pattern)).as_py()
+
     for name, values in zip(batch.schema.names, batch.columns, strict=True):
         present = values.drop_null()
-        if len(present) and pc.all(pc.match_substring_regex(present, f"^{_INTEGER_TEXT}$")).as_py():
-            found.append(name)
-    return found
+        if not len(present):
+            continue
+        if every(present, _INTEGER_TEXT):
+            types[name] = pa.int64()
+        elif (
+            every(present, _NUMBER_TEXT)
+            and not pc.any(pc.match_substring_regex(present, _TEXT_LIKE_NUMBERS)).as_py()
+        ):
+            types[name] = pa.float64()
+        elif every(present, _BOOLEAN_TEXT):
+            types[name] = pa.bool_()
+    return types
+
+
+def _typed_carried(batch, schema, start: int, what: str):
+    """``batch`` (every column text) with its carried columns cast to ``schema``; a value
+    that does not parse as its column's type is a DataError naming the column and row.
+
+    The type is fixed from the first block, not revised: the output's schema is written with
+    its first chunk, and falling back to text for a column found mixed later would need a
+    second pass over the file (or predicting it twice) before any row is written.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+    for field in schema:
+        if field.name not in columns or field.type == columns[field.name].type:
+            continue
+        values = columns[field.name]
+        kind = str(field.type)
+        good = pc.fill_null(pc.match_substring_regex(values, _PARSES_AS[kind]), True)
+        if not pc.all(good).as_py():
+            row = int(np.flatnonzero(~good.to_numpy(zero_copy_only=False))[0])
+            raise DataError(
+                f"{what} column '{field.name}' (not a feature, carried to the output) holds "
+                f"{_TYPE_WORDS[kind]} in its first rows, so it is written as {_TYPE_WORDS[kind]}, "
+                f"but row {start + row} (line {start + row + 2}) holds {values[row].as_py()!r}; "
+                "fix that value, or drop the column from the input"
+            )
+        columns[field.name] = pc.cast(values, field.type)
+    return pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))
 
 
 def empty_features(spec: FeatureSpec) -> dict[str, np.ndarray]:
