@@ -196,14 +196,18 @@ def test_predict_and_evaluate_apply_the_runs_factor(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation_rows(tmp_path):
-    """Both are computed on the same validation rows of the same model: one ``predict`` call
-    serves both (counted on the real Keras model), and s and the scores are those of its
+def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation_rows(
+    tmp_path, monkeypatch
+):
+    """Both are computed on the same validation rows of the same model: one pass of the model
+    serves both (``model_outputs`` calls counted, the real model behind them), and s and the scores are those of its
     outputs, recomputed here in NumPy (one Gaussian: s = sqrt(mean z^2); split scores
     |y - mean| / (s std))."""
     import toolkit
     from toolkit.data.prepared import prepare_data
+    from toolkit.evaluation import calibrate
     from toolkit.evaluation.calibrate import CALIBRATION_ROWS, calibrate_run
+    from toolkit.evaluation.predict import model_outputs
 
     raw = tiny_config(
         "regression",
@@ -224,13 +228,12 @@ def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation
     s = float(np.clip(np.sqrt(np.mean(z**2)), 0.25, 4.0))
 
     calls = []
-    predict = model.predict
 
     def counted(*args, **kwargs):
         calls.append(1)
-        return predict(*args, **kwargs)
+        return model_outputs(*args, **kwargs)
 
-    model.predict = counted
+    monkeypatch.setattr(calibrate, "model_outputs", counted)
     calibration = calibrate_run(run.config, data, model)
     assert len(calls) == 1
     assert calibration.std_scaling["factor"] == pytest.approx(s, rel=1e-6)
