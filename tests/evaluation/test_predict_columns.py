@@ -321,3 +321,21 @@ def test_classifier_columns_start_with_the_prediction(task):
     classes = data.spec.target.classes
     reported = classes[1:] if task == "binary" else classes
     assert list(frame.columns) == ["prediction", *(f"probability_{c}" for c in reported)]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "units", "rows"),
+    [(20, 128, 65_536), (20, 512, 16_384), (10_001, 4, 1024)],
+)
+def test_a_table_model_is_called_on_as_many_rows_as_keep_its_widest_layer_near_32_mb(
+    inputs, units, rows
+):
+    """2**23 float32 values per activation: a wide one-hot input (a 10,000-word vocabulary
+    and its out-of-vocabulary bucket) is scored 1,024 rows at a time, not 65,536 (2.6 GB)."""
+    import keras
+
+    from toolkit.evaluation.predict import _table_chunk_rows
+
+    x = keras.Input(shape=(inputs,))
+    model = keras.Model(x, keras.layers.Dense(1)(keras.layers.Dense(units)(x)))
+    assert _table_chunk_rows(model) == rows

@@ -91,13 +91,21 @@ def _one_step_per_call(model) -> None:
         model.predict_function = None
 
 
-def _table_chunk_rows(config: ExperimentConfig) -> int:
-    """Rows per call for a table model: as many as keep a layer's activations near 32 MB
-    of float32 (65,536 rows of a [128, 128] network), at least 1,024."""
-    width = max([block.units for block in config.model.hidden] or [1]) * (
-        config.model.ensemble.members if config.model.ensemble is not None else 1
-    )
-    return int(np.clip(2**23 // width, 1024, 65_536))
+def _table_chunk_rows(model) -> int:
+    """Rows per call for a table model: as many as keep its widest activation near 32 MB of
+    float32 (65,536 rows of a [128, 128] network, 1,024 of one-hot inputs from a 10,000-word
+    vocabulary), at least 1,024 (what ``predict`` batches)."""
+    import keras
+
+    try:
+        width = max(
+            int(np.prod(tensor.shape[1:]))
+            for layer in model.layers
+            for tensor in keras.tree.flatten(layer.output)
+        )
+    except (AttributeError, ValueError, TypeError):  # a layer without one known output
+        return 1024
+    return int(np.clip(2**23 // max(width, 1), 1024, 65_536))
 
 
 def _called_in_chunks(model, features: dict[str, np.ndarray], chunk_rows: int) -> np.ndarray:
@@ -134,7 +142,7 @@ def model_outputs(
     set_stochastic(model, stochastic)
     try:
         if samples == 1 and config.data.input_kind == "table":
-            outputs = _called_in_chunks(model, features, _table_chunk_rows(config))
+            outputs = _called_in_chunks(model, features, _table_chunk_rows(model))
         else:
             # tf.data rather than NumPy dicts: Keras cannot take string columns as object
             # arrays. All passes in one predict call (the rows' batches repeated, so no batch
