@@ -30,6 +30,7 @@ from toolkit.data.prepared import prepare_data
 from toolkit.evaluation import metrics
 from toolkit.evaluation.conformal import ConformalCalibration
 from toolkit.evaluation.evaluate import score
+from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import predict, prediction_frame
 from toolkit.models.builder import build_model
 
@@ -155,7 +156,9 @@ def test_a_classifier_ensemble_writes_the_average_probabilities_entropy_and_mutu
         alpha=0.2,
         calibrated_on="validation",
     )
-    predictions = predict(network, features, config, conformal=calibration)
+    predictions = predict(
+        network, features, config, calibration=PostHocCalibration(conformal=calibration)
+    )
     frame = prediction_frame(predictions, data.spec, config)
 
     z = _standardised_first_input(data, features)

@@ -14,6 +14,7 @@ from scipy import stats
 
 from tests.helpers import tiny_config
 from toolkit.config.loading import validate_config
+from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import summarize_outputs
 from toolkit.evaluation.std_scaling import fit_std_scale
 
@@ -46,7 +47,7 @@ def test_a_gaussian_twice_too_wide_is_halved_and_then_covers_its_level():
     assert s == pytest.approx(0.5, abs=4 * s_error)
 
     new_raw, new_y = outputs(n)
-    scaled = summarize_outputs(new_raw, config, std_scale=s)
+    scaled = summarize_outputs(new_raw, config, calibration=PostHocCalibration(std_scale=s))
     np.testing.assert_allclose(scaled.std, 2.0 * s)
     np.testing.assert_allclose(scaled.mean, new_raw[0, :, 0, 0])
     coverage = np.mean((scaled.lower <= new_y) & (new_y <= scaled.upper))
@@ -72,7 +73,7 @@ def test_point_components_scale_their_spread_by_the_closed_form_factor():
     p = summarize_outputs(raw, config)
     s = fit_std_scale(p.locations, p.scales, y)
     assert s == pytest.approx(min(max(expected, 0.25), 4.0), rel=1e-12)
-    scaled = summarize_outputs(raw, config, std_scale=s)
+    scaled = summarize_outputs(raw, config, calibration=PostHocCalibration(std_scale=s))
     np.testing.assert_allclose(scaled.std, s * spread)
     np.testing.assert_allclose(scaled.epistemic_std, s * spread)
     np.testing.assert_allclose(scaled.mean, mean)
@@ -112,7 +113,7 @@ def test_a_mixtures_factor_minimises_its_nll_on_a_brute_force_grid():
     assert 0.3 < s < 0.9  # well inside the bounds: a real minimum, not a clipped one
 
     # every std scales by s: total, epistemic (spread of the means), aleatoric (RMS scale)
-    scaled = summarize_outputs(raw, config, std_scale=s)
+    scaled = summarize_outputs(raw, config, calibration=PostHocCalibration(std_scale=s))
     aleatoric = np.sqrt((scales**2).mean(axis=1))
     epistemic = locations.std(axis=1)
     np.testing.assert_allclose(scaled.aleatoric_std, s * aleatoric)

@@ -28,6 +28,7 @@ def test_a_gaussian_ensembles_endpoint_equals_predict_for_split_and_cqr(tmp_path
     import tensorflow as tf
 
     from toolkit.evaluation.conformal import ConformalCalibration
+    from toolkit.evaluation.posthoc import PostHocCalibration
     from toolkit.evaluation.predict import predict, prediction_frame
     from toolkit.serving.outputs import ServingPlan, serving_function
 
@@ -50,14 +51,15 @@ def test_a_gaussian_ensembles_endpoint_equals_predict_for_split_and_cqr(tmp_path
         alpha=0.2,
         calibrated_on="validation",
     )
-    for calibration in (run.conformal, cqr):
+    for conformal in (run.conformal, cqr):
+        calibration = PostHocCalibration(conformal=conformal)
         expected = prediction_frame(
-            predict(run.model, {"numeric": rows}, run.config, conformal=calibration),
+            predict(run.model, {"numeric": rows}, run.config, calibration=calibration),
             run.spec,
             run.config,
         )
         plan = ServingPlan.of(
-            run.model, run.spec, run.config, mc_samples=None, conformal=calibration
+            run.model, run.spec, run.config, mc_samples=None, calibration=calibration
         )
         got = serving_function(run.model, plan)({"numeric": tf.constant(rows)})
         assert sorted(got) == sorted(plan.outputs())

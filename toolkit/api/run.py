@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
     from toolkit.config.schema import ExperimentConfig
     from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.evaluation.conformal import ConformalCalibration
+    from toolkit.evaluation.posthoc import PostHocCalibration
 
 DataArgument = pd.DataFrame | str | Path
 
@@ -139,20 +141,24 @@ class Run:
         return load_run_model(self.path)
 
     @functools.cached_property
-    def conformal(self):
+    def calibration(self) -> PostHocCalibration:
+        """The run's post-hoc calibration (``std_scaling.json``, ``conformal.json``): predict,
+        evaluate and export apply it (``toolkit.evaluation.posthoc``)."""
+        from toolkit.evaluation.posthoc import PostHocCalibration
+
+        return PostHocCalibration.load(self.path)
+
+    @property
+    def conformal(self) -> ConformalCalibration | None:
         """The run's conformal calibration (``conformal.json``), or None: predict and evaluate
         apply it (``toolkit.evaluation.conformal``)."""
-        from toolkit.evaluation.conformal import load_calibration
+        return self.calibration.conformal
 
-        return load_calibration(self.path)
-
-    @functools.cached_property
+    @property
     def std_scale(self) -> float:
         """The run's std factor (``std_scaling.json``), 1 without one: predict and evaluate
         scale a regressor's predictive distribution by it (``toolkit.evaluation.std_scaling``)."""
-        from toolkit.evaluation.std_scaling import load_std_scale
-
-        return load_std_scale(self.path)
+        return self.calibration.std_scale
 
     @property
     def default_split(self) -> str:
@@ -184,8 +190,7 @@ class Run:
                 frame,
                 self.spec,
                 self.config,
-                conformal=self.conformal,
-                std_scale=self.std_scale,
+                calibration=self.calibration,
             )
         chunks = self._reader().read_input(data, self.spec, label=label)
         model = self.model
@@ -195,8 +200,7 @@ class Run:
                 chunk,
                 self.spec,
                 self.config,
-                conformal=self.conformal,
-                std_scale=self.std_scale,
+                calibration=self.calibration,
             )
             for chunk in chunks
         ]
@@ -221,8 +225,7 @@ class Run:
             self.spec,
             self.config,
             output,
-            conformal=self.conformal,
-            std_scale=self.std_scale,
+            calibration=self.calibration,
         )
         for finding in audit.findings():
             warnings.warn(finding, InputWarning, stacklevel=2)
@@ -258,8 +261,7 @@ class Run:
             chunks,
             self.spec,
             self.config,
-            conformal=self.conformal,
-            std_scale=self.std_scale,
+            calibration=self.calibration,
         )
         return scores
 

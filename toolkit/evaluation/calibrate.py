@@ -19,6 +19,7 @@ import numpy as np
 from toolkit.config.schema import ExperimentConfig
 from toolkit.evaluation.conformal import ConformalCalibration
 from toolkit.evaluation.metrics import regression_metrics
+from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import model_outputs, summarize_outputs
 from toolkit.evaluation.std_scaling import fit_std_scale
 from toolkit.evaluation.temperature import calibration_change, fit_temperature, separable
@@ -40,6 +41,8 @@ CALIBRATION_ROWS = 100_000
 
 @dataclass
 class RunCalibration:
+    """What ``calibrate_run`` fitted, with its reports (the temperature is in the model)."""
+
     conformal: ConformalCalibration | None = None
     temperature: dict[str, Any] | None = None
     std_scaling: dict[str, Any] | None = None
@@ -48,6 +51,11 @@ class RunCalibration:
     def std_scale(self) -> float:
         """The factor the run's regression predictions are scaled by (1: none)."""
         return 1.0 if self.std_scaling is None else self.std_scaling["factor"]
+
+    @property
+    def post_hoc(self) -> PostHocCalibration:
+        """The post-hoc calibration predictions of the run apply, as a saved run loads it."""
+        return PostHocCalibration(std_scale=self.std_scale, conformal=self.conformal)
 
 
 def _temperature_layer(model):
@@ -96,7 +104,7 @@ def _scaling_change(
     scored as metrics.json scores the splits."""
     result: dict[str, Any] = {}
     for key, s in (("before", 1.0), ("after", factor)):
-        p = summarize_outputs(outputs, config, std_scale=s)
+        p = summarize_outputs(outputs, config, calibration=PostHocCalibration(std_scale=s))
         bounds = (p.lower, p.upper) if p.lower is not None else None
         scores = regression_metrics(
             y,
@@ -150,12 +158,14 @@ def fit_conformal(
     data: PreparedData,
     model,
     *,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConformalCalibration | None:
-    """The conformal scores of the model on its calibration rows. ``validation``: the
-    outputs and targets of ``_validation_outputs``, when already predicted (used when the
-    scores are computed on the validation split)."""
+    """The conformal scores of the model on its calibration rows, its predictions calibrated
+    by the steps fitted before (``calibration``, without a conformal part): the scores
+    describe the predictions the saved run gives. ``validation``: the outputs and targets of
+    ``_validation_outputs``, when already predicted (used when the scores are computed on
+    the validation split)."""
     section = config.prediction.conformal
     if section is None:
         return None
@@ -166,7 +176,7 @@ def fit_conformal(
         split = data.validation if held_out else data.calibration
         features, y = split.sample(CALIBRATION_ROWS, seed=config.seed)
         outputs = model_outputs(model, features, config)
-    predictions = summarize_outputs(outputs, config, std_scale=std_scale)
+    predictions = summarize_outputs(outputs, config, calibration=calibration)
     return ConformalCalibration.fit(
         predictions,
         y[:, 0] if np.ndim(y) == 2 else y,
@@ -203,6 +213,6 @@ def calibrate_run(config: ExperimentConfig, data: PreparedData, model) -> RunCal
         ),
     )
     calibration.conformal = fit_conformal(
-        config, data, model, std_scale=calibration.std_scale, validation=validation
+        config, data, model, calibration=calibration.post_hoc, validation=validation
     )
     return calibration

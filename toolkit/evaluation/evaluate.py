@@ -11,13 +11,13 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, encode_target, feature_arrays
 from toolkit.evaluation import metrics
 from toolkit.evaluation.conformal import conformal_metrics
+from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import Predictions, concatenate, predict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from toolkit.data.split import Split
-    from toolkit.evaluation.conformal import ConformalCalibration
 
 
 def score(
@@ -83,13 +83,12 @@ def evaluate_frame(
     config: ExperimentConfig,
     *,
     what: str = "data",
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics, predictions and encoded targets of ``model`` on raw rows ``frame``."""
     features = feature_arrays(frame, spec, what=what)
     y = encode_target(frame, spec, what=what)
-    predictions = predict(model, features, config, conformal=conformal, std_scale=std_scale)
+    predictions = predict(model, features, config, calibration=calibration)
     return score(predictions, y, spec, config), predictions, y
 
 
@@ -99,14 +98,13 @@ def evaluate_chunks(
     spec: FeatureSpec,
     config: ExperimentConfig,
     *,
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Exact metrics over ``(features, target)`` chunks read once: each chunk is predicted and
     dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
     predicted, targets = [], []
     for features, target in _regrouped(chunks):
-        predictions = predict(model, features, config, conformal=conformal, std_scale=std_scale)
+        predictions = predict(model, features, config, calibration=calibration)
         predicted.append(_row_scored(predictions, target))
         targets.append(target)
     if not predicted:
@@ -160,8 +158,7 @@ def evaluate_split(
     *,
     max_rows: int | None = None,
     seed: int = 0,
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics of ``model`` on a split: every row in one streaming pass, or a seeded sample
     of ``max_rows`` rows when the split is larger."""
@@ -169,4 +166,4 @@ def evaluate_split(
         chunks = [split.sample(max_rows, seed=seed)]
     else:
         chunks = split.chunks()
-    return evaluate_chunks(model, chunks, spec, config, conformal=conformal, std_scale=std_scale)
+    return evaluate_chunks(model, chunks, spec, config, calibration=calibration)

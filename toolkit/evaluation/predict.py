@@ -23,11 +23,11 @@ from scipy import special, stats
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, feature_arrays
 from toolkit.evaluation.metrics import mixture_quantile
+from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.std_scaling import scaled_components
 
 if TYPE_CHECKING:
     from toolkit.data.sources.base import InputChunk
-    from toolkit.evaluation.conformal import ConformalCalibration
 
 
 @dataclass
@@ -230,21 +230,23 @@ def summarize_outputs(
     outputs: np.ndarray,
     config: ExperimentConfig,
     *,
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> Predictions:
     """The predictive distribution of raw outputs (passes, rows, members, outputs), scaled
-    about its mean by the run's ``std_scale`` (regression), and its conformal intervals or
-    prediction sets when ``conformal`` is given (computed after the scaling)."""
+    about its mean by ``calibration.std_scale`` (regression), and its conformal intervals or
+    prediction sets when ``calibration.conformal`` is given (computed after the scaling)."""
     task = config.model.task
     if task == "regression":
         predictions = _regression_summary(
-            outputs, config.model.gaussian_output, config.prediction.interval, std_scale
+            outputs,
+            config.model.gaussian_output,
+            config.prediction.interval,
+            calibration.std_scale,
         )
     else:
         predictions = _classifier_summary(outputs, task)
-    if conformal is not None:
-        conformal.apply(predictions)
+    if calibration.conformal is not None:
+        calibration.conformal.apply(predictions)
     return predictions
 
 
@@ -254,12 +256,12 @@ def predict(
     config: ExperimentConfig,
     *,
     batch_size: int = 1024,
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> Predictions:
-    """Run the model on prepared feature arrays and summarise its predictive distribution."""
+    """Run the model on prepared feature arrays and summarise its predictive distribution,
+    with the run's post-hoc ``calibration`` applied."""
     outputs = model_outputs(model, features, config, batch_size=batch_size)
-    return summarize_outputs(outputs, config, conformal=conformal, std_scale=std_scale)
+    return summarize_outputs(outputs, config, calibration=calibration)
 
 
 def interval(predictions: Predictions, level: float) -> tuple[np.ndarray, np.ndarray] | None:
@@ -314,13 +316,12 @@ def predict_frame(
     spec: FeatureSpec,
     config: ExperimentConfig,
     *,
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> pd.DataFrame:
     """Predict raw rows; columns that are not features (ids) are carried through first, and
     so are image file paths (one row per image, with its file)."""
     features = feature_arrays(frame, spec, what="input", new_images=True)
-    predictions = predict(model, features, config, conformal=conformal, std_scale=std_scale)
+    predictions = predict(model, features, config, calibration=calibration)
     result = prediction_frame(predictions, spec, config)
     paths = (
         [spec.image.column]
@@ -339,11 +340,10 @@ def predict_chunk(
     spec: FeatureSpec,
     config: ExperimentConfig,
     *,
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> pd.DataFrame:
     """One chunk of new rows as ``toolkit predict`` writes it: carried columns first."""
-    predictions = predict(model, chunk.features, config, conformal=conformal, std_scale=std_scale)
+    predictions = predict(model, chunk.features, config, calibration=calibration)
     return _with_carried(chunk.carried, prediction_frame(predictions, spec, config))
 
 
@@ -360,8 +360,7 @@ def write_predictions(
     config: ExperimentConfig,
     output,
     *,
-    conformal: ConformalCalibration | None = None,
-    std_scale: float = 1.0,
+    calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> int:
     """Predict ``chunks`` of new rows and write them to ``output`` (CSV, or Parquet by its
     suffix) a chunk at a time, so memory stays flat whatever the number of rows. The file
@@ -382,9 +381,7 @@ def write_predictions(
             # it after raised "write to closed file" in place of the chunk's own error.
             try:
                 for chunk in chunks:
-                    frame = predict_chunk(
-                        model, chunk, spec, config, conformal=conformal, std_scale=std_scale
-                    )
+                    frame = predict_chunk(model, chunk, spec, config, calibration=calibration)
                     if parquet:
                         import pyarrow.parquet as pq
 

@@ -13,20 +13,24 @@ from sklearn.metrics import confusion_matrix
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.evaluation import plots
+from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import Predictions, predict
-from toolkit.evaluation.std_scaling import load_std_scale
 from toolkit.runs import RunDirectory
 
 
 def _band(
-    model: Any, config: ExperimentConfig, x: np.ndarray, actual: np.ndarray, std_scale: float
+    model: Any,
+    config: ExperimentConfig,
+    x: np.ndarray,
+    actual: np.ndarray,
+    calibration: PostHocCalibration,
 ) -> Figure:
     """The predictive band of a model with one numeric input, over the data's range and half more."""
     finite = x[np.isfinite(x)]
     lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
     grid = np.linspace(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo), 200)
     features = {NUMERIC_INPUT: grid.astype(np.float32).reshape(-1, 1)}
-    band = predict(model, features, config, std_scale=std_scale)
+    band = predict(model, features, config, calibration=calibration)
     return plots.predictive_band(
         x, actual, grid, band.mean, band.std, interval=config.prediction.interval
     )
@@ -65,9 +69,9 @@ def _regression_figures(
     figures["interval_calibration.png"] = plots.interval_calibration(actual, p.mean, p.std)
     if uses_model(config, spec, p):
         x = frame[spec.numeric[0].name].to_numpy(dtype=float)
-        # The band of the predictions the run gives: its std factor, saved before the plots.
-        std_scale = load_std_scale(run.path)
-        figures["predictive_band.png"] = _band(model, config, x, actual, std_scale)
+        # The band of the predictions the run gives: its calibration, saved before the plots.
+        calibration = PostHocCalibration.load(run.path)
+        figures["predictive_band.png"] = _band(model, config, x, actual, calibration)
     return figures
 
 

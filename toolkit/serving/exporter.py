@@ -176,12 +176,7 @@ def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> di
     from toolkit.serving.outputs import ServingPlan, input_signature, serving_function
 
     plan = ServingPlan.of(
-        model,
-        run.spec,
-        run.config,
-        mc_samples=mc_samples,
-        conformal=run.conformal,
-        std_scale=run.std_scale,
+        model, run.spec, run.config, mc_samples=mc_samples, calibration=run.calibration
     )
     signature = input_signature(model)
     saved_model = staging / "saved_model"

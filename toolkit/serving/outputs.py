@@ -27,7 +27,7 @@ from typing import Any
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec
-from toolkit.evaluation.conformal import ConformalCalibration
+from toolkit.evaluation.posthoc import PostHocCalibration
 
 # Bisection steps for a mixture quantile: each halves the bracket, which starts as wide as the
 # components' own quantiles spread; 60 halvings reach float32's resolution from any bracket.
@@ -44,8 +44,7 @@ class ServingPlan:
     interval: float
     classes: tuple[str, ...]
     members: int = 1
-    conformal: ConformalCalibration | None = None
-    std_scale: float = 1.0  # the run's std_scaling.json factor (regression)
+    calibration: PostHocCalibration = PostHocCalibration.NONE  # the run's, as predict applies
 
     @classmethod
     def of(
@@ -55,8 +54,7 @@ class ServingPlan:
         config: ExperimentConfig,
         *,
         mc_samples: int | None,
-        conformal: ConformalCalibration | None = None,
-        std_scale: float = 1.0,
+        calibration: PostHocCalibration = PostHocCalibration.NONE,
     ) -> ServingPlan:
         from toolkit.models.layers.stochastic import is_stochastic
 
@@ -70,8 +68,7 @@ class ServingPlan:
             interval=config.prediction.interval,
             classes=tuple(spec.target.classes),
             members=1 if ensemble is None else ensemble.members,
-            conformal=conformal,
-            std_scale=std_scale,
+            calibration=calibration,
         )
 
     @property
@@ -86,16 +83,17 @@ class ServingPlan:
     def outputs(self) -> list[str]:
         """The endpoint's output names, in the order documented above."""
         several = self.components > 1
+        conformal = self.calibration.conformal is not None
         if self.task != "regression":
             extra = ["entropy", "mutual_information"] if several else []
-            sets = ["prediction_set", "set_size"] if self.conformal is not None else []
+            sets = ["prediction_set", "set_size"] if conformal else []
             return ["prediction", "probabilities", *extra, *sets]
         names = ["prediction"]
         if self.gaussian or several:
             names += ["std", "lower", "upper"]
             names += ["epistemic_std"] if several else []
             names += ["aleatoric_std"] if self.gaussian else []
-        if self.conformal is not None:
+        if conformal:
             names += ["conformal_lower", "conformal_upper"]
         return names
 
@@ -156,12 +154,12 @@ def _interval(plan: ServingPlan, level: float, draws, mean, std):
 
 def _conformal_regression(plan: ServingPlan, draws, mean, std) -> dict[str, Any]:
     """The run's conformal interval, its quantile q a constant of the graph."""
-    calibration = plan.conformal
-    q = float(calibration.quantile)
-    if calibration.method == "cqr":
-        lower, upper = _interval(plan, 1.0 - calibration.alpha, draws, mean, std)
+    conformal = plan.calibration.conformal
+    q = float(conformal.quantile)
+    if conformal.method == "cqr":
+        lower, upper = _interval(plan, 1.0 - conformal.alpha, draws, mean, std)
         return {"conformal_lower": lower - q, "conformal_upper": upper + q}
-    half = q * std if calibration.normalized else q
+    half = q * std if conformal.normalized else q
     return {"conformal_lower": mean - half, "conformal_upper": mean + half}
 
 
@@ -198,8 +196,8 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
 
     several = plan.components > 1
     if plan.task == "regression":
-        if plan.std_scale != 1.0:
-            draws = _std_scaled(draws, plan.std_scale)
+        if plan.calibration.std_scale != 1.0:
+            draws = _std_scaled(draws, plan.calibration.std_scale)
         location = draws[..., 0]
         mean = tf.reduce_mean(location, axis=0)
         outputs = {"prediction": mean}
@@ -218,7 +216,7 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
             std = tf.sqrt(variance)
             lower, upper = _interval(plan, plan.interval, draws, mean, std)
             outputs.update(std=std, lower=lower, upper=upper)
-        if plan.conformal is not None:
+        if plan.calibration.conformal is not None:
             outputs.update(_conformal_regression(plan, draws, mean, std))
         return outputs
     if plan.task == "binary":
@@ -237,9 +235,10 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
         total = entropy(mean)
         expected = tf.reduce_mean(entropy(probabilities), axis=0)
         outputs.update(entropy=total, mutual_information=tf.maximum(total - expected, 0.0))
-    if plan.conformal is not None:
+    conformal = plan.calibration.conformal
+    if conformal is not None:
         # 1 for the classes in the set: integers, which every format's runtime returns alike.
-        members = tf.cast(_class_scores(mean) <= float(plan.conformal.quantile), tf.int32)
+        members = tf.cast(_class_scores(mean) <= float(conformal.quantile), tf.int32)
         outputs.update(prediction_set=members, set_size=tf.reduce_sum(members, axis=-1))
     return outputs
 

@@ -41,6 +41,7 @@ from toolkit.runs import (
 if TYPE_CHECKING:
     from toolkit.evaluation.baselines import BaselineFit
     from toolkit.evaluation.calibrate import RunCalibration
+    from toolkit.evaluation.posthoc import PostHocCalibration
     from toolkit.training.callback_factory import RunCallbacks
 
 
@@ -806,7 +807,13 @@ CALLBACK_ROWS = 10_000
 
 
 def _plot_points(
-    config: ExperimentConfig, data: PreparedData, model, split, predictions, y, std_scale=1.0
+    config: ExperimentConfig,
+    data: PreparedData,
+    model,
+    split,
+    predictions,
+    y,
+    calibration: PostHocCalibration,
 ):
     """``(frame, predictions, y, images)`` for the plots: the held-out split's own when it is
     small, else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric
@@ -817,7 +824,7 @@ def _plot_points(
 
     if split.rows > PLOT_ROWS:
         features, y = split.sample(PLOT_ROWS, seed=config.seed)
-        predictions = predict(model, features, config, std_scale=std_scale)
+        predictions = predict(model, features, config, calibration=calibration)
     else:
         features, _ = split.sample(None)
     columns = [f.name for f in data.spec.numeric]
@@ -908,8 +915,7 @@ def _final_metrics(
                 config,
                 max_rows=limit,
                 seed=config.seed,
-                conformal=calibration.conformal,
-                std_scale=calibration.std_scale,
+                calibration=calibration.post_hoc,
             )
         results[split] = scores
         evaluated_rows[split] = len(y)
@@ -924,7 +930,7 @@ def _final_metrics(
                 history,
                 model,
                 held_out_name,
-                *_plot_points(config, data, model, held_out, predictions, y, calibration.std_scale),
+                *_plot_points(config, data, model, held_out, predictions, y, calibration.post_hoc),
             )
     late_baselines = None
     if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
