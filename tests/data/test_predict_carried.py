@@ -107,6 +107,12 @@ def test_csv_carried_columns_keep_their_types_across_chunks(run_dir, tmp_path, o
         ids = [line.split(",", 1)[0] for line in (tmp_path / output).read_text().splitlines()]
         assert ids[1:4] == ["1", "4", "7"] and ids[late + 1] == ""
         assert not any("." in value for value in ids[1:])  # 17, never 17.0
+        # A CSV output writes the carried columns back as the text they were.
+        as_text = {"dtype": str, "keep_default_na": False}
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / output, **as_text)[CARRIED],
+            pd.read_csv(tmp_path / "rows.csv", **as_text)[CARRIED],
+        )
     assert list(written.columns[: len(CARRIED)]) == CARRIED
     pd.testing.assert_frame_equal(written[CARRIED], expected)
     assert list(written["zip"][:5]) == list(frame["zip"][:5])  # the text as it was
@@ -167,7 +173,10 @@ def test_parquet_carried_columns_keep_their_arrow_types(run_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_csv_carried_number_column_with_text_after_the_first_block_is_one_line(run_dir, tmp_path):
+def test_csv_carried_number_column_with_text_after_the_first_block(run_dir, tmp_path):
+    """A Parquet output's column types are fixed by its first chunk: a number column that
+    turns to text later is a one-line error naming the row. A CSV output writes the text
+    back as it was, so the same file predicts."""
     frame, late = _big_csv(tmp_path / "rows.csv")
     frame["weight"] = frame["weight"].astype(object)
     frame.loc[late, "weight"] = "unknown"
@@ -184,6 +193,16 @@ def test_csv_carried_number_column_with_text_after_the_first_block_is_one_line(r
     line = (tmp_path / "rows.csv").read_text().splitlines()[late + 1]  # line late + 2
     assert "unknown" in line.split(",")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # nothing half-written
+
+    as_csv = run_cli(
+        "predict", run_dir, "--input", tmp_path / "rows.csv", "--output", tmp_path / "o.csv"
+    )
+    assert as_csv.returncode == 0, as_csv.stderr
+    weights = pd.read_csv(tmp_path / "o.csv", dtype=str, keep_default_na=False)["weight"]
+    expected = pd.read_csv(tmp_path / "rows.csv", dtype=str, keep_default_na=False)["weight"]
+    pd.testing.assert_series_equal(weights, expected)
+    assert weights[late] == "unknown"
+    (tmp_path / "o.csv").unlink()
 
     # evaluate writes no carried columns: the same file scores, as predictions without the
     # column do (their RMSE computed here).

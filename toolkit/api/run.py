@@ -214,10 +214,12 @@ class Run:
         Values training never saw (new categories, missing numbers) are scored, and each
         column that held some is an ``InputWarning``."""
         from toolkit.data.input_audit import InputAudit, InputWarning
-        from toolkit.evaluation.predict import write_predictions
+        from toolkit.evaluation.predict import is_parquet, write_predictions
 
         output = _prediction_file(Path(output))
-        chunks = self._reader().read_input(data, self.spec, label=label)  # checked here
+        chunks = self._reader().read_input(  # checked here
+            data, self.spec, label=label, carried_as_text=not is_parquet(output)
+        )
         audit = InputAudit(self.spec)
         rows = write_predictions(
             self.model,

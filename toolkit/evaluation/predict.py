@@ -353,6 +353,13 @@ def _with_carried(carried: pd.DataFrame, result: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([carried, result], axis=1)
 
 
+def is_parquet(output) -> bool:
+    """Whether ``toolkit predict`` writes ``output`` as Parquet (by its suffix), else CSV."""
+    from pathlib import Path
+
+    return Path(output).suffix.lower() in (".parquet", ".pq")
+
+
 def write_predictions(
     model,
     chunks: Iterable[InputChunk],
@@ -374,7 +381,7 @@ def write_predictions(
 
     def write(path: Path) -> None:
         nonlocal written
-        parquet = output.suffix.lower() in (".parquet", ".pq")
+        parquet = is_parquet(output)
         writer = None
         with open(path, "wb") as handle:
             # The Parquet writer is closed before its file, also when a chunk fails: closing

@@ -73,6 +73,7 @@ class Source(abc.ABC):
         with_target: bool = False,
         chunk_rows: int | None = None,
         what: str = "input",
+        carried_as_text: bool = False,
     ) -> Iterator[InputChunk]:
         """New rows from ``path`` (for ``predict``, and ``evaluate --data``), in chunks.
 
@@ -80,7 +81,8 @@ class Source(abc.ABC):
         a kind whose inputs are not tables overrides this, and runs on images or signals read
         any form those come in (``read_array_input``). ``label`` names the file or shard in
         messages about files; ``what`` starts messages about the values of a single file
-        ("input column 'x' must be numeric, row 3 holds 'big'").
+        ("input column 'x' must be numeric, row 3 holds 'big'"); ``carried_as_text`` keeps a
+        CSV file's other columns as read (for a CSV output).
         """
         from toolkit.data.streaming.reader import read_input_chunks
 
@@ -92,7 +94,13 @@ class Source(abc.ABC):
             )
 
         return read_input_chunks(
-            path, spec, label=label, with_target=with_target, chunk_rows=chunk_rows, what=what
+            path,
+            spec,
+            label=label,
+            with_target=with_target,
+            chunk_rows=chunk_rows,
+            what=what,
+            carried_as_text=carried_as_text,
         )
 
     def describe(self) -> dict[str, Any]:

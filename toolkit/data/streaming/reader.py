@@ -241,9 +241,15 @@ def read_input_chunks(
     with_target: bool = False,
     chunk_rows: int | None = None,
     what: str = "input",
+    carried_as_text: bool = False,
 ) -> Iterator[InputChunk]:
     """New rows for predict/evaluate from a CSV/Parquet file, directory or glob: encoded
     features (and target), and the other columns carried through, a chunk at a time.
+
+    A CSV file's carried columns are typed from its first block (for a Parquet output or a
+    frame), or with ``carried_as_text`` kept as the text they were read as (for a CSV
+    output, which then writes them back exactly, and never fails on a column that turns
+    from numbers to text further down).
 
     Every shard is inspected first, so a missing column fails before any output is written.
     Problems with a value name its column and row (and the shard, in a set of several);
@@ -274,7 +280,7 @@ def read_input_chunks(
         if with_target:
             every[spec.target.name] = types[spec.target.name]
         shard_set = ShardSet(shard_set.shards, None, every, label)
-        if not with_target:
+        if not with_target and not carried_as_text:
             # Only predict writes the carried columns: evaluate leaves them as text, so a
             # note column cannot fail it.
             carried_types = _carried_csv_types(first, carried_names, label)
