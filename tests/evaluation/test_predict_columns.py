@@ -268,12 +268,19 @@ def test_mc_dropout_on_one_unit_writes_its_two_point_distributions_moments():
     np.testing.assert_allclose(frame["upper"], frame["prediction"] + half, rtol=1e-12)
 
 
-def test_a_deterministic_gaussian_head_has_no_epistemic_column_and_exact_quantiles():
+def _deterministic_gaussian():
+    """A Gaussian head on the first standardised input z: mean 0.5 z + 0.1 and scale
+    softplus(0.3 z - 0.2) + MIN_SCALE, in standardised target units."""
     config, data, network = _built("regression", {"head": "gaussian"}, source="synthetic:sine")
     head = network.get_layer("gaussian_head")
     head.mean_layer.set_weights([np.array([[0.5]]), np.array([0.1])])
     head.scale_layer.set_weights([np.array([[0.3]]), np.array([-0.2])])
     _pass_first_input(network.get_layer("block0_dense"))
+    return config, data, network
+
+
+def test_a_deterministic_gaussian_head_has_no_epistemic_column_and_exact_quantiles():
+    config, data, network = _deterministic_gaussian()
     features = data.validation.arrays()[0]
     _, frame = _frame(config, data, network, features)
     z = _standardised_first_input(data, features)
@@ -297,11 +304,7 @@ def test_a_table_larger_than_one_call_is_predicted_row_for_row():
     """A deterministic table model runs eagerly on at most 65,536 rows per call: 70,001 rows
     (the validation rows tiled, then shuffled) take two calls, the second a partial one, and
     every row still gets its own closed-form prediction."""
-    config, data, network = _built("regression", {"head": "gaussian"}, source="synthetic:sine")
-    head = network.get_layer("gaussian_head")
-    head.mean_layer.set_weights([np.array([[0.5]]), np.array([0.1])])
-    head.scale_layer.set_weights([np.array([[0.3]]), np.array([-0.2])])
-    _pass_first_input(network.get_layer("block0_dense"))
+    config, data, network = _deterministic_gaussian()
     validation = data.validation.arrays()[0]
     order = np.random.default_rng(0).permutation(70_001)
     rows = np.arange(70_001) % len(validation["numeric"])
