@@ -239,11 +239,17 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
 def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     cli, write_config, tmp_path
 ):
+    """One line on stderr, with augmentation on as in configs/transfer_mobilenet.yaml (its
+    module imported TensorFlow before the quiet start-up, whose log lines came first)."""
     folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
     config = write_config(
         {
             "name": "transfer",
-            "data": {"source": str(folder), "validation": 0.25},
+            "data": {
+                "source": str(folder),
+                "validation": 0.25,
+                "augmentation": {"random_flip": "horizontal"},
+            },
             "model": {
                 "task": "binary",
                 "body": "backbone",
