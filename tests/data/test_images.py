@@ -167,6 +167,35 @@ def test_npz_images_and_signals(tmp_path):
     np.testing.assert_allclose(data.spec.signal.std, train.std(axis=(0, 1)), rtol=1e-5)
 
 
+def test_a_nan_in_an_npz_is_one_line_before_any_run_directory(cli, write_config, tmp_path):
+    """Arrays have no imputation: a NaN in a signal reached the baselines' scoring after
+    training (a traceback, exit 1, a failed run directory). Now: exit 2, one line naming the
+    row, nothing written; the same for new signals given to predict."""
+    path = write_signal_npz(tmp_path / "signals.npz", count=40, length=8)
+    with np.load(path) as archive:
+        x, y = archive["x"].copy(), archive["y"]
+    x[[5, 17], 3, 1] = [np.nan, np.inf]
+    np.savez(path, x=x, y=y)
+    config = write_config(
+        {
+            "name": "signals",
+            "data": {"source": str(path), "kind": "signal"},
+            "model": {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": []},
+            "training": {"epochs": 1, "batch_size": 8},
+            "evaluation": {"plots": False},
+        }
+    )
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"toolkit: error: data.source {path}: x holds NaN or infinite values in 2 row(s), "
+        "the first row 5; images and signals must be finite numbers"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_digits_as_8x8x1_images_are_scikit_learns():
     import sklearn.datasets
 
