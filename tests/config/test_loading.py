@@ -172,3 +172,35 @@ def test_an_empty_feature_list_is_refused(write_config):
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tiny_config()), ["data.features=[]"])
     assert str(caught.value).startswith("--set data.features=[]: data.features: an empty list")
+
+
+def test_a_set_inside_the_search_space_addresses_a_dotted_path(write_config):
+    """Search-space keys are dotted config paths: ``--set tuner.search_space.model.dropout=``
+    sets the entry ``model.dropout`` (it was read as nested keys, 'unknown key dropout'),
+    ``...model.hidden.0.int=`` one field of ``model.hidden.0``; the same from Python."""
+    import toolkit
+
+    space = {
+        "model.hidden.0": {"int": [8, 32], "step": 8},
+        "model.dropout": {"choice": [0.0, 0.1]},
+    }
+    path = write_config(tiny_config(tuner={"search_space": space}))
+    config = load_config(
+        path,
+        [
+            "tuner.search_space.model.dropout={choice: [0.5]}",
+            "tuner.search_space.model.hidden.0.int=[16, 64]",
+            "tuner.search_space.training.optimizer.learning_rate={float: [0.001, 0.1]}",
+        ],
+    )
+    dimensions = {
+        key: value.model_dump(exclude_defaults=True)
+        for key, value in config.tuner.search_space.items()
+    }
+    assert dimensions == {
+        "model.hidden.0": {"int": [16, 64], "step": 8.0},
+        "model.dropout": {"choice": [0.5]},
+        "training.optimizer.learning_rate": {"float": [0.001, 0.1]},
+    }
+    same = toolkit.load_config(path, {"tuner.search_space.model.dropout.choice": [0.5]})
+    assert same.tuner.search_space["model.dropout"].choice == [0.5]

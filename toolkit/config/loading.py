@@ -152,7 +152,23 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     except yaml.YAMLError:
         raise ConfigError(f"--set {text}: value is not valid YAML") from None
     path = tuple(int(part) if part.isdigit() else part for part in key.strip().split("."))
-    return path, value
+    return search_space_path(path), value
+
+
+_SEARCH_SPACE = ("tuner", "search_space")
+
+
+def search_space_path(path: KeyPath) -> KeyPath:
+    """A search space is keyed by dotted config paths, so ``tuner.search_space.model.hidden.0``
+    names the entry ``model.hidden.0`` (and ``...model.dropout.choice`` that entry's
+    ``choice``), not nested keys ``model``, ``hidden``, ``0``."""
+    from toolkit.config.schema import SearchDimension
+
+    if path[:2] != _SEARCH_SPACE or len(path) < 3:
+        return path
+    rest = [str(part) for part in path[2:]]
+    field = rest.pop() if len(rest) > 1 and rest[-1] in SearchDimension.model_fields else None
+    return (*_SEARCH_SPACE, ".".join(rest), *([field] if field else []))
 
 
 def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> None:
@@ -377,7 +393,7 @@ def _override_mapping(
         parts = str(key).split(".")
         if any(not part.strip() for part in parts):
             raise ConfigError(f"{label}: '{key}' is not a key path like training.epochs")
-        path = tuple(int(part) if part.isdigit() else part for part in parts)
+        path = search_space_path(tuple(int(p) if p.isdigit() else p for p in parts))
         set_path(result, path, copy.deepcopy(value), label=label)
         _replace_origins(origins, path, label)
     return result
