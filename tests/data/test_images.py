@@ -117,6 +117,19 @@ def test_the_fingerprint_follows_the_files_contents(folder, tmp_path):
     assert prepare_data(_config(copy)).fingerprint != first
 
 
+def test_the_fingerprint_is_the_same_from_a_relative_and_an_absolute_source(
+    folder, tmp_path, monkeypatch
+):
+    """config.yaml holds the source made absolute: a run started with a relative folder was
+    refused by --resume as 'data changed' (the files' paths were hashed as written)."""
+    import shutil
+
+    shutil.copytree(folder, tmp_path / "photos")
+    monkeypatch.chdir(tmp_path)
+    relative = prepare_data(_config("photos")).fingerprint
+    assert prepare_data(_config(str(tmp_path / "photos"))).fingerprint == relative
+
+
 def test_a_csv_of_image_paths_beside_table_columns(folder, tmp_path):
     rows = [
         {
