@@ -105,6 +105,33 @@ def test_resizing_and_grayscale_match_keras_image_dataset_from_directory(folder)
             np.testing.assert_allclose(ours[path], image, atol=1e-4)
 
 
+def test_rgba_reads_jpegs_and_every_png_mode(tmp_path):
+    """color_mode rgba on a folder with a JPEG failed ('JPEG does not support 4 channels').
+    Each file's 4 channels against PIL: a PNG's as PIL converts it to RGBA (grey repeated,
+    alpha 255 when absent, its own alpha kept), a JPEG's colours as decoded with 3 channels
+    plus an opaque alpha."""
+    import tensorflow as tf
+
+    from toolkit.data.images import decode_files
+    from toolkit.data.preprocessing import ImageFeature
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(6, 5, 4), dtype=np.uint8)
+    files = {}
+    for mode in ("L", "LA", "RGB", "RGBA"):
+        image = Image.fromarray(pixels, "RGBA").convert(mode)
+        image.save(tmp_path / f"{mode}.png")
+        files[f"{mode}.png"] = np.asarray(image.convert("RGBA"))
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "photo.jpg")
+    jpeg = tf.io.decode_jpeg(tf.io.read_file(str(tmp_path / "photo.jpg")), channels=3).numpy()
+    files["photo.jpg"] = np.concatenate([jpeg, np.full((6, 5, 1), 255, np.uint8)], axis=-1)
+
+    feature = ImageFeature("file", "path", [6, 5, 4], [0.0, 255.0], color_mode="rgba")
+    decoded = decode_files([str(tmp_path / name) for name in files], feature, what="test")
+    for (name, expected), image in zip(files.items(), decoded, strict=True):
+        np.testing.assert_array_equal(image, expected.astype(np.float32), err_msg=name)
+
+
 def test_the_fingerprint_follows_the_files_contents(folder, tmp_path):
     import shutil
 

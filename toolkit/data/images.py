@@ -225,6 +225,25 @@ def check_files(paths: pd.Series | list[str], feature: ImageFeature, *, what: st
     return np.asarray(paths, dtype=str)
 
 
+def _rgba(image):
+    """4 channels from a decoded file of any channel count, an opaque alpha where it has none:
+    a JPEG cannot hold one, and decoding it with ``channels=4`` fails ('JPEG does not support
+    4 channels'), which stopped ``color_mode: rgba`` on a folder with JPEGs in it. PNGs come
+    out as ``channels=4`` gives them (grey repeated, alpha 255 when absent)."""
+    import tensorflow as tf
+
+    count = tf.shape(image)[-1]
+    colour = tf.cond(
+        count < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3]
+    )
+    alpha = tf.cond(
+        tf.equal(count % 2, 0),  # grey + alpha, or RGBA
+        lambda: image[..., -1:],
+        lambda: tf.fill(tf.shape(image[..., :1]), tf.constant(255, image.dtype)),
+    )
+    return tf.concat([colour, alpha], axis=-1)
+
+
 def decode_fn(feature: ImageFeature):
     """A TensorFlow function: an image file's path -> float32 (H, W, C) pixels, decoded and
     resized as ``keras.utils.image_dataset_from_directory`` does."""
@@ -237,9 +256,11 @@ def decode_fn(feature: ImageFeature):
     height, width, channels = feature.shape
 
     def decode(path):
-        image = tf.io.decode_image(
-            tf.io.read_file(path), channels=channels, expand_animations=False
-        )
+        data = tf.io.read_file(path)
+        if channels == 4:
+            image = _rgba(tf.io.decode_image(data, channels=0, expand_animations=False))
+        else:
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         if feature.crop_to_aspect_ratio:
             image = keras.preprocessing.image.smart_resize(
                 image, (height, width), interpolation=feature.interpolation
