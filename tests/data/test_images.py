@@ -344,6 +344,43 @@ def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(
+    cli, write_config, tmp_path
+):
+    """A .weights.h5 of another network: one line (Keras also warned once per layer it
+    skipped, hundreds of lines), exit 2, and no run directory (it was left with run.json,
+    config.yaml and a lock: the file was loaded only once the run had started)."""
+    import keras
+
+    other = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    other.save_weights(tmp_path / "other.weights.h5")
+    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
+    config = write_config(
+        {
+            "name": "transfer",
+            "data": {"source": str(folder), "validation": 0.25},
+            "model": {
+                "task": "binary",
+                "body": "backbone",
+                "backbone": {
+                    "name": "MobileNetV3Small",
+                    "weights": str(tmp_path / "other.weights.h5"),
+                },
+                "hidden": [],
+            },
+            "training": {"epochs": 1, "batch_size": 2},
+        }
+    )
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"toolkit: error: backbone weights {tmp_path / 'other.weights.h5'} do not fit "
+        "MobileNetV3Small with input (32, 32, 3): "
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def _prepare_error(config) -> str:
     with pytest.raises(DataError) as raised:
         prepare_data(config)
