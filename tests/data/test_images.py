@@ -132,6 +132,35 @@ def test_rgba_reads_jpegs_and_every_png_mode(tmp_path):
         np.testing.assert_array_equal(image, expected.astype(np.float32), err_msg=name)
 
 
+def test_class_folders_are_listed_as_keras_lists_them(folder, tmp_path):
+    """Hidden folders (Jupyter's .ipynb_checkpoints) are not classes, and images in a class
+    folder's sub-folders belong to it, as in keras.utils.image_dataset_from_directory: the
+    checkpoints folder was a class of its own, the nested image was left out. A flat folder
+    of new images beside a checkpoints folder is still flat."""
+    import shutil
+
+    import keras
+
+    from toolkit.config.schema import ImageConfig
+    from toolkit.data.images import has_class_folders, read_class_folder
+
+    root = shutil.copytree(folder, tmp_path / "pets")
+    (root / ".ipynb_checkpoints").mkdir()
+    shutil.copy(root / "cat" / "000.png", root / ".ipynb_checkpoints" / "000-checkpoint.png")
+    (root / "dog" / "more").mkdir()
+    shutil.copy(root / "cat" / "000.png", root / "dog" / "more" / "extra.png")
+    frame = read_class_folder(root, ImageConfig(), target="target", label="data.source")
+    theirs = keras.utils.image_dataset_from_directory(root, shuffle=False, image_size=(16, 16))
+    assert sorted(set(frame["target"])) == theirs.class_names == ["cat", "dog"]
+    assert sorted(frame["file"]) == sorted(theirs.file_paths)
+    assert str(root / "dog" / "more" / "extra.png") in set(frame["file"])
+
+    new = tmp_path / "new"
+    (new / ".ipynb_checkpoints").mkdir(parents=True)
+    shutil.copy(root / "cat" / "000.png", new / "photo.png")
+    assert has_class_folders(root) and not has_class_folders(new)
+
+
 def test_the_fingerprint_follows_the_files_contents(folder, tmp_path):
     import shutil
 

@@ -25,28 +25,38 @@ DEFAULT_VALUE_RANGE = [0.0, 255.0]
 DIGITS_VALUE_RANGE = [0.0, 16.0]
 
 
-def _image_files(folder: Path, extensions: list[str]) -> list[Path]:
+def _image_files(folder: Path, extensions: list[str], *, nested: bool = False) -> list[Path]:
+    """The image files in ``folder``, and with ``nested`` in its sub-folders at any depth (a
+    class folder's, as Keras reads them)."""
     suffixes = {f".{e.lower()}" for e in extensions}
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    files = folder.rglob("*") if nested else folder.iterdir()
+    return sorted(p for p in files if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _class_folders(root: Path) -> list[Path]:
+    """The class sub-folders of ``root``. Hidden ones (Jupyter's ``.ipynb_checkpoints``) are
+    skipped, as Keras skips them: they became a class of their own."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def has_class_folders(path: str | Path) -> bool:
-    """Whether ``path`` is a folder with sub-folders (a class-structured folder)."""
+    """Whether ``path`` is a folder with class sub-folders."""
     root = Path(path)
-    return root.is_dir() and any(p.is_dir() for p in root.iterdir())
+    return root.is_dir() and bool(_class_folders(root))
 
 
 def read_class_folder(
     path: str | Path, image: ImageConfig, *, target: str, label: str
 ) -> pd.DataFrame:
-    """One row per image of ``path/<class>/<file>``: its path in ``file``, its class (the
-    sub-folder's name) in ``target``. Files of other types are skipped, as Keras does."""
+    """One row per image of ``path/<class>/[...]/<file>``: its path in ``file``, its class
+    (the sub-folder's name) in ``target``. Files of other types and hidden sub-folders are
+    skipped, as Keras does."""
     root = Path(path)
     if not root.exists():
         raise DataError(f"{label} not found: {root}")
     if not root.is_dir():
         raise DataError(f"{label} is not a folder of class sub-folders: {root}")
-    classes = sorted(p for p in root.iterdir() if p.is_dir())
+    classes = _class_folders(root)
     if not classes:
         tables = [p for p in root.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq")]
         if tables:
@@ -62,7 +72,7 @@ def read_class_folder(
         )
     rows = []
     for folder in classes:
-        files = _image_files(folder, image.extensions)
+        files = _image_files(folder, image.extensions, nested=True)
         if not files:
             raise DataError(
                 f"{label}: class folder {folder} holds no images of type "
