@@ -204,3 +204,25 @@ def test_a_set_inside_the_search_space_addresses_a_dotted_path(write_config):
     }
     same = toolkit.load_config(path, {"tuner.search_space.model.dropout.choice": [0.5]})
     assert same.tuner.search_space["model.dropout"].choice == [0.5]
+
+
+def test_a_check_across_sections_names_the_file_and_every_set(write_config):
+    """A whole-config check (fine-tuning needs a frozen backbone) blamed the first --set,
+    whatever it set (``--set training.epochs=3``); it now names the file and every --set."""
+    raw = tiny_config(
+        model={
+            "task": "binary",
+            "body": "backbone",
+            "backbone": {"name": "MobileNetV3Small", "weights": "none"},
+            "hidden": [],
+        },
+        training={"epochs": 2, "fine_tune": {"epochs": 1}},
+    )
+    raw["data"] = {"source": "photos", "kind": "image"}
+    path = write_config(raw)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ["training.epochs=3", "model.backbone.trainable=true"])
+    assert str(caught.value).startswith(
+        f"{path} with --set training.epochs=3, --set model.backbone.trainable=true: "
+        "training.fine_tune needs model.body 'backbone' with backbone.trainable: false"
+    )

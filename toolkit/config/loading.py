@@ -282,6 +282,11 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
 
 
 def _origin_for(path: KeyPath, origins: Origins, default: str) -> str:
+    if not path:
+        # A check across sections: any --set may be the cause (the first one, whatever it set,
+        # was named alone), so name the file and every --set.
+        sets = [origin for origin in origins.values() if origin.startswith("--set")]
+        return " with ".join([default, ", ".join(dict.fromkeys(sets))]) if sets else default
     # A --set inside the offending section is the likeliest culprit: name it first.
     for key, origin in origins.items():
         if origin.startswith("--set") and key[: len(path)] == path:
