@@ -161,6 +161,31 @@ def test_class_folders_are_listed_as_keras_lists_them(folder, tmp_path):
     assert has_class_folders(root) and not has_class_folders(new)
 
 
+def test_files_for_a_run_on_arrays_come_in_its_value_range(tmp_path):
+    """A run on scikit-learn's digits (arrays 0..16) given PNG files (0..255) to predict:
+    their pixels are mapped onto 0..16, which its rescaling expects (they came 255/16 times
+    too bright, and predictions were confidently wrong). Runs on files are left as read."""
+    import sklearn.datasets
+
+    from toolkit.data.images import image_array
+    from toolkit.data.preprocessing import ImageFeature
+
+    digits = sklearn.datasets.load_digits().images[:3]
+    pixels = np.round(digits * 255 / 16).astype(np.uint8)
+    paths = []
+    for index, image in enumerate(pixels):
+        Image.fromarray(image).save(tmp_path / f"{index}.png")
+        paths.append(str(tmp_path / f"{index}.png"))
+    frame = pd.DataFrame({"image": paths})
+    on_arrays = ImageFeature("image", "array", [8, 8, 1], [0.0, 16.0], color_mode="grayscale")
+    got = image_array(frame, on_arrays, what="input", resize=True)[..., 0]
+    np.testing.assert_allclose(got, pixels.astype(np.float64) * 16 / 255, rtol=1e-6)
+    assert np.abs(got - digits).max() <= 16 / 255 / 2 + 1e-6  # the digits, to 8-bit rounding
+
+    on_files = ImageFeature("image", "path", [8, 8, 1], [0.0, 16.0], color_mode="grayscale")
+    np.testing.assert_array_equal(image_array(frame, on_files, what="input")[..., 0], pixels)
+
+
 def test_the_fingerprint_follows_the_files_contents(folder, tmp_path):
     import shutil
 

@@ -194,7 +194,14 @@ def image_array(
     # Arrays (.npz, keras.datasets) or file paths, whichever the run was trained on.
     if isinstance(values[0], np.ndarray):
         return stack_images(values, feature, what=what)
-    return decode_files([str(p) for p in values], feature, what=what, resize=resize)
+    pixels = decode_files([str(p) for p in values], feature, what=what, resize=resize)
+    low, high = feature.value_range
+    if feature.stored == "array" and [low, high] != DEFAULT_VALUE_RANGE:
+        # Files decode to 0..255 whatever the run trained on: a run on arrays of another
+        # range (scikit-learn's digits, 0..16; an .npz in [0, 1]) takes them in its own, or
+        # its rescaling made them 16 or 255 times too bright.
+        pixels = low + pixels * np.float32((high - low) / 255.0)
+    return pixels
 
 
 def stack_images(images: list[np.ndarray], feature: ImageFeature, *, what: str) -> np.ndarray:
