@@ -226,3 +226,26 @@ def test_a_check_across_sections_names_the_file_and_every_set(write_config):
         f"{path} with --set training.epochs=3, --set model.backbone.trainable=true: "
         "training.fine_tune needs model.body 'backbone' with backbone.trainable: false"
     )
+
+
+def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, monkeypatch):
+    """config.yaml of a run holds its paths made absolute so it works from anywhere: a
+    relative backbone weights file stayed relative, so --resume or evaluate from another
+    directory failed 'backbone weights file not found'."""
+    from toolkit.config.loading import validate_config, with_absolute_paths
+
+    raw = tiny_config(
+        model={
+            "task": "binary",
+            "body": "backbone",
+            "backbone": {"name": "MobileNetV3Small", "weights": "w/mine.weights.h5"},
+            "hidden": [],
+        }
+    )
+    raw["data"] = {"source": "photos", "kind": "image"}
+    monkeypatch.chdir(tmp_path)
+    config = with_absolute_paths(validate_config(raw))
+    assert config.model.backbone.weights == str(tmp_path / "w" / "mine.weights.h5")
+    assert config.data.source == str(tmp_path / "photos")
+    raw["model"]["backbone"]["weights"] = "imagenet"
+    assert with_absolute_paths(validate_config(raw)).model.backbone.weights == "imagenet"

@@ -349,9 +349,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
 
 def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
     """``config`` with its relative file paths (data.source, data.validation, data.test,
-    model.init_from) made absolute against the current directory, where they were read: a
-    run directory's config.yaml then works from anywhere (``toolkit evaluate RUN``,
-    ``--resume``, ``toolkit train RUN/config.yaml``)."""
+    model.init_from, a model.backbone.weights file) made absolute against the current
+    directory, where they were read: a run directory's config.yaml then works from anywhere
+    (``toolkit evaluate RUN``, ``--resume``, ``toolkit train RUN/config.yaml``)."""
     import os
 
     from toolkit.config.schema import source_prefix
@@ -367,6 +367,11 @@ def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
 
     data = changed(config.data, ("source", "validation", "test"))
     model = changed(config.model, ("init_from",))
+    backbone = config.model.backbone
+    if backbone is not None and backbone.weights not in ("imagenet", "none"):
+        weights = changed(backbone, ("weights",))
+        if weights:
+            model["backbone"] = backbone.model_copy(update=weights)
     if not data and not model:
         return config
     return config.model_copy(
