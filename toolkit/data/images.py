@@ -46,11 +46,12 @@ def has_class_folders(path: str | Path) -> bool:
 
 
 def read_class_folder(
-    path: str | Path, image: ImageConfig, *, target: str, label: str
+    path: str | Path, image: ImageConfig, *, target: str, label: str, min_classes: int = 2
 ) -> pd.DataFrame:
     """One row per image of ``path/<class>/[...]/<file>``: its path in ``file``, its class
     (the sub-folder's name) in ``target``. Files of other types and hidden sub-folders are
-    skipped, as Keras does."""
+    skipped, as Keras does. Training needs ``min_classes`` 2; new images to score may all be
+    of one class."""
     root = Path(path)
     if not root.exists():
         raise DataError(f"{label} not found: {root}")
@@ -79,7 +80,7 @@ def read_class_folder(
                 f"{', '.join(image.extensions)}"
             )
         rows.extend((str(file), folder.name) for file in files)
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise DataError(
             f"{label} {root} has a single class sub-folder ({classes[0].name}); a classifier "
             "needs at least 2"

@@ -71,7 +71,16 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
 
         images = ImageConfig()
         if has_class_folders(path):
-            frame = read_class_folder(path, images, target=spec.target.name, label=label)
+            loose = read_flat_folder(path, images, label=label) if _loose_images(path) else None
+            if loose is not None:
+                raise DataError(
+                    f"{label} {path} holds {len(loose)} images directly beside class "
+                    "sub-folders; give a flat folder of new images or a folder of class "
+                    "sub-folders, not both"
+                )
+            frame = read_class_folder(
+                path, images, target=spec.target.name, label=label, min_classes=1
+            )
         elif with_target:
             raise DataError(
                 f"{label} {path} has no class sub-folders, so its images have no labels; "
@@ -97,6 +106,11 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
         else ("a .csv/.parquet file of image paths, an .npz, a folder of images, or one image file")
     )
     raise DataError(f"{label} {path}: this run takes {allowed}")
+
+
+def _loose_images(path: str) -> bool:
+    """Whether the folder ``path`` holds image files directly."""
+    return any(_image_file(str(child)) for child in Path(path).iterdir())
 
 
 def _image_file(path: str) -> bool:
