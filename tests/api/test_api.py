@@ -139,6 +139,22 @@ def test_a_run_object_reads_its_directory(tiny_run):
         same.predict(pd.DataFrame({"other": [1.0]}))
 
 
+@pytest.mark.slow
+def test_predict_and_evaluate_take_a_pathlib_path(tiny_run, tmp_path):
+    """``Run.predict(Path("rows.csv"))`` failed inside the reader ('PosixPath' object is not
+    iterable) though the README documents ``predict(frame_or_path)``; a Path now gives what
+    the frame gives."""
+    frame = held_out_frame(tiny_run)
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    expected = tiny_run.predict(frame)
+    got = tiny_run.predict(tmp_path / "rows.csv")
+    np.testing.assert_allclose(got["prediction"], expected["prediction"], rtol=1e-6)
+    labelled = frame.assign(target=expected["prediction"] + 1.0)  # RMSE exactly 1
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
+    assert tiny_run.evaluate(tmp_path / "labelled.csv")["rmse"] == pytest.approx(1.0, rel=1e-5)
+    assert tiny_run.predict_file(tmp_path / "rows.csv", tmp_path / "out.csv") == len(frame)
+
+
 def test_configs_load_from_a_mapping_with_overrides():
     base = tiny_config("regression")
     config = toolkit.load_config(base, overrides={"training.epochs": 7, "model.hidden.0": 32})

@@ -150,6 +150,60 @@ def test_a_flat_folder_gives_one_row_per_image_with_its_file(folder_run, cli, tm
     assert positive[0] == positive[1]
 
 
+def test_one_image_file_is_predicted_as_one_row(folder_run, cli, tmp_path):
+    """``--input photo.png`` gives the row the saved model gives that image; ``evaluate`` on
+    it says it has no label, in one line."""
+    from PIL import Image
+
+    from toolkit.models.saving import load_model
+
+    _, run_dir = folder_run
+    images, _ = patterned_images(1, seed=11)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(images[0]).save(photo)
+    result = cli("predict", run_dir, "--input", photo, "--output", tmp_path / "one.csv")
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_csv(tmp_path / "one.csv")
+    assert list(predicted["file"]) == [str(photo)]
+    logits = load_model(run_dir / "model.keras").predict(
+        {"image": images.astype("float32")}, verbose=0
+    )[:, 0]
+    np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+
+    evaluated = cli("evaluate", run_dir, "--data", photo)
+    assert evaluated.returncode == 2 and evaluated.stdout == ""
+    (line,) = evaluated.stderr.strip().splitlines()
+    assert line.startswith("toolkit: error: --data") and "is one image, with no label" in line
+
+
+def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_run, cli, tmp_path):
+    """New images need not span two classes (a training rule: 'a classifier needs at least
+    2' refused a folder holding only dog/); loose images beside class folders, which were
+    left out, are refused in one line."""
+    import shutil
+
+    folder, run_dir = folder_run
+    dogs = tmp_path / "dogs"
+    shutil.copytree(folder / "dog", dogs / "dog")
+    result = cli("predict", run_dir, "--input", dogs, "--output", tmp_path / "p.csv")
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert len(predicted) == 16 and set(predicted["target"]) == {"dog"}
+    evaluated = cli("evaluate", run_dir, "--data", dogs)
+    assert evaluated.returncode == 0, evaluated.stderr
+    accuracy = json.loads(evaluated.stdout)["metrics"]["accuracy"]
+    assert accuracy == pytest.approx((predicted["prediction"] == "dog").mean())
+
+    shutil.copy(folder / "cat" / "000.png", dogs / "loose.png")
+    refused = cli("predict", run_dir, "--input", dogs, "--output", tmp_path / "q.csv")
+    assert refused.returncode == 2 and not (tmp_path / "q.csv").exists()
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.endswith(
+        "holds 1 images directly beside class sub-folders; give a flat folder "
+        "of new images or a folder of class sub-folders, not both"
+    )
+
+
 def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
     """The accuracy of a fresh process equals scikit-learn's on this process's predictions
     of the folder's images against their sub-folder names."""

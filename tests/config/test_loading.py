@@ -172,3 +172,80 @@ def test_an_empty_feature_list_is_refused(write_config):
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tiny_config()), ["data.features=[]"])
     assert str(caught.value).startswith("--set data.features=[]: data.features: an empty list")
+
+
+def test_a_set_inside_the_search_space_addresses_a_dotted_path(write_config):
+    """Search-space keys are dotted config paths: ``--set tuner.search_space.model.dropout=``
+    sets the entry ``model.dropout`` (it was read as nested keys, 'unknown key dropout'),
+    ``...model.hidden.0.int=`` one field of ``model.hidden.0``; the same from Python."""
+    import toolkit
+
+    space = {
+        "model.hidden.0": {"int": [8, 32], "step": 8},
+        "model.dropout": {"choice": [0.0, 0.1]},
+    }
+    path = write_config(tiny_config(tuner={"search_space": space}))
+    config = load_config(
+        path,
+        [
+            "tuner.search_space.model.dropout={choice: [0.5]}",
+            "tuner.search_space.model.hidden.0.int=[16, 64]",
+            "tuner.search_space.training.optimizer.learning_rate={float: [0.001, 0.1]}",
+        ],
+    )
+    dimensions = {
+        key: value.model_dump(exclude_defaults=True)
+        for key, value in config.tuner.search_space.items()
+    }
+    assert dimensions == {
+        "model.hidden.0": {"int": [16, 64], "step": 8.0},
+        "model.dropout": {"choice": [0.5]},
+        "training.optimizer.learning_rate": {"float": [0.001, 0.1]},
+    }
+    same = toolkit.load_config(path, {"tuner.search_space.model.dropout.choice": [0.5]})
+    assert same.tuner.search_space["model.dropout"].choice == [0.5]
+
+
+def test_a_check_across_sections_names_the_file_and_every_set(write_config):
+    """A whole-config check (fine-tuning needs a frozen backbone) blamed the first --set,
+    whatever it set (``--set training.epochs=3``); it now names the file and every --set."""
+    raw = tiny_config(
+        model={
+            "task": "binary",
+            "body": "backbone",
+            "backbone": {"name": "MobileNetV3Small", "weights": "none"},
+            "hidden": [],
+        },
+        training={"epochs": 2, "fine_tune": {"epochs": 1}},
+    )
+    raw["data"] = {"source": "photos", "kind": "image"}
+    path = write_config(raw)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ["training.epochs=3", "model.backbone.trainable=true"])
+    assert str(caught.value).startswith(
+        f"{path} with --set training.epochs=3, --set model.backbone.trainable=true: "
+        "training.fine_tune needs model.body 'backbone' with backbone.trainable: false"
+    )
+
+
+def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, monkeypatch):
+    """config.yaml of a run holds its paths made absolute so it works from anywhere: a
+    relative backbone weights file stayed relative, so --resume or evaluate from another
+    directory failed 'backbone weights file not found'."""
+    from toolkit.config.loading import validate_config, with_absolute_paths
+
+    raw = tiny_config(
+        model={
+            "task": "binary",
+            "body": "backbone",
+            "backbone": {"name": "MobileNetV3Small", "weights": "w/mine.weights.h5"},
+            "hidden": [],
+        }
+    )
+    raw["data"] = {"source": "photos", "kind": "image"}
+    monkeypatch.chdir(tmp_path)
+    config = with_absolute_paths(validate_config(raw))
+    assert config.model.backbone.weights == str(tmp_path / "w" / "mine.weights.h5")
+    assert config.data.source == str(tmp_path / "photos")
+    raw["model"]["backbone"]["weights"] = "imagenet"
+    assert with_absolute_paths(validate_config(raw)).model.backbone.weights == "imagenet"

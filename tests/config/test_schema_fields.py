@@ -86,3 +86,17 @@ def test_a_folder_is_table_shards_when_it_holds_csv_or_parquet_files(tmp_path):
     assert kind(classes, images=False, kind="table") == "table"  # data.kind decides
     with pytest.raises(ConfigError, match="flatten applies to images and signals"):
         kind(shards, images=True)
+
+
+@pytest.mark.parametrize(("value", "shown"), [(None, "null"), (False, "false")])
+def test_backbone_weights_null_names_what_is_allowed(value, shown):
+    """``weights: null`` (Keras' spelling of random weights) fails saying what is allowed, not
+    pydantic's 'Input should be a valid string'."""
+    message = _error(
+        task="multiclass", body="backbone", backbone={"name": "MobileNetV3Small", "weights": value}
+    )
+    assert "\n" not in message
+    assert message.endswith(
+        "model.backbone.weights: backbone weights must be imagenet, none (random initial "
+        f"weights) or a path to a .weights.h5 file, got {shown}"
+    )

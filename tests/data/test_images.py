@@ -105,6 +105,87 @@ def test_resizing_and_grayscale_match_keras_image_dataset_from_directory(folder)
             np.testing.assert_allclose(ours[path], image, atol=1e-4)
 
 
+def test_rgba_reads_jpegs_and_every_png_mode(tmp_path):
+    """color_mode rgba on a folder with a JPEG failed ('JPEG does not support 4 channels').
+    Each file's 4 channels against PIL: a PNG's as PIL converts it to RGBA (grey repeated,
+    alpha 255 when absent, its own alpha kept), a JPEG's colours as decoded with 3 channels
+    plus an opaque alpha."""
+    import tensorflow as tf
+
+    from toolkit.data.images import decode_files
+    from toolkit.data.preprocessing import ImageFeature
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(6, 5, 4), dtype=np.uint8)
+    files = {}
+    for mode in ("L", "LA", "RGB", "RGBA"):
+        image = Image.fromarray(pixels, "RGBA").convert(mode)
+        image.save(tmp_path / f"{mode}.png")
+        files[f"{mode}.png"] = np.asarray(image.convert("RGBA"))
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "photo.jpg")
+    jpeg = tf.io.decode_jpeg(tf.io.read_file(str(tmp_path / "photo.jpg")), channels=3).numpy()
+    files["photo.jpg"] = np.concatenate([jpeg, np.full((6, 5, 1), 255, np.uint8)], axis=-1)
+
+    feature = ImageFeature("file", "path", [6, 5, 4], [0.0, 255.0], color_mode="rgba")
+    decoded = decode_files([str(tmp_path / name) for name in files], feature, what="test")
+    for (name, expected), image in zip(files.items(), decoded, strict=True):
+        np.testing.assert_array_equal(image, expected.astype(np.float32), err_msg=name)
+
+
+def test_class_folders_are_listed_as_keras_lists_them(folder, tmp_path):
+    """Hidden folders (Jupyter's .ipynb_checkpoints) are not classes, and images in a class
+    folder's sub-folders belong to it, as in keras.utils.image_dataset_from_directory: the
+    checkpoints folder was a class of its own, the nested image was left out. A flat folder
+    of new images beside a checkpoints folder is still flat."""
+    import shutil
+
+    import keras
+
+    from toolkit.config.schema import ImageConfig
+    from toolkit.data.images import has_class_folders, read_class_folder
+
+    root = shutil.copytree(folder, tmp_path / "pets")
+    (root / ".ipynb_checkpoints").mkdir()
+    shutil.copy(root / "cat" / "000.png", root / ".ipynb_checkpoints" / "000-checkpoint.png")
+    (root / "dog" / "more").mkdir()
+    shutil.copy(root / "cat" / "000.png", root / "dog" / "more" / "extra.png")
+    frame = read_class_folder(root, ImageConfig(), target="target", label="data.source")
+    theirs = keras.utils.image_dataset_from_directory(root, shuffle=False, image_size=(16, 16))
+    assert sorted(set(frame["target"])) == theirs.class_names == ["cat", "dog"]
+    assert sorted(frame["file"]) == sorted(theirs.file_paths)
+    assert str(root / "dog" / "more" / "extra.png") in set(frame["file"])
+
+    new = tmp_path / "new"
+    (new / ".ipynb_checkpoints").mkdir(parents=True)
+    shutil.copy(root / "cat" / "000.png", new / "photo.png")
+    assert has_class_folders(root) and not has_class_folders(new)
+
+
+def test_files_for_a_run_on_arrays_come_in_its_value_range(tmp_path):
+    """A run on scikit-learn's digits (arrays 0..16) given PNG files (0..255) to predict:
+    their pixels are mapped onto 0..16, which its rescaling expects (they came 255/16 times
+    too bright, and predictions were confidently wrong). Runs on files are left as read."""
+    import sklearn.datasets
+
+    from toolkit.data.images import image_array
+    from toolkit.data.preprocessing import ImageFeature
+
+    digits = sklearn.datasets.load_digits().images[:3]
+    pixels = np.round(digits * 255 / 16).astype(np.uint8)
+    paths = []
+    for index, image in enumerate(pixels):
+        Image.fromarray(image).save(tmp_path / f"{index}.png")
+        paths.append(str(tmp_path / f"{index}.png"))
+    frame = pd.DataFrame({"image": paths})
+    on_arrays = ImageFeature("image", "array", [8, 8, 1], [0.0, 16.0], color_mode="grayscale")
+    got = image_array(frame, on_arrays, what="input", resize=True)[..., 0]
+    np.testing.assert_allclose(got, pixels.astype(np.float64) * 16 / 255, rtol=1e-6)
+    assert np.abs(got - digits).max() <= 16 / 255 / 2 + 1e-6  # the digits, to 8-bit rounding
+
+    on_files = ImageFeature("image", "path", [8, 8, 1], [0.0, 16.0], color_mode="grayscale")
+    np.testing.assert_array_equal(image_array(frame, on_files, what="input")[..., 0], pixels)
+
+
 def test_the_fingerprint_follows_the_files_contents(folder, tmp_path):
     import shutil
 
@@ -115,6 +196,19 @@ def test_the_fingerprint_follows_the_files_contents(folder, tmp_path):
     image[0, 0] = 255 - image[0, 0]
     Image.fromarray(image).save(copy / "cat" / "000.png")
     assert prepare_data(_config(copy)).fingerprint != first
+
+
+def test_the_fingerprint_is_the_same_from_a_relative_and_an_absolute_source(
+    folder, tmp_path, monkeypatch
+):
+    """config.yaml holds the source made absolute: a run started with a relative folder was
+    refused by --resume as 'data changed' (the files' paths were hashed as written)."""
+    import shutil
+
+    shutil.copytree(folder, tmp_path / "photos")
+    monkeypatch.chdir(tmp_path)
+    relative = prepare_data(_config("photos")).fingerprint
+    assert prepare_data(_config(str(tmp_path / "photos"))).fingerprint == relative
 
 
 def test_a_csv_of_image_paths_beside_table_columns(folder, tmp_path):
@@ -165,6 +259,35 @@ def test_npz_images_and_signals(tmp_path):
     assert train.shape == (data.train.rows, 8, 2)
     np.testing.assert_allclose(data.spec.signal.mean, train.mean(axis=(0, 1)), rtol=1e-5)
     np.testing.assert_allclose(data.spec.signal.std, train.std(axis=(0, 1)), rtol=1e-5)
+
+
+def test_a_nan_in_an_npz_is_one_line_before_any_run_directory(cli, write_config, tmp_path):
+    """Arrays have no imputation: a NaN in a signal reached the baselines' scoring after
+    training (a traceback, exit 1, a failed run directory). Now: exit 2, one line naming the
+    row, nothing written; the same for new signals given to predict."""
+    path = write_signal_npz(tmp_path / "signals.npz", count=40, length=8)
+    with np.load(path) as archive:
+        x, y = archive["x"].copy(), archive["y"]
+    x[[5, 17], 3, 1] = [np.nan, np.inf]
+    np.savez(path, x=x, y=y)
+    config = write_config(
+        {
+            "name": "signals",
+            "data": {"source": str(path), "kind": "signal"},
+            "model": {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": []},
+            "training": {"epochs": 1, "batch_size": 8},
+            "evaluation": {"plots": False},
+        }
+    )
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"toolkit: error: data.source {path}: x holds NaN or infinite values in 2 row(s), "
+        "the first row 5; images and signals must be finite numbers"
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_digits_as_8x8x1_images_are_scikit_learns():
@@ -239,11 +362,17 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
 def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     cli, write_config, tmp_path
 ):
+    """One line on stderr, with augmentation on as in configs/transfer_mobilenet.yaml (its
+    module imported TensorFlow before the quiet start-up, whose log lines came first)."""
     folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
     config = write_config(
         {
             "name": "transfer",
-            "data": {"source": str(folder), "validation": 0.25},
+            "data": {
+                "source": str(folder),
+                "validation": 0.25,
+                "augmentation": {"random_flip": "horizontal"},
+            },
             "model": {
                 "task": "binary",
                 "body": "backbone",
@@ -267,6 +396,43 @@ def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     assert f"in {home / 'models'}" in line and ".h5" in line
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(
+    cli, write_config, tmp_path
+):
+    """A .weights.h5 of another network: one line (Keras also warned once per layer it
+    skipped, hundreds of lines), exit 2, and no run directory (it was left with run.json,
+    config.yaml and a lock: the file was loaded only once the run had started)."""
+    import keras
+
+    other = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    other.save_weights(tmp_path / "other.weights.h5")
+    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
+    config = write_config(
+        {
+            "name": "transfer",
+            "data": {"source": str(folder), "validation": 0.25},
+            "model": {
+                "task": "binary",
+                "body": "backbone",
+                "backbone": {
+                    "name": "MobileNetV3Small",
+                    "weights": str(tmp_path / "other.weights.h5"),
+                },
+                "hidden": [],
+            },
+            "training": {"epochs": 1, "batch_size": 2},
+        }
+    )
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"toolkit: error: backbone weights {tmp_path / 'other.weights.h5'} do not fit "
+        "MobileNetV3Small with input (32, 32, 3): "
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def _prepare_error(config) -> str:

@@ -131,6 +131,30 @@ def test_overlapping_paths_and_hyperband_epochs(write_config, tmp_path):
         check(write_config, with_space(tmp_path, epochs, algorithm="hyperband"))
 
 
+def test_a_value_in_place_of_a_block_with_settings_is_refused(write_config, tmp_path):
+    """``model.hidden.0: {int: ...}`` over ``hidden: [{units: 8, dropout: 0.3}]`` replaced the
+    block, dropping its dropout without a word; the error names the field to tune. A block
+    tuned as a whole (a mapping per choice) and a field of it still pass."""
+    config = with_space(tmp_path, {"model.hidden.0": {"int": [4, 16], "step": 4}})
+    config["model"]["hidden"] = [{"units": 8, "dropout": 0.3}]
+    with pytest.raises(ConfigError) as error:
+        check(write_config, config)
+    assert str(error.value).endswith(
+        "tuner.search_space.model.hidden.0: model.hidden.0 is the block {units: 8, dropout: "
+        "0.3}; a value there replaces all of it and drops its other settings; tune "
+        "model.hidden.0.units to keep them"
+    )
+    config["tuner"]["search_space"] = {
+        "model.hidden.0.units": {"int": [4, 16], "step": 4},
+        "model.hidden.0.dropout": {"choice": [0.0, 0.3]},
+    }
+    check(write_config, config)
+    config["tuner"]["search_space"] = {
+        "model.hidden.0": {"choice": [{"units": 4, "dropout": 0.1}, {"units": 8, "dropout": 0.2}]}
+    }
+    check(write_config, config)
+
+
 def test_any_path_and_non_scalar_choices_apply_like_set(write_config, tmp_path):
     space = {
         "model.hidden": {"choice": [[8], [16, 8]]},

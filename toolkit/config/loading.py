@@ -152,7 +152,23 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     except yaml.YAMLError:
         raise ConfigError(f"--set {text}: value is not valid YAML") from None
     path = tuple(int(part) if part.isdigit() else part for part in key.strip().split("."))
-    return path, value
+    return search_space_path(path), value
+
+
+_SEARCH_SPACE = ("tuner", "search_space")
+
+
+def search_space_path(path: KeyPath) -> KeyPath:
+    """A search space is keyed by dotted config paths, so ``tuner.search_space.model.hidden.0``
+    names the entry ``model.hidden.0`` (and ``...model.dropout.choice`` that entry's
+    ``choice``), not nested keys ``model``, ``hidden``, ``0``."""
+    from toolkit.config.schema import SearchDimension
+
+    if path[:2] != _SEARCH_SPACE or len(path) < 3:
+        return path
+    rest = [str(part) for part in path[2:]]
+    field = rest.pop() if len(rest) > 1 and rest[-1] in SearchDimension.model_fields else None
+    return (*_SEARCH_SPACE, ".".join(rest), *([field] if field else []))
 
 
 def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> None:
@@ -266,6 +282,11 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
 
 
 def _origin_for(path: KeyPath, origins: Origins, default: str) -> str:
+    if not path:
+        # A check across sections: any --set may be the cause (the first one, whatever it set,
+        # was named alone), so name the file and every --set.
+        sets = [origin for origin in origins.values() if origin.startswith("--set")]
+        return " with ".join([default, ", ".join(dict.fromkeys(sets))]) if sets else default
     # A --set inside the offending section is the likeliest culprit: name it first.
     for key, origin in origins.items():
         if origin.startswith("--set") and key[: len(path)] == path:
@@ -328,9 +349,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentCo
 
 def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
     """``config`` with its relative file paths (data.source, data.validation, data.test,
-    model.init_from) made absolute against the current directory, where they were read: a
-    run directory's config.yaml then works from anywhere (``toolkit evaluate RUN``,
-    ``--resume``, ``toolkit train RUN/config.yaml``)."""
+    model.init_from, a model.backbone.weights file) made absolute against the current
+    directory, where they were read: a run directory's config.yaml then works from anywhere
+    (``toolkit evaluate RUN``, ``--resume``, ``toolkit train RUN/config.yaml``)."""
     import os
 
     from toolkit.config.schema import source_prefix
@@ -346,6 +367,11 @@ def with_absolute_paths(config: ExperimentConfig) -> ExperimentConfig:
 
     data = changed(config.data, ("source", "validation", "test"))
     model = changed(config.model, ("init_from",))
+    backbone = config.model.backbone
+    if backbone is not None and backbone.weights not in ("imagenet", "none"):
+        weights = changed(backbone, ("weights",))
+        if weights:
+            model["backbone"] = backbone.model_copy(update=weights)
     if not data and not model:
         return config
     return config.model_copy(
@@ -377,7 +403,7 @@ def _override_mapping(
         parts = str(key).split(".")
         if any(not part.strip() for part in parts):
             raise ConfigError(f"{label}: '{key}' is not a key path like training.epochs")
-        path = tuple(int(part) if part.isdigit() else part for part in parts)
+        path = search_space_path(tuple(int(p) if p.isdigit() else p for p in parts))
         set_path(result, path, copy.deepcopy(value), label=label)
         _replace_origins(origins, path, label)
     return result

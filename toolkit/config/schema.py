@@ -510,6 +510,19 @@ class BackboneConfig(Strict):
     alpha: PositiveFloat | None = None
     minimalistic: bool | None = None
 
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights_named(cls, value: Any) -> Any:
+        """``weights: null`` (Keras' ``weights=None``) or ``false`` is not a string: say what
+        is, rather than pydantic's 'Input should be a valid string'."""
+        if not isinstance(value, str):
+            shown = "null" if value is None else repr(value).lower()
+            raise ValueError(
+                f"backbone weights must be imagenet, none (random initial weights) or a path "
+                f"to a .weights.h5 file, got {shown}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _arguments_and_weights(self) -> BackboneConfig:
         allowed = names.BACKBONES[self.name][2]

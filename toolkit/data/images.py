@@ -25,28 +25,39 @@ DEFAULT_VALUE_RANGE = [0.0, 255.0]
 DIGITS_VALUE_RANGE = [0.0, 16.0]
 
 
-def _image_files(folder: Path, extensions: list[str]) -> list[Path]:
+def _image_files(folder: Path, extensions: list[str], *, nested: bool = False) -> list[Path]:
+    """The image files in ``folder``, and with ``nested`` in its sub-folders at any depth (a
+    class folder's, as Keras reads them)."""
     suffixes = {f".{e.lower()}" for e in extensions}
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    files = folder.rglob("*") if nested else folder.iterdir()
+    return sorted(p for p in files if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _class_folders(root: Path) -> list[Path]:
+    """The class sub-folders of ``root``. Hidden ones (Jupyter's ``.ipynb_checkpoints``) are
+    skipped, as Keras skips them: they became a class of their own."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def has_class_folders(path: str | Path) -> bool:
-    """Whether ``path`` is a folder with sub-folders (a class-structured folder)."""
+    """Whether ``path`` is a folder with class sub-folders."""
     root = Path(path)
-    return root.is_dir() and any(p.is_dir() for p in root.iterdir())
+    return root.is_dir() and bool(_class_folders(root))
 
 
 def read_class_folder(
-    path: str | Path, image: ImageConfig, *, target: str, label: str
+    path: str | Path, image: ImageConfig, *, target: str, label: str, min_classes: int = 2
 ) -> pd.DataFrame:
-    """One row per image of ``path/<class>/<file>``: its path in ``file``, its class (the
-    sub-folder's name) in ``target``. Files of other types are skipped, as Keras does."""
+    """One row per image of ``path/<class>/[...]/<file>``: its path in ``file``, its class
+    (the sub-folder's name) in ``target``. Files of other types and hidden sub-folders are
+    skipped, as Keras does. Training needs ``min_classes`` 2; new images to score may all be
+    of one class."""
     root = Path(path)
     if not root.exists():
         raise DataError(f"{label} not found: {root}")
     if not root.is_dir():
         raise DataError(f"{label} is not a folder of class sub-folders: {root}")
-    classes = sorted(p for p in root.iterdir() if p.is_dir())
+    classes = _class_folders(root)
     if not classes:
         tables = [p for p in root.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq")]
         if tables:
@@ -62,14 +73,14 @@ def read_class_folder(
         )
     rows = []
     for folder in classes:
-        files = _image_files(folder, image.extensions)
+        files = _image_files(folder, image.extensions, nested=True)
         if not files:
             raise DataError(
                 f"{label}: class folder {folder} holds no images of type "
                 f"{', '.join(image.extensions)}"
             )
         rows.extend((str(file), folder.name) for file in files)
-    if len(classes) < 2:
+    if len(classes) < min_classes:
         raise DataError(
             f"{label} {root} has a single class sub-folder ({classes[0].name}); a classifier "
             "needs at least 2"
@@ -184,7 +195,14 @@ def image_array(
     # Arrays (.npz, keras.datasets) or file paths, whichever the run was trained on.
     if isinstance(values[0], np.ndarray):
         return stack_images(values, feature, what=what)
-    return decode_files([str(p) for p in values], feature, what=what, resize=resize)
+    pixels = decode_files([str(p) for p in values], feature, what=what, resize=resize)
+    low, high = feature.value_range
+    if feature.stored == "array" and [low, high] != DEFAULT_VALUE_RANGE:
+        # Files decode to 0..255 whatever the run trained on: a run on arrays of another
+        # range (scikit-learn's digits, 0..16; an .npz in [0, 1]) takes them in its own, or
+        # its rescaling made them 16 or 255 times too bright.
+        pixels = low + pixels * np.float32((high - low) / 255.0)
+    return pixels
 
 
 def stack_images(images: list[np.ndarray], feature: ImageFeature, *, what: str) -> np.ndarray:
@@ -225,6 +243,25 @@ def check_files(paths: pd.Series | list[str], feature: ImageFeature, *, what: st
     return np.asarray(paths, dtype=str)
 
 
+def _rgba(image):
+    """4 channels from a decoded file of any channel count, an opaque alpha where it has none:
+    a JPEG cannot hold one, and decoding it with ``channels=4`` fails ('JPEG does not support
+    4 channels'), which stopped ``color_mode: rgba`` on a folder with JPEGs in it. PNGs come
+    out as ``channels=4`` gives them (grey repeated, alpha 255 when absent)."""
+    import tensorflow as tf
+
+    count = tf.shape(image)[-1]
+    colour = tf.cond(
+        count < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3]
+    )
+    alpha = tf.cond(
+        tf.equal(count % 2, 0),  # grey + alpha, or RGBA
+        lambda: image[..., -1:],
+        lambda: tf.fill(tf.shape(image[..., :1]), tf.constant(255, image.dtype)),
+    )
+    return tf.concat([colour, alpha], axis=-1)
+
+
 def decode_fn(feature: ImageFeature):
     """A TensorFlow function: an image file's path -> float32 (H, W, C) pixels, decoded and
     resized as ``keras.utils.image_dataset_from_directory`` does."""
@@ -237,9 +274,11 @@ def decode_fn(feature: ImageFeature):
     height, width, channels = feature.shape
 
     def decode(path):
-        image = tf.io.decode_image(
-            tf.io.read_file(path), channels=channels, expand_animations=False
-        )
+        data = tf.io.read_file(path)
+        if channels == 4:
+            image = _rgba(tf.io.decode_image(data, channels=0, expand_animations=False))
+        else:
+            image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         if feature.crop_to_aspect_ratio:
             image = keras.preprocessing.image.smart_resize(
                 image, (height, width), interpolation=feature.interpolation

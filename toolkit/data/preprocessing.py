@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -552,7 +553,9 @@ def fingerprint(frame: pd.DataFrame, *, arrays: str | None = None) -> str:
     """A short stable hash of the rows, recorded in run.json to tell datasets apart.
 
     ``arrays`` names a column of images or signals: arrays hash by their bytes, file paths
-    by the files' contents.
+    by the file's name and contents. Not by the whole path: config.yaml holds the source made
+    absolute, so a run started from a relative folder hashed other paths on ``--resume`` and
+    was refused as 'data changed'.
     """
     plain = frame.drop(columns=[arrays]) if arrays is not None else frame
     hashed = pd.util.hash_pandas_object(plain, index=False).to_numpy()
@@ -564,7 +567,7 @@ def fingerprint(frame: pd.DataFrame, *, arrays: str | None = None) -> str:
                 digest.update(str(value.shape).encode())
                 digest.update(np.ascontiguousarray(value).tobytes())
             else:
-                digest.update(str(value).encode())
+                digest.update(os.path.basename(str(value)).encode())
                 try:
                     with open(value, "rb") as handle:
                         digest.update(hashlib.sha256(handle.read()).digest())

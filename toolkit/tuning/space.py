@@ -220,6 +220,31 @@ def _check_range(label: str, spec: SearchDimension) -> None:
         raise ConfigError(f"{label}: step {spec.step} is larger than the range [{low}, {high}]")
 
 
+def _check_block(label: str, name: str, path: KeyPath, spec: SearchDimension, base: Any) -> None:
+    """A value tuned in place of a block with settings of its own (``model.hidden.0`` where
+    the config has ``{units: 64, dropout: 0.3}``) would replace the whole block and silently
+    drop those settings: name the block's field to tune instead."""
+    node = base
+    for part in path:
+        if isinstance(node, dict) and str(part) in node:
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return
+    if not isinstance(node, dict) or len(node) < 2:
+        return
+    if any(isinstance(value, dict) for value in spec.probe_values()):
+        return
+    shown = ", ".join(f"{key}: {json.dumps(value)}" for key, value in node.items())
+    width = next((key for key in ("units", "filters") if key in node), None)
+    hint = f"tune {name}.{width} to keep them" if width else "tune one of its fields"
+    raise ConfigError(
+        f"{label}: {name} is the block {{{shown}}}; a value there replaces all of it and drops "
+        f"its other settings; {hint}"
+    )
+
+
 def _probe_error(
     space: SearchSpace, name: str, value: Any, conditions: dict, error: ConfigError
 ) -> ConfigError:
@@ -252,6 +277,7 @@ def validate_search_space(
     for dim in space.dimensions:
         label = space.label(dim.name)
         _check_range(label, dim.spec)
+        _check_block(label, dim.name, dim.path, dim.spec, base_data)
         if tuner.algorithm == "hyperband" and dim.name == "training.epochs":
             raise ConfigError(
                 f"{label}: hyperband sets training.epochs itself (up to tuner.max_epochs); "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Callable
 from typing import Any
@@ -36,13 +38,16 @@ class SweepTuner(keras_tuner.Tuner):
         log: Callable[[str], None],
         total: int | None,
     ) -> None:
-        super().__init__(
-            oracle=oracle,
-            hypermodel=hypermodel,
-            directory=str(records.path),
-            project_name=records.tuner_project,
-            overwrite=False,
-        )
+        # Keras Tuner prints 'Reloading Tuner from <sweep>/tuner/tuner0.json' on a resume,
+        # beside the sweep's own 'resuming (n trials done)' line.
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().__init__(
+                oracle=oracle,
+                hypermodel=hypermodel,
+                directory=str(records.path),
+                project_name=records.tuner_project,
+                overwrite=False,
+            )
         self.records = records
         self.runner = runner
         self.worker_timeout = worker_timeout

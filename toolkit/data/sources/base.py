@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -66,7 +67,7 @@ class Source(abc.ABC):
     @classmethod
     def read_input(
         cls,
-        path: str,
+        path: str | Path,
         spec: FeatureSpec,
         *,
         label: str = "--input",
@@ -86,6 +87,7 @@ class Source(abc.ABC):
         """
         from toolkit.data.streaming.reader import read_input_chunks
 
+        path = str(path)  # Run.predict and Run.evaluate take a pathlib.Path too
         if spec.image is not None or spec.signal is not None:
             from toolkit.data.sources.files import read_array_input
 

@@ -4,7 +4,8 @@ source's kind, and new inputs for ``predict``/``evaluate --data`` of image and s
 New inputs come in whatever form the run's kind of data takes: a table with the image paths
 in the run's image column (relative paths from the table's folder), an ``.npz`` (``y``
 optional for predictions), a class folder, or, for predictions, a flat folder of new images
-(one output row per file). Files of another size are resized to the model's.
+(one output row per file) or one image file. Files of another size are resized to the
+model's.
 """
 
 from __future__ import annotations
@@ -70,7 +71,16 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
 
         images = ImageConfig()
         if has_class_folders(path):
-            frame = read_class_folder(path, images, target=spec.target.name, label=label)
+            loose = read_flat_folder(path, images, label=label) if _loose_images(path) else None
+            if loose is not None:
+                raise DataError(
+                    f"{label} {path} holds {len(loose)} images directly beside class "
+                    "sub-folders; give a flat folder of new images or a folder of class "
+                    "sub-folders, not both"
+                )
+            frame = read_class_folder(
+                path, images, target=spec.target.name, label=label, min_classes=1
+            )
         elif with_target:
             raise DataError(
                 f"{label} {path} has no class sub-folders, so its images have no labels; "
@@ -83,12 +93,30 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
         from toolkit.data.images import resolve_path_column
 
         return resolve_path_column(read_table(path, label=label), column, Path(path).parent)
+    if spec.image is not None and _image_file(path):
+        if with_target:
+            raise DataError(
+                f"{label} {path} is one image, with no label; evaluation needs a class folder, "
+                "a .csv/.parquet file of image paths with the target column, or an .npz with y"
+            )
+        return pd.DataFrame({column: [path]})  # one new image: one row, as a flat folder's
     allowed = (
         "an .npz"
         if spec.signal is not None
-        else ("a .csv/.parquet file of image paths, an .npz, or a folder of images")
+        else ("a .csv/.parquet file of image paths, an .npz, a folder of images, or one image file")
     )
     raise DataError(f"{label} {path}: this run takes {allowed}")
+
+
+def _loose_images(path: str) -> bool:
+    """Whether the folder ``path`` holds image files directly."""
+    return any(_image_file(str(child)) for child in Path(path).iterdir())
+
+
+def _image_file(path: str) -> bool:
+    """Whether ``path`` is a file of one of the image types a folder is read for."""
+    suffixes = {f".{extension}" for extension in ImageConfig().extensions}
+    return Path(path).is_file() and Path(path).suffix.lower() in suffixes
 
 
 def read_array_input(

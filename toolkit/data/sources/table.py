@@ -199,6 +199,9 @@ class TableSource(Source):
         augmentation = self.config.augmentation
         if spec.image is None or augmentation is None or not augmentation.active:
             return {}
+        from toolkit.startup import import_tensorflow
+
+        import_tensorflow()  # quietly, before the module that imports TensorFlow at its top
         from toolkit.data.augment import make_augmenter
         from toolkit.data.preprocessing import IMAGE_INPUT
 

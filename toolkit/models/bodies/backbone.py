@@ -84,7 +84,14 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
         if not path.is_file():
             raise DataError(f"backbone weights file not found: {path}")
         try:
-            application.load_weights(path)
+            # A file that does not fit also warns once per nested layer it skips (hundreds of
+            # lines before the error); one that fits loads without a warning.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                application.load_weights(path)
+            skipped = [w for w in caught if issubclass(w.category, UserWarning)]
+            if skipped:
+                raise ValueError(f"{len(skipped)} warnings, the first: {skipped[0].message}")
         except Exception as error:  # h5py and Keras raise many types for a file that does not fit
             first = " ".join(str(error).split())[:200]
             raise DataError(
@@ -95,10 +102,11 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
 
 
 def ensure_weights(model: ModelConfig, image_shape: list[int]) -> None:
-    """Fetch (or find in Keras' cache) the ImageNet weights the config asks for, before a run
-    directory exists: offline without them is a one-line ``DataError`` and nothing written."""
+    """Fetch (or find in Keras' cache) the ImageNet weights the config asks for, or load its
+    weights file, before a run directory exists: offline without them, or a file that does not
+    fit, is a one-line ``DataError`` and nothing written."""
     backbone = model.backbone
-    if backbone is None or backbone.weights != "imagenet":
+    if backbone is None or backbone.weights == "none":
         return
     height, width = backbone.input_size or image_shape[:2]
     load_application(backbone, (height, width, 3))
