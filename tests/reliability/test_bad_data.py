@@ -435,7 +435,7 @@ def test_evaluate_names_a_target_column_whose_text_is_not_a_number(cli, tmp_path
     result = cli("evaluate", run, "--data", tmp_path / "new.csv")
     assert_one_line_error(
         result,
-        "new.csv cannot be read: column 'choice' holds 'True' where the run expects a number",
+        "new.csv cannot be read: column 'choice' holds 'True' in row 0 (line 2) where the run expects a number",
     )
 
 
