@@ -224,15 +224,8 @@ def _check_block(label: str, name: str, path: KeyPath, spec: SearchDimension, ba
     """A value tuned in place of a block with settings of its own (``model.hidden.0`` where
     the config has ``{units: 64, dropout: 0.3}``) would replace the whole block and silently
     drop those settings: name the block's field to tune instead."""
-    node = base
-    for part in path:
-        if isinstance(node, dict) and str(part) in node:
-            node = node[str(part)]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        else:
-            return
-    if not isinstance(node, dict) or len(node) < 2:
+    node = get_path(base, path)
+    if not isinstance(node, dict) or len(node) < 2:  # also _MISSING: nothing there to drop
         return
     if any(isinstance(value, dict) for value in spec.probe_values()):
         return
