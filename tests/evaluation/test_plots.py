@@ -41,3 +41,45 @@ def test_evaluation_modules_import_neither_tensorflow_nor_pyplot():
         check=True,
     )
     assert result.stdout.strip() == "[]"
+
+
+def _counted(draw, calls: list, renderer) -> None:
+    calls.append(renderer)
+    draw(renderer)
+
+
+def test_save_draws_a_figure_once_into_the_picture_its_layout_engine_draws(tmp_path):
+    """Matplotlib's own savefig, constrained layout on, is the reference: the same pixels
+    from one drawing instead of two."""
+    import functools
+    import io
+
+    import matplotlib
+    import matplotlib.image
+
+    from toolkit.evaluation.plots import canvas
+
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=400)
+    predicted = actual + rng.normal(scale=0.2, size=400)
+
+    def figures():
+        return {
+            "residuals": plots.residuals(actual, predicted),
+            "confusion": plots.confusion_matrix(
+                np.array([[50, 3], [4, 40]]), ["a rather long class name", "b"]
+            ),
+        }
+
+    for name, reference in figures().items():
+        buffer = io.BytesIO()
+        with matplotlib.rc_context(canvas.STYLE):
+            reference.savefig(buffer, format="png", dpi=canvas.DPI)
+        buffer.seek(0)
+        expected = matplotlib.image.imread(buffer, format="png")
+        figure = figures()[name]
+        draws = []
+        figure.draw = functools.partial(_counted, figure.draw, draws)
+        plots.save(figure, tmp_path / f"{name}.png")
+        assert len(draws) == 1, name
+        np.testing.assert_array_equal(matplotlib.image.imread(tmp_path / f"{name}.png"), expected)

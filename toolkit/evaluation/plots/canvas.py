@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from callbacks._plotting import settle_layout
 from toolkit.runs import atomic_write
 
 DPI = 110
@@ -83,6 +84,7 @@ def save(fig: Figure, path: Path) -> Path:
 
     def render(temporary: Path) -> None:
         with _DRAWING, matplotlib.rc_context(STYLE):
+            settle_layout(fig)
             fig.savefig(temporary, format="png", dpi=DPI)
 
     return atomic_write(path, render)
