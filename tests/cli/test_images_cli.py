@@ -199,7 +199,7 @@ def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_ru
     assert refused.returncode == 2 and not (tmp_path / "q.csv").exists()
     (line,) = refused.stderr.strip().splitlines()
     assert line.endswith(
-        "holds 1 images directly beside class sub-folders; give a flat folder "
+        "holds 1 image directly beside class sub-folders; give a flat folder "
         "of new images or a folder of class sub-folders, not both"
     )
 

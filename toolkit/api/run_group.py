@@ -8,6 +8,7 @@ from typing import Any
 from toolkit.api.run import DataArgument, Run
 from toolkit.errors import ToolkitError
 from toolkit.runs import open_run_directory, read_json
+from toolkit.text import counted
 
 
 class RunGroup:
@@ -57,7 +58,9 @@ class RunGroup:
             if run not in usable
         ]
         if not usable:
-            raise ToolkitError(f"{self.path}: none of its {len(members)} runs has a model.keras")
+            raise ToolkitError(
+                f"{self.path}: none of its {counted(len(members), 'run')} has a model.keras"
+            )
         results = []
         with new_models_traced_quietly():
             for run in usable:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig, ImageConfig, source_form
 from toolkit.errors import DataError
+from toolkit.text import counted
 
 if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
@@ -74,7 +75,7 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
             loose = read_flat_folder(path, images, label=label) if _loose_images(path) else None
             if loose is not None:
                 raise DataError(
-                    f"{label} {path} holds {len(loose)} images directly beside class "
+                    f"{label} {path} holds {counted(len(loose), 'image')} directly beside class "
                     "sub-folders; give a flat folder of new images or a folder of class "
                     "sub-folders, not both"
                 )
