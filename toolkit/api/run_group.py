@@ -48,7 +48,7 @@ class RunGroup:
         """Every seed's metrics (its test split, else validation, or ``data``) and their mean
         and std: ``{"group", "split", "summary", "runs"}``, as ``toolkit evaluate`` prints."""
         from toolkit.evaluation.metrics import aggregate_repeats, json_safe
-        from toolkit.training.repeat import new_models_traced_quietly
+        from toolkit.startup import new_models_traced_quietly
 
         members = self.runs
         usable = [run for run in members if run.directory.model.exists()]
