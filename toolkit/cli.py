@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from toolkit import __version__
 from toolkit.errors import RunInterrupted, ToolkitError
+from toolkit.text import counted
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -154,7 +155,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.print:
         print(dump_config(config), end="")
     extra = (
-        f", tuner {config.tuner.algorithm} over {len(config.tuner.search_space)} paths"
+        f", tuner {config.tuner.algorithm} over {counted(len(config.tuner.search_space), 'path')}"
         if config.tuner
         else ""
     )
@@ -163,8 +164,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         body = f"backbone {config.model.backbone.name}, "
     blocks = len(config.model.hidden)
     print(
-        f"{args.config}: valid ({config.model.task}, {body}{blocks} hidden "
-        f"block{'' if blocks == 1 else 's'}{extra})"
+        f"{args.config}: valid ({config.model.task}, {body}"
+        f"{counted(blocks, 'hidden block')}{extra})"
     )
     return 0
 
@@ -182,8 +183,7 @@ def _split_label(evaluated: str | None) -> str:
 def _summary_line(result) -> str:
     """One line: how the run ended, its main metrics and the split they come from, and why a
     failed run failed."""
-    epochs = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}"
-    parts = [f"{result.status}: {epochs}"]
+    parts = [f"{result.status}: {counted(result.epochs, 'epoch')}"]
     if result.metrics:
         evaluated = result.metrics.get("evaluated_on")
         scores = result.metrics.get(evaluated, {})
@@ -203,7 +203,7 @@ def _repeat_summary_line(group) -> str:
     """``mean ± std over 5 seeds, test split: rmse 55.2 ± 1.3  ...``"""
     completed = len(group.metrics.get("seeds", []))
     total = len(group.runs)
-    seeds = f"{completed} seeds" if completed == total else f"{completed} of {total} seeds"
+    seeds = counted(completed, "seed") if completed == total else f"{completed} of {total} seeds"
     if not completed:
         return f"{group.status}: no seed completed"
     evaluated = group.metrics.get("evaluated_on")
@@ -330,7 +330,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             warnings.showwarning(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    print(f"wrote {rows} predictions to {output}", file=sys.stderr)
+    print(f"wrote {counted(rows, 'prediction')} to {output}", file=sys.stderr)
     print(output)
     return 0
 

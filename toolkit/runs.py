@@ -165,7 +165,11 @@ _held: dict[Path, tuple[int, int]] = {}
 class DirectoryLock:
     """An exclusive lock on a run or sweep directory, so two processes never write one at
     once (two ``--resume`` of the same run). ``flock`` on ``LOCK_FILE``: the kernel releases
-    it when the holder ends in any way, SIGKILL included, so a killed run can be resumed."""
+    it when the holder ends in any way, SIGKILL included, so a killed run can be resumed.
+
+    The holder deletes ``LOCK_FILE`` before it lets go, so a finished run leaves none behind;
+    a killed one leaves it unlocked, and the next ``acquire`` takes it over.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -184,19 +188,26 @@ class DirectoryLock:
         except ImportError:  # not POSIX: no lock, as before
             return cls(key)
         lock = key / LOCK_FILE
-        try:
-            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as error:
-            raise ToolkitError(os_error_message(error, f"cannot lock {what} {path}")) from None
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(descriptor)
+        while True:
+            try:
+                descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as error:
+                message = os_error_message(error, f"cannot lock {what} {path}")
+                raise ToolkitError(message) from None
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(descriptor)
+                os.close(descriptor)
+                raise ToolkitError(
+                    f"{what} {path} is in use by another toolkit process (pid {holder}); "
+                    "wait for it to end, or stop it and try again"
+                ) from None
+            if _still_named(descriptor, lock):
+                break
+            # Locked a file its holder deleted as it let go (opened before the deletion): a
+            # third process may hold a new one under the name by now. Lock the named file.
             os.close(descriptor)
-            raise ToolkitError(
-                f"{what} {path} is in use by another toolkit process (pid {holder}); "
-                "wait for it to end, or stop it and try again"
-            ) from None
         with contextlib.suppress(OSError):  # the PID only informs; a full disk keeps the lock
             os.ftruncate(descriptor, 0)
             os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
@@ -211,13 +222,27 @@ class DirectoryLock:
         if depth > 1:
             _held[self.path] = (descriptor, depth - 1)
             return
-        os.close(descriptor)  # closing the descriptor releases the flock
+        # Deleted while still locked, so nobody can lock the name between the deletion and
+        # the unlock; closing the descriptor releases the flock.
+        with contextlib.suppress(OSError):
+            (self.path / LOCK_FILE).unlink()
+        os.close(descriptor)
 
     def __enter__(self) -> DirectoryLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _still_named(descriptor: int, lock: Path) -> bool:
+    """Whether ``lock`` still names the file ``descriptor`` has open."""
+    try:
+        named = os.stat(lock)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _lock_holder(descriptor: int) -> str:

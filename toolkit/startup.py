@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -69,3 +70,37 @@ def _collector_paused() -> Iterator[None]:
         if enabled:
             gc.enable()
     gc.freeze()
+
+
+class _NewModelTracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing"
+    warning for the step functions Keras builds for each model.
+
+    TensorFlow counts traces per Python code object, and the train, test and predict
+    functions of every Keras model share the code of ``TensorFlowTrainer``'s nested
+    functions. Each new model traces its own functions (predict twice: for its first
+    input shape, then for the relaxed one), so training one model per seed, or predicting
+    an image at a time with a new ``load_run`` each, reads as one function retracing over
+    and over. Nothing is traced more than a single model traces (two models cannot share
+    a trace: each graph holds its own weights); other retracing warnings pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            "triggered tf.function retracing" in message and "TensorFlowTrainer." in message
+        )
+
+
+@contextlib.contextmanager
+def new_models_traced_quietly() -> Iterator[None]:
+    """Within: no retracing warning for the step functions of each new Keras model (see
+    ``_NewModelTracing``), as when training, evaluating or predicting with one model after
+    another."""
+    quiet = _NewModelTracing()
+    logger = logging.getLogger("tensorflow")
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)

@@ -187,3 +187,53 @@ def test_a_bad_override_is_one_line(overrides, message):
 def test_a_mapping_cannot_extend_a_file():
     with pytest.raises(ConfigError, match="extends: needs a config file"):
         toolkit.load_config({"extends": "base.yaml", "name": "x"})
+
+
+def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp_path):
+    """One image per call, each with a new ``load_run`` as a script might: every model
+    traced its own predict graph, and from the fifth TensorFlow warned "N out of the last M
+    calls ... triggered tf.function retracing". A batch's worth of images is now called
+    eagerly: no graph is traced, and the probabilities are the saved model's."""
+    import logging
+
+    import keras
+    from PIL import Image
+
+    from tests.image_data import write_class_folder
+    from toolkit.config.loading import validate_config
+
+    folder = write_class_folder(tmp_path / "pets", per_class=6)
+    config = validate_config(
+        {
+            "name": "pets",
+            "data": {"source": str(folder)},
+            "model": {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": [4]},
+            "training": {"epochs": 1, "batch_size": 4},
+            "callbacks": {"learning_curve": False},
+            "evaluation": {"plots": False, "baselines": False},
+        }
+    )
+    path = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0).path
+    files = sorted(str(f) for f in folder.rglob("*.png"))[:6]
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        one_at_a_time = [toolkit.load_run(path).predict(f) for f in files]
+        run = toolkit.load_run(path)
+        few = [run.predict(pd.DataFrame({"file": files[:n]})) for n in (1, 2, 3, 1)]
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()]
+    assert run.model.predict_function is None  # Keras' predict graph was never built
+
+    model = keras.saving.load_model(path / "model.keras")
+    pixels = np.stack([np.asarray(Image.open(f)) for f in files]).astype("float32")
+    logits = model.predict({"image": pixels}, verbose=0)[:, 0]
+    expected = 1 / (1 + np.exp(-logits))
+    got = pd.concat(one_at_a_time, ignore_index=True)["probability_dog"]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(few[2]["probability_dog"], expected[:3], atol=1e-6)

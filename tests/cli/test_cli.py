@@ -191,6 +191,28 @@ def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, t
     # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
 
 
+@pytest.mark.parametrize("rows", [1, 2])
+def test_predict_counts_its_rows_in_words(cli, trained_run, tmp_path, rows):
+    """One row said "wrote 1 predictions"."""
+    _, run_dir, _ = trained_run
+    pd.DataFrame({"size": [3.0, 12.0][:rows], "colour": ["red", "blue"][:rows]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    out = tmp_path / "predictions.csv"
+    result = cli("predict", run_dir, "--input", tmp_path / "rows.csv", "--output", out)
+    assert result.returncode == 0, result.stderr
+    noun = "prediction" if rows == 1 else "predictions"
+    assert result.stderr == f"wrote {rows} {noun} to {out}\n"
+
+
+def test_counted_puts_the_noun_in_the_number_it_takes():
+    from toolkit.text import counted
+
+    assert [counted(n, "trial") for n in (0, 1, 2)] == ["0 trials", "1 trial", "2 trials"]
+    assert counted(1, "class", "classes") == "1 class"
+    assert counted(3, "class", "classes") == "3 classes"
+
+
 def test_predict_to_parquet_keeps_integer_ids_integers(cli, trained_run, tmp_path):
     """CSV input is read as text (so the CSV output writes ids back as they were); the
     Parquet output had every carried column as strings, integer ids included."""

@@ -5,6 +5,7 @@ folder (one row per file) and an .npz, evaluation on a class folder, reports."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,34 @@ def test_one_image_file_is_predicted_as_one_row(folder_run, cli, tmp_path):
     assert line.startswith("toolkit: error: --data") and "is one image, with no label" in line
 
 
+def test_a_csv_of_image_paths_carries_the_paths_as_it_wrote_them(folder_run, cli, tmp_path):
+    """Relative paths are taken from the CSV's folder to find the files, but the output
+    held them resolved ('<csv folder>/../pets/cat/000.png') instead of the CSV's text."""
+    from PIL import Image
+
+    from toolkit.models.saving import load_model
+
+    folder, run_dir = folder_run
+    listed = tmp_path / "lists"
+    listed.mkdir()
+    relative = os.path.relpath(folder / "cat" / "000.png", listed)  # ../../.../pets/cat/000.png
+    absolute = str(folder / "dog" / "001.png")
+    pd.DataFrame({"file": [relative, absolute], "id": ["a", "b"]}).to_csv(
+        listed / "new.csv", index=False
+    )
+    out = tmp_path / "p.csv"
+    result = cli("predict", run_dir, "--input", listed / "new.csv", "--output", out)
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_csv(out)
+    assert list(predicted["file"]) == [relative, absolute]
+    assert list(predicted["id"]) == ["a", "b"]
+    images = np.stack([np.asarray(Image.open(p)) for p in (listed / relative, absolute)])
+    logits = load_model(run_dir / "model.keras").predict(
+        {"image": images.astype("float32")}, verbose=0
+    )[:, 0]
+    np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+
+
 def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_run, cli, tmp_path):
     """New images need not span two classes (a training rule: 'a classifier needs at least
     2' refused a folder holding only dog/); loose images beside class folders, which were
@@ -199,7 +228,7 @@ def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_ru
     assert refused.returncode == 2 and not (tmp_path / "q.csv").exists()
     (line,) = refused.stderr.strip().splitlines()
     assert line.endswith(
-        "holds 1 images directly beside class sub-folders; give a flat folder "
+        "holds 1 image directly beside class sub-folders; give a flat folder "
         "of new images or a folder of class sub-folders, not both"
     )
 

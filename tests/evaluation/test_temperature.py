@@ -113,3 +113,53 @@ def test_a_separable_validation_split_keeps_the_networks_probabilities(task):
     t = fit_temperature(task, stacked, flipped)
     assert 0.25 < t < 20.0 and t != 1.0
     assert nll(flipped, t) <= min(nll(flipped, t * f) for f in (0.97, 1.03))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_temperature_and_conformal_sets_share_one_prediction_of_the_validation_rows(
+    tmp_path, monkeypatch, task
+):
+    """The validation rows were predicted once to fit T and again, at T, for the conformal
+    scores. One pass now serves both (``model_outputs`` calls counted, the real model behind
+    them): T minimises the NLL of those logits, and the scores are 1 - p(true class) of
+    their probabilities at T, recomputed here in NumPy."""
+    import toolkit
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+    from toolkit.evaluation import calibrate
+    from toolkit.evaluation.calibrate import CALIBRATION_ROWS, calibrate_run
+    from toolkit.evaluation.predict import model_outputs
+
+    raw = tiny_config(task, prediction={"temperature_scaling": True, "conformal": {"alpha": 0.1}})
+    raw["training"]["epochs"] = 3
+    result = toolkit.train(validate_config(raw), output_dir=tmp_path / "runs", verbose=0)
+    run = toolkit.load_run(result.path)
+    data = prepare_data(run.config, spec=run.spec)
+    assert data.test is None  # the validation split is the only one calibration reads
+    model = run.model
+
+    features, y = data.validation.sample(CALIBRATION_ROWS, seed=run.config.seed)
+    labels = y[:, 0].astype(int)
+    model.get_layer("temperature").temperature.assign(1.0)
+    logits = np.asarray(model.predict(features, verbose=0), dtype=np.float64)
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return model_outputs(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "model_outputs", counted)
+    calibration = calibrate_run(run.config, data, model)
+    assert len(calls) == 1
+
+    t = calibration.temperature["temperature"]
+    if task == "binary":
+        logits = np.concatenate([np.zeros_like(logits), logits], axis=1)  # sigmoid as softmax
+    if 0.26 < t < 19.9:  # inside the search's bounds [1/4, 20]: the NLL's minimum
+        assert _nll(logits, labels, t) <= min(_nll(logits, labels, t * f) for f in (0.99, 1.01))
+    p = special.softmax(logits / t, axis=1)
+    scores = np.sort(1.0 - p[np.arange(len(labels)), labels])
+    np.testing.assert_allclose(calibration.conformal.scores, scores, rtol=1e-5, atol=1e-7)

@@ -325,7 +325,7 @@ CASES = [
     ),
     pytest.param(
         Case(
-            ("--set model.hidden.5=3", "index 5 out of range", "1 items"),
+            ("--set model.hidden.5=3", "index 5 out of range", "the list has 1 item)"),
             args=("--set", "model.hidden.5=3"),
         ),
         id="set-index-out-of-range",

@@ -284,3 +284,15 @@ def test_a_missing_extra_names_it(tmp_path):
         "--format onnx needs tf2onnx, which is not installed: pip install 'keras-toolkit[export]'"
     ), done.stderr
     assert pd is not None
+
+
+def test_a_litert_export_leaves_stderr_to_its_one_line(tmp_path):
+    """The check in LiteRT's interpreter printed "INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU." after the export's line."""
+    config = tiny_config("regression", training={"epochs": 1, "batch_size": 16})
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    output = tmp_path / "model.tflite"
+    result = run_cli("export", run.path, "--format", "litert", "--output", output)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"exported litert to {output}\n"
+    assert output.stat().st_size > 0

@@ -102,6 +102,55 @@ def test_a_run_in_use_is_not_resumed_twice_and_a_killed_holder_releases_it(
     resumed = cli("train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
+    assert not (run_dir / LOCK_FILE).exists()  # the killed holders' file, taken over, deleted
+
+
+def test_a_finished_run_leaves_no_lock_file(tmp_path):
+    """The lock file stayed in every run directory after the run ended."""
+    import toolkit
+    from toolkit.runs import LOCK_FILE
+
+    run = toolkit.train(tiny_config(), output_dir=tmp_path, verbose=0)
+    assert run.status == "completed"
+    assert (run.path / "run.json").exists()
+    assert not (run.path / LOCK_FILE).exists()
+
+
+def test_a_killed_holders_lock_file_is_taken_over_and_deleted(tmp_path):
+    """SIGKILL leaves the file (with the dead PID) but not its lock: the next holder takes
+    it, writes its own PID, and deletes it when done."""
+    import os
+
+    from toolkit.runs import LOCK_FILE, DirectoryLock
+
+    lock_file = tmp_path / LOCK_FILE
+    holder = hold_lock(lock_file)
+    holder.kill()
+    holder.wait(timeout=30)
+    assert lock_file.read_text().strip() == str(holder.pid)  # stale, as a killed run leaves it
+
+    with DirectoryLock.acquire(tmp_path):
+        assert lock_file.read_text().strip() == str(os.getpid())
+    assert not lock_file.exists()
+
+
+def test_a_lock_file_deleted_by_its_holder_is_not_mistaken_for_the_lock(tmp_path):
+    """A process that opened the file just before its holder deleted it and let go locks a
+    file no longer named: ``acquire`` opens the name again, which a third process may hold."""
+    import os
+
+    from toolkit.runs import LOCK_FILE, _still_named
+
+    lock_file = tmp_path / LOCK_FILE
+    opened_before = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        assert _still_named(opened_before, lock_file)
+        lock_file.unlink()
+        assert not _still_named(opened_before, lock_file)
+        lock_file.write_text("")  # the third process's new file
+        assert not _still_named(opened_before, lock_file)
+    finally:
+        os.close(opened_before)
 
 
 @pytest.mark.slow

@@ -82,7 +82,7 @@ def test_a_grid_smaller_than_max_trials_announces_its_own_size(
     result = run_cli("tune", write_config(config), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     start = next(line for line in result.stderr.splitlines() if line.startswith("sweep "))
-    assert start.endswith(f"starting a grid search over 1 paths, up to {len(choices)} trials")
+    assert start.endswith(f"starting a grid search over 1 path, up to {len(choices)} trials")
     assert len(read_trials(sweep_dir_of(result))) == len(choices)
 
 

@@ -158,6 +158,7 @@ def test_a_sweep_in_use_is_not_resumed_by_a_second_process(
     first = run_cli("tune", write_config(config), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     sweep = sweep_dir_of(first)
+    assert not list(sweep.rglob(LOCK_FILE))  # the sweep's and its trials' deleted at the end
     holder = hold_lock(sweep / LOCK_FILE)
     try:
         before = snapshot(sweep)
@@ -174,3 +175,4 @@ def test_a_sweep_in_use_is_not_resumed_by_a_second_process(
     resumed = run_cli("tune", "--resume", sweep, "--set", "tuner.max_trials=2", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert len(read_trials(sweep)) == 2
+    assert not list(sweep.rglob(LOCK_FILE))  # the killed holder's, taken over and deleted

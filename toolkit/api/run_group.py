@@ -8,6 +8,7 @@ from typing import Any
 from toolkit.api.run import DataArgument, Run
 from toolkit.errors import ToolkitError
 from toolkit.runs import open_run_directory, read_json
+from toolkit.text import counted
 
 
 class RunGroup:
@@ -47,7 +48,7 @@ class RunGroup:
         """Every seed's metrics (its test split, else validation, or ``data``) and their mean
         and std: ``{"group", "split", "summary", "runs"}``, as ``toolkit evaluate`` prints."""
         from toolkit.evaluation.metrics import aggregate_repeats, json_safe
-        from toolkit.training.repeat import new_models_traced_quietly
+        from toolkit.startup import new_models_traced_quietly
 
         members = self.runs
         usable = [run for run in members if run.directory.model.exists()]
@@ -57,7 +58,9 @@ class RunGroup:
             if run not in usable
         ]
         if not usable:
-            raise ToolkitError(f"{self.path}: none of its {len(members)} runs has a model.keras")
+            raise ToolkitError(
+                f"{self.path}: none of its {counted(len(members), 'run')} has a model.keras"
+            )
         results = []
         with new_models_traced_quietly():
             for run in usable:

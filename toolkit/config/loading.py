@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import ConfigError, did_you_mean
+from toolkit.text import counted
 
 KeyPath = tuple[str | int, ...]
 Origins = dict[KeyPath, str]
@@ -183,7 +184,8 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> 
                 raise ConfigError(f"{label}: {where}: '{part}' is not a list index")
             if not 0 <= part < len(node):
                 raise ConfigError(
-                    f"{label}: {where}: index {part} out of range (the list has {len(node)} items)"
+                    f"{label}: {where}: index {part} out of range "
+                    f"(the list has {counted(len(node), 'item')})"
                 )
             if last:
                 node[part] = value

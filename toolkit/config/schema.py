@@ -26,6 +26,7 @@ from pydantic import (
 
 from toolkit.config import names
 from toolkit.errors import did_you_mean, unknown_name
+from toolkit.text import counted
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -673,7 +674,7 @@ class ModelConfig(Strict):
             )
         blocks = len(self.hidden) + (len(self.conv.blocks) if self.body == "conv" else 0)
         if self.freeze > blocks:
-            raise ValueError(f"freeze {self.freeze} is more than the {blocks} blocks")
+            raise ValueError(f"freeze {self.freeze} is more than the {counted(blocks, 'block')}")
         if self.freeze and not self.init_from:
             raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
         if self.freeze and self.ensemble is not None:
@@ -809,8 +810,9 @@ class PiecewiseSchedule(_Schedule):
     def _lengths(self) -> PiecewiseSchedule:
         if len(self.values) != len(self.boundaries) + 1:
             raise ValueError(
-                f"piecewise needs one more value than boundaries, got {len(self.boundaries)} "
-                f"boundaries and {len(self.values)} values"
+                f"piecewise needs one more value than boundaries, got "
+                f"{counted(len(self.boundaries), 'boundary', 'boundaries')} and "
+                f"{counted(len(self.values), 'value')}"
             )
         if sorted(self.boundaries) != self.boundaries:
             raise ValueError("piecewise boundaries must increase")

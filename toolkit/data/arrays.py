@@ -19,6 +19,7 @@ import pandas as pd
 from toolkit.config.schema import DataConfig
 from toolkit.data.preprocessing import IMAGE_INPUT, SIGNAL_INPUT, SignalFeature
 from toolkit.errors import DataError
+from toolkit.text import counted
 
 
 def _frame(x: np.ndarray, y: np.ndarray | None, *, column: str, target: str) -> pd.DataFrame:
@@ -83,7 +84,8 @@ def _check_finite(x: np.ndarray, path: Path, *, label: str) -> None:
     if not finite.all():
         rows = np.flatnonzero(~finite)
         raise DataError(
-            f"{label} {path}: x holds NaN or infinite values in {len(rows)} row(s), the first "
+            f"{label} {path}: x holds NaN or infinite values in {counted(len(rows), 'row')}, "
+            "the first "
             f"row {rows[0]}; images and signals must be finite numbers"
         )
 

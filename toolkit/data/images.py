@@ -17,6 +17,7 @@ import pandas as pd
 from toolkit.config.schema import DataConfig, ImageConfig
 from toolkit.data.preprocessing import ImageFeature, array_column
 from toolkit.errors import DataError
+from toolkit.text import counted
 
 CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 # The range of raw pixel values when the config does not say: decoded files and
@@ -66,7 +67,7 @@ def read_class_folder(
                 "data.kind: table to read them as table shards"
             )
         loose = _image_files(root, image.extensions)
-        hint = f" (it holds {len(loose)} images directly)" if loose else ""
+        hint = f" (it holds {counted(len(loose), 'image')} directly)" if loose else ""
         raise DataError(
             f"{label} {root} has no class sub-folders{hint}; put each class's images in "
             "a sub-folder named after the class"

@@ -15,6 +15,7 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.data.split import Split
 from toolkit.errors import DataError
+from toolkit.text import counted
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def prepare_data(
     check_data_fits_model(config, data.spec)
     if data.train.rows < config.training.batch_size:
         raise DataError(
-            f"the training split has {data.train.rows} rows, fewer than training.batch_size "
+            f"the training split has {counted(data.train.rows, 'row')}, fewer than "
+            "training.batch_size "
             f"{config.training.batch_size}; lower the batch size or add data"
         )
     return data

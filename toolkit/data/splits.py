@@ -14,6 +14,7 @@ from toolkit.config.schema import DataConfig
 from toolkit.data import hashing
 from toolkit.data.preprocessing import check_table
 from toolkit.errors import DataError
+from toolkit.text import counted
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def _shuffle_split(
     held_out_count = math.ceil(fraction * count)
     if count - held_out_count <= 0:
         raise DataError(
-            f"cannot make the {what} split: with {count} rows, {what} {fraction} leaves no "
+            f"cannot make the {what} split: with {counted(count, 'row')}, {what} {fraction} "
+            "leaves no "
             "training rows"
         )
     permutation = np.random.RandomState(seed).permutation(count)

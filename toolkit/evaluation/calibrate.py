@@ -66,17 +66,22 @@ def _temperature_layer(model):
 
 
 def fit_temperature_scaling(
-    config: ExperimentConfig, data: PreparedData, model
+    config: ExperimentConfig,
+    data: PreparedData,
+    model,
+    *,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any] | None:
     """Fit T on the validation split, set it in the model; ECE and log loss before and after
-    on the validation split (where T was fitted) and the test split (where it was not)."""
+    on the validation split (where T was fitted) and the test split (where it was not).
+    ``validation``: the outputs (at T = 1) and targets of ``_validation_outputs``, when
+    already predicted."""
     layer = _temperature_layer(model)
     if layer is None:
         return None
     task = config.model.task
     layer.temperature.assign(1.0)
-    features, y = data.validation.sample(CALIBRATION_ROWS, seed=config.seed)
-    logits = model_outputs(model, features, config)
+    logits, y = validation or _validation_outputs(config, data, model)
     temperature = fit_temperature(task, logits, y[:, 0])
     report: dict[str, Any] = {
         "temperature": temperature,
@@ -95,6 +100,13 @@ def fit_temperature_scaling(
         report["test"] = calibration_change(task, test_logits, test_y[:, 0], temperature)
     layer.temperature.assign(temperature)
     return report
+
+
+def _at_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """The model's outputs once ``temperature`` is in its ``TemperatureScale`` layer, from its
+    outputs at T = 1: the layer's own float32 division, so they equal a new prediction."""
+    divided = logits.astype(np.float32) / np.float32(temperature)
+    return divided.astype(np.float64)
 
 
 def _scaling_change(
@@ -194,16 +206,29 @@ def calibrate_run(config: ExperimentConfig, data: PreparedData, model) -> RunCal
     """Temperature or std factor first (they change the predictions), then the conformal
     scores of the changed predictions."""
     prediction = config.prediction
-    temperature = (
-        fit_temperature_scaling(config, data, model) if prediction.temperature_scaling else None
-    )
-    # The std factor and conformal scores on the validation split read the same rows of the
-    # same model (s scales the outputs, not the model): predicted once for both. A sampled
-    # model's s and scores now come from the same passes, not two draws.
+    # The temperature or std factor and the conformal scores on the validation split read the
+    # same rows of the same model: predicted once for both. s scales the outputs, and T only
+    # divides the last layer's, so the scores' outputs follow from the ones T is fitted on.
+    # A sampled model's T or s and its scores now come from the same passes, not two draws.
     validation = None
     conformal = prediction.conformal
-    if prediction.std_scaling and conformal is not None and conformal.calibration == "validation":
+    if (
+        (prediction.temperature_scaling or prediction.std_scaling)
+        and conformal is not None
+        and conformal.calibration == "validation"
+    ):
+        layer = _temperature_layer(model)
+        if layer is not None:
+            layer.temperature.assign(1.0)  # the outputs T is fitted on
         validation = _validation_outputs(config, data, model)
+    temperature = (
+        fit_temperature_scaling(config, data, model, validation=validation)
+        if prediction.temperature_scaling
+        else None
+    )
+    if temperature is not None and validation is not None:
+        outputs, y = validation
+        validation = (_at_temperature(outputs, temperature["temperature"]), y)
     calibration = RunCalibration(
         temperature=temperature,
         std_scaling=(

@@ -177,9 +177,16 @@ def _write_litert(saved_model: Path, destination: Path, model) -> None:
 
 
 def _interpreter(path: Path):
-    """LiteRT's own interpreter when ``ai_edge_litert`` is installed, else TensorFlow's."""
+    """LiteRT's own interpreter when ``ai_edge_litert`` is installed, else TensorFlow's, on
+    the built-in kernels only.
+
+    The check is of the file's ops and numbers, which the built-in kernels run as written.
+    The default XNNPACK delegate is a CPU accelerator of the serving machine's choosing, and
+    applying it printed "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on stderr
+    after every export: LiteRT's own logger ignores TF_CPP_MIN_LOG_LEVEL.
+    """
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
         import warnings
 
@@ -187,8 +194,16 @@ def _interpreter(path: Path):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            return tf.lite.Interpreter(model_path=str(path))
-    return Interpreter(model_path=str(path))
+            return tf.lite.Interpreter(
+                model_path=str(path),
+                experimental_op_resolver_type=(
+                    tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                ),
+            )
+    return Interpreter(
+        model_path=str(path),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
 
 
 def _run_litert(path: Path, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from toolkit.config.loading import dump_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.evaluation.metrics import aggregate_repeats
 from toolkit.runs import atomic_write_json, atomic_write_text, create_run_directory, utc_now
+from toolkit.startup import new_models_traced_quietly
 from toolkit.training.train import RunResult, train
 
 
@@ -24,38 +23,6 @@ class RepeatResult:
     status: str
     metrics: dict[str, Any]
     runs: list[RunResult]
-
-
-class _NewModelTracing(logging.Filter):
-    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing"
-    warning for the step functions Keras builds for each model.
-
-    TensorFlow counts traces per Python code object, and the train, test and predict
-    functions of every Keras model share the code of ``TensorFlowTrainer``'s nested
-    functions. Each new model traces its own functions (predict twice: for its first
-    input shape, then for the relaxed one), so training one model per seed reads as one
-    function retracing over and over. Nothing is traced more than a single run traces;
-    other retracing warnings pass.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (
-            "triggered tf.function retracing" in message and "TensorFlowTrainer." in message
-        )
-
-
-@contextlib.contextmanager
-def new_models_traced_quietly() -> Iterator[None]:
-    """Within: no retracing warning for the step functions of each new Keras model (see
-    ``_NewModelTracing``), as when training or evaluating one model per seed."""
-    quiet = _NewModelTracing()
-    logger = logging.getLogger("tensorflow")
-    logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        logger.removeFilter(quiet)
 
 
 def train_repeated(

@@ -37,6 +37,7 @@ from toolkit.runs import (
     read_json,
     utc_now,
 )
+from toolkit.text import counted
 
 if TYPE_CHECKING:
     from toolkit.evaluation.baselines import BaselineFit
@@ -607,8 +608,9 @@ def _worker_shards(data: PreparedData) -> list[str]:
     shards = data.train.describe().get("shards", 0)
     if shards < max(len(members), 1):
         raise DataError(
-            f"multi-worker training reads a shard file per worker: {len(members)} workers "
-            f"but {data.source.get('source')} has {shards} shard file(s); split it into at "
+            "multi-worker training reads a shard file per worker: "
+            f"{counted(len(members), 'worker')} but {data.source.get('source')} has "
+            f"{counted(shards, 'shard file')}; split it into at "
             "least as many files as workers"
         )
     return data.train.shard_names(Worker(position, max(len(members), 1)))

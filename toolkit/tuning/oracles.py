@@ -14,6 +14,7 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 
 from toolkit import compat
 from toolkit.config.schema import SEED_LIMIT, TunerConfig
+from toolkit.text import counted
 
 
 class RecordingOracle(keras_tuner.Oracle):
@@ -43,7 +44,7 @@ class RecordingOracle(keras_tuner.Oracle):
         failures = compat.consecutive_failures(self)
         if failures >= self.max_consecutive_failures and self.stop_reason is None:
             self.stop_reason = (
-                f"{failures} trials in a row failed (tuner.max_consecutive_failures is "
+                f"{counted(failures, 'trial')} in a row failed (tuner.max_consecutive_failures is "
                 f"{self.max_consecutive_failures}); stopping the search"
             )
         if self.listener is not None:

@@ -45,6 +45,7 @@ from toolkit.runs import (
     sigterm_as_interrupt,
     utc_now,
 )
+from toolkit.text import counted
 from toolkit.tracking import nested_under
 from toolkit.tuning.records import SweepRecords, require_sweep_directory
 from toolkit.tuning.space import SearchSpace, validate_search_space
@@ -567,9 +568,9 @@ class SweepSession:
                 else None,
             )
         done = len(self.records.records())
-        what = f"{self.tuner.algorithm} search over {len(self.space.names)} paths"
-        limit = f", up to {self.total} trials" if self.total else ""
-        verb = f"resuming ({done} trials done)" if self.resumed else "starting"
+        what = f"{self.tuner.algorithm} search over {counted(len(self.space.names), 'path')}"
+        limit = f", up to {counted(self.total, 'trial')}" if self.total else ""
+        verb = f"resuming ({counted(done, 'trial')} done)" if self.resumed else "starting"
         _log(f"sweep {self.records.path}: {verb} a {what}{limit}")
 
     def _on_trial_end(self, trial: Any) -> None:
@@ -624,7 +625,7 @@ class SweepSession:
         self.records.update_sweep(
             final_run={"run_dir": str(result.run_dir), "status": result.status}
         )
-        _log(f"final run {result.status}: {result.epochs} epochs -> {result.run_dir}")
+        _log(f"final run {result.status}: {counted(result.epochs, 'epoch')} -> {result.run_dir}")
         return result.run_dir
 
 

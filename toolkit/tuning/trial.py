@@ -23,6 +23,7 @@ from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import refit_spec
 from toolkit.errors import DataError, RunInterrupted
 from toolkit.runs import utc_now
+from toolkit.text import counted
 from toolkit.training.train import RunResult, train
 from toolkit.tuning.board import write_session
 from toolkit.tuning.memory import released_afterwards
@@ -172,7 +173,8 @@ class TrialRunner:
             if isinstance(size, (int, float)) and size > rows:
                 label = "training.batch_size" if tuned is None else self.space.label(tuned.name)
                 raise DataError(
-                    f"{label}: batch size {size} is more than the {rows} rows of the {where}; "
+                    f"{label}: batch size {size} is more than the {counted(rows, 'row')} of "
+                    f"the {where}; "
                     "lower it or add data"
                 )
 

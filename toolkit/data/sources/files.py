@@ -19,6 +19,7 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig, ImageConfig, source_form
 from toolkit.errors import DataError
+from toolkit.text import counted
 
 if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
@@ -52,7 +53,8 @@ def read_data_file(path: str, config: DataConfig, *, label: str = "data file") -
 
 def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: bool) -> pd.DataFrame:
     """New images or signals for a run with ``spec``, as a frame whose array column is the
-    one the spec reads."""
+    one the spec reads. A table's image paths are as it wrote them (``resolve_path_column``
+    finds the files)."""
     from toolkit.data.sources.table import read_table
 
     form = source_form(path)
@@ -74,7 +76,7 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
             loose = read_flat_folder(path, images, label=label) if _loose_images(path) else None
             if loose is not None:
                 raise DataError(
-                    f"{label} {path} holds {len(loose)} images directly beside class "
+                    f"{label} {path} holds {counted(len(loose), 'image')} directly beside class "
                     "sub-folders; give a flat folder of new images or a folder of class "
                     "sub-folders, not both"
                 )
@@ -90,9 +92,7 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
             frame = read_flat_folder(path, images, label=label)
         return frame.rename(columns={"file": column})
     if form == "table" and spec.image is not None:
-        from toolkit.data.images import resolve_path_column
-
-        return resolve_path_column(read_table(path, label=label), column, Path(path).parent)
+        return read_table(path, label=label)
     if spec.image is not None and _image_file(path):
         if with_target:
             raise DataError(
@@ -136,6 +136,13 @@ def read_array_input(
     if with_target:
         encode_target(frame, spec, what=label)  # unknown classes fail before TensorFlow starts
     column = (spec.image or spec.signal).column
+    # The output carries a table's image paths as the user wrote them, not as resolved from
+    # the table's folder to find the files (the absolute paths the output held before).
+    files = frame
+    if spec.image is not None and source_form(path) == "table":
+        from toolkit.data.images import resolve_path_column
+
+        files = resolve_path_column(frame, column, Path(path).parent)
     paths = len(frame) and not isinstance(frame[column].iloc[0], np.ndarray)
     keep = ([column] if paths else []) + [c for c in frame.columns if c not in spec.columns]
     step = chunk_rows or INPUT_CHUNK_ROWS
@@ -144,7 +151,7 @@ def read_array_input(
         for start in range(0, len(frame), step):
             part = frame.iloc[start : start + step]
             yield InputChunk(
-                feature_arrays(part, spec, what=label, new_images=True),
+                feature_arrays(files.iloc[start : start + step], spec, what=label, new_images=True),
                 encode_target(part, spec, what=label) if with_target else None,
                 part[keep].reset_index(drop=True),
             )

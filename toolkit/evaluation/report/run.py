@@ -34,6 +34,7 @@ from toolkit.evaluation.report.reading import (
     read_json,
     read_text,
 )
+from toolkit.text import counted
 
 SPLITS = ("train", "validation", "test")
 # Keras' summary footer; its "Total params" adds the optimizer's slots to the weights.
@@ -130,7 +131,8 @@ def _metrics(metrics: dict) -> Section:
         runs = max(
             (len(v.get("values") or []) for s in splits.values() for v in s.values()), default=0
         )
-        title = f"Metrics (mean ± std over {runs} seeds)" if runs else "Metrics (mean ± std)"
+        over = f" over {counted(runs, 'seed')}" if runs else ""
+        title = f"Metrics (mean ± std{over})"
     return Section(title, [Table.of(["metric", *splits], rows)])
 
 
@@ -203,17 +205,19 @@ def _data(directory: Path) -> Section | None:
     classes = [str(c) for c in target.get("classes") or []]
     summary = f"target {target.get('name', '?')}"
     if classes:
-        summary += f" with {len(classes)} classes: {', '.join(classes[:12])}"
+        summary += f" with {counted(len(classes), 'class', 'classes')}: {', '.join(classes[:12])}"
         summary += ", …" if len(classes) > 12 else ""
     summary += (
-        f"; {len(features)} features (" + ", ".join(f"{v} {k}" for k, v in kinds.items()) + ")"
+        f"; {counted(len(features), 'feature')} ("
+        + ", ".join(f"{v} {k}" for k, v in kinds.items())
+        + ")"
     )
     rows = [[split, count] for split, count in (data.get("rows") or {}).items()]
     blocks = [Paragraph(summary), Table.of(["split", "rows"], rows)]
     if features:
         columns = list(dict.fromkeys(k for f in features for k in f))
         table = Table.of(columns, [[f.get(c) for c in columns] for f in features])
-        blocks.append(Details(f"{len(features)} features", table))
+        blocks.append(Details(counted(len(features), "feature"), table))
     return Section("Data", blocks)
 
 
