@@ -54,7 +54,8 @@ def test_killed_sweep_resumes_without_redoing_trials_and_extends(
     result = run_cli("tune", "--resume", sweep, "--set", "tuner.max_trials=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sweep_dir_of(result) == sweep
-    assert f"resuming ({len(before)} trials done)" in result.stderr
+    done = f"{len(before)} trial{'' if len(before) == 1 else 's'}"
+    assert f"resuming ({done} done)" in result.stderr
     assert "Reloading Tuner" not in result.stderr  # Keras Tuner's own line, kept quiet
 
     record = read_json(sweep / "sweep.json")
