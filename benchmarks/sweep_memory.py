@@ -41,8 +41,10 @@ def sweep_config(output_dir: str, trials: int) -> dict:
         "data": {"source": "synthetic:regression", "synthetic": {"samples": 512, "features": 8}},
         "model": {"task": "regression", "hidden": [32, 32]},
         "training": {"epochs": 5, "batch_size": 32},
-        "callbacks": {"tensorboard": {"histogram_freq": 0}, "learning_curve": False},
-        "evaluation": {"plots": False, "baselines": False},
+        # Learning curves and plots on, as a user's sweep has them: what a trial leaves to
+        # finish while the next one trains must not keep its model alive.
+        "callbacks": {"tensorboard": {"histogram_freq": 0}, "learning_curve": True},
+        "evaluation": {"plots": True, "baselines": False},
         "output_dir": output_dir,
         "tuner": {
             "algorithm": "random",

@@ -752,6 +752,13 @@ def _finish(
     calibration = calibrate_run(config, data, model)  # sets the model's temperature
     try:
         atomic_write(run.model, model.save)
+        curves = run_callbacks.learning_curves
+        if curves is not None:
+            # A drawing still in flight would land over the final curves the run's plots
+            # draw; and a sweep keeping the callback for later kept its model alive with it
+            # until the sweep ended (180 MB over 15 small trials).
+            with _timed(timings, "plots"):
+                curves.join()
         if calibration.conformal is not None:
             from toolkit.evaluation.conformal import CONFORMAL_FILE
 
@@ -771,14 +778,6 @@ def _finish(
             timings=timings,
             calibration=calibration,
         )
-        curves = run_callbacks.learning_curves
-        if curves is not None:
-            # Their final drawing went on while the model was scored and saved.
-            if deferred_plots is not None:
-                deferred_plots.append(curves)  # a sweep's next trial trains meanwhile
-            else:
-                with _timed(timings, "plots"):
-                    curves.join()
     except OSError as error:
         run.update_run(
             status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
@@ -930,7 +929,9 @@ def _final_metrics(
                 run,
                 data.spec,
                 history,
-                model,
+                # Only the band of a one-feature model runs it: a sweep's next trial need
+                # not keep this model alive while these are drawn.
+                model if uses_model(config, data.spec, predictions) else None,
                 held_out_name,
                 *_plot_points(config, data, model, held_out, predictions, y, calibration.post_hoc),
             )
