@@ -111,6 +111,30 @@ def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, 
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_column_of_text_in_the_first_shard_and_numbers_in_the_others_is_an_error(
+    cli, write_config, tmp_path, fmt
+):
+    """The first shard alone used to decide a column's kind: text there made the numeric
+    column 'a' categorical for every shard, and the run trained on its numbers as categories
+    without a word. A column must hold one kind of value in every shard."""
+    frame = _table(600)
+    source = _write_shards(frame, tmp_path / "shards", fmt=fmt)
+    # Sorted first, so its types are the ones read first.
+    odd = tmp_path / "shards" / f"part-00.{fmt}"
+    first = frame.iloc[:200].assign(a=lambda f: "n" + f["a"].round(2).astype(str))
+    first.to_parquet(odd, index=False) if fmt == "parquet" else first.to_csv(odd, index=False)
+    assert pd.api.types.is_numeric_dtype(frame["a"])
+
+    result = cli("train", write_config(_streamed_config(source)), "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "column 'a' holds numbers" in lines[0] and f"part-00.{fmt} holds text" in lines[0]
+    assert "data.categorical" in lines[0]  # what is allowed
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+
+
 @pytest.mark.slow
 def test_a_streamed_csv_with_text_far_down_a_number_column_names_its_row(
     cli, write_config, tmp_path

@@ -99,19 +99,37 @@ class ShardSource(Source):
         return needed
 
     def _open(
-        self, location: str, *, label: str, needed: dict[str, str], types: dict | None = None
+        self,
+        location: str,
+        *,
+        label: str,
+        needed: dict[str, str],
+        types: dict | None = None,
+        main: ShardSet | None = None,
     ) -> ShardSet:
+        """The shard set at ``location``, checked: every shard holds the ``needed`` columns,
+        each with one kind of value across the shards (and ``main``'s, for held-out sets)."""
+        from toolkit.data.streaming.files import check_column_kinds
         from toolkit.data.streaming.reader import open_shard_set
 
         config = self.config
-        return open_shard_set(
+        categorical = set(config.categorical or ())
+        shard_set = open_shard_set(
             location,
             needed=needed,
             columns=list(needed),
-            categorical=set(config.categorical or ()),
+            categorical=categorical,
             label=label,
             types=types,
         )
+        check_column_kinds(
+            shard_set.shards,
+            list(needed),
+            label=label,
+            as_text=categorical,
+            reference=None if main is None else (main.label, main.shards),
+        )
+        return shard_set
 
     def prepare(
         self,
@@ -139,6 +157,7 @@ class ShardSource(Source):
                 label=f"data.{name}",
                 needed={c: w for c, w in needed.items() if c != config.split_key},
                 types=main.csv_types,
+                main=main,
             )
             for name in ("validation", "test")
             if isinstance(setting := getattr(config, name), str)
