@@ -251,8 +251,8 @@ def check_column_kinds(
     Without this, the first shard alone decides: a column of text there made a numeric
     column categorical for the whole set, its numbers in the other shards read as
     categories, and the run trained on without a word. ``as_text`` columns (listed in
-    data.categorical) are read as text in every shard whatever they hold. A CSV shard's
-    text where the first has numbers is left to the reader, whose message names the row."""
+    data.categorical) are read as text in every shard whatever they hold. Text where the
+    first shard has numbers is left to the reader, which parses it or names the row."""
     for column in columns:
         if column in as_text:
             continue
@@ -272,10 +272,11 @@ def check_column_kinds(
                 continue
             other_label, other = first
             other_kind = other.kinds[column]
-            # A CSV shard is judged by its first block: text among numbers there may be one
-            # typo, which reading the shard as numbers reports with its row and value.
-            typo = shard.format == "csv" and (kind, other_kind) == ("text", "numbers")
-            if kind != other_kind and not typo:
+            # Text where the first shard has numbers is read as numbers: values that parse
+            # are numbers (a Parquet export of text, a CSV block's typo), and the reader
+            # names the row of the first that does not. Only the reverse went unnoticed.
+            parsed = (kind, other_kind) == ("text", "numbers")
+            if kind != other_kind and not parsed:
                 raise DataError(
                     f"{label} shard {shard.path}: column '{column}' holds {kind}, but "
                     f"{other_label} shard {other.path} holds {other_kind} in it; a column must "
