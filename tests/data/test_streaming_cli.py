@@ -135,6 +135,26 @@ def test_a_column_of_text_in_the_first_shard_and_numbers_in_the_others_is_an_err
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
 
 
+def test_a_column_only_the_first_shard_holds_is_traced_to_it(cli, write_config, tmp_path):
+    """With data.features: null the first shard's columns are the features: a column only
+    it holds was reported missing from the second shard, without a word of where it came
+    from or what to do."""
+    frame = _table(600)
+    source = _write_shards(frame, tmp_path / "shards")
+    first = tmp_path / "shards" / "part-00.parquet"
+    frame.iloc[:200].assign(note=1.0).to_parquet(first, index=False)
+    config = _streamed_config(source)
+    del config["data"]["features"]  # every column of the first shard but target and key
+    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "part-01.parquet: feature column 'note' is not in the data" in lines[0]
+    assert f"the columns of the first shard, {first}" in lines[0]
+    assert "list them in data.features" in lines[0]  # what to do
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+
+
 @pytest.mark.slow
 def test_a_streamed_csv_with_text_far_down_a_number_column_names_its_row(
     cli, write_config, tmp_path

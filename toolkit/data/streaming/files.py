@@ -196,10 +196,18 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
     return shard
 
 
-def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str, what: str = "") -> None:
+def check_columns(
+    shard: ShardFile,
+    needed: dict[str, str],
+    *,
+    label: str,
+    what: str = "",
+    notes: dict[str, str] | None = None,
+) -> None:
     """Every column of ``needed`` (name -> what it is for) is in the shard, or a DataError
     naming the column (and the shard, in a set of several; ``what`` prefixes the message of
-    a single file, as the in-memory checks do: "input feature column 'x' ...")."""
+    a single file, as the in-memory checks do: "input feature column 'x' ..."). ``notes``
+    (name -> text) ends the message about a column with why it was needed."""
     from toolkit.errors import did_you_mean
 
     prefix = f"{what} " if shard.single and what else ""
@@ -210,6 +218,7 @@ def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str, what:
             raise DataError(
                 f"{prefix}{kind} column '{column}' is not in the data"
                 f"{did_you_mean(column, shard.columns)}; columns: {', '.join(shard.columns)}"
+                + (f"; {notes[column]}" if notes and column in notes else "")
             )
 
 

@@ -191,10 +191,11 @@ def open_shard_set(
     label: str = "data.source",
     types: dict[str, object] | None = None,
     what: str = "",
+    notes: dict[str, str] | None = None,
 ) -> ShardSet:
     """Inspect every shard of ``location`` (a file, directory or glob): all readable, all
-    holding the ``needed`` columns (name -> what for); CSV column types fixed once (or
-    ``types``)."""
+    holding the ``needed`` columns (name -> what for, ``notes`` saying why); CSV column
+    types fixed once (or ``types``)."""
     from toolkit.data.streaming.files import is_shard_set
 
     single = not is_shard_set(location)
@@ -202,7 +203,7 @@ def open_shard_set(
         inspect_shard(path, label=label, single=single) for path in list_shards(location, label)
     ]
     for shard in shards:
-        check_columns(shard, needed, label=label, what=what)
+        check_columns(shard, needed, label=label, what=what, notes=notes)
     if shards[0].format == "csv" and types is None:
         types = csv_types(shards[0].path, categorical=categorical, label=label, single=single)
     if types is not None and columns is not None:
