@@ -118,18 +118,26 @@ def read_tables(
     frames = [
         read_table(path, label=f"{label} shard", float32_except=float32_except) for path in paths
     ]
-    _same_columns(paths, [list(frame.columns) for frame in frames], label)
-    return pd.concat(frames, ignore_index=True)
+    order = _same_columns(paths, [list(frame.columns) for frame in frames], label)
+    return pd.concat([frame[order] for frame in frames], ignore_index=True)
 
 
-def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> None:
+def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> list[str]:
+    """The first shard's columns, which every shard must hold, in any order (a CSV export
+    may write them in another; streamed shards are read by name too), and no others."""
+    first = columns[0]
     for path, names in zip(paths, columns, strict=True):
-        if names != columns[0]:
-            missing = [c for c in columns[0] if c not in names]
+        if set(names) != set(first):
+            missing = [c for c in first if c not in names]
+            extra = [c for c in names if c not in first]
+            differences = [f"missing {', '.join(missing)}"] if missing else []
+            differences += [f"extra {', '.join(map(str, extra))}"] if extra else []
             raise DataError(
-                f"{label} shard {path} has columns {', '.join(map(str, names))}, "
-                f"unlike the first shard" + (f" (missing {', '.join(missing)})" if missing else "")
+                f"{label} shard {path} has columns {', '.join(map(str, names))}, unlike the "
+                f"first shard, {paths[0]} ({'; '.join(differences)}); every shard must hold "
+                "the same columns, in any order"
             )
+    return first
 
 
 def _parquet_shards(
@@ -145,7 +153,8 @@ def _parquet_shards(
             tables.append(_parquet_table(path, float32_except))
         except Exception as error:
             raise _read_error(error, f"{label} shard", path) from None
-    _same_columns(paths, [table.column_names for table in tables], label)
+    order = _same_columns(paths, [table.column_names for table in tables], label)
+    tables = [table.select(order) for table in tables]
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except Exception as error:
