@@ -95,6 +95,32 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(streamed_run
     assert scores[1]["rmse"] == pytest.approx(float(np.sqrt(np.mean(residual**2))), rel=1e-5)
 
 
+@pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
+def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its_column(
+    streamed_run, cli, tmp_path, output
+):
+    """A CSV shard whose header lists the columns in another order: its carried columns
+    were written in its own order under the first shard's header (a CSV output's ids and
+    targets swapped columns without a word; a Parquet output failed with pyarrow's
+    ValueError)."""
+    _, frame, run_dir = streamed_run
+    (tmp_path / "rows").mkdir()
+    frame.iloc[:700].to_csv(tmp_path / "rows" / "part-0.csv", index=False)
+    frame.iloc[700:][frame.columns[::-1]].to_csv(tmp_path / "rows" / "part-1.csv", index=False)
+    frame.to_csv(tmp_path / "all.csv", index=False)
+
+    result = cli("predict", run_dir, "--input", tmp_path / "rows", "--output", tmp_path / output)
+    assert result.returncode == 0, result.stderr
+    whole = cli("predict", run_dir, "--input", tmp_path / "all.csv", "--output", tmp_path / "w.csv")
+    assert whole.returncode == 0, whole.stderr
+    read = pd.read_csv if output.endswith(".csv") else pd.read_parquet
+    predicted, reference = read(tmp_path / output), pd.read_csv(tmp_path / "w.csv")
+    assert list(predicted.columns) == ["id", "target", "prediction"]
+    np.testing.assert_array_equal(predicted["id"], frame["id"])
+    np.testing.assert_allclose(predicted["target"], frame["target"])
+    np.testing.assert_allclose(predicted["prediction"], reference["prediction"], rtol=1e-6)
+
+
 @pytest.mark.parametrize("problem", ["missing-column", "corrupt"])
 def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, tmp_path, problem):
     frame = _table(400)
