@@ -267,3 +267,10 @@ def test_auto_streams_only_what_does_not_fit(tmp_path, monkeypatch):
     assert kind_of(config) == "table"
     monkeypatch.setenv("TOOLKIT_MEMORY_BUDGET_MB", "0.001")
     assert kind_of(config) == "shards"
+
+
+def test_a_glob_that_matches_nothing_says_so(tmp_path):
+    with pytest.raises(
+        DataError, match=r"^data.source glob .*\*.parquet matches no .csv or .parquet"
+    ):
+        list_shards(str(tmp_path / "nope" / "*.parquet"))

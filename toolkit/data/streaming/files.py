@@ -57,8 +57,9 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
             where = f"{label} directory {location}"
     shards = [p for p in paths if _file_format(p)]
     if not shards:
+        verb = "matches" if _GLOB_CHARACTERS & set(location) else "holds"
         raise DataError(
-            f"{where} holds no .csv or .parquet files"
+            f"{where} {verb} no .csv or .parquet files"
             + (f" (it matched {len(paths)} other files)" if paths else "")
         )
     formats = {_file_format(p) for p in shards}
