@@ -54,3 +54,68 @@ def test_datasets_share_the_splits_numeric_buffers(aligned):
     np.testing.assert_array_equal(seen[np.lexsort(seen.T)], expected[np.lexsort(expected.T)])
     validation = np.concatenate([x["numeric"].numpy() for x, _ in split.dataset(batch_size=64)])
     np.testing.assert_array_equal(validation, expected)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_shards_with_their_columns_in_another_order_load_by_name(tmp_path, fmt):
+    """A shard whose columns come in another order (a CSV export's header) was refused in
+    memory ("unlike the first shard") though streaming reads it by name: the same shards
+    failed or trained depending on data.streaming. Loaded whole, they are aligned by name."""
+    import pandas as pd
+
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(5.0, 2.0, 300), "b": rng.exponential(3.0, 300)})
+    frame["target"] = frame["a"] - frame["b"] + rng.normal(size=300)
+    (tmp_path / "shards").mkdir()
+    parts = [frame.iloc[:150], frame.iloc[150:][["target", "b", "a"]]]  # reordered
+    for index, part in enumerate(parts):
+        path = tmp_path / "shards" / f"part-{index}.{fmt}"
+        part.to_csv(path, index=False) if fmt == "csv" else part.to_parquet(path, index=False)
+    held_out = tmp_path / "validation.csv"
+    frame.head(40).to_csv(held_out, index=False)
+    raw = tiny_config()
+    raw["data"] = {
+        "source": str(tmp_path / "shards"),
+        "validation": str(held_out),  # every shard row is training data
+        "streaming": False,
+    }
+    data = prepare_data(validate_config(raw))
+    assert data.train.rows == len(frame)
+    means = {feature.name: feature.mean for feature in data.spec.numeric}
+    assert means["a"] == pytest.approx(frame["a"].mean(), rel=1e-6)
+    assert means["b"] == pytest.approx(frame["b"].mean(), rel=1e-6)
+    assert data.spec.target.mean == pytest.approx(frame["target"].mean(), rel=1e-6)
+
+
+def test_a_csv_shard_with_a_header_and_no_rows_is_allowed_in_memory_as_streamed(tmp_path):
+    """A writer may leave a header-only CSV shard for an empty partition: streamed, and as an
+    empty Parquet shard, it is read as no rows; loaded whole it stopped the run ("has no
+    rows"). Its text-typed empty columns must not turn the numbers into text either."""
+    import pandas as pd
+
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(5.0, 2.0, 200), "target": rng.normal(size=200)})
+    (tmp_path / "shards").mkdir()
+    frame.to_csv(tmp_path / "shards" / "part-0.csv", index=False)
+    frame.iloc[:0].to_csv(tmp_path / "shards" / "part-1.csv", index=False)  # header only
+    held_out = tmp_path / "validation.csv"
+    frame.head(40).to_csv(held_out, index=False)
+    for streaming in (False, True):
+        raw = tiny_config()
+        raw["data"] = {
+            "source": str(tmp_path / "shards"),
+            "validation": str(held_out),
+            "streaming": streaming,
+        }
+        data = prepare_data(validate_config(raw))
+        assert data.train.rows == len(frame)
+        (feature,) = data.spec.numeric
+        assert feature.mean == pytest.approx(frame["a"].mean(), rel=1e-6)

@@ -74,3 +74,52 @@ def test_an_id_column_keeps_the_count_exact_and_the_memory_bounded():
     (line,) = audit.findings()
     assert line.startswith(f"column 'colour': {rows} of {rows} rows hold categories never seen")
     assert "and others" in line
+
+
+def test_predict_does_not_call_categories_left_out_by_max_tokens_never_seen(tmp_path):
+    """Every category of the rows to predict was in training, but data.max_tokens kept only
+    the commonest: predict's warning counts the rows outside the vocabulary (checked with
+    pandas) and must not say their categories were never seen."""
+    import toolkit
+    from tests.helpers import run_cli, tiny_config
+
+    rng = np.random.default_rng(3)
+    rows = 400
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "city": rng.choice([f"c{i:02d}" for i in range(30)], size=rows),
+        }
+    )
+    frame["y"] = frame["x"] + rng.normal(size=rows)
+    frame.iloc[:300].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[300:].to_csv(tmp_path / "validation.csv", index=False)
+    config = tiny_config(
+        data={
+            "source": str(tmp_path / "train.csv"),
+            "validation": str(tmp_path / "validation.csv"),
+            "target": "y",
+            "max_tokens": 10,
+        }
+    )
+    config["data"].pop("synthetic")
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    assert run.status == "completed"
+
+    # The vocabulary, independently: the 10 commonest training cities, ties by name.
+    counts = frame.iloc[:300]["city"].value_counts()
+    kept = sorted(counts.index, key=lambda city: (-counts[city], city))[:10]
+    rows_to_predict = frame.iloc[:300]  # only cities training saw
+    rows_to_predict.to_csv(tmp_path / "rows.csv", index=False)
+    outside = int((~rows_to_predict["city"].isin(kept)).sum())
+    assert outside > 0
+
+    result = run_cli(
+        "predict", run.path, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"
+    )
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("toolkit: warn")]
+    assert len(warnings) == 1, result.stderr
+    assert f"column 'city': {outside} of 300 rows hold categories outside" in warnings[0]
+    assert f"the 10 commonest of the {counts.size} training had (data.max_tokens)" in warnings[0]
+    assert "never seen in training" not in warnings[0]

@@ -147,6 +147,41 @@ def test_hash_splits_are_disjoint_stable_and_follow_the_fractions():
     assert np.all(bigger[first == hashing.VALIDATION] == hashing.VALIDATION)
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_key_keeps_its_split_when_another_row_of_its_shard_has_no_key(tmp_path, fmt):
+    """data.split_key: the same customer always in the same split. A gap in the key column
+    of one shard (read as floats there, whole numbers elsewhere) used to hash every key of
+    that chunk as a float: its customers landed in other splits than in the shards without
+    a gap, and the validation and test rows shared customers with training."""
+    rows = 1200
+    frame = _table(rows)
+    frame["customer"] = np.arange(rows) % 300  # each customer in both shards
+    frame["customer"] = frame["customer"].astype("float64")
+    frame.loc[5, "customer"] = np.nan  # a gap in the first shard only
+    _write_shards(frame.iloc[:600], tmp_path / "shards", shards=1, fmt=fmt)
+    second = frame.iloc[600:].astype({"customer": "int64"})
+    path = tmp_path / "shards" / f"part-01.{fmt}"
+    second.to_parquet(path, index=False) if fmt == "parquet" else second.to_csv(path, index=False)
+
+    data = prepare_data(
+        _config(
+            str(tmp_path / "shards"),
+            features=["a", "b", "colour"],
+            split_key="customer",
+            validation=0.2,
+            test=0.2,
+        )
+    )
+    customers = {}
+    for name in ("train", "validation", "test"):
+        seen = [chunk["customer"] for _, chunk in getattr(data, name).raw_chunks()]
+        customers[name] = set(pd.concat(seen).dropna().astype(int))
+    assert sum(map(len, customers.values())) == 300  # every customer in one split only
+    assert not customers["train"] & customers["validation"]
+    assert not customers["train"] & customers["test"]
+    assert not customers["validation"] & customers["test"]
+
+
 def test_position_split_does_not_depend_on_how_a_shard_is_chunked(tmp_path):
     frame = _table(900)
     source = _write_shards(frame, tmp_path / "shards", shards=2)
@@ -232,3 +267,10 @@ def test_auto_streams_only_what_does_not_fit(tmp_path, monkeypatch):
     assert kind_of(config) == "table"
     monkeypatch.setenv("TOOLKIT_MEMORY_BUDGET_MB", "0.001")
     assert kind_of(config) == "shards"
+
+
+def test_a_glob_that_matches_nothing_says_so(tmp_path):
+    with pytest.raises(
+        DataError, match=r"^data.source glob .*\*.parquet matches no .csv or .parquet"
+    ):
+        list_shards(str(tmp_path / "nope" / "*.parquet"))

@@ -95,6 +95,32 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(streamed_run
     assert scores[1]["rmse"] == pytest.approx(float(np.sqrt(np.mean(residual**2))), rel=1e-5)
 
 
+@pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
+def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its_column(
+    streamed_run, cli, tmp_path, output
+):
+    """A CSV shard whose header lists the columns in another order: its carried columns
+    were written in its own order under the first shard's header (a CSV output's ids and
+    targets swapped columns without a word; a Parquet output failed with pyarrow's
+    ValueError)."""
+    _, frame, run_dir = streamed_run
+    (tmp_path / "rows").mkdir()
+    frame.iloc[:700].to_csv(tmp_path / "rows" / "part-0.csv", index=False)
+    frame.iloc[700:][frame.columns[::-1]].to_csv(tmp_path / "rows" / "part-1.csv", index=False)
+    frame.to_csv(tmp_path / "all.csv", index=False)
+
+    result = cli("predict", run_dir, "--input", tmp_path / "rows", "--output", tmp_path / output)
+    assert result.returncode == 0, result.stderr
+    whole = cli("predict", run_dir, "--input", tmp_path / "all.csv", "--output", tmp_path / "w.csv")
+    assert whole.returncode == 0, whole.stderr
+    read = pd.read_csv if output.endswith(".csv") else pd.read_parquet
+    predicted, reference = read(tmp_path / output), pd.read_csv(tmp_path / "w.csv")
+    assert list(predicted.columns) == ["id", "target", "prediction"]
+    np.testing.assert_array_equal(predicted["id"], frame["id"])
+    np.testing.assert_allclose(predicted["target"], frame["target"])
+    np.testing.assert_allclose(predicted["prediction"], reference["prediction"], rtol=1e-6)
+
+
 @pytest.mark.parametrize("problem", ["missing-column", "corrupt"])
 def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, tmp_path, problem):
     frame = _table(400)
@@ -108,6 +134,50 @@ def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "part-01.parquet" in lines[0], result.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_column_of_text_in_the_first_shard_and_numbers_in_the_others_is_an_error(
+    cli, write_config, tmp_path, fmt
+):
+    """The first shard alone used to decide a column's kind: text there made the numeric
+    column 'a' categorical for every shard, and the run trained on its numbers as categories
+    without a word. A column must hold one kind of value in every shard."""
+    frame = _table(600)
+    source = _write_shards(frame, tmp_path / "shards", fmt=fmt)
+    # Sorted first, so its types are the ones read first.
+    odd = tmp_path / "shards" / f"part-00.{fmt}"
+    first = frame.iloc[:200].assign(a=lambda f: "n" + f["a"].round(2).astype(str))
+    first.to_parquet(odd, index=False) if fmt == "parquet" else first.to_csv(odd, index=False)
+    assert pd.api.types.is_numeric_dtype(frame["a"])
+
+    result = cli("train", write_config(_streamed_config(source)), "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "column 'a' holds numbers" in lines[0] and f"part-00.{fmt} holds text" in lines[0]
+    assert "data.categorical" in lines[0]  # what is allowed
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+
+
+def test_a_column_only_the_first_shard_holds_is_traced_to_it(cli, write_config, tmp_path):
+    """With data.features: null the first shard's columns are the features: a column only
+    it holds was reported missing from the second shard, without a word of where it came
+    from or what to do."""
+    frame = _table(600)
+    source = _write_shards(frame, tmp_path / "shards")
+    first = tmp_path / "shards" / "part-00.parquet"
+    frame.iloc[:200].assign(note=1.0).to_parquet(first, index=False)
+    config = _streamed_config(source)
+    del config["data"]["features"]  # every column of the first shard but target and key
+    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "part-01.parquet: feature column 'note' is not in the data" in lines[0]
+    assert f"the columns of the first shard, {first}" in lines[0]
+    assert "list them in data.features" in lines[0]  # what to do
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
 
 

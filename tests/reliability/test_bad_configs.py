@@ -151,6 +151,14 @@ CASES = [
         ),
         id="boolean-not-a-boolean",
     ),
+    pytest.param(
+        # A boolean or a word: the words must be named, not only "a valid boolean".
+        Case(
+            ("data.streaming", "should be true, false or 'auto'", "'maybe'"),
+            {"data.streaming": "maybe"},
+        ),
+        id="streaming-neither-a-boolean-nor-auto",
+    ),
     # Zero, negative and out-of-range numbers.
     pytest.param(
         Case(("training.epochs", "greater than 0", "got 0"), {"training.epochs": 0}),

@@ -3,6 +3,8 @@ categorical feature by ``data.features: null``: the run completes with a warning
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -37,3 +39,26 @@ def test_identifier_columns_are_named_in_the_runs_warnings(tmp_path):
     config["data"]["features"] = ["colour", "x"]
     run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
     assert run.warnings == []
+
+
+def test_an_identifier_beyond_max_tokens_is_named_too_streamed_or_not(tmp_path):
+    """An id column has more values than any vocabulary cap (data.max_tokens, 10,000 by
+    default) as soon as the table is large: the values left out of the vocabulary count
+    among its distinct values, so the warning still names it. A column with a repeat among
+    its values and the same cap is not named."""
+    path = _table(tmp_path / "data.csv", n=300)
+    frame = pd.read_csv(path)
+    # Two visits a day: not an identifier, though it too has more than 40 values.
+    frame["visit"] = np.repeat(frame["visit"].to_numpy()[: len(frame) // 2], 2)
+    frame.to_csv(path, index=False)
+    assert frame["id"].nunique() == len(frame) and frame["visit"].nunique() == len(frame) // 2
+    for streaming in (False, True):
+        config = tiny_config(data={"source": path, "max_tokens": 40, "streaming": streaming})
+        config["data"].pop("synthetic")
+        config["data"]["validation"] = 0.25  # a share of rows: the rest is training
+        run = toolkit.train(config, output_dir=tmp_path / f"runs-{streaming}", verbose=0)
+        assert run.status == "completed"
+        rows = json.loads((run.path / "data_summary.json").read_text())["rows"]["train"]
+        named = [w.split("'")[1] for w in run.warnings if "has a different value in each" in w]
+        assert named == ["id"], (streaming, run.warnings)
+        assert f"each of the {rows} training rows" in run.warnings[0]

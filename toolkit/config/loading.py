@@ -304,6 +304,22 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _union_choices(details: list[dict], path: tuple, data: dict[str, Any]) -> str | None:
+    """Every choice of a key that is a boolean or one of some words (``data.streaming``:
+    true, false or 'auto'), when the value given is none of them: pydantic reports each
+    member of the union on its own, and the first alone ("should be a valid boolean")
+    hides the words."""
+    same = [d for d in details if _key_path(tuple(d["loc"]), data) == path]
+    kinds = {d["type"] for d in same}
+    if len(same) < 2 or not kinds <= {"bool_parsing", "bool_type", "literal_error"}:
+        return None
+    words = [d["ctx"]["expected"] for d in same if d["type"] == "literal_error"]
+    if not words or not kinds & {"bool_parsing", "bool_type"}:
+        return None
+    choices = ["true", "false"] + [word for text in words for word in text.split(" or ")]
+    return ", ".join(choices[:-1]) + " or " + choices[-1]
+
+
 def format_validation_error(
     error: ValidationError, data: dict[str, Any], origins: Origins, source: str
 ) -> str:
@@ -328,6 +344,8 @@ def format_validation_error(
         message = "required key is missing"
     elif kind == "value_error":
         message = first["msg"].removeprefix("Value error, ")
+    elif allowed := _union_choices(details, path, data):
+        message = f"Input should be {allowed}, got {_describe(first.get('input'))}"
     else:
         message = f"{first['msg']}, got {_describe(first.get('input'))}"
     return f"{where}: {dotted}: {message}" if path else f"{where}: {message}"

@@ -22,24 +22,32 @@ SPLIT_NAMES = {TRAIN: "train", VALIDATION: "validation", TEST: "test"}
 _KEY = "keras-toolkit-01"
 
 
-def _stable_values(values: np.ndarray | pd.Series) -> np.ndarray:
-    """Keys in a form whose hash does not depend on how a file typed them: whole numbers as
-    int64 (a CSV column with a gap is read as float), other numbers as float64, else text."""
+def key_hashes(values: np.ndarray | pd.Series) -> np.ndarray:
+    """A uint64 hash of each key value, the same in every process and on every platform,
+    whatever type a file gave the column: whole numbers hash as int64 (a CSV column, or a
+    Parquet one with a gap, is read as float), other numbers as float64, else as text.
+
+    Decided value by value, not for the column: a chunk with one missing key was hashed
+    as floats throughout, so its customers landed in other splits than in a chunk without
+    a gap, and one customer's rows ended up in training and in validation."""
     series = pd.Series(values)
     if pd.api.types.is_bool_dtype(series):
-        return series.astype(np.int64).to_numpy()
-    if pd.api.types.is_numeric_dtype(series):
-        as_float = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = np.isfinite(as_float)
-        if finite.all() and np.all(as_float == np.round(as_float)):
-            return as_float.astype(np.int64)
-        return as_float
-    return series.astype(str).to_numpy(dtype=object)
+        return _hash(series.astype(np.int64).to_numpy())
+    if not pd.api.types.is_numeric_dtype(series):
+        return _hash(series.astype(str).to_numpy(dtype=object))
+    as_float = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(as_float) & (as_float == np.round(as_float))
+    if whole.all():
+        return _hash(as_float.astype(np.int64))
+    hashes = _hash(as_float)
+    if whole.any():
+        hashes[whole] = _hash(as_float[whole].astype(np.int64))
+    return hashes
 
 
-def key_hashes(values: np.ndarray | pd.Series) -> np.ndarray:
-    """A uint64 hash of each key value, the same in every process and on every platform."""
-    return pd.util.hash_array(_stable_values(values), hash_key=_KEY, categorize=False)
+def _hash(values: np.ndarray) -> np.ndarray:
+    return pd.util.hash_array(values, hash_key=_KEY, categorize=False)
 
 
 def position_hashes(shard: str, start: int, count: int) -> np.ndarray:

@@ -89,12 +89,23 @@ class InputAudit:
                     others = " and others"
                 else:
                     others = f" and {more} more" if more > 0 else ""
+                # With a capped vocabulary, a value outside it may have been seen in
+                # training and left out by data.max_tokens: the words must not say "never".
+                kept = len(feature.vocabulary)
+                what = (
+                    f"categories outside its vocabulary, the {kept} commonest of the "
+                    f"{kept + feature.out_of_vocabulary} training had (data.max_tokens): left "
+                    "out by that cap or never seen"
+                    if feature.out_of_vocabulary
+                    else "categories never seen in training"
+                )
                 lines.append(
                     f"column '{feature.name}': {self.unseen_rows[feature.name]} of {self.rows} "
-                    f"rows hold categories never seen in training ({shown}{others}); they "
-                    "were scored as the out-of-vocabulary bucket"
+                    f"rows hold {what} ({shown}{others}); they were scored as the "
+                    "out-of-vocabulary bucket"
                 )
-            if self.missing[feature.name]:
+            # Training had missing values left out of a capped vocabulary: nothing new.
+            if self.missing[feature.name] and not feature.missing:
                 lines.append(
                     f"column '{feature.name}': {self.missing[feature.name]} of {self.rows} rows "
                     "are missing, which training never had; they were scored as the "

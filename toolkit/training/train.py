@@ -153,15 +153,24 @@ IDENTIFIER_ROWS = 20
 def _identifier_warnings(spec, train_rows: int) -> list[str]:
     """One line per categorical feature with a different value in every training row: the
     model can only memorise it, and every new row falls in its out-of-vocabulary bucket (an
-    id column or a date, taken in by ``data.features: null``)."""
+    id column or a date, taken in by ``data.features: null``).
+
+    Its distinct values are those of the vocabulary and those ``data.max_tokens`` left out
+    of it: a large table's id column always has more than the cap. (Streamed, a column of
+    more than a million distinct values is counted approximately, and is not named.)"""
+
+    def distinct_present(feature) -> int:
+        # The missing token is one of the counted values when the column has gaps.
+        distinct = len(feature.vocabulary) + feature.out_of_vocabulary
+        return distinct - (1 if feature.missing else 0)
+
     return [
         f"column '{feature.name}' has a different value in each of the {train_rows} training "
         "rows (an id or a date?): as a category it can only be memorised, and new rows fall "
         "out of its vocabulary; leave it out with data.features"
         for feature in spec.categorical
         if train_rows >= IDENTIFIER_ROWS
-        and not feature.out_of_vocabulary
-        and len(feature.vocabulary) + feature.missing >= train_rows
+        and distinct_present(feature) + feature.missing >= train_rows
     ]
 
 

@@ -85,33 +85,64 @@ class ShardSource(Source):
 
     kind = "shards"
 
-    def _needed(self) -> dict[str, str]:
-        """The columns to read (name -> what for): features, target and split key."""
+    def _needed(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The columns to read (name -> what for): features, target and split key; and
+        notes for messages about a missing one (name -> why it was needed)."""
         from toolkit.data.streaming.files import inspect_shard
 
         config = self.config
         label = "data.source"
         first = inspect_shard(list_shards(config.source, label)[0], label=label)
         needed = dict.fromkeys(config.feature_columns(first.columns), "feature")
+        notes: dict[str, str] = {}
+        if config.features is None:
+            # The features are the first shard's columns: a column only it holds would be
+            # reported as missing from another shard, with no word of where it came from.
+            notes = dict.fromkeys(
+                needed,
+                f"data.features is null, so the features are the columns of the first shard, "
+                f"{first.path}: list them in data.features, or give every shard the same "
+                "columns",
+            )
         needed[config.target] = "target"
         if config.split_key is not None:
             needed[config.split_key] = "data.split_key"
-        return needed
+        return needed, notes
 
     def _open(
-        self, location: str, *, label: str, needed: dict[str, str], types: dict | None = None
+        self,
+        location: str,
+        *,
+        label: str,
+        needed: dict[str, str],
+        types: dict | None = None,
+        main: ShardSet | None = None,
+        notes: dict[str, str] | None = None,
     ) -> ShardSet:
+        """The shard set at ``location``, checked: every shard holds the ``needed`` columns,
+        each with one kind of value across the shards (and ``main``'s, for held-out sets)."""
+        from toolkit.data.streaming.files import check_column_kinds
         from toolkit.data.streaming.reader import open_shard_set
 
         config = self.config
-        return open_shard_set(
+        categorical = set(config.categorical or ())
+        shard_set = open_shard_set(
             location,
             needed=needed,
             columns=list(needed),
-            categorical=set(config.categorical or ()),
+            categorical=categorical,
             label=label,
             types=types,
+            notes=notes,
         )
+        check_column_kinds(
+            shard_set.shards,
+            list(needed),
+            label=label,
+            as_text=categorical,
+            reference=None if main is None else (main.label, main.shards),
+        )
+        return shard_set
 
     def prepare(
         self,
@@ -131,14 +162,16 @@ class ShardSource(Source):
                 "streamed data calibrates on its validation split (calibration: validation)"
             )
         config = self.config
-        needed = self._needed()
-        main = self._open(config.source, label="data.source", needed=needed)
+        needed, notes = self._needed()
+        main = self._open(config.source, label="data.source", needed=needed, notes=notes)
         held_out = {
             name: self._open(
                 setting,
                 label=f"data.{name}",
                 needed={c: w for c, w in needed.items() if c != config.split_key},
                 types=main.csv_types,
+                main=main,
+                notes=notes,
             )
             for name in ("validation", "test")
             if isinstance(setting := getattr(config, name), str)

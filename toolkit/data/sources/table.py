@@ -62,12 +62,17 @@ def _read_error(error: BaseException, label: str, path: Path) -> DataError:
 
 
 def read_table(
-    path: str | Path, *, label: str = "data file", float32_except: Collection[str] | None = None
+    path: str | Path,
+    *,
+    label: str = "data file",
+    float32_except: Collection[str] | None = None,
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, turning every failure into a one-line DataError.
 
     ``float32_except``: read float64 columns as float32, except these (the model reads
-    float32 anyway; a table held in memory takes half the space).
+    float32 anyway; a table held in memory takes half the space). ``allow_empty``: a file
+    with a header and no rows is returned, not refused (a shard of a set).
     """
     path = Path(path)
     if not path.exists():
@@ -87,7 +92,7 @@ def read_table(
         raise _read_error(error, label, path) from None
     if path.suffix.lower() not in (".parquet", ".pq"):
         _check_header(path, label)
-    if frame.empty:
+    if frame.empty and not allow_empty:
         raise DataError(f"{label} {path} has no rows")
     return frame
 
@@ -115,21 +120,36 @@ def read_tables(
     paths = list_shards(location, label)
     if paths[0].suffix.lower() in (".parquet", ".pq"):
         return _parquet_shards(paths, label=label, float32_except=float32_except)
+    # A shard with a header and no rows is allowed, as streamed and as an empty Parquet
+    # shard: a writer may leave one per empty partition. Only the whole set must have rows.
     frames = [
-        read_table(path, label=f"{label} shard", float32_except=float32_except) for path in paths
+        read_table(path, label=f"{label} shard", float32_except=float32_except, allow_empty=True)
+        for path in paths
     ]
-    _same_columns(paths, [list(frame.columns) for frame in frames], label)
-    return pd.concat(frames, ignore_index=True)
+    order = _same_columns(paths, [list(frame.columns) for frame in frames], label)
+    # Without the empty ones: their columns, typed as text, would make numbers text.
+    filled = [frame[order] for frame in frames if len(frame)]
+    if not filled:
+        raise DataError(f"{label} {location} has no rows")
+    return pd.concat(filled, ignore_index=True)
 
 
-def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> None:
+def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> list[str]:
+    """The first shard's columns, which every shard must hold, in any order (a CSV export
+    may write them in another; streamed shards are read by name too), and no others."""
+    first = columns[0]
     for path, names in zip(paths, columns, strict=True):
-        if names != columns[0]:
-            missing = [c for c in columns[0] if c not in names]
+        if set(names) != set(first):
+            missing = [c for c in first if c not in names]
+            extra = [c for c in names if c not in first]
+            differences = [f"missing {', '.join(missing)}"] if missing else []
+            differences += [f"extra {', '.join(map(str, extra))}"] if extra else []
             raise DataError(
-                f"{label} shard {path} has columns {', '.join(map(str, names))}, "
-                f"unlike the first shard" + (f" (missing {', '.join(missing)})" if missing else "")
+                f"{label} shard {path} has columns {', '.join(map(str, names))}, unlike the "
+                f"first shard, {paths[0]} ({'; '.join(differences)}); every shard must hold "
+                "the same columns, in any order"
             )
+    return first
 
 
 def _parquet_shards(
@@ -145,7 +165,8 @@ def _parquet_shards(
             tables.append(_parquet_table(path, float32_except))
         except Exception as error:
             raise _read_error(error, f"{label} shard", path) from None
-    _same_columns(paths, [table.column_names for table in tables], label)
+    order = _same_columns(paths, [table.column_names for table in tables], label)
+    tables = [table.select(order) for table in tables]
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except Exception as error:

@@ -57,8 +57,9 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
             where = f"{label} directory {location}"
     shards = [p for p in paths if _file_format(p)]
     if not shards:
+        verb = "matches" if _GLOB_CHARACTERS & set(location) else "holds"
         raise DataError(
-            f"{where} holds no .csv or .parquet files"
+            f"{where} {verb} no .csv or .parquet files"
             + (f" (it matched {len(paths)} other files)" if paths else "")
         )
     formats = {_file_format(p) for p in shards}
@@ -104,6 +105,8 @@ class ShardFile:
     row_groups: list[int] = field(default_factory=list)  # rows per Parquet row group
     size: int = 0
     single: bool = False  # the only file of its set: messages name it as a file
+    # What each column holds, by ``value_kind`` (Parquet: its schema; CSV: its first block).
+    kinds: dict[str, str | None] = field(default_factory=dict)
 
 
 def where(label: str, path: Path, *, single: bool) -> str:
@@ -175,13 +178,15 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
 
             metadata = pq.ParquetFile(path).metadata
             groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
-            columns = list(pq.read_schema(path).names)
-            shard = ShardFile(path, fmt, columns, sum(groups), groups, size, single)
+            schema = pq.read_schema(path)
+            shard = ShardFile(path, fmt, list(schema.names), sum(groups), groups, size, single)
         else:
             import pyarrow.csv as pv
 
             reader = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16))
-            shard = ShardFile(path, fmt, list(reader.schema.names), None, [], size, single)
+            schema = reader.schema
+            shard = ShardFile(path, fmt, list(schema.names), None, [], size, single)
+        shard.kinds = {f.name: value_kind(f.type) for f in schema}
     except Exception as error:  # pyarrow has its own error types for corrupt files
         raise DataError(
             f"{where(label, path, single=single)} cannot be read: {short_error(error)}"
@@ -192,10 +197,18 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
     return shard
 
 
-def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str, what: str = "") -> None:
+def check_columns(
+    shard: ShardFile,
+    needed: dict[str, str],
+    *,
+    label: str,
+    what: str = "",
+    notes: dict[str, str] | None = None,
+) -> None:
     """Every column of ``needed`` (name -> what it is for) is in the shard, or a DataError
     naming the column (and the shard, in a set of several; ``what`` prefixes the message of
-    a single file, as the in-memory checks do: "input feature column 'x' ...")."""
+    a single file, as the in-memory checks do: "input feature column 'x' ..."). ``notes``
+    (name -> text) ends the message about a column with why it was needed."""
     from toolkit.errors import did_you_mean
 
     prefix = f"{what} " if shard.single and what else ""
@@ -206,7 +219,80 @@ def check_columns(shard: ShardFile, needed: dict[str, str], *, label: str, what:
             raise DataError(
                 f"{prefix}{kind} column '{column}' is not in the data"
                 f"{did_you_mean(column, shard.columns)}; columns: {', '.join(shard.columns)}"
+                + (f"; {notes[column]}" if notes and column in notes else "")
             )
+
+
+def value_kind(arrow_type) -> str | None:
+    """What a column of ``arrow_type`` holds, in words for messages: whole numbers and
+    numbers are alike (a column may be int64 in one shard and double in the next, as a
+    Parquet writer stores a gap), and a column with no value at all (null) is like any."""
+    import pyarrow as pa
+
+    if pa.types.is_null(arrow_type):
+        return None
+    if pa.types.is_dictionary(arrow_type):
+        return value_kind(arrow_type.value_type)
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "numbers"
+    if pa.types.is_decimal(arrow_type):
+        return "numbers"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    if pa.types.is_boolean(arrow_type):
+        return "True/False"
+    if pa.types.is_temporal(arrow_type):
+        return "dates or times"
+    return str(arrow_type)
+
+
+def check_column_kinds(
+    shards: list[ShardFile],
+    columns: list[str],
+    *,
+    label: str,
+    as_text: set[str] = frozenset(),
+    reference: tuple[str, list[ShardFile]] | None = None,
+) -> None:
+    """Each of ``columns`` holds the same kind of values in every shard (and in
+    ``reference``: the training set's label and shards, for held-out shard sets), or a
+    one-line DataError naming the column and two shards that disagree.
+
+    Without this, the first shard alone decides: a column of text there made a numeric
+    column categorical for the whole set, its numbers in the other shards read as
+    categories, and the run trained on without a word. ``as_text`` columns (listed in
+    data.categorical) are read as text in every shard whatever they hold. Text where the
+    first shard has numbers is left to the reader, which parses it or names the row."""
+    for column in columns:
+        if column in as_text:
+            continue
+        # The first shard with a value in the column, the training set's first.
+        first: tuple[str, ShardFile] | None = None
+        if reference is not None:
+            reference_label, reference_shards = reference
+            first = next(
+                ((reference_label, s) for s in reference_shards if s.kinds.get(column)), None
+            )
+        for shard in shards:
+            kind = shard.kinds.get(column)
+            if kind is None:
+                continue
+            if first is None:
+                first = (label, shard)
+                continue
+            other_label, other = first
+            other_kind = other.kinds[column]
+            # Text where the first shard has numbers is read as numbers: values that parse
+            # are numbers (a Parquet export of text, a CSV block's typo), and the reader
+            # names the row of the first that does not. Only the reverse went unnoticed.
+            parsed = (kind, other_kind) == ("text", "numbers")
+            if kind != other_kind and not parsed:
+                raise DataError(
+                    f"{label} shard {shard.path}: column '{column}' holds {kind}, but "
+                    f"{other_label} shard {other.path} holds {other_kind} in it; a column must "
+                    "hold one kind of value in every shard (fix the shard, or list the column "
+                    "in data.categorical to read it as text everywhere)"
+                )
 
 
 def pieces_of(shards: list[ShardFile]) -> list[Piece]:

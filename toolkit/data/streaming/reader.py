@@ -191,10 +191,11 @@ def open_shard_set(
     label: str = "data.source",
     types: dict[str, object] | None = None,
     what: str = "",
+    notes: dict[str, str] | None = None,
 ) -> ShardSet:
     """Inspect every shard of ``location`` (a file, directory or glob): all readable, all
-    holding the ``needed`` columns (name -> what for); CSV column types fixed once (or
-    ``types``)."""
+    holding the ``needed`` columns (name -> what for, ``notes`` saying why); CSV column
+    types fixed once (or ``types``)."""
     from toolkit.data.streaming.files import is_shard_set
 
     single = not is_shard_set(location)
@@ -202,7 +203,7 @@ def open_shard_set(
         inspect_shard(path, label=label, single=single) for path in list_shards(location, label)
     ]
     for shard in shards:
-        check_columns(shard, needed, label=label, what=what)
+        check_columns(shard, needed, label=label, what=what, notes=notes)
     if shards[0].format == "csv" and types is None:
         types = csv_types(shards[0].path, categorical=categorical, label=label, single=single)
     if types is not None and columns is not None:
@@ -271,6 +272,7 @@ def read_input_chunks(
     )
     first = shard_set.shards[0]
     carried_names = [name for name in first.columns if name not in spec.columns]
+    _same_columns_as_first(shard_set.shards, label)
     carried_schema = None
     if shard_set.format == "csv":
         # Every column as text, the target typed as in training: a feature value that is not
@@ -305,15 +307,33 @@ def read_input_chunks(
                 frame = as_frame(batch, start)
                 features = feature_arrays(frame, spec, what=named)
                 target = encode_target(frame, spec, what=named) if with_target else None
-                carried = _whole_numbers_kept(
-                    frame[[c for c in frame.columns if c not in spec.columns]], batch
-                )
+                # In the first shard's order: a shard may hold its columns in another
+                # (a CSV export's header), and the output's columns are fixed by the first.
+                carried = _whole_numbers_kept(frame[carried_names], batch)
                 rows += len(frame)
                 yield InputChunk(features, target, carried.reset_index(drop=True), carried_schema)
         if not rows:
             raise DataError(f"{label} {location} has no rows")
 
     return chunks()
+
+
+def _same_columns_as_first(shards: list[ShardFile], label: str) -> None:
+    """Every shard holds the first shard's columns, in any order, and no others: the
+    output carries the first shard's columns that are not features, for every row."""
+    first = shards[0]
+    for shard in shards[1:]:
+        if set(shard.columns) == set(first.columns):
+            continue
+        missing = [c for c in first.columns if c not in shard.columns]
+        extra = [c for c in shard.columns if c not in first.columns]
+        differences = [f"missing {', '.join(missing)}"] if missing else []
+        differences += [f"extra {', '.join(extra)}"] if extra else []
+        raise DataError(
+            f"{label} shard {shard.path} has columns {', '.join(shard.columns)}, unlike the "
+            f"first shard, {first.path} ({'; '.join(differences)}); every shard must hold "
+            "the same columns, in any order"
+        )
 
 
 def _whole_numbers_kept(carried: pd.DataFrame, batch) -> pd.DataFrame:
