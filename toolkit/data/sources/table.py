@@ -18,6 +18,7 @@ import pandas as pd
 
 from toolkit.data.in_memory import InMemorySplit
 from toolkit.data.sources.base import Source
+from toolkit.data.streaming.files import check_same_columns
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -137,19 +138,8 @@ def read_tables(
 def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> list[str]:
     """The first shard's columns, which every shard must hold, in any order (a CSV export
     may write them in another; streamed shards are read by name too), and no others."""
-    first = columns[0]
-    for path, names in zip(paths, columns, strict=True):
-        if set(names) != set(first):
-            missing = [c for c in first if c not in names]
-            extra = [c for c in names if c not in first]
-            differences = [f"missing {', '.join(missing)}"] if missing else []
-            differences += [f"extra {', '.join(map(str, extra))}"] if extra else []
-            raise DataError(
-                f"{label} shard {path} has columns {', '.join(map(str, names))}, unlike the "
-                f"first shard, {paths[0]} ({'; '.join(differences)}); every shard must hold "
-                "the same columns, in any order"
-            )
-    return first
+    check_same_columns(paths, columns, label)
+    return columns[0]
 
 
 def _parquet_shards(

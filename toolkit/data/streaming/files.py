@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -327,3 +328,24 @@ def fingerprint_files(shards: list[ShardFile], root: str) -> str:
                 handle.seek(max(shard.size - (1 << 16), 1 << 16))
                 digest.update(handle.read())
     return digest.hexdigest()[:16]
+
+
+def check_same_columns(
+    paths: Sequence[object], columns: Sequence[Sequence[str]], label: str
+) -> None:
+    """Every shard holds the first shard's columns, in any order, and no others: a CSV export
+    may write them in another order, and shards are read by name. A DataError naming the
+    shard and what it misses or adds otherwise."""
+    first = columns[0]
+    for path, names in zip(paths, columns, strict=True):
+        if set(names) == set(first):
+            continue
+        missing = [c for c in first if c not in names]
+        extra = [c for c in names if c not in first]
+        differences = [f"missing {', '.join(map(str, missing))}"] if missing else []
+        differences += [f"extra {', '.join(map(str, extra))}"] if extra else []
+        raise DataError(
+            f"{label} shard {path} has columns {', '.join(map(str, names))}, unlike the "
+            f"first shard, {paths[0]} ({'; '.join(differences)}); every shard must hold "
+            "the same columns, in any order"
+        )

@@ -20,6 +20,7 @@ from toolkit.data.streaming.files import (
     Piece,
     ShardFile,
     check_columns,
+    check_same_columns,
     csv_conversion_error,
     inspect_shard,
     list_shards,
@@ -272,7 +273,11 @@ def read_input_chunks(
     )
     first = shard_set.shards[0]
     carried_names = [name for name in first.columns if name not in spec.columns]
-    _same_columns_as_first(shard_set.shards, label)
+    check_same_columns(
+        [shard.path for shard in shard_set.shards],
+        [shard.columns for shard in shard_set.shards],
+        label,
+    )
     carried_schema = None
     if shard_set.format == "csv":
         # Every column as text, the target typed as in training: a feature value that is not
@@ -316,24 +321,6 @@ def read_input_chunks(
             raise DataError(f"{label} {location} has no rows")
 
     return chunks()
-
-
-def _same_columns_as_first(shards: list[ShardFile], label: str) -> None:
-    """Every shard holds the first shard's columns, in any order, and no others: the
-    output carries the first shard's columns that are not features, for every row."""
-    first = shards[0]
-    for shard in shards[1:]:
-        if set(shard.columns) == set(first.columns):
-            continue
-        missing = [c for c in first.columns if c not in shard.columns]
-        extra = [c for c in shard.columns if c not in first.columns]
-        differences = [f"missing {', '.join(missing)}"] if missing else []
-        differences += [f"extra {', '.join(extra)}"] if extra else []
-        raise DataError(
-            f"{label} shard {shard.path} has columns {', '.join(shard.columns)}, unlike the "
-            f"first shard, {first.path} ({'; '.join(differences)}); every shard must hold "
-            "the same columns, in any order"
-        )
 
 
 def _whole_numbers_kept(carried: pd.DataFrame, batch) -> pd.DataFrame:
