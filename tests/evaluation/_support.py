@@ -247,3 +247,19 @@ def write_sweep(root: Path, *, direction: str = "min") -> Path:
         yaml.safe_dump({"name": "demo", "tuner": {"search_space": search_space}})
     )
     return sweep
+
+
+def count_calibration_predictions(monkeypatch) -> list:
+    """A list that gets an item each time calibration predicts (``calibrate.model_outputs``,
+    which still runs)."""
+    from toolkit.evaluation import calibrate
+
+    real = calibrate.model_outputs
+    calls: list = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "model_outputs", counted)
+    return calls

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tests.evaluation._support import count_calibration_predictions
 from tests.helpers import tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.evaluation.posthoc import PostHocCalibration
@@ -206,9 +207,7 @@ def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation
     |y - mean| / (s std))."""
     import toolkit
     from toolkit.data.prepared import prepare_data
-    from toolkit.evaluation import calibrate
     from toolkit.evaluation.calibrate import CALIBRATION_ROWS, calibrate_run
-    from toolkit.evaluation.predict import model_outputs
 
     raw = tiny_config(
         "regression",
@@ -228,13 +227,7 @@ def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation
     z = (y[:, 0] - out[:, 0]) / out[:, 1]
     s = float(np.clip(np.sqrt(np.mean(z**2)), 0.25, 4.0))
 
-    calls = []
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return model_outputs(*args, **kwargs)
-
-    monkeypatch.setattr(calibrate, "model_outputs", counted)
+    calls = count_calibration_predictions(monkeypatch)
     calibration = calibrate_run(run.config, data, model)
     assert len(calls) == 1
     assert calibration.std_scaling["factor"] == pytest.approx(s, rel=1e-6)

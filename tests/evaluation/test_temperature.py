@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import special
 
+from tests.evaluation._support import count_calibration_predictions
 from toolkit.evaluation.temperature import (
     calibration_change,
     fit_temperature,
@@ -128,9 +129,7 @@ def test_temperature_and_conformal_sets_share_one_prediction_of_the_validation_r
     from tests.helpers import tiny_config
     from toolkit.config.loading import validate_config
     from toolkit.data.prepared import prepare_data
-    from toolkit.evaluation import calibrate
     from toolkit.evaluation.calibrate import CALIBRATION_ROWS, calibrate_run
-    from toolkit.evaluation.predict import model_outputs
 
     raw = tiny_config(task, prediction={"temperature_scaling": True, "conformal": {"alpha": 0.1}})
     raw["training"]["epochs"] = 3
@@ -145,13 +144,7 @@ def test_temperature_and_conformal_sets_share_one_prediction_of_the_validation_r
     model.get_layer("temperature").temperature.assign(1.0)
     logits = np.asarray(model.predict(features, verbose=0), dtype=np.float64)
 
-    calls = []
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return model_outputs(*args, **kwargs)
-
-    monkeypatch.setattr(calibrate, "model_outputs", counted)
+    calls = count_calibration_predictions(monkeypatch)
     calibration = calibrate_run(run.config, data, model)
     assert len(calls) == 1
 
