@@ -32,7 +32,8 @@ def settle_layout(figure: Figure) -> None:
     if engine is not None:
         engine.execute(figure)
         # None, not "none": "none" keeps a placeholder engine, and savefig sizes any figure
-        # with an engine in a first drawing. None means the rc default: made "no engine".
+        # with an engine in a first drawing. None falls back to the rc settings, which this
+        # context sets to no engine whatever the user's matplotlibrc says.
         with matplotlib.rc_context(
             {"figure.autolayout": False, "figure.constrained_layout.use": False}
         ):
