@@ -233,6 +233,11 @@ def _train(args: argparse.Namespace) -> int:
             raise ToolkitError(
                 "--resume takes the config from the run directory; drop CONFIG and --set"
             )
+        if args.repeat != 1 or args.output_dir:
+            # Both would be ignored: the run goes on in its own directory with its own seed.
+            raise ToolkitError(
+                "--resume continues one run in its own directory; drop --repeat and --output-dir"
+            )
         from toolkit.api.commands import resume
 
         run = resume(args.resume, verbose=verbose)

@@ -341,3 +341,27 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
         status = run.read_run().get("status", "unknown")
         raise ToolkitError(f"{run.path} has no model.keras (run status: {status})")
     return run
+
+
+def refuse_repeat_group(run: RunDirectory) -> None:
+    """A ToolkitError when ``run`` is a ``--repeat`` group: ``--resume`` continues one run, and
+    resuming a group as one would train a single seed into the group directory over its
+    aggregated metrics. The message names a seed run that did not finish, when there is one."""
+    record = _read_json_or_none(run.run_json) or {}
+    if not isinstance(record, dict) or record.get("kind") != "repeat":
+        return
+    seeds = record.get("seeds") or []
+    finished = {str(member) for member in record.get("runs") or []}
+    unfinished = sorted(
+        seed_run.relative_to(run.path).as_posix()
+        for seed_run in run.path.glob("seeds/*/*")
+        if seed_run.is_dir() and seed_run.relative_to(run.path).as_posix() not in finished
+    )
+    resumable = (
+        f"resume its unfinished seed run {run.path / unfinished[0]}, or " if unfinished else ""
+    )
+    raise ToolkitError(
+        f"{run.path} is a --repeat group ({len(finished)} of {len(seeds)} seed runs recorded), "
+        f"and --resume continues one run: {resumable}train the group again with "
+        f"--repeat {len(seeds) or 'N'}"
+    )

@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.config.loading import dump_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
+from toolkit.errors import RunInterrupted
 from toolkit.evaluation.metrics import aggregate_repeats
-from toolkit.runs import atomic_write_json, atomic_write_text, create_run_directory, utc_now
+from toolkit.runs import (
+    RunDirectory,
+    atomic_write_json,
+    atomic_write_text,
+    create_run_directory,
+    utc_now,
+)
 from toolkit.startup import new_models_traced_quietly
 from toolkit.training.train import RunResult, train
+
+if TYPE_CHECKING:
+    from toolkit.tracking import GroupTracking
 
 
 @dataclass(frozen=True)
@@ -57,15 +67,24 @@ def train_repeated(
     tracking = GroupTracking(config, read=group.read_run, write=group.update_run)
     results: list[RunResult] = []
     with new_models_traced_quietly(), nested_under(tracking.start(group.path.name, kind="repeat")):
-        for seed in seeds:
-            seeded = config.model_copy(update={"seed": seed})
-            result = train(
-                seeded, output_dir=group.path / "seeds", verbose=verbose, run_prefix=f"seed-{seed}-"
-            )
-            results.append(result)
-            group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
-            if on_run_end is not None:
-                on_run_end(seed, result)
+        try:
+            for seed in seeds:
+                seeded = config.model_copy(update={"seed": seed})
+                result = train(
+                    seeded,
+                    output_dir=group.path / "seeds",
+                    verbose=verbose,
+                    run_prefix=f"seed-{seed}-",
+                )
+                results.append(result)
+                group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
+                if on_run_end is not None:
+                    on_run_end(seed, result)
+        except (KeyboardInterrupt, RunInterrupted):
+            # The seed's own run marks itself interrupted; without this the group's run.json
+            # would say "running" for good.
+            _mark_interrupted(group, tracking, seed, len(results), len(seeds))
+            raise
     completed = [r for r in results if r.status == "completed"]
     splits = [
         s
@@ -95,3 +114,19 @@ def train_repeated(
         artifacts=[group.metrics, group.config, group.run_json],
     )
     return RepeatResult(group.path, status, metrics, results)
+
+
+def _mark_interrupted(
+    group: RunDirectory, tracking: GroupTracking, seed: int, finished: int, total: int
+) -> None:
+    """run.json of a group stopped by Ctrl-C or SIGTERM during ``seed``: ``interrupted``, why,
+    and when; its tracked run ends the same way. No metrics.json: a mean over the seeds that
+    happened to finish would read as the group's result."""
+    group.update_run(
+        status="interrupted",
+        ended=utc_now(),
+        completed_runs=finished,
+        reason=f"interrupted (Ctrl-C or SIGTERM) during seed {seed}, after {finished} of "
+        f"{total} seeds; train the group again to report all {total}",
+    )
+    tracking.finish("interrupted", artifacts=[group.config, group.run_json])
