@@ -214,6 +214,11 @@ class DirectoryLock:
         _held[key] = (descriptor, 1)
         return cls(key)
 
+    @staticmethod
+    def held_here(path: str | Path) -> bool:
+        """Whether this process already holds the lock of ``path`` (it is writing it)."""
+        return Path(path).resolve() in _held
+
     def release(self) -> None:
         """Undo one ``acquire``; the last one unlocks."""
         if self.path not in _held:

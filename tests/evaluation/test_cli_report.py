@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import hold_lock, kill_mid_run, run_cli, snapshot, start_train, tiny_config
 from tests.tuning.conftest import sweep_config, sweep_dir_of
 
 DATA_URI = re.compile(r'<img alt="([^"]+)"[^>]*src="data:image/png;base64,([^"]+)"')
@@ -183,3 +183,38 @@ def test_report_and_compare_refuse_what_is_not_a_run(tmp_path):
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_report_refuses_a_run_in_use_and_calls_a_killed_one_killed(tmp_path):
+    """A report of a run another process was still writing came out as a snapshot with its
+    results missing, and one of a killed run said "(running)" forever."""
+    from toolkit.runs import LOCK_FILE
+
+    config = tiny_config(training={"epochs": 500}, callbacks={"early_stopping": False})
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    process = start_train(tmp_path / "config.yaml", tmp_path / "out")
+    run_dir = kill_mid_run(tmp_path / "out", process, after_epochs=2)  # SIGKILL: no end recorded
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+
+    holder = hold_lock(run_dir / LOCK_FILE)  # a process still writing the run
+    try:
+        before = snapshot(run_dir)
+        in_use = run_cli("report", run_dir)
+        assert in_use.returncode == 2
+        assert in_use.stderr == (
+            f"toolkit: error: run directory {run_dir} is in use by another toolkit process "
+            f"(pid {holder.pid}); wait for it to end, or stop it and try again\n"
+        )
+        assert snapshot(run_dir) == before  # no report, nothing else
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops its lock
+        holder.wait(timeout=30)
+
+    page, markdown = _report(run_dir)
+    assert markdown.startswith("# tiny-regression (killed)\n")
+    assert "- **status**: killed\n" in markdown
+    assert f"toolkit train --resume {run_dir} continues it from its last epoch." in markdown
+    assert "<h2>Why it stopped</h2>" in page
+    assert not (run_dir / LOCK_FILE).exists()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # untouched

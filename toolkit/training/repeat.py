@@ -12,6 +12,7 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import RunInterrupted
 from toolkit.evaluation.metrics import aggregate_repeats
 from toolkit.runs import (
+    DirectoryLock,
     RunDirectory,
     atomic_write_json,
     atomic_write_text,
@@ -49,6 +50,21 @@ def train_repeated(
     ``on_run_end(seed, result)`` is called after each seed's run, e.g. to print a line.
     """
     group = create_run_directory(output_dir or config.output_dir, config.name, prefix="repeat-")
+    # Held while the group is written, as a run's: toolkit report refuses it meanwhile, and
+    # tells a group whose process was killed from one still going.
+    with DirectoryLock.acquire(group.path):
+        return _train_group(config, group, repeats=repeats, verbose=verbose, on_run_end=on_run_end)
+
+
+def _train_group(
+    config: ExperimentConfig,
+    group: RunDirectory,
+    *,
+    repeats: int,
+    verbose: int,
+    on_run_end: Callable[[int, RunResult], None] | None,
+) -> RepeatResult:
+    """The seeds' runs, then the group's metrics.json and final run.json."""
     atomic_write_text(group.config, dump_config(with_absolute_paths(config)))
     seeds = [config.seed + index for index in range(repeats)]
     group.update_run(
