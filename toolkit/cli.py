@@ -397,7 +397,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     runs = [open_run_directory(path, need_model=False).path for path in args.run_dirs]
     if len(runs) < 2:
         raise ToolkitError("compare needs at least two run directories")
+    seen: dict[Path, str] = {}
+    for given, run in zip(args.run_dirs, runs, strict=True):
+        if run.resolve() in seen:  # a column twice: a comparison with itself
+            raise ToolkitError(
+                f"compare got the same run directory twice ({seen[run.resolve()]} and {given}); "
+                "pass each run once"
+            )
+        seen[run.resolve()] = given
     out = Path(args.output) if args.output else runs[0].parent / "compare"
+    if out.exists() and not out.is_dir():
+        raise ToolkitError(
+            f"--output {out} is a file; it names a directory for compare.md, compare.csv "
+            "and compare.png"
+        )
     out.mkdir(parents=True, exist_ok=True)
     table, _ = compare_runs(runs, out)
     print(table)

@@ -218,3 +218,29 @@ def test_report_refuses_a_run_in_use_and_calls_a_killed_one_killed(tmp_path):
     assert "<h2>Why it stopped</h2>" in page
     assert not (run_dir / LOCK_FILE).exists()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # untouched
+
+
+def test_compare_refuses_a_run_twice_and_an_output_that_is_a_file(tmp_path):
+    """The same run twice was compared with itself; a file as --output was "File exists"."""
+    runs = []
+    for name in ("a", "b"):  # what compare checks before reading anything: a run's two files
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+        (run / "run.json").write_text(json.dumps({"status": "completed"}))
+        runs.append(run)
+    (tmp_path / "out.csv").write_text("kept\n")
+    before = snapshot(tmp_path)
+    twice = run_cli("compare", runs[0], runs[1], f"{runs[0]}/")
+    assert twice.returncode == 2
+    assert twice.stderr == (
+        f"toolkit: error: compare got the same run directory twice ({runs[0]} and {runs[0]}/); "
+        "pass each run once\n"
+    )
+    into_file = run_cli("compare", *runs, "--output", tmp_path / "out.csv")
+    assert into_file.returncode == 2
+    assert into_file.stderr == (
+        f"toolkit: error: --output {tmp_path / 'out.csv'} is a file; it names a directory for "
+        "compare.md, compare.csv and compare.png\n"
+    )
+    assert snapshot(tmp_path) == before
