@@ -219,6 +219,26 @@ class DirectoryLock:
         """Whether this process already holds the lock of ``path`` (it is writing it)."""
         return Path(path).resolve() in _held
 
+    @staticmethod
+    def held_elsewhere(path: str | Path) -> bool:
+        """Whether another process holds the lock of ``path`` now, asked without writing:
+        no lock file, or one nobody holds (a killed holder's), is False."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locks to ask about
+            return False
+        try:
+            descriptor = os.open(Path(path) / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(descriptor)  # releases the probe's lock, if it took it
+        return False
+
     def release(self) -> None:
         """Undo one ``acquire``; the last one unlocks."""
         if self.path not in _held:

@@ -244,3 +244,38 @@ def test_compare_refuses_a_run_twice_and_an_output_that_is_a_file(tmp_path):
         "compare.md, compare.csv and compare.png\n"
     )
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_compare_says_the_status_of_runs_that_did_not_complete(tmp_path):
+    """A failed or killed run's metrics were n/a in the comparison with nothing saying why."""
+    import shutil
+
+    from toolkit.runs import LOCK_FILE
+
+    failing = tiny_config(training={"optimizer": {"name": "sgd", "learning_rate": 1.0e8}})
+    runs = {}
+    for name, config in (("completed", tiny_config()), ("failed", failing)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        result = run_cli("train", tmp_path / f"{name}.yaml", "--output-dir", tmp_path / name)
+        runs[name] = Path(result.stdout.strip())
+    assert json.loads((runs["failed"] / "run.json").read_text())["status"] == "failed"
+    # As SIGKILL leaves a run: run.json says running; one with its lock held is still going.
+    for name in ("killed", "running"):
+        runs[name] = tmp_path / name
+        shutil.copytree(runs["completed"], runs[name])
+        record = json.loads((runs[name] / "run.json").read_text())
+        (runs[name] / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    holder = hold_lock(runs["running"] / LOCK_FILE)
+    try:
+        result = run_cli("compare", *runs.values(), "--output", tmp_path / "out")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col="key")
+    assert table.index[0] == "status"
+    assert table.loc["status"].tolist() == ["completed", "failed", "killed", "running"]
+    assert pd.isna(table.loc["validation.rmse", runs["failed"].name])
+    markdown = (tmp_path / "out" / "compare.md").read_text()
+    assert "| status | completed | failed | killed | running |" in markdown
