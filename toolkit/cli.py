@@ -380,6 +380,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from toolkit.evaluation.report import write_report
 
     directory = Path(args.directory)
+    if not directory.exists():
+        raise ToolkitError(f"directory not found: {directory} (report takes a run or a sweep)")
     if not (directory / "run.json").exists() and not (directory / "sweep.json").exists():
         raise ToolkitError(
             f"{directory} is neither a run directory (run.json) nor a sweep (sweep.json)"

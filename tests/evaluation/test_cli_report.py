@@ -279,3 +279,14 @@ def test_compare_says_the_status_of_runs_that_did_not_complete(tmp_path):
     assert pd.isna(table.loc["validation.rmse", runs["failed"].name])
     markdown = (tmp_path / "out" / "compare.md").read_text()
     assert "| status | completed | failed | killed | running |" in markdown
+
+
+def test_report_of_a_missing_directory_says_not_found(tmp_path):
+    """It said the missing path was "neither a run directory nor a sweep"."""
+    result = run_cli("report", tmp_path / "missing")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toolkit: error: directory not found: {tmp_path / 'missing'} "
+        "(report takes a run or a sweep)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
