@@ -28,7 +28,7 @@ def _files(directory: Path) -> dict[str, tuple[int, int]]:
 def interrupted_group(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     """``toolkit train --repeat 3`` sent SIGTERM once its first seed has finished."""
     directory = tmp_path_factory.mktemp("interrupted")
-    config = tiny_config()
+    config = tiny_config(tracking={"mlflow": {"uri": str(directory / "mlruns")}})
     config["training"]["epochs"] = 40
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "toolkit", "train", str(directory / "config.yaml")]
@@ -67,6 +67,12 @@ def test_sigterm_marks_the_group_interrupted(interrupted_group):
     assert record["completed_runs"] == 1 and len(record["runs"]) == 1
     assert "during seed 8, after 1 of 3 seeds" in record["reason"]
     assert not (group / "metrics.json").exists()  # no mean over the seeds that happened to end
+    # Its MLflow run ends as the seed's does, not left RUNNING.
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3's file store switch
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=record["tracking"]["mlflow"]["uri"])
+    assert client.get_run(record["tracking"]["mlflow"]["run_id"]).info.status == "KILLED"
 
 
 @pytest.mark.slow

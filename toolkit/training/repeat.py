@@ -98,8 +98,9 @@ def _train_group(
                     on_run_end(seed, result)
         except (KeyboardInterrupt, RunInterrupted):
             # The seed's own run marks itself interrupted; without this the group's run.json
-            # would say "running" for good.
-            _mark_interrupted(group, tracking, seed, len(results), len(seeds))
+            # would say "running" for good. The signal may also come between two seeds.
+            completed_runs = sum(r.status == "completed" for r in results)
+            _mark_interrupted(group, tracking, seeds[len(results) :], len(seeds), completed_runs)
             raise
     completed = [r for r in results if r.status == "completed"]
     splits = [
@@ -133,16 +134,22 @@ def _train_group(
 
 
 def _mark_interrupted(
-    group: RunDirectory, tracking: GroupTracking, seed: int, finished: int, total: int
+    group: RunDirectory,
+    tracking: GroupTracking,
+    unfinished: list[int],
+    total: int,
+    completed: int,
 ) -> None:
-    """run.json of a group stopped by Ctrl-C or SIGTERM during ``seed``: ``interrupted``, why,
-    and when; its tracked run ends the same way. No metrics.json: a mean over the seeds that
-    happened to finish would read as the group's result."""
+    """run.json of a group stopped by Ctrl-C or SIGTERM before the seeds ``unfinished`` had
+    results: ``interrupted``, why, and when; its tracked run ends the same way. No
+    metrics.json: a mean over the seeds that happened to finish would read as the group's."""
+    finished = total - len(unfinished)
+    during = f" during seed {unfinished[0]}," if unfinished else ""
     group.update_run(
         status="interrupted",
         ended=utc_now(),
-        completed_runs=finished,
-        reason=f"interrupted (Ctrl-C or SIGTERM) during seed {seed}, after {finished} of "
-        f"{total} seeds; train the group again to report all {total}",
+        completed_runs=completed,
+        reason=f"interrupted (Ctrl-C or SIGTERM){during} after {finished} of {total} seeds; "
+        f"train the group again to report all {total}",
     )
-    tracking.finish("interrupted", artifacts=[group.config, group.run_json])
+    tracking.finish("interrupted")  # no uploads: nothing should delay the exit, as for a run
