@@ -67,6 +67,14 @@ def test_sigterm_marks_the_group_interrupted(interrupted_group):
     assert record["completed_runs"] == 1 and len(record["runs"]) == 1
     assert "during seed 8, after 1 of 3 seeds" in record["reason"]
     assert not (group / "metrics.json").exists()  # no mean over the seeds that happened to end
+    # Not the seed's "resume with" line, which read as resuming the group.
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"toolkit: interrupted; the --repeat group {group} is not resumed: train it again"
+    ), result.stderr
+    seed_runs = [path for path in group.glob("seeds/*/seed-8-*") if path.is_dir()]
+    if " (the seed run" in last:  # SIGTERM came during seed 8's training, not before it
+        assert last.endswith(f"resumes on its own: toolkit train --resume {seed_runs[0]})")
     # Its MLflow run ends as the seed's does, not left RUNNING.
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3's file store switch
     from mlflow.tracking import MlflowClient

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.config.loading import dump_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
-from toolkit.errors import RunInterrupted
+from toolkit.errors import GroupInterrupted, RunInterrupted
 from toolkit.evaluation.metrics import aggregate_repeats
 from toolkit.runs import (
     DirectoryLock,
@@ -96,12 +96,14 @@ def _train_group(
                 group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
                 if on_run_end is not None:
                     on_run_end(seed, result)
-        except (KeyboardInterrupt, RunInterrupted):
+        except (KeyboardInterrupt, RunInterrupted) as error:
             # The seed's own run marks itself interrupted; without this the group's run.json
             # would say "running" for good. The signal may also come between two seeds.
             completed_runs = sum(r.status == "completed" for r in results)
             _mark_interrupted(group, tracking, seeds[len(results) :], len(seeds), completed_runs)
-            raise
+            # The seed's "resume with" line would read as resuming the group.
+            seed_run = error.path if isinstance(error, RunInterrupted) else None
+            raise GroupInterrupted(group.path, seed_run) from None
     completed = [r for r in results if r.status == "completed"]
     splits = [
         s
