@@ -408,3 +408,14 @@ def test_the_templates_ship_with_the_package():
     assert {"report.html.j2", "report.md.j2", "compare.md.j2"} <= {t.name for t in templates}
     for template in templates:
         assert any(template.match(pattern) for pattern in patterns), template
+
+
+def test_sweep_plot_captions_keep_the_hyperparameter_names(tmp_path):
+    """Captions turned every underscore into a space: "training.optimizer.learning rate"."""
+    sweep = write_sweep(tmp_path)
+    html_path, markdown_path = write_report(sweep)
+    markdown = markdown_path.read_text()
+    name = "training.optimizer.learning_rate"
+    assert f"![objective vs {name}](plots/objective_vs_{name}.png)" in markdown
+    assert f'alt="objective vs {name}"' in html_path.read_text()
+    assert "![best so far](plots/best_so_far.png)" in markdown  # the toolkit's own names
