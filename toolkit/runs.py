@@ -379,8 +379,9 @@ def refuse_repeat_group(run: RunDirectory) -> None:
     finished = {str(member) for member in record.get("runs") or []}
     unfinished = sorted(
         seed_run.relative_to(run.path).as_posix()
-        for seed_run in run.path.glob("seeds/*/*")
-        if seed_run.is_dir() and seed_run.relative_to(run.path).as_posix() not in finished
+        for seed_run in run.path.glob("seeds/*/seed-*")  # not a compare/ folder put there
+        if (seed_run / "run.json").is_file()
+        and seed_run.relative_to(run.path).as_posix() not in finished
     )
     resumable = (
         f"resume its unfinished seed run {run.path / unfinished[0]}, or " if unfinished else ""

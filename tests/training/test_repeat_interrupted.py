@@ -88,6 +88,8 @@ def test_resume_of_a_group_is_one_line_and_writes_nothing(interrupted_group):
     """--resume of a group trained seed 7 into the group directory, over its run.json, then
     failed with a message about load_run."""
     _, group = interrupted_group
+    # Where `toolkit compare` of two seed runs puts its output by default: not a seed run.
+    (group / "seeds" / "tiny-regression" / "compare").mkdir(exist_ok=True)
     before = _files(group)
     result = run_cli("train", "--resume", group)
     assert result.returncode == 2
