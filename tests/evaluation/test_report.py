@@ -419,3 +419,16 @@ def test_sweep_plot_captions_keep_the_hyperparameter_names(tmp_path):
     assert f"![objective vs {name}](plots/objective_vs_{name}.png)" in markdown
     assert f'alt="objective vs {name}"' in html_path.read_text()
     assert "![best so far](plots/best_so_far.png)" in markdown  # the toolkit's own names
+
+
+def test_compare_curves_name_a_run_without_a_history(tmp_path, repeat_dir):
+    """A --repeat group (no history.csv of its own) was left out of compare.png unsaid."""
+    from toolkit.evaluation.report.compare import curves_figure
+
+    run = write_run(tmp_path, "single", with_plots=False)
+    figure = curves_figure([repeat_dir, run], [repeat_dir.name, run.name])
+    axes = figure.axes[0]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [run.name]
+    assert axes.get_title().endswith(f"not recorded by: {repeat_dir.name}")
+    _, out = compare_runs([repeat_dir, run], tmp_path / "cmp")
+    assert_png(out / "compare.png")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from toolkit.config.loading import flatten
 from toolkit.evaluation import plots
@@ -111,6 +112,15 @@ def _write_markdown(table: pd.DataFrame, config_rows: int, differing: bool, path
     atomic_write_text(path, markdown)
 
 
+def curves_figure(run_dirs: list[Path], labels: list[str]) -> Figure:
+    """The runs' validation curves overlaid; the title names the runs without one (a
+    ``--repeat`` group has no history.csv of its own), which were left out unsaid."""
+    histories = {
+        label: read_csv(run / "history.csv") for label, run in zip(labels, run_dirs, strict=True)
+    }
+    return plots.comparison_curves(histories)
+
+
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
     """A side-by-side table of the config keys that differ and the metrics of several runs
     (first each run's status, when one did not complete).
@@ -126,9 +136,5 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
     table, config_rows, differing = _comparison(run_dirs, labels)
     _write_csv(table, out_dir / "compare.csv")
     _write_markdown(table, config_rows, differing, out_dir / "compare.md")
-    histories = {
-        label: read_csv(run / "history.csv") for label, run in zip(labels, run_dirs, strict=True)
-    }
-    figure = plots.comparison_curves({k: h for k, h in histories.items() if h is not None})
-    plots.save(figure, out_dir / "compare.png")
+    plots.save(curves_figure(run_dirs, labels), out_dir / "compare.png")
     return _text_table(table), out_dir
