@@ -66,7 +66,9 @@ def _rows(page: str) -> dict[str, list[str]]:
 def _check_images_and_links(directory: Path, page: str, markdown: str) -> None:
     """Every plot embedded byte for byte, every Markdown image and in-page anchor resolvable."""
     embedded = {alt: base64.b64decode(data) for alt, data in DATA_URI.findall(page)}
-    files = {p.stem.replace("_", " "): p.read_bytes() for p in (directory / "plots").glob("*.png")}
+    # The Markdown names each file with the same caption as the HTML's alt text.
+    captions = dict(re.findall(r"!\[([^\]]*)\]\(plots/([^)]+)\)", markdown))
+    files = {alt: (directory / "plots" / name).read_bytes() for alt, name in captions.items()}
     assert embedded == files and files
     targets = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     assert sorted(targets) == sorted(f"plots/{p.name}" for p in (directory / "plots").glob("*.png"))
