@@ -233,6 +233,11 @@ def _train(args: argparse.Namespace) -> int:
             raise ToolkitError(
                 "--resume takes the config from the run directory; drop CONFIG and --set"
             )
+        if args.repeat != 1 or args.output_dir:
+            # Both would be ignored: the run goes on in its own directory with its own seed.
+            raise ToolkitError(
+                "--resume continues one run in its own directory; drop --repeat and --output-dir"
+            )
         from toolkit.api.commands import resume
 
         run = resume(args.resume, verbose=verbose)
@@ -375,6 +380,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from toolkit.evaluation.report import write_report
 
     directory = Path(args.directory)
+    if not directory.exists():
+        raise ToolkitError(f"directory not found: {directory} (report takes a run or a sweep)")
     if not (directory / "run.json").exists() and not (directory / "sweep.json").exists():
         raise ToolkitError(
             f"{directory} is neither a run directory (run.json) nor a sweep (sweep.json)"
@@ -392,7 +399,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     runs = [open_run_directory(path, need_model=False).path for path in args.run_dirs]
     if len(runs) < 2:
         raise ToolkitError("compare needs at least two run directories")
+    seen: dict[Path, str] = {}
+    for given, run in zip(args.run_dirs, runs, strict=True):
+        if run.resolve() in seen:  # a column twice: a comparison with itself
+            raise ToolkitError(
+                f"compare got the same run directory twice ({seen[run.resolve()]} and {given}); "
+                "pass each run once"
+            )
+        seen[run.resolve()] = given
     out = Path(args.output) if args.output else runs[0].parent / "compare"
+    if out.exists() and not out.is_dir():
+        raise ToolkitError(
+            f"--output {out} is a file; it names a directory for compare.md, compare.csv "
+            "and compare.png"
+        )
     out.mkdir(parents=True, exist_ok=True)
     table, _ = compare_runs(runs, out)
     print(table)
@@ -400,10 +420,46 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_can_serve(host: str, port: int) -> None:
+    """One line for an address TensorBoard cannot serve on. TensorBoard's own answer to a port
+    in use or out of range comes after seconds of start-up and TensorFlow's log lines, with
+    exit code 255."""
+    import errno
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise ToolkitError(f"--port must be between 1 and 65535, got {port}")
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )[0]
+    except (socket.gaierror, UnicodeError):
+        raise ToolkitError(
+            f"--host {host} is not an address or host name of this machine "
+            "(default 127.0.0.1; 0.0.0.0 serves every interface)"
+        ) from None
+    with socket.socket(family, kind, protocol) as probe:
+        # As TensorBoard's server binds: a port left in TIME_WAIT by an ended server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ToolkitError(
+                    f"port {port} on {host} is in use (another TensorBoard?); "
+                    "pick a free one with --port"
+                ) from None
+            raise ToolkitError(
+                f"cannot serve on {host}:{port}: {error.strerror or error} "
+                "(--host must be an address of this machine)"
+            ) from None
+
+
 def _cmd_tensorboard(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
     if not directory.is_dir():
         raise ToolkitError(f"directory not found: {directory}")
+    _check_can_serve(args.host, args.port)
     command = [
         sys.executable,
         "-m",

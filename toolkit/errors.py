@@ -36,3 +36,21 @@ class RunInterrupted(ToolkitError):
     def __init__(self, path: object, *, command: str = "train"):
         super().__init__(f"interrupted; resume with: toolkit {command} --resume {path}")
         self.path = path
+
+
+class GroupInterrupted(RunInterrupted):
+    """Ctrl-C during a ``--repeat`` group: the group is marked interrupted and trained again,
+    not resumed; the seed run it stopped in (if any) resumes on its own."""
+
+    def __init__(self, path: object, seed_run: object | None = None):
+        ToolkitError.__init__(
+            self,
+            f"interrupted; the --repeat group {path} is not resumed: train it again"
+            + (
+                f" (the seed run it stopped in resumes on its own: toolkit train --resume "
+                f"{seed_run})"
+                if seed_run is not None
+                else ""
+            ),
+        )
+        self.path = path

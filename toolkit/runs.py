@@ -214,6 +214,31 @@ class DirectoryLock:
         _held[key] = (descriptor, 1)
         return cls(key)
 
+    @staticmethod
+    def held_here(path: str | Path) -> bool:
+        """Whether this process already holds the lock of ``path`` (it is writing it)."""
+        return Path(path).resolve() in _held
+
+    @staticmethod
+    def held_elsewhere(path: str | Path) -> bool:
+        """Whether another process holds the lock of ``path`` now, asked without writing:
+        no lock file, or one nobody holds (a killed holder's), is False."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locks to ask about
+            return False
+        try:
+            descriptor = os.open(Path(path) / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(descriptor)  # releases the probe's lock, if it took it
+        return False
+
     def release(self) -> None:
         """Undo one ``acquire``; the last one unlocks."""
         if self.path not in _held:
@@ -341,3 +366,28 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
         status = run.read_run().get("status", "unknown")
         raise ToolkitError(f"{run.path} has no model.keras (run status: {status})")
     return run
+
+
+def refuse_repeat_group(run: RunDirectory) -> None:
+    """A ToolkitError when ``run`` is a ``--repeat`` group: ``--resume`` continues one run, and
+    resuming a group as one would train a single seed into the group directory over its
+    aggregated metrics. The message names a seed run that did not finish, when there is one."""
+    record = _read_json_or_none(run.run_json) or {}
+    if not isinstance(record, dict) or record.get("kind") != "repeat":
+        return
+    seeds = record.get("seeds") or []
+    finished = {str(member) for member in record.get("runs") or []}
+    unfinished = sorted(
+        seed_run.relative_to(run.path).as_posix()
+        for seed_run in run.path.glob("seeds/*/seed-*")  # not a compare/ folder put there
+        if (seed_run / "run.json").is_file()
+        and seed_run.relative_to(run.path).as_posix() not in finished
+    )
+    resumable = (
+        f"resume its unfinished seed run {run.path / unfinished[0]}, or " if unfinished else ""
+    )
+    raise ToolkitError(
+        f"{run.path} is a --repeat group ({len(finished)} of {len(seeds)} seed runs recorded), "
+        f"and --resume continues one run: {resumable}train the group again with "
+        f"--repeat {len(seeds) or 'N'}"
+    )

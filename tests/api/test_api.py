@@ -237,3 +237,18 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
     got = pd.concat(one_at_a_time, ignore_index=True)["probability_dog"]
     np.testing.assert_allclose(got, expected, atol=1e-6)
     np.testing.assert_allclose(few[2]["probability_dog"], expected[:3], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_run_group_writes_its_report(tmp_path):
+    """RunGroup had no report(), which Run and Sweep have."""
+    group = toolkit.train_repeated(tiny_config(), repeats=2, output_dir=tmp_path, verbose=0)
+    html_path, markdown_path = group.report()
+    assert (html_path, markdown_path) == (group.path / "report.html", group.path / "report.md")
+    rmse = pd.Series([run.metrics["validation"]["rmse"] for run in group.runs])
+    markdown = markdown_path.read_text()
+    assert "## Metrics (mean ± std over 2 seeds)" in markdown
+    summary = f"{rmse.mean():.4g} ± {rmse.std():.4g}"  # pandas: the sample std, ddof=1
+    rmse_row = next(line for line in markdown.splitlines() if line.startswith("| rmse |"))
+    assert rmse_row.endswith(f"| {summary} |")  # columns train, validation
+    assert f"<td>{summary}</td>" in html_path.read_text()

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import hold_lock, kill_mid_run, run_cli, snapshot, start_train, tiny_config
 from tests.tuning.conftest import sweep_config, sweep_dir_of
 
 DATA_URI = re.compile(r'<img alt="([^"]+)"[^>]*src="data:image/png;base64,([^"]+)"')
@@ -66,7 +66,9 @@ def _rows(page: str) -> dict[str, list[str]]:
 def _check_images_and_links(directory: Path, page: str, markdown: str) -> None:
     """Every plot embedded byte for byte, every Markdown image and in-page anchor resolvable."""
     embedded = {alt: base64.b64decode(data) for alt, data in DATA_URI.findall(page)}
-    files = {p.stem.replace("_", " "): p.read_bytes() for p in (directory / "plots").glob("*.png")}
+    # The Markdown names each file with the same caption as the HTML's alt text.
+    captions = dict(re.findall(r"!\[([^\]]*)\]\(plots/([^)]+)\)", markdown))
+    files = {alt: (directory / "plots" / name).read_bytes() for alt, name in captions.items()}
     assert embedded == files and files
     targets = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
     assert sorted(targets) == sorted(f"plots/{p.name}" for p in (directory / "plots").glob("*.png"))
@@ -183,3 +185,110 @@ def test_report_and_compare_refuse_what_is_not_a_run(tmp_path):
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_report_refuses_a_run_in_use_and_calls_a_killed_one_killed(tmp_path):
+    """A report of a run another process was still writing came out as a snapshot with its
+    results missing, and one of a killed run said "(running)" forever."""
+    from toolkit.runs import LOCK_FILE
+
+    config = tiny_config(training={"epochs": 500}, callbacks={"early_stopping": False})
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    process = start_train(tmp_path / "config.yaml", tmp_path / "out")
+    run_dir = kill_mid_run(tmp_path / "out", process, after_epochs=2)  # SIGKILL: no end recorded
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+
+    holder = hold_lock(run_dir / LOCK_FILE)  # a process still writing the run
+    try:
+        before = snapshot(run_dir)
+        in_use = run_cli("report", run_dir)
+        assert in_use.returncode == 2
+        assert in_use.stderr == (
+            f"toolkit: error: run directory {run_dir} is in use by another toolkit process "
+            f"(pid {holder.pid}); wait for it to end, or stop it and try again\n"
+        )
+        assert snapshot(run_dir) == before  # no report, nothing else
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops its lock
+        holder.wait(timeout=30)
+
+    page, markdown = _report(run_dir)
+    assert markdown.startswith("# tiny-regression (killed)\n")
+    assert "- **status**: killed\n" in markdown
+    assert f"toolkit train --resume {run_dir} continues it from its last epoch." in markdown
+    assert "<h2>Why it stopped</h2>" in page
+    assert not (run_dir / LOCK_FILE).exists()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # untouched
+
+
+def test_compare_refuses_a_run_twice_and_an_output_that_is_a_file(tmp_path):
+    """The same run twice was compared with itself; a file as --output was "File exists"."""
+    runs = []
+    for name in ("a", "b"):  # what compare checks before reading anything: a run's two files
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+        (run / "run.json").write_text(json.dumps({"status": "completed"}))
+        runs.append(run)
+    (tmp_path / "out.csv").write_text("kept\n")
+    before = snapshot(tmp_path)
+    twice = run_cli("compare", runs[0], runs[1], f"{runs[0]}/")
+    assert twice.returncode == 2
+    assert twice.stderr == (
+        f"toolkit: error: compare got the same run directory twice ({runs[0]} and {runs[0]}/); "
+        "pass each run once\n"
+    )
+    into_file = run_cli("compare", *runs, "--output", tmp_path / "out.csv")
+    assert into_file.returncode == 2
+    assert into_file.stderr == (
+        f"toolkit: error: --output {tmp_path / 'out.csv'} is a file; it names a directory for "
+        "compare.md, compare.csv and compare.png\n"
+    )
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_compare_says_the_status_of_runs_that_did_not_complete(tmp_path):
+    """A failed or killed run's metrics were n/a in the comparison with nothing saying why."""
+    import shutil
+
+    from toolkit.runs import LOCK_FILE
+
+    failing = tiny_config(training={"optimizer": {"name": "sgd", "learning_rate": 1.0e8}})
+    runs = {}
+    for name, config in (("completed", tiny_config()), ("failed", failing)):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
+        result = run_cli("train", tmp_path / f"{name}.yaml", "--output-dir", tmp_path / name)
+        runs[name] = Path(result.stdout.strip())
+    assert json.loads((runs["failed"] / "run.json").read_text())["status"] == "failed"
+    # As SIGKILL leaves a run: run.json says running; one with its lock held is still going.
+    for name in ("killed", "running"):
+        runs[name] = tmp_path / name
+        shutil.copytree(runs["completed"], runs[name])
+        record = json.loads((runs[name] / "run.json").read_text())
+        (runs[name] / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    holder = hold_lock(runs["running"] / LOCK_FILE)
+    try:
+        result = run_cli("compare", *runs.values(), "--output", tmp_path / "out")
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col="key")
+    assert table.index[0] == "status"
+    assert table.loc["status"].tolist() == ["completed", "failed", "killed", "running"]
+    assert pd.isna(table.loc["validation.rmse", runs["failed"].name])
+    markdown = (tmp_path / "out" / "compare.md").read_text()
+    assert "| status | completed | failed | killed | running |" in markdown
+
+
+def test_report_of_a_missing_directory_says_not_found(tmp_path):
+    """It said the missing path was "neither a run directory nor a sweep"."""
+    result = run_cli("report", tmp_path / "missing")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toolkit: error: directory not found: {tmp_path / 'missing'} "
+        "(report takes a run or a sweep)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -408,3 +408,27 @@ def test_the_templates_ship_with_the_package():
     assert {"report.html.j2", "report.md.j2", "compare.md.j2"} <= {t.name for t in templates}
     for template in templates:
         assert any(template.match(pattern) for pattern in patterns), template
+
+
+def test_sweep_plot_captions_keep_the_hyperparameter_names(tmp_path):
+    """Captions turned every underscore into a space: "training.optimizer.learning rate"."""
+    sweep = write_sweep(tmp_path)
+    html_path, markdown_path = write_report(sweep)
+    markdown = markdown_path.read_text()
+    name = "training.optimizer.learning_rate"
+    assert f"![objective vs {name}](plots/objective_vs_{name}.png)" in markdown
+    assert f'alt="objective vs {name}"' in html_path.read_text()
+    assert "![best so far](plots/best_so_far.png)" in markdown  # the toolkit's own names
+
+
+def test_compare_curves_name_a_run_without_a_history(tmp_path, repeat_dir):
+    """A --repeat group (no history.csv of its own) was left out of compare.png unsaid."""
+    from toolkit.evaluation.report.compare import curves_figure
+
+    run = write_run(tmp_path, "single", with_plots=False)
+    figure = curves_figure([repeat_dir, run], [repeat_dir.name, run.name])
+    axes = figure.axes[0]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [run.name]
+    assert axes.get_title().endswith(f"not recorded by: {repeat_dir.name}")
+    _, out = compare_runs([repeat_dir, run], tmp_path / "cmp")
+    assert_png(out / "compare.png")

@@ -242,3 +242,22 @@ def test_tensorboard_command_serves_the_directory_on_localhost(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=20)
+
+
+def test_tensorboard_command_refuses_a_port_in_use_or_out_of_range(tmp_path):
+    """TensorBoard's own refusal came after seconds of start-up, among TensorFlow's log
+    lines, with exit code 255."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        in_use = run_cli("tensorboard", tmp_path, "--port", port, timeout=60)
+    assert in_use.returncode == 2
+    assert in_use.stderr == (
+        f"toolkit: error: port {port} on 127.0.0.1 is in use (another TensorBoard?); "
+        "pick a free one with --port\n"
+    )
+    out_of_range = run_cli("tensorboard", tmp_path, "--port", 70000, timeout=60)
+    assert out_of_range.returncode == 2
+    assert out_of_range.stderr == "toolkit: error: --port must be between 1 and 65535, got 70000\n"
+    assert list(tmp_path.iterdir()) == []

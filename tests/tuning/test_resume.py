@@ -177,3 +177,16 @@ def test_a_sweep_in_use_is_not_resumed_by_a_second_process(
     assert resumed.returncode == 0, resumed.stderr
     assert len(read_trials(sweep)) == 2
     assert not list(sweep.rglob(LOCK_FILE))  # the killed holder's, taken over and deleted
+
+
+def test_resume_refuses_another_sweep_dir(tmp_path):
+    """--sweep-dir was ignored by --resume: the sweep went on in its own directory."""
+    (tmp_path / "sweep").mkdir()
+    result = run_cli("tune", "--resume", tmp_path / "sweep", "--sweep-dir", tmp_path / "other")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toolkit: error: --resume continues the sweep in {tmp_path / 'sweep'}; "
+        f"drop --sweep-dir {tmp_path / 'other'}\n"
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ["sweep"]
+    assert list((tmp_path / "sweep").iterdir()) == []

@@ -65,11 +65,12 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> Run:
 
     from toolkit import startup
     from toolkit.config.loading import load_config
-    from toolkit.runs import DirectoryLock, RunDirectory
+    from toolkit.runs import DirectoryLock, RunDirectory, refuse_repeat_group
     from toolkit.tracking import check_tracking_available
     from toolkit.training.train import resume as resume_run
 
     run = RunDirectory(Path(run_dir))
+    refuse_repeat_group(run)  # before the lock file and TensorFlow: nothing written
     lock = nullcontext()
     if run.config.exists() and run.run_json.exists():
         # Taken before TensorFlow starts, so a second resume of a run in use fails at once;

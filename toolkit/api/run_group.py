@@ -79,3 +79,10 @@ class RunGroup:
             "summary": json_safe(aggregate_repeats([r["metrics"] for r in results])),
             "runs": results + skipped,
         }
+
+    def report(self) -> tuple[Path, Path]:
+        """Write report.html and report.md into the group directory (mean ± std over the seeds,
+        their validation curves overlaid, links to the seeds' own reports); return both paths."""
+        from toolkit.evaluation.report import write_report
+
+        return write_report(self.path)

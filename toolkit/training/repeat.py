@@ -5,14 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.config.loading import dump_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
+from toolkit.errors import GroupInterrupted, RunInterrupted
 from toolkit.evaluation.metrics import aggregate_repeats
-from toolkit.runs import atomic_write_json, atomic_write_text, create_run_directory, utc_now
+from toolkit.runs import (
+    DirectoryLock,
+    RunDirectory,
+    atomic_write_json,
+    atomic_write_text,
+    create_run_directory,
+    utc_now,
+)
 from toolkit.startup import new_models_traced_quietly
 from toolkit.training.train import RunResult, train
+
+if TYPE_CHECKING:
+    from toolkit.tracking import GroupTracking
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,21 @@ def train_repeated(
     ``on_run_end(seed, result)`` is called after each seed's run, e.g. to print a line.
     """
     group = create_run_directory(output_dir or config.output_dir, config.name, prefix="repeat-")
+    # Held while the group is written, as a run's: toolkit report refuses it meanwhile, and
+    # tells a group whose process was killed from one still going.
+    with DirectoryLock.acquire(group.path):
+        return _train_group(config, group, repeats=repeats, verbose=verbose, on_run_end=on_run_end)
+
+
+def _train_group(
+    config: ExperimentConfig,
+    group: RunDirectory,
+    *,
+    repeats: int,
+    verbose: int,
+    on_run_end: Callable[[int, RunResult], None] | None,
+) -> RepeatResult:
+    """The seeds' runs, then the group's metrics.json and final run.json."""
     atomic_write_text(group.config, dump_config(with_absolute_paths(config)))
     seeds = [config.seed + index for index in range(repeats)]
     group.update_run(
@@ -57,15 +83,27 @@ def train_repeated(
     tracking = GroupTracking(config, read=group.read_run, write=group.update_run)
     results: list[RunResult] = []
     with new_models_traced_quietly(), nested_under(tracking.start(group.path.name, kind="repeat")):
-        for seed in seeds:
-            seeded = config.model_copy(update={"seed": seed})
-            result = train(
-                seeded, output_dir=group.path / "seeds", verbose=verbose, run_prefix=f"seed-{seed}-"
-            )
-            results.append(result)
-            group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
-            if on_run_end is not None:
-                on_run_end(seed, result)
+        try:
+            for seed in seeds:
+                seeded = config.model_copy(update={"seed": seed})
+                result = train(
+                    seeded,
+                    output_dir=group.path / "seeds",
+                    verbose=verbose,
+                    run_prefix=f"seed-{seed}-",
+                )
+                results.append(result)
+                group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
+                if on_run_end is not None:
+                    on_run_end(seed, result)
+        except (KeyboardInterrupt, RunInterrupted) as error:
+            # The seed's own run marks itself interrupted; without this the group's run.json
+            # would say "running" for good. The signal may also come between two seeds.
+            completed_runs = sum(r.status == "completed" for r in results)
+            _mark_interrupted(group, tracking, seeds[len(results) :], len(seeds), completed_runs)
+            # The seed's "resume with" line would read as resuming the group.
+            seed_run = error.path if isinstance(error, RunInterrupted) else None
+            raise GroupInterrupted(group.path, seed_run) from None
     completed = [r for r in results if r.status == "completed"]
     splits = [
         s
@@ -95,3 +133,25 @@ def train_repeated(
         artifacts=[group.metrics, group.config, group.run_json],
     )
     return RepeatResult(group.path, status, metrics, results)
+
+
+def _mark_interrupted(
+    group: RunDirectory,
+    tracking: GroupTracking,
+    unfinished: list[int],
+    total: int,
+    completed: int,
+) -> None:
+    """run.json of a group stopped by Ctrl-C or SIGTERM before the seeds ``unfinished`` had
+    results: ``interrupted``, why, and when; its tracked run ends the same way. No
+    metrics.json: a mean over the seeds that happened to finish would read as the group's."""
+    finished = total - len(unfinished)
+    during = f" during seed {unfinished[0]}," if unfinished else ""
+    group.update_run(
+        status="interrupted",
+        ended=utc_now(),
+        completed_runs=completed,
+        reason=f"interrupted (Ctrl-C or SIGTERM){during} after {finished} of {total} seeds; "
+        f"train the group again to report all {total}",
+    )
+    tracking.finish("interrupted")  # no uploads: nothing should delay the exit, as for a run

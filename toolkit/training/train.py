@@ -35,6 +35,7 @@ from toolkit.runs import (
     disk_full_message,
     os_error_message,
     read_json,
+    refuse_repeat_group,
     utc_now,
 )
 from toolkit.text import counted
@@ -267,6 +268,7 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
     run = RunDirectory(Path(run_dir))
     if not run.config.exists() or not run.run_json.exists():
         raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
+    refuse_repeat_group(run)
     # Another process training or resuming this run would interleave its writes with ours.
     with DirectoryLock.acquire(run.path):
         return _resume_locked(run, verbose=verbose)

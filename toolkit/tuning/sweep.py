@@ -225,6 +225,11 @@ class SweepSession:
                     "--resume takes the config from the sweep directory; drop CONFIG "
                     "(extend the sweep with --set tuner.max_trials=N)"
                 )
+            if sweep_dir is not None and Path(sweep_dir).resolve() != Path(resume).resolve():
+                # It was ignored: the sweep goes on in its own directory.
+                raise ToolkitError(
+                    f"--resume continues the sweep in {resume}; drop --sweep-dir {sweep_dir}"
+                )
             return cls._resume(Path(resume), overrides, **options)
         if config is None:
             raise ToolkitError(

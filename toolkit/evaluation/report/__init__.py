@@ -16,7 +16,7 @@ from toolkit.evaluation.report.compare import compare_runs
 from toolkit.evaluation.report.document import render
 from toolkit.evaluation.report.run import run_report
 from toolkit.evaluation.report.sweep import sweep_report
-from toolkit.runs import atomic_write_text
+from toolkit.runs import DirectoryLock, atomic_write_text
 
 __all__ = ["compare_runs", "write_report"]
 
@@ -26,15 +26,26 @@ def write_report(directory: Path) -> tuple[Path, Path]:
 
     A directory with ``sweep.json`` is a sweep (its plots are drawn from trials.csv here), one
     with ``run.json`` a run or a ``--repeat`` group (whose seeds' curves are overlaid).
+
+    The directory's lock is held while the report is written: a directory another process is
+    still writing is refused (its report would be a snapshot with results missing), and one
+    whose record still says ``running`` with no process holding it was killed, which the
+    report says instead of ``running``.
     """
     directory = Path(directory)
-    if (directory / "sweep.json").exists():
-        report = sweep_report(directory)
-    elif (directory / "run.json").exists():
-        report = run_report(directory)
-    else:
+    sweep = (directory / "sweep.json").exists()
+    if not sweep and not (directory / "run.json").exists():
         raise ToolkitError(f"{directory} is neither a run (run.json) nor a sweep (sweep.json)")
-    html_path, markdown_path = directory / "report.html", directory / "report.md"
-    atomic_write_text(html_path, render("report.html.j2", report=report))
-    atomic_write_text(markdown_path, render("report.md.j2", report=report))
+    # The process writing the directory (a tracked run at its end) may report it itself.
+    writing_it = DirectoryLock.held_here(directory)
+    with DirectoryLock.acquire(directory, what="sweep directory" if sweep else "run directory"):
+        killed = not writing_it
+        report = (
+            sweep_report(directory, killed=killed)
+            if sweep
+            else run_report(directory, killed=killed)
+        )
+        html_path, markdown_path = directory / "report.html", directory / "report.md"
+        atomic_write_text(html_path, render("report.html.j2", report=report))
+        atomic_write_text(markdown_path, render("report.md.j2", report=report))
     return html_path, markdown_path

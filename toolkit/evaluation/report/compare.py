@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from toolkit.config.loading import flatten
 from toolkit.evaluation import plots
 from toolkit.evaluation.report.document import Table, format_value, render
 from toolkit.evaluation.report.reading import read_csv, read_json, read_yaml
 from toolkit.evaluation.report.run import best_cells, scalar_metrics
-from toolkit.runs import atomic_write_text
+from toolkit.runs import DirectoryLock, atomic_write_text
 
 
 def _labels(run_dirs: list[Path]) -> list[str]:
@@ -38,6 +39,14 @@ def _run_metrics(saved: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _status(run: Path) -> str:
+    """run.json's status; ``killed`` for one that says ``running`` with no process writing it."""
+    status = str(read_json(run / "run.json").get("status", "unknown"))
+    if status == "running" and not DirectoryLock.held_elsewhere(run):
+        return "killed"
+    return status
+
+
 def _mean(value: Any) -> Any:
     return value.get("mean") if isinstance(value, dict) else value
 
@@ -59,21 +68,26 @@ def _text_table(frame: pd.DataFrame) -> str:
     return "\n".join("".join(f"{cell:<{width}}" for cell in row) for row in [header, *rows])
 
 
-def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, int]:
-    """Keys as rows (the config keys that differ, then the metrics), runs as columns; and how
-    many of the rows are config keys."""
+def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, int, bool]:
+    """Keys as rows (each run's status when not all completed, the config keys that differ,
+    then the metrics), runs as columns; how many rows come before the metrics; and whether
+    any config key differs."""
     configs = [flatten(read_yaml(run / "config.yaml")) for run in run_dirs]
     metrics = [_run_metrics(read_json(run / "metrics.json")) for run in run_dirs]
+    statuses = [_status(run) for run in run_dirs]
+    # A run that did not complete has no metrics (n/a): its status says why.
+    status = ["status"] if any(s != "completed" for s in statuses) else []
     differing = _differing(configs)
-    keys = differing + list(dict.fromkeys(k for m in metrics for k in m))
-    columns = [{**c, **m} for c, m in zip(configs, metrics, strict=True)]
+    leading = status + differing
+    keys = leading + list(dict.fromkeys(k for m in metrics for k in m))
+    columns = [{**c, **m, "status": s} for c, m, s in zip(configs, metrics, statuses, strict=True)]
     table = pd.DataFrame(
         [[column.get(key) for column in columns] for key in keys],
         index=pd.Index(keys, name="key"),
         columns=labels,
         dtype=object,
     )
-    return table, len(differing)
+    return table, len(leading), bool(differing)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -83,22 +97,33 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, frame.to_csv())
 
 
-def _write_markdown(table: pd.DataFrame, config_rows: int, path: Path) -> None:
-    """The table with the best value of each metric (of repeat groups: the best mean) in bold."""
+def _write_markdown(table: pd.DataFrame, config_rows: int, differing: bool, path: Path) -> None:
+    """The table with the best value of each metric (of repeat groups: the best mean) in bold;
+    ``config_rows`` rows before the metrics."""
     rows = [[key, *values] for key, values in zip(table.index, table.values.tolist(), strict=True)]
     means = [[key.split(".", 1)[-1], *map(_mean, cells)] for key, *cells in rows[config_rows:]]
     best = {(r + config_rows, c) for r, c in best_cells(means)}
     markdown = render(
         "compare.md.j2",
         runs=len(table.columns),
-        differing=config_rows > 0,
+        differing=differing,
         table=Table.of(["key", *table.columns], rows, best=best),
     )
     atomic_write_text(path, markdown)
 
 
+def curves_figure(run_dirs: list[Path], labels: list[str]) -> Figure:
+    """The runs' validation curves overlaid; the title names the runs without one (a
+    ``--repeat`` group has no history.csv of its own), which were left out unsaid."""
+    histories = {
+        label: read_csv(run / "history.csv") for label, run in zip(labels, run_dirs, strict=True)
+    }
+    return plots.comparison_curves(histories)
+
+
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
-    """A side-by-side table of the config keys that differ and the metrics of several runs.
+    """A side-by-side table of the config keys that differ and the metrics of several runs
+    (first each run's status, when one did not complete).
 
     Config keys are flattened to ``a.b.c``; a key missing from some runs counts as differing.
     Metrics are the evaluated split's (test when there is one) and validation's. Writes
@@ -108,12 +133,8 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
     run_dirs, out_dir = [Path(r) for r in run_dirs], Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = _labels(run_dirs)
-    table, config_rows = _comparison(run_dirs, labels)
+    table, config_rows, differing = _comparison(run_dirs, labels)
     _write_csv(table, out_dir / "compare.csv")
-    _write_markdown(table, config_rows, out_dir / "compare.md")
-    histories = {
-        label: read_csv(run / "history.csv") for label, run in zip(labels, run_dirs, strict=True)
-    }
-    figure = plots.comparison_curves({k: h for k, h in histories.items() if h is not None})
-    plots.save(figure, out_dir / "compare.png")
+    _write_markdown(table, config_rows, differing, out_dir / "compare.md")
+    plots.save(curves_figure(run_dirs, labels), out_dir / "compare.png")
     return _text_table(table), out_dir

@@ -188,6 +188,20 @@ def why_it_stopped(record: dict[str, Any]) -> Section | None:
     )
 
 
+def as_killed(record: dict[str, Any], *, file: str, then: str) -> dict[str, Any]:
+    """``record`` (run.json or sweep.json) as a report shows it when no process holds the
+    directory's lock: ``running`` there means its process was killed, so the status is
+    ``killed`` and the reason says how to go on (``then``)."""
+    if record.get("status") != "running":
+        return record
+    reason = (
+        f"{file} says running, but no toolkit process is writing this directory: its process "
+        f"was killed (SIGKILL, out of memory, a lost machine) before it could record an end. "
+        f"{then}"
+    )
+    return {**record, "status": "killed", "reason": reason}
+
+
 def _markdown_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 

@@ -90,6 +90,15 @@ def _png_size(data: bytes) -> tuple[int, int] | None:
     return width, height
 
 
+def _caption(stem: str) -> str:
+    """``learning curves`` for learning_curves.png; a sweep's ``objective vs <path>`` keeps the
+    hyperparameter's own name (``training.optimizer.learning_rate``, not ``learning rate``)."""
+    prefix = "objective_vs_"
+    if stem.startswith(prefix) and len(stem) > len(prefix):
+        return f"objective vs {stem[len(prefix) :]}"
+    return stem.replace("_", " ")
+
+
 def plot_figures(directory: Path) -> Figures | None:
     """Every ``plots/*.png`` of a directory in reading order (files that are not PNGs skipped)."""
 
@@ -107,7 +116,7 @@ def plot_figures(directory: Path) -> Figures | None:
             continue
         size = _png_size(data)
         if size is not None:
-            caption = path.stem.replace("_", " ")
+            caption = _caption(path.stem)
             encoded = base64.b64encode(data).decode("ascii")
             images.append(Image(f"plots/{path.name}", caption, encoded, *size))
     return Figures(images) if images else None

@@ -23,6 +23,7 @@ from toolkit.evaluation.report.document import (
     Report,
     Section,
     Table,
+    as_killed,
     format_count,
     format_value,
     why_it_stopped,
@@ -250,12 +251,20 @@ def _config(directory: Path) -> Section | None:
     return None if config is None else Section("Config", [Code(config)])
 
 
-def run_report(directory: Path) -> Report:
-    """The report of a run (or repeat-group) directory."""
+def run_report(directory: Path, *, killed: bool = False) -> Report:
+    """The report of a run (or repeat-group) directory; ``killed``: no process is writing it,
+    so a ``running`` status in run.json is shown as ``killed``."""
     record = read_json(directory / "run.json")
     metrics = read_json(directory / "metrics.json")
     history = read_csv(directory / "history.csv")
     repeat = record.get("kind") == "repeat" or "repeats" in metrics
+    if killed:
+        then = (
+            "A --repeat group is not resumed: train it again."
+            if repeat
+            else f"toolkit train --resume {directory} continues it from its last epoch."
+        )
+        record = as_killed(record, file="run.json", then=then)
     record.setdefault("run_id", directory.name)
     subtitle = [
         f"{'repeat group' if repeat else 'run'} {record['run_id']}",

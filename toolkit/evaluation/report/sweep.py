@@ -18,6 +18,7 @@ from toolkit.evaluation.report.document import (
     Report,
     Section,
     Table,
+    as_killed,
     why_it_stopped,
 )
 
@@ -120,9 +121,13 @@ def _settings(sweep: dict[str, Any]) -> Section | None:
     return Section("Settings", [Table.of(["setting", "value"], rows)])
 
 
-def sweep_report(directory: Path) -> Report:
-    """The report of a sweep directory."""
+def sweep_report(directory: Path, *, killed: bool = False) -> Report:
+    """The report of a sweep directory; ``killed``: no process is writing it, so a
+    ``running`` status in sweep.json is shown as ``killed``."""
     sweep = reading.read_json(directory / "sweep.json")
+    if killed:
+        then = f"toolkit tune --resume {directory} continues it."
+        sweep = as_killed(sweep, file="sweep.json", then=then)
     objective, direction = _objective(sweep)
     counts = sweep.get("counts") or {}
     subtitle = [
