@@ -206,19 +206,25 @@ def test_a_set_inside_the_search_space_addresses_a_dotted_path(write_config):
     assert same.tuner.search_space["model.dropout"].choice == [0.5]
 
 
-def test_a_check_across_sections_names_the_file_and_every_set(write_config):
-    """A whole-config check (fine-tuning needs a frozen backbone) blamed the first --set,
-    whatever it set (``--set training.epochs=3``); it now names the file and every --set."""
+def _backbone_config(weights: str) -> dict:
+    """A tiny binary image config on a MobileNetV3Small backbone with these weights."""
     raw = tiny_config(
         model={
             "task": "binary",
             "body": "backbone",
-            "backbone": {"name": "MobileNetV3Small", "weights": "none"},
+            "backbone": {"name": "MobileNetV3Small", "weights": weights},
             "hidden": [],
-        },
-        training={"epochs": 2, "fine_tune": {"epochs": 1}},
+        }
     )
     raw["data"] = {"source": "photos", "kind": "image"}
+    return raw
+
+
+def test_a_check_across_sections_names_the_file_and_every_set(write_config):
+    """A whole-config check (fine-tuning needs a frozen backbone) blamed the first --set,
+    whatever it set (``--set training.epochs=3``); it now names the file and every --set."""
+    raw = _backbone_config("none")
+    raw["training"] = {**raw["training"], "epochs": 2, "fine_tune": {"epochs": 1}}
     path = write_config(raw)
     with pytest.raises(ConfigError) as caught:
         load_config(path, ["training.epochs=3", "model.backbone.trainable=true"])
@@ -234,15 +240,7 @@ def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, 
     directory failed 'backbone weights file not found'."""
     from toolkit.config.loading import validate_config, with_absolute_paths
 
-    raw = tiny_config(
-        model={
-            "task": "binary",
-            "body": "backbone",
-            "backbone": {"name": "MobileNetV3Small", "weights": "w/mine.weights.h5"},
-            "hidden": [],
-        }
-    )
-    raw["data"] = {"source": "photos", "kind": "image"}
+    raw = _backbone_config("w/mine.weights.h5")
     monkeypatch.chdir(tmp_path)
     config = with_absolute_paths(validate_config(raw))
     assert config.model.backbone.weights == str(tmp_path / "w" / "mine.weights.h5")
