@@ -263,3 +263,17 @@ def count_calibration_predictions(monkeypatch) -> list:
 
     monkeypatch.setattr(calibrate, "model_outputs", counted)
     return calls
+
+
+def trained_run_and_its_validation(raw: dict, output_dir: Path):
+    """``raw`` trained quietly into ``output_dir``; the loaded run and its data prepared again
+    (no test split: validation is the only split calibration reads)."""
+    import toolkit
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+
+    result = toolkit.train(validate_config(raw), output_dir=output_dir, verbose=0)
+    run = toolkit.load_run(result.path)
+    data = prepare_data(run.config, spec=run.spec)
+    assert data.test is None
+    return run, data

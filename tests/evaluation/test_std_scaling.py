@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tests.evaluation._support import count_calibration_predictions
+from tests.evaluation._support import count_calibration_predictions, trained_run_and_its_validation
 from tests.helpers import tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.evaluation.posthoc import PostHocCalibration
@@ -202,11 +202,9 @@ def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation
     tmp_path, monkeypatch
 ):
     """Both are computed on the same validation rows of the same model: one pass of the model
-    serves both (``model_outputs`` calls counted, the real model behind them), and s and the scores are those of its
-    outputs, recomputed here in NumPy (one Gaussian: s = sqrt(mean z^2); split scores
-    |y - mean| / (s std))."""
-    import toolkit
-    from toolkit.data.prepared import prepare_data
+    serves both (``model_outputs`` calls counted, the real model behind them), and s and the
+    scores are those of its outputs, recomputed here in NumPy (one Gaussian: s = sqrt(mean
+    z^2); split scores |y - mean| / (s std))."""
     from toolkit.evaluation.calibrate import CALIBRATION_ROWS, calibrate_run
 
     raw = tiny_config(
@@ -216,10 +214,7 @@ def test_std_scaling_and_conformal_scores_share_one_prediction_of_the_validation
     )
     raw["data"]["synthetic"] = {"samples": 240, "features": 3}
     raw["training"]["epochs"] = 4
-    result = toolkit.train(validate_config(raw), output_dir=tmp_path / "runs", verbose=0)
-    run = toolkit.load_run(result.path)
-    data = prepare_data(run.config, spec=run.spec)
-    assert data.test is None  # the validation split is the only one calibration reads
+    run, data = trained_run_and_its_validation(raw, tmp_path / "runs")
     model = run.model
 
     features, y = data.validation.sample(CALIBRATION_ROWS, seed=run.config.seed)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from tests.evaluation._support import count_calibration_predictions
+from tests.evaluation._support import count_calibration_predictions, trained_run_and_its_validation
 from toolkit.evaluation.temperature import (
     calibration_change,
     fit_temperature,
@@ -125,18 +125,12 @@ def test_temperature_and_conformal_sets_share_one_prediction_of_the_validation_r
     scores. One pass now serves both (``model_outputs`` calls counted, the real model behind
     them): T minimises the NLL of those logits, and the scores are 1 - p(true class) of
     their probabilities at T, recomputed here in NumPy."""
-    import toolkit
     from tests.helpers import tiny_config
-    from toolkit.config.loading import validate_config
-    from toolkit.data.prepared import prepare_data
     from toolkit.evaluation.calibrate import CALIBRATION_ROWS, calibrate_run
 
     raw = tiny_config(task, prediction={"temperature_scaling": True, "conformal": {"alpha": 0.1}})
     raw["training"]["epochs"] = 3
-    result = toolkit.train(validate_config(raw), output_dir=tmp_path / "runs", verbose=0)
-    run = toolkit.load_run(result.path)
-    data = prepare_data(run.config, spec=run.spec)
-    assert data.test is None  # the validation split is the only one calibration reads
+    run, data = trained_run_and_its_validation(raw, tmp_path / "runs")
     model = run.model
 
     features, y = data.validation.sample(CALIBRATION_ROWS, seed=run.config.seed)
