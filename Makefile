@@ -19,11 +19,11 @@ train: setup
 
 # Two processes: the tests spend much of their time starting TensorFlow in subprocesses, so
 # two workers keep both cores busy. A file's tests stay on one worker (--dist loadfile) so
-# they share its module-scoped trained runs.
+# they share its module-scoped trained runs. The 20 slowest tests are listed at the end.
 TEST_WORKERS ?= 2
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
