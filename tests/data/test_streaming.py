@@ -274,3 +274,26 @@ def test_a_glob_that_matches_nothing_says_so(tmp_path):
         DataError, match=r"^data.source glob .*\*.parquet matches no .csv or .parquet"
     ):
         list_shards(str(tmp_path / "nope" / "*.parquet"))
+
+
+def test_the_reservoir_keeps_the_rows_with_the_smallest_keys_in_stream_order():
+    """The sample is the ``size`` rows with the smallest of the keys the seeded generator
+    draws row by row, whatever the chunking, listed per shard in stream order."""
+    from toolkit.data.streaming.streamed_split import Reservoir
+
+    rng = np.random.default_rng(3)
+    shards = [pd.DataFrame({"x": rng.normal(size=rows)}) for rows in (700, 50, 1200, 400)]
+    reservoir = Reservoir(300, seed=11)
+    for shard, frame in enumerate(shards):
+        for start in range(0, len(frame), 170):
+            reservoir.update(frame.iloc[start : start + 170], shard)
+
+    keys = np.random.default_rng(11).random(sum(map(len, shards)))
+    kept = np.sort(np.argsort(keys)[:300])
+    stream = [(shard, row) for shard, frame in enumerate(shards) for row in range(len(frame))]
+    expected = [stream[i] for i in kept]
+    got = [(shard, int(row)) for shard, rows in reservoir.rows() for row in rows.index]
+    assert got == expected
+    assert [shards[shard]["x"].iloc[row] for shard, row in expected] == pytest.approx(
+        np.concatenate([rows["x"].to_numpy() for _, rows in reservoir.rows()])
+    )
