@@ -409,6 +409,9 @@ def test_compare_csv_gives_a_repeat_groups_numbers_their_own_columns(tmp_path, r
     assert csv.loc["repeat-1", "test.rmse.std"] == pytest.approx(rmse.std())
     assert csv.loc["repeat-1", "test.rmse.count"] == len(seeds)
     assert csv.loc["bare", "test.rmse"] == 40.0 and csv.loc["bare", "test.rmse.count"] == 1
+    # The group's seed is every seed its runs used (here named by their folders, seed-42-...).
+    used = [int(s.name.split("-")[1]) for s in seeds]
+    assert json.loads(csv.loc["repeat-1", "seed"]) == used
     assert pd.isna(csv.loc["bare", "test.rmse.std"])
     assert csv.sort_values("test.rmse").index.tolist() == ["bare", "repeat-1"]
     assert "±" not in (tmp_path / "cmp" / "compare.csv").read_text()

@@ -65,8 +65,8 @@ def _train_group(
     on_run_end: Callable[[int, RunResult], None] | None,
 ) -> RepeatResult:
     """The seeds' runs, then the group's metrics.json and final run.json."""
-    atomic_write_text(group.config, dump_config(with_absolute_paths(config)))
     seeds = [config.seed + index for index in range(repeats)]
+    atomic_write_text(group.config, seeds_header(seeds) + dump_config(with_absolute_paths(config)))
     group.update_run(
         run_id=group.path.name,
         name=config.name,
@@ -80,7 +80,10 @@ def _train_group(
     )
     from toolkit.tracking import GroupTracking, nested_under
 
-    tracking = GroupTracking(config, read=group.read_run, write=group.update_run)
+    # The group's tracked parameters name every seed its runs used, not the first alone.
+    tracking = GroupTracking(
+        config, read=group.read_run, write=group.update_run, params={"seed": str(seeds)}
+    )
     results: list[RunResult] = []
     with new_models_traced_quietly(), nested_under(tracking.start(group.path.name, kind="repeat")):
         try:
@@ -133,6 +136,17 @@ def _train_group(
         artifacts=[group.metrics, group.config, group.run_json],
     )
     return RepeatResult(group.path, status, metrics, results)
+
+
+def seeds_header(seeds: list[int]) -> str:
+    """The comment a group's config.yaml starts with: the seeds its runs used. Its ``seed:``
+    is the first (the group trains again from this file with ``--repeat N``), so without
+    this a reader of the group's config saw one seed where several ran."""
+    listed = ", ".join(map(str, seeds))
+    return (
+        f"# A --repeat {len(seeds)} group: its runs used seeds {listed} (seeds/*/seed-<seed>-*),\n"
+        f"# each from this config with its own seed; `seed` below is the first.\n"
+    )
 
 
 def _mark_interrupted(

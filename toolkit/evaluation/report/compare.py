@@ -39,6 +39,16 @@ def _run_metrics(saved: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _config(run: Path) -> dict[str, Any]:
+    """A run's flattened config; a repeat group's ``seed`` is every seed its runs used (its
+    config.yaml holds the first, from which it trains again)."""
+    config = flatten(read_yaml(run / "config.yaml"))
+    seeds = read_json(run / "run.json").get("seeds")
+    if isinstance(seeds, list) and seeds:
+        config["seed"] = json.dumps(seeds)  # as flatten writes a list
+    return config
+
+
 def _status(run: Path) -> str:
     """run.json's status; ``killed`` for one that says ``running`` with no process writing it."""
     status = str(read_json(run / "run.json").get("status", "unknown"))
@@ -72,7 +82,7 @@ def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, 
     """Keys as rows (each run's status when not all completed, the config keys that differ,
     then the metrics), runs as columns; how many rows come before the metrics; and whether
     any config key differs."""
-    configs = [flatten(read_yaml(run / "config.yaml")) for run in run_dirs]
+    configs = [_config(run) for run in run_dirs]
     metrics = [_run_metrics(read_json(run / "metrics.json")) for run in run_dirs]
     statuses = [_status(run) for run in run_dirs]
     # A run that did not complete has no metrics (n/a): its status says why.
