@@ -368,26 +368,18 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
     return run
 
 
-def refuse_repeat_group(run: RunDirectory) -> None:
-    """A ToolkitError when ``run`` is a ``--repeat`` group: ``--resume`` continues one run, and
-    resuming a group as one would train a single seed into the group directory over its
-    aggregated metrics. The message names a seed run that did not finish, when there is one."""
+def is_repeat_group(run: RunDirectory) -> bool:
+    """Whether ``run`` is a ``--repeat`` group directory (its run.json says so)."""
     record = _read_json_or_none(run.run_json) or {}
-    if not isinstance(record, dict) or record.get("kind") != "repeat":
-        return
-    seeds = record.get("seeds") or []
-    finished = {str(member) for member in record.get("runs") or []}
-    unfinished = sorted(
-        seed_run.relative_to(run.path).as_posix()
-        for seed_run in run.path.glob("seeds/*/seed-*")  # not a compare/ folder put there
-        if (seed_run / "run.json").is_file()
-        and seed_run.relative_to(run.path).as_posix() not in finished
-    )
-    resumable = (
-        f"resume its unfinished seed run {run.path / unfinished[0]}, or " if unfinished else ""
-    )
-    raise ToolkitError(
-        f"{run.path} is a --repeat group ({len(finished)} of {len(seeds)} seed runs recorded), "
-        f"and --resume continues one run: {resumable}train the group again with "
-        f"--repeat {len(seeds) or 'N'}"
-    )
+    return isinstance(record, dict) and record.get("kind") == "repeat"
+
+
+def refuse_repeat_group(run: RunDirectory) -> None:
+    """A ToolkitError when ``run`` is a ``--repeat`` group: resuming it as one run would
+    train a single seed into the group directory over its aggregated metrics; the group is
+    resumed as a whole by ``toolkit train --resume`` (``toolkit.resume``)."""
+    if is_repeat_group(run):
+        raise ToolkitError(
+            f"{run.path} is a --repeat group, not one run: finish it with "
+            f"toolkit train --resume {run.path}"
+        )
