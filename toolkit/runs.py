@@ -16,10 +16,10 @@ import re
 import secrets
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from callbacks._files import atomic_write as atomic_write
 from callbacks._files import atomic_write_bytes as atomic_write_bytes
@@ -280,6 +280,92 @@ def _lock_holder(descriptor: int) -> str:
             return text
         time.sleep(0.025)
     return "unknown"
+
+
+# A temporary file of ``atomic_write_locked``: held under ``flock`` by its writer until it is
+# renamed onto its target, so an unlocked one is a killed writer's leftover.
+LOCKED_TEMPORARY = ".tmp-locked-"
+
+
+def _locked_temporaries(target: Path) -> list[Path]:
+    """The temporary files ``atomic_write_locked`` names for ``target``, beside it."""
+    name = re.compile(rf"{re.escape(LOCKED_TEMPORARY)}[0-9a-f]{{12}}-{re.escape(target.name)}")
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return []
+    return [path for path in entries if name.fullmatch(path.name)]
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Delete the temporary files of ``atomic_write_locked`` for ``target`` that no process
+    holds (their writer was killed: SIGKILL, out of memory); returns them. One a live writer
+    holds is left alone: two processes may write the same target."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no way to tell a live writer's file from a leftover
+        return []
+    removed = []
+    for path in _locked_temporaries(Path(target)):
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # gone meanwhile (its writer renamed it), or unreadable: not ours to judge
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _still_named(descriptor, path):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        except BlockingIOError:
+            pass  # a live writer's
+        except OSError:
+            pass  # cannot delete it (permissions): left as it is
+        finally:
+            os.close(descriptor)
+    return removed
+
+
+def atomic_write_locked(target: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Like ``atomic_write``, for files a user names (``toolkit predict --output``): the
+    temporary file beside ``target`` is ``.tmp-locked-<random>-<name>``, held under ``flock``
+    from its creation until it is renamed onto ``target``, and the temporaries a killed
+    writer left for ``target`` are deleted first. ``write(handle)`` writes into the open
+    binary file; it is flushed to disk before the rename. Returns ``target``.
+
+    Why not a file without a name (``O_TMPFILE``, linked in at the end): it cannot replace an
+    existing file in one step, and not every filesystem (NFS) has it.
+    """
+    target = Path(target)
+    remove_stale_temporaries(target)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the plain temporary file, which a kill leaves behind
+        return atomic_write(target, lambda path: _write_file(path, write))
+    while True:
+        temporary = target.with_name(f"{LOCKED_TEMPORARY}{secrets.token_hex(6)}-{target.name}")
+        handle = open(temporary, "xb")  # noqa: SIM115 (closed below, after the rename)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()  # another process's sweep holds it, to delete it: a new name
+            continue
+        if _still_named(handle.fileno(), temporary):
+            break
+        handle.close()  # deleted by a sweep between its creation and our lock: a new name
+    try:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    finally:
+        handle.close()  # unlocks, after the rename: a sweep never sees it unlocked
+        temporary.unlink(missing_ok=True)  # when something failed before the rename
+    return target
+
+
+def _write_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    with open(path, "wb") as handle:
+        write(handle)
 
 
 def new_run_id() -> str:
