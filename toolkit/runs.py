@@ -16,6 +16,7 @@ import re
 import secrets
 import signal
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,10 @@ class RunDirectory:
 
 # Inside a run or sweep directory: the lock its writer holds, and that writer's PID.
 LOCK_FILE = ".lock"
+# Seconds ``DirectoryLock.acquire`` keeps trying a lock that is held before it refuses: longer
+# than a ``held_elsewhere`` probe holds it, short enough not to be noticed in a refusal.
+PROBE_PATIENCE = 0.5
+
 # Directories this process holds: path -> (descriptor, depth), so a function that locks can
 # call another that locks the same directory (resume through the API and the trainer).
 _held: dict[Path, tuple[int, int]] = {}
@@ -188,6 +193,9 @@ class DirectoryLock:
         except ImportError:  # not POSIX: no lock, as before
             return cls(key)
         lock = key / LOCK_FILE
+        # A held_elsewhere probe (toolkit compare's, report's) holds the lock for an instant:
+        # a refusal is only given once the lock has stayed held this long.
+        patience = time.monotonic() + PROBE_PATIENCE
         while True:
             try:
                 descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
@@ -197,6 +205,10 @@ class DirectoryLock:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if time.monotonic() < patience:
+                    os.close(descriptor)
+                    time.sleep(0.002)
+                    continue
                 holder = _lock_holder(descriptor)
                 os.close(descriptor)
                 raise ToolkitError(
@@ -227,17 +239,26 @@ class DirectoryLock:
             import fcntl
         except ImportError:  # not POSIX: no locks to ask about
             return False
-        try:
-            descriptor = os.open(Path(path) / LOCK_FILE, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(descriptor)  # releases the probe's lock, if it took it
-        return False
+        lock = Path(path) / LOCK_FILE
+        while True:
+            try:
+                descriptor = os.open(lock, os.O_RDONLY)
+            except OSError:
+                return False
+            try:
+                # Shared: two probes at once (two `toolkit compare`) both get it, where an
+                # exclusive probe made the other see the lock held and a killed run running.
+                # A holder's exclusive lock still refuses it.
+                fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            else:
+                # Opened a file its holder deleted as it let go: a new holder may lock a new
+                # file under the name by now. Ask the named one.
+                if _still_named(descriptor, lock):
+                    return False
+            finally:
+                os.close(descriptor)  # releases the probe's lock, if it took it
 
     def release(self) -> None:
         """Undo one ``acquire``; the last one unlocks."""
