@@ -6,7 +6,7 @@ import pydantic
 import pytest
 import yaml
 
-from tests.helpers import tiny_config
+from tests.helpers import REPO, tiny_config
 from toolkit.config.loading import dump_config, load_config, resolve_config
 from toolkit.errors import ConfigError
 
@@ -290,8 +290,14 @@ def test_a_name_not_about_the_data_and_a_file_setting_both_are_kept(tmp_path):
     assert data["name"] == "prediabetes-baseline"
 
 
+def test_a_shipped_name_written_with_hyphens_is_renamed_too():
+    """configs/binary.yaml's breast-cancer-mlp spells sklearn:breast_cancer with hyphens."""
+    data, _ = resolve_config(REPO / "configs" / "binary.yaml", ["data.source=/data/heart.csv"])
+    assert data["name"] == "heart-mlp"
+
+
 def test_python_api_overrides_rename_like_the_command_line():
     from toolkit.api.configs import load_config
 
     overrides = {"data.source": "/data/penguins.csv", "data.target": "body_mass_g"}
-    assert load_config("configs/regression.yaml", overrides).name == "penguins-mlp"
+    assert load_config(REPO / "configs" / "regression.yaml", overrides).name == "penguins-mlp"

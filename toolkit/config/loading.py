@@ -285,8 +285,10 @@ def _name_from_swapped_data(
     new = data_stem(new_section.get("source")) if isinstance(new_section, dict) else ""
     if not isinstance(name, str) or not old or not new or new == old:
         return data
-    # As a word: "diabetes" in "diabetes-mlp", not in "prediabetes-mlp".
-    word = re.compile(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])")
+    # As a word: "diabetes" in "diabetes-mlp", not in "prediabetes-mlp"; "breast_cancer" in
+    # "breast-cancer-mlp" too (- and _ alike, as names are often written with either).
+    spelled = "[-_]".join(re.escape(part) for part in re.split(r"[-_]", old))
+    word = re.compile(rf"(?<![A-Za-z0-9]){spelled}(?![A-Za-z0-9])")
     renamed = word.sub(lambda _: new, name, count=1)
     return {**data, "name": renamed[:100]} if renamed != name else data
 
