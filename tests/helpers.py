@@ -55,16 +55,22 @@ def run_cli(
     )
 
 
-def start_train(config: Path, out: Path) -> subprocess.Popen:
-    """``toolkit train CONFIG --output-dir OUT`` in the background (to be killed mid-run)."""
+def start_toolkit(*args: str | Path, stdout: int | None = subprocess.PIPE) -> subprocess.Popen:
+    """``python -m toolkit ARGS`` in the background (to be killed, or waited on, by the
+    caller), its stderr piped as text; ``stdout=subprocess.DEVNULL`` for a server."""
     return subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "train", str(config), "--output-dir", str(out)],
+        [sys.executable, "-m", "toolkit", *map(str, args)],
         cwd=REPO,
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+
+
+def start_train(config: Path, out: Path) -> subprocess.Popen:
+    """``toolkit train CONFIG --output-dir OUT`` in the background (to be killed mid-run)."""
+    return start_toolkit("train", config, "--output-dir", out)
 
 
 def wait_for_resume_point(

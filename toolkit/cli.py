@@ -239,9 +239,22 @@ def _train(args: argparse.Namespace) -> int:
                 "--resume continues one run in its own directory; drop --repeat and --output-dir"
             )
         from toolkit.api.commands import resume
+        from toolkit.api.run_group import RunGroup
 
-        run = resume(args.resume, verbose=verbose)
-        print(_summary_line(run), file=sys.stderr)
+        finished: list[int] = []
+
+        def report_seed(seed: int, run) -> None:
+            """A resumed group's line per seed, as --repeat prints them (kept runs too)."""
+            finished.append(seed)
+            from toolkit.api.commands import load_run
+
+            total = len(load_run(args.resume).record.get("seeds", []))
+            line = f"seed {seed} ({len(finished)}/{total}) {_summary_line(run)}"
+            print(line, file=sys.stderr, flush=True)
+
+        run = resume(args.resume, verbose=verbose, on_run_end=report_seed)
+        summary = _repeat_summary_line(run) if isinstance(run, RunGroup) else _summary_line(run)
+        print(summary, file=sys.stderr)
         print(run.path)
         return 0 if run.status == "completed" else 1
     if not args.config:

@@ -39,18 +39,11 @@ class RunInterrupted(ToolkitError):
 
 
 class GroupInterrupted(RunInterrupted):
-    """Ctrl-C during a ``--repeat`` group: the group is marked interrupted and trained again,
-    not resumed; the seed run it stopped in (if any) resumes on its own."""
+    """Ctrl-C during a ``--repeat`` group: the group is marked interrupted, and ``--resume``
+    of the group finishes it (the seed run it stopped in continues from its last epoch)."""
 
-    def __init__(self, path: object, seed_run: object | None = None):
+    def __init__(self, path: object):
         ToolkitError.__init__(
-            self,
-            f"interrupted; the --repeat group {path} is not resumed: train it again"
-            + (
-                f" (the seed run it stopped in resumes on its own: toolkit train --resume "
-                f"{seed_run})"
-                if seed_run is not None
-                else ""
-            ),
+            self, f"interrupted; finish the --repeat group with: toolkit train --resume {path}"
         )
         self.path = path

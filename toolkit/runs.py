@@ -16,10 +16,11 @@ import re
 import secrets
 import signal
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from callbacks._files import atomic_write as atomic_write
 from callbacks._files import atomic_write_bytes as atomic_write_bytes
@@ -157,6 +158,10 @@ class RunDirectory:
 
 # Inside a run or sweep directory: the lock its writer holds, and that writer's PID.
 LOCK_FILE = ".lock"
+# Seconds ``DirectoryLock.acquire`` keeps trying a lock that is held before it refuses: longer
+# than a ``held_elsewhere`` probe holds it, short enough not to be noticed in a refusal.
+PROBE_PATIENCE = 0.5
+
 # Directories this process holds: path -> (descriptor, depth), so a function that locks can
 # call another that locks the same directory (resume through the API and the trainer).
 _held: dict[Path, tuple[int, int]] = {}
@@ -188,6 +193,9 @@ class DirectoryLock:
         except ImportError:  # not POSIX: no lock, as before
             return cls(key)
         lock = key / LOCK_FILE
+        # A held_elsewhere probe (toolkit compare's, report's) holds the lock for an instant:
+        # a refusal is only given once the lock has stayed held this long.
+        patience = time.monotonic() + PROBE_PATIENCE
         while True:
             try:
                 descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
@@ -197,6 +205,10 @@ class DirectoryLock:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if time.monotonic() < patience:
+                    os.close(descriptor)
+                    time.sleep(0.002)
+                    continue
                 holder = _lock_holder(descriptor)
                 os.close(descriptor)
                 raise ToolkitError(
@@ -227,17 +239,26 @@ class DirectoryLock:
             import fcntl
         except ImportError:  # not POSIX: no locks to ask about
             return False
-        try:
-            descriptor = os.open(Path(path) / LOCK_FILE, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(descriptor)  # releases the probe's lock, if it took it
-        return False
+        lock = Path(path) / LOCK_FILE
+        while True:
+            try:
+                descriptor = os.open(lock, os.O_RDONLY)
+            except OSError:
+                return False
+            try:
+                # Shared: two probes at once (two `toolkit compare`) both get it, where an
+                # exclusive probe made the other see the lock held and a killed run running.
+                # A holder's exclusive lock still refuses it.
+                fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            else:
+                # Opened a file its holder deleted as it let go: a new holder may lock a new
+                # file under the name by now. Ask the named one.
+                if _still_named(descriptor, lock):
+                    return False
+            finally:
+                os.close(descriptor)  # releases the probe's lock, if it took it
 
     def release(self) -> None:
         """Undo one ``acquire``; the last one unlocks."""
@@ -280,6 +301,92 @@ def _lock_holder(descriptor: int) -> str:
             return text
         time.sleep(0.025)
     return "unknown"
+
+
+# A temporary file of ``atomic_write_locked``: held under ``flock`` by its writer until it is
+# renamed onto its target, so an unlocked one is a killed writer's leftover.
+LOCKED_TEMPORARY = ".tmp-locked-"
+
+
+def _locked_temporaries(target: Path) -> list[Path]:
+    """The temporary files ``atomic_write_locked`` names for ``target``, beside it."""
+    name = re.compile(rf"{re.escape(LOCKED_TEMPORARY)}[0-9a-f]{{12}}-{re.escape(target.name)}")
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return []
+    return [path for path in entries if name.fullmatch(path.name)]
+
+
+def remove_stale_temporaries(target: str | Path) -> list[Path]:
+    """Delete the temporary files of ``atomic_write_locked`` for ``target`` that no process
+    holds (their writer was killed: SIGKILL, out of memory); returns them. One a live writer
+    holds is left alone: two processes may write the same target."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no way to tell a live writer's file from a leftover
+        return []
+    removed = []
+    for path in _locked_temporaries(Path(target)):
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # gone meanwhile (its writer renamed it), or unreadable: not ours to judge
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _still_named(descriptor, path):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        except BlockingIOError:
+            pass  # a live writer's
+        except OSError:
+            pass  # cannot delete it (permissions): left as it is
+        finally:
+            os.close(descriptor)
+    return removed
+
+
+def atomic_write_locked(target: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Like ``atomic_write``, for files a user names (``toolkit predict --output``): the
+    temporary file beside ``target`` is ``.tmp-locked-<random>-<name>``, held under ``flock``
+    from its creation until it is renamed onto ``target``, and the temporaries a killed
+    writer left for ``target`` are deleted first. ``write(handle)`` writes into the open
+    binary file; it is flushed to disk before the rename. Returns ``target``.
+
+    Why not a file without a name (``O_TMPFILE``, linked in at the end): it cannot replace an
+    existing file in one step, and not every filesystem (NFS) has it.
+    """
+    target = Path(target)
+    remove_stale_temporaries(target)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the plain temporary file, which a kill leaves behind
+        return atomic_write(target, lambda path: _write_file(path, write))
+    while True:
+        temporary = target.with_name(f"{LOCKED_TEMPORARY}{secrets.token_hex(6)}-{target.name}")
+        handle = open(temporary, "xb")  # noqa: SIM115 (closed below, after the rename)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()  # another process's sweep holds it, to delete it: a new name
+            continue
+        if _still_named(handle.fileno(), temporary):
+            break
+        handle.close()  # deleted by a sweep between its creation and our lock: a new name
+    try:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    finally:
+        handle.close()  # unlocks, after the rename: a sweep never sees it unlocked
+        temporary.unlink(missing_ok=True)  # when something failed before the rename
+    return target
+
+
+def _write_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    with open(path, "wb") as handle:
+        write(handle)
 
 
 def new_run_id() -> str:
@@ -368,26 +475,18 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
     return run
 
 
-def refuse_repeat_group(run: RunDirectory) -> None:
-    """A ToolkitError when ``run`` is a ``--repeat`` group: ``--resume`` continues one run, and
-    resuming a group as one would train a single seed into the group directory over its
-    aggregated metrics. The message names a seed run that did not finish, when there is one."""
+def is_repeat_group(run: RunDirectory) -> bool:
+    """Whether ``run`` is a ``--repeat`` group directory (its run.json says so)."""
     record = _read_json_or_none(run.run_json) or {}
-    if not isinstance(record, dict) or record.get("kind") != "repeat":
-        return
-    seeds = record.get("seeds") or []
-    finished = {str(member) for member in record.get("runs") or []}
-    unfinished = sorted(
-        seed_run.relative_to(run.path).as_posix()
-        for seed_run in run.path.glob("seeds/*/seed-*")  # not a compare/ folder put there
-        if (seed_run / "run.json").is_file()
-        and seed_run.relative_to(run.path).as_posix() not in finished
-    )
-    resumable = (
-        f"resume its unfinished seed run {run.path / unfinished[0]}, or " if unfinished else ""
-    )
-    raise ToolkitError(
-        f"{run.path} is a --repeat group ({len(finished)} of {len(seeds)} seed runs recorded), "
-        f"and --resume continues one run: {resumable}train the group again with "
-        f"--repeat {len(seeds) or 'N'}"
-    )
+    return isinstance(record, dict) and record.get("kind") == "repeat"
+
+
+def refuse_repeat_group(run: RunDirectory) -> None:
+    """A ToolkitError when ``run`` is a ``--repeat`` group: resuming it as one run would
+    train a single seed into the group directory over its aggregated metrics; the group is
+    resumed as a whole by ``toolkit train --resume`` (``toolkit.resume``)."""
+    if is_repeat_group(run):
+        raise ToolkitError(
+            f"{run.path} is a --repeat group, not one run: finish it with "
+            f"toolkit train --resume {run.path}"
+        )

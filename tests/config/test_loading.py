@@ -6,7 +6,7 @@ import pydantic
 import pytest
 import yaml
 
-from tests.helpers import tiny_config
+from tests.helpers import REPO, tiny_config
 from toolkit.config.loading import dump_config, load_config, resolve_config
 from toolkit.errors import ConfigError
 
@@ -247,3 +247,57 @@ def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, 
     assert config.data.source == str(tmp_path / "photos")
     raw["model"]["backbone"]["weights"] = "imagenet"
     assert with_absolute_paths(validate_config(raw)).model.backbone.weights == "imagenet"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        # The name spoke of the old data: it now speaks of the new.
+        (["data.source=/data/penguins.csv", "data.target=body_mass_g"], "penguins-mlp"),
+        # Same data at another path: nothing to rename.
+        (["data.source=/elsewhere/diabetes.csv"], "diabetes-mlp"),
+        # An explicit name wins, whatever the data.
+        (["data.source=penguins.csv", "name=my-run"], "my-run"),
+        (["name=my-run", "data.source=penguins.csv"], "my-run"),
+        # The whole data section replaced counts as swapping the source.
+        (["data={source: shards/*.parquet, target: y}"], "shards-mlp"),
+        # No swap, no rename.
+        (["training.epochs=2"], "diabetes-mlp"),
+    ],
+)
+def test_swapped_data_renames_a_run_named_after_the_old_data(tmp_path, overrides, name):
+    path = tmp_path / "regression.yaml"
+    path.write_text(
+        "name: diabetes-mlp\ndata: {source: 'sklearn:diabetes'}\nmodel: {task: regression}\n"
+    )
+    data, _ = resolve_config(path, overrides)
+    assert data["name"] == name
+
+
+def test_a_name_not_about_the_data_and_a_file_setting_both_are_kept(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "name: diabetes-mlp\ndata: {source: 'sklearn:diabetes'}\nmodel: {task: regression}\n"
+    )
+    # A config file that sets both keeps its name; only overrides rename.
+    (tmp_path / "both.yaml").write_text(
+        "extends: base.yaml\nname: diabetes-again\ndata: {source: penguins.csv}\n"
+    )
+    assert resolve_config(tmp_path / "both.yaml")[0]["name"] == "diabetes-again"
+    (tmp_path / "plain.yaml").write_text(
+        "name: prediabetes-baseline\ndata: {source: 'sklearn:diabetes'}\nmodel: {task: regression}\n"
+    )
+    data, _ = resolve_config(tmp_path / "plain.yaml", ["data.source=penguins.csv"])
+    assert data["name"] == "prediabetes-baseline"
+
+
+def test_a_shipped_name_written_with_hyphens_is_renamed_too():
+    """configs/binary.yaml's breast-cancer-mlp spells sklearn:breast_cancer with hyphens."""
+    data, _ = resolve_config(REPO / "configs" / "binary.yaml", ["data.source=/data/heart.csv"])
+    assert data["name"] == "heart-mlp"
+
+
+def test_python_api_overrides_rename_like_the_command_line():
+    from toolkit.api.configs import load_config
+
+    overrides = {"data.source": "/data/penguins.csv", "data.target": "body_mass_g"}
+    assert load_config(REPO / "configs" / "regression.yaml", overrides).name == "penguins-mlp"

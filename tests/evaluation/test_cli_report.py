@@ -136,9 +136,9 @@ def test_compare_two_runs(repeat_group, tmp_path):
     assert lines["seed"] == ["7", "8"]  # the only config key that differs
     metrics = [json.loads((r / "metrics.json").read_text()) for r in (first, second)]
     assert lines["test.rmse"] == [f"{m['test']['rmse']:.4g}" for m in metrics]
-    csv = pd.read_csv(out / "compare.csv", index_col="key")
-    assert csv.loc["test.rmse"].astype(float).tolist() == [m["test"]["rmse"] for m in metrics]
-    assert list(csv.index[:1]) == ["seed"]
+    csv = pd.read_csv(out / "compare.csv", index_col="run")
+    assert csv["test.rmse"].tolist() == [m["test"]["rmse"] for m in metrics]
+    assert list(csv.columns[:2]) == ["status", "seed"]
     markdown = (out / "compare.md").read_text()
     best = min(m["test"]["rmse"] for m in metrics)
     assert f"**{best:.4g}**" in markdown
@@ -275,10 +275,10 @@ def test_compare_says_the_status_of_runs_that_did_not_complete(tmp_path):
         holder.kill()
         holder.wait(timeout=30)
     assert result.returncode == 0, result.stderr
-    table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col="key")
-    assert table.index[0] == "status"
-    assert table.loc["status"].tolist() == ["completed", "failed", "killed", "running"]
-    assert pd.isna(table.loc["validation.rmse", runs["failed"].name])
+    table = pd.read_csv(tmp_path / "out" / "compare.csv", index_col="run")
+    assert table.columns[0] == "status"
+    assert table["status"].tolist() == ["completed", "failed", "killed", "running"]
+    assert pd.isna(table.loc[runs["failed"].name, "validation.rmse"])
     markdown = (tmp_path / "out" / "compare.md").read_text()
     assert "| status | completed | failed | killed | running |" in markdown
 

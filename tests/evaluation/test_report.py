@@ -374,12 +374,14 @@ def test_compare_details(tmp_path):
     assert lines["callbacks.early_stopping.patience"] == ["n/a", "5"]  # missing in one run
     assert "model.hidden" not in lines and "training.epochs" not in lines  # equal everywhere
     assert lines["test.rmse"] == ["50", "60"] and "validation.rmse" in lines
-    csv = pd.read_csv(out / "compare.csv", index_col="key")
-    assert list(csv.columns) == ["run-a", "run-b"]
-    assert csv.loc["test.rmse"].astype(float).tolist() == [50.0, 60.0]
-    assert (
-        "callbacks.early_stopping.patience,,5\n" in (out / "compare.csv").read_text()
-    )  # ints stay ints
+    csv = pd.read_csv(out / "compare.csv", index_col="run")
+    assert csv.index.tolist() == ["run-a", "run-b"]
+    assert csv["status"].tolist() == ["completed", "completed"]
+    assert csv["test.rmse"].dtype == float and csv["test.rmse"].tolist() == [50.0, 60.0]
+    assert "test.rmse.std" not in csv.columns  # no repeat group: one value per run
+    lines_csv = (out / "compare.csv").read_text().splitlines()
+    patience = lines_csv[0].split(",").index("callbacks.early_stopping.patience")
+    assert [line.split(",")[patience] for line in lines_csv[1:]] == ["", "5"]  # ints stay ints
     markdown = (out / "compare.md").read_text()
     assert "**50**" in markdown  # the best rmse in bold
     assert all((out / t).is_file() for t in _markdown_images(markdown))
@@ -391,6 +393,29 @@ def test_compare_repeat_groups_and_runs_without_config(tmp_path, repeat_dir):
     (bare / "config.yaml").unlink()
     table, _ = compare_runs([repeat_dir, bare], tmp_path / "cmp")
     assert "±" in table and "test.rmse" in table
+
+
+def test_compare_csv_gives_a_repeat_groups_numbers_their_own_columns(tmp_path, repeat_dir):
+    """compare.csv held a group's metric as the text "51.5 ± 0.7": pandas could not sort it."""
+    bare = write_run(tmp_path, "bare", rmse=40.0, with_plots=False)
+    compare_runs([repeat_dir, bare], tmp_path / "cmp")
+    csv = pd.read_csv(tmp_path / "cmp" / "compare.csv", index_col="run")
+    # Expected from the seed runs' own metrics.json, not from the group's.
+    seeds = sorted((repeat_dir / "seeds" / "demo").iterdir())
+    rmse = pd.Series([json.loads((s / "metrics.json").read_text())["test"]["rmse"] for s in seeds])
+    for column in ("test.rmse", "test.rmse.std", "test.rmse.count"):
+        assert pd.api.types.is_numeric_dtype(csv[column]), column
+    assert csv.loc["repeat-1", "test.rmse"] == pytest.approx(rmse.mean())
+    assert csv.loc["repeat-1", "test.rmse.std"] == pytest.approx(rmse.std())
+    assert csv.loc["repeat-1", "test.rmse.count"] == len(seeds)
+    assert csv.loc["bare", "test.rmse"] == 40.0 and csv.loc["bare", "test.rmse.count"] == 1
+    # The group's seed is every seed its runs used (here named by their folders, seed-42-...).
+    used = [int(s.name.split("-")[1]) for s in seeds]
+    assert json.loads(csv.loc["repeat-1", "seed"]) == used
+    assert pd.isna(csv.loc["bare", "test.rmse.std"])
+    assert csv.sort_values("test.rmse").index.tolist() == ["bare", "repeat-1"]
+    assert "±" not in (tmp_path / "cmp" / "compare.csv").read_text()
+    assert "±" in (tmp_path / "cmp" / "compare.md").read_text()  # the reading keeps it
 
 
 # --------------------------------------------------------------------------------------------

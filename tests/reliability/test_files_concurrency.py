@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,21 +22,10 @@ import pytest
 import yaml
 
 from callbacks._files import TEMPORARY_PREFIX
-from tests.helpers import REPO, tiny_config
+from tests.helpers import start_train, tiny_config
 from tests.reliability._support import assert_nothing_written, assert_one_line_error, write_yaml
 
 WATCHED = ("run.json", "metrics.json", "config.yaml")
-
-
-def _start_train(config: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "train", str(config), "--output-dir", str(out)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 # A genuinely full or read-only filesystem is a small tmpfs: CI runs as root on Debian, where
@@ -76,7 +64,7 @@ def simultaneous_runs(tmp_path_factory):
     config = tiny_config()
     path = write_yaml(root / "config.yaml", config)
     out = root / "out"
-    processes = [_start_train(path, out), _start_train(path, out)]
+    processes = [start_train(path, out), start_train(path, out)]
     reads: Counter[str] = Counter()
     failures: list[str] = []
     deadline = time.monotonic() + 300

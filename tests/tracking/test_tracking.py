@@ -129,4 +129,6 @@ def test_sweep_trials_and_repeats_nest_under_their_parent(tmp_path):
     best = sweep.best_trial["objective"]
     assert by_id[sweep_id].data.metrics["best.val_loss"] == pytest.approx(best)
     assert "validation.rmse.mean" in by_id[group_id].data.metrics
+    # The group's seed parameter is every seed its runs used, not the first alone.
+    assert by_id[group_id].data.params["seed"] == str([run.config.seed for run in group.runs])
     assert {a.path for a in client.list_artifacts(sweep_id)} >= {"trials.csv", "best_config.yaml"}

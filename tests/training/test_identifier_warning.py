@@ -62,3 +62,55 @@ def test_an_identifier_beyond_max_tokens_is_named_too_streamed_or_not(tmp_path):
         named = [w.split("'")[1] for w in run.warnings if "has a different value in each" in w]
         assert named == ["id"], (streaming, run.warnings)
         assert f"each of the {rows} training rows" in run.warnings[0]
+
+
+def _shards(directory, rows: int, shards: int = 4) -> str:
+    """Parquet shards of ``rows`` rows: an id, a code seen twice per value, a colour, x."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "id": [f"order-{i:07d}" for i in rng.permutation(rows)],
+            "pair": [f"code-{i // 2:07d}" for i in rng.permutation(rows)],
+            "colour": rng.choice(["red", "green", "blue"], size=rows),
+            "x": rng.normal(size=rows),
+        }
+    )
+    frame["target"] = frame["x"] + rng.normal(size=rows)
+    frame.loc[rng.random(rows) < 0.02, "id"] = None  # gaps are not values
+    directory.mkdir()
+    bounds = np.linspace(0, rows, shards + 1).astype(int)
+    for index in range(shards):
+        part = frame.iloc[bounds[index] : bounds[index + 1]]
+        part.to_parquet(directory / f"part-{index}.parquet", row_group_size=1000, index=False)
+    return str(directory / "*.parquet")
+
+
+def test_a_streamed_identifier_beyond_the_counted_values_is_named(tmp_path):
+    """Streamed, a column with more distinct values than are counted (a million; 500 here)
+    was pruned to its commonest and never named as an id. Its distinct values are now
+    estimated, in fixed memory: an id is named, a column of values seen twice each is not."""
+    import pyarrow.parquet as pq
+
+    from toolkit.config.loading import validate_config
+    from toolkit.data.streaming.files import list_shards
+    from toolkit.data.streaming.statistics import StatisticsAccumulator
+    from toolkit.training.train import _identifier_warnings
+
+    source = _shards(tmp_path / "shards", rows=20_000)
+    config = tiny_config(data={"source": source, "streaming": True, "max_tokens": 40})
+    config["data"].pop("synthetic")
+    data = validate_config(config).data
+    statistics = StatisticsAccumulator(
+        data,
+        "regression",
+        ["id", "pair", "colour", "x"],
+        {"id", "pair", "colour"},
+        counted_tokens=500,
+    )
+    for shard in list_shards(source):
+        for batch in pq.ParquetFile(shard).iter_batches(batch_size=1000):
+            statistics.update(batch.to_pandas(), what=str(shard))
+    assert sorted(statistics.approximate) == ["id", "pair"]  # both outgrew the counts
+    warnings = _identifier_warnings(statistics.spec(), statistics.rows)
+    assert [w.split("'")[1] for w in warnings] == ["id"], warnings
+    assert warnings[0].startswith("column 'id' has a different value in each of the 20000 ")

@@ -97,3 +97,19 @@ def test_predict_on_the_group_names_a_run_to_pass(repeat, cli, tmp_path):
         result.stderr.strip(),
     )
     assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.slow
+def test_the_groups_config_names_the_seeds_its_runs_used(repeat):
+    """The group's config.yaml said `seed: 7` alone: a reader could not tell 8 and 9 ran."""
+    _, group = repeat
+    used = sorted(
+        yaml.safe_load((run / "config.yaml").read_text())["seed"]
+        for run in group.glob("seeds/*/seed-*")
+    )
+    assert used == SEEDS
+    text = (group / "config.yaml").read_text()
+    assert text.startswith(
+        f"# A --repeat 3 group: its runs used seeds {', '.join(map(str, used))} "
+    )
+    assert yaml.safe_load(text)["seed"] == used[0]  # still trains again as it is

@@ -1,4 +1,5 @@
-"""A ``--repeat`` group stopped by SIGTERM, and ``--resume`` given a group, through the CLI."""
+"""A ``--repeat`` group stopped by SIGTERM or SIGKILL, and ``--resume`` of the group, through
+the CLI."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, run_cli, tiny_config
+from tests.helpers import run_cli, start_toolkit, tiny_config
 
 
 def _files(directory: Path) -> dict[str, tuple[int, int]]:
@@ -31,16 +33,15 @@ def interrupted_group(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Pa
     config = tiny_config(tracking={"mlflow": {"uri": str(directory / "mlruns")}})
     config["training"]["epochs"] = 40
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "toolkit", "train", str(directory / "config.yaml")]
-    command += ["--repeat", "3", "--output-dir", str(directory / "out")]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    command = [
+        "train",
+        directory / "config.yaml",
+        "--repeat",
+        "3",
+        "--output-dir",
+        directory / "out",
+    ]
+    process = start_toolkit(*command)
     try:
         first = process.stderr.readline()  # "seed 7 (1/3) completed: ..."; seed 8 starts next
         assert first.startswith("seed 7 (1/3) "), first
@@ -66,15 +67,13 @@ def test_sigterm_marks_the_group_interrupted(interrupted_group):
     assert record["ended"] is not None
     assert record["completed_runs"] == 1 and len(record["runs"]) == 1
     assert "during seed 8, after 1 of 3 seeds" in record["reason"]
+    assert record["reason"].endswith(f"toolkit train --resume {group} finishes it")
     assert not (group / "metrics.json").exists()  # no mean over the seeds that happened to end
-    # Not the seed's "resume with" line, which read as resuming the group.
+    # Not the seed's "resume with" line, which would resume that seed's run alone.
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(
-        f"toolkit: interrupted; the --repeat group {group} is not resumed: train it again"
+    assert last == (
+        f"toolkit: interrupted; finish the --repeat group with: toolkit train --resume {group}"
     ), result.stderr
-    seed_runs = [path for path in group.glob("seeds/*/seed-8-*") if path.is_dir()]
-    if " (the seed run" in last:  # SIGTERM came during seed 8's training, not before it
-        assert last.endswith(f"resumes on its own: toolkit train --resume {seed_runs[0]})")
     # Its MLflow run ends as the seed's does, not left RUNNING.
     os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3's file store switch
     from mlflow.tracking import MlflowClient
@@ -83,27 +82,83 @@ def test_sigterm_marks_the_group_interrupted(interrupted_group):
     assert client.get_run(record["tracking"]["mlflow"]["run_id"]).info.status == "KILLED"
 
 
+def _seed_runs(group: Path, seed: int) -> list[Path]:
+    return sorted(path for path in group.glob(f"seeds/*/seed-{seed}-*") if path.is_dir())
+
+
+def _killed_during_seed_8(directory: Path) -> Path:
+    """``toolkit train --repeat 3`` SIGKILLed (no chance to clean up) once seed 8's run has
+    saved 3 epochs; returns the group directory, its run.json still 'running'."""
+    config = tiny_config(callbacks={"early_stopping": False})
+    config["training"]["epochs"] = 30
+    (directory / "config.yaml").write_text(yaml.safe_dump(config))
+    out = directory / "out"
+    process = start_toolkit("train", directory / "config.yaml", "--repeat", 3, "--output-dir", out)
+    pattern = "tiny-regression/repeat-*/seeds/tiny-regression/seed-8-*/checkpoints/resume/LATEST"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            saved = [p.read_text().strip() for p in out.glob(pattern)]
+            if saved and saved[0] and int(saved[0].removeprefix("epoch-")) >= 3:
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.01)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    (group,) = out.glob("tiny-regression/repeat-*")
+    return group
+
+
 @pytest.mark.slow
-def test_resume_of_a_group_is_one_line_and_writes_nothing(interrupted_group):
-    """--resume of a group trained seed 7 into the group directory, over its run.json, then
-    failed with a message about load_run."""
-    _, group = interrupted_group
-    # Where `toolkit compare` of two seed runs puts its output by default: not a seed run.
-    (group / "seeds" / "tiny-regression" / "compare").mkdir(exist_ok=True)
-    before = _files(group)
+def test_a_killed_group_is_finished_by_resume(tmp_path):
+    """--resume of a group was refused: only each seed's run could be resumed, one by one,
+    and the group never got its metrics.json."""
+    group = _killed_during_seed_8(tmp_path)
+    assert json.loads((group / "run.json").read_text())["status"] == "running"
+    (seed_7,), (seed_8,) = _seed_runs(group, 7), _seed_runs(group, 8)
+    assert _seed_runs(group, 9) == []
+    kept = _files(seed_7)
+    assert json.loads((seed_8 / "run.json").read_text())["status"] == "running"
+
     result = run_cli("train", "--resume", group)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    line = result.stderr.strip()
-    # SIGTERM may come before seed 8's directory exists: then no seed run is named.
-    unfinished = [path for path in group.glob("seeds/*/seed-8-*") if path.is_dir()]
-    named = f"resume its unfinished seed run {unfinished[0]}, or " if unfinished else ""
-    assert line == (
-        f"toolkit: error: {group} is a --repeat group (1 of 3 seed runs recorded), and --resume "
-        f"continues one run: {named}train the group again with --repeat 3"
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(group)
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(" completed:")[0] for line in lines[:3]] == [
+        "seed 7 (1/3)",
+        "seed 8 (2/3)",
+        "seed 9 (3/3)",
+    ], result.stderr
+    assert lines[3].startswith("mean ± std over 3 seeds, ")
+    # Seed 7's finished run is kept as it was; seed 8's goes on in its own directory from its
+    # last saved epoch; seed 9 is trained; no seed is trained twice.
+    assert _files(seed_7) == kept
+    assert _seed_runs(group, 8) == [seed_8] and len(_seed_runs(group, 9)) == 1
+    record_8 = json.loads((seed_8 / "run.json").read_text())
+    assert record_8["status"] == "completed" and record_8["resumed_at_epoch"] >= 4
+    history = pd.read_csv(seed_8 / "history.csv")
+    assert history["epoch"].tolist() == list(range(1, 31))
+    # The group's mean and std, recomputed from each seed run's own metrics.json.
+    record = json.loads((group / "run.json").read_text())
+    assert record["status"] == "completed" and record["completed_runs"] == 3
+    runs = [group / member for member in record["runs"]]
+    assert runs == [seed_7, seed_8, _seed_runs(group, 9)[0]]
+    rmse = pd.Series(
+        [json.loads((r / "metrics.json").read_text())["validation"]["rmse"] for r in runs]
     )
-    assert _files(group) == before
+    metrics = json.loads((group / "metrics.json").read_text())
+    assert metrics["seeds"] == [7, 8, 9]
+    assert metrics["repeats"]["validation"]["rmse"]["mean"] == pytest.approx(rmse.mean())
+    assert metrics["repeats"]["validation"]["rmse"]["std"] == pytest.approx(rmse.std())
     assert not (group / ".lock").exists()
+
+    again = run_cli("train", "--resume", group)
+    assert again.returncode == 2
+    assert again.stderr == f"toolkit: error: {group} already completed; nothing to resume\n"
 
 
 def test_resume_refuses_repeat_and_output_dir(tmp_path):

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, run_cli, tiny_config
+from tests.helpers import run_cli, start_toolkit, tiny_config
 
 
 def _events(log_dir: Path) -> dict[str, tuple[str, list[tuple[int, object]]]]:
@@ -216,14 +214,7 @@ def _get(url: str) -> bytes | None:
 @pytest.mark.slow  # TensorBoard takes about 10 s to start on 2 cores
 def test_tensorboard_command_serves_the_directory_on_localhost(tmp_path):
     port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "toolkit", "tensorboard", str(tmp_path), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
+    server = start_toolkit("tensorboard", tmp_path, "--port", port, stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
         page = None

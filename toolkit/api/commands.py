@@ -59,18 +59,25 @@ def train(
     return Run(result.run_dir)
 
 
-def resume(run_dir: str | Path, *, verbose: int | None = None) -> Run:
-    """Continue an interrupted or killed run from its last completed epoch."""
+def resume(
+    run_dir: str | Path,
+    *,
+    verbose: int | None = None,
+    on_run_end: Callable[[int, Run], None] | None = None,
+) -> Run | RunGroup:
+    """Continue an interrupted or killed run from its last completed epoch; for a
+    ``--repeat`` group, finish it (a ``RunGroup``): its ended seed runs are kept, the stopped
+    one continues, the rest are trained, and ``on_run_end(seed, run)`` is called for each."""
     from contextlib import nullcontext
 
     from toolkit import startup
     from toolkit.config.loading import load_config
-    from toolkit.runs import DirectoryLock, RunDirectory, refuse_repeat_group
+    from toolkit.runs import DirectoryLock, RunDirectory, is_repeat_group
     from toolkit.tracking import check_tracking_available
+    from toolkit.training.repeat import resume_repeated
     from toolkit.training.train import resume as resume_run
 
     run = RunDirectory(Path(run_dir))
-    refuse_repeat_group(run)  # before the lock file and TensorFlow: nothing written
     lock = nullcontext()
     if run.config.exists() and run.run_json.exists():
         # Taken before TensorFlow starts, so a second resume of a run in use fails at once;
@@ -80,6 +87,15 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> Run:
         if run.config.exists():
             check_tracking_available(load_config(run.config))
         startup.import_tensorflow()
+        if is_repeat_group(run):
+            group = resume_repeated(
+                run.path,
+                verbose=verbose or 0,
+                on_run_end=None
+                if on_run_end is None
+                else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
+            )
+            return RunGroup(group.group_dir)
         return Run(resume_run(run_dir, verbose=verbose).run_dir)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -229,13 +230,77 @@ def apply_overrides(
     return result
 
 
+_OVERRIDE_LABELS = ("--set ", "override ")
+
+
+def _overridden(origins: Origins, path: KeyPath) -> bool:
+    """True when the value at ``path`` was set by an override (``--set`` or the API's), at
+    the path itself or at a section above it (``--set 'data={source: ...}'``)."""
+    for length in range(len(path), 0, -1):
+        origin = origins.get(path[:length])
+        if origin is not None:
+            return origin.startswith(_OVERRIDE_LABELS)
+    return False
+
+
+def data_stem(source: Any) -> str:
+    """A name part for a data source: ``penguins`` for ``data/penguins.csv``, ``diabetes``
+    for ``sklearn:diabetes``, ``shards`` for ``data/shards/*.parquet``; '' if none fits."""
+    if not isinstance(source, str):
+        return ""
+    from toolkit.config.schema import source_prefix
+
+    if source_prefix(source):
+        text = source.partition(":")[2]
+    else:
+        # The last path part without wildcards: a glob's folder, a file without its suffix.
+        parts = [part for part in re.split(r"[/\\]", source) if part and not _GLOB.search(part)]
+        text = parts[-1] if parts else ""
+        text = text.rsplit(".", 1)[0] if "." in text.lstrip(".") else text
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("._-")
+    return text[:40]
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _name_from_swapped_data(
+    data: dict[str, Any], origins: Origins, *, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Rename a run whose data was swapped by an override while its name was not.
+
+    A name such as ``diabetes-mlp`` comes from the file and describes the file's data; a run
+    on ``--set data.source=penguins.csv`` under that name would read as a diabetes run in its
+    directory, report, TensorBoard and tracking. So when an override sets ``data.source`` and
+    none sets ``name``, the old data's stem, where the name holds it as a word, becomes the
+    new one's (``penguins-mlp``). A name that does not mention the old data claims nothing
+    about it and is kept, as is the name of a config whose files set both, or one set by an
+    override itself.
+    """
+    if not _overridden(origins, ("data", "source")) or _overridden(origins, ("name",)):
+        return data
+    name = data.get("name")
+    old_section, new_section = before.get("data"), data.get("data")
+    old = data_stem(old_section.get("source")) if isinstance(old_section, dict) else ""
+    new = data_stem(new_section.get("source")) if isinstance(new_section, dict) else ""
+    if not isinstance(name, str) or not old or not new or new == old:
+        return data
+    # As a word: "diabetes" in "diabetes-mlp", not in "prediabetes-mlp"; "breast_cancer" in
+    # "breast-cancer-mlp" too (- and _ alike, as names are often written with either).
+    spelled = "[-_]".join(re.escape(part) for part in re.split(r"[-_]", old))
+    word = re.compile(rf"(?<![A-Za-z0-9]){spelled}(?![A-Za-z0-9])")
+    renamed = word.sub(lambda _: new, name, count=1)
+    return {**data, "name": renamed[:100]} if renamed != name else data
+
+
 def resolve_config(
     path: str | Path, overrides: Sequence[str] = ()
 ) -> tuple[dict[str, Any], Origins]:
-    """The merged, overridden config as plain data, before validation."""
-    data, origins = _load_with_extends(Path(path), ())
-    data = apply_overrides(data, overrides, origins)
-    return data, origins
+    """The merged, overridden config as plain data, before validation (a run on data swapped
+    by ``--set data.source`` is named from that data: see ``_name_from_swapped_data``)."""
+    before, origins = _load_with_extends(Path(path), ())
+    data = apply_overrides(before, overrides, origins)
+    return _name_from_swapped_data(data, origins, before=before), origins
 
 
 def _annotation_models(annotation: Any) -> list[type[BaseModel]]:
@@ -457,8 +522,9 @@ def resolve_source(
             f"config: expected a YAML path, a mapping or an ExperimentConfig, got "
             f"{type(source).__name__}"
         )
+    before = data
     if isinstance(overrides, Mapping):
         data = _override_mapping(data, overrides, origins)
     elif overrides:
         data = apply_overrides(data, list(overrides), origins)
-    return data, origins, label
+    return _name_from_swapped_data(data, origins, before=before), origins, label

@@ -382,44 +382,45 @@ def write_predictions(
 ) -> int:
     """Predict ``chunks`` of new rows and write them to ``output`` (CSV, or Parquet by its
     suffix) a chunk at a time, so memory stays flat whatever the number of rows. The file
-    appears, complete, only at the end (atomic rename); returns the number of rows written."""
+    appears, complete, only at the end (atomic rename); returns the number of rows written.
+    A killed ``toolkit predict`` leaves its temporary file beside ``output``; the next one
+    writing ``output`` deletes it (see ``atomic_write_locked``)."""
     from pathlib import Path
 
-    from toolkit.runs import atomic_write
+    from toolkit.runs import atomic_write_locked
 
     output = Path(output)
     written = 0
 
-    def write(path: Path) -> None:
+    def write(handle) -> None:
         nonlocal written
         parquet = is_parquet(output)
         writer = None
-        with open(path, "wb") as handle:
-            # The Parquet writer is closed before its file, also when a chunk fails: closing
-            # it after raised "write to closed file" in place of the chunk's own error.
-            try:
-                for chunk in chunks:
-                    frame = predict_chunk(model, chunk, spec, config, calibration=calibration)
-                    if parquet:
-                        import pyarrow.parquet as pq
+        # The Parquet writer is closed before its file, also when a chunk fails: closing
+        # it after raised "write to closed file" in place of the chunk's own error.
+        try:
+            for chunk in chunks:
+                frame = predict_chunk(model, chunk, spec, config, calibration=calibration)
+                if parquet:
+                    import pyarrow.parquet as pq
 
-                        table = _parquet_table(frame, chunk)
-                        if writer is None:
-                            writer = pq.ParquetWriter(handle, table.schema)
-                        elif table.schema != writer.schema:
-                            # Columns whose input types are not known (an image run's)
-                            # take the first chunk's: an integer column with a gap in a
-                            # later chunk comes out of pandas as floats.
-                            table = table.cast(writer.schema)
-                        writer.write_table(table)
-                    else:
-                        handle.write(frame.to_csv(index=False, header=written == 0).encode())
-                    written += len(frame)
-            finally:
-                if writer is not None:
-                    writer.close()
+                    table = _parquet_table(frame, chunk)
+                    if writer is None:
+                        writer = pq.ParquetWriter(handle, table.schema)
+                    elif table.schema != writer.schema:
+                        # Columns whose input types are not known (an image run's)
+                        # take the first chunk's: an integer column with a gap in a
+                        # later chunk comes out of pandas as floats.
+                        table = table.cast(writer.schema)
+                    writer.write_table(table)
+                else:
+                    handle.write(frame.to_csv(index=False, header=written == 0).encode())
+                written += len(frame)
+        finally:
+            if writer is not None:
+                writer.close()
 
-    atomic_write(output, write)
+    atomic_write_locked(output, write)
     return written
 
 

@@ -15,7 +15,8 @@ from toolkit.tracking.run_tracking import config_params
 
 class GroupTracking:
     """``read``/``write`` get and update the group's JSON record (run.json or sweep.json),
-    where the MLflow run id is kept so that a resumed sweep logs to the same run."""
+    where the MLflow run id is kept so that a resumed sweep logs to the same run; ``params``
+    replace those of the config in the tracked parameters."""
 
     def __init__(
         self,
@@ -23,6 +24,7 @@ class GroupTracking:
         *,
         read: Callable[[], dict[str, Any]],
         write: Callable[..., Any],
+        params: dict[str, Any] | None = None,
     ) -> None:
         self.tracker = (
             MLflowTracker(config.tracking.mlflow, experiment=config.name)
@@ -30,6 +32,8 @@ class GroupTracking:
             else None
         )
         self.config = config
+        # Parameters replacing the config's (a --repeat group's seeds for its base seed).
+        self.params = {**config_params(config), **(params or {})}
         self._read, self._write = read, write
         self._warned = False
 
@@ -51,7 +55,7 @@ class GroupTracking:
         previous = ((self._read().get("tracking") or {}).get("mlflow") or {}).get("run_id")
         run_id = self.tracker.start(
             name,
-            params=config_params(self.config),
+            params=self.params,
             tags={"toolkit.kind": kind},
             run_id=previous if reopen else None,
         )

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.config.loading import dump_config, with_absolute_paths
+from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
-from toolkit.errors import GroupInterrupted, RunInterrupted
+from toolkit.errors import GroupInterrupted, RunInterrupted, ToolkitError
 from toolkit.evaluation.metrics import aggregate_repeats
 from toolkit.runs import (
     DirectoryLock,
@@ -53,57 +53,126 @@ def train_repeated(
     # Held while the group is written, as a run's: toolkit report refuses it meanwhile, and
     # tells a group whose process was killed from one still going.
     with DirectoryLock.acquire(group.path):
-        return _train_group(config, group, repeats=repeats, verbose=verbose, on_run_end=on_run_end)
+        seeds = [config.seed + index for index in range(repeats)]
+        return _train_group(config, group, seeds=seeds, verbose=verbose, on_run_end=on_run_end)
+
+
+def resume_repeated(
+    group_dir: str | Path,
+    *,
+    verbose: int = 0,
+    on_run_end: Callable[[int, RunResult], None] | None = None,
+) -> RepeatResult:
+    """Finish a ``--repeat`` group that was interrupted or killed: each seed's run that ended
+    (completed or failed) is kept as it is, the one that was stopped is resumed from its last
+    epoch, the seeds never started are trained; then the group's metrics.json is written as
+    an uninterrupted group's. ``on_run_end`` is called for every seed, kept ones included."""
+    group = RunDirectory(Path(group_dir))
+    # Held for the whole resume, as by the group's first process: a second resume of the
+    # same group fails at once naming this one.
+    with DirectoryLock.acquire(group.path):
+        record = group.read_run()
+        if record.get("status") == "completed":
+            raise ToolkitError(f"{group.path} already completed; nothing to resume")
+        seeds = [int(seed) for seed in record.get("seeds") or []]
+        if not seeds:
+            raise ToolkitError(f"{group.run_json} names no seeds; train the group again")
+        config = load_config(group.config)
+        group.update_run(
+            status="running",
+            ended=None,
+            reason=None,
+            resumed=[*record.get("resumed", []), utc_now()],
+        )
+        return _train_group(
+            config, group, seeds=seeds, verbose=verbose, on_run_end=on_run_end, resuming=True
+        )
+
+
+def _seed_run(group: RunDirectory, seed: int) -> Path | None:
+    """The run directory an earlier process of the group made for ``seed``, if any (the
+    latest, should there be several)."""
+    found = sorted(
+        path.parent for path in group.path.glob(f"seeds/*/seed-{seed}-*/run.json") if path.is_file()
+    )
+    return found[-1] if found else None
+
+
+def _kept_or_resumed(group: RunDirectory, seed: int, *, verbose: int) -> RunResult | None:
+    """The result of ``seed``'s run from an earlier process of the group: read back when it
+    ended, resumed when it was stopped; None when there is none to continue (the seed then
+    trains from the start)."""
+    from toolkit.runs import read_json
+    from toolkit.training.train import resume
+
+    path = _seed_run(group, seed)
+    if path is None or not (path / "config.yaml").is_file():
+        return None  # never started, or killed before its config was written
+    record = read_json(path / "run.json")
+    if record.get("status") in ("completed", "failed"):
+        metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
+        return RunResult(
+            path, record["status"], metrics, int(record.get("epochs") or 0), record.get("reason")
+        )
+    return resume(path, verbose=verbose)
 
 
 def _train_group(
     config: ExperimentConfig,
     group: RunDirectory,
     *,
-    repeats: int,
+    seeds: list[int],
     verbose: int,
     on_run_end: Callable[[int, RunResult], None] | None,
+    resuming: bool = False,
 ) -> RepeatResult:
-    """The seeds' runs, then the group's metrics.json and final run.json."""
-    atomic_write_text(group.config, dump_config(with_absolute_paths(config)))
-    seeds = [config.seed + index for index in range(repeats)]
-    group.update_run(
-        run_id=group.path.name,
-        name=config.name,
-        task=config.model.task,
-        kind="repeat",
-        status="running",
-        started=utc_now(),
-        ended=None,
-        seeds=seeds,
-        runs=[],
-    )
+    """The seeds' runs, then the group's metrics.json and final run.json; ``resuming``: keep
+    or continue the runs an earlier process of the group left (see ``resume_repeated``)."""
+    if not resuming:
+        atomic_write_text(
+            group.config, seeds_header(seeds) + dump_config(with_absolute_paths(config))
+        )
+        group.update_run(
+            run_id=group.path.name,
+            name=config.name,
+            task=config.model.task,
+            kind="repeat",
+            status="running",
+            started=utc_now(),
+            ended=None,
+            seeds=seeds,
+            runs=[],
+        )
     from toolkit.tracking import GroupTracking, nested_under
 
-    tracking = GroupTracking(config, read=group.read_run, write=group.update_run)
+    # The group's tracked parameters name every seed its runs used, not the first alone.
+    tracking = GroupTracking(
+        config, read=group.read_run, write=group.update_run, params={"seed": str(seeds)}
+    )
     results: list[RunResult] = []
-    with new_models_traced_quietly(), nested_under(tracking.start(group.path.name, kind="repeat")):
+    started = tracking.start(group.path.name, kind="repeat", reopen=resuming)
+    with new_models_traced_quietly(), nested_under(started):
         try:
             for seed in seeds:
-                seeded = config.model_copy(update={"seed": seed})
-                result = train(
-                    seeded,
-                    output_dir=group.path / "seeds",
-                    verbose=verbose,
-                    run_prefix=f"seed-{seed}-",
-                )
+                result = _kept_or_resumed(group, seed, verbose=verbose) if resuming else None
+                if result is None:
+                    result = train(
+                        config.model_copy(update={"seed": seed}),
+                        output_dir=group.path / "seeds",
+                        verbose=verbose,
+                        run_prefix=f"seed-{seed}-",
+                    )
                 results.append(result)
                 group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
                 if on_run_end is not None:
                     on_run_end(seed, result)
-        except (KeyboardInterrupt, RunInterrupted) as error:
+        except (KeyboardInterrupt, RunInterrupted):
             # The seed's own run marks itself interrupted; without this the group's run.json
             # would say "running" for good. The signal may also come between two seeds.
             completed_runs = sum(r.status == "completed" for r in results)
             _mark_interrupted(group, tracking, seeds[len(results) :], len(seeds), completed_runs)
-            # The seed's "resume with" line would read as resuming the group.
-            seed_run = error.path if isinstance(error, RunInterrupted) else None
-            raise GroupInterrupted(group.path, seed_run) from None
+            # The seed's own "resume with" line would resume that run alone: name the group.
+            raise GroupInterrupted(group.path) from None
     completed = [r for r in results if r.status == "completed"]
     splits = [
         s
@@ -135,6 +204,17 @@ def _train_group(
     return RepeatResult(group.path, status, metrics, results)
 
 
+def seeds_header(seeds: list[int]) -> str:
+    """The comment a group's config.yaml starts with: the seeds its runs used. Its ``seed:``
+    is the first (the group trains again from this file with ``--repeat N``), so without
+    this a reader of the group's config saw one seed where several ran."""
+    listed = ", ".join(map(str, seeds))
+    return (
+        f"# A --repeat {len(seeds)} group: its runs used seeds {listed} (seeds/*/seed-<seed>-*),\n"
+        f"# each from this config with its own seed; `seed` below is the first.\n"
+    )
+
+
 def _mark_interrupted(
     group: RunDirectory,
     tracking: GroupTracking,
@@ -144,7 +224,8 @@ def _mark_interrupted(
 ) -> None:
     """run.json of a group stopped by Ctrl-C or SIGTERM before the seeds ``unfinished`` had
     results: ``interrupted``, why, and when; its tracked run ends the same way. No
-    metrics.json: a mean over the seeds that happened to finish would read as the group's."""
+    metrics.json: a mean over the seeds that happened to finish would read as the group's;
+    ``toolkit train --resume`` of the group finishes it."""
     finished = total - len(unfinished)
     during = f" during seed {unfinished[0]}," if unfinished else ""
     group.update_run(
@@ -152,6 +233,6 @@ def _mark_interrupted(
         ended=utc_now(),
         completed_runs=completed,
         reason=f"interrupted (Ctrl-C or SIGTERM){during} after {finished} of {total} seeds; "
-        f"train the group again to report all {total}",
+        f"toolkit train --resume {group.path} finishes it",
     )
     tracking.finish("interrupted")  # no uploads: nothing should delay the exit, as for a run

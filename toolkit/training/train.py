@@ -158,7 +158,8 @@ def _identifier_warnings(spec, train_rows: int) -> list[str]:
 
     Its distinct values are those of the vocabulary and those ``data.max_tokens`` left out
     of it: a large table's id column always has more than the cap. (Streamed, a column of
-    more than a million distinct values is counted approximately, and is not named.)"""
+    more than a million distinct values has them estimated, and is named when the estimate
+    is within 5% of its rows: see ``TokenCounts.distinct``.)"""
 
     def distinct_present(feature) -> int:
         # The missing token is one of the counted values when the column has gaps.

@@ -70,36 +70,91 @@ class Moments:
             return np.sqrt(np.where(self.count > 0, self.m2 / self.count, 0.0))
 
 
+# Hashes a DistinctSketch keeps: its estimate is off by about 1/sqrt(k), 1.6%.
+SKETCH_HASHES = 4096
+# A pruned column whose estimated distinct values come this close to its rows is taken as
+# having a different value in every row (three times the sketch's error).
+SKETCH_TOLERANCE = 0.05
+
+
+class DistinctSketch:
+    """How many distinct values a column has, estimated in fixed memory: the ``k`` smallest
+    of their 64-bit hashes (a "k minimum values" sketch; with n distinct values the k-th
+    smallest hash falls near k/n of the hash range). Exact below ``k`` distinct values."""
+
+    def __init__(self, k: int = SKETCH_HASHES) -> None:
+        self.k = k
+        self.smallest = np.empty(0, dtype=np.uint64)
+
+    def update(self, tokens: np.ndarray) -> None:
+        hashes = pd.util.hash_array(tokens.astype(str).astype(object))
+        if len(self.smallest) == self.k:
+            hashes = hashes[hashes < self.smallest[-1]]  # most rows stop here, cheaply
+        self.smallest = np.unique(np.concatenate([self.smallest, hashes]))[: self.k]
+
+    def estimate(self) -> float:
+        if len(self.smallest) < self.k:
+            return float(len(self.smallest))
+        return (self.k - 1) / (float(self.smallest[-1]) / 2.0**64)
+
+
 class TokenCounts:
-    """How often each value of a categorical column occurs, in bounded memory."""
+    """How often each value of a categorical column occurs, in bounded memory; and, once
+    pruned, how many distinct values it has, estimated by a ``DistinctSketch``."""
 
     def __init__(self, limit: int = COUNTED_TOKENS) -> None:
         self.counts: Counter[str] = Counter()
         self.limit = limit
         self.approximate = False
+        self.sketch = DistinctSketch()
 
     def update(self, tokens: np.ndarray) -> None:
         values, counts = np.unique(tokens.astype(str), return_counts=True)
         self.counts.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+        # Fed the chunk's distinct values: the sketch must see every value from the start,
+        # as nobody knows yet whether the column will outgrow the counts.
+        self.sketch.update(values)
         if len(self.counts) > self.limit:
             # Keep the more frequent half: a value rarer than these cannot enter a vocabulary
             # capped well below the limit, except by a long run late in the data.
             self.counts = Counter(dict(self.counts.most_common(self.limit // 2)))
             self.approximate = True
 
+    def distinct(self, *, rows: int, missing: int) -> int:
+        """Distinct tokens of the column (the missing token among them when ``missing``):
+        counted, or once pruned, estimated; an estimate within ``SKETCH_TOLERANCE`` of the
+        ``rows - missing`` present values is that, so an id column is still told from the
+        rest (the in-memory path names one with a different value in every row)."""
+        if not self.approximate:
+            return len(self.counts)
+        gap = 1 if missing else 0
+        present = rows - missing
+        estimate = self.sketch.estimate() - gap
+        if estimate >= (1 - SKETCH_TOLERANCE) * present:
+            estimate = present
+        return round(min(estimate, present)) + gap
+
 
 class StatisticsAccumulator:
     """The training split's statistics, fed one chunk (a raw frame) at a time."""
 
     def __init__(
-        self, config: DataConfig, task: str, features: list[str], categorical: set[str]
+        self,
+        config: DataConfig,
+        task: str,
+        features: list[str],
+        categorical: set[str],
+        *,
+        counted_tokens: int = COUNTED_TOKENS,
     ) -> None:
+        """``counted_tokens``: distinct values counted per categorical column before the
+        rarest are dropped (a parameter so that tests reach it with small data)."""
         self.config = config
         self.task = task
         self.numeric = [c for c in features if c not in categorical]
         self.categorical = [c for c in features if c in categorical]
         self.moments = Moments(len(self.numeric))
-        self.tokens = {c: TokenCounts() for c in self.categorical}
+        self.tokens = {c: TokenCounts(counted_tokens) for c in self.categorical}
         self.missing = dict.fromkeys(features, 0)
         self.target_moments = Moments(1)
         self.labels: Counter[str] = Counter()
@@ -161,7 +216,13 @@ class StatisticsAccumulator:
         for column in self.categorical:
             if self.config.categorical is None:
                 self._check_not_numbers(column)
-            tokens, left_out = vocabulary(dict(self.tokens[column].counts), self.config.max_tokens)
+            counts = self.tokens[column]
+            tokens, left_out = vocabulary(dict(counts.counts), self.config.max_tokens)
+            if counts.approximate:
+                # The pruned counts hold half the limit: the rest of the distinct values are
+                # left out too (estimated), which is what names an id column in a warning.
+                distinct = counts.distinct(rows=self.rows, missing=self.missing[column])
+                left_out = max(left_out, distinct - len(tokens))
             categorical.append(CategoricalFeature(column, tokens, self.missing[column], left_out))
         name = self.config.target
         if self.task == "regression":

@@ -39,6 +39,16 @@ def _run_metrics(saved: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _config(run: Path) -> dict[str, Any]:
+    """A run's flattened config; a repeat group's ``seed`` is every seed its runs used (its
+    config.yaml holds the first, from which it trains again)."""
+    config = flatten(read_yaml(run / "config.yaml"))
+    seeds = read_json(run / "run.json").get("seeds")
+    if isinstance(seeds, list) and seeds:
+        config["seed"] = json.dumps(seeds)  # as flatten writes a list
+    return config
+
+
 def _status(run: Path) -> str:
     """run.json's status; ``killed`` for one that says ``running`` with no process writing it."""
     status = str(read_json(run / "run.json").get("status", "unknown"))
@@ -72,7 +82,7 @@ def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, 
     """Keys as rows (each run's status when not all completed, the config keys that differ,
     then the metrics), runs as columns; how many rows come before the metrics; and whether
     any config key differs."""
-    configs = [flatten(read_yaml(run / "config.yaml")) for run in run_dirs]
+    configs = [_config(run) for run in run_dirs]
     metrics = [_run_metrics(read_json(run / "metrics.json")) for run in run_dirs]
     statuses = [_status(run) for run in run_dirs]
     # A run that did not complete has no metrics (n/a): its status says why.
@@ -90,10 +100,40 @@ def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, 
     return table, len(leading), bool(differing)
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    """mean ± std cells as text; every other value as written (map() would turn ints to floats)."""
-    cells = [[format_value(v) if isinstance(v, dict) else v for v in row] for row in table.values]
-    frame = pd.DataFrame(cells, index=table.index, columns=table.columns, dtype=object)
+def _numeric_columns(key: str, cells: list[Any], groups: bool) -> dict[str, list[Any]]:
+    """A metric's columns: its value (a group's mean) and, when a repeat group is compared,
+    ``<key>.std`` (the group's sample std; blank for a single run) and ``<key>.count`` (the
+    values the mean is over: a group's seeds with a defined value, 1 for a run's value)."""
+    values = [cell.get("mean") if isinstance(cell, dict) else cell for cell in cells]
+    if not groups:
+        return {key: values}
+    stds = [cell.get("std") if isinstance(cell, dict) else None for cell in cells]
+    counts = [
+        sum(v is not None for v in cell.get("values", []))
+        if isinstance(cell, dict)
+        else int(cell is not None)
+        for cell in cells
+    ]
+    return {key: values, f"{key}.std": stds, f"{key}.count": counts}
+
+
+def _write_csv(table: pd.DataFrame, config_rows: int, path: Path) -> None:
+    """One row per run (``run`` is its label), one column per key: ``status``, the config
+    keys that differ, then the metrics as numbers, so pandas reads them as floats to sort and
+    plot. A repeat group's mean ± std, one text cell in the Markdown, is its mean in the
+    metric's column beside ``.std`` and ``.count`` columns. Other values are written as they
+    are (map() would turn ints to floats); undefined ones are blank."""
+    rows = {key: list(values) for key, values in zip(table.index, table.values, strict=True)}
+    keys = list(rows)
+    # Every run has a status column, so files from several comparisons line up; the table
+    # has that row only when some run did not complete.
+    columns: dict[str, list[Any]] = {"status": rows.get("status", ["completed"] * table.shape[1])}
+    columns.update({key: rows[key] for key in keys[:config_rows] if key != "status"})
+    metrics = keys[config_rows:]
+    groups = any(isinstance(cell, dict) for key in metrics for cell in rows[key])
+    for key in metrics:
+        columns.update(_numeric_columns(key, rows[key], groups))
+    frame = pd.DataFrame(columns, index=pd.Index(table.columns, name="run"), dtype=object)
     atomic_write_text(path, frame.to_csv())
 
 
@@ -127,14 +167,15 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
 
     Config keys are flattened to ``a.b.c``; a key missing from some runs counts as differing.
     Metrics are the evaluated split's (test when there is one) and validation's. Writes
-    ``compare.md``, ``compare.csv`` (keys as rows, runs as columns) and ``compare.png``
-    (validation curves overlaid) into ``out_dir``; returns the printable table and ``out_dir``.
+    ``compare.md`` (keys as rows, runs as columns), ``compare.csv`` (a row per run, numbers
+    in their own columns) and ``compare.png`` (validation curves overlaid) into ``out_dir``;
+    returns the printable table and ``out_dir``.
     """
     run_dirs, out_dir = [Path(r) for r in run_dirs], Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = _labels(run_dirs)
     table, config_rows, differing = _comparison(run_dirs, labels)
-    _write_csv(table, out_dir / "compare.csv")
+    _write_csv(table, config_rows, out_dir / "compare.csv")
     _write_markdown(table, config_rows, differing, out_dir / "compare.md")
     plots.save(curves_figure(run_dirs, labels), out_dir / "compare.png")
     return _text_table(table), out_dir

@@ -260,7 +260,8 @@ def run_report(directory: Path, *, killed: bool = False) -> Report:
     repeat = record.get("kind") == "repeat" or "repeats" in metrics
     if killed:
         then = (
-            "A --repeat group is not resumed: train it again."
+            f"toolkit train --resume {directory} finishes it: its ended seed runs are kept, "
+            "the stopped one continues from its last epoch."
             if repeat
             else f"toolkit train --resume {directory} continues it from its last epoch."
         )
