@@ -100,3 +100,23 @@ def test_backbone_weights_null_names_what_is_allowed(value, shown):
         "model.backbone.weights: backbone weights must be imagenet, none (random initial "
         f"weights) or a path to a .weights.h5 file, got {shown}"
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"augmentation": {"random_flip": "horizontal"}}, "data.augmentation applies to images"),
+        ({"kind": "signal"}, "data.kind 'signal' needs an .npz source"),
+        ({"kind": "image"}, "data.kind 'image' does not fit synthetic sources"),
+        ({"image": {"column": "path"}}, "data.image.column applies to .csv/.parquet sources"),
+    ],
+)
+def test_data_kind_and_image_options_must_fit_the_source(data, message):
+    # A table source with image options is refused by the schema, not later by the data
+    # loader with a message about a missing column.
+    raw = tiny_config(
+        data={**tiny_config()["data"], **data},
+        model={"task": "regression", "hidden": [8], "flatten": True},
+    )
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw)

@@ -304,8 +304,11 @@ class DataConfig(Strict):
                 )
         return self
 
+    @model_validator(mode="after")
     def _kind_fits_source(self) -> DataConfig:
         form = self.form
+        if self.image.column is not None and form != "table":
+            raise ValueError("data.image.column applies to .csv/.parquet sources only")
         implied = {"keras": "image"}.get(form)
         if form == "table" and self.image.column is not None:
             implied = "image"
@@ -333,8 +336,6 @@ class DataConfig(Strict):
             )
         if kind == "signal" and form != "npz":
             raise ValueError("data.kind 'signal' needs an .npz source with x of shape (N, L[, C])")
-        if self.image.column is not None and form != "table":
-            raise ValueError("data.image.column applies to .csv/.parquet sources only")
         if self.augmentation is not None and kind != "image":
             raise ValueError("data.augmentation applies to images only")
         for key in ("validation", "test"):
