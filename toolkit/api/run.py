@@ -217,6 +217,7 @@ class Run:
         from toolkit.evaluation.predict import is_parquet, write_predictions
 
         output = _prediction_file(Path(output))
+        _check_not_input(data, output)
         chunks = self._reader().read_input(  # checked here
             data, self.spec, label=label, carried_as_text=not is_parquet(output)
         )
@@ -303,3 +304,21 @@ def _prediction_file(output: Path) -> Path:
     if output.exists() and not output.is_file():
         raise ToolkitError(f"--output {output} exists and is not a regular file")
     return output
+
+
+def _check_not_input(data: str | Path, output: Path) -> None:
+    """A ToolkitError when ``output`` is one of the input's files: the predictions would
+    replace the rows they were made from once written."""
+    from toolkit.data.streaming.files import list_shards
+    from toolkit.errors import DataError
+
+    try:
+        inputs = list_shards(str(data))
+    except DataError:
+        return  # not CSV/Parquet files (an image folder): the reader says what is wrong
+    if output.exists() and any(output.samefile(path) for path in inputs):
+        where = f"the input file {data}" if len(inputs) == 1 else f"a file of the input {data}"
+        raise ToolkitError(
+            f"--output {output} is {where}: writing the predictions would replace its rows; "
+            "name another output file"
+        )
