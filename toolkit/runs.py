@@ -290,7 +290,7 @@ def new_run_id() -> str:
 
 def create_run_directory(output_dir: str | Path, name: str, *, prefix: str = "") -> RunDirectory:
     """Make a fresh, unique run directory (never reuses an existing one)."""
-    parent = Path(output_dir) / name
+    parent = Path(output_dir).expanduser() / name
     try:
         parent.mkdir(parents=True, exist_ok=True)
         for _ in range(20):
@@ -327,7 +327,7 @@ def disk_full_message(error: BaseException) -> str | None:
 
 def check_output_dir(output_dir: str | Path) -> None:
     """Fail fast, leaving nothing behind, when run directories cannot be made in ``output_dir``."""
-    path = Path(output_dir)
+    path = Path(output_dir).expanduser()
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pydantic
 import pytest
 import yaml
 
 from tests.helpers import tiny_config
-from toolkit.config.loading import dump_config, load_config, resolve_config
+from toolkit.config.loading import dump_config, load_config, resolve_config, validate_config
 from toolkit.errors import ConfigError
 
 
@@ -247,3 +248,26 @@ def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, 
     assert config.data.source == str(tmp_path / "photos")
     raw["model"]["backbone"]["weights"] = "imagenet"
     assert with_absolute_paths(validate_config(raw)).model.backbone.weights == "imagenet"
+
+
+def test_a_path_that_starts_with_a_tilde_is_in_the_home_directory(tmp_path, monkeypatch):
+    """``output_dir: ~/runs`` made a folder named ``~`` in the working directory for the run,
+    while the history went to the real home, and training failed halfway; ``~/rows.csv`` as
+    data.source was not found."""
+    from toolkit.runs import create_run_directory
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "target": [1.0, 2.0, 3.0, 4.0]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    raw = tiny_config(output_dir="~/runs", data={"source": "~/rows.csv", "validation": "~/v.csv"})
+    raw["model"]["init_from"] = "~/old-run"
+    config = validate_config(raw)
+    assert config.output_dir == str(tmp_path / "runs")
+    assert config.data.source == str(tmp_path / "rows.csv")
+    assert config.data.validation == str(tmp_path / "v.csv")
+    assert config.model.init_from == str(tmp_path / "old-run")
+    run = create_run_directory("~/api-runs", "x")
+    assert run.path.parent == tmp_path / "api-runs" / "x"
+    assert not (tmp_path / "~").exists()

@@ -38,6 +38,18 @@ SEED_LIMIT = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT)]
 
 
+def _home(value: Any) -> Any:
+    """A path that starts with ``~`` with the home directory in its place, as a shell would:
+    unexpanded, one part of a run went to a folder named ``~`` and another to the home."""
+    if isinstance(value, str) and value.startswith("~"):
+        return os.path.expanduser(value)
+    return value
+
+
+# A file or directory path; ``~`` is the home directory.
+PathText = Annotated[str, BeforeValidator(_home)]
+
+
 class Strict(BaseModel):
     """Base of every section: unknown keys are errors and loaded configs are immutable."""
 
@@ -214,7 +226,7 @@ class DataConfig(Strict):
     """Where the data comes from, what kind it is, how it is split, and whether it is
     streamed from disk."""
 
-    source: str
+    source: PathText
     kind: Literal["table", "image", "signal"] | None = None  # default: what the source implies
     target: str = "target"
     features: list[str] | None = None
@@ -278,6 +290,7 @@ class DataConfig(Strict):
     def _fraction_or_path(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
             raise ValueError(f"expected a fraction in (0, 1) or a path to a file, got {value!r}")
+        value = _home(value)
         if isinstance(value, str) and source_form(value) not in _HELD_OUT_FORMS:
             raise ValueError(
                 "expected a fraction in (0, 1), a .csv/.parquet/.npz path, a glob, or a "
@@ -523,7 +536,7 @@ class BackboneConfig(Strict):
                 f"backbone weights must be imagenet, none (random initial weights) or a path "
                 f"to a .weights.h5 file, got {shown}"
             )
-        return value
+        return _home(value)
 
     @model_validator(mode="after")
     def _arguments_and_weights(self) -> BackboneConfig:
@@ -609,7 +622,7 @@ class ModelConfig(Strict):
     ensemble: Switchable[EnsembleConfig] = None
     loss: LossName | None = None
     metrics: list[str] | None = None
-    init_from: str | None = None
+    init_from: PathText | None = None
     freeze: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("hidden", mode="before")
@@ -1143,7 +1156,7 @@ class ExperimentConfig(Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     tuner: TunerConfig | None = None
     tracking: Switchable[TrackingConfig] = None
-    output_dir: str = "experiments"
+    output_dir: PathText = "experiments"
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
