@@ -120,3 +120,21 @@ def test_data_kind_and_image_options_must_fit_the_source(data, message):
     )
     with pytest.raises(ConfigError, match=message):
         validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("training", "optimizer", {"name": "adam", "learning_rate": float("inf")}),
+        ("training", "optimizer", {"name": "sgd", "momentum": float("inf")}),
+        ("model", "l2", float("inf")),
+        ("callbacks", "gradient_monitor", {"exploding_threshold": float("inf")}),
+        ("prediction", "interval", float("nan")),
+    ],
+)
+def test_infinite_and_nan_numbers_are_refused(section, key, value):
+    # YAML's .inf and .nan are floats: a learning rate of .inf passed and trained to NaN.
+    raw = tiny_config()
+    raw[section] = {**raw.get(section, {}), key: value}
+    with pytest.raises(ConfigError, match=r"finite number, got (inf|nan)"):
+        validate_config(raw)

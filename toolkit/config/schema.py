@@ -7,6 +7,7 @@ objects are checked against ``toolkit.config.names`` so validating never imports
 from __future__ import annotations
 
 import builtins
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +54,9 @@ PathText = Annotated[str, BeforeValidator(_home)]
 class Strict(BaseModel):
     """Base of every section: unknown keys are errors and loaded configs are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: .inf and .nan are YAML floats; no field means either (a learning rate of
+    # .inf passed and trained to a NaN loss).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _disable_or_default(value: Any) -> Any:
@@ -762,7 +765,7 @@ class ModelConfig(Strict):
 class OptimizerConfig(BaseModel):
     """Any Keras optimizer by name; other keys are that optimizer's own arguments."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     name: str = "adam"
     learning_rate: PositiveFloat = 1e-3
@@ -777,6 +780,8 @@ class OptimizerConfig(BaseModel):
                     f"optimizer '{self.name}' takes no argument '{key}'"
                     f"{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}"
                 )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number, got {value}")
             if key in ("clipnorm", "clipvalue", "global_clipnorm") and not (
                 isinstance(value, (int, float)) and value > 0
             ):
