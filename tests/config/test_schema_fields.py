@@ -138,3 +138,14 @@ def test_infinite_and_nan_numbers_are_refused(section, key, value):
     raw[section] = {**raw.get(section, {}), key: value}
     with pytest.raises(ConfigError, match=r"finite number, got (inf|nan)"):
         validate_config(raw)
+
+
+@pytest.mark.parametrize(("validation", "test"), [(0.6, 0.5), (0.5, 0.5)])
+def test_validation_and_test_fractions_must_leave_training_rows(validation, test):
+    # 0.6 and 0.5 trained on a fifth of the rows in memory (validation was taken from what
+    # the test split left) and on none with a split key, where both are shares of the whole.
+    raw = tiny_config(data={**tiny_config()["data"], "validation": validation, "test": test})
+    with pytest.raises(ConfigError, match=r"add up to 1\.?1?; together they must be below 1"):
+        validate_config(raw)
+    raw["data"]["test"] = round(0.99 - validation, 2)
+    validate_config(raw)

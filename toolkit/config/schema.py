@@ -302,6 +302,17 @@ class DataConfig(Strict):
         return value
 
     @model_validator(mode="after")
+    def _fractions_leave_training_rows(self) -> DataConfig:
+        if isinstance(self.validation, float) and isinstance(self.test, float):
+            total = self.validation + self.test
+            if total >= 1:
+                raise ValueError(
+                    f"data.validation ({self.validation}) and data.test ({self.test}) add up "
+                    f"to {total:g}; together they must be below 1, to leave rows to train on"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _streamable(self) -> DataConfig:
         if self.streaming is True and (
             source_prefix(self.source) is not None or self.input_kind != "table"
