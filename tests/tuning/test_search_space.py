@@ -131,6 +131,19 @@ def test_overlapping_paths_and_hyperband_epochs(write_config, tmp_path):
         check(write_config, with_space(tmp_path, epochs, algorithm="hyperband"))
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"output_dir": {"choice": ["runs-a", "runs-b"]}},
+        {"tuner.max_trials": {"choice": [1, 2]}},
+    ],
+)
+def test_the_sweeps_own_settings_are_not_searched(write_config, tmp_path, entry):
+    # output_dir was recorded per trial and ignored: every trial is written under the sweep.
+    with pytest.raises(ConfigError, match="is the sweep's own setting"):
+        check(write_config, with_space(tmp_path, entry))
+
+
 def test_a_value_in_place_of_a_block_with_settings_is_refused(write_config, tmp_path):
     """``model.hidden.0: {int: ...}`` over ``hidden: [{units: 8, dropout: 0.3}]`` replaced the
     block, dropping its dropout without a word; the error names the field to tune. A block
