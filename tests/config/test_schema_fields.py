@@ -149,3 +149,32 @@ def test_validation_and_test_fractions_must_leave_training_rows(validation, test
         validate_config(raw)
     raw["data"]["test"] = round(0.99 - validation, 2)
     validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "shown"),
+    [
+        ("training", "epochs", True, "epochs: expected a number, got true"),
+        ("training", "optimizer", {"name": "adam", "learning_rate": True}, "learning_rate: "),
+        ("model", "l2", True, "l2: expected a number, got true"),
+        ("model", "hidden", [{"units": 4, "dropout": False}], "dropout: expected a number"),
+        ("training", "optimizer", {"name": "sgd", "momentum": True}, "momentum must be a number"),
+    ],
+)
+def test_booleans_are_not_numbers(section, key, value, shown):
+    # pydantic read true as 1 and false as 0, and YAML reads yes/no/on/off as them:
+    # `epochs: yes` trained one epoch.
+    raw = tiny_config()
+    raw[section] = {**raw.get(section, {}), key: value}
+    with pytest.raises(ConfigError, match=shown):
+        validate_config(raw)
+
+
+def test_booleans_still_switch_sections_and_boolean_fields():
+    raw = tiny_config(
+        model={"task": "regression", "hidden": [8], "batchnorm": True, "mc_dropout": False},
+        callbacks={"tensorboard": False, "early_stopping": True, "learning_curve": False},
+        training={"epochs": 2, "batch_size": 16, "jit_compile": False},
+    )
+    config = validate_config(raw)
+    assert config.model.batchnorm is True and config.callbacks.early_stopping is not None

@@ -11,7 +11,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -51,7 +51,45 @@ def _home(value: Any) -> Any:
 PathText = Annotated[str, BeforeValidator(_home)]
 
 
-class Strict(BaseModel):
+def _takes(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a field's type accepts a value of one of ``kinds`` as it is: the type itself,
+    a union or Literal holding one, ``Any``, or a section (sections take true and false)."""
+    if annotation is Any or annotation in kinds:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return bool in kinds
+    if get_origin(annotation) is Literal:
+        return any(isinstance(value, kinds) for value in get_args(annotation))
+    if get_origin(annotation) in (list, dict, tuple, set):
+        return False
+    return any(_takes(arg, kinds) for arg in get_args(annotation))
+
+
+class NoBooleanNumbers(BaseModel):
+    """A number field refuses true and false: pydantic reads them as 1 and 0, and YAML reads
+    yes, no, on and off as them too (``epochs: yes`` trained one epoch)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for key, value in data.items():
+            if not isinstance(value, bool) or key not in cls.model_fields:
+                continue
+            annotation = cls.model_fields[key].annotation
+            # A field that also takes a string (a fraction or a path) says so itself.
+            if _takes(annotation, (builtins.int, builtins.float)) and not _takes(
+                annotation, (bool, str)
+            ):
+                raise ValueError(
+                    f"{key}: expected a number, got {str(value).lower()} (YAML reads true, "
+                    "false, yes, no, on and off as booleans)"
+                )
+        return data
+
+
+class Strict(NoBooleanNumbers):
     """Base of every section: unknown keys are errors and loaded configs are immutable."""
 
     # allow_inf_nan: .inf and .nan are YAML floats; no field means either (a learning rate of
@@ -773,7 +811,7 @@ class ModelConfig(Strict):
 # --------------------------------------------------------------------------- training
 
 
-class OptimizerConfig(BaseModel):
+class OptimizerConfig(NoBooleanNumbers):
     """Any Keras optimizer by name; other keys are that optimizer's own arguments."""
 
     model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
@@ -793,13 +831,10 @@ class OptimizerConfig(BaseModel):
                 )
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{key} must be a finite number, got {value}")
-            if key in ("clipnorm", "clipvalue", "global_clipnorm") and not (
-                isinstance(value, (int, float)) and value > 0
-            ):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if key in ("clipnorm", "clipvalue", "global_clipnorm") and not (number and value > 0):
                 raise ValueError(f"{key} must be a positive number, got {value!r}")
-            if key in ("momentum", "weight_decay") and not (
-                isinstance(value, (int, float)) and value >= 0
-            ):
+            if key in ("momentum", "weight_decay") and not (number and value >= 0):
                 raise ValueError(f"{key} must be a number >= 0, got {value!r}")
         return self
 
