@@ -178,3 +178,11 @@ def test_booleans_still_switch_sections_and_boolean_fields():
     )
     config = validate_config(raw)
     assert config.model.batchnorm is True and config.callbacks.early_stopping is not None
+
+
+@pytest.mark.parametrize("key", ["features", "categorical"])
+def test_a_column_listed_twice_is_refused(key):
+    # features: [a, a, b] trained with a as two inputs of the same values.
+    raw = tiny_config(data={**tiny_config()["data"], key: ["x0", "x1", "x0"]})
+    with pytest.raises(ConfigError, match=rf"data.{key}: lists 'x0' more than once"):
+        validate_config(raw)

@@ -299,6 +299,16 @@ class DataConfig(Strict):
             )
         return value
 
+    @field_validator("features", "categorical")
+    @classmethod
+    def _each_column_once(cls, value: list[str] | None) -> list[str] | None:
+        """A column listed twice was a second input of the same values (features)."""
+        if value is not None:
+            twice = sorted({column for column in value if value.count(column) > 1})
+            if twice:
+                raise ValueError(f"lists {', '.join(map(repr, twice))} more than once")
+        return value
+
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
