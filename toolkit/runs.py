@@ -347,6 +347,21 @@ def _read_json_or_none(path: Path) -> Any:
         return None
 
 
+def no_model_message(run: RunDirectory) -> str:
+    """Why a run directory has no model.keras: still training, killed or interrupted (with
+    the command that continues it), or its status."""
+    status = str(run.read_run().get("status", "unknown"))
+    if status == "running" and DirectoryLock.held_elsewhere(run.path):
+        return f"{run.path} has no model.keras yet: it is still training"
+    if status in ("running", "interrupted"):
+        how = "was killed" if status == "running" else "was interrupted"
+        return (
+            f"{run.path} has no model.keras: its training {how} before the end; "
+            f"toolkit train --resume {run.path} continues it"
+        )
+    return f"{run.path} has no model.keras (run status: {status})"
+
+
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:
     """An existing run directory, checked to hold what commands read."""
     run = RunDirectory(Path(path))
@@ -363,8 +378,7 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
             )
         raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
     if need_model and not run.model.exists():
-        status = run.read_run().get("status", "unknown")
-        raise ToolkitError(f"{run.path} has no model.keras (run status: {status})")
+        raise ToolkitError(no_model_message(run))
     return run
 
 

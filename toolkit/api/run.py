@@ -135,7 +135,9 @@ class Run:
         from toolkit.models.saving import check_model_file, load_run_model
 
         if not self._run.model.exists():
-            raise ToolkitError(f"{self.path} has no model.keras (run status: {self.status})")
+            from toolkit.runs import no_model_message
+
+            raise ToolkitError(no_model_message(self._run))
         check_model_file(self._run.model)  # a corrupt file fails before TensorFlow starts
         startup.import_tensorflow()
         return load_run_model(self.path)
