@@ -219,3 +219,15 @@ def test_shipped_sweep_config_is_valid():
     data, origins = resolve_config(path)
     space = validate_search_space(data, origins, config)
     assert isinstance(space, SearchSpace) and config.tuner.max_trials <= 10
+
+
+def test_an_entry_that_changes_kind_over_extends_says_how(write_config, tmp_path):
+    """A choice over a base's float range was merged into {float, choice, sampling}, and the
+    error ("got float, choice") did not say where the float came from or how to drop it."""
+    write_config(sweep_config(tmp_path), name="base.yaml")
+    lr = "training.optimizer.learning_rate"
+    child = {"extends": "base.yaml", "tuner": {"search_space": {lr: {"choice": [0.01, 0.1]}}}}
+    with pytest.raises(ConfigError, match="merged key by key, so set the kind you replace"):
+        check(write_config, child)
+    child["tuner"]["search_space"][lr].update(float=None, sampling="linear")
+    assert check(write_config, child) is not None

@@ -1143,8 +1143,17 @@ class SearchDimension(Strict):
     def _one_kind(self) -> SearchDimension:
         kinds = [k for k in ("int", "float", "choice", "boolean") if getattr(self, k) is not None]
         if len(kinds) != 1:
+            # An entry of an extends: base and one of the file that extends it are merged
+            # key by key: a kind changed in the second keeps the first's.
+            merged = (
+                "; an entry from an extends: base is merged key by key, so set the kind "
+                "you replace to null (and its step to null, sampling to linear)"
+                if len(kinds) > 1
+                else ""
+            )
             raise ValueError(
-                f"give exactly one of int, float, choice, boolean; got {', '.join(kinds) or 'none'}"
+                "give exactly one of int, float, choice, boolean; got "
+                f"{', '.join(kinds) or 'none'}{merged}"
             )
         bounds = self.int or self.float
         if bounds is not None:
