@@ -505,9 +505,34 @@ COMMANDS = {
 }
 
 
+def _h5py_write_failure(error: BaseException | None, where: object) -> bool:
+    """True for h5py's report of a file it could not finish writing, given as it frees the
+    file's object (``where``: its ``__dealloc__``, or a traceback through h5py)."""
+    return "h5py" in str(where) and "write failed" in str(error)
+
+
+def _quiet_h5py_unraisable(unraisable) -> None:
+    """h5py reports a file it could not finish writing (a full disk) once more when the
+    file's object is freed, twice, with tracebacks after the toolkit's one-line error; that
+    repeat is dropped. Anything else is shown as Python shows it."""
+    if not _h5py_write_failure(unraisable.exc_value, unraisable.object):
+        sys.__unraisablehook__(unraisable)
+
+
+def _quiet_h5py_excepthook(kind, error, trace) -> None:
+    """The first of h5py's two repeats goes through sys.excepthook (Cython prints it so)."""
+    import traceback
+
+    files = [frame.filename for frame in traceback.extract_tb(trace)]
+    if not _h5py_write_failure(error, files):
+        sys.__excepthook__(kind, error, trace)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    sys.unraisablehook = _quiet_h5py_unraisable
+    sys.excepthook = _quiet_h5py_excepthook
     try:
         return COMMANDS[args.command](args)
     except RunInterrupted as error:

@@ -397,7 +397,7 @@ def new_run_id() -> str:
 
 def create_run_directory(output_dir: str | Path, name: str, *, prefix: str = "") -> RunDirectory:
     """Make a fresh, unique run directory (never reuses an existing one)."""
-    parent = Path(output_dir) / name
+    parent = Path(output_dir).expanduser() / name
     try:
         parent.mkdir(parents=True, exist_ok=True)
         for _ in range(20):
@@ -434,7 +434,7 @@ def disk_full_message(error: BaseException) -> str | None:
 
 def check_output_dir(output_dir: str | Path) -> None:
     """Fail fast, leaving nothing behind, when run directories cannot be made in ``output_dir``."""
-    path = Path(output_dir)
+    path = Path(output_dir).expanduser()
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -454,6 +454,21 @@ def _read_json_or_none(path: Path) -> Any:
         return None
 
 
+def no_model_message(run: RunDirectory) -> str:
+    """Why a run directory has no model.keras: still training, killed or interrupted (with
+    the command that continues it), or its status."""
+    status = str(run.read_run().get("status", "unknown"))
+    if status == "running" and DirectoryLock.held_elsewhere(run.path):
+        return f"{run.path} has no model.keras yet: it is still training"
+    if status in ("running", "interrupted"):
+        how = "was killed" if status == "running" else "was interrupted"
+        return (
+            f"{run.path} has no model.keras: its training {how} before the end; "
+            f"toolkit train --resume {run.path} continues it"
+        )
+    return f"{run.path} has no model.keras (run status: {status})"
+
+
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:
     """An existing run directory, checked to hold what commands read."""
     run = RunDirectory(Path(path))
@@ -470,8 +485,7 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
             )
         raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
     if need_model and not run.model.exists():
-        status = run.read_run().get("status", "unknown")
-        raise ToolkitError(f"{run.path} has no model.keras (run status: {status})")
+        raise ToolkitError(no_model_message(run))
     return run
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pydantic
 import pytest
 import yaml
 
 from tests.helpers import REPO, tiny_config
-from toolkit.config.loading import dump_config, load_config, resolve_config
+from toolkit.config.loading import dump_config, load_config, resolve_config, validate_config
 from toolkit.errors import ConfigError
 
 
@@ -301,3 +302,26 @@ def test_python_api_overrides_rename_like_the_command_line():
 
     overrides = {"data.source": "/data/penguins.csv", "data.target": "body_mass_g"}
     assert load_config(REPO / "configs" / "regression.yaml", overrides).name == "penguins-mlp"
+
+
+def test_a_path_that_starts_with_a_tilde_is_in_the_home_directory(tmp_path, monkeypatch):
+    """``output_dir: ~/runs`` made a folder named ``~`` in the working directory for the run,
+    while the history went to the real home, and training failed halfway; ``~/rows.csv`` as
+    data.source was not found."""
+    from toolkit.runs import create_run_directory
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "target": [1.0, 2.0, 3.0, 4.0]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    raw = tiny_config(output_dir="~/runs", data={"source": "~/rows.csv", "validation": "~/v.csv"})
+    raw["model"]["init_from"] = "~/old-run"
+    config = validate_config(raw)
+    assert config.output_dir == str(tmp_path / "runs")
+    assert config.data.source == str(tmp_path / "rows.csv")
+    assert config.data.validation == str(tmp_path / "v.csv")
+    assert config.model.init_from == str(tmp_path / "old-run")
+    run = create_run_directory("~/api-runs", "x")
+    assert run.path.parent == tmp_path / "api-runs" / "x"
+    assert not (tmp_path / "~").exists()

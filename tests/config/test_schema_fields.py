@@ -100,3 +100,89 @@ def test_backbone_weights_null_names_what_is_allowed(value, shown):
         "model.backbone.weights: backbone weights must be imagenet, none (random initial "
         f"weights) or a path to a .weights.h5 file, got {shown}"
     )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"augmentation": {"random_flip": "horizontal"}}, "data.augmentation applies to images"),
+        ({"kind": "signal"}, "data.kind 'signal' needs an .npz source"),
+        ({"kind": "image"}, "data.kind 'image' does not fit synthetic sources"),
+        ({"image": {"column": "path"}}, "data.image.column applies to .csv/.parquet sources"),
+    ],
+)
+def test_data_kind_and_image_options_must_fit_the_source(data, message):
+    # A table source with image options is refused by the schema, not later by the data
+    # loader with a message about a missing column.
+    raw = tiny_config(
+        data={**tiny_config()["data"], **data},
+        model={"task": "regression", "hidden": [8], "flatten": True},
+    )
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("training", "optimizer", {"name": "adam", "learning_rate": float("inf")}),
+        ("training", "optimizer", {"name": "sgd", "momentum": float("inf")}),
+        ("model", "l2", float("inf")),
+        ("callbacks", "gradient_monitor", {"exploding_threshold": float("inf")}),
+        ("prediction", "interval", float("nan")),
+    ],
+)
+def test_infinite_and_nan_numbers_are_refused(section, key, value):
+    # YAML's .inf and .nan are floats: a learning rate of .inf passed and trained to NaN.
+    raw = tiny_config()
+    raw[section] = {**raw.get(section, {}), key: value}
+    with pytest.raises(ConfigError, match=r"finite number, got (inf|nan)"):
+        validate_config(raw)
+
+
+@pytest.mark.parametrize(("validation", "test"), [(0.6, 0.5), (0.5, 0.5)])
+def test_validation_and_test_fractions_must_leave_training_rows(validation, test):
+    # 0.6 and 0.5 trained on a fifth of the rows in memory (validation was taken from what
+    # the test split left) and on none with a split key, where both are shares of the whole.
+    raw = tiny_config(data={**tiny_config()["data"], "validation": validation, "test": test})
+    with pytest.raises(ConfigError, match=r"add up to 1\.?1?; together they must be below 1"):
+        validate_config(raw)
+    raw["data"]["test"] = round(0.99 - validation, 2)
+    validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "shown"),
+    [
+        ("training", "epochs", True, "epochs: expected a number, got true"),
+        ("training", "optimizer", {"name": "adam", "learning_rate": True}, "learning_rate: "),
+        ("model", "l2", True, "l2: expected a number, got true"),
+        ("model", "hidden", [{"units": 4, "dropout": False}], "dropout: expected a number"),
+        ("training", "optimizer", {"name": "sgd", "momentum": True}, "momentum must be a number"),
+    ],
+)
+def test_booleans_are_not_numbers(section, key, value, shown):
+    # pydantic read true as 1 and false as 0, and YAML reads yes/no/on/off as them:
+    # `epochs: yes` trained one epoch.
+    raw = tiny_config()
+    raw[section] = {**raw.get(section, {}), key: value}
+    with pytest.raises(ConfigError, match=shown):
+        validate_config(raw)
+
+
+def test_booleans_still_switch_sections_and_boolean_fields():
+    raw = tiny_config(
+        model={"task": "regression", "hidden": [8], "batchnorm": True, "mc_dropout": False},
+        callbacks={"tensorboard": False, "early_stopping": True, "learning_curve": False},
+        training={"epochs": 2, "batch_size": 16, "jit_compile": False},
+    )
+    config = validate_config(raw)
+    assert config.model.batchnorm is True and config.callbacks.early_stopping is not None
+
+
+@pytest.mark.parametrize("key", ["features", "categorical"])
+def test_a_column_listed_twice_is_refused(key):
+    # features: [a, a, b] trained with a as two inputs of the same values.
+    raw = tiny_config(data={**tiny_config()["data"], key: ["x0", "x1", "x0"]})
+    with pytest.raises(ConfigError, match=rf"data.{key}: lists 'x0' more than once"):
+        validate_config(raw)

@@ -297,3 +297,16 @@ def test_the_reservoir_keeps_the_rows_with_the_smallest_keys_in_stream_order():
     assert [shards[shard]["x"].iloc[row] for shard, row in expected] == pytest.approx(
         np.concatenate([rows["x"].to_numpy() for _, rows in reservoir.rows()])
     )
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("column", ["a", "target"])
+def test_an_infinite_value_is_named_before_training(tmp_path, streaming, column):
+    # An inf became a NaN loss in the first epoch and a failed run, with nothing naming it.
+    # Streamed, the training split's rows are checked as they are read: some of the 30 are.
+    frame = _table(300)
+    frame.loc[:29, column] = -np.inf if column == "a" else np.inf
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = _config(str(tmp_path / "data.csv"), streaming=streaming)
+    with pytest.raises(DataError, match=rf"column '{column}' has infinite values \(rows? \d"):
+        prepare_data(config)

@@ -472,6 +472,21 @@ def test_predict_writes_through_a_symbolic_link(cli, trained_run, tmp_path):
     assert link.is_symlink() and len(pd.read_csv(target)) == 1
 
 
+@pytest.mark.slow  # trains the shared run on first use
+def test_predict_refuses_to_write_over_its_input(cli, trained_run, tmp_path):
+    """--output naming the --input file (itself, through a link, or inside an input
+    directory) replaced the user's rows with their predictions."""
+    (tmp_path / "rows").mkdir()
+    rows = tmp_path / "rows" / "rows.csv"
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(rows, index=False)
+    original = rows.read_bytes()
+    (tmp_path / "link.csv").symlink_to(rows)
+    for given, out in ((rows, rows), (rows, tmp_path / "link.csv"), (rows.parent, rows)):
+        result = cli("predict", trained_run, "--input", given, "--output", out)
+        assert_one_line_error(result, "--output", str(given), "replace its rows")
+        assert rows.read_bytes() == original
+
+
 def test_unseen_classes_are_counted_not_all_listed():
     """A --data file with a few hundred unseen labels: the line names five of them and twenty
     of the known ones, with how many more (it listed every known class)."""

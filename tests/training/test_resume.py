@@ -282,3 +282,31 @@ def cli_resume(run_dir: Path) -> dict:
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed"
     return record
+
+
+@pytest.mark.parametrize(
+    ("status", "held", "shown"),
+    [
+        ("running", False, "its training was killed before the end; toolkit train --resume"),
+        ("interrupted", False, "its training was interrupted before the end; toolkit train"),
+        ("running", True, "has no model.keras yet: it is still training"),
+        ("failed", False, "has no model.keras (run status: failed)"),
+    ],
+)
+def test_a_run_without_a_model_says_why_and_how_to_continue(tmp_path, status, held, shown):
+    """evaluate, predict and export of a killed run said "(run status: running)"."""
+    from toolkit.errors import ToolkitError
+    from toolkit.runs import LOCK_FILE, open_run_directory
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: x\n")
+    (run / "run.json").write_text(json.dumps({"status": status}))
+    holder = hold_lock(run / LOCK_FILE) if held else None  # as a training process does
+    try:
+        with pytest.raises(ToolkitError, match=re.escape(shown)):
+            open_run_directory(run)
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()

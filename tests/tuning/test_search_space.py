@@ -131,6 +131,19 @@ def test_overlapping_paths_and_hyperband_epochs(write_config, tmp_path):
         check(write_config, with_space(tmp_path, epochs, algorithm="hyperband"))
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"output_dir": {"choice": ["runs-a", "runs-b"]}},
+        {"tuner.max_trials": {"choice": [1, 2]}},
+    ],
+)
+def test_the_sweeps_own_settings_are_not_searched(write_config, tmp_path, entry):
+    # output_dir was recorded per trial and ignored: every trial is written under the sweep.
+    with pytest.raises(ConfigError, match="is the sweep's own setting"):
+        check(write_config, with_space(tmp_path, entry))
+
+
 def test_a_value_in_place_of_a_block_with_settings_is_refused(write_config, tmp_path):
     """``model.hidden.0: {int: ...}`` over ``hidden: [{units: 8, dropout: 0.3}]`` replaced the
     block, dropping its dropout without a word; the error names the field to tune. A block
@@ -206,3 +219,15 @@ def test_shipped_sweep_config_is_valid():
     data, origins = resolve_config(path)
     space = validate_search_space(data, origins, config)
     assert isinstance(space, SearchSpace) and config.tuner.max_trials <= 10
+
+
+def test_an_entry_that_changes_kind_over_extends_says_how(write_config, tmp_path):
+    """A choice over a base's float range was merged into {float, choice, sampling}, and the
+    error ("got float, choice") did not say where the float came from or how to drop it."""
+    write_config(sweep_config(tmp_path), name="base.yaml")
+    lr = "training.optimizer.learning_rate"
+    child = {"extends": "base.yaml", "tuner": {"search_space": {lr: {"choice": [0.01, 0.1]}}}}
+    with pytest.raises(ConfigError, match="merged key by key, so set the kind you replace"):
+        check(write_config, child)
+    child["tuner"]["search_space"][lr].update(float=None, sampling="linear")
+    assert check(write_config, child) is not None

@@ -135,7 +135,9 @@ class Run:
         from toolkit.models.saving import check_model_file, load_run_model
 
         if not self._run.model.exists():
-            raise ToolkitError(f"{self.path} has no model.keras (run status: {self.status})")
+            from toolkit.runs import no_model_message
+
+            raise ToolkitError(no_model_message(self._run))
         check_model_file(self._run.model)  # a corrupt file fails before TensorFlow starts
         startup.import_tensorflow()
         return load_run_model(self.path)
@@ -217,6 +219,7 @@ class Run:
         from toolkit.evaluation.predict import is_parquet, write_predictions
 
         output = _prediction_file(Path(output))
+        _check_not_input(data, output)
         chunks = self._reader().read_input(  # checked here
             data, self.spec, label=label, carried_as_text=not is_parquet(output)
         )
@@ -303,3 +306,21 @@ def _prediction_file(output: Path) -> Path:
     if output.exists() and not output.is_file():
         raise ToolkitError(f"--output {output} exists and is not a regular file")
     return output
+
+
+def _check_not_input(data: str | Path, output: Path) -> None:
+    """A ToolkitError when ``output`` is one of the input's files: the predictions would
+    replace the rows they were made from once written."""
+    from toolkit.data.streaming.files import list_shards
+    from toolkit.errors import DataError
+
+    try:
+        inputs = list_shards(str(data))
+    except DataError:
+        return  # not CSV/Parquet files (an image folder): the reader says what is wrong
+    if output.exists() and any(output.samefile(path) for path in inputs):
+        where = f"the input file {data}" if len(inputs) == 1 else f"a file of the input {data}"
+        raise ToolkitError(
+            f"--output {output} is {where}: writing the predictions would replace its rows; "
+            "name another output file"
+        )

@@ -7,10 +7,11 @@ objects are checked against ``toolkit.config.names`` so validating never imports
 from __future__ import annotations
 
 import builtins
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -38,10 +39,62 @@ SEED_LIMIT = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT)]
 
 
-class Strict(BaseModel):
+def _home(value: Any) -> Any:
+    """A path that starts with ``~`` with the home directory in its place, as a shell would:
+    unexpanded, one part of a run went to a folder named ``~`` and another to the home."""
+    if isinstance(value, str) and value.startswith("~"):
+        return os.path.expanduser(value)
+    return value
+
+
+# A file or directory path; ``~`` is the home directory.
+PathText = Annotated[str, BeforeValidator(_home)]
+
+
+def _takes(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a field's type accepts a value of one of ``kinds`` as it is: the type itself,
+    a union or Literal holding one, ``Any``, or a section (sections take true and false)."""
+    if annotation is Any or annotation in kinds:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return bool in kinds
+    if get_origin(annotation) is Literal:
+        return any(isinstance(value, kinds) for value in get_args(annotation))
+    if get_origin(annotation) in (list, dict, tuple, set):
+        return False
+    return any(_takes(arg, kinds) for arg in get_args(annotation))
+
+
+class NoBooleanNumbers(BaseModel):
+    """A number field refuses true and false: pydantic reads them as 1 and 0, and YAML reads
+    yes, no, on and off as them too (``epochs: yes`` trained one epoch)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for key, value in data.items():
+            if not isinstance(value, bool) or key not in cls.model_fields:
+                continue
+            annotation = cls.model_fields[key].annotation
+            # A field that also takes a string (a fraction or a path) says so itself.
+            if _takes(annotation, (builtins.int, builtins.float)) and not _takes(
+                annotation, (bool, str)
+            ):
+                raise ValueError(
+                    f"{key}: expected a number, got {str(value).lower()} (YAML reads true, "
+                    "false, yes, no, on and off as booleans)"
+                )
+        return data
+
+
+class Strict(NoBooleanNumbers):
     """Base of every section: unknown keys are errors and loaded configs are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: .inf and .nan are YAML floats; no field means either (a learning rate of
+    # .inf passed and trained to a NaN loss).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _disable_or_default(value: Any) -> Any:
@@ -214,7 +267,7 @@ class DataConfig(Strict):
     """Where the data comes from, what kind it is, how it is split, and whether it is
     streamed from disk."""
 
-    source: str
+    source: PathText
     kind: Literal["table", "image", "signal"] | None = None  # default: what the source implies
     target: str = "target"
     features: list[str] | None = None
@@ -244,6 +297,16 @@ class DataConfig(Strict):
                 "an empty list reads no column; list the feature columns, or leave it null "
                 "for every column but the target"
             )
+        return value
+
+    @field_validator("features", "categorical")
+    @classmethod
+    def _each_column_once(cls, value: list[str] | None) -> list[str] | None:
+        """A column listed twice was a second input of the same values (features)."""
+        if value is not None:
+            twice = sorted({column for column in value if value.count(column) > 1})
+            if twice:
+                raise ValueError(f"lists {', '.join(map(repr, twice))} more than once")
         return value
 
     @field_validator("source")
@@ -278,12 +341,24 @@ class DataConfig(Strict):
     def _fraction_or_path(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
             raise ValueError(f"expected a fraction in (0, 1) or a path to a file, got {value!r}")
+        value = _home(value)
         if isinstance(value, str) and source_form(value) not in _HELD_OUT_FORMS:
             raise ValueError(
                 "expected a fraction in (0, 1), a .csv/.parquet/.npz path, a glob, or a "
                 f"folder, got '{value}'"
             )
         return value
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_rows(self) -> DataConfig:
+        if isinstance(self.validation, float) and isinstance(self.test, float):
+            total = self.validation + self.test
+            if total >= 1:
+                raise ValueError(
+                    f"data.validation ({self.validation}) and data.test ({self.test}) add up "
+                    f"to {total:g}; together they must be below 1, to leave rows to train on"
+                )
+        return self
 
     @model_validator(mode="after")
     def _streamable(self) -> DataConfig:
@@ -304,8 +379,11 @@ class DataConfig(Strict):
                 )
         return self
 
+    @model_validator(mode="after")
     def _kind_fits_source(self) -> DataConfig:
         form = self.form
+        if self.image.column is not None and form != "table":
+            raise ValueError("data.image.column applies to .csv/.parquet sources only")
         implied = {"keras": "image"}.get(form)
         if form == "table" and self.image.column is not None:
             implied = "image"
@@ -333,8 +411,6 @@ class DataConfig(Strict):
             )
         if kind == "signal" and form != "npz":
             raise ValueError("data.kind 'signal' needs an .npz source with x of shape (N, L[, C])")
-        if self.image.column is not None and form != "table":
-            raise ValueError("data.image.column applies to .csv/.parquet sources only")
         if self.augmentation is not None and kind != "image":
             raise ValueError("data.augmentation applies to images only")
         for key in ("validation", "test"):
@@ -522,7 +598,7 @@ class BackboneConfig(Strict):
                 f"backbone weights must be imagenet, none (random initial weights) or a path "
                 f"to a .weights.h5 file, got {shown}"
             )
-        return value
+        return _home(value)
 
     @model_validator(mode="after")
     def _arguments_and_weights(self) -> BackboneConfig:
@@ -608,7 +684,7 @@ class ModelConfig(Strict):
     ensemble: Switchable[EnsembleConfig] = None
     loss: LossName | None = None
     metrics: list[str] | None = None
-    init_from: str | None = None
+    init_from: PathText | None = None
     freeze: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("hidden", mode="before")
@@ -745,10 +821,10 @@ class ModelConfig(Strict):
 # --------------------------------------------------------------------------- training
 
 
-class OptimizerConfig(BaseModel):
+class OptimizerConfig(NoBooleanNumbers):
     """Any Keras optimizer by name; other keys are that optimizer's own arguments."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     name: str = "adam"
     learning_rate: PositiveFloat = 1e-3
@@ -763,13 +839,12 @@ class OptimizerConfig(BaseModel):
                     f"optimizer '{self.name}' takes no argument '{key}'"
                     f"{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}"
                 )
-            if key in ("clipnorm", "clipvalue", "global_clipnorm") and not (
-                isinstance(value, (int, float)) and value > 0
-            ):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{key} must be a finite number, got {value}")
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if key in ("clipnorm", "clipvalue", "global_clipnorm") and not (number and value > 0):
                 raise ValueError(f"{key} must be a positive number, got {value!r}")
-            if key in ("momentum", "weight_decay") and not (
-                isinstance(value, (int, float)) and value >= 0
-            ):
+            if key in ("momentum", "weight_decay") and not (number and value >= 0):
                 raise ValueError(f"{key} must be a number >= 0, got {value!r}")
         return self
 
@@ -1068,8 +1143,17 @@ class SearchDimension(Strict):
     def _one_kind(self) -> SearchDimension:
         kinds = [k for k in ("int", "float", "choice", "boolean") if getattr(self, k) is not None]
         if len(kinds) != 1:
+            # An entry of an extends: base and one of the file that extends it are merged
+            # key by key: a kind changed in the second keeps the first's.
+            merged = (
+                "; an entry from an extends: base is merged key by key, so set the kind "
+                "you replace to null (and its step to null, sampling to linear)"
+                if len(kinds) > 1
+                else ""
+            )
             raise ValueError(
-                f"give exactly one of int, float, choice, boolean; got {', '.join(kinds) or 'none'}"
+                "give exactly one of int, float, choice, boolean; got "
+                f"{', '.join(kinds) or 'none'}{merged}"
             )
         bounds = self.int or self.float
         if bounds is not None:
@@ -1142,7 +1226,7 @@ class ExperimentConfig(Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     tuner: TunerConfig | None = None
     tracking: Switchable[TrackingConfig] = None
-    output_dir: str = "experiments"
+    output_dir: PathText = "experiments"
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:

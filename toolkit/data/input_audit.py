@@ -33,13 +33,14 @@ class InputWarning(UserWarning):
 
 class InputAudit:
     """Counts, per feature column, the rows whose value training never saw: categories
-    outside the vocabulary, and missing values in a column that had none in training
-    (numbers get the training mean, categories the out-of-vocabulary bucket)."""
+    outside the vocabulary, missing values in a column that had none in training (numbers
+    get the training mean, categories the out-of-vocabulary bucket), and infinite numbers."""
 
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
         self.rows = 0
         self.missing: Counter[str] = Counter()
+        self.infinite: Counter[str] = Counter()
         self.unseen_rows: Counter[str] = Counter()
         self.unseen: dict[str, Counter[str]] = {f.name: Counter() for f in spec.categorical}
         self._vocabularies = {
@@ -56,9 +57,12 @@ class InputAudit:
         self.rows += len(next(iter(features.values())))
         if self.spec.numeric:
             missing = np.isnan(features[NUMERIC_INPUT]).sum(axis=0)
-            for feature, count in zip(self.spec.numeric, missing, strict=True):
+            infinite = np.isinf(features[NUMERIC_INPUT]).sum(axis=0)
+            for feature, count, inf in zip(self.spec.numeric, missing, infinite, strict=True):
                 if count:
                     self.missing[feature.name] += int(count)
+                if inf:
+                    self.infinite[feature.name] += int(inf)
         for feature in self.spec.categorical:
             values = features[feature.name].reshape(-1)
             outside = values[~np.isin(values, self._vocabularies[feature.name])]
@@ -79,6 +83,12 @@ class InputAudit:
                 lines.append(
                     f"column '{feature.name}': {count} of {self.rows} rows are missing, which "
                     "training never had; the training mean was used"
+                )
+            if self.infinite[feature.name]:  # training refuses them: never "seen"
+                lines.append(
+                    f"column '{feature.name}': {self.infinite[feature.name]} of {self.rows} rows "
+                    "are infinite, which training never had; their predictions are not "
+                    "meaningful"
                 )
         for feature in self.spec.categorical:
             unseen = self.unseen[feature.name]

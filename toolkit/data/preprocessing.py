@@ -138,6 +138,18 @@ def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
     return f"row {first} holds {values[first]!r}{also}"
 
 
+def check_finite(values: pd.Series, what: str) -> None:
+    """A DataError naming the rows of the numeric ``values`` that are infinite: an ``inf``
+    in a column makes its mean and the loss NaN, and training fails at its first epoch."""
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(numbers)
+    if infinite.any():
+        raise DataError(
+            f"{what} has infinite values ({_rows(values.index[infinite])}); drop them or "
+            "replace them with finite numbers or blanks"
+        )
+
+
 def _numeric_column(
     values: pd.Series,
     what: str,
@@ -198,6 +210,8 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
             f"{label}: target column '{config.target}' has missing values "
             f"({_rows(target.index[target.isna()])}); drop or fill them"
         )
+    if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
+        check_finite(target, f"{label}: target column '{config.target}'")
     for column in features:
         values = frame[column]
         if config.categorical is not None and column in config.categorical:
@@ -205,6 +219,8 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
         if values.isna().all():
             raise DataError(f"{label}: feature column '{column}' has no values (all missing)")
         if pd.api.types.is_numeric_dtype(values):
+            if not pd.api.types.is_bool_dtype(values):
+                check_finite(values, f"{label}: feature column '{column}'")
             continue
         # Each distinct value parsed once (a categorical column of a million rows holds a
         # few): its share of numbers weighted by how often each value occurs.
@@ -212,6 +228,7 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
         parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce")
         is_number = parsed.notna().to_numpy()
         if is_number.all():
+            check_finite(pd.to_numeric(values), f"{label}: feature column '{column}'")
             continue
         if config.categorical is not None:
             _numeric_column(values, f"{label}: column '{column}' (not in data.categorical)")

@@ -137,7 +137,9 @@ def export(
         raise ToolkitError(unknown_name("export format", format, FORMATS))
     run = Run(run_dir)
     if not run.directory.model.exists():
-        raise ToolkitError(f"{run.path} has no model.keras (run status: {run.status})")
+        from toolkit.runs import no_model_message
+
+        raise ToolkitError(no_model_message(run.directory))
     if mc_samples is not None and mc_samples < 2:
         raise ToolkitError(f"--mc-samples must be at least 2, got {mc_samples}")
     if mc_samples is not None and not run.config.model.is_stochastic:

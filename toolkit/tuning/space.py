@@ -250,6 +250,11 @@ def _probe_error(
     return ConfigError(f"{space.label(name)}: {shown} gives an invalid config: {text}")
 
 
+# Top-level config keys a trial cannot vary: the sweep's own settings (its trials are
+# written under the sweep's directory whatever output_dir says).
+_SWEEP_SETTINGS = ("tuner", "output_dir")
+
+
 def validate_search_space(
     base_data: dict[str, Any], origins: Origins, config: ExperimentConfig
 ) -> SearchSpace:
@@ -271,6 +276,11 @@ def validate_search_space(
         label = space.label(dim.name)
         _check_range(label, dim.spec)
         _check_block(label, dim.name, dim.path, dim.spec, base_data)
+        if dim.path[0] in _SWEEP_SETTINGS:
+            raise ConfigError(
+                f"{label}: {dim.path[0]} is the sweep's own setting, the same for every "
+                f"trial; the search space takes any config path but {', '.join(_SWEEP_SETTINGS)}"
+            )
         if tuner.algorithm == "hyperband" and dim.name == "training.epochs":
             raise ConfigError(
                 f"{label}: hyperband sets training.epochs itself (up to tuner.max_epochs); "

@@ -27,6 +27,7 @@ from toolkit.data.preprocessing import (
     _as_tokens,
     _label_tokens,
     _numeric_column,
+    check_finite,
     check_not_continuous,
     classes_target,
     constant_target,
@@ -172,6 +173,8 @@ class StatisticsAccumulator:
                 if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
                     values = _numeric_column(values, f"{what}: feature column '{column}'")
                 matrix[:, index] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                if np.isinf(matrix[:, index]).any():
+                    check_finite(values, f"{what}: feature column '{column}'")
                 self.missing[column] += int(np.isnan(matrix[:, index]).sum())
             self.moments.update(matrix)
         for column in self.categorical:
@@ -188,6 +191,7 @@ class StatisticsAccumulator:
         if self.task == "regression":
             if not pd.api.types.is_numeric_dtype(target):
                 target = numeric_target(target, f"{what}: target column '{target.name}'")
+            check_finite(target, f"{what}: target column '{target.name}'")
             self.target_moments.update(target.to_numpy(dtype=np.float64).reshape(-1, 1))
         else:
             check_not_continuous(target, self.task, self.config.target)
