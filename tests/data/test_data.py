@@ -71,6 +71,19 @@ def test_spec_is_fitted_on_train_and_round_trips():
     assert arrays["colour"][0, 0] == "green"
 
 
+def test_rows_to_score_without_a_target_are_named_with_what_to_do():
+    """``toolkit evaluate --data`` on a table with unlabelled rows (palmerpenguins has two
+    without body_mass_g): the message said only 'has missing values'."""
+    train = pd.DataFrame({"x": [0.0, 1.0, 2.0], "target": [1.0, 2.0, 4.0]})
+    spec = fit_spec(train, DataConfig(source="t.csv"), "regression")
+    scored = pd.DataFrame({"x": np.arange(8.0), "target": [1.0, 2, np.nan, 3, 4, 5, 6, np.nan]})
+    with pytest.raises(DataError) as caught:
+        encode_target(scored, spec, what="input")
+    message = str(caught.value)
+    assert "target column 'target' has missing values (rows 2, 7)" in message
+    assert "toolkit predict" in message and "\n" not in message
+
+
 def test_string_labels_are_encoded_and_unknown_labels_rejected():
     train = pd.DataFrame({"x": [0.0, 1.0, 2.0], "target": ["no", "yes", "no"]})
     spec = fit_spec(train, DataConfig(source="t.csv"), "binary")

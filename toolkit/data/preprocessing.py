@@ -526,7 +526,13 @@ def encode_target(
     _check_columns(frame, [target.name], "target")
     values = _column(frame, target.name, rows)
     if values.isna().any():
-        raise DataError(f"{what}: target column '{target.name}' has missing values")
+        # Named by row, as training names them: the rows to drop (or to predict instead).
+        missing = [str(row) for row in values.index[values.isna().to_numpy()]]
+        raise DataError(
+            f"{what}: target column '{target.name}' has missing values (rows "
+            f"{_some(missing)}); scoring needs a target on every row: drop those rows, or "
+            "use toolkit predict for unlabelled rows"
+        )
     if target.task == "regression":
         numbers = numeric_target(values, f"{what}: target column '{target.name}'")
         return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)
