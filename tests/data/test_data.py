@@ -194,3 +194,28 @@ def test_training_on_parquet_with_a_validation_file(cli, write_config, tmp_path)
     rmse = float(np.sqrt(np.mean((predicted - validation["target"].to_numpy()) ** 2)))
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
     assert metrics["validation"]["rmse"] == pytest.approx(rmse, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("calibration", "expected"),
+    [
+        # 1 training row of 80: it said the target 'has the same value in every training row'
+        (0.98, "the training split has 1 row, too few to learn from; hold out less"),
+        (0.9, "hold out less (data.validation 0.25, prediction.conformal.calibration 0.9)"),
+    ],
+)
+def test_a_calibration_fraction_that_empties_training_is_named(tmp_path, calibration, expected):
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "y": rng.normal(size=80)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    raw = tiny_config(
+        data={"source": str(tmp_path / "t.csv"), "target": "y", "validation": 0.25},
+        prediction={"conformal": {"calibration": calibration}},
+    )
+    with pytest.raises(DataError) as caught:
+        prepare_data(validate_config(raw))
+    assert expected in str(caught.value)

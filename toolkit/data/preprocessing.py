@@ -20,6 +20,7 @@ import pandas as pd
 from toolkit.config.schema import DataConfig
 from toolkit.data.memory import aligned_empty
 from toolkit.errors import DataError, did_you_mean
+from toolkit.text import counted
 
 MISSING_TOKEN = "<missing>"
 
@@ -378,6 +379,9 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
             target = numeric_target(target, f"target column '{target.name}'")
+        if len(target) < 2:
+            # One row is 'constant' too, but the cause is what held the others out.
+            raise too_few_training_rows(len(target))
         std = float(target.std(ddof=0))
         if is_constant(std, float(target.mean())):
             raise constant_target(str(target.name), float(target.iloc[0]))
@@ -388,6 +392,13 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
 def is_constant(std: float, mean: float) -> bool:
     """A spread that is rounding error only: every value the same."""
     return std <= 1e-12 * max(1.0, abs(mean))
+
+
+def too_few_training_rows(rows: int) -> DataError:
+    return DataError(
+        f"the training split has {counted(rows, 'row')}, too few to learn from; hold out "
+        "less (data.validation, data.test, prediction.conformal.calibration) or add data"
+    )
 
 
 def constant_target(name: str, value: float) -> DataError:
