@@ -10,6 +10,7 @@ import contextlib
 import functools
 import io
 import json
+import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -195,6 +196,21 @@ def _target_resolution_warning(spec) -> str | None:
         f"float32, which the model computes in, its values are resolved only to steps of "
         f"{step:.3g} ({step / target.std:.2g} std); subtract a constant near its mean from "
         "the column (and add it back to the predictions)"
+    )
+
+
+def _unbounded_conformal_warning(conformal) -> str | None:
+    """A line when the conformal quantile is infinite: too few calibration rows for alpha
+    (fewer than (1 - alpha) / alpha, 999 at alpha 0.001), so the only interval with the
+    guarantee is the whole line and the only set every class. Valid, but not what was meant."""
+    if conformal is None or math.isfinite(conformal.quantile):
+        return None
+    rows, alpha = len(conformal.scores), conformal.alpha
+    what = "interval is unbounded" if conformal.task == "regression" else "set holds every class"
+    return (
+        f"prediction.conformal.alpha {alpha:g} needs about "
+        f"{math.ceil((1 - alpha) / alpha)} calibration rows, this run has {rows}: every "
+        f"conformal {what}; raise alpha or calibrate on more rows"
     )
 
 
@@ -820,6 +836,7 @@ def _finish(
     warnings = [_no_progress_warning(config, history)] if status == "completed" else []
     warnings += _identifier_warnings(data.spec, data.train.rows)
     warnings.append(_target_resolution_warning(data.spec))
+    warnings.append(_unbounded_conformal_warning(calibration.conformal))
     if any(warnings):
         run.update_run(warnings=[*run.read_run().get("warnings", []), *filter(None, warnings)])
     run.update_run(
