@@ -12,6 +12,7 @@ the post-processing lives, NumPy only, so an exported model can call or mirror i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -134,33 +135,36 @@ def model_outputs(
 ) -> np.ndarray:
     """The raw outputs of every pass, as float64 of shape (passes, rows, members, outputs)."""
     from toolkit.data.pipeline import make_dataset
-    from toolkit.models.layers.stochastic import is_stochastic, set_stochastic
+    from toolkit.models.layers.stochastic import is_stochastic, seeded_draws, set_stochastic
     from toolkit.startup import new_models_traced_quietly
 
     stochastic = config.model.is_stochastic and is_stochastic(model)
     samples = config.prediction.mc_samples if stochastic else 1
     rows = len(next(iter(features.values())))
     set_stochastic(model, stochastic)
+    # The same draws for the same rows on every call: predict, evaluate and metrics.json agree.
+    draws = seeded_draws(model, config.seed) if stochastic else contextlib.nullcontext()
     try:
-        if samples == 1 and config.data.input_kind == "table":
-            outputs = _called_in_chunks(model, features, _table_chunk_rows(model))
-        elif samples == 1 and rows <= batch_size:
-            # One batch of images or signals (a few at a time through Run.predict): called
-            # eagerly, as predict's one step would be, without tracing a graph for it. A small
-            # convnet's first predict of 4 images took 0.22 s (trace) against 5 ms eagerly,
-            # and models loaded one after another (a ``load_run`` per image) each traced
-            # their own, which TensorFlow reported as retracing.
-            outputs = _called_in_chunks(model, features, batch_size)
-        else:
-            # tf.data rather than NumPy dicts: Keras cannot take string columns as object
-            # arrays. All passes in one predict call (the rows' batches repeated, so no batch
-            # mixes two passes): 50 passes of a small model took 50 calls' overhead before.
-            dataset = make_dataset(features, None, batch_size=batch_size).repeat(samples)
-            _one_step_per_call(model)
-            # One model traces its predict step at most twice; models loaded one after
-            # another each trace their own, which TensorFlow misreads as retracing.
-            with new_models_traced_quietly():
-                outputs = np.asarray(model.predict(dataset, verbose=0))
+        with draws:
+            if samples == 1 and config.data.input_kind == "table":
+                outputs = _called_in_chunks(model, features, _table_chunk_rows(model))
+            elif samples == 1 and rows <= batch_size:
+                # One batch of images or signals (a few at a time through Run.predict): called
+                # eagerly, as predict's one step would be, without tracing a graph for it. A small
+                # convnet's first predict of 4 images took 0.22 s (trace) against 5 ms eagerly,
+                # and models loaded one after another (a ``load_run`` per image) each traced
+                # their own, which TensorFlow reported as retracing.
+                outputs = _called_in_chunks(model, features, batch_size)
+            else:
+                # tf.data rather than NumPy dicts: Keras cannot take string columns as object
+                # arrays. All passes in one predict call (the rows' batches repeated, so no batch
+                # mixes two passes): 50 passes of a small model took 50 calls' overhead before.
+                dataset = make_dataset(features, None, batch_size=batch_size).repeat(samples)
+                _one_step_per_call(model)
+                # One model traces its predict step at most twice; models loaded one after
+                # another each trace their own, which TensorFlow misreads as retracing.
+                with new_models_traced_quietly():
+                    outputs = np.asarray(model.predict(dataset, verbose=0))
     finally:
         set_stochastic(model, True)  # stochastic layers sample by default; restore that
     outputs = outputs.reshape(samples, rows, *outputs.shape[1:]).astype(np.float64)
