@@ -837,6 +837,8 @@ def _finish(
     warnings += _identifier_warnings(data.spec, data.train.rows)
     warnings.append(_target_resolution_warning(data.spec))
     warnings.append(_unbounded_conformal_warning(calibration.conformal))
+    if calibration.std_scaling is not None and "bounded" in calibration.std_scaling:
+        warnings.append(f"prediction.std_scaling: {calibration.std_scaling['bounded']}")
     if any(warnings):
         run.update_run(warnings=[*run.read_run().get("warnings", []), *filter(None, warnings)])
     run.update_run(
