@@ -71,6 +71,19 @@ def test_spec_is_fitted_on_train_and_round_trips():
     assert arrays["colour"][0, 0] == "green"
 
 
+def test_rows_to_score_without_a_target_are_named_with_what_to_do():
+    """``toolkit evaluate --data`` on a table with unlabelled rows (palmerpenguins has two
+    without body_mass_g): the message said only 'has missing values'."""
+    train = pd.DataFrame({"x": [0.0, 1.0, 2.0], "target": [1.0, 2.0, 4.0]})
+    spec = fit_spec(train, DataConfig(source="t.csv"), "regression")
+    scored = pd.DataFrame({"x": np.arange(8.0), "target": [1.0, 2, np.nan, 3, 4, 5, 6, np.nan]})
+    with pytest.raises(DataError) as caught:
+        encode_target(scored, spec, what="input")
+    message = str(caught.value)
+    assert "target column 'target' has missing values (rows 2, 7)" in message
+    assert "toolkit predict" in message and "\n" not in message
+
+
 def test_string_labels_are_encoded_and_unknown_labels_rejected():
     train = pd.DataFrame({"x": [0.0, 1.0, 2.0], "target": ["no", "yes", "no"]})
     spec = fit_spec(train, DataConfig(source="t.csv"), "binary")
@@ -181,3 +194,28 @@ def test_training_on_parquet_with_a_validation_file(cli, write_config, tmp_path)
     rmse = float(np.sqrt(np.mean((predicted - validation["target"].to_numpy()) ** 2)))
     metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
     assert metrics["validation"]["rmse"] == pytest.approx(rmse, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("calibration", "expected"),
+    [
+        # 1 training row of 80: it said the target 'has the same value in every training row'
+        (0.98, "the training split has 1 row, too few to learn from; hold out less"),
+        (0.9, "hold out less (data.validation 0.25, prediction.conformal.calibration 0.9)"),
+    ],
+)
+def test_a_calibration_fraction_that_empties_training_is_named(tmp_path, calibration, expected):
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=80), "y": rng.normal(size=80)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    raw = tiny_config(
+        data={"source": str(tmp_path / "t.csv"), "target": "y", "validation": 0.25},
+        prediction={"conformal": {"calibration": calibration}},
+    )
+    with pytest.raises(DataError) as caught:
+        prepare_data(validate_config(raw))
+    assert expected in str(caught.value)

@@ -92,3 +92,29 @@ def test_baselines_a_sweep_trial_did_not_wait_for_reach_its_metrics_json(tmp_pat
         fitted.result()
     )
     assert "rmse" in metrics["baselines"]["linear_regression"]
+
+
+def test_baselines_are_clipped_to_the_stated_target_range_as_the_network_is(tmp_path):
+    """Counts whose linear fit goes below 0: with prediction.target_range [0, null] the
+    network's predictions are clipped, and the baselines compared with it must be too."""
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-2, 2, size=(400, 2))
+    counts = rng.poisson(np.exp(0.2 + 0.9 * x[:, 0]))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": counts}).to_csv(tmp_path / "c.csv", index=False)
+    raw = tiny_config(
+        "regression",
+        data={"source": str(tmp_path / "c.csv"), "target": "y", "validation": 0.25},
+        evaluation={"plots": False, "baselines": True},
+        prediction={"target_range": [0, None]},
+    )
+    config = validate_config(raw)
+    data = prepare_data(config)
+    result = BaselineFit(config, data).result(training_seconds=1.0)
+    x_train, y_train = _raw(data.train)
+    x_eval, y_eval = _raw(data.held_out[1])
+    predicted = LinearRegression().fit(x_train, y_train).predict(x_eval)
+    assert (predicted < 0).any()  # the case in question
+    rmse = np.sqrt(mean_squared_error(y_eval, np.maximum(predicted, 0.0)))
+    assert result["baselines"]["linear_regression"]["rmse"] == pytest.approx(rmse, rel=1e-6)

@@ -288,3 +288,29 @@ def test_a_confident_classifiers_sets_still_cover_1_minus_alpha(task, classes):
         covered[replicate] = conformal_metrics(sets, labels[n:, None])["set_coverage"]
     per_replicate = 1 / (4 * (n + 2)) + 1 / (4 * (n + 1) ** 2) + 1 / (4 * m)
     assert abs(covered.mean() - (1 - ALPHA)) < 4.5 * math.sqrt(per_replicate / replicates)
+
+
+def test_an_alpha_too_small_for_the_calibration_rows_is_a_run_warning(tmp_path):
+    """40 validation rows at alpha 0.001: (n + 1)(1 - alpha) - 1 + U > n for every U in
+    (0.041, 1), so (here) the quantile is infinite and every interval the whole line. It was
+    silent; metrics.json said conformal_coverage 1.0 with a null width."""
+    import pandas as pd
+
+    import toolkit
+    from tests.helpers import tiny_config
+
+    config = tiny_config(
+        "regression", model={"head": "gaussian"}, prediction={"conformal": {"alpha": 0.001}}
+    )
+    run = toolkit.train(config, output_dir=tmp_path, verbose=0)
+    assert run.status == "completed"
+    n = len(run.conformal.scores)
+    assert n == 40 and (n + 1) * 0.001 < 1  # the rank can pass n
+    assert math.isinf(run.conformal.quantile)
+    named = [w for w in run.warnings if w.startswith("prediction.conformal.alpha 0.001 needs")]
+    assert named == [
+        "prediction.conformal.alpha 0.001 needs about 999 calibration rows, this run has 40: "
+        "every conformal interval is unbounded; raise alpha or calibrate on more rows"
+    ]
+    rows = pd.DataFrame(np.zeros((2, 4), dtype=np.float32), columns=[f"x{i}" for i in range(4)])
+    assert np.isinf(run.predict(rows)["conformal_upper"]).all()

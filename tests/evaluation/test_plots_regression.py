@@ -139,3 +139,58 @@ def test_uncertainty_plots_leave_out_nan_and_inf(data, tmp_path):
     calibrated = np.mean(np.abs(actual - mean)[keep] <= z * std[keep])
     observed = line(figures["calibration"].axes[0], "observed").get_ydata()
     assert observed[-1] == pytest.approx(calibrated)
+
+
+def test_a_mixtures_intervals_plot_draws_and_counts_the_interval_predict_writes():
+    """Two members far apart: the 90% interval of their mixture is not mean -/+ z std, and
+    the plot drew and counted the latter, so its coverage disagreed with metrics.json's. Its
+    bounds and count are checked against the mixture's quantiles found here by root finding."""
+    from scipy import optimize
+
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.preprocessing import FeatureSpec, NumericFeature, TargetSpec
+    from toolkit.evaluation.predict import summarize_outputs
+    from toolkit.evaluation.run_plots import _regression_figures
+
+    rng = np.random.default_rng(11)
+    rows = 120
+    centre = rng.normal(size=rows)
+    locations = np.stack([centre - 2.0, centre + 2.0], axis=-1)  # (rows, members)
+    scales = np.full((rows, 2), 0.5)
+    raw = np.stack([locations, scales], axis=-1)[None]  # (1, rows, 2 members, 2)
+    y = centre + rng.choice([-2.0, 2.0], size=rows) + rng.normal(0, 0.5, size=rows)
+    y[:10] = centre[:10]  # between the modes: inside mean -/+ z std, outside the mixture's band
+    config = validate_config(
+        tiny_config(
+            "regression",
+            model={"task": "regression", "head": "gaussian", "ensemble": {"members": 2}},
+            prediction={"interval": 0.9},
+        )
+    )
+    p = summarize_outputs(raw, config)
+
+    def quantile(row: int, level: float) -> float:
+        def cdf(v):
+            return stats.norm.cdf((v - locations[row]) / scales[row]).mean() - level
+
+        return optimize.brentq(cdf, -20.0, 20.0, xtol=1e-10)
+
+    lower = np.array([quantile(i, 0.05) for i in range(rows)])
+    upper = np.array([quantile(i, 0.95) for i in range(rows)])
+    inside = (lower <= y) & (y <= upper)
+    gaussian = np.abs(y - p.mean) <= stats.norm.ppf(0.95) * p.std
+    assert inside.mean() != gaussian.mean()  # the case the plot got wrong
+    spec = FeatureSpec(
+        [NumericFeature("a", 0.0, 1.0), NumericFeature("b", 0.0, 1.0)],
+        [],
+        TargetSpec("target", "regression"),
+    )
+    figures = _regression_figures(config, None, spec, None, None, p, y[:, None])
+    ax = figures["intervals_sorted.png"].axes[0]
+    assert f"observed coverage {inside.mean():.1%}, n = {rows}" in ax.get_title()
+    assert len(points(ax, "actual (inside)")) == inside.sum()
+    order = np.argsort(p.std, kind="stable")
+    segments = ax.containers[0].lines[2][0].get_segments()
+    np.testing.assert_allclose([s[0, 1] for s in segments], lower[order], atol=1e-6)
+    np.testing.assert_allclose([s[1, 1] for s in segments], upper[order], atol=1e-6)

@@ -1092,6 +1092,26 @@ class PredictionConfig(Strict):
     # aleatoric_std times s, the interval with them. metrics.json reports NLL and coverage
     # before and after.
     std_scaling: bool = False
+    # Regressors: the range the target cannot leave, [low, high] (null: unbounded on that
+    # side), e.g. [0, null] for counts or prices. The mean and every interval are clipped to
+    # it; when the range is true this keeps coverage (y inside [l, u] and the range is inside
+    # their clipped band) and only moves the mean towards every possible y. Stated, never
+    # inferred from the data: training refuses a training target outside it.
+    target_range: Annotated[list[float | None], Field(min_length=2, max_length=2)] | None = None
+
+    @field_validator("target_range")
+    @classmethod
+    def _ordered_range(cls, value: list[float | None] | None) -> list[float | None] | None:
+        if value is None:
+            return None
+        low, high = value
+        if low is None and high is None:
+            raise ValueError("[null, null] bounds nothing: give low, high or both")
+        if any(bound is not None and not math.isfinite(bound) for bound in value):
+            raise ValueError("its bounds must be finite numbers or null")
+        if low is not None and high is not None and low >= high:
+            raise ValueError(f"[{low}, {high}]: low must be below high")
+        return value
 
 
 class BaselinesConfig(Strict):
@@ -1306,6 +1326,11 @@ class ExperimentConfig(Strict):
             raise ValueError(
                 "prediction.std_scaling needs a predictive std: use head gaussian or "
                 "homoscedastic, bayesian, mc_dropout or ensemble"
+            )
+        if prediction.target_range is not None and task != "regression":
+            raise ValueError(
+                "prediction.target_range applies to regressors (it clips their predictions "
+                "and intervals); classifiers predict classes"
             )
         conformal = prediction.conformal
         if conformal is not None and conformal.method == "cqr":

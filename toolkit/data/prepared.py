@@ -74,6 +74,50 @@ def _conv_sizes(config: ExperimentConfig, size: list[int]) -> list[list[int]]:
     return sizes
 
 
+def _held_out_fractions(config: ExperimentConfig) -> list[tuple[str, float]]:
+    """The config's fractions that take rows from the training split (not files)."""
+    conformal = config.prediction.conformal
+    candidates = [
+        ("data.validation", config.data.validation),
+        ("data.test", config.data.test),
+        ("prediction.conformal.calibration", conformal and conformal.calibration),
+    ]
+    return [(name, value) for name, value in candidates if isinstance(value, float)]
+
+
+def check_target_range(config: ExperimentConfig, data: PreparedData) -> None:
+    """A stated ``prediction.target_range`` holds every target the data has in memory.
+
+    Clipping keeps the intervals' coverage only when the range is true, so a target outside
+    it is the user's mistake, reported here rather than hidden by the clipping. A streamed
+    table is not read again for it (its rows are read once, to fit the preprocessing)."""
+    target_range = config.prediction.target_range
+    if target_range is None:
+        return
+    import numpy as np
+
+    low, high = (
+        bound if bound is not None else default
+        for bound, default in zip(target_range, (-np.inf, np.inf), strict=True)
+    )
+    splits = {"training": data.train, "validation": data.validation, "test": data.test}
+    splits["calibration"] = data.calibration
+    for name, split in splits.items():
+        if split is None or split.streamed:
+            continue
+        targets = (np.asarray(y, dtype=np.float64).reshape(-1) for _, y in split.chunks())
+        outside = [values[(values < low) | (values > high)] for values in targets]
+        count = sum(len(part) for part in outside)
+        if count:
+            example = next(part[0] for part in outside if len(part))
+            bounds = ", ".join("null" if bound is None else f"{bound:g}" for bound in target_range)
+            raise DataError(
+                f"prediction.target_range [{bounds}]: the {name} split's target "
+                f"'{data.spec.target.name}' has {counted(count, 'value')} outside it (e.g. "
+                f"{example:g}); widen the range or set it to null"
+            )
+
+
 def check_data_fits_model(config: ExperimentConfig, spec: FeatureSpec) -> None:
     """What only the data can tell: conv blocks keep feature maps of at least 1x1, and a
     backbone gets RGB images of at least its minimum size."""
@@ -136,10 +180,14 @@ def prepare_data(
         data = source.prepare(spec=spec, rows=rows)
     data.source["prepare_seconds"] = round(time.monotonic() - started, 3)
     check_data_fits_model(config, data.spec)
+    check_target_range(config, data)
     if data.train.rows < config.training.batch_size:
+        held = [f"{name} {value}" for name, value in _held_out_fractions(config)]
         raise DataError(
             f"the training split has {counted(data.train.rows, 'row')}, fewer than "
             "training.batch_size "
-            f"{config.training.batch_size}; lower the batch size or add data"
+            f"{config.training.batch_size}; lower the batch size"
+            + (f", hold out less ({', '.join(held)})" if held else "")
+            + " or add data"
         )
     return data

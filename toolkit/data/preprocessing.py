@@ -20,6 +20,7 @@ import pandas as pd
 from toolkit.config.schema import DataConfig
 from toolkit.data.memory import aligned_empty
 from toolkit.errors import DataError, did_you_mean
+from toolkit.text import counted
 
 MISSING_TOKEN = "<missing>"
 
@@ -395,6 +396,9 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
             target = numeric_target(target, f"target column '{target.name}'")
+        if len(target) < 2:
+            # One row is 'constant' too, but the cause is what held the others out.
+            raise too_few_training_rows(len(target))
         std = float(target.std(ddof=0))
         if is_constant(std, float(target.mean())):
             raise constant_target(str(target.name), float(target.iloc[0]))
@@ -405,6 +409,13 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
 def is_constant(std: float, mean: float) -> bool:
     """A spread that is rounding error only: every value the same."""
     return std <= 1e-12 * max(1.0, abs(mean))
+
+
+def too_few_training_rows(rows: int) -> DataError:
+    return DataError(
+        f"the training split has {counted(rows, 'row')}, too few to learn from; hold out "
+        "less (data.validation, data.test, prediction.conformal.calibration) or add data"
+    )
 
 
 def constant_target(name: str, value: float) -> DataError:
@@ -543,7 +554,13 @@ def encode_target(
     _check_columns(frame, [target.name], "target")
     values = _column(frame, target.name, rows)
     if values.isna().any():
-        raise DataError(f"{what}: target column '{target.name}' has missing values")
+        # Named by row, as training names them: the rows to drop (or to predict instead).
+        missing = [str(row) for row in values.index[values.isna().to_numpy()]]
+        raise DataError(
+            f"{what}: target column '{target.name}' has missing values (rows "
+            f"{_some(missing)}); scoring needs a target on every row: drop those rows, or "
+            "use toolkit predict for unlabelled rows"
+        )
     if target.task == "regression":
         numbers = numeric_target(values, f"{what}: target column '{target.name}'")
         return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)

@@ -118,9 +118,21 @@ def _linear(task: str):
     return LinearRegression() if task == "regression" else LogisticRegression(max_iter=2000)
 
 
-def _score(task: str, model, x_eval: np.ndarray, y_eval: np.ndarray, classes) -> dict[str, Any]:
+def _score(
+    task: str,
+    model,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    classes,
+    target_range: list[float | None] | None = None,
+) -> dict[str, Any]:
     if task == "regression":
-        return metrics.regression_metrics(y_eval, model.predict(x_eval))
+        predicted = model.predict(x_eval)
+        if target_range is not None:
+            # Clipped as the network's predictions are (prediction.target_range): the
+            # comparison is of like with like, and the range is a fact the user stated.
+            predicted = np.clip(predicted, *target_range)
+        return metrics.regression_metrics(y_eval, predicted)
     probabilities = np.zeros((len(x_eval), len(classes)))
     probabilities[:, model.classes_] = model.predict_proba(x_eval)
     if task == "binary":
@@ -240,7 +252,14 @@ class BaselineFit:
             if model is None:
                 self._results[name] = dict(SKIPPED)
                 continue
-            scores = _score(task, model, x_eval, y_eval, spec.target.classes)
+            scores = _score(
+                task,
+                model,
+                x_eval,
+                y_eval,
+                spec.target.classes,
+                target_range=config.prediction.target_range,
+            )
             if name == "hist_gradient_boosting":
                 scores["rounds"] = int(model.n_iter_)
             self._results[name] = scores

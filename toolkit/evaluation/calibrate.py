@@ -21,7 +21,7 @@ from toolkit.evaluation.conformal import ConformalCalibration
 from toolkit.evaluation.metrics import regression_metrics
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import model_outputs, summarize_outputs
-from toolkit.evaluation.std_scaling import fit_std_scale
+from toolkit.evaluation.std_scaling import at_bound, fit_std_scale
 from toolkit.evaluation.temperature import calibration_change, fit_temperature, separable
 
 if TYPE_CHECKING:
@@ -158,6 +158,22 @@ def fit_std_scaling(
         "fitted_on": "validation",
         "validation": _scaling_change(config, outputs, y[:, 0], factor),
     }
+    bound = at_bound(factor)
+    if bound is not None:
+        # Like temperature scaling's 'kept': the factor is not the NLL's minimum, say so.
+        coverage = report["validation"]["coverage_after"]
+        wrong = "narrow" if bound == "upper" else "wide"
+        report["bounded"] = (
+            f"s stopped at its {bound} bound {factor:.3g}: the intervals are still too "
+            f"{wrong} (validation coverage {coverage:.3f} at interval "
+            f"{config.prediction.interval:g})"
+            + (
+                "; the model's std lacks the noise in the data: use model.head gaussian, or "
+                "prediction.conformal"
+                if bound == "upper"
+                else "; use prediction.conformal"
+            )
+        )
     if data.test is not None:
         test_features, test_y = data.test.sample(CALIBRATION_ROWS, seed=config.seed)
         test_outputs = model_outputs(model, test_features, config)

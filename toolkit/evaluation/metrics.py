@@ -352,7 +352,8 @@ def regression_metrics(
     ``crps`` (mean closed-form Gaussian CRPS). ``std`` must be in the original units of y.
     A predictive distribution that is a Gaussian mixture (one target; ``mixture`` = (loc,
     scale), each (n, K)) is scored as that mixture: its NLL and CRPS, and the coverage and width
-    of its central interval (``bounds`` = (lower, upper) when already computed).
+    of its central interval (``bounds`` = (lower, upper) when already computed). Without a
+    mixture, ``bounds`` (one target) are the interval scored in place of mean -/+ z std.
     r2 is ``None`` when a target is constant or there are fewer than two samples; every metric
     is ``None`` when a prediction, target or std is NaN or infinite.
     """
@@ -373,8 +374,14 @@ def regression_metrics(
     if sd is not None:
         z = float(stats.norm.ppf(0.5 + interval / 2.0))
         result["nll"] = np.mean(gaussian_nll(yt, yp, sd))
-        result["coverage"] = np.mean(np.abs(yp - yt) <= z * sd)
-        result["interval_width"] = np.mean(2.0 * z * sd)
+        if bounds is None:
+            result["coverage"] = np.mean(np.abs(yp - yt) <= z * sd)
+            result["interval_width"] = np.mean(2.0 * z * sd)
+        else:
+            # The interval predict writes: mean -/+ z std, clipped to a stated target range.
+            lower, upper = (np.asarray(b, dtype=np.float64).reshape(yt.shape) for b in bounds)
+            result["coverage"] = np.mean((lower <= yt) & (yt <= upper))
+            result["interval_width"] = np.mean(upper - lower)
         result["crps"] = np.mean(gaussian_crps(yt, yp, sd))
     return json_safe(result)
 

@@ -12,6 +12,7 @@ the post-processing lives, NumPy only, so an exported model can call or mirror i
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -134,33 +135,36 @@ def model_outputs(
 ) -> np.ndarray:
     """The raw outputs of every pass, as float64 of shape (passes, rows, members, outputs)."""
     from toolkit.data.pipeline import make_dataset
-    from toolkit.models.layers.stochastic import is_stochastic, set_stochastic
+    from toolkit.models.layers.stochastic import is_stochastic, seeded_draws, set_stochastic
     from toolkit.startup import new_models_traced_quietly
 
     stochastic = config.model.is_stochastic and is_stochastic(model)
     samples = config.prediction.mc_samples if stochastic else 1
     rows = len(next(iter(features.values())))
     set_stochastic(model, stochastic)
+    # The same draws for the same rows on every call: predict, evaluate and metrics.json agree.
+    draws = seeded_draws(model, config.seed) if stochastic else contextlib.nullcontext()
     try:
-        if samples == 1 and config.data.input_kind == "table":
-            outputs = _called_in_chunks(model, features, _table_chunk_rows(model))
-        elif samples == 1 and rows <= batch_size:
-            # One batch of images or signals (a few at a time through Run.predict): called
-            # eagerly, as predict's one step would be, without tracing a graph for it. A small
-            # convnet's first predict of 4 images took 0.22 s (trace) against 5 ms eagerly,
-            # and models loaded one after another (a ``load_run`` per image) each traced
-            # their own, which TensorFlow reported as retracing.
-            outputs = _called_in_chunks(model, features, batch_size)
-        else:
-            # tf.data rather than NumPy dicts: Keras cannot take string columns as object
-            # arrays. All passes in one predict call (the rows' batches repeated, so no batch
-            # mixes two passes): 50 passes of a small model took 50 calls' overhead before.
-            dataset = make_dataset(features, None, batch_size=batch_size).repeat(samples)
-            _one_step_per_call(model)
-            # One model traces its predict step at most twice; models loaded one after
-            # another each trace their own, which TensorFlow misreads as retracing.
-            with new_models_traced_quietly():
-                outputs = np.asarray(model.predict(dataset, verbose=0))
+        with draws:
+            if samples == 1 and config.data.input_kind == "table":
+                outputs = _called_in_chunks(model, features, _table_chunk_rows(model))
+            elif samples == 1 and rows <= batch_size:
+                # One batch of images or signals (a few at a time through Run.predict): called
+                # eagerly, as predict's one step would be, without tracing a graph for it. A small
+                # convnet's first predict of 4 images took 0.22 s (trace) against 5 ms eagerly,
+                # and models loaded one after another (a ``load_run`` per image) each traced
+                # their own, which TensorFlow reported as retracing.
+                outputs = _called_in_chunks(model, features, batch_size)
+            else:
+                # tf.data rather than NumPy dicts: Keras cannot take string columns as object
+                # arrays. All passes in one predict call (the rows' batches repeated, so no batch
+                # mixes two passes): 50 passes of a small model took 50 calls' overhead before.
+                dataset = make_dataset(features, None, batch_size=batch_size).repeat(samples)
+                _one_step_per_call(model)
+                # One model traces its predict step at most twice; models loaded one after
+                # another each trace their own, which TensorFlow misreads as retracing.
+                with new_models_traced_quietly():
+                    outputs = np.asarray(model.predict(dataset, verbose=0))
     finally:
         set_stochastic(model, True)  # stochastic layers sample by default; restore that
     outputs = outputs.reshape(samples, rows, *outputs.shape[1:]).astype(np.float64)
@@ -191,7 +195,9 @@ def predictive_interval(
         )
     if predictions.std is None:
         return None
-    return gaussian_interval(predictions.mean, predictions.std, level)
+    # The components' own mean: ``mean`` may since have been clipped to a target range.
+    center = predictions.mean if predictions.locations is None else predictions.locations.mean(1)
+    return gaussian_interval(center, predictions.std, level)
 
 
 def _regression_summary(
@@ -256,9 +262,31 @@ def summarize_outputs(
         )
     else:
         predictions = _classifier_summary(outputs, task)
+    target_range = config.prediction.target_range
+    # The mean is clipped before the conformal scores see it (fitted and applied alike), the
+    # conformal interval after: both stay inside the range the target cannot leave.
+    clip_to_range(predictions, target_range, ("mean", "lower", "upper"))
     if calibration.conformal is not None:
         calibration.conformal.apply(predictions)
+    clip_to_range(predictions, target_range, ("conformal_lower", "conformal_upper"))
     return predictions
+
+
+def clip_to_range(
+    predictions: Predictions, target_range: list[float | None] | None, names: Iterable[str]
+) -> None:
+    """Clip a regressor's ``names`` arrays (in place) to ``prediction.target_range``.
+
+    Only when the user states the range: a y that cannot leave [low, high] and lies in
+    [l, u] also lies in [clip(l), clip(u)], so coverage is kept, and a clipped mean is
+    nearer every possible y. The std, NLL and CRPS stay the model's own distribution's."""
+    if target_range is None or predictions.task != "regression":
+        return
+    low, high = target_range
+    for name in names:
+        values = getattr(predictions, name)
+        if values is not None:
+            setattr(predictions, name, np.clip(values, low, high))
 
 
 def predict(

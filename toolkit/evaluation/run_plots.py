@@ -15,6 +15,7 @@ from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.evaluation import plots
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import Predictions, predict
+from toolkit.evaluation.predict import interval as predicted_interval
 from toolkit.runs import RunDirectory
 
 
@@ -32,8 +33,20 @@ def _band(
     features = {NUMERIC_INPUT: grid.astype(np.float32).reshape(-1, 1)}
     band = predict(model, features, config, calibration=calibration)
     return plots.predictive_band(
-        x, actual, grid, band.mean, band.std, interval=config.prediction.interval
+        x,
+        actual,
+        grid,
+        band.mean,
+        band.std,
+        interval=config.prediction.interval,
+        bounds=_bounds(band, config),
     )
+
+
+def _bounds(p: Predictions, config: ExperimentConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """The interval predict writes (a mixture's quantiles, clipped to a target range), for
+    the plots to draw and count as metrics.json does."""
+    return predicted_interval(p, config.prediction.interval)
 
 
 def uses_model(config: ExperimentConfig, spec: FeatureSpec, predictions: Predictions) -> bool:
@@ -64,7 +77,7 @@ def _regression_figures(
     if p.std is None:
         return figures
     figures["intervals_sorted.png"] = plots.intervals_sorted(
-        actual, p.mean, p.std, interval=config.prediction.interval
+        actual, p.mean, p.std, interval=config.prediction.interval, bounds=_bounds(p, config)
     )
     figures["interval_calibration.png"] = plots.interval_calibration(actual, p.mean, p.std)
     if uses_model(config, spec, p):

@@ -30,6 +30,15 @@ _MIN_STD = 1e-12
 _LOG_S_BOUNDS = (math.log(0.25), math.log(4.0))
 
 
+def at_bound(factor: float) -> str | None:
+    """'upper' or 'lower' when a fitted s stopped at an end of [1/4, 4] (within its
+    optimiser's tolerance), else None: the fit wanted more than the search allows."""
+    for name, bound in (("lower", _LOG_S_BOUNDS[0]), ("upper", _LOG_S_BOUNDS[1])):
+        if abs(math.log(factor) - bound) < 1e-4:
+            return name
+    return None
+
+
 def scaled_components(
     locations: np.ndarray, scales: np.ndarray | None, factor: float
 ) -> tuple[np.ndarray, np.ndarray | None]:

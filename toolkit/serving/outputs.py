@@ -45,6 +45,7 @@ class ServingPlan:
     classes: tuple[str, ...]
     members: int = 1
     calibration: PostHocCalibration = PostHocCalibration.NONE  # the run's, as predict applies
+    target_range: tuple[float | None, float | None] | None = None  # prediction.target_range
 
     @classmethod
     def of(
@@ -69,6 +70,11 @@ class ServingPlan:
             classes=tuple(spec.target.classes),
             members=1 if ensemble is None else ensemble.members,
             calibration=calibration,
+            target_range=(
+                None
+                if config.prediction.target_range is None
+                else tuple(config.prediction.target_range)
+            ),
         )
 
     @property
@@ -152,12 +158,14 @@ def _interval(plan: ServingPlan, level: float, draws, mean, std):
     return mean - z * std, mean + z * std
 
 
-def _conformal_regression(plan: ServingPlan, draws, mean, std) -> dict[str, Any]:
-    """The run's conformal interval, its quantile q a constant of the graph."""
+def _conformal_regression(plan: ServingPlan, draws, mean, std, *, raw_mean) -> dict[str, Any]:
+    """The run's conformal interval, its quantile q a constant of the graph: cqr about the
+    model's own quantiles (from ``raw_mean``, before a target range clips it), split about
+    ``mean`` (clipped), as ``toolkit.evaluation.conformal`` builds them."""
     conformal = plan.calibration.conformal
     q = float(conformal.quantile)
     if conformal.method == "cqr":
-        lower, upper = _interval(plan, 1.0 - conformal.alpha, draws, mean, std)
+        lower, upper = _interval(plan, 1.0 - conformal.alpha, draws, raw_mean, std)
         return {"conformal_lower": lower - q, "conformal_upper": upper + q}
     half = q * std if conformal.normalized else q
     return {"conformal_lower": mean - half, "conformal_upper": mean + half}
@@ -189,6 +197,20 @@ def _std_scaled(draws, factor: float):
     return tf.stack(scaled, axis=-1)
 
 
+def _clipped(plan: ServingPlan, values):
+    """``values`` clipped to the run's ``prediction.target_range`` (unchanged without one)."""
+    import tensorflow as tf
+
+    if plan.target_range is None:
+        return values
+    low, high = plan.target_range
+    if low is not None:
+        values = tf.maximum(values, tf.cast(low, values.dtype))
+    if high is not None:
+        values = tf.minimum(values, tf.cast(high, values.dtype))
+    return values
+
+
 def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
     """The named outputs from the model's stacked outputs ``draws`` of shape
     (components, n, k): every pass of every member."""
@@ -199,7 +221,11 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
         if plan.calibration.std_scale != 1.0:
             draws = _std_scaled(draws, plan.calibration.std_scale)
         location = draws[..., 0]
-        mean = tf.reduce_mean(location, axis=0)
+        raw_mean = tf.reduce_mean(location, axis=0)
+        # As toolkit.evaluation.predict clips to a target range: the intervals are the
+        # model's distribution's, clipped; a split conformal interval is built on the clipped
+        # mean, as its scores were.
+        mean = _clipped(plan, raw_mean)
         outputs = {"prediction": mean}
         variance = None
         if several:
@@ -214,10 +240,11 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
         std = None
         if variance is not None:
             std = tf.sqrt(variance)
-            lower, upper = _interval(plan, plan.interval, draws, mean, std)
-            outputs.update(std=std, lower=lower, upper=upper)
+            lower, upper = _interval(plan, plan.interval, draws, raw_mean, std)
+            outputs.update(std=std, lower=_clipped(plan, lower), upper=_clipped(plan, upper))
         if plan.calibration.conformal is not None:
-            outputs.update(_conformal_regression(plan, draws, mean, std))
+            conformal = _conformal_regression(plan, draws, mean, std, raw_mean=raw_mean)
+            outputs.update({name: _clipped(plan, value) for name, value in conformal.items()})
         return outputs
     if plan.task == "binary":
         logit = draws[..., 0]

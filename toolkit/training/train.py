@@ -10,6 +10,7 @@ import contextlib
 import functools
 import io
 import json
+import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -174,6 +175,44 @@ def _identifier_warnings(spec, train_rows: int) -> list[str]:
         if train_rows >= IDENTIFIER_ROWS
         and distinct_present(feature) + feature.missing >= train_rows
     ]
+
+
+# The share of the target's std below which float32's step at its mean goes unnoticed.
+RESOLUTION_SHARE = 0.01
+
+
+def _target_resolution_warning(spec) -> str | None:
+    """A line when float32, which the model and its targets compute in, cannot resolve the
+    target: values near a large offset (5e7 +- a few units) are rounded to steps of 4 there,
+    so the network learns and predicts the steps (r2 0.68 where 0.9 was there to learn).
+    Subtracting the offset from the column before training keeps every digit."""
+    target = spec.target
+    if target.task != "regression":
+        return None
+    step = float(np.spacing(np.float32(abs(target.mean))))
+    if step <= RESOLUTION_SHARE * target.std:
+        return None
+    return (
+        f"target '{target.name}' has mean {target.mean:.6g} and std {target.std:.3g}: in "
+        f"float32, which the model computes in, its values are resolved only to steps of "
+        f"{step:.3g} ({step / target.std:.2g} std); subtract a constant near its mean from "
+        "the column (and add it back to the predictions)"
+    )
+
+
+def _unbounded_conformal_warning(conformal) -> str | None:
+    """A line when the conformal quantile is infinite: too few calibration rows for alpha
+    (fewer than (1 - alpha) / alpha, 999 at alpha 0.001), so the only interval with the
+    guarantee is the whole line and the only set every class. Valid, but not what was meant."""
+    if conformal is None or math.isfinite(conformal.quantile):
+        return None
+    rows, alpha = len(conformal.scores), conformal.alpha
+    what = "interval is unbounded" if conformal.task == "regression" else "set holds every class"
+    return (
+        f"prediction.conformal.alpha {alpha:g} needs about "
+        f"{math.ceil((1 - alpha) / alpha)} calibration rows, this run has {rows}: every "
+        f"conformal {what}; raise alpha or calibrate on more rows"
+    )
 
 
 def train(
@@ -797,6 +836,10 @@ def _finish(
         raise ToolkitError(os_error_message(error, f"cannot write results to {run.path}")) from None
     warnings = [_no_progress_warning(config, history)] if status == "completed" else []
     warnings += _identifier_warnings(data.spec, data.train.rows)
+    warnings.append(_target_resolution_warning(data.spec))
+    warnings.append(_unbounded_conformal_warning(calibration.conformal))
+    if calibration.std_scaling is not None and "bounded" in calibration.std_scaling:
+        warnings.append(f"prediction.std_scaling: {calibration.std_scaling['bounded']}")
     if any(warnings):
         run.update_run(warnings=[*run.read_run().get("warnings", []), *filter(None, warnings)])
     run.update_run(

@@ -1,4 +1,7 @@
-"""Uncertainty plots of a Gaussian predictive distribution: intervals, their calibration, a band.
+"""Uncertainty plots of a predictive distribution: intervals, their calibration, a band.
+
+The intervals and the band are the ones ``toolkit predict`` writes when given (``bounds``),
+else the Gaussian mean -/+ z std; the calibration curve uses Gaussian intervals per level.
 
 Rows with a NaN or infinite value (truth, mean or std) are left out and counted in the title.
 """
@@ -26,31 +29,51 @@ def _finite(*arrays: Any) -> tuple[list[np.ndarray], str]:
     return [c[mask] for c in columns], canvas.left_out(mask)
 
 
+def _bounds_or_gaussian(
+    mean: Any, std: Any, interval: float, bounds: tuple[Any, Any] | None
+) -> tuple[Any, Any]:
+    """``bounds`` when given, else the central Gaussian interval mean -/+ z std."""
+    if bounds is not None:
+        return bounds
+    z = _z(interval)
+    mean, std = canvas.column(mean), canvas.column(std)
+    return mean - z * std, mean + z * std
+
+
 @canvas.styled
 def intervals_sorted(
-    y_true: Any, y_pred: Any, std: Any, *, interval: float = 0.95, max_points: int = 200
+    y_true: Any,
+    y_pred: Any,
+    std: Any,
+    *,
+    interval: float = 0.95,
+    max_points: int = 200,
+    bounds: tuple[Any, Any] | None = None,
 ) -> Figure:
     """Predictions with central ``interval`` error bars, sorted by predictive std.
 
+    ``bounds``: (lower, upper), the interval ``toolkit predict`` writes and metrics.json
+    scores (a mixture's quantiles, clipped to a target range); without them, mean -/+ z std.
     Actual values inside the interval are green, outside red; above ``max_points`` samples an
     evenly spaced subset (over the std ranking) is drawn.
     """
-    (actual, predicted, sd), note = _finite(y_true, y_pred, std)
+    low, high = _bounds_or_gaussian(y_pred, std, interval, bounds)
+    (actual, predicted, sd, lower, upper), note = _finite(y_true, y_pred, std, low, high)
     fig, ax = canvas.single_axes(10.0, 3.8)
     if not actual.size:
         canvas.placeholder(ax, f"no finite prediction{note}")
         return fig
-    z = _z(interval)
     order = np.argsort(sd, kind="stable")
     if order.size > max_points:
         order = order[np.linspace(0, order.size - 1, max_points).round().astype(int)]
     rank = np.arange(order.size)
-    t, p, s = actual[order], predicted[order], sd[order]
-    inside = np.abs(t - p) <= z * s
+    t, p, lo, hi = actual[order], predicted[order], lower[order], upper[order]
+    inside = (lo <= t) & (t <= hi)
     ax.errorbar(
         rank,
         p,
-        yerr=z * s,
+        # Distances from the prediction; a clipped mean can sit on a clipped bound (0 there).
+        yerr=np.stack([np.maximum(p - lo, 0.0), np.maximum(hi - p, 0.0)]),
         fmt="o",
         ms=3,
         color=canvas.TRAIN,
@@ -68,7 +91,7 @@ def intervals_sorted(
         zorder=3,
         label="actual (outside)",
     )
-    coverage = float(np.mean(np.abs(actual - predicted) <= z * sd))
+    coverage = float(np.mean((lower <= actual) & (actual <= upper)))
     ax.set_title(
         f"{interval:.0%} intervals sorted by predictive std "
         f"(observed coverage {coverage:.1%}, n = {actual.size}{note})"
@@ -108,19 +131,27 @@ def interval_calibration(y_true: Any, y_pred: Any, std: Any) -> Figure:
 
 @canvas.styled
 def predictive_band(
-    x: Any, y_true: Any, x_grid: Any, mean_grid: Any, std_grid: Any, *, interval: float = 0.95
+    x: Any,
+    y_true: Any,
+    x_grid: Any,
+    mean_grid: Any,
+    std_grid: Any,
+    *,
+    interval: float = 0.95,
+    bounds: tuple[Any, Any] | None = None,
 ) -> Figure:
-    """Data, predictive mean and central ``interval`` band over a grid for a single-input problem."""
+    """Data, predictive mean and central ``interval`` band over a grid for a single-input
+    problem; ``bounds``: the band's (lower, upper) as predict gives them, else mean -/+ z std."""
     (xs, ys), data_note = _finite(x, y_true)
-    (grid, mean, sd), grid_note = _finite(x_grid, mean_grid, std_grid)
+    low, high = _bounds_or_gaussian(mean_grid, std_grid, interval, bounds)
+    (grid, mean, lower, upper), grid_note = _finite(x_grid, mean_grid, low, high)
     order = np.argsort(grid)
-    grid, mean, sd = grid[order], mean[order], sd[order]
-    z = _z(interval)
+    grid, mean, lower, upper = grid[order], mean[order], lower[order], upper[order]
     fig, ax = canvas.single_axes(6.4, 4.6)
     ax.fill_between(
         grid,
-        mean - z * sd,
-        mean + z * sd,
+        lower,
+        upper,
         color=canvas.TRAIN,
         alpha=0.2,
         label=f"{interval:.0%} interval",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import keras
@@ -34,3 +35,28 @@ def set_stochastic(model: keras.layers.Layer, flag: bool) -> int:
 def is_stochastic(model: keras.layers.Layer) -> bool:
     """Whether ``model`` contains any layer that can be switched by ``set_stochastic``."""
     return any(_switchable(layer) for layer in _iter_layers(model))
+
+
+@contextlib.contextmanager
+def seeded_draws(model: keras.layers.Layer, seed: int) -> Iterator[None]:
+    """Within: every stochastic layer draws from a state set from ``seed`` (its position in
+    the model added), and after it the states are what they were.
+
+    A loaded model's generators start from random states (its layers have no seed of their
+    own), so two ``toolkit predict`` or ``evaluate`` calls of a sampled model gave different
+    numbers, neither matching metrics.json. Seeded, a run's predictions of the same rows are
+    the same every time; restored after, training's own draws never repeat."""
+    generators = [
+        layer.seed_generator
+        for layer in _iter_layers(model)
+        if _switchable(layer) and getattr(layer, "seed_generator", None) is not None
+    ]
+    saved = [generator.state.numpy() for generator in generators]
+    for index, generator in enumerate(generators):
+        state = generator.state
+        generator.state.assign(keras.ops.convert_to_tensor([seed + index, 0], dtype=state.dtype))
+    try:
+        yield
+    finally:
+        for generator, state in zip(generators, saved, strict=True):
+            generator.state.assign(state)
