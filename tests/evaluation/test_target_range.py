@@ -34,7 +34,8 @@ def _config(model: dict, target_range, **sections):
     [
         ("regression", [None, None], "bounds nothing"),
         ("regression", [3, 1], "low must be below high"),
-        ("regression", [0, float("inf")], "finite numbers or null"),
+        # Every config number refuses .inf (Strict's allow_inf_nan), a range's bounds too.
+        ("regression", [0, float("inf")], "target_range.1: Input should be a finite number"),
         ("binary", [0, 1], "applies to regressors"),
     ],
 )

@@ -1107,8 +1107,6 @@ class PredictionConfig(Strict):
         low, high = value
         if low is None and high is None:
             raise ValueError("[null, null] bounds nothing: give low, high or both")
-        if any(bound is not None and not math.isfinite(bound) for bound in value):
-            raise ValueError("its bounds must be finite numbers or null")
         if low is not None and high is not None and low >= high:
             raise ValueError(f"[{low}, {high}]: low must be below high")
         return value
