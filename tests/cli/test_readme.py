@@ -76,3 +76,17 @@ def test_markdown_has_no_escaped_line_breaks(name):
     text = (REPO / name).read_text(encoding="utf-8")
     assert "\\n" not in text, f"{name} holds a literal \\n where a line break was meant"
     assert text.endswith("\n") and text.count("\n") > 1
+
+
+def test_run_directories_in_the_readme_are_the_shipped_configs_names():
+    """`toolkit export experiments/diabetes-mc/...` named no run: the MC-dropout config's name
+    is diabetes-mc-dropout. Every experiments/<name>/ the README shows is one a shipped config
+    writes, but for the examples on other data it introduces."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"experiments/([A-Za-z0-9_.-]+)/", text))
+    names = {
+        yaml.safe_load(path.read_text(encoding="utf-8")).get("name")
+        for path in (REPO / "configs").glob("*.yaml")
+    }
+    other_data = {"heart", "penguins-mlp"}
+    assert shown - names - other_data == set()
