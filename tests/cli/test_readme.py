@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -90,3 +91,16 @@ def test_run_directories_in_the_readme_are_the_shipped_configs_names():
     }
     other_data = {"heart", "penguins-mlp"}
     assert shown - names - other_data == set()
+
+
+def test_the_demo_signal_snippet_runs_in_a_clean_checkout(tmp_path, monkeypatch):
+    """The snippet that writes configs/signal_cnn.yaml's data/signals.npz ran into
+    FileNotFoundError on a clean checkout, which has no data/ folder."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("A demo signal file for `configs/signal_cnn.yaml`", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "README.md", "exec"), {})
+    source = yaml.safe_load((REPO / "configs" / "signal_cnn.yaml").read_text())["data"]["source"]
+    with np.load(tmp_path / source) as arrays:
+        assert arrays["x"].shape == (1000, 64, 2) and arrays["y"].shape == (1000,)
