@@ -124,3 +124,17 @@ def test_the_config_reference_names_every_field():
     config could set that the reference never showed. tuner has its own section."""
     missing = _undocumented(_reference_block(), _schema_defaults(), "")
     assert [key for key in missing if key != "tuner"] == []
+
+
+def test_every_see_section_names_a_section():
+    """`jit_compile` pointed to "see Speed", a section the README does not have."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    titles = [line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")]
+    pointers = re.findall(r"\bsee ([A-Z][a-z]+(?: [a-z]+)*)", text)
+    assert pointers
+    dangling = [
+        name
+        for name in pointers
+        if not any(name.startswith(title) or title.startswith(name) for title in titles)
+    ]
+    assert dangling == []
