@@ -4,6 +4,7 @@ shipped Markdown renders as written."""
 from __future__ import annotations
 
 import re
+import types
 from typing import Any
 
 import numpy as np
@@ -138,3 +139,19 @@ def test_every_see_section_names_a_section():
         if not any(name.startswith(title) or title.startswith(name) for title in titles)
     ]
     assert dangling == []
+
+
+def test_the_summary_line_shown_for_make_train_is_the_one_train_prints():
+    """The README showed `rmse 53.6  mae 42.9  r2 0.52`: three digits and no coverage, while
+    train prints four significant digits and the Gaussian head's coverage."""
+    from toolkit.cli import _summary_line
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"summary line on stderr such as\n`([^`]+)`", text).group(1)
+    epochs = int(re.match(r"completed: (\d+) epochs", shown).group(1))
+    scores = dict(re.findall(r"([a-z_0-9]+) ([-\d.e+]+)", shown.split("test split: ")[1]))
+    metrics = {"evaluated_on": "test", "test": {k: float(v) for k, v in scores.items()}}
+    # what configs/regression.yaml's Gaussian head scores on the test split, in this order
+    assert list(scores) == ["rmse", "mae", "r2", "coverage"]
+    result = types.SimpleNamespace(status="completed", epochs=epochs, metrics=metrics, reason=None)
+    assert _summary_line(result) == shown
