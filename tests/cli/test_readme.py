@@ -3,7 +3,10 @@ shipped Markdown renders as written."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import types
 from typing import Any
 
@@ -155,3 +158,22 @@ def test_the_summary_line_shown_for_make_train_is_the_one_train_prints():
     assert list(scores) == ["rmse", "mae", "r2", "coverage"]
     result = types.SimpleNamespace(status="completed", epochs=epochs, metrics=metrics, reason=None)
     assert _summary_line(result) == shown
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in (REPO / "benchmarks").glob("*.py") if p.name != "tables.py")
+)
+def test_a_benchmarks_help_describes_it_in_whole_sentences(script):
+    """The README's Benchmarks commands: `--help` cut each description at its docstring's
+    first line ("... streamed and in memory, beside a")."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    description = " ".join(done.stdout.split("\n\n")[1].split())
+    assert description.endswith("."), description
