@@ -11,6 +11,7 @@ import types
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -177,3 +178,16 @@ def test_a_benchmarks_help_describes_it_in_whole_sentences(script):
     assert done.returncode == 0, done.stderr
     description = " ".join(done.stdout.split("\n\n")[1].split())
     assert description.endswith("."), description
+
+
+def test_the_quickstart_writes_the_rows_it_predicts(tmp_path):
+    """The Quickstart predicted from rows.csv, a file a clean checkout does not have."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "--input rows.csv" in quickstart
+    line = next(line for line in quickstart.splitlines() if line.startswith("python -c "))
+    code = line[len("python -c ") :].strip().strip('"')
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert len(rows) == 10 and {"age", "bmi", "s6"} <= set(rows.columns)
+    assert "target" not in rows.columns
