@@ -224,7 +224,7 @@ def toolkit(name: str, spec: dict, source: str, out: Path, *, augment: bool):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the rows, 1 round")
     parser.add_argument("--only", choices=sorted(WORKLOADS))
     args = parser.parse_args()

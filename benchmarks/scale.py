@@ -321,7 +321,7 @@ def header() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000000,5000000", help="comma-separated row counts")
     parser.add_argument("--with-20m", action="store_true", help="add 20,000,000 rows")
     parser.add_argument(

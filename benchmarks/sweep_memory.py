@@ -62,7 +62,7 @@ def sweep_config(output_dir: str, trials: int) -> dict:
 
 
 def main_benchmark() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sweep-memory-") as root:

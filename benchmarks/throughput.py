@@ -442,7 +442,7 @@ def summarise(name: str, work: dict, bench: dict) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rows, epochs and repeats")
     parser.add_argument("--repeats", type=int, default=None, help="rounds per workload")
     parser.add_argument("--only", choices=sorted(WORKLOADS), default=None)

@@ -114,7 +114,7 @@ def timed_fit(model, dataset, steps, epochs: int, rows: int) -> tuple[list[float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--only", choices=sorted(throughput.WORKLOADS), default=None)

@@ -200,7 +200,7 @@ def _summary_line(result) -> str:
 
 
 def _repeat_summary_line(group) -> str:
-    """``mean ± std over 5 seeds, test split: rmse 55.2 ± 1.3  ...``"""
+    """``mean ± std over 5 seeds, test split: rmse 55.23 ± 1.3  ...``"""
     completed = len(group.metrics.get("seeds", []))
     total = len(group.runs)
     seeds = counted(completed, "seed") if completed == total else f"{completed} of {total} seeds"

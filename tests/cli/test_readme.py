@@ -3,9 +3,15 @@ shipped Markdown renders as written."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import types
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -76,3 +82,112 @@ def test_markdown_has_no_escaped_line_breaks(name):
     text = (REPO / name).read_text(encoding="utf-8")
     assert "\\n" not in text, f"{name} holds a literal \\n where a line break was meant"
     assert text.endswith("\n") and text.count("\n") > 1
+
+
+def test_run_directories_in_the_readme_are_the_shipped_configs_names():
+    """`toolkit export experiments/diabetes-mc/...` named no run: the MC-dropout config's name
+    is diabetes-mc-dropout. Every experiments/<name>/ the README shows is one a shipped config
+    writes, but for the examples on other data it introduces."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r"experiments/([A-Za-z0-9_.-]+)/", text))
+    names = {
+        yaml.safe_load(path.read_text(encoding="utf-8")).get("name")
+        for path in (REPO / "configs").glob("*.yaml")
+    }
+    other_data = {"heart", "penguins-mlp"}
+    assert shown - names - other_data == set()
+
+
+def test_the_demo_signal_snippet_runs_in_a_clean_checkout(tmp_path, monkeypatch):
+    """The snippet that writes configs/signal_cnn.yaml's data/signals.npz ran into
+    FileNotFoundError on a clean checkout, which has no data/ folder."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("A demo signal file for `configs/signal_cnn.yaml`", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "README.md", "exec"), {})
+    source = yaml.safe_load((REPO / "configs" / "signal_cnn.yaml").read_text())["data"]["source"]
+    with np.load(tmp_path / source) as arrays:
+        assert arrays["x"].shape == (1000, 64, 2) and arrays["y"].shape == (1000,)
+
+
+def _undocumented(documented: Any, default: Any, path: str) -> list[str]:
+    if not isinstance(default, dict):
+        return []
+    found = []
+    for key, value in default.items():
+        where = f"{path}.{key}" if path else key
+        if not isinstance(documented, dict) or key not in documented:
+            found.append(where)
+        else:
+            found += _undocumented(documented[key], value, where)
+    return found
+
+
+def test_the_config_reference_names_every_field():
+    """description, data.synthetic, training.shuffle and a few callback settings were keys a
+    config could set that the reference never showed. tuner has its own section."""
+    missing = _undocumented(_reference_block(), _schema_defaults(), "")
+    assert [key for key in missing if key != "tuner"] == []
+
+
+def test_every_see_section_names_a_section():
+    """`jit_compile` pointed to "see Speed", a section the README does not have."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    titles = [line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")]
+    pointers = re.findall(r"\bsee ([A-Z][a-z]+(?: [a-z]+)*)", text)
+    assert pointers
+    dangling = [
+        name
+        for name in pointers
+        if not any(name.startswith(title) or title.startswith(name) for title in titles)
+    ]
+    assert dangling == []
+
+
+def test_the_summary_line_shown_for_make_train_is_the_one_train_prints():
+    """The README showed `rmse 53.6  mae 42.9  r2 0.52`: three digits and no coverage, while
+    train prints four significant digits and the Gaussian head's coverage."""
+    from toolkit.cli import _summary_line
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"summary line on stderr such as\n`([^`]+)`", text).group(1)
+    epochs = int(re.match(r"completed: (\d+) epochs", shown).group(1))
+    scores = dict(re.findall(r"([a-z_0-9]+) ([-\d.e+]+)", shown.split("test split: ")[1]))
+    metrics = {"evaluated_on": "test", "test": {k: float(v) for k, v in scores.items()}}
+    # what configs/regression.yaml's Gaussian head scores on the test split, in this order
+    assert list(scores) == ["rmse", "mae", "r2", "coverage"]
+    result = types.SimpleNamespace(status="completed", epochs=epochs, metrics=metrics, reason=None)
+    assert _summary_line(result) == shown
+
+
+@pytest.mark.parametrize(
+    "script", sorted(p.name for p in (REPO / "benchmarks").glob("*.py") if p.name != "tables.py")
+)
+def test_a_benchmarks_help_describes_it_in_whole_sentences(script):
+    """The README's Benchmarks commands: `--help` cut each description at its docstring's
+    first line ("... streamed and in memory, beside a")."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    description = " ".join(done.stdout.split("\n\n")[1].split())
+    assert description.endswith("."), description
+
+
+def test_the_quickstart_writes_the_rows_it_predicts(tmp_path):
+    """The Quickstart predicted from rows.csv, a file a clean checkout does not have."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    quickstart = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert "--input rows.csv" in quickstart
+    line = next(line for line in quickstart.splitlines() if line.startswith("python -c "))
+    code = line[len("python -c ") :].strip().strip('"')
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert len(rows) == 10 and {"age", "bmi", "s6"} <= set(rows.columns)
+    assert "target" not in rows.columns

@@ -12,8 +12,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from tests.helpers import REPO, tiny_config
+from tests.helpers import REPO, run_cli, tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.data import hashing
 from toolkit.data.pipeline import steps_for
@@ -310,3 +311,32 @@ def test_an_infinite_value_is_named_before_training(tmp_path, streaming, column)
     config = _config(str(tmp_path / "data.csv"), streaming=streaming)
     with pytest.raises(DataError, match=rf"column '{column}' has infinite values \(rows? \d"):
         prepare_data(config)
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "0", "inf", "nan"])
+def test_a_memory_budget_that_is_not_a_positive_number_is_a_data_error(
+    tmp_path, monkeypatch, value
+):
+    """TOOLKIT_MEMORY_BUDGET_MB=lots was a ValueError traceback (exit 1) from float()."""
+    from toolkit.data.sources import kind_of
+
+    config = _config(_write_shards(_table(40), tmp_path / "shards"), streaming="auto").data
+    monkeypatch.setenv("TOOLKIT_MEMORY_BUDGET_MB", value)
+    with pytest.raises(DataError) as caught:
+        kind_of(config)
+    assert str(caught.value) == (
+        f"TOOLKIT_MEMORY_BUDGET_MB must be a positive number of megabytes, got {value!r}"
+    )
+
+
+def test_a_bad_memory_budget_stops_train_with_one_line_and_no_run(tmp_path):
+    source = _write_shards(_table(40), tmp_path / "shards")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(tiny_config(data={"source": source})))
+    env = {"TOOLKIT_MEMORY_BUDGET_MB": "lots"}
+    done = run_cli("train", tmp_path / "c.yaml", "--output-dir", tmp_path / "out", env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "toolkit: error: TOOLKIT_MEMORY_BUDGET_MB must be a positive number of megabytes, "
+        "got 'lots'"
+    ]
+    assert not (tmp_path / "out").exists()

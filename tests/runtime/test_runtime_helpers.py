@@ -9,7 +9,9 @@ import json
 import tempfile
 
 import pytest
+import yaml
 
+from tests.helpers import run_cli, tiny_config
 from toolkit.errors import ToolkitError
 from toolkit.training import multi_worker, runtime
 
@@ -72,3 +74,40 @@ def test_a_bad_cpu_device_count_is_a_clear_error(monkeypatch, value):
     monkeypatch.setenv(runtime.CPU_DEVICES_ENV, value)
     with pytest.raises(ToolkitError, match=runtime.CPU_DEVICES_ENV):
         runtime._cpu_devices_from_env()
+
+
+@pytest.mark.parametrize(
+    ("setting", "env", "message"),
+    [
+        ([], {"TOOLKIT_CPU_DEVICES": "two"}, "TOOLKIT_CPU_DEVICES must be a positive integer"),
+        (["--set", "runtime.device=gpu"], {"CUDA_VISIBLE_DEVICES": ""}, "no GPU is visible"),
+    ],
+)
+def test_a_runtime_mistake_leaves_no_run_directory(tmp_path, setting, env, message):
+    """Both were one line and exit 2, but after the run directory was made: it stayed, with
+    run.json 'failed' and the ToolkitError as its reason."""
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(tiny_config()))
+    out = tmp_path / "out"
+    done = run_cli("train", tmp_path / "c.yaml", *setting, "--output-dir", out, env=env)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("toolkit: error: ") and message in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["train", "--repeat", "2"], ["tune"]])
+def test_a_runtime_mistake_leaves_no_group_or_sweep_directory(tmp_path, command):
+    """--repeat left a repeat-<id> group directory; tune a sweep that failed with 'no trial
+    completed' (exit 1), its trials each failing on TOOLKIT_CPU_DEVICES."""
+    config = tiny_config()
+    if command == ["tune"]:
+        config["tuner"] = {"max_trials": 1, "search_space": {"model.dropout": {"choice": [0.0]}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    env = {"TOOLKIT_CPU_DEVICES": "two"}
+    done = run_cli(command[0], tmp_path / "c.yaml", *command[1:], "--output-dir", out, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "toolkit: error: TOOLKIT_CPU_DEVICES must be a positive integer, got 'two'"
+    ]
+    assert not out.exists()

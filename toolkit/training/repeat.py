@@ -49,6 +49,9 @@ def train_repeated(
 
     ``on_run_end(seed, result)`` is called after each seed's run, e.g. to print a line.
     """
+    from toolkit.training.runtime import check_runtime
+
+    check_runtime(config.runtime)  # before the group's directory exists
     group = create_run_directory(output_dir or config.output_dir, config.name, prefix="repeat-")
     # Held while the group is written, as a run's: toolkit report refuses it meanwhile, and
     # tells a group whose process was killed from one still going.

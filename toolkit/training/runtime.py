@@ -45,6 +45,20 @@ def _cpu_devices_from_env() -> int | None:
     return int(value)
 
 
+def check_runtime(runtime: RuntimeConfig) -> None:
+    """The mistakes ``configure`` would find, checked before a run directory exists: a bad
+    TOOLKIT_CPU_DEVICES, a GPU asked for where there is none."""
+    _cpu_devices_from_env()
+    if runtime.device == "gpu":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            raise ToolkitError(NO_GPU)
+
+
+NO_GPU = "runtime.device is 'gpu' but no GPU is visible; use 'auto' or 'cpu'"
+
+
 def configure(runtime: RuntimeConfig, seed: int) -> None:
     """Seed Python, NumPy and TensorFlow; set precision, devices and determinism.
 
@@ -59,7 +73,7 @@ def configure(runtime: RuntimeConfig, seed: int) -> None:
     if runtime.device == "cpu":
         tf.config.set_visible_devices([], "GPU")
     elif runtime.device == "gpu" and not tf.config.list_physical_devices("GPU"):
-        raise ToolkitError("runtime.device is 'gpu' but no GPU is visible; use 'auto' or 'cpu'")
+        raise ToolkitError(NO_GPU)
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)

@@ -235,6 +235,9 @@ def train(
     while its next trial trains).
     """
     data = data or prepare_data(config)
+    from toolkit.training.runtime import check_runtime
+
+    check_runtime(config.runtime)  # a bad device or TOOLKIT_CPU_DEVICES: before any run exists
     if config.model.init_from:
         from toolkit.runs import open_run_directory
 

@@ -269,6 +269,9 @@ class SweepSession:
         # As a run's config.yaml: base_config.yaml, and so each trial's config and
         # best_config.yaml, work from any directory (--resume, toolkit train best_config.yaml).
         config = with_absolute_paths(config)
+        from toolkit.training.runtime import check_runtime
+
+        check_runtime(config.runtime)  # before the sweep's directory exists
         try:
             if sweep_dir:
                 path = Path(sweep_dir)

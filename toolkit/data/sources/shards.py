@@ -10,6 +10,7 @@ are counted and sampled the same way. Training then reads the shards again each 
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +35,17 @@ _CSV_BYTES_IN_MEMORY = 3.0  # per byte of CSV text
 def memory_budget() -> int:
     """Bytes a table may take in memory before ``streaming: auto`` streams it: a quarter of
     the memory available now (``TOOLKIT_MEMORY_BUDGET_MB`` overrides)."""
-    override = os.environ.get("TOOLKIT_MEMORY_BUDGET_MB")
+    override = os.environ.get("TOOLKIT_MEMORY_BUDGET_MB", "").strip()
     if override:
-        return int(float(override) * (1 << 20))
+        try:
+            megabytes = float(override)
+        except ValueError:
+            megabytes = math.nan
+        if not (math.isfinite(megabytes) and megabytes > 0):
+            raise DataError(
+                f"TOOLKIT_MEMORY_BUDGET_MB must be a positive number of megabytes, got {override!r}"
+            )
+        return int(megabytes * (1 << 20))
     available = None
     try:
         with open("/proc/meminfo") as handle:
