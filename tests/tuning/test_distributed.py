@@ -132,6 +132,38 @@ def test_role_flags_are_checked(write_config, make_sweep_config, cli):
     assert result.returncode == 2 and "a worker needs --sweep-dir" in result.stderr
 
 
+def test_a_chief_port_in_use_writes_no_sweep_and_another_port_starts_it(
+    write_config, make_sweep_config, tmp_path
+):
+    """The chief bound its port only once the search began: a port in use left a `failed`
+    sweep in --sweep-dir, and the same command with a free port then said "already holds a
+    sweep"."""
+    import socket
+
+    path = write_config(make_sweep_config(worker_timeout=1))
+    sweep_dir = tmp_path / "sweep"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        chief = _tune(
+            path, "--role", "chief", "--chief-port", port, "--sweep-dir", sweep_dir, cwd=tmp_path
+        )
+        _, stderr = chief.communicate(timeout=120)
+    assert chief.returncode == 2, stderr[-2000:]
+    assert f"port {port} on 127.0.0.1 is in use" in stderr and "--chief-port" in stderr
+    assert "Traceback" not in stderr
+    assert not sweep_dir.exists()
+    for flags, shown in (
+        (("--chief-port", 0), "--chief-port must be between 1 and 65535, got 0"),
+        (("--chief-port", port, "--chief-address", "192.0.2.1"), "must be an address of this"),
+    ):
+        chief = _tune(path, "--role", "chief", *flags, "--sweep-dir", sweep_dir, cwd=tmp_path)
+        _, stderr = chief.communicate(timeout=120)
+        assert chief.returncode == 2 and shown in stderr, stderr[-2000:]
+        assert not sweep_dir.exists()
+
+
 def _wait_for(predicate, timeout: float, what: str, processes=()) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
