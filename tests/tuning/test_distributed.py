@@ -164,6 +164,40 @@ def test_a_chief_port_in_use_writes_no_sweep_and_another_port_starts_it(
         assert not sweep_dir.exists()
 
 
+@pytest.mark.slow
+def test_a_worker_whose_set_changes_the_model_is_refused(write_config, make_sweep_config, tmp_path):
+    """A worker's --set reached the chief's base_config.yaml as well as its own config, so
+    the two compared equal: the worker trained trials with another model and reported them
+    into the chief's sweep."""
+    path = write_config(make_sweep_config(worker_timeout=5))
+    port, sweep_dir = free_port(), tmp_path / "sweep"
+    chief = _tune(
+        path, "--role", "chief", "--chief-port", port, "--sweep-dir", sweep_dir, cwd=tmp_path
+    )
+    try:
+        for config in ([path], []):  # with the config file, and joining with none
+            worker = _tune(
+                *config,
+                "--set",
+                "model.l2=0.1",
+                "--role",
+                "worker",
+                "--chief-port",
+                port,
+                "--sweep-dir",
+                sweep_dir,
+                cwd=tmp_path,
+            )
+            _, stderr = worker.communicate(timeout=120)
+            assert worker.returncode == 2, stderr[-2000:]
+            assert "model.l2: the worker's config differs" in stderr
+            assert "Traceback" not in stderr
+        assert not list(sweep_dir.glob("trials/*"))  # no trial ran with the changed model
+    finally:
+        _, stderr = chief.communicate(timeout=120)  # no worker left: it gives up by itself
+    assert "no worker was alive" in stderr
+
+
 def _wait_for(predicate, timeout: float, what: str, processes=()) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

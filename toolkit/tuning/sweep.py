@@ -429,8 +429,13 @@ class SweepSession:
                     f"is the chief at {role.address}:{role.port} running with --sweep-dir {path}?"
                 )
             time.sleep(0.5)
-        data, origins, label = resolve_source(path / "base_config.yaml", overrides)
+        # The chief's config as it wrote it: the worker's --set must not reach it, or the
+        # same change on both sides compared equal and the worker trained another model.
+        data, origins, label = resolve_source(path / "base_config.yaml", None)
         config = validate_config(data, origins, label)
+        if own is None and overrides:
+            given, given_origins, given_label = resolve_source(path / "base_config.yaml", overrides)
+            own = validate_config(given, given_origins, given_label)
         if own is not None:
             _check_unchanged(config, own, worker=True)
             config = config.model_copy(
