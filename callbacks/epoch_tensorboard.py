@@ -19,8 +19,14 @@ class EpochTensorBoard(keras.callbacks.TensorBoard):
 
     A logged key that already starts with `epoch_` (ThroughputLogger's `epoch_time`) is
     written without that prefix, so its tag is `epoch_time` rather than `epoch_epoch_time`.
+    Keras' `evaluation_<metric>_vs_iterations` tags (the validation metrics again, at the
+    optimizer's step count) are not written: every step here is an epoch, and those
+    repeated each validation curve on another axis.
     Takes the same arguments as `keras.callbacks.TensorBoard`.
     """
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._pop_writer()  # Keras' own also writes evaluation_*_vs_iterations first
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         step = epoch + 1

@@ -90,12 +90,20 @@ class GradientNormMonitor(PeriodicCallback):
         x, y = self.sample
         model = self.model
         variables = list(model.trainable_variables)
-        # collect_losses=True keeps add_loss terms (e.g. KL) in compute_loss; variable
-        # updates made inside the scope (BatchNorm, seeds, metrics) are discarded.
-        with keras.StatelessScope(collect_losses=True), tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
-        gradients = tape.gradient(loss, variables)
+        with tf.GradientTape() as tape:
+            # The trainable values are given to the scope: a weight regularizer (l2) reads
+            # its variable through the scope's mapping, and got None for one not in it.
+            # The gradients are taken with respect to these watched copies.
+            values = [tf.identity(variable.value) for variable in variables]
+            tape.watch(values)
+            # collect_losses=True keeps add_loss terms (e.g. KL) in compute_loss; variable
+            # updates made inside the scope (BatchNorm, seeds, metrics) are discarded.
+            with keras.StatelessScope(
+                state_mapping=list(zip(variables, values, strict=True)), collect_losses=True
+            ):
+                y_pred = model(x, training=True)
+                loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        gradients = tape.gradient(loss, values)
 
         squares: dict[str, float] = {}
         for variable, gradient in zip(variables, gradients, strict=True):

@@ -470,6 +470,12 @@ def _check_can_serve(host: str, port: int) -> None:
 
 def _cmd_tensorboard(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
+    if directory.exists() and not directory.is_dir():
+        # "not found" for a file that is there sent users looking for a missing path.
+        raise ToolkitError(
+            f"{directory} is a file; toolkit tensorboard takes a directory: a run, a sweep "
+            "or the experiments directory above them"
+        )
     if not directory.is_dir():
         raise ToolkitError(f"directory not found: {directory}")
     _check_can_serve(args.host, args.port)

@@ -33,6 +33,9 @@ def test_steps_are_epochs_counted_from_one(tmp_path, regression_data, make_regre
     assert "epoch_epoch_time" not in train
     # Histograms every second epoch and at the last: epochs 2 and 3.
     assert [step for step, _ in train["hidden/kernel/histogram"]] == [2, 3]
+    # Every validation tag is stepped by epoch: Keras' `evaluation_loss_vs_iterations`, the
+    # same values at optimizer steps 4, 8, 12, was a second curve of each metric.
+    assert sorted(validation) == ["epoch_loss"]
 
 
 def test_histograms_of_the_epoch_training_stopped_at(

@@ -36,6 +36,35 @@ def test_norms_per_layer_are_positive_and_logged(
     assert float(events["gradients/out"][-1][1]) == pytest.approx(monitor.last_norms["out"])
 
 
+def test_norms_include_weight_regularization(regression_data):
+    """An l2-regularized layer (every toolkit model with model.l2) failed inside Keras'
+    regularizer ('NoneType' object has no attribute 'dtype'), crashing training."""
+    x, y = regression_data
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, name="hidden", kernel_regularizer=keras.regularizers.L2(0.5))
+    outputs = keras.layers.Dense(1, name="out")(hidden(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = GradientNormMonitor((x, y))
+    monitor.set_model(model)
+
+    norms = monitor.compute_norms()
+
+    layer = model.get_layer("hidden")
+    with tf.GradientTape(persistent=True) as tape:
+        mse = tf.reduce_mean(tf.square(model(x, training=True) - y))
+        loss = mse + 0.5 * tf.reduce_sum(tf.square(layer.kernel))
+    grads = tape.gradient(loss, layer.trainable_weights)
+    expected = math.sqrt(sum(float(tf.reduce_sum(g**2)) for g in grads))
+    assert norms["hidden"] == pytest.approx(expected, rel=1e-4)
+    assert norms["hidden"] != pytest.approx(
+        math.sqrt(
+            sum(float(tf.reduce_sum(g**2)) for g in tape.gradient(mse, layer.trainable_weights))
+        ),
+        rel=1e-2,
+    )  # the l2 term counts
+
+
 def test_norms_match_an_independent_computation_without_side_effects(regression_data):
     x, y = regression_data
     inputs = keras.Input((4,))

@@ -310,3 +310,46 @@ def test_a_run_without_a_model_says_why_and_how_to_continue(tmp_path, status, he
         if holder is not None:
             holder.kill()
             holder.wait()
+
+
+def _steps_by_tag(log_dir: Path) -> dict[str, list[int]]:
+    """``directory/tag -> steps`` over every event file under ``log_dir``, read raw (as
+    TensorBoard's server reads them: every event counts, duplicates included)."""
+    import tensorflow as tf
+
+    steps: dict[str, list[int]] = {}
+    for path in sorted(log_dir.rglob("*tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                key = f"{path.parent.relative_to(log_dir).as_posix()}/{value.tag}"
+                steps.setdefault(key, []).append(event.step)
+    return steps
+
+
+@pytest.mark.slow
+def test_a_resumed_run_has_each_epoch_once_in_tensorboard(cli, write_config, tmp_path):
+    """A kill after TensorBoard wrote epoch N but before epoch N's resume point was published
+    (it is saved in the background) left epoch N twice in the event files once resumed:
+    history.csv was trimmed to the resume point, the event files were not."""
+    import tensorflow as tf
+
+    config = _config(write_config, epochs=6, callbacks={"tensorboard": {"histogram_freq": 1}})
+    process = start_train(config, tmp_path / "killed")
+    run_dir = kill_mid_run(tmp_path / "killed", process, after_epochs=2)
+    completed = int((run_dir / "checkpoints/resume/LATEST").read_text().split("-")[1])
+    # The state such a kill leaves: the next epoch in train/ and validation/, no resume point.
+    for split in ("train", "validation"):
+        writer = tf.summary.create_file_writer(str(run_dir / "tensorboard" / split))
+        with writer.as_default():
+            tf.summary.scalar("epoch_loss", 99.0, step=completed + 1)
+        writer.close()
+
+    resumed = cli("train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    epochs = list(pd.read_csv(run_dir / "history.csv")["epoch"])
+    steps = _steps_by_tag(run_dir / "tensorboard")
+    for split in ("train", "validation"):
+        assert steps[f"{split}/epoch_loss"] == epochs, split  # each epoch once, in order
+    assert steps["train/epoch_time"] == epochs
+    for tag, found in steps.items():
+        assert len(found) == len(set(found)), f"{tag} has a step twice: {found}"

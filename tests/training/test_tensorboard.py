@@ -235,6 +235,18 @@ def test_tensorboard_command_serves_the_directory_on_localhost(tmp_path):
             server.wait(timeout=20)
 
 
+def test_tensorboard_command_on_a_file_says_it_is_a_file(tmp_path):
+    """A run's run.json given by mistake was reported as "directory not found"."""
+    path = tmp_path / "run.json"
+    path.write_text("{}")
+    result = run_cli("tensorboard", path, "--port", _free_port(), timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"toolkit: error: {path} is a file; toolkit tensorboard takes a directory: a run, "
+        "a sweep or the experiments directory above them\n"
+    )
+
+
 def test_tensorboard_command_refuses_a_port_in_use_or_out_of_range(tmp_path):
     """TensorBoard's own refusal came after seconds of start-up, among TensorFlow's log
     lines, with exit code 255."""

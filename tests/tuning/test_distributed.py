@@ -132,6 +132,72 @@ def test_role_flags_are_checked(write_config, make_sweep_config, cli):
     assert result.returncode == 2 and "a worker needs --sweep-dir" in result.stderr
 
 
+def test_a_chief_port_in_use_writes_no_sweep_and_another_port_starts_it(
+    write_config, make_sweep_config, tmp_path
+):
+    """The chief bound its port only once the search began: a port in use left a `failed`
+    sweep in --sweep-dir, and the same command with a free port then said "already holds a
+    sweep"."""
+    import socket
+
+    path = write_config(make_sweep_config(worker_timeout=1))
+    sweep_dir = tmp_path / "sweep"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        chief = _tune(
+            path, "--role", "chief", "--chief-port", port, "--sweep-dir", sweep_dir, cwd=tmp_path
+        )
+        _, stderr = chief.communicate(timeout=120)
+    assert chief.returncode == 2, stderr[-2000:]
+    assert f"port {port} on 127.0.0.1 is in use" in stderr and "--chief-port" in stderr
+    assert "Traceback" not in stderr
+    assert not sweep_dir.exists()
+    for flags, shown in (
+        (("--chief-port", 0), "--chief-port must be between 1 and 65535, got 0"),
+        (("--chief-port", port, "--chief-address", "192.0.2.1"), "must be an address of this"),
+    ):
+        chief = _tune(path, "--role", "chief", *flags, "--sweep-dir", sweep_dir, cwd=tmp_path)
+        _, stderr = chief.communicate(timeout=120)
+        assert chief.returncode == 2 and shown in stderr, stderr[-2000:]
+        assert not sweep_dir.exists()
+
+
+@pytest.mark.slow
+def test_a_worker_whose_set_changes_the_model_is_refused(write_config, make_sweep_config, tmp_path):
+    """A worker's --set reached the chief's base_config.yaml as well as its own config, so
+    the two compared equal: the worker trained trials with another model and reported them
+    into the chief's sweep."""
+    path = write_config(make_sweep_config(worker_timeout=5))
+    port, sweep_dir = free_port(), tmp_path / "sweep"
+    chief = _tune(
+        path, "--role", "chief", "--chief-port", port, "--sweep-dir", sweep_dir, cwd=tmp_path
+    )
+    try:
+        for config in ([path], []):  # with the config file, and joining with none
+            worker = _tune(
+                *config,
+                "--set",
+                "model.l2=0.1",
+                "--role",
+                "worker",
+                "--chief-port",
+                port,
+                "--sweep-dir",
+                sweep_dir,
+                cwd=tmp_path,
+            )
+            _, stderr = worker.communicate(timeout=120)
+            assert worker.returncode == 2, stderr[-2000:]
+            assert "model.l2: the worker's config differs" in stderr
+            assert "Traceback" not in stderr
+        assert not list(sweep_dir.glob("trials/*"))  # no trial ran with the changed model
+    finally:
+        _, stderr = chief.communicate(timeout=120)  # no worker left: it gives up by itself
+    assert "no worker was alive" in stderr
+
+
 def _wait_for(predicate, timeout: float, what: str, processes=()) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

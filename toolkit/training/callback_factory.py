@@ -118,7 +118,8 @@ def build_callbacks(
                 every_n_epochs=section.confusion_matrix.every_n_epochs,
             )
         )
-    if log_dir is not None and input_images is not None and section.input_images:
+    # A resumed run keeps the grid its first start wrote at step 1.
+    if log_dir is not None and input_images is not None and section.input_images and not resuming:
         items.append(InputImages(input_images[0], log_dir, value_range=input_images[1]))
     if section.gradient_monitor is not None:
         sample = ({k: v[:128] for k, v in validation[0].items()}, validation[1][:128])
@@ -138,7 +139,7 @@ def build_callbacks(
             EpochTensorBoard(
                 log_dir=str(log_dir),
                 histogram_freq=tb.histogram_freq,
-                write_graph=tb.write_graph,
+                write_graph=tb.write_graph and not resuming,  # the first start wrote it
                 update_freq=tb.update_freq,
                 profile_batch=tb.profile_batch,
             )

@@ -618,6 +618,12 @@ def _callbacks_and_resume(
     initial_epoch = 0
     initial_history = None
     resume_point = RunCheckpoint.latest_state(run.checkpoints) if resuming else None
+    if resuming:
+        from toolkit.training.tensorboard_trim import trim_event_files
+
+        completed = resume_point[1]["completed_epochs"] if resume_point is not None else 0
+        # Epochs past the resume point are trained again: their first writing goes.
+        trim_event_files(run.tensorboard, completed)
     if resuming and resume_point is not None:
         initial_history = _history_columns(run.history, resume_point[1]["completed_epochs"])
     run_callbacks = build_callbacks(

@@ -118,6 +118,43 @@ def configure_role(
     return Role(role, tuner_id, address, port)
 
 
+def _check_chief_can_listen(role: Role) -> None:
+    """A ToolkitError when the chief could not serve on its address and port.
+
+    Checked before the sweep directory is written: the gRPC server binds only once the
+    search starts, and a port in use then left a `failed` sweep in --sweep-dir, which a
+    second try with another port refused as "already holds a sweep".
+    """
+    import errno
+
+    port = int(role.port) if role.port and role.port.isdigit() else -1
+    if not 1 <= port <= 65535:
+        raise ToolkitError(f"--chief-port must be between 1 and 65535, got {role.port}")
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            role.address, port, type=socket.SOCK_STREAM
+        )[0]
+    except (socket.gaierror, UnicodeError):
+        raise ToolkitError(
+            f"--chief-address {role.address} is not an address or host name of this machine"
+        ) from None
+    with socket.socket(family, kind, protocol) as probe:
+        # As gRPC binds: a port left in TIME_WAIT by an ended chief (before --resume) is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ToolkitError(
+                    f"port {port} on {role.address} is in use (another chief?); "
+                    "pick a free one with --chief-port"
+                ) from None
+            raise ToolkitError(
+                f"the chief cannot listen on {role.address}:{port}: {error.strerror or error} "
+                "(--chief-address must be an address of this machine)"
+            ) from None
+
+
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -219,6 +256,8 @@ class SweepSession:
                     "a worker needs --sweep-dir DIR: the sweep directory its chief writes"
                 )
             return cls._join(Path(target), config, overrides, **options)
+        if role.kind == "chief":
+            _check_chief_can_listen(role)
         if resume:
             if config is not None:
                 raise ToolkitError(
@@ -393,8 +432,13 @@ class SweepSession:
                     f"is the chief at {role.address}:{role.port} running with --sweep-dir {path}?"
                 )
             time.sleep(0.5)
-        data, origins, label = resolve_source(path / "base_config.yaml", overrides)
+        # The chief's config as it wrote it: the worker's --set must not reach it, or the
+        # same change on both sides compared equal and the worker trained another model.
+        data, origins, label = resolve_source(path / "base_config.yaml", None)
         config = validate_config(data, origins, label)
+        if own is None and overrides:
+            given, given_origins, given_label = resolve_source(path / "base_config.yaml", overrides)
+            own = validate_config(given, given_origins, given_label)
         if own is not None:
             _check_unchanged(config, own, worker=True)
             config = config.model_copy(
