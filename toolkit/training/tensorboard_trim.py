@@ -14,8 +14,9 @@ def trim_event_files(log_dir: Path, completed_epochs: int) -> None:
     resumed run writes epoch N again, and TensorBoard draws both points at one step. As
     history.csv is trimmed to the resume point, so are the event files: every summary at a
     step above ``completed_epochs`` goes (steps are epochs counted from 1; step 0 holds the
-    graph, written at the first start only, and HParams, written at the end). Each file is rewritten beside itself and renamed over it, so a
-    kill during the trim leaves the old file or the new one.
+    graph, written at the first start only, and HParams, written at the end). Each file is
+    rewritten beside itself and renamed over it, so a kill during the trim leaves the old
+    file or the new one.
     """
     if not log_dir.is_dir():
         return
