@@ -437,35 +437,16 @@ def _check_can_serve(host: str, port: int) -> None:
     """One line for an address TensorBoard cannot serve on. TensorBoard's own answer to a port
     in use or out of range comes after seconds of start-up and TensorFlow's log lines, with
     exit code 255."""
-    import errno
-    import socket
+    from toolkit.listening import check_can_listen
 
-    if not 1 <= port <= 65535:
-        raise ToolkitError(f"--port must be between 1 and 65535, got {port}")
-    try:
-        family, kind, protocol, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
-        )[0]
-    except (socket.gaierror, UnicodeError):
-        raise ToolkitError(
-            f"--host {host} is not an address or host name of this machine "
-            "(default 127.0.0.1; 0.0.0.0 serves every interface)"
-        ) from None
-    with socket.socket(family, kind, protocol) as probe:
-        # As TensorBoard's server binds: a port left in TIME_WAIT by an ended server is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise ToolkitError(
-                    f"port {port} on {host} is in use (another TensorBoard?); "
-                    "pick a free one with --port"
-                ) from None
-            raise ToolkitError(
-                f"cannot serve on {host}:{port}: {error.strerror or error} "
-                "(--host must be an address of this machine)"
-            ) from None
+    check_can_listen(
+        host,
+        port,
+        server="TensorBoard",
+        host_option="--host",
+        port_option="--port",
+        host_hint=" (default 127.0.0.1; 0.0.0.0 serves every interface)",
+    )
 
 
 def _cmd_tensorboard(args: argparse.Namespace) -> int:

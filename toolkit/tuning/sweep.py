@@ -125,34 +125,18 @@ def _check_chief_can_listen(role: Role) -> None:
     search starts, and a port in use then left a `failed` sweep in --sweep-dir, which a
     second try with another port refused as "already holds a sweep".
     """
-    import errno
+    from toolkit.listening import check_can_listen
 
     port = int(role.port) if role.port and role.port.isdigit() else -1
     if not 1 <= port <= 65535:
         raise ToolkitError(f"--chief-port must be between 1 and 65535, got {role.port}")
-    try:
-        family, kind, protocol, _, address = socket.getaddrinfo(
-            role.address, port, type=socket.SOCK_STREAM
-        )[0]
-    except (socket.gaierror, UnicodeError):
-        raise ToolkitError(
-            f"--chief-address {role.address} is not an address or host name of this machine"
-        ) from None
-    with socket.socket(family, kind, protocol) as probe:
-        # As gRPC binds: a port left in TIME_WAIT by an ended chief (before --resume) is free.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise ToolkitError(
-                    f"port {port} on {role.address} is in use (another chief?); "
-                    "pick a free one with --chief-port"
-                ) from None
-            raise ToolkitError(
-                f"the chief cannot listen on {role.address}:{port}: {error.strerror or error} "
-                "(--chief-address must be an address of this machine)"
-            ) from None
+    check_can_listen(
+        role.address,
+        port,
+        server="the chief",
+        host_option="--chief-address",
+        port_option="--chief-port",
+    )
 
 
 def _log(message: str) -> None:
