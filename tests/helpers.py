@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,6 +101,26 @@ def kill_mid_run(out: Path, process: subprocess.Popen, after_epochs: int) -> Pat
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     return run_dir
+
+
+def sigkill_when(
+    process: subprocess.Popen, ready: Callable[[], bool], *, timeout: float, poll: float = 0.01
+) -> None:
+    """SIGKILL ``process`` as soon as ``ready()`` holds (checked every ``poll`` seconds, for
+    at most ``timeout``), then wait for it; it is stopped whatever happens. The caller asserts
+    that it was killed (``returncode == -SIGKILL``) rather than ending first."""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            if ready():
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(poll)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 # Takes a lock file as the toolkit locks a run or sweep directory, writes its PID there, says

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import hold_lock, run_cli, start_toolkit, tiny_config
+from tests.helpers import hold_lock, run_cli, sigkill_when, start_toolkit, tiny_config
 
 ROWS = 300_000  # a few seconds of writing on 2 cores: time to kill it midway
 
@@ -36,19 +35,12 @@ def test_the_next_predict_deletes_a_killed_ones_temporary_file(run_and_rows, tmp
     run, rows = run_and_rows
     output = tmp_path / "predictions.csv"
     process = start_toolkit("predict", run, "--input", rows, "--output", output)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            partial = [p for p in tmp_path.glob(".tmp-*predictions.csv") if p.stat().st_size]
-            if partial:
-                process.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.005)
-        process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    sigkill_when(
+        process,
+        lambda: any(p.stat().st_size for p in tmp_path.glob(".tmp-*predictions.csv")),
+        timeout=120,
+        poll=0.005,
+    )
     assert process.returncode == -signal.SIGKILL, "predict ended before it could be killed"
     (left,) = tmp_path.glob(".tmp-*predictions.csv")
     assert not output.exists()  # nothing half-written under the output's name

@@ -7,14 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import run_cli, start_toolkit, tiny_config
+from tests.helpers import run_cli, sigkill_when, start_toolkit, tiny_config
 
 
 def _files(directory: Path) -> dict[str, tuple[int, int]]:
@@ -95,19 +94,12 @@ def _killed_during_seed_8(directory: Path) -> Path:
     out = directory / "out"
     process = start_toolkit("train", directory / "config.yaml", "--repeat", 3, "--output-dir", out)
     pattern = "tiny-regression/repeat-*/seeds/tiny-regression/seed-8-*/checkpoints/resume/LATEST"
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            saved = [p.read_text().strip() for p in out.glob(pattern)]
-            if saved and saved[0] and int(saved[0].removeprefix("epoch-")) >= 3:
-                process.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.01)
-        process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+    def three_epochs_saved() -> bool:
+        saved = [p.read_text().strip() for p in out.glob(pattern)]
+        return bool(saved and saved[0] and int(saved[0].removeprefix("epoch-")) >= 3)
+
+    sigkill_when(process, three_epochs_saved, timeout=240)
     assert process.returncode == -signal.SIGKILL, process.stderr
     (group,) = out.glob("tiny-regression/repeat-*")
     return group
