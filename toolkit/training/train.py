@@ -234,10 +234,11 @@ def train(
     instead of being waited for; whoever passes it calls ``join()`` on each later (a sweep,
     while its next trial trains).
     """
-    data = data or prepare_data(config)
     from toolkit.training.runtime import check_runtime
 
-    check_runtime(config.runtime)  # a bad device or TOOLKIT_CPU_DEVICES: before any run exists
+    # A bad device or TOOLKIT_CPU_DEVICES: before any run exists, and before the data is read.
+    check_runtime(config.runtime)
+    data = data or prepare_data(config)
     if config.model.init_from:
         from toolkit.runs import open_run_directory
 
