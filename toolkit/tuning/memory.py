@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import threading
+import time
 from collections.abc import Iterator
+
+# How long collect_garbage waits for another thread's collection to end before it gives up
+# (a collection of a large heap takes well under a second).
+COLLECT_PATIENCE_SECONDS = 5.0
 
 
 @contextlib.contextmanager
@@ -29,4 +35,32 @@ def released_afterwards() -> Iterator[None]:
         keras.backend.clear_session(free_memory=False)
         # Only names this block added; a run's graphs are dead once it has returned.
         compat.drop_custom_gradients(keep=before)
-        gc.collect()
+        collect_garbage()
+
+
+def collect_garbage() -> bool:
+    """A full collection run by this thread; True once one ran.
+
+    ``gc.collect()`` does nothing while another thread is collecting (CPython skips a
+    collection requested during one), and a sweep's deferred plots allocate in a thread
+    while the next trial starts: a finished trial's model then stayed alive until some
+    later collection. So retry until this thread's own full collection has run.
+    """
+    me = threading.get_ident()
+    ran = False
+
+    def note(phase: str, info: dict) -> None:
+        nonlocal ran
+        if phase == "start" and info["generation"] == 2 and threading.get_ident() == me:
+            ran = True
+
+    gc.callbacks.append(note)
+    try:
+        deadline = time.monotonic() + COLLECT_PATIENCE_SECONDS
+        while True:
+            gc.collect()
+            if ran or time.monotonic() > deadline:
+                return ran
+            time.sleep(0.005)
+    finally:
+        gc.callbacks.remove(note)
