@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from tests.evaluation._support import assert_png, line, points
-from toolkit.evaluation import plots
+from toolkit.evaluation import metrics, plots
 
 
 @pytest.fixture
@@ -104,6 +104,68 @@ def test_interval_calibration_is_the_observed_coverage_per_level(data):
     np.testing.assert_allclose(observed.get_xdata(), levels)
     np.testing.assert_allclose(observed.get_ydata(), expected)
     assert ax.get_xlim() == (0, 1) and ax.get_ylim() == (0, 1)
+
+
+def _bimodal_mixture(rows: int, seed: int = 5):
+    """Per row two equally weighted components at m - 3 and m + 3 (scale 0.5), and a target
+    drawn from that mixture: calibrated, yet far from Gaussian."""
+    rng = np.random.default_rng(seed)
+    centre = rng.normal(size=rows)
+    locations = np.column_stack([centre - 3.0, centre + 3.0])
+    scales = np.full_like(locations, 0.5)
+    pick = rng.integers(0, 2, size=rows)
+    actual = locations[np.arange(rows), pick] + rng.normal(0, 0.5, size=rows)
+    return actual, locations, scales
+
+
+def _mixture_interval(level, locations, scales):
+    """The central ``level`` interval of each row's mixture, by SciPy root finding."""
+
+    def quantile(q, loc, scale):
+        return optimize.brentq(lambda v: stats.norm.cdf(v, loc, scale).mean() - q, -50, 50)
+
+    tail = (1 - level) / 2
+    return np.array(
+        [
+            [quantile(tail, loc, scale), quantile(1 - tail, loc, scale)]
+            for loc, scale in zip(locations, scales, strict=True)
+        ]
+    )
+
+
+def test_interval_calibration_of_a_mixture_counts_its_own_intervals():
+    # predict's intervals of a mixture are its quantiles: the curve must count those, not
+    # Gaussian mean -/+ z std ones, which on a bimodal mixture are far off the diagonal.
+    actual, locations, scales = _bimodal_mixture(400)
+    mean = locations.mean(axis=1)
+    std = np.sqrt((scales**2).mean(axis=1) + locations.var(axis=1))
+    pit = metrics.mixture_cdf(actual, locations, scales)
+    ax = plots.interval_calibration(actual, mean, std, pit=pit).axes[0]
+    levels = np.arange(1, 20) * 0.05
+    expected = []
+    for level in levels:
+        bounds = _mixture_interval(level, locations, scales)
+        expected.append(np.mean((bounds[:, 0] <= actual) & (actual <= bounds[:, 1])))
+    observed = line(ax, "observed")
+    np.testing.assert_allclose(observed.get_xdata(), levels)
+    np.testing.assert_allclose(observed.get_ydata(), expected, atol=1 / 400)
+    gaussian = line(plots.interval_calibration(actual, mean, std).axes[0], "observed")
+    assert np.max(np.abs(gaussian.get_ydata() - levels)) > 0.2  # what was drawn before
+
+
+def test_a_runs_calibration_plot_gets_the_mixtures_cdf_values(tmp_path):
+    from toolkit.evaluation.predict import Predictions
+    from toolkit.evaluation.run_plots import _pit
+
+    actual, locations, scales = _bimodal_mixture(50)
+    rows = zip(actual, locations, scales, strict=True)
+    independent = np.array([stats.norm.cdf(y, loc, scale).mean() for y, loc, scale in rows])
+    whole = Predictions("regression", locations.mean(1), locations=locations, scales=scales)
+    np.testing.assert_allclose(_pit(whole, actual), independent)
+    chunked = Predictions("regression", locations.mean(1), row_scores={"pit": independent})
+    assert _pit(chunked, actual) is independent
+    points_only = Predictions("regression", locations.mean(1), std=np.ones(50), locations=locations)
+    assert _pit(points_only, actual) is None  # MC dropout without a Gaussian head: Gaussian
 
 
 def test_predictive_band_covers_mean_plus_minus_z_std(data):

@@ -136,7 +136,7 @@ def _joined(group):
 
 
 def _row_scored(predictions: Predictions, target: np.ndarray) -> Predictions:
-    """A mixture's per-row NLL and CRPS against ``target``, its components dropped: a chunk
+    """A mixture's per-row NLL, CRPS and CDF value at ``target``, its components dropped: a chunk
     keeps a few numbers a row, whatever the number of passes and members."""
     if predictions.mixture is None:
         return predictions
@@ -145,6 +145,7 @@ def _row_scored(predictions: Predictions, target: np.ndarray) -> Predictions:
     predictions.row_scores = {
         "nll": metrics.mixture_nll(y, locations, scales),
         "crps": metrics.mixture_crps(y, locations, scales),
+        "pit": metrics.mixture_cdf(y, locations, scales),  # the calibration plot's
     }
     predictions.locations = predictions.scales = None
     return predictions

@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.evaluation import plots
+from toolkit.evaluation.metrics import mixture_cdf
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import Predictions, predict
 from toolkit.evaluation.predict import interval as predicted_interval
@@ -49,6 +50,17 @@ def _bounds(p: Predictions, config: ExperimentConfig) -> tuple[np.ndarray, np.nd
     return predicted_interval(p, config.prediction.interval)
 
 
+def _pit(p: Predictions, actual: np.ndarray) -> np.ndarray | None:
+    """Each row's predictive CDF at its target when the distribution is a Gaussian mixture
+    (kept by chunked evaluation, or from the components), so the calibration curve counts
+    the intervals predict writes; None for point components (Gaussian intervals)."""
+    if p.row_scores is not None and "pit" in p.row_scores:
+        return p.row_scores["pit"]
+    if p.mixture is not None:
+        return mixture_cdf(actual, *p.mixture)
+    return None
+
+
 def uses_model(config: ExperimentConfig, spec: FeatureSpec, predictions: Predictions) -> bool:
     """Whether ``plot_run`` runs the model (the predictive band of a one-feature regression
     with a spread): such plots cannot be drawn after the model's session is cleared."""
@@ -79,7 +91,9 @@ def _regression_figures(
     figures["intervals_sorted.png"] = plots.intervals_sorted(
         actual, p.mean, p.std, interval=config.prediction.interval, bounds=_bounds(p, config)
     )
-    figures["interval_calibration.png"] = plots.interval_calibration(actual, p.mean, p.std)
+    figures["interval_calibration.png"] = plots.interval_calibration(
+        actual, p.mean, p.std, pit=_pit(p, actual)
+    )
     if uses_model(config, spec, p):
         x = frame[spec.numeric[0].name].to_numpy(dtype=float)
         # The band of the predictions the run gives: its calibration, saved before the plots.

@@ -1,7 +1,9 @@
 """Uncertainty plots of a predictive distribution: intervals, their calibration, a band.
 
 The intervals and the band are the ones ``toolkit predict`` writes when given (``bounds``),
-else the Gaussian mean -/+ z std; the calibration curve uses Gaussian intervals per level.
+else the Gaussian mean -/+ z std; the calibration curve counts, per level, the intervals of
+the predictive distribution given by each row's CDF value at its target (``pit``), else
+Gaussian intervals.
 
 Rows with a NaN or infinite value (truth, mean or std) are left out and counted in the title.
 """
@@ -14,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
-from toolkit.evaluation.metrics import interval_coverage_curve
+from toolkit.evaluation.metrics import interval_coverage_curve, pit_coverage_curve
 from toolkit.evaluation.plots import canvas
 
 
@@ -103,17 +105,25 @@ def intervals_sorted(
 
 
 @canvas.styled
-def interval_calibration(y_true: Any, y_pred: Any, std: Any) -> Figure:
-    """Expected vs observed coverage of central Gaussian intervals at levels 0.05..0.95.
+def interval_calibration(y_true: Any, y_pred: Any, std: Any, *, pit: Any = None) -> Figure:
+    """Expected vs observed coverage of central intervals at levels 0.05..0.95.
 
-    Points above the diagonal mean under-confident (too wide), below over-confident.
+    ``pit``: each row's predictive CDF at its target (a mixture's, as predict's intervals
+    are its quantiles); without it, Gaussian intervals mean -/+ z std. Points above the
+    diagonal mean under-confident (too wide), below over-confident.
     """
-    (actual, predicted, sd), note = _finite(y_true, y_pred, std)
+    if pit is None:
+        (actual, predicted, sd), note = _finite(y_true, y_pred, std)
+    else:
+        (actual, predicted, sd, pit), note = _finite(y_true, y_pred, std, pit)
     fig, ax = canvas.single_axes(5.2, 5.0)
     if not actual.size:
         canvas.placeholder(ax, f"no finite prediction{note}")
         return fig
-    curve = interval_coverage_curve(actual, predicted, sd)
+    if pit is None:
+        curve = interval_coverage_curve(actual, predicted, sd)
+    else:
+        curve = pit_coverage_curve(pit)
     expected, observed = np.asarray(curve["expected"]), np.asarray(curve["observed"])
     ax.plot([0, 1], [0, 1], color=canvas.GREY, ls="--", lw=1.0, label="perfect calibration")
     ax.fill_between(expected, expected, observed, color=canvas.BAD, alpha=0.15, label="gap")
