@@ -340,3 +340,42 @@ def test_a_bad_memory_budget_stops_train_with_one_line_and_no_run(tmp_path):
         "got 'lots'"
     ]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("column", ["a", "target"])
+def test_an_infinite_value_in_hashed_held_out_rows_is_named_before_training(tmp_path, column):
+    # Only training rows were checked: an inf in a validation or test row made that split's
+    # loss and every metric NaN, and metrics.json held nulls for a run marked completed.
+    frame = _table(300)
+    codes = hashing.assign(hashing.key_hashes(frame["id"]), validation=0.2, test=0.1)
+    held_out = np.flatnonzero(codes == hashing.VALIDATION)[:3]
+    frame.loc[held_out, column] = np.inf
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = _config(str(tmp_path / "data.csv"), **_id_features(split_key="id", test=0.1))
+    rows = ", ".join(map(str, held_out))
+    with pytest.raises(
+        DataError,
+        match=rf"^data.source shard .*data.csv: (feature|target) column '{column}' has infinite "
+        rf"values \(rows {rows}\)",
+    ):
+        prepare_data(config)
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_an_infinite_value_in_a_held_out_file_is_named_before_training(tmp_path, split):
+    _table(300).to_csv(tmp_path / "train.csv", index=False)
+    held = _table(100, seed=1)
+    held.loc[7, "target"] = -np.inf
+    held.to_csv(tmp_path / "held.csv", index=False)
+    other = "test" if split == "validation" else "validation"
+    _table(100, seed=2).to_csv(tmp_path / "other.csv", index=False)
+    config = _config(
+        str(tmp_path / "train.csv"),
+        **{split: str(tmp_path / "held.csv"), other: str(tmp_path / "other.csv")},
+    )
+    with pytest.raises(
+        DataError,
+        match=rf"^data.{split} shard .*held.csv: target column 'target' has infinite values "
+        r"\(row 7\)",
+    ):
+        prepare_data(config)

@@ -95,6 +95,32 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(streamed_run
     assert scores[1]["rmse"] == pytest.approx(float(np.sqrt(np.mean(residual**2))), rel=1e-5)
 
 
+@pytest.mark.parametrize("column", ["a", "target"])
+def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
+    streamed_run, cli, tmp_path, column
+):
+    # evaluate --data scored the rows and printed null for every metric, exit 0.
+    from tests.reliability._support import assert_one_line_error
+
+    _, frame, run_dir = streamed_run
+    shards = tmp_path / "new"
+    broken = frame.iloc[:300].copy()
+    broken.loc[[250, 280], column] = -np.inf  # rows 100 and 130 of the second shard
+    _write_shards(broken, shards, shards=2, fmt="csv")
+    result = cli("evaluate", run_dir, "--data", shards)
+    assert_one_line_error(
+        result,
+        f"shard {shards / 'part-01.csv'}",
+        f"column '{column}' has infinite values (rows 100, 130)",
+    )
+    predicted = cli("predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    if column == "a":  # predict reads no target: the feature's inf is scored with a warning
+        assert "column 'a': 2 of 300 rows are infinite" in predicted.stderr
+    else:
+        assert "infinite" not in predicted.stderr
+
+
 @pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
 def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its_column(
     streamed_run, cli, tmp_path, output

@@ -293,12 +293,16 @@ class ShardSource(Source):
                     reservoirs[name].update(part, piece.shard)
                     if name == "train":
                         statistics.update(part, what=what)
+                    else:
+                        statistics.check_held_out(part, what=what)
+        if statistics is None:
+            raise DataError(f"data.source {config.source} has no rows")
         for name, shard_set in held_out.items():
             for piece in pieces_of(shard_set.shards):
+                path = shard_set.shards[piece.shard].path
                 for frame in shard_set.read(piece, threads=True):
                     counted[name] += len(frame)
                     reservoirs[name].update(frame, piece.shard)
-        if statistics is None:
-            raise DataError(f"data.source {config.source} has no rows")
+                    statistics.check_held_out(frame, what=f"data.{name} shard {path}")
         samples = {name: reservoir.rows() for name, reservoir in reservoirs.items()}
         return statistics, samples, counted
