@@ -489,6 +489,21 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
     return run
 
 
+def enclosing_runs(path: str | Path) -> list[tuple[Path, str]]:
+    """The run, ``--repeat`` group and sweep directories that hold ``path`` (itself
+    included, links followed), innermost first, each with its kind ("run", "--repeat
+    group", "sweep"): directories with a run.json or sweep.json. Commands that write files
+    of their own (compare) keep them out of these, where they would mix with the run's."""
+    found = []
+    for directory in [Path(path).resolve(), *Path(path).resolve().parents]:
+        if (directory / "sweep.json").is_file():
+            found.append((directory, "sweep"))
+        elif (directory / "run.json").is_file():
+            group = is_repeat_group(RunDirectory(directory))
+            found.append((directory, "--repeat group" if group else "run"))
+    return found
+
+
 def is_repeat_group(run: RunDirectory) -> bool:
     """Whether ``run`` is a ``--repeat`` group directory (its run.json says so)."""
     record = _read_json_or_none(run.run_json) or {}
