@@ -422,12 +422,17 @@ def disk_full_message(error: BaseException) -> str | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         text = str(current)
+        # h5py's OSError has errno 28 and no filename: the file is named in its text, as in
+        # TensorFlow's errors ("{{function_node ...}} PATH; No space left on device").
+        match = re.search(r"filename = '([^']+)'", text) or re.search(
+            r"(\S+); No space left on device", text
+        )
+        named = current.filename if isinstance(current, OSError) else None
+        named = named or (match.group(1) if match else None)
         if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
-            where = f"cannot write {current.filename}" if current.filename else "cannot write"
-            return os_error_message(current, where)
+            return os_error_message(current, f"cannot write {named or 'a file'}")
         if "No space left on device" in text or "errno = 28," in text:
-            match = re.search(r"filename = '([^']+)'", text)
-            return f"cannot write {match.group(1) if match else 'a file'}: no space left on device"
+            return f"cannot write {named or 'a file'}: no space left on device"
         current = current.__cause__ or current.__context__
     return None
 

@@ -840,10 +840,11 @@ def _finish(
             calibration=calibration,
         )
     except OSError as error:
-        run.update_run(
-            status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
-        )
-        raise ToolkitError(os_error_message(error, f"cannot write results to {run.path}")) from None
+        # The file when the error names one (atomic writes always do), else the run.
+        where = error.filename or f"results to {run.path}"
+        message = disk_full_message(error) or os_error_message(error, f"cannot write {where}")
+        run.update_run(status="failed", ended=utc_now(), reason=message)
+        raise ToolkitError(message) from None
     warnings = [_no_progress_warning(config, history)] if status == "completed" else []
     warnings += _identifier_warnings(data.spec, data.train.rows)
     warnings.append(_target_resolution_warning(data.spec))
