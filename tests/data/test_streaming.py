@@ -379,3 +379,20 @@ def test_an_infinite_value_in_a_held_out_file_is_named_before_training(tmp_path,
         r"\(row 7\)",
     ):
         prepare_data(config)
+
+
+def test_position_hashes_depend_on_the_shard_and_many_small_shards_split_by_the_fractions(
+    tmp_path,
+):
+    # pandas ignores hash_array's key for numbers: row i of every shard had one hash, so
+    # 20 positions decided the split of 200 shards (validation 0.2 held 35% of the rows).
+    assert (
+        hashing.position_hashes("part-000.csv", 0, 50)
+        != hashing.position_hashes("part-001.csv", 0, 50)
+    ).all()
+    frame = _table(4000)
+    source = _write_shards(frame, tmp_path / "shards", shards=200, fmt="csv")
+    data = prepare_data(_config(source, **_id_features(validation=0.2, test=0.1)))
+    shares = [split.rows / 4000 for split in (data.train, data.validation, data.test)]
+    # Binomial standard deviations of 0.007 and 0.005: four of them either way.
+    assert shares == pytest.approx([0.7, 0.2, 0.1], abs=0.03), shares

@@ -329,6 +329,14 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
             f"the data of {config.data.source} changed since the run started "
             f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
         )
+    split, now = (record.get("data") or {}).get("split"), data.source.get("split")
+    if split is not None and now is not None and split != now:
+        # An earlier version split streamed rows by position alone: resumed, the run would
+        # train on rows it validated on before.
+        raise DataError(
+            f"the run's rows were split by {split}, and this version splits them by {now}; "
+            "start a new run"
+        )
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
 
 

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
     from toolkit.data.streaming.reader import ShardSet
 
+# How run.json describes a split by hashing each row's shard and position. Rows were split
+# by their position alone before (the shard's name never reached the hash): a run recorded
+# with that description cannot be resumed by this version, which splits its rows otherwise.
+POSITION_SPLIT = "hash of shard name and row position"
+
 # Bytes in memory per cell of a table held in memory, by file format (a pandas frame, its
 # split copies and the encoded arrays at their peak), for data.streaming: auto.
 _BYTES_PER_CELL = 24
@@ -249,7 +254,7 @@ class ShardSource(Source):
             "split": (
                 f"hash of {config.split_key}"
                 if config.split_key
-                else ("hash of shard and row position" if hashed else "files")
+                else (POSITION_SPLIT if hashed else "files")
             ),
         }
         if statistics is not None and statistics.approximate:
