@@ -41,6 +41,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
         finally:
             os.close(descriptor)
         os.replace(temporary, path)
+    except OSError as error:
+        # A write through an open file (a full disk) names no file, and the temporary's name
+        # is not one a user knows: the error names the file being written.
+        unnamed = error.filename is None or str(error.filename) == str(temporary)
+        if error.errno is not None and unnamed:
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
     finally:
         temporary.unlink(missing_ok=True)
     return path

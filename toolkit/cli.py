@@ -407,7 +407,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from toolkit.evaluation.report import compare_runs
-    from toolkit.runs import open_run_directory
+    from toolkit.runs import enclosing_runs, open_run_directory
 
     runs = [open_run_directory(path, need_model=False).path for path in args.run_dirs]
     if len(runs) < 2:
@@ -420,7 +420,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 "pass each run once"
             )
         seen[run.resolve()] = given
-    out = Path(args.output) if args.output else runs[0].parent / "compare"
+    if args.output:
+        out = Path(args.output)
+        inside = enclosing_runs(out)
+        if inside:
+            holder, kind = inside[0]
+            where = "is" if holder == out.resolve() else "is inside"
+            raise ToolkitError(
+                f"--output {out} {where} the {kind} directory {holder}: compare.md, "
+                "compare.csv and compare.png would mix with its own files; name a directory "
+                "outside it"
+            )
+    else:
+        # compare/ beside the first run; for a group's seed run or a sweep's trial, beside
+        # the group or sweep, not among its files.
+        inside = enclosing_runs(runs[0].parent)
+        out = (inside[-1][0].parent if inside else runs[0].parent) / "compare"
     if out.exists() and not out.is_dir():
         raise ToolkitError(
             f"--output {out} is a file; it names a directory for compare.md, compare.csv "

@@ -422,12 +422,17 @@ def disk_full_message(error: BaseException) -> str | None:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         text = str(current)
+        # h5py's OSError has errno 28 and no filename: the file is named in its text, as in
+        # TensorFlow's errors ("{{function_node ...}} PATH; No space left on device").
+        match = re.search(r"filename = '([^']+)'", text) or re.search(
+            r"(\S+); No space left on device", text
+        )
+        named = current.filename if isinstance(current, OSError) else None
+        named = named or (match.group(1) if match else None)
         if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
-            where = f"cannot write {current.filename}" if current.filename else "cannot write"
-            return os_error_message(current, where)
+            return os_error_message(current, f"cannot write {named or 'a file'}")
         if "No space left on device" in text or "errno = 28," in text:
-            match = re.search(r"filename = '([^']+)'", text)
-            return f"cannot write {match.group(1) if match else 'a file'}: no space left on device"
+            return f"cannot write {named or 'a file'}: no space left on device"
         current = current.__cause__ or current.__context__
     return None
 
@@ -487,6 +492,21 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
     if need_model and not run.model.exists():
         raise ToolkitError(no_model_message(run))
     return run
+
+
+def enclosing_runs(path: str | Path) -> list[tuple[Path, str]]:
+    """The run, ``--repeat`` group and sweep directories that hold ``path`` (itself
+    included, links followed), innermost first, each with its kind ("run", "--repeat
+    group", "sweep"): directories with a run.json or sweep.json. Commands that write files
+    of their own (compare) keep them out of these, where they would mix with the run's."""
+    found = []
+    for directory in [Path(path).resolve(), *Path(path).resolve().parents]:
+        if (directory / "sweep.json").is_file():
+            found.append((directory, "sweep"))
+        elif (directory / "run.json").is_file():
+            group = is_repeat_group(RunDirectory(directory))
+            found.append((directory, "--repeat group" if group else "run"))
+    return found
 
 
 def is_repeat_group(run: RunDirectory) -> bool:

@@ -46,7 +46,7 @@ def _error(task: str = "regression", model: dict | None = None, **sections) -> s
             "regression",
             {"bayesian": {"layers": "none", "train_samples": 4}},
             {},
-            "need variational layers",
+            "'none' would make a Bayesian model with no Bayesian layers",
         ),
         ("regression", {"bayesian": {"posterior_scale_init": 0}}, {}, "posterior_scale_init"),
         ("regression", {"bayesian": {"kl_warmup_epochs": -1}}, {}, "kl_warmup_epochs"),

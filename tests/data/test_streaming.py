@@ -340,3 +340,59 @@ def test_a_bad_memory_budget_stops_train_with_one_line_and_no_run(tmp_path):
         "got 'lots'"
     ]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("column", ["a", "target"])
+def test_an_infinite_value_in_hashed_held_out_rows_is_named_before_training(tmp_path, column):
+    # Only training rows were checked: an inf in a validation or test row made that split's
+    # loss and every metric NaN, and metrics.json held nulls for a run marked completed.
+    frame = _table(300)
+    codes = hashing.assign(hashing.key_hashes(frame["id"]), validation=0.2, test=0.1)
+    held_out = np.flatnonzero(codes == hashing.VALIDATION)[:3]
+    frame.loc[held_out, column] = np.inf
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = _config(str(tmp_path / "data.csv"), **_id_features(split_key="id", test=0.1))
+    rows = ", ".join(map(str, held_out))
+    with pytest.raises(
+        DataError,
+        match=rf"^data.source shard .*data.csv: (feature|target) column '{column}' has infinite "
+        rf"values \(rows {rows}\)",
+    ):
+        prepare_data(config)
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_an_infinite_value_in_a_held_out_file_is_named_before_training(tmp_path, split):
+    _table(300).to_csv(tmp_path / "train.csv", index=False)
+    held = _table(100, seed=1)
+    held.loc[7, "target"] = -np.inf
+    held.to_csv(tmp_path / "held.csv", index=False)
+    other = "test" if split == "validation" else "validation"
+    _table(100, seed=2).to_csv(tmp_path / "other.csv", index=False)
+    config = _config(
+        str(tmp_path / "train.csv"),
+        **{split: str(tmp_path / "held.csv"), other: str(tmp_path / "other.csv")},
+    )
+    with pytest.raises(
+        DataError,
+        match=rf"^data.{split} shard .*held.csv: target column 'target' has infinite values "
+        r"\(row 7\)",
+    ):
+        prepare_data(config)
+
+
+def test_position_hashes_depend_on_the_shard_and_many_small_shards_split_by_the_fractions(
+    tmp_path,
+):
+    # pandas ignores hash_array's key for numbers: row i of every shard had one hash, so
+    # 20 positions decided the split of 200 shards (validation 0.2 held 35% of the rows).
+    assert (
+        hashing.position_hashes("part-000.csv", 0, 50)
+        != hashing.position_hashes("part-001.csv", 0, 50)
+    ).all()
+    frame = _table(4000)
+    source = _write_shards(frame, tmp_path / "shards", shards=200, fmt="csv")
+    data = prepare_data(_config(source, **_id_features(validation=0.2, test=0.1)))
+    shares = [split.rows / 4000 for split in (data.train, data.validation, data.test)]
+    # Binomial standard deviations of 0.007 and 0.005: four of them either way.
+    assert shares == pytest.approx([0.7, 0.2, 0.1], abs=0.03), shares

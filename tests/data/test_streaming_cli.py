@@ -95,6 +95,59 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(streamed_run
     assert scores[1]["rmse"] == pytest.approx(float(np.sqrt(np.mean(residual**2))), rel=1e-5)
 
 
+@pytest.mark.parametrize("column", ["a", "target"])
+def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
+    streamed_run, cli, tmp_path, column
+):
+    # evaluate --data scored the rows and printed null for every metric, exit 0.
+    from tests.reliability._support import assert_one_line_error
+
+    _, frame, run_dir = streamed_run
+    shards = tmp_path / "new"
+    broken = frame.iloc[:300].copy()
+    broken.loc[[250, 280], column] = -np.inf  # rows 100 and 130 of the second shard
+    _write_shards(broken, shards, shards=2, fmt="csv")
+    result = cli("evaluate", run_dir, "--data", shards)
+    assert_one_line_error(
+        result,
+        f"shard {shards / 'part-01.csv'}",
+        f"column '{column}' has infinite values (rows 100, 130)",
+    )
+    predicted = cli("predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv")
+    assert predicted.returncode == 0, predicted.stderr
+    if column == "a":  # predict reads no target: the feature's inf is scored with a warning
+        assert "column 'a': 2 of 300 rows are infinite" in predicted.stderr
+    else:
+        assert "infinite" not in predicted.stderr
+
+
+@pytest.mark.slow
+def test_a_run_split_by_position_alone_is_not_resumed(cli, write_config, tmp_path):
+    """Earlier versions split streamed rows by their position alone (the shard's name never
+    reached the hash); resumed now, such a run would train on rows it validated on."""
+    from tests.reliability._support import assert_one_line_error
+
+    _write_shards(_table(600), tmp_path / "shards", fmt="csv")
+    config = _streamed_config(str(tmp_path / "shards"), evaluation={"plots": False})
+    config["data"].pop("split_key")
+    config["training"]["epochs"] = 1
+    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["data"]["split"] == "hash of shard name and row position"
+    # As an earlier version recorded it, stopped before its end.
+    record["data"]["split"] = "hash of shard and row position"
+    record["status"] = "interrupted"
+    (run_dir / "run.json").write_text(json.dumps(record))
+    resumed = cli("train", "--resume", run_dir)
+    assert_one_line_error(
+        resumed,
+        "the run's rows were split by hash of shard and row position, and this version splits "
+        "them by hash of shard name and row position; start a new run",
+    )
+
+
 @pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
 def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its_column(
     streamed_run, cli, tmp_path, output

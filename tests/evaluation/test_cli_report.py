@@ -248,6 +248,49 @@ def test_compare_refuses_a_run_twice_and_an_output_that_is_a_file(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def _fake_run(path: Path, **record) -> Path:
+    """What compare reads of a run: its config.yaml and run.json."""
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (path / "run.json").write_text(json.dumps({"status": "completed", **record}))
+    return path
+
+
+def test_compare_keeps_its_files_out_of_run_group_and_sweep_directories(tmp_path):
+    """--output naming a run (or a folder in a run, group or sweep) wrote compare.md, .csv
+    and .png among the run's own files; by default, two seed runs of a group were compared
+    into a compare/ folder inside the group."""
+    group = _fake_run(tmp_path / "exp" / "repeat-1", kind="repeat")
+    runs = [_fake_run(group / "seeds" / "exp" / f"seed-{seed}-x") for seed in (7, 8)]
+    sweep = tmp_path / "exp" / "sweep-1"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text("{}")
+    before = snapshot(tmp_path)
+    for output, where, kind, holder in (
+        (runs[1], "is", "run", runs[1]),
+        (runs[1] / "new", "is inside", "run", runs[1]),
+        (group / "seeds", "is inside", "--repeat group", group),
+        (sweep / "trials", "is inside", "sweep", sweep),
+    ):
+        result = run_cli("compare", *runs, "--output", output)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == (
+            f"toolkit: error: --output {output} {where} the {kind} directory {holder}: "
+            "compare.md, compare.csv and compare.png would mix with its own files; name a "
+            "directory outside it\n"
+        )
+    assert snapshot(tmp_path) == before
+    result = run_cli("compare", *runs)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "exp" / "compare")
+    assert sorted(p.name for p in (tmp_path / "exp" / "compare").iterdir()) == [
+        "compare.csv",
+        "compare.md",
+        "compare.png",
+    ]
+    assert not list(group.rglob("compare*"))
+
+
 @pytest.mark.slow
 def test_compare_says_the_status_of_runs_that_did_not_complete(tmp_path):
     """A failed or killed run's metrics were n/a in the comparison with nothing saying why."""

@@ -323,6 +323,35 @@ CASES = [
         Case(("cannot read config file",), text=None, files={"config.yaml": "\udcff"}),
         id="config-not-utf8",
     ),
+    # Accepted silently before: a Bayesian section with no Bayesian layers (a plain network
+    # trained, the section's settings unused) and a metric listed twice (mae and mae_1).
+    *(
+        pytest.param(
+            Case(
+                (
+                    "model.bayesian.layers: 'none' would make a Bayesian model with no Bayesian "
+                    "layers",
+                    "drop model.bayesian",
+                    "allowed: all, output",
+                ),
+                {"model.bayesian": {"layers": "none"}},
+                command=command,
+            ),
+            id=f"bayesian-without-layers-{command}",
+        )
+        for command in ("train", "validate")
+    ),
+    *(
+        pytest.param(
+            Case(
+                ("model.metrics: 'mae' is listed twice; list each metric once",),
+                {"model.metrics": ["mae", "rmse", "mae"]},
+                command=command,
+            ),
+            id=f"metric-listed-twice-{command}",
+        )
+        for command in ("train", "validate")
+    ),
     # --set overrides.
     pytest.param(
         Case(

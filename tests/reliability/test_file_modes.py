@@ -84,6 +84,33 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_a_full_disk_names_the_file_being_written(tmp_path):
+    """A write through an open file on a full disk raises ENOSPC without a filename, and
+    h5py's names its file only in its text: the one line said "cannot write: no space
+    left on device". /dev/full gives the kernel's real ENOSPC on every write."""
+    import h5py
+
+    from toolkit.runs import disk_full_message
+
+    def into_full_disk(temporary: Path) -> None:
+        temporary.write_text("half")
+        with open("/dev/full", "wb") as full:
+            full.write(b"metrics")
+
+    target = tmp_path / "metrics.json"
+    with pytest.raises(OSError) as raised:
+        atomic_write(target, into_full_disk)
+    assert raised.value.filename == str(target)  # the file, not its temporary
+    assert disk_full_message(raised.value) == f"cannot write {target}: no space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+    with pytest.raises(OSError) as raised, h5py.File("/dev/full", "w") as weights:
+        weights["kernel"] = [0.0] * 1000
+    assert raised.value.filename is None
+    assert disk_full_message(raised.value) == "cannot write /dev/full: no space left on device"
+
+
 def test_an_interrupted_write_leaves_no_temporary(tmp_path):
     def interrupted(temporary: Path) -> None:
         temporary.write_text("half")

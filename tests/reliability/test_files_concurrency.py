@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -177,14 +178,19 @@ def test_full_disk_is_one_clear_line_and_the_run_is_marked_failed(cli, write_con
         stats = os.statvfs(disk)
         assert stats.f_blocks * stats.f_frsize <= 64 * 1024  # a real 64 KiB filesystem
         result = cli("train", config, "--output-dir", disk / "out", cwd=tmp_path)
-        assert_one_line_error(result, "no space left on device")
+        line = assert_one_line_error(result, "no space left on device")
         # The run started (its directory and run.json fit), filled the disk while training
         # and still recorded why it failed.
         run_jsons = list(disk.glob("out/*/*/run.json"))
         assert len(run_jsons) == 1, sorted(disk.rglob("*"))
         record = json.loads(run_jsons[0].read_text())
         assert record["status"] == "failed", record
-        assert "no space left on device" in record["reason"], record["reason"]
+        # The file being written is named (it said "cannot write: ..." without one).
+        assert re.fullmatch(
+            rf"cannot write {re.escape(str(run_jsons[0].parent))}/\S+: no space left on device",
+            record["reason"],
+        ), record["reason"]
+        assert line == f"toolkit: error: {record['reason']}"
         assert list(disk.rglob(f"{TEMPORARY_PREFIX}*")) == []
 
 
@@ -198,5 +204,31 @@ def test_a_full_disk_during_a_weights_file_is_one_line_without_tracebacks(
     config = write_config(tiny_config(model={"task": "regression", "hidden": [256, 256]}))
     with tmpfs(tmp_path / "disk", "size=128k") as disk:
         result = cli("train", config, "--output-dir", disk / "out", cwd=tmp_path)
-        assert_one_line_error(result, "no space left on device")
+        line = assert_one_line_error(result, "no space left on device")
         assert [p.name for p in disk.rglob("*.h5")] == []
+        (run,) = disk.glob("out/*/*")
+        checkpoint = run / "checkpoints" / ".best.tmp.weights.h5"  # h5py names it in its text
+        assert line == f"toolkit: error: cannot write {checkpoint}: no space left on device"
+
+
+@pytest.mark.slow
+@NEEDS_TMPFS
+def test_a_full_disk_during_an_export_names_the_export(cli, write_config, tmp_path):
+    """TensorFlow reports it as a ResourceExhaustedError naming a file deep in the staging
+    folder: the line said "cannot write a file: no space left on device"."""
+    config = write_config(tiny_config())
+    with tmpfs(tmp_path / "disk", "size=4m") as disk:
+        trained = cli("train", config, "--output-dir", disk / "out", cwd=tmp_path)
+        assert trained.returncode == 0, trained.stderr
+        run = Path(trained.stdout.strip().splitlines()[-1])
+        with contextlib.suppress(OSError), open(disk / "filler", "wb") as filler:
+            while True:  # until the disk is full
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        result = cli("export", run, cwd=tmp_path)
+        assert_one_line_error(
+            result,
+            f"cannot write the saved_model export {run / 'export' / 'saved_model'}: "
+            "no space left on device",
+        )
+        assert list((run / "export").iterdir()) == []

@@ -163,3 +163,44 @@ def test_resume_refuses_repeat_and_output_dir(tmp_path):
             "drop --repeat and --output-dir\n"
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_resumed_group_that_stops_on_a_user_error_is_marked_failed(tmp_path):
+    """The group's run.json said "running" for good when its resume stopped on a user error
+    (here its data changed since the group began), and report then called it killed."""
+    rows = 160
+    frame = pd.DataFrame({"a": range(rows), "b": [i % 7 for i in range(rows)]})
+    frame["target"] = 2.0 * frame["a"] - frame["b"]
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = tiny_config(data={"source": str(tmp_path / "data.csv"), "target": "target"})
+    config["training"]["epochs"] = 40
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    process = start_toolkit(
+        "train", tmp_path / "config.yaml", "--repeat", "3", "--output-dir", tmp_path / "out"
+    )
+    try:
+        first = process.stderr.readline()
+        assert first.startswith("seed 7 (1/3) "), first
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    (group,) = (tmp_path / "out" / "tiny-regression").glob("repeat-*")
+
+    # The data went bad meanwhile: seed 8 (resumed, or trained afresh if the signal came
+    # before it began) stops on it.
+    frame.loc[3, "target"] = None
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    result = run_cli("train", "--resume", group)
+    assert result.returncode == 2, result.stderr
+    kept, line = result.stderr.splitlines()  # seed 7's line (kept as it was), the error
+    assert kept.startswith("seed 7 (1/3) completed: ") and line.startswith("toolkit: error: ")
+    record = json.loads((group / "run.json").read_text())
+    assert record["status"] == "failed" and record["ended"] is not None, record
+    assert record["reason"] == "seed 8: DataError: " + line.removeprefix("toolkit: error: ")
+    assert record["completed_runs"] == 1
+    assert not (group / "metrics.json").exists() and not (group / ".lock").exists()

@@ -254,7 +254,7 @@ class Run:
             frame, what = read_rows(data, label="data")
             chunks = [
                 (
-                    feature_arrays(frame, self.spec, what=what),
+                    feature_arrays(frame, self.spec, what=what, finite=True),
                     encode_target(frame, self.spec, what=what),
                 )
             ]

@@ -627,7 +627,7 @@ class BayesianConfig(Strict):
     """Variational (DenseVariational) layers: which ones, their prior, posterior start and
     how the ELBO is estimated and weighted during training."""
 
-    layers: Literal["all", "output", "none"] = "all"
+    layers: Literal["all", "output"] = "all"
     prior: Literal["normal", "scale_mixture"] = "normal"
     prior_scale: PositiveFloat = 1.0
     # The standard deviation every weight's posterior starts at; small values start close to
@@ -640,6 +640,19 @@ class BayesianConfig(Strict):
     # Forward passes per training step; the ELBO's likelihood term is their average.
     train_samples: PositiveInt = 1
     estimator: Literal["reparameterization", "flipout"] = "reparameterization"
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _some_layers(cls, value: Any) -> Any:
+        """``layers: none`` was accepted and trained a plain network under a Bayesian
+        section (its other settings silently unused): a model.bayesian section means
+        variational layers."""
+        if isinstance(value, str) and value.strip().lower() == "none":
+            raise ValueError(
+                "'none' would make a Bayesian model with no Bayesian layers; for a plain "
+                "network drop model.bayesian (or set it to false); allowed: all, output"
+            )
+        return value
 
 
 class EnsembleConfig(Strict):
@@ -685,6 +698,17 @@ class ModelConfig(Strict):
     loss: LossName | None = None
     metrics: list[str] | None = None
     init_from: PathText | None = None
+
+    @field_validator("metrics")
+    @classmethod
+    def _each_metric_once(cls, value: list[str] | None) -> list[str] | None:
+        """``[mae, mae]`` compiled the metric twice, as ``mae`` and ``mae_1`` in history.csv
+        and TensorBoard: a typo for another metric, most likely."""
+        for index, metric in enumerate(value or ()):
+            if metric in value[:index]:
+                raise ValueError(f"'{metric}' is listed twice; list each metric once")
+        return value
+
     freeze: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("hidden", mode="before")
@@ -755,16 +779,6 @@ class ModelConfig(Strict):
             raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
         if self.freeze and self.ensemble is not None:
             raise ValueError("freeze does not apply to an ensemble: its blocks live in members")
-        bayesian = self.bayesian
-        if (
-            bayesian is not None
-            and bayesian.layers == "none"
-            and (bayesian.train_samples > 1 or bayesian.kl_warmup_epochs > 0)
-        ):
-            raise ValueError(
-                "bayesian.train_samples and kl_warmup_epochs need variational layers; "
-                "bayesian.layers is 'none'"
-            )
         return self
 
     def _has_dropout(self) -> bool:
@@ -787,8 +801,8 @@ class ModelConfig(Strict):
 
     @property
     def variational(self) -> bool:
-        """True when some layers are DenseVariational."""
-        return self.bayesian is not None and self.bayesian.layers != "none"
+        """True when some layers are DenseVariational (a bayesian section always has some)."""
+        return self.bayesian is not None
 
     @property
     def resolved_loss(self) -> str:

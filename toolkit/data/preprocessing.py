@@ -500,12 +500,14 @@ def feature_arrays(
     what: str = "input",
     rows: np.ndarray | None = None,
     new_images: bool = False,
+    finite: bool = False,
 ) -> dict[str, np.ndarray]:
     """Raw columns as model inputs: the numeric ones as one float32 matrix under
     ``NUMERIC_INPUT`` (columns in spec order), each categorical as strings of shape (n, 1),
     images (N, H, W, C) and signals (N, L, C) as float32. ``rows``: only the rows at these
     positions, in this order. ``new_images``: image files of any size are resized to the
-    model's (new images to predict)."""
+    model's (new images to predict). ``finite``: an infinite number is a DataError naming
+    its column and rows (scoring: one made every metric NaN; predict only warns)."""
     _check_columns(frame, spec.columns, f"{what} feature")
     arrays: dict[str, np.ndarray] = {}
     if spec.numeric:
@@ -522,6 +524,8 @@ def feature_arrays(
                     f"{what} column '{feature.name}' must be numeric, row {row} holds "
                     f"{column[row]!r}"
                 )
+            if finite:
+                check_finite(converted, f"{what} column '{feature.name}'")
             matrix[:, index] = converted.to_numpy(dtype=np.float32)
         arrays[NUMERIC_INPUT] = matrix
     for feature in spec.categorical:
@@ -563,6 +567,8 @@ def encode_target(
         )
     if target.task == "regression":
         numbers = numeric_target(values, f"{what}: target column '{target.name}'")
+        # Training refuses an infinite target; scored, one made every metric NaN.
+        check_finite(numbers, f"{what}: target column '{target.name}'")
         return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)
     index = {label: i for i, label in enumerate(target.classes)}
     tokens = _label_tokens(values)

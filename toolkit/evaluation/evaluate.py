@@ -86,7 +86,7 @@ def evaluate_frame(
     calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> tuple[dict[str, Any], Predictions, np.ndarray]:
     """Metrics, predictions and encoded targets of ``model`` on raw rows ``frame``."""
-    features = feature_arrays(frame, spec, what=what)
+    features = feature_arrays(frame, spec, what=what, finite=True)
     y = encode_target(frame, spec, what=what)
     predictions = predict(model, features, config, calibration=calibration)
     return score(predictions, y, spec, config), predictions, y

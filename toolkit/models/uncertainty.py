@@ -30,7 +30,7 @@ class Uncertainty:
     def from_config(cls, model: ModelConfig, *, train_size: int) -> Uncertainty:
         """``kl_weight: auto`` spreads the KL term over the training rows: 1 / train_size."""
         bayesian = model.bayesian
-        if bayesian is None or bayesian.layers == "none":
+        if bayesian is None:
             return cls(mc_dropout=model.mc_dropout)
         kl_weight = 1.0 / train_size if bayesian.kl_weight == "auto" else float(bayesian.kl_weight)
         variational = {

@@ -163,6 +163,16 @@ def export(
         from toolkit.runs import atomic_write_json
 
         atomic_write_json(destination.with_name(destination.name + ".json"), metadata)
+    except Exception as error:
+        from toolkit.runs import disk_full_message
+
+        # TensorFlow and the converters name a file deep in the staging folder (or none):
+        # the export being written is what the user asked for.
+        message = disk_full_message(error)
+        if message is None:
+            raise
+        reason = message.rsplit(": ", 1)[-1]  # no space left on device, or the quota
+        raise ToolkitError(f"cannot write the {fmt.name} export {destination}: {reason}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination

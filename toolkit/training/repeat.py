@@ -17,6 +17,7 @@ from toolkit.runs import (
     atomic_write_json,
     atomic_write_text,
     create_run_directory,
+    disk_full_message,
     utc_now,
 )
 from toolkit.startup import new_models_traced_quietly
@@ -176,6 +177,12 @@ def _train_group(
             _mark_interrupted(group, tracking, seeds[len(results) :], len(seeds), completed_runs)
             # The seed's own "resume with" line would resume that run alone: name the group.
             raise GroupInterrupted(group.path) from None
+        except Exception as error:
+            # A user error in a seed (its data changed since the group started, a split
+            # that one seed leaves empty) or a failure outside any seed's run: without this
+            # the group's run.json said "running" for good, and report called it killed.
+            _mark_failed(group, tracking, error, seeds[len(results)], results=results)
+            raise
     completed = [r for r in results if r.status == "completed"]
     splits = [
         s
@@ -239,3 +246,25 @@ def _mark_interrupted(
         f"toolkit train --resume {group.path} finishes it",
     )
     tracking.finish("interrupted")  # no uploads: nothing should delay the exit, as for a run
+
+
+def _mark_failed(
+    group: RunDirectory,
+    tracking: GroupTracking,
+    error: Exception,
+    seed: int,
+    *,
+    results: list[RunResult],
+) -> None:
+    """run.json of a group that stopped on an error in ``seed`` (a user error, as data
+    changed since the group began, or a crash): ``failed``, with the error as a single run
+    records it. No metrics.json, as for an interrupted group (``--resume`` of the group
+    still finishes it once the cause is fixed); its tracked run ends failed too."""
+    error_line = disk_full_message(error) or f"{type(error).__name__}: {error}".splitlines()[0]
+    group.update_run(
+        status="failed",
+        ended=utc_now(),
+        completed_runs=sum(r.status == "completed" for r in results),
+        reason=f"seed {seed}: {error_line}",
+    )
+    tracking.finish("failed")  # no uploads, as for an interrupted group

@@ -329,6 +329,14 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
             f"the data of {config.data.source} changed since the run started "
             f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
         )
+    split, now = (record.get("data") or {}).get("split"), data.source.get("split")
+    if split is not None and now is not None and split != now:
+        # An earlier version split streamed rows by position alone: resumed, the run would
+        # train on rows it validated on before.
+        raise DataError(
+            f"the run's rows were split by {split}, and this version splits them by {now}; "
+            "start a new run"
+        )
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
 
 
@@ -840,10 +848,11 @@ def _finish(
             calibration=calibration,
         )
     except OSError as error:
-        run.update_run(
-            status="failed", ended=utc_now(), reason=os_error_message(error, "writing results")
-        )
-        raise ToolkitError(os_error_message(error, f"cannot write results to {run.path}")) from None
+        # The file when the error names one (atomic writes always do), else the run.
+        where = error.filename or f"results to {run.path}"
+        message = disk_full_message(error) or os_error_message(error, f"cannot write {where}")
+        run.update_run(status="failed", ended=utc_now(), reason=message)
+        raise ToolkitError(message) from None
     warnings = [_no_progress_warning(config, history)] if status == "completed" else []
     warnings += _identifier_warnings(data.spec, data.train.rows)
     warnings.append(_target_resolution_warning(data.spec))

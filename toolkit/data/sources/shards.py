@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
     from toolkit.data.streaming.reader import ShardSet
 
+# How run.json describes a split by hashing each row's shard and position. Rows were split
+# by their position alone before (the shard's name never reached the hash): a run recorded
+# with that description cannot be resumed by this version, which splits its rows otherwise.
+POSITION_SPLIT = "hash of shard name and row position"
+
 # Bytes in memory per cell of a table held in memory, by file format (a pandas frame, its
 # split copies and the encoded arrays at their peak), for data.streaming: auto.
 _BYTES_PER_CELL = 24
@@ -249,7 +254,7 @@ class ShardSource(Source):
             "split": (
                 f"hash of {config.split_key}"
                 if config.split_key
-                else ("hash of shard and row position" if hashed else "files")
+                else (POSITION_SPLIT if hashed else "files")
             ),
         }
         if statistics is not None and statistics.approximate:
@@ -293,12 +298,16 @@ class ShardSource(Source):
                     reservoirs[name].update(part, piece.shard)
                     if name == "train":
                         statistics.update(part, what=what)
+                    else:
+                        statistics.check_held_out(part, what=what)
+        if statistics is None:
+            raise DataError(f"data.source {config.source} has no rows")
         for name, shard_set in held_out.items():
             for piece in pieces_of(shard_set.shards):
+                path = shard_set.shards[piece.shard].path
                 for frame in shard_set.read(piece, threads=True):
                     counted[name] += len(frame)
                     reservoirs[name].update(frame, piece.shard)
-        if statistics is None:
-            raise DataError(f"data.source {config.source} has no rows")
+                    statistics.check_held_out(frame, what=f"data.{name} shard {path}")
         samples = {name: reservoir.rows() for name, reservoir in reservoirs.items()}
         return statistics, samples, counted

@@ -197,6 +197,23 @@ class StatisticsAccumulator:
             check_not_continuous(target, self.task, self.config.target)
             self.labels.update(pd.Series(_label_tokens(target)).value_counts().to_dict())
 
+    def check_held_out(self, frame: pd.DataFrame, *, what: str) -> None:
+        """A DataError naming the rows of held-out ``frame`` (validation or test) whose
+        numeric feature or regression target is infinite: training never reads them, and an
+        ``inf`` there made that split's loss and every metric NaN (metrics.json held nulls)."""
+        for column in self.numeric:
+            values = frame[column]
+            if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+                # Text in a numeric column is named when the split is encoded; only the
+                # numbers matter here ("inf" in a CSV shard read as text parses to one).
+                values = pd.to_numeric(values, errors="coerce")
+            check_finite(values, f"{what}: feature column '{column}'")
+        target = frame[self.config.target]
+        if self.task == "regression":
+            check_finite(
+                pd.to_numeric(target, errors="coerce"), f"{what}: target column '{target.name}'"
+            )
+
     def spec(self) -> FeatureSpec:
         """The fitted spec; a DataError when the training split gave nothing to fit."""
         if not self.rows:
