@@ -249,6 +249,7 @@ def train(
         ensure_weights(config.model, data.spec.image.shape)  # offline: fails before any run
     base = output_dir or config.output_dir
     source_record = dict(data.source)
+    _form_cluster(config)  # a peer that never comes fails here, before any run exists
     if config.runtime.distribute == "multi_worker":
         from toolkit.training.multi_worker import worker_output_dir
 
@@ -329,7 +330,20 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
             f"the data of {config.data.source} changed since the run started "
             f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
         )
+    _form_cluster(config)  # a peer that never comes leaves run.json as it was
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
+
+
+def _form_cluster(config: ExperimentConfig) -> None:
+    """Under ``multi_worker``, wait (bounded) for every worker and make the strategy, which
+    ``_fit`` then reuses; nothing otherwise. A worker whose peers never come stops with one
+    line naming them instead of leaving a run that says 'running' forever."""
+    if config.runtime.distribute != "multi_worker":
+        return
+    from toolkit.training.runtime import configure, make_strategy
+
+    configure(config.runtime, config.seed)
+    make_strategy(config.runtime)
 
 
 def _prepare_again(config: ExperimentConfig, run: RunDirectory) -> PreparedData:
