@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,7 +185,8 @@ def test_a_signal_stops_a_worker_waiting_for_its_peer_at_once(lone_worker, sent)
 @pytest.mark.slow
 def test_sigterm_stops_a_training_worker_and_marks_its_run_interrupted(tmp_path):
     """TensorFlow's coordination service installs a SIGTERM handler that only takes note;
-    without the toolkit's taken back, ``kill`` of a training worker did nothing at all."""
+    without the toolkit's taken back, ``kill`` of a training worker did nothing at all. The
+    other worker then fails with one line (it printed TensorFlow's traceback before)."""
     config = tmp_path / "config.yaml"
     long = runtime_config(distribute="multi_worker")
     long["training"]["epochs"] = 1000  # far longer than the test waits
@@ -203,7 +205,7 @@ def test_sigterm_stops_a_training_worker_and_marks_its_run_interrupted(tmp_path)
         workers[0].send_signal(signal.SIGTERM)
         _, stderr = workers[0].communicate(timeout=60)
         stopped_after = time.monotonic() - sent_at
-        workers[1].communicate(timeout=120)  # the survivor fails once its peer is gone
+        _, survivor = workers[1].communicate(timeout=120)  # it fails once its peer is gone
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -214,4 +216,14 @@ def test_sigterm_stops_a_training_worker_and_marks_its_run_interrupted(tmp_path)
     assert "toolkit: interrupted; resume with: toolkit train --resume" in stderr
     record = run_record(histories[0].parent)
     assert record["status"] == "interrupted"
-    assert workers[1].returncode not in (0, None)
+    # The survivor: one line naming the worker that left, exit code 1, its run marked failed.
+    assert workers[1].returncode == 1, survivor[-3000:]
+    lines = _toolkit_lines(survivor)
+    assert len(lines) == 1, survivor[-3000:]
+    assert lines[0].startswith(
+        f"toolkit: error: training stopped: worker 0 ({cluster['worker'][0]}) left the cluster"
+    )
+    survivor_run = Path(lines[0].rpartition("; ")[2].removesuffix(" is marked failed"))
+    assert survivor_run.is_relative_to(tmp_path)  # worker 1's copy, in its TMPDIR
+    assert run_record(survivor_run)["status"] == "failed"
+    assert run_record(survivor_run)["reason"] in lines[0]

@@ -225,6 +225,35 @@ def _registration_error(error: Exception, wait: float) -> Exception:
     return _give_up(f"{who} (TensorFlow: {type(error).__name__}: {first[:160]})", wait)
 
 
+def lost_peer_message(error: BaseException) -> str | None:
+    """One line for a collective op aborted because a peer stopped or died mid-training (its
+    connection reset, or its heartbeats stopped: TensorFlow notices within about 10 s); None
+    for any other error."""
+    import tensorflow as tf
+
+    network = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+    if not isinstance(error, network) or not os.environ.get("TF_CONFIG"):
+        return None
+    addresses = cluster_tasks()
+    current = task() or {"type": "worker", "index": 0}
+    text = str(error)
+    named = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text)
+    peers = sorted(
+        {(job, int(index)) for job, index in named} - {(current["type"], current["index"])}
+    )
+    leader = ("chief", 0) if ("chief", 0) in addresses else ("worker", 0)
+    if (
+        not peers
+        and "CoordinationService" in text
+        and leader != (current["type"], current["index"])
+    ):
+        peers = [leader]  # the leader runs the coordination service: it is the one that went
+    who = _describe(peers, addresses) if peers else "a peer"
+    cause = re.search(r"aborted by: (.+)", text)
+    detail = cause.group(1) if cause else (text.strip().splitlines() or [""])[0]
+    return f"training stopped: {who} left the cluster ({type(error).__name__}: {detail[:200]})"
+
+
 def make_multi_worker_strategy():
     """A MultiWorkerMirroredStrategy from ``TF_CONFIG``, with the Keras workaround applied,
     once the cluster has formed (at most ``cluster_wait()`` seconds of waiting per stage).

@@ -25,7 +25,7 @@ from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import describe
-from toolkit.errors import DataError, RunInterrupted, ToolkitError
+from toolkit.errors import DataError, RunFailed, RunInterrupted, ToolkitError
 from toolkit.runs import (
     DirectoryLock,
     RunDirectory,
@@ -389,11 +389,18 @@ def _guarded_fit(
         )
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
+        lost = None
+        if config.runtime.distribute == "multi_worker" and not interrupted:
+            from toolkit.training.multi_worker import lost_peer_message
+
+            lost = lost_peer_message(error)
         if run.run_json.exists() and run.read_run().get("status") == "running":
             reason = (
                 "interrupted (Ctrl-C or SIGTERM)"
                 if interrupted
-                else disk_full_message(error) or f"{type(error).__name__}: {error}".splitlines()[0]
+                else lost
+                or disk_full_message(error)
+                or f"{type(error).__name__}: {error}".splitlines()[0]
             )
             run.update_run(
                 status="interrupted" if interrupted else "failed",
@@ -404,6 +411,8 @@ def _guarded_fit(
         tracking.finish("interrupted" if interrupted else "failed", upload=False)
         if interrupted:
             raise RunInterrupted(run.path) from None
+        if lost:
+            raise RunFailed(f"{lost}; {run.path} is marked failed") from None
         raise
     tracking.finish(result.status)
     return result
