@@ -227,3 +227,17 @@ def test_sigterm_stops_a_training_worker_and_marks_its_run_interrupted(tmp_path)
     assert survivor_run.is_relative_to(tmp_path)  # worker 1's copy, in its TMPDIR
     assert run_record(survivor_run)["status"] == "failed"
     assert run_record(survivor_run)["reason"] in lines[0]
+
+
+def test_without_tf_config_multi_worker_trains_in_this_process_alone(tmp_path, monkeypatch):
+    """No TF_CONFIG: the strategy is local, so there is no cluster to wait for."""
+    from tests.helpers import run_cli
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(runtime_config(distribute="multi_worker")))
+    result = run_cli("train", config, "--output-dir", tmp_path / "out", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = run_record(last_line(result.stdout))
+    assert record["status"] == "completed"
+    assert record["strategy"] == "MultiWorkerMirroredStrategy" and record["replicas"] == 1

@@ -270,8 +270,9 @@ def make_multi_worker_strategy():
 
     apply_keras_workaround()
     wait = cluster_wait()
-    wait_for_peers(wait)
-    compat.bound_cluster_registration(wait)
+    if task() is not None:  # without TF_CONFIG the strategy is local: no cluster to wait for
+        wait_for_peers(wait)
+        compat.bound_cluster_registration(wait)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     except tf.errors.OpError as error:
