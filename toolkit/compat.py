@@ -306,7 +306,8 @@ def _is_multi_worker(strategy) -> bool:
 # as an argument): with it the leader's registration fails with DeadlineExceededError naming
 # the tasks that never came, and the others' fails after about twice the bound. The strategy
 # keeps a coordination service configured before it is created, so this one is set up as the
-# strategy would (same leader, same coordinated jobs) plus the bound.
+# strategy would (same leader, same coordinated jobs) plus the bound. Behaviour check:
+# tests/runtime/test_multi_worker.py (a peer whose port answers but that never registers).
 
 
 def bound_cluster_registration(timeout_seconds: float) -> None:
