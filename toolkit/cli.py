@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from toolkit import __version__
-from toolkit.errors import RunInterrupted, ToolkitError
+from toolkit.errors import RunFailed, RunInterrupted, ToolkitError
 from toolkit.text import counted
 
 EXIT_USAGE = 2
@@ -540,6 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunInterrupted as error:
         print(f"toolkit: {error}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except RunFailed as error:
+        print(f"toolkit: error: {error}", file=sys.stderr)
+        return 1
     except ToolkitError as error:
         print(f"toolkit: error: {error}", file=sys.stderr)
         return EXIT_USAGE

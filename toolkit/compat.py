@@ -7,7 +7,8 @@ what it works around. pyproject.toml caps tensorflow, keras and keras-tuner belo
 minor versions, so an untested release cannot break users silently.
 
 1. Keras ``fit`` under ``tf.distribute`` strategies: a patch of Keras' TensorFlow trainer,
-   applied only where a probe shows the installed Keras still needs it.
+   applied only where a probe shows the installed Keras still needs it; and a deadline for a
+   multi-worker cluster to register (TensorFlow's coordination-service configuration).
 2. Keras Tuner: its private oracle client, oracle service and oracle bookkeeping, for bounded
    waits, requeueing a dead worker's trial, resuming a grid search and a failure limit that
    stops the search cleanly.
@@ -293,6 +294,51 @@ def _is_multi_worker(strategy) -> bool:
         isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
         and strategy.extended._in_multi_worker_mode()
     )
+
+
+# ------------------------------------------------------------- 1b. the cluster's registration
+#
+# MultiWorkerMirroredStrategy() configures TensorFlow's coordination service with no deadline
+# for the other tasks to register: a worker whose peer never starts waits in C++ forever
+# (``CoordinationServiceAgent::WaitForAllTasks``), holding the GIL. The service has a bound,
+# ``cluster_register_timeout_in_ms``, but it only applies to registering through a barrier
+# (``cluster_register_with_barrier``, which ``configure_coordination_service`` does not take
+# as an argument): with it the leader's registration fails with DeadlineExceededError naming
+# the tasks that never came, and the others' fails after about twice the bound. The strategy
+# keeps a coordination service configured before it is created, so this one is set up as the
+# strategy would (same leader, same coordinated jobs) plus the bound. Behaviour check:
+# tests/runtime/test_multi_worker.py (a peer whose port answers but that never registers).
+
+
+def bound_cluster_registration(timeout_seconds: float) -> None:
+    """Make MultiWorkerMirroredStrategy's cluster registration fail after ``timeout_seconds``.
+
+    Call with ``TF_CONFIG`` set, before the strategy is created and before TensorFlow starts.
+    """
+    import tensorflow as tf
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    spec = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+        for job in ("chief", "worker")  # the jobs the strategy coordinates
+        if job in spec.jobs
+    ]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=max(1, int(timeout_seconds * 1000)),
+    )
+    service = context.context().coordination_service
+    if not hasattr(service, "cluster_register_with_barrier"):
+        raise UpstreamChanged(
+            "TensorFlow's CoordinationServiceConfig has no cluster_register_with_barrier: "
+            "the bounded wait for a multi-worker cluster needs reviewing in toolkit/compat.py"
+        )
+    service.cluster_register_with_barrier = True
 
 
 # =========================================================================== 2. Keras Tuner

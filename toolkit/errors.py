@@ -30,6 +30,11 @@ def unknown_name(kind: str, given: str, choices: Iterable[str]) -> str:
     return f"unknown {kind} '{given}'{did_you_mean(given, choices)}; allowed: {', '.join(choices)}"
 
 
+class RunFailed(ToolkitError):
+    """Training failed for a reason outside the config (a multi-worker peer lost): the run is
+    marked failed and the CLI prints one line with exit code 1, as for a NaN loss."""
+
+
 class RunInterrupted(ToolkitError):
     """Ctrl-C during training or a sweep: state is marked interrupted and checkpoints kept."""
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,13 +29,18 @@ from tests.runtime._support import (
 )
 
 
-def _start_worker(index: int, cluster: dict, config, out, temp) -> subprocess.Popen:
+def _start_worker(
+    index: int, cluster: dict, config, out, temp, wait: float | None = None
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
         "TMPDIR": str(temp),
     }
+    env.pop("TOOLKIT_CLUSTER_WAIT", None)
+    if wait is not None:
+        env["TOOLKIT_CLUSTER_WAIT"] = str(wait)
     return subprocess.Popen(
         [sys.executable, "-m", "toolkit", "train", str(config), "--output-dir", str(out)],
         cwd=REPO,
@@ -89,3 +98,146 @@ def test_two_workers_train_the_same_weights_and_only_the_chief_writes_the_run(
         np.testing.assert_array_equal(a, b)
     # Each worker trains on its half of every global batch: the same steps as one device.
     assert_same_curves(chief_dir, reference_run.wait())
+
+
+def _toolkit_lines(stderr: str) -> list[str]:
+    """stderr without TensorFlow's C++ start-up log lines (printed before its log level applies)."""
+    return [line for line in stderr.splitlines() if not line.startswith(("I0000", "WARNING: All"))]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def lone_worker(tmp_path):
+    """Worker 0 of a two-worker cluster whose worker 1 is never started: (start, port of
+    worker 1, output directory); started processes are killed at the end if still alive."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(runtime_config(distribute="multi_worker")))
+    out = tmp_path / "out"
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    started: list[subprocess.Popen] = []
+
+    def start(wait: float | None) -> subprocess.Popen:
+        started.append(_start_worker(0, cluster, config, out, tmp_path, wait=wait))
+        return started[-1]
+
+    yield start, ports, out
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_a_worker_whose_peer_never_comes_stops_with_one_line_naming_it(lone_worker):
+    start, ports, out = lone_worker
+    began = time.monotonic()
+    worker = start(wait=3)
+    _, stderr = worker.communicate(timeout=60)
+    elapsed = time.monotonic() - began
+    assert worker.returncode == 2, stderr[-3000:]
+    lines = _toolkit_lines(stderr)
+    assert len(lines) == 1 and lines[0].startswith("toolkit: error: "), stderr[-3000:]
+    assert f"worker 1 (127.0.0.1:{ports[1]}) never joined" in lines[0]
+    assert "within 3 s" in lines[0] and "TOOLKIT_CLUSTER_WAIT" in lines[0]
+    assert 3 <= elapsed < 3 + 30  # the wait, plus start-up on a loaded machine
+    assert not out.exists()  # nothing written: the cluster forms before the run directory
+
+
+def test_a_peer_that_answers_but_never_registers_is_bounded_by_tensorflow(lone_worker):
+    """Worker 1's port answers (a plain socket, not a toolkit worker), so the TCP wait ends;
+    TensorFlow's registration then gives up after the same bound and names worker 1."""
+    start, ports, out = lone_worker
+    with socket.create_server(("127.0.0.1", ports[1])) as impostor:
+        impostor.settimeout(60)
+        worker = start(wait=3)
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 2, stderr[-3000:]
+    lines = _toolkit_lines(stderr)
+    assert len(lines) == 1, stderr[-3000:]
+    assert f"worker 1 (127.0.0.1:{ports[1]}) (TensorFlow: DeadlineExceededError" in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_worker_waiting_for_its_peer_at_once(lone_worker, sent):
+    start, ports, out = lone_worker
+    worker = start(wait=None)  # the default wait: minutes
+    deadline = time.monotonic() + 60
+    while not _answers(ports[0]):  # worker 0 answers on its own port while it waits
+        assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()[1]
+        time.sleep(0.2)
+    sent_at = time.monotonic()
+    worker.send_signal(sent)
+    _, stderr = worker.communicate(timeout=30)
+    assert time.monotonic() - sent_at < 5
+    assert worker.returncode == 130, stderr[-3000:]
+    assert _toolkit_lines(stderr) == ["toolkit: interrupted"]
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_training_worker_and_marks_its_run_interrupted(tmp_path):
+    """TensorFlow's coordination service installs a SIGTERM handler that only takes note;
+    without the toolkit's taken back, ``kill`` of a training worker did nothing at all. The
+    other worker then fails with one line (it printed TensorFlow's traceback before)."""
+    config = tmp_path / "config.yaml"
+    long = runtime_config(distribute="multi_worker")
+    long["training"]["epochs"] = 1000  # far longer than the test waits
+    config.write_text(yaml.safe_dump(long))
+    out = tmp_path / "out"
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = [_start_worker(i, cluster, config, out, tmp_path) for i in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while len(histories := list(out.glob("*/*/history.csv"))) != 1 or (
+            len(histories[0].read_text().splitlines()) < 3  # two epochs done
+        ):
+            assert all(w.poll() is None for w in workers) and time.monotonic() < deadline
+            time.sleep(0.2)
+        sent_at = time.monotonic()
+        workers[0].send_signal(signal.SIGTERM)
+        _, stderr = workers[0].communicate(timeout=60)
+        stopped_after = time.monotonic() - sent_at
+        _, survivor = workers[1].communicate(timeout=120)  # it fails once its peer is gone
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(timeout=30)
+    assert workers[0].returncode == 130, stderr[-3000:]
+    assert stopped_after < 10
+    assert "toolkit: interrupted; resume with: toolkit train --resume" in stderr
+    record = run_record(histories[0].parent)
+    assert record["status"] == "interrupted"
+    # The survivor: one line naming the worker that left, exit code 1, its run marked failed.
+    assert workers[1].returncode == 1, survivor[-3000:]
+    lines = _toolkit_lines(survivor)
+    assert len(lines) == 1, survivor[-3000:]
+    assert lines[0].startswith(
+        f"toolkit: error: training stopped: worker 0 ({cluster['worker'][0]}) left the cluster"
+    )
+    survivor_run = Path(lines[0].rpartition("; ")[2].removesuffix(" is marked failed"))
+    assert survivor_run.is_relative_to(tmp_path)  # worker 1's copy, in its TMPDIR
+    assert run_record(survivor_run)["status"] == "failed"
+    assert run_record(survivor_run)["reason"] in lines[0]
+
+
+def test_without_tf_config_multi_worker_trains_in_this_process_alone(tmp_path, monkeypatch):
+    """No TF_CONFIG: the strategy is local, so there is no cluster to wait for."""
+    from tests.helpers import run_cli
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(runtime_config(distribute="multi_worker")))
+    result = run_cli("train", config, "--output-dir", tmp_path / "out", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = run_record(last_line(result.stdout))
+    assert record["status"] == "completed"
+    assert record["strategy"] == "MultiWorkerMirroredStrategy" and record["replicas"] == 1

@@ -111,3 +111,17 @@ def test_a_runtime_mistake_leaves_no_group_or_sweep_directory(tmp_path, command)
         "toolkit: error: TOOLKIT_CPU_DEVICES must be a positive integer, got 'two'"
     ]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "inf", "nan"])
+def test_a_bad_cluster_wait_is_one_line_before_anything_starts(monkeypatch, value):
+    from toolkit.config.schema import RuntimeConfig
+
+    monkeypatch.setenv("TOOLKIT_CLUSTER_WAIT", value)
+    with pytest.raises(ToolkitError, match="TOOLKIT_CLUSTER_WAIT must be a positive number"):
+        runtime.check_runtime(RuntimeConfig(distribute="multi_worker"))
+    runtime.check_runtime(RuntimeConfig())  # only multi_worker waits for a cluster
+    monkeypatch.setenv("TOOLKIT_CLUSTER_WAIT", "2.5")
+    assert multi_worker.cluster_wait() == 2.5
+    monkeypatch.delenv("TOOLKIT_CLUSTER_WAIT")
+    assert multi_worker.cluster_wait() == multi_worker.DEFAULT_CLUSTER_WAIT

@@ -47,8 +47,12 @@ def _cpu_devices_from_env() -> int | None:
 
 def check_runtime(runtime: RuntimeConfig) -> None:
     """The mistakes ``configure`` would find, checked before a run directory exists: a bad
-    TOOLKIT_CPU_DEVICES, a GPU asked for where there is none."""
+    TOOLKIT_CPU_DEVICES or TOOLKIT_CLUSTER_WAIT, a GPU asked for where there is none."""
     _cpu_devices_from_env()
+    if runtime.distribute == "multi_worker":
+        from toolkit.training.multi_worker import cluster_wait
+
+        cluster_wait()  # a bad TOOLKIT_CLUSTER_WAIT
     if runtime.device == "gpu":
         import tensorflow as tf
 

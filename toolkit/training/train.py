@@ -25,7 +25,7 @@ from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import describe
-from toolkit.errors import DataError, RunInterrupted, ToolkitError
+from toolkit.errors import DataError, RunFailed, RunInterrupted, ToolkitError
 from toolkit.runs import (
     DirectoryLock,
     RunDirectory,
@@ -249,6 +249,7 @@ def train(
         ensure_weights(config.model, data.spec.image.shape)  # offline: fails before any run
     base = output_dir or config.output_dir
     source_record = dict(data.source)
+    _form_cluster(config)  # a peer that never comes fails here, before any run exists
     if config.runtime.distribute == "multi_worker":
         from toolkit.training.multi_worker import worker_output_dir
 
@@ -337,7 +338,20 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
             f"the run's rows were split by {split}, and this version splits them by {now}; "
             "start a new run"
         )
+    _form_cluster(config)  # a peer that never comes leaves run.json as it was
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
+
+
+def _form_cluster(config: ExperimentConfig) -> None:
+    """Under ``multi_worker``, wait (bounded) for every worker and make the strategy, which
+    ``_fit`` then reuses; nothing otherwise. A worker whose peers never come stops with one
+    line naming them instead of leaving a run that says 'running' forever."""
+    if config.runtime.distribute != "multi_worker":
+        return
+    from toolkit.training.runtime import configure, make_strategy
+
+    configure(config.runtime, config.seed)
+    make_strategy(config.runtime)
 
 
 def _prepare_again(config: ExperimentConfig, run: RunDirectory) -> PreparedData:
@@ -383,11 +397,18 @@ def _guarded_fit(
         )
     except BaseException as error:
         interrupted = isinstance(error, KeyboardInterrupt)
+        lost = None
+        if config.runtime.distribute == "multi_worker" and not interrupted:
+            from toolkit.training.multi_worker import lost_peer_message
+
+            lost = lost_peer_message(error)
         if run.run_json.exists() and run.read_run().get("status") == "running":
             reason = (
                 "interrupted (Ctrl-C or SIGTERM)"
                 if interrupted
-                else disk_full_message(error) or f"{type(error).__name__}: {error}".splitlines()[0]
+                else lost
+                or disk_full_message(error)
+                or f"{type(error).__name__}: {error}".splitlines()[0]
             )
             run.update_run(
                 status="interrupted" if interrupted else "failed",
@@ -398,6 +419,8 @@ def _guarded_fit(
         tracking.finish("interrupted" if interrupted else "failed", upload=False)
         if interrupted:
             raise RunInterrupted(run.path) from None
+        if lost:
+            raise RunFailed(f"{lost}; {run.path} is marked failed") from None
         raise
     tracking.finish(result.status)
     return result
