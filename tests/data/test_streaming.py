@@ -121,6 +121,50 @@ def test_streamed_spec_and_splits_equal_the_in_memory_ones_with_a_split_key(tmp_
     )
 
 
+def test_the_key_zero_is_hashed_like_any_other_value():
+    """pandas' hash_array mixes a number's 64 bits without its key, and the mix keeps 0 at 0:
+    the key 0 (also False and 0.0) sat at the very start of [0, 1), always in the test split
+    (in validation without one). No other value is a fixed point; 0 is now salted too."""
+    zeros = [pd.Series([0]), pd.Series([0.0]), pd.Series([-0.0]), pd.Series([False])]
+    hashes = [int(hashing.key_hashes(zero)[0]) for zero in zeros]
+    assert len(set(hashes)) == 1 and hashes[0] != 0  # the same key however it is typed
+    keys = pd.Series(np.arange(-1000, 100_000))
+    position = (hashing.key_hashes(keys) >> np.uint64(11)).astype(np.float64) / 2.0**53
+    # 101,000 uniform positions: the smallest is below 1e-8 with probability 0.1%.
+    assert position.min() > 1e-8, keys[np.argmin(position)]
+    codes = hashing.assign(hashing.key_hashes(keys), validation=0.2, test=0.1)
+    np.testing.assert_allclose(np.bincount(codes) / len(keys), [0.7, 0.2, 0.1], atol=0.005)
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_a_split_key_whose_keys_differ_in_size_warns_with_the_realised_shares(tmp_path, streaming):
+    """One key holding 30% of the rows moves the splits' row shares far from the fractions
+    (all its rows go to one split), and nothing said so. 1,400 keys of one row each and
+    one of 600 rows: with keys of equal size the validation share would be 20% give or
+    take 1.1 points (a binomial share of 1,401 keys); here it is near 14%."""
+    frame = _table(2000)
+    frame["customer"] = np.where(np.arange(2000) < 600, 0, np.arange(2000))
+    source = _write_shards(frame, tmp_path / "uneven")
+    frame.to_parquet(tmp_path / "uneven.parquet", index=False)
+    settings = _id_features(split_key="customer", validation=0.2, test=0.1)
+    where = source if streaming else str(tmp_path / "uneven.parquet")
+    data = prepare_data(_config(where, streaming=streaming, **settings))
+    # The shares counted from the rows of each split, independently of the warning.
+    shares = {name: data.rows[name] / 2000 for name in ("train", "validation", "test")}
+    assert abs(shares["validation"] - 0.2) > 4 * np.sqrt(0.2 * 0.8 / 1401)
+    (warning,) = data.warnings
+    assert warning.startswith("data.split_key 'customer' put these shares of the rows in the ")
+    for name, asked in [("train", 70), ("validation", 20), ("test", 10)]:
+        assert f"{name} {shares[name]:.1%} (asked {asked}%)" in warning
+    assert "its 1,401 keys differ in size; the largest, 0, holds 30.0% of the rows" in warning
+    # Keys of one row each: the shares are the key shares, within chance; nothing to say.
+    even = (
+        _write_shards(frame, tmp_path / "even") if streaming else str(tmp_path / "uneven.parquet")
+    )
+    settings["split_key"] = "id"
+    assert prepare_data(_config(even, streaming=streaming, **settings)).warnings == []
+
+
 def test_hash_splits_are_disjoint_stable_and_follow_the_fractions():
     keys = pd.Series(np.arange(20_000) * 13)
     first = hashing.assign(hashing.key_hashes(keys), validation=0.2, test=0.1)

@@ -148,6 +148,61 @@ def test_a_run_split_by_position_alone_is_not_resumed(cli, write_config, tmp_pat
     )
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("streaming", [True, False])
+def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed(cli, write_config, tmp_path, streaming):
+    """Keys were hashed without a salt before (the key 0 always fell in the test split): a
+    run recorded so puts some keys in other splits now, and resumed would train on rows it
+    validated on. Streamed runs recorded 'hash of KEY'; runs in memory recorded no split."""
+    from tests.reliability._support import assert_one_line_error
+
+    frame = _table(600)
+    if streaming:
+        source = str(_write_shards(frame, tmp_path / "shards", fmt="csv"))
+    else:
+        frame.to_csv(tmp_path / "all.csv", index=False)
+        source = str(tmp_path / "all.csv")
+    config = _streamed_config(source, evaluation={"plots": False})
+    config["data"]["streaming"] = streaming
+    config["training"]["epochs"] = 1
+    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["data"]["split"] == "salted hash of id"
+    # As an earlier version recorded it, stopped before its end.
+    if streaming:
+        record["data"]["split"] = "hash of id"
+    else:
+        del record["data"]["split"]
+    record["status"] = "interrupted"
+    (run_dir / "run.json").write_text(json.dumps(record))
+    resumed = cli("train", "--resume", run_dir)
+    assert_one_line_error(
+        resumed,
+        "the run's rows were split by hash of id, and this version splits them by salted "
+        "hash of id; start a new run",
+    )
+
+
+@pytest.mark.slow
+def test_uneven_split_key_shares_are_a_run_warning(cli, write_config, tmp_path):
+    """The line about data.split_key's row shares reaches run.json's warnings (the shares
+    themselves are checked in test_streaming)."""
+    frame = _table(1000)
+    frame["customer"] = np.where(np.arange(1000) < 300, 0, np.arange(1000))
+    _write_shards(frame, tmp_path / "shards", fmt="csv")
+    config = _streamed_config(str(tmp_path / "shards"), evaluation={"plots": False})
+    config["data"]["split_key"] = "customer"
+    config["training"]["epochs"] = 1
+    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    (warning,) = json.loads((run_dir / "run.json").read_text())["warnings"]
+    assert warning.startswith("data.split_key 'customer' put these shares of the rows")
+    assert "the largest, 0, holds 30.0% of the rows" in warning
+
+
 @pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
 def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its_column(
     streamed_run, cli, tmp_path, output

@@ -200,14 +200,16 @@ def test_a_full_disk_during_a_weights_file_is_one_line_without_tracebacks(
     cli, write_config, tmp_path
 ):
     """The best weights (an HDF5 file of about 270 KB) do not fit: h5py reported the failed
-    write twice more, as tracebacks, when the file's object was freed after the error line."""
+    write twice more, as tracebacks, when the file's object was freed after the error line;
+    and the line named the temporary file (.best.tmp.weights.h5), not best.weights.h5."""
     config = write_config(tiny_config(model={"task": "regression", "hidden": [256, 256]}))
     with tmpfs(tmp_path / "disk", "size=128k") as disk:
         result = cli("train", config, "--output-dir", disk / "out", cwd=tmp_path)
         line = assert_one_line_error(result, "no space left on device")
         assert [p.name for p in disk.rglob("*.h5")] == []
         (run,) = disk.glob("out/*/*")
-        checkpoint = run / "checkpoints" / ".best.tmp.weights.h5"  # h5py names it in its text
+        # h5py names the temporary file in its text: the line names the file a user knows.
+        checkpoint = run / "checkpoints" / "best.weights.h5"
         assert line == f"toolkit: error: cannot write {checkpoint}: no space left on device"
 
 

@@ -1,7 +1,8 @@
 """Splits by hashing: a row's split follows from its key alone, never from the other rows.
 
-A stable 64-bit hash of the row's ``data.split_key`` value (or, without a key, of the shard
-it comes from and its position there) is mapped to ``[0, 1)``; the first ``test`` of that
+A stable 64-bit hash of the row's ``data.split_key`` value (numbers salted first, see
+``_SALT``; or, without a key, of the shard it comes from and its position there) is mapped
+to ``[0, 1)``; the first ``test`` of that
 interval is the test split, the next ``validation`` the validation split, the rest training.
 So a streamed source splits without loading anything, the assignment is the same on every
 epoch, on resume and on every machine, and the splits are disjoint by construction. The hash
@@ -11,6 +12,9 @@ does not depend on the experiment's seed: a key stays in its split across experi
 from __future__ import annotations
 
 import hashlib
+import math
+from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -20,6 +24,18 @@ SPLIT_NAMES = {TRAIN: "train", VALIDATION: "validation", TEST: "test"}
 
 # pandas' hash_array takes a 16-character key; a fixed one keeps hashes the same everywhere.
 _KEY = "keras-toolkit-01"
+# pandas' hash_array uses its key for text only: a number's hash is a fixed bijective mix of
+# its 64 bits, which leaves 0 at 0, so the key 0 (and False, 0.0) always fell at the start
+# of [0, 1), in the test split. These fixed bits are XORed into a number first: the value
+# that now hashes to 0 is an arbitrary 64-bit one, no more likely as a key than any other.
+_SALT = np.uint64(int.from_bytes(hashlib.sha256(b"keras-toolkit split_key").digest()[:8], "little"))
+
+
+def key_split(key: str) -> str:
+    """How run.json describes a split by hashing the column ``key``. Keys were hashed without
+    the salt before ("hash of KEY"): a run recorded so is not resumed by this version, which
+    puts some of its keys in other splits (it would train on rows it validated on)."""
+    return f"salted hash of {key}"
 
 
 def key_hashes(values: np.ndarray | pd.Series) -> np.ndarray:
@@ -47,6 +63,8 @@ def key_hashes(values: np.ndarray | pd.Series) -> np.ndarray:
 
 
 def _hash(values: np.ndarray) -> np.ndarray:
+    if values.dtype != object:  # int64 or float64: salted (see _SALT)
+        values = np.ascontiguousarray(values).view(np.uint64) ^ _SALT
     return pd.util.hash_array(values, hash_key=_KEY, categorize=False)
 
 
@@ -81,3 +99,94 @@ def fold(hashes: np.ndarray, k: int, *, validation: float | None, test: float | 
     start = (test or 0.0) + (validation or 0.0)
     within = np.clip((position - start) / (1.0 - start), 0.0, np.nextafter(1.0, 0.0))
     return (within * k).astype(np.int64)
+
+
+# A realised row share is reported when it is this many standard deviations of the share of
+# keys away from the fraction asked for (see ``split_share_warning``) ...
+SHARE_DEVIATIONS = 4.0
+# ... and off by more than this part of the fraction: a million keys of slightly unequal
+# size move the shares by a fraction of a percent, not worth a word.
+SHARE_SLACK = 0.1
+
+
+class KeySizes:
+    """Rows per ``data.split_key`` value, counted chunk by chunk, up to ``cap`` distinct
+    values (beyond it only "more than ``cap``" is known, which bounds the warning's
+    tolerance from above: more keys only make the key shares tighter)."""
+
+    def __init__(self, cap: int = 100_000) -> None:
+        self.cap = cap
+        self.sizes: Counter = Counter()
+        self.rows = 0
+        self.overflow = False
+
+    def update(self, values: np.ndarray | pd.Series) -> None:
+        """Count the keys of one chunk."""
+        values = pd.Series(values)
+        self.rows += len(values)
+        if self.overflow:
+            return
+        counts = values.value_counts(dropna=False)
+        # A whole table of ten million ids is not counted into a dict one by one (seconds).
+        self.overflow = len(counts) > self.cap
+        if not self.overflow:
+            self.sizes.update(counts.to_dict())
+            self.overflow = len(self.sizes) > self.cap
+
+    @property
+    def keys(self) -> int:
+        """The number of distinct keys (a lower bound once over ``cap``)."""
+        return self.cap if self.overflow else len(self.sizes)
+
+
+def split_share_warning(
+    key: str,
+    rows: dict[str, int],
+    fractions: dict[str, float | None],
+    sizes: KeySizes | Callable[[], KeySizes],
+) -> str | None:
+    """A line when the rows' shares of the hashed splits stray from the fractions asked for,
+    beyond what hashing the keys would give by chance: the keys differ in size (one key of
+    30% of the rows put 44% of them in a validation split of 0.2).
+
+    ``rows``: the rows of each split hashed from ``data.source`` (train and those with a
+    fraction). The tolerance: were every key the same size, a split's row share would be its
+    share of the n keys, a binomial count over n, of standard deviation sqrt(p (1 - p) / n);
+    ``SHARE_DEVIATIONS`` (4) of them are exceeded by chance about once in 16,000 splits, so
+    a larger gap comes from keys of unequal size (with at least ``SHARE_SLACK`` of p).
+    ``sizes`` may be a function: the keys are counted only when a share strays by that much
+    (counting five million keys in memory takes two seconds)."""
+    asked = {name: fraction for name, fraction in fractions.items() if fraction is not None}
+    asked = {"train": 1.0 - sum(asked.values()), **asked}
+    total = sum(rows.get(name, 0) for name in asked)
+    if not total:
+        return None
+    realised = {name: rows.get(name, 0) / total for name in asked}
+    if all(abs(realised[name] - p) <= SHARE_SLACK * p for name, p in asked.items()):
+        return None
+    if callable(sizes):
+        sizes = sizes()
+    if not sizes.keys:
+        return None
+    strayed = [
+        name
+        for name, p in asked.items()
+        if abs(realised[name] - p)
+        > max(SHARE_DEVIATIONS * math.sqrt(p * (1.0 - p) / sizes.keys), SHARE_SLACK * p)
+    ]
+    if not strayed:
+        return None
+    shares = ", ".join(f"{name} {realised[name]:.1%} (asked {asked[name]:.0%})" for name in asked)
+    keys = f"more than {sizes.cap:,}" if sizes.overflow else f"{sizes.keys:,}"
+    largest = ""
+    if sizes.sizes and not sizes.overflow:
+        value, count = max(sizes.sizes.items(), key=lambda item: item[1])
+        if isinstance(value, float | np.floating) and float(value).is_integer():
+            value = int(value)  # as in the file (a CSV column with a gap is read as floats)
+        shown = repr(value) if isinstance(value, str) else str(value)
+        largest = f"; the largest, {shown}, holds {count / sizes.rows:.1%} of the rows"
+    return (
+        f"data.split_key '{key}' put these shares of the rows in the splits: {shares}. All "
+        f"rows of a key go to one split, and its {keys} keys differ in size{largest}; use a "
+        "key with more, smaller groups for shares nearer the fractions"
+    )

@@ -30,6 +30,8 @@ class PreparedData:
     source: dict[str, Any] = field(default_factory=dict)  # what run.json records about it
     # Rows held out of training for conformal calibration (prediction.conformal.calibration).
     calibration: Split | None = None
+    # Lines for run.json's warnings about the data (data.split_key's uneven splits).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> dict[str, int]:

@@ -34,6 +34,8 @@ class SplitRows:
     test: np.ndarray | pd.DataFrame | None
     # Rows held out of training for conformal calibration (prediction.conformal.calibration).
     calibration: np.ndarray | None = None
+    # A line for run.json when data.split_key's splits stray from their fractions.
+    warning: str | None = None
 
 
 def split_calibration(
@@ -51,7 +53,7 @@ def split_calibration(
     train, calibration = _split_off(
         parts.train, fraction, stratify=labels, seed=seed, what="conformal calibration"
     )
-    return SplitRows(train, parts.validation, parts.test, calibration)
+    return SplitRows(train, parts.validation, parts.test, calibration, parts.warning)
 
 
 def _split_off(
@@ -95,8 +97,11 @@ def _shuffle_split(
     return positions[permutation[held_out_count:]], positions[permutation[:held_out_count]]
 
 
-def _hash_rows(frame: pd.DataFrame, config: DataConfig) -> dict[str, np.ndarray | None]:
-    """Each row's split from the hash of its ``data.split_key`` (``toolkit.data.hashing``)."""
+def _hash_rows(
+    frame: pd.DataFrame, config: DataConfig
+) -> tuple[dict[str, np.ndarray | None], str | None]:
+    """Each row's split from the hash of its ``data.split_key`` (``toolkit.data.hashing``),
+    and a warning when the splits' row shares stray from the fractions."""
     key = config.split_key
     if key not in frame.columns:
         from toolkit.errors import did_you_mean
@@ -120,7 +125,14 @@ def _hash_rows(frame: pd.DataFrame, config: DataConfig) -> dict[str, np.ndarray 
                 f"hashing data.split_key '{key}' left the {name} split empty "
                 f"({frame[key].nunique()} distinct keys); use more keys or a larger fraction"
             )
-    return parts
+
+    def sizes() -> hashing.KeySizes:
+        counted = hashing.KeySizes()
+        counted.update(frame[key])
+        return counted
+
+    rows = {name: len(part) for name, part in parts.items() if part is not None}
+    return parts, hashing.split_share_warning(key, rows, fractions, sizes)
 
 
 def _held_out_file(location: str, config: DataConfig, what: str) -> pd.DataFrame:
@@ -146,8 +158,10 @@ def split_rows(
     ``shipped_test``: the test part a dataset comes with (keras.datasets); it is the test
     split unless ``data.test`` says otherwise.
     """
+    warning = None
     if config.split_key is not None:
-        parts: dict[str, np.ndarray | pd.DataFrame | None] = dict(_hash_rows(frame, config))
+        hashed, warning = _hash_rows(frame, config)
+        parts: dict[str, np.ndarray | pd.DataFrame | None] = dict(hashed)
     else:
         stratify = config.stratify if config.stratify is not None else task != "regression"
         labels = frame[config.target].reset_index(drop=True) if stratify else None
@@ -178,7 +192,7 @@ def split_rows(
     if shipped_test is not None and config.test is None:
         parts["test"] = shipped_test
     assert parts["validation"] is not None  # the schema requires a validation setting
-    return SplitRows(parts["train"], parts["validation"], parts.get("test"))
+    return SplitRows(parts["train"], parts["validation"], parts.get("test"), warning=warning)
 
 
 def split_frame(

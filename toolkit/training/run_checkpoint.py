@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import keras
 import numpy as np
 
 from toolkit.errors import ToolkitError
-from toolkit.runs import atomic_write_json, atomic_write_text
+from toolkit.runs import atomic_write, atomic_write_json, atomic_write_text, disk_full_message
 
 
 def _state_variables(model: keras.Model) -> dict[str, list]:
@@ -97,14 +99,23 @@ class RunCheckpoint(keras.callbacks.Callback):
         if self.save_best and _improved(current, self.best, self.mode):
             self.best = float(current)
             self.best_epoch = epoch
-            temporary = self.directory / ".best.tmp.weights.h5"
-            try:
-                self.model.save_weights(temporary, overwrite=True)
-                temporary.replace(self.best_path)
-            finally:
-                temporary.unlink(missing_ok=True)
+            self._save_best()
         if self.save_last:
             self._save_resume_point(epoch + 1)
+
+    def _save_best(self) -> None:
+        """Write ``best.weights.h5`` through a temporary file beside it (a kill mid-write
+        leaves the previous best whole). A failure names ``best.weights.h5``: h5py names the
+        temporary file in its text, and a full disk read "cannot write
+        .../.best.tmp.weights.h5", a file the user never sees."""
+        try:
+            atomic_write(self.best_path, lambda path: self.model.save_weights(path))
+        except Exception as error:
+            if isinstance(error, OSError) and str(error.filename) == str(self.best_path):
+                raise  # atomic_write named the target already
+            if disk_full_message(error) is None:
+                raise
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.best_path)) from error
 
     def on_train_end(self, logs=None) -> None:
         self.wait()

@@ -331,9 +331,13 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
             f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
         )
     split, now = (record.get("data") or {}).get("split"), data.source.get("split")
+    if split is None and config.data.split_key is not None:
+        # Runs in memory recorded no split before keys were salted: they were split by the
+        # unsalted hash.
+        split = f"hash of {config.data.split_key}"
     if split is not None and now is not None and split != now:
-        # An earlier version split streamed rows by position alone: resumed, the run would
-        # train on rows it validated on before.
+        # An earlier version split streamed rows by position alone, and keys by an unsalted
+        # hash: resumed, the run would train on rows it validated on before.
         raise DataError(
             f"the run's rows were split by {split}, and this version splits them by {now}; "
             "start a new run"
@@ -878,6 +882,7 @@ def _finish(
         raise ToolkitError(message) from None
     warnings = [_no_progress_warning(config, history)] if status == "completed" else []
     warnings += _identifier_warnings(data.spec, data.train.rows)
+    warnings += data.warnings
     warnings.append(_target_resolution_warning(data.spec))
     warnings.append(_unbounded_conformal_warning(calibration.conformal))
     if calibration.std_scaling is not None and "bounded" in calibration.std_scaling:

@@ -106,5 +106,11 @@ class Source(abc.ABC):
         )
 
     def describe(self) -> dict[str, Any]:
-        """What run.json records about the source."""
-        return {"kind": self.kind, "source": self.config.source}
+        """What run.json records about the source (with how rows were split, when by a key:
+        ``--resume`` refuses a run whose rows this version would split otherwise)."""
+        info: dict[str, Any] = {"kind": self.kind, "source": self.config.source}
+        if self.config.split_key is not None:
+            from toolkit.data.hashing import key_split
+
+            info["split"] = key_split(self.config.split_key)
+        return info

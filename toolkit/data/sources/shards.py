@@ -220,10 +220,20 @@ class ShardSource(Source):
         counted: dict[str, int] = dict(rows or {})
         samples: dict[str, Any] = {}
         statistics = None
+        warnings = []
         if spec is None or any(name not in counted for name in wanted):
-            statistics, samples, counted = self._one_pass(
+            statistics, samples, counted, key_sizes = self._one_pass(
                 main, held_out, selections, wanted, column_kinds, StatisticsAccumulator, Reservoir
             )
+            if key_sizes is not None and hashed:
+                # As in memory (splits._hash_rows): the same keys, the same line.
+                warning = hashing.split_share_warning(
+                    config.split_key,
+                    {name: counted[name] for name in wanted if name not in held_out},
+                    fractions,
+                    key_sizes,
+                )
+                warnings = [warning] if warning else []
         fitted = spec or statistics.spec()
         splits = {}
         for name in wanted:
@@ -252,7 +262,7 @@ class ShardSource(Source):
             "format": main.format,
             "shards": len(main.shards),
             "split": (
-                f"hash of {config.split_key}"
+                hashing.key_split(config.split_key)
                 if config.split_key
                 else (POSITION_SPLIT if hashed else "files")
             ),
@@ -266,6 +276,7 @@ class ShardSource(Source):
             test=splits.get("test"),
             fingerprint=fingerprint,
             source=info,
+            warnings=warnings,
         )
 
     def _one_pass(
@@ -277,6 +288,7 @@ class ShardSource(Source):
         statistics = None
         reservoirs = {name: reservoir_class(SAMPLE_ROWS, self.seed) for name in wanted}
         counted = dict.fromkeys(wanted, 0)
+        key_sizes = hashing.KeySizes() if config.split_key is not None else None
         pieces = pieces_of(main.shards)
         for piece in pieces:
             shard = main.shards[piece.shard]
@@ -288,6 +300,8 @@ class ShardSource(Source):
                 codes = None
                 if selections["train"].code is not None:
                     codes = selections["train"].codes(frame, shard.path.name)
+                if key_sizes is not None:
+                    key_sizes.update(frame[config.split_key])
                 for name in wanted:
                     if name in held_out:
                         continue
@@ -310,4 +324,4 @@ class ShardSource(Source):
                     reservoirs[name].update(frame, piece.shard)
                     statistics.check_held_out(frame, what=f"data.{name} shard {path}")
         samples = {name: reservoir.rows() for name, reservoir in reservoirs.items()}
-        return statistics, samples, counted
+        return statistics, samples, counted, key_sizes

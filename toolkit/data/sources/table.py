@@ -294,4 +294,5 @@ class TableSource(Source):
             fingerprint=digest,
             source=self.describe(),
             calibration=encode(parts.calibration, "calibration data"),
+            warnings=[parts.warning] if parts.warning else [],
         )
