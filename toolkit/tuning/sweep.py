@@ -476,7 +476,12 @@ class SweepSession:
         final_run = None
         tracking, parent = self._tracking()
         try:
-            with _stdout_to_stderr(), sigterm_as_interrupt(), nested_under(parent):
+            with (
+                _stdout_to_stderr(),
+                _tensorflow_warnings_quiet(not self.verbose),
+                sigterm_as_interrupt(),
+                nested_under(parent),
+            ):
                 status, reason = self._search()
                 if self.role.kind == "worker":
                     status = "joined"
@@ -526,8 +531,6 @@ class SweepSession:
         from toolkit.tuning.tuner import SweepTuner
 
         if not self.verbose:
-            # Every trial builds new tf.functions by design; TensorFlow's retracing advice is noise.
-            logging.getLogger("tensorflow").setLevel(logging.ERROR)
             compat.quiet_failed_trials()  # the records keep each failed trial's traceback
         runner = None
         if self.role.kind != "chief":
@@ -663,6 +666,22 @@ class SweepSession:
         )
         _log(f"final run {result.status}: {counted(result.epochs, 'epoch')} -> {result.run_dir}")
         return result.run_dir
+
+
+@contextlib.contextmanager
+def _tensorflow_warnings_quiet(quiet: bool) -> Iterator[None]:
+    """Within (when ``quiet``): TensorFlow's logger shows errors only. Every trial builds new
+    tf.functions by design, so TensorFlow's retracing advice is noise. The level is put back
+    afterwards: ``toolkit.tune()`` in a notebook left TensorFlow's warnings off for the rest
+    of the session (and a later test in the same process could no longer see them)."""
+    logger = logging.getLogger("tensorflow")
+    previous = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 @contextlib.contextmanager
