@@ -195,6 +195,7 @@ class SweepSession:
         self.records = records
         # Held by the chief or single process until ``run`` ends; workers join the chief's.
         self.lock = lock
+        self.heartbeat = None  # a worker's, from when it has joined (``_start_heartbeat``)
         self.config = config
         self.tuner = config.tuner
         self.space = space
@@ -239,7 +240,12 @@ class SweepSession:
                 raise ToolkitError(
                     "a worker needs --sweep-dir DIR: the sweep directory its chief writes"
                 )
-            return cls._join(Path(target), config, overrides, **options)
+            session = cls._join(Path(target), config, overrides, **options)
+            # Beating from the moment it has joined, not once TensorFlow has started: a chief
+            # that was already serving gave up ("no worker was alive") on workers still
+            # importing TensorFlow, which takes longer than worker_timeout on a busy machine.
+            session._start_heartbeat()
+            return session
         if role.kind == "chief":
             _check_chief_can_listen(role)
         if resume:
@@ -459,20 +465,28 @@ class SweepSession:
             self.release()
 
     def release(self) -> None:
-        """Let other processes resume the sweep (``run`` does it when it ends)."""
+        """Let other processes resume the sweep, and (a worker) stop its heartbeat; ``run``
+        does it when it ends."""
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+        self._stop_heartbeat()
+
+    def _stop_heartbeat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+            self.heartbeat = None
+
+    def _start_heartbeat(self) -> None:
+        """A worker's heartbeat file, touched a few times per ``worker_timeout``."""
+        from toolkit.tuning.heartbeat import Heartbeat
+
+        interval = max(0.2, min(5.0, self.tuner.worker_timeout / 4))
+        self.heartbeat = Heartbeat(
+            self.records.workers_dir / f"{self.role.tuner_id}.beat", interval=interval
+        ).start()
 
     def _run(self) -> SweepOutcome:
-        heartbeat = None
-        if self.role.kind == "worker":
-            from toolkit.tuning.heartbeat import Heartbeat
-
-            interval = max(0.2, min(5.0, self.tuner.worker_timeout / 4))
-            heartbeat = Heartbeat(
-                self.records.workers_dir / f"{self.role.tuner_id}.beat", interval=interval
-            ).start()
         final_run = None
         tracking, parent = self._tracking()
         try:
@@ -494,8 +508,7 @@ class SweepSession:
                 tracking.finish("interrupted" if isinstance(error, RunInterrupted) else "failed")
             raise
         finally:
-            if heartbeat is not None:
-                heartbeat.stop()
+            self._stop_heartbeat()
         if tracking is not None:
             best = self.records.read_sweep().get("best_trial") or {}
             tracking.finish(
