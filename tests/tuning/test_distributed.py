@@ -295,3 +295,35 @@ def test_a_worker_beats_from_when_it_joins_before_tensorflow_starts(tmp_path):
     finally:
         worker.release()
     assert not beat.exists()  # released: the heartbeat stopped and its file is gone
+
+
+def test_a_worker_waits_for_a_chief_that_beats_but_does_not_serve_yet(monkeypatch):
+    """A chief and its workers started together all import TensorFlow first; a worker whose
+    first call came more than worker_timeout before the chief served gave up on a chief that
+    was only starting. Until the chief first answers, a call waits on while its heartbeat is
+    fresh, and gives up once the heartbeat stops."""
+    from keras_tuner.src import protos
+
+    from toolkit.tuning.client import BoundedOracleClient, ChiefLost
+
+    port = free_port()  # nobody listens: a chief not serving yet
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker-a")
+    checks = []
+
+    def alive() -> bool:  # beats for the first three checks, then stops
+        checks.append(time.monotonic())
+        return len(checks) <= 3
+
+    client = BoundedOracleClient(
+        object(), timeout=0.3, address=f"127.0.0.1:{port}", chief_alive=alive
+    )
+    started = time.monotonic()
+    with pytest.raises(ChiefLost, match=r"did not answer within 0\.3 s"):
+        client.stub.GetSpace(protos.get_service().GetSpaceRequest())
+    assert len(checks) == 4  # three more waits while it beat, then lost
+    assert time.monotonic() - started >= 4 * 0.3
+    with pytest.raises(ChiefLost):  # lost for good: later calls fail at once
+        client.stub.GetSpace(protos.get_service().GetSpaceRequest())
+    assert len(checks) == 4

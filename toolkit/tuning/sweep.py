@@ -248,6 +248,22 @@ class SweepSession:
             return session
         if role.kind == "chief":
             _check_chief_can_listen(role)
+            session = cls._open_own(config, overrides, resume, sweep_dir, **options)
+            # Its workers wait for it while it starts TensorFlow (see BoundedOracleClient).
+            session._start_heartbeat()
+            return session
+        return cls._open_own(config, overrides, resume, sweep_dir, **options)
+
+    @classmethod
+    def _open_own(
+        cls,
+        config: ConfigSource | None,
+        overrides: Overrides,
+        resume: str | Path | None,
+        sweep_dir: str | Path | None,
+        **options: Any,
+    ) -> SweepSession:
+        """A new sweep, or the one at ``resume``, for the only or chief process."""
         if resume:
             if config is not None:
                 raise ToolkitError(
@@ -478,13 +494,16 @@ class SweepSession:
             self.heartbeat = None
 
     def _start_heartbeat(self) -> None:
-        """A worker's heartbeat file, touched a few times per ``worker_timeout``."""
+        """A worker's or chief's heartbeat file, touched a few times per ``worker_timeout``."""
         from toolkit.tuning.heartbeat import Heartbeat
 
         interval = max(0.2, min(5.0, self.tuner.worker_timeout / 4))
-        self.heartbeat = Heartbeat(
-            self.records.workers_dir / f"{self.role.tuner_id}.beat", interval=interval
-        ).start()
+        path = (
+            self.records.chief_beat
+            if self.role.kind == "chief"
+            else self.records.workers_dir / f"{self.role.tuner_id}.beat"
+        )
+        self.heartbeat = Heartbeat(path, interval=interval).start()
 
     def _run(self) -> SweepOutcome:
         final_run = None
