@@ -220,6 +220,9 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
     handler = logging.Handler()
     handler.emit = records.append
     logger = logging.getLogger("tensorflow")
+    # Warnings reach the handler whatever level an earlier test in this process left.
+    level = logger.level
+    logger.setLevel(logging.WARNING)
     logger.addHandler(handler)
     try:
         one_at_a_time = [toolkit.load_run(path).predict(f) for f in files]
@@ -227,6 +230,7 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
         few = [run.predict(pd.DataFrame({"file": files[:n]})) for n in (1, 2, 3, 1)]
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
     assert not [r for r in records if "retracing" in r.getMessage()]
     assert run.model.predict_function is None  # Keras' predict graph was never built
 

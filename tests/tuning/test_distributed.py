@@ -271,3 +271,59 @@ def test_chief_requeues_a_dead_workers_trial_gives_up_alone_and_resumes(tmp_path
     # Worker a's run of trial 0 was cut short; worker b's is the trial's record.
     runs = sorted(p.name for p in (sweep / "trials" / "tiny-sweep").glob("trial-0-*"))
     assert len(runs) == 2
+
+
+def test_a_worker_beats_from_when_it_joins_before_tensorflow_starts(tmp_path):
+    """A worker's heartbeat began only once TensorFlow had started (seconds, more on a busy
+    machine), so a chief already serving gave up ("no worker was alive for N s") on workers
+    that were still starting: test_chief_requeues_a_dead_workers_trial_gives_up_alone_and_resumes
+    failed so under CPU load, its resumed chief ending before worker b had beaten once."""
+    from toolkit.tuning.sweep import Role, SweepSession
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep_config(tmp_path, worker_timeout=3), sort_keys=False))
+    sweep = tmp_path / "shared-sweep"
+    SweepSession.open(path, role=Role("single"), sweep_dir=sweep).release()  # the chief's files
+    worker = SweepSession.open(
+        path, role=Role("worker", "worker-a", "127.0.0.1", "1"), sweep_dir=sweep
+    )
+    beat = sweep / "workers" / "worker-a.beat"
+    try:
+        assert beat.exists()  # right after joining, before run() imports anything
+        first = beat.stat().st_mtime_ns
+        _wait_for(lambda: beat.stat().st_mtime_ns > first, timeout=30, what="a second beat")
+    finally:
+        worker.release()
+    assert not beat.exists()  # released: the heartbeat stopped and its file is gone
+
+
+def test_a_worker_waits_for_a_chief_that_beats_but_does_not_serve_yet(monkeypatch):
+    """A chief and its workers started together all import TensorFlow first; a worker whose
+    first call came more than worker_timeout before the chief served gave up on a chief that
+    was only starting. Until the chief first answers, a call waits on while its heartbeat is
+    fresh, and gives up once the heartbeat stops."""
+    from keras_tuner.src import protos
+
+    from toolkit.tuning.client import BoundedOracleClient, ChiefLost
+
+    port = free_port()  # nobody listens: a chief not serving yet
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker-a")
+    checks = []
+
+    def alive() -> bool:  # beats for the first three checks, then stops
+        checks.append(time.monotonic())
+        return len(checks) <= 3
+
+    client = BoundedOracleClient(
+        object(), timeout=0.3, address=f"127.0.0.1:{port}", chief_alive=alive
+    )
+    started = time.monotonic()
+    with pytest.raises(ChiefLost, match=r"did not answer within 0\.3 s"):
+        client.stub.GetSpace(protos.get_service().GetSpaceRequest())
+    assert len(checks) == 4  # three more waits while it beat, then lost
+    assert time.monotonic() - started >= 4 * 0.3
+    with pytest.raises(ChiefLost):  # lost for good: later calls fail at once
+        client.stub.GetSpace(protos.get_service().GetSpaceRequest())
+    assert len(checks) == 4

@@ -41,6 +41,14 @@ class Heartbeat:
                 self.path.touch()
 
     @staticmethod
+    def fresh(path: Path, *, timeout: float) -> bool:
+        """Whether the heartbeat file ``path`` was touched within ``timeout`` seconds."""
+        try:
+            return time.time() - Path(path).stat().st_mtime <= timeout
+        except OSError:
+            return False
+
+    @staticmethod
     def alive(directory: Path, *, timeout: float) -> set[str]:
         """Names (file stems) of the heartbeats in ``directory`` touched within ``timeout`` s."""
         now = time.time()

@@ -110,6 +110,11 @@ class SweepRecords:
         """Heartbeat files of distributed workers."""
         return self.path / "workers"
 
+    @property
+    def chief_beat(self) -> Path:
+        """A distributed chief's heartbeat file (outside ``workers/``: not a worker)."""
+        return self.path / "chief.beat"
+
     # Keras Tuner's own state lives in <sweep>/tuner/ (its ``directory``/``project_name``).
     tuner_project = "tuner"
 

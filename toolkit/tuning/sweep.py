@@ -195,6 +195,7 @@ class SweepSession:
         self.records = records
         # Held by the chief or single process until ``run`` ends; workers join the chief's.
         self.lock = lock
+        self.heartbeat = None  # a worker's, from when it has joined (``_start_heartbeat``)
         self.config = config
         self.tuner = config.tuner
         self.space = space
@@ -239,9 +240,30 @@ class SweepSession:
                 raise ToolkitError(
                     "a worker needs --sweep-dir DIR: the sweep directory its chief writes"
                 )
-            return cls._join(Path(target), config, overrides, **options)
+            session = cls._join(Path(target), config, overrides, **options)
+            # Beating from the moment it has joined, not once TensorFlow has started: a chief
+            # that was already serving gave up ("no worker was alive") on workers still
+            # importing TensorFlow, which takes longer than worker_timeout on a busy machine.
+            session._start_heartbeat()
+            return session
         if role.kind == "chief":
             _check_chief_can_listen(role)
+            session = cls._open_own(config, overrides, resume, sweep_dir, **options)
+            # Its workers wait for it while it starts TensorFlow (see BoundedOracleClient).
+            session._start_heartbeat()
+            return session
+        return cls._open_own(config, overrides, resume, sweep_dir, **options)
+
+    @classmethod
+    def _open_own(
+        cls,
+        config: ConfigSource | None,
+        overrides: Overrides,
+        resume: str | Path | None,
+        sweep_dir: str | Path | None,
+        **options: Any,
+    ) -> SweepSession:
+        """A new sweep, or the one at ``resume``, for the only or chief process."""
         if resume:
             if config is not None:
                 raise ToolkitError(
@@ -459,24 +481,40 @@ class SweepSession:
             self.release()
 
     def release(self) -> None:
-        """Let other processes resume the sweep (``run`` does it when it ends)."""
+        """Let other processes resume the sweep, and (a worker) stop its heartbeat; ``run``
+        does it when it ends."""
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+        self._stop_heartbeat()
+
+    def _stop_heartbeat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+            self.heartbeat = None
+
+    def _start_heartbeat(self) -> None:
+        """A worker's or chief's heartbeat file, touched a few times per ``worker_timeout``."""
+        from toolkit.tuning.heartbeat import Heartbeat
+
+        interval = max(0.2, min(5.0, self.tuner.worker_timeout / 4))
+        path = (
+            self.records.chief_beat
+            if self.role.kind == "chief"
+            else self.records.workers_dir / f"{self.role.tuner_id}.beat"
+        )
+        self.heartbeat = Heartbeat(path, interval=interval).start()
 
     def _run(self) -> SweepOutcome:
-        heartbeat = None
-        if self.role.kind == "worker":
-            from toolkit.tuning.heartbeat import Heartbeat
-
-            interval = max(0.2, min(5.0, self.tuner.worker_timeout / 4))
-            heartbeat = Heartbeat(
-                self.records.workers_dir / f"{self.role.tuner_id}.beat", interval=interval
-            ).start()
         final_run = None
         tracking, parent = self._tracking()
         try:
-            with _stdout_to_stderr(), sigterm_as_interrupt(), nested_under(parent):
+            with (
+                _stdout_to_stderr(),
+                _tensorflow_warnings_quiet(not self.verbose),
+                sigterm_as_interrupt(),
+                nested_under(parent),
+            ):
                 status, reason = self._search()
                 if self.role.kind == "worker":
                     status = "joined"
@@ -489,8 +527,7 @@ class SweepSession:
                 tracking.finish("interrupted" if isinstance(error, RunInterrupted) else "failed")
             raise
         finally:
-            if heartbeat is not None:
-                heartbeat.stop()
+            self._stop_heartbeat()
         if tracking is not None:
             best = self.records.read_sweep().get("best_trial") or {}
             tracking.finish(
@@ -526,8 +563,6 @@ class SweepSession:
         from toolkit.tuning.tuner import SweepTuner
 
         if not self.verbose:
-            # Every trial builds new tf.functions by design; TensorFlow's retracing advice is noise.
-            logging.getLogger("tensorflow").setLevel(logging.ERROR)
             compat.quiet_failed_trials()  # the records keep each failed trial's traceback
         runner = None
         if self.role.kind != "chief":
@@ -663,6 +698,22 @@ class SweepSession:
         )
         _log(f"final run {result.status}: {counted(result.epochs, 'epoch')} -> {result.run_dir}")
         return result.run_dir
+
+
+@contextlib.contextmanager
+def _tensorflow_warnings_quiet(quiet: bool) -> Iterator[None]:
+    """Within (when ``quiet``): TensorFlow's logger shows errors only. Every trial builds new
+    tf.functions by design, so TensorFlow's retracing advice is noise. The level is put back
+    afterwards: ``toolkit.tune()`` in a notebook left TensorFlow's warnings off for the rest
+    of the session (and a later test in the same process could no longer see them)."""
+    logger = logging.getLogger("tensorflow")
+    previous = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 @contextlib.contextmanager

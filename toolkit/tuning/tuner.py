@@ -14,6 +14,7 @@ from keras_tuner.engine.trial import Trial
 from toolkit import compat
 from toolkit.tuning.chief import ChiefServer
 from toolkit.tuning.client import BoundedOracleClient
+from toolkit.tuning.heartbeat import Heartbeat
 from toolkit.tuning.hypermodel import ConfigHyperModel
 from toolkit.tuning.records import SweepRecords
 from toolkit.tuning.trial import TrialRunner
@@ -59,8 +60,12 @@ class SweepTuner(keras_tuner.Tuner):
         )
         if self._is_worker():
             # Keras Tuner wrapped the oracle in its own client, which waits an hour per call.
+            chief_beat = records.chief_beat
             self.oracle = BoundedOracleClient(
-                compat.wrapped_oracle(self.oracle), timeout=worker_timeout, address=self.address
+                compat.wrapped_oracle(self.oracle),
+                timeout=worker_timeout,
+                address=self.address,
+                chief_alive=lambda: Heartbeat.fresh(chief_beat, timeout=worker_timeout),
             )
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
