@@ -212,6 +212,10 @@ def test_uneven_split_key_shares_are_a_run_warning(cli, write_config, tmp_path):
     (warning,) = json.loads((run_dir / "run.json").read_text())["warnings"]
     assert warning.startswith("data.split_key 'customer' put these shares of the rows")
     assert "the largest, 0, holds 30.0% of the rows" in warning
+    # The terminal shows it too, on the summary line, as every run warning.
+    (summary,) = result.stderr.strip().splitlines()[-1:]
+    assert summary.startswith("completed: 1 epoch; ")
+    assert summary.endswith(f"; warning: {warning}")
 
 
 @pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
