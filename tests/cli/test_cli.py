@@ -170,6 +170,36 @@ def test_evaluate_prints_metrics_in_a_fresh_process(cli, trained_run):
     assert report["metrics"]["accuracy"] == pytest.approx(saved["test"]["accuracy"])
 
 
+def test_evaluate_refuses_a_run_whose_data_changed(cli, trained_run, tmp_path):
+    """Without --data, evaluate reads the run's file again for its test split: a file changed
+    since would be split and scored as another test set, so it is refused (as --resume is)."""
+    import shutil
+    from pathlib import Path
+
+    from tests.reliability._support import assert_one_line_error
+
+    # A copy of the run and its data (the shared run's file stays as it is).
+    root, run_dir, _ = trained_run
+    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    frame = pd.read_csv(root / "data.csv")
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["data"]["source"] = str(tmp_path / "data.csv")
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert cli("evaluate", run).returncode == 0  # the same rows, elsewhere: still the run's
+    frame.loc[3, "size"] = 99.0
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    result = cli("evaluate", run)
+    assert_one_line_error(
+        result,
+        f"the data of {tmp_path / 'data.csv'} changed since the run started",
+        "its held-out rows cannot be read again; pass --data FILE to score given rows",
+    )
+    assert result.stdout == ""
+    # Rows given with --data are still scored.
+    assert cli("evaluate", run, "--data", tmp_path / "data.csv").returncode == 0
+
+
 def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, tmp_path):
     _, run_dir, _ = trained_run
     rows = pd.DataFrame(

@@ -150,10 +150,13 @@ def test_a_run_split_by_position_alone_is_not_resumed(cli, write_config, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("streaming", [True, False])
-def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed(cli, write_config, tmp_path, streaming):
+def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed_nor_evaluated(
+    cli, write_config, tmp_path, streaming
+):
     """Keys were hashed without a salt before (the key 0 always fell in the test split): a
     run recorded so puts some keys in other splits now, and resumed would train on rows it
-    validated on. Streamed runs recorded 'hash of KEY'; runs in memory recorded no split."""
+    validated on, and its test split evaluated again would hold other keys. Streamed runs
+    recorded 'hash of KEY'; runs in memory recorded no split."""
     from tests.reliability._support import assert_one_line_error
 
     frame = _table(600)
@@ -175,6 +178,14 @@ def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed(cli, write_config, t
         record["data"]["split"] = "hash of id"
     else:
         del record["data"]["split"]
+    (run_dir / "run.json").write_text(json.dumps(record))
+    # Its test split read again now holds other keys, some of them the run trained on.
+    evaluated = cli("evaluate", run_dir)
+    assert_one_line_error(
+        evaluated,
+        "the run's rows were split by hash of id, and this version splits them by salted "
+        "hash of id; its held-out rows cannot be read again; pass --data FILE to score given rows",
+    )
     record["status"] = "interrupted"
     (run_dir / "run.json").write_text(json.dumps(record))
     resumed = cli("train", "--resume", run_dir)
@@ -201,6 +212,10 @@ def test_uneven_split_key_shares_are_a_run_warning(cli, write_config, tmp_path):
     (warning,) = json.loads((run_dir / "run.json").read_text())["warnings"]
     assert warning.startswith("data.split_key 'customer' put these shares of the rows")
     assert "the largest, 0, holds 30.0% of the rows" in warning
+    # The terminal shows it too, on the summary line, as every run warning.
+    (summary,) = result.stderr.strip().splitlines()[-1:]
+    assert summary.startswith("completed: 1 epoch; ")
+    assert summary.endswith(f"; warning: {warning}")
 
 
 @pytest.mark.parametrize("output", ["p.csv", "p.parquet"])

@@ -244,11 +244,18 @@ class Run:
         from toolkit.evaluation.evaluate import evaluate_chunks
 
         if data is None:
-            from toolkit.data.prepared import prepare_data
+            from toolkit.data.prepared import check_same_data, prepare_data
 
             summary = self._run.data_summary
             rows = read_json(summary).get("rows") if summary.exists() else None
-            _, part = prepare_data(self.config, spec=self.spec, rows=rows).held_out
+            config = self.config
+            prepared = prepare_data(config, spec=self.spec, rows=rows)
+            # Rows read again are the run's held-out split only if the data and the way it is
+            # split are those of the run; else training rows could be scored as test.
+            given = f"{label} FILE" if label.startswith("-") else f"the rows as {label}"
+            remedy = f"its held-out rows cannot be read again; pass {given} to score given rows"
+            check_same_data(self.record, config, prepared, remedy=remedy)
+            _, part = prepared.held_out
             chunks = part.chunks()
         elif isinstance(data, pd.DataFrame):
             frame, what = read_rows(data, label="data")

@@ -53,6 +53,33 @@ class PreparedData:
         return ("test", self.test) if self.test is not None else ("validation", self.validation)
 
 
+def check_same_data(
+    record: dict[str, Any], config: ExperimentConfig, data: PreparedData, *, remedy: str
+) -> None:
+    """``data``, read again for a run (``record``: its run.json), holds the rows the run was
+    trained on, split as it split them; else a ``DataError`` ending with ``remedy``.
+
+    Resuming and re-scoring the held-out split both rely on it: a changed file, or keys that
+    now fall in other splits, would train on validation rows or score training rows as test."""
+    recorded = record.get("data_fingerprint")
+    if recorded not in (None, data.fingerprint):
+        raise DataError(
+            f"the data of {config.data.source} changed since the run started "
+            f"(fingerprint {data.fingerprint}, run has {recorded}); {remedy}"
+        )
+    split, now = (record.get("data") or {}).get("split"), data.source.get("split")
+    if split is None and config.data.split_key is not None:
+        # Runs in memory recorded no split before keys were salted: they were split by the
+        # unsalted hash.
+        split = f"hash of {config.data.split_key}"
+    if split is not None and now is not None and split != now:
+        # An earlier version split streamed rows by position alone, and keys by an unsalted
+        # hash: the rows of each split are not the ones the run had.
+        raise DataError(
+            f"the run's rows were split by {split}, and this version splits them by {now}; {remedy}"
+        )
+
+
 def _conv_sizes(config: ExperimentConfig, size: list[int]) -> list[list[int]]:
     """The feature-map size (per axis) after each conv block, for inputs of ``size``.
     Pooling pads, so only valid-padded convolutions can shrink a map to nothing."""

@@ -23,7 +23,7 @@ import pandas as pd
 import toolkit
 from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.prepared import PreparedData, prepare_data
+from toolkit.data.prepared import PreparedData, check_same_data, prepare_data
 from toolkit.data.preprocessing import describe
 from toolkit.errors import DataError, RunFailed, RunInterrupted, ToolkitError
 from toolkit.runs import (
@@ -325,23 +325,7 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
         raise ToolkitError(f"{run.path} already completed; nothing to resume")
     config = load_config(run.config)
     data = _prepare_again(config, run)
-    if record.get("data_fingerprint") not in (None, data.fingerprint):
-        raise DataError(
-            f"the data of {config.data.source} changed since the run started "
-            f"(fingerprint {data.fingerprint}, run has {record['data_fingerprint']}); start a new run"
-        )
-    split, now = (record.get("data") or {}).get("split"), data.source.get("split")
-    if split is None and config.data.split_key is not None:
-        # Runs in memory recorded no split before keys were salted: they were split by the
-        # unsalted hash.
-        split = f"hash of {config.data.split_key}"
-    if split is not None and now is not None and split != now:
-        # An earlier version split streamed rows by position alone, and keys by an unsalted
-        # hash: resumed, the run would train on rows it validated on before.
-        raise DataError(
-            f"the run's rows were split by {split}, and this version splits them by {now}; "
-            "start a new run"
-        )
+    check_same_data(record, config, data, remedy="start a new run")
     _form_cluster(config)  # a peer that never comes leaves run.json as it was
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
 
