@@ -121,28 +121,40 @@ def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
         assert "infinite" not in predicted.stderr
 
 
+def _trained_for_one_epoch(cli, write_config, config: dict, output: Path) -> tuple[Path, dict]:
+    """The run directory and run.json of ``config`` trained for one epoch by the CLI."""
+    config["training"]["epochs"] = 1
+    result = cli("train", write_config(config), "--output-dir", output)
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    return run_dir, json.loads((run_dir / "run.json").read_text())
+
+
+def _assert_resume_refused(cli, run_dir: Path, record: dict, message: str) -> None:
+    """``record`` written as the run's run.json, stopped before its end: --resume refuses it
+    with ``message``."""
+    from tests.reliability._support import assert_one_line_error
+
+    record["status"] = "interrupted"
+    (run_dir / "run.json").write_text(json.dumps(record))
+    assert_one_line_error(cli("train", "--resume", run_dir), message)
+
+
 @pytest.mark.slow
 def test_a_run_split_by_position_alone_is_not_resumed(cli, write_config, tmp_path):
     """Earlier versions split streamed rows by their position alone (the shard's name never
     reached the hash); resumed now, such a run would train on rows it validated on."""
-    from tests.reliability._support import assert_one_line_error
-
     _write_shards(_table(600), tmp_path / "shards", fmt="csv")
     config = _streamed_config(str(tmp_path / "shards"), evaluation={"plots": False})
     config["data"].pop("split_key")
-    config["training"]["epochs"] = 1
-    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
-    assert result.returncode == 0, result.stderr
-    run_dir = Path(result.stdout.strip().splitlines()[-1])
-    record = json.loads((run_dir / "run.json").read_text())
+    run_dir, record = _trained_for_one_epoch(cli, write_config, config, tmp_path / "out")
     assert record["data"]["split"] == "hash of shard name and row position"
     # As an earlier version recorded it, stopped before its end.
     record["data"]["split"] = "hash of shard and row position"
-    record["status"] = "interrupted"
-    (run_dir / "run.json").write_text(json.dumps(record))
-    resumed = cli("train", "--resume", run_dir)
-    assert_one_line_error(
-        resumed,
+    _assert_resume_refused(
+        cli,
+        run_dir,
+        record,
         "the run's rows were split by hash of shard and row position, and this version splits "
         "them by hash of shard name and row position; start a new run",
     )
@@ -167,11 +179,7 @@ def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed_nor_evaluated(
         source = str(tmp_path / "all.csv")
     config = _streamed_config(source, evaluation={"plots": False})
     config["data"]["streaming"] = streaming
-    config["training"]["epochs"] = 1
-    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
-    assert result.returncode == 0, result.stderr
-    run_dir = Path(result.stdout.strip().splitlines()[-1])
-    record = json.loads((run_dir / "run.json").read_text())
+    run_dir, record = _trained_for_one_epoch(cli, write_config, config, tmp_path / "out")
     assert record["data"]["split"] == "salted hash of id"
     # As an earlier version recorded it, stopped before its end.
     if streaming:
@@ -186,11 +194,10 @@ def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed_nor_evaluated(
         "the run's rows were split by hash of id, and this version splits them by salted "
         "hash of id; its held-out rows cannot be read again; pass --data FILE to score given rows",
     )
-    record["status"] = "interrupted"
-    (run_dir / "run.json").write_text(json.dumps(record))
-    resumed = cli("train", "--resume", run_dir)
-    assert_one_line_error(
-        resumed,
+    _assert_resume_refused(
+        cli,
+        run_dir,
+        record,
         "the run's rows were split by hash of id, and this version splits them by salted "
         "hash of id; start a new run",
     )
