@@ -20,6 +20,13 @@ from toolkit.training.compile import compile_model
 from toolkit.training.kl_annealing import KLAnnealing
 
 
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    """Every test from the same random state (weights, posterior draws, batches): unseeded,
+    its numbers depended on which tests had run before it in the process."""
+    keras.utils.set_random_seed(0)
+
+
 def _setup(task: str, model: dict, **sections):
     raw = tiny_config(task, model={"task": task, **model}, **sections)
     raw["data"]["synthetic"] = {"samples": 96, "features": 3}

@@ -1,12 +1,17 @@
 """``toolkit.tune()`` in a Python process (a notebook, a test) leaves that process's logging
-as it found it."""
+and environment as it found them."""
 
 from __future__ import annotations
 
 import logging
+import os
+
+import pytest
 
 import toolkit
-from tests.tuning.conftest import sweep_config
+from tests.tuning.conftest import free_port, read_trials, sweep_config
+from toolkit.errors import ToolkitError
+from toolkit.tuning.sweep import TUNER_ENV
 
 
 def test_a_sweep_puts_tensorflows_log_level_back(tmp_path):
@@ -21,3 +26,36 @@ def test_a_sweep_puts_tensorflows_log_level_back(tmp_path):
         assert logger.level == logging.INFO
     finally:
         logger.setLevel(previous)
+
+
+def test_a_distributed_sweep_leaves_no_role_for_the_next_tune(tmp_path, monkeypatch):
+    """``toolkit.tune(role=...)`` set Keras Tuner's KERASTUNER_* variables in the process and
+    left them: every later ``toolkit.tune()`` of the session joined that sweep as a worker
+    (here: gave up waiting for it) instead of searching on its own."""
+    for name in TUNER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    worker = sweep_config(tmp_path / "worker", max_trials=1, worker_timeout=1)
+    with pytest.raises(ToolkitError, match="no sweep appeared at"):
+        toolkit.tune(worker, role="worker", chief_port=free_port(), sweep_dir=tmp_path / "none")
+    assert {name: os.environ.get(name) for name in TUNER_ENV} == dict.fromkeys(TUNER_ENV)
+    config = sweep_config(tmp_path / "local", max_trials=1)
+    config["training"]["epochs"] = 1
+    sweep = toolkit.tune(config)
+    assert sweep.status == "completed"
+    assert len(read_trials(sweep.path)) == 1
+
+
+def test_kerastuner_variables_set_by_hand_are_put_back_as_they_were(monkeypatch):
+    """The documented way without flags: KERASTUNER_* set before the sweep stay set after."""
+    from toolkit.tuning.sweep import configure_role, tuner_environment
+
+    for name in TUNER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    with tuner_environment():
+        role = configure_role("worker", chief_port=9000, worker_id="a")
+        assert (role.port, os.environ["KERASTUNER_TUNER_ID"]) == ("9000", "worker-a")
+    assert os.environ["KERASTUNER_ORACLE_PORT"] == "8000"
+    assert os.environ["KERASTUNER_ORACLE_IP"] == "127.0.0.1"
+    assert "KERASTUNER_TUNER_ID" not in os.environ

@@ -154,27 +154,30 @@ def tune(
     """
     from toolkit import startup
     from toolkit.tracking import check_tracking_available
-    from toolkit.tuning.sweep import SweepSession, configure_role
+    from toolkit.tuning.sweep import SweepSession, configure_role, tuner_environment
 
-    session = SweepSession.open(
-        config,
-        overrides=overrides,
-        role=configure_role(
-            role, chief_address=chief_address, chief_port=chief_port, worker_id=worker_id
-        ),
-        resume=resume,
-        sweep_dir=sweep_dir,
-        output_dir=output_dir,
-        final_train=final_train,
-        verbose=verbose,
-    )  # config and search space checked before TensorFlow starts
-    try:
-        check_tracking_available(session.config)
-        startup.import_tensorflow()
-    except BaseException:
-        session.release()  # the sweep directory's lock, which run() would release
-        raise
-    outcome = session.run()
+    # The KERASTUNER_* variables a role sets last as long as this sweep: a later tune() of
+    # the same process (a notebook) is not a chief or worker of it.
+    with tuner_environment():
+        session = SweepSession.open(
+            config,
+            overrides=overrides,
+            role=configure_role(
+                role, chief_address=chief_address, chief_port=chief_port, worker_id=worker_id
+            ),
+            resume=resume,
+            sweep_dir=sweep_dir,
+            output_dir=output_dir,
+            final_train=final_train,
+            verbose=verbose,
+        )  # config and search space checked before TensorFlow starts
+        try:
+            check_tracking_available(session.config)
+            startup.import_tensorflow()
+        except BaseException:
+            session.release()  # the sweep directory's lock, which run() would release
+            raise
+        outcome = session.run()
     return Sweep(session.records.path, final_run=outcome.final_run, outcome=outcome.status)
 
 

@@ -37,6 +37,8 @@ MAX_BUDGET = 60.0
 # Boosting rounds: at most scikit-learn's default max_iter; a first fit of a few to time one.
 MAX_ROUNDS = 100
 PROBE_ROUNDS = 10
+# The modules whose ConvergenceWarning the baselines silence (_quiet_linear_models).
+_LINEAR_MODELS = r"sklearn\.linear_model\."
 
 
 def _matrix(features: dict[str, np.ndarray], spec) -> np.ndarray:
@@ -140,6 +142,29 @@ def _score(
     return metrics.multiclass_metrics(y_eval.astype(int), probabilities, class_names=classes)
 
 
+def _quiet_linear_models() -> None:
+    """A logistic regression that has not converged in ``max_iter`` is still a baseline:
+    scikit-learn's ConvergenceWarning from its linear models is ignored, by a filter added
+    once to the process's filters (if not already there) and never removed.
+
+    Not ``warnings.catch_warnings()`` around the fit: the baselines fit in a thread while the
+    network trains, and catch_warnings swaps the process-global filter list, so a filter the
+    training thread set meanwhile was lost when the fit ended (its restore puts back the list
+    of its entry) and the training thread's warnings were filtered by the baselines' filters
+    while they fitted. Python 3.11's filters cannot be scoped to a thread."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    for action, _, category, module, _ in warnings.filters:
+        if (
+            action == "ignore"
+            and category is ConvergenceWarning
+            and module is not None
+            and module.pattern == _LINEAR_MODELS
+        ):
+            return
+    warnings.filterwarnings("ignore", category=ConvergenceWarning, module=_LINEAR_MODELS)
+
+
 class BaselineFit:
     """The baselines of ``data``, fitted in a background thread while the network trains, so
     their seconds stay off a run's critical path: they depend on the data only. ``result()``
@@ -164,6 +189,7 @@ class BaselineFit:
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._final: dict[str, Any] | None = None
+        _quiet_linear_models()  # in the caller's thread, before the fit starts
         threading.Thread(target=self._guarded, name="baselines", daemon=True).start()
 
     def _guarded(self) -> None:
@@ -236,13 +262,10 @@ class BaselineFit:
                 continue
             # One thread (OpenMP and BLAS): beside TensorFlow's threads on a busy machine,
             # scikit-learn's spinning OpenMP threads made boosting 100,000 rows take 70 s
-            # instead of 3 s.
-            with warnings.catch_warnings(), threadpool_limits(limits=1):
-                # A linear model that has not converged in max_iter is still a baseline.
-                # (Only scikit-learn's warnings: the filters are the process's, and the
-                # network trains in another thread meanwhile.)
-                warnings.filterwarnings("ignore", module="sklearn")
-                warnings.filterwarnings("ignore", message=".*(converge|ITERATIONS).*")
+            # instead of 3 s. numpy's floating-point warnings (overflow on extreme columns)
+            # silenced by errstate, which is per thread (a context variable), unlike
+            # warnings.catch_warnings: see _quiet_linear_models.
+            with np.errstate(all="ignore"), threadpool_limits(limits=1):
                 if name == linear_name:
                     model = _linear(task).fit(x_train, y_train)
                     if clock.left <= 0:

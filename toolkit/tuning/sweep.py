@@ -72,6 +72,29 @@ class SweepOutcome:
     final_run: Path | None = None
 
 
+# Keras Tuner's distribution settings, which configure_role sets in the environment.
+TUNER_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+@contextlib.contextmanager
+def tuner_environment() -> Iterator[None]:
+    """Keras Tuner's ``KERASTUNER_*`` variables as they were before, once the block ends.
+
+    configure_role writes them into ``os.environ`` (Keras Tuner reads them there, during the
+    sweep); left behind, a ``toolkit.tune(role=...)`` in a notebook made every later
+    ``toolkit.tune()`` of the process a chief or worker of that sweep. Values the user set
+    by hand before are put back as they were."""
+    saved = {name: os.environ.get(name) for name in TUNER_ENV}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def configure_role(
     role: str | None = None,
     *,
