@@ -552,26 +552,18 @@ def check_keras_tuner() -> None:
         finally:
             server.stop(grace=None)
 
+    from toolkit.environment import TUNER_ENV, restored_environment
+
     client_class = oracle_client_class()
-    saved = {name: os.environ.get(name) for name in _TUNER_ENV}
-    os.environ.update(
-        KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT="1", KERASTUNER_TUNER_ID="w"
-    )
-    try:
+    with restored_environment(TUNER_ENV):
+        os.environ.update(
+            KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT="1", KERASTUNER_TUNER_ID="w"
+        )
         client = client_class(oracle)  # a gRPC channel connects lazily: nothing is contacted
         if wrapped_oracle(client) is not oracle or not hasattr(client.stub, "CreateTrial"):
             raise fail("OracleClient no longer keeps _oracle and a gRPC stub")
         if is_chief_oracle():
             raise fail("is_chief_oracle() says a worker id is the chief")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-_TUNER_ENV = ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID")
 
 
 # =========================================================================== 3. TF gradient registry

@@ -10,8 +10,8 @@ import pytest
 
 import toolkit
 from tests.tuning.conftest import free_port, read_trials, sweep_config
+from toolkit.environment import TUNER_ENV
 from toolkit.errors import ToolkitError
-from toolkit.tuning.sweep import TUNER_ENV
 
 
 def test_a_sweep_puts_tensorflows_log_level_back(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.config.schema import MLflowConfig
+from toolkit.environment import restored_environment
 
 # MLflow's own limits on one log_batch request.
 _PARAMS_PER_BATCH = 100
@@ -69,16 +70,9 @@ class MLflowTracker:
             # MLflow 3 keeps the file store in maintenance mode behind this switch; a config
             # that names a local directory asks for it.
             wanted["MLFLOW_ALLOW_FILE_STORE"] = "true"
-        saved = {key: os.environ.get(key) for key in wanted}
-        os.environ.update(wanted)
-        try:
+        with restored_environment(wanted):
+            os.environ.update(wanted)
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def _call(self, what: str, function, *args: Any, **kwargs: Any) -> Any:
         """``function(*args)``, or None and the tracker switched off if it fails. Any error

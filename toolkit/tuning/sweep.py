@@ -36,6 +36,7 @@ from toolkit.config.loading import (
     with_absolute_paths,
 )
 from toolkit.config.schema import ExperimentConfig
+from toolkit.environment import TUNER_ENV, restored_environment
 from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
 from toolkit.runs import (
     DirectoryLock,
@@ -72,10 +73,6 @@ class SweepOutcome:
     final_run: Path | None = None
 
 
-# Keras Tuner's distribution settings, which configure_role sets in the environment.
-TUNER_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-
-
 @contextlib.contextmanager
 def tuner_environment() -> Iterator[None]:
     """Keras Tuner's ``KERASTUNER_*`` variables as they were before, once the block ends.
@@ -84,15 +81,8 @@ def tuner_environment() -> Iterator[None]:
     sweep); left behind, a ``toolkit.tune(role=...)`` in a notebook made every later
     ``toolkit.tune()`` of the process a chief or worker of that sweep. Values the user set
     by hand before are put back as they were."""
-    saved = {name: os.environ.get(name) for name in TUNER_ENV}
-    try:
+    with restored_environment(TUNER_ENV):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def configure_role(
