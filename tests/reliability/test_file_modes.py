@@ -84,6 +84,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
+@pytest.mark.required("/dev/full, the kernel's always-full device")
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
 def test_a_full_disk_names_the_file_being_written(tmp_path):
     """A write through an open file on a full disk raises ENOSPC without a filename, and
