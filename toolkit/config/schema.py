@@ -698,6 +698,7 @@ class ModelConfig(Strict):
     loss: LossName | None = None
     metrics: list[str] | None = None
     init_from: PathText | None = None
+    freeze: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("metrics")
     @classmethod
@@ -708,8 +709,6 @@ class ModelConfig(Strict):
             if metric in value[:index]:
                 raise ValueError(f"'{metric}' is listed twice; list each metric once")
         return value
-
-    freeze: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("hidden", mode="before")
     @classmethod
