@@ -196,13 +196,16 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
     or, with ``data.categorical: null``, when it holds text -- unless at least
     ``NUMERIC_SHARE`` of its values are numbers, in which case the rest are reported as errors.
     """
-    _check_columns(frame, [config.target], "target")
+    # Named by the file: with data.validation or data.test files beside data.source, "target
+    # column 'label' is not in the data" left the user to guess which of them lacked it.
+    _check_columns(frame, [config.target], f"{label}: target")
     features = config.feature_columns(frame.columns)
-    _check_columns(frame, features, "feature")
-    _check_columns(frame, sorted(config.categorical or ()), "categorical")
+    _check_columns(frame, features, f"{label}: feature")
+    _check_columns(frame, sorted(config.categorical or ()), f"{label}: categorical")
     column = array_column(config)
     if column is not None:
-        _check_columns(frame, [column], "image path" if config.image.column else "image")
+        kind = "image path" if config.image.column else "image"
+        _check_columns(frame, [column], f"{label}: {kind}")
         if column in features:
             raise DataError(f"data.features lists the {config.input_kind} column '{column}'")
     target = frame[config.target]

@@ -268,6 +268,14 @@ class TableSource(Source):
                 return None
             if isinstance(part, pd.DataFrame):  # a held-out file, or a dataset's own test part
                 table, positions = part, None
+                # A file's errors name the file: "validation data feature column 'b' is not
+                # in the data" did not say which of the user's files lacked it.
+                location = {
+                    "validation data": self.config.validation,
+                    "test data": self.config.test,
+                }
+                if isinstance(location.get(what), str):
+                    what = f"{location[what]}: {what}"
             else:
                 table, positions = frame, part
             target = encode_target(table, spec, what=what, rows=positions)
