@@ -235,6 +235,7 @@ class TableSource(Source):
             feature_arrays,
             fingerprint,
             fit_spec,
+            numeric_identifier_warnings,
         )
         from toolkit.data.splits import split_calibration, split_rows
 
@@ -302,5 +303,6 @@ class TableSource(Source):
             fingerprint=digest,
             source=self.describe(),
             calibration=encode(parts.calibration, "calibration data"),
-            warnings=[parts.warning] if parts.warning else [],
+            warnings=([parts.warning] if parts.warning else [])
+            + numeric_identifier_warnings(frame, spec),
         )
