@@ -168,6 +168,18 @@ def test_a_set_that_replaces_a_section_is_named_in_its_errors(write_config, tmp_
     assert str(caught.value).startswith("override tuner.search_space: ")
 
 
+def test_a_check_across_a_sections_fields_names_every_set_inside_it(write_config):
+    """data.validation + data.test >= 1 was blamed on the first --set under data alone, here
+    the data.source that had nothing to do with it."""
+    path = write_config(tiny_config())
+    sets = ["data.source=synthetic:binary", "data.validation=0.5", "data.test=0.5"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [*sets, "model.task=binary", "training.epochs=2"])
+    named = ", ".join(f"--set {s}" for s in sets)
+    assert str(caught.value).startswith(f"{named}: data: data.validation (0.5) and data.test")
+    assert "model.task" not in str(caught.value).split(": data:")[0]
+
+
 def test_an_empty_feature_list_is_refused(write_config):
     """features: [] trained on every column (an empty list counted as unset)."""
     with pytest.raises(ConfigError) as caught:

@@ -41,7 +41,12 @@ def _error(task: str = "regression", model: dict | None = None, **sections) -> s
         ),
         ("regression", {}, {"prediction": {"conformal": {"calibration": "test"}}}, "'validation'"),
         ("regression", {"ensemble": {"members": 1}}, {}, "model.ensemble.members"),
-        ("binary", {"head": "homoscedastic"}, {}, "head 'homoscedastic' needs task 'regression'"),
+        (
+            "binary",
+            {"head": "homoscedastic"},
+            {},
+            "head 'homoscedastic' needs task 'regression', got task 'binary': set model.head: default",
+        ),
         (
             "regression",
             {"bayesian": {"layers": "none", "train_samples": 4}},

@@ -25,5 +25,36 @@ def test_the_split_equals_scikit_learns_train_test_split(rows, fraction, seed):
 
 
 def test_a_split_that_leaves_no_training_rows_is_a_data_error():
-    with pytest.raises(DataError, match=r"validation 0\.5 leaves no training rows"):
+    with pytest.raises(DataError, match=r"data.validation 0\.5 of 1 row leaves no rows to train"):
         _shuffle_split(np.arange(1), 0.5, seed=0, what="validation")
+
+
+def test_stratified_splits_that_cannot_be_made_name_the_setting_not_scikit_learns_terms():
+    """scikit-learn's 'With n_samples=384, test_size=0.999 and train_size=None, the resulting
+    train set will be empty' and 'The test_size = 2 should be greater or equal to the number
+    of classes = 3' named none of the config's keys. Each condition is now said in them."""
+    import pandas as pd
+
+    from toolkit.data.splits import _split_off
+
+    labels = pd.Series(np.repeat(["a", "b", "c"], [130, 130, 124]))
+    positions = np.arange(len(labels))
+    with pytest.raises(DataError) as raised:
+        _split_off(positions, 0.999, stratify=labels, seed=0, what="conformal calibration")
+    assert str(raised.value) == (
+        "cannot make the conformal calibration split: prediction.conformal.calibration 0.999 "
+        "of 384 rows leaves no rows to train on; use a smaller fraction"
+    )
+    with pytest.raises(DataError) as raised:
+        _split_off(positions, 0.005, stratify=labels, seed=0, what="validation")
+    # ceil(0.005 * 384) = 2 held out, fewer than the 3 classes
+    assert str(raised.value) == (
+        "cannot make the validation split: data.validation 0.005 of 384 rows holds out 2 and "
+        "keeps 382, and a stratified split needs a row of each of the 3 classes on both "
+        "sides; use a fraction that leaves at least 3 rows on each side, or data.stratify: false"
+    )
+    # Where scikit-learn splits, the toolkit does too, into the same rows.
+    rest, held_out = _split_off(positions, 0.01, stratify=labels, seed=0, what="test")
+    expected = train_test_split(positions, test_size=0.01, random_state=0, stratify=labels)
+    np.testing.assert_array_equal(rest, expected[0])
+    np.testing.assert_array_equal(held_out, expected[1])

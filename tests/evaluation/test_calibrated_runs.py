@@ -104,3 +104,13 @@ def test_predict_gives_temperature_scaled_probabilities_and_their_prediction_set
         [c for c, p in zip(classes, (1 - p1, p1), strict=True) if 1 - p <= q] for p1 in positive
     ]
     assert [json.loads(s) for s in predictions["prediction_set"]] == expected
+
+    # The run's report says what was fitted: T and q as metrics.json holds them.
+    from toolkit.evaluation.report import write_report
+    from toolkit.evaluation.report.document import format_value
+
+    text = write_report(result.run_dir)[1].read_text()
+    assert f"**temperature T**: {format_value(t)}" in text
+    quantile = result.metrics["conformal"]["quantile"]
+    assert f"**quantile q**: {format_value(quantile)}" in text
+    assert f"**calibration rows**: {saved['rows']}" in text

@@ -241,8 +241,9 @@ def test_multiclass_matches_sklearn_with_absent_classes_and_top_k():
     result = metrics.multiclass_metrics(y, probabilities, class_names=names, top_k=3)
     predicted = probabilities.argmax(axis=1)
     labels = list(range(5))
+    seen = np.union1d(y, predicted)  # a class neither in the split nor predicted has no F1
     assert result["f1_macro"] == pytest.approx(
-        skm.f1_score(y, predicted, labels=labels, average="macro", zero_division=0)
+        skm.f1_score(y, predicted, labels=seen, average="macro", zero_division=0)
     )
     assert result["f1_weighted"] == pytest.approx(
         skm.f1_score(y, predicted, labels=labels, average="weighted", zero_division=0)
@@ -254,6 +255,26 @@ def test_multiclass_matches_sklearn_with_absent_classes_and_top_k():
     assert result["top_k_accuracy"] == pytest.approx(np.mean((top3 == y[:, None]).any(axis=1)))
     assert len(result["confusion_matrix"]) == 5
     assert result["ece"] == pytest.approx(metrics.expected_calibration_error(y, probabilities))
+
+
+def test_macro_f1_leaves_out_a_class_neither_in_the_split_nor_predicted():
+    # A 5-class model (a rare class of 3 rows fell in training) right on every row of a split
+    # holding 4 classes: its macro F1 is 1, not 4/5.
+    y = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    probabilities = np.full((8, 5), 0.02)
+    probabilities[np.arange(8), y] = 0.92
+    result = metrics.multiclass_metrics(y, probabilities, class_names=list("abcde"))
+    assert result["accuracy"] == 1.0 and result["f1_macro"] == pytest.approx(1.0)
+    # A class predicted but absent from the split is an error and keeps its F1 of 0: by hand,
+    # class 0 has precision 1 (its one prediction is right), recall 1/2, F1 2/3; class 4 (one
+    # false prediction) F1 0; classes 1-3 F1 1: the mean over the 5 classes is (2/3 + 3) / 5.
+    probabilities[0] = [0.02, 0.02, 0.02, 0.02, 0.92]
+    probabilities[1] = [0.92, 0.02, 0.02, 0.02, 0.02]
+    y = np.array([0, 0, 1, 2, 3, 1, 2, 3])
+    probabilities[2:, :] = 0.02
+    probabilities[np.arange(2, 8), y[2:]] = 0.92
+    result = metrics.multiclass_metrics(y, probabilities, class_names=list("abcde"))
+    assert result["f1_macro"] == pytest.approx((2 / 3 + 3 + 0) / 5)
 
 
 def test_top_k_is_capped_and_skipped_for_two_classes():

@@ -457,3 +457,39 @@ def test_compare_curves_name_a_run_without_a_history(tmp_path, repeat_dir):
     assert axes.get_title().endswith(f"not recorded by: {repeat_dir.name}")
     _, out = compare_runs([repeat_dir, run], tmp_path / "cmp")
     assert_png(out / "compare.png")
+
+
+def test_run_report_shows_the_runs_warnings_and_what_calibration_fitted(tmp_path):
+    # The summary line printed the warnings once; the report, read later, showed neither them
+    # nor the temperature, std factor or conformal quantile the run had fitted.
+    run = _fake_run(tmp_path, "run-c", 0.1, 50.0)
+    record = json.loads((run / "run.json").read_text())
+    warning = "prediction.conformal.alpha 0.01 needs about 99 calibration rows, this run has 23"
+    (run / "run.json").write_text(json.dumps({**record, "warnings": [warning]}))
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["temperature_scaling"] = {
+        "temperature": 0.7041,
+        "fitted_on": "validation",
+        "validation": {"log_loss_before": 0.1368, "log_loss_after": 0.1231, "ece_before": 0.0738},
+        "test": {"log_loss_before": 0.0998, "log_loss_after": 0.0909},
+    }
+    metrics["conformal"] = {
+        "method": "split",
+        "alpha": 0.01,
+        "calibrated_on": "validation",
+        "rows": 23,
+        "quantile": None,
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    html_path, md_path = write_report(run)
+    for text in (html_path.read_text(), md_path.read_text()):
+        assert "Warnings" in text and "needs about 99 calibration rows" in text
+        assert "Calibration" in text and "0.7041" in text
+        assert "0.1368" in text and "0.1231" in text
+        assert "infinite (too few rows for alpha)" in text and "23" in text
+    markdown = md_path.read_text()
+    assert "| validation log_loss | 0.1368 | 0.1231 |" in markdown
+    assert "| test log_loss | 0.0998 | 0.0909 |" in markdown
+    # A run that fitted nothing and warned of nothing has neither section.
+    _, plain = write_report(_fake_run(tmp_path, "run-d", 0.1, 50.0))
+    assert "Calibration" not in plain.read_text() and "Warnings" not in plain.read_text()

@@ -294,8 +294,16 @@ CASES: list[Any] = [
             "data.source": _csv(d, _frame()),
             "data.validation": _csv(d, _frame().drop(columns="b"), "val.csv"),
         },
-        ("feature column 'b' is not in the data",),
+        ("val.csv: validation data feature column 'b' is not in the data",),
         id="validation-file-without-a-column",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame()),
+            "data.test": _csv(d, _frame().drop(columns="target"), "test.csv"),
+        },
+        ("test.csv: target column 'target' is not in the data", "columns: a, b, colour"),
+        id="test-file-without-the-target",
     ),
 ]
 

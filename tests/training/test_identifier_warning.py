@@ -41,6 +41,37 @@ def test_identifier_columns_are_named_in_the_runs_warnings(tmp_path):
     assert run.warnings == []
 
 
+def test_a_numeric_row_number_is_named_and_distinct_numbers_are_not(tmp_path):
+    """A whole-number id column (1000..1000+n-1, shuffled) was taken in as a numeric feature
+    with no word: the text-id warning only looks at categories. A column of distinct whole
+    numbers that is not a range (an amount in cents), and one of floats, are not named."""
+    n = 120
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {
+            "row_id": rng.permutation(np.arange(1000, 1000 + n)),
+            "cents": rng.choice(np.arange(10_000), size=n, replace=False),
+            "x": rng.normal(size=n),
+        }
+    )
+    frame["target"] = 2.0 * frame["x"] + rng.normal(size=n)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = tiny_config(data={"source": str(tmp_path / "data.csv")})
+    config["data"].pop("synthetic")
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    assert run.status == "completed"
+    assert run.warnings == [
+        "column 'row_id' holds each whole number from 1000 to 1119 once (a row number or an "
+        "id?): as a feature the model reads it as a quantity, can learn the row order, and new "
+        "rows' ids lie outside what it saw; leave it out with data.features"
+    ]
+    record = json.loads((run.path / "run.json").read_text())
+    assert record["warnings"] == run.warnings
+
+    config["data"]["features"] = ["cents", "x"]
+    assert toolkit.train(config, output_dir=tmp_path / "runs", verbose=0).warnings == []
+
+
 def test_an_identifier_beyond_max_tokens_is_named_too_streamed_or_not(tmp_path):
     """An id column has more values than any vocabulary cap (data.max_tokens, 10,000 by
     default) as soon as the table is large: the values left out of the vocabulary count

@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 
 from tests.helpers import run_cli
-from tests.tuning.conftest import read_events, read_json, read_trials, sweep_dir_of, trial_lines
+from tests.tuning.conftest import (
+    read_events,
+    read_json,
+    read_trials,
+    sweep_config,
+    sweep_dir_of,
+    trial_lines,
+)
 
 
 @pytest.mark.slow
@@ -90,3 +97,31 @@ def test_failures_in_a_row_stop_the_sweep_and_a_resume_may_raise_the_limit(
     assert rows["4"]["status"] == "completed"
     assert float(rows["4"]["training.optimizer.learning_rate"]) == 0.001
     assert read_json(sweep / "sweep.json")["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_class_with_fewer_rows_than_folds_is_one_warning_line(write_config, tmp_path):
+    """A class of 3 rows (2 after the validation split) with cv_folds 3: scikit-learn's
+    two-line UserWarning with its source path came out mid-sweep. Now one toolkit line names
+    the class and its rows, and the sweep runs."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 150
+    frame = pd.DataFrame({"x0": rng.normal(size=n), "x1": rng.normal(size=n)})
+    frame["label"] = np.where(frame["x0"] > 0, "up", "down")
+    frame.loc[:2, "label"] = "rare"
+    frame.to_csv(tmp_path / "table.csv", index=False)
+    config = sweep_config(tmp_path, max_trials=1, cv_folds=3)
+    config["model"]["task"] = "multiclass"
+    config["data"] = {"source": str(tmp_path / "table.csv"), "target": "label", "validation": 0.2}
+    result = run_cli("tune", write_config(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "UserWarning" not in result.stderr and "least populated" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("toolkit: warning")]
+    summary = read_json(next(sweep_dir_of(result).rglob("data_summary.json")))
+    assert summary["target"]["classes"] == ["down", "rare", "up"]
+    assert lines == [
+        "toolkit: warning: tuner.cv_folds 3: class 'rare' (2 rows) of the training split "
+        "cannot be in every fold's validation rows; fewer folds, or more rows of them, fix it"
+    ]

@@ -147,6 +147,54 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
 
 
 @pytest.mark.slow
+def test_a_cross_validated_trial_killed_mid_fold_retires_its_finished_folds_too(
+    make_sweep_config, write_config, tmp_path
+):
+    """Killed in its second fold, a cv_folds trial's first fold had completed: on resume the
+    trial ran again, and that fold stayed 'completed' with its model and checkpoints beside
+    the rerun's, belonging to no record. Every run of the killed attempt is now retired."""
+    config = make_sweep_config(max_trials=1, keep_top_k=1, cv_folds=2)
+    config["training"]["epochs"] = 30
+    config["callbacks"]["early_stopping"] = False
+    process = _start(write_config(config), tmp_path)
+    deadline = time.monotonic() + 180
+    killed = None
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        for latest in (tmp_path / "out").glob(
+            "*/sweep-*/trials/*/trial-0-f1-*/checkpoints/resume/LATEST"
+        ):
+            if latest.read_text().strip() >= "epoch-000002":
+                killed = latest.parents[2]
+        time.sleep(0.02)
+    assert killed is not None, "the second fold reached no epoch 2 while the sweep ran"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    sweep = killed.parents[2]
+    (first,) = killed.parent.glob("trial-0-f0-*")
+    assert read_json(first / "run.json")["status"] == "completed"
+    assert (first / "model.keras").exists()
+
+    result = run_cli("tune", "--resume", sweep, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for abandoned in (first, killed):
+        record = read_json(abandoned / "run.json")
+        assert record["status"] == "interrupted", abandoned
+        assert "stopped during this trial" in record["reason"]
+        assert not (abandoned / "checkpoints").exists()
+        assert not (abandoned / "model.keras").exists()
+    # The rerun's two folds are the trial's; nothing else of it says completed.
+    (row,) = read_trials(sweep)
+    assert row["status"] == "completed"
+    completed = sorted(
+        p.parent.name
+        for p in (sweep / "trials").glob("*/*/run.json")
+        if read_json(p)["status"] == "completed"
+    )
+    assert len(completed) == 2 and first.name not in completed
+    assert [name[:11] for name in completed] == ["trial-0-f0-", "trial-0-f1-"]
+
+
+@pytest.mark.slow
 def test_a_sweep_in_use_is_not_resumed_by_a_second_process(
     make_sweep_config, write_config, tmp_path
 ):

@@ -354,10 +354,17 @@ def _origin_for(path: KeyPath, origins: Origins, default: str) -> str:
         # was named alone), so name the file and every --set.
         sets = [origin for origin in origins.values() if origin.startswith("--set")]
         return " with ".join([default, ", ".join(dict.fromkeys(sets))]) if sets else default
-    # A --set inside the offending section is the likeliest culprit: name it first.
-    for key, origin in origins.items():
-        if origin.startswith("--set") and key[: len(path)] == path:
-            return origin
+    # A --set inside the offending section is the likeliest culprit: name it. A check across
+    # a section's fields (data.validation + data.test below 1) may come from any of them:
+    # naming the first alone blamed '--set data.source=rows.csv' for the two fractions set
+    # after it, so every --set inside the section is named.
+    inside = [
+        origin
+        for key, origin in origins.items()
+        if origin.startswith("--set") and key[: len(path)] == path
+    ]
+    if inside:
+        return ", ".join(dict.fromkeys(inside))
     for length in range(len(path), 0, -1):
         if path[:length] in origins:
             return origins[path[:length]]

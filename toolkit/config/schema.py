@@ -738,8 +738,9 @@ class ModelConfig(Strict):
         task = self.task
         if self.gaussian_output and task != "regression":
             raise ValueError(
-                f"head '{self.head}' needs task 'regression', got task '{task}'; classifiers "
-                "already give probabilities (use bayesian, mc_dropout or ensemble for uncertainty)"
+                f"head '{self.head}' needs task 'regression', got task '{task}': set "
+                "model.head: default; classifiers already give probabilities (use bayesian, "
+                "mc_dropout or ensemble for uncertainty)"
             )
         if self.loss is not None:
             allowed = names.LOSSES[task]

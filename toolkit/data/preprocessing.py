@@ -196,13 +196,16 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
     or, with ``data.categorical: null``, when it holds text -- unless at least
     ``NUMERIC_SHARE`` of its values are numbers, in which case the rest are reported as errors.
     """
-    _check_columns(frame, [config.target], "target")
+    # Named by the file: with data.validation or data.test files beside data.source, "target
+    # column 'label' is not in the data" left the user to guess which of them lacked it.
+    _check_columns(frame, [config.target], f"{label}: target")
     features = config.feature_columns(frame.columns)
-    _check_columns(frame, features, "feature")
-    _check_columns(frame, sorted(config.categorical or ()), "categorical")
+    _check_columns(frame, features, f"{label}: feature")
+    _check_columns(frame, sorted(config.categorical or ()), f"{label}: categorical")
     column = array_column(config)
     if column is not None:
-        _check_columns(frame, [column], "image path" if config.image.column else "image")
+        kind = "image path" if config.image.column else "image"
+        _check_columns(frame, [column], f"{label}: {kind}")
         if column in features:
             raise DataError(f"data.features lists the {config.input_kind} column '{column}'")
     target = frame[config.target]
@@ -243,6 +246,44 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
                 f"rows, but {_text_in_numbers(values, bad)}; fix the values, or list "
                 f"'{column}' in data.categorical to treat it as categories"
             )
+
+
+# A numeric column holding each whole number of a range once, over at least this many rows,
+# is a row number or an id (as text columns, see toolkit.training.train.IDENTIFIER_ROWS).
+NUMERIC_IDENTIFIER_ROWS = 20
+
+
+def numeric_identifier_warnings(frame: pd.DataFrame, spec: FeatureSpec) -> list[str]:
+    """One line per numeric feature that numbers the rows: every whole number from its
+    minimum to its maximum exactly once (1..n, 1000..1000+n-1). ``data.features: null`` takes
+    such an id column in as a quantity, which the model can fit to the row order (a table
+    sorted by date or label) and which new rows' ids leave. Text ids are reported by the
+    identifier warning of training; a number column gave none. A column that merely has
+    distinct values (incomes, timestamps in seconds) is not a range and is not named."""
+    lines = []
+    for feature in spec.numeric:
+        values = frame[feature.name]
+        if (
+            len(values) < NUMERIC_IDENTIFIER_ROWS
+            or pd.api.types.is_bool_dtype(values)
+            or not pd.api.types.is_numeric_dtype(values)
+            or values.isna().any()
+        ):
+            continue
+        numbers = values.to_numpy(dtype=np.float64)
+        low, high = float(numbers.min()), float(numbers.max())
+        if (
+            np.all(numbers == np.round(numbers))
+            and high - low + 1 == len(numbers)
+            and np.unique(numbers).size == len(numbers)
+        ):
+            lines.append(
+                f"column '{feature.name}' holds each whole number from {low:.0f} to "
+                f"{high:.0f} once (a row number or an id?): as a feature the model reads it "
+                "as a quantity, can learn the row order, and new rows' ids lie outside what "
+                "it saw; leave it out with data.features"
+            )
+    return lines
 
 
 # The model's one input for all numeric columns, in spec order: a (n, k) float32 matrix. One

@@ -70,6 +70,22 @@ def _split_off(
             f"class '{lonely.index[0]}' of target has a single example, so a stratified "
             f"{what} split is impossible; add examples or set data.stratify: false"
         )
+    # scikit-learn's own errors ("With n_samples=384, test_size=0.999 and train_size=None, the
+    # resulting train set will be empty. Adjust any of the aforementioned parameters.") named
+    # none of the config's keys: its two conditions are checked first, in the config's terms.
+    count = len(positions)
+    held_out_count = math.ceil(fraction * count)
+    kept = count - held_out_count
+    classes = int(stratify.nunique())
+    if kept <= 0:
+        raise DataError(_no_rows_left(what, fraction, count))
+    if min(held_out_count, kept) < classes:
+        raise DataError(
+            f"cannot make the {what} split: {_SETTINGS.get(what, what)} {fraction:g} of "
+            f"{counted(count, 'row')} holds out {held_out_count} and keeps {kept}, and a "
+            f"stratified split needs a row of each of the {classes} classes on both sides; use "
+            f"a fraction that leaves at least {classes} rows on each side, or data.stratify: false"
+        )
     try:
         rest, held_out = train_test_split(
             positions, test_size=fraction, random_state=seed, stratify=stratify
@@ -77,6 +93,21 @@ def _split_off(
     except ValueError as error:
         raise DataError(f"cannot make the {what} split: {error}") from None
     return rest, held_out
+
+
+# The config key behind each split's fraction, as its errors name it.
+_SETTINGS = {
+    "test": "data.test",
+    "validation": "data.validation",
+    "conformal calibration": "prediction.conformal.calibration",
+}
+
+
+def _no_rows_left(what: str, fraction: float, count: int) -> str:
+    return (
+        f"cannot make the {what} split: {_SETTINGS.get(what, what)} {fraction:g} of "
+        f"{counted(count, 'row')} leaves no rows to train on; use a smaller fraction"
+    )
 
 
 def _shuffle_split(
@@ -88,11 +119,7 @@ def _shuffle_split(
     count = len(positions)
     held_out_count = math.ceil(fraction * count)
     if count - held_out_count <= 0:
-        raise DataError(
-            f"cannot make the {what} split: with {counted(count, 'row')}, {what} {fraction} "
-            "leaves no "
-            "training rows"
-        )
+        raise DataError(_no_rows_left(what, fraction, count))
     permutation = np.random.RandomState(seed).permutation(count)
     return positions[permutation[held_out_count:]], positions[permutation[:held_out_count]]
 

@@ -493,8 +493,9 @@ def multiclass_metrics(
 ) -> dict[str, Any]:
     """Metrics of a multiclass classifier from its (n, n_classes) probability matrix.
 
-    Keys: accuracy, f1_macro, f1_weighted, log_loss (over all ``class_names``, so classes absent
-    from the split are fine), brier (sum over classes, mean over rows), top_k_accuracy and top_k (k = min(top_k, n_classes - 1); both
+    Keys: accuracy, f1_macro (the mean F1 over the classes the split holds or the model predicts:
+    a class with neither has no F1 and is left out, rather than counted as 0), f1_weighted,
+    log_loss (over all ``class_names``, so classes absent from the split are fine), brier (sum over classes, mean over rows), top_k_accuracy and top_k (k = min(top_k, n_classes - 1); both
     omitted for two classes, where top-2 accuracy is trivially 1), ece (top-label confidence),
     confusion_matrix (rows = true class, columns = predicted, as lists) and class_names.
     ``y_true`` holds class indices, or class names that are looked up in ``class_names``.
@@ -520,9 +521,14 @@ def multiclass_metrics(
     prob = prob / np.maximum(prob.sum(axis=1, keepdims=True), _EPS)
     labels = list(range(n_classes))
     pred = prob.argmax(axis=1)
+    # A class that is neither in the split nor predicted (a rare class that fell in another
+    # split) has no precision or recall; counting its F1 as 0 took a fifth off the macro F1 of
+    # a 5-class model that was right on every row of a 4-class split. A class predicted but
+    # absent (or present but never predicted) keeps its F1 of 0: those are real errors.
+    seen = np.union1d(y, pred).tolist()
     result: dict[str, Any] = {
         "accuracy": skm.accuracy_score(y, pred),
-        "f1_macro": skm.f1_score(y, pred, labels=labels, average="macro", zero_division=0),
+        "f1_macro": skm.f1_score(y, pred, labels=seen, average="macro", zero_division=0),
         "f1_weighted": skm.f1_score(y, pred, labels=labels, average="weighted", zero_division=0),
         "log_loss": skm.log_loss(y, prob, labels=labels),
         # Brier (1950): the mean over rows of sum_c (p_c - 1[y = c])^2, in [0, 2].

@@ -236,26 +236,34 @@ class SweepRecords:
                 (run_dir / "model.keras").unlink(missing_ok=True)
 
     def retire_abandoned_runs(self, trial_id: str) -> list[Path]:
-        """Mark the runs a killed attempt of ``trial_id`` left ``running`` as ``interrupted``
-        and delete their checkpoints and model, which no ranking will ever keep.
+        """Mark the runs a killed attempt of ``trial_id`` left ``running`` or ``completed``
+        as ``interrupted`` and delete their checkpoints and model, which no ranking will
+        ever keep.
 
         Keras Tuner runs a trial again when the sweep resumes (or the chief requeues a
-        lost worker's trial), into a new run directory; the earlier attempt was killed,
-        so it is not running any more, but its run.json still says so. Returns the runs.
+        lost worker's trial), into new run directories; the earlier attempt was killed,
+        so it is not running any more, but its run.json still says so. With ``cv_folds``
+        or ``executions_per_trial`` the attempt had finished some runs before the one it
+        was killed in: those said ``completed`` and kept their model and checkpoints
+        beside the rerun's, belonging to no record. Called only when the trial runs again,
+        so every run of it on disk is an abandoned attempt's. Returns the runs.
         """
         retired = []
         for run_json in sorted(self.trials_dir.glob(f"*/trial-{trial_id}-*/run.json")):
             run = RunDirectory(run_json.parent)
             try:
-                if run.read_run().get("status") != "running":
-                    continue
+                status = run.read_run().get("status")
             except (OSError, ValueError):
                 continue
-            run.update_run(
-                status="interrupted",
-                ended=utc_now(),
-                reason="the sweep stopped during this trial; it was run again from the start",
-            )
+            if status not in ("running", "completed"):
+                continue  # a failed run keeps its own reason
+            reason = "the sweep stopped during this trial; it was run again from the start"
+            if status == "completed":
+                reason = (
+                    "the sweep stopped during this trial, after this run had finished; the "
+                    "trial was run again from the start"
+                )
+            run.update_run(status="interrupted", ended=utc_now(), reason=reason)
             shutil.rmtree(run.checkpoints, ignore_errors=True)
             run.model.unlink(missing_ok=True)
             retired.append(run.path)

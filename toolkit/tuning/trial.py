@@ -12,6 +12,7 @@ import json
 import sys
 import time
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +33,32 @@ from toolkit.tuning.space import SearchSpace
 
 if TYPE_CHECKING:
     from toolkit.evaluation.baselines import BaselineFit
+
+
+# scikit-learn's own warning for it ("The least populated class in y has only 2 members, which
+# is less than n_splits=5.") came out as a two-line Python warning with a source path; the
+# toolkit's line above says it with the class names. Filtered once and left in place, like
+# the baselines' ConvergenceWarning: a filter cannot be scoped to one call from a thread.
+warnings.filterwarnings(
+    "ignore", message="The least populated class in y has only", category=UserWarning
+)
+
+
+def _warn_of_classes_below_the_folds(labels: np.ndarray, classes: list[str], k: int) -> None:
+    """One ``toolkit: warning`` line when a class has fewer training rows than
+    ``tuner.cv_folds``: stratified folds cannot all hold it, so some folds' validation rows
+    lack it (and their metrics say nothing about it). The sweep still runs."""
+    counts = np.bincount(labels.astype(np.int64), minlength=len(classes))
+    few = [(str(classes[i]), int(n)) for i, n in enumerate(counts) if n < k]
+    if few:
+        listed = ", ".join(f"'{name}' ({counted(n, 'row')})" for name, n in few)
+        print(
+            f"toolkit: warning: tuner.cv_folds {k}: {'class' if len(few) == 1 else 'classes'} "
+            f"{listed} of the training split cannot be in every fold's validation rows; "
+            "fewer folds, or more rows of them, fix it",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class _TrialFailed(Exception):
@@ -133,6 +160,8 @@ class TrialRunner:
             n_splits=k, shuffle=True, random_state=config.seed
         )
         labels = train.target[:, 0] if stratify else None
+        if labels is not None and config.model.task != "regression":
+            _warn_of_classes_below_the_folds(labels, prepared.spec.target.classes, k)
         try:
             parts = list(splitter.split(np.zeros(train.rows), labels))
         except ValueError as error:

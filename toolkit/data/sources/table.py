@@ -235,6 +235,7 @@ class TableSource(Source):
             feature_arrays,
             fingerprint,
             fit_spec,
+            numeric_identifier_warnings,
         )
         from toolkit.data.splits import split_calibration, split_rows
 
@@ -268,6 +269,14 @@ class TableSource(Source):
                 return None
             if isinstance(part, pd.DataFrame):  # a held-out file, or a dataset's own test part
                 table, positions = part, None
+                # A file's errors name the file: "validation data feature column 'b' is not
+                # in the data" did not say which of the user's files lacked it.
+                location = {
+                    "validation data": self.config.validation,
+                    "test data": self.config.test,
+                }
+                if isinstance(location.get(what), str):
+                    what = f"{location[what]}: {what}"
             else:
                 table, positions = frame, part
             target = encode_target(table, spec, what=what, rows=positions)
@@ -294,5 +303,6 @@ class TableSource(Source):
             fingerprint=digest,
             source=self.describe(),
             calibration=encode(parts.calibration, "calibration data"),
-            warnings=[parts.warning] if parts.warning else [],
+            warnings=([parts.warning] if parts.warning else [])
+            + numeric_identifier_warnings(frame, spec),
         )

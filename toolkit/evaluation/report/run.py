@@ -180,6 +180,65 @@ def _per_class(metrics: dict) -> Section | None:
     return Section(f"Per-class accuracy ({evaluated} split)", [Table.of(columns, rows)])
 
 
+def _warnings(record: dict) -> Section | None:
+    """run.json's ``warnings``, verbatim: the summary line printed them once, and a report read
+    later (a conformal alpha too small for its calibration rows, an id column used as a
+    feature) must not hide them."""
+    warnings = [str(w) for w in record.get("warnings") or [] if w]
+    if not warnings:
+        return None
+    return Section("Warnings", [Paragraph(text) for text in warnings])
+
+
+def _calibration(metrics: dict) -> Section | None:
+    """What post-hoc calibration fitted (temperature T, std factor s, the conformal quantile)
+    and how it moved the scores it was fitted to improve, from metrics.json."""
+    blocks: list[Any] = []
+    temperature = metrics.get("temperature_scaling")
+    if isinstance(temperature, dict):
+        items = [
+            ("temperature T", temperature.get("temperature")),
+            ("fitted on", temperature.get("fitted_on")),
+            ("kept at 1", temperature.get("kept")),
+        ]
+        blocks += [Paragraph("Temperature scaling"), KeyValues.of(items)]
+        blocks += _before_after(temperature, ("log_loss", "ece"))
+    scaling = metrics.get("std_scaling")
+    if isinstance(scaling, dict):
+        items = [
+            ("std factor s", scaling.get("factor")),
+            ("fitted on", scaling.get("fitted_on")),
+            ("at its bound", scaling.get("bounded")),
+        ]
+        blocks += [Paragraph("Std scaling"), KeyValues.of(items)]
+        blocks += _before_after(scaling, ("nll", "coverage", "interval_width"))
+    conformal = metrics.get("conformal")
+    if isinstance(conformal, dict):
+        quantile = conformal.get("quantile")
+        items = [
+            ("method", conformal.get("method")),
+            ("alpha", conformal.get("alpha")),
+            ("calibrated on", conformal.get("calibrated_on")),
+            ("calibration rows", conformal.get("rows")),
+            # None in metrics.json is an infinite quantile (too few rows for alpha).
+            ("quantile q", "infinite (too few rows for alpha)" if quantile is None else quantile),
+        ]
+        blocks += [Paragraph("Conformal prediction"), KeyValues.of(items)]
+    return Section("Calibration", blocks) if blocks else None
+
+
+def _before_after(fitted: dict, names: tuple[str, ...]) -> list[Any]:
+    """A table of ``<name>_before`` / ``<name>_after`` per split of a calibration's report."""
+    rows = [
+        [f"{split} {name}", scores.get(f"{name}_before"), scores.get(f"{name}_after")]
+        for split in ("validation", "test")
+        if isinstance(scores := fitted.get(split), dict)
+        for name in names
+        if f"{name}_before" in scores
+    ]
+    return [Table.of(["score", "before", "after"], rows)] if rows else []
+
+
 def _seed_runs(directory: Path, record: dict) -> Section | None:
     """A repeat group's runs, linked to their reports; draws their validation curves overlaid."""
     runs = [str(run) for run in record.get("runs") or []]
@@ -277,9 +336,11 @@ def run_report(directory: Path, *, killed: bool = False) -> Report:
     sections = [
         _overview(record, metrics, history, repeat),
         why_it_stopped(record),
+        _warnings(record),
         _metrics(metrics),
         _baselines(metrics),
         _per_class(metrics),
+        _calibration(metrics),
         seeds,
         Section("Plots", [figures]) if figures else None,
         _data(directory),
