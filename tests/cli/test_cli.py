@@ -221,6 +221,29 @@ def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, t
     # 'purple' was never seen in training: the out-of-vocabulary bucket takes it, no crash.
 
 
+def test_predict_imports_neither_scikit_learn_nor_scipy_stats(trained_run, tmp_path):
+    """The command line's start-up: Keras' scikit-learn wrappers are left without scikit-learn
+    and predict's intervals need no SciPy stats (about 1.3 s of CPU together); scikit-learn
+    still imports afterwards, and the process's Keras works."""
+    _, run_dir, _ = trained_run
+    pd.DataFrame({"size": [1.0, 15.0], "colour": ["red", "blue"]}).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['predict', {run_dir!r}, '--input', {str(tmp_path / 'rows.csv')!r}, "
+        f"'--output', {str(tmp_path / 'out.csv')!r}]) == 0\n"
+        "assert 'keras' in sys.modules\n"
+        "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))\n"
+        "import sklearn.metrics\n"
+        "print(sklearn.metrics.accuracy_score([0, 1], [0, 1]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["[]", "1.0"]
+
+
 @pytest.mark.parametrize("rows", [1, 2])
 def test_predict_counts_its_rows_in_words(cli, trained_run, tmp_path, rows):
     """One row said "wrote 1 predictions"."""

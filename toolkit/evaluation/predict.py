@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, feature_arrays
@@ -177,7 +177,7 @@ def gaussian_interval(
     mean: np.ndarray, std: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Central Gaussian interval at ``level`` around ``mean``."""
-    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    z = float(special.ndtri(0.5 + level / 2.0))
     return mean - z * std, mean + z * std
 
 

@@ -128,9 +128,9 @@ def _mixture_quantile(level: float, location, scale):
     import math
 
     import tensorflow as tf
-    from scipy.stats import norm
+    from scipy.special import ndtri
 
-    own = location + scale * float(norm.ppf(level))
+    own = location + scale * float(ndtri(level))
     low, high = tf.reduce_min(own, axis=0), tf.reduce_max(own, axis=0)
     for _ in range(_BISECTION_STEPS):
         middle = 0.5 * (low + high)
@@ -146,7 +146,7 @@ def _mixture_quantile(level: float, location, scale):
 def _interval(plan: ServingPlan, level: float, draws, mean, std):
     """The central ``level`` interval: mixture quantiles of several Gaussian components, else
     mean -/+ z std (exact for one Gaussian, the Gaussian approximation for point components)."""
-    from scipy.stats import norm
+    from scipy.special import ndtri
 
     if plan.gaussian and plan.components > 1:
         tail = (1.0 - level) / 2.0
@@ -154,7 +154,7 @@ def _interval(plan: ServingPlan, level: float, draws, mean, std):
             _mixture_quantile(tail, draws[..., 0], draws[..., 1]),
             _mixture_quantile(1.0 - tail, draws[..., 0], draws[..., 1]),
         )
-    z = float(norm.ppf(0.5 + level / 2.0))
+    z = float(ndtri(0.5 + level / 2.0))
     return mean - z * std, mean + z * std
 
 

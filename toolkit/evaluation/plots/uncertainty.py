@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
+from scipy import special
 
 from toolkit.evaluation.metrics import interval_coverage_curve, pit_coverage_curve
 from toolkit.evaluation.plots import canvas
@@ -22,7 +22,7 @@ from toolkit.evaluation.plots import canvas
 
 def _z(interval: float) -> float:
     """Half-width of the central ``interval`` of a standard normal."""
-    return float(stats.norm.ppf(0.5 + interval / 2.0))
+    return float(special.ndtri(0.5 + interval / 2.0))
 
 
 def _finite(*arrays: Any) -> tuple[list[np.ndarray], str]:
