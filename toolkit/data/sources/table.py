@@ -8,6 +8,7 @@ into the arrays the model reads (``InMemorySplit``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 from collections.abc import Collection
 from pathlib import Path
@@ -228,15 +229,7 @@ class TableSource(Source):
         rows: dict[str, int] | None = None,
         calibration: float | None = None,
     ) -> PreparedData:
-        from toolkit.data.prepared import PreparedData
-        from toolkit.data.preprocessing import (
-            check_table,
-            encode_target,
-            feature_arrays,
-            fingerprint,
-            fit_spec,
-        )
-        from toolkit.data.splits import split_calibration, split_rows
+        from toolkit.data.preprocessing import check_table, fingerprint
 
         frame = self.training_frame()
         check_table(frame, self.config, label=self.config.source)
@@ -244,7 +237,27 @@ class TableSource(Source):
             from toolkit.data.images import check_image_sizes
 
             check_image_sizes(frame, self.config, what="data.source")
-        digest = fingerprint(frame, arrays=self.config.array_column)
+        # The fingerprint hashes every row (a third of a second per million) and changes
+        # nothing: hashed in a thread while the table is split, fitted and encoded (NumPy
+        # and pandas' hashing leave the GIL for most of it).
+        hashing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="toolkit-fingerprint")
+        with hashing:
+            digest = hashing.submit(fingerprint, frame, arrays=self.config.array_column)
+            return self._prepared(frame, digest, spec=spec, calibration=calibration)
+
+    def _prepared(
+        self,
+        frame: pd.DataFrame,
+        digest: concurrent.futures.Future,
+        *,
+        spec: FeatureSpec | None,
+        calibration: float | None,
+    ) -> PreparedData:
+        """``prepare``'s splits of the checked ``frame``; ``digest``: its fingerprint."""
+        from toolkit.data.prepared import PreparedData
+        from toolkit.data.preprocessing import encode_target, feature_arrays, fit_spec
+        from toolkit.data.splits import split_calibration, split_rows
+
         parts = split_rows(
             frame, self.config, task=self.task, seed=self.seed, shipped_test=self.shipped_test()
         )
@@ -291,7 +304,7 @@ class TableSource(Source):
             train=encode(parts.train, "training data", **self._augment(spec)),
             validation=encode(parts.validation, "validation data"),
             test=encode(parts.test, "test data"),
-            fingerprint=digest,
+            fingerprint=digest.result(),
             source=self.describe(),
             calibration=encode(parts.calibration, "calibration data"),
             warnings=[parts.warning] if parts.warning else [],
