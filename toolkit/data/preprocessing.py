@@ -331,8 +331,13 @@ def fit_spec(
         values = _column(train, column, rows)
         missing = int(values.isna().sum())
         if column in categorical:
-            counts = pd.Series(_as_tokens(values)).value_counts(sort=False)
-            tokens, left_out = vocabulary(dict(counts.items()), config.max_tokens)
+            if isinstance(values.dtype, pd.StringDtype) or (
+                isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf"
+            ):
+                counts = _token_counts(values, missing)
+            else:  # objects: True, 1 and 1.0 count as one value, but are two tokens
+                counts = dict(pd.Series(_as_tokens(values)).value_counts(sort=False).items())
+            tokens, left_out = vocabulary(counts, config.max_tokens)
             categories.append(CategoricalFeature(column, tokens, missing, left_out))
             continue
         if missing == len(values):
@@ -517,6 +522,22 @@ def _label_tokens(values: pd.Series) -> np.ndarray:
         [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values],
         dtype=object,
     )
+
+
+def _token_counts(values: pd.Series, missing: int) -> dict[str, int]:
+    """How often each token of ``_as_tokens(values)`` occurs (``missing``: the values
+    missing), from the distinct values: a token per row of a million-row column, hashed
+    again to be counted, cost several times as much. For text, numbers and booleans only
+    (in a column of objects, ``True``, ``1`` and ``1.0`` are counted as one value)."""
+    distinct = values.value_counts(dropna=True, sort=False)
+    distinct = distinct[distinct.to_numpy() > 0]  # a categorical dtype lists unused ones
+    counts: dict[str, int] = {}
+    labels = pd.Series(distinct.index, dtype=values.dtype if distinct.empty else None)
+    for token, count in zip(_label_tokens(labels), distinct.to_numpy().tolist(), strict=True):
+        counts[token] = counts.get(token, 0) + count  # 1 and 1.0 are one token
+    if missing:
+        counts[MISSING_TOKEN] = counts.get(MISSING_TOKEN, 0) + missing
+    return counts
 
 
 def _as_tokens(values: pd.Series) -> np.ndarray:
