@@ -255,7 +255,13 @@ class TableSource(Source):
     ) -> PreparedData:
         """``prepare``'s splits of the checked ``frame``; ``digest``: its fingerprint."""
         from toolkit.data.prepared import PreparedData
-        from toolkit.data.preprocessing import encode_target, feature_arrays, fit_spec
+        from toolkit.data.preprocessing import (
+            NUMERIC_INPUT,
+            encode_target,
+            feature_arrays,
+            fit_spec,
+            training_numbers,
+        )
         from toolkit.data.splits import split_calibration, split_rows
 
         parts = split_rows(
@@ -271,12 +277,16 @@ class TableSource(Source):
                 stratify=self.task != "regression" if stratify is None else stratify,
                 seed=self.seed,
             )
-        spec = spec or fit_spec(frame, self.config, self.task, rows=parts.train)
+        numbers = None
+        if spec is None:
+            numbers = training_numbers(frame, self.config, self.task, parts.train)
+            spec = fit_spec(frame, self.config, self.task, rows=parts.train, encoded=numbers)
 
         # data.cache: false keeps image files as paths, decoded batch by batch.
         stored = not self.config.cache and spec.image is not None and spec.image.stored == "path"
 
-        def encode(part, what: str, **training) -> InMemorySplit | None:
+        def encode(part, what: str, *, numbers=None, **training) -> InMemorySplit | None:
+            """``numbers``: the part's numeric matrix, already encoded."""
             if part is None:
                 return None
             if isinstance(part, pd.DataFrame):  # a held-out file, or a dataset's own test part
@@ -296,12 +306,18 @@ class TableSource(Source):
                 return ImageFileSplit(
                     {**features, IMAGE_INPUT: paths}, target, spec.image, **training
                 )
-            features = feature_arrays(table, spec, what=what, rows=positions)
+            if numbers is None:
+                features = feature_arrays(table, spec, what=what, rows=positions)
+            else:
+                others = dataclasses.replace(spec, numeric=[])
+                features = {NUMERIC_INPUT: numbers} | feature_arrays(
+                    table, others, what=what, rows=positions
+                )
             return InMemorySplit(features, target, **training)
 
         return PreparedData(
             spec=spec,
-            train=encode(parts.train, "training data", **self._augment(spec)),
+            train=encode(parts.train, "training data", numbers=numbers, **self._augment(spec)),
             validation=encode(parts.validation, "validation data"),
             test=encode(parts.test, "test data"),
             fingerprint=digest.result(),
