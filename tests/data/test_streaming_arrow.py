@@ -132,3 +132,24 @@ def test_a_consumer_that_stops_early_stops_the_reader_and_closes_it():
     stream.close()
     assert closed.wait(5)
     assert not any(t.name == "toolkit-prefetch" for t in threading.enumerate())
+
+
+def test_a_bad_chunk_stops_the_reading_thread_while_its_error_is_still_held(tmp_path):
+    """The pass's reader thread stops when a chunk fails, not when the traceback (which holds
+    the pass's frames) is freed: reading ahead stops, and the shard is closed, at once."""
+    from toolkit.data.prepared import prepare_data
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=4000), "target": rng.normal(size=4000)})
+    frame.loc[100, "a"] = np.inf
+    directory = tmp_path / "shards"
+    directory.mkdir()
+    for index in range(4):
+        part = frame.iloc[index * 1000 : (index + 1) * 1000]
+        part.to_parquet(directory / f"part-{index}.parquet", row_group_size=100, index=False)
+    raw = tiny_config()
+    raw["data"] = {"source": str(directory), "streaming": True, "validation": 0.5}
+    with pytest.raises(DataError, match="infinite values") as caught:
+        prepare_data(validate_config(raw))
+    assert caught.value.__traceback__ is not None  # the frames are still referenced
+    assert not any(t.name == "toolkit-prefetch" for t in threading.enumerate())
