@@ -283,45 +283,53 @@ class ShardSource(Source):
         self, main, held_out, selections, wanted, column_kinds, accumulator_class, reservoir_class
     ):
         """Read everything once: statistics of the training rows, the size and a sample of
-        every split."""
+        every split.
+
+        The rows stay Arrow batches (``Rows``) throughout: split by Arrow's filter, sampled
+        and counted without a pandas frame (which cost more than the statistics)."""
+        from toolkit.data.streaming.reader import Rows, prefetched
+
         config = self.config
         statistics = None
         reservoirs = {name: reservoir_class(SAMPLE_ROWS, self.seed) for name in wanted}
         counted = dict.fromkeys(wanted, 0)
         key_sizes = hashing.KeySizes() if config.split_key is not None else None
-        pieces = pieces_of(main.shards)
-        for piece in pieces:
+
+        def read(shard_set: ShardSet):
+            for piece in pieces_of(shard_set.shards):
+                for start, batch in shard_set.batches(piece, threads=True):
+                    yield piece, Rows(batch, start)
+
+        for piece, rows in prefetched(read(main)):
             shard = main.shards[piece.shard]
             what = f"data.source shard {shard.path}"
-            for frame in main.read(piece, threads=True):
-                if statistics is None:
-                    features, categorical = column_kinds(frame, config)
-                    statistics = accumulator_class(config, self.task, features, categorical)
-                codes = None
-                if selections["train"].code is not None:
-                    codes = selections["train"].codes(frame, shard.path.name)
-                if key_sizes is not None:
-                    key_sizes.update(frame[config.split_key])
-                for name in wanted:
-                    if name in held_out:
-                        continue
-                    part = frame if codes is None else frame[codes == selections[name].code]
-                    if not len(part):
-                        continue
-                    counted[name] += len(part)
-                    reservoirs[name].update(part, piece.shard)
-                    if name == "train":
-                        statistics.update(part, what=what)
-                    else:
-                        statistics.check_held_out(part, what=what)
+            if statistics is None:
+                features, categorical = column_kinds(rows.frame(), config)
+                statistics = accumulator_class(config, self.task, features, categorical)
+            codes = None
+            if selections["train"].code is not None:
+                codes = selections["train"].codes(rows, shard.path.name)
+            if key_sizes is not None:
+                key_sizes.update(rows.series(config.split_key))
+            for name in wanted:
+                if name in held_out:
+                    continue
+                part = rows if codes is None else rows.filter(codes == selections[name].code)
+                if not len(part):
+                    continue
+                counted[name] += len(part)
+                reservoirs[name].update(part, piece.shard)
+                if name == "train":
+                    statistics.update(part, what=what)
+                else:
+                    statistics.check_held_out(part, what=what)
         if statistics is None:
             raise DataError(f"data.source {config.source} has no rows")
         for name, shard_set in held_out.items():
-            for piece in pieces_of(shard_set.shards):
+            for piece, rows in prefetched(read(shard_set)):
                 path = shard_set.shards[piece.shard].path
-                for frame in shard_set.read(piece, threads=True):
-                    counted[name] += len(frame)
-                    reservoirs[name].update(frame, piece.shard)
-                    statistics.check_held_out(frame, what=f"data.{name} shard {path}")
-        samples = {name: reservoir.rows() for name, reservoir in reservoirs.items()}
+                counted[name] += len(rows)
+                reservoirs[name].update(rows, piece.shard)
+                statistics.check_held_out(rows, what=f"data.{name} shard {path}")
+        samples = {name: reservoir.parts() for name, reservoir in reservoirs.items()}
         return statistics, samples, counted, key_sizes

@@ -8,6 +8,7 @@ into the arrays the model reads (``InMemorySplit``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 from collections.abc import Collection
 from pathlib import Path
@@ -228,16 +229,7 @@ class TableSource(Source):
         rows: dict[str, int] | None = None,
         calibration: float | None = None,
     ) -> PreparedData:
-        from toolkit.data.prepared import PreparedData
-        from toolkit.data.preprocessing import (
-            check_table,
-            encode_target,
-            feature_arrays,
-            fingerprint,
-            fit_spec,
-            numeric_identifier_warnings,
-        )
-        from toolkit.data.splits import split_calibration, split_rows
+        from toolkit.data.preprocessing import check_table, fingerprint
 
         frame = self.training_frame()
         check_table(frame, self.config, label=self.config.source)
@@ -245,7 +237,34 @@ class TableSource(Source):
             from toolkit.data.images import check_image_sizes
 
             check_image_sizes(frame, self.config, what="data.source")
-        digest = fingerprint(frame, arrays=self.config.array_column)
+        # The fingerprint hashes every row (a third of a second per million) and changes
+        # nothing: hashed in a thread while the table is split, fitted and encoded (NumPy
+        # and pandas' hashing leave the GIL for most of it).
+        hashing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="toolkit-fingerprint")
+        with hashing:
+            digest = hashing.submit(fingerprint, frame, arrays=self.config.array_column)
+            return self._prepared(frame, digest, spec=spec, calibration=calibration)
+
+    def _prepared(
+        self,
+        frame: pd.DataFrame,
+        digest: concurrent.futures.Future,
+        *,
+        spec: FeatureSpec | None,
+        calibration: float | None,
+    ) -> PreparedData:
+        """``prepare``'s splits of the checked ``frame``; ``digest``: its fingerprint."""
+        from toolkit.data.prepared import PreparedData
+        from toolkit.data.preprocessing import (
+            NUMERIC_INPUT,
+            encode_target,
+            feature_arrays,
+            fit_spec,
+            numeric_identifier_warnings,
+            training_numbers,
+        )
+        from toolkit.data.splits import split_calibration, split_rows
+
         parts = split_rows(
             frame, self.config, task=self.task, seed=self.seed, shipped_test=self.shipped_test()
         )
@@ -259,12 +278,16 @@ class TableSource(Source):
                 stratify=self.task != "regression" if stratify is None else stratify,
                 seed=self.seed,
             )
-        spec = spec or fit_spec(frame, self.config, self.task, rows=parts.train)
+        numbers = None
+        if spec is None:
+            numbers = training_numbers(frame, self.config, self.task, parts.train)
+            spec = fit_spec(frame, self.config, self.task, rows=parts.train, encoded=numbers)
 
         # data.cache: false keeps image files as paths, decoded batch by batch.
         stored = not self.config.cache and spec.image is not None and spec.image.stored == "path"
 
-        def encode(part, what: str, **training) -> InMemorySplit | None:
+        def encode(part, what: str, *, numbers=None, **training) -> InMemorySplit | None:
+            """``numbers``: the part's numeric matrix, already encoded."""
             if part is None:
                 return None
             if isinstance(part, pd.DataFrame):  # a held-out file, or a dataset's own test part
@@ -292,15 +315,21 @@ class TableSource(Source):
                 return ImageFileSplit(
                     {**features, IMAGE_INPUT: paths}, target, spec.image, **training
                 )
-            features = feature_arrays(table, spec, what=what, rows=positions)
+            if numbers is None:
+                features = feature_arrays(table, spec, what=what, rows=positions)
+            else:
+                others = dataclasses.replace(spec, numeric=[])
+                features = {NUMERIC_INPUT: numbers} | feature_arrays(
+                    table, others, what=what, rows=positions
+                )
             return InMemorySplit(features, target, **training)
 
         return PreparedData(
             spec=spec,
-            train=encode(parts.train, "training data", **self._augment(spec)),
+            train=encode(parts.train, "training data", numbers=numbers, **self._augment(spec)),
             validation=encode(parts.validation, "validation data"),
             test=encode(parts.test, "test data"),
-            fingerprint=digest,
+            fingerprint=digest.result(),
             source=self.describe(),
             calibration=encode(parts.calibration, "calibration data"),
             warnings=([parts.warning] if parts.warning else [])

@@ -146,6 +146,111 @@ class ShardSet:
             yield from reader
 
 
+class Rows:
+    """Rows of a shard as read: an Arrow RecordBatch and each row's position in the shard
+    (``start`` for a run of rows from there, or an array of positions once filtered).
+
+    The one pass before training works on these rather than on pandas frames: splitting,
+    sampling and most statistics stay in Arrow and NumPy, and a column goes through pandas
+    only when its Arrow type cannot say what it holds (or to word an error naming a row),
+    as ``series`` gives it: the very column ``as_frame`` would have held."""
+
+    __slots__ = ("batch", "positions", "start")
+
+    def __init__(self, batch, start: int = 0, positions: np.ndarray | None = None) -> None:
+        self.batch = batch
+        self.start = start
+        self.positions = positions
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    @property
+    def index(self) -> pd.Index:
+        """The rows' positions in their shard, as the index of ``as_frame``'s frames."""
+        if self.positions is None:
+            return pd.RangeIndex(self.start, self.start + self.batch.num_rows)
+        return pd.Index(self.positions)
+
+    def column(self, name: str):
+        return self.batch.column(self.batch.schema.get_field_index(name))
+
+    def series(self, name: str) -> pd.Series:
+        """Column ``name`` as pandas holds it, indexed by position."""
+        values = self.column(name).to_pandas()
+        values.index = self.index
+        values.name = name
+        return values
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame indexed by position (``as_frame``)."""
+        frame = self.batch.to_pandas()
+        frame.index = self.index
+        return frame
+
+    def filter(self, keep: np.ndarray) -> Rows:
+        """The rows where the boolean array ``keep`` is true (Arrow's filter, given the NumPy
+        mask as it is: a ``take`` of their indices, or the mask made an Arrow array first,
+        took several times as long)."""
+        if keep.all():
+            return self
+        positions = (
+            self.start + np.flatnonzero(keep) if self.positions is None else self.positions[keep]
+        )
+        return Rows(self.batch.filter(keep), positions=positions)
+
+
+def prefetched(items: Iterator, depth: int = 2) -> Iterator:
+    """``items`` as they are, produced up to ``depth`` ahead by a thread of their own.
+
+    The pass before training reads Parquet/CSV in that thread while it computes on the last
+    chunk read (pyarrow decodes without holding the GIL). An error raised by ``items`` is
+    raised here, in its turn, after every item before it; a consumer that stops early stops
+    the thread and closes ``items``."""
+    import queue
+    import threading
+
+    slots: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            put((end, error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="toolkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def as_frame(batch, start: int) -> pd.DataFrame:
     """A RecordBatch as a frame indexed by position (``start`` is its first row's)."""
     frame = batch.to_pandas()

@@ -35,6 +35,7 @@ from toolkit.data.preprocessing import (
     numeric_target,
     vocabulary,
 )
+from toolkit.data.streaming.reader import Rows
 from toolkit.errors import DataError
 
 # Distinct values counted per categorical column before the rarest are dropped.
@@ -49,14 +50,23 @@ class Moments:
         self.mean = np.zeros(columns)
         self.m2 = np.zeros(columns)
 
-    def update(self, values: np.ndarray) -> None:
-        """Add a chunk: ``values`` is (rows, columns) float64, NaN where missing."""
-        present = ~np.isnan(values)
-        count = present.sum(axis=0).astype(np.float64)
-        filled = np.where(present, values, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, filled.sum(axis=0) / count, 0.0)
-        m2 = (np.where(present, values - mean, 0.0) ** 2).sum(axis=0)
+    def update(self, values: np.ndarray, present: np.ndarray | None = None) -> None:
+        """Add a chunk: ``values`` is (rows, columns) float64, NaN where missing
+        (``present``: ``~np.isnan(values)``, when the caller has it)."""
+        if present is None:
+            present = ~np.isnan(values)
+        if present.all():
+            # No value missing (the common case): the same sums without the masking copies.
+            count = np.full(values.shape[1], float(len(values)))
+            mean = values.sum(axis=0) / count
+            deviations = values - mean
+            m2 = np.square(deviations, out=deviations).sum(axis=0)  # ** 2, in place
+        else:
+            count = present.sum(axis=0).astype(np.float64)
+            filled = np.where(present, values, 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(count > 0, filled.sum(axis=0) / count, 0.0)
+            m2 = (np.where(present, values - mean, 0.0) ** 2).sum(axis=0)
         total = self.count + count
         with np.errstate(invalid="ignore", divide="ignore"):
             delta = mean - self.mean
@@ -111,6 +121,11 @@ class TokenCounts:
 
     def update(self, tokens: np.ndarray) -> None:
         values, counts = np.unique(tokens.astype(str), return_counts=True)
+        self.add(values, counts)
+
+    def add(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """Add a chunk's distinct tokens ``values`` (sorted, as ``np.unique`` gives them:
+        pruning keeps ties in the order they were first counted) and how often each occurs."""
         self.counts.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
         # Fed the chunk's distinct values: the sketch must see every value from the start,
         # as nobody knows yet whether the column will outgrow the counts.
@@ -161,27 +176,51 @@ class StatisticsAccumulator:
         self.labels: Counter[str] = Counter()
         self.rows = 0
 
-    def update(self, frame: pd.DataFrame, *, what: str) -> None:
-        """Add the training rows ``frame`` (indexed by position, for error messages)."""
+    def update(self, frame: pd.DataFrame | Rows, *, what: str) -> None:
+        """Add the training rows ``frame``: a frame indexed by position (for error messages),
+        or ``Rows`` as read, whose columns go through pandas only where Arrow cannot tell
+        what they hold (the same statistics either way)."""
         if not len(frame):
             return
+        rows = frame if isinstance(frame, Rows) else None
         self.rows += len(frame)
         if self.numeric:
             matrix = np.empty((len(frame), len(self.numeric)))
             for index, column in enumerate(self.numeric):
-                values = frame[column]
-                if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-                    values = _numeric_column(values, f"{what}: feature column '{column}'")
-                matrix[:, index] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-                if np.isinf(matrix[:, index]).any():
-                    check_finite(values, f"{what}: feature column '{column}'")
-                self.missing[column] += int(np.isnan(matrix[:, index]).sum())
-            self.moments.update(matrix)
+                numbers = None if rows is None else _arrow_numbers(rows.column(column))
+                if numbers is None:
+                    values = frame[column] if rows is None else rows.series(column)
+                    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(
+                        values
+                    ):
+                        values = _numeric_column(values, f"{what}: feature column '{column}'")
+                    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+                    if np.isinf(numbers).any():
+                        check_finite(values, f"{what}: feature column '{column}'")
+                elif np.isinf(numbers).any():
+                    check_finite(rows.series(column), f"{what}: feature column '{column}'")
+                matrix[:, index] = numbers
+            present = ~np.isnan(matrix)
+            missing = len(matrix) - present.sum(axis=0)
+            for index, column in enumerate(self.numeric):
+                self.missing[column] += int(missing[index])
+            self.moments.update(matrix, present)
         for column in self.categorical:
-            values = frame[column]
+            counted = None if rows is None else _arrow_token_counts(rows.column(column))
+            if counted is not None:
+                self.missing[column] += counted[2]
+                self.tokens[column].add(counted[0], counted[1])
+                continue
+            values = frame[column] if rows is None else rows.series(column)
             self.missing[column] += int(values.isna().sum())
             self.tokens[column].update(_as_tokens(values))
-        target = frame[self.config.target]
+        name = self.config.target
+        if self.task == "regression" and rows is not None:
+            numbers = _arrow_numbers(rows.column(name))
+            if numbers is not None and np.isfinite(numbers).all():
+                self.target_moments.update(numbers.reshape(-1, 1))
+                return
+        target = frame[name] if rows is None else rows.series(name)
         if target.isna().any():
             row = target.index[target.isna()][0]
             raise DataError(
@@ -197,22 +236,30 @@ class StatisticsAccumulator:
             check_not_continuous(target, self.task, self.config.target)
             self.labels.update(pd.Series(_label_tokens(target)).value_counts().to_dict())
 
-    def check_held_out(self, frame: pd.DataFrame, *, what: str) -> None:
+    def check_held_out(self, frame: pd.DataFrame | Rows, *, what: str) -> None:
         """A DataError naming the rows of held-out ``frame`` (validation or test) whose
         numeric feature or regression target is infinite: training never reads them, and an
         ``inf`` there made that split's loss and every metric NaN (metrics.json held nulls)."""
-        for column in self.numeric:
-            values = frame[column]
+        rows = frame if isinstance(frame, Rows) else None
+        columns = list(self.numeric)
+        if self.task == "regression":
+            columns.append(self.config.target)
+        for column in columns:
+            if rows is not None:
+                numbers = _arrow_numbers(rows.column(column))
+                if numbers is not None and not np.isinf(numbers).any():
+                    continue
+            values = frame[column] if rows is None else rows.series(column)
+            if column == self.config.target:
+                check_finite(
+                    pd.to_numeric(values, errors="coerce"), f"{what}: target column '{column}'"
+                )
+                continue
             if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
                 # Text in a numeric column is named when the split is encoded; only the
                 # numbers matter here ("inf" in a CSV shard read as text parses to one).
                 values = pd.to_numeric(values, errors="coerce")
             check_finite(values, f"{what}: feature column '{column}'")
-        target = frame[self.config.target]
-        if self.task == "regression":
-            check_finite(
-                pd.to_numeric(target, errors="coerce"), f"{what}: target column '{target.name}'"
-            )
 
     def spec(self) -> FeatureSpec:
         """The fitted spec; a DataError when the training split gave nothing to fit."""
@@ -281,3 +328,39 @@ class StatisticsAccumulator:
     def approximate(self) -> list[str]:
         """Categorical columns whose counts were pruned (too many distinct values)."""
         return [c for c, counts in self.tokens.items() if counts.approximate]
+
+
+def _arrow_numbers(column) -> np.ndarray | None:
+    """An Arrow column of integers or floats as float64, NaN where missing (what pandas'
+    ``to_numpy(dtype=np.float64, na_value=np.nan)`` gives of it); None for other types,
+    which go through pandas."""
+    import pyarrow as pa
+
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return None
+    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _arrow_token_counts(column) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """A text column's distinct tokens (sorted, ``MISSING_TOKEN`` for missing values), how
+    often each occurs and how many are missing, counted by Arrow; None for other types
+    (numbers or booleans as categories), which go through pandas' ``_as_tokens``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+        column = column.cast(kind)
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None
+    missing = column.null_count
+    if missing:
+        column = pc.fill_null(column, MISSING_TOKEN)
+    counts = pc.value_counts(column)
+    values = counts.field("values").to_numpy(zero_copy_only=False).astype(str)
+    order = np.argsort(values)
+    if len(values) > 1 and (values[order][1:] == values[order][:-1]).any():
+        return None  # tokens NumPy takes for one ("a" and "a\x00"): counted as before
+    return values[order], counts.field("counts").to_numpy()[order], missing

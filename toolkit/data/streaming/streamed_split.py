@@ -24,7 +24,6 @@ same encoding) on a machine where every microsecond is taken from training.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ from toolkit.data import hashing
 from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec, encode_target, feature_arrays
 from toolkit.data.split import CHUNK_ROWS, Arrays, Split, Worker
 from toolkit.data.streaming.files import Piece
-from toolkit.data.streaming.reader import ShardSet
+from toolkit.data.streaming.reader import Rows, ShardSet
 
 # Reader threads of the training pipeline (more pieces may be open, see ``_open_pieces``).
 READERS = 4
@@ -60,7 +59,11 @@ class Selection:
     # Cross-validation: (k, i, held) keeps the rows of fold i (held) or of the other folds.
     fold: tuple[int, int, bool] | None = None
 
-    def hashes(self, frame: pd.DataFrame, shard: str) -> np.ndarray:
+    def hashes(self, frame: pd.DataFrame | Rows, shard: str) -> np.ndarray:
+        if isinstance(frame, Rows):
+            if self.split_key is not None:
+                return hashing.key_hashes(frame.series(self.split_key))
+            return hashing.position_hashes(shard, int(frame.index[0]), len(frame))
         if self.split_key is not None:
             return hashing.key_hashes(frame[self.split_key])
         return hashing.position_hashes(shard, int(frame.index[0]), len(frame))
@@ -84,7 +87,7 @@ class Selection:
             keep &= in_fold if held else ~in_fold
         return keep
 
-    def codes(self, frame: pd.DataFrame, shard: str) -> np.ndarray:
+    def codes(self, frame: pd.DataFrame | Rows, shard: str) -> np.ndarray:
         """The split code of every row of ``frame`` (rows indexed by position in ``shard``)."""
         return hashing.assign(self.hashes(frame, shard), validation=self.validation, test=self.test)
 
@@ -110,70 +113,87 @@ class Reservoir:
     """A uniform sample of at most ``size`` rows of a stream, drawn with ``seed``: every row
     gets a random key and the rows with the smallest keys are kept (one pass, bounded).
 
-    Each row keeps its shard and its position there (the index of the frames fed in), so an
-    error in the sample names the row of the file, not of the sample."""
+    Each row keeps its shard and its position there (the index of the frames fed in, or the
+    positions of ``Rows``), so an error in the sample names the row of the file, not of the
+    sample."""
 
     def __init__(self, size: int, seed: int) -> None:
         self.size = size
         self.rng = np.random.default_rng(seed)
         self.seen = 0
-        # Rows that may be kept, not yet cut down to ``size``: cutting a frame of ``size``
-        # rows at every chunk copied the whole sample each time (1.3 s for 1M rows).
-        self._pending: list[pd.DataFrame] = []
-        self._pending_keys: list[np.ndarray] = []
+        # The rows that may be kept, in stream order: (shard, rows, their keys), the rows a
+        # frame or ``Rows`` as fed in, cut down to the entering ones. Nothing is concatenated
+        # before the end: a cut keeps each chunk's share of the smallest keys (concatenating
+        # the sample and cutting it at every chunk copied it each time, 1.3 s for 1M rows;
+        # concatenating it at every cut still took a tenth of the pass).
+        self._pending: list[tuple[int, Any, np.ndarray]] = []
         self._pending_rows = 0
         # Every kept key is below it: the largest key of the last cut (it only falls).
         self._threshold = np.inf
 
-    def update(self, frame: pd.DataFrame, shard: int = 0) -> None:
-        """Add ``frame``, rows of shard ``shard`` indexed by their position in it."""
-        keys = self.rng.random(len(frame))
-        order = np.arange(self.seen, self.seen + len(frame))
-        self.seen += len(frame)
+    def update(self, rows: pd.DataFrame | Rows, shard: int = 0) -> None:
+        """Add ``rows`` of shard ``shard``: a frame indexed by their position in it, or
+        ``Rows`` (which carry their positions)."""
+        keys = self.rng.random(len(rows))
+        self.seen += len(rows)
         entering = keys < self._threshold
         if not entering.all():
-            frame, keys, order = frame[entering], keys[entering], order[entering]
-        if not len(frame):
+            rows, keys = _filter(rows, entering), keys[entering]
+        if not len(rows):
             return
-        self._pending.append(
-            frame.reset_index(drop=True).assign(
-                _order=order, _row=frame.index.to_numpy(), _shard=shard
-            )
-        )
-        self._pending_keys.append(keys)
-        self._pending_rows += len(frame)
+        self._pending.append((shard, rows, keys))
+        self._pending_rows += len(rows)
         if self._pending_rows >= 2 * self.size:
             self._cut()
 
-    def _cut(self) -> pd.DataFrame | None:
-        """Keep the ``size`` rows with the smallest keys of those pending; the kept frame."""
+    def _cut(self) -> None:
+        """Keep the ``size`` rows with the smallest keys of those pending."""
+        if self._pending_rows <= self.size:
+            return
+        keys = np.concatenate([part[2] for part in self._pending])
+        keep = np.zeros(len(keys), dtype=bool)
+        chosen = np.argpartition(keys, self.size - 1)[: self.size]
+        keep[chosen] = True
+        self._threshold = keys[chosen].max()
+        pending, offset = [], 0
+        for shard, rows, part_keys in self._pending:
+            mine = keep[offset : offset + len(part_keys)]
+            offset += len(part_keys)
+            if mine.all():
+                pending.append((shard, rows, part_keys))
+            elif mine.any():
+                pending.append((shard, _filter(rows, mine), part_keys[mine]))
+        self._pending, self._pending_rows = pending, self.size
+
+    def parts(self) -> list[tuple[int, list[pd.DataFrame | Rows]]] | None:
+        """The sample in stream order: ``(shard, chunks)`` for each run of rows from one
+        shard, the chunks as fed in (``encode_sample`` encodes ``Rows`` from Arrow)."""
         if not self._pending:
             return None
-        merged = pd.concat(self._pending, ignore_index=True)
-        keys = np.concatenate(self._pending_keys)
-        if len(merged) > self.size:
-            keep = np.argpartition(keys, self.size - 1)[: self.size]
-            merged, keys = merged.iloc[keep].reset_index(drop=True), keys[keep]
-            self._threshold = keys.max()
-        self._pending, self._pending_keys, self._pending_rows = [merged], [keys], len(merged)
-        return merged
+        self._cut()
+        runs: list[tuple[int, list[pd.DataFrame | Rows]]] = []
+        for shard, rows, _ in self._pending:
+            if runs and runs[-1][0] == shard:
+                runs[-1][1].append(rows)
+            else:
+                runs.append((shard, [rows]))
+        return runs
 
     def rows(self) -> list[tuple[int, pd.DataFrame]] | None:
         """The sample in stream order: ``(shard, rows)`` for each run of rows from one shard,
         the rows indexed by their position in it."""
-        kept = self._cut()
-        if kept is None:
-            return None
-        frame = kept.sort_values("_order")
-        shards = frame["_shard"].to_numpy()
-        starts = [0, *(np.flatnonzero(shards[1:] != shards[:-1]) + 1), len(frame)]
-        runs = []
-        for begin, end in itertools.pairwise(starts):
-            part = frame.iloc[begin:end]
-            rows = part.drop(columns=["_order", "_row", "_shard"])
-            rows.index = pd.Index(part["_row"].to_numpy())
-            runs.append((int(shards[begin]), rows))
-        return runs
+        parts = self.parts()
+        return None if parts is None else [(shard, _frame(chunks)) for shard, chunks in parts]
+
+
+def _frame(chunks: list[pd.DataFrame | Rows]) -> pd.DataFrame:
+    """Chunks of one shard as one frame indexed by position."""
+    frames = [rows if isinstance(rows, pd.DataFrame) else rows.frame() for rows in chunks]
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def _filter(rows: pd.DataFrame | Rows, keep: np.ndarray) -> pd.DataFrame | Rows:
+    return rows[keep] if isinstance(rows, pd.DataFrame) else rows.filter(keep)
 
 
 def output_signature(spec: FeatureSpec):
@@ -243,10 +263,29 @@ class StreamedSplit(Split):
             frame, self.spec, what=what
         )
 
-    def encode_sample(self, runs: list[tuple[int, pd.DataFrame]]) -> Arrays:
+    def encode_sample(
+        self, runs: list[tuple[int, pd.DataFrame | list[pd.DataFrame | Rows]]]
+    ) -> Arrays:
         """A ``Reservoir`` sample encoded run by run, so an error names the row's own shard
-        and its position there."""
-        parts = [self.encode(rows, Piece(shard, None, 0, None)) for shard, rows in runs]
+        and its position there. A run of ``Rows`` (``Reservoir.parts``) is encoded from
+        Arrow as the training pipeline encodes it (``encode_batch``), and through one frame,
+        as before, when that cannot (the same arrays, or the same error)."""
+        from toolkit.data.streaming.arrow_encoding import encode_batch
+
+        parts = []
+        for shard, rows in runs:
+            if isinstance(rows, list):
+                encoded = [
+                    None
+                    if isinstance(chunk, pd.DataFrame)
+                    else encode_batch(chunk.batch, self.spec)
+                    for chunk in rows
+                ]
+                if all(arrays is not None for arrays in encoded):
+                    parts.extend(encoded)
+                    continue
+                rows = _frame(rows)
+            parts.append(self.encode(rows, Piece(shard, None, 0, None)))
         return _concatenate(parts, self.spec)
 
     def encoded(self, piece: Piece, *, rows: int = CHUNK, threads: bool = True) -> Iterator[Arrays]:
