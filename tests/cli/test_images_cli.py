@@ -205,6 +205,27 @@ def test_a_csv_of_image_paths_carries_the_paths_as_it_wrote_them(folder_run, cli
     np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
 
 
+def test_a_csv_without_the_runs_path_column_is_one_line(folder_run, cli, tmp_path):
+    """A CSV of paths under another column name ('path' where a folder run reads 'file')
+    ended predict and evaluate in a pandas KeyError traceback."""
+    folder, run_dir = folder_run
+    listed = tmp_path / "new.csv"
+    pd.DataFrame({"path": [str(folder / "cat" / "000.png")], "target": ["cat"]}).to_csv(
+        listed, index=False
+    )
+    for command, option in (("predict", "--input"), ("evaluate", "--data")):
+        out = tmp_path / f"{command}.csv"
+        extra = ("--output", out) if command == "predict" else ()
+        result = cli(command, run_dir, option, listed, *extra)
+        assert result.returncode == 2, result.stderr
+        assert not out.exists()
+        (line,) = result.stderr.strip().splitlines()
+        assert line.endswith(
+            f"{listed} has no column 'file' of image paths, the column this run reads; "
+            "columns: path, target"
+        ), line
+
+
 def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_run, cli, tmp_path):
     """New images need not span two classes (a training rule: 'a classifier needs at least
     2' refused a folder holding only dog/); loose images beside class folders, which were

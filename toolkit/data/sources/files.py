@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config.schema import DataConfig, ImageConfig, source_form
-from toolkit.errors import DataError
+from toolkit.errors import DataError, did_you_mean
 from toolkit.text import counted
 
 if TYPE_CHECKING:
@@ -133,9 +133,17 @@ def read_array_input(
     from toolkit.data.sources.base import InputChunk
 
     frame = read_new_frame(path, spec, label=label, with_target=with_target)
+    column = (spec.image or spec.signal).column
+    if column not in frame.columns:
+        # A table of image paths whose column is named otherwise than the run's (a run trained
+        # on a folder reads 'file'): said here, before the paths are looked up by that name.
+        raise DataError(
+            f"{label} {path} has no column '{column}' of image paths, the column this run "
+            f"reads{did_you_mean(column, frame.columns)}; columns: "
+            f"{', '.join(map(str, frame.columns))}"
+        )
     if with_target:
         encode_target(frame, spec, what=label)  # unknown classes fail before TensorFlow starts
-    column = (spec.image or spec.signal).column
     # The output carries a table's image paths as the user wrote them, not as resolved from
     # the table's folder to find the files (the absolute paths the output held before).
     files = frame
