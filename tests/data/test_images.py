@@ -398,6 +398,49 @@ def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_a_wrong_imagenet_weights_file_in_the_cache_is_named_not_called_missing(
+    cli, write_config, tmp_path
+):
+    """A file put in Keras' cache under the weights' name but not the right one (an error
+    page saved as .h5): Keras deletes it when its checksum fails and the download it retries
+    fails offline, and the error said the weights were "not in Keras' cache", blaming the
+    user who had just put them there."""
+    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
+    config = write_config(
+        {
+            "name": "transfer",
+            "data": {"source": str(folder), "validation": 0.25},
+            "model": {
+                "task": "binary",
+                "body": "backbone",
+                "backbone": {"name": "MobileNetV3Small", "weights": "imagenet"},
+                "hidden": [],
+            },
+            "training": {"epochs": 1, "batch_size": 2},
+        }
+    )
+    home = tmp_path / "keras-home"
+    wrong = home / "models" / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    wrong.parent.mkdir(parents=True)
+    wrong.write_text("<html>404</html>")
+    offline = {
+        "KERAS_HOME": str(home),
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"toolkit: error: backbone MobileNetV3Small: {wrong} was not the file Keras expects "
+        "(its checksum differs: a partial or different download), and Keras deleted it when it "
+        f"could not download the right one; put the right {wrong.name} there (Keras' cache, "
+        "set by KERAS_HOME), go online once, or set weights: none"
+    )
+    assert not wrong.exists()  # as the line says: Keras' doing, not the toolkit's
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(
     cli, write_config, tmp_path
 ):
