@@ -132,6 +132,35 @@ def test_rgba_reads_jpegs_and_every_png_mode(tmp_path):
         np.testing.assert_array_equal(image, expected.astype(np.float32), err_msg=name)
 
 
+def test_grayscale_reads_bmp_and_gif(tmp_path):
+    """color_mode grayscale on a folder with a BMP or GIF failed ("`channels` must be 0, 3 or
+    4 for BMP"; "channels must be 0 or 3 for GIF"): TensorFlow's decoders for them have no
+    grey output. Each against the ITU-R 601 luma of its colours as PIL reads them (within
+    1 for rounding); a PNG's grey is still libpng's, as TensorFlow decodes it."""
+    import tensorflow as tf
+
+    from toolkit.data.images import decode_files
+    from toolkit.data.preprocessing import ImageFeature
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(6, 5, 4), dtype=np.uint8)
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "rgb.bmp")
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "rgba.bmp")
+    Image.fromarray(pixels[..., :3]).convert("P").save(tmp_path / "palette.gif")
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "rgb.png")
+    names = ["rgb.bmp", "rgba.bmp", "palette.gif", "rgb.png"]
+
+    feature = ImageFeature("file", "path", [6, 5, 1], [0.0, 255.0], color_mode="grayscale")
+    decoded = decode_files([str(tmp_path / name) for name in names], feature, what="test")
+    assert decoded.shape == (4, 6, 5, 1)
+    for name, image in zip(names[:3], decoded[:3], strict=True):
+        colours = np.asarray(Image.open(tmp_path / name).convert("RGB"), dtype=np.float64)
+        luma = colours @ np.array([0.2989, 0.5870, 0.1140])
+        np.testing.assert_allclose(image[..., 0], luma, atol=1.0, err_msg=name)
+    png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "rgb.png")), channels=1).numpy()
+    np.testing.assert_array_equal(decoded[3], png.astype(np.float32))
+
+
 def test_class_folders_are_listed_as_keras_lists_them(folder, tmp_path):
     """Hidden folders (Jupyter's .ipynb_checkpoints) are not classes, and images in a class
     folder's sub-folders belong to it, as in keras.utils.image_dataset_from_directory: the

@@ -263,6 +263,30 @@ def _rgba(image):
     return tf.concat([colour, alpha], axis=-1)
 
 
+def _grey(data):
+    """1 channel from a file's bytes. PNG and JPEG decode to grey themselves (libpng's and
+    libjpeg's conversions, as Keras' ``color_mode: grayscale`` gets them); TensorFlow's BMP
+    and GIF decoders refuse ``channels=1`` ("`channels` must be 0, 3 or 4 for BMP"), which
+    stopped a grayscale run on a folder holding one: those are decoded in their own channels
+    and converted with ``tf.image.rgb_to_grayscale``'s luma weights."""
+    import tensorflow as tf
+
+    magic = tf.strings.substr(data, 0, 2)
+    own = tf.logical_or(tf.equal(magic, b"BM"), tf.equal(magic, b"GI"))
+
+    def converted():
+        image = tf.io.decode_image(data, channels=0, expand_animations=False)
+        return tf.cond(
+            tf.shape(image)[-1] >= 3,
+            lambda: tf.image.rgb_to_grayscale(image[..., :3]),
+            lambda: image[..., :1],
+        )
+
+    return tf.cond(
+        own, converted, lambda: tf.io.decode_image(data, channels=1, expand_animations=False)
+    )
+
+
 def decode_fn(feature: ImageFeature):
     """A TensorFlow function: an image file's path -> float32 (H, W, C) pixels, decoded and
     resized as ``keras.utils.image_dataset_from_directory`` does."""
@@ -278,6 +302,8 @@ def decode_fn(feature: ImageFeature):
         data = tf.io.read_file(path)
         if channels == 4:
             image = _rgba(tf.io.decode_image(data, channels=0, expand_animations=False))
+        elif channels == 1:
+            image = _grey(data)
         else:
             image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         if feature.crop_to_aspect_ratio:
