@@ -584,6 +584,36 @@ def test_a_corrupt_image_through_the_cli_exits_2_and_writes_nothing(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_an_image_cut_short_exits_2_before_any_run_directory(
+    cli, write_config, folder, tmp_path, cache
+):
+    """A PNG whose header reads but whose data is cut short (a copy interrupted): with
+    data.cache false, whose batches decode during training, it stopped the first epoch
+    with TensorFlow's traceback (exit 1) and left a run directory marked failed. Both ways
+    now: one line naming the file in TensorFlow's own words, without its op-name noise."""
+    import shutil
+
+    cut = shutil.copytree(folder, tmp_path / "cut")
+    whole = (cut / "dog" / "001.png").read_bytes()
+    (cut / "dog" / "001.png").write_bytes(whole[: len(whole) // 2])
+    config = write_config(
+        {
+            "name": "cut",
+            "data": {"source": str(cut), "cache": cache},
+            "model": {"task": "binary", "flatten": True},
+            "training": {"epochs": 1, "batch_size": 4},
+        }
+    )
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"toolkit: error: training data: {cut / 'dog' / '001.png'} cannot be decoded "
+        f"(Invalid PNG data, size {len(whole) // 2})"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_data_summary_describes_images(folder, tmp_path):
     from toolkit.data.preprocessing import describe
 

@@ -9,6 +9,7 @@ the file. Decoding then runs in a tf.data map, in parallel.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -327,14 +328,29 @@ def decode_files(
     to predict); otherwise each must have the training images' size."""
     import dataclasses
 
+    if resize is not None:
+        feature = dataclasses.replace(feature, resize=resize)
+    check_files(paths, feature, what=what)
+    return _decode_all(paths, feature, what=what, keep=True)
+
+
+def check_decodable(paths: list[str] | np.ndarray, feature: ImageFeature, *, what: str) -> None:
+    """Decode every file once, in parallel, keeping nothing: for ``data.cache: false``, whose
+    batches decode during training. A file whose header reads but whose data does not (a
+    copy cut short) otherwise stopped training in its first epoch with TensorFlow's
+    traceback and a run directory marked failed; now it is one line before any is made."""
+    _decode_all([str(p) for p in paths], feature, what=what, keep=False)
+
+
+def _decode_all(
+    paths: list[str], feature: ImageFeature, *, what: str, keep: bool
+) -> np.ndarray | None:
+    """The files decoded (``keep``) or only checked; the first that fails is named."""
     from toolkit.startup import import_tensorflow
 
     import_tensorflow()  # quietly, when the command line asked for it
     import tensorflow as tf
 
-    if resize is not None:
-        feature = dataclasses.replace(feature, resize=resize)
-    check_files(paths, feature, what=what)
     decode = decode_fn(feature)
     dataset = (
         tf.data.Dataset.from_tensor_slices(paths)
@@ -342,13 +358,25 @@ def decode_files(
         .batch(256)
     )
     try:
-        return np.concatenate([batch.numpy() for batch in dataset], axis=0)
+        if keep:
+            return np.concatenate([batch.numpy() for batch in dataset], axis=0)
+        for _ in dataset:
+            pass
+        return None
     except tf.errors.OpError:
         pass
     for path in paths:  # find the file that failed, one at a time (only on this error path)
         try:
             decode(tf.constant(path))
         except tf.errors.OpError as error:
-            reason = error.message.splitlines()[0][:200]
-            raise DataError(f"{what}: {path} cannot be decoded ({reason})") from None
+            raise DataError(f"{what}: {path} cannot be decoded ({_reason(error)})") from None
     raise DataError(f"{what}: the images cannot be decoded")
+
+
+def _reason(error) -> str:
+    """A TensorFlow op error's own words: '{{function_node __wrapped__DecodeImage_device_...}}
+    Invalid PNG data, size 632 [Op:DecodeImage] name: ' -> 'Invalid PNG data, size 632'."""
+    text = error.message.splitlines()[0]
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
+    return text.strip()[:200] or type(error).__name__
