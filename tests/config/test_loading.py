@@ -235,6 +235,25 @@ def test_a_check_across_sections_names_the_file_and_every_set(write_config):
     )
 
 
+def test_a_section_check_names_the_set_its_message_names(write_config, tmp_path):
+    """A check across data's keys ("data.augmentation applies to images only") blamed the
+    first --set in data, ``--set data.source=signals.npz``, when the --set that gave the
+    augmentation was the one at fault; a message naming no --set key still blames the first."""
+    path = write_config(
+        {"name": "s", "data": {"source": "x.npz", "kind": "signal"}, "model": {"task": "binary"}}
+    )
+    signals = str(tmp_path / "signals.npz")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [f"data.source={signals}", "data.augmentation.random_flip=horizontal"])
+    assert str(caught.value) == (
+        "--set data.augmentation.random_flip=horizontal: data: data.augmentation applies to "
+        "images only"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [f"data.source={tmp_path / 'x.csv'}", "data.validation=0.3"])
+    assert str(caught.value).startswith(f"--set data.source={tmp_path / 'x.csv'}: data: ")
+
+
 def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, monkeypatch):
     """config.yaml of a run holds its paths made absolute so it works from anywhere: a
     relative backbone weights file stayed relative, so --resume or evaluate from another
