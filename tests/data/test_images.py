@@ -388,6 +388,25 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_cut_short_keras_dataset_in_the_cache_says_what_to_do(tmp_path, monkeypatch):
+    """Bytes that are no .npz under mnist.npz (a download cut short) gave numpy's advice to
+    load the file "unsafely" with allow_pickle; now what it is and what to do."""
+    from toolkit.data.arrays import load_keras_dataset
+    from toolkit.errors import DataError
+
+    home = tmp_path / "keras-home"
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "mnist.npz").write_bytes(bytes(range(256)) * 4)
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    with pytest.raises(DataError) as caught:
+        load_keras_dataset("mnist", "target")
+    assert str(caught.value) == (
+        f"keras:mnist: the cached files in {home / 'datasets'} cannot be read (not a NumPy "
+        "archive): a partial or different download; delete mnist.npz there and go online "
+        "once, or put Keras' own files there"
+    )
+
+
 def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     cli, write_config, tmp_path
 ):
