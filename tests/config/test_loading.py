@@ -344,3 +344,23 @@ def test_a_path_that_starts_with_a_tilde_is_in_the_home_directory(tmp_path, monk
     run = create_run_directory("~/api-runs", "x")
     assert run.path.parent == tmp_path / "api-runs" / "x"
     assert not (tmp_path / "~").exists()
+
+
+def test_an_augmentation_factor_of_zero_is_off(write_config):
+    """0 was refused ("should be greater than 0"), so a sweep over
+    ``data.augmentation.random_rotation: {choice: [0.0, 0.1]}`` could not try none; 0 now
+    turns a transform off as null does, and a negative factor is still refused."""
+    raw = {
+        "name": "pets",
+        "data": {"source": "photos", "kind": "image"},
+        "model": {"task": "binary", "body": "conv"},
+        "tuner": {"search_space": {"data.augmentation.random_rotation": {"choice": [0.0, 0.1]}}},
+    }
+    path = write_config(raw)
+    config = load_config(
+        path, ["data.augmentation.random_zoom=0", "data.augmentation.random_flip=null"]
+    )
+    assert config.data.augmentation.random_zoom is None
+    assert not config.data.augmentation.active
+    with pytest.raises(ConfigError, match="random_zoom: Input should be greater than 0"):
+        load_config(path, ["data.augmentation.random_zoom=-0.1"])
