@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="input",
         required=True,
         help="a .csv/.parquet file, directory or glob of rows, or for image and signal runs "
-        "an .npz or a folder of images (flat or in class sub-folders); --data, as for "
+        "an .npz, a folder of images (flat or in class sub-folders), one image file or a "
+        "quoted glob of them ('photos/*.jpg'); --data, as for "
         "evaluate, is the same option",
     )
     predict.add_argument(

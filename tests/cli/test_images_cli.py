@@ -151,6 +151,46 @@ def test_a_flat_folder_gives_one_row_per_image_with_its_file(folder_run, cli, tm
     assert positive[0] == positive[1]
 
 
+def test_a_glob_of_images_is_predicted_as_its_files(folder_run, cli, tmp_path):
+    """``--input 'new/*.png'`` (what the help's "glob of rows" invites on an image run) was
+    read as a glob of tables and refused as "not found". Now one row per matched file, as
+    written from the current directory, each with the saved model's probability; evaluate
+    on it, and a glob that also matches other files, are one line each."""
+    from PIL import Image
+
+    from toolkit.models.saving import load_model
+
+    _, run_dir = folder_run
+    images, _ = patterned_images(3, seed=5)
+    new = tmp_path / "new"
+    new.mkdir()
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(new / f"photo{index}.png")
+    result = cli("predict", run_dir, "--input", "new/*.png", "--output", "p.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert list(predicted["file"]) == [f"new/photo{i}.png" for i in range(3)]
+    logits = load_model(run_dir / "model.keras").predict(
+        {"image": images.astype("float32")}, verbose=0
+    )[:, 0]
+    np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+
+    evaluated = cli("evaluate", run_dir, "--data", "new/*.png", cwd=tmp_path)
+    assert evaluated.returncode == 2
+    assert evaluated.stderr.strip().splitlines() == [
+        "toolkit: error: --data new/*.png names image files, with no labels; evaluation "
+        "needs a class folder, a .csv/.parquet file of image paths with the target column, "
+        "or an .npz with y"
+    ]
+    (new / "notes.txt").write_text("not an image")
+    mixed = cli("predict", run_dir, "--input", "new/*", "--output", "q.csv", cwd=tmp_path)
+    assert mixed.returncode == 2 and not (tmp_path / "q.csv").exists()
+    assert mixed.stderr.strip().splitlines() == [
+        "toolkit: error: --input file new/* matches image files and 1 other file "
+        "(new/notes.txt); give a glob of images only"
+    ]
+
+
 def test_one_image_file_is_predicted_as_one_row(folder_run, cli, tmp_path):
     """``--input photo.png`` gives the row the saved model gives that image; ``evaluate`` on
     it says it has no label, in one line."""
@@ -203,6 +243,27 @@ def test_a_csv_of_image_paths_carries_the_paths_as_it_wrote_them(folder_run, cli
         {"image": images.astype("float32")}, verbose=0
     )[:, 0]
     np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+
+
+def test_a_csv_without_the_runs_path_column_is_one_line(folder_run, cli, tmp_path):
+    """A CSV of paths under another column name ('path' where a folder run reads 'file')
+    ended predict and evaluate in a pandas KeyError traceback."""
+    folder, run_dir = folder_run
+    listed = tmp_path / "new.csv"
+    pd.DataFrame({"path": [str(folder / "cat" / "000.png")], "target": ["cat"]}).to_csv(
+        listed, index=False
+    )
+    for command, option in (("predict", "--input"), ("evaluate", "--data")):
+        out = tmp_path / f"{command}.csv"
+        extra = ("--output", out) if command == "predict" else ()
+        result = cli(command, run_dir, option, listed, *extra)
+        assert result.returncode == 2, result.stderr
+        assert not out.exists()
+        (line,) = result.stderr.strip().splitlines()
+        assert line.endswith(
+            f"{listed} has no column 'file' of image paths, the column this run reads; "
+            "columns: path, target"
+        ), line
 
 
 def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_run, cli, tmp_path):

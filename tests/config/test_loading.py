@@ -247,6 +247,25 @@ def test_a_check_across_sections_names_the_file_and_every_set(write_config):
     )
 
 
+def test_a_section_check_names_the_set_its_message_names(write_config, tmp_path):
+    """A check across data's keys ("data.augmentation applies to images only") blamed the
+    first --set in data, ``--set data.source=signals.npz``, when the --set that gave the
+    augmentation was the one at fault; a message naming no --set key still blames the first."""
+    path = write_config(
+        {"name": "s", "data": {"source": "x.npz", "kind": "signal"}, "model": {"task": "binary"}}
+    )
+    signals = str(tmp_path / "signals.npz")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [f"data.source={signals}", "data.augmentation.random_flip=horizontal"])
+    assert str(caught.value) == (
+        "--set data.augmentation.random_flip=horizontal: data: data.augmentation applies to "
+        "images only"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [f"data.source={tmp_path / 'x.csv'}", "data.validation=0.3"])
+    assert str(caught.value).startswith(f"--set data.source={tmp_path / 'x.csv'}: data: ")
+
+
 def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, monkeypatch):
     """config.yaml of a run holds its paths made absolute so it works from anywhere: a
     relative backbone weights file stayed relative, so --resume or evaluate from another
@@ -337,3 +356,23 @@ def test_a_path_that_starts_with_a_tilde_is_in_the_home_directory(tmp_path, monk
     run = create_run_directory("~/api-runs", "x")
     assert run.path.parent == tmp_path / "api-runs" / "x"
     assert not (tmp_path / "~").exists()
+
+
+def test_an_augmentation_factor_of_zero_is_off(write_config):
+    """0 was refused ("should be greater than 0"), so a sweep over
+    ``data.augmentation.random_rotation: {choice: [0.0, 0.1]}`` could not try none; 0 now
+    turns a transform off as null does, and a negative factor is still refused."""
+    raw = {
+        "name": "pets",
+        "data": {"source": "photos", "kind": "image"},
+        "model": {"task": "binary", "body": "conv"},
+        "tuner": {"search_space": {"data.augmentation.random_rotation": {"choice": [0.0, 0.1]}}},
+    }
+    path = write_config(raw)
+    config = load_config(
+        path, ["data.augmentation.random_zoom=0", "data.augmentation.random_flip=null"]
+    )
+    assert config.data.augmentation.random_zoom is None
+    assert not config.data.augmentation.active
+    with pytest.raises(ConfigError, match="random_zoom: Input should be greater than 0"):
+        load_config(path, ["data.augmentation.random_zoom=-0.1"])

@@ -132,6 +132,35 @@ def test_rgba_reads_jpegs_and_every_png_mode(tmp_path):
         np.testing.assert_array_equal(image, expected.astype(np.float32), err_msg=name)
 
 
+def test_grayscale_reads_bmp_and_gif(tmp_path):
+    """color_mode grayscale on a folder with a BMP or GIF failed ("`channels` must be 0, 3 or
+    4 for BMP"; "channels must be 0 or 3 for GIF"): TensorFlow's decoders for them have no
+    grey output. Each against the ITU-R 601 luma of its colours as PIL reads them (within
+    1 for rounding); a PNG's grey is still libpng's, as TensorFlow decodes it."""
+    import tensorflow as tf
+
+    from toolkit.data.images import decode_files
+    from toolkit.data.preprocessing import ImageFeature
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(6, 5, 4), dtype=np.uint8)
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "rgb.bmp")
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "rgba.bmp")
+    Image.fromarray(pixels[..., :3]).convert("P").save(tmp_path / "palette.gif")
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "rgb.png")
+    names = ["rgb.bmp", "rgba.bmp", "palette.gif", "rgb.png"]
+
+    feature = ImageFeature("file", "path", [6, 5, 1], [0.0, 255.0], color_mode="grayscale")
+    decoded = decode_files([str(tmp_path / name) for name in names], feature, what="test")
+    assert decoded.shape == (4, 6, 5, 1)
+    for name, image in zip(names[:3], decoded[:3], strict=True):
+        colours = np.asarray(Image.open(tmp_path / name).convert("RGB"), dtype=np.float64)
+        luma = colours @ np.array([0.2989, 0.5870, 0.1140])
+        np.testing.assert_allclose(image[..., 0], luma, atol=1.0, err_msg=name)
+    png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "rgb.png")), channels=1).numpy()
+    np.testing.assert_array_equal(decoded[3], png.astype(np.float32))
+
+
 def test_class_folders_are_listed_as_keras_lists_them(folder, tmp_path):
     """Hidden folders (Jupyter's .ipynb_checkpoints) are not classes, and images in a class
     folder's sub-folders belong to it, as in keras.utils.image_dataset_from_directory: the
@@ -359,6 +388,25 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_cut_short_keras_dataset_in_the_cache_says_what_to_do(tmp_path, monkeypatch):
+    """Bytes that are no .npz under mnist.npz (a download cut short) gave numpy's advice to
+    load the file "unsafely" with allow_pickle; now what it is and what to do."""
+    from toolkit.data.arrays import load_keras_dataset
+    from toolkit.errors import DataError
+
+    home = tmp_path / "keras-home"
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "mnist.npz").write_bytes(bytes(range(256)) * 4)
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    with pytest.raises(DataError) as caught:
+        load_keras_dataset("mnist", "target")
+    assert str(caught.value) == (
+        f"keras:mnist: the cached files in {home / 'datasets'} cannot be read (not a NumPy "
+        "archive): a partial or different download; delete mnist.npz there and go online "
+        "once, or put Keras' own files there"
+    )
+
+
 def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     cli, write_config, tmp_path
 ):
@@ -396,6 +444,49 @@ def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
     assert f"in {home / 'models'}" in line and ".h5" in line
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_wrong_imagenet_weights_file_in_the_cache_is_named_not_called_missing(
+    cli, write_config, tmp_path
+):
+    """A file put in Keras' cache under the weights' name but not the right one (an error
+    page saved as .h5): Keras deletes it when its checksum fails and the download it retries
+    fails offline, and the error said the weights were "not in Keras' cache", blaming the
+    user who had just put them there."""
+    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
+    config = write_config(
+        {
+            "name": "transfer",
+            "data": {"source": str(folder), "validation": 0.25},
+            "model": {
+                "task": "binary",
+                "body": "backbone",
+                "backbone": {"name": "MobileNetV3Small", "weights": "imagenet"},
+                "hidden": [],
+            },
+            "training": {"epochs": 1, "batch_size": 2},
+        }
+    )
+    home = tmp_path / "keras-home"
+    wrong = home / "models" / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
+    wrong.parent.mkdir(parents=True)
+    wrong.write_text("<html>404</html>")
+    offline = {
+        "KERAS_HOME": str(home),
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"toolkit: error: backbone MobileNetV3Small: {wrong} was not the file Keras expects "
+        "(its checksum differs: a partial or different download), and Keras deleted it when it "
+        f"could not download the right one; put the right {wrong.name} there (Keras' cache, "
+        "set by KERAS_HOME), go online once, or set weights: none"
+    )
+    assert not wrong.exists()  # as the line says: Keras' doing, not the toolkit's
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(
@@ -508,6 +599,36 @@ def test_a_corrupt_image_through_the_cli_exits_2_and_writes_nothing(
     assert result.stderr.strip().splitlines() == [
         f"toolkit: error: data.source: {broken / 'dog' / '001.png'} is not a readable image "
         "(cannot identify image file)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_an_image_cut_short_exits_2_before_any_run_directory(
+    cli, write_config, folder, tmp_path, cache
+):
+    """A PNG whose header reads but whose data is cut short (a copy interrupted): with
+    data.cache false, whose batches decode during training, it stopped the first epoch
+    with TensorFlow's traceback (exit 1) and left a run directory marked failed. Both ways
+    now: one line naming the file in TensorFlow's own words, without its op-name noise."""
+    import shutil
+
+    cut = shutil.copytree(folder, tmp_path / "cut")
+    whole = (cut / "dog" / "001.png").read_bytes()
+    (cut / "dog" / "001.png").write_bytes(whole[: len(whole) // 2])
+    config = write_config(
+        {
+            "name": "cut",
+            "data": {"source": str(cut), "cache": cache},
+            "model": {"task": "binary", "flatten": True},
+            "training": {"epochs": 1, "batch_size": 4},
+        }
+    )
+    result = cli("train", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"toolkit: error: training data: {cut / 'dog' / '001.png'} cannot be decoded "
+        f"(Invalid PNG data, size {len(whole) // 2})"
     ]
     assert not (tmp_path / "out").exists()
 

@@ -348,7 +348,24 @@ def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
     return tuple(path)
 
 
-def _origin_for(path: KeyPath, origins: Origins, default: str) -> str:
+def _origin_for(path: KeyPath, origins: Origins, default: str, message: str = "") -> str:
+    def mentioned(key: KeyPath) -> bool:
+        """Whether ``message`` names ``key`` or a section of it below ``path``."""
+        return any(
+            re.search(rf"(?<![\w.]){re.escape('.'.join(map(str, key[:n])))}(?!\w)", message)
+            for n in range(len(path) + 1, len(key) + 1)
+        )
+
+    named = [
+        origin
+        for key, origin in origins.items()
+        if path and origin.startswith("--set") and key[: len(path)] == path and mentioned(key)
+    ]
+    if named:
+        # A check across a section's keys whose message names the key a --set gave (data's
+        # "data.augmentation applies to images only" blamed --set data.source, the first
+        # --set in data, when --set data.augmentation.random_flip was the one).
+        return named[0]
     if not path:
         # A check across sections: any --set may be the cause (the first one, whatever it set,
         # was named alone), so name the file and every --set.
@@ -403,9 +420,10 @@ def format_validation_error(
     details.sort(key=lambda d: rank.get(d["type"], 3))
     first = details[0]
     path = _key_path(tuple(first["loc"]), data)
-    where = _origin_for(path, origins, source)
-    dotted = ".".join(str(p) for p in path) or "config"
     kind = first["type"]
+    text = first["msg"] if kind == "value_error" else ""
+    where = _origin_for(path, origins, source, text)
+    dotted = ".".join(str(p) for p in path) or "config"
     if kind == "extra_forbidden":
         allowed = _allowed_keys(path[:-1])
         message = (

@@ -246,6 +246,17 @@ class AugmentationConfig(Strict):
     random_contrast: Annotated[float, Field(gt=0, le=1)] | None = None
     fill_mode: Literal["reflect", "wrap", "constant", "nearest"] = "reflect"
 
+    @field_validator(
+        "random_rotation", "random_zoom", "random_translation", "random_contrast", mode="before"
+    )
+    @classmethod
+    def _zero_is_off(cls, value: Any) -> Any:
+        """0 turns a transform off, as null does (Keras' layers with factor 0 change nothing):
+        a sweep over ``{choice: [0.0, 0.1]}`` was refused ("should be greater than 0")."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+            return None
+        return value
+
     @property
     def active(self) -> bool:
         return any(

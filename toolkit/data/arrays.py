@@ -246,8 +246,14 @@ def load_keras_dataset(name: str, target: str) -> tuple[pd.DataFrame, pd.DataFra
         (x_train, y_train), (x_test, y_test) = _read_cached(name, folder)
     except (OSError, ValueError, KeyError, EOFError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "pickled (object) data" in first:
+            # numpy's words for bytes that are no .npz at all, which advised loading the file
+            # "unsafely" with allow_pickle: not advice to give about a cut-short download.
+            first = "not a NumPy archive"
         raise DataError(
-            f"keras:{name}: the cached files in {folder} cannot be read: {first}"
+            f"keras:{name}: the cached files in {folder} cannot be read ({first}): a partial "
+            f"or different download; delete {', '.join(CACHED_FILES[name])} there and go "
+            "online once, or put Keras' own files there"
         ) from None
     names = _CLASS_NAMES.get(name)
 

@@ -9,6 +9,7 @@ the file. Decoding then runs in a tf.data map, in parallel.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -263,6 +264,30 @@ def _rgba(image):
     return tf.concat([colour, alpha], axis=-1)
 
 
+def _grey(data):
+    """1 channel from a file's bytes. PNG and JPEG decode to grey themselves (libpng's and
+    libjpeg's conversions, as Keras' ``color_mode: grayscale`` gets them); TensorFlow's BMP
+    and GIF decoders refuse ``channels=1`` ("`channels` must be 0, 3 or 4 for BMP"), which
+    stopped a grayscale run on a folder holding one: those are decoded in their own channels
+    and converted with ``tf.image.rgb_to_grayscale``'s luma weights."""
+    import tensorflow as tf
+
+    magic = tf.strings.substr(data, 0, 2)
+    own = tf.logical_or(tf.equal(magic, b"BM"), tf.equal(magic, b"GI"))
+
+    def converted():
+        image = tf.io.decode_image(data, channels=0, expand_animations=False)
+        return tf.cond(
+            tf.shape(image)[-1] >= 3,
+            lambda: tf.image.rgb_to_grayscale(image[..., :3]),
+            lambda: image[..., :1],
+        )
+
+    return tf.cond(
+        own, converted, lambda: tf.io.decode_image(data, channels=1, expand_animations=False)
+    )
+
+
 def decode_fn(feature: ImageFeature):
     """A TensorFlow function: an image file's path -> float32 (H, W, C) pixels, decoded and
     resized as ``keras.utils.image_dataset_from_directory`` does."""
@@ -278,6 +303,8 @@ def decode_fn(feature: ImageFeature):
         data = tf.io.read_file(path)
         if channels == 4:
             image = _rgba(tf.io.decode_image(data, channels=0, expand_animations=False))
+        elif channels == 1:
+            image = _grey(data)
         else:
             image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         if feature.crop_to_aspect_ratio:
@@ -301,14 +328,29 @@ def decode_files(
     to predict); otherwise each must have the training images' size."""
     import dataclasses
 
+    if resize is not None:
+        feature = dataclasses.replace(feature, resize=resize)
+    check_files(paths, feature, what=what)
+    return _decode_all(paths, feature, what=what, keep=True)
+
+
+def check_decodable(paths: list[str] | np.ndarray, feature: ImageFeature, *, what: str) -> None:
+    """Decode every file once, in parallel, keeping nothing: for ``data.cache: false``, whose
+    batches decode during training. A file whose header reads but whose data does not (a
+    copy cut short) otherwise stopped training in its first epoch with TensorFlow's
+    traceback and a run directory marked failed; now it is one line before any is made."""
+    _decode_all([str(p) for p in paths], feature, what=what, keep=False)
+
+
+def _decode_all(
+    paths: list[str], feature: ImageFeature, *, what: str, keep: bool
+) -> np.ndarray | None:
+    """The files decoded (``keep``) or only checked; the first that fails is named."""
     from toolkit.startup import import_tensorflow
 
     import_tensorflow()  # quietly, when the command line asked for it
     import tensorflow as tf
 
-    if resize is not None:
-        feature = dataclasses.replace(feature, resize=resize)
-    check_files(paths, feature, what=what)
     decode = decode_fn(feature)
     dataset = (
         tf.data.Dataset.from_tensor_slices(paths)
@@ -316,13 +358,25 @@ def decode_files(
         .batch(256)
     )
     try:
-        return np.concatenate([batch.numpy() for batch in dataset], axis=0)
+        if keep:
+            return np.concatenate([batch.numpy() for batch in dataset], axis=0)
+        for _ in dataset:
+            pass
+        return None
     except tf.errors.OpError:
         pass
     for path in paths:  # find the file that failed, one at a time (only on this error path)
         try:
             decode(tf.constant(path))
         except tf.errors.OpError as error:
-            reason = error.message.splitlines()[0][:200]
-            raise DataError(f"{what}: {path} cannot be decoded ({reason})") from None
+            raise DataError(f"{what}: {path} cannot be decoded ({_reason(error)})") from None
     raise DataError(f"{what}: the images cannot be decoded")
+
+
+def _reason(error) -> str:
+    """A TensorFlow op error's own words: '{{function_node __wrapped__DecodeImage_device_...}}
+    Invalid PNG data, size 632 [Op:DecodeImage] name: ' -> 'Invalid PNG data, size 632'."""
+    text = error.message.splitlines()[0]
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
+    return text.strip()[:200] or type(error).__name__

@@ -10,6 +10,7 @@ model's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config.schema import DataConfig, ImageConfig, source_form
-from toolkit.errors import DataError
+from toolkit.errors import DataError, did_you_mean
 from toolkit.text import counted
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
     """New images or signals for a run with ``spec``, as a frame whose array column is the
     one the spec reads. A table's image paths are as it wrote them (``resolve_path_column``
     finds the files)."""
-    from toolkit.data.sources.table import read_table
 
     form = source_form(path)
     column = (spec.image or spec.signal).column
@@ -91,8 +91,20 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
         else:
             frame = read_flat_folder(path, images, label=label)
         return frame.rename(columns={"file": column})
+    if form == "table" and spec.image is not None and _GLOB.search(path):
+        images = _globbed_images(path, label=label)
+        if images is not None:
+            if with_target:
+                raise DataError(
+                    f"{label} {path} names image files, with no labels; evaluation needs a "
+                    "class folder, a .csv/.parquet file of image paths with the target "
+                    "column, or an .npz with y"
+                )
+            return pd.DataFrame({column: images})  # one row per file, as a flat folder's
     if form == "table" and spec.image is not None:
-        return read_table(path, label=label)
+        from toolkit.data.sources.table import read_tables
+
+        return read_tables(path, label=label)
     if spec.image is not None and _image_file(path):
         if with_target:
             raise DataError(
@@ -106,6 +118,37 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
         else ("a .csv/.parquet file of image paths, an .npz, a folder of images, or one image file")
     )
     raise DataError(f"{label} {path}: this run takes {allowed}")
+
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _globbed_images(pattern: str, *, label: str) -> list[str] | None:
+    """The image files a glob names (``photos/*.jpg``), in name order, or None when it names
+    tables (read as a set of shards). The glob was read as tables only: "not found"."""
+    import glob
+
+    matches = sorted(glob.glob(pattern, recursive=True))
+    if not matches:
+        raise DataError(f"{label} {pattern} matches no files")
+    images = [match for match in matches if _image_file(match)]
+    if not images:
+        return None
+    others = [match for match in matches if match not in set(images) and Path(match).is_file()]
+    if others:
+        raise DataError(
+            f"{label} {pattern} matches image files and {counted(len(others), 'other file')} "
+            f"({others[0]}); give a glob of images only"
+        )
+    return images
+
+
+def _image_glob(path: str) -> bool:
+    """Whether ``path`` is a glob of image files, whose paths are as matched from the current
+    directory, not a table's to resolve from its folder."""
+    import glob
+
+    return bool(_GLOB.search(path)) and any(_image_file(m) for m in glob.glob(path, recursive=True))
 
 
 def _loose_images(path: str) -> bool:
@@ -133,13 +176,21 @@ def read_array_input(
     from toolkit.data.sources.base import InputChunk
 
     frame = read_new_frame(path, spec, label=label, with_target=with_target)
+    column = (spec.image or spec.signal).column
+    if column not in frame.columns:
+        # A table of image paths whose column is named otherwise than the run's (a run trained
+        # on a folder reads 'file'): said here, before the paths are looked up by that name.
+        raise DataError(
+            f"{label} {path} has no column '{column}' of image paths, the column this run "
+            f"reads{did_you_mean(column, frame.columns)}; columns: "
+            f"{', '.join(map(str, frame.columns))}"
+        )
     if with_target:
         encode_target(frame, spec, what=label)  # unknown classes fail before TensorFlow starts
-    column = (spec.image or spec.signal).column
     # The output carries a table's image paths as the user wrote them, not as resolved from
     # the table's folder to find the files (the absolute paths the output held before).
     files = frame
-    if spec.image is not None and source_form(path) == "table":
+    if spec.image is not None and source_form(path) == "table" and not _image_glob(path):
         from toolkit.data.images import resolve_path_column
 
         files = resolve_path_column(frame, column, Path(path).parent)

@@ -305,13 +305,14 @@ class TableSource(Source):
             target = encode_target(table, spec, what=what, rows=positions)
             if stored:
                 from toolkit.data.image_file_split import ImageFileSplit
-                from toolkit.data.images import check_files
+                from toolkit.data.images import check_decodable, check_files
                 from toolkit.data.preprocessing import IMAGE_INPUT
 
                 rows_of = table if positions is None else table.iloc[positions]
                 plain = dataclasses.replace(spec, image=None)
                 features = feature_arrays(table, plain, what=what, rows=positions)
                 paths = check_files(rows_of[spec.image.column], spec.image, what=what)
+                check_decodable(paths, spec.image, what=what)
                 return ImageFileSplit(
                     {**features, IMAGE_INPUT: paths}, target, spec.image, **training
                 )

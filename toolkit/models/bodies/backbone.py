@@ -53,23 +53,44 @@ def make_application(
         )
 
 
-def _weights_file_message(backbone: BackboneConfig, error: Exception) -> str:
+def _weights_file_message(backbone: BackboneConfig, error: Exception, cached: set[str]) -> str:
+    """Which weights file is missing and where it goes. ``cached``: the files the cache held
+    before Keras tried: one of them named in the error failed Keras' checksum, and Keras
+    deleted it when the download it retried failed, so "not in the cache" would blame a user
+    who had just put a file there (a partial download, an error page saved as .h5)."""
     text = " ".join(str(error).split())
     url = re.search(r"https?://\S+?\.h5", text)
     file = url.group(0).rsplit("/", 1)[-1] if url else "its weights file"
     from toolkit.data.arrays import keras_home
 
+    folder = keras_home() / "models"
+    if file in cached:
+        return (
+            f"backbone {backbone.name}: {folder / file} was not the file Keras expects (its "
+            "checksum differs: a partial or different download), and Keras deleted it when "
+            f"it could not download the right one; put the right {file} there (Keras' cache, "
+            "set by KERAS_HOME), go online once, or set weights: none"
+        )
     return (
         f"backbone {backbone.name}: its ImageNet weights are not in Keras' cache and cannot be "
-        f"downloaded; put {file} in {keras_home() / 'models'} (Keras' cache, set by "
+        f"downloaded; put {file} in {folder} (Keras' cache, set by "
         "KERAS_HOME), go online once, or set weights: none"
     )
+
+
+def _cached_weights() -> set[str]:
+    """The files now in Keras' cache of application weights."""
+    from toolkit.data.arrays import keras_home
+
+    folder = keras_home() / "models"
+    return {path.name for path in folder.iterdir()} if folder.is_dir() else set()
 
 
 def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]) -> keras.Model:
     """The application with the weights the config names; any failure is a one-line
     ``DataError`` (weights that cannot be downloaded, a file that does not fit)."""
     if backbone.weights == "imagenet":
+        cached = _cached_weights()
         try:
             # Keras prints its download progress on stdout, which holds only paths for the CLI.
             with contextlib.redirect_stdout(sys.stderr):
@@ -77,7 +98,7 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
         except ValueError as error:
             raise DataError(f"backbone {backbone.name} with weights imagenet: {error}") from None
         except Exception as error:  # Keras wraps urllib's errors in a bare Exception
-            raise DataError(_weights_file_message(backbone, error)) from None
+            raise DataError(_weights_file_message(backbone, error, cached)) from None
     application = make_application(backbone, input_shape, weights=None)
     if backbone.weights != "none":
         path = Path(backbone.weights)
