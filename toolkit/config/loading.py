@@ -362,10 +362,10 @@ def _origin_for(path: KeyPath, origins: Origins, default: str, message: str = ""
         if path and origin.startswith("--set") and key[: len(path)] == path and mentioned(key)
     ]
     if named:
-        # A check across a section's keys whose message names the key a --set gave (data's
+        # A check across a section's keys whose message names the keys --sets gave (data's
         # "data.augmentation applies to images only" blamed --set data.source, the first
         # --set in data, when --set data.augmentation.random_flip was the one).
-        return named[0]
+        return ", ".join(dict.fromkeys(named))
     if not path:
         # A check across sections: any --set may be the cause (the first one, whatever it set,
         # was named alone), so name the file and every --set.
