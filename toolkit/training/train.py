@@ -384,7 +384,7 @@ def _guarded_fit(
             tracking=tracking,
         )
     except BaseException as error:
-        interrupted = isinstance(error, KeyboardInterrupt)
+        interrupted = _interrupted(error)
         lost = None
         if config.runtime.distribute == "multi_worker" and not interrupted:
             from toolkit.training.multi_worker import lost_peer_message
@@ -412,6 +412,23 @@ def _guarded_fit(
         raise
     tracking.finish(result.status)
     return result
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is Ctrl-C or SIGTERM, or was raised while one unwound the stack.
+
+    The interrupt lands wherever training is; a TensorFlow context it passes through may then
+    raise its own error on the way out ("Device scope nesting error: move call to
+    tf.distribute.set_strategy() out of `with` scope", seen when SIGTERM reached a
+    multi-worker step), which hid the interrupt: exit 1 with a traceback instead of 130."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _fit(
