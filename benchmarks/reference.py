@@ -52,9 +52,11 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
+from uncertainty import _mean_se
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "experiments" / "reference-benchmark"
@@ -284,17 +286,6 @@ def _load(tag: str | None = None) -> list[dict[str, Any]]:
         return []
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
     return [r for r in rows if r.get("tag") in (None, tag) or (tag == "all" and r.get("tag"))]
-
-
-def _mean_se(values: list[float], digits: int = 3) -> str:
-    values = [v for v in values if v is not None and math.isfinite(v)]
-    if not values:
-        return "-"
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return f"{mean:.{digits}f}"
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
-    return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
 def table(rows: list[dict[str, Any]], splits: int) -> str:

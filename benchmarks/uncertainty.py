@@ -300,15 +300,16 @@ def _load() -> list[dict[str, Any]]:
     return [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
 
 
-def _mean_se(values: list[float]) -> str:
+def _mean_se(values: list[float], digits: int = 3) -> str:
+    """'mean ± standard error' of the finite values (also used by reference.py)."""
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return "-"
     mean = float(np.mean(values))
     if len(values) < 2:
-        return f"{mean:.3f}"
+        return f"{mean:.{digits}f}"
     se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
-    return f"{mean:.3f} ± {se:.3f}"
+    return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
 def _cell(rows: list[dict], key: str, *, minus_oracle: bool = False) -> str:
