@@ -5,6 +5,7 @@ image_dataset_from_directory; every bad input is one line."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -407,20 +408,13 @@ def test_a_cut_short_keras_dataset_in_the_cache_says_what_to_do(tmp_path, monkey
     )
 
 
-def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
-    cli, write_config, tmp_path
-):
-    """One line on stderr, with augmentation on as in configs/transfer_mobilenet.yaml (its
-    module imported TensorFlow before the quiet start-up, whose log lines came first)."""
+def _imagenet_transfer_config(write_config, tmp_path, **data):
+    """A one-epoch MobileNetV3Small run on ImageNet weights over a tiny class folder."""
     folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
-    config = write_config(
+    return write_config(
         {
             "name": "transfer",
-            "data": {
-                "source": str(folder),
-                "validation": 0.25,
-                "augmentation": {"random_flip": "horizontal"},
-            },
+            "data": {"source": str(folder), "validation": 0.25, **data},
             "model": {
                 "task": "binary",
                 "body": "backbone",
@@ -430,13 +424,27 @@ def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
             "training": {"epochs": 1, "batch_size": 2},
         }
     )
-    home = tmp_path / "keras-home"
-    offline = {
+
+
+def _offline(home: Path) -> dict[str, str]:
+    """Keras' cache at ``home`` and every download refused at once (a closed local port)."""
+    return {
         "KERAS_HOME": str(home),
         "https_proxy": "http://127.0.0.1:9",
         "HTTPS_PROXY": "http://127.0.0.1:9",
     }
-    result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
+
+
+def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
+    cli, write_config, tmp_path
+):
+    """One line on stderr, with augmentation on as in configs/transfer_mobilenet.yaml (its
+    module imported TensorFlow before the quiet start-up, whose log lines came first)."""
+    config = _imagenet_transfer_config(
+        write_config, tmp_path, augmentation={"random_flip": "horizontal"}
+    )
+    home = tmp_path / "keras-home"
+    result = cli("train", config, "--output-dir", tmp_path / "out", env=_offline(home))
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
@@ -453,29 +461,12 @@ def test_a_wrong_imagenet_weights_file_in_the_cache_is_named_not_called_missing(
     page saved as .h5): Keras deletes it when its checksum fails and the download it retries
     fails offline, and the error said the weights were "not in Keras' cache", blaming the
     user who had just put them there."""
-    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
-    config = write_config(
-        {
-            "name": "transfer",
-            "data": {"source": str(folder), "validation": 0.25},
-            "model": {
-                "task": "binary",
-                "body": "backbone",
-                "backbone": {"name": "MobileNetV3Small", "weights": "imagenet"},
-                "hidden": [],
-            },
-            "training": {"epochs": 1, "batch_size": 2},
-        }
-    )
+    config = _imagenet_transfer_config(write_config, tmp_path)
     home = tmp_path / "keras-home"
     wrong = home / "models" / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
     wrong.parent.mkdir(parents=True)
     wrong.write_text("<html>404</html>")
-    offline = {
-        "KERAS_HOME": str(home),
-        "https_proxy": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-    }
+    offline = _offline(home)
     result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
