@@ -159,6 +159,28 @@ CASES = [
         ),
         id="streaming-neither-a-boolean-nor-auto",
     ),
+    pytest.param(
+        # A word or a number: the word and the number's range, not only "less than 1".
+        Case(
+            ("prediction.conformal.calibration", "'validation' or a number > 0 and < 1", "1.2"),
+            {"prediction.conformal": {"method": "split", "calibration": 1.2}},
+        ),
+        id="calibration-fraction-above-one",
+    ),
+    pytest.param(
+        Case(
+            ("prediction.conformal.calibration", "'validation' or a number > 0 and < 1", "'valid'"),
+            {"prediction.conformal": {"method": "split", "calibration": "valid"}},
+        ),
+        id="calibration-neither-word-nor-number",
+    ),
+    pytest.param(
+        Case(
+            ("model.bayesian.kl_weight", "'auto' or a number > 0", "-1"),
+            {"model.bayesian": {"layers": "output", "kl_weight": -1}},
+        ),
+        id="kl-weight-negative",
+    ),
     # Zero, negative and out-of-range numbers.
     pytest.param(
         Case(("training.epochs", "greater than 0", "got 0"), {"training.epochs": 0}),

@@ -315,8 +315,8 @@ def _annotation_models(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _allowed_keys(path: KeyPath) -> list[str]:
-    """Field names of the schema section at ``path`` (for 'did you mean')."""
+def _section_models(path: KeyPath) -> list[type[BaseModel]]:
+    """The schema classes a section at ``path`` may be (the deepest known one)."""
     models: list[type[BaseModel]] = [ExperimentConfig]
     for part in path:
         if isinstance(part, int):
@@ -329,7 +329,46 @@ def _allowed_keys(path: KeyPath) -> list[str]:
         if not next_models:
             break
         models = next_models
-    return sorted({name for model in models for name in model.model_fields})
+    return models
+
+
+def _allowed_keys(path: KeyPath) -> list[str]:
+    """Field names of the schema section at ``path`` (for 'did you mean')."""
+    return sorted({name for model in _section_models(path) for name in model.model_fields})
+
+
+_NUMBER_ERRORS = {
+    "float_parsing", "float_type", "int_parsing", "int_type", "int_from_float",
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal",
+}  # fmt: skip
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _number_words(path: KeyPath) -> str | None:
+    """How the schema describes the number a key at ``path`` may be: "a number > 0 and < 1"
+    (from the bounds of its annotation; pydantic names them only when a number breaks one)."""
+    if not path or isinstance(path[-1], int):
+        return None
+    for model in _section_models(path[:-1]):
+        field = model.model_fields.get(path[-1])
+        if field is None:
+            continue
+        for member in typing.get_args(field.annotation):
+            if typing.get_origin(member) is not typing.Annotated:
+                continue
+            base, *metadata = typing.get_args(member)
+            if base not in (int, float):
+                continue
+            items = [i for m in metadata for i in getattr(m, "metadata", None) or [m]]
+            bounds = [
+                f"{sign} {getattr(item, name):g}"
+                for item in items
+                for name, sign in _BOUNDS
+                if getattr(item, name, None) is not None
+            ]
+            noun = "a whole number" if base is int else "a number"
+            return " and ".join([f"{noun} {bounds[0]}" if bounds else noun, *bounds[1:]])
+    return None
 
 
 def _key_path(loc: tuple[Any, ...], data: Any) -> KeyPath:
@@ -395,17 +434,32 @@ def _describe(value: Any) -> str:
 
 def _union_choices(details: list[dict], path: tuple, data: dict[str, Any]) -> str | None:
     """Every choice of a key that is a boolean or one of some words (``data.streaming``:
-    true, false or 'auto'), when the value given is none of them: pydantic reports each
-    member of the union on its own, and the first alone ("should be a valid boolean")
-    hides the words."""
+    true, false or 'auto'), or a word or a number (``prediction.conformal.calibration``:
+    'validation' or a number > 0 and < 1), when the value given is none of them: pydantic
+    reports each member of the union on its own, and the first alone ("should be a valid
+    boolean") hides the rest."""
     same = [d for d in details if _key_path(tuple(d["loc"]), data) == path]
     kinds = {d["type"] for d in same}
-    if len(same) < 2 or not kinds <= {"bool_parsing", "bool_type", "literal_error"}:
+    if len(same) < 2:
         return None
     words = [d["ctx"]["expected"] for d in same if d["type"] == "literal_error"]
-    if not words or not kinds & {"bool_parsing", "bool_type"}:
+    if not words:
         return None
-    choices = ["true", "false"] + [word for text in words for word in text.split(" or ")]
+    choices = [word for text in words for word in text.split(" or ")]
+    if kinds & {"bool_parsing", "bool_type"} and kinds <= {
+        "bool_parsing",
+        "bool_type",
+        "literal_error",
+    }:
+        choices = ["true", "false", *choices]
+    elif kinds - {"literal_error"} and kinds - {"literal_error"} <= _NUMBER_ERRORS:
+        # 'validation' or a fraction: the range error alone ("less than 1") hides the word.
+        number = _number_words(path)
+        if number is None:
+            return None
+        choices = [*choices, number]
+    else:
+        return None
     return ", ".join(choices[:-1]) + " or " + choices[-1]
 
 
