@@ -296,3 +296,31 @@ def test_a_litert_export_leaves_stderr_to_its_one_line(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"exported litert to {output}\n"
     assert output.stat().st_size > 0
+
+
+def test_an_export_replaces_only_an_earlier_export(tmp_path):
+    """``--output project`` for a SavedModel deleted the existing directory ``project`` and
+    everything in it, to put the export there."""
+    config = tiny_config("regression", training={"epochs": 1, "batch_size": 16})
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    result = run_cli("export", run.path, "--output", project)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"toolkit: error: --output {project} exists and is not a SavedModel directory; an "
+        "export replaces only an earlier export: choose a new path or remove it\n"
+    )
+    assert [p.name for p in project.iterdir()] == ["notes.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
+    # An earlier export is replaced, as re-exporting a retrained run expects.
+    served = tmp_path / "served"
+    for _ in range(2):
+        result = run_cli("export", run.path, "--output", served)
+        assert result.returncode == 0, result.stderr
+    assert (served / "saved_model.pb").is_file()
+    # A directory where a file export would go is not replaced either.
+    (tmp_path / "model.onnx").mkdir()
+    result = run_cli("export", run.path, "--format", "onnx", "--output", tmp_path / "model.onnx")
+    assert result.returncode == 2 and "is not a .onnx file" in result.stderr, result.stderr

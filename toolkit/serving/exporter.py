@@ -103,6 +103,24 @@ def _check_suffix(fmt: Format, destination: Path) -> None:
     )
 
 
+def _check_replaceable(fmt: Format, destination: Path) -> None:
+    """An export replaces an earlier export, never something else: ``--output ~/project``
+    for a SavedModel would otherwise delete that directory and everything in it."""
+    if not destination.exists() and not destination.is_symlink():
+        return
+    if fmt.suffix:
+        earlier = destination.is_file()
+        kind = f"a {fmt.suffix} file"
+    else:
+        earlier = destination.is_dir() and (destination / "saved_model.pb").is_file()
+        kind = "a SavedModel directory"
+    if not earlier:
+        raise ToolkitError(
+            f"--output {destination} exists and is not {kind}; an export replaces only an "
+            "earlier export: choose a new path or remove it"
+        )
+
+
 def _replace(source: Path, destination: Path) -> None:
     """Move ``source`` to ``destination``, replacing what was there only once it is in place."""
     old = None
@@ -153,6 +171,7 @@ def export(
         destination.parent.mkdir(exist_ok=True)
     if not destination.parent.is_dir():
         raise ToolkitError(f"export directory does not exist: {destination.parent}")
+    _check_replaceable(fmt, destination)
     check_installed(fmt)
     model = run.model  # TensorFlow starts here
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=destination.parent))
