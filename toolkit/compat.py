@@ -399,6 +399,24 @@ def search_finished(servicer: Any, oracle: Any) -> bool:
     return bool(servicer.stop_triggered and exit_chief(oracle))
 
 
+def bayesian_dependencies() -> None:
+    """Give Keras Tuner's Bayesian oracle scikit-learn and SciPy's optimizers when its module
+    was imported without them (``toolkit.startup.import_keras_tuner`` leaves them out for
+    other searches); it reads them from its private module's globals. Nothing when they are
+    there, or not installed (Keras Tuner then says so itself)."""
+    from keras_tuner.src.tuners import bayesian
+
+    if bayesian.sklearn is not None and bayesian.scipy is not None:
+        return
+    try:
+        import scipy.optimize
+        import sklearn.exceptions
+        import sklearn.gaussian_process
+    except ImportError:
+        return
+    bayesian.sklearn, bayesian.scipy = sklearn, scipy
+
+
 def quiet_failed_trials() -> None:
     """Keras Tuner prints the traceback of every failed trial; the sweep records keep it."""
     from keras_tuner.src import config
@@ -495,6 +513,10 @@ def check_keras_tuner() -> None:
     def fail(what: str) -> UpstreamChanged:
         return UpstreamChanged(f"keras-tuner {metadata.version('keras-tuner')}: {what}")
 
+    from keras_tuner.src.tuners import bayesian
+
+    if not all(hasattr(bayesian, name) for name in ("sklearn", "scipy")):
+        raise fail("the Bayesian oracle no longer reads sklearn and scipy from its module")
     hp = keras_tuner.HyperParameters()
     hp.Int("units", 1, 64)
     with tempfile.TemporaryDirectory(prefix="toolkit-check-") as directory:

@@ -52,6 +52,39 @@ def import_tensorflow() -> None:
         keras.config.disable_interactive_logging()
 
 
+# What Keras Tuner imports for its Bayesian oracle and scikit-learn tuner only.
+_BAYESIAN_ONLY = ("sklearn", "scipy.optimize")
+
+
+def import_keras_tuner(*, bayesian: bool) -> None:
+    """Import Keras Tuner now, as the policy says; after ``import_tensorflow``.
+
+    Keras Tuner imports scikit-learn and SciPy's optimizers at its own import for its
+    Bayesian oracle (and its scikit-learn tuner, which the toolkit does not use): 0.7 s on
+    the main thread before a sweep's first trial, which a random, grid or hyperband search
+    never uses. On the command line, for those, None entries make that import fail, as
+    Keras Tuner allows; the baselines' thread imports scikit-learn while the network trains,
+    and ``toolkit.compat.bayesian_dependencies`` gives the Bayesian oracle what it needs if a
+    later search of the process is Bayesian.
+    """
+    blocked = [
+        name
+        for name in _BAYESIAN_ONLY
+        if _policy["quiet"]
+        and not bayesian
+        and "keras_tuner" not in sys.modules
+        and name not in sys.modules
+    ]
+    for name in blocked:
+        sys.modules[name] = None
+    try:
+        import keras_tuner  # noqa: F401
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+
+
 def _import_tensorflow_silently() -> None:
     # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL: file descriptor 2 points at
     # /dev/null during the import, so errors stay one line.

@@ -6,6 +6,9 @@ Random search is the sweep of test_sweep_directory.py, which checks the whole co
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -122,3 +125,61 @@ def test_a_seed_draws_the_same_trials_every_time(algorithm, seed):
         proposals.append([oracle.populate_space(str(i))["values"] for i in range(6)])
     assert proposals[0] == proposals[1]
     assert len({tuple(sorted(v.items())) for v in proposals[0]}) > 1
+
+
+# A random sweep on the command line (what it had imported when its trials were about to
+# start), then a Bayesian oracle of the same process suggesting values from its Gaussian
+# process (the fourth trial: after 3 random initial points).
+_WITHOUT_SCIKIT_LEARN = """
+import sys, tempfile
+from toolkit.cli import main
+from toolkit.tuning.trial import TrialRunner
+loaded = []
+preflight = TrialRunner.preflight
+def noting(self, config):  # the sweep is set up: its trials start next
+    loaded.extend(m for m in ("sklearn", "scipy.optimize") if m in sys.modules)
+    return preflight(self, config)
+TrialRunner.preflight = noting
+assert main(["tune", sys.argv[1]]) == 0
+print(loaded)
+import keras_tuner
+from keras_tuner.engine.trial import TrialStatus
+from toolkit.config.schema import TunerConfig
+from toolkit.tuning.oracles import make_oracle
+tuner = TunerConfig(
+    algorithm="bayesian", max_trials=5, search_space={"model.hidden.0": {"int": [1, 9]}}
+)
+oracle = make_oracle(tuner, seed=1, max_epochs=1)
+space = keras_tuner.HyperParameters()
+space.Float("a", 0.0, 1.0)
+oracle.update_space(space)
+oracle._set_project_dir(tempfile.mkdtemp(), "bayesian")
+for _ in range(4):
+    trial = oracle.create_trial("main")
+    value = trial.hyperparameters.values["a"]
+    oracle.update_trial(trial.trial_id, {"val_loss": (value - 0.3) ** 2})
+    trial.status = TrialStatus.COMPLETED
+    oracle.end_trial(trial)
+print(0.0 <= value <= 1.0, "sklearn.gaussian_process" in sys.modules)
+"""
+
+
+def test_a_random_sweep_leaves_scikit_learn_unimported(make_sweep_config, write_config, tmp_path):
+    """Keras Tuner imported scikit-learn and SciPy's optimizers for its Bayesian oracle at
+    its own import: 0.7 s on the main thread before every sweep's first trial. A random
+    search on the command line no longer has them before its trials start (the baselines'
+    thread imports scikit-learn while the network trains), and a Bayesian oracle of the
+    same process still gets them."""
+    config = make_sweep_config(max_trials=1)
+    config["evaluation"] = {"baselines": False, "plots": False}
+    path = write_config(config)
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_SCIKIT_LEARN, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["[]", "True True"], result.stdout

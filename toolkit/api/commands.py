@@ -174,6 +174,7 @@ def tune(
         try:
             check_tracking_available(session.config)
             startup.import_tensorflow()
+            startup.import_keras_tuner(bayesian=session.tuner.algorithm == "bayesian")
         except BaseException:
             session.release()  # the sweep directory's lock, which run() would release
             raise

@@ -180,20 +180,35 @@ class BaselineFit:
     start of the fit.
     """
 
-    def __init__(self, config: ExperimentConfig, data: PreparedData) -> None:
+    def __init__(self, config: ExperimentConfig, data: PreparedData, *, start: bool = True) -> None:
         self.config = config
         self.data = data
         setting = config.evaluation.baselines.time_budget
         self._auto = setting == "auto"
+        self._budget = MAX_BUDGET if self._auto else float(setting)
         self._started = time.monotonic()
-        self._clock = _Clock(MAX_BUDGET if self._auto else float(setting))
+        self._clock = _Clock(self._budget)
         self._results: dict[str, Any] = {}
         self._info: dict[str, Any] = {}
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._final: dict[str, Any] | None = None
+        self._thread: threading.Thread | None = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the fit in its thread (once; later calls do nothing). ``start=False`` leaves
+        it to the caller: a sweep makes its baselines before its first trial and starts them
+        when that trial's network starts training, not while the trial builds its model (their
+        thread's import of scikit-learn held the interpreter for 0.7 s of it)."""
+        if self._thread is not None:
+            return
+        self._started = time.monotonic()
+        self._clock = _Clock(self._budget)
         _quiet_linear_models()  # in the caller's thread, before the fit starts
-        threading.Thread(target=self._guarded, name="baselines", daemon=True).start()
+        self._thread = threading.Thread(target=self._guarded, name="baselines", daemon=True)
+        self._thread.start()
 
     def _guarded(self) -> None:
         try:

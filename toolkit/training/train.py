@@ -482,6 +482,8 @@ def _fit(
 
         # They depend on the data only: fitted in a thread while the network trains.
         baselines = BaselineFit(config, data)
+    elif baselines is not None:
+        baselines.start()  # a sweep's, shared by its trials: from its first trial's training
     finish = functools.partial(
         _finish,
         config,

@@ -99,6 +99,8 @@ def make_oracle(tuner: TunerConfig, *, seed: int, max_epochs: int) -> RecordingO
         "seed": seed if seed != 0 else SEED_LIMIT,
         "max_consecutive_failed_trials": compat.NO_FAILURE_LIMIT,
     }
+    if oracle_class is BayesianOracle:
+        compat.bayesian_dependencies()
     if oracle_class is HyperbandOracle:
         oracle = oracle_class(
             max_epochs=max_epochs, factor=tuner.factor, hyperband_iterations=1, **common

@@ -133,8 +133,8 @@ class TrialRunner:
         if key not in self._baselines:
             from toolkit.evaluation.baselines import BaselineFit
 
-            # Fitted in a thread while the first trial trains.
-            self._baselines[key] = BaselineFit(config, self._folds[index])
+            # Fitted in a thread while the first trial trains: train() starts it then.
+            self._baselines[key] = BaselineFit(config, self._folds[index], start=False)
         return self._baselines[key]
 
     def _cut_folds(self, config: ExperimentConfig, prepared: PreparedData) -> list[PreparedData]:
