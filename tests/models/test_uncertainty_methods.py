@@ -14,6 +14,7 @@ from tests.helpers import tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.data.pipeline import make_dataset
 from toolkit.data.prepared import prepare_data
+from toolkit.errors import ConfigError
 from toolkit.models.builder import build_model
 from toolkit.models.saving import load_model
 from toolkit.training.compile import compile_model
@@ -183,3 +184,37 @@ def test_training_samples_average_the_likelihood_term(samples):
     )  # the variance of the loss's linear part in (w, b), for one sample
     assert abs(draws.mean() - expected) < 5 * math.sqrt(single_variance / samples / 300)
     assert single_variance / samples / 2 < draws.var(ddof=1) < 2 * single_variance / samples
+
+
+def test_a_prior_on_the_point_layers_is_weight_decay_that_fades_with_the_rows():
+    """deterministic_prior_scale s: the hidden (point) kernels add sum(w^2) / (2 s^2 n) to
+    the loss, n the training rows, beside the variational layer's KL / n."""
+    data, network = _setup(
+        "regression",
+        {
+            "hidden": [5, 4],
+            "bayesian": {"layers": "output", "deterministic_prior_scale": 0.2},
+        },
+    )
+    kernels = [network.get_layer(f"block{i}_dense").kernel.numpy() for i in (0, 1)]
+    expected = sum(float(np.sum(k**2)) for k in kernels) / (2 * 0.2**2 * data.train.rows)
+    output = network.get_layer("output")
+    assert output.kl_weight == pytest.approx(1 / data.train.rows)
+    x, _ = _first_batch(data)
+    network(x, training=False)
+    decay = sum(float(loss) for i in (0, 1) for loss in network.get_layer(f"block{i}_dense").losses)
+    assert decay == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"l2": 1e-3}, "l2 and bayesian.deterministic_prior_scale both set"),
+        ({"bayesian": {"layers": "all"}}, "with layers 'all' a dense body has none"),
+    ],
+)
+def test_a_prior_on_the_point_layers_is_refused_where_it_has_nothing_to_set(model, message):
+    bayesian = {"layers": "output", "deterministic_prior_scale": 0.2, **model.pop("bayesian", {})}
+    raw = tiny_config("regression", model={"task": "regression", "bayesian": bayesian, **model})
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw)

@@ -651,6 +651,11 @@ class BayesianConfig(Strict):
     # Forward passes per training step; the ELBO's likelihood term is their average.
     train_samples: PositiveInt = 1
     estimator: Literal["reparameterization", "flipout"] = "reparameterization"
+    # A Gaussian prior N(0, scale^2) on the kernels of the layers that stay point estimates
+    # (the hidden ones under ``layers: output``, a conv body's): their weight decay becomes
+    # 1 / (2 scale^2 n) for n training rows, the MAP counterpart of the KL's 1 / n weight, so
+    # it fades as the data grows where a fixed ``model.l2`` holds the same pull at any size.
+    deterministic_prior_scale: PositiveFloat | None = None
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -790,6 +795,17 @@ class ModelConfig(Strict):
             raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
         if self.freeze and self.ensemble is not None:
             raise ValueError("freeze does not apply to an ensemble: its blocks live in members")
+        prior_scale = self.bayesian.deterministic_prior_scale if self.bayesian else None
+        if prior_scale is not None and self.l2:
+            raise ValueError(
+                "l2 and bayesian.deterministic_prior_scale both set the point layers' weight "
+                "decay; keep one (the prior's is 1 / (2 scale^2 x training rows))"
+            )
+        if prior_scale is not None and self.bayesian.layers == "all" and self.body == "dense":
+            raise ValueError(
+                "bayesian.deterministic_prior_scale applies to point-estimated layers, and "
+                "with layers 'all' a dense body has none; set layers: output or drop it"
+            )
         return self
 
     def _has_dropout(self) -> bool:
