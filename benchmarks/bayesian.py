@@ -323,7 +323,8 @@ def contenders(investigate: bool, n_train: int) -> dict:
     if not investigate:
         return table
     light = LIGHT_CALLBACKS
-    every = ["model.bayesian.layers=all"]
+    # A fully variational dense body has no point layers for bnn.yaml's prior on them.
+    every = ["model.bayesian.layers=all", "model.bayesian.deterministic_prior_scale=null"]
     table.update(
         {
             "toolkit, estimator=reparameterization": lambda s, c: run_toolkit(
