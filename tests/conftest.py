@@ -4,6 +4,9 @@ test marked ``required`` fails instead."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import warnings
 
 import pytest
 import yaml
@@ -37,6 +40,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     what = marker.args[0] if marker.args else "a dependency of the project"
     report.outcome = "failed"
     report.longrepr = f"required test skipped under CI=true ({what}): {reason}"
+
+
+def _restore_sigint() -> list[str]:
+    """Python's own SIGINT handler, unblocked, in the main thread; what was changed."""
+    changed = []
+    if threading.current_thread() is not threading.main_thread():
+        return changed
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        changed.append(f"handler {signal.getsignal(signal.SIGINT)!r}")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+        changed.append("blocked")
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    return changed
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_children(request):
+    """The CLI tests send SIGINT to toolkit processes they start, as Ctrl-C in a terminal
+    does. A child inherits an ignored or blocked SIGINT across exec, and then never sees it:
+    in one CI run two such tests, on the same worker, watched their runs finish (SIGTERM
+    reached the same children). Each test starts with Python's own handler, and a test (or
+    fixture) that changed it is named."""
+    for when in ("before", "after"):
+        changed = _restore_sigint()
+        if changed:
+            message = f"SIGINT {', '.join(changed)} {when} {request.node.nodeid}; restored"
+            warnings.warn(message, stacklevel=2)
+        if when == "before":
+            yield
 
 
 @pytest.fixture
