@@ -63,13 +63,14 @@ def _ctrl_c_reaches_children(request):
     in one CI run two such tests, on the same worker, watched their runs finish (SIGTERM
     reached the same children). Each test starts with Python's own handler, and a test (or
     fixture) that changed it is named."""
-    for when in ("before", "after"):
-        changed = _restore_sigint()
-        if changed:
-            message = f"SIGINT {', '.join(changed)} {when} {request.node.nodeid}; restored"
-            warnings.warn(message, stacklevel=2)
-        if when == "before":
-            yield
+    _warn_if_restored(_restore_sigint(), "before", request.node.nodeid)
+    yield
+    _warn_if_restored(_restore_sigint(), "after", request.node.nodeid)
+
+
+def _warn_if_restored(changed: list[str], when: str, test: str) -> None:
+    if changed:
+        warnings.warn(f"SIGINT {', '.join(changed)} {when} {test}; restored", stacklevel=3)
 
 
 @pytest.fixture

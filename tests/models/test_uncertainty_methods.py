@@ -207,14 +207,16 @@ def test_a_prior_on_the_point_layers_is_weight_decay_that_fades_with_the_rows():
 
 
 @pytest.mark.parametrize(
-    ("model", "message"),
+    ("model", "bayesian", "message"),
     [
-        ({"l2": 1e-3}, "l2 and bayesian.deterministic_prior_scale both set"),
-        ({"bayesian": {"layers": "all"}}, "with layers 'all' a dense body has none"),
+        ({"l2": 1e-3}, {}, "l2 and bayesian.deterministic_prior_scale both set"),
+        ({}, {"layers": "all"}, "with layers 'all' a dense body has none"),
     ],
 )
-def test_a_prior_on_the_point_layers_is_refused_where_it_has_nothing_to_set(model, message):
-    bayesian = {"layers": "output", "deterministic_prior_scale": 0.2, **model.pop("bayesian", {})}
+def test_a_prior_on_the_point_layers_is_refused_where_it_has_nothing_to_set(
+    model, bayesian, message
+):
+    bayesian = {"layers": "output", "deterministic_prior_scale": 0.2, **bayesian}
     raw = tiny_config("regression", model={"task": "regression", "bayesian": bayesian, **model})
     with pytest.raises(ConfigError, match=message):
         validate_config(raw)
