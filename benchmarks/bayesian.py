@@ -324,7 +324,7 @@ def contenders(investigate: bool, n_train: int) -> dict:
         return table
     light = LIGHT_CALLBACKS
     # A fully variational dense body has no point layers for bnn.yaml's prior on them.
-    every = ["model.bayesian.layers=all", "model.bayesian.deterministic_prior_scale=null"]
+    every = ["model.bayesian.layers=all", "model.weight_prior_scale=null"]
     table.update(
         {
             "toolkit, estimator=reparameterization": lambda s, c: run_toolkit(

@@ -187,13 +187,14 @@ def test_training_samples_average_the_likelihood_term(samples):
 
 
 def test_a_prior_on_the_point_layers_is_weight_decay_that_fades_with_the_rows():
-    """deterministic_prior_scale s: the hidden (point) kernels add sum(w^2) / (2 s^2 n) to
+    """weight_prior_scale s: the hidden (point) kernels add sum(w^2) / (2 s^2 n) to
     the loss, n the training rows, beside the variational layer's KL / n."""
     data, network = _setup(
         "regression",
         {
             "hidden": [5, 4],
-            "bayesian": {"layers": "output", "deterministic_prior_scale": 0.2},
+            "weight_prior_scale": 0.2,
+            "bayesian": {"layers": "output"},
         },
     )
     kernels = [network.get_layer(f"block{i}_dense").kernel.numpy() for i in (0, 1)]
@@ -206,17 +207,37 @@ def test_a_prior_on_the_point_layers_is_weight_decay_that_fades_with_the_rows():
     assert decay == pytest.approx(expected, rel=1e-4)
 
 
+def test_a_plain_networks_prior_weighs_its_kernels_by_the_training_rows():
+    """On a network without variational layers the prior is its weight decay: the loss is
+    the mean binary cross-entropy plus sum(w^2) / (2 s^2 n) over the hidden kernels, checked
+    against the batch's cross-entropy computed with NumPy from the network's own outputs."""
+    data, network = _setup("binary", {"hidden": [6, 3], "weight_prior_scale": 0.5})
+    kernels = [network.get_layer(f"block{i}_dense").kernel.numpy() for i in (0, 1)]
+    decay = sum(float(np.sum(k**2)) for k in kernels) / (2 * 0.5**2 * data.train.rows)
+    x, y = _first_batch(data)
+    probability = tf.sigmoid(network(x, training=False)[:, :1]).numpy()[:, 0]
+    target = y.numpy().reshape(-1)
+    cross_entropy = -np.mean(
+        target * np.log(probability) + (1 - target) * np.log(1 - probability)
+    )
+    loss = float(network.compute_loss(x, y, network(x, training=False)))
+    assert loss == pytest.approx(cross_entropy + decay, rel=1e-4)
+
+
 @pytest.mark.parametrize(
     ("model", "bayesian", "message"),
     [
-        ({"l2": 1e-3}, {}, "l2 and bayesian.deterministic_prior_scale both set"),
-        ({}, {"layers": "all"}, "with layers 'all' a dense body has none"),
+        ({"l2": 1e-3}, {}, "l2 and weight_prior_scale both set"),
+        ({}, {"layers": "all"}, "with bayesian.layers 'all' a dense body has none"),
     ],
 )
 def test_a_prior_on_the_point_layers_is_refused_where_it_has_nothing_to_set(
     model, bayesian, message
 ):
-    bayesian = {"layers": "output", "deterministic_prior_scale": 0.2, **bayesian}
-    raw = tiny_config("regression", model={"task": "regression", "bayesian": bayesian, **model})
+    bayesian = {"layers": "output", **bayesian}
+    raw = tiny_config(
+        "regression",
+        model={"task": "regression", "weight_prior_scale": 0.2, "bayesian": bayesian, **model},
+    )
     with pytest.raises(ConfigError, match=message):
         validate_config(raw)

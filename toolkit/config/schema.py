@@ -651,11 +651,6 @@ class BayesianConfig(Strict):
     # Forward passes per training step; the ELBO's likelihood term is their average.
     train_samples: PositiveInt = 1
     estimator: Literal["reparameterization", "flipout"] = "reparameterization"
-    # A Gaussian prior N(0, scale^2) on the kernels of the layers that stay point estimates
-    # (the hidden ones under ``layers: output``, a conv body's): their weight decay becomes
-    # 1 / (2 scale^2 n) for n training rows, the MAP counterpart of the KL's 1 / n weight, so
-    # it fades as the data grows where a fixed ``model.l2`` holds the same pull at any size.
-    deterministic_prior_scale: PositiveFloat | None = None
 
     @field_validator("layers", mode="before")
     @classmethod
@@ -707,6 +702,12 @@ class ModelConfig(Strict):
     batchnorm_momentum: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
     l1: NonNegativeFloat = 0.0
     l2: NonNegativeFloat = 0.0
+    # A Gaussian prior N(0, scale^2) on the kernels of the point-estimated layers (all of a
+    # plain network's; the hidden ones under ``bayesian.layers: output``): their weight decay
+    # becomes 1 / (2 scale^2 n) for n training rows, the MAP counterpart of a variational
+    # layer's KL / n, so it fades as the data grows where a fixed ``l2`` pulls the same at
+    # any size (scikit-learn's MLP divides its alpha by n the same way).
+    weight_prior_scale: PositiveFloat | None = None
     residual: bool = False
     bayesian: Switchable[BayesianConfig] = None
     mc_dropout: bool = False
@@ -795,16 +796,20 @@ class ModelConfig(Strict):
             raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
         if self.freeze and self.ensemble is not None:
             raise ValueError("freeze does not apply to an ensemble: its blocks live in members")
-        prior_scale = self.bayesian.deterministic_prior_scale if self.bayesian else None
-        if prior_scale is not None and self.l2:
+        if self.weight_prior_scale is not None and self.l2:
             raise ValueError(
-                "l2 and bayesian.deterministic_prior_scale both set the point layers' weight "
-                "decay; keep one (the prior's is 1 / (2 scale^2 x training rows))"
+                "l2 and weight_prior_scale both set the weight decay; keep one (set l2: 0 "
+                "for the prior's, 1 / (2 scale^2 x training rows))"
             )
-        if prior_scale is not None and self.bayesian.layers == "all" and self.body == "dense":
+        if (
+            self.weight_prior_scale is not None
+            and self.bayesian
+            and self.bayesian.layers == "all"
+            and self.body == "dense"
+        ):
             raise ValueError(
-                "bayesian.deterministic_prior_scale applies to point-estimated layers, and "
-                "with layers 'all' a dense body has none; set layers: output or drop it"
+                "weight_prior_scale applies to point-estimated layers, and with "
+                "bayesian.layers 'all' a dense body has none; set layers: output or drop it"
             )
         return self
 

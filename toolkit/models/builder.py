@@ -27,8 +27,8 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
     """
     model_config = config.model
     uncertainty = Uncertainty.from_config(model_config, train_size=train_size)
-    if model_config.bayesian and model_config.bayesian.deterministic_prior_scale is not None:
-        scale = model_config.bayesian.deterministic_prior_scale
+    if model_config.weight_prior_scale is not None:
+        scale = model_config.weight_prior_scale
         model_config = model_config.model_copy(
             update={"l2": 1.0 / (2.0 * scale**2 * max(train_size, 1))}
         )
