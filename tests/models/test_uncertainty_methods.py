@@ -217,9 +217,7 @@ def test_a_plain_networks_prior_weighs_its_kernels_by_the_training_rows():
     x, y = _first_batch(data)
     probability = tf.sigmoid(network(x, training=False)[:, :1]).numpy()[:, 0]
     target = y.numpy().reshape(-1)
-    cross_entropy = -np.mean(
-        target * np.log(probability) + (1 - target) * np.log(1 - probability)
-    )
+    cross_entropy = -np.mean(target * np.log(probability) + (1 - target) * np.log(1 - probability))
     loss = float(network.compute_loss(x, y, network(x, training=False)))
     assert loss == pytest.approx(cross_entropy + decay, rel=1e-4)
 
