@@ -798,8 +798,9 @@ class ModelConfig(Strict):
             raise ValueError("freeze does not apply to an ensemble: its blocks live in members")
         if self.weight_prior_scale is not None and self.l2:
             raise ValueError(
-                "l2 and weight_prior_scale both set the weight decay; keep one (set l2: 0 "
-                "for the prior's, 1 / (2 scale^2 x training rows))"
+                "l2 and weight_prior_scale both set the weight decay; keep one "
+                "(weight_prior_scale: null for a fixed l2, or l2: 0 for the prior's "
+                "1 / (2 scale^2 x training rows))"
             )
         if (
             self.weight_prior_scale is not None
