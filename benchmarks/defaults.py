@@ -97,6 +97,32 @@ FAMILIES: dict[str, Family] = {
             "model.hidden": [[32], [64, 64]],
             "model.l2": [1.0e-4, 1.0e-3],
         },
+        fixed={"model.weight_prior_scale": None},
+    ),
+    # regression.yaml before 2026-12-06 (one grid point) and with a prior on its weights in
+    # place of the fixed l2 (weight decay 1 / (2 s^2 n)), also for [64, 64], which fitted
+    # the 1,000-row synthetic tables better but overfit cars_mpg at a fixed l2.
+    # regression.yaml ships regression_prior's choice.
+    "regression_shipped": Family(
+        "configs/regression.yaml",
+        "regression",
+        {"model.l2": [1.0e-3]},
+        fixed={"model.hidden": [32], "model.weight_prior_scale": None},
+    ),
+    "regression_prior": Family(
+        "configs/regression.yaml",
+        "regression",
+        {"model.hidden": [[32], [64, 64]], "model.weight_prior_scale": [0.1, 0.15, 0.25, 0.5]},
+        fixed={"model.l2": 0.0},
+        versus=("regression_shipped", {"model.l2": 1.0e-3}),
+    ),
+    # Below regression_prior's smallest scale, where its regrets were still falling.
+    "regression_prior_low": Family(
+        "configs/regression.yaml",
+        "regression",
+        {"model.hidden": [[64, 64]], "model.weight_prior_scale": [0.05, 0.07]},
+        fixed={"model.l2": 0.0},
+        versus=("regression_prior", {"model.hidden": [64, 64], "model.weight_prior_scale": 0.1}),
     ),
     "mc_dropout": Family(
         "configs/mc_dropout.yaml",
