@@ -12,6 +12,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Overrides that keep a shipped config's model and training but write no TensorBoard logs,
+# plots, baselines, checkpoints or resume points: for tests that train the real configs.
+QUIET_RUN = [
+    "callbacks.tensorboard=false",
+    "callbacks.learning_curve=false",
+    "callbacks.checkpoint=false",
+    "callbacks.backup_and_restore=false",
+    "evaluation.plots=false",
+    "evaluation.baselines=false",
+]
+
 
 def tiny_config(task: str = "regression", **sections) -> dict:
     """A config that trains in about a second: generated data, one small block, few epochs."""

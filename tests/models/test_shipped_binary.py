@@ -17,19 +17,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from tests.helpers import REPO
+from tests.helpers import QUIET_RUN, REPO
 from toolkit.config.loading import load_config
 from toolkit.training.train import train
 
-QUIET = [
-    "callbacks.tensorboard=false",
-    "callbacks.learning_curve=false",
-    "callbacks.checkpoint=false",
-    "callbacks.backup_and_restore=false",
-    "evaluation.plots=false",
-    "evaluation.baselines=false",
-    "data.target=target",
-]
+QUIET = [*QUIET_RUN, "data.target=target"]
 WEIGHTS = np.array([0.6, -0.4, 0.3, 0.0, 0.8, -0.5, 0.0])
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import QUIET_RUN, REPO
 from toolkit.config.loading import load_config
 from toolkit.data.prepared import prepare_data
 from toolkit.evaluation.metrics import mixture_nll
@@ -25,12 +25,7 @@ from toolkit.models.saving import load_model
 from toolkit.training.train import train
 
 QUIET = [
-    "callbacks.tensorboard=false",
-    "callbacks.learning_curve=false",
-    "callbacks.checkpoint=false",
-    "callbacks.backup_and_restore=false",
-    "evaluation.plots=false",
-    "evaluation.baselines=false",
+    *QUIET_RUN,
     "data.validation=0.2",
     "data.test=null",
     "data.target=target",
