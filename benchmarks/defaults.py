@@ -87,6 +87,7 @@ BINARY_TABLES = (
     "birthwt_low",
     "cowles_volunteer",
 )
+MULTICLASS_TABLES = (*(t.name for t in tables_for("multiclass")), "synthetic_multiclass")
 
 FAMILIES: dict[str, Family] = {
     "regression": Family(
@@ -129,6 +130,32 @@ FAMILIES: dict[str, Family] = {
         "regression",
         {"model.dropout": [0.05, 0.1, 0.2]},
         tables=SMALL_REGRESSION,
+        fixed={"model.weight_prior_scale": None},
+    ),
+    # mc_dropout.yaml before 2026-12-06 (dropout 0.05, l2 1e-4), and with regression.yaml's
+    # prior on the kernels in place of the fixed l2, on regression.yaml's eight tables: MC
+    # dropout's own derivation (Gal and Ghahramani, 2016) gives a weight decay that falls
+    # as 1 / n, as the prior's does.
+    "mc_dropout_shipped": Family(
+        "configs/mc_dropout.yaml",
+        "regression",
+        {"model.l2": [1.0e-4]},
+        fixed={"model.dropout": 0.05, "model.weight_prior_scale": None},
+    ),
+    "mc_dropout_prior": Family(
+        "configs/mc_dropout.yaml",
+        "regression",
+        {"model.dropout": [0.05, 0.1], "model.weight_prior_scale": [0.1, 0.2]},
+        fixed={"model.l2": 0.0},
+        versus=("mc_dropout_shipped", {"model.l2": 1.0e-4}),
+    ),
+    # Around mc_dropout_prior's choice, which sat at a corner of its grid.
+    "mc_dropout_prior_high": Family(
+        "configs/mc_dropout.yaml",
+        "regression",
+        {"model.dropout": [0.1, 0.2], "model.weight_prior_scale": [0.2, 0.3]},
+        fixed={"model.l2": 0.0},
+        versus=("mc_dropout_shipped", {"model.l2": 1.0e-4}),
     ),
     # Earlier studies of bnn.yaml swept the variational layers (output, all) with the KL
     # warm-up (0, 30 epochs), then a fixed weight decay (1e-3 to 3e-1) on these tables
@@ -162,6 +189,22 @@ FAMILIES: dict[str, Family] = {
             ]
         },
         tables=SMALL_REGRESSION,
+        fixed={"model.weight_prior_scale": None},
+    ),
+    # ensemble.yaml before 2026-12-06 ([32] members, l2 1e-4), and its members under the
+    # prior regression.yaml chose, on regression.yaml's eight tables.
+    "ensemble_shipped": Family(
+        "configs/ensemble.yaml",
+        "regression",
+        {"model.l2": [1.0e-4]},
+        fixed={"model.hidden": [32], "model.weight_prior_scale": None},
+    ),
+    "ensemble_prior": Family(
+        "configs/ensemble.yaml",
+        "regression",
+        {"model.hidden": [[32], [64, 64]], "model.weight_prior_scale": [0.1, 0.2]},
+        fixed={"model.l2": 0.0},
+        versus=("ensemble_shipped", {"model.l2": 1.0e-4}),
     ),
     # An earlier study of binary.yaml swept CLASSIFIER_SPACE on the five listed binary tables
     # (README). Ripley's Pima table then showed its [64, 64] network's test accuracy moving
@@ -189,7 +232,32 @@ FAMILIES: dict[str, Family] = {
         fixed={"model.l2": 0.0},
         versus=("binary", {"model.hidden": [64, 64], "model.l2": 1.0e-4}),
     ),
-    "multiclass": Family("configs/multiclass.yaml", "multiclass", CLASSIFIER_SPACE, seeds=3),
+    "multiclass": Family(
+        "configs/multiclass.yaml",
+        "multiclass",
+        CLASSIFIER_SPACE,
+        seeds=3,
+        fixed={"model.weight_prior_scale": None},
+    ),
+    # multiclass.yaml before 2026-12-06 (the multiclass family's choice, one grid point), and
+    # with a prior on its kernels in place of the fixed l2, as binary_prior did for binary.yaml.
+    "multiclass_shipped": Family(
+        "configs/multiclass.yaml",
+        "multiclass",
+        {"model.l2": [1.0e-3]},
+        seeds=3,
+        tables=MULTICLASS_TABLES,
+        fixed={"model.hidden": [64, 64], "model.dropout": 0.1, "model.weight_prior_scale": None},
+    ),
+    "multiclass_prior": Family(
+        "configs/multiclass.yaml",
+        "multiclass",
+        {"model.hidden": [[32], [64, 64]], "model.weight_prior_scale": [0.25, 0.5, 1.0, 2.0]},
+        seeds=3,
+        tables=MULTICLASS_TABLES,
+        fixed={"model.dropout": 0.1, "model.l2": 0.0},
+        versus=("multiclass_shipped", {"model.l2": 1.0e-3}),
+    ),
 }
 
 # The study trains hundreds of runs: no TensorBoard, plots, baselines, checkpoint files or
