@@ -32,7 +32,7 @@ Contenders:
     nice -n 5 .venv/bin/python benchmarks/reference.py --splits 5
     .venv/bin/python benchmarks/reference.py --table            # from the saved results
     .venv/bin/python benchmarks/reference.py --splits 5 --contenders bnn \\
-        --set bnn model.l2=0 --tag bnn-l2-0                      # a controlled variant
+        --set model.l2=0 --tag bnn-l2-0                          # a controlled variant
 """
 
 from __future__ import annotations
