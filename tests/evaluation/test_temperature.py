@@ -81,39 +81,65 @@ def test_averaged_probabilities_stay_inside_0_1_when_components_agree():
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("task", ["binary", "multiclass"])
-def test_a_separable_validation_split_keeps_the_networks_probabilities(task):
-    """Every row right: the NLL falls as T -> 0 and has no minimum, so T stays 1; one
-    mistake gives it a minimum, and the fit is the MLE again."""
+def _separable_rows(task: str, margin: float, n: int = 30):
+    """Logits of n rows whose label leads the other classes by ``margin`` (give or take a
+    little noise, never reversing it), and the same labels with the most confident row's
+    flipped (a confident mistake)."""
     rng = np.random.default_rng(11)
-    n = 30
+    classes = 2 if task == "binary" else 3
+    labels = rng.integers(classes, size=n)
+    lead = margin * (1 + rng.uniform(-0.3, 0.3, size=n))
     if task == "binary":
-        logits = rng.normal(loc=2.0, scale=1.0, size=(n, 1))
-        labels = (logits[:, 0] > 0).astype(int)
-        flipped = labels.copy()
-        worst = int(
-            np.argmax(np.abs(logits[:, 0]))
-        )  # a confident mistake: a minimum inside the bounds
-        flipped[worst] = 1 - flipped[worst]
+        logits = (np.where(labels == 1, 1.0, -1.0) * lead)[:, None]
     else:
-        logits = rng.normal(scale=2.0, size=(n, 3))
-        labels = logits.argmax(axis=1)
-        flipped = labels.copy()
-        worst = int(
-            np.argmax(logits.max(axis=1))
-        )  # a confident mistake: a minimum inside the bounds
-        flipped[worst] = (flipped[worst] + 1) % 3
-    stacked = logits[None, :, None, :]
+        logits = rng.uniform(-0.1, 0.1, size=(n, classes))
+        logits[np.arange(n), labels] += lead
+    worst = int(np.argmax(lead))
+    flipped = labels.copy()
+    flipped[worst] = (flipped[worst] + 1) % classes
+    return logits, labels, flipped
 
-    def nll(labels: np.ndarray, t: float) -> float:
-        p = mean_probabilities(task, stacked, t)[np.arange(n), labels]
-        return float(-np.log(p).mean())
 
-    assert nll(labels, 0.5) < nll(labels, 1.0)  # sharper is always "better" here
-    assert fit_temperature(task, stacked, labels) == 1.0
-    t = fit_temperature(task, stacked, flipped)
+def _true_class_probability(task: str, logits: np.ndarray, labels: np.ndarray, t: float):
+    """p(label) per row at temperature t, written out directly."""
+    if task == "binary":
+        p1 = special.expit(logits[:, 0] / t)
+        return np.where(labels == 1, p1, 1 - p1)
+    return special.softmax(logits / t, axis=1)[np.arange(len(labels)), labels]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_a_separable_split_sharpens_only_up_to_laplaces_accuracy(task):
+    """Every row right: the NLL falls as T -> 0 and has no minimum. A network whose mean
+    probability of the true class already reaches (n + 1) / (n + 2) keeps T = 1; an
+    underconfident one is sharpened until it does; one mistake gives the NLL a minimum, and
+    the fit is the MLE again."""
+    n = 30
+    target = (n + 1) / (n + 2)
+    confident, labels, flipped = _separable_rows(task, margin=6.0)
+    assert _true_class_probability(task, confident, labels, 1.0).mean() >= target
+    assert fit_temperature(task, confident[None, :, None, :], labels) == 1.0
+
+    timid, labels, _ = _separable_rows(task, margin=2.0)
+    stacked = timid[None, :, None, :]
+    assert _true_class_probability(task, timid, labels, 1.0).mean() < target
+    t = fit_temperature(task, stacked, labels)
+    assert 0.25 < t < 1.0
+    np.testing.assert_allclose(
+        _true_class_probability(task, timid, labels, t).mean(), target, rtol=1e-6
+    )
+
+    t = fit_temperature(task, confident[None, :, None, :], flipped)
     assert 0.25 < t < 20.0 and t != 1.0
-    assert nll(flipped, t) <= min(nll(flipped, t * f) for f in (0.97, 1.03))
+    nll = lambda t: -np.log(_true_class_probability(task, confident, flipped, t)).mean()  # noqa: E731
+    assert nll(t) <= min(nll(t * f) for f in (0.97, 1.03))
+
+
+def test_a_separable_split_too_timid_to_reach_laplaces_accuracy_stops_at_the_bound():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(scale=0.05, size=(40, 4))
+    labels = logits.argmax(axis=1)
+    assert fit_temperature("multiclass", logits[None, :, None, :], labels) == pytest.approx(0.25)
 
 
 @pytest.mark.slow

@@ -87,7 +87,10 @@ def fit_temperature_scaling(
         "temperature": temperature,
         "fitted_on": "validation",
         **(
-            {"kept": "every validation row was classified right: nothing to calibrate against"}
+            {
+                "separable": "every validation row was classified right: T only sharpens "
+                "the probabilities, until the true class's mean reaches (n + 1) / (n + 2)"
+            }
             if separable(task, logits, y[:, 0])
             else {}
         ),
@@ -160,7 +163,7 @@ def fit_std_scaling(
     }
     bound = at_bound(factor)
     if bound is not None:
-        # Like temperature scaling's 'kept': the factor is not the NLL's minimum, say so.
+        # Like temperature scaling's 'separable': the factor is not the NLL's minimum, say so.
         coverage = report["validation"]["coverage_after"]
         wrong = "narrow" if bound == "upper" else "wide"
         report["bounded"] = (

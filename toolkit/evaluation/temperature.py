@@ -52,17 +52,10 @@ def separable(task: str, logits: np.ndarray, labels: np.ndarray) -> bool:
 
 def fit_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> float:
     """The T > 0 minimising the NLL of ``labels`` under ``mean_probabilities(logits, T)``;
-    1 when the rows are ``separable``.
-
-    Then (common on small tables) the NLL keeps falling as T -> 0 and has no minimum: the
-    rows show no mistake to calibrate against, so the network's own probabilities are kept.
-    Sharpening them to the bound instead made later mistakes cost up to 4x (iris: test log
-    loss 0.165 -> 0.291); matching the mean confidence to Laplace's (n + 1) / (n + 2)
-    softened a confident network that was right (wine: 0.059 -> 0.095).
-    """
+    when the rows are ``separable``, ``separable_temperature``'s instead."""
     labels = np.asarray(labels).reshape(-1).astype(int)
     if separable(task, logits, labels):
-        return 1.0
+        return separable_temperature(task, logits, labels)
 
     def nll(log_t: float) -> float:
         return negative_log_likelihood(mean_probabilities(task, logits, math.exp(log_t)), labels)
@@ -71,6 +64,33 @@ def fit_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> float:
         nll, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6}
     )
     return float(math.exp(result.x))
+
+
+def separable_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> float:
+    """T for rows that are all classified right (common on small tables), where the NLL keeps
+    falling as T -> 0 and has no minimum.
+
+    Sharpening to the bound made later mistakes cost up to 4x (iris: test log loss 0.165 ->
+    0.291), and matching the mean probability of the true class to Laplace's estimate of the
+    accuracy, (n + 1) / (n + 2), softened a confident network that was right (wine: 0.059 ->
+    0.095). So T only sharpens, and only up to that estimate: a network whose mean
+    probability already reaches it keeps T = 1, and an underconfident one (a mixture of
+    networks under a prior on their weights: wine's ensemble kept T = 1 on 33 of 60 splits,
+    ECE 0.057) is sharpened until its mean reaches it, at most to the lower bound."""
+    rows = np.arange(len(labels))
+    target = (len(labels) + 1) / (len(labels) + 2)
+
+    def shortfall(log_t: float) -> float:
+        p = mean_probabilities(task, logits, math.exp(log_t))[rows, labels]
+        return target - float(p.mean())
+
+    if shortfall(0.0) <= 0:
+        return 1.0
+    low = _LOG_T_BOUNDS[0]
+    if shortfall(low) > 0:
+        return float(math.exp(low))
+    # The mean probability of the (right) top class rises as T falls: one root in [low, 0].
+    return float(math.exp(optimize.brentq(shortfall, low, 0.0, xtol=1e-8)))
 
 
 def calibration_change(

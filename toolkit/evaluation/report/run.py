@@ -199,7 +199,7 @@ def _calibration(metrics: dict) -> Section | None:
         items = [
             ("temperature T", temperature.get("temperature")),
             ("fitted on", temperature.get("fitted_on")),
-            ("kept at 1", temperature.get("kept")),
+            ("no validation mistake", temperature.get("separable")),
         ]
         blocks += [Paragraph("Temperature scaling"), KeyValues.of(items)]
         blocks += _before_after(temperature, ("log_loss", "ece"))
