@@ -89,7 +89,8 @@ def separable_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> 
     low = _LOG_T_BOUNDS[0]
     if shortfall(low) > 0:
         return float(math.exp(low))
-    # The mean probability of the (right) top class rises as T falls: one root in [low, 0].
+    # One model's p(label) rises as T falls; a mixture whose components disagree with the
+    # label need not, so take the root that the sign change at the two ends brackets.
     return float(math.exp(optimize.brentq(shortfall, low, 0.0, xtol=1e-8)))
 
 
