@@ -12,10 +12,11 @@ scikit-learn's baselines, independently of the toolkit: ridge regression (logist
 regression) on one-hot, standardised features, and histogram gradient boosting; a regressor
 baseline's Gaussian takes its variance from its validation residuals.
 
-Printed per table and config (mean over seeds): the test NLL (log loss), RMSE (accuracy) and
-95% coverage (ECE), the same for the baselines, and how often the config beat them.
+Printed per task, one row per table (mean over seeds): each config's and each baseline's test
+NLL and 95% coverage (log loss and accuracy), and per config the splits on which it scored at
+least as well as each baseline. results.jsonl keeps every score (RMSE, CRPS, ECE, ...).
 
-    nice -n 10 .venv/bin/python benchmarks/holdout.py run > holdout.log 2>&1 &   # resumable
+    nice -n 10 .venv/bin/python benchmarks/holdout.py run > holdout.log 2>&1 &   # resumable, ~50 min
     .venv/bin/python benchmarks/holdout.py table
     .venv/bin/python benchmarks/holdout.py run --tables fgl crabs --seeds 2
 """
@@ -260,59 +261,61 @@ def run(tables: list[str], seeds: int) -> None:
                     out.write(json.dumps(row) + "\n")
 
 
+def _mean(scored: list[dict[str, Any]], key: str) -> float:
+    return float(np.mean([test[key] for test in scored]))
+
+
 def table() -> str:
+    """Per task, one row per table: each config's and each baseline's test scores (mean over
+    seeds), and per config the splits on which it scored at least as well as each baseline."""
     rows = _load()
     lines = []
-    for task, keys in [
-        ("regression", ("nll", "rmse", "coverage")),
-        ("binary", ("log_loss", "accuracy", "ece")),
-        ("multiclass", ("log_loss", "accuracy", "ece")),
-    ]:
-        names = [name for name, table in HOLDOUT.items() if table.task == task]
-        header = ["table", "config", "seeds", *keys, "beats linear", "beats boosting"]
-        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for name in names:
+    for task in ("regression", "binary", "multiclass"):
+        loss, second = ("nll", "coverage") if task == "regression" else ("log_loss", "accuracy")
+        configs = CONFIGS[task]
+        header = ["table", "rows", *(f"{c}.yaml" for c in configs), "linear", "boosting"]
+        lines += [
+            "",
+            f"{task}: test {loss} ({second}), mean over seeds",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        wins = {config: {"linear": [], "boosting": []} for config in configs}
+        for name, holdout in HOLDOUT.items():
+            if holdout.task != task:
+                continue
             baselines = {
                 r["seed"]: r["test"]
                 for r in rows
                 if (r["table"], r["config"]) == (name, "baselines")
             }
-            for config in [*CONFIGS[task], "linear", "boosting"]:
-                if config in ("linear", "boosting"):
-                    scored = [(seed, test[config]) for seed, test in sorted(baselines.items())]
-                else:
-                    scored = [
-                        (r["seed"], r["test"])
-                        for r in rows
-                        if (r["table"], r["config"]) == (name, config)
-                        and r["status"] == "completed"
-                    ]
-                    failed = [
-                        r["status"]
-                        for r in rows
-                        if (r["table"], r["config"]) == (name, config)
-                        and r["status"] != "completed"
-                    ]
-                    if failed:
-                        lines.append(f"| {name} | {config} | failed: {failed[0]} |")
-                if not scored:
+            if not baselines:
+                continue
+            cells = []
+            for config in configs:
+                runs = [r for r in rows if (r["table"], r["config"]) == (name, config)]
+                scored = [r for r in runs if r["status"] == "completed"]
+                if len(scored) < len(runs):
+                    cells.append(next(r["status"] for r in runs if r["status"] != "completed"))
                     continue
-                cells = []
-                for key in keys:
-                    values = [test[key] for _, test in scored if key in test]
-                    cells.append(f"{np.mean(values):.3f}" if values else "")
-                wins = []
+                tests = [r["test"] for r in scored]
+                cell = f"{_mean(tests, loss):.3f} ({_mean(tests, second):.3f})" if tests else ""
+                cells.append(cell)
                 for baseline in ("linear", "boosting"):
-                    loss = keys[0]
-                    pairs = [
-                        (test[loss], baselines[seed][baseline][loss])
-                        for seed, test in scored
-                        if seed in baselines and config not in ("linear", "boosting")
+                    wins[config][baseline] += [
+                        r["test"][loss] <= baselines[r["seed"]][baseline][loss]
+                        for r in scored
+                        if r["seed"] in baselines
                     ]
-                    wins.append(f"{sum(a <= b for a, b in pairs)}/{len(pairs)}" if pairs else "")
-                lines.append(
-                    f"| {name} | {config} | {len(scored)} | " + " | ".join(cells + wins) + " |"
-                )
+            for baseline in ("linear", "boosting"):
+                tests = [test[baseline] for test in baselines.values()]
+                cells.append(f"{_mean(tests, loss):.3f} ({_mean(tests, second):.3f})")
+            size = sum(len(pd.read_csv(path)) for path in _split(holdout, 0).values())
+            lines.append(f"| {name} | {size:,} | " + " | ".join(cells) + " |")
+        for baseline in ("linear", "boosting"):
+            counts = [f"{sum(w[baseline])}/{len(w[baseline])}" for w in wins.values()]
+            lines.append(f"| as good as {baseline}: splits | | " + " | ".join(counts) + " | | |")
     return "\n".join(lines)
 
 
