@@ -16,7 +16,7 @@ Printed per task, one row per table (mean over seeds): each config's and each ba
 NLL and 95% coverage (log loss and accuracy), and per config the splits on which it scored at
 least as well as each baseline. results.jsonl keeps every score (RMSE, CRPS, ECE, ...).
 
-    nice -n 10 .venv/bin/python benchmarks/holdout.py run > holdout.log 2>&1 &   # resumable, ~50 min
+    nice -n 10 .venv/bin/python benchmarks/holdout.py run > holdout.log 2>&1 &   # resumable, ~35 min
     .venv/bin/python benchmarks/holdout.py table
     .venv/bin/python benchmarks/holdout.py run --tables fgl crabs --seeds 2
 """
