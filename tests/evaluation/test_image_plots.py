@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import recall_score
 
-from toolkit.data.preprocessing import FeatureSpec, TargetSpec
-from toolkit.evaluation.evaluate import per_class_accuracy
 from toolkit.evaluation.plots import confidently_wrong
 from toolkit.evaluation.plots.images import most_confidently_wrong
+from toolkit.evaluation.predict import Predictions
+from toolkit.evaluation.running_metrics import RunningMetrics
 
 
 def _case(seed: int = 0, n: int = 200, classes: int = 4):
@@ -22,8 +22,9 @@ def _case(seed: int = 0, n: int = 200, classes: int = 4):
 
 def test_per_class_accuracy_is_per_class_recall():
     labels, probabilities = _case()
-    spec = FeatureSpec([], [], TargetSpec("y", "multiclass", classes=["a", "b", "c", "d", "e"]))
-    result = per_class_accuracy(labels, np.pad(probabilities, ((0, 0), (0, 1))), spec)
+    running = RunningMetrics("multiclass", class_names=["a", "b", "c", "d", "e"])
+    running.update(Predictions("multiclass", np.pad(probabilities, ((0, 0), (0, 1)))), labels)
+    result = running.result()["per_class_accuracy"]
     expected = recall_score(labels, probabilities.argmax(axis=1), average=None, labels=range(4))
     np.testing.assert_allclose([result[c] for c in "abcd"], expected)
     assert result["e"] is None  # no examples of that class

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import FeatureSpec, encode_target, feature_arrays
+from toolkit.data.preprocessing import FeatureSpec
 from toolkit.evaluation import metrics
-from toolkit.evaluation.conformal import conformal_metrics
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import Predictions, concatenate, predict
+from toolkit.evaluation.running_metrics import RunningMetrics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,71 +24,18 @@ def score(
 ) -> dict[str, Any]:
     """Task metrics for encoded targets ``y`` (as from ``encode_target``), plus the coverage
     and size of conformal intervals or sets when the predictions carry them."""
-    task = config.model.task
-    if task == "regression":
-        bounds = None
-        if (
-            predictions.lower is not None
-            and predictions.interval_level == config.prediction.interval
-        ):
-            bounds = (predictions.lower, predictions.upper)
-        if predictions.row_scores is not None and bounds is not None:
-            result = metrics.scored_regression_metrics(
-                y[:, 0],
-                predictions.mean,
-                bounds=bounds,
-                nll_rows=predictions.row_scores["nll"],
-                crps_rows=predictions.row_scores["crps"],
-            )
-            return {**result, **metrics.json_safe(conformal_metrics(predictions, y[:, 0]))}
-        result = metrics.regression_metrics(
-            y[:, 0],
-            predictions.mean,
-            std=predictions.std,
-            interval=config.prediction.interval,
-            mixture=predictions.mixture,
-            bounds=bounds,
-        )
-    else:
-        labels = y[:, 0].astype(int)
-        if task == "binary":
-            result = metrics.binary_metrics(labels, predictions.mean[:, 1])
-        else:
-            result = metrics.multiclass_metrics(
-                labels, predictions.mean, class_names=spec.target.classes
-            )
-        result["per_class_accuracy"] = per_class_accuracy(labels, predictions.mean, spec)
-    return {**result, **metrics.json_safe(conformal_metrics(predictions, y[:, 0]))}
+    running = running_metrics(spec, config)
+    running.update(predictions, y)
+    return running.result()
 
 
-def per_class_accuracy(
-    labels: np.ndarray, probabilities: np.ndarray, spec: FeatureSpec
-) -> dict[str, float | None]:
-    """For each class, the share of its examples predicted as it (its recall); None for a
-    class the split does not hold or when a probability is not finite."""
-    finite = bool(np.isfinite(probabilities).all())
-    predicted = probabilities.argmax(axis=1)
-    result: dict[str, float | None] = {}
-    for index, name in enumerate(spec.target.classes):
-        mine = labels == index
-        result[name] = float((predicted[mine] == index).mean()) if finite and mine.any() else None
-    return result
-
-
-def evaluate_frame(
-    model,
-    frame: pd.DataFrame,
-    spec: FeatureSpec,
-    config: ExperimentConfig,
-    *,
-    what: str = "data",
-    calibration: PostHocCalibration = PostHocCalibration.NONE,
-) -> tuple[dict[str, Any], Predictions, np.ndarray]:
-    """Metrics, predictions and encoded targets of ``model`` on raw rows ``frame``."""
-    features = feature_arrays(frame, spec, what=what, finite=True)
-    y = encode_target(frame, spec, what=what)
-    predictions = predict(model, features, config, calibration=calibration)
-    return score(predictions, y, spec, config), predictions, y
+def running_metrics(spec: FeatureSpec, config: ExperimentConfig) -> RunningMetrics:
+    """The metrics of the run's task, to be given its rows chunk by chunk."""
+    return RunningMetrics(
+        config.model.task,
+        interval=config.prediction.interval,
+        class_names=spec.target.classes,
+    )
 
 
 def evaluate_chunks(
@@ -99,18 +45,30 @@ def evaluate_chunks(
     config: ExperimentConfig,
     *,
     calibration: PostHocCalibration = PostHocCalibration.NONE,
-) -> tuple[dict[str, Any], Predictions, np.ndarray]:
-    """Exact metrics over ``(features, target)`` chunks read once: each chunk is predicted and
-    dropped; only the predictions and targets (a few numbers a row) are kept for scoring."""
-    predicted, targets = [], []
+    keep_rows: int = 0,
+) -> tuple[dict[str, Any], int, tuple[Predictions, np.ndarray] | None]:
+    """Exact metrics over ``(features, target)`` chunks read once, each chunk predicted,
+    scored and dropped, so memory does not grow with the rows.
+
+    Returns the metrics, the number of rows, and the predictions and targets of every row
+    when there are at most ``keep_rows`` of them (for plots), else None.
+    """
+    running = running_metrics(spec, config)
+    kept: list[tuple[Predictions, np.ndarray]] | None = []
     for features, target in _regrouped(chunks):
         predictions = predict(model, features, config, calibration=calibration)
-        predicted.append(_row_scored(predictions, target))
-        targets.append(target)
-    if not predicted:
+        running.update(predictions, target)
+        if kept is not None and running.rows <= keep_rows:
+            kept.append((_row_scored(predictions, target), target))
+        else:
+            kept = None
+    if running.rows == 0:
         raise ValueError("no rows to evaluate")
-    predictions, y = concatenate(predicted), np.concatenate(targets)
-    return score(predictions, y, spec, config), predictions, y
+    if kept:
+        kept_rows = (concatenate([p for p, _ in kept]), np.concatenate([y for _, y in kept]))
+    else:
+        kept_rows = None
+    return running.result(), running.rows, kept_rows
 
 
 def _regrouped(chunks, rows: int = 65_536):
@@ -136,17 +94,13 @@ def _joined(group):
 
 
 def _row_scored(predictions: Predictions, target: np.ndarray) -> Predictions:
-    """A mixture's per-row NLL, CRPS and CDF value at ``target``, its components dropped: a chunk
-    keeps a few numbers a row, whatever the number of passes and members."""
+    """A mixture's predictive CDF at each row's target (what the calibration plot needs), its
+    components dropped: kept rows hold a few numbers each, whatever the number of passes and
+    members."""
     if predictions.mixture is None:
         return predictions
     y = np.asarray(target, dtype=np.float64)[:, 0]
-    locations, scales = predictions.mixture
-    predictions.row_scores = {
-        "nll": metrics.mixture_nll(y, locations, scales),
-        "crps": metrics.mixture_crps(y, locations, scales),
-        "pit": metrics.mixture_cdf(y, locations, scales),  # the calibration plot's
-    }
+    predictions.row_scores = {"pit": metrics.mixture_cdf(y, *predictions.mixture)}
     predictions.locations = predictions.scales = None
     return predictions
 
@@ -160,11 +114,14 @@ def evaluate_split(
     max_rows: int | None = None,
     seed: int = 0,
     calibration: PostHocCalibration = PostHocCalibration.NONE,
-) -> tuple[dict[str, Any], Predictions, np.ndarray]:
-    """Metrics of ``model`` on a split: every row in one streaming pass, or a seeded sample
+    keep_rows: int = 0,
+) -> tuple[dict[str, Any], int, tuple[Predictions, np.ndarray] | None]:
+    """``evaluate_chunks`` on a split: every row in one streaming pass, or a seeded sample
     of ``max_rows`` rows when the split is larger."""
     if max_rows is not None and split.rows > max_rows:
         chunks = [split.sample(max_rows, seed=seed)]
     else:
         chunks = split.chunks()
-    return evaluate_chunks(model, chunks, spec, config, calibration=calibration)
+    return evaluate_chunks(
+        model, chunks, spec, config, calibration=calibration, keep_rows=keep_rows
+    )

@@ -917,21 +917,21 @@ def _plot_points(
     data: PreparedData,
     model,
     split,
-    predictions,
-    y,
+    kept,
     calibration: PostHocCalibration,
 ):
-    """``(frame, predictions, y, images)`` for the plots: the held-out split's own when it is
-    small, else those of a seeded sample of ``PLOT_ROWS`` rows. ``frame`` holds the numeric
-    columns (the predictive band of a one-feature model plots against its column); ``images``
-    the rows' images, or None."""
+    """``(frame, predictions, y, images)`` for the plots: the held-out split's own, ``kept``
+    by its evaluation, when it is small, else those of a seeded sample of ``PLOT_ROWS`` rows.
+    ``frame`` holds the numeric columns (the predictive band of a one-feature model plots
+    against its column); ``images`` the rows' images, or None."""
     from toolkit.data.preprocessing import IMAGE_INPUT, NUMERIC_INPUT
     from toolkit.evaluation.predict import predict
 
-    if split.rows > PLOT_ROWS:
+    if kept is None:
         features, y = split.sample(PLOT_ROWS, seed=config.seed)
         predictions = predict(model, features, config, calibration=calibration)
     else:
+        predictions, y = kept
         features, _ = split.sample(None)
     columns = [f.name for f in data.spec.numeric]
     numeric = features.get(NUMERIC_INPUT)
@@ -1013,8 +1013,9 @@ def _final_metrics(
         if part is None:
             continue
         limit = TRAIN_METRIC_ROWS if split == "train" else None
+        plotted = split == held_out_name and config.evaluation.plots
         with _timed(timings, "evaluation"):
-            scores, predictions, y = evaluate_split(
+            scores, evaluated_rows[split], kept = evaluate_split(
                 model,
                 part,
                 data.spec,
@@ -1022,10 +1023,13 @@ def _final_metrics(
                 max_rows=limit,
                 seed=config.seed,
                 calibration=calibration.post_hoc,
+                keep_rows=PLOT_ROWS if plotted else 0,
             )
         results[split] = scores
-        evaluated_rows[split] = len(y)
-        if split == held_out_name and config.evaluation.plots:
+        if plotted:
+            frame, predictions, y, images = _plot_points(
+                config, data, model, held_out, kept, calibration.post_hoc
+            )
             # Drawn in a thread while the baselines are waited for and metrics.json is
             # written (nothing here uses the model any more), or a sweep's next trial trains.
             plotting = _BackgroundPlots(
@@ -1038,7 +1042,10 @@ def _final_metrics(
                 # not keep this model alive while these are drawn.
                 model if uses_model(config, data.spec, predictions) else None,
                 held_out_name,
-                *_plot_points(config, data, model, held_out, predictions, y, calibration.post_hoc),
+                frame,
+                predictions,
+                y,
+                images,
             )
     late_baselines = None
     if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
