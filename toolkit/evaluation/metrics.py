@@ -457,8 +457,7 @@ def scored_regression_metrics(
     crps_rows: Any,
 ) -> dict[str, float | None]:
     """Regression metrics from per-row scores computed before (a mixture's NLL and CRPS per
-    row, and its interval): chunked evaluation keeps these few numbers a row, not the
-    mixture's components."""
+    row, and its interval)."""
     yt, yp, _ = _regression_arrays(y_true, y_pred)
     lower, upper = (np.asarray(b, dtype=np.float64).reshape(-1) for b in bounds)
     nll = np.asarray(nll_rows, dtype=np.float64)

@@ -39,8 +39,8 @@ class Predictions:
     standard deviations (None when the components are points: a network without a Gaussian
     head). ``lower``/``upper`` are the central ``interval`` of the predictive distribution:
     the Gaussian mixture's quantiles when there are scales, else mean -/+ z std.
-    ``row_scores``: per-row NLL and CRPS of the mixture against known targets (chunked
-    evaluation keeps these and drops the components). Conformal results, when calibrated, are in
+    ``row_scores``: the mixture's CDF at each row's known target, ``pit`` (rows kept by
+    chunked evaluation for the plots hold it in place of the components). Conformal results, when calibrated, are in
     ``conformal_lower``/``conformal_upper`` (regression) or ``prediction_sets`` (n, classes)
     booleans (classifiers).
     """
