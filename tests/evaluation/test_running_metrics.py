@@ -58,7 +58,7 @@ def test_gaussian_regression_metrics_match_the_whole_arrays():
     assert result["interval_width"] == pytest.approx(np.mean(2 * z * std), rel=1e-12)
     crps = metrics.gaussian_crps(y, mean, std)
     assert result["crps"] == pytest.approx(np.mean(crps), rel=1e-12)
-    assert result["conformal_coverage"] == np.mean((lower <= y) & (y <= upper))
+    assert result["conformal_coverage"] == pytest.approx(np.mean((lower <= y) & (y <= upper)))
     assert result["conformal_interval_width"] == pytest.approx(4.0 * np.mean(std), rel=1e-12)
 
 
@@ -127,8 +127,8 @@ def test_binary_metrics_match_scikit_learn_on_all_rows():
     assert result["ece"] == pytest.approx(metrics.expected_calibration_error(labels, positive))
     recall = skm.recall_score(labels, predicted, average=None)
     assert list(result["per_class_accuracy"].values()) == pytest.approx(recall)
-    assert result["set_coverage"] == np.mean(sets[np.arange(N), labels])
-    assert result["mean_set_size"] == np.mean(sets.sum(axis=1))
+    assert result["set_coverage"] == pytest.approx(np.mean(sets[np.arange(N), labels]))
+    assert result["mean_set_size"] == pytest.approx(np.mean(sets.sum(axis=1)))
 
 
 def test_binary_ranking_metrics_are_none_for_one_class():

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from toolkit.evaluation import metrics
+from toolkit.evaluation.conformal import conformal_metrics
 
 if TYPE_CHECKING:
     from toolkit.evaluation.predict import Predictions
@@ -54,6 +55,7 @@ class RunningMetrics:
         self.rows = 0
         self._finite = True
         self._sums: dict[str, float] = {}
+        self._conformal: dict[str, float] = {}
         self._uncertain: bool | None = None  # whether a regressor's rows carry a distribution
         self._moments = (0, 0.0, 0.0)  # count, mean, sum of squared deviations of the target
         self._target_range = (np.inf, -np.inf)
@@ -285,30 +287,9 @@ class RunningMetrics:
     # ----------------------------------------------------------------------------- conformal
 
     def _add_conformal(self, predictions: Predictions, y: np.ndarray) -> None:
-        if predictions.conformal_lower is not None:
-            lower, upper = predictions.conformal_lower, predictions.conformal_upper
-            self._add(
-                conformal_inside=np.sum((lower <= y) & (y <= upper)),
-                conformal_width=np.sum(upper - lower),
-            )
-        elif predictions.prediction_sets is not None:
-            sets = predictions.prediction_sets
-            labels = y.astype(np.int64)
-            self._add(
-                set_covered=np.sum(sets[np.arange(len(labels)), labels]),
-                set_size=np.sum(sets),
-            )
-
-    def _conformal_result(self) -> dict[str, float]:
-        n, sums = self.rows, self._sums
-        if "conformal_inside" in sums:
-            return {
-                "conformal_coverage": sums["conformal_inside"] / n,
-                "conformal_interval_width": sums["conformal_width"] / n,
-            }
-        if "set_covered" in sums:
-            return {"set_coverage": sums["set_covered"] / n, "mean_set_size": sums["set_size"] / n}
-        return {}
+        """The coverage and size of conformal intervals or sets, as sums over the rows."""
+        for name, mean in conformal_metrics(predictions, y).items():
+            self._conformal[name] = self._conformal.get(name, 0.0) + mean * len(y)
 
     # -------------------------------------------------------------------------------- result
 
@@ -322,4 +303,5 @@ class RunningMetrics:
             result = {**self._binary_result(), "per_class_accuracy": self._per_class_accuracy()}
         else:
             result = {**self._multiclass_result(), "per_class_accuracy": self._per_class_accuracy()}
-        return metrics.json_safe({**result, **self._conformal_result()})
+        conformal = {name: total / self.rows for name, total in self._conformal.items()}
+        return metrics.json_safe({**result, **conformal})
