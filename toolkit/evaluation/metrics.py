@@ -314,6 +314,19 @@ def pit_coverage_curve(
 # --------------------------------------------------------------------------------------------
 
 
+def _confidence_and_outcome(y_true: Any, probability: Any) -> tuple[np.ndarray, np.ndarray]:
+    """P(y = 1) and y of a binary problem (1-D ``probability``), or the top-label confidence
+    and whether the arg-max prediction is right (2-D)."""
+    p = np.asarray(probability, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] > 1:
+        labels = _class_indices(y_true, None)
+        if labels.shape[0] != p.shape[0]:
+            raise ValueError("y_true and probabilities have different lengths")
+        return p.max(axis=1), (p.argmax(axis=1) == labels).astype(np.float64)
+    labels, confidence = _binary_arrays(y_true, p)
+    return confidence, labels.astype(np.float64)
+
+
 def calibration_bins(y_true: Any, probability: Any, *, n_bins: int = 10) -> dict[str, list]:
     """Equal-width reliability bins shared by :func:`expected_calibration_error` and the plot.
 
@@ -324,28 +337,38 @@ def calibration_bins(y_true: Any, probability: Any, *, n_bins: int = 10) -> dict
     """
     if n_bins < 1:
         raise ValueError("n_bins must be >= 1")
-    p = np.asarray(probability, dtype=np.float64)
-    if p.ndim == 2 and p.shape[1] > 1:
-        labels = _class_indices(y_true, None)
-        if labels.shape[0] != p.shape[0]:
-            raise ValueError("y_true and probabilities have different lengths")
-        confidence = p.max(axis=1)
-        outcome = (p.argmax(axis=1) == labels).astype(np.float64)
-    else:
-        labels, confidence = _binary_arrays(y_true, p)
-        outcome = labels.astype(np.float64)
+    confidence, outcome = _confidence_and_outcome(y_true, probability)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    index = np.clip(np.floor(confidence * n_bins).astype(np.int64), 0, n_bins - 1)
-    count = np.bincount(index, minlength=n_bins)
+    count, confidence_sum, outcome_sum = calibration_bin_sums(confidence, outcome, n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        conf_mean = np.bincount(index, weights=confidence, minlength=n_bins) / count
-        obs_mean = np.bincount(index, weights=outcome, minlength=n_bins) / count
+        conf_mean = confidence_sum / count
+        obs_mean = outcome_sum / count
     return {
         "edges": edges.tolist(),
-        "count": count.tolist(),
+        "count": count.astype(np.int64).tolist(),
         "confidence": json_safe(conf_mean),
         "observed": json_safe(obs_mean),
     }
+
+
+def calibration_bin_sums(
+    confidence: np.ndarray, outcome: np.ndarray, n_bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per equal-width bin of ``confidence``: the count of rows, and the sums of their
+    confidence and outcome (sums, so chunks of rows can be added up)."""
+    index = np.clip(np.floor(confidence * n_bins).astype(np.int64), 0, n_bins - 1)
+    return (
+        np.bincount(index, minlength=n_bins).astype(np.float64),
+        np.bincount(index, weights=confidence, minlength=n_bins),
+        np.bincount(index, weights=outcome, minlength=n_bins),
+    )
+
+
+def ece_from_bin_sums(count: np.ndarray, confidence: np.ndarray, outcome: np.ndarray) -> float:
+    """ECE = sum_b (n_b / n) |observed_b - confidence_b| from ``calibration_bin_sums``."""
+    filled = count > 0
+    gap = np.abs(outcome[filled] - confidence[filled]) / count[filled]
+    return float(np.sum(count[filled] * gap) / count.sum())
 
 
 def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 10) -> float:
@@ -354,13 +377,10 @@ def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 1
     ECE = sum_b (n_b / n) * |observed_b - confidence_b|. See :func:`calibration_bins` for how 1-D
     (binary) and 2-D (multiclass, top-label) probabilities are treated.
     """
-    bins = calibration_bins(y_true, probability, n_bins=n_bins)
-    count = np.asarray(bins["count"], dtype=np.float64)
-    gap = np.abs(
-        np.array(bins["observed"], dtype=np.float64)
-        - np.array(bins["confidence"], dtype=np.float64)
-    )
-    return float(np.sum(np.where(count > 0, count * gap, 0.0)) / count.sum())
+    if n_bins < 1:
+        raise ValueError("n_bins must be >= 1")
+    confidence, outcome = _confidence_and_outcome(y_true, probability)
+    return ece_from_bin_sums(*calibration_bin_sums(confidence, outcome, n_bins))
 
 
 # --------------------------------------------------------------------------------------------

@@ -209,15 +209,7 @@ class RunningMetrics:
         self._confusion += np.bincount(
             labels * classes + predicted, minlength=classes * classes
         ).reshape(classes, classes)
-        index = np.clip(np.floor(confidence * self.n_bins).astype(np.int64), 0, self.n_bins - 1)
-        for row, weights in enumerate((None, confidence, outcome)):
-            self._bins[row] += np.bincount(index, weights=weights, minlength=self.n_bins)
-
-    def _calibration_error(self) -> float:
-        count, confidence, outcome = self._bins
-        filled = count > 0
-        gap = np.abs(outcome[filled] - confidence[filled]) / count[filled]
-        return float(np.sum(count[filled] * gap) / count.sum())
+        self._bins += np.stack(metrics.calibration_bin_sums(confidence, outcome, self.n_bins))
 
     def _f1(self) -> np.ndarray:
         """Each class's F1, 2 TP / (2 TP + FP + FN); 0 where that is 0 / 0 (zero_division=0)."""
@@ -248,7 +240,7 @@ class RunningMetrics:
             "pr_auc": skm.average_precision_score(labels, scores) if tp + fn else None,
             "log_loss": self._sums["log_loss"] / n,
             "brier": self._sums["brier"] / n,
-            "ece": self._calibration_error(),
+            "ece": metrics.ece_from_bin_sums(*self._bins),
         }
 
     def _multiclass_result(self) -> dict[str, Any]:
@@ -269,7 +261,7 @@ class RunningMetrics:
         if len(self.class_names) > 2 and k >= 1:
             result["top_k_accuracy"] = self._sums["top_k_hits"] / n
             result["top_k"] = k
-        result["ece"] = self._calibration_error()
+        result["ece"] = metrics.ece_from_bin_sums(*self._bins)
         result["confusion_matrix"] = confusion
         result["class_names"] = self.class_names
         return result
