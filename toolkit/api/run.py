@@ -182,6 +182,7 @@ class Run:
         ``conformal_upper`` or ``prediction_set``, ``set_size``. ``label`` names a file input
         in messages."""
         from toolkit.data.preprocessing import feature_arrays
+        from toolkit.evaluation.blocks import input_blocks
         from toolkit.evaluation.predict import predict_chunk, predict_frame
 
         if isinstance(data, pd.DataFrame):
@@ -203,8 +204,9 @@ class Run:
                 self.spec,
                 self.config,
                 calibration=self.calibration,
+                first_row=first_row,
             )
-            for chunk in chunks
+            for first_row, chunk in input_blocks(chunks)
         ]
         return pd.concat(frames, ignore_index=True)
 

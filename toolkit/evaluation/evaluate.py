@@ -9,6 +9,7 @@ import numpy as np
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.evaluation import metrics
+from toolkit.evaluation.blocks import array_blocks
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import Predictions, concatenate, predict
 from toolkit.evaluation.running_metrics import RunningMetrics
@@ -55,8 +56,8 @@ def evaluate_chunks(
     """
     running = running_metrics(spec, config)
     kept: list[tuple[Predictions, np.ndarray]] | None = []
-    for features, target in _regrouped(chunks):
-        predictions = predict(model, features, config, calibration=calibration)
+    for first_row, (features, target) in array_blocks(chunks):
+        predictions = predict(model, features, config, calibration=calibration, first_row=first_row)
         running.update(predictions, target)
         if kept is not None and running.rows <= keep_rows:
             kept.append((_row_scored(predictions, target), target))
@@ -69,28 +70,6 @@ def evaluate_chunks(
     else:
         kept_rows = None
     return running.result(), running.rows, kept_rows
-
-
-def _regrouped(chunks, rows: int = 65_536):
-    """``chunks`` joined into groups of at least ``rows`` rows: a split spread thinly over many
-    shards comes in small chunks, and each call to the model has a fixed cost."""
-    group: list[tuple[dict[str, np.ndarray], np.ndarray]] = []
-    count = 0
-    for features, target in chunks:
-        group.append((features, target))
-        count += len(target)
-        if count >= rows:
-            yield _joined(group)
-            group, count = [], 0
-    if group:
-        yield _joined(group)
-
-
-def _joined(group):
-    if len(group) == 1:
-        return group[0]
-    features = {name: np.concatenate([g[0][name] for g in group]) for name in group[0][0]}
-    return features, np.concatenate([g[1] for g in group])
 
 
 def _row_scored(predictions: Predictions, target: np.ndarray) -> Predictions:

@@ -23,6 +23,7 @@ from scipy import special
 
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, feature_arrays
+from toolkit.evaluation.blocks import BLOCK_ROWS, input_blocks
 from toolkit.evaluation.metrics import mixture_quantile
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.std_scaling import scaled_components
@@ -131,19 +132,46 @@ def _called_in_chunks(model, features: dict[str, np.ndarray], chunk_rows: int) -
 
 
 def model_outputs(
-    model, features: dict[str, np.ndarray], config: ExperimentConfig, *, batch_size: int = 1024
+    model,
+    features: dict[str, np.ndarray],
+    config: ExperimentConfig,
+    *,
+    batch_size: int = 1024,
+    first_row: int = 0,
 ) -> np.ndarray:
-    """The raw outputs of every pass, as float64 of shape (passes, rows, members, outputs)."""
+    """The raw outputs of every pass, as float64 of shape (passes, rows, members, outputs).
+
+    The rows are called in blocks of ``BLOCK_ROWS`` counted from the input's first row
+    (``first_row``, that of ``features[0]``, a multiple of ``BLOCK_ROWS``), each block's draws
+    seeded by its number: a sampled model gives a row the same numbers however the input
+    reaches it (one file or shards, ``predict`` or ``evaluate``; see ``blocks``)."""
     from toolkit.data.pipeline import make_dataset
     from toolkit.models.layers.stochastic import is_stochastic, seeded_draws, set_stochastic
     from toolkit.startup import new_models_traced_quietly
 
+    if first_row % BLOCK_ROWS:
+        raise ValueError(f"first_row must be a multiple of {BLOCK_ROWS}, got {first_row}")
+    rows = len(next(iter(features.values())))
+    if rows > BLOCK_ROWS:
+        blocks = [
+            model_outputs(
+                model,
+                {name: values[start : start + BLOCK_ROWS] for name, values in features.items()},
+                config,
+                batch_size=batch_size,
+                first_row=first_row + start,
+            )
+            for start in range(0, rows, BLOCK_ROWS)
+        ]
+        return np.concatenate(blocks, axis=1)
     stochastic = config.model.is_stochastic and is_stochastic(model)
     samples = config.prediction.mc_samples if stochastic else 1
-    rows = len(next(iter(features.values())))
     set_stochastic(model, stochastic)
     # The same draws for the same rows on every call: predict, evaluate and metrics.json agree.
-    draws = seeded_draws(model, config.seed) if stochastic else contextlib.nullcontext()
+    block = first_row // BLOCK_ROWS
+    draws = (
+        seeded_draws(model, config.seed, block=block) if stochastic else contextlib.nullcontext()
+    )
     try:
         with draws:
             if samples == 1 and config.data.input_kind == "table":
@@ -296,10 +324,12 @@ def predict(
     *,
     batch_size: int = 1024,
     calibration: PostHocCalibration = PostHocCalibration.NONE,
+    first_row: int = 0,
 ) -> Predictions:
     """Run the model on prepared feature arrays and summarise its predictive distribution,
-    with the run's post-hoc ``calibration`` applied."""
-    outputs = model_outputs(model, features, config, batch_size=batch_size)
+    with the run's post-hoc ``calibration`` applied. ``first_row``: the position of the
+    first of these rows in the input (see ``model_outputs``)."""
+    outputs = model_outputs(model, features, config, batch_size=batch_size, first_row=first_row)
     return summarize_outputs(outputs, config, calibration=calibration)
 
 
@@ -380,9 +410,12 @@ def predict_chunk(
     config: ExperimentConfig,
     *,
     calibration: PostHocCalibration = PostHocCalibration.NONE,
+    first_row: int = 0,
 ) -> pd.DataFrame:
     """One chunk of new rows as ``toolkit predict`` writes it: carried columns first."""
-    predictions = predict(model, chunk.features, config, calibration=calibration)
+    predictions = predict(
+        model, chunk.features, config, calibration=calibration, first_row=first_row
+    )
     return _with_carried(chunk.carried, prediction_frame(predictions, spec, config))
 
 
@@ -427,8 +460,10 @@ def write_predictions(
         # The Parquet writer is closed before its file, also when a chunk fails: closing
         # it after raised "write to closed file" in place of the chunk's own error.
         try:
-            for chunk in chunks:
-                frame = predict_chunk(model, chunk, spec, config, calibration=calibration)
+            for first_row, chunk in input_blocks(chunks):
+                frame = predict_chunk(
+                    model, chunk, spec, config, calibration=calibration, first_row=first_row
+                )
                 if parquet:
                     import pyarrow.parquet as pq
 

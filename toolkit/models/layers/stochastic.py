@@ -38,9 +38,10 @@ def is_stochastic(model: keras.layers.Layer) -> bool:
 
 
 @contextlib.contextmanager
-def seeded_draws(model: keras.layers.Layer, seed: int) -> Iterator[None]:
-    """Within: every stochastic layer draws from a state set from ``seed`` (its position in
-    the model added), and after it the states are what they were.
+def seeded_draws(model: keras.layers.Layer, seed: int, *, block: int = 0) -> Iterator[None]:
+    """Within: every stochastic layer draws from a state set from ``seed``, its position in
+    the model and the number of the ``block`` of rows being predicted (each block its own
+    draws), and after it the states are what they were.
 
     A loaded model's generators start from random states (its layers have no seed of their
     own), so two ``toolkit predict`` or ``evaluate`` calls of a sampled model gave different
@@ -54,7 +55,8 @@ def seeded_draws(model: keras.layers.Layer, seed: int) -> Iterator[None]:
     saved = [generator.state.numpy() for generator in generators]
     for index, generator in enumerate(generators):
         state = generator.state
-        generator.state.assign(keras.ops.convert_to_tensor([seed + index, 0], dtype=state.dtype))
+        start = seed + index + block * len(generators)  # one stream per layer and block
+        generator.state.assign(keras.ops.convert_to_tensor([start, 0], dtype=state.dtype))
     try:
         yield
     finally:
