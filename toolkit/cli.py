@@ -314,15 +314,37 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     startup.quiet()
     run = load_run(args.run_dir)
+    with _input_warnings_printed():
+        scores = run.evaluate(args.data, label="--data")
     if isinstance(run, RunGroup):
-        print(json.dumps(run.evaluate(args.data, label="--data"), indent=2))
+        print(json.dumps(scores, indent=2))
         return 0
-    scores = run.evaluate(args.data, label="--data")
     split = args.data or run.default_split
     print(
         json.dumps({"run": str(run.path), "split": split, "metrics": json_safe(scores)}, indent=2)
     )
     return 0
+
+
+@contextlib.contextmanager
+def _input_warnings_printed():
+    """Values the new rows hold that training never saw (``InputWarning``), each printed as
+    one ``toolkit: warning:`` line once the command's work is done."""
+    from toolkit.data.input_audit import InputWarning
+
+    with warnings.catch_warnings(record=True) as noticed:
+        warnings.simplefilter("always", InputWarning)
+        yield
+    printed = set()  # once each: a group's runs all read the same rows
+    for warning in noticed:
+        if issubclass(warning.category, InputWarning):
+            if str(warning.message) not in printed:
+                printed.add(str(warning.message))
+                print(f"toolkit: warning: {warning.message}", file=sys.stderr)
+        else:  # recorded with the rest; shown as they would have been
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -334,21 +356,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not output.parent.exists():
         raise ToolkitError(f"--output directory does not exist: {output.parent}")
     run = _one_run(args.run_dir)
-    from toolkit.data.input_audit import InputWarning
-
     try:
-        with warnings.catch_warnings(record=True) as noticed:
-            warnings.simplefilter("always", InputWarning)
+        with _input_warnings_printed():
             rows = run.predict_file(args.input, output, label="--input file")
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write {output}")) from None
-    for warning in noticed:
-        if issubclass(warning.category, InputWarning):
-            print(f"toolkit: warning: {warning.message}", file=sys.stderr)
-        else:  # recorded with the rest; shown as they would have been
-            warnings.showwarning(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
     print(f"wrote {counted(rows, 'prediction')} to {output}", file=sys.stderr)
     print(output)
     return 0

@@ -368,6 +368,16 @@ def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, t
         "they were scored as the out-of-vocabulary bucket",
     ]
 
+    # evaluate scores the same rows and says the same (it said nothing: a missing number
+    # silently took the training mean).
+    rows["label"] = ["small", "large", "small", "large", "small"]
+    rows.to_csv(tmp_path / "labelled.csv", index=False)
+    evaluated = cli("evaluate", trained_run, "--data", tmp_path / "labelled.csv")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["metrics"]["accuracy"] is not None
+    said = [line for line in evaluated.stderr.splitlines() if line.startswith("toolkit: warning")]
+    assert said == warned
+
 
 PREDICT_CASES = [
     pytest.param(

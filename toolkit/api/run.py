@@ -242,9 +242,11 @@ class Run:
         """Metrics on rows with the target column (a frame, or a file, directory or glob), by
         default on the run's own test split (else validation), in the target's units, as
         metrics.json has them. ``label`` names a file input in messages."""
+        from toolkit.data.input_audit import InputAudit, InputWarning
         from toolkit.data.preprocessing import encode_target, feature_arrays
         from toolkit.evaluation.evaluate import evaluate_chunks
 
+        audit = None
         if data is None:
             from toolkit.data.prepared import check_same_data, prepare_data
 
@@ -259,17 +261,17 @@ class Run:
             check_same_data(self.record, config, prepared, remedy=remedy)
             _, part = prepared.held_out
             chunks = part.chunks()
-        elif isinstance(data, pd.DataFrame):
-            frame, what = read_rows(data, label="data")
-            chunks = [
-                (
-                    feature_arrays(frame, self.spec, what=what, finite=True),
-                    encode_target(frame, self.spec, what=what),
-                )
-            ]
         else:
-            inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)
-            chunks = ((chunk.features, chunk.target) for chunk in inputs)
+            # Rows a user gives may hold what training never saw: scored, and said, as predict
+            # says it (a missing number silently took the training mean).
+            audit = InputAudit(self.spec)
+            if isinstance(data, pd.DataFrame):
+                frame, what = read_rows(data, label="data")
+                features = feature_arrays(frame, self.spec, what=what, finite=True)
+                chunks = [(audit.counted(features), encode_target(frame, self.spec, what=what))]
+            else:
+                inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)
+                chunks = ((chunk.features, chunk.target) for chunk in audit.watch(inputs))
         scores, _, _ = evaluate_chunks(
             self.model,
             chunks,
@@ -277,6 +279,8 @@ class Run:
             self.config,
             calibration=self.calibration,
         )
+        for finding in audit.findings() if audit is not None else []:
+            warnings.warn(finding, InputWarning, stacklevel=2)
         return scores
 
     def export(

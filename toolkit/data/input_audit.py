@@ -1,4 +1,5 @@
-"""What new rows hold that training never saw, counted while ``toolkit predict`` streams them.
+"""What new rows hold that training never saw, counted while ``toolkit predict`` and
+``evaluate`` stream them.
 
 The model takes such rows without complaint: a category outside the vocabulary goes to the
 out-of-vocabulary bucket, a missing number gets the training mean. That is the right thing to
@@ -50,8 +51,13 @@ class InputAudit:
     def watch(self, chunks: Iterable[InputChunk]) -> Iterator[InputChunk]:
         """Pass ``chunks`` through, counting as they go."""
         for chunk in chunks:
-            self._count(chunk.features)
+            self.counted(chunk.features)
             yield chunk
+
+    def counted(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Count the rows of encoded ``features``; returns them."""
+        self._count(features)
+        return features
 
     def _count(self, features: dict[str, np.ndarray]) -> None:
         self.rows += len(next(iter(features.values())))
