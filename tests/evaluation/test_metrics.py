@@ -187,7 +187,11 @@ def test_single_class_split_gives_none_not_nan_and_serialises():
     _strict_json(result)
     negatives = metrics.binary_metrics(np.zeros(10, dtype=int), np.linspace(0.1, 0.9, 10))
     assert negatives["roc_auc"] is None and negatives["pr_auc"] is None
-    assert negatives["precision"] == 0.0 and negatives["recall"] == 0.0
+    # No positive row: recall is 0 / 0; five rows predicted positive, all wrong: precision 0.
+    assert negatives["recall"] is None and negatives["precision"] == 0.0
+    assert negatives["f1"] == 0.0
+    all_right = metrics.binary_metrics(np.zeros(10, dtype=int), np.full(10, 0.2))
+    assert [all_right[k] for k in ("precision", "recall", "f1")] == [None, None, None]
     _strict_json(negatives)
 
 

@@ -497,8 +497,9 @@ def binary_metrics(y_true: Any, probability: Any, *, threshold: float = 0.5) -> 
     """Threshold, ranking and probabilistic metrics of a binary classifier.
 
     ``probability`` is P(y = 1), shape (n,), (n, 1) or (n, 2). A sample is predicted positive
-    when ``probability >= threshold``. Keys: accuracy, precision, recall, f1 (zero when undefined),
-    roc_auc, pr_auc (average precision), log_loss, brier, ece (10 equal-width bins).
+    when ``probability >= threshold``. Keys: accuracy, precision, recall, f1 (``None`` when
+    0 / 0: precision with no row predicted positive, recall with no positive row, f1 with
+    neither), roc_auc, pr_auc (average precision), log_loss, brier, ece (10 equal-width bins).
     ``roc_auc`` is ``None`` when the split holds one class only and ``pr_auc`` is ``None`` when it
     holds no positives (both are undefined there); every metric is ``None`` when a probability
     is NaN, so the dict always serialises to strict JSON.
@@ -512,9 +513,10 @@ def binary_metrics(y_true: Any, probability: Any, *, threshold: float = 0.5) -> 
     labels = [0, 1]
     result: dict[str, Any] = {
         "accuracy": skm.accuracy_score(y, pred),
-        "precision": skm.precision_score(y, pred, labels=labels, zero_division=0),
-        "recall": skm.recall_score(y, pred, labels=labels, zero_division=0),
-        "f1": skm.f1_score(y, pred, labels=labels, zero_division=0),
+        # None, not 0, where a ratio is 0 / 0: recall on rows without a positive.
+        "precision": skm.precision_score(y, pred, labels=labels, zero_division=np.nan),
+        "recall": skm.recall_score(y, pred, labels=labels, zero_division=np.nan),
+        "f1": skm.f1_score(y, pred, labels=labels, zero_division=np.nan),
         "roc_auc": skm.roc_auc_score(y, p) if np.unique(y).size == 2 else None,
         "pr_auc": skm.average_precision_score(y, p) if y.sum() > 0 else None,
         "log_loss": skm.log_loss(y, p, labels=labels),

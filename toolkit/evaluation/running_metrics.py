@@ -233,9 +233,9 @@ class RunningMetrics:
         scores = np.concatenate([part[1] for part in self._ranked])
         return {
             "accuracy": (tp + tn) / n,
-            "precision": tp / (tp + fp) if tp + fp else 0.0,
-            "recall": tp / (tp + fn) if tp + fn else 0.0,
-            "f1": self._f1()[1],
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
             "roc_auc": skm.roc_auc_score(labels, scores) if 0 < tp + fn < n else None,
             "pr_auc": skm.average_precision_score(labels, scores) if tp + fn else None,
             "log_loss": self._sums["log_loss"] / n,
