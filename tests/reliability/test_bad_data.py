@@ -382,14 +382,14 @@ def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, t
 PREDICT_CASES = [
     pytest.param(
         lambda d: pd.DataFrame({"size": [1.0]}).to_csv(d / "rows.csv", index=False),
-        ("input feature column 'colour' is not in the data", "columns: size"),
+        ("--input file", "rows.csv feature column 'colour' is not in the data", "columns: size"),
         id="predict-input-missing-a-column",
     ),
     pytest.param(
         lambda d: pd.DataFrame({"size": [1.0, "big"], "colour": ["red", "red"]}).to_csv(
             d / "rows.csv", index=False
         ),
-        ("input column 'size' must be numeric", "row 1 holds 'big'"),
+        ("--input file", "rows.csv column 'size' must be numeric", "row 1 holds 'big'"),
         id="predict-input-text-in-numeric-column",
     ),
     pytest.param(
@@ -433,7 +433,9 @@ def test_bad_predict_input_is_one_clear_line(build, fragments, cli, trained_run,
 def test_evaluate_data_without_the_target_names_it(cli, trained_run, tmp_path):
     pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
     result = cli("evaluate", trained_run, "--data", tmp_path / "rows.csv")
-    assert_one_line_error(result, "target column 'label' is not in the data")
+    assert_one_line_error(
+        result, f"--data {tmp_path / 'rows.csv'} target column 'label' is not in the data"
+    )
     assert result.stdout == ""
 
 

@@ -73,17 +73,16 @@ class Source(abc.ABC):
         label: str = "--input",
         with_target: bool = False,
         chunk_rows: int | None = None,
-        what: str = "input",
         carried_as_text: bool = False,
     ) -> Iterator[InputChunk]:
         """New rows from ``path`` (for ``predict``, and ``evaluate --data``), in chunks.
 
         Table kinds read a CSV/Parquet file, a directory or a glob of them, a chunk at a time;
         a kind whose inputs are not tables overrides this, and runs on images or signals read
-        any form those come in (``read_array_input``). ``label`` names the file or shard in
-        messages about files; ``what`` starts messages about the values of a single file
-        ("input column 'x' must be numeric, row 3 holds 'big'"); ``carried_as_text`` keeps a
-        CSV file's other columns as read (for a CSV output).
+        any form those come in (``read_array_input``). ``label`` (with the path) names the
+        file or shard in messages ("--data rows.csv column 'x' must be numeric, row 3 holds
+        'big'"); ``carried_as_text`` keeps a CSV file's other columns as read (for a CSV
+        output).
         """
         from toolkit.data.streaming.reader import read_input_chunks
 
@@ -101,7 +100,6 @@ class Source(abc.ABC):
             label=label,
             with_target=with_target,
             chunk_rows=chunk_rows,
-            what=what,
             carried_as_text=carried_as_text,
         )
 

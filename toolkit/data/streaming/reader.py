@@ -347,7 +347,6 @@ def read_input_chunks(
     label: str = "--input",
     with_target: bool = False,
     chunk_rows: int | None = None,
-    what: str = "input",
     carried_as_text: bool = False,
 ) -> Iterator[InputChunk]:
     """New rows for predict/evaluate from a CSV/Parquet file, directory or glob: encoded
@@ -359,9 +358,8 @@ def read_input_chunks(
     from numbers to text further down).
 
     Every shard is inspected first, so a missing column fails before any output is written.
-    Problems with a value name its column and row (and the shard, in a set of several);
-    ``what`` starts the messages about a single file ("input column 'x' must be numeric,
-    row 3 holds 'big'").
+    Problems with a value name its column and row, and the file ("--data rows.csv column 'x'
+    must be numeric, row 3 holds 'big'") or the shard, in a set of several.
     """
     import pyarrow as pa
 
@@ -373,6 +371,7 @@ def read_input_chunks(
     if with_target:
         needed[spec.target.name] = "target"
     types = spec_csv_types(spec, with_target=with_target)
+    what = f"{label} {location}"  # starts the messages about a single file
     shard_set = open_shard_set(
         location, needed=needed, columns=None, label=label, types={}, what=what
     )
