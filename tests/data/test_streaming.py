@@ -321,6 +321,12 @@ def test_a_glob_that_matches_nothing_says_so(tmp_path):
         list_shards(str(tmp_path / "nope" / "*.parquet"))
 
 
+def test_a_file_that_is_not_a_table_says_so(tmp_path):
+    (tmp_path / "rows.txt").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match=r"^--data .*rows.txt is not a .csv or .parquet file$"):
+        list_shards(str(tmp_path / "rows.txt"), "--data")
+
+
 def test_the_reservoir_keeps_the_rows_with_the_smallest_keys_in_stream_order():
     """The sample is the ``size`` rows with the smallest of the keys the seeded generator
     draws row by row, whatever the chunking, listed per shard in stream order."""

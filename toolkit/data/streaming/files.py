@@ -57,6 +57,8 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
             )
             where = f"{label} directory {location}"
     shards = [p for p in paths if _file_format(p)]
+    if not shards and Path(location).is_file():
+        raise DataError(f"{where} is not a .csv or .parquet file")
     if not shards:
         verb = "matches" if _GLOB_CHARACTERS & set(location) else "holds"
         raise DataError(
