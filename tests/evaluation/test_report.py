@@ -493,3 +493,24 @@ def test_run_report_shows_the_runs_warnings_and_what_calibration_fitted(tmp_path
     # A run that fitted nothing and warned of nothing has neither section.
     _, plain = write_report(_fake_run(tmp_path, "run-d", 0.1, 50.0))
     assert "Calibration" not in plain.read_text() and "Warnings" not in plain.read_text()
+
+
+def test_top_k_is_the_name_of_its_accuracy_not_a_metric_row(tmp_path):
+    run = write_run(tmp_path, "cls", with_plots=False)
+    scores = {"accuracy": 0.75, "top_k_accuracy": 0.9375, "top_k": 2, "log_loss": 0.61}
+    baseline = {"accuracy": 0.7, "top_k_accuracy": 0.875, "top_k": 2}
+    (run / "metrics.json").write_text(
+        json.dumps(
+            {
+                "validation": scores,
+                "test": scores,
+                "evaluated_on": "test",
+                "baselines": {"logistic_regression": baseline},
+            }
+        )
+    )
+    page = write_report(run)[1].read_text()  # report.md
+    assert "| top_k |" not in page
+    rows = [line for line in page.splitlines() if line.startswith("| top_2_accuracy |")]
+    assert len(rows) == 2  # the metrics table and the baselines table
+    assert "0.9375" in rows[0] and "0.875" in rows[1]

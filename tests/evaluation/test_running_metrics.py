@@ -127,6 +127,7 @@ def test_binary_metrics_match_scikit_learn_on_all_rows():
     assert result["ece"] == pytest.approx(metrics.expected_calibration_error(labels, positive))
     recall = skm.recall_score(labels, predicted, average=None)
     assert list(result["per_class_accuracy"].values()) == pytest.approx(recall)
+    assert result["confusion_matrix"] == skm.confusion_matrix(labels, predicted).tolist()
     assert result["set_coverage"] == pytest.approx(np.mean(sets[np.arange(N), labels]))
     assert result["mean_set_size"] == pytest.approx(np.mean(sets.sum(axis=1)))
 
@@ -137,6 +138,9 @@ def test_binary_ranking_metrics_are_none_for_one_class():
     result = _streamed(predictions, np.zeros((N, 1)), "binary", class_names=["a", "b"])
     assert result["roc_auc"] is None and result["pr_auc"] is None
     assert result.pop("per_class_accuracy") == {"a": 1.0 * (positive < 0.5).mean(), "b": None}
+    assert result.pop("class_names") == ["a", "b"]
+    negatives = int((positive < 0.5).sum())
+    assert result.pop("confusion_matrix") == [[negatives, N - negatives], [0, 0]]
     assert result == pytest.approx(metrics.binary_metrics(np.zeros(N), positive))
 
 

@@ -241,6 +241,8 @@ class RunningMetrics:
             "log_loss": self._sums["log_loss"] / n,
             "brier": self._sums["brier"] / n,
             "ece": metrics.ece_from_bin_sums(*self._bins),
+            "confusion_matrix": self._confusion,
+            "class_names": self.class_names,
         }
 
     def _multiclass_result(self) -> dict[str, Any]:

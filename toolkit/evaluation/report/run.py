@@ -45,15 +45,22 @@ _SUMMARY_COUNTS = re.compile(
 
 
 def scalar_metrics(metrics: Any) -> dict[str, Any]:
-    """The numbers (and mean ± std dicts) of a metrics dict; lists such as matrices left out."""
+    """The numbers (and mean ± std dicts) of a metrics dict; lists such as matrices left out,
+    and ``top_k``, a setting, folded into its metric's name (``top_3_accuracy``)."""
     if not isinstance(metrics, dict):
         return {}
+    k = metrics.get("top_k")
+    k = k.get("mean") if isinstance(k, dict) else k
+    names = {"top_k_accuracy": f"top_{int(k)}_accuracy"} if isinstance(k, int | float) else {}
     return {
-        k: v
-        for k, v in metrics.items()
-        if (isinstance(v, int | float) and not isinstance(v, bool))
-        or v is None
-        or (isinstance(v, dict) and "mean" in v)
+        names.get(key, key): v
+        for key, v in metrics.items()
+        if key != "top_k"
+        and (
+            (isinstance(v, int | float) and not isinstance(v, bool))
+            or v is None
+            or (isinstance(v, dict) and "mean" in v)
+        )
     }
 
 
@@ -125,8 +132,9 @@ def _metrics(metrics: dict) -> Section:
     splits = {s: v for s, v in splits.items() if isinstance(v, dict)}
     if not splits:
         return Section("Metrics", [Note("No metrics were recorded (metrics.json is missing).")])
-    names = list(dict.fromkeys(k for s in splits.values() for k in scalar_metrics(s)))
-    rows = [[name, *(splits[s].get(name) for s in splits)] for name in names]
+    scalars = {split: scalar_metrics(scores) for split, scores in splits.items()}
+    names = list(dict.fromkeys(k for s in scalars.values() for k in s))
+    rows = [[name, *(scalars[s].get(name) for s in splits)] for name in names]
     title = "Metrics"
     if "repeats" in metrics:
         runs = max(
@@ -144,7 +152,8 @@ def _baselines(metrics: dict) -> Section | None:
     if not baselines or evaluated not in metrics:
         return None
     network = scalar_metrics(metrics[evaluated])
-    rows = [[n, network[n], *(baselines[b].get(n) for b in baselines)] for n in network]
+    fitted = [scalar_metrics(scores) for scores in baselines.values()]
+    rows = [[n, network[n], *(scores.get(n) for scores in fitted)] for n in network]
     table = Table.of(["metric", "network", *baselines], rows, best=best_cells(rows))
     return Section(
         f"Network vs baselines ({evaluated} split)",
