@@ -25,3 +25,11 @@ def test_blocks_hold_the_rows_in_order_and_start_where_they_say(sizes):
         expected = np.arange(first, min(first + 10, total))
         np.testing.assert_array_equal(features["x"], expected)
         np.testing.assert_array_equal(target, expected * 2)
+
+
+def test_without_draws_whole_chunks_are_joined_until_a_block_is_full():
+    x = np.arange(60, dtype=float)
+    chunks = [({"x": x[a:b]}, x[a:b]) for a, b in [(0, 6), (6, 8), (8, 30), (30, 60)]]
+    blocks = list(array_blocks(chunks, rows=10, exact=False))
+    assert [(first, len(target)) for first, (_, target) in blocks] == [(0, 30), (30, 30)]
+    np.testing.assert_array_equal(np.concatenate([t for _, (_, t) in blocks]), x)

@@ -183,7 +183,7 @@ class Run:
         in messages."""
         from toolkit.data.preprocessing import feature_arrays
         from toolkit.evaluation.blocks import input_blocks
-        from toolkit.evaluation.predict import predict_chunk, predict_frame
+        from toolkit.evaluation.predict import draws_at_prediction, predict_chunk, predict_frame
 
         if isinstance(data, pd.DataFrame):
             frame, what = read_rows(data, label="input")
@@ -206,7 +206,9 @@ class Run:
                 calibration=self.calibration,
                 first_row=first_row,
             )
-            for first_row, chunk in input_blocks(chunks)
+            for first_row, chunk in input_blocks(
+                chunks, exact=draws_at_prediction(model, self.config)
+            )
         ]
         return pd.concat(frames, ignore_index=True)
 

@@ -32,10 +32,14 @@ def in_blocks(
     take: Callable[[Chunk, slice], Chunk],
     join: Callable[[list[Chunk]], Chunk],
     rows: int = BLOCK_ROWS,
+    exact: bool = True,
 ) -> Iterator[tuple[int, Chunk]]:
     """``(first_row, block)`` for consecutive blocks of exactly ``rows`` rows of ``chunks``
-    (the last one may be shorter). Empty chunks are skipped, unless every chunk is: then the
-    first one is the block (an output with no rows still has its columns)."""
+    (the last one may be shorter), or with ``exact`` False (a model that does not sample,
+    whose rows do not depend on their neighbours) of at least ``rows``, whole chunks joined:
+    each call of a model has a fixed cost, and cutting chunks made ``evaluate`` a sixth
+    slower. Empty chunks are skipped, unless every chunk is: then the first one is the block
+    (an output with no rows still has its columns)."""
     pending: list[Chunk] = []
     filled = first = 0
     empty = None
@@ -44,14 +48,14 @@ def in_blocks(
         if size == 0 and empty is None:
             empty = chunk
         while start < size:
-            step = min(rows - filled, size - start)
+            step = min(rows - filled, size - start) if exact else size
             whole = start == 0 and step == size
             pending.append(chunk if whole else take(chunk, slice(start, start + step)))
             filled += step
             start += step
-            if filled == rows:
+            if filled >= rows:
                 yield first, pending[0] if len(pending) == 1 else join(pending)
-                first += rows
+                first += filled
                 pending, filled = [], 0
     if pending:
         yield first, pending[0] if len(pending) == 1 else join(pending)
@@ -59,7 +63,9 @@ def in_blocks(
         yield 0, empty
 
 
-def array_blocks(chunks: Iterable[Arrays], rows: int = BLOCK_ROWS) -> Iterator[tuple[int, Arrays]]:
+def array_blocks(
+    chunks: Iterable[Arrays], rows: int = BLOCK_ROWS, *, exact: bool = True
+) -> Iterator[tuple[int, Arrays]]:
     """``in_blocks`` of ``(features, target)`` chunks."""
 
     def take(chunk: Arrays, part: slice) -> Arrays:
@@ -71,14 +77,18 @@ def array_blocks(chunks: Iterable[Arrays], rows: int = BLOCK_ROWS) -> Iterator[t
         features = {name: np.concatenate([p[0][name] for p in parts]) for name in names}
         return features, np.concatenate([p[1] for p in parts])
 
-    return in_blocks(chunks, rows_of=lambda chunk: len(chunk[1]), take=take, join=join, rows=rows)
+    return in_blocks(
+        chunks, rows_of=lambda chunk: len(chunk[1]), take=take, join=join, rows=rows, exact=exact
+    )
 
 
 def input_blocks(
-    chunks: Iterable[InputChunk], rows: int = BLOCK_ROWS
+    chunks: Iterable[InputChunk], rows: int = BLOCK_ROWS, *, exact: bool = True
 ) -> Iterator[tuple[int, InputChunk]]:
     """``in_blocks`` of new rows read for ``predict``, their carried columns with them. A
-    block's carried types are its first chunk's (the first input file's)."""
+    block's carried types are its first chunk's (the first input file's). Not ``exact``, the
+    chunks pass as they are: they are read in large batches, and joining their carried
+    columns would only cost time."""
     from dataclasses import replace
 
     def take(chunk: InputChunk, part: slice) -> InputChunk:
@@ -103,4 +113,5 @@ def input_blocks(
     def rows_of(chunk: InputChunk) -> int:
         return len(next(iter(chunk.features.values()))) if chunk.features else len(chunk.carried)
 
-    return in_blocks(chunks, rows_of=rows_of, take=take, join=join, rows=rows)
+    rows = rows if exact else 1
+    return in_blocks(chunks, rows_of=rows_of, take=take, join=join, rows=rows, exact=exact)

@@ -11,7 +11,7 @@ from toolkit.data.preprocessing import FeatureSpec
 from toolkit.evaluation import metrics
 from toolkit.evaluation.blocks import array_blocks
 from toolkit.evaluation.posthoc import PostHocCalibration
-from toolkit.evaluation.predict import Predictions, concatenate, predict
+from toolkit.evaluation.predict import Predictions, concatenate, draws_at_prediction, predict
 from toolkit.evaluation.running_metrics import RunningMetrics
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ def evaluate_chunks(
     """
     running = running_metrics(spec, config)
     kept: list[tuple[Predictions, np.ndarray]] | None = []
-    for first_row, (features, target) in array_blocks(chunks):
+    exact = draws_at_prediction(model, config)
+    for first_row, (features, target) in array_blocks(chunks, exact=exact):
         predictions = predict(model, features, config, calibration=calibration, first_row=first_row)
         running.update(predictions, target)
         if kept is not None and running.rows <= keep_rows:

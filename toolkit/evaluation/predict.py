@@ -131,6 +131,14 @@ def _called_in_chunks(model, features: dict[str, np.ndarray], chunk_rows: int) -
     return np.concatenate(outputs) if outputs else np.zeros((0, *model.output_shape[1:]))
 
 
+def draws_at_prediction(model, config: ExperimentConfig) -> bool:
+    """Whether ``model`` draws at prediction (MC dropout, Bayesian layers): each row's numbers
+    then depend on the draws it gets, so rows are predicted in fixed blocks (``blocks``)."""
+    from toolkit.models.layers.stochastic import is_stochastic
+
+    return config.model.is_stochastic and is_stochastic(model)
+
+
 def model_outputs(
     model,
     features: dict[str, np.ndarray],
@@ -146,13 +154,14 @@ def model_outputs(
     seeded by its number: a sampled model gives a row the same numbers however the input
     reaches it (one file or shards, ``predict`` or ``evaluate``; see ``blocks``)."""
     from toolkit.data.pipeline import make_dataset
-    from toolkit.models.layers.stochastic import is_stochastic, seeded_draws, set_stochastic
+    from toolkit.models.layers.stochastic import seeded_draws, set_stochastic
     from toolkit.startup import new_models_traced_quietly
 
-    if first_row % BLOCK_ROWS:
+    stochastic = draws_at_prediction(model, config)
+    if stochastic and first_row % BLOCK_ROWS:
         raise ValueError(f"first_row must be a multiple of {BLOCK_ROWS}, got {first_row}")
     rows = len(next(iter(features.values())))
-    if rows > BLOCK_ROWS:
+    if stochastic and rows > BLOCK_ROWS:
         blocks = [
             model_outputs(
                 model,
@@ -164,7 +173,6 @@ def model_outputs(
             for start in range(0, rows, BLOCK_ROWS)
         ]
         return np.concatenate(blocks, axis=1)
-    stochastic = config.model.is_stochastic and is_stochastic(model)
     samples = config.prediction.mc_samples if stochastic else 1
     set_stochastic(model, stochastic)
     # The same draws for the same rows on every call: predict, evaluate and metrics.json agree.
@@ -460,7 +468,8 @@ def write_predictions(
         # The Parquet writer is closed before its file, also when a chunk fails: closing
         # it after raised "write to closed file" in place of the chunk's own error.
         try:
-            for first_row, chunk in input_blocks(chunks):
+            exact = draws_at_prediction(model, config)
+            for first_row, chunk in input_blocks(chunks, exact=exact):
                 frame = predict_chunk(
                     model, chunk, spec, config, calibration=calibration, first_row=first_row
                 )
