@@ -149,10 +149,11 @@ def model_outputs(
 ) -> np.ndarray:
     """The raw outputs of every pass, as float64 of shape (passes, rows, members, outputs).
 
-    The rows are called in blocks of ``BLOCK_ROWS`` counted from the input's first row
-    (``first_row``, that of ``features[0]``, a multiple of ``BLOCK_ROWS``), each block's draws
-    seeded by its number: a sampled model gives a row the same numbers however the input
-    reaches it (one file or shards, ``predict`` or ``evaluate``; see ``blocks``)."""
+    A model that draws at prediction is called in blocks of ``BLOCK_ROWS`` rows counted from
+    the input's first row (``first_row``, that of ``features[0]``, a multiple of
+    ``BLOCK_ROWS``), each block's draws seeded by its number: it gives a row the same numbers
+    however the input reaches it (one file or shards, ``predict`` or ``evaluate``; see
+    ``blocks``). Other models ignore ``first_row``."""
     from toolkit.data.pipeline import make_dataset
     from toolkit.models.layers.stochastic import seeded_draws, set_stochastic
     from toolkit.startup import new_models_traced_quietly
