@@ -323,4 +323,19 @@ def test_an_export_replaces_only_an_earlier_export(tmp_path):
     # A directory where a file export would go is not replaced either.
     (tmp_path / "model.onnx").mkdir()
     result = run_cli("export", run.path, "--format", "onnx", "--output", tmp_path / "model.onnx")
-    assert result.returncode == 2 and "is not a .onnx file" in result.stderr, result.stderr
+    assert result.returncode == 2 and "is not a model in onnx format" in result.stderr, (
+        result.stderr
+    )
+    # Nor a file that only has the suffix (notes saved as model.onnx were overwritten).
+    for fmt, name in (("onnx", "notes.onnx"), ("litert", "notes.tflite")):
+        (tmp_path / name).write_text("important notes")
+        result = run_cli("export", run.path, "--format", fmt, "--output", tmp_path / name)
+        assert result.returncode == 2, result.stderr
+        assert f"is not a model in {fmt} format" in result.stderr
+        assert (tmp_path / name).read_text() == "important notes"
+        # An earlier export of the format is replaced.
+        for _ in range(2):
+            result = run_cli(
+                "export", run.path, "--format", fmt, "--output", tmp_path / f"served.{name}"
+            )
+            assert result.returncode == 0, result.stderr

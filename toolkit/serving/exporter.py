@@ -109,8 +109,8 @@ def _check_replaceable(fmt: Format, destination: Path) -> None:
     if not destination.exists() and not destination.is_symlink():
         return
     if fmt.suffix:
-        earlier = destination.is_file()
-        kind = f"a {fmt.suffix} file"
+        earlier = destination.is_file() and _holds_a_model(fmt, destination)
+        kind = f"a model in {fmt.name} format"
     else:
         earlier = destination.is_dir() and (destination / "saved_model.pb").is_file()
         kind = "a SavedModel directory"
@@ -119,6 +119,22 @@ def _check_replaceable(fmt: Format, destination: Path) -> None:
             f"--output {destination} exists and is not {kind}; an export replaces only an "
             "earlier export: choose a new path or remove it"
         )
+
+
+def _holds_a_model(fmt: Format, path: Path) -> bool:
+    """Whether the file at ``path`` is a model of ``fmt`` (an earlier export), not a file
+    that merely has its suffix: notes saved as ``model.onnx`` were overwritten."""
+    if fmt.name == "litert":
+        with path.open("rb") as handle:
+            return handle.read(8)[4:] == b"TFL3"  # the FlatBuffer's file identifier
+    if fmt.name == "onnx":
+        import onnx
+
+        try:
+            return len(onnx.load(str(path), load_external_data=False).graph.node) > 0
+        except Exception:  # anything unreadable as ONNX is not an export
+            return False
+    return True
 
 
 def _replace(source: Path, destination: Path) -> None:
