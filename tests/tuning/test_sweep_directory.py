@@ -141,3 +141,23 @@ def test_keras_tuner_state_and_tensorboard_hparams(finished):
         assert ("training.optimizer.momentum" in session) == (
             row["training.optimizer.name"] == "sgd"
         )
+
+
+@pytest.mark.slow
+def test_resuming_a_completed_sweep_is_refused_and_writes_nothing(finished):
+    """It printed 'the sweep is complete', then rewrote sweep.json (its end time: a 32-second
+    sweep reported 4 minutes), base_config.yaml and trials.csv, and exited 0."""
+    _, sweep = finished
+    before = {p.name: p.read_bytes() for p in sweep.iterdir() if p.is_file()}
+    for extra, message in (
+        ((), f"{sweep} already completed; nothing to resume: extend it with --set "),
+        (
+            ("--set", "tuner.max_trials=3"),
+            "tuner.max_trials 3 is below the 4 trials the sweep has finished",
+        ),
+    ):
+        result = run_cli("tune", "--resume", sweep, *extra)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"toolkit: error: {message}"), result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in sweep.iterdir() if p.is_file()} == before

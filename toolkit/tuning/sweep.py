@@ -402,13 +402,25 @@ class SweepSession:
         _check_unchanged(saved, config, worker=False)
         space = validate_search_space(data, origins, config)
         records = cls._records(path, config, space)
+        previous = records.read_sweep()
+        # Refused before anything is written: a resume that has nothing to do rewrote the
+        # sweep's record (its end time, so a 32-second sweep reported 4 minutes).
+        finished = (previous.get("counts") or {}).get("finished", 0)
+        if config.tuner.max_trials < finished:
+            raise ToolkitError(
+                f"tuner.max_trials {config.tuner.max_trials} is below the "
+                f"{counted(finished, 'trial')} the sweep has finished; give more to extend it"
+            )
+        planned = previous.get("max_trials", 0)
+        complete = previous.get("status") == "completed" and config.tuner.max_trials <= planned
+        if complete and not options.get("final_train"):
+            raise ToolkitError(
+                f"{path} already completed; nothing to resume: extend it with "
+                f"--set tuner.max_trials=N (N > {planned}), or train its best config with "
+                "--final-train"
+            )
         # A sweep started before base_config.yaml held absolute paths gets them now.
         atomic_write_text(records.base_config, dump_config(with_absolute_paths(config)))
-        previous = records.read_sweep()
-        if previous.get("status") == "completed" and config.tuner.max_trials <= previous.get(
-            "max_trials", 0
-        ):
-            _log(f"{path}: the sweep is complete; extend it with --set tuner.max_trials=N")
         records.update_sweep(
             resumed=[*previous.get("resumed", []), utc_now()],
             role=role.kind,
