@@ -238,6 +238,16 @@ def test_nan_in_the_first_epoch_fails_in_one_line_and_saves_no_results(cli, writ
     # Nothing that pretends to be a result.
     for name in ("model.keras", "metrics.json", "checkpoints/best.weights.h5"):
         assert not (run_dir / name).exists(), name
+
+    # A resume keeps the config: it went on from NaN weights, failed again and added a row.
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    again = cli("train", "--resume", run_dir)
+    assert again.returncode == 2, again.stderr
+    assert again.stderr.startswith(
+        f"toolkit: error: {run_dir} failed: its loss became nan at epoch 1; a resume keeps"
+    )
+    assert len(again.stderr.splitlines()) == 1
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
     assert {p.name for p in (run_dir / "plots").iterdir()} <= {"learning_curves.png"}
 
 

@@ -323,6 +323,14 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
     record = run.read_run()
     if record.get("status") == "completed":
         raise ToolkitError(f"{run.path} already completed; nothing to resume")
+    reason = str(record.get("reason") or "")
+    if record.get("status") == "failed" and reason.startswith("loss became"):
+        # A resume keeps the config, and went on from weights that were already NaN.
+        raise ToolkitError(
+            f"{run.path} failed: its {reason.split(';')[0]}; a resume keeps the config and "
+            "would fail again: start a new run with a lower training.optimizer.learning_rate "
+            "or clipped gradients (training.optimizer.clipnorm)"
+        )
     config = load_config(run.config)
     data = _prepare_again(config, run)
     check_same_data(record, config, data, remedy="start a new run")
