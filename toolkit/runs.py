@@ -389,6 +389,16 @@ def _write_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
         write(handle)
 
 
+REPORT_FILES = ("report.html", "report.md")
+
+
+def drop_stale_reports(directory: Path) -> None:
+    """Delete a report written while the run or sweep was killed: once it resumes, the page
+    that says "killed" would stay beside a record that says completed."""
+    for name in REPORT_FILES:
+        (Path(directory) / name).unlink(missing_ok=True)
+
+
 def new_run_id() -> str:
     """Sortable by start time; the random suffix keeps simultaneous runs apart."""
     now = dt.datetime.now(dt.UTC)

@@ -49,12 +49,17 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp
     process = start_train(config, tmp_path / "killed")
     run_dir = kill_mid_run(tmp_path / "killed", process, after_epochs=3)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    # A report of the killed run says so; it stayed, saying "killed", after the resume.
+    report = cli("report", run_dir)
+    assert report.returncode == 0, report.stderr
+    assert "(killed)" in (run_dir / "report.md").read_text()
 
     resumed = cli("train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed" and record["resumed_at_epoch"] >= 4  # 3 done
+    assert not (run_dir / "report.md").exists() and not (run_dir / "report.html").exists()
 
     expected = pd.read_csv(reference_dir / "history.csv")
     actual = pd.read_csv(run_dir / "history.csv")

@@ -34,6 +34,7 @@ from toolkit.runs import (
     atomic_write_text,
     create_run_directory,
     disk_full_message,
+    drop_stale_reports,
     os_error_message,
     read_json,
     refuse_repeat_group,
@@ -335,6 +336,7 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
     data = _prepare_again(config, run)
     check_same_data(record, config, data, remedy="start a new run")
     _form_cluster(config)  # a peer that never comes leaves run.json as it was
+    drop_stale_reports(run.path)
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
 
 

@@ -42,6 +42,7 @@ from toolkit.runs import (
     DirectoryLock,
     atomic_write_text,
     create_run_directory,
+    drop_stale_reports,
     os_error_message,
     sigterm_as_interrupt,
     utc_now,
@@ -419,6 +420,7 @@ class SweepSession:
                 f"--set tuner.max_trials=N (N > {planned}), or train its best config with "
                 "--final-train"
             )
+        drop_stale_reports(path)
         # A sweep started before base_config.yaml held absolute paths gets them now.
         atomic_write_text(records.base_config, dump_config(with_absolute_paths(config)))
         records.update_sweep(

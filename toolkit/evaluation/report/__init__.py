@@ -16,7 +16,7 @@ from toolkit.evaluation.report.compare import compare_runs
 from toolkit.evaluation.report.document import render
 from toolkit.evaluation.report.run import run_report
 from toolkit.evaluation.report.sweep import sweep_report
-from toolkit.runs import DirectoryLock, atomic_write_text
+from toolkit.runs import REPORT_FILES, DirectoryLock, atomic_write_text
 
 __all__ = ["compare_runs", "write_report"]
 
@@ -45,7 +45,7 @@ def write_report(directory: Path) -> tuple[Path, Path]:
             if sweep
             else run_report(directory, killed=killed)
         )
-        html_path, markdown_path = directory / "report.html", directory / "report.md"
+        html_path, markdown_path = (directory / name for name in REPORT_FILES)
         atomic_write_text(html_path, render("report.html.j2", report=report))
         atomic_write_text(markdown_path, render("report.md.j2", report=report))
     return html_path, markdown_path
