@@ -472,9 +472,12 @@ def _read_json_or_none(path: Path) -> Any:
 def no_model_message(run: RunDirectory) -> str:
     """Why a run directory has no model.keras: still training, killed or interrupted (with
     the command that continues it), or its status."""
-    status = str(run.read_run().get("status", "unknown"))
+    record = run.read_run()
+    status = str(record.get("status", "unknown"))
     if status == "running" and DirectoryLock.held_elsewhere(run.path):
         return f"{run.path} has no model.keras yet: it is still training"
+    if is_retired_attempt(record):
+        return f"{run.path} has no model.keras: {record['reason']} ({RETIRED_ELSEWHERE})"
     if status in ("running", "interrupted"):
         how = "was killed" if status == "running" else "was interrupted"
         return (
@@ -482,6 +485,19 @@ def no_model_message(run: RunDirectory) -> str:
             f"toolkit train --resume {run.path} continues it"
         )
     return f"{run.path} has no model.keras (run status: {status})"
+
+
+# How run.json of a sweep trial's abandoned attempt starts its reason, and where it points
+# its user (``SweepRecords.retire_abandoned_runs``).
+RETIRED_REASON = "the sweep stopped during this trial"
+RETIRED_ELSEWHERE = "its new attempt is beside it; toolkit tune --resume on the sweep continues it"
+
+
+def is_retired_attempt(record: dict[str, Any]) -> bool:
+    """Whether run.json is that of a sweep trial's attempt that a resumed sweep ran again
+    from the start: continuing it would train outside the sweep, which never reads it."""
+    reason = str(record.get("reason") or "")
+    return record.get("status") == "interrupted" and reason.startswith(RETIRED_REASON)
 
 
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:

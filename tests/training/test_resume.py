@@ -368,3 +368,23 @@ def test_a_resumed_run_has_each_epoch_once_in_tensorboard(cli, write_config, tmp
     assert steps["train/epoch_time"] == epochs
     for tag, found in steps.items():
         assert len(found) == len(set(found)), f"{tag} has a step twice: {found}"
+
+
+def test_a_sweep_trials_abandoned_attempt_points_at_the_sweep_not_at_train_resume(tmp_path):
+    """Its message said 'toolkit train --resume <attempt> continues it', which then trained the
+    trial again from epoch 1, in silence, into the sweep's folder where nothing reads it."""
+    from toolkit.errors import ToolkitError
+    from toolkit.runs import open_run_directory
+    from toolkit.training.train import resume
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: x\n")
+    reason = "the sweep stopped during this trial; it was run again from the start"
+    (run / "run.json").write_text(json.dumps({"status": "interrupted", "reason": reason}))
+    expected = f"{reason} (its new attempt is beside it; toolkit tune --resume on the sweep"
+    with pytest.raises(ToolkitError, match=re.escape(f"has no model.keras: {expected}")):
+        open_run_directory(run)
+    with pytest.raises(ToolkitError, match=re.escape(f"cannot be resumed: {expected}")):
+        resume(run)
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "run.json"]

@@ -27,6 +27,7 @@ from toolkit.data.prepared import PreparedData, check_same_data, prepare_data
 from toolkit.data.preprocessing import describe
 from toolkit.errors import DataError, RunFailed, RunInterrupted, ToolkitError
 from toolkit.runs import (
+    RETIRED_ELSEWHERE,
     DirectoryLock,
     RunDirectory,
     atomic_write,
@@ -35,6 +36,7 @@ from toolkit.runs import (
     create_run_directory,
     disk_full_message,
     drop_stale_reports,
+    is_retired_attempt,
     os_error_message,
     read_json,
     refuse_repeat_group,
@@ -325,6 +327,8 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
     if record.get("status") == "completed":
         raise ToolkitError(f"{run.path} already completed; nothing to resume")
     reason = str(record.get("reason") or "")
+    if is_retired_attempt(record):
+        raise ToolkitError(f"{run.path} cannot be resumed: {reason} ({RETIRED_ELSEWHERE})")
     if record.get("status") == "failed" and reason.startswith("loss became"):
         # A resume keeps the config, and went on from weights that were already NaN.
         raise ToolkitError(

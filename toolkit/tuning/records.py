@@ -20,6 +20,7 @@ import yaml
 
 from toolkit.errors import ToolkitError
 from toolkit.runs import (
+    RETIRED_REASON,
     RunDirectory,
     atomic_write,
     atomic_write_json,
@@ -257,11 +258,11 @@ class SweepRecords:
                 continue
             if status not in ("running", "completed"):
                 continue  # a failed run keeps its own reason
-            reason = "the sweep stopped during this trial; it was run again from the start"
+            reason = f"{RETIRED_REASON}; it was run again from the start"
             if status == "completed":
                 reason = (
-                    "the sweep stopped during this trial, after this run had finished; the "
-                    "trial was run again from the start"
+                    f"{RETIRED_REASON}, after this run had finished; the trial was run again "
+                    "from the start"
                 )
             run.update_run(status="interrupted", ended=utc_now(), reason=reason)
             shutil.rmtree(run.checkpoints, ignore_errors=True)
