@@ -187,8 +187,8 @@ def export(
         destination.parent.mkdir(exist_ok=True)
     if not destination.parent.is_dir():
         raise ToolkitError(f"export directory does not exist: {destination.parent}")
+    check_installed(fmt)  # first: telling an earlier ONNX export apart needs onnx
     _check_replaceable(fmt, destination)
-    check_installed(fmt)
     model = run.model  # TensorFlow starts here
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=destination.parent))
     try:
