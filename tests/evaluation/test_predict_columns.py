@@ -29,7 +29,7 @@ from toolkit.config.loading import validate_config
 from toolkit.data.prepared import prepare_data
 from toolkit.evaluation import metrics
 from toolkit.evaluation.conformal import ConformalCalibration
-from toolkit.evaluation.evaluate import score
+from toolkit.evaluation.evaluate import running_metrics
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import predict, prediction_frame
 from toolkit.models.builder import build_model
@@ -125,7 +125,9 @@ def test_a_gaussian_ensemble_writes_the_mixtures_moments_and_quantiles():
     np.testing.assert_allclose(frame["lower"], [quantile(i, 0.05) for i in rows], **close)
     np.testing.assert_allclose(frame["upper"], [quantile(i, 0.95) for i in rows], **close)
 
-    scores = score(predictions, y, data.spec, config)
+    running = running_metrics(data.spec, config)
+    running.update(predictions, y)
+    scores = running.result()
     target = y[:, 0]
     density = stats.norm.pdf(target[:, None], loc, scale).mean(axis=1)
     assert scores["nll"] == pytest.approx(-np.log(density).mean(), rel=1e-4)

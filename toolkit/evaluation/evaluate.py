@@ -20,16 +20,6 @@ if TYPE_CHECKING:
     from toolkit.data.split import Split
 
 
-def score(
-    predictions: Predictions, y: np.ndarray, spec: FeatureSpec, config: ExperimentConfig
-) -> dict[str, Any]:
-    """Task metrics for encoded targets ``y`` (as from ``encode_target``), plus the coverage
-    and size of conformal intervals or sets when the predictions carry them."""
-    running = running_metrics(spec, config)
-    running.update(predictions, y)
-    return running.result()
-
-
 def running_metrics(spec: FeatureSpec, config: ExperimentConfig) -> RunningMetrics:
     """The metrics of the run's task, to be given its rows chunk by chunk."""
     return RunningMetrics(
