@@ -73,6 +73,59 @@ def test_each_member_learns_from_its_own_loss_only():
         np.testing.assert_allclose(ours.numpy(), theirs.numpy() / members, rtol=2e-4, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    "penalty",
+    [
+        {"l1": 0.02, "hidden": [{"units": 4, "l2": 0.03}, 3]},
+        {"hidden": [4, 3], "weight_prior_scale": 0.3},
+    ],
+)
+def test_each_member_pays_its_weight_penalty_as_if_alone(penalty):
+    """The training loss is the mean of the members' objectives, so their penalties add
+    (1/M) sum_m (l1 |w_m| + l2 w_m^2) over each member's kernels, at the strengths the config
+    sets for one network. Keras adds every layer's penalty in full: undivided, each member's
+    weight decay pulled M times harder against its data than the config said."""
+    members = 3
+    data, network = _setup(
+        "regression", {"head": "gaussian", **penalty, "ensemble": {"members": members}}
+    )
+    if "weight_prior_scale" in penalty:
+        strengths = [(0.0, 1 / (2 * 0.3**2 * data.train.rows))] * 2
+    else:
+        strengths = [(0.02, 0.03), (0.02, 0.0)]  # block 0 sets its own l2; both inherit l1
+    expected = 0.0
+    for index in range(members):
+        member = network.get_layer(f"member{index}")
+        for block, (l1, l2) in enumerate(strengths):
+            kernel = member.get_layer(f"block{block}_dense").kernel.numpy()
+            expected += (l1 * np.abs(kernel).sum() + l2 * np.square(kernel).sum()) / members
+    x, _ = _first_batch(data)
+    network(x, training=False)
+    assert sum(float(loss) for loss in network.losses) == pytest.approx(expected, rel=1e-4)
+
+
+def test_each_bayesian_member_pays_its_kl_as_if_alone():
+    """A variational member's KL enters the loss as KL_m / n divided by M, as its likelihood
+    does (closed form for the normal prior, from each member's posterior parameters)."""
+    members = 2
+    data, network = _setup(
+        "regression",
+        {
+            "hidden": [4],
+            "bayesian": {"layers": "output", "prior_scale": 0.5},
+            "ensemble": {"members": members},
+        },
+    )
+    kl = sum(
+        _closed_form_kl(network.get_layer(f"member{index}").get_layer("output"), 0.5)
+        for index in range(members)
+    )
+    x, _ = _first_batch(data)
+    network(x, training=True)
+    total = sum(float(loss) for loss in network.losses)
+    assert total == pytest.approx(kl / (members * data.train.rows), rel=1e-4)
+
+
 def test_members_start_from_different_weights_and_the_model_saves_as_one_file(tmp_path):
     data, network = _setup(
         "binary",

@@ -13,7 +13,7 @@ import keras
 from toolkit.config.schema import ExperimentConfig, ModelConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models import bodies, heads, inputs
-from toolkit.models.ensemble import build_members
+from toolkit.models.ensemble import build_members, divide_penalties
 from toolkit.models.layers.temperature_scale import TemperatureScale
 from toolkit.models.uncertainty import Uncertainty
 from toolkit.models.variational_model import VariationalModel
@@ -32,6 +32,10 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
         model_config = model_config.model_copy(
             update={"l2": 1.0 / (2.0 * scale**2 * max(train_size, 1))}
         )
+    if model_config.ensemble is not None:
+        # Each member's penalties count 1/members in the loss, as its data loss does.
+        model_config = divide_penalties(model_config, model_config.ensemble.members)
+        uncertainty = uncertainty.divide_kl(model_config.ensemble.members)
     model_inputs: dict[str, keras.KerasTensor] = {}
     table = None
     if spec.has_table:

@@ -3,20 +3,57 @@
 Each member is a nested ``keras.Model`` made by the builder's own body and head, so any body
 and head can be an ensemble member; the members read the same preprocessed features and
 their outputs are stacked on axis 1: ``(batch, members, outputs)``. Trained as one model,
-each member still learns on its own loss (``EnsembleLoss`` averages them, so the gradient
-of a member's weights is that member's gradient); members differ by their initial weights
-and dropout seeds.
+each member still learns on its own objective: ``EnsembleLoss`` averages the members' losses
+and ``divide_penalties`` divides their weight penalties and KL terms by the number of
+members, so the training loss is the mean of the members' whole objectives and a member's
+gradient is the one it would get trained alone (divided by the number of members, which
+Adam's per-weight scaling cancels). Members differ by their initial weights and dropout
+seeds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import keras
+import pydantic
 
 # Dropout seeds of member i are the run's seed plus i times this stride, far apart from the
 # per-block offsets the body adds.
 MEMBER_SEED_STRIDE = 1000
+
+# The fields that set a weight penalty, at any depth of ``model:`` (the model's own, a dense
+# block's, the conv section's and a conv block's).
+PENALTY_FIELDS = ("l1", "l2")
+
+Section = TypeVar("Section", bound=pydantic.BaseModel)
+
+
+def divide_penalties(section: Section, members: int) -> Section:
+    """``section`` (``model:`` or a part of it) with every ``l1`` and ``l2`` divided by
+    ``members``.
+
+    Keras adds every layer's penalty to the training loss in full, while ``EnsembleLoss``
+    averages the members' losses: undivided, each member's weight decay would pull
+    ``members`` times harder against its data than the config says (an ensemble of 5 with
+    ``l2: 1e-4`` trained its members as if alone at 5e-4).
+    """
+    update = {}
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if name in PENALTY_FIELDS and value:
+            update[name] = value / members
+        elif isinstance(value, pydantic.BaseModel):
+            update[name] = divide_penalties(value, members)
+        elif isinstance(value, list) and any(
+            isinstance(item, pydantic.BaseModel) for item in value
+        ):
+            update[name] = [
+                divide_penalties(item, members) if isinstance(item, pydantic.BaseModel) else item
+                for item in value
+            ]
+    return section.model_copy(update=update)
 
 
 def build_members(

@@ -15,7 +15,8 @@ class EnsembleLoss(keras.losses.Loss):
     average over members.
 
     A member's weights get the gradient of its own loss only (divided by the number of
-    members, which Adam's per-weight scaling cancels), so the members train as independent
+    members, which Adam's per-weight scaling cancels; the builder divides the members'
+    weight penalties and KL terms by the same number), so the members train as independent
     networks that happen to share batches.
     """
 

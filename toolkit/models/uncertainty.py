@@ -46,6 +46,19 @@ class Uncertainty:
             mc_dropout=model.mc_dropout,
         )
 
+    def divide_kl(self, members: int) -> Uncertainty:
+        """The variational layers' KL weight divided by ``members``: an ensemble's loss is the
+        mean of its members' objectives (see ``toolkit.models.ensemble.divide_penalties``)."""
+
+        def divided(variational: dict[str, Any] | None) -> dict[str, Any] | None:
+            if variational is None:
+                return None
+            return {**variational, "kl_weight": variational["kl_weight"] / members}
+
+        return Uncertainty(
+            hidden=divided(self.hidden), output=divided(self.output), mc_dropout=self.mc_dropout
+        )
+
 
 def dense(
     units: int,
