@@ -144,6 +144,33 @@ def test_the_sweeps_own_settings_are_not_searched(write_config, tmp_path, entry)
         check(write_config, with_space(tmp_path, entry))
 
 
+def test_an_override_of_a_searched_field_is_refused(write_config, tmp_path):
+    """``--set training.batch_size=2`` beside a search over it was dropped without a word
+    (every trial took the search space's value); replacing a section above a searched field
+    (``--set model.hidden=[8, 8]``: two blocks, the first one's width searched) still works."""
+    config = with_space(
+        tmp_path,
+        {"training.batch_size": {"choice": [16, 32]}, "model.hidden.0": {"int": [4, 8]}},
+    )
+    path = write_config(config)
+    for override, searched in [
+        ("training.batch_size=2", "training.batch_size"),
+        ("model.hidden.0=6", "model.hidden.0"),
+    ]:
+        data, origins = resolve_config(path, [override])
+        with pytest.raises(ConfigError) as error:
+            validate_search_space(data, origins, validate_config(data, origins, str(path)))
+        assert str(error.value) == (
+            f"--set {override}: {searched} is in the search space ({path}:"
+            f"{origins[('tuner', 'search_space', searched)].rsplit(':', 1)[1]}: "
+            f"tuner.search_space.{searched}), so every trial takes it from there; drop the "
+            "override or change the search space"
+        )
+    data, origins = resolve_config(path, ["model.hidden=[8, 8]", "training.epochs=2"])
+    space = validate_search_space(data, origins, validate_config(data, origins, str(path)))
+    assert {dim.name for dim in space.dimensions} == {"training.batch_size", "model.hidden.0"}
+
+
 def test_a_value_in_place_of_a_block_with_settings_is_refused(write_config, tmp_path):
     """``model.hidden.0: {int: ...}`` over ``hidden: [{units: 8, dropout: 0.3}]`` replaced the
     block, dropping its dropout without a word; the error names the field to tune. A block

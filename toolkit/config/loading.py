@@ -243,6 +243,17 @@ def _overridden(origins: Origins, path: KeyPath) -> bool:
     return False
 
 
+def override_setting(origins: Origins, path: KeyPath) -> str | None:
+    """The override (``--set ...`` or the API's ``override ...``) that set ``path`` or a key
+    below it (``--set model.hidden.0=16`` for ``model.hidden``), if one did. A section
+    replaced above it is not counted: ``--set model.hidden=[32, 32]`` beside a search over
+    ``model.hidden.0`` sets the number of blocks, which the search keeps."""
+    for key, origin in origins.items():
+        if key[: len(path)] == path and origin.startswith(_OVERRIDE_LABELS):
+            return origin
+    return None
+
+
 def data_stem(source: Any) -> str:
     """A name part for a data source: ``penguins`` for ``data/penguins.csv``, ``diabetes``
     for ``sklearn:diabetes``, ``shards`` for ``data/shards/*.parquet``; '' if none fits."""

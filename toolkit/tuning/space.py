@@ -13,7 +13,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.config.loading import KeyPath, Origins, set_path, validate_config
+from toolkit.config.loading import (
+    KeyPath,
+    Origins,
+    override_setting,
+    set_path,
+    validate_config,
+)
 from toolkit.config.schema import ExperimentConfig, SearchDimension, TunerConfig
 from toolkit.errors import ConfigError
 
@@ -280,6 +286,14 @@ def validate_search_space(
             raise ConfigError(
                 f"{label}: {dim.path[0]} is the sweep's own setting, the same for every "
                 f"trial; the search space takes any config path but {', '.join(_SWEEP_SETTINGS)}"
+            )
+        override = override_setting(origins, dim.path)
+        if override is not None:
+            # The sweep sets the field in every trial, so the override would be dropped
+            # without a word (its value is in no trial, nor in the best config).
+            raise ConfigError(
+                f"{override}: {dim.name} is in the search space ({label}), so every trial "
+                "takes it from there; drop the override or change the search space"
             )
         if tuner.algorithm == "hyperband" and dim.name == "training.epochs":
             raise ConfigError(
