@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -248,18 +249,26 @@ def test_an_unknown_format_is_one_line(tmp_path):
 
 @pytest.mark.parametrize(
     ("fmt", "output"),
-    [("saved_model", "model.txt"), ("onnx", "model.tflite"), ("litert", "model.onnx")],
+    [
+        ("saved_model", "model.txt"),
+        ("onnx", "model.tflite"),
+        ("litert", "model.onnx"),
+        ("onnx", "model"),
+    ],
 )
 def test_an_output_suffix_that_is_not_the_formats_is_one_line(tmp_path, fmt, output):
-    """``--output model.txt`` wrote a SavedModel directory named model.txt."""
+    """``--output model.txt`` wrote a SavedModel directory named model.txt; a name without
+    a suffix said "(got 'none')"."""
     config = tiny_config("regression", training={"epochs": 1, "batch_size": 16})
     run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     result = run_cli("export", run.path, "--format", fmt, "--output", output, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
+    suffix = Path(output).suffix
+    got = f"got {suffix!r}" if suffix else "it has none"
     assert result.stderr == (
-        f"toolkit: error: --output {output}: the suffix must match --format {fmt} "
-        f"(got '{output[output.index('.') :]}'); allowed: no suffix (a directory) for "
+        f"toolkit: error: --output {output}: the suffix must match --format {fmt} ({got}); "
+        "allowed: no suffix (a directory) for "
         "saved_model, .onnx for onnx, .tflite for litert\n"
     )
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -59,7 +59,7 @@ def test_list_index_out_of_range(write_config, tmp_path):
         ({"float": [0.1, 0.01]}, "range [0.1, 0.01] is empty"),
         ({"float": [0.0, 0.1], "sampling": "log"}, "log sampling needs a lower bound > 0"),
         ({"int": [4, 16], "step": 2.5}, "must be a whole number"),
-        ({"int": [4, 16], "step": 32}, "larger than the range"),
+        ({"int": [4, 16], "step": 32}, "step 32 is larger than the range [4, 16]"),
         ({"float": [1e-4, 1e-1], "sampling": "log", "step": 0.5}, "must be > 1"),
         ({"choice": [4, 4]}, "repeated values"),
         ({"int": [4, 16], "choice": [1, 2]}, "exactly one of int, float, choice, boolean"),

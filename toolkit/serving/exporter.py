@@ -99,7 +99,8 @@ def _check_suffix(fmt: Format, destination: Path) -> None:
     )
     raise ToolkitError(
         f"--output {destination}: the suffix must match --format {fmt.name} "
-        f"(got '{destination.suffix or 'none'}'); allowed: {allowed}"
+        f"({f'got {destination.suffix!r}' if destination.suffix else 'it has none'}); "
+        f"allowed: {allowed}"
     )
 
 

@@ -216,14 +216,15 @@ def _check_range(label: str, spec: SearchDimension) -> None:
     low, high = bounds
     if spec.int is not None and float(spec.step) != int(spec.step):
         raise ConfigError(f"{label}: step {spec.step} must be a whole number for an int range")
+    step = int(spec.step) if spec.int is not None else spec.step  # 'step 100', not 100.0
     if spec.sampling != "linear":
         if spec.step <= 1:
             raise ConfigError(
                 f"{label}: with {spec.sampling} sampling, step is the factor between neighbouring "
-                f"values and must be > 1, got {spec.step}"
+                f"values and must be > 1, got {step}"
             )
     elif spec.step > high - low:
-        raise ConfigError(f"{label}: step {spec.step} is larger than the range [{low}, {high}]")
+        raise ConfigError(f"{label}: step {step} is larger than the range [{low}, {high}]")
 
 
 def _check_block(label: str, name: str, path: KeyPath, spec: SearchDimension, base: Any) -> None:
