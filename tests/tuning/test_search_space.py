@@ -73,6 +73,23 @@ def test_ranges_that_make_no_sense(write_config, tmp_path, entry, expected):
     assert "model.hidden.0" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("entry", "hint", "shown"),
+    [([0.1, 0.3], "{choice: [0.1, 0.3]}", "[0.1, 0.3]"), (0.3, "{choice: [a, b]}", "0.3")],
+)
+def test_an_entry_that_is_not_a_mapping_says_what_one_looks_like(
+    write_config, tmp_path, entry, hint, shown
+):
+    """It read pydantic's "Input should be a valid dictionary or instance of
+    SearchDimension"."""
+    with pytest.raises(ConfigError) as error:
+        check(write_config, with_space(tmp_path, {"model.dropout": entry}))
+    assert str(error.value).endswith(
+        f"tuner.search_space.model.dropout: expected a mapping such as {hint}, "
+        f"{{int: [low, high]}}, {{float: [low, high]}} or {{boolean: true}}; got {shown}"
+    )
+
+
 def test_conditional_entry_is_probed_with_its_condition(write_config, tmp_path):
     space = {
         "training.optimizer.name": {"choice": ["adam", "sgd"]},
@@ -102,6 +119,30 @@ def test_condition_on_untuned_path_uses_the_base_config(write_config, tmp_path):
     config["training"]["optimizer"] = {"name": "adam"}
     with pytest.raises(ConfigError, match="never active"):
         check(write_config, config)
+
+
+def test_a_condition_on_an_untuned_path_reads_its_default_and_names_a_typo(write_config, tmp_path):
+    """``when: {model.batchnorm: false}`` on a config that leaves batchnorm at its default
+    (false) was refused as "never active ... the config has not set"; a path that is no
+    config field read "the config has not set and ... is not tuned"."""
+    entry = {"choice": [0.0, 0.1], "when": {"model.batchnorm": False}}
+    config = with_space(tmp_path, {"model.dropout": entry})
+    config["model"].pop("batchnorm", None)
+    assert check(write_config, config).dimensions[0].parents == ()  # always active
+    entry["when"] = {"model.batchnorm": True}
+    with pytest.raises(ConfigError) as error:
+        check(write_config, config)
+    assert str(error.value).endswith(
+        "never active: when: needs model.batchnorm in [True], but the config has False and "
+        "model.batchnorm is not tuned"
+    )
+    entry["when"] = {"training.optimizer.nme": "sgd"}
+    with pytest.raises(ConfigError) as error:
+        check(write_config, config)
+    assert str(error.value).endswith(
+        "tuner.search_space.model.dropout: when: training.optimizer.nme is not a config path "
+        "(did you mean 'training.optimizer.name'?)"
+    )
 
 
 def test_conditions_that_can_never_hold_or_loop(write_config, tmp_path):

@@ -7,6 +7,7 @@ objects are checked against ``toolkit.config.names`` so validating never imports
 from __future__ import annotations
 
 import builtins
+import json
 import math
 import os
 from collections.abc import Callable
@@ -1203,6 +1204,23 @@ class SearchDimension(Strict):
     step: PositiveFloat | None = None
     sampling: Literal["linear", "log", "reverse_log"] = "linear"
     when: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        """``model.dropout: [0.1, 0.3]`` read "Input should be a valid dictionary or instance
+        of SearchDimension": say what an entry looks like."""
+        if isinstance(data, dict | SearchDimension):
+            return data
+        try:
+            shown = json.dumps(data)  # YAML's spelling: [0.1, 0.3], null, true
+        except TypeError:
+            shown = repr(data)
+        hint = f"{{choice: {shown}}}" if isinstance(data, list) else "{choice: [a, b]}"
+        raise ValueError(
+            f"expected a mapping such as {hint}, {{int: [low, high]}}, {{float: [low, high]}} "
+            f"or {{boolean: true}}; got {shown}"
+        )
 
     @model_validator(mode="after")
     def _one_kind(self) -> SearchDimension:

@@ -21,7 +21,7 @@ from toolkit.config.loading import (
     validate_config,
 )
 from toolkit.config.schema import ExperimentConfig, SearchDimension, TunerConfig
-from toolkit.errors import ConfigError
+from toolkit.errors import ConfigError, did_you_mean
 
 _MISSING = object()
 _PROBE = "search-space probe"
@@ -33,6 +33,22 @@ def parse_path(name: str) -> KeyPath:
     if any(not part.strip() for part in parts):
         raise ConfigError(f"'{name}' is not a config path like model.dropout or model.hidden.0")
     return tuple(int(part) if part.isdigit() else part for part in parts)
+
+
+def _closest_path(data: Any, path: KeyPath) -> str:
+    """`` (did you mean 'a.b'?)`` for the key nearest the first part of ``path`` that is not
+    in ``data``, or an empty string."""
+    node, found = data, []
+    for part in path:
+        if isinstance(node, dict) and str(part) in node:
+            node, found = node[str(part)], [*found, str(part)]
+            continue
+        if isinstance(node, dict):
+            close = did_you_mean(str(part), node)
+            if close:
+                return close.replace("'", f"'{'.'.join(found)}.", 1) if found else close
+        return ""
+    return ""
 
 
 def get_path(data: Any, path: KeyPath) -> Any:
@@ -103,8 +119,10 @@ class SearchSpace:
     """
 
     def __init__(
-        self, tuner: TunerConfig, base_data: dict[str, Any], origins: Origins | None = None
+        self, tuner: TunerConfig, settings: dict[str, Any], origins: Origins | None = None
     ) -> None:
+        """``settings``: the base config's values, defaults included (``model_dump``), against
+        which a ``when:`` on an untuned path is decided."""
         self.tuner = tuner
         self._origins = origins or {}
         specs = tuner.search_space
@@ -123,12 +141,16 @@ class SearchSpace:
                 if parent in specs:
                     parents[name][parent] = values
                     continue
-                current = get_path(base_data, parse_path(parent))
-                if current is _MISSING or current not in values:
-                    shown = "not set" if current is _MISSING else repr(current)
+                current = get_path(settings, parse_path(parent))
+                if current is _MISSING:
+                    raise ConfigError(
+                        f"{self.label(name)}: when: {parent} is not a config path"
+                        f"{_closest_path(settings, parse_path(parent))}"
+                    )
+                if current not in values:
                     raise ConfigError(
                         f"{self.label(name)}: never active: when: needs {parent} in {values}, "
-                        f"but the config has {shown} and {parent} is not tuned"
+                        f"but the config has {current!r} and {parent} is not tuned"
                     )
         paths = {name: parse_path(name) for name in specs}
         for outer, inner in itertools.permutations(specs, 2):
@@ -273,7 +295,7 @@ def validate_search_space(
     tuner = config.tuner
     if tuner is None:
         raise ConfigError("the config has no tuner: section; add one with a search_space")
-    space = SearchSpace(tuner, base_data, origins)
+    space = SearchSpace(tuner, config.model_dump(mode="json"), origins)
     where = origins.get(("tuner",), "config")
     if not config.callbacks.csv_logger:
         raise ConfigError(

@@ -481,7 +481,7 @@ class SweepSession:
                     )
                 }
             )
-        space = SearchSpace(config.tuner, data, origins)
+        space = SearchSpace(config.tuner, config.model_dump(mode="json"), origins)
         records = cls._records(path, config, space)
         return cls(records=records, config=config, space=space, role=role, resumed=True, **options)
 
