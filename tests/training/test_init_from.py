@@ -65,3 +65,39 @@ def test_init_from_a_missing_run_is_one_line_and_writes_nothing(cli, write_confi
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "no/such/run" in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_init_from_that_would_copy_nothing_or_leave_a_frozen_block_random_is_one_line(
+    cli, write_config, tmp_path
+):
+    """A source whose layers match none of the model's (here: one network into an
+    ensemble, whose blocks live in its members) trained from the random start with
+    ``transferred_layers: []``; a frozen first block of another width was kept fixed at its
+    random start. Both are refused before any run exists."""
+    import toolkit
+
+    source = toolkit.train(
+        tiny_config(model={"task": "regression", "hidden": [8]}),
+        output_dir=tmp_path / "source",
+        verbose=0,
+    ).path
+    cases = [
+        (
+            {"hidden": [8], "ensemble": {"members": 2}},
+            f"toolkit: error: model.init_from {source}: none of its layers with weights "
+            "(block0_dense, output) has the name and weight shapes of one of this model's, so "
+            "nothing would be copied; start from a run with the same body (block sizes, "
+            "input columns, ensemble members)",
+        ),
+        (
+            {"hidden": [4, 8], "freeze": 1},
+            f"toolkit: error: model.freeze 1 would keep block0_dense fixed at its random "
+            f"start: model.init_from {source} has no layer of that name and weight shapes",
+        ),
+    ]
+    for model, message in cases:
+        config = tiny_config(model={"task": "regression", "init_from": str(source), **model})
+        result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == message
+        assert not (tmp_path / "out").exists()

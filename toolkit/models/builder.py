@@ -80,6 +80,32 @@ def block_prefixes(model: ModelConfig) -> list[str]:
     return conv + [f"block{i}_" for i in range(len(model.hidden))]
 
 
+def matching_layers(model: keras.Model, source: keras.Model) -> list[str]:
+    """The layers of ``model`` with weights that ``source`` has under the same name and with
+    the same shapes: what ``transfer_weights`` copies."""
+    source_layers = {layer.name: layer for layer in source.layers}
+    matched = []
+    for layer in model.layers:
+        other = source_layers.get(layer.name)
+        if other is None or not layer.weights:
+            continue
+        mine, theirs = layer.weights, other.weights
+        if len(mine) == len(theirs) and all(
+            tuple(a.shape) == tuple(b.shape) for a, b in zip(mine, theirs, strict=True)
+        ):
+            matched.append(layer.name)
+    return matched
+
+
+def frozen_layers(
+    model: keras.Model, *, freeze: int, prefixes: list[str] | None = None
+) -> list[keras.layers.Layer]:
+    """The layers of the first ``freeze`` blocks (of ``prefixes``, default the dense blocks
+    ``block<i>_``)."""
+    frozen = tuple((prefixes or [f"block{i}_" for i in range(freeze)])[:freeze])
+    return [layer for layer in model.layers if frozen and layer.name.startswith(frozen)]
+
+
 def transfer_weights(
     model: keras.Model, source: keras.Model, *, freeze: int, prefixes: list[str] | None = None
 ) -> list[str]:
@@ -88,20 +114,9 @@ def transfer_weights(
 
     Returns the names of the layers whose weights were copied.
     """
-    copied = []
-    source_layers = {layer.name: layer for layer in source.layers}
-    for layer in model.layers:
-        other = source_layers.get(layer.name)
-        if other is None or not layer.weights:
-            continue
-        mine, theirs = layer.get_weights(), other.get_weights()
-        if len(mine) == len(theirs) and all(
-            a.shape == b.shape for a, b in zip(mine, theirs, strict=True)
-        ):
-            layer.set_weights(theirs)
-            copied.append(layer.name)
-    frozen = tuple((prefixes or [f"block{i}_" for i in range(freeze)])[:freeze])
-    for layer in model.layers:
-        if frozen and layer.name.startswith(frozen):
-            layer.trainable = False
+    copied = matching_layers(model, source)
+    for name in copied:
+        model.get_layer(name).set_weights(source.get_layer(name).get_weights())
+    for layer in frozen_layers(model, freeze=freeze, prefixes=prefixes):
+        layer.trainable = False
     return copied

@@ -25,7 +25,7 @@ from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.prepared import PreparedData, check_same_data, prepare_data
 from toolkit.data.preprocessing import describe
-from toolkit.errors import DataError, RunFailed, RunInterrupted, ToolkitError
+from toolkit.errors import ConfigError, DataError, RunFailed, RunInterrupted, ToolkitError
 from toolkit.runs import (
     RETIRED_ELSEWHERE,
     DirectoryLock,
@@ -246,6 +246,7 @@ def train(
         from toolkit.runs import open_run_directory
 
         open_run_directory(config.model.init_from)  # a bad path fails before any run exists
+        _check_init_from(config, data)
     if config.model.backbone is not None and data.spec.image is not None:
         from toolkit.models.bodies.backbone import ensure_weights
 
@@ -269,6 +270,36 @@ def train(
             verbose=verbose,
             baselines=baselines,
             deferred_plots=deferred_plots,
+        )
+
+
+def _check_init_from(config: ExperimentConfig, data: PreparedData) -> None:
+    """``model.init_from`` must give the model some of its weights, and every layer
+    ``model.freeze`` keeps fixed must be among them: otherwise the run trained from its
+    random start, or kept random blocks fixed, without a word (``transferred_layers: []``).
+    Checked before any run exists, on a model built here and dropped: every layer has a
+    name of its own, so the run's model is named alike, and its seed is set again before
+    that model is built."""
+    from toolkit.models.builder import block_prefixes, build_model, frozen_layers, matching_layers
+    from toolkit.models.saving import load_run_model
+
+    source = load_run_model(config.model.init_from, check_inputs=False)
+    model = build_model(config, data.spec, train_size=data.train.rows)
+    matched = matching_layers(model, source)
+    where = f"model.init_from {config.model.init_from}"
+    if not matched:
+        theirs = ", ".join(layer.name for layer in source.layers if layer.weights) or "none"
+        raise ConfigError(
+            f"{where}: none of its layers with weights ({theirs}) has the name and weight "
+            "shapes of one of this model's, so nothing would be copied; start from a run "
+            "with the same body (block sizes, input columns, ensemble members)"
+        )
+    frozen = frozen_layers(model, freeze=config.model.freeze, prefixes=block_prefixes(config.model))
+    missing = [layer.name for layer in frozen if layer.weights and layer.name not in matched]
+    if missing:
+        raise ConfigError(
+            f"model.freeze {config.model.freeze} would keep {', '.join(missing)} fixed at "
+            f"its random start: {where} has no layer of that name and weight shapes"
         )
 
 
