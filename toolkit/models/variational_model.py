@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from toolkit.models.layers.dense_variational import DenseVariational
@@ -34,14 +35,21 @@ class VariationalModel(keras.Model):
         self.kl_factor = keras.Variable(1.0, trainable=False, dtype="float32", name="kl_factor")
 
     def _kl(self) -> Any:
-        """The KL terms the variational layers added in the latest forward pass."""
+        """The KL terms the variational layers added in the latest forward pass, as they
+        count in Keras' loss: under a tf.distribute strategy Keras divides every added loss
+        by the number of replicas (their gradients are summed), so the part taken back for
+        annealing is divided alike (undivided, two replicas trained on -KL/2 at the first
+        epoch of a warm-up)."""
         terms = [
             loss
             for layer in self._flatten_layers(include_self=False, recursive=True)
             if isinstance(layer, DenseVariational)
             for loss in layer.losses
         ]
-        return ops.sum(ops.stack([ops.cast(t, "float32") for t in terms])) if terms else 0.0
+        if not terms:
+            return 0.0
+        kl = ops.sum(ops.stack([ops.cast(t, "float32") for t in terms]))
+        return kl / float(tf.distribute.get_strategy().num_replicas_in_sync)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not training:
