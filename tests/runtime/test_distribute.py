@@ -55,3 +55,16 @@ def test_a_kl_warm_up_trains_alike_on_two_replicas(tmp_path):
     one = CliRun(config, tmp_path / "one")
     two = CliRun(mirrored, tmp_path / "two", env={"TOOLKIT_CPU_DEVICES": "2"})
     assert_same_curves(two.wait(), one.wait(), rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_batch_normalisation_trains_alike_on_two_replicas(tmp_path):
+    """Each replica normalised its own half of the batch, which trained another network
+    (loss 0.555 against 0.483 after 3 epochs here); the statistics are now the global
+    batch's, as on one device."""
+    config = runtime_config()
+    config["model"] = {"task": "regression", "hidden": [8, 8], "batchnorm": True}
+    mirrored = {**config, "runtime": {**config["runtime"], "distribute": "mirrored"}}
+    one = CliRun(config, tmp_path / "one")
+    two = CliRun(mirrored, tmp_path / "two", env={"TOOLKIT_CPU_DEVICES": "2"})
+    assert_same_curves(two.wait(), one.wait(), rtol=1e-4)

@@ -16,7 +16,7 @@ import keras
 
 from toolkit.config import names
 from toolkit.config.schema import ModelConfig
-from toolkit.models.bodies.dense import default_initializer, dense_blocks
+from toolkit.models.bodies.dense import batch_normalization, default_initializer, dense_blocks
 from toolkit.models.uncertainty import Uncertainty, dropout
 
 
@@ -130,9 +130,7 @@ def build_conv_body(
                 name=f"{prefix}_conv{step}",
             )(h)
             if block.batchnorm:
-                h = keras.layers.BatchNormalization(
-                    momentum=model.batchnorm_momentum, name=f"{prefix}_batchnorm{step}"
-                )(h)
+                h = batch_normalization(model, name=f"{prefix}_batchnorm{step}")(h)
             if block.residual and last:
                 # ResNet order: the skip joins before the block's last activation.
                 if shortcut.shape[-1] != block.filters or block.strides != 1:

@@ -40,6 +40,21 @@ def default_initializer(activation: str) -> str:
     return "glorot_uniform"
 
 
+def batch_normalization(model: ModelConfig, *, name: str) -> keras.layers.BatchNormalization:
+    """Batch normalisation at ``model.batchnorm_momentum``, with the batch statistics of the
+    global batch when the model is built under a strategy of several replicas: each
+    replica's own part of the batch trained another network than one device did (two
+    logical CPUs: loss 0.555 against 0.483 after 3 epochs). One device keeps Keras' own
+    two-pass moments (the synchronised ones compute E[x^2] - E[x]^2)."""
+    import tensorflow as tf
+
+    return keras.layers.BatchNormalization(
+        momentum=model.batchnorm_momentum,
+        synchronized=tf.distribute.get_strategy().num_replicas_in_sync > 1,
+        name=name,
+    )
+
+
 def resolve_blocks(model: ModelConfig) -> list[Block]:
     """Fill each block's unset fields from the model-level defaults."""
     blocks = []
@@ -112,14 +127,10 @@ def dense_blocks(
             use_bias=block.batchnorm != "before",
         )(x)
         if block.batchnorm == "before":
-            h = keras.layers.BatchNormalization(
-                momentum=model.batchnorm_momentum, name=f"{prefix}_batchnorm"
-            )(h)
+            h = batch_normalization(model, name=f"{prefix}_batchnorm")(h)
         h = keras.layers.Activation(block.activation, name=f"{prefix}_activation")(h)
         if block.batchnorm == "after":
-            h = keras.layers.BatchNormalization(
-                momentum=model.batchnorm_momentum, name=f"{prefix}_batchnorm"
-            )(h)
+            h = batch_normalization(model, name=f"{prefix}_batchnorm")(h)
         if block.dropout > 0:
             h = dropout(
                 block.dropout,
