@@ -171,3 +171,44 @@ def test_a_run_killed_in_phase_two_resumes_to_the_uninterrupted_result(transfer,
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_an_ensemble_fine_tunes_every_members_backbone(transfer, tmp_path):
+    """Phase 2 looked for the backbone at the model's top level, where an ensemble has its
+    members instead, and stopped with Keras' "No such layer: backbone" traceback."""
+    import keras
+
+    from toolkit.config.loading import load_config
+    from toolkit.models.saving import load_model
+    from toolkit.training.train import train
+
+    weights_file, _ = transfer
+    folder = write_class_folder(tmp_path / "pets", per_class=8, size=32)
+    overrides = [
+        *transfer_overrides(folder, weights_file),
+        "model.ensemble={members: 2}",
+        f"training.fine_tune={{epochs: 1, learning_rate: 1.0e-4, unfreeze: {UNFREEZE}}}",
+        "callbacks.tensorboard=false",
+    ]
+    config = load_config(REPO / "configs" / "transfer_mobilenet.yaml", overrides)
+    result = train(config, output_dir=tmp_path / "runs", verbose=0)
+    assert result.status == "completed"
+    model = load_model(result.run_dir / "model.keras")
+    final = _weights_by_path(model)
+    model.load_weights(result.run_dir / "checkpoints" / "phase1.weights.h5")
+    after_phase_one = _weights_by_path(model)
+    for index in range(2):
+        backbone = model.get_layer(f"member{index}").get_layer("backbone")
+        unfrozen = {
+            w.path
+            for layer in backbone.layers[-UNFREEZE:]
+            if not isinstance(layer, keras.layers.BatchNormalization)
+            for w in layer.weights
+        }
+        changed = {
+            w.path
+            for w in backbone.weights
+            if not np.array_equal(final[w.path], after_phase_one[w.path])
+        }
+        assert unfrozen and changed == unfrozen, index

@@ -183,14 +183,26 @@ def build_backbone_body(
     return dense_blocks(x, model, uncertainty=uncertainty, seed=seed, join=join)
 
 
+def backbones(model: keras.Model) -> list[keras.Model]:
+    """The backbone of ``model``, or of each of an ensemble's members (nested models)."""
+    found = []
+    for layer in model.layers:
+        if layer.name == BACKBONE_LAYER:
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(backbones(layer))
+    return found
+
+
 def unfreeze(model: keras.Model, layers: int | str) -> list[str]:
-    """Make the backbone trainable: all of it, or its last ``layers`` layers, batch
-    normalisation excepted (it stays in inference mode). Returns the names of the layers now
-    trainable."""
-    application = model.get_layer(BACKBONE_LAYER)
-    application.trainable = True
-    if layers != "all":
-        for layer in application.layers[: -int(layers)]:
-            layer.trainable = False
-    _freeze_batch_norm(application)
-    return [layer.name for layer in application.layers if layer.trainable and layer.weights]
+    """Make the backbone trainable (every member's, in an ensemble): all of it, or its last
+    ``layers`` layers, batch normalisation excepted (it stays in inference mode). Returns
+    the names of the backbone's layers now trainable."""
+    applications = backbones(model)
+    for application in applications:
+        application.trainable = True
+        if layers != "all":
+            for layer in application.layers[: -int(layers)]:
+                layer.trainable = False
+        _freeze_batch_norm(application)
+    return [layer.name for layer in applications[0].layers if layer.trainable and layer.weights]
