@@ -121,6 +121,25 @@ def input_signature(model) -> dict[str, Any]:
     }
 
 
+# Abramowitz and Stegun 7.1.26: erf(x) = 1 - (a1 t + ... + a5 t^5) exp(-x^2), t = 1 / (1 + p x)
+# for x >= 0, within 1.5e-7 of erf everywhere. LiteRT has no Erf op (nor Erfc, which ONNX
+# lacks too), so every format's graph builds erf from exp, division and a polynomial.
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf(x):
+    """erf of a float32 tensor from operations every export format has, to 1.5e-7."""
+    import tensorflow as tf
+
+    magnitude = tf.abs(x)
+    t = 1.0 / (1.0 + _ERF_P * magnitude)
+    polynomial = 0.0
+    for coefficient in reversed(_ERF_A):
+        polynomial = (polynomial + coefficient) * t
+    return tf.sign(x) * (1.0 - polynomial * tf.exp(-tf.square(magnitude)))
+
+
 def _mixture_quantile(level: float, location, scale):
     """Per-row ``level`` quantile of the equally weighted Gaussian mixture of components
     ``location``/``scale`` (components, n), by bisection on its CDF (as
@@ -135,8 +154,7 @@ def _mixture_quantile(level: float, location, scale):
     for _ in range(_BISECTION_STEPS):
         middle = 0.5 * (low + high)
         z = (middle[None, :] - location) / scale
-        # erf, not erfc: ONNX has an Erf operator and no Erfc.
-        cdf = tf.reduce_mean(0.5 * (1.0 + tf.math.erf(z / math.sqrt(2.0))), axis=0)
+        cdf = tf.reduce_mean(0.5 * (1.0 + _erf(z / math.sqrt(2.0))), axis=0)
         below = cdf < level
         low = tf.where(below, middle, low)
         high = tf.where(below, high, middle)
