@@ -85,18 +85,25 @@ def import_keras_tuner(*, bayesian: bool) -> None:
                 del sys.modules[name]
 
 
-def _import_tensorflow_silently() -> None:
-    # TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL: file descriptor 2 points at
-    # /dev/null during the import, so errors stay one line.
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 points at /dev/null inside the block: what TensorFlow's C++ code
+    writes there ignores TF_CPP_MIN_LOG_LEVEL, and errors stay one line."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow  # noqa: F401
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _import_tensorflow_silently() -> None:
+    # TensorFlow's C++ start-up lines.
+    with native_stderr_silenced():
+        import tensorflow  # noqa: F401
 
 
 @contextlib.contextmanager

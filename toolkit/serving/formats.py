@@ -157,10 +157,15 @@ def _write_litert(saved_model: Path, destination: Path, model) -> None:
     delegate, which LiteRT's standalone runtime (``ai_edge_litert``) does not carry."""
     import tensorflow as tf
 
+    from toolkit.startup import native_stderr_silenced
+
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        content = converter.convert()
+        # The converter's MLIR diagnostics (a hundred lines for one op it lacks) go to file
+        # descriptor 2; what they say is in the exception, read below.
+        with native_stderr_silenced():
+            content = converter.convert()
     except Exception as error:
         text = str(error)
         op = re.search(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)
