@@ -55,6 +55,15 @@ def _error(task: str = "regression", model: dict | None = None, **sections) -> s
         ),
         ("regression", {"bayesian": {"posterior_scale_init": 0}}, {}, "posterior_scale_init"),
         ("regression", {"bayesian": {"kl_warmup_epochs": -1}}, {}, "kl_warmup_epochs"),
+        (
+            "regression",
+            {},
+            {
+                "data": {"source": "shards/*.csv", "streaming": True, "validation": 0.2},
+                "prediction": {"conformal": {"calibration": 0.2}},
+            },
+            "calibration as a fraction needs the data in memory; with data.streaming: true",
+        ),
     ],
 )
 def test_a_wrong_uncertainty_setting_is_one_clear_line(task, model, sections, expected):

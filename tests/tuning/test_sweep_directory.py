@@ -161,3 +161,27 @@ def test_resuming_a_completed_sweep_is_refused_and_writes_nothing(finished):
         assert result.stderr.startswith(f"toolkit: error: {message}"), result.stderr
         assert len(result.stderr.splitlines()) == 1
     assert {p.name: p.read_bytes() for p in sweep.iterdir() if p.is_file()} == before
+
+
+def test_a_mistake_in_the_data_leaves_no_sweep_directory(tmp_path):
+    """The data is first read after the sweep's directory exists (TensorFlow has started by
+    then); a target missing from the file left a sweep at status 'created', which report
+    and --resume took for one. Now nothing is left, as train leaves no run directory."""
+    import numpy as np
+    import yaml
+
+    from tests.tuning.conftest import sweep_config
+
+    rows = np.random.default_rng(0).normal(size=(40, 3))
+    pd.DataFrame(rows, columns=["a", "b", "y"]).to_csv(tmp_path / "rows.csv", index=False)
+    config = sweep_config(tmp_path, max_trials=2)
+    config["data"] = {"source": str(tmp_path / "rows.csv"), "target": "yy", "validation": 0.25}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("tune", path, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"toolkit: error: {tmp_path / 'rows.csv'}: target column 'yy' is not in the data "
+        "(did you mean 'y'?); columns: a, b, y\n"
+    )
+    assert list((tmp_path / "out").iterdir()) == []

@@ -1396,6 +1396,17 @@ class ExperimentConfig(Strict):
                 "and intervals); classifiers predict classes"
             )
         conformal = prediction.conformal
+        if (
+            conformal is not None
+            and conformal.calibration != "validation"
+            and self.data.streaming is True
+        ):
+            # Also checked where streaming: auto decides to stream (the shards' prepare).
+            raise ValueError(
+                "prediction.conformal.calibration as a fraction needs the data in memory; "
+                "with data.streaming: true it calibrates on the validation split "
+                "(calibration: validation)"
+            )
         if conformal is not None and conformal.method == "cqr":
             if task != "regression":
                 raise ValueError(

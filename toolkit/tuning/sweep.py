@@ -39,6 +39,7 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.environment import TUNER_ENV, restored_environment
 from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
 from toolkit.runs import (
+    LOCK_FILE,
     DirectoryLock,
     atomic_write_text,
     create_run_directory,
@@ -507,6 +508,26 @@ class SweepSession:
         finally:
             self.release()
 
+    # What a new sweep has written before its first trial; a directory holding only these
+    # (and no file of the user's, as a --sweep-dir given may) is the sweep's own.
+    _FIRST_FILES = frozenset({"sweep.json", "base_config.yaml", LOCK_FILE})
+
+    def _discard_if_new(self) -> None:
+        """A new sweep stopped by a user mistake in its data before its first trial leaves no
+        directory behind, as ``toolkit train`` leaves no run directory: it stayed at status
+        'created', which report and --resume then took for a sweep."""
+        path = self.records.path
+        if self.resumed or self.role.kind != "single":
+            return
+        if any(entry.name not in self._FIRST_FILES for entry in path.iterdir()):
+            return
+        self.release()
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the config's name folder, if nothing else is in it
+            path.parent.rmdir()
+
     def release(self) -> None:
         """Let other processes resume the sweep, and (a worker) stop its heartbeat; ``run``
         does it when it ends."""
@@ -600,7 +621,11 @@ class SweepSession:
                 verbose=self.verbose,
                 worker=self.role.tuner_id or "main",
             )
-            runner.preflight(self.config)
+            try:
+                runner.preflight(self.config)
+            except ToolkitError:
+                self._discard_if_new()
+                raise
         max_epochs = self.tuner.max_epochs or self.config.training.epochs
         oracle = make_oracle(
             self.tuner,
