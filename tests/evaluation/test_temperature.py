@@ -176,3 +176,38 @@ def test_temperature_and_conformal_sets_share_one_prediction_of_the_validation_r
     p = special.softmax(logits / t, axis=1)
     scores = np.sort(1.0 - p[np.arange(len(labels)), labels])
     np.testing.assert_allclose(calibration.conformal.scores, scores, rtol=1e-5, atol=1e-7)
+
+
+def test_a_temperature_stopped_at_its_bound_is_flagged_and_warned(tmp_path):
+    """On labels drawn at random the NLL falls as T grows (uniform is the best there is),
+    and T stopped at 20 without a word; std scaling's factor at its bound said so. Checked
+    on the fit alone (logits that carry no information about the labels) and on a run."""
+    import json
+
+    import pandas as pd
+
+    import toolkit
+    from tests.helpers import tiny_config
+    from toolkit.evaluation.temperature import fit_temperature, temperature_at_bound
+
+    rng = np.random.default_rng(0)
+    # (passes, rows, members, classes), as the model's raw outputs
+    noise_logits, noise_labels = rng.normal(size=(1, 300, 1, 3)) * 3, rng.integers(0, 3, 300)
+    assert temperature_at_bound(fit_temperature("multiclass", noise_logits, noise_labels)) == (
+        "upper"
+    )
+    assert temperature_at_bound(1.0) is None
+
+    frame = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
+    frame["label"] = rng.choice(["x", "y", "z"], size=300)
+    frame.to_csv(tmp_path / "noise.csv", index=False)
+    config = tiny_config(
+        "multiclass",
+        data={"source": str(tmp_path / "noise.csv"), "target": "label", "validation": 0.3},
+        prediction={"temperature_scaling": True},
+    )
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    bounded = json.loads((run.path / "metrics.json").read_text())["temperature_scaling"]["bounded"]
+    assert bounded.startswith("T stopped at its upper bound 20: the probabilities are flattened")
+    warnings = json.loads((run.path / "run.json").read_text())["warnings"]
+    assert f"prediction.temperature_scaling: {bounded}" in warnings

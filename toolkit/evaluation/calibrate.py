@@ -22,7 +22,12 @@ from toolkit.evaluation.metrics import regression_metrics
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.evaluation.predict import model_outputs, summarize_outputs
 from toolkit.evaluation.std_scaling import at_bound, fit_std_scale
-from toolkit.evaluation.temperature import calibration_change, fit_temperature, separable
+from toolkit.evaluation.temperature import (
+    calibration_change,
+    fit_temperature,
+    separable,
+    temperature_at_bound,
+)
 
 if TYPE_CHECKING:
     from toolkit.data.prepared import PreparedData
@@ -97,6 +102,17 @@ def fit_temperature_scaling(
         "ece_definition": ECE_DEFINITION,
         "validation": calibration_change(task, logits, y[:, 0], temperature),
     }
+    bound = temperature_at_bound(temperature)
+    if bound is not None and "separable" not in report:
+        # As std scaling's: the fit wanted more than the search allows, say so.
+        log_loss = report["validation"]["log_loss_after"]
+        report["bounded"] = f"T stopped at its {bound} bound {temperature:.3g}: " + (
+            "the probabilities are flattened almost to uniform, the network's scores "
+            f"barely tell the classes apart on the validation split (log loss "
+            f"{log_loss:.3f}); train longer or check the data"
+            if bound == "upper"
+            else f"the probabilities are still too soft (validation log loss {log_loss:.3f})"
+        )
     if data.test is not None:
         test_features, test_y = data.test.sample(CALIBRATION_ROWS, seed=config.seed)
         test_logits = model_outputs(model, test_features, config)

@@ -50,6 +50,15 @@ def separable(task: str, logits: np.ndarray, labels: np.ndarray) -> bool:
     )
 
 
+def temperature_at_bound(temperature: float) -> str | None:
+    """'upper' or 'lower' when a fitted T stopped at an end of [1/4, 20] (within its
+    optimiser's tolerance), else None: the fit wanted more than the search allows."""
+    for name, bound in (("lower", _LOG_T_BOUNDS[0]), ("upper", _LOG_T_BOUNDS[1])):
+        if abs(math.log(temperature) - bound) < 1e-4:
+            return name
+    return None
+
+
 def fit_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> float:
     """The T > 0 minimising the NLL of ``labels`` under ``mean_probabilities(logits, T)``;
     when the rows are ``separable``, ``separable_temperature``'s instead."""

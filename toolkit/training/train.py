@@ -935,6 +935,8 @@ def _finish(
     warnings.append(_unbounded_conformal_warning(calibration.conformal))
     if calibration.std_scaling is not None and "bounded" in calibration.std_scaling:
         warnings.append(f"prediction.std_scaling: {calibration.std_scaling['bounded']}")
+    if calibration.temperature is not None and "bounded" in calibration.temperature:
+        warnings.append(f"prediction.temperature_scaling: {calibration.temperature['bounded']}")
     if any(warnings):
         run.update_run(warnings=[*run.read_run().get("warnings", []), *filter(None, warnings)])
     run.update_run(

@@ -209,6 +209,7 @@ def _calibration(metrics: dict) -> Section | None:
             ("temperature T", temperature.get("temperature")),
             ("fitted on", temperature.get("fitted_on")),
             ("no validation mistake", temperature.get("separable")),
+            ("at its bound", temperature.get("bounded")),
         ]
         blocks += [Paragraph("Temperature scaling"), KeyValues.of(items)]
         blocks += _before_after(temperature, ("log_loss", "ece"))
