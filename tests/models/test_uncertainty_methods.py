@@ -292,3 +292,28 @@ def test_a_prior_on_the_point_layers_is_refused_where_it_has_nothing_to_set(
     )
     with pytest.raises(ConfigError, match=message):
         validate_config(raw)
+
+
+def test_a_run_that_keeps_weights_from_the_kl_warm_up_says_so(tmp_path):
+    """A warm-up as long as training (or early stopping that restores one of its epochs)
+    keeps weights trained on part of the KL: the run completed with no warning."""
+    import json
+
+    import toolkit
+
+    def warnings(epochs: int) -> list[str]:
+        config = tiny_config(
+            "regression",
+            model={"task": "regression", "hidden": [4], "bayesian": {"kl_warmup_epochs": 3}},
+            training={"epochs": epochs, "batch_size": 16},
+            callbacks={"tensorboard": False, "learning_curve": False, "early_stopping": False},
+        )
+        run = toolkit.train(config, output_dir=tmp_path / str(epochs), verbose=0)
+        return json.loads((run.path / "run.json").read_text()).get("warnings") or []
+
+    assert (
+        "model.bayesian.kl_warmup_epochs 3: the weights kept are epoch 3's, trained before the "
+        "KL term reached its full weight (epoch 4); raise training.epochs (now 3) or lower the "
+        "warm-up"
+    ) in warnings(3)
+    assert not [w for w in warnings(4) if "kl_warmup_epochs" in w]

@@ -150,6 +150,21 @@ def _no_progress_warning(config: ExperimentConfig, history: pd.DataFrame) -> str
     )
 
 
+def _kl_warmup_warning(config: ExperimentConfig, kept_epoch: int) -> str | None:
+    """One line when the weights the run kept were trained before the KL term reached its
+    full weight (``bayesian.kl_warmup_epochs`` as long as training, or early stopping that
+    restored a warm-up epoch), or None: their posterior is narrower than the ELBO's."""
+    bayesian = config.model.bayesian
+    if bayesian is None or not bayesian.kl_warmup_epochs or kept_epoch > bayesian.kl_warmup_epochs:
+        return None
+    return (
+        f"model.bayesian.kl_warmup_epochs {bayesian.kl_warmup_epochs}: the weights kept are "
+        f"epoch {kept_epoch}'s, trained before the KL term reached its full weight (epoch "
+        f"{bayesian.kl_warmup_epochs + 1}); raise training.epochs (now "
+        f"{config.training.epochs}) or lower the warm-up"
+    )
+
+
 # A text column with a different value in each of at least this many training rows is
 # reported as an identifier (an id, a timestamp), not a category.
 IDENTIFIER_ROWS = 20
@@ -929,6 +944,11 @@ def _finish(
         run.update_run(status="failed", ended=utc_now(), reason=message)
         raise ToolkitError(message) from None
     warnings = [_no_progress_warning(config, history)] if status == "completed" else []
+    early = run_callbacks.early_stopping
+    restored = early is not None and early.restore_best_weights and early.best_weights is not None
+    warnings.append(
+        _kl_warmup_warning(config, int(early.best_epoch) + 1 if restored else epochs_run)
+    )
     warnings += _identifier_warnings(data.spec, data.train.rows)
     warnings += data.warnings
     warnings.append(_target_resolution_warning(data.spec))
