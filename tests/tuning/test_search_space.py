@@ -299,3 +299,18 @@ def test_an_entry_that_changes_kind_over_extends_says_how(write_config, tmp_path
         check(write_config, child)
     child["tuner"]["search_space"][lr].update(float=None, sampling="linear")
     assert check(write_config, child) is not None
+
+
+def test_an_entry_inside_a_null_section_says_it_switches_the_section_on(write_config, tmp_path):
+    """A search over model.bayesian.kl_warmup_epochs with ``bayesian: null`` makes every
+    trial Bayesian with the section's defaults (layers: all); the error that followed named
+    only those defaults, which the config never mentions."""
+    config = with_space(tmp_path, {"model.bayesian.kl_warmup_epochs": {"choice": [0, 2]}})
+    config["model"]["weight_prior_scale"] = 0.5
+    with pytest.raises(ConfigError) as error:
+        check(write_config, config)
+    assert (
+        "tuner.search_space.model.bayesian.kl_warmup_epochs: value 0 switches on "
+        "model.bayesian, null in the config, with its defaults, and gives an invalid config: "
+        "model: weight_prior_scale applies to point-estimated layers"
+    ) in str(error.value)

@@ -124,6 +124,7 @@ class SearchSpace:
         """``settings``: the base config's values, defaults included (``model_dump``), against
         which a ``when:`` on an untuned path is decided."""
         self.tuner = tuner
+        self._settings = settings
         self._origins = origins or {}
         specs = tuner.search_space
         parents: dict[str, dict[str, list[Any]]] = {}
@@ -176,6 +177,16 @@ class SearchSpace:
                 conditions.append((parent, tuple(self._parent_values(name, dims[parent], values))))
             dims[name] = Dimension(name, parse_path(name), spec, encoded, tuple(conditions))
         self.dimensions: tuple[Dimension, ...] = tuple(dims[name] for name in ordered)
+
+    def switched_on(self, name: str) -> str | None:
+        """The section above ``name`` that is null in the config (``model.bayesian`` for
+        ``model.bayesian.kl_warmup_epochs``), which a trial's value there switches on with
+        its defaults; None if every section above it is set."""
+        path = parse_path(name)
+        for length in range(1, len(path)):
+            if get_path(self._settings, path[:length]) is None:
+                return ".".join(str(part) for part in path[:length])
+        return None
 
     def label(self, name: str | None) -> str:
         """``file:line: tuner.search_space.<name>`` for messages."""
@@ -276,6 +287,10 @@ def _probe_error(
     shown = f"value {value!r}"
     if conditions:
         shown += " (with " + ", ".join(f"{k}={v!r}" for k, v in conditions.items()) + ")"
+    switched = space.switched_on(name)
+    if switched is not None:
+        # The message is about the section's defaults, which the config never mentions.
+        shown += f" switches on {switched}, null in the config, with its defaults, and"
     return ConfigError(f"{space.label(name)}: {shown} gives an invalid config: {text}")
 
 
