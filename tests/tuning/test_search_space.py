@@ -314,3 +314,19 @@ def test_an_entry_inside_a_null_section_says_it_switches_the_section_on(write_co
         "model.bayesian, null in the config, with its defaults, and gives an invalid config: "
         "model: weight_prior_scale applies to point-estimated layers"
     ) in str(error.value)
+
+
+def test_cross_validation_with_a_calibration_fraction_is_refused(write_config, tmp_path):
+    """The folds hold training and validation rows only: with a calibration fraction every
+    cross-validated trial failed on "'NoneType' object has no attribute 'sample'"."""
+    config = with_space(tmp_path, {"model.dropout": {"choice": [0.0, 0.1]}}, cv_folds=2)
+    config["model"]["head"] = "gaussian"
+    config["prediction"] = {"conformal": {"calibration": 0.25}}
+    with pytest.raises(ConfigError) as error:
+        check(write_config, config)
+    assert str(error.value).endswith(
+        "tuner.cv_folds and prediction.conformal.calibration 0.25 do not combine: each fold "
+        "calibrates on its validation fold (calibration: validation)"
+    )
+    config["prediction"]["conformal"]["calibration"] = "validation"
+    check(write_config, config)

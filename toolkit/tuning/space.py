@@ -312,6 +312,19 @@ def validate_search_space(
         raise ConfigError("the config has no tuner: section; add one with a search_space")
     space = SearchSpace(tuner, config.model_dump(mode="json"), origins)
     where = origins.get(("tuner",), "config")
+    conformal = config.prediction.conformal
+    if (
+        tuner.cv_folds is not None
+        and conformal is not None
+        and conformal.calibration != "validation"
+    ):
+        # The folds cut the training split into training and validation rows only: every
+        # cross-validated trial failed on the missing calibration rows (an AttributeError).
+        raise ConfigError(
+            f"{where}: tuner.cv_folds and prediction.conformal.calibration "
+            f"{conformal.calibration} do not combine: each fold calibrates on its validation "
+            "fold (calibration: validation)"
+        )
     if not config.callbacks.csv_logger:
         raise ConfigError(
             f"{where}: tuner: trials are scored from history.csv; set callbacks.csv_logger: true"
