@@ -378,6 +378,21 @@ def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, t
     said = [line for line in evaluated.stderr.splitlines() if line.startswith("toolkit: warning")]
     assert said == warned
 
+    # The Python API's Run.predict, on a frame and on the file, warns the same (it said
+    # nothing, where predict_file and evaluate warned).
+    import warnings as python_warnings
+
+    import toolkit
+    from toolkit.data.input_audit import InputWarning
+
+    run = toolkit.load_run(trained_run)
+    for given in (rows.drop(columns="label"), tmp_path / "rows.csv"):
+        with python_warnings.catch_warnings(record=True) as caught:
+            python_warnings.simplefilter("always")
+            run.predict(given)
+        said = [f"toolkit: warning: {w.message}" for w in caught if w.category is InputWarning]
+        assert said == warned, given
+
 
 PREDICT_CASES = [
     pytest.param(

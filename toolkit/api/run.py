@@ -180,37 +180,45 @@ class Run:
         ``aleatoric_std``, ``lower``, ``upper`` or ``probability_<class>``, ``entropy``,
         ``mutual_information``, and with a conformal calibration ``conformal_lower``,
         ``conformal_upper`` or ``prediction_set``, ``set_size``. ``label`` names a file input
-        in messages."""
+        in messages. Values training never saw are scored, and each column that held some is
+        an ``InputWarning``, as ``predict_file`` and ``evaluate`` warn."""
+        from toolkit.data.input_audit import InputAudit, InputWarning
         from toolkit.data.preprocessing import feature_arrays
         from toolkit.evaluation.blocks import input_blocks
         from toolkit.evaluation.predict import draws_at_prediction, predict_chunk, predict_frame
 
+        audit = InputAudit(self.spec)
         if isinstance(data, pd.DataFrame):
             frame, what = read_rows(data, label="input")
-            feature_arrays(frame, self.spec, what=what)  # problems fail before TensorFlow
-            return predict_frame(
+            # Problems fail before TensorFlow; what training never saw is counted.
+            audit.counted(feature_arrays(frame, self.spec, what=what))
+            predictions = predict_frame(
                 self.model,
                 frame,
                 self.spec,
                 self.config,
                 calibration=self.calibration,
             )
-        chunks = self._reader().read_input(data, self.spec, label=label)
-        model = self.model
-        frames = [
-            predict_chunk(
-                model,
-                chunk,
-                self.spec,
-                self.config,
-                calibration=self.calibration,
-                first_row=first_row,
-            )
-            for first_row, chunk in input_blocks(
-                chunks, exact=draws_at_prediction(model, self.config)
-            )
-        ]
-        return pd.concat(frames, ignore_index=True)
+        else:
+            chunks = audit.watch(self._reader().read_input(data, self.spec, label=label))
+            model = self.model
+            frames = [
+                predict_chunk(
+                    model,
+                    chunk,
+                    self.spec,
+                    self.config,
+                    calibration=self.calibration,
+                    first_row=first_row,
+                )
+                for first_row, chunk in input_blocks(
+                    chunks, exact=draws_at_prediction(model, self.config)
+                )
+            ]
+            predictions = pd.concat(frames, ignore_index=True)
+        for finding in audit.findings():
+            warnings.warn(finding, InputWarning, stacklevel=2)
+        return predictions
 
     def predict_file(
         self, data: str | Path, output: str | Path, *, label: str = "input file"
