@@ -148,6 +148,24 @@ def test_a_target_outside_the_stated_range_is_refused_before_a_run_exists(tmp_pa
     assert "\n" not in message
     assert not (tmp_path / "runs").exists()
 
+    # Evaluating such rows scores them (as misses, the intervals never leave the range),
+    # and says so: it said nothing.
+    import warnings
+
+    from toolkit.api.run import Run
+    from toolkit.data.input_audit import InputWarning
+
+    frame.drop(index=[3, 40]).to_csv(tmp_path / "counts.csv", index=False)
+    run = Run(train(validate_config(raw), output_dir=tmp_path / "runs", verbose=0).run_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run.evaluate(frame)
+    assert [str(w.message) for w in caught if w.category is InputWarning] == [
+        "target column 'y': 2 of 80 rows lie outside prediction.target_range [0, null], which "
+        "training refused; predictions and intervals stay inside it, so those rows are "
+        "scored as misses"
+    ]
+
 
 def test_the_exported_endpoint_clips_as_predict_does():
     """ServingPlan's summary of a Gaussian ensemble's draws equals summarize_outputs', split

@@ -274,14 +274,17 @@ class Run:
         else:
             # Rows a user gives may hold what training never saw: scored, and said, as predict
             # says it (a missing number silently took the training mean).
-            audit = InputAudit(self.spec)
+            audit = InputAudit(self.spec, target_range=self.config.prediction.target_range)
             if isinstance(data, pd.DataFrame):
                 frame, what = read_rows(data, label="data")
                 features = feature_arrays(frame, self.spec, what=what, finite=True)
-                chunks = [(audit.counted(features), encode_target(frame, self.spec, what=what))]
+                target = audit.targets(encode_target(frame, self.spec, what=what))
+                chunks = [(audit.counted(features), target)]
             else:
                 inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)
-                chunks = ((chunk.features, chunk.target) for chunk in audit.watch(inputs))
+                chunks = (
+                    (chunk.features, audit.targets(chunk.target)) for chunk in audit.watch(inputs)
+                )
         scores, _, _ = evaluate_chunks(
             self.model,
             chunks,

@@ -37,8 +37,15 @@ class InputAudit:
     outside the vocabulary, missing values in a column that had none in training (numbers
     get the training mean, categories the out-of-vocabulary bucket), and infinite numbers."""
 
-    def __init__(self, spec: FeatureSpec) -> None:
+    def __init__(
+        self, spec: FeatureSpec, *, target_range: list[float | None] | None = None
+    ) -> None:
+        """``target_range``: the run's ``prediction.target_range``; targets given to
+        ``targets`` outside it are counted (training refused them)."""
         self.spec = spec
+        self.target_range = target_range
+        self.target_rows = 0
+        self.targets_outside = 0
         self.rows = 0
         self.missing: Counter[str] = Counter()
         self.infinite: Counter[str] = Counter()
@@ -80,9 +87,32 @@ class InputAudit:
             if len(self.unseen[feature.name]) < TRACKED_VALUES:  # bounded: a chunk beyond
                 self.unseen[feature.name].update(outside[~absent].tolist())
 
+    def targets(self, target: np.ndarray) -> np.ndarray:
+        """Count the rows of an encoded regression ``target`` outside ``target_range``;
+        returns it."""
+        if self.target_range is not None:
+            low, high = self.target_range
+            values = np.asarray(target, dtype=np.float64).reshape(len(target), -1)[:, 0]
+            outside = np.zeros(len(values), dtype=bool)
+            if low is not None:
+                outside |= values < low
+            if high is not None:
+                outside |= values > high
+            self.targets_outside += int(outside.sum())
+            self.target_rows += len(values)
+        return target
+
     def findings(self) -> list[str]:
         """One line per column that held values training never saw, in the spec's order."""
         lines = []
+        if self.targets_outside:
+            low, high = ("null" if bound is None else f"{bound:g}" for bound in self.target_range)
+            lines.append(
+                f"target column '{self.spec.target.name}': {self.targets_outside} of "
+                f"{self.target_rows} rows lie outside prediction.target_range [{low}, {high}], "
+                "which training refused; predictions and intervals stay inside it, so those "
+                "rows are scored as misses"
+            )
         for feature in self.spec.numeric:
             count = self.missing[feature.name]
             if count and not feature.missing:  # imputing was part of training otherwise
