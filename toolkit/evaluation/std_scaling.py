@@ -30,13 +30,18 @@ _MIN_STD = 1e-12
 _LOG_S_BOUNDS = (math.log(0.25), math.log(4.0))
 
 
-def at_bound(factor: float) -> str | None:
-    """'upper' or 'lower' when a fitted s stopped at an end of [1/4, 4] (within its
-    optimiser's tolerance), else None: the fit wanted more than the search allows."""
-    for name, bound in (("lower", _LOG_S_BOUNDS[0]), ("upper", _LOG_S_BOUNDS[1])):
-        if abs(math.log(factor) - bound) < 1e-4:
+def at_log_bound(value: float, log_bounds: tuple[float, float]) -> str | None:
+    """'upper' or 'lower' when a value fitted on a log scale stopped at an end of its search
+    (within its optimiser's tolerance), else None: the fit wanted more than it allows."""
+    for name, bound in (("lower", log_bounds[0]), ("upper", log_bounds[1])):
+        if abs(math.log(value) - bound) < 1e-4:
             return name
     return None
+
+
+def at_bound(factor: float) -> str | None:
+    """``at_log_bound`` for s in [1/4, 4]."""
+    return at_log_bound(factor, _LOG_S_BOUNDS)
 
 
 def scaled_components(

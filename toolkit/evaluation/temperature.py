@@ -10,6 +10,7 @@ import numpy as np
 from scipy import optimize, special
 
 from toolkit.evaluation.metrics import expected_calibration_error
+from toolkit.evaluation.std_scaling import at_log_bound
 
 # T is searched in [1/4, 20] on a log scale.
 _LOG_T_BOUNDS = (math.log(0.25), math.log(20.0))
@@ -51,12 +52,8 @@ def separable(task: str, logits: np.ndarray, labels: np.ndarray) -> bool:
 
 
 def temperature_at_bound(temperature: float) -> str | None:
-    """'upper' or 'lower' when a fitted T stopped at an end of [1/4, 20] (within its
-    optimiser's tolerance), else None: the fit wanted more than the search allows."""
-    for name, bound in (("lower", _LOG_T_BOUNDS[0]), ("upper", _LOG_T_BOUNDS[1])):
-        if abs(math.log(temperature) - bound) < 1e-4:
-            return name
-    return None
+    """``at_log_bound`` for T in [1/4, 20]."""
+    return at_log_bound(temperature, _LOG_T_BOUNDS)
 
 
 def fit_temperature(task: str, logits: np.ndarray, labels: np.ndarray) -> float:
