@@ -245,8 +245,12 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
 
 @pytest.mark.slow
 def test_a_run_group_writes_its_report(tmp_path):
-    """RunGroup had no report(), which Run and Sweep have."""
-    group = toolkit.train_repeated(tiny_config(), repeats=2, output_dir=tmp_path, verbose=0)
+    """RunGroup had no report(), which Run and Sweep have; its report left out the warnings
+    of its seed runs (here a KL warm-up as long as training, in each seed)."""
+    config = tiny_config(
+        model={"task": "regression", "hidden": [8], "bayesian": {"kl_warmup_epochs": 3}}
+    )
+    group = toolkit.train_repeated(config, repeats=2, output_dir=tmp_path, verbose=0)
     html_path, markdown_path = group.report()
     assert (html_path, markdown_path) == (group.path / "report.html", group.path / "report.md")
     rmse = pd.Series([run.metrics["validation"]["rmse"] for run in group.runs])
@@ -256,3 +260,5 @@ def test_a_run_group_writes_its_report(tmp_path):
     rmse_row = next(line for line in markdown.splitlines() if line.startswith("| rmse |"))
     assert rmse_row.endswith(f"| {summary} |")  # columns train, validation
     assert f"<td>{summary}</td>" in html_path.read_text()
+    warned = [line for line in markdown.splitlines() if "kl_warmup_epochs 3: the weights" in line]
+    assert [line.split(":")[0] for line in warned] == [run.path.name for run in group.runs]

@@ -189,11 +189,15 @@ def _per_class(metrics: dict) -> Section | None:
     return Section(f"Per-class accuracy ({evaluated} split)", [Table.of(columns, rows)])
 
 
-def _warnings(record: dict) -> Section | None:
+def _warnings(record: dict, directory: Path | None = None) -> Section | None:
     """run.json's ``warnings``, verbatim: the summary line printed them once, and a report read
     later (a conformal alpha too small for its calibration rows, an id column used as a
-    feature) must not hide them."""
+    feature) must not hide them. A repeat group's (``directory``) adds its seed runs',
+    each named by its run."""
     warnings = [str(w) for w in record.get("warnings") or [] if w]
+    for run in record.get("runs") or [] if directory is not None else []:
+        seed = read_json(directory / run / "run.json")
+        warnings += [f"{Path(run).name}: {w}" for w in seed.get("warnings") or [] if w]
     if not warnings:
         return None
     return Section("Warnings", [Paragraph(text) for text in warnings])
@@ -346,7 +350,7 @@ def run_report(directory: Path, *, killed: bool = False) -> Report:
     sections = [
         _overview(record, metrics, history, repeat),
         why_it_stopped(record),
-        _warnings(record),
+        _warnings(record, directory if repeat else None),
         _metrics(metrics),
         _baselines(metrics),
         _per_class(metrics),
