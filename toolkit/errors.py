@@ -18,10 +18,11 @@ class DataError(ToolkitError):
     """The data does not fit the config (missing file, column, bad values)."""
 
 
-def did_you_mean(given: str, choices: Iterable[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
+def did_you_mean(given: str, choices: Iterable[str], *, prefix: str = "") -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string;
+    ``prefix`` goes before the choice shown (the path above a mistyped key)."""
     matches = difflib.get_close_matches(str(given), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    return f" (did you mean '{prefix}{matches[0]}'?)" if matches else ""
 
 
 def unknown_name(kind: str, given: str, choices: Iterable[str]) -> str:

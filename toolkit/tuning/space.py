@@ -44,9 +44,7 @@ def _closest_path(data: Any, path: KeyPath) -> str:
             node, found = node[str(part)], [*found, str(part)]
             continue
         if isinstance(node, dict):
-            close = did_you_mean(str(part), node)
-            if close:
-                return close.replace("'", f"'{'.'.join(found)}.", 1) if found else close
+            return did_you_mean(str(part), node, prefix="".join(f"{key}." for key in found))
         return ""
     return ""
 
