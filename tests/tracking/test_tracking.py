@@ -33,6 +33,8 @@ def test_a_run_is_logged_and_reads_back(tmp_path):
     store = tmp_path / "mlruns"
     config = tiny_config(
         "regression",
+        model={"task": "regression", "hidden": [8], "head": "gaussian"},
+        prediction={"std_scaling": True, "conformal": {"method": "split"}},
         evaluation={"plots": True, "baselines": False},
         tracking={"mlflow": {"uri": str(store), "experiment": "tiny"}},
     )
@@ -53,6 +55,14 @@ def test_a_run_is_logged_and_reads_back(tmp_path):
     # Final metrics as metrics.json has them.
     metrics = json.loads(run.directory.metrics.read_text())
     assert logged.data.metrics["validation.rmse"] == pytest.approx(metrics["validation"]["rmse"])
+    # And what calibration fitted, which the run's intervals depend on.
+    fitted = {
+        "std_scaling.factor": metrics["std_scaling"]["factor"],
+        "std_scaling.validation.nll_after": metrics["std_scaling"]["validation"]["nll_after"],
+        "conformal.quantile": metrics["conformal"]["quantile"],
+        "conformal.rows": metrics["conformal"]["rows"],
+    }
+    assert {name: logged.data.metrics.get(name) for name in fitted} == pytest.approx(fitted)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {
         "model",
@@ -103,7 +113,10 @@ def test_sweep_trials_and_repeats_nest_under_their_parent(tmp_path):
         tuner={
             "algorithm": "random",
             "max_trials": 2,
-            "search_space": {"model.hidden.0": {"choice": [4, 8]}},
+            "search_space": {
+                "model.hidden.0": {"choice": [4, 8]},
+                "training.optimizer.learning_rate": {"float": [1e-3, 1e-2], "sampling": "log"},
+            },
         },
     )
     sweep = toolkit.tune(config, output_dir=tmp_path / "out")
@@ -126,6 +139,15 @@ def test_sweep_trials_and_repeats_nest_under_their_parent(tmp_path):
     assert children[sweep_id] == trial_dirs and len(trial_dirs) == 2
     assert children[group_id] == sorted(r.path.name for r in group.runs)
     assert by_id[sweep_id].data.tags["toolkit.kind"] == "sweep"
+    # A searched path is logged as its search dimension, not the base value no trial used,
+    # and the search space is not repeated under tuner.search_space.
+    sweep_params = by_id[sweep_id].data.params
+    assert sweep_params["model.hidden.0"] == 'searched {"choice": [4, 8]}'
+    assert sweep_params["training.optimizer.learning_rate"] == (
+        'searched {"float": [0.001, 0.01], "sampling": "log"}'
+    )
+    assert not [key for key in sweep_params if key.startswith("tuner.search_space")]
+    assert sweep_params["tuner.max_trials"] == "2"
     best = sweep.best_trial["objective"]
     assert by_id[sweep_id].data.metrics["best.val_loss"] == pytest.approx(best)
     assert "validation.rmse.mean" in by_id[group_id].data.metrics

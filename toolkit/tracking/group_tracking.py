@@ -16,7 +16,7 @@ from toolkit.tracking.run_tracking import config_params
 class GroupTracking:
     """``read``/``write`` get and update the group's JSON record (run.json or sweep.json),
     where the MLflow run id is kept so that a resumed sweep logs to the same run; ``params``
-    replace those of the config in the tracked parameters."""
+    are the tracked parameters, the config's flattened when not given."""
 
     def __init__(
         self,
@@ -32,8 +32,7 @@ class GroupTracking:
             else None
         )
         self.config = config
-        # Parameters replacing the config's (a --repeat group's seeds for its base seed).
-        self.params = {**config_params(config), **(params or {})}
+        self.params = config_params(config) if params is None else params
         self._read, self._write = read, write
         self._warned = False
 

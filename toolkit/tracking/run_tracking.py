@@ -5,32 +5,60 @@ from __future__ import annotations
 
 from typing import Any
 
+from toolkit.config.loading import flatten
 from toolkit.config.schema import ExperimentConfig
 from toolkit.runs import RunDirectory, read_json
 from toolkit.tracking.context import parent_run, report_warning, tracking_enabled
 from toolkit.tracking.mlflow_tracker import MLflowTracker
 
-# The splits of metrics.json whose scores become the run's final MLflow metrics.
+# The splits of metrics.json whose scores become the run's final MLflow metrics, and the
+# sections of what calibration fitted, whose numbers do too.
 _SPLITS = ("train", "validation", "test")
+_CALIBRATIONS = ("temperature_scaling", "std_scaling", "conformal")
 
 
 def config_params(config: ExperimentConfig) -> dict[str, Any]:
     """The resolved config as flat ``key.path: value`` parameters, as ``--set`` names them."""
-    from toolkit.config.loading import flatten
-
     data = config.model_dump(mode="json")
     data.pop("tracking", None)
     return flatten(data)
 
 
+def sweep_params(config: ExperimentConfig) -> dict[str, Any]:
+    """A sweep's parameters: the config's, with each searched path given as its search
+    dimension (``searched {"choice": [4, 8]}``) rather than the base value no trial used,
+    and the search space itself not repeated under ``tuner.search_space``."""
+    import json
+
+    params = {
+        key: value
+        for key, value in config_params(config).items()
+        if not key.startswith("tuner.search_space.")
+    }
+    for path, dimension in config.tuner.search_space.items():
+        shown = dimension.model_dump(mode="json", exclude_defaults=True)
+        params[path] = f"searched {json.dumps(shown, separators=(', ', ': '))}"
+    return params
+
+
 def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """``test.rmse``, ``validation.accuracy`` ...: the scalar scores of metrics.json."""
+    """``test.rmse``, ``validation.accuracy`` ...: the scalar scores of metrics.json; and what
+    the run's calibration fitted (``temperature_scaling.temperature``, ``std_scaling.factor``,
+    ``conformal.quantile``, with their before/after scores), which its intervals depend on."""
     flat: dict[str, float] = {}
     for split in _SPLITS:
         for name, value in (metrics.get(split) or {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if _is_number(value):
                 flat[f"{split}.{name}"] = float(value)
+    for section in _CALIBRATIONS:
+        for name, value in flatten(metrics.get(section) or {}, f"{section}.").items():
+            if _is_number(value):
+                flat[name] = float(value)
     return flat
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class RunTracking:

@@ -148,10 +148,14 @@ def _train_group(
             runs=[],
         )
     from toolkit.tracking import GroupTracking, nested_under
+    from toolkit.tracking.run_tracking import config_params
 
     # The group's tracked parameters name every seed its runs used, not the first alone.
     tracking = GroupTracking(
-        config, read=group.read_run, write=group.update_run, params={"seed": str(seeds)}
+        config,
+        read=group.read_run,
+        write=group.update_run,
+        params={**config_params(config), "seed": str(seeds)},
     )
     results: list[RunResult] = []
     started = tracking.start(group.path.name, kind="repeat", reopen=resuming)

@@ -593,12 +593,16 @@ class SweepSession:
         """The sweep's MLflow run that its trials nest under: opened (or, resumed, reopened)
         by the chief or single process; a worker nests its trials under the chief's."""
         from toolkit.tracking import GroupTracking
+        from toolkit.tracking.run_tracking import sweep_params
 
         if self.role.kind == "worker":
             record = self.records.read_sweep().get("tracking") or {}
             return None, (record.get("mlflow") or {}).get("run_id")
         tracking = GroupTracking(
-            self.config, read=self.records.read_sweep, write=self.records.update_sweep
+            self.config,
+            read=self.records.read_sweep,
+            write=self.records.update_sweep,
+            params=sweep_params(self.config),
         )
         return tracking, tracking.start(self.records.path.name, kind="sweep", reopen=self.resumed)
 
