@@ -365,3 +365,45 @@ def validate_search_space(
                 except ConfigError as error:
                     raise _probe_error(space, dim.name, value, conditions, error) from None
     return space
+
+
+def _penalty_paths(section: Any, path: str = "model") -> list[str]:
+    """The config paths that put a weight penalty on the model: ``l1``/``l2`` at any depth
+    (the model's, a block's, the conv section's) and ``weight_prior_scale``."""
+    found = []
+    if isinstance(section, dict):
+        for key, value in section.items():
+            here = f"{path}.{key}"
+            if key in ("l1", "l2", "weight_prior_scale") and value:
+                found.append(here)
+            else:
+                found.extend(_penalty_paths(value, here))
+    elif isinstance(section, list):
+        for index, item in enumerate(section):
+            found.extend(_penalty_paths(item, f"{path}.{index}"))
+    return found
+
+
+def penalised_objective_warning(config: ExperimentConfig) -> str | None:
+    """A warning when the objective is Keras' ``val_loss`` (or ``loss``), which adds the
+    weights' penalty to the data's loss, and the search varies the model: networks of other
+    widths or penalties carry other penalties, so it ranks them by more than their fit (a
+    narrower network can come first with a worse validation NLL)."""
+    tuner = config.tuner
+    if tuner is None or tuner.objective not in ("val_loss", "loss"):
+        return None
+    penalties = _penalty_paths(config.model.model_dump(mode="json"))
+    searched = [path for path in tuner.search_space if path.startswith("model.")]
+    if not penalties or not searched:
+        return None
+    if config.model.task != "regression":
+        fit = "validation.log_loss"
+    elif config.model.has_spread:
+        fit = "validation.nll"
+    else:
+        fit = "validation.rmse"
+    return (
+        f"tuner.objective {tuner.objective} includes the weight penalty of {penalties[0]}, "
+        f"which changes with {searched[0]} between trials, so it can rank a worse fit first; "
+        f"tuner.objective: {fit} compares the trials' fit alone"
+    )

@@ -51,7 +51,7 @@ from toolkit.runs import (
 from toolkit.text import counted
 from toolkit.tracking import nested_under
 from toolkit.tuning.records import SweepRecords, require_sweep_directory
-from toolkit.tuning.space import SearchSpace, validate_search_space
+from toolkit.tuning.space import SearchSpace, penalised_objective_warning, validate_search_space
 
 # What a resumed (or joined) sweep may change: everything else would make trials incomparable.
 RESUMABLE_SETTINGS = ("max_trials", "keep_top_k", "worker_timeout", "max_consecutive_failures")
@@ -654,6 +654,9 @@ class SweepSession:
         if self.role.kind != "worker":
             # Announced once the total is known: a grid smaller than max_trials runs fewer.
             self._announce()
+            warning = penalised_objective_warning(self.config)
+            if warning is not None:
+                print(f"toolkit: warning: {warning}", file=sys.stderr, flush=True)
         try:
             try:
                 tuner.search()
