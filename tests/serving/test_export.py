@@ -26,13 +26,11 @@ MC_SAMPLES = 40  # the export's passes, given on the command line; predict uses 
 
 CONFIGS = {
     "regressor": tiny_config("regression"),
+    # Its table (written by the fixture) has categorical columns whose names a signature, or
+    # a Keras layer, cannot take: renamed in the export, mapped back in its description.
     "classifier": tiny_config(
         "binary",
-        data={
-            "source": "synthetic:binary",
-            "synthetic": {"samples": 160, "features": 4, "categorical_features": 1},
-            "validation": 0.25,
-        },
+        data={"source": "classifier.csv", "target": "label", "validation": 0.25},
     ),
     "gaussian": tiny_config("regression", model={"task": "regression", "head": "gaussian"}),
     "mc_dropout": tiny_config(
@@ -85,21 +83,41 @@ FRESH = textwrap.dedent(
 )
 
 
+# Categorical columns: a plain one, ones a signature renames (a space, a letter outside
+# ASCII, a leading digit), one Keras refuses as a layer name (a slash) beside the name its
+# layer would take, and one of the builders' own layer names.
+AWKWARD_COLUMNS = ("cat0", "my col", "città", "1st", "x/1", "x_1", "features")
+
+
+def _classifier_table(path: Path) -> None:
+    rng = np.random.default_rng(3)
+    rows = 160
+    table = pd.DataFrame({"x0": rng.normal(size=rows), "x1": rng.normal(size=rows)})
+    for index, column in enumerate(AWKWARD_COLUMNS):
+        table[column] = rng.choice(["a", "b", "c"][: 2 + index % 2], rows)
+    score = table["x0"] + (table["cat0"] == "a") - (table["x/1"] == "b") + (table["my col"] == "a")
+    table["label"] = np.where(score + rng.normal(scale=0.5, size=rows) > 0.5, "yes", "no")
+    table.to_csv(path, index=False)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Each kind trained once, exported in each format; the fresh process's outputs on the
     run's validation rows, and ``predict``'s on the same rows."""
     base = tmp_path_factory.mktemp("export")
     runs, jobs, expected, frames = {}, [], {}, {}
+    _classifier_table(base / "classifier.csv")
     for kind, config in CONFIGS.items():
+        if kind == "classifier":
+            config = {**config, "data": {**config["data"], "source": str(base / "classifier.csv")}}
         run = toolkit.train(config, output_dir=base / "runs", verbose=0)
         assert run.status == "completed", run.reason
         runs[kind] = run
         frame = held_out_frame(run)
         frames[kind] = frame
         expected[kind] = run.predict(frame)
+        features = feature_arrays(frame, run.spec)
         rows = base / f"{kind}-rows.npz"
-        np.savez(rows, **feature_arrays(frame, run.spec))
         for fmt in FORMATS:
             # A SavedModel directory may carry a version in its name (not a file suffix).
             names = {"saved_model": "sm.v2", "onnx": "m.onnx", "litert": "m.tflite"}
@@ -122,6 +140,9 @@ def exported(tmp_path_factory):
                 assert code == 0 and path.is_dir()
             else:
                 run.export(path, format=fmt, mc_samples=MC_SAMPLES if stochastic else None)
+            # The rows by the export's input names, as its description maps them to columns.
+            inputs = json.loads(path.with_name(path.name + ".json").read_text())["inputs"]
+            np.savez(rows, **{name: features[i.get("column", name)] for name, i in inputs.items()})
             jobs.append(
                 {"key": f"{kind}/{fmt}", "format": fmt, "path": str(path), "rows": str(rows)}
             )
@@ -187,7 +208,7 @@ def test_a_classifier_with_a_categorical_column_exports_probabilities_and_labels
     np.testing.assert_allclose(got["probabilities"][:, 1], positive, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got["probabilities"].sum(axis=1), 1.0, atol=1e-6)
     assert list(got["prediction"]) == list(expected["classifier"]["prediction"].astype(str))
-    # The categorical column matters: an unseen category is its own (out-of-vocabulary) input.
+    # The categorical columns matter: an unseen category is its own (out-of-vocabulary) input.
     assert frames["classifier"]["cat0"].nunique() > 1
 
 
@@ -219,6 +240,13 @@ def test_the_export_describes_itself(exported):
     assert path == runs["classifier"].path / "export" / "saved_model"
     described = json.loads((path.parent / "saved_model.json").read_text())
     assert described["inputs"]["cat0"] == {"dtype": "string", "shape": [None, 1]}
+    # A column whose name a signature cannot take is renamed (as tf.function would rename
+    # it, and unique), and the description names the column it takes.
+    renamed = {
+        name: entry["column"] for name, entry in described["inputs"].items() if "column" in entry
+    }
+    assert renamed == {"my_col": "my col", "citt_": "città", "arg_1st": "1st", "x_1_2": "x/1"}
+    assert {"numeric", "x_1", "features"} <= set(described["inputs"])
     assert described["classes"] == runs["classifier"].spec.target.classes
     assert described["outputs"] == ["prediction", "probabilities"]
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".export-")]
@@ -247,11 +275,11 @@ def test_a_layer_a_format_cannot_express_is_one_line_naming_it(exported, tmp_pat
     shutil.copytree(runs["classifier"].path, run_dir, ignore=shutil.ignore_patterns("export"))
     model = runs["classifier"].model
     inputs = {
-        "numeric": keras.Input((4,), name="numeric"),
-        "cat0": keras.Input((1,), name="cat0", dtype="string"),
+        key: keras.Input(tensor.shape[1:], name=f"input{index}", dtype=tensor.dtype)
+        for index, (key, tensor) in enumerate(model.input.items())
     }
     lowered = Lowercase(name="lowercase")(inputs["cat0"])
-    outputs = model({"numeric": inputs["numeric"], "cat0": lowered})
+    outputs = model({**inputs, "cat0": lowered})
     keras.Model(inputs, outputs).save(run_dir / "model.keras")
     with pytest.raises(toolkit.ToolkitError) as error:
         # in-process: Lowercase is known

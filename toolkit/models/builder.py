@@ -67,11 +67,15 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
         outputs = TemperatureScale(name="temperature", dtype="float32")(outputs)
     name = config.name.replace(".", "_")
     bayesian = model_config.bayesian
-    if model_config.variational and (bayesian.train_samples > 1 or bayesian.kl_warmup_epochs):
-        return VariationalModel(
-            inputs=model_inputs, outputs=outputs, name=name, train_samples=bayesian.train_samples
-        )
-    return keras.Model(inputs=model_inputs, outputs=outputs, name=name)
+    with inputs.renamed_inputs_quietly():
+        if model_config.variational and (bayesian.train_samples > 1 or bayesian.kl_warmup_epochs):
+            return VariationalModel(
+                inputs=model_inputs,
+                outputs=outputs,
+                name=name,
+                train_samples=bayesian.train_samples,
+            )
+        return keras.Model(inputs=model_inputs, outputs=outputs, name=name)
 
 
 def block_prefixes(model: ModelConfig) -> list[str]:

@@ -46,6 +46,7 @@ def load_model(path: str | Path):
     import keras
 
     from toolkit.errors import ToolkitError
+    from toolkit.models.inputs.table import RENAMED_INPUT_WARNING
 
     path = check_model_file(path)
     register_custom_objects()
@@ -55,6 +56,7 @@ def load_model(path: str | Path):
             # unfrozen then; Keras warns that it skips optimizer state it cannot match.
             # Predictions do not use it, and resume points carry their own.
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            warnings.filterwarnings("ignore", message=RENAMED_INPUT_WARNING)
             return keras.saving.load_model(path, safe_mode=True)
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as error:
         text = " ".join(str(error).split())

@@ -24,9 +24,9 @@ from toolkit.serving.formats import FORMATS, Format, check_installed, layer_of
 DEFAULT_NAMES = {"saved_model": "saved_model", "onnx": "model.onnx", "litert": "model.tflite"}
 
 
-def _probe_rows(signature: dict, spec) -> dict[str, np.ndarray]:
+def _probe_rows(signature: dict, spec, columns: dict[str, str]) -> dict[str, np.ndarray]:
     """Three rows every model accepts: numbers around 0, each categorical's first category
-    and an unseen one."""
+    and an unseen one. ``columns``: the signature's names -> the model's inputs'."""
     vocabularies = {feature.name: feature.vocabulary for feature in spec.categorical}
     rows = {}
     for name, tensor_spec in signature.items():
@@ -35,7 +35,7 @@ def _probe_rows(signature: dict, spec) -> dict[str, np.ndarray]:
             column = np.linspace(-1.0, 1.0, 3).reshape((3,) + (1,) * (len(shape) - 1))
             rows[name] = np.broadcast_to(column, shape).astype(tensor_spec.dtype.as_numpy_dtype)
         elif tensor_spec.dtype.name == "string":
-            vocabulary = vocabularies.get(name) or [""]
+            vocabulary = vocabularies.get(columns[name]) or [""]
             values = [vocabulary[0], vocabulary[-1], "<never seen in training>"]
             rows[name] = np.asarray(values, dtype=object).reshape(shape)
         else:
@@ -221,12 +221,18 @@ def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> di
     import toolkit
     from toolkit.models.layers.sampling import portable_sampling
     from toolkit.models.layers.stochastic import set_stochastic
-    from toolkit.serving.outputs import ServingPlan, input_signature, serving_function
+    from toolkit.serving.outputs import (
+        ServingPlan,
+        input_signature,
+        serving_function,
+        serving_names,
+    )
 
     plan = ServingPlan.of(
         model, run.spec, run.config, mc_samples=mc_samples, calibration=run.calibration
     )
     signature = input_signature(model)
+    columns = {name: key for key, name in serving_names(model).items()}
     saved_model = staging / "saved_model"
     set_stochastic(model, plan.stochastic)
     try:
@@ -242,14 +248,19 @@ def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> di
     target = staging / "model"
     fmt.write(saved_model, target, model)
     if fmt.name != "saved_model":
-        _check(fmt, target, saved_model, _probe_rows(signature, run.spec), plan, model)
+        _check(fmt, target, saved_model, _probe_rows(signature, run.spec, columns), plan, model)
     return {
         "format": fmt.name,
         "run": str(run.path),
         "toolkit": toolkit.__version__,
         "endpoint": "serving_default",
+        # An input renamed for the signature (a column ``my col``) names its column.
         "inputs": {
-            name: {"dtype": spec.dtype.name, "shape": [None, *spec.shape[1:]]}
+            name: {
+                "dtype": spec.dtype.name,
+                "shape": [None, *spec.shape[1:]],
+                **({"column": columns[name]} if columns[name] != name else {}),
+            }
             for name, spec in signature.items()
         },
         "outputs": plan.outputs(),

@@ -21,6 +21,7 @@ component, as in ``toolkit.evaluation.predict``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -104,20 +105,51 @@ class ServingPlan:
         return names
 
 
-def input_signature(model) -> dict[str, Any]:
-    """A ``tf.TensorSpec`` per named model input (numeric matrix, categorical columns, images),
-    any batch size."""
-    import tensorflow as tf
+# What a signature's argument may be called in every format: a Python identifier (what
+# tf.function's parameters must be: it renames others itself, with a warning), in ASCII.
+_SERVING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
+
+def serving_names(model) -> dict[str, str]:
+    """Each model input (by the name the model takes it by: ``numeric``, a categorical
+    column's name) -> its argument's name in the export: the same, or for a column named
+    ``my col``, ``città`` or ``1st``, one made of what signatures allow (``my_col``,
+    ``citt_``, ``arg_1st``), with a number added where two would be the same.
+    ``<export>.json`` maps them back."""
     from toolkit.errors import ToolkitError
 
     if not isinstance(model.input, dict):
         raise ToolkitError(
             "the model does not take named inputs (a dict); it was not built by this toolkit"
         )
+    keys = list(model.input)
+    taken = {key for key in keys if _SERVING_NAME.fullmatch(key)}
+    names = {}
+    for key in keys:
+        if _SERVING_NAME.fullmatch(key):
+            names[key] = key
+            continue
+        base = re.sub(r"[^A-Za-z0-9_]", "_", key)
+        base = base if _SERVING_NAME.fullmatch(base) else f"arg_{base}"  # as tf.function does
+        name, count = base, 1
+        while name in taken:
+            count += 1
+            name = f"{base}_{count}"
+        taken.add(name)
+        names[key] = name
+    return names
+
+
+def input_signature(model) -> dict[str, Any]:
+    """A ``tf.TensorSpec`` per named model input (numeric matrix, categorical columns, images),
+    any batch size, keyed and named by ``serving_names``."""
+    import tensorflow as tf
+
     return {
-        name: tf.TensorSpec((None, *tensor.shape[1:]), tf.as_dtype(tensor.dtype), name=name)
-        for name, tensor in model.input.items()
+        name: tf.TensorSpec(
+            (None, *model.input[key].shape[1:]), tf.as_dtype(model.input[key].dtype), name=name
+        )
+        for key, name in serving_names(model).items()
     }
 
 
@@ -293,8 +325,11 @@ def serving_function(model, plan: ServingPlan) -> Callable[[dict[str, Any]], dic
     own draws) summarised as ``summarize`` says. Trace it inside ``portable_sampling()``."""
     import tensorflow as tf
 
+    names = serving_names(model)
+
     def one_pass(inputs: dict[str, Any]):
-        output = tf.cast(model(inputs, training=False), tf.float32)
+        by_key = {key: inputs[name] for key, name in names.items()}
+        output = tf.cast(model(by_key, training=False), tf.float32)
         # An ensemble's (n, members, k): each member is a draw of its own.
         return tf.transpose(output, [1, 0, 2]) if plan.members > 1 else output[None]
 

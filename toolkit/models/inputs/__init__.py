@@ -13,10 +13,12 @@ import keras
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models.inputs.image import build_image_inputs
 from toolkit.models.inputs.signal import build_signal_inputs
-from toolkit.models.inputs.table import build_table_inputs
+from toolkit.models.inputs.table import build_table_inputs, renamed_inputs_quietly
 from toolkit.registry import lookup
 
 InputBuilder = Callable[[FeatureSpec], tuple[dict[str, keras.KerasTensor], keras.KerasTensor]]
+
+__all__ = ["INPUTS", "get", "renamed_inputs_quietly"]
 
 INPUTS: dict[str, InputBuilder] = {
     "table": build_table_inputs,
