@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -262,3 +263,60 @@ def test_a_run_group_writes_its_report(tmp_path):
     assert f"<td>{summary}</td>" in html_path.read_text()
     warned = [line for line in markdown.splitlines() if "kl_warmup_epochs 3: the weights" in line]
     assert [line.split(":")[0] for line in warned] == [run.path.name for run in group.runs]
+
+
+def _labelled_table(kind: str, rows: int = 120) -> pd.DataFrame:
+    """Two features and a target of ``kind``: bool, 0/1 integers or 0..3 integers."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
+    if kind == "bool":
+        frame["label"] = frame["a"] > 0
+    elif kind == "int":
+        frame["label"] = (frame["a"] > 0).astype(np.int64)
+    else:
+        frame["label"] = np.digitize(frame["a"], [-0.7, 0.0, 0.7]).astype(np.int64)
+    return frame
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kind", "suffix", "streaming"),
+    [("bool", "parquet", False), ("int", "csv", False), ("multi", "csv", True)],
+)
+def test_predicted_labels_keep_the_target_type(tmp_path, kind, suffix, streaming):
+    """A bool or integer target came back as the strings 'True' or '1' (in Run.predict and a
+    Parquet ``toolkit predict``), so ``prediction == label`` never held. The labels now have
+    the target's type, checked against the probability columns' own argmax; a run from
+    before (its preprocessing.json without ``label_type``) still predicts strings."""
+    frame = _labelled_table(kind)
+    source = tmp_path / f"train.{suffix}"
+    frame.to_parquet(source) if suffix == "parquet" else frame.to_csv(source, index=False)
+    task = "multiclass" if kind == "multi" else "binary"
+    config = tiny_config(task, data={"source": str(source), "target": "label"})
+    config["data"].pop("synthetic")
+    config["data"]["streaming"] = streaming
+    run = toolkit.train(config, output_dir=tmp_path / "out", verbose=0)
+    got = run.predict(frame)
+    classes = [False, True] if kind == "bool" else [0, 1] if kind == "int" else [0, 1, 2, 3]
+    if task == "binary":
+        expected = np.where(got[f"probability_{classes[1]}"] > 0.5, classes[1], classes[0])
+    else:
+        scores = got[[f"probability_{c}" for c in classes]].to_numpy()
+        expected = np.asarray(classes)[scores.argmax(axis=1)]
+    assert got["prediction"].dtype == frame["label"].dtype
+    assert got["prediction"].tolist() == expected.tolist()
+    # Compared with the labels as a user would: right where the labels agree.
+    np.testing.assert_array_equal(got["prediction"] == got["label"], expected == frame["label"])
+    for output in ("out.parquet", "out.csv"):
+        run.predict_file(source, tmp_path / output)
+        read = pd.read_parquet if output.endswith("parquet") else pd.read_csv
+        written = read(tmp_path / output)
+        assert written["prediction"].dtype == frame["label"].dtype, output
+        assert written["prediction"].tolist() == expected.tolist(), output
+    # An older run's preprocessing.json has no label_type: its labels stay the strings.
+    spec = run.path / "preprocessing.json"
+    raw = json.loads(spec.read_text())
+    del raw["target"]["label_type"]
+    spec.write_text(json.dumps(raw))
+    old = toolkit.load_run(run.path).predict(frame)
+    assert old["prediction"].tolist() == [str(c) for c in expected.tolist()]

@@ -182,6 +182,15 @@ def test_a_set_holds_every_class_whose_score_is_within_the_quantile():
     assert set_labels(predictions.prediction_sets, ["a", "b", "c"]) == ['["a"]', '["a", "b"]']
 
 
+def test_a_set_names_its_classes_in_the_target_type():
+    """An integer or boolean target's sets held the labels' text (``["0", "1"]``), which the
+    ``prediction`` column (0, True) never equals; they now hold JSON numbers and booleans."""
+    sets = np.array([[True, False], [True, True]])
+    assert set_labels(sets, np.array([0, 7])) == ["[0]", "[0, 7]"]
+    assert set_labels(sets, np.array([False, True])) == ["[false]", "[false, true]"]
+    assert [json.loads(s) for s in set_labels(sets, np.array([0, 7]))] == [[0], [0, 7]]
+
+
 def test_a_calibration_survives_its_json_round_trip():
     calibration = ConformalCalibration(
         "regression", "split", 0.1, np.array([0.5, 1.5, 2.5]), "calibration", normalized=True

@@ -50,6 +50,19 @@ class TargetSpec:
     classes: list[str] = field(default_factory=list)
     mean: float = 0.0
     std: float = 1.0
+    # What the target column held, so predicted labels come back in that type: "bool", "int"
+    # (any numbers: a classifier's are whole, and 1.0 and 1 are one class) or "str". Runs
+    # from before it have none in preprocessing.json and keep their string labels.
+    label_type: str = "str"
+
+    def labels(self) -> np.ndarray:
+        """The classes in the target column's type (``label_type``): a bool, int64 or object
+        array, so ``prediction == label`` holds for a correct prediction."""
+        if self.label_type == "bool":
+            return np.asarray([label == "True" for label in self.classes], dtype=bool)
+        if self.label_type == "int":
+            return np.asarray([int(label) for label in self.classes], dtype=np.int64)
+        return np.asarray(self.classes, dtype=object)
 
 
 @dataclass(frozen=True)
@@ -539,7 +552,30 @@ def class_labels(target: pd.Series, task: str) -> TargetSpec:
     classes the task cannot take."""
     distinct = pd.Series(pd.unique(target.dropna()))
     check_not_continuous(distinct, task, str(target.name))
-    return classes_target(str(target.name), task, pd.unique(_label_tokens(distinct)))
+    tokens = pd.unique(_label_tokens(distinct))
+    return classes_target(str(target.name), task, tokens, label_type(distinct, tokens))
+
+
+def label_type(values: pd.Series, tokens) -> str:
+    """``TargetSpec.label_type`` of a target column's ``values`` (their ``tokens``): "bool"
+    for booleans, "int" for numbers (whole: fractions are refused), else "str"."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "boolean":
+        return "bool"
+    if kind in ("integer", "floating", "mixed-integer-float"):
+        try:  # an infinite label, which training refuses elsewhere, stays a string
+            [int(token) for token in tokens]
+        except ValueError:
+            return "str"
+        return "int"
+    return "str"
+
+
+def joined_label_type(first: str | None, second: str) -> str:
+    """The label type of a target read in parts (streamed chunks): one type, else "str"."""
+    return second if first in (None, second) else "str"
 
 
 def check_not_continuous(values: pd.Series, task: str, name: str) -> None:
@@ -555,8 +591,9 @@ def check_not_continuous(values: pd.Series, task: str, name: str) -> None:
             )
 
 
-def classes_target(name: str, task: str, labels) -> TargetSpec:
-    """A classifier's target spec from the distinct labels seen in training."""
+def classes_target(name: str, task: str, labels, label_type: str = "str") -> TargetSpec:
+    """A classifier's target spec from the distinct labels seen in training (``label_type``:
+    the column's, see ``TargetSpec``)."""
     classes = sorted(labels, key=_natural_key)
     if task == "binary" and len(classes) != 2:
         raise DataError(
@@ -565,7 +602,7 @@ def classes_target(name: str, task: str, labels) -> TargetSpec:
         )
     if task == "multiclass" and len(classes) < 2:
         raise DataError(f"task 'multiclass' needs at least 2 classes, found {len(classes)}")
-    return TargetSpec(name, task, classes=classes)
+    return TargetSpec(name, task, classes=classes, label_type=label_type)
 
 
 def _natural_key(label: str) -> tuple[int, float | str]:

@@ -214,7 +214,9 @@ def conformal_metrics(predictions: Predictions, y: np.ndarray) -> dict[str, Any]
     }
 
 
-def set_labels(sets: np.ndarray, classes: list[str]) -> list[str]:
-    """Each row's prediction set as a JSON list of class labels (unambiguous in a CSV)."""
-    names = np.asarray(classes, dtype=object)
-    return [json.dumps([str(c) for c in names[row]]) for row in sets]
+def set_labels(sets: np.ndarray, classes: list[str] | np.ndarray) -> list[str]:
+    """Each row's prediction set as a JSON list of class labels (unambiguous in a CSV), in
+    the type of ``classes`` (``TargetSpec.labels``): ``[0, 1]`` or ``[true]`` for an integer
+    or boolean target, as its ``prediction`` column holds them."""
+    names = np.asarray(classes)  # .tolist() gives Python values, which JSON takes
+    return [json.dumps(names[row].tolist()) for row in sets]

@@ -374,7 +374,8 @@ def prediction_frame(
             columns["conformal_lower"] = predictions.conformal_lower
             columns["conformal_upper"] = predictions.conformal_upper
     else:
-        labels = np.asarray(classes, dtype=object)
+        # In the target column's type: a bool or integer label is not its text.
+        labels = spec.target.labels()
         columns["prediction"] = labels[predictions.mean.argmax(axis=1)]
         reported = [1] if predictions.task == "binary" else range(len(classes))
         for index in reported:
@@ -383,7 +384,7 @@ def prediction_frame(
         if predictions.prediction_sets is not None:
             from toolkit.evaluation.conformal import set_labels
 
-            columns["prediction_set"] = set_labels(predictions.prediction_sets, classes)
+            columns["prediction_set"] = set_labels(predictions.prediction_sets, labels)
             columns["set_size"] = predictions.prediction_sets.sum(axis=1)
     return pd.DataFrame(columns)
 

@@ -32,6 +32,8 @@ from toolkit.data.preprocessing import (
     classes_target,
     constant_target,
     is_constant,
+    joined_label_type,
+    label_type,
     numeric_target,
     vocabulary,
 )
@@ -174,6 +176,7 @@ class StatisticsAccumulator:
         self.missing = dict.fromkeys(features, 0)
         self.target_moments = Moments(1)
         self.labels: Counter[str] = Counter()
+        self.label_type: str | None = None  # the target's, see TargetSpec
         self.rows = 0
 
     def update(self, frame: pd.DataFrame | Rows, *, what: str) -> None:
@@ -234,7 +237,11 @@ class StatisticsAccumulator:
             self.target_moments.update(target.to_numpy(dtype=np.float64).reshape(-1, 1))
         else:
             check_not_continuous(target, self.task, self.config.target)
-            self.labels.update(pd.Series(_label_tokens(target)).value_counts().to_dict())
+            counts = pd.Series(_label_tokens(target)).value_counts().to_dict()
+            self.labels.update(counts)
+            self.label_type = joined_label_type(
+                self.label_type, label_type(pd.Series(pd.unique(target)), list(counts))
+            )
 
     def check_held_out(self, frame: pd.DataFrame | Rows, *, what: str) -> None:
         """A DataError naming the rows of held-out ``frame`` (validation or test) whose
@@ -299,7 +306,7 @@ class StatisticsAccumulator:
                 raise constant_target(name, float(self.target_moments.mean[0]))
             target = TargetSpec(name, self.task, mean=float(self.target_moments.mean[0]), std=std)
         else:
-            target = classes_target(name, self.task, list(self.labels))
+            target = classes_target(name, self.task, list(self.labels), self.label_type or "str")
         return FeatureSpec(numeric, categorical, target)
 
     def _check_not_numbers(self, column: str) -> None:
