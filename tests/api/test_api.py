@@ -156,6 +156,18 @@ def test_predict_and_evaluate_take_a_pathlib_path(tiny_run, tmp_path):
     assert tiny_run.predict_file(tmp_path / "rows.csv", tmp_path / "out.csv") == len(frame)
 
 
+@pytest.mark.slow
+def test_predict_and_evaluate_refuse_a_frame_with_a_column_twice(tiny_run):
+    """A frame with a duplicated column name failed deep in the encoding ("'DataFrame'
+    object has no attribute 'dtype'"); it is now the one line a file with it gets."""
+    frame = held_out_frame(tiny_run)
+    twice = pd.concat([frame, frame[["x1"]]], axis=1)
+    with pytest.raises(toolkit.ToolkitError, match=r"^input has the column 'x1' twice; rename"):
+        tiny_run.predict(twice)
+    with pytest.raises(toolkit.ToolkitError, match=r"^data has the column 'x1' twice; rename"):
+        tiny_run.evaluate(twice)
+
+
 def test_configs_load_from_a_mapping_with_overrides():
     base = tiny_config("regression")
     config = toolkit.load_config(base, overrides={"training.epochs": 7, "model.hidden.0": 32})

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import DataError, ToolkitError
 from toolkit.runs import RunDirectory, open_run_directory, read_json
 
 if TYPE_CHECKING:
@@ -28,6 +28,11 @@ def read_rows(data: DataArgument, *, label: str) -> tuple[pd.DataFrame, str]:
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise ToolkitError(f"{label} has no rows")
+        twice = data.columns[data.columns.duplicated()]
+        if len(twice):
+            # As a file's header is refused (header_problem): frame[name] would be a frame,
+            # which the encoding met as "'DataFrame' object has no attribute 'dtype'".
+            raise DataError(f"{label} has the column '{twice[0]}' twice; rename one")
         return data, label
     if isinstance(data, (str, Path)):
         from toolkit.data.sources import read_table
@@ -338,7 +343,6 @@ def _check_not_input(data: str | Path, output: Path) -> None:
     """A ToolkitError when ``output`` is one of the input's files: the predictions would
     replace the rows they were made from once written."""
     from toolkit.data.streaming.files import list_shards
-    from toolkit.errors import DataError
 
     try:
         inputs = list_shards(str(data))
