@@ -148,6 +148,20 @@ CASES: list[Any] = [
         id="categorical-column-absent",
     ),
     pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame()),
+            "data.features": ["a", "b"],
+            "data.categorical": ["colour"],
+        },
+        ("categorical lists 'colour', which is not among data.features (a, b)",),
+        id="categorical-column-not-a-feature",  # trained without it, saying nothing
+    ),
+    pytest.param(
+        lambda d: {"data.source": _csv(d, _frame()), "data.categorical": ["target"]},
+        ("categorical lists the target column 'target'", "cannot be a categorical feature"),
+        id="target-listed-as-categorical",  # named column 'colour' as not categorical
+    ),
+    pytest.param(
         lambda d: {"data.source": _csv(d, _frame()), "data.features": ["a", "target"]},
         ("data.features lists the target column 'target'",),
         id="target-listed-as-feature",

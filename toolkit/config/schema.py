@@ -392,6 +392,31 @@ class DataConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _categorical_are_features(self) -> DataConfig:
+        """data.categorical says which features are categories: a column outside
+        data.features was silently not read at all, and the target (never a feature) was
+        checked as one, failing on another column."""
+        for column in self.categorical or ():
+            if column == self.target:
+                raise ValueError(
+                    f"categorical lists the target column '{column}'; the target cannot be a "
+                    "categorical feature (a classifier's labels need no listing: set "
+                    "model.task)"
+                )
+            if column == self.split_key:
+                raise ValueError(
+                    f"categorical lists the split_key column '{column}'; a split key is an "
+                    "identifier, not a feature"
+                )
+            if self.features is not None and column not in self.features:
+                raise ValueError(
+                    f"categorical lists '{column}', which is not among data.features "
+                    f"({', '.join(self.features)}); add it to data.features or remove it "
+                    "from data.categorical"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _kind_fits_source(self) -> DataConfig:
         form = self.form
         if self.image.column is not None and form != "table":
