@@ -168,6 +168,30 @@ def test_predict_and_evaluate_refuse_a_frame_with_a_column_twice(tiny_run):
         tiny_run.evaluate(twice)
 
 
+@pytest.mark.slow
+def test_predict_takes_a_dict_of_columns_and_refuses_a_series(tiny_run):
+    """A Series (``frame.iloc[0]``) and a dict were taken for paths ('input file not found',
+    'matches no .csv or .parquet files'). A dict of columns is now a frame; a Series, or
+    anything else, is a one-line error naming its type."""
+    frame = held_out_frame(tiny_run).head(3)
+    features = [f.name for f in tiny_run.spec.numeric]
+    expected = tiny_run.predict(frame[features])
+    got = tiny_run.predict({name: frame[name].tolist() for name in features})
+    np.testing.assert_allclose(got["prediction"], expected["prediction"], rtol=1e-6)
+    labelled = frame.assign(target=expected["prediction"].to_numpy() + 1.0)  # RMSE exactly 1
+    scores = tiny_run.evaluate(labelled.to_dict(orient="list"))
+    assert scores["rmse"] == pytest.approx(1.0, rel=1e-5)
+    with pytest.raises(
+        toolkit.ToolkitError,
+        match=r"^Run.predict takes a pandas DataFrame, .*got Series; for one row, pass frame.iloc\[\[i\]\]",
+    ):
+        tiny_run.predict(frame.iloc[0])
+    with pytest.raises(toolkit.ToolkitError, match=r"^Run.evaluate takes .* got int$"):
+        tiny_run.evaluate(3)
+    with pytest.raises(toolkit.ToolkitError, match=r"^Run.predict: a dict of columns maps each"):
+        tiny_run.predict({"x0": [1.0, 2.0], "x1": [1.0]})
+
+
 def test_configs_load_from_a_mapping_with_overrides():
     base = tiny_config("regression")
     config = toolkit.load_config(base, overrides={"training.epochs": 7, "model.hidden.0": 32})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,30 @@ if TYPE_CHECKING:
     from toolkit.evaluation.conformal import ConformalCalibration
     from toolkit.evaluation.posthoc import PostHocCalibration
 
-DataArgument = pd.DataFrame | str | Path
+# A dict of columns ({"a": [1.0, 2.0]}) is taken as the frame pandas makes of it.
+DataArgument = pd.DataFrame | Mapping[str, Any] | str | Path
+
+
+def given_rows(data: Any, *, method: str) -> pd.DataFrame | str | Path:
+    """``data`` as ``method`` (``Run.predict``, ``Run.evaluate``) takes it: a frame (a dict of
+    columns made one) or a path; a ToolkitError naming the type of anything else. Anything
+    else was taken for a path: a Series (one row, ``frame.iloc[0]``) was 'input file not
+    found', a dict 'matches no .csv or .parquet files'."""
+    if isinstance(data, Mapping):
+        try:
+            data = pd.DataFrame(data)
+        except (ValueError, TypeError) as error:  # columns of unequal lengths, all scalars
+            raise ToolkitError(
+                f"{method}: a dict of columns maps each column name to its values, one per row "
+                f"({str(error).strip().splitlines()[0]})"
+            ) from None
+    if isinstance(data, (pd.DataFrame, str, Path)):
+        return data
+    one_row = "; for one row, pass frame.iloc[[i]] (a frame)" if isinstance(data, pd.Series) else ""
+    raise ToolkitError(
+        f"{method} takes a pandas DataFrame, a dict of columns or a .csv/.parquet path (a "
+        f"file, directory or glob), got {type(data).__name__}{one_row}"
+    )
 
 
 def read_rows(data: DataArgument, *, label: str) -> tuple[pd.DataFrame, str]:
@@ -179,7 +203,9 @@ class Run:
         return get(kind_of(self.config.data.model_copy(update={"streaming": False})))
 
     def predict(self, data: DataArgument, *, label: str = "input file") -> pd.DataFrame:
-        """Predictions for raw rows (a frame, or a .csv/.parquet file, directory or glob),
+        """Predictions for raw rows (a frame, a dict of columns such as ``{"a": [1.0, 2.0]}``
+        taken as ``pd.DataFrame(d)``, or a .csv/.parquet file, directory or glob; one row of a
+        frame is ``frame.iloc[[i]]``, a Series is refused),
         the columns ``toolkit predict`` writes: the input's other columns (ids) first, then
         ``prediction`` and, where the model gives them, ``std``, ``epistemic_std``,
         ``aleatoric_std``, ``lower``, ``upper`` or ``probability_<class>``, ``entropy``,
@@ -192,6 +218,7 @@ class Run:
         from toolkit.evaluation.blocks import input_blocks
         from toolkit.evaluation.predict import draws_at_prediction, predict_chunk, predict_frame
 
+        data = given_rows(data, method="Run.predict")
         audit = InputAudit(self.spec)
         if isinstance(data, pd.DataFrame):
             frame, what = read_rows(data, label="input")
@@ -254,7 +281,8 @@ class Run:
         return rows
 
     def evaluate(self, data: DataArgument | None = None, *, label: str = "data") -> dict[str, Any]:
-        """Metrics on rows with the target column (a frame, or a file, directory or glob), by
+        """Metrics on rows with the target column (a frame, a dict of columns, or a file,
+        directory or glob), by
         default on the run's own test split (else validation), in the target's units, as
         metrics.json has them. ``label`` names a file input in messages."""
         from toolkit.data.input_audit import InputAudit, InputWarning
@@ -262,6 +290,8 @@ class Run:
         from toolkit.evaluation.evaluate import evaluate_chunks
 
         audit = None
+        if data is not None:
+            data = given_rows(data, method="Run.evaluate")
         if data is None:
             from toolkit.data.prepared import check_same_data, prepare_data
 

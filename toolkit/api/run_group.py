@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from toolkit.api.run import DataArgument, Run
+from toolkit.api.run import DataArgument, Run, given_rows
 from toolkit.errors import ToolkitError
 from toolkit.runs import open_run_directory, read_json
 from toolkit.text import counted
@@ -50,6 +50,8 @@ class RunGroup:
         from toolkit.evaluation.metrics import aggregate_repeats, json_safe
         from toolkit.startup import new_models_traced_quietly
 
+        if data is not None:  # a dict made a frame once, not once per seed
+            data = given_rows(data, method="RunGroup.evaluate")
         members = self.runs
         usable = [run for run in members if run.directory.model.exists()]
         skipped = [
