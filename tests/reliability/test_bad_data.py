@@ -337,6 +337,34 @@ def test_bad_data_is_one_clear_line_and_leaves_nothing(
 
 
 @pytest.mark.parametrize(
+    ("suffix", "streaming"), [("parquet", False), ("parquet", True), ("csv", True)]
+)
+def test_one_file_is_named_a_file_not_a_shard(suffix: str, streaming: bool, cli, tmp_path):
+    """One file was 'data.source shard data.parquet' when streamed, as if part of a set; and
+    a Parquet file with a column twice, held in memory, failed with a pandas traceback
+    ('The truth value of a Series is ambiguous')."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = _frame()
+    path = tmp_path / f"data.{suffix}"
+    if suffix == "parquet":
+        columns = [pa.array(frame[c]) for c in ("a", "b", "target")]
+        pq.write_table(pa.table(columns, names=["a", "a", "target"]), path)
+    else:
+        frame.set_axis(["a", "a", "colour", "target"], axis=1).to_csv(path, index=False)
+    config = with_values(tiny_config(), {"data.source": str(path), "data.streaming": streaming})
+    config["data"].pop("synthetic")
+    out = tmp_path / "out"
+    result = cli("train", write_yaml(tmp_path / "config.yaml", config), "--output-dir", out)
+    line = assert_one_line_error(result)
+    assert line == (
+        f"toolkit: error: data.source {path} has the column 'a' twice in its header; rename one"
+    )
+    assert_nothing_written(out)
+
+
+@pytest.mark.parametrize(
     ("share", "fails"), [(0.85, False), (0.9, True), (0.99, True), (0.0, False)]
 )
 def test_mostly_numeric_text_columns_are_errors_from_ninety_percent(share: float, fails: bool):

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from toolkit.config.schema import DataConfig
 from toolkit.data import hashing
 from toolkit.data.sources.base import Source
-from toolkit.data.streaming.files import fingerprint_files, list_shards, pieces_of
+from toolkit.data.streaming.files import (
+    fingerprint_files,
+    is_shard_set,
+    list_shards,
+    pieces_of,
+    where,
+)
 from toolkit.data.streaming.streamed_split import SAMPLE_ROWS
 from toolkit.errors import DataError
 
@@ -75,7 +81,8 @@ def estimated_memory(location: str, label: str = "data.source") -> int:
         if path.suffix.lower() == ".csv":
             total += int(path.stat().st_size * _CSV_BYTES_IN_MEMORY)
             continue
-        shard = inspect_shard(path, label=label)
+        # One file is named as a file, not as a 'shard' of a set it does not belong to.
+        shard = inspect_shard(path, label=label, single=not is_shard_set(location))
         total += (shard.rows or 0) * len(shard.columns) * _BYTES_PER_CELL
     return total
 
@@ -106,7 +113,11 @@ class ShardSource(Source):
 
         config = self.config
         label = "data.source"
-        first = inspect_shard(list_shards(config.source, label)[0], label=label)
+        first = inspect_shard(
+            list_shards(config.source, label)[0],
+            label=label,
+            single=not is_shard_set(config.source),
+        )
         needed = dict.fromkeys(config.feature_columns(first.columns), "feature")
         notes: dict[str, str] = {}
         if config.features is None:
@@ -302,7 +313,7 @@ class ShardSource(Source):
 
         for piece, rows in prefetched(read(main)):
             shard = main.shards[piece.shard]
-            what = f"data.source shard {shard.path}"
+            what = where("data.source", shard.path, single=shard.single)
             if statistics is None:
                 features, categorical = column_kinds(rows.frame(), config)
                 statistics = accumulator_class(config, self.task, features, categorical)
@@ -327,9 +338,10 @@ class ShardSource(Source):
             raise DataError(f"data.source {config.source} has no rows")
         for name, shard_set in held_out.items():
             for piece, rows in prefetched(read(shard_set)):
-                path = shard_set.shards[piece.shard].path
+                shard = shard_set.shards[piece.shard]
                 counted[name] += len(rows)
                 reservoirs[name].update(rows, piece.shard)
-                statistics.check_held_out(rows, what=f"data.{name} shard {path}")
+                what = where(f"data.{name}", shard.path, single=shard.single)
+                statistics.check_held_out(rows, what=what)
         samples = {name: reservoir.parts() for name, reservoir in reservoirs.items()}
         return statistics, samples, counted, key_sizes

@@ -94,6 +94,12 @@ def read_table(
         raise _read_error(error, label, path) from None
     if path.suffix.lower() not in (".parquet", ".pq"):
         _check_header(path, label)
+    elif frame.columns.duplicated().any():
+        # As a CSV header and a streamed Parquet file are refused: frame[name] would be a
+        # frame, which failed as "The truth value of a Series is ambiguous".
+        from toolkit.data.streaming.files import header_problem
+
+        raise DataError(f"{label} {path} {header_problem(list(map(str, frame.columns)))}")
     if frame.empty and not allow_empty:
         raise DataError(f"{label} {path} has no rows")
     return frame

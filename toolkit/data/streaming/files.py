@@ -291,8 +291,9 @@ def check_column_kinds(
             parsed = (kind, other_kind) == ("text", "numbers")
             if kind != other_kind and not parsed:
                 raise DataError(
-                    f"{label} shard {shard.path}: column '{column}' holds {kind}, but "
-                    f"{other_label} shard {other.path} holds {other_kind} in it; a column must "
+                    f"{where(label, shard.path, single=shard.single)}: column '{column}' holds "
+                    f"{kind}, but {where(other_label, other.path, single=other.single)} holds "
+                    f"{other_kind} in it; a column must "
                     "hold one kind of value in every shard (fix the shard, or list the column "
                     "in data.categorical to read it as text everywhere)"
                 )

@@ -13,6 +13,7 @@ from dataclasses import replace
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.prepared import PreparedData
 from toolkit.data.preprocessing import column_kinds
+from toolkit.data.streaming.files import where
 from toolkit.data.streaming.statistics import StatisticsAccumulator
 from toolkit.data.streaming.streamed_split import StreamedSplit
 from toolkit.errors import DataError
@@ -38,7 +39,8 @@ def streamed_folds(config: ExperimentConfig, prepared: PreparedData, k: int) -> 
             ]
         shard = train.shard_set.shards[piece.shard].path.name
         folds = selection.folds(frame, shard, k)
-        what = f"{train.shard_set.label} shard {train.shard_set.shards[piece.shard].path}"
+        piece_file = train.shard_set.shards[piece.shard]
+        what = where(train.shard_set.label, piece_file.path, single=piece_file.single)
         for index in range(k):
             held = folds == index
             counts[index] += int(held.sum())

@@ -34,7 +34,7 @@ import pandas as pd
 from toolkit.data import hashing
 from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec, encode_target, feature_arrays
 from toolkit.data.split import CHUNK_ROWS, Arrays, Split, Worker
-from toolkit.data.streaming.files import Piece
+from toolkit.data.streaming.files import Piece, where
 from toolkit.data.streaming.reader import Rows, ShardSet
 
 # Reader threads of the training pipeline (more pieces may be open, see ``_open_pieces``).
@@ -245,7 +245,8 @@ class StreamedSplit(Split):
         return self.shard_set.shards[piece.shard].path.name
 
     def _what(self, piece: Piece) -> str:
-        return f"{self.shard_set.label} shard {self.shard_set.shards[piece.shard].path}"
+        shard = self.shard_set.shards[piece.shard]
+        return where(self.shard_set.label, shard.path, single=shard.single)
 
     def raw_chunks(
         self, pieces: list[Piece] | None = None, *, rows: int = CHUNK_ROWS, threads: bool = True
