@@ -192,6 +192,25 @@ def test_predict_takes_a_dict_of_columns_and_refuses_a_series(tiny_run):
         tiny_run.predict({"x0": [1.0, 2.0], "x1": [1.0]})
 
 
+@pytest.mark.slow
+def test_a_bad_row_of_a_frame_is_named_by_its_position_from_1(tiny_run):
+    """Rows were named from 0 ("row 0 holds 'abc'": a spreadsheet's header) and, in a frame
+    given to the API, by its index labels; row 1 is now the first row, in files and frames
+    alike, whatever the frame's index."""
+    frame = held_out_frame(tiny_run).head(4)
+    frame.index = [10, 11, 12, 13]
+    bad = frame.astype({"x1": object})
+    bad.iloc[2, bad.columns.get_loc("x1")] = "abc"  # the third row
+    with pytest.raises(toolkit.ToolkitError, match=r"^input column 'x1' must be numeric, row 3 "):
+        tiny_run.predict(bad)
+    unlabelled = frame.assign(target=[1.0, np.nan, 2.0, np.nan])  # the second and fourth
+    with pytest.raises(
+        toolkit.ToolkitError,
+        match=r"^data: target column 'target' has missing values \(rows 2, 4\)",
+    ):
+        tiny_run.evaluate(unlabelled)
+
+
 def test_configs_load_from_a_mapping_with_overrides():
     base = tiny_config("regression")
     config = toolkit.load_config(base, overrides={"training.epochs": 7, "model.hidden.0": 32})

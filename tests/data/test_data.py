@@ -80,7 +80,7 @@ def test_rows_to_score_without_a_target_are_named_with_what_to_do():
     with pytest.raises(DataError) as caught:
         encode_target(scored, spec, what="input")
     message = str(caught.value)
-    assert "target column 'target' has missing values (rows 2, 7)" in message
+    assert "target column 'target' has missing values (rows 3, 8)" in message
     assert "toolkit predict" in message and "\n" not in message
 
 

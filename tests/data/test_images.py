@@ -315,7 +315,7 @@ def test_a_nan_in_an_npz_is_one_line_before_any_run_directory(cli, write_config,
     (line,) = result.stderr.strip().splitlines()
     assert line == (
         f"toolkit: error: data.source {path}: x holds NaN or infinite values in 2 rows, "
-        "the first row 5; images and signals must be finite numbers"
+        "the first row 6 (x[5]); images and signals must be finite numbers"
     )
     assert not (tmp_path / "out").exists()
 

@@ -402,7 +402,7 @@ def test_an_infinite_value_in_hashed_held_out_rows_is_named_before_training(tmp_
     frame.loc[held_out, column] = np.inf
     frame.to_csv(tmp_path / "data.csv", index=False)
     config = _config(str(tmp_path / "data.csv"), **_id_features(split_key="id", test=0.1))
-    rows = ", ".join(map(str, held_out))
+    rows = ", ".join(str(position + 1) for position in held_out)  # row 1 is the first
     with pytest.raises(
         DataError,
         match=rf"^data.source [^ ]*data.csv: (feature|target) column '{column}' has infinite "
@@ -426,7 +426,7 @@ def test_an_infinite_value_in_a_held_out_file_is_named_before_training(tmp_path,
     with pytest.raises(
         DataError,
         match=rf"^data.{split} [^ ]*held.csv: target column 'target' has infinite values "
-        r"\(row 7\)",
+        r"\(row 8\)",
     ):
         prepare_data(config)
 

@@ -78,15 +78,15 @@ def test_a_bad_value_in_rows_is_named_by_its_position_in_the_shard():
     batch = batch.set_column(0, "x", pa.array(values))
     rows = Rows(batch, 200).filter(np.arange(batch.num_rows) != 3)
     with pytest.raises(
-        DataError, match=r"^shard: feature column 'x' has infinite values \(row 237\)"
+        DataError, match=r"^shard: feature column 'x' has infinite values \(row 238\)"
     ):
         _accumulator().update(rows, what="shard")
     with pytest.raises(
-        DataError, match=r"^held: feature column 'x' has infinite values \(row 237\)"
+        DataError, match=r"^held: feature column 'x' has infinite values \(row 238\)"
     ):
         _accumulator().check_held_out(rows, what="held")
     text = _batches()[1].set_column(1, "count", pa.array(["1"] * 150 + ["many"] + ["2"] * 49))
-    with pytest.raises(DataError, match=r"feature column 'count' must be numeric, but row 350"):
+    with pytest.raises(DataError, match=r"feature column 'count' must be numeric, but row 351"):
         _accumulator().update(Rows(text, 200), what="shard")
 
 

@@ -105,13 +105,13 @@ def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
     _, frame, run_dir = streamed_run
     shards = tmp_path / "new"
     broken = frame.iloc[:300].copy()
-    broken.loc[[250, 280], column] = -np.inf  # rows 100 and 130 of the second shard
+    broken.loc[[250, 280], column] = -np.inf  # rows 101 and 131 of the second shard
     _write_shards(broken, shards, shards=2, fmt="csv")
     result = cli("evaluate", run_dir, "--data", shards)
     assert_one_line_error(
         result,
         f"shard {shards / 'part-01.csv'}",
-        f"column '{column}' has infinite values (rows 100, 130)",
+        f"column '{column}' has infinite values (rows 101, 131)",
     )
     predicted = cli("predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv")
     assert predicted.returncode == 0, predicted.stderr

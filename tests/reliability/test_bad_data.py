@@ -94,7 +94,7 @@ def _ragged_csv(d: Path) -> dict[str, Any]:
 
 def _text_in_a_second_validation_shard(d: Path) -> dict[str, Any]:
     """Streamed, data.validation two Parquet shards whose column 'a' is text (numbers but
-    for 'oops' in row 7 of the second): the row was counted within the validation sample
+    for 'oops' in its row 8 of the second): the row was counted within the validation sample
     (40 + 7) and the message named the first shard."""
     frame = _frame()
     frame.to_parquet(d / "train.parquet", index=False)
@@ -171,7 +171,7 @@ CASES: list[Any] = [
             "data.source": _csv(d, _with_text("a", {17: "oops"})),
             "data.categorical": ["colour"],
         },
-        ("column 'a'", "must be numeric", "row 17 holds 'oops'", "data.categorical"),
+        ("column 'a'", "must be numeric", "row 18 holds 'oops'", "data.categorical"),
         id="text-in-numeric-column-explicit-categorical",
     ),
     pytest.param(
@@ -179,7 +179,7 @@ CASES: list[Any] = [
             "data.source": _csv(d, _with_text("a", {17: "oops", 40: "n/a?"})),
             "data.categorical": None,
         },
-        ("column 'a'", "numbers in 98%", "row 17 holds 'oops' (also row 40)", "data.categorical"),
+        ("column 'a'", "numbers in 98%", "row 18 holds 'oops' (also row 41)", "data.categorical"),
         id="text-in-mostly-numeric-column",
     ),
     pytest.param(
@@ -193,7 +193,7 @@ CASES: list[Any] = [
     ),
     pytest.param(
         _text_in_a_second_validation_shard,
-        ("part-1.parquet column 'a' must be numeric", "row 7 holds 'oops'"),
+        ("part-1.parquet column 'a' must be numeric", "row 8 holds 'oops'"),
         id="text-in-a-numeric-column-of-a-second-streamed-shard",
     ),
     pytest.param(
@@ -207,7 +207,7 @@ CASES: list[Any] = [
                 d, _frame().assign(target=[np.nan if i in (5, 9) else 1.0 for i in range(120)])
             ),
         },
-        ("target column 'target' has missing values (rows 5, 9)", "drop or fill"),
+        ("target column 'target' has missing values (rows 6, 10)", "drop or fill"),
         id="nan-in-target",
     ),
     pytest.param(
@@ -280,7 +280,7 @@ CASES: list[Any] = [
     ),
     pytest.param(
         lambda d: {"data.source": _csv(d, _with_text("target", {7: "unknown", 3: "n.a."}))},
-        ("target column 'target' must be numeric for regression", "row 3 holds 'n.a.'"),
+        ("target column 'target' must be numeric for regression", "row 4 holds 'n.a.'"),
         id="text-in-a-regression-target",  # said only "got str"
     ),
     pytest.param(
@@ -446,7 +446,7 @@ PREDICT_CASES = [
         lambda d: pd.DataFrame({"size": [1.0, "big"], "colour": ["red", "red"]}).to_csv(
             d / "rows.csv", index=False
         ),
-        ("--input file", "rows.csv column 'size' must be numeric", "row 1 holds 'big'"),
+        ("--input file", "rows.csv column 'size' must be numeric", "row 2 holds 'big'"),
         id="predict-input-text-in-numeric-column",
     ),
     pytest.param(
@@ -512,7 +512,7 @@ def test_evaluate_names_a_target_column_whose_text_is_not_a_number(cli, tmp_path
     result = cli("evaluate", run, "--data", tmp_path / "new.csv")
     assert_one_line_error(
         result,
-        "new.csv cannot be read: column 'choice' holds 'True' in row 0 (line 2) where the run expects a number",
+        "new.csv cannot be read: column 'choice' holds 'True' in row 1 (line 2) where the run expects a number",
     )
 
 

@@ -57,7 +57,9 @@ def read_rows(data: DataArgument, *, label: str) -> tuple[pd.DataFrame, str]:
             # As a file's header is refused (header_problem): frame[name] would be a frame,
             # which the encoding met as "'DataFrame' object has no attribute 'dtype'".
             raise DataError(f"{label} has the column '{twice[0]}' twice; rename one")
-        return data, label
+        # Errors name rows by position (row 1 the first, see row_number), not by the
+        # frame's own labels; the rows are not copied.
+        return data.reset_index(drop=True), label
     if isinstance(data, (str, Path)):
         from toolkit.data.sources import read_table
 

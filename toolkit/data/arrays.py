@@ -86,7 +86,7 @@ def _check_finite(x: np.ndarray, path: Path, *, label: str) -> None:
         raise DataError(
             f"{label} {path}: x holds NaN or infinite values in {counted(len(rows), 'row')}, "
             "the first "
-            f"row {rows[0]}; images and signals must be finite numbers"
+            f"row {rows[0] + 1} (x[{rows[0]}]); images and signals must be finite numbers"
         )
 
 

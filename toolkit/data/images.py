@@ -108,7 +108,9 @@ def resolve_path_column(frame: pd.DataFrame, column: str, base: Path) -> pd.Data
     values = frame[column]
     if values.isna().any():
         row = values.index[values.isna()][0]
-        raise DataError(f"image path column '{column}' is empty in row {row}")
+        from toolkit.data.preprocessing import row_number
+
+        raise DataError(f"image path column '{column}' is empty in row {row_number(row)}")
     frame = frame.copy()
     frame[column] = [str(p if Path(p).is_absolute() else base / p) for p in values.astype(str)]
     return frame

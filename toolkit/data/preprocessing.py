@@ -139,8 +139,19 @@ def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
 NUMERIC_SHARE = 0.9
 
 
+def row_number(position: Any) -> str:
+    """A row as every data error names it: counted from 1, row 1 being the first data row
+    (after a file's header, so row r of a CSV file is its line r + 1), as epochs count from
+    1. ``position``: the row's position from 0, which the index of a frame read from a file,
+    streamed or given to the API (``Run.predict`` resets it) holds. Counted from 0, "row 0"
+    sent a user looking in a spreadsheet to the header."""
+    if isinstance(position, (int, np.integer)):
+        return str(int(position) + 1)
+    return str(position)
+
+
 def _rows(index: pd.Index, limit: int = 5) -> str:
-    shown = ", ".join(map(str, index[:limit]))
+    shown = ", ".join(row_number(position) for position in index[:limit])
     more = f" and {len(index) - limit} more" if len(index) > limit else ""
     return f"row{'s' if len(index) > 1 else ''} {shown}{more}"
 
@@ -149,7 +160,7 @@ def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
     """``row 17 holds 'oops' (also rows 20, 31)``: the first offending row and the others."""
     first = bad[0]
     also = f" (also {_rows(bad[1:])})" if len(bad) > 1 else ""
-    return f"row {first} holds {values[first]!r}{also}"
+    return f"row {row_number(first)} holds {values[first]!r}{also}"
 
 
 def check_finite(values: pd.Series, what: str) -> None:
@@ -510,9 +521,9 @@ def refit_spec(
 
 def _fit_target(target: pd.Series, task: str) -> TargetSpec:
     if target.isna().any():
-        rows = ", ".join(map(str, target.index[target.isna()][:5]))
         raise DataError(
-            f"target column '{target.name}' has missing values (rows {rows}); drop or fill them"
+            f"target column '{target.name}' has missing values "
+            f"({_rows(target.index[target.isna()])}); drop or fill them"
         )
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
@@ -686,7 +697,7 @@ def feature_arrays(
             if bad.any():
                 row = bad.idxmax()
                 raise DataError(
-                    f"{what} column '{feature.name}' must be numeric, row {row} holds "
+                    f"{what} column '{feature.name}' must be numeric, row {row_number(row)} holds "
                     f"{column[row]!r}"
                 )
             if finite:
@@ -724,7 +735,7 @@ def encode_target(
     values = _column(frame, target.name, rows)
     if values.isna().any():
         # Named by row, as training names them: the rows to drop (or to predict instead).
-        missing = [str(row) for row in values.index[values.isna().to_numpy()]]
+        missing = [row_number(row) for row in values.index[values.isna().to_numpy()]]
         raise DataError(
             f"{what}: target column '{target.name}' has missing values (rows "
             f"{_some(missing)}); scoring needs a target on every row: drop those rows, or "

@@ -128,14 +128,14 @@ def short_error(
 ) -> str:
     """The first line of a reader's error; a CSV value that does not parse as the column's
     type names the column (``columns``: the file's header), not its position, and its
-    ``row`` when known (the data row from 0, as the other messages count rows, and the
-    file's line: the header is line 1)."""
+    ``row`` when known (the data row's position from 0, named from 1 as the other messages
+    name rows, see ``row_number``, and the file's line: the header is line 1)."""
     text = str(error).strip().splitlines()
     first = text[0] if text else type(error).__name__
     found = _CSV_CONVERSION.search(first)
     if found and columns is not None and int(found[1]) < len(columns):
         expected = "a number" if found[2] in ("double", "float", "int64") else found[2]
-        at = "" if row is None else f" in row {row} (line {row + 2})"
+        at = "" if row is None else f" in row {row + 1} (line {row + 2})"
         return (
             f"column '{columns[int(found[1])]}' holds '{found[3]}'{at} where the run expects "
             f"{expected}"

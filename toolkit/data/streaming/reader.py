@@ -528,7 +528,8 @@ def _typed_carried(batch, schema, start: int, what: str):
             raise DataError(
                 f"{what} column '{field.name}' (not a feature, carried to the output) holds "
                 f"{_TYPE_WORDS[kind]} in its first rows, so it is written as {_TYPE_WORDS[kind]}, "
-                f"but row {start + row} (line {start + row + 2}) holds {values[row].as_py()!r}; "
+                f"but row {start + row + 1} (line {start + row + 2}) holds "
+                f"{values[row].as_py()!r}; "
                 "fix that value, or drop the column from the input"
             )
         columns[field.name] = pc.cast(values, field.type)

@@ -35,6 +35,7 @@ from toolkit.data.preprocessing import (
     joined_label_type,
     label_type,
     numeric_target,
+    row_number,
     vocabulary,
 )
 from toolkit.data.streaming.reader import Rows
@@ -227,7 +228,7 @@ class StatisticsAccumulator:
         if target.isna().any():
             row = target.index[target.isna()][0]
             raise DataError(
-                f"{what}: target column '{self.config.target}' has missing values (row {row}); "
+                f"{what}: target column '{self.config.target}' has missing values (row {row_number(row)}); "
                 "drop or fill them"
             )
         if self.task == "regression":
