@@ -402,3 +402,28 @@ def test_an_export_replaces_only_an_earlier_export(tmp_path):
                 "export", run.path, "--format", fmt, "--output", tmp_path / f"served.{name}"
             )
             assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_an_integer_target_is_exported_as_integer_labels(tmp_path):
+    """The endpoint's labels are in the target's type, as toolkit predict writes them: a 0/1
+    target came back from every format as the strings '0' and '1'."""
+    from toolkit.serving.formats import FORMATS as runners
+
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame({"x0": rng.normal(size=120), "x1": rng.normal(size=120)})
+    table["label"] = (table["x0"] + rng.normal(scale=0.3, size=120) > 0).astype(int)
+    table.to_csv(tmp_path / "rows.csv", index=False)
+    config = tiny_config(
+        "binary", data={"source": str(tmp_path / "rows.csv"), "target": "label", "validation": 0.25}
+    )
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    frame = table.drop(columns="label").head(20)
+    expected = run.predict(frame)["prediction"].to_numpy()
+    assert expected.dtype.kind == "i"
+    rows = feature_arrays(frame, run.spec)
+    for fmt in FORMATS:
+        path = run.export(tmp_path / f"m{FORMAT_SUFFIXES[fmt]}", format=fmt)
+        got = np.asarray(runners[fmt].run(path, rows)["prediction"])
+        assert got.dtype.kind == "i", (fmt, got.dtype)
+        np.testing.assert_array_equal(got.ravel(), expected, err_msg=fmt)

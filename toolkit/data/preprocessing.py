@@ -58,11 +58,17 @@ class TargetSpec:
     def labels(self) -> np.ndarray:
         """The classes in the target column's type (``label_type``): a bool, int64 or object
         array, so ``prediction == label`` holds for a correct prediction."""
-        if self.label_type == "bool":
-            return np.asarray([label == "True" for label in self.classes], dtype=bool)
-        if self.label_type == "int":
-            return np.asarray([int(label) for label in self.classes], dtype=np.int64)
-        return np.asarray(self.classes, dtype=object)
+        return typed_labels(self.classes, self.label_type)
+
+
+def typed_labels(classes, label_type: str) -> np.ndarray:
+    """``classes`` (as preprocessing.json writes them, text) in the type ``label_type`` names:
+    a bool, int64 or object array."""
+    if label_type == "bool":
+        return np.asarray([label == "True" for label in classes], dtype=bool)
+    if label_type == "int":
+        return np.asarray([int(label) for label in classes], dtype=np.int64)
+    return np.asarray(classes, dtype=object)
 
 
 @dataclass(frozen=True)

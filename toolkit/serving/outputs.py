@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import FeatureSpec
+from toolkit.data.preprocessing import FeatureSpec, typed_labels
 from toolkit.evaluation.posthoc import PostHocCalibration
 
 # Bisection steps for a mixture quantile: each halves the bracket, which starts as wide as the
@@ -45,6 +45,7 @@ class ServingPlan:
     interval: float
     classes: tuple[str, ...]
     members: int = 1
+    label_type: str = "str"  # the target's (preprocessing.json): labels come back in it
     calibration: PostHocCalibration = PostHocCalibration.NONE  # the run's, as predict applies
     target_range: tuple[float | None, float | None] | None = None  # prediction.target_range
 
@@ -70,6 +71,7 @@ class ServingPlan:
             interval=config.prediction.interval,
             classes=tuple(spec.target.classes),
             members=1 if ensemble is None else ensemble.members,
+            label_type=spec.target.label_type,
             calibration=calibration,
             target_range=(
                 None
@@ -302,7 +304,8 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
     else:
         probabilities = tf.nn.softmax(draws, axis=-1)
     mean = tf.reduce_mean(probabilities, axis=0)
-    labels = tf.constant(list(plan.classes), dtype=tf.string)
+    # In the target's type, as toolkit predict writes them: 0/1 or True/False, not text.
+    labels = tf.constant(typed_labels(plan.classes, plan.label_type))
     outputs = {"probabilities": mean, "prediction": tf.gather(labels, tf.argmax(mean, axis=-1))}
     if several:
 
