@@ -18,6 +18,7 @@ from tests.image_data import (
     write_keras_mnist,
     write_signal_npz,
 )
+from toolkit.config import names
 from toolkit.config.loading import validate_config
 from toolkit.data.prepared import prepare_data
 from toolkit.errors import DataError
@@ -478,6 +479,53 @@ def test_a_wrong_imagenet_weights_file_in_the_cache_is_named_not_called_missing(
     )
     assert not wrong.exists()  # as the line says: Keras' doing, not the toolkit's
     assert not (tmp_path / "out").exists()
+
+
+# The no-top weights file each family's module in keras/src/applications fetches, from its
+# own constants; EfficientNet, EfficientNetV2 and ConvNeXt make it from the model's name
+# (``file_name = name + "_notop.h5"``), so theirs is their default name's, read below.
+_NAMED_BY_MODEL = {"EfficientNet", "ConvNeXt"}
+_WEIGHTS_FILES = {
+    "MobileNetV3Small": "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+    "MobileNetV3Large": "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+    "MobileNetV2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    "ResNet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "ResNet101": "resnet101_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "ResNet50V2": "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "DenseNet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "InceptionV3": "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "Xception": "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "VGG16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
+
+
+@pytest.mark.parametrize("backbone", sorted(names.BACKBONES))
+def test_the_offline_message_names_the_weights_file_keras_fetches(backbone, tmp_path, monkeypatch):
+    """Every backbone's missing-weights line names the file Keras would download. The
+    application was built under the name "backbone", which EfficientNet(V2) made their file
+    name from (backbone_notop.h5, or none named) and ConvNeXt refused outright."""
+    import inspect
+
+    import keras
+
+    from toolkit.config.schema import BackboneConfig
+    from toolkit.models.bodies.backbone import load_application
+
+    for key, value in _offline(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    if backbone.startswith(tuple(_NAMED_BY_MODEL)):
+        default = inspect.signature(getattr(keras.applications, backbone)).parameters["name"]
+        expected = default.default + "_notop.h5"
+    else:
+        expected = _WEIGHTS_FILES[backbone]
+    size = max(32, names.BACKBONES[backbone][1])
+    with pytest.raises(DataError) as caught:
+        load_application(BackboneConfig(name=backbone, weights="imagenet"), (size, size, 3))
+    assert str(caught.value) == (
+        f"backbone {backbone}: its ImageNet weights are not in Keras' cache and cannot be "
+        f"downloaded; put {expected} in {tmp_path / 'models'} (Keras' cache, set by "
+        "KERAS_HOME), go online once, or set weights: none"
+    )
 
 
 def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(

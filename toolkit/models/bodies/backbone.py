@@ -44,13 +44,15 @@ def make_application(
         # Keras warns that an input size other than 224 gets the 224 weights: without the
         # top, every size shares them, which is what a backbone at its own input_size wants.
         warnings.filterwarnings("ignore", message=r"`input_shape` is undefined or non-square")
-        return application(
-            include_top=False,
-            weights=weights,
-            input_shape=input_shape,
-            name=BACKBONE_LAYER,
-            **options,
-        )
+        # Built under its own default name: EfficientNet, EfficientNetV2 and ConvNeXt make
+        # their weights file's name and URL from it (ConvNeXt refuses any other name with
+        # imagenet weights), and EfficientNetV2 picks its input scaling by it.
+        built = application(include_top=False, weights=weights, input_shape=input_shape, **options)
+    # Renamed only once its weights are in: the toolkit finds the backbone by this name
+    # (fine-tuning, init_from, backbones()). A name is a plain attribute in Keras 3; the
+    # variables' paths were fixed when its layers were built and do not include it.
+    built.name = BACKBONE_LAYER
+    return built
 
 
 def _weights_file_message(backbone: BackboneConfig, error: Exception, cached: set[str]) -> str:
