@@ -185,3 +185,51 @@ def test_a_mistake_in_the_data_leaves_no_sweep_directory(tmp_path):
         "(did you mean 'y'?); columns: a, b, y\n"
     )
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "weights, space",
+    [
+        ("imagenet", {}),
+        ("none", {"model.backbone.weights": {"choice": ["none", "imagenet"]}}),
+    ],
+)
+def test_backbone_weights_offline_refuse_the_sweep_before_any_trial(tmp_path, weights, space):
+    """ImageNet weights not in Keras' cache, offline: every trial failed (each printing
+    "Downloading data from ..."), exit 1, the sweep's directory left. Now one line, exit 2,
+    nothing written, for the base config's backbone and for one the search can switch to."""
+    import yaml
+
+    from tests.image_data import write_class_folder
+    from tests.tuning.conftest import sweep_config
+
+    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
+    config = sweep_config(
+        tmp_path, max_trials=2, search_space={"model.hidden.0": {"choice": [4, 8]}, **space}
+    )
+    config["data"] = {"source": str(folder), "validation": 0.25}
+    config["training"]["batch_size"] = 2
+    config["model"] = {
+        "task": "binary",
+        "body": "backbone",
+        "backbone": {"name": "MobileNetV3Small", "weights": weights},
+        "hidden": [4],
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    home = tmp_path / "keras-home"
+    offline = {
+        "KERAS_HOME": str(home),
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    result = run_cli("tune", path, cwd=tmp_path, env=offline)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        "toolkit: error: backbone MobileNetV3Small: its ImageNet weights are not in Keras' "
+        "cache and cannot be downloaded; put weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5 "
+        f"in {home / 'models'} (Keras' cache, set by KERAS_HOME), go online once, or set "
+        "weights: none\n"
+    )
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

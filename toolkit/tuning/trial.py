@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config.loading import validate_config
-from toolkit.config.schema import ExperimentConfig
+from toolkit.config.schema import ExperimentConfig, ModelConfig
 from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import refit_spec
-from toolkit.errors import DataError, RunInterrupted
+from toolkit.errors import DataError, RunInterrupted, ToolkitError
 from toolkit.runs import utc_now
 from toolkit.text import counted
 from toolkit.training.train import RunResult, train
@@ -189,8 +189,10 @@ class TrialRunner:
         return folds
 
     def preflight(self, config: ExperimentConfig) -> None:
-        """Load the data once and check every batch size the search can pick against it."""
-        rows = min(fold.train.rows for fold in self._data(config))
+        """Load the data once and check every batch size the search can pick against it, and
+        every backbone's weights."""
+        folds = self._data(config)
+        rows = min(fold.train.rows for fold in folds)
         tuned = next(
             (dim for dim in self.space.dimensions if dim.name == "training.batch_size"), None
         )
@@ -206,6 +208,49 @@ class TrialRunner:
                     f"the {where}; "
                     "lower it or add data"
                 )
+        if folds[0].spec.image is not None:
+            self._check_backbone_weights(config, folds[0].spec.image.shape)
+
+    def _backbone_models(self, config: ExperimentConfig) -> list[ModelConfig]:
+        """The base model and, for each choice of each searched path, the model a trial with
+        that value would build. Each choice alone against the base: a ``when:`` or a
+        combination may leave some unused, but a check too many only asks for weights the
+        search space names; choices the schema refuses alone are left to their trials."""
+        models = [config.model]
+        for dim in self.space.dimensions:
+            for value in dim.spec.choice or []:
+                data = self.space.apply(self.base_data, {dim.name: value})
+                try:
+                    models.append(validate_config(data, {}, "search space").model)
+                except ToolkitError:
+                    continue
+        return models
+
+    def _check_backbone_weights(self, config: ExperimentConfig, image_shape: list[int]) -> None:
+        """Fetch (or find in Keras' cache) the weights of every backbone a trial may build, as
+        train does before its run exists: offline, each trial failed alone (each printing
+        "Downloading data from ...") and the sweep ended failed, its directory left."""
+        import keras
+
+        from toolkit.models.bodies.backbone import ensure_weights
+
+        # Keras' "Downloading data from ..." only with --verbose, as train shows it: without,
+        # a refusal is the one line of the error.
+        shown = keras.config.is_interactive_logging_enabled()
+        if not self.verbose:
+            keras.config.disable_interactive_logging()
+        try:
+            checked = set()
+            for model in self._backbone_models(config):
+                if model.backbone is None:
+                    continue
+                key = json.dumps(model.backbone.model_dump(mode="json"), sort_keys=True)
+                if key not in checked:
+                    checked.add(key)
+                    ensure_weights(model, image_shape)
+        finally:
+            if shown:
+                keras.config.enable_interactive_logging()
 
     def finish_plots(self) -> None:
         """Wait for what the runs trained so far left to finish while the next trained (plots,
