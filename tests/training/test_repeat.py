@@ -113,3 +113,29 @@ def test_the_groups_config_names_the_seeds_its_runs_used(repeat):
         f"# A --repeat 3 group: its runs used seeds {', '.join(map(str, used))} "
     )
     assert yaml.safe_load(text)["seed"] == used[0]  # still trains again as it is
+
+
+def test_a_data_mistake_leaves_no_group_directory(write_config, tmp_path):
+    """A corrupt PNG in the image folder: one line, exit 2, as for a single run; the group's
+    directory was made before the data was read, and was left failed with no runs."""
+    import shutil
+
+    from tests.image_data import write_class_folder
+
+    broken = shutil.copytree(write_class_folder(tmp_path / "pets", per_class=4), tmp_path / "b")
+    victim = sorted(broken.glob("*/*.png"))[0]
+    victim.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    config = write_config(
+        {
+            "name": "broken",
+            "data": {"source": str(broken)},
+            "model": {"task": "binary", "flatten": True},
+        }
+    )
+    result = run_cli("train", config, "--repeat", "2", "--output-dir", tmp_path / "out")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"toolkit: error: data.source: {victim} is not a readable image "
+        "(cannot identify image file)"
+    ]
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,7 @@ from toolkit.startup import new_models_traced_quietly
 from toolkit.training.train import RunResult, train
 
 if TYPE_CHECKING:
+    from toolkit.data.prepared import PreparedData
     from toolkit.tracking import GroupTracking
 
 
@@ -50,15 +51,19 @@ def train_repeated(
 
     ``on_run_end(seed, result)`` is called after each seed's run, e.g. to print a line.
     """
-    from toolkit.training.runtime import check_runtime
+    from toolkit.training.train import check_before_run
 
-    check_runtime(config.runtime)  # before the group's directory exists
+    # The first seed's checks, data included, before the group's directory exists: a data
+    # mistake left a failed group with no runs. Its data is the first seed's (same seed).
+    data = check_before_run(config)
     group = create_run_directory(output_dir or config.output_dir, config.name, prefix="repeat-")
     # Held while the group is written, as a run's: toolkit report refuses it meanwhile, and
     # tells a group whose process was killed from one still going.
     with DirectoryLock.acquire(group.path):
         seeds = [config.seed + index for index in range(repeats)]
-        return _train_group(config, group, seeds=seeds, verbose=verbose, on_run_end=on_run_end)
+        return _train_group(
+            config, group, seeds=seeds, verbose=verbose, on_run_end=on_run_end, first_data=data
+        )
 
 
 def resume_repeated(
@@ -129,9 +134,11 @@ def _train_group(
     verbose: int,
     on_run_end: Callable[[int, RunResult], None] | None,
     resuming: bool = False,
+    first_data: PreparedData | None = None,
 ) -> RepeatResult:
     """The seeds' runs, then the group's metrics.json and final run.json; ``resuming``: keep
-    or continue the runs an earlier process of the group left (see ``resume_repeated``)."""
+    or continue the runs an earlier process of the group left (see ``resume_repeated``).
+    ``first_data``: the first seed's data, already read (not read again for its run)."""
     if not resuming:
         atomic_write_text(
             group.config, seeds_header(seeds) + dump_config(with_absolute_paths(config))
@@ -169,7 +176,9 @@ def _train_group(
                         output_dir=group.path / "seeds",
                         verbose=verbose,
                         run_prefix=f"seed-{seed}-",
+                        data=first_data,
                     )
+                    first_data = None  # each later seed splits its own data
                 results.append(result)
                 group.update_run(runs=[str(r.run_dir.relative_to(group.path)) for r in results])
                 if on_run_end is not None:

@@ -252,20 +252,7 @@ def train(
     instead of being waited for; whoever passes it calls ``join()`` on each later (a sweep,
     while its next trial trains).
     """
-    from toolkit.training.runtime import check_runtime
-
-    # A bad device or TOOLKIT_CPU_DEVICES: before any run exists, and before the data is read.
-    check_runtime(config.runtime)
-    data = data or prepare_data(config)
-    if config.model.init_from:
-        from toolkit.runs import open_run_directory
-
-        open_run_directory(config.model.init_from)  # a bad path fails before any run exists
-        _check_init_from(config, data)
-    if config.model.backbone is not None and data.spec.image is not None:
-        from toolkit.models.bodies.backbone import ensure_weights
-
-        ensure_weights(config.model, data.spec.image.shape)  # offline: fails before any run
+    data = check_before_run(config, data)
     base = output_dir or config.output_dir
     source_record = dict(data.source)
     _form_cluster(config)  # a peer that never comes fails here, before any run exists
@@ -286,6 +273,27 @@ def train(
             baselines=baselines,
             deferred_plots=deferred_plots,
         )
+
+
+def check_before_run(config: ExperimentConfig, data: PreparedData | None = None) -> PreparedData:
+    """What ``train`` checks before its run directory exists: the runtime, the data (read
+    here unless given, and returned), ``model.init_from`` and the backbone's weights. A
+    ``--repeat`` group calls it too, before its own directory exists."""
+    from toolkit.training.runtime import check_runtime
+
+    # A bad device or TOOLKIT_CPU_DEVICES: before any run exists, and before the data is read.
+    check_runtime(config.runtime)
+    data = data or prepare_data(config)
+    if config.model.init_from:
+        from toolkit.runs import open_run_directory
+
+        open_run_directory(config.model.init_from)  # a bad path fails before any run exists
+        _check_init_from(config, data)
+    if config.model.backbone is not None and data.spec.image is not None:
+        from toolkit.models.bodies.backbone import ensure_weights
+
+        ensure_weights(config.model, data.spec.image.shape)  # offline: fails before any run
+    return data
 
 
 def _check_init_from(config: ExperimentConfig, data: PreparedData) -> None:
