@@ -361,6 +361,27 @@ def test_a_litert_export_leaves_stderr_to_its_one_line(tmp_path):
     assert output.stat().st_size > 0
 
 
+def test_a_mixed_precision_run_to_litert_is_one_line_naming_runtime_precision(tmp_path):
+    """LiteRT has no float16 kernels: the converter blamed an innocent layer (``cannot
+    express layer impute_standardize (ImputeStandardize) ... IsNan``)."""
+    config = tiny_config(
+        "regression",
+        training={"epochs": 1, "batch_size": 16},
+        runtime={"precision": "mixed_float16"},
+    )
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    output = tmp_path / "exports" / "model.tflite"
+    output.parent.mkdir()
+    result = run_cli("export", run.path, "--format", "litert", "--output", output)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        "toolkit: error: --format litert cannot export a model trained with "
+        "runtime.precision: mixed_float16 (LiteRT has no built-in float16 kernels); export "
+        "it as saved_model or onnx, or train with runtime.precision: float32\n"
+    )
+    assert list(output.parent.iterdir()) == []  # no file, no staging folder left
+
+
 def test_an_export_replaces_only_an_earlier_export(tmp_path):
     """``--output project`` for a SavedModel deleted the existing directory ``project`` and
     everything in it, to put the export there."""
