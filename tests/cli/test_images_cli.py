@@ -330,3 +330,58 @@ def test_the_report_shows_per_class_accuracy_and_the_confidently_wrong_images(fo
     _, markdown = write_report(run_dir)
     text = markdown.read_text()
     assert "## Per-class accuracy" in text and "confidently_wrong.png" in text
+
+
+def test_a_float_npz_in_0_1_is_taken_in_its_range_and_predict_warns_of_0_255(cli, tmp_path):
+    """Float pixels in [0, 1] were rescaled as 0..255 (value_range [0, 255] in
+    preprocessing.json, near-black images, accuracy at chance). Now their range is inferred:
+    predictions equal a NumPy forward pass on the pixels as they are; pixels given to the run
+    as 0..255 are reported on one warning line."""
+    from toolkit.config.loading import validate_config
+    from toolkit.training.train import train
+
+    images, labels = patterned_images(32, 8, 1)
+    pixels = images.astype(np.float32) / 255.0
+    np.savez(tmp_path / "unit.npz", x=pixels, y=np.array(["a", "b"])[labels % 2])
+    config = validate_config(
+        {
+            "name": "unit",
+            "data": {"source": str(tmp_path / "unit.npz"), "kind": "image", "validation": 0.25},
+            "model": {"task": "binary", "flatten": True, "hidden": [4]},
+            "training": {"epochs": 1, "batch_size": 8},
+            "callbacks": {"tensorboard": False, "learning_curve": False},
+            "evaluation": {"plots": False, "baselines": False},
+        }
+    )
+    run_dir = train(config, output_dir=tmp_path / "runs", verbose=0).run_dir
+    spec = json.loads((run_dir / "preprocessing.json").read_text())
+    assert spec["image"]["value_range"] == [0.0, 1.0]
+
+    from toolkit.models.saving import load_model
+
+    model = load_model(run_dir / "model.keras")
+    w1, b1 = model.get_layer("block0_dense").get_weights()
+    w2, b2 = model.get_layer("logits").get_weights()
+    hidden = np.maximum(pixels.reshape(32, -1) @ w1 + b1, 0.0)
+    expected = 1.0 / (1.0 + np.exp(-(hidden @ w2 + b2)[:, 0]))
+    np.savez(tmp_path / "new.npz", x=pixels)
+    result = cli(
+        "predict", run_dir, "--input", tmp_path / "new.npz", "--output", tmp_path / "p.csv"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(
+        predicted.filter(like="probability").to_numpy()[:, -1], expected, atol=1e-5
+    )
+
+    np.savez(tmp_path / "bytes.npz", x=pixels * 255.0)
+    result = cli(
+        "predict", run_dir, "--input", tmp_path / "bytes.npz", "--output", tmp_path / "q.csv"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "toolkit: warning: images: 32 of 32 rows hold pixels far outside the run's value "
+        "range [0, 1] (data.image.value_range), which the model rescales from; their "
+        "predictions are not meaningful (scale the pixels as training had them)\n"
+    ) in result.stderr

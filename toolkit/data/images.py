@@ -25,6 +25,9 @@ CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 # keras.datasets hold 0..255, scikit-learn's digits 0..16.
 DEFAULT_VALUE_RANGE = [0.0, 255.0]
 DIGITS_VALUE_RANGE = [0.0, 16.0]
+# Float arrays (an .npz) whose every pixel lies in [0, 1]: already scaled, as many pipelines
+# save them; taken as 0..255 they trained on near-black images, at chance.
+UNIT_VALUE_RANGE = [0.0, 1.0]
 
 
 def _image_files(folder: Path, extensions: list[str], *, nested: bool = False) -> list[Path]:
@@ -134,10 +137,25 @@ def _sizes(paths: list[str], *, what: str) -> list[tuple[int, int]]:
     return sizes
 
 
-def _value_range(config: DataConfig) -> list[float]:
+def _value_range(config: DataConfig, images: pd.Series | None = None) -> list[float]:
+    """The raw pixels' range: the config's, else digits' 0..16, [0, 1] for float arrays
+    (``images``, the training split's) that all lie in it, else 0..255."""
     if config.image.value_range is not None:
         return [float(v) for v in config.image.value_range]
-    return DIGITS_VALUE_RANGE if config.source == "sklearn:digits" else DEFAULT_VALUE_RANGE
+    if config.source == "sklearn:digits":
+        return DIGITS_VALUE_RANGE
+    if images is not None and _unit_floats(images):
+        return UNIT_VALUE_RANGE
+    return DEFAULT_VALUE_RANGE
+
+
+def _unit_floats(images: pd.Series) -> bool:
+    """Every image a float array with its pixels in [0, 1]. Integer arrays never: a uint8
+    image dark enough to hold only 0s and 1s is still 0..255."""
+    arrays = [np.asarray(x) for x in images]
+    if not arrays or not all(np.issubdtype(x.dtype, np.floating) for x in arrays):
+        return False
+    return all(x.size == 0 or (np.nanmin(x) >= 0 and np.nanmax(x) <= 1) for x in arrays)
 
 
 def check_image_sizes(frame: pd.DataFrame, config: DataConfig, *, what: str) -> None:
@@ -183,7 +201,7 @@ def fit_image_feature(train: pd.DataFrame, config: DataConfig) -> ImageFeature:
         column=column,
         stored="array",
         shape=[int(s) for s in shape],
-        value_range=_value_range(config),
+        value_range=_value_range(config, train[column]),
     )
 
 
@@ -203,7 +221,7 @@ def image_array(
     low, high = feature.value_range
     if feature.stored == "array" and [low, high] != DEFAULT_VALUE_RANGE:
         # Files decode to 0..255 whatever the run trained on: a run on arrays of another
-        # range (scikit-learn's digits, 0..16; an .npz in [0, 1]) takes them in its own, or
+        # range (scikit-learn's digits, 0..16; a float .npz in [0, 1]) takes them in its own, or
         # its rescaling made them 16 or 255 times too bright.
         pixels = low + pixels * np.float32((high - low) / 255.0)
     return pixels

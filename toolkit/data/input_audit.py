@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from toolkit.data.preprocessing import MISSING_TOKEN, NUMERIC_INPUT
+from toolkit.data.preprocessing import IMAGE_INPUT, MISSING_TOKEN, NUMERIC_INPUT
 
 if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
@@ -26,6 +26,10 @@ SHOWN_VALUES = 3
 # Distinct unseen values counted per column: an id column read as a category would otherwise
 # grow the counter with every row of a 10-million-row input (predict runs in flat memory).
 TRACKED_VALUES = 1_000
+# How far beyond the run's pixel value range (a fraction of its span) an image's pixels may go
+# before it is reported: a little over is noise or resampling; 0..255 given to a run on
+# [0, 1] is 255 spans over.
+IMAGE_RANGE_MARGIN = 0.5
 
 
 class InputWarning(UserWarning):
@@ -50,6 +54,7 @@ class InputAudit:
         self.missing: Counter[str] = Counter()
         self.infinite: Counter[str] = Counter()
         self.unseen_rows: Counter[str] = Counter()
+        self.images_outside = 0
         self.unseen: dict[str, Counter[str]] = {f.name: Counter() for f in spec.categorical}
         self._vocabularies = {
             f.name: np.asarray(f.vocabulary, dtype=object) for f in spec.categorical
@@ -76,6 +81,14 @@ class InputAudit:
                     self.missing[feature.name] += int(count)
                 if inf:
                     self.infinite[feature.name] += int(inf)
+        images = features.get(IMAGE_INPUT)
+        if self.spec.image is not None and images is not None and images.dtype.kind == "f":
+            low, high = self.spec.image.value_range
+            margin = IMAGE_RANGE_MARGIN * (high - low)
+            pixels = images.reshape(len(images), -1)
+            if pixels.shape[1]:
+                far = (pixels.min(axis=1) < low - margin) | (pixels.max(axis=1) > high + margin)
+                self.images_outside += int(far.sum())
         for feature in self.spec.categorical:
             values = features[feature.name].reshape(-1)
             outside = values[~np.isin(values, self._vocabularies[feature.name])]
@@ -112,6 +125,14 @@ class InputAudit:
                 f"{self.target_rows} rows lie outside prediction.target_range [{low}, {high}], "
                 "which training refused; predictions and intervals stay inside it, so those "
                 "rows are scored as misses"
+            )
+        if self.images_outside:
+            low, high = self.spec.image.value_range
+            lines.append(
+                f"images: {self.images_outside} of {self.rows} rows hold pixels far outside "
+                f"the run's value range [{low:g}, {high:g}] (data.image.value_range), which "
+                "the model rescales from; their predictions are not meaningful (scale the "
+                "pixels as training had them)"
             )
         for feature in self.spec.numeric:
             count = self.missing[feature.name]
