@@ -390,6 +390,91 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
     assert not (tmp_path / "out").exists()
 
 
+def _cifar_archive(path: Path, name: str) -> np.ndarray:
+    """A tiny ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` laid out as the real
+    one (pickled channels-first batches under cifar-10-batches-py/ or cifar-100-python/);
+    returns its training images, channels last."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(0)
+    if name == "cifar10":
+        inner, key = "cifar-10-batches-py", "labels"
+        parts = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    else:
+        inner, key = "cifar-100-python", "fine_labels"
+        parts = ["train", "test"]
+    train = []
+    with tarfile.open(path, "w:gz") as archive:
+        for part in parts:
+            data = rng.integers(0, 256, (2, 3 * 32 * 32), dtype=np.uint8)
+            if "test" not in part:
+                train.append(data.reshape(2, 3, 32, 32).transpose(0, 2, 3, 1))
+            body = pickle.dumps({b"data": data, key.encode(): [0, 1]})
+            info = tarfile.TarInfo(f"{inner}/{part}")
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    return np.concatenate(train)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10", "cifar100"])
+def test_each_keras_dataset_offline_names_what_to_download_and_where(name, tmp_path, monkeypatch):
+    """cifar10 listed six files Keras extracts (cifar-10-batches-py-target/...) in one
+    sentence; now each dataset names what Keras downloads and where it goes, and following
+    the line (the CIFAR archive extracted where it says) gives a dataset the toolkit reads."""
+    import gzip
+    import re
+    import tarfile
+
+    from toolkit.data.arrays import load_keras_dataset
+
+    home = tmp_path / "keras-home"
+    for key, value in _offline(home).items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(DataError) as caught:
+        load_keras_dataset(name, "target")
+    message = str(caught.value)
+    assert message.startswith(f"keras:{name} is not in Keras' cache and cannot be downloaded (")
+    assert message.endswith("(Keras' cache, set by KERAS_HOME) or go online once")
+    datasets = home / "datasets"
+    if name == "mnist":
+        assert "; put mnist.npz in " + str(datasets) + " (" in message
+        return
+    if name == "fashion_mnist":
+        files = [
+            "train-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+        ]
+        assert (
+            f"; download {', '.join(files)} from "
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/ into "
+            f"{datasets / 'fashion-mnist'} ("
+        ) in message
+        # The idx format: a header (8 bytes for labels, 16 for images), then the bytes.
+        images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+        (datasets / "fashion-mnist").mkdir(parents=True)
+        for file in files:
+            header, body = (16, images) if "images" in file else (8, np.array([3, 7], np.uint8))
+            with gzip.open(datasets / "fashion-mnist" / file, "wb") as handle:
+                handle.write(bytes(header) + body.tobytes())
+        train, _ = load_keras_dataset(name, "target")
+        np.testing.assert_array_equal(np.stack(train["image"]), images)
+        return
+    archive = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}[name]
+    found = re.search(r"; download (\S+) \((\S+)\) and extract it into (\S+) \(", message)
+    assert found, message
+    assert found.group(1) == archive
+    assert found.group(2) == f"https://www.cs.toronto.edu/~kriz/{archive}"
+    images = _cifar_archive(tmp_path / archive, name)
+    with tarfile.open(tmp_path / archive) as handle:
+        handle.extractall(found.group(3), filter="data")
+    train, _ = load_keras_dataset(name, "target")
+    np.testing.assert_array_equal(np.stack(train["image"]), images)
+
+
 def test_a_cut_short_keras_dataset_in_the_cache_says_what_to_do(tmp_path, monkeypatch):
     """Bytes that are no .npz under mnist.npz (a download cut short) gave numpy's advice to
     load the file "unsafely" with allow_pickle; now what it is and what to do."""

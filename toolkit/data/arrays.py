@@ -215,6 +215,35 @@ def load_batch(path: Path, label_key: str = "labels") -> tuple[np.ndarray, np.nd
     return data.reshape(data.shape[0], 3, 32, 32), np.asarray(batch[label_key])
 
 
+# What keras.datasets' loaders download, for a user offline to fetch by hand: the CIFAR
+# archives Keras extracts into its cache under these folders (the files read from there are
+# in CACHED_FILES), Fashion-MNIST's four files into their own folder.
+_ARCHIVES = {
+    "cifar10": (
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "cifar-10-batches-py-target",
+    ),
+    "cifar100": (
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "cifar-100-python-target",
+    ),
+}
+_KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+def _what_to_put(name: str, folder: Path) -> str:
+    """The files a user offline puts in Keras' cache ``folder`` for ``name``, and where: the
+    one archive to download, not the files Keras extracts from it."""
+    if name in _ARCHIVES:
+        url, target = _ARCHIVES[name]
+        return f"download {url.rsplit('/', 1)[-1]} ({url}) and extract it into {folder / target}"
+    missing = [Path(f) for f in CACHED_FILES[name] if not (folder / f).exists()]
+    files = ", ".join(f.name for f in missing)
+    if name == "mnist":
+        return f"put {files} in {folder}"
+    return f"download {files} from {_KERAS_DATASETS_URL} into {folder / missing[0].parent}"
+
+
 def _download(name: str) -> None:
     """Let Keras download ``name`` into its cache; offline, one line naming the files."""
     from toolkit.startup import import_tensorflow
@@ -229,11 +258,10 @@ def _download(name: str) -> None:
         with contextlib.redirect_stdout(sys.stderr):
             loader()
     except Exception as error:  # urllib's errors arrive wrapped in a bare Exception
-        missing = [f for f in CACHED_FILES[name] if not (folder / f).exists()]
         reason = " ".join(str(error).split())[:160]
         raise DataError(
-            f"keras:{name} is not in Keras' cache and cannot be downloaded ({reason}); put "
-            f"{', '.join(missing)} in {folder} (Keras' cache, set by KERAS_HOME) or go online once"
+            f"keras:{name} is not in Keras' cache and cannot be downloaded ({reason}); "
+            f"{_what_to_put(name, folder)} (Keras' cache, set by KERAS_HOME) or go online once"
         ) from None
 
 
