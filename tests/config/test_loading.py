@@ -377,5 +377,10 @@ def test_an_augmentation_factor_of_zero_is_off(write_config):
     )
     assert config.data.augmentation.random_zoom is None
     assert not config.data.augmentation.active
-    with pytest.raises(ConfigError, match="random_zoom: Input should be greater than 0"):
-        load_config(path, ["data.augmentation.random_zoom=-0.1"])
+    # The message said "greater than 0" though 0 is allowed.
+    for factor in ("random_rotation", "random_zoom", "random_translation", "random_contrast"):
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, [f"data.augmentation.{factor}=-0.1"])
+        assert str(caught.value).endswith(
+            f"data.augmentation.{factor}: Input should be 0 (off) or greater, got -0.1"
+        ), caught.value

@@ -253,9 +253,14 @@ class AugmentationConfig(Strict):
     @classmethod
     def _zero_is_off(cls, value: Any) -> Any:
         """0 turns a transform off, as null does (Keras' layers with factor 0 change nothing):
-        a sweep over ``{choice: [0.0, 0.1]}`` was refused ("should be greater than 0")."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
-            return None
+        a sweep over ``{choice: [0.0, 0.1]}`` was refused ("should be greater than 0"). A
+        negative factor is refused here, saying 0 is allowed (the bound's own message said
+        "greater than 0")."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value == 0:
+                return None
+            if value < 0:
+                raise ValueError(f"Input should be 0 (off) or greater, got {value}")
         return value
 
     @property
