@@ -704,6 +704,21 @@ def test_bad_npz_files_are_one_line_each(tmp_path):
     )
 
 
+def test_new_images_from_an_npz_without_x_say_y_is_optional(tmp_path):
+    """An .npz of ``X, y`` (wrong case) given to predict said it needs ``x`` and ``y``, but
+    new data to predict needs no labels."""
+    from toolkit.data.sources.files import read_new_frame
+
+    source = write_image_npz(tmp_path / "train.npz", count=8, size=4)
+    spec = prepare_data(_config(source, kind="image", validation=0.25)).spec
+    np.savez(tmp_path / "upper.npz", X=np.zeros((2, 4, 4, 3)), y=np.array(["a", "b"]))
+    with pytest.raises(DataError) as caught:
+        read_new_frame(str(tmp_path / "upper.npz"), spec, label="--input", with_target=False)
+    assert str(caught.value) == (
+        f"--input {tmp_path / 'upper.npz'} holds X, y; it needs an array x (y optional)"
+    )
+
+
 def test_a_corrupt_image_through_the_cli_exits_2_and_writes_nothing(
     cli, write_config, folder, tmp_path
 ):

@@ -43,9 +43,11 @@ def read_npz(
         with np.load(path, allow_pickle=False) as archive:
             keys = list(archive.keys())
             if "x" not in keys or ("y" not in keys and need_target):
+                # New data to predict needs no labels: naming y there sent users looking for
+                # one (an .npz of X, y: the case is what was wrong).
+                needs = "arrays x (N, ...) and y (N,)" if need_target else "an array x (y optional)"
                 raise DataError(
-                    f"{label} {path} holds {', '.join(keys) or 'no arrays'}; it needs arrays "
-                    "x (N, ...) and y (N,)"
+                    f"{label} {path} holds {', '.join(keys) or 'no arrays'}; it needs {needs}"
                 )
             x = archive["x"]
             y = archive["y"] if "y" in keys else None
