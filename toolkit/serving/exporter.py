@@ -191,6 +191,8 @@ def export(
     check_installed(fmt)  # first: telling an earlier ONNX export apart needs onnx
     _check_replaceable(fmt, destination)
     model = run.model  # TensorFlow starts here
+    if fmt.name == "litert" and _low_precision(model):
+        model = _float32_copy(model)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=destination.parent))
     try:
         metadata = _build(model, run, fmt, staging, mc_samples)
@@ -212,6 +214,43 @@ def export(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
+
+
+def _low_precision(model) -> bool:
+    """Whether any layer computes in float16 or bfloat16 (``runtime.precision: mixed_*``)."""
+    return any(
+        getattr(layer, "dtype_policy", None) is not None
+        and layer.dtype_policy.compute_dtype in ("float16", "bfloat16")
+        for layer in model._flatten_layers(include_self=True)
+    )
+
+
+def _float32_copy(model):
+    """``model`` rebuilt with every layer computing in float32, holding the same weights
+    (a mixed-precision model keeps its variables in float32 already). LiteRT has no float16
+    kernels: its converter failed on the first layer computing in float16."""
+    import keras
+
+    def in_float32(node):
+        if isinstance(node, dict):
+            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+                return {**node, "config": {**node.get("config", {}), "name": "float32"}}
+            return {key: in_float32(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [in_float32(value) for value in node]
+        return node
+
+    config = in_float32(keras.saving.serialize_keras_object(model))
+    # Layers that a layer builds inside itself take the global policy, which a
+    # mixed-precision run trained in this process may have left set.
+    global_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copy = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    finally:
+        keras.config.set_dtype_policy(global_policy)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> dict:

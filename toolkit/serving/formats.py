@@ -159,7 +159,6 @@ def _write_litert(saved_model: Path, destination: Path, model) -> None:
 
     from toolkit.startup import native_stderr_silenced
 
-    _check_float32(model)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
@@ -180,22 +179,6 @@ def _write_litert(saved_model: Path, destination: Path, model) -> None:
         first = " ".join(text.split())[:300]
         raise ToolkitError(f"--format litert: the converter refused the model: {first}") from None
     destination.write_bytes(content)
-
-
-def _check_float32(model) -> None:
-    """A mixed-precision model computes in float16 (or bfloat16), for which LiteRT has no
-    built-in kernels: the converter then blamed the first layer to compute in it (a
-    Rescaling's Mul, a table's IsNan), an innocent one. Its SavedModel and ONNX exports work.
-    (Exporting it in float32 would need the SavedModel built from a float32 copy of the
-    model, which the exporter does not do.)"""
-    for layer in model._flatten_layers(include_self=True):
-        policy = getattr(layer, "dtype_policy", None)
-        if policy is not None and policy.compute_dtype in ("float16", "bfloat16"):
-            raise ToolkitError(
-                f"--format litert cannot export a model trained with runtime.precision: "
-                f"{policy.name} (LiteRT has no built-in {policy.compute_dtype} kernels); "
-                "export it as saved_model or onnx, or train with runtime.precision: float32"
-            )
 
 
 def _interpreter(path: Path):
