@@ -189,7 +189,7 @@ def test_csv_carried_number_column_with_text_after_the_first_block(run_dir, tmp_
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "column 'weight'" in lines[0] and "'unknown'" in lines[0]
-    assert f"row {late} (line {late + 2})" in lines[0], lines[0]
+    assert f"row {late + 1} (line {late + 2})" in lines[0], lines[0]  # rows from 1
     line = (tmp_path / "rows.csv").read_text().splitlines()[late + 1]  # line late + 2
     assert "unknown" in line.split(",")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # nothing half-written

@@ -336,7 +336,7 @@ def test_a_streamed_csv_with_text_far_down_a_number_column_names_its_row(
     message = result.stderr.strip().splitlines()
     assert len(message) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "column 'a' holds 'oops'" in message[0], message[0]
-    assert f"row {late} (line {late + 2})" in message[0], message[0]
+    assert f"row {late + 1} (line {late + 2})" in message[0], message[0]  # rows from 1
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
 
 
