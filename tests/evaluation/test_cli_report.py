@@ -335,3 +335,31 @@ def test_report_of_a_missing_directory_says_not_found(tmp_path):
         "(report takes a run or a sweep)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_marks_no_best_value_between_runs_of_other_tasks(tmp_path):
+    """A binary model's accuracy (0.97) was marked best beside a 10-class model's (0.94),
+    and its log loss beside theirs, with nothing said."""
+    runs = []
+    for name, task, accuracy in (("a", "binary", 0.97), ("b", "multiclass", 0.94)):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config(task)))
+        (run / "run.json").write_text(json.dumps({"status": "completed"}))
+        metrics = {"evaluated_on": "test", "test": {"accuracy": accuracy, "log_loss": 0.1}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        (run / "history.csv").write_text("epoch,val_loss\n1,0.5\n2,0.4\n")
+        runs.append(run)
+    result = run_cli("compare", *runs, "--output", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    reason = "the runs differ in model.task (binary, multiclass)"
+    assert f"note: {reason}: their metrics are not comparable" in result.stdout
+    markdown = (tmp_path / "out" / "compare.md").read_text()
+    assert f"*Note: {reason}: their metrics are not comparable, so none is marked best.*" in (
+        markdown
+    )
+    assert "**" not in markdown.replace("*Note:", "")
+    # Runs of one task still get their best marked.
+    (runs[1] / "config.yaml").write_text(yaml.safe_dump(tiny_config("binary")))
+    assert run_cli("compare", *runs, "--output", tmp_path / "same").returncode == 0
+    assert "**0.97**" in (tmp_path / "same" / "compare.md").read_text()

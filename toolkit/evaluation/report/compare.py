@@ -78,6 +78,20 @@ def _text_table(frame: pd.DataFrame) -> str:
     return "\n".join("".join(f"{cell:<{width}}" for cell in row) for row in [header, *rows])
 
 
+# Config keys whose difference makes runs' metrics incomparable: other tasks (a binary
+# model's accuracy beside a 10-class one's) or other data.
+_INCOMPARABLE_KEYS = ("model.task", "data.source", "data.target")
+
+
+def _incomparable(configs: list[dict[str, Any]]) -> str | None:
+    """Why the runs' metrics cannot be ranked against each other, or None."""
+    for key in _INCOMPARABLE_KEYS:
+        values = list(dict.fromkeys(str(config.get(key)) for config in configs))
+        if len(values) > 1:
+            return f"the runs differ in {key} ({', '.join(values)})"
+    return None
+
+
 def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, int, bool]:
     """Keys as rows (each run's status when not all completed, the config keys that differ,
     then the metrics), runs as columns; how many rows come before the metrics; and whether
@@ -137,16 +151,20 @@ def _write_csv(table: pd.DataFrame, config_rows: int, path: Path) -> None:
     atomic_write_text(path, frame.to_csv())
 
 
-def _write_markdown(table: pd.DataFrame, config_rows: int, differing: bool, path: Path) -> None:
+def _write_markdown(
+    table: pd.DataFrame, config_rows: int, differing: bool, incomparable: str | None, path: Path
+) -> None:
     """The table with the best value of each metric (of repeat groups: the best mean) in bold;
-    ``config_rows`` rows before the metrics."""
+    ``config_rows`` rows before the metrics. Runs of other tasks or data (``incomparable``)
+    get no best value: a binary model's accuracy was marked best beside a 10-class one's."""
     rows = [[key, *values] for key, values in zip(table.index, table.values.tolist(), strict=True)]
     means = [[key.split(".", 1)[-1], *map(_mean, cells)] for key, *cells in rows[config_rows:]]
-    best = {(r + config_rows, c) for r, c in best_cells(means)}
+    best = set() if incomparable else {(r + config_rows, c) for r, c in best_cells(means)}
     markdown = render(
         "compare.md.j2",
         runs=len(table.columns),
         differing=differing,
+        incomparable=incomparable,
         table=Table.of(["key", *table.columns], rows, best=best),
     )
     atomic_write_text(path, markdown)
@@ -175,7 +193,15 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = _labels(run_dirs)
     table, config_rows, differing = _comparison(run_dirs, labels)
+    incomparable = _incomparable([_config(run) for run in run_dirs])
     _write_csv(table, config_rows, out_dir / "compare.csv")
-    _write_markdown(table, config_rows, differing, out_dir / "compare.md")
+    _write_markdown(table, config_rows, differing, incomparable, out_dir / "compare.md")
     plots.save(curves_figure(run_dirs, labels), out_dir / "compare.png")
-    return _text_table(table), out_dir
+    text = _text_table(table)
+    if incomparable:
+        text = f"{text}\n{_incomparable_note(incomparable)}"
+    return text, out_dir
+
+
+def _incomparable_note(reason: str) -> str:
+    return f"note: {reason}: their metrics are not comparable, so none is marked best"
