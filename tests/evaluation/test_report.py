@@ -92,6 +92,20 @@ def test_run_report_shows_metrics_baselines_and_embedded_plots(tmp_path):
         assert (run / target).exists()
 
 
+def test_a_baseline_skipped_by_its_time_budget_says_so(tmp_path):
+    """A baseline over its time budget showed as a column of n/a; "skipped" was nowhere."""
+    run = _fake_run(tmp_path, "run-a", 0.1, 55.25)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["baselines"]["hist_gradient_boosting"] = {"skipped": "time budget"}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    html_path, md_path = write_report(run)
+    markdown = md_path.read_text()
+    assert "Skipped: hist_gradient_boosting (time budget)." in markdown
+    assert "Skipped: hist_gradient_boosting (time budget)." in html_path.read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("| metric | network"))
+    assert "linear_regression" in header and "hist_gradient_boosting" not in header
+
+
 def test_full_run_report_contents(run_dir):
     html_path, md_path = write_report(run_dir)
     assert (html_path, md_path) == (run_dir / "report.html", run_dir / "report.md")

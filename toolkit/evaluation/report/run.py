@@ -147,18 +147,23 @@ def _metrics(metrics: dict) -> Section:
 
 def _baselines(metrics: dict) -> Section | None:
     """The network next to the scikit-learn baselines on the evaluated split, best in bold."""
-    baselines = {k: v for k, v in (metrics.get("baselines") or {}).items() if isinstance(v, dict)}
+    entries = {k: v for k, v in (metrics.get("baselines") or {}).items() if isinstance(v, dict)}
     evaluated = metrics.get("evaluated_on")
-    if not baselines or evaluated not in metrics:
+    if not entries or evaluated not in metrics:
         return None
+    # A baseline over its time budget is recorded as {"skipped": "time budget"}: shown as a
+    # column of n/a, the report never said why.
+    skipped = {name: entry["skipped"] for name, entry in entries.items() if "skipped" in entry}
+    baselines = {name: entry for name, entry in entries.items() if name not in skipped}
     network = scalar_metrics(metrics[evaluated])
     fitted = [scalar_metrics(scores) for scores in baselines.values()]
     rows = [[n, network[n], *(scores.get(n) for scores in fitted)] for n in network]
     table = Table.of(["metric", "network", *baselines], rows, best=best_cells(rows))
-    return Section(
-        f"Network vs baselines ({evaluated} split)",
-        [table, Note("Best value of each metric in bold.")],
-    )
+    notes = [Note("Best value of each metric in bold.")]
+    if skipped:
+        listed = ", ".join(f"{name} ({reason})" for name, reason in skipped.items())
+        notes.append(Note(f"Skipped: {listed}."))
+    return Section(f"Network vs baselines ({evaluated} split)", [table, *notes])
 
 
 def _per_class(metrics: dict) -> Section | None:
