@@ -62,12 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--verbose", action="store_true", help="show Keras' per-epoch progress")
 
     validate = commands.add_parser("validate", help="check a config without starting TensorFlow")
-    validate.add_argument("config")
+    validate.add_argument("config", help="experiment YAML file")
     _add_overrides(validate)
     validate.add_argument("--print", action="store_true", help="print the resolved config")
 
     evaluate = commands.add_parser("evaluate", help="print a run's metrics as JSON")
-    evaluate.add_argument("run_dir")
+    evaluate.add_argument("run_dir", help="a run directory or a --repeat group")
     evaluate.add_argument(
         "--data",
         help="a .csv/.parquet file, directory or glob with the target column, or for image "
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     predict = commands.add_parser("predict", help="write predictions for a file of rows")
-    predict.add_argument("run_dir")
+    predict.add_argument("run_dir", help="a run directory (of a --repeat group: one seed's run)")
     predict.add_argument(
         "--input",
         "--data",
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="export a run's model for serving (SavedModel, ONNX, LiteRT)"
     )
-    export.add_argument("run_dir")
+    export.add_argument("run_dir", help="a run directory")
     export.add_argument(
         "--format", default="saved_model", metavar="FORMAT", help="saved_model | onnx | litert"
     )
@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune = commands.add_parser("tune", help="run a Keras Tuner sweep over config fields")
     tune.add_argument("config", nargs="?", help="experiment YAML with a tuner: section")
     _add_overrides(tune)
-    tune.add_argument("--output-dir")
+    tune.add_argument(
+        "--output-dir", help="where the sweep directory goes (default: the config's output_dir)"
+    )
     tune.add_argument("--resume", metavar="SWEEP_DIR", help="continue a sweep")
     tune.add_argument("--sweep-dir", help="the sweep directory to create (chief) or join (worker)")
     tune.add_argument(
@@ -127,18 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="write report.html and report.md for a run or sweep"
     )
-    report.add_argument("directory")
+    report.add_argument("directory", help="a run, a --repeat group or a sweep directory")
 
     compare = commands.add_parser("compare", help="compare runs side by side")
-    compare.add_argument("run_dirs", nargs="+")
+    compare.add_argument("run_dirs", nargs="+", help="run directories or --repeat groups")
     compare.add_argument("--output", default=None, help="directory for compare.md/.csv/.png")
 
     board = commands.add_parser(
         "tensorboard", help="start TensorBoard over the experiments directory"
     )
-    board.add_argument("directory", nargs="?", default="experiments")
+    board.add_argument(
+        "directory",
+        nargs="?",
+        default="experiments",
+        help="a run, a sweep or the experiments directory above them (default experiments)",
+    )
     board.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    board.add_argument("--port", type=int, default=6006)
+    board.add_argument("--port", type=int, default=6006, help="port to serve on (default 6006)")
     return parser
 
 

@@ -349,3 +349,24 @@ def test_deterministic_runs_are_bit_identical_across_processes(cli, write_config
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     histories = [pd.read_csv(f"{run}/history.csv")["loss"] for run in runs]
     assert histories[0].equals(histories[1])
+
+
+def test_every_argument_of_every_command_says_what_it_is():
+    """``toolkit tensorboard --help`` showed ``[directory]`` and ``--port PORT`` with neither a
+    word nor their defaults (experiments, 6006)."""
+    import argparse
+
+    from toolkit.cli import build_parser
+
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    silent = [
+        f"{name} {action.dest}"
+        for name, command in commands.choices.items()
+        for action in command._actions
+        if not isinstance(action, argparse._HelpAction) and not action.help
+    ]
+    assert silent == []
