@@ -367,7 +367,7 @@ def validate_search_space(
     return space
 
 
-def _penalty_paths(section: Any, path: str = "model") -> list[str]:
+def penalty_paths(section: Any, path: str = "model") -> list[str]:
     """The config paths that put a weight penalty on the model: ``l1``/``l2`` at any depth
     (the model's, a block's, the conv section's) and ``weight_prior_scale``."""
     found = []
@@ -377,10 +377,10 @@ def _penalty_paths(section: Any, path: str = "model") -> list[str]:
             if key in ("l1", "l2", "weight_prior_scale") and value:
                 found.append(here)
             else:
-                found.extend(_penalty_paths(value, here))
+                found.extend(penalty_paths(value, here))
     elif isinstance(section, list):
         for index, item in enumerate(section):
-            found.extend(_penalty_paths(item, f"{path}.{index}"))
+            found.extend(penalty_paths(item, f"{path}.{index}"))
     return found
 
 
@@ -392,7 +392,7 @@ def penalised_objective_warning(config: ExperimentConfig) -> str | None:
     tuner = config.tuner
     if tuner is None or tuner.objective not in ("val_loss", "loss"):
         return None
-    penalties = _penalty_paths(config.model.model_dump(mode="json"))
+    penalties = penalty_paths(config.model.model_dump(mode="json"))
     searched = [path for path in tuner.search_space if path.startswith("model.")]
     if not penalties or not searched:
         return None
