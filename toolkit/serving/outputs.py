@@ -29,6 +29,7 @@ from typing import Any
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec, typed_labels
 from toolkit.evaluation.posthoc import PostHocCalibration
+from toolkit.text import unique_name
 
 # Bisection steps for a mixture quantile: each halves the bracket, which starts as wide as the
 # components' own quantiles spread; 60 halvings reach float32's resolution from any bracket.
@@ -133,12 +134,7 @@ def serving_names(model) -> dict[str, str]:
             continue
         base = re.sub(r"[^A-Za-z0-9_]", "_", key)
         base = base if _SERVING_NAME.fullmatch(base) else f"arg_{base}"  # as tf.function does
-        name, count = base, 1
-        while name in taken:
-            count += 1
-            name = f"{base}_{count}"
-        taken.add(name)
-        names[key] = name
+        names[key] = unique_name(base, taken)
     return names
 
 

@@ -15,6 +15,7 @@ import keras
 
 from toolkit.data.preprocessing import NUMERIC_INPUT, FeatureSpec
 from toolkit.models.layers.impute_standardize import ImputeStandardize
+from toolkit.text import unique_name
 
 # Top-level layer names the builders give (the table's, the bodies', the heads', an
 # ensemble's): a categorical column of one of these names gets another name for its input
@@ -44,16 +45,6 @@ def _layer_name(column: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", column)
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    """``name``, or ``name_2``, ``name_3`` ... the first not in ``taken`` (which it joins)."""
-    unique, count = name, 1
-    while unique in taken:
-        count += 1
-        unique = f"{name}_{count}"
-    taken.add(unique)
-    return unique
-
-
 def categorical_layer_names(columns: list[str]) -> dict[str, tuple[str, str]]:
     """Each categorical column's input and lookup layer names, unique in the model.
 
@@ -69,8 +60,8 @@ def categorical_layer_names(columns: list[str]) -> dict[str, tuple[str, str]]:
         keeps = "/" not in column and not _BUILDER_NAMES.fullmatch(column)
         input_name = column if keeps else f"input_{_layer_name(column)}"
         names[column] = (
-            _unique(input_name, inputs),
-            _unique(f"lookup_{_layer_name(column)}", lookups),
+            unique_name(input_name, inputs),
+            unique_name(f"lookup_{_layer_name(column)}", lookups),
         )
     return names
 
