@@ -618,3 +618,20 @@ def resolve_source(
     elif overrides:
         data = apply_overrides(data, list(overrides), origins)
     return _name_from_swapped_data(data, origins, before=before), origins, label
+
+
+def penalty_paths(section: Any, path: str = "model") -> list[str]:
+    """The config paths that put a weight penalty on the model: ``l1``/``l2`` at any depth
+    (the model's, a block's, the conv section's) and ``weight_prior_scale``."""
+    found = []
+    if isinstance(section, dict):
+        for key, value in section.items():
+            here = f"{path}.{key}"
+            if key in ("l1", "l2", "weight_prior_scale") and value:
+                found.append(here)
+            else:
+                found.extend(penalty_paths(value, here))
+    elif isinstance(section, list):
+        for index, item in enumerate(section):
+            found.extend(penalty_paths(item, f"{path}.{index}"))
+    return found

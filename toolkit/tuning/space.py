@@ -17,6 +17,7 @@ from toolkit.config.loading import (
     KeyPath,
     Origins,
     override_setting,
+    penalty_paths,
     set_path,
     validate_config,
 )
@@ -365,23 +366,6 @@ def validate_search_space(
                 except ConfigError as error:
                     raise _probe_error(space, dim.name, value, conditions, error) from None
     return space
-
-
-def penalty_paths(section: Any, path: str = "model") -> list[str]:
-    """The config paths that put a weight penalty on the model: ``l1``/``l2`` at any depth
-    (the model's, a block's, the conv section's) and ``weight_prior_scale``."""
-    found = []
-    if isinstance(section, dict):
-        for key, value in section.items():
-            here = f"{path}.{key}"
-            if key in ("l1", "l2", "weight_prior_scale") and value:
-                found.append(here)
-            else:
-                found.extend(penalty_paths(value, here))
-    elif isinstance(section, list):
-        for index, item in enumerate(section):
-            found.extend(penalty_paths(item, f"{path}.{index}"))
-    return found
 
 
 def penalised_objective_warning(config: ExperimentConfig) -> str | None:

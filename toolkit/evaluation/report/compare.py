@@ -92,10 +92,12 @@ def _incomparable(configs: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, int, bool]:
+def _comparison(
+    run_dirs: list[Path], labels: list[str]
+) -> tuple[pd.DataFrame, int, bool, str | None]:
     """Keys as rows (each run's status when not all completed, the config keys that differ,
-    then the metrics), runs as columns; how many rows come before the metrics; and whether
-    any config key differs."""
+    then the metrics), runs as columns; how many rows come before the metrics; whether any
+    config key differs; and why the metrics cannot be ranked (``_incomparable``), if so."""
     configs = [_config(run) for run in run_dirs]
     metrics = [_run_metrics(read_json(run / "metrics.json")) for run in run_dirs]
     statuses = [_status(run) for run in run_dirs]
@@ -111,7 +113,7 @@ def _comparison(run_dirs: list[Path], labels: list[str]) -> tuple[pd.DataFrame, 
         columns=labels,
         dtype=object,
     )
-    return table, len(leading), bool(differing)
+    return table, len(leading), bool(differing), _incomparable(configs)
 
 
 def _numeric_columns(key: str, cells: list[Any], groups: bool) -> dict[str, list[Any]]:
@@ -192,16 +194,11 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
     run_dirs, out_dir = [Path(r) for r in run_dirs], Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = _labels(run_dirs)
-    table, config_rows, differing = _comparison(run_dirs, labels)
-    incomparable = _incomparable([_config(run) for run in run_dirs])
+    table, config_rows, differing, incomparable = _comparison(run_dirs, labels)
     _write_csv(table, config_rows, out_dir / "compare.csv")
     _write_markdown(table, config_rows, differing, incomparable, out_dir / "compare.md")
     plots.save(curves_figure(run_dirs, labels), out_dir / "compare.png")
     text = _text_table(table)
     if incomparable:
-        text = f"{text}\n{_incomparable_note(incomparable)}"
+        text += f"\nnote: {incomparable}: their metrics are not comparable, so none is marked best"
     return text, out_dir
-
-
-def _incomparable_note(reason: str) -> str:
-    return f"note: {reason}: their metrics are not comparable, so none is marked best"

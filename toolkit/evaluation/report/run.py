@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from toolkit.config.loading import penalty_paths
 from toolkit.evaluation import plots
 from toolkit.evaluation.metrics import metric_direction
 from toolkit.evaluation.plots.canvas import best_index
@@ -107,8 +108,6 @@ def _history_facts(
 
 def _penalty(directory: Path) -> str | None:
     """The first weight penalty of the run's config (``model.weight_prior_scale``), if any."""
-    from toolkit.tuning.space import penalty_paths
-
     model = (read_yaml(directory / "config.yaml") or {}).get("model")
     found = penalty_paths(model) if isinstance(model, dict) else []
     return found[0] if found else None
