@@ -77,7 +77,7 @@ def test_the_reference_check_finds_a_wrong_default():
     ]
 
 
-@pytest.mark.parametrize("name", ["README.md", "experiments/README.md"])
+@pytest.mark.parametrize("name", ["README.md", "experiments/README.md", "benchmarks/RESULTS.md"])
 def test_markdown_has_no_escaped_line_breaks(name):
     text = (REPO / name).read_text(encoding="utf-8")
     assert "\\n" not in text, f"{name} holds a literal \\n where a line break was meant"
