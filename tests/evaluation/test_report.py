@@ -521,6 +521,35 @@ def test_run_report_shows_the_runs_warnings_and_what_calibration_fitted(tmp_path
     assert "Calibration" not in plain.read_text() and "Warnings" not in plain.read_text()
 
 
+def test_each_coverage_row_names_the_level_of_its_interval(tmp_path):
+    """A conformal run's metrics showed `coverage` (at prediction.interval) beside
+    `conformal_coverage` (at 1 - alpha) with neither level: at 0.9 and 0.95 a reader took
+    0.91 against 0.95 for the model's intervals falling short."""
+    run = _fake_run(tmp_path, "run-e", 0.1, 50.0)
+    config = {"name": "demo", "prediction": {"interval": 0.9, "conformal": {"alpha": 0.05}}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    metrics = json.loads((run / "metrics.json").read_text())
+    for split in ("train", "test"):
+        metrics[split].update(coverage=0.91, conformal_coverage=0.95)
+    metrics["conformal"] = {"method": "split", "alpha": 0.05, "rows": 80, "quantile": 1.9}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    html_path, md_path = write_report(run)
+    for text in (html_path.read_text(), md_path.read_text()):
+        assert "own central 90% interval (prediction.interval)" in text
+        assert "the conformal interval, for 1 - alpha = 95% (prediction.conformal.alpha)" in text
+    # A classifier's conformal sets, and a run with neither, say what they have.
+    metrics = {"test": {"accuracy": 0.9, "set_coverage": 0.96}, "evaluated_on": "test"}
+    metrics["conformal"] = {"alpha": 0.1}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    markdown = write_report(run)[1].read_text()
+    assert "set_coverage, mean_set_size: the conformal prediction sets, for 1 - alpha = 90%" in (
+        markdown
+    )
+    assert "prediction.interval)" not in markdown
+    plain = write_report(_fake_run(tmp_path, "run-f", 0.1, 50.0))[1].read_text()
+    assert "prediction.interval)" not in plain and "conformal" not in plain
+
+
 def test_top_k_is_the_name_of_its_accuracy_not_a_metric_row(tmp_path):
     run = write_run(tmp_path, "cls", with_plots=False)
     scores = {"accuracy": 0.75, "top_k_accuracy": 0.9375, "top_k": 2, "log_loss": 0.61}

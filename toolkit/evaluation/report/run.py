@@ -146,8 +146,48 @@ def _overview(
     return Section("Overview", [KeyValues.of(items)])
 
 
-def _metrics(metrics: dict) -> Section:
-    """Every split's metrics side by side (a repeat group's as mean ± std over its seeds)."""
+def _interval_level(directory: Path) -> float | None:
+    """The run's ``prediction.interval``: the level of its own central interval."""
+    prediction = (read_yaml(directory / "config.yaml") or {}).get("prediction")
+    level = prediction.get("interval") if isinstance(prediction, dict) else None
+    return float(level) if isinstance(level, int | float) else None
+
+
+def _percent(level: float) -> str:
+    return f"{level * 100:g}%"
+
+
+def _interval_notes(names: list[str], metrics: dict, level: float | None) -> list[Note]:
+    """Which interval each coverage row measures: the model's own (``prediction.interval``)
+    and the conformal one (1 - alpha) sit side by side at levels that may differ."""
+    notes = []
+    if "coverage" in names and level is not None:
+        notes.append(
+            Note(
+                f"coverage, interval_width: the model's own central {_percent(level)} "
+                "interval (prediction.interval)."
+            )
+        )
+    conformal = metrics.get("conformal")
+    alpha = conformal.get("alpha") if isinstance(conformal, dict) else None
+    if isinstance(alpha, int | float):
+        target = f"1 - alpha = {_percent(1 - alpha)} (prediction.conformal.alpha)"
+        if "conformal_coverage" in names:
+            notes.append(
+                Note(
+                    f"conformal_coverage, conformal_interval_width: the conformal interval, for {target}."
+                )
+            )
+        if "set_coverage" in names:
+            notes.append(
+                Note(f"set_coverage, mean_set_size: the conformal prediction sets, for {target}.")
+            )
+    return notes
+
+
+def _metrics(metrics: dict, level: float | None = None) -> Section:
+    """Every split's metrics side by side (a repeat group's as mean ± std over its seeds), with
+    the level of each interval the coverage rows measure."""
     splits = metrics.get("repeats") or {s: metrics[s] for s in SPLITS if s in metrics}
     splits = {s: v for s, v in splits.items() if isinstance(v, dict)}
     if not splits:
@@ -162,7 +202,8 @@ def _metrics(metrics: dict) -> Section:
         )
         over = f" over {counted(runs, 'seed')}" if runs else ""
         title = f"Metrics (mean ± std{over})"
-    return Section(title, [Table.of(["metric", *splits], rows)])
+    notes = _interval_notes(names, metrics, level)
+    return Section(title, [Table.of(["metric", *splits], rows), *notes])
 
 
 def _baselines(metrics: dict) -> Section | None:
@@ -376,7 +417,7 @@ def run_report(directory: Path, *, killed: bool = False) -> Report:
         _overview(record, metrics, history, repeat, _penalty(directory)),
         why_it_stopped(record),
         _warnings(record, directory if repeat else None),
-        _metrics(metrics),
+        _metrics(metrics, _interval_level(directory)),
         _baselines(metrics),
         _per_class(metrics),
         _calibration(metrics),
