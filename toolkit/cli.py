@@ -498,7 +498,7 @@ def _cmd_tensorboard(args: argparse.Namespace) -> int:
     command = [
         sys.executable,
         "-m",
-        "tensorboard.main",
+        "toolkit.tensorboard_main",
         "--logdir",
         str(directory),
         "--host",

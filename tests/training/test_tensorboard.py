@@ -233,6 +233,12 @@ def test_tensorboard_command_serves_the_directory_on_localhost(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=20)
+    # TensorFlow's C++ start-up lines (absl's notice, the CUDA probe, the CPU features) came
+    # through TensorBoard's import of it, whatever TF_CPP_MIN_LOG_LEVEL said.
+    stderr = server.stderr.read()
+    assert f"TensorBoard on http://127.0.0.1:{port}/ over {tmp_path}" in stderr
+    for line in ("absl::InitializeLog", "cudart_stub", "cpu_feature_guard"):
+        assert line not in stderr, stderr
 
 
 def test_tensorboard_command_on_a_file_says_it_is_a_file(tmp_path):
