@@ -191,3 +191,24 @@ def test_the_quickstart_writes_the_rows_it_predicts(tmp_path):
     rows = pd.read_csv(tmp_path / "rows.csv")
     assert len(rows) == 10 and {"age", "bmi", "s6"} <= set(rows.columns)
     assert "target" not in rows.columns
+
+
+def test_the_sweep_example_validates_and_ranks_trials_by_their_fit(tmp_path):
+    """The Hyperparameter sweeps example searched model.hidden.0 by val_loss over
+    regression.yaml, whose prior on the weights Keras adds to val_loss: the README's own
+    example drew the warning `toolkit tune` prints for that."""
+    from toolkit.config.loading import load_config
+    from toolkit.tuning.space import penalised_objective_warning
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Hyperparameter sweeps", 1)[1].split("\n## ", 1)[0]
+    example = yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, flags=re.S).group(1))
+    example.update(name="readme-sweep", extends=str(REPO / "configs" / example["extends"]))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(example), encoding="utf-8")
+    config = load_config(path)
+    assert config.tuner is not None and config.model.weight_prior_scale is not None
+    assert penalised_objective_warning(config) is None
+    # The check itself fires on the example with Keras' val_loss.
+    val_loss = load_config(path, overrides=["tuner.objective=val_loss"])
+    assert "includes the weight penalty" in penalised_objective_warning(val_loss)
