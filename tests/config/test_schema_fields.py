@@ -186,3 +186,39 @@ def test_a_column_listed_twice_is_refused(key):
     raw = tiny_config(data={**tiny_config()["data"], key: ["x0", "x1", "x0"]})
     with pytest.raises(ConfigError, match=rf"data.{key}: lists 'x0' more than once"):
         validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "shown"),
+    [
+        ({"name": "sgd", "momentum": 1.5}, "momentum must be a number in [0, 1], got 1.5"),
+        ({"name": "adam", "beta_1": "abc"}, "beta_1 must be a number, got 'abc'"),
+        ({"name": "rmsprop", "rho": -0.1}, "rho must be a number in [0, 1], got -0.1"),
+        ({"name": "adam", "epsilon": -1}, "epsilon must be a number >= 0, got -1"),
+        ({"name": "sgd", "nesterov": "maybe"}, "nesterov must be true or false, got 'maybe'"),
+        ({"name": "adam", "gradient_accumulation_steps": 0}, "must be a whole number >= 1"),
+        (
+            {"name": "adam", "clipnorm": 1.0, "global_clipnorm": 1.0},
+            "set one of clipnorm, clipvalue and global_clipnorm, got clipnorm and global_clipnorm",
+        ),
+    ],
+)
+def test_optimizer_arguments_keras_would_refuse_late_are_refused_by_the_config(optimizer, shown):
+    # Keras checks few of them: momentum 1.5 (and two clipping arguments) raised a traceback
+    # after the run directory was written, beta_1 'abc' one at the first training step, and
+    # nesterov 'maybe' trained as true.
+    raw = tiny_config(training={"optimizer": optimizer})
+    with pytest.raises(ConfigError) as caught:
+        validate_config(raw)
+    assert shown in str(caught.value)
+
+
+def test_the_optimizer_arguments_of_the_course_pass():
+    for optimizer in (
+        {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True, "clipnorm": 1.0},
+        {"name": "rmsprop", "rho": 0.9, "epsilon": 1e-7, "centered": False},
+        {"name": "adam", "beta_1": 0.9, "beta_2": 0.999, "amsgrad": True, "clipvalue": 0.5},
+        {"name": "adam", "use_ema": True, "ema_momentum": 0.99, "gradient_accumulation_steps": 2},
+        {"name": "ftrl", "learning_rate_power": -0.5, "l1_regularization_strength": 0.0},
+    ):
+        validate_config(tiny_config(training={"optimizer": optimizer}))

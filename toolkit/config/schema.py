@@ -899,6 +899,29 @@ class ModelConfig(Strict):
 # --------------------------------------------------------------------------- training
 
 
+# Keras checks few of its optimizers' arguments when it builds them: `momentum: 1.5` was a
+# traceback after the run directory was written, `beta_1: abc` one at the first step, and
+# `nesterov: maybe` trained as true. Every argument but these switches is a number.
+_BOOLEAN_OPTIMIZER_ARGS = frozenset({"nesterov", "amsgrad", "centered", "use_ema", "relative_step"})
+_WHOLE_OPTIMIZER_ARGS = frozenset({"ema_overwrite_frequency", "gradient_accumulation_steps"})
+_UNIT_OPTIMIZER_ARGS = frozenset({"momentum", "rho", "beta_1", "beta_2", "ema_momentum"})
+_NON_NEGATIVE_OPTIMIZER_ARGS = frozenset(
+    {
+        "weight_decay",
+        "epsilon",
+        "epsilon_1",
+        "epsilon_2",
+        "initial_accumulator_value",
+        "l1_regularization_strength",
+        "l2_regularization_strength",
+        "l2_shrinkage_regularization_strength",
+        "beta",
+        "clip_threshold",
+        "loss_scale_factor",
+    }
+)
+
+
 class OptimizerConfig(NoBooleanNumbers):
     """Any Keras optimizer by name; other keys are that optimizer's own arguments."""
 
@@ -911,7 +934,8 @@ class OptimizerConfig(NoBooleanNumbers):
     def _known_optimizer_and_arguments(self) -> OptimizerConfig:
         _check_name("optimizer", self.name, list(names.OPTIMIZERS))
         allowed = names.optimizer_arguments(self.name)
-        for key, value in (self.model_extra or {}).items():
+        extra = self.model_extra or {}
+        for key, value in extra.items():
             if key not in allowed:
                 raise ValueError(
                     f"optimizer '{self.name}' takes no argument '{key}'"
@@ -922,8 +946,23 @@ class OptimizerConfig(NoBooleanNumbers):
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if key in ("clipnorm", "clipvalue", "global_clipnorm") and not (number and value > 0):
                 raise ValueError(f"{key} must be a positive number, got {value!r}")
-            if key in ("momentum", "weight_decay") and not (number and value >= 0):
+            if key in _BOOLEAN_OPTIMIZER_ARGS:
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false, got {value!r}")
+                continue
+            if not number:
+                raise ValueError(f"{key} must be a number, got {value!r}")
+            if key in _WHOLE_OPTIMIZER_ARGS and not (value == int(value) and value >= 1):
+                raise ValueError(f"{key} must be a whole number >= 1, got {value!r}")
+            if key in _UNIT_OPTIMIZER_ARGS and not 0 <= value <= 1:
+                raise ValueError(f"{key} must be a number in [0, 1], got {value!r}")
+            if key in _NON_NEGATIVE_OPTIMIZER_ARGS and not value >= 0:
                 raise ValueError(f"{key} must be a number >= 0, got {value!r}")
+        clipping = [key for key in ("clipnorm", "clipvalue", "global_clipnorm") if key in extra]
+        if len(clipping) > 1:
+            raise ValueError(
+                f"set one of clipnorm, clipvalue and global_clipnorm, got {' and '.join(clipping)}"
+            )
         return self
 
     @property
