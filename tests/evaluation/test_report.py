@@ -569,3 +569,23 @@ def test_top_k_is_the_name_of_its_accuracy_not_a_metric_row(tmp_path):
     rows = [line for line in page.splitlines() if line.startswith("| top_2_accuracy |")]
     assert len(rows) == 2  # the metrics table and the baselines table
     assert "0.9375" in rows[0] and "0.875" in rows[1]
+
+
+@pytest.mark.parametrize(("max_epochs", "shown"), [(6, 6), (None, 4)])
+def test_a_hyperband_sweep_report_shows_its_epochs_and_factor_not_max_trials(
+    tmp_path, max_epochs, shown
+):
+    # Hyperband ignores max_trials: its overview said "max trials: 20" for a sweep of 10
+    # trials sized by max_epochs (default: the base config's training.epochs) and factor.
+    sweep = write_sweep(tmp_path)
+    record = json.loads((sweep / "sweep.json").read_text())
+    record["algorithm"] = "hyperband"
+    record["max_trials"] = 20
+    record["settings"] = {"algorithm": "hyperband", "max_trials": 20, "max_epochs": max_epochs}
+    record["settings"]["factor"] = 3
+    (sweep / "sweep.json").write_text(json.dumps(record))
+    (sweep / "base_config.yaml").write_text("name: demo\ntraining: {epochs: 4}\n")
+    _, md_path = write_report(sweep)
+    markdown = md_path.read_text()
+    assert "max trials" not in markdown
+    assert f"- **max epochs**: {shown}\n" in markdown and "- **factor**: 3\n" in markdown

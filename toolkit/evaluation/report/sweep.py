@@ -25,14 +25,27 @@ from toolkit.evaluation.report.document import (
 _LOG_SAMPLING = ("log", "reverse_log")
 
 
-def _overview(sweep: dict[str, Any], objective: str, direction: str) -> Section:
+def _budget(sweep: dict[str, Any], directory: Path) -> list[tuple[str, Any]]:
+    """What bounds the search: max_trials, except for Hyperband, which ignores it and sizes
+    its brackets from max_epochs (default: the base config's training.epochs) and factor."""
+    if sweep.get("algorithm") != "hyperband":
+        return [("max trials", sweep.get("max_trials"))]
+    settings = sweep.get("settings") or {}
+    max_epochs = settings.get("max_epochs")
+    if max_epochs is None:
+        base = reading.read_yaml(directory / "base_config.yaml")
+        max_epochs = (base.get("training") or {}).get("epochs")
+    return [("max epochs", max_epochs), ("factor", settings.get("factor"))]
+
+
+def _overview(sweep: dict[str, Any], objective: str, direction: str, directory: Path) -> Section:
     counts = sweep.get("counts") or {}
     better = "lower" if direction == "min" else "higher"
     items = [
         ("algorithm", sweep.get("algorithm")),
         ("objective", f"{objective} ({better} is better)"),
         ("trials", ", ".join(f"{v} {k}" for k, v in counts.items()) or None),
-        ("max trials", sweep.get("max_trials")),
+        *_budget(sweep, directory),
         ("started", sweep.get("started")),
         ("ended", sweep.get("ended")),
         ("duration", reading.duration(sweep.get("started"), sweep.get("ended"))),
@@ -141,7 +154,7 @@ def sweep_report(directory: Path, *, killed: bool = False) -> Report:
     figures = reading.plot_figures(directory)
     best_config = reading.read_text(directory / "best_config.yaml")
     sections = [
-        _overview(sweep, objective, direction),
+        _overview(sweep, objective, direction, directory),
         why_it_stopped(sweep),
         _best_trial(sweep, objective),
         _trials(directory, sweep, objective, direction),
