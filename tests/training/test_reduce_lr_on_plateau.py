@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.helpers import tiny_config
+from toolkit.config.loading import validate_config
+from toolkit.errors import ConfigError
 
 KERAS_MIN_DELTA = 1e-4  # ReduceLROnPlateau's default; the toolkit does not change it
 
@@ -55,3 +58,27 @@ def test_learning_rate_drops_follow_the_monitored_values(cli, write_config, tmp_
     np.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-6)
     # The run exercised the rule: several drops, down to the floor.
     assert len(set(np.round(expected, 8))) >= 3 and min(expected) == 0.01
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"name": "piecewise", "boundaries": [1000], "values": [0.01, 0.01]},
+        {"name": "cosine"},
+        {"name": "constant", "warmup_steps": 5},
+    ],
+)
+def test_a_learning_rate_schedule_beside_it_is_refused_before_training(schedule):
+    # Keras' ReduceLROnPlateau cannot set a schedule's rate: the first plateau stopped the
+    # run with a TypeError traceback (exit 1) after epochs of training.
+    config = tiny_config(
+        training={"epochs": 3, "batch_size": 16, "lr_schedule": schedule},
+        callbacks={"reduce_lr_on_plateau": {"patience": 1}},
+    )
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config)
+    assert "callbacks.reduce_lr_on_plateau cannot lower the rate of training.lr_schedule" in str(
+        caught.value
+    )
+    config["training"]["lr_schedule"] = {"name": "constant"}  # the optimizer's own rate: fine
+    validate_config(config)

@@ -1402,6 +1402,19 @@ class ExperimentConfig(Strict):
                     f"callbacks.{key}.monitor: "
                     + unknown_name("logged quantity", section.monitor, monitors)
                 )
+        # Keras' ReduceLROnPlateau cannot set a schedule's rate: the first plateau was a
+        # TypeError traceback mid-training.
+        schedule = self.training.lr_schedule
+        if (
+            cb.reduce_lr_on_plateau is not None
+            and schedule is not None
+            and (schedule.name != "constant" or schedule.warmup_steps > 0)
+        ):
+            raise ValueError(
+                "callbacks.reduce_lr_on_plateau cannot lower the rate of "
+                f"training.lr_schedule '{schedule.name}', which sets it every step; "
+                "use one of the two (set the other to null)"
+            )
         if self.tuner is not None and self.tuner.objective not in monitors:
             evaluated = [f"validation.{name}" for name in names.EVALUATED_METRICS[self.model.task]]
             if self.tuner.objective not in evaluated:
