@@ -123,3 +123,15 @@ def test_a_sweep_may_pick_trials_by_a_validation_metric_the_model_gives():
     raw["tuner"]["objective"] = "validation.nlll"
     with pytest.raises(ConfigError, match=r"did you mean 'validation\.nll'"):
         validate_config(raw)
+
+
+def test_a_sweep_without_a_predictive_distribution_cannot_pick_trials_by_interval_width():
+    # validation.interval_width passed validation for a plain regressor, whose metrics.json
+    # has no interval_width: every trial then failed with "objective ... missing".
+    raw = tiny_config("regression", model={"task": "regression"})
+    raw["tuner"] = {
+        "objective": "validation.interval_width",
+        "search_space": {"model.l2": {"choice": [0.0, 1e-4]}},
+    }
+    with pytest.raises(ConfigError, match="needs a predictive distribution"):
+        validate_config(raw)

@@ -185,6 +185,9 @@ EVALUATED_METRICS: dict[str, tuple[str, ...]] = {
     "multiclass": ("accuracy", "f1_macro", "f1_weighted", "log_loss", "ece"),
 }
 
+# The evaluated metrics that only a model with a predictive distribution has in metrics.json.
+SPREAD_METRICS: tuple[str, ...] = ("nll", "crps", "interval_width")
+
 # Metrics by task: names logged by Keras during training (history, TensorBoard, monitor).
 METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("mae", "mse", "rmse", "mape", "r2"),

@@ -1417,14 +1417,13 @@ class ExperimentConfig(Strict):
             )
         if self.tuner is not None and self.tuner.objective not in monitors:
             evaluated = [f"validation.{name}" for name in names.EVALUATED_METRICS[self.model.task]]
+            spread = [f"validation.{name}" for name in names.SPREAD_METRICS]
             if self.tuner.objective not in evaluated:
                 raise ValueError(
                     "tuner.objective: "
                     + unknown_name("logged quantity", self.tuner.objective, monitors + evaluated)
                 )
-            if self.tuner.objective in ("validation.nll", "validation.crps") and not (
-                self.model.has_spread
-            ):
+            if self.tuner.objective in spread and not self.model.has_spread:
                 raise ValueError(
                     f"tuner.objective {self.tuner.objective} needs a predictive distribution: "
                     "use head gaussian or homoscedastic, bayesian, mc_dropout or ensemble"
