@@ -389,7 +389,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     from toolkit import startup
     from toolkit.api.commands import tune
 
-    startup.quiet()
+    startup.quiet(keras_messages=args.verbose)
     sweep = tune(
         args.config,
         overrides=args.overrides,

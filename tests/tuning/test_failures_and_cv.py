@@ -41,6 +41,9 @@ def test_nan_trial_fails_alone_and_trials_are_cross_validated(
     assert record["best_trial"]["trial_id"] != "1"
     assert not (sweep / "tensorboard" / "trial-1").exists()
     assert "Traceback" not in result.stderr
+    # Keras' own "Batch 3: Invalid loss, terminating training" stays off, as in toolkit train
+    # without --verbose (each trial's clear_session had turned Keras' messages back on).
+    assert "Invalid loss" not in result.stderr
 
     # Each completed trial: one run per fold; objective = mean of the folds' best val_loss.
     runs = sorted(p.name for p in (sweep / "trials" / "tiny-sweep").iterdir())

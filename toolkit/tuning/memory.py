@@ -32,7 +32,13 @@ def released_afterwards() -> Iterator[None]:
     finally:
         # One collection, after the registrations are dropped: clear_session's own (its
         # default) would walk the heap once more for nothing, 0.2-0.4 s a trial.
+        # clear_session resets Keras' global state, interactive logging with it: the command
+        # line's choice to keep Keras' messages (TerminateOnNaN's "Batch 9: Invalid loss")
+        # off stderr held for the first trial only.
+        shown = keras.config.is_interactive_logging_enabled()
         keras.backend.clear_session(free_memory=False)
+        if not shown:
+            keras.config.disable_interactive_logging()
         # Only names this block added; a run's graphs are dead once it has returned.
         compat.drop_custom_gradients(keep=before)
         collect_garbage()
