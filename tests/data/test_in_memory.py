@@ -119,3 +119,57 @@ def test_a_csv_shard_with_a_header_and_no_rows_is_allowed_in_memory_as_streamed(
         assert data.train.rows == len(frame)
         (feature,) = data.spec.numeric
         assert feature.mean == pytest.approx(frame["a"].mean(), rel=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_data_error_in_a_shard_set_loaded_whole_names_the_row_within_its_shard(tmp_path, fmt):
+    """Loaded whole, shards were one frame, and errors counted rows across the set ("row 68
+    holds 'oops'" for row 18 of the second 50-row shard), where streaming, and the README,
+    count a shard's rows within it: a user opened part-1 and found no row 68."""
+    import pandas as pd
+
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+    from toolkit.errors import DataError
+
+    rng = np.random.default_rng(2)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    paths = []
+    for index in range(3):
+        part = pd.DataFrame({"a": rng.normal(size=50), "target": rng.normal(size=50)})
+        if index == 0:  # an empty shard first: positions count only rows that exist
+            part = part.iloc[:0]
+        if index == 2:
+            part.loc[[3, 7], "target"] = np.nan
+        path = shards / f"part-{index}.{fmt}"
+        part.to_csv(path, index=False) if fmt == "csv" else part.to_parquet(path, index=False)
+        paths.append(path)
+
+    def message(**data) -> str:
+        raw = tiny_config()
+        raw["data"] = {"source": str(shards), "streaming": False, **data}
+        with pytest.raises(DataError) as error:
+            prepare_data(validate_config(raw))
+        return str(error.value)
+
+    assert f"(rows 4, 8 of {paths[2]})" in message()
+    # Text in a numeric column (CSV: Parquet shards of text and numbers do not join), and an
+    # infinite value, are named the same way.
+    part = pd.read_csv(paths[2]) if fmt == "csv" else pd.read_parquet(paths[2])
+    part["target"] = part["target"].fillna(0.0)
+    if fmt == "csv":
+        part["a"] = part["a"].astype(object)
+        part.loc[17, "a"] = "oops"
+        part.to_csv(paths[2], index=False)
+        assert f"row 18 of {paths[2]} holds 'oops'" in message()
+    part.loc[17, "a"] = np.inf
+    part["a"] = part["a"].astype(float)
+    part.to_csv(paths[2], index=False) if fmt == "csv" else part.to_parquet(paths[2], index=False)
+    assert f"(row 18 of {paths[2]})" in message()
+    # Rows of the first shard with rows count within it too.
+    part = pd.read_csv(paths[1]) if fmt == "csv" else pd.read_parquet(paths[1])
+    part.loc[0, "a"] = np.inf
+    part.to_csv(paths[1], index=False) if fmt == "csv" else part.to_parquet(paths[1], index=False)
+    assert f"(rows 1 of {paths[1]}; 18 of {paths[2]})" in message()

@@ -145,33 +145,66 @@ def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
 NUMERIC_SHARE = 0.9
 
 
-def row_number(position: Any) -> str:
+# ``frame.attrs`` key of a shard set read whole: ((shard path, position of its first row),
+# ...), so that errors name a row within its shard, as the streamed path does. pandas carries
+# attrs to a frame's columns and row selections.
+SHARDS_ATTR = "toolkit_shards"
+
+
+def shards_of(values: pd.Series | pd.DataFrame) -> tuple[tuple[str, int], ...]:
+    """The shards ``values`` were read from (``SHARDS_ATTR``), or () for one file or frame."""
+    return tuple(values.attrs.get(SHARDS_ATTR, ()))
+
+
+def row_number(position: Any, shards: tuple[tuple[str, int], ...] = ()) -> str:
     """A row as every data error names it: counted from 1, row 1 being the first data row
     (after a file's header, so row r of a CSV file is its line r + 1), as epochs count from
     1. ``position``: the row's position from 0, which the index of a frame read from a file,
     streamed or given to the API (``Run.predict`` resets it) holds. Counted from 0, "row 0"
-    sent a user looking in a spreadsheet to the header."""
-    if isinstance(position, (int, np.integer)):
+    sent a user looking in a spreadsheet to the header. In a shard set read whole
+    (``shards``), the row within its shard: ``18 of data/part-1.csv``."""
+    if not isinstance(position, (int, np.integer)):
+        return str(position)
+    if not shards:
         return str(int(position) + 1)
-    return str(position)
+    path, number = _in_shard(int(position), shards)
+    return f"{number} of {path}"
 
 
-def _rows(index: pd.Index, limit: int = 5) -> str:
-    shown = ", ".join(row_number(position) for position in index[:limit])
+def _in_shard(position: int, shards: tuple[tuple[str, int], ...]) -> tuple[str, int]:
+    """The shard holding the row at ``position`` of the whole set, and its row number there."""
+    path, first = next((s for s in reversed(shards) if s[1] <= position), shards[0])
+    return path, position - first + 1
+
+
+def _rows(index: pd.Index, limit: int = 5, shards: tuple[tuple[str, int], ...] = ()) -> str:
+    positions = index[:limit]
+    if shards and all(isinstance(p, (int, np.integer)) for p in positions):
+        # ``rows 4, 8 of a.csv; 2 of b.csv``: each shard named once.
+        by_shard: dict[str, list[str]] = {}
+        for position in positions:
+            path, number = _in_shard(int(position), shards)
+            by_shard.setdefault(path, []).append(str(number))
+        shown = "; ".join(f"{', '.join(numbers)} of {path}" for path, numbers in by_shard.items())
+    else:
+        shown = ", ".join(row_number(position) for position in positions)
     more = f" and {len(index) - limit} more" if len(index) > limit else ""
     return f"row{'s' if len(index) > 1 else ''} {shown}{more}"
 
 
 def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
     """``row 17 holds 'oops' (also rows 20, 31)``: the first offending row and the others."""
-    first = bad[0]
-    also = f" (also {_rows(bad[1:])})" if len(bad) > 1 else ""
-    return f"row {row_number(first)} holds {values[first]!r}{also}"
+    first, shards = bad[0], shards_of(values)
+    also = f" (also {_rows(bad[1:], shards=shards)})" if len(bad) > 1 else ""
+    return f"row {row_number(first, shards)} holds {values[first]!r}{also}"
 
 
-def check_finite(values: pd.Series, what: str) -> None:
+def check_finite(
+    values: pd.Series, what: str, shards: tuple[tuple[str, int], ...] | None = None
+) -> None:
     """A DataError naming the rows of the numeric ``values`` that are infinite: an ``inf``
-    in a column makes its mean and the loss NaN, and training fails at its first epoch."""
+    in a column makes its mean and the loss NaN, and training fails at its first epoch.
+    ``shards``: those the rows were read from, when ``values`` no longer carries them."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
         return  # whole numbers are finite
     if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
@@ -181,7 +214,9 @@ def check_finite(values: pd.Series, what: str) -> None:
     infinite = np.isinf(numbers)
     if infinite.any():
         raise DataError(
-            f"{what} has infinite values ({_rows(values.index[infinite])}); drop them or "
+            f"{what} has infinite values "
+            f"({_rows(values.index[infinite], shards=shards_of(values) if shards is None else shards)}); "
+            "drop them or "
             "replace them with finite numbers or blanks"
         )
 
@@ -247,7 +282,7 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
     if target.isna().any():
         raise DataError(
             f"{label}: target column '{config.target}' has missing values "
-            f"({_rows(target.index[target.isna()])}); drop or fill them"
+            f"({_rows(target.index[target.isna()], shards=shards_of(target))}); drop or fill them"
         )
     if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
         check_finite(target, f"{label}: target column '{config.target}'")
@@ -267,7 +302,9 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
         parsed = pd.to_numeric(pd.Series(counts.index, dtype=object), errors="coerce")
         is_number = parsed.notna().to_numpy()
         if is_number.all():
-            check_finite(pd.to_numeric(values), f"{label}: feature column '{column}'")
+            check_finite(
+                pd.to_numeric(values), f"{label}: feature column '{column}'", shards_of(values)
+            )
             continue
         if config.categorical is not None:
             _numeric_column(values, f"{label}: column '{column}' (not in data.categorical)")
@@ -529,7 +566,7 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
     if target.isna().any():
         raise DataError(
             f"target column '{target.name}' has missing values "
-            f"({_rows(target.index[target.isna()])}); drop or fill them"
+            f"({_rows(target.index[target.isna()], shards=shards_of(target))}); drop or fill them"
         )
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
@@ -703,11 +740,12 @@ def feature_arrays(
             if bad.any():
                 row = bad.idxmax()
                 raise DataError(
-                    f"{what} column '{feature.name}' must be numeric, row {row_number(row)} holds "
+                    f"{what} column '{feature.name}' must be numeric, row "
+                    f"{row_number(row, shards_of(column))} holds "
                     f"{column[row]!r}"
                 )
             if finite:
-                check_finite(converted, f"{what} column '{feature.name}'")
+                check_finite(converted, f"{what} column '{feature.name}'", shards_of(column))
             matrix[:, index] = converted.to_numpy(dtype=np.float32)
         arrays[NUMERIC_INPUT] = matrix
     for feature in spec.categorical:
@@ -741,7 +779,8 @@ def encode_target(
     values = _column(frame, target.name, rows)
     if values.isna().any():
         # Named by row, as training names them: the rows to drop (or to predict instead).
-        missing = [row_number(row) for row in values.index[values.isna().to_numpy()]]
+        shards = shards_of(values)
+        missing = [row_number(row, shards) for row in values.index[values.isna().to_numpy()]]
         raise DataError(
             f"{what}: target column '{target.name}' has missing values (rows "
             f"{_some(missing)}); scoring needs a target on every row: drop those rows, or "
@@ -750,7 +789,7 @@ def encode_target(
     if target.task == "regression":
         numbers = numeric_target(values, f"{what}: target column '{target.name}'")
         # Training refuses an infinite target; scored, one made every metric NaN.
-        check_finite(numbers, f"{what}: target column '{target.name}'")
+        check_finite(numbers, f"{what}: target column '{target.name}'", shards_of(values))
         return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)
     index = {label: i for i, label in enumerate(target.classes)}
     tokens = _label_tokens(values)

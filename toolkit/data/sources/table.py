@@ -136,10 +136,23 @@ def read_tables(
     ]
     order = _same_columns(paths, [list(frame.columns) for frame in frames], label)
     # Without the empty ones: their columns, typed as text, would make numbers text.
-    filled = [frame[order] for frame in frames if len(frame)]
+    filled = [(path, frame[order]) for path, frame in zip(paths, frames, strict=True) if len(frame)]
     if not filled:
         raise DataError(f"{label} {location} has no rows")
-    return pd.concat(filled, ignore_index=True)
+    joined = pd.concat([frame for _, frame in filled], ignore_index=True)
+    return _with_shards(joined, [(path, len(frame)) for path, frame in filled])
+
+
+def _with_shards(frame: pd.DataFrame, sizes: list[tuple[Path, int]]) -> pd.DataFrame:
+    """``frame`` marked with the shards its rows came from, in order, so that data errors
+    name a row within its shard (``row 18 of data/part-1.csv``), as streamed ones do."""
+    from toolkit.data.preprocessing import SHARDS_ATTR
+
+    starts = np.cumsum([0] + [rows for _, rows in sizes[:-1]])
+    frame.attrs[SHARDS_ATTR] = tuple(
+        (str(path), int(start)) for (path, _), start in zip(sizes, starts, strict=True)
+    )
+    return frame
 
 
 def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> list[str]:
@@ -170,11 +183,12 @@ def _parquet_shards(
         raise DataError(
             f"{label}: the shards' column types differ ({str(error).splitlines()[0]})"
         ) from None
+    sizes = [(path, table.num_rows) for path, table in zip(paths, tables, strict=True)]
     del tables
     frame = _as_frame(table)
     if frame.empty:
         raise DataError(f"{label} {paths[0].parent} has no rows")
-    return frame
+    return _with_shards(frame, [(path, rows) for path, rows in sizes if rows])
 
 
 class TableSource(Source):
