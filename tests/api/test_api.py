@@ -375,3 +375,24 @@ def test_predicted_labels_keep_the_target_type(tmp_path, kind, suffix, streaming
     spec.write_text(json.dumps(raw))
     old = toolkit.load_run(run.path).predict(frame)
     assert old["prediction"].tolist() == [str(c) for c in expected.tolist()]
+
+
+def test_training_leaves_the_sessions_keras_dtype_policy_as_it_was(tmp_path):
+    """A mixed-precision run set Keras' global dtype policy for the models it builds and
+    left it so: in a notebook every later Keras layer of the session computed in float16."""
+    import keras
+
+    config = tiny_config(
+        "regression",
+        model={"task": "regression", "hidden": [4]},
+        training={"epochs": 1, "batch_size": 32},
+        runtime={"precision": "mixed_float16"},
+    )
+    before = keras.config.dtype_policy().name
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    assert run.status == "completed", run.reason
+    assert keras.config.dtype_policy().name == before == "float32"
+    assert keras.layers.Dense(2).compute_dtype == "float32"
+    # The run's own model keeps its precision, and predicts as trained.
+    assert "mixed_float16" in {layer.dtype_policy.name for layer in run.model.layers}
+    assert np.isfinite(run.predict(held_out_frame(run))["prediction"]).all()

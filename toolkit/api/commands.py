@@ -50,12 +50,14 @@ def train(
     """
     from toolkit import startup
     from toolkit.data.prepared import prepare_data
+    from toolkit.training.runtime import global_dtype_policy_kept
     from toolkit.training.train import train as train_run
 
     config = _config(config, overrides, output_dir)
     data = prepare_data(config)  # bad data fails here, before TensorFlow starts
     startup.import_tensorflow()
-    result = train_run(config, output_dir=output_dir, data=data, verbose=verbose)
+    with global_dtype_policy_kept():
+        result = train_run(config, output_dir=output_dir, data=data, verbose=verbose)
     return Run(result.run_dir)
 
 
@@ -75,6 +77,7 @@ def resume(
     from toolkit.runs import DirectoryLock, RunDirectory, is_repeat_group
     from toolkit.tracking import check_tracking_available
     from toolkit.training.repeat import resume_repeated
+    from toolkit.training.runtime import global_dtype_policy_kept
     from toolkit.training.train import resume as resume_run
 
     run = RunDirectory(Path(run_dir))
@@ -87,16 +90,17 @@ def resume(
         if run.config.exists():
             check_tracking_available(load_config(run.config))
         startup.import_tensorflow()
-        if is_repeat_group(run):
-            group = resume_repeated(
-                run.path,
-                verbose=verbose or 0,
-                on_run_end=None
-                if on_run_end is None
-                else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
-            )
-            return RunGroup(group.group_dir)
-        return Run(resume_run(run_dir, verbose=verbose).run_dir)
+        with global_dtype_policy_kept():
+            if is_repeat_group(run):
+                group = resume_repeated(
+                    run.path,
+                    verbose=verbose or 0,
+                    on_run_end=None
+                    if on_run_end is None
+                    else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
+                )
+                return RunGroup(group.group_dir)
+            return Run(resume_run(run_dir, verbose=verbose).run_dir)
 
 
 def train_repeated(
@@ -114,20 +118,22 @@ def train_repeated(
     from toolkit import startup
     from toolkit.errors import ToolkitError
     from toolkit.training.repeat import train_repeated as repeat_runs
+    from toolkit.training.runtime import global_dtype_policy_kept
 
     if repeats < 1:
         raise ToolkitError(f"repeats must be at least 1, got {repeats}")
     config = _config(config, overrides, output_dir)
     startup.import_tensorflow()
-    group = repeat_runs(
-        config,
-        repeats=repeats,
-        output_dir=output_dir,
-        verbose=verbose,
-        on_run_end=None
-        if on_run_end is None
-        else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
-    )
+    with global_dtype_policy_kept():
+        group = repeat_runs(
+            config,
+            repeats=repeats,
+            output_dir=output_dir,
+            verbose=verbose,
+            on_run_end=None
+            if on_run_end is None
+            else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
+        )
     return RunGroup(group.group_dir)
 
 
@@ -154,6 +160,7 @@ def tune(
     """
     from toolkit import startup
     from toolkit.tracking import check_tracking_available
+    from toolkit.training.runtime import global_dtype_policy_kept
     from toolkit.tuning.sweep import SweepSession, configure_role, tuner_environment
 
     # The KERASTUNER_* variables a role sets last as long as this sweep: a later tune() of
@@ -178,7 +185,8 @@ def tune(
         except BaseException:
             session.release()  # the sweep directory's lock, which run() would release
             raise
-        outcome = session.run()
+        with global_dtype_policy_kept():
+            outcome = session.run()
     return Sweep(session.records.path, final_run=outcome.final_run, outcome=outcome.status)
 
 

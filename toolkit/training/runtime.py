@@ -7,8 +7,10 @@ set before the process first touches a TensorFlow device.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -61,6 +63,20 @@ def check_runtime(runtime: RuntimeConfig) -> None:
 
 
 NO_GPU = "runtime.device is 'gpu' but no GPU is visible; use 'auto' or 'cpu'"
+
+
+@contextlib.contextmanager
+def global_dtype_policy_kept() -> Iterator[None]:
+    """The caller's global Keras dtype policy back once training is done. Training sets the
+    config's (``runtime.precision``) for the models it builds; in a notebook, a mixed-precision
+    run left every later Keras layer of the session computing in float16."""
+    import keras
+
+    policy = keras.config.dtype_policy()
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(policy)
 
 
 def configure(runtime: RuntimeConfig, seed: int) -> None:
