@@ -172,6 +172,18 @@ def test_overlapping_paths_and_hyperband_epochs(write_config, tmp_path):
         check(write_config, with_space(tmp_path, epochs, algorithm="hyperband"))
 
 
+@pytest.mark.parametrize("algorithm", ["random", "bayesian", "grid"])
+def test_max_epochs_outside_hyperband_is_refused(tmp_path, algorithm):
+    # Only Hyperband reads it: a random search with max_epochs 4 trained every trial for
+    # training.epochs, saying nothing.
+    config = sweep_config(tmp_path, algorithm=algorithm, max_epochs=4)
+    with pytest.raises(
+        ConfigError, match=f"max_epochs applies to the hyperband algorithm, not '{algorithm}'"
+    ):
+        validate_config(config)
+    validate_config(sweep_config(tmp_path, algorithm="hyperband", max_epochs=4))
+
+
 @pytest.mark.parametrize(
     "entry",
     [

@@ -1354,6 +1354,17 @@ class TunerConfig(Strict):
     max_consecutive_failures: PositiveInt = 5
     search_space: Annotated[dict[str, SearchDimension], Field(min_length=1)]
 
+    @model_validator(mode="after")
+    def _max_epochs_is_hyperbands(self) -> TunerConfig:
+        # Only Hyperband reads it: a random search with max_epochs 4 trained every trial for
+        # training.epochs (100), saying nothing.
+        if self.max_epochs is not None and self.algorithm != "hyperband":
+            raise ValueError(
+                f"max_epochs applies to the hyperband algorithm, not '{self.algorithm}', whose "
+                "trials train for training.epochs; set that (or max_epochs: null)"
+            )
+        return self
+
     @property
     def resolved_direction(self) -> str:
         if self.direction:
