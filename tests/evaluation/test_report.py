@@ -589,3 +589,23 @@ def test_a_hyperband_sweep_report_shows_its_epochs_and_factor_not_max_trials(
     markdown = md_path.read_text()
     assert "max trials" not in markdown
     assert f"- **max epochs**: {shown}\n" in markdown and "- **factor**: 3\n" in markdown
+
+
+def test_compare_curves_leave_out_a_weight_penalty(tmp_path):
+    # Keras adds l2's penalty to val_loss: compare.png drew an l2 run (the best validation
+    # RMSE of six) as the highest curve. With a penalty in any run the plot shows the first
+    # validation metric all runs logged, and says why.
+    from toolkit.evaluation.report.compare import curves_figure
+
+    plain = write_run(tmp_path, "plain", with_plots=False)
+    decayed = write_run(
+        tmp_path,
+        "decayed",
+        with_plots=False,
+        extra_config={"model": {"task": "regression", "hidden": [8], "l2": 0.01}},
+    )
+    title = curves_figure([plain, decayed], ["plain", "decayed"]).axes[0].get_title()
+    assert title.startswith("val_mae per epoch")
+    assert "not val_loss, which holds the weight penalty of model.l2" in title
+    unpenalised = curves_figure([plain], ["plain"]).axes[0]
+    assert unpenalised.get_title() == "val_loss per epoch (dot = best epoch)"

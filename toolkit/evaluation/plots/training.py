@@ -137,8 +137,11 @@ def learning_curves(
 
 
 @canvas.styled
-def comparison_curves(histories: Mapping[str, pd.DataFrame], *, metric: str = "val_loss") -> Figure:
-    """Overlay ``metric`` per epoch for several runs (best point of each marked)."""
+def comparison_curves(
+    histories: Mapping[str, pd.DataFrame], *, metric: str = "val_loss", note: str | None = None
+) -> Figure:
+    """Overlay ``metric`` per epoch for several runs (best point of each marked); ``note``, a
+    line under the title (why this metric)."""
     fig, ax = canvas.single_axes(8.0, 4.6)
     mode = metric_direction(metric) or "min"
     drawn = {n: h for n, h in histories.items() if h is not None and metric in h.columns}
@@ -157,6 +160,8 @@ def comparison_curves(histories: Mapping[str, pd.DataFrame], *, metric: str = "v
     canvas.integer_ticks(ax, np.concatenate([epochs(h) for h in drawn.values()]))
     ax.set_ylabel(metric)
     title = f"{metric} per epoch (dot = best epoch)"
+    if note:
+        title += f"\n{note}"
     if missing:
         title += f"\nnot recorded by: {', '.join(missing)}"
     ax.set_title(title)

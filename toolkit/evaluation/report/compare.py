@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from toolkit.config.loading import flatten
+from toolkit.config.loading import flatten, penalty_paths
 from toolkit.evaluation import plots
 from toolkit.evaluation.report.document import Table, format_value, render
 from toolkit.evaluation.report.reading import read_csv, read_json, read_yaml
@@ -178,7 +178,35 @@ def curves_figure(run_dirs: list[Path], labels: list[str]) -> Figure:
     histories = {
         label: read_csv(run / "history.csv") for label, run in zip(labels, run_dirs, strict=True)
     }
-    return plots.comparison_curves(histories)
+    metric, note = _curve_metric(run_dirs, list(histories.values()))
+    return plots.comparison_curves(histories, metric=metric, note=note)
+
+
+def _curve_metric(
+    run_dirs: list[Path], histories: list[pd.DataFrame | None]
+) -> tuple[str, str | None]:
+    """val_loss, unless a run's holds a weight penalty (Keras adds l1, l2 and
+    weight_prior_scale's decay to it): then the first validation metric every run logged,
+    and why. An l2 run with the best validation RMSE had drawn the highest curve."""
+    penalised = sorted(
+        {
+            path
+            for run in run_dirs
+            if isinstance(model := read_yaml(run / "config.yaml").get("model"), dict)
+            for path in penalty_paths(model)
+        }
+    )
+    logged = [h for h in histories if h is not None and "val_loss" in h.columns]
+    if not penalised or not logged:
+        return "val_loss", None
+    shared = [
+        c
+        for c in logged[0].columns
+        if c.startswith("val_") and c != "val_loss" and all(c in h.columns for h in logged)
+    ]
+    if not shared:
+        return "val_loss", f"val_loss holds the weight penalty of {', '.join(penalised)}"
+    return shared[0], f"not val_loss, which holds the weight penalty of {', '.join(penalised)}"
 
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> tuple[str, Path]:
