@@ -222,3 +222,35 @@ def test_the_optimizer_arguments_of_the_course_pass():
         {"name": "ftrl", "learning_rate_power": -0.5, "l1_regularization_strength": 0.0},
     ):
         validate_config(tiny_config(training={"optimizer": optimizer}))
+
+
+def test_the_keras_2_optimizer_arguments_of_the_course_slides_say_what_replaced_them():
+    # The slides' keras.optimizers.RMSprop(lr=0.001, rho=0.9, epsilon=None, decay=0.0): lr
+    # and decay got no hint (lr is too short for a did-you-mean), and epsilon: null, Keras
+    # 2's "the default", was refused as not a number (before, a traceback in training).
+    def error(optimizer):
+        with pytest.raises(ConfigError) as caught:
+            validate_config(tiny_config(training={"optimizer": optimizer}))
+        return str(caught.value)
+
+    assert "takes no argument 'lr' (Keras 3 calls it 'learning_rate')" in error(
+        {"name": "rmsprop", "lr": 0.001}
+    )
+    assert (
+        "takes no argument 'decay' (Keras 2's decay, lr / (1 + decay * step), is "
+        "training.lr_schedule: {name: inverse_time, decay_steps: 1, decay_rate: 0.01})"
+    ) in error({"name": "rmsprop", "decay": 0.01})
+    config = validate_config(
+        tiny_config(
+            training={
+                "optimizer": {
+                    "name": "rmsprop",
+                    "rho": 0.9,
+                    "epsilon": None,
+                    "clipnorm": None,
+                    "clipvalue": 1.0,
+                }
+            }
+        )
+    )
+    assert config.training.optimizer.arguments == {"rho": 0.9, "clipvalue": 1.0}

@@ -902,6 +902,14 @@ class ModelConfig(Strict):
 # Keras checks few of its optimizers' arguments when it builds them: `momentum: 1.5` was a
 # traceback after the run directory was written, `beta_1: abc` one at the first step, and
 # `nesterov: maybe` trained as true. Every argument but these switches is a number.
+# Keras 2's names, as course material writes them (`RMSprop(lr=0.001, decay=0.0)`).
+_KERAS_2_ARGUMENTS = {
+    "lr": " (Keras 3 calls it 'learning_rate')",
+    "decay": (
+        " (Keras 2's decay, lr / (1 + decay * step), is training.lr_schedule: "
+        "{{name: inverse_time, decay_steps: 1, decay_rate: {value}}})"
+    ),
+}
 _BOOLEAN_OPTIMIZER_ARGS = frozenset({"nesterov", "amsgrad", "centered", "use_ema", "relative_step"})
 _WHOLE_OPTIMIZER_ARGS = frozenset({"ema_overwrite_frequency", "gradient_accumulation_steps"})
 _UNIT_OPTIMIZER_ARGS = frozenset({"momentum", "rho", "beta_1", "beta_2", "ema_momentum"})
@@ -936,10 +944,13 @@ class OptimizerConfig(NoBooleanNumbers):
         allowed = names.optimizer_arguments(self.name)
         extra = self.model_extra or {}
         for key, value in extra.items():
+            if value is None:  # Keras' default, as `epsilon=None` meant in Keras 2
+                continue
             if key not in allowed:
+                hint = _KERAS_2_ARGUMENTS.get(key, "").format(value=value)
                 raise ValueError(
                     f"optimizer '{self.name}' takes no argument '{key}'"
-                    f"{did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}"
+                    f"{hint or did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}"
                 )
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{key} must be a finite number, got {value}")
@@ -958,7 +969,11 @@ class OptimizerConfig(NoBooleanNumbers):
                 raise ValueError(f"{key} must be a number in [0, 1], got {value!r}")
             if key in _NON_NEGATIVE_OPTIMIZER_ARGS and not value >= 0:
                 raise ValueError(f"{key} must be a number >= 0, got {value!r}")
-        clipping = [key for key in ("clipnorm", "clipvalue", "global_clipnorm") if key in extra]
+        clipping = [
+            key
+            for key in ("clipnorm", "clipvalue", "global_clipnorm")
+            if extra.get(key) is not None
+        ]
         if len(clipping) > 1:
             raise ValueError(
                 f"set one of clipnorm, clipvalue and global_clipnorm, got {' and '.join(clipping)}"
@@ -967,8 +982,9 @@ class OptimizerConfig(NoBooleanNumbers):
 
     @property
     def arguments(self) -> dict[str, Any]:
-        """Keyword arguments for the Keras optimizer class (learning rate excluded)."""
-        return dict(self.model_extra or {})
+        """Keyword arguments for the Keras optimizer class (learning rate excluded); a null
+        one is left to Keras' default."""
+        return {k: v for k, v in (self.model_extra or {}).items() if v is not None}
 
 
 class _Schedule(Strict):
