@@ -359,6 +359,10 @@ def bound_cluster_registration(timeout_seconds: float) -> None:
 #   found (``_populate_next``) only in memory. A reloaded grid sweep therefore stops at once, or
 #   fails with a KeyError after its next trial. ``rebuild_grid_order`` restores both from the
 #   reloaded trials.
+# - ``keras_tuner.src.engine.conditions.Parent.to_proto`` prints its first value (a debugging
+#   line left in Keras Tuner 1.4): a distributed sweep with a conditional field (``when:``)
+#   printed "sgd" on its own line on every call to the chief. ``quiet_condition_protos``
+#   gives that module a ``print`` that prints nothing.
 
 NO_FAILURE_LIMIT = 10**9
 
@@ -422,6 +426,18 @@ def quiet_failed_trials() -> None:
     from keras_tuner.src import config
 
     config.DEBUG = False
+
+
+def quiet_condition_protos() -> None:
+    """Keras Tuner's conditions module prints a condition's first value whenever it is sent
+    to or from the chief; that module prints nothing else."""
+    from keras_tuner.src.engine import conditions
+
+    conditions.print = _print_nothing
+
+
+def _print_nothing(*args: Any, **kwargs: Any) -> None:
+    return None
 
 
 def _synchronized(function):

@@ -35,6 +35,12 @@ def distributed(tmp_path_factory):
     """A chief and two workers on a free port, sharing one sweep directory."""
     tmp_path = tmp_path_factory.mktemp("distributed")
     config = sweep_config(tmp_path, max_trials=4, worker_timeout=30)
+    # A conditional field: its condition travels between the chief and the workers.
+    config["tuner"]["search_space"]["training.optimizer.name"] = {"choice": ["sgd", "adam"]}
+    config["tuner"]["search_space"]["training.optimizer.momentum"] = {
+        "float": [0.0, 0.9],
+        "when": {"training.optimizer.name": "sgd"},
+    }
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     port, sweep = free_port(), tmp_path / "shared-sweep"
@@ -76,6 +82,9 @@ def test_chief_and_two_workers_run_every_trial_once_and_exit(distributed):
     # The chief reports every trial; each worker the trials it ran.
     assert len(trial_lines(outputs["chief"][1])) == 4
     assert len(trial_lines(outputs["a"][1])) + len(trial_lines(outputs["b"][1])) == 4
+    # Keras Tuner printed a condition's value ("sgd") on its own line at every call.
+    for name, (_, stderr, _) in outputs.items():
+        assert "sgd" not in stderr.splitlines(), f"{name}:\n{stderr}"
     assert (sweep / "best_config.yaml").exists() and (sweep / "best_model.keras").exists()
     assert not list((sweep / "workers").glob("*.beat"))  # workers removed their heartbeats
 

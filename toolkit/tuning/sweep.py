@@ -616,6 +616,7 @@ class SweepSession:
 
         if not self.verbose:
             compat.quiet_failed_trials()  # the records keep each failed trial's traceback
+        compat.quiet_condition_protos()  # Keras Tuner's debugging print, verbose or not
         runner = None
         if self.role.kind != "chief":
             runner = TrialRunner(
