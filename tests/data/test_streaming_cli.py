@@ -52,6 +52,20 @@ def streamed_run(tmp_path_factory):
     return root, frame, Path(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture(scope="module")
+def whole_predictions(streamed_run, tmp_path_factory):
+    """``toolkit predict`` of the streamed run on its whole table as one CSV file: the
+    reference the predictions on shards are compared with (read, never written, by them)."""
+    from tests.helpers import run_cli
+
+    _, frame, run_dir = streamed_run
+    root = tmp_path_factory.mktemp("whole")
+    frame.to_csv(root / "all.csv", index=False)
+    whole = run_cli("predict", run_dir, "--input", root / "all.csv", "--output", root / "w.csv")
+    assert whole.returncode == 0, whole.stderr
+    return root / "all.csv", root / "w.csv"
+
+
 def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(streamed_run):
     _, _, run_dir = streamed_run
     record = json.loads((run_dir / "run.json").read_text())
@@ -72,15 +86,16 @@ def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(s
 
 
 @pytest.mark.slow
-def test_predict_on_shards_equals_predict_on_the_concatenated_table(streamed_run, cli, tmp_path):
+def test_predict_on_shards_equals_predict_on_the_concatenated_table(
+    streamed_run, whole_predictions, cli, tmp_path
+):
     root, frame, run_dir = streamed_run
-    frame.to_csv(tmp_path / "all.csv", index=False)
+    all_rows, whole = whole_predictions
     sharded = cli(
         "predict", run_dir, "--input", root / "shards", "--output", tmp_path / "s.parquet"
     )
-    whole = cli("predict", run_dir, "--input", tmp_path / "all.csv", "--output", tmp_path / "w.csv")
-    assert sharded.returncode == 0 and whole.returncode == 0, sharded.stderr + whole.stderr
-    a, b = pd.read_parquet(tmp_path / "s.parquet"), pd.read_csv(tmp_path / "w.csv")
+    assert sharded.returncode == 0, sharded.stderr
+    a, b = pd.read_parquet(tmp_path / "s.parquet"), pd.read_csv(whole)
     assert len(a) == len(b) == len(frame)
     np.testing.assert_array_equal(a["id"], frame["id"])  # ids carried through, in order
     np.testing.assert_allclose(a["prediction"], b["prediction"], rtol=1e-6)
@@ -88,7 +103,7 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(streamed_run
     # evaluate --data on the shards scores every row: the same as on the whole table.
     scores = [
         json.loads(cli("evaluate", run_dir, "--data", data).stdout)["metrics"]
-        for data in (root / "shards", tmp_path / "all.csv")
+        for data in (root / "shards", all_rows)
     ]
     assert scores[0] == pytest.approx(scores[1], rel=1e-6)
     residual = frame["target"] - b["prediction"]
@@ -121,13 +136,15 @@ def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
         assert "infinite" not in predicted.stderr
 
 
-def _trained_for_one_epoch(cli, write_config, config: dict, output: Path) -> tuple[Path, dict]:
-    """The run directory and run.json of ``config`` trained for one epoch by the CLI."""
+def _trained_for_one_epoch(config: dict, output: Path) -> tuple[Path, dict]:
+    """The run directory and run.json of ``config`` trained for one epoch, in this process
+    (what the tests check is the commands run on it afterwards)."""
+    import toolkit
+
     config["training"]["epochs"] = 1
-    result = cli("train", write_config(config), "--output-dir", output)
-    assert result.returncode == 0, result.stderr
-    run_dir = Path(result.stdout.strip().splitlines()[-1])
-    return run_dir, json.loads((run_dir / "run.json").read_text())
+    run = toolkit.train(config, output_dir=output, verbose=0)
+    assert run.status == "completed", run.reason
+    return run.path, json.loads((run.path / "run.json").read_text())
 
 
 def _assert_resume_refused(cli, run_dir: Path, record: dict, message: str) -> None:
@@ -141,13 +158,13 @@ def _assert_resume_refused(cli, run_dir: Path, record: dict, message: str) -> No
 
 
 @pytest.mark.slow
-def test_a_run_split_by_position_alone_is_not_resumed(cli, write_config, tmp_path):
+def test_a_run_split_by_position_alone_is_not_resumed(cli, tmp_path):
     """Earlier versions split streamed rows by their position alone (the shard's name never
     reached the hash); resumed now, such a run would train on rows it validated on."""
     _write_shards(_table(600), tmp_path / "shards", fmt="csv")
     config = _streamed_config(str(tmp_path / "shards"), evaluation={"plots": False})
     config["data"].pop("split_key")
-    run_dir, record = _trained_for_one_epoch(cli, write_config, config, tmp_path / "out")
+    run_dir, record = _trained_for_one_epoch(config, tmp_path / "out")
     assert record["data"]["split"] == "hash of shard name and row position"
     # As an earlier version recorded it, stopped before its end.
     record["data"]["split"] = "hash of shard and row position"
@@ -162,9 +179,7 @@ def test_a_run_split_by_position_alone_is_not_resumed(cli, write_config, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("streaming", [True, False])
-def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed_nor_evaluated(
-    cli, write_config, tmp_path, streaming
-):
+def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed_nor_evaluated(cli, tmp_path, streaming):
     """Keys were hashed without a salt before (the key 0 always fell in the test split): a
     run recorded so puts some keys in other splits now, and resumed would train on rows it
     validated on, and its test split evaluated again would hold other keys. Streamed runs
@@ -179,7 +194,7 @@ def test_a_run_split_by_an_unsalted_key_hash_is_not_resumed_nor_evaluated(
         source = str(tmp_path / "all.csv")
     config = _streamed_config(source, evaluation={"plots": False})
     config["data"]["streaming"] = streaming
-    run_dir, record = _trained_for_one_epoch(cli, write_config, config, tmp_path / "out")
+    run_dir, record = _trained_for_one_epoch(config, tmp_path / "out")
     assert record["data"]["split"] == "salted hash of id"
     # As an earlier version recorded it, stopped before its end.
     if streaming:
@@ -227,7 +242,7 @@ def test_uneven_split_key_shares_are_a_run_warning(cli, write_config, tmp_path):
 
 @pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
 def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its_column(
-    streamed_run, cli, tmp_path, output
+    streamed_run, whole_predictions, cli, tmp_path, output
 ):
     """A CSV shard whose header lists the columns in another order: its carried columns
     were written in its own order under the first shard's header (a CSV output's ids and
@@ -237,14 +252,11 @@ def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its
     (tmp_path / "rows").mkdir()
     frame.iloc[:700].to_csv(tmp_path / "rows" / "part-0.csv", index=False)
     frame.iloc[700:][frame.columns[::-1]].to_csv(tmp_path / "rows" / "part-1.csv", index=False)
-    frame.to_csv(tmp_path / "all.csv", index=False)
 
     result = cli("predict", run_dir, "--input", tmp_path / "rows", "--output", tmp_path / output)
     assert result.returncode == 0, result.stderr
-    whole = cli("predict", run_dir, "--input", tmp_path / "all.csv", "--output", tmp_path / "w.csv")
-    assert whole.returncode == 0, whole.stderr
     read = pd.read_csv if output.endswith(".csv") else pd.read_parquet
-    predicted, reference = read(tmp_path / output), pd.read_csv(tmp_path / "w.csv")
+    predicted, reference = read(tmp_path / output), pd.read_csv(whole_predictions[1])
     assert list(predicted.columns) == ["id", "target", "prediction"]
     np.testing.assert_array_equal(predicted["id"], frame["id"])
     np.testing.assert_allclose(predicted["target"], frame["target"])
