@@ -254,3 +254,6 @@ def test_the_keras_2_optimizer_arguments_of_the_course_slides_say_what_replaced_
         )
     )
     assert config.training.optimizer.arguments == {"rho": 0.9, "clipvalue": 1.0}
+    # A null is Keras' default only for an argument the optimizer has: a misspelt one is not
+    # let through by its null.
+    assert "takes no argument 'epsilonn'" in error({"name": "rmsprop", "epsilonn": None})

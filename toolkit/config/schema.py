@@ -944,14 +944,14 @@ class OptimizerConfig(NoBooleanNumbers):
         allowed = names.optimizer_arguments(self.name)
         extra = self.model_extra or {}
         for key, value in extra.items():
-            if value is None:  # Keras' default, as `epsilon=None` meant in Keras 2
-                continue
             if key not in allowed:
                 hint = _KERAS_2_ARGUMENTS.get(key, "").format(value=value)
                 raise ValueError(
                     f"optimizer '{self.name}' takes no argument '{key}'"
                     f"{hint or did_you_mean(key, allowed)}; allowed: {', '.join(sorted(allowed))}"
                 )
+            if value is None:  # Keras' default, as `epsilon=None` meant in Keras 2
+                continue
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"{key} must be a finite number, got {value}")
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
