@@ -213,6 +213,21 @@ def test_repeat_group_report_shows_mean_and_std(repeat_dir):
     assert len(DATA_URI.findall(page)) == 1
 
 
+def test_repeat_group_report_shows_what_each_seeds_calibration_fitted(repeat_dir):
+    """The group's metrics.json averages the calibrated scores; its report showed neither the
+    temperature nor the std factor any seed had fitted, though each seed's report does."""
+    runs = json.loads((repeat_dir / "run.json").read_text())["runs"]
+    for run, factor in zip(runs, (0.81, 0.93), strict=True):
+        path = repeat_dir / run / "metrics.json"
+        metrics = json.loads(path.read_text())
+        metrics["std_scaling"] = {"factor": factor, "fitted_on": "validation"}
+        path.write_text(json.dumps(metrics))
+    markdown = write_report(repeat_dir)[1].read_text()
+    assert "| run | std factor s |" in markdown
+    assert "| seed-42 | 0.81 |" in markdown and "| seed-43 | 0.93 |" in markdown
+    assert "temperature T" not in markdown  # nothing of a calibration no seed ran
+
+
 def test_neither_run_nor_sweep_is_an_error(tmp_path):
     with pytest.raises(ToolkitError):
         write_report(tmp_path)

@@ -330,7 +330,36 @@ def _seed_runs(directory: Path, record: dict) -> Section | None:
     if not runs:
         return None
     links = [(run, run if (directory / run / "report.html").exists() else None) for run in runs]
-    return Section("Seed runs", [Links(links)])
+    return Section("Seed runs", [Links(links), *_seed_calibrations(directory, runs)])
+
+
+# What each calibration fitted, as metrics.json records it: (column, section, key).
+_FITTED = (
+    ("temperature T", "temperature_scaling", "temperature"),
+    ("std factor s", "std_scaling", "factor"),
+    ("conformal q", "conformal", "quantile"),
+)
+
+
+def _seed_calibrations(directory: Path, runs: list[str]) -> list[Any]:
+    """A table of what each seed's calibration fitted (T, s, q): the group's metrics.json
+    averages the scores, and its report showed none of them."""
+    fitted = {run: read_json(directory / run / "metrics.json") or {} for run in runs}
+    columns = [
+        entry
+        for entry in _FITTED
+        if any(isinstance(m.get(entry[1]), dict) for m in fitted.values())
+    ]
+    if not columns:
+        return []
+    rows = [
+        [Path(run).name, *((m.get(section) or {}).get(key) for _, section, key in columns)]
+        for run, m in fitted.items()
+    ]
+    return [
+        Paragraph("What calibration fitted on each seed's validation split"),
+        Table.of(["run", *(name for name, _, _ in columns)], rows),
+    ]
 
 
 def _data(directory: Path) -> Section | None:
