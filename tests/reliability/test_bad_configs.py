@@ -439,3 +439,18 @@ def test_missing_config_file(cli, tmp_path):
 
 def test_the_catalogue_has_at_least_25_distinct_cases():
     assert len({param.id for param in CASES}) == len(CASES) >= 25
+
+
+def test_a_run_directory_in_place_of_a_config_names_its_config(cli, tmp_path):
+    # `toolkit train RUN_DIR` said "cannot read config file ([Errno 21] Is a directory: ...)".
+    run = tmp_path / "experiments" / "demo" / "20261206-000000-000000-abcd"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: demo\n")
+    result = cli("train", run, "--output-dir", tmp_path / "out", cwd=tmp_path)
+    assert_one_line_error(
+        result,
+        f"{run} is a directory, not a config file: a run's config is {run / 'config.yaml'}",
+        f"toolkit train --resume {run} continues a stopped run",
+    )
+    assert "Errno" not in result.stderr
+    assert_nothing_written(tmp_path / "out")

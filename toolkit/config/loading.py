@@ -54,12 +54,28 @@ def _record_lines(node: yaml.Node, path: KeyPath, where: str, origins: Origins) 
             _record_lines(item, (*path, index), where, origins)
 
 
+def _directory_given(path: Path) -> str:
+    """A directory in place of a config file (``toolkit train RUN_DIR``): its config, if it is
+    a run or group (config.yaml) or a sweep (best_config.yaml), and how to continue it."""
+    message = f"{path} is a directory, not a config file"
+    if (path / "config.yaml").is_file():
+        return (
+            f"{message}: a run's config is {path / 'config.yaml'}; "
+            f"toolkit train --resume {path} continues a stopped run"
+        )
+    if (path / "best_config.yaml").is_file():
+        return f"{message}: this sweep's best config is {path / 'best_config.yaml'}"
+    return message
+
+
 def read_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
     """Read one YAML mapping and the ``file:line`` of every key path in it."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(_directory_given(path)) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read config file ({error})") from None
     loader = _UniqueKeyLoader(text)
