@@ -270,3 +270,20 @@ def test_tensorboard_command_refuses_a_port_in_use_or_out_of_range(tmp_path):
     assert out_of_range.returncode == 2
     assert out_of_range.stderr == "toolkit: error: --port must be between 1 and 65535, got 70000\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gradient_finding_is_printed_once(tmp_path):
+    # Each vanishing or exploding norm was printed twice: the logged line, then the same
+    # message as a RuntimeWarning with the callback's file path and a line of its source.
+    config = tiny_config(
+        callbacks={"gradient_monitor": {"vanishing_threshold": 500.0}},  # every layer
+        training={"epochs": 1, "batch_size": 16},
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("train", path, "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = [line for line in result.stderr.splitlines() if "GradientNormMonitor" in line]
+    assert found and len(found) == len(set(found)), result.stderr[-3000:]
+    assert all(line.startswith("GradientNormMonitor: epoch 1: layer ") for line in found)
+    assert "RuntimeWarning" not in result.stderr and "periodic_callback.py" not in result.stderr
