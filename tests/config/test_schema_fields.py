@@ -257,3 +257,12 @@ def test_the_keras_2_optimizer_arguments_of_the_course_slides_say_what_replaced_
     # A null is Keras' default only for an argument the optimizer has: a misspelt one is not
     # let through by its null.
     assert "takes no argument 'epsilonn'" in error({"name": "rmsprop", "epsilonn": None})
+
+
+def test_gradient_monitor_thresholds_out_of_order_are_refused():
+    # vanishing_threshold 1e9 beside the default exploding_threshold 1e3 passed validation and
+    # raised the callback's ValueError as a traceback after the run directory was written.
+    raw = tiny_config(callbacks={"gradient_monitor": {"vanishing_threshold": 1.0e9}})
+    with pytest.raises(ConfigError) as caught:
+        validate_config(raw)
+    assert "vanishing_threshold 1e+09 must be below exploding_threshold 1000" in str(caught.value)

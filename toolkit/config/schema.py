@@ -1136,6 +1136,17 @@ class GradientMonitorConfig(Strict):
     vanishing_threshold: PositiveFloat = 1e-7
     exploding_threshold: PositiveFloat = 1e3
 
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> GradientMonitorConfig:
+        # The callback refuses them in the wrong order: a ValueError traceback after the
+        # run directory was written.
+        if not self.vanishing_threshold < self.exploding_threshold:
+            raise ValueError(
+                f"vanishing_threshold {self.vanishing_threshold:g} must be below "
+                f"exploding_threshold {self.exploding_threshold:g}"
+            )
+        return self
+
 
 class SampledMonitorConfig(Strict):
     """A monitor that measures every n-th epoch (counted from 1) and the last epoch.
