@@ -135,3 +135,16 @@ def test_a_sweep_without_a_predictive_distribution_cannot_pick_trials_by_interva
     }
     with pytest.raises(ConfigError, match="needs a predictive distribution"):
         validate_config(raw)
+
+
+def test_prior_scale_with_the_scale_mixture_prior_is_refused():
+    # The mixture's components are fixed: prior_scale 0.01 trained exactly as 1.0 did (same
+    # metrics, deterministic runs), and a sweep over it compared identical runs.
+    bayesian = {"layers": "all", "prior": "scale_mixture", "prior_scale": 0.01}
+    raw = tiny_config(model={"task": "regression", "hidden": [8], "bayesian": bayesian})
+    with pytest.raises(ConfigError) as caught:
+        validate_config(raw)
+    assert "prior_scale 0.01 applies to prior 'normal'" in str(caught.value)
+    assert "0.5 N(0, 1) + 0.5 N(0, 0.0025^2)" in str(caught.value)
+    bayesian["prior_scale"] = 1.0  # the mixture's wide component, as written back to config.yaml
+    validate_config(raw)
