@@ -25,7 +25,7 @@ DATA_URI = re.compile(r'<img alt="([^"]+)"[^>]*src="data:image/png;base64,([^"]+
 
 @pytest.fixture(scope="module")
 def repeat_group(tmp_path_factory) -> Path:
-    """`toolkit train --repeat 2` of a tiny Gaussian regression on one input (so its plots
+    """``train --repeat 2`` of a tiny Gaussian regression on one input (so its plots
     include the predictive band): a group and two seed runs."""
     root = tmp_path_factory.mktemp("report-cli")
     config = tiny_config(
@@ -34,12 +34,12 @@ def repeat_group(tmp_path_factory) -> Path:
         model={"head": "gaussian"},
         evaluation={"plots": True, "baselines": True},
     )
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
-    result = run_cli(
-        "train", root / "config.yaml", "--repeat", "2", "--output-dir", root / "experiments"
-    )
-    assert result.returncode == 0, result.stderr
-    return Path(result.stdout.strip().splitlines()[-1])
+    # Trained in this process: the reports and comparisons of it are what is checked.
+    import toolkit
+
+    group = toolkit.train_repeated(config, repeats=2, output_dir=root / "experiments")
+    assert group.status == "completed"
+    return group.path
 
 
 def _seed_runs(group: Path) -> list[Path]:
@@ -296,14 +296,14 @@ def test_compare_says_the_status_of_runs_that_did_not_complete(tmp_path):
     """A failed or killed run's metrics were n/a in the comparison with nothing saying why."""
     import shutil
 
+    import toolkit
     from toolkit.runs import LOCK_FILE
 
     failing = tiny_config(training={"optimizer": {"name": "sgd", "learning_rate": 1.0e8}})
     runs = {}
+    # Trained in this process: the comparison, by the command, is what is checked.
     for name, config in (("completed", tiny_config()), ("failed", failing)):
-        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))
-        result = run_cli("train", tmp_path / f"{name}.yaml", "--output-dir", tmp_path / name)
-        runs[name] = Path(result.stdout.strip())
+        runs[name] = toolkit.train(config, output_dir=tmp_path / name, verbose=0).path
     assert json.loads((runs["failed"] / "run.json").read_text())["status"] == "failed"
     # As SIGKILL leaves a run: run.json says running; one with its lock held is still going.
     for name in ("killed", "running"):
