@@ -396,3 +396,27 @@ def test_training_leaves_the_sessions_keras_dtype_policy_as_it_was(tmp_path):
     # The run's own model keeps its precision, and predicts as trained.
     assert "mixed_float16" in {layer.dtype_policy.name for layer in run.model.layers}
     assert np.isfinite(run.predict(held_out_frame(run))["prediction"]).all()
+
+
+def test_training_one_run_after_another_warns_nothing_about_retracing(tmp_path):
+    """``toolkit.train`` four times in a session (a notebook's loop): each run's model traced
+    its own step functions, and from the third TensorFlow warned "5 out of the last 15 calls
+    to ... multi_step_on_iterator triggered tf.function retracing"."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        for seed in range(4):
+            config = tiny_config("regression", seed=seed, output_dir=str(tmp_path / "runs"))
+            config["training"]["epochs"] = 2
+            assert toolkit.train(config, verbose=0).status == "completed"
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]

@@ -56,7 +56,9 @@ def train(
     config = _config(config, overrides, output_dir)
     data = prepare_data(config)  # bad data fails here, before TensorFlow starts
     startup.import_tensorflow()
-    with global_dtype_policy_kept():
+    # One model after another in a session: each traces its own step functions, which
+    # TensorFlow took for one function retracing (a warning from the third run on).
+    with global_dtype_policy_kept(), startup.new_models_traced_quietly():
         result = train_run(config, output_dir=output_dir, data=data, verbose=verbose)
     return Run(result.run_dir)
 
@@ -100,7 +102,8 @@ def resume(
                     else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
                 )
                 return RunGroup(group.group_dir)
-            return Run(resume_run(run_dir, verbose=verbose).run_dir)
+            with startup.new_models_traced_quietly():
+                return Run(resume_run(run_dir, verbose=verbose).run_dir)
 
 
 def train_repeated(
