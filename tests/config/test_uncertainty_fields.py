@@ -148,3 +148,19 @@ def test_prior_scale_with_the_scale_mixture_prior_is_refused():
     assert "0.5 N(0, 1) + 0.5 N(0, 0.0025^2)" in str(caught.value)
     bayesian["prior_scale"] = 1.0  # the mixture's wide component, as written back to config.yaml
     validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("model", "path"),
+    [({"l2": 0.5}, "model.l2"), ({"hidden": [8, {"units": 8, "l1": 0.1}]}, "model.hidden.1.l1")],
+)
+def test_a_weight_penalty_on_a_fully_variational_dense_network_is_refused(model, path):
+    # DenseVariational layers take no regularizer: with bayesian.layers 'all', model.l2 0.5
+    # trained exactly as 0 did (identical metrics on deterministic runs).
+    bayesian = {"layers": "all"}
+    raw = tiny_config(model={"task": "regression", "hidden": [8], "bayesian": bayesian, **model})
+    with pytest.raises(ConfigError) as caught:
+        validate_config(raw)
+    assert f"{path} applies to point-estimated layers" in str(caught.value)
+    bayesian["layers"] = "output"  # the hidden layers are point estimates: the penalty applies
+    validate_config(raw)

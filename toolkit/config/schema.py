@@ -855,6 +855,19 @@ class ModelConfig(Strict):
                 "weight_prior_scale applies to point-estimated layers, and with "
                 "bayesian.layers 'all' a dense body has none; set layers: output or drop it"
             )
+        if self.bayesian and self.bayesian.layers == "all" and self.body == "dense":
+            # DenseVariational layers take no regularizer: l2 0.5 trained exactly as 0 did.
+            penalties = [(f"model.{key}", getattr(self, key)) for key in ("l1", "l2")]
+            for index, block in enumerate(self.hidden):
+                penalties += [(f"model.hidden.{index}.l1", block.l1)]
+                penalties += [(f"model.hidden.{index}.l2", block.l2)]
+            for path, value in penalties:
+                if value:
+                    raise ValueError(
+                        f"{path} applies to point-estimated layers, and with bayesian.layers "
+                        "'all' a dense body has none (their prior, bayesian.prior_scale, "
+                        "regularises them); set it to 0 or set layers: output"
+                    )
         return self
 
     def _has_dropout(self) -> bool:
