@@ -384,3 +384,18 @@ def test_an_augmentation_factor_of_zero_is_off(write_config):
         assert str(caught.value).endswith(
             f"data.augmentation.{factor}: Input should be 0 (off) or greater, got -0.1"
         ), caught.value
+
+
+def test_a_key_set_inside_a_compact_block_expands_it(write_config):
+    # hidden: [128, 64] is shorthand for blocks; --set model.hidden.0.dropout=0.2 (dropout
+    # on the first block, as the course's MNIST network has) was refused: "cannot set a key
+    # inside model.hidden.0, which is a value". It now expands that block.
+    raw = tiny_config(model={"task": "regression", "hidden": [8, 4]})
+    path = write_config(raw)
+    config = load_config(path, ["model.hidden.0.dropout=0.2"])
+    assert [(b.units, b.dropout) for b in config.model.hidden] == [(8, 0.2), (4, None)]
+    image = tiny_config(model={"task": "regression", "body": "conv", "hidden": [4]})
+    image["data"] = {"source": "photos", "kind": "image"}
+    image["model"]["conv"] = {"blocks": [8, 16]}
+    config = load_config(write_config(image), ["model.conv.blocks.1.residual=true"])
+    assert [(b.filters, b.residual) for b in config.model.conv.blocks] == [(8, None), (16, True)]

@@ -189,6 +189,10 @@ def search_space_path(path: KeyPath) -> KeyPath:
     return (*_SEARCH_SPACE, ".".join(rest), *([field] if field else []))
 
 
+# Lists whose items may be a bare number, shorthand for a block setting only this key.
+_COMPACT_BLOCKS = {"hidden": "units", "blocks": "filters"}
+
+
 def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> None:
     """Set ``value`` at ``path`` in place. Missing mapping keys are created, so the schema
     reports unknown ones with a suggestion; list indices must already exist."""
@@ -207,6 +211,12 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> 
             if last:
                 node[part] = value
             else:
+                compact = _COMPACT_BLOCKS.get(str(path[depth - 1])) if depth else None
+                item = node[part]
+                if compact and isinstance(item, int) and not isinstance(item, bool):
+                    # hidden: [128, 64] is shorthand for blocks: a key set inside one, as
+                    # model.hidden.0.dropout=0.2, expands it to {units: 128, dropout: 0.2}.
+                    node[part] = {compact: item}
                 node = node[part]
         elif isinstance(node, dict):
             key = str(part)
