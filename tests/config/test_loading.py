@@ -399,3 +399,13 @@ def test_a_key_set_inside_a_compact_block_expands_it(write_config):
     image["model"]["conv"] = {"blocks": [8, 16]}
     config = load_config(write_config(image), ["model.conv.blocks.1.residual=true"])
     assert [(b.filters, b.residual) for b in config.model.conv.blocks] == [(8, None), (16, True)]
+
+
+def test_a_message_that_says_got_says_it_once(write_config):
+    # pydantic's "Input should be a valid integer, got a number with a fractional part" was
+    # followed by the value: "..., got a number with a fractional part, got 2.5".
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tiny_config()), ["training.epochs=2.5"])
+    assert str(caught.value).endswith(
+        "training.epochs: Input should be a valid integer, got 2.5 (a number with a fractional part)"
+    )

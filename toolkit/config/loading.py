@@ -528,7 +528,10 @@ def format_validation_error(
     elif allowed := _union_choices(details, path, data):
         message = f"Input should be {allowed}, got {_describe(first.get('input'))}"
     else:
-        message = f"{first['msg']}, got {_describe(first.get('input'))}"
+        # pydantic's own "got" ("a valid integer, got a number with a fractional part")
+        # goes after the value: "..., got 2.5 (a number with a fractional part)".
+        head, got, what = first["msg"].partition(", got ")
+        message = f"{head}, got {_describe(first.get('input'))}" + (f" ({what})" if got else "")
     return f"{where}: {dotted}: {message}" if path else f"{where}: {message}"
 
 
