@@ -39,8 +39,26 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as one line, as every other user mistake: argparse printed its
+    usage block first (up to seven lines), and an unknown option of a command was reported
+    under the top-level usage, ``toolkit: error: unrecognized arguments: --repat 3``, with
+    neither the command nor the option meant."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+    def unknown_arguments(self, extras: list[str]) -> NoReturn:
+        from toolkit.errors import did_you_mean
+
+        options = [name for action in self._actions for name in action.option_strings]
+        unknown = next((extra for extra in extras if extra.startswith("-")), extras[0])
+        hint = did_you_mean(unknown.split("=", 1)[0], options) if unknown.startswith("-") else ""
+        self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="toolkit",
         description="Train, tune and evaluate Keras models from YAML configs.",
     )
@@ -552,7 +570,12 @@ def _quiet_h5py_excepthook(kind, error, trace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command = next(
+            action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+        ).choices[args.command]
+        command.unknown_arguments(extras)
     sys.unraisablehook = _quiet_h5py_unraisable
     sys.excepthook = _quiet_h5py_excepthook
     try:

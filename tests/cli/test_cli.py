@@ -370,3 +370,31 @@ def test_every_argument_of_every_command_says_what_it_is():
         if not isinstance(action, argparse._HelpAction) and not action.help
     ]
     assert silent == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (
+            ["--repat", "3"],
+            "toolkit train: error: unrecognized arguments: --repat 3 (did you mean '--repeat'?); "
+            "see toolkit train --help\n",
+        ),
+        (
+            ["--repeat", "three"],
+            "toolkit train: error: argument --repeat: invalid int value: 'three'; "
+            "see toolkit train --help\n",
+        ),
+    ],
+)
+def test_a_mistyped_option_is_one_line_naming_the_command_and_the_option_meant(
+    cli, write_config, tmp_path, arguments, expected
+):
+    """argparse printed its usage block (3 to 7 lines) before the error, and an unknown
+    option of a command under the top-level usage: 'toolkit: error: unrecognized arguments:
+    --repat 3', naming neither the command nor the option meant."""
+    path = write_config(tiny_config(output_dir=str(tmp_path / "out")))
+    result = cli("train", path, *arguments)
+    assert result.returncode == 2
+    assert result.stderr == expected and result.stdout == ""
+    assert not (tmp_path / "out").exists()
