@@ -7,8 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import run_cli, tiny_config
-from tests.reliability._support import write_yaml
+from tests.helpers import tiny_config
 
 
 def labelled_rows(n: int = 200) -> pd.DataFrame:
@@ -25,7 +24,10 @@ def labelled_rows(n: int = 200) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
-    """One binary classifier trained through the CLI (2 epochs)."""
+    """One binary classifier (2 epochs), trained in this process: the tests run the
+    commands on it, each in its own process."""
+    import toolkit
+
     root = tmp_path_factory.mktemp("reliability-run")
     labelled_rows().to_csv(root / "data.csv", index=False)
     config = tiny_config(
@@ -38,8 +40,6 @@ def trained_run(tmp_path_factory) -> Path:
         },
     )
     config["training"]["epochs"] = 2
-    result = run_cli(
-        "train", write_yaml(root / "config.yaml", config), "--output-dir", root / "experiments"
-    )
-    assert result.returncode == 0, result.stderr
-    return Path(result.stdout.strip().splitlines()[-1])
+    run = toolkit.train(config, output_dir=root / "experiments", verbose=0)
+    assert run.status == "completed", run.reason
+    return run.path
