@@ -85,11 +85,16 @@ def _seed_runs(group: Path, seed: int) -> list[Path]:
     return sorted(path for path in group.glob(f"seeds/*/seed-{seed}-*") if path.is_dir())
 
 
+# Each seed's epochs in the killed group: seed 8 is killed as soon as 3 are saved, with 9
+# still to run, room for a late kill (30 before: the epochs after the kill only cost time).
+KILLED_GROUP_EPOCHS = 12
+
+
 def _killed_during_seed_8(directory: Path) -> Path:
     """``toolkit train --repeat 3`` SIGKILLed (no chance to clean up) once seed 8's run has
     saved 3 epochs; returns the group directory, its run.json still 'running'."""
     config = tiny_config(callbacks={"early_stopping": False})
-    config["training"]["epochs"] = 30
+    config["training"]["epochs"] = KILLED_GROUP_EPOCHS
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
     out = directory / "out"
     process = start_toolkit("train", directory / "config.yaml", "--repeat", 3, "--output-dir", out)
@@ -133,7 +138,7 @@ def test_a_killed_group_is_finished_by_resume(tmp_path):
     record_8 = json.loads((seed_8 / "run.json").read_text())
     assert record_8["status"] == "completed" and record_8["resumed_at_epoch"] >= 4
     history = pd.read_csv(seed_8 / "history.csv")
-    assert history["epoch"].tolist() == list(range(1, 31))
+    assert history["epoch"].tolist() == list(range(1, KILLED_GROUP_EPOCHS + 1))
     # The group's mean and std, recomputed from each seed run's own metrics.json.
     record = json.loads((group / "run.json").read_text())
     assert record["status"] == "completed" and record["completed_runs"] == 3
