@@ -20,12 +20,15 @@ def _train(cli, write_config, config: dict, name: str, out: Path) -> Path:
 
 @pytest.mark.slow
 def test_init_from_copies_matching_layers_and_freeze_keeps_them(cli, write_config, tmp_path):
+    import toolkit
     from toolkit.models.saving import load_model
 
-    source_dir = _train(
-        cli, write_config, tiny_config(model={"task": "regression", "hidden": [8, 4]}),
-        "source.yaml", tmp_path / "out",
-    )  # fmt: skip
+    # The source trained in this process; the run that starts from it, by the command.
+    source_dir = toolkit.train(
+        tiny_config(model={"task": "regression", "hidden": [8, 4]}),
+        output_dir=tmp_path / "out",
+        verbose=0,
+    ).path
     # One more block; the first frozen; a learning rate too small to move anything visibly,
     # so copied-and-trainable weights stay (to 1e-6) what they were copied from.
     config = tiny_config(
