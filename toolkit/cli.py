@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import sys
 import threading
 import warnings
@@ -39,6 +40,10 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# argparse's message for a value outside an argument's choices.
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*?)\)")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's errors as one line, as every other user mistake: argparse printed its
     usage block first (up to seven lines), and an unknown option of a command was reported
@@ -46,6 +51,15 @@ class _Parser(argparse.ArgumentParser):
     neither the command nor the option meant."""
 
     def error(self, message: str) -> NoReturn:
+        choice = _INVALID_CHOICE.search(message)
+        if choice:  # `toolkit trian`: the command meant, as a mistyped config key gets
+            from toolkit.errors import did_you_mean
+
+            given, offered = choice.group(1), re.findall(r"'([^']*)'", choice.group(2))
+            message = (
+                f"{message[: choice.start()]}invalid choice: '{given}'"
+                f"{did_you_mean(given, offered)}; choose from {', '.join(offered)}"
+            )
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
     def unknown_arguments(self, extras: list[str]) -> NoReturn:

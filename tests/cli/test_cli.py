@@ -398,3 +398,27 @@ def test_a_mistyped_option_is_one_line_naming_the_command_and_the_option_meant(
     assert result.returncode == 2
     assert result.stderr == expected and result.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (
+            ["trian", "config.yaml"],
+            "toolkit: error: argument COMMAND: invalid choice: 'trian' (did you mean 'train'?); "
+            "choose from train, validate, evaluate, predict, export, tune, report, compare, "
+            "tensorboard; see toolkit --help\n",
+        ),
+        (
+            ["tune", "config.yaml", "--role", "chef"],
+            "toolkit tune: error: argument --role: invalid choice: 'chef' (did you mean "
+            "'chief'?); choose from chief, worker; see toolkit tune --help\n",
+        ),
+    ],
+)
+def test_a_mistyped_choice_names_the_one_meant(cli, arguments, expected):
+    """`toolkit trian` listed the nine commands without saying which was meant, as a
+    mistyped config key does."""
+    result = cli(*arguments)
+    assert result.returncode == 2
+    assert result.stderr == expected and result.stdout == ""
