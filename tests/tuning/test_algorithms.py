@@ -183,3 +183,37 @@ def test_a_random_sweep_leaves_scikit_learn_unimported(make_sweep_config, write_
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-2:] == ["[]", "True True"], result.stdout
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_bayesian_search_does_not_propose_a_failed_trials_values_again(tmp_path, seed):
+    """Keras Tuner's Gaussian process left failed trials out of its fit, so the point of a
+    trial that failed (a NaN loss) stayed the most promising and was proposed again: a sweep
+    ran the same failing learning rate until tuner.max_consecutive_failures stopped it."""
+    import keras_tuner
+    from keras_tuner.engine.trial import TrialStatus
+
+    from toolkit.config.schema import TunerConfig
+    from toolkit.tuning.oracles import make_oracle
+
+    tuner = TunerConfig(
+        algorithm="bayesian", max_trials=12, search_space={"model.hidden.0": {"int": [1, 9]}}
+    )
+    oracle = make_oracle(tuner, seed=seed, max_epochs=1)
+    space = keras_tuner.HyperParameters()
+    space.Float("a", -3.0, 4.0)
+    oracle.update_space(space)
+    oracle._set_project_dir(str(tmp_path), "bayesian")
+    failed = []
+    for _ in range(10):
+        trial = oracle.create_trial("main")
+        value = trial.hyperparameters.values["a"]
+        if value > 0.5:  # the loss falls as a grows, and training fails beyond 0.5
+            trial.status = TrialStatus.FAILED
+            failed.append(value)
+        else:
+            oracle.update_trial(trial.trial_id, {"val_loss": 1.0 - value})
+            trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    # The same point again, to L-BFGS's last digits (1.90182793, 1.90182796, ...).
+    assert failed and len({round(float(value), 3) for value in failed}) == len(failed), failed
