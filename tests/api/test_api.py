@@ -420,3 +420,24 @@ def test_training_one_run_after_another_warns_nothing_about_retracing(tmp_path):
         logger.removeHandler(handler)
         logger.setLevel(level)
     assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
+
+
+def test_rows_missing_several_features_name_them_all_and_suggest_no_other_feature(
+    tiny_run, tmp_path
+):
+    """Rows with 1 of 4 features named only the first missing one, and a misspelt name
+    could be 'corrected' to another feature that was there (did you mean 'x0'?)."""
+    x0, x1, x2, x3 = (f.name for f in tiny_run.spec.numeric)
+    with pytest.raises(toolkit.ToolkitError) as caught:
+        tiny_run.predict({x0: [0.1], "x_1": [0.2]})
+    assert str(caught.value) == (
+        f"input feature column '{x1}' is not in the data (did you mean 'x_1'?); nor are "
+        f"2 others: '{x2}', '{x3}'; columns: {x0}, x_1"
+    )
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"{x0},{x1}\n0.1,0.2\n")
+    with pytest.raises(toolkit.ToolkitError) as caught:
+        tiny_run.predict(rows)
+    assert f"column '{x2}' is not in the data; nor is 1 other: '{x3}'; columns:" in str(
+        caught.value
+    )

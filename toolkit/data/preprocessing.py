@@ -133,12 +133,24 @@ class FeatureSpec:
 
 
 def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
-    for column in columns:
-        if column not in frame.columns:
-            raise DataError(
-                f"{what} column '{column}' is not in the data{did_you_mean(column, frame.columns)}; "
-                f"columns: {', '.join(map(str, frame.columns))}"
-            )
+    """Every one of ``columns`` is in ``frame``, else one DataError naming the first missing
+    one (with a suggestion among the columns not needed as something else), and how many
+    others are missing: rows without 3 of 4 features named one, and suggested another
+    feature, present, as the first's spelling."""
+    missing = [column for column in columns if column not in frame.columns]
+    if not missing:
+        return
+    spare = [column for column in frame.columns if column not in columns]
+    others = (
+        f"; nor {'is' if len(missing) == 2 else 'are'} {counted(len(missing) - 1, 'other')}: "
+        f"{', '.join(map(repr, missing[1:]))}"
+        if len(missing) > 1
+        else ""
+    )
+    raise DataError(
+        f"{what} column '{missing[0]}' is not in the data{did_you_mean(missing[0], spare)}"
+        f"{others}; columns: {', '.join(map(str, frame.columns))}"
+    )
 
 
 # A text column whose values are at least this share numbers is numeric with typos in it.
