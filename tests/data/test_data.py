@@ -161,9 +161,10 @@ def test_validation_and_test_files_are_used_as_they_are_and_nothing_is_split_off
 
 
 @pytest.mark.slow
-def test_training_on_parquet_with_a_validation_file(cli, write_config, tmp_path):
+def test_training_on_parquet_with_a_validation_file(tmp_path):
     import json
 
+    import toolkit
     from tests.helpers import tiny_config
 
     source, validation = _table(80, seed=4), _table(30, seed=5)
@@ -175,9 +176,9 @@ def test_training_on_parquet_with_a_validation_file(cli, write_config, tmp_path)
             "validation": str(tmp_path / "validation.parquet"),
         }
     )
-    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
-    assert result.returncode == 0, result.stderr[-2000:]
-    run_dir = result.stdout.strip().splitlines()[-1]
+    run = toolkit.train(config, output_dir=tmp_path / "out", verbose=0)  # in this process
+    assert run.status == "completed", run.reason
+    run_dir = run.path
     summary = json.loads((Path(run_dir) / "data_summary.json").read_text())
     assert summary["rows"] == {"train": 80, "validation": 30}
     # metrics.json's validation RMSE is the saved model's on exactly the validation file.
