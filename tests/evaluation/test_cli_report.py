@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.helpers import hold_lock, kill_mid_run, run_cli, snapshot, start_train, tiny_config
-from tests.tuning.conftest import sweep_config, sweep_dir_of
+from tests.tuning.conftest import sweep_config
 
 DATA_URI = re.compile(r'<img alt="([^"]+)"[^>]*src="data:image/png;base64,([^"]+)"')
 
@@ -148,11 +148,11 @@ def test_compare_two_runs(repeat_group, tmp_path):
 
 @pytest.mark.slow
 def test_report_of_a_sweep(tmp_path):
-    config = sweep_config(tmp_path, max_trials=2)
-    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(config))
-    tuned = run_cli("tune", tmp_path / "sweep.yaml", cwd=tmp_path)
-    assert tuned.returncode == 0, tuned.stderr
-    sweep = sweep_dir_of(tuned)
+    import toolkit
+
+    # Tuned in this process: the report of the sweep, by the command, is what is checked.
+    sweep = toolkit.tune(sweep_config(tmp_path, max_trials=2)).path
+    assert json.loads((sweep / "sweep.json").read_text())["status"] == "completed"
     page, markdown = _report(sweep)
     trials = pd.read_csv(sweep / "trials.csv", dtype={"trial_id": str})
     best = json.loads((sweep / "sweep.json").read_text())["best_trial"]
