@@ -10,8 +10,8 @@ minor versions, so an untested release cannot break users silently.
    applied only where a probe shows the installed Keras still needs it; and a deadline for a
    multi-worker cluster to register (TensorFlow's coordination-service configuration).
 2. Keras Tuner: its private oracle client, oracle service and oracle bookkeeping, for bounded
-   waits, requeueing a dead worker's trial, resuming a grid search and a failure limit that
-   stops the search cleanly.
+   waits, requeueing a dead worker's trial, resuming a grid search, a failure limit that
+   stops the search cleanly, and failed trials in the Bayesian oracle's Gaussian process.
 3. TensorFlow's gradient registry: dropping the ``CustomGradient-N`` entries a finished run
    left behind, so a sweep's memory stays flat.
 
@@ -512,6 +512,42 @@ def rebuild_grid_order(oracle: Any) -> None:
     oracle._populate_next = list(ordered)
 
 
+def with_failed_trials_scored_worst(oracle: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    """The Bayesian oracle's training set for its Gaussian process (``_vectorize_trials``:
+    ``x`` the completed trials' values embedded in [0, 1], ``y`` their scores, minimised) with
+    every failed trial added at the worst completed score. Keras Tuner fits only completed
+    trials, so the point of a trial that failed stayed as promising as before and was proposed
+    again (to L-BFGS's last digits) until the failure limit stopped the sweep."""
+    import numpy as np
+    from keras_tuner.engine.trial import TrialStatus
+
+    failed = [trial for trial in oracle.trials.values() if trial.status == TrialStatus.FAILED]
+    scores = np.asarray(y, dtype=float)
+    completed = scores[np.isfinite(scores)]
+    if not failed or completed.size == 0:
+        return x, y
+    space = oracle._nonfixed_space()
+    vectors = np.array(
+        [
+            [
+                hp.value_to_prob(
+                    trial.hyperparameters.values[hp.name]
+                    if trial.hyperparameters.is_active(hp)
+                    and hp.name in trial.hyperparameters.values
+                    else hp.default
+                )
+                for hp in space
+            ]
+            for trial in failed
+        ]
+    )
+    worst = np.full(len(failed), float(completed.max()))
+    return (
+        np.concatenate([np.asarray(x, dtype=float).reshape(-1, len(space)), vectors]),
+        np.concatenate([scores, worst]),
+    )
+
+
 def check_keras_tuner() -> None:
     """Keras Tuner's private pieces are where the toolkit reaches for them and do what it uses.
 
@@ -559,6 +595,27 @@ def check_keras_tuner() -> None:
             oracle.end_trial(trial)
         if consecutive_failures(oracle) != 2:
             raise fail("end_order/trials no longer tell the failures in a row")
+        bayesian_oracle = keras_tuner.oracles.BayesianOptimizationOracle(
+            objective="loss", max_trials=5, seed=1, hyperparameters=hp, num_initial_points=1
+        )
+        bayesian_oracle.verbose = 0
+        bayesian_oracle._set_project_dir(directory, "bayesian-check")
+        for score in (1.0, None):
+            trial = bayesian_oracle.create_trial("a")
+            if score is None:
+                trial.status = TrialStatus.FAILED
+            else:
+                bayesian_oracle.update_trial(trial.trial_id, {"loss": score})
+                trial.status = TrialStatus.COMPLETED
+            bayesian_oracle.end_trial(trial)
+        try:
+            x, y = with_failed_trials_scored_worst(
+                bayesian_oracle, *bayesian_oracle._vectorize_trials()
+            )
+        except Exception as error:
+            raise fail(f"the Bayesian oracle's _vectorize_trials changed: {error!r}") from error
+        if len(x) != 2 or list(y) != [1.0, 1.0]:
+            raise fail("_vectorize_trials no longer gives the completed trials' (x, y)")
         grid_hp = keras_tuner.HyperParameters()
         grid_hp.Choice("rate", [1, 2, 3])
         tried = []

@@ -56,38 +56,13 @@ class RandomOracle(RecordingOracle, keras_tuner.oracles.RandomSearchOracle):
 
 
 class BayesianOracle(RecordingOracle, keras_tuner.oracles.BayesianOptimizationOracle):
-    """Keras Tuner's Gaussian process leaves failed trials out of its fit, so a point
-    where training fails (a NaN loss) stays as promising as before and is proposed again:
-    a sweep repeated the same failing hyperparameters until tuner.max_consecutive_failures
-    stopped it. Here a failed trial counts as the worst completed trial's score."""
+    """Keras Tuner's Gaussian process leaves failed trials out of its fit, so a point where
+    training fails (a NaN loss) stays as promising as before and is proposed again: a sweep
+    repeated the same failing hyperparameters until tuner.max_consecutive_failures stopped
+    it. Here a failed trial counts as the worst completed trial's score (``compat``)."""
 
     def _vectorize_trials(self):
-        import numpy as np
-
-        x, y = super()._vectorize_trials()
-        failed = [trial for trial in self.trials.values() if trial.status == TrialStatus.FAILED]
-        completed = np.asarray(y, dtype=float)
-        completed = completed[np.isfinite(completed)]
-        if not failed or completed.size == 0:
-            return x, y
-        worst = float(completed.max())  # Keras Tuner frames the search as a minimisation
-        vectors = [self._trial_vector(trial) for trial in failed]
-        return (
-            np.concatenate([np.asarray(x).reshape(-1, len(vectors[0])), np.array(vectors)]),
-            np.concatenate([np.asarray(y, dtype=float), np.full(len(failed), worst)]),
-        )
-
-    def _trial_vector(self, trial: Trial) -> list[float]:
-        """The trial's values in [0, 1] per hyperparameter, as Keras Tuner embeds them."""
-        values = trial.hyperparameters
-        return [
-            hp.value_to_prob(
-                values.values[hp.name]
-                if values.is_active(hp) and hp.name in values.values
-                else hp.default
-            )
-            for hp in self._nonfixed_space()
-        ]
+        return compat.with_failed_trials_scored_worst(self, *super()._vectorize_trials())
 
 
 class HyperbandOracle(RecordingOracle, keras_tuner.oracles.HyperbandOracle):
