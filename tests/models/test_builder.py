@@ -163,3 +163,40 @@ def test_transfer_copies_matching_weights_and_freezes_blocks():
         not target.get_layer("block0_dense").trainable
         and target.get_layer("block1_dense").trainable
     )
+
+
+def test_no_hidden_block_is_a_linear_model_fitted_as_least_squares_would(tmp_path):
+    """``hidden: []`` on a dense body (the course's perceptron, linear and logistic
+    regression) was refused ("needs at least 1 item"). The head then sits on the standardised
+    inputs: trained to convergence on a linear table, its predictions are least squares'."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    import toolkit
+    from tests.helpers import tiny_config
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3)) * [1.0, 5.0, 0.2] + [0.0, 10.0, -1.0]
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    frame["target"] = x @ [2.0, -0.5, 4.0] + 1.0 + rng.normal(scale=0.1, size=400)
+    frame.to_csv(tmp_path / "linear.csv", index=False)
+    config = tiny_config(
+        data={"source": str(tmp_path / "linear.csv"), "validation": 0.25},
+        model={"task": "regression", "hidden": []},
+        training={
+            "epochs": 400,
+            "batch_size": 300,
+            "optimizer": {"name": "adam", "learning_rate": 0.1},
+        },
+        callbacks={"tensorboard": False, "learning_curve": False, "early_stopping": False},
+    )
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    assert run.status == "completed", run.reason
+    dense = [layer for layer in run.model.layers if layer.__class__.__name__ == "Dense"]
+    assert len(dense) == 1  # the output layer alone
+    # Least squares on all 400 rows: its coefficients differ from those of the 300 the run
+    # trained on by about the noise over sqrt(rows), a hundredth of the target's scale here.
+    features = frame[["a", "b", "c"]]
+    expected = LinearRegression().fit(features, frame["target"]).predict(features)
+    got = run.predict(features)["prediction"].to_numpy()
+    np.testing.assert_allclose(got, expected, atol=0.05)

@@ -239,10 +239,10 @@ CASES = [
         Case(("name", "pattern", "../escape"), {"name": "../escape"}),
         id="name-with-path-separators",
     ),
-    # Empty or malformed hidden lists.
+    # Malformed hidden lists ([] is a linear model: the head on the inputs).
     pytest.param(
-        Case(("model.hidden", "at least 1 item"), {"model.hidden": []}),
-        id="empty-hidden-list",
+        Case(("model.hidden.0", "greater than 0", "got 0"), {"model.hidden": [0]}),
+        id="hidden-width-zero",
     ),
     pytest.param(
         Case(

@@ -20,7 +20,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -775,18 +774,6 @@ class ModelConfig(Strict):
     def _expand_compact_blocks(cls, value: Any) -> Any:
         """``hidden: [128, 64]`` is shorthand for blocks that inherit every other setting."""
         return _compact("units", "layer widths")(value)
-
-    @field_validator("hidden")
-    @classmethod
-    def _dense_body_has_blocks(cls, value: list[BlockConfig], info: ValidationInfo) -> Any:
-        """Empty ``hidden`` only on a conv or backbone body (its pooled features go straight
-        to the head)."""
-        if not value and info.data.get("body", "dense") == "dense":
-            raise ValueError(
-                "body 'dense' needs at least 1 item (a block); conv and backbone "
-                "bodies may have none"
-            )
-        return value
 
     @field_serializer("hidden")
     def _compact_blocks(self, blocks: list[BlockConfig]) -> list[Any]:
