@@ -266,3 +266,16 @@ def test_gradient_monitor_thresholds_out_of_order_are_refused():
     with pytest.raises(ConfigError) as caught:
         validate_config(raw)
     assert "vanishing_threshold 1e+09 must be below exploding_threshold 1000" in str(caught.value)
+
+
+def test_a_metric_of_another_task_reads_as_the_loss_does_and_xavier_is_glorot():
+    # "model: unknown metric for task 'binary' 'f1'" put the task between the word and its
+    # value; and the slides' Xavier initialisation, Keras' Glorot, was unknown.
+    with pytest.raises(ConfigError) as caught:
+        validate_config(tiny_config("binary", model={"task": "binary", "metrics": ["acuracy"]}))
+    assert "metric 'acuracy' does not fit task 'binary' (did you mean 'accuracy'?)" in str(
+        caught.value
+    )
+    for alias, keras_name in (("xavier", "glorot_uniform"), ("xavier_normal", "glorot_normal")):
+        config = validate_config(tiny_config(model={"initializer": alias}))
+        assert names.INITIALIZER_ALIASES[config.model.initializer] == keras_name

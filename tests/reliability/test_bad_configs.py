@@ -123,7 +123,7 @@ CASES = [
     ),
     pytest.param(
         Case(
-            ("model", "unknown metric for task 'regression'", "'accuracy'", "mae"),
+            ("model", "metric 'accuracy' does not fit task 'regression'", "mae"),
             {"model.metrics": ["accuracy"]},
         ),
         id="metric-of-another-task",

@@ -76,7 +76,7 @@ def test_python_yaml_tags_are_rejected_and_nothing_runs(where, tag, cli, tmp_pat
         ),
         ({"model.initializer": "os.system"}, ("model.initializer", "unknown initializer")),
         ({"model.loss": "builtins.eval"}, ("model.loss", "unknown loss 'builtins.eval'")),
-        ({"model.metrics": ["os.system"]}, ("unknown metric for task 'regression' 'os.system'",)),
+        ({"model.metrics": ["os.system"]}, ("metric 'os.system' does not fit task 'regression'",)),
         (
             {"training.optimizer": {"name": "os.system"}},
             ("training.optimizer", "unknown optimizer 'os.system'"),

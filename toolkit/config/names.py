@@ -139,7 +139,15 @@ ACTIVATIONS = (
 )
 
 # Short forms users write, mapped to Keras initializer names.
-INITIALIZER_ALIASES = {"glorot": "glorot_uniform", "he": "he_normal", "lecun": "lecun_normal"}
+# Short names, and the names papers and course slides use: Glorot's is Xavier initialisation.
+INITIALIZER_ALIASES = {
+    "glorot": "glorot_uniform",
+    "he": "he_normal",
+    "lecun": "lecun_normal",
+    "xavier": "glorot_uniform",
+    "xavier_uniform": "glorot_uniform",
+    "xavier_normal": "glorot_normal",
+}
 INITIALIZERS = (
     "glorot_normal",
     "glorot_uniform",

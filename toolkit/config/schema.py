@@ -803,8 +803,10 @@ class ModelConfig(Strict):
                 )
         for metric in self.metrics or ():
             if metric not in names.METRICS[task]:
+                allowed = names.METRICS[task]
                 raise ValueError(
-                    unknown_name(f"metric for task '{task}'", metric, names.METRICS[task])
+                    f"metric '{metric}' does not fit task '{task}'"
+                    f"{did_you_mean(metric, allowed)}; allowed: {', '.join(sorted(allowed))}"
                 )
         if self.body == "backbone" and self.backbone is None:
             raise ValueError(
