@@ -484,6 +484,19 @@ def no_model_message(run: RunDirectory) -> str:
             f"{run.path} has no model.keras: its training {how} before the end; "
             f"toolkit train --resume {run.path} continues it"
         )
+    from toolkit.text import counted
+
+    sweep = run.path.parent.parent.parent
+    if status == "completed" and run.path.parent.parent.name == "trials":
+        settings = (_read_json_or_none(sweep / "sweep.json") or {}).get("settings") or {}
+        if "keep_top_k" in settings:
+            # The sweep deleted it; "(run status: completed)" read as a run gone wrong.
+            kept = counted(settings["keep_top_k"], "trial")
+            return (
+                f"{run.path} has no model.keras: its sweep keeps the models of its best {kept} "
+                f"only (tuner.keep_top_k); train this trial's config again with: "
+                f"toolkit train {run.path / 'config.yaml'}"
+            )
     return f"{run.path} has no model.keras (run status: {status})"
 
 

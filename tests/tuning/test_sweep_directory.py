@@ -126,6 +126,24 @@ def test_only_the_best_keep_top_k_trials_keep_checkpoints_and_models(finished):
 
 
 @pytest.mark.slow
+def test_a_trial_whose_model_the_sweep_deleted_says_so_and_how_to_retrain_it(finished):
+    """predict, evaluate and export of a trial outside keep_top_k said "has no model.keras
+    (run status: completed)", which read as a run gone wrong."""
+    _, sweep = finished
+    best = min(read_trials(sweep), key=lambda row: float(row["objective"]))
+    pruned = next(row for row in read_trials(sweep) if row["trial_id"] != best["trial_id"])
+    run = sweep / pruned["run_dir"]
+    for args in (["evaluate", run], ["export", run]):
+        result = run_cli(*args)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr == (
+            f"toolkit: error: {run} has no model.keras: its sweep keeps the models of its "
+            f"best 1 trial only (tuner.keep_top_k); train this trial's config again with: "
+            f"toolkit train {run / 'config.yaml'}\n"
+        )
+
+
+@pytest.mark.slow
 def test_keras_tuner_state_and_tensorboard_hparams(finished):
     _, sweep = finished
     assert (sweep / "tuner" / "oracle.json").exists()
