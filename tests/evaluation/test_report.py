@@ -494,7 +494,8 @@ def test_compare_curves_name_a_run_without_a_history(tmp_path, repeat_dir):
     run = write_run(tmp_path, "single", with_plots=False)
     figure = curves_figure([repeat_dir, run], [repeat_dir.name, run.name])
     axes = figure.axes[0]
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == [run.name]
+    (legend,) = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert legend.startswith(f"{run.name}: ")  # with what sets it apart from the group
     assert axes.get_title().endswith(f"not recorded by: {repeat_dir.name}")
     _, out = compare_runs([repeat_dir, run], tmp_path / "cmp")
     assert_png(out / "compare.png")
@@ -624,3 +625,22 @@ def test_compare_curves_leave_out_a_weight_penalty(tmp_path):
     assert "not val_loss, which holds the weight penalty of model.l2" in title
     unpenalised = curves_figure([plain], ["plain"]).axes[0]
     assert unpenalised.get_title() == "val_loss per epoch (dot = best epoch)"
+
+
+def test_compare_curves_are_named_by_what_sets_their_runs_apart(tmp_path):
+    """Six optimizer runs drew six curves named by run id only, to be matched with the
+    table's columns by hand."""
+    from toolkit.evaluation.report.compare import curves_figure
+
+    runs = [
+        write_run(
+            tmp_path,
+            name,
+            with_plots=False,
+            extra_config={"name": name, "training": {"optimizer": {"name": optimizer}}},
+        )
+        for name, optimizer in (("a", "sgd"), ("b", "adam"))
+    ]
+    legend = curves_figure(runs, ["run-a", "run-b"]).axes[0].get_legend()
+    texts = [text.get_text() for text in legend.get_texts()]
+    assert texts == ["run-a: optimizer.name=sgd", "run-b: optimizer.name=adam"]

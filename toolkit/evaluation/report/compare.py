@@ -172,11 +172,42 @@ def _write_markdown(
     atomic_write_text(path, markdown)
 
 
+# Keys that differ between most runs without telling them apart in a legend.
+_UNTELLING_KEYS = ("name", "description", "output_dir")
+
+
+def curve_labels(run_dirs: list[Path], labels: list[str], *, keys: int = 3) -> list[str]:
+    """Each run's label with what sets it apart (``run: optimizer.name=sgd``): six optimizer
+    runs drew six curves named by run id only, to be matched against the table by hand."""
+    configs = [_config(run) for run in run_dirs]
+    differing = [k for k in _differing(configs) if k.split(".")[0] not in _UNTELLING_KEYS]
+    if not differing:
+        return labels
+
+    def short(value: Any) -> str:
+        text = str(value)
+        return text if len(text) <= 24 else text[:23] + "…"
+
+    return [
+        f"{label}: "
+        + ", ".join(
+            f"{'.'.join(key.split('.')[-2:])}={short(config.get(key))}" for key in differing[:keys]
+        )
+        + (" …" if len(differing) > keys else "")
+        for label, config in zip(labels, configs, strict=True)
+    ]
+
+
 def curves_figure(run_dirs: list[Path], labels: list[str]) -> Figure:
-    """The runs' validation curves overlaid; the title names the runs without one (a
-    ``--repeat`` group has no history.csv of its own), which were left out unsaid."""
+    """The runs' validation curves overlaid, each named with what sets its run apart; the
+    title names the runs without one (a ``--repeat`` group has no history.csv of its own),
+    which were left out unsaid."""
+    read = [read_csv(run / "history.csv") for run in run_dirs]
+    named = curve_labels(run_dirs, labels)
+    # A run without curves is named in the title, by its label alone.
     histories = {
-        label: read_csv(run / "history.csv") for label, run in zip(labels, run_dirs, strict=True)
+        (name if history is not None else label): history
+        for label, name, history in zip(labels, named, read, strict=True)
     }
     metric, note = _curve_metric(run_dirs, list(histories.values()))
     return plots.comparison_curves(histories, metric=metric, note=note)
