@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import re
 import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,24 @@ import pytest
 import toolkit
 from tests.helpers import REPO, held_out_frame, tiny_config
 from toolkit.errors import ConfigError
+
+
+@contextlib.contextmanager
+def _tensorflow_warnings() -> Iterator[list[logging.LogRecord]]:
+    """The records TensorFlow's logger emits inside the block, whatever level an earlier
+    test of this process left it at."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _readme_example() -> str:
@@ -250,8 +271,6 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
     traced its own predict graph, and from the fifth TensorFlow warned "N out of the last M
     calls ... triggered tf.function retracing". A batch's worth of images is now called
     eagerly: no graph is traced, and the probabilities are the saved model's."""
-    import logging
-
     import keras
     from PIL import Image
 
@@ -272,21 +291,10 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
     path = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0).path
     files = sorted(str(f) for f in folder.rglob("*.png"))[:6]
 
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("tensorflow")
-    # Warnings reach the handler whatever level an earlier test in this process left.
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    logger.addHandler(handler)
-    try:
+    with _tensorflow_warnings() as records:
         one_at_a_time = [toolkit.load_run(path).predict(f) for f in files]
         run = toolkit.load_run(path)
         few = [run.predict(pd.DataFrame({"file": files[:n]})) for n in (1, 2, 3, 1)]
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     assert not [r for r in records if "retracing" in r.getMessage()]
     assert run.model.predict_function is None  # Keras' predict graph was never built
 
@@ -402,23 +410,11 @@ def test_training_one_run_after_another_warns_nothing_about_retracing(tmp_path):
     """``toolkit.train`` four times in a session (a notebook's loop): each run's model traced
     its own step functions, and from the third TensorFlow warned "5 out of the last 15 calls
     to ... multi_step_on_iterator triggered tf.function retracing"."""
-    import logging
-
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("tensorflow")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    logger.addHandler(handler)
-    try:
+    with _tensorflow_warnings() as records:
         for seed in range(4):
             config = tiny_config("regression", seed=seed, output_dir=str(tmp_path / "runs"))
             config["training"]["epochs"] = 2
             assert toolkit.train(config, verbose=0).status == "completed"
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
 
 
