@@ -913,9 +913,6 @@ class ModelConfig(Strict):
 # --------------------------------------------------------------------------- training
 
 
-# Keras checks few of its optimizers' arguments when it builds them: `momentum: 1.5` was a
-# traceback after the run directory was written, `beta_1: abc` one at the first step, and
-# `nesterov: maybe` trained as true. Every argument but these switches is a number.
 # Keras 2's names, as course material writes them (`RMSprop(lr=0.001, decay=0.0)`).
 _KERAS_2_ARGUMENTS = {
     "lr": " (Keras 3 calls it 'learning_rate')",
@@ -924,6 +921,9 @@ _KERAS_2_ARGUMENTS = {
         "{{name: inverse_time, decay_steps: 1, decay_rate: {value}}})"
     ),
 }
+# Keras checks few of its optimizers' arguments when it builds them: `momentum: 1.5` was a
+# traceback after the run directory was written, `beta_1: abc` one at the first step, and
+# `nesterov: maybe` trained as true. Every argument but these switches is a number.
 _BOOLEAN_OPTIMIZER_ARGS = frozenset({"nesterov", "amsgrad", "centered", "use_ema", "relative_step"})
 _WHOLE_OPTIMIZER_ARGS = frozenset({"ema_overwrite_frequency", "gradient_accumulation_steps"})
 _UNIT_OPTIMIZER_ARGS = frozenset({"momentum", "rho", "beta_1", "beta_2", "ema_momentum"})
