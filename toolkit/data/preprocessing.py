@@ -225,11 +225,10 @@ def check_finite(
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
     infinite = np.isinf(numbers)
     if infinite.any():
+        shards = shards_of(values) if shards is None else shards
         raise DataError(
-            f"{what} has infinite values "
-            f"({_rows(values.index[infinite], shards=shards_of(values) if shards is None else shards)}); "
-            "drop them or "
-            "replace them with finite numbers or blanks"
+            f"{what} has infinite values ({_rows(values.index[infinite], shards=shards)}); "
+            "drop them or replace them with finite numbers or blanks"
         )
 
 
