@@ -71,6 +71,16 @@ class _Parser(argparse.ArgumentParser):
         self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
 
+def _add_mc_samples(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--mc-samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"{what} (default: the run's prediction.mc_samples)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="toolkit",
@@ -105,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a .csv/.parquet file, directory or glob with the target column, or for image "
         "and signal runs an .npz or a folder of class sub-folders (default: test split)",
     )
+    _add_mc_samples(evaluate, "stochastic passes per row for MC-dropout and Bayesian models")
 
     predict = commands.add_parser("predict", help="write predictions for a file of rows")
     predict.add_argument("run_dir", help="a run directory (of a --repeat group: one seed's run)")
@@ -121,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--output", required=True, help="where to write the predictions (.csv or .parquet)"
     )
+    _add_mc_samples(predict, "stochastic passes per row for MC-dropout and Bayesian models")
 
     export = commands.add_parser(
         "export", help="export a run's model for serving (SavedModel, ONNX, LiteRT)"
@@ -132,14 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--output", default=None, help="where to write it (default: RUN_DIR/export/...)"
     )
-    export.add_argument(
-        "--mc-samples",
-        type=int,
-        default=None,
-        metavar="N",
-        help="stochastic passes in the graph for MC-dropout and Bayesian models "
-        "(default: prediction.mc_samples)",
-    )
+    _add_mc_samples(export, "stochastic passes in the graph for MC-dropout and Bayesian models")
 
     tune = commands.add_parser("tune", help="run a Keras Tuner sweep over config fields")
     tune.add_argument("config", nargs="?", help="experiment YAML with a tuner: section")
@@ -354,7 +359,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     startup.quiet()
     run = load_run(args.run_dir)
     with _input_warnings_printed():
-        scores = run.evaluate(args.data, label="--data")
+        scores = run.evaluate(args.data, label="--data", mc_samples=args.mc_samples)
     if isinstance(run, RunGroup):
         print(json.dumps(scores, indent=2))
         return 0
@@ -397,7 +402,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     run = _one_run(args.run_dir)
     try:
         with _input_warnings_printed():
-            rows = run.predict_file(args.input, output, label="--input file")
+            rows = run.predict_file(
+                args.input, output, label="--input file", mc_samples=args.mc_samples
+            )
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write {output}")) from None
     print(f"wrote {counted(rows, 'prediction')} to {output}", file=sys.stderr)

@@ -69,6 +69,23 @@ def read_rows(data: DataArgument, *, label: str) -> tuple[pd.DataFrame, str]:
     )
 
 
+def with_mc_samples(config: ExperimentConfig, mc_samples: int | None) -> ExperimentConfig:
+    """``config`` with ``mc_samples`` stochastic passes per prediction in place of its
+    ``prediction.mc_samples`` (more passes: a smoother std and interval, in more time), for
+    MC-dropout and Bayesian models; ``None`` leaves it as trained."""
+    if mc_samples is None:
+        return config
+    if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 2:
+        raise ToolkitError(f"--mc-samples must be a whole number of at least 2, got {mc_samples}")
+    if not config.model.is_stochastic:
+        raise ToolkitError(
+            "--mc-samples applies to MC-dropout and Bayesian models; this run's model is "
+            "deterministic"
+        )
+    prediction = config.prediction.model_copy(update={"mc_samples": mc_samples})
+    return config.model_copy(update={"prediction": prediction})
+
+
 class Run:
     """One run directory: its config, metrics, history and model, and what to do with them.
 
@@ -204,7 +221,9 @@ class Run:
 
         return get(kind_of(self.config.data.model_copy(update={"streaming": False})))
 
-    def predict(self, data: DataArgument, *, label: str = "input file") -> pd.DataFrame:
+    def predict(
+        self, data: DataArgument, *, label: str = "input file", mc_samples: int | None = None
+    ) -> pd.DataFrame:
         """Predictions for raw rows (a frame, a dict of columns such as ``{"a": [1.0, 2.0]}``
         taken as ``pd.DataFrame(d)``, or a .csv/.parquet file, directory or glob; one row of a
         frame is ``frame.iloc[[i]]``, a Series is refused),
@@ -213,13 +232,15 @@ class Run:
         ``aleatoric_std``, ``lower``, ``upper`` or ``probability_<class>``, ``entropy``,
         ``mutual_information``, and with a conformal calibration ``conformal_lower``,
         ``conformal_upper`` or ``prediction_set``, ``set_size``. ``label`` names a file input
-        in messages. Values training never saw are scored, and each column that held some is
-        an ``InputWarning``, as ``predict_file`` and ``evaluate`` warn."""
+        in messages; ``mc_samples``, passes of a stochastic model (default: the run's
+        ``prediction.mc_samples``). Values training never saw are scored, and each column that
+        held some is an ``InputWarning``, as ``predict_file`` and ``evaluate`` warn."""
         from toolkit.data.input_audit import InputAudit, InputWarning
         from toolkit.data.preprocessing import feature_arrays
         from toolkit.evaluation.blocks import input_blocks
         from toolkit.evaluation.predict import draws_at_prediction, predict_chunk, predict_frame
 
+        config = with_mc_samples(self.config, mc_samples)
         data = given_rows(data, method="Run.predict")
         audit = InputAudit(self.spec)
         if isinstance(data, pd.DataFrame):
@@ -230,7 +251,7 @@ class Run:
                 self.model,
                 frame,
                 self.spec,
-                self.config,
+                config,
                 calibration=self.calibration,
             )
         else:
@@ -241,12 +262,12 @@ class Run:
                     model,
                     chunk,
                     self.spec,
-                    self.config,
+                    config,
                     calibration=self.calibration,
                     first_row=first_row,
                 )
                 for first_row, chunk in input_blocks(
-                    chunks, exact=draws_at_prediction(model, self.config)
+                    chunks, exact=draws_at_prediction(model, config)
                 )
             ]
             predictions = pd.concat(frames, ignore_index=True)
@@ -255,7 +276,12 @@ class Run:
         return predictions
 
     def predict_file(
-        self, data: str | Path, output: str | Path, *, label: str = "input file"
+        self,
+        data: str | Path,
+        output: str | Path,
+        *,
+        label: str = "input file",
+        mc_samples: int | None = None,
     ) -> int:
         """``toolkit predict``: predictions for the rows of ``data`` written to ``output``
         (CSV, or Parquet by its suffix) a chunk at a time, in flat memory; returns the rows.
@@ -264,6 +290,7 @@ class Run:
         from toolkit.data.input_audit import InputAudit, InputWarning
         from toolkit.evaluation.predict import is_parquet, write_predictions
 
+        config = with_mc_samples(self.config, mc_samples)
         output = _prediction_file(Path(output))
         _check_not_input(data, output)
         chunks = self._reader().read_input(  # checked here
@@ -274,7 +301,7 @@ class Run:
             self.model,
             audit.watch(chunks),
             self.spec,
-            self.config,
+            config,
             output,
             calibration=self.calibration,
         )
@@ -282,15 +309,24 @@ class Run:
             warnings.warn(finding, InputWarning, stacklevel=2)
         return rows
 
-    def evaluate(self, data: DataArgument | None = None, *, label: str = "data") -> dict[str, Any]:
+    def evaluate(
+        self,
+        data: DataArgument | None = None,
+        *,
+        label: str = "data",
+        mc_samples: int | None = None,
+    ) -> dict[str, Any]:
         """Metrics on rows with the target column (a frame, a dict of columns, or a file,
         directory or glob), by
         default on the run's own test split (else validation), in the target's units, as
-        metrics.json has them. ``label`` names a file input in messages."""
+        metrics.json has them. ``label`` names a file input in messages; ``mc_samples``,
+        passes of a stochastic model (default: the run's ``prediction.mc_samples``, as
+        metrics.json's)."""
         from toolkit.data.input_audit import InputAudit, InputWarning
         from toolkit.data.preprocessing import encode_target, feature_arrays
         from toolkit.evaluation.evaluate import evaluate_chunks
 
+        sampled = with_mc_samples(self.config, mc_samples)
         audit = None
         if data is not None:
             data = given_rows(data, method="Run.evaluate")
@@ -326,7 +362,7 @@ class Run:
             self.model,
             chunks,
             self.spec,
-            self.config,
+            sampled,
             calibration=self.calibration,
         )
         for finding in audit.findings() if audit is not None else []:

@@ -44,9 +44,16 @@ class RunGroup:
         """Every seed's run, in seed order."""
         return [Run(self.path / member) for member in self.record.get("runs", [])]
 
-    def evaluate(self, data: DataArgument | None = None, *, label: str = "data") -> dict[str, Any]:
+    def evaluate(
+        self,
+        data: DataArgument | None = None,
+        *,
+        label: str = "data",
+        mc_samples: int | None = None,
+    ) -> dict[str, Any]:
         """Every seed's metrics (its test split, else validation, or ``data``) and their mean
-        and std: ``{"group", "split", "summary", "runs"}``, as ``toolkit evaluate`` prints."""
+        and std: ``{"group", "split", "summary", "runs"}``, as ``toolkit evaluate`` prints.
+        ``mc_samples``: passes of a stochastic model, as ``Run.evaluate`` takes them."""
         from toolkit.evaluation.metrics import aggregate_repeats, json_safe
         from toolkit.startup import new_models_traced_quietly
 
@@ -66,7 +73,7 @@ class RunGroup:
         results = []
         with new_models_traced_quietly():
             for run in usable:
-                scores = run.evaluate(data, label=label)
+                scores = run.evaluate(data, label=label, mc_samples=mc_samples)
                 split = str(data) if data is not None and not hasattr(data, "columns") else None
                 results.append(
                     {

@@ -165,7 +165,7 @@ def export(
     ``std``, ``lower`` and ``upper``. A ``<path>.json`` beside the export lists its inputs,
     outputs and class labels.
     """
-    from toolkit.api.run import Run
+    from toolkit.api.run import Run, with_mc_samples
 
     fmt = FORMATS.get(format)
     if fmt is None:
@@ -175,13 +175,7 @@ def export(
         from toolkit.runs import no_model_message
 
         raise ToolkitError(no_model_message(run.directory))
-    if mc_samples is not None and mc_samples < 2:
-        raise ToolkitError(f"--mc-samples must be at least 2, got {mc_samples}")
-    if mc_samples is not None and not run.config.model.is_stochastic:
-        raise ToolkitError(
-            "--mc-samples applies to MC-dropout and Bayesian models; this run's model is "
-            "deterministic"
-        )
+    with_mc_samples(run.config, mc_samples)  # a count predict and evaluate take too
     destination = Path(path) if path is not None else run.path / "export" / DEFAULT_NAMES[fmt.name]
     _check_suffix(fmt, destination)
     if path is None:
