@@ -37,6 +37,8 @@ class GradientNormMonitor(PeriodicCallback):
         every_n_epochs: Monitor on epochs `n, 2n, ...` (counted from 1) and the last.
         vanishing_threshold: Warn when a layer's norm is below this.
         exploding_threshold: Warn when a layer's norm is above this.
+        warn: Also raise each finding as a `RuntimeWarning` (it is always logged); off where
+            the log is already shown, so a finding is not printed twice.
 
     Attributes:
         last_norms: `{layer: norm}` from the most recent check.
@@ -51,6 +53,7 @@ class GradientNormMonitor(PeriodicCallback):
         every_n_epochs: int = 1,
         vanishing_threshold: float = 1e-7,
         exploding_threshold: float = 1e3,
+        warn: bool = True,
     ) -> None:
         super().__init__(log_dir=log_dir, every_n_epochs=every_n_epochs)
         if not 0 <= vanishing_threshold < exploding_threshold:
@@ -62,6 +65,7 @@ class GradientNormMonitor(PeriodicCallback):
         self.sample = (x, y)
         self.vanishing_threshold = vanishing_threshold
         self.exploding_threshold = exploding_threshold
+        self.warn = warn
         self.last_norms: dict[str, float] = {}
         self.last_epoch: int | None = None
 
@@ -71,6 +75,7 @@ class GradientNormMonitor(PeriodicCallback):
             "sample": self.sample,
             "vanishing_threshold": self.vanishing_threshold,
             "exploding_threshold": self.exploding_threshold,
+            "warn": self.warn,
         }
 
     def on_sample(self, epoch: int, logs: dict[str, Any]) -> None:
@@ -83,7 +88,8 @@ class GradientNormMonitor(PeriodicCallback):
             if problem:
                 message = f"GradientNormMonitor: epoch {epoch + 1}: layer {name!r} has {problem} gradient norm {norm:.3g}"
                 logger.warning(message)
-                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                if self.warn:
+                    warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def compute_norms(self) -> dict[str, float]:
         """Per-layer gradient norms of the model's loss on `sample`, without side effects."""

@@ -115,11 +115,28 @@ def test_vanishing_gradients_warn(regression_data, make_regressor):
     assert monitor.last_norms["hidden"] == 0.0
 
 
+def test_a_monitor_that_does_not_warn_still_logs(regression_data, make_regressor, caplog):
+    """The toolkit shows the log; the warning beside it printed every finding twice. With
+    ``warn=False`` a finding is logged only."""
+    import logging
+    import warnings
+
+    x, y = regression_data
+    model = make_regressor(optimizer=keras.optimizers.SGD(0.0), kernel_initializer="zeros")
+    monitor = GradientNormMonitor((x[:16], y[:16]), warn=False)
+    with caplog.at_level(logging.WARNING), warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
+    assert any("vanishing gradient norm" in record.getMessage() for record in caplog.records)
+    assert monitor.last_norms["hidden"] == 0.0
+
+
 def test_get_config_round_trips(regression_data):
     x, y = regression_data
-    monitor = GradientNormMonitor((x, y), every_n_epochs=3, exploding_threshold=10.0)
+    monitor = GradientNormMonitor((x, y), every_n_epochs=3, exploding_threshold=10.0, warn=False)
     clone = GradientNormMonitor(**monitor.get_config())
     assert_same_config(clone.get_config(), monitor.get_config())
     assert clone.every_n_epochs == 3 and clone.exploding_threshold == 10.0
+    assert clone.warn is False
     with pytest.raises(ValueError):
         GradientNormMonitor((x, y), every_n_epochs=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import keras
@@ -123,10 +122,6 @@ def build_callbacks(
     if log_dir is not None and input_images is not None and section.input_images and not resuming:
         items.append(InputImages(input_images[0], log_dir, value_range=input_images[1]))
     if section.gradient_monitor is not None:
-        # The callback logs each finding and also warns it: the CLI printed every one twice,
-        # the second time as a RuntimeWarning with a file path and a line of source. The
-        # logged line stays (a filter added once and left in place, as the baselines' is).
-        warnings.filterwarnings("ignore", message="GradientNormMonitor: ", category=RuntimeWarning)
         sample = ({k: v[:128] for k, v in validation[0].items()}, validation[1][:128])
         monitor = section.gradient_monitor
         items.append(
@@ -136,6 +131,9 @@ def build_callbacks(
                 every_n_epochs=monitor.every_n_epochs,
                 vanishing_threshold=monitor.vanishing_threshold,
                 exploding_threshold=monitor.exploding_threshold,
+                # Each finding is logged; warned too, the CLI printed every one twice, the
+                # second time as a RuntimeWarning with a file path and a line of source.
+                warn=False,
             )
         )
     if log_dir is not None:
