@@ -18,3 +18,21 @@ def unique_name(name: str, taken: set[str]) -> str:
         unique = f"{name}_{count}"
     taken.add(unique)
     return unique
+
+
+def missing_columns(missing: list[str], columns: list[str], needed: list[str]) -> str:
+    """What follows ``column 'x' is not in the data`` for the first of ``missing``: a
+    suggestion among the ``columns`` not ``needed`` as something else, and the others that
+    are missing too. Rows without 3 of 4 features named one, and could suggest another
+    feature, present, as the first's spelling."""
+    from toolkit.errors import did_you_mean
+
+    spare = [column for column in columns if column not in needed]
+    others = ""
+    if len(missing) > 1:
+        verb = "is" if len(missing) == 2 else "are"
+        others = (
+            f"; nor {verb} {counted(len(missing) - 1, 'other')}: "
+            f"{', '.join(map(repr, missing[1:]))}"
+        )
+    return did_you_mean(missing[0], spare) + others

@@ -19,8 +19,8 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig
 from toolkit.data.memory import aligned_empty
-from toolkit.errors import DataError, did_you_mean
-from toolkit.text import counted
+from toolkit.errors import DataError
+from toolkit.text import counted, missing_columns
 
 MISSING_TOKEN = "<missing>"
 
@@ -134,22 +134,14 @@ class FeatureSpec:
 
 def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
     """Every one of ``columns`` is in ``frame``, else one DataError naming the first missing
-    one (with a suggestion among the columns not needed as something else), and how many
-    others are missing: rows without 3 of 4 features named one, and suggested another
-    feature, present, as the first's spelling."""
+    one, a suggestion and the others missing (``missing_columns``)."""
     missing = [column for column in columns if column not in frame.columns]
     if not missing:
         return
-    spare = [column for column in frame.columns if column not in columns]
-    others = (
-        f"; nor {'is' if len(missing) == 2 else 'are'} {counted(len(missing) - 1, 'other')}: "
-        f"{', '.join(map(repr, missing[1:]))}"
-        if len(missing) > 1
-        else ""
-    )
     raise DataError(
-        f"{what} column '{missing[0]}' is not in the data{did_you_mean(missing[0], spare)}"
-        f"{others}; columns: {', '.join(map(str, frame.columns))}"
+        f"{what} column '{missing[0]}' is not in the data"
+        f"{missing_columns(missing, list(frame.columns), columns)}; "
+        f"columns: {', '.join(map(str, frame.columns))}"
     )
 
 

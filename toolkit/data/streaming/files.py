@@ -212,8 +212,7 @@ def check_columns(
     naming the column (and the shard, in a set of several; ``what`` prefixes the message of
     a single file, as the in-memory checks do: "input feature column 'x' ..."). ``notes``
     (name -> text) ends the message about a column with why it was needed."""
-    from toolkit.errors import did_you_mean
-    from toolkit.text import counted
+    from toolkit.text import missing_columns
 
     prefix = f"{what} " if shard.single and what else ""
     if not shard.single:
@@ -222,19 +221,10 @@ def check_columns(
     if not missing:
         return
     column = missing[0]
-    # The other missing columns too, and a suggestion only among the columns not needed as
-    # something else: rows without 12 of 13 features named one, and for a misspelt one
-    # could suggest another feature, present.
-    others = (
-        f"; nor {'is' if len(missing) == 2 else 'are'} {counted(len(missing) - 1, 'other')}: "
-        f"{', '.join(map(repr, missing[1:]))}"
-        if len(missing) > 1
-        else ""
-    )
-    spare = [name for name in shard.columns if name not in needed]
     raise DataError(
         f"{prefix}{needed[column]} column '{column}' is not in the data"
-        f"{did_you_mean(column, spare)}{others}; columns: {', '.join(shard.columns)}"
+        f"{missing_columns(missing, list(shard.columns), list(needed))}; "
+        f"columns: {', '.join(shard.columns)}"
         + (f"; {notes[column]}" if notes and column in notes else "")
     )
 
