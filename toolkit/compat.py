@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -363,6 +364,11 @@ def bound_cluster_registration(timeout_seconds: float) -> None:
 #   line left in Keras Tuner 1.4): a distributed sweep with a conditional field (``when:``)
 #   printed "sgd" on its own line on every call to the chief. ``quiet_condition_protos``
 #   gives that module a ``print`` that prints nothing.
+# - ``keras_tuner.src.utils.save_json`` opens its file for writing (truncating it) and then
+#   writes: the oracle's oracle.json, each trial's trial.json and the tuner's tuner0.json. A
+#   sweep killed in between left an empty oracle.json, and ``tune --resume`` failed with a
+#   JSONDecodeError inside ``Oracle.reload``. ``atomic_tuner_state`` writes each of those
+#   files beside itself and renames it into place, so a kill leaves the previous version.
 
 NO_FAILURE_LIMIT = 10**9
 
@@ -438,6 +444,29 @@ def quiet_condition_protos() -> None:
 
 def _print_nothing(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+def atomic_tuner_state() -> None:
+    """Make Keras Tuner write its state files (oracle, trials, tuner) all at once: to a
+    temporary file in the same directory, then renamed over the old one."""
+    from keras_tuner.src import utils
+
+    if getattr(utils.save_json, "atomic", False):
+        return
+    original = utils.save_json
+
+    def save_json(path: str, obj: Any) -> str:
+        if "://" in str(path):  # a remote file system (gs://): Keras Tuner's own write
+            return original(path, obj)
+        text = json.dumps(obj)
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, target)
+        return text
+
+    save_json.atomic = True
+    utils.save_json = save_json
 
 
 def _synchronized(function):
@@ -553,8 +582,8 @@ def check_keras_tuner() -> None:
 
     A real RandomSearchOracle hands a trial to worker ``a``; ``requeue_trial_of`` gives the
     same trial to worker ``b``; failures in a row are counted; a reloaded grid search goes on
-    with its next combination; the service, the client and the chief test exist with the
-    attributes the toolkit drives.
+    with its next combination; an oracle's state file is replaced, not rewritten; the service,
+    the client and the chief test exist with the attributes the toolkit drives.
     """
     from concurrent import futures
 
@@ -639,6 +668,12 @@ def check_keras_tuner() -> None:
                 raise fail(f"a reloaded grid search fails: {error!r}") from error
         if tried != [1, 2]:
             raise fail(f"a reloaded grid search went on with {tried[1:]}, not [2]")
+        atomic_tuner_state()
+        state = Path(grid._get_oracle_fname())
+        before = state.stat().st_ino
+        grid.save()
+        if state.stat().st_ino == before:
+            raise fail("Oracle.save no longer writes through utils.save_json (not atomic)")
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
         try:
             servicer = oracle_service(oracle, server)

@@ -617,6 +617,7 @@ class SweepSession:
         if not self.verbose:
             compat.quiet_failed_trials()  # the records keep each failed trial's traceback
         compat.quiet_condition_protos()  # Keras Tuner's debugging print, verbose or not
+        compat.atomic_tuner_state()  # a killed sweep must leave an oracle.json to resume
         runner = None
         if self.role.kind != "chief":
             runner = TrialRunner(
