@@ -101,6 +101,27 @@ def test_resume_refuses_changes_that_make_trials_incomparable(make_sweep_config,
     assert yaml.safe_load((sweep / "base_config.yaml").read_text())["training"]["epochs"] == 2
 
 
+def test_a_sweep_whose_tuner_state_was_cut_short_says_so_in_one_line(
+    make_sweep_config, tmp_path, capsys
+):
+    # Keras Tuner's files are written atomically now; one an older version or a full disk
+    # left empty made Keras Tuner's reload fail with a JSONDecodeError traceback.
+    from toolkit.config.loading import dump_config, validate_config
+
+    sweep = tmp_path / "sweep-x"
+    (sweep / "tuner").mkdir(parents=True)
+    (sweep / "base_config.yaml").write_text(dump_config(validate_config(make_sweep_config())))
+    (sweep / "sweep.json").write_text('{"status": "interrupted"}')
+    (sweep / "tuner" / "oracle.json").write_text("")
+    before = snapshot(sweep)
+    assert main(["tune", "--resume", str(sweep)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert f"{sweep / 'tuner' / 'oracle.json'} is not readable JSON" in error
+    assert "start a new sweep" in error
+    assert snapshot(sweep) == before
+
+
 @pytest.mark.slow
 def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
     make_sweep_config, write_config, tmp_path

@@ -119,6 +119,23 @@ class SweepRecords:
     # Keras Tuner's own state lives in <sweep>/tuner/ (its ``directory``/``project_name``).
     tuner_project = "tuner"
 
+    def check_tuner_state(self) -> None:
+        """Keras Tuner's state files can be read back, or one line saying which cannot.
+
+        The toolkit writes them atomically (``compat.atomic_tuner_state``); a sweep killed
+        while an older version, or a full disk, wrote one left it empty, and Keras Tuner's
+        reload then failed with a JSONDecodeError traceback.
+        """
+        project = self.path / self.tuner_project
+        for path in sorted(project.glob("*.json")) + sorted(project.glob("trial_*/trial.json")):
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                raise ToolkitError(
+                    f"{path} is not readable JSON (the sweep was stopped while it was "
+                    "written), so the sweep cannot resume; start a new sweep from your config"
+                ) from None
+
     # ------------------------------------------------------------------ sweep.json
 
     def read_sweep(self) -> dict[str, Any]:

@@ -421,6 +421,7 @@ class SweepSession:
                 f"--set tuner.max_trials=N (N > {planned}), or train its best config with "
                 "--final-train"
             )
+        records.check_tuner_state()
         drop_stale_reports(path)
         # A sweep started before base_config.yaml held absolute paths gets them now.
         atomic_write_text(records.base_config, dump_config(with_absolute_paths(config)))
