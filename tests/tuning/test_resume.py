@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from tests.helpers import REPO, hold_lock, run_cli, snapshot
+from tests.helpers import REPO, hold_lock, run_cli, snapshot, start_toolkit, wait_for_resume_point
 from tests.tuning.conftest import read_json, read_trials, sweep_dir_of, trial_lines
 from toolkit.cli import main
 
@@ -259,3 +259,29 @@ def test_resume_refuses_another_sweep_dir(tmp_path):
     )
     assert [path.name for path in tmp_path.iterdir()] == ["sweep"]
     assert list((tmp_path / "sweep").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_final_training_leaves_its_run_named_in_sweep_json(
+    make_sweep_config, write_config, tmp_path
+):
+    # Before, sweep.json named the final run only once it had ended: Ctrl-C during it left
+    # a completed sweep that did not say where its interrupted final run was.
+    config = make_sweep_config(max_trials=1)
+    config["training"]["epochs"] = 400
+    config["callbacks"]["early_stopping"] = False
+    process = start_toolkit("tune", write_config(config), "--final-train")
+    run_dir = wait_for_resume_point(tmp_path / "out", process, epochs=2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert f"toolkit train --resume {run_dir}" in stderr
+    (sweep,) = (tmp_path / "out" / "tiny-sweep").glob("sweep-*")
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "completed"
+    assert record["final_run"] == {"run_dir": str(run_dir), "status": "interrupted"}
+    assert read_json(run_dir / "run.json")["status"] == "interrupted"
+    # Another --final-train would start a second final run beside it.
+    again = run_cli("tune", "--resume", sweep, "--final-train", cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.strip().endswith(f"resume it with: toolkit train --resume {run_dir}")

@@ -45,6 +45,7 @@ from toolkit.runs import (
     create_run_directory,
     drop_stale_reports,
     os_error_message,
+    read_json,
     sigterm_as_interrupt,
     utc_now,
 )
@@ -415,6 +416,12 @@ class SweepSession:
             )
         planned = previous.get("max_trials", 0)
         complete = previous.get("status") == "completed" and config.tuner.max_trials <= planned
+        final_run = previous.get("final_run") or {}
+        if complete and options.get("final_train") and _unfinished(final_run):
+            raise ToolkitError(
+                f"{path}'s final run was interrupted; resume it with: "
+                f"toolkit train --resume {final_run['run_dir']}"
+            )
         if complete and not options.get("final_train"):
             raise ToolkitError(
                 f"{path} already completed; nothing to resume: extend it with "
@@ -754,12 +761,32 @@ class SweepSession:
 
         config = load_config(self.records.best_config)
         _log(f"final training of the best config: {self.records.best_config}")
-        result = train(config, output_dir=self.output_dir, verbose=self.verbose)
+        try:
+            result = train(config, output_dir=self.output_dir, verbose=self.verbose)
+        except RunInterrupted as interrupted:
+            # The sweep is complete; its final run goes on with ``toolkit train --resume``,
+            # and sweep.json must still say where that run is.
+            self.records.update_sweep(
+                final_run={"run_dir": str(interrupted.path), "status": "interrupted"}
+            )
+            raise
         self.records.update_sweep(
             final_run={"run_dir": str(result.run_dir), "status": result.status}
         )
         _log(f"final run {result.status}: {counted(result.epochs, 'epoch')} -> {result.run_dir}")
         return result.run_dir
+
+
+def _unfinished(final_run: dict[str, Any]) -> bool:
+    """The sweep's final run stopped part-way and has not been resumed to its end since (its
+    own run.json says; sweep.json's status is what it was when the sweep let go of it)."""
+    if final_run.get("status") != "interrupted":
+        return False
+    run_json = Path(final_run["run_dir"]) / "run.json"
+    try:
+        return read_json(run_json).get("status") in ("interrupted", "running")
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
