@@ -653,13 +653,30 @@ def classes_target(name: str, task: str, labels, label_type: str = "str") -> Tar
     the column's, see ``TargetSpec``)."""
     classes = sorted(labels, key=_natural_key)
     if task == "binary" and len(classes) != 2:
+        variants = label_variants(classes)
         raise DataError(
             f"task 'binary' needs exactly 2 classes in target '{name}', found {len(classes)}: "
             + ", ".join(classes[:10])
+            + (f"; {variants}: make them one label in the data" if variants else "")
         )
     if task == "multiclass" and len(classes) < 2:
         raise DataError(f"task 'multiclass' needs at least 2 classes, found {len(classes)}")
     return TargetSpec(name, task, classes=classes, label_type=label_type)
+
+
+def label_variants(classes: list[str], shown: int = 3) -> str:
+    """Words naming the classes that differ only in surrounding spaces or case (" yes" and
+    "yes", "Yes" and "yes"), or "": a slip in the data that splits one class's rows between
+    labels the model learns apart, and that a list of the labels hides (a leading space)."""
+    groups: dict[str, list[str]] = {}
+    for label in classes:
+        groups.setdefault(label.strip().casefold(), []).append(label)
+    variants = [labels for labels in groups.values() if len(labels) > 1]
+    if not variants:
+        return ""
+    named = "; ".join(" and ".join(map(repr, labels)) for labels in variants[:shown])
+    more = f" (and {len(variants) - shown} more)" if len(variants) > shown else ""
+    return f"classes {named}{more} differ only in spaces or case"
 
 
 def _natural_key(label: str) -> tuple[int, float | str]:

@@ -195,6 +195,24 @@ def _identifier_warnings(spec, train_rows: int) -> list[str]:
     ]
 
 
+def _label_variant_warning(spec) -> str | None:
+    """A line when a classifier's classes include labels that differ only in surrounding
+    spaces or case (" setosa" beside "setosa"): each was trained as a class of its own, so the
+    model splits one class's rows between them and predicts both."""
+    from toolkit.data.preprocessing import label_variants
+
+    target = spec.target
+    if target.task == "regression":
+        return None
+    variants = label_variants(target.classes)
+    if not variants:
+        return None
+    return (
+        f"target '{target.name}': {variants}, and were trained as {len(target.classes)} "
+        "separate classes; make them one label in the data"
+    )
+
+
 # The share of the target's std below which float32's step at its mean goes unnoticed.
 RESOLUTION_SHARE = 0.01
 
@@ -958,6 +976,7 @@ def _finish(
         _kl_warmup_warning(config, int(early.best_epoch) + 1 if restored else epochs_run)
     )
     warnings += _identifier_warnings(data.spec, data.train.rows)
+    warnings.append(_label_variant_warning(data.spec))
     warnings += data.warnings
     warnings.append(_target_resolution_warning(data.spec))
     warnings.append(_unbounded_conformal_warning(calibration.conformal))
