@@ -1085,6 +1085,40 @@ class FineTuneConfig(Strict):
     unfreeze: Literal["all"] | PositiveInt = "all"
 
 
+def _class_weight(value: Any) -> Any:
+    """``training.class_weight`` as the schema keeps it: "balanced", or each label as text (as
+    preprocessing.json writes classes: ``1`` and ``True`` as "1" and "True") to a positive
+    weight. A YAML key ``yes`` arrives as True and stays "True": training names it then,
+    beside the classes, as it cannot tell here whether the target holds booleans."""
+    if value is None or value == "balanced":
+        return value
+    if not isinstance(value, dict):
+        hint = did_you_mean(str(value).lower(), ["balanced"]) if isinstance(value, str) else ""
+        raise ValueError(
+            f"expected 'balanced' or a mapping {{label: weight, ...}}, got {value!r}{hint}"
+        )
+    if not value:
+        raise ValueError("give each class its weight ({label: weight, ...}), or 'balanced'")
+    weights: dict[str, float] = {}
+    for key, weight in value.items():
+        if isinstance(key, float) and key.is_integer():
+            key = int(key)
+        label = str(key)
+        if label in weights:
+            raise ValueError(f"the class '{label}' is given twice")
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"'{label}': expected a positive number, got {weight!r}")
+        if not math.isfinite(weight) or weight <= 0:
+            raise ValueError(f"'{label}': expected a positive number, got {weight!r}")
+        weights[label] = float(weight)
+    return weights
+
+
+ClassWeight = Annotated[
+    Literal["balanced"] | dict[str, float] | None, BeforeValidator(_class_weight)
+]
+
+
 class TrainingConfig(Strict):
     """How long and how fast to train."""
 
@@ -1097,6 +1131,9 @@ class TrainingConfig(Strict):
     shuffle: bool = True
     verbose: Literal[0, 1, 2] = 2
     fine_tune: Switchable[FineTuneConfig] = None
+    # Classifiers: each training row's loss weighted by its class, so a rare class counts as
+    # much as a common one ("balanced": n / (k * n_c)); validation and metrics stay unweighted.
+    class_weight: ClassWeight = None
 
     @field_validator("lr_schedule", mode="before")
     @classmethod
@@ -1508,6 +1545,11 @@ class ExperimentConfig(Strict):
     def _consistent_prediction(self) -> None:
         task = self.model.task
         prediction = self.prediction
+        if self.training.class_weight is not None and task == "regression":
+            raise ValueError(
+                "training.class_weight weighs the classes of a classifier (model.task binary "
+                "or multiclass); a regression target has none"
+            )
         if prediction.temperature_scaling and task == "regression":
             raise ValueError(
                 "prediction.temperature_scaling applies to classifiers; "

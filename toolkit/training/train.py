@@ -302,6 +302,9 @@ def check_before_run(config: ExperimentConfig, data: PreparedData | None = None)
     # A bad device or TOOLKIT_CPU_DEVICES: before any run exists, and before the data is read.
     check_runtime(config.runtime)
     data = data or prepare_data(config)
+    from toolkit.training.class_weight import check_class_weight
+
+    check_class_weight(config, data.spec)  # a label that is not a class: before any run
     if config.model.init_from:
         from toolkit.runs import open_run_directory
 
@@ -530,6 +533,7 @@ def _fit(
 ) -> RunResult:
     """Build and compile, restore a resume point, train, then write the results."""
     from toolkit.data.pipeline import steps_for
+    from toolkit.training.class_weight import class_weights
     from toolkit.training.runtime import configure, device_names, make_strategy, strategy_info
 
     configure(config.runtime, config.seed)
@@ -548,6 +552,10 @@ def _fit(
     timings: dict[str, float] = {}
     if "prepare_seconds" in data.source:
         timings["data"] = data.source["prepare_seconds"]
+    weights = class_weights(config, data.spec, data.train)
+    if weights is not None:
+        classes = data.spec.target.classes
+        run.update_run(class_weight={c: float(w) for c, w in zip(classes, weights, strict=True)})
     with _timed(timings, "build"):
         model = _build_and_compile(config, run, data, strategy, steps_per_epoch=steps_per_epoch)
         phase = _resumed_phase(run) if resuming else None
@@ -592,6 +600,7 @@ def _fit(
                 epochs=config.training.epochs,
                 steps_per_epoch=steps_per_epoch,
                 verbose=verbose,
+                class_weights=weights,
             )
         if fine_tune is None or not _finite_loss(model):
             return finish()
@@ -608,6 +617,7 @@ def _fit(
             epochs=phase + fine_tune.epochs,
             steps_per_epoch=steps_per_epoch,
             verbose=verbose,
+            class_weights=weights,
         )
     return finish()
 
@@ -814,11 +824,19 @@ def _example_images(config: ExperimentConfig, data: PreparedData):
 
 
 def _datasets(
-    config: ExperimentConfig, data: PreparedData, *, initial_epoch: int, epoch, strategy=None
+    config: ExperimentConfig,
+    data: PreparedData,
+    *,
+    initial_epoch: int,
+    epoch,
+    strategy=None,
+    class_weights: np.ndarray | None = None,
 ):
-    """Training batches (shuffled per epoch from the seed) and validation batches; with
-    ``multi_worker``, each worker's share: its slice of every batch for data in memory, its
-    own shard files for streamed data."""
+    """Training batches (shuffled per epoch from the seed; weighted by ``class_weights``)
+    and validation batches; with ``multi_worker``, each worker's share: its slice of every
+    batch for data in memory, its own shard files for streamed data."""
+    from toolkit.training.class_weight import weighted
+
     batch_size = config.training.batch_size
     shuffle_seed = config.seed if config.training.shuffle else None
     validation_ds = data.validation.dataset(batch_size=max(batch_size, 256))
@@ -830,11 +848,14 @@ def _datasets(
             # One input pipeline per worker: pipeline i reads shards i, i + n, ... in batches
             # of its replicas' share of the global batch, endless (every worker then runs
             # the same number of steps, whatever its files hold).
-            return data.train.training_dataset(
-                batch_size=context.get_per_replica_batch_size(batch_size),
-                shuffle_seed=shuffle_seed,
-                start_epoch=initial_epoch,
-                worker=Worker(context.input_pipeline_id, context.num_input_pipelines),
+            return weighted(
+                data.train.training_dataset(
+                    batch_size=context.get_per_replica_batch_size(batch_size),
+                    shuffle_seed=shuffle_seed,
+                    start_epoch=initial_epoch,
+                    worker=Worker(context.input_pipeline_id, context.num_input_pipelines),
+                ),
+                class_weights,
             )
 
         # Validation stays whole on every worker, each scoring its slice of every batch, so
@@ -848,6 +869,7 @@ def _datasets(
         start_epoch=initial_epoch,
         epoch=epoch,
     )
+    train_ds = weighted(train_ds, class_weights)
     if config.runtime.distribute == "multi_worker":
         from toolkit.training.multi_worker import shard_by_data
 
@@ -865,6 +887,7 @@ def _train_model(
     epochs: int,
     steps_per_epoch: int,
     verbose: int,
+    class_weights: np.ndarray | None = None,
 ) -> None:
     """``model.fit`` from ``initial_epoch`` to ``epochs``."""
     from toolkit.data.pipeline import epoch_variable
@@ -876,7 +899,12 @@ def _train_model(
     endless = steps_per_epoch % int(model.steps_per_execution) == 0 or _by_file(config, data)
     epoch = None if endless else epoch_variable(initial_epoch)
     train_ds, validation_ds = _datasets(
-        config, data, initial_epoch=initial_epoch, epoch=epoch, strategy=model.distribute_strategy
+        config,
+        data,
+        initial_epoch=initial_epoch,
+        epoch=epoch,
+        strategy=model.distribute_strategy,
+        class_weights=class_weights,
     )
     bayesian = config.model.bayesian
     if bayesian is not None and bayesian.kl_warmup_epochs and config.model.variational:

@@ -1,0 +1,138 @@
+"""``training.class_weight``: a classifier's training loss weighted by class, checked against
+scikit-learn's weighted logistic regression on the same rows (a network without hidden
+blocks is one), and its mistakes refused in one line before any run exists."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.class_weight import compute_class_weight
+
+from tests.helpers import tiny_config
+
+
+def _imbalanced(path, n: int, seed: int) -> pd.DataFrame:
+    """One informative column, about 1 row in 10 'yes'."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    p = 1 / (1 + np.exp(-(1.5 * x - 3.0)))
+    frame = pd.DataFrame({"x": x, "churn": np.where(rng.random(n) < p, "yes", "no")})
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def _logistic_config(tmp_path, weights) -> dict:
+    """A logistic regression trained to convergence on every row of train.csv: full batches,
+    no penalty, no early stopping (the validation loss is unweighted), no temperature."""
+    train = _imbalanced(tmp_path / "train.csv", 400, seed=0)
+    _imbalanced(tmp_path / "validation.csv", 100, seed=1)
+    config = tiny_config(
+        "binary",
+        data={
+            "source": str(tmp_path / "train.csv"),
+            "validation": str(tmp_path / "validation.csv"),
+            "target": "churn",
+        },
+        model={"task": "binary", "hidden": []},
+        training={
+            "epochs": 300,
+            "batch_size": len(train),
+            "optimizer": {"name": "adam", "learning_rate": 0.1},
+            "class_weight": weights,
+        },
+        callbacks={
+            "early_stopping": False,
+            "tensorboard": False,
+            "learning_curve": False,
+            "checkpoint": False,
+            "backup_and_restore": False,
+        },
+        output_dir=str(tmp_path / "runs"),
+    )
+    config["data"].pop("synthetic")
+    return config
+
+
+@pytest.mark.parametrize(
+    ("weights", "sklearn_weights"), [("balanced", "balanced"), ({"yes": 3.0}, {1: 3.0})]
+)
+def test_weighted_training_matches_scikit_learns_weighted_logistic_regression(
+    cli, write_config, tmp_path, weights, sklearn_weights
+):
+    config = _logistic_config(tmp_path, weights)
+    result = cli("train", write_config(config))
+    assert result.returncode == 0, result.stderr
+    run = result.stdout.strip().splitlines()[-1]
+
+    rows = pd.read_csv(tmp_path / "train.csv")
+    labels = (rows["churn"] == "yes").astype(int).to_numpy()
+    expected = dict(
+        zip(
+            ["no", "yes"],
+            compute_class_weight("balanced", classes=np.array([0, 1]), y=labels),
+            strict=True,
+        )
+    )
+    if weights != "balanced":
+        expected = {"no": 1.0, "yes": 3.0}
+    record = json.loads((tmp_path / "runs" / run.split("/runs/")[1] / "run.json").read_text())
+    assert record["class_weight"] == pytest.approx(expected, rel=1e-6)
+
+    rows[["x"]].to_csv(tmp_path / "rows.csv", index=False)
+    predicted = cli(
+        "predict", run, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    ours = pd.read_csv(tmp_path / "p.csv")["probability_yes"].to_numpy()
+    reference = LogisticRegression(C=1e6, class_weight=sklearn_weights, max_iter=10_000)
+    theirs = reference.fit(rows[["x"]], labels).predict_proba(rows[["x"]])[:, 1]
+    assert np.abs(ours - theirs).max() < 1e-3
+    # The weighting moved the probabilities: unweighted, the mean is the base rate.
+    assert theirs.mean() > labels.mean() + 0.05
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"training": {"class_weight": {True: 5}}},
+            "toolkit: error: training.class_weight: 'True' is not a class of target 'churn'; "
+            "YAML reads unquoted yes, no, on and off as true and false: quote the labels "
+            "('yes': 5); classes: no, yes",
+        ),
+        (
+            {"training": {"class_weight": {"yse": 5}}},
+            "toolkit: error: training.class_weight: 'yse' is not a class of target 'churn' "
+            "(did you mean 'yes'?); classes: no, yes",
+        ),
+        (
+            {"model": {"task": "regression"}, "training": {"class_weight": "balanced"}},
+            "training.class_weight weighs the classes of a classifier (model.task binary or "
+            "multiclass); a regression target has none",
+        ),
+        (
+            {"training": {"class_weight": "Balanced"}},
+            "training.class_weight: expected 'balanced' or a mapping {label: weight, ...}, got "
+            "'Balanced' (did you mean 'balanced'?)",
+        ),
+        (
+            {"training": {"class_weight": {"yes": 0}}},
+            "training.class_weight: 'yes': expected a positive number, got 0",
+        ),
+    ],
+)
+def test_a_wrong_class_weight_is_one_line_and_no_run(
+    cli, write_config, tmp_path, overrides, message
+):
+    config = _logistic_config(tmp_path, None)
+    for section, values in overrides.items():
+        config[section] = {**config[section], **values}
+    result = cli("train", write_config(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "runs").exists()
