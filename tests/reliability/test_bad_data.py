@@ -117,7 +117,23 @@ def _parquet_as_csv(d: Path) -> dict[str, Any]:
     return {"data.source": str(d / "data.csv")}
 
 
+def _latin1_csv(d: Path, streaming: bool = False) -> dict[str, Any]:
+    """Saved as Latin-1 (Excel's plain "CSV" on Windows): 'rosé' in row 3. The message was
+    Arrow's "In CSV column #2: CSV conversion error to string: invalid UTF8 data" streamed,
+    and pandas' "'utf-8' codec can't decode byte 0xe9 in position 73" in memory: neither
+    named the line or what the file must be."""
+    _with_text("colour", {2: "rosé"}).to_csv(d / "data.csv", index=False, encoding="latin-1")
+    return {"data.source": str(d / "data.csv"), "data.streaming": streaming}
+
+
+LATIN1 = ("data.csv cannot be read: line 4 is not UTF-8 text (byte 0xe9 in", "ros\\xe9,")
+LATIN1_REMEDY = "save the file as UTF-8 (in Excel: CSV UTF-8)"
+
 CASES: list[Any] = [
+    pytest.param(_latin1_csv, (*LATIN1, LATIN1_REMEDY), id="latin-1-csv"),
+    pytest.param(
+        lambda d: _latin1_csv(d, streaming=True), (*LATIN1, LATIN1_REMEDY), id="latin-1-streamed"
+    ),
     pytest.param(_missing_file, ("data.source not found", "nope.csv"), id="missing-file"),
     pytest.param(
         _random_parquet, ("data.parquet cannot be read", "not a parquet file"), id="random-parquet"
@@ -437,6 +453,13 @@ def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, t
 
 
 PREDICT_CASES = [
+    pytest.param(
+        lambda d: pd.DataFrame({"size": [1.0, 2.0], "colour": ["red", "rosé"]}).to_csv(
+            d / "rows.csv", index=False, encoding="latin-1"
+        ),
+        ("--input file", "rows.csv cannot be read: line 3 is not UTF-8 text", LATIN1_REMEDY),
+        id="predict-input-latin-1",
+    ),
     pytest.param(
         lambda d: pd.DataFrame({"size": [1.0]}).to_csv(d / "rows.csv", index=False),
         ("--input file", "rows.csv feature column 'colour' is not in the data", "columns: size"),

@@ -56,6 +56,12 @@ def _as_frame(table) -> pd.DataFrame:
 
 
 def _read_error(error: BaseException, label: str, path: Path) -> DataError:
+    if isinstance(error, UnicodeDecodeError):
+        from toolkit.data.streaming.files import not_utf8
+
+        problem = not_utf8(path)
+        if problem is not None:
+            return DataError(f"{label} {path} cannot be read: {problem}")
     if isinstance(error, (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError)):
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return DataError(f"{label} {path} cannot be read: {first}")

@@ -123,15 +123,45 @@ _CSV_CONVERSION = re.compile(
 )
 
 
+def not_utf8(path: Path) -> str | None:
+    """Where a text file stops being UTF-8, for a message after "cannot be read: ", or None.
+    The readers name it by what the user cannot see: Arrow by a column's position ("In CSV
+    column #5: CSV conversion error to string: invalid UTF8 data"), pandas by a byte's offset
+    in its buffer. A file saved as Latin-1 or Windows-1252 (Excel's "CSV") is the usual case.
+    Lines are split at newline bytes, which no UTF-8 character holds."""
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    around = line[max(0, error.start - 20) : error.start + 20]
+                    shown = around.decode("utf-8", "backslashreplace").strip()
+                    return (
+                        f"line {number} is not UTF-8 text (byte 0x{line[error.start]:02x} in "
+                        f"'{shown}'); save the file as UTF-8 (in Excel: CSV UTF-8)"
+                    )
+    except OSError:
+        return None
+    return None
+
+
 def short_error(
-    error: BaseException, columns: list[str] | None = None, row: int | None = None
+    error: BaseException,
+    columns: list[str] | None = None,
+    row: int | None = None,
+    *,
+    path: Path | None = None,
 ) -> str:
     """The first line of a reader's error; a CSV value that does not parse as the column's
     type names the column (``columns``: the file's header), not its position, and its
     ``row`` when known (the data row's position from 0, named from 1 as the other messages
-    name rows, see ``row_number``, and the file's line: the header is line 1)."""
+    name rows, see ``row_number``, and the file's line: the header is line 1). Text that is
+    not UTF-8 is named by its line in ``path``, when given."""
     text = str(error).strip().splitlines()
     first = text[0] if text else type(error).__name__
+    if path is not None and "invalid UTF8" in first:
+        return not_utf8(path) or first
     found = _CSV_CONVERSION.search(first)
     if found and columns is not None and int(found[1]) < len(columns):
         expected = "a number" if found[2] in ("double", "float", "int64") else found[2]
@@ -192,7 +222,7 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
         shard.kinds = {f.name: value_kind(f.type) for f in schema}
     except Exception as error:  # pyarrow has its own error types for corrupt files
         raise DataError(
-            f"{where(label, path, single=single)} cannot be read: {short_error(error)}"
+            f"{where(label, path, single=single)} cannot be read: {short_error(error, path=path)}"
         ) from None
     problem = header_problem(shard.columns)
     if problem:

@@ -70,7 +70,7 @@ class ShardSet:
             row = self._bad_value_row(shard, error, start) if shard.format == "csv" else None
             raise DataError(
                 f"{where(self.label, shard.path, single=shard.single)} cannot be read: "
-                f"{short_error(error, shard.columns, row)}"
+                f"{short_error(error, shard.columns, row, path=shard.path)}"
             ) from None
         if piece.rows is not None and start - piece.start != piece.rows:
             raise DataError(
@@ -272,7 +272,7 @@ def csv_types(
             schema = reader.schema
     except Exception as error:
         raise DataError(
-            f"{where(label, path, single=single)} cannot be read: {short_error(error)}"
+            f"{where(label, path, single=single)} cannot be read: {short_error(error, path=path)}"
         ) from None
     types: dict[str, object] = {}
     for field in schema:
@@ -483,7 +483,8 @@ def _carried_csv_types(shard: ShardFile, columns: list[str], label: str) -> dict
         return types
     except Exception as error:  # pyarrow's own error types
         raise DataError(
-            f"{where(label, shard.path, single=shard.single)} cannot be read: {short_error(error)}"
+            f"{where(label, shard.path, single=shard.single)} cannot be read: "
+            f"{short_error(error, path=shard.path)}"
         ) from None
 
     def every(values, pattern: str) -> bool:
