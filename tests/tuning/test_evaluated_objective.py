@@ -35,3 +35,29 @@ def test_trials_are_scored_by_their_runs_validation_nll(tmp_path):
         ]
         assert len(scores) == 2
         assert float(row["objective"]) == pytest.approx(sum(scores) / 2)
+
+
+@pytest.mark.parametrize(
+    ("task", "objective", "named"),
+    [
+        ("binary", "validation.nll", "a binary model's negative log-likelihood is "),
+        ("multiclass", "validation.nll", "a multiclass model's negative log-likelihood is "),
+        ("regression", "validation.log_loss", "a regression model's negative log-likelihood is "),
+    ],
+)
+def test_the_log_loss_under_the_other_tasks_name_is_named(tmp_path, task, objective, named):
+    """configs/sweep.yaml's objective, validation.nll, kept on a classifier's config was met
+    with "did you mean 'validation.f1'?" (the nearest spelling, another measure)."""
+    config = sweep_config(tmp_path, objective=objective)
+    config["model"]["task"] = task
+    config["data"]["source"] = f"synthetic:{task}"
+    if task == "regression":
+        config["model"]["head"] = "gaussian"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("validate", path, cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    same = "validation.nll" if objective == "validation.log_loss" else "validation.log_loss"
+    assert f"tuner.objective: unknown logged quantity '{objective}' ({named}'{same}'); " in line
+    assert "did you mean" not in line

@@ -1509,8 +1509,7 @@ class ExperimentConfig(Strict):
             spread = [f"validation.{name}" for name in names.SPREAD_METRICS]
             if self.tuner.objective not in evaluated:
                 raise ValueError(
-                    "tuner.objective: "
-                    + unknown_name("logged quantity", self.tuner.objective, monitors + evaluated)
+                    "tuner.objective: " + self._unknown_objective(monitors + evaluated)
                 )
             if self.tuner.objective in spread and not self.model.has_spread:
                 raise ValueError(
@@ -1518,6 +1517,19 @@ class ExperimentConfig(Strict):
                     "use head gaussian or homoscedastic, bayesian, mc_dropout or ensemble"
                 )
         return self
+
+    def _unknown_objective(self, choices: list[str]) -> str:
+        """The message for an objective no run logs. The log loss of metrics.json is named
+        nll for a regressor and log_loss for a classifier: sweep.yaml's validation.nll on a
+        classifier was met with "did you mean 'validation.f1'?", the nearest spelling."""
+        objective = self.tuner.objective
+        same = {"validation.nll": "validation.log_loss", "validation.log_loss": "validation.nll"}
+        if same.get(objective) in choices:
+            return (
+                f"unknown logged quantity '{objective}' (a {self.model.task} model's negative "
+                f"log-likelihood is '{same[objective]}'); allowed: {', '.join(sorted(choices))}"
+            )
+        return unknown_name("logged quantity", objective, choices)
 
     def _body_fits_data(self) -> None:
         kind, model = self.data.input_kind, self.model
