@@ -188,11 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from toolkit.config.loading import dump_config, resolve_config, validate_config
+    from toolkit.data.sources.table import check_data_columns
     from toolkit.data.streaming.files import check_data_locations
 
     data, origins = resolve_config(args.config, args.overrides)
     config = validate_config(data, origins, args.config)
     check_data_locations(config.data)
+    check_data_columns(config.data)
     if config.tuner is not None:
         from toolkit.tuning.space import validate_search_space
 

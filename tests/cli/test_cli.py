@@ -73,6 +73,56 @@ def test_validate_names_a_missing_data_file_as_train_does(
     assert trained.returncode == 2 and trained.stderr == expected, trained.stderr
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"target": "diagnosys"},
+            "{rows}: target column 'diagnosys' is not in the data (did you mean 'diagnosis'?); "
+            "columns: radius, texture, diagnosis",
+        ),
+        (
+            {"target": "diagnosis", "features": ["radius", "textur"]},
+            "{rows}: feature column 'textur' is not in the data (did you mean 'texture'?); "
+            "columns: radius, texture, diagnosis",
+        ),
+        (
+            {"target": "diagnosis", "test": "{parquet}"},
+            "{parquet}: target column 'diagnosis' is not in the data; columns: radius, texture",
+        ),
+    ],
+    ids=["target", "feature", "test-file"],
+)
+def test_validate_names_a_missing_column_as_train_does(cli, write_config, tmp_path, data, expected):
+    """validate said 'valid' for a config whose target is not a column of its CSV (a typo
+    in the one field a user changes when bringing their own table); train said why."""
+    rows, parquet = tmp_path / "rows.csv", tmp_path / "test.parquet"
+    frame = pd.DataFrame(
+        {"radius": [1.0, 2.0] * 20, "texture": [3.0, 1.0] * 20, "diagnosis": ["b", "m"] * 20}
+    )
+    frame.to_csv(rows, index=False)
+    frame.drop(columns="diagnosis").to_parquet(parquet, index=False)
+    data = {k: v.format(parquet=parquet) if isinstance(v, str) else v for k, v in data.items()}
+    config = tiny_config("binary", data={"source": str(rows), "validation": 0.25, **data})
+    config["data"].pop("synthetic")
+    path = write_config(config)
+    expected = f"toolkit: error: {expected.format(rows=rows, parquet=parquet)}\n"
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['validate', {str(path)!r}]) == 2\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+    )
+    validated = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO
+    )
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stderr == expected and validated.stdout == ""
+    trained = cli("train", path, "--output-dir", tmp_path / "out")
+    assert trained.returncode == 2 and trained.stderr == expected, trained.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_invalid_config_exit_2_one_line_no_run_directory(cli, write_config, tmp_path):
     config = tiny_config()
     config["model"]["hiden"] = [3]

@@ -261,6 +261,25 @@ def array_column(config: DataConfig) -> str | None:
     return config.array_column
 
 
+def check_named_columns(columns: list[str], config: DataConfig, *, label: str) -> None:
+    """The columns the data section names (target, features, categorical, the image path
+    column) are among a table's ``columns``, else one DataError naming the first missing one.
+    ``toolkit validate`` checks a file's header with it, as training checks the table."""
+    # Named by the file: with data.validation or data.test files beside data.source, "target
+    # column 'label' is not in the data" left the user to guess which of them lacked it.
+    header = pd.DataFrame(columns=columns)
+    _check_columns(header, [config.target], f"{label}: target")
+    features = config.feature_columns(columns)
+    _check_columns(header, features, f"{label}: feature")
+    _check_columns(header, sorted(config.categorical or ()), f"{label}: categorical")
+    column = array_column(config)
+    if column is not None:
+        kind = "image path" if config.image.column else "image"
+        _check_columns(header, [column], f"{label}: {kind}")
+        if column in features:
+            raise DataError(f"data.features lists the {config.input_kind} column '{column}'")
+
+
 def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data") -> None:
     """Check a whole table before it is split, so errors name rows as they are in the file.
 
@@ -269,18 +288,8 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
     or, with ``data.categorical: null``, when it holds text -- unless at least
     ``NUMERIC_SHARE`` of its values are numbers, in which case the rest are reported as errors.
     """
-    # Named by the file: with data.validation or data.test files beside data.source, "target
-    # column 'label' is not in the data" left the user to guess which of them lacked it.
-    _check_columns(frame, [config.target], f"{label}: target")
+    check_named_columns(list(frame.columns), config, label=label)
     features = config.feature_columns(frame.columns)
-    _check_columns(frame, features, f"{label}: feature")
-    _check_columns(frame, sorted(config.categorical or ()), f"{label}: categorical")
-    column = array_column(config)
-    if column is not None:
-        kind = "image path" if config.image.column else "image"
-        _check_columns(frame, [column], f"{label}: {kind}")
-        if column in features:
-            raise DataError(f"data.features lists the {config.input_kind} column '{column}'")
     target = frame[config.target]
     if target.isna().any():
         raise DataError(

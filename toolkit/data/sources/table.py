@@ -69,6 +69,35 @@ def _read_error(error: BaseException, label: str, path: Path) -> DataError:
     return DataError(f"{label} {path} cannot be read: {type(error).__name__}")
 
 
+def check_data_columns(config) -> None:
+    """The columns the data section names are in the header of each single CSV or Parquet
+    file it names (``data.source``, and ``data.validation``/``data.test`` files), with the
+    message training gives: ``toolkit validate`` found a missing file but said "valid" for a
+    target typed 'diagnosys'. Only headers are read (a CSV's by pandas, as training in memory
+    reads it); shard sets, folders and other sources are left to training."""
+    from toolkit.config.schema import source_prefix
+    from toolkit.data.preprocessing import check_named_columns
+
+    for name in ("source", "validation", "test"):
+        location = getattr(config, name)
+        if not isinstance(location, str) or source_prefix(location) is not None:
+            continue
+        path = Path(location)
+        if path.suffix.lower() not in (".csv", ".parquet", ".pq") or not path.is_file():
+            continue
+        label = "data.source" if name == "source" else f"data.{name} file"
+        try:
+            if path.suffix.lower() == ".csv":
+                columns = list(map(str, pd.read_csv(path, nrows=0).columns))
+            else:
+                import pyarrow.parquet as pq
+
+                columns = list(pq.read_schema(path).names)
+        except Exception as error:
+            raise _read_error(error, label, path) from None
+        check_named_columns(columns, config, label=location)
+
+
 def read_table(
     path: str | Path,
     *,
