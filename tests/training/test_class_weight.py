@@ -5,6 +5,7 @@ blocks is one), and its mistakes refused in one line before any run exists."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,8 +80,14 @@ def test_weighted_training_matches_scikit_learns_weighted_logistic_regression(
     )
     if weights != "balanced":
         expected = {"no": 1.0, "yes": 3.0}
-    record = json.loads((tmp_path / "runs" / run.split("/runs/")[1] / "run.json").read_text())
+    record = json.loads((Path(run) / "run.json").read_text())
     assert record["class_weight"] == pytest.approx(expected, rel=1e-6)
+
+    reported = cli("report", run)
+    assert reported.returncode == 0, reported.stderr
+    shown = ", ".join(f"{label} {weight:.4g}" for label, weight in expected.items())
+    report = (Path(run) / "report.md").read_text()
+    assert f"- **class weights (training loss)**: {shown}" in report
 
     rows[["x"]].to_csv(tmp_path / "rows.csv", index=False)
     predicted = cli(

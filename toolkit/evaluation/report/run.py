@@ -138,6 +138,12 @@ def _overview(
         ]
     else:
         items += [("seed", record.get("seed")), *_history_facts(history, record, penalty)]
+        weights = record.get("class_weight")
+        if isinstance(weights, dict) and weights:
+            # training.class_weight moves the probabilities toward the rare classes: a reader
+            # of the metrics below must know the loss was weighted.
+            shown = ", ".join(f"{label} {weight:.4g}" for label, weight in weights.items())
+            items.append(("class weights (training loss)", shown))
     items += [
         ("devices", ", ".join(map(str, devices)) if isinstance(devices, list) else devices),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()) or None),
