@@ -210,9 +210,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if config.model.backbone is not None:
         body = f"backbone {config.model.backbone.name}, "
     blocks = len(config.model.hidden)
+    # With --print, stdout is the resolved config alone (as train's stdout is the run
+    # directory): `validate --print > resolved.yaml` ended in this line, which made the file
+    # fail to load ("unknown key 'configs/x.yaml'").
     print(
         f"{args.config}: valid ({config.model.task}, {body}"
-        f"{counted(blocks, 'hidden block')}{extra})"
+        f"{counted(blocks, 'hidden block')}{extra})",
+        file=sys.stderr if args.print else sys.stdout,
     )
     return 0
 

@@ -123,6 +123,21 @@ def test_validate_names_a_missing_column_as_train_does(cli, write_config, tmp_pa
     assert not (tmp_path / "out").exists()
 
 
+def test_validate_print_writes_a_config_that_loads_again(cli, tmp_path):
+    """`validate --print > resolved.yaml` ended the file with 'configs/binary.yaml: valid
+    (...)', on stdout after the YAML: the file failed to load ("unknown key"). The line goes
+    to stderr with --print, and the saved config validates and equals the first."""
+    result = cli("validate", "configs/binary.yaml", "--print", "--set", "training.epochs=7")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "configs/binary.yaml: valid (binary, 2 hidden blocks)\n"
+    saved = tmp_path / "resolved.yaml"
+    saved.write_text(result.stdout)
+    again = cli("validate", saved, "--print")
+    assert again.returncode == 0, again.stderr
+    assert yaml.safe_load(again.stdout) == yaml.safe_load(result.stdout)
+    assert yaml.safe_load(result.stdout)["training"]["epochs"] == 7
+
+
 def test_invalid_config_exit_2_one_line_no_run_directory(cli, write_config, tmp_path):
     config = tiny_config()
     config["model"]["hiden"] = [3]
