@@ -279,6 +279,20 @@ class AugmentationConfig(Strict):
 _HELD_OUT_FORMS = ("table", "npz", "folder")
 
 
+def _label_text(value: Any) -> Any:
+    """A class label as preprocessing.json writes classes: ``1`` (or ``1.0``) as "1", ``true``
+    as "True", text as it is. YAML reads an unquoted ``yes`` as true: it stays "True", and
+    the data names it beside the classes when the target holds no booleans."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool | int | str):
+        return str(value)
+    return value
+
+
+ClassLabel = Annotated[str, BeforeValidator(_label_text)]
+
+
 class DataConfig(Strict):
     """Where the data comes from, what kind it is, how it is split, and whether it is
     streamed from disk."""
@@ -291,6 +305,9 @@ class DataConfig(Strict):
     validation: Fraction | str = 0.2
     test: Fraction | str | None = None
     stratify: bool | None = None
+    # Binary targets: the class whose precision, recall, F1 and PR AUC metrics.json reports
+    # and whose probability predict writes (default: the second of the sorted labels).
+    positive_class: ClassLabel | None = None
     # Split by a hash of this column's value instead of at random (streamed sources: without
     # it, by a hash of each row's shard and position). The column is not a feature.
     split_key: str | None = None
@@ -1557,6 +1574,10 @@ class ExperimentConfig(Strict):
     def _consistent_prediction(self) -> None:
         task = self.model.task
         prediction = self.prediction
+        if self.data.positive_class is not None and task != "binary":
+            raise ValueError(
+                f"data.positive_class applies to binary classifiers; model.task is '{task}'"
+            )
         if self.training.class_weight is not None and task == "regression":
             raise ValueError(
                 "training.class_weight weighs the classes of a classifier (model.task binary "

@@ -509,7 +509,7 @@ def fit_spec(
     return FeatureSpec(
         numeric,
         categories,
-        _fit_target(_column(train, config.target, rows), task),
+        _fit_target(_column(train, config.target, rows), task, config.positive_class),
         image=image,
         signal=signal,
     )
@@ -574,7 +574,7 @@ def refit_spec(
     return FeatureSpec(numeric, categorical, target_spec)
 
 
-def _fit_target(target: pd.Series, task: str) -> TargetSpec:
+def _fit_target(target: pd.Series, task: str, positive: str | None = None) -> TargetSpec:
     if target.isna().any():
         raise DataError(
             f"target column '{target.name}' has missing values "
@@ -590,7 +590,7 @@ def _fit_target(target: pd.Series, task: str) -> TargetSpec:
         if is_constant(std, float(target.mean())):
             raise constant_target(str(target.name), float(target.iloc[0]))
         return TargetSpec(str(target.name), task, mean=float(target.mean()), std=std)
-    return class_labels(target, task)
+    return class_labels(target, task, positive)
 
 
 def is_constant(std: float, mean: float) -> bool:
@@ -612,14 +612,16 @@ def constant_target(name: str, value: float) -> DataError:
     )
 
 
-def class_labels(target: pd.Series, task: str) -> TargetSpec:
+def class_labels(target: pd.Series, task: str, positive: str | None = None) -> TargetSpec:
     """A classifier's target spec from a column of labels, or a DataError when the column
     cannot be the task's labels: numbers with fractions (a regression target), or a count of
     classes the task cannot take."""
     distinct = pd.Series(pd.unique(target.dropna()))
     check_not_continuous(distinct, task, str(target.name))
     tokens = pd.unique(_label_tokens(distinct))
-    return classes_target(str(target.name), task, tokens, label_type(distinct, tokens))
+    return classes_target(
+        str(target.name), task, tokens, label_type(distinct, tokens), positive=positive
+    )
 
 
 def label_type(values: pd.Series, tokens) -> str:
@@ -657,9 +659,12 @@ def check_not_continuous(values: pd.Series, task: str, name: str) -> None:
             )
 
 
-def classes_target(name: str, task: str, labels, label_type: str = "str") -> TargetSpec:
+def classes_target(
+    name: str, task: str, labels, label_type: str = "str", *, positive: str | None = None
+) -> TargetSpec:
     """A classifier's target spec from the distinct labels seen in training (``label_type``:
-    the column's, see ``TargetSpec``)."""
+    the column's, see ``TargetSpec``), sorted; a binary target's ``positive`` class
+    (``data.positive_class``) goes second, where every binary metric and output looks."""
     classes = sorted(labels, key=_natural_key)
     if task == "binary" and len(classes) != 2:
         variants = label_variants(classes)
@@ -670,6 +675,21 @@ def classes_target(name: str, task: str, labels, label_type: str = "str") -> Tar
         )
     if task == "multiclass" and len(classes) < 2:
         raise DataError(f"task 'multiclass' needs at least 2 classes, found {len(classes)}")
+    if task == "binary" and positive is not None:
+        if positive not in classes:
+            from toolkit.errors import did_you_mean
+
+            booleans = positive in ("True", "False") and label_type != "bool"
+            hint = (
+                "; YAML reads unquoted yes, no, on and off as true and false: quote the label"
+                if booleans
+                else did_you_mean(positive, classes)
+            )
+            raise DataError(
+                f"data.positive_class '{positive}' is not a class of target '{name}'{hint}; "
+                f"classes: {', '.join(classes)}"
+            )
+        classes = [classes[0] if classes[1] == positive else classes[1], positive]
     return TargetSpec(name, task, classes=classes, label_type=label_type)
 
 

@@ -196,7 +196,7 @@ def split_rows(
             # Labels the task cannot take fail as such, not as a class too rare to stratify.
             from toolkit.data.preprocessing import class_labels
 
-            class_labels(labels, task)
+            class_labels(labels, task, config.positive_class)
         rest = np.arange(len(frame))
         parts = {}
         for what in ("test", "validation"):

@@ -213,6 +213,34 @@ def _label_variant_warning(spec) -> str | None:
     )
 
 
+# A binary target's class holding less than this share of the training rows is rare.
+RARE_CLASS_SHARE = 0.2
+
+
+def _positive_class_warning(config: ExperimentConfig, spec, metrics: dict) -> str | None:
+    """A line when a binary classifier's positive class (the second of the sorted labels
+    unless data.positive_class names it) is the common one and the other is rare: precision,
+    recall, F1 and PR AUC then score the common class ('legit' of 'fraud'/'legit': recall
+    0.99) and hide how the rare one fares. The shares are of the rows the training metrics
+    were computed on (all of them, or a sample of a large split)."""
+    target = spec.target
+    if target.task != "binary" or config.data.positive_class is not None:
+        return None
+    matrix = (metrics.get("train") or {}).get("confusion_matrix")
+    if not matrix or len(matrix) != 2:
+        return None
+    counts = [sum(row) for row in matrix]
+    total = sum(counts)
+    if not total or counts[0] / total >= RARE_CLASS_SHARE:
+        return None
+    negative, positive = target.classes
+    return (
+        f"precision, recall, f1 and pr_auc score the positive class '{positive}' (the second "
+        f"sorted label), which holds {counts[1] / total:.0%} of the training rows; to score "
+        f"the rare class set data.positive_class: {negative}"
+    )
+
+
 # The share of the target's std below which float32's step at its mean goes unnoticed.
 RESOLUTION_SHARE = 0.01
 
@@ -1005,6 +1033,7 @@ def _finish(
     )
     warnings += _identifier_warnings(data.spec, data.train.rows)
     warnings.append(_label_variant_warning(data.spec))
+    warnings.append(_positive_class_warning(config, data.spec, metrics))
     warnings += data.warnings
     warnings.append(_target_resolution_warning(data.spec))
     warnings.append(_unbounded_conformal_warning(calibration.conformal))

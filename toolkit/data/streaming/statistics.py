@@ -307,7 +307,13 @@ class StatisticsAccumulator:
                 raise constant_target(name, float(self.target_moments.mean[0]))
             target = TargetSpec(name, self.task, mean=float(self.target_moments.mean[0]), std=std)
         else:
-            target = classes_target(name, self.task, list(self.labels), self.label_type or "str")
+            target = classes_target(
+                name,
+                self.task,
+                list(self.labels),
+                self.label_type or "str",
+                positive=self.config.positive_class,
+            )
         return FeatureSpec(numeric, categorical, target)
 
     def _check_not_numbers(self, column: str) -> None:
