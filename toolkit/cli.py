@@ -193,7 +193,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     data, origins = resolve_config(args.config, args.overrides)
     config = validate_config(data, origins, args.config)
-    check_data_locations(config.data)
+    check_data_locations(config.data, config_file=args.config)
     check_data_columns(config.data)
     if config.tuner is not None:
         from toolkit.tuning.space import validate_search_space
@@ -312,6 +312,7 @@ def _train(args: argparse.Namespace) -> int:
         raise ToolkitError("train needs a CONFIG file (or --resume RUN_DIR)")
     if args.repeat < 1:
         raise ToolkitError(f"--repeat must be at least 1, got {args.repeat}")
+    _check_data_paths(args.config, args.overrides)
     if args.repeat > 1:
         from toolkit.api.commands import train_repeated
 
@@ -430,11 +431,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_data_paths(config_file: str, overrides: list[str] | None) -> None:
+    """The data files of ``config_file`` exist (``check_data_locations``) before anything
+    starts: a relative path that names a file beside the config, not in the current
+    directory, is told so, which only the command line can, as it knows the config's file."""
+    from toolkit.config.loading import load_config
+    from toolkit.data.streaming.files import check_data_locations
+
+    config = load_config(config_file, overrides=overrides or ())
+    check_data_locations(config.data, config_file=config_file)
+
+
 def _cmd_tune(args: argparse.Namespace) -> int:
     from toolkit import startup
     from toolkit.api.commands import tune
 
     startup.quiet(keras_messages=args.verbose)
+    if args.config and not args.resume:
+        _check_data_paths(args.config, args.overrides)
     sweep = tune(
         args.config,
         overrides=args.overrides,

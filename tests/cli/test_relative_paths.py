@@ -85,3 +85,34 @@ def test_a_sweep_on_a_relative_path_resumes_and_trains_its_best_from_another_dir
         env=env,
     )
     assert best.returncode == 0, best.stderr
+
+
+def test_a_relative_path_beside_the_config_is_named(tmp_path):
+    """A config kept next to its CSV, 'source: rows.csv', run from another directory: train
+    said only 'data.source not found: rows.csv', though the file sits beside the config.
+    validate, train and tune now say where relative paths are read from and where it is."""
+    project = tmp_path / "project"
+    (project / "configs").mkdir(parents=True)
+    frame = pd.DataFrame({"x": np.arange(40.0), "target": np.arange(40.0) % 3})
+    frame.to_csv(project / "configs" / "rows.csv", index=False)
+    config = tiny_config(data={"source": "rows.csv"})
+    config["data"].pop("synthetic")
+    config["tuner"] = {"max_trials": 1, "search_space": {"model.dropout": {"choice": [0.0]}}}
+    (project / "configs" / "my.yaml").write_text(yaml.safe_dump(config))
+    env = {"PYTHONPATH": str(REPO)}
+    expected = (
+        "toolkit: error: data.source not found: rows.csv (relative paths are read from the "
+        f"current directory, {project}, not the config's; it is at "
+        f"{project / 'configs' / 'rows.csv'}: give that path, or run toolkit from "
+        f"{project / 'configs'})\n"
+    )
+    for command in ("validate", "train", "tune"):
+        result = run_cli(command, "configs/my.yaml", cwd=project, env=env)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr == expected, command
+        assert result.stdout == ""
+    assert sorted(p.name for p in project.iterdir()) == ["configs"]  # no experiments/
+
+    # Run from the config's directory, the path is found.
+    validated = run_cli("validate", "my.yaml", cwd=project / "configs", env=env)
+    assert validated.returncode == 0, validated.stderr

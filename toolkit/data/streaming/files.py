@@ -71,10 +71,27 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
     return shards
 
 
-def check_data_locations(config: DataConfig) -> None:
+def _beside_config(location: str, config_file: str | Path | None) -> str:
+    """What follows "not found: x.csv" when x.csv is a relative path to a file beside the
+    config rather than in the current directory, which relative paths are read from: a user
+    who keeps a config next to their data and runs toolkit from elsewhere."""
+    path = Path(location).expanduser()
+    if config_file is None or path.is_absolute():
+        return ""
+    beside = Path(config_file).resolve().parent / path
+    if not beside.exists() or beside.resolve() == path.resolve():
+        return ""
+    return (
+        f" (relative paths are read from the current directory, {Path.cwd()}, not the "
+        f"config's; it is at {beside}: give that path, or run toolkit from {beside.parent})"
+    )
+
+
+def check_data_locations(config: DataConfig, *, config_file: str | Path | None = None) -> None:
     """Every file, folder or glob the data section names exists, with the message training
     gives: ``toolkit validate`` catches a wrong path without reading data or starting
-    TensorFlow. Prefixed sources (``sklearn:``) and fractions are not paths."""
+    TensorFlow. Prefixed sources (``sklearn:``) and fractions are not paths. A relative path
+    that names a file beside ``config_file`` says so."""
     from toolkit.config.schema import source_prefix
 
     for name in ("source", "validation", "test"):
@@ -86,7 +103,7 @@ def check_data_locations(config: DataConfig) -> None:
         elif not Path(location).exists():
             # The labels training's readers use: the source, then held-out files.
             label = "data.source" if name == "source" else f"data.{name} file"
-            raise DataError(f"{label} not found: {location}")
+            raise DataError(f"{label} not found: {location}{_beside_config(location, config_file)}")
 
 
 @dataclass(frozen=True)
