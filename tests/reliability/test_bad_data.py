@@ -129,7 +129,27 @@ def _latin1_csv(d: Path, streaming: bool = False) -> dict[str, Any]:
 LATIN1 = ("data.csv cannot be read: line 4 is not UTF-8 text (byte 0xe9 in", "ros\\xe9,")
 LATIN1_REMEDY = "save the file as UTF-8 (in Excel: CSV UTF-8)"
 
+
+def _one_class(d: Path, streaming: bool = False) -> dict[str, Any]:
+    """Training rows of one class, the others in a validation file: 'task multiclass needs
+    at least 2 classes, found 1' named neither the column nor the class."""
+    frame = _frame().assign(kind="oak")
+    frame.to_csv(d / "data.csv", index=False)
+    frame.assign(kind="elm").to_csv(d / "val.csv", index=False)
+    return {
+        "data.source": str(d / "data.csv"),
+        "data.validation": str(d / "val.csv"),
+        "data.target": "kind",
+        "model.task": "multiclass",
+        "data.streaming": streaming,
+    }
+
+
+ONE_CLASS = "task 'multiclass' needs at least 2 classes in target 'kind', found 1: oak"
+
 CASES: list[Any] = [
+    pytest.param(_one_class, (ONE_CLASS,), id="one-class-training"),
+    pytest.param(lambda d: _one_class(d, streaming=True), (ONE_CLASS,), id="one-class-streamed"),
     pytest.param(_latin1_csv, (*LATIN1, LATIN1_REMEDY), id="latin-1-csv"),
     pytest.param(
         lambda d: _latin1_csv(d, streaming=True), (*LATIN1, LATIN1_REMEDY), id="latin-1-streamed"

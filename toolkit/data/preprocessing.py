@@ -674,7 +674,12 @@ def classes_target(
             + (f"; {variants}: make them one label in the data" if variants else "")
         )
     if task == "multiclass" and len(classes) < 2:
-        raise DataError(f"task 'multiclass' needs at least 2 classes, found {len(classes)}")
+        # Named as the binary refusal names them: "found 1" left the user to guess which
+        # column and which class (a file of one class, the others in another file).
+        raise DataError(
+            f"task 'multiclass' needs at least 2 classes in target '{name}', found "
+            f"{len(classes)}: {', '.join(classes)}"
+        )
     if task == "binary" and positive is not None:
         if positive not in classes:
             from toolkit.errors import did_you_mean
