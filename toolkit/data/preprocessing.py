@@ -762,6 +762,30 @@ def _as_tokens(values: pd.Series) -> np.ndarray:
     return tokens
 
 
+def _as_read_in_training(tokens: np.ndarray, vocabulary: list[str]) -> np.ndarray:
+    """``tokens`` with each one outside ``vocabulary`` that is a number spelt otherwise than
+    training's token of it ('4.0', '04', '4e0' for '4') replaced by that token. Training
+    reads a CSV with pandas, which parses such a column as numbers; predict and evaluate
+    --data read it as text, so the '4.0' pandas writes in a column with blanks fell out of
+    the vocabulary and every such row was scored as an unseen category."""
+    known = set(vocabulary)
+    respelt: dict[str, str] = {}
+    for token in pd.unique(tokens):
+        if token in known or not isinstance(token, str):
+            continue
+        try:
+            number = float(token)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            canonical = str(int(number)) if number.is_integer() else str(number)
+            if canonical in known:
+                respelt[token] = canonical
+    if not respelt:
+        return tokens
+    return np.asarray([respelt.get(token, token) for token in tokens], dtype=object)
+
+
 def feature_arrays(
     frame: pd.DataFrame,
     spec: FeatureSpec,
@@ -803,7 +827,8 @@ def feature_arrays(
             matrix[:, index] = converted.to_numpy(dtype=np.float32)
         arrays[NUMERIC_INPUT] = matrix
     for feature in spec.categorical:
-        arrays[feature.name] = _as_tokens(_column(frame, feature.name, rows)).reshape(-1, 1)
+        tokens = _as_tokens(_column(frame, feature.name, rows))
+        arrays[feature.name] = _as_read_in_training(tokens, feature.vocabulary).reshape(-1, 1)
     if spec.image is not None or spec.signal is not None:
         part = frame if rows is None else frame.iloc[rows]
         if spec.image is not None:
