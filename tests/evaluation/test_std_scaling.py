@@ -255,3 +255,42 @@ def test_a_factor_stopped_at_its_bound_is_said_in_metrics_and_the_runs_warnings(
     assert report["validation"]["coverage_after"] < 0.95
     assert report["bounded"].startswith("s stopped at its upper bound 4: the intervals are still")
     assert f"prediction.std_scaling: {report['bounded']}" in run.warnings
+
+
+def test_a_gaussian_head_at_the_bound_is_not_told_to_use_a_gaussian_head(tmp_path):
+    """A Gaussian head whose validation split holds a few gross outliers: sqrt(mean z^2),
+    computed here from the model's own means and scales, is above 4, so s stops there. The
+    warning told this run to 'use model.head gaussian', which it already had (messy.csv, 90
+    rows, three targets off by 35-60 standard deviations of the noise)."""
+    import toolkit
+    from toolkit.api.run import Run
+    from toolkit.data.prepared import prepare_data
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x @ [1.0, -1.0] + rng.normal(size=200)})
+    frame.loc[170:172, "y"] += [80.0, -90.0, 100.0]  # three in the validation rows below
+    frame.iloc[:160].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[160:].to_csv(tmp_path / "validation.csv", index=False)
+    raw = tiny_config(
+        "regression",
+        data={
+            "source": str(tmp_path / "train.csv"),
+            "validation": str(tmp_path / "validation.csv"),
+            "target": "y",
+        },
+        model={"task": "regression", "head": "gaussian", "hidden": [8]},
+        training={"epochs": 20, "batch_size": 16},
+        prediction={"std_scaling": True},
+    )
+    raw["data"].pop("synthetic")
+    trained = toolkit.train(raw, output_dir=tmp_path / "runs", verbose=0)
+    run = Run(trained.path)
+    features, y = prepare_data(run.config).validation.sample(None)
+    mean, std = np.asarray(run.model(features, training=False)).T
+    assert math.sqrt(np.mean(((y[:, 0] - mean) / std) ** 2)) > 4.0
+    report = run.metrics["std_scaling"]
+    assert report["factor"] == pytest.approx(4.0)
+    assert "model.head gaussian" not in report["bounded"]
+    assert "prediction.conformal" in report["bounded"]
+    assert "outlier" in report["bounded"]

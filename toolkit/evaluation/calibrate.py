@@ -182,16 +182,25 @@ def fit_std_scaling(
         # Like temperature scaling's 'separable': the factor is not the NLL's minimum, say so.
         coverage = report["validation"]["coverage_after"]
         wrong = "narrow" if bound == "upper" else "wide"
+        if bound == "lower":
+            advice = "; use prediction.conformal"
+        elif config.model.gaussian_output:
+            # The head already models the noise: a few errors far beyond it (outliers, a tail
+            # heavier than a Gaussian's) outweigh the rest in the NLL.
+            advice = (
+                "; a few validation errors lie far beyond the model's std (outliers, or a "
+                "tail heavier than a Gaussian's): check the largest residuals, or use "
+                "prediction.conformal"
+            )
+        else:
+            advice = (
+                "; the model's std lacks the noise in the data: use model.head gaussian, or "
+                "prediction.conformal"
+            )
         report["bounded"] = (
             f"s stopped at its {bound} bound {factor:.3g}: the intervals are still too "
             f"{wrong} (validation coverage {coverage:.3f} at interval "
-            f"{config.prediction.interval:g})"
-            + (
-                "; the model's std lacks the noise in the data: use model.head gaussian, or "
-                "prediction.conformal"
-                if bound == "upper"
-                else "; use prediction.conformal"
-            )
+            f"{config.prediction.interval:g})" + advice
         )
     if data.test is not None:
         test_features, test_y = data.test.sample(CALIBRATION_ROWS, seed=config.seed)
