@@ -10,6 +10,7 @@ must score alike, and as the run's own evaluation of them does.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,3 +66,48 @@ def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
     assert scores["split"] == "validation"
     rmse = float(np.sqrt(np.mean((held_out["y"].to_numpy() - predicted["floats.csv"]) ** 2)))
     np.testing.assert_allclose(scores["metrics"]["rmse"], rmse, rtol=1e-4)
+
+
+def test_a_streamed_runs_categories_of_numbers_take_any_spelling(tmp_path):
+    """A streamed run reads the column as text, so its vocabulary is '1.0', '2.0', ...: the
+    same rows spelt '1', '2' (the column without its blanks) must score as those spelt
+    '1.0', with no row called unseen."""
+    rng = np.random.default_rng(6)
+    rows = 200
+    shop = rng.integers(0, 3, rows).astype(float)
+    shop[:6] = np.nan
+    frame = pd.DataFrame({"x": rng.normal(size=rows).round(3), "shop": shop})
+    frame["y"] = (3.0 * np.nan_to_num(frame["shop"], nan=1.0) + frame["x"]).round(3)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = tiny_config(
+        data={
+            "source": str(tmp_path / "data.csv"),
+            "target": "y",
+            "categorical": ["shop"],
+            "streaming": True,
+            "validation": 0.25,
+        },
+        training={"epochs": 5, "batch_size": 16},
+    )
+    config["data"].pop("synthetic")
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    result = run_cli("train", tmp_path / "config.yaml", "--set", f"output_dir={tmp_path / 'r'}")
+    assert result.returncode == 0, result.stderr
+    run = result.stdout.strip().splitlines()[-1]
+    spec = json.loads((Path(run) / "preprocessing.json").read_text())
+    (shop_spec,) = [f for f in spec["categorical"] if f["name"] == "shop"]
+    assert "1.0" in shop_spec["vocabulary"]
+
+    rows_to_predict = frame.iloc[10:40].drop(columns="y")  # no blanks
+    as_floats, as_ints = tmp_path / "floats.csv", tmp_path / "ints.csv"
+    rows_to_predict.to_csv(as_floats, index=False)
+    rows_to_predict.astype({"shop": int}).to_csv(as_ints, index=False)
+    assert ",1.0" in as_floats.read_text() and ",1.0" not in as_ints.read_text()
+    predicted = {}
+    for path in (as_floats, as_ints):
+        out = tmp_path / f"p-{path.name}"
+        result = run_cli("predict", run, "--input", path, "--output", out)
+        assert result.returncode == 0, result.stderr
+        assert "never seen" not in result.stderr, result.stderr
+        predicted[path.name] = pd.read_csv(out)["prediction"].to_numpy()
+    np.testing.assert_allclose(predicted["floats.csv"], predicted["ints.csv"], rtol=1e-6)

@@ -763,27 +763,39 @@ def _as_tokens(values: pd.Series) -> np.ndarray:
 
 
 def _as_read_in_training(tokens: np.ndarray, vocabulary: list[str]) -> np.ndarray:
-    """``tokens`` with each one outside ``vocabulary`` that is a number spelt otherwise than
-    training's token of it ('4.0', '04', '4e0' for '4') replaced by that token. Training
-    reads a CSV with pandas, which parses such a column as numbers; predict and evaluate
-    --data read it as text, so the '4.0' pandas writes in a column with blanks fell out of
-    the vocabulary and every such row was scored as an unseen category."""
+    """``tokens`` with each one outside ``vocabulary`` that spells a number of the vocabulary
+    otherwise ('4.0', '04', '4e0' for '4', or '4' for '4.0') replaced by the vocabulary's
+    spelling. Training in memory reads a CSV with pandas, which parses a column of '4.0' as
+    numbers (tokens '4'); a streamed one, and predict and evaluate --data, read it as text
+    ('4.0'): the '4.0' pandas writes in a whole-number column with blanks, or the '4' of the
+    same column without them, fell out of the vocabulary, every such row scored as an unseen
+    category."""
     known = set(vocabulary)
+    unknown = [t for t in pd.unique(tokens) if isinstance(t, str) and t not in known]
+    if not unknown:
+        return tokens
+    spellings: dict[float, str] = {}
+    for token in vocabulary:
+        number = _finite_number(token)
+        if number is not None:
+            spellings.setdefault(number, token)
     respelt: dict[str, str] = {}
-    for token in pd.unique(tokens):
-        if token in known or not isinstance(token, str):
-            continue
-        try:
-            number = float(token)
-        except ValueError:
-            continue
-        if math.isfinite(number):
-            canonical = str(int(number)) if number.is_integer() else str(number)
-            if canonical in known:
-                respelt[token] = canonical
+    for token in unknown:
+        number = _finite_number(token)
+        if number is not None and number in spellings:
+            respelt[token] = spellings[number]
     if not respelt:
         return tokens
     return np.asarray([respelt.get(token, token) for token in tokens], dtype=object)
+
+
+def _finite_number(text: str) -> float | None:
+    """The finite number ``text`` spells, else None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def feature_arrays(
