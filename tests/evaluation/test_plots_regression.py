@@ -256,3 +256,37 @@ def test_a_mixtures_intervals_plot_draws_and_counts_the_interval_predict_writes(
     segments = ax.containers[0].lines[2][0].get_segments()
     np.testing.assert_allclose([s[0, 1] for s in segments], lower[order], atol=1e-6)
     np.testing.assert_allclose([s[1, 1] for s in segments], upper[order], atol=1e-6)
+
+
+def test_the_predictive_band_names_the_feature_and_the_target(tmp_path):
+    """A run on one numeric column: the band's axes are that column and the target, in
+    their units. They read 'x' and 'y' whatever the columns (engel's income and foodexp)."""
+    import pandas as pd
+
+    import toolkit
+    from tests.helpers import tiny_config
+    from toolkit.api.run import Run
+    from toolkit.data.prepared import prepare_data
+    from toolkit.evaluation.predict import predict
+    from toolkit.evaluation.run_plots import _regression_figures
+    from toolkit.runs import RunDirectory
+
+    rng = np.random.default_rng(4)
+    income = rng.uniform(400, 4000, 160)
+    frame = pd.DataFrame({"income": income, "foodexp": 0.5 * income + rng.normal(0, 50, 160)})
+    frame.to_csv(tmp_path / "engel.csv", index=False)
+    raw = tiny_config(
+        "regression",
+        data={"source": str(tmp_path / "engel.csv"), "target": "foodexp"},
+        model={"task": "regression", "head": "gaussian", "hidden": [8]},
+    )
+    raw["data"].pop("synthetic")
+    run = Run(toolkit.train(raw, output_dir=tmp_path / "runs", verbose=0).path)
+    features, y = prepare_data(run.config, spec=run.spec).validation.sample(None)
+    p = predict(run.model, features, run.config)
+    rows = pd.DataFrame({"income": features["numeric"][:, 0]})
+    figures = _regression_figures(
+        run.config, RunDirectory(run.path), run.spec, run.model, rows, p, y
+    )
+    ax = figures["predictive_band.png"].axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("income", "foodexp")

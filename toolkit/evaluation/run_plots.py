@@ -26,6 +26,7 @@ def _band(
     x: np.ndarray,
     actual: np.ndarray,
     calibration: PostHocCalibration,
+    labels: tuple[str, str] = ("x", "y"),
 ) -> Figure:
     """The predictive band of a model with one numeric input, over the data's range and half more."""
     finite = x[np.isfinite(x)]
@@ -41,6 +42,8 @@ def _band(
         band.std,
         interval=config.prediction.interval,
         bounds=_bounds(band, config),
+        x_label=labels[0],
+        y_label=labels[1],
     )
 
 
@@ -98,7 +101,8 @@ def _regression_figures(
         x = frame[spec.numeric[0].name].to_numpy(dtype=float)
         # The band of the predictions the run gives: its calibration, saved before the plots.
         calibration = PostHocCalibration.load(run.path)
-        figures["predictive_band.png"] = _band(model, config, x, actual, calibration)
+        labels = (spec.numeric[0].name, spec.target.name)
+        figures["predictive_band.png"] = _band(model, config, x, actual, calibration, labels)
     return figures
 
 

@@ -149,9 +149,13 @@ def predictive_band(
     *,
     interval: float = 0.95,
     bounds: tuple[Any, Any] | None = None,
+    x_label: str = "x",
+    y_label: str = "y",
 ) -> Figure:
     """Data, predictive mean and central ``interval`` band over a grid for a single-input
-    problem; ``bounds``: the band's (lower, upper) as predict gives them, else mean -/+ z std."""
+    problem; ``bounds``: the band's (lower, upper) as predict gives them, else mean -/+ z std.
+    ``x_label``, ``y_label``: the feature's and the target's column names, so the axes say
+    which columns (and units) they show."""
     (xs, ys), data_note = _finite(x, y_true)
     low, high = _bounds_or_gaussian(mean_grid, std_grid, interval, bounds)
     (grid, mean, lower, upper), grid_note = _finite(x_grid, mean_grid, low, high)
@@ -171,8 +175,8 @@ def predictive_band(
     ax.scatter(
         xs[shown], ys[shown], s=10, color="black", alpha=0.5, edgecolors="none", label="data"
     )
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
     ax.set_title(f"Predictive distribution{data_note}{grid_note}")
     ax.legend(loc="best")
     return fig
