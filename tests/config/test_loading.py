@@ -325,6 +325,23 @@ def test_a_name_not_about_the_data_and_a_file_setting_both_are_kept(tmp_path):
     assert data["name"] == "prediabetes-baseline"
 
 
+def test_a_file_extending_another_with_its_own_data_and_no_name_is_renamed(tmp_path):
+    """``extends: regression.yaml`` with ``data.source: gap.csv`` ran under diabetes-mlp
+    (found by a user pass); only ``--set data.source`` renamed."""
+    (tmp_path / "mine.yaml").write_text(
+        f"extends: {REPO / 'configs' / 'regression.yaml'}\n"
+        "data: {source: /data/gap.csv, target: y}\n"
+    )
+    assert resolve_config(tmp_path / "mine.yaml")[0]["name"] == "gap-mlp"
+    # Swapped again on the command line: named after the data it finally trains on.
+    data, _ = resolve_config(tmp_path / "mine.yaml", ["data.source=/data/penguins.csv"])
+    assert data["name"] == "penguins-mlp"
+    (tmp_path / "sweep.yaml").write_text(
+        f"extends: {REPO / 'configs' / 'sweep.yaml'}\ndata: {{source: /data/gap.csv}}\n"
+    )
+    assert resolve_config(tmp_path / "sweep.yaml")[0]["name"] == "gap-sweep"
+
+
 def test_a_shipped_name_written_with_hyphens_is_renamed_too():
     """configs/binary.yaml's breast-cancer-mlp spells sklearn:breast_cancer with hyphens."""
     data, _ = resolve_config(REPO / "configs" / "binary.yaml", ["data.source=/data/heart.csv"])

@@ -157,7 +157,13 @@ def _load_with_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, A
         merged = deep_merge(merged, parent_data)
         merged_origins.update(parent_origins)
     merged_origins.update(origins)
-    return deep_merge(merged, data), merged_origins
+    result = deep_merge(merged, data)
+    section = data.get("data")
+    if isinstance(section, dict) and "source" in section and "name" not in data:
+        # A file that extends another with its own data and no name of its own: as for
+        # ``--set data.source``, the inherited name's data word becomes this data's.
+        result = _renamed_for_data(result, before=merged)
+    return result, merged_origins
 
 
 def parse_override(text: str) -> tuple[KeyPath, Any]:
@@ -310,12 +316,19 @@ def _name_from_swapped_data(
     on ``--set data.source=penguins.csv`` under that name would read as a diabetes run in its
     directory, report, TensorBoard and tracking. So when an override sets ``data.source`` and
     none sets ``name``, the old data's stem, where the name holds it as a word, becomes the
-    new one's (``penguins-mlp``). A name that does not mention the old data claims nothing
-    about it and is kept, as is the name of a config whose files set both, or one set by an
-    override itself.
+    new one's (``penguins-mlp``); a file that ``extends:`` another with its own data source
+    and no name is renamed alike when it is loaded. A name that does not mention the old data
+    claims nothing about it and is kept, as is the name of a config whose files set both, or
+    one set by an override itself.
     """
     if not _overridden(origins, ("data", "source")) or _overridden(origins, ("name",)):
         return data
+    return _renamed_for_data(data, before=before)
+
+
+def _renamed_for_data(data: dict[str, Any], *, before: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its name's word for ``before``'s data source replaced by the stem of
+    its own (``diabetes-mlp`` on ``penguins.csv``: ``penguins-mlp``); as it is otherwise."""
     name = data.get("name")
     old_section, new_section = before.get("data"), data.get("data")
     old = data_stem(old_section.get("source")) if isinstance(old_section, dict) else ""
