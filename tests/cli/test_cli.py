@@ -90,8 +90,14 @@ def test_validate_names_a_missing_data_file_as_train_does(
             {"target": "diagnosis", "test": "{parquet}"},
             "{parquet}: target column 'diagnosis' is not in the data; columns: radius, texture",
         ),
+        (
+            {"target": "diagnosis", "source": "{semicolons}"},
+            "data.source {semicolons} has one column, 'radius;texture;diagnosis': it looks "
+            "separated by ';', and CSV files are read comma-separated; save it with commas (or "
+            "as Parquet)",
+        ),
     ],
-    ids=["target", "feature", "test-file"],
+    ids=["target", "feature", "test-file", "semicolons"],
 )
 def test_validate_names_a_missing_column_as_train_does(cli, write_config, tmp_path, data, expected):
     """validate said 'valid' for a config whose target is not a column of its CSV (a typo
@@ -102,11 +108,14 @@ def test_validate_names_a_missing_column_as_train_does(cli, write_config, tmp_pa
     )
     frame.to_csv(rows, index=False)
     frame.drop(columns="diagnosis").to_parquet(parquet, index=False)
-    data = {k: v.format(parquet=parquet) if isinstance(v, str) else v for k, v in data.items()}
+    semicolons = tmp_path / "semicolons.csv"
+    frame.to_csv(semicolons, index=False, sep=";")
+    files = {"parquet": parquet, "semicolons": semicolons}
+    data = {k: v.format(**files) if isinstance(v, str) else v for k, v in data.items()}
     config = tiny_config("binary", data={"source": str(rows), "validation": 0.25, **data})
     config["data"].pop("synthetic")
     path = write_config(config)
-    expected = f"toolkit: error: {expected.format(rows=rows, parquet=parquet)}\n"
+    expected = f"toolkit: error: {expected.format(rows=rows, **files)}\n"
     code = (
         "import sys\n"
         "from toolkit.cli import main\n"

@@ -95,6 +95,16 @@ def check_data_columns(config) -> None:
                 columns = list(pq.read_schema(path).names)
         except Exception as error:
             raise _read_error(error, label, path) from None
+        # A header of one column holding the others (a ';' file) or a name twice: train's
+        # message, not "target column 'y' is not in the data; columns: a;b;y".
+        if path.suffix.lower() == ".csv":
+            _check_header(path, label)
+        else:
+            from toolkit.data.streaming.files import header_problem
+
+            problem = header_problem(columns)
+            if problem:
+                raise DataError(f"{label} {path} {problem}")
         check_named_columns(columns, config, label=location)
 
 
