@@ -196,6 +196,21 @@ def _rows(index: pd.Index, limit: int = 5, shards: tuple[tuple[str, int], ...] =
     return f"row{'s' if len(index) > 1 else ''} {shown}{more}"
 
 
+def numbers_remedy(column: str, texts) -> str:
+    """What ends the message about text in a column of numbers. One text value throughout
+    ('?', '-', 'unknown') is most often a file's mark for a missing value (UCI tables use
+    '?'), which pandas does not read as missing: the remedy names that first, as treating
+    the column as categories would throw its numbers away."""
+    fix = f"fix the values, or list '{column}' in data.categorical to treat it as categories"
+    distinct = set(texts)
+    if len(distinct) != 1:
+        return fix
+    return (
+        f"if {next(iter(distinct))!r} marks a missing value, leave those cells empty (a "
+        f"missing number takes the training mean); else {fix}"
+    )
+
+
 def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
     """``row 17 holds 'oops' (also rows 20, 31)``: the first offending row and the others."""
     first, shards = bad[0], shards_of(values)
@@ -327,8 +342,8 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
             bad = present.index[~numbers.to_numpy()]
             raise DataError(
                 f"{label}: column '{column}' holds numbers in {math.floor(share * 100)}% of its "
-                f"rows, but {_text_in_numbers(values, bad)}; fix the values, or list "
-                f"'{column}' in data.categorical to treat it as categories"
+                f"rows, but {_text_in_numbers(values, bad)}; "
+                + numbers_remedy(column, present[bad])
             )
 
 

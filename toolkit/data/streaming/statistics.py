@@ -34,6 +34,7 @@ from toolkit.data.preprocessing import (
     is_constant,
     joined_label_type,
     label_type,
+    numbers_remedy,
     numeric_target,
     row_number,
     vocabulary,
@@ -334,8 +335,8 @@ class StatisticsAccumulator:
         more = f" and {len(text) - 3} more values" if len(text) > 3 else ""
         raise DataError(
             f"{self.config.source}: column '{column}' holds numbers in "
-            f"{math.floor(share * 100)}% of its training rows, but also {shown}{more}; fix the "
-            f"values, or list '{column}' in data.categorical to treat it as categories"
+            f"{math.floor(share * 100)}% of its training rows, but also {shown}{more}; "
+            + numbers_remedy(column, [value for value, _ in text])
         )
 
     @property
