@@ -271,7 +271,7 @@ CASES: list[Any] = [
             "data.source": _csv(d, _frame().assign(target=["x"] * 60 + ["y"] * 59 + ["z"])),
             "model.task": "multiclass",
         },
-        ("class 'z' of target has a single example", "data.stratify: false"),
+        ("class 'z' of target has a single example", "add examples of it or drop its row"),
         id="single-example-class-stratified",
     ),
     pytest.param(
@@ -639,6 +639,8 @@ def test_unseen_classes_are_counted_not_all_listed():
         encode_target(frame, spec, what="--data file rows.csv")
     message = str(caught.value)
     assert "not seen in training: new0, new1, new10, new100, new101 and 195 more" in message
+    # What to do, not only what is wrong (a user pass found the line without a remedy).
+    assert "and 195 more; the model predicts only the classes it was trained on: drop" in message
     assert message.endswith(
         "known: k0, k1, k10, k100, k101, k102, k103, k104, k105, k106, k107, k108, k109, k11, k110, k111, k112, k113, k114, k115 and 280 more"
     )

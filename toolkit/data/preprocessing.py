@@ -902,8 +902,9 @@ def encode_target(
     unknown = sorted(set(tokens) - set(index))
     if unknown:
         raise DataError(
-            f"{what}: target has classes not seen in training: {_some(unknown)}; "
-            f"known: {_some(target.classes, 20)}"
+            f"{what}: target has classes not seen in training: {_some(unknown)}; the model "
+            "predicts only the classes it was trained on: drop those rows, or add examples of "
+            f"them to the training rows; known: {_some(target.classes, 20)}"
         )
     dtype = np.float32 if target.task == "binary" else np.int32
     codes = pd.Index(target.classes).get_indexer(tokens)

@@ -68,7 +68,9 @@ def _split_off(
     if len(lonely):
         raise DataError(
             f"class '{lonely.index[0]}' of target has a single example, so a stratified "
-            f"{what} split is impossible; add examples or set data.stratify: false"
+            f"{what} split is impossible; add examples of it or drop its row (with "
+            "data.stratify: false the row lands in one split, and a class only held out "
+            "cannot be scored)"
         )
     # scikit-learn's own errors ("With n_samples=384, test_size=0.999 and train_size=None, the
     # resulting train set will be empty. Adjust any of the aforementioned parameters.") named
