@@ -126,3 +126,45 @@ def test_a_wrong_positive_class_is_one_line_and_no_run(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_init_from_a_run_with_the_other_positive_class_is_refused(cli, write_config, tmp_path):
+    """The copied logit is the log-odds of the source's second class: a run choosing the
+    other positive class started predicting the opposite (test ROC AUC 1 - the source's)."""
+    import toolkit
+
+    source = toolkit.train(_config(tmp_path), verbose=0).path  # positive: 'legit'
+    spec = json.loads((source / "preprocessing.json").read_text())
+    assert spec["target"]["classes"] == ["fraud", "legit"]
+
+    config = _config(tmp_path, positive_class="fraud")
+    config["model"] = {**config["model"], "init_from": str(source)}
+    config["name"] = "flipped"
+    result = cli("train", write_config(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(
+        "its output is the probability of 'legit', this run's of 'fraud', so it would start "
+        "predicting the opposite class; set data.positive_class: legit (as that run had), "
+        "or train without init_from"
+    )
+    assert not (tmp_path / "runs" / "flipped").exists()
+
+    # The remedy: the source's own positive class, whose copied logit keeps its meaning.
+    config["data"]["positive_class"] = "legit"
+    config["training"]["epochs"] = 1
+    config["training"]["optimizer"] = {"name": "sgd", "learning_rate": 1e-9}
+    result = cli("train", write_config(config))
+    assert result.returncode == 0, result.stderr
+    run = Path(result.stdout.strip().splitlines()[-1])
+    # Independent of the toolkit's metrics: sklearn's ROC AUC of each run's predictions of
+    # the same rows, for P('legit'), agree (weights copied, not moved).
+    frame = pd.read_csv(tmp_path / "rows.csv")
+    aucs = []
+    for run_dir in (source, run):
+        predicted = toolkit.load_run(run_dir).predict(frame.drop(columns="label"))
+        aucs.append(
+            metrics.roc_auc_score(frame["label"] == "legit", predicted["probability_legit"])
+        )
+    assert aucs[0] == pytest.approx(aucs[1], abs=1e-3)

@@ -366,6 +366,7 @@ def _check_init_from(config: ExperimentConfig, data: PreparedData) -> None:
             "shapes of one of this model's, so nothing would be copied; start from a run "
             "with the same body (block sizes, input columns, ensemble members)"
         )
+    _check_init_from_classes(config, data)
     frozen = frozen_layers(model, freeze=config.model.freeze, prefixes=block_prefixes(config.model))
     missing = [layer.name for layer in frozen if layer.weights and layer.name not in matched]
     if missing:
@@ -373,6 +374,31 @@ def _check_init_from(config: ExperimentConfig, data: PreparedData) -> None:
             f"model.freeze {config.model.freeze} would keep {', '.join(missing)} fixed at "
             f"its random start: {where} has no layer of that name and weight shapes"
         )
+
+
+def _check_init_from_classes(config: ExperimentConfig, data: PreparedData) -> None:
+    """A binary ``model.init_from`` run must have its two classes in this run's order: the
+    one logit copied from it is the log-odds of its second class, so a source trained with
+    the other positive class (``data.positive_class``) starts this run predicting the
+    opposite (test accuracy 1 - the source's, ROC AUC 1 - the source's)."""
+    from toolkit.data.preprocessing import FeatureSpec
+    from toolkit.runs import open_run_directory
+
+    mine = data.spec.target
+    source = open_run_directory(config.model.init_from)
+    if mine.task != "binary" or not source.preprocessing.exists():
+        return
+    theirs = FeatureSpec.from_json(source.preprocessing.read_text()).target
+    if theirs.task != "binary" or list(theirs.classes) == list(mine.classes):
+        return
+    if sorted(theirs.classes) != sorted(mine.classes):
+        return  # other labels: the head is a starting point, not the same classes' odds
+    raise ConfigError(
+        f"model.init_from {config.model.init_from}: its output is the probability of "
+        f"'{theirs.classes[1]}', this run's of '{mine.classes[1]}', so it would start "
+        f"predicting the opposite class; set data.positive_class: {theirs.classes[1]} "
+        "(as that run had), or train without init_from"
+    )
 
 
 def _write_and_fit(
