@@ -383,3 +383,25 @@ def test_a_penalised_objective_is_not_warned_of_when_the_model_is_not_searched(t
     config = sweep_config(tmp_path, search_space={"training.batch_size": {"choice": [16, 32]}})
     config["model"]["weight_prior_scale"] = 0.5
     assert penalised_objective_warning(validate_config(config)) is None
+
+
+def test_the_positive_class_is_not_searched(cli, write_config, tmp_path):
+    """A grid over data.positive_class [fraud, legit] with objective validation.f1 named the
+    'legit' trial best (f1 0.90 against 0.50): the common class's f1 beside the rare one's."""
+    config = sweep_config(
+        tmp_path,
+        algorithm="grid",
+        objective="validation.f1",
+        search_space={"data.positive_class": {"choice": ["fraud", "legit"]}},
+    )
+    config["model"]["task"] = "binary"
+    config["data"]["source"] = "synthetic:binary"
+    result = cli("validate", write_config(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(
+        "tuner.search_space.data.positive_class: data.positive_class chooses the class that "
+        "precision, recall, f1 and pr_auc score, so trials would be ranked on different "
+        "classes' scores; set it under data:, outside the search space"
+    )
