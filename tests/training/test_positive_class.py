@@ -50,6 +50,13 @@ def test_the_common_class_as_positive_is_warned_of(cli, write_config, tmp_path):
     )
     assert warning.endswith("to score the rare class set data.positive_class: fraud")
     assert f"; warning: {warning}" in result.stderr
+    # The report's metrics table says which class its precision, recall, f1, pr_auc score.
+    run = Path(result.stdout.strip().splitlines()[-1])
+    assert cli("report", run).returncode == 0
+    assert (
+        "- **positive class (precision, recall, f1, pr_auc)**: legit\n"
+        in (run / "report.md").read_text()
+    )
 
 
 @pytest.mark.parametrize("streaming", [False, True])
@@ -90,6 +97,12 @@ def test_the_positive_class_is_scored_and_predicted(cli, write_config, tmp_path,
             assert ours[name] is None, name
         else:
             assert ours[name] == pytest.approx(value, abs=1e-6), name
+    # report.md names the class the metrics above were checked against.
+    assert cli("report", run).returncode == 0
+    assert (
+        "- **positive class (precision, recall, f1, pr_auc)**: fraud\n"
+        in (run / "report.md").read_text()
+    )
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,19 @@ def _penalty(directory: Path) -> str | None:
     return found[0] if found else None
 
 
+def _positive_class(record: dict, metrics: dict) -> str | None:
+    """A binary run's positive class, the second of metrics.json's ``class_names``: the
+    metrics table's precision, recall, f1 and pr_auc score it ('legit' of 'fraud'/'legit'
+    by default, 'fraud' with data.positive_class), and nothing else in the report says so."""
+    if record.get("task") != "binary":
+        return None
+    for split in metrics.values():
+        names = split.get("class_names") if isinstance(split, dict) else None
+        if isinstance(names, list) and len(names) == 2:
+            return str(names[1])
+    return None
+
+
 def _overview(
     record: dict,
     metrics: dict,
@@ -130,6 +143,9 @@ def _overview(
         ("ended", record.get("ended")),
         ("duration", duration(record.get("started"), record.get("ended"))),
     ]
+    positive = _positive_class(record, metrics)
+    if positive is not None:
+        items.insert(2, ("positive class (precision, recall, f1, pr_auc)", positive))
     if repeat:
         seeds = record.get("seeds") or metrics.get("seeds")
         items += [
