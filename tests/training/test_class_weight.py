@@ -143,3 +143,24 @@ def test_a_wrong_class_weight_is_one_line_and_no_run(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_repeat_groups_report_names_its_class_weights_and_positive_class(
+    cli, write_config, tmp_path
+):
+    """report.md of ``--repeat 2`` showed the seeds' mean precision and recall with neither
+    the weighted loss nor the class they score: run.json of a group holds neither."""
+    config = _logistic_config(tmp_path, "balanced")
+    config["data"]["positive_class"] = "yes"
+    config["training"]["epochs"] = 2
+    result = cli("train", write_config(config), "--repeat", "2")
+    assert result.returncode == 0, result.stderr
+    group = result.stdout.strip().splitlines()[-1]
+    reported = cli("report", group)
+    assert reported.returncode == 0, reported.stderr
+
+    labels = (pd.read_csv(tmp_path / "train.csv")["churn"] == "yes").astype(int).to_numpy()
+    no, yes = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
+    report = (Path(group) / "report.md").read_text()
+    assert f"- **class weights (training loss)**: no {no:.4g}, yes {yes:.4g}\n" in report
+    assert "- **positive class (precision, recall, f1, pr_auc)**: yes\n" in report

@@ -132,7 +132,10 @@ def _overview(
     history: pd.DataFrame | None,
     repeat: bool,
     penalty: str | None = None,
+    seed: tuple[dict, dict] = ({}, {}),
 ) -> Section:
+    """The run's facts; a repeat group's class weights and positive class are its first seed
+    run's (``seed``: its run.json and metrics.json), which every seed shares."""
     devices = record.get("devices")
     versions = record.get("versions") or {}
     items: list[tuple[str, Any]] = [
@@ -143,7 +146,7 @@ def _overview(
         ("ended", record.get("ended")),
         ("duration", duration(record.get("started"), record.get("ended"))),
     ]
-    positive = _positive_class(record, metrics)
+    positive = _positive_class(record, metrics) or _positive_class(record, seed[1])
     if positive is not None:
         items.insert(2, ("positive class (precision, recall, f1, pr_auc)", positive))
     if repeat:
@@ -154,12 +157,12 @@ def _overview(
         ]
     else:
         items += [("seed", record.get("seed")), *_history_facts(history, record, penalty)]
-        weights = record.get("class_weight")
-        if isinstance(weights, dict) and weights:
-            # training.class_weight moves the probabilities toward the rare classes: a reader
-            # of the metrics below must know the loss was weighted.
-            shown = ", ".join(f"{label} {weight:.4g}" for label, weight in weights.items())
-            items.append(("class weights (training loss)", shown))
+    weights = record.get("class_weight") or seed[0].get("class_weight")
+    if isinstance(weights, dict) and weights:
+        # training.class_weight moves the probabilities toward the rare classes: a reader
+        # of the metrics below must know the loss was weighted.
+        shown = ", ".join(f"{label} {weight:.4g}" for label, weight in weights.items())
+        items.append(("class weights (training loss)", shown))
     items += [
         ("devices", ", ".join(map(str, devices)) if isinstance(devices, list) else devices),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()) or None),
@@ -441,6 +444,15 @@ def _config(directory: Path) -> Section | None:
     return None if config is None else Section("Config", [Code(config)])
 
 
+def _first_seed(directory: Path, record: dict) -> tuple[dict, dict]:
+    """The run.json and metrics.json of a repeat group's first seed run ({} where missing)."""
+    runs = record.get("runs")
+    if not isinstance(runs, list) or not runs or not isinstance(runs[0], str):
+        return {}, {}
+    first = directory / runs[0]
+    return read_json(first / "run.json"), read_json(first / "metrics.json")
+
+
 def run_report(directory: Path, *, killed: bool = False) -> Report:
     """The report of a run (or repeat-group) directory; ``killed``: no process is writing it,
     so a ``running`` status in run.json is shown as ``killed``."""
@@ -465,7 +477,14 @@ def run_report(directory: Path, *, killed: bool = False) -> Report:
     seeds = _seed_runs(directory, record) if repeat else None  # draws seed_curves.png first
     figures = plot_figures(directory)
     sections = [
-        _overview(record, metrics, history, repeat, _penalty(directory)),
+        _overview(
+            record,
+            metrics,
+            history,
+            repeat,
+            _penalty(directory),
+            _first_seed(directory, record) if repeat else ({}, {}),
+        ),
         why_it_stopped(record),
         _warnings(record, directory if repeat else None),
         _metrics(metrics, _interval_level(directory)),
