@@ -363,3 +363,30 @@ def test_compare_marks_no_best_value_between_runs_of_other_tasks(tmp_path):
     (runs[1] / "config.yaml").write_text(yaml.safe_dump(tiny_config("binary")))
     assert run_cli("compare", *runs, "--output", tmp_path / "same").returncode == 0
     assert "**0.97**" in (tmp_path / "same" / "compare.md").read_text()
+
+
+def test_compare_marks_no_best_value_between_runs_scoring_other_positive_classes(tmp_path):
+    """A run without data.positive_class (scoring 'legit', the second sorted label) showed
+    n/a beside another's 'fraud', and its recall 0.86 was marked best beside 'fraud''s 0.27."""
+    runs = []
+    for name, positive, recall in (("a", None, 0.86), ("b", "fraud", 0.27)):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        config = tiny_config("binary")
+        if positive:
+            config["data"]["positive_class"] = positive
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        (run / "run.json").write_text(json.dumps({"status": "completed"}))
+        classes = ["legit", "fraud"] if positive else ["fraud", "legit"]
+        target = {"name": "label", "task": "binary", "classes": classes, "label_type": "str"}
+        (run / "preprocessing.json").write_text(json.dumps({"target": target}))
+        metrics = {"evaluated_on": "test", "test": {"accuracy": 0.8, "recall": recall}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        (run / "history.csv").write_text("epoch,val_loss\n1,0.5\n2,0.4\n")
+        runs.append(run)
+    result = run_cli("compare", *runs, "--output", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert "note: the runs differ in data.positive_class (legit, fraud)" in result.stdout
+    markdown = (tmp_path / "out" / "compare.md").read_text()
+    assert "| data.positive_class | legit | fraud |" in markdown
+    assert "**" not in markdown.replace("*Note:", "")
