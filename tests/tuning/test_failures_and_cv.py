@@ -128,3 +128,39 @@ def test_a_class_with_fewer_rows_than_folds_is_one_warning_line(write_config, tm
         "toolkit: warning: tuner.cv_folds 3: class 'rare' (2 rows) of the training split "
         "cannot be in every fold's validation rows; fewer folds, or more rows of them, fix it"
     ]
+
+
+@pytest.mark.parametrize(
+    ("base", "space", "prefix"),
+    [
+        (
+            None,
+            {"training.class_weight": {"choice": ["balanced", {"yse": 5}]}},
+            "tuner.search_space.training.class_weight: ",
+        ),
+        ({"yse": 5}, {"model.dropout": {"choice": [0.0, 0.1]}}, "training.class_weight: "),
+    ],
+    ids=["searched", "base"],
+)
+def test_a_class_weight_label_that_is_not_a_class_is_refused_before_the_sweep(
+    write_config, tmp_path, base, space, prefix
+):
+    """A searched choice {yse: 5} failed each trial that drew it after the others trained; in
+    the base config every trial failed ('sweep failed: no trial completed')."""
+    rng = pd.Series(range(120))
+    pd.DataFrame({"x": rng * 0.1, "churn": ["yes" if i % 5 == 0 else "no" for i in rng]}).to_csv(
+        tmp_path / "churn.csv", index=False
+    )
+    config = sweep_config(tmp_path, algorithm="grid", max_trials=2, search_space=space)
+    config["data"] = {"source": str(tmp_path / "churn.csv"), "target": "churn"}
+    config["model"]["task"] = "binary"
+    config["tuner"]["objective"] = "validation.f1"
+    config["training"]["class_weight"] = base
+    result = run_cli("tune", write_config(config), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(
+        f"{prefix}'yse' is not a class of target 'churn' (did you mean 'yes'?); classes: no, yes"
+    )
+    assert not list(tmp_path.glob("out/**/sweep-*")), "no sweep directory"

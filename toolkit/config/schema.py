@@ -1136,6 +1136,12 @@ ClassWeight = Annotated[
 ]
 
 
+def class_weight_setting(value: Any) -> str | dict[str, float] | None:
+    """``training.class_weight`` as the schema keeps it, from a raw value (a search-space
+    choice: labels as text, YAML's true as "True")."""
+    return _class_weight(value)
+
+
 class TrainingConfig(Strict):
     """How long and how fast to train."""
 

@@ -22,7 +22,7 @@ from toolkit.config.loading import validate_config
 from toolkit.config.schema import ExperimentConfig, ModelConfig
 from toolkit.data.prepared import PreparedData, prepare_data
 from toolkit.data.preprocessing import refit_spec
-from toolkit.errors import DataError, RunInterrupted, ToolkitError
+from toolkit.errors import ConfigError, DataError, RunInterrupted, ToolkitError
 from toolkit.runs import utc_now
 from toolkit.text import counted
 from toolkit.training.train import RunResult, train
@@ -210,6 +210,30 @@ class TrialRunner:
                 )
         if folds[0].spec.image is not None:
             self._check_backbone_weights(config, folds[0].spec.image.shape)
+        self._check_class_weights(config, folds[0])
+
+    def _check_class_weights(self, config: ExperimentConfig, data: PreparedData) -> None:
+        """Every training.class_weight the search can pick names only classes of the target:
+        a label that is not one failed each trial that drew it, after the others had trained
+        (all of them, 'sweep failed: no trial completed', when the base config named it)."""
+        from toolkit.config.schema import class_weight_setting
+        from toolkit.training.class_weight import check_class_weight
+
+        searched = next(
+            (dim for dim in self.space.dimensions if dim.name == "training.class_weight"), None
+        )
+        if searched is None:
+            check_class_weight(config, data.spec)
+            return
+        for choice in searched.spec.probe_values():
+            training = config.training.model_copy(
+                update={"class_weight": class_weight_setting(choice)}
+            )
+            try:
+                check_class_weight(config.model_copy(update={"training": training}), data.spec)
+            except ConfigError as error:
+                reason = str(error).removeprefix("training.class_weight: ")
+                raise ConfigError(f"{self.space.label(searched.name)}: {reason}") from None
 
     def _backbone_models(self, config: ExperimentConfig) -> list[ModelConfig]:
         """The base model and, for each choice of each searched path, the model a trial with
