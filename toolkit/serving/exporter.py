@@ -255,8 +255,10 @@ def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> di
     from toolkit.models.layers.sampling import portable_sampling
     from toolkit.models.layers.stochastic import set_stochastic
     from toolkit.serving.outputs import (
+        Respell,
         ServingPlan,
         input_signature,
+        respellings,
         serving_function,
         serving_names,
     )
@@ -266,14 +268,21 @@ def _build(model, run, fmt: Format, staging: Path, mc_samples: int | None) -> di
     )
     signature = input_signature(model)
     columns = {name: key for key, name in serving_names(model).items()}
+    vocabularies = {feature.name: feature.vocabulary for feature in run.spec.categorical}
+    respell = {
+        column: Respell(vocabularies[column], aliases)
+        for column, aliases in respellings(run.spec).items()
+    }
     saved_model = staging / "saved_model"
     set_stochastic(model, plan.stochastic)
     try:
         with portable_sampling():
             archive = keras.export.ExportArchive()
             archive.track(model)
+            for layer in respell.values():
+                archive.track(layer.lookup)
             archive.add_endpoint(
-                "serve", serving_function(model, plan), input_signature=[signature]
+                "serve", serving_function(model, plan, respell), input_signature=[signature]
             )
             archive.write_out(str(saved_model), verbose=False)
     finally:

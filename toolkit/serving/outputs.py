@@ -21,6 +21,7 @@ component, as in ``toolkit.evaluation.predict``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -319,15 +320,79 @@ def summarize(plan: ServingPlan, draws) -> dict[str, Any]:
     return outputs
 
 
-def serving_function(model, plan: ServingPlan) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _spellings(token: str) -> list[str]:
+    """The spellings of the number ``token`` spells that a client is likely to send: ``4``
+    and ``4.0`` (``str`` of pandas' float, as a whole-number column with blanks reads)."""
+    try:
+        number = float(token)
+    except ValueError:
+        return []
+    if not math.isfinite(number):
+        return []
+    spellings = [str(number)]
+    if number.is_integer():
+        spellings.append(str(int(number)))
+    return spellings
+
+
+def respellings(spec: FeatureSpec) -> dict[str, dict[str, str]]:
+    """Per categorical column whose vocabulary holds numbers: each other spelling of one of
+    them -> the vocabulary's token. ``toolkit predict`` reads '4.0' as training's '4' (and
+    '4' as a streamed run's '4.0'); the export must too, or such rows fall out of the
+    vocabulary into the out-of-vocabulary bucket."""
+    result: dict[str, dict[str, str]] = {}
+    for feature in spec.categorical:
+        known = set(feature.vocabulary)
+        aliases: dict[str, str] = {}
+        for token in feature.vocabulary:
+            for spelling in _spellings(token):
+                if spelling not in known:
+                    aliases.setdefault(spelling, token)
+        if aliases:
+            result[feature.name] = aliases
+    return result
+
+
+class Respell:
+    """A categorical input's other spellings mapped to its vocabulary's tokens inside the
+    graph: a string -> index lookup (as the model's own StringLookup, which every format
+    converts) and a gather from the tokens; a token that is neither becomes one outside the
+    vocabulary, which the model scores as it scored the original, as out-of-vocabulary."""
+
+    def __init__(self, vocabulary: list[str], aliases: dict[str, str]) -> None:
+        import keras
+
+        keys = [*vocabulary, *aliases]
+        unseen = unique_name("<not in the vocabulary>", set(keys))
+        self.lookup = keras.layers.StringLookup(
+            vocabulary=keys, num_oov_indices=1, output_mode="int"
+        )
+        self.lookup.build((None, 1))  # ExportArchive tracks built layers only
+        self.tokens = [unseen, *vocabulary, *aliases.values()]
+
+    def __call__(self, values):
+        import tensorflow as tf
+
+        return tf.gather(tf.constant(self.tokens), self.lookup(values))
+
+
+def serving_function(
+    model, plan: ServingPlan, respell: dict[str, Respell] | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """``inputs -> outputs``: ``plan.passes`` passes of ``model`` (sampling on, each pass its
-    own draws) summarised as ``summarize`` says. Trace it inside ``portable_sampling()``."""
+    own draws) summarised as ``summarize`` says. ``respell``: per categorical column (the
+    model's input key), its other spellings mapped to the vocabulary's (``respellings``).
+    Trace it inside ``portable_sampling()``."""
     import tensorflow as tf
 
     names = serving_names(model)
+    respell = respell or {}
 
     def one_pass(inputs: dict[str, Any]):
         by_key = {key: inputs[name] for key, name in names.items()}
+        by_key = {
+            key: respell[key](value) if key in respell else value for key, value in by_key.items()
+        }
         output = tf.cast(model(by_key, training=False), tf.float32)
         # An ensemble's (n, members, k): each member is a draw of its own.
         return tf.transpose(output, [1, 0, 2]) if plan.members > 1 else output[None]
