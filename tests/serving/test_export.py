@@ -468,56 +468,8 @@ def test_an_integer_target_is_exported_as_integer_labels(tmp_path):
         np.testing.assert_array_equal(got.ravel(), expected, err_msg=fmt)
 
 
-@pytest.mark.slow
-def test_a_whole_number_category_spelt_as_pandas_writes_it_is_that_category(tmp_path):
-    """A whole-number categorical column with blanks, written by pandas as '4.0', is read in
-    training as the categories '1', '2', '4'. ``toolkit predict`` reads the cell '4.0' as '4';
-    the export took it as an unseen category (the out-of-vocabulary bucket), so a service
-    feeding the CSV's text got other probabilities than predict for every such row. In a fresh
-    process without the toolkit, each format gives '4.0' the probabilities it gives '4', and
-    those of ``toolkit predict`` on the same CSV."""
-    rng = np.random.default_rng(11)
-    rows = 160
-    grade = rng.choice([1.0, 2.0, 4.0], rows)
-    grade[rng.random(rows) < 0.1] = np.nan
-    table = pd.DataFrame({"x0": rng.normal(size=rows), "grade": grade})
-    score = table["x0"] + 2.0 * (table["grade"] == 4.0) - 2.0 * (table["grade"] == 1.0)
-    table["label"] = np.where(score + rng.normal(scale=0.3, size=rows) > 0, "yes", "no")
-    table.to_csv(tmp_path / "rows.csv", index=False)
-    config = tiny_config(
-        "binary",
-        data={
-            "source": str(tmp_path / "rows.csv"),
-            "target": "label",
-            "validation": 0.25,
-            "categorical": ["grade"],
-        },
-        training={"epochs": 5, "batch_size": 16},
-    )
-    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
-    assert run.status == "completed", run.reason
-    assert run.spec.categorical[0].vocabulary[:3] == ["1", "2", "4"]
-    new = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 6), "grade": [1.0, 2.0, 4.0] * 2})
-    new.to_csv(tmp_path / "new.csv", index=False)
-    assert "4.0" in (tmp_path / "new.csv").read_text()
-    done = run_cli(
-        "predict", run.path, "--input", tmp_path / "new.csv", "--output", tmp_path / "p.csv"
-    )
-    assert done.returncode == 0, done.stderr
-    expected = pd.read_csv(tmp_path / "p.csv")["probability_yes"].to_numpy()
-    text = pd.read_csv(tmp_path / "new.csv", dtype=str)["grade"].to_numpy(dtype=object)
-    numeric = new[["x0"]].to_numpy(np.float32)
-    np.savez(tmp_path / "as-written.npz", numeric=numeric, grade=text.reshape(-1, 1))
-    spelt = np.asarray([v.removesuffix(".0") for v in text], dtype=object).reshape(-1, 1)
-    np.savez(tmp_path / "as-trained.npz", numeric=numeric, grade=spelt)
-    jobs = []
-    for fmt in ("saved_model", "onnx"):
-        path = tmp_path / f"m{FORMAT_SUFFIXES[fmt]}"
-        done = run_cli("export", run.path, "--format", fmt, "--output", path)
-        assert done.returncode == 0, done.stderr
-        for rows in ("as-written", "as-trained"):
-            job = {"key": f"{fmt}/{rows}", "format": fmt, "path": str(path)}
-            jobs.append({**job, "rows": str(tmp_path / f"{rows}.npz")})
+def _fresh_outputs(tmp_path: Path, jobs: list[dict]) -> dict[str, np.ndarray]:
+    """``FRESH``'s outputs for ``jobs``: a process with neither Keras nor the toolkit."""
     out = tmp_path / "outputs.npz"
     done = subprocess.run(
         [sys.executable, "-c", FRESH, json.dumps(jobs), str(out)],
@@ -527,9 +479,116 @@ def test_a_whole_number_category_spelt_as_pandas_writes_it_is_that_category(tmp_
         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    outputs = dict(np.load(out))
+    return dict(np.load(out))
+
+
+@pytest.fixture(scope="module")
+def whole_number_category(tmp_path_factory):
+    """A binary run on a whole-number categorical column with blanks (pandas writes it as
+    '1.0', '2.0', '4.0' and empty cells; training reads the categories '1', '2', '4' and
+    '<missing>'), exported to SavedModel and ONNX by the command line."""
+    base = tmp_path_factory.mktemp("whole-number")
+    rng = np.random.default_rng(11)
+    rows = 160
+    grade = rng.choice([1.0, 2.0, 4.0], rows)
+    grade[rng.random(rows) < 0.2] = np.nan
+    table = pd.DataFrame({"x0": rng.normal(size=rows), "grade": grade})
+    score = table["x0"] + 2.0 * (table["grade"] == 4.0) - 2.0 * (table["grade"] == 1.0)
+    score += 3.0 * table["grade"].isna()
+    table["label"] = np.where(score + rng.normal(scale=0.3, size=rows) > 0, "yes", "no")
+    table.to_csv(base / "rows.csv", index=False)
+    config = tiny_config(
+        "binary",
+        data={
+            "source": str(base / "rows.csv"),
+            "target": "label",
+            "validation": 0.25,
+            "categorical": ["grade"],
+        },
+        training={"epochs": 5, "batch_size": 16},
+    )
+    run = toolkit.train(config, output_dir=base / "runs", verbose=0)
+    assert run.status == "completed", run.reason
+    assert run.spec.categorical[0].vocabulary == ["1", "2", "4", "<missing>"]
+    exports = {}
     for fmt in ("saved_model", "onnx"):
-        written = outputs[f"{fmt}/as-written/probabilities"][:, 1]
-        trained = outputs[f"{fmt}/as-trained/probabilities"][:, 1]
+        path = base / f"m{FORMAT_SUFFIXES[fmt]}"
+        done = run_cli("export", run.path, "--format", fmt, "--output", path)
+        assert done.returncode == 0, done.stderr
+        exports[fmt] = path
+    return run, exports
+
+
+def _predicted(run, tmp_path: Path, frame: pd.DataFrame) -> np.ndarray:
+    """``toolkit predict``'s probability of 'yes' on ``frame`` written as a CSV."""
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    output = tmp_path / "p.csv"
+    done = run_cli("predict", run.path, "--input", tmp_path / "new.csv", "--output", output)
+    assert done.returncode == 0, done.stderr
+    return pd.read_csv(output)["probability_yes"].to_numpy()
+
+
+def _served(tmp_path: Path, exports: dict, variants: dict[str, dict]) -> dict[str, np.ndarray]:
+    """Each export's probability of 'yes' on each variant's inputs, in a fresh process."""
+    jobs = []
+    for name, inputs in variants.items():
+        np.savez(tmp_path / f"{name}.npz", **inputs)
+        for fmt, path in exports.items():
+            job = {"key": f"{fmt}/{name}", "format": fmt, "path": str(path)}
+            jobs.append({**job, "rows": str(tmp_path / f"{name}.npz")})
+    outputs = _fresh_outputs(tmp_path, jobs)
+    return {
+        key.removesuffix("/probabilities"): value[:, 1]
+        for key, value in outputs.items()
+        if key.endswith("/probabilities")
+    }
+
+
+@pytest.mark.slow
+def test_a_whole_number_category_spelt_as_pandas_writes_it_is_that_category(
+    whole_number_category, tmp_path
+):
+    """``toolkit predict`` reads the cell '4.0' as training's '4'; the export took it as an
+    unseen category (the out-of-vocabulary bucket), so a service feeding the CSV's text got
+    other probabilities than predict for every such row. In a fresh process without the
+    toolkit, each format gives '4.0' the probabilities it gives '4', and those of predict."""
+    run, exports = whole_number_category
+    new = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 6), "grade": [1.0, 2.0, 4.0] * 2})
+    expected = _predicted(run, tmp_path, new)
+    assert "4.0" in (tmp_path / "new.csv").read_text()
+    text = pd.read_csv(tmp_path / "new.csv", dtype=str)["grade"].to_numpy(dtype=object)
+    spelt = np.asarray([v.removesuffix(".0") for v in text], dtype=object)
+    numeric = new[["x0"]].to_numpy(np.float32)
+    got = _served(
+        tmp_path,
+        exports,
+        {
+            "written": {"numeric": numeric, "grade": text.reshape(-1, 1)},
+            "trained": {"numeric": numeric, "grade": spelt.reshape(-1, 1)},
+        },
+    )
+    for fmt in exports:
+        written, trained = got[f"{fmt}/written"], got[f"{fmt}/trained"]
         np.testing.assert_allclose(written, trained, rtol=1e-6, atol=1e-6, err_msg=fmt)
         np.testing.assert_allclose(written, expected, rtol=1e-5, atol=1e-5, err_msg=fmt)
+
+
+@pytest.mark.slow
+def test_a_missing_category_sent_as_empty_or_nan_is_missing(whole_number_category, tmp_path):
+    """``toolkit predict`` scores an empty cell as the column's missing category, which
+    training learnt; the export had no way to say missing but its internal token '<missing>'
+    (documented nowhere): the empty string or 'nan' a service sends (``str`` of a NaN) fell
+    into the out-of-vocabulary bucket, with other probabilities than predict's. In a fresh
+    process, each format gives '', 'nan', 'None' and '<missing>' predict's probabilities."""
+    run, exports = whole_number_category
+    new = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 4), "grade": [np.nan] * 4})
+    expected = _predicted(run, tmp_path, new)
+    numeric = new[["x0"]].to_numpy(np.float32)
+    spellings = {"empty": "", "nan": "nan", "none": "None", "token": "<missing>"}
+    variants = {
+        name: {"numeric": numeric, "grade": np.full((4, 1), text, dtype=object)}
+        for name, text in spellings.items()
+    }
+    got = _served(tmp_path, exports, variants)
+    for key, value in got.items():
+        np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5, err_msg=key)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import FeatureSpec, typed_labels
+from toolkit.data.preprocessing import MISSING_TOKEN, FeatureSpec, typed_labels
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.text import unique_name
 
@@ -335,15 +335,25 @@ def _spellings(token: str) -> list[str]:
     return spellings
 
 
+# What pandas' read_csv reads as missing (its default na_values), so ``toolkit predict`` scores
+# it as ``MISSING_TOKEN``; a client has no missing string to send, and sends one of these.
+_MISSING_SPELLINGS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
 def respellings(spec: FeatureSpec) -> dict[str, dict[str, str]]:
-    """Per categorical column whose vocabulary holds numbers: each other spelling of one of
-    them -> the vocabulary's token. ``toolkit predict`` reads '4.0' as training's '4' (and
-    '4' as a streamed run's '4.0'); the export must too, or such rows fall out of the
-    vocabulary into the out-of-vocabulary bucket."""
+    """Per categorical column: each other spelling of one of its vocabulary's tokens -> that
+    token. ``toolkit predict`` reads '4.0' as training's '4' (and '4' as a streamed run's
+    '4.0'), and an empty cell or 'nan' as missing; the export must too, or such rows fall
+    out of the vocabulary into the out-of-vocabulary bucket."""
     result: dict[str, dict[str, str]] = {}
     for feature in spec.categorical:
         known = set(feature.vocabulary)
         aliases: dict[str, str] = {}
+        if MISSING_TOKEN in known:
+            aliases = {text: MISSING_TOKEN for text in _MISSING_SPELLINGS if text not in known}
         for token in feature.vocabulary:
             for spelling in _spellings(token):
                 if spelling not in known:
