@@ -592,3 +592,56 @@ def test_a_missing_category_sent_as_empty_or_nan_is_missing(whole_number_categor
     got = _served(tmp_path, exports, variants)
     for key, value in got.items():
         np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.slow
+def test_a_boolean_column_spelt_true_in_lower_case_is_that_category(tmp_path):
+    """pandas reads a CSV column of 'true'/'false' (as R, Spark and JSON write booleans) as
+    booleans, so training learnt the categories 'True' and 'False'; ``toolkit predict`` and
+    ``evaluate --data`` read the same file's cells as text, and scored every row of it as an
+    unseen category (a warning naming 'true' and 'false' for all 569 rows of a breast-cancer
+    table). Predict on the training file now gives, and each export in a fresh process gives
+    for 'true' and 'TRUE', the probabilities of the vocabulary's own 'True' and 'False'."""
+    rng = np.random.default_rng(13)
+    rows = 160
+    table = pd.DataFrame({"x0": rng.normal(size=rows), "flag": rng.random(rows) < 0.5})
+    score = table["x0"] + 3.0 * table["flag"] - 1.5
+    table["label"] = np.where(score + rng.normal(scale=0.3, size=rows) > 0, "yes", "no")
+    table["flag"] = table["flag"].map({True: "true", False: "false"})
+    table.to_csv(tmp_path / "rows.csv", index=False)
+    config = tiny_config(
+        "binary",
+        data={"source": str(tmp_path / "rows.csv"), "target": "label", "validation": 0.25},
+        training={"epochs": 5, "batch_size": 16},
+    )
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    assert run.status == "completed", run.reason
+    assert run.spec.categorical[0].vocabulary == ["False", "True"]
+    output = tmp_path / "p.csv"
+    done = run_cli("predict", run.path, "--input", tmp_path / "rows.csv", "--output", output)
+    assert done.returncode == 0, done.stderr
+    assert "never seen in training" not in done.stderr
+    expected = pd.read_csv(output)["probability_yes"].to_numpy()
+    exports = {}
+    for fmt in ("saved_model", "onnx"):
+        exports[fmt] = run.export(tmp_path / f"m{FORMAT_SUFFIXES[fmt]}", format=fmt)
+    numeric = table[["x0"]].to_numpy(np.float32)
+    text = table["flag"].to_numpy(dtype=object)
+    variants = {
+        "vocabulary": {
+            "numeric": numeric,
+            "flag": np.char.capitalize(text.astype(str)).astype(object),
+        },
+        "lower": {"numeric": numeric, "flag": text},
+        "upper": {"numeric": numeric, "flag": np.char.upper(text.astype(str)).astype(object)},
+    }
+    variants = {name: {**v, "flag": v["flag"].reshape(-1, 1)} for name, v in variants.items()}
+    got = _served(tmp_path, exports, variants)
+    for fmt in exports:
+        np.testing.assert_allclose(
+            expected, got[f"{fmt}/vocabulary"], rtol=1e-5, atol=1e-5, err_msg=f"predict/{fmt}"
+        )
+        for name in ("lower", "upper"):
+            np.testing.assert_allclose(
+                got[f"{fmt}/{name}"], got[f"{fmt}/vocabulary"], rtol=1e-6, atol=1e-6, err_msg=name
+            )

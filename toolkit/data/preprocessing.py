@@ -778,30 +778,45 @@ def _as_tokens(values: pd.Series) -> np.ndarray:
 
 
 def _as_read_in_training(tokens: np.ndarray, vocabulary: list[str]) -> np.ndarray:
-    """``tokens`` with each one outside ``vocabulary`` that spells a number of the vocabulary
-    otherwise ('4.0', '04', '4e0' for '4', or '4' for '4.0') replaced by the vocabulary's
-    spelling. Training in memory reads a CSV with pandas, which parses a column of '4.0' as
-    numbers (tokens '4'); a streamed one, and predict and evaluate --data, read it as text
-    ('4.0'): the '4.0' pandas writes in a whole-number column with blanks, or the '4' of the
-    same column without them, fell out of the vocabulary, every such row scored as an unseen
-    category."""
+    """``tokens`` with each one outside ``vocabulary`` that spells a value of the vocabulary
+    otherwise ('4.0', '04', '4e0' for '4', or '4' for '4.0'; 'true' or 'TRUE' for 'True')
+    replaced by the vocabulary's spelling. Training in memory reads a CSV with pandas, which
+    parses a column of '4.0' as numbers (tokens '4') and one of 'true' as booleans (tokens
+    'True'); a streamed one, and predict and evaluate --data, read it as text ('4.0',
+    'true'): the '4.0' pandas writes in a whole-number column with blanks, the '4' of the same
+    column without them, or the 'true' of the very file training read, fell out of the
+    vocabulary, every such row scored as an unseen category."""
     known = set(vocabulary)
     unknown = [t for t in pd.unique(tokens) if isinstance(t, str) and t not in known]
     if not unknown:
         return tokens
-    spellings: dict[float, str] = {}
+    spellings: dict[tuple[str, float | bool], str] = {}
     for token in vocabulary:
-        number = _finite_number(token)
-        if number is not None:
-            spellings.setdefault(number, token)
+        value = _spelt_value(token)
+        if value is not None:
+            spellings.setdefault(value, token)
     respelt: dict[str, str] = {}
     for token in unknown:
-        number = _finite_number(token)
-        if number is not None and number in spellings:
-            respelt[token] = spellings[number]
+        value = _spelt_value(token)
+        if value is not None and value in spellings:
+            respelt[token] = spellings[value]
     if not respelt:
         return tokens
     return np.asarray([respelt.get(token, token) for token in tokens], dtype=object)
+
+
+# The spellings pandas' read_csv parses as booleans (its default true_values and false_values).
+BOOLEAN_SPELLINGS = {"True": True, "TRUE": True, "true": True, "False": False}
+BOOLEAN_SPELLINGS |= {"FALSE": False, "false": False}
+
+
+def _spelt_value(text: str) -> tuple[str, float | bool] | None:
+    """The boolean or finite number ``text`` spells, tagged with its kind (True == 1.0 would
+    otherwise make 'true' the category '1'), else None."""
+    if text in BOOLEAN_SPELLINGS:
+        return ("bool", BOOLEAN_SPELLINGS[text])
+    number = _finite_number(text)
+    return None if number is None else ("number", number)
 
 
 def _finite_number(text: str) -> float | None:

@@ -28,7 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import MISSING_TOKEN, FeatureSpec, typed_labels
+from toolkit.data.preprocessing import (
+    BOOLEAN_SPELLINGS,
+    MISSING_TOKEN,
+    FeatureSpec,
+    typed_labels,
+)
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.text import unique_name
 
@@ -343,10 +348,17 @@ _MISSING_SPELLINGS = (
 )  # fmt: skip
 
 
+def _boolean_spellings(token: str) -> list[str]:
+    """The spellings pandas reads as the boolean ``token`` spells ('true', 'TRUE', 'True')."""
+    if token not in BOOLEAN_SPELLINGS:
+        return []
+    return [text for text, value in BOOLEAN_SPELLINGS.items() if value is BOOLEAN_SPELLINGS[token]]
+
+
 def respellings(spec: FeatureSpec) -> dict[str, dict[str, str]]:
     """Per categorical column: each other spelling of one of its vocabulary's tokens -> that
     token. ``toolkit predict`` reads '4.0' as training's '4' (and '4' as a streamed run's
-    '4.0'), and an empty cell or 'nan' as missing; the export must too, or such rows fall
+    '4.0'), 'true' as training's 'True', and an empty cell or 'nan' as missing; the export must too, or such rows fall
     out of the vocabulary into the out-of-vocabulary bucket."""
     result: dict[str, dict[str, str]] = {}
     for feature in spec.categorical:
@@ -355,7 +367,7 @@ def respellings(spec: FeatureSpec) -> dict[str, dict[str, str]]:
         if MISSING_TOKEN in known:
             aliases = {text: MISSING_TOKEN for text in _MISSING_SPELLINGS if text not in known}
         for token in feature.vocabulary:
-            for spelling in _spellings(token):
+            for spelling in _spellings(token) + _boolean_spellings(token):
                 if spelling not in known:
                     aliases.setdefault(spelling, token)
         if aliases:
