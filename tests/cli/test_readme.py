@@ -212,3 +212,30 @@ def test_the_sweep_example_validates_and_ranks_trials_by_their_fit(tmp_path):
     # The check itself fires on the example with Keras' val_loss.
     val_loss = load_config(path, overrides=["tuner.objective=val_loss"])
     assert "includes the weight penalty" in penalised_objective_warning(val_loss)
+
+
+def test_the_export_section_names_every_output_an_export_can_have():
+    """The Export section's table of outputs listed neither ``conformal_lower`` and
+    ``conformal_upper`` nor ``prediction_set`` and ``set_size``, which every export of a run
+    with ``prediction.conformal`` returns (as toolkit predict writes them)."""
+    from toolkit.evaluation.conformal import ConformalCalibration
+    from toolkit.evaluation.posthoc import PostHocCalibration
+    from toolkit.serving.outputs import ServingPlan
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("| output | when |") :].split("\n\n", 1)[0]
+    documented = {
+        name for row in table.splitlines()[2:] for name in re.findall(r"`(\w+)`", row.split("|")[1])
+    }
+    produced = set()
+    for task in ("regression", "binary", "multiclass"):
+        calibration = PostHocCalibration(
+            conformal=ConformalCalibration(task, "split", 0.1, np.zeros(3), "validation")
+        )
+        for gaussian in (False, True):
+            for passes in (1, 5):
+                plan = ServingPlan(
+                    task, gaussian, passes, 0.95, ("a", "b"), calibration=calibration
+                )
+                produced |= set(plan.outputs())
+    assert produced - documented == set()
