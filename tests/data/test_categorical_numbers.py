@@ -49,14 +49,7 @@ def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
     as_ints = tmp_path / "ints.csv"
     held_out.drop(columns="y").astype({"shop": "Int64"}).to_csv(as_ints, index=False)
     assert ",2.0" in as_floats.read_text() and ",2.0" not in as_ints.read_text()
-    predicted = {}
-    for path in (as_floats, as_ints):
-        out = tmp_path / f"p-{path.name}"
-        result = run_cli("predict", run, "--input", path, "--output", out)
-        assert result.returncode == 0, result.stderr
-        assert "never seen" not in result.stderr, result.stderr
-        predicted[path.name] = pd.read_csv(out)["prediction"].to_numpy()
-    np.testing.assert_allclose(predicted["floats.csv"], predicted["ints.csv"], rtol=1e-6)
+    predicted = _same_predictions(run, as_floats, as_ints, tmp_path)
 
     # The run's own evaluation of its validation rows (read as training read them) against
     # the RMSE of predict's output on the same rows, computed here.
@@ -103,6 +96,12 @@ def test_a_streamed_runs_categories_of_numbers_take_any_spelling(tmp_path):
     rows_to_predict.to_csv(as_floats, index=False)
     rows_to_predict.astype({"shop": int}).to_csv(as_ints, index=False)
     assert ",1.0" in as_floats.read_text() and ",1.0" not in as_ints.read_text()
+    _same_predictions(run, as_floats, as_ints, tmp_path)
+
+
+def _same_predictions(run, as_floats, as_ints, tmp_path) -> dict[str, np.ndarray]:
+    """``toolkit predict``'s predictions for the rows spelt either way, checked equal and
+    without a word of categories never seen; by file name."""
     predicted = {}
     for path in (as_floats, as_ints):
         out = tmp_path / f"p-{path.name}"
@@ -110,4 +109,5 @@ def test_a_streamed_runs_categories_of_numbers_take_any_spelling(tmp_path):
         assert result.returncode == 0, result.stderr
         assert "never seen" not in result.stderr, result.stderr
         predicted[path.name] = pd.read_csv(out)["prediction"].to_numpy()
-    np.testing.assert_allclose(predicted["floats.csv"], predicted["ints.csv"], rtol=1e-6)
+    np.testing.assert_allclose(predicted[as_floats.name], predicted[as_ints.name], rtol=1e-6)
+    return predicted
