@@ -207,8 +207,12 @@ class SweepSession:
         final_train: bool,
         output_dir: str | None,
         lock: DirectoryLock | None = None,
+        created: tuple[Path, ...] = (),
     ) -> None:
         self.records = records
+        # The folders above the sweep's own that this process made for it, innermost first:
+        # a sweep discarded before its first trial removes them again if they are still empty.
+        self.created = created
         # Held by the chief or single process until ``run`` ends; workers join the chief's.
         self.lock = lock
         self.heartbeat = None  # a worker's, from when it has joined (``_start_heartbeat``)
@@ -333,6 +337,10 @@ class SweepSession:
         from toolkit.training.runtime import check_runtime
 
         check_runtime(config.runtime)  # before the sweep's directory exists
+        parent = Path(sweep_dir).parent if sweep_dir else Path(output_dir or config.output_dir)
+        if not sweep_dir:
+            parent = parent / config.name
+        created = _missing_folders(parent)
         try:
             if sweep_dir:
                 path = Path(sweep_dir)
@@ -379,6 +387,7 @@ class SweepSession:
             resumed=False,
             output_dir=output_dir,
             lock=lock,
+            created=created,
             **options,
         )
 
@@ -535,6 +544,9 @@ class SweepSession:
         shutil.rmtree(path, ignore_errors=True)
         with contextlib.suppress(OSError):  # the config's name folder, if nothing else is in it
             path.parent.rmdir()
+        for folder in self.created:  # and output_dir, if this process made it for the sweep
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def release(self) -> None:
         """Let other processes resume the sweep, and (a worker) stop its heartbeat; ``run``
@@ -775,6 +787,16 @@ class SweepSession:
         )
         _log(f"final run {result.status}: {counted(result.epochs, 'epoch')} -> {result.run_dir}")
         return result.run_dir
+
+
+def _missing_folders(folder: Path) -> tuple[Path, ...]:
+    """``folder`` and each of its parents that does not exist yet, innermost first."""
+    missing = []
+    folder = folder.expanduser().absolute()
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return tuple(missing)
 
 
 def _unfinished(final_run: dict[str, Any]) -> bool:
