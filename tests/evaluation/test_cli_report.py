@@ -390,3 +390,21 @@ def test_compare_marks_no_best_value_between_runs_scoring_other_positive_classes
     markdown = (tmp_path / "out" / "compare.md").read_text()
     assert "| data.positive_class | legit | fraud |" in markdown
     assert "**" not in markdown.replace("*Note:", "")
+
+
+def test_a_binary_repeat_groups_positive_class_comes_from_its_seed_runs(tmp_path):
+    """A repeat group has no preprocessing.json of its own: compare read it for the positive
+    class of a binary group and failed with FileNotFoundError."""
+    from toolkit.evaluation.report.compare import _config
+
+    group = tmp_path / "repeat-x"
+    seed_run = group / "seeds" / "x" / "seed-42"
+    seed_run.mkdir(parents=True)
+    (group / "config.yaml").write_text(yaml.safe_dump(tiny_config("binary")))
+    runs = {"status": "completed", "seeds": [42], "runs": ["seeds/x/seed-42"]}
+    (group / "run.json").write_text(json.dumps(runs))
+    target = {"name": "label", "task": "binary", "classes": ["fraud", "legit"]}
+    (seed_run / "preprocessing.json").write_text(json.dumps({"target": target}))
+    assert _config(group)["data.positive_class"] == "legit"
+    (seed_run / "preprocessing.json").unlink()  # nothing to read: shown as the config has it
+    assert _config(group).get("data.positive_class") is None

@@ -46,9 +46,8 @@ def _config(run: Path) -> dict[str, Any]:
     if config.get("model.task") == "binary" and config.get("data.positive_class") is None:
         # The class its precision, recall, f1 and pr_auc score, set or not: a run without
         # data.positive_class showed n/a beside another's 'fraud', though it scored 'legit'.
-        target = read_json(run / "preprocessing.json").get("target")
-        classes = target.get("classes") if isinstance(target, dict) else None
-        if isinstance(classes, list) and len(classes) == 2:
+        classes = _classes(run)
+        if classes is not None and len(classes) == 2:
             config["data.positive_class"] = str(classes[1])
     seeds = read_json(run / "run.json").get("seeds")
     if isinstance(seeds, list) and seeds:
@@ -83,6 +82,23 @@ def _text_table(frame: pd.DataFrame) -> str:
     ]
     width = max(len(str(cell)) for row in [header, *rows] for cell in row) + 2
     return "\n".join("".join(f"{cell:<{width}}" for cell in row) for row in [header, *rows])
+
+
+def _classes(run: Path) -> list | None:
+    """A classifier run's classes from its preprocessing.json; a repeat group has none of its
+    own, and its seeds share their first run's. None where there is none to read."""
+    path = run / "preprocessing.json"
+    if not path.exists():
+        runs = read_json(run / "run.json").get("runs")
+        if not isinstance(runs, list) or not runs or not isinstance(runs[0], str):
+            return None
+        path = run / runs[0] / "preprocessing.json"
+    try:
+        target = read_json(path).get("target")
+    except (OSError, ValueError):
+        return None
+    classes = target.get("classes") if isinstance(target, dict) else None
+    return classes if isinstance(classes, list) else None
 
 
 # Config keys whose difference makes runs' metrics incomparable: other tasks (a binary
