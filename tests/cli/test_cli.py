@@ -58,19 +58,7 @@ def test_validate_names_a_missing_data_file_as_train_does(
     config[section][key] = str(tmp_path / "missing.csv")
     path = write_config(config)
     expected = f"toolkit: error: {label} not found: {tmp_path / 'missing.csv'}\n"
-    code = (
-        "import sys\n"
-        "from toolkit.cli import main\n"
-        f"assert main(['validate', {str(path)!r}]) == 2\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
-    )
-    validated = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO
-    )
-    assert validated.returncode == 0, validated.stderr
-    assert validated.stderr == expected and validated.stdout == ""
-    trained = cli("train", path, "--output-dir", tmp_path / "out")
-    assert trained.returncode == 2 and trained.stderr == expected, trained.stderr
+    _validate_and_train_refuse(cli, path, expected, tmp_path / "out")
 
 
 @pytest.mark.parametrize(
@@ -116,19 +104,7 @@ def test_validate_names_a_missing_column_as_train_does(cli, write_config, tmp_pa
     config["data"].pop("synthetic")
     path = write_config(config)
     expected = f"toolkit: error: {expected.format(rows=rows, **files)}\n"
-    code = (
-        "import sys\n"
-        "from toolkit.cli import main\n"
-        f"assert main(['validate', {str(path)!r}]) == 2\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
-    )
-    validated = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO
-    )
-    assert validated.returncode == 0, validated.stderr
-    assert validated.stderr == expected and validated.stdout == ""
-    trained = cli("train", path, "--output-dir", tmp_path / "out")
-    assert trained.returncode == 2 and trained.stderr == expected, trained.stderr
+    _validate_and_train_refuse(cli, path, expected, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -498,3 +474,21 @@ def test_a_mistyped_choice_names_the_one_meant(cli, arguments, expected):
     result = cli(*arguments)
     assert result.returncode == 2
     assert result.stderr == expected and result.stdout == ""
+
+
+def _validate_and_train_refuse(cli, path, expected: str, out) -> None:
+    """``toolkit validate`` (without importing TensorFlow) and ``toolkit train`` both refuse
+    ``path`` with exactly the line ``expected``, exit 2."""
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['validate', {str(path)!r}]) == 2\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+    )
+    validated = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO
+    )
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stderr == expected and validated.stdout == ""
+    trained = cli("train", path, "--output-dir", out)
+    assert trained.returncode == 2 and trained.stderr == expected, trained.stderr
