@@ -146,17 +146,7 @@ def exported(tmp_path_factory):
             jobs.append(
                 {"key": f"{kind}/{fmt}", "format": fmt, "path": str(path), "rows": str(rows)}
             )
-    out = base / "outputs.npz"
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH, json.dumps(jobs), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    outputs = dict(np.load(out))
-    return runs, expected, outputs, frames
+    return runs, expected, _fresh_outputs(base, jobs), frames
 
 
 @pytest.fixture(scope="module")
