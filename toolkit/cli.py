@@ -470,13 +470,18 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from toolkit.evaluation.report import write_report
+    from toolkit.runs import held_runs_hint
 
     directory = Path(args.directory)
     if not directory.exists():
-        raise ToolkitError(f"directory not found: {directory} (report takes a run or a sweep)")
+        raise ToolkitError(
+            f"directory not found: {directory} (report takes a run or a sweep)"
+            f"{held_runs_hint(directory)}"
+        )
     if not (directory / "run.json").exists() and not (directory / "sweep.json").exists():
         raise ToolkitError(
             f"{directory} is neither a run directory (run.json) nor a sweep (sweep.json)"
+            f"{held_runs_hint(directory)}"
         )
     html, markdown = write_report(directory)
     print(html)

@@ -26,6 +26,7 @@ from callbacks._files import atomic_write as atomic_write
 from callbacks._files import atomic_write_bytes as atomic_write_bytes
 from callbacks._files import atomic_write_text as atomic_write_text
 from toolkit.errors import ToolkitError
+from toolkit.text import counted
 
 
 @contextlib.contextmanager
@@ -484,8 +485,6 @@ def no_model_message(run: RunDirectory) -> str:
             f"{run.path} has no model.keras: its training {how} before the end; "
             f"toolkit train --resume {run.path} continues it"
         )
-    from toolkit.text import counted
-
     sweep = run.path.parent.parent.parent
     if status == "completed" and run.path.parent.parent.name == "trials":
         settings = (_read_json_or_none(sweep / "sweep.json") or {}).get("settings") or {}
@@ -513,11 +512,42 @@ def is_retired_attempt(record: dict[str, Any]) -> bool:
     return record.get("status") == "interrupted" and reason.startswith(RETIRED_REASON)
 
 
+def _held_runs(directory: Path) -> list[Path]:
+    """The run, ``--repeat`` group and sweep directories right inside ``directory``."""
+    try:
+        children = [child for child in directory.iterdir() if child.is_dir()]
+    except OSError:
+        return []
+    return [
+        child
+        for child in children
+        if (child / "run.json").is_file() or (child / "sweep.json").is_file()
+    ]
+
+
+def _started(run: Path) -> str:
+    # A run id sorts by start time; a group's or sweep's has its prefix in front of it.
+    return run.name.removeprefix("repeat-").removeprefix("sweep-")
+
+
+def held_runs_hint(path: str | Path) -> str:
+    """``"; it holds 3 runs: pass one, e.g. the newest, PATH"`` when ``path`` is the folder of
+    a config's runs (``experiments/diabetes-mlp``) or a run in it that does not exist (the
+    README's ``<run_id>`` typed as it is), else ``""``: what to pass instead."""
+    path = Path(path)
+    folder, where = (path, "it") if path.is_dir() else (path.parent, str(path.parent))
+    runs = _held_runs(folder)
+    if not runs:
+        return ""
+    newest = max(runs, key=_started)
+    return f"; {where} holds {counted(len(runs), 'run')}: pass one, e.g. the newest, {newest}"
+
+
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:
     """An existing run directory, checked to hold what commands read."""
     run = RunDirectory(Path(path))
     if not run.path.is_dir():
-        raise ToolkitError(f"run directory not found: {run.path}")
+        raise ToolkitError(f"run directory not found: {run.path}{held_runs_hint(run.path)}")
     if not run.config.exists() or not run.run_json.exists():
         sweep = run.path / "sweep.json"
         if sweep.exists():
@@ -527,7 +557,10 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
                 f"{run.path} is a sweep, not a run; pass one of its trials' runs{example} "
                 "(or train the best config with toolkit tune --final-train)"
             )
-        raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
+        raise ToolkitError(
+            f"{run.path} is not a run directory (no config.yaml and run.json)"
+            f"{held_runs_hint(run.path)}"
+        )
     if need_model and not run.model.exists():
         raise ToolkitError(no_model_message(run))
     return run

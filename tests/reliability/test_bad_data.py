@@ -657,3 +657,20 @@ def test_a_sweep_given_for_a_run_names_its_best_trial(cli, tmp_path):
     ):
         result = cli(*command, cwd=tmp_path)
         assert_one_line_error(result, f"{sweep} is a sweep, not a run", f"{sweep / best}")
+
+
+def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(cli, tmp_path):
+    """The README's `toolkit evaluate experiments/diabetes-mlp/<run_id>`: given the folder
+    itself, or the placeholder as it is, the line said only that it was no run directory
+    (or not found), and a new user had to list the folder to find a run id."""
+    folder = tmp_path / "experiments" / "diabetes-mlp"
+    for name in ("20261205-101500-000001-aaaa", "repeat-20261207-000920-000002-bbbb"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "run.json").write_text("{}")
+        (folder / name / "config.yaml").write_text("name: diabetes-mlp\n")
+    (folder / "compare").mkdir()  # compare's output beside the runs is no run
+    newest = "experiments/diabetes-mlp/repeat-20261207-000920-000002-bbbb"
+    hint = f"holds 2 runs: pass one, e.g. the newest, {newest}"
+    for given in ("experiments/diabetes-mlp", "experiments/diabetes-mlp/<run_id>"):
+        for command in (("evaluate", given), ("report", given), ("train", "--resume", given)):
+            assert_one_line_error(cli(*command, cwd=tmp_path), given, hint)

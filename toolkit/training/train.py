@@ -36,6 +36,7 @@ from toolkit.runs import (
     create_run_directory,
     disk_full_message,
     drop_stale_reports,
+    held_runs_hint,
     is_retired_attempt,
     os_error_message,
     read_json,
@@ -444,7 +445,10 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
     """Continue an interrupted run from its last completed epoch."""
     run = RunDirectory(Path(run_dir))
     if not run.config.exists() or not run.run_json.exists():
-        raise ToolkitError(f"{run.path} is not a run directory (no config.yaml and run.json)")
+        raise ToolkitError(
+            f"{run.path} is not a run directory (no config.yaml and run.json)"
+            f"{held_runs_hint(run.path)}"
+        )
     refuse_repeat_group(run)
     # Another process training or resuming this run would interleave its writes with ours.
     with DirectoryLock.acquire(run.path):
