@@ -241,6 +241,10 @@ def test_tensorboard_command_serves_the_directory_on_localhost(tmp_path):
     assert f"TensorBoard on http://127.0.0.1:{port}/ over {tmp_path}" in stderr
     for line in ("absl::InitializeLog", "cudart_stub", "cpu_feature_guard"):
         assert line not in stderr, stderr
+    # Nor TensorBoard's note telling the user to pass --load_fast=false, an option toolkit
+    # tensorboard does not take (a user following it got "unrecognized arguments").
+    assert "--load_fast" not in stderr, stderr
+    assert f"at http://127.0.0.1:{port}/ (Press CTRL+C to quit)" in stderr  # TensorBoard's own
 
 
 def test_tensorboard_command_on_a_file_says_it_is_a_file(tmp_path):
