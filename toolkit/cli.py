@@ -22,7 +22,7 @@ from typing import NoReturn
 
 from toolkit import __version__
 from toolkit.errors import RunFailed, RunInterrupted, ToolkitError
-from toolkit.text import counted
+from toolkit.text import SUMMARY_METRICS, counted, split_label, summary_line
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -221,33 +221,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-# The main metrics of a summary line, in this order, when the task has them.
-_SUMMARY_METRICS = ("rmse", "mae", "r2", "accuracy", "roc_auc", "f1_macro", "log_loss", "coverage")
-
-
-def _split_label(evaluated: str | None) -> str:
-    if evaluated == "test":
-        return "test split"
-    return "validation split (no test split: set data.test)"
-
-
-def _summary_line(result) -> str:
-    """One line: how the run ended, its main metrics and the split they come from, and why a
-    failed run failed."""
-    parts = [f"{result.status}: {counted(result.epochs, 'epoch')}"]
-    if result.metrics:
-        evaluated = result.metrics.get("evaluated_on")
-        scores = result.metrics.get(evaluated, {})
-        text = "  ".join(
-            f"{k} {scores[k]:.4g}"
-            for k in _SUMMARY_METRICS
-            if isinstance(scores.get(k), (int, float))
-        )
-        parts.append(f"{_split_label(evaluated)}: {text}")
-    if result.reason:
-        parts.append(result.reason)
-    parts.extend(f"warning: {w}" for w in getattr(result, "warnings", None) or [])
-    return "; ".join(parts)
+# The summary line train prints after a run (the sweep's final run prints it too).
+_summary_line = summary_line
 
 
 def _repeat_summary_line(group) -> str:
@@ -261,10 +236,10 @@ def _repeat_summary_line(group) -> str:
     scores = group.metrics["repeats"].get(evaluated, {})
     text = "  ".join(
         f"{k} {scores[k]['mean']:.4g} ± {scores[k]['std']:.2g}"
-        for k in _SUMMARY_METRICS
+        for k in SUMMARY_METRICS
         if isinstance(scores.get(k), dict) and scores[k].get("mean") is not None
     )
-    return f"mean ± std over {seeds}, {_split_label(evaluated)}: {text}"
+    return f"mean ± std over {seeds}, {split_label(evaluated)}: {text}"
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

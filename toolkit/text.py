@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``1 prediction``, ``3 predictions``: a count with its noun in the number it takes.
@@ -36,3 +38,34 @@ def missing_columns(missing: list[str], columns: list[str], needed: list[str]) -
             f"{', '.join(map(repr, missing[1:]))}"
         )
     return did_you_mean(missing[0], spare) + others
+
+
+# The main metrics of a summary line, in this order, when the task has them.
+SUMMARY_METRICS = ("rmse", "mae", "r2", "accuracy", "roc_auc", "f1_macro", "log_loss", "coverage")
+
+
+def split_label(evaluated: str | None) -> str:
+    """The split a summary line's metrics come from, as it names it."""
+    if evaluated == "test":
+        return "test split"
+    return "validation split (no test split: set data.test)"
+
+
+def summary_line(result: Any) -> str:
+    """One line: how the run ended, its main metrics and the split they come from, and why a
+    failed run failed. ``result``: anything with ``status``, ``epochs``, ``metrics`` (a run's
+    metrics.json), ``reason`` and optionally ``warnings``: a ``Run`` or a training result."""
+    parts = [f"{result.status}: {counted(result.epochs, 'epoch')}"]
+    if result.metrics:
+        evaluated = result.metrics.get("evaluated_on")
+        scores = result.metrics.get(evaluated, {})
+        text = "  ".join(
+            f"{k} {scores[k]:.4g}"
+            for k in SUMMARY_METRICS
+            if isinstance(scores.get(k), (int, float))
+        )
+        parts.append(f"{split_label(evaluated)}: {text}")
+    if result.reason:
+        parts.append(result.reason)
+    parts.extend(f"warning: {w}" for w in getattr(result, "warnings", None) or [])
+    return "; ".join(parts)

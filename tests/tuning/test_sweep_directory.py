@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -58,6 +59,22 @@ def test_sweep_json_and_output_lines(finished):
     assert all("val_loss" in line and "best" in line and line.endswith(" s") for line in lines)
     assert any(line.startswith("trial  status     val_loss") for line in result.stderr.splitlines())
     assert "Epoch 1/2" not in result.stderr + result.stdout  # Keras' progress only with --verbose
+
+
+@pytest.mark.slow
+def test_the_final_runs_line_gives_its_metrics_as_train_does(finished):
+    """--final-train ended with `final run completed: 2 epochs -> RUN`: no figure of the run a
+    user tunes for, where `toolkit train` names the split and its metrics."""
+    result, _ = finished
+    final_run = Path(result.stdout.strip().splitlines()[-2])
+    scores = read_json(final_run / "metrics.json")["validation"]  # the tiny config has no test
+    epochs = len(pd.read_csv(final_run / "history.csv"))
+    expected = (
+        f"final run completed: {epochs} epochs; validation split (no test split: set "
+        f"data.test): rmse {scores['rmse']:.4g}  mae {scores['mae']:.4g}  r2 {scores['r2']:.4g}"
+        f" -> {final_run}"
+    )
+    assert expected in result.stderr.splitlines(), result.stderr[-2000:]
 
 
 @pytest.mark.slow

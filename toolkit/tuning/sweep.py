@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -49,7 +50,7 @@ from toolkit.runs import (
     sigterm_as_interrupt,
     utc_now,
 )
-from toolkit.text import counted
+from toolkit.text import counted, summary_line
 from toolkit.tracking import nested_under
 from toolkit.tuning.records import SweepRecords, require_sweep_directory
 from toolkit.tuning.space import SearchSpace, penalised_objective_warning, validate_search_space
@@ -785,7 +786,12 @@ class SweepSession:
         self.records.update_sweep(
             final_run={"run_dir": str(result.run_dir), "status": result.status}
         )
-        _log(f"final run {result.status}: {counted(result.epochs, 'epoch')} -> {result.run_dir}")
+        # The line train prints, with the split's metrics and the run's warnings: the trials'
+        # lines give the objective only, and the final run is the one a user reads the test
+        # split of ("final run completed: 3 epochs -> RUN" gave no figure at all).
+        warnings = read_json(result.run_dir / "run.json").get("warnings")
+        line = summary_line(SimpleNamespace(**vars(result), warnings=warnings))
+        _log(f"final run {line} -> {result.run_dir}")
         return result.run_dir
 
 
