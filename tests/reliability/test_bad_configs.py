@@ -345,6 +345,16 @@ CASES = [
         Case(("cannot read config file",), text=None, files={"config.yaml": "\udcff"}),
         id="config-not-utf8",
     ),
+    # YAML that made PyYAML or the loader raise something other than a YAML error: a
+    # traceback (a NUL byte, a list as a key, [[[...]]] thousands deep).
+    pytest.param(
+        Case(
+            ("config.yaml:2: invalid YAML", "control character U+0000"),
+            text="name: x\nseed: 1\x00\n",
+            command="validate",
+        ),
+        id="yaml-nul-character",
+    ),
     # Accepted silently before: a Bayesian section with no Bayesian layers (a plain network
     # trained, the section's settings unused) and a metric listed twice (mae and mae_1).
     *(

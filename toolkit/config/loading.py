@@ -78,18 +78,25 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
         raise ConfigError(_directory_given(path)) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read config file ({error})") from None
-    loader = _UniqueKeyLoader(text)
-    loader.name = str(path)
+    loader: _UniqueKeyLoader | None = None
     try:
+        # The loader's reader checks the characters as it is made: a NUL byte raised here.
+        loader = _UniqueKeyLoader(text)
+        loader.name = str(path)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        if isinstance(error, yaml.reader.ReaderError):  # a control character, as NUL
+            code = error.character if isinstance(error.character, int) else ord(error.character)
+            line = f":{text.count(chr(10), 0, error.position) + 1}"
+            problem = f"the control character U+{code:04X} is not allowed in YAML text"
         raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         raise ConfigError(f"{path}: config file is empty")
     if not isinstance(data, dict):
