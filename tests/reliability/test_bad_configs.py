@@ -355,6 +355,14 @@ CASES = [
         ),
         id="yaml-nul-character",
     ),
+    pytest.param(
+        Case(
+            ("config.yaml:2: a key must be text, got a list",),
+            text="name: x\n? [data, model]\n: 1\n",
+            command="validate",
+        ),
+        id="yaml-list-as-key",
+    ),
     # Accepted silently before: a Bayesian section with no Bayesian layers (a plain network
     # trained, the section's settings unused) and a metric listed twice (mae and mae_1).
     *(

@@ -33,6 +33,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):
+                # `? [a, b]` makes a list a key: `key in seen` was a TypeError traceback.
+                raise ConfigError(
+                    f"{self.name}:{key_node.start_mark.line + 1}: a key must be text, got a "
+                    f"{'list' if isinstance(key, list) else 'mapping'}"
+                )
             if key in seen:
                 raise ConfigError(
                     f"{self.name}:{key_node.start_mark.line + 1}: duplicate key '{key}'"
