@@ -363,6 +363,45 @@ CASES = [
         ),
         id="yaml-list-as-key",
     ),
+    # A YAML tree too big to walk: nine anchors of nine aliases each (300 bytes, 9**9 values
+    # expanded) hung validate; an alias inside its anchor and deep nesting were a
+    # RecursionError traceback.
+    pytest.param(
+        Case(
+            ("config.yaml: invalid YAML: more than 1,000,000 values", "alias"),
+            text="".join(
+                f"l{level}: &l{level} [{', '.join([f'*l{level - 1}' if level else 'x'] * 9)}]\n"
+                for level in range(9)
+            )
+            + "name: x\n",
+            command="validate",
+        ),
+        id="yaml-alias-bomb",
+    ),
+    pytest.param(
+        Case(
+            ("config.yaml:2: invalid YAML: an alias (*name) inside its own anchor",),
+            text="name: x\nloop: &loop [*loop]\n",
+            command="validate",
+        ),
+        id="yaml-recursive-alias",
+    ),
+    pytest.param(
+        Case(
+            ("config.yaml", "invalid YAML: nested more than 64 levels deep"),
+            text="name: x\ndescription: " + "[" * 600 + "]" * 600 + "\n",
+            command="validate",
+        ),
+        id="yaml-nested-too-deep",
+    ),
+    pytest.param(
+        Case(
+            ("config.yaml: invalid YAML: nested more than 64 levels deep",),
+            text="name: x\ndescription: " + "[" * 5000 + "]" * 5000 + "\n",
+            command="validate",
+        ),
+        id="yaml-nested-beyond-the-parser",
+    ),
     # Accepted silently before: a Bayesian section with no Bayesian layers (a plain network
     # trained, the section's settings unused) and a metric listed twice (mae and mae_1).
     *(

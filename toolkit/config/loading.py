@@ -74,6 +74,63 @@ def _directory_given(path: Path) -> str:
     return message
 
 
+# Limits far beyond any config (a few levels, some hundred values), well inside what Python's
+# recursion and a second of work allow.
+_MAX_DEPTH = 64
+_MAX_VALUES = 1_000_000
+
+
+def _check_extent(root: yaml.Node, where: str) -> None:
+    """Refuse a YAML tree too deep or, with its aliases expanded, too large to process.
+
+    An alias (``*name``) repeats its anchor's node without copying it, so nine anchors of nine
+    aliases each (a "billion laughs" file of 300 bytes) are 9**9 values once walked: validate
+    hung recording their lines. An alias inside its own anchor (``a: &a [*a]``) is endless.
+    """
+    extent: dict[int, tuple[int, int]] = {}  # node -> (values below it, levels below it)
+    open_nodes: set[int] = set()
+
+    def line(node: yaml.Node) -> str:
+        return f"{where}:{node.start_mark.line + 1}"
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > _MAX_DEPTH:
+            raise ConfigError(
+                f"{line(node)}: invalid YAML: nested more than {_MAX_DEPTH} levels deep"
+            )
+        known = extent.get(id(node))
+        if known is not None:
+            if depth + known[1] > _MAX_DEPTH:
+                raise ConfigError(
+                    f"{line(node)}: invalid YAML: nested more than {_MAX_DEPTH} levels deep"
+                )
+            return known
+        if id(node) in open_nodes:
+            raise ConfigError(f"{line(node)}: invalid YAML: an alias (*name) inside its own anchor")
+        open_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        values, levels = 1, 0
+        for child in children:
+            child_values, child_levels = measure(child, depth + 1)
+            values += child_values
+            levels = max(levels, child_levels + 1)
+            if values > _MAX_VALUES:
+                raise ConfigError(
+                    f"{where}: invalid YAML: more than {_MAX_VALUES:,} values, counting each "
+                    "alias (*name) as the values of its anchor (&name)"
+                )
+        open_nodes.discard(id(node))
+        extent[id(node)] = (values, levels)
+        return values, levels
+
+    measure(root, 0)
+
+
 def read_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
     """Read one YAML mapping and the ``file:line`` of every key path in it."""
     try:
@@ -90,6 +147,8 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
         loader = _UniqueKeyLoader(text)
         loader.name = str(path)
         node = loader.get_single_node()
+        if node is not None:
+            _check_extent(node, str(path))
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -100,6 +159,11 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], Origins]:
             line = f":{text.count(chr(10), 0, error.position) + 1}"
             problem = f"the control character U+{code:04X} is not allowed in YAML text"
         raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    except RecursionError:
+        # PyYAML's parser recurses once per level: [[[[...]]]] thousands deep overflowed it.
+        raise ConfigError(
+            f"{path}: invalid YAML: nested more than {_MAX_DEPTH} levels deep"
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
