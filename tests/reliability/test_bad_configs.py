@@ -463,6 +463,15 @@ CASES = [
         ),
         id="set-invalid-value",
     ),
+    pytest.param(
+        # A RecursionError traceback: --set values were read by yaml.safe_load unmeasured.
+        Case(
+            ("--set description=[[[", "value is not valid YAML"),
+            args=("--set", "description=" + "[" * 5000 + "]" * 5000),
+            command="validate",
+        ),
+        id="set-value-nested-too-deep",
+    ),
 ]
 
 

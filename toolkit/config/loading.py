@@ -248,10 +248,22 @@ def parse_override(text: str) -> tuple[KeyPath, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set training.epochs=5")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {text}: value is not valid YAML") from None
+    value = None
+    if raw.strip():
+        loader: _UniqueKeyLoader | None = None
+        try:
+            loader = _UniqueKeyLoader(raw)
+            loader.name = f"--set {text}"
+            node = loader.get_single_node()
+            if node is not None:
+                # Measured as a file is: [[[...]]] thousands deep was a RecursionError traceback.
+                _check_extent(node, f"--set {text}")
+                value = loader.construct_document(node)
+        except (yaml.YAMLError, RecursionError):
+            raise ConfigError(f"--set {text}: value is not valid YAML") from None
+        finally:
+            if loader is not None:
+                loader.dispose()
     path = tuple(int(part) if part.isdigit() else part for part in key.strip().split("."))
     return search_space_path(path), value
 
