@@ -537,3 +537,13 @@ def test_invalid_arguments_raise() -> None:
         MCDropout(1.0)
     with pytest.raises(ValueError, match="even"):
         GaussianNLL()(np.zeros((2, 1)), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("scale", [0.05, 3.0, 1000.0])
+def test_the_posterior_starts_at_posterior_scale_init(scale: float):
+    """softplus(rho) + 1e-6 = posterior_scale_init for every kernel and bias entry, checked
+    with NumPy's softplus; 1000 overflowed computing rho (an OverflowError traceback)."""
+    layer = DenseVariational(2, posterior_scale_init=scale)
+    layer.build((None, 3))
+    for rho in (layer.kernel_rho, layer.bias_rho):
+        assert np.allclose(_softplus(rho.numpy().astype("float64")) + 1e-6, scale, rtol=1e-6)

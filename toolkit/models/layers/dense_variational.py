@@ -19,7 +19,10 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def _inverse_softplus(x: float) -> float:
-    return math.log(math.expm1(x))
+    """The rho with softplus(rho) = x. log(expm1(x)) written as x + log(-expm1(-x)): the
+    first form overflowed (OverflowError) for x above about 710, a posterior_scale_init the
+    schema accepts."""
+    return x + math.log(-math.expm1(-x))
 
 
 def _normal_log_prob(x: Any, loc: Any, scale: Any) -> Any:
