@@ -279,3 +279,13 @@ def test_a_metric_of_another_task_reads_as_the_loss_does_and_xavier_is_glorot():
     for alias, keras_name in (("xavier", "glorot_uniform"), ("xavier_normal", "glorot_normal")):
         config = validate_config(tiny_config(model={"initializer": alias}))
         assert names.INITIALIZER_ALIASES[config.model.initializer] == keras_name
+
+
+def test_a_weight_prior_scale_whose_decay_is_no_float32_is_refused():
+    # 1e-200 squared is 0: building the model divided by it (a ZeroDivisionError traceback).
+    message = _error(weight_prior_scale=1e-200)
+    assert message.startswith("config: model: weight_prior_scale 1e-200 is below 1e-19")
+    float32_max = float.fromhex("0x1.fffffep+127")
+    decay = 0.5 / 1e-19**2
+    assert decay < float32_max
+    validate_config(tiny_config(model={"task": "regression", "weight_prior_scale": 1e-19}))

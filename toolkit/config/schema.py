@@ -732,6 +732,10 @@ class EnsembleConfig(Strict):
     members: Annotated[int, Field(ge=2, le=64)] = 5
 
 
+# The smallest model.weight_prior_scale: 1 / (2 * 1e-19**2) = 5e37, below float32's 3.4e38.
+_SMALLEST_PRIOR_SCALE = 1e-19
+
+
 class ModelConfig(Strict):
     """The network: inputs -> body -> dense blocks -> task head, with regularisation and
     uncertainty options."""
@@ -845,6 +849,14 @@ class ModelConfig(Strict):
             raise ValueError("freeze needs init_from: freezing untrained blocks has no use")
         if self.freeze and self.ensemble is not None:
             raise ValueError("freeze does not apply to an ensemble: its blocks live in members")
+        if self.weight_prior_scale is not None and self.weight_prior_scale < _SMALLEST_PRIOR_SCALE:
+            # Its decay, 1 / (2 scale^2 n) <= 1 / (2 scale^2), must be a float32 (Keras' l2):
+            # 1e-200 squared was 0, a ZeroDivisionError traceback when the model was built.
+            raise ValueError(
+                f"weight_prior_scale {self.weight_prior_scale:g} is below "
+                f"{_SMALLEST_PRIOR_SCALE:g}, where its weight decay 1 / (2 scale^2 x training "
+                "rows) is too large for a float32"
+            )
         if self.weight_prior_scale is not None and self.l2:
             raise ValueError(
                 "l2 and weight_prior_scale both set the weight decay; keep one "

@@ -29,8 +29,10 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
     uncertainty = Uncertainty.from_config(model_config, train_size=train_size)
     if model_config.weight_prior_scale is not None:
         scale = model_config.weight_prior_scale
+        # 1 / (2 scale^2 n), divided step by step: scale**2 overflowed (an OverflowError
+        # traceback) for a scale of 1e200, whose decay is 0 to float precision.
         model_config = model_config.model_copy(
-            update={"l2": 1.0 / (2.0 * scale**2 * max(train_size, 1))}
+            update={"l2": 0.5 / max(train_size, 1) / scale / scale}
         )
     if model_config.ensemble is not None:
         # Each member's penalties count 1/members in the loss, as its data loss does.
