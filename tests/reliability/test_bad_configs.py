@@ -472,6 +472,14 @@ CASES = [
         ),
         id="set-value-nested-too-deep",
     ),
+    pytest.param(
+        # validate accepted it; train was a ValueError traceback when Keras made it a float32.
+        Case(
+            ("callbacks.early_stopping: min_delta: 1e+300", "beyond float32's range"),
+            {"callbacks.early_stopping": {"min_delta": 1e300}},
+        ),
+        id="number-beyond-float32",
+    ),
 ]
 
 

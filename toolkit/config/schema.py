@@ -65,6 +65,9 @@ def _takes(annotation: Any, kinds: tuple[type, ...]) -> bool:
     return any(_takes(arg, kinds) for arg in get_args(annotation))
 
 
+FLOAT32_MAX = float.fromhex("0x1.fffffep+127")  # 3.4028235e38
+
+
 class NoBooleanNumbers(BaseModel):
     """A number field refuses true and false: pydantic reads them as 1 and 0, and YAML reads
     yes, no, on and off as them too (``epochs: yes`` trained one epoch)."""
@@ -87,6 +90,23 @@ class NoBooleanNumbers(BaseModel):
                     "false, yes, no, on and off as booleans)"
                 )
         return data
+
+    @model_validator(mode="after")
+    def _float32_numbers(self) -> Any:
+        """Keras holds these numbers as float32s: min_delta 1e300 was a ValueError traceback
+        mid-training, and a learning rate of 1e300 trained to an infinite loss."""
+        for key, field in type(self).model_fields.items():
+            value = getattr(self, key)
+            if (
+                isinstance(value, builtins.float)
+                and abs(value) > FLOAT32_MAX
+                and _takes(field.annotation, (builtins.float,))
+            ):
+                raise ValueError(
+                    f"{key}: {value:g} is beyond float32's range (+-3.4e38), the precision "
+                    "Keras computes in"
+                )
+        return self
 
 
 class Strict(NoBooleanNumbers):
