@@ -195,6 +195,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     config = validate_config(data, origins, args.config)
     check_data_locations(config.data, config_file=args.config)
     check_data_columns(config.data)
+    if config.model.init_from:
+        from toolkit.runs import open_run_directory
+
+        # As train checks it before any run exists; validate said 'valid' for a path that
+        # is no run (its layers are matched at train, which needs TensorFlow).
+        open_run_directory(config.model.init_from)
     if config.tuner is not None:
         from toolkit.tuning.space import validate_search_space
 

@@ -476,6 +476,24 @@ def test_a_mistyped_choice_names_the_one_meant(cli, arguments, expected):
     assert result.stderr == expected and result.stdout == ""
 
 
+@pytest.mark.parametrize("kind", ["missing", "not a run"])
+def test_validate_refuses_an_init_from_that_is_no_run_as_train_does(
+    cli, write_config, tmp_path, kind
+):
+    """validate said 'valid' for a model.init_from that train refused."""
+    run = tmp_path / "old-run"
+    if kind == "not a run":
+        run.mkdir()
+    path = write_config(tiny_config(model={"task": "regression", "init_from": str(run)}))
+    expected = (
+        f"toolkit: error: run directory not found: {run}\n"
+        if kind == "missing"
+        else f"toolkit: error: {run} is not a run directory (no config.yaml and run.json)\n"
+    )
+    _validate_and_train_refuse(cli, path, expected, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def _validate_and_train_refuse(cli, path, expected: str, out) -> None:
     """``toolkit validate`` (without importing TensorFlow) and ``toolkit train`` both refuse
     ``path`` with exactly the line ``expected``, exit 2."""
