@@ -426,3 +426,41 @@ def test_a_message_that_says_got_says_it_once(write_config):
     assert str(caught.value).endswith(
         "training.epochs: Input should be a valid integer, got 2.5 (a number with a fractional part)"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "expected"),
+    [
+        (
+            "model",
+            {"task": "regresion"},
+            "model.task: Input should be 'regression', 'binary' or 'multiclass', got "
+            "'regresion' (did you mean 'regression'?)",
+        ),
+        (
+            "data",
+            {"streaming": "autoo"},
+            "data.streaming: Input should be true, false or 'auto', got 'autoo' "
+            "(did you mean 'auto'?)",
+        ),
+        (
+            "model",
+            {"task": "regression", "batchnorm": "beforee"},
+            "model.batchnorm: Input should be true, false, 'before' or 'after', got "
+            "'beforee' (did you mean 'before'?)",
+        ),
+        (
+            "model",
+            {"task": "regression", "head": "zzz"},
+            "model.head: Input should be 'default', 'gaussian' or 'homoscedastic', got 'zzz'",
+        ),
+    ],
+)
+def test_a_misspelt_word_of_the_schema_gets_a_suggestion(section, values, expected):
+    """Names in registries (activations, optimizers) got 'did you mean'; the schema's own
+    word lists (model.task, data.streaming) listed the words without one."""
+    config = tiny_config()
+    config[section] = {**config[section], **values}
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config)
+    assert str(caught.value) == f"config: {expected}"

@@ -602,6 +602,21 @@ def _union_choices(details: list[dict], path: tuple, data: dict[str, Any]) -> st
     return ", ".join(choices[:-1]) + " or " + choices[-1]
 
 
+def _word_suggestion(details: list[dict], path: KeyPath, data: dict[str, Any]) -> str:
+    """ " (did you mean 'regression'?)" for a misspelt word of a fixed set (model.task:
+    regressoin): names in registries got one, the schema's own word lists did not."""
+    words = [
+        word
+        for detail in details
+        if detail["type"] == "literal_error" and _key_path(tuple(detail["loc"]), data) == path
+        for word in re.findall(r"'([^']*)'", detail["ctx"]["expected"])
+    ]
+    given = next(
+        (d.get("input") for d in details if _key_path(tuple(d["loc"]), data) == path), None
+    )
+    return did_you_mean(given, words) if isinstance(given, str) and words else ""
+
+
 def format_validation_error(
     error: ValidationError, data: dict[str, Any], origins: Origins, source: str
 ) -> str:
@@ -629,11 +644,13 @@ def format_validation_error(
         message = first["msg"].removeprefix("Value error, ")
     elif allowed := _union_choices(details, path, data):
         message = f"Input should be {allowed}, got {_describe(first.get('input'))}"
+        message += _word_suggestion(details, path, data)
     else:
         # pydantic's own "got" ("a valid integer, got a number with a fractional part")
         # goes after the value: "..., got 2.5 (a number with a fractional part)".
         head, got, what = first["msg"].partition(", got ")
         message = f"{head}, got {_describe(first.get('input'))}" + (f" ({what})" if got else "")
+        message += _word_suggestion(details, path, data)
     return f"{where}: {dotted}: {message}" if path else f"{where}: {message}"
 
 
