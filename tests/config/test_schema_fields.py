@@ -289,3 +289,22 @@ def test_a_weight_prior_scale_whose_decay_is_no_float32_is_refused():
     decay = 0.5 / 1e-19**2
     assert decay < float32_max
     validate_config(tiny_config(model={"task": "regression", "weight_prior_scale": 1e-19}))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ({"nme": "cosine"}, "got the keys nme (did you mean 'name'?)"),
+        ({}, "got no keys"),
+        ("cosin", "a schedule is a mapping such as {name: cosine}, got 'cosin' (did you mean"),
+    ],
+)
+def test_a_schedule_without_its_name_says_what_names_are(schedule, expected):
+    """pydantic's own line was "Unable to extract tag using discriminator 'name'"."""
+    with pytest.raises(ConfigError) as caught:
+        validate_config(tiny_config(training={"lr_schedule": schedule}))
+    message = str(caught.value)
+    assert message.startswith("config: training.lr_schedule: a schedule ")
+    assert expected in message
+    assert ", ".join(sorted(names.SCHEDULES)) in message
+    assert "discriminator" not in message

@@ -1193,6 +1193,18 @@ class TrainingConfig(Strict):
     @field_validator("lr_schedule", mode="before")
     @classmethod
     def _schedule_name(cls, value: Any) -> Any:
+        allowed = ", ".join(sorted(names.SCHEDULES))
+        if isinstance(value, str):  # `lr_schedule: cosine`: "a valid dictionary" said pydantic
+            known = value in names.SCHEDULES
+            raise ValueError(
+                f"a schedule is a mapping such as {{name: {value if known else 'cosine'}}}, got "
+                f"'{value}'{'' if known else did_you_mean(value, names.SCHEDULES)}; names: {allowed}"
+            )
+        if isinstance(value, dict) and "name" not in value:
+            # pydantic said "Unable to extract tag using discriminator 'name'".
+            given = f"the keys {', '.join(map(str, value))}" if value else "no keys"
+            hint = next(filter(None, (did_you_mean(str(key), ["name"]) for key in value)), "")
+            raise ValueError(f"a schedule needs its name, one of {allowed}; got {given}{hint}")
         if isinstance(value, dict) and "name" in value and value["name"] not in names.SCHEDULES:
             raise ValueError(unknown_name("learning-rate schedule", value["name"], names.SCHEDULES))
         return value
