@@ -446,3 +446,46 @@ def test_position_hashes_depend_on_the_shard_and_many_small_shards_split_by_the_
     shares = [split.rows / 4000 for split in (data.train, data.validation, data.test)]
     # Binomial standard deviations of 0.007 and 0.005: four of them either way.
     assert shares == pytest.approx([0.7, 0.2, 0.1], abs=0.03), shares
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("column", ["a", "target"])
+def test_a_number_beyond_float32s_range_is_named_before_training(tmp_path, streaming, column):
+    # 1e300 is finite in a float64 Parquet column and infinite as the model's float32 input.
+    # In memory it was refused; streamed, it passed the check for infinities, made a std of
+    # inf in preprocessing.json and the loss NaN: a failed run advising a lower learning rate
+    # (for a feature), or a "completed" run whose metrics.json held nulls.
+    frame = _table(300)
+    frame.loc[[4, 200], column] = [1e300, -1e39]
+    assert np.isfinite(frame[column].to_numpy()[[4, 200]]).all()
+    frame.to_parquet(tmp_path / "data.parquet", index=False)
+    config = _config(str(tmp_path / "data.parquet"), streaming=streaming)
+    if streaming:
+        # Rows 5 and 201 fall in the training split (hashed by position), so the one pass
+        # meets them; a held-out row is named by the same check (see the next test).
+        codes = hashing.assign(
+            hashing.position_hashes("data.parquet", 0, 300), validation=0.25, test=None
+        )
+        assert codes[[4, 200]].tolist() == [hashing.TRAIN, hashing.TRAIN]
+    with pytest.raises(
+        DataError, match=rf"column '{column}' has (infinite )?values.* \(rows 5, 201\)"
+    ):
+        prepare_data(config)
+
+
+@pytest.mark.parametrize("column", ["a", "target"])
+def test_a_number_beyond_float32s_range_in_held_out_rows_is_named(tmp_path, column):
+    frame = _table(300)
+    codes = hashing.assign(hashing.key_hashes(frame["id"]), validation=0.2, test=0.1)
+    held_out = np.flatnonzero(codes == hashing.VALIDATION)[:2]
+    frame.loc[held_out, column] = 1e300
+    frame.to_parquet(tmp_path / "data.parquet", index=False)
+    config = _config(str(tmp_path / "data.parquet"), **_id_features(split_key="id", test=0.1))
+    rows = ", ".join(str(position + 1) for position in held_out)
+    with pytest.raises(
+        DataError,
+        match=rf"column '{column}' has values beyond float32's range of \+-3.4e38, which the "
+        rf"model computes in \(rows {rows}\)",
+    ):
+        prepare_data(config)
+

@@ -218,24 +218,42 @@ def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
     return f"row {row_number(first, shards)} holds {values[first]!r}{also}"
 
 
+# The largest number the model computes with (inputs and targets are float32).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def not_float32(numbers: np.ndarray) -> np.ndarray:
+    """Which ``numbers`` the model cannot take: infinite, or finite in float64 but beyond
+    float32's range, which become infinite when read as model inputs (NaN is missing)."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(numbers) > FLOAT32_MAX
+
+
 def check_finite(
     values: pd.Series, what: str, shards: tuple[tuple[str, int], ...] | None = None
 ) -> None:
-    """A DataError naming the rows of the numeric ``values`` that are infinite: an ``inf``
-    in a column makes its mean and the loss NaN, and training fails at its first epoch.
+    """A DataError naming the rows of the numeric ``values`` that are infinite, or beyond
+    float32's range (1e300 in a float64 Parquet column): an ``inf`` in a column makes its
+    mean and the loss NaN, and training fails at its first epoch.
     ``shards``: those the rows were read from, when ``values`` no longer carries them."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
-        return  # whole numbers are finite
+        return  # whole numbers are finite, and 64 bits of them within float32's range
     if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
         numbers = values.to_numpy()  # as it is: a float64 copy of a float32 column cost more
     else:
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    infinite = np.isinf(numbers)
-    if infinite.any():
+    bad = not_float32(numbers)
+    if bad.any():
         shards = shards_of(values) if shards is None else shards
+        rows = _rows(values.index[bad], shards=shards)
+        if np.isinf(numbers[bad]).all():
+            raise DataError(
+                f"{what} has infinite values ({rows}); "
+                "drop them or replace them with finite numbers or blanks"
+            )
         raise DataError(
-            f"{what} has infinite values ({_rows(values.index[infinite], shards=shards)}); "
-            "drop them or replace them with finite numbers or blanks"
+            f"{what} has values beyond float32's range of +-3.4e38, which the model computes "
+            f"in ({rows}); drop them, rescale the column, or replace them with blanks"
         )
 
 
@@ -851,7 +869,7 @@ def feature_arrays(
         matrix = aligned_empty((count, len(spec.numeric)), np.float32)
         for index, feature in enumerate(spec.numeric):
             numbers = _plain_numbers(frame, feature.name, rows)
-            if numbers is not None and not (finite and np.isinf(numbers).any()):
+            if numbers is not None and not (finite and not_float32(numbers).any()):
                 matrix[:, index] = numbers
                 continue
             column = _column(frame, feature.name, rows)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig
 from toolkit.data.preprocessing import (
+    FLOAT32_MAX,
     MISSING_TOKEN,
     NUMERIC_SHARE,
     CategoricalFeature,
@@ -34,6 +35,7 @@ from toolkit.data.preprocessing import (
     is_constant,
     joined_label_type,
     label_type,
+    not_float32,
     numbers_remedy,
     numeric_target,
     row_number,
@@ -200,9 +202,9 @@ class StatisticsAccumulator:
                     ):
                         values = _numeric_column(values, f"{what}: feature column '{column}'")
                     numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-                    if np.isinf(numbers).any():
+                    if not_float32(numbers).any():
                         check_finite(values, f"{what}: feature column '{column}'")
-                elif np.isinf(numbers).any():
+                elif not_float32(numbers).any():
                     check_finite(rows.series(column), f"{what}: feature column '{column}'")
                 matrix[:, index] = numbers
             present = ~np.isnan(matrix)
@@ -222,7 +224,8 @@ class StatisticsAccumulator:
         name = self.config.target
         if self.task == "regression" and rows is not None:
             numbers = _arrow_numbers(rows.column(name))
-            if numbers is not None and np.isfinite(numbers).all():
+            # NaN (a missing target) and numbers the model cannot take are named below.
+            if numbers is not None and (np.abs(numbers) <= FLOAT32_MAX).all():
                 self.target_moments.update(numbers.reshape(-1, 1))
                 return
         target = frame[name] if rows is None else rows.series(name)
@@ -256,7 +259,7 @@ class StatisticsAccumulator:
         for column in columns:
             if rows is not None:
                 numbers = _arrow_numbers(rows.column(column))
-                if numbers is not None and not np.isinf(numbers).any():
+                if numbers is not None and not not_float32(numbers).any():
                     continue
             values = frame[column] if rows is None else rows.series(column)
             if column == self.config.target:
