@@ -489,3 +489,35 @@ def test_a_number_beyond_float32s_range_in_held_out_rows_is_named(tmp_path, colu
     ):
         prepare_data(config)
 
+
+@pytest.mark.parametrize("streaming", [True, False, "auto"])
+def test_a_folder_of_dated_sub_folders_of_shards_is_a_table(tmp_path, streaming):
+    # A daily export (export/2026-12-01/part-0.parquet, ..., and Spark's _SUCCESS) was taken
+    # for a folder of images by class: "streaming: true needs CSV/Parquet files", or, with
+    # streaming: auto, "model.body 'dense' takes vectors; images need model.flatten: true".
+    frame = _table(900)
+    root = tmp_path / "export"
+    for day, start in enumerate(range(0, 900, 300), start=1):
+        (root / f"2026-12-0{day}").mkdir(parents=True)
+        part = frame.iloc[start : start + 300]
+        part.to_parquet(root / f"2026-12-0{day}" / f"day{day}.parquet", index=False)
+    (root / "_SUCCESS").touch()
+    (root / "2026-12-01" / ".day1.parquet.crc").write_bytes(b"\0")
+
+    # The same folder as the validation set: the training split is then every row.
+    config = _config(str(root), **_id_features(streaming=streaming, validation=str(root)))
+    assert config.data.input_kind == "table"
+    data = prepare_data(config)
+    assert data.rows == {"train": 900, "validation": 900}
+    b = data.spec.numeric[1]
+    np.testing.assert_allclose([b.mean, b.std], [frame["b"].mean(), frame["b"].std(ddof=0)])
+
+
+def test_a_folder_whose_sub_folders_hold_images_beside_a_csv_is_still_one_of_images(tmp_path):
+    from toolkit.config.schema import holds_table_shards
+
+    (tmp_path / "pets" / "cat").mkdir(parents=True)
+    (tmp_path / "pets" / "cat" / "000.png").write_bytes(b"")
+    (tmp_path / "pets" / "labels.csv").write_text("file,target\n")
+    assert not holds_table_shards(str(tmp_path / "pets"))
+    assert not holds_table_shards(str(tmp_path / "missing"))

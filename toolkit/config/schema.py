@@ -188,18 +188,30 @@ def source_prefix(value: str) -> str | None:
 
 
 def holds_table_shards(folder: str) -> bool:
-    """True when the directory ``folder`` holds CSV/Parquet files and no sub-folders: table
-    shards. A folder with sub-folders is one of images by class, even beside a CSV file."""
+    """True when the directory ``folder`` holds CSV/Parquet files, and its sub-folders (if
+    any) nothing else: table shards, such as a daily export in dated folders
+    (``2026-12-01/part-0.parquet``), which were taken for images by class. A folder with a
+    sub-folder holding any other file (an image) is one of images by class, even beside a
+    CSV file. Hidden files and markers (``_SUCCESS``, ``.part-0.crc``) are not looked at."""
     shards = False
     try:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir():
-                    return False
-                shards = shards or entry.name.lower().endswith(_TABLE_SUFFIXES)
+        for directory, subfolders, files in os.walk(folder, onerror=_raise):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            nested = directory != folder
+            for name in files:
+                table = name.lower().endswith(_TABLE_SUFFIXES)
+                if name.startswith(".") or (name.startswith("_") and not table):
+                    continue  # hidden, as list_shards skips them, or a marker
+                if nested and not table:
+                    return False  # stops at an image folder's first image
+                shards = shards or table
     except OSError:  # not there (yet): validation of a config must not need its data
         return False
     return shards
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def source_form(source: str) -> str:
