@@ -521,3 +521,19 @@ def test_a_folder_whose_sub_folders_hold_images_beside_a_csv_is_still_one_of_ima
     (tmp_path / "pets" / "labels.csv").write_text("file,target\n")
     assert not holds_table_shards(str(tmp_path / "pets"))
     assert not holds_table_shards(str(tmp_path / "missing"))
+
+
+def test_shards_with_the_same_file_name_in_dated_folders_split_by_the_fractions(tmp_path):
+    # Rows were hashed with their shard's file name: 30 days of export/<day>/part-0.csv, of
+    # 20 rows each, all split like one file, position by position; that file's 20 positions
+    # put 1 row of every day in validation, 5% of the rows for validation: 0.2.
+    frame = _table(600)
+    for day in range(30):
+        folder = tmp_path / "export" / f"2026-11-{day + 1:02d}"
+        folder.mkdir(parents=True)
+        frame.iloc[day * 20 : (day + 1) * 20].to_csv(folder / "part-0.csv", index=False)
+    data = prepare_data(_config(str(tmp_path / "export"), **_id_features(validation=0.2)))
+    assert sum(data.rows.values()) == 600
+    # A binomial share of 600 rows: sd 1.6 points; 4 sd either side.
+    assert 0.2 - 0.065 < data.rows["validation"] / 600 < 0.2 + 0.065
+    assert data.source["split"] == "hash of shard path and row position"

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 # by their position alone before (the shard's name never reached the hash): a run recorded
 # with that description cannot be resumed by this version, which splits its rows otherwise.
 POSITION_SPLIT = "hash of shard name and row position"
+# ... and when shards share a file name, hashed with their path from the set's common folder
+# instead (``name_shards``): a run recorded with the description above split such shards
+# alike, row by row, and is not resumed by this version.
+PATH_SPLIT = "hash of shard path and row position"
 
 # Bytes in memory per cell of a table held in memory, by file format (a pandas frame, its
 # split copies and the encoded arrays at their peak), for data.streaming: auto.
@@ -275,7 +279,11 @@ class ShardSource(Source):
             "split": (
                 hashing.key_split(config.split_key)
                 if config.split_key
-                else (POSITION_SPLIT if hashed else "files")
+                else (
+                    (PATH_SPLIT if any(shard.relative for shard in main.shards) else POSITION_SPLIT)
+                    if hashed
+                    else "files"
+                )
             ),
         }
         if statistics is not None and statistics.approximate:
@@ -319,7 +327,7 @@ class ShardSource(Source):
                 statistics = accumulator_class(config, self.task, features, categorical)
             codes = None
             if selections["train"].code is not None:
-                codes = selections["train"].codes(rows, shard.path.name)
+                codes = selections["train"].codes(rows, shard.name)
             if key_sizes is not None:
                 key_sizes.update(rows.series(config.split_key))
             for name in wanted:

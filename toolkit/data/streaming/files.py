@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,29 @@ class ShardFile:
     single: bool = False  # the only file of its set: messages name it as a file
     # What each column holds, by ``value_kind`` (Parquet: its schema; CSV: its first block).
     kinds: dict[str, str | None] = field(default_factory=dict)
+    # Its path from the set's common folder, when another shard has the same file name
+    # (see ``name_shards``); None: the file name names it.
+    relative: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The name its rows' positions are hashed with (splits), unique in its set."""
+        return self.relative or self.path.name
+
+
+def name_shards(shards: list[ShardFile]) -> bool:
+    """Name shards that share a file name by their path from the set's common folder: a
+    daily export's ``2026-12-01/part-0.parquet`` and ``2026-12-02/part-0.parquet`` had the
+    same name, so row i of every day hashed alike and fell in the same split (days of 20 rows
+    in ``part-0.csv`` put 5% of the rows in a validation split of 0.2: 20 positions decided).
+    Shards with distinct file names keep them (their runs' splits are unchanged); True when
+    paths name them."""
+    if len({shard.path.name for shard in shards}) == len(shards):
+        return False
+    root = os.path.commonpath([str(shard.path.parent) for shard in shards])
+    for shard in shards:
+        shard.relative = shard.path.relative_to(root).as_posix()
+    return True
 
 
 def where(label: str, path: Path, *, single: bool) -> str:

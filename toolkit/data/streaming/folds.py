@@ -37,7 +37,7 @@ def streamed_folds(config: ExperimentConfig, prepared: PreparedData, k: int) -> 
                 StatisticsAccumulator(config.data, config.model.task, features, categorical)
                 for _ in range(k)
             ]
-        shard = train.shard_set.shards[piece.shard].path.name
+        shard = train.shard_set.shards[piece.shard].name
         folds = selection.folds(frame, shard, k)
         piece_file = train.shard_set.shards[piece.shard]
         what = where(train.shard_set.label, piece_file.path, single=piece_file.single)

@@ -24,6 +24,7 @@ from toolkit.data.streaming.files import (
     csv_conversion_error,
     inspect_shard,
     list_shards,
+    name_shards,
     short_error,
     where,
 )
@@ -308,6 +309,7 @@ def open_shard_set(
     shards = [
         inspect_shard(path, label=label, single=single) for path in list_shards(location, label)
     ]
+    name_shards(shards)
     for shard in shards:
         check_columns(shard, needed, label=label, what=what, notes=notes)
     if shards[0].format == "csv" and types is None:

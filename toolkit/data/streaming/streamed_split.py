@@ -242,7 +242,7 @@ class StreamedSplit(Split):
     # ------------------------------------------------------------------ reading in Python
 
     def _shard_name(self, piece: Piece) -> str:
-        return self.shard_set.shards[piece.shard].path.name
+        return self.shard_set.shards[piece.shard].name
 
     def _what(self, piece: Piece) -> str:
         shard = self.shard_set.shards[piece.shard]
@@ -348,7 +348,7 @@ class StreamedSplit(Split):
     def shard_names(self, worker: Worker | None = None) -> list[str]:
         """The files ``worker`` reads (all of them without one)."""
         shards = sorted({p.shard for p in self._pieces_of(worker)})
-        return [self.shard_set.shards[index].path.name for index in shards]
+        return [self.shard_set.shards[index].name for index in shards]
 
     def _open_pieces(self, pieces: list[Piece]) -> int:
         """Pieces read side by side: as many chunks as the shuffle buffer holds (a chunk is
