@@ -537,3 +537,22 @@ def test_shards_with_the_same_file_name_in_dated_folders_split_by_the_fractions(
     # A binomial share of 600 rows: sd 1.6 points; 4 sd either side.
     assert 0.2 - 0.065 < data.rows["validation"] / 600 < 0.2 + 0.065
     assert data.source["split"] == "hash of shard path and row position"
+
+
+def test_a_spark_jobs_temporary_folder_and_markers_are_not_shards(tmp_path):
+    # Spark writes a job's attempts under _temporary/ and moves them out when a task commits;
+    # a job killed between (or still running) leaves copies there, which were read as shards
+    # (the committed rows twice) by train, predict and evaluate. Paths starting with "_" are
+    # skipped, as Spark, Hadoop and Arrow's datasets skip them.
+    frame = _table(300)
+    out = tmp_path / "out"
+    _write_shards(frame, out)
+    attempt = out / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000001_1"
+    attempt.mkdir(parents=True)
+    frame.iloc[100:200].to_parquet(attempt / "part-01.parquet", index=False)
+    (out / "_SUCCESS").touch()
+    assert [p.name for p in list_shards(str(out))] == [f"part-{i:02d}.parquet" for i in range(3)]
+    # The same folder as the validation set: the training split is then every row, once.
+    config = _config(str(out), **_id_features(validation=str(out)))
+    assert config.data.input_kind == "table"
+    assert prepare_data(config).rows == {"train": 300, "validation": 300}

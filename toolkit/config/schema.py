@@ -196,12 +196,13 @@ def holds_table_shards(folder: str) -> bool:
     shards = False
     try:
         for directory, subfolders, files in os.walk(folder, onerror=_raise):
-            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            # Skipped as the shard listing skips them (Spark's _temporary/ among them).
+            subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
             nested = directory != folder
             for name in files:
                 table = name.lower().endswith(_TABLE_SUFFIXES)
-                if name.startswith(".") or (name.startswith("_") and not table):
-                    continue  # hidden, as list_shards skips them, or a marker
+                if name.startswith((".", "_")):
+                    continue  # hidden or a marker (_SUCCESS), as list_shards skips them
                 if nested and not table:
                     return False  # stops at an image folder's first image
                 shards = shards or table

@@ -48,13 +48,15 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
             paths, where = [root], f"{label} {location}"
         else:
             # Hidden files are skipped, as the glob branch skips them: a half-written file
-            # of a killed writer (``.tmp-...-part.csv``) is not a shard.
+            # of a killed writer (``.tmp-...-part.csv``) is not a shard. So are paths that
+            # start with "_", as Spark, Hadoop and Arrow's datasets skip them: the attempt
+            # files of a Spark job left in ``_temporary/`` repeated finished shards' rows.
             paths = sorted(
                 p
                 for p in root.rglob("*")
                 if p.is_file()
                 and _file_format(p)
-                and not any(part.startswith(".") for part in p.relative_to(root).parts)
+                and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
             )
             where = f"{label} directory {location}"
     shards = [p for p in paths if _file_format(p)]
