@@ -556,3 +556,30 @@ def test_a_spark_jobs_temporary_folder_and_markers_are_not_shards(tmp_path):
     config = _config(str(out), **_id_features(validation=str(out)))
     assert config.data.input_kind == "table"
     assert prepare_data(config).rows == {"train": 300, "validation": 300}
+
+
+def test_streamed_cross_validation_folds_read_the_rows_they_counted(tmp_path):
+    # Without data.split_key, a fold was hashed from the training rows of a chunk as if they
+    # were one contiguous run of positions: the pass that counted the folds and the reads
+    # that train on them disagreed, and every trial of `tune` with cv_folds failed ("Input
+    # dataset was expected to contain 423 elements but contained only 352").
+    from toolkit.data.streaming.folds import streamed_folds
+
+    source = _write_shards(_table(1200), tmp_path / "shards")
+    config = _config(source, **_id_features(validation=0.2, test=0.1))
+    prepared = prepare_data(config)
+
+    def rows_of(split) -> set[tuple[int, int]]:
+        return {
+            (piece.shard, int(row)) for piece, frame in split.raw_chunks() for row in frame.index
+        }
+
+    training = rows_of(prepared.train)
+    assert len(training) == prepared.rows["train"]
+    held = []
+    for fold in streamed_folds(config, prepared, 3):
+        validation, train = rows_of(fold.validation), rows_of(fold.train)
+        assert (len(validation), len(train)) == (fold.validation.rows, fold.train.rows)
+        assert validation.isdisjoint(train) and validation | train == training
+        held.append(validation)
+    assert set.union(*held) == training and sum(map(len, held)) == len(training)

@@ -75,10 +75,16 @@ def position_hashes(shard: str, start: int, count: int) -> np.ndarray:
     uses its ``hash_key`` for text only, so a per-shard key left row i of every shard with
     the same hash, hence the same split (500 shards of 20 rows put 35% of the rows in a
     validation split of 0.2, as 20 positions decided for every shard)."""
+    return hashes_at(shard, np.arange(start, start + count, dtype=np.uint64))
+
+
+def hashes_at(shard: str, positions: np.ndarray) -> np.ndarray:
+    """Hashes of the rows at ``positions`` of the shard named ``shard`` (as
+    ``position_hashes``), for rows that are not a contiguous run: a split's rows."""
     digest = hashlib.sha256(shard.encode()).digest()
     shard_bits = np.uint64(int.from_bytes(digest[:8], "little"))
-    positions = np.arange(start, start + count, dtype=np.uint64) ^ shard_bits
-    return pd.util.hash_array(positions, categorize=False)
+    mixed = np.asarray(positions, dtype=np.uint64) ^ shard_bits
+    return pd.util.hash_array(mixed, categorize=False)
 
 
 def assign(hashes: np.ndarray, *, validation: float | None, test: float | None) -> np.ndarray:

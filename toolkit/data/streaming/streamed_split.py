@@ -63,10 +63,14 @@ class Selection:
         if isinstance(frame, Rows):
             if self.split_key is not None:
                 return hashing.key_hashes(frame.series(self.split_key))
-            return hashing.position_hashes(shard, int(frame.index[0]), len(frame))
-        if self.split_key is not None:
+        elif self.split_key is not None:
             return hashing.key_hashes(frame[self.split_key])
-        return hashing.position_hashes(shard, int(frame.index[0]), len(frame))
+        # Each row's own position (the index): a split's rows are not a contiguous run, and
+        # hashing index[0], index[0] + 1, ... gave the training rows of a chunk other rows'
+        # folds, so a streamed cross-validation fold read fewer rows than it had counted.
+        if isinstance(frame.index, pd.RangeIndex) and frame.index.step == 1:
+            return hashing.position_hashes(shard, frame.index.start, len(frame))
+        return hashing.hashes_at(shard, frame.index.to_numpy())
 
     def mask(self, batch, start: int, shard: str) -> np.ndarray | None:
         """Which rows of a RecordBatch starting at row ``start`` of ``shard`` are kept; None
