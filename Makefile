@@ -18,12 +18,13 @@ train: setup
 	$(BIN)/toolkit train configs/regression.yaml
 
 # Two processes: the tests spend much of their time starting TensorFlow in subprocesses, so
-# two workers keep both cores busy. A file's tests stay on one worker (--dist loadfile) so
-# they share its module-scoped trained runs. The 20 slowest tests are listed at the end.
+# two workers keep both cores busy. A file's tests stay on one worker (--dist loadfile, so
+# they share its module-scoped trained runs), the longest files first (tests/file_order.py;
+# --no-loadscope-reorder keeps that order). The 20 slowest tests are listed at the end.
 TEST_WORKERS ?= 2
 
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

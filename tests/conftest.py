@@ -16,6 +16,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from tests.helpers import run_cli
 
+# The longest files first, so that the workers of `make test` finish together.
+pytest_plugins = ["tests.file_order"]
+
 
 def under_ci() -> bool:
     """True when ``CI`` is set to a true value, as CI services (and ``.ci/run``) do."""
