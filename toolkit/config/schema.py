@@ -166,6 +166,13 @@ class SyntheticConfig(Strict):
 
 
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+# Tables compressed as whole files (``part-0.csv.gz``): not read, but refused by name rather
+# than skipped as other files are, which would drop their rows without a word.
+COMPRESSED_TABLE_SUFFIXES = tuple(
+    table + compression
+    for table in _TABLE_SUFFIXES
+    for compression in (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".snappy")
+)
 
 
 def _table_location(value: str) -> bool:
@@ -200,7 +207,7 @@ def holds_table_shards(folder: str) -> bool:
             subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
             nested = directory != folder
             for name in files:
-                table = name.lower().endswith(_TABLE_SUFFIXES)
+                table = name.lower().endswith(_TABLE_SUFFIXES + COMPRESSED_TABLE_SUFFIXES)
                 if name.startswith((".", "_")):
                     continue  # hidden or a marker (_SUCCESS), as list_shards skips them
                 if nested and not table:

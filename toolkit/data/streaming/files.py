@@ -34,6 +34,13 @@ def _file_format(path: Path) -> str | None:
     return SUFFIXES.get(path.suffix.lower())
 
 
+def _compressed_table(path: Path) -> bool:
+    """A CSV or Parquet file compressed as a whole (``part-0.csv.gz``), as exports often are."""
+    from toolkit.config.schema import COMPRESSED_TABLE_SUFFIXES
+
+    return path.name.lower().endswith(COMPRESSED_TABLE_SUFFIXES)
+
+
 def list_shards(location: str, label: str = "data.source") -> list[Path]:
     """The CSV/Parquet files of a file, directory or glob, sorted by name; all of one format."""
     if _GLOB_CHARACTERS & set(location):
@@ -55,10 +62,18 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
                 p
                 for p in root.rglob("*")
                 if p.is_file()
-                and _file_format(p)
+                and (_file_format(p) or _compressed_table(p))
                 and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
             )
             where = f"{label} directory {location}"
+    compressed = [p for p in paths if _compressed_table(p)]
+    if compressed:
+        # Skipped like any other file, their rows would be missing without a word.
+        raise DataError(
+            f"{where} holds compressed tables ({', '.join(p.name for p in compressed[:3])}"
+            f"{', ...' if len(compressed) > 3 else ''}), which are not read: decompress them "
+            "(gunzip), or write them as Parquet, which compresses inside the file"
+        )
     shards = [p for p in paths if _file_format(p)]
     if not shards and Path(location).is_file():
         raise DataError(f"{where} is not a .csv or .parquet file")
