@@ -558,6 +558,29 @@ def test_a_spark_jobs_temporary_folder_and_markers_are_not_shards(tmp_path):
     assert prepare_data(config).rows == {"train": 300, "validation": 300}
 
 
+def test_a_recursive_glob_skips_what_a_directory_listing_skips(tmp_path):
+    # out/**/*.parquet read Spark's _temporary/ attempt (100 rows twice) and a hidden
+    # half-written file, which naming the folder `out` skips: the same folder gave two counts.
+    frame = _table(300)
+    out = tmp_path / "out"
+    _write_shards(frame, out)
+    attempt = out / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000001_1"
+    attempt.mkdir(parents=True)
+    frame.iloc[100:200].to_parquet(attempt / "part-01.parquet", index=False)
+    frame.iloc[:50].to_parquet(out / "_partial.parquet", index=False)
+    names = [f"part-{i:02d}.parquet" for i in range(3)]
+    assert [p.name for p in list_shards(f"{out}/**/*.parquet")] == names
+    assert [p.name for p in list_shards(f"{out}/*.parquet")] == names
+    assert list_shards(f"{out}/**/*.parquet") == list_shards(str(out))
+    # A folder the pattern names, or a name it asks for, is read even when it starts with "_".
+    staging = tmp_path / "_staging"
+    _write_shards(frame, staging)
+    assert len(list_shards(f"{staging}/*.parquet")) == 3
+    assert [p.name for p in list_shards(f"{out}/_*.parquet")] == ["_partial.parquet"]
+    config = _config(f"{out}/**/*.parquet", **_id_features(validation=0.2))
+    assert sum(prepare_data(config).rows.values()) == 300
+
+
 def test_streamed_cross_validation_folds_read_the_rows_they_counted(tmp_path):
     # Without data.split_key, a fold was hashed from the training rows of a chunk as if they
     # were one contiguous run of positions: the pass that counted the folds and the reads

@@ -7,6 +7,7 @@ Every file is checked before anything is trained: it must exist, be readable, ha
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import os
@@ -41,11 +42,29 @@ def _compressed_table(path: Path) -> bool:
     return path.name.lower().endswith(COMPRESSED_TABLE_SUFFIXES)
 
 
+def _skipped_below_glob(path: Path, pattern: str) -> bool:
+    """True when a path a glob matched has a folder or name starting with "_" or "." below
+    the glob's fixed prefix, as a directory listing skips them: ``out/**/*.parquet`` must not
+    read Spark's ``_temporary/`` attempts when ``out`` does not. A component the pattern
+    itself starts with "_" or "." (``out/_staging/*.csv``, ``out/*/_part.csv``) is kept."""
+    pattern_parts = Path(pattern).parts
+    fixed = 0
+    while fixed < len(pattern_parts) and not _GLOB_CHARACTERS & set(pattern_parts[fixed]):
+        fixed += 1
+    # Components the pattern asks for by name, which may start with "_" or ".".
+    asked = [part for part in pattern_parts[fixed:] if part.startswith(("_", "."))]
+    # glob returns paths spelled as the pattern's prefix, so the prefix's parts come first.
+    for part in path.parts[fixed:]:
+        if part.startswith(("_", ".")) and not any(fnmatch.fnmatchcase(part, a) for a in asked):
+            return True
+    return False
+
+
 def list_shards(location: str, label: str = "data.source") -> list[Path]:
     """The CSV/Parquet files of a file, directory or glob, sorted by name; all of one format."""
     if _GLOB_CHARACTERS & set(location):
         paths = [Path(p) for p in sorted(glob.glob(location, recursive=True))]
-        paths = [p for p in paths if p.is_file()]
+        paths = [p for p in paths if p.is_file() and not _skipped_below_glob(p, location)]
         where = f"{label} glob {location}"
     else:
         root = Path(location)
