@@ -87,6 +87,20 @@ def _header_only(d: Path) -> dict[str, Any]:
     return {"data.source": str(d / "data.csv")}
 
 
+def _zero_byte_shard(d: Path, fmt: str, streaming: bool) -> dict[str, Any]:
+    """Three good shards and a 0-byte part-3 (a writer killed before its first byte): the
+    readers' words ("Empty CSV file", "Parquet file size is 0 bytes") said nothing of what
+    a shard may be or what to do."""
+    (d / "shards").mkdir()
+    frame = _frame()
+    for index in range(3):
+        part = frame.iloc[index * 40 : (index + 1) * 40]
+        path = d / "shards" / f"part-{index}.{fmt}"
+        part.to_csv(path, index=False) if fmt == "csv" else part.to_parquet(path, index=False)
+    (d / "shards" / f"part-3.{fmt}").write_bytes(b"")
+    return {"data.source": str(d / "shards"), "data.streaming": streaming}
+
+
 def _ragged_csv(d: Path) -> dict[str, Any]:
     (d / "data.csv").write_text("a,b,target\n1,2,3\n4,5,6,7,8\n")
     return {"data.source": str(d / "data.csv")}
@@ -185,6 +199,15 @@ CASES: list[Any] = [
     ),
     pytest.param(_empty_csv, ("data.csv cannot be read", "no columns"), id="empty-csv"),
     pytest.param(_header_only, ("data.csv has no rows",), id="header-only-csv"),
+    *(
+        pytest.param(
+            lambda d, fmt=fmt, streaming=streaming: _zero_byte_shard(d, fmt, streaming),
+            (f"shards/part-3.{fmt} is empty (0 bytes)", "a shard with no rows is accepted"),
+            id=f"zero-byte-{fmt}-shard-{'streamed' if streaming else 'in-memory'}",
+        )
+        for fmt in ("csv", "parquet")
+        for streaming in (False, True)
+    ),
     pytest.param(
         _ragged_csv, ("data.csv cannot be read", "expected 3 fields in line 3"), id="ragged-csv"
     ),

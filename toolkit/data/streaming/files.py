@@ -105,7 +105,29 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
     formats = {_file_format(p) for p in shards}
     if len(formats) > 1:
         raise DataError(f"{where} mixes CSV and Parquet files; keep one format per shard set")
+    if not Path(location).is_file():
+        _refuse_empty_shards(shards, label)
     return shards
+
+
+def _refuse_empty_shards(shards: list[Path], label: str) -> None:
+    """A 0-byte shard (a writer killed before its first byte, or ``touch``) is refused by
+    what it is: the readers' words ("Empty CSV file", "Parquet file size is 0 bytes") said
+    neither that a shard with no rows is fine nor what to do. It is not skipped, as it may
+    be a file whose rows were lost."""
+    empty = [p for p in shards if p.stat().st_size == 0]
+    if not empty:
+        return
+    others = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+    write = (
+        "write its header line"
+        if _file_format(empty[0]) == "csv"
+        else "write it as a table of the columns with no rows"
+    )
+    raise DataError(
+        f"{label} shard {empty[0]}{others} is empty (0 bytes); a shard with no rows is "
+        f"accepted, but it needs its columns: remove it, or {write}"
+    )
 
 
 def _beside_config(location: str, config_file: str | Path | None) -> str:
