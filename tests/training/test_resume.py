@@ -258,6 +258,53 @@ def test_nan_in_the_first_epoch_fails_in_one_line_and_saves_no_results(cli, writ
     assert {p.name for p in (run_dir / "plots").iterdir()} <= {"learning_curves.png"}
 
 
+def test_a_nan_loss_from_a_huge_l2_names_model_l2_not_the_learning_rate(
+    cli, write_config, tmp_path
+):
+    """model.l2: 1e30 made the loss NaN at Adam's default rate, and the message said to
+    lower the learning rate, which would not have helped."""
+    config = tiny_config(model={"task": "regression", "hidden": [8], "l2": 1e30})
+    result = cli("train", write_config(config), "--output-dir", tmp_path)
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip()
+    assert "loss became nan at epoch 1" in line and len(line.splitlines()) == 1
+    assert "likely cause is model.l2 (1e+30)" in line and "lower training" not in line
+    again = cli("train", "--resume", Path(result.stdout.strip()))
+    assert again.returncode == 2 and "likely cause is model.l2 (1e+30)" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("training", "model", "named"),
+    [
+        # The usual causes: a rate far too high, with a usual penalty or none.
+        ({"optimizer": {"name": "sgd", "learning_rate": 1000}}, {"l2": 1e-4}, "learning_rate"),
+        ({"optimizer": {"name": "adam", "learning_rate": 10}}, {"l2": 0.01}, "learning_rate"),
+        # A penalty whose step alone overshoots: w * (1 - 2 lr l2) grows once lr l2 > 1.
+        ({"optimizer": {"name": "sgd", "learning_rate": 0.1}}, {"l2": 50.0}, "model.l2"),
+        (
+            {"optimizer": {"name": "adamw", "learning_rate": 0.01, "weight_decay": 500.0}},
+            {},
+            "training.optimizer.weight_decay",
+        ),
+        (
+            {"optimizer": {"name": "adam", "learning_rate": 0.001}},
+            {"hidden": [8, {"units": 4, "l2": 1e6}]},
+            "model.hidden.1.l2",
+        ),
+    ],
+)
+def test_the_divergence_remedy_names_the_setting_that_blows_up(training, model, named):
+    from toolkit.config.loading import validate_config
+    from toolkit.training.train import divergence_remedy
+
+    config = validate_config(tiny_config(training=training, model=model))
+    remedy = divergence_remedy(config)
+    if named == "learning_rate":
+        assert remedy.startswith("Try a lower training.optimizer.learning_rate"), remedy
+    else:
+        assert remedy.startswith(f"The likely cause is {named} ("), remedy
+
+
 @pytest.mark.slow
 def test_resume_is_exact_with_an_execution_size_that_does_not_divide_the_epoch(
     write_config, tmp_path

@@ -117,16 +117,54 @@ def _non_finite_reason(
         outcome = "callbacks.checkpoint is off, so no model or metrics were saved"
     else:
         outcome = "no epoch ended with usable weights, so no model or metrics were saved"
+    return f"loss became {loss} at epoch {epoch}; {outcome}. {divergence_remedy(config)}"
+
+
+def _weight_penalties(config: ExperimentConfig) -> list[tuple[str, float]]:
+    """The config's weight penalties by key: l1/l2 of the model, its blocks and conv body,
+    and the optimizer's weight decay."""
+    model = config.model
+    penalties = [("model.l1", model.l1), ("model.l2", model.l2)]
+    for index, block in enumerate(model.hidden):
+        penalties += [
+            (f"model.hidden.{index}.l1", block.l1),
+            (f"model.hidden.{index}.l2", block.l2),
+        ]
+    penalties += [("model.conv.l2", model.conv.l2)]
+    penalties += [
+        (f"model.conv.blocks.{index}.l2", block.l2) for index, block in enumerate(model.conv.blocks)
+    ]
+    decay = config.training.optimizer.arguments.get("weight_decay")
+    penalties += [("training.optimizer.weight_decay", decay)]
+    return [(key, float(value)) for key, value in penalties if isinstance(value, (int, float))]
+
+
+def divergence_remedy(config: ExperimentConfig) -> str:
+    """What to change when the loss became NaN or infinite: the weight penalty when one is
+    large enough to blow up by itself, else the learning rate (the usual cause).
+
+    A penalty is named when learning_rate x penalty >= 1: a gradient step on l2·w² alone
+    scales w by (1 - 2·lr·l2), which overshoots zero and grows once lr·l2 > 1, and a decoupled
+    weight decay scales w by (1 - lr·wd) (Keras); an adaptive optimizer's step is bounded by
+    the rate, but a penalty that size has squared gradients beyond float32 long before. A
+    usual l2 (1e-5 to 1e-2) at a usual rate (1e-4 to 1e-1) is far below 1, so a NaN there
+    still points at the rate, as before.
+    """
     optimizer = config.training.optimizer
+    rate = optimizer.learning_rate
+    key, penalty = max(_weight_penalties(config), key=lambda item: item[1], default=("", 0.0))
+    if penalty * rate >= 1:
+        return (
+            f"The likely cause is {key} ({penalty:g}), too large for the learning rate "
+            f"({rate:g}; their product {penalty * rate:.3g} should be well below 1): try "
+            f"{key} 1e-4, or below {0.1 / rate:.3g}"
+        )
     clipping = (
         ""
         if {"clipnorm", "clipvalue", "global_clipnorm"} & set(optimizer.arguments)
         else " or clip gradients (training.optimizer.clipnorm: 1.0)"
     )
-    return (
-        f"loss became {loss} at epoch {epoch}; {outcome}. Try a lower "
-        f"training.optimizer.learning_rate (now {optimizer.learning_rate:g}){clipping}"
-    )
+    return f"Try a lower training.optimizer.learning_rate (now {rate:g}){clipping}"
 
 
 def _no_progress_warning(config: ExperimentConfig, history: pd.DataFrame) -> str | None:
@@ -462,14 +500,13 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
     reason = str(record.get("reason") or "")
     if is_retired_attempt(record):
         raise ToolkitError(f"{run.path} cannot be resumed: {reason} ({RETIRED_ELSEWHERE})")
+    config = load_config(run.config)
     if record.get("status") == "failed" and reason.startswith("loss became"):
         # A resume keeps the config, and went on from weights that were already NaN.
         raise ToolkitError(
             f"{run.path} failed: its {reason.split(';')[0]}; a resume keeps the config and "
-            "would fail again: start a new run with a lower training.optimizer.learning_rate "
-            "or clipped gradients (training.optimizer.clipnorm)"
+            f"would fail again, so start a new run. {divergence_remedy(config)}"
         )
-    config = load_config(run.config)
     data = _prepare_again(config, run)
     check_same_data(record, config, data, remedy="start a new run")
     _form_cluster(config)  # a peer that never comes leaves run.json as it was
