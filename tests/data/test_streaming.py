@@ -448,27 +448,33 @@ def test_position_hashes_depend_on_the_shard_and_many_small_shards_split_by_the_
     assert shares == pytest.approx([0.7, 0.2, 0.1], abs=0.03), shares
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
 @pytest.mark.parametrize("streaming", [False, True])
 @pytest.mark.parametrize("column", ["a", "target"])
-def test_a_number_beyond_float32s_range_is_named_before_training(tmp_path, streaming, column):
+def test_a_number_beyond_float32s_range_is_named_before_training(tmp_path, streaming, column, fmt):
     # 1e300 is finite in a float64 Parquet column and infinite as the model's float32 input.
     # In memory it was refused; streamed, it passed the check for infinities, made a std of
     # inf in preprocessing.json and the loss NaN: a failed run advising a lower learning rate
-    # (for a feature), or a "completed" run whose metrics.json held nulls.
+    # (for a feature), or a "completed" run whose metrics.json held nulls. In memory, a
+    # feature was cast to float32 before the check and called "infinite": both now say the
+    # same.
     frame = _table(300)
     frame.loc[[4, 200], column] = [1e300, -1e39]
     assert np.isfinite(frame[column].to_numpy()[[4, 200]]).all()
-    frame.to_parquet(tmp_path / "data.parquet", index=False)
-    config = _config(str(tmp_path / "data.parquet"), streaming=streaming)
+    path = tmp_path / f"data.{fmt}"
+    frame.to_parquet(path, index=False) if fmt == "parquet" else frame.to_csv(path, index=False)
+    config = _config(str(path), streaming=streaming)
     if streaming:
         # Rows 5 and 201 fall in the training split (hashed by position), so the one pass
         # meets them; a held-out row is named by the same check (see the next test).
         codes = hashing.assign(
-            hashing.position_hashes("data.parquet", 0, 300), validation=0.25, test=None
+            hashing.position_hashes(f"data.{fmt}", 0, 300), validation=0.25, test=None
         )
         assert codes[[4, 200]].tolist() == [hashing.TRAIN, hashing.TRAIN]
     with pytest.raises(
-        DataError, match=rf"column '{column}' has (infinite )?values.* \(rows 5, 201\)"
+        DataError,
+        match=rf"column '{column}' has values beyond float32's range of \+-3\.4e38, which the "
+        r"model computes in \(rows 5, 201\)",
     ):
         prepare_data(config)
 

@@ -27,26 +27,71 @@ if TYPE_CHECKING:
     from toolkit.data.preprocessing import FeatureSpec
 
 
+def _beyond_float32(values: np.ndarray) -> bool:
+    """True when finite ``values`` exceed float32's range. Such a column stays float64 when
+    the others are narrowed: cast, 1e300 became inf and was reported as an infinite value,
+    where the streamed check (which reads float64) says it is beyond float32's range."""
+    from toolkit.data.preprocessing import FLOAT32_MAX
+
+    with np.errstate(invalid="ignore"):
+        return bool(np.any(np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)))
+
+
+class _WideColumns(Exception):
+    """Float64 columns of a Parquet file found to hold numbers beyond float32's range."""
+
+    def __init__(self, names: set[str]) -> None:
+        super().__init__(", ".join(sorted(names)))
+        self.names = names
+
+
 def _parquet_table(path: Path, keep: Collection[str] | None):
     """A Parquet file as an Arrow table, 65,536 rows at a time; with ``keep``, float64
     columns but those are cast to float32 as they are read, so the float64 table never
-    exists whole."""
+    exists whole. A column found to hold numbers beyond float32's range is kept float64
+    (the file is read again: that only happens to a table about to be refused)."""
+    kept = None if keep is None else set(keep)
+    while True:
+        try:
+            return _parquet_batches(path, kept)
+        except _WideColumns as wide:
+            assert kept is not None and not wide.names & kept
+            kept |= wide.names
+
+
+def _parquet_batches(path: Path, keep: Collection[str] | None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     # Column chunks streamed page by page (a row group can be the whole file).
     with pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False) as handle:
         schema = handle.schema_arrow
-        if keep is not None:
-            schema = pa.schema(
-                [
-                    field.with_type(pa.float32())
-                    if pa.types.is_float64(field.type) and field.name not in keep
-                    else field
-                    for field in schema
-                ]
-            )
-        batches = [batch.cast(schema) for batch in handle.iter_batches(batch_size=65_536)]
+        # By position: a name may be in the header twice (refused later, by name).
+        narrowed = (
+            []
+            if keep is None
+            else [
+                index
+                for index, field in enumerate(schema)
+                if pa.types.is_float64(field.type) and field.name not in keep
+            ]
+        )
+        schema = pa.schema(
+            [
+                field.with_type(pa.float32()) if index in narrowed else field
+                for index, field in enumerate(schema)
+            ]
+        )
+        batches = []
+        for batch in handle.iter_batches(batch_size=65_536):
+            wide = {
+                batch.schema.field(index).name
+                for index in narrowed
+                if _beyond_float32(batch.column(index).to_numpy(zero_copy_only=False))
+            }
+            if wide:
+                raise _WideColumns(wide)
+            batches.append(batch.cast(schema))
     return pa.Table.from_batches(batches, schema=schema)
 
 
@@ -133,7 +178,9 @@ def read_table(
             frame = pd.read_csv(path)
             if float32_except is not None:
                 for name in frame.columns:
-                    if frame[name].dtype == np.float64 and name not in float32_except:
+                    if frame[name].dtype != np.float64 or name in float32_except:
+                        continue
+                    if not _beyond_float32(frame[name].to_numpy()):
                         frame[name] = frame[name].astype(np.float32)
     except Exception as error:
         raise _read_error(error, label, path) from None
