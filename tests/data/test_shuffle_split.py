@@ -58,3 +58,38 @@ def test_stratified_splits_that_cannot_be_made_name_the_setting_not_scikit_learn
     expected = train_test_split(positions, test_size=0.01, random_state=0, stratify=labels)
     np.testing.assert_array_equal(rest, expected[0])
     np.testing.assert_array_equal(held_out, expected[1])
+
+
+def test_a_stratified_calibration_split_of_a_continuous_regression_target_says_so():
+    # prediction.conformal.calibration with data.stratify: true said "class '0.12...' of
+    # target has a single example"; an integer-valued target still splits by its values.
+    import pandas as pd
+
+    from toolkit.data.splits import SplitRows, split_calibration
+
+    rng = np.random.default_rng(0)
+    positions = np.arange(200)
+    continuous = pd.DataFrame({"y": rng.normal(size=200)})
+    with pytest.raises(DataError, match=r"^data.stratify: true stratifies a regression target"):
+        split_calibration(
+            SplitRows(positions, positions[:0], None),
+            continuous,
+            0.2,
+            target="y",
+            stratify=True,
+            seed=0,
+            regression=True,
+        )
+    counts = pd.DataFrame({"y": rng.integers(0, 5, size=200).astype(float)})
+    parts = split_calibration(
+        SplitRows(positions, positions[:0], None),
+        counts,
+        0.2,
+        target="y",
+        stratify=True,
+        seed=0,
+        regression=True,
+    )
+    expected = train_test_split(positions, test_size=0.2, random_state=0, stratify=counts["y"])
+    np.testing.assert_array_equal(parts.train, expected[0])
+    np.testing.assert_array_equal(parts.calibration, expected[1])

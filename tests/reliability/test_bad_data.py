@@ -199,6 +199,16 @@ CASES: list[Any] = [
     ),
     pytest.param(_empty_csv, ("data.csv cannot be read", "no columns"), id="empty-csv"),
     pytest.param(_header_only, ("data.csv has no rows",), id="header-only-csv"),
+    pytest.param(
+        # Said "class '-0.53...' of target has a single example", as if it were a classifier's.
+        lambda d: {"data.source": _csv(d, _frame()), "data.stratify": True},
+        (
+            "data.stratify: true stratifies a regression target by each distinct value",
+            "of its 120 values",
+            "set data.stratify: false",
+        ),
+        id="stratified-continuous-regression-target",
+    ),
     *(
         pytest.param(
             lambda d, fmt=fmt, streaming=streaming: _zero_byte_shard(d, fmt, streaming),

@@ -46,25 +46,48 @@ def split_calibration(
     target: str,
     stratify: bool,
     seed: int,
+    regression: bool = False,
 ) -> SplitRows:
     """``parts`` with ``fraction`` of its training rows moved to a calibration split; the
     validation and test splits stay as they are."""
     labels = frame[target].iloc[parts.train].reset_index(drop=True) if stratify else None
     train, calibration = _split_off(
-        parts.train, fraction, stratify=labels, seed=seed, what="conformal calibration"
+        parts.train,
+        fraction,
+        stratify=labels,
+        seed=seed,
+        what="conformal calibration",
+        regression=regression,
     )
     return SplitRows(train, parts.validation, parts.test, calibration, parts.warning)
 
 
 def _split_off(
-    positions: np.ndarray, fraction: float, *, stratify: pd.Series | None, seed: int, what: str
+    positions: np.ndarray,
+    fraction: float,
+    *,
+    stratify: pd.Series | None,
+    seed: int,
+    what: str,
+    regression: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """``positions`` split into kept and held-out rows, stratified by ``stratify``'s values
+    when given (``regression``: those values are a regression target's)."""
     if stratify is None:
         return _shuffle_split(positions, fraction, seed=seed, what=what)
     from sklearn.model_selection import train_test_split
 
     counts = stratify.value_counts()
     lonely = counts[counts < 2]
+    if len(lonely) and regression:
+        # Honoured on purpose, as it works for a target of a few whole-number values; a
+        # continuous one has a value per row, which read as "class '12.55' of target".
+        raise DataError(
+            f"data.stratify: true stratifies a regression target by each distinct value, and "
+            f"{len(lonely)} of its {len(counts)} values (such as {lonely.index[0]!r}) have a "
+            f"single example, so a stratified {what} split is impossible; set data.stratify: "
+            "false (the default for regression), as a continuous target needs"
+        )
     if len(lonely):
         raise DataError(
             f"class '{lonely.index[0]}' of target has a single example, so a stratified "
@@ -210,6 +233,7 @@ def split_rows(
                     stratify=None if labels is None else labels.iloc[rest],
                     seed=seed,
                     what=what,
+                    regression=task == "regression",
                 )
         parts["train"] = rest
     for what in ("validation", "test"):

@@ -389,6 +389,7 @@ class TableSource(Source):
                 target=self.config.target,
                 stratify=self.task != "regression" if stratify is None else stratify,
                 seed=self.seed,
+                regression=self.task == "regression",
             )
         numbers = None
         if spec is None:
