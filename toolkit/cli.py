@@ -581,7 +581,12 @@ def _h5py_write_failure(error: BaseException | None, where: object) -> bool:
 def _quiet_h5py_unraisable(unraisable) -> None:
     """h5py reports a file it could not finish writing (a full disk) once more when the
     file's object is freed, twice, with tracebacks after the toolkit's one-line error; that
-    repeat is dropped. Anything else is shown as Python shows it."""
+    repeat is dropped. A Ctrl-C that landed in a finalizer is raised again (every command,
+    not only those that train). Anything else is shown as Python shows it."""
+    from toolkit.runs import redeliver_swallowed_interrupt
+
+    if redeliver_swallowed_interrupt(unraisable):
+        return
     if not _h5py_write_failure(unraisable.exc_value, unraisable.object):
         sys.__unraisablehook__(unraisable)
 

@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -28,24 +29,59 @@ from callbacks._files import atomic_write_text as atomic_write_text
 from toolkit.errors import ToolkitError
 from toolkit.text import counted
 
+# How long a swallowed interrupt waits before it is raised again: long enough for the
+# finalizer it landed in to have returned, short next to an epoch.
+REDELIVER_INTERRUPT_SECONDS = 0.02
+
+
+def redeliver_swallowed_interrupt(unraisable: Any) -> bool:
+    """Raise again, in the main thread, a Ctrl-C or SIGTERM that Python dropped; True if
+    ``unraisable`` (a ``sys.unraisablehook`` argument) was one.
+
+    Python runs a signal's handler wherever the main thread is; when that is a ``__del__``
+    (TensorFlow frees its graphs and variables in them), a weakref or a garbage-collector
+    callback, the KeyboardInterrupt cannot propagate: Python prints "Exception ignored in"
+    and goes on, and a run went on to its last epoch and exited 0. So it is raised again a
+    moment later from a thread, once the finalizer has returned (from the hook itself it
+    would land in the hook, where it is dropped too)."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return False
+    import _thread
+    import threading
+
+    # Ctrl-C's handler raises KeyboardInterrupt, as the SIGTERM one does; a daemon thread,
+    # so a process that is ending anyway does not wait for it.
+    timer = threading.Timer(REDELIVER_INTERRUPT_SECONDS, _thread.interrupt_main)
+    timer.daemon = True
+    timer.start()
+    return True
+
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (``kill``, a scheduler's time limit or preemption) stops a run or sweep as
-    Ctrl-C does: marked interrupted, checkpoints kept, resumable."""
+    Ctrl-C does: marked interrupted, checkpoints kept, resumable. Either one that lands in
+    a finalizer (where Python drops it) is raised again (``redeliver_swallowed_interrupt``)."""
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
+
+    def unraisable_hook(unraisable: Any) -> None:
+        if not redeliver_swallowed_interrupt(unraisable):
+            previous_hook(unraisable)
 
     try:
         previous = signal.signal(signal.SIGTERM, interrupt)
     except ValueError:  # not the main thread
         yield
         return
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable_hook
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
