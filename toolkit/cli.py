@@ -424,6 +424,14 @@ def _check_data_paths(config_file: str, overrides: list[str] | None) -> None:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
+    from toolkit.runs import sigterm_as_interrupt
+
+    # From the start: SIGTERM while TensorFlow starts killed the process without a word.
+    with sigterm_as_interrupt():
+        return _tune(args)
+
+
+def _tune(args: argparse.Namespace) -> int:
     from toolkit import startup
     from toolkit.api.commands import tune
 

@@ -290,3 +290,26 @@ def test_ctrl_c_in_the_final_training_leaves_its_run_named_in_sweep_json(
     again = run_cli("tune", "--resume", sweep, "--final-train", cwd=tmp_path)
     assert again.returncode == 2
     assert again.stderr.strip().endswith(f"resume it with: toolkit train --resume {run_dir}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_an_interrupt_while_tensorflow_starts_leaves_no_sweep_behind(
+    make_sweep_config, write_config, tmp_path, signum
+):
+    """Ctrl-C or SIGTERM between the new sweep's directory and its first trial (TensorFlow
+    starting): SIGTERM killed the process without a word (exit -15), and either left a
+    sweep at status 'created' that report and --resume took for one. Nothing ran, so
+    nothing is left, as train leaves no run directory."""
+    out = tmp_path / "out"
+    sweep = out / "sweep"
+    process = start_toolkit("tune", write_config(make_sweep_config()), "--sweep-dir", sweep)
+    deadline = time.monotonic() + 60
+    while not (sweep / "sweep.json").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.005)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "toolkit: interrupted"
+    assert not out.exists()

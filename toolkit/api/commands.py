@@ -185,6 +185,8 @@ def tune(
             check_tracking_available(session.config)
             startup.import_tensorflow()
             startup.import_keras_tuner(bayesian=session.tuner.algorithm == "bayesian")
+        except KeyboardInterrupt:
+            session.stop_interrupted()
         except BaseException:
             session.release()  # the sweep directory's lock, which run() would release
             raise

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -377,20 +377,24 @@ class SweepSession:
                 chief=None if role.kind == "single" else f"{role.address}:{role.port}",
                 **cls._settings(config),
             )
+            return cls(
+                records=records,
+                config=config,
+                space=space,
+                role=role,
+                resumed=False,
+                output_dir=output_dir,
+                lock=lock,
+                created=created,
+                **options,
+            )
+        except KeyboardInterrupt:
+            lock.release()
+            cls._delete_new_directory(path, created)  # Ctrl-C as it was being created
+            raise
         except BaseException:
             lock.release()
             raise
-        return cls(
-            records=records,
-            config=config,
-            space=space,
-            role=role,
-            resumed=False,
-            output_dir=output_dir,
-            lock=lock,
-            created=created,
-            **options,
-        )
 
     @classmethod
     def _resume(
@@ -401,6 +405,9 @@ class SweepSession:
         lock = DirectoryLock.acquire(path, what="sweep directory")
         try:
             return cls._resume_locked(path, overrides, role=role, lock=lock, **options)
+        except KeyboardInterrupt:
+            lock.release()
+            raise RunInterrupted(path, command="tune") from None
         except BaseException:
             lock.release()
             raise
@@ -534,20 +541,44 @@ class SweepSession:
         """A new sweep stopped by a user mistake in its data before its first trial leaves no
         directory behind, as ``toolkit train`` leaves no run directory: it stayed at status
         'created', which report and --resume then took for a sweep."""
-        path = self.records.path
         if self.resumed or self.role.kind != "single":
             return
-        if any(entry.name not in self._FIRST_FILES for entry in path.iterdir()):
-            return
         self.release()
+        self._delete_new_directory(self.records.path, self.created)
+
+    @classmethod
+    def _delete_new_directory(cls, path: Path, created: tuple[Path, ...]) -> None:
+        """Delete ``path`` if it holds only what a new sweep writes first (with ``created``,
+        the folders above it that this process made)."""
+        if any(entry.name not in cls._FIRST_FILES for entry in path.iterdir()):
+            return
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)
         with contextlib.suppress(OSError):  # the config's name folder, if nothing else is in it
             path.parent.rmdir()
-        for folder in self.created:  # and output_dir, if this process made it for the sweep
+        for folder in created:  # and output_dir, if this process made it for the sweep
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+    def stop_interrupted(self) -> NoReturn:
+        """Ctrl-C or SIGTERM outside the trials (TensorFlow starting, the data's first read,
+        the oracle being built): it left a new sweep at 'created' or 'running' with a bare
+        "toolkit: interrupted" (SIGTERM: no line, the process killed), so report and
+        --resume took a sweep that never ran a trial for one. A new sweep without a trial is
+        deleted, as train leaves no run directory; any other is marked interrupted and the
+        error names ``tune --resume``."""
+        path = self.records.path
+        if self.role.kind != "worker":
+            self._discard_if_new()
+        if self.role.kind == "worker" or not path.exists():
+            self.release()
+            raise KeyboardInterrupt
+        self.records.refresh()
+        if self.records.read_sweep().get("status") in ("created", "running"):
+            self.records.update_sweep(status="interrupted", ended=utc_now(), reason="interrupted")
+        self.release()
+        raise RunInterrupted(path, command="tune") from None
 
     def release(self) -> None:
         """Let other processes resume the sweep, and (a worker) stop its heartbeat; ``run``
@@ -592,8 +623,11 @@ class SweepSession:
                     if status == "completed" and self.final_train:
                         final_run = self._final_train()
         except BaseException as error:
+            interrupted = isinstance(error, (RunInterrupted, KeyboardInterrupt))
             if tracking is not None:
-                tracking.finish("interrupted" if isinstance(error, RunInterrupted) else "failed")
+                tracking.finish("interrupted" if interrupted else "failed")
+            if isinstance(error, KeyboardInterrupt):
+                self.stop_interrupted()
             raise
         finally:
             self._stop_heartbeat()
