@@ -545,17 +545,22 @@ def test_shards_with_the_same_file_name_in_dated_folders_split_by_the_fractions(
     assert data.source["split"] == "hash of shard path and row position"
 
 
+def _spark_output(frame: pd.DataFrame, out):
+    """``frame`` as 3 Parquet shards in ``out``, with a copy of its rows 100-199 in a task
+    attempt left under ``_temporary/`` by a Spark job killed mid-write."""
+    _write_shards(frame, out)
+    attempt = out / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000001_1"
+    attempt.mkdir(parents=True)
+    frame.iloc[100:200].to_parquet(attempt / "part-01.parquet", index=False)
+    return out
+
+
 def test_a_spark_jobs_temporary_folder_and_markers_are_not_shards(tmp_path):
     # Spark writes a job's attempts under _temporary/ and moves them out when a task commits;
     # a job killed between (or still running) leaves copies there, which were read as shards
     # (the committed rows twice) by train, predict and evaluate. Paths starting with "_" are
     # skipped, as Spark, Hadoop and Arrow's datasets skip them.
-    frame = _table(300)
-    out = tmp_path / "out"
-    _write_shards(frame, out)
-    attempt = out / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000001_1"
-    attempt.mkdir(parents=True)
-    frame.iloc[100:200].to_parquet(attempt / "part-01.parquet", index=False)
+    out = _spark_output(_table(300), tmp_path / "out")
     (out / "_SUCCESS").touch()
     assert [p.name for p in list_shards(str(out))] == [f"part-{i:02d}.parquet" for i in range(3)]
     # The same folder as the validation set: the training split is then every row, once.
@@ -568,11 +573,7 @@ def test_a_recursive_glob_skips_what_a_directory_listing_skips(tmp_path):
     # out/**/*.parquet read Spark's _temporary/ attempt (100 rows twice) and a hidden
     # half-written file, which naming the folder `out` skips: the same folder gave two counts.
     frame = _table(300)
-    out = tmp_path / "out"
-    _write_shards(frame, out)
-    attempt = out / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000001_1"
-    attempt.mkdir(parents=True)
-    frame.iloc[100:200].to_parquet(attempt / "part-01.parquet", index=False)
+    out = _spark_output(frame, tmp_path / "out")
     frame.iloc[:50].to_parquet(out / "_partial.parquet", index=False)
     names = [f"part-{i:02d}.parquet" for i in range(3)]
     assert [p.name for p in list_shards(f"{out}/**/*.parquet")] == names
