@@ -227,10 +227,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-# The summary line train prints after a run (the sweep's final run prints it too).
-_summary_line = summary_line
-
-
 def _repeat_summary_line(group) -> str:
     """``mean ± std over 5 seeds, test split: rmse 55.23 ± 1.3  ...``"""
     completed = len(group.metrics.get("seeds", []))
@@ -281,11 +277,11 @@ def _train(args: argparse.Namespace) -> int:
             from toolkit.api.commands import load_run
 
             total = len(load_run(args.resume).record.get("seeds", []))
-            line = f"seed {seed} ({len(finished)}/{total}) {_summary_line(run)}"
+            line = f"seed {seed} ({len(finished)}/{total}) {summary_line(run)}"
             print(line, file=sys.stderr, flush=True)
 
         run = resume(args.resume, verbose=verbose, on_run_end=report_seed)
-        summary = _repeat_summary_line(run) if isinstance(run, RunGroup) else _summary_line(run)
+        summary = _repeat_summary_line(run) if isinstance(run, RunGroup) else summary_line(run)
         print(summary, file=sys.stderr)
         print(run.path)
         return 0 if run.status == "completed" else 1
@@ -301,7 +297,7 @@ def _train(args: argparse.Namespace) -> int:
 
         def report(seed: int, run) -> None:
             finished.append(seed)
-            line = f"seed {seed} ({len(finished)}/{args.repeat}) {_summary_line(run)}"
+            line = f"seed {seed} ({len(finished)}/{args.repeat}) {summary_line(run)}"
             print(line, file=sys.stderr, flush=True)
 
         group = train_repeated(
@@ -318,7 +314,7 @@ def _train(args: argparse.Namespace) -> int:
     from toolkit.api.commands import train
 
     run = train(args.config, overrides=args.overrides, output_dir=args.output_dir, verbose=verbose)
-    print(_summary_line(run), file=sys.stderr)
+    print(summary_line(run), file=sys.stderr)
     print(run.path)
     return 0 if run.status == "completed" else 1
 

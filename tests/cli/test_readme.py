@@ -148,7 +148,7 @@ def test_every_see_section_names_a_section():
 def test_the_summary_line_shown_for_make_train_is_the_one_train_prints():
     """The README showed `rmse 53.6  mae 42.9  r2 0.52`: three digits and no coverage, while
     train prints four significant digits and the Gaussian head's coverage."""
-    from toolkit.cli import _summary_line
+    from toolkit.text import summary_line
 
     text = (REPO / "README.md").read_text(encoding="utf-8")
     shown = re.search(r"summary line on stderr such as\n`([^`]+)`", text).group(1)
@@ -158,7 +158,7 @@ def test_the_summary_line_shown_for_make_train_is_the_one_train_prints():
     # what configs/regression.yaml's Gaussian head scores on the test split, in this order
     assert list(scores) == ["rmse", "mae", "r2", "coverage"]
     result = types.SimpleNamespace(status="completed", epochs=epochs, metrics=metrics, reason=None)
-    assert _summary_line(result) == shown
+    assert summary_line(result) == shown
 
 
 @pytest.mark.parametrize(
