@@ -770,6 +770,10 @@ class EnsembleConfig(Strict):
     trained together in one model and predicting as their equally weighted mixture."""
 
     members: Annotated[int, Field(ge=2, le=64)] = 5
+    # With early stopping restoring the best weights: per_member sets each member to the
+    # epoch of its own best validation loss, as if trained alone; shared sets all of them
+    # to the epoch where their average loss was best.
+    best_epoch: Literal["per_member", "shared"] = "per_member"
 
 
 # The smallest model.weight_prior_scale: 1 / (2 * 1e-19**2) = 5e37, below float32's 3.4e38.

@@ -16,6 +16,7 @@ def register_custom_objects() -> None:
     import toolkit.models.layers.temperature_scale
     import toolkit.models.location_metric
     import toolkit.models.losses
+    import toolkit.models.member_loss
     import toolkit.models.standardized_loss
     import toolkit.models.variational_model
     import toolkit.training.warmup  # noqa: F401

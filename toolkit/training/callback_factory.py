@@ -21,6 +21,7 @@ from callbacks import (
 from toolkit.config.schema import ExperimentConfig, SampledMonitorConfig
 from toolkit.runs import RunDirectory
 from toolkit.training.callback_clock import CallbackClock
+from toolkit.training.member_selection import MemberSelection
 from toolkit.training.run_checkpoint import ResumableEarlyStopping, RunCheckpoint
 
 
@@ -35,6 +36,17 @@ class RunCallbacks:
 
 def _wanted(monitor: SampledMonitorConfig, auto: bool) -> bool:
     return monitor.enabled is True or (monitor.enabled == "auto" and auto)
+
+
+def _selects_members(config: ExperimentConfig) -> bool:
+    ensemble = config.model.ensemble
+    early_stopping = config.callbacks.early_stopping
+    return (
+        ensemble is not None
+        and ensemble.best_epoch == "per_member"
+        and early_stopping is not None
+        and early_stopping.restore_best_weights
+    )
 
 
 def build_callbacks(
@@ -95,6 +107,10 @@ def build_callbacks(
             start_from_epoch=es.start_from_epoch,
         )
         items.append(early_stopping)
+    member_selection = None
+    if _selects_members(config):
+        member_selection = MemberSelection(config.model.ensemble.members)
+        items.append(member_selection)
     # The monitors that add to the logs have no TensorBoard writer of their own: Keras'
     # TensorBoard below writes every logged value once, as train/epoch_<name>.
     if section.throughput:
@@ -171,6 +187,7 @@ def build_callbacks(
         save_last=section.backup_and_restore
         and (checkpoint_section is None or checkpoint_section.save_last),
         early_stopping=early_stopping,
+        member_selection=member_selection,
         background=True,
     )
     # Last: it records the early-stopping counters and weights of the finished epoch.

@@ -10,6 +10,7 @@ from toolkit.data.preprocessing import FeatureSpec
 from toolkit.models.ensemble_loss import EnsembleLoss
 from toolkit.models.ensemble_metric import EnsembleMetric
 from toolkit.models.location_metric import LocationMetric
+from toolkit.models.member_loss import MemberLoss
 from toolkit.models.standardized_loss import StandardizedLoss
 from toolkit.registry import lookup
 from toolkit.training.warmup import WarmupSchedule
@@ -189,10 +190,16 @@ def compile_model(
     if model.dtype_policy.name == "mixed_float16":
         # Explicit, so model.keras reloads it and its loss-scale state under any global policy.
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    loss = build_loss(config, spec)
+    metrics = build_metrics(config)
+    if isinstance(loss, EnsembleLoss):
+        # Each member's own loss, logged as member<i>_loss and val_member<i>_loss: the
+        # member selection callback keeps each member at its own best validation epoch.
+        metrics += [MemberLoss(loss.base, index) for index in range(config.model.ensemble.members)]
     model.compile(
         optimizer=optimizer,
-        loss=build_loss(config, spec),
-        metrics=build_metrics(config),
+        loss=loss,
+        metrics=metrics,
         steps_per_execution=execution_steps(training.steps_per_execution, steps_per_epoch),
         jit_compile=resolve_jit_compile(model, training.jit_compile, training.batch_size),
     )

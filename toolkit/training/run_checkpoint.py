@@ -16,6 +16,7 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 from toolkit.runs import atomic_write, atomic_write_json, atomic_write_text, disk_full_message
+from toolkit.training.member_selection import MemberSelection
 
 
 def _state_variables(model: keras.Model) -> dict[str, list]:
@@ -64,6 +65,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         save_best: bool = True,
         save_last: bool = True,
         early_stopping: keras.callbacks.EarlyStopping | None = None,
+        member_selection: MemberSelection | None = None,
         initial_best: float | None = None,
         background: bool = False,
     ):
@@ -80,6 +82,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.save_best = save_best
         self.save_last = save_last
         self.early_stopping = early_stopping
+        self.member_selection = member_selection
         self.best = initial_best
         self.best_epoch: int | None = None
         # Recorded in every resume point from now on (e.g. where fine-tuning's phase 2 began).
@@ -140,6 +143,10 @@ class RunCheckpoint(keras.callbacks.Callback):
             for index, variable in enumerate(variables)
         }
         state = self._state(completed_epochs, groups)
+        if self.member_selection is not None:
+            # Its arrays are replaced, never changed in place, when a member improves.
+            state["member_selection"], member_arrays = self.member_selection.resume_state()
+            arrays.update({f"members/{key}": value for key, value in member_arrays.items()})
         if not self.background:
             self._write_resume_point(completed_epochs, arrays, state)
             return
@@ -245,6 +252,15 @@ class RunCheckpoint(keras.callbacks.Callback):
                     )
                 for index, variable in enumerate(variables):
                     variable.assign(saved[f"{group}/{index:05d}"])
+            if self.member_selection is not None and state.get("member_selection"):
+                self.member_selection.resume_from(
+                    state["member_selection"],
+                    {
+                        key.removeprefix("members/"): saved[key]
+                        for key in saved.files
+                        if key.startswith("members/")
+                    },
+                )
         return int(state["completed_epochs"])
 
 

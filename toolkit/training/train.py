@@ -1110,6 +1110,13 @@ def _finish(
         warnings.append(f"prediction.temperature_scaling: {calibration.temperature['bounded']}")
     if any(warnings):
         run.update_run(warnings=[*run.read_run().get("warnings", []), *filter(None, warnings)])
+    selection = run_callbacks.checkpoint.member_selection
+    # The epoch (from 1) each ensemble member's weights come from.
+    member_epochs = (
+        {}
+        if selection is None
+        else {"member_best_epochs": [None if e is None else e + 1 for e in selection.best_epochs]}
+    )
     run.update_run(
         status=status,
         reason=reason,
@@ -1119,6 +1126,7 @@ def _finish(
         if run_callbacks.checkpoint.best_epoch is None
         else run_callbacks.checkpoint.best_epoch + 1,
         timings=timings,
+        **member_epochs,
     )
     return RunResult(run.path, status, metrics, epochs_run, reason)
 

@@ -1,0 +1,161 @@
+"""An ensemble's members each keep the weights of their own best validation epoch.
+
+Checked against the members' validation NLL computed here with scipy from the saved
+model's outputs, and against the same run with ``model.ensemble.best_epoch: shared``, which
+trains identically (the choice is made after training) and sets every member to the one
+epoch where their average loss was best.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from tests.helpers import QUIET_RUN, REPO, kill_mid_run, run_cli, start_train
+from toolkit.config.loading import load_config
+from toolkit.data.prepared import prepare_data
+from toolkit.evaluation.predict import model_outputs
+from toolkit.models.saving import load_model
+from toolkit.training.train import train
+
+MEMBERS = 3
+
+
+def _hetero_frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-3, 3, size=rows)
+    return pd.DataFrame(
+        {"x": x, "target": x * np.sin(x) + (0.1 + 0.2 * np.abs(x)) * rng.normal(size=rows)}
+    )
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """configs/ensemble.yaml on 400 generated rows, its members picked each way."""
+    folder = tmp_path_factory.mktemp("member-selection")
+    _hetero_frame(400, seed=0).to_csv(folder / "hetero.csv", index=False)
+    trained = {}
+    for choice in ("per_member", "shared"):
+        config = load_config(
+            REPO / "configs/ensemble.yaml",
+            [
+                *QUIET_RUN,
+                f"data.source={folder / 'hetero.csv'}",
+                "data.target=target",
+                "data.test=null",
+                "seed=1",
+                "runtime.deterministic=true",
+                f"model.ensemble={{members: {MEMBERS}, best_epoch: {choice}}}",
+                "training.epochs=80",
+                "callbacks.early_stopping.patience=15",
+            ],
+        )
+        data = prepare_data(config)
+        result = train(config, output_dir=folder / choice, data=data, verbose=0)
+        assert result.status == "completed"
+        trained[choice] = (config, data, result.run_dir)
+    return trained
+
+
+def _member_nlls(config, data, run_dir) -> np.ndarray:
+    """Each member's Gaussian NLL on the validation rows, by scipy from the saved model."""
+    model = load_model(run_dir / "model.keras")
+    features, y = data.validation.arrays()
+    outputs = model_outputs(model, features, config)[0]  # (rows, members, [mean, scale])
+    return np.array(
+        [
+            -stats.norm.logpdf(y[:, 0], outputs[:, m, 0], outputs[:, m, 1]).mean()
+            for m in range(MEMBERS)
+        ]
+    )
+
+
+def test_each_member_is_at_the_epoch_of_its_own_lowest_validation_loss(runs):
+    config, data, run_dir = runs["per_member"]
+    history = pd.read_csv(run_dir / "history.csv")
+    record = json.loads((run_dir / "run.json").read_text())
+    losses = np.stack([history[f"val_member{m}_loss"] for m in range(MEMBERS)])
+    assert record["member_best_epochs"] == [int(e) + 1 for e in losses.argmin(axis=1)]
+    # Not all at the shared epoch, or the choice made no difference here.
+    assert set(record["member_best_epochs"]) != {record["best_epoch"]}
+    # The loss is the NLL of the standardised target: the original units' NLL less log(std).
+    np.testing.assert_allclose(
+        _member_nlls(config, data, run_dir) - np.log(data.spec.target.std),
+        losses.min(axis=1),
+        atol=2e-4,
+    )
+
+
+def test_per_member_epochs_fit_validation_at_least_as_well_as_the_shared_epoch(runs):
+    per_member, shared = runs["per_member"], runs["shared"]
+    # The choice is made after training: both runs trained the same.
+    np.testing.assert_array_equal(
+        pd.read_csv(per_member[2] / "history.csv")["loss"],
+        pd.read_csv(shared[2] / "history.csv")["loss"],
+    )
+    own, common = _member_nlls(*per_member), _member_nlls(*shared)
+    assert np.all(own <= common + 1e-6)
+    assert np.any(own < common - 1e-4)
+    assert "member_best_epochs" not in json.loads((shared[2] / "run.json").read_text())
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_keeps_the_members_earlier_best_weights(write_config, tmp_path):
+    """Members that peak early (a small table, learning rate 0.03) and a kill well after
+    that: the resumed run must still hold each member's best weights from before the kill."""
+    _hetero_frame(240, seed=2).to_csv(tmp_path / "hetero.csv", index=False)
+    config = write_config(
+        {
+            "name": "member-resume",
+            "seed": 4,
+            "data": {
+                "source": str(tmp_path / "hetero.csv"),
+                "target": "target",
+                "validation": 0.25,
+            },
+            "model": {
+                "task": "regression",
+                "head": "gaussian",
+                "hidden": [32],
+                "ensemble": {"members": 2},
+            },
+            "training": {
+                "epochs": 40,
+                "batch_size": 16,
+                "optimizer": {"name": "adam", "learning_rate": 0.03},
+            },
+            "runtime": {"deterministic": True},
+            "callbacks": {
+                "tensorboard": False,
+                "learning_curve": False,
+                "early_stopping": {"patience": 12},
+            },
+            "evaluation": {"plots": False, "baselines": False},
+        }
+    )
+    reference = run_cli("train", config, "--output-dir", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    reference_dir = Path(reference.stdout.strip().splitlines()[-1])
+    expected = json.loads((reference_dir / "run.json").read_text())
+    kill_after = min(expected["member_best_epochs"]) + 2
+    assert kill_after < expected["epochs"]  # the kill lands after a member's best epoch
+
+    run_dir = kill_mid_run(
+        tmp_path / "killed", start_train(config, tmp_path / "killed"), kill_after
+    )
+    resumed = run_cli("train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["resumed_at_epoch"] > min(expected["member_best_epochs"])
+    assert record["member_best_epochs"] == expected["member_best_epochs"]
+    for a, b in zip(
+        load_model(reference_dir / "model.keras").get_weights(),
+        load_model(run_dir / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
