@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,9 @@ from matplotlib.ticker import MaxNLocator
 
 from ._files import atomic_write_bytes
 from ._plotting import RENDER_LOCK, figure_to_png, new_figure
+
+# An ensemble's members' own losses (member0_loss, ...).
+MEMBER_LOSS = re.compile(r"member\d+_loss")
 
 
 class LearningCurvePlot(keras.callbacks.Callback):
@@ -164,7 +168,10 @@ class LearningCurvePlot(keras.callbacks.Callback):
         history = self.history if history is None else history
         if self.metrics is not None:
             return list(self.metrics)
-        train_keys = [k for k in history if not k.startswith("val_")]
+        # An ensemble's members' own losses are drawn in the run's final plots, in one panel.
+        train_keys = [
+            k for k in history if not k.startswith("val_") and not MEMBER_LOSS.fullmatch(k)
+        ]
         has_validation = any(k.startswith("val_") for k in history)
         if has_validation:
             train_keys = [k for k in train_keys if k == "loss" or f"val_{k}" in history]

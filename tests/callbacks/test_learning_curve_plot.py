@@ -136,3 +136,18 @@ def test_a_plot_whose_caller_draws_the_final_curves_draws_nothing_in_a_short_run
     left.join()
     assert (tmp_path / "left.png").read_bytes() == (tmp_path / "in_loop.png").read_bytes()
     assert LearningCurvePlot(**left.get_config()).draw_at_train_end is False
+
+
+def test_an_ensembles_member_losses_get_no_live_panel_each(tmp_path):
+    """member<i>_loss, one per ensemble member, are left to the run's final plot, which
+    draws them in one panel: five members were five more panels here."""
+    earlier = {
+        "loss": [1.0, 0.8],
+        "val_loss": [1.1, 0.9],
+        "member0_loss": [1.0, 0.7],
+        "val_member0_loss": [1.2, 0.8],
+        "member12_loss": [1.0, 0.9],
+        "val_member12_loss": [1.0, 1.0],
+    }
+    plot = LearningCurvePlot(tmp_path / "curves.png", initial_history=earlier)
+    assert plot.plotted_metrics() == ["loss"]

@@ -105,3 +105,27 @@ def test_comparison_curves_overlay_runs_and_dot_each_best():
     assert ax.get_title().endswith("not recorded by: c")
     empty = plots.comparison_curves({})
     assert empty.axes[0].texts[0].get_text() == "no run recorded 'val_loss'"
+
+
+def test_an_ensembles_members_share_one_panel_with_a_dot_at_each_ones_lowest_loss(history):
+    """member<i>_loss columns (an ensemble's members' own losses) are one panel of
+    validation curves, not a panel each; each member's dot sits at its own lowest epoch."""
+    members = {
+        "member0_loss": np.linspace(1, 0.3, 8),
+        "val_member0_loss": [1, 0.6, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+        "member1_loss": np.linspace(1, 0.4, 8),
+        "val_member1_loss": [1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.55, 0.6],
+    }
+    fig = plots.learning_curves(history.assign(**members))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "accuracy", "members' validation loss (dot: lowest)", "learning rate"]
+    panel = fig.axes[2]
+    for name, best in (("member0", 3), ("member1", 6)):
+        drawn = line(panel, name)
+        np.testing.assert_allclose(drawn.get_ydata(), members[f"val_{name}_loss"])
+        dots = [
+            (d.get_xdata()[0], d.get_ydata()[0])
+            for d in panel.lines
+            if d.get_marker() == "o" and d.get_color() == drawn.get_color()
+        ]
+        assert dots == [(best, members[f"val_{name}_loss"][best - 1])]

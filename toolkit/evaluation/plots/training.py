@@ -6,8 +6,10 @@ else the row number plus one. NaN and infinite values leave a gap and are named 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -17,6 +19,9 @@ from toolkit.evaluation.metrics import metric_direction
 from toolkit.evaluation.plots import canvas
 
 LEARNING_RATE_COLUMNS = ("lr", "learning_rate")
+# An ensemble's members' own losses (member0_loss, ...): one panel for all of them.
+MEMBER_LOSS = re.compile(r"member\d+_loss")
+MEMBERS_PANEL = "members"
 
 
 def epochs(history: pd.DataFrame) -> np.ndarray:
@@ -45,12 +50,14 @@ def _panels(history: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
         if c != "epoch" and (is_number or frame[c].notna().any())
     ]
     bases = list(dict.fromkeys(c.removeprefix("val_") for c in columns))
+    members = [MEMBERS_PANEL] if any(MEMBER_LOSS.fullmatch(b) for b in bases) else []
+    bases = [b for b in bases if not MEMBER_LOSS.fullmatch(b)]
     rates = [b for b in bases if b in LEARNING_RATE_COLUMNS]
     metrics = [b for b in bases if b not in LEARNING_RATE_COLUMNS]
     if "loss" in metrics:
         metrics.remove("loss")
         metrics.insert(0, "loss")
-    return metrics + rates
+    return metrics + members + rates
 
 
 def _not_finite_note(frame: pd.DataFrame, columns: list[str], x: np.ndarray) -> str:
@@ -69,6 +76,26 @@ def _draw_metric(ax: Axes, frame: pd.DataFrame, base: str, x: np.ndarray) -> Non
             ax.plot(x, frame[name], color=colour, lw=1.6, label=label)
     ax.set_title(base.replace("_", " ") + _not_finite_note(frame, columns, x))
     ax.legend(loc="best")
+
+
+def _draw_members(ax: Axes, frame: pd.DataFrame, x: np.ndarray) -> None:
+    """Each ensemble member's validation loss (its training loss without a validation
+    split), a dot at the epoch whose weights it keeps when it picks its own."""
+    split = "val_" if any(c.startswith("val_member") for c in frame) else ""
+    columns = sorted(
+        (c for c in frame if c.startswith(split) and MEMBER_LOSS.fullmatch(c.removeprefix(split))),
+        key=lambda c: int(re.search(r"\d+", c).group()),
+    )
+    for index, name in enumerate(columns):
+        colour = matplotlib.colormaps["tab10"](index % 10)
+        ax.plot(x, frame[name], color=colour, lw=1.2, label=name.removeprefix(split).split("_")[0])
+        best = canvas.best_index(frame[name].to_numpy(), "min")
+        if best is not None:
+            ax.plot([x[best]], [frame[name].iloc[best]], marker="o", ms=5, color=colour)
+    which = "validation" if split else "training"
+    ax.set_title(f"members' {which} loss (dot: lowest)" + _not_finite_note(frame, columns, x))
+    if len(columns) <= 10:
+        ax.legend(loc="best", fontsize=7.5)
 
 
 def _draw_learning_rate(ax: Axes, values: pd.Series, x: np.ndarray) -> None:
@@ -125,6 +152,8 @@ def learning_curves(
         ax = fig.add_subplot(rows, cols, i + 1)
         if base in LEARNING_RATE_COLUMNS:
             _draw_learning_rate(ax, frame[base], x)
+        elif base == MEMBERS_PANEL:
+            _draw_members(ax, frame, x)
         else:
             _draw_metric(ax, frame, base, x)
         if best is not None:
