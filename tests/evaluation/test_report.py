@@ -106,6 +106,21 @@ def test_a_baseline_skipped_by_its_time_budget_says_so(tmp_path):
     assert "linear_regression" in header and "hist_gradient_boosting" not in header
 
 
+def test_an_ensembles_members_best_epochs_are_listed_beside_the_best_val_loss(tmp_path):
+    """Each member kept its own best epoch: the shared best val_loss epoch alone would
+    say the model is that epoch's."""
+    run = _fake_run(tmp_path, "ensemble", 0.1, 55.25)
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "member_best_epochs": [3, 4, 6]}))
+    html_path, md_path = write_report(run)
+    assert "- **members' best epochs**: 3, 4, 6" in md_path.read_text()
+    assert "3, 4, 6" in html_path.read_text()
+    assert (
+        "members' best epochs"
+        not in write_report(_fake_run(tmp_path, "one", 0.1, 55.25))[1].read_text()
+    )
+
+
 def test_the_best_val_loss_names_the_weight_penalty_it_holds(tmp_path):
     """Keras adds the weights' penalty to val_loss (30 of diabetes-mlp's 31.6 with its prior):
     shown bare beside another run's, it ranked them the wrong way."""

@@ -93,6 +93,10 @@ def _history_facts(
     if epochs is None and history is not None:
         epochs = len(history)
     facts: list[tuple[str, Any]] = [("epochs", epochs)]
+    members = record.get("member_best_epochs")
+    if members:
+        # An ensemble whose members each keep their own best epoch: the model is theirs.
+        facts.append(("members' best epochs", ", ".join(str(e) for e in members)))
     if history is not None and "val_loss" in history:
         values = pd.to_numeric(history["val_loss"], errors="coerce").to_numpy(dtype=float)
         row = best_index(values, "min")
