@@ -267,6 +267,16 @@ FAMILIES: dict[str, Family] = {
         fixed={"model.hidden": [64, 64], "model.weight_prior_scale": 0.1, "model.l2": 0.0},
         versus=("ensemble_shipped", {"model.l2": 1.0e-4}),
     ),
+    # Which epoch's weights each member keeps when early stopping restores the best: its
+    # own best validation epoch (per_member) or the one where the members' average loss was
+    # best (shared). A member's own choice is made on the validation split it is then scored
+    # on, so the validation NLL favours per_member by construction: read the test columns.
+    "ensemble_best_epoch": Family(
+        "configs/ensemble.yaml",
+        "regression",
+        {"model.ensemble.best_epoch": ["per_member", "shared"]},
+        fixed={"model.weight_prior_scale": None},
+    ),
     # An earlier study of binary.yaml swept CLASSIFIER_SPACE on the five listed binary tables
     # (README). Ripley's Pima table then showed its [64, 64] network's test accuracy moving
     # by 7 points with the seed (200 training rows): this one adds smaller networks, and
