@@ -31,6 +31,10 @@ class EnsembleMetric(keras.metrics.Metric):
         kwargs.setdefault("name", inner.name)
         super().__init__(**kwargs)
         self.inner = inner
+        # Keras' callbacks in mode auto (early stopping on val_accuracy) read the direction
+        # of a metric by its name; without it they refuse any metric not ending in "loss".
+        if hasattr(inner, "_direction"):
+            self._direction = inner._direction
         self.combine = combine
         self.units = int(units)
 

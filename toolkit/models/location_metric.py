@@ -16,6 +16,9 @@ class LocationMetric(keras.metrics.Metric):
         kwargs.setdefault("name", inner.name)
         super().__init__(**kwargs)
         self.inner = inner
+        # Read by Keras' callbacks in mode auto (early stopping on val_rmse), by name.
+        if hasattr(inner, "_direction"):
+            self._direction = inner._direction
         self.units = int(units)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
