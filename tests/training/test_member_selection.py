@@ -161,3 +161,43 @@ def test_sigkill_then_resume_keeps_the_members_earlier_best_weights(write_config
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def test_members_are_picked_from_no_epoch_before_early_stoppings_start_from_epoch(tmp_path):
+    """Early stopping's ``start_from_epoch`` (a warm-up it does not judge) holds for the
+    members' own epochs too: each is the lowest of its column in history.csv from that epoch
+    on, and the saved model scores it (scipy), though some member did better before it."""
+    start = 20
+    _hetero_frame(60, seed=2).to_csv(tmp_path / "hetero.csv", index=False)
+    config = load_config(
+        REPO / "configs/ensemble.yaml",
+        [
+            *QUIET_RUN,
+            f"data.source={tmp_path / 'hetero.csv'}",
+            "data.target=target",
+            "data.test=null",
+            "seed=4",
+            "runtime.deterministic=true",
+            f"model.ensemble={{members: {MEMBERS}}}",
+            "training.epochs=30",
+            "model.hidden=[64, 64]",
+            "model.l2=0",
+            "training.batch_size=16",
+            "training.optimizer.learning_rate=0.03",
+            f"callbacks.early_stopping={{patience: 30, start_from_epoch: {start}}}",
+        ],
+    )
+    data = prepare_data(config)
+    run_dir = train(config, output_dir=tmp_path / "run", data=data, verbose=0).run_dir
+    history = pd.read_csv(run_dir / "history.csv")
+    losses = np.stack([history[f"val_member{m}_loss"] for m in range(MEMBERS)])
+    assert np.any(losses.argmin(axis=1) < start)  # or the warm-up excluded nothing here
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["member_best_epochs"] == [
+        start + int(e) + 1 for e in losses[:, start:].argmin(axis=1)
+    ]
+    np.testing.assert_allclose(
+        _member_nlls(config, data, run_dir) - np.log(data.spec.target.std),
+        losses[:, start:].min(axis=1),
+        atol=2e-4,
+    )

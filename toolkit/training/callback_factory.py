@@ -109,7 +109,10 @@ def build_callbacks(
         items.append(early_stopping)
     member_selection = None
     if _selects_members(config):
-        member_selection = MemberSelection(config.model.ensemble.members)
+        member_selection = MemberSelection(
+            config.model.ensemble.members,
+            start_from_epoch=section.early_stopping.start_from_epoch,
+        )
         items.append(member_selection)
     # The monitors that add to the logs have no TensorBoard writer of their own: Keras'
     # TensorBoard below writes every logged value once, as train/epoch_<name>.

@@ -18,12 +18,15 @@ class MemberSelection(keras.callbacks.Callback):
     one where the members' average loss was best, at which each member sits at its own
     distance from its optimum. Place it after EarlyStopping in the callback list, so its
     choice replaces the shared one that EarlyStopping restores. Its state (each member's
-    best loss, epoch and weights) is part of the run's resume point.
+    best loss, epoch and weights) is part of the run's resume point. Epochs before
+    ``start_from_epoch`` (early stopping's) are not candidates, as they are not for early
+    stopping's own choice.
     """
 
-    def __init__(self, members: int):
+    def __init__(self, members: int, start_from_epoch: int = 0):
         super().__init__()
         self.members = int(members)
+        self.start_from_epoch = int(start_from_epoch)
         self.best: list[float | None] = [None] * self.members
         self.best_epochs: list[int | None] = [None] * self.members
         self.best_weights: list[list[np.ndarray] | None] = [None] * self.members
@@ -33,6 +36,8 @@ class MemberSelection(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        if epoch < self.start_from_epoch:
+            return
         for index in range(self.members):
             current = logs.get(f"val_member{index}_loss")
             if current is None or not math.isfinite(current):
