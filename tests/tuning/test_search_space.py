@@ -405,3 +405,30 @@ def test_the_positive_class_is_not_searched(cli, write_config, tmp_path):
         "precision, recall, f1 and pr_auc score, so trials would be ranked on different "
         "classes' scores; set it under data:, outside the search space"
     )
+
+
+def test_a_search_over_the_ensembles_best_epoch_is_refused_on_an_objective_from_training(
+    cli, write_config, tmp_path
+):
+    """A grid over model.ensemble.best_epoch [per_member, shared] scored on val_loss ran both
+    trials to the same history (the members' epochs are chosen after training) and named the
+    first one best on a tie (0.8654 and 0.8654); validation.nll scores the final models."""
+    config = sweep_config(
+        tmp_path,
+        algorithm="grid",
+        objective="val_loss",
+        search_space={"model.ensemble.best_epoch": {"choice": ["per_member", "shared"]}},
+    )
+    config["model"]["ensemble"] = {"members": 2}
+    result = cli("validate", write_config(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].endswith(
+        "tuner.search_space.model.ensemble.best_epoch: model.ensemble.best_epoch is chosen "
+        "after training, so tuner.objective val_loss, logged during training, is the same for "
+        "every value; score the trials on the final model with a validation.<metric> "
+        "objective (validation.nll, validation.log_loss)"
+    )
+    config["tuner"]["objective"] = "validation.rmse"
+    assert cli("validate", write_config(config)).returncode == 0

@@ -345,6 +345,17 @@ def validate_search_space(
                 "and pr_auc score, so trials would be ranked on different classes' scores; "
                 "set it under data:, outside the search space"
             )
+        if dim.name == "model.ensemble.best_epoch" and not tuner.objective.startswith(
+            "validation."
+        ):
+            # The members' epochs are chosen after training, which they do not change: every
+            # value logs the same history, so the trials tied on val_loss and the first won.
+            raise ConfigError(
+                f"{label}: model.ensemble.best_epoch is chosen after training, so "
+                f"tuner.objective {tuner.objective}, logged during training, is the same for "
+                "every value; score the trials on the final model with a validation.<metric> "
+                "objective (validation.nll, validation.log_loss)"
+            )
         override = override_setting(origins, dim.path)
         if override is not None:
             # The sweep sets the field in every trial, so the override would be dropped
