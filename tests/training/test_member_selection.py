@@ -201,3 +201,52 @@ def test_members_are_picked_from_no_epoch_before_early_stoppings_start_from_epoc
         losses[:, start:].min(axis=1),
         atol=2e-4,
     )
+
+
+def test_a_run_whose_loss_blew_up_keeps_each_member_at_its_own_best_epoch(tmp_path):
+    """A NaN loss fails the run and loads the best checkpoint, which is the members' shared
+    epoch; the members must still be at the epochs run.json records for them (by hand they
+    scored 0.45, 0.38 and 0.90 where history.csv had 0.10, 0.22 and 0.64)."""
+    _hetero_frame(300, seed=5).to_csv(tmp_path / "hetero.csv", index=False)
+    steps_per_epoch = 15  # 240 training rows in batches of 16
+    config = load_config(
+        REPO / "configs/ensemble.yaml",
+        [
+            "callbacks.tensorboard=false",
+            "callbacks.learning_curve=false",
+            "evaluation.plots=false",
+            "evaluation.baselines=false",
+            f"data.source={tmp_path / 'hetero.csv'}",
+            "data.target=target",
+            "data.test=null",
+            "seed=1",
+            "runtime.deterministic=true",
+            f"model.ensemble={{members: {MEMBERS}}}",
+            "model.hidden=[64, 64]",
+            "model.l2=0",
+            "training.epochs=40",
+            "training.batch_size=16",
+            # Sensible steps for 20 epochs, then a learning rate that blows the weights up.
+            "training.optimizer.learning_rate=0.03",
+            "training.lr_schedule={name: piecewise, boundaries: "
+            f"[{20 * steps_per_epoch}], values: [0.03, 1.0e12]}}",
+            "callbacks.early_stopping.patience=40",
+        ],
+    )
+    data = prepare_data(config)
+    result = train(config, output_dir=tmp_path / "run", data=data, verbose=0)
+    assert result.status == "failed"
+    history = pd.read_csv(result.run_dir / "history.csv")
+    losses = np.stack([history[f"val_member{m}_loss"] for m in range(MEMBERS)])
+    losses = np.where(np.isfinite(losses), losses, np.inf)
+    record = json.loads((result.run_dir / "run.json").read_text())
+    epochs = [int(e) + 1 for e in losses.argmin(axis=1)]
+    assert record["member_best_epochs"] == epochs
+    assert set(epochs) != {record["best_epoch"]}  # or the checkpoint was already right
+    np.testing.assert_allclose(
+        _member_nlls(config, data, result.run_dir) - np.log(data.spec.target.std),
+        losses.min(axis=1),
+        atol=2e-4,
+    )
+    named = ", ".join(map(str, epochs))
+    assert f"each member is at its own best epoch ({named})" in record["reason"]

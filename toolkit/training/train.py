@@ -1054,6 +1054,17 @@ def _finish(
             )
             return RunResult(run.path, status, {}, epochs_run, reason)
         model.load_weights(best)
+        selection = run_callbacks.checkpoint.member_selection
+        if selection is not None:
+            # The checkpoint is the members' shared best epoch: each goes back to its own
+            # (finite) best, the epochs run.json records in member_best_epochs.
+            selection.on_train_end()
+            reason = reason.replace(
+                f"the model is the best epoch's ({best_epoch + 1})",
+                "each member is at its own best epoch ("
+                + ", ".join("-" if e is None else str(e + 1) for e in selection.best_epochs)
+                + ")",
+            )
 
     from toolkit.evaluation.calibrate import calibrate_run
 
