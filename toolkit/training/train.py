@@ -108,10 +108,19 @@ def _first_non_finite_loss(history: pd.DataFrame) -> tuple[int, float] | None:
 
 
 def _non_finite_reason(
-    config: ExperimentConfig, epoch: int, loss: float, *, best_epoch: int | None
+    config: ExperimentConfig,
+    epoch: int,
+    loss: float,
+    *,
+    best_epoch: int | None,
+    member_epochs: list[int | None] | None = None,
 ) -> str:
-    """One line: when the loss blew up, what was kept, and what to try."""
-    if best_epoch is not None:
+    """One line: when the loss blew up, what was kept, and what to try. ``member_epochs``
+    (from 1): an ensemble whose members each went back to their own best epoch."""
+    if best_epoch is not None and member_epochs is not None:
+        kept = ", ".join("-" if e is None else str(e) for e in member_epochs)
+        outcome = f"each member is at its own best epoch ({kept})"
+    elif best_epoch is not None:
         outcome = f"the model is the best epoch's ({best_epoch})"
     elif config.callbacks.checkpoint is None:
         outcome = "callbacks.checkpoint is off, so no model or metrics were saved"
@@ -1041,8 +1050,14 @@ def _finish(
         status = "failed"
         best = run_callbacks.checkpoint.best_path
         best_epoch = run_callbacks.checkpoint.best_epoch if best.exists() else None
+        selection = run_callbacks.checkpoint.member_selection
         reason = _non_finite_reason(
-            config, *blown_up, best_epoch=None if best_epoch is None else best_epoch + 1
+            config,
+            *blown_up,
+            best_epoch=None if best_epoch is None else best_epoch + 1,
+            member_epochs=None
+            if selection is None
+            else [None if e is None else e + 1 for e in selection.best_epochs],
         )
         if best_epoch is None:
             # Every weight is non-finite: no model, metrics or plots that look like results.
@@ -1054,17 +1069,10 @@ def _finish(
             )
             return RunResult(run.path, status, {}, epochs_run, reason)
         model.load_weights(best)
-        selection = run_callbacks.checkpoint.member_selection
         if selection is not None:
             # The checkpoint is the members' shared best epoch: each goes back to its own
             # (finite) best, the epochs run.json records in member_best_epochs.
             selection.on_train_end()
-            reason = reason.replace(
-                f"the model is the best epoch's ({best_epoch + 1})",
-                "each member is at its own best epoch ("
-                + ", ".join("-" if e is None else str(e + 1) for e in selection.best_epochs)
-                + ")",
-            )
 
     from toolkit.evaluation.calibrate import calibrate_run
 
