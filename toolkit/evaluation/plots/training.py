@@ -80,7 +80,8 @@ def _draw_metric(ax: Axes, frame: pd.DataFrame, base: str, x: np.ndarray) -> Non
 
 def _draw_members(ax: Axes, frame: pd.DataFrame, x: np.ndarray) -> None:
     """Each ensemble member's validation loss (its training loss without a validation
-    split), a dot at the epoch whose weights it keeps when it picks its own."""
+    split), a dot at its lowest: the epoch whose weights it keeps when it picks its own,
+    unless that lowest came before early stopping's start_from_epoch."""
     split = "val_" if any(c.startswith("val_member") for c in frame) else ""
     columns = sorted(
         (c for c in frame if c.startswith(split) and MEMBER_LOSS.fullmatch(c.removeprefix(split))),
