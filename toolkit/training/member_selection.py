@@ -48,9 +48,18 @@ class MemberSelection(keras.callbacks.Callback):
                 self.best_weights[index] = [np.array(w) for w in self._member(index).get_weights()]
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        """Set every member that has a best epoch to its weights then."""
         for index, weights in enumerate(self.best_weights):
             if weights is not None:
                 self._member(index).set_weights(weights)
+
+    @property
+    def kept_epochs(self) -> list[int | None]:
+        """The epoch (from 1, as run.json counts) whose weights each member keeps."""
+        return [None if epoch is None else epoch + 1 for epoch in self.best_epochs]
 
     # ------------------------------------------------------------------ resume
 

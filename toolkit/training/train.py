@@ -1055,9 +1055,7 @@ def _finish(
             config,
             *blown_up,
             best_epoch=None if best_epoch is None else best_epoch + 1,
-            member_epochs=None
-            if selection is None
-            else [None if e is None else e + 1 for e in selection.best_epochs],
+            member_epochs=None if selection is None else selection.kept_epochs,
         )
         if best_epoch is None:
             # Every weight is non-finite: no model, metrics or plots that look like results.
@@ -1072,7 +1070,7 @@ def _finish(
         if selection is not None:
             # The checkpoint is the members' shared best epoch: each goes back to its own
             # (finite) best, the epochs run.json records in member_best_epochs.
-            selection.on_train_end()
+            selection.restore()
 
     from toolkit.evaluation.calibrate import calibrate_run
 
@@ -1130,12 +1128,7 @@ def _finish(
     if any(warnings):
         run.update_run(warnings=[*run.read_run().get("warnings", []), *filter(None, warnings)])
     selection = run_callbacks.checkpoint.member_selection
-    # The epoch (from 1) each ensemble member's weights come from.
-    member_epochs = (
-        {}
-        if selection is None
-        else {"member_best_epochs": [None if e is None else e + 1 for e in selection.best_epochs]}
-    )
+    member_epochs = {} if selection is None else {"member_best_epochs": selection.kept_epochs}
     run.update_run(
         status=status,
         reason=reason,
