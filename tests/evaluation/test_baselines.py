@@ -156,3 +156,109 @@ def test_a_logistic_regression_that_does_not_converge_warns_nothing_from_the_bas
         BaselineFit(config, data).result(training_seconds=1.0)  # installs the filter
         LogisticRegression(max_iter=1).fit(x, y.astype(int))  # stopped before converging
     assert [w for w in caught if "converge" in str(w.message)] == []
+
+
+def _categorical_table(path, *, rows: int, categories: int, seed: int = 5) -> None:
+    """A regression table whose target depends on a categorical column of many levels (and
+    which has a missing value), plus two numeric columns, one with missing values."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    levels = np.array([f"level-{i:03d}" for i in range(categories)])
+    effect = rng.normal(0.0, 2.0, categories)
+    category = rng.integers(0, categories, rows)
+    x = rng.normal(size=(rows, 2))
+    table = pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "group": levels[category]})
+    table["target"] = effect[category] + x[:, 0] + rng.normal(0.0, 0.3, rows)
+    table.loc[rng.choice(rows, rows // 20, replace=False), "x1"] = np.nan
+    table.loc[rng.choice(rows, rows // 50, replace=False), "group"] = None
+    table.to_csv(path, index=False)
+
+
+def _table_config(path, **baselines):
+    raw = tiny_config("regression", evaluation={"plots": False, "baselines": {**baselines} or True})
+    raw["data"] = {"source": str(path), "target": "target", "validation": 0.25}
+    config = validate_config(raw)
+    return config, prepare_data(config)
+
+
+def test_boosting_reads_a_categorical_column_as_categories_as_scikit_learn_does(tmp_path):
+    """The boosting baseline declares a categorical column categorical (codes, not one-hot):
+    it equals scikit-learn's boosting fitted directly on pandas' category codes of the raw
+    rows, with numeric columns as read (missing values left to the trees)."""
+    import pandas as pd
+    from sklearn.metrics import mean_squared_error
+
+    _categorical_table(tmp_path / "table.csv", rows=600, categories=40)
+    config, data = _table_config(tmp_path / "table.csv")
+    result = BaselineFit(config, data).result(training_seconds=1.0)
+    boosting = result["baselines"]["hist_gradient_boosting"]
+
+    def frame(split) -> pd.DataFrame:
+        features, target = split.sample(None)
+        table = pd.DataFrame(features[NUMERIC_INPUT].astype(np.float64), columns=["x0", "x1"])
+        table["group"] = features["group"][:, 0]
+        return table, target[:, 0]
+
+    train, y_train = frame(data.train)
+    held_out, y_eval = frame(data.held_out[1])
+    levels = sorted(set(train["group"]))  # categories as training saw them, missing one too
+    for table in (train, held_out):
+        table["group"] = pd.Categorical(table["group"], categories=levels).codes
+        table.loc[table["group"] < 0, "group"] = np.nan
+    direct = HistGradientBoostingRegressor(
+        max_iter=boosting["rounds"], random_state=config.seed, categorical_features=[2]
+    ).fit(train.to_numpy(np.float64), y_train)
+    rmse = np.sqrt(mean_squared_error(y_eval, direct.predict(held_out.to_numpy(np.float64))))
+    assert boosting["rmse"] == pytest.approx(rmse, rel=1e-3)
+
+
+def test_a_column_with_more_categories_than_boosting_takes_shares_the_last_code(tmp_path):
+    """scikit-learn's boosting takes codes below 255: the 254 most frequent categories of
+    the training sample keep their own, the rest share one, and the fit goes through."""
+    from toolkit.evaluation.baselines import MAX_CATEGORY_CODES, _BoostingMatrix
+
+    _categorical_table(tmp_path / "table.csv", rows=3000, categories=600)
+    config, data = _table_config(tmp_path / "table.csv")
+    features, _ = data.train.sample(None)
+    coding = _BoostingMatrix(data.spec).fit(features)
+    codes = coding.codes["group"]
+    tokens, counts = np.unique(features["group"][:, 0].astype(str), return_counts=True)
+    most_frequent = sorted(zip(-counts, tokens, strict=True))[: MAX_CATEGORY_CODES - 1]
+    assert {codes[str(token)] for _, token in most_frequent} == set(range(MAX_CATEGORY_CODES - 1))
+    assert set(codes.values()) == set(range(MAX_CATEGORY_CODES))
+    matrix = coding.transform(features)
+    assert np.nanmax(matrix[:, -1]) == MAX_CATEGORY_CODES - 1
+    result = BaselineFit(config, data).result(training_seconds=1.0)
+    assert "rounds" in result["baselines"]["hist_gradient_boosting"]
+
+
+class _ClockThatRunsOutAfterTheFirstModel:
+    """A budget that ends the moment the first model is kept, as when the second, longer
+    boosting fit outlasts it."""
+
+    def __init__(self) -> None:
+        self.ended = False
+
+    @property
+    def left(self) -> float:
+        return 0.0 if self.ended else 60.0
+
+
+def test_a_second_boosting_fit_the_budget_cuts_short_leaves_the_first():
+    """Boosting is fitted twice: a probe of a few rounds that times a round, then as many
+    rounds as the budget has time for. When the second fit outlasts the budget, the probe's
+    model is the baseline, rather than nothing ("skipped")."""
+    from toolkit.evaluation.baselines import PROBE_ROUNDS, _fit_boosting
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 5)).astype(np.float32)
+    y = x @ rng.normal(size=5) + rng.normal(0.0, 0.1, 3000)
+    clock, kept = _ClockThatRunsOutAfterTheFirstModel(), []
+
+    def keep(model) -> None:
+        kept.append(model)
+        clock.ended = True
+
+    _fit_boosting("regression", 0, x, y, clock, keep)
+    assert [model.n_iter_ for model in kept] == [PROBE_ROUNDS]
