@@ -201,8 +201,12 @@ def test_a_full_disk_during_a_weights_file_is_one_line_without_tracebacks(
 ):
     """The best weights (an HDF5 file of about 270 KB) do not fit: h5py reported the failed
     write twice more, as tracebacks, when the file's object was freed after the error line;
-    and the line named the temporary file (.best.tmp.weights.h5), not best.weights.h5."""
-    config = write_config(tiny_config(model={"task": "regression", "hidden": [256, 256]}))
+    and the line named the temporary file (.best.tmp.weights.h5), not best.weights.h5.
+    Without resume points, as here, best.weights.h5 is written at every improvement (with
+    them, when training ends, and a resume point's file is the first not to fit)."""
+    raw = tiny_config(model={"task": "regression", "hidden": [256, 256]})
+    raw["callbacks"]["backup_and_restore"] = False
+    config = write_config(raw)
     with tmpfs(tmp_path / "disk", "size=128k") as disk:
         result = cli("train", config, "--output-dir", disk / "out", cwd=tmp_path)
         line = assert_one_line_error(result, "no space left on device")

@@ -693,8 +693,9 @@ def _fit(
         deferred_plots=deferred_plots,
         timings=timings,
     )
+    saved_on_stop = run_callbacks.checkpoint.best_weights_saved_on_stop
     if phase is None:
-        with _timed(timings, "training"):
+        with _timed(timings, "training"), saved_on_stop():
             _train_model(
                 config,
                 data,
@@ -711,7 +712,7 @@ def _fit(
         phase = initial_epoch + len(model.history.epoch)
         _start_phase_two(config, run, data, model, strategy, run_callbacks, phase, steps_per_epoch)
         initial_epoch = phase
-    with _timed(timings, "training"):
+    with _timed(timings, "training"), saved_on_stop():
         _train_model(
             config,
             data,
