@@ -283,17 +283,18 @@ def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, 
 def test_compressed_tables_in_a_shard_folder_are_named_not_skipped(
     cli, write_config, tmp_path, layout
 ):
-    # A folder's listing skipped part-02.csv.gz as it skips a README: its rows were left out
+    # A folder's listing skipped part-02.csv.xz as it skips a README: its rows were left out
     # of training without a word. Alone in dated folders, the folder was taken for images.
+    # (A .csv.gz, .csv.bz2, .csv.zst or .csv.lz4 file is read: see test_compressed_csv.py.)
     frame = _table(400)
     folder = tmp_path / "export"
     if layout == "beside-csv-shards":
         _write_shards(frame.iloc[:300], folder, shards=2, fmt="csv")
-        frame.iloc[300:].to_csv(folder / "part-02.csv.gz", index=False)
+        frame.iloc[300:].to_csv(folder / "part-02.csv.xz", index=False)
     else:
         for day, rows in (("2026-12-01", frame.iloc[:200]), ("2026-12-02", frame.iloc[200:])):
             (folder / day).mkdir(parents=True)
-            rows.to_csv(folder / day / "part-0.csv.gz", index=False)
+            rows.to_parquet(folder / day / "part-0.parquet.gz", index=False)
     result = cli(
         "train", write_config(_streamed_config(str(folder))), "--output-dir", tmp_path / "out"
     )

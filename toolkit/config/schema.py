@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from toolkit.config import names
+from toolkit.data.table_files import TABLE_WORDS, is_table_path, is_unread_compressed
 from toolkit.errors import did_you_mean, unknown_name
 from toolkit.text import counted
 
@@ -165,25 +166,10 @@ class SyntheticConfig(Strict):
     categorical_features: Annotated[int, Field(ge=0)] = 0
 
 
-_TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-# Tables compressed as whole files (``part-0.csv.gz``): not read, but refused by name rather
-# than skipped as other files are, which would drop their rows without a word.
-COMPRESSED_TABLE_SUFFIXES = tuple(
-    table + compression
-    for table in _TABLE_SUFFIXES
-    for compression in (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".snappy")
-)
-
-
 def _table_location(value: str) -> bool:
     """A CSV/Parquet file or glob (by suffix), or a directory of shards (a path without one)."""
     last = value.rstrip("/").rsplit("/", 1)[-1]
-    return (
-        value.lower().endswith(_TABLE_SUFFIXES)
-        or value.endswith("/")
-        or "." not in last
-        or Path(value).is_dir()
-    )
+    return is_table_path(value) or value.endswith("/") or "." not in last or Path(value).is_dir()
 
 
 def source_prefix(value: str) -> str | None:
@@ -207,7 +193,7 @@ def holds_table_shards(folder: str) -> bool:
             subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
             nested = directory != folder
             for name in files:
-                table = name.lower().endswith(_TABLE_SUFFIXES + COMPRESSED_TABLE_SUFFIXES)
+                table = is_table_path(name) or is_unread_compressed(name)
                 if name.startswith((".", "_")):
                     continue  # hidden or a marker (_SUCCESS), as list_shards skips them
                 if nested and not table:
@@ -233,7 +219,7 @@ def source_form(source: str) -> str:
     lowered = source.lower()
     if lowered.endswith(".npz"):
         return "npz"
-    if lowered.endswith(_TABLE_SUFFIXES) or any(c in source for c in "*?["):
+    if is_table_path(source) or any(c in source for c in "*?["):
         return "table"
     if _table_location(source):
         return "folder"
@@ -404,7 +390,7 @@ class DataConfig(Strict):
                 + "|".join(names.SYNTHETIC_KINDS)
                 + ">, keras:<"
                 + "|".join(names.KERAS_DATASETS)
-                + ">, a .csv/.parquet file or a glob of them, an .npz file, or a folder (of "
+                + f">, a {TABLE_WORDS} file or a glob of them, an .npz file, or a folder (of "
                 "CSV/Parquet shards, or of images in class sub-folders)"
             )
         return value
@@ -417,7 +403,7 @@ class DataConfig(Strict):
         value = _home(value)
         if isinstance(value, str) and source_form(value) not in _HELD_OUT_FORMS:
             raise ValueError(
-                "expected a fraction in (0, 1), a .csv/.parquet/.npz path, a glob, or a "
+                f"expected a fraction in (0, 1), a {TABLE_WORDS} or .npz path, a glob, or a "
                 f"folder, got '{value}'"
             )
         return value

@@ -17,6 +17,7 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig, ImageConfig
 from toolkit.data.preprocessing import ImageFeature, array_column
+from toolkit.data.table_files import is_table_path
 from toolkit.errors import DataError
 from toolkit.text import counted
 
@@ -64,7 +65,7 @@ def read_class_folder(
         raise DataError(f"{label} is not a folder of class sub-folders: {root}")
     classes = _class_folders(root)
     if not classes:
-        tables = [p for p in root.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq")]
+        tables = [p for p in root.iterdir() if is_table_path(p.name)]
         if tables:
             raise DataError(
                 f"{label} {root} holds CSV/Parquet files, not class sub-folders of images; set "

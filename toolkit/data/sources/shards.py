@@ -25,6 +25,7 @@ from toolkit.data.streaming.files import (
     where,
 )
 from toolkit.data.streaming.streamed_split import SAMPLE_ROWS
+from toolkit.data.table_files import is_csv_path
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def estimated_memory(location: str, label: str = "data.source") -> int:
 
     total = 0
     for path in list_shards(location, label):
-        if path.suffix.lower() == ".csv":
+        if is_csv_path(path):
             total += int(path.stat().st_size * _CSV_BYTES_IN_MEMORY)
             continue
         # One file is named as a file, not as a 'shard' of a set it does not belong to.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import io
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ import pandas as pd
 from toolkit.data.in_memory import InMemorySplit
 from toolkit.data.sources.base import Source
 from toolkit.data.streaming.files import check_same_columns
+from toolkit.data.table_files import TABLE_WORDS, is_csv_path, open_csv_bytes, table_format
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -101,6 +103,14 @@ def _as_frame(table) -> pd.DataFrame:
 
 
 def _read_error(error: BaseException, label: str, path: Path) -> DataError:
+    if isinstance(error, DataError):
+        return error  # already worded (a codec pyarrow was built without)
+    from toolkit.data.streaming.files import not_decompressed
+
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    broken = not_decompressed(error, path, first)
+    if broken is not None:
+        return DataError(f"{label} {path} cannot be read: {broken}")
     if isinstance(error, UnicodeDecodeError):
         from toolkit.data.streaming.files import not_utf8
 
@@ -128,12 +138,13 @@ def check_data_columns(config) -> None:
         if not isinstance(location, str) or source_prefix(location) is not None:
             continue
         path = Path(location)
-        if path.suffix.lower() not in (".csv", ".parquet", ".pq") or not path.is_file():
+        if table_format(path) is None or not path.is_file():
             continue
         label = "data.source" if name == "source" else f"data.{name} file"
         try:
-            if path.suffix.lower() == ".csv":
-                columns = list(map(str, pd.read_csv(path, nrows=0).columns))
+            if is_csv_path(path):
+                with open_csv_bytes(path) as handle:
+                    columns = list(map(str, pd.read_csv(handle, nrows=0).columns))
             else:
                 import pyarrow.parquet as pq
 
@@ -142,7 +153,7 @@ def check_data_columns(config) -> None:
             raise _read_error(error, label, path) from None
         # A header of one column holding the others (a ';' file) or a name twice: train's
         # message, not "target column 'y' is not in the data; columns: a;b;y".
-        if path.suffix.lower() == ".csv":
+        if is_csv_path(path):
             _check_header(path, label)
         else:
             from toolkit.data.streaming.files import header_problem
@@ -170,12 +181,14 @@ def read_table(
     if not path.exists():
         raise DataError(f"{label} not found: {path}")
     if path.is_dir():
-        raise DataError(f"{label} is a directory, expected a .csv or .parquet file: {path}")
+        raise DataError(f"{label} is a directory, expected a {TABLE_WORDS} file: {path}")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
+        if table_format(path) == "parquet":
             frame = _as_frame(_parquet_table(path, float32_except))
         else:
-            frame = pd.read_csv(path)
+            # Decompressed by pyarrow, whatever codecs pandas itself can read.
+            with open_csv_bytes(path) as handle:
+                frame = pd.read_csv(handle)
             if float32_except is not None:
                 for name in frame.columns:
                     if frame[name].dtype != np.float64 or name in float32_except:
@@ -184,7 +197,7 @@ def read_table(
                         frame[name] = frame[name].astype(np.float32)
     except Exception as error:
         raise _read_error(error, label, path) from None
-    if path.suffix.lower() not in (".parquet", ".pq"):
+    if table_format(path) != "parquet":
         _check_header(path, label)
     elif frame.columns.duplicated().any():
         # As a CSV header and a streamed Parquet file are refused: frame[name] would be a
@@ -203,7 +216,7 @@ def _check_header(path: Path, label: str) -> None:
 
     from toolkit.data.streaming.files import header_problem
 
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with io.TextIOWrapper(open_csv_bytes(path), encoding="utf-8-sig", newline="") as handle:
         problem = header_problem(next(csv.reader(handle), []))
     if problem:
         raise DataError(f"{label} {path} {problem}")
@@ -218,7 +231,7 @@ def read_tables(
     if not is_shard_set(location):
         return read_table(location, label=label, float32_except=float32_except)
     paths = list_shards(location, label)
-    if paths[0].suffix.lower() in (".parquet", ".pq"):
+    if table_format(paths[0]) == "parquet":
         return _parquet_shards(paths, label=label, float32_except=float32_except)
     # A shard with a header and no rows is allowed, as streamed and as an empty Parquet
     # shard: a writer may leave one per empty partition. Only the whole set must have rows.

@@ -1,4 +1,5 @@
-"""Shard sets: a directory or a glob of CSV/Parquet files, listed in a stable order.
+"""Shard sets: a directory or a glob of CSV/Parquet files, listed in a stable order. A CSV
+file compressed whole (``part-0.csv.gz``) is a CSV file (see ``toolkit.data.table_files``).
 
 Every file is checked before anything is trained: it must exist, be readable, have a header
 (CSV) or a footer (Parquet), and hold the columns the config needs; a problem is a one-line
@@ -17,12 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from toolkit.data.table_files import (
+    csv_compression,
+    decompressed_name,
+    is_unread_compressed,
+    open_csv_bytes,
+    table_format,
+)
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
     from toolkit.config.schema import DataConfig
 
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _GLOB_CHARACTERS = set("*?[")
 
 
@@ -32,14 +39,12 @@ def is_shard_set(location: str) -> bool:
 
 
 def _file_format(path: Path) -> str | None:
-    return SUFFIXES.get(path.suffix.lower())
+    return table_format(path.name)
 
 
 def _compressed_table(path: Path) -> bool:
-    """A CSV or Parquet file compressed as a whole (``part-0.csv.gz``), as exports often are."""
-    from toolkit.config.schema import COMPRESSED_TABLE_SUFFIXES
-
-    return path.name.lower().endswith(COMPRESSED_TABLE_SUFFIXES)
+    """A table compressed as a whole in a way that is not read (``part-0.csv.xz``)."""
+    return is_unread_compressed(path.name)
 
 
 def _skipped_below_glob(path: Path, pattern: str) -> bool:
@@ -90,8 +95,9 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
         # Skipped like any other file, their rows would be missing without a word.
         raise DataError(
             f"{where} holds compressed tables ({', '.join(p.name for p in compressed[:3])}"
-            f"{', ...' if len(compressed) > 3 else ''}), which are not read: decompress them "
-            "(gunzip), or write them as Parquet, which compresses inside the file"
+            f"{', ...' if len(compressed) > 3 else ''}), which are not read: decompress them, "
+            "compress CSV files with gzip (.csv.gz), or write Parquet, which compresses "
+            "inside the file"
         )
     shards = [p for p in paths if _file_format(p)]
     if not shards and Path(location).is_file():
@@ -107,7 +113,23 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
         raise DataError(f"{where} mixes CSV and Parquet files; keep one format per shard set")
     if not Path(location).is_file():
         _refuse_empty_shards(shards, label)
+        _refuse_both_plain_and_compressed(shards, label)
     return shards
+
+
+def _refuse_both_plain_and_compressed(shards: list[Path], label: str) -> None:
+    """A set holding ``part-0.csv`` and ``part-0.csv.gz`` in one folder is refused: most
+    likely one file kept beside the other after (de)compressing it, whose rows would be
+    read twice. It would also hash its rows' positions alike (see ``ShardFile.name``)."""
+    seen: dict[Path, Path] = {}
+    for path in shards:
+        plain = path.with_name(decompressed_name(path.name))
+        if plain in seen:
+            raise DataError(
+                f"{label} holds both {seen[plain]} and {path}: the same table plain and "
+                "compressed? Its rows would be read twice; keep one of them"
+            )
+        seen[plain] = path
 
 
 def _refuse_empty_shards(shards: list[Path], label: str) -> None:
@@ -192,8 +214,10 @@ class ShardFile:
 
     @property
     def name(self) -> str:
-        """The name its rows' positions are hashed with (splits), unique in its set."""
-        return self.relative or self.path.name
+        """The name its rows' positions are hashed with (splits), unique in its set; a
+        compressed file's name as decompressed (``part-0.csv`` for ``part-0.csv.gz``), so
+        its rows split as those of the plain file do."""
+        return self.relative or decompressed_name(self.path.name)
 
 
 def name_shards(shards: list[ShardFile]) -> bool:
@@ -203,11 +227,12 @@ def name_shards(shards: list[ShardFile]) -> bool:
     in ``part-0.csv`` put 5% of the rows in a validation split of 0.2: 20 positions decided).
     Shards with distinct file names keep them (their runs' splits are unchanged); True when
     paths name them."""
-    if len({shard.path.name for shard in shards}) == len(shards):
+    if len({decompressed_name(shard.path.name) for shard in shards}) == len(shards):
         return False
     root = os.path.commonpath([str(shard.path.parent) for shard in shards])
     for shard in shards:
-        shard.relative = shard.path.relative_to(root).as_posix()
+        relative = shard.path.relative_to(root)
+        shard.relative = relative.with_name(decompressed_name(relative.name)).as_posix()
     return True
 
 
@@ -229,7 +254,7 @@ def not_utf8(path: Path) -> str | None:
     in its buffer. A file saved as Latin-1 or Windows-1252 (Excel's "CSV") is the usual case.
     Lines are split at newline bytes, which no UTF-8 character holds."""
     try:
-        with path.open("rb") as handle:
+        with open_csv_bytes(path) as handle:
             for number, line in enumerate(handle, start=1):
                 try:
                     line.decode("utf-8")
@@ -240,9 +265,26 @@ def not_utf8(path: Path) -> str | None:
                         f"line {number} is not UTF-8 text (byte 0x{line[error.start]:02x} in "
                         f"'{shown}'); save the file as UTF-8 (in Excel: CSV UTF-8)"
                     )
-    except OSError:
+    except (OSError, DataError):
         return None
     return None
+
+
+def not_decompressed(error: BaseException, path: Path, first: str) -> str | None:
+    """What follows "cannot be read: " when a compressed CSV file does not decompress (a
+    download cut short, or a file named .gz that is not gzip): pyarrow's words ("Truncated
+    compressed stream") with what they mean; None for other errors."""
+    codec = csv_compression(path)
+    if codec is None or not isinstance(error, OSError):
+        return None
+    return (
+        f"it does not decompress as {codec} ({first}): it is cut short (an interrupted "
+        f"download or copy) or not {codec} data; check it with {_CHECKS[codec]}"
+    )
+
+
+# The command that tests a compressed file, by codec.
+_CHECKS = {"gzip": "gzip -t", "bz2": "bzip2 -t", "zstd": "zstd -t", "lz4": "lz4 -t"}
 
 
 def short_error(
@@ -259,6 +301,10 @@ def short_error(
     not UTF-8 is named by its line in ``path``, when given."""
     text = str(error).strip().splitlines()
     first = text[0] if text else type(error).__name__
+    if path is not None:
+        broken = not_decompressed(error, path, first)
+        if broken:
+            return broken
     if path is not None and "invalid UTF8" in first:
         return not_utf8(path) or first
     found = _CSV_CONVERSION.search(first)

@@ -1,0 +1,242 @@
+"""CSV files compressed whole (``train.csv.gz``, as Kaggle and UCI ship them) read as the
+plain CSV of the same rows: in memory and streamed, as a shard among plain ones, as the
+input of predict and evaluate; a corrupt one is a one-line error naming it."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.data.test_streaming import _config, _id_features, _table
+from tests.helpers import tiny_config
+from tests.reliability._support import assert_nothing_written, assert_one_line_error
+from toolkit.data.prepared import prepare_data
+from toolkit.data.preprocessing import NUMERIC_INPUT
+
+COMPRESSIONS = ["gz", "bz2", "zst", "lz4"]
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    """``frame`` as CSV text at ``path``, compressed as its extension says: gzip and bz2 by
+    Python's own modules, zstd and lz4 (which Python lacks) by pyarrow's output stream."""
+    text = frame.to_csv(index=False).encode()
+    extension = path.name.rsplit(".", 1)[-1]
+    if extension == "gz":
+        path.write_bytes(gzip.compress(text))
+    elif extension == "bz2":
+        path.write_bytes(bz2.compress(text))
+    elif extension in ("zst", "lz4"):
+        import pyarrow as pa
+
+        codec = {"zst": "zstd", "lz4": "lz4"}[extension]
+        with pa.output_stream(str(path), compression=codec) as stream:
+            stream.write(text)
+    else:
+        path.write_bytes(text)
+    return path
+
+
+def _truncated(source: Path, path: Path) -> Path:
+    """The first three quarters of ``source``'s bytes at ``path``."""
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) * 3 // 4])
+    return path
+
+
+def _diabetes() -> pd.DataFrame:
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(as_frame=True).frame
+
+
+def _train(cli, root: Path, source: Path, *, streaming: bool) -> Path:
+    config = tiny_config(
+        data={"source": str(source), "target": "target", "validation": 0.2, "test": 0.1},
+        runtime={"deterministic": True},
+    )
+    config["data"]["streaming"] = streaming
+    config["data"].pop("synthetic")
+    path = root / f"{source.name}-{streaming}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = cli("train", path, "--output-dir", root / "out")
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["streamed", "in-memory"])
+def runs(request, tmp_path_factory):
+    """A run on diabetes as a plain CSV and one on the same rows as .csv.gz, same seed."""
+    from tests.helpers import run_cli
+
+    root = tmp_path_factory.mktemp("compressed")
+    frame = _diabetes()
+    plain = _write_csv(frame, root / "diabetes.csv")
+    packed = _write_csv(frame, root / "diabetes.csv.gz")
+    streaming = request.param
+    return (
+        root,
+        plain,
+        packed,
+        (
+            _train(run_cli, root, plain, streaming=streaming),
+            _train(run_cli, root, packed, streaming=streaming),
+        ),
+    )
+
+
+def test_a_run_on_csv_gz_equals_the_run_on_the_plain_csv(runs):
+    _, _, _, (plain_run, packed_run) = runs
+    for name in ("preprocessing.json", "data_summary.json", "metrics.json"):
+        assert json.loads((packed_run / name).read_text()) == json.loads(
+            (plain_run / name).read_text()
+        ), name
+    plain, packed = (json.loads((run / "run.json").read_text())["data"] for run in runs[3])
+    assert packed["source"].endswith("diabetes.csv.gz")
+    for key in ("source", "prepare_seconds"):
+        plain.pop(key, None), packed.pop(key, None)
+    assert packed == plain
+
+
+def test_predict_and_evaluate_on_csv_gz_equal_those_on_the_plain_csv(runs, cli):
+    root, plain, packed, (run, _) = runs
+    outputs = {}
+    for source in (plain, packed):
+        output = root / f"predictions-from-{source.name}.csv"
+        result = cli("predict", run, "--input", source, "--output", output)
+        assert result.returncode == 0, result.stderr
+        outputs[source.name] = pd.read_csv(output)
+    assert len(outputs["diabetes.csv"]) == len(_diabetes())
+    pd.testing.assert_frame_equal(outputs["diabetes.csv.gz"], outputs["diabetes.csv"])
+    metrics = []
+    for source in (plain, packed):
+        result = cli("evaluate", run, "--data", source)
+        assert result.returncode == 0, result.stderr
+        metrics.append(json.loads(result.stdout))
+    assert metrics[1].pop("split").endswith("diabetes.csv.gz")
+    assert metrics[0].pop("split").endswith("diabetes.csv")
+    assert metrics[0] == metrics[1]
+    # Cut short, as by an interrupted download: one line naming it, no output written.
+    broken = _truncated(packed, root / "broken.csv.gz")
+    output = root / "from-broken.csv"
+    for command in (
+        ("predict", "--input", broken, "--output", output),
+        ("evaluate", "--data", broken),
+    ):
+        assert_one_line_error(
+            cli(command[0], run, *command[1:]), "broken.csv.gz", "does not decompress as gzip"
+        )
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "in-memory"])
+def test_shards_mixing_plain_and_compressed_csv_equal_the_plain_shards(tmp_path, streaming):
+    """Each codec pyarrow decompresses by extension, as one shard of a set beside a plain
+    one, and a compressed data.validation file: statistics and splits (by position: the
+    shard's name is hashed) as on the plain files."""
+    frame = _table(1000)
+    held_out = _table(200, seed=1)
+    bounds = np.linspace(0, len(frame), len(COMPRESSIONS) + 2).astype(int)
+    parts = [frame.iloc[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
+    extensions = ["", *(f".{c}" for c in COMPRESSIONS)]
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "mixed").mkdir()
+    for index, (part, extension) in enumerate(zip(parts, extensions, strict=True)):
+        _write_csv(part, tmp_path / "plain" / f"part-{index}.csv")
+        _write_csv(part, tmp_path / "mixed" / f"part-{index}.csv{extension}")
+    _write_csv(held_out, tmp_path / "held-out.csv")
+    _write_csv(held_out, tmp_path / "held-out.csv.zst")
+    settings = _id_features(test=0.1, streaming=streaming)
+    plain = prepare_data(
+        _config(str(tmp_path / "plain"), validation=str(tmp_path / "held-out.csv"), **settings)
+    )
+    mixed = prepare_data(
+        _config(str(tmp_path / "mixed"), validation=str(tmp_path / "held-out.csv.zst"), **settings)
+    )
+    assert mixed.streamed == streaming
+    # Every row pandas wrote is read, split as the plain files' rows are.
+    assert mixed.rows == plain.rows
+    assert mixed.rows["train"] + mixed.rows["test"] == len(frame)
+    assert mixed.rows["validation"] == len(held_out)
+    assert mixed.spec.numeric == plain.spec.numeric
+    assert mixed.spec.categorical == plain.spec.categorical
+    assert mixed.spec.target == plain.spec.target
+    for name in ("train", "validation", "test"):
+        features_a, target_a = getattr(mixed, name).sample(None)
+        features_b, target_b = getattr(plain, name).sample(None)
+        np.testing.assert_array_equal(target_a, target_b)
+        np.testing.assert_array_equal(features_a[NUMERIC_INPUT], features_b[NUMERIC_INPUT])
+
+
+@pytest.mark.parametrize(
+    "layout", ["streamed-file", "in-memory-file", "streamed-shard", "in-memory-shard"]
+)
+def test_a_truncated_gzip_file_is_one_line_naming_it_and_leaves_no_run(
+    cli, write_config, tmp_path, layout
+):
+    # Large enough that the first blocks decompress: the cut is met while the rows are read.
+    frame = _table(20_000)
+    whole = _write_csv(frame, tmp_path / "whole.csv.gz")
+    streaming = layout.startswith("streamed")
+    if layout.endswith("file"):
+        source = _truncated(whole, tmp_path / "rows.csv.gz")
+    else:
+        folder = tmp_path / "shards"
+        folder.mkdir()
+        _write_csv(frame.iloc[:100], folder / "part-0.csv")
+        source = _truncated(whole, folder / "part-1.csv.gz")
+    config = tiny_config(
+        data={
+            **_id_features(),
+            "source": str(source.parent if layout.endswith("shard") else source),
+            "streaming": streaming,
+            "validation": 0.2,
+        }
+    )
+    config["data"].pop("synthetic")
+    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    assert_one_line_error(result, source.name, "does not decompress as gzip", "gzip -t")
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_a_table_both_plain_and_compressed_in_one_folder_is_refused(tmp_path):
+    """part-0.csv beside part-0.csv.gz: most likely one kept after (de)compressing the
+    other, whose rows would be read twice."""
+    from toolkit.data.streaming.files import list_shards
+    from toolkit.errors import DataError
+
+    frame = _table(50)
+    _write_csv(frame, tmp_path / "part-0.csv")
+    _write_csv(frame, tmp_path / "part-0.csv.gz")
+    _write_csv(frame, tmp_path / "part-1.csv")
+    with pytest.raises(DataError, match=r"holds both .*part-0\.csv and .*part-0\.csv\.gz"):
+        list_shards(str(tmp_path))
+
+
+def test_validate_reads_a_compressed_csv_header_and_names_a_missing_column(
+    cli, write_config, tmp_path
+):
+    source = _write_csv(_table(50), tmp_path / "rows.csv.bz2")
+    config = tiny_config(data={"source": str(source), "target": "targett", "validation": 0.2})
+    config["data"].pop("synthetic")
+    assert_one_line_error(
+        cli("validate", write_config(config)), "target column 'targett' is not in the data"
+    )
+
+
+def test_an_unread_compression_is_refused_naming_what_is_read():
+    from pydantic import ValidationError
+
+    from toolkit.config.schema import DataConfig
+
+    with pytest.raises(ValidationError) as refused:
+        DataConfig(source="rows.csv.xz", target="y")
+    assert "unknown data source 'rows.csv.xz'" in str(refused.value)
+    assert ".csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet" in str(refused.value)
+    assert DataConfig(source="rows.csv.gz", target="y").form == "table"

@@ -1,0 +1,92 @@
+"""Which files are tables, by name: CSV (plain or compressed as a whole file) and Parquet.
+
+The one place that decides by suffix. A CSV file compressed as a whole (``train.csv.gz``, as
+Kaggle and UCI ship them) is a CSV file: pyarrow's CSV reader decompresses it by its
+extension, and ``open_csv_bytes`` gives the decompressed bytes to everything else that
+reads it (pandas, the header and UTF-8 checks). Only names are looked at here, so config
+validation imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+from toolkit.errors import DataError
+
+# The extensions pyarrow's CSV reader decompresses by (``pyarrow.Codec.detect``), and the
+# codec of each; a codec this install of pyarrow was built without is named when read.
+CSV_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv", *(f".csv{extension}" for extension in CSV_COMPRESSIONS))
+TABLE_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
+# Tables compressed in a way nothing here reads (``part-0.csv.xz``, ``x.parquet.gz``): not
+# read, but refused by name rather than skipped as other files are, which would drop their
+# rows without a word.
+_OTHER_COMPRESSIONS = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".snappy")
+UNREAD_COMPRESSED_SUFFIXES = tuple(
+    table + compression
+    for table in (".csv", *PARQUET_SUFFIXES)
+    for compression in _OTHER_COMPRESSIONS
+    if table + compression not in CSV_SUFFIXES
+)
+# How messages name what is read.
+TABLE_WORDS = ".csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet"
+
+
+def table_format(path: str | Path) -> str | None:
+    """``csv`` for a CSV file, plain or compressed; ``parquet``; None for anything else."""
+    name = str(path).lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    return None
+
+
+def is_csv_path(path: str | Path) -> bool:
+    """True for a CSV file by its name: ``x.csv``, or compressed whole (``x.csv.gz``)."""
+    return table_format(path) == "csv"
+
+
+def is_table_path(path: str | Path) -> bool:
+    """True for a CSV (plain or compressed) or Parquet file, by its name."""
+    return table_format(path) is not None
+
+
+def is_unread_compressed(path: str | Path) -> bool:
+    """True for a table compressed in a way that is not read (``part-0.csv.xz``)."""
+    return str(path).lower().endswith(UNREAD_COMPRESSED_SUFFIXES)
+
+
+def csv_compression(path: str | Path) -> str | None:
+    """The codec a CSV file is compressed with, by its extension (``gzip``), or None."""
+    if not is_csv_path(path):
+        return None
+    return CSV_COMPRESSIONS.get(Path(path).suffix.lower())
+
+
+def decompressed_name(name: str) -> str:
+    """A file name as decompressed: ``part-0.csv`` for ``part-0.csv.gz``. Rows of a shard are
+    split by hashing its name with their position, so the same rows split alike whether the
+    file is compressed or not."""
+    if csv_compression(name) is None:
+        return name
+    return name[: name.rfind(".")]
+
+
+def open_csv_bytes(path: str | Path) -> BinaryIO:
+    """A CSV file's bytes, decompressed when its name says so, as a buffered binary stream
+    (lines can be read from it). A codec pyarrow was built without is a DataError."""
+    codec = csv_compression(path)
+    if codec is None:
+        return open(path, "rb")
+    import pyarrow as pa
+
+    if not pa.Codec.is_available(codec):
+        raise DataError(
+            f"{path} is compressed with {codec}, which this install of pyarrow cannot "
+            f"decompress; decompress it, or compress it with gzip (.csv.gz)"
+        )
+    return io.BufferedReader(pa.input_stream(str(path), compression=codec))
