@@ -205,6 +205,31 @@ def test_a_truncated_gzip_file_is_one_line_naming_it_and_leaves_no_run(
     assert_nothing_written(tmp_path / "out")
 
 
+@pytest.mark.parametrize(
+    ("compression", "repeated"),
+    [("gz", False), ("gz", True), ("bz2", False)],
+    ids=["gzip-random-rows", "gzip-repeated-rows", "bz2-random-rows"],
+)
+def test_streaming_auto_judges_a_compressed_csv_by_its_text_not_its_size(
+    tmp_path, monkeypatch, compression, repeated
+):
+    """A compressed file takes its decompressed text's room in memory: ``auto`` estimates
+    at least what the plain file of the same rows is estimated to take, and streams both
+    under a budget the plain file does not fit. Rows compressed no more than the assumed
+    ratio are covered by it; gzip files say their size, which covers repeated rows too."""
+    from toolkit.data.sources.shards import estimated_memory, streams
+
+    frame = pd.concat([_table(50)] * 400) if repeated else _table(20_000)
+    plain = _write_csv(frame, tmp_path / "rows.csv")
+    packed = _write_csv(frame, tmp_path / f"rows.csv.{compression}")
+    assert packed.stat().st_size < plain.stat().st_size / 2
+    assert estimated_memory(str(packed)) >= estimated_memory(str(plain))
+    budget = estimated_memory(str(plain)) / 2
+    monkeypatch.setenv("TOOLKIT_MEMORY_BUDGET_MB", str(budget / (1 << 20)))
+    for source in (plain, packed):
+        assert streams(_config(str(source), streaming="auto", **_id_features()).data), source
+
+
 def test_a_table_both_plain_and_compressed_in_one_folder_is_refused(tmp_path):
     """part-0.csv beside part-0.csv.gz: most likely one kept after (de)compressing the
     other, whose rows would be read twice."""

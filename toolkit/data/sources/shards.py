@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.config.schema import DataConfig
@@ -25,7 +26,7 @@ from toolkit.data.streaming.files import (
     where,
 )
 from toolkit.data.streaming.streamed_split import SAMPLE_ROWS
-from toolkit.data.table_files import is_csv_path
+from toolkit.data.table_files import csv_compression, is_csv_path
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ PATH_SPLIT = "hash of shard path and row position"
 # split copies and the encoded arrays at their peak), for data.streaming: auto.
 _BYTES_PER_CELL = 24
 _CSV_BYTES_IN_MEMORY = 3.0  # per byte of CSV text
+# Bytes of CSV text per byte of a compressed CSV file, assumed for data.streaming: auto. CSV
+# text compresses about 3 to 10 times (numbers less, repeated text more); the high end errs
+# towards streaming, which is always correct, where loading too much whole fails.
+_CSV_COMPRESSION_RATIO = 10.0
 
 
 def memory_budget() -> int:
@@ -84,12 +89,29 @@ def estimated_memory(location: str, label: str = "data.source") -> int:
     total = 0
     for path in list_shards(location, label):
         if is_csv_path(path):
-            total += int(path.stat().st_size * _CSV_BYTES_IN_MEMORY)
+            total += int(csv_text_bytes(path) * _CSV_BYTES_IN_MEMORY)
             continue
         # One file is named as a file, not as a 'shard' of a set it does not belong to.
         shard = inspect_shard(path, label=label, single=not is_shard_set(location))
         total += (shard.rows or 0) * len(shard.columns) * _BYTES_PER_CELL
     return total
+
+
+def csv_text_bytes(path: Path) -> int:
+    """Bytes of text in a CSV file, estimated without decompressing it: its size, or for a
+    compressed file ``_CSV_COMPRESSION_RATIO`` times its size, or (gzip) the size its
+    trailer records when that is larger. The trailer holds the size modulo 4 GiB, and only
+    the last member's of a file of several, so it is never trusted to say less."""
+    size = path.stat().st_size
+    codec = csv_compression(path)
+    if codec is None:
+        return size
+    estimate = int(size * _CSV_COMPRESSION_RATIO)
+    if codec == "gzip" and size >= 18:  # a gzip header and trailer at least
+        with open(path, "rb") as handle:
+            handle.seek(-4, os.SEEK_END)
+            estimate = max(estimate, int.from_bytes(handle.read(4), "little"))
+    return estimate
 
 
 def streams(config: DataConfig) -> bool:
