@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", help="a run directory or a --repeat group")
     evaluate.add_argument(
         "--data",
-        help="a .csv/.parquet file, directory or glob with the target column, or for image "
-        "and signal runs an .npz or a folder of class sub-folders (default: test split)",
+        help="a .csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet file, directory or glob with the "
+        "target column, or for image and signal runs an .npz or a folder of class "
+        "sub-folders (default: test split)",
     )
     _add_mc_samples(evaluate, "stochastic passes per row for MC-dropout and Bayesian models")
 
@@ -124,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         dest="input",
         required=True,
-        help="a .csv/.parquet file, directory or glob of rows, or for image and signal runs "
-        "an .npz, a folder of images (flat or in class sub-folders), one image file or a "
+        help="a .csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet file, directory or glob of rows, or "
+        "for image and signal runs an .npz, a folder of images (flat or in class "
+        "sub-folders), one image file or a "
         "quoted glob of them ('photos/*.jpg'); --data, as for "
         "evaluate, is the same option",
     )
