@@ -132,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate, is the same option",
     )
     predict.add_argument(
-        "--output", required=True, help="where to write the predictions (.csv or .parquet)"
+        "--output",
+        required=True,
+        help="where to write the predictions (.csv, .csv.gz written gzip-compressed, or .parquet)",
     )
     _add_mc_samples(predict, "stochastic passes per row for MC-dropout and Bayesian models")
 

@@ -265,3 +265,14 @@ def test_an_unread_compression_is_refused_naming_what_is_read():
     assert "unknown data source 'rows.csv.xz'" in str(refused.value)
     assert ".csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet" in str(refused.value)
     assert DataConfig(source="rows.csv.gz", target="y").form == "table"
+
+
+def test_predict_writes_csv_gz_output_holding_the_csv_outputs_bytes(runs, cli):
+    """``--output predictions.csv.gz`` writes the CSV text ``--output predictions.csv``
+    writes, gzip-compressed (read back by Python's gzip module and by pandas)."""
+    root, plain, _, (run, _) = runs
+    for name in ("out.csv", "out.csv.gz"):
+        result = cli("predict", run, "--input", plain, "--output", root / name)
+        assert result.returncode == 0, result.stderr
+    assert gzip.decompress((root / "out.csv.gz").read_bytes()) == (root / "out.csv").read_bytes()
+    pd.testing.assert_frame_equal(pd.read_csv(root / "out.csv.gz"), pd.read_csv(root / "out.csv"))

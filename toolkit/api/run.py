@@ -284,7 +284,8 @@ class Run:
         mc_samples: int | None = None,
     ) -> int:
         """``toolkit predict``: predictions for the rows of ``data`` written to ``output``
-        (CSV, or Parquet by its suffix) a chunk at a time, in flat memory; returns the rows.
+        (CSV, gzip-compressed CSV or Parquet, by its suffix: .csv, .csv.gz, .parquet) a chunk
+        at a time, in flat memory; returns the rows.
         Values training never saw (new categories, missing numbers) are scored, and each
         column that held some is an ``InputWarning``."""
         from toolkit.data.input_audit import InputAudit, InputWarning
@@ -388,17 +389,17 @@ class Run:
         return write_report(self.path)
 
 
-PREDICTION_SUFFIXES = (".csv", ".parquet", ".pq")
+PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 
 def _prediction_file(output: Path) -> Path:
-    """Where predictions go: a .csv or .parquet file (the suffix picks the format), through a
-    symbolic link to its target. The file is written beside it and renamed into place, which
-    would replace a link, or a device such as /dev/stdout, with a plain file."""
-    if output.suffix.lower() not in PREDICTION_SUFFIXES:
+    """Where predictions go: a .csv, .csv.gz or .parquet file (the suffix picks the format),
+    through a symbolic link to its target. The file is written beside it and renamed into
+    place, which would replace a link, or a device such as /dev/stdout, with a plain file."""
+    if not output.name.lower().endswith(PREDICTION_SUFFIXES):
         raise ToolkitError(
             f"--output {output}: the suffix picks the format, and must be .csv or .parquet"
-            f" (got '{output.suffix or 'none'}')"
+            f" (or .csv.gz, written gzip-compressed; got '{output.suffix or 'none'}')"
         )
     if output.is_symlink():
         output = output.resolve()

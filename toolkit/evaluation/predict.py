@@ -13,6 +13,7 @@ the post-processing lives, NumPy only, so an exported model can call or mirror i
 from __future__ import annotations
 
 import contextlib
+import gzip
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -442,6 +443,11 @@ def is_parquet(output) -> bool:
     return Path(output).suffix.lower() in (".parquet", ".pq")
 
 
+def is_gzipped_csv(output) -> bool:
+    """Whether ``toolkit predict`` writes ``output`` as gzip-compressed CSV (``.csv.gz``)."""
+    return str(output).lower().endswith(".csv.gz")
+
+
 def write_predictions(
     model,
     chunks: Iterable[InputChunk],
@@ -451,9 +457,10 @@ def write_predictions(
     *,
     calibration: PostHocCalibration = PostHocCalibration.NONE,
 ) -> int:
-    """Predict ``chunks`` of new rows and write them to ``output`` (CSV, or Parquet by its
-    suffix) a chunk at a time, so memory stays flat whatever the number of rows. The file
-    appears, complete, only at the end (atomic rename); returns the number of rows written.
+    """Predict ``chunks`` of new rows and write them to ``output`` (CSV, gzip-compressed CSV
+    or Parquet, by its suffix) a chunk at a time, so memory stays flat whatever the number
+    of rows. The file appears, complete, only at the end (atomic rename); returns the number
+    of rows written.
     A killed ``toolkit predict`` leaves its temporary file beside ``output``; the next one
     writing ``output`` deletes it (see ``atomic_write_locked``)."""
     from pathlib import Path
@@ -467,6 +474,10 @@ def write_predictions(
         nonlocal written
         parquet = is_parquet(output)
         writer = None
+        if is_gzipped_csv(output):
+            # Closed below, before the file it writes into (which it leaves open); no
+            # time stamp, so the same predictions make the same bytes.
+            handle = gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6, mtime=0)
         # The Parquet writer is closed before its file, also when a chunk fails: closing
         # it after raised "write to closed file" in place of the chunk's own error.
         try:
@@ -493,6 +504,8 @@ def write_predictions(
         finally:
             if writer is not None:
                 writer.close()
+            if isinstance(handle, gzip.GzipFile):
+                handle.close()
 
     atomic_write_locked(output, write)
     return written
