@@ -289,6 +289,8 @@ def test_a_backbone_weights_file_is_made_absolute_with_the_data_paths(tmp_path, 
     [
         # The name spoke of the old data: it now speaks of the new.
         (["data.source=/data/penguins.csv", "data.target=body_mass_g"], "penguins-mlp"),
+        # A compressed CSV is named as the CSV: not 'penguins.csv-mlp'.
+        (["data.source=/data/penguins.csv.gz", "data.target=body_mass_g"], "penguins-mlp"),
         # Same data at another path: nothing to rename.
         (["data.source=/elsewhere/diabetes.csv"], "diabetes-mlp"),
         # An explicit name wins, whatever the data.

@@ -376,18 +376,20 @@ def override_setting(origins: Origins, path: KeyPath) -> str | None:
 
 
 def data_stem(source: Any) -> str:
-    """A name part for a data source: ``penguins`` for ``data/penguins.csv``, ``diabetes``
-    for ``sklearn:diabetes``, ``shards`` for ``data/shards/*.parquet``; '' if none fits."""
+    """A name part for a data source: ``penguins`` for ``data/penguins.csv`` (and for
+    ``data/penguins.csv.gz``), ``diabetes`` for ``sklearn:diabetes``, ``shards`` for
+    ``data/shards/*.parquet``; '' if none fits."""
     if not isinstance(source, str):
         return ""
     from toolkit.config.schema import source_prefix
+    from toolkit.data.table_files import decompressed_name
 
     if source_prefix(source):
         text = source.partition(":")[2]
     else:
         # The last path part without wildcards: a glob's folder, a file without its suffix.
         parts = [part for part in re.split(r"[/\\]", source) if part and not _GLOB.search(part)]
-        text = parts[-1] if parts else ""
+        text = decompressed_name(parts[-1]) if parts else ""
         text = text.rsplit(".", 1)[0] if "." in text.lstrip(".") else text
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("._-")
     return text[:40]
