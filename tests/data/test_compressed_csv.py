@@ -276,3 +276,50 @@ def test_predict_writes_csv_gz_output_holding_the_csv_outputs_bytes(runs, cli):
         assert result.returncode == 0, result.stderr
     assert gzip.decompress((root / "out.csv.gz").read_bytes()) == (root / "out.csv").read_bytes()
     pd.testing.assert_frame_equal(pd.read_csv(root / "out.csv.gz"), pd.read_csv(root / "out.csv"))
+
+
+@pytest.mark.slow
+def test_a_killed_streamed_run_on_csv_gz_resumes_to_the_plain_csv_runs_model(
+    cli, write_config, tmp_path
+):
+    """Split by each row's shard and position (no split key), killed after two epochs and
+    resumed: the model is the one an uninterrupted run on the plain CSV trains."""
+    from tests.data.test_streaming_cli import _streamed_config
+    from tests.helpers import kill_mid_run, start_train
+    from toolkit.models.saving import load_model
+
+    frame = _table(2400)
+    sources = {
+        "plain": _write_csv(frame, tmp_path / "rows.csv"),
+        "packed": _write_csv(frame, tmp_path / "rows.csv.gz"),
+    }
+    configs = {}
+    for kind, source in sources.items():
+        config = _streamed_config(
+            str(source),
+            model={"task": "regression", "hidden": [16], "dropout": 0.1},
+            runtime={"deterministic": True},
+        )
+        config["data"].pop("split_key")
+        config["training"] = {"epochs": 5, "batch_size": 32}
+        configs[kind] = write_config(config, f"{kind}.yaml")
+    reference = cli("train", configs["plain"], "--output-dir", tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    reference_dir = Path(reference.stdout.strip().splitlines()[-1])
+
+    process = start_train(configs["packed"], tmp_path / "killed")
+    run_dir = kill_mid_run(tmp_path / "killed", process, after_epochs=2)
+    resumed = cli("train", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 2
+    for a, b in zip(
+        load_model(run_dir / "model.keras").get_weights(),
+        load_model(reference_dir / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run_dir / "history.csv")[["epoch", "loss", "val_loss"]],
+        pd.read_csv(reference_dir / "history.csv")[["epoch", "loss", "val_loss"]],
+    )
