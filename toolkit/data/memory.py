@@ -8,12 +8,16 @@ freed. Linux with glibc only; elsewhere nothing changes.
 
 ``aligned_empty`` makes arrays TensorFlow can share without copying (see
 ``InMemorySplit``).
+
+``available_memory`` is what the machine can still give: data.streaming: auto and the
+refusal of sizes that cannot fit use it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 import numpy as np
@@ -57,3 +61,27 @@ def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 def is_aligned(values: np.ndarray) -> bool:
     return values.ctypes.data % ALIGNMENT == 0
+
+
+def available_memory() -> int:
+    """Bytes of memory available now: Linux's MemAvailable (free memory plus caches it can
+    drop), else the physical memory."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def readable_bytes(size: float) -> str:
+    """``2.2 TiB``, ``23 GiB``, ``512 bytes``: two significant digits at most."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            break
+        size /= 1024
+    if unit == "bytes":
+        return f"{int(size)} bytes"
+    return f"{size:.2g} {unit}" if size < 10 else f"{size:,.0f} {unit}"

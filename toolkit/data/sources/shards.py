@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.config.schema import DataConfig
 from toolkit.data import hashing
+from toolkit.data.memory import available_memory
 from toolkit.data.sources.base import Source
 from toolkit.data.streaming.files import (
     fingerprint_files,
@@ -67,18 +68,7 @@ def memory_budget() -> int:
                 f"TOOLKIT_MEMORY_BUDGET_MB must be a positive number of megabytes, got {override!r}"
             )
         return int(megabytes * (1 << 20))
-    available = None
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        pass
-    if available is None:
-        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return available // 4
+    return available_memory() // 4
 
 
 def estimated_memory(location: str, label: str = "data.source") -> int:

@@ -6,7 +6,26 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config.schema import SyntheticConfig
+from toolkit.data.memory import available_memory, readable_bytes
 from toolkit.data.sources.table import TableSource
+from toolkit.errors import ConfigError
+from toolkit.text import counted
+
+
+def check_synthetic_fits(kind: str, spec: SyntheticConfig) -> None:
+    """A ConfigError when the generated features alone (float64, as NumPy draws them) need
+    more memory than is available: NumPy's MemoryError came as a traceback, or the machine
+    swapped. Only the one array the generator makes at once is counted, so nothing that would
+    fit is refused."""
+    features = 1 if kind == "sine" else spec.features
+    needed = spec.samples * features * np.dtype(np.float64).itemsize
+    available = available_memory()
+    if needed > available:
+        raise ConfigError(
+            f"data.synthetic: {spec.samples:,} samples x {counted(features, 'feature')} need "
+            f"{readable_bytes(needed)} as float64; this machine has {readable_bytes(available)} "
+            "available; lower data.synthetic.samples"
+        )
 
 
 def make_synthetic(kind: str, spec: SyntheticConfig, seed: int) -> pd.DataFrame:
@@ -45,6 +64,6 @@ class SyntheticSource(TableSource):
     kind = "synthetic"
 
     def load_frame(self) -> pd.DataFrame:
-        return make_synthetic(
-            self.config.source.removeprefix("synthetic:"), self.config.synthetic, self.seed
-        )
+        kind = self.config.source.removeprefix("synthetic:")
+        check_synthetic_fits(kind, self.config.synthetic)
+        return make_synthetic(kind, self.config.synthetic, self.seed)
