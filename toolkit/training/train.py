@@ -371,8 +371,9 @@ def train(
 
 def check_before_run(config: ExperimentConfig, data: PreparedData | None = None) -> PreparedData:
     """What ``train`` checks before its run directory exists: the runtime, the data (read
-    here unless given, and returned), ``model.init_from`` and the backbone's weights. A
-    ``--repeat`` group calls it too, before its own directory exists."""
+    here unless given, and returned), a model too large for the memory, ``model.init_from``
+    and the backbone's weights. A ``--repeat`` group calls it too, before its own directory
+    exists."""
     from toolkit.training.runtime import check_runtime
 
     # A bad device or TOOLKIT_CPU_DEVICES: before any run exists, and before the data is read.
@@ -381,6 +382,9 @@ def check_before_run(config: ExperimentConfig, data: PreparedData | None = None)
     from toolkit.training.class_weight import check_class_weight
 
     check_class_weight(config, data.spec)  # a label that is not a class: before any run
+    from toolkit.models.footprint import check_model_fits
+
+    check_model_fits(config, data.spec)  # before any model is built (init_from builds one)
     if config.model.init_from:
         from toolkit.runs import open_run_directory
 
