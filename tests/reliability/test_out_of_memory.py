@@ -7,6 +7,7 @@ allocates more than a tiny run does: the refused sizes are never allocated.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -91,3 +92,101 @@ def test_a_model_beyond_memory_is_refused_before_the_run_directory_exists(
     line = assert_one_line_error(result, *fragments)
     assert _stated_available(line) <= _meminfo("MemTotal")
     assert_nothing_written(out)
+
+
+def test_only_allocations_that_failed_are_taken_for_out_of_memory():
+    """NumPy's and TensorFlow's errors for memory that ran out, also as the cause of another;
+    not TensorFlow's ResourceExhaustedError for a full disk, nor any other error."""
+    import numpy as np
+    import tensorflow as tf
+
+    from toolkit.data.memory import allocation_failure, out_of_memory
+
+    with pytest.raises(MemoryError) as numpy_error:
+        np.empty(10**16)  # 80 PB: beyond any address space, so nothing is allocated
+    assert out_of_memory(numpy_error.value) is numpy_error.value
+    assert allocation_failure(numpy_error.value).endswith(
+        "for an array of shape (10000000000000000,)"
+    )
+    tensor = tf.errors.ResourceExhaustedError(
+        None, None, "OOM when allocating tensor with shape[100000,100000] and type float on CPU"
+    )
+    assert allocation_failure(tensor) == "a float tensor of shape [100000,100000]"
+    try:
+        raise RuntimeError("a step failed") from tensor
+    except RuntimeError as wrapped:
+        assert out_of_memory(wrapped) is tensor
+    disk = tf.errors.ResourceExhaustedError(None, None, "/runs/x/ckpt; No space left on device")
+    assert out_of_memory(disk) is None
+    assert out_of_memory(ValueError("Unable to allocate")) is None
+    try:
+        try:
+            np.empty(10**16)
+        except MemoryError:
+            raise RuntimeError("handled: another error in its place") from None
+    except RuntimeError as unrelated:
+        assert out_of_memory(unrelated) is None
+
+
+# A genuine out-of-memory error from TensorFlow comes after its allocator has retried for ten
+# seconds: these tests take about fifteen. The sizes are beyond any machine (terabytes), which
+# TensorFlow's allocator refuses at once, without touching the memory.
+
+
+@pytest.mark.slow
+def test_running_out_of_memory_while_the_model_is_built_leaves_no_run(cli, tmp_path):
+    """A body whose size is not estimated (convolutions of 10^6 x 10^6 filters: 36 TB of
+    kernel) ran out while built: a traceback with exit 1 and a failed run left behind. The
+    run directory, made moments before, goes with the folders made for it; what the user had
+    beside them stays."""
+    from tests.image_data import write_image_npz
+
+    config = tiny_config(
+        "multiclass",
+        data={"source": str(write_image_npz(tmp_path / "images.npz")), "kind": "image"},
+        model={"task": "multiclass", "body": "conv", "conv": {"blocks": [1_000_000, 1_000_000]}},
+        runtime={"device": "cpu"},
+    )
+    del config["data"]["synthetic"]
+    mine = tmp_path / "out" / "notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("the user's")
+    out = tmp_path / "out" / "experiments"
+    result = cli("train", write_yaml(tmp_path / "config.yaml", config), "--output-dir", out)
+    assert_one_line_error(
+        result,
+        "out of memory building the model (could not allocate a float tensor of shape "
+        "[3,3,1000000,1000000])",
+        "lower the model's sizes (model.conv.blocks [1000000, 1000000], model.hidden [8])",
+        "no run was kept",
+    )
+    assert not out.exists(), sorted(out.rglob("*"))
+    assert sorted(mine.parent.iterdir()) == [mine] and mine.read_text() == "the user's"
+
+
+@pytest.mark.slow
+def test_running_out_of_memory_during_training_marks_the_run_failed_in_one_line(cli, tmp_path):
+    """A model that fits (4 million units, 50 MB of weights) whose activations do not: a batch
+    of 450,000 rows through them is 7 TB. The run is marked failed with the reason, exit 1."""
+    config = tiny_config(
+        data={"synthetic": {"samples": 500_000, "features": 1}, "validation": 0.01},
+        model={"task": "regression", "hidden": [4_000_000]},
+        training={"epochs": 1, "batch_size": 450_000},
+        runtime={"device": "cpu"},
+    )
+    out = tmp_path / "out"
+    result = cli("train", write_yaml(tmp_path / "config.yaml", config), "--output-dir", out)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    [line] = result.stderr.splitlines()
+    reason = (
+        "out of memory during training (could not allocate ",
+        "lower training.batch_size (now 450000) or the model's sizes (model.hidden [4000000])",
+    )
+    assert line.startswith("toolkit: error: out of memory during training"), line
+    assert all(fragment in line for fragment in reason), line
+    [run_dir] = (out / config["name"]).iterdir()
+    assert line.endswith(f"; {run_dir} is marked failed"), line
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed"
+    assert record["reason"].startswith(reason[0]) and reason[1] in record["reason"], record

@@ -10,7 +10,8 @@ freed. Linux with glibc only; elsewhere nothing changes.
 ``InMemorySplit``).
 
 ``available_memory`` is what the machine can still give: data.streaming: auto and the
-refusal of sizes that cannot fit use it.
+refusal of sizes that cannot fit use it. ``out_of_memory`` tells an allocation that failed
+from other errors, so training can report it as one line naming what to lower.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import sys
 
 import numpy as np
@@ -85,3 +87,56 @@ def readable_bytes(size: float) -> str:
     if unit == "bytes":
         return f"{int(size)} bytes"
     return f"{size:.2g} {unit}" if size < 10 else f"{size:,.0f} {unit}"
+
+
+# TensorFlow's words for an allocation that failed (CPU and GPU allocators, XLA), as against
+# its other ResourceExhaustedErrors (a full disk, a quota).
+_TENSORFLOW_OOM = re.compile(
+    r"OOM when allocating|out of memory|failed to allocate memory|ran out of memory",
+    re.IGNORECASE,
+)
+
+
+def out_of_memory(error: BaseException) -> BaseException | None:
+    """The failed allocation behind ``error`` (itself, or what it was raised from): a
+    ``MemoryError`` (NumPy's ``_ArrayMemoryError`` is one) or a TensorFlow
+    ``ResourceExhaustedError`` saying memory ran out; None for any other error."""
+    resource_exhausted = None
+    tensorflow = sys.modules.get("tensorflow")  # a TensorFlow error needs TensorFlow loaded
+    if tensorflow is not None:
+        resource_exhausted = tensorflow.errors.ResourceExhaustedError
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MemoryError):
+            return current
+        if (
+            resource_exhausted is not None
+            and isinstance(current, resource_exhausted)
+            and _TENSORFLOW_OOM.search(str(current))
+        ):
+            return current
+        cause = current.__cause__
+        current = (
+            cause if cause is not None or current.__suppress_context__ else current.__context__
+        )
+    return None
+
+
+def allocation_failure(error: BaseException) -> str:
+    """What could not be allocated, in a few words from the error's own text: ``a float
+    tensor of shape [100000,100000]``, ``13.1TiB``."""
+    text = str(error)
+    tensor = re.search(r"OOM when allocating tensor with shape\[([^\]]*)\] and type (\w+)", text)
+    if tensor:
+        return f"a {tensor.group(2)} tensor of shape [{tensor.group(1)}]"
+    array = re.search(
+        r"Unable to allocate ([\d.]+ [KMGTP]i?B) for an array with shape (\([^)]*\))", text
+    )
+    if array:
+        return f"{array.group(1)} for an array of shape {array.group(2)}"
+    size = re.search(r"(?:allocate|allocating)\s+([\d.]+\s*[KMGTP]i?B)", text)
+    if size:
+        return size.group(1)
+    return "memory"

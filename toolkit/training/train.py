@@ -11,6 +11,7 @@ import functools
 import io
 import json
 import math
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import pandas as pd
 import toolkit
 from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
+from toolkit.data.memory import allocation_failure, out_of_memory
 from toolkit.data.prepared import PreparedData, check_same_data, prepare_data
 from toolkit.data.preprocessing import describe
 from toolkit.errors import ConfigError, DataError, RunFailed, RunInterrupted, ToolkitError
@@ -356,17 +358,76 @@ def train(
         if _by_file(config, data):
             source_record["worker_shards"] = _worker_shards(data)
         base = worker_output_dir(base)  # only the chief writes under output_dir
+    new_folders = _missing_folders(Path(base).expanduser() / config.name)
     run = create_run_directory(base, config.name, prefix=run_prefix)
-    with DirectoryLock.acquire(run.path):  # held while the run is written: no --resume meanwhile
-        return _write_and_fit(
-            config,
-            run,
-            data,
-            source_record,
-            verbose=verbose,
-            baselines=baselines,
-            deferred_plots=deferred_plots,
+    try:
+        # Held while the run is written: no --resume meanwhile.
+        with DirectoryLock.acquire(run.path):
+            return _write_and_fit(
+                config,
+                run,
+                data,
+                source_record,
+                verbose=verbose,
+                baselines=baselines,
+                deferred_plots=deferred_plots,
+            )
+    except _OutOfMemoryBeforeTraining as error:
+        # Made by this process moments ago, with nothing trained in it: a run that never
+        # started would only be a failed one to clean up, so none is left.
+        shutil.rmtree(run.path, ignore_errors=True)
+        for folder in new_folders:
+            with contextlib.suppress(OSError):  # one another process has written into
+                folder.rmdir()
+        raise ToolkitError(f"{error}; no run was kept") from None
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first: what
+    creating a run directory in it makes."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+class _OutOfMemoryBeforeTraining(ToolkitError):
+    """Memory ran out while a new run's model was built or compiled, before any epoch:
+    ``train`` removes the run directory it had just made."""
+
+
+@dataclass
+class _Progress:
+    """How far ``_fit`` got: memory running out before training began means the model
+    cannot be trained here, during training that a step did not fit."""
+
+    training: bool = False
+
+
+def _out_of_memory_message(
+    config: ExperimentConfig, error: BaseException, *, training: bool
+) -> str:
+    """One line for an allocation that failed: when, what could not be allocated (from
+    TensorFlow's or NumPy's own text), and the settings that size it."""
+    model = config.model
+    sizes = [f"model.hidden {[block.units for block in model.hidden]}"]
+    if model.body == "conv":
+        sizes.insert(0, f"model.conv.blocks {[block.filters for block in model.conv.blocks]}")
+    if model.body == "backbone" and model.backbone is not None:
+        sizes.insert(0, f"model.backbone {model.backbone.name}")
+    if model.ensemble is not None:
+        sizes.append(f"model.ensemble.members {model.ensemble.members}")
+    if training:
+        when = "during training"
+        remedy = (
+            f"lower training.batch_size (now {config.training.batch_size}) or the model's "
+            f"sizes ({', '.join(sizes)})"
         )
+    else:
+        when = "building the model"
+        remedy = f"lower the model's sizes ({', '.join(sizes)})"
+    return f"out of memory {when} (could not allocate {allocation_failure(error)}); {remedy}"
 
 
 def check_before_run(config: ExperimentConfig, data: PreparedData | None = None) -> PreparedData:
@@ -567,6 +628,8 @@ def _guarded_fit(
     from toolkit.training.multi_worker import is_chief
 
     tracking = RunTracking(config, run)
+    progress = _Progress()
+    before = run.read_run() if resuming else {}
     try:
         if config.runtime.distribute != "multi_worker" or is_chief():  # workers: untracked
             tracking.start(resuming=resuming)
@@ -579,6 +642,7 @@ def _guarded_fit(
             baselines=baselines,
             deferred_plots=deferred_plots,
             tracking=tracking,
+            progress=progress,
         )
     except BaseException as error:
         interrupted = _interrupted(error)
@@ -587,11 +651,24 @@ def _guarded_fit(
             from toolkit.training.multi_worker import lost_peer_message
 
             lost = lost_peer_message(error)
+        memory = None  # what ran out of memory, in one line
+        if not (interrupted or lost or isinstance(error, ToolkitError)):
+            allocation = out_of_memory(error)
+            if allocation is not None:
+                memory = _out_of_memory_message(config, allocation, training=progress.training)
+        if memory is not None and not progress.training:
+            tracking.finish("failed", upload=False)
+            if not resuming:
+                raise _OutOfMemoryBeforeTraining(memory) from None
+            # The run is the user's, and nothing of it was trained again: as it was.
+            run.update_run(**{key: before.get(key) for key in ("status", "ended", "reason")})
+            raise ToolkitError(f"{memory}; {run.path} is left as it was") from None
         if run.run_json.exists() and run.read_run().get("status") == "running":
             reason = (
                 "interrupted (Ctrl-C or SIGTERM)"
                 if interrupted
                 else lost
+                or memory
                 or disk_full_message(error)
                 or f"{type(error).__name__}: {error}".splitlines()[0]
             )
@@ -606,6 +683,8 @@ def _guarded_fit(
             raise RunInterrupted(run.path) from None
         if lost:
             raise RunFailed(f"{lost}; {run.path} is marked failed") from None
+        if memory is not None:
+            raise RunFailed(f"{memory}; {run.path} is marked failed") from None
         raise
     tracking.finish(result.status)
     return result
@@ -638,8 +717,10 @@ def _fit(
     baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
     tracking=None,
+    progress: _Progress | None = None,
 ) -> RunResult:
-    """Build and compile, restore a resume point, train, then write the results."""
+    """Build and compile, restore a resume point, train, then write the results;
+    ``progress.training`` is set once the first epoch starts."""
     from toolkit.data.pipeline import steps_for
     from toolkit.training.class_weight import class_weights
     from toolkit.training.runtime import configure, device_names, make_strategy, strategy_info
@@ -698,6 +779,8 @@ def _fit(
         timings=timings,
     )
     saved_on_stop = run_callbacks.checkpoint.best_weights_saved_on_stop
+    if progress is not None:
+        progress.training = True
     if phase is None:
         with _timed(timings, "training"), saved_on_stop():
             _train_model(
