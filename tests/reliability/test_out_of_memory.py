@@ -94,6 +94,33 @@ def test_a_model_beyond_memory_is_refused_before_the_run_directory_exists(
     assert_nothing_written(out)
 
 
+@pytest.mark.slow  # trains a run, then resumes it
+def test_resuming_a_model_beyond_memory_is_refused_and_leaves_the_run_as_it_was(cli, tmp_path):
+    """A run resumed where its model does not fit (another machine; here its config is
+    edited to a model of 10^12 units, as no machine holds): refused before anything is
+    written, with a remedy that does not change the run's config."""
+    config = tiny_config(runtime={"device": "cpu"})
+    config["training"]["epochs"] = 1
+    out = tmp_path / "out"
+    trained = cli("train", write_yaml(tmp_path / "config.yaml", config), "--output-dir", out)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    run_dir = Path(trained.stdout.strip())
+    record = json.loads((run_dir / "run.json").read_text())
+    record.update(status="interrupted", reason="interrupted (Ctrl-C or SIGTERM)")
+    (run_dir / "run.json").write_text(json.dumps(record))
+    saved = run_dir / "config.yaml"
+    saved.write_text(saved.read_text().replace("hidden:\n  - 8\n", "hidden:\n  - 1000000000000\n"))
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    result = cli("train", "--resume", run_dir)
+    assert_one_line_error(
+        result,
+        "model.hidden [1000000000000]: at least 5,000,000,000,000 weights",  # 4 in + 1 out
+        "resume it on a machine with more memory, or start a new run with a lower model.hidden",
+    )
+    after = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
+    assert after == before
+
+
 def test_only_allocations_that_failed_are_taken_for_out_of_memory():
     """NumPy's and TensorFlow's errors for memory that ran out, also as the cause of another;
     not TensorFlow's ResourceExhaustedError for a full disk, nor any other error."""

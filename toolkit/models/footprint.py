@@ -87,10 +87,13 @@ def dense_weights(model: ModelConfig, spec: FeatureSpec) -> int:
     return (hidden + head) * members
 
 
-def check_model_fits(config: ExperimentConfig, spec: FeatureSpec) -> None:
+def check_model_fits(
+    config: ExperimentConfig, spec: FeatureSpec, *, resuming: bool = False
+) -> None:
     """A ConfigError when the model's weights and their optimizer slots (a lower bound, see
     the module) need more memory than this machine has available. On a GPU, whose memory
-    cannot be read before TensorFlow takes it, nothing is refused."""
+    cannot be read before TensorFlow takes it, nothing is refused. ``resuming``: the run's
+    config cannot change, so the remedy is another machine or a new run."""
     model = config.model
     weights = dense_weights(model, spec)
     # Frozen blocks (model.freeze) have no slots: counted without any, as a lower bound.
@@ -108,11 +111,16 @@ def check_model_fits(config: ExperimentConfig, spec: FeatureSpec) -> None:
         if slots
         else ""
     )
-    remedy = "model.hidden or model.ensemble.members" if members > 1 else "model.hidden"
+    sizes = "model.hidden or model.ensemble.members" if members > 1 else "model.hidden"
+    remedy = (
+        f"resume it on a machine with more memory, or start a new run with a lower {sizes}"
+        if resuming
+        else f"lower {sizes}"
+    )
     raise ConfigError(
         f"model.hidden {units}{where}: at least {weights:,} weights{copies} need "
         f"{readable_bytes(needed)} as float32; this machine has {readable_bytes(available)} "
-        f"available; lower {remedy}"
+        f"available; {remedy}"
     )
 
 

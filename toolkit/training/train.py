@@ -583,6 +583,9 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
         )
     data = _prepare_again(config, run)
     check_same_data(record, config, data, remedy="start a new run")
+    from toolkit.models.footprint import check_model_fits
+
+    check_model_fits(config, data.spec, resuming=True)  # a machine with less memory, say
     _form_cluster(config)  # a peer that never comes leaves run.json as it was
     drop_stale_reports(run.path)
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
