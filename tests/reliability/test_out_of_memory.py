@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import tiny_config
+from tests.helpers import REPO, tiny_config
 from tests.reliability._support import assert_nothing_written, assert_one_line_error, write_yaml
 
 UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
@@ -217,3 +217,48 @@ def test_running_out_of_memory_during_training_marks_the_run_failed_in_one_line(
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "failed"
     assert record["reason"].startswith(reason[0]) and reason[1] in record["reason"], record
+
+
+# The CLI with its address space capped at what it has taken once the data's libraries are
+# loaded, plus 1 GiB: memory runs out for real (an allocation refused at once), at a size
+# the machine could give, so that no estimate refuses it first.
+CAPPED_CLI = """
+import resource, sys
+import numpy, pandas, pyarrow
+import toolkit.data.prepared, toolkit.data.sources
+from toolkit.cli import main
+status = open("/proc/self/status").read()
+size = int(status.split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (1 << 30), resource.RLIM_INFINITY))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_running_out_of_memory_while_the_data_is_read_is_one_line_and_no_run(tmp_path):
+    """NumPy's MemoryError while the data was generated was a traceback with exit 1."""
+    import os
+    import subprocess
+    import sys
+
+    if _meminfo("MemAvailable") < 3 << 30:
+        pytest.skip("under 3 GiB available: the size would be refused before it is tried")
+    config = tiny_config(runtime={"device": "cpu"})
+    # 2.2 GiB of features: more than the 1 GiB the process may still take.
+    config["data"]["synthetic"] = {"samples": 300_000_000, "features": 1}
+    out = tmp_path / "out"
+    arguments = ["train", write_yaml(tmp_path / "config.yaml", config), "--output-dir", out]
+    result = subprocess.run(
+        [sys.executable, "-c", CAPPED_CLI, *map(str, arguments)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert_one_line_error(
+        result,
+        "out of memory reading data.source synthetic:regression (could not allocate 2.24 GiB "
+        "for an array of shape (300000000, 1))",
+        "lower data.synthetic.samples",
+    )
+    assert_nothing_written(out)

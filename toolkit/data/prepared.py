@@ -14,7 +14,7 @@ from typing import Any
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.preprocessing import FeatureSpec
 from toolkit.data.split import Split
-from toolkit.errors import DataError
+from toolkit.errors import DataError, ToolkitError
 from toolkit.text import counted
 
 
@@ -186,6 +186,17 @@ def check_data_fits_model(config: ExperimentConfig, spec: FeatureSpec) -> None:
         )
 
 
+def _smaller_data(config: ExperimentConfig, kind: str) -> str:
+    """What makes the data of a ``kind`` of source take less memory."""
+    if kind == "synthetic":
+        return "lower data.synthetic.samples"
+    if kind == "table" and config.data.input_kind == "table":
+        return "stream it from disk with data.streaming: true"
+    if config.data.input_kind == "image":
+        return "use fewer or smaller images (data.image.image_size resizes them)"
+    return "use a smaller data set"
+
+
 def prepare_data(
     config: ExperimentConfig,
     *,
@@ -196,17 +207,26 @@ def prepare_data(
 
     ``spec`` and ``rows`` (from a run directory) skip fitting and counting again.
     """
-    from toolkit.data.memory import return_freed_memory
+    from toolkit.data.memory import allocation_failure, out_of_memory, return_freed_memory
     from toolkit.data.sources import open_source
 
     return_freed_memory()
     started = time.monotonic()
     conformal = config.prediction.conformal
     source = open_source(config)
-    if conformal is not None and conformal.calibration != "validation":
-        data = source.prepare(spec=spec, rows=rows, calibration=conformal.calibration)
-    else:
-        data = source.prepare(spec=spec, rows=rows)
+    try:
+        if conformal is not None and conformal.calibration != "validation":
+            data = source.prepare(spec=spec, rows=rows, calibration=conformal.calibration)
+        else:
+            data = source.prepare(spec=spec, rows=rows)
+    except Exception as error:
+        allocation = out_of_memory(error)
+        if allocation is None or isinstance(error, ToolkitError):
+            raise
+        raise DataError(
+            f"out of memory reading data.source {config.data.source} (could not allocate "
+            f"{allocation_failure(allocation)}); {_smaller_data(config, source.kind)}"
+        ) from None
     data.source["prepare_seconds"] = round(time.monotonic() - started, 3)
     check_data_fits_model(config, data.spec)
     check_target_range(config, data)
