@@ -1,8 +1,11 @@
 """Sizes that do not fit in memory, through the real CLI: one line naming the setting, and
 nothing half-written.
 
-Sizes that clearly cannot fit are refused before anything is written (exit 2). Nothing here
-allocates more than a tiny run does: the refused sizes are never allocated.
+Sizes that clearly cannot fit are refused before anything is written (exit 2). Memory that
+runs out anyway is one line too: before training exit 2 and no run left, during training exit
+1 and the run marked failed. The sizes that fail are never allocated (terabytes, which the
+allocators refuse at once, or a capped address space): no test takes more than a few hundred
+megabytes.
 """
 
 from __future__ import annotations
