@@ -219,6 +219,20 @@ def test_a_full_disk_during_a_weights_file_is_one_line_without_tracebacks(
 
 @pytest.mark.slow
 @NEEDS_TMPFS
+def test_a_full_disk_during_a_background_resume_point_is_one_line(cli, write_config, tmp_path):
+    """Resume points and the best weights in them are written by a thread: its failure is
+    raised on the training thread, at the next epoch's end, as one line naming the file."""
+    config = write_config(tiny_config(model={"task": "regression", "hidden": [256, 256]}))
+    with tmpfs(tmp_path / "disk", "size=128k") as disk:
+        result = cli("train", config, "--output-dir", disk / "out", cwd=tmp_path)
+        line = assert_one_line_error(result, "no space left on device")
+        (run,) = disk.glob("out/*/*")
+        assert line.startswith(f"toolkit: error: cannot write {run / 'checkpoints' / 'resume'}/")
+        assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.slow
+@NEEDS_TMPFS
 def test_a_full_disk_during_an_export_names_the_export(cli, tmp_path):
     """TensorFlow reports it as a ResourceExhaustedError naming a file deep in the staging
     folder: the line said "cannot write a file: no space left on device"."""

@@ -126,6 +126,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._queue_lock = threading.Lock()
         self._queued: tuple | None = None  # the newest point not yet being written
         self._draining = False  # whether the writer is writing points
+        self._write_error: BaseException | None = None  # the writer's, raised on this thread
         self.monitor = monitor
         self.mode = resolve_mode(monitor, mode)
         self.save_best = save_best
@@ -216,6 +217,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.result()
+        self._raise_write_error()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
@@ -246,8 +248,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         if not self.background:
             self._write_resume_point(completed_epochs, arrays, state, best)
             return
-        if self._pending is not None and self._pending.done():
-            self._pending.result()  # a failed write surfaces here
+        self._raise_write_error()
         if self._writer is None:
             self._writer = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="resume-point"
@@ -260,7 +261,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._pending = self._writer.submit(self._write_queued_points)
 
     def _write_queued_points(self) -> None:
-        """The writer thread: the newest queued point, until none is left."""
+        """The writer thread: the newest queued point, until none is left. A failure is
+        kept for the training thread to raise (at the next epoch's end, or when training
+        ends), and drops the points still queued."""
         try:
             while True:
                 with self._queue_lock:
@@ -269,10 +272,16 @@ class RunCheckpoint(keras.callbacks.Callback):
                         self._draining = False
                         return
                 self._write_resume_point(*point)
-        except BaseException:
+        except BaseException as error:
             with self._queue_lock:
                 self._queued, self._draining = None, False
-            raise
+                self._write_error = error
+
+    def _raise_write_error(self) -> None:
+        with self._queue_lock:
+            error, self._write_error = self._write_error, None
+        if error is not None:
+            raise error
 
     def _state(self, completed_epochs: int, groups: dict[str, list]) -> dict[str, Any]:
         es = self.early_stopping
