@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import errno
 import json
+import logging
 import math
 import os
 import shutil
@@ -33,6 +34,21 @@ def _state_variables(model: keras.Model) -> dict[str, list]:
     }
 
 
+class _ReaderTracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning for ``_VariableReader``'s
+    function: TensorFlow counts traces by code, and every run of a process (seeds of a
+    ``--repeat`` group, sweep trials, phase two of fine-tuning) traces its own reader once,
+    by design; its advice was printed from the third run on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and _READER in message)
+
+
+_READER = "_VariableReader.__call__"
+_reader_tracing = _ReaderTracing()
+
+
 class _VariableReader:
     """The values of a model's variables as NumPy arrays, each a copy (training goes on).
 
@@ -54,6 +70,9 @@ class _VariableReader:
         if key != self._key:
             values = [variable.value for variable in variables]
             distributed = any(isinstance(v, tf.distribute.DistributedValues) for v in values)
+            logger = logging.getLogger("tensorflow")
+            if _reader_tracing not in logger.filters:
+                logger.addFilter(_reader_tracing)
             self._function = (
                 None
                 if distributed or not values
