@@ -140,3 +140,26 @@ def test_a_resumed_early_stopping_gets_the_best_weights_from_the_resume_point(tm
     _assert_same(again.best_weights, recorder.weights[best])
     target.save_best_weights()  # what the resumed run's end writes
     _assert_same(_h5_weights(target.best_path, 6), recorder.weights[best])
+
+
+def test_the_variable_reader_copies_current_values_eagerly_and_once_traced():
+    """Resume points read the variables eagerly for the first reads, then through one traced
+    function: every read is the variables' values at that moment, and a copy that later
+    updates (training going on) leave alone."""
+    from toolkit.training.run_checkpoint import _VariableReader
+
+    variables = [keras.Variable(np.arange(6.0).reshape(2, 3)), keras.Variable(np.ones(4))]
+    reader = _VariableReader()
+    kept = []
+    for step in range(_VariableReader.EAGER_READS + 4):  # both kinds of read
+        values = reader(variables)
+        expected = [np.asarray(v).copy() for v in variables]
+        for got, want in zip(values, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+        kept.append((expected, values))
+        for variable in variables:
+            variable.assign(variable + float(step + 1))
+    assert reader._function is not None  # the later reads went through the traced function
+    for expected, values in kept:
+        for got, want in zip(values, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
