@@ -237,6 +237,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.required("3 GiB of available memory, for an allocation refused for real")
 def test_running_out_of_memory_while_the_data_is_read_is_one_line_and_no_run(tmp_path):
     """NumPy's MemoryError while the data was generated was a traceback with exit 1."""
     import os
