@@ -377,10 +377,28 @@ def test_a_streamed_csv_with_text_far_down_a_number_column_names_its_row(
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
 
 
+def assert_resumed_like_uninterrupted(run_dir: Path, reference_dir: Path) -> None:
+    """A run killed after its second epoch and resumed completed with the weights and the
+    history of a run never interrupted."""
+    from toolkit.models.saving import load_model
+
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 2
+    for a, b in zip(
+        load_model(run_dir / "model.keras").get_weights(),
+        load_model(reference_dir / "model.keras").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(run_dir / "history.csv")[["epoch", "loss", "val_loss"]],
+        pd.read_csv(reference_dir / "history.csv")[["epoch", "loss", "val_loss"]],
+    )
+
+
 @pytest.mark.slow
 def test_sigkill_mid_stream_then_resume_is_exact(cli, write_config, tmp_path):
     from tests.helpers import kill_mid_run, start_train
-    from toolkit.models.saving import load_model
 
     source = _write_shards(_table(2400), tmp_path / "shards", shards=4)
     config = _streamed_config(
@@ -399,18 +417,7 @@ def test_sigkill_mid_stream_then_resume_is_exact(cli, write_config, tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     resumed = cli("train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
-    record = json.loads((run_dir / "run.json").read_text())
-    assert record["status"] == "completed" and record["resumed_at_epoch"] >= 2
-    for a, b in zip(
-        load_model(run_dir / "model.keras").get_weights(),
-        load_model(reference_dir / "model.keras").get_weights(),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(a, b)
-    pd.testing.assert_frame_equal(
-        pd.read_csv(run_dir / "history.csv")[["epoch", "loss", "val_loss"]],
-        pd.read_csv(reference_dir / "history.csv")[["epoch", "loss", "val_loss"]],
-    )
+    assert_resumed_like_uninterrupted(run_dir, reference_dir)
 
 
 @pytest.mark.slow
