@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.helpers import REPO
+from tests.reliability._support import assert_one_line_error
 from tests.tuning.conftest import sweep_config
 from toolkit.config.loading import load_config, resolve_config, validate_config
 from toolkit.errors import ConfigError
@@ -396,11 +397,8 @@ def test_the_positive_class_is_not_searched(cli, write_config, tmp_path):
     )
     config["model"]["task"] = "binary"
     config["data"]["source"] = "synthetic:binary"
-    result = cli("validate", write_config(config))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].endswith(
+    line = assert_one_line_error(cli("validate", write_config(config)))
+    assert line.endswith(
         "tuner.search_space.data.positive_class: data.positive_class chooses the class that "
         "precision, recall, f1 and pr_auc score, so trials would be ranked on different "
         "classes' scores; set it under data:, outside the search space"
@@ -420,11 +418,8 @@ def test_a_search_over_the_ensembles_best_epoch_is_refused_on_an_objective_from_
         search_space={"model.ensemble.best_epoch": {"choice": ["per_member", "shared"]}},
     )
     config["model"]["ensemble"] = {"members": 2}
-    result = cli("validate", write_config(config))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].endswith(
+    line = assert_one_line_error(cli("validate", write_config(config)))
+    assert line.endswith(
         "tuner.search_space.model.ensemble.best_epoch: model.ensemble.best_epoch is chosen "
         "after training, so tuner.objective val_loss, logged during training, is the same for "
         "every value; score the trials on the final model with a validation.<metric> "
