@@ -534,29 +534,49 @@ def _served(tmp_path: Path, exports: dict, variants: dict[str, dict]) -> dict[st
     }
 
 
+# The rows of the two tests below. Whole numbers as pandas writes them ('1.0', '2.0',
+# '4.0'); and the missing category, written as an empty cell.
+WHOLE_NUMBERS = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 6), "grade": [1.0, 2.0, 4.0] * 2})
+MISSING = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 4), "grade": [np.nan] * 4})
+MISSING_SPELLINGS = {"empty": "", "nan": "nan", "none": "None", "token": "<missing>"}
+
+
+@pytest.fixture(scope="module")
+def whole_number_outputs(whole_number_category, tmp_path_factory):
+    """For both tests below, on their rows: ``toolkit predict``'s probability of 'yes' (one
+    command on both tests' rows, as one CSV file), the CSV's text of the grade column, and
+    each export's probability of 'yes' on each variant of the inputs (one fresh process for
+    all of them). A subprocess costs seconds of TensorFlow's start: two tests, one each."""
+    run, exports = whole_number_category
+    base = tmp_path_factory.mktemp("whole-number-outputs")
+    expected = _predicted(run, base, pd.concat([WHOLE_NUMBERS, MISSING], ignore_index=True))
+    text = pd.read_csv(base / "new.csv", dtype=str, keep_default_na=False)["grade"]
+    text = text.to_numpy(dtype=object)[: len(WHOLE_NUMBERS)]
+    spelt = np.asarray([v.removesuffix(".0") for v in text], dtype=object)
+    numeric = WHOLE_NUMBERS[["x0"]].to_numpy(np.float32)
+    variants = {
+        "written": {"numeric": numeric, "grade": text.reshape(-1, 1)},
+        "trained": {"numeric": numeric, "grade": spelt.reshape(-1, 1)},
+    }
+    numeric = MISSING[["x0"]].to_numpy(np.float32)
+    for name, spelling in MISSING_SPELLINGS.items():
+        grade = np.full((len(MISSING), 1), spelling, dtype=object)
+        variants[f"missing-{name}"] = {"numeric": numeric, "grade": grade}
+    return expected, text, _served(base, exports, variants)
+
+
 @pytest.mark.slow
 def test_a_whole_number_category_spelt_as_pandas_writes_it_is_that_category(
-    whole_number_category, tmp_path
+    whole_number_category, whole_number_outputs
 ):
     """``toolkit predict`` reads the cell '4.0' as training's '4'; the export took it as an
     unseen category (the out-of-vocabulary bucket), so a service feeding the CSV's text got
     other probabilities than predict for every such row. In a fresh process without the
     toolkit, each format gives '4.0' the probabilities it gives '4', and those of predict."""
-    run, exports = whole_number_category
-    new = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 6), "grade": [1.0, 2.0, 4.0] * 2})
-    expected = _predicted(run, tmp_path, new)
-    assert "4.0" in (tmp_path / "new.csv").read_text()
-    text = pd.read_csv(tmp_path / "new.csv", dtype=str)["grade"].to_numpy(dtype=object)
-    spelt = np.asarray([v.removesuffix(".0") for v in text], dtype=object)
-    numeric = new[["x0"]].to_numpy(np.float32)
-    got = _served(
-        tmp_path,
-        exports,
-        {
-            "written": {"numeric": numeric, "grade": text.reshape(-1, 1)},
-            "trained": {"numeric": numeric, "grade": spelt.reshape(-1, 1)},
-        },
-    )
+    _, exports = whole_number_category
+    predicted, text, got = whole_number_outputs
+    assert list(text) == ["1.0", "2.0", "4.0"] * 2  # the CSV's text, as a service reads it
+    expected = predicted[: len(WHOLE_NUMBERS)]
     for fmt in exports:
         written, trained = got[f"{fmt}/written"], got[f"{fmt}/trained"]
         np.testing.assert_allclose(written, trained, rtol=1e-6, atol=1e-6, err_msg=fmt)
@@ -564,24 +584,22 @@ def test_a_whole_number_category_spelt_as_pandas_writes_it_is_that_category(
 
 
 @pytest.mark.slow
-def test_a_missing_category_sent_as_empty_or_nan_is_missing(whole_number_category, tmp_path):
+def test_a_missing_category_sent_as_empty_or_nan_is_missing(
+    whole_number_category, whole_number_outputs
+):
     """``toolkit predict`` scores an empty cell as the column's missing category, which
     training learnt; the export had no way to say missing but its internal token '<missing>'
     (documented nowhere): the empty string or 'nan' a service sends (``str`` of a NaN) fell
     into the out-of-vocabulary bucket, with other probabilities than predict's. In a fresh
     process, each format gives '', 'nan', 'None' and '<missing>' predict's probabilities."""
-    run, exports = whole_number_category
-    new = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 4), "grade": [np.nan] * 4})
-    expected = _predicted(run, tmp_path, new)
-    numeric = new[["x0"]].to_numpy(np.float32)
-    spellings = {"empty": "", "nan": "nan", "none": "None", "token": "<missing>"}
-    variants = {
-        name: {"numeric": numeric, "grade": np.full((4, 1), text, dtype=object)}
-        for name, text in spellings.items()
-    }
-    got = _served(tmp_path, exports, variants)
-    for key, value in got.items():
-        np.testing.assert_allclose(value, expected, rtol=1e-5, atol=1e-5, err_msg=key)
+    _, exports = whole_number_category
+    predicted, _, got = whole_number_outputs
+    expected = predicted[len(WHOLE_NUMBERS) :]
+    assert len(expected) == len(MISSING)
+    for fmt in exports:
+        for name in MISSING_SPELLINGS:
+            key = f"{fmt}/missing-{name}"
+            np.testing.assert_allclose(got[key], expected, rtol=1e-5, atol=1e-5, err_msg=key)
 
 
 @pytest.mark.slow
