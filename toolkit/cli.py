@@ -458,7 +458,6 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from toolkit.evaluation.report import write_report
     from toolkit.runs import held_runs_hint
 
     directory = Path(args.directory)
@@ -472,6 +471,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"{directory} is neither a run directory (run.json) nor a sweep (sweep.json)"
             f"{held_runs_hint(directory)}"
         )
+    # Imported once the arguments are checked: the report's plotting (matplotlib, scikit-learn,
+    # scipy.stats) took 2 s of imports before a mistyped directory was named.
+    from toolkit.evaluation.report import write_report
+
     html, markdown = write_report(directory)
     print(html)
     print(markdown)
@@ -479,7 +482,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from toolkit.evaluation.report import compare_runs
     from toolkit.runs import enclosing_runs, open_run_directory
 
     runs = [open_run_directory(path, need_model=False).path for path in args.run_dirs]
@@ -514,6 +516,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             f"--output {out} is a file; it names a directory for compare.md, compare.csv "
             "and compare.png"
         )
+    # Imported once the arguments are checked, as for report: a refused --output or a run
+    # given twice took 2 s of plotting imports before its one line.
+    from toolkit.evaluation.report import compare_runs
+
     out.mkdir(parents=True, exist_ok=True)
     table, _ = compare_runs(runs, out)
     print(table)

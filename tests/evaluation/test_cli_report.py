@@ -256,6 +256,40 @@ def _fake_run(path: Path, **record) -> Path:
     return path
 
 
+def test_a_refused_report_or_compare_imports_nothing_of_the_report(tmp_path):
+    """A mistyped directory, a run given twice or a refused --output took 2 s of the
+    report's imports (matplotlib, scikit-learn, scipy, pandas) before its one line, 0.05 s
+    now: the report is imported once the arguments are checked."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    first, second = (_fake_run(tmp_path / "runs" / name) for name in ("a", "b"))
+    commands = [
+        ["report", str(tmp_path / "missing")],
+        ["report", str(tmp_path / "runs")],
+        ["compare", str(first), str(first)],
+        ["compare", str(first), str(second), "--output", str(second / "new")],
+    ]
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"for command in {commands!r}:\n"
+        "    assert main(command) == 2, command\n"
+        "heavy = ('matplotlib', 'sklearn', 'scipy', 'pandas', 'jinja2')\n"
+        "imported = [name for name in heavy if name in sys.modules]\n"
+        "assert not imported, imported\n"
+    )
+    before = snapshot(tmp_path)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(commands), result.stderr  # one line each
+    assert all(line.startswith("toolkit: error: ") for line in lines), result.stderr
+    assert snapshot(tmp_path) == before
+
+
 def test_compare_keeps_its_files_out_of_run_group_and_sweep_directories(tmp_path):
     """--output naming a run (or a folder in a run, group or sweep) wrote compare.md, .csv
     and .png among the run's own files; by default, two seed runs of a group were compared
