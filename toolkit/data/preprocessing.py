@@ -931,7 +931,9 @@ def encode_target(
         check_finite(numbers, f"{what}: target column '{target.name}'", shards_of(values))
         return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)
     index = {label: i for i, label in enumerate(target.classes)}
-    tokens = _label_tokens(values)
+    # As a categorical feature's: evaluate --data reads every column as text, so the 'true'
+    # of the very file training read as True (or a '1.0' for the class 1) is that class.
+    tokens = _as_read_in_training(_label_tokens(values), target.classes)
     unknown = sorted(set(tokens) - set(index))
     if unknown:
         raise DataError(
