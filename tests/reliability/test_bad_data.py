@@ -533,6 +533,14 @@ PREDICT_CASES = [
         ("--input file", "rows.csv cannot be read: line 3 is not UTF-8 text", LATIN1_REMEDY),
         id="predict-input-latin-1",
     ),
+    pytest.param(  # a carried column's accented name: Python's own "'utf-8' codec can't
+        # decode byte 0xe9 in position 24", which named neither the line nor the remedy
+        lambda d: pd.DataFrame({"size": [1.0], "colour": ["red"], "température": [3.0]}).to_csv(
+            d / "rows.csv", index=False, encoding="latin-1"
+        ),
+        ("--input file", "rows.csv cannot be read: line 1 is not UTF-8 text", LATIN1_REMEDY),
+        id="predict-input-latin-1-header",
+    ),
     pytest.param(
         lambda d: pd.DataFrame({"size": [1.0]}).to_csv(d / "rows.csv", index=False),
         ("--input file", "rows.csv feature column 'colour' is not in the data", "columns: size"),

@@ -305,7 +305,9 @@ def short_error(
         broken = not_decompressed(error, path, first)
         if broken:
             return broken
-    if path is not None and "invalid UTF8" in first:
+    # Arrow's "invalid UTF8" for a value; Python's own UnicodeDecodeError for a header (the
+    # column names are decoded when read), which a Latin-1 file's accented name raised.
+    if path is not None and ("invalid UTF8" in first or isinstance(error, UnicodeDecodeError)):
         return not_utf8(path) or first
     found = _CSV_CONVERSION.search(first)
     if found and columns is not None and int(found[1]) < len(columns):
