@@ -161,6 +161,21 @@ def _one_class(d: Path, streaming: bool = False) -> dict[str, Any]:
 
 ONE_CLASS = "task 'multiclass' needs at least 2 classes in target 'kind', found 1: oak"
 
+
+def _amounts(d: Path, streaming: bool = False) -> dict[str, Any]:
+    """Prices as a spreadsheet writes them, '950.00' beside '1,250.00': pandas reads the
+    column as text, and training made a category of each price with no word."""
+    frame = _frame()
+    frame["a"] = [f"{v:,.2f}" for v in np.linspace(400.0, 4000.0, len(frame))]
+    return {"data.source": _csv(d, frame), "data.streaming": streaming}
+
+
+AMOUNTS = (
+    "column 'a' holds numbers written with thousands separators",
+    "write the numbers without separators (pandas: read_csv(..., thousands=','))",
+    "or list 'a' in data.categorical",
+)
+
 # A UCI-style '?' for a missing number: the remedy was only "fix the values, or list 'a' in
 # data.categorical", and the second throws the column's numbers away.
 QUESTION_MARK = (
@@ -181,6 +196,10 @@ CASES: list[Any] = [
         },
         ("of its training rows, but also '?' (", QUESTION_MARK),
         id="question-mark-for-missing-streamed",
+    ),
+    pytest.param(_amounts, (*AMOUNTS, "row 21 holds '1,005.04'"), id="thousands-separators"),
+    pytest.param(
+        lambda d: _amounts(d, streaming=True), AMOUNTS, id="thousands-separators-streamed"
     ),
     pytest.param(_one_class, (ONE_CLASS,), id="one-class-training"),
     pytest.param(lambda d: _one_class(d, streaming=True), (ONE_CLASS,), id="one-class-streamed"),
@@ -467,6 +486,15 @@ def test_mostly_numeric_text_columns_are_errors_from_ninety_percent(share: float
             check_table(frame, config)
     else:
         check_table(frame, config)  # a text column: categorical, as before
+
+
+def test_thousands_separated_numbers_as_categories_when_listed_and_other_commas_are_text():
+    """``data.categorical`` keeps amounts as categories on request; text with commas that
+    is not a number in thousands ('1,5', '2,50', 'a,b') is a text column as before."""
+    amounts = pd.DataFrame({"x": ["1,250", "980", "12,000"] * 10, "target": 1.0})
+    check_table(amounts, DataConfig(source="data.csv", categorical=["x"]))
+    for texts in (["1,5", "2,25"], ["2,50", "3,5"], ["a,b", "1,000"]):
+        check_table(pd.DataFrame({"x": texts * 10, "target": 1.0}), DataConfig(source="d.csv"))
 
 
 # --------------------------------------------------------------------------- predict, evaluate

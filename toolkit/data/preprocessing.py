@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -211,6 +212,28 @@ def numbers_remedy(column: str, texts) -> str:
     )
 
 
+# '31,728' or '-1,234,567.50': a number with its thousands set off by commas, as spreadsheets
+# and reports write amounts. pandas reads such a column as text (read_csv's thousands=None).
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+
+
+def thousands_separated(texts) -> np.ndarray:
+    """Which of ``texts`` are numbers written with thousands separators ('31,728')."""
+    return np.array(
+        [isinstance(t, str) and _THOUSANDS.fullmatch(t.strip()) is not None for t in texts],
+        dtype=bool,
+    )
+
+
+def thousands_remedy(column: str) -> str:
+    """What ends the message about a column of numbers written with thousands separators."""
+    return (
+        "read as text they are one category per amount: write the numbers without separators "
+        f"(pandas: read_csv(..., thousands=',')), or list '{column}' in data.categorical to "
+        "treat it as categories"
+    )
+
+
 def _text_in_numbers(values: pd.Series, bad: pd.Index) -> str:
     """``row 17 holds 'oops' (also rows 20, 31)``: the first offending row and the others."""
     first, shards = bad[0], shards_of(values)
@@ -351,6 +374,18 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
                 pd.to_numeric(values), f"{label}: feature column '{column}'", shards_of(values)
             )
             continue
+        # Amounts written '31,728' became categories, one per amount, with no word (or a
+        # guess of "an id or a date" when each row differed): numbers a parser misread.
+        grouped = thousands_separated(counts.index)
+        if grouped.any():
+            share = float(counts.to_numpy()[is_number | grouped].sum() / counts.to_numpy().sum())
+            if share >= NUMERIC_SHARE:
+                present = values.dropna()
+                bad = present.index[thousands_separated(present)]
+                raise DataError(
+                    f"{label}: column '{column}' holds numbers written with thousands "
+                    f"separators: {_text_in_numbers(values, bad)}; {thousands_remedy(column)}"
+                )
         if config.categorical is not None:
             _numeric_column(values, f"{label}: column '{column}' (not in data.categorical)")
         share = float(counts.to_numpy()[is_number].sum() / counts.to_numpy().sum())

@@ -39,6 +39,8 @@ from toolkit.data.preprocessing import (
     numbers_remedy,
     numeric_target,
     row_number,
+    thousands_remedy,
+    thousands_separated,
     vocabulary,
 )
 from toolkit.data.streaming.reader import Rows
@@ -330,6 +332,13 @@ class StatisticsAccumulator:
         tokens = pd.Series(list(counts), dtype=object)
         rows = np.array(list(counts.values()))
         is_number = pd.to_numeric(tokens, errors="coerce").notna().to_numpy()
+        grouped = thousands_separated(tokens)
+        if grouped.any() and rows[is_number | grouped].sum() >= NUMERIC_SHARE * rows.sum():
+            shown = ", ".join(repr(value) for value in tokens[grouped][:3])
+            raise DataError(
+                f"{self.config.source}: column '{column}' holds numbers written with thousands "
+                f"separators in its training rows ({shown}, ...); {thousands_remedy(column)}"
+            )
         share = float(rows[is_number].sum() / rows.sum())
         if share < NUMERIC_SHARE or is_number.all():
             return
