@@ -172,7 +172,7 @@ def _amounts(d: Path, streaming: bool = False) -> dict[str, Any]:
 
 AMOUNTS = (
     "column 'a' holds numbers written with thousands separators",
-    "write the numbers without separators (pandas: read_csv(..., thousands=','))",
+    "write the numbers without thousands separators (pandas: read_csv(..., thousands=','))",
     "or list 'a' in data.categorical",
 )
 
@@ -200,6 +200,15 @@ CASES: list[Any] = [
     pytest.param(_amounts, (*AMOUNTS, "row 21 holds '1,005.04'"), id="thousands-separators"),
     pytest.param(
         lambda d: _amounts(d, streaming=True), AMOUNTS, id="thousands-separators-streamed"
+    ),
+    pytest.param(  # the advice was "fix the values, or set model.task to binary ..."
+        lambda d: {
+            "data.source": _csv(
+                d, _frame().assign(target=lambda f: [f"{v * 1000:,.0f}" for v in f["target"]])
+            )
+        },
+        ("target column 'target' must be numeric for regression", AMOUNTS[1]),
+        id="target-with-thousands-separators",
     ),
     pytest.param(_one_class, (ONE_CLASS,), id="one-class-training"),
     pytest.param(lambda d: _one_class(d, streaming=True), (ONE_CLASS,), id="one-class-streamed"),
@@ -580,6 +589,13 @@ PREDICT_CASES = [
         ),
         ("--input file", "rows.csv column 'size' must be numeric", "row 2 holds 'big'"),
         id="predict-input-text-in-numeric-column",
+    ),
+    pytest.param(
+        lambda d: pd.DataFrame({"size": [1.0, "1,250.5"], "colour": ["red", "red"]}).to_csv(
+            d / "rows.csv", index=False
+        ),
+        ("rows.csv column 'size' must be numeric, row 2 holds '1,250.5'", AMOUNTS[1]),
+        id="predict-input-thousands-separators",
     ),
     pytest.param(
         lambda d: pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(

@@ -225,12 +225,17 @@ def thousands_separated(texts) -> np.ndarray:
     )
 
 
+# The remedy when the only text in a number column is numbers written '31,728'.
+THOUSANDS_ADVICE = (
+    "write the numbers without thousands separators (pandas: read_csv(..., thousands=','))"
+)
+
+
 def thousands_remedy(column: str) -> str:
     """What ends the message about a column of numbers written with thousands separators."""
     return (
-        "read as text they are one category per amount: write the numbers without separators "
-        f"(pandas: read_csv(..., thousands=',')), or list '{column}' in data.categorical to "
-        "treat it as categories"
+        f"read as text they are one category per amount: {THOUSANDS_ADVICE}, or list "
+        f"'{column}' in data.categorical to treat it as categories"
     )
 
 
@@ -292,6 +297,8 @@ def _numeric_column(
     bad = converted.isna() & values.notna()
     if bad.any():
         rows = values.index[bad].sort_values()
+        if thousands_separated(values[rows]).all():
+            advice = THOUSANDS_ADVICE
         raise DataError(f"{what} {needed}, but {_text_in_numbers(values, rows)}; {advice}")
     return converted
 
@@ -912,10 +919,11 @@ def feature_arrays(
             bad = converted.isna() & column.notna()
             if bad.any():
                 row = bad.idxmax()
+                grouped = thousands_separated([column[row]]).all()
                 raise DataError(
                     f"{what} column '{feature.name}' must be numeric, row "
                     f"{row_number(row, shards_of(column))} holds "
-                    f"{column[row]!r}"
+                    f"{column[row]!r}" + (f"; {THOUSANDS_ADVICE}" if grouped else "")
                 )
             if finite:
                 check_finite(converted, f"{what} column '{feature.name}'", shards_of(column))
