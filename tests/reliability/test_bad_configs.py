@@ -431,6 +431,18 @@ CASES = [
         )
         for command in ("train", "validate")
     ),
+    *(
+        pytest.param(
+            # validate said "valid"; train refused it only after reading the data.
+            Case(
+                ("data: features lists the target column 'target'", "remove it from data.features"),
+                {"data.features": ["x0", "target"]},
+                command=command,
+            ),
+            id=f"target-listed-as-feature-{command}",
+        )
+        for command in ("train", "validate")
+    ),
     # --set overrides.
     pytest.param(
         Case(

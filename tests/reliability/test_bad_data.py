@@ -280,7 +280,7 @@ CASES: list[Any] = [
     ),
     pytest.param(
         lambda d: {"data.source": _csv(d, _frame()), "data.features": ["a", "target"]},
-        ("data.features lists the target column 'target'",),
+        ("data: features lists the target column 'target'", "remove it from data.features"),
         id="target-listed-as-feature",
     ),
     pytest.param(

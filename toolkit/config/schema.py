@@ -439,6 +439,18 @@ class DataConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _target_is_not_a_feature(self) -> DataConfig:
+        """data.features lists what the model predicts from: the target among them was
+        passed by ``toolkit validate`` and refused only once training had read the data."""
+        if self.features is not None and self.target in self.features:
+            raise ValueError(
+                f"features lists the target column '{self.target}'; the model predicts the "
+                "target from the features, so it cannot be one of them: remove it from "
+                "data.features"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _categorical_are_features(self) -> DataConfig:
         """data.categorical says which features are categories: a column outside
         data.features was silently not read at all, and the target (never a feature) was
