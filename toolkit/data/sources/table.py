@@ -51,11 +51,16 @@ def _parquet_table(path: Path, keep: Collection[str] | None):
     """A Parquet file as an Arrow table, 65,536 rows at a time; with ``keep``, float64
     columns but those are cast to float32 as they are read, so the float64 table never
     exists whole. A column found to hold numbers beyond float32's range is kept float64
-    (the file is read again: that only happens to a table about to be refused)."""
+    (the file is read again: that only happens to a table about to be refused). pandas'
+    unnamed index columns are left out, as streamed (``data_columns``)."""
+    from toolkit.data.streaming.files import data_columns
+
     kept = None if keep is None else set(keep)
     while True:
         try:
-            return _parquet_batches(path, kept)
+            table = _parquet_batches(path, kept)
+            hidden = [n for n in table.column_names if n not in data_columns([n])]
+            return table.drop_columns(hidden) if hidden else table
         except _WideColumns as wide:
             assert kept is not None and not wide.names & kept
             kept |= wide.names
@@ -148,7 +153,9 @@ def check_data_columns(config) -> None:
             else:
                 import pyarrow.parquet as pq
 
-                columns = list(pq.read_schema(path).names)
+                from toolkit.data.streaming.files import data_columns
+
+                columns = data_columns(pq.read_schema(path).names)
         except Exception as error:
             raise _read_error(error, label, path) from None
         # A header of one column holding the others (a ';' file) or a name twice: train's

@@ -28,6 +28,8 @@ from toolkit.data.table_files import (
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from toolkit.config.schema import DataConfig
 
 _GLOB_CHARACTERS = set("*?[")
@@ -241,6 +243,32 @@ def where(label: str, path: Path, *, single: bool) -> str:
     return f"{label} {path}" if single else f"{label} shard {path}"
 
 
+# The column pandas' to_parquet writes for an index that is not a plain 0..n-1 range (a
+# filtered or sorted frame's) and has no name: the rows' old labels, not data. pandas' own
+# read_parquet makes it the index again; a named index ('customer_id') is a column here.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+
+
+def data_columns(names: Sequence[str]) -> list[str]:
+    """A Parquet file's column ``names`` without pandas' unnamed index columns: taken as a
+    feature in memory (the rows' old positions) and absent when streamed, and carried by
+    predict as a column its frames did not hold (a KeyError traceback)."""
+    return [name for name in names if not _PANDAS_INDEX.fullmatch(name)]
+
+
+def frame_of(batch) -> pd.DataFrame:
+    """An Arrow batch or table as a frame of its data columns in file order: pandas' stored
+    index columns, which ``to_pandas`` makes the index, dropped when unnamed and kept as a
+    column when named (an id, as the same table saved as CSV holds it)."""
+    frame = batch.to_pandas()
+    named = [name for name in frame.index.names if name is not None]
+    if named:  # only then is a copy made: the common frame is returned as it is
+        frame = frame.reset_index(level=named)
+        frame = frame[[name for name in batch.schema.names if name in frame.columns]]
+    hidden = [c for c in frame.columns if isinstance(c, str) and _PANDAS_INDEX.fullmatch(c)]
+    return frame.drop(columns=hidden) if hidden else frame
+
+
 # pyarrow's CSV parser names a column by its position in the file, from 0.
 _CSV_CONVERSION = re.compile(
     r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'$"
@@ -359,7 +387,8 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
             metadata = pq.ParquetFile(path).metadata
             groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
             schema = pq.read_schema(path)
-            shard = ShardFile(path, fmt, list(schema.names), sum(groups), groups, size, single)
+            columns = data_columns(schema.names)
+            shard = ShardFile(path, fmt, columns, sum(groups), groups, size, single)
         else:
             import pyarrow.csv as pv
 

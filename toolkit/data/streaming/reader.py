@@ -22,6 +22,7 @@ from toolkit.data.streaming.files import (
     check_columns,
     check_same_columns,
     csv_conversion_error,
+    frame_of,
     inspect_shard,
     list_shards,
     name_shards,
@@ -185,7 +186,7 @@ class Rows:
 
     def frame(self) -> pd.DataFrame:
         """The rows as a frame indexed by position (``as_frame``)."""
-        frame = self.batch.to_pandas()
+        frame = frame_of(self.batch)
         frame.index = self.index
         return frame
 
@@ -254,7 +255,7 @@ def prefetched(items: Iterator, depth: int = 2) -> Iterator:
 
 def as_frame(batch, start: int) -> pd.DataFrame:
     """A RecordBatch as a frame indexed by position (``start`` is its first row's)."""
-    frame = batch.to_pandas()
+    frame = frame_of(batch)
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame
 
