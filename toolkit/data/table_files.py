@@ -31,6 +31,15 @@ UNREAD_COMPRESSED_SUFFIXES = tuple(
     for compression in _OTHER_COMPRESSIONS
     if table + compression not in CSV_SUFFIXES
 )
+# What pandas' read_csv reads as missing (its default na_values). Training in memory reads a
+# CSV with pandas; the Arrow readers (streamed training, predict, evaluate --data) take this
+# list as their null_values: Arrow's own lacks 'None' and '<NA>', so a number column with
+# 'None' for its gaps trained in memory and was refused by predict, and by evaluate --data
+# on the very file training read ("must be numeric, row 4 holds 'None'").
+PANDAS_NA_VALUES = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
 # How messages name what is read.
 TABLE_WORDS = ".csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet"
 

@@ -34,6 +34,7 @@ from toolkit.data.preprocessing import (
     FeatureSpec,
     typed_labels,
 )
+from toolkit.data.table_files import PANDAS_NA_VALUES
 from toolkit.evaluation.posthoc import PostHocCalibration
 from toolkit.text import unique_name
 
@@ -350,10 +351,7 @@ def _spellings(token: str) -> list[str]:
 
 # What pandas' read_csv reads as missing (its default na_values), so ``toolkit predict`` scores
 # it as ``MISSING_TOKEN``; a client has no missing string to send, and sends one of these.
-_MISSING_SPELLINGS = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)  # fmt: skip
+_MISSING_SPELLINGS = PANDAS_NA_VALUES
 
 
 def _boolean_spellings(token: str) -> list[str]:

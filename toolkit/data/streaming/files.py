@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.data.table_files import (
+    PANDAS_NA_VALUES,
     csv_compression,
     decompressed_name,
     is_unread_compressed,
@@ -392,7 +393,12 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
         else:
             import pyarrow.csv as pv
 
-            reader = pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 16))
+            reader = pv.open_csv(
+                path,
+                read_options=pv.ReadOptions(block_size=1 << 16),
+                # Kinds as the reader types the column: 'None' gaps in numbers are missing.
+                convert_options=pv.ConvertOptions(null_values=PANDAS_NA_VALUES),
+            )
             schema = reader.schema
             shard = ShardFile(path, fmt, list(schema.names), None, [], size, single)
         shard.kinds = {f.name: value_kind(f.type) for f in schema}

@@ -29,6 +29,7 @@ from toolkit.data.streaming.files import (
     short_error,
     where,
 )
+from toolkit.data.table_files import PANDAS_NA_VALUES
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class ShardSet:
                 column_types=self.csv_types,
                 include_columns=self.columns,
                 strings_can_be_null=True,
+                null_values=PANDAS_NA_VALUES,
             ),
         )
         with reader:
@@ -270,7 +272,12 @@ def csv_types(
     import pyarrow.csv as pv
 
     try:
-        with pv.open_csv(path, read_options=pv.ReadOptions(block_size=1 << 20)) as reader:
+        with pv.open_csv(
+            path,
+            read_options=pv.ReadOptions(block_size=1 << 20),
+            # A column of numbers with 'None' gaps is numbers, as pandas reads it.
+            convert_options=pv.ConvertOptions(null_values=PANDAS_NA_VALUES),
+        ) as reader:
             schema = reader.schema
     except Exception as error:
         raise DataError(
@@ -479,6 +486,7 @@ def _carried_csv_types(shard: ShardFile, columns: list[str], label: str) -> dict
                 column_types=dict.fromkeys(columns, pa.string()),
                 include_columns=columns,
                 strings_can_be_null=True,
+                null_values=PANDAS_NA_VALUES,
             ),
         ) as reader:
             batch = reader.read_next_batch()
