@@ -443,6 +443,27 @@ CASES = [
         )
         for command in ("train", "validate")
     ),
+    # A column named 'yes' or 'null': "got True" alone did not say YAML took the text.
+    pytest.param(
+        Case(
+            (
+                "--set data.target=yes",
+                "data.target: Input should be a valid string, got True",
+                "YAML reads unquoted yes, no, on, off, true and false as booleans",
+                "quote",
+            ),
+            args=("--set", "data.target=yes"),
+            command="validate",
+        ),
+        id="set-target-named-yes",
+    ),
+    pytest.param(
+        Case(
+            ("data.features.1: Input should be a valid string, got None", "null and ~ as nothing"),
+            {"data.features": ["x0", None]},
+        ),
+        id="feature-named-null",
+    ),
     # --set overrides.
     pytest.param(
         Case(

@@ -653,6 +653,14 @@ def format_validation_error(
         head, got, what = first["msg"].partition(", got ")
         message = f"{head}, got {_describe(first.get('input'))}" + (f" ({what})" if got else "")
         message += _word_suggestion(details, path, data)
+        given = first.get("input")
+        if kind == "string_type" and (given is None or isinstance(given, bool)):
+            # A column named 'yes', 'no', 'on' or 'null' (data.target: yes): the text is
+            # gone before validation, and "got True" alone left the user at a loss.
+            message += (
+                "; YAML reads unquoted yes, no, on, off, true and false as booleans and null "
+                "and ~ as nothing: quote the value"
+            )
     return f"{where}: {dotted}: {message}" if path else f"{where}: {message}"
 
 
