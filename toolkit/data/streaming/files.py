@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from toolkit.data.table_files import (
     PANDAS_NA_VALUES,
@@ -214,6 +214,9 @@ class ShardFile:
     # Its path from the set's common folder, when another shard has the same file name
     # (see ``name_shards``); None: the file name names it.
     relative: str | None = None
+    # A CSV header with a blank name, which ``columns`` holds as pandas names it
+    # (``pandas_header``): the readers are given those names (``csv_read_options``).
+    renamed: bool = False
 
     @property
     def name(self) -> str:
@@ -268,6 +271,24 @@ def frame_of(batch) -> pd.DataFrame:
         frame = frame[[name for name in batch.schema.names if name in frame.columns]]
     hidden = [c for c in frame.columns if isinstance(c, str) and _PANDAS_INDEX.fullmatch(c)]
     return frame.drop(columns=hidden) if hidden else frame
+
+
+def pandas_header(names: Sequence[str]) -> list[str]:
+    """A CSV header's names as pandas' read_csv gives them: a blank one is 'Unnamed: <its
+    position>' (the index pandas' to_csv writes by default has no name). Training in memory
+    reads with pandas; Arrow named it '', so predict on a file of the same form refused it
+    ("feature column 'Unnamed: 0' is not in the data; columns: , x1, ...")."""
+    return [name if name != "" else f"Unnamed: {index}" for index, name in enumerate(names)]
+
+
+def csv_read_options(shard: ShardFile | None, **options: Any):
+    """pyarrow's ReadOptions for reading ``shard``: with its header's pandas names when they
+    differ from the file's (``ShardFile.renamed``), the header line then skipped."""
+    import pyarrow.csv as pv
+
+    if shard is not None and shard.renamed:
+        return pv.ReadOptions(column_names=shard.columns, skip_rows=1, **options)
+    return pv.ReadOptions(**options)
 
 
 # pyarrow's CSV parser names a column by its position in the file, from 0.
@@ -400,8 +421,12 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
                 convert_options=pv.ConvertOptions(null_values=PANDAS_NA_VALUES),
             )
             schema = reader.schema
-            shard = ShardFile(path, fmt, list(schema.names), None, [], size, single)
-        shard.kinds = {f.name: value_kind(f.type) for f in schema}
+            columns = pandas_header(schema.names)
+            shard = ShardFile(path, fmt, columns, None, [], size, single)
+            shard.renamed = columns != list(schema.names)
+        shard.kinds = {
+            name: value_kind(f.type) for name, f in zip(shard.columns, schema, strict=False)
+        }
     except Exception as error:  # pyarrow has its own error types for corrupt files
         raise DataError(
             f"{where(label, path, single=single)} cannot be read: {short_error(error, path=path)}"

@@ -22,6 +22,7 @@ from toolkit.data.streaming.files import (
     check_columns,
     check_same_columns,
     csv_conversion_error,
+    csv_read_options,
     frame_of,
     inspect_shard,
     list_shards,
@@ -104,7 +105,7 @@ class ShardSet:
         try:
             with pv.open_csv(
                 shard.path,
-                read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                read_options=csv_read_options(shard, block_size=CSV_BLOCK_BYTES),
                 convert_options=pv.ConvertOptions(
                     column_types={column: pa.string()}, include_columns=[column]
                 ),
@@ -137,7 +138,7 @@ class ShardSet:
 
         reader = pv.open_csv(
             shard.path,
-            read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=threads),
+            read_options=csv_read_options(shard, block_size=CSV_BLOCK_BYTES, use_threads=threads),
             # Empty text is missing, as pandas reads it in memory.
             convert_options=pv.ConvertOptions(
                 column_types=self.csv_types,
@@ -263,7 +264,12 @@ def as_frame(batch, start: int) -> pd.DataFrame:
 
 
 def csv_types(
-    path: Path, *, categorical: set[str], label: str, single: bool = False
+    path: Path,
+    *,
+    categorical: set[str],
+    label: str,
+    single: bool = False,
+    shard: ShardFile | None = None,
 ) -> dict[str, object]:
     """Column types for every shard of a CSV set, from the first block of ``path``: numbers
     (and columns empty in that block, unless categorical) as float64, so a later value with a
@@ -274,7 +280,7 @@ def csv_types(
     try:
         with pv.open_csv(
             path,
-            read_options=pv.ReadOptions(block_size=1 << 20),
+            read_options=csv_read_options(shard, block_size=1 << 20),
             # A column of numbers with 'None' gaps is numbers, as pandas reads it.
             convert_options=pv.ConvertOptions(null_values=PANDAS_NA_VALUES),
         ) as reader:
@@ -321,7 +327,9 @@ def open_shard_set(
     for shard in shards:
         check_columns(shard, needed, label=label, what=what, notes=notes)
     if shards[0].format == "csv" and types is None:
-        types = csv_types(shards[0].path, categorical=categorical, label=label, single=single)
+        types = csv_types(
+            shards[0].path, categorical=categorical, label=label, single=single, shard=shards[0]
+        )
     if types is not None and columns is not None:
         types = {name: kind for name, kind in types.items() if name in columns}
     return ShardSet(shards, columns, types if shards[0].format == "csv" else None, label)
@@ -481,7 +489,7 @@ def _carried_csv_types(shard: ShardFile, columns: list[str], label: str) -> dict
     try:
         with pv.open_csv(
             shard.path,
-            read_options=pv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            read_options=csv_read_options(shard, block_size=CSV_BLOCK_BYTES),
             convert_options=pv.ConvertOptions(
                 column_types=dict.fromkeys(columns, pa.string()),
                 include_columns=columns,

@@ -1,0 +1,64 @@
+"""A CSV written by pandas' ``to_csv()`` with its default ``index=True`` starts its header with
+a blank name. pandas (training in memory) calls that column 'Unnamed: 0'; the Arrow readers
+(predict, evaluate --data, streamed training) called it '', so a run trained on such a file
+refused a file of the same form: "feature column 'Unnamed: 0' is not in the data; columns:
+, x1, ...". Every reader now names it as pandas does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tests.helpers import run_cli, tiny_config
+
+
+def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
+    rng = np.random.default_rng(12)
+    rows = 160
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=rows).round(3),
+            "b": rng.normal(size=rows).round(3),
+            "colour": rng.choice(["red", "green"], rows),
+        }
+    )
+    frame["y"] = (2.0 * frame["a"] + rng.normal(scale=0.1, size=rows)).round(3)
+    source = tmp_path / "data.csv"
+    frame.to_csv(source)  # index=True: the header starts ',a,b'
+    assert source.read_text().startswith(",a,b,colour,y\n")
+
+    runs = {}
+    for streaming in (False, True):
+        config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
+        config["data"].pop("synthetic")
+        path = tmp_path / f"config-{streaming}.yaml"
+        path.write_text(json.dumps(config))
+        result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'r'}")
+        assert result.returncode == 0, result.stderr
+        runs[streaming] = result.stdout.strip().splitlines()[-1]
+        spec = json.loads((Path(runs[streaming]) / "preprocessing.json").read_text())
+        assert [f["name"] for f in spec["numeric"]] == ["Unnamed: 0", "a", "b"], streaming
+
+    new = frame.iloc[100:].drop(columns="y")
+    as_written, named = tmp_path / "rows.csv", tmp_path / "named.csv"
+    new.to_csv(as_written)
+    new.rename_axis("Unnamed: 0").to_csv(named)
+    predicted = {}
+    for given in (as_written, named):
+        out = tmp_path / f"p-{given.name}"
+        result = run_cli("predict", runs[False], "--input", given, "--output", out)
+        assert result.returncode == 0, result.stderr
+        predicted[given.name] = pd.read_csv(out)["prediction"].to_numpy()
+    np.testing.assert_allclose(predicted["rows.csv"], predicted["named.csv"], rtol=1e-6)
+
+    held_out = tmp_path / "held_out.csv"
+    frame.iloc[100:].to_csv(held_out)
+    result = run_cli("evaluate", runs[False], "--data", held_out)
+    assert result.returncode == 0, result.stderr
+    truth = frame["y"].iloc[100:].to_numpy()
+    rmse = float(np.sqrt(np.mean((truth - predicted["rows.csv"]) ** 2)))
+    np.testing.assert_allclose(json.loads(result.stdout)["metrics"]["rmse"], rmse, rtol=1e-4)
