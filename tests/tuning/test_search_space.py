@@ -427,3 +427,37 @@ def test_a_search_over_the_ensembles_best_epoch_is_refused_on_an_objective_from_
     )
     config["tuner"]["objective"] = "validation.rmse"
     assert cli("validate", write_config(config)).returncode == 0
+
+
+def test_a_float_range_over_a_whole_number_field_is_refused_before_any_trial(
+    cli, write_config, tmp_path
+):
+    """``training.batch_size: {float: [16, 64]}`` passed validation (both ends are whole and
+    valid) and every trial then failed on the value Keras Tuner drew between them (38.22:
+    'sweep failed: no trial completed'). A step that keeps the values whole is accepted."""
+    import keras_tuner
+
+    from toolkit.config.schema import ExperimentConfig
+
+    batch = "training.batch_size"
+    config = with_space(tmp_path, {batch: {"float": [16, 64]}})
+    # Keras Tuner's own draws from this range: fractional, so no trial's config validates.
+    hp = keras_tuner.HyperParameters()
+    hp.Float(batch, 16, 64)
+    draws = [hp.space[0].random_sample(seed) for seed in range(5)]
+    assert all(not float(draw).is_integer() for draw in draws), draws
+    with pytest.raises(Exception, match="valid integer"):
+        ExperimentConfig.model_validate({**config, "training": {"batch_size": draws[0]}})
+
+    line = assert_one_line_error(cli("validate", write_config(config)))
+    assert line.endswith(
+        "tuner.search_space.training.batch_size: value 40.5 gives an invalid config: Input "
+        "should be a valid integer, got 40.5 (a number with a fractional part); a float range "
+        "draws fractional values such as 40.5, so use {int: [16, 64]} for a field of whole "
+        "numbers"
+    ), line
+    config["tuner"]["search_space"][batch]["step"] = 2.5  # 16, 18.5, ...
+    assert "value 18.5 gives" in assert_one_line_error(cli("validate", write_config(config)))
+    config["tuner"]["search_space"][batch]["step"] = 16  # 16.0, 32.0, 48.0, 64.0: whole
+    assert cli("validate", write_config(config)).returncode == 0
+    assert not (tmp_path / "out").exists()

@@ -1493,12 +1493,39 @@ class SearchDimension(Strict):
             k for k in ("int", "float", "choice", "boolean") if getattr(self, k) is not None
         )
 
+    def fractional_value(self) -> builtins.float | None:
+        """A value the float range can draw that is not a whole number, or None if it draws
+        only whole ones. Its ends alone passed a field of whole numbers
+        (``training.batch_size: {float: [16, 64]}``), and every trial then failed on 38.22."""
+        if self.float is None:
+            return None
+        low, high = self.float
+        if self.step is None:  # any value in the range: the middle, or beside it if whole
+            middle = (low + high) / 2
+            return middle if not middle.is_integer() else middle + min(0.5, (high - middle) / 2)
+        # Keras Tuner's grid with a step: low + k * step, or (log) low * step^k, or
+        # (reverse_log) high + low - low * step^k; the first 1,000 values are plenty.
+        for k in range(1000):
+            if self.sampling == "linear":
+                value = low + k * self.step
+            elif self.sampling == "log":
+                value = low * self.step**k
+            else:
+                value = high + low - low * self.step**k
+            if not low <= value <= high:
+                return None
+            if not value.is_integer():
+                return value
+        return None
+
     def probe_values(self) -> list[Any]:
-        """Values that must all give a valid config: the range ends and every choice."""
+        """Values that must all give a valid config: the range ends and every choice, and a
+        float range's first fractional value (see ``fractional_value``)."""
         if self.int is not None:
             return list(self.int)
         if self.float is not None:
-            return list(self.float)
+            inner = self.fractional_value()
+            return list(self.float) + ([] if inner is None else [inner])
         if self.choice is not None:
             return list(self.choice)
         return [True, False]

@@ -290,6 +290,14 @@ def _probe_error(
     if switched is not None:
         # The message is about the section's defaults, which the config never mentions.
         shown += f" switches on {switched}, null in the config, with its defaults, and"
+    spec = next(dim.spec for dim in space.dimensions if dim.name == name)
+    if spec.float is not None and value == spec.fractional_value() and "integer" in text:
+        # Its ends were whole and valid: say why a value between them was tried.
+        low, high = spec.float
+        text += (
+            f"; a float range draws fractional values such as {value!r}, so use "
+            f"{{int: [{low:g}, {high:g}]}} for a field of whole numbers"
+        )
     return ConfigError(f"{space.label(name)}: {shown} gives an invalid config: {text}")
 
 
