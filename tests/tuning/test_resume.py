@@ -168,6 +168,51 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
 
 
 @pytest.mark.slow
+def test_a_trial_stopped_by_ctrl_c_is_retired_on_resume_like_a_killed_one(
+    make_sweep_config, write_config, tmp_path
+):
+    """Ctrl-C (or SIGTERM) lets the trial's run mark itself 'interrupted' before the sweep
+    stops. The resumed sweep ran the trial again but retired only 'running' and 'completed'
+    attempts: the Ctrl-C'd one kept its resume points beside the rerun's, and
+    `toolkit train --resume` on it trained the trial again, outside the sweep."""
+    config = make_sweep_config(max_trials=1, keep_top_k=1)
+    config["training"]["epochs"] = 30
+    config["callbacks"]["early_stopping"] = False
+    process = start_toolkit("tune", write_config(config))
+    deadline = time.monotonic() + 120
+    stopped = None
+    while stopped is None and time.monotonic() < deadline and process.poll() is None:
+        for latest in (tmp_path / "out").glob(
+            "*/sweep-*/trials/*/trial-*/checkpoints/resume/LATEST"
+        ):
+            if latest.read_text().strip() >= "epoch-000002":
+                stopped = latest.parents[2]
+        time.sleep(0.02)
+    assert stopped is not None, "no trial reached epoch 2 while the sweep ran"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    sweep = stopped.parents[2]
+    assert read_json(stopped / "run.json")["status"] == "interrupted"
+    assert (stopped / "checkpoints" / "resume" / "LATEST").exists()
+
+    result = run_cli("tune", "--resume", sweep, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    record = read_json(stopped / "run.json")
+    assert record["status"] == "interrupted"
+    assert record["reason"].startswith("the sweep stopped during this trial"), record["reason"]
+    assert not (stopped / "checkpoints").exists() and not (stopped / "model.keras").exists()
+    (row,) = read_trials(sweep)
+    assert row["status"] == "completed" and sweep / row["run_dir"] != stopped
+    # The abandoned attempt is no run to continue: one line pointing at the sweep.
+    again = run_cli("train", "--resume", stopped, cwd=tmp_path)
+    assert again.returncode == 2, again.stderr
+    assert again.stderr.strip().endswith("toolkit tune --resume on the sweep continues it)")
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert read_json(stopped / "run.json") == record
+
+
+@pytest.mark.slow
 def test_a_cross_validated_trial_killed_mid_fold_retires_its_finished_folds_too(
     make_sweep_config, write_config, tmp_path
 ):

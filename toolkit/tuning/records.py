@@ -25,6 +25,7 @@ from toolkit.runs import (
     atomic_write,
     atomic_write_json,
     atomic_write_text,
+    is_retired_attempt,
     read_json,
     utc_now,
 )
@@ -254,9 +255,9 @@ class SweepRecords:
                 (run_dir / "model.keras").unlink(missing_ok=True)
 
     def retire_abandoned_runs(self, trial_id: str) -> list[Path]:
-        """Mark the runs a killed attempt of ``trial_id`` left ``running`` or ``completed``
-        as ``interrupted`` and delete their checkpoints and model, which no ranking will
-        ever keep.
+        """Mark the runs a killed (or Ctrl-C'd) attempt of ``trial_id`` left ``running``,
+        ``completed`` or ``interrupted`` as retired (``interrupted``, RETIRED_REASON) and
+        delete their checkpoints and model, which no ranking will ever keep.
 
         Keras Tuner runs a trial again when the sweep resumes (or the chief requeues a
         lost worker's trial), into new run directories; the earlier attempt was killed,
@@ -270,11 +271,17 @@ class SweepRecords:
         for run_json in sorted(self.trials_dir.glob(f"*/trial-{trial_id}-*/run.json")):
             run = RunDirectory(run_json.parent)
             try:
-                status = run.read_run().get("status")
+                previous = run.read_run()
             except (OSError, ValueError):
                 continue
-            if status not in ("running", "completed"):
-                continue  # a failed run keeps its own reason
+            status = previous.get("status")
+            # 'interrupted' too: Ctrl-C or SIGTERM stops the trial's run before the sweep,
+            # and that attempt kept its resume points and offered `train --resume` outside
+            # the sweep. A failed run keeps its own reason, a retired one is done.
+            if status not in ("running", "completed", "interrupted") or is_retired_attempt(
+                previous
+            ):
+                continue
             reason = f"{RETIRED_REASON}; it was run again from the start"
             if status == "completed":
                 reason = (
