@@ -517,6 +517,13 @@ def no_model_message(run: RunDirectory) -> str:
         return f"{run.path} has no model.keras: {record['reason']} ({RETIRED_ELSEWHERE})"
     if status in ("running", "interrupted"):
         how = "was killed" if status == "running" else "was interrupted"
+        sweep = sweep_of_trial(run.path)
+        if sweep is not None:
+            # `train --resume` would finish it outside the sweep, which never reads it.
+            return (
+                f"{run.path} has no model.keras: its training {how} before the end; it is a "
+                f"trial of the sweep {sweep}, and toolkit tune --resume {sweep} runs it again"
+            )
         return (
             f"{run.path} has no model.keras: its training {how} before the end; "
             f"toolkit train --resume {run.path} continues it"
@@ -533,6 +540,15 @@ def no_model_message(run: RunDirectory) -> str:
                 f"toolkit train {run.path / 'config.yaml'}"
             )
     return f"{run.path} has no model.keras (run status: {status})"
+
+
+def sweep_of_trial(path: Path) -> Path | None:
+    """The sweep directory whose trial run ``path`` is (``SWEEP/trials/<name>/trial-*``), or
+    None: a sweep trains its trials itself, and runs an unfinished one again on resume."""
+    if path.parent.parent.name != "trials" or not path.name.startswith("trial-"):
+        return None
+    sweep = path.parent.parent.parent
+    return sweep if (sweep / "sweep.json").exists() else None
 
 
 # How run.json of a sweep trial's abandoned attempt starts its reason, and where it points

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.helpers import REPO, hold_lock, run_cli, snapshot, start_toolkit, wait_for_resume_point
+from tests.reliability._support import assert_one_line_error
 from tests.tuning.conftest import read_json, read_trials, sweep_dir_of, trial_lines
 from toolkit.cli import main
 
@@ -148,6 +149,12 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
     process.wait(timeout=30)
     sweep = killed.parents[2]
     assert read_json(killed / "run.json")["status"] == "running"
+    # Its report names the command that runs it again: the sweep's, not `train --resume`,
+    # which trained the trial outside the sweep.
+    assert run_cli("report", killed, cwd=tmp_path).returncode == 0
+    markdown = (killed / "report.md").read_text()
+    assert f"toolkit tune --resume {sweep} runs this trial again from the start." in markdown
+    assert "train --resume" not in markdown
 
     result = run_cli("tune", "--resume", sweep, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -167,14 +174,9 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
     assert sorted(statuses) == ["completed", "interrupted"]
 
 
-@pytest.mark.slow
-def test_a_trial_stopped_by_ctrl_c_is_retired_on_resume_like_a_killed_one(
-    make_sweep_config, write_config, tmp_path
-):
-    """Ctrl-C (or SIGTERM) lets the trial's run mark itself 'interrupted' before the sweep
-    stops. The resumed sweep ran the trial again but retired only 'running' and 'completed'
-    attempts: the Ctrl-C'd one kept its resume points beside the rerun's, and
-    `toolkit train --resume` on it trained the trial again, outside the sweep."""
+def _stop_mid_trial(make_sweep_config, write_config, tmp_path, signum: int):
+    """A one-trial sweep stopped by ``signum`` once its trial has saved epoch 2: the sweep
+    directory and the trial's run directory."""
     config = make_sweep_config(max_trials=1, keep_top_k=1)
     config["training"]["epochs"] = 30
     config["callbacks"]["early_stopping"] = False
@@ -189,12 +191,23 @@ def test_a_trial_stopped_by_ctrl_c_is_retired_on_resume_like_a_killed_one(
                 stopped = latest.parents[2]
         time.sleep(0.02)
     assert stopped is not None, "no trial reached epoch 2 while the sweep ran"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    sweep = stopped.parents[2]
     assert read_json(stopped / "run.json")["status"] == "interrupted"
     assert (stopped / "checkpoints" / "resume" / "LATEST").exists()
+    return stopped.parents[2], stopped
+
+
+@pytest.mark.slow
+def test_a_trial_stopped_by_ctrl_c_is_retired_on_resume_like_a_killed_one(
+    make_sweep_config, write_config, tmp_path
+):
+    """Ctrl-C (or SIGTERM) lets the trial's run mark itself 'interrupted' before the sweep
+    stops. The resumed sweep ran the trial again but retired only 'running' and 'completed'
+    attempts: the Ctrl-C'd one kept its resume points beside the rerun's, and
+    `toolkit train --resume` on it trained the trial again, outside the sweep."""
+    sweep, stopped = _stop_mid_trial(make_sweep_config, write_config, tmp_path, signal.SIGINT)
 
     result = run_cli("tune", "--resume", sweep, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -210,6 +223,37 @@ def test_a_trial_stopped_by_ctrl_c_is_retired_on_resume_like_a_killed_one(
     assert again.stderr.strip().endswith("toolkit tune --resume on the sweep continues it)")
     assert len(again.stderr.strip().splitlines()) == 1
     assert read_json(stopped / "run.json") == record
+
+
+@pytest.mark.slow
+def test_a_stopped_sweeps_trial_points_at_tune_resume_not_train_resume(
+    make_sweep_config, write_config, tmp_path
+):
+    """Before the sweep is resumed, `toolkit export` of its interrupted trial said
+    'toolkit train --resume <trial> continues it', and that trained the trial to the end
+    outside the sweep (which reads none of it and runs the trial again from the start)."""
+    sweep, stopped = _stop_mid_trial(make_sweep_config, write_config, tmp_path, signal.SIGTERM)
+
+    def files() -> dict:  # a directory's mtime moves with the lock file taken and dropped
+        return {name: seen for name, seen in snapshot(sweep).items() if (sweep / name).is_file()}
+
+    before = files()
+    line = assert_one_line_error(run_cli("export", stopped, cwd=tmp_path))
+    assert line.endswith(
+        f"{stopped} has no model.keras: its training was interrupted before the end; it is a "
+        f"trial of the sweep {sweep}, and toolkit tune --resume {sweep} runs it again"
+    ), line
+    line = assert_one_line_error(run_cli("train", "--resume", stopped, cwd=tmp_path))
+    assert line.endswith(
+        f"{stopped} is a trial of the sweep {sweep}, which trains its trials itself: "
+        f"toolkit tune --resume {sweep} runs an unfinished trial again (toolkit train "
+        f"{stopped / 'config.yaml'} trains its config as a run of its own)"
+    ), line
+    assert files() == before
+    # The command it names does what it says.
+    assert run_cli("tune", "--resume", sweep, cwd=tmp_path).returncode == 0
+    (row,) = read_trials(sweep)
+    assert row["status"] == "completed" and sweep / row["run_dir"] != stopped
 
 
 @pytest.mark.slow

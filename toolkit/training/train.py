@@ -43,6 +43,7 @@ from toolkit.runs import (
     os_error_message,
     read_json,
     refuse_repeat_group,
+    sweep_of_trial,
     utc_now,
 )
 from toolkit.text import counted
@@ -574,6 +575,15 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
     reason = str(record.get("reason") or "")
     if is_retired_attempt(record):
         raise ToolkitError(f"{run.path} cannot be resumed: {reason} ({RETIRED_ELSEWHERE})")
+    sweep = sweep_of_trial(run.path)
+    if sweep is not None:
+        # Continued here it trained outside the sweep, which reads none of it and then
+        # ran the trial again from the start anyway.
+        raise ToolkitError(
+            f"{run.path} is a trial of the sweep {sweep}, which trains its trials itself: "
+            f"toolkit tune --resume {sweep} runs an unfinished trial again (toolkit train "
+            f"{run.config} trains its config as a run of its own)"
+        )
     config = load_config(run.config)
     if record.get("status") == "failed" and reason.startswith("loss became"):
         # A resume keeps the config, and went on from weights that were already NaN.

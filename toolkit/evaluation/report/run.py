@@ -37,6 +37,7 @@ from toolkit.evaluation.report.reading import (
     read_text,
     read_yaml,
 )
+from toolkit.runs import sweep_of_trial
 from toolkit.text import counted
 
 SPLITS = ("train", "validation", "test")
@@ -471,6 +472,9 @@ def run_report(directory: Path, *, killed: bool = False) -> Report:
             if repeat
             else f"toolkit train --resume {directory} continues it from its last epoch."
         )
+        sweep = sweep_of_trial(directory)
+        if sweep is not None:  # continued on its own, it would train outside the sweep
+            then = f"toolkit tune --resume {sweep} runs this trial again from the start."
         record = as_killed(record, file="run.json", then=then)
     record.setdefault("run_id", directory.name)
     subtitle = [
