@@ -320,6 +320,37 @@ def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
     np.testing.assert_allclose([per_class["cat"], per_class["dog"]], recall)
 
 
+def test_an_npz_without_rows_is_one_line_for_evaluate_predict_and_train(folder_run, cli, tmp_path):
+    """An .npz whose x has 0 rows: evaluate ended in a ValueError traceback ('no rows to
+    evaluate'), predict wrote an empty predictions file, and train said 'found 0 classes';
+    an empty table says 'has no rows' for each."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    _, run_dir = folder_run
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, x=np.zeros((0, 16, 16, 3), np.uint8), y=np.array([], dtype=str))
+    expected = f"{empty} has no rows (x has shape (0, 16, 16, 3))"
+    assert assert_one_line_error(cli("evaluate", run_dir, "--data", empty)).endswith(
+        f"--data {expected}"
+    )
+    output = tmp_path / "predictions.csv"
+    line = assert_one_line_error(cli("predict", run_dir, "--input", empty, "--output", output))
+    assert line.endswith(expected) and not output.exists()
+    out = tmp_path / "runs"
+    line = assert_one_line_error(
+        cli(
+            "train",
+            REPO / "configs" / "digits_cnn.yaml",
+            "--set",
+            f"data.source={empty}",
+            "--set",
+            f"output_dir={out}",
+        )
+    )
+    assert line.endswith(f"data.source {expected}")
+    assert_nothing_written(out)
+
+
 def test_the_report_shows_per_class_accuracy_and_the_confidently_wrong_images(folder_run):
     from toolkit.evaluation.report import write_report
 

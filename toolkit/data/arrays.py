@@ -56,6 +56,10 @@ def read_npz(
     except (OSError, ValueError, EOFError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{label} {path} cannot be read as .npz: {first}") from None
+    if x.ndim == 0 or len(x) == 0:
+        # As a table without rows is: evaluate raised a ValueError traceback on it, predict
+        # wrote an empty file, and training named "0 classes" instead.
+        raise DataError(f"{label} {path} has no rows (x has shape {x.shape})")
     if y is not None and len(x) != len(y):
         raise DataError(f"{label} {path}: x has {len(x)} rows but y has {len(y)}")
     if y is not None and y.ndim > 1 and not (y.ndim == 2 and y.shape[1] == 1):
