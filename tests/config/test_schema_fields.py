@@ -308,3 +308,45 @@ def test_a_schedule_without_its_name_says_what_names_are(schedule, expected):
     assert expected in message
     assert ", ".join(sorted(names.SCHEDULES)) in message
     assert "discriminator" not in message
+
+
+def test_columns_named_by_whole_numbers_need_no_quotes(tmp_path):
+    """A CSV whose target column is a year, ``--set data.target=2021``: YAML reads 2021 as a
+    number and the config refused it ('Input should be a valid string, got 2021'), so the
+    column could be named only as '"2021"'. Training reads the right columns: the target's
+    mean and std in preprocessing.json are pandas' on the training file, and 7 is categorical."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from tests.helpers import REPO, run_cli
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(size=120), "7": rng.integers(0, 3, 120)})
+    frame["2021"] = 2 * frame["a"] + frame["7"] + rng.normal(size=120)
+    frame.iloc[:90].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[90:].to_csv(tmp_path / "validation.csv", index=False)
+    out = tmp_path / "runs"
+    result = run_cli(
+        "train",
+        REPO / "configs" / "regression.yaml",
+        *("--set", f"data.source={tmp_path / 'train.csv'}"),
+        *("--set", f"data.validation={tmp_path / 'validation.csv'}"),
+        *("--set", "data.test=null", "--set", "data.target=2021"),
+        *("--set", "data.features=[a, 7]", "--set", "data.categorical=[7]"),
+        *("--set", "training.epochs=2", "--set", f"output_dir={out}"),
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = out.glob("*/*/")
+    spec = json.loads((run_dir / "preprocessing.json").read_text())
+    assert spec["target"]["name"] == "2021"
+    training = frame.iloc[:90]["2021"]
+    assert spec["target"]["mean"] == pytest.approx(training.mean())
+    assert spec["target"]["std"] == pytest.approx(training.std(ddof=0), rel=1e-6)
+    assert [c["name"] for c in spec["numeric"]] == ["a"]
+    assert [c["name"] for c in spec["categorical"]] == ["7"]
+    # true is no column name: still refused.
+    config = tiny_config(data={"source": "synthetic:regression", "target": True})
+    with pytest.raises(ConfigError, match=r"data\.target: Input should be a valid string"):
+        validate_config(config)

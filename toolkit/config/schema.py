@@ -232,10 +232,22 @@ def _value_range(value: list[float] | None) -> list[float] | None:
     return value
 
 
+def _column_text(value: Any) -> Any:
+    """A column name YAML read as a whole number (``target: 2021``, ``--set data.target=2021``)
+    as the text pandas reads from the header, "2021": it was refused as 'Input should be a
+    valid string', and the column could be named only as '"2021"'."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+ColumnName = Annotated[str, BeforeValidator(_column_text)]
+
+
 class ImageConfig(Strict):
     """How images are read, following ``keras.utils.image_dataset_from_directory``."""
 
-    column: str | None = None  # a CSV/Parquet column of image paths
+    column: ColumnName | None = None  # a CSV/Parquet column of image paths
     image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
     color_mode: Literal["rgb", "grayscale", "rgba"] = "rgb"
     interpolation: Literal[
@@ -325,9 +337,9 @@ class DataConfig(Strict):
 
     source: PathText
     kind: Literal["table", "image", "signal"] | None = None  # default: what the source implies
-    target: str = "target"
-    features: list[str] | None = None
-    categorical: list[str] | None = None
+    target: ColumnName = "target"
+    features: list[ColumnName] | None = None
+    categorical: list[ColumnName] | None = None
     validation: Fraction | str = 0.2
     test: Fraction | str | None = None
     stratify: bool | None = None
@@ -336,7 +348,7 @@ class DataConfig(Strict):
     positive_class: ClassLabel | None = None
     # Split by a hash of this column's value instead of at random (streamed sources: without
     # it, by a hash of each row's shard and position). The column is not a feature.
-    split_key: str | None = None
+    split_key: ColumnName | None = None
     # auto: stream from disk when the table would not fit comfortably in memory.
     streaming: bool | Literal["auto"] = "auto"
     # Rows mixed together when a streamed epoch is shuffled (the bounded shuffle buffer).
