@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 
 class ToolkitError(Exception):
@@ -16,6 +19,36 @@ class ConfigError(ToolkitError):
 
 class DataError(ToolkitError):
     """The data does not fit the config (missing file, column, bad values)."""
+
+
+class ArgumentError(ToolkitError, TypeError):
+    """A Python API call with a keyword its function does not take: a ToolkitError naming
+    the keywords allowed, and still the TypeError Python raises for it."""
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def checked_keywords(function: _Function) -> _Function:
+    """Refuse a keyword ``function`` does not take with an ``ArgumentError`` that suggests
+    the closest one and lists the rest: ``toolkit.train(config, verbos=0)`` was Python's
+    bare "got an unexpected keyword argument 'verbos'", where the README promises a
+    ToolkitError for every mistake."""
+    signature = inspect.signature(function)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    allowed = [n for n, p in signature.parameters.items() if p.kind in kinds and n != "self"]
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        unknown = next((name for name in kwargs if name not in allowed), None)
+        if unknown is not None:
+            raise ArgumentError(
+                f"{function.__qualname__}() takes no keyword '{unknown}'"
+                f"{did_you_mean(unknown, allowed)}; allowed: {', '.join(allowed)}"
+            )
+        return function(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 def did_you_mean(given: str, choices: Iterable[str], *, prefix: str = "") -> str:

@@ -149,6 +149,42 @@ def test_plain_keras_loads_a_toolkit_model_after_importing_custom_objects(tiny_r
 
 
 @pytest.mark.slow
+def test_a_misspelled_keyword_is_a_toolkit_error_naming_the_allowed_ones(tiny_run, tmp_path):
+    """``toolkit.train(config, verbos=0)`` was Python's bare TypeError ("got an unexpected
+    keyword argument 'verbos'"), not the ToolkitError naming what is allowed that the README
+    promises for every mistake. It stays a TypeError too, and nothing runs or is written."""
+    calls = [
+        (
+            lambda: toolkit.train(tiny_config(), verbos=0, output_dir=tmp_path / "out"),
+            "train() takes no keyword 'verbos' (did you mean 'verbose'?); allowed: config, "
+            "overrides, output_dir, verbose",
+        ),
+        (
+            lambda: toolkit.load_config(tiny_config(), overide={"seed": 1}),
+            "load_config() takes no keyword 'overide' (did you mean 'overrides'?); allowed: "
+            "source, overrides",
+        ),
+        (
+            lambda: tiny_run.predict(held_out_frame(tiny_run), mc_sample=3),
+            "Run.predict() takes no keyword 'mc_sample' (did you mean 'mc_samples'?); allowed: "
+            "data, label, mc_samples",
+        ),
+        (
+            lambda: toolkit.export(tiny_run.path, fromat="onnx"),
+            "export() takes no keyword 'fromat' (did you mean 'format'?); allowed: run_dir, "
+            "path, format, mc_samples",
+        ),
+    ]
+    for call, message in calls:
+        with pytest.raises(toolkit.ToolkitError) as caught:
+            call()
+        assert str(caught.value) == message
+        assert isinstance(caught.value, TypeError)
+    assert not (tmp_path / "out").exists() and not (tiny_run.path / "export").exists()
+    # Keywords spelt right still pass through, positional arguments too.
+    assert toolkit.load_config(tiny_config(), overrides={"seed": 1}).seed == 1
+
+
 def test_a_run_object_reads_its_directory(tiny_run):
     same = toolkit.load_run(tiny_run.path)
     assert isinstance(same, toolkit.Run) and same.status == "completed"

@@ -15,6 +15,7 @@ from toolkit.api.run_group import RunGroup
 from toolkit.api.sweep import Sweep
 from toolkit.config.loading import ConfigSource, Overrides
 from toolkit.config.schema import ExperimentConfig
+from toolkit.errors import checked_keywords
 from toolkit.runs import open_run_directory
 
 
@@ -34,6 +35,7 @@ def _config(
     return config
 
 
+@checked_keywords
 def train(
     config: ConfigSource,
     *,
@@ -63,6 +65,7 @@ def train(
     return Run(result.run_dir)
 
 
+@checked_keywords
 def resume(
     run_dir: str | Path,
     *,
@@ -106,6 +109,7 @@ def resume(
                 return Run(resume_run(run_dir, verbose=verbose).run_dir)
 
 
+@checked_keywords
 def train_repeated(
     config: ConfigSource,
     *,
@@ -140,6 +144,7 @@ def train_repeated(
     return RunGroup(group.group_dir)
 
 
+@checked_keywords
 def tune(
     config: ConfigSource | None = None,
     *,
@@ -195,6 +200,7 @@ def tune(
     return Sweep(session.records.path, final_run=outcome.final_run, outcome=outcome.status)
 
 
+@checked_keywords
 def load_run(path: str | Path) -> Run | RunGroup:
     """The run directory at ``path`` (a ``RunGroup`` for a ``--repeat`` group)."""
     run = open_run_directory(path, need_model=False)
@@ -203,6 +209,7 @@ def load_run(path: str | Path) -> Run | RunGroup:
     return Run(run.path)
 
 
+@checked_keywords
 def load_sweep(path: str | Path) -> Sweep:
     """The sweep directory at ``path``."""
     return Sweep(path)

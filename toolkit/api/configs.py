@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from toolkit.config.loading import ConfigSource, Overrides, resolve_source, validate_config
 from toolkit.config.schema import ExperimentConfig
+from toolkit.errors import checked_keywords
 
 
+@checked_keywords
 def load_config(source: ConfigSource, overrides: Overrides = None) -> ExperimentConfig:
     """The validated, frozen config of ``source``: a YAML file (with its ``extends:``), a
     mapping as the YAML would give, or a loaded config; then ``overrides``, either

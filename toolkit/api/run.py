@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from toolkit.errors import DataError, ToolkitError
+from toolkit.errors import DataError, ToolkitError, checked_keywords
 from toolkit.runs import RunDirectory, open_run_directory, read_json
 
 if TYPE_CHECKING:
@@ -221,6 +221,7 @@ class Run:
 
         return get(kind_of(self.config.data.model_copy(update={"streaming": False})))
 
+    @checked_keywords
     def predict(
         self, data: DataArgument, *, label: str = "input file", mc_samples: int | None = None
     ) -> pd.DataFrame:
@@ -275,6 +276,7 @@ class Run:
             warnings.warn(finding, InputWarning, stacklevel=2)
         return predictions
 
+    @checked_keywords
     def predict_file(
         self,
         data: str | Path,
@@ -310,6 +312,7 @@ class Run:
             warnings.warn(finding, InputWarning, stacklevel=2)
         return rows
 
+    @checked_keywords
     def evaluate(
         self,
         data: DataArgument | None = None,
@@ -370,6 +373,7 @@ class Run:
             warnings.warn(finding, InputWarning, stacklevel=2)
         return scores
 
+    @checked_keywords
     def export(
         self,
         path: str | Path | None = None,

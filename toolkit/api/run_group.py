@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.api.run import DataArgument, Run, given_rows
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, checked_keywords
 from toolkit.runs import open_run_directory, read_json
 from toolkit.text import counted
 
@@ -44,6 +44,7 @@ class RunGroup:
         """Every seed's run, in seed order."""
         return [Run(self.path / member) for member in self.record.get("runs", [])]
 
+    @checked_keywords
     def evaluate(
         self,
         data: DataArgument | None = None,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ToolkitError, unknown_name
+from toolkit.errors import ToolkitError, checked_keywords, unknown_name
 from toolkit.serving.formats import FORMATS, Format, check_installed, layer_of
 
 # Where ``export`` writes without a path: inside the run directory.
@@ -149,6 +149,7 @@ def _replace(source: Path, destination: Path) -> None:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
 
 
+@checked_keywords
 def export(
     run_dir: str | Path,
     path: str | Path | None = None,
