@@ -595,9 +595,35 @@ def held_runs_hint(path: str | Path) -> str:
     return f"; {where} holds {counted(len(runs), 'run')}: pass one, e.g. the newest, {newest}"
 
 
+def _export_source(path: Path) -> str | None:
+    """``"; it is the saved_model export of the run RUN: pass that run ..."`` when ``path`` is
+    an export, or a run's ``export/`` folder, found by the description ``toolkit export``
+    writes beside each export (``<export>.json``); else None."""
+    if (path / "run.json").exists():
+        return None  # a run (the common case) reads nothing more
+    inside = [path / f"{name}.json" for name in ("saved_model", "model.onnx", "model.tflite")]
+    for description in [path.with_name(path.name + ".json"), *inside]:
+        record = _read_json_or_none(description) if description.is_file() else None
+        if isinstance(record, dict) and {"format", "run", "endpoint"} <= record.keys():
+            what = (
+                "holds the exports"
+                if description in inside
+                else f"is the {record['format']} export"
+            )
+            return (
+                f"; it {what} of the run {record['run']}: pass that run, whose model.keras "
+                "predict and evaluate read (serve an export itself, see the README's Export)"
+            )
+    return None
+
+
 def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirectory:
     """An existing run directory, checked to hold what commands read."""
     run = RunDirectory(Path(path))
+    exported = _export_source(run.path)
+    if exported is not None:
+        # `toolkit predict RUN/export/saved_model` read as a missing run or a bare folder.
+        raise ToolkitError(f"{run.path} is not a run directory{exported}")
     if not run.path.is_dir():
         raise ToolkitError(f"run directory not found: {run.path}{held_runs_hint(run.path)}")
     if not run.config.exists() or not run.run_json.exists():

@@ -159,6 +159,34 @@ def small_run(tmp_path_factory):
     return run
 
 
+def test_predict_given_an_export_names_the_run_it_came_from(small_run, tmp_path):
+    """``toolkit predict RUN/export/saved_model`` said only 'is not a run directory (no
+    config.yaml and run.json)'; the export's description names its run, and the run is
+    what predict, evaluate and export take."""
+    from tests.reliability._support import assert_one_line_error
+
+    (tmp_path / "export").mkdir()
+    exported = toolkit.export(small_run.path, tmp_path / "export" / "saved_model")
+    rows = tmp_path / "rows.csv"
+    held_out_frame(small_run).to_csv(rows, index=False)
+    output = tmp_path / "predictions.csv"
+    hint = (
+        f"of the run {small_run.path}: pass that run, whose model.keras predict and evaluate "
+        "read (serve an export itself, see the README's Export)"
+    )
+    for given, what in [
+        (exported, "is the saved_model export"),
+        (exported.parent, "holds the exports"),
+    ]:
+        line = assert_one_line_error(run_cli("predict", given, "--input", rows, "--output", output))
+        assert line == f"toolkit: error: {given} is not a run directory; it {what} {hint}"
+    assert assert_one_line_error(run_cli("evaluate", exported)).endswith(hint)
+    assert not output.exists()
+    # The run it names predicts those rows.
+    assert run_cli("predict", small_run.path, "--input", rows, "--output", output).returncode == 0
+    assert len(pd.read_csv(output)) == len(held_out_frame(small_run))
+
+
 def _outputs(outputs, kind, fmt):
     prefix = f"{kind}/{fmt}/"
     return {k.removeprefix(prefix): v for k, v in outputs.items() if k.startswith(prefix)}
