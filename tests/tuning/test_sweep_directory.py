@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -268,3 +269,39 @@ def test_backbone_weights_offline_refuse_the_sweep_before_any_trial(tmp_path, we
         "weights: none\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_image_sizes_in_the_search_space_read_images_of_mixed_sizes(tmp_path):
+    """Images of mixed sizes with ``image_size: null`` and sizes in the search space: every
+    trial resizes, but the sweep loaded the base config's data first and stopped before any
+    trial with 'images have different sizes ...; set data.image.image_size', which the search
+    space sets. Each trial's model now takes the size its trial drew."""
+    import yaml
+    from PIL import Image
+
+    from tests.image_data import write_class_folder
+    from tests.tuning.conftest import read_trials, sweep_config, sweep_dir_of
+
+    folder = write_class_folder(tmp_path / "pets", per_class=6, size=16)
+    Image.new("RGB", (20, 12)).save(folder / "cat" / "wide.png")
+    sizes = [[8, 8], [12, 12]]
+    config = sweep_config(
+        tmp_path,
+        algorithm="grid",
+        max_trials=2,
+        search_space={"data.image.image_size": {"choice": sizes}},
+    )
+    config["data"] = {"source": str(folder), "validation": 0.25}
+    config["model"] = {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": [4]}
+    config["training"]["batch_size"] = 4
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_cli("tune", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweep = sweep_dir_of(result)
+    rows = read_trials(sweep)
+    assert [row["status"] for row in rows] == ["completed", "completed"]
+    for row in rows:
+        spec = json.loads((sweep / row["run_dir"] / "preprocessing.json").read_text())
+        assert spec["image"]["shape"][:2] == json.loads(row["data.image.image_size"])
+    assert sorted(json.loads(row["data.image.image_size"]) for row in rows) == sizes

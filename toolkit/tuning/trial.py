@@ -188,9 +188,27 @@ class TrialRunner:
             )
         return folds
 
+    def _as_trials_read_data(self, config: ExperimentConfig) -> ExperimentConfig:
+        """``config`` with each searched ``data.*`` path at its first value: the data a trial
+        reads. The base's own may be data no trial reads: images of mixed sizes with
+        ``image_size: null`` and sizes in the search space stopped the sweep before its first
+        trial, asking for the image_size that the search space sets."""
+        first = {
+            dim.name: dim.spec.probe_values()[0]
+            for dim in self.space.dimensions
+            if dim.path[0] == "data"
+        }
+        if not first:
+            return config
+        try:
+            return validate_config(self.space.apply(self.base_data, first), {}, "search space")
+        except ToolkitError:  # a value valid only with its when: parents set: the base's data
+            return config
+
     def preflight(self, config: ExperimentConfig) -> None:
         """Load the data once and check every batch size the search can pick against it, and
         every backbone's weights."""
+        config = self._as_trials_read_data(config)
         folds = self._data(config)
         rows = min(fold.train.rows for fold in folds)
         tuned = next(
