@@ -165,3 +165,25 @@ def test_a_class_weight_label_that_is_not_a_class_is_refused_before_the_sweep(
     )
     # No sweep directory, nor the output_dir it made for it (an empty folder was left).
     assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_without_a_completed_trial_says_so_for_its_best_model(make_sweep_config):
+    """Every trial failed: ``Sweep.best_config`` said 'no trial completed yet', and
+    ``Sweep.best_model`` 'model file not found: .../best_model.keras', as if a file had been
+    lost. Both now say why there is none."""
+    import toolkit
+
+    space = {"training.optimizer.learning_rate": {"choice": [1.0e12, 1.0e11]}}
+    config = make_sweep_config(
+        algorithm="grid", max_trials=2, max_consecutive_failures=2, search_space=space
+    )
+    config["training"]["optimizer"] = {"name": "sgd"}
+    sweep = toolkit.tune(config, verbose=0)
+    assert sweep.status == "failed" and sweep.best_trial is None
+    assert set(sweep.trials["status"]) == {"failed"}
+    for attribute in ("best_config", "best_model"):
+        with pytest.raises(toolkit.ToolkitError) as caught:
+            getattr(sweep, attribute)
+        file = "best_config.yaml" if attribute == "best_config" else "best_model.keras"
+        assert str(caught.value) == f"{sweep.path} has no {file}: no trial completed yet"
+    assert sweep.best_run is None

@@ -88,8 +88,12 @@ class Sweep:
     def best_model(self) -> keras.Model:
         """best_model.keras, loaded in Keras' safe mode."""
         from toolkit import startup
+        from toolkit.errors import ToolkitError
         from toolkit.models.saving import check_model_file, load_model
 
+        if not (self.path / "best_model.keras").exists() and self.best_trial is None:
+            # Said as best_config does: "model file not found" read as a file lost.
+            raise ToolkitError(f"{self.path} has no best_model.keras: no trial completed yet")
         check_model_file(self.path / "best_model.keras")
         startup.import_tensorflow()
         return load_model(self.path / "best_model.keras")
