@@ -187,3 +187,49 @@ def test_a_sweep_without_a_completed_trial_says_so_for_its_best_model(make_sweep
         file = "best_config.yaml" if attribute == "best_config" else "best_model.keras"
         assert str(caught.value) == f"{sweep.path} has no {file}: no trial completed yet"
     assert sweep.best_run is None
+
+
+def test_cross_validated_trials_on_signals_and_images_train_each_fold(make_sweep_config, tmp_path):
+    """With ``cv_folds`` every trial on signals or images failed: a fold's refitted spec
+    dropped the signal and image inputs ('NoneType' object has no attribute 'shape'). Each
+    fold's signal statistics are its own training rows': with 2 folds, their row-weighted
+    means add up to the whole training split's, as a plain run of the config fits them."""
+    import json
+
+    import numpy as np
+
+    import toolkit
+    from tests.image_data import write_class_folder
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 16, 2)).astype("float32") + np.array([3.0, -1.0], "float32")
+    y = np.arange(80) % 2
+    x[y == 1, :, 0] += 2.0
+    np.savez(tmp_path / "signals.npz", x=x, y=y)
+    folder = write_class_folder(tmp_path / "pets", per_class=16, size=8)
+    body = {"body": "conv", "conv": {"blocks": [4]}, "hidden": [4]}
+    for source in (tmp_path / "signals.npz", folder):
+        config = make_sweep_config(
+            max_trials=1, cv_folds=2, search_space={"model.dropout": {"choice": [0.0, 0.1]}}
+        )
+        kind = "signal" if source.suffix == ".npz" else None
+        config["data"] = {"source": str(source), "kind": kind, "validation": 0.25}
+        config["model"] = {"task": "binary", **body}
+        config["training"].update(epochs=1, batch_size=4)
+        config["output_dir"] = str(tmp_path / f"out-{source.name}")
+        sweep = toolkit.tune(config, verbose=0)
+        assert sweep.status == "completed", sweep.trials["reason"].tolist()
+        folds = sorted((sweep.path / "trials").glob("*/trial-0-f*"))
+        assert len(folds) == 2
+        if kind is None:
+            continue
+        specs = [json.loads((f / "preprocessing.json").read_text())["signal"] for f in folds]
+        rows = [json.loads((f / "data_summary.json").read_text())["rows"]["train"] for f in folds]
+        assert specs[0]["mean"] != specs[1]["mean"]
+        config.pop("tuner")
+        whole = toolkit.train(config, output_dir=tmp_path / "plain", verbose=0)
+        fitted = whole.spec.signal
+        plain_rows = json.loads((whole.path / "data_summary.json").read_text())["rows"]["train"]
+        assert sum(rows) == plain_rows  # 2 folds: each training row in exactly one fold's
+        combined = sum(n * np.array(s["mean"]) for n, s in zip(rows, specs, strict=True))
+        np.testing.assert_allclose(combined / sum(rows), fitted.mean, rtol=1e-5, atol=1e-5)

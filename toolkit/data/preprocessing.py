@@ -12,7 +12,7 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -646,7 +646,21 @@ def refit_spec(
         target_spec = TargetSpec(
             target_spec.name, "regression", mean=float(values.mean()), std=std if std > 0 else 1.0
         )
-    return FeatureSpec(numeric, categorical, target_spec)
+    signal = spec.signal
+    if signal is not None:
+        # Each channel's statistics from the fold's signals, as the numbers' above. Left out
+        # (with the image), every cross-validated trial on signals or images failed building
+        # its model ('NoneType' object has no attribute 'shape').
+        stacked = np.asarray(features[SIGNAL_INPUT], dtype=np.float64)
+        axes = tuple(range(stacked.ndim - 1))  # every axis but the channels
+        std = stacked.std(axis=axes)
+        signal = replace(
+            signal,
+            mean=[float(m) for m in stacked.mean(axis=axes)],
+            std=[float(s) if s > 0 else 1.0 for s in std],
+        )
+    # The image's shape and value range are the data's, not statistics of the rows.
+    return FeatureSpec(numeric, categorical, target_spec, image=spec.image, signal=signal)
 
 
 def _fit_target(target: pd.Series, task: str, positive: str | None = None) -> TargetSpec:
