@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +66,16 @@ def run_cli(
         timeout=timeout,
         env=full_env,
     )
+
+
+def train_via_cli(tmp_path: Path, config: dict, *, name: str = "config") -> Path:
+    """Write ``config`` as ``tmp_path/<name>.yaml``, train it with ``toolkit train`` in a fresh
+    process (runs under ``tmp_path/r``) and return the run directory it printed."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps(config))
+    result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'r'}")
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def start_toolkit(*args: str | Path, stdout: int | None = subprocess.PIPE) -> subprocess.Popen:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, tiny_config, train_via_cli
 
 
 def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
@@ -38,10 +38,7 @@ def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
         training={"epochs": 40, "batch_size": 16},
     )
     config["data"].pop("synthetic")
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    result = run_cli("train", tmp_path / "config.yaml", "--set", f"output_dir={tmp_path / 'r'}")
-    assert result.returncode == 0, result.stderr
-    run = result.stdout.strip().splitlines()[-1]
+    run = train_via_cli(tmp_path, config)
 
     held_out = frame.iloc[180:]
     as_floats = tmp_path / "floats.csv"
@@ -83,10 +80,7 @@ def test_a_streamed_runs_categories_of_numbers_take_any_spelling(tmp_path):
         training={"epochs": 5, "batch_size": 16},
     )
     config["data"].pop("synthetic")
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    result = run_cli("train", tmp_path / "config.yaml", "--set", f"output_dir={tmp_path / 'r'}")
-    assert result.returncode == 0, result.stderr
-    run = result.stdout.strip().splitlines()[-1]
+    run = train_via_cli(tmp_path, config)
     spec = json.loads((Path(run) / "preprocessing.json").read_text())
     (shop_spec,) = [f for f in spec["categorical"] if f["name"] == "shop"]
     assert "1.0" in shop_spec["vocabulary"]

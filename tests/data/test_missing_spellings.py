@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, tiny_config, train_via_cli
 
 
 def test_none_and_na_cells_are_missing_to_predict_evaluate_and_streamed_training(tmp_path):
@@ -43,11 +43,7 @@ def test_none_and_na_cells_are_missing_to_predict_evaluate_and_streamed_training
     for streaming in (False, True):
         config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
         config["data"].pop("synthetic")
-        path = tmp_path / f"config-{streaming}.yaml"
-        path.write_text(json.dumps(config))
-        result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'r'}")
-        assert result.returncode == 0, result.stderr
-        runs[streaming] = result.stdout.strip().splitlines()[-1]
+        runs[streaming] = train_via_cli(tmp_path, config, name=f"config-{streaming}")
 
     run = runs[False]
     predicted = {}

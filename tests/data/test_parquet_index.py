@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, tiny_config, train_via_cli
 
 
 def _table(rows: int, seed: int) -> pd.DataFrame:
@@ -38,10 +38,7 @@ def test_pandas_index_columns_are_not_features_and_predict_reads_them(tmp_path):
     assert "__index_level_0__" in pq.read_schema(source).names
     config = tiny_config(data={"source": str(source), "target": "y"})
     config["data"].pop("synthetic")
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    result = run_cli("train", tmp_path / "config.yaml", "--set", f"output_dir={tmp_path / 'r'}")
-    assert result.returncode == 0, result.stderr
-    run = result.stdout.strip().splitlines()[-1]
+    run = train_via_cli(tmp_path, config)
     spec = json.loads((Path(run) / "preprocessing.json").read_text())
     features = [f["name"] for f in spec["numeric"] + spec["categorical"]]
     assert sorted(features) == ["a", "b", "colour"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, tiny_config, train_via_cli
 
 
 def test_evaluate_data_reads_a_true_false_target_as_the_classes_training_read(tmp_path):
@@ -26,10 +26,7 @@ def test_evaluate_data_reads_a_true_false_target_as_the_classes_training_read(tm
     assert ",true\n" in source.read_text()
     config = tiny_config("binary", data={"source": str(source), "target": "churned"})
     config["data"].pop("synthetic")
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    result = run_cli("train", tmp_path / "config.yaml", "--set", f"output_dir={tmp_path / 'r'}")
-    assert result.returncode == 0, result.stderr
-    run = result.stdout.strip().splitlines()[-1]
+    run = train_via_cli(tmp_path, config)
 
     held_out = tmp_path / "held_out.csv"
     frame.iloc[100:].to_csv(held_out, index=False)
