@@ -192,6 +192,56 @@ def test_resume_of_a_completed_run_is_refused(cli, tmp_path):
     assert "already completed" in again.stderr
 
 
+def test_a_refused_resume_imports_no_tensorflow(tmp_path):
+    """A resume refused for what its run.json, config or data say (completed, a NaN loss,
+    the data changed since) started TensorFlow (about 3 s of CPU) before its one line; the
+    refusals come first now, as train's data checks do."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.helpers import REPO
+
+    def fake_run(name: str, **record) -> str:
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+        (run / "run.json").write_text(json.dumps(record))
+        return str(run)
+
+    refusals = {
+        fake_run("done", status="completed"): "already completed; nothing to resume",
+        fake_run(
+            "nan", status="failed", reason="loss became nan at epoch 2; the model is ..."
+        ): "failed: its loss became nan at epoch 2; a resume keeps the config",
+        fake_run(
+            "changed", status="interrupted", data_fingerprint="0123456789abcdef"
+        ): "the data of synthetic:regression changed since the run started",
+    }
+    code = (
+        "import sys\n"
+        "from toolkit.cli import main\n"
+        f"for run in {list(refusals)!r}:\n"
+        "    assert main(['train', '--resume', run]) == 2, run\n"
+        "imported = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "assert not imported, imported\n"
+    )
+
+    def files(root: Path) -> dict[Path, bytes]:
+        return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
+
+    before = files(tmp_path)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(refusals), result.stderr  # one line each
+    for line, (run, expected) in zip(lines, refusals.items(), strict=True):
+        assert line.startswith(f"toolkit: error: {run}") or expected.startswith("the data"), line
+        assert expected in line, line
+    assert files(tmp_path) == before  # nothing written (the lock file is gone again)
+
+
 def test_nan_loss_fails_the_run_and_keeps_the_best_checkpoint(cli, write_config, tmp_path):
     # Sensible steps first, then a learning rate that blows the weights up.
     config = tiny_config(

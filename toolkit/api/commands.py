@@ -83,6 +83,7 @@ def resume(
     from toolkit.tracking import check_tracking_available
     from toolkit.training.repeat import resume_repeated
     from toolkit.training.runtime import global_dtype_policy_kept
+    from toolkit.training.train import check_resumable
     from toolkit.training.train import resume as resume_run
 
     run = RunDirectory(Path(run_dir))
@@ -94,9 +95,12 @@ def resume(
     with lock:
         if run.config.exists():
             check_tracking_available(load_config(run.config))
+        # A run's refusals (completed, a NaN loss, its data changed...) before TensorFlow
+        # starts, as train's; a --repeat group checks its seeds' runs as it reaches them.
+        checked = None if is_repeat_group(run) else check_resumable(run.path)
         startup.import_tensorflow()
         with global_dtype_policy_kept():
-            if is_repeat_group(run):
+            if checked is None:
                 group = resume_repeated(
                     run.path,
                     verbose=verbose or 0,
@@ -106,7 +110,7 @@ def resume(
                 )
                 return RunGroup(group.group_dir)
             with startup.new_models_traced_quietly():
-                return Run(resume_run(run_dir, verbose=verbose).run_dir)
+                return Run(resume_run(run_dir, verbose=verbose, checked=checked).run_dir)
 
 
 @checked_keywords

@@ -554,8 +554,39 @@ def _write_and_fit(
     )
 
 
-def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
-    """Continue an interrupted run from its last completed epoch."""
+@dataclass(frozen=True)
+class CheckedResume:
+    """A run that ``check_resumable`` found fit to continue: its config and its data."""
+
+    run: RunDirectory
+    config: ExperimentConfig
+    data: PreparedData
+
+
+def resume(
+    run_dir: str | Path, *, verbose: int | None = None, checked: CheckedResume | None = None
+) -> RunResult:
+    """Continue an interrupted run from its last completed epoch. ``checked``: what
+    ``check_resumable`` returned for it, so its data is not read twice."""
+    run = _run_directory_to_resume(run_dir)
+    # Another process training or resuming this run would interleave its writes with ours.
+    with DirectoryLock.acquire(run.path):
+        if checked is None:
+            checked = _check_resumable_locked(run)
+        return _resume_checked(checked, verbose=verbose)
+
+
+def check_resumable(run_dir: str | Path) -> CheckedResume:
+    """Every refusal of a resume that needs no TensorFlow (not a run, completed, a sweep's
+    trial, a NaN loss, data or split changed), with the config and data it continues with:
+    the command line calls it before TensorFlow starts (about 3 s of CPU), as ``train``
+    checks its data first."""
+    run = _run_directory_to_resume(run_dir)
+    with DirectoryLock.acquire(run.path):
+        return _check_resumable_locked(run)
+
+
+def _run_directory_to_resume(run_dir: str | Path) -> RunDirectory:
     run = RunDirectory(Path(run_dir))
     if not run.config.exists() or not run.run_json.exists():
         raise ToolkitError(
@@ -563,12 +594,10 @@ def resume(run_dir: str | Path, *, verbose: int | None = None) -> RunResult:
             f"{held_runs_hint(run.path)}"
         )
     refuse_repeat_group(run)
-    # Another process training or resuming this run would interleave its writes with ours.
-    with DirectoryLock.acquire(run.path):
-        return _resume_locked(run, verbose=verbose)
+    return run
 
 
-def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
+def _check_resumable_locked(run: RunDirectory) -> CheckedResume:
     record = run.read_run()
     if record.get("status") == "completed":
         raise ToolkitError(f"{run.path} already completed; nothing to resume")
@@ -593,8 +622,13 @@ def _resume_locked(run: RunDirectory, *, verbose: int | None) -> RunResult:
         )
     data = _prepare_again(config, run)
     check_same_data(record, config, data, remedy="start a new run")
+    return CheckedResume(run, config, data)
+
+
+def _resume_checked(checked: CheckedResume, *, verbose: int | None) -> RunResult:
     from toolkit.models.footprint import check_model_fits
 
+    run, config, data = checked.run, checked.config, checked.data
     check_model_fits(config, data.spec, resuming=True)  # a machine with less memory, say
     _form_cluster(config)  # a peer that never comes leaves run.json as it was
     drop_stale_reports(run.path)
