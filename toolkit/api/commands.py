@@ -53,10 +53,12 @@ def train(
     from toolkit import startup
     from toolkit.data.prepared import prepare_data
     from toolkit.training.runtime import global_dtype_policy_kept
+    from toolkit.training.train import check_before_tensorflow
     from toolkit.training.train import train as train_run
 
     config = _config(config, overrides, output_dir)
     data = prepare_data(config)  # bad data fails here, before TensorFlow starts
+    check_before_tensorflow(config, data)  # a class_weight label or init_from run too
     startup.import_tensorflow()
     # One model after another in a session: each traces its own step functions, which
     # TensorFlow took for one function retracing (a warning from the third run on).
