@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import sys
 import threading
 import warnings
@@ -617,6 +618,17 @@ def _quiet_h5py_excepthook(kind, error, trace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
+    if extras and args.command == "report" and not any(e.startswith("-") for e in extras):
+        # `toolkit report RUN_A RUN_B`: two runs side by side is what compare does; argparse's
+        # bare "unrecognized arguments: RUN_B" named neither.
+        given = [args.directory, *extras]
+        print(
+            f"toolkit: error: report takes one run or sweep directory, got {len(given)} "
+            f"({' '.join(given)}); to compare runs side by side use: "
+            f"{shlex.join(['toolkit', 'compare', *given])}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if extras:
         command = next(
             action for action in parser._actions if isinstance(action, argparse._SubParsersAction)

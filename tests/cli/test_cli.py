@@ -505,3 +505,18 @@ def _validate_and_train_refuse(path: Path, expected: str, out: Path) -> None:
     refused = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert refused.returncode == 0, refused.stderr
     assert refused.stderr == expected * 2 and refused.stdout == ""
+
+
+def test_report_of_two_directories_points_at_compare(cli, tmp_path):
+    """`toolkit report RUN_A RUN_B` gave argparse's bare 'unrecognized arguments: RUN_B',
+    naming neither the mistake nor the command that compares two runs."""
+    from tests.reliability._support import assert_one_line_error
+
+    run_a, run_b = tmp_path / "run_a", tmp_path / "run_b"
+    run_a.mkdir()
+    run_b.mkdir()
+    result = cli("report", run_a, run_b)
+    line = assert_one_line_error(result, "report takes one run or sweep directory, got 2")
+    assert line.endswith(f"toolkit compare {run_a} {run_b}"), line
+    assert result.stdout == ""
+    assert sorted(tmp_path.rglob("*")) == [run_a, run_b]
