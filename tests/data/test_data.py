@@ -45,9 +45,10 @@ def test_stratified_split_keeps_class_proportions_and_is_seeded():
 
 
 def test_single_example_class_cannot_be_stratified():
-    frame = pd.DataFrame({"x": range(20), "target": ["a"] * 10 + ["b"] * 9 + ["c"]})
-    config = DataConfig(source="data.csv", validation=0.3)
-    with pytest.raises(DataError, match="class 'c' of target has a single example"):
+    # The message named no column ("class 'c' of target"): it names the target column.
+    frame = pd.DataFrame({"x": range(20), "label": ["a"] * 10 + ["b"] * 9 + ["c"]})
+    config = DataConfig(source="data.csv", target="label", validation=0.3)
+    with pytest.raises(DataError, match=r"^target column 'label': class 'c' has a single example"):
         split_frame(frame, config, task="multiclass", seed=0)
 
 

@@ -37,7 +37,7 @@ def test_stratified_splits_that_cannot_be_made_name_the_setting_not_scikit_learn
 
     from toolkit.data.splits import _split_off
 
-    labels = pd.Series(np.repeat(["a", "b", "c"], [130, 130, 124]))
+    labels = pd.Series(np.repeat(["a", "b", "c"], [130, 130, 124]), name="label")
     positions = np.arange(len(labels))
     with pytest.raises(DataError) as raised:
         _split_off(positions, 0.999, stratify=labels, seed=0, what="conformal calibration")
@@ -50,8 +50,9 @@ def test_stratified_splits_that_cannot_be_made_name_the_setting_not_scikit_learn
     # ceil(0.005 * 384) = 2 held out, fewer than the 3 classes
     assert str(raised.value) == (
         "cannot make the validation split: data.validation 0.005 of 384 rows holds out 2 and "
-        "keeps 382, and a stratified split needs a row of each of the 3 classes on both "
-        "sides; use a fraction that leaves at least 3 rows on each side, or data.stratify: false"
+        "keeps 382, and a stratified split needs a row of each of the 3 classes of target "
+        "column 'label' on both sides; use a fraction that leaves at least 3 rows on each "
+        "side, or data.stratify: false"
     )
     # Where scikit-learn splits, the toolkit does too, into the same rows.
     rest, held_out = _split_off(positions, 0.01, stratify=labels, seed=0, what="test")
@@ -70,7 +71,9 @@ def test_a_stratified_calibration_split_of_a_continuous_regression_target_says_s
     rng = np.random.default_rng(0)
     positions = np.arange(200)
     continuous = pd.DataFrame({"y": rng.normal(size=200)})
-    with pytest.raises(DataError, match=r"^data.stratify: true stratifies a regression target"):
+    with pytest.raises(
+        DataError, match=r"^data.stratify: true stratifies the regression target column 'y' by"
+    ):
         split_calibration(
             SplitRows(positions, positions[:0], None),
             continuous,

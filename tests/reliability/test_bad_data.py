@@ -231,7 +231,8 @@ CASES: list[Any] = [
         # Said "class '-0.53...' of target has a single example", as if it were a classifier's.
         lambda d: {"data.source": _csv(d, _frame()), "data.stratify": True},
         (
-            "data.stratify: true stratifies a regression target by each distinct value",
+            "data.stratify: true stratifies the regression target column 'target' by each "
+            "distinct value",
             "of its 120 values",
             "set data.stratify: false",
         ),
@@ -332,7 +333,10 @@ CASES: list[Any] = [
             "data.source": _csv(d, _frame().assign(target=["x"] * 60 + ["y"] * 59 + ["z"])),
             "model.task": "multiclass",
         },
-        ("class 'z' of target has a single example", "add examples of it or drop its row"),
+        (
+            "target column 'target': class 'z' has a single example",
+            "add examples of it or drop its row",
+        ),
         id="single-example-class-stratified",
     ),
     pytest.param(

@@ -79,18 +79,21 @@ def _split_off(
 
     counts = stratify.value_counts()
     lonely = counts[counts < 2]
+    # Each refusal names the column stratified by (the target's, as the callers pass it):
+    # "class '7' of target" left a user with several label-like columns guessing.
+    column = f"target column '{stratify.name}'" if stratify.name is not None else "the target"
     if len(lonely) and regression:
         # Honoured on purpose, as it works for a target of a few whole-number values; a
         # continuous one has a value per row, which read as "class '12.55' of target".
         raise DataError(
-            f"data.stratify: true stratifies a regression target by each distinct value, and "
+            f"data.stratify: true stratifies the regression {column} by each distinct value, and "
             f"{len(lonely)} of its {len(counts)} values (such as {lonely.index[0]!r}) have a "
             f"single example, so a stratified {what} split is impossible; set data.stratify: "
             "false (the default for regression), as a continuous target needs"
         )
     if len(lonely):
         raise DataError(
-            f"class '{lonely.index[0]}' of target has a single example, so a stratified "
+            f"{column}: class '{lonely.index[0]}' has a single example, so a stratified "
             f"{what} split is impossible; add examples of it or drop its row (with "
             "data.stratify: false the row lands in one split, and a class only held out "
             "cannot be scored)"
@@ -108,15 +111,16 @@ def _split_off(
         raise DataError(
             f"cannot make the {what} split: {_SETTINGS.get(what, what)} {fraction:g} of "
             f"{counted(count, 'row')} holds out {held_out_count} and keeps {kept}, and a "
-            f"stratified split needs a row of each of the {classes} classes on both sides; use "
-            f"a fraction that leaves at least {classes} rows on each side, or data.stratify: false"
+            f"stratified split needs a row of each of the {classes} classes of {column} on both "
+            f"sides; use a fraction that leaves at least {classes} rows on each side, or "
+            "data.stratify: false"
         )
     try:
         rest, held_out = train_test_split(
             positions, test_size=fraction, random_state=seed, stratify=stratify
         )
     except ValueError as error:
-        raise DataError(f"cannot make the {what} split: {error}") from None
+        raise DataError(f"cannot make the {what} split stratified by {column}: {error}") from None
     return rest, held_out
 
 
