@@ -37,6 +37,11 @@ def missing_columns(missing: list[str], columns: list[str], needed: list[str]) -
             f"; nor {verb} {counted(len(missing) - 1, 'other')}: "
             f"{', '.join(map(repr, missing[1:]))}"
         )
+    # A column that differs only by case (`X2` for `x2`) is the one meant; difflib's ratio
+    # for two-character names that differ in one letter's case (0.5) is below its cutoff.
+    folded = [column for column in spare if str(column).casefold() == missing[0].casefold()]
+    if len(folded) == 1:
+        return f" (did you mean '{folded[0]}'?)" + others
     return did_you_mean(missing[0], spare) + others
 
 

@@ -73,6 +73,16 @@ def test_validate_names_a_missing_data_file_as_train_does(write_config, tmp_path
             "{rows}: feature column 'textur' is not in the data (did you mean 'texture'?); "
             "columns: radius, texture, diagnosis",
         ),
+        (  # difflib's ratio for names differing only in case can be 0: no suggestion
+            {"target": "DIAGNOSIS"},
+            "{rows}: target column 'DIAGNOSIS' is not in the data (did you mean 'diagnosis'?); "
+            "columns: radius, texture, diagnosis",
+        ),
+        (
+            {"target": "diagnosis", "features": ["radius", "TEXTURE"]},
+            "{rows}: feature column 'TEXTURE' is not in the data (did you mean 'texture'?); "
+            "columns: radius, texture, diagnosis",
+        ),
         (
             {"target": "diagnosis", "test": "{parquet}"},
             "{parquet}: target column 'diagnosis' is not in the data; columns: radius, texture",
@@ -84,7 +94,7 @@ def test_validate_names_a_missing_data_file_as_train_does(write_config, tmp_path
             "as Parquet)",
         ),
     ],
-    ids=["target", "feature", "test-file", "semicolons"],
+    ids=["target", "feature", "target-case", "feature-case", "test-file", "semicolons"],
 )
 def test_validate_names_a_missing_column_as_train_does(write_config, tmp_path, data, expected):
     """validate said 'valid' for a config whose target is not a column of its CSV (a typo

@@ -587,6 +587,13 @@ PREDICT_CASES = [
         ("--input file", "rows.csv feature column 'colour' is not in the data", "columns: size"),
         id="predict-input-missing-a-column",
     ),
+    pytest.param(  # difflib's suggestion is case-sensitive: 'COLOUR' was not offered
+        lambda d: pd.DataFrame({"size": [1.0], "COLOUR": ["red"]}).to_csv(
+            d / "rows.csv", index=False
+        ),
+        ("rows.csv feature column 'colour' is not in the data (did you mean 'COLOUR'?)",),
+        id="predict-input-column-in-another-case",
+    ),
     pytest.param(
         lambda d: pd.DataFrame({"size": [1.0, "big"], "colour": ["red", "red"]}).to_csv(
             d / "rows.csv", index=False
