@@ -530,3 +530,24 @@ def test_report_of_two_directories_points_at_compare(cli, tmp_path):
     assert line.endswith(f"toolkit compare {run_a} {run_b}"), line
     assert result.stdout == ""
     assert sorted(tmp_path.rglob("*")) == [run_a, run_b]
+
+
+def test_a_single_image_size_suggests_the_pair(cli, tmp_path):
+    """`--set data.image.image_size=16` said pydantic's 'Input should be a valid list, got
+    16', leaving the list's form to guess; it now says [16, 16]."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    for command in ("validate", "train"):
+        result = cli(
+            command,
+            "configs/digits_cnn.yaml",
+            "--set",
+            "data.image.image_size=16",
+            *(["--output-dir", tmp_path / "out"] if command == "train" else []),
+        )
+        assert_one_line_error(
+            result,
+            "data.image.image_size: Input should be a list of two positive sizes, "
+            "[height, width], got 16; for square images write [16, 16]",
+        )
+    assert_nothing_written(tmp_path / "out")

@@ -244,11 +244,28 @@ def _column_text(value: Any) -> Any:
 ColumnName = Annotated[str, BeforeValidator(_column_text)]
 
 
+def _image_size_pair(value: Any) -> Any:
+    """A single whole number for ``image_size`` (``--set data.image.image_size=16``) refused
+    with the pair meant: pydantic's "Input should be a valid list, got 16" left the form of
+    the list to guess. Not read as a square on purpose: Keras takes (height, width)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        square = f"; for square images write [{value}, {value}]" if value > 0 else ""
+        raise ValueError(
+            f"Input should be a list of two positive sizes, [height, width], got {value}{square}"
+        )
+    return value
+
+
 class ImageConfig(Strict):
     """How images are read, following ``keras.utils.image_dataset_from_directory``."""
 
     column: ColumnName | None = None  # a CSV/Parquet column of image paths
-    image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] | None = None
+    image_size: (
+        Annotated[
+            list[PositiveInt], Field(min_length=2, max_length=2), BeforeValidator(_image_size_pair)
+        ]
+        | None
+    ) = None
     color_mode: Literal["rgb", "grayscale", "rgba"] = "rgb"
     interpolation: Literal[
         "bilinear",
