@@ -62,3 +62,42 @@ def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
     truth = frame["y"].iloc[100:].to_numpy()
     rmse = float(np.sqrt(np.mean((truth - predicted["rows.csv"]) ** 2)))
     np.testing.assert_allclose(json.loads(result.stdout)["metrics"]["rmse"], rmse, rtol=1e-4)
+
+
+def test_two_blank_header_names_are_read_alike_in_memory_and_streamed(tmp_path):
+    """A header with two blank names (',,a,b,...') was refused in memory ("has the column ''
+    twice") but read streamed as 'Unnamed: 0', 'Unnamed: 1'. Both now read it as pandas'
+    read_csv names it, the reference, and train on the same features."""
+    rng = np.random.default_rng(3)
+    rows = 120
+    frame = pd.DataFrame(
+        {
+            "i": np.arange(rows),
+            "j": np.arange(rows) * 2,
+            "a": rng.normal(size=rows).round(3),
+            "b": rng.normal(size=rows).round(3),
+        }
+    )
+    frame["y"] = (frame["a"] - frame["b"]).round(3)
+    source = tmp_path / "data.csv"
+    frame.rename(columns={"i": "", "j": ""}).to_csv(source, index=False)
+    assert source.read_text().startswith(",,a,b,y\n")
+    expected = [name for name in pd.read_csv(source).columns if name != "y"]
+    assert expected == ["Unnamed: 0", "Unnamed: 1", "a", "b"]
+
+    for streaming in (False, True):
+        config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
+        config["data"].pop("synthetic")
+        path = tmp_path / f"config-{streaming}.yaml"
+        path.write_text(json.dumps(config))
+        validated = run_cli("validate", path)
+        assert validated.returncode == 0, validated.stderr
+        result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'r'}")
+        assert result.returncode == 0, result.stderr
+        run = Path(result.stdout.strip().splitlines()[-1])
+        spec = json.loads((run / "preprocessing.json").read_text())
+        assert [f["name"] for f in spec["numeric"]] == expected, streaming
+        out = tmp_path / f"p-{streaming}.csv"
+        result = run_cli("predict", run, "--input", source, "--output", out)
+        assert result.returncode == 0, result.stderr
+        assert len(pd.read_csv(out)) == rows

@@ -218,13 +218,15 @@ def read_table(
 
 
 def _check_header(path: Path, label: str) -> None:
-    """The CSV header as written (pandas renames a repeated name 'a.1'), checked."""
+    """The CSV header as written (pandas renames a repeated name 'a.1'), checked, its blank
+    names as pandas names them ('Unnamed: N' by position): two blank names were refused as
+    "'' twice", which the Arrow readers (streamed training, predict) accept by those names."""
     import csv
 
-    from toolkit.data.streaming.files import header_problem
+    from toolkit.data.streaming.files import header_problem, pandas_header
 
     with io.TextIOWrapper(open_csv_bytes(path), encoding="utf-8-sig", newline="") as handle:
-        problem = header_problem(next(csv.reader(handle), []))
+        problem = header_problem(pandas_header(next(csv.reader(handle), [])))
     if problem:
         raise DataError(f"{label} {path} {problem}")
 
