@@ -814,6 +814,8 @@ def _label_tokens(values: pd.Series) -> np.ndarray:
     written without the decimal point."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)
+    if pd.api.types.is_datetime64_dtype(values.dtype):  # tz-naive; str() names the zone
+        return _datetime_tokens(values)
     if pd.api.types.infer_dtype(values, skipna=False) == "string":
         # The common case, without a Python loop; rows share one object per distinct value
         # (8 bytes a row instead of a string object each).
@@ -823,6 +825,23 @@ def _label_tokens(values: pd.Series) -> np.ndarray:
         [str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values],
         dtype=object,
     )
+
+
+def _datetime_tokens(values: pd.Series) -> np.ndarray:
+    """Dates and times (a Parquet file's datetime64 column) as the text a CSV file holds:
+    '2020-01-01' for a midnight, as pandas' to_csv writes a column of dates, else
+    '2020-01-02 12:30:00'. str() gave '2020-01-01 00:00:00', which the CSV reads of the same
+    dates ('2020-01-01', read as text) never matched: trained on one format and predicted on
+    the other, every row fell in the unseen bucket. Per value, not per column as pandas
+    writes, so a streamed chunk's tokens do not depend on its other rows; other spellings of
+    the same time ('... 00:00:00.000' of a column with times) are matched by
+    ``_as_read_in_training``."""
+    codes, uniques = pd.factorize(values)
+    texts = [
+        stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else str(stamp)
+        for stamp in pd.DatetimeIndex(uniques)
+    ]
+    return np.asarray([*texts, "NaT"], dtype=object)[codes]  # code -1 (NaT): the last
 
 
 def _token_counts(values: pd.Series, missing: int) -> dict[str, int]:
@@ -864,7 +883,7 @@ def _as_read_in_training(tokens: np.ndarray, vocabulary: list[str]) -> np.ndarra
     unknown = [t for t in pd.unique(tokens) if isinstance(t, str) and t not in known]
     if not unknown:
         return tokens
-    spellings: dict[tuple[str, float | bool], str] = {}
+    spellings: dict[tuple[str, object], str] = {}
     for token in vocabulary:
         value = _spelt_value(token)
         if value is not None:
@@ -884,11 +903,22 @@ BOOLEAN_SPELLINGS = {"True": True, "TRUE": True, "true": True, "False": False}
 BOOLEAN_SPELLINGS |= {"FALSE": False, "false": False}
 
 
-def _spelt_value(text: str) -> tuple[str, float | bool] | None:
-    """The boolean or finite number ``text`` spells, tagged with its kind (True == 1.0 would
-    otherwise make 'true' the category '1'), else None."""
+# An ISO date, or date and time without a zone: '2020-01-01', '2020-01-01 12:30:00.500'.
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?")
+
+
+def _spelt_value(text: str) -> tuple[str, object] | None:
+    """The boolean, finite number or ISO date and time ``text`` spells, tagged with its kind
+    (True == 1.0 would otherwise make 'true' the category '1'), else None. Dates and times:
+    pandas writes a column with times at a common precision ('2020-01-01 00:00:00.000'),
+    which a Parquet file's value of the same time is not spelt as."""
     if text in BOOLEAN_SPELLINGS:
         return ("bool", BOOLEAN_SPELLINGS[text])
+    if _ISO_DATETIME.fullmatch(text):
+        try:
+            return ("datetime", pd.Timestamp(text))
+        except ValueError:  # '2020-13-45'
+            return None
     number = _finite_number(text)
     return None if number is None else ("number", number)
 
