@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, tiny_config, train_via_cli
 
 
 def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
@@ -35,11 +35,7 @@ def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
     for streaming in (False, True):
         config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
         config["data"].pop("synthetic")
-        path = tmp_path / f"config-{streaming}.yaml"
-        path.write_text(json.dumps(config))
-        result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'r'}")
-        assert result.returncode == 0, result.stderr
-        runs[streaming] = result.stdout.strip().splitlines()[-1]
+        runs[streaming] = train_via_cli(tmp_path, config, name=f"config-{streaming}")
         spec = json.loads((Path(runs[streaming]) / "preprocessing.json").read_text())
         assert [f["name"] for f in spec["numeric"]] == ["Unnamed: 0", "a", "b"], streaming
 

@@ -6,12 +6,11 @@ token whatever the format, in memory, streamed and in predict."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import run_cli, tiny_config, train_via_cli
 
 
 def test_dates_from_csv_and_parquet_are_the_same_categories(tmp_path):
@@ -43,11 +42,7 @@ def test_dates_from_csv_and_parquet_are_the_same_categories(tmp_path):
                 training={"epochs": 5, "batch_size": 16},
             )
             config["data"].pop("synthetic")
-            path = tmp_path / f"config-{source.suffix[1:]}-{streaming}.yaml"
-            path.write_text(json.dumps(config))
-            result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'runs'}")
-            assert result.returncode == 0, result.stderr
-            run = Path(result.stdout.strip().splitlines()[-1])
+            run = train_via_cli(tmp_path, config, name=f"config-{source.suffix[1:]}-{streaming}")
             spec = json.loads((run / "preprocessing.json").read_text())
             vocabulary = {f["name"]: f["vocabulary"] for f in spec["categorical"]}
             assert sorted(t for t in vocabulary["day"] if t in expected_days) == expected_days, (
