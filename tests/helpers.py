@@ -10,6 +10,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +80,37 @@ def train_via_cli(tmp_path: Path, config: dict, *, name: str = "config") -> Path
     result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'r'}")
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+def predict_via_cli(run: Path, given: Path, out: Path) -> np.ndarray:
+    """``toolkit predict RUN --input GIVEN --output OUT`` in a fresh process: the CSV's
+    ``prediction`` column, checked to have run without a word of categories never seen."""
+    import pandas as pd
+
+    result = run_cli("predict", run, "--input", given, "--output", out)
+    assert result.returncode == 0, result.stderr
+    assert "never seen" not in result.stderr, result.stderr
+    return pd.read_csv(out)["prediction"].to_numpy()
+
+
+def cli_without_tensorflow(
+    *calls: tuple[list[str | Path], int], unimported: tuple[str, ...] = ("tensorflow", "keras")
+) -> subprocess.CompletedProcess:
+    """Run ``toolkit.cli.main(args)`` for each ``(args, exit_code)`` in one fresh process,
+    checking each exit code and then that none of ``unimported`` was imported (the command
+    answered without starting TensorFlow); the process's output, already checked to exit 0."""
+    lines = ["import sys", "from toolkit.cli import main"]
+    for args, code in calls:
+        lines.append(
+            f"assert main({[str(a) for a in args]!r}) == {code}, {[str(a) for a in args]!r}"
+        )
+    lines.append(f"imported = [m for m in {list(unimported)!r} if m in sys.modules]")
+    lines.append("assert not imported, imported")
+    result = subprocess.run(
+        [sys.executable, "-c", "\n".join(lines)], capture_output=True, text=True, cwd=REPO
+    )
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def start_toolkit(*args: str | Path, stdout: int | None = subprocess.PIPE) -> subprocess.Popen:

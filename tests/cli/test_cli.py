@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, tiny_config
+from tests.helpers import REPO, cli_without_tensorflow, tiny_config
 
 RUN_FILES = [
     "config.yaml",
@@ -27,14 +27,7 @@ RUN_FILES = [
 
 def test_help_and_validate_do_not_import_tensorflow(write_config):
     path = write_config(tiny_config())
-    code = (
-        "import sys\n"
-        "from toolkit.cli import main\n"
-        f"assert main(['validate', {str(path)!r}]) == 0\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
+    result = cli_without_tensorflow((["validate", path], 0))
     assert "valid" in result.stdout
 
 
@@ -505,15 +498,9 @@ def _validate_and_train_refuse(path: Path, expected: str, out: Path) -> None:
     """``toolkit validate`` and ``toolkit train`` both refuse ``path`` with exactly the line
     ``expected``, exit 2, without importing TensorFlow (train checks its data and
     model.init_from before it starts, as validate does). One process runs both."""
-    code = (
-        "import sys\n"
-        "from toolkit.cli import main\n"
-        f"assert main(['validate', {str(path)!r}]) == 2\n"
-        f"assert main(['train', {str(path)!r}, '--output-dir', {str(out)!r}]) == 2\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
+    refused = cli_without_tensorflow(
+        (["validate", path], 2), (["train", path, "--output-dir", out], 2)
     )
-    refused = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert refused.returncode == 0, refused.stderr
     assert refused.stderr == expected * 2 and refused.stdout == ""
 
 

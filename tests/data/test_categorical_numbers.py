@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config, train_via_cli
+from tests.helpers import predict_via_cli, run_cli, tiny_config, train_via_cli
 
 
 def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
@@ -98,10 +98,6 @@ def _same_predictions(run, as_floats, as_ints, tmp_path) -> dict[str, np.ndarray
     without a word of categories never seen; by file name."""
     predicted = {}
     for path in (as_floats, as_ints):
-        out = tmp_path / f"p-{path.name}"
-        result = run_cli("predict", run, "--input", path, "--output", out)
-        assert result.returncode == 0, result.stderr
-        assert "never seen" not in result.stderr, result.stderr
-        predicted[path.name] = pd.read_csv(out)["prediction"].to_numpy()
+        predicted[path.name] = predict_via_cli(run, path, tmp_path / f"p-{path.name}")
     np.testing.assert_allclose(predicted[as_floats.name], predicted[as_ints.name], rtol=1e-6)
     return predicted

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config, train_via_cli
+from tests.helpers import predict_via_cli, tiny_config, train_via_cli
 from toolkit.config.loading import validate_config
 from toolkit.data.prepared import prepare_data
 
@@ -66,10 +66,7 @@ def test_dates_from_csv_and_parquet_are_the_same_categories(tmp_path):
         predicted = {}
         for given in (new_csv, new_parquet):
             out = tmp_path / f"p-{source.suffix[1:]}-{streaming}-{given.suffix[1:]}.csv"
-            result = run_cli("predict", run, "--input", given, "--output", out)
-            assert result.returncode == 0, result.stderr
-            assert "never seen" not in result.stderr, result.stderr
-            predicted[given.suffix] = pd.read_csv(out)["prediction"].to_numpy()
+            predicted[given.suffix] = predict_via_cli(run, given, out)
         np.testing.assert_allclose(
             predicted[".csv"], predicted[".parquet"], rtol=1e-6, err_msg=f"{source} {streaming}"
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config, train_via_cli
+from tests.helpers import predict_via_cli, run_cli, tiny_config, train_via_cli
 
 
 def test_none_and_na_cells_are_missing_to_predict_evaluate_and_streamed_training(tmp_path):
@@ -48,11 +48,7 @@ def test_none_and_na_cells_are_missing_to_predict_evaluate_and_streamed_training
     run = runs[False]
     predicted = {}
     for given in (source, blanks):
-        out = tmp_path / f"p-{given.name}"
-        result = run_cli("predict", run, "--input", given, "--output", out)
-        assert result.returncode == 0, result.stderr
-        assert "never seen" not in result.stderr, result.stderr
-        predicted[given.name] = pd.read_csv(out)["prediction"].to_numpy()
+        predicted[given.name] = predict_via_cli(run, given, tmp_path / f"p-{given.name}")
     np.testing.assert_allclose(predicted["data.csv"], predicted["blanks.csv"], rtol=1e-6)
 
     result = run_cli("evaluate", run, "--data", source)

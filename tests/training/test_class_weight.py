@@ -148,20 +148,10 @@ def test_a_wrong_class_weight_is_one_line_and_no_run(
 def test_a_label_that_is_no_class_is_refused_before_tensorflow_starts(write_config, tmp_path):
     """train read the data, then started TensorFlow (about 3 s of CPU) before refusing a
     class_weight label the target does not hold; the data tells, so it refuses first now."""
-    import subprocess
-    import sys
-
-    from tests.helpers import REPO
+    from tests.helpers import cli_without_tensorflow
 
     path = write_config(_logistic_config(tmp_path, {"yse": 5}))
-    code = (
-        "import sys\n"
-        "from toolkit.cli import main\n"
-        f"assert main(['train', {str(path)!r}]) == 2\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
+    result = cli_without_tensorflow((["train", path], 2))
     assert result.stderr == (
         "toolkit: error: training.class_weight: 'yse' is not a class of target 'churn' "
         "(did you mean 'yes'?); classes: no, yes\n"

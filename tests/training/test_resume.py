@@ -196,12 +196,9 @@ def test_a_refused_resume_imports_no_tensorflow(tmp_path):
     """A resume refused for what its run.json, config or data say (completed, a NaN loss,
     the data changed since) started TensorFlow (about 3 s of CPU) before its one line; the
     refusals come first now, as train's data checks do."""
-    import subprocess
-    import sys
-
     import yaml
 
-    from tests.helpers import REPO
+    from tests.helpers import cli_without_tensorflow
 
     def fake_run(name: str, **record) -> str:
         run = tmp_path / name
@@ -219,21 +216,12 @@ def test_a_refused_resume_imports_no_tensorflow(tmp_path):
             "changed", status="interrupted", data_fingerprint="0123456789abcdef"
         ): "the data of synthetic:regression changed since the run started",
     }
-    code = (
-        "import sys\n"
-        "from toolkit.cli import main\n"
-        f"for run in {list(refusals)!r}:\n"
-        "    assert main(['train', '--resume', run]) == 2, run\n"
-        "imported = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
-        "assert not imported, imported\n"
-    )
 
     def files(root: Path) -> dict[Path, bytes]:
         return {path: path.read_bytes() for path in root.rglob("*") if path.is_file()}
 
     before = files(tmp_path)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
+    result = cli_without_tensorflow(*[(["train", "--resume", run], 2) for run in refusals])
     lines = result.stderr.splitlines()
     assert len(lines) == len(refusals), result.stderr  # one line each
     for line, (run, expected) in zip(lines, refusals.items(), strict=True):

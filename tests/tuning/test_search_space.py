@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, cli_without_tensorflow
 from tests.reliability._support import assert_one_line_error
 from tests.tuning.conftest import sweep_config
 from toolkit.config.loading import load_config, resolve_config, validate_config
@@ -279,16 +276,12 @@ def test_validate_command_checks_the_space_without_tensorflow(write_config, tmp_
     bad = write_config(
         with_space(tmp_path, {"model.dropout": {"choice": [0.0, 1.5]}}), name="bad.yaml"
     )
-    code = (
-        "import sys\n"
-        "from toolkit.cli import main\n"
-        f"assert main(['validate', {str(good)!r}]) == 0\n"
-        f"assert main(['validate', {str(bad)!r}]) == 2\n"
-        f"assert main(['tune', {str(bad)!r}]) == 2\n"
-        "assert 'tensorflow' not in sys.modules and 'keras_tuner' not in sys.modules, 'TF imported'\n"
+    result = cli_without_tensorflow(
+        (["validate", good], 0),
+        (["validate", bad], 2),
+        (["tune", bad], 2),
+        unimported=("tensorflow", "keras_tuner"),
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
     assert "tuner random over 2 paths" in result.stdout
     assert result.stderr.count("value 1.5 gives an invalid config") == 2
     assert not (tmp_path / "out").exists()
