@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -135,16 +136,7 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
     config["training"]["epochs"] = 30
     config["callbacks"]["early_stopping"] = False
     process = _start(write_config(config), tmp_path)
-    deadline = time.monotonic() + 120
-    killed = None
-    while killed is None and time.monotonic() < deadline and process.poll() is None:
-        for latest in (tmp_path / "out").glob(
-            "*/sweep-*/trials/*/trial-*/checkpoints/resume/LATEST"
-        ):
-            if latest.read_text().strip() >= "epoch-000002":
-                killed = latest.parents[2]
-        time.sleep(0.02)
-    assert killed is not None, "no trial reached epoch 2 while the sweep ran"
+    killed = _trial_past_epoch_two(process, tmp_path)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     sweep = killed.parents[2]
@@ -174,6 +166,20 @@ def test_a_trial_killed_mid_run_is_marked_interrupted_on_resume(
     assert sorted(statuses) == ["completed", "interrupted"]
 
 
+def _trial_past_epoch_two(process, tmp_path: Path) -> Path:
+    """The run directory of the sweep's trial once it has saved a resume point of epoch 2
+    (polled while ``process`` runs, for up to two minutes)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        for latest in (tmp_path / "out").glob(
+            "*/sweep-*/trials/*/trial-*/checkpoints/resume/LATEST"
+        ):
+            if latest.read_text().strip() >= "epoch-000002":
+                return latest.parents[2]
+        time.sleep(0.02)
+    raise AssertionError("no trial reached epoch 2 while the sweep ran")
+
+
 def _stop_mid_trial(make_sweep_config, write_config, tmp_path, signum: int):
     """A one-trial sweep stopped by ``signum`` once its trial has saved epoch 2: the sweep
     directory and the trial's run directory."""
@@ -181,16 +187,7 @@ def _stop_mid_trial(make_sweep_config, write_config, tmp_path, signum: int):
     config["training"]["epochs"] = 30
     config["callbacks"]["early_stopping"] = False
     process = start_toolkit("tune", write_config(config))
-    deadline = time.monotonic() + 120
-    stopped = None
-    while stopped is None and time.monotonic() < deadline and process.poll() is None:
-        for latest in (tmp_path / "out").glob(
-            "*/sweep-*/trials/*/trial-*/checkpoints/resume/LATEST"
-        ):
-            if latest.read_text().strip() >= "epoch-000002":
-                stopped = latest.parents[2]
-        time.sleep(0.02)
-    assert stopped is not None, "no trial reached epoch 2 while the sweep ran"
+    stopped = _trial_past_epoch_two(process, tmp_path)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
