@@ -219,6 +219,36 @@ def test_a_set_inside_the_search_space_addresses_a_dotted_path(write_config):
     assert same.tuner.search_space["model.dropout"].choice == [0.5]
 
 
+def test_a_null_search_space_entry_takes_it_out_of_the_search(write_config, tmp_path):
+    """``--set tuner.search_space.model.dropout=null`` (and ``model.dropout: null`` in a config
+    that extends a sweep, and ``None`` from Python) removes that entry; it was refused as "got
+    null", so a shipped sweep could not be narrowed without copying it. A mistyped entry is
+    named with a suggestion."""
+    import toolkit
+
+    space = {
+        "model.hidden.0": {"int": [8, 32], "step": 8},
+        "model.dropout": {"choice": [0.0, 0.1]},
+    }
+    path = write_config(tiny_config(tuner={"search_space": space}), name="sweep.yaml")
+    narrowed = load_config(path, ["tuner.search_space.model.dropout=null"])
+    assert list(narrowed.tuner.search_space) == ["model.hidden.0"]
+    assert list(
+        toolkit.load_config(path, {"tuner.search_space.model.dropout": None}).tuner.search_space
+    ) == ["model.hidden.0"]
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: sweep.yaml\ntuner:\n  search_space:\n    model.dropout: null\n")
+    assert list(load_config(child).tuner.search_space) == ["model.hidden.0"]
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ["tuner.search_space.model.droput=null"])
+    assert str(caught.value) == (
+        "--set tuner.search_space.model.droput=null: the search space has no entry "
+        "'model.droput' to remove (did you mean 'model.dropout'?); entries: model.dropout, "
+        "model.hidden.0"
+    )
+
+
 def _backbone_config(weights: str) -> dict:
     """A tiny binary image config on a MobileNetV3Small backbone with these weights."""
     raw = tiny_config(

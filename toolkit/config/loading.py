@@ -328,6 +328,20 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any, *, label: str) -> 
             )
 
 
+def _remove_search_entry(data: dict[str, Any], entry: str, *, label: str) -> None:
+    """``--set tuner.search_space.model.dropout=null`` takes that entry out of the search, as a
+    null entry in a config that extends another does (the entry's field keeps its value)."""
+    space = (data.get("tuner") or {}).get("search_space")
+    if not isinstance(space, dict) or entry not in space:
+        entries = sorted(space) if isinstance(space, dict) else []
+        raise ConfigError(
+            f"{label}: the search space has no entry '{entry}' to remove"
+            + did_you_mean(entry, entries)
+            + (f"; entries: {', '.join(entries)}" if entries else "")
+        )
+    del space[entry]
+
+
 def _replace_origins(origins: Origins, path: KeyPath, origin: str) -> None:
     """Record an override at ``path``: its value replaces what the files had there, so their
     lines below it are stale and errors inside it name the override."""
@@ -343,8 +357,10 @@ def apply_overrides(
     result = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)
-        # Normalise int keys that address mappings (e.g. a key literally named "0") to strings.
-        set_path(result, path, value, label=f"--set {text}")
+        if value is None and len(path) == 3 and path[:2] == _SEARCH_SPACE:
+            _remove_search_entry(result, path[2], label=f"--set {text}")
+        else:
+            set_path(result, path, value, label=f"--set {text}")
         if origins is not None:
             key = tuple(str(p) if not isinstance(p, int) else p for p in path)
             _replace_origins(origins, key, f"--set {text}")
@@ -737,7 +753,10 @@ def _override_mapping(
         if any(not part.strip() for part in parts):
             raise ConfigError(f"{label}: '{key}' is not a key path like training.epochs")
         path = search_space_path(tuple(int(p) if p.isdigit() else p for p in parts))
-        set_path(result, path, copy.deepcopy(value), label=label)
+        if value is None and len(path) == 3 and path[:2] == _SEARCH_SPACE:
+            _remove_search_entry(result, path[2], label=label)
+        else:
+            set_path(result, path, copy.deepcopy(value), label=label)
         _replace_origins(origins, path, label)
     return result
 

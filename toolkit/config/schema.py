@@ -1577,6 +1577,15 @@ class TunerConfig(Strict):
     max_consecutive_failures: PositiveInt = 5
     search_space: Annotated[dict[str, SearchDimension], Field(min_length=1)]
 
+    @field_validator("search_space", mode="before")
+    @classmethod
+    def _null_entries_removed(cls, value: Any) -> Any:
+        # A config that extends a sweep takes an entry out with `model.dropout: null`; the
+        # merge of the two files leaves the null behind.
+        if isinstance(value, dict):
+            return {key: entry for key, entry in value.items() if entry is not None}
+        return value
+
     @model_validator(mode="after")
     def _max_epochs_is_hyperbands(self) -> TunerConfig:
         # Only Hyperband reads it: a random search with max_epochs 4 trained every trial for
