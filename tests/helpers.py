@@ -248,3 +248,71 @@ def held_out_frame(run):
     for feature in run.spec.categorical:
         columns[feature.name] = features[feature.name][:, 0]
     return pd.DataFrame(columns)
+
+
+# Runs toolkit.cli.main for each call of argv[1] (a JSON list of [arguments, directory]) with
+# file descriptors 1 and 2 on files of its own under argv[2], so each call's output is what
+# the command would write as a process (Python's and TensorFlow's native output alike).
+_CALLS = """
+import json, os, sys, traceback
+from toolkit.cli import main
+
+calls, out = json.loads(sys.argv[1]), sys.argv[2]
+codes, here = [], os.getcwd()
+for index, (arguments, directory) in enumerate(calls):
+    sys.stdout.flush(); sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(f"{out}/{index}.out", "wb") as o, open(f"{out}/{index}.err", "wb") as e:
+        os.dup2(o.fileno(), 1); os.dup2(e.fileno(), 2)
+        try:
+            os.chdir(directory or here)
+            code = main(arguments)
+        except SystemExit as stop:  # argparse's usage errors end with SystemExit(2)
+            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except BaseException:  # as the interpreter shows an uncaught exception: exit 1
+            traceback.print_exc(); code = 1
+        finally:
+            sys.stdout.flush(); sys.stderr.flush()
+            os.chdir(here)
+            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
+            os.close(saved[0]); os.close(saved[1])
+    codes.append(code)
+with open(f"{out}/codes.json", "w") as handle:
+    json.dump(codes, handle)
+"""
+
+
+def cli_in_one_process(
+    *calls: list[str | Path] | tuple[list[str | Path], Path], timeout: float = 600
+) -> list[subprocess.CompletedProcess]:
+    """Each call (``ARGS``, or ``(ARGS, CWD)``) run as ``toolkit.cli.main(ARGS)`` in turn in one
+    fresh process; per call, what ``run_cli(*ARGS)`` gives: its exit code, stdout and stderr.
+    For tests of what commands write and answer, not of a process's start: TensorFlow starts
+    once (about 4 s of CPU) for all of them. Later calls see what earlier ones left behind
+    (files written, modules imported)."""
+    import tempfile
+
+    jobs = []
+    for call in calls:
+        arguments, directory = call if isinstance(call, tuple) else (call, None)
+        jobs.append([[str(a) for a in arguments], None if directory is None else str(directory)])
+    with tempfile.TemporaryDirectory(prefix="cli-calls-") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", _CALLS, json.dumps(jobs), out],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        codes = json.loads(Path(out, "codes.json").read_text())
+        return [
+            subprocess.CompletedProcess(
+                ["toolkit", *arguments],
+                code,
+                Path(out, f"{index}.out").read_text(),
+                Path(out, f"{index}.err").read_text(),
+            )
+            for index, ((arguments, _), code) in enumerate(zip(jobs, codes, strict=True))
+        ]

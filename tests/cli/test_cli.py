@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, cli_without_tensorflow, tiny_config
+from tests.helpers import REPO, cli_in_one_process, cli_without_tensorflow, tiny_config
 
 RUN_FILES = [
     "config.yaml",
@@ -212,56 +212,107 @@ def test_train_writes_the_run_directory_contract(trained_run):
     }
 
 
-def test_evaluate_prints_metrics_in_a_fresh_process(cli, trained_run):
+# The rows each predict test below gives the shared run.
+PREDICT_ROWS = {
+    "labels": pd.DataFrame(
+        {"id": [1001, 1002, 1003], "size": [1.0, 15.0, None], "colour": ["red", "purple", "blue"]}
+    ),
+    "one row": pd.DataFrame({"size": [3.0], "colour": ["red"]}),
+    "ids": pd.DataFrame(
+        {
+            "id": [1001, 1002, -3],
+            "zip": ["02139", "10001", "94105"],  # integers with a leading zero: text
+            "size": [1.0, 15.0, 3.0],
+            "colour": ["red", "blue", "green"],
+        }
+    ),
+    "two rows": pd.DataFrame({"size": [1.0, 15.0], "colour": ["red", "blue"]}),
+    "no colour": pd.DataFrame({"size": [1.0]}),
+}
+
+
+@pytest.fixture(scope="module")
+def answered(trained_run, tmp_path_factory):
+    """The predict and evaluate commands of the tests below on the shared run, run in one
+    fresh process (eleven TensorFlow start-ups were 45 s of CPU): the folder of their files
+    and each command's result by name. The evaluate tests' copies of the run: ``moved``
+    reads the run's rows from another place, ``changed`` reads them with one value changed
+    (the shared run's own file stays as it is)."""
+    import shutil
+
+    root, run_dir, _ = trained_run
+    base = tmp_path_factory.mktemp("answered")
+    for name, rows in PREDICT_ROWS.items():
+        rows.to_csv(base / f"{name}.csv", index=False)
+    frame = pd.read_csv(root / "data.csv")
+    copies = {}
+    for name in ("moved", "changed"):
+        copies[name] = Path(shutil.copytree(run_dir, base / name / "run"))
+        frame.to_csv(base / name / "data.csv", index=False)
+        config = yaml.safe_load((copies[name] / "config.yaml").read_text())
+        config["data"]["source"] = str(base / name / "data.csv")
+        (copies[name] / "config.yaml").write_text(yaml.safe_dump(config))
+    frame.loc[3, "size"] = 99.0
+    frame.to_csv(base / "changed" / "data.csv", index=False)
+
+    def predict(rows: str, output: str, option: str = "--input") -> list:
+        return ["predict", run_dir, option, base / f"{rows}.csv", "--output", base / output]
+
+    calls = {
+        "labels": predict("labels", "labels.out.csv"),
+        "one row": predict("one row", "one-row.out.csv"),
+        "ids parquet": predict("ids", "ids.out.parquet"),
+        "ids csv": predict("ids", "ids.out.csv"),
+        "--input": predict("two rows", "p--input.csv"),
+        "--data": predict("two rows", "p--data.csv", "--data"),
+        "no colour": predict("no colour", "no-colour.out.csv"),
+        "evaluate": ["evaluate", run_dir],
+        "evaluate moved": ["evaluate", copies["moved"]],
+        "evaluate changed": ["evaluate", copies["changed"]],
+        "evaluate changed --data": [
+            "evaluate",
+            copies["changed"],
+            "--data",
+            base / "changed" / "data.csv",
+        ],
+    }
+    results = cli_in_one_process(*calls.values())
+    return base, dict(zip(calls, results, strict=True))
+
+
+def test_evaluate_prints_metrics_in_a_fresh_process(trained_run, answered):
     _, run_dir, _ = trained_run
-    result = cli("evaluate", run_dir)
+    result = answered[1]["evaluate"]
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["split"] == "test"
-    saved = json.loads((__import__("pathlib").Path(run_dir) / "metrics.json").read_text())
+    saved = json.loads((Path(run_dir) / "metrics.json").read_text())
     assert report["metrics"]["accuracy"] == pytest.approx(saved["test"]["accuracy"])
 
 
-def test_evaluate_refuses_a_run_whose_data_changed(cli, trained_run, tmp_path):
+def test_evaluate_refuses_a_run_whose_data_changed(answered):
     """Without --data, evaluate reads the run's file again for its test split: a file changed
     since would be split and scored as another test set, so it is refused (as --resume is)."""
-    import shutil
-    from pathlib import Path
-
     from tests.reliability._support import assert_one_line_error
 
-    # A copy of the run and its data (the shared run's file stays as it is).
-    root, run_dir, _ = trained_run
-    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
-    frame = pd.read_csv(root / "data.csv")
-    frame.to_csv(tmp_path / "data.csv", index=False)
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    config["data"]["source"] = str(tmp_path / "data.csv")
-    (run / "config.yaml").write_text(yaml.safe_dump(config))
-    assert cli("evaluate", run).returncode == 0  # the same rows, elsewhere: still the run's
-    frame.loc[3, "size"] = 99.0
-    frame.to_csv(tmp_path / "data.csv", index=False)
-    result = cli("evaluate", run)
+    base, results = answered
+    # The same rows, elsewhere: still the run's.
+    assert results["evaluate moved"].returncode == 0, results["evaluate moved"].stderr
+    result = results["evaluate changed"]
     assert_one_line_error(
         result,
-        f"the data of {tmp_path / 'data.csv'} changed since the run started",
+        f"the data of {base / 'changed' / 'data.csv'} changed since the run started",
         "its held-out rows cannot be read again; pass --data FILE to score given rows",
     )
     assert result.stdout == ""
     # Rows given with --data are still scored.
-    assert cli("evaluate", run, "--data", tmp_path / "data.csv").returncode == 0
+    assert results["evaluate changed --data"].returncode == 0
 
 
-def test_predict_writes_labels_probabilities_and_carries_ids(cli, trained_run, tmp_path):
-    _, run_dir, _ = trained_run
-    rows = pd.DataFrame(
-        {"id": [1001, 1002, 1003], "size": [1.0, 15.0, None], "colour": ["red", "purple", "blue"]}
-    )
-    rows.to_csv(tmp_path / "rows.csv", index=False)
-    out = tmp_path / "predictions.csv"
-    result = cli("predict", run_dir, "--input", tmp_path / "rows.csv", "--output", out)
-    assert result.returncode == 0, result.stderr
-    predictions = pd.read_csv(out)
+def test_predict_writes_labels_probabilities_and_carries_ids(answered):
+    base, results = answered
+    assert results["labels"].returncode == 0, results["labels"].stderr
+    predictions = pd.read_csv(base / "labels.out.csv")
     assert list(predictions["id"]) == [1001, 1002, 1003]  # ids carried through
     assert set(predictions["prediction"]) <= {"small", "large"}
     # The column names the class its probability is for: the second of the sorted labels.
@@ -296,18 +347,12 @@ def test_predict_imports_neither_scikit_learn_nor_scipy_stats(trained_run, tmp_p
     assert result.stdout.splitlines()[-2:] == ["[]", "1.0"]
 
 
-@pytest.mark.parametrize("rows", [1])  # 2 rows: test_predict_takes_data_like_evaluate
-def test_predict_counts_its_rows_in_words(cli, trained_run, tmp_path, rows):
-    """One row said "wrote 1 predictions"."""
-    _, run_dir, _ = trained_run
-    pd.DataFrame({"size": [3.0, 12.0][:rows], "colour": ["red", "blue"][:rows]}).to_csv(
-        tmp_path / "rows.csv", index=False
-    )
-    out = tmp_path / "predictions.csv"
-    result = cli("predict", run_dir, "--input", tmp_path / "rows.csv", "--output", out)
+def test_predict_counts_its_rows_in_words(answered):
+    """One row said "wrote 1 predictions" (two rows: test_predict_takes_data_like_evaluate)."""
+    base, results = answered
+    result = results["one row"]
     assert result.returncode == 0, result.stderr
-    noun = "prediction" if rows == 1 else "predictions"
-    assert result.stderr == f"wrote {rows} {noun} to {out}\n"
+    assert result.stderr == f"wrote 1 prediction to {base / 'one-row.out.csv'}\n"
 
 
 def test_counted_puts_the_noun_in_the_number_it_takes():
@@ -318,36 +363,23 @@ def test_counted_puts_the_noun_in_the_number_it_takes():
     assert counted(3, "class", "classes") == "3 classes"
 
 
-def test_predict_to_parquet_keeps_integer_ids_integers(cli, trained_run, tmp_path):
+def test_predict_to_parquet_keeps_integer_ids_integers(answered):
     """CSV input is read as text (so the CSV output writes ids back as they were); the
     Parquet output had every carried column as strings, integer ids included."""
-    _, run_dir, _ = trained_run
-    rows = pd.DataFrame(
-        {
-            "id": [1001, 1002, -3],
-            "zip": ["02139", "10001", "94105"],  # integers with a leading zero: text
-            "size": [1.0, 15.0, 3.0],
-            "colour": ["red", "blue", "green"],
-        }
-    )
-    rows.to_csv(tmp_path / "rows.csv", index=False)
-    written = {}
+    base, results = answered
     for suffix in ("parquet", "csv"):
-        out = tmp_path / f"predictions.{suffix}"
-        result = cli("predict", run_dir, "--input", tmp_path / "rows.csv", "--output", out)
-        assert result.returncode == 0, result.stderr
-        written[suffix] = out
+        assert results[f"ids {suffix}"].returncode == 0, results[f"ids {suffix}"].stderr
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(written["parquet"])
+    schema = pq.read_schema(base / "ids.out.parquet")
     assert schema.field("id").type == pa.int64()
     assert schema.field("zip").type in (pa.string(), pa.large_string())
-    predictions = pd.read_parquet(written["parquet"])
+    predictions = pd.read_parquet(base / "ids.out.parquet")
     assert predictions["id"].tolist() == [1001, 1002, -3]
     assert predictions["zip"].tolist() == ["02139", "10001", "94105"]
     # The CSV output still writes the input's text back unchanged.
-    lines = written["csv"].read_text().splitlines()
+    lines = (base / "ids.out.csv").read_text().splitlines()
     assert [line.split(",")[:2] for line in lines[1:]] == [
         ["1001", "02139"],
         ["1002", "10001"],
@@ -355,32 +387,25 @@ def test_predict_to_parquet_keeps_integer_ids_integers(cli, trained_run, tmp_pat
     ]
 
 
-def test_predict_takes_data_like_evaluate(cli, trained_run, tmp_path):
+def test_predict_takes_data_like_evaluate(answered):
     # evaluate reads its rows from --data; predict takes the same option as --input.
-    _, run_dir, _ = trained_run
-    pd.DataFrame({"size": [1.0, 15.0], "colour": ["red", "blue"]}).to_csv(
-        tmp_path / "rows.csv", index=False
-    )
-    outputs = {}
+    base, results = answered
     for option in ("--input", "--data"):
-        outputs[option] = tmp_path / f"p{option}.csv"
-        result = cli("predict", run_dir, option, tmp_path / "rows.csv", "--output", outputs[option])
+        result = results[option]
         assert result.returncode == 0, result.stderr
         # Two rows are counted in the plural (one, in test_predict_counts_its_rows_in_words).
-        assert result.stderr == f"wrote 2 predictions to {outputs[option]}\n"
-    pd.testing.assert_frame_equal(pd.read_csv(outputs["--data"]), pd.read_csv(outputs["--input"]))
-    assert len(pd.read_csv(outputs["--data"])) == 2
+        assert result.stderr == f"wrote 2 predictions to {base / f'p{option}.csv'}\n"
+    written = {option: pd.read_csv(base / f"p{option}.csv") for option in ("--input", "--data")}
+    pd.testing.assert_frame_equal(written["--data"], written["--input"])
+    assert len(written["--data"]) == 2
 
 
-def test_predict_names_a_missing_column(cli, trained_run, tmp_path):
-    _, run_dir, _ = trained_run
-    pd.DataFrame({"size": [1.0]}).to_csv(tmp_path / "rows.csv", index=False)
-    result = cli(
-        "predict", run_dir, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"
-    )
+def test_predict_names_a_missing_column(answered):
+    base, results = answered
+    result = results["no colour"]
     assert result.returncode == 2
     assert "feature column 'colour' is not in the data" in result.stderr
-    assert not (tmp_path / "p.csv").exists()
+    assert not (base / "no-colour.out.csv").exists()
 
 
 @pytest.mark.slow
