@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, cli_in_one_process
 from tests.image_data import patterned_images, write_class_folder, write_keras_mnist
 
 
@@ -122,171 +122,217 @@ def test_predictions_take_raw_images(mnist_run, tmp_path):
     assert list(predicted["prediction"].astype(str)) == [str(i) for i in expected.argmax(axis=1)]
 
 
-def test_a_flat_folder_gives_one_row_per_image_with_its_file(folder_run, cli, tmp_path):
+def _save_images(directory: Path, count: int, seed: int) -> np.ndarray:
+    """``count`` patterned images as ``directory/photo<i>.png``; the images."""
+    from PIL import Image
+
+    images, _ = patterned_images(count, seed=seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(directory / f"photo{index}.png")
+    return images
+
+
+@pytest.fixture(scope="module")
+def folder_answers(folder_run, tmp_path_factory):
+    """The predict and evaluate commands of the folder run's tests below, each on the files
+    its test names, run in one fresh process (seven TensorFlow start-ups and nine refusals
+    were 40 s of CPU): the folder of those files and each command's result by name."""
+    import shutil
+
+    from PIL import Image
+
+    folder, run_dir = folder_run
+    base = tmp_path_factory.mktemp("folder-answers")
+    # A flat folder: five images, the first again under another name, and a text file.
+    images = _save_images(base / "flat", 5, seed=9)
+    Image.fromarray(images[0]).save(base / "flat" / "again.png")
+    (base / "flat" / "notes.txt").write_text("not an image: skipped")
+    # Globs, given from the current directory: of images only, and matching a text file too.
+    _save_images(base / "glob" / "new", 3, seed=5)
+    shutil.copytree(base / "glob", base / "mixed")
+    (base / "mixed" / "new" / "notes.txt").write_text("not an image")
+    # One image file.
+    Image.fromarray(patterned_images(1, seed=11)[0][0]).save(base / "photo.png")
+    # A CSV of image paths, one relative to the CSV's folder; one under another column name.
+    (base / "lists").mkdir()
+    relative = os.path.relpath(folder / "cat" / "000.png", base / "lists")
+    absolute = str(folder / "dog" / "001.png")
+    pd.DataFrame({"file": [relative, absolute], "id": ["a", "b"]}).to_csv(
+        base / "lists" / "new.csv", index=False
+    )
+    pd.DataFrame({"path": [str(folder / "cat" / "000.png")], "target": ["cat"]}).to_csv(
+        base / "paths.csv", index=False
+    )
+    # A class folder of one class; the same with an image beside the class folder.
+    shutil.copytree(folder / "dog", base / "dogs" / "dog")
+    shutil.copytree(folder / "dog", base / "loose" / "dog")
+    shutil.copy(folder / "cat" / "000.png", base / "loose" / "loose.png")
+    # An .npz whose x has no rows.
+    empty = base / "empty.npz"
+    np.savez(empty, x=np.zeros((0, 16, 16, 3), np.uint8), y=np.array([], dtype=str))
+
+    def predict(given: str | Path, output: str) -> list:
+        return ["predict", run_dir, "--input", given, "--output", output]
+
+    calls = {
+        "flat": predict(base / "flat", base / "flat.csv"),
+        "glob": (predict("new/*.png", "p.csv"), base / "glob"),
+        "evaluate glob": (["evaluate", run_dir, "--data", "new/*.png"], base / "glob"),
+        "mixed glob": (predict("new/*", "q.csv"), base / "mixed"),
+        "photo": predict(base / "photo.png", base / "one.csv"),
+        "evaluate photo": ["evaluate", run_dir, "--data", base / "photo.png"],
+        "paths": predict(base / "lists" / "new.csv", base / "paths.out.csv"),
+        "predict path column": predict(base / "paths.csv", base / "predict.csv"),
+        "evaluate path column": ["evaluate", run_dir, "--data", base / "paths.csv"],
+        "dogs": predict(base / "dogs", base / "dogs.csv"),
+        "evaluate dogs": ["evaluate", run_dir, "--data", base / "dogs"],
+        "loose": predict(base / "loose", base / "loose.csv"),
+        "evaluate folder": ["evaluate", run_dir, "--data", folder],
+        "evaluate empty": ["evaluate", run_dir, "--data", empty],
+        "predict empty": predict(empty, base / "empty.csv"),
+        "train empty": [
+            "train",
+            REPO / "configs" / "digits_cnn.yaml",
+            "--set",
+            f"data.source={empty}",
+            "--set",
+            f"output_dir={base / 'runs'}",
+        ],
+    }
+    results = cli_in_one_process(*calls.values())
+    return base, dict(zip(calls, results, strict=True))
+
+
+def _probability_of_dog(run_dir: Path, images: np.ndarray) -> np.ndarray:
+    """The saved model's probability of the second class (dog) for ``images``."""
+    from toolkit.models.saving import load_model
+
+    logits = load_model(run_dir / "model.keras").predict(
+        {"image": images.astype("float32")}, verbose=0
+    )[:, 0]
+    return 1 / (1 + np.exp(-logits))
+
+
+def test_a_flat_folder_gives_one_row_per_image_with_its_file(folder_run, folder_answers):
     """A fresh process gives the probabilities the saved model gives in this one;
     augmentation (on in training) is not in the saved model, so two predictions of one image
     agree."""
-    from PIL import Image
-
     from toolkit.models.saving import load_model
 
     _, run_dir = folder_run
-    images, _ = patterned_images(5, seed=9)
-    new = tmp_path / "new"
-    new.mkdir()
-    for index, image in enumerate(images):
-        Image.fromarray(image).save(new / f"photo{index}.png")
-    Image.fromarray(images[0]).save(new / "again.png")
-    (new / "notes.txt").write_text("not an image: skipped")
-    result = cli("predict", run_dir, "--input", new, "--output", tmp_path / "p.csv")
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_csv(tmp_path / "p.csv")
+    base, results = folder_answers
+    assert results["flat"].returncode == 0, results["flat"].stderr
+    predicted = pd.read_csv(base / "flat.csv")
     files = [Path(f).name for f in predicted["file"]]
     assert files == ["again.png", *(f"photo{i}.png" for i in range(5))]
     model = load_model(run_dir / "model.keras")
     assert not any("random" in type(layer).__name__.lower() for layer in model.layers)
-    logits = model.predict({"image": images.astype("float32")}, verbose=0)[:, 0]
+    images, _ = patterned_images(5, seed=9)
     positive = predicted["probability_dog"]  # the second class in sorted order
-    np.testing.assert_allclose(positive[1:], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    np.testing.assert_allclose(positive[1:], _probability_of_dog(run_dir, images), atol=1e-6)
     assert positive[0] == positive[1]
 
 
-def test_a_glob_of_images_is_predicted_as_its_files(folder_run, cli, tmp_path):
+def test_a_glob_of_images_is_predicted_as_its_files(folder_run, folder_answers):
     """``--input 'new/*.png'`` (what the help's "glob of rows" invites on an image run) was
     read as a glob of tables and refused as "not found". Now one row per matched file, as
     written from the current directory, each with the saved model's probability; evaluate
     on it, and a glob that also matches other files, are one line each."""
-    from PIL import Image
-
-    from toolkit.models.saving import load_model
-
     _, run_dir = folder_run
-    images, _ = patterned_images(3, seed=5)
-    new = tmp_path / "new"
-    new.mkdir()
-    for index, image in enumerate(images):
-        Image.fromarray(image).save(new / f"photo{index}.png")
-    result = cli("predict", run_dir, "--input", "new/*.png", "--output", "p.csv", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_csv(tmp_path / "p.csv")
+    base, results = folder_answers
+    assert results["glob"].returncode == 0, results["glob"].stderr
+    predicted = pd.read_csv(base / "glob" / "p.csv")
     assert list(predicted["file"]) == [f"new/photo{i}.png" for i in range(3)]
-    logits = load_model(run_dir / "model.keras").predict(
-        {"image": images.astype("float32")}, verbose=0
-    )[:, 0]
-    np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    images, _ = patterned_images(3, seed=5)
+    np.testing.assert_allclose(
+        predicted["probability_dog"], _probability_of_dog(run_dir, images), atol=1e-6
+    )
 
-    evaluated = cli("evaluate", run_dir, "--data", "new/*.png", cwd=tmp_path)
+    evaluated = results["evaluate glob"]
     assert evaluated.returncode == 2
     assert evaluated.stderr.strip().splitlines() == [
         "toolkit: error: --data new/*.png names image files, with no labels; evaluation "
         "needs a class folder, a .csv/.parquet file of image paths with the target column, "
         "or an .npz with y"
     ]
-    (new / "notes.txt").write_text("not an image")
-    mixed = cli("predict", run_dir, "--input", "new/*", "--output", "q.csv", cwd=tmp_path)
-    assert mixed.returncode == 2 and not (tmp_path / "q.csv").exists()
+    mixed = results["mixed glob"]
+    assert mixed.returncode == 2 and not (base / "mixed" / "q.csv").exists()
     assert mixed.stderr.strip().splitlines() == [
         "toolkit: error: --input file new/* matches image files and 1 other file "
         "(new/notes.txt); give a glob of images only"
     ]
 
 
-def test_one_image_file_is_predicted_as_one_row(folder_run, cli, tmp_path):
+def test_one_image_file_is_predicted_as_one_row(folder_run, folder_answers):
     """``--input photo.png`` gives the row the saved model gives that image; ``evaluate`` on
     it says it has no label, in one line."""
-    from PIL import Image
-
-    from toolkit.models.saving import load_model
-
     _, run_dir = folder_run
+    base, results = folder_answers
+    assert results["photo"].returncode == 0, results["photo"].stderr
+    predicted = pd.read_csv(base / "one.csv")
+    assert list(predicted["file"]) == [str(base / "photo.png")]
     images, _ = patterned_images(1, seed=11)
-    photo = tmp_path / "photo.png"
-    Image.fromarray(images[0]).save(photo)
-    result = cli("predict", run_dir, "--input", photo, "--output", tmp_path / "one.csv")
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_csv(tmp_path / "one.csv")
-    assert list(predicted["file"]) == [str(photo)]
-    logits = load_model(run_dir / "model.keras").predict(
-        {"image": images.astype("float32")}, verbose=0
-    )[:, 0]
-    np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    np.testing.assert_allclose(
+        predicted["probability_dog"], _probability_of_dog(run_dir, images), atol=1e-6
+    )
 
-    evaluated = cli("evaluate", run_dir, "--data", photo)
+    evaluated = results["evaluate photo"]
     assert evaluated.returncode == 2 and evaluated.stdout == ""
     (line,) = evaluated.stderr.strip().splitlines()
     assert line.startswith("toolkit: error: --data") and "is one image, with no label" in line
 
 
-def test_a_csv_of_image_paths_carries_the_paths_as_it_wrote_them(folder_run, cli, tmp_path):
+def test_a_csv_of_image_paths_carries_the_paths_as_it_wrote_them(folder_run, folder_answers):
     """Relative paths are taken from the CSV's folder to find the files, but the output
     held them resolved ('<csv folder>/../pets/cat/000.png') instead of the CSV's text."""
     from PIL import Image
 
-    from toolkit.models.saving import load_model
-
     folder, run_dir = folder_run
-    listed = tmp_path / "lists"
-    listed.mkdir()
+    base, results = folder_answers
+    listed = base / "lists"
     relative = os.path.relpath(folder / "cat" / "000.png", listed)  # ../../.../pets/cat/000.png
     absolute = str(folder / "dog" / "001.png")
-    pd.DataFrame({"file": [relative, absolute], "id": ["a", "b"]}).to_csv(
-        listed / "new.csv", index=False
-    )
-    out = tmp_path / "p.csv"
-    result = cli("predict", run_dir, "--input", listed / "new.csv", "--output", out)
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_csv(out)
+    assert results["paths"].returncode == 0, results["paths"].stderr
+    predicted = pd.read_csv(base / "paths.out.csv")
     assert list(predicted["file"]) == [relative, absolute]
     assert list(predicted["id"]) == ["a", "b"]
     images = np.stack([np.asarray(Image.open(p)) for p in (listed / relative, absolute)])
-    logits = load_model(run_dir / "model.keras").predict(
-        {"image": images.astype("float32")}, verbose=0
-    )[:, 0]
-    np.testing.assert_allclose(predicted["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    np.testing.assert_allclose(
+        predicted["probability_dog"], _probability_of_dog(run_dir, images), atol=1e-6
+    )
 
 
-def test_a_csv_without_the_runs_path_column_is_one_line(folder_run, cli, tmp_path):
+def test_a_csv_without_the_runs_path_column_is_one_line(folder_answers):
     """A CSV of paths under another column name ('path' where a folder run reads 'file')
     ended predict and evaluate in a pandas KeyError traceback."""
-    folder, run_dir = folder_run
-    listed = tmp_path / "new.csv"
-    pd.DataFrame({"path": [str(folder / "cat" / "000.png")], "target": ["cat"]}).to_csv(
-        listed, index=False
-    )
-    for command, option in (("predict", "--input"), ("evaluate", "--data")):
-        out = tmp_path / f"{command}.csv"
-        extra = ("--output", out) if command == "predict" else ()
-        result = cli(command, run_dir, option, listed, *extra)
+    base, results = folder_answers
+    for command in ("predict", "evaluate"):
+        result = results[f"{command} path column"]
         assert result.returncode == 2, result.stderr
-        assert not out.exists()
         (line,) = result.stderr.strip().splitlines()
         assert line.endswith(
-            f"{listed} has no column 'file' of image paths, the column this run reads; "
-            "columns: path, target"
+            f"{base / 'paths.csv'} has no column 'file' of image paths, the column this run "
+            "reads; columns: path, target"
         ), line
+    assert not (base / "predict.csv").exists()
 
 
-def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_run, cli, tmp_path):
+def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_answers):
     """New images need not span two classes (a training rule: 'a classifier needs at least
     2' refused a folder holding only dog/); loose images beside class folders, which were
     left out, are refused in one line."""
-    import shutil
-
-    folder, run_dir = folder_run
-    dogs = tmp_path / "dogs"
-    shutil.copytree(folder / "dog", dogs / "dog")
-    result = cli("predict", run_dir, "--input", dogs, "--output", tmp_path / "p.csv")
-    assert result.returncode == 0, result.stderr
-    predicted = pd.read_csv(tmp_path / "p.csv")
+    base, results = folder_answers
+    assert results["dogs"].returncode == 0, results["dogs"].stderr
+    predicted = pd.read_csv(base / "dogs.csv")
     assert len(predicted) == 16 and set(predicted["target"]) == {"dog"}
-    evaluated = cli("evaluate", run_dir, "--data", dogs)
+    evaluated = results["evaluate dogs"]
     assert evaluated.returncode == 0, evaluated.stderr
     accuracy = json.loads(evaluated.stdout)["metrics"]["accuracy"]
     assert accuracy == pytest.approx((predicted["prediction"] == "dog").mean())
 
-    shutil.copy(folder / "cat" / "000.png", dogs / "loose.png")
-    refused = cli("predict", run_dir, "--input", dogs, "--output", tmp_path / "q.csv")
-    assert refused.returncode == 2 and not (tmp_path / "q.csv").exists()
+    refused = results["loose"]
+    assert refused.returncode == 2 and not (base / "loose.csv").exists()
     (line,) = refused.stderr.strip().splitlines()
     assert line.endswith(
         "holds 1 image directly beside class sub-folders; give a flat folder "
@@ -294,7 +340,7 @@ def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_ru
     )
 
 
-def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
+def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, folder_answers):
     """The accuracy of a fresh process equals scikit-learn's on this process's predictions
     of the folder's images against their sub-folder names."""
     from sklearn.metrics import accuracy_score, recall_score
@@ -306,7 +352,7 @@ def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
     from toolkit.models.saving import load_model
 
     folder, run_dir = folder_run
-    evaluated = cli("evaluate", run_dir, "--data", folder)
+    evaluated = folder_answers[1]["evaluate folder"]
     assert evaluated.returncode == 0, evaluated.stderr
     scores = json.loads(evaluated.stdout)["metrics"]
     config = load_config(run_dir / "config.yaml")
@@ -320,35 +366,20 @@ def test_evaluate_on_a_class_folder_scores_its_labels(folder_run, cli):
     np.testing.assert_allclose([per_class["cat"], per_class["dog"]], recall)
 
 
-def test_an_npz_without_rows_is_one_line_for_evaluate_predict_and_train(folder_run, cli, tmp_path):
+def test_an_npz_without_rows_is_one_line_for_evaluate_predict_and_train(folder_answers):
     """An .npz whose x has 0 rows: evaluate ended in a ValueError traceback ('no rows to
     evaluate'), predict wrote an empty predictions file, and train said 'found 0 classes';
     an empty table says 'has no rows' for each."""
     from tests.reliability._support import assert_nothing_written, assert_one_line_error
 
-    _, run_dir = folder_run
-    empty = tmp_path / "empty.npz"
-    np.savez(empty, x=np.zeros((0, 16, 16, 3), np.uint8), y=np.array([], dtype=str))
-    expected = f"{empty} has no rows (x has shape (0, 16, 16, 3))"
-    assert assert_one_line_error(cli("evaluate", run_dir, "--data", empty)).endswith(
-        f"--data {expected}"
-    )
-    output = tmp_path / "predictions.csv"
-    line = assert_one_line_error(cli("predict", run_dir, "--input", empty, "--output", output))
-    assert line.endswith(expected) and not output.exists()
-    out = tmp_path / "runs"
-    line = assert_one_line_error(
-        cli(
-            "train",
-            REPO / "configs" / "digits_cnn.yaml",
-            "--set",
-            f"data.source={empty}",
-            "--set",
-            f"output_dir={out}",
-        )
-    )
+    base, results = folder_answers
+    expected = f"{base / 'empty.npz'} has no rows (x has shape (0, 16, 16, 3))"
+    assert assert_one_line_error(results["evaluate empty"]).endswith(f"--data {expected}")
+    line = assert_one_line_error(results["predict empty"])
+    assert line.endswith(expected) and not (base / "empty.csv").exists()
+    line = assert_one_line_error(results["train empty"])
     assert line.endswith(f"data.source {expected}")
-    assert_nothing_written(out)
+    assert_nothing_written(base / "runs")
 
 
 def test_the_report_shows_per_class_accuracy_and_the_confidently_wrong_images(folder_run):
@@ -363,7 +394,7 @@ def test_the_report_shows_per_class_accuracy_and_the_confidently_wrong_images(fo
     assert "## Per-class accuracy" in text and "confidently_wrong.png" in text
 
 
-def test_a_float_npz_in_0_1_is_taken_in_its_range_and_predict_warns_of_0_255(cli, tmp_path):
+def test_a_float_npz_in_0_1_is_taken_in_its_range_and_predict_warns_of_0_255(tmp_path):
     """Float pixels in [0, 1] were rescaled as 0..255 (value_range [0, 255] in
     preprocessing.json, near-black images, accuracy at chance). Now their range is inferred:
     predictions equal a NumPy forward pass on the pixels as they are; pixels given to the run
@@ -396,8 +427,11 @@ def test_a_float_npz_in_0_1_is_taken_in_its_range_and_predict_warns_of_0_255(cli
     hidden = np.maximum(pixels.reshape(32, -1) @ w1 + b1, 0.0)
     expected = 1.0 / (1.0 + np.exp(-(hidden @ w2 + b2)[:, 0]))
     np.savez(tmp_path / "new.npz", x=pixels)
-    result = cli(
-        "predict", run_dir, "--input", tmp_path / "new.npz", "--output", tmp_path / "p.csv"
+    np.savez(tmp_path / "bytes.npz", x=pixels * 255.0)
+    # Both predictions in one fresh process: one TensorFlow start-up.
+    result, bytes_result = cli_in_one_process(
+        ["predict", run_dir, "--input", tmp_path / "new.npz", "--output", tmp_path / "p.csv"],
+        ["predict", run_dir, "--input", tmp_path / "bytes.npz", "--output", tmp_path / "q.csv"],
     )
     assert result.returncode == 0, result.stderr
     assert "warning" not in result.stderr
@@ -406,10 +440,7 @@ def test_a_float_npz_in_0_1_is_taken_in_its_range_and_predict_warns_of_0_255(cli
         predicted.filter(like="probability").to_numpy()[:, -1], expected, atol=1e-5
     )
 
-    np.savez(tmp_path / "bytes.npz", x=pixels * 255.0)
-    result = cli(
-        "predict", run_dir, "--input", tmp_path / "bytes.npz", "--output", tmp_path / "q.csv"
-    )
+    result = bytes_result
     assert result.returncode == 0, result.stderr
     assert (
         "toolkit: warning: images: 32 of 32 rows hold pixels far outside the run's value "
