@@ -17,7 +17,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import hold_lock, kill_mid_run, run_cli, snapshot, start_train, tiny_config
+from tests.helpers import (
+    cli_in_one_process,
+    hold_lock,
+    kill_mid_run,
+    run_cli,
+    snapshot,
+    start_train,
+    tiny_config,
+)
 from tests.tuning.conftest import sweep_config
 
 DATA_URI = re.compile(r'<img alt="([^"]+)"[^>]*src="data:image/png;base64,([^"]+)"')
@@ -47,8 +55,26 @@ def _seed_runs(group: Path) -> list[Path]:
     return [group / run for run in record["runs"]]
 
 
-def _report(directory: Path) -> tuple[str, str]:
-    result = run_cli("report", directory)
+@pytest.fixture(scope="module")
+def repeat_answers(repeat_group, tmp_path_factory) -> dict:
+    """``toolkit report`` of the group's first seed run, then of the group (which links the
+    seed's report), and ``toolkit compare`` of its two seed runs into ``comparison``: run in
+    one fresh process (the report's imports, 2 s of CPU, start once for the three); each
+    command's result by name."""
+    first, second = _seed_runs(repeat_group)
+    out = tmp_path_factory.mktemp("compare") / "comparison"
+    calls = {
+        "first": ["report", first],
+        "group": ["report", repeat_group],
+        "compare": ["compare", first, second, "--output", out],
+    }
+    return dict(zip(calls, cli_in_one_process(*calls.values()), strict=True))
+
+
+def _report(directory: Path, result=None) -> tuple[str, str]:
+    """The report ``toolkit report DIRECTORY`` wrote (run here unless its ``result`` is
+    given): its HTML and Markdown."""
+    result = run_cli("report", directory) if result is None else result
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(directory / "report.html"), str(directory / "report.md")]
     return (directory / "report.html").read_text(), (directory / "report.md").read_text()
@@ -78,9 +104,9 @@ def _check_images_and_links(directory: Path, page: str, markdown: str) -> None:
 
 
 @pytest.mark.slow
-def test_report_of_a_trained_run(repeat_group):
+def test_report_of_a_trained_run(repeat_group, repeat_answers):
     run = _seed_runs(repeat_group)[0]
-    page, markdown = _report(run)
+    page, markdown = _report(run, repeat_answers["first"])
     metrics = json.loads((run / "metrics.json").read_text())
     rows = _rows(page)
     assert rows["metric"] == ["train", "validation", "test"]
@@ -107,10 +133,10 @@ def test_report_of_a_trained_run(repeat_group):
 
 
 @pytest.mark.slow
-def test_report_of_a_repeat_group_links_its_seeds(repeat_group):
+def test_report_of_a_repeat_group_links_its_seeds(repeat_group, repeat_answers):
     first, second = _seed_runs(repeat_group)
-    _report(first)  # only the first seed has a report to link to
-    page, markdown = _report(repeat_group)
+    _report(first, repeat_answers["first"])  # only the first seed has a report to link to
+    page, markdown = _report(repeat_group, repeat_answers["group"])
     rmse = [json.loads((r / "metrics.json").read_text())["test"]["rmse"] for r in (first, second)]
     expected = f"{np.mean(rmse):.4g} ± {np.std(rmse, ddof=1):.4g}"
     assert "Metrics (mean ± std over 2 seeds)" in page
@@ -124,12 +150,12 @@ def test_report_of_a_repeat_group_links_its_seeds(repeat_group):
 
 
 @pytest.mark.slow
-def test_compare_two_runs(repeat_group, tmp_path):
+def test_compare_two_runs(repeat_group, repeat_answers):
     first, second = _seed_runs(repeat_group)
-    out = tmp_path / "comparison"
-    result = run_cli("compare", first, second, "--output", out)
+    result = repeat_answers["compare"]
     assert result.returncode == 0, result.stderr
     *table, printed_out = result.stdout.strip().splitlines()
+    out = Path(result.args[result.args.index("--output") + 1])
     assert Path(printed_out) == out
     lines = {line.split()[0]: line.split()[1:] for line in table}
     assert lines["key"] == [first.name, second.name]
@@ -374,6 +400,8 @@ def test_report_of_a_missing_directory_says_not_found(tmp_path):
 def test_compare_marks_no_best_value_between_runs_of_other_tasks(tmp_path):
     """A binary model's accuracy (0.97) was marked best beside a 10-class model's (0.94),
     and its log loss beside theirs, with nothing said."""
+    import shutil
+
     runs = []
     for name, task, accuracy in (("a", "binary", 0.97), ("b", "multiclass", 0.94)):
         run = tmp_path / "runs" / name
@@ -384,7 +412,15 @@ def test_compare_marks_no_best_value_between_runs_of_other_tasks(tmp_path):
         (run / "metrics.json").write_text(json.dumps(metrics))
         (run / "history.csv").write_text("epoch,val_loss\n1,0.5\n2,0.4\n")
         runs.append(run)
-    result = run_cli("compare", *runs, "--output", tmp_path / "out")
+    # Runs of one task: a copy of the multiclass run made binary.
+    same = tmp_path / "runs" / "b-binary"
+    shutil.copytree(runs[1], same)
+    (same / "config.yaml").write_text(yaml.safe_dump(tiny_config("binary")))
+    # Both comparisons in one fresh process: the report's imports start once.
+    result, of_one_task = cli_in_one_process(
+        ["compare", *runs, "--output", tmp_path / "out"],
+        ["compare", runs[0], same, "--output", tmp_path / "same"],
+    )
     assert result.returncode == 0, result.stderr
     reason = "the runs differ in model.task (binary, multiclass)"
     assert f"note: {reason}: their metrics are not comparable" in result.stdout
@@ -394,8 +430,7 @@ def test_compare_marks_no_best_value_between_runs_of_other_tasks(tmp_path):
     )
     assert "**" not in markdown.replace("*Note:", "")
     # Runs of one task still get their best marked.
-    (runs[1] / "config.yaml").write_text(yaml.safe_dump(tiny_config("binary")))
-    assert run_cli("compare", *runs, "--output", tmp_path / "same").returncode == 0
+    assert of_one_task.returncode == 0, of_one_task.stderr
     assert "**0.97**" in (tmp_path / "same" / "compare.md").read_text()
 
 
