@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import toolkit
-from tests.helpers import held_out_frame, run_cli, snapshot, tiny_config
+from tests.helpers import cli_in_one_process, held_out_frame, run_cli, snapshot, tiny_config
 from toolkit.cli import main
 from toolkit.data.preprocessing import feature_arrays
 
@@ -169,21 +169,25 @@ def test_predict_given_an_export_names_the_run_it_came_from(small_run, tmp_path)
     exported = toolkit.export(small_run.path, tmp_path / "export" / "saved_model")
     rows = tmp_path / "rows.csv"
     held_out_frame(small_run).to_csv(rows, index=False)
-    output = tmp_path / "predictions.csv"
+    output, refused_output = tmp_path / "predictions.csv", tmp_path / "refused.csv"
     hint = (
         f"of the run {small_run.path}: pass that run, whose model.keras predict and evaluate "
         "read (serve an export itself, see the README's Export)"
     )
-    for given, what in [
-        (exported, "is the saved_model export"),
-        (exported.parent, "holds the exports"),
-    ]:
-        line = assert_one_line_error(run_cli("predict", given, "--input", rows, "--output", output))
+    refused = [(exported, "is the saved_model export"), (exported.parent, "holds the exports")]
+    # The four commands in one fresh process: one TensorFlow start-up, for the last.
+    *predicts, evaluated, predicted = cli_in_one_process(
+        *(["predict", given, "--input", rows, "--output", refused_output] for given, _ in refused),
+        ["evaluate", exported],
+        ["predict", small_run.path, "--input", rows, "--output", output],
+    )
+    for (given, what), result in zip(refused, predicts, strict=True):
+        line = assert_one_line_error(result)
         assert line == f"toolkit: error: {given} is not a run directory; it {what} {hint}"
-    assert assert_one_line_error(run_cli("evaluate", exported)).endswith(hint)
-    assert not output.exists()
+    assert assert_one_line_error(evaluated).endswith(hint)
+    assert not refused_output.exists()
     # The run it names predicts those rows.
-    assert run_cli("predict", small_run.path, "--input", rows, "--output", output).returncode == 0
+    assert predicted.returncode == 0, predicted.stderr
     assert len(pd.read_csv(output)) == len(held_out_frame(small_run))
 
 
@@ -425,40 +429,54 @@ def test_an_export_replaces_only_an_earlier_export(small_run, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "notes.txt").write_text("mine")
-    result = run_cli("export", run.path, "--output", project)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr == (
+    # An earlier export of each format, to be replaced, as re-exporting a retrained run
+    # expects. (The earlier exports are made in this process: the command's replacing them is
+    # what is checked.)
+    served = {"saved_model": tmp_path / "served"}
+    run.export(served["saved_model"])
+    for fmt, name in (("onnx", "notes.onnx"), ("litert", "notes.tflite")):
+        # Notes saved under the format's suffix (notes saved as model.onnx were overwritten).
+        (tmp_path / name).write_text("important notes")
+        served[fmt] = run.export(tmp_path / f"served.{name}", format=fmt)
+    # A directory where a file export would go.
+    (tmp_path / "model.onnx").mkdir()
+    before = {fmt: path.stat().st_mtime_ns for fmt, path in served.items()}
+    # All the commands in one fresh process: one TensorFlow start-up.
+    into_project, into_served, into_directory, *into = cli_in_one_process(
+        ["export", run.path, "--output", project],
+        ["export", run.path, "--output", served["saved_model"]],
+        ["export", run.path, "--format", "onnx", "--output", tmp_path / "model.onnx"],
+        *(
+            ["export", run.path, "--format", fmt, "--output", path]
+            for fmt in ("onnx", "litert")
+            for path in (tmp_path / f"notes{FORMAT_SUFFIXES[fmt]}", served[fmt])
+        ),
+    )
+    assert into_project.returncode == 2, into_project.stderr
+    assert into_project.stderr == (
         f"toolkit: error: --output {project} exists and is not a SavedModel directory; an "
         "export replaces only an earlier export: choose a new path or remove it\n"
     )
     assert [p.name for p in project.iterdir()] == ["notes.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
-    # An earlier export is replaced, as re-exporting a retrained run expects. (The earlier
-    # export is made in this process: the command's replacing it is what is checked.)
-    served = tmp_path / "served"
-    run.export(served)
-    result = run_cli("export", run.path, "--output", served)
-    assert result.returncode == 0, result.stderr
-    assert (served / "saved_model.pb").is_file()
+    # An earlier export is replaced.
+    assert into_served.returncode == 0, into_served.stderr
+    assert (served["saved_model"] / "saved_model.pb").is_file()
     # A directory where a file export would go is not replaced either.
-    (tmp_path / "model.onnx").mkdir()
-    result = run_cli("export", run.path, "--format", "onnx", "--output", tmp_path / "model.onnx")
-    assert result.returncode == 2 and "is not a model in onnx format" in result.stderr, (
-        result.stderr
-    )
-    # Nor a file that only has the suffix (notes saved as model.onnx were overwritten).
-    for fmt, name in (("onnx", "notes.onnx"), ("litert", "notes.tflite")):
-        (tmp_path / name).write_text("important notes")
-        result = run_cli("export", run.path, "--format", fmt, "--output", tmp_path / name)
-        assert result.returncode == 2, result.stderr
-        assert f"is not a model in {fmt} format" in result.stderr
+    assert into_directory.returncode == 2 and (
+        "is not a model in onnx format" in into_directory.stderr
+    ), into_directory.stderr
+    # Nor a file that only has the suffix; an earlier export of the format is replaced.
+    for (fmt, name), (notes, earlier) in zip(
+        (("onnx", "notes.onnx"), ("litert", "notes.tflite")),
+        (into[:2], into[2:]),
+        strict=True,
+    ):
+        assert notes.returncode == 2, notes.stderr
+        assert f"is not a model in {fmt} format" in notes.stderr
         assert (tmp_path / name).read_text() == "important notes"
-        # An earlier export of the format is replaced.
-        run.export(tmp_path / f"served.{name}", format=fmt)
-        result = run_cli(
-            "export", run.path, "--format", fmt, "--output", tmp_path / f"served.{name}"
-        )
-        assert result.returncode == 0, result.stderr
+        assert earlier.returncode == 0, earlier.stderr
+    assert all(path.stat().st_mtime_ns != before[fmt] for fmt, path in served.items())
 
 
 @pytest.mark.slow
@@ -504,7 +522,9 @@ def _fresh_outputs(tmp_path: Path, jobs: list[dict]) -> dict[str, np.ndarray]:
 def whole_number_category(tmp_path_factory):
     """A binary run on a whole-number categorical column with blanks (pandas writes it as
     '1.0', '2.0', '4.0' and empty cells; training reads the categories '1', '2', '4' and
-    '<missing>'), exported to SavedModel and ONNX by the command line."""
+    '<missing>'), exported to SavedModel and ONNX by the command line; and the folder where
+    ``toolkit predict``, in the same fresh process (one TensorFlow start-up for the three
+    commands), wrote its probabilities for the rows of both tests below (``_predicted``)."""
     base = tmp_path_factory.mktemp("whole-number")
     rng = np.random.default_rng(11)
     rows = 160
@@ -528,22 +548,20 @@ def whole_number_category(tmp_path_factory):
     run = toolkit.train(config, output_dir=base / "runs", verbose=0)
     assert run.status == "completed", run.reason
     assert run.spec.categorical[0].vocabulary == ["1", "2", "4", "<missing>"]
-    exports = {}
-    for fmt in ("saved_model", "onnx"):
-        path = base / f"m{FORMAT_SUFFIXES[fmt]}"
-        done = run_cli("export", run.path, "--format", fmt, "--output", path)
-        assert done.returncode == 0, done.stderr
-        exports[fmt] = path
-    return run, exports
+    exports = {fmt: base / f"m{FORMAT_SUFFIXES[fmt]}" for fmt in ("saved_model", "onnx")}
+    pd.concat([WHOLE_NUMBERS, MISSING], ignore_index=True).to_csv(base / "new.csv", index=False)
+    done = cli_in_one_process(
+        *(["export", run.path, "--format", fmt, "--output", path] for fmt, path in exports.items()),
+        ["predict", run.path, "--input", base / "new.csv", "--output", base / "p.csv"],
+    )
+    for result in done:
+        assert result.returncode == 0, result.stderr
+    return run, exports, base
 
 
-def _predicted(run, tmp_path: Path, frame: pd.DataFrame) -> np.ndarray:
-    """``toolkit predict``'s probability of 'yes' on ``frame`` written as a CSV."""
-    frame.to_csv(tmp_path / "new.csv", index=False)
-    output = tmp_path / "p.csv"
-    done = run_cli("predict", run.path, "--input", tmp_path / "new.csv", "--output", output)
-    assert done.returncode == 0, done.stderr
-    return pd.read_csv(output)["probability_yes"].to_numpy()
+def _predicted(folder: Path) -> np.ndarray:
+    """``toolkit predict``'s probability of 'yes' on ``folder/new.csv``, as ``folder/p.csv``."""
+    return pd.read_csv(folder / "p.csv")["probability_yes"].to_numpy()
 
 
 def _served(tmp_path: Path, exports: dict, variants: dict[str, dict]) -> dict[str, np.ndarray]:
@@ -575,10 +593,10 @@ def whole_number_outputs(whole_number_category, tmp_path_factory):
     command on both tests' rows, as one CSV file), the CSV's text of the grade column, and
     each export's probability of 'yes' on each variant of the inputs (one fresh process for
     all of them). A subprocess costs seconds of TensorFlow's start: two tests, one each."""
-    run, exports = whole_number_category
+    _, exports, predicted = whole_number_category
     base = tmp_path_factory.mktemp("whole-number-outputs")
-    expected = _predicted(run, base, pd.concat([WHOLE_NUMBERS, MISSING], ignore_index=True))
-    text = pd.read_csv(base / "new.csv", dtype=str, keep_default_na=False)["grade"]
+    expected = _predicted(predicted)
+    text = pd.read_csv(predicted / "new.csv", dtype=str, keep_default_na=False)["grade"]
     text = text.to_numpy(dtype=object)[: len(WHOLE_NUMBERS)]
     spelt = np.asarray([v.removesuffix(".0") for v in text], dtype=object)
     numeric = WHOLE_NUMBERS[["x0"]].to_numpy(np.float32)
@@ -601,7 +619,7 @@ def test_a_whole_number_category_spelt_as_pandas_writes_it_is_that_category(
     unseen category (the out-of-vocabulary bucket), so a service feeding the CSV's text got
     other probabilities than predict for every such row. In a fresh process without the
     toolkit, each format gives '4.0' the probabilities it gives '4', and those of predict."""
-    _, exports = whole_number_category
+    _, exports, _ = whole_number_category
     predicted, text, got = whole_number_outputs
     assert list(text) == ["1.0", "2.0", "4.0"] * 2  # the CSV's text, as a service reads it
     expected = predicted[: len(WHOLE_NUMBERS)]
@@ -620,7 +638,7 @@ def test_a_missing_category_sent_as_empty_or_nan_is_missing(
     (documented nowhere): the empty string or 'nan' a service sends (``str`` of a NaN) fell
     into the out-of-vocabulary bucket, with other probabilities than predict's. In a fresh
     process, each format gives '', 'nan', 'None' and '<missing>' predict's probabilities."""
-    _, exports = whole_number_category
+    _, exports, _ = whole_number_category
     predicted, _, got = whole_number_outputs
     expected = predicted[len(WHOLE_NUMBERS) :]
     assert len(expected) == len(MISSING)
