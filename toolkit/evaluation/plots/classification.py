@@ -14,7 +14,6 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from sklearn import metrics as skm
 
 from toolkit.evaluation.metrics import calibration_bins, expected_calibration_error
 from toolkit.evaluation.plots import canvas
@@ -112,12 +111,18 @@ def _draw_curves(
     return drawn, [label for label, truth, _ in pairs if not defined(truth)]
 
 
+# scikit-learn is imported by the curves that use it: ``toolkit compare`` and ``toolkit
+# report`` import this package for other plots, and scikit-learn took 1 s of their start.
 def _roc(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    from sklearn import metrics as skm
+
     fpr, tpr, _ = skm.roc_curve(truth, score)
     return fpr, tpr, float(skm.auc(fpr, tpr))
 
 
 def _precision_recall(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    from sklearn import metrics as skm
+
     precision, recall, _ = skm.precision_recall_curve(truth, score)
     return recall, precision, float(skm.average_precision_score(truth, score))
 
