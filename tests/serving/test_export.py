@@ -521,14 +521,17 @@ def _fresh_outputs(tmp_path: Path, jobs: list[dict]) -> dict[str, np.ndarray]:
     return dict(np.load(out))
 
 
-@pytest.fixture(scope="module")
-def whole_number_category(tmp_path_factory):
+# The rows of the whole-number tests below. Whole numbers as pandas writes them ('1.0',
+# '2.0', '4.0'); and the missing category, written as an empty cell.
+WHOLE_NUMBERS = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 6), "grade": [1.0, 2.0, 4.0] * 2})
+MISSING = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 4), "grade": [np.nan] * 4})
+MISSING_SPELLINGS = {"empty": "", "nan": "nan", "none": "None", "token": "<missing>"}
+
+
+def _whole_number_run(base: Path):
     """A binary run on a whole-number categorical column with blanks (pandas writes it as
     '1.0', '2.0', '4.0' and empty cells; training reads the categories '1', '2', '4' and
-    '<missing>'), exported to SavedModel and ONNX by the command line; and the folder where
-    ``toolkit predict``, in the same fresh process (one TensorFlow start-up for the three
-    commands), wrote its probabilities for the rows of both tests below (``_predicted``)."""
-    base = tmp_path_factory.mktemp("whole-number")
+    '<missing>'); the rows of both whole-number tests as ``base/new.csv``."""
     rng = np.random.default_rng(11)
     rows = 160
     grade = rng.choice([1.0, 2.0, 4.0], rows)
@@ -551,30 +554,81 @@ def whole_number_category(tmp_path_factory):
     run = toolkit.train(config, output_dir=base / "runs", verbose=0)
     assert run.status == "completed", run.reason
     assert run.spec.categorical[0].vocabulary == ["1", "2", "4", "<missing>"]
-    exports = {fmt: base / f"m{FORMAT_SUFFIXES[fmt]}" for fmt in ("saved_model", "onnx")}
     pd.concat([WHOLE_NUMBERS, MISSING], ignore_index=True).to_csv(base / "new.csv", index=False)
-    done = cli_in_one_process(
-        *(["export", run.path, "--format", fmt, "--output", path] for fmt, path in exports.items()),
-        ["predict", run.path, "--input", base / "new.csv", "--output", base / "p.csv"],
+    return run
+
+
+def _boolean_run(base: Path):
+    """A binary run on a column of 'true'/'false' (as R, Spark and JSON write booleans),
+    which pandas reads as booleans: training learns 'True' and 'False'. Its training file,
+    ``base/rows.csv``, is also the file it predicts."""
+    rng = np.random.default_rng(13)
+    rows = 160
+    table = pd.DataFrame({"x0": rng.normal(size=rows), "flag": rng.random(rows) < 0.5})
+    score = table["x0"] + 3.0 * table["flag"] - 1.5
+    table["label"] = np.where(score + rng.normal(scale=0.3, size=rows) > 0, "yes", "no")
+    table["flag"] = table["flag"].map({True: "true", False: "false"})
+    table.to_csv(base / "rows.csv", index=False)
+    config = tiny_config(
+        "binary",
+        data={"source": str(base / "rows.csv"), "target": "label", "validation": 0.25},
+        training={"epochs": 5, "batch_size": 16},
     )
+    run = toolkit.train(config, output_dir=base / "runs", verbose=0)
+    assert run.status == "completed", run.reason
+    assert run.spec.categorical[0].vocabulary == ["False", "True"]
+    return run
+
+
+ROWS = {"grade": "new.csv", "flag": "rows.csv"}  # what each run's predict reads
+
+
+@pytest.fixture(scope="module")
+def category_runs(tmp_path_factory) -> dict:
+    """The whole-number run and the boolean run, each exported to SavedModel and ONNX and
+    predicting its rows (``new.csv``; the boolean run its training file) as ``p.csv`` by the
+    command line: the six commands in one fresh process (one TensorFlow start-up). Per run:
+    the run, its exports by format, its folder and its predict's result."""
+    runs = {}
+    for name, train in (("grade", _whole_number_run), ("flag", _boolean_run)):
+        folder = tmp_path_factory.mktemp(name)
+        runs[name] = (train(folder), folder)
+    calls, exports = [], {}
+    for name, (run, folder) in runs.items():
+        exports[name] = {
+            fmt: folder / f"m{FORMAT_SUFFIXES[fmt]}" for fmt in ("saved_model", "onnx")
+        }
+        calls += [
+            ["export", run.path, "--format", f, "--output", p] for f, p in exports[name].items()
+        ]
+        calls.append(
+            ["predict", run.path, "--input", folder / ROWS[name], "--output", folder / "p.csv"]
+        )
+    done = cli_in_one_process(*calls)
     for result in done:
         assert result.returncode == 0, result.stderr
-    return run, exports, base
+    predicts = iter(done[2::3])
+    return {
+        name: (run, exports[name], folder, next(predicts)) for name, (run, folder) in runs.items()
+    }
 
 
 def _predicted(folder: Path) -> np.ndarray:
-    """``toolkit predict``'s probability of 'yes' on ``folder/new.csv``, as ``folder/p.csv``."""
+    """``toolkit predict``'s probability of 'yes' on a run's rows, as ``folder/p.csv``."""
     return pd.read_csv(folder / "p.csv")["probability_yes"].to_numpy()
 
 
-def _served(tmp_path: Path, exports: dict, variants: dict[str, dict]) -> dict[str, np.ndarray]:
-    """Each export's probability of 'yes' on each variant's inputs, in a fresh process."""
+def _served(tmp_path: Path, runs: dict[str, tuple[dict, dict[str, dict]]]) -> dict[str, np.ndarray]:
+    """Per run, ``(exports, variants)``: each export's probability of 'yes' on each variant's
+    inputs, by ``run/format/variant``; one fresh process for all of them."""
     jobs = []
-    for name, inputs in variants.items():
-        np.savez(tmp_path / f"{name}.npz", **inputs)
-        for fmt, path in exports.items():
-            job = {"key": f"{fmt}/{name}", "format": fmt, "path": str(path)}
-            jobs.append({**job, "rows": str(tmp_path / f"{name}.npz")})
+    for run, (exports, variants) in runs.items():
+        for name, inputs in variants.items():
+            rows = tmp_path / f"{run}-{name}.npz"
+            np.savez(rows, **inputs)
+            for fmt, path in exports.items():
+                job = {"key": f"{run}/{fmt}/{name}", "format": fmt, "path": str(path)}
+                jobs.append({**job, "rows": str(rows)})
     outputs = _fresh_outputs(tmp_path, jobs)
     return {
         key.removesuffix("/probabilities"): value[:, 1]
@@ -583,122 +637,107 @@ def _served(tmp_path: Path, exports: dict, variants: dict[str, dict]) -> dict[st
     }
 
 
-# The rows of the two tests below. Whole numbers as pandas writes them ('1.0', '2.0',
-# '4.0'); and the missing category, written as an empty cell.
-WHOLE_NUMBERS = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 6), "grade": [1.0, 2.0, 4.0] * 2})
-MISSING = pd.DataFrame({"x0": np.linspace(-1.0, 1.0, 4), "grade": [np.nan] * 4})
-MISSING_SPELLINGS = {"empty": "", "nan": "nan", "none": "None", "token": "<missing>"}
-
-
 @pytest.fixture(scope="module")
-def whole_number_outputs(whole_number_category, tmp_path_factory):
-    """For both tests below, on their rows: ``toolkit predict``'s probability of 'yes' (one
-    command on both tests' rows, as one CSV file), the CSV's text of the grade column, and
-    each export's probability of 'yes' on each variant of the inputs (one fresh process for
-    all of them). A subprocess costs seconds of TensorFlow's start: two tests, one each."""
-    _, exports, predicted = whole_number_category
-    base = tmp_path_factory.mktemp("whole-number-outputs")
-    expected = _predicted(predicted)
-    text = pd.read_csv(predicted / "new.csv", dtype=str, keep_default_na=False)["grade"]
+def category_outputs(category_runs, tmp_path_factory) -> dict:
+    """For the tests below, on their rows: ``toolkit predict``'s probability of 'yes', the
+    CSV's text of the column, and each export's probability of 'yes' on each variant of the
+    inputs (one fresh process, without the toolkit, for all of them), by run. A subprocess
+    costs seconds of TensorFlow's start: one for the three tests."""
+    variants = {}
+    # The whole numbers as the CSV's text and as training spelt them; the missing category
+    # in each spelling.
+    _, exports, folder, _ = category_runs["grade"]
+    text = pd.read_csv(folder / "new.csv", dtype=str, keep_default_na=False)["grade"]
     text = text.to_numpy(dtype=object)[: len(WHOLE_NUMBERS)]
     spelt = np.asarray([v.removesuffix(".0") for v in text], dtype=object)
     numeric = WHOLE_NUMBERS[["x0"]].to_numpy(np.float32)
-    variants = {
+    grades = {
         "written": {"numeric": numeric, "grade": text.reshape(-1, 1)},
         "trained": {"numeric": numeric, "grade": spelt.reshape(-1, 1)},
     }
     numeric = MISSING[["x0"]].to_numpy(np.float32)
     for name, spelling in MISSING_SPELLINGS.items():
         grade = np.full((len(MISSING), 1), spelling, dtype=object)
-        variants[f"missing-{name}"] = {"numeric": numeric, "grade": grade}
-    return expected, text, _served(base, exports, variants)
+        grades[f"missing-{name}"] = {"numeric": numeric, "grade": grade}
+    variants["grade"] = (exports, grades)
+    # The flag as the vocabulary spells it, in lower case (the file's) and in upper case.
+    _, exports, folder, _ = category_runs["flag"]
+    table = pd.read_csv(folder / "rows.csv", dtype={"flag": str})
+    numeric = table[["x0"]].to_numpy(np.float32)
+    flag = table["flag"].to_numpy(dtype=object)
+    flags = {
+        "vocabulary": np.char.capitalize(flag.astype(str)).astype(object),
+        "lower": flag,
+        "upper": np.char.upper(flag.astype(str)).astype(object),
+    }
+    variants["flag"] = (
+        exports,
+        {name: {"numeric": numeric, "flag": v.reshape(-1, 1)} for name, v in flags.items()},
+    )
+    got = _served(tmp_path_factory.mktemp("category-outputs"), variants)
+    return {
+        "grade": (_predicted(category_runs["grade"][2]), text, got),
+        "flag": (_predicted(category_runs["flag"][2]), got),
+    }
 
 
 @pytest.mark.slow
 def test_a_whole_number_category_spelt_as_pandas_writes_it_is_that_category(
-    whole_number_category, whole_number_outputs
+    category_runs, category_outputs
 ):
     """``toolkit predict`` reads the cell '4.0' as training's '4'; the export took it as an
     unseen category (the out-of-vocabulary bucket), so a service feeding the CSV's text got
     other probabilities than predict for every such row. In a fresh process without the
     toolkit, each format gives '4.0' the probabilities it gives '4', and those of predict."""
-    _, exports, _ = whole_number_category
-    predicted, text, got = whole_number_outputs
+    _, exports, _, _ = category_runs["grade"]
+    predicted, text, got = category_outputs["grade"]
     assert list(text) == ["1.0", "2.0", "4.0"] * 2  # the CSV's text, as a service reads it
     expected = predicted[: len(WHOLE_NUMBERS)]
     for fmt in exports:
-        written, trained = got[f"{fmt}/written"], got[f"{fmt}/trained"]
+        written, trained = got[f"grade/{fmt}/written"], got[f"grade/{fmt}/trained"]
         np.testing.assert_allclose(written, trained, rtol=1e-6, atol=1e-6, err_msg=fmt)
         np.testing.assert_allclose(written, expected, rtol=1e-5, atol=1e-5, err_msg=fmt)
 
 
 @pytest.mark.slow
-def test_a_missing_category_sent_as_empty_or_nan_is_missing(
-    whole_number_category, whole_number_outputs
-):
+def test_a_missing_category_sent_as_empty_or_nan_is_missing(category_runs, category_outputs):
     """``toolkit predict`` scores an empty cell as the column's missing category, which
     training learnt; the export had no way to say missing but its internal token '<missing>'
     (documented nowhere): the empty string or 'nan' a service sends (``str`` of a NaN) fell
     into the out-of-vocabulary bucket, with other probabilities than predict's. In a fresh
     process, each format gives '', 'nan', 'None' and '<missing>' predict's probabilities."""
-    _, exports, _ = whole_number_category
-    predicted, _, got = whole_number_outputs
+    _, exports, _, _ = category_runs["grade"]
+    predicted, _, got = category_outputs["grade"]
     expected = predicted[len(WHOLE_NUMBERS) :]
     assert len(expected) == len(MISSING)
     for fmt in exports:
         for name in MISSING_SPELLINGS:
-            key = f"{fmt}/missing-{name}"
+            key = f"grade/{fmt}/missing-{name}"
             np.testing.assert_allclose(got[key], expected, rtol=1e-5, atol=1e-5, err_msg=key)
 
 
 @pytest.mark.slow
-def test_a_boolean_column_spelt_true_in_lower_case_is_that_category(tmp_path):
+def test_a_boolean_column_spelt_true_in_lower_case_is_that_category(
+    category_runs, category_outputs
+):
     """pandas reads a CSV column of 'true'/'false' (as R, Spark and JSON write booleans) as
     booleans, so training learnt the categories 'True' and 'False'; ``toolkit predict`` and
     ``evaluate --data`` read the same file's cells as text, and scored every row of it as an
     unseen category (a warning naming 'true' and 'false' for all 569 rows of a breast-cancer
     table). Predict on the training file now gives, and each export in a fresh process gives
     for 'true' and 'TRUE', the probabilities of the vocabulary's own 'True' and 'False'."""
-    rng = np.random.default_rng(13)
-    rows = 160
-    table = pd.DataFrame({"x0": rng.normal(size=rows), "flag": rng.random(rows) < 0.5})
-    score = table["x0"] + 3.0 * table["flag"] - 1.5
-    table["label"] = np.where(score + rng.normal(scale=0.3, size=rows) > 0, "yes", "no")
-    table["flag"] = table["flag"].map({True: "true", False: "false"})
-    table.to_csv(tmp_path / "rows.csv", index=False)
-    config = tiny_config(
-        "binary",
-        data={"source": str(tmp_path / "rows.csv"), "target": "label", "validation": 0.25},
-        training={"epochs": 5, "batch_size": 16},
-    )
-    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
-    assert run.status == "completed", run.reason
-    assert run.spec.categorical[0].vocabulary == ["False", "True"]
-    output = tmp_path / "p.csv"
-    done = run_cli("predict", run.path, "--input", tmp_path / "rows.csv", "--output", output)
-    assert done.returncode == 0, done.stderr
-    assert "never seen in training" not in done.stderr
-    expected = pd.read_csv(output)["probability_yes"].to_numpy()
-    exports = {}
-    for fmt in ("saved_model", "onnx"):
-        exports[fmt] = run.export(tmp_path / f"m{FORMAT_SUFFIXES[fmt]}", format=fmt)
-    numeric = table[["x0"]].to_numpy(np.float32)
-    text = table["flag"].to_numpy(dtype=object)
-    variants = {
-        "vocabulary": {
-            "numeric": numeric,
-            "flag": np.char.capitalize(text.astype(str)).astype(object),
-        },
-        "lower": {"numeric": numeric, "flag": text},
-        "upper": {"numeric": numeric, "flag": np.char.upper(text.astype(str)).astype(object)},
-    }
-    variants = {name: {**v, "flag": v["flag"].reshape(-1, 1)} for name, v in variants.items()}
-    got = _served(tmp_path, exports, variants)
+    _, exports, _, predicted = category_runs["flag"]
+    assert "never seen in training" not in predicted.stderr
+    expected, got = category_outputs["flag"]
     for fmt in exports:
         np.testing.assert_allclose(
-            expected, got[f"{fmt}/vocabulary"], rtol=1e-5, atol=1e-5, err_msg=f"predict/{fmt}"
+            expected, got[f"flag/{fmt}/vocabulary"], rtol=1e-5, atol=1e-5, err_msg=f"predict/{fmt}"
         )
         for name in ("lower", "upper"):
             np.testing.assert_allclose(
-                got[f"{fmt}/{name}"], got[f"{fmt}/vocabulary"], rtol=1e-6, atol=1e-6, err_msg=name
+                got[f"flag/{fmt}/{name}"],
+                got[f"flag/{fmt}/vocabulary"],
+                rtol=1e-6,
+                atol=1e-6,
+                err_msg=name,
             )
