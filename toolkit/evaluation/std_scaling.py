@@ -19,7 +19,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
 
 from toolkit.errors import ToolkitError
 from toolkit.evaluation.metrics import mixture_nll
@@ -74,6 +73,10 @@ def fit_std_scale(locations: np.ndarray, scales: np.ndarray | None, y: np.ndarra
     def nll(log_s: float) -> float:
         scaled = scaled_components(locations, scales, math.exp(log_s))
         return float(np.mean(mixture_nll(y, *scaled)))
+
+    # Imported here: predict, evaluate and export read a fitted factor (load_std_scale) and
+    # never fit one; SciPy's optimizers were a tenth of a second of their start.
+    from scipy import optimize
 
     result = optimize.minimize_scalar(
         nll, bounds=_LOG_S_BOUNDS, method="bounded", options={"xatol": 1e-6}
