@@ -239,3 +239,22 @@ def test_the_export_section_names_every_output_an_export_can_have():
                 )
                 produced |= set(plan.outputs())
     assert produced - documented == set()
+
+
+def test_the_quoted_unknown_key_error_is_what_validate_prints():
+    """The Config reference quoted `allowed: activation, batchnorm, ...`, skipping the
+    `backbone` that validate lists between them: a quote is the command's words up to its
+    `...`."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    command, quoted = re.search(r"\n\$ (toolkit [^\n]+)\n(toolkit: error: [^\n]+)\n", text).groups()
+    done = subprocess.run(
+        [sys.executable, "-m", "toolkit", *command.split()[1:]],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert quoted.endswith(", ...")
+    assert done.stderr.startswith(quoted.removesuffix("...")), (quoted, done.stderr)
