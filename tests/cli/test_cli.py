@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, cli_in_one_process, cli_without_tensorflow, tiny_config
+from tests.helpers import REPO, cli_in_one_process, cli_without_tensorflow, run_cli, tiny_config
 
 RUN_FILES = [
     "config.yaml",
@@ -107,6 +107,32 @@ def test_validate_names_a_missing_column_as_train_does(write_config, tmp_path, d
     path = write_config(config)
     expected = f"toolkit: error: {expected.format(rows=rows, **files)}\n"
     _validate_and_train_refuse(path, expected, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "setting", "missing"),
+    [
+        ("binary.yaml", "data.target=diagnosis", "target column 'diagnosis'"),
+        ("regression.yaml", "data.features=[age, bmi, glucose]", "feature column 'glucose'"),
+    ],
+)
+def test_validate_names_a_scikit_learn_datasets_missing_column_as_train_does(
+    tmp_path, config, setting, missing
+):
+    """validate said "valid" for the shipped configs with a column their scikit-learn
+    dataset does not have (only CSV and Parquet headers were read); train then refused."""
+    from sklearn import datasets
+
+    name = {"binary.yaml": "breast_cancer", "regression.yaml": "diabetes"}[config]
+    bunch = getattr(datasets, f"load_{name}")()
+    columns = ", ".join([*bunch.feature_names, "target"])
+    expected = f"toolkit: error: sklearn:{name}: {missing} is not in the data; columns: {columns}\n"
+    args = (REPO / "configs" / config, "--set", setting)
+    validated = run_cli("validate", *args)
+    trained = run_cli("train", *args, "--set", f"output_dir={tmp_path / 'out'}")
+    for result in (validated, trained):
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", expected)
     assert not (tmp_path / "out").exists()
 
 

@@ -134,10 +134,18 @@ def check_data_columns(config) -> None:
     file it names (``data.source``, and ``data.validation``/``data.test`` files), with the
     message training gives: ``toolkit validate`` found a missing file but said "valid" for a
     target typed 'diagnosys'. Only headers are read (a CSV's by pandas, as training in memory
-    reads it); shard sets, folders and other sources are left to training."""
+    reads it). A scikit-learn dataset's columns are its frame's: validate said "valid" for
+    ``configs/binary.yaml --set data.target=diagnosis``, which train then refused (loading
+    one takes scikit-learn's import, about a second, and no TensorFlow). Shard sets, folders
+    and other sources are left to training."""
     from toolkit.config.schema import source_prefix
     from toolkit.data.preprocessing import check_named_columns
 
+    if source_prefix(config.source) == "sklearn" and config.input_kind == "table":
+        from toolkit.data.sources.builtin import load_builtin
+
+        columns = list(load_builtin(config.source.removeprefix("sklearn:")).columns)
+        check_named_columns(columns, config, label=config.source)
     for name in ("source", "validation", "test"):
         location = getattr(config, name)
         if not isinstance(location, str) or source_prefix(location) is not None:
