@@ -4,7 +4,8 @@
 The model takes such rows without complaint: a category outside the vocabulary goes to the
 out-of-vocabulary bucket, a missing number gets the training mean. That is the right thing to
 score, but a user should hear that it happened (a misspelt category, a column that came out
-empty from an export), so predict reports it, one line per column, as ``InputWarning``.
+empty from an export), so predict reports it, one line per column and kind of value, as
+``InputWarning``.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class InputAudit:
         return target
 
     def findings(self) -> list[str]:
-        """One line per column that held values training never saw, in the spec's order."""
+        """One line per column and kind of value training never saw (a column with unseen
+        categories and missing values gets two), in the spec's order."""
         lines = []
         if self.targets_outside:
             low, high = ("null" if bound is None else f"{bound:g}" for bound in self.target_range)
