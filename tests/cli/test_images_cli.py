@@ -318,6 +318,22 @@ def test_a_csv_without_the_runs_path_column_is_one_line(folder_answers):
     assert not (base / "predict.csv").exists()
 
 
+def test_evaluating_a_csv_of_paths_without_the_target_names_the_file(folder_run, cli, tmp_path):
+    """`evaluate --data paths.csv` whose labels sat under another name said "target column
+    'target' is not in the data" without the file, where a table run's names it."""
+    folder, run_dir = folder_run
+    listed = tmp_path / "labelled.csv"
+    pd.DataFrame({"file": [str(folder / "cat" / "000.png")], "label": ["cat"]}).to_csv(
+        listed, index=False
+    )
+    result = cli("evaluate", run_dir, "--data", listed)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == (
+        f"toolkit: error: --data {listed} target column 'target' is not in the data; "
+        "columns: file, label\n"
+    )
+
+
 def test_new_images_of_one_class_and_loose_images_beside_class_folders(folder_answers):
     """New images need not span two classes (a training rule: 'a classifier needs at least
     2' refused a folder holding only dog/); loose images beside class folders, which were

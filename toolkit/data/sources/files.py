@@ -186,6 +186,15 @@ def read_array_input(
             f"{', '.join(map(str, frame.columns))}"
         )
     if with_target:
+        target = spec.target.name
+        if target not in frame.columns:
+            # Named by the file, as a table run's --data is: encode_target's own words left
+            # out which input lacked it ("target column 'target' is not in the data").
+            raise DataError(
+                f"{label} {path} target column '{target}' is not in the data"
+                f"{did_you_mean(target, frame.columns)}; columns: "
+                f"{', '.join(map(str, frame.columns))}"
+            )
         encode_target(frame, spec, what=label)  # unknown classes fail before TensorFlow starts
     # The output carries a table's image paths as the user wrote them, not as resolved from
     # the table's folder to find the files (the absolute paths the output held before).
