@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         help="a .csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet file, directory or glob with the "
         "target column, or for image and signal runs an .npz or a folder of class "
-        "sub-folders (default: test split)",
+        "sub-folders (default: the run's test split, else its validation split)",
     )
     _add_mc_samples(evaluate, "stochastic passes per row for MC-dropout and Bayesian models")
 

@@ -591,3 +591,19 @@ def test_a_single_image_size_suggests_the_pair(cli, tmp_path):
             "[height, width], got 16; for square images write [16, 16]",
         )
     assert_nothing_written(tmp_path / "out")
+
+
+def test_evaluate_help_names_the_split_it_scores_without_a_test_split(tmp_path):
+    """`toolkit evaluate --help` said '--data ... (default: test split)', but a run without
+    data.test is scored on its validation split, as the README says."""
+    from tests.helpers import train_via_cli
+
+    run_dir = train_via_cli(tmp_path, tiny_config())
+    evaluated = run_cli("evaluate", run_dir)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["split"] == "validation"
+    shown = run_cli("evaluate", "--help")
+    assert shown.returncode == 0, shown.stderr
+    assert "(default: the run's test split, else its validation split)" in " ".join(
+        shown.stdout.split()
+    )
