@@ -8,8 +8,9 @@ warm-up is reported (the machines are shared: read the ratios).
 - SavedModel: ``tf.saved_model.load(path).signatures["serving_default"](numeric=...)``, as a
   server calls it (preprocessing inside).
 - ``toolkit predict``: ``Run.predict(frame)``, what the command does after start-up (column
-  checks, the tf.data pipeline, ``model.predict``, the output frame); the command's own
-  start-up (Python, TensorFlow, loading the model: seconds) is not in the figure.
+  checks, the model called directly on the rows, as a table model without sampling is, and
+  the output frame); the command's own start-up (Python, TensorFlow, loading the model:
+  seconds) is not in the figure.
 - ``model.predict``: Keras on the feature arrays, ``batch_size`` = the batch.
 
     .venv/bin/python benchmarks/export_latency.py [--repeats 200]
