@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import run_cli, tiny_config, train_via_cli
+from tests.helpers import (
+    cli_without_tensorflow,
+    predict_via_cli,
+    run_cli,
+    tiny_config,
+    train_via_cli,
+)
+from toolkit.config.loading import validate_config
+from toolkit.data.prepared import prepare_data
 
 
 def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
@@ -31,29 +39,27 @@ def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
     frame.to_csv(source)  # index=True: the header starts ',a,b'
     assert source.read_text().startswith(",a,b,colour,y\n")
 
-    runs = {}
-    for streaming in (False, True):
-        config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
-        config["data"].pop("synthetic")
-        runs[streaming] = train_via_cli(tmp_path, config, name=f"config-{streaming}")
-        spec = json.loads((Path(runs[streaming]) / "preprocessing.json").read_text())
-        assert [f["name"] for f in spec["numeric"]] == ["Unnamed: 0", "a", "b"], streaming
+    # Streamed training reads the file with Arrow: its features as train reads them.
+    streamed = prepare_data(validate_config(_config(source, streaming=True))).spec
+    assert [f.name for f in streamed.numeric] == ["Unnamed: 0", "a", "b"]
+    # The run in memory, trained by the command, for predict and evaluate --data.
+    run = train_via_cli(tmp_path, _config(source, streaming=False))
+    spec = json.loads((run / "preprocessing.json").read_text())
+    assert [f["name"] for f in spec["numeric"]] == ["Unnamed: 0", "a", "b"]
 
     new = frame.iloc[100:].drop(columns="y")
     as_written, named = tmp_path / "rows.csv", tmp_path / "named.csv"
     new.to_csv(as_written)
     new.rename_axis("Unnamed: 0").to_csv(named)
-    predicted = {}
-    for given in (as_written, named):
-        out = tmp_path / f"p-{given.name}"
-        result = run_cli("predict", runs[False], "--input", given, "--output", out)
-        assert result.returncode == 0, result.stderr
-        predicted[given.name] = pd.read_csv(out)["prediction"].to_numpy()
+    predicted = {
+        given.name: predict_via_cli(run, given, tmp_path / f"p-{given.name}")
+        for given in (as_written, named)
+    }
     np.testing.assert_allclose(predicted["rows.csv"], predicted["named.csv"], rtol=1e-6)
 
     held_out = tmp_path / "held_out.csv"
     frame.iloc[100:].to_csv(held_out)
-    result = run_cli("evaluate", runs[False], "--data", held_out)
+    result = run_cli("evaluate", run, "--data", held_out)
     assert result.returncode == 0, result.stderr
     truth = frame["y"].iloc[100:].to_numpy()
     rmse = float(np.sqrt(np.mean((truth - predicted["rows.csv"]) ** 2)))
@@ -81,19 +87,26 @@ def test_two_blank_header_names_are_read_alike_in_memory_and_streamed(tmp_path):
     expected = [name for name in pd.read_csv(source).columns if name != "y"]
     assert expected == ["Unnamed: 0", "Unnamed: 1", "a", "b"]
 
+    paths = []
     for streaming in (False, True):
-        config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
-        config["data"].pop("synthetic")
-        path = tmp_path / f"config-{streaming}.yaml"
-        path.write_text(json.dumps(config))
-        validated = run_cli("validate", path)
-        assert validated.returncode == 0, validated.stderr
-        result = run_cli("train", path, "--set", f"output_dir={tmp_path / 'r'}")
-        assert result.returncode == 0, result.stderr
-        run = Path(result.stdout.strip().splitlines()[-1])
-        spec = json.loads((run / "preprocessing.json").read_text())
-        assert [f["name"] for f in spec["numeric"]] == expected, streaming
-        out = tmp_path / f"p-{streaming}.csv"
-        result = run_cli("predict", run, "--input", source, "--output", out)
-        assert result.returncode == 0, result.stderr
-        assert len(pd.read_csv(out)) == rows
+        config = _config(source, streaming)
+        # The features as train reads them, in memory (pandas) and streamed (Arrow).
+        spec = prepare_data(validate_config(config)).spec
+        assert [f.name for f in spec.numeric] == expected, streaming
+        paths.append(tmp_path / f"config-{streaming}.yaml")
+        paths[-1].write_text(json.dumps(config))
+    # `toolkit validate` accepts both (it checks the columns, without TensorFlow).
+    cli_without_tensorflow(*[(["validate", path], 0) for path in paths])
+
+    # The run in memory (the reader that refused the header), trained and used by the CLI.
+    run = train_via_cli(tmp_path, _config(source, streaming=False))
+    spec = json.loads((run / "preprocessing.json").read_text())
+    assert [f["name"] for f in spec["numeric"]] == expected
+    assert len(predict_via_cli(run, source, tmp_path / "p.csv")) == rows
+
+
+def _config(source: Path, streaming: bool) -> dict:
+    """A tiny regression on ``source``'s column 'y', in memory or streamed."""
+    config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
+    config["data"].pop("synthetic")
+    return config
