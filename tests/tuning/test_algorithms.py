@@ -217,3 +217,40 @@ def test_a_bayesian_search_does_not_propose_a_failed_trials_values_again(tmp_pat
         oracle.end_trial(trial)
     # The same point again, to L-BFGS's last digits (1.90182793, 1.90182796, ...).
     assert failed and len({round(float(value), 3) for value in failed}) == len(failed), failed
+
+
+def test_a_bayesian_proposal_runs_on_one_blas_thread(tmp_path):
+    """The Gaussian process's fit and its acquisition's L-BFGS runs are tiny matrix products:
+    on OpenBLAS's threads (one per core) a proposal took 4-5 times the CPU of one thread.
+    The proposals are the same either way (checked by the seed tests above)."""
+    import keras_tuner
+    from keras_tuner.engine.trial import TrialStatus
+    from threadpoolctl import threadpool_info
+
+    from toolkit.config.schema import TunerConfig
+    from toolkit.tuning.oracles import BayesianOracle, make_oracle
+
+    threads = []
+
+    class Noting(BayesianOracle):  # the real oracle, noting its BLAS threads as it fits
+        def _vectorize_trials(self):
+            threads.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+            return super()._vectorize_trials()
+
+    tuner = TunerConfig(
+        algorithm="bayesian", max_trials=5, search_space={"model.hidden.0": {"int": [1, 9]}}
+    )
+    oracle = make_oracle(tuner, seed=1, max_epochs=1)
+    oracle.__class__ = Noting  # make_oracle's oracle, as a sweep builds it
+    before = [p["num_threads"] for p in threadpool_info()]
+    space = keras_tuner.HyperParameters()
+    space.Float("a", 0.0, 1.0)
+    oracle.update_space(space)
+    oracle._set_project_dir(str(tmp_path), "bayesian")
+    for _ in range(4):  # 3 random initial points, then the Gaussian process's proposal
+        trial = oracle.create_trial("main")
+        oracle.update_trial(trial.trial_id, {"val_loss": trial.hyperparameters.values["a"]})
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    assert threads and set(threads) == {1}, threads
+    assert [p["num_threads"] for p in threadpool_info()] == before  # only while proposing
