@@ -316,3 +316,73 @@ def cli_in_one_process(
             )
             for index, ((arguments, _), code) in enumerate(zip(jobs, codes, strict=True))
         ]
+
+
+# Runs toolkit.cli.main for each call in this one process, each with its own working directory
+# and its own stdout and stderr (the file descriptors, so output from C code or from a handler
+# that kept the original stream is caught too); warnings show as in a fresh process.
+_CALLS_IN_ONE_PROCESS = """
+import json, os, sys, tempfile, traceback, warnings
+sys.path.insert(0, os.getcwd())  # the clone, also once the calls change directory
+from toolkit.cli import main
+
+calls, answers = json.loads(open(sys.argv[1]).read()), []
+for args, cwd in calls:
+    os.chdir(cwd)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        saved = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        try:
+            with warnings.catch_warnings():  # a fresh registry: each call warns as if alone
+                code = main(args)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for descriptor in saved:
+                os.close(descriptor)
+        texts = []
+        for stream in (out, err):
+            stream.seek(0)
+            texts.append(stream.read().decode("utf-8", "replace"))
+    answers.append([code, *texts, [m for m in ("tensorflow", "keras") if m in sys.modules]])
+open(sys.argv[2], "w").write(json.dumps(answers))
+"""
+
+
+def cli_calls_in_one_process(
+    calls: list[tuple[list[str | Path], Path]], *, without_tensorflow: bool = True
+) -> list[subprocess.CompletedProcess]:
+    """``toolkit ARGS`` for each ``(args, cwd)`` of ``calls``, run as ``toolkit.cli.main`` in
+    one fresh process (about 1 s of start-up each saved): for many commands refused over
+    what they were given, where the message is the point, not the process's start.
+    Each answer's returncode, stdout and stderr are that call's; with ``without_tensorflow``,
+    none of them imported TensorFlow or Keras (checked after each call)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        given, answered = Path(scratch) / "calls.json", Path(scratch) / "answers.json"
+        given.write_text(json.dumps([([str(a) for a in args], str(cwd)) for args, cwd in calls]))
+        process = subprocess.run(
+            [sys.executable, "-c", _CALLS_IN_ONE_PROCESS, str(given), str(answered)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60 + 10 * len(calls),
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
+        assert process.returncode == 0, process.stderr[-3000:]
+        answers = json.loads(answered.read_text())
+    results = []
+    for (args, _), (code, stdout, stderr, imported) in zip(calls, answers, strict=True):
+        if without_tensorflow:
+            assert not imported, (args, imported)
+        results.append(subprocess.CompletedProcess(args, code, stdout, stderr))
+    return results

@@ -1,7 +1,9 @@
 """Bad data through the real CLI: exit 2, one line naming the file, column or row, no run dir.
 
 Every training case fails while the data is loaded and checked, before TensorFlow starts and
-before a run directory exists. The predict/evaluate cases use one small trained run.
+before a run directory exists. The predict/evaluate cases use one small trained run. The
+refusals are many: each group runs as ``toolkit.cli.main`` in one fresh process
+(``cli_calls_in_one_process``), each call with its own stdout, stderr and exit code.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import tiny_config
+from tests.helpers import cli_calls_in_one_process, tiny_config
 from tests.reliability._support import (
     assert_nothing_written,
     assert_one_line_error,
@@ -443,16 +445,31 @@ CASES: list[Any] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def refused_trainings(tmp_path_factory) -> dict[str, tuple[Any, Path]]:
+    """Every case of ``CASES`` built in its own folder and given to ``toolkit train`` (run
+    there), all in one process: by case id, the command's answer and its output directory."""
+    calls, outputs = [], []
+    for case in CASES:
+        build, _ = case.values
+        folder = tmp_path_factory.mktemp(case.id)
+        config = with_values(tiny_config(), {"data.synthetic": {}, **build(folder)})
+        config["data"].pop("synthetic")
+        path = write_yaml(folder / "config.yaml", config)
+        outputs.append(folder / "out")
+        calls.append((["train", path, "--output-dir", outputs[-1]], folder))
+    answers = cli_calls_in_one_process(calls)
+    return {
+        case.id: pair for case, pair in zip(CASES, zip(answers, outputs, strict=True), strict=True)
+    }
+
+
 @pytest.mark.parametrize(("build", "fragments"), CASES)
 def test_bad_data_is_one_clear_line_and_leaves_nothing(
-    build: Builder, fragments: tuple[str, ...], cli, tmp_path
+    build: Builder, fragments: tuple[str, ...], refused_trainings, request
 ):
-    values = build(tmp_path)
-    config = with_values(tiny_config(), {"data.synthetic": {}, **values})
-    config["data"].pop("synthetic")
-    path = write_yaml(tmp_path / "config.yaml", config)
-    out = tmp_path / "out"
-    result = cli("train", path, "--output-dir", out, cwd=tmp_path)
+    # ``build`` wrote this case's files for the fixture, which trained every case at once.
+    result, out = refused_trainings[request.node.callspec.id]
     assert_one_line_error(result, *fragments)
     assert_nothing_written(out)
 
@@ -635,12 +652,36 @@ PREDICT_CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def refused_predictions(trained_run, tmp_path_factory) -> dict[str, tuple[Any, Path]]:
+    """Every case of ``PREDICT_CASES`` built in its own folder and given to ``toolkit
+    predict`` on the shared run, all in one process: by case id, the answer and the output."""
+    calls, outputs = [], []
+    for case in PREDICT_CASES:
+        build, _ = case.values
+        folder = tmp_path_factory.mktemp(case.id)
+        build(folder)
+        outputs.append(folder / "predictions.csv")
+        calls.append(
+            (
+                ["predict", trained_run, "--input", folder / "rows.csv", "--output", outputs[-1]],
+                folder,
+            )
+        )
+    # Rows refused past the header (text in a number column, a line not UTF-8) are read once
+    # the model is loaded: those refusals start TensorFlow.
+    answers = cli_calls_in_one_process(calls, without_tensorflow=False)
+    return {
+        case.id: pair
+        for case, pair in zip(PREDICT_CASES, zip(answers, outputs, strict=True), strict=True)
+    }
+
+
 @pytest.mark.slow  # trains the shared run on first use
 @pytest.mark.parametrize(("build", "fragments"), PREDICT_CASES)
-def test_bad_predict_input_is_one_clear_line(build, fragments, cli, trained_run, tmp_path):
-    build(tmp_path)
-    out = tmp_path / "predictions.csv"
-    result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+def test_bad_predict_input_is_one_clear_line(build, fragments, refused_predictions, request):
+    # ``build`` wrote this case's rows for the fixture, which ran every case at once.
+    result, out = refused_predictions[request.node.callspec.id]
     assert_one_line_error(result, *fragments)
     assert not out.exists()
 
@@ -686,13 +727,16 @@ def test_predict_into_a_missing_directory_is_refused(cli, trained_run, tmp_path)
 
 
 @pytest.mark.slow  # trains the shared run on first use
-def test_predict_output_must_be_a_csv_or_parquet_file(cli, trained_run, tmp_path):
+def test_predict_output_must_be_a_csv_or_parquet_file(trained_run, tmp_path):
     """The suffix picks the format: predictions.json was written as CSV under that name, and
     an output without one (/dev/stdout) was replaced by a plain file (the atomic rename)."""
     pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "rows.csv", index=False)
-    for name in ("predictions.json", "predictions"):
-        out = tmp_path / name
-        result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+    outs = [tmp_path / name for name in ("predictions.json", "predictions")]
+    calls = [
+        (["predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out], tmp_path)
+        for out in outs
+    ]
+    for out, result in zip(outs, cli_calls_in_one_process(calls), strict=True):
         assert_one_line_error(result, f"--output {out}", "must be .csv or .parquet")
         assert not out.exists()
 
@@ -710,7 +754,7 @@ def test_predict_writes_through_a_symbolic_link(cli, trained_run, tmp_path):
 
 
 @pytest.mark.slow  # trains the shared run on first use
-def test_predict_refuses_to_write_over_its_input(cli, trained_run, tmp_path):
+def test_predict_refuses_to_write_over_its_input(trained_run, tmp_path):
     """--output naming the --input file (itself, through a link, or inside an input
     directory) replaced the user's rows with their predictions."""
     (tmp_path / "rows").mkdir()
@@ -718,10 +762,14 @@ def test_predict_refuses_to_write_over_its_input(cli, trained_run, tmp_path):
     pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(rows, index=False)
     original = rows.read_bytes()
     (tmp_path / "link.csv").symlink_to(rows)
-    for given, out in ((rows, rows), (rows, tmp_path / "link.csv"), (rows.parent, rows)):
-        result = cli("predict", trained_run, "--input", given, "--output", out)
+    pairs = [(rows, rows), (rows, tmp_path / "link.csv"), (rows.parent, rows)]
+    calls = [
+        (["predict", trained_run, "--input", given, "--output", out], tmp_path)
+        for given, out in pairs
+    ]
+    for (given, _), result in zip(pairs, cli_calls_in_one_process(calls), strict=True):
         assert_one_line_error(result, "--output", str(given), "replace its rows")
-        assert rows.read_bytes() == original
+    assert rows.read_bytes() == original
 
 
 def test_unseen_classes_are_counted_not_all_listed():
@@ -742,20 +790,17 @@ def test_unseen_classes_are_counted_not_all_listed():
     )
 
 
-def test_a_sweep_given_for_a_run_names_its_best_trial(cli, tmp_path):
+def test_a_sweep_given_for_a_run_names_its_best_trial(tmp_path):
     sweep = tmp_path / "sweep-1"
     sweep.mkdir()
     best = "trials/x/trial-2-20261204"
     (sweep / "sweep.json").write_text(json.dumps({"best_trial": {"run_dir": best}}))
-    for command in (
-        ("evaluate", sweep),
-        ("predict", sweep, "--input", "a.csv", "--output", "b.csv"),
-    ):
-        result = cli(*command, cwd=tmp_path)
+    commands = [["evaluate", sweep], ["predict", sweep, "--input", "a.csv", "--output", "b.csv"]]
+    for result in cli_calls_in_one_process([(command, tmp_path) for command in commands]):
         assert_one_line_error(result, f"{sweep} is a sweep, not a run", f"{sweep / best}")
 
 
-def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(cli, tmp_path):
+def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(tmp_path):
     """The README's `toolkit evaluate experiments/diabetes-mlp/<run_id>`: given the folder
     itself, or the placeholder as it is, the line said only that it was no run directory
     (or not found), and a new user had to list the folder to find a run id."""
@@ -767,6 +812,10 @@ def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(cli, tmp_path
     (folder / "compare").mkdir()  # compare's output beside the runs is no run
     newest = "experiments/diabetes-mlp/repeat-20261207-000920-000002-bbbb"
     hint = f"holds 2 runs: pass one, e.g. the newest, {newest}"
-    for given in ("experiments/diabetes-mlp", "experiments/diabetes-mlp/<run_id>"):
-        for command in (("evaluate", given), ("report", given), ("train", "--resume", given)):
-            assert_one_line_error(cli(*command, cwd=tmp_path), given, hint)
+    calls = [
+        (command, tmp_path)
+        for given in ("experiments/diabetes-mlp", "experiments/diabetes-mlp/<run_id>")
+        for command in (["evaluate", given], ["report", given], ["train", "--resume", given])
+    ]
+    for (command, _), result in zip(calls, cli_calls_in_one_process(calls), strict=True):
+        assert_one_line_error(result, command[-1], hint)  # the folder given
