@@ -9,16 +9,36 @@ import itertools
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import run_cli
-from tests.tuning.conftest import read_json, read_trials, sweep_dir_of, trial_lines
+from tests.tuning.conftest import read_json, read_trials, sweep_config, sweep_dir_of, trial_lines
 
 GRID = {
     "model.dropout": {"choice": [0.0, 0.1]},
     "training.optimizer.name": {"choice": ["adam", "sgd"]},
 }
+
+
+@pytest.fixture(scope="module")
+def sweep_of(tmp_path_factory):
+    """``toolkit tune`` of a tiny sweep with these tuner settings, run in its own folder once
+    per module (the grid sweep serves two tests): the folder and the finished process."""
+    done = {}
+
+    def run(**tuner) -> tuple[Path, subprocess.CompletedProcess]:
+        key = repr(sorted(tuner.items()))
+        if key not in done:
+            folder = tmp_path_factory.mktemp(tuner["algorithm"])
+            path = folder / "config.yaml"
+            path.write_text(yaml.safe_dump(sweep_config(folder, **tuner), sort_keys=False))
+            done[key] = folder, run_cli("tune", path, cwd=folder)
+        return done[key]
+
+    return run
 
 
 @pytest.mark.slow
@@ -33,14 +53,11 @@ GRID = {
     ],
     ids=["bayesian", "hyperband", "grid"],
 )
-def test_algorithm_runs_to_completion(
-    make_sweep_config, write_config, tmp_path, tuner, expected_trials
-):
-    path = write_config(make_sweep_config(**tuner))
-    result = run_cli("tune", path, cwd=tmp_path)
+def test_algorithm_runs_to_completion(sweep_of, tuner, expected_trials):
+    folder, result = sweep_of(**tuner)
     assert result.returncode == 0, result.stderr
     sweep = sweep_dir_of(result)
-    assert sweep.parent == tmp_path / "out" / "tiny-sweep" and sweep.name.startswith("sweep-")
+    assert sweep.parent == folder / "out" / "tiny-sweep" and sweep.name.startswith("sweep-")
 
     record = read_json(sweep / "sweep.json")
     assert record["status"] == "completed"
@@ -73,20 +90,14 @@ def test_algorithm_runs_to_completion(
             assert len(history) - 1 == int(row["training.epochs"])
 
 
-def test_a_grid_smaller_than_max_trials_announces_its_own_size(
-    make_sweep_config, write_config, tmp_path
-):
-    """Two grid points under max_trials 20: the start line said "up to 20 trials"."""
-    choices = [0.0, 0.1]
-    config = make_sweep_config(
-        algorithm="grid", max_trials=20, search_space={"model.dropout": {"choice": choices}}
-    )
-    config["training"]["epochs"] = 1
-    result = run_cli("tune", write_config(config), cwd=tmp_path)
+def test_a_grid_smaller_than_max_trials_announces_its_own_size(sweep_of):
+    """Four grid points under max_trials 10 (the grid sweep above): the start line said
+    "up to 10 trials"."""
+    _, result = sweep_of(algorithm="grid", max_trials=10, search_space=GRID)
     assert result.returncode == 0, result.stderr
     start = next(line for line in result.stderr.splitlines() if line.startswith("sweep "))
-    assert start.endswith(f"starting a grid search over 1 path, up to {len(choices)} trials")
-    assert len(read_trials(sweep_dir_of(result))) == len(choices)
+    assert start.endswith("starting a grid search over 2 paths, up to 4 trials"), start
+    assert len(read_trials(sweep_dir_of(result))) == 2 * 2
 
 
 def test_every_algorithm_the_schema_allows_has_an_oracle():
