@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.data.test_streaming import _table, _write_shards
-from tests.helpers import tiny_config
+from tests.helpers import cli_calls_in_one_process, tiny_config
 
 
 def _streamed_config(source: str, **overrides) -> dict:
@@ -87,24 +87,29 @@ def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(s
 
 @pytest.mark.slow
 def test_predict_on_shards_equals_predict_on_the_concatenated_table(
-    streamed_run, whole_predictions, cli, tmp_path
+    streamed_run, whole_predictions, tmp_path
 ):
     root, frame, run_dir = streamed_run
     all_rows, whole = whole_predictions
-    sharded = cli(
-        "predict", run_dir, "--input", root / "shards", "--output", tmp_path / "s.parquet"
+    # The three commands in one process (TensorFlow started once): their answers are checked.
+    out = tmp_path / "s.parquet"
+    sharded, *evaluated = cli_calls_in_one_process(
+        [
+            (["predict", run_dir, "--input", root / "shards", "--output", out], tmp_path),
+            (["evaluate", run_dir, "--data", root / "shards"], tmp_path),
+            (["evaluate", run_dir, "--data", all_rows], tmp_path),
+        ],
+        without_tensorflow=False,
     )
     assert sharded.returncode == 0, sharded.stderr
-    a, b = pd.read_parquet(tmp_path / "s.parquet"), pd.read_csv(whole)
+    a, b = pd.read_parquet(out), pd.read_csv(whole)
     assert len(a) == len(b) == len(frame)
     np.testing.assert_array_equal(a["id"], frame["id"])  # ids carried through, in order
     np.testing.assert_allclose(a["prediction"], b["prediction"], rtol=1e-6)
 
     # evaluate --data on the shards scores every row: the same as on the whole table.
-    scores = [
-        json.loads(cli("evaluate", run_dir, "--data", data).stdout)["metrics"]
-        for data in (root / "shards", all_rows)
-    ]
+    assert [result.returncode for result in evaluated] == [0, 0], evaluated
+    scores = [json.loads(result.stdout)["metrics"] for result in evaluated]
     assert scores[0] == pytest.approx(scores[1], rel=1e-6)
     residual = frame["target"] - b["prediction"]
     assert scores[1]["rmse"] == pytest.approx(float(np.sqrt(np.mean(residual**2))), rel=1e-5)
@@ -112,7 +117,7 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(
 
 @pytest.mark.parametrize("column", ["a", "target"])
 def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
-    streamed_run, cli, tmp_path, column
+    streamed_run, tmp_path, column
 ):
     # evaluate --data scored the rows and printed null for every metric, exit 0.
     from tests.reliability._support import assert_one_line_error
@@ -122,13 +127,19 @@ def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
     broken = frame.iloc[:300].copy()
     broken.loc[[250, 280], column] = -np.inf  # rows 101 and 131 of the second shard
     _write_shards(broken, shards, shards=2, fmt="csv")
-    result = cli("evaluate", run_dir, "--data", shards)
+    # Both commands in one process (TensorFlow started once): their answers are checked.
+    result, predicted = cli_calls_in_one_process(
+        [
+            (["evaluate", run_dir, "--data", shards], tmp_path),
+            (["predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv"], tmp_path),
+        ],
+        without_tensorflow=False,
+    )
     assert_one_line_error(
         result,
         f"shard {shards / 'part-01.csv'}",
         f"column '{column}' has infinite values (rows 101, 131)",
     )
-    predicted = cli("predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv")
     assert predicted.returncode == 0, predicted.stderr
     if column == "a":  # predict reads no target: the feature's inf is scored with a warning
         assert "column 'a': 2 of 300 rows are infinite" in predicted.stderr
