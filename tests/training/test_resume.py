@@ -111,13 +111,22 @@ def test_a_run_in_use_is_not_resumed_twice_and_a_killed_holder_releases_it(
     assert not (run_dir / LOCK_FILE).exists()  # the killed holders' file, taken over, deleted
 
 
-def test_a_finished_run_leaves_no_lock_file(tmp_path):
-    """The lock file stayed in every run directory after the run ended."""
+@pytest.fixture(scope="module")
+def completed_run(tmp_path_factory):
+    """A tiny run trained to its end in this process (what is checked is what it left and
+    what the command says of it)."""
     import toolkit
+
+    run = toolkit.train(tiny_config(), output_dir=tmp_path_factory.mktemp("done"), verbose=0)
+    assert run.status == "completed"
+    return run
+
+
+def test_a_finished_run_leaves_no_lock_file(completed_run):
+    """The lock file stayed in every run directory after the run ended."""
     from toolkit.runs import LOCK_FILE
 
-    run = toolkit.train(tiny_config(), output_dir=tmp_path, verbose=0)
-    assert run.status == "completed"
+    run = completed_run
     assert (run.path / "run.json").exists()
     assert not (run.path / LOCK_FILE).exists()
 
@@ -181,15 +190,16 @@ def test_an_interrupt_marks_the_run_interrupted_and_keeps_checkpoints(
     assert (run_dir / "checkpoints" / "resume" / "LATEST").exists()
 
 
-def test_resume_of_a_completed_run_is_refused(cli, tmp_path):
-    import toolkit
+def test_resume_of_a_completed_run_is_refused(cli, completed_run):
+    from toolkit.runs import LOCK_FILE
 
-    # Trained in this process: the command's refusal is what is checked.
-    run = toolkit.train(tiny_config(), output_dir=tmp_path, verbose=0)
-    assert run.status == "completed"
-    again = cli("train", "--resume", run.path)
+    before = snapshot(completed_run.path)
+    again = cli("train", "--resume", completed_run.path)
     assert again.returncode == 2
     assert "already completed" in again.stderr
+    # Nothing written, and no lock file left for test_a_finished_run_leaves_no_lock_file.
+    assert snapshot(completed_run.path) == before
+    assert not (completed_run.path / LOCK_FILE).exists()
 
 
 def test_a_refused_resume_imports_no_tensorflow(tmp_path):
