@@ -668,9 +668,9 @@ def refused_predictions(trained_run, tmp_path_factory) -> dict[str, tuple[Any, P
                 folder,
             )
         )
-    # Rows refused past the header (text in a number column, a line not UTF-8) are read once
-    # the model is loaded: those refusals start TensorFlow.
-    answers = cli_calls_in_one_process(calls, without_tensorflow=False)
+    # Every refusal comes before TensorFlow starts: those of a row's value (text in a number
+    # column, a line not UTF-8) too, once the first chunk is read before the model loads.
+    answers = cli_calls_in_one_process(calls)
     return {
         case.id: pair
         for case, pair in zip(PREDICT_CASES, zip(answers, outputs, strict=True), strict=True)
