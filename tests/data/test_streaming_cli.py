@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -274,89 +275,128 @@ def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its
     np.testing.assert_allclose(predicted["prediction"], reference["prediction"], rtol=1e-6)
 
 
-@pytest.mark.parametrize("problem", ["missing-column", "corrupt"])
-def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(cli, write_config, tmp_path, problem):
+def _bad_shard(folder: Path, problem: str) -> dict:
     frame = _table(400)
-    source = _write_shards(frame, tmp_path / "shards")
-    bad = tmp_path / "shards" / "part-01.parquet"
+    source = _write_shards(frame, folder / "shards")
+    bad = folder / "shards" / "part-01.parquet"
     if problem == "missing-column":
         frame.drop(columns="colour").to_parquet(bad)
     else:
         bad.write_bytes(bad.read_bytes()[:200])  # cut short, as by a failed copy
-    result = cli("train", write_config(_streamed_config(source)), "--output-dir", tmp_path / "out")
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "part-01.parquet" in lines[0], result.stderr
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+    return _streamed_config(source)
 
 
-@pytest.mark.parametrize("layout", ["beside-csv-shards", "alone-in-dated-folders"])
-def test_compressed_tables_in_a_shard_folder_are_named_not_skipped(
-    cli, write_config, tmp_path, layout
-):
+def _compressed_tables(folder: Path, layout: str) -> dict:
     # A folder's listing skipped part-02.csv.xz as it skips a README: its rows were left out
     # of training without a word. Alone in dated folders, the folder was taken for images.
     # (A .csv.gz, .csv.bz2, .csv.zst or .csv.lz4 file is read: see test_compressed_csv.py.)
     frame = _table(400)
-    folder = tmp_path / "export"
+    export = folder / "export"
     if layout == "beside-csv-shards":
-        _write_shards(frame.iloc[:300], folder, shards=2, fmt="csv")
-        frame.iloc[300:].to_csv(folder / "part-02.csv.xz", index=False)
+        _write_shards(frame.iloc[:300], export, shards=2, fmt="csv")
+        frame.iloc[300:].to_csv(export / "part-02.csv.xz", index=False)
     else:
         for day, rows in (("2026-12-01", frame.iloc[:200]), ("2026-12-02", frame.iloc[200:])):
-            (folder / day).mkdir(parents=True)
-            rows.to_parquet(folder / day / "part-0.parquet.gz", index=False)
-    result = cli(
-        "train", write_config(_streamed_config(str(folder))), "--output-dir", tmp_path / "out"
-    )
-    assert result.returncode == 2, result.stderr
-    (line,) = result.stderr.strip().splitlines()
-    assert "holds compressed tables (part-" in line and "decompress them" in line, line
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+            (export / day).mkdir(parents=True)
+            rows.to_parquet(export / day / "part-0.parquet.gz", index=False)
+    return _streamed_config(str(export))
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_a_column_of_text_in_the_first_shard_and_numbers_in_the_others_is_an_error(
-    cli, write_config, tmp_path, fmt
-):
-    """The first shard alone used to decide a column's kind: text there made the numeric
-    column 'a' categorical for every shard, and the run trained on its numbers as categories
-    without a word. A column must hold one kind of value in every shard."""
+def _text_in_the_first_shard(folder: Path, fmt: str) -> dict:
     frame = _table(600)
-    source = _write_shards(frame, tmp_path / "shards", fmt=fmt)
+    source = _write_shards(frame, folder / "shards", fmt=fmt)
     # Sorted first, so its types are the ones read first.
-    odd = tmp_path / "shards" / f"part-00.{fmt}"
+    odd = folder / "shards" / f"part-00.{fmt}"
     first = frame.iloc[:200].assign(a=lambda f: "n" + f["a"].round(2).astype(str))
     first.to_parquet(odd, index=False) if fmt == "parquet" else first.to_csv(odd, index=False)
     assert pd.api.types.is_numeric_dtype(frame["a"])
+    return _streamed_config(source)
 
-    result = cli("train", write_config(_streamed_config(source)), "--output-dir", tmp_path / "out")
+
+def _a_column_only_the_first_shard_holds(folder: Path) -> dict:
+    frame = _table(600)
+    source = _write_shards(frame, folder / "shards")
+    frame.iloc[:200].assign(note=1.0).to_parquet(folder / "shards" / "part-00.parquet", index=False)
+    config = _streamed_config(source)
+    del config["data"]["features"]  # every column of the first shard but target and key
+    return config
+
+
+# The streamed trainings refused over their shards, by name: each builds its files in a folder
+# and returns the config.
+REFUSED = {
+    **{f"bad-shard-{p}": lambda d, p=p: _bad_shard(d, p) for p in ("missing-column", "corrupt")},
+    **{
+        f"compressed-{layout}": lambda d, layout=layout: _compressed_tables(d, layout)
+        for layout in ("beside-csv-shards", "alone-in-dated-folders")
+    },
+    **{
+        f"text-first-{fmt}": lambda d, fmt=fmt: _text_in_the_first_shard(d, fmt)
+        for fmt in ("parquet", "csv")
+    },
+    "column-only-in-the-first": _a_column_only_the_first_shard_holds,
+}
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """``toolkit train`` of every config of ``REFUSED``, each in its own folder, all in one
+    process (each refusal is a second of start-up otherwise): the answer and the folder."""
+    calls, folders = [], []
+    for name, build in REFUSED.items():
+        folders.append(tmp_path_factory.mktemp(name))
+        path = folders[-1] / "config.yaml"
+        path.write_text(yaml.safe_dump(build(folders[-1]), sort_keys=False))
+        calls.append((["train", path, "--output-dir", folders[-1] / "out"], folders[-1]))
+    answers = cli_calls_in_one_process(calls)
+    return dict(zip(REFUSED, zip(answers, folders, strict=True), strict=True))
+
+
+@pytest.mark.parametrize("problem", ["missing-column", "corrupt"])
+def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(refused, problem):
+    result, folder = refused[f"bad-shard-{problem}"]
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "part-01.parquet" in lines[0], result.stderr
+    assert not (folder / "out").exists() or not list((folder / "out").rglob("run.json"))
+
+
+@pytest.mark.parametrize("layout", ["beside-csv-shards", "alone-in-dated-folders"])
+def test_compressed_tables_in_a_shard_folder_are_named_not_skipped(refused, layout):
+    result, folder = refused[f"compressed-{layout}"]  # see _compressed_tables
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "holds compressed tables (part-" in line and "decompress them" in line, line
+    assert not (folder / "out").exists() or not list((folder / "out").rglob("run.json"))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_column_of_text_in_the_first_shard_and_numbers_in_the_others_is_an_error(refused, fmt):
+    """The first shard alone used to decide a column's kind: text there made the numeric
+    column 'a' categorical for every shard, and the run trained on its numbers as categories
+    without a word. A column must hold one kind of value in every shard."""
+    result, folder = refused[f"text-first-{fmt}"]
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "column 'a' holds numbers" in lines[0] and f"part-00.{fmt} holds text" in lines[0]
     assert "data.categorical" in lines[0]  # what is allowed
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+    assert not (folder / "out").exists() or not list((folder / "out").rglob("run.json"))
 
 
-def test_a_column_only_the_first_shard_holds_is_traced_to_it(cli, write_config, tmp_path):
+def test_a_column_only_the_first_shard_holds_is_traced_to_it(refused):
     """With data.features: null the first shard's columns are the features: a column only
     it holds was reported missing from the second shard, without a word of where it came
     from or what to do."""
-    frame = _table(600)
-    source = _write_shards(frame, tmp_path / "shards")
-    first = tmp_path / "shards" / "part-00.parquet"
-    frame.iloc[:200].assign(note=1.0).to_parquet(first, index=False)
-    config = _streamed_config(source)
-    del config["data"]["features"]  # every column of the first shard but target and key
-    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+    result, folder = refused["column-only-in-the-first"]
+    first = folder / "shards" / "part-00.parquet"
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "part-01.parquet: feature column 'note' is not in the data" in lines[0]
     assert f"the columns of the first shard, {first}" in lines[0]
     assert "list them in data.features" in lines[0]  # what to do
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("run.json"))
+    assert not (folder / "out").exists() or not list((folder / "out").rglob("run.json"))
 
 
 @pytest.mark.slow
