@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,16 +297,11 @@ class Run:
         config = with_mc_samples(self.config, mc_samples)
         output = _prediction_file(Path(output))
         _check_not_input(data, output)
-        chunks = iter(
+        chunks = _first_chunk_read(
             self._reader().read_input(  # checked here
                 data, self.spec, label=label, carried_as_text=not is_parquet(output)
             )
         )
-        # The first chunk is read, and its values checked, before the model loads: rows
-        # refused for what they hold (text in a number column, a line not UTF-8) were one
-        # line only after TensorFlow had started (3 s of CPU), unlike a refused header.
-        first = next(chunks, None)
-        chunks = itertools.chain([first], chunks) if first is not None else iter(())
         audit = InputAudit(self.spec)
         rows = write_predictions(
             self.model,
@@ -367,7 +362,7 @@ class Run:
                 chunks = [(audit.counted(features), target)]
             else:
                 inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)
-                chunks = (
+                chunks = _first_chunk_read(
                     (chunk.features, audit.targets(chunk.target)) for chunk in audit.watch(inputs)
                 )
         scores, _, _ = evaluate_chunks(
@@ -399,6 +394,18 @@ class Run:
         from toolkit.evaluation.report import write_report
 
         return write_report(self.path)
+
+
+_NOTHING = object()
+
+
+def _first_chunk_read(chunks: Iterable[Any]) -> Iterator[Any]:
+    """``chunks`` with the first already read, and so its values checked, before the model
+    loads: a file refused for what its rows hold (text in a number column, a line not UTF-8)
+    was one line only after TensorFlow had started (3 s of CPU), unlike a refused header."""
+    chunks = iter(chunks)
+    first = next(chunks, _NOTHING)
+    return chunks if first is _NOTHING else itertools.chain([first], chunks)
 
 
 PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
