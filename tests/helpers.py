@@ -250,85 +250,20 @@ def held_out_frame(run):
     return pd.DataFrame(columns)
 
 
-# Runs toolkit.cli.main for each call of argv[1] (a JSON list of [arguments, directory]) with
-# file descriptors 1 and 2 on files of its own under argv[2], so each call's output is what
-# the command would write as a process (Python's and TensorFlow's native output alike).
-_CALLS = """
-import json, os, sys, traceback
-from toolkit.cli import main
-
-calls, out = json.loads(sys.argv[1]), sys.argv[2]
-codes, here = [], os.getcwd()
-for index, (arguments, directory) in enumerate(calls):
-    sys.stdout.flush(); sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(f"{out}/{index}.out", "wb") as o, open(f"{out}/{index}.err", "wb") as e:
-        os.dup2(o.fileno(), 1); os.dup2(e.fileno(), 2)
-        try:
-            os.chdir(directory or here)
-            code = main(arguments)
-        except SystemExit as stop:  # argparse's usage errors end with SystemExit(2)
-            code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-        except BaseException:  # as the interpreter shows an uncaught exception: exit 1
-            traceback.print_exc(); code = 1
-        finally:
-            sys.stdout.flush(); sys.stderr.flush()
-            os.chdir(here)
-            os.dup2(saved[0], 1); os.dup2(saved[1], 2)
-            os.close(saved[0]); os.close(saved[1])
-    codes.append(code)
-with open(f"{out}/codes.json", "w") as handle:
-    json.dump(codes, handle)
-"""
-
-
-def cli_in_one_process(
-    *calls: list[str | Path] | tuple[list[str | Path], Path], timeout: float = 600
-) -> list[subprocess.CompletedProcess]:
-    """Each call (``ARGS``, or ``(ARGS, CWD)``) run as ``toolkit.cli.main(ARGS)`` in turn in one
-    fresh process; per call, what ``run_cli(*ARGS)`` gives: its exit code, stdout and stderr.
-    For tests of what commands write and answer, not of a process's start: TensorFlow starts
-    once (about 4 s of CPU) for all of them. Later calls see what earlier ones left behind
-    (files written, modules imported)."""
-    import tempfile
-
-    jobs = []
-    for call in calls:
-        arguments, directory = call if isinstance(call, tuple) else (call, None)
-        jobs.append([[str(a) for a in arguments], None if directory is None else str(directory)])
-    with tempfile.TemporaryDirectory(prefix="cli-calls-") as out:
-        done = subprocess.run(
-            [sys.executable, "-c", _CALLS, json.dumps(jobs), out],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        codes = json.loads(Path(out, "codes.json").read_text())
-        return [
-            subprocess.CompletedProcess(
-                ["toolkit", *arguments],
-                code,
-                Path(out, f"{index}.out").read_text(),
-                Path(out, f"{index}.err").read_text(),
-            )
-            for index, ((arguments, _), code) in enumerate(zip(jobs, codes, strict=True))
-        ]
-
-
-# Runs toolkit.cli.main for each call in this one process, each with its own working directory
-# and its own stdout and stderr (the file descriptors, so output from C code or from a handler
-# that kept the original stream is caught too); warnings show as in a fresh process.
+# Runs toolkit.cli.main for each call of argv[1] (a JSON file of [arguments, directory]) in
+# this one process, each in its own working directory and with its own stdout and stderr (the
+# file descriptors, so output from C code or from a handler that kept the original stream is
+# caught too); warnings show as in a fresh process. Writes [code, stdout, stderr, imported]
+# per call to argv[2].
 _CALLS_IN_ONE_PROCESS = """
 import json, os, sys, tempfile, traceback, warnings
-sys.path.insert(0, os.getcwd())  # the clone, also once the calls change directory
+here = os.getcwd()
+sys.path.insert(0, here)  # the checkout, also once a call changes directory
 from toolkit.cli import main
 
 calls, answers = json.loads(open(sys.argv[1]).read()), []
 for args, cwd in calls:
-    os.chdir(cwd)
+    os.chdir(cwd or here)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         saved = os.dup(1), os.dup(2)
         os.dup2(out.fileno(), 1)
@@ -336,14 +271,15 @@ for args, cwd in calls:
         try:
             with warnings.catch_warnings():  # a fresh registry: each call warns as if alone
                 code = main(args)
-        except SystemExit as stop:
+        except SystemExit as stop:  # argparse's usage errors end with SystemExit(2)
             code = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-        except BaseException:
+        except BaseException:  # as the interpreter shows an uncaught exception: exit 1
             traceback.print_exc()
             code = 1
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+            os.chdir(here)
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             for descriptor in saved:
@@ -357,32 +293,39 @@ open(sys.argv[2], "w").write(json.dumps(answers))
 """
 
 
-def cli_calls_in_one_process(
-    calls: list[tuple[list[str | Path], Path]], *, without_tensorflow: bool = True
+def cli_in_one_process(
+    *calls: list[str | Path] | tuple[list[str | Path], Path],
+    without_tensorflow: bool = False,
 ) -> list[subprocess.CompletedProcess]:
-    """``toolkit ARGS`` for each ``(args, cwd)`` of ``calls``, run as ``toolkit.cli.main`` in
-    one fresh process (about 1 s of start-up each saved): for many commands refused over
-    what they were given, where the message is the point, not the process's start.
-    Each answer's returncode, stdout and stderr are that call's; with ``without_tensorflow``,
-    none of them imported TensorFlow or Keras (checked after each call)."""
+    """Each call (``ARGS``, or ``(ARGS, CWD)``) run as ``toolkit.cli.main(ARGS)`` in turn in one
+    fresh process; per call, what ``run_cli(*ARGS)`` gives: its exit code, stdout and stderr.
+    For tests of what commands write and answer, not of a process's start: TensorFlow starts
+    once (about 4 s of CPU) for all of them. Later calls see what earlier ones left behind
+    (files written, modules imported), so a test of start-up imports or of a message printed
+    once per process needs a process of its own. With ``without_tensorflow``, no call
+    imported TensorFlow or Keras (checked after each)."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as scratch:
+    jobs = []
+    for call in calls:
+        arguments, directory = call if isinstance(call, tuple) else (call, None)
+        jobs.append([[str(a) for a in arguments], None if directory is None else str(directory)])
+    with tempfile.TemporaryDirectory(prefix="cli-calls-") as scratch:
         given, answered = Path(scratch) / "calls.json", Path(scratch) / "answers.json"
-        given.write_text(json.dumps([([str(a) for a in args], str(cwd)) for args, cwd in calls]))
+        given.write_text(json.dumps(jobs))
         process = subprocess.run(
             [sys.executable, "-c", _CALLS_IN_ONE_PROCESS, str(given), str(answered)],
             capture_output=True,
             text=True,
             cwd=REPO,
-            timeout=60 + 10 * len(calls),
+            timeout=600 + 10 * len(jobs),
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         )
         assert process.returncode == 0, process.stderr[-3000:]
         answers = json.loads(answered.read_text())
     results = []
-    for (args, _), (code, stdout, stderr, imported) in zip(calls, answers, strict=True):
+    for (arguments, _), (code, stdout, stderr, imported) in zip(jobs, answers, strict=True):
         if without_tensorflow:
-            assert not imported, (args, imported)
-        results.append(subprocess.CompletedProcess(args, code, stdout, stderr))
+            assert not imported, (arguments, imported)
+        results.append(subprocess.CompletedProcess(["toolkit", *arguments], code, stdout, stderr))
     return results

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.data.test_streaming import _table, _write_shards
-from tests.helpers import cli_calls_in_one_process, tiny_config
+from tests.helpers import cli_in_one_process, tiny_config
 
 
 def _streamed_config(source: str, **overrides) -> dict:
@@ -94,13 +94,10 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(
     all_rows, whole = whole_predictions
     # The three commands in one process (TensorFlow started once): their answers are checked.
     out = tmp_path / "s.parquet"
-    sharded, *evaluated = cli_calls_in_one_process(
-        [
-            (["predict", run_dir, "--input", root / "shards", "--output", out], tmp_path),
-            (["evaluate", run_dir, "--data", root / "shards"], tmp_path),
-            (["evaluate", run_dir, "--data", all_rows], tmp_path),
-        ],
-        without_tensorflow=False,
+    sharded, *evaluated = cli_in_one_process(
+        (["predict", run_dir, "--input", root / "shards", "--output", out], tmp_path),
+        (["evaluate", run_dir, "--data", root / "shards"], tmp_path),
+        (["evaluate", run_dir, "--data", all_rows], tmp_path),
     )
     assert sharded.returncode == 0, sharded.stderr
     a, b = pd.read_parquet(out), pd.read_csv(whole)
@@ -129,12 +126,9 @@ def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
     broken.loc[[250, 280], column] = -np.inf  # rows 101 and 131 of the second shard
     _write_shards(broken, shards, shards=2, fmt="csv")
     # Both commands in one process (TensorFlow started once): their answers are checked.
-    result, predicted = cli_calls_in_one_process(
-        [
-            (["evaluate", run_dir, "--data", shards], tmp_path),
-            (["predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv"], tmp_path),
-        ],
-        without_tensorflow=False,
+    result, predicted = cli_in_one_process(
+        (["evaluate", run_dir, "--data", shards], tmp_path),
+        (["predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv"], tmp_path),
     )
     assert_one_line_error(
         result,
@@ -348,7 +342,7 @@ def refused(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Pa
         path = folders[-1] / "config.yaml"
         path.write_text(yaml.safe_dump(build(folders[-1]), sort_keys=False))
         calls.append((["train", path, "--output-dir", folders[-1] / "out"], folders[-1]))
-    answers = cli_calls_in_one_process(calls)
+    answers = cli_in_one_process(*calls, without_tensorflow=True)
     return dict(zip(REFUSED, zip(answers, folders, strict=True), strict=True))
 
 

@@ -3,7 +3,7 @@
 Every training case fails while the data is loaded and checked, before TensorFlow starts and
 before a run directory exists. The predict/evaluate cases use one small trained run. The
 refusals are many: each group runs as ``toolkit.cli.main`` in one fresh process
-(``cli_calls_in_one_process``), each call with its own stdout, stderr and exit code.
+(``cli_in_one_process``), each call with its own stdout, stderr and exit code.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import cli_calls_in_one_process, tiny_config
+from tests.helpers import cli_in_one_process, tiny_config
 from tests.reliability._support import (
     assert_nothing_written,
     assert_one_line_error,
@@ -458,7 +458,7 @@ def refused_trainings(tmp_path_factory) -> dict[str, tuple[Any, Path]]:
         path = write_yaml(folder / "config.yaml", config)
         outputs.append(folder / "out")
         calls.append((["train", path, "--output-dir", outputs[-1]], folder))
-    answers = cli_calls_in_one_process(calls)
+    answers = cli_in_one_process(*calls, without_tensorflow=True)
     return {
         case.id: pair for case, pair in zip(CASES, zip(answers, outputs, strict=True), strict=True)
     }
@@ -670,7 +670,7 @@ def refused_predictions(trained_run, tmp_path_factory) -> dict[str, tuple[Any, P
         )
     # Every refusal comes before TensorFlow starts: those of a row's value (text in a number
     # column, a line not UTF-8) too, once the first chunk is read before the model loads.
-    answers = cli_calls_in_one_process(calls)
+    answers = cli_in_one_process(*calls, without_tensorflow=True)
     return {
         case.id: pair
         for case, pair in zip(PREDICT_CASES, zip(answers, outputs, strict=True), strict=True)
@@ -711,8 +711,8 @@ def test_evaluate_names_a_target_column_whose_text_is_not_a_number(tmp_path):
     run = toolkit.train(config, output_dir=tmp_path, verbose=0).path
     new = rows.drop(columns="target").assign(choice=(rows["target"] > 0).map(str))
     new[["a", "choice", "b", "colour"]].to_csv(tmp_path / "new.csv", index=False)
-    (result,) = cli_calls_in_one_process(
-        [(["evaluate", run, "--data", tmp_path / "new.csv"], tmp_path)]
+    (result,) = cli_in_one_process(
+        (["evaluate", run, "--data", tmp_path / "new.csv"], tmp_path), without_tensorflow=True
     )
     assert_one_line_error(
         result,
@@ -739,7 +739,7 @@ def test_predict_output_must_be_a_csv_or_parquet_file(trained_run, tmp_path):
         (["predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out], tmp_path)
         for out in outs
     ]
-    for out, result in zip(outs, cli_calls_in_one_process(calls), strict=True):
+    for out, result in zip(outs, cli_in_one_process(*calls, without_tensorflow=True), strict=True):
         assert_one_line_error(result, f"--output {out}", "must be .csv or .parquet")
         assert not out.exists()
 
@@ -770,7 +770,9 @@ def test_predict_refuses_to_write_over_its_input(trained_run, tmp_path):
         (["predict", trained_run, "--input", given, "--output", out], tmp_path)
         for given, out in pairs
     ]
-    for (given, _), result in zip(pairs, cli_calls_in_one_process(calls), strict=True):
+    for (given, _), result in zip(
+        pairs, cli_in_one_process(*calls, without_tensorflow=True), strict=True
+    ):
         assert_one_line_error(result, "--output", str(given), "replace its rows")
     assert rows.read_bytes() == original
 
@@ -799,7 +801,9 @@ def test_a_sweep_given_for_a_run_names_its_best_trial(tmp_path):
     best = "trials/x/trial-2-20261204"
     (sweep / "sweep.json").write_text(json.dumps({"best_trial": {"run_dir": best}}))
     commands = [["evaluate", sweep], ["predict", sweep, "--input", "a.csv", "--output", "b.csv"]]
-    for result in cli_calls_in_one_process([(command, tmp_path) for command in commands]):
+    for result in cli_in_one_process(
+        *[(command, tmp_path) for command in commands], without_tensorflow=True
+    ):
         assert_one_line_error(result, f"{sweep} is a sweep, not a run", f"{sweep / best}")
 
 
@@ -820,5 +824,7 @@ def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(tmp_path):
         for given in ("experiments/diabetes-mlp", "experiments/diabetes-mlp/<run_id>")
         for command in (["evaluate", given], ["report", given], ["train", "--resume", given])
     ]
-    for (command, _), result in zip(calls, cli_calls_in_one_process(calls), strict=True):
+    for (command, _), result in zip(
+        calls, cli_in_one_process(*calls, without_tensorflow=True), strict=True
+    ):
         assert_one_line_error(result, command[-1], hint)  # the folder given
