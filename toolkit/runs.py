@@ -595,6 +595,32 @@ def held_runs_hint(path: str | Path) -> str:
     return f"; {where} holds {counted(len(runs), 'run')}: pass one, e.g. the newest, {newest}"
 
 
+def _file_message(path: Path) -> str:
+    """Why the file ``path`` is no run and what to pass instead: for an experiment config,
+    the run directories ``toolkit train`` makes of it (``<output_dir>/<name>/<run_id>``),
+    naming the newest when there are some."""
+    generic = "pass the run directory toolkit train printed (<output_dir>/<name>/<run_id>)"
+    config = None
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        from toolkit.config.loading import load_config
+
+        try:
+            config = load_config(path)
+        except Exception:  # not a valid config: what to pass is all there is to say
+            config = None
+    if config is None:
+        return f"{path} is a file, not a run directory: {generic}"
+    folder = Path(config.output_dir).expanduser() / config.name
+    runs = _held_runs(folder)
+    if not runs:
+        return f"{path} is a config, not a run directory: {generic}; it has no runs in {folder}"
+    newest = max(runs, key=_started)
+    return (
+        f"{path} is a config, not a run directory; its runs are in {folder} "
+        f"({counted(len(runs), 'run')}): pass one, e.g. the newest, {newest}"
+    )
+
+
 def _export_source(path: Path) -> str | None:
     """``"; it is the saved_model export of the run RUN: pass that run ..."`` when ``path`` is
     an export, or a run's ``export/`` folder, found by the description ``toolkit export``
@@ -624,6 +650,10 @@ def open_run_directory(path: str | Path, *, need_model: bool = True) -> RunDirec
     if exported is not None:
         # `toolkit predict RUN/export/saved_model` read as a missing run or a bare folder.
         raise ToolkitError(f"{run.path} is not a run directory{exported}")
+    if run.path.is_file():
+        # `toolkit evaluate configs/regression.yaml` said "run directory not found" of a
+        # file that is there, leaving the user to wonder whether the path was mistyped.
+        raise ToolkitError(_file_message(run.path))
     if not run.path.is_dir():
         raise ToolkitError(f"run directory not found: {run.path}{held_runs_hint(run.path)}")
     if not run.config.exists() or not run.run_json.exists():

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.helpers import cli_in_one_process, tiny_config
+from tests.helpers import cli_in_one_process, cli_without_tensorflow, tiny_config
 from tests.reliability._support import (
     assert_nothing_written,
     assert_one_line_error,
@@ -805,6 +805,50 @@ def test_a_sweep_given_for_a_run_names_its_best_trial(tmp_path):
         *[(command, tmp_path) for command in commands], without_tensorflow=True
     ):
         assert_one_line_error(result, f"{sweep} is a sweep, not a run", f"{sweep / best}")
+
+
+def test_a_config_file_given_for_a_run_names_its_runs_not_a_missing_directory(tmp_path):
+    """`toolkit evaluate configs/regression.yaml` (the config for the run it made) said
+    'run directory not found' of a file that is there; it now says the file is a config and
+    names the newest of its runs (<output_dir>/<name>/<run_id>), and any other file what a
+    run directory is; one line each, before TensorFlow starts, nothing written."""
+    config = tmp_path / "churn.yaml"
+    output_dir = tmp_path / "exp"
+    config.write_text(json.dumps(tiny_config("binary", name="churn", output_dir=str(output_dir))))
+    table = tmp_path / "rows.csv"
+    table.write_text("a,b\n1,2\n")
+    commands = [
+        ["evaluate", config],
+        ["predict", config, "--input", table, "--output", tmp_path / "out.csv"],
+        ["export", config],
+    ]
+    before = cli_without_tensorflow(*[(command, 2) for command in commands])
+    for run_id in ("20261205-101500-000001-aaaa", "20261207-000920-000002-bbbb"):
+        (output_dir / "churn" / run_id).mkdir(parents=True)
+        (output_dir / "churn" / run_id / "run.json").write_text("{}")
+    after = cli_without_tensorflow(
+        *[(command, 2) for command in commands], (["evaluate", table], 2)
+    )
+    generic = "pass the run directory toolkit train printed (<output_dir>/<name>/<run_id>)"
+    newest = output_dir / "churn" / "20261207-000920-000002-bbbb"
+    assert before.stderr.splitlines() == 3 * [
+        f"toolkit: error: {config} is a config, not a run directory: {generic}; "
+        f"it has no runs in {output_dir / 'churn'}"
+    ]
+    assert after.stderr.splitlines() == [
+        *3
+        * [
+            f"toolkit: error: {config} is a config, not a run directory; its runs are in "
+            f"{output_dir / 'churn'} (2 runs): pass one, e.g. the newest, {newest}"
+        ],
+        f"toolkit: error: {table} is a file, not a run directory: {generic}",
+    ]
+    assert before.stdout == after.stdout == ""
+    assert not (tmp_path / "out.csv").exists()
+    assert sorted(p.name for p in (output_dir / "churn").iterdir()) == [
+        "20261205-101500-000001-aaaa",
+        "20261207-000920-000002-bbbb",
+    ]
 
 
 def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(tmp_path):
