@@ -42,7 +42,32 @@ def missing_columns(missing: list[str], columns: list[str], needed: list[str]) -
     folded = [column for column in spare if str(column).casefold() == missing[0].casefold()]
     if len(folded) == 1:
         return f" (did you mean '{folded[0]}'?)" + others
+    # The same name in another Unicode form ('âge' as 'a' and a combining accent, as macOS
+    # may write it, against one precomposed 'â'): the message listed a column that looked
+    # exactly like the one it said was missing.
+    alike = [column for column in spare if _nfc(column) == _nfc(missing[0])]
+    if len(alike) == 1:
+        return (
+            f" (the data's '{alike[0]}' looks the same but is another Unicode form of it: "
+            f"{_form(str(alike[0]))} against {_form(missing[0])}; spell it alike in both, "
+            "e.g. with unicodedata.normalize('NFC', name))" + others
+        )
     return did_you_mean(missing[0], spare) + others
+
+
+def _nfc(name: object) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFC", str(name))
+
+
+def _form(name: str) -> str:
+    """``4 code points (NFD)``: how ``name`` is written, for a message about two spellings
+    of one name."""
+    import unicodedata
+
+    forms = [form for form in ("NFC", "NFD") if unicodedata.is_normalized(form, name)]
+    return counted(len(name), "code point") + (f" ({forms[0]})" if forms else "")
 
 
 # The main metrics of a summary line, in this order, when the task has them.

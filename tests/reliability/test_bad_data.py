@@ -851,6 +851,34 @@ def test_a_config_file_given_for_a_run_names_its_runs_not_a_missing_directory(tm
     ]
 
 
+def test_a_column_named_in_another_unicode_form_is_said_to_be_one(tmp_path):
+    """A CSV header that spells 'âge' as 'a' and a combining accent (NFD, as macOS may
+    write names) against the config's precomposed 'âge' (NFC): the line said the column
+    was not in the data and listed, among the columns, one that looked exactly like it.
+    It now says the two are one name in two Unicode forms, in memory and streamed."""
+    import unicodedata
+
+    nfc, nfd = "âge", unicodedata.normalize("NFD", "âge")
+    assert (len(nfc), len(nfd)) == (3, 4)
+    table = tmp_path / "rows.csv"
+    table.write_text(f"{nfd},x,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))
+    config = tiny_config("regression", data={"source": str(table), "target": "y"})
+    config["data"]["features"] = [nfc, "x"]
+    paths = []
+    for streaming in (False, True):
+        path = tmp_path / f"streamed-{streaming}.yaml"
+        path.write_text(json.dumps({**config, "data": {**config["data"], "streaming": streaming}}))
+        paths.append(path)
+    result = cli_without_tensorflow(*[(["validate", path], 2) for path in paths])
+    expected = (
+        f"toolkit: error: {table}: feature column '{nfc}' is not in the data (the data's "
+        f"'{nfd}' looks the same but is another Unicode form of it: 4 code points (NFD) "
+        "against 3 code points (NFC); spell it alike in both, e.g. with "
+        f"unicodedata.normalize('NFC', name)); columns: {nfd}, x, y"
+    )
+    assert result.stderr.splitlines() == [expected, expected]
+
+
 def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(tmp_path):
     """The README's `toolkit evaluate experiments/diabetes-mlp/<run_id>`: given the folder
     itself, or the placeholder as it is, the line said only that it was no run directory
