@@ -45,23 +45,25 @@ def missing_columns(missing: list[str], columns: list[str], needed: list[str]) -
     # The same name in another Unicode form ('âge' as 'a' and a combining accent, as macOS
     # may write it, against one precomposed 'â'): the message listed a column that looked
     # exactly like the one it said was missing.
-    alike = [column for column in spare if _nfc(column) == _nfc(missing[0])]
+    alike = [column for column in spare if nfc(column) == nfc(missing[0])]
     if len(alike) == 1:
         return (
             f" (the data's '{alike[0]}' looks the same but is another Unicode form of it: "
-            f"{_form(str(alike[0]))} against {_form(missing[0])}; spell it alike in both, "
+            f"{unicode_form(str(alike[0]))} against {unicode_form(missing[0])}; spell it alike in both, "
             "e.g. with unicodedata.normalize('NFC', name))" + others
         )
     return did_you_mean(missing[0], spare) + others
 
 
-def _nfc(name: object) -> str:
+def nfc(name: object) -> str:
+    """``name`` as text in Unicode's composed form (NFC): two spellings of one name or
+    category in different forms (an accent precomposed or combining) compare equal."""
     import unicodedata
 
     return unicodedata.normalize("NFC", str(name))
 
 
-def _form(name: str) -> str:
+def unicode_form(name: str) -> str:
     """``4 code points (NFD)``: how ``name`` is written, for a message about two spellings
     of one name."""
     import unicodedata

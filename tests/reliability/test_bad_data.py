@@ -879,6 +879,42 @@ def test_a_column_named_in_another_unicode_form_is_said_to_be_one(tmp_path):
     assert result.stderr.splitlines() == [expected, expected]
 
 
+@pytest.mark.slow  # trains a run
+def test_a_category_in_another_unicode_form_is_named_as_training_s(cli, tmp_path):
+    """Training read 'île' with a precomposed accent (NFC); new rows spell it 'i' and a
+    combining accent (NFD, as macOS may write text). The model scores it as unseen (its
+    lookup compares code points), and the warning named 'île' among the categories never
+    seen in training, a value that looked exactly like one of them; it now says which
+    training category it spells in another form."""
+    import unicodedata
+
+    rows = pd.DataFrame(
+        {
+            "x": np.arange(48, dtype=float) % 5,
+            "region": ["île", "nord", "sud"] * 16,
+            "y": np.arange(48, dtype=float) % 7,
+        }
+    )
+    rows.to_csv(tmp_path / "train.csv", index=False)
+    config = tiny_config("regression", data={"source": str(tmp_path / "train.csv"), "target": "y"})
+    import toolkit
+
+    # Trained in this process (predict, the behaviour under test, runs in its own).
+    run = toolkit.train(config, output_dir=tmp_path / "r", verbose=0).path
+    nfd = unicodedata.normalize("NFD", "île")
+    new = pd.DataFrame({"x": [1.0, 2.0, 3.0], "region": [nfd, "nord", "ouest"]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    result = cli("predict", run, "--input", tmp_path / "new.csv", "--output", tmp_path / "p.csv")
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 3
+    assert result.stderr.splitlines()[0] == (
+        "toolkit: warning: column 'region': 2 of 3 rows hold categories never seen in "
+        f"training ('{nfd}' [training's 'île' in another Unicode form: 4 code points (NFD) "
+        "against 3 code points (NFC)], 'ouest'); they were scored as the out-of-vocabulary "
+        "bucket"
+    )
+
+
 def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(tmp_path):
     """The README's `toolkit evaluate experiments/diabetes-mlp/<run_id>`: given the folder
     itself, or the placeholder as it is, the line said only that it was no run directory

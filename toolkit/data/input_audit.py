@@ -116,6 +116,24 @@ class InputAudit:
             self.target_rows += len(values)
         return target
 
+    def _shown(self, feature, value: str) -> str:
+        """``value`` as a finding names it, and, when it spells a vocabulary category in
+        another Unicode form ('île' with a combining accent, as macOS may write it, for
+        the precomposed 'île' training read), which: the line named a value that looked
+        exactly like a training category."""
+        from toolkit.text import nfc, unicode_form
+
+        text = repr(value)
+        if not isinstance(value, str) or value.isascii():  # one form only
+            return text
+        known = [token for token in feature.vocabulary if nfc(token) == nfc(value)]
+        if not known:
+            return text
+        return (
+            f"{text} [training's {known[0]!r} in another Unicode form: "
+            f"{unicode_form(value)} against {unicode_form(known[0])}]"
+        )
+
     def findings(self) -> list[str]:
         """One line per column and kind of value training never saw (a column with unseen
         categories and missing values gets two), in the spec's order."""
@@ -152,7 +170,9 @@ class InputAudit:
         for feature in self.spec.categorical:
             unseen = self.unseen[feature.name]
             if unseen:
-                shown = ", ".join(repr(value) for value, _ in unseen.most_common(SHOWN_VALUES))
+                shown = ", ".join(
+                    self._shown(feature, value) for value, _ in unseen.most_common(SHOWN_VALUES)
+                )
                 more = len(unseen) - SHOWN_VALUES
                 if len(unseen) >= TRACKED_VALUES:
                     others = " and others"
