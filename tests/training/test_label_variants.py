@@ -72,3 +72,45 @@ def test_clean_labels_pass_and_spaced_binary_labels_are_named(cli, write_config,
         "or case: make them one label in the data"
     ]
     assert not (tmp_path / "binary-runs").exists()
+
+
+def test_labels_differing_only_in_unicode_form_are_named(cli, write_config, tmp_path):
+    """'départ' with a precomposed 'é' (NFC) beside 'départ' with 'e' and a combining accent
+    (NFD, as files written on macOS may hold it): two labels that print alike were trained
+    as two classes without a word, and a binary target was refused as 'found 3: départ,
+    départ, reste'. Both now say the labels differ only in their Unicode form."""
+    import unicodedata
+
+    nfc, nfd = "départ", unicodedata.normalize("NFD", "départ")
+    assert nfc != nfd
+    first, second = sorted([nfc, nfd])  # the classes' order: NFD's plain 'e' sorts first
+    rng = np.random.default_rng(0)
+    labels = np.array([nfc, "reste", "reste"] * 20, dtype=object)
+    labels[::6] = nfd
+    frame = pd.DataFrame({"x": rng.normal(size=60), "label": labels})
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    config = tiny_config(
+        "multiclass",
+        data={"source": str(tmp_path / "rows.csv"), "target": "label"},
+        output_dir=str(tmp_path / "runs"),
+    )
+    config["data"].pop("synthetic")
+    result = cli("train", write_config(config))
+    assert result.returncode == 0, result.stderr
+    warning = (
+        f"target 'label': classes '{first}' and '{second}' differ only in spaces, case or Unicode "
+        "form (an accent precomposed or combining), and were trained as 3 separate classes; "
+        "make them one label in the data"
+    )
+    assert f"; warning: {warning}" in result.stderr
+
+    config["model"]["task"] = "binary"
+    config["output_dir"] = str(tmp_path / "binary-runs")
+    result = cli("train", write_config(config))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"toolkit: error: task 'binary' needs exactly 2 classes in target 'label', found 3: "
+        f"{first}, {second}, reste; classes '{first}' and '{second}' differ only in spaces, case or "
+        "Unicode form (an accent precomposed or combining): make them one label in the data"
+    ]
+    assert not (tmp_path / "binary-runs").exists()

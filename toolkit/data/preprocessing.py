@@ -789,17 +789,28 @@ def classes_target(
 
 def label_variants(classes: list[str], shown: int = 3) -> str:
     """Words naming the classes that differ only in surrounding spaces or case (" yes" and
-    "yes", "Yes" and "yes"), or "": a slip in the data that splits one class's rows between
-    labels the model learns apart, and that a list of the labels hides (a leading space)."""
+    "yes", "Yes" and "yes") or in Unicode form ("départ" with a precomposed "é" and with
+    "e" and a combining accent, from files written on different systems), or "": a slip in
+    the data that splits one class's rows between labels the model learns apart, and that a
+    list of the labels hides (a leading space, or two labels that print alike)."""
+    from toolkit.text import nfc
+
     groups: dict[str, list[str]] = {}
     for label in classes:
-        groups.setdefault(label.strip().casefold(), []).append(label)
+        groups.setdefault(nfc(label).strip().casefold(), []).append(label)
     variants = [labels for labels in groups.values() if len(labels) > 1]
     if not variants:
         return ""
     named = "; ".join(" and ".join(map(repr, labels)) for labels in variants[:shown])
     more = f" (and {len(variants) - shown} more)" if len(variants) > shown else ""
-    return f"classes {named}{more} differ only in spaces or case"
+    # Labels alike once NFC-normalised but not before: their difference is the form.
+    forms = any(len({label.strip().casefold() for label in labels}) > 1 for labels in variants)
+    how = (
+        "spaces, case or Unicode form (an accent precomposed or combining)"
+        if forms
+        else ("spaces or case")
+    )
+    return f"classes {named}{more} differ only in {how}"
 
 
 def _natural_key(label: str) -> tuple[int, float | str]:
