@@ -915,6 +915,42 @@ def test_a_category_in_another_unicode_form_is_named_as_training_s(cli, tmp_path
     )
 
 
+def test_a_missing_default_target_says_data_target_was_not_set(tmp_path):
+    """configs/binary.yaml and multiclass.yaml name no data.target (their scikit-learn
+    tables have a column 'target'): copied with only data.source swapped, validate and train
+    said "target column 'target' is not in the data", a column the user never wrote. The
+    line now says where 'target' came from; in memory and streamed, before TensorFlow."""
+    table = tmp_path / "loans.csv"
+    table.write_text(
+        "income,deny\n" + "".join(f"{i},{'yes' if i % 4 else 'no'}\n" for i in range(40))
+    )
+    columns = "columns: income, deny; data.target is 'target' when the config does not set it"
+    calls = []
+    for streaming in (False, True):
+        config = tiny_config("binary", data={"source": str(table), "streaming": streaming})
+        config["data"].pop("synthetic")
+        path = tmp_path / f"streamed-{streaming}.yaml"
+        path.write_text(json.dumps(config))
+        calls += [(["validate", path], 2), (["train", path, "--output-dir", tmp_path / "r"], 2)]
+    result = cli_without_tensorflow(*calls)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 4, result.stderr
+    for line in lines:
+        assert line.startswith("toolkit: error: "), line
+        assert "target column 'target' is not in the data; " in line, line
+        assert line.endswith(f"{columns}: set it to the column to predict"), line
+    assert not (tmp_path / "r").exists()
+    # A target the config names keeps the line as it was: the note is about the default.
+    config = tiny_config("binary", data={"source": str(table), "target": "denied"})
+    config["data"].pop("synthetic")
+    (tmp_path / "named.yaml").write_text(json.dumps(config))
+    named = cli_without_tensorflow((["validate", tmp_path / "named.yaml"], 2))
+    assert named.stderr == (
+        f"toolkit: error: {table}: target column 'denied' is not in the data (did you mean "
+        "'deny'?); columns: income, deny\n"
+    )
+
+
 def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(tmp_path):
     """The README's `toolkit evaluate experiments/diabetes-mlp/<run_id>`: given the folder
     itself, or the placeholder as it is, the line said only that it was no run directory

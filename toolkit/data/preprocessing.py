@@ -133,16 +133,33 @@ class FeatureSpec:
         )
 
 
-def _check_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+def _check_columns(frame: pd.DataFrame, columns: list[str], what: str, note: str = "") -> None:
     """Every one of ``columns`` is in ``frame``, else one DataError naming the first missing
-    one, a suggestion and the others missing (``missing_columns``)."""
+    one, a suggestion and the others missing (``missing_columns``), and ``note`` last."""
     missing = [column for column in columns if column not in frame.columns]
     if not missing:
         return
     raise DataError(
         f"{what} column '{missing[0]}' is not in the data"
         f"{missing_columns(missing, list(frame.columns), columns)}; "
-        f"columns: {', '.join(map(str, frame.columns))}"
+        f"columns: {', '.join(map(str, frame.columns))}" + (f"; {note}" if note else "")
+    )
+
+
+# data.target when a config leaves it out: the column scikit-learn's bundled tables have.
+DEFAULT_TARGET = "target"
+
+
+def target_note(target: str) -> str:
+    """What ends a missing target's message when it is data.target's default: a shipped
+    config (binary.yaml, multiclass.yaml) names no target, as its scikit-learn table has a
+    column 'target', and one copied with only data.source swapped said "target column
+    'target' is not in the data", naming a column the user never wrote."""
+    if target != DEFAULT_TARGET:
+        return ""
+    return (
+        f"data.target is '{DEFAULT_TARGET}' when the config does not set it: set it to the "
+        "column to predict"
     )
 
 
@@ -331,7 +348,7 @@ def check_named_columns(columns: list[str], config: DataConfig, *, label: str) -
     # Named by the file: with data.validation or data.test files beside data.source, "target
     # column 'label' is not in the data" left the user to guess which of them lacked it.
     header = pd.DataFrame(columns=columns)
-    _check_columns(header, [config.target], f"{label}: target")
+    _check_columns(header, [config.target], f"{label}: target", target_note(config.target))
     features = config.feature_columns(columns)
     _check_columns(header, features, f"{label}: feature")
     _check_columns(header, sorted(config.categorical or ()), f"{label}: categorical")
@@ -455,7 +472,7 @@ def column_kinds(frame: pd.DataFrame, config: DataConfig) -> tuple[list[str], se
     """The feature columns of ``frame`` and which of them are categorical: those listed in
     ``data.categorical``, or (when it is null) the non-numeric and boolean ones. Streamed
     sources call this on their first chunk."""
-    _check_columns(frame, [config.target], "target")
+    _check_columns(frame, [config.target], "target", target_note(config.target))
     features = config.feature_columns(frame.columns)
     _check_columns(frame, features, "feature")
     if config.target in features:

@@ -126,6 +126,7 @@ class ShardSource(Source):
     def _needed(self) -> tuple[dict[str, str], dict[str, str]]:
         """The columns to read (name -> what for): features, target and split key; and
         notes for messages about a missing one (name -> why it was needed)."""
+        from toolkit.data.preprocessing import target_note
         from toolkit.data.streaming.files import inspect_shard
 
         config = self.config
@@ -147,6 +148,9 @@ class ShardSource(Source):
                 "columns",
             )
         needed[config.target] = "target"
+        note = target_note(config.target)
+        if note:
+            notes[config.target] = note
         if config.split_key is not None:
             needed[config.split_key] = "data.split_key"
         return needed, notes
