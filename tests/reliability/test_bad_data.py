@@ -880,7 +880,7 @@ def test_a_column_named_in_another_unicode_form_is_said_to_be_one(tmp_path):
 
 
 @pytest.mark.slow  # trains a run
-def test_a_category_in_another_unicode_form_is_named_as_training_s(cli, tmp_path):
+def test_a_category_in_another_unicode_form_is_named_with_the_training_category(cli, tmp_path):
     """Training read 'île' with a precomposed accent (NFC); new rows spell it 'i' and a
     combining accent (NFD, as macOS may write text). The model scores it as unseen (its
     lookup compares code points), and the warning named 'île' among the categories never
