@@ -40,6 +40,12 @@ CONFIGS = {
         "regression",
         model={"task": "regression", "hidden": [{"units": 32, "dropout": 0.3}], "mc_dropout": True},
     ),
+    # Its categorical columns are strings repeated once per pass inside the graph.
+    "mc_dropout_classifier": tiny_config(
+        "binary",
+        data={"source": "classifier.csv", "target": "label", "validation": 0.25},
+        model={"task": "binary", "hidden": [{"units": 16, "dropout": 0.3}], "mc_dropout": True},
+    ),
     # A mixture of Gaussians without sampling: its interval is found by bisection on the
     # mixture's CDF inside the graph, so it is compared with predict exactly.
     "gaussian_ensemble": tiny_config(
@@ -111,7 +117,7 @@ def exported(tmp_path_factory):
     runs, jobs, expected, frames = {}, [], {}, {}
     _classifier_table(base / "classifier.csv")
     for kind, config in CONFIGS.items():
-        if kind == "classifier":
+        if kind in ("classifier", "mc_dropout_classifier"):
             config = {**config, "data": {**config["data"], "source": str(base / "classifier.csv")}}
         run = toolkit.train(config, output_dir=base / "runs", verbose=0)
         assert run.status == "completed", run.reason
@@ -126,7 +132,7 @@ def exported(tmp_path_factory):
             names = {"saved_model": "sm.v2", "onnx": "m.onnx", "litert": "m.tflite"}
             path = base / kind / names[fmt]
             path.parent.mkdir(exist_ok=True)
-            stochastic = kind == "mc_dropout"
+            stochastic = kind.startswith("mc_dropout")
             if stochastic and fmt == "saved_model":  # the command line's --mc-samples
                 code = main(
                     [
@@ -266,6 +272,109 @@ def test_the_mc_dropout_endpoint_agrees_with_predict_statistically(exported, fmt
     ratio = np.median(got["std"] / spread)
     assert 0.7 < ratio < 1.3, ratio
     np.testing.assert_allclose(got["upper"] - got["prediction"], 1.959964 * got["std"], rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_mc_dropout_classifier_with_categorical_columns_agrees_with_predict(exported, fmt):
+    """Its string columns go through the passes too: repeated by a gather, LiteRT's
+    converter refused the export (no built-in gather of strings)."""
+    runs, expected, outputs, frames = exported
+    got = _outputs(outputs, "mc_dropout_classifier", fmt)
+    assert sorted(got) == ["entropy", "mutual_information", "prediction", "probabilities"]
+    classes = runs["mc_dropout_classifier"].spec.target.classes
+    positive = expected["mc_dropout_classifier"][f"probability_{classes[1]}"].to_numpy()
+    assert got["probabilities"].shape == (len(frames["mc_dropout_classifier"]), 2)
+    # Means of MC_SAMPLES and 50 passes of a value in [0, 1], whose spread is at most 0.5:
+    # within 3 such standard errors per row, and their mean over the rows (each row its own
+    # draws) within 3 of its own.
+    samples = runs["mc_dropout_classifier"].config.prediction.mc_samples
+    standard_error = 0.5 * np.sqrt(1.0 / MC_SAMPLES + 1.0 / samples)
+    difference = got["probabilities"][:, 1] - positive
+    assert np.all(np.abs(difference) < 3.0 * standard_error), difference
+    assert abs(difference.mean()) < 3.0 * standard_error / np.sqrt(len(difference)), difference
+    assert np.all(got["mutual_information"] > 0)  # the passes differ from each other
+
+
+# The op each format draws dropout's uniform noise with (``portable_sampling``).
+RANDOM_OPS = {
+    "saved_model": "RandomUniform",
+    "onnx": "RandomUniformLike",
+    "litert": "RANDOM_UNIFORM",
+}
+
+
+def _random_ops(fmt: str, path: Path) -> int:
+    """How many random-draw ops the export's graph holds (in every function and loop body)."""
+    if fmt == "onnx":
+        import onnx
+
+        def count(graph) -> int:
+            nodes = sum(node.op_type == RANDOM_OPS[fmt] for node in graph.node)
+            bodies = [a.g for node in graph.node for a in node.attribute if a.g.node]
+            return nodes + sum(count(body) for body in bodies)
+
+        return count(onnx.load(str(path)).graph)
+    if fmt == "litert":
+        import tensorflow as tf
+
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+        return sum(op["op_name"] == RANDOM_OPS[fmt] for op in interpreter._get_ops_details())
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    nodes = [*graph.node, *(node for f in graph.library.function for node in f.node_def)]
+    return sum(node.op == RANDOM_OPS[fmt] for node in nodes)
+
+
+def _served_twice(fmt: str, path: Path, rows: dict[str, np.ndarray]) -> list[dict]:
+    """Two requests with the same rows to one loaded endpoint (one session, one runner)."""
+    import tensorflow as tf
+
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [output.name for output in session.get_outputs()]
+        return [dict(zip(names, session.run(None, rows), strict=True)) for _ in range(2)]
+    if fmt == "litert":
+        runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+        return [{k: np.array(v) for k, v in runner(**rows).items()} for _ in range(2)]
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    feed = {k: tf.constant(v) for k, v in rows.items()}
+    return [{k: v.numpy() for k, v in serve(**feed).items()} for _ in range(2)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_mc_dropout_endpoint_holds_the_model_once_and_draws_anew_per_request(
+    exported, tmp_path, fmt
+):
+    """The passes are one call of the model over the rows repeated --mc-samples times: each
+    dropout layer draws once per request (each row its own mask), where the graph held the
+    model once per pass (mc_dropout.yaml's 50 took tf2onnx ~29 s of CPU, LiteRT's converter
+    ~13 s). Two requests with the same rows still get different draws."""
+    from toolkit.models.layers.mc_dropout import MCDropout
+
+    runs, _, _, frames = exported
+    run = runs["mc_dropout"]
+    path = tmp_path / f"m{FORMAT_SUFFIXES[fmt]}"
+    run.export(path, format=fmt, mc_samples=MC_SAMPLES)
+    layers = sum(isinstance(layer, MCDropout) for layer in run.model._flatten_layers())
+    assert layers == 1
+    assert _random_ops(fmt, path) == layers
+    features = feature_arrays(frames["mc_dropout"], run.spec)
+    first, second = _served_twice(fmt, path, {"numeric": features["numeric"]})
+    assert first["prediction"].shape == (len(frames["mc_dropout"]),)
+    for name in ("prediction", "epistemic_std"):
+        # Fresh draws: every row's mean and spread differ between the two requests.
+        assert np.all(first[name] != second[name]), name
+    # ... as two draws of the same estimate: the mean within a few standard errors.
+    z = (first["prediction"] - second["prediction"]) / (
+        first["epistemic_std"] * np.sqrt(2.0 / MC_SAMPLES)
+    )
+    assert np.mean(np.abs(z) > 3.0) <= 0.1, z
 
 
 @pytest.mark.slow

@@ -119,3 +119,67 @@ def test_a_std_scaled_runs_export_applies_its_factor_as_predict_does(tmp_path):
         np.testing.assert_allclose(
             got[column].reshape(-1), expected[column], rtol=1e-4, atol=1e-4, err_msg=column
         )
+
+
+@pytest.mark.slow
+def test_an_mc_dropout_ensembles_endpoint_agrees_with_predict_statistically(tmp_path):
+    """An MC-dropout ensemble's passes are one call over the rows repeated --mc-samples
+    times, each member's output of each repeat a component: the (passes, rows, members)
+    outputs regrouped wrongly would mix rows, and the mean and spread would not be
+    predict's."""
+    import pandas as pd
+    import tensorflow as tf
+
+    run = _trained(
+        tmp_path,
+        "regression",
+        {
+            "head": "gaussian",
+            "hidden": [{"units": 16, "dropout": 0.3}],
+            "mc_dropout": True,
+            "ensemble": {"members": 2},
+        },
+        {"mc_samples": 50},
+    )
+    rows = np.random.default_rng(4).normal(size=(40, 4)).astype("float32")
+    expected = run.predict(pd.DataFrame(rows, columns=[f"x{i}" for i in range(4)]))
+    passes = 100
+    path = run.export(tmp_path / "exported", format="saved_model", mc_samples=passes)
+    assert json.loads((tmp_path / "exported.json").read_text())["mc_samples"] == passes
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    got = {k: v.numpy() for k, v in served(numeric=tf.constant(rows)).items()}
+    spread = expected["epistemic_std"].to_numpy()
+    assert np.all(spread > 0)
+    z = (got["prediction"] - expected["prediction"].to_numpy()) / (
+        spread * np.sqrt(1.0 / passes + 1.0 / 50)
+    )
+    assert np.mean(np.abs(z) > 3.0) <= 0.1, z
+    ratio = np.median(got["epistemic_std"] / spread)
+    assert 0.7 < ratio < 1.3, ratio
+    aleatoric = np.median(got["aleatoric_std"] / expected["aleatoric_std"].to_numpy())
+    assert 0.9 < aleatoric < 1.1, aleatoric
+
+
+@pytest.mark.slow
+def test_a_bayesian_endpoint_draws_its_weights_once_per_pass(tmp_path):
+    """A DenseVariational layer draws one weight sample per call for the whole batch: its
+    passes stay one call each. Run as one call over the rows repeated, every repeat of a row
+    would share the draw and the epistemic spread would be 0."""
+    import pandas as pd
+    import tensorflow as tf
+
+    run = _trained(tmp_path, "regression", {"bayesian": {"layers": "all"}}, {"mc_samples": 50})
+    rows = np.random.default_rng(5).normal(size=(40, 4)).astype("float32")
+    expected = run.predict(pd.DataFrame(rows, columns=[f"x{i}" for i in range(4)]))
+    passes = 32
+    path = run.export(tmp_path / "exported", format="saved_model", mc_samples=passes)
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    got = {k: v.numpy() for k, v in served(numeric=tf.constant(rows)).items()}
+    spread = expected["epistemic_std"].to_numpy()
+    assert np.all(spread > 0)
+    z = (got["prediction"] - expected["prediction"].to_numpy()) / (
+        spread * np.sqrt(1.0 / passes + 1.0 / 50)
+    )
+    assert np.mean(np.abs(z) > 3.0) <= 0.1, z
+    ratio = np.median(got["epistemic_std"] / spread)
+    assert 0.7 < ratio < 1.3, ratio

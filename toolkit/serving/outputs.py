@@ -56,6 +56,10 @@ class ServingPlan:
     label_type: str = "str"  # the target's (preprocessing.json): labels come back in it
     calibration: PostHocCalibration = PostHocCalibration.NONE  # the run's, as predict applies
     target_range: tuple[float | None, float | None] | None = None  # prediction.target_range
+    # The passes as one call over the batch repeated ``passes`` times (every stochastic layer
+    # draws per row: MC dropout), not one call per pass (a Bayesian layer's weight draw is
+    # shared by the batch).
+    tiled: bool = False
 
     @classmethod
     def of(
@@ -67,15 +71,16 @@ class ServingPlan:
         mc_samples: int | None,
         calibration: PostHocCalibration = PostHocCalibration.NONE,
     ) -> ServingPlan:
-        from toolkit.models.layers.stochastic import is_stochastic
+        from toolkit.models.layers.stochastic import draws_per_row, is_stochastic
 
         stochastic = config.model.is_stochastic and is_stochastic(model)
         samples = mc_samples if mc_samples is not None else config.prediction.mc_samples
         ensemble = config.model.ensemble
+        passes = samples if stochastic else 1
         return cls(
             task=config.model.task,
             gaussian=config.model.gaussian_output,
-            passes=samples if stochastic else 1,
+            passes=passes,
             interval=config.prediction.interval,
             classes=tuple(spec.target.classes),
             members=1 if ensemble is None else ensemble.members,
@@ -86,6 +91,7 @@ class ServingPlan:
                 if config.prediction.target_range is None
                 else tuple(config.prediction.target_range)
             ),
+            tiled=passes > 1 and draws_per_row(model),
         )
 
     @property
@@ -410,23 +416,49 @@ def serving_function(
     """``inputs -> outputs``: ``plan.passes`` passes of ``model`` (sampling on, each pass its
     own draws) summarised as ``summarize`` says. ``respell``: per categorical column (the
     model's input key), its other spellings mapped to the vocabulary's (``respellings``).
-    Trace it inside ``portable_sampling()``."""
+    Trace it inside ``portable_sampling()``.
+
+    With ``plan.tiled`` the passes are one call over the batch repeated ``passes`` times
+    (``passes * n`` rows, as much memory per request), else one call per pass: the graph then
+    holds the model ``passes`` times, which took tf2onnx ~30 s and LiteRT's converter ~12 s
+    of CPU for mc_dropout.yaml's 50. A loop (tf.while_loop) converted fast, but onnxruntime
+    then drew the same numbers on every request, and LiteRT's built-in ops have no TensorList
+    for its outputs."""
     import tensorflow as tf
 
     names = serving_names(model)
     respell = respell or {}
 
-    def one_pass(inputs: dict[str, Any]):
-        by_key = {key: inputs[name] for key, name in names.items()}
-        by_key = {
-            key: respell[key](value) if key in respell else value for key, value in by_key.items()
-        }
+    def call(by_key: dict[str, Any]):
         output = tf.cast(model(by_key, training=False), tf.float32)
         # An ensemble's (n, members, k): each member is a draw of its own.
         return tf.transpose(output, [1, 0, 2]) if plan.members > 1 else output[None]
 
+    def tiled(by_key: dict[str, Any]):
+        rows = tf.shape(next(iter(by_key.values())))[0]
+        # tf.tile, not a gather of the rows: LiteRT's converter has no built-in gather of
+        # strings (a categorical column).
+        repeated = {
+            key: tf.tile(value, [plan.passes] + [1] * (value.shape.rank - 1))
+            for key, value in by_key.items()
+        }
+        output = tf.cast(model(repeated, training=False), tf.float32)
+        # (passes * n, [members,] k) -> (passes, n, [members,] k), pass-major as tiled.
+        output = tf.reshape(output, [plan.passes, rows, *output.shape[1:]])
+        if plan.members > 1:  # -> (passes * members, n, k), the unrolled passes' order
+            output = tf.transpose(output, [0, 2, 1, 3])
+            output = tf.reshape(output, [plan.components, rows, output.shape[-1]])
+        return output
+
     def serve(inputs: dict[str, Any]) -> dict[str, Any]:
-        draws = tf.concat([one_pass(inputs) for _ in range(plan.passes)], axis=0)
+        by_key = {key: inputs[name] for key, name in names.items()}
+        by_key = {
+            key: respell[key](value) if key in respell else value for key, value in by_key.items()
+        }
+        if plan.tiled:
+            draws = tiled(by_key)
+        else:
+            draws = tf.concat([call(by_key) for _ in range(plan.passes)], axis=0)
         return summarize(plan, draws)
 
     return serve

@@ -66,6 +66,10 @@ class DenseVariational(keras.layers.Layer):
         seed: Seed of the layer's random generator; ``None`` follows the global seed.
     """
 
+    # One kernel and bias draw per call, shared by the batch (flipout only flips signs per
+    # row of that one draw): rows of a batch are not independent passes.
+    draws_per_row = False
+
     def __init__(
         self,
         units: int,

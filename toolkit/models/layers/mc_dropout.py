@@ -24,6 +24,9 @@ class MCDropout(keras.layers.Layer):
         seed: Seed of the layer's random generator; ``None`` follows the global seed.
     """
 
+    # Each element's mask is its own draw, so each row of a batch is an independent pass.
+    draws_per_row = True
+
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0.0 <= rate < 1.0:

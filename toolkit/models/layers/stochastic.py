@@ -37,6 +37,14 @@ def is_stochastic(model: keras.layers.Layer) -> bool:
     return any(_switchable(layer) for layer in _iter_layers(model))
 
 
+def draws_per_row(model: keras.layers.Layer) -> bool:
+    """Whether every stochastic layer of ``model`` draws independently for each row of a
+    batch (its ``draws_per_row``): then one call over a batch repeated M times is M passes,
+    which is how the export samples (``toolkit.serving.outputs.serving_function``)."""
+    layers = [layer for layer in _iter_layers(model) if _switchable(layer)]
+    return bool(layers) and all(getattr(layer, "draws_per_row", False) for layer in layers)
+
+
 @contextlib.contextmanager
 def seeded_draws(model: keras.layers.Layer, seed: int, *, block: int = 0) -> Iterator[None]:
     """Within: every stochastic layer draws from a state set from ``seed``, its position in
