@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import cli_in_one_process
 from tests.tuning.conftest import free_port, read_json, read_trials, sweep_config, trial_lines
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -127,17 +128,22 @@ def test_worker_without_a_sweep_to_join_gives_up_in_time(write_config, make_swee
     assert not (tmp_path / "none").exists()
 
 
-def test_role_flags_are_checked(write_config, make_sweep_config, cli):
+def test_role_flags_are_checked(write_config, make_sweep_config):
     path = write_config(make_sweep_config())
-    result = cli("tune", path, "--role", "worker")
-    assert result.returncode == 2 and "needs --chief-port" in result.stderr
-    result = cli("tune", path, "--chief-port", "1234")
-    assert result.returncode == 2 and "need --role chief|worker" in result.stderr
-    result = cli(
-        "tune", path, "--role", "worker", "--chief-port", "1234", "--worker-id", "my-chief"
+    # The four commands in one fresh process: each answers with its own exit code and stderr.
+    results = cli_in_one_process(
+        ["tune", path, "--role", "worker"],
+        ["tune", path, "--chief-port", "1234"],
+        ["tune", path, "--role", "worker", "--chief-port", "1234", "--worker-id", "my-chief"],
+        ["tune", path, "--role", "worker", "--chief-port", "1234"],
     )
+    result = results[0]
+    assert result.returncode == 2 and "needs --chief-port" in result.stderr
+    result = results[1]
+    assert result.returncode == 2 and "need --role chief|worker" in result.stderr
+    result = results[2]
     assert result.returncode == 2 and "not contain 'chief'" in result.stderr
-    result = cli("tune", path, "--role", "worker", "--chief-port", "1234")
+    result = results[3]
     assert result.returncode == 2 and "a worker needs --sweep-dir" in result.stderr
 
 
@@ -155,22 +161,33 @@ def test_a_chief_port_in_use_writes_no_sweep_and_another_port_starts_it(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        chief = _tune(
-            path, "--role", "chief", "--chief-port", port, "--sweep-dir", sweep_dir, cwd=tmp_path
+        # The three chiefs in one fresh process (each its own exit code and stderr), while
+        # the port is taken: an address not of this machine is refused before its port is.
+        in_use, *others = cli_in_one_process(
+            *[
+                (["tune", path, "--role", "chief", *flags, "--sweep-dir", sweep_dir], tmp_path)
+                for flags in (
+                    ("--chief-port", port),
+                    ("--chief-port", 0),
+                    ("--chief-port", port, "--chief-address", "192.0.2.1"),
+                )
+            ]
         )
-        _, stderr = chief.communicate(timeout=120)
-    assert chief.returncode == 2, stderr[-2000:]
+    stderr = in_use.stderr
+    assert in_use.returncode == 2, stderr[-2000:]
     assert f"port {port} on 127.0.0.1 is in use" in stderr and "--chief-port" in stderr
     assert "Traceback" not in stderr
     assert not sweep_dir.exists()
-    for flags, shown in (
-        (("--chief-port", 0), "--chief-port must be between 1 and 65535, got 0"),
-        (("--chief-port", port, "--chief-address", "192.0.2.1"), "must be an address of this"),
+    for chief, shown in zip(
+        others,
+        (
+            "--chief-port must be between 1 and 65535, got 0",
+            "must be an address of this",
+        ),
+        strict=True,
     ):
-        chief = _tune(path, "--role", "chief", *flags, "--sweep-dir", sweep_dir, cwd=tmp_path)
-        _, stderr = chief.communicate(timeout=120)
-        assert chief.returncode == 2 and shown in stderr, stderr[-2000:]
-        assert not sweep_dir.exists()
+        assert chief.returncode == 2 and shown in chief.stderr, chief.stderr[-2000:]
+    assert not sweep_dir.exists()
 
 
 @pytest.mark.slow
