@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
-from tests.helpers import tiny_config
+from tests.helpers import cli_in_one_process, tiny_config
 
 
 def _imbalanced(path, n: int, seed: int) -> pd.DataFrame:
@@ -83,16 +84,18 @@ def test_weighted_training_matches_scikit_learns_weighted_logistic_regression(
     record = json.loads((Path(run) / "run.json").read_text())
     assert record["class_weight"] == pytest.approx(expected, rel=1e-6)
 
-    reported = cli("report", run)
+    # report and predict in one fresh process (TensorFlow started once): their answers are
+    # checked as from processes of their own.
+    rows[["x"]].to_csv(tmp_path / "rows.csv", index=False)
+    reported, predicted = cli_in_one_process(
+        ["report", run],
+        ["predict", run, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"],
+    )
     assert reported.returncode == 0, reported.stderr
     shown = ", ".join(f"{label} {weight:.4g}" for label, weight in expected.items())
     report = (Path(run) / "report.md").read_text()
     assert f"- **class weights (training loss)**: {shown}" in report
 
-    rows[["x"]].to_csv(tmp_path / "rows.csv", index=False)
-    predicted = cli(
-        "predict", run, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"
-    )
     assert predicted.returncode == 0, predicted.stderr
     ours = pd.read_csv(tmp_path / "p.csv")["probability_yes"].to_numpy()
     reference = LogisticRegression(C=1e6, class_weight=sklearn_weights, max_iter=10_000)
@@ -102,47 +105,64 @@ def test_weighted_training_matches_scikit_learns_weighted_logistic_regression(
     assert theirs.mean() > labels.mean() + 0.05
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            {"training": {"class_weight": {True: 5}}},
-            "toolkit: error: training.class_weight: 'True' is not a class of target 'churn'; "
-            "YAML reads unquoted yes, no, on and off as true and false: quote the labels "
-            "('yes': 5); classes: no, yes",
-        ),
-        (
-            {"training": {"class_weight": {"yse": 5}}},
-            "toolkit: error: training.class_weight: 'yse' is not a class of target 'churn' "
-            "(did you mean 'yes'?); classes: no, yes",
-        ),
-        (
-            {"model": {"task": "regression"}, "training": {"class_weight": "balanced"}},
-            "training.class_weight weighs the classes of a classifier (model.task binary or "
-            "multiclass); a regression target has none",
-        ),
-        (
-            {"training": {"class_weight": "Balanced"}},
-            "training.class_weight: expected 'balanced' or a mapping {label: weight, ...}, got "
-            "'Balanced' (did you mean 'balanced'?)",
-        ),
-        (
-            {"training": {"class_weight": {"yes": 0}}},
-            "training.class_weight: 'yes': expected a positive number, got 0",
-        ),
-    ],
-)
-def test_a_wrong_class_weight_is_one_line_and_no_run(
-    cli, write_config, tmp_path, overrides, message
-):
-    config = _logistic_config(tmp_path, None)
-    for section, values in overrides.items():
-        config[section] = {**config[section], **values}
-    result = cli("train", write_config(config))
+# Each mistake with (part of) the line that refuses it.
+WRONG_CLASS_WEIGHTS = [
+    (
+        {"training": {"class_weight": {True: 5}}},
+        "toolkit: error: training.class_weight: 'True' is not a class of target 'churn'; "
+        "YAML reads unquoted yes, no, on and off as true and false: quote the labels "
+        "('yes': 5); classes: no, yes",
+    ),
+    (
+        {"training": {"class_weight": {"yse": 5}}},
+        "toolkit: error: training.class_weight: 'yse' is not a class of target 'churn' "
+        "(did you mean 'yes'?); classes: no, yes",
+    ),
+    (
+        {"model": {"task": "regression"}, "training": {"class_weight": "balanced"}},
+        "training.class_weight weighs the classes of a classifier (model.task binary or "
+        "multiclass); a regression target has none",
+    ),
+    (
+        {"training": {"class_weight": "Balanced"}},
+        "training.class_weight: expected 'balanced' or a mapping {label: weight, ...}, got "
+        "'Balanced' (did you mean 'balanced'?)",
+    ),
+    (
+        {"training": {"class_weight": {"yes": 0}}},
+        "training.class_weight: 'yes': expected a positive number, got 0",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def wrong_class_weights(tmp_path_factory) -> dict:
+    """Every mistake in WRONG_CLASS_WEIGHTS trained by ``toolkit train`` (a folder and data
+    of its own each), all in one fresh process: its answer and output_dir, by message."""
+    answers, calls = {}, []
+    for index, (overrides, message) in enumerate(WRONG_CLASS_WEIGHTS):
+        folder = tmp_path_factory.mktemp(f"wrong-{index}")
+        config = _logistic_config(folder, None)
+        for section, values in overrides.items():
+            config[section] = {**config[section], **values}
+        path = folder / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        calls.append((["train", path], folder))
+        answers[message] = folder / "runs"
+    results = cli_in_one_process(*calls)
+    return {
+        message: (result, runs)
+        for (message, runs), result in zip(answers.items(), results, strict=True)
+    }
+
+
+@pytest.mark.parametrize(("overrides", "message"), WRONG_CLASS_WEIGHTS)
+def test_a_wrong_class_weight_is_one_line_and_no_run(wrong_class_weights, overrides, message):
+    result, runs = wrong_class_weights[message]
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
-    assert not (tmp_path / "runs").exists()
+    assert not runs.exists()
 
 
 def test_a_label_that_is_no_class_is_refused_before_tensorflow_starts(write_config, tmp_path):
