@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
+from tests.helpers import cli_in_one_process
 from tests.image_data import (
     write_class_folder,
     write_image_npz,
@@ -292,25 +294,100 @@ def test_npz_images_and_signals(tmp_path):
     np.testing.assert_allclose(data.spec.signal.std, train.std(axis=(0, 1)), rtol=1e-5)
 
 
-def test_a_nan_in_an_npz_is_one_line_before_any_run_directory(cli, write_config, tmp_path):
-    """Arrays have no imputation: a NaN in a signal reached the baselines' scoring after
-    training (a traceback, exit 1, a failed run directory). Now: exit 2, one line naming the
-    row, nothing written; the same for new signals given to predict."""
-    path = write_signal_npz(tmp_path / "signals.npz", count=40, length=8)
+def _nan_signals_case(root: Path) -> dict:
+    """Signals at root/signals.npz with a NaN and an infinity (in rows 6 and 18); the config."""
+    path = write_signal_npz(root / "signals.npz", count=40, length=8)
     with np.load(path) as archive:
         x, y = archive["x"].copy(), archive["y"]
     x[[5, 17], 3, 1] = [np.nan, np.inf]
     np.savez(path, x=x, y=y)
-    config = write_config(
-        {
-            "name": "signals",
-            "data": {"source": str(path), "kind": "signal"},
-            "model": {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": []},
-            "training": {"epochs": 1, "batch_size": 8},
-            "evaluation": {"plots": False},
-        }
-    )
-    result = cli("train", config, "--output-dir", tmp_path / "out")
+    return {
+        "name": "signals",
+        "data": {"source": str(path), "kind": "signal"},
+        "model": {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": []},
+        "training": {"epochs": 1, "batch_size": 8},
+        "evaluation": {"plots": False},
+    }
+
+
+def _unfitting_weights_case(root: Path) -> dict:
+    """MobileNetV3Small given root/other.weights.h5, MobileNetV2's weights; the config."""
+    import keras
+
+    other = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
+    other.save_weights(root / "other.weights.h5")
+    folder = write_class_folder(root / "pets", per_class=4, size=32)
+    return {
+        "name": "transfer",
+        "data": {"source": str(folder), "validation": 0.25},
+        "model": {
+            "task": "binary",
+            "body": "backbone",
+            "backbone": {"name": "MobileNetV3Small", "weights": str(root / "other.weights.h5")},
+            "hidden": [],
+        },
+        "training": {"epochs": 1, "batch_size": 2},
+    }
+
+
+def _corrupt_image_case(root: Path, folder: Path) -> dict:
+    """A copy of ``folder`` at root/broken whose dog/001.png is a PNG header and no image."""
+    import shutil
+
+    broken = shutil.copytree(folder, root / "broken")
+    (broken / "dog" / "001.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return {
+        "name": "broken",
+        "data": {"source": str(broken)},
+        "model": {"task": "binary", "flatten": True},
+    }
+
+
+def _cut_short_case(root: Path, folder: Path, cache: bool) -> dict:
+    """A copy of ``folder`` at root/cut whose dog/001.png has lost the second half of its
+    bytes (a copy interrupted: the header reads, the data does not)."""
+    import shutil
+
+    cut = shutil.copytree(folder, root / "cut")
+    whole = (cut / "dog" / "001.png").read_bytes()
+    (cut / "dog" / "001.png").write_bytes(whole[: len(whole) // 2])
+    return {
+        "name": "cut",
+        "data": {"source": str(cut), "cache": cache},
+        "model": {"task": "binary", "flatten": True},
+        "training": {"epochs": 1, "batch_size": 4},
+    }
+
+
+@pytest.fixture(scope="module")
+def refused_trainings(tmp_path_factory, folder) -> dict:
+    """``toolkit train CONFIG --output-dir ROOT/out`` of each case above, each in a folder
+    ROOT of its own: the calls run in one fresh process (TensorFlow starts once for the
+    five), each answering with its own exit code, stdout and stderr; by case, the answer
+    and ROOT."""
+    cases = {
+        "nan-signals": _nan_signals_case,
+        "unfitting-weights": _unfitting_weights_case,
+        "corrupt-image": lambda root: _corrupt_image_case(root, folder),
+        "cut-short-cached": lambda root: _cut_short_case(root, folder, cache=True),
+        "cut-short-streamed": lambda root: _cut_short_case(root, folder, cache=False),
+    }
+    roots, calls = {}, []
+    for name, make in cases.items():
+        root = roots[name] = tmp_path_factory.mktemp(name)
+        config = root / "config.yaml"
+        config.write_text(yaml.safe_dump(make(root), sort_keys=False))
+        calls.append(["train", config, "--output-dir", root / "out"])
+    answers = cli_in_one_process(*calls)
+    return {name: (answer, roots[name]) for name, answer in zip(cases, answers, strict=True)}
+
+
+def test_a_nan_in_an_npz_is_one_line_before_any_run_directory(refused_trainings):
+    """Arrays have no imputation: a NaN in a signal reached the baselines' scoring after
+    training (a traceback, exit 1, a failed run directory). Now: exit 2, one line naming the
+    row, nothing written; the same for new signals given to predict."""
+    result, root = refused_trainings["nan-signals"]
+    path = root / "signals.npz"
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
@@ -318,7 +395,7 @@ def test_a_nan_in_an_npz_is_one_line_before_any_run_directory(cli, write_config,
         f"toolkit: error: data.source {path}: x holds NaN or infinite values in 2 rows, "
         "the first row 6 (x[5]); images and signals must be finite numbers"
     )
-    assert not (tmp_path / "out").exists()
+    assert not (root / "out").exists()
 
 
 def test_digits_as_8x8x1_images_are_scikit_learns():
@@ -613,41 +690,18 @@ def test_the_offline_message_names_the_weights_file_keras_fetches(backbone, tmp_
     )
 
 
-def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(
-    cli, write_config, tmp_path
-):
+def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(refused_trainings):
     """A .weights.h5 of another network: one line (Keras also warned once per layer it
     skipped, hundreds of lines), exit 2, and no run directory (it was left with run.json,
     config.yaml and a lock: the file was loaded only once the run had started)."""
-    import keras
-
-    other = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(32, 32, 3))
-    other.save_weights(tmp_path / "other.weights.h5")
-    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
-    config = write_config(
-        {
-            "name": "transfer",
-            "data": {"source": str(folder), "validation": 0.25},
-            "model": {
-                "task": "binary",
-                "body": "backbone",
-                "backbone": {
-                    "name": "MobileNetV3Small",
-                    "weights": str(tmp_path / "other.weights.h5"),
-                },
-                "hidden": [],
-            },
-            "training": {"epochs": 1, "batch_size": 2},
-        }
-    )
-    result = cli("train", config, "--output-dir", tmp_path / "out")
+    result, root = refused_trainings["unfitting-weights"]
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(
-        f"toolkit: error: backbone weights {tmp_path / 'other.weights.h5'} do not fit "
+        f"toolkit: error: backbone weights {root / 'other.weights.h5'} do not fit "
         "MobileNetV3Small with input (32, 32, 3): "
     )
-    assert not (tmp_path / "out").exists()
+    assert not (root / "out").exists()
 
 
 def _prepare_error(config) -> str:
@@ -719,57 +773,30 @@ def test_new_images_from_an_npz_without_x_say_y_is_optional(tmp_path):
     )
 
 
-def test_a_corrupt_image_through_the_cli_exits_2_and_writes_nothing(
-    cli, write_config, folder, tmp_path
-):
-    import shutil
-
-    broken = shutil.copytree(folder, tmp_path / "broken")
-    (broken / "dog" / "001.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    config = write_config(
-        {
-            "name": "broken",
-            "data": {"source": str(broken)},
-            "model": {"task": "binary", "flatten": True},
-        }
-    )
-    result = cli("train", config, "--output-dir", tmp_path / "out")
+def test_a_corrupt_image_through_the_cli_exits_2_and_writes_nothing(refused_trainings):
+    result, root = refused_trainings["corrupt-image"]
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"toolkit: error: data.source: {broken / 'dog' / '001.png'} is not a readable image "
-        "(cannot identify image file)"
+        f"toolkit: error: data.source: {root / 'broken' / 'dog' / '001.png'} is not a readable "
+        "image (cannot identify image file)"
     ]
-    assert not (tmp_path / "out").exists()
+    assert not (root / "out").exists()
 
 
 @pytest.mark.parametrize("cache", [True, False])
-def test_an_image_cut_short_exits_2_before_any_run_directory(
-    cli, write_config, folder, tmp_path, cache
-):
+def test_an_image_cut_short_exits_2_before_any_run_directory(refused_trainings, folder, cache):
     """A PNG whose header reads but whose data is cut short (a copy interrupted): with
     data.cache false, whose batches decode during training, it stopped the first epoch
     with TensorFlow's traceback (exit 1) and left a run directory marked failed. Both ways
     now: one line naming the file in TensorFlow's own words, without its op-name noise."""
-    import shutil
-
-    cut = shutil.copytree(folder, tmp_path / "cut")
-    whole = (cut / "dog" / "001.png").read_bytes()
-    (cut / "dog" / "001.png").write_bytes(whole[: len(whole) // 2])
-    config = write_config(
-        {
-            "name": "cut",
-            "data": {"source": str(cut), "cache": cache},
-            "model": {"task": "binary", "flatten": True},
-            "training": {"epochs": 1, "batch_size": 4},
-        }
-    )
-    result = cli("train", config, "--output-dir", tmp_path / "out")
+    result, root = refused_trainings["cut-short-cached" if cache else "cut-short-streamed"]
+    whole = (folder / "dog" / "001.png").read_bytes()
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"toolkit: error: training data: {cut / 'dog' / '001.png'} cannot be decoded "
+        f"toolkit: error: training data: {root / 'cut' / 'dog' / '001.png'} cannot be decoded "
         f"(Invalid PNG data, size {len(whole) // 2})"
     ]
-    assert not (tmp_path / "out").exists()
+    assert not (root / "out").exists()
 
 
 def test_the_data_summary_describes_images(folder, tmp_path):
