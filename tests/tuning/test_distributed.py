@@ -238,7 +238,7 @@ def _wait_for(predicate, timeout: float, what: str, processes=()) -> None:
 @pytest.mark.slow
 def test_chief_requeues_a_dead_workers_trial_gives_up_alone_and_resumes(tmp_path):
     config = sweep_config(tmp_path, max_trials=2, worker_timeout=3)
-    config["training"]["epochs"] = 200  # a trial of a few seconds, to be killed inside
+    config["training"]["epochs"] = 100  # a trial of a few seconds, to be killed inside
     config["callbacks"]["early_stopping"] = False
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
