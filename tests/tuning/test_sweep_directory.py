@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import cli_in_one_process, run_cli
 from tests.tuning.conftest import read_events, read_json, read_trials, sweep_dir_of, trial_lines
 from toolkit.config.loading import load_config
 
@@ -151,8 +151,8 @@ def test_a_trial_whose_model_the_sweep_deleted_says_so_and_how_to_retrain_it(fin
     best = min(read_trials(sweep), key=lambda row: float(row["objective"]))
     pruned = next(row for row in read_trials(sweep) if row["trial_id"] != best["trial_id"])
     run = sweep / pruned["run_dir"]
-    for args in (["evaluate", run], ["export", run]):
-        result = run_cli(*args)
+    # Both commands in one fresh process: each answers with its own exit code and output.
+    for result in cli_in_one_process(["evaluate", run], ["export", run]):
         assert result.returncode == 2 and result.stdout == ""
         assert result.stderr == (
             f"toolkit: error: {run} has no model.keras: its sweep keeps the models of its "
@@ -185,14 +185,16 @@ def test_resuming_a_completed_sweep_is_refused_and_writes_nothing(finished):
     sweep reported 4 minutes), base_config.yaml and trials.csv, and exited 0."""
     _, sweep = finished
     before = {p.name: p.read_bytes() for p in sweep.iterdir() if p.is_file()}
-    for extra, message in (
+    cases = (
         ((), f"{sweep} already completed; nothing to resume: extend it with --set "),
         (
             ("--set", "tuner.max_trials=3"),
             "tuner.max_trials 3 is below the 4 trials the sweep has finished",
         ),
-    ):
-        result = run_cli("tune", "--resume", sweep, *extra)
+    )
+    # Both commands in one fresh process: each answers with its own exit code and stderr.
+    results = cli_in_one_process(*[["tune", "--resume", sweep, *extra] for extra, _ in cases])
+    for result, (_, message) in zip(results, cases, strict=True):
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith(f"toolkit: error: {message}"), result.stderr
         assert len(result.stderr.splitlines()) == 1
