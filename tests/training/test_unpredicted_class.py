@@ -1,0 +1,126 @@
+"""A classifier that predicts none of the held-out rows as a class those rows hold: on a table
+with 5% positives an unweighted loss left P(positive) below 0.5 on every row, recall 0, and
+the run said nothing while its summary line showed accuracy 0.95."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+from tests.helpers import tiny_config
+
+
+def _table(path: Path, labels: np.ndarray, seed: int) -> None:
+    """Rows whose first column moves the label a little: enough for the probabilities to
+    rank the rare rows, too little for any to pass 0.5."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(len(labels), 3))
+    x[:, 0] += np.isin(labels, ["yes", "c"]) * 0.5
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    frame["label"] = labels
+    frame.to_csv(path, index=False)
+
+
+def _config(tmp_path: Path, task: str, train: np.ndarray, validation: np.ndarray) -> dict:
+    _table(tmp_path / "train.csv", train, seed=0)
+    _table(tmp_path / "validation.csv", validation, seed=1)
+    config = tiny_config(
+        task,
+        data={
+            "source": str(tmp_path / "train.csv"),
+            "validation": str(tmp_path / "validation.csv"),
+            "target": "label",
+        },
+        output_dir=str(tmp_path / "runs"),
+    )
+    config["data"].pop("synthetic")
+    # Trained until P(rare) has settled near its base rate (about 0.05).
+    config["training"] = {
+        "epochs": 40,
+        "batch_size": 64,
+        "optimizer": {"name": "adam", "learning_rate": 0.02},
+    }
+    return config
+
+
+def _predicted(cli, run: Path, tmp_path: Path) -> pd.DataFrame:
+    out = tmp_path / "predictions.csv"
+    result = cli("predict", run, "--input", tmp_path / "validation.csv", "--output", out)
+    assert result.returncode == 0, result.stderr
+    return pd.read_csv(out)
+
+
+def _warnings(result) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    record = json.loads((Path(result.stdout.strip().splitlines()[-1]) / "run.json").read_text())
+    return [w for w in record.get("warnings", []) if "predicts no" in w]
+
+
+def test_a_binary_classifier_that_never_predicts_the_rare_class_says_so(
+    cli, write_config, tmp_path
+):
+    rng = np.random.default_rng(2)
+    train = np.where(rng.random(600) < 0.05, "yes", "no")
+    validation = np.array(["yes"] * 12 + ["no"] * 188)
+    result = cli("train", write_config(_config(tmp_path, "binary", train, validation)))
+    warnings = _warnings(result)
+
+    # Independently of the toolkit's metrics: its own predictions, counted with NumPy.
+    run = Path(result.stdout.strip().splitlines()[-1])
+    predictions = _predicted(cli, run, tmp_path)
+    truth = pd.read_csv(tmp_path / "validation.csv")["label"].to_numpy()
+    assert np.sum(predictions["prediction"].to_numpy() == "yes") == 0
+    rows = int(np.sum(truth == "yes"))
+    auc = metrics.roc_auc_score(truth == "yes", predictions["probability_yes"])
+    share = 100 * np.mean(train == "yes")
+    assert warnings == [
+        f"the model predicts no validation row as class 'yes' ({rows} rows; {share:.2g}% of "
+        "the training rows): recall 0; the "
+        f"probabilities still rank its rows with ROC AUC {auc:.2f}, but never make it the "
+        "more likely class; to weigh each class alike in the training loss set "
+        "training.class_weight: balanced"
+    ]
+    assert f"; warning: {warnings[0]}" in result.stderr
+
+
+def test_no_warning_once_class_weight_is_set(cli, write_config, tmp_path):
+    rng = np.random.default_rng(2)
+    train = np.where(rng.random(600) < 0.05, "yes", "no")
+    validation = np.array(["yes"] * 12 + ["no"] * 188)
+    config = _config(tmp_path, "binary", train, validation)
+    config["training"]["class_weight"] = {"no": 1.0, "yes": 1.0}  # set, even if a no-op
+    result = cli("train", write_config(config))
+    assert _warnings(result) == []
+    assert "predicts no" not in result.stderr
+    # Silent because class_weight is set: the model still predicts no 'yes'.
+    run = Path(result.stdout.strip().splitlines()[-1])
+    assert np.sum(_predicted(cli, run, tmp_path)["prediction"].to_numpy() == "yes") == 0
+
+
+def test_a_multiclass_class_never_predicted_is_named_unless_the_split_lacks_it(
+    cli, write_config, tmp_path
+):
+    """'c' (rare, in the validation file) is named; 'd' (rare, never predicted, but with no
+    validation rows) is not: its recall there is undefined, not 0."""
+    rng = np.random.default_rng(3)
+    train = rng.choice(["a", "b", "c", "d"], size=600, p=[0.48, 0.45, 0.04, 0.03])
+    validation = np.array(["a"] * 100 + ["b"] * 90 + ["c"] * 10)
+    result = cli("train", write_config(_config(tmp_path, "multiclass", train, validation)))
+    warnings = _warnings(result)
+
+    run = Path(result.stdout.strip().splitlines()[-1])
+    predicted = _predicted(cli, run, tmp_path)["prediction"].to_numpy()
+    truth = pd.read_csv(tmp_path / "validation.csv")["label"].to_numpy()
+    counts = {name: int(np.sum(predicted == name)) for name in "abcd"}
+    assert counts["c"] == counts["d"] == 0, counts
+    assert counts["a"] > 0 and counts["b"] > 0, counts
+    rows, share = int(np.sum(truth == "c")), 100 * np.mean(train == "c")
+    assert warnings == [
+        f"the model predicts no validation row as class 'c' ({rows} rows; {share:.2g}% of the "
+        "training rows): recall 0; to weigh each class alike in the training loss set "
+        "training.class_weight: balanced"
+    ]
