@@ -190,10 +190,21 @@ def _fit_boosting(
             keep(boosting)
 
 
-def _linear(task: str):
-    from sklearn.linear_model import LinearRegression, LogisticRegression
+# The ridge penalties the linear regression baseline chooses from, by leave-one-out error
+# (RidgeCV's closed form: one fit's cost). Plain least squares on the one-hot, standardised
+# columns scored test r2 0.18 on mtcars (32 rows) where the ridge scores 0.68, and meant
+# nothing with more columns than rows; on large samples the chosen penalty is negligible.
+RIDGE_ALPHAS = np.logspace(-3, 3, 13)
 
-    return LinearRegression() if task == "regression" else LogisticRegression(max_iter=2000)
+
+def _linear(task: str):
+    """The linear baseline: a ridge regression whose penalty is chosen by leave-one-out
+    error, or a logistic regression (scikit-learn's default C = 1 is already an L2 penalty)."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+
+    if task == "regression":
+        return RidgeCV(alphas=RIDGE_ALPHAS)
+    return LogisticRegression(max_iter=2000)
 
 
 def _score(
@@ -361,6 +372,8 @@ class BaselineFit:
             )
             if name == boosting_name:
                 scores["rounds"] = int(model.n_iter_)
+            elif task == "regression":
+                scores["alpha"] = float(model.alpha_)  # the ridge penalty leave-one-out chose
             self._results[name] = scores
 
         # One thread (OpenMP and BLAS): beside TensorFlow's threads on a busy machine,
