@@ -164,6 +164,28 @@ def test_the_linear_baseline_on_more_columns_than_rows_is_the_leave_one_out_ridg
     assert r2 > 0.3  # the five informative columns are found
 
 
+@pytest.mark.parametrize("rows", [20_000, 300])
+def test_the_chunked_leave_one_out_ridge_is_scikit_learns_ridge_cv(rows):
+    """The baseline's ridge reads a tall sample in chunks through its Gram matrix (RidgeCV
+    decomposed the whole float64 matrix: 81 s of CPU on 100,000 x 1,000); it must choose the
+    penalty RidgeCV chooses and predict as it does, here over three chunks of rows with
+    one-hot columns that sum to 1 (collinear with the intercept), and on few rows where the
+    penalty matters."""
+    from toolkit.evaluation.baselines import RIDGE_CHUNK_ROWS, LeaveOneOutRidge
+
+    rng = np.random.default_rng(6)
+    numeric = rng.normal(size=(rows, 20))
+    one_hot = np.eye(5)[rng.integers(0, 5, size=rows)]
+    x = np.hstack([numeric, one_hot]).astype(np.float32)
+    y = numeric[:, :3] @ [1.0, -0.5, 0.2] + one_hot @ np.arange(5) * 0.3 + rng.normal(size=rows)
+    ours = LeaveOneOutRidge().fit(x, y)
+    theirs = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(x.astype(np.float64), y)
+    assert rows < RIDGE_CHUNK_ROWS or rows > 2 * RIDGE_CHUNK_ROWS
+    assert ours.alpha_ == theirs.alpha_
+    for rows in (rng.normal(size=(50, 25)).astype(np.float32), x):  # x: read in chunks
+        np.testing.assert_allclose(ours.predict(rows), theirs.predict(rows), rtol=1e-6, atol=1e-8)
+
+
 def test_the_baselines_thread_does_not_swap_the_process_warning_filters(monkeypatch):
     """The baselines fit in a thread while the network trains in another, and
     ``warnings.catch_warnings`` swaps the process-global filter list: a filter the training

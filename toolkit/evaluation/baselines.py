@@ -197,13 +197,74 @@ def _fit_boosting(
 RIDGE_ALPHAS = np.logspace(-3, 3, 13)
 
 
+# Rows a leave-one-out ridge reads at a time in float64.
+RIDGE_CHUNK_ROWS = 8192
+
+
+class LeaveOneOutRidge:
+    """scikit-learn's ``RidgeCV`` (efficient leave-one-out over ``alphas``, an unpenalised
+    intercept), computed for more rows than columns from the columns' Gram matrix in chunks
+    of rows: RidgeCV decomposes the whole float64 matrix instead, which on a 100,000-row
+    sample of 1,000 columns took 81 s of CPU and 1.7 GB more than least squares (6 s). With
+    no more rows than columns RidgeCV's own n x n decomposition is used."""
+
+    def __init__(self, alphas: np.ndarray = RIDGE_ALPHAS) -> None:
+        self.alphas = np.asarray(alphas, dtype=np.float64)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LeaveOneOutRidge:
+        """Choose the penalty of the smallest mean squared leave-one-out error (the first of
+        equals, as RidgeCV does) and fit the ridge with it."""
+        n, p = x.shape
+        y = np.asarray(y, dtype=np.float64)
+        if n <= p:
+            from sklearn.linear_model import RidgeCV
+
+            ridge = RidgeCV(alphas=self.alphas).fit(x, y)
+            self.alpha_, self.coef_ = float(ridge.alpha_), ridge.coef_
+            self.intercept_ = float(ridge.intercept_)
+            return self
+        mean, y_mean = x.mean(axis=0, dtype=np.float64), float(y.mean())
+        centred = y - y_mean
+        gram, moments = np.zeros((p, p)), np.zeros(p)
+        for rows in self._chunks(n):
+            part = x[rows].astype(np.float64) - mean
+            gram += part.T @ part
+            moments += part.T @ centred[rows]
+        eigenvalues, vectors = np.linalg.eigh(gram)
+        # Shrinkage per eigen-direction and penalty: (p, len(alphas)).
+        inverse = 1.0 / (np.maximum(eigenvalues, 0.0)[:, None] + self.alphas[None, :])
+        coefficients = (vectors.T @ moments)[:, None] * inverse
+        errors = np.zeros(len(self.alphas))
+        for rows in self._chunks(n):
+            z = (x[rows].astype(np.float64) - mean) @ vectors
+            # The hat matrix's diagonal: the intercept's 1/n plus the penalised directions'.
+            leverage = 1.0 / n + (z**2) @ inverse
+            residual = centred[rows][:, None] - z @ coefficients
+            errors += np.sum((residual / (1.0 - leverage)) ** 2, axis=0)
+        best = int(np.argmin(errors))
+        self.alpha_ = float(self.alphas[best])
+        self.coef_ = vectors @ coefficients[:, best]
+        self.intercept_ = y_mean - float(mean @ self.coef_)
+        return self
+
+    @staticmethod
+    def _chunks(n: int):
+        return (slice(i, i + RIDGE_CHUNK_ROWS) for i in range(0, n, RIDGE_CHUNK_ROWS))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The fitted ridge's predictions of ``x``'s rows (in float64 a chunk at a time, not
+        a float64 copy of the whole held-out sample)."""
+        parts = [x[rows].astype(np.float64) @ self.coef_ for rows in self._chunks(len(x))]
+        return np.concatenate(parts) + self.intercept_ if parts else np.zeros(0)
+
+
 def _linear(task: str):
     """The linear baseline: a ridge regression whose penalty is chosen by leave-one-out
     error, or a logistic regression (scikit-learn's default C = 1 is already an L2 penalty)."""
-    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.linear_model import LogisticRegression
 
     if task == "regression":
-        return RidgeCV(alphas=RIDGE_ALPHAS)
+        return LeaveOneOutRidge()
     return LogisticRegression(max_iter=2000)
 
 
