@@ -638,7 +638,8 @@ def _export_source(path: Path) -> str | None:
             )
             return (
                 f"; it {what} of the run {record['run']}: pass that run, whose model.keras "
-                "predict and evaluate read (serve an export itself, see the README's Export)"
+                "predict, evaluate and export read (serve an export itself, see the README's "
+                "Export)"
             )
     return None
 

@@ -180,20 +180,22 @@ def test_predict_given_an_export_names_the_run_it_came_from(small_run, tmp_path)
     held_out_frame(small_run).to_csv(rows, index=False)
     output, refused_output = tmp_path / "predictions.csv", tmp_path / "refused.csv"
     hint = (
-        f"of the run {small_run.path}: pass that run, whose model.keras predict and evaluate "
-        "read (serve an export itself, see the README's Export)"
+        f"of the run {small_run.path}: pass that run, whose model.keras predict, evaluate and "
+        "export read (serve an export itself, see the README's Export)"
     )
     refused = [(exported, "is the saved_model export"), (exported.parent, "holds the exports")]
-    # The four commands in one fresh process: one TensorFlow start-up, for the last.
-    *predicts, evaluated, predicted = cli_in_one_process(
+    # The five commands in one fresh process: one TensorFlow start-up, for the last.
+    *predicts, evaluated, reexported, predicted = cli_in_one_process(
         *(["predict", given, "--input", rows, "--output", refused_output] for given, _ in refused),
         ["evaluate", exported],
+        ["export", exported],
         ["predict", small_run.path, "--input", rows, "--output", output],
     )
     for (given, what), result in zip(refused, predicts, strict=True):
         line = assert_one_line_error(result)
         assert line == f"toolkit: error: {given} is not a run directory; it {what} {hint}"
     assert assert_one_line_error(evaluated).endswith(hint)
+    assert assert_one_line_error(reexported).endswith(hint)  # the hint names export too
     assert not refused_output.exists()
     # The run it names predicts those rows.
     assert predicted.returncode == 0, predicted.stderr
