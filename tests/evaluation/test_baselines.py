@@ -106,6 +106,19 @@ def test_baselines_a_sweep_trial_did_not_wait_for_reach_its_metrics_json(tmp_pat
     assert "rmse" in metrics["baselines"]["linear_regression"]
 
 
+def _baselines_and_ridge(raw: dict):
+    """The baselines the toolkit fits for config ``raw``, and the independent ridge of
+    ``_ridge`` fitted on the same training rows: (result, ridge, its predictions of the
+    validation rows, their targets)."""
+    config = validate_config(raw)
+    data = prepare_data(config)
+    result = BaselineFit(config, data).result(training_seconds=1.0)
+    x_train, y_train = _raw(data.train)
+    x_eval, y_eval = _raw(data.held_out[1])
+    scaler, ridge = _ridge(x_train, y_train)
+    return result, ridge, ridge.predict(scaler.transform(x_eval)), y_eval
+
+
 def test_baselines_are_clipped_to_the_stated_target_range_as_the_network_is(tmp_path):
     """Counts whose linear fit goes below 0: with prediction.target_range [0, null] the
     network's predictions are clipped, and the baselines compared with it must be too."""
@@ -121,13 +134,7 @@ def test_baselines_are_clipped_to_the_stated_target_range_as_the_network_is(tmp_
         evaluation={"plots": False, "baselines": True},
         prediction={"target_range": [0, None]},
     )
-    config = validate_config(raw)
-    data = prepare_data(config)
-    result = BaselineFit(config, data).result(training_seconds=1.0)
-    x_train, y_train = _raw(data.train)
-    x_eval, y_eval = _raw(data.held_out[1])
-    scaler, ridge = _ridge(x_train, y_train)
-    predicted = ridge.predict(scaler.transform(x_eval))
+    result, _, predicted, y_eval = _baselines_and_ridge(raw)
     assert (predicted < 0).any()  # the case in question
     rmse = np.sqrt(mean_squared_error(y_eval, np.maximum(predicted, 0.0)))
     assert result["baselines"]["linear_regression"]["rmse"] == pytest.approx(rmse, rel=1e-6)
@@ -151,13 +158,8 @@ def test_the_linear_baseline_on_more_columns_than_rows_is_the_leave_one_out_ridg
         data={"source": str(tmp_path / "wide.csv"), "target": "y", "validation": 0.25},
         evaluation={"plots": False, "baselines": True},
     )
-    config = validate_config(raw)
-    data = prepare_data(config)
-    result = BaselineFit(config, data).result(training_seconds=1.0)
-    x_train, y_train = _raw(data.train)
-    x_eval, y_eval = _raw(data.held_out[1])
-    scaler, ridge = _ridge(x_train, y_train)
-    r2 = r2_score(y_eval, ridge.predict(scaler.transform(x_eval)))
+    result, ridge, predicted, y_eval = _baselines_and_ridge(raw)
+    r2 = r2_score(y_eval, predicted)
     linear = result["baselines"]["linear_regression"]
     assert linear["r2"] == pytest.approx(r2, abs=1e-4)
     assert linear["alpha"] == pytest.approx(ridge.alpha_)
