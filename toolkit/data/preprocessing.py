@@ -825,7 +825,7 @@ def label_variants(classes: list[str], shown: int = 3) -> str:
     how = (
         "spaces, case or Unicode form (an accent precomposed or combining)"
         if forms
-        else ("spaces or case")
+        else "spaces or case"
     )
     return f"classes {named}{more} differ only in {how}"
 
