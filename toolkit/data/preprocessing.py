@@ -804,17 +804,23 @@ def classes_target(
     return TargetSpec(name, task, classes=classes, label_type=label_type)
 
 
+def variant_key(label: str) -> str:
+    """What two labels share when they differ only in surrounding spaces, case or Unicode
+    form (``label_variants``)."""
+    from toolkit.text import nfc
+
+    return nfc(label).strip().casefold()
+
+
 def label_variants(classes: list[str], shown: int = 3) -> str:
     """Words naming the classes that differ only in surrounding spaces or case (" yes" and
     "yes", "Yes" and "yes") or in Unicode form ("départ" with a precomposed "é" and with
     "e" and a combining accent, from files written on different systems), or "": a slip in
     the data that splits one class's rows between labels the model learns apart, and that a
     list of the labels hides (a leading space, or two labels that print alike)."""
-    from toolkit.text import nfc
-
     groups: dict[str, list[str]] = {}
     for label in classes:
-        groups.setdefault(nfc(label).strip().casefold(), []).append(label)
+        groups.setdefault(variant_key(label), []).append(label)
     variants = [labels for labels in groups.values() if len(labels) > 1]
     if not variants:
         return ""

@@ -26,7 +26,7 @@ from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.memory import allocation_failure, out_of_memory
 from toolkit.data.prepared import PreparedData, check_same_data, prepare_data
-from toolkit.data.preprocessing import describe
+from toolkit.data.preprocessing import describe, variant_key
 from toolkit.errors import ConfigError, DataError, RunFailed, RunInterrupted, ToolkitError
 from toolkit.runs import (
     RETIRED_ELSEWHERE,
@@ -320,9 +320,7 @@ def _unpredicted_class_warning(config: ExperimentConfig, metrics: dict) -> str |
     rare = shares < RARE_SHARE_OF_EVEN / len(names)
     # Labels that differ only in spaces, case or Unicode form (" yes" beside "yes") are one
     # class split in two, which the label-variant warning names: weights would not mend it.
-    from toolkit.text import nfc
-
-    keys = [nfc(name).strip().casefold() for name in names]
+    keys = [variant_key(name) for name in names]
     variant = [keys.count(key) > 1 for key in keys]
     # A rare class with rows in the split that no row is predicted as (recall 0).
     never = [
