@@ -9,8 +9,8 @@ freed. Linux with glibc only; elsewhere nothing changes.
 ``aligned_empty`` makes arrays TensorFlow can share without copying (see
 ``InMemorySplit``).
 
-``available_memory`` is what the machine can still give: data.streaming: auto and the
-refusal of sizes that cannot fit use it. ``out_of_memory`` tells an allocation that failed
+``available_memory`` is what the machine (or the container's cgroup) can still give:
+data.streaming: auto and the refusal of sizes that cannot fit use it. ``out_of_memory`` tells an allocation that failed
 from other errors, so training can report it as one line naming what to lower.
 """
 
@@ -21,6 +21,7 @@ import ctypes.util
 import os
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -65,17 +66,103 @@ def is_aligned(values: np.ndarray) -> bool:
     return values.ctypes.data % ALIGNMENT == 0
 
 
-def available_memory() -> int:
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+# cgroup v1 writes "no limit" as the largest page-aligned 64-bit number, not as "max".
+_V1_UNLIMITED = 1 << 62
+
+
+def available_memory(
+    *, cgroup_root: Path = CGROUP_ROOT, proc_self_cgroup: Path = PROC_SELF_CGROUP
+) -> int:
     """Bytes of memory available now: Linux's MemAvailable (free memory plus caches it can
-    drop), else the physical memory."""
+    drop), else the physical memory; and no more than the process's cgroup leaves under its
+    limit (a container's ``--memory``), which MemAvailable, the host's figure, does not
+    know. The paths are parameters so tests can point them at files they write."""
+    machine = None
     try:
         with open("/proc/meminfo") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    machine = int(line.split()[1]) * 1024
+                    break
     except (OSError, ValueError, IndexError):
         pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if machine is None:
+        machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    container = cgroup_available_memory(cgroup_root, proc_self_cgroup)
+    return machine if container is None else min(machine, container)
+
+
+def cgroup_available_memory(
+    cgroup_root: Path = CGROUP_ROOT, proc_self_cgroup: Path = PROC_SELF_CGROUP
+) -> int | None:
+    """Bytes the process's memory cgroup can still take: its limit minus its usage, the
+    smallest over the cgroup and its ancestors (a parent's limit binds its children too);
+    None with no limit or no cgroup files. Usage counts page cache the kernel drops
+    before it fails an allocation, so inactive file pages count as available, as
+    MemAvailable counts them. v2 (``memory.max``) and v1 (``memory.limit_in_bytes``)."""
+    try:
+        lines = Path(proc_self_cgroup).read_text().splitlines()
+    except OSError:
+        return None
+    hierarchies: list[tuple[Path, str, tuple[str, str, str]]] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # v2's one unified hierarchy
+            hierarchies.append(
+                (Path(cgroup_root), path, ("memory.max", "memory.current", "inactive_file"))
+            )
+        elif "memory" in controllers.split(","):
+            hierarchies.append(
+                (
+                    Path(cgroup_root) / "memory",
+                    path,
+                    ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
+                )
+            )
+    found = []
+    for base, path, names in hierarchies:
+        # The path is the cgroup as the host names it; in a container without its own cgroup
+        # namespace the mount shows the container's cgroup at the root, so every ancestor
+        # that exists is read and the root last.
+        relative = Path(path.lstrip("/"))
+        directories = [base / relative, *(base / parent for parent in relative.parents)]
+        for directory in dict.fromkeys(directories):
+            left = _cgroup_left(directory, *names)
+            if left is not None:
+                found.append(left)
+    return min(found) if found else None
+
+
+def _cgroup_left(
+    directory: Path, limit_name: str, usage_name: str, inactive_name: str
+) -> int | None:
+    """Limit minus usage (less inactive file pages) of one cgroup directory; None when it
+    sets no limit or its files cannot be read."""
+    try:
+        limit_text = (directory / limit_name).read_text().strip()
+        if limit_text == "max":
+            return None
+        limit = int(limit_text)
+        if limit >= _V1_UNLIMITED:
+            return None
+        usage = int((directory / usage_name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    inactive = 0
+    try:
+        for line in (directory / "memory.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == inactive_name:
+                inactive = int(value)
+                break
+    except (OSError, ValueError):
+        pass
+    return max(0, limit - max(0, usage - inactive))
 
 
 def readable_bytes(size: float) -> str:
