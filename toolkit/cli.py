@@ -361,16 +361,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _input_warnings_printed():
-    """Values the new rows hold that training never saw (``InputWarning``), each printed as
-    one ``toolkit: warning:`` line once the command's work is done."""
+    """Values the new rows hold that training never saw (``InputWarning``) and what their
+    scores say of the model (``ScoreWarning``), each printed as one ``toolkit: warning:``
+    line once the command's work is done."""
     from toolkit.data.input_audit import InputWarning
+    from toolkit.evaluation.unpredicted import ScoreWarning
 
     with warnings.catch_warnings(record=True) as noticed:
         warnings.simplefilter("always", InputWarning)
+        warnings.simplefilter("always", ScoreWarning)
         yield
     printed = set()  # once each: a group's runs all read the same rows
     for warning in noticed:
-        if issubclass(warning.category, InputWarning):
+        if issubclass(warning.category, (InputWarning, ScoreWarning)):
             if str(warning.message) not in printed:
                 printed.add(str(warning.message))
                 print(f"toolkit: warning: {warning.message}", file=sys.stderr)

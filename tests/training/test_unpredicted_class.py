@@ -124,3 +124,48 @@ def test_a_multiclass_class_never_predicted_is_named_unless_the_split_lacks_it(
         "training rows): recall 0; to weigh each class alike in the training loss set "
         "training.class_weight: balanced"
     ]
+
+
+def test_evaluate_gives_the_warning_of_the_rows_it_scores(cli, write_config, tmp_path):
+    """toolkit evaluate said nothing where training warned: the same line, of the run's
+    held-out split without --data and of the file's rows with it; none for rows that hold
+    no row of the rare class."""
+    rng = np.random.default_rng(2)
+    train = np.where(rng.random(600) < 0.05, "yes", "no")
+    validation = np.array(["yes"] * 12 + ["no"] * 188)
+    result = cli("train", write_config(_config(tmp_path, "binary", train, validation)))
+    trained_warning = _warnings(result)
+    run = Path(result.stdout.strip().splitlines()[-1])
+
+    held_out = cli("evaluate", run)
+    assert held_out.returncode == 0, held_out.stderr
+    assert held_out.stderr.splitlines() == [f"toolkit: warning: {trained_warning[0]}"]
+
+    # Other rows: 20 of the rare class among 80, scored and counted here with NumPy.
+    _table(tmp_path / "new.csv", np.array(["yes"] * 20 + ["no"] * 60), seed=5)
+    evaluated = cli("evaluate", run, "--data", tmp_path / "new.csv")
+    assert evaluated.returncode == 0, evaluated.stderr
+    predictions = _predicted_file(cli, run, tmp_path / "new.csv", tmp_path)
+    truth = pd.read_csv(tmp_path / "new.csv")["label"].to_numpy()
+    assert np.sum(predictions["prediction"].to_numpy() == "yes") == 0
+    auc = metrics.roc_auc_score(truth == "yes", predictions["probability_yes"])
+    share = 100 * np.mean(train == "yes")
+    assert evaluated.stderr.splitlines() == [
+        "toolkit: warning: the model predicts no row of --data as class 'yes' "
+        f"({int(np.sum(truth == 'yes'))} rows; {share:.2g}% of the training rows): recall 0; "
+        f"the probabilities still rank its rows with ROC AUC {auc:.2f}, but never make it "
+        "the more likely class; to weigh each class alike in the training loss set "
+        "training.class_weight: balanced"
+    ]
+
+    _table(tmp_path / "common.csv", np.array(["no"] * 50), seed=6)
+    without = cli("evaluate", run, "--data", tmp_path / "common.csv")
+    assert without.returncode == 0, without.stderr
+    assert "predicts no" not in without.stderr
+
+
+def _predicted_file(cli, run: Path, rows: Path, tmp_path: Path) -> pd.DataFrame:
+    out = tmp_path / f"predictions-{rows.stem}.csv"
+    result = cli("predict", run, "--input", rows, "--output", out)
+    assert result.returncode == 0, result.stderr
+    return pd.read_csv(out)

@@ -332,6 +332,7 @@ class Run:
         from toolkit.data.input_audit import InputAudit, InputWarning
         from toolkit.data.preprocessing import encode_target, feature_arrays
         from toolkit.evaluation.evaluate import evaluate_chunks
+        from toolkit.evaluation.unpredicted import ScoreWarning, unpredicted_class_warning
 
         sampled = with_mc_samples(self.config, mc_samples)
         audit = None
@@ -374,6 +375,12 @@ class Run:
         )
         for finding in audit.findings() if audit is not None else []:
             warnings.warn(finding, InputWarning, stacklevel=2)
+        # Training's warning of a rare class never predicted, said of the rows scored here.
+        trained = (self.metrics.get("train") or {}).get("confusion_matrix")
+        rows_word = f"{self.default_split} row" if data is None else f"row of {label}"
+        line = unpredicted_class_warning(self.config, scores, trained, rows_word)
+        if line is not None:
+            warnings.warn(line, ScoreWarning, stacklevel=2)
         return scores
 
     @checked_keywords

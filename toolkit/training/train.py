@@ -26,8 +26,9 @@ from toolkit.config.loading import dump_config, load_config, with_absolute_paths
 from toolkit.config.schema import ExperimentConfig
 from toolkit.data.memory import allocation_failure, out_of_memory
 from toolkit.data.prepared import PreparedData, check_same_data, prepare_data
-from toolkit.data.preprocessing import describe, variant_key
+from toolkit.data.preprocessing import describe
 from toolkit.errors import ConfigError, DataError, RunFailed, RunInterrupted, ToolkitError
+from toolkit.evaluation.unpredicted import unpredicted_class_warning
 from toolkit.runs import (
     RETIRED_ELSEWHERE,
     DirectoryLock,
@@ -289,65 +290,6 @@ def _positive_class_warning(config: ExperimentConfig, spec, metrics: dict) -> st
         f"precision, recall, f1 and pr_auc score the positive class '{positive}' (the second "
         f"sorted label), which holds {counts[1] / total:.0%} of the training rows; to score "
         f"the rare class set data.positive_class: {negative}"
-    )
-
-
-# A class below this fraction of an even share (1 / k) of the training rows is rare enough
-# for training.class_weight: balanced to weigh its rows at least twice the average.
-RARE_SHARE_OF_EVEN = 0.5
-
-
-def _unpredicted_class_warning(config: ExperimentConfig, metrics: dict) -> str | None:
-    """A line when a classifier predicts none of the scored held-out split's rows as a rare
-    class that has rows there: on 5% positives an unweighted loss can leave P(positive) below
-    0.5 on every row, recall 0, while the summary line shows accuracy 0.95. Nothing is said
-    when training.class_weight is set (the remedy was taken), when the class has no rows in
-    the split, when it is not rare in training (an undertrained model on even classes, which
-    class weights would not change) or when it is a variant of another label."""
-    if config.model.task == "regression" or config.training.class_weight is not None:
-        return None
-    split = metrics.get("evaluated_on")
-    scores = metrics.get(split) or {}
-    matrix, names = scores.get("confusion_matrix"), scores.get("class_names")
-    trained = (metrics.get("train") or {}).get("confusion_matrix")
-    if not matrix or not names or not trained:
-        return None
-    matrix, trained = np.asarray(matrix), np.asarray(trained).sum(axis=1)
-    rows, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
-    # The shares are of the rows the training metrics were computed on (all of them, or a
-    # sample of a large split), as in the positive-class warning.
-    shares = trained / max(int(trained.sum()), 1)
-    rare = shares < RARE_SHARE_OF_EVEN / len(names)
-    # Labels that differ only in spaces, case or Unicode form (" yes" beside "yes") are one
-    # class split in two, which the label-variant warning names: weights would not mend it.
-    keys = [variant_key(name) for name in names]
-    variant = [keys.count(key) > 1 for key in keys]
-    # A rare class with rows in the split that no row is predicted as (recall 0).
-    never = [
-        i
-        for i in range(len(names))
-        if rare[i] and not variant[i] and rows[i] > 0 and predicted[i] == 0
-    ]
-    if not never:
-        return None
-    classes = ", ".join(
-        f"'{names[i]}' ({counted(int(rows[i]), 'row')}; {100 * shares[i]:.2g}% of the "
-        "training rows)"
-        for i in never
-    )
-    what = "class" if len(never) == 1 else "classes"
-    line = f"the model predicts no {split} row as {what} {classes}: recall 0"
-    auc = scores.get("roc_auc")
-    if config.model.task == "binary" and auc is not None:
-        # The ranking of P(positive) is one ranking for both classes: its ROC AUC is the
-        # never-predicted class's too, however the 0.5 threshold falls.
-        line += (
-            f"; the probabilities still rank its rows with ROC AUC {auc:.2f}, but never "
-            "make it the more likely class"
-        )
-    return (
-        f"{line}; to weigh each class alike in the training loss set training.class_weight: "
-        "balanced"
     )
 
 
@@ -1325,7 +1267,15 @@ def _finish(
     warnings += _identifier_warnings(data.spec, data.train.rows)
     warnings.append(_label_variant_warning(data.spec))
     warnings.append(_positive_class_warning(config, data.spec, metrics))
-    warnings.append(_unpredicted_class_warning(config, metrics))
+    split = metrics.get("evaluated_on")
+    warnings.append(
+        unpredicted_class_warning(
+            config,
+            metrics.get(split) or {},
+            (metrics.get("train") or {}).get("confusion_matrix"),
+            f"{split} row",
+        )
+    )
     warnings += data.warnings
     warnings.append(_target_resolution_warning(data.spec))
     warnings.append(_unbounded_conformal_warning(calibration.conformal))
