@@ -68,9 +68,12 @@ def test_nan_trial_fails_alone_and_trials_are_cross_validated(
 
 
 @pytest.mark.slow
-def test_failures_in_a_row_stop_the_sweep_and_a_resume_may_raise_the_limit(
+def test_failures_in_a_row_stop_the_sweep_and_a_resume_must_raise_the_limit(
     make_sweep_config, write_config, tmp_path
 ):
+    """A resume within the same limit ran one more trial (the reloaded oracle had forgotten
+    why it stopped), which failed, and stopped again: now it is refused with the reason and
+    nothing is written; a resume that raises the limit goes on."""
     # Grid order: fail, complete, fail, fail, then a good rate that only a resume reaches.
     rates = [1.0e12, 0.01, 1.0e11, 1.0e10, 0.001]
     space = {"training.optimizer.learning_rate": {"choice": rates}}
@@ -91,6 +94,19 @@ def test_failures_in_a_row_stop_the_sweep_and_a_resume_may_raise_the_limit(
     record = read_json(sweep / "sweep.json")
     assert record["status"] == "failed" and record["reason"] == reason
     assert record["settings"]["max_consecutive_failures"] == 2
+
+    # Every file of the sweep, to check that a refused resume changes none.
+    before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
+    for limit in ([], ["--set", "tuner.max_consecutive_failures=2"]):
+        refused = run_cli("tune", "--resume", sweep, *limit, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.splitlines() == [
+            f"toolkit: error: {sweep} stopped: 2 trials in a row failed "
+            "(tuner.max_consecutive_failures is 2); nothing to resume: see why in trials.csv's "
+            "reason column, and to run more trials raise the limit with "
+            "--set tuner.max_consecutive_failures=N (N > 2)"
+        ]
+        assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
 
     resumed = run_cli(
         "tune", "--resume", sweep, "--set", "tuner.max_consecutive_failures=3", cwd=tmp_path

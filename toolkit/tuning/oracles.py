@@ -32,6 +32,9 @@ class RecordingOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id: str) -> Trial:
+        # A reloaded oracle (a resumed sweep) has its trials but not stop_reason: the
+        # failures in a row it ended with stop it before another trial, as they did before.
+        self._check_failures()
         if self.stop_reason is not None:
             compat.release_tuner(self, tuner_id)
             return Trial(self.get_space(), status=TrialStatus.STOPPED)
@@ -41,14 +44,19 @@ class RecordingOracle(keras_tuner.Oracle):
     def end_trial(self, trial: Trial) -> None:
         super().end_trial(trial)
         ended = self.trials[trial.trial_id]
+        self._check_failures()
+        if self.listener is not None:
+            self.listener(ended)
+
+    def _check_failures(self) -> None:
+        """Set stop_reason once the trials that ended last failed max_consecutive_failures
+        times in a row."""
         failures = compat.consecutive_failures(self)
         if failures >= self.max_consecutive_failures and self.stop_reason is None:
             self.stop_reason = (
                 f"{counted(failures, 'trial')} in a row failed (tuner.max_consecutive_failures is "
                 f"{self.max_consecutive_failures}); stopping the search"
             )
-        if self.listener is not None:
-            self.listener(ended)
 
 
 class RandomOracle(RecordingOracle, keras_tuner.oracles.RandomSearchOracle):

@@ -137,6 +137,26 @@ class SweepRecords:
                     "written), so the sweep cannot resume; start a new sweep from your config"
                 ) from None
 
+    def failures_in_a_row(self) -> int:
+        """How many trials failed in a row at the end of the saved search (Keras Tuner's
+        ``end_order`` in oracle.json and each trial's status): what
+        tuner.max_consecutive_failures counts, read before a resume starts the oracle."""
+        project = self.path / self.tuner_project
+        oracle = project / "oracle.json"
+        if not oracle.exists():
+            return 0
+        end_order = read_json(oracle).get("end_order") or []
+        statuses = {}
+        for path in project.glob("trial_*/trial.json"):
+            trial = read_json(path)
+            statuses[str(trial.get("trial_id"))] = trial.get("status")
+        count = 0
+        for trial_id in reversed(end_order):
+            if statuses.get(str(trial_id)) != "FAILED":  # keras_tuner's TrialStatus.FAILED
+                break
+            count += 1
+        return count
+
     # ------------------------------------------------------------------ sweep.json
 
     def read_sweep(self) -> dict[str, Any]:

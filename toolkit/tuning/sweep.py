@@ -446,6 +446,18 @@ class SweepSession:
                 "--final-train"
             )
         records.check_tuner_state()
+        # A sweep that tuner.max_consecutive_failures stopped would fail one more trial and
+        # stop again (the oracle counts the failures anew): refused with the sweep's reason,
+        # unless the limit given now is above the failures in a row.
+        failures = records.failures_in_a_row()
+        limit = config.tuner.max_consecutive_failures
+        if failures >= limit:
+            raise ToolkitError(
+                f"{path} stopped: {counted(failures, 'trial')} in a row failed "
+                f"(tuner.max_consecutive_failures is {limit}); nothing to resume: see why in "
+                "trials.csv's reason column, and to run more trials raise the limit with "
+                f"--set tuner.max_consecutive_failures=N (N > {failures})"
+            )
         drop_stale_reports(path)
         # A sweep started before base_config.yaml held absolute paths gets them now.
         atomic_write_text(records.base_config, dump_config(with_absolute_paths(config)))
