@@ -462,8 +462,9 @@ def create_run_directory(output_dir: str | Path, name: str, *, prefix: str = "")
 
 
 def disk_full_message(error: BaseException) -> str | None:
-    """``"cannot write PATH: no space left on device"`` if ``error`` (or what caused it) is a
-    full disk or quota, else None. Libraries such as h5py report it only in their text."""
+    """``"cannot write PATH: no space left on device (N free on its file system)"`` if
+    ``error`` (or what caused it) is a full disk or quota, else None. Libraries such as h5py
+    report it only in their text."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -476,12 +477,37 @@ def disk_full_message(error: BaseException) -> str | None:
         )
         named = current.filename if isinstance(current, OSError) else None
         named = named or (match.group(1) if match else None)
-        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(current, OSError) and current.errno == errno.EDQUOT:
             return os_error_message(current, f"cannot write {named or 'a file'}")
-        if "No space left on device" in text or "errno = 28," in text:
-            return f"cannot write {named or 'a file'}: no space left on device"
+        if (
+            (isinstance(current, OSError) and current.errno == errno.ENOSPC)
+            or "No space left on device" in text
+            or "errno = 28," in text
+        ):
+            return f"cannot write {named or 'a file'}: no space left on device{_free_space(named)}"
         current = current.__cause__ or current.__context__
     return None
+
+
+def _free_space(named: str | None) -> str:
+    """`` (40 KiB free on its file system)``: the space a user can still write where the
+    file was going (the partial file already removed), so the line says how much is
+    missing; empty when the folder cannot be asked, or for a device such as /dev/full."""
+    if named is None:
+        return ""
+    from toolkit.data.memory import readable_bytes
+
+    path = Path(named)
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        return ""
+    folder = path.parent
+    while not folder.is_dir() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return ""
+    return f" ({readable_bytes(stats.f_bavail * stats.f_frsize)} free on its file system)"
 
 
 def check_output_dir(output_dir: str | Path) -> None:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -52,6 +53,22 @@ def tmpfs(path: Path, options: str) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+# The note a full disk's line ends with: what the file system holding the file has left.
+FREE_SPACE = r" \(([\d.,]+) (bytes|KiB|MiB|GiB|TiB) free on its file system\)"
+UNIT_BYTES = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+
+
+def assert_free_space(line: str, disk: Path) -> None:
+    """The free space ``line`` gives is what statvfs says ``disk`` has now, within two
+    significant digits and a page or two of files written since (run.json's last update)."""
+    match = re.search(FREE_SPACE + "$", line)
+    assert match, line
+    given = float(match.group(1).replace(",", "")) * UNIT_BYTES[match.group(2)]
+    stats = os.statvfs(disk)
+    free = stats.f_bavail * stats.f_frsize
+    assert abs(given - free) <= max(0.05 * free, 8192), (line, free)
 
 
 # --------------------------------------------------------------------------- two runs at once
@@ -187,9 +204,11 @@ def test_full_disk_is_one_clear_line_and_the_run_is_marked_failed(cli, write_con
         assert record["status"] == "failed", record
         # The file being written is named (it said "cannot write: ..." without one).
         assert re.fullmatch(
-            rf"cannot write {re.escape(str(run_jsons[0].parent))}/\S+: no space left on device",
+            rf"cannot write {re.escape(str(run_jsons[0].parent))}/\S+: no space left on device"
+            rf"{FREE_SPACE}",
             record["reason"],
         ), record["reason"]
+        assert_free_space(record["reason"], disk)
         assert line == f"toolkit: error: {record['reason']}"
         assert list(disk.rglob(f"{TEMPORARY_PREFIX}*")) == []
 
@@ -214,7 +233,12 @@ def test_a_full_disk_during_a_weights_file_is_one_line_without_tracebacks(
         (run,) = disk.glob("out/*/*")
         # h5py names the temporary file in its text: the line names the file a user knows.
         checkpoint = run / "checkpoints" / "best.weights.h5"
-        assert line == f"toolkit: error: cannot write {checkpoint}: no space left on device"
+        assert re.fullmatch(
+            rf"toolkit: error: cannot write {re.escape(str(checkpoint))}: no space left on "
+            rf"device{FREE_SPACE}",
+            line,
+        ), line
+        assert_free_space(line, disk)
 
 
 @pytest.mark.slow
@@ -229,6 +253,59 @@ def test_a_full_disk_during_a_background_resume_point_is_one_line(cli, write_con
         (run,) = disk.glob("out/*/*")
         assert line.startswith(f"toolkit: error: cannot write {run / 'checkpoints' / 'resume'}/")
         assert json.loads((run / "run.json").read_text())["status"] == "failed"
+
+
+API_TRAIN = """
+import json, sys
+import toolkit
+from tests.helpers import tiny_config
+raw = tiny_config(model={"task": "regression", "hidden": [256, 256]})
+raw["callbacks"]["backup_and_restore"] = sys.argv[2] == "resume"
+try:
+    toolkit.train(raw, output_dir=sys.argv[1], verbose=0)
+except toolkit.ToolkitError as error:
+    print(json.dumps({"type": type(error).__name__, "message": str(error)}))
+"""
+
+
+@pytest.mark.slow
+@NEEDS_TMPFS
+@pytest.mark.parametrize("written", ["best", "resume"])
+def test_a_full_disk_through_the_python_api_is_a_toolkit_error_and_a_clean_exit(tmp_path, written):
+    """toolkit.train from Python raised the raw OSError (errno 28) where the CLI prints one
+    line, and the process then crashed at exit (SIGSEGV, -11; "Exception ignored in
+    ObjectID.__dealloc__"): Keras left the HDF5 file of best.weights.h5 open. Now a
+    ToolkitError names the file and the space left, and the process ends normally. The
+    best weights (about 270 KB) are written at every improvement without resume points;
+    with them, a resume point is the first file not to fit."""
+    with tmpfs(tmp_path / "disk", "size=128k") as disk:
+        result = subprocess.run(
+            [sys.executable, "-c", API_TRAIN, str(disk / "out"), written],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert result.returncode == 0, (result.returncode, result.stderr[-3000:])
+        assert "Exception ignored" not in result.stderr, result.stderr[-3000:]
+        assert "Traceback" not in result.stderr, result.stderr[-3000:]
+        raised = json.loads(result.stdout.strip().splitlines()[-1])
+        assert raised["type"] == "ToolkitError"
+        (run,) = disk.glob("out/*/*")
+        checkpoints = run / "checkpoints"
+        file = (
+            re.escape(str(checkpoints / "best.weights.h5"))
+            if written == "best"
+            else rf"{re.escape(str(checkpoints / 'resume'))}/\S+"
+        )
+        message = raised["message"]
+        assert re.fullmatch(rf"cannot write {file}: no space left on device{FREE_SPACE}", message)
+        assert_free_space(message, disk)
+        record = json.loads((run / "run.json").read_text())
+        assert record["status"] == "failed" and record["reason"] == message
+        # Nothing half-written: no weights file, no temporary file.
+        assert [p.name for p in disk.rglob("*.h5")] == []
+        assert list(disk.rglob(f"{TEMPORARY_PREFIX}*")) == []
 
 
 @pytest.mark.slow

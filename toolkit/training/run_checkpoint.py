@@ -23,6 +23,53 @@ from toolkit.runs import atomic_write, atomic_write_json, atomic_write_text, dis
 from toolkit.training.member_selection import MemberSelection
 
 
+def save_weights_file(model: keras.Model, path: Path) -> None:
+    """``model.save_weights`` into ``path`` through a temporary file beside it (a kill or a
+    failure mid-write leaves the previous file whole, and no half-written one). A failure
+    names ``path``, not the temporary file h5py names in its text; and the HDF5 file Keras
+    left open is released first (``_release_h5_file``)."""
+
+    def write(temporary: Path) -> None:
+        try:
+            model.save_weights(temporary)
+        except BaseException:
+            _release_h5_file(temporary)
+            raise
+
+    try:
+        atomic_write(path, write)
+    except Exception as error:
+        if isinstance(error, OSError) and str(error.filename) == str(path):
+            raise  # atomic_write named the target already
+        if disk_full_message(error) is None:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
+
+
+def _release_h5_file(path: Path) -> None:
+    """Close the HDF5 file at ``path`` that a failed ``save_weights`` left open.
+
+    Keras closes its H5IOStore only when the write succeeds. On a full disk the file
+    stayed open, referenced from the traceback: when that was freed, h5py's objects failed
+    to close ("Exception ignored in ObjectID.__dealloc__") and the HDF5 library crashed the
+    interpreter at exit (SIGSEGV, -11) as it tried to flush the file once more. The file is
+    a temporary one about to be deleted, so it is first truncated: that returns its space,
+    which HDF5's closing flush needs.
+    """
+    import h5py
+
+    target = os.fsencode(os.path.abspath(path))
+    for file_id in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        try:
+            if os.fsencode(os.path.abspath(os.fsdecode(file_id.name))) != target:
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                os.ftruncate(file_id.get_vfd_handle(), 0)
+            h5py.File(file_id).close()
+        except Exception:  # nothing more to do: the write's own error is raised
+            pass
+
+
 def _state_variables(model: keras.Model) -> dict[str, list]:
     """Everything a resumed run needs, in a stable order: the model's variables (weights,
     normalisation statistics and the seed generators that draw dropout masks and weight
@@ -211,14 +258,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         leaves the previous best whole). A failure names ``best.weights.h5``: h5py names the
         temporary file in its text, and a full disk read "cannot write
         .../.best.tmp.weights.h5", a file the user never sees."""
-        try:
-            atomic_write(self.best_path, lambda path: self.model.save_weights(path))
-        except Exception as error:
-            if isinstance(error, OSError) and str(error.filename) == str(self.best_path):
-                raise  # atomic_write named the target already
-            if disk_full_message(error) is None:
-                raise
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.best_path)) from error
+        save_weights_file(self.model, self.best_path)
 
     def on_train_end(self, logs=None) -> None:
         self.wait()

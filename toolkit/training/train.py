@@ -746,6 +746,11 @@ def _guarded_fit(
             raise RunFailed(f"{lost}; {run.path} is marked failed") from None
         if memory is not None:
             raise RunFailed(f"{memory}; {run.path} is marked failed") from None
+        disk_full = None if interrupted or lost else disk_full_message(error)
+        if disk_full is not None and not isinstance(error, ToolkitError):
+            # The one line the CLI printed for it, from Python too: the OSError (errno 28)
+            # came raw out of toolkit.train.
+            raise ToolkitError(disk_full) from None
         raise
     tracking.finish(result.status)
     return result
@@ -920,7 +925,9 @@ def _start_phase_two(
     from toolkit.training.fine_tune import PHASE_ONE_WEIGHTS, enter_phase_two
 
     if run_callbacks is not None:
-        model.save_weights(run.checkpoints / PHASE_ONE_WEIGHTS)
+        from toolkit.training.run_checkpoint import save_weights_file
+
+        save_weights_file(model, run.checkpoints / PHASE_ONE_WEIGHTS)
     trainable = enter_phase_two(model, config, data.spec, strategy, steps_per_epoch=steps_per_epoch)
     run.update_run(
         fine_tune={
