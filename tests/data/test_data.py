@@ -203,7 +203,6 @@ def test_training_on_parquet_with_a_validation_file(tmp_path):
     [
         # 1 training row of 80: it said the target 'has the same value in every training row'
         (0.98, "the training split has 1 row, too few to learn from; hold out less"),
-        (0.9, "hold out less (data.validation 0.25, prediction.conformal.calibration 0.9)"),
     ],
 )
 def test_a_calibration_fraction_that_empties_training_is_named(tmp_path, calibration, expected):

@@ -417,11 +417,6 @@ CASES: list[Any] = [
         id="constant-regression-target-streamed",
     ),
     pytest.param(
-        lambda d: {"data.source": _csv(d, _frame(10))},
-        ("training split has 7 rows", "fewer than training.batch_size 16"),
-        id="fewer-rows-than-batch-size",
-    ),
-    pytest.param(
         lambda d: {"data.source": _csv(d, _frame()), "data.validation": str(d / "val.csv")},
         ("data.validation file not found", "val.csv"),
         id="validation-file-missing",

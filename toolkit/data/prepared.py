@@ -103,17 +103,6 @@ def _conv_sizes(config: ExperimentConfig, size: list[int]) -> list[list[int]]:
     return sizes
 
 
-def _held_out_fractions(config: ExperimentConfig) -> list[tuple[str, float]]:
-    """The config's fractions that take rows from the training split (not files)."""
-    conformal = config.prediction.conformal
-    candidates = [
-        ("data.validation", config.data.validation),
-        ("data.test", config.data.test),
-        ("prediction.conformal.calibration", conformal and conformal.calibration),
-    ]
-    return [(name, value) for name, value in candidates if isinstance(value, float)]
-
-
 def check_target_range(config: ExperimentConfig, data: PreparedData) -> None:
     """A stated ``prediction.target_range`` holds every target the data has in memory.
 
@@ -230,13 +219,7 @@ def prepare_data(
     data.source["prepare_seconds"] = round(time.monotonic() - started, 3)
     check_data_fits_model(config, data.spec)
     check_target_range(config, data)
-    if data.train.rows < config.training.batch_size:
-        held = [f"{name} {value}" for name, value in _held_out_fractions(config)]
-        raise DataError(
-            f"the training split has {counted(data.train.rows, 'row')}, fewer than "
-            "training.batch_size "
-            f"{config.training.batch_size}; lower the batch size"
-            + (f", hold out less ({', '.join(held)})" if held else "")
-            + " or add data"
-        )
+    # A training split smaller than training.batch_size is no mistake: each epoch is then one
+    # partial batch, as the last batch of any epoch may be, in memory and streamed alike (the
+    # pipelines keep partial batches; resume points are per epoch, not per step).
     return data

@@ -106,9 +106,7 @@ class TrialRunner:
         if key != self._data_key:
             self._folds, self._data_key = [], None  # free the old arrays before loading new ones
             self._baselines = {}
-            # Batch sizes are checked per trial (they may be tuned), not by prepare_data.
-            training = config.training.model_copy(update={"batch_size": 1})
-            prepared = prepare_data(config.model_copy(update={"training": training}))
+            prepared = prepare_data(config)
             folds = [prepared] if self.tuner.cv_folds is None else self._cut_folds(config, prepared)
             self._folds, self._data_key = folds, key
         return self._folds
@@ -206,26 +204,11 @@ class TrialRunner:
             return config
 
     def preflight(self, config: ExperimentConfig) -> None:
-        """Load the data once and check every batch size the search can pick against it, and
-        every backbone's weights."""
+        """Load the data once and check every backbone's weights and class weight the search
+        can pick against it. Batch sizes are not checked: a split smaller than the batch
+        trains as one partial batch per epoch, as Keras trains any epoch's last batch."""
         config = self._as_trials_read_data(config)
         folds = self._data(config)
-        rows = min(fold.train.rows for fold in folds)
-        tuned = next(
-            (dim for dim in self.space.dimensions if dim.name == "training.batch_size"), None
-        )
-        sizes = [config.training.batch_size] if tuned is None else tuned.spec.probe_values()
-        where = (
-            "training split" if self.tuner.cv_folds is None else "smallest cross-validation fold"
-        )
-        for size in sizes:
-            if isinstance(size, (int, float)) and size > rows:
-                label = "training.batch_size" if tuned is None else self.space.label(tuned.name)
-                raise DataError(
-                    f"{label}: batch size {size} is more than the {counted(rows, 'row')} of "
-                    f"the {where}; "
-                    "lower it or add data"
-                )
         if folds[0].spec.image is not None:
             self._check_backbone_weights(config, folds[0].spec.image.shape)
         self._check_class_weights(config, folds[0])
@@ -371,11 +354,6 @@ class TrialRunner:
 
     def _train_all(self, trial_id: str, config: ExperimentConfig, record: dict[str, Any]) -> None:
         folds = self._data(config)
-        rows = min(fold.train.rows for fold in folds)
-        if config.training.batch_size > rows:
-            raise _TrialFailed(
-                f"training.batch_size {config.training.batch_size} is more than the {rows} training rows"
-            )
         executions = self.tuner.executions_per_trial
         for execution in range(executions):
             # Executions differ only in their initial weights: the seed moves, the data does not.
