@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", help="a run directory or a --repeat group")
     evaluate.add_argument(
         "--data",
-        help="a .csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet file, directory or glob with the "
-        "target column, or for image and signal runs an .npz or a folder of class "
+        help="a .csv (or .csv.gz/.bz2/.zst/.lz4/.xz/.zip)/.parquet file, directory or glob "
+        "with the target column, or for image and signal runs an .npz or a folder of class "
         "sub-folders (default: the run's test split, else its validation split)",
     )
     _add_mc_samples(evaluate, "stochastic passes per row for MC-dropout and Bayesian models")
@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         dest="input",
         required=True,
-        help="a .csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet file, directory or glob of rows, or "
-        "for image and signal runs an .npz, a folder of images (flat or in class "
+        help="a .csv (or .csv.gz/.bz2/.zst/.lz4/.xz/.zip)/.parquet file, directory or glob of "
+        "rows, or for image and signal runs an .npz, a folder of images (flat or in class "
         "sub-folders), one image file or a "
         "quoted glob of them ('photos/*.jpg'); --data, as for "
         "evaluate, is the same option",

@@ -7,6 +7,8 @@ from __future__ import annotations
 import bz2
 import gzip
 import json
+import lzma
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,23 +17,29 @@ import pytest
 import yaml
 
 from tests.data.test_streaming import _config, _id_features, _table
-from tests.helpers import tiny_config
+from tests.helpers import cli_in_one_process, tiny_config
 from tests.reliability._support import assert_nothing_written, assert_one_line_error
 from toolkit.data.prepared import prepare_data
 from toolkit.data.preprocessing import NUMERIC_INPUT
 
-COMPRESSIONS = ["gz", "bz2", "zst", "lz4"]
+COMPRESSIONS = ["gz", "bz2", "zst", "lz4", "xz", "zip"]
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    """``frame`` as CSV text at ``path``, compressed as its extension says: gzip and bz2 by
-    Python's own modules, zstd and lz4 (which Python lacks) by pyarrow's output stream."""
+    """``frame`` as CSV text at ``path``, compressed as its extension says: gzip, bz2 and xz
+    by Python's own modules, zip as an archive of the one CSV file, zstd and lz4 (which
+    Python lacks) by pyarrow's output stream."""
     text = frame.to_csv(index=False).encode()
     extension = path.name.rsplit(".", 1)[-1]
     if extension == "gz":
         path.write_bytes(gzip.compress(text))
     elif extension == "bz2":
         path.write_bytes(bz2.compress(text))
+    elif extension == "xz":
+        path.write_bytes(lzma.compress(text))
+    elif extension == "zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(path.name.removesuffix(".zip"), text)
     elif extension in ("zst", "lz4"):
         import pyarrow as pa
 
@@ -261,10 +269,62 @@ def test_an_unread_compression_is_refused_naming_what_is_read():
     from toolkit.config.schema import DataConfig
 
     with pytest.raises(ValidationError) as refused:
-        DataConfig(source="rows.csv.xz", target="y")
-    assert "unknown data source 'rows.csv.xz'" in str(refused.value)
-    assert ".csv (or .csv.gz/.bz2/.zst/.lz4)/.parquet" in str(refused.value)
-    assert DataConfig(source="rows.csv.gz", target="y").form == "table"
+        DataConfig(source="rows.csv.7z", target="y")
+    assert "unknown data source 'rows.csv.7z'" in str(refused.value)
+    assert ".csv (or .csv.gz/.bz2/.zst/.lz4/.xz/.zip)/.parquet" in str(refused.value)
+    for extension in ("gz", "bz2", "zst", "lz4", "xz", "zip"):
+        assert DataConfig(source=f"rows.csv.{extension}", target="y").form == "table"
+
+
+def test_predict_and_evaluate_on_csv_xz_and_zip_equal_those_on_the_plain_csv(runs):
+    """The extensions pandas' read_csv decompresses and pyarrow does not (xz, zip) read as
+    the plain file, by predict --input and evaluate --data; a zip of two files, and a 7z
+    or .txt file, are one line each, the latter two naming what is read."""
+    root, plain, _, (run, _) = runs
+    frame = _diabetes()
+    sources = [
+        plain,
+        _write_csv(frame, root / "rows.csv.xz"),
+        _write_csv(frame, root / "rows.csv.zip"),
+    ]
+    with zipfile.ZipFile(root / "two.csv.zip", "w") as archive:
+        archive.writestr("a.csv", "x\n1\n")
+        archive.writestr("b.csv", "x\n1\n")
+    (root / "rows.csv.7z").write_bytes(b"7z")
+    (root / "rows.txt").write_text(frame.to_csv(index=False))
+    refused = [root / "two.csv.zip", root / "rows.csv.7z", root / "rows.txt"]
+    calls = []
+    for source in [*sources, *refused]:
+        output = root / f"predicted-{source.name}.csv"
+        calls.append(["predict", run, "--input", source, "--output", output])
+        calls.append(["evaluate", run, "--data", source])
+    answers = cli_in_one_process(*calls)
+    pairs = list(zip(answers[::2], answers[1::2], strict=True))
+    evaluated = []
+    for source, (predicted, evaluation) in zip(sources, pairs[: len(sources)], strict=True):
+        assert predicted.returncode == 0, predicted.stderr
+        assert evaluation.returncode == 0, evaluation.stderr
+        pd.testing.assert_frame_equal(
+            pd.read_csv(root / f"predicted-{source.name}.csv"),
+            pd.read_csv(root / f"predicted-{plain.name}.csv"),
+        )
+        metrics = json.loads(evaluation.stdout)
+        assert metrics.pop("split").endswith(source.name)
+        evaluated.append(metrics)
+    assert evaluated[1] == evaluated[0] and evaluated[2] == evaluated[0]
+    words = ".csv (or .csv.gz/.bz2/.zst/.lz4/.xz/.zip)/.parquet"
+    expected = {
+        "two.csv.zip": ("two.csv.zip cannot be read: it holds 2 files (a.csv, b.csv)",),
+        "rows.csv.7z": (
+            "rows.csv.7z is compressed in a way that is not read",
+            "as .csv.gz/.bz2/.zst/.lz4/.xz/.zip",
+        ),
+        "rows.txt": (f"rows.txt is not a {words} file",),
+    }
+    for source, (predicted, evaluation) in zip(refused, pairs[len(sources) :], strict=True):
+        for answer in (predicted, evaluation):
+            assert_one_line_error(answer, *expected[source.name])
+        assert not (root / f"predicted-{source.name}.csv").exists()
 
 
 def test_predict_writes_csv_gz_output_holding_the_csv_outputs_bytes(runs, cli):

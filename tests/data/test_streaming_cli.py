@@ -281,14 +281,14 @@ def _bad_shard(folder: Path, problem: str) -> dict:
 
 
 def _compressed_tables(folder: Path, layout: str) -> dict:
-    # A folder's listing skipped part-02.csv.xz as it skips a README: its rows were left out
+    # A folder's listing skipped part-02.csv.7z as it skips a README: its rows were left out
     # of training without a word. Alone in dated folders, the folder was taken for images.
-    # (A .csv.gz, .csv.bz2, .csv.zst or .csv.lz4 file is read: see test_compressed_csv.py.)
+    # (A .csv.gz, .bz2, .zst, .lz4, .xz or .zip file is read: see test_compressed_csv.py.)
     frame = _table(400)
     export = folder / "export"
     if layout == "beside-csv-shards":
         _write_shards(frame.iloc[:300], export, shards=2, fmt="csv")
-        frame.iloc[300:].to_csv(export / "part-02.csv.xz", index=False)
+        frame.iloc[300:].to_csv(export / "part-02.csv.7z", index=False)
     else:
         for day, rows in (("2026-12-01", frame.iloc[:200]), ("2026-12-02", frame.iloc[200:])):
             (export / day).mkdir(parents=True)

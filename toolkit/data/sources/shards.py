@@ -88,14 +88,24 @@ def estimated_memory(location: str, label: str = "data.source") -> int:
 
 
 def csv_text_bytes(path: Path) -> int:
-    """Bytes of text in a CSV file, estimated without decompressing it: its size, or for a
-    compressed file ``_CSV_COMPRESSION_RATIO`` times its size, or (gzip) the size its
-    trailer records when that is larger. The trailer holds the size modulo 4 GiB, and only
-    the last member's of a file of several, so it is never trusted to say less."""
+    """Bytes of text in a CSV file, estimated without decompressing it: its size; for a zip
+    archive the size it records; for another compressed file ``_CSV_COMPRESSION_RATIO``
+    times its size, or (gzip) the size its trailer records when that is larger. The trailer
+    holds the size modulo 4 GiB, and only the last member's of a file of several, so it is
+    never trusted to say less."""
     size = path.stat().st_size
     codec = csv_compression(path)
     if codec is None:
         return size
+    if codec == "zip":
+        import zipfile
+
+        # A zip archive records each file's size: the text is known, not estimated.
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return sum(info.file_size for info in archive.infolist())
+        except zipfile.BadZipFile:
+            return size  # refused, naming the file, when its rows are read
     estimate = int(size * _CSV_COMPRESSION_RATIO)
     if codec == "gzip" and size >= 18:  # a gzip header and trailer at least
         with open(path, "rb") as handle:

@@ -21,7 +21,13 @@ import pandas as pd
 from toolkit.data.in_memory import InMemorySplit
 from toolkit.data.sources.base import Source
 from toolkit.data.streaming.files import check_same_columns
-from toolkit.data.table_files import TABLE_WORDS, is_csv_path, open_csv_bytes, table_format
+from toolkit.data.table_files import (
+    TABLE_WORDS,
+    UnreadableTable,
+    is_csv_path,
+    open_csv_bytes,
+    table_format,
+)
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -108,6 +114,8 @@ def _as_frame(table) -> pd.DataFrame:
 
 
 def _read_error(error: BaseException, label: str, path: Path) -> DataError:
+    if isinstance(error, UnreadableTable):
+        return DataError(f"{label} {path} cannot be read: {error.problem}")
     if isinstance(error, DataError):
         return error  # already worded (a codec pyarrow was built without)
     from toolkit.data.streaming.files import not_decompressed

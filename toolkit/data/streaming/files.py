@@ -11,16 +11,23 @@ from __future__ import annotations
 import fnmatch
 import glob
 import hashlib
+import lzma
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.data.table_files import (
+    COMPRESSED_CSV_WORDS,
     PANDAS_NA_VALUES,
+    TABLE_WORDS,
+    UnreadableTable,
     csv_compression,
+    csv_input,
     decompressed_name,
     is_unread_compressed,
     open_csv_bytes,
@@ -46,7 +53,7 @@ def _file_format(path: Path) -> str | None:
 
 
 def _compressed_table(path: Path) -> bool:
-    """A table compressed as a whole in a way that is not read (``part-0.csv.xz``)."""
+    """A table compressed as a whole in a way that is not read (``part-0.csv.7z``)."""
     return is_unread_compressed(path.name)
 
 
@@ -96,15 +103,19 @@ def list_shards(location: str, label: str = "data.source") -> list[Path]:
     compressed = [p for p in paths if _compressed_table(p)]
     if compressed:
         # Skipped like any other file, their rows would be missing without a word.
+        if Path(location).is_file():
+            what, it = "is compressed in a way that is not read", "it"
+        else:
+            names = ", ".join(p.name for p in compressed[:3])
+            more = ", ..." if len(compressed) > 3 else ""
+            what, it = f"holds compressed tables ({names}{more}), which are not read", "them"
         raise DataError(
-            f"{where} holds compressed tables ({', '.join(p.name for p in compressed[:3])}"
-            f"{', ...' if len(compressed) > 3 else ''}), which are not read: decompress them, "
-            "compress CSV files with gzip (.csv.gz), or write Parquet, which compresses "
-            "inside the file"
+            f"{where} {what}: decompress {it}, compress CSV as {COMPRESSED_CSV_WORDS}, or "
+            "write Parquet, which compresses inside the file"
         )
     shards = [p for p in paths if _file_format(p)]
     if not shards and Path(location).is_file():
-        raise DataError(f"{where} is not a .csv or .parquet file")
+        raise DataError(f"{where} is not a {TABLE_WORDS} file")
     if not shards:
         verb = "matches" if _GLOB_CHARACTERS & set(location) else "holds"
         raise DataError(
@@ -325,7 +336,9 @@ def not_decompressed(error: BaseException, path: Path, first: str) -> str | None
     download cut short, or a file named .gz that is not gzip): pyarrow's words ("Truncated
     compressed stream") with what they mean; None for other errors."""
     codec = csv_compression(path)
-    if codec is None or not isinstance(error, OSError):
+    # pyarrow's codecs raise OSError; Python's lzma (through pyarrow or pandas) an EOFError
+    # or LZMAError, and zipfile a BadZipFile (bad CRC) or zlib.error.
+    if codec is None or not isinstance(error, _DECOMPRESSION_ERRORS):
         return None
     return (
         f"it does not decompress as {codec} ({first}): it is cut short (an interrupted "
@@ -334,7 +347,15 @@ def not_decompressed(error: BaseException, path: Path, first: str) -> str | None
 
 
 # The command that tests a compressed file, by codec.
-_CHECKS = {"gzip": "gzip -t", "bz2": "bzip2 -t", "zstd": "zstd -t", "lz4": "lz4 -t"}
+_CHECKS = {
+    "gzip": "gzip -t",
+    "bz2": "bzip2 -t",
+    "zstd": "zstd -t",
+    "lz4": "lz4 -t",
+    "xz": "xz -t",
+    "zip": "unzip -t",
+}
+_DECOMPRESSION_ERRORS = (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile, zlib.error)
 
 
 def short_error(
@@ -349,6 +370,8 @@ def short_error(
     ``row`` when known (the data row's position from 0, named from 1 as the other messages
     name rows, see ``row_number``, and the file's line: the header is line 1). Text that is
     not UTF-8 is named by its line in ``path``, when given."""
+    if isinstance(error, UnreadableTable):
+        return error.problem  # the caller names the file
     text = str(error).strip().splitlines()
     first = text[0] if text else type(error).__name__
     if path is not None:
@@ -415,7 +438,7 @@ def inspect_shard(path: Path, *, label: str, single: bool = False) -> ShardFile:
             import pyarrow.csv as pv
 
             reader = pv.open_csv(
-                path,
+                csv_input(path),
                 read_options=pv.ReadOptions(block_size=1 << 16),
                 # Kinds as the reader types the column: 'None' gaps in numbers are missing.
                 convert_options=pv.ConvertOptions(null_values=PANDAS_NA_VALUES),

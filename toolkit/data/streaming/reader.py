@@ -30,7 +30,7 @@ from toolkit.data.streaming.files import (
     short_error,
     where,
 )
-from toolkit.data.table_files import PANDAS_NA_VALUES
+from toolkit.data.table_files import PANDAS_NA_VALUES, csv_input
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class ShardSet:
         position = 0
         try:
             with pv.open_csv(
-                shard.path,
+                csv_input(shard.path),
                 read_options=csv_read_options(shard, block_size=CSV_BLOCK_BYTES),
                 convert_options=pv.ConvertOptions(
                     column_types={column: pa.string()}, include_columns=[column]
@@ -137,7 +137,7 @@ class ShardSet:
         import pyarrow.csv as pv
 
         reader = pv.open_csv(
-            shard.path,
+            csv_input(shard.path),
             read_options=csv_read_options(shard, block_size=CSV_BLOCK_BYTES, use_threads=threads),
             # Empty text is missing, as pandas reads it in memory.
             convert_options=pv.ConvertOptions(
@@ -279,7 +279,7 @@ def csv_types(
 
     try:
         with pv.open_csv(
-            path,
+            csv_input(path),
             read_options=csv_read_options(shard, block_size=1 << 20),
             # A column of numbers with 'None' gaps is numbers, as pandas reads it.
             convert_options=pv.ConvertOptions(null_values=PANDAS_NA_VALUES),
@@ -488,7 +488,7 @@ def _carried_csv_types(shard: ShardFile, columns: list[str], label: str) -> dict
         return types
     try:
         with pv.open_csv(
-            shard.path,
+            csv_input(shard.path),
             read_options=csv_read_options(shard, block_size=CSV_BLOCK_BYTES),
             convert_options=pv.ConvertOptions(
                 column_types=dict.fromkeys(columns, pa.string()),
