@@ -220,3 +220,24 @@ def test_a_calibration_fraction_that_empties_training_is_named(tmp_path, calibra
     with pytest.raises(DataError) as caught:
         prepare_data(validate_config(raw))
     assert expected in str(caught.value)
+
+
+def test_data_summary_describes_a_numeric_regression_target_as_float(tmp_path):
+    """data_summary.json said ``label_type: "str"`` for a regression target; it names what
+    predictions are (floats), and a classifier's labels keep their column's type."""
+    from tests.helpers import tiny_config
+    from toolkit.config.loading import validate_config
+    from toolkit.data.prepared import prepare_data
+    from toolkit.data.preprocessing import describe
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "age": rng.integers(20, 80, size=60)})
+    frame["grade"] = np.where(frame["x"] > 0, "high", "low")
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    expected = {("regression", "age"): "float", ("binary", "grade"): "str"}
+    for (task, target), label_type in expected.items():
+        raw = tiny_config(task, data={"source": str(tmp_path / "t.csv"), "target": target})
+        raw["data"].pop("synthetic")
+        data = prepare_data(validate_config(raw))
+        summary = describe(data.spec, data.rows)["target"]
+        assert summary["label_type"] == label_type, task

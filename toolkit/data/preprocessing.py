@@ -1107,9 +1107,14 @@ def describe(spec: FeatureSpec, rows: dict[str, int]) -> dict[str, Any]:
         for kind, f in (("image", spec.image), ("signal", spec.signal))
         if f is not None
     ]
+    target = asdict(spec.target)
+    if spec.target.task == "regression":
+        # label_type is the type predicted class labels come back in; a regression target is
+        # numbers and predicted as floats (TargetSpec keeps its "str" default, unused there).
+        target["label_type"] = "float"
     return {
         "rows": rows,
-        "target": asdict(spec.target),
+        "target": target,
         "task": spec.target.task,
         "features": arrays
         + [
