@@ -437,12 +437,12 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from toolkit import startup
-    from toolkit.api.commands import tune
+    from toolkit.api.commands import run_tune
 
     startup.quiet(keras_messages=args.verbose)
     if args.config and not args.resume:
         _check_data_paths(args.config, args.overrides)
-    sweep = tune(
+    sweep = run_tune(
         args.config,
         overrides=args.overrides,
         output_dir=args.output_dir,

@@ -59,3 +59,25 @@ def test_kerastuner_variables_set_by_hand_are_put_back_as_they_were(monkeypatch)
     assert os.environ["KERASTUNER_ORACLE_PORT"] == "8000"
     assert os.environ["KERASTUNER_ORACLE_IP"] == "127.0.0.1"
     assert "KERASTUNER_TUNER_ID" not in os.environ
+
+
+def test_tune_without_verbose_prints_no_sweep_lines_as_train_prints_none(tmp_path, capfd):
+    """``toolkit.tune(verbose=False)`` printed its start, a line per trial, the summary
+    table and the best trial, where ``toolkit.train(verbose=False)`` prints nothing; with
+    ``verbose=True`` those lines come, one per trial."""
+    from tests.helpers import tiny_config
+    from tests.tuning.conftest import trial_lines
+
+    run = toolkit.train(tiny_config(), output_dir=tmp_path / "run", verbose=False)
+    assert run.status == "completed"
+    trained = capfd.readouterr()
+    quiet = toolkit.tune(sweep_config(tmp_path / "quiet", max_trials=2), verbose=False)
+    assert quiet.status == "completed" and len(quiet.trials) == 2
+    tuned = capfd.readouterr()
+    for printed in (trained, tuned):
+        assert printed.out == ""
+        assert not trial_lines(printed.err), printed.err
+        assert "sweep " not in printed.err and "best: trial" not in printed.err, printed.err
+    loud = toolkit.tune(sweep_config(tmp_path / "loud", max_trials=2), verbose=True)
+    assert loud.status == "completed"
+    assert len(trial_lines(capfd.readouterr().err)) == 2

@@ -170,8 +170,44 @@ def tune(
     ``resume``: continue the sweep in that directory (``overrides`` may raise
     ``tuner.max_trials``). ``final_train``: retrain the best config as a normal run
     (``sweep.final_run``). ``role``/``chief_*``/``worker_id``: a distributed sweep, as
-    ``toolkit tune --role`` (``sweep_dir`` is then the shared directory).
+    ``toolkit tune --role`` (``sweep_dir`` is then the shared directory). ``verbose``:
+    Keras' progress and the sweep's lines (its start, a line per trial, the summary table);
+    without it the sweep is as quiet as ``train(verbose=0)``, warnings aside.
     """
+    return run_tune(
+        config,
+        overrides=overrides,
+        output_dir=output_dir,
+        resume=resume,
+        sweep_dir=sweep_dir,
+        final_train=final_train,
+        verbose=verbose,
+        progress=verbose,
+        role=role,
+        chief_address=chief_address,
+        chief_port=chief_port,
+        worker_id=worker_id,
+    )
+
+
+def run_tune(
+    config: ConfigSource | None = None,
+    *,
+    overrides: Overrides = None,
+    output_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    sweep_dir: str | Path | None = None,
+    final_train: bool = False,
+    verbose: bool = False,
+    progress: bool = True,
+    role: str | None = None,
+    chief_address: str | None = None,
+    chief_port: int | None = None,
+    worker_id: str | None = None,
+) -> Sweep:
+    """``tune``, with the sweep's lines on stderr (``progress``) apart from Keras' progress
+    (``verbose``): ``toolkit tune`` prints them without ``--verbose``, as ``toolkit train``
+    prints its summary line where ``toolkit.train`` prints nothing."""
     from toolkit import startup
     from toolkit.tracking import check_tracking_available
     from toolkit.training.runtime import global_dtype_policy_kept
@@ -191,6 +227,7 @@ def tune(
             output_dir=output_dir,
             final_train=final_train,
             verbose=verbose,
+            progress=progress,
         )  # config and search space checked before TensorFlow starts
         try:
             check_tracking_available(session.config)

@@ -209,6 +209,7 @@ class SweepSession:
         output_dir: str | None,
         lock: DirectoryLock | None = None,
         created: tuple[Path, ...] = (),
+        progress: bool = True,
     ) -> None:
         self.records = records
         # The folders above the sweep's own that this process made for it, innermost first:
@@ -227,6 +228,9 @@ class SweepSession:
         # toolkit's record and Keras Tuner's own save.
         self.started = utc_now()
         self.verbose = 2 if verbose else 0
+        # The sweep's own lines (start, trials, summary, best): toolkit.tune(verbose=False)
+        # prints none, as toolkit.train(verbose=0) prints none; warnings print regardless.
+        self.progress = progress
         self.final_train = final_train
         self.output_dir = output_dir
         self.base_data = yaml.safe_load(records.base_config.read_text(encoding="utf-8"))
@@ -246,6 +250,7 @@ class SweepSession:
         output_dir: str | Path | None = None,
         final_train: bool = False,
         verbose: bool = False,
+        progress: bool = True,
     ) -> SweepSession:
         """A new sweep of ``config``, the sweep at ``resume`` continued, or (a worker) the
         sweep at ``sweep_dir`` joined; checked before TensorFlow starts."""
@@ -254,6 +259,7 @@ class SweepSession:
             "output_dir": output_dir,
             "final_train": final_train,
             "verbose": verbose,
+            "progress": progress,
         }
         if role.kind == "worker":
             target = sweep_dir or resume
@@ -713,7 +719,7 @@ class SweepSession:
             records=self.records,
             runner=runner,
             worker_timeout=self.tuner.worker_timeout,
-            log=_log,
+            log=self._log,
             total=self.total,
         )
         if self.tuner.algorithm == "grid" and not any(dim.parents for dim in self.space.dimensions):
@@ -753,6 +759,11 @@ class SweepSession:
             return "failed", oracle.stop_reason
         return "completed", None
 
+    def _log(self, message: str) -> None:
+        """One of the sweep's lines on stderr, unless it runs without ``progress``."""
+        if self.progress:
+            _log(message)
+
     def _announce(self) -> None:
         from toolkit.tuning.board import write_experiment
 
@@ -770,7 +781,7 @@ class SweepSession:
         what = f"{self.tuner.algorithm} search over {counted(len(self.space.names), 'path')}"
         limit = f", up to {counted(self.total, 'trial')}" if self.total else ""
         verb = f"resuming ({counted(done, 'trial')} done)" if self.resumed else "starting"
-        _log(f"sweep {self.records.path}: {verb} a {what}{limit}")
+        self._log(f"sweep {self.records.path}: {verb} a {what}{limit}")
 
     def _on_trial_end(self, trial: Any) -> None:
         """The oracle's hook (only or chief process): refresh outputs, print one line."""
@@ -789,9 +800,11 @@ class SweepSession:
         # <=: both are whole seconds, and a kill followed at once by --resume can fall in the
         # same one; no trial of this process ends within the second it started.
         if self.resumed and record.get("ended") and record["ended"] <= self.started:
-            _log(f"trial {trial.trial_id} had finished before the interruption; its result is kept")
+            self._log(
+                f"trial {trial.trial_id} had finished before the interruption; its result is kept"
+            )
             return
-        _log(self.records.progress_line(record, total=self.total))
+        self._log(self.records.progress_line(record, total=self.total))
 
     def _finish(self, status: str, reason: str | None) -> str:
         fields = self.records.refresh()
@@ -800,26 +813,26 @@ class SweepSession:
             status, reason = "failed", "no trial completed"
         self.records.update_sweep(status=status, ended=utc_now(), reason=reason)
         if counts["finished"]:
-            _log("\n" + self.records.summary_table())
+            self._log("\n" + self.records.summary_table())
         best = fields["best_trial"]
         if best:
-            _log(
+            self._log(
                 f"best: trial {best['trial_id']}  {self.tuner.objective} {best['objective']:.4g}  "
                 f"-> {self.records.best_config}"
             )
         if status == "interrupted":
-            _log(
+            self._log(
                 f"sweep interrupted: {reason}; resume with: toolkit tune --resume {self.records.path}"
             )
         elif status == "failed":
-            _log(f"sweep failed: {reason}")
+            self._log(f"sweep failed: {reason}")
         return status
 
     def _final_train(self) -> Path:
         from toolkit.training.train import train
 
         config = load_config(self.records.best_config)
-        _log(f"final training of the best config: {self.records.best_config}")
+        self._log(f"final training of the best config: {self.records.best_config}")
         try:
             result = train(config, output_dir=self.output_dir, verbose=self.verbose)
         except RunInterrupted as interrupted:
@@ -837,7 +850,7 @@ class SweepSession:
         # split of ("final run completed: 3 epochs -> RUN" gave no figure at all).
         warnings = read_json(result.run_dir / "run.json").get("warnings")
         line = summary_line(SimpleNamespace(**vars(result), warnings=warnings))
-        _log(f"final run {line} -> {result.run_dir}")
+        self._log(f"final run {line} -> {result.run_dir}")
         return result.run_dir
 
 
