@@ -141,9 +141,25 @@ def test_a_class_with_fewer_rows_than_folds_is_one_warning_line(write_config, tm
     summary = read_json(next(sweep_dir_of(result).rglob("data_summary.json")))
     assert summary["target"]["classes"] == ["down", "rare", "up"]
     assert lines == [
-        "toolkit: warning: tuner.cv_folds 3: class 'rare' (2 rows) of the training split "
-        "cannot be in every fold's validation rows; fewer folds, or more rows of them, fix it"
+        "toolkit: warning: tuner.cv_folds 3: class 'rare' (2 rows) of target column 'label' "
+        "in the training split cannot be in every fold's validation rows; fewer folds, or more "
+        "rows of them, fix it"
     ]
+
+
+def test_the_classes_below_the_folds_warning_names_the_target_column(capsys):
+    """The warning named the classes but not the column they are labels of."""
+    import numpy as np
+
+    from toolkit.tuning.trial import _warn_of_classes_below_the_folds
+
+    labels = np.array([0, 0, 0, 1, 2, 2, 2, 2])  # 'fish' 1 row, 'cat' 3: below 4 folds
+    _warn_of_classes_below_the_folds(labels, ["cat", "fish", "dog"], 4, "species")
+    assert capsys.readouterr().err == (
+        "toolkit: warning: tuner.cv_folds 4: classes 'cat' (3 rows), 'fish' (1 row) of target "
+        "column 'species' in the training split cannot be in every fold's validation rows; "
+        "fewer folds, or more rows of them, fix it\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -44,17 +44,20 @@ warnings.filterwarnings(
 )
 
 
-def _warn_of_classes_below_the_folds(labels: np.ndarray, classes: list[str], k: int) -> None:
-    """One ``toolkit: warning`` line when a class has fewer training rows than
-    ``tuner.cv_folds``: stratified folds cannot all hold it, so some folds' validation rows
-    lack it (and their metrics say nothing about it). The sweep still runs."""
+def _warn_of_classes_below_the_folds(
+    labels: np.ndarray, classes: list[str], k: int, target: str
+) -> None:
+    """One ``toolkit: warning`` line when a class of the ``target`` column has fewer training
+    rows than ``tuner.cv_folds``: stratified folds cannot all hold it, so some folds'
+    validation rows lack it (and their metrics say nothing about it). The sweep still runs."""
     counts = np.bincount(labels.astype(np.int64), minlength=len(classes))
     few = [(str(classes[i]), int(n)) for i, n in enumerate(counts) if n < k]
     if few:
         listed = ", ".join(f"'{name}' ({counted(n, 'row')})" for name, n in few)
         print(
             f"toolkit: warning: tuner.cv_folds {k}: {'class' if len(few) == 1 else 'classes'} "
-            f"{listed} of the training split cannot be in every fold's validation rows; "
+            f"{listed} of target column '{target}' in the training split cannot be in every "
+            "fold's validation rows; "
             "fewer folds, or more rows of them, fix it",
             file=sys.stderr,
             flush=True,
@@ -159,7 +162,8 @@ class TrialRunner:
         )
         labels = train.target[:, 0] if stratify else None
         if labels is not None and config.model.task != "regression":
-            _warn_of_classes_below_the_folds(labels, prepared.spec.target.classes, k)
+            target = prepared.spec.target
+            _warn_of_classes_below_the_folds(labels, target.classes, k, target.name)
         try:
             parts = list(splitter.split(np.zeros(train.rows), labels))
         except ValueError as error:
