@@ -200,6 +200,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     config = validate_config(data, origins, args.config)
     check_data_locations(config.data, config_file=args.config)
     check_data_columns(config.data)
+    from toolkit.training.class_weight import check_class_weight_in_data
+
+    check_class_weight_in_data(config)  # where the labels read cheaply (no TensorFlow)
     if config.model.init_from:
         from toolkit.runs import open_run_directory
 

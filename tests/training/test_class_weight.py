@@ -179,6 +179,66 @@ def test_a_label_that_is_no_class_is_refused_before_tensorflow_starts(write_conf
     assert not (tmp_path / "runs").exists()
 
 
+def test_validate_refuses_a_class_weight_label_the_data_does_not_hold(tmp_path):
+    """validate said "valid" for {cat: 2.0} on labels dog and bird, which train refused: it
+    reads the target of a scikit-learn dataset, a CSV file (compressed too) or a Parquet
+    file, without TensorFlow, and refuses with train's line; train's own check agrees, and
+    a label the data holds is valid."""
+    from tests.helpers import cli_without_tensorflow
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "animal": rng.choice(["dog", "bird"], 60)})
+    frame.to_csv(tmp_path / "pets.csv", index=False)
+    frame.to_csv(tmp_path / "pets.csv.gz", index=False)
+    frame.to_parquet(tmp_path / "pets.parquet")
+    calls, expected = [], []
+
+    def add(name: str, data: dict, task: str, weights: dict, code: int, line: str) -> None:
+        config = tiny_config(task, data=data, training={"class_weight": weights})
+        config["data"].pop("synthetic")
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        calls.append((["validate", path], code))
+        expected.append(line)
+
+    refused = (
+        "toolkit: error: training.class_weight: 'cat' is not a class of target 'animal'; "
+        "classes: bird, dog"
+    )
+    for source in ("pets.csv", "pets.csv.gz", "pets.parquet"):
+        data = {"source": str(tmp_path / source), "target": "animal"}
+        add(source, data, "binary", {"cat": 2.0}, 2, refused)
+    add(
+        "pets-valid",
+        {"source": str(tmp_path / "pets.csv"), "target": "animal"},
+        "binary",
+        {"dog": 2.0},
+        0,
+        "valid",
+    )
+    # The labels scikit-learn's frame holds (not the toolkit's reading of them).
+    from sklearn.datasets import load_iris
+
+    iris = sorted(load_iris().target_names)
+    add(
+        "iris",
+        {"source": "sklearn:iris"},
+        "multiclass",
+        {"rose": 2.0},
+        2,
+        "toolkit: error: training.class_weight: 'rose' is not a class of target 'target'; "
+        f"classes: {', '.join(iris)}",
+    )
+    result = cli_without_tensorflow(*calls)
+    lines = [line for line in result.stdout.splitlines() + result.stderr.splitlines() if line]
+    for line in expected:
+        assert any(line in answer for answer in lines), (line, result.stdout, result.stderr)
+    assert sum("toolkit: error" in line for line in lines) == 4, lines
+    # train refuses the same label with the same line.
+    train = cli_in_one_process(["train", tmp_path / "pets.csv.yaml"], without_tensorflow=True)
+    assert train[0].returncode == 2 and train[0].stderr.strip() == refused
+
+
 def test_a_repeat_groups_report_names_its_class_weights_and_positive_class(
     cli, write_config, tmp_path
 ):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.data.preprocessing import FeatureSpec
+from toolkit.data.preprocessing import FeatureSpec, TargetSpec
 from toolkit.errors import ConfigError, did_you_mean
 
 # YAML reads these unquoted keys as booleans: {yes: 5} arrives as {True: 5}.
@@ -24,10 +24,38 @@ _YAML_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
 def check_class_weight(config: ExperimentConfig, spec: FeatureSpec) -> None:
     """A mapping names only classes of the target, or a ConfigError naming the label that is
     not one (before any run exists); a key YAML turned into a boolean says how to quote it."""
+    check_class_weight_labels(config, spec.target)
+
+
+def check_class_weight_in_data(config: ExperimentConfig) -> None:
+    """``toolkit validate``'s check of a ``training.class_weight`` mapping against the labels
+    of the target column, where they read cheaply without TensorFlow (``target_labels``):
+    validate said "valid" for ``{cat: 2.0}`` on labels dog and bird, which train refused.
+    The classes are those of the whole column (train's are its training split's, so a label
+    seen only in held-out rows is still left to train); a column that is no classifier's
+    labels is left to train's messages too."""
+    from toolkit.data.preprocessing import class_labels
+    from toolkit.data.sources.table import target_labels
+    from toolkit.errors import DataError
+
+    if not isinstance(config.training.class_weight, dict) or config.model.task == "regression":
+        return
+    labels = target_labels(config.data)
+    if labels is None:
+        return
+    try:
+        target = class_labels(labels, config.model.task, config.data.positive_class)
+    except DataError:
+        return
+    check_class_weight_labels(config, target)
+
+
+def check_class_weight_labels(config: ExperimentConfig, target: TargetSpec) -> None:
+    """``check_class_weight`` against a ``target``'s classes."""
     weights = config.training.class_weight
     if not isinstance(weights, dict):
         return
-    classes = spec.target.classes
+    classes = target.classes
     for label in weights:
         if label in classes:
             continue
@@ -38,7 +66,7 @@ def check_class_weight(config: ExperimentConfig, spec: FeatureSpec) -> None:
                 "labels ('yes': 5)"
             )
         raise ConfigError(
-            f"training.class_weight: '{label}' is not a class of target '{spec.target.name}'"
+            f"training.class_weight: '{label}' is not a class of target '{target.name}'"
             f"{hint}; classes: {', '.join(classes)}"
         )
 

@@ -187,6 +187,44 @@ def check_data_columns(config) -> None:
         check_named_columns(columns, config, label=location)
 
 
+# The most CSV text ``target_labels`` reads for toolkit validate (about a second of pandas
+# reading one column); a larger file's labels are left to training.
+LABELS_READ_BYTES = 64 << 20
+
+
+def target_labels(config) -> pd.Series | None:
+    """The target column of ``data.source`` when it can be read cheaply and without
+    TensorFlow, for ``toolkit validate``'s check of ``training.class_weight``: a scikit-learn
+    dataset's (its frame is loaded to check columns anyway), one Parquet file's (the column
+    alone is read), one CSV file's of at most ``LABELS_READ_BYTES`` of text. None for other
+    sources (shard sets, folders, larger CSV files, synthetic and image data) and for a file
+    that does not read: training reads those and names what is wrong."""
+    from toolkit.config.schema import source_prefix
+
+    if config.input_kind != "table" or not isinstance(config.source, str):
+        return None
+    if source_prefix(config.source) == "sklearn":
+        from toolkit.data.sources.builtin import load_builtin
+
+        return load_builtin(config.source.removeprefix("sklearn:"))[config.target]
+    path = Path(config.source)
+    if source_prefix(config.source) is not None or not path.is_file():
+        return None
+    try:
+        if table_format(path) == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path, columns=[config.target]).column(0).to_pandas()
+        from toolkit.data.sources.shards import csv_text_bytes
+
+        if is_csv_path(path) and csv_text_bytes(path) <= LABELS_READ_BYTES:
+            with open_csv_bytes(path) as handle:
+                return pd.read_csv(handle, usecols=[config.target])[config.target]
+    except Exception:  # a bad row or file: training's messages name it
+        return None
+    return None
+
+
 def read_table(
     path: str | Path,
     *,
