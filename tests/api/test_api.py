@@ -19,6 +19,7 @@ import pytest
 
 import toolkit
 from tests.helpers import REPO, held_out_frame, tiny_config
+from toolkit.data.input_audit import InputWarning
 from toolkit.errors import ConfigError
 
 
@@ -223,6 +224,26 @@ def test_predict_and_evaluate_refuse_a_frame_with_a_column_twice(tiny_run):
         tiny_run.predict(twice)
     with pytest.raises(toolkit.ToolkitError, match=r"^data has the column 'x1' twice; rename"):
         tiny_run.evaluate(twice)
+
+
+@pytest.mark.slow
+def test_predict_refuses_an_infinite_feature_as_evaluate_and_training_do(tiny_run):
+    """``Run.predict`` scored an inf with a warning (its prediction meaningless, a
+    probability of 0.0 or none); it is now the one line evaluate and training give."""
+    frame = held_out_frame(tiny_run).head(4).reset_index(drop=True)
+    frame.loc[[1, 3], "x2"] = [np.inf, -np.inf]
+    expected = r"^input column 'x2' has infinite values \(rows 2, 4\); drop them"
+    with pytest.raises(toolkit.ToolkitError, match=expected):
+        tiny_run.predict(frame)
+    with pytest.raises(toolkit.ToolkitError, match=expected.replace("input", "data")):
+        tiny_run.evaluate(frame.assign(target=0.0))
+    # A missing value is no such mistake: the training mean, as the column's own, is scored.
+    missing = frame.assign(x2=[frame["x2"][0], np.nan, 0.0, np.nan])
+    mean = next(f for f in tiny_run.spec.numeric if f.name == "x2").mean
+    imputed = tiny_run.predict(missing.assign(x2=missing["x2"].fillna(mean)))
+    with pytest.warns(InputWarning, match=r"column 'x2': 2 of 4 rows are missing"):
+        scored = tiny_run.predict(missing)
+    np.testing.assert_allclose(scored["prediction"], imputed["prediction"])
 
 
 @pytest.mark.slow

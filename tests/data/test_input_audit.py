@@ -123,13 +123,3 @@ def test_predict_does_not_call_categories_left_out_by_max_tokens_never_seen(tmp_
     assert f"column 'city': {outside} of 300 rows hold categories outside" in warnings[0]
     assert f"the 10 commonest of the {counts.size} training had (data.max_tokens)" in warnings[0]
     assert "never seen in training" not in warnings[0]
-
-
-def test_infinite_numbers_are_reported():
-    # An inf was scored without a word (a probability of exactly 1.0); training refuses them.
-    audit = InputAudit(_spec())
-    list(audit.watch([_chunk([1.0, np.inf, -np.inf], ["red"] * 3, ["a"] * 3)]))
-    assert audit.findings() == [
-        "column 'size': 2 of 3 rows are infinite, which training never had; their predictions "
-        "are not meaningful"
-    ]

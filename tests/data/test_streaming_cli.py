@@ -114,10 +114,10 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(
 
 
 @pytest.mark.parametrize("column", ["a", "target"])
-def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
-    streamed_run, tmp_path, column
-):
-    # evaluate --data scored the rows and printed null for every metric, exit 0.
+def test_evaluate_and_predict_refuse_an_infinite_value_in_shards(streamed_run, tmp_path, column):
+    # evaluate --data scored the rows and printed null for every metric, exit 0; predict
+    # wrote the rows with a feature's inf (a probability of 0.0, or an empty one) and only
+    # warned. Both refuse it now, as training does, naming the shard, column and rows.
     from tests.reliability._support import assert_one_line_error
 
     _, frame, run_dir = streamed_run
@@ -125,21 +125,28 @@ def test_evaluate_refuses_an_infinite_value_in_shards_and_predict_warns(
     broken = frame.iloc[:300].copy()
     broken.loc[[250, 280], column] = -np.inf  # rows 101 and 131 of the second shard
     _write_shards(broken, shards, shards=2, fmt="csv")
+    output = tmp_path / "p.csv"
     # Both commands in one process (TensorFlow started once): their answers are checked.
     result, predicted = cli_in_one_process(
         (["evaluate", run_dir, "--data", shards], tmp_path),
-        (["predict", run_dir, "--input", shards, "--output", tmp_path / "p.csv"], tmp_path),
+        (["predict", run_dir, "--input", shards, "--output", output], tmp_path),
     )
     assert_one_line_error(
         result,
         f"shard {shards / 'part-01.csv'}",
         f"column '{column}' has infinite values (rows 101, 131)",
     )
-    assert predicted.returncode == 0, predicted.stderr
-    if column == "a":  # predict reads no target: the feature's inf is scored with a warning
-        assert "column 'a': 2 of 300 rows are infinite" in predicted.stderr
-    else:
+    if column == "a":
+        assert_one_line_error(
+            predicted,
+            f"shard {shards / 'part-01.csv'}",
+            "column 'a' has infinite values (rows 101, 131)",
+        )
+        assert not output.exists() and not list(tmp_path.glob(".tmp-*")), "half-written"
+    else:  # predict reads no target: an inf there is another column's value, carried
+        assert predicted.returncode == 0, predicted.stderr
         assert "infinite" not in predicted.stderr
+        assert (pd.read_csv(output)["target"] == -np.inf).sum() == 2
 
 
 def _trained_for_one_epoch(config: dict, output: Path) -> tuple[Path, dict]:

@@ -247,8 +247,9 @@ class Run:
         audit = InputAudit(self.spec)
         if isinstance(data, pd.DataFrame):
             frame, what = read_rows(data, label="input")
-            # Problems fail before TensorFlow; what training never saw is counted.
-            audit.counted(feature_arrays(frame, self.spec, what=what))
+            # Problems (an infinite number too) fail before TensorFlow; what training never
+            # saw is counted.
+            audit.counted(feature_arrays(frame, self.spec, what=what, finite=True))
             predictions = predict_frame(
                 self.model,
                 frame,

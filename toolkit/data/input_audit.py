@@ -40,7 +40,8 @@ class InputWarning(UserWarning):
 class InputAudit:
     """Counts, per feature column, the rows whose value training never saw: categories
     outside the vocabulary, missing values in a column that had none in training (numbers
-    get the training mean, categories the out-of-vocabulary bucket), and infinite numbers."""
+    get the training mean, categories the out-of-vocabulary bucket). An infinite number never
+    gets here: predict and evaluate refuse one, as training does."""
 
     def __init__(
         self, spec: FeatureSpec, *, target_range: list[float | None] | None = None
@@ -53,7 +54,6 @@ class InputAudit:
         self.targets_outside = 0
         self.rows = 0
         self.missing: Counter[str] = Counter()
-        self.infinite: Counter[str] = Counter()
         self.unseen_rows: Counter[str] = Counter()
         self.images_outside = 0
         self.unseen: dict[str, Counter[str]] = {f.name: Counter() for f in spec.categorical}
@@ -76,12 +76,9 @@ class InputAudit:
         self.rows += len(next(iter(features.values())))
         if self.spec.numeric:
             missing = np.isnan(features[NUMERIC_INPUT]).sum(axis=0)
-            infinite = np.isinf(features[NUMERIC_INPUT]).sum(axis=0)
-            for feature, count, inf in zip(self.spec.numeric, missing, infinite, strict=True):
+            for feature, count in zip(self.spec.numeric, missing, strict=True):
                 if count:
                     self.missing[feature.name] += int(count)
-                if inf:
-                    self.infinite[feature.name] += int(inf)
         images = features.get(IMAGE_INPUT)
         if self.spec.image is not None and images is not None and images.dtype.kind == "f":
             low, high = self.spec.image.value_range
@@ -160,12 +157,6 @@ class InputAudit:
                 lines.append(
                     f"column '{feature.name}': {count} of {self.rows} rows are missing, which "
                     "training never had; the training mean was used"
-                )
-            if self.infinite[feature.name]:  # training refuses them: never "seen"
-                lines.append(
-                    f"column '{feature.name}': {self.infinite[feature.name]} of {self.rows} rows "
-                    "are infinite, which training never had; their predictions are not "
-                    "meaningful"
                 )
         for feature in self.spec.categorical:
             unseen = self.unseen[feature.name]

@@ -980,7 +980,8 @@ def feature_arrays(
     images (N, H, W, C) and signals (N, L, C) as float32. ``rows``: only the rows at these
     positions, in this order. ``new_images``: image files of any size are resized to the
     model's (new images to predict). ``finite``: an infinite number is a DataError naming
-    its column and rows (scoring: one made every metric NaN; predict only warns)."""
+    its column and rows (scored, one made every metric NaN; predicted, a probability of
+    0.0 or none), as training refuses one; predict and evaluate pass it."""
     _check_columns(frame, spec.columns, f"{what} feature")
     arrays: dict[str, np.ndarray] = {}
     if spec.numeric:

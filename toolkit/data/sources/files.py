@@ -211,7 +211,13 @@ def read_array_input(
         for start in range(0, len(frame), step):
             part = frame.iloc[start : start + step]
             yield InputChunk(
-                feature_arrays(files.iloc[start : start + step], spec, what=label, new_images=True),
+                feature_arrays(
+                    files.iloc[start : start + step],
+                    spec,
+                    what=label,
+                    new_images=True,
+                    finite=True,  # as a table's rows: the model cannot score an inf
+                ),
                 encode_target(part, spec, what=label) if with_target else None,
                 part[keep].reset_index(drop=True),
             )

@@ -432,9 +432,9 @@ def read_input_chunks(
                 if shard_set.format == "csv" and carried_schema is not None:
                     batch = _typed_carried(batch, carried_schema, start, named)
                 frame = as_frame(batch, start)
-                # Scored rows (evaluate) refuse an infinite number; predict counts and
-                # warns about them (InputAudit).
-                features = feature_arrays(frame, spec, what=named, finite=with_target)
+                # An infinite number is refused, by predict as by evaluate and training: the
+                # model cannot score it (a probability of 0.0, or none, came out).
+                features = feature_arrays(frame, spec, what=named, finite=True)
                 target = encode_target(frame, spec, what=named) if with_target else None
                 # In the first shard's order: a shard may hold its columns in another
                 # (a CSV export's header), and the output's columns are fixed by the first.
