@@ -1057,15 +1057,44 @@ def encode_target(
     # of the very file training read as True (or a '1.0' for the class 1) is that class.
     tokens = _as_read_in_training(_label_tokens(values), target.classes)
     unknown = sorted(set(tokens) - set(index))
+    if unknown and len(unknown) == len(set(tokens)):
+        # Not one label is the run's: the column likely codes the classes in another type
+        # (0/1 for a run trained on True/False), which dropping rows would not mend.
+        given, known = _label_kind(unknown), _label_kind(target.classes, target.label_type)
+        if given != known:
+            raise DataError(
+                f"{what}: labels {_some(unknown)} in target column '{target.name}' ({given}) "
+                f"are not the run's labels {_some(target.classes, 20)} ({known}); recode the "
+                "column to the run's labels"
+            )
     if unknown:
         raise DataError(
-            f"{what}: target has classes not seen in training: {_some(unknown)}; the model "
+            f"{what}: target column '{target.name}' has classes not seen in training: "
+            f"{_some(unknown)}; the model "
             "predicts only the classes it was trained on: drop those rows, or add examples of "
             f"them to the training rows; known: {_some(target.classes, 20)}"
         )
     dtype = np.float32 if target.task == "binary" else np.int32
     codes = pd.Index(target.classes).get_indexer(tokens)
     return codes.astype(dtype).reshape(-1, 1)
+
+
+def _label_kind(labels: list[str], label_type: str = "str") -> str:
+    """What ``labels`` (tokens) are, in words: booleans, numbers, dates or text (mixed kinds
+    are named together). ``label_type``: a run's ``TargetSpec.label_type``, which names its
+    kind; "str" (also of runs from before it) is judged by the labels."""
+    if label_type == "bool":
+        return "booleans"
+    if label_type == "int":
+        return "numbers"
+    words = {"bool": "booleans", "number": "numbers", "datetime": "dates"}
+    kinds = []
+    for label in labels:
+        spelt = _spelt_value(label)
+        word = "text" if spelt is None else words[spelt[0]]
+        if word not in kinds:
+            kinds.append(word)
+    return " and ".join(sorted(kinds))
 
 
 def _some(labels: list[str], shown: int = 5) -> str:
