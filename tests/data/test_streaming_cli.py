@@ -287,6 +287,14 @@ def _bad_shard(folder: Path, problem: str) -> dict:
     return _streamed_config(source)
 
 
+def _one_file_without_a_column(folder: Path, fmt: str) -> dict:
+    """One streamed file (not a set of shards) without the listed feature 'colour'."""
+    path = folder / f"rows.{fmt}"
+    frame = _table(400).drop(columns="colour")
+    frame.to_parquet(path, index=False) if fmt == "parquet" else frame.to_csv(path, index=False)
+    return _streamed_config(str(path))
+
+
 def _compressed_tables(folder: Path, layout: str) -> dict:
     # A folder's listing skipped part-02.csv.7z as it skips a README: its rows were left out
     # of training without a word. Alone in dated folders, the folder was taken for images.
@@ -328,6 +336,10 @@ def _a_column_only_the_first_shard_holds(folder: Path) -> dict:
 REFUSED = {
     **{f"bad-shard-{p}": lambda d, p=p: _bad_shard(d, p) for p in ("missing-column", "corrupt")},
     **{
+        f"one-file-{fmt}": lambda d, fmt=fmt: _one_file_without_a_column(d, fmt)
+        for fmt in ("csv", "parquet")
+    },
+    **{
         f"compressed-{layout}": lambda d, layout=layout: _compressed_tables(d, layout)
         for layout in ("beside-csv-shards", "alone-in-dated-folders")
     },
@@ -360,6 +372,21 @@ def test_a_bad_shard_is_one_line_naming_it_and_leaves_no_run(refused, problem):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "part-01.parquet" in lines[0], result.stderr
     assert not (folder / "out").exists() or not list((folder / "out").rglob("run.json"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_one_streamed_file_without_a_column_is_named_as_in_memory(refused, fmt):
+    # A set of shards named the shard; one file was named by no word ("feature column
+    # 'colour' is not in the data; columns: ..."), where the in-memory line names it.
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    result, folder = refused[f"one-file-{fmt}"]
+    assert_one_line_error(
+        result,
+        f"data.source {folder / f'rows.{fmt}'}: feature column 'colour' is not in the data; "
+        "columns: id, a, b, target",
+    )
+    assert_nothing_written(folder / "out")
 
 
 @pytest.mark.parametrize("layout", ["beside-csv-shards", "alone-in-dated-folders"])

@@ -469,14 +469,16 @@ def check_columns(
     notes: dict[str, str] | None = None,
 ) -> None:
     """Every column of ``needed`` (name -> what it is for) is in the shard, or a DataError
-    naming the column (and the shard, in a set of several; ``what`` prefixes the message of
-    a single file, as the in-memory checks do: "input feature column 'x' ..."). ``notes``
-    (name -> text) ends the message about a column with why it was needed."""
+    naming the column and the file: the shard, in a set of several; ``what`` prefixes the
+    message of a single file, as the in-memory checks do ("--input file rows.csv feature
+    column 'x' ..."), else ``label`` and its path. ``notes`` (name -> text) ends the message
+    about a column with why it was needed."""
     from toolkit.text import missing_columns
 
-    prefix = f"{what} " if shard.single and what else ""
     if not shard.single:
         prefix = f"{label} shard {shard.path}: "
+    else:  # training's one streamed file was named by no word ("feature column 'b' is ...")
+        prefix = f"{what} " if what else f"{label} {shard.path}: "
     missing = [column for column in needed if column not in shard.columns]
     if not missing:
         return
