@@ -58,6 +58,39 @@ def did_you_mean(given: str, choices: Iterable[str], *, prefix: str = "") -> str
     return f" (did you mean '{prefix}{matches[0]}'?)" if matches else ""
 
 
+def did_you_mean_column(given: str, columns: Iterable[object]) -> str:
+    """``did_you_mean`` for a data column: among difflib's close matches, only a name a few
+    typing slips away (``close_edits``). difflib's ratio alone suggested columns a table
+    happens to hold for a target missing from the rows: 'start', 'tag' or 'age' for
+    'target' (0.73, 0.67, 0.67, over its cutoff 0.6), while a doubled letter in a short name
+    ('yy' for 'y', 0.67) must stay a suggestion; three edits apart, neither is."""
+    names = [str(column) for column in columns]
+    for match in difflib.get_close_matches(str(given), names, n=3, cutoff=0.6):
+        if edit_distance(str(given), match) <= close_edits(str(given), match):
+            return f" (did you mean '{match}'?)"
+    return ""
+
+
+def close_edits(a: str, b: str) -> int:
+    """How many typing slips make two names close: one per three characters of the longer
+    (at least one): 'tagret' or 'trgt' for 'target', not 'start'."""
+    return max(1, max(len(a), len(b)) // 3)
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of two neighbours that turn ``a`` into
+    ``b`` (optimal string alignment distance)."""
+    previous, current = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        before, previous, current = previous, current, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+    return current[len(b)]
+
+
 def unknown_name(kind: str, given: str, choices: Iterable[str]) -> str:
     """The standard message for a name that is not in a registry."""
     choices = sorted(choices)

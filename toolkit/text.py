@@ -27,7 +27,7 @@ def missing_columns(missing: list[str], columns: list[str], needed: list[str]) -
     suggestion among the ``columns`` not ``needed`` as something else, and the others that
     are missing too. Rows without 3 of 4 features named one, and could suggest another
     feature, present, as the first's spelling."""
-    from toolkit.errors import did_you_mean
+    from toolkit.errors import did_you_mean_column
 
     spare = [column for column in columns if column not in needed]
     others = ""
@@ -52,7 +52,7 @@ def missing_columns(missing: list[str], columns: list[str], needed: list[str]) -
             f"{unicode_form(str(alike[0]))} against {unicode_form(missing[0])}; spell it alike in both, "
             "e.g. with unicodedata.normalize('NFC', name))" + others
         )
-    return did_you_mean(missing[0], spare) + others
+    return did_you_mean_column(missing[0], spare) + others
 
 
 def nfc(name: object) -> str:

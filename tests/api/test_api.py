@@ -247,6 +247,31 @@ def test_predict_refuses_an_infinite_feature_as_evaluate_and_training_do(tiny_ru
 
 
 @pytest.mark.slow
+def test_evaluate_without_the_target_suggests_only_a_close_name(tiny_run):
+    """A frame without the target but with an id column 'start' was told "(did you mean
+    'start'?)" for 'target' (difflib's ratio 0.73, over its cutoff 0.6): only a name a
+    typing slip or two away is suggested now; the columns there are listed either way."""
+    import difflib
+
+    frame = held_out_frame(tiny_run).head(3)
+    features = ", ".join(frame.columns)
+    for unrelated in ("start", "tag", "age"):  # 0.73, 0.67 and 0.67 alike to 'target'
+        assert difflib.SequenceMatcher(None, "target", unrelated).ratio() > 0.6
+        with pytest.raises(toolkit.ToolkitError) as caught:
+            tiny_run.evaluate(frame.assign(**{unrelated: 1.0}))
+        assert str(caught.value) == (
+            f"target column 'target' is not in the data; columns: {features}, {unrelated}"
+        )
+    for slip in ("tagret", "trgt"):  # two letters swapped; two left out
+        with pytest.raises(toolkit.ToolkitError) as caught:
+            tiny_run.evaluate(frame.assign(start=2.0, **{slip: 1.0}))
+        assert str(caught.value) == (
+            f"target column 'target' is not in the data (did you mean '{slip}'?); "
+            f"columns: {features}, start, {slip}"
+        )
+
+
+@pytest.mark.slow
 def test_predict_takes_a_dict_of_columns_and_refuses_a_series(tiny_run):
     """A Series (``frame.iloc[0]``) and a dict were taken for paths ('input file not found',
     'matches no .csv or .parquet files'). A dict of columns is now a frame; a Series, or

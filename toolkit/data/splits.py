@@ -160,11 +160,10 @@ def _hash_rows(
     and a warning when the splits' row shares stray from the fractions."""
     key = config.split_key
     if key not in frame.columns:
-        from toolkit.errors import did_you_mean
+        from toolkit.errors import did_you_mean_column
 
-        raise DataError(
-            f"data.split_key column '{key}' is not in the data{did_you_mean(key, frame.columns)}"
-        )
+        hint = did_you_mean_column(key, frame.columns)
+        raise DataError(f"data.split_key column '{key}' is not in the data{hint}")
     fractions = {
         "validation": config.validation if isinstance(config.validation, float) else None,
         "test": config.test if isinstance(config.test, float) else None,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.config.schema import DataConfig, ImageConfig, source_form
-from toolkit.errors import DataError, did_you_mean
+from toolkit.errors import DataError, did_you_mean_column
 from toolkit.text import counted
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def read_array_input(
         # on a folder reads 'file'): said here, before the paths are looked up by that name.
         raise DataError(
             f"{label} {path} has no column '{column}' of image paths, the column this run "
-            f"reads{did_you_mean(column, frame.columns)}; columns: "
+            f"reads{did_you_mean_column(column, frame.columns)}; columns: "
             f"{', '.join(map(str, frame.columns))}"
         )
     if with_target:
@@ -192,7 +192,7 @@ def read_array_input(
             # out which input lacked it ("target column 'target' is not in the data").
             raise DataError(
                 f"{label} {path} target column '{target}' is not in the data"
-                f"{did_you_mean(target, frame.columns)}; columns: "
+                f"{did_you_mean_column(target, frame.columns)}; columns: "
                 f"{', '.join(map(str, frame.columns))}"
             )
         encode_target(frame, spec, what=label)  # unknown classes fail before TensorFlow starts
