@@ -215,6 +215,45 @@ def test_classification_run_with_undefined_metrics(tmp_path):
     assert "confusion_matrix" not in page  # lists are drawn as plots, not table cells
 
 
+def test_a_precision_of_no_predicted_positive_says_why_it_is_n_a(tmp_path):
+    """A binary model that predicts no row as the positive class: precision is 0 / 0, null
+    in metrics.json and n/a in the report, which said nothing of why. scikit-learn's default
+    gives 0.0 (with a warning), as if every predicted positive were wrong; there were none."""
+    import warnings
+
+    from sklearn.metrics import precision_score
+
+    from toolkit.evaluation.metrics import binary_metrics
+
+    y = np.array([0] * 14 + [1] * 6)
+    probability = np.linspace(0.05, 0.45, 20)  # below 0.5 on every row
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # UndefinedMetricWarning: the 0.0 of the default
+        assert precision_score(y, probability >= 0.5) == 0.0
+    assert np.isnan(precision_score(y, probability >= 0.5, zero_division=np.nan))
+    scores = binary_metrics(y, probability)
+    assert scores["precision"] is None and scores["recall"] == 0.0 and scores["f1"] == 0.0
+    run = write_run(tmp_path, "cls", with_plots=False)
+    scores |= {"confusion_matrix": [[14, 0], [6, 0]], "class_names": ["no", "yes"]}
+    (run / "metrics.json").write_text(json.dumps({"test": scores, "evaluated_on": "test"}))
+    markdown = write_report(run)[1].read_text()
+    assert "| precision | n/a |" in markdown
+    assert (
+        "n/a on the test split (0 / 0, null in metrics.json): precision: the model predicts "
+        "no row as the positive class 'yes'." in markdown
+    )
+    # A split of one class: recall, pr_auc and roc_auc have no rows to be computed on.
+    one_class = binary_metrics(np.zeros(20, dtype=int), probability)
+    one_class |= {"confusion_matrix": [[20, 0], [0, 0]], "class_names": ["no", "yes"]}
+    (run / "metrics.json").write_text(json.dumps({"test": one_class, "evaluated_on": "test"}))
+    assert (
+        "n/a on the test split (0 / 0, null in metrics.json): precision: the model predicts "
+        "no row as the positive class 'yes'; recall, pr_auc: the split holds no row of 'yes'; "
+        "f1: neither a row of it nor a prediction of it; roc_auc: the split holds one class "
+        "only." in write_report(run)[1].read_text()
+    )
+
+
 def test_repeat_group_report_shows_mean_and_std(repeat_dir):
     html_path, md_path = write_report(repeat_dir)
     page, markdown = html_path.read_text(), md_path.read_text()

@@ -233,7 +233,41 @@ def _metrics(metrics: dict, level: float | None = None) -> Section:
         over = f" over {counted(runs, 'seed')}" if runs else ""
         title = f"Metrics (mean ± std{over})"
     notes = _interval_notes(names, metrics, level)
+    if "repeats" not in metrics:
+        notes += [note for split, scores in splits.items() if (note := _undefined(split, scores))]
     return Section(title, [Table.of(["metric", *splits], rows), *notes])
+
+
+def _undefined(split: str, scores: dict) -> Note | None:
+    """Why a binary classifier's precision, recall, f1, pr_auc or roc_auc is n/a on ``split``
+    (null in metrics.json, where the ratio is 0 / 0), from its confusion matrix: a model that
+    predicts no row as the positive class had precision n/a in the table and nothing said why
+    (scikit-learn's default would say 0.0, as if every predicted positive were wrong)."""
+    matrix, names = scores.get("confusion_matrix"), scores.get("class_names")
+    if not (isinstance(matrix, list) and isinstance(names, list) and len(names) == 2):
+        return None
+    try:
+        (negatives, false_positives), (false_negatives, true_positives) = matrix
+    except (TypeError, ValueError):
+        return None
+    positive = names[1]
+    predicted = false_positives + true_positives
+    held = {"positive": false_negatives + true_positives, "negative": negatives + false_positives}
+    reasons = []
+    if scores.get("precision", 0) is None and predicted == 0:
+        reasons.append(f"precision: the model predicts no row as the positive class '{positive}'")
+    if held["positive"] == 0:
+        none = [m for m in ("recall", "pr_auc") if scores.get(m, 0) is None]
+        if none:
+            reasons.append(f"{', '.join(none)}: the split holds no row of '{positive}'")
+    if scores.get("f1", 0) is None and predicted == held["positive"] == 0:
+        reasons.append("f1: neither a row of it nor a prediction of it")
+    if scores.get("roc_auc", 0) is None and 0 in held.values():
+        reasons.append("roc_auc: the split holds one class only")
+    if not reasons:
+        return None
+    why = "; ".join(reasons)
+    return Note(f"n/a on the {split} split (0 / 0, null in metrics.json): {why}.")
 
 
 def _baselines(metrics: dict) -> Section | None:
