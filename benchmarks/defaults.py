@@ -12,9 +12,10 @@ Monte-Carlo sampling and temperature scaling where the config has them.
 
 The default is the grid point with the smallest mean regret over the tables (its validation
 score minus the table's best, in nats). The table then shows, per table, the default's and
-the best grid point's validation and test scores (mean over seeds) against a linear baseline
-on the same split (least squares with its residual variance, or logistic regression), and for
-classifiers the accuracy's spread over the seeds.
+the best grid point's validation and test scores (mean over seeds) against the toolkit's own
+linear baseline on the same split (``toolkit.evaluation.baselines``: a ridge whose penalty
+leave-one-out error chooses, its Gaussian's variance from its validation residuals, or
+logistic regression), and for classifiers the accuracy's spread over the seeds.
 
     .venv/bin/pip install -e ".[benchmark]"
     nice -n 10 .venv/bin/python benchmarks/defaults.py run > study.log 2>&1 &   # resumable
@@ -445,15 +446,16 @@ def _key(point: dict[str, Any]) -> str:
 
 
 def _linear_baseline(table: Table, seed: int = 42) -> dict[str, float]:
-    """Least squares with its training residual variance, or logistic regression, on the
-    split the sweep used (the toolkit's own prepare_data with the config's seed)."""
+    """The toolkit's own linear baseline (``toolkit.evaluation.baselines``: a ridge whose
+    penalty leave-one-out error chooses, or logistic regression) on the split the sweep used
+    (the toolkit's prepare_data with the config's seed); a ridge's Gaussian takes the
+    variance of its validation residuals, as holdout.py's baselines do."""
     from scipy import stats
-    from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.metrics import log_loss
 
     from toolkit.config.loading import validate_config
     from toolkit.data.prepared import prepare_data
-    from toolkit.evaluation.baselines import _matrix
+    from toolkit.evaluation.baselines import _linear, _matrix
 
     raw = {
         "name": table.name,
@@ -462,21 +464,24 @@ def _linear_baseline(table: Table, seed: int = 42) -> dict[str, float]:
         "model": {"task": table.task},
     }
     data = prepare_data(validate_config(raw))
-    (train_x, train_y), (test_x, test_y) = data.train.arrays(), data.test.arrays()
-    x_train, y_train = _matrix(train_x, data.spec), train_y[:, 0]
-    x_test, y_test = _matrix(test_x, data.spec), test_y[:, 0]
+    parts = {
+        name: split.arrays()
+        for name, split in (("train", data.train), ("val", data.validation), ("test", data.test))
+    }
+    x = {name: _matrix(features, data.spec) for name, (features, _) in parts.items()}
+    y = {name: target[:, 0] for name, (_, target) in parts.items()}
     if table.task == "regression":
-        model = LinearRegression().fit(x_train, y_train)
-        sigma = np.sqrt(np.mean((y_train - model.predict(x_train)) ** 2))
-        nll = -stats.norm.logpdf(y_test, model.predict(x_test), sigma).mean()
+        model = _linear("regression").fit(x["train"], y["train"])
+        sigma = np.sqrt(np.mean((y["val"] - model.predict(x["val"])) ** 2))
+        nll = -stats.norm.logpdf(y["test"], model.predict(x["test"]), sigma).mean()
         return {"test": float(nll), "accuracy": None}
     classes = len(data.spec.target.classes)
-    model = LogisticRegression(max_iter=5000).fit(x_train, y_train.astype(int))
-    p = np.zeros((len(x_test), classes))
-    p[:, model.classes_] = model.predict_proba(x_test)
-    accuracy = float(np.mean(p.argmax(axis=1) == y_test.astype(int)))
+    model = _linear(table.task).fit(x["train"], y["train"].astype(int))
+    p = np.zeros((len(x["test"]), classes))
+    p[:, model.classes_] = model.predict_proba(x["test"])
+    accuracy = float(np.mean(p.argmax(axis=1) == y["test"].astype(int)))
     return {
-        "test": float(log_loss(y_test.astype(int), p, labels=list(range(classes)))),
+        "test": float(log_loss(y["test"].astype(int), p, labels=list(range(classes)))),
         "accuracy": accuracy,
     }
 

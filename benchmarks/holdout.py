@@ -7,10 +7,11 @@ any was run, and must stay out of the study's families to stay held out). For ea
 seed the script draws a random 60/20/20 split, writes it as three CSV files and runs
 ``toolkit train <config> --set data.source=... --set data.validation=... --set
 data.test=...`` as a user would (TensorBoard, plots, checkpoints and the toolkit's own
-baselines off, to save time; nothing else changed). On the same three files it fits
-scikit-learn's baselines, independently of the toolkit: ridge regression (logistic
-regression) on one-hot, standardised features, and histogram gradient boosting; a regressor
-baseline's Gaussian takes its variance from its validation residuals.
+baselines off, to save time; nothing else changed). On the same three files it fits the
+baselines on features it encodes itself (one-hot, standardised): the toolkit's own linear
+baseline (``toolkit.evaluation.baselines``: a ridge whose penalty leave-one-out error
+chooses, or logistic regression), and scikit-learn's histogram gradient boosting; a
+regressor baseline's Gaussian takes its variance from its validation residuals.
 
 Printed per task, one row per table (mean over seeds): each config's and each baseline's test
 NLL and 95% coverage (log loss and accuracy), and per config the splits on which it scored at
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
@@ -202,13 +204,14 @@ def _classifier_scores(y: np.ndarray, probabilities: np.ndarray, classes) -> dic
 
 def _baselines(task: str, paths: dict[str, Path]) -> dict[str, dict[str, float]]:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.linear_model import LogisticRegression, RidgeCV
+
+    from toolkit.evaluation.baselines import _linear
 
     x, y = _features(paths)
     if task == "regression":
         scores = {}
         for name, model in [
-            ("linear", RidgeCV(alphas=np.logspace(-3, 3, 13))),
+            ("linear", _linear(task)),
             ("boosting", HistGradientBoostingRegressor(random_state=0)),
         ]:
             model.fit(x["train"], y["train"])
@@ -218,7 +221,7 @@ def _baselines(task: str, paths: dict[str, Path]) -> dict[str, dict[str, float]]
         return scores
     scores = {}
     for name, model in [
-        ("linear", LogisticRegression(max_iter=5000)),
+        ("linear", _linear(task)),
         ("boosting", HistGradientBoostingClassifier(random_state=0)),
     ]:
         model.fit(x["train"], y["train"])
