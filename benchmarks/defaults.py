@@ -151,8 +151,9 @@ FAMILIES: dict[str, Family] = {
     # the data swapped trailed the toolkit's ridge baseline (test R2 0.39 against 0.53, five
     # such tables; benchmarks/RESULTS.md). An L1 penalty on the first layer's kernels, which
     # can zero the columns that carry nothing (0.89 there), against the config as shipped, on
-    # that table and regression.yaml's eight: measured by hand on four of them with one seed
-    # (RESULTS.md), not yet by this family; regression.yaml is unchanged until it is.
+    # that table and regression.yaml's eight. Measured by hand (RESULTS.md: worse by
+    # 0.004-0.020 nats on five of the eight, two seeds each), not yet by this family;
+    # regression.yaml is unchanged.
     "regression_wide": Family(
         "configs/regression.yaml",
         "regression",
