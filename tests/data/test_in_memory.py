@@ -173,3 +173,50 @@ def test_a_data_error_in_a_shard_set_loaded_whole_names_the_row_within_its_shard
     part.loc[0, "a"] = np.inf
     part.to_csv(paths[1], index=False) if fmt == "csv" else part.to_parquet(paths[1], index=False)
     assert f"(rows 1 of {paths[1]}; 18 of {paths[2]})" in message()
+
+
+def test_a_split_builds_each_dataset_once_and_it_yields_what_a_new_one_would():
+    """A sweep's trials train on one split: its datasets are built once per batch size, seed
+    and first epoch (tf.data traced their functions again for every trial), and the one
+    reused yields, from every new iterator, the batches a dataset built afresh yields."""
+    import tensorflow as tf
+
+    from toolkit.data.pipeline import epoch_variable, make_dataset, make_training_dataset
+
+    rng = np.random.default_rng(1)
+    numeric = rng.normal(size=(1000, 3)).astype(np.float32)
+    target = rng.normal(size=(1000, 1)).astype(np.float32)
+    split = InMemorySplit({"numeric": numeric.copy()}, target.copy())
+
+    training = split.training_dataset(batch_size=64, shuffle_seed=5)
+    assert split.training_dataset(batch_size=64, shuffle_seed=5) is training
+    assert split.training_dataset(batch_size=32, shuffle_seed=5) is not training
+    assert split.training_dataset(batch_size=64, shuffle_seed=6) is not training
+    assert split.training_dataset(batch_size=64, shuffle_seed=5, start_epoch=2) is not training
+    # A dataset reading a run's epoch variable is that run's: built anew.
+    assert split.training_dataset(
+        batch_size=64, shuffle_seed=5, epoch=epoch_variable()
+    ) is not split.training_dataset(batch_size=64, shuffle_seed=5, epoch=epoch_variable())
+    one_pass = split.dataset(batch_size=64)
+    assert split.dataset(batch_size=64) is one_pass
+
+    def batches(dataset, count):
+        return [
+            (x["numeric"].numpy(), y.numpy()) for x, y in dataset.take(count)
+        ]  # 16 batches an epoch: three epochs
+
+    fresh = make_training_dataset(
+        {"numeric": tf.constant(numeric)}, tf.constant(target), batch_size=64, shuffle_seed=5
+    )
+    expected = batches(fresh, 48)
+    for _ in range(2):  # two trials, each with its own iterator over the kept dataset
+        for (x, y), (x_expected, y_expected) in zip(batches(training, 48), expected, strict=True):
+            np.testing.assert_array_equal(x, x_expected)
+            np.testing.assert_array_equal(y, y_expected)
+    in_order = make_dataset({"numeric": numeric}, target, batch_size=64)
+    for _ in range(2):
+        got = batches(one_pass, 100)
+        assert len(got) == 16
+        for (x, y), (x_expected, y_expected) in zip(got, batches(in_order, 100), strict=True):
+            np.testing.assert_array_equal(x, x_expected)
+            np.testing.assert_array_equal(y, y_expected)

@@ -48,6 +48,11 @@ class InMemorySplit(Split):
         self.augment = augment
         self.augment_seed = augment_seed
         self._tensors: Arrays | None = None
+        # Datasets already built, by what they were built with: a sweep's trials train on
+        # the same split, and building one (tf.data traces its functions) cost each later
+        # trial 0.05 s of CPU (48,600 rows; measured). Reused, a dataset yields the same
+        # batches: its order comes from (seed, epoch) alone.
+        self._datasets: dict[tuple, Any] = {}
 
     def _held_by_tensorflow(self) -> Arrays:
         """The split as TensorFlow tensors, made once, for its datasets; the data held once.
@@ -104,8 +109,12 @@ class InMemorySplit(Split):
 
         # ``worker`` is not needed: every worker builds the same seeded epochs and
         # tf.distribute's DATA policy hands each its slice of every batch.
+        key = ("training", batch_size, shuffle_seed, start_epoch)
+        # A dataset that reads a run's epoch variable is that run's own: not kept.
+        if epoch is None and key in self._datasets:
+            return self._datasets[key]
         features, target = self._held_by_tensorflow()
-        return make_training_dataset(
+        dataset = make_training_dataset(
             features,
             target,
             batch_size=batch_size,
@@ -115,11 +124,18 @@ class InMemorySplit(Split):
             augment=self.augment,
             augment_seed=self.augment_seed,
         )
+        if epoch is None:
+            self._datasets[key] = dataset
+        return dataset
 
     def dataset(self, *, batch_size: int, worker: Worker | None = None):
+        """One pass in row order, built once per batch size."""
         from toolkit.data.pipeline import make_dataset
 
-        return make_dataset(*self._held_by_tensorflow(), batch_size=batch_size)
+        key = ("one pass", batch_size)
+        if key not in self._datasets:
+            self._datasets[key] = make_dataset(*self._held_by_tensorflow(), batch_size=batch_size)
+        return self._datasets[key]
 
     def sample(self, max_rows: int | None = None, *, seed: int = 0) -> Arrays:
         if max_rows is None or self.rows <= max_rows:
