@@ -406,6 +406,16 @@ CASES: list[Any] = [
         ("target column 'target' must be numeric for regression", "row 4 holds 'n.a.'"),
         id="text-in-a-regression-target",  # said only "got str"
     ),
+    pytest.param(  # text in held-out rows was left out, then named as "validation data"
+        lambda d: {
+            "data.source": _csv(d, _with_text("target", dict.fromkeys(range(0, 120, 10), "n.a.")))
+        },
+        (
+            "data.csv: target column 'target' must be numeric for regression, but row 1 holds "
+            "'n.a.' (also rows 11, 21, 31, 41, 51 and 6 more)",
+        ),
+        id="text-in-held-out-rows-of-a-regression-target",
+    ),
     pytest.param(
         lambda d: {"data.source": _csv(d, _frame().assign(target=0.1))},
         ("target column 'target' has the same value (0.1) in every training row",),

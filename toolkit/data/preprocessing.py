@@ -360,10 +360,13 @@ def check_named_columns(columns: list[str], config: DataConfig, *, label: str) -
             raise DataError(f"data.features lists the {config.input_kind} column '{column}'")
 
 
-def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data") -> None:
+def check_table(
+    frame: pd.DataFrame, config: DataConfig, *, label: str = "data", task: str | None = None
+) -> None:
     """Check a whole table before it is split, so errors name rows as they are in the file.
 
-    Columns must exist; the target must have no missing values; feature columns that are not
+    Columns must exist; the target must have no missing values (and for ``task`` regression,
+    must hold numbers); feature columns that are not
     categorical must hold numbers. A column is categorical when ``data.categorical`` lists it
     or, with ``data.categorical: null``, when it holds text -- unless at least
     ``NUMERIC_SHARE`` of its values are numbers, in which case the rest are reported as errors.
@@ -378,6 +381,11 @@ def check_table(frame: pd.DataFrame, config: DataConfig, *, label: str = "data")
         )
     if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
         check_finite(target, f"{label}: target column '{config.target}'")
+    elif task == "regression":
+        # Checked on the whole table: after the split, the training split's check named only
+        # its own rows, and text in a held-out row surfaced on the next run, as "validation
+        # data" at a row of the one file the user gave.
+        numeric_target(target, f"{label}: target column '{config.target}'")
     for column in features:
         values = frame[column]
         if config.categorical is not None and column in config.categorical:

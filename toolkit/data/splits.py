@@ -190,12 +190,12 @@ def _hash_rows(
     return parts, hashing.split_share_warning(key, rows, fractions, sizes)
 
 
-def _held_out_file(location: str, config: DataConfig, what: str) -> pd.DataFrame:
+def _held_out_file(location: str, config: DataConfig, what: str, task: str) -> pd.DataFrame:
     """A split given as a file (or folder) of the same kind as ``data.source``."""
     from toolkit.data.sources.files import read_data_file
 
     table = read_data_file(location, config, label=f"data.{what} file")
-    check_table(table, config, label=location)
+    check_table(table, config, label=location, task=task)
     return table
 
 
@@ -242,7 +242,7 @@ def split_rows(
     for what in ("validation", "test"):
         setting = getattr(config, what)
         if isinstance(setting, str):
-            parts[what] = _held_out_file(setting, config, what)
+            parts[what] = _held_out_file(setting, config, what, task)
         elif setting is None:
             parts[what] = None
     if shipped_test is not None and config.test is None:

@@ -420,7 +420,7 @@ class TableSource(Source):
         from toolkit.data.preprocessing import check_table, fingerprint
 
         frame = self.training_frame()
-        check_table(frame, self.config, label=self.config.source)
+        check_table(frame, self.config, label=self.config.source, task=self.task)
         if self.config.input_kind == "image":
             from toolkit.data.images import check_image_sizes
 
