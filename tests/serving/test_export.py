@@ -94,8 +94,10 @@ FRESH = textwrap.dedent(
 
 # Categorical columns: a plain one, ones a signature renames (a space, a letter outside
 # ASCII, a leading digit), one Keras refuses as a layer name (a slash) beside the name its
-# layer would take, and one of the builders' own layer names.
-AWKWARD_COLUMNS = ("cat0", "my col", "città", "1st", "x/1", "x_1", "features")
+# layer would take, one of the builders' own layer names, and two that differ only in case
+# (TensorFlow lowercases a signature's argument names: ONNX's inputs were 'colour', and the
+# two were one argument, a ValueError).
+AWKWARD_COLUMNS = ("cat0", "my col", "città", "1st", "x/1", "x_1", "features", "Colour", "colour")
 
 
 def _classifier_table(path: Path) -> None:
@@ -391,8 +393,14 @@ def test_the_export_describes_itself(exported):
     renamed = {
         name: entry["column"] for name, entry in described["inputs"].items() if "column" in entry
     }
-    assert renamed == {"my_col": "my col", "citt_": "città", "arg_1st": "1st", "x_1_2": "x/1"}
-    assert {"numeric", "x_1", "features"} <= set(described["inputs"])
+    assert renamed == {
+        "my_col": "my col",
+        "citt_": "città",
+        "arg_1st": "1st",
+        "x_1_2": "x/1",
+        "colour_2": "colour",
+    }
+    assert {"numeric", "x_1", "features", "Colour"} <= set(described["inputs"])
     assert described["classes"] == runs["classifier"].spec.target.classes
     assert described["outputs"] == ["prediction", "probabilities"]
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".export-")]

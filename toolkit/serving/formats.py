@@ -92,6 +92,8 @@ def _write_onnx(saved_model: Path, destination: Path, model) -> None:
     import tensorflow as tf
     from tf2onnx import convert, tf_loader
 
+    from toolkit.serving.outputs import serving_names
+
     # tf2onnx logs what it cannot convert (and carries on): collect its errors instead of
     # printing them, with its progress lines.
     collect = _Collect()
@@ -108,6 +110,13 @@ def _write_onnx(saved_model: Path, destination: Path, model) -> None:
             return_initialized_tables=True,
             return_tensors_to_rename=True,
         )
+        # tf2onnx names the inputs as TensorFlow does a signature's arguments, in lower case
+        # ('region' for the column 'Region'): named as the signature's keys instead, as the
+        # description lists them and the SavedModel and LiteRT take them.
+        by_lower = {name.lower(): name for name in serving_names(model).values()}
+        for tensor in inputs:
+            if renames.get(tensor) in by_lower:
+                renames[tensor] = by_lower[renames[tensor]]
         with tf.device("/cpu:0"):
             convert._convert_common(
                 graph_def,

@@ -130,8 +130,9 @@ def serving_names(model) -> dict[str, str]:
     """Each model input (by the name the model takes it by: ``numeric``, a categorical
     column's name) -> its argument's name in the export: the same, or for a column named
     ``my col``, ``città`` or ``1st``, one made of what signatures allow (``my_col``,
-    ``citt_``, ``arg_1st``), with a number added where two would be the same.
-    ``<export>.json`` maps them back."""
+    ``citt_``, ``arg_1st``), with a number added where two would be the same, in any case:
+    TensorFlow names a signature's arguments in lower case (and ONNX's inputs after them),
+    so ``sex`` beside ``Sex`` becomes ``sex_2``. ``<export>.json`` maps them back."""
     from toolkit.errors import ToolkitError
 
     if not isinstance(model.input, dict):
@@ -139,15 +140,26 @@ def serving_names(model) -> dict[str, str]:
             "the model does not take named inputs (a dict); it was not built by this toolkit"
         )
     keys = list(model.input)
-    taken = {key for key in keys if _SERVING_NAME.fullmatch(key)}
-    names = {}
+    # The first of the names a signature can take keeps it; a later one that differs from it
+    # only in case would be the same argument ("more than one argument was named 'sex'").
+    kept: dict[str, str] = {}
     for key in keys:
         if _SERVING_NAME.fullmatch(key):
+            kept.setdefault(key.lower(), key)
+    taken = set(kept)
+    names = {}
+    for key in keys:
+        if kept.get(key.lower()) == key:
             names[key] = key
             continue
         base = re.sub(r"[^A-Za-z0-9_]", "_", key)
         base = base if _SERVING_NAME.fullmatch(base) else f"arg_{base}"  # as tf.function does
-        names[key] = unique_name(base, taken)
+        unique, count = base, 1
+        while unique.lower() in taken:
+            count += 1
+            unique = f"{base}_{count}"
+        taken.add(unique.lower())
+        names[key] = unique
     return names
 
 
