@@ -272,7 +272,7 @@ def answered(trained_run, tmp_path_factory):
         rows.to_csv(base / f"{name}.csv", index=False)
     frame = pd.read_csv(root / "data.csv")
     copies = {}
-    for name in ("moved", "changed"):
+    for name in ("moved", "changed", "gone"):
         copies[name] = Path(shutil.copytree(run_dir, base / name / "run"))
         frame.to_csv(base / name / "data.csv", index=False)
         config = yaml.safe_load((copies[name] / "config.yaml").read_text())
@@ -280,6 +280,7 @@ def answered(trained_run, tmp_path_factory):
         (copies[name] / "config.yaml").write_text(yaml.safe_dump(config))
     frame.loc[3, "size"] = 99.0
     frame.to_csv(base / "changed" / "data.csv", index=False)
+    (base / "gone" / "data.csv").unlink()
 
     def predict(rows: str, output: str, option: str = "--input") -> list:
         return ["predict", run_dir, option, base / f"{rows}.csv", "--output", base / output]
@@ -295,6 +296,7 @@ def answered(trained_run, tmp_path_factory):
         "evaluate": ["evaluate", run_dir],
         "evaluate moved": ["evaluate", copies["moved"]],
         "evaluate changed": ["evaluate", copies["changed"]],
+        "evaluate gone": ["evaluate", copies["gone"]],
         "evaluate changed --data": [
             "evaluate",
             copies["changed"],
@@ -331,6 +333,12 @@ def test_evaluate_refuses_a_run_whose_data_changed(answered):
         "its held-out rows cannot be read again; pass --data FILE to score given rows",
     )
     assert result.stdout == ""
+    # A run whose file is gone said only "data.source not found", not what --data does.
+    assert_one_line_error(
+        results["evaluate gone"],
+        f"data.source not found: {base / 'gone' / 'data.csv'}; its held-out rows cannot be "
+        "read again; pass --data FILE to score given rows",
+    )
     # Rows given with --data are still scored.
     assert results["evaluate changed --data"].returncode == 0
 

@@ -345,11 +345,16 @@ class Run:
             summary = self._run.data_summary
             rows = read_json(summary).get("rows") if summary.exists() else None
             config = self.config
-            prepared = prepare_data(config, spec=self.spec, rows=rows)
-            # Rows read again are the run's held-out split only if the data and the way it is
-            # split are those of the run; else training rows could be scored as test.
             given = f"{label} FILE" if label.startswith("-") else f"the rows as {label}"
             remedy = f"its held-out rows cannot be read again; pass {given} to score given rows"
+            try:
+                prepared = prepare_data(config, spec=self.spec, rows=rows)
+            except DataError as error:
+                # The run's data gone or unreadable since it trained: "data.source not
+                # found" alone did not say that --data scores the rows you give.
+                raise DataError(f"{error}; {remedy}") from None
+            # Rows read again are the run's held-out split only if the data and the way it is
+            # split are those of the run; else training rows could be scored as test.
             check_same_data(self.record, config, prepared, remedy=remedy)
             _, part = prepared.held_out
             chunks = part.chunks()
