@@ -178,6 +178,22 @@ AMOUNTS = (
     "or list 'a' in data.categorical",
 )
 
+
+def _marked(d: Path, streaming: bool = False) -> dict[str, Any]:
+    """Percentages and prices as a spreadsheet exports formatted cells, '34.4%' and
+    '$1,250.00': read as text, each became a category, named at best as "an id or a date?"."""
+    frame = _frame()
+    frame["a"] = [f"{v:.1f}%" for v in np.linspace(0.0, 100.0, len(frame))]
+    frame["b"] = [f"${v:,.2f}" for v in np.linspace(400.0, 4000.0, len(frame))]
+    return {"data.source": _csv(d, frame), "data.streaming": streaming}
+
+
+MARKED = (
+    "column 'a' holds numbers written with a currency or percent sign",
+    "write them as plain numbers (34.4 for '34.4%', 59157 for '$59,157')",
+    "or list 'a' in data.categorical",
+)
+
 # A UCI-style '?' for a missing number: the remedy was only "fix the values, or list 'a' in
 # data.categorical", and the second throws the column's numbers away.
 QUESTION_MARK = (
@@ -200,6 +216,20 @@ CASES: list[Any] = [
         id="question-mark-for-missing-streamed",
     ),
     pytest.param(_amounts, (*AMOUNTS, "row 21 holds '1,005.04'"), id="thousands-separators"),
+    pytest.param(_marked, (*MARKED, "row 1 holds '0.0%' (also rows 2, 3"), id="percent-signs"),
+    pytest.param(
+        lambda d: _marked(d, streaming=True),
+        (*MARKED, "in its training rows ("),
+        id="percent-signs-streamed",
+    ),
+    pytest.param(
+        lambda d: {**_marked(d), "data.features": ["b", "colour"]},
+        (
+            "column 'b' holds numbers written with a currency or percent sign",
+            "row 1 holds '$400.00'",
+        ),
+        id="currency-signs",
+    ),
     pytest.param(
         lambda d: _amounts(d, streaming=True), AMOUNTS, id="thousands-separators-streamed"
     ),

@@ -242,6 +242,33 @@ def thousands_separated(texts) -> np.ndarray:
     )
 
 
+# '$59,157', '€ 12.50' or '34.4%': a number with a currency sign before it or a percent sign
+# after it, as spreadsheets export formatted cells. pandas reads such a column as text.
+_MARKED = re.compile(
+    r"[+-]?[$€£¥]\s?[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?"
+    r"|[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?\s?%"
+)
+
+
+def marked_numbers(texts) -> np.ndarray:
+    """Which of ``texts`` are numbers written with a currency or percent sign ('$59,157',
+    '34.4%')."""
+    return np.array(
+        [isinstance(t, str) and _MARKED.fullmatch(t.strip()) is not None for t in texts],
+        dtype=bool,
+    )
+
+
+def marked_remedy(column: str) -> str:
+    """What ends the message about a column of numbers written with currency or percent
+    signs."""
+    return (
+        "read as text they are one category per amount: write them as plain numbers (34.4 "
+        f"for '34.4%', 59157 for '$59,157'), or list '{column}' in data.categorical to treat "
+        "it as categories"
+    )
+
+
 # The remedy when the only text in a number column is numbers written '31,728'.
 THOUSANDS_ADVICE = (
     "write the numbers without thousands separators (pandas: read_csv(..., thousands=','))"
@@ -417,6 +444,19 @@ def check_table(
                 raise DataError(
                     f"{label}: column '{column}' holds numbers written with thousands "
                     f"separators: {_text_in_numbers(values, bad)}; {thousands_remedy(column)}"
+                )
+        # A column of percentages or prices became a category per value too, named at best
+        # as "an id or a date?".
+        marked = marked_numbers(counts.index)
+        if marked.any():
+            numbers = is_number | grouped | marked
+            share = float(counts.to_numpy()[numbers].sum() / counts.to_numpy().sum())
+            if share >= NUMERIC_SHARE:
+                present = values.dropna()
+                bad = present.index[marked_numbers(present)]
+                raise DataError(
+                    f"{label}: column '{column}' holds numbers written with a currency or "
+                    f"percent sign: {_text_in_numbers(values, bad)}; {marked_remedy(column)}"
                 )
         if config.categorical is not None:
             _numeric_column(values, f"{label}: column '{column}' (not in data.categorical)")

@@ -35,6 +35,8 @@ from toolkit.data.preprocessing import (
     is_constant,
     joined_label_type,
     label_type,
+    marked_numbers,
+    marked_remedy,
     not_float32,
     numbers_remedy,
     numeric_target,
@@ -338,6 +340,13 @@ class StatisticsAccumulator:
             raise DataError(
                 f"{self.config.source}: column '{column}' holds numbers written with thousands "
                 f"separators in its training rows ({shown}, ...); {thousands_remedy(column)}"
+            )
+        marked = marked_numbers(tokens)
+        if marked.any() and rows[is_number | grouped | marked].sum() >= NUMERIC_SHARE * rows.sum():
+            shown = ", ".join(repr(value) for value in tokens[marked][:3])
+            raise DataError(
+                f"{self.config.source}: column '{column}' holds numbers written with a currency "
+                f"or percent sign in its training rows ({shown}, ...); {marked_remedy(column)}"
             )
         share = float(rows[is_number].sum() / rows.sum())
         if share < NUMERIC_SHARE or is_number.all():
