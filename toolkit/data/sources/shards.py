@@ -261,10 +261,11 @@ class ShardSource(Source):
 
         counted: dict[str, int] = dict(rows or {})
         samples: dict[str, Any] = {}
+        wholes: dict[str, Any] = {}
         statistics = None
         warnings = []
         if spec is None or any(name not in counted for name in wanted):
-            statistics, samples, counted, key_sizes = self._one_pass(
+            statistics, samples, wholes, counted, key_sizes = self._one_pass(
                 main, held_out, selections, wanted, column_kinds, StatisticsAccumulator, Reservoir
             )
             if key_sizes is not None and hashed:
@@ -286,7 +287,9 @@ class ShardSource(Source):
                 )
             else:
                 split = split_of(name, main, main_pieces, selections[name], counted[name])
-            if name in samples and samples[name] is not None:
+            if name in wholes:
+                split.keep_whole(*wholes[name], self.seed)
+            elif name in samples and samples[name] is not None:
                 split._samples[(SAMPLE_ROWS, self.seed)] = split.encode_sample(samples[name])
             if not split.rows:
                 raise DataError(
@@ -329,7 +332,8 @@ class ShardSource(Source):
         self, main, held_out, selections, wanted, column_kinds, accumulator_class, reservoir_class
     ):
         """Read everything once: statistics of the training rows, the size and a sample of
-        every split.
+        every split (a held-out split of fewer than ``2 * SAMPLE_ROWS`` rows whole: see
+        ``StreamedSplit.keep_whole``).
 
         The rows stay Arrow batches (``Rows``) throughout: split by Arrow's filter, sampled
         and counted without a pandas frame (which cost more than the statistics)."""
@@ -378,5 +382,14 @@ class ShardSource(Source):
                 reservoirs[name].update(rows, piece.shard)
                 what = where(f"data.{name}", shard.path, single=shard.single)
                 statistics.check_held_out(rows, what=what)
-        samples = {name: reservoir.parts() for name, reservoir in reservoirs.items()}
-        return statistics, samples, counted, key_sizes
+        # A held-out split small enough that its reservoir still holds every row is kept
+        # whole (scored in full after training; the training split is only ever sampled).
+        wholes = {
+            name: whole
+            for name, reservoir in reservoirs.items()
+            if name != "train" and (whole := reservoir.everything()) is not None
+        }
+        samples = {
+            name: reservoir.parts() for name, reservoir in reservoirs.items() if name not in wholes
+        }
+        return statistics, samples, wholes, counted, key_sizes
