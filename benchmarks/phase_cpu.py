@@ -6,7 +6,8 @@ Each run is a fresh process. Its wall time and the CPU seconds of the whole proc
 thread's) are split by what the main thread was doing: start-up (Python, the command line,
 the config), data (``prepare_data``: listing, checking, the one pass), TensorFlow's import,
 build (the run's first files, the model, the callbacks), training (``fit``) and evaluation
-(calibration, final metrics, saving, plots and baselines waited for). Printed: the median of
+(calibration, final metrics, saving), then the baselines and the plots waited for after
+training (their threads' CPU meanwhile counted there). Printed: the median of
 each per checkout, the share of CPU outside training, and the ratio of the medians.
 
     nice -n 5 .venv/bin/python benchmarks/phase_cpu.py --dir /tmp/shards --compare /tmp/main-copy
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PHASES = ["start-up", "data", "tf import", "build", "training", "evaluation"]
+PHASES = ["start-up", "data", "tf import", "build", "training", "evaluation", "baselines", "plots"]
 
 _CHILD = """
 import collections, json, os, sys, threading, time
@@ -32,9 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 started, cpu_started = time.monotonic(), sum(os.times()[:2])
 main_thread = threading.get_ident()
 # The innermost of these on the main thread's stack names the phase (first match wins).
-ORDER = [("_train_model", "training"), ("_finish", "evaluation"),
-         ("import_tensorflow", "tf import"), ("prepare_data", "data"),
-         ("_fit", "build"), ("_write_and_fit", "build")]
+ORDER = [("_train_model", "training"), ("_wait", "baselines"), ("join", "plots"),
+         ("_finish", "evaluation"), ("import_tensorflow", "tf import"),
+         ("prepare_data", "data"), ("_fit", "build"), ("_write_and_fit", "build")]
 wall, cpu, done = collections.Counter(), collections.Counter(), []
 
 def phase(frame):
