@@ -194,6 +194,44 @@ MARKED = (
     "or list 'a' in data.categorical",
 )
 
+
+def _trailing_commas(
+    d: Path, *, header: bool, streaming: bool = False, lines: slice = slice(None)
+) -> dict[str, Any]:
+    """A comma at the end of each data line (of ``lines`` of them), and of the header when
+    ``header``. With it on the header, pandas and Arrow read a last column 'Unnamed: 4' with
+    no values, refused as "feature column 'Unnamed: 4' has no values" without a word of the
+    cause. Without it, pandas took the first column as row labels and put every value under
+    the next column's name ('target' first, data.features ['a']: 'a' trained as the target,
+    'b' as 'a', with no word); Arrow said "Expected 4 columns, got 5"."""
+    text = _frame()[["target", "a", "b", "colour"]].to_csv(index=False).splitlines()
+    rows = [f"{line}," for line in text[1:][lines]]
+    rows = text[1:][: lines.start or 0] + rows + text[1:][lines.stop or len(text) :]
+    (d / "data.csv").write_text("\n".join([text[0] + ("," if header else ""), *rows]) + "\n")
+    return {"data.source": str(d / "data.csv"), "data.streaming": streaming}
+
+
+def _row_labels(d: Path) -> dict[str, Any]:
+    """Row labels in a first column the header does not name (R's write.csv without its
+    empty first name): pandas made them the index and shifted every name by one column."""
+    frame = _frame()[["target", "a", "b", "colour"]]
+    text = frame.to_csv(index=False).splitlines()
+    rows = [f"r{i},{line}" for i, line in enumerate(text[1:])]
+    (d / "data.csv").write_text("\n".join([text[0], *rows]) + "\n")
+    return {"data.source": str(d / "data.csv"), "data.features": ["a"]}
+
+
+UNNAMED_EMPTY = (
+    "feature column 'Unnamed: 4' has no values (all missing)",
+    "a column with no name in the header and no values is what a trailing comma at the end "
+    "of each line makes; remove the trailing commas, or list the columns to use in "
+    "data.features",
+)
+DATA_LINE_COMMAS = (
+    "data.csv cannot be read: line 2 has 5 fields where the header has 4, the last one "
+    "empty (a trailing comma at the end of each data line?): remove the trailing commas",
+)
+
 # A UCI-style '?' for a missing number: the remedy was only "fix the values, or list 'a' in
 # data.categorical", and the second throws the column's numbers away.
 QUESTION_MARK = (
@@ -241,6 +279,36 @@ CASES: list[Any] = [
         },
         ("target column 'target' must be numeric for regression", AMOUNTS[1]),
         id="target-with-thousands-separators",
+    ),
+    pytest.param(lambda d: _trailing_commas(d, header=True), UNNAMED_EMPTY, id="trailing-commas"),
+    pytest.param(
+        lambda d: _trailing_commas(d, header=True, streaming=True),
+        (*UNNAMED_EMPTY, "in the training split"),
+        id="trailing-commas-streamed",
+    ),
+    *(
+        pytest.param(
+            lambda d, streaming=streaming: {
+                **_trailing_commas(d, header=False, streaming=streaming),
+                "data.features": ["a"],
+            },
+            DATA_LINE_COMMAS,
+            id=f"trailing-commas-on-data-lines-only-{'streamed' if streaming else 'in-memory'}",
+        )
+        for streaming in (False, True)
+    ),
+    pytest.param(  # pandas' "Expected 4 fields in line 7, saw 5"
+        lambda d: _trailing_commas(d, header=False, lines=slice(5, 9)),
+        ("line 7 has 5 fields where the header has 4, the last one empty (a trailing comma",),
+        id="trailing-commas-on-some-data-lines",
+    ),
+    pytest.param(
+        _row_labels,
+        (
+            "data.csv cannot be read: line 2 has 5 fields where the header has 4 (a first "
+            "column of row labels with no name in the header?): give every column a name",
+        ),
+        id="unnamed-row-labels-column",
     ),
     pytest.param(_one_class, (ONE_CLASS,), id="one-class-training"),
     pytest.param(lambda d: _one_class(d, streaming=True), (ONE_CLASS,), id="one-class-streamed"),

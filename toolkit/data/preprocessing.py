@@ -387,6 +387,25 @@ def check_named_columns(columns: list[str], config: DataConfig, *, label: str) -
             raise DataError(f"data.features lists the {config.input_kind} column '{column}'")
 
 
+# pandas' name for a column the CSV header leaves blank.
+_UNNAMED = re.compile(r"Unnamed: \d+")
+
+
+def no_values(column: str, where: str = "") -> DataError:
+    """The error for a feature column without a value (``where``: " in the training split",
+    ...). A blank header name over an empty column ('Unnamed: 22', pandas' name for the 23rd)
+    is what a trailing comma at the end of every line makes; the line says so, and what to
+    do, as the column's name alone did not."""
+    message = f"feature column '{column}' has no values (all missing){where}"
+    if _UNNAMED.fullmatch(column):
+        message += (
+            ": a column with no name in the header and no values is what a trailing comma at "
+            "the end of each line makes; remove the trailing commas, or list the columns to "
+            "use in data.features"
+        )
+    return DataError(message)
+
+
 def check_table(
     frame: pd.DataFrame, config: DataConfig, *, label: str = "data", task: str | None = None
 ) -> None:
@@ -418,7 +437,7 @@ def check_table(
         if config.categorical is not None and column in config.categorical:
             continue
         if values.isna().all():
-            raise DataError(f"{label}: feature column '{column}' has no values (all missing)")
+            raise DataError(f"{label}: {no_values(column)}")
         if pd.api.types.is_numeric_dtype(values):
             if not pd.api.types.is_bool_dtype(values):
                 check_finite(values, f"{label}: feature column '{column}'")
@@ -627,9 +646,7 @@ def fit_spec(
             categories.append(CategoricalFeature(column, tokens, missing, left_out))
             continue
         if missing == len(values):
-            raise DataError(
-                f"feature column '{column}' has no values (all missing) in the training split"
-            )
+            raise no_values(column, " in the training split")
         # Accumulated in float64 whatever the column's type (features are read as float32).
         values = _numeric_column(values, f"feature column '{column}'").astype(np.float64)
         mean = float(values.mean())
@@ -660,9 +677,7 @@ def _numeric_feature(column: str, numbers: np.ndarray) -> NumericFeature:
     pandas mean and deviation, in float64, without converting it first."""
     missing = int(np.isnan(numbers).sum()) if numbers.dtype.kind == "f" else 0
     if missing == len(numbers):
-        raise DataError(
-            f"feature column '{column}' has no values (all missing) in the training split"
-        )
+        raise no_values(column, " in the training split")
     values = pd.Series(numbers.astype(np.float64))
     mean = float(values.mean())
     std = float(values.std(ddof=0))
@@ -685,9 +700,7 @@ def refit_spec(
         for index, feature in enumerate(spec.numeric):
             values = matrix[present[:, index], index]
             if not len(values):
-                raise DataError(
-                    f"feature column '{feature.name}' has no values (all missing) in a fold"
-                )
+                raise no_values(feature.name, " in a fold")
             std = float(values.std())
             numeric.append(
                 NumericFeature(

@@ -130,6 +130,13 @@ def _read_error(error: BaseException, label: str, path: Path) -> DataError:
         problem = not_utf8(path)
         if problem is not None:
             return DataError(f"{label} {path} cannot be read: {problem}")
+    if isinstance(error, pd.errors.ParserError):
+        from toolkit.data.streaming.files import extra_fields, more_fields
+
+        # "Expected 4 fields in line 3, saw 5": a trailing comma on that line, and others?
+        problem = extra_fields(path) if more_fields(first) else None
+        if problem is not None:
+            return DataError(f"{label} {path} cannot be read: {problem}")
     if isinstance(error, (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError)):
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return DataError(f"{label} {path} cannot be read: {first}")
@@ -219,7 +226,9 @@ def target_labels(config) -> pd.Series | None:
 
         if is_csv_path(path) and csv_text_bytes(path) <= LABELS_READ_BYTES:
             with open_csv_bytes(path) as handle:
-                return pd.read_csv(handle, usecols=[config.target])[config.target]
+                labels = pd.read_csv(handle, usecols=[config.target])[config.target]
+                # Lines with more fields than the header are read shifted: training refuses.
+                return labels if _default_index(labels.index) else None
     except Exception:  # a bad row or file: training's messages name it
         return None
     return None
@@ -250,6 +259,16 @@ def read_table(
             # Decompressed by pyarrow, whatever codecs pandas itself can read.
             with open_csv_bytes(path) as handle:
                 frame = pd.read_csv(handle)
+            if not _default_index(frame.index):
+                # pandas made the first column(s) row labels: the data lines hold more fields
+                # than the header (a trailing comma on each), and every value would fall under
+                # the next column's name, read without a word.
+                from toolkit.data.streaming.files import extra_fields
+
+                problem = extra_fields(path, shifted=True) or (
+                    "its data lines hold more fields than its header"
+                )
+                raise UnreadableTable(path, problem)
             if float32_except is not None:
                 for name in frame.columns:
                     if frame[name].dtype != np.float64 or name in float32_except:
@@ -269,6 +288,13 @@ def read_table(
     if frame.empty and not allow_empty:
         raise DataError(f"{label} {path} has no rows")
     return frame
+
+
+def _default_index(index: pd.Index) -> bool:
+    """True for the row positions pandas numbers a CSV's rows by (0, 1, ...); False when it
+    took the first column(s) as row labels, which it does when data lines hold more fields
+    than the header (an index of 1, 4, ... can be a RangeIndex too)."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 def _check_header(path: Path, label: str) -> None:

@@ -331,6 +331,58 @@ def not_utf8(path: Path) -> str | None:
     return None
 
 
+# Arrow's and pandas' words for a CSV line with more fields than the header.
+_MORE_FIELDS = re.compile(
+    r"CSV parse error: Expected (\d+) columns, got (\d+)|.*Expected (\d+) fields in line \d+, saw (\d+)"
+)
+
+
+def more_fields(first: str) -> bool:
+    """True when a reader's error line says a CSV line has more fields than the header."""
+    found = _MORE_FIELDS.match(first)
+    if found is None:
+        return False
+    expected, got = (found[1], found[2]) if found[1] else (found[3], found[4])
+    return int(got) > int(expected)
+
+
+def extra_fields(path: Path, *, shifted: bool = False) -> str | None:
+    """What follows "cannot be read: " when a CSV line has more fields than the header, or
+    None: the first such line, and its likely cause. A trailing comma on every data line but
+    not on the header is the usual one (a hand-written export); Arrow refuses the line
+    ("Expected 4 columns, got 5"), and pandas silently takes the first column as row labels,
+    so every value falls under the next column's name. Extra fields that hold values are
+    named only when pandas read the file so (``shifted``): else the reader's words stand."""
+    import csv
+    import io
+
+    try:
+        with io.TextIOWrapper(open_csv_bytes(path), encoding="utf-8-sig", newline="") as handle:
+            lines = csv.reader(handle)
+            header = next(lines, [])
+            for fields in lines:
+                if len(fields) <= len(header):
+                    continue
+                number = lines.line_num
+                extra = fields[len(header) :]
+                said = f"line {number} has {len(fields)} fields where the header has {len(header)}"
+                if not any(value.strip() for value in extra):
+                    return (
+                        f"{said}, the last {'one' if len(extra) == 1 else len(extra)} empty "
+                        "(a trailing comma at the end of each data line?): remove the trailing "
+                        "commas"
+                    )
+                if not shifted:
+                    return None
+                return (
+                    f"{said} (a first column of row labels with no name in the header?): give "
+                    "every column a name in the header"
+                )
+    except (OSError, UnicodeDecodeError, csv.Error, DataError):
+        return None
+    return None
+
+
 def not_decompressed(error: BaseException, path: Path, first: str) -> str | None:
     """What follows "cannot be read: " when a compressed CSV file does not decompress (a
     download cut short, or a file named .gz that is not gzip): pyarrow's words ("Truncated
@@ -382,6 +434,8 @@ def short_error(
     # column names are decoded when read), which a Latin-1 file's accented name raised.
     if path is not None and ("invalid UTF8" in first or isinstance(error, UnicodeDecodeError)):
         return not_utf8(path) or first
+    if path is not None and more_fields(first):
+        return extra_fields(path) or first
     found = _CSV_CONVERSION.search(first)
     if found and columns is not None and int(found[1]) < len(columns):
         expected = "a number" if found[2] in ("double", "float", "int64") else found[2]

@@ -37,6 +37,7 @@ from toolkit.data.preprocessing import (
     label_type,
     marked_numbers,
     marked_remedy,
+    no_values,
     not_float32,
     numbers_remedy,
     numeric_target,
@@ -284,9 +285,7 @@ class StatisticsAccumulator:
         numeric = []
         for index, column in enumerate(self.numeric):
             if self.moments.count[index] == 0:
-                raise DataError(
-                    f"feature column '{column}' has no values (all missing) in the training split"
-                )
+                raise no_values(column, " in the training split")
             std = float(self.moments.std[index])
             numeric.append(
                 NumericFeature(
