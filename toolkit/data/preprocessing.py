@@ -529,6 +529,56 @@ def numeric_identifier_warnings(frame: pd.DataFrame, spec: FeatureSpec) -> list[
     return lines
 
 
+# Constant feature columns a warning names at most; the rest are counted.
+CONSTANT_NAMED = 10
+
+
+def constant_numeric(matrix: np.ndarray, spec: FeatureSpec) -> dict[str, float]:
+    """The numeric features of ``spec`` that hold one value in every row of ``matrix`` (the
+    training split's numeric input, in spec order, NaN where missing), with that value."""
+    constant = {}
+    if not len(matrix):
+        return constant
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanmin(matrix, axis=0), np.nanmax(matrix, axis=0)
+    for feature, first, last in zip(spec.numeric, low, high, strict=True):
+        if first == last:
+            constant[feature.name] = float(first)
+    return constant
+
+
+def constant_feature_warning(spec: FeatureSpec, numeric: dict[str, float]) -> str | None:
+    """One line naming the feature columns that hold one value in every training row, or
+    None: ``numeric`` those of the numeric ones (``constant_numeric``, or a streamed pass's
+    moments), and the categorical ones with one category (missing counts as a category: a
+    column present in some rows and missing in others tells them apart). Such a column
+    carries nothing to learn: standardised, a number is 0 in every training row. Not an
+    error: it costs an input and nothing else, and a column constant in a small training
+    split may not be in the next data."""
+    named = [f"'{name}' (always {value:g})" for name, value in numeric.items()]
+    for feature in spec.categorical:
+        if len(feature.vocabulary) + feature.out_of_vocabulary != 1:
+            continue
+        token = feature.vocabulary[0]
+        named.append(
+            f"'{feature.name}' (always missing)"
+            if token == MISSING_TOKEN
+            else f"'{feature.name}' (always '{token}')"
+        )
+    if not named:
+        return None
+    more = len(named) - CONSTANT_NAMED
+    listed = ", ".join(named[:CONSTANT_NAMED]) + (f" and {more} more" if more > 0 else "")
+    one = len(named) == 1
+    return (
+        f"feature {'column' if one else 'columns'} {listed} "
+        f"{'holds' if one else 'hold'} the same value in every training row: "
+        f"{'it carries' if one else 'they carry'} no information the model can learn "
+        f"(standardised, a number is 0 in every training row); leave "
+        f"{'it' if one else 'them'} out with data.features"
+    )
+
+
 # The model's one input for all numeric columns, in spec order: a (n, k) float32 matrix. One
 # input instead of one per column: with 512 columns, per-column inputs made each training
 # step carry 512 tensors through the input pipeline and a concatenation.

@@ -278,6 +278,11 @@ class ShardSource(Source):
                 )
                 warnings = [warning] if warning else []
         fitted = spec or statistics.spec()
+        if spec is None:
+            from toolkit.data.preprocessing import constant_feature_warning
+
+            constant = constant_feature_warning(fitted, statistics.constant_numeric())
+            warnings += [constant] if constant else []
         splits = {}
         for name in wanted:
             if name in held_out:

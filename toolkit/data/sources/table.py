@@ -471,6 +471,8 @@ class TableSource(Source):
         from toolkit.data.prepared import PreparedData
         from toolkit.data.preprocessing import (
             NUMERIC_INPUT,
+            constant_feature_warning,
+            constant_numeric,
             encode_target,
             feature_arrays,
             fit_spec,
@@ -540,14 +542,20 @@ class TableSource(Source):
                 )
             return InMemorySplit(features, target, **training)
 
+        train = encode(parts.train, "training data", numbers=numbers, **self._augment(spec))
+        matrix = train.features.get(NUMERIC_INPUT)
+        constant = constant_feature_warning(
+            spec, {} if matrix is None else constant_numeric(matrix, spec)
+        )
         return PreparedData(
             spec=spec,
-            train=encode(parts.train, "training data", numbers=numbers, **self._augment(spec)),
+            train=train,
             validation=encode(parts.validation, "validation data"),
             test=encode(parts.test, "test data"),
             fingerprint=digest.result(),
             source=self.describe(),
             calibration=encode(parts.calibration, "calibration data"),
             warnings=([parts.warning] if parts.warning else [])
-            + numeric_identifier_warnings(frame, spec),
+            + numeric_identifier_warnings(frame, spec)
+            + ([constant] if constant else []),
         )

@@ -278,6 +278,17 @@ class StatisticsAccumulator:
                 values = pd.to_numeric(values, errors="coerce")
             check_finite(values, f"{what}: feature column '{column}'")
 
+    def constant_numeric(self) -> dict[str, float]:
+        """The numeric features with one value in every training row that has one, and that
+        value (as ``preprocessing.constant_numeric`` finds them in memory): a spread of
+        rounding error only, as the mean of a column of 0.1 leaves."""
+        return {
+            column: float(self.moments.mean[index])
+            for index, column in enumerate(self.numeric)
+            if self.moments.count[index]
+            and is_constant(float(self.moments.std[index]), float(self.moments.mean[index]))
+        }
+
     def spec(self) -> FeatureSpec:
         """The fitted spec; a DataError when the training split gave nothing to fit."""
         if not self.rows:
