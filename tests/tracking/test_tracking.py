@@ -74,7 +74,12 @@ def test_a_run_is_logged_and_reads_back(tmp_path):
     } <= artifacts
     assert [a.path for a in client.list_artifacts(run_id, "model")] == ["model/model.keras"]
     assert client.list_artifacts(run_id, "plots")
-    assert "warnings" not in run.record
+    # No tracking warning. The tiny model's lower bounds of a target that is never negative
+    # in its training rows (10 + 3 N(0, 1)) may reach below 0: that data warning alone.
+    assert all(
+        w.startswith("target 'target' is never negative in the training rows")
+        for w in run.record.get("warnings", [])
+    )
 
 
 def _closed_port() -> int:

@@ -37,14 +37,17 @@ def evaluate_chunks(
     *,
     calibration: PostHocCalibration = PostHocCalibration.NONE,
     keep_rows: int = 0,
+    running: RunningMetrics | None = None,
 ) -> tuple[dict[str, Any], int, tuple[Predictions, np.ndarray] | None]:
     """Exact metrics over ``(features, target)`` chunks read once, each chunk predicted,
     scored and dropped, so memory does not grow with the rows.
 
     Returns the metrics, the number of rows, and the predictions and targets of every row
-    when there are at most ``keep_rows`` of them (for plots), else None.
+    when there are at most ``keep_rows`` of them (for plots), else None. ``running``: the
+    accumulator to use (new ``running_metrics`` when None), for a caller that reads more of
+    the rows than the metrics (``negative_rows``, ``target_low``).
     """
-    running = running_metrics(spec, config)
+    running = running_metrics(spec, config) if running is None else running
     kept: list[tuple[Predictions, np.ndarray]] | None = []
     exact = draws_at_prediction(model, config)
     for first_row, (features, target) in array_blocks(chunks, exact=exact):
@@ -85,6 +88,7 @@ def evaluate_split(
     seed: int = 0,
     calibration: PostHocCalibration = PostHocCalibration.NONE,
     keep_rows: int = 0,
+    running: RunningMetrics | None = None,
 ) -> tuple[dict[str, Any], int, tuple[Predictions, np.ndarray] | None]:
     """``evaluate_chunks`` on a split: every row in one streaming pass, or a seeded sample
     of ``max_rows`` rows when the split is larger."""
@@ -93,5 +97,5 @@ def evaluate_split(
     else:
         chunks = split.chunks()
     return evaluate_chunks(
-        model, chunks, spec, config, calibration=calibration, keep_rows=keep_rows
+        model, chunks, spec, config, calibration=calibration, keep_rows=keep_rows, running=running
     )

@@ -59,6 +59,9 @@ class RunningMetrics:
         self._uncertain: bool | None = None  # whether a regressor's rows carry a distribution
         self._moments = (0, 0.0, 0.0)  # count, mean, sum of squared deviations of the target
         self._target_range = (np.inf, -np.inf)
+        # Regression: rows whose prediction or an interval's lower bound (as predict writes
+        # them) is below 0, for the warning on a target that never is (see ``target_low``).
+        self.negative_rows = 0
         classes = max(len(self.class_names), 2)
         self._confusion = np.zeros((classes, classes), dtype=np.int64)
         self._bins = np.zeros((3, n_bins))  # count, confidence sum, outcome sum per bin
@@ -74,9 +77,15 @@ class RunningMetrics:
         self.rows += len(target)
         self._add_conformal(predictions, target)
         if self.task == "regression":
+            self.negative_rows += _negative_rows(predictions)
             self._add_regression(predictions, target)
         else:
             self._add_classifier(np.asarray(predictions.mean, dtype=np.float64), target)
+
+    @property
+    def target_low(self) -> float:
+        """The smallest target of the rows seen (inf before any, or once one is not finite)."""
+        return self._target_range[0]
 
     def _add(self, **sums: float) -> None:
         for name, value in sums.items():
@@ -299,3 +308,13 @@ class RunningMetrics:
             result = {**self._multiclass_result(), "per_class_accuracy": self._per_class_accuracy()}
         conformal = {name: total / self.rows for name, total in self._conformal.items()}
         return metrics.json_safe({**result, **conformal})
+
+
+def _negative_rows(predictions: Predictions) -> int:
+    """Rows whose prediction, interval lower bound or conformal lower bound (the columns
+    ``prediction``, ``lower`` and ``conformal_lower`` predict writes) is below 0."""
+    negative = np.asarray(predictions.mean, dtype=np.float64).reshape(-1) < 0
+    for bound in (predictions.lower, predictions.conformal_lower):
+        if bound is not None:
+            negative |= np.asarray(bound, dtype=np.float64).reshape(-1) < 0
+    return int(negative.sum())

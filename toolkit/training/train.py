@@ -316,6 +316,27 @@ def _target_resolution_warning(spec) -> str | None:
     )
 
 
+def _negative_prediction_warning(
+    config: ExperimentConfig, spec, train, held_out, split: str
+) -> str | None:
+    """A line when a regression target is never negative in the training rows scored (a
+    price, a count, a duration) but some held-out rows have a negative prediction or interval
+    lower bound, and no ``prediction.target_range`` is set: a Gaussian head puts mass below 0
+    for a skewed positive target, and nothing pointed at the setting that clips it. ``train``
+    and ``held_out``: the two splits' ``RunningMetrics``."""
+    if spec.target.task != "regression" or config.prediction.target_range is not None:
+        return None
+    if not held_out.negative_rows or not 0 <= train.target_low < np.inf:
+        return None
+    share = held_out.negative_rows / held_out.rows
+    return (
+        f"target '{spec.target.name}' is never negative in the training rows, but "
+        f"{held_out.negative_rows} of the {held_out.rows} {split} rows ({share:.1%}) have a "
+        "negative prediction or interval lower bound; if it cannot be negative (a price, a "
+        "count), set prediction.target_range: [0, null] to clip predictions and intervals at 0"
+    )
+
+
 def _unbounded_conformal_warning(conformal) -> str | None:
     """A line when the conformal quantile is infinite: too few calibration rows for alpha
     (fewer than (1 - alpha) / alpha, 999 at alpha 0.001), so the only interval with the
@@ -1231,6 +1252,7 @@ def _finish(
     from toolkit.evaluation.calibrate import calibrate_run
 
     calibration = calibrate_run(config, data, model)  # sets the model's temperature
+    scored_notes: list[str | None] = []
     try:
         atomic_write(run.model, model.save)
         curves = run_callbacks.learning_curves
@@ -1258,6 +1280,7 @@ def _finish(
             deferred_plots=deferred_plots,
             timings=timings,
             calibration=calibration,
+            notes=scored_notes,
         )
     except OSError as error:
         # The file when the error names one (atomic writes always do), else the run.
@@ -1286,6 +1309,7 @@ def _finish(
     warnings += data.warnings
     warnings.append(_target_resolution_warning(data.spec))
     warnings.append(_unbounded_conformal_warning(calibration.conformal))
+    warnings += scored_notes
     if calibration.std_scaling is not None and "bounded" in calibration.std_scaling:
         warnings.append(f"prediction.std_scaling: {calibration.std_scaling['bounded']}")
     if calibration.temperature is not None and "bounded" in calibration.temperature:
@@ -1393,15 +1417,17 @@ def _final_metrics(
     baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
     timings: dict[str, float] | None = None,
+    notes: list[str | None] | None = None,
 ) -> dict[str, Any]:
-    """metrics.json, the plots and the TensorBoard HParams entry of a finished run.
+    """metrics.json, the plots and the TensorBoard HParams entry of a finished run; lines for
+    run.json's warnings about the scored rows are appended to ``notes``.
 
     Held-out metrics are exact, over every row in one streaming pass; training metrics, which
     only show how well the model fits, use a sample of at most ``TRAIN_METRIC_ROWS`` rows, and
     plots a sample of at most ``PLOT_ROWS``, so none of it grows faster than training.
     """
     from toolkit.config.loading import flatten
-    from toolkit.evaluation.evaluate import evaluate_split
+    from toolkit.evaluation.evaluate import evaluate_split, running_metrics
     from toolkit.evaluation.metrics import json_safe
     from toolkit.evaluation.run_plots import plot_run, uses_model
     from toolkit.training.hparams import write_hparams
@@ -1412,9 +1438,11 @@ def _final_metrics(
     held_out_name, held_out = data.held_out
     parts = {"train": data.train, "validation": data.validation, "test": data.test}
     plotting = None
+    tallies = {}
     for split, part in parts.items():  # the held-out split last (test, else validation)
         if part is None:
             continue
+        tallies[split] = running_metrics(data.spec, config)
         limit = TRAIN_METRIC_ROWS if split == "train" else None
         plotted = split == held_out_name and config.evaluation.plots
         with _timed(timings, "evaluation"):
@@ -1427,6 +1455,7 @@ def _final_metrics(
                 seed=config.seed,
                 calibration=calibration.post_hoc,
                 keep_rows=PLOT_ROWS if plotted else 0,
+                running=tallies[split],
             )
         results[split] = scores
         if plotted:
@@ -1450,6 +1479,12 @@ def _final_metrics(
                 y,
                 images,
             )
+    if notes is not None:
+        notes.append(
+            _negative_prediction_warning(
+                config, data.spec, tallies["train"], tallies[held_out_name], held_out_name
+            )
+        )
     late_baselines = None
     if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
         if deferred_plots is not None and not baselines.finished:
