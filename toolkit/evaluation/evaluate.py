@@ -45,7 +45,7 @@ def evaluate_chunks(
     Returns the metrics, the number of rows, and the predictions and targets of every row
     when there are at most ``keep_rows`` of them (for plots), else None. ``running``: the
     accumulator to use (new ``running_metrics`` when None), for a caller that reads more of
-    the rows than the metrics (``negative_rows``, ``target_low``).
+    the rows than the metrics (``negative_predictions``, ``target_low``).
     """
     running = running_metrics(spec, config) if running is None else running
     kept: list[tuple[Predictions, np.ndarray]] | None = []

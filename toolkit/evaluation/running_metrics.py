@@ -59,9 +59,10 @@ class RunningMetrics:
         self._uncertain: bool | None = None  # whether a regressor's rows carry a distribution
         self._moments = (0, 0.0, 0.0)  # count, mean, sum of squared deviations of the target
         self._target_range = (np.inf, -np.inf)
-        # Regression: rows whose prediction or an interval's lower bound (as predict writes
-        # them) is below 0, for the warning on a target that never is (see ``target_low``).
-        self.negative_rows = 0
+        # Regression: rows whose prediction, and rows whose interval lower bound (as predict
+        # writes them), is below 0, for the warning on a target that never is (``target_low``).
+        self.negative_predictions = 0
+        self.negative_bounds = 0
         classes = max(len(self.class_names), 2)
         self._confusion = np.zeros((classes, classes), dtype=np.int64)
         self._bins = np.zeros((3, n_bins))  # count, confidence sum, outcome sum per bin
@@ -77,7 +78,9 @@ class RunningMetrics:
         self.rows += len(target)
         self._add_conformal(predictions, target)
         if self.task == "regression":
-            self.negative_rows += _negative_rows(predictions)
+            predicted, bounds = _negative_rows(predictions)
+            self.negative_predictions += predicted
+            self.negative_bounds += bounds
             self._add_regression(predictions, target)
         else:
             self._add_classifier(np.asarray(predictions.mean, dtype=np.float64), target)
@@ -310,11 +313,13 @@ class RunningMetrics:
         return metrics.json_safe({**result, **conformal})
 
 
-def _negative_rows(predictions: Predictions) -> int:
-    """Rows whose prediction, interval lower bound or conformal lower bound (the columns
-    ``prediction``, ``lower`` and ``conformal_lower`` predict writes) is below 0."""
-    negative = np.asarray(predictions.mean, dtype=np.float64).reshape(-1) < 0
+def _negative_rows(predictions: Predictions) -> tuple[int, int]:
+    """Rows whose prediction is below 0, and rows whose interval lower bound or conformal
+    lower bound is (the columns ``prediction``, ``lower`` and ``conformal_lower`` predict
+    writes)."""
+    predicted = np.asarray(predictions.mean, dtype=np.float64).reshape(-1) < 0
+    bounds = np.zeros_like(predicted)
     for bound in (predictions.lower, predictions.conformal_lower):
         if bound is not None:
-            negative |= np.asarray(bound, dtype=np.float64).reshape(-1) < 0
-    return int(negative.sum())
+            bounds |= np.asarray(bound, dtype=np.float64).reshape(-1) < 0
+    return int(predicted.sum()), int(bounds.sum())
