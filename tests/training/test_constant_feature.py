@@ -68,8 +68,8 @@ def test_constant_feature_columns_are_named_once_in_memory_and_streamed(tmp_path
     expected = (
         "feature columns 'flag' (always 3), 'colour_blue' (always 0), 'region' (always "
         "'north') hold the same value in every training row: they carry no information the "
-        "model can learn (standardised, a number is 0 in every training row); leave them out "
-        "with data.features"
+        "model can learn (standardised, a number is 0 in every training row); harmless, but if "
+        "they should vary check the data (data.features can leave them out)"
     )
     for result, out in zip(cli_in_one_process(*calls), outputs, strict=True):
         assert result.returncode == 0, result.stderr[-2000:]
@@ -109,7 +109,8 @@ def test_a_one_level_category_alone_is_named_and_varied_columns_are_not(tmp_path
     assert constant_feature_warning(spec, {}) == (
         "feature column 'site' (always 'lab') holds the same value in every training row: "
         "it carries no information the model can learn (standardised, a number is 0 in "
-        "every training row); leave it out with data.features"
+        "every training row); harmless, but if it should vary check the data (data.features "
+        "can leave it out)"
     )
     spec = FeatureSpec(spec.numeric, spec.categorical[:3], spec.target)
     assert constant_feature_warning(spec, {}) is None

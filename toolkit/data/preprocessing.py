@@ -553,8 +553,8 @@ def constant_feature_warning(spec: FeatureSpec, numeric: dict[str, float]) -> st
     moments), and the categorical ones with one category (missing counts as a category: a
     column present in some rows and missing in others tells them apart). Such a column
     carries nothing to learn: standardised, a number is 0 in every training row. Not an
-    error: it costs an input and nothing else, and a column constant in a small training
-    split may not be in the next data."""
+    error: it costs an input and nothing else (the shipped digits example has three blank
+    pixels), and a column constant in a small training split may not be in the next data."""
     named = [f"'{name}' (always {value:g})" for name, value in numeric.items()]
     for feature in spec.categorical:
         if len(feature.vocabulary) + feature.out_of_vocabulary != 1:
@@ -574,8 +574,9 @@ def constant_feature_warning(spec: FeatureSpec, numeric: dict[str, float]) -> st
         f"feature {'column' if one else 'columns'} {listed} "
         f"{'holds' if one else 'hold'} the same value in every training row: "
         f"{'it carries' if one else 'they carry'} no information the model can learn "
-        f"(standardised, a number is 0 in every training row); leave "
-        f"{'it' if one else 'them'} out with data.features"
+        f"(standardised, a number is 0 in every training row); harmless, but if "
+        f"{'it' if one else 'they'} should vary check the data (data.features can leave "
+        f"{'it' if one else 'them'} out)"
     )
 
 
