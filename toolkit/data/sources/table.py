@@ -138,7 +138,6 @@ def _read_error(error: BaseException, label: str, path: Path) -> DataError:
         if problem is not None:
             return DataError(f"{label} {path} cannot be read: {problem}")
     if isinstance(error, (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError)):
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return DataError(f"{label} {path} cannot be read: {first}")
     # pyarrow raises its own types for corrupt files
     return DataError(f"{label} {path} cannot be read: {type(error).__name__}")
