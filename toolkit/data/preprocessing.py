@@ -452,30 +452,24 @@ def check_table(
                 pd.to_numeric(values), f"{label}: feature column '{column}'", shards_of(values)
             )
             continue
-        # Amounts written '31,728' became categories, one per amount, with no word (or a
-        # guess of "an id or a date" when each row differed): numbers a parser misread.
-        grouped = thousands_separated(counts.index)
-        if grouped.any():
-            share = float(counts.to_numpy()[is_number | grouped].sum() / counts.to_numpy().sum())
-            if share >= NUMERIC_SHARE:
+        # Amounts written '31,728', '$59,157' or '34.4%' became categories, one per amount,
+        # with no word (or a guess of "an id or a date" when each row differed): numbers a
+        # parser misread.
+        numbers = is_number
+        for written, detect, remedy in (
+            ("with thousands separators", thousands_separated, thousands_remedy),
+            ("with a currency or percent sign", marked_numbers, marked_remedy),
+        ):
+            found = detect(counts.index)
+            if not found.any():
+                continue
+            numbers = numbers | found
+            if float(counts.to_numpy()[numbers].sum() / counts.to_numpy().sum()) >= NUMERIC_SHARE:
                 present = values.dropna()
-                bad = present.index[thousands_separated(present)]
+                bad = present.index[detect(present)]
                 raise DataError(
-                    f"{label}: column '{column}' holds numbers written with thousands "
-                    f"separators: {_text_in_numbers(values, bad)}; {thousands_remedy(column)}"
-                )
-        # A column of percentages or prices became a category per value too, named at best
-        # as "an id or a date?".
-        marked = marked_numbers(counts.index)
-        if marked.any():
-            numbers = is_number | grouped | marked
-            share = float(counts.to_numpy()[numbers].sum() / counts.to_numpy().sum())
-            if share >= NUMERIC_SHARE:
-                present = values.dropna()
-                bad = present.index[marked_numbers(present)]
-                raise DataError(
-                    f"{label}: column '{column}' holds numbers written with a currency or "
-                    f"percent sign: {_text_in_numbers(values, bad)}; {marked_remedy(column)}"
+                    f"{label}: column '{column}' holds numbers written {written}: "
+                    f"{_text_in_numbers(values, bad)}; {remedy(column)}"
                 )
         if config.categorical is not None:
             _numeric_column(values, f"{label}: column '{column}' (not in data.categorical)")
