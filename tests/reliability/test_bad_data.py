@@ -982,6 +982,43 @@ def test_a_column_named_in_another_unicode_form_is_said_to_be_one(tmp_path):
     assert result.stderr.splitlines() == [expected, expected]
 
 
+def test_validate_refuses_data_lines_with_a_trailing_comma_as_train_does(tmp_path):
+    """Data lines ending in a comma the header lacks: train refused the file (in memory and
+    streamed, plain and gzip), but validate read only the header and said the config was
+    valid. Validate now reads the first data lines and gives train's line, without
+    TensorFlow; the same file without the commas still validates."""
+    import gzip
+
+    text = _frame()[["target", "a", "b", "colour"]].to_csv(index=False).splitlines()
+    bad = "\n".join([text[0], *(f"{line}," for line in text[1:])]) + "\n"
+    good = "\n".join(text) + "\n"
+    tables = {"bad.csv": bad, "good.csv": good}
+    for name, content in tables.items():
+        (tmp_path / name).write_text(content)
+    (tmp_path / "bad.csv.gz").write_bytes(gzip.compress(bad.encode()))
+    calls, expected = [], []
+    for name, streaming in [("bad.csv", False), ("bad.csv", True), ("bad.csv.gz", False)]:
+        config = tiny_config("regression", data={"source": str(tmp_path / name)})
+        config["data"].pop("synthetic")
+        config["data"]["streaming"] = streaming
+        path = tmp_path / f"{name}-{streaming}.yaml"
+        path.write_text(json.dumps(config))
+        calls += [(["validate", path], 2), (["train", path, "--output-dir", tmp_path / "r"], 2)]
+        line = (
+            f"toolkit: error: data.source {tmp_path / name} cannot be read: line 2 has 5 "
+            "fields where the header has 4, the last one empty (a trailing comma at the end "
+            "of each data line?): remove the trailing commas"
+        )
+        expected += [line, line]
+    config = tiny_config("regression", data={"source": str(tmp_path / "good.csv")})
+    config["data"].pop("synthetic")
+    (tmp_path / "good.yaml").write_text(json.dumps(config))
+    calls.append((["validate", tmp_path / "good.yaml"], 0))
+    result = cli_without_tensorflow(*calls)
+    assert result.stderr.splitlines() == expected
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow  # trains a run
 def test_a_category_in_another_unicode_form_is_named_with_the_training_category(cli, tmp_path):
     """Training read 'île' with a precomposed accent (NFC); new rows spell it 'i' and a

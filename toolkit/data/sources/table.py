@@ -143,15 +143,21 @@ def _read_error(error: BaseException, label: str, path: Path) -> DataError:
     return DataError(f"{label} {path} cannot be read: {type(error).__name__}")
 
 
+# The data lines of a CSV file ``toolkit validate`` looks at for more fields than the header
+# (a few milliseconds through the csv module, whatever the file's size).
+VALIDATE_DATA_LINES = 100
+
+
 def check_data_columns(config) -> None:
     """The columns the data section names are in the header of each single CSV or Parquet
     file it names (``data.source``, and ``data.validation``/``data.test`` files), with the
     message training gives: ``toolkit validate`` found a missing file but said "valid" for a
     target typed 'diagnosys'. Only headers are read (a CSV's by pandas, as training in memory
-    reads it). A scikit-learn dataset's columns are its frame's: validate said "valid" for
+    reads it), and a CSV's first data lines (below). A scikit-learn dataset's columns are its frame's: validate said "valid" for
     ``configs/binary.yaml --set data.target=diagnosis``, which train then refused (loading
-    one takes scikit-learn's import, about a second, and no TensorFlow). Shard sets, folders
-    and other sources are left to training."""
+    one takes scikit-learn's import, about a second, and no TensorFlow). A CSV file's first
+    ``VALIDATE_DATA_LINES`` data lines are read too, for a trailing comma the header lacks.
+    Shard sets, folders and other sources are left to training."""
     from toolkit.config.schema import source_prefix
     from toolkit.data.preprocessing import check_named_columns
 
@@ -172,6 +178,14 @@ def check_data_columns(config) -> None:
             if is_csv_path(path):
                 with open_csv_bytes(path) as handle:
                     columns = list(map(str, pd.read_csv(handle, nrows=0).columns))
+                # Data lines with a trailing comma the header lacks: the header alone said
+                # "valid", and train refused the file. Only the first lines are read (most
+                # such files have the comma on every line); train reads the rest.
+                from toolkit.data.streaming.files import extra_fields
+
+                problem = extra_fields(path, data_lines=VALIDATE_DATA_LINES)
+                if problem is not None:
+                    raise UnreadableTable(path, problem)
             else:
                 import pyarrow.parquet as pq
 

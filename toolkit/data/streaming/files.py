@@ -346,21 +346,24 @@ def more_fields(first: str) -> bool:
     return int(got) > int(expected)
 
 
-def extra_fields(path: Path, *, shifted: bool = False) -> str | None:
+def extra_fields(path: Path, *, shifted: bool = False, data_lines: int | None = None) -> str | None:
     """What follows "cannot be read: " when a CSV line has more fields than the header, or
     None: the first such line, and its likely cause. A trailing comma on every data line but
     not on the header is the usual one (a hand-written export); Arrow refuses the line
     ("Expected 4 columns, got 5"), and pandas silently takes the first column as row labels,
     so every value falls under the next column's name. Extra fields that hold values are
-    named only when pandas read the file so (``shifted``): else the reader's words stand."""
+    named only when pandas read the file so (``shifted``): else the reader's words stand.
+    ``data_lines``: look at only that many records after the header (``toolkit validate``'s
+    cheap look, which needs neither pandas nor Arrow's reader)."""
     import csv
     import io
+    import itertools
 
     try:
         with io.TextIOWrapper(open_csv_bytes(path), encoding="utf-8-sig", newline="") as handle:
             lines = csv.reader(handle)
             header = next(lines, [])
-            for fields in lines:
+            for fields in itertools.islice(lines, data_lines):
                 if len(fields) <= len(header):
                     continue
                 number = lines.line_num
