@@ -183,13 +183,7 @@ class Reservoir:
         keep = self._kept() if self._pending_rows > self.size else None
         if keep is None:
             keep = np.ones(self._pending_rows, dtype=bool)
-        runs: list[tuple[int, list[pd.DataFrame | Rows]]] = []
-        for shard, rows, _ in self._pending:
-            if runs and runs[-1][0] == shard:
-                runs[-1][1].append(rows)
-            else:
-                runs.append((shard, [rows]))
-        return runs, keep
+        return self._runs(), keep
 
     def parts(self) -> list[tuple[int, list[pd.DataFrame | Rows]]] | None:
         """The sample in stream order: ``(shard, chunks)`` for each run of rows from one
@@ -197,6 +191,11 @@ class Reservoir:
         if not self._pending:
             return None
         self._cut()
+        return self._runs()
+
+    def _runs(self) -> list[tuple[int, list[pd.DataFrame | Rows]]]:
+        """The pending chunks in stream order, grouped into runs from one shard:
+        ``(shard, chunks)`` for each."""
         runs: list[tuple[int, list[pd.DataFrame | Rows]]] = []
         for shard, rows, _ in self._pending:
             if runs and runs[-1][0] == shard:
