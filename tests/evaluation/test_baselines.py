@@ -3,8 +3,6 @@ directly, here, on the same rows; a budget that runs out records ``skipped``."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -334,78 +332,6 @@ def test_a_second_boosting_fit_the_budget_cuts_short_leaves_the_first():
 
     _fit_boosting("regression", 0, x, y, clock, keep)
     assert [model.n_iter_ for model in kept] == [PROBE_ROUNDS]
-
-
-# Fits the baselines of tiny_config's 160-row regression split in a fresh interpreter, as a
-# run does (scikit-learn not yet imported), within 60 s, and prints boosting's entry.
-_FIT_IN_A_FRESH_PROCESS = """
-import json
-from tests.helpers import tiny_config
-from toolkit.config.loading import validate_config
-from toolkit.data.prepared import prepare_data
-from toolkit.evaluation.baselines import BaselineFit
-
-baselines = {"time_budget": 60}
-config = validate_config(tiny_config("regression", evaluation={"baselines": baselines}))
-result = BaselineFit(config, prepare_data(config)).result()
-print(json.dumps(result["baselines"]["hist_gradient_boosting"]))
-"""
-
-_BURN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass"
-
-
-def _boosting_in_a_fresh_process() -> dict:
-    import json
-    import subprocess
-    import sys
-
-    from tests.helpers import REPO
-
-    done = subprocess.run(
-        [sys.executable, "-c", _FIT_IN_A_FRESH_PROCESS],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def test_boosting_rounds_and_scores_are_the_same_on_a_loaded_machine():
-    """Boosting's rounds came from a 10-round probe's wall time against the time left, so on
-    the same split and seed they followed the machine's load (58 to 100 rounds on a 160-row
-    split whose 100 rounds take 0.03 s). Fitted alone and beside CPU-burning processes (two
-    per core; they stop by themselves), the baseline is the same and is scikit-learn's
-    boosting with all its rounds, fitted here."""
-    import subprocess
-    import sys
-
-    from toolkit.evaluation.baselines import MAX_ROUNDS
-
-    alone = _boosting_in_a_fresh_process()
-    burners = [
-        subprocess.Popen([sys.executable, "-c", _BURN.format(seconds=90)])
-        for _ in range(2 * (os.cpu_count() or 1))
-    ]
-    try:
-        loaded = _boosting_in_a_fresh_process()
-    finally:
-        for burner in burners:
-            burner.kill()
-            burner.wait()
-    config = validate_config(tiny_config("regression", evaluation={"plots": False}))
-    data = prepare_data(config)
-    x_train, y_train = _raw(data.train)
-    x_eval, y_eval = _raw(data.held_out[1])
-    direct = HistGradientBoostingRegressor(max_iter=MAX_ROUNDS, random_state=config.seed)
-    direct.fit(x_train, y_train)
-    rmse = np.sqrt(mean_squared_error(y_eval, direct.predict(x_eval)))
-    assert alone["rounds"] == loaded["rounds"] == direct.n_iter_
-    assert "rounds_cut_by" not in alone and "rounds_cut_by" not in loaded
-    assert loaded == alone
-    assert alone["rmse"] == pytest.approx(rmse, rel=1e-3)
 
 
 class _ClockWithLittleTimeLeft:
