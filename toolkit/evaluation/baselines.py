@@ -10,11 +10,11 @@ time budget (by default: while the network trains, then a quarter of its trainin
 more, 5 to 60 s). Boosting is fitted with all its rounds (``MAX_ROUNDS``, fewer if its own
 seeded early stopping ends it) whenever the sample is small or a first fit of a few rounds
 says, in CPU seconds, that they cost a small share of the budget the run is sure to have:
-the same figures whatever the machine's load. Only where the budget binds does it get as many rounds as the
-time left allows, recorded as ``rounds_cut_by: "time budget"`` beside ``rounds``; an
-estimator that cannot run in time is recorded as ``{"skipped": "time budget"}`` instead of
-holding up the run. A sweep fits them once per
-data (or fold), while its first trial trains, and every trial refers to that result.
+the same figures whatever the machine's load. Only where the budget binds does it get as
+many rounds as the time left allows, recorded as ``rounds_cut_by: "time budget"`` beside
+``rounds``; an estimator that cannot run in time is recorded as ``{"skipped": "time
+budget"}`` instead of holding up the run. A sweep fits them once per data (or fold), while
+its first trial trains, and every trial refers to that result.
 """
 
 from __future__ import annotations
@@ -201,8 +201,8 @@ def _fit_boosting(
     scores (unless the deadline passes before the full fit ends: then the probe stays, and
     says it was cut). They were made from the probe's wall time against the time left,
     which load inflated, and the first probe's timing held the import of scikit-learn's
-    ensemble module: 58 to 100 rounds on one 160-row split. Beyond that, the rounds are what the time left allows
-    by the probe's wall time (``_cut``)."""
+    ensemble module: 58 to 100 rounds on one 160-row split. Beyond that, the rounds are what
+    the time left allows by the probe's wall time (``_cut``)."""
     probe = _boosting(task, seed, PROBE_ROUNDS, categorical)  # imports, untimed
     started, cpu = time.monotonic(), time.thread_time()
     probe.fit(x, y)
