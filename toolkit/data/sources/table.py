@@ -153,7 +153,7 @@ def check_data_columns(config) -> None:
     file it names (``data.source``, and ``data.validation``/``data.test`` files), with the
     message training gives: ``toolkit validate`` found a missing file but said "valid" for a
     target typed 'diagnosys'. Only headers are read (a CSV's by pandas, as training in memory
-    reads it), and a CSV's first data lines (below). A scikit-learn dataset's columns are its frame's: validate said "valid" for
+    reads it). A scikit-learn dataset's columns are its frame's: validate said "valid" for
     ``configs/binary.yaml --set data.target=diagnosis``, which train then refused (loading
     one takes scikit-learn's import, about a second, and no TensorFlow). A CSV file's first
     ``VALIDATE_DATA_LINES`` data lines are read too, for a trailing comma the header lacks.
