@@ -10,8 +10,9 @@ freed. Linux with glibc only; elsewhere nothing changes.
 ``InMemorySplit``).
 
 ``available_memory`` is what the machine (or the container's cgroup) can still give:
-data.streaming: auto and the refusal of sizes that cannot fit use it. ``out_of_memory`` tells an allocation that failed
-from other errors, so training can report it as one line naming what to lower.
+data.streaming: auto and the refusal of sizes that cannot fit use it. ``out_of_memory``
+tells an allocation that failed from other errors, so training can report it as one line
+naming what to lower.
 """
 
 from __future__ import annotations
