@@ -842,6 +842,16 @@ class ModelConfig(Strict):
     # layer's KL / n, so it fades as the data grows where a fixed ``l2`` pulls the same at
     # any size (scikit-learn's MLP divides its alpha by n the same way).
     weight_prior_scale: PositiveFloat | None = None
+    # A Laplace prior with scale b on the first dense block's kernels (the weights from the
+    # input columns): an L1 penalty 1 / (b n) per |w| for n training rows, the MAP counterpart
+    # of -log p(w) / n, so it fades with the rows as weight_prior_scale's decay does. Unlike
+    # a Gaussian prior it sets the weights of columns that carry nothing to zero, which is
+    # what a table of more columns than rows, few of them informative, needs (issue 16).
+    first_layer_l1_prior_scale: PositiveFloat | None = None
+    # Divide that scale by the first layer's input width d (penalty d / (b n) per |w|): b then
+    # bounds the summed |w| a unit draws from all its inputs, so a table of 300 columns is
+    # pulled 30 times harder than one of 10, and a narrow table is hardly touched.
+    first_layer_l1_prior_per_input: bool = False
     residual: bool = False
     bayesian: Switchable[BayesianConfig] = None
     mc_dropout: bool = False
@@ -871,6 +881,42 @@ class ModelConfig(Strict):
     def _compact_blocks(self, blocks: list[BlockConfig]) -> list[Any]:
         """Write blocks back in the compact form where they only set ``units``."""
         return _compacted(blocks, "units")
+
+    def _first_layer_prior_applies(self) -> None:
+        """first_layer_l1_prior_scale's checks: a dense body with a point-estimated first
+        block that sets no l1 of its own (two l1 penalties on one kernel would be one, unsaid)."""
+        scale = self.first_layer_l1_prior_scale
+        if scale is None:
+            if self.first_layer_l1_prior_per_input:
+                raise ValueError(
+                    "first_layer_l1_prior_per_input needs first_layer_l1_prior_scale, "
+                    "e.g. 50 (an L1 penalty of inputs / (50 x training rows))"
+                )
+            return
+        if scale < _SMALLEST_PRIOR_SCALE:
+            # 1 / (b n) <= 1 / b must be a float32 (Keras' l1), as for weight_prior_scale.
+            raise ValueError(
+                f"first_layer_l1_prior_scale {scale:g} is below {_SMALLEST_PRIOR_SCALE:g}, "
+                "where its penalty 1 / (scale x training rows) is too large for a float32"
+            )
+        if self.body != "dense" or not self.hidden:
+            raise ValueError(
+                "first_layer_l1_prior_scale applies to the first hidden block of a dense body "
+                f"on the input columns; this model has body '{self.body}' and "
+                f"{counted(len(self.hidden), 'hidden block')}; set first_layer_l1_prior_scale: "
+                "null"
+            )
+        if self.bayesian and self.bayesian.layers == "all":
+            raise ValueError(
+                "first_layer_l1_prior_scale applies to a point-estimated first layer, and with "
+                "bayesian.layers 'all' it is variational; set layers: output or drop it"
+            )
+        for path, value in (("model.l1", self.l1), ("model.hidden.0.l1", self.hidden[0].l1)):
+            if value:
+                raise ValueError(
+                    f"{path} and first_layer_l1_prior_scale both set the first layer's l1; "
+                    f"keep one ({path}: 0, or first_layer_l1_prior_scale: null)"
+                )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
@@ -928,6 +974,7 @@ class ModelConfig(Strict):
                 f"{_SMALLEST_PRIOR_SCALE:g}, where its weight decay 1 / (2 scale^2 x training "
                 "rows) is too large for a float32"
             )
+        self._first_layer_prior_applies()
         if self.weight_prior_scale is not None and self.l2:
             raise ValueError(
                 "l2 and weight_prior_scale both set the weight decay; keep one "

@@ -8,6 +8,8 @@ A network is ``inputs -> body -> head``, each taken from its own registry
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 from toolkit.config.schema import ExperimentConfig, ModelConfig
@@ -34,10 +36,6 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
         model_config = model_config.model_copy(
             update={"l2": 0.5 / max(train_size, 1) / scale / scale}
         )
-    if model_config.ensemble is not None:
-        # Each member's penalties count 1/members in the loss, as its data loss does.
-        model_config = divide_penalties(model_config, model_config.ensemble.members)
-        uncertainty = uncertainty.divide_kl(model_config.ensemble.members)
     model_inputs: dict[str, keras.KerasTensor] = {}
     table = None
     if spec.has_table:
@@ -52,6 +50,16 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
         array_inputs, features = inputs.get(kind)(spec)
         model_inputs = {**array_inputs, **model_inputs}
         join = table
+    if model_config.first_layer_l1_prior_scale is not None:
+        model_config = first_layer_prior(
+            model_config,
+            train_size=train_size,
+            inputs=first_layer_width(model_config, features, join),
+        )
+    if model_config.ensemble is not None:
+        # Each member's penalties count 1/members in the loss, as its data loss does.
+        model_config = divide_penalties(model_config, model_config.ensemble.members)
+        uncertainty = uncertainty.divide_kl(model_config.ensemble.members)
     body = bodies.get(model_config.body)
     head = heads.get(heads.head_name(model_config))
 
@@ -78,6 +86,28 @@ def build_model(config: ExperimentConfig, spec: FeatureSpec, *, train_size: int)
                 train_samples=bayesian.train_samples,
             )
         return keras.Model(inputs=model_inputs, outputs=outputs, name=name)
+
+
+def first_layer_width(
+    model: ModelConfig, features: keras.KerasTensor, join: keras.KerasTensor | None
+) -> int:
+    """The number of inputs of the dense body's first kernel: the features' last axis (all
+    but the batch axis, flattened, with ``model.flatten``) and the joined table columns."""
+    shape = features.shape[1:]
+    width = math.prod(shape) if model.flatten else shape[-1]
+    return int(width + (join.shape[-1] if join is not None else 0))
+
+
+def first_layer_prior(model: ModelConfig, *, train_size: int, inputs: int) -> ModelConfig:
+    """``model`` with ``first_layer_l1_prior_scale``'s Laplace prior as the first block's l1:
+    1 / (b n) per |w| for n training rows, or inputs / (b n) with
+    ``first_layer_l1_prior_per_input`` (the schema has checked that nothing else sets it)."""
+    scale = model.first_layer_l1_prior_scale
+    if model.first_layer_l1_prior_per_input:
+        scale = scale / max(inputs, 1)
+    # Divided step by step, as weight_prior_scale's decay is: no product to overflow.
+    first = model.hidden[0].model_copy(update={"l1": 1.0 / max(train_size, 1) / scale})
+    return model.model_copy(update={"hidden": [first, *model.hidden[1:]]})
 
 
 def block_prefixes(model: ModelConfig) -> list[str]:
