@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import yaml
 from sklearn import metrics
 
-from tests.helpers import tiny_config
+from tests.helpers import cli_in_one_process, run_cli, tiny_config
 
 
 def _table(path: Path, labels: np.ndarray, seed: int) -> None:
@@ -60,19 +62,56 @@ def _warnings(result) -> list[str]:
     return [w for w in record.get("warnings", []) if "predicts no" in w]
 
 
-def test_a_binary_classifier_that_never_predicts_the_rare_class_says_so(
-    cli, write_config, tmp_path
-):
+def _rare_yes() -> tuple[np.ndarray, np.ndarray]:
+    """Training labels with about 5% 'yes', and validation labels with 12 'yes' of 200."""
     rng = np.random.default_rng(2)
     train = np.where(rng.random(600) < 0.05, "yes", "no")
-    validation = np.array(["yes"] * 12 + ["no"] * 188)
-    result = cli("train", write_config(_config(tmp_path, "binary", train, validation)))
+    return train, np.array(["yes"] * 12 + ["no"] * 188)
+
+
+@pytest.fixture(scope="module")
+def rare_yes_run(tmp_path_factory) -> dict:
+    """The unweighted binary classifier on the rare-'yes' table, trained once by ``toolkit
+    train`` in a fresh process for the two tests that check it (the same config and data
+    each trained before), then every predict and evaluate they check, run in one further
+    fresh process (TensorFlow started once): by name, each command's answer."""
+    folder = tmp_path_factory.mktemp("rare-yes")
+    train, validation = _rare_yes()
+    config = folder / "config.yaml"
+    config.write_text(yaml.safe_dump(_config(folder, "binary", train, validation)))
+    trained = run_cli("train", config)
+    assert trained.returncode == 0, trained.stderr
+    run = Path(trained.stdout.strip().splitlines()[-1])
+    # Other rows: 20 of the rare class among 80; and rows that hold none of it.
+    _table(folder / "new.csv", np.array(["yes"] * 20 + ["no"] * 60), seed=5)
+    _table(folder / "common.csv", np.array(["no"] * 50), seed=6)
+    calls = {
+        "predicted": ["predict", run, "--input", folder / "validation.csv", "--output"],
+        "held_out": ["evaluate", run],
+        "evaluated": ["evaluate", run, "--data", folder / "new.csv"],
+        "predicted_new": ["predict", run, "--input", folder / "new.csv", "--output"],
+        "without": ["evaluate", run, "--data", folder / "common.csv"],
+    }
+    calls["predicted"].append(folder / "predictions.csv")
+    calls["predicted_new"].append(folder / "predictions-new.csv")
+    answers = cli_in_one_process(*calls.values())
+    return {
+        "folder": folder,
+        "train": train,
+        "trained": trained,
+        **dict(zip(calls, answers, strict=True)),
+    }
+
+
+def test_a_binary_classifier_that_never_predicts_the_rare_class_says_so(rare_yes_run):
+    result, train, folder = rare_yes_run["trained"], rare_yes_run["train"], rare_yes_run["folder"]
     warnings = _warnings(result)
 
     # Independently of the toolkit's metrics: its own predictions, counted with NumPy.
-    run = Path(result.stdout.strip().splitlines()[-1])
-    predictions = _predicted(cli, run, tmp_path)
-    truth = pd.read_csv(tmp_path / "validation.csv")["label"].to_numpy()
+    predicted = rare_yes_run["predicted"]
+    assert predicted.returncode == 0, predicted.stderr
+    predictions = pd.read_csv(folder / "predictions.csv")
+    truth = pd.read_csv(folder / "validation.csv")["label"].to_numpy()
     assert np.sum(predictions["prediction"].to_numpy() == "yes") == 0
     rows = int(np.sum(truth == "yes"))
     auc = metrics.roc_auc_score(truth == "yes", predictions["probability_yes"])
@@ -88,9 +127,7 @@ def test_a_binary_classifier_that_never_predicts_the_rare_class_says_so(
 
 
 def test_no_warning_once_class_weight_is_set(cli, write_config, tmp_path):
-    rng = np.random.default_rng(2)
-    train = np.where(rng.random(600) < 0.05, "yes", "no")
-    validation = np.array(["yes"] * 12 + ["no"] * 188)
+    train, validation = _rare_yes()
     config = _config(tmp_path, "binary", train, validation)
     config["training"]["class_weight"] = {"no": 1.0, "yes": 1.0}  # set, even if a no-op
     result = cli("train", write_config(config))
@@ -126,27 +163,24 @@ def test_a_multiclass_class_never_predicted_is_named_unless_the_split_lacks_it(
     ]
 
 
-def test_evaluate_gives_the_warning_of_the_rows_it_scores(cli, write_config, tmp_path):
+def test_evaluate_gives_the_warning_of_the_rows_it_scores(rare_yes_run):
     """toolkit evaluate said nothing where training warned: the same line, of the run's
     held-out split without --data and of the file's rows with it; none for rows that hold
     no row of the rare class."""
-    rng = np.random.default_rng(2)
-    train = np.where(rng.random(600) < 0.05, "yes", "no")
-    validation = np.array(["yes"] * 12 + ["no"] * 188)
-    result = cli("train", write_config(_config(tmp_path, "binary", train, validation)))
-    trained_warning = _warnings(result)
-    run = Path(result.stdout.strip().splitlines()[-1])
+    folder, train = rare_yes_run["folder"], rare_yes_run["train"]
+    trained_warning = _warnings(rare_yes_run["trained"])
 
-    held_out = cli("evaluate", run)
+    held_out = rare_yes_run["held_out"]
     assert held_out.returncode == 0, held_out.stderr
     assert held_out.stderr.splitlines() == [f"toolkit: warning: {trained_warning[0]}"]
 
     # Other rows: 20 of the rare class among 80, scored and counted here with NumPy.
-    _table(tmp_path / "new.csv", np.array(["yes"] * 20 + ["no"] * 60), seed=5)
-    evaluated = cli("evaluate", run, "--data", tmp_path / "new.csv")
+    evaluated = rare_yes_run["evaluated"]
     assert evaluated.returncode == 0, evaluated.stderr
-    predictions = _predicted_file(cli, run, tmp_path / "new.csv", tmp_path)
-    truth = pd.read_csv(tmp_path / "new.csv")["label"].to_numpy()
+    predicted = rare_yes_run["predicted_new"]
+    assert predicted.returncode == 0, predicted.stderr
+    predictions = pd.read_csv(folder / "predictions-new.csv")
+    truth = pd.read_csv(folder / "new.csv")["label"].to_numpy()
     assert np.sum(predictions["prediction"].to_numpy() == "yes") == 0
     auc = metrics.roc_auc_score(truth == "yes", predictions["probability_yes"])
     share = 100 * np.mean(train == "yes")
@@ -158,14 +192,6 @@ def test_evaluate_gives_the_warning_of_the_rows_it_scores(cli, write_config, tmp
         "training.class_weight: balanced"
     ]
 
-    _table(tmp_path / "common.csv", np.array(["no"] * 50), seed=6)
-    without = cli("evaluate", run, "--data", tmp_path / "common.csv")
+    without = rare_yes_run["without"]
     assert without.returncode == 0, without.stderr
     assert "predicts no" not in without.stderr
-
-
-def _predicted_file(cli, run: Path, rows: Path, tmp_path: Path) -> pd.DataFrame:
-    out = tmp_path / f"predictions-{rows.stem}.csv"
-    result = cli("predict", run, "--input", rows, "--output", out)
-    assert result.returncode == 0, result.stderr
-    return pd.read_csv(out)
