@@ -59,18 +59,46 @@ def _logistic_config(tmp_path, weights) -> dict:
     return config
 
 
-@pytest.mark.parametrize(
-    ("weights", "sklearn_weights"), [("balanced", "balanced"), ({"yes": 3.0}, {1: 3.0})]
-)
-def test_weighted_training_matches_scikit_learns_weighted_logistic_regression(
-    cli, write_config, tmp_path, weights, sklearn_weights
-):
-    config = _logistic_config(tmp_path, weights)
-    result = cli("train", write_config(config))
+# By id: the toolkit's training.class_weight and scikit-learn's class_weight for the same.
+WEIGHTINGS = {"balanced": ("balanced", "balanced"), "yes-3": ({"yes": 3.0}, {1: 3.0})}
+
+
+@pytest.fixture(scope="module")
+def weighted_runs(tmp_path_factory) -> dict:
+    """Each weighting of WEIGHTINGS trained by ``toolkit train`` (a folder and data of its
+    own each), both in one fresh process; then report and predict of each run in a second
+    (TensorFlow started once per process, not once per command). By id: the folder and the
+    answers of train, report and predict, each checked as from a process of its own."""
+    folders, trains = {}, []
+    for key, (weights, _) in WEIGHTINGS.items():
+        folder = folders[key] = tmp_path_factory.mktemp(f"weighted-{key}")
+        path = folder / "config.yaml"
+        path.write_text(yaml.safe_dump(_logistic_config(folder, weights), sort_keys=False))
+        trains.append((["train", path], folder))
+    trained = dict(zip(WEIGHTINGS, cli_in_one_process(*trains), strict=True))
+    calls = []
+    for key, folder in folders.items():
+        assert trained[key].returncode == 0, trained[key].stderr
+        run = trained[key].stdout.strip().splitlines()[-1]
+        pd.read_csv(folder / "train.csv")[["x"]].to_csv(folder / "rows.csv", index=False)
+        calls += [
+            ["report", run],
+            ["predict", run, "--input", folder / "rows.csv", "--output", folder / "p.csv"],
+        ]
+    answers = iter(cli_in_one_process(*calls))
+    return {
+        key: (folder, trained[key], next(answers), next(answers)) for key, folder in folders.items()
+    }
+
+
+@pytest.mark.parametrize("key", list(WEIGHTINGS))
+def test_weighted_training_matches_scikit_learns_weighted_logistic_regression(weighted_runs, key):
+    weights, sklearn_weights = WEIGHTINGS[key]
+    folder, result, reported, predicted = weighted_runs[key]
     assert result.returncode == 0, result.stderr
     run = result.stdout.strip().splitlines()[-1]
 
-    rows = pd.read_csv(tmp_path / "train.csv")
+    rows = pd.read_csv(folder / "train.csv")
     labels = (rows["churn"] == "yes").astype(int).to_numpy()
     expected = dict(
         zip(
@@ -84,20 +112,15 @@ def test_weighted_training_matches_scikit_learns_weighted_logistic_regression(
     record = json.loads((Path(run) / "run.json").read_text())
     assert record["class_weight"] == pytest.approx(expected, rel=1e-6)
 
-    # report and predict in one fresh process (TensorFlow started once): their answers are
+    # report and predict ran in one fresh process (the fixture's second): their answers are
     # checked as from processes of their own.
-    rows[["x"]].to_csv(tmp_path / "rows.csv", index=False)
-    reported, predicted = cli_in_one_process(
-        ["report", run],
-        ["predict", run, "--input", tmp_path / "rows.csv", "--output", tmp_path / "p.csv"],
-    )
     assert reported.returncode == 0, reported.stderr
     shown = ", ".join(f"{label} {weight:.4g}" for label, weight in expected.items())
     report = (Path(run) / "report.md").read_text()
     assert f"- **class weights (training loss)**: {shown}" in report
 
     assert predicted.returncode == 0, predicted.stderr
-    ours = pd.read_csv(tmp_path / "p.csv")["probability_yes"].to_numpy()
+    ours = pd.read_csv(folder / "p.csv")["probability_yes"].to_numpy()
     reference = LogisticRegression(C=1e6, class_weight=sklearn_weights, max_iter=10_000)
     theirs = reference.fit(rows[["x"]], labels).predict_proba(rows[["x"]])[:, 1]
     assert np.abs(ours - theirs).max() < 1e-3
