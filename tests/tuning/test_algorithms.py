@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import run_cli
+from tests.helpers import cli_in_one_process
 from tests.tuning.conftest import read_json, read_trials, sweep_config, sweep_dir_of, trial_lines
 
 GRID = {
@@ -23,38 +23,40 @@ GRID = {
 }
 
 
+# By id: the tuner settings of each short sweep below.
+SWEEPS = {
+    "bayesian": {"algorithm": "bayesian", "max_trials": 3},
+    # max_epochs 2, factor 2: a bracket of 2 one-epoch trials and their best at 2 epochs,
+    # then a bracket of 2 two-epoch trials.
+    "hyperband": {"algorithm": "hyperband", "max_epochs": 2, "factor": 2},
+    "grid": {"algorithm": "grid", "max_trials": 10, "search_space": GRID},
+}
+
+
 @pytest.fixture(scope="module")
-def sweep_of(tmp_path_factory):
-    """``toolkit tune`` of a tiny sweep with these tuner settings, run in its own folder once
-    per module (the grid sweep serves two tests): the folder and the finished process."""
-    done = {}
-
-    def run(**tuner) -> tuple[Path, subprocess.CompletedProcess]:
-        key = repr(sorted(tuner.items()))
-        if key not in done:
-            folder = tmp_path_factory.mktemp(tuner["algorithm"])
-            path = folder / "config.yaml"
-            path.write_text(yaml.safe_dump(sweep_config(folder, **tuner), sort_keys=False))
-            done[key] = folder, run_cli("tune", path, cwd=folder)
-        return done[key]
-
-    return run
+def sweeps(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """``toolkit tune`` of a tiny sweep with each tuner of SWEEPS, each run in its own folder,
+    all in one fresh process (TensorFlow started once for the three; the grid sweep serves
+    two tests): by id, the folder and the command's answer (exit code, stdout, stderr)."""
+    folders, calls = {}, []
+    for key, tuner in SWEEPS.items():
+        folder = folders[key] = tmp_path_factory.mktemp(key)
+        path = folder / "config.yaml"
+        path.write_text(yaml.safe_dump(sweep_config(folder, **tuner), sort_keys=False))
+        calls.append((["tune", path], folder))
+    answers = cli_in_one_process(*calls)
+    return {key: (folders[key], answer) for key, answer in zip(SWEEPS, answers, strict=True)}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("tuner", "expected_trials"),
-    [
-        ({"algorithm": "bayesian", "max_trials": 3}, 3),
-        # max_epochs 2, factor 2: a bracket of 2 one-epoch trials and their best at 2 epochs,
-        # then a bracket of 2 two-epoch trials.
-        ({"algorithm": "hyperband", "max_epochs": 2, "factor": 2}, 5),
-        ({"algorithm": "grid", "max_trials": 10, "search_space": GRID}, 4),
-    ],
+    ("key", "expected_trials"),
+    [("bayesian", 3), ("hyperband", 5), ("grid", 4)],
     ids=["bayesian", "hyperband", "grid"],
 )
-def test_algorithm_runs_to_completion(sweep_of, tuner, expected_trials):
-    folder, result = sweep_of(**tuner)
+def test_algorithm_runs_to_completion(sweeps, key, expected_trials):
+    tuner = SWEEPS[key]
+    folder, result = sweeps[key]
     assert result.returncode == 0, result.stderr
     sweep = sweep_dir_of(result)
     assert sweep.parent == folder / "out" / "tiny-sweep" and sweep.name.startswith("sweep-")
@@ -90,10 +92,11 @@ def test_algorithm_runs_to_completion(sweep_of, tuner, expected_trials):
             assert len(history) - 1 == int(row["training.epochs"])
 
 
-def test_a_grid_smaller_than_max_trials_announces_its_own_size(sweep_of):
+def test_a_grid_smaller_than_max_trials_announces_its_own_size(sweeps):
     """Four grid points under max_trials 10 (the grid sweep above): the start line said
     "up to 10 trials"."""
-    _, result = sweep_of(algorithm="grid", max_trials=10, search_space=GRID)
+    assert SWEEPS["grid"]["max_trials"] == 10 and SWEEPS["grid"]["search_space"] == GRID
+    _, result = sweeps["grid"]
     assert result.returncode == 0, result.stderr
     start = next(line for line in result.stderr.splitlines() if line.startswith("sweep "))
     assert start.endswith("starting a grid search over 2 paths, up to 4 trials"), start
