@@ -634,7 +634,7 @@ def test_thousands_separated_numbers_as_categories_when_listed_and_other_commas_
 
 
 @pytest.mark.slow  # trains the shared run on first use
-def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, tmp_path):
+def test_new_category_at_predict_time_goes_to_the_oov_bucket(trained_run, tmp_path):
     """Scored, and said: training had colours red, green and blue and no missing value."""
     rows = pd.DataFrame(
         {
@@ -644,8 +644,16 @@ def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, t
         }
     )
     rows.to_csv(tmp_path / "rows.csv", index=False)
+    # evaluate scores the same rows, labelled (it said nothing: a missing number silently
+    # took the training mean). predict, then evaluate, in one fresh process (TensorFlow
+    # started once for the two), each with its own exit code, stdout and stderr.
+    labelled = rows.assign(label=["small", "large", "small", "large", "small"])
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
     out = tmp_path / "predictions.csv"
-    result = cli("predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out)
+    result, evaluated = cli_in_one_process(
+        ["predict", trained_run, "--input", tmp_path / "rows.csv", "--output", out],
+        ["evaluate", trained_run, "--data", tmp_path / "labelled.csv"],
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     predictions = pd.read_csv(out)
@@ -660,11 +668,7 @@ def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, t
         "they were scored as the out-of-vocabulary bucket",
     ]
 
-    # evaluate scores the same rows and says the same (it said nothing: a missing number
-    # silently took the training mean).
-    rows["label"] = ["small", "large", "small", "large", "small"]
-    rows.to_csv(tmp_path / "labelled.csv", index=False)
-    evaluated = cli("evaluate", trained_run, "--data", tmp_path / "labelled.csv")
+    # evaluate of the same rows says the same.
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["metrics"]["accuracy"] is not None
     said = [line for line in evaluated.stderr.splitlines() if line.startswith("toolkit: warning")]
@@ -678,7 +682,7 @@ def test_new_category_at_predict_time_goes_to_the_oov_bucket(cli, trained_run, t
     from toolkit.data.input_audit import InputWarning
 
     run = toolkit.load_run(trained_run)
-    for given in (rows.drop(columns="label"), tmp_path / "rows.csv"):
+    for given in (rows, tmp_path / "rows.csv"):
         with python_warnings.catch_warnings(record=True) as caught:
             python_warnings.simplefilter("always")
             run.predict(given)
