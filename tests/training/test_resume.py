@@ -23,10 +23,12 @@ from tests.helpers import (
 
 
 def _config(write_config, epochs: int = 30, **overrides):
+    """A run whose epochs (1125 training rows, 71 steps) are long enough for a kill or a
+    signal to land between two of them; 3000 rows made each test train twice as long."""
     config = tiny_config(
         model={"task": "regression", "hidden": [32, 16], "dropout": 0.1},
         runtime={"deterministic": True},
-        data={"source": "synthetic:regression", "synthetic": {"samples": 3000, "features": 6}},
+        data={"source": "synthetic:regression", "synthetic": {"samples": 1500, "features": 6}},
         **overrides,
     )
     config["training"] = {
@@ -366,7 +368,9 @@ def test_resume_is_exact_with_an_execution_size_that_does_not_divide_the_epoch(
         runtime={"deterministic": True},
         data={"source": "synthetic:regression", "synthetic": {"samples": 2000, "features": 4}},
     )
-    raw["training"].update(epochs=20, steps_per_execution=3)
+    # 8 epochs: the kill after 2 leaves 6 to resume (20 trained 12 more in each run, and
+    # the check is the same at any length: every epoch after the resume matches).
+    raw["training"].update(epochs=8, steps_per_execution=3)
     raw["callbacks"]["early_stopping"] = False
     config = write_config(raw)
     full, killed = start_train(config, tmp_path / "a"), start_train(config, tmp_path / "b")
