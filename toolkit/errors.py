@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -49,6 +51,26 @@ def checked_keywords(function: _Function) -> _Function:
         return function(*args, **kwargs)
 
     return checked  # type: ignore[return-value]
+
+
+# The toolkit package's folder: a frame whose file lies in it is the toolkit's own.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the first caller outside the
+    toolkit, so a notebook's warning points at the user's line: a fixed ``stacklevel=2`` in
+    ``Run.predict`` named ``toolkit/errors.py`` (``checked_keywords``' wrapper), and in
+    ``RunGroup.evaluate`` its own call of ``Run.evaluate``. Called by the function that
+    warns; counts it and every toolkit frame above it."""
+    frame = sys._getframe(1)  # the function that warns: stacklevel 1
+    level = 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        _PACKAGE
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def did_you_mean(given: str, choices: Iterable[str], *, prefix: str = "") -> str:

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -244,6 +245,25 @@ def test_predict_refuses_an_infinite_feature_as_evaluate_and_training_do(tiny_ru
     with pytest.warns(InputWarning, match=r"column 'x2': 2 of 4 rows are missing"):
         scored = tiny_run.predict(missing)
     np.testing.assert_allclose(scored["prediction"], imputed["prediction"])
+
+
+@pytest.mark.slow
+def test_input_warnings_name_the_callers_line(tiny_run, tmp_path):
+    """A notebook's warning of a missing value names the line that called ``predict``,
+    ``predict_file`` or ``evaluate``: it named toolkit/errors.py, the keyword checker's
+    wrapper, which ``stacklevel=2`` reached instead of the caller."""
+    frame = held_out_frame(tiny_run).head(4).reset_index(drop=True)
+    frame.loc[1, "x2"] = np.nan
+    rows = tmp_path / "rows.csv"
+    frame.to_csv(rows, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_run.predict(frame)
+        tiny_run.predict_file(rows, tmp_path / "predictions.csv")
+        tiny_run.evaluate(frame.assign(target=0.0))
+    found = [(w.filename, str(w.message)) for w in caught if w.category is InputWarning]
+    assert len(found) == 3, found
+    assert {filename for filename, _ in found} == {__file__}, found
 
 
 @pytest.mark.slow

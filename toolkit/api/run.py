@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from toolkit.errors import DataError, ToolkitError, checked_keywords
+from toolkit.errors import DataError, ToolkitError, checked_keywords, user_stacklevel
 from toolkit.runs import RunDirectory, open_run_directory, read_json
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ class Run:
             ]
             predictions = pd.concat(frames, ignore_index=True)
         for finding in audit.findings():
-            warnings.warn(finding, InputWarning, stacklevel=2)
+            warnings.warn(finding, InputWarning, stacklevel=user_stacklevel())
         return predictions
 
     @checked_keywords
@@ -313,7 +313,7 @@ class Run:
             calibration=self.calibration,
         )
         for finding in audit.findings():
-            warnings.warn(finding, InputWarning, stacklevel=2)
+            warnings.warn(finding, InputWarning, stacklevel=user_stacklevel())
         return rows
 
     @checked_keywords
@@ -380,13 +380,13 @@ class Run:
             calibration=self.calibration,
         )
         for finding in audit.findings() if audit is not None else []:
-            warnings.warn(finding, InputWarning, stacklevel=2)
+            warnings.warn(finding, InputWarning, stacklevel=user_stacklevel())
         # Training's warning of a rare class never predicted, said of the rows scored here.
         trained = (self.metrics.get("train") or {}).get("confusion_matrix")
         rows_word = f"{self.default_split} row" if data is None else f"row of {label}"
         line = unpredicted_class_warning(self.config, scores, trained, rows_word)
         if line is not None:
-            warnings.warn(line, ScoreWarning, stacklevel=2)
+            warnings.warn(line, ScoreWarning, stacklevel=user_stacklevel())
         return scores
 
     @checked_keywords
