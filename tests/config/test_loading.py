@@ -387,6 +387,25 @@ def test_python_api_overrides_rename_like_the_command_line():
     assert load_config(REPO / "configs" / "regression.yaml", overrides).name == "penguins-mlp"
 
 
+def test_a_python_config_takes_paths_and_tuples_as_the_yaml_it_stands_for(tmp_path):
+    """A notebook's ``data.source: Path(...)`` was refused ("Input should be a valid string,
+    got PosixPath(...)"), in a mapping config and an override alike, and so was a tuple of
+    widths; both are the text and the list YAML would give."""
+    import pathlib
+
+    from toolkit.api.configs import load_config as api_load_config
+
+    rows, held = tmp_path / "rows.csv", tmp_path / "held.csv"
+    raw = tiny_config(data={"source": rows, "target": "y"})
+    raw["model"]["hidden"] = (8, 4)
+    config = api_load_config(raw, {"data.validation": held, "model.hidden.1": 2})
+    plain = tiny_config(data={"source": str(rows), "target": "y", "validation": str(held)})
+    plain["model"]["hidden"] = [8, 2]
+    assert config == validate_config(plain)
+    assert isinstance(raw["data"]["source"], pathlib.Path)  # the caller's dict is untouched
+    assert api_load_config(tiny_config(), {"model.hidden": (16,)}).model.hidden[0].units == 16
+
+
 def test_a_path_that_starts_with_a_tilde_is_in_the_home_directory(tmp_path, monkeypatch):
     """``output_dir: ~/runs`` made a folder named ``~`` in the working directory for the run,
     while the history went to the real home, and training failed halfway; ``~/rows.csv`` as

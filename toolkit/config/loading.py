@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import types
 import typing
@@ -742,6 +743,21 @@ ConfigSource = str | Path | Mapping[str, Any] | ExperimentConfig
 Overrides = Mapping[str, Any] | Sequence[str] | None
 
 
+def _yaml_values(value: Any) -> Any:
+    """``value`` with the Python values a notebook passes for YAML's own made plain: a path
+    (``pathlib.Path``, any ``os.PathLike``) as its text and a tuple as a list, at any depth
+    of a mapping config or an override's value. ``data.source: Path("train.csv")`` was
+    refused ("Input should be a valid string") and ``hidden: (64, 32)`` too, while
+    ``Run.predict`` takes a path and YAML has no tuples."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {key: _yaml_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_yaml_values(item) for item in value]
+    return value
+
+
 def _override_mapping(
     data: dict[str, Any], overrides: Mapping[str, Any], origins: Origins
 ) -> dict[str, Any]:
@@ -756,7 +772,7 @@ def _override_mapping(
         if value is None and len(path) == 3 and path[:2] == _SEARCH_SPACE:
             _remove_search_entry(result, path[2], label=label)
         else:
-            set_path(result, path, copy.deepcopy(value), label=label)
+            set_path(result, path, copy.deepcopy(_yaml_values(value)), label=label)
         _replace_origins(origins, path, label)
     return result
 
@@ -783,7 +799,7 @@ def resolve_source(
                 "config: extends: needs a config file, whose directory its paths are relative "
                 "to; load the file instead"
             )
-        label, data = "config", copy.deepcopy(dict(source))
+        label, data = "config", copy.deepcopy(_yaml_values(source))
     else:
         raise ConfigError(
             f"config: expected a YAML path, a mapping or an ExperimentConfig, got "
