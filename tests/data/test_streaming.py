@@ -166,6 +166,30 @@ def test_a_split_key_whose_keys_differ_in_size_warns_with_the_realised_shares(tm
     assert prepare_data(_config(even, streaming=streaming, **settings)).warnings == []
 
 
+@pytest.mark.parametrize("streaming", [True, False])
+def test_a_split_key_of_few_keys_warns_when_a_share_is_far_from_its_fraction(tmp_path, streaming):
+    """Thirteen shops of equal size as the split key: hashing 13 keys put 7.7% of the rows in
+    a test split of 0.2, a gap within chance of so few keys (4 standard deviations are 44
+    points), so nothing was said; a share off by more than half its fraction now is, and
+    the line names too few keys, not their sizes, as the cause."""
+    frame = _table(2000)
+    frame["shop"] = [f"shop{i % 13}" for i in range(2000)]
+    where = str(tmp_path / "shops.parquet")
+    frame.to_parquet(where, index=False)
+    if streaming:
+        where = _write_shards(frame, tmp_path / "shops")
+    settings = _id_features(split_key="shop", validation=0.2, test=0.2)
+    data = prepare_data(_config(where, streaming=streaming, **settings))
+    shares = {name: data.rows[name] / 2000 for name in ("train", "validation", "test")}
+    assert abs(shares["test"] - 0.2) > 0.5 * 0.2  # counted apart from the warning
+    assert abs(shares["test"] - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 13)  # but within chance
+    (warning,) = data.warnings
+    assert warning.startswith("data.split_key 'shop' put these shares of the rows in the ")
+    for name, asked in [("train", 60), ("validation", 20), ("test", 20)]:
+        assert f"{name} {shares[name]:.1%} (asked {asked}%)" in warning
+    assert "its 13 keys are too few to share the rows out as asked; use a key" in warning
+
+
 def test_hash_splits_are_disjoint_stable_and_follow_the_fractions():
     keys = pd.Series(np.arange(20_000) * 13)
     first = hashing.assign(hashing.key_hashes(keys), validation=0.2, test=0.1)

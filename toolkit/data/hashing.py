@@ -113,6 +113,11 @@ SHARE_DEVIATIONS = 4.0
 # ... and off by more than this part of the fraction: a million keys of slightly unequal
 # size move the shares by a fraction of a percent, not worth a word.
 SHARE_SLACK = 0.1
+# A share off by more than this part of its fraction (a split of 0.2 holding under 10% or
+# over 30% of the rows) is reported whatever the cause: with a few keys (four values of a
+# category) hashing alone gives such shares by chance, and training on 9% of the rows, as
+# one run with four keys did, was said nowhere.
+SHARE_FAR = 0.5
 
 
 class KeySizes:
@@ -159,7 +164,8 @@ def split_share_warning(
     fraction). The tolerance: were every key the same size, a split's row share would be its
     share of the n keys, a binomial count over n, of standard deviation sqrt(p (1 - p) / n);
     ``SHARE_DEVIATIONS`` (4) of them are exceeded by chance about once in 16,000 splits, so
-    a larger gap comes from keys of unequal size (with at least ``SHARE_SLACK`` of p).
+    a larger gap comes from keys of unequal size (with at least ``SHARE_SLACK`` of p). A gap
+    over ``SHARE_FAR`` of p is reported too, as one of too few keys when chance explains it.
     ``sizes`` may be a function: the keys are counted only when a share strays by that much
     (counting five million keys in memory takes two seconds)."""
     asked = {name: fraction for name, fraction in fractions.items() if fraction is not None}
@@ -174,13 +180,14 @@ def split_share_warning(
         sizes = sizes()
     if not sizes.keys:
         return None
-    strayed = [
-        name
-        for name, p in asked.items()
-        if abs(realised[name] - p)
-        > max(SHARE_DEVIATIONS * math.sqrt(p * (1.0 - p) / sizes.keys), SHARE_SLACK * p)
-    ]
-    if not strayed:
+
+    def chance(p: float) -> float:
+        return SHARE_DEVIATIONS * math.sqrt(p * (1.0 - p) / sizes.keys)
+
+    gaps = {name: abs(realised[name] - p) for name, p in asked.items()}
+    uneven = [name for name, p in asked.items() if gaps[name] > max(chance(p), SHARE_SLACK * p)]
+    few = [name for name, p in asked.items() if gaps[name] > SHARE_FAR * p]
+    if not uneven and not few:
         return None
     shares = ", ".join(f"{name} {realised[name]:.1%} (asked {asked[name]:.0%})" for name in asked)
     keys = f"more than {sizes.cap:,}" if sizes.overflow else f"{sizes.keys:,}"
@@ -191,8 +198,14 @@ def split_share_warning(
             value = int(value)  # as in the file (a CSV column with a gap is read as floats)
         shown = repr(value) if isinstance(value, str) else str(value)
         largest = f"; the largest, {shown}, holds {count / sizes.rows:.1%} of the rows"
+    # Within chance of hashing so few keys, their sizes are not the cause to name.
+    cause = (
+        f"its {keys} keys differ in size{largest}"
+        if uneven
+        else f"its {keys} keys are too few to share the rows out as asked"
+    )
     return (
         f"data.split_key '{key}' put these shares of the rows in the splits: {shares}. All "
-        f"rows of a key go to one split, and its {keys} keys differ in size{largest}; use a "
-        "key with more, smaller groups for shares nearer the fractions"
+        f"rows of a key go to one split, and {cause}; use a key with more, smaller groups for "
+        "shares nearer the fractions"
     )
