@@ -497,6 +497,31 @@ CASES = [
         id="set-invalid-value",
     ),
     pytest.param(
+        # YAML reads {yes:5} as the key 'yes:5' with no value: "'yes:5': expected a positive
+        # number, got None" did not say that a space after the colon was missing.
+        Case(
+            (
+                "--set training.class_weight={yes:5}: 'yes:5' is read as a key with no value",
+                "space after the colon, {yes: 5}",
+            ),
+            args=("--set", "training.class_weight={yes:5}"),
+            command="validate",
+        ),
+        id="set-flow-mapping-colon-without-space",
+    ),
+    pytest.param(
+        Case(
+            (
+                "config.yaml:4: 'model.dropout:0.1' is read as a key with no value",
+                "{model.dropout: 0.1}",
+            ),
+            text="name: x\ndata: {source: synthetic:regression}\nmodel: {task: regression}\n"
+            "tuner: {search_space: {model.dropout:0.1}}\n",
+            command="validate",
+        ),
+        id="file-flow-mapping-colon-without-space",
+    ),
+    pytest.param(
         # A RecursionError traceback: --set values were read by yaml.safe_load unmeasured.
         Case(
             ("--set description=[[[", "value is not valid YAML"),

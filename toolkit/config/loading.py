@@ -45,7 +45,35 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     f"{self.name}:{key_node.start_mark.line + 1}: duplicate key '{key}'"
                 )
             seen.add(key)
+        if node.flow_style:
+            self._check_colon_spacing(node)
         return super().construct_mapping(node, deep=deep)
+
+    def _check_colon_spacing(self, node: yaml.MappingNode) -> None:
+        """Refuse ``{yes:5}``: YAML reads a colon without a space after it as part of a plain
+        key, so ``--set training.class_weight={yes:5}`` was the key 'yes:5' with no value,
+        refused as "'yes:5': expected a positive number, got None" without the cause."""
+        for key_node, value_node in node.value:
+            key = key_node.value
+            left, colon, right = key.partition(":") if isinstance(key, str) else ("", "", "")
+            if (
+                key_node.style is None  # a plain key: a quoted "a:b" is meant
+                and colon
+                and left.strip()
+                and right.strip()
+                and value_node.tag == "tag:yaml.org,2002:null"
+                and value_node.start_mark.index == value_node.end_mark.index  # no value given
+            ):
+                # --set values are one line: no line number to give.
+                where = (
+                    self.name
+                    if self.name.startswith("--set")
+                    else (f"{self.name}:{key_node.start_mark.line + 1}")
+                )
+                raise ConfigError(
+                    f"{where}: '{key}' is read as a key with no value: YAML needs a space "
+                    f"after the colon, {{{left}: {right}}}"
+                )
 
 
 def _record_lines(node: yaml.Node, path: KeyPath, where: str, origins: Origins) -> None:
