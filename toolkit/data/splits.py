@@ -251,6 +251,44 @@ def split_rows(
     return SplitRows(parts["train"], parts["validation"], parts.get("test"), warning=warning)
 
 
+# A held-out split whose rows repeat training rows in at least this share is named: below,
+# a stray duplicate or two (iris has one pair) moves its scores little.
+COPIES_SHARE = 0.05
+
+
+def held_out_copies_warning(
+    frame: pd.DataFrame, parts: SplitRows, columns: list[str]
+) -> str | None:
+    """A line naming each held-out split (drawn from ``frame``'s rows) whose rows repeat a
+    training row in every one of ``columns`` (the features and the target) in at least
+    ``COPIES_SHARE`` of them. A table whose rows were duplicated (concatenated twice, a
+    join that repeated them) puts copies of training rows in validation and test, whose
+    scores then measure recall of seen rows: 400 rows stored twice gave a test split that
+    was half copies, and nothing said so. Rows of held-out files are not compared."""
+    held = {
+        name: part
+        for name, part in (("validation", parts.validation), ("test", parts.test))
+        if isinstance(part, np.ndarray) and len(part)
+    }
+    if not held or not len(parts.train):
+        return None
+    # One 64-bit hash per row over the columns' values (NaN alike in every row).
+    hashes = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+    trained = hashes[parts.train]
+    found = []
+    for name, part in held.items():
+        copies = int(np.isin(hashes[part], trained).sum())
+        if copies and copies >= COPIES_SHARE * len(part):
+            found.append(f"{copies} of the {name} split's {len(part)} ({copies / len(part):.0%})")
+    if not found:
+        return None
+    return (
+        f"{' and '.join(found)} rows repeat a training row in every feature and the target: "
+        "their scores measure recall of rows seen in training, not new rows; if the table "
+        "holds copies of one record, drop them before training (pandas' drop_duplicates)"
+    )
+
+
 def split_frame(
     frame: pd.DataFrame,
     config: DataConfig,

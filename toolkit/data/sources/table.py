@@ -492,7 +492,7 @@ class TableSource(Source):
             numeric_identifier_warnings,
             training_numbers,
         )
-        from toolkit.data.splits import split_calibration, split_rows
+        from toolkit.data.splits import held_out_copies_warning, split_calibration, split_rows
 
         parts = split_rows(
             frame, self.config, task=self.task, seed=self.seed, shipped_test=self.shipped_test()
@@ -560,6 +560,10 @@ class TableSource(Source):
         constant = constant_feature_warning(
             spec, {} if matrix is None else constant_numeric(matrix, spec)
         )
+        copies = None
+        if spec.image is None and spec.signal is None:
+            columns = [f.name for f in (*spec.numeric, *spec.categorical)] + [spec.target.name]
+            copies = held_out_copies_warning(frame, parts, columns)
         return PreparedData(
             spec=spec,
             train=train,
@@ -570,5 +574,6 @@ class TableSource(Source):
             calibration=encode(parts.calibration, "calibration data"),
             warnings=([parts.warning] if parts.warning else [])
             + numeric_identifier_warnings(frame, spec)
-            + ([constant] if constant else []),
+            + ([constant] if constant else [])
+            + ([copies] if copies else []),
         )
