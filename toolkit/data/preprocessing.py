@@ -541,6 +541,23 @@ def constant_numeric(matrix: np.ndarray, spec: FeatureSpec) -> dict[str, float]:
     return constant
 
 
+def two_valued_target_warning(target: pd.Series) -> str | None:
+    """A line when a regression target (``target``: its training rows) holds two values only,
+    as class labels coded 0 and 1 do: ``configs/regression.yaml`` with ``--set
+    data.source=... --set data.target=...`` on a 0/1 diagnosis trained a Gaussian regressor
+    whose summary line (rmse, r2) gave no hint that the task was wrong. A target of more
+    values (counts, ratings) is a regression's own and is not named."""
+    values = pd.unique(target.dropna())
+    if len(values) != 2:
+        return None
+    low, high = sorted(values.tolist())
+    return (
+        f"regression target '{target.name}' holds two values only ({low:g} and {high:g}) in "
+        "the training rows: fitted as numbers, the predictions fall between them; if they "
+        "are class labels set model.task: binary"
+    )
+
+
 def constant_feature_warning(spec: FeatureSpec, numeric: dict[str, float]) -> str | None:
     """One line naming the feature columns that hold one value in every training row, or
     None: ``numeric`` those of the numeric ones (``constant_numeric``, or a streamed pass's

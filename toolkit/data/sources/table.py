@@ -491,6 +491,7 @@ class TableSource(Source):
             fit_spec,
             numeric_identifier_warnings,
             training_numbers,
+            two_valued_target_warning,
         )
         from toolkit.data.splits import held_out_copies_warning, split_calibration, split_rows
 
@@ -564,6 +565,9 @@ class TableSource(Source):
         if spec.image is None and spec.signal is None:
             columns = [f.name for f in (*spec.numeric, *spec.categorical)] + [spec.target.name]
             copies = held_out_copies_warning(frame, parts, columns)
+        two_valued = None
+        if spec.target.task == "regression" and spec.image is None and spec.signal is None:
+            two_valued = two_valued_target_warning(frame[spec.target.name].iloc[parts.train])
         return PreparedData(
             spec=spec,
             train=train,
@@ -575,5 +579,6 @@ class TableSource(Source):
             warnings=([parts.warning] if parts.warning else [])
             + numeric_identifier_warnings(frame, spec)
             + ([constant] if constant else [])
-            + ([copies] if copies else []),
+            + ([copies] if copies else [])
+            + ([two_valued] if two_valued else []),
         )

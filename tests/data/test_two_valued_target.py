@@ -1,0 +1,46 @@
+"""A regression target of two values (class labels coded 0 and 1, trained with
+configs/regression.yaml and another data.source) is named in run.json's warnings: the
+summary line's rmse and r2 gave no hint that model.task was wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_breast_cancer
+
+from tests.helpers import tiny_config
+from toolkit.config.loading import validate_config
+from toolkit.data.prepared import prepare_data
+
+
+def _warnings(path, task: str = "regression") -> list[str]:
+    raw = tiny_config(task)
+    raw["data"] = {"source": str(path), "target": "target", "validation": 0.2}
+    return prepare_data(validate_config(raw)).warnings
+
+
+def test_a_regression_target_of_two_values_is_named(tmp_path):
+    path = tmp_path / "diagnosis.csv"
+    frame = load_breast_cancer(as_frame=True).frame  # target: 0 malignant, 1 benign
+    frame.to_csv(path, index=False)
+    assert sorted(frame["target"].unique()) == [0, 1]
+    two = [w for w in _warnings(path) if "holds two values only" in w]
+    assert two == [
+        "regression target 'target' holds two values only (0 and 1) in the training rows: "
+        "fitted as numbers, the predictions fall between them; if they are class labels set "
+        "model.task: binary"
+    ]
+    # The same labels as a binary classifier's: nothing to say.
+    assert not [w for w in _warnings(path, "binary") if "two values" in w]
+
+
+def test_three_values_or_a_continuous_target_are_a_regressions_own(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    for name, target in [
+        ("ratings", rng.integers(1, 4, 200)),  # 1, 2, 3
+        ("amounts", 2.0 * x + rng.normal(size=200)),
+    ]:
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame({"x": x, "target": target}).to_csv(path, index=False)
+        assert not [w for w in _warnings(path) if "two values" in w], name
