@@ -274,10 +274,12 @@ def held_out_copies_warning(
         return None
     # One 64-bit hash per row over the columns' values (NaN alike in every row).
     hashes = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
-    trained = hashes[parts.train]
+    # pandas' hash-table isin: numpy's sorts both sides, 0.67 s against 0.02 s on 200,000
+    # hashes against 800,000.
+    trained = pd.Index(hashes[parts.train])
     found = []
     for name, part in held.items():
-        copies = int(np.isin(hashes[part], trained).sum())
+        copies = int(pd.Index(hashes[part]).isin(trained).sum())
         if copies and copies >= COPIES_SHARE * len(part):
             found.append(f"{copies} of the {name} split's {len(part)} ({copies / len(part):.0%})")
     if not found:
