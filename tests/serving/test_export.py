@@ -114,9 +114,10 @@ def _classifier_table(path: Path) -> None:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Each kind trained once, exported in each format; the fresh process's outputs on the
-    run's validation rows, and ``predict``'s on the same rows."""
+    run's validation rows, and ``predict``'s on the same rows; each export's path by
+    ``kind/format`` (read, never written, by the tests)."""
     base = tmp_path_factory.mktemp("export")
-    runs, jobs, expected, frames = {}, [], {}, {}
+    runs, jobs, expected, frames, paths = {}, [], {}, {}, {}
     _classifier_table(base / "classifier.csv")
     for kind, config in CONFIGS.items():
         if kind in ("classifier", "mc_dropout_classifier"):
@@ -157,7 +158,8 @@ def exported(tmp_path_factory):
             jobs.append(
                 {"key": f"{kind}/{fmt}", "format": fmt, "path": str(path), "rows": str(rows)}
             )
-    return runs, expected, _fresh_outputs(base, jobs), frames
+            paths[f"{kind}/{fmt}"] = path
+    return runs, expected, _fresh_outputs(base, jobs), frames, paths
 
 
 @pytest.fixture(scope="module")
@@ -170,38 +172,87 @@ def small_run(tmp_path_factory):
     return run
 
 
-def test_predict_given_an_export_names_the_run_it_came_from(small_run, tmp_path):
+# The --format and --output of the refused exports of test_an_output_suffix_that_is_not_...
+WRONG_SUFFIXES = [
+    ("saved_model", "model.txt"),
+    ("onnx", "model.tflite"),
+    ("litert", "model.onnx"),
+    ("onnx", "model"),
+]
+
+
+@pytest.fixture(scope="module")
+def small_run_commands(small_run, tmp_path_factory) -> dict[str, tuple[list, Path, dict]]:
+    """The commands the tests below give ``small_run`` (and one a directory that is no run),
+    each case in a folder of its own, all run as ``toolkit.cli.main`` in one fresh process:
+    one TensorFlow start-up, where three processes started it (5 s of CPU each) and five
+    more started the command line alone (1 s each). By case: its commands' results in order, its folder, and
+    what the fixture made for it. The LiteRT export runs first: LiteRT's interpreter prints
+    its XNNPACK line once per process, so only the first export could show it. The run's
+    files are snapshot before all of them, as ``files``."""
+    run = small_run
+    cases: dict[str, tuple[list, Path, dict]] = {}
+    folder = tmp_path_factory.mktemp("litert")
+    export = ["export", run.path, "--format", "litert", "--output", folder / "model.tflite"]
+    cases["litert"] = ([(export, None)], folder, {})
+    for fmt, output in WRONG_SUFFIXES:
+        folder = tmp_path_factory.mktemp("suffix")  # its current directory: empty
+        export = ["export", run.path, "--format", fmt, "--output", output]
+        cases[f"suffix {fmt} {output}"] = ([(export, folder)], folder, {})
+    folder = tmp_path_factory.mktemp("unknown-format")  # a directory, but no run
+    cases["unknown format"] = ([(["export", folder, "--format", "onx"], None)], folder, {})
+    cases["given an export"] = _given_an_export(run, tmp_path_factory.mktemp("given-export"))
+    cases["replace"] = _replacing(run, tmp_path_factory.mktemp("replace"))
+    files = snapshot(run.path)
+    answers = iter(cli_in_one_process(*(call for calls, _, _ in cases.values() for call in calls)))
+    done = {
+        name: ([next(answers) for _ in calls], folder, made)
+        for name, (calls, folder, made) in cases.items()
+    }
+    return {**done, "files": files}
+
+
+def _given_an_export(run: toolkit.Run, folder: Path) -> tuple[list, Path, dict]:
+    """test_predict_given_an_export_names_the_run_it_came_from's commands: predict given
+    the run's SavedModel export and the folder of its exports (refused), evaluate and export
+    given the export (refused), and predict given the run, on the run's held-out rows."""
+    (folder / "export").mkdir()
+    exported = toolkit.export(run.path, folder / "export" / "saved_model")
+    rows = folder / "rows.csv"
+    held_out_frame(run).to_csv(rows, index=False)
+    output, refused_output = folder / "predictions.csv", folder / "refused.csv"
+    refused = [(exported, "is the saved_model export"), (exported.parent, "holds the exports")]
+    calls = [
+        *(["predict", given, "--input", rows, "--output", refused_output] for given, _ in refused),
+        ["evaluate", exported],
+        ["export", exported],
+        ["predict", run.path, "--input", rows, "--output", output],
+    ]
+    made = {"refused": refused, "output": output, "refused output": refused_output}
+    return [(call, None) for call in calls], folder, made
+
+
+def test_predict_given_an_export_names_the_run_it_came_from(small_run, small_run_commands):
     """``toolkit predict RUN/export/saved_model`` said only 'is not a run directory (no
     config.yaml and run.json)'; the export's description names its run, and the run is
     what predict, evaluate and export take."""
     from tests.reliability._support import assert_one_line_error
 
-    (tmp_path / "export").mkdir()
-    exported = toolkit.export(small_run.path, tmp_path / "export" / "saved_model")
-    rows = tmp_path / "rows.csv"
-    held_out_frame(small_run).to_csv(rows, index=False)
-    output, refused_output = tmp_path / "predictions.csv", tmp_path / "refused.csv"
+    # The five commands ran in the fixture's one process; see _given_an_export.
+    (*predicts, evaluated, reexported, predicted), _, made = small_run_commands["given an export"]
     hint = (
         f"of the run {small_run.path}: pass that run, whose model.keras predict, evaluate and "
         "export read (serve an export itself, see the README's Export)"
     )
-    refused = [(exported, "is the saved_model export"), (exported.parent, "holds the exports")]
-    # The five commands in one fresh process: one TensorFlow start-up, for the last.
-    *predicts, evaluated, reexported, predicted = cli_in_one_process(
-        *(["predict", given, "--input", rows, "--output", refused_output] for given, _ in refused),
-        ["evaluate", exported],
-        ["export", exported],
-        ["predict", small_run.path, "--input", rows, "--output", output],
-    )
-    for (given, what), result in zip(refused, predicts, strict=True):
+    for (given, what), result in zip(made["refused"], predicts, strict=True):
         line = assert_one_line_error(result)
         assert line == f"toolkit: error: {given} is not a run directory; it {what} {hint}"
     assert assert_one_line_error(evaluated).endswith(hint)
     assert assert_one_line_error(reexported).endswith(hint)  # the hint names export too
-    assert not refused_output.exists()
+    assert not made["refused output"].exists()
     # The run it names predicts those rows.
     assert predicted.returncode == 0, predicted.stderr
-    assert len(pd.read_csv(output)) == len(held_out_frame(small_run))
+    assert len(pd.read_csv(made["output"])) == len(held_out_frame(small_run))
 
 
 def _outputs(outputs, kind, fmt):
@@ -213,7 +264,7 @@ def _outputs(outputs, kind, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", ["regressor", "gaussian"])
 def test_a_regressor_export_equals_predict(exported, kind, fmt):
-    _, expected, outputs, _ = exported
+    _, expected, outputs, _, _ = exported
     got = _outputs(outputs, kind, fmt)
     columns = ["prediction"] + (
         ["std", "aleatoric_std", "lower", "upper"] if kind == "gaussian" else []
@@ -230,7 +281,7 @@ def test_a_gaussian_mixtures_export_equals_predict(exported, fmt):
     flooded stderr with the converter's messages) for every Gaussian ensemble, MC-dropout or
     Bayesian regressor with a Gaussian head, the shipped mc_dropout.yaml among them. Every
     format now builds erf from a polynomial (Abramowitz and Stegun 7.1.26, within 1.5e-7)."""
-    _, expected, outputs, _ = exported
+    _, expected, outputs, _, _ = exported
     got = _outputs(outputs, "gaussian_ensemble", fmt)
     columns = ["prediction", "std", "epistemic_std", "aleatoric_std", "lower", "upper"]
     assert sorted(got) == sorted(columns)
@@ -244,7 +295,7 @@ def test_a_gaussian_mixtures_export_equals_predict(exported, fmt):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_classifier_with_a_categorical_column_exports_probabilities_and_labels(exported, fmt):
-    runs, expected, outputs, frames = exported
+    runs, expected, outputs, frames, _ = exported
     got = _outputs(outputs, "classifier", fmt)
     assert sorted(got) == ["prediction", "probabilities"]
     classes = runs["classifier"].spec.target.classes
@@ -262,7 +313,7 @@ def test_a_classifier_with_a_categorical_column_exports_probabilities_and_labels
 def test_the_mc_dropout_endpoint_agrees_with_predict_statistically(exported, fmt):
     """N passes inside the graph: the mean within 3 standard errors of predict's mean over
     its own 50 passes, and the same spread."""
-    runs, expected, outputs, _ = exported
+    runs, expected, outputs, _, _ = exported
     got = _outputs(outputs, "mc_dropout", fmt)
     assert sorted(got) == ["epistemic_std", "lower", "prediction", "std", "upper"]
     mine = expected["mc_dropout"]
@@ -283,7 +334,7 @@ def test_the_mc_dropout_endpoint_agrees_with_predict_statistically(exported, fmt
 def test_an_mc_dropout_classifier_with_categorical_columns_agrees_with_predict(exported, fmt):
     """Its string columns go through the passes too: repeated by a gather, LiteRT's
     converter refused the export (no built-in gather of strings)."""
-    runs, expected, outputs, frames = exported
+    runs, expected, outputs, frames, _ = exported
     got = _outputs(outputs, "mc_dropout_classifier", fmt)
     assert sorted(got) == ["entropy", "mutual_information", "prediction", "probabilities"]
     classes = runs["mc_dropout_classifier"].spec.target.classes
@@ -352,19 +403,18 @@ def _served_twice(fmt: str, path: Path, rows: dict[str, np.ndarray]) -> list[dic
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_the_mc_dropout_endpoint_holds_the_model_once_and_draws_anew_per_request(
-    exported, tmp_path, fmt
-):
+def test_the_mc_dropout_endpoint_holds_the_model_once_and_draws_anew_per_request(exported, fmt):
     """The passes are one call of the model over the rows repeated --mc-samples times: each
     dropout layer draws once per request (each row its own mask), where the graph held the
     model once per pass (mc_dropout.yaml's 50 took tf2onnx ~29 s of CPU, LiteRT's converter
     ~13 s). Two requests with the same rows still get different draws."""
     from toolkit.models.layers.mc_dropout import MCDropout
 
-    runs, _, _, frames = exported
+    runs, _, _, frames, paths = exported
     run = runs["mc_dropout"]
-    path = tmp_path / f"m{FORMAT_SUFFIXES[fmt]}"
-    run.export(path, format=fmt, mc_samples=MC_SAMPLES)
+    # The fixture's export with MC_SAMPLES passes (the SavedModel's by --mc-samples): a
+    # second export of the same run here was three conversions more.
+    path = paths[f"mc_dropout/{fmt}"]
     layers = sum(isinstance(layer, MCDropout) for layer in run.model._flatten_layers())
     assert layers == 1
     assert _random_ops(fmt, path) == layers
@@ -383,7 +433,7 @@ def test_the_mc_dropout_endpoint_holds_the_model_once_and_draws_anew_per_request
 
 @pytest.mark.slow
 def test_the_export_describes_itself(exported):
-    runs, _, _, _ = exported
+    runs, _, _, _, _ = exported
     path = runs["classifier"].export()  # the default place: RUN/export/saved_model
     assert path == runs["classifier"].path / "export" / "saved_model"
     described = json.loads((path.parent / "saved_model.json").read_text())
@@ -424,7 +474,7 @@ class Lowercase(keras.layers.Layer):
 def test_a_layer_a_format_cannot_express_is_one_line_naming_it(exported, tmp_path, fmt, capfd):
     import shutil
 
-    runs, _, _, _ = exported
+    runs, _, _, _, _ = exported
     run_dir = tmp_path / "run"
     shutil.copytree(runs["classifier"].path, run_dir, ignore=shutil.ignore_patterns("export"))
     model = runs["classifier"].model
@@ -449,28 +499,20 @@ def test_a_layer_a_format_cannot_express_is_one_line_naming_it(exported, tmp_pat
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export-")]
 
 
-def test_an_unknown_format_is_one_line(tmp_path):
-    result = run_cli("export", tmp_path, "--format", "onx")
+def test_an_unknown_format_is_one_line(small_run_commands):
+    (result,), _, _ = small_run_commands["unknown format"]
     # the run directory check comes first: a missing directory is named before the format
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
 
 
-@pytest.mark.parametrize(
-    ("fmt", "output"),
-    [
-        ("saved_model", "model.txt"),
-        ("onnx", "model.tflite"),
-        ("litert", "model.onnx"),
-        ("onnx", "model"),
-    ],
-)
-def test_an_output_suffix_that_is_not_the_formats_is_one_line(small_run, tmp_path, fmt, output):
+@pytest.mark.parametrize(("fmt", "output"), WRONG_SUFFIXES)
+def test_an_output_suffix_that_is_not_the_formats_is_one_line(
+    small_run, small_run_commands, fmt, output
+):
     """``--output model.txt`` wrote a SavedModel directory named model.txt; a name without
     a suffix said "(got 'none')"."""
-    run = small_run
-    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    files = snapshot(run.path)
-    result = run_cli("export", run.path, "--format", fmt, "--output", output, cwd=tmp_path)
+    # Run from an empty folder of its own, in the fixture's one process.
+    (result,), folder, _ = small_run_commands[f"suffix {fmt} {output}"]
     assert result.returncode == 2, result.stderr
     suffix = Path(output).suffix
     got = f"got {suffix!r}" if suffix else "it has none"
@@ -479,8 +521,8 @@ def test_an_output_suffix_that_is_not_the_formats_is_one_line(small_run, tmp_pat
         "allowed: no suffix (a directory) for "
         "saved_model, .onnx for onnx, .tflite for litert\n"
     )
-    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
-    assert snapshot(run.path) == files
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == []
+    assert snapshot(small_run.path) == small_run_commands["files"]
 
 
 def test_a_missing_extra_names_it(tmp_path):
@@ -504,12 +546,12 @@ def test_a_missing_extra_names_it(tmp_path):
     assert pd is not None
 
 
-def test_a_litert_export_leaves_stderr_to_its_one_line(small_run, tmp_path):
+def test_a_litert_export_leaves_stderr_to_its_one_line(small_run_commands):
     """The check in LiteRT's interpreter printed "INFO: Created TensorFlow Lite XNNPACK
-    delegate for CPU." after the export's line."""
-    run = small_run
-    output = tmp_path / "model.tflite"
-    result = run_cli("export", run.path, "--format", "litert", "--output", output)
+    delegate for CPU." after the export's line. (The fixture's first command: the line is
+    printed once per process.)"""
+    (result,), folder, _ = small_run_commands["litert"]
+    output = folder / "model.tflite"
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"exported litert to {output}\n"
     assert output.stat().st_size > 0
@@ -544,36 +586,47 @@ def test_a_mixed_precision_run_exports_to_litert_in_float32(tmp_path):
         )
 
 
-def test_an_export_replaces_only_an_earlier_export(small_run, tmp_path):
-    """``--output project`` for a SavedModel deleted the existing directory ``project`` and
-    everything in it, to put the export there."""
-    run = small_run
-    project = tmp_path / "project"
+def _replacing(run: toolkit.Run, folder: Path) -> tuple[list, Path, dict]:
+    """test_an_export_replaces_only_an_earlier_export's commands: exports of ``run`` into a
+    directory of the user's (``project``), over an earlier export of each format, into a
+    directory where a file export would go, and over notes saved under each file format's
+    suffix."""
+    project = folder / "project"
     project.mkdir()
     (project / "notes.txt").write_text("mine")
     # An earlier export of each format, to be replaced, as re-exporting a retrained run
     # expects. (The earlier exports are made in this process: the command's replacing them is
     # what is checked.)
-    served = {"saved_model": tmp_path / "served"}
+    served = {"saved_model": folder / "served"}
     run.export(served["saved_model"])
     for fmt, name in (("onnx", "notes.onnx"), ("litert", "notes.tflite")):
         # Notes saved under the format's suffix (notes saved as model.onnx were overwritten).
-        (tmp_path / name).write_text("important notes")
-        served[fmt] = run.export(tmp_path / f"served.{name}", format=fmt)
+        (folder / name).write_text("important notes")
+        served[fmt] = run.export(folder / f"served.{name}", format=fmt)
     # A directory where a file export would go.
-    (tmp_path / "model.onnx").mkdir()
+    (folder / "model.onnx").mkdir()
     before = {fmt: path.stat().st_mtime_ns for fmt, path in served.items()}
-    # All the commands in one fresh process: one TensorFlow start-up.
-    into_project, into_served, into_directory, *into = cli_in_one_process(
+    calls = [
         ["export", run.path, "--output", project],
         ["export", run.path, "--output", served["saved_model"]],
-        ["export", run.path, "--format", "onnx", "--output", tmp_path / "model.onnx"],
+        ["export", run.path, "--format", "onnx", "--output", folder / "model.onnx"],
         *(
             ["export", run.path, "--format", fmt, "--output", path]
             for fmt in ("onnx", "litert")
-            for path in (tmp_path / f"notes{FORMAT_SUFFIXES[fmt]}", served[fmt])
+            for path in (folder / f"notes{FORMAT_SUFFIXES[fmt]}", served[fmt])
         ),
-    )
+    ]
+    made = {"project": project, "served": served, "before": before}
+    return [(call, None) for call in calls], folder, made
+
+
+def test_an_export_replaces_only_an_earlier_export(small_run_commands):
+    """``--output project`` for a SavedModel deleted the existing directory ``project`` and
+    everything in it, to put the export there."""
+    # The commands ran in the fixture's one process; see _replacing.
+    answers, tmp_path, made = small_run_commands["replace"]
+    into_project, into_served, into_directory, *into = answers
+    project, served, before = made["project"], made["served"], made["before"]
     assert into_project.returncode == 2, into_project.stderr
     assert into_project.stderr == (
         f"toolkit: error: --output {project} exists and is not a SavedModel directory; an "
