@@ -204,10 +204,9 @@ def test_report_of_a_sweep(tmp_path):
 
 
 @pytest.mark.slow
-def test_report_and_compare_refuse_what_is_not_a_run(tmp_path):
-    (tmp_path / "empty").mkdir()
-    for args in (("report", tmp_path / "empty"), ("compare", tmp_path / "empty", tmp_path)):
-        result = run_cli(*args)
+def test_report_and_compare_refuse_what_is_not_a_run(fake_run_answers):
+    results, tmp_path, _ = fake_run_answers["not a run"]
+    for result in results:  # report EMPTY, compare EMPTY FOLDER
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert list((tmp_path / "empty").iterdir()) == []
@@ -248,30 +247,21 @@ def test_report_refuses_a_run_in_use_and_calls_a_killed_one_killed(tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # untouched
 
 
-def test_compare_refuses_a_run_twice_and_an_output_that_is_a_file(tmp_path):
+def test_compare_refuses_a_run_twice_and_an_output_that_is_a_file(fake_run_answers):
     """The same run twice was compared with itself; a file as --output was "File exists"."""
-    runs = []
-    for name in ("a", "b"):  # what compare checks before reading anything: a run's two files
-        run = tmp_path / "runs" / name
-        run.mkdir(parents=True)
-        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-        (run / "run.json").write_text(json.dumps({"status": "completed"}))
-        runs.append(run)
-    (tmp_path / "out.csv").write_text("kept\n")
-    before = snapshot(tmp_path)
-    twice = run_cli("compare", runs[0], runs[1], f"{runs[0]}/")
+    (twice, into_file), tmp_path, made = fake_run_answers["twice"]  # see _twice
+    runs = made["runs"]
     assert twice.returncode == 2
     assert twice.stderr == (
         f"toolkit: error: compare got the same run directory twice ({runs[0]} and {runs[0]}/); "
         "pass each run once\n"
     )
-    into_file = run_cli("compare", *runs, "--output", tmp_path / "out.csv")
     assert into_file.returncode == 2
     assert into_file.stderr == (
         f"toolkit: error: --output {tmp_path / 'out.csv'} is a file; it names a directory for "
         "compare.md, compare.csv and compare.png\n"
     )
-    assert snapshot(tmp_path) == before
+    assert snapshot(tmp_path) == made["before"]
 
 
 def _fake_run(path: Path, **record) -> Path:
@@ -280,6 +270,126 @@ def _fake_run(path: Path, **record) -> Path:
     (path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
     (path / "run.json").write_text(json.dumps({"status": "completed", **record}))
     return path
+
+
+def _not_a_run(folder: Path) -> tuple[list, dict]:
+    (folder / "empty").mkdir()
+    return [["report", folder / "empty"], ["compare", folder / "empty", folder]], {}
+
+
+def _twice(folder: Path) -> tuple[list, dict]:
+    """The same run given twice; a file given as --output (``out.csv``)."""
+    runs = []
+    for name in ("a", "b"):  # what compare checks before reading anything: a run's two files
+        run = folder / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+        (run / "run.json").write_text(json.dumps({"status": "completed"}))
+        runs.append(run)
+    (folder / "out.csv").write_text("kept\n")
+    calls = [
+        ["compare", runs[0], runs[1], f"{runs[0]}/"],
+        ["compare", *runs, "--output", folder / "out.csv"],
+    ]
+    return calls, {"runs": runs, "before": snapshot(folder)}
+
+
+def _nested(folder: Path, refused: bool) -> tuple[list, dict]:
+    """Two seed runs of a group, and a sweep beside it: with ``refused``, compare of the
+    runs into a run, a folder in a run, group or sweep; else compare with no --output."""
+    group = _fake_run(folder / "exp" / "repeat-1", kind="repeat")
+    runs = [_fake_run(group / "seeds" / "exp" / f"seed-{seed}-x") for seed in (7, 8)]
+    sweep = folder / "exp" / "sweep-1"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text("{}")
+    if not refused:
+        return [["compare", *runs]], {"group": group}
+    outputs = [
+        (runs[1], "is", "run", runs[1]),
+        (runs[1] / "new", "is inside", "run", runs[1]),
+        (group / "seeds", "is inside", "--repeat group", group),
+        (sweep / "trials", "is inside", "sweep", sweep),
+    ]
+    calls = [["compare", *runs, "--output", output] for output, *_ in outputs]
+    return calls, {"refused": outputs, "before": snapshot(folder)}
+
+
+def _other_tasks(folder: Path) -> tuple[list, dict]:
+    """A binary and a multiclass run compared into ``out``; the binary run and a binary
+    copy of the multiclass one into ``same``."""
+    import shutil
+
+    runs = []
+    for name, task, accuracy in (("a", "binary", 0.97), ("b", "multiclass", 0.94)):
+        run = folder / "runs" / name
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config(task)))
+        (run / "run.json").write_text(json.dumps({"status": "completed"}))
+        metrics = {"evaluated_on": "test", "test": {"accuracy": accuracy, "log_loss": 0.1}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        (run / "history.csv").write_text("epoch,val_loss\n1,0.5\n2,0.4\n")
+        runs.append(run)
+    # Runs of one task: a copy of the multiclass run made binary.
+    same = folder / "runs" / "b-binary"
+    shutil.copytree(runs[1], same)
+    (same / "config.yaml").write_text(yaml.safe_dump(tiny_config("binary")))
+    calls = [
+        ["compare", *runs, "--output", folder / "out"],
+        ["compare", runs[0], same, "--output", folder / "same"],
+    ]
+    return calls, {}
+
+
+def _positive_classes(folder: Path) -> tuple[list, dict]:
+    """Two binary runs, one scoring 'legit' (no data.positive_class), one 'fraud'."""
+    runs = []
+    for name, positive, recall in (("a", None, 0.86), ("b", "fraud", 0.27)):
+        run = folder / "runs" / name
+        run.mkdir(parents=True)
+        config = tiny_config("binary")
+        if positive:
+            config["data"]["positive_class"] = positive
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+        (run / "run.json").write_text(json.dumps({"status": "completed"}))
+        classes = ["legit", "fraud"] if positive else ["fraud", "legit"]
+        target = {"name": "label", "task": "binary", "classes": classes, "label_type": "str"}
+        (run / "preprocessing.json").write_text(json.dumps({"target": target}))
+        metrics = {"evaluated_on": "test", "test": {"accuracy": 0.8, "recall": recall}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        (run / "history.csv").write_text("epoch,val_loss\n1,0.5\n2,0.4\n")
+        runs.append(run)
+    return [["compare", *runs, "--output", folder / "out"]], {}
+
+
+# The cases of fake_run_answers: each builds its runs in a folder of its own and returns its
+# commands and what the test needs of what it built.
+FAKE_RUN_CASES = {
+    "not a run": _not_a_run,
+    "twice": _twice,
+    "nested refused": lambda folder: _nested(folder, refused=True),
+    "nested compared": lambda folder: _nested(folder, refused=False),
+    "missing directory": lambda folder: ([["report", folder / "missing"]], {}),
+    "other tasks": _other_tasks,
+    "positive classes": _positive_classes,
+}
+
+
+@pytest.fixture(scope="module")
+def fake_run_answers(tmp_path_factory) -> dict[str, tuple[list, Path, dict]]:
+    """The ``report`` and ``compare`` commands of the tests below on the files compare reads
+    of a run (no training), all run in one fresh process: they were seven processes, three
+    of which imported the report's plotting (2 s of CPU each). By case: its commands'
+    results, its folder, and what its builder returned for the test."""
+    cases = {}
+    for name, build in FAKE_RUN_CASES.items():
+        folder = tmp_path_factory.mktemp(name.replace(" ", "-"))
+        calls, made = build(folder)
+        cases[name] = (calls, folder, made)
+    answers = iter(cli_in_one_process(*(call for calls, _, _ in cases.values() for call in calls)))
+    return {
+        name: ([next(answers) for _ in calls], folder, made)
+        for name, (calls, folder, made) in cases.items()
+    }
 
 
 def test_a_refused_report_or_compare_imports_nothing_of_the_report(tmp_path):
@@ -333,31 +443,21 @@ def test_compare_starts_without_scikit_learn(tmp_path):
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_compare_keeps_its_files_out_of_run_group_and_sweep_directories(tmp_path):
+def test_compare_keeps_its_files_out_of_run_group_and_sweep_directories(fake_run_answers):
     """--output naming a run (or a folder in a run, group or sweep) wrote compare.md, .csv
     and .png among the run's own files; by default, two seed runs of a group were compared
     into a compare/ folder inside the group."""
-    group = _fake_run(tmp_path / "exp" / "repeat-1", kind="repeat")
-    runs = [_fake_run(group / "seeds" / "exp" / f"seed-{seed}-x") for seed in (7, 8)]
-    sweep = tmp_path / "exp" / "sweep-1"
-    sweep.mkdir()
-    (sweep / "sweep.json").write_text("{}")
-    before = snapshot(tmp_path)
-    for output, where, kind, holder in (
-        (runs[1], "is", "run", runs[1]),
-        (runs[1] / "new", "is inside", "run", runs[1]),
-        (group / "seeds", "is inside", "--repeat group", group),
-        (sweep / "trials", "is inside", "sweep", sweep),
-    ):
-        result = run_cli("compare", *runs, "--output", output)
+    # The refusals and the comparison ran on two copies of the same folders; see _nested.
+    refusals, tmp_path, made = fake_run_answers["nested refused"]
+    for result, (output, where, kind, holder) in zip(refusals, made["refused"], strict=True):
         assert result.returncode == 2, result.stderr
         assert result.stderr == (
             f"toolkit: error: --output {output} {where} the {kind} directory {holder}: "
             "compare.md, compare.csv and compare.png would mix with its own files; name a "
             "directory outside it\n"
         )
-    assert snapshot(tmp_path) == before
-    result = run_cli("compare", *runs)
+    assert snapshot(tmp_path) == made["before"]
+    (result,), tmp_path, made = fake_run_answers["nested compared"]
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "exp" / "compare")
     assert sorted(p.name for p in (tmp_path / "exp" / "compare").iterdir()) == [
@@ -365,7 +465,7 @@ def test_compare_keeps_its_files_out_of_run_group_and_sweep_directories(tmp_path
         "compare.md",
         "compare.png",
     ]
-    assert not list(group.rglob("compare*"))
+    assert not list(made["group"].rglob("compare*"))
 
 
 @pytest.mark.slow
@@ -403,9 +503,9 @@ def test_compare_says_the_status_of_runs_that_did_not_complete(tmp_path):
     assert "| status | completed | failed | killed | running |" in markdown
 
 
-def test_report_of_a_missing_directory_says_not_found(tmp_path):
+def test_report_of_a_missing_directory_says_not_found(fake_run_answers):
     """It said the missing path was "neither a run directory nor a sweep"."""
-    result = run_cli("report", tmp_path / "missing")
+    (result,), tmp_path, _ = fake_run_answers["missing directory"]
     assert result.returncode == 2
     assert result.stderr == (
         f"toolkit: error: directory not found: {tmp_path / 'missing'} "
@@ -414,30 +514,10 @@ def test_report_of_a_missing_directory_says_not_found(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_compare_marks_no_best_value_between_runs_of_other_tasks(tmp_path):
+def test_compare_marks_no_best_value_between_runs_of_other_tasks(fake_run_answers):
     """A binary model's accuracy (0.97) was marked best beside a 10-class model's (0.94),
     and its log loss beside theirs, with nothing said."""
-    import shutil
-
-    runs = []
-    for name, task, accuracy in (("a", "binary", 0.97), ("b", "multiclass", 0.94)):
-        run = tmp_path / "runs" / name
-        run.mkdir(parents=True)
-        (run / "config.yaml").write_text(yaml.safe_dump(tiny_config(task)))
-        (run / "run.json").write_text(json.dumps({"status": "completed"}))
-        metrics = {"evaluated_on": "test", "test": {"accuracy": accuracy, "log_loss": 0.1}}
-        (run / "metrics.json").write_text(json.dumps(metrics))
-        (run / "history.csv").write_text("epoch,val_loss\n1,0.5\n2,0.4\n")
-        runs.append(run)
-    # Runs of one task: a copy of the multiclass run made binary.
-    same = tmp_path / "runs" / "b-binary"
-    shutil.copytree(runs[1], same)
-    (same / "config.yaml").write_text(yaml.safe_dump(tiny_config("binary")))
-    # Both comparisons in one fresh process: the report's imports start once.
-    result, of_one_task = cli_in_one_process(
-        ["compare", *runs, "--output", tmp_path / "out"],
-        ["compare", runs[0], same, "--output", tmp_path / "same"],
-    )
+    (result, of_one_task), tmp_path, _ = fake_run_answers["other tasks"]  # see _other_tasks
     assert result.returncode == 0, result.stderr
     reason = "the runs differ in model.task (binary, multiclass)"
     assert f"note: {reason}: their metrics are not comparable" in result.stdout
@@ -451,26 +531,12 @@ def test_compare_marks_no_best_value_between_runs_of_other_tasks(tmp_path):
     assert "**0.97**" in (tmp_path / "same" / "compare.md").read_text()
 
 
-def test_compare_marks_no_best_value_between_runs_scoring_other_positive_classes(tmp_path):
+def test_compare_marks_no_best_value_between_runs_scoring_other_positive_classes(
+    fake_run_answers,
+):
     """A run without data.positive_class (scoring 'legit', the second sorted label) showed
     n/a beside another's 'fraud', and its recall 0.86 was marked best beside 'fraud''s 0.27."""
-    runs = []
-    for name, positive, recall in (("a", None, 0.86), ("b", "fraud", 0.27)):
-        run = tmp_path / "runs" / name
-        run.mkdir(parents=True)
-        config = tiny_config("binary")
-        if positive:
-            config["data"]["positive_class"] = positive
-        (run / "config.yaml").write_text(yaml.safe_dump(config))
-        (run / "run.json").write_text(json.dumps({"status": "completed"}))
-        classes = ["legit", "fraud"] if positive else ["fraud", "legit"]
-        target = {"name": "label", "task": "binary", "classes": classes, "label_type": "str"}
-        (run / "preprocessing.json").write_text(json.dumps({"target": target}))
-        metrics = {"evaluated_on": "test", "test": {"accuracy": 0.8, "recall": recall}}
-        (run / "metrics.json").write_text(json.dumps(metrics))
-        (run / "history.csv").write_text("epoch,val_loss\n1,0.5\n2,0.4\n")
-        runs.append(run)
-    result = run_cli("compare", *runs, "--output", tmp_path / "out")
+    (result,), tmp_path, _ = fake_run_answers["positive classes"]  # see _positive_classes
     assert result.returncode == 0, result.stderr
     assert "note: the runs differ in data.positive_class (legit, fraud)" in result.stdout
     markdown = (tmp_path / "out" / "compare.md").read_text()
