@@ -53,18 +53,85 @@ def streamed_run(tmp_path_factory):
     return root, frame, Path(result.stdout.strip().splitlines()[-1])
 
 
+def _infinite_shards(frame: pd.DataFrame, folder: Path, column: str) -> Path:
+    """The first 300 rows in two CSV shards in ``folder/new``, ``column`` -inf on two rows of
+    the second shard (its rows 101 and 131)."""
+    broken = frame.iloc[:300].copy()
+    broken.loc[[250, 280], column] = -np.inf
+    return _write_shards(broken, folder / "new", shards=2, fmt="csv")
+
+
+def _reordered_shards(frame: pd.DataFrame, folder: Path) -> Path:
+    """The table in two CSV shards in ``folder/rows``, the second's header (and columns) in
+    reverse order."""
+    (folder / "rows").mkdir()
+    frame.iloc[:700].to_csv(folder / "rows" / "part-0.csv", index=False)
+    frame.iloc[700:][frame.columns[::-1]].to_csv(folder / "rows" / "part-1.csv", index=False)
+    return folder / "rows"
+
+
 @pytest.fixture(scope="module")
-def whole_predictions(streamed_run, tmp_path_factory):
+def streamed_answers(
+    streamed_run, tmp_path_factory
+) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """Every ``toolkit predict`` and ``evaluate`` the tests below give the streamed run, run
+    in one fresh process (TensorFlow started once; it started in six processes before, 5 s
+    of CPU each), each in the folder of its own files: by name, each command's result and
+    that folder. ``whole`` (predict on the whole table as one CSV file, the reference the
+    predictions on shards are compared with) runs first."""
+    root, frame, run_dir = streamed_run
+    # Folder names without the words the tests look for in the commands' output.
+    folders = {
+        name: tmp_path_factory.mktemp(folder)
+        for name, folder in (
+            ("whole", "whole"),
+            ("shards", "shards"),
+            ("infinite a", "broken-a"),
+            ("infinite target", "broken-target"),
+            ("p.csv", "reordered-csv"),
+            ("p.parquet", "reordered-parquet"),
+        )
+    }
+    whole = folders["whole"]
+    frame.to_csv(whole / "all.csv", index=False)
+    calls = {
+        "whole": (
+            ["predict", run_dir, "--input", whole / "all.csv", "--output", whole / "w.csv"],
+            whole,
+        ),
+        "shards predict": (
+            ["predict", run_dir, "--input", root / "shards", "--output", "s.parquet"],
+            folders["shards"],
+        ),
+        "shards evaluate": (["evaluate", run_dir, "--data", root / "shards"], folders["shards"]),
+        "whole evaluate": (["evaluate", run_dir, "--data", whole / "all.csv"], folders["shards"]),
+    }
+    for column in ("a", "target"):
+        folder = folders[f"infinite {column}"]
+        shards = _infinite_shards(frame, folder, column)
+        calls[f"infinite {column} evaluate"] = (["evaluate", run_dir, "--data", shards], folder)
+        calls[f"infinite {column} predict"] = (
+            ["predict", run_dir, "--input", shards, "--output", folder / "p.csv"],
+            folder,
+        )
+    for output in ("p.csv", "p.parquet"):
+        folder = folders[output]
+        rows = _reordered_shards(frame, folder)
+        calls[f"reordered {output}"] = (
+            ["predict", run_dir, "--input", rows, "--output", folder / output],
+            folder,
+        )
+    answers = cli_in_one_process(*calls.values())
+    return {name: (answer, calls[name][1]) for name, answer in zip(calls, answers, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def whole_predictions(streamed_answers):
     """``toolkit predict`` of the streamed run on its whole table as one CSV file: the
     reference the predictions on shards are compared with (read, never written, by them)."""
-    from tests.helpers import run_cli
-
-    _, frame, run_dir = streamed_run
-    root = tmp_path_factory.mktemp("whole")
-    frame.to_csv(root / "all.csv", index=False)
-    whole = run_cli("predict", run_dir, "--input", root / "all.csv", "--output", root / "w.csv")
+    whole, folder = streamed_answers["whole"]
     assert whole.returncode == 0, whole.stderr
-    return root / "all.csv", root / "w.csv"
+    return folder / "all.csv", folder / "w.csv"
 
 
 def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(streamed_run):
@@ -88,19 +155,15 @@ def test_a_streamed_run_completes_and_the_baseline_time_budget_records_skipped(s
 
 @pytest.mark.slow
 def test_predict_on_shards_equals_predict_on_the_concatenated_table(
-    streamed_run, whole_predictions, tmp_path
+    streamed_run, whole_predictions, streamed_answers
 ):
-    root, frame, run_dir = streamed_run
-    all_rows, whole = whole_predictions
-    # The three commands in one process (TensorFlow started once): their answers are checked.
-    out = tmp_path / "s.parquet"
-    sharded, *evaluated = cli_in_one_process(
-        (["predict", run_dir, "--input", root / "shards", "--output", out], tmp_path),
-        (["evaluate", run_dir, "--data", root / "shards"], tmp_path),
-        (["evaluate", run_dir, "--data", all_rows], tmp_path),
-    )
+    _, frame, _ = streamed_run
+    _, whole = whole_predictions
+    # The three commands ran in one process with the others (TensorFlow started once).
+    sharded, folder = streamed_answers["shards predict"]
+    evaluated = [streamed_answers[f"{on} evaluate"][0] for on in ("shards", "whole")]
     assert sharded.returncode == 0, sharded.stderr
-    a, b = pd.read_parquet(out), pd.read_csv(whole)
+    a, b = pd.read_parquet(folder / "s.parquet"), pd.read_csv(whole)
     assert len(a) == len(b) == len(frame)
     np.testing.assert_array_equal(a["id"], frame["id"])  # ids carried through, in order
     np.testing.assert_allclose(a["prediction"], b["prediction"], rtol=1e-6)
@@ -114,23 +177,17 @@ def test_predict_on_shards_equals_predict_on_the_concatenated_table(
 
 
 @pytest.mark.parametrize("column", ["a", "target"])
-def test_evaluate_and_predict_refuse_an_infinite_value_in_shards(streamed_run, tmp_path, column):
+def test_evaluate_and_predict_refuse_an_infinite_value_in_shards(streamed_answers, column):
     # evaluate --data scored the rows and printed null for every metric, exit 0; predict
     # wrote the rows with a feature's inf (a probability of 0.0, or an empty one) and only
     # warned. Both refuse it now, as training does, naming the shard, column and rows.
     from tests.reliability._support import assert_one_line_error
 
-    _, frame, run_dir = streamed_run
-    shards = tmp_path / "new"
-    broken = frame.iloc[:300].copy()
-    broken.loc[[250, 280], column] = -np.inf  # rows 101 and 131 of the second shard
-    _write_shards(broken, shards, shards=2, fmt="csv")
-    output = tmp_path / "p.csv"
-    # Both commands in one process (TensorFlow started once): their answers are checked.
-    result, predicted = cli_in_one_process(
-        (["evaluate", run_dir, "--data", shards], tmp_path),
-        (["predict", run_dir, "--input", shards, "--output", output], tmp_path),
-    )
+    # Both commands ran in one process with the others (TensorFlow started once); see
+    # _infinite_shards for the rows.
+    result, folder = streamed_answers[f"infinite {column} evaluate"]
+    predicted, _ = streamed_answers[f"infinite {column} predict"]
+    shards, output = folder / "new", folder / "p.csv"
     assert_one_line_error(
         result,
         f"shard {shards / 'part-01.csv'}",
@@ -142,7 +199,7 @@ def test_evaluate_and_predict_refuse_an_infinite_value_in_shards(streamed_run, t
             f"shard {shards / 'part-01.csv'}",
             "column 'a' has infinite values (rows 101, 131)",
         )
-        assert not output.exists() and not list(tmp_path.glob(".tmp-*")), "half-written"
+        assert not output.exists() and not list(folder.glob(".tmp-*")), "half-written"
     else:  # predict reads no target: an inf there is another column's value, carried
         assert predicted.returncode == 0, predicted.stderr
         assert "infinite" not in predicted.stderr
@@ -255,21 +312,18 @@ def test_uneven_split_key_shares_are_a_run_warning(cli, write_config, tmp_path):
 
 @pytest.mark.parametrize("output", ["p.csv", "p.parquet"])
 def test_predict_on_shards_with_columns_in_another_order_keeps_each_value_in_its_column(
-    streamed_run, whole_predictions, cli, tmp_path, output
+    streamed_run, whole_predictions, streamed_answers, output
 ):
     """A CSV shard whose header lists the columns in another order: its carried columns
     were written in its own order under the first shard's header (a CSV output's ids and
     targets swapped columns without a word; a Parquet output failed with pyarrow's
     ValueError)."""
-    _, frame, run_dir = streamed_run
-    (tmp_path / "rows").mkdir()
-    frame.iloc[:700].to_csv(tmp_path / "rows" / "part-0.csv", index=False)
-    frame.iloc[700:][frame.columns[::-1]].to_csv(tmp_path / "rows" / "part-1.csv", index=False)
-
-    result = cli("predict", run_dir, "--input", tmp_path / "rows", "--output", tmp_path / output)
+    _, frame, _ = streamed_run
+    # See _reordered_shards for the shards; predict ran in one process with the others.
+    result, folder = streamed_answers[f"reordered {output}"]
     assert result.returncode == 0, result.stderr
     read = pd.read_csv if output.endswith(".csv") else pd.read_parquet
-    predicted, reference = read(tmp_path / output), pd.read_csv(whole_predictions[1])
+    predicted, reference = read(folder / output), pd.read_csv(whole_predictions[1])
     assert list(predicted.columns) == ["id", "target", "prediction"]
     np.testing.assert_array_equal(predicted["id"], frame["id"])
     np.testing.assert_allclose(predicted["target"], frame["target"])
