@@ -25,100 +25,225 @@ RUN_FILES = [
 ]
 
 
+# The refusal cases of the tests below (the ``refusals`` fixture runs them all).
+MISSING_FILES = [
+    ("data.source", "data.source"),
+    ("data.validation", "data.validation file"),
+    ("data.test", "data.test file"),
+]
+MISSING_COLUMNS = [
+    (
+        {"target": "diagnosys"},
+        "{rows}: target column 'diagnosys' is not in the data (did you mean 'diagnosis'?); "
+        "columns: radius, texture, diagnosis",
+    ),
+    (
+        {"target": "diagnosis", "features": ["radius", "textur"]},
+        "{rows}: feature column 'textur' is not in the data (did you mean 'texture'?); "
+        "columns: radius, texture, diagnosis",
+    ),
+    (  # difflib's ratio for names differing only in case can be 0: no suggestion
+        {"target": "DIAGNOSIS"},
+        "{rows}: target column 'DIAGNOSIS' is not in the data (did you mean 'diagnosis'?); "
+        "columns: radius, texture, diagnosis",
+    ),
+    (
+        {"target": "diagnosis", "features": ["radius", "TEXTURE"]},
+        "{rows}: feature column 'TEXTURE' is not in the data (did you mean 'texture'?); "
+        "columns: radius, texture, diagnosis",
+    ),
+    (
+        {"target": "diagnosis", "test": "{parquet}"},
+        "{parquet}: target column 'diagnosis' is not in the data; columns: radius, texture",
+    ),
+    (
+        {"target": "diagnosis", "source": "{semicolons}"},
+        "data.source {semicolons} has one column, 'radius;texture;diagnosis': it looks "
+        "separated by ';', and CSV files are read comma-separated; save it with commas (or "
+        "as Parquet)",
+    ),
+]
+SCIKIT_LEARN_COLUMNS = [
+    ("binary.yaml", "data.target=diagnosis", "target column 'diagnosis'"),
+    ("regression.yaml", "data.features=[age, bmi, glucose]", "feature column 'glucose'"),
+]
+MISTYPED_OPTIONS = [
+    (
+        ["--repat", "3"],
+        "toolkit train: error: unrecognized arguments: --repat 3 (did you mean '--repeat'?); "
+        "see toolkit train --help\n",
+    ),
+    (
+        ["--repeat", "three"],
+        "toolkit train: error: argument --repeat: invalid int value: 'three'; "
+        "see toolkit train --help\n",
+    ),
+]
+MISTYPED_CHOICES = [
+    (
+        ["trian", "config.yaml"],
+        "toolkit: error: argument COMMAND: invalid choice: 'trian' (did you mean 'train'?); "
+        "choose from train, validate, evaluate, predict, export, tune, report, compare, "
+        "tensorboard; see toolkit --help\n",
+    ),
+    (
+        ["tune", "config.yaml", "--role", "chef"],
+        "toolkit tune: error: argument --role: invalid choice: 'chef' (did you mean "
+        "'chief'?); choose from chief, worker; see toolkit tune --help\n",
+    ),
+]
+
+
 def test_help_and_validate_do_not_import_tensorflow(write_config):
     path = write_config(tiny_config())
     result = cli_without_tensorflow((["validate", path], 0))
     assert "valid" in result.stdout
 
 
+def _column_files(folder: Path) -> dict[str, Path]:
+    """The tables of the missing-column cases in ``folder``: rows.csv, its features as
+    test.parquet (no target) and as semicolons.csv (separated by ';'); their paths by name.
+    Written by the first call (the fixture's); later calls (the test's) only name them."""
+    files = {
+        "rows": folder / "rows.csv",
+        "parquet": folder / "test.parquet",
+        "semicolons": folder / "semicolons.csv",
+    }
+    if not files["rows"].exists():
+        frame = pd.DataFrame(
+            {"radius": [1.0, 2.0] * 20, "texture": [3.0, 1.0] * 20, "diagnosis": ["b", "m"] * 20}
+        )
+        frame.to_csv(files["rows"], index=False)
+        frame.drop(columns="diagnosis").to_parquet(files["parquet"], index=False)
+        frame.to_csv(files["semicolons"], index=False, sep=";")
+    return files
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory) -> dict[str, tuple[list[subprocess.CompletedProcess], Path]]:
+    """The commands of the refusal tests below, each case in a folder of its own, all run as
+    ``toolkit.cli.main`` in one fresh process that never imports TensorFlow (checked after
+    each command): they were 24 processes, each starting the command line (about 1 s of
+    CPU). Per case: its commands' results, in the order its test names them, and its
+    folder."""
+    cases: dict[str, tuple[list[list], Path]] = {}
+
+    def written(folder: Path, config: dict) -> Path:
+        path = folder / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    def validate_and_train(name: str, folder: Path, config: dict) -> None:
+        path = written(folder, config)
+        cases[name] = (
+            [["validate", path], ["train", path, "--output-dir", folder / "out"]],
+            folder,
+        )
+
+    for setting, _ in MISSING_FILES:
+        folder = tmp_path_factory.mktemp("missing-file")
+        pd.DataFrame({"x": [1.0, 2.0, 3.0], "target": [1.0, 2.0, 3.0]}).to_csv(
+            folder / "rows.csv", index=False
+        )
+        config = tiny_config(data={"source": str(folder / "rows.csv"), "validation": 0.25})
+        config["data"].pop("synthetic")
+        section, key = setting.split(".")
+        config[section][key] = str(folder / "missing.csv")
+        validate_and_train(f"missing file {setting}", folder, config)
+    for data, _ in MISSING_COLUMNS:
+        folder = tmp_path_factory.mktemp("missing-column")
+        files = _column_files(folder)
+        given = {k: v.format(**files) if isinstance(v, str) else v for k, v in data.items()}
+        config = tiny_config(
+            "binary", data={"source": str(files["rows"]), "validation": 0.25, **given}
+        )
+        config["data"].pop("synthetic")
+        validate_and_train(f"missing column {data!r}", folder, config)
+    for kind in ("missing", "not a run"):
+        folder = tmp_path_factory.mktemp("init-from")
+        if kind == "not a run":
+            (folder / "old-run").mkdir()
+        config = tiny_config(model={"task": "regression", "init_from": str(folder / "old-run")})
+        validate_and_train(f"init_from {kind}", folder, config)
+    for config, setting, _ in SCIKIT_LEARN_COLUMNS:
+        folder = tmp_path_factory.mktemp("scikit-learn")
+        args = [REPO / "configs" / config, "--set", setting]
+        cases[f"scikit-learn {config} {setting}"] = (
+            [["validate", *args], ["train", *args, "--set", f"output_dir={folder / 'out'}"]],
+            folder,
+        )
+    folder = tmp_path_factory.mktemp("invalid-config")
+    config = tiny_config()
+    config["model"]["hiden"] = [3]
+    cases["invalid config"] = (
+        [["train", written(folder, config), "--output-dir", folder / "out"]],
+        folder,
+    )
+    folder = tmp_path_factory.mktemp("bad-data")
+    config = tiny_config(data={"source": str(folder / "missing.csv")})
+    cases["bad data"] = (
+        [["train", written(folder, config), "--output-dir", folder / "out"]],
+        folder,
+    )
+    for arguments, _ in MISTYPED_OPTIONS:
+        folder = tmp_path_factory.mktemp("mistyped-option")
+        path = written(folder, tiny_config(output_dir=str(folder / "out")))
+        cases[f"mistyped option {arguments}"] = ([["train", path, *arguments]], folder)
+    for arguments, _ in MISTYPED_CHOICES:
+        cases[f"mistyped choice {arguments}"] = ([arguments], REPO)
+    folder = tmp_path_factory.mktemp("report-two")
+    for name in ("run_a", "run_b"):
+        (folder / name).mkdir()
+    cases["report two directories"] = ([["report", folder / "run_a", folder / "run_b"]], folder)
+    folder = tmp_path_factory.mktemp("image-size")
+    given = ["configs/digits_cnn.yaml", "--set", "data.image.image_size=16"]  # from REPO
+    cases["single image size"] = (
+        [["validate", *given], ["train", *given, "--output-dir", folder / "out"]],
+        folder,
+    )
+
+    answers = iter(
+        cli_in_one_process(
+            *(call for calls, _ in cases.values() for call in calls), without_tensorflow=True
+        )
+    )
+    return {
+        name: ([next(answers) for _ in calls], folder) for name, (calls, folder) in cases.items()
+    }
+
+
 @pytest.mark.parametrize(
     ("setting", "label"),
-    [
-        ("data.source", "data.source"),
-        ("data.validation", "data.validation file"),
-        ("data.test", "data.test file"),
-    ],
+    MISSING_FILES,
 )
-def test_validate_names_a_missing_data_file_as_train_does(write_config, tmp_path, setting, label):
+def test_validate_names_a_missing_data_file_as_train_does(refusals, setting, label):
     """validate said 'valid' for a config whose data files do not exist."""
-    pd.DataFrame({"x": [1.0, 2.0, 3.0], "target": [1.0, 2.0, 3.0]}).to_csv(
-        tmp_path / "rows.csv", index=False
-    )
-    config = tiny_config(data={"source": str(tmp_path / "rows.csv"), "validation": 0.25})
-    config["data"].pop("synthetic")
-    section, key = setting.split(".")
-    config[section][key] = str(tmp_path / "missing.csv")
-    path = write_config(config)
-    expected = f"toolkit: error: {label} not found: {tmp_path / 'missing.csv'}\n"
-    _validate_and_train_refuse(path, expected, tmp_path / "out")
+    answers, folder = refusals[f"missing file {setting}"]
+    expected = f"toolkit: error: {label} not found: {folder / 'missing.csv'}\n"
+    _assert_validate_and_train_refuse(answers, expected)
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [
-        (
-            {"target": "diagnosys"},
-            "{rows}: target column 'diagnosys' is not in the data (did you mean 'diagnosis'?); "
-            "columns: radius, texture, diagnosis",
-        ),
-        (
-            {"target": "diagnosis", "features": ["radius", "textur"]},
-            "{rows}: feature column 'textur' is not in the data (did you mean 'texture'?); "
-            "columns: radius, texture, diagnosis",
-        ),
-        (  # difflib's ratio for names differing only in case can be 0: no suggestion
-            {"target": "DIAGNOSIS"},
-            "{rows}: target column 'DIAGNOSIS' is not in the data (did you mean 'diagnosis'?); "
-            "columns: radius, texture, diagnosis",
-        ),
-        (
-            {"target": "diagnosis", "features": ["radius", "TEXTURE"]},
-            "{rows}: feature column 'TEXTURE' is not in the data (did you mean 'texture'?); "
-            "columns: radius, texture, diagnosis",
-        ),
-        (
-            {"target": "diagnosis", "test": "{parquet}"},
-            "{parquet}: target column 'diagnosis' is not in the data; columns: radius, texture",
-        ),
-        (
-            {"target": "diagnosis", "source": "{semicolons}"},
-            "data.source {semicolons} has one column, 'radius;texture;diagnosis': it looks "
-            "separated by ';', and CSV files are read comma-separated; save it with commas (or "
-            "as Parquet)",
-        ),
-    ],
+    MISSING_COLUMNS,
     ids=["target", "feature", "target-case", "feature-case", "test-file", "semicolons"],
 )
-def test_validate_names_a_missing_column_as_train_does(write_config, tmp_path, data, expected):
+def test_validate_names_a_missing_column_as_train_does(refusals, data, expected):
     """validate said 'valid' for a config whose target is not a column of its CSV (a typo
     in the one field a user changes when bringing their own table); train said why."""
-    rows, parquet = tmp_path / "rows.csv", tmp_path / "test.parquet"
-    frame = pd.DataFrame(
-        {"radius": [1.0, 2.0] * 20, "texture": [3.0, 1.0] * 20, "diagnosis": ["b", "m"] * 20}
-    )
-    frame.to_csv(rows, index=False)
-    frame.drop(columns="diagnosis").to_parquet(parquet, index=False)
-    semicolons = tmp_path / "semicolons.csv"
-    frame.to_csv(semicolons, index=False, sep=";")
-    files = {"parquet": parquet, "semicolons": semicolons}
-    data = {k: v.format(**files) if isinstance(v, str) else v for k, v in data.items()}
-    config = tiny_config("binary", data={"source": str(rows), "validation": 0.25, **data})
-    config["data"].pop("synthetic")
-    path = write_config(config)
-    expected = f"toolkit: error: {expected.format(rows=rows, **files)}\n"
-    _validate_and_train_refuse(path, expected, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    answers, folder = refusals[f"missing column {data!r}"]
+    files = _column_files(folder)
+    expected = f"toolkit: error: {expected.format(**files)}\n"
+    _assert_validate_and_train_refuse(answers, expected)
+    assert not (folder / "out").exists()
 
 
 @pytest.mark.parametrize(
     ("config", "setting", "missing"),
-    [
-        ("binary.yaml", "data.target=diagnosis", "target column 'diagnosis'"),
-        ("regression.yaml", "data.features=[age, bmi, glucose]", "feature column 'glucose'"),
-    ],
+    SCIKIT_LEARN_COLUMNS,
 )
 def test_validate_names_a_scikit_learn_datasets_missing_column_as_train_does(
-    tmp_path, config, setting, missing
+    refusals, config, setting, missing
 ):
     """validate said "valid" for the shipped configs with a column their scikit-learn
     dataset does not have (only CSV and Parquet headers were read); train then refused."""
@@ -128,12 +253,9 @@ def test_validate_names_a_scikit_learn_datasets_missing_column_as_train_does(
     bunch = getattr(datasets, f"load_{name}")()
     columns = ", ".join([*bunch.feature_names, "target"])
     expected = f"toolkit: error: sklearn:{name}: {missing} is not in the data; columns: {columns}\n"
-    args = (REPO / "configs" / config, "--set", setting)
-    validated = run_cli("validate", *args)
-    trained = run_cli("train", *args, "--set", f"output_dir={tmp_path / 'out'}")
-    for result in (validated, trained):
-        assert (result.returncode, result.stdout, result.stderr) == (2, "", expected)
-    assert not (tmp_path / "out").exists()
+    answers, folder = refusals[f"scikit-learn {config} {setting}"]
+    _assert_validate_and_train_refuse(answers, expected)
+    assert not (folder / "out").exists()
 
 
 def test_validate_print_writes_a_config_that_loads_again(cli, tmp_path):
@@ -151,24 +273,20 @@ def test_validate_print_writes_a_config_that_loads_again(cli, tmp_path):
     assert yaml.safe_load(result.stdout)["training"]["epochs"] == 7
 
 
-def test_invalid_config_exit_2_one_line_no_run_directory(cli, write_config, tmp_path):
-    config = tiny_config()
-    config["model"]["hiden"] = [3]
-    path = write_config(config)
-    result = cli("train", path, "--output-dir", tmp_path / "out")
+def test_invalid_config_exit_2_one_line_no_run_directory(refusals):
+    (result,), folder = refusals["invalid config"]
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert "unknown key 'hiden' (did you mean 'hidden'?)" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (folder / "out").exists()
 
 
-def test_bad_data_exit_2_no_run_directory(cli, write_config, tmp_path):
-    path = write_config(tiny_config(data={"source": str(tmp_path / "missing.csv")}))
-    result = cli("train", path, "--output-dir", tmp_path / "out")
+def test_bad_data_exit_2_no_run_directory(refusals):
+    (result,), folder = refusals["bad data"]
     assert result.returncode == 2
     assert "not found" in result.stderr and "missing.csv" in result.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (folder / "out").exists()
 
 
 @pytest.fixture(scope="module")
@@ -489,116 +607,83 @@ def test_every_argument_of_every_command_says_what_it_is():
 
 @pytest.mark.parametrize(
     ("arguments", "expected"),
-    [
-        (
-            ["--repat", "3"],
-            "toolkit train: error: unrecognized arguments: --repat 3 (did you mean '--repeat'?); "
-            "see toolkit train --help\n",
-        ),
-        (
-            ["--repeat", "three"],
-            "toolkit train: error: argument --repeat: invalid int value: 'three'; "
-            "see toolkit train --help\n",
-        ),
-    ],
+    MISTYPED_OPTIONS,
 )
 def test_a_mistyped_option_is_one_line_naming_the_command_and_the_option_meant(
-    cli, write_config, tmp_path, arguments, expected
+    refusals, arguments, expected
 ):
     """argparse printed its usage block (3 to 7 lines) before the error, and an unknown
     option of a command under the top-level usage: 'toolkit: error: unrecognized arguments:
     --repat 3', naming neither the command nor the option meant."""
-    path = write_config(tiny_config(output_dir=str(tmp_path / "out")))
-    result = cli("train", path, *arguments)
+    (result,), folder = refusals[f"mistyped option {arguments}"]
     assert result.returncode == 2
     assert result.stderr == expected and result.stdout == ""
-    assert not (tmp_path / "out").exists()
+    assert not (folder / "out").exists()
 
 
 @pytest.mark.parametrize(
     ("arguments", "expected"),
-    [
-        (
-            ["trian", "config.yaml"],
-            "toolkit: error: argument COMMAND: invalid choice: 'trian' (did you mean 'train'?); "
-            "choose from train, validate, evaluate, predict, export, tune, report, compare, "
-            "tensorboard; see toolkit --help\n",
-        ),
-        (
-            ["tune", "config.yaml", "--role", "chef"],
-            "toolkit tune: error: argument --role: invalid choice: 'chef' (did you mean "
-            "'chief'?); choose from chief, worker; see toolkit tune --help\n",
-        ),
-    ],
+    MISTYPED_CHOICES,
 )
-def test_a_mistyped_choice_names_the_one_meant(cli, arguments, expected):
+def test_a_mistyped_choice_names_the_one_meant(refusals, arguments, expected):
     """`toolkit trian` listed the nine commands without saying which was meant, as a
     mistyped config key does."""
-    result = cli(*arguments)
+    (result,), _ = refusals[f"mistyped choice {arguments}"]
     assert result.returncode == 2
     assert result.stderr == expected and result.stdout == ""
 
 
 @pytest.mark.parametrize("kind", ["missing", "not a run"])
-def test_validate_refuses_an_init_from_that_is_no_run_as_train_does(write_config, tmp_path, kind):
+def test_validate_refuses_an_init_from_that_is_no_run_as_train_does(refusals, kind):
     """validate said 'valid' for a model.init_from that train refused."""
-    run = tmp_path / "old-run"
-    if kind == "not a run":
-        run.mkdir()
-    path = write_config(tiny_config(model={"task": "regression", "init_from": str(run)}))
+    answers, folder = refusals[f"init_from {kind}"]
+    run = folder / "old-run"
     expected = (
         f"toolkit: error: run directory not found: {run}\n"
         if kind == "missing"
         else f"toolkit: error: {run} is not a run directory (no config.yaml and run.json)\n"
     )
-    _validate_and_train_refuse(path, expected, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    _assert_validate_and_train_refuse(answers, expected)
+    assert not (folder / "out").exists()
 
 
-def _validate_and_train_refuse(path: Path, expected: str, out: Path) -> None:
-    """``toolkit validate`` and ``toolkit train`` both refuse ``path`` with exactly the line
-    ``expected``, exit 2, without importing TensorFlow (train checks its data and
-    model.init_from before it starts, as validate does). One process runs both."""
-    refused = cli_without_tensorflow(
-        (["validate", path], 2), (["train", path, "--output-dir", out], 2)
-    )
-    assert refused.stderr == expected * 2 and refused.stdout == ""
+def _assert_validate_and_train_refuse(answers: list, expected: str) -> None:
+    """``toolkit validate`` and ``toolkit train`` (the two ``answers``, in that order) both
+    refused with exactly the line ``expected``, exit 2, and nothing on stdout; the
+    ``refusals`` process checked that neither imported TensorFlow (train checks its data and
+    model.init_from before it starts, as validate does)."""
+    assert [result.args[1] for result in answers] == ["validate", "train"]
+    for result in answers:
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", expected), result.args
 
 
-def test_report_of_two_directories_points_at_compare(cli, tmp_path):
+def test_report_of_two_directories_points_at_compare(refusals):
     """`toolkit report RUN_A RUN_B` gave argparse's bare 'unrecognized arguments: RUN_B',
     naming neither the mistake nor the command that compares two runs."""
     from tests.reliability._support import assert_one_line_error
 
-    run_a, run_b = tmp_path / "run_a", tmp_path / "run_b"
-    run_a.mkdir()
-    run_b.mkdir()
-    result = cli("report", run_a, run_b)
+    (result,), folder = refusals["report two directories"]
+    run_a, run_b = folder / "run_a", folder / "run_b"
     line = assert_one_line_error(result, "report takes one run or sweep directory, got 2")
     assert line.endswith(f"toolkit compare {run_a} {run_b}"), line
     assert result.stdout == ""
-    assert sorted(tmp_path.rglob("*")) == [run_a, run_b]
+    assert sorted(folder.rglob("*")) == [run_a, run_b]
 
 
-def test_a_single_image_size_suggests_the_pair(cli, tmp_path):
+def test_a_single_image_size_suggests_the_pair(refusals):
     """`--set data.image.image_size=16` said pydantic's 'Input should be a valid list, got
     16', leaving the list's form to guess; it now says [16, 16]."""
     from tests.reliability._support import assert_nothing_written, assert_one_line_error
 
-    for command in ("validate", "train"):
-        result = cli(
-            command,
-            "configs/digits_cnn.yaml",
-            "--set",
-            "data.image.image_size=16",
-            *(["--output-dir", tmp_path / "out"] if command == "train" else []),
-        )
+    answers, folder = refusals["single image size"]
+    assert [result.args[1] for result in answers] == ["validate", "train"]
+    for result in answers:
         assert_one_line_error(
             result,
             "data.image.image_size: Input should be a list of two positive sizes, "
             "[height, width], got 16; for square images write [16, 16]",
         )
-    assert_nothing_written(tmp_path / "out")
+    assert_nothing_written(folder / "out")
 
 
 def test_evaluate_help_names_the_split_it_scores_without_a_test_split(tmp_path):
