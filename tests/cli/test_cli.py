@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, cli_in_one_process, cli_without_tensorflow, run_cli, tiny_config
+from tests.helpers import REPO, cli_in_one_process, cli_without_tensorflow, tiny_config
 
 RUN_FILES = [
     "config.yaml",
@@ -689,13 +689,15 @@ def test_a_single_image_size_suggests_the_pair(refusals):
 def test_evaluate_help_names_the_split_it_scores_without_a_test_split(tmp_path):
     """`toolkit evaluate --help` said '--data ... (default: test split)', but a run without
     data.test is scored on its validation split, as the README says."""
-    from tests.helpers import train_via_cli
+    import toolkit
 
-    run_dir = train_via_cli(tmp_path, tiny_config())
-    evaluated = run_cli("evaluate", run_dir)
+    # Trained in this process: the commands' answers are what is checked, both in one fresh
+    # process (one TensorFlow start-up; the run's training and evaluate's were two more).
+    run = toolkit.train(tiny_config(), output_dir=tmp_path / "r", verbose=0)
+    assert run.status == "completed", run.reason
+    evaluated, shown = cli_in_one_process(["evaluate", run.path], ["evaluate", "--help"])
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["split"] == "validation"
-    shown = run_cli("evaluate", "--help")
     assert shown.returncode == 0, shown.stderr
     assert "(default: the run's test split, else its validation split)" in " ".join(
         shown.stdout.split()
