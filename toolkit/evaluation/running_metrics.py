@@ -58,6 +58,7 @@ class RunningMetrics:
         self._conformal: dict[str, float] = {}
         self._uncertain: bool | None = None  # whether a regressor's rows carry a distribution
         self._moments = (0, 0.0, 0.0)  # count, mean, sum of squared deviations of the target
+        self._predicted_moments = (0, 0.0, 0.0)  # the same of the predicted means
         self._target_range = (np.inf, -np.inf)
         # Regression: rows whose prediction, and rows whose interval lower bound (as predict
         # writes them), is below 0, for the warning on a target that never is (``target_low``).
@@ -86,6 +87,16 @@ class RunningMetrics:
             self._add_classifier(np.asarray(predictions.mean, dtype=np.float64), target)
 
     @property
+    def prediction_spread(self) -> tuple[float, float] | None:
+        """A regressor's (std of the predicted means, std of the targets) over the rows seen,
+        or None before two finite rows: predictions that hardly vary while the target does
+        mean a network that ignores its inputs."""
+        if self.task != "regression" or not self._finite or self._moments[0] < 2:
+            return None
+        count, _, squares = self._moments
+        return float(np.sqrt(self._predicted_moments[2] / count)), float(np.sqrt(squares / count))
+
+    @property
     def target_low(self) -> float:
         """The smallest target of the rows seen (inf before any, or once one is not finite)."""
         return self._target_range[0]
@@ -111,6 +122,7 @@ class RunningMetrics:
         error = mean - y
         self._add(squared_error=np.sum(error**2), absolute_error=np.sum(np.abs(error)))
         self._add_target_moments(y)
+        self._predicted_moments = _merged_moments(self._predicted_moments, mean)
         if uncertain:
             nll, crps, lower, upper = scored
             inside = (lower <= y) & (y <= upper)
@@ -147,18 +159,7 @@ class RunningMetrics:
         return nll, crps, lower, upper
 
     def _add_target_moments(self, y: np.ndarray) -> None:
-        """Merge the chunk's count, mean and squared deviations into the running ones (Chan,
-        Golub and LeVeque's pairwise update: exact, without the cancellation of sum y^2)."""
-        count, mean, squares = self._moments
-        n, chunk_mean = len(y), float(np.mean(y))
-        chunk_squares = float(np.sum((y - chunk_mean) ** 2))
-        total = count + n
-        delta = chunk_mean - mean
-        self._moments = (
-            total,
-            mean + delta * n / total,
-            squares + chunk_squares + delta**2 * count * n / total,
-        )
+        self._moments = _merged_moments(self._moments, y)
         low, high = self._target_range
         self._target_range = (min(low, float(y.min())), max(high, float(y.max())))
 
@@ -311,6 +312,17 @@ class RunningMetrics:
             result = {**self._multiclass_result(), "per_class_accuracy": self._per_class_accuracy()}
         conformal = {name: total / self.rows for name, total in self._conformal.items()}
         return metrics.json_safe({**result, **conformal})
+
+
+def _merged_moments(moments: tuple[int, float, float], values: np.ndarray) -> tuple:
+    """``moments`` (count, mean, sum of squared deviations) with ``values`` merged in: Chan,
+    Golub and LeVeque's pairwise update, exact, without the cancellation of sum x^2."""
+    count, mean, squares = moments
+    n, chunk_mean = len(values), float(np.mean(values))
+    chunk_squares = float(np.sum((values - chunk_mean) ** 2))
+    total = count + n
+    delta = chunk_mean - mean
+    return (total, mean + delta * n / total, squares + chunk_squares + delta**2 * count * n / total)
 
 
 def _negative_rows(predictions: Predictions) -> tuple[int, int]:

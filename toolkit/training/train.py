@@ -345,6 +345,39 @@ def _negative_prediction_warning(
     )
 
 
+# Predictions whose spread over the training rows is below this share of the target's explain
+# less than 0.04% of its variance: the network predicts about one value whatever the inputs.
+CONSTANT_PREDICTION_SHARE = 0.02
+
+
+def _constant_prediction_warning(config: ExperimentConfig, train) -> str | None:
+    """A line when a regressor's predictions of the training rows scored hardly vary while
+    the target does: nothing fails, the metrics read as a weak model, and the cause is often
+    a penalty that zeroed the first layer (``first_layer_l1_prior_scale`` on a table of far
+    more columns than rows: 3,000 columns and 200 rows at the shipped scale). ``train``: the
+    training split's ``RunningMetrics``."""
+    spread = train.prediction_spread
+    if spread is None or not spread[1] or spread[0] >= CONSTANT_PREDICTION_SHARE * spread[1]:
+        return None
+    predicted, target = spread
+    scale = config.model.first_layer_l1_prior_scale
+    if scale is not None:
+        cause = (
+            f"model.first_layer_l1_prior_scale {scale:g} can set every first-layer weight to "
+            "zero on a table of many columns for its rows: try a scale 10 times larger"
+        )
+    else:
+        cause = (
+            "if the target depends on the inputs, lower the weight penalties (model.l1, "
+            "model.l2, model.weight_prior_scale) or the learning rate"
+        )
+    return (
+        f"the predictions of the {train.rows} training rows scored hardly vary (std "
+        f"{predicted:.3g} against the target's {target:.3g}): the network predicts about one "
+        f"value whatever the inputs; {cause}"
+    )
+
+
 def _unbounded_conformal_warning(conformal) -> str | None:
     """A line when the conformal quantile is infinite: too few calibration rows for alpha
     (fewer than (1 - alpha) / alpha, 999 at alpha 0.001), so the only interval with the
@@ -1493,6 +1526,7 @@ def _final_metrics(
                 config, data.spec, tallies["train"], tallies[held_out_name], held_out_name
             )
         )
+        notes.append(_constant_prediction_warning(config, tallies["train"]))
     late_baselines = None
     if baselines is not None:  # started by _fit (or the sweep) when evaluation.baselines
         if deferred_plots is not None and not baselines.finished:
