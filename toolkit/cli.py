@@ -342,6 +342,18 @@ def _one_run(run_dir: str):
     return run
 
 
+def _check_mc_samples(run, mc_samples: int | None) -> None:
+    """A refused ``--mc-samples`` named as the flag: the API's own check, which runs again
+    inside, names the Python keyword ``mc_samples``. A group's seeds share one model."""
+    from toolkit.api.run import with_mc_samples
+    from toolkit.api.run_group import RunGroup
+
+    if mc_samples is None:
+        return  # the config is not read for nothing
+    for member in run.runs[:1] if isinstance(run, RunGroup) else [run]:
+        with_mc_samples(member.config, mc_samples, name="--mc-samples")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from toolkit import startup
     from toolkit.api.commands import load_run
@@ -350,6 +362,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     startup.quiet()
     run = load_run(args.run_dir)
+    _check_mc_samples(run, args.mc_samples)
     with _input_warnings_printed():
         scores = run.evaluate(args.data, label="--data", mc_samples=args.mc_samples)
     if isinstance(run, RunGroup):
@@ -395,6 +408,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not output.parent.exists():
         raise ToolkitError(f"--output directory does not exist: {output.parent}")
     run = _one_run(args.run_dir)
+    _check_mc_samples(run, args.mc_samples)
     try:
         with _input_warnings_printed():
             rows = run.predict_file(
@@ -411,9 +425,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from toolkit import startup
 
     startup.quiet()
-    path = _one_run(args.run_dir).export(
-        args.output, format=args.format, mc_samples=args.mc_samples
-    )
+    run = _one_run(args.run_dir)
+    _check_mc_samples(run, args.mc_samples)
+    path = run.export(args.output, format=args.format, mc_samples=args.mc_samples)
     print(f"exported {args.format} to {path}", file=sys.stderr)
     print(path)
     return 0

@@ -81,3 +81,25 @@ def test_evaluate_takes_the_passes_asked_and_a_deterministic_run_refuses_them(mc
         "model is deterministic\n"
     )
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_python_caller_is_told_of_the_keyword_and_the_command_line_of_the_flag(tmp_path):
+    plain = toolkit.train(tiny_config(), output_dir=tmp_path / "runs", verbose=0)
+    frame = held_out_frame(plain).head(3)
+    deterministic = "applies to MC-dropout and Bayesian models; this run's model is deterministic"
+    for call in (
+        lambda: plain.predict(frame, mc_samples=5),
+        lambda: plain.evaluate(frame, mc_samples=5),
+        lambda: toolkit.export(plain.path, tmp_path / "saved", mc_samples=5),
+    ):
+        with pytest.raises(toolkit.ToolkitError) as refused:
+            call()
+        assert str(refused.value) == f"mc_samples {deterministic}"
+    with pytest.raises(toolkit.ToolkitError) as refused:
+        plain.evaluate(frame, mc_samples=1)
+    assert str(refused.value) == "mc_samples must be a whole number of at least 2, got 1"
+
+    exported = run_cli("export", plain.path, "--output", tmp_path / "saved", "--mc-samples", 5)
+    assert exported.returncode == 2
+    assert exported.stderr == f"toolkit: error: --mc-samples {deterministic}\n"
+    assert not (tmp_path / "saved").exists()

@@ -70,18 +70,22 @@ def read_rows(data: DataArgument, *, label: str) -> tuple[pd.DataFrame, str]:
     )
 
 
-def with_mc_samples(config: ExperimentConfig, mc_samples: int | None) -> ExperimentConfig:
+def with_mc_samples(
+    config: ExperimentConfig, mc_samples: int | None, *, name: str = "mc_samples"
+) -> ExperimentConfig:
     """``config`` with ``mc_samples`` stochastic passes per prediction in place of its
     ``prediction.mc_samples`` (more passes: a smoother std and interval, in more time), for
-    MC-dropout and Bayesian models; ``None`` leaves it as trained."""
+    MC-dropout and Bayesian models; ``None`` leaves it as trained.
+
+    ``name`` is what a refusal calls the count: the keyword from Python, and the command line
+    checks it first as ``--mc-samples`` (a Python caller was told of a flag it never passed)."""
     if mc_samples is None:
         return config
     if isinstance(mc_samples, bool) or not isinstance(mc_samples, int) or mc_samples < 2:
-        raise ToolkitError(f"--mc-samples must be a whole number of at least 2, got {mc_samples}")
+        raise ToolkitError(f"{name} must be a whole number of at least 2, got {mc_samples}")
     if not config.model.is_stochastic:
         raise ToolkitError(
-            "--mc-samples applies to MC-dropout and Bayesian models; this run's model is "
-            "deterministic"
+            f"{name} applies to MC-dropout and Bayesian models; this run's model is deterministic"
         )
     prediction = config.prediction.model_copy(update={"mc_samples": mc_samples})
     return config.model_copy(update={"prediction": prediction})
