@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -1118,3 +1119,42 @@ def test_a_configs_folder_of_runs_given_for_a_run_names_its_newest(tmp_path):
         calls, cli_in_one_process(*calls, without_tensorflow=True), strict=True
     ):
         assert_one_line_error(result, command[-1], hint)  # the folder given
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """A regressor trained (in this process) on a numeric target 'y', and rows like its own."""
+    import toolkit
+
+    root = tmp_path_factory.mktemp("regression-run")
+    rows = _frame().drop(columns="target")
+    rows["y"] = 2 * rows["a"] - rows["b"]
+    rows.to_csv(root / "train.csv", index=False)
+    config = tiny_config(data={"source": str(root / "train.csv"), "target": "y"})
+    run = toolkit.train(config, output_dir=root / "runs", verbose=0)
+    assert run.status == "completed", run.reason
+    return run.path, rows.head(12).reset_index(drop=True)
+
+
+@pytest.mark.slow  # trains a small run (in this process)
+def test_evaluate_names_the_rows_of_text_in_a_regression_target_not_the_task(
+    regression_run, tmp_path
+):
+    """Text in the target of rows a trained regressor scores: "set model.task to binary or
+    multiclass" was training's advice, which a trained run cannot take; the line names the
+    rows at fault and what the run expects."""
+    import toolkit
+
+    run, rows = regression_run
+    bad = rows.assign(y=rows["y"].astype(str))  # numbers as text, as a text column holds them
+    bad.loc[[3, 7], "y"] = ["oops", "n/a?"]  # rows 4 and 8 as the messages count them
+    bad.to_parquet(tmp_path / "new.parquet", index=False)
+    (result,) = cli_in_one_process(["evaluate", run, "--data", tmp_path / "new.parquet"])
+    said = (
+        "target column 'y' must hold numbers, as this regression run was trained on, but row 4 "
+        "holds 'oops' (also row 8); fix or drop those rows"
+    )
+    line = assert_one_line_error(result, f"--data {tmp_path / 'new.parquet'}: {said}")
+    assert "model.task" not in line
+    with pytest.raises(DataError, match=r"^data: " + re.escape(said) + "$"):
+        toolkit.load_run(run).evaluate(bad)

@@ -369,7 +369,7 @@ class Run:
             if isinstance(data, pd.DataFrame):
                 frame, what = read_rows(data, label="data")
                 features = feature_arrays(frame, self.spec, what=what, finite=True)
-                target = audit.targets(encode_target(frame, self.spec, what=what))
+                target = audit.targets(encode_target(frame, self.spec, what=what, scoring=True))
                 chunks = [(audit.counted(features), target)]
             else:
                 inputs = self._reader().read_input(data, self.spec, label=label, with_target=True)

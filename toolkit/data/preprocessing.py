@@ -358,6 +358,17 @@ def numeric_target(values: pd.Series, what: str) -> pd.Series:
     )
 
 
+def scored_numbers(values: pd.Series, what: str) -> pd.Series:
+    """The target ``values`` a trained regression run scores, as numbers; a DataError naming
+    the rows that hold text."""
+    return _numeric_column(
+        values,
+        what,
+        needed="must hold numbers, as this regression run was trained on",
+        advice="fix or drop those rows",
+    )
+
+
 # The model inputs of image and signal data.
 IMAGE_INPUT = "image"
 SIGNAL_INPUT = "signal"
@@ -1155,9 +1166,12 @@ def encode_target(
     *,
     what: str = "data",
     rows: np.ndarray | None = None,
+    scoring: bool = False,
 ) -> np.ndarray:
     """Targets as the model trains on them: floats for regression, class indices otherwise
-    (of the rows at positions ``rows`` when given)."""
+    (of the rows at positions ``rows`` when given). ``scoring``: rows a trained run scores
+    (evaluate), whose task can no longer change: a regression target that is not numbers is
+    the rows' fault, and said so, not answered with training's "set model.task"."""
     target = spec.target
     _check_columns(frame, [target.name], "target")
     values = _column(frame, target.name, rows)
@@ -1171,7 +1185,8 @@ def encode_target(
             "use toolkit predict for unlabelled rows"
         )
     if target.task == "regression":
-        numbers = numeric_target(values, f"{what}: target column '{target.name}'")
+        named = f"{what}: target column '{target.name}'"
+        numbers = scored_numbers(values, named) if scoring else numeric_target(values, named)
         # Training refuses an infinite target; scored, one made every metric NaN.
         check_finite(numbers, f"{what}: target column '{target.name}'", shards_of(values))
         return numbers.to_numpy(dtype=np.float32).reshape(-1, 1)

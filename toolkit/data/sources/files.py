@@ -195,7 +195,9 @@ def read_array_input(
                 f"{did_you_mean_column(target, frame.columns)}; columns: "
                 f"{', '.join(map(str, frame.columns))}"
             )
-        encode_target(frame, spec, what=label)  # unknown classes fail before TensorFlow starts
+        encode_target(
+            frame, spec, what=label, scoring=True
+        )  # unknown classes fail before TensorFlow starts
     # The output carries a table's image paths as the user wrote them, not as resolved from
     # the table's folder to find the files (the absolute paths the output held before).
     files = frame
@@ -218,7 +220,7 @@ def read_array_input(
                     new_images=True,
                     finite=True,  # as a table's rows: the model cannot score an inf
                 ),
-                encode_target(part, spec, what=label) if with_target else None,
+                encode_target(part, spec, what=label, scoring=True) if with_target else None,
                 part[keep].reset_index(drop=True),
             )
 

@@ -435,7 +435,9 @@ def read_input_chunks(
                 # An infinite number is refused, by predict as by evaluate and training: the
                 # model cannot score it (a probability of 0.0, or none, came out).
                 features = feature_arrays(frame, spec, what=named, finite=True)
-                target = encode_target(frame, spec, what=named) if with_target else None
+                target = (
+                    encode_target(frame, spec, what=named, scoring=True) if with_target else None
+                )
                 # In the first shard's order: a shard may hold its columns in another
                 # (a CSV export's header), and the output's columns are fixed by the first.
                 carried = _whole_numbers_kept(frame[carried_names], batch)
