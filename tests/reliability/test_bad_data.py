@@ -1158,3 +1158,42 @@ def test_evaluate_names_the_rows_of_text_in_a_regression_target_not_the_task(
     assert "model.task" not in line
     with pytest.raises(DataError, match=r"^data: " + re.escape(said) + "$"):
         toolkit.load_run(run).evaluate(bad)
+
+
+@pytest.mark.slow  # trains a small run (in this process)
+def test_evaluate_refuses_a_true_false_target_of_a_regression_run(regression_run, tmp_path):
+    """A True/False target scored by a regressor trained on numbers: pandas took it as 1 and 0
+    and the metrics came out without a word, from a DataFrame or Parquet file (a CSV file's
+    'True' was refused already, as not a number). Refused alike, naming the column, the rows
+    and what to write if 1 and 0 is what they mean (what training read them as)."""
+    import toolkit
+
+    run, rows = regression_run
+    flags = rows.assign(y=rows["y"] > 0)
+    assert flags["y"].dtype == bool
+    flags.to_parquet(tmp_path / "flags.parquet", index=False)
+    flags.to_csv(tmp_path / "flags.csv", index=False)
+    parquet, csv = cli_in_one_process(
+        ["evaluate", run, "--data", tmp_path / "flags.parquet"],
+        ["evaluate", run, "--data", tmp_path / "flags.csv"],
+    )
+    said = (
+        "target column 'y' holds True/False (every row) where this regression run expects "
+        "numbers; if they stand for 1 and 0 (as training read a True/False target), write them "
+        "as 1 and 0"
+    )
+    assert_one_line_error(parquet, f"--data {tmp_path / 'flags.parquet'}: {said}")
+    assert parquet.stdout == ""
+    first = "True" if flags["y"].iloc[0] else "False"
+    assert_one_line_error(
+        csv, f"column 'y' holds '{first}' in row 1 (line 2) where the run expects"
+    )
+    loaded = toolkit.load_run(run)
+    with pytest.raises(DataError, match=r"^data: " + re.escape(said) + "$"):
+        loaded.evaluate(flags)
+    # One True among numbers (an object column) is named by its row; the numbers score.
+    mixed = rows.assign(y=rows["y"].astype(object))
+    mixed.loc[4, "y"] = True
+    with pytest.raises(DataError, match=re.escape("holds True/False (row 5) where")):
+        loaded.evaluate(mixed)
+    assert set(loaded.evaluate(rows)) >= {"rmse", "mae"}

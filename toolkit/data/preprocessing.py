@@ -360,7 +360,22 @@ def numeric_target(values: pd.Series, what: str) -> pd.Series:
 
 def scored_numbers(values: pd.Series, what: str) -> pd.Series:
     """The target ``values`` a trained regression run scores, as numbers; a DataError naming
-    the rows that hold text."""
+    the rows that hold text, or True/False, which pandas took as 1 and 0 without a word
+    (training warns of a two-valued target; scored, a wrong column passed unnoticed)."""
+    if pd.api.types.is_bool_dtype(values):
+        booleans = values.notna().to_numpy()
+    elif values.dtype == object:
+        booleans = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool)
+    else:
+        booleans = np.zeros(len(values), dtype=bool)
+    if booleans.any():
+        every = booleans.all() and len(values) > 1
+        rows = "every row" if every else _rows(values.index[booleans], shards=shards_of(values))
+        raise DataError(
+            f"{what} holds True/False ({rows}) where this regression run expects numbers; "
+            "if they stand for 1 and 0 (as training read a True/False target), write them as "
+            "1 and 0"
+        )
     return _numeric_column(
         values,
         what,
