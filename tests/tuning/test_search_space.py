@@ -454,3 +454,30 @@ def test_a_float_range_over_a_whole_number_field_is_refused_before_any_trial(
     config["tuner"]["search_space"][batch]["step"] = 16  # 16.0, 32.0, 48.0, 64.0: whole
     assert cli("validate", write_config(config)).returncode == 0
     assert not (tmp_path / "out").exists()
+
+
+def test_a_grid_over_a_float_range_needs_a_step(cli, write_config, tmp_path):
+    """A grid over ``{float: [0, 0.5]}`` without a step ran Keras Tuner's own values: the lower
+    end (the default), then ten values inside the range in no sorted order, never 0.5, and
+    nothing said so. A grid now needs the step (or a choice); random and Bayesian searches
+    sample the range and take it as it is."""
+    import keras_tuner
+
+    # Keras Tuner's own values for the range, as the grid would have tried them.
+    hp = keras_tuner.HyperParameters()
+    hp.Float("d", 0.0, 0.5)
+    picked = list(hp.space[0].values)
+    assert len(picked) == 10 and 0.5 not in picked and picked != sorted(picked)
+
+    space = {"model.dropout": {"float": [0.0, 0.5]}}
+    line = assert_one_line_error(
+        cli("validate", write_config(with_space(tmp_path, space, algorithm="grid")))
+    )
+    assert line.endswith(
+        "tuner: search_space.model.dropout: a grid tries every value, and the float range "
+        "[0, 0.5] has no step (Keras Tuner would pick its own: the lower end, then ten values "
+        "inside the range, unsorted); add a step, or list the values as {choice: [...]}"
+    )
+    stepped = {"model.dropout": {"float": [0.0, 0.5], "step": 0.25}}
+    check(write_config, with_space(tmp_path, stepped, algorithm="grid"))
+    check(write_config, with_space(tmp_path, space, algorithm="random"))

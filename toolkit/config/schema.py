@@ -1644,6 +1644,24 @@ class TunerConfig(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _grid_floats_have_a_step(self) -> TunerConfig:
+        # Keras Tuner's grid over a float range without a step tries the lower end (the
+        # default) and then ten values of its own inside the range, unsorted: neither the
+        # grid nor the upper end the user wrote, and documented nowhere.
+        if self.algorithm != "grid":
+            return self
+        for path, entry in self.search_space.items():
+            if entry.float is not None and entry.step is None:
+                low, high = entry.float
+                raise ValueError(
+                    f"search_space.{path}: a grid tries every value, and the float range "
+                    f"[{low:g}, {high:g}] has no step (Keras Tuner would pick its own: the lower "
+                    "end, then ten values inside the range, unsorted); add a step, or list the "
+                    "values as {choice: [...]}"
+                )
+        return self
+
     @property
     def resolved_direction(self) -> str:
         if self.direction:
