@@ -481,3 +481,24 @@ def test_a_grid_over_a_float_range_needs_a_step(cli, write_config, tmp_path):
     stepped = {"model.dropout": {"float": [0.0, 0.5], "step": 0.25}}
     check(write_config, with_space(tmp_path, stepped, algorithm="grid"))
     check(write_config, with_space(tmp_path, space, algorithm="random"))
+
+
+def test_a_search_over_the_loss_is_refused_on_keras_loss_as_objective(cli, write_config, tmp_path):
+    """A grid over model.head [default, gaussian] on val_loss ranked the default head's mean
+    squared error (0.40) against the Gaussian head's NLL (1.10), numbers in different units,
+    and named the first best. A search that changes the loss is scored on a metric of the
+    final model instead; heads that train on the same loss still compare on val_loss."""
+    heads = {"model.head": {"choice": ["default", "gaussian"]}}
+    line = assert_one_line_error(cli("validate", write_config(with_space(tmp_path, heads))))
+    assert line.endswith(
+        "tuner.search_space.model.head: model.head changes the loss each trial trains on "
+        "(gaussian_nll, mse), so tuner.objective val_loss would rank trials on different "
+        "losses; score them on the final model with a validation.<metric> objective "
+        "(validation.rmse)"
+    )
+    losses = {"model.loss": {"choice": ["mse", "huber"]}}
+    with pytest.raises(ConfigError, match=r"model\.loss changes the loss each trial trains on"):
+        check(write_config, with_space(tmp_path, losses, objective="loss"))
+    check(write_config, with_space(tmp_path, heads, objective="validation.rmse"))
+    same = {"model.head": {"choice": ["gaussian", "homoscedastic"]}}
+    check(write_config, with_space(tmp_path, same))

@@ -382,6 +382,7 @@ def validate_search_space(
             dict(zip(tuned_parents, combo, strict=True))
             for combo in itertools.product(*(_as_list(v) for v in tuned_parents.values()))
         ]
+        losses = set()  # the loss training minimises, by probe value
         for value in dim.spec.probe_values():
             for conditions in variants:
                 data = copy.deepcopy(base_data)
@@ -389,10 +390,27 @@ def validate_search_space(
                     set_path(data, parse_path(parent), parent_value, label=f"{label}: when")
                 set_path(data, dim.path, value, label=label)
                 try:
-                    validate_config(data, {}, _PROBE)
+                    probed = validate_config(data, {}, _PROBE)
                 except ConfigError as error:
                     raise _probe_error(space, dim.name, value, conditions, error) from None
+                losses.add(probed.model.resolved_loss)
+        if len(losses) > 1 and tuner.objective in _TRAINING_LOSSES:
+            regression = config.model.task == "regression"
+            suggested = "validation.rmse" if regression else "validation.log_loss"
+            # Keras' loss is the quantity each trial minimises: a grid over model.head
+            # [default, gaussian] ranked mean squared error (0.40) against a Gaussian NLL
+            # (1.10), numbers in different units, and named the first best.
+            raise ConfigError(
+                f"{label}: {dim.name} changes the loss each trial trains on "
+                f"({', '.join(sorted(losses))}), so tuner.objective {tuner.objective} would rank "
+                "trials on different losses; score them on the final model with a "
+                f"validation.<metric> objective ({suggested})"
+            )
     return space
+
+
+# The objectives that are Keras' loss itself, whose meaning is the loss the trial trains on.
+_TRAINING_LOSSES = ("loss", "val_loss")
 
 
 def penalised_objective_warning(config: ExperimentConfig) -> str | None:
