@@ -7,6 +7,7 @@ import paths), and models load in Keras' safe mode, which refuses Lambda layers.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, tiny_config
+from tests.helpers import REPO, cli_in_one_process, tiny_config
 from tests.reliability._support import (
     assert_nothing_written,
     assert_one_line_error,
@@ -39,59 +40,97 @@ TAGS = [
 ]
 
 
-@pytest.mark.parametrize("where", ["config", "extends", "set"])
-@pytest.mark.parametrize("tag", TAGS, ids=["apply-os-system", "apply-subprocess", "new", "name"])
-def test_python_yaml_tags_are_rejected_and_nothing_runs(where, tag, cli, tmp_path):
-    marker = tmp_path / "pwned"
+WHERE = ["config", "extends", "set"]
+
+
+def _tag_call(where: str, tag: str, folder: Path) -> list[str | Path]:
+    """Write one case's config (the tag in the config, in the config it extends, or in a
+    --set value) under ``folder``; the train command's arguments."""
+    marker = folder / "pwned"
     value = tag.format(command=f"'touch {marker}'")
-    config = tmp_path / "config.yaml"
-    text = write_yaml(tmp_path / "plain.yaml", tiny_config()).read_text()
-    args: list[str] = []
+    config = folder / "config.yaml"
+    text = write_yaml(folder / "plain.yaml", tiny_config()).read_text()
+    args: list[str | Path] = []
     if where == "config":
         config.write_text(text + f"description: {value}\n")
     elif where == "extends":
-        (tmp_path / "base.yaml").write_text(f"description: {value}\n")
+        (folder / "base.yaml").write_text(f"description: {value}\n")
         config.write_text(text + "extends: base.yaml\n")
     else:
         config.write_text(text)
         args = ["--set", f"description={value}"]
-    out = tmp_path / "out"
-    result = cli("train", config, *args, "--output-dir", out, cwd=tmp_path)
+    return ["train", config, *args, "--output-dir", folder / "out"]
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> dict[object, tuple[subprocess.CompletedProcess, Path]]:
+    """Every YAML-tag and config-name case of this file trained by ``toolkit train`` in one
+    fresh process (each in its own folder, with its own exit code and output): the commands
+    answer before any training, so a process each only repeated the start-up. Keyed by
+    ``(where, tag)`` and by the names case's values; each with the folder it ran in."""
+    calls: dict[object, tuple[list[str | Path], Path]] = {}
+    for where in WHERE:
+        for number, tag in enumerate(TAGS):
+            folder = tmp_path_factory.mktemp(f"tag-{where}-{number}")
+            calls[(where, tag)] = (_tag_call(where, tag, folder), folder)
+    for number, (values, _) in enumerate(NAME_CASES):
+        folder = tmp_path_factory.mktemp(f"names-{number}")
+        config = write_yaml(folder / "config.yaml", with_values(tiny_config(), values))
+        calls[_key(values)] = (["train", config, "--output-dir", folder / "out"], folder)
+    results = cli_in_one_process(*calls.values())
+    return {
+        key: (result, folder)
+        for (key, (_, folder)), result in zip(calls.items(), results, strict=True)
+    }
+
+
+def _key(values: dict) -> str:
+    """A names case's values as a dictionary key."""
+    return json.dumps(values, sort_keys=True)
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("tag", TAGS, ids=["apply-os-system", "apply-subprocess", "new", "name"])
+def test_python_yaml_tags_are_rejected_and_nothing_runs(where, tag, refused):
+    result, folder = refused[(where, tag)]
     expected = "value is not valid YAML" if where == "set" else "could not determine a constructor"
     assert_one_line_error(result, expected)
-    assert not marker.exists()
-    assert_nothing_written(out)
+    assert not (folder / "pwned").exists(), f"the {where} tag ran its command"
+    assert_nothing_written(folder / "out")
 
 
 # --------------------------------------------------------------------------- names are not imports
 
 
+NAME_CASES = [
+    ({"model.activation": "os.system"}, ("model.activation", "unknown activation 'os.system'")),
+    (
+        {"model.activation": {"class_name": "Lambda", "config": {"function": "x"}}},
+        ("model.activation", "valid string"),
+    ),
+    ({"model.initializer": "os.system"}, ("model.initializer", "unknown initializer")),
+    ({"model.loss": "builtins.eval"}, ("model.loss", "unknown loss 'builtins.eval'")),
+    ({"model.metrics": ["os.system"]}, ("metric 'os.system' does not fit task 'regression'",)),
+    (
+        {"training.optimizer": {"name": "os.system"}},
+        ("training.optimizer", "unknown optimizer 'os.system'"),
+    ),
+    (
+        {"training.optimizer": {"name": "adam", "__class__": "os.system"}},
+        ("optimizer 'adam' takes no argument '__class__'",),
+    ),
+    (
+        {"training.lr_schedule": {"name": "subprocess.call"}},
+        ("unknown learning-rate schedule 'subprocess.call'",),
+    ),
+    ({"data.source": "sklearn:os.system"}, ("data.source", "unknown dataset 'os.system'")),
+    ({"callbacks.custom": "os.system"}, ("callbacks.custom", "unknown key 'custom'")),
+]
+
+
 @pytest.mark.parametrize(
     ("values", "fragments"),
-    [
-        ({"model.activation": "os.system"}, ("model.activation", "unknown activation 'os.system'")),
-        (
-            {"model.activation": {"class_name": "Lambda", "config": {"function": "x"}}},
-            ("model.activation", "valid string"),
-        ),
-        ({"model.initializer": "os.system"}, ("model.initializer", "unknown initializer")),
-        ({"model.loss": "builtins.eval"}, ("model.loss", "unknown loss 'builtins.eval'")),
-        ({"model.metrics": ["os.system"]}, ("metric 'os.system' does not fit task 'regression'",)),
-        (
-            {"training.optimizer": {"name": "os.system"}},
-            ("training.optimizer", "unknown optimizer 'os.system'"),
-        ),
-        (
-            {"training.optimizer": {"name": "adam", "__class__": "os.system"}},
-            ("optimizer 'adam' takes no argument '__class__'",),
-        ),
-        (
-            {"training.lr_schedule": {"name": "subprocess.call"}},
-            ("unknown learning-rate schedule 'subprocess.call'",),
-        ),
-        ({"data.source": "sklearn:os.system"}, ("data.source", "unknown dataset 'os.system'")),
-        ({"callbacks.custom": "os.system"}, ("callbacks.custom", "unknown key 'custom'")),
-    ],
+    NAME_CASES,
     ids=[
         "activation-dotted-path",
         "activation-keras-dict",
@@ -105,11 +144,10 @@ def test_python_yaml_tags_are_rejected_and_nothing_runs(where, tag, cli, tmp_pat
         "custom-callback",
     ],
 )
-def test_config_names_cannot_import_code(values, fragments, cli, tmp_path):
-    config = write_yaml(tmp_path / "config.yaml", with_values(tiny_config(), values))
-    result = cli("train", config, "--output-dir", tmp_path / "out", cwd=tmp_path)
+def test_config_names_cannot_import_code(values, fragments, refused):
+    result, folder = refused[_key(values)]
     assert_one_line_error(result, *fragments)
-    assert_nothing_written(tmp_path / "out")
+    assert_nothing_written(folder / "out")
 
 
 # --------------------------------------------------------------------------- safe model loading
@@ -146,25 +184,41 @@ def lambda_run(trained_run, tmp_path_factory) -> tuple[Path, Path]:
     return run, marker
 
 
+@pytest.fixture(scope="module")
+def model_refusals(lambda_run, trained_run, tmp_path_factory) -> dict[str, tuple]:
+    """evaluate and predict of the Lambda run, and evaluate of a copy of the trained run
+    whose model.keras is random bytes, in one fresh process (each with its own exit code
+    and output: each refuses its model file, so a process each only repeated the start-up).
+    Keyed by case; each with the predictions file predict was asked to write."""
+    folder = tmp_path_factory.mktemp("model-refusals")
+    run, _ = lambda_run
+    (folder / "rows.csv").write_text("size,colour\n1.0,red\n")
+    out = folder / "predictions.csv"
+    corrupt = folder / trained_run.name
+    shutil.copytree(trained_run, corrupt)
+    (corrupt / "model.keras").write_bytes(os.urandom(4096))
+    calls = {
+        "evaluate": ["evaluate", run],
+        "predict": ["predict", run, "--input", folder / "rows.csv", "--output", out],
+        "corrupt": ["evaluate", corrupt],
+    }
+    results = cli_in_one_process(*calls.values())
+    return {case: (result, out) for case, result in zip(calls, results, strict=True)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
-def test_a_model_with_a_lambda_layer_is_refused(command, lambda_run, cli, tmp_path):
-    run, marker = lambda_run
-    (tmp_path / "rows.csv").write_text("size,colour\n1.0,red\n")
-    out = tmp_path / "predictions.csv"
-    args = ["--input", tmp_path / "rows.csv", "--output", out] if command == "predict" else []
-    result = cli(command, run, *args)
+def test_a_model_with_a_lambda_layer_is_refused(command, lambda_run, model_refusals):
+    _, marker = lambda_run
+    result, out = model_refusals[command]
     assert_one_line_error(result, "model.keras", "refused to load", "lambda", "safe mode")
-    assert not marker.exists()
-    assert not out.exists()
+    assert not marker.exists(), "the Lambda layer ran"
+    assert not out.exists(), "predict wrote predictions"
 
 
 @pytest.mark.slow  # trains the shared run on first use
-def test_a_corrupt_model_file_is_one_clear_line(trained_run, cli, tmp_path):
-    run = tmp_path / trained_run.name
-    shutil.copytree(trained_run, run)
-    (run / "model.keras").write_bytes(os.urandom(4096))
-    result = cli("evaluate", run)
+def test_a_corrupt_model_file_is_one_clear_line(model_refusals):
+    result, _ = model_refusals["corrupt"]
     assert_one_line_error(result, "model.keras is not a .keras model file")
 
 
