@@ -201,10 +201,8 @@ def test_resuming_a_completed_sweep_is_refused_and_writes_nothing(finished):
     assert {p.name: p.read_bytes() for p in sweep.iterdir() if p.is_file()} == before
 
 
-def test_a_mistake_in_the_data_leaves_no_sweep_directory(tmp_path):
-    """The data is first read after the sweep's directory exists (TensorFlow has started by
-    then); a target missing from the file left a sweep at status 'created', which report
-    and --resume took for one. Now nothing is left, as train leaves no run directory."""
+def _mistake_in_the_data(tmp_path: Path) -> Path:
+    """A sweep config whose data file has no column of its target (``yy``, not ``y``)."""
     import numpy as np
     import yaml
 
@@ -216,26 +214,17 @@ def test_a_mistake_in_the_data_leaves_no_sweep_directory(tmp_path):
     config["data"] = {"source": str(tmp_path / "rows.csv"), "target": "yy", "validation": 0.25}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = run_cli("tune", path, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr == (
-        f"toolkit: error: {tmp_path / 'rows.csv'}: target column 'yy' is not in the data "
-        "(did you mean 'y'?); columns: a, b, y\n"
-    )
-    assert not (tmp_path / "out").exists()  # nor the output_dir made for it
+    return path
 
 
-@pytest.mark.parametrize(
-    "weights, space",
-    [
-        ("imagenet", {}),
-        ("none", {"model.backbone.weights": {"choice": ["none", "imagenet"]}}),
-    ],
-)
-def test_backbone_weights_offline_refuse_the_sweep_before_any_trial(tmp_path, weights, space):
-    """ImageNet weights not in Keras' cache, offline: every trial failed (each printing
-    "Downloading data from ..."), exit 1, the sweep's directory left. Now one line, exit 2,
-    nothing written, for the base config's backbone and for one the search can switch to."""
+BACKBONE_CASES = [
+    ("imagenet", {}),
+    ("none", {"model.backbone.weights": {"choice": ["none", "imagenet"]}}),
+]
+
+
+def _backbone_offline(tmp_path: Path, weights: str, space: dict) -> Path:
+    """A sweep config of a MobileNetV3Small backbone with ``weights`` (and ``space``)."""
     import yaml
 
     from tests.image_data import write_class_folder
@@ -255,13 +244,56 @@ def test_backbone_weights_offline_refuse_the_sweep_before_any_trial(tmp_path, we
     }
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    home = tmp_path / "keras-home"
-    offline = {
-        "KERAS_HOME": str(home),
-        "https_proxy": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
+    return path
+
+
+@pytest.fixture(scope="module")
+def refused_sweeps(tmp_path_factory) -> dict[str, tuple[object, Path]]:
+    """``toolkit tune`` of the mistaken data and of the two offline backbone configs, in one
+    fresh process (each in its own folder, with its own exit code and output; all refused
+    once TensorFlow has started, so a process each only repeated the start-up), offline:
+    an empty Keras cache and an HTTPS proxy nobody serves. Keyed by case; each with its
+    folder."""
+    calls = {}
+    folder = tmp_path_factory.mktemp("mistake")
+    calls["mistake"] = (["tune", _mistake_in_the_data(folder)], folder)
+    for weights, space in BACKBONE_CASES:
+        folder = tmp_path_factory.mktemp(f"backbone-{weights}")
+        calls[weights] = (["tune", _backbone_offline(folder, weights, space)], folder)
+    home = tmp_path_factory.mktemp("keras-home")
+    with pytest.MonkeyPatch.context() as environment:  # the process inherits os.environ
+        environment.setenv("KERAS_HOME", str(home))
+        environment.setenv("https_proxy", "http://127.0.0.1:9")
+        environment.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+        results = cli_in_one_process(*calls.values())
+    answers = {
+        case: (result, folder)
+        for (case, (_, folder)), result in zip(calls.items(), results, strict=True)
     }
-    result = run_cli("tune", path, cwd=tmp_path, env=offline)
+    answers["keras-home"] = (None, home)
+    return answers
+
+
+def test_a_mistake_in_the_data_leaves_no_sweep_directory(refused_sweeps):
+    """The data is first read after the sweep's directory exists (TensorFlow has started by
+    then); a target missing from the file left a sweep at status 'created', which report
+    and --resume took for one. Now nothing is left, as train leaves no run directory."""
+    result, tmp_path = refused_sweeps["mistake"]
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"toolkit: error: {tmp_path / 'rows.csv'}: target column 'yy' is not in the data "
+        "(did you mean 'y'?); columns: a, b, y\n"
+    )
+    assert not (tmp_path / "out").exists()  # nor the output_dir made for it
+
+
+@pytest.mark.parametrize("weights, space", BACKBONE_CASES)
+def test_backbone_weights_offline_refuse_the_sweep_before_any_trial(refused_sweeps, weights, space):
+    """ImageNet weights not in Keras' cache, offline: every trial failed (each printing
+    "Downloading data from ..."), exit 1, the sweep's directory left. Now one line, exit 2,
+    nothing written, for the base config's backbone and for one the search can switch to."""
+    result, tmp_path = refused_sweeps[weights]  # the case of ``space`` too
+    _, home = refused_sweeps["keras-home"]
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert result.stderr == (
