@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import REPO, hold_lock, run_cli, snapshot, start_toolkit, wait_for_resume_point
+from tests.helpers import (
+    REPO,
+    cli_in_one_process,
+    hold_lock,
+    run_cli,
+    snapshot,
+    start_toolkit,
+    wait_for_resume_point,
+)
 from tests.reliability._support import assert_one_line_error
 from tests.tuning.conftest import read_json, read_trials, sweep_dir_of, trial_lines
 from toolkit.cli import main
@@ -235,12 +243,16 @@ def test_a_stopped_sweeps_trial_points_at_tune_resume_not_train_resume(
         return {name: seen for name, seen in snapshot(sweep).items() if (sweep / name).is_file()}
 
     before = files()
-    line = assert_one_line_error(run_cli("export", stopped, cwd=tmp_path))
+    # Both refusals in one fresh process: each answers with its own exit code and stderr.
+    exported, trained = cli_in_one_process(
+        (["export", stopped], tmp_path), (["train", "--resume", stopped], tmp_path)
+    )
+    line = assert_one_line_error(exported)
     assert line.endswith(
         f"{stopped} has no model.keras: its training was interrupted before the end; it is a "
         f"trial of the sweep {sweep}, and toolkit tune --resume {sweep} runs it again"
     ), line
-    line = assert_one_line_error(run_cli("train", "--resume", stopped, cwd=tmp_path))
+    line = assert_one_line_error(trained)
     assert line.endswith(
         f"{stopped} is a trial of the sweep {sweep}, which trains its trials itself: "
         f"toolkit tune --resume {sweep} runs an unfinished trial again (toolkit train "
