@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from callbacks._files import TEMPORARY_PREFIX
-from tests.helpers import start_train, tiny_config
+from tests.helpers import cli_in_one_process, start_train, tiny_config
 from tests.reliability._support import assert_nothing_written, assert_one_line_error, write_yaml
 
 WATCHED = ("run.json", "metrics.json", "config.yaml")
@@ -152,39 +152,78 @@ def _chmod_blocks_writes(directory: Path) -> bool:
     return False
 
 
+UNWRITABLE = {
+    "under-a-regular-file": ("data.txt is not a directory",),
+    "under-dev-full": ("/dev/full is not a directory",),
+    "read-only-mount": ("read-only file system",),
+    "chmod-0500": ("permission denied",),
+    "inside-proc": ("/proc/",),
+}
+
+
+@pytest.fixture(scope="module")
+def unwritable(tmp_path_factory) -> dict[str, tuple]:
+    """``toolkit train`` of a tiny config into each unwritable output directory of
+    UNWRITABLE, in one fresh process (each in its own folder, with its own exit code and
+    output: each stops before training, so a process each only repeated the start-up).
+    Per case: the result, its folder, and whether the output directory existed after the
+    command (looked at while a read-only mount was still mounted); or the reason the case
+    cannot be run here (to skip it)."""
+    root = tmp_path_factory.mktemp("unwritable")
+    config = write_yaml(root / "config.yaml", tiny_config())
+    calls: dict[str, tuple[list, Path]] = {}
+    cases: dict[str, tuple] = {}
+    with contextlib.ExitStack() as stack:
+        for kind in UNWRITABLE:
+            folder = root / kind
+            folder.mkdir()
+            if kind == "under-a-regular-file":
+                (folder / "data.txt").write_text("a regular file\n")
+                out = folder / "data.txt" / "runs"
+            elif kind == "under-dev-full":
+                out = Path("/dev/full/runs")
+            elif kind == "read-only-mount":
+                try:
+                    out = stack.enter_context(tmpfs(folder / "ro", "ro,size=64k")) / "runs"
+                except pytest.skip.Exception as skipped:  # skipped by that test, not all
+                    cases[kind] = (str(skipped),)
+                    continue
+            elif kind == "chmod-0500":
+                (folder / "locked").mkdir()
+                if not _chmod_blocks_writes(folder / "locked"):
+                    (folder / "locked").chmod(0o700)
+                    cases[kind] = (
+                        "running as root: chmod 0500 does not stop writes (other cases do)",
+                    )
+                    continue
+                out = folder / "locked" / "runs"
+            else:
+                out = Path(f"/proc/toolkit-reliability-{os.getpid()}")
+            calls[kind] = (["train", config, "--output-dir", out], folder)
+        results = cli_in_one_process(*calls.values())
+        for (kind, (args, folder)), result in zip(calls.items(), results, strict=True):
+            cases[kind] = (result, folder, Path(args[-1]).exists())
+    return cases
+
+
 @pytest.mark.parametrize(
     ("kind", "fragments"),
     [
-        ("under-a-regular-file", ("data.txt is not a directory",)),
-        ("under-dev-full", ("/dev/full is not a directory",)),
-        pytest.param("read-only-mount", ("read-only file system",), marks=NEEDS_TMPFS),
-        ("chmod-0500", ("permission denied",)),
-        ("inside-proc", ("/proc/",)),
+        pytest.param(kind, fragments, marks=NEEDS_TMPFS)
+        if kind == "read-only-mount"
+        else (kind, fragments)
+        for kind, fragments in UNWRITABLE.items()
     ],
 )
-def test_unwritable_output_dir_is_one_clear_line(kind, fragments, cli, write_config, tmp_path):
-    config = write_config(tiny_config())
-    with contextlib.ExitStack() as stack:
-        if kind == "under-a-regular-file":
-            (tmp_path / "data.txt").write_text("a regular file\n")
-            out = tmp_path / "data.txt" / "runs"
-        elif kind == "under-dev-full":
-            out = Path("/dev/full/runs")
-        elif kind == "read-only-mount":
-            out = stack.enter_context(tmpfs(tmp_path / "ro", "ro,size=64k")) / "runs"
-        elif kind == "chmod-0500":
-            (tmp_path / "locked").mkdir()
-            if not _chmod_blocks_writes(tmp_path / "locked"):
-                pytest.skip("running as root: chmod 0500 does not stop writes (other cases do)")
-            out = tmp_path / "locked" / "runs"
-        else:
-            out = Path(f"/proc/toolkit-reliability-{os.getpid()}")
-        result = cli("train", config, "--output-dir", out, cwd=tmp_path)
-        assert_one_line_error(result, "cannot create a run directory in", *fragments)
-        assert not out.exists()
+def test_unwritable_output_dir_is_one_clear_line(kind, fragments, unwritable):
+    if len(unwritable[kind]) == 1:
+        pytest.skip(unwritable[kind][0])
+    result, folder, out_existed = unwritable[kind]
+    assert_one_line_error(result, "cannot create a run directory in", *fragments)
+    assert not out_existed, f"{kind}: the output directory was created"
     if kind == "chmod-0500":
-        (tmp_path / "locked").chmod(0o700)
-        assert_nothing_written(tmp_path / "locked")
+        (folder / "locked").chmod(0o700)
+        assert_nothing_written(folder / "locked")
 
 
 @pytest.mark.slow
