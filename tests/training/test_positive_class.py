@@ -5,6 +5,7 @@ went unreported but for one line of per-class accuracy."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 
+from tests.cli_chain import RUN, cli_chain
 from tests.helpers import tiny_config
 
 
@@ -39,8 +41,9 @@ def _config(tmp_path: Path, **data) -> dict:
     return config
 
 
-def test_the_common_class_as_positive_is_warned_of(cli, write_config, tmp_path):
-    result = cli("train", write_config(_config(tmp_path)))
+def test_the_common_class_as_positive_is_warned_of(write_config, tmp_path):
+    # train, then report on its run, in one fresh process (one TensorFlow start-up).
+    result, reported = cli_chain(["train", write_config(_config(tmp_path))], ["report", RUN])
     assert result.returncode == 0, result.stderr
     record = json.loads((Path(result.stdout.strip().splitlines()[-1]) / "run.json").read_text())
     [warning] = [w for w in record["warnings"] if "data.positive_class" in w]
@@ -52,7 +55,8 @@ def test_the_common_class_as_positive_is_warned_of(cli, write_config, tmp_path):
     assert f"; warning: {warning}" in result.stderr
     # The report's metrics table says which class its precision, recall, f1, pr_auc score.
     run = Path(result.stdout.strip().splitlines()[-1])
-    assert cli("report", run).returncode == 0
+    assert reported.returncode == 0, reported.stderr
+    assert reported.args[2] == str(run)
     assert (
         "- **positive class (precision, recall, f1, pr_auc)**: legit\n"
         in (run / "report.md").read_text()
@@ -60,9 +64,16 @@ def test_the_common_class_as_positive_is_warned_of(cli, write_config, tmp_path):
 
 
 @pytest.mark.parametrize("streaming", [False, True])
-def test_the_positive_class_is_scored_and_predicted(cli, write_config, tmp_path, streaming):
+def test_the_positive_class_is_scored_and_predicted(write_config, tmp_path, streaming):
     config = _config(tmp_path, positive_class="fraud", streaming=streaming)
-    result = cli("train", write_config(config))
+    out = tmp_path / "predictions.csv"
+    # train, then predict, evaluate and report on its run, in one fresh process.
+    result, predicted, scored, reported = cli_chain(
+        ["train", write_config(config)],
+        ["predict", RUN, "--input", tmp_path / "rows.csv", "--output", out],
+        ["evaluate", RUN, "--data", tmp_path / "rows.csv"],
+        ["report", RUN],
+    )
     assert result.returncode == 0, result.stderr
     run = Path(result.stdout.strip().splitlines()[-1])
     assert "data.positive_class" not in result.stderr
@@ -72,12 +83,10 @@ def test_the_positive_class_is_scored_and_predicted(cli, write_config, tmp_path,
     ]
 
     rows = pd.read_csv(tmp_path / "rows.csv")
-    out = tmp_path / "predictions.csv"
-    predicted = cli("predict", run, "--input", tmp_path / "rows.csv", "--output", out)
     assert predicted.returncode == 0, predicted.stderr
+    assert predicted.args[2] == scored.args[2] == reported.args[2] == str(run)
     predictions = pd.read_csv(out)
     assert list(predictions.columns) == ["label", "prediction", "probability_fraud"]
-    scored = cli("evaluate", run, "--data", tmp_path / "rows.csv")
     assert scored.returncode == 0, scored.stderr
     ours = json.loads(scored.stdout)["metrics"]
 
@@ -98,7 +107,7 @@ def test_the_positive_class_is_scored_and_predicted(cli, write_config, tmp_path,
         else:
             assert ours[name] == pytest.approx(value, abs=1e-6), name
     # report.md names the class the metrics above were checked against.
-    assert cli("report", run).returncode == 0
+    assert reported.returncode == 0, reported.stderr
     assert (
         "- **positive class (precision, recall, f1, pr_auc)**: fraud\n"
         in (run / "report.md").read_text()
@@ -141,7 +150,7 @@ def test_a_wrong_positive_class_is_one_line_and_no_run(
     assert not (tmp_path / "runs").exists()
 
 
-def test_init_from_a_run_with_the_other_positive_class_is_refused(cli, write_config, tmp_path):
+def test_init_from_a_run_with_the_other_positive_class_is_refused(write_config, tmp_path):
     """The copied logit is the log-odds of the source's second class: a run choosing the
     other positive class started predicting the opposite (test ROC AUC 1 - the source's)."""
     import toolkit
@@ -153,10 +162,21 @@ def test_init_from_a_run_with_the_other_positive_class_is_refused(cli, write_con
     config = _config(tmp_path, positive_class="fraud")
     config["model"] = {**config["model"], "init_from": str(source)}
     config["name"] = "flipped"
-    result = cli("train", write_config(config))
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    # The remedy: the source's own positive class, whose copied logit keeps its meaning
+    # (named apart, so that the refused run's directory is checked to be absent after both).
+    remedy = copy.deepcopy(config)
+    remedy["name"] = "remedy"
+    remedy["data"]["positive_class"] = "legit"
+    remedy["training"]["epochs"] = 1
+    remedy["training"]["optimizer"] = {"name": "sgd", "learning_rate": 1e-9}
+    # Both trains in one fresh process (one TensorFlow start-up).
+    refused, result = cli_chain(
+        ["train", write_config(config, "flipped.yaml")],
+        ["train", write_config(remedy, "remedy.yaml")],
+    )
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
     assert lines[0].endswith(
         "its output is the probability of 'legit', this run's of 'fraud', so it would start "
         "predicting the opposite class; set data.positive_class: legit (as that run had), "
@@ -164,11 +184,6 @@ def test_init_from_a_run_with_the_other_positive_class_is_refused(cli, write_con
     )
     assert not (tmp_path / "runs" / "flipped").exists()
 
-    # The remedy: the source's own positive class, whose copied logit keeps its meaning.
-    config["data"]["positive_class"] = "legit"
-    config["training"]["epochs"] = 1
-    config["training"]["optimizer"] = {"name": "sgd", "learning_rate": 1e-9}
-    result = cli("train", write_config(config))
     assert result.returncode == 0, result.stderr
     run = Path(result.stdout.strip().splitlines()[-1])
     # Independent of the toolkit's metrics: sklearn's ROC AUC of each run's predictions of
