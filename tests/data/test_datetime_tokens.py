@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import predict_via_cli, tiny_config, train_via_cli
+from tests.cli_chain import RUN, cli_chain
+from tests.helpers import tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.data.prepared import prepare_data
 
@@ -56,17 +57,32 @@ def test_dates_from_csv_and_parquet_are_the_same_categories(tmp_path):
     new_csv, new_parquet = tmp_path / "new.csv", tmp_path / "new.parquet"
     frame.drop(columns="y").to_csv(new_csv, index=False)
     frame.drop(columns="y").to_parquet(new_parquet, index=False)
-    for source, streaming in ((csv, False), (parquet, True)):
-        run = train_via_cli(
-            tmp_path, _config(source, streaming), name=f"config-{source.suffix[1:]}-{streaming}"
-        )
+    # Both trains and their four predicts in one fresh process (one TensorFlow start-up).
+    trained = ((csv, False), (parquet, True))
+    calls = []
+    for source, streaming in trained:
+        path = tmp_path / f"config-{source.suffix[1:]}-{streaming}.yaml"
+        path.write_text(json.dumps(_config(source, streaming)))
+        calls.append(["train", path, "--set", f"output_dir={tmp_path / 'r'}"])
+        for given in (new_csv, new_parquet):
+            out = tmp_path / f"p-{source.suffix[1:]}-{streaming}-{given.suffix[1:]}.csv"
+            calls.append(["predict", RUN, "--input", given, "--output", out])
+    answers = iter(cli_chain(*calls))
+    for source, streaming in trained:
+        result = next(answers)
+        assert result.returncode == 0, result.stderr
+        run = Path(result.stdout.strip().splitlines()[-1])
         spec = json.loads((run / "preprocessing.json").read_text())
         written = {f["name"]: f["vocabulary"] for f in spec["categorical"]}
         assert written == vocabularies[source.suffix, streaming]
         predicted = {}
         for given in (new_csv, new_parquet):
+            answer = next(answers)
+            assert answer.returncode == 0, answer.stderr
+            assert answer.args[2] == str(run), answer.args
+            assert "never seen" not in answer.stderr, answer.stderr
             out = tmp_path / f"p-{source.suffix[1:]}-{streaming}-{given.suffix[1:]}.csv"
-            predicted[given.suffix] = predict_via_cli(run, given, out)
+            predicted[given.suffix] = pd.read_csv(out)["prediction"].to_numpy()
         np.testing.assert_allclose(
             predicted[".csv"], predicted[".parquet"], rtol=1e-6, err_msg=f"{source} {streaming}"
         )
