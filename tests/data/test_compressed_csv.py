@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.cli_chain import RUN, cli_chain
 from tests.data.test_streaming import _config, _id_features, _table
-from tests.helpers import cli_in_one_process, tiny_config
+from tests.helpers import tiny_config
 from tests.reliability._support import assert_nothing_written, assert_one_line_error
 from toolkit.data.prepared import prepare_data
 from toolkit.data.preprocessing import NUMERIC_INPUT
@@ -64,7 +65,8 @@ def _diabetes() -> pd.DataFrame:
     return load_diabetes(as_frame=True).frame
 
 
-def _train(cli, root: Path, source: Path, *, streaming: bool) -> Path:
+def _train_call(root: Path, source: Path, *, streaming: bool) -> list[str | Path]:
+    """The ``toolkit train`` arguments of a run on ``source`` (diabetes' target)."""
     config = tiny_config(
         data={"source": str(source), "target": "target", "validation": 0.2, "test": 0.1},
         runtime={"deterministic": True},
@@ -73,34 +75,88 @@ def _train(cli, root: Path, source: Path, *, streaming: bool) -> Path:
     config["data"].pop("synthetic")
     path = root / f"{source.name}-{streaming}.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = cli("train", path, "--output-dir", root / "out")
+    return ["train", path, "--output-dir", root / "out"]
+
+
+def _run_printed(result) -> Path:
+    """The run directory ``toolkit train`` printed, checked to have trained."""
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["streamed", "in-memory"])
 def runs(request, tmp_path_factory):
-    """A run on diabetes as a plain CSV and one on the same rows as .csv.gz, same seed."""
-    from tests.helpers import run_cli
-
+    """A run on diabetes as a plain CSV and one on the same rows as .csv.gz, same seed; and
+    the answers of every predict and evaluate the tests below check on the plain run, all
+    (both trains too) in one fresh process: ``(root, plain, packed, (plain_run, packed_run),
+    answers)``, answers by name."""
     root = tmp_path_factory.mktemp("compressed")
     frame = _diabetes()
     plain = _write_csv(frame, root / "diabetes.csv")
     packed = _write_csv(frame, root / "diabetes.csv.gz")
     streaming = request.param
-    return (
-        root,
-        plain,
-        packed,
-        (
-            _train(run_cli, root, plain, streaming=streaming),
-            _train(run_cli, root, packed, streaming=streaming),
-        ),
-    )
+    # The plain run trained last: RUN below is the run the calls after it are made on.
+    calls = {
+        "train packed": _train_call(root, packed, streaming=streaming),
+        "train plain": _train_call(root, plain, streaming=streaming),
+    }
+    # test_predict_and_evaluate_on_csv_gz_equal_those_on_the_plain_csv
+    for source in (plain, packed):
+        output = root / f"predictions-from-{source.name}.csv"
+        calls[f"predict {source.name}"] = ["predict", RUN, "--input", source, "--output", output]
+    for source in (plain, packed):
+        calls[f"evaluate {source.name}"] = ["evaluate", RUN, "--data", source]
+    broken = _truncated(packed, root / "broken.csv.gz")
+    output = root / "from-broken.csv"
+    calls["predict broken"] = ["predict", RUN, "--input", broken, "--output", output]
+    calls["evaluate broken"] = ["evaluate", RUN, "--data", broken]
+    # test_predict_and_evaluate_on_csv_xz_and_zip_equal_those_on_the_plain_csv
+    for source in _xz_zip_sources(root, frame):
+        output = root / f"predicted-{source.name}.csv"
+        calls[f"xz predict {source.name}"] = ["predict", RUN, "--input", source, "--output", output]
+        calls[f"xz evaluate {source.name}"] = ["evaluate", RUN, "--data", source]
+    # test_predict_writes_csv_gz_output_holding_the_csv_outputs_bytes
+    for name in ("out.csv", "out.csv.gz"):
+        calls[f"predict to {name}"] = ["predict", RUN, "--input", plain, "--output", root / name]
+    answers = dict(zip(calls, cli_chain(*calls.values()), strict=True))
+    trained = (_run_printed(answers["train plain"]), _run_printed(answers["train packed"]))
+    for name, answer in answers.items():
+        if not name.startswith("train"):
+            assert answer.args[2] == str(trained[0]), (name, answer.args)
+    return root, plain, packed, trained, answers
+
+
+# _xz_zip_sources' files: the plain file, two read as it, three refused.
+XZ_ZIP_NAMES = [
+    "diabetes.csv",
+    "rows.csv.xz",
+    "rows.csv.zip",
+    "two.csv.zip",
+    "rows.csv.7z",
+    "rows.txt",
+]
+
+
+def _xz_zip_sources(root: Path, frame: pd.DataFrame) -> list[Path]:
+    """The plain file, the same rows as .csv.xz and .csv.zip, then three files refused: a
+    zip of two files, a 7z file and a .txt file."""
+    sources = [
+        root / "diabetes.csv",
+        _write_csv(frame, root / "rows.csv.xz"),
+        _write_csv(frame, root / "rows.csv.zip"),
+    ]
+    with zipfile.ZipFile(root / "two.csv.zip", "w") as archive:
+        archive.writestr("a.csv", "x\n1\n")
+        archive.writestr("b.csv", "x\n1\n")
+    (root / "rows.csv.7z").write_bytes(b"7z")
+    (root / "rows.txt").write_text(frame.to_csv(index=False))
+    written = [*sources, root / "two.csv.zip", root / "rows.csv.7z", root / "rows.txt"]
+    assert [path.name for path in written] == XZ_ZIP_NAMES
+    return written
 
 
 def test_a_run_on_csv_gz_equals_the_run_on_the_plain_csv(runs):
-    _, _, _, (plain_run, packed_run) = runs
+    _, _, _, (plain_run, packed_run), _ = runs
     for name in ("preprocessing.json", "data_summary.json", "metrics.json"):
         assert json.loads((packed_run / name).read_text()) == json.loads(
             (plain_run / name).read_text()
@@ -112,35 +168,30 @@ def test_a_run_on_csv_gz_equals_the_run_on_the_plain_csv(runs):
     assert packed == plain
 
 
-def test_predict_and_evaluate_on_csv_gz_equal_those_on_the_plain_csv(runs, cli):
-    root, plain, packed, (run, _) = runs
+def test_predict_and_evaluate_on_csv_gz_equal_those_on_the_plain_csv(runs):
+    root, plain, packed, _, answers = runs  # the commands ran in the fixture's process
     outputs = {}
     for source in (plain, packed):
         output = root / f"predictions-from-{source.name}.csv"
-        result = cli("predict", run, "--input", source, "--output", output)
+        result = answers[f"predict {source.name}"]
         assert result.returncode == 0, result.stderr
         outputs[source.name] = pd.read_csv(output)
     assert len(outputs["diabetes.csv"]) == len(_diabetes())
     pd.testing.assert_frame_equal(outputs["diabetes.csv.gz"], outputs["diabetes.csv"])
     metrics = []
     for source in (plain, packed):
-        result = cli("evaluate", run, "--data", source)
+        result = answers[f"evaluate {source.name}"]
         assert result.returncode == 0, result.stderr
         metrics.append(json.loads(result.stdout))
     assert metrics[1].pop("split").endswith("diabetes.csv.gz")
     assert metrics[0].pop("split").endswith("diabetes.csv")
     assert metrics[0] == metrics[1]
     # Cut short, as by an interrupted download: one line naming it, no output written.
-    broken = _truncated(packed, root / "broken.csv.gz")
-    output = root / "from-broken.csv"
-    for command in (
-        ("predict", "--input", broken, "--output", output),
-        ("evaluate", "--data", broken),
-    ):
+    for command in ("predict", "evaluate"):
         assert_one_line_error(
-            cli(command[0], run, *command[1:]), "broken.csv.gz", "does not decompress as gzip"
+            answers[f"{command} broken"], "broken.csv.gz", "does not decompress as gzip"
         )
-    assert not output.exists()
+    assert not (root / "from-broken.csv").exists()
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["streamed", "in-memory"])
@@ -280,26 +331,13 @@ def test_predict_and_evaluate_on_csv_xz_and_zip_equal_those_on_the_plain_csv(run
     """The extensions pandas' read_csv decompresses and pyarrow does not (xz, zip) read as
     the plain file, by predict --input and evaluate --data; a zip of two files, and a 7z
     or .txt file, are one line each, the latter two naming what is read."""
-    root, plain, _, (run, _) = runs
-    frame = _diabetes()
-    sources = [
-        plain,
-        _write_csv(frame, root / "rows.csv.xz"),
-        _write_csv(frame, root / "rows.csv.zip"),
+    root, plain, _, _, answers = runs  # the commands ran in the fixture's process
+    *sources, two, seven, text = (root / name for name in XZ_ZIP_NAMES)
+    refused = [two, seven, text]
+    pairs = [
+        (answers[f"xz predict {s.name}"], answers[f"xz evaluate {s.name}"])
+        for s in [*sources, *refused]
     ]
-    with zipfile.ZipFile(root / "two.csv.zip", "w") as archive:
-        archive.writestr("a.csv", "x\n1\n")
-        archive.writestr("b.csv", "x\n1\n")
-    (root / "rows.csv.7z").write_bytes(b"7z")
-    (root / "rows.txt").write_text(frame.to_csv(index=False))
-    refused = [root / "two.csv.zip", root / "rows.csv.7z", root / "rows.txt"]
-    calls = []
-    for source in [*sources, *refused]:
-        output = root / f"predicted-{source.name}.csv"
-        calls.append(["predict", run, "--input", source, "--output", output])
-        calls.append(["evaluate", run, "--data", source])
-    answers = cli_in_one_process(*calls)
-    pairs = list(zip(answers[::2], answers[1::2], strict=True))
     evaluated = []
     for source, (predicted, evaluation) in zip(sources, pairs[: len(sources)], strict=True):
         assert predicted.returncode == 0, predicted.stderr
@@ -327,12 +365,12 @@ def test_predict_and_evaluate_on_csv_xz_and_zip_equal_those_on_the_plain_csv(run
         assert not (root / f"predicted-{source.name}.csv").exists()
 
 
-def test_predict_writes_csv_gz_output_holding_the_csv_outputs_bytes(runs, cli):
+def test_predict_writes_csv_gz_output_holding_the_csv_outputs_bytes(runs):
     """``--output predictions.csv.gz`` writes the CSV text ``--output predictions.csv``
     writes, gzip-compressed (read back by Python's gzip module and by pandas)."""
-    root, plain, _, (run, _) = runs
+    root, _, _, _, answers = runs  # the commands ran in the fixture's process
     for name in ("out.csv", "out.csv.gz"):
-        result = cli("predict", run, "--input", plain, "--output", root / name)
+        result = answers[f"predict to {name}"]
         assert result.returncode == 0, result.stderr
     assert gzip.decompress((root / "out.csv.gz").read_bytes()) == (root / "out.csv").read_bytes()
     pd.testing.assert_frame_equal(pd.read_csv(root / "out.csv.gz"), pd.read_csv(root / "out.csv"))
