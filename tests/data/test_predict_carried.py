@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.helpers import run_cli, tiny_config
+from tests.helpers import cli_in_one_process, run_cli, tiny_config
 from toolkit.data.streaming.reader import CSV_BLOCK_BYTES
 
 COLOURS = ["red", "green", "blue"]
@@ -149,11 +149,16 @@ def _parquet_input(path: Path) -> pa.Table:
 def test_parquet_carried_columns_keep_their_arrow_types(run_dir, tmp_path):
     table = _parquet_input(tmp_path / "rows.parquet")
     carried = [n for n in table.column_names if n not in ("a", "b", "colour")]
-    for output in ("out.parquet", "out.csv"):
-        result = run_cli(
-            "predict", run_dir, "--input", tmp_path / "rows.parquet", "--output", tmp_path / output
-        )
-        assert result.returncode == 0, result.stderr
+    # Both outputs written in one fresh process (one TensorFlow start-up).
+    outputs = ("out.parquet", "out.csv")
+    answers = cli_in_one_process(
+        *[
+            ["predict", run_dir, "--input", tmp_path / "rows.parquet", "--output", tmp_path / o]
+            for o in outputs
+        ]
+    )
+    for output, result in zip(outputs, answers, strict=True):
+        assert result.returncode == 0, (output, result.stderr)
 
     schema, given = (
         pq.read_schema(tmp_path / "out.parquet"),
@@ -177,42 +182,42 @@ def test_csv_carried_number_column_with_text_after_the_first_block(run_dir, tmp_
     """A Parquet output's column types are fixed by its first chunk: a number column that
     turns to text later is a one-line error naming the row. A CSV output writes the text
     back as it was, so the same file predicts."""
-    frame, late = _big_csv(tmp_path / "rows.csv")
+    # The refused file alone in its folder (checked to stay so); what later commands write
+    # goes to another, so that all four run in one fresh process (one TensorFlow start-up).
+    given, later = tmp_path / "given", tmp_path / "later"
+    given.mkdir()
+    later.mkdir()
+    frame, late = _big_csv(given / "rows.csv")
     frame["weight"] = frame["weight"].astype(object)
     frame.loc[late, "weight"] = "unknown"
-    frame.to_csv(tmp_path / "rows.csv", index=False)
-
-    result = run_cli(
-        "predict", run_dir, "--input", tmp_path / "rows.csv", "--output", tmp_path / "o.parquet"
+    frame.to_csv(given / "rows.csv", index=False)
+    frame.drop(columns="weight").to_csv(later / "kept.csv", index=False)
+    result, as_csv, scored, done = cli_in_one_process(
+        ["predict", run_dir, "--input", given / "rows.csv", "--output", given / "o.parquet"],
+        ["predict", run_dir, "--input", given / "rows.csv", "--output", later / "o.csv"],
+        ["evaluate", run_dir, "--data", given / "rows.csv"],
+        ["predict", run_dir, "--input", later / "kept.csv", "--output", later / "p.csv"],
     )
+
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "column 'weight'" in lines[0] and "'unknown'" in lines[0]
     assert f"row {late + 1} (line {late + 2})" in lines[0], lines[0]  # rows from 1
-    line = (tmp_path / "rows.csv").read_text().splitlines()[late + 1]  # line late + 2
+    line = (given / "rows.csv").read_text().splitlines()[late + 1]  # line late + 2
     assert "unknown" in line.split(",")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # nothing half-written
+    assert sorted(p.name for p in given.iterdir()) == ["rows.csv"]  # nothing half-written
 
-    as_csv = run_cli(
-        "predict", run_dir, "--input", tmp_path / "rows.csv", "--output", tmp_path / "o.csv"
-    )
     assert as_csv.returncode == 0, as_csv.stderr
-    weights = pd.read_csv(tmp_path / "o.csv", dtype=str, keep_default_na=False)["weight"]
-    expected = pd.read_csv(tmp_path / "rows.csv", dtype=str, keep_default_na=False)["weight"]
+    weights = pd.read_csv(later / "o.csv", dtype=str, keep_default_na=False)["weight"]
+    expected = pd.read_csv(given / "rows.csv", dtype=str, keep_default_na=False)["weight"]
     pd.testing.assert_series_equal(weights, expected)
     assert weights[late] == "unknown"
-    (tmp_path / "o.csv").unlink()
 
     # evaluate writes no carried columns: the same file scores, as predictions without the
     # column do (their RMSE computed here).
-    scored = run_cli("evaluate", run_dir, "--data", tmp_path / "rows.csv")
     assert scored.returncode == 0, scored.stderr
-    frame.drop(columns="weight").to_csv(tmp_path / "kept.csv", index=False)
-    done = run_cli(
-        "predict", run_dir, "--input", tmp_path / "kept.csv", "--output", tmp_path / "p.csv"
-    )
     assert done.returncode == 0, done.stderr
-    predicted = pd.read_csv(tmp_path / "p.csv")
+    predicted = pd.read_csv(later / "p.csv")
     rmse = float(np.sqrt(np.mean((predicted["target"] - predicted["prediction"]) ** 2)))
     assert json.loads(scored.stdout)["metrics"]["rmse"] == pytest.approx(rmse, rel=1e-6)
