@@ -13,13 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import (
-    cli_without_tensorflow,
-    predict_via_cli,
-    run_cli,
-    tiny_config,
-    train_via_cli,
-)
+from tests.cli_chain import RUN, cli_chain
+from tests.helpers import cli_without_tensorflow, tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.data.prepared import prepare_data
 
@@ -42,25 +37,34 @@ def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
     # Streamed training reads the file with Arrow: its features as train reads them.
     streamed = prepare_data(validate_config(_config(source, streaming=True))).spec
     assert [f.name for f in streamed.numeric] == ["Unnamed: 0", "a", "b"]
-    # The run in memory, trained by the command, for predict and evaluate --data.
-    run = train_via_cli(tmp_path, _config(source, streaming=False))
-    spec = json.loads((run / "preprocessing.json").read_text())
-    assert [f["name"] for f in spec["numeric"]] == ["Unnamed: 0", "a", "b"]
-
+    # The run in memory, trained by the command, for predict and evaluate --data: the
+    # four commands in one fresh process (one TensorFlow start-up).
     new = frame.iloc[100:].drop(columns="y")
     as_written, named = tmp_path / "rows.csv", tmp_path / "named.csv"
     new.to_csv(as_written)
     new.rename_axis("Unnamed: 0").to_csv(named)
+    held_out = tmp_path / "held_out.csv"
+    frame.iloc[100:].to_csv(held_out)
+    trained, *predicts, result = cli_chain(
+        _train_call(tmp_path, _config(source, streaming=False)),
+        *[
+            ["predict", RUN, "--input", given, "--output", tmp_path / f"p-{given.name}"]
+            for given in (as_written, named)
+        ],
+        ["evaluate", RUN, "--data", held_out],
+    )
+    run = _run(trained)
+    spec = json.loads((run / "preprocessing.json").read_text())
+    assert [f["name"] for f in spec["numeric"]] == ["Unnamed: 0", "a", "b"]
+
     predicted = {
-        given.name: predict_via_cli(run, given, tmp_path / f"p-{given.name}")
-        for given in (as_written, named)
+        given.name: _predicted(answer, run, tmp_path / f"p-{given.name}")
+        for given, answer in zip((as_written, named), predicts, strict=True)
     }
     np.testing.assert_allclose(predicted["rows.csv"], predicted["named.csv"], rtol=1e-6)
 
-    held_out = tmp_path / "held_out.csv"
-    frame.iloc[100:].to_csv(held_out)
-    result = run_cli("evaluate", run, "--data", held_out)
     assert result.returncode == 0, result.stderr
+    assert result.args[2] == str(run), result.args
     truth = frame["y"].iloc[100:].to_numpy()
     rmse = float(np.sqrt(np.mean((truth - predicted["rows.csv"]) ** 2)))
     np.testing.assert_allclose(json.loads(result.stdout)["metrics"]["rmse"], rmse, rtol=1e-4)
@@ -98,11 +102,39 @@ def test_two_blank_header_names_are_read_alike_in_memory_and_streamed(tmp_path):
     # `toolkit validate` accepts both (it checks the columns, without TensorFlow).
     cli_without_tensorflow(*[(["validate", path], 0) for path in paths])
 
-    # The run in memory (the reader that refused the header), trained and used by the CLI.
-    run = train_via_cli(tmp_path, _config(source, streaming=False))
+    # The run in memory (the reader that refused the header), trained and used by the CLI
+    # (both commands in one fresh process).
+    trained, predicted = cli_chain(
+        _train_call(tmp_path, _config(source, streaming=False)),
+        ["predict", RUN, "--input", source, "--output", tmp_path / "p.csv"],
+    )
+    run = _run(trained)
     spec = json.loads((run / "preprocessing.json").read_text())
     assert [f["name"] for f in spec["numeric"]] == expected
-    assert len(predict_via_cli(run, source, tmp_path / "p.csv")) == rows
+    assert len(_predicted(predicted, run, tmp_path / "p.csv")) == rows
+
+
+def _train_call(tmp_path: Path, config: dict) -> list[str | Path]:
+    """``toolkit train`` of ``config`` (written as ``tmp_path/config.yaml``), runs under
+    ``tmp_path/r``: what tests.helpers' train_via_cli runs."""
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config))
+    return ["train", path, "--set", f"output_dir={tmp_path / 'r'}"]
+
+
+def _run(trained) -> Path:
+    """The run directory ``toolkit train`` printed, checked to have trained."""
+    assert trained.returncode == 0, trained.stderr
+    return Path(trained.stdout.strip().splitlines()[-1])
+
+
+def _predicted(answer, run: Path, out: Path) -> np.ndarray:
+    """A ``toolkit predict`` on ``run``'s ``prediction`` column, checked to have run without
+    a word of categories never seen (as tests.helpers' predict_via_cli)."""
+    assert answer.returncode == 0, answer.stderr
+    assert answer.args[2] == str(run), answer.args
+    assert "never seen" not in answer.stderr, answer.stderr
+    return pd.read_csv(out)["prediction"].to_numpy()
 
 
 def _config(source: Path, streaming: bool) -> dict:
