@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import predict_via_cli, run_cli, tiny_config, train_via_cli
+from tests.cli_chain import RUN, cli_chain
+from tests.helpers import tiny_config
 
 
 def test_none_and_na_cells_are_missing_to_predict_evaluate_and_streamed_training(tmp_path):
@@ -39,20 +40,33 @@ def test_none_and_na_cells_are_missing_to_predict_evaluate_and_streamed_training
     frame.replace({"None": np.nan, "<NA>": np.nan}).to_csv(blanks, index=False)
     assert ",None," in source.read_text() and ",None," not in blanks.read_text()
 
-    runs = {}
-    for streaming in (False, True):
+    # Both trains (the streamed one first), then predict and evaluate --data on the run in
+    # memory, in one fresh process (one TensorFlow start-up).
+    calls = []
+    for streaming in (True, False):
         config = tiny_config(data={"source": str(source), "target": "y", "streaming": streaming})
         config["data"].pop("synthetic")
-        runs[streaming] = train_via_cli(tmp_path, config, name=f"config-{streaming}")
-
+        path = tmp_path / f"config-{streaming}.yaml"
+        path.write_text(json.dumps(config))
+        calls.append(["train", path, "--set", f"output_dir={tmp_path / 'r'}"])
+    for given in (source, blanks):
+        calls.append(["predict", RUN, "--input", given, "--output", tmp_path / f"p-{given.name}"])
+    calls.append(["evaluate", RUN, "--data", source])
+    streamed, in_memory, *predicts, result = cli_chain(*calls)
+    runs = {}
+    for streaming, trained in ((True, streamed), (False, in_memory)):
+        assert trained.returncode == 0, (streaming, trained.stderr)
+        runs[streaming] = Path(trained.stdout.strip().splitlines()[-1])
     run = runs[False]
     predicted = {}
-    for given in (source, blanks):
-        predicted[given.name] = predict_via_cli(run, given, tmp_path / f"p-{given.name}")
+    for given, answer in zip((source, blanks), predicts, strict=True):
+        assert answer.returncode == 0, answer.stderr
+        assert answer.args[2] == str(run), answer.args
+        assert "never seen" not in answer.stderr, answer.stderr
+        predicted[given.name] = pd.read_csv(tmp_path / f"p-{given.name}")["prediction"].to_numpy()
     np.testing.assert_allclose(predicted["data.csv"], predicted["blanks.csv"], rtol=1e-6)
-
-    result = run_cli("evaluate", run, "--data", source)
     assert result.returncode == 0, result.stderr
+    assert result.args[2] == str(run), result.args
     rmse = float(np.sqrt(np.mean((frame["y"].to_numpy() - predicted["data.csv"]) ** 2)))
     np.testing.assert_allclose(json.loads(result.stdout)["metrics"]["rmse"], rmse, rtol=1e-4)
 
