@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from tests.helpers import run_cli, tiny_config, train_via_cli
+from tests.cli_chain import RUN, cli_chain
+from tests.helpers import tiny_config
 
 
 def _table(rows: int, seed: int) -> pd.DataFrame:
@@ -38,11 +39,6 @@ def test_pandas_index_columns_are_not_features_and_predict_reads_them(tmp_path):
     assert "__index_level_0__" in pq.read_schema(source).names
     config = tiny_config(data={"source": str(source), "target": "y"})
     config["data"].pop("synthetic")
-    run = train_via_cli(tmp_path, config)
-    spec = json.loads((Path(run) / "preprocessing.json").read_text())
-    features = [f["name"] for f in spec["numeric"] + spec["categorical"]]
-    assert sorted(features) == ["a", "b", "colour"]
-
     new = _table(60, 4)
     new = new[new["a"] > -1.0].drop(columns="y")
     plain, unnamed, named = (
@@ -53,12 +49,28 @@ def test_pandas_index_columns_are_not_features_and_predict_reads_them(tmp_path):
     new.assign(rowid=new.index).to_csv(plain, index=False)
     new.to_parquet(unnamed)
     new.rename_axis("rowid").to_parquet(named)
+
+    # train, then predict on each file, in one fresh process (one TensorFlow start-up).
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config))
+    trained, *answers = cli_chain(
+        ["train", path, "--set", f"output_dir={tmp_path / 'r'}"],
+        *[
+            ["predict", RUN, "--input", given, "--output", tmp_path / f"p-{given.stem}.csv"]
+            for given in (plain, unnamed, named)
+        ],
+    )
+    assert trained.returncode == 0, trained.stderr
+    run = Path(trained.stdout.strip().splitlines()[-1])
+    spec = json.loads((run / "preprocessing.json").read_text())
+    features = [f["name"] for f in spec["numeric"] + spec["categorical"]]
+    assert sorted(features) == ["a", "b", "colour"]
+
     predicted = {}
-    for path in (plain, unnamed, named):
-        out = tmp_path / f"p-{path.stem}.csv"
-        result = run_cli("predict", run, "--input", path, "--output", out)
+    for given, result in zip((plain, unnamed, named), answers, strict=True):
         assert result.returncode == 0, result.stderr
-        predicted[path.stem] = pd.read_csv(out)
+        assert result.args[2] == str(run), result.args
+        predicted[given.stem] = pd.read_csv(tmp_path / f"p-{given.stem}.csv")
     reference = predicted["plain"]
     assert list(reference.columns[:1]) == ["rowid"]
     assert "__index_level_0__" not in predicted["unnamed"].columns
