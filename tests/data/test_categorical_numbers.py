@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.helpers import predict_via_cli, run_cli, tiny_config, train_via_cli
+from tests.cli_chain import RUN, cli_chain
+from tests.helpers import tiny_config
 
 
 def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
@@ -38,7 +39,6 @@ def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
         training={"epochs": 40, "batch_size": 16},
     )
     config["data"].pop("synthetic")
-    run = train_via_cli(tmp_path, config)
 
     held_out = frame.iloc[180:]
     as_floats = tmp_path / "floats.csv"
@@ -46,12 +46,19 @@ def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
     as_ints = tmp_path / "ints.csv"
     held_out.drop(columns="y").astype({"shop": "Int64"}).to_csv(as_ints, index=False)
     assert ",2.0" in as_floats.read_text() and ",2.0" not in as_ints.read_text()
-    predicted = _same_predictions(run, as_floats, as_ints, tmp_path)
+    # train, predict on both spellings and evaluate, in one fresh process.
+    trained, *predicts, result = cli_chain(
+        _train_call(tmp_path, config),
+        *_predict_calls(as_floats, as_ints, tmp_path),
+        ["evaluate", RUN],
+    )
+    run = _run(trained)
+    predicted = _same_predictions(run, predicts, as_floats, as_ints, tmp_path)
 
     # The run's own evaluation of its validation rows (read as training read them) against
     # the RMSE of predict's output on the same rows, computed here.
-    result = run_cli("evaluate", run)
     assert result.returncode == 0, result.stderr
+    assert result.args[2] == str(run), result.args
     scores = json.loads(result.stdout)
     assert scores["split"] == "validation"
     rmse = float(np.sqrt(np.mean((held_out["y"].to_numpy() - predicted["floats.csv"]) ** 2)))
@@ -80,24 +87,53 @@ def test_a_streamed_runs_categories_of_numbers_take_any_spelling(tmp_path):
         training={"epochs": 5, "batch_size": 16},
     )
     config["data"].pop("synthetic")
-    run = train_via_cli(tmp_path, config)
-    spec = json.loads((Path(run) / "preprocessing.json").read_text())
-    (shop_spec,) = [f for f in spec["categorical"] if f["name"] == "shop"]
-    assert "1.0" in shop_spec["vocabulary"]
-
     rows_to_predict = frame.iloc[10:40].drop(columns="y")  # no blanks
     as_floats, as_ints = tmp_path / "floats.csv", tmp_path / "ints.csv"
     rows_to_predict.to_csv(as_floats, index=False)
     rows_to_predict.astype({"shop": int}).to_csv(as_ints, index=False)
     assert ",1.0" in as_floats.read_text() and ",1.0" not in as_ints.read_text()
-    _same_predictions(run, as_floats, as_ints, tmp_path)
+    # train and predict on both spellings in one fresh process.
+    trained, *predicts = cli_chain(
+        _train_call(tmp_path, config), *_predict_calls(as_floats, as_ints, tmp_path)
+    )
+    run = _run(trained)
+    spec = json.loads((run / "preprocessing.json").read_text())
+    (shop_spec,) = [f for f in spec["categorical"] if f["name"] == "shop"]
+    assert "1.0" in shop_spec["vocabulary"]
+    _same_predictions(run, predicts, as_floats, as_ints, tmp_path)
 
 
-def _same_predictions(run, as_floats, as_ints, tmp_path) -> dict[str, np.ndarray]:
-    """``toolkit predict``'s predictions for the rows spelt either way, checked equal and
-    without a word of categories never seen; by file name."""
+def _train_call(tmp_path: Path, config: dict) -> list[str | Path]:
+    """``toolkit train`` of ``config`` (written as ``tmp_path/config.yaml``), runs under
+    ``tmp_path/r``: what tests.helpers' train_via_cli runs."""
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config))
+    return ["train", path, "--set", f"output_dir={tmp_path / 'r'}"]
+
+
+def _run(trained) -> Path:
+    """The run directory ``toolkit train`` printed, checked to have trained."""
+    assert trained.returncode == 0, trained.stderr
+    return Path(trained.stdout.strip().splitlines()[-1])
+
+
+def _predict_calls(as_floats: Path, as_ints: Path, tmp_path: Path) -> list[list[str | Path]]:
+    """``toolkit predict`` of the run just trained on each file, to ``tmp_path/p-NAME``."""
+    return [
+        ["predict", RUN, "--input", path, "--output", tmp_path / f"p-{path.name}"]
+        for path in (as_floats, as_ints)
+    ]
+
+
+def _same_predictions(run, predicts, as_floats, as_ints, tmp_path) -> dict[str, np.ndarray]:
+    """``toolkit predict``'s predictions (``predicts``, the answers of ``_predict_calls``) for
+    the rows spelt either way, checked equal and without a word of categories never seen;
+    by file name."""
     predicted = {}
-    for path in (as_floats, as_ints):
-        predicted[path.name] = predict_via_cli(run, path, tmp_path / f"p-{path.name}")
+    for path, answer in zip((as_floats, as_ints), predicts, strict=True):
+        assert answer.returncode == 0, answer.stderr
+        assert answer.args[2] == str(run), answer.args
+        assert "never seen" not in answer.stderr, answer.stderr
+        predicted[path.name] = pd.read_csv(tmp_path / f"p-{path.name}")["prediction"].to_numpy()
     np.testing.assert_allclose(predicted[as_floats.name], predicted[as_ints.name], rtol=1e-6)
     return predicted
