@@ -18,7 +18,7 @@ import yaml
 
 from tests.cli_chain import RUN, cli_chain
 from tests.data.test_streaming import _config, _id_features, _table
-from tests.helpers import tiny_config
+from tests.helpers import cli_in_one_process, tiny_config
 from tests.reliability._support import assert_nothing_written, assert_one_line_error
 from toolkit.data.prepared import prepare_data
 from toolkit.data.preprocessing import NUMERIC_INPUT
@@ -233,35 +233,55 @@ def test_shards_mixing_plain_and_compressed_csv_equal_the_plain_shards(tmp_path,
         np.testing.assert_array_equal(features_a[NUMERIC_INPUT], features_b[NUMERIC_INPUT])
 
 
-@pytest.mark.parametrize(
-    "layout", ["streamed-file", "in-memory-file", "streamed-shard", "in-memory-shard"]
-)
-def test_a_truncated_gzip_file_is_one_line_naming_it_and_leaves_no_run(
-    cli, write_config, tmp_path, layout
-):
+TRUNCATED_LAYOUTS = ["streamed-file", "in-memory-file", "streamed-shard", "in-memory-shard"]
+
+
+@pytest.fixture(scope="module")
+def truncated_trains(tmp_path_factory) -> dict[str, tuple]:
+    """Per layout, ``toolkit train`` on a truncated .csv.gz (a file, or a shard beside a
+    plain one; streamed or in memory), the four in one fresh process (one TensorFlow
+    start-up), each in a folder of its own: ``layout -> (answer, source, output dir)``."""
     # Large enough that the first blocks decompress: the cut is met while the rows are read.
     frame = _table(20_000)
-    whole = _write_csv(frame, tmp_path / "whole.csv.gz")
-    streaming = layout.startswith("streamed")
-    if layout.endswith("file"):
-        source = _truncated(whole, tmp_path / "rows.csv.gz")
-    else:
-        folder = tmp_path / "shards"
+    root = tmp_path_factory.mktemp("truncated")
+    whole = _write_csv(frame, root / "whole.csv.gz")
+    layouts, calls = {}, []
+    for layout in TRUNCATED_LAYOUTS:
+        folder = root / layout
         folder.mkdir()
-        _write_csv(frame.iloc[:100], folder / "part-0.csv")
-        source = _truncated(whole, folder / "part-1.csv.gz")
-    config = tiny_config(
-        data={
-            **_id_features(),
-            "source": str(source.parent if layout.endswith("shard") else source),
-            "streaming": streaming,
-            "validation": 0.2,
-        }
-    )
-    config["data"].pop("synthetic")
-    result = cli("train", write_config(config), "--output-dir", tmp_path / "out")
+        streaming = layout.startswith("streamed")
+        if layout.endswith("file"):
+            source = _truncated(whole, folder / "rows.csv.gz")
+        else:
+            shards = folder / "shards"
+            shards.mkdir()
+            _write_csv(frame.iloc[:100], shards / "part-0.csv")
+            source = _truncated(whole, shards / "part-1.csv.gz")
+        config = tiny_config(
+            data={
+                **_id_features(),
+                "source": str(source.parent if layout.endswith("shard") else source),
+                "streaming": streaming,
+                "validation": 0.2,
+            }
+        )
+        config["data"].pop("synthetic")
+        path = folder / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        calls.append(["train", path, "--output-dir", folder / "out"])
+        layouts[layout] = (source, folder / "out")
+    answers = cli_in_one_process(*calls)
+    return {
+        layout: (answer, *layouts[layout])
+        for layout, answer in zip(TRUNCATED_LAYOUTS, answers, strict=True)
+    }
+
+
+@pytest.mark.parametrize("layout", TRUNCATED_LAYOUTS)
+def test_a_truncated_gzip_file_is_one_line_naming_it_and_leaves_no_run(truncated_trains, layout):
+    result, source, out = truncated_trains[layout]
     assert_one_line_error(result, source.name, "does not decompress as gzip", "gzip -t")
-    assert_nothing_written(tmp_path / "out")
+    assert_nothing_written(out)
 
 
 @pytest.mark.parametrize(
