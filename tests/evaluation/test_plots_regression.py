@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from tests.evaluation._support import assert_png, line, points
 from toolkit.evaluation import metrics, plots
@@ -121,8 +121,10 @@ def _bimodal_mixture(rows: int, seed: int = 5):
 def _mixture_interval(level, locations, scales):
     """The central ``level`` interval of each row's mixture, by SciPy root finding."""
 
+    # The normal CDF as scipy.special.ndtr of the standardised value: stats.norm.cdf's
+    # argument checks cost ~50x the computation, paid in every step of ~15,000 root finds.
     def quantile(q, loc, scale):
-        return optimize.brentq(lambda v: stats.norm.cdf(v, loc, scale).mean() - q, -50, 50)
+        return optimize.brentq(lambda v: special.ndtr((v - loc) / scale).mean() - q, -50, 50)
 
     tail = (1 - level) / 2
     return np.array(
