@@ -253,16 +253,23 @@ def held_out_frame(run):
 # Runs toolkit.cli.main for each call of argv[1] (a JSON file of [arguments, directory]) in
 # this one process, each in its own working directory and with its own stdout and stderr (the
 # file descriptors, so output from C code or from a handler that kept the original stream is
-# caught too); warnings show as in a fresh process. Writes [code, stdout, stderr, imported]
-# per call to argv[2].
+# caught too); warnings show as in a fresh process. An argument equal to argv[3], when given,
+# stands for the run directory printed last (stdout's last line) by the latest call that
+# exited 0 and printed an existing directory, as a user copies what train printed. Writes
+# [arguments, code, stdout, stderr, imported] per call to argv[2].
 _CALLS_IN_ONE_PROCESS = """
 import json, os, sys, tempfile, traceback, warnings
 here = os.getcwd()
 sys.path.insert(0, here)  # the checkout, also once a call changes directory
 from toolkit.cli import main
 
-calls, answers = json.loads(open(sys.argv[1]).read()), []
+calls, answers, run = json.loads(open(sys.argv[1]).read()), [], None
+placeholder = sys.argv[3] if len(sys.argv) > 3 else None
 for args, cwd in calls:
+    if placeholder is not None and placeholder in args:
+        if run is None:
+            raise SystemExit(f"no run printed before {args!r}: {answers[-1] if answers else ''}")
+        args = [run if a == placeholder else a for a in args]
     os.chdir(cwd or here)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         saved = os.dup(1), os.dup(2)
@@ -288,7 +295,11 @@ for args, cwd in calls:
         for stream in (out, err):
             stream.seek(0)
             texts.append(stream.read().decode("utf-8", "replace"))
-    answers.append([code, *texts, [m for m in ("tensorflow", "keras") if m in sys.modules]])
+    imported = [m for m in ("tensorflow", "keras") if m in sys.modules]
+    answers.append([args, code, *texts, imported])
+    printed = texts[0].strip().splitlines()
+    if code == 0 and printed and os.path.isdir(printed[-1]):
+        run = printed[-1]
 open(sys.argv[2], "w").write(json.dumps(answers))
 """
 
@@ -296,6 +307,7 @@ open(sys.argv[2], "w").write(json.dumps(answers))
 def cli_in_one_process(
     *calls: list[str | Path] | tuple[list[str | Path], Path],
     without_tensorflow: bool = False,
+    run_placeholder: str | None = None,
 ) -> list[subprocess.CompletedProcess]:
     """Each call (``ARGS``, or ``(ARGS, CWD)``) run as ``toolkit.cli.main(ARGS)`` in turn in one
     fresh process; per call, what ``run_cli(*ARGS)`` gives: its exit code, stdout and stderr.
@@ -303,7 +315,8 @@ def cli_in_one_process(
     once (about 4 s of CPU) for all of them. Later calls see what earlier ones left behind
     (files written, modules imported), so a test of start-up imports or of a message printed
     once per process needs a process of its own. With ``without_tensorflow``, no call
-    imported TensorFlow or Keras (checked after each)."""
+    imported TensorFlow or Keras (checked after each). An argument ``run_placeholder`` stands
+    for the run directory the latest successful command printed (``args`` shows it replaced)."""
     import tempfile
 
     jobs = []
@@ -314,7 +327,8 @@ def cli_in_one_process(
         given, answered = Path(scratch) / "calls.json", Path(scratch) / "answers.json"
         given.write_text(json.dumps(jobs))
         process = subprocess.run(
-            [sys.executable, "-c", _CALLS_IN_ONE_PROCESS, str(given), str(answered)],
+            [sys.executable, "-c", _CALLS_IN_ONE_PROCESS, str(given), str(answered)]
+            + ([] if run_placeholder is None else [run_placeholder]),
             capture_output=True,
             text=True,
             cwd=REPO,
@@ -324,7 +338,7 @@ def cli_in_one_process(
         assert process.returncode == 0, process.stderr[-3000:]
         answers = json.loads(answered.read_text())
     results = []
-    for (arguments, _), (code, stdout, stderr, imported) in zip(jobs, answers, strict=True):
+    for arguments, code, stdout, stderr, imported in answers:
         if without_tensorflow:
             assert not imported, (arguments, imported)
         results.append(subprocess.CompletedProcess(["toolkit", *arguments], code, stdout, stderr))
