@@ -4,6 +4,7 @@ start-up (about 4 s of CPU) where each command in a process of its own paid it a
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -23,3 +24,17 @@ def cli_chain(
     RUN replaced). For tests of what commands write and answer, not of a process's start-up
     or of a message printed once per process: later calls see what earlier ones left."""
     return cli_in_one_process(*calls, run_placeholder=RUN)
+
+
+def train_call(tmp_path: Path, config: dict) -> list[str | Path]:
+    """A chain's ``toolkit train`` of ``config`` (written as ``tmp_path/config.yaml``), its
+    runs under ``tmp_path/r``: what tests.helpers' train_via_cli runs."""
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(config))
+    return ["train", path, "--set", f"output_dir={tmp_path / 'r'}"]
+
+
+def trained_run(trained: subprocess.CompletedProcess) -> Path:
+    """The run directory a chain's ``toolkit train`` printed, checked to have trained."""
+    assert trained.returncode == 0, trained.stderr
+    return Path(trained.stdout.strip().splitlines()[-1])

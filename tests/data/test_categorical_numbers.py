@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.cli_chain import RUN, cli_chain
+from tests.cli_chain import RUN, cli_chain, train_call, trained_run
 from tests.helpers import tiny_config
 
 
@@ -48,11 +48,11 @@ def test_whole_numbers_written_as_floats_are_in_the_vocabulary(tmp_path):
     assert ",2.0" in as_floats.read_text() and ",2.0" not in as_ints.read_text()
     # train, predict on both spellings and evaluate, in one fresh process.
     trained, *predicts, result = cli_chain(
-        _train_call(tmp_path, config),
+        train_call(tmp_path, config),
         *_predict_calls(as_floats, as_ints, tmp_path),
         ["evaluate", RUN],
     )
-    run = _run(trained)
+    run = trained_run(trained)
     predicted = _same_predictions(run, predicts, as_floats, as_ints, tmp_path)
 
     # The run's own evaluation of its validation rows (read as training read them) against
@@ -94,27 +94,13 @@ def test_a_streamed_runs_categories_of_numbers_take_any_spelling(tmp_path):
     assert ",1.0" in as_floats.read_text() and ",1.0" not in as_ints.read_text()
     # train and predict on both spellings in one fresh process.
     trained, *predicts = cli_chain(
-        _train_call(tmp_path, config), *_predict_calls(as_floats, as_ints, tmp_path)
+        train_call(tmp_path, config), *_predict_calls(as_floats, as_ints, tmp_path)
     )
-    run = _run(trained)
+    run = trained_run(trained)
     spec = json.loads((run / "preprocessing.json").read_text())
     (shop_spec,) = [f for f in spec["categorical"] if f["name"] == "shop"]
     assert "1.0" in shop_spec["vocabulary"]
     _same_predictions(run, predicts, as_floats, as_ints, tmp_path)
-
-
-def _train_call(tmp_path: Path, config: dict) -> list[str | Path]:
-    """``toolkit train`` of ``config`` (written as ``tmp_path/config.yaml``), runs under
-    ``tmp_path/r``: what tests.helpers' train_via_cli runs."""
-    path = tmp_path / "config.yaml"
-    path.write_text(json.dumps(config))
-    return ["train", path, "--set", f"output_dir={tmp_path / 'r'}"]
-
-
-def _run(trained) -> Path:
-    """The run directory ``toolkit train`` printed, checked to have trained."""
-    assert trained.returncode == 0, trained.stderr
-    return Path(trained.stdout.strip().splitlines()[-1])
 
 
 def _predict_calls(as_floats: Path, as_ints: Path, tmp_path: Path) -> list[list[str | Path]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.cli_chain import RUN, cli_chain
+from tests.cli_chain import RUN, cli_chain, train_call, trained_run
 from tests.helpers import cli_without_tensorflow, tiny_config
 from toolkit.config.loading import validate_config
 from toolkit.data.prepared import prepare_data
@@ -46,14 +46,14 @@ def test_a_blank_header_name_is_pandas_unnamed_column_to_every_reader(tmp_path):
     held_out = tmp_path / "held_out.csv"
     frame.iloc[100:].to_csv(held_out)
     trained, *predicts, result = cli_chain(
-        _train_call(tmp_path, _config(source, streaming=False)),
+        train_call(tmp_path, _config(source, streaming=False)),
         *[
             ["predict", RUN, "--input", given, "--output", tmp_path / f"p-{given.name}"]
             for given in (as_written, named)
         ],
         ["evaluate", RUN, "--data", held_out],
     )
-    run = _run(trained)
+    run = trained_run(trained)
     spec = json.loads((run / "preprocessing.json").read_text())
     assert [f["name"] for f in spec["numeric"]] == ["Unnamed: 0", "a", "b"]
 
@@ -105,27 +105,13 @@ def test_two_blank_header_names_are_read_alike_in_memory_and_streamed(tmp_path):
     # The run in memory (the reader that refused the header), trained and used by the CLI
     # (both commands in one fresh process).
     trained, predicted = cli_chain(
-        _train_call(tmp_path, _config(source, streaming=False)),
+        train_call(tmp_path, _config(source, streaming=False)),
         ["predict", RUN, "--input", source, "--output", tmp_path / "p.csv"],
     )
-    run = _run(trained)
+    run = trained_run(trained)
     spec = json.loads((run / "preprocessing.json").read_text())
     assert [f["name"] for f in spec["numeric"]] == expected
     assert len(_predicted(predicted, run, tmp_path / "p.csv")) == rows
-
-
-def _train_call(tmp_path: Path, config: dict) -> list[str | Path]:
-    """``toolkit train`` of ``config`` (written as ``tmp_path/config.yaml``), runs under
-    ``tmp_path/r``: what tests.helpers' train_via_cli runs."""
-    path = tmp_path / "config.yaml"
-    path.write_text(json.dumps(config))
-    return ["train", path, "--set", f"output_dir={tmp_path / 'r'}"]
-
-
-def _run(trained) -> Path:
-    """The run directory ``toolkit train`` printed, checked to have trained."""
-    assert trained.returncode == 0, trained.stderr
-    return Path(trained.stdout.strip().splitlines()[-1])
 
 
 def _predicted(answer, run: Path, out: Path) -> np.ndarray:
