@@ -92,6 +92,36 @@ def test_run_report_shows_metrics_baselines_and_embedded_plots(tmp_path):
         assert (run / target).exists()
 
 
+def test_a_resumed_runs_and_sweeps_duration_says_it_spans_the_stop(tmp_path):
+    """A run stopped at night and resumed in the morning lasted 10 hours from start to end:
+    shown bare as its duration, that read as 10 hours of training."""
+    run = _fake_run(tmp_path, "resumed", 0.1, 55.25)
+    epoch_time = [1.5, 2.0, 2.5, 3.0, 60.0, 1.0]  # 70 s
+    history = pd.read_csv(run / "history.csv").assign(epoch_time=epoch_time)
+    history.to_csv(run / "history.csv", index=False)
+    record = json.loads((run / "run.json").read_text())
+    times = {"started": "2026-11-22T20:00:00+00:00", "ended": "2026-11-23T06:00:05+00:00"}
+    (run / "run.json").write_text(json.dumps({**record, **times}))
+    markdown = write_report(run)[1].read_text()
+    assert "- **duration**: 10h 00m 05s" in markdown  # not resumed: as before
+    resumed = {**record, **times, "resumed": ["2026-11-23T06:00:00+00:00"]}
+    (run / "run.json").write_text(json.dumps(resumed))
+    markdown = write_report(run)[1].read_text()
+    assert "- **duration (start to end, across 1 resume)**: 10h 00m 05s" in markdown
+    assert f"- **training time (epochs)**: 1m {sum(epoch_time) - 60:02.0f}s" in markdown
+
+    sweep = write_sweep(tmp_path / "sweeps")
+    trials = pd.read_csv(sweep / "trials.csv", dtype={"trial_id": str})
+    trials["duration_s"] = [10.0, 20.0, None, 30.0, 40.5]  # the failed one has none
+    trials.to_csv(sweep / "trials.csv", index=False)
+    record = json.loads((sweep / "sweep.json").read_text())
+    record["resumed"] = ["2026-11-22T04:54:00+00:00", "2026-11-22T04:55:00+00:00"]
+    (sweep / "sweep.json").write_text(json.dumps(record))
+    markdown = write_report(sweep)[1].read_text()
+    assert "- **duration (start to end, across 2 resumes)**: 2m 08s" in markdown
+    assert "- **trials' time**: 1m 40s" in markdown  # 100.5 s, rounded
+
+
 def test_a_baseline_skipped_by_its_time_budget_says_so(tmp_path):
     """A baseline over its time budget showed as a column of n/a; "skipped" was nowhere."""
     run = _fake_run(tmp_path, "run-a", 0.1, 55.25)

@@ -62,6 +62,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(cli, write_config, tmp
     assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed" and record["resumed_at_epoch"] >= 4  # 3 done
+    assert len(record["resumed"]) == 1 and record["resumed"][0] >= record["started"]
     assert not (run_dir / "report.md").exists() and not (run_dir / "report.html").exists()
 
     expected = pd.read_csv(reference_dir / "history.csv")

@@ -857,12 +857,15 @@ def _fit(
     strategy = make_strategy(config.runtime)
     steps_per_epoch = steps_for(data.train.rows, config.training.batch_size)
     run.checkpoints.mkdir(exist_ok=True)
+    # When it was resumed: its start-to-end span then holds the time it lay stopped.
+    resumed = [*run.read_run().get("resumed", []), utc_now()] if resuming else []
     run.update_run(
         devices=device_names(),
         **strategy_info(strategy),
         versions=_versions(),
         status="running",
         ended=None,
+        **({"resumed": resumed} if resumed else {}),
     )
     # Where the time of a run goes, recorded in run.json: what is not training must not
     # grow faster than training.

@@ -72,14 +72,40 @@ def duration(started: Any, ended: Any) -> str | None:
         start, end = (
             dt.datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in (started, ended)
         )
-        seconds = round((end - start).total_seconds())
+        seconds = (end - start).total_seconds()
     except (TypeError, ValueError):  # unparsable, or one with a time zone and one without
+        return None
+    return format_seconds(seconds)
+
+
+def format_seconds(seconds: Any) -> str | None:
+    """``1h 02m 05s`` or ``1m 25s``; ``None`` for a missing or negative number."""
+    try:
+        seconds = round(float(seconds))
+    except (TypeError, ValueError, OverflowError):
         return None
     if seconds < 0:
         return None
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+
+
+def duration_items(
+    record: dict[str, Any], *, busy_label: str, busy_seconds: float | None
+) -> list[tuple[str, Any]]:
+    """The start-to-end duration; for a run or sweep resumed after a stop, that span holds the
+    time it lay stopped, so it is labelled so and followed by the time spent working
+    (``busy_label``: the epochs' or the trials' summed seconds)."""
+    span = duration(record.get("started"), record.get("ended"))
+    resumes = record.get("resumed")
+    if not isinstance(resumes, list) or not resumes:
+        return [("duration", span)]
+    times = "1 resume" if len(resumes) == 1 else f"{len(resumes)} resumes"
+    items: list[tuple[str, Any]] = [(f"duration (start to end, across {times})", span)]
+    if busy_seconds is not None:
+        items.append((busy_label, format_seconds(busy_seconds)))
+    return items
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:

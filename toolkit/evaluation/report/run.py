@@ -30,7 +30,7 @@ from toolkit.evaluation.report.document import (
     why_it_stopped,
 )
 from toolkit.evaluation.report.reading import (
-    duration,
+    duration_items,
     plot_figures,
     read_csv,
     read_json,
@@ -131,6 +131,14 @@ def _positive_class(record: dict, metrics: dict) -> str | None:
     return None
 
 
+def _epoch_seconds(history: pd.DataFrame | None) -> float | None:
+    """The epochs' summed seconds (history.csv's epoch_time), if it has them."""
+    if history is None or "epoch_time" not in history:
+        return None
+    seconds = pd.to_numeric(history["epoch_time"], errors="coerce")
+    return float(seconds.sum()) if seconds.notna().any() else None
+
+
 def _overview(
     record: dict,
     metrics: dict,
@@ -149,7 +157,9 @@ def _overview(
         ("status", record.get("status")),
         ("started", record.get("started")),
         ("ended", record.get("ended")),
-        ("duration", duration(record.get("started"), record.get("ended"))),
+        *duration_items(
+            record, busy_label="training time (epochs)", busy_seconds=_epoch_seconds(history)
+        ),
     ]
     positive = _positive_class(record, metrics) or _positive_class(record, seed[1])
     if positive is not None:

@@ -38,6 +38,15 @@ def _budget(sweep: dict[str, Any], directory: Path) -> list[tuple[str, Any]]:
     return [("max epochs", max_epochs), ("factor", settings.get("factor"))]
 
 
+def _trial_seconds(directory: Path) -> float | None:
+    """The trials' summed seconds (trials.csv's duration_s), if it has them."""
+    trials = reading.read_csv(directory / "trials.csv", dtype={"trial_id": str})
+    if trials is None or "duration_s" not in trials:
+        return None
+    seconds = pd.to_numeric(trials["duration_s"], errors="coerce")
+    return float(seconds.sum()) if seconds.notna().any() else None
+
+
 def _overview(sweep: dict[str, Any], objective: str, direction: str, directory: Path) -> Section:
     counts = sweep.get("counts") or {}
     better = "lower" if direction == "min" else "higher"
@@ -48,7 +57,9 @@ def _overview(sweep: dict[str, Any], objective: str, direction: str, directory: 
         *_budget(sweep, directory),
         ("started", sweep.get("started")),
         ("ended", sweep.get("ended")),
-        ("duration", reading.duration(sweep.get("started"), sweep.get("ended"))),
+        *reading.duration_items(
+            sweep, busy_label="trials' time", busy_seconds=_trial_seconds(directory)
+        ),
     ]
     return Section("Overview", [KeyValues.of(items)])
 
