@@ -20,7 +20,7 @@ logistic regression), and for classifiers the accuracy's spread over the seeds.
     .venv/bin/pip install -e ".[benchmark]"
     nice -n 10 .venv/bin/python benchmarks/defaults.py run > study.log 2>&1 &   # resumable
     .venv/bin/python benchmarks/defaults.py table          # prints the Markdown tables
-    .venv/bin/python benchmarks/defaults.py r2 --family regression_wide_log   # test R²s
+    .venv/bin/python benchmarks/defaults.py r2 --family regression_wide_linear   # test R²s
     .venv/bin/python benchmarks/defaults.py run --family binary --tables iris wine
 """
 
@@ -96,7 +96,6 @@ MULTICLASS_TABLES = (*(t.name for t in tables_for("multiclass")), "synthetic_mul
 NO_FIRST_LAYER_PRIOR = {
     "model.first_layer_l1_prior_scale": None,
     "model.first_layer_l1_prior_per_input": False,
-    "model.first_layer_l1_prior_width": "none",
 }
 # The wide tables of issue 16: 300 columns (10 informative, then 100), 1,000 and 3,000.
 WIDE_TABLES = ("wide_sparse", "wide_1000", "wide_3000", "wide_dense")
@@ -183,10 +182,7 @@ FAMILIES: dict[str, Family] = {
         "regression",
         {"model.first_layer_l1_prior_scale": [None, 0.1, 0.2, 0.4]},
         tables=("wide_sparse", *(t.name for t in tables_for("regression"))),
-        fixed={
-            "model.first_layer_l1_prior_per_input": False,
-            "model.first_layer_l1_prior_width": "none",
-        },
+        fixed={"model.first_layer_l1_prior_per_input": False},
     ),
     # The same prior with its scale divided by the first layer's input width d (d / (b n) per
     # |w|: b bounds a unit's summed |w|), so the pull grows with the columns relative to the
@@ -202,8 +198,7 @@ FAMILIES: dict[str, Family] = {
         # The scale too: the config below the grid must validate, and per_input needs one.
         fixed={
             "model.first_layer_l1_prior_scale": 100.0,
-            "model.first_layer_l1_prior_per_input": False,
-            "model.first_layer_l1_prior_width": "linear",
+            "model.first_layer_l1_prior_per_input": True,
         },
         versus=("regression_wide_prior", {"model.first_layer_l1_prior_scale": None}),
     ),
@@ -217,40 +212,23 @@ FAMILIES: dict[str, Family] = {
         tables=("wide_sparse", *(t.name for t in tables_for("regression"))),
         fixed={
             "model.first_layer_l1_prior_scale": 50.0,
-            "model.first_layer_l1_prior_per_input": False,
-            "model.first_layer_l1_prior_width": "linear",
+            "model.first_layer_l1_prior_per_input": True,
         },
         versus=("regression_wide_prior", {"model.first_layer_l1_prior_scale": None}),
     ),
-    # The linear width's d / (b n) zeroed the first layer at 3,000 columns and 200 rows
-    # (0.23 per |w| at b 100; R2 -0.01, 0.34 at b 1,000), where the penalty that fitted was
-    # about 0.02, near the 0.017 of 300 columns: it grows far slower than d. The lasso's
-    # rate, ln(d) / (b n) (b 2: 0.019 at 300 columns and 150 rows, 0.033 at 3,000 and 120,
-    # 0.004 on diabetes), at three scales, against the shipped linear b 100 on the same splits
-    # and seeds (regression_wide_linear), on the wide tables and the eight.
     # regression.yaml as shipped since 2026-12-07 (regression_wide_per_input's b 100), on the
-    # wide tables and the eight: what regression_wide_log is set beside.
+    # wide tables and the eight. It zeroed the first layer at 3,000 columns and 200 rows
+    # (0.23 per |w|). A penalty growing as ln(d), ln(d) / (b n) at b 1, 2 and 4 (the family
+    # regression_wide_log, run at commit 4095fad with the option model.first_layer_l1_prior_width
+    # that it needed, since removed), fixed that table (test R2 0.46 at b 1 and 0.37 at b 2
+    # against -0.01) but not the others: b 2 lost at 1,000 columns, b 1 on the 300-column
+    # table with 100 informative and on six of the eight (benchmarks/RESULTS.md).
     "regression_wide_linear": Family(
         "configs/regression.yaml",
         "regression",
         {"model.first_layer_l1_prior_scale": [100.0]},
         tables=(*WIDE_TABLES, *(t.name for t in tables_for("regression"))),
-        fixed={
-            "model.first_layer_l1_prior_per_input": False,
-            "model.first_layer_l1_prior_width": "linear",
-        },
-    ),
-    "regression_wide_log": Family(
-        "configs/regression.yaml",
-        "regression",
-        {"model.first_layer_l1_prior_scale": [1.0, 2.0, 4.0]},
-        tables=(*WIDE_TABLES, *(t.name for t in tables_for("regression"))),
-        fixed={
-            "model.first_layer_l1_prior_scale": 2.0,
-            "model.first_layer_l1_prior_per_input": False,
-            "model.first_layer_l1_prior_width": "log",
-        },
-        versus=("regression_wide_linear", {"model.first_layer_l1_prior_scale": 100.0}),
+        fixed={"model.first_layer_l1_prior_per_input": True},
     ),
     "mc_dropout": Family(
         "configs/mc_dropout.yaml",

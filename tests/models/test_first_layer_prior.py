@@ -1,7 +1,6 @@
 """model.first_layer_l1_prior_scale: a Laplace prior on the first dense block's kernels, an L1
-penalty 1 / (b n) per |w| (d / (b n) with first_layer_l1_prior_width linear, or its older
-spelling first_layer_l1_prior_per_input; ln(d) / (b n) with width log), each checked against
-the penalty computed here with NumPy from the built layer's own weights."""
+penalty 1 / (b n) per |w| (d / (b n) with first_layer_l1_prior_per_input), each checked
+against the penalty computed here with NumPy from the built layer's own weights."""
 
 from __future__ import annotations
 
@@ -64,47 +63,6 @@ def test_per_input_multiplies_the_penalty_by_the_first_layers_input_width():
     assert kernel.shape[0] == 7
     expected = 7 * np.abs(kernel).sum() / (SCALE * data.train.rows)
     assert _penalty(network.get_layer("block0_dense")) == pytest.approx(expected, rel=1e-5)
-
-
-@pytest.mark.parametrize(
-    ("width", "growth"), [("linear", lambda d: d), ("log", np.log), ("none", lambda d: 1)]
-)
-def test_the_width_names_how_the_penalty_grows_with_the_first_layers_inputs(width, growth):
-    """growth(d) |w| / (b n) for the d = 7 columns the first kernel reads: d (linear), ln d
-    (log, the lasso's rate) or 1 (none)."""
-    data, network = _built(
-        {"hidden": [6], "first_layer_l1_prior_scale": SCALE, "first_layer_l1_prior_width": width},
-        features=7,
-    )
-    kernel = network.get_layer("block0_dense").kernel.numpy()
-    assert kernel.shape[0] == 7
-    expected = growth(7) * np.abs(kernel).sum() / (SCALE * data.train.rows)
-    assert expected > 0
-    assert _penalty(network.get_layer("block0_dense")) == pytest.approx(expected, rel=1e-5)
-
-
-def test_the_log_width_leaves_a_single_input_unpenalised():
-    """ln 1 = 0: one column has nothing to be chosen among (the kernel is one row)."""
-    _, network = _built(
-        {"hidden": [6], "first_layer_l1_prior_scale": SCALE, "first_layer_l1_prior_width": "log"},
-        features=1,
-    )
-    layer = network.get_layer("block0_dense")
-    assert layer.kernel.shape[0] == 1
-    assert np.abs(layer.kernel.numpy()).sum() > 0
-    assert _penalty(layer) == 0.0
-
-
-def test_per_input_true_is_the_linear_width_and_is_saved_as_it():
-    """The older spelling validates to width linear (per_input false), so the resolved config
-    a run saves reloads, and a sweep over the width can start from it."""
-    model = {"first_layer_l1_prior_scale": SCALE, "first_layer_l1_prior_per_input": True}
-    config = validate_config(tiny_config(model={"task": "regression", **model}))
-    saved = config.model.model_dump(mode="json")
-    assert saved["first_layer_l1_prior_width"] == "linear"
-    assert saved["first_layer_l1_prior_per_input"] is False
-    again = validate_config({**config.model_dump(mode="json"), "model": saved})
-    assert again.model == config.model
 
 
 def test_it_adds_to_the_gaussian_priors_decay_on_the_same_kernel():
@@ -172,27 +130,6 @@ def test_a_report_and_a_sweep_count_it_as_a_weight_penalty():
             "first_layer_l1_prior_per_input needs first_layer_l1_prior_scale",
         ),
         (
-            {"first_layer_l1_prior_width": "log"},
-            "first_layer_l1_prior_width 'log' needs first_layer_l1_prior_scale, e.g. 2",
-        ),
-        (
-            {"first_layer_l1_prior_width": "linear"},
-            "first_layer_l1_prior_width 'linear' needs first_layer_l1_prior_scale, e.g. 100",
-        ),
-        (
-            {
-                "first_layer_l1_prior_scale": SCALE,
-                "first_layer_l1_prior_per_input": True,
-                "first_layer_l1_prior_width": "log",
-            },
-            "first_layer_l1_prior_per_input true is first_layer_l1_prior_width 'linear', and "
-            "first_layer_l1_prior_width is 'log'; keep one",
-        ),
-        (
-            {"first_layer_l1_prior_scale": SCALE, "first_layer_l1_prior_width": "lgo"},
-            "Input should be 'none', 'linear' or 'log', got 'lgo' \\(did you mean 'log'\\?\\)",
-        ),
-        (
             {"first_layer_l1_prior_scale": 0},
             "model.first_layer_l1_prior_scale: Input should be greater than 0, got 0",
         ),
@@ -212,26 +149,3 @@ def test_the_cli_refuses_per_input_without_a_scale_in_one_line(cli, write_config
     config = tiny_config(model={"task": "regression", "first_layer_l1_prior_per_input": True})
     line = assert_one_line_error(cli("validate", write_config(config)))
     assert "first_layer_l1_prior_per_input needs first_layer_l1_prior_scale" in line
-
-
-def test_the_cli_prints_per_input_as_the_linear_width_and_refuses_a_mistyped_width(
-    cli, write_config
-):
-    """``toolkit validate --print`` shows the resolved config a run would save (the newer
-    spelling); a mistyped width is one line with the near name, exit 2."""
-    model = {
-        "task": "regression",
-        "first_layer_l1_prior_scale": 100,
-        "first_layer_l1_prior_per_input": True,
-    }
-    result = cli("validate", write_config(tiny_config(model=model)), "--print")
-    assert result.returncode == 0, result.stderr
-    assert "first_layer_l1_prior_width: linear" in result.stdout
-    assert "first_layer_l1_prior_per_input: false" in result.stdout
-    model = {"task": "regression", "first_layer_l1_prior_scale": 2}
-    path = write_config(tiny_config(model=model), name="typo.yaml")
-    line = assert_one_line_error(
-        cli("validate", path, "--set", "model.first_layer_l1_prior_width=lgo")
-    )
-    assert "model.first_layer_l1_prior_width: Input should be 'none', 'linear' or 'log'" in line
-    assert "(did you mean 'log'?)" in line

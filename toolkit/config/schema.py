@@ -848,16 +848,9 @@ class ModelConfig(Strict):
     # a Gaussian prior it sets the weights of columns that carry nothing to zero, which is
     # what a table of more columns than rows, few of them informative, needs (issue 16).
     first_layer_l1_prior_scale: PositiveFloat | None = None
-    # How that penalty grows with the first layer's input width d (the columns it reads):
-    # none, 1 / (b n) per |w|; linear, d / (b n) (b then bounds the summed |w| a unit draws
-    # from all its inputs, so 300 columns are pulled 30 times harder than 10, and a narrow
-    # table is hardly touched); log, ln(d) / (b n), the rate at which the lasso's penalty
-    # grows with the columns (its noise bound), so 3,000 columns are pulled only 1.4 times
-    # harder than 300, and a single column not at all.
-    first_layer_l1_prior_width: Literal["none", "linear", "log"] = "none"
-    # The older spelling of first_layer_l1_prior_width: linear, kept so that configs and runs
-    # written before it load as they were; validation reads true as width linear and saves
-    # the resolved config in the newer spelling (this false, the width linear).
+    # Divide that scale by the first layer's input width d (penalty d / (b n) per |w|): b then
+    # bounds the summed |w| a unit draws from all its inputs, so a table of 300 columns is
+    # pulled 30 times harder than one of 10, and a narrow table is hardly touched.
     first_layer_l1_prior_per_input: bool = False
     residual: bool = False
     bayesian: Switchable[BayesianConfig] = None
@@ -867,31 +860,6 @@ class ModelConfig(Strict):
     metrics: list[str] | None = None
     init_from: PathText | None = None
     freeze: Annotated[int, Field(ge=0)] = 0
-
-    @model_validator(mode="before")
-    @classmethod
-    def _per_input_is_linear_width(cls, data: Any) -> Any:
-        """``first_layer_l1_prior_per_input: true`` is ``first_layer_l1_prior_width: linear``
-        (its older spelling); with another width it would be one of two, unsaid."""
-        if not isinstance(data, dict) or data.get("first_layer_l1_prior_per_input") is not True:
-            return data
-        if data.get("first_layer_l1_prior_scale") is None:
-            raise ValueError(
-                "first_layer_l1_prior_per_input needs first_layer_l1_prior_scale, "
-                "e.g. 50 (an L1 penalty of inputs / (50 x training rows))"
-            )
-        width = data.get("first_layer_l1_prior_width", "linear")
-        if width != "linear":
-            raise ValueError(
-                "first_layer_l1_prior_per_input true is first_layer_l1_prior_width 'linear', "
-                f"and first_layer_l1_prior_width is {width!r}; keep one "
-                "(first_layer_l1_prior_per_input: false)"
-            )
-        return {
-            **data,
-            "first_layer_l1_prior_width": "linear",
-            "first_layer_l1_prior_per_input": False,
-        }
 
     @field_validator("metrics")
     @classmethod
@@ -919,15 +887,10 @@ class ModelConfig(Strict):
         block that sets no l1 of its own (two l1 penalties on one kernel would be one, unsaid)."""
         scale = self.first_layer_l1_prior_scale
         if scale is None:
-            example = {
-                "linear": "e.g. 100 (an L1 penalty of inputs / (100 x training rows))",
-                "log": "e.g. 2 (an L1 penalty of ln(inputs) / (2 x training rows))",
-            }
-            width = self.first_layer_l1_prior_width
-            if width != "none":
+            if self.first_layer_l1_prior_per_input:
                 raise ValueError(
-                    f"first_layer_l1_prior_width '{width}' needs first_layer_l1_prior_scale, "
-                    f"{example[width]}"
+                    "first_layer_l1_prior_per_input needs first_layer_l1_prior_scale, "
+                    "e.g. 50 (an L1 penalty of inputs / (50 x training rows))"
                 )
             return
         if scale < _SMALLEST_PRIOR_SCALE:

@@ -100,18 +100,13 @@ def first_layer_width(
 
 def first_layer_prior(model: ModelConfig, *, train_size: int, inputs: int) -> ModelConfig:
     """``model`` with ``first_layer_l1_prior_scale``'s Laplace prior as the first block's l1:
-    w / (b n) per |w| for n training rows, w the growth with the ``inputs`` d that
-    ``first_layer_l1_prior_width`` names: 1 (none), d (linear) or ln d (log; 0 for one
-    input). The schema has checked that nothing else sets the first block's l1."""
-    d = max(inputs, 1)
-    growth = {"none": 1.0, "linear": float(d), "log": math.log(d)}
+    1 / (b n) per |w| for n training rows, or inputs / (b n) with
+    ``first_layer_l1_prior_per_input`` (the schema has checked that nothing else sets it)."""
+    scale = model.first_layer_l1_prior_scale
+    if model.first_layer_l1_prior_per_input:
+        scale = scale / max(inputs, 1)
     # Divided step by step, as weight_prior_scale's decay is: no product to overflow.
-    l1 = (
-        growth[model.first_layer_l1_prior_width]
-        / max(train_size, 1)
-        / model.first_layer_l1_prior_scale
-    )
-    first = model.hidden[0].model_copy(update={"l1": l1})
+    first = model.hidden[0].model_copy(update={"l1": 1.0 / max(train_size, 1) / scale})
     return model.model_copy(update={"hidden": [first, *model.hidden[1:]]})
 
 
