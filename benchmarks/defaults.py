@@ -219,7 +219,7 @@ FAMILIES: dict[str, Family] = {
     # regression.yaml as shipped since 2026-12-07 (regression_wide_per_input's b 100), on the
     # wide tables and the eight. It zeroed the first layer at 3,000 columns and 200 rows
     # (0.23 per |w|). A penalty growing as ln(d), ln(d) / (b n) at b 1, 2 and 4 (the family
-    # regression_wide_log, run at commit 4095fad with the option model.first_layer_l1_prior_width
+    # regression_wide_log, run at commit 1e8749a with the option model.first_layer_l1_prior_width
     # that it needed, since removed), fixed that table (test R2 0.46 at b 1 and 0.37 at b 2
     # against -0.01) but not the others: b 2 lost at 1,000 columns, b 1 on the 300-column
     # table with 100 informative and on six of the eight (benchmarks/RESULTS.md).
