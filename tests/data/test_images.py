@@ -439,23 +439,9 @@ def test_keras_mnist_is_read_from_keras_cache_with_its_own_test_split(tmp_path, 
 
 
 def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
-    cli, write_config, tmp_path
+    offline_trainings,
 ):
-    config = write_config(
-        {
-            "name": "mnist",
-            "data": {"source": "keras:mnist"},
-            "model": {"task": "multiclass", "flatten": True},
-        }
-    )
-    home = tmp_path / "keras-home"
-    # A proxy on a closed local port: any download attempt fails at once, never reaches out.
-    offline = {
-        "KERAS_HOME": str(home),
-        "https_proxy": "http://127.0.0.1:9",
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-    }
-    result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
+    result, root, home = offline_trainings["keras-mnist"]
     assert result.returncode == 2, result.stderr
     # One line and nothing on stdout (Keras prints "Downloading data from ..." there).
     assert result.stdout == ""
@@ -464,7 +450,7 @@ def test_keras_dataset_offline_without_cache_is_one_line_naming_file_and_folder(
     assert lines[-1].startswith("toolkit: error: keras:mnist is not in Keras' cache")
     assert f"put mnist.npz in {home / 'datasets'}" in lines[-1]
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (root / "out").exists()
 
 
 def _cifar_archive(path: Path, name: str) -> np.ndarray:
@@ -571,22 +557,20 @@ def test_a_cut_short_keras_dataset_in_the_cache_says_what_to_do(tmp_path, monkey
     )
 
 
-def _imagenet_transfer_config(write_config, tmp_path, **data):
-    """A one-epoch MobileNetV3Small run on ImageNet weights over a tiny class folder."""
-    folder = write_class_folder(tmp_path / "pets", per_class=4, size=32)
-    return write_config(
-        {
-            "name": "transfer",
-            "data": {"source": str(folder), "validation": 0.25, **data},
-            "model": {
-                "task": "binary",
-                "body": "backbone",
-                "backbone": {"name": "MobileNetV3Small", "weights": "imagenet"},
-                "hidden": [],
-            },
-            "training": {"epochs": 1, "batch_size": 2},
-        }
-    )
+def _imagenet_transfer_config(root: Path, backbone: str = "MobileNetV3Small", **data) -> dict:
+    """A one-epoch run of ``backbone`` on ImageNet weights over a tiny class folder in root."""
+    folder = write_class_folder(root / "pets", per_class=4, size=32)
+    return {
+        "name": "transfer",
+        "data": {"source": str(folder), "validation": 0.25, **data},
+        "model": {
+            "task": "binary",
+            "body": "backbone",
+            "backbone": {"name": backbone, "weights": "imagenet"},
+            "hidden": [],
+        },
+        "training": {"epochs": 1, "batch_size": 2},
+    }
 
 
 def _offline(home: Path) -> dict[str, str]:
@@ -598,49 +582,84 @@ def _offline(home: Path) -> dict[str, str]:
     }
 
 
+# The weights file put in Keras' cache (an error page saved under the right name) by the
+# wrong-weights case: MobileNetV3Large's, which Keras checks by its hash as it does
+# MobileNetV3Small's (one module; MobileNetV2's file has no hash, and is loaded as it is),
+# so that the first case, MobileNetV3Small's in the same cache (Keras reads KERAS_HOME once,
+# at import), finds none of its own.
+_WRONG_BACKBONE = "MobileNetV3Large"
+
+
+@pytest.fixture(scope="module")
+def offline_trainings(tmp_path_factory) -> dict:
+    """``toolkit train CONFIG --output-dir ROOT/out`` offline, with Keras' cache at HOME, of
+    each case: ImageNet weights not in the cache (with augmentation on, as in
+    configs/transfer_mobilenet.yaml), a wrong file in the cache under the weights' name, and
+    keras:mnist not in the cache. The calls run in one fresh process (TensorFlow starts once
+    for the three), the first case first, so that its process starts as a lone ``toolkit
+    train`` does; by case, the answer, ROOT and HOME."""
+    home = tmp_path_factory.mktemp("keras-home")
+    wrong = home / "models" / _WEIGHTS_FILES[_WRONG_BACKBONE]
+    wrong.parent.mkdir(parents=True)
+    wrong.write_text("<html>404</html>")
+    cases = {
+        "imagenet-offline": lambda root: _imagenet_transfer_config(
+            root, augmentation={"random_flip": "horizontal"}
+        ),
+        "wrong-weights": lambda root: _imagenet_transfer_config(root, _WRONG_BACKBONE),
+        "keras-mnist": lambda root: {
+            "name": "mnist",
+            "data": {"source": "keras:mnist"},
+            "model": {"task": "multiclass", "flatten": True},
+        },
+    }
+    roots, calls = {}, []
+    for name, make in cases.items():
+        root = roots[name] = tmp_path_factory.mktemp(name)
+        config = root / "config.yaml"
+        config.write_text(yaml.safe_dump(make(root), sort_keys=False))
+        calls.append(["train", config, "--output-dir", root / "out"])
+    with pytest.MonkeyPatch.context() as patch:  # the process's environment, set by ours
+        for key, value in _offline(home).items():
+            patch.setenv(key, value)
+        answers = cli_in_one_process(*calls)
+    return {name: (answer, roots[name], home) for name, answer in zip(cases, answers, strict=True)}
+
+
 def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
-    cli, write_config, tmp_path
+    offline_trainings,
 ):
     """One line on stderr, with augmentation on as in configs/transfer_mobilenet.yaml (its
     module imported TensorFlow before the quiet start-up, whose log lines came first)."""
-    config = _imagenet_transfer_config(
-        write_config, tmp_path, augmentation={"random_flip": "horizontal"}
-    )
-    home = tmp_path / "keras-home"
-    result = cli("train", config, "--output-dir", tmp_path / "out", env=_offline(home))
+    result, root, home = offline_trainings["imagenet-offline"]
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("toolkit: error: backbone MobileNetV3Small: its ImageNet weights")
     assert f"in {home / 'models'}" in line and ".h5" in line
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()  # nothing half-written
+    assert not (root / "out").exists()  # nothing half-written
 
 
 def test_a_wrong_imagenet_weights_file_in_the_cache_is_named_not_called_missing(
-    cli, write_config, tmp_path
+    offline_trainings,
 ):
     """A file put in Keras' cache under the weights' name but not the right one (an error
     page saved as .h5): Keras deletes it when its checksum fails and the download it retries
     fails offline, and the error said the weights were "not in Keras' cache", blaming the
     user who had just put them there."""
-    config = _imagenet_transfer_config(write_config, tmp_path)
-    home = tmp_path / "keras-home"
-    wrong = home / "models" / "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
-    wrong.parent.mkdir(parents=True)
-    wrong.write_text("<html>404</html>")
-    offline = _offline(home)
-    result = cli("train", config, "--output-dir", tmp_path / "out", env=offline)
+    result, root, home = offline_trainings["wrong-weights"]
+    wrong = home / "models" / _WEIGHTS_FILES[_WRONG_BACKBONE]
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line == (
-        f"toolkit: error: backbone MobileNetV3Small: {wrong} was not the file Keras expects "
+        f"toolkit: error: backbone {_WRONG_BACKBONE}: {wrong} was not the file Keras expects "
         "(its checksum differs: a partial or different download), and Keras deleted it when it "
         f"could not download the right one; put the right {wrong.name} there (Keras' cache, "
         "set by KERAS_HOME), go online once, or set weights: none"
     )
     assert not wrong.exists()  # as the line says: Keras' doing, not the toolkit's
-    assert not (tmp_path / "out").exists()
+    assert not (root / "out").exists()
 
 
 # The no-top weights file each family's module in keras/src/applications fetches, from its
