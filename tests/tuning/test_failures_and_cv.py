@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from tests.helpers import run_cli
+from tests.helpers import cli_in_one_process, run_cli
 from tests.tuning.conftest import (
     read_events,
     read_json,
@@ -16,16 +20,94 @@ from tests.tuning.conftest import (
 )
 
 
-@pytest.mark.slow
-def test_nan_trial_fails_alone_and_trials_are_cross_validated(
-    make_sweep_config, write_config, tmp_path
-):
-    # Grid order: 0.01, then the huge rate (NaN loss), then 0.001.
+def _nan_trial_case(root: Path) -> dict:
+    """Grid order: 0.01, then the huge rate (NaN loss), then 0.001; two folds per trial."""
     space = {"training.optimizer.learning_rate": {"choice": [0.01, 1.0e12, 0.001]}}
-    path = write_config(
-        make_sweep_config(algorithm="grid", max_trials=3, cv_folds=2, search_space=space)
+    return sweep_config(root, algorithm="grid", max_trials=3, cv_folds=2, search_space=space)
+
+
+# Grid order: fail, complete, fail, fail, then a good rate that only a resume reaches.
+_FAILING_RATES = [1.0e12, 0.01, 1.0e11, 1.0e10, 0.001]
+
+
+def _failures_in_a_row_case(root: Path) -> dict:
+    """Stopped by two failed trials in a row, before the last rate of _FAILING_RATES."""
+    space = {"training.optimizer.learning_rate": {"choice": _FAILING_RATES}}
+    config = sweep_config(
+        root, algorithm="grid", max_trials=5, max_consecutive_failures=2, search_space=space
     )
-    result = run_cli("tune", path, cwd=tmp_path)
+    config["training"]["optimizer"] = {"name": "sgd"}
+    return config
+
+
+def _rare_class_case(root: Path) -> dict:
+    """A class of 3 rows (2 after the validation split) with cv_folds 3."""
+    rng = np.random.default_rng(0)
+    n = 150
+    frame = pd.DataFrame({"x0": rng.normal(size=n), "x1": rng.normal(size=n)})
+    frame["label"] = np.where(frame["x0"] > 0, "up", "down")
+    frame.loc[:2, "label"] = "rare"
+    frame.to_csv(root / "table.csv", index=False)
+    config = sweep_config(root, max_trials=1, cv_folds=3)
+    config["model"]["task"] = "multiclass"
+    config["data"] = {"source": str(root / "table.csv"), "target": "label", "validation": 0.2}
+    return config
+
+
+def _class_weight_case(root: Path, base: dict | None, space: dict) -> dict:
+    """A churn table whose class weight (in the base config or searched) names 'yse'."""
+    rng = pd.Series(range(120))
+    pd.DataFrame({"x": rng * 0.1, "churn": ["yes" if i % 5 == 0 else "no" for i in rng]}).to_csv(
+        root / "churn.csv", index=False
+    )
+    config = sweep_config(root, algorithm="grid", max_trials=2, search_space=space)
+    config["data"] = {"source": str(root / "churn.csv"), "target": "churn"}
+    config["model"]["task"] = "binary"
+    config["tuner"]["objective"] = "validation.f1"
+    config["training"]["class_weight"] = base
+    return config
+
+
+CLASS_WEIGHT_CASES = {
+    "searched": (
+        None,
+        {"training.class_weight": {"choice": ["balanced", {"yse": 5}]}},
+        "tuner.search_space.training.class_weight: ",
+    ),
+    "base": ({"yse": 5}, {"model.dropout": {"choice": [0.0, 0.1]}}, "training.class_weight: "),
+}
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory) -> dict:
+    """``toolkit tune CONFIG`` (in ROOT) of each case above, each in a folder ROOT of its own:
+    the calls run in one fresh process (TensorFlow starts once for them all), each answering
+    with its own exit code, stdout and stderr; by case, the answer and ROOT. The rare class
+    first: toolkit.tuning.trial's filter of scikit-learn's warning is set as it is imported,
+    and the runner restores the warning filters after each call, as a process of its own
+    would start each with them; Keras' messages are turned off by each trial itself."""
+    cases = {
+        "rare-class": _rare_class_case,
+        "nan-trial": _nan_trial_case,
+        "failures-in-a-row": _failures_in_a_row_case,
+        **{
+            f"class-weight-{name}": (lambda root, case=case: _class_weight_case(root, *case[:2]))
+            for name, case in CLASS_WEIGHT_CASES.items()
+        },
+    }
+    roots, calls = {}, []
+    for name, make in cases.items():
+        root = roots[name] = tmp_path_factory.mktemp(name)
+        config = root / "config.yaml"
+        config.write_text(yaml.safe_dump(make(root), sort_keys=False))
+        calls.append((["tune", config], root))
+    answers = cli_in_one_process(*calls)
+    return {name: (answer, roots[name]) for name, answer in zip(cases, answers, strict=True)}
+
+
+@pytest.mark.slow
+def test_nan_trial_fails_alone_and_trials_are_cross_validated(tuned):
+    result, _ = tuned["nan-trial"]
     assert result.returncode == 0, result.stderr
     sweep = sweep_dir_of(result)
 
@@ -68,20 +150,11 @@ def test_nan_trial_fails_alone_and_trials_are_cross_validated(
 
 
 @pytest.mark.slow
-def test_failures_in_a_row_stop_the_sweep_and_a_resume_must_raise_the_limit(
-    make_sweep_config, write_config, tmp_path
-):
+def test_failures_in_a_row_stop_the_sweep_and_a_resume_must_raise_the_limit(tuned):
     """A resume within the same limit ran one more trial (the reloaded oracle had forgotten
     why it stopped), which failed, and stopped again: now it is refused with the reason and
     nothing is written; a resume that raises the limit goes on."""
-    # Grid order: fail, complete, fail, fail, then a good rate that only a resume reaches.
-    rates = [1.0e12, 0.01, 1.0e11, 1.0e10, 0.001]
-    space = {"training.optimizer.learning_rate": {"choice": rates}}
-    config = make_sweep_config(
-        algorithm="grid", max_trials=5, max_consecutive_failures=2, search_space=space
-    )
-    config["training"]["optimizer"] = {"name": "sgd"}
-    result = run_cli("tune", write_config(config), cwd=tmp_path)
+    result, tmp_path = tuned["failures-in-a-row"]
     assert result.returncode == 1, result.stderr
     sweep = sweep_dir_of(result)
     reason = "2 trials in a row failed (tuner.max_consecutive_failures is 2); stopping the search"
@@ -97,16 +170,20 @@ def test_failures_in_a_row_stop_the_sweep_and_a_resume_must_raise_the_limit(
 
     # Every file of the sweep, to check that a refused resume changes none.
     before = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()}
-    for limit in ([], ["--set", "tuner.max_consecutive_failures=2"]):
-        refused = run_cli("tune", "--resume", sweep, *limit, cwd=tmp_path)
-        assert refused.returncode == 2, refused.stderr
+    # Both refusals in one fresh process, each answering with its own exit code and stderr.
+    limits = ([], ["--set", "tuner.max_consecutive_failures=2"])
+    refusals = cli_in_one_process(
+        *((["tune", "--resume", sweep, *limit], tmp_path) for limit in limits)
+    )
+    for limit, refused in zip(limits, refusals, strict=True):
+        assert refused.returncode == 2, (limit, refused.stderr)
         assert refused.stderr.splitlines() == [
             f"toolkit: error: {sweep} stopped: 2 trials in a row failed "
             "(tuner.max_consecutive_failures is 2); nothing to resume: see why in trials.csv's "
             "reason column, and to run more trials raise the limit with "
             "--set tuner.max_consecutive_failures=N (N > 2)"
-        ]
-        assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
+        ], limit
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file()} == before
 
     resumed = run_cli(
         "tune", "--resume", sweep, "--set", "tuner.max_consecutive_failures=3", cwd=tmp_path
@@ -119,22 +196,11 @@ def test_failures_in_a_row_stop_the_sweep_and_a_resume_must_raise_the_limit(
 
 
 @pytest.mark.slow
-def test_a_class_with_fewer_rows_than_folds_is_one_warning_line(write_config, tmp_path):
+def test_a_class_with_fewer_rows_than_folds_is_one_warning_line(tuned):
     """A class of 3 rows (2 after the validation split) with cv_folds 3: scikit-learn's
     two-line UserWarning with its source path came out mid-sweep. Now one toolkit line names
     the class and its rows, and the sweep runs."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    n = 150
-    frame = pd.DataFrame({"x0": rng.normal(size=n), "x1": rng.normal(size=n)})
-    frame["label"] = np.where(frame["x0"] > 0, "up", "down")
-    frame.loc[:2, "label"] = "rare"
-    frame.to_csv(tmp_path / "table.csv", index=False)
-    config = sweep_config(tmp_path, max_trials=1, cv_folds=3)
-    config["model"]["task"] = "multiclass"
-    config["data"] = {"source": str(tmp_path / "table.csv"), "target": "label", "validation": 0.2}
-    result = run_cli("tune", write_config(config), cwd=tmp_path)
+    result, _ = tuned["rare-class"]
     assert result.returncode == 0, result.stderr
     assert "UserWarning" not in result.stderr and "least populated" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("toolkit: warning")]
@@ -162,33 +228,12 @@ def test_the_classes_below_the_folds_warning_names_the_target_column(capsys):
     )
 
 
-@pytest.mark.parametrize(
-    ("base", "space", "prefix"),
-    [
-        (
-            None,
-            {"training.class_weight": {"choice": ["balanced", {"yse": 5}]}},
-            "tuner.search_space.training.class_weight: ",
-        ),
-        ({"yse": 5}, {"model.dropout": {"choice": [0.0, 0.1]}}, "training.class_weight: "),
-    ],
-    ids=["searched", "base"],
-)
-def test_a_class_weight_label_that_is_not_a_class_is_refused_before_the_sweep(
-    write_config, tmp_path, base, space, prefix
-):
+@pytest.mark.parametrize("case", list(CLASS_WEIGHT_CASES))
+def test_a_class_weight_label_that_is_not_a_class_is_refused_before_the_sweep(tuned, case):
     """A searched choice {yse: 5} failed each trial that drew it after the others trained; in
     the base config every trial failed ('sweep failed: no trial completed')."""
-    rng = pd.Series(range(120))
-    pd.DataFrame({"x": rng * 0.1, "churn": ["yes" if i % 5 == 0 else "no" for i in rng]}).to_csv(
-        tmp_path / "churn.csv", index=False
-    )
-    config = sweep_config(tmp_path, algorithm="grid", max_trials=2, search_space=space)
-    config["data"] = {"source": str(tmp_path / "churn.csv"), "target": "churn"}
-    config["model"]["task"] = "binary"
-    config["tuner"]["objective"] = "validation.f1"
-    config["training"]["class_weight"] = base
-    result = run_cli("tune", write_config(config), cwd=tmp_path)
+    result, tmp_path = tuned[f"class-weight-{case}"]
+    prefix = CLASS_WEIGHT_CASES[case][2]
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
