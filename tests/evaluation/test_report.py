@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import re
@@ -30,6 +31,17 @@ def _markdown_images(markdown: str) -> list[str]:
     return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
 
 
+def _fake_history() -> pd.DataFrame:
+    """Six epochs whose best val_loss is the fourth."""
+    return pd.DataFrame(
+        {
+            "epoch": range(1, 7),
+            "loss": np.linspace(1, 0.2, 6),
+            "val_loss": [1, 0.7, 0.5, 0.45, 0.5, 0.6],
+        }
+    )
+
+
 def _fake_run(root: Path, name: str, dropout: float, rmse: float) -> Path:
     """A minimal run: two plots, train/test metrics and one baseline."""
     run = root / name
@@ -50,14 +62,7 @@ def _fake_run(root: Path, name: str, dropout: float, rmse: float) -> Path:
             }
         )
     )
-    history = pd.DataFrame(
-        {
-            "epoch": range(1, 7),
-            "loss": np.linspace(1, 0.2, 6),
-            "val_loss": [1, 0.7, 0.5, 0.45, 0.5, 0.6],
-        }
-    )
-    history.to_csv(run / "history.csv", index=False)
+    _fake_history().to_csv(run / "history.csv", index=False)
     (run / "data_summary.json").write_text(
         json.dumps(
             {
@@ -67,12 +72,30 @@ def _fake_run(root: Path, name: str, dropout: float, rmse: float) -> Path:
             }
         )
     )
-    plots.save(plots.learning_curves(history), run / "plots" / "learning_curves.png")
+    for name, png in _fake_plots().items():
+        (run / "plots" / name).write_bytes(png)
+    return run
+
+
+@functools.cache
+def _fake_plots() -> dict[str, bytes]:
+    """The two PNGs every fake run holds, drawn once (the same history and points each time:
+    the same bytes), so that each test pays for the report it builds, not for its plots."""
+    import tempfile
+
+    history = _fake_history()
     rng = np.random.default_rng(0)
     y = rng.normal(size=50)
-    figure = plots.predicted_vs_actual(y, y + rng.normal(scale=0.3, size=50))
-    plots.save(figure, run / "plots" / "predicted_vs_actual.png")
-    return run
+    figures = {
+        "learning_curves.png": plots.learning_curves(history),
+        "predicted_vs_actual.png": plots.predicted_vs_actual(y, y + rng.normal(scale=0.3, size=50)),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        pngs = {}
+        for name, figure in figures.items():
+            plots.save(figure, Path(folder) / name)
+            pngs[name] = (Path(folder) / name).read_bytes()
+    return pngs
 
 
 # --------------------------------------------------------------------------------------------
