@@ -359,27 +359,21 @@ def _cut_short_case(root: Path, folder: Path, cache: bool) -> dict:
     }
 
 
+# Trainings refused before any run directory (each case: ROOT and the class folder -> its
+# config), run by the ``trainings`` fixture below with the offline cases.
+REFUSED_CASES = {
+    "nan-signals": lambda root, folder: _nan_signals_case(root),
+    "unfitting-weights": lambda root, folder: _unfitting_weights_case(root),
+    "corrupt-image": _corrupt_image_case,
+    "cut-short-cached": lambda root, folder: _cut_short_case(root, folder, cache=True),
+    "cut-short-streamed": lambda root, folder: _cut_short_case(root, folder, cache=False),
+}
+
+
 @pytest.fixture(scope="module")
-def refused_trainings(tmp_path_factory, folder) -> dict:
-    """``toolkit train CONFIG --output-dir ROOT/out`` of each case above, each in a folder
-    ROOT of its own: the calls run in one fresh process (TensorFlow starts once for the
-    five), each answering with its own exit code, stdout and stderr; by case, the answer
-    and ROOT."""
-    cases = {
-        "nan-signals": _nan_signals_case,
-        "unfitting-weights": _unfitting_weights_case,
-        "corrupt-image": lambda root: _corrupt_image_case(root, folder),
-        "cut-short-cached": lambda root: _cut_short_case(root, folder, cache=True),
-        "cut-short-streamed": lambda root: _cut_short_case(root, folder, cache=False),
-    }
-    roots, calls = {}, []
-    for name, make in cases.items():
-        root = roots[name] = tmp_path_factory.mktemp(name)
-        config = root / "config.yaml"
-        config.write_text(yaml.safe_dump(make(root), sort_keys=False))
-        calls.append(["train", config, "--output-dir", root / "out"])
-    answers = cli_in_one_process(*calls)
-    return {name: (answer, roots[name]) for name, answer in zip(cases, answers, strict=True)}
+def refused_trainings(trainings) -> dict:
+    """By case above, the answer of its ``toolkit train`` and its ROOT (see ``trainings``)."""
+    return {name: trainings["answers"][name] for name in REFUSED_CASES}
 
 
 def test_a_nan_in_an_npz_is_one_line_before_any_run_directory(refused_trainings):
@@ -591,13 +585,14 @@ _WRONG_BACKBONE = "MobileNetV3Large"
 
 
 @pytest.fixture(scope="module")
-def offline_trainings(tmp_path_factory) -> dict:
-    """``toolkit train CONFIG --output-dir ROOT/out`` offline, with Keras' cache at HOME, of
-    each case: ImageNet weights not in the cache (with augmentation on, as in
-    configs/transfer_mobilenet.yaml), a wrong file in the cache under the weights' name, and
-    keras:mnist not in the cache. The calls run in one fresh process (TensorFlow starts once
-    for the three), the first case first, so that its process starts as a lone ``toolkit
-    train`` does; by case, the answer, ROOT and HOME."""
+def trainings(tmp_path_factory, folder) -> dict:
+    """``toolkit train CONFIG --output-dir ROOT/out`` of each case, each in a folder ROOT of
+    its own, offline with Keras' cache at HOME: ImageNet weights not in the cache (with
+    augmentation on, as in configs/transfer_mobilenet.yaml), a wrong file in the cache under
+    the weights' name, keras:mnist not in the cache, then the REFUSED_CASES. The calls run
+    in one fresh process (TensorFlow starts once for the eight), the first case first, so
+    that its process starts as a lone ``toolkit train`` does; HOME, and by case the answer
+    and ROOT."""
     home = tmp_path_factory.mktemp("keras-home")
     wrong = home / "models" / _WEIGHTS_FILES[_WRONG_BACKBONE]
     wrong.parent.mkdir(parents=True)
@@ -612,6 +607,10 @@ def offline_trainings(tmp_path_factory) -> dict:
             "data": {"source": "keras:mnist"},
             "model": {"task": "multiclass", "flatten": True},
         },
+        **{
+            name: (lambda root, make=make: make(root, folder))
+            for name, make in REFUSED_CASES.items()
+        },
     }
     roots, calls = {}, []
     for name, make in cases.items():
@@ -623,7 +622,21 @@ def offline_trainings(tmp_path_factory) -> dict:
         for key, value in _offline(home).items():
             patch.setenv(key, value)
         answers = cli_in_one_process(*calls)
-    return {name: (answer, roots[name], home) for name, answer in zip(cases, answers, strict=True)}
+    return {
+        "home": home,
+        "answers": {
+            name: (answer, roots[name]) for name, answer in zip(cases, answers, strict=True)
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def offline_trainings(trainings) -> dict:
+    """By offline case, the answer of its ``toolkit train``, its ROOT and Keras' cache HOME."""
+    return {
+        name: (*trainings["answers"][name], trainings["home"])
+        for name in ("imagenet-offline", "wrong-weights", "keras-mnist")
+    }
 
 
 def test_imagenet_weights_offline_without_cache_fail_before_any_run_directory(
