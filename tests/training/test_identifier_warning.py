@@ -11,6 +11,9 @@ import pandas as pd
 import toolkit
 from tests.helpers import tiny_config
 
+# The warnings come from the data, before the first epoch: one epoch is all they need.
+ONE_EPOCH = {"epochs": 1, "batch_size": 16}
+
 
 def _table(path, n: int = 120) -> str:
     rng = np.random.default_rng(0)
@@ -28,7 +31,7 @@ def _table(path, n: int = 120) -> str:
 
 
 def test_identifier_columns_are_named_in_the_runs_warnings(tmp_path):
-    config = tiny_config(data={"source": _table(tmp_path / "data.csv")})
+    config = tiny_config(data={"source": _table(tmp_path / "data.csv")}, training=ONE_EPOCH)
     config["data"].pop("synthetic")
     run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
     assert run.status == "completed"
@@ -56,7 +59,7 @@ def test_a_numeric_row_number_is_named_and_distinct_numbers_are_not(tmp_path):
     )
     frame["target"] = 2.0 * frame["x"] + rng.normal(size=n)
     frame.to_csv(tmp_path / "data.csv", index=False)
-    config = tiny_config(data={"source": str(tmp_path / "data.csv")})
+    config = tiny_config(data={"source": str(tmp_path / "data.csv")}, training=ONE_EPOCH)
     config["data"].pop("synthetic")
     run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
     assert run.status == "completed"
@@ -84,7 +87,9 @@ def test_an_identifier_beyond_max_tokens_is_named_too_streamed_or_not(tmp_path):
     frame.to_csv(path, index=False)
     assert frame["id"].nunique() == len(frame) and frame["visit"].nunique() == len(frame) // 2
     for streaming in (False, True):
-        config = tiny_config(data={"source": path, "max_tokens": 40, "streaming": streaming})
+        config = tiny_config(
+            data={"source": path, "max_tokens": 40, "streaming": streaming}, training=ONE_EPOCH
+        )
         config["data"].pop("synthetic")
         config["data"]["validation"] = 0.25  # a share of rows: the rest is training
         run = toolkit.train(config, output_dir=tmp_path / f"runs-{streaming}", verbose=0)
