@@ -582,6 +582,8 @@ def _offline(home: Path) -> dict[str, str]:
 # so that the first case, MobileNetV3Small's in the same cache (Keras reads KERAS_HOME once,
 # at import), finds none of its own.
 _WRONG_BACKBONE = "MobileNetV3Large"
+# A backbone whose weights file Keras loads without checking a hash.
+_UNCHECKED_BACKBONE = "MobileNetV2"
 
 
 @pytest.fixture(scope="module")
@@ -597,11 +599,16 @@ def trainings(tmp_path_factory, folder) -> dict:
     wrong = home / "models" / _WEIGHTS_FILES[_WRONG_BACKBONE]
     wrong.parent.mkdir(parents=True)
     wrong.write_text("<html>404</html>")
+    # MobileNetV2's weights file has no hash in Keras: a wrong one is read as it is.
+    (home / "models" / _WEIGHTS_FILES[_UNCHECKED_BACKBONE]).write_text("<html>404</html>")
     cases = {
         "imagenet-offline": lambda root: _imagenet_transfer_config(
             root, augmentation={"random_flip": "horizontal"}
         ),
         "wrong-weights": lambda root: _imagenet_transfer_config(root, _WRONG_BACKBONE),
+        "unchecked-wrong-weights": lambda root: _imagenet_transfer_config(
+            root, _UNCHECKED_BACKBONE
+        ),
         "keras-mnist": lambda root: {
             "name": "mnist",
             "data": {"source": "keras:mnist"},
@@ -635,7 +642,7 @@ def offline_trainings(trainings) -> dict:
     """By offline case, the answer of its ``toolkit train``, its ROOT and Keras' cache HOME."""
     return {
         name: (*trainings["answers"][name], trainings["home"])
-        for name in ("imagenet-offline", "wrong-weights", "keras-mnist")
+        for name in ("imagenet-offline", "wrong-weights", "unchecked-wrong-weights", "keras-mnist")
     }
 
 
@@ -672,6 +679,29 @@ def test_a_wrong_imagenet_weights_file_in_the_cache_is_named_not_called_missing(
         "set by KERAS_HOME), go online once, or set weights: none"
     )
     assert not wrong.exists()  # as the line says: Keras' doing, not the toolkit's
+    assert not (root / "out").exists()
+
+
+def test_a_wrong_weights_file_keras_reads_unchecked_is_named_not_called_missing(
+    offline_trainings,
+):
+    """MobileNetV2's weights file has no checksum in Keras: an error page saved under its
+    name was read as HDF5, and the error said the weights were "not in Keras' cache and
+    cannot be downloaded" while the file was there."""
+    result, root, home = offline_trainings["unchecked-wrong-weights"]
+    wrong = home / "models" / _WEIGHTS_FILES[_UNCHECKED_BACKBONE]
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"toolkit: error: backbone {_UNCHECKED_BACKBONE}: Keras' cached weights file {wrong} "
+        "could not be loaded ("
+    ), line
+    assert line.endswith(
+        "): it is not the right file (a partial or different download); delete it and go "
+        "online once, put the right file there (Keras' cache, set by KERAS_HOME), or set "
+        "weights: none"
+    ), line
+    assert wrong.exists()  # Keras read it and left it: the user deletes it
     assert not (root / "out").exists()
 
 

@@ -55,6 +55,38 @@ def make_application(
     return built
 
 
+def _unfit_cached_file_message(backbone: BackboneConfig, error: Exception) -> str | None:
+    """The line for a weights file Keras found in its cache but could not load (an error
+    page saved as .h5, another network's file): Keras checks no checksum for some files
+    (MobileNetV2's) and reads what it finds, so "not in the cache" would send the user
+    looking for a file that is there. ``None`` when the error is not that."""
+    text = " ".join(str(error).split())
+    if re.search(r"https?://", text):
+        return None  # a download that failed: _weights_file_message's case
+    if isinstance(error, ValueError) and not re.search(r"mismatch|when loading|saved", text):
+        # Refused before any file was read: an input shape ("if imagenet weights are being
+        # loaded, input must have a static square shape").
+        return None
+    from toolkit.data.arrays import keras_home
+
+    folder = keras_home() / "models"
+    key = re.sub(r"[^a-z0-9]", "", backbone.name.lower())
+    found = sorted(
+        path.name
+        for path in folder.glob("*.h5")
+        if key in re.sub(r"[^a-z0-9]", "", path.name.lower())
+    )
+    if not found:
+        return None
+    files = f"{folder / found[0]}" if len(found) == 1 else f"one of {', '.join(found)} in {folder}"
+    return (
+        f"backbone {backbone.name}: Keras' cached weights file {files} could not be loaded "
+        f"({text[:160]}): it is not the right file (a partial or different download); delete "
+        "it and go online once, put the right file there (Keras' cache, set by KERAS_HOME), "
+        "or set weights: none"
+    )
+
+
 def _weights_file_message(backbone: BackboneConfig, error: Exception, cached: set[str]) -> str:
     """Which weights file is missing and where it goes. ``cached``: the files the cache held
     before Keras tried: one of them named in the error failed Keras' checksum, and Keras
@@ -97,9 +129,14 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
             # Keras prints its download progress on stdout, which holds only paths for the CLI.
             with contextlib.redirect_stdout(sys.stderr):
                 return make_application(backbone, input_shape, weights="imagenet")
-        except ValueError as error:
-            raise DataError(f"backbone {backbone.name} with weights imagenet: {error}") from None
         except Exception as error:  # Keras wraps urllib's errors in a bare Exception
+            unfit = _unfit_cached_file_message(backbone, error)
+            if unfit is not None:
+                raise DataError(unfit) from None
+            if isinstance(error, ValueError):  # an input shape the weights do not take
+                raise DataError(
+                    f"backbone {backbone.name} with weights imagenet: {error}"
+                ) from None
             raise DataError(_weights_file_message(backbone, error, cached)) from None
     application = make_application(backbone, input_shape, weights=None)
     if backbone.weights != "none":
