@@ -363,6 +363,28 @@ def test_a_bad_override_is_one_line(overrides, message):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"trainin.epochs": 3},
+            "override trainin.epochs: trainin: unknown key 'trainin' (did you mean 'training'?)",
+        ),
+        (
+            {"data.validation": 0.6, "data.test": 0.6},
+            "override data.validation, override data.test: data: data.validation (0.6) and "
+            "data.test (0.6) add up to 1.2",
+        ),
+    ],
+)
+def test_a_mistake_an_override_mapping_made_names_the_override_not_the_file(overrides, message):
+    """Errors blamed the file's line (``configs/regression.yaml: trainin: unknown key``,
+    ``regression.yaml:43: data: ...``) for what the overrides set: only a --set was named."""
+    with pytest.raises(ConfigError) as error:
+        toolkit.load_config(REPO / "configs" / "regression.yaml", overrides=overrides)
+    assert str(error.value).startswith(message)
+
+
 def test_a_mapping_cannot_extend_a_file():
     with pytest.raises(ConfigError, match="extends: needs a config file"):
         toolkit.load_config({"extends": "base.yaml", "name": "x"})

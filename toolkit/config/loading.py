@@ -581,10 +581,16 @@ def _origin_for(path: KeyPath, origins: Origins, default: str, message: str = ""
             for n in range(len(path) + 1, len(key) + 1)
         )
 
+    # An override is a --set on the command line and an ``override KEY`` from the Python
+    # API: only --sets were looked for, so a Python caller's override was blamed on the
+    # file's line (``{"trainin.epochs": 3}``: "configs/x.yaml: trainin: unknown key").
     named = [
         origin
         for key, origin in origins.items()
-        if path and origin.startswith("--set") and key[: len(path)] == path and mentioned(key)
+        if path
+        and origin.startswith(_OVERRIDE_LABELS)
+        and key[: len(path)] == path
+        and mentioned(key)
     ]
     if named:
         # A check across a section's keys whose message names the keys --sets gave (data's
@@ -594,7 +600,7 @@ def _origin_for(path: KeyPath, origins: Origins, default: str, message: str = ""
     if not path:
         # A check across sections: any --set may be the cause (the first one, whatever it set,
         # was named alone), so name the file and every --set.
-        sets = [origin for origin in origins.values() if origin.startswith("--set")]
+        sets = [origin for origin in origins.values() if origin.startswith(_OVERRIDE_LABELS)]
         return " with ".join([default, ", ".join(dict.fromkeys(sets))]) if sets else default
     # A --set inside the offending section is the likeliest culprit: name it. A check across
     # a section's fields (data.validation + data.test below 1) may come from any of them:
@@ -603,7 +609,7 @@ def _origin_for(path: KeyPath, origins: Origins, default: str, message: str = ""
     inside = [
         origin
         for key, origin in origins.items()
-        if origin.startswith("--set") and key[: len(path)] == path
+        if origin.startswith(_OVERRIDE_LABELS) and key[: len(path)] == path
     ]
     if inside:
         return ", ".join(dict.fromkeys(inside))
