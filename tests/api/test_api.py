@@ -385,6 +385,47 @@ def test_a_mistake_an_override_mapping_made_names_the_override_not_the_file(over
     assert str(error.value).startswith(message)
 
 
+def test_a_python_callers_override_list_is_named_as_overrides_and_the_command_lines_as_set(
+    tmp_path,
+):
+    """``overrides=["training.epochs"]`` was refused as "--set training.epochs: expected
+    KEY=VALUE, e.g. --set training.epochs=5", a flag the caller never passed: each entry is
+    named ``override KEY=VALUE``, as a mapping's keys are, and --set stays the CLI's."""
+    from tests.helpers import run_cli
+
+    regression = REPO / "configs" / "regression.yaml"
+    for overrides, message in [
+        (["training.epochs"], "override training.epochs: expected KEY=VALUE, e.g. "),
+        (["training.epochs=[["], "override training.epochs=[[: value is not valid YAML"),
+        (["model.hidden.5=3"], "override model.hidden.5=3: model.hidden.5: index 5 out of range"),
+        (
+            ["training.class_weight={yes:5}"],
+            "override training.class_weight={yes:5}: 'yes:5' is read as a key with no value",
+        ),
+        (
+            ["data.validation=0.6", "data.test=0.6"],
+            "override data.validation=0.6, override data.test=0.6: data: data.validation",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as error:
+            toolkit.load_config(regression, overrides=overrides)
+        assert str(error.value).startswith(message)
+        assert "--set" not in str(error.value)
+
+    # A search space entry refused once the sweep validates it (past the command line's own
+    # check of the config), from Python and from the command line.
+    space = "tuner.search_space={model.dropout: {choice: [0.1, 2.0]}}"
+    refusal = "tuner.search_space.model.dropout: value 2.0 gives an invalid config"
+    sweep = REPO / "configs" / "sweep.yaml"
+    with pytest.raises(ConfigError) as error:
+        toolkit.tune(sweep, overrides=[space], output_dir=tmp_path / "api")
+    assert str(error.value).startswith(f"override {space}: {refusal}")
+    refused = run_cli("tune", sweep, "--set", space, "--output-dir", tmp_path / "cli")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"toolkit: error: --set {space}: {refusal}")
+    assert not (tmp_path / "api").exists() and not (tmp_path / "cli").exists()
+
+
 def test_a_mapping_cannot_extend_a_file():
     with pytest.raises(ConfigError, match="extends: needs a config file"):
         toolkit.load_config({"extends": "base.yaml", "name": "x"})

@@ -64,10 +64,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 and value_node.tag == "tag:yaml.org,2002:null"
                 and value_node.start_mark.index == value_node.end_mark.index  # no value given
             ):
-                # --set values are one line: no line number to give.
+                # Override values are one line: no line number to give.
                 where = (
                     self.name
-                    if self.name.startswith("--set")
+                    if self.name.startswith(_OVERRIDE_LABELS)
                     else (f"{self.name}:{key_node.start_mark.line + 1}")
                 )
                 raise ConfigError(
@@ -272,24 +272,27 @@ def _load_with_extends(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, A
     return result, merged_origins
 
 
-def parse_override(text: str) -> tuple[KeyPath, Any]:
-    """Split ``a.b.0=value`` into a key path and a YAML-parsed value."""
+def parse_override(text: str, *, flag: str = "--set") -> tuple[KeyPath, Any]:
+    """Split ``a.b.0=value`` into a key path and a YAML-parsed value. ``flag`` is what a
+    refusal calls the entry: ``--set`` on the command line, ``override`` from Python."""
+    label = f"{flag} {text}"
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set training.epochs=5")
+        example = "--set training.epochs=5" if flag == "--set" else "'training.epochs=5'"
+        raise ConfigError(f"{label}: expected KEY=VALUE, e.g. {example}")
     value = None
     if raw.strip():
         loader: _UniqueKeyLoader | None = None
         try:
             loader = _UniqueKeyLoader(raw)
-            loader.name = f"--set {text}"
+            loader.name = label
             node = loader.get_single_node()
             if node is not None:
                 # Measured as a file is: [[[...]]] thousands deep was a RecursionError traceback.
-                _check_extent(node, f"--set {text}")
+                _check_extent(node, label)
                 value = loader.construct_document(node)
         except (yaml.YAMLError, RecursionError):
-            raise ConfigError(f"--set {text}: value is not valid YAML") from None
+            raise ConfigError(f"{label}: value is not valid YAML") from None
         finally:
             if loader is not None:
                 loader.dispose()
@@ -380,20 +383,33 @@ def _replace_origins(origins: Origins, path: KeyPath, origin: str) -> None:
 
 
 def apply_overrides(
-    data: dict[str, Any], overrides: Iterable[str], origins: Origins | None = None
+    data: dict[str, Any],
+    overrides: Iterable[str],
+    origins: Origins | None = None,
+    *,
+    flag: str = "--set",
 ) -> dict[str, Any]:
-    """Apply ``--set`` overrides to a copy of ``data``."""
+    """Apply ``KEY=VALUE`` overrides to a copy of ``data``; messages and origins name each
+    as ``{flag} KEY=VALUE`` (``--set`` by default, ``override`` for the Python API's)."""
     result = copy.deepcopy(data)
     for text in overrides:
-        path, value = parse_override(text)
+        label = f"{flag} {text}"
+        path, value = parse_override(text, flag=flag)
         if value is None and len(path) == 3 and path[:2] == _SEARCH_SPACE:
-            _remove_search_entry(result, path[2], label=f"--set {text}")
+            _remove_search_entry(result, path[2], label=label)
         else:
-            set_path(result, path, value, label=f"--set {text}")
+            set_path(result, path, value, label=label)
         if origins is not None:
             key = tuple(str(p) if not isinstance(p, int) else p for p in path)
-            _replace_origins(origins, key, f"--set {text}")
+            _replace_origins(origins, key, label)
     return result
+
+
+class CommandLineOverrides(list):
+    """``--set KEY=VALUE`` values as the command line gave them to the Python API, whose
+    messages then name each as ``--set KEY=VALUE``; a Python caller's ``overrides=[...]``
+    entry is named ``override KEY=VALUE``, as its ``overrides={...}`` keys are: a notebook
+    was told of a --set it never passed."""
 
 
 _OVERRIDE_LABELS = ("--set ", "override ")
@@ -843,7 +859,8 @@ def resolve_source(
     if isinstance(overrides, Mapping):
         data = _override_mapping(data, overrides, origins)
     elif overrides:
-        data = apply_overrides(data, list(overrides), origins)
+        flag = "--set" if isinstance(overrides, CommandLineOverrides) else "override"
+        data = apply_overrides(data, list(overrides), origins, flag=flag)
     return _name_from_swapped_data(data, origins, before=before), origins, label
 
 
