@@ -401,12 +401,15 @@ def _input_warnings_printed():
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from toolkit import startup
+    from toolkit.api.run import _check_not_input, _prediction_file
     from toolkit.runs import os_error_message
 
     startup.quiet()
     output = Path(args.output)
     if not output.parent.exists():
         raise ToolkitError(f"--output directory does not exist: {output.parent}")
+    # Refused as the flag here: predict_file's own checks name its keyword, output.
+    _check_not_input(args.input, _prediction_file(output, name="--output"), name="--output")
     run = _one_run(args.run_dir)
     _check_mc_samples(run, args.mc_samples)
     try:

@@ -216,6 +216,36 @@ def test_predict_and_evaluate_take_a_pathlib_path(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_predict_file_names_its_output_keyword_and_the_command_line_its_flag(tiny_run, tmp_path):
+    """``Run.predict_file(rows, "p.txt")`` was refused as "--output p.txt: ...", a flag a
+    Python caller never passed: its refusals name the keyword, ``toolkit predict`` the flag."""
+    from tests.helpers import run_cli
+
+    rows = tmp_path / "rows.csv"
+    held_out_frame(tiny_run).head(3).to_csv(rows, index=False)
+    (tmp_path / "folder.csv").mkdir()
+    suffix = "the suffix picks the format, and must be .csv or .parquet (or .csv.gz, written "
+    cases = [
+        (tmp_path / "p.txt", f"{tmp_path / 'p.txt'}: {suffix}gzip-compressed; got '.txt')"),
+        (tmp_path / "folder.csv", f"{tmp_path / 'folder.csv'} exists and is not a regular file"),
+        (
+            rows,
+            f"{rows} is the input file {rows}: writing the predictions would replace its rows; "
+            "name another output file",
+        ),
+    ]
+    before = {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*")}
+    for output, message in cases:
+        with pytest.raises(toolkit.ToolkitError) as refused:
+            tiny_run.predict_file(rows, output)
+        assert str(refused.value) == f"output {message}"
+        flagged = run_cli("predict", tiny_run.path, "--input", rows, "--output", output)
+        assert flagged.returncode == 2
+        assert flagged.stderr == f"toolkit: error: --output {message}\n"
+    assert {path: path.stat().st_mtime_ns for path in tmp_path.rglob("*")} == before
+
+
+@pytest.mark.slow
 def test_predict_and_evaluate_refuse_a_frame_with_a_column_twice(tiny_run):
     """A frame with a duplicated column name failed deep in the encoding ("'DataFrame'
     object has no attribute 'dtype'"); it is now the one line a file with it gets."""

@@ -428,23 +428,26 @@ def _first_chunk_read(chunks: Iterable[Any]) -> Iterator[Any]:
 PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 
-def _prediction_file(output: Path) -> Path:
+def _prediction_file(output: Path, *, name: str = "output") -> Path:
     """Where predictions go: a .csv, .csv.gz or .parquet file (the suffix picks the format),
     through a symbolic link to its target. The file is written beside it and renamed into
-    place, which would replace a link, or a device such as /dev/stdout, with a plain file."""
+    place, which would replace a link, or a device such as /dev/stdout, with a plain file.
+
+    ``name`` is what a refusal calls the path: the keyword from Python, and the command line
+    checks it first as ``--output`` (a Python caller was told of a flag it never passed)."""
     if not output.name.lower().endswith(PREDICTION_SUFFIXES):
         raise ToolkitError(
-            f"--output {output}: the suffix picks the format, and must be .csv or .parquet"
+            f"{name} {output}: the suffix picks the format, and must be .csv or .parquet"
             f" (or .csv.gz, written gzip-compressed; got '{output.suffix or 'none'}')"
         )
     if output.is_symlink():
         output = output.resolve()
     if output.exists() and not output.is_file():
-        raise ToolkitError(f"--output {output} exists and is not a regular file")
+        raise ToolkitError(f"{name} {output} exists and is not a regular file")
     return output
 
 
-def _check_not_input(data: str | Path, output: Path) -> None:
+def _check_not_input(data: str | Path, output: Path, *, name: str = "output") -> None:
     """A ToolkitError when ``output`` is one of the input's files: the predictions would
     replace the rows they were made from once written."""
     from toolkit.data.streaming.files import list_shards
@@ -456,6 +459,6 @@ def _check_not_input(data: str | Path, output: Path) -> None:
     if output.exists() and any(output.samefile(path) for path in inputs):
         where = f"the input file {data}" if len(inputs) == 1 else f"a file of the input {data}"
         raise ToolkitError(
-            f"--output {output} is {where}: writing the predictions would replace its rows; "
+            f"{name} {output} is {where}: writing the predictions would replace its rows; "
             "name another output file"
         )
