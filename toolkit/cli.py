@@ -406,8 +406,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     startup.quiet()
     output = Path(args.output)
-    if not output.parent.exists():
-        raise ToolkitError(f"--output directory does not exist: {output.parent}")
     # Refused as the flag here: predict_file's own checks name its keyword, output.
     _check_not_input(args.input, _prediction_file(output, name="--output"), name="--output")
     run = _one_run(args.run_dir)

@@ -246,6 +246,20 @@ def test_predict_file_names_its_output_keyword_and_the_command_line_its_flag(tin
 
 
 @pytest.mark.slow
+def test_predict_file_into_a_missing_directory_is_one_line(tiny_run, tmp_path):
+    """From Python it was a FileNotFoundError naming the temporary file the predictions were
+    being written to (``nowhere/.tmp-locked-...-p.csv``), once all of them had been made."""
+    rows = tmp_path / "rows.csv"
+    held_out_frame(tiny_run).head(3).to_csv(rows, index=False)
+    (tmp_path / "plain").write_text("not a folder")
+    for parent, state in [("nowhere", "does not exist"), ("plain", "is not a directory")]:
+        with pytest.raises(toolkit.ToolkitError) as refused:
+            tiny_run.predict_file(rows, tmp_path / parent / "p.csv")
+        assert str(refused.value) == f"output directory {state}: {tmp_path / parent}"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["plain", "rows.csv"]
+
+
+@pytest.mark.slow
 def test_predict_and_evaluate_refuse_a_frame_with_a_column_twice(tiny_run):
     """A frame with a duplicated column name failed deep in the encoding ("'DataFrame'
     object has no attribute 'dtype'"); it is now the one line a file with it gets."""

@@ -442,6 +442,11 @@ def _prediction_file(output: Path, *, name: str = "output") -> Path:
         )
     if output.is_symlink():
         output = output.resolve()
+    if not output.parent.is_dir():
+        # Checked before any row is read: from Python it was a FileNotFoundError naming the
+        # temporary file beside it, once every prediction had been made.
+        state = "is not a directory" if output.parent.exists() else "does not exist"
+        raise ToolkitError(f"{name} directory {state}: {output.parent}")
     if output.exists() and not output.is_file():
         raise ToolkitError(f"{name} {output} exists and is not a regular file")
     return output
