@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -613,6 +614,35 @@ def test_training_leaves_the_sessions_keras_dtype_policy_as_it_was(tmp_path):
     # The run's own model keeps its precision, and predicts as trained.
     assert "mixed_float16" in {layer.dtype_policy.name for layer in run.model.layers}
     assert np.isfinite(run.predict(held_out_frame(run))["prediction"]).all()
+
+
+def test_training_leaves_the_sessions_python_and_numpy_random_draws_as_they_were(
+    tmp_path, monkeypatch
+):
+    """Training seeds Python's and NumPy's global generators with the config's seed and left
+    them so: a notebook's ``np.random`` draws after ``toolkit.train`` came from the run's
+    seed, the same numbers after every run of a loop. The session's own sequence goes on."""
+    import random
+
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    config = tiny_config("regression", training={"epochs": 1, "batch_size": 32})
+    trainings = [
+        lambda: toolkit.train(config, output_dir=tmp_path / "runs", verbose=0),
+        lambda: toolkit.train_repeated(config, repeats=1, output_dir=tmp_path / "groups"),
+    ]
+    for train in trainings:
+        np.random.seed(123)
+        random.seed(123)
+        expected_numpy = np.random.RandomState(123).random_sample(3)
+        expected_python = random.Random(123).random()
+        assert train().status == "completed"
+        np.testing.assert_array_equal(np.random.random_sample(3), expected_numpy)
+        assert random.random() == expected_python
+        assert "PYTHONHASHSEED" not in os.environ
+    # Training itself is seeded as before: the same config gives the same losses.
+    again = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    first = toolkit.load_run(sorted((tmp_path / "runs" / "tiny-regression").iterdir())[0])
+    np.testing.assert_array_equal(again.history["loss"], first.history["loss"])
 
 
 def test_training_one_run_after_another_warns_nothing_about_retracing(tmp_path):

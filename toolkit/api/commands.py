@@ -52,18 +52,20 @@ def train(
     """
     from toolkit import startup
     from toolkit.data.prepared import prepare_data
-    from toolkit.training.runtime import global_dtype_policy_kept
+    from toolkit.training.runtime import global_dtype_policy_kept, global_random_state_kept
     from toolkit.training.train import check_before_tensorflow
     from toolkit.training.train import train as train_run
 
     config = _config(config, overrides, output_dir)
     data = prepare_data(config)  # bad data fails here, before TensorFlow starts
     check_before_tensorflow(config, data)  # a class_weight label or init_from run too
-    startup.import_tensorflow()
-    # One model after another in a session: each traces its own step functions, which
-    # TensorFlow took for one function retracing (a warning from the third run on).
-    with global_dtype_policy_kept(), startup.new_models_traced_quietly():
-        result = train_run(config, output_dir=output_dir, data=data, verbose=verbose)
+    # The session's random draws go on as they would have (importing TensorFlow draws too).
+    with global_random_state_kept():
+        startup.import_tensorflow()
+        # One model after another in a session: each traces its own step functions, which
+        # TensorFlow took for one function retracing (a warning from the third run on).
+        with global_dtype_policy_kept(), startup.new_models_traced_quietly():
+            result = train_run(config, output_dir=output_dir, data=data, verbose=verbose)
     return Run(result.run_dir)
 
 
@@ -84,7 +86,7 @@ def resume(
     from toolkit.runs import DirectoryLock, RunDirectory, is_repeat_group
     from toolkit.tracking import check_tracking_available
     from toolkit.training.repeat import resume_repeated
-    from toolkit.training.runtime import global_dtype_policy_kept
+    from toolkit.training.runtime import global_dtype_policy_kept, global_random_state_kept
     from toolkit.training.train import check_resumable
     from toolkit.training.train import resume as resume_run
 
@@ -100,19 +102,20 @@ def resume(
         # A run's refusals (completed, a NaN loss, its data changed...) before TensorFlow
         # starts, as train's; a --repeat group checks its seeds' runs as it reaches them.
         checked = None if is_repeat_group(run) else check_resumable(run.path)
-        startup.import_tensorflow()
-        with global_dtype_policy_kept():
-            if checked is None:
-                group = resume_repeated(
-                    run.path,
-                    verbose=verbose or 0,
-                    on_run_end=None
-                    if on_run_end is None
-                    else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
-                )
-                return RunGroup(group.group_dir)
-            with startup.new_models_traced_quietly():
-                return Run(resume_run(run_dir, verbose=verbose, checked=checked).run_dir)
+        with global_random_state_kept():
+            startup.import_tensorflow()  # before Keras: it quiets TensorFlow's start
+            with global_dtype_policy_kept():
+                if checked is None:
+                    group = resume_repeated(
+                        run.path,
+                        verbose=verbose or 0,
+                        on_run_end=None
+                        if on_run_end is None
+                        else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
+                    )
+                    return RunGroup(group.group_dir)
+                with startup.new_models_traced_quietly():
+                    return Run(resume_run(run_dir, verbose=verbose, checked=checked).run_dir)
 
 
 @checked_keywords
@@ -131,22 +134,23 @@ def train_repeated(
     from toolkit import startup
     from toolkit.errors import ToolkitError
     from toolkit.training.repeat import train_repeated as repeat_runs
-    from toolkit.training.runtime import global_dtype_policy_kept
+    from toolkit.training.runtime import global_dtype_policy_kept, global_random_state_kept
 
     if repeats < 1:
         raise ToolkitError(f"repeats must be at least 1, got {repeats}")
     config = _config(config, overrides, output_dir)
-    startup.import_tensorflow()
-    with global_dtype_policy_kept():
-        group = repeat_runs(
-            config,
-            repeats=repeats,
-            output_dir=output_dir,
-            verbose=verbose,
-            on_run_end=None
-            if on_run_end is None
-            else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
-        )
+    with global_random_state_kept():
+        startup.import_tensorflow()  # before Keras: it quiets TensorFlow's start
+        with global_dtype_policy_kept():
+            group = repeat_runs(
+                config,
+                repeats=repeats,
+                output_dir=output_dir,
+                verbose=verbose,
+                on_run_end=None
+                if on_run_end is None
+                else lambda seed, result: on_run_end(seed, Run(result.run_dir)),
+            )
     return RunGroup(group.group_dir)
 
 
@@ -210,12 +214,12 @@ def run_tune(
     prints its summary line where ``toolkit.train`` prints nothing."""
     from toolkit import startup
     from toolkit.tracking import check_tracking_available
-    from toolkit.training.runtime import global_dtype_policy_kept
+    from toolkit.training.runtime import global_dtype_policy_kept, global_random_state_kept
     from toolkit.tuning.sweep import SweepSession, configure_role, tuner_environment
 
     # The KERASTUNER_* variables a role sets last as long as this sweep: a later tune() of
     # the same process (a notebook) is not a chief or worker of it.
-    with tuner_environment():
+    with tuner_environment(), global_random_state_kept():
         session = SweepSession.open(
             config,
             overrides=overrides,

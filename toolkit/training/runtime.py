@@ -79,6 +79,27 @@ def global_dtype_policy_kept() -> Iterator[None]:
         keras.config.set_dtype_policy(policy)
 
 
+@contextlib.contextmanager
+def global_random_state_kept() -> Iterator[None]:
+    """The caller's Python and NumPy global random states (and ``PYTHONHASHSEED``) back once
+    training is done. Training seeds them with the config's seed (``configure``); in a
+    notebook, every ``np.random`` or ``random`` draw after ``toolkit.train`` then came from
+    that seed, not the session's: a loop of train-then-draw drew the same numbers each time.
+    TensorFlow's global seed stays the run's (no public call reads the one it replaced)."""
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    hash_seed = os.environ.get("PYTHONHASHSEED")
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        if hash_seed is None:
+            os.environ.pop("PYTHONHASHSEED", None)
+        else:
+            os.environ["PYTHONHASHSEED"] = hash_seed
+
+
 def configure(runtime: RuntimeConfig, seed: int) -> None:
     """Seed Python, NumPy and TensorFlow; set precision, devices and determinism.
 
