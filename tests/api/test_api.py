@@ -676,3 +676,36 @@ def test_rows_missing_several_features_name_them_all_and_suggest_no_other_featur
     assert f"column '{x2}' is not in the data; nor is 1 other: '{x3}'; columns:" in str(
         caught.value
     )
+
+
+@pytest.mark.parametrize("key", ["source", "validation", "test"])
+def test_a_dataframe_where_a_config_takes_a_path_is_one_line_saying_to_write_it(key):
+    """A notebook's frame given as data.source (or validation, test) was refused with the
+    frame's rows in the message, over several lines ("got    a\\n0  1\\n1  2")."""
+    frame = pd.DataFrame({"a": [1, 2]})
+    config = tiny_config("regression")
+    config["data"][key] = frame
+    expected = (
+        "Input should be a valid string"
+        if key == "source"
+        else ("expected a fraction in (0, 1) or a path to a file")
+    )
+    remedy = (
+        f"got a pandas DataFrame; data.{key} takes where rows are, not the rows: write the "
+        "frame to a file (frame.to_parquet('rows.parquet')) and give its path"
+    )
+    for given, label in [
+        (lambda: toolkit.load_config(config), "config"),
+        (
+            lambda: toolkit.load_config(tiny_config("regression"), {f"data.{key}": frame}),
+            f"override data.{key}",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as error:
+            given()
+        assert str(error.value) == f"{label}: data.{key}: {expected}, {remedy}"
+    series = tiny_config("regression")
+    series["data"][key] = frame["a"]
+    with pytest.raises(ConfigError) as error:
+        toolkit.load_config(series)
+    assert str(error.value) == f"config: data.{key}: {expected}, got a pandas Series"

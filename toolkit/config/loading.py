@@ -635,8 +635,18 @@ def _origin_for(path: KeyPath, origins: Origins, default: str, message: str = ""
     return default
 
 
+# The keys whose value is where rows are read from (a DataFrame is no such value).
+_ROWS_PATHS = (("data", "source"), ("data", "validation"), ("data", "test"))
+
+
 def _describe(value: Any) -> str:
+    """``value`` as an error shows it: its repr, cut to 60 characters; an object whose repr
+    spans lines (a pandas frame or Series, a NumPy array) by its type, as the message is
+    one line: a DataFrame given as data.source printed its rows."""
     text = repr(value)
+    if "\n" in text:
+        kind = type(value)
+        return f"a {kind.__module__.split('.')[0]} {kind.__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -711,6 +721,8 @@ def format_validation_error(
         message = "required key is missing"
     elif kind == "value_error":
         message = first["msg"].removeprefix("Value error, ")
+        if "\n" in message and "input" in first:  # a validator's "got {value!r}": one line
+            message = message.replace(repr(first["input"]), _describe(first["input"]))
     elif allowed := _union_choices(details, path, data):
         message = f"Input should be {allowed}, got {_describe(first.get('input'))}"
         message += _word_suggestion(details, path, data)
@@ -728,6 +740,13 @@ def format_validation_error(
                 "; YAML reads unquoted yes, no, on, off, true and false as booleans and null "
                 "and ~ as nothing: quote the value"
             )
+    if path in _ROWS_PATHS and type(first.get("input")).__name__ == "DataFrame":
+        # A notebook's frame, passed where the rows' file goes (pandas is not imported
+        # here: config loading stays cheap).
+        message += (
+            f"; {dotted} takes where rows are, not the rows: write the frame to a file "
+            "(frame.to_parquet('rows.parquet')) and give its path"
+        )
     return f"{where}: {dotted}: {message}" if path else f"{where}: {message}"
 
 
