@@ -655,11 +655,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
         ).choices[args.command]
         command.unknown_arguments(extras)
-    if getattr(args, "overrides", None):
+    if hasattr(args, "overrides"):
         from toolkit.config.loading import CommandLineOverrides
 
-        # The API the commands call names these --set in its messages (a Python caller's
-        # overrides are named as overrides).
+        # The API the commands call names these --set in its messages, and its other
+        # arguments by their flags (a Python caller's by their keywords), none given too.
         args.overrides = CommandLineOverrides(args.overrides)
     sys.unraisablehook = _quiet_h5py_unraisable
     sys.excepthook = _quiet_h5py_excepthook

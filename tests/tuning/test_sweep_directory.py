@@ -180,6 +180,51 @@ def test_keras_tuner_state_and_tensorboard_hparams(finished):
 
 
 @pytest.mark.slow
+def test_a_python_callers_sweep_refusals_name_tunes_keywords_not_the_flags(finished, tmp_path):
+    """``toolkit.tune(resume=...)`` of a completed sweep said "extend it with --set
+    tuner.max_trials=N ... with --final-train", and its other refusals "--resume", "CONFIG"
+    and "--sweep-dir": what the CLI takes. From Python they name tune()'s keywords."""
+    import toolkit
+
+    _, sweep = finished
+    before = {p.name: p.read_bytes() for p in sweep.iterdir() if p.is_file()}
+    config = sweep / "base_config.yaml"
+    cases = [
+        (
+            {"resume": sweep},
+            f"{sweep} already completed; nothing to resume: extend it with "
+            "overrides={'tuner.max_trials': N} (N > 4), or train its best config with "
+            "final_train=True",
+        ),
+        (
+            {"config": config, "resume": sweep},
+            "resume takes the config from the sweep directory; drop config (extend the sweep "
+            "with overrides={'tuner.max_trials': N})",
+        ),
+        (
+            {"resume": sweep, "sweep_dir": tmp_path / "other"},
+            f"resume continues the sweep in {sweep}; drop sweep_dir='{tmp_path / 'other'}'",
+        ),
+        ({}, "tune needs a config with a tuner: section (or resume=SWEEP_DIR)"),
+        (
+            {"config": config, "sweep_dir": sweep},
+            f"{sweep} already holds a sweep; continue it with resume='{sweep}'",
+        ),
+        (
+            {"resume": sweep, "overrides": {"training.epochs": 9}},
+            "training.epochs: resume keeps the sweep's config; only tuner.max_trials",
+        ),
+    ]
+    for keywords, message in cases:
+        with pytest.raises(toolkit.ToolkitError) as refused:
+            toolkit.tune(**keywords)
+        assert str(refused.value).startswith(message)
+        assert "--" not in str(refused.value).replace(str(sweep), "")
+    assert {p.name: p.read_bytes() for p in sweep.iterdir() if p.is_file()} == before
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.slow
 def test_resuming_a_completed_sweep_is_refused_and_writes_nothing(finished):
     """It printed 'the sweep is complete', then rewrote sweep.json (its end time: a 32-second
     sweep reported 4 minutes), base_config.yaml and trials.csv, and exited 0."""

@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 import yaml
 
 from toolkit.config.loading import (
+    CommandLineOverrides,
     ConfigSource,
     Overrides,
     dump_config,
@@ -179,7 +180,39 @@ def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
     return None if old == new else (path or "config")
 
 
-def _check_unchanged(saved: ExperimentConfig, given: ExperimentConfig, *, worker: bool) -> None:
+class _Wording:
+    """What a refusal calls what the caller passes: the command line's flags (its --set
+    values arrive as ``CommandLineOverrides``), or ``tune()``'s keywords; a notebook's
+    ``tune(resume=...)`` was told to "extend it with --set tuner.max_trials=N" and to
+    "drop --sweep-dir"."""
+
+    def __init__(self, overrides: Overrides) -> None:
+        self.command_line = isinstance(overrides, CommandLineOverrides)
+
+    def option(self, flag: str) -> str:
+        """``--sweep-dir`` on the command line, ``sweep_dir`` from Python."""
+        return flag if self.command_line else flag.removeprefix("--").replace("-", "_")
+
+    def passing(self, flag: str, value: object) -> str:
+        """``--resume DIR`` on the command line, ``resume='DIR'`` from Python (a
+        placeholder in capitals, ``SWEEP_DIR``, unquoted)."""
+        if self.command_line:
+            return f"{flag} {value}"
+        text = str(value)
+        return f"{self.option(flag)}={text if text.isupper() else repr(text)}"
+
+    def setting(self, key: str) -> str:
+        """How to raise a config value: ``--set KEY=N`` or ``overrides={'KEY': N}``."""
+        return f"--set {key}=N" if self.command_line else f"overrides={{'{key}': N}}"
+
+    @property
+    def final_train(self) -> str:
+        return "--final-train" if self.command_line else "final_train=True"
+
+
+def _check_unchanged(
+    saved: ExperimentConfig, given: ExperimentConfig, *, worker: bool, wording: _Wording
+) -> None:
     changed = _first_difference(_comparable(saved), _comparable(given))
     if changed:
         allowed = ", ".join(f"tuner.{key}" for key in RESUMABLE_SETTINGS)
@@ -189,7 +222,8 @@ def _check_unchanged(saved: ExperimentConfig, given: ExperimentConfig, *, worker
                 f"a worker runs the chief's config (only {allowed} may differ)"
             )
         raise ConfigError(
-            f"{changed}: --resume keeps the sweep's config; only {allowed} may change"
+            f"{changed}: {wording.option('--resume')} keeps the sweep's config; only {allowed} "
+            "may change"
         )
 
 
@@ -265,7 +299,8 @@ class SweepSession:
             target = sweep_dir or resume
             if not target:
                 raise ToolkitError(
-                    "a worker needs --sweep-dir DIR: the sweep directory its chief writes"
+                    f"a worker needs {_Wording(overrides).passing('--sweep-dir', 'DIR')}: the "
+                    "sweep directory its chief writes"
                 )
             session = cls._join(Path(target), config, overrides, **options)
             # Beating from the moment it has joined, not once TensorFlow has started: a chief
@@ -291,21 +326,26 @@ class SweepSession:
         **options: Any,
     ) -> SweepSession:
         """A new sweep, or the one at ``resume``, for the only or chief process."""
+        wording = _Wording(overrides)
         if resume:
             if config is not None:
                 raise ToolkitError(
-                    "--resume takes the config from the sweep directory; drop CONFIG "
-                    "(extend the sweep with --set tuner.max_trials=N)"
+                    f"{wording.option('--resume')} takes the config from the sweep directory; drop "
+                    f"{'CONFIG' if wording.command_line else 'config'} (extend the sweep "
+                    f"with {wording.setting('tuner.max_trials')})"
                 )
             if sweep_dir is not None and Path(sweep_dir).resolve() != Path(resume).resolve():
                 # It was ignored: the sweep goes on in its own directory.
                 raise ToolkitError(
-                    f"--resume continues the sweep in {resume}; drop --sweep-dir {sweep_dir}"
+                    f"{wording.option('--resume')} continues the sweep in {resume}; drop "
+                    f"{wording.passing('--sweep-dir', sweep_dir)}"
                 )
             return cls._resume(Path(resume), overrides, **options)
         if config is None:
+            needed = "a CONFIG file" if wording.command_line else "a config"
             raise ToolkitError(
-                "tune needs a CONFIG file with a tuner: section (or --resume SWEEP_DIR)"
+                f"tune needs {needed} with a tuner: section (or "
+                f"{wording.passing('--resume', 'SWEEP_DIR')})"
             )
         return cls._start(config, overrides, sweep_dir=sweep_dir, **options)
 
@@ -353,7 +393,8 @@ class SweepSession:
                 path = Path(sweep_dir)
                 if (path / "sweep.json").exists():
                     raise ToolkitError(
-                        f"{path} already holds a sweep; continue it with --resume {path}"
+                        f"{path} already holds a sweep; continue it with "
+                        f"{_Wording(overrides).passing('--resume', path)}"
                     )
                 path.mkdir(parents=True, exist_ok=True)
             else:
@@ -425,7 +466,8 @@ class SweepSession:
         saved = load_config(path / "base_config.yaml")
         data, origins, label = resolve_source(path / "base_config.yaml", overrides)
         config = validate_config(data, origins, label)
-        _check_unchanged(saved, config, worker=False)
+        wording = _Wording(overrides)
+        _check_unchanged(saved, config, worker=False, wording=wording)
         space = validate_search_space(data, origins, config)
         records = cls._records(path, config, space)
         previous = records.read_sweep()
@@ -448,8 +490,8 @@ class SweepSession:
         if complete and not options.get("final_train"):
             raise ToolkitError(
                 f"{path} already completed; nothing to resume: extend it with "
-                f"--set tuner.max_trials=N (N > {planned}), or train its best config with "
-                "--final-train"
+                f"{wording.setting('tuner.max_trials')} (N > {planned}), or train its best "
+                f"config with {wording.final_train}"
             )
         records.check_tuner_state()
         # A sweep that tuner.max_consecutive_failures stopped would fail one more trial and
@@ -462,7 +504,7 @@ class SweepSession:
                 f"{path} stopped: {counted(failures, 'trial')} in a row failed "
                 f"(tuner.max_consecutive_failures is {limit}); nothing to resume: see why in "
                 "trials.csv's reason column, and to run more trials raise the limit with "
-                f"--set tuner.max_consecutive_failures=N (N > {failures})"
+                f"{wording.setting('tuner.max_consecutive_failures')} (N > {failures})"
             )
         drop_stale_reports(path)
         # A sweep started before base_config.yaml held absolute paths gets them now.
@@ -517,7 +559,7 @@ class SweepSession:
             given, given_origins, given_label = resolve_source(path / "base_config.yaml", overrides)
             own = validate_config(given, given_origins, given_label)
         if own is not None:
-            _check_unchanged(config, own, worker=True)
+            _check_unchanged(config, own, worker=True, wording=_Wording(overrides))
             config = config.model_copy(
                 update={
                     "tuner": config.tuner.model_copy(
