@@ -666,7 +666,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except RunInterrupted as error:
-        print(f"toolkit: {error}", file=sys.stderr)
+        print(f"toolkit: {error.command_line()}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except RunFailed as error:
         print(f"toolkit: error: {error}", file=sys.stderr)

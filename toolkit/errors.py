@@ -125,11 +125,25 @@ class RunFailed(ToolkitError):
 
 
 class RunInterrupted(ToolkitError):
-    """Ctrl-C during training or a sweep: state is marked interrupted and checkpoints kept."""
+    """Ctrl-C during training or a sweep: state is marked interrupted and checkpoints kept.
+
+    Its text names the Python call that continues it (``toolkit.resume('RUN')``), as a
+    notebook raised it; the command line prints ``command_line()``, ``toolkit train
+    --resume RUN`` (a notebook was told of a command line it never ran)."""
 
     def __init__(self, path: object, *, command: str = "train"):
-        super().__init__(f"interrupted; resume with: toolkit {command} --resume {path}")
+        call = (
+            f"toolkit.tune(resume={str(path)!r})"
+            if command == "tune"
+            else f"toolkit.resume({str(path)!r})"
+        )
+        super().__init__(f"interrupted; resume with: {call}")
         self.path = path
+        self.command = command
+
+    def command_line(self) -> str:
+        """The line ``toolkit`` prints: the command that continues it."""
+        return f"interrupted; resume with: toolkit {self.command} --resume {self.path}"
 
 
 class GroupInterrupted(RunInterrupted):
@@ -138,6 +152,10 @@ class GroupInterrupted(RunInterrupted):
 
     def __init__(self, path: object):
         ToolkitError.__init__(
-            self, f"interrupted; finish the --repeat group with: toolkit train --resume {path}"
+            self, f"interrupted; finish the repeat group with: toolkit.resume({str(path)!r})"
         )
         self.path = path
+        self.command = "train"
+
+    def command_line(self) -> str:
+        return f"interrupted; finish the --repeat group with: toolkit train --resume {self.path}"

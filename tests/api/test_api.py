@@ -709,3 +709,46 @@ def test_a_dataframe_where_a_config_takes_a_path_is_one_line_saying_to_write_it(
     with pytest.raises(ConfigError) as error:
         toolkit.load_config(series)
     assert str(error.value) == f"config: data.{key}: {expected}, got a pandas Series"
+
+
+def test_a_notebooks_interrupted_run_names_the_python_call_that_resumes_it(tmp_path):
+    """KeyboardInterrupt in a notebook (the kernel's interrupt, here ``_thread.interrupt_main``
+    once an epoch is recorded) raised "interrupted; resume with: toolkit train --resume RUN",
+    a command line: it names ``toolkit.resume``, and that call finishes the run as one
+    never interrupted (the command line's own line is checked in test_repeat_interrupted)."""
+    import _thread
+    import threading
+
+    config = tiny_config(
+        "regression",
+        data={"synthetic": {"samples": 400, "features": 4}},
+        training={"epochs": 60, "batch_size": 8},
+        runtime={"deterministic": True},
+        callbacks={"tensorboard": False, "learning_curve": False, "early_stopping": None},
+    )
+    output = tmp_path / "runs"
+    stop = threading.Event()
+
+    def interrupt_after_an_epoch() -> None:
+        while not stop.wait(0.05):
+            histories = list(output.glob("*/*/history.csv"))
+            if histories and len(histories[0].read_text().splitlines()) > 2:
+                _thread.interrupt_main()
+                return
+
+    watcher = threading.Thread(target=interrupt_after_an_epoch, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(toolkit.ToolkitError) as interrupted:
+            # Interrupted at its second epoch of 60: it does not end before the watcher sees it.
+            toolkit.train(config, output_dir=output, verbose=0)
+    finally:
+        stop.set()
+        watcher.join()
+    run_dir = interrupted.value.path
+    assert str(interrupted.value) == f"interrupted; resume with: toolkit.resume('{run_dir}')"
+    assert toolkit.load_run(run_dir).status == "interrupted"
+    resumed = toolkit.resume(run_dir, verbose=0)
+    whole = toolkit.train(config, output_dir=tmp_path / "whole", verbose=0)
+    assert resumed.status == "completed"
+    np.testing.assert_array_equal(resumed.history["loss"], whole.history["loss"])
