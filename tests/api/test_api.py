@@ -385,6 +385,8 @@ def test_configs_load_from_a_mapping_with_overrides():
     assert config.training.epochs == 7 and config.model.hidden[0].units == 32
     same = toolkit.load_config(config, overrides=["training.epochs=7", "model.hidden.0=32"])
     assert same == config
+    given = (text for text in ["training.epochs=7", "model.hidden.0=32"])  # read once
+    assert toolkit.load_config(base, overrides=given) == config
     assert toolkit.load_config(REPO / "configs" / "regression.yaml").name == "diabetes-mlp"
 
 
@@ -400,6 +402,14 @@ def test_configs_load_from_a_mapping_with_overrides():
             r"override model\.hidden\.5: model\.hidden\.5: index 5 out of range",
         ),
         ("training.epochs=2", r"overrides: expected a mapping of key paths or a list"),
+        # Tracebacks from inside the loader: "'int' object is not iterable", "'int' object
+        # has no attribute 'partition'"; a key 5 was blamed on the config ("config: 5: ...").
+        (
+            5,
+            r"^overrides: expected a mapping of key paths or a list of KEY=VALUE strings, got int$",
+        ),
+        (["training.epochs=2", 5], r", got the item 5 \(int\) in the list$"),
+        ({5: 1}, r", got the key 5 \(int\); write a key path as text, such as 'model\.hidden\.0'$"),
     ],
 )
 def test_a_bad_override_is_one_line(overrides, message):

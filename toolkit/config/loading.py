@@ -846,16 +846,42 @@ def _override_mapping(
     return result
 
 
+def _checked_overrides(overrides: Any) -> Overrides:
+    """``overrides`` as a mapping or a list (a tuple or a generator read into one), or one
+    ConfigError line for anything else: ``overrides=5`` was "'int' object is not iterable"
+    and ``[5]`` "'int' object has no attribute 'partition'", tracebacks from the loader."""
+    expected = "overrides: expected a mapping of key paths or a list of KEY=VALUE strings, got"
+    if overrides is None:
+        return None
+    if isinstance(overrides, str):
+        raise ConfigError(f"{expected} the string {overrides!r}")
+    if isinstance(overrides, Mapping):
+        keys = [key for key in overrides if not isinstance(key, str)]
+        if keys:
+            raise ConfigError(
+                f"{expected} the key {keys[0]!r} ({type(keys[0]).__name__}); write a key path "
+                "as text, such as 'model.hidden.0'"
+            )
+        return overrides
+    if not isinstance(overrides, Iterable):
+        raise ConfigError(f"{expected} {type(overrides).__name__}")
+    # A list as it is (the command line's CommandLineOverrides keeps its type): a
+    # generator is read once, here, not used up by this check.
+    listed = overrides if isinstance(overrides, list) else list(overrides)
+    items = [item for item in listed if not isinstance(item, str)]
+    if items:
+        raise ConfigError(
+            f"{expected} the item {_describe(items[0])} ({type(items[0]).__name__}) in the list"
+        )
+    return listed
+
+
 def resolve_source(
     source: ConfigSource, overrides: Overrides = None
 ) -> tuple[dict[str, Any], Origins, str]:
     """Plain config data of ``source`` with ``overrides`` applied (not validated), where each
     key came from, and the label messages name it by."""
-    if isinstance(overrides, str):
-        raise ConfigError(
-            f"overrides: expected a mapping of key paths or a list of KEY=VALUE strings, got "
-            f"the string {overrides!r}"
-        )
+    overrides = _checked_overrides(overrides)
     origins: Origins = {}
     if isinstance(source, str | Path):
         label = str(source)
