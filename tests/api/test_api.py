@@ -762,3 +762,50 @@ def test_a_notebooks_interrupted_run_names_the_python_call_that_resumes_it(tmp_p
     whole = toolkit.train(config, output_dir=tmp_path / "whole", verbose=0)
     assert resumed.status == "completed"
     np.testing.assert_array_equal(resumed.history["loss"], whole.history["loss"])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda out: toolkit.train(tiny_config(), output_dir=123),
+            "output_dir: expected a path (text or a pathlib.Path), got int",
+        ),
+        (
+            lambda out: toolkit.train(tiny_config(), output_dir=out, verbose="yes"),
+            "verbose must be 0, 1 or 2 (Keras' progress: none, a bar, a line per epoch), got 'yes'",
+        ),
+        (
+            lambda out: toolkit.train(tiny_config(), output_dir=out, verbose=5),
+            "verbose must be 0, 1 or 2 (Keras' progress: none, a bar, a line per epoch), got 5",
+        ),
+        (
+            lambda out: toolkit.train_repeated(tiny_config(), repeats="3", output_dir=out),
+            "repeats must be a whole number of at least 1, got '3'",
+        ),
+        (
+            lambda out: toolkit.train_repeated(tiny_config(), repeats=True, output_dir=out),
+            "repeats must be a whole number of at least 1, got True",
+        ),
+        (
+            lambda out: toolkit.resume(123),
+            "run_dir: expected a path (text or a pathlib.Path), got int",
+        ),
+        (
+            lambda out: toolkit.tune(REPO / "configs" / "sweep.yaml", sweep_dir=1),
+            "sweep_dir: expected a path (text or a pathlib.Path), got int",
+        ),
+        (
+            lambda out: toolkit.load_run(None),
+            "path: expected a path (text or a pathlib.Path), got NoneType",
+        ),
+    ],
+)
+def test_an_argument_of_the_wrong_kind_is_one_line_naming_its_keyword(call, message, tmp_path):
+    """``output_dir=123`` and ``repeats='3'`` were TypeError tracebacks (from pathlib, from a
+    comparison), and ``verbose='yes'`` or ``5`` went on to Keras without a word (and
+    ``repeats=True`` trained one seed): each is one line naming the keyword, nothing written."""
+    with pytest.raises(toolkit.ToolkitError) as refused:
+        call(tmp_path / "out")
+    assert str(refused.value) == message
+    assert not (tmp_path / "out").exists()

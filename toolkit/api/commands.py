@@ -7,6 +7,7 @@ wrote. The CLI calls these and prints; nothing here prints a result.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +16,31 @@ from toolkit.api.run_group import RunGroup
 from toolkit.api.sweep import Sweep
 from toolkit.config.loading import ConfigSource, Overrides
 from toolkit.config.schema import ExperimentConfig
-from toolkit.errors import checked_keywords
+from toolkit.errors import ToolkitError, checked_keywords
 from toolkit.runs import open_run_directory
+
+
+def _check_arguments(**arguments: object) -> None:
+    """One ToolkitError line for an argument of the wrong kind, named by its keyword: a path
+    given as a number (``output_dir=123``) was a TypeError traceback from pathlib, a
+    ``repeats='3'`` one from a comparison, and ``verbose='yes'`` or ``5`` was passed on to
+    Keras without a word. A path may be text or a ``pathlib.Path``; None is the default."""
+    for name, value in arguments.items():
+        if value is None and name not in ("path", "run_dir"):  # those two have no default
+            continue
+        if name == "repeats":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ToolkitError(f"repeats must be a whole number of at least 1, got {value!r}")
+        elif name == "verbose":
+            if not isinstance(value, int) or value not in (0, 1, 2):  # True is 1
+                raise ToolkitError(
+                    "verbose must be 0, 1 or 2 (Keras' progress: none, a bar, a line per "
+                    f"epoch), got {value!r}"
+                )
+        elif not isinstance(value, str | os.PathLike):
+            raise ToolkitError(
+                f"{name}: expected a path (text or a pathlib.Path), got {type(value).__name__}"
+            )
 
 
 def _config(
@@ -56,6 +80,7 @@ def train(
     from toolkit.training.train import check_before_tensorflow
     from toolkit.training.train import train as train_run
 
+    _check_arguments(output_dir=output_dir, verbose=verbose)
     config = _config(config, overrides, output_dir)
     data = prepare_data(config)  # bad data fails here, before TensorFlow starts
     check_before_tensorflow(config, data)  # a class_weight label or init_from run too
@@ -90,6 +115,7 @@ def resume(
     from toolkit.training.train import check_resumable
     from toolkit.training.train import resume as resume_run
 
+    _check_arguments(run_dir=run_dir, verbose=verbose)
     run = RunDirectory(Path(run_dir))
     lock = nullcontext()
     if run.config.exists() and run.run_json.exists():
@@ -132,10 +158,10 @@ def train_repeated(
     whose ``metrics`` hold each metric's mean and std. ``on_run_end(seed, run)`` is called
     after each seed, e.g. to print a line."""
     from toolkit import startup
-    from toolkit.errors import ToolkitError
     from toolkit.training.repeat import train_repeated as repeat_runs
     from toolkit.training.runtime import global_dtype_policy_kept, global_random_state_kept
 
+    _check_arguments(repeats=repeats, output_dir=output_dir, verbose=verbose)
     if repeats < 1:
         raise ToolkitError(f"repeats must be at least 1, got {repeats}")
     config = _config(config, overrides, output_dir)
@@ -178,6 +204,7 @@ def tune(
     Keras' progress and the sweep's lines (its start, a line per trial, the summary table);
     without it the sweep is as quiet as ``train(verbose=0)``, warnings aside.
     """
+    _check_arguments(output_dir=output_dir, resume=resume, sweep_dir=sweep_dir)
     return run_tune(
         config,
         overrides=overrides,
@@ -250,6 +277,7 @@ def run_tune(
 @checked_keywords
 def load_run(path: str | Path) -> Run | RunGroup:
     """The run directory at ``path`` (a ``RunGroup`` for a ``--repeat`` group)."""
+    _check_arguments(path=path)
     run = open_run_directory(path, need_model=False)
     if run.read_run().get("kind") == "repeat":
         return RunGroup(run.path)
@@ -259,4 +287,5 @@ def load_run(path: str | Path) -> Run | RunGroup:
 @checked_keywords
 def load_sweep(path: str | Path) -> Sweep:
     """The sweep directory at ``path``."""
+    _check_arguments(path=path)
     return Sweep(path)
