@@ -196,6 +196,10 @@ def folder_answers(folder_run, tmp_path_factory):
         "loose": predict(base / "loose", base / "loose.csv"),
         "evaluate folder": ["evaluate", run_dir, "--data", folder],
         "evaluate empty": ["evaluate", run_dir, "--data", empty],
+        "predict gone file": predict(base / "gone.png", base / "gone.csv"),
+        "evaluate gone file": ["evaluate", run_dir, "--data", base / "gone.png"],
+        "predict gone folder": predict(base / "gone", base / "gone.csv"),
+        "evaluate gone folder": ["evaluate", run_dir, "--data", base / "gone"],
         "predict empty": predict(empty, base / "empty.csv"),
         "train empty": [
             "train",
@@ -399,6 +403,22 @@ def test_an_npz_without_rows_is_one_line_for_evaluate_predict_and_train(folder_a
     line = assert_one_line_error(results["train empty"])
     assert line.endswith(f"data.source {expected}")
     assert_nothing_written(base / "runs")
+
+
+def test_a_missing_image_file_or_folder_is_named_not_found(folder_answers):
+    """A path that does not exist, typed for predict or evaluate: an image file was told
+    "this run takes ... one image file" (which it was) and a folder given to evaluate "has
+    no class sub-folders", neither saying that nothing is there."""
+    from tests.reliability._support import assert_one_line_error
+
+    base, results = folder_answers
+    for given in ("file", "folder"):
+        path = base / ("gone.png" if given == "file" else "gone")
+        line = assert_one_line_error(results[f"predict gone {given}"])
+        assert line == f"toolkit: error: --input file not found: {path}", line
+        line = assert_one_line_error(results[f"evaluate gone {given}"])
+        assert line == f"toolkit: error: --data not found: {path}", line
+    assert not (base / "gone.csv").exists()
 
 
 def test_the_report_shows_per_class_accuracy_and_the_confidently_wrong_images(folder_run):

@@ -60,6 +60,10 @@ def read_new_frame(path: str, spec: FeatureSpec, *, label: str, with_target: boo
     form = source_form(path)
     column = (spec.image or spec.signal).column
     kind = "image" if spec.image is not None else "signal"
+    if not _GLOB.search(path) and not Path(path).exists():
+        # Said first: a missing image file was told "this run takes ... one image file" and a
+        # missing folder given to evaluate "has no class sub-folders", neither naming the typo.
+        raise DataError(f"{label} not found: {path}")
     config = DataConfig(
         source=path if form == "npz" else "x.npz", kind=kind, target=spec.target.name
     )
