@@ -820,6 +820,35 @@ def test_bad_npz_files_are_one_line_each(tmp_path):
     )
 
 
+def test_an_npz_of_python_objects_names_the_array_and_how_to_save_it(tmp_path):
+    """Labels saved from pandas (``df["label"].values``, an object array of str) and signals
+    of different lengths (a list of arrays) make object arrays, which NumPy loads only with
+    allow_pickle: both said "cannot be read as .npz: Object arrays cannot be loaded when
+    allow_pickle=False", naming neither the array nor a way to save it. The remedy named
+    for labels trains."""
+    x = np.random.default_rng(0).normal(size=(8, 6, 2)).astype(np.float32)
+    labels = pd.Series(["calm", "burst"] * 4, dtype=object).to_numpy()
+    np.savez(tmp_path / "labels.npz", x=x, y=labels)
+    path = tmp_path / "labels.npz"
+    assert _prepare_error(_config(path, kind="signal")) == (
+        f"data.source {path}: y is an array of Python objects (dtype object), which is not "
+        "loaded, as loading one can run code; save the labels as numbers or text, e.g. "
+        "np.asarray(y, dtype=str)"
+    )
+    ragged = np.empty(8, dtype=object)
+    ragged[:] = [x[i, : 3 + i % 3] for i in range(8)]
+    np.savez(tmp_path / "ragged.npz", x=ragged, y=np.arange(8) % 2)
+    path = tmp_path / "ragged.npz"
+    assert _prepare_error(_config(path, kind="signal")) == (
+        f"data.source {path}: x is an array of Python objects (dtype object), which is not "
+        "loaded, as loading one can run code; x must be one numeric array (N, ...): pad or "
+        "crop signals or images to one shape"
+    )
+    np.savez(tmp_path / "text.npz", x=x, y=np.asarray(labels, dtype=str))
+    data = prepare_data(_config(tmp_path / "text.npz", kind="signal", validation=0.25))
+    assert sorted(data.spec.target.classes) == ["burst", "calm"]
+
+
 def test_new_images_from_an_npz_without_x_say_y_is_optional(tmp_path):
     """An .npz of ``X, y`` (wrong case) given to predict said it needs ``x`` and ``y``, but
     new data to predict needs no labels."""

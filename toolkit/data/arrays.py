@@ -49,8 +49,8 @@ def read_npz(
                 raise DataError(
                     f"{label} {path} holds {', '.join(keys) or 'no arrays'}; it needs {needs}"
                 )
-            x = archive["x"]
-            y = archive["y"] if "y" in keys else None
+            x = _array(archive, "x", path, label=label)
+            y = _array(archive, "y", path, label=label) if "y" in keys else None
     except DataError:
         raise
     except (OSError, ValueError, EOFError) as error:
@@ -79,6 +79,30 @@ def read_npz(
             f"{label} {path}: signals need x of shape (N, L) or (N, L, C), got {x.shape}"
         )
     return _frame(x, y, column=SIGNAL_INPUT, target=config.target)
+
+
+# What each array of an .npz holds when it is saved as Python objects, and how to save it so
+# it loads: labels from pandas (``df["label"].values`` is an object array of str), signals of
+# different lengths (a list of arrays becomes an object array).
+_OBJECT_REMEDY = {
+    "x": "x must be one numeric array (N, ...): pad or crop signals or images to one shape",
+    "y": "save the labels as numbers or text, e.g. np.asarray(y, dtype=str)",
+}
+
+
+def _array(archive, key: str, path: Path, *, label: str) -> np.ndarray:
+    """Array ``key`` of an open ``.npz``. One of Python objects is not loaded (that would
+    unpickle, which can run code): named with the way to save it, where NumPy's "Object arrays
+    cannot be loaded when allow_pickle=False" named neither the array nor a remedy."""
+    try:
+        return archive[key]
+    except ValueError as error:
+        if "allow_pickle" not in str(error):
+            raise
+        raise DataError(
+            f"{label} {path}: {key} is an array of Python objects (dtype object), which is "
+            f"not loaded, as loading one can run code; {_OBJECT_REMEDY[key]}"
+        ) from None
 
 
 def _check_finite(x: np.ndarray, path: Path, *, label: str) -> None:
