@@ -75,9 +75,14 @@ def user_stacklevel() -> int:
 
 def did_you_mean(given: str, choices: Iterable[str], *, prefix: str = "") -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string;
-    ``prefix`` goes before the choice shown (the path above a mistyped key)."""
-    matches = difflib.get_close_matches(str(given), list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{prefix}{matches[0]}'?)" if matches else ""
+    ``prefix`` goes before the choice shown (the path above a mistyped key). Compared in
+    lower case: difflib's ratio of 'RGB' to 'rgb' (color_mode), 'PNG' to 'png' or 'ReLU' to
+    'relu' is 0, and a word given in another case got no suggestion at all."""
+    by_lower: dict[str, str] = {}
+    for choice in choices:
+        by_lower.setdefault(str(choice).lower(), str(choice))
+    matches = difflib.get_close_matches(str(given).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean '{prefix}{by_lower[matches[0]]}'?)" if matches else ""
 
 
 def did_you_mean_column(given: str, columns: Iterable[object]) -> str:

@@ -65,6 +65,8 @@ def test_overrides_parse_yaml_values_and_list_indices(write_config):
         ("model.hiden=3", "unknown key 'hiden' (did you mean 'hidden'?)"),
         ("training.optimizer.name=adamm", "unknown optimizer 'adamm' (did you mean 'adam'?)"),
         ("model.activation=rellu", "unknown activation 'rellu' (did you mean 'relu'?)"),
+        # Another case: difflib's ratio of 'ReLU' to 'relu' is 0, and it got no suggestion.
+        ("model.activation=ReLU", "unknown activation 'ReLU' (did you mean 'relu'?)"),
         ("data.source=sklearn:diabetis", "unknown dataset 'diabetis' (did you mean 'diabetes'?)"),
         ("model.loss=binary_crossentropy", "does not fit task 'regression'"),
         ("model.dropout=1.0", "model.dropout"),
@@ -502,6 +504,18 @@ def test_a_message_that_says_got_says_it_once(write_config):
         ),
         (
             "model",
+            {"task": "regression", "head": "GAUSSIAN"},
+            "model.head: Input should be 'default', 'gaussian' or 'homoscedastic', got "
+            "'GAUSSIAN' (did you mean 'gaussian'?)",
+        ),
+        (
+            "data",
+            {"image": {"color_mode": "RGB"}},
+            "data.image.color_mode: Input should be 'rgb', 'grayscale' or 'rgba', got 'RGB' "
+            "(did you mean 'rgb'?)",
+        ),
+        (
+            "model",
             {"task": "regression", "head": "zzz"},
             "model.head: Input should be 'default', 'gaussian' or 'homoscedastic', got 'zzz'",
         ),
@@ -509,7 +523,8 @@ def test_a_message_that_says_got_says_it_once(write_config):
 )
 def test_a_misspelt_word_of_the_schema_gets_a_suggestion(section, values, expected):
     """Names in registries (activations, optimizers) got 'did you mean'; the schema's own
-    word lists (model.task, data.streaming) listed the words without one."""
+    word lists (model.task, data.streaming) listed the words without one. A word in another
+    case ('RGB', 'GAUSSIAN') got none either."""
     config = tiny_config()
     config[section] = {**config[section], **values}
     with pytest.raises(ConfigError) as caught:
