@@ -849,6 +849,25 @@ def test_an_npz_of_python_objects_names_the_array_and_how_to_save_it(tmp_path):
     assert sorted(data.spec.target.classes) == ["burst", "calm"]
 
 
+def test_signals_with_more_channels_than_steps_are_trained_with_a_warning(tmp_path):
+    """Signals saved channels first, (N, C, L), were read as (N, L, C) without a word: a
+    Conv1D over 2 steps of 16 channels. The same signals channels last train silently."""
+    from tests.image_data import write_signal_npz
+
+    path = write_signal_npz(tmp_path / "last.npz", count=24, length=16)
+    with np.load(path) as archive:
+        x, y = archive["x"], archive["y"]
+    np.savez(tmp_path / "first.npz", x=np.moveaxis(x, -1, 1), y=y)
+    first = prepare_data(_config(tmp_path / "first.npz", kind="signal", validation=0.25))
+    assert first.spec.signal.shape == [2, 16]
+    assert first.warnings == [
+        "signals of shape (2, 16) are read as 2 steps of 16 channels (x is (N, L, C), "
+        "channels last); if x's channels come first, save np.moveaxis(x, 1, -1)"
+    ]
+    last = prepare_data(_config(path, kind="signal", validation=0.25))
+    assert last.spec.signal.shape == [16, 2] and last.warnings == []
+
+
 def test_new_images_from_an_npz_without_x_say_y_is_optional(tmp_path):
     """An .npz of ``X, y`` (wrong case) given to predict said it needs ``x`` and ``y``, but
     new data to predict needs no labels."""

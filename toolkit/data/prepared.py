@@ -175,6 +175,22 @@ def check_data_fits_model(config: ExperimentConfig, spec: FeatureSpec) -> None:
         )
 
 
+def channels_first_warning(spec: FeatureSpec) -> str | None:
+    """Signals with more channels than steps, most likely saved channels first (N, C, L):
+    read as (N, L, C), a (N, 2, 32) array trained a Conv1D over 2 steps of 32 channels without
+    a word. Not refused, as a short window of many sensors is (N, L, C) too."""
+    if spec.signal is None:
+        return None
+    length, channels = spec.signal.shape
+    if channels <= length:
+        return None
+    return (
+        f"signals of shape ({length}, {channels}) are read as {length} steps of {channels} "
+        f"channels (x is (N, L, C), channels last); if x's channels come first, save "
+        "np.moveaxis(x, 1, -1)"
+    )
+
+
 def _smaller_data(config: ExperimentConfig, kind: str) -> str:
     """What makes the data of a ``kind`` of source take less memory."""
     if kind == "synthetic":
@@ -219,6 +235,8 @@ def prepare_data(
     data.source["prepare_seconds"] = round(time.monotonic() - started, 3)
     check_data_fits_model(config, data.spec)
     check_target_range(config, data)
+    if spec is None and (warning := channels_first_warning(data.spec)):
+        data.warnings.append(warning)
     # A training split smaller than training.batch_size is no mistake: each epoch is then one
     # partial batch, as the last batch of any epoch may be, in memory and streamed alike (the
     # pipelines keep partial batches; resume points are per epoch, not per step).
