@@ -102,6 +102,19 @@ def test_backbone_weights_null_names_what_is_allowed(value, shown):
     )
 
 
+@pytest.mark.parametrize(("value", "meant"), [("ImageNet", "imagenet"), ("None", "none")])
+def test_backbone_weights_in_another_spelling_are_pointed_at_it(value, meant):
+    """``weights: ImageNet`` (the dataset's own spelling) or ``None`` (Python's, which YAML
+    reads as text) listed what is allowed without saying which was meant."""
+    message = _error(
+        task="multiclass", body="backbone", backbone={"name": "MobileNetV3Small", "weights": value}
+    )
+    assert message.endswith(
+        "model.backbone: backbone weights must be imagenet, none or a path to a .weights.h5 "
+        f"file, got '{value}' (did you mean '{meant}'?)"
+    ), message
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

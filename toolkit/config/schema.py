@@ -735,9 +735,10 @@ class BackboneConfig(Strict):
                     + (f"; allowed: {', '.join(allowed)}" if allowed else "")
                 )
         if self.weights not in ("imagenet", "none") and not self.weights.endswith(".weights.h5"):
+            # 'ImageNet' or 'None' (YAML's text, not null) named no spelling to use.
             raise ValueError(
                 f"backbone weights must be imagenet, none or a path to a .weights.h5 file, "
-                f"got '{self.weights}'"
+                f"got '{self.weights}'{did_you_mean(self.weights, ['imagenet', 'none'])}"
             )
         minimum = names.BACKBONES[self.name][1]
         if self.input_size is not None and min(self.input_size) < minimum:
