@@ -486,3 +486,54 @@ def test_a_float_npz_in_0_1_is_taken_in_its_range_and_predict_warns_of_0_255(tmp
         "range [0, 1] (data.image.value_range), which the model rescales from; their "
         "predictions are not meaningful (scale the pixels as training had them)\n"
     ) in result.stderr
+
+
+def test_pixels_scaled_to_0_1_given_to_a_run_on_0_255_are_warned_of(tmp_path):
+    """The reverse of the warning above: a run on 0..255 given the same images scaled to
+    [0, 1] (inside its range, so not "far outside") predicted near-black images at chance
+    without a word. The images as training had them, and a dark image of whole numbers in
+    [0, 1], get no warning."""
+    from toolkit.config.loading import validate_config
+    from toolkit.training.train import train
+
+    images, labels = patterned_images(32, 8, 1)
+    np.savez(tmp_path / "bytes.npz", x=images, y=np.array(["a", "b"])[labels % 2])
+    config = validate_config(
+        {
+            "name": "bytes",
+            "data": {"source": str(tmp_path / "bytes.npz"), "kind": "image", "validation": 0.25},
+            "model": {"task": "binary", "flatten": True, "hidden": [4]},
+            "training": {"epochs": 1, "batch_size": 8},
+            "callbacks": {"tensorboard": False, "learning_curve": False},
+            "evaluation": {"plots": False, "baselines": False},
+        }
+    )
+    run_dir = train(config, output_dir=tmp_path / "runs", verbose=0).run_dir
+    assert json.loads((run_dir / "preprocessing.json").read_text())["image"]["value_range"] == [
+        0.0,
+        255.0,
+    ]
+    np.savez(tmp_path / "unit.npz", x=images.astype(np.float32) / 255.0)
+    np.savez(tmp_path / "dark.npz", x=(images > 128).astype(np.uint8))  # 0s and 1s
+    scaled, as_trained, dark = cli_in_one_process(
+        *(
+            [
+                "predict",
+                run_dir,
+                "--input",
+                tmp_path / f"{name}.npz",
+                "--output",
+                tmp_path / f"{name}.csv",
+            ]
+            for name in ("unit", "bytes", "dark")
+        )
+    )
+    assert scaled.returncode == 0, scaled.stderr
+    assert scaled.stderr.splitlines()[0] == (
+        "toolkit: warning: images: 32 of 32 rows hold pixels all within [0, 1], the run's "
+        "value range is [0, 255] (data.image.value_range); if they were scaled to [0, 1], "
+        "scale them back to [0, 255] as training had them: their predictions are not "
+        "meaningful otherwise"
+    )
+    for result in (as_trained, dark):
+        assert result.returncode == 0 and "warning" not in result.stderr, result.stderr

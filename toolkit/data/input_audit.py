@@ -31,6 +31,9 @@ TRACKED_VALUES = 1_000
 # before it is reported: a little over is noise or resampling; 0..255 given to a run on
 # [0, 1] is 255 spans over.
 IMAGE_RANGE_MARGIN = 0.5
+# A run whose pixel value range spans more than this (0..255, digits' 0..16) is told when
+# new images hold fractions all within [0, 1]: pixels scaled as many pipelines save them.
+UNIT_RANGE_SPANS = 4.0
 
 
 class InputWarning(UserWarning):
@@ -56,6 +59,7 @@ class InputAudit:
         self.missing: Counter[str] = Counter()
         self.unseen_rows: Counter[str] = Counter()
         self.images_outside = 0
+        self.images_unit = 0
         self.unseen: dict[str, Counter[str]] = {f.name: Counter() for f in spec.categorical}
         self._vocabularies = {
             f.name: np.asarray(f.vocabulary, dtype=object) for f in spec.categorical
@@ -87,6 +91,13 @@ class InputAudit:
             if pixels.shape[1]:
                 far = (pixels.min(axis=1) < low - margin) | (pixels.max(axis=1) > high + margin)
                 self.images_outside += int(far.sum())
+                if high - low > UNIT_RANGE_SPANS:
+                    # Pixels scaled to [0, 1] given to a run on 0..255 lie inside its range,
+                    # near black: predictions at chance without a word. A fraction tells them
+                    # from a dark 0..255 image, whose pixels are whole numbers.
+                    unit = (pixels.min(axis=1) >= 0) & (pixels.max(axis=1) <= 1)
+                    fractional = (pixels != np.round(pixels)).any(axis=1)
+                    self.images_unit += int((unit & fractional).sum())
         for feature in self.spec.categorical:
             values = features[feature.name].reshape(-1)
             outside = values[~np.isin(values, self._vocabularies[feature.name])]
@@ -150,6 +161,14 @@ class InputAudit:
                 f"the run's value range [{low:g}, {high:g}] (data.image.value_range), which "
                 "the model rescales from; their predictions are not meaningful (scale the "
                 "pixels as training had them)"
+            )
+        if self.images_unit:
+            low, high = self.spec.image.value_range
+            lines.append(
+                f"images: {self.images_unit} of {self.rows} rows hold pixels all within [0, 1], "
+                f"the run's value range is [{low:g}, {high:g}] (data.image.value_range); if "
+                f"they were scaled to [0, 1], scale them back to [{low:g}, {high:g}] as training "
+                "had them: their predictions are not meaningful otherwise"
             )
         for feature in self.spec.numeric:
             count = self.missing[feature.name]
