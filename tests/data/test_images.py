@@ -267,6 +267,32 @@ def test_a_csv_of_image_paths_beside_table_columns(folder, tmp_path):
     np.testing.assert_array_equal(features["image"][0], np.asarray(Image.open(first)))
 
 
+def test_an_empty_image_path_names_its_table(folder, tmp_path):
+    """A row without an image path said "image path column 'path' is empty in row 3" for
+    data.source, evaluate's --data and predict's --input alike, naming no table."""
+    from toolkit.data.sources.files import read_array_input
+
+    files = sorted(folder.glob("*/*.png"))
+    paths = [str(p) for p in files]
+    paths[2] = None
+    table = tmp_path / "blank.csv"
+    pd.DataFrame({"path": paths, "label": [p.parent.name for p in files]}).to_csv(
+        table, index=False
+    )
+    empty = "image path column 'path' is empty in row 3; every row needs the path of its image file"
+    config = _config(table, target="label", image={"column": "path"})
+    assert _prepare_error(config) == f"data.source {table}: {empty}"
+    good = tmp_path / "good.csv"
+    pd.DataFrame({"path": [str(p) for p in files], "label": [p.parent.name for p in files]}).to_csv(
+        good, index=False
+    )
+    spec = prepare_data(_config(good, target="label", image={"column": "path"})).spec
+    for label, with_target in (("--data", True), ("--input file", False)):
+        with pytest.raises(DataError) as caught:
+            list(read_array_input(str(table), spec, label=label, with_target=with_target))
+        assert str(caught.value) == f"{label} {table}: {empty}"
+
+
 def test_npz_images_and_signals(tmp_path):
     x = np.arange(8 * 5 * 4, dtype=np.uint8).reshape(8, 5, 4)
     np.savez(tmp_path / "gray.npz", x=x, y=np.array([0, 1] * 4))

@@ -105,8 +105,11 @@ def read_flat_folder(path: str | Path, image: ImageConfig, *, label: str) -> pd.
     return pd.DataFrame({"file": [str(f) for f in files]})
 
 
-def resolve_path_column(frame: pd.DataFrame, column: str, base: Path) -> pd.DataFrame:
-    """Paths in a table's image column, relative ones taken from the table's folder."""
+def resolve_path_column(
+    frame: pd.DataFrame, column: str, base: Path, *, where: str = "data"
+) -> pd.DataFrame:
+    """Paths in a table's image column, relative ones taken from the table's folder.
+    ``where`` names the table in an error (``data.source table.csv``)."""
     if column not in frame.columns:
         return frame  # reported by check_table with the list of columns
     values = frame[column]
@@ -114,7 +117,11 @@ def resolve_path_column(frame: pd.DataFrame, column: str, base: Path) -> pd.Data
         row = values.index[values.isna()][0]
         from toolkit.data.preprocessing import row_number
 
-        raise DataError(f"image path column '{column}' is empty in row {row_number(row)}")
+        # The table is named: the line named a column and row of no file in particular.
+        raise DataError(
+            f"{where}: image path column '{column}' is empty in row {row_number(row)}; "
+            "every row needs the path of its image file"
+        )
     frame = frame.copy()
     frame[column] = [str(p if Path(p).is_absolute() else base / p) for p in values.astype(str)]
     return frame

@@ -48,7 +48,9 @@ def read_data_file(path: str, config: DataConfig, *, label: str = "data file") -
     if config.image.column is not None:
         from toolkit.data.images import resolve_path_column
 
-        frame = resolve_path_column(frame, config.image.column, Path(path).parent)
+        frame = resolve_path_column(
+            frame, config.image.column, Path(path).parent, where=f"{label} {path}"
+        )
     return frame
 
 
@@ -208,7 +210,7 @@ def read_array_input(
     if spec.image is not None and source_form(path) == "table" and not _image_glob(path):
         from toolkit.data.images import resolve_path_column
 
-        files = resolve_path_column(frame, column, Path(path).parent)
+        files = resolve_path_column(frame, column, Path(path).parent, where=f"{label} {path}")
     paths = len(frame) and not isinstance(frame[column].iloc[0], np.ndarray)
     keep = ([column] if paths else []) + [c for c in frame.columns if c not in spec.columns]
     step = chunk_rows or INPUT_CHUNK_ROWS

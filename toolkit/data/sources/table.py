@@ -416,7 +416,10 @@ class TableSource(Source):
             from toolkit.data.images import resolve_path_column
 
             frame = resolve_path_column(
-                frame, self.config.image.column, Path(self.config.source).parent
+                frame,
+                self.config.image.column,
+                Path(self.config.source).parent,
+                where=f"data.source {self.config.source}",
             )
         return frame
 
