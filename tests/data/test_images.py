@@ -293,6 +293,27 @@ def test_an_empty_image_path_names_its_table(folder, tmp_path):
         assert str(caught.value) == f"{label} {table}: {empty}"
 
 
+def test_new_arrays_of_another_shape_name_their_file(tmp_path):
+    """Signals or images of another shape than the model's, given to predict or evaluate,
+    said "--input file: signals of shape (5, 2), the model takes (8, 2)", naming no file."""
+    from tests.image_data import write_signal_npz
+    from toolkit.data.sources.files import read_array_input
+
+    source = write_signal_npz(tmp_path / "train.npz", count=16, length=8)
+    spec = prepare_data(_config(source, kind="signal", validation=0.25)).spec
+    with np.load(source) as archive:
+        x, y = archive["x"], archive["y"]
+    for name, given, shape in (("short", x[:, :5], "(5, 2)"), ("mono", x[..., :1], "(8, 1)")):
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, x=given, y=y)
+        for label, with_target in (("--data", True), ("--input file", False)):
+            with pytest.raises(DataError) as caught:
+                list(read_array_input(str(path), spec, label=label, with_target=with_target))
+            assert str(caught.value) == (
+                f"{label} {path}: signals of shape {shape}, the model takes (8, 2)"
+            )
+
+
 def test_npz_images_and_signals(tmp_path):
     x = np.arange(8 * 5 * 4, dtype=np.uint8).reshape(8, 5, 4)
     np.savez(tmp_path / "gray.npz", x=x, y=np.array([0, 1] * 4))

@@ -222,7 +222,9 @@ def read_array_input(
                 feature_arrays(
                     files.iloc[start : start + step],
                     spec,
-                    what=label,
+                    # The file named: "--input file: images of shape (16, 16, 1), the model
+                    # takes (16, 16, 3)" named no file, where a wrong rank named it.
+                    what=f"{label} {path}",
                     new_images=True,
                     finite=True,  # as a table's rows: the model cannot score an inf
                 ),
