@@ -194,6 +194,41 @@ def test_class_folders_are_listed_as_keras_lists_them(folder, tmp_path):
     assert has_class_folders(root) and not has_class_folders(new)
 
 
+def test_hidden_files_and_folders_inside_class_folders_are_skipped(folder, tmp_path):
+    """Keras reads a class folder's sub-folders at any depth, hidden ones too: a copy of a cat
+    in dog/.ipynb_checkpoints trained as a dog, and macOS's ._000.png (a resource fork, no
+    image) stopped training as unreadable. Both are skipped, for training and for new images
+    (a class folder, and a flat folder whose only loose file is hidden)."""
+    import shutil
+
+    from toolkit.config.schema import ImageConfig
+    from toolkit.data.images import read_class_folder, read_flat_folder
+
+    root = shutil.copytree(folder, tmp_path / "pets")
+    expected = sorted(str(p) for p in root.glob("*/*.png"))
+    (root / "dog" / ".ipynb_checkpoints").mkdir()
+    shutil.copy(root / "cat" / "000.png", root / "dog" / ".ipynb_checkpoints" / "0-checkpoint.png")
+    (root / "cat" / "._000.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    frame = read_class_folder(root, ImageConfig(), target="target", label="data.source")
+    assert sorted(frame["file"]) == expected
+    data = prepare_data(_config(root, validation=0.25))
+    assert sum(data.rows.values()) == len(expected)
+
+    shutil.copy(root / "cat" / "._000.png", root / "._loose.png")
+    spec = data.spec
+    from toolkit.data.sources.files import read_new_frame
+
+    new = read_new_frame(str(root), spec, label="--input file", with_target=False)
+    assert sorted(new[spec.image.column]) == expected
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copy(root / "cat" / "000.png", flat / "photo.png")
+    shutil.copy(root / "cat" / "._000.png", flat / "._photo.png")
+    assert list(read_flat_folder(flat, ImageConfig(), label="--input file")["file"]) == [
+        str(flat / "photo.png")
+    ]
+
+
 def test_files_for_a_run_on_arrays_come_in_its_value_range(tmp_path):
     """A run on scikit-learn's digits (arrays 0..16) given PNG files (0..255) to predict:
     their pixels are mapped onto 0..16, which its rescaling expects (they came 255/16 times

@@ -33,10 +33,20 @@ UNIT_VALUE_RANGE = [0.0, 1.0]
 
 def _image_files(folder: Path, extensions: list[str], *, nested: bool = False) -> list[Path]:
     """The image files in ``folder``, and with ``nested`` in its sub-folders at any depth (a
-    class folder's, as Keras reads them)."""
+    class folder's, as Keras reads them). Hidden files and sub-folders are skipped, unlike
+    Keras: a class folder's ``.ipynb_checkpoints`` copies trained as more examples of the
+    class (a copy of an image in another class's checkpoints, mislabelled; one in the test
+    split beside its original in training), and macOS's ``._photo.png`` (resource forks, no
+    image) stopped training as unreadable."""
     suffixes = {f".{e.lower()}" for e in extensions}
     files = folder.rglob("*") if nested else folder.iterdir()
-    return sorted(p for p in files if p.is_file() and p.suffix.lower() in suffixes)
+    return sorted(
+        p
+        for p in files
+        if p.is_file()
+        and p.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def _class_folders(root: Path) -> list[Path]:

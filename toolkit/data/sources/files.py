@@ -158,8 +158,11 @@ def _image_glob(path: str) -> bool:
 
 
 def _loose_images(path: str) -> bool:
-    """Whether the folder ``path`` holds image files directly."""
-    return any(_image_file(str(child)) for child in Path(path).iterdir())
+    """Whether the folder ``path`` holds image files directly (hidden ones are skipped, as a
+    folder's images are read)."""
+    return any(
+        _image_file(str(child)) and not child.name.startswith(".") for child in Path(path).iterdir()
+    )
 
 
 def _image_file(path: str) -> bool:
