@@ -527,6 +527,45 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
     np.testing.assert_allclose(few[2]["probability_dog"], expected[:3], atol=1e-6)
 
 
+def test_predict_takes_a_numpy_array_of_images_and_names_it_when_refusing(tmp_path):
+    """``Run.predict(x)`` with x an array of images, as a notebook holds them, was refused
+    with "takes a pandas DataFrame, a dict of columns or a .csv/.parquet path", naming
+    neither arrays nor the .npz files, folders and image files an image run takes. Each
+    image is a row; the probabilities are the saved model's on those pixels."""
+    import keras
+
+    from tests.image_data import patterned_images, write_class_folder
+    from toolkit.config.loading import validate_config
+
+    folder = write_class_folder(tmp_path / "pets", per_class=6)
+    config = validate_config(
+        {
+            "name": "pets",
+            "data": {"source": str(folder)},
+            "model": {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": [4]},
+            "training": {"epochs": 1, "batch_size": 4},
+            "callbacks": {"learning_curve": False},
+            "evaluation": {"plots": False, "baselines": False},
+        }
+    )
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    pixels = patterned_images(5, 16, 3, seed=4)[0].astype("float32")
+    got = run.predict(pixels)
+    assert list(got.columns) == ["prediction", "probability_dog"]
+    model = keras.saving.load_model(run.path / "model.keras")
+    logits = model.predict({"image": pixels}, verbose=0)[:, 0]
+    np.testing.assert_allclose(got["probability_dog"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    with pytest.raises(toolkit.ToolkitError) as caught:
+        run.predict(pixels.tolist())
+    assert str(caught.value) == (
+        "Run.predict takes a pandas DataFrame, a dict of columns, a NumPy array of images "
+        "(N, H, W[, C]) or an .npz, image folder or image file path or a .csv/.parquet path "
+        "(a file, directory or glob), got list"
+    )
+    with pytest.raises(toolkit.ToolkitError, match=r"images of shape \(8, 8, 3\), the model"):
+        run.predict(pixels[:, :8, :8])
+
+
 @pytest.mark.slow
 def test_a_run_group_writes_its_report(tmp_path):
     """RunGroup had no report(), which Run and Sweep have; its report left out the warnings

@@ -26,11 +26,25 @@ if TYPE_CHECKING:
 DataArgument = pd.DataFrame | Mapping[str, Any] | str | Path
 
 
-def given_rows(data: Any, *, method: str) -> pd.DataFrame | str | Path:
+def given_rows(
+    data: Any, *, method: str, spec: FeatureSpec | None = None
+) -> pd.DataFrame | str | Path:
     """``data`` as ``method`` (``Run.predict``, ``Run.evaluate``) takes it: a frame (a dict of
     columns made one) or a path; a ToolkitError naming the type of anything else. Anything
     else was taken for a path: a Series (one row, ``frame.iloc[0]``) was 'input file not
-    found', a dict 'matches no .csv or .parquet files'."""
+    found', a dict 'matches no .csv or .parquet files'. With the ``spec`` of an image or
+    signal run (``Run.predict``), a NumPy array of images or signals is one row each: it
+    was refused, and the message named only tables, not the arrays, .npz files and folders
+    those runs take."""
+    arrays = spec is not None and (spec.image is not None or spec.signal is not None)
+    if arrays and type(data).__module__ == "numpy" and type(data).__name__ == "ndarray":
+        if data.ndim < 2:
+            raise ToolkitError(
+                f"{method} takes an array of {'images' if spec.image else 'signals'} with one "
+                f"per row, (N, ...), got shape {data.shape}"
+            )
+        # Checked as an .npz's x is (shape, finite numbers) when the frame is encoded.
+        return pd.DataFrame({(spec.image or spec.signal).column: list(data)})
     if isinstance(data, Mapping):
         try:
             data = pd.DataFrame(data)
@@ -42,9 +56,18 @@ def given_rows(data: Any, *, method: str) -> pd.DataFrame | str | Path:
     if isinstance(data, (pd.DataFrame, str, Path)):
         return data
     one_row = "; for one row, pass frame.iloc[[i]] (a frame)" if isinstance(data, pd.Series) else ""
+    more = (
+        ", a NumPy array of "
+        + ("images (N, H, W[, C])" if spec.image is not None else "signals (N, L[, C])")
+        + " or an .npz"
+        + (", image folder or image file" if spec.image is not None else "")
+        + " path"
+        if arrays
+        else ""
+    )
     raise ToolkitError(
-        f"{method} takes a pandas DataFrame, a dict of columns or a .csv/.parquet path (a "
-        f"file, directory or glob), got {type(data).__name__}{one_row}"
+        f"{method} takes a pandas DataFrame, a dict of columns{more} or a .csv/.parquet path "
+        f"(a file, directory or glob), got {type(data).__name__}{one_row}"
     )
 
 
@@ -247,7 +270,7 @@ class Run:
         from toolkit.evaluation.predict import draws_at_prediction, predict_chunk, predict_frame
 
         config = with_mc_samples(self.config, mc_samples)
-        data = given_rows(data, method="Run.predict")
+        data = given_rows(data, method="Run.predict", spec=self.spec)
         audit = InputAudit(self.spec)
         if isinstance(data, pd.DataFrame):
             frame, what = read_rows(data, label="input")
