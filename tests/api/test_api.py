@@ -566,6 +566,42 @@ def test_predict_takes_a_numpy_array_of_images_and_names_it_when_refusing(tmp_pa
         run.predict(pixels[:, :8, :8])
 
 
+def test_signals_with_a_nan_given_as_arrays_are_refused_as_an_npz_is(tmp_path):
+    """A NaN in a signal given to ``Run.predict`` as an array or a dict of columns (an
+    .npz's is refused when read) was scored: that row's probability NaN, its prediction the
+    first class, without a word. Evaluate on such a frame scored it too."""
+    from tests.image_data import write_signal_npz
+    from toolkit.config.loading import validate_config
+
+    source = write_signal_npz(tmp_path / "signals.npz", count=24, length=8)
+    config = validate_config(
+        {
+            "name": "signals",
+            "data": {"source": str(source), "kind": "signal", "validation": 0.25},
+            "model": {"task": "binary", "flatten": True, "hidden": [4]},
+            "training": {"epochs": 1, "batch_size": 8},
+            "callbacks": {"learning_curve": False},
+            "evaluation": {"plots": False, "baselines": False},
+        }
+    )
+    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    with np.load(source) as archive:
+        x, y = archive["x"][:6].copy(), archive["y"][:6]
+    assert run.predict(x)["probability_1"].notna().all()
+    x[3, 2, 1] = np.nan
+    expected = (
+        "input: signals hold NaN or infinite values in 1 row, the first row 4; images and "
+        "signals must be finite numbers"
+    )
+    for given in (x, {"signal": list(x)}):
+        with pytest.raises(toolkit.ToolkitError) as caught:
+            run.predict(given)
+        assert str(caught.value) == expected
+    with pytest.raises(toolkit.ToolkitError) as caught:
+        run.evaluate(pd.DataFrame({"signal": list(x), "target": y}))
+    assert str(caught.value).endswith(expected.removeprefix("input"))
+
+
 @pytest.mark.slow
 def test_a_run_group_writes_its_report(tmp_path):
     """RunGroup had no report(), which Run and Sweep have; its report left out the warnings

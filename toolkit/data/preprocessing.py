@@ -1172,7 +1172,29 @@ def feature_arrays(
             from toolkit.data.arrays import signal_array
 
             arrays[SIGNAL_INPUT] = signal_array(part, spec.signal, what=what)
+        if finite:
+            for name in (IMAGE_INPUT, SIGNAL_INPUT):
+                if name in arrays:
+                    _check_finite_arrays(arrays[name], f"{what}: {name}s")
     return arrays
+
+
+def _check_finite_arrays(values: np.ndarray, what: str) -> None:
+    """Images or signals given as arrays in a frame (``Run.predict(x)``, a dict of columns)
+    with a NaN or infinity: the row's probability was NaN and its prediction the first
+    class, without a word. An .npz's are refused when it is read (``read_npz``)."""
+    if not len(values):
+        return
+    # NaN and infinities show in each row's min or max: two passes and N numbers, where
+    # np.isfinite held a boolean per pixel (600 MB for a chunk of 4096 224x224 RGB images).
+    flat = values.reshape(len(values), -1)
+    finite = np.isfinite(flat.min(axis=1)) & np.isfinite(flat.max(axis=1))
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        raise DataError(
+            f"{what} hold NaN or infinite values in {counted(len(rows), 'row')}, the first "
+            f"row {rows[0] + 1}; images and signals must be finite numbers"
+        )
 
 
 def encode_target(
