@@ -349,6 +349,21 @@ def test_new_arrays_of_another_shape_name_their_file(tmp_path):
             )
 
 
+def test_a_test_folder_of_another_size_names_image_size(folder, tmp_path):
+    """A run without image_size (its images one size) given a data.test folder of another
+    size said "the model takes 16x16 images" and not how to make them fit; the setting it
+    names now prepares the data."""
+    test = write_class_folder(tmp_path / "test", per_class=3, size=24)
+    message = _prepare_error(_config(folder, test=str(test)))
+    first = sorted(test.glob("*/*.png"))[0]
+    assert message.endswith(
+        f"{first} is 24x24, the model takes 16x16 images; set data.image.image_size: "
+        "[16, 16] to resize every image to that size"
+    ), message
+    data = prepare_data(_config(folder, test=str(test), image={"image_size": [16, 16]}))
+    assert data.rows["test"] == 6
+
+
 def test_npz_images_and_signals(tmp_path):
     x = np.arange(8 * 5 * 4, dtype=np.uint8).reshape(8, 5, 4)
     np.savez(tmp_path / "gray.npz", x=x, y=np.array([0, 1] * 4))

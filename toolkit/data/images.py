@@ -276,9 +276,12 @@ def check_files(paths: pd.Series | list[str], feature: ImageFeature, *, what: st
         expected = tuple(feature.shape[:2])
         for path, size in zip(paths, sizes, strict=True):
             if size != expected:
+                # Only a run without image_size gets here (new images to predict are
+                # resized): the setting that makes the sizes one is named.
                 raise DataError(
                     f"{what}: {path} is {size[0]}x{size[1]}, the model takes "
-                    f"{expected[0]}x{expected[1]} images"
+                    f"{expected[0]}x{expected[1]} images; set data.image.image_size: "
+                    f"[{expected[0]}, {expected[1]}] to resize every image to that size"
                 )
     return np.asarray(paths, dtype=str)
 
