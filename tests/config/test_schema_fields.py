@@ -105,13 +105,14 @@ def test_backbone_weights_null_names_what_is_allowed(value, shown):
 @pytest.mark.parametrize(("value", "meant"), [("ImageNet", "imagenet"), ("None", "none")])
 def test_backbone_weights_in_another_spelling_are_pointed_at_it(value, meant):
     """``weights: ImageNet`` (the dataset's own spelling) or ``None`` (Python's, which YAML
-    reads as text) listed what is allowed without saying which was meant."""
+    reads as text) listed what is allowed without saying which was meant. The line names
+    model.backbone.weights, the setting to change, where it named model.backbone."""
     message = _error(
         task="multiclass", body="backbone", backbone={"name": "MobileNetV3Small", "weights": value}
     )
     assert message.endswith(
-        "model.backbone: backbone weights must be imagenet, none or a path to a .weights.h5 "
-        f"file, got '{value}' (did you mean '{meant}'?)"
+        "model.backbone.weights: backbone weights must be imagenet, none or a path to a "
+        f".weights.h5 file, got '{value}' (did you mean '{meant}'?)"
     ), message
 
 

@@ -723,10 +723,18 @@ class BackboneConfig(Strict):
                 f"backbone weights must be imagenet, none (random initial weights) or a path "
                 f"to a .weights.h5 file, got {shown}"
             )
-        return _home(value)
+        value = _home(value)
+        # Checked here, not in the model validator, so the error names model.backbone.weights.
+        if value not in ("imagenet", "none") and not value.endswith(".weights.h5"):
+            # 'ImageNet' or 'None' (YAML's text, not null) named no spelling to use.
+            raise ValueError(
+                f"backbone weights must be imagenet, none or a path to a .weights.h5 file, "
+                f"got '{value}'{did_you_mean(value, ['imagenet', 'none'])}"
+            )
+        return value
 
     @model_validator(mode="after")
-    def _arguments_and_weights(self) -> BackboneConfig:
+    def _arguments_and_input_size(self) -> BackboneConfig:
         allowed = names.BACKBONES[self.name][2]
         for key in ("alpha", "minimalistic"):
             if getattr(self, key) is not None and key not in allowed:
@@ -734,12 +742,6 @@ class BackboneConfig(Strict):
                     f"backbone '{self.name}' takes no argument '{key}'"
                     + (f"; allowed: {', '.join(allowed)}" if allowed else "")
                 )
-        if self.weights not in ("imagenet", "none") and not self.weights.endswith(".weights.h5"):
-            # 'ImageNet' or 'None' (YAML's text, not null) named no spelling to use.
-            raise ValueError(
-                f"backbone weights must be imagenet, none or a path to a .weights.h5 file, "
-                f"got '{self.weights}'{did_you_mean(self.weights, ['imagenet', 'none'])}"
-            )
         minimum = names.BACKBONES[self.name][1]
         if self.input_size is not None and min(self.input_size) < minimum:
             raise ValueError(
