@@ -116,6 +116,22 @@ def test_backbone_weights_in_another_spelling_are_pointed_at_it(value, meant):
     ), message
 
 
+@pytest.mark.parametrize("body", ["conv", "dense"])
+def test_a_backbone_section_under_another_body_names_both_fixes(body):
+    """model.body conv (or dense) with a backbone section said what was wrong, not the fix."""
+    message = _error(
+        task="multiclass",
+        body=body,
+        flatten=body == "dense",
+        backbone={"name": "MobileNetV3Small"},
+    )
+    assert "\n" not in message
+    assert message.endswith(
+        f"model: model.backbone is set but model.body is '{body}'; set model.body: backbone "
+        f"to use it, or remove model.backbone for the {body} body"
+    ), message
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

@@ -954,7 +954,11 @@ class ModelConfig(Strict):
                 "body 'backbone' needs a backbone section, e.g. {name: MobileNetV3Small}"
             )
         if self.backbone is not None and self.body != "backbone":
-            raise ValueError(f"model.backbone is set but model.body is '{self.body}'")
+            # The line named the conflict but not the two ways out of it.
+            raise ValueError(
+                f"model.backbone is set but model.body is '{self.body}'; set model.body: "
+                f"backbone to use it, or remove model.backbone for the {self.body} body"
+            )
         if self.flatten and self.body != "dense":
             raise ValueError(f"flatten applies to body 'dense', not '{self.body}'")
         if self.mc_dropout and not self._has_dropout():
