@@ -140,9 +140,9 @@ def test_errors_name_the_users_key_not_a_union_tag(write_config):
     is reported at the user's key, not at pydantic's tag ('constrained-float', 'units')."""
     path = write_config(tiny_config())
     with pytest.raises(ConfigError) as caught:
-        load_config(path, ["data.validation=0"])
+        load_config(path, ["data.validation=-0.1"])  # 0 has a message of its own
     assert str(caught.value).startswith(
-        "--set data.validation=0: data.validation: Input should be greater than 0"
+        "--set data.validation=-0.1: data.validation: Input should be greater than 0"
     )
     path = write_config(tiny_config(model={"task": "regression", "hidden": [-5]}))
     with pytest.raises(ConfigError) as caught:

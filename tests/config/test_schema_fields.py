@@ -116,6 +116,28 @@ def test_backbone_weights_in_another_spelling_are_pointed_at_it(value, meant):
     ), message
 
 
+@pytest.mark.parametrize("zero", [0, 0.0])
+def test_a_zero_test_or_validation_fraction_names_what_to_write(zero):
+    """data.test: 0 (meaning no test split) was refused with pydantic's "Input should be
+    greater than 0"; it now names null, and validation: 0 says why it cannot be none."""
+
+    def error(**data) -> str:
+        with pytest.raises(ConfigError) as caught:
+            validate_config(tiny_config(data=data))
+        assert "\n" not in str(caught.value)
+        return str(caught.value)
+
+    assert error(test=zero) == (
+        "config: data.test: 0 holds out no test rows; for no test split use null (the "
+        "default), or give a fraction in (0, 1) or a file"
+    )
+    assert error(validation=zero) == (
+        "config: data.validation: 0 holds out no validation rows, and every run validates "
+        "(val_loss, early stopping); give a fraction in (0, 1) or a file"
+    )
+    assert validate_config(tiny_config(data={"test": None})).data.test is None
+
+
 @pytest.mark.parametrize("body", ["conv", "dense"])
 def test_a_backbone_section_under_another_body_names_both_fixes(body):
     """model.body conv (or dense) with a backbone section said what was wrong, not the fix."""

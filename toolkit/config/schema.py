@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -426,9 +427,22 @@ class DataConfig(Strict):
 
     @field_validator("validation", "test", mode="before")
     @classmethod
-    def _fraction_or_path(cls, value: Any) -> Any:
+    def _fraction_or_path(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str, type(None))):
             raise ValueError(f"expected a fraction in (0, 1) or a path to a file, got {value!r}")
+        if isinstance(value, (int, float)) and value == 0:
+            # 0 was met with pydantic's "greater than 0", though a user writing it means
+            # "hold out none". Refused with the spelling that says so, not read as null, so
+            # test and validation (which has no null) answer 0 alike.
+            if info.field_name == "test":
+                raise ValueError(
+                    "0 holds out no test rows; for no test split use null (the default), "
+                    "or give a fraction in (0, 1) or a file"
+                )
+            raise ValueError(
+                "0 holds out no validation rows, and every run validates (val_loss, early "
+                "stopping); give a fraction in (0, 1) or a file"
+            )
         value = _home(value)
         if isinstance(value, str) and source_form(value) not in _HELD_OUT_FORMS:
             raise ValueError(
