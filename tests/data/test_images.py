@@ -427,6 +427,15 @@ def _unfitting_weights_case(root: Path) -> dict:
     }
 
 
+def _junk_weights_case(root: Path) -> dict:
+    """The unfitting-weights config given root/junk.weights.h5, an error page saved as it."""
+    config = _unfitting_weights_case(root)
+    junk = root / "junk.weights.h5"
+    junk.write_text("<html>404 Not Found</html>")
+    config["model"]["backbone"]["weights"] = str(junk)
+    return config
+
+
 def _corrupt_image_case(root: Path, folder: Path) -> dict:
     """A copy of ``folder`` at root/broken whose dog/001.png is a PNG header and no image."""
     import shutil
@@ -461,6 +470,7 @@ def _cut_short_case(root: Path, folder: Path, cache: bool) -> dict:
 REFUSED_CASES = {
     "nan-signals": lambda root, folder: _nan_signals_case(root),
     "unfitting-weights": lambda root, folder: _unfitting_weights_case(root),
+    "junk-weights": lambda root, folder: _junk_weights_case(root),
     "corrupt-image": _corrupt_image_case,
     "cut-short-cached": lambda root, folder: _cut_short_case(root, folder, cache=True),
     "cut-short-streamed": lambda root, folder: _cut_short_case(root, folder, cache=False),
@@ -859,6 +869,21 @@ def test_a_weights_file_that_does_not_fit_fails_before_any_run_directory(refused
     assert line.startswith(
         f"toolkit: error: backbone weights {root / 'other.weights.h5'} do not fit "
         "MobileNetV3Small with input (32, 32, 3): "
+    )
+    assert not (root / "out").exists()
+
+
+def test_a_weights_file_that_is_not_hdf5_is_named_so(refused_trainings):
+    """An error page saved as the weights file was said to "not fit" the network (with
+    h5py's "file signature not found"), sending the user after another network's file."""
+    result, root = refused_trainings["junk-weights"]
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"toolkit: error: backbone weights {root / 'junk.weights.h5'} is not an HDF5 file; "
+        "give a .weights.h5 file written by Keras' save_weights for MobileNetV3Small, or set "
+        "weights: imagenet or none"
     )
     assert not (root / "out").exists()
 

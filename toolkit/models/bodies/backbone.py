@@ -143,6 +143,16 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
         path = Path(backbone.weights)
         if not path.is_file():
             raise DataError(f"backbone weights file not found: {path}")
+        import h5py  # Keras' own reader of .weights.h5 files
+
+        if not h5py.is_hdf5(path):
+            # An error page or a .keras archive saved under this name was said to "not fit"
+            # the network, with h5py's "file signature not found": the file is no weights.
+            raise DataError(
+                f"backbone weights {path} is not an HDF5 file; give a .weights.h5 file "
+                f"written by Keras' save_weights for {backbone.name}, or set weights: imagenet "
+                "or none"
+            )
         try:
             # A file that does not fit also warns once per nested layer it skips (hundreds of
             # lines before the error); one that fits loads without a warning.
