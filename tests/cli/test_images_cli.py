@@ -176,6 +176,9 @@ def folder_answers(folder_run, tmp_path_factory):
     # An .npz whose x has no rows.
     empty = base / "empty.npz"
     np.savez(empty, x=np.zeros((0, 16, 16, 3), np.uint8), y=np.array([], dtype=str))
+    # Labels saved from pandas: y an object array, which NumPy loads only with allow_pickle.
+    labels = pd.Series(["cat", "dog", "dog", "cat"], dtype=object).to_numpy()
+    np.savez(base / "labels.npz", x=patterned_images(4, seed=13)[0], y=labels)
 
     def predict(given: str | Path, output: str) -> list:
         return ["predict", run_dir, "--input", given, "--output", output]
@@ -201,6 +204,8 @@ def folder_answers(folder_run, tmp_path_factory):
         "predict gone folder": predict(base / "gone", base / "gone.csv"),
         "evaluate gone folder": ["evaluate", run_dir, "--data", base / "gone"],
         "predict empty": predict(empty, base / "empty.csv"),
+        "predict object labels": predict(base / "labels.npz", base / "labels.csv"),
+        "evaluate object labels": ["evaluate", run_dir, "--data", base / "labels.npz"],
         "train empty": [
             "train",
             REPO / "configs" / "digits_cnn.yaml",
@@ -403,6 +408,39 @@ def test_an_npz_without_rows_is_one_line_for_evaluate_predict_and_train(folder_a
     line = assert_one_line_error(results["train empty"])
     assert line.endswith(f"data.source {expected}")
     assert_nothing_written(base / "runs")
+
+
+def test_an_npz_with_object_labels_is_predicted_from_x_and_refused_by_evaluate(
+    folder_run, folder_answers
+):
+    """An .npz whose y holds Python objects (labels saved from pandas) was refused by
+    predict too, which needs no labels: it predicts from x with one warning line, leaving y
+    out of the output; evaluate, which scores y, still refuses it."""
+    from tests.reliability._support import assert_one_line_error
+
+    _, run_dir = folder_run
+    base, results = folder_answers
+    path = base / "labels.npz"
+    refusal = (
+        f"{path}: y is an array of Python objects (dtype object), which is not loaded, as "
+        "loading one can run code; save the labels as numbers or text, e.g. "
+        "np.asarray(y, dtype=str)"
+    )
+    result = results["predict object labels"]
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"toolkit: warning: --input file {refusal}; predicted from x alone, without y "
+        "beside the predictions",
+        f"wrote 4 predictions to {base / 'labels.csv'}",
+    ]
+    predicted = pd.read_csv(base / "labels.csv")
+    assert "target" not in predicted.columns
+    images, _ = patterned_images(4, seed=13)
+    np.testing.assert_allclose(
+        predicted["probability_dog"], _probability_of_dog(run_dir, images), atol=1e-6
+    )
+    line = assert_one_line_error(results["evaluate object labels"])
+    assert line == f"toolkit: error: --data {refusal}"
 
 
 def test_a_missing_image_file_or_folder_is_named_not_found(folder_answers):

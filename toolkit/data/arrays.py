@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,22 @@ def read_npz(
                     f"{label} {path} holds {', '.join(keys) or 'no arrays'}; it needs {needs}"
                 )
             x = _array(archive, "x", path, label=label)
-            y = _array(archive, "y", path, label=label) if "y" in keys else None
+            y = None
+            if "y" in keys:
+                try:
+                    y = _array(archive, "y", path, label=label)
+                except DataError as error:
+                    if need_target:
+                        raise
+                    # Predict needs no labels: an object y (labels saved from pandas) refused
+                    # the whole file. Predicted from x, with y left out of the output.
+                    from toolkit.data.input_audit import InputWarning
+
+                    warnings.warn(
+                        f"{error}; predicted from x alone, without y beside the predictions",
+                        InputWarning,
+                        stacklevel=2,
+                    )
     except DataError:
         raise
     except (OSError, ValueError, EOFError) as error:
