@@ -212,3 +212,42 @@ def test_an_ensemble_fine_tunes_every_members_backbone(transfer, tmp_path):
             if not np.array_equal(final[w.path], after_phase_one[w.path])
         }
         assert unfrozen and changed == unfrozen, index
+
+
+RANDOM_BACKBONE_WARNING = (
+    "model.backbone.weights none with trainable false: the MobileNetV3Small backbone kept its "
+    "random initial weights, so only the top was trained, on random features; set weights: "
+    "imagenet (or a .weights.h5 file), or trainable: true to train the backbone too"
+)
+
+
+def test_a_frozen_backbone_with_random_weights_is_warned_of(transfer, tmp_path):
+    """weights: none with trainable: false and no fine-tuning trained a top on the features
+    of an untrained network without a word. The summary line and run.json's warnings now
+    name the fix; the fine-tuned run from a weights file has no such warning."""
+    _, transfer_run = transfer
+    assert not any(
+        "random initial weights" in w
+        for w in json.loads((transfer_run / "run.json").read_text()).get("warnings", [])
+    )
+    folder = write_class_folder(tmp_path / "pets", per_class=8, size=32)
+    overrides = [
+        *transfer_overrides(folder, Path("unused.weights.h5")),
+        "model.backbone.weights=none",
+        "training.fine_tune=null",
+        "callbacks.tensorboard=false",
+    ]
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    result = run_cli(
+        "train",
+        REPO / "configs" / "transfer_mobilenet.yaml",
+        *sets,
+        "--output-dir",
+        tmp_path / "runs",
+    )
+    assert result.returncode == 0, result.stderr
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary.startswith("completed: 1 epoch; ")
+    assert f"; warning: {RANDOM_BACKBONE_WARNING}" in summary, summary
+    (run_json,) = (tmp_path / "runs").rglob("run.json")
+    assert RANDOM_BACKBONE_WARNING in json.loads(run_json.read_text())["warnings"]

@@ -217,6 +217,26 @@ def _kl_warmup_warning(config: ExperimentConfig, kept_epoch: int) -> str | None:
     )
 
 
+def _random_backbone_warning(config: ExperimentConfig) -> str | None:
+    """One line when a backbone with random weights (``weights: none``) stays frozen for the
+    whole run (``trainable: false``, no ``training.fine_tune``), or None: the head was trained
+    on the features of an untrained network, which said nothing of it."""
+    backbone = config.model.backbone
+    if (
+        config.model.body != "backbone"
+        or backbone.weights != "none"
+        or backbone.trainable
+        or config.training.fine_tune is not None
+    ):
+        return None
+    return (
+        f"model.backbone.weights none with trainable false: the {backbone.name} backbone kept "
+        "its random initial weights, so only the top was trained, on random features; set "
+        "weights: imagenet (or a .weights.h5 file), or trainable: true to train the backbone "
+        "too"
+    )
+
+
 # A text column with a different value in each of at least this many training rows is
 # reported as an identifier (an id, a timestamp), not a category.
 IDENTIFIER_ROWS = 20
@@ -1333,6 +1353,7 @@ def _finish(
         run.update_run(status="failed", ended=utc_now(), reason=message)
         raise ToolkitError(message) from None
     warnings = [_no_progress_warning(config, history)] if status == "completed" else []
+    warnings.append(_random_backbone_warning(config))
     early = run_callbacks.early_stopping
     restored = early is not None and early.restore_best_weights and early.best_weights is not None
     warnings.append(
