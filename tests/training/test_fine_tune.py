@@ -251,3 +251,38 @@ def test_a_frozen_backbone_with_random_weights_is_warned_of(transfer, tmp_path):
     assert f"; warning: {RANDOM_BACKBONE_WARNING}" in summary, summary
     (run_json,) = (tmp_path / "runs").rglob("run.json")
     assert RANDOM_BACKBONE_WARNING in json.loads(run_json.read_text())["warnings"]
+
+
+def test_unfreezing_more_layers_than_the_backbone_has_is_refused(transfer, tmp_path):
+    """fine_tune.unfreeze: 100000 unfroze every layer without a word, as ``all`` does. Now
+    one line naming the backbone's layer count (counted here on Keras' own network), exit 2,
+    and no run directory; the count itself is accepted."""
+    import keras
+
+    from toolkit.config.loading import load_config
+
+    weights, _ = transfer
+    count = len(
+        keras.applications.MobileNetV3Small(
+            include_top=False, weights=None, input_shape=(32, 32, 3), alpha=0.75, minimalistic=True
+        ).layers
+    )
+    folder = write_class_folder(tmp_path / "pets", per_class=12, size=32)
+    overrides = [*transfer_overrides(folder, weights), "training.fine_tune.unfreeze=100000"]
+    result = run_cli(
+        "train",
+        REPO / "configs" / "transfer_mobilenet.yaml",
+        *[arg for override in overrides for arg in ("--set", override)],
+        "--output-dir",
+        tmp_path / "runs",
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "toolkit: error: training.fine_tune.unfreeze: 100000 is more layers than backbone "
+        f"MobileNetV3Small has ({count}); give at most {count}, or all"
+    ]
+    assert not (tmp_path / "runs").exists()
+    from toolkit.models.bodies.backbone import check_unfreeze
+
+    config = load_config(REPO / "configs" / "transfer_mobilenet.yaml", overrides)
+    check_unfreeze(config.model, count, [32, 32, 3])  # every layer, by number: accepted

@@ -549,9 +549,12 @@ def check_before_run(config: ExperimentConfig, data: PreparedData | None = None)
         open_run_directory(config.model.init_from)  # a bad path fails before any run exists
         _check_init_from(config, data)
     if config.model.backbone is not None and data.spec.image is not None:
-        from toolkit.models.bodies.backbone import ensure_weights
+        from toolkit.models.bodies.backbone import check_unfreeze, ensure_weights
 
-        ensure_weights(config.model, data.spec.image.shape)  # offline: fails before any run
+        shape = data.spec.image.shape
+        application = ensure_weights(config.model, shape)  # offline: fails before any run
+        if config.training.fine_tune is not None:
+            check_unfreeze(config.model, config.training.fine_tune.unfreeze, shape, application)
     return data
 
 

@@ -22,7 +22,7 @@ import keras
 
 from toolkit.config import names
 from toolkit.config.schema import BackboneConfig, ModelConfig
-from toolkit.errors import DataError
+from toolkit.errors import ConfigError, DataError
 from toolkit.models.bodies.dense import dense_blocks
 from toolkit.models.layers.backbone_preprocessing import BackbonePreprocessing
 from toolkit.models.uncertainty import Uncertainty, dropout
@@ -171,15 +171,42 @@ def load_application(backbone: BackboneConfig, input_shape: tuple[int, int, int]
     return application
 
 
-def ensure_weights(model: ModelConfig, image_shape: list[int]) -> None:
+def ensure_weights(model: ModelConfig, image_shape: list[int]) -> keras.Model | None:
     """Fetch (or find in Keras' cache) the ImageNet weights the config asks for, or load its
     weights file, before a run directory exists: offline without them, or a file that does not
-    fit, is a one-line ``DataError`` and nothing written."""
+    fit, is a one-line ``DataError`` and nothing written. Returns the application loaded, or
+    None when there were no weights to load."""
     backbone = model.backbone
     if backbone is None or backbone.weights == "none":
-        return
+        return None
     height, width = backbone.input_size or image_shape[:2]
-    load_application(backbone, (height, width, 3))
+    return load_application(backbone, (height, width, 3))
+
+
+def check_unfreeze(
+    model: ModelConfig,
+    unfreeze: int | str,
+    image_shape: list[int],
+    application: keras.Model | None = None,
+) -> None:
+    """``training.fine_tune.unfreeze`` N must be at most the backbone's layer count: more
+    unfroze every layer without a word, as ``all`` does, while the config said otherwise.
+    Refused (as an unfreeze of 0 is) rather than warned of, before any run exists: the number
+    is a slip, and the fix, ``all`` or the count, is one the user should choose. Counted on
+    ``application`` when given (the one ``ensure_weights`` loaded), else on one built here
+    with random weights (the count does not depend on them)."""
+    if unfreeze == "all" or model.backbone is None:
+        return
+    backbone = model.backbone
+    if application is None:
+        height, width = backbone.input_size or image_shape[:2]
+        application = make_application(backbone, (height, width, 3), weights=None)
+    count = len(application.layers)
+    if int(unfreeze) > count:
+        raise ConfigError(
+            f"training.fine_tune.unfreeze: {unfreeze} is more layers than backbone "
+            f"{backbone.name} has ({count}); give at most {count}, or all"
+        )
 
 
 def inference_mode(model: ModelConfig) -> bool:
