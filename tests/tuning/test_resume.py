@@ -416,3 +416,38 @@ def test_an_interrupt_while_tensorflow_starts_leaves_no_sweep_behind(
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == "toolkit: interrupted"
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_resumed_sweeps_final_run_goes_beside_the_sweep_from_any_directory(
+    make_sweep_config, write_config, tmp_path, monkeypatch
+):
+    """``tune(resume=SWEEP, final_train=True)`` trained the final run under the working
+    directory's ./experiments (the config's relative output_dir), not beside the sweep as a
+    new sweep's final run goes: the sweep did not record its output_dir. It does now."""
+    import toolkit
+
+    config = make_sweep_config(max_trials=1)
+    config["output_dir"] = "experiments"  # relative, as the default is
+    for folder in ("a", "b", "c", "d"):
+        (tmp_path / folder).mkdir()
+    # From Python, with output_dir given; resumed from another directory without it.
+    monkeypatch.chdir(tmp_path / "a")
+    sweep = toolkit.tune(config, output_dir=tmp_path / "runs")
+    assert read_json(sweep.path / "sweep.json")["output_dir"] == str(tmp_path / "runs")
+    monkeypatch.chdir(tmp_path / "b")
+    final = toolkit.tune(resume=sweep.path, final_train=True).final_run
+    assert final.path.parent == sweep.path.parent == tmp_path / "runs" / "tiny-sweep"
+    assert read_json(sweep.path / "sweep.json")["final_run"]["run_dir"] == str(final.path)
+    # From the command line, the config's relative output_dir read in the directory it started.
+    started = run_cli("tune", write_config(config), cwd=tmp_path / "c")
+    assert started.returncode == 0, started.stderr
+    sweep_path = tmp_path / "c" / sweep_dir_of(started)  # printed as the config named it
+    assert read_json(sweep_path / "sweep.json")["output_dir"] == str(tmp_path / "c" / "experiments")
+    resumed = run_cli("tune", "--resume", sweep_path, "--final-train", cwd=tmp_path / "d")
+    assert resumed.returncode == 0, resumed.stderr
+    final_path = Path(resumed.stdout.strip().splitlines()[-2])
+    assert read_json(sweep_path / "sweep.json")["final_run"]["run_dir"] == str(final_path)
+    assert final_path.parent == sweep_path.parent == tmp_path / "c" / "experiments" / "tiny-sweep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c", "config.yaml", "d", "runs"]
+    assert [list((tmp_path / folder).iterdir()) for folder in ("a", "b", "d")] == [[], [], []]

@@ -414,6 +414,10 @@ class SweepSession:
                 raise ToolkitError(
                     os_error_message(error, "cannot create the sweep directory")
                 ) from None
+            # Where --final-train's run goes, absolute: a resumed sweep's final run goes
+            # there too, from any directory (it went under the resuming process's
+            # ./experiments, away from the sweep, when output_dir was given or relative).
+            final_dir = str(Path(output_dir or config.output_dir).expanduser().absolute())
             records.update_sweep(
                 sweep_id=path.name,
                 name=config.name,
@@ -422,6 +426,7 @@ class SweepSession:
                 ended=None,
                 role=role.kind,
                 chief=None if role.kind == "single" else f"{role.address}:{role.port}",
+                output_dir=final_dir,
                 **cls._settings(config),
             )
             return cls(
@@ -509,7 +514,13 @@ class SweepSession:
         drop_stale_reports(path)
         # A sweep started before base_config.yaml held absolute paths gets them now.
         atomic_write_text(records.base_config, dump_config(with_absolute_paths(config)))
+        recorded = previous.get("output_dir") or _output_dir_of(path, config)
+        if not options.get("output_dir"):
+            # The final run goes where the sweep's own would have (an output_dir given now
+            # is the caller's choice, as it is for a new sweep).
+            options["output_dir"] = recorded
         records.update_sweep(
+            output_dir=recorded,
             resumed=[*previous.get("resumed", []), utc_now()],
             role=role.kind,
             chief=None if role.kind == "single" else f"{role.address}:{role.port}",
@@ -894,6 +905,15 @@ class SweepSession:
         line = summary_line(SimpleNamespace(**vars(result), warnings=warnings))
         self._log(f"final run {line} -> {result.run_dir}")
         return result.run_dir
+
+
+def _output_dir_of(path: Path, config: ExperimentConfig) -> str:
+    """The output directory of a sweep whose sweep.json predates recording it: the one
+    above ``<output_dir>/<name>/sweep-<id>``, else (a ``--sweep-dir`` of its own) the
+    config's ``output_dir`` as a new sweep there would take it."""
+    if path.name.startswith("sweep-") and path.parent.name == config.name:
+        return str(path.absolute().parent.parent)
+    return str(Path(config.output_dir).expanduser().absolute())
 
 
 def _missing_folders(folder: Path) -> tuple[Path, ...]:
