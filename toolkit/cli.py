@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from toolkit import __version__
-from toolkit.errors import RunFailed, RunInterrupted, ToolkitError
+from toolkit.errors import RunFailed, RunInterrupted, ToolkitError, command_line_wording
 from toolkit.text import SUMMARY_METRICS, counted, split_label, summary_line
 
 EXIT_USAGE = 2
@@ -664,7 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.unraisablehook = _quiet_h5py_unraisable
     sys.excepthook = _quiet_h5py_excepthook
     try:
-        return COMMANDS[args.command](args)
+        with command_line_wording():
+            return COMMANDS[args.command](args)
     except RunInterrupted as error:
         print(f"toolkit: {error.command_line()}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,7 +7,8 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 
@@ -122,6 +123,56 @@ def unknown_name(kind: str, given: str, choices: Iterable[str]) -> str:
     """The standard message for a name that is not in a registry."""
     choices = sorted(choices)
     return f"unknown {kind} '{given}'{did_you_mean(given, choices)}; allowed: {', '.join(choices)}"
+
+
+# Whether the command line (``toolkit ...``) is running: a message that says how to go on
+# names its commands and flags there, and the Python calls and keywords to a Python caller
+# (a notebook was told "toolkit train --resume RUN continues it"). A process-wide flag, not a
+# ContextVar: the threads a command starts (data loading, a sweep's) read it too.
+_command_line = False
+
+
+@contextmanager
+def command_line_wording() -> Iterator[None]:
+    """Messages raised inside name the command line's commands and flags (``toolkit``'s
+    ``main`` runs each command in it); outside, a Python caller's calls and keywords."""
+    global _command_line
+    before, _command_line = _command_line, True
+    try:
+        yield
+    finally:
+        _command_line = before
+
+
+def from_command_line() -> bool:
+    """Whether the running call came from the command line (see ``command_line_wording``)."""
+    return _command_line
+
+
+def option(flag: str) -> str:
+    """``--chief-port`` on the command line, ``chief_port`` (its keyword) from Python."""
+    return flag if _command_line else flag.removeprefix("--").replace("-", "_")
+
+
+def resume_call(path: object, *, command: str = "train") -> str:
+    """What continues the run or sweep at ``path``: ``toolkit train --resume RUN`` on the
+    command line, ``toolkit.resume('RUN')`` (``toolkit.tune(resume='SWEEP')``) from Python."""
+    if _command_line:
+        return f"toolkit {command} --resume {path}"
+    if command == "tune":
+        return f"toolkit.tune(resume={str(path)!r})"
+    return f"toolkit.resume({str(path)!r})"
+
+
+def train_call(config: object) -> str:
+    """What trains the config file ``config``: ``toolkit train CONFIG`` or
+    ``toolkit.train('CONFIG')``."""
+    return f"toolkit train {config}" if _command_line else f"toolkit.train({str(config)!r})"
+
+
+def predict_call() -> str:
+    """What predicts unlabelled rows: ``toolkit predict`` or ``Run.predict``."""
+    return "toolkit predict" if _command_line else "Run.predict"
 
 
 class RunFailed(ToolkitError):

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from callbacks._files import atomic_write as atomic_write
 from callbacks._files import atomic_write_bytes as atomic_write_bytes
 from callbacks._files import atomic_write_text as atomic_write_text
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, from_command_line, resume_call, train_call
 from toolkit.text import counted
 
 # How long a swallowed interrupt waits before it is raised again: long enough for the
@@ -540,7 +540,7 @@ def no_model_message(run: RunDirectory) -> str:
     if status == "running" and DirectoryLock.held_elsewhere(run.path):
         return f"{run.path} has no model.keras yet: it is still training"
     if is_retired_attempt(record):
-        return f"{run.path} has no model.keras: {record['reason']} ({RETIRED_ELSEWHERE})"
+        return f"{run.path} has no model.keras: {record['reason']} ({retired_elsewhere()})"
     if status in ("running", "interrupted"):
         how = "was killed" if status == "running" else "was interrupted"
         sweep = sweep_of_trial(run.path)
@@ -548,11 +548,12 @@ def no_model_message(run: RunDirectory) -> str:
             # `train --resume` would finish it outside the sweep, which never reads it.
             return (
                 f"{run.path} has no model.keras: its training {how} before the end; it is a "
-                f"trial of the sweep {sweep}, and toolkit tune --resume {sweep} runs it again"
+                f"trial of the sweep {sweep}, and {resume_call(sweep, command='tune')} runs it "
+                "again"
             )
         return (
             f"{run.path} has no model.keras: its training {how} before the end; "
-            f"toolkit train --resume {run.path} continues it"
+            f"{resume_call(run.path)} continues it"
         )
     sweep = run.path.parent.parent.parent
     if status == "completed" and run.path.parent.parent.name == "trials":
@@ -563,7 +564,7 @@ def no_model_message(run: RunDirectory) -> str:
             return (
                 f"{run.path} has no model.keras: its sweep keeps the models of its best {kept} "
                 f"only (tuner.keep_top_k); train this trial's config again with: "
-                f"toolkit train {run.path / 'config.yaml'}"
+                f"{train_call(run.path / 'config.yaml')}"
             )
     return f"{run.path} has no model.keras (run status: {status})"
 
@@ -577,10 +578,16 @@ def sweep_of_trial(path: Path) -> Path | None:
     return sweep if (sweep / "sweep.json").exists() else None
 
 
-# How run.json of a sweep trial's abandoned attempt starts its reason, and where it points
-# its user (``SweepRecords.retire_abandoned_runs``).
+# How run.json of a sweep trial's abandoned attempt starts its reason
+# (``SweepRecords.retire_abandoned_runs``).
 RETIRED_REASON = "the sweep stopped during this trial"
-RETIRED_ELSEWHERE = "its new attempt is beside it; toolkit tune --resume on the sweep continues it"
+
+
+def retired_elsewhere() -> str:
+    """Where a retired attempt points its user: the sweep, continued by ``toolkit tune
+    --resume`` (``toolkit.tune(resume=...)`` from Python)."""
+    call = "toolkit tune --resume" if from_command_line() else "toolkit.tune(resume=...)"
+    return f"its new attempt is beside it; {call} on the sweep continues it"
 
 
 def is_retired_attempt(record: dict[str, Any]) -> bool:

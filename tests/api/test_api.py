@@ -884,3 +884,144 @@ def test_an_argument_of_the_wrong_kind_is_one_line_naming_its_keyword(call, mess
         call(tmp_path / "out")
     assert str(refused.value) == message
     assert not (tmp_path / "out").exists()
+
+
+def _stopped_run(path, **record) -> object:
+    """A run directory without model.keras, as a killed or pruned run leaves one."""
+    import yaml
+
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (path / "run.json").write_text(json.dumps(record))
+    return path
+
+
+@pytest.mark.slow
+def test_a_python_caller_is_told_the_call_that_goes_on_and_the_command_line_the_command(
+    tiny_run, tmp_path, monkeypatch
+):
+    """From Python, a run without model.keras said "toolkit train --resume RUN continues it",
+    evaluate of unlabelled rows "use toolkit predict", and tune(role=...) "--role worker needs
+    --chief-port": the command line's words. They name the Python call or keyword now, and
+    the command line its commands and flags, as before."""
+    import socket
+
+    import yaml
+
+    from tests.helpers import cli_in_one_process
+    from tests.tuning.conftest import sweep_config
+
+    run = _stopped_run(tmp_path / "runs" / "killed", status="interrupted")
+    sweep = tmp_path / "sweep"
+    trial = _stopped_run(sweep / "trials" / "x" / "trial-0", status="interrupted")
+    pruned = _stopped_run(sweep / "trials" / "x" / "trial-1", status="completed")
+    (sweep / "sweep.json").write_text(json.dumps({"settings": {"keep_top_k": 1}}))
+    reason = "the sweep stopped during this trial; it was run again from the start"
+    retired = _stopped_run(tmp_path / "retired", status="interrupted", reason=reason)
+    rows = held_out_frame(tiny_run).head(3)
+    target = tiny_run.config.data.target
+    rows[target] = [1.0, np.nan, 2.0]  # the second row unlabelled
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(sweep_config(tmp_path)))
+    saved = tmp_path / "saved"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        busy = taken.getsockname()[1]
+        monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+        monkeypatch.delenv("KERASTUNER_ORACLE_PORT", raising=False)
+        no_model = f"{run} has no model.keras: its training was interrupted before the end; "
+        trial_of = f"{trial} has no model.keras: its training was interrupted before the end; "
+        own = f"{trial} is a trial of the sweep {sweep}, which trains its trials itself: "
+        keep = f"{pruned} has no model.keras: its sweep keeps the models of its best 1 trial"
+        keep += " only (tuner.keep_top_k); train this trial's config again with: "
+        new = f"{retired} cannot be resumed: {reason} (its new attempt is beside it; "
+        missing = (
+            f"data {tmp_path / 'rows.csv'}: target column '{target}' has missing values (rows "
+        )
+        missing += "2); scoring needs a "
+        missing += "target on every row: drop those rows, or use "
+        a_dir = f"{run} is a directory, not a config file: a run's config is {run}/config.yaml; "
+        # (the Python call, its line; the command line's arguments, its line)
+        cases = [
+            (
+                lambda: toolkit.export(run, saved),
+                f"{no_model}toolkit.resume('{run}') continues it",
+                ["export", run, "--output", saved],
+                f"{no_model}toolkit train --resume {run} continues it",
+            ),
+            (
+                lambda: toolkit.train(run),
+                f"{a_dir}toolkit.resume('{run}') continues a stopped run",
+                ["train", run],
+                f"{a_dir}toolkit train --resume {run} continues a stopped run",
+            ),
+            (
+                lambda: toolkit.export(trial, saved),
+                f"{trial_of}it is a trial of the sweep {sweep}, and "
+                f"toolkit.tune(resume='{sweep}') runs it again",
+                ["export", trial, "--output", saved],
+                f"{trial_of}it is a trial of the sweep {sweep}, and toolkit tune --resume "
+                f"{sweep} runs it again",
+            ),
+            (
+                lambda: toolkit.resume(trial),
+                f"{own}toolkit.tune(resume='{sweep}') runs an unfinished trial again "
+                f"(toolkit.train('{trial}/config.yaml') trains its config as a run of its own)",
+                ["train", "--resume", trial],
+                f"{own}toolkit tune --resume {sweep} runs an unfinished trial again "
+                f"(toolkit train {trial}/config.yaml trains its config as a run of its own)",
+            ),
+            (
+                lambda: toolkit.export(pruned, saved),
+                f"{keep}toolkit.train('{pruned}/config.yaml')",
+                ["export", pruned, "--output", saved],
+                f"{keep}toolkit train {pruned}/config.yaml",
+            ),
+            (
+                lambda: toolkit.resume(retired),
+                f"{new}toolkit.tune(resume=...) on the sweep continues it)",
+                ["train", "--resume", retired],
+                f"{new}toolkit tune --resume on the sweep continues it)",
+            ),
+            (
+                lambda: tiny_run.evaluate(tmp_path / "rows.csv"),
+                f"{missing}Run.predict for unlabelled rows",
+                ["evaluate", tiny_run.path, "--data", tmp_path / "rows.csv"],
+                f"{missing.replace('data ', '--data ', 1)}toolkit predict for unlabelled rows",
+            ),
+            (
+                lambda: toolkit.tune(config, chief_port=8000),
+                "chief_address, chief_port and worker_id need role='chief' or 'worker'",
+                ["tune", config, "--chief-port", 8000],
+                "--chief-address, --chief-port and --worker-id need --role chief|worker",
+            ),
+            (
+                lambda: toolkit.tune(config, role="worker"),
+                "role='worker' needs chief_port (or KERASTUNER_ORACLE_PORT)",
+                ["tune", config, "--role", "worker"],
+                "--role worker needs --chief-port (or KERASTUNER_ORACLE_PORT)",
+            ),
+            (
+                lambda: toolkit.tune(config, role="chief", chief_port=0),
+                "chief_port must be between 1 and 65535, got 0",
+                ["tune", config, "--role", "chief", "--chief-port", 0],
+                "--chief-port must be between 1 and 65535, got 0",
+            ),
+            (
+                lambda: toolkit.tune(config, role="chief", chief_port=busy),
+                f"port {busy} on 127.0.0.1 is in use (another chief?); pick a free one with "
+                "chief_port",
+                ["tune", config, "--role", "chief", "--chief-port", busy],
+                f"port {busy} on 127.0.0.1 is in use (another chief?); pick a free one with "
+                "--chief-port",
+            ),
+        ]
+        for call, line, _, _ in cases:
+            with pytest.raises(toolkit.ToolkitError) as refused:
+                call()
+            assert str(refused.value) == line
+        answers = cli_in_one_process(*(arguments for _, _, arguments, _ in cases))
+    for answer, (_, _, _, line) in zip(answers, cases, strict=True):
+        assert (answer.returncode, answer.stderr) == (2, f"toolkit: error: {line}\n")
+    assert not saved.exists() and not (tmp_path / "out").exists()

@@ -78,7 +78,9 @@ def test_rows_to_score_without_a_target_are_named_with_what_to_do():
     train = pd.DataFrame({"x": [0.0, 1.0, 2.0], "target": [1.0, 2.0, 4.0]})
     spec = fit_spec(train, DataConfig(source="t.csv"), "regression")
     scored = pd.DataFrame({"x": np.arange(8.0), "target": [1.0, 2, np.nan, 3, 4, 5, 6, np.nan]})
-    with pytest.raises(DataError) as caught:
+    from toolkit.errors import command_line_wording
+
+    with command_line_wording(), pytest.raises(DataError) as caught:  # as evaluate says it
         encode_target(scored, spec, what="input")
     message = str(caught.value)
     assert "target column 'target' has missing values (rows 3, 8)" in message

@@ -413,7 +413,7 @@ def cli_resume(run_dir: Path) -> dict:
 )
 def test_a_run_without_a_model_says_why_and_how_to_continue(tmp_path, status, held, shown):
     """evaluate, predict and export of a killed run said "(run status: running)"."""
-    from toolkit.errors import ToolkitError
+    from toolkit.errors import ToolkitError, command_line_wording
     from toolkit.runs import LOCK_FILE, open_run_directory
 
     run = tmp_path / "run"
@@ -422,7 +422,8 @@ def test_a_run_without_a_model_says_why_and_how_to_continue(tmp_path, status, he
     (run / "run.json").write_text(json.dumps({"status": status}))
     holder = hold_lock(run / LOCK_FILE) if held else None  # as a training process does
     try:
-        with pytest.raises(ToolkitError, match=re.escape(shown)):
+        # As the commands say it (a Python caller is told toolkit.resume('RUN')).
+        with command_line_wording(), pytest.raises(ToolkitError, match=re.escape(shown)):
             open_run_directory(run)
     finally:
         if holder is not None:
@@ -476,7 +477,7 @@ def test_a_resumed_run_has_each_epoch_once_in_tensorboard(cli, write_config, tmp
 def test_a_sweep_trials_abandoned_attempt_points_at_the_sweep_not_at_train_resume(tmp_path):
     """Its message said 'toolkit train --resume <attempt> continues it', which then trained the
     trial again from epoch 1, in silence, into the sweep's folder where nothing reads it."""
-    from toolkit.errors import ToolkitError
+    from toolkit.errors import ToolkitError, command_line_wording
     from toolkit.runs import open_run_directory
     from toolkit.training.train import resume
 
@@ -486,10 +487,12 @@ def test_a_sweep_trials_abandoned_attempt_points_at_the_sweep_not_at_train_resum
     reason = "the sweep stopped during this trial; it was run again from the start"
     (run / "run.json").write_text(json.dumps({"status": "interrupted", "reason": reason}))
     expected = f"{reason} (its new attempt is beside it; toolkit tune --resume on the sweep"
-    with pytest.raises(ToolkitError, match=re.escape(f"has no model.keras: {expected}")):
-        open_run_directory(run)
-    with pytest.raises(ToolkitError, match=re.escape(f"cannot be resumed: {expected}")):
-        resume(run)
+    # As the commands say it (a Python caller is told toolkit.tune(resume=...)).
+    with command_line_wording():
+        with pytest.raises(ToolkitError, match=re.escape(f"has no model.keras: {expected}")):
+            open_run_directory(run)
+        with pytest.raises(ToolkitError, match=re.escape(f"cannot be resumed: {expected}")):
+            resume(run)
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "run.json"]
 
 

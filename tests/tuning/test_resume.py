@@ -393,6 +393,11 @@ def test_ctrl_c_in_the_final_training_leaves_its_run_named_in_sweep_json(
     again = run_cli("tune", "--resume", sweep, "--final-train", cwd=tmp_path)
     assert again.returncode == 2
     assert again.stderr.strip().endswith(f"resume it with: toolkit train --resume {run_dir}")
+    import toolkit  # from Python, the call that resumes it
+
+    with pytest.raises(toolkit.ToolkitError) as refused:
+        toolkit.tune(resume=sweep, final_train=True)
+    assert str(refused.value).endswith(f"resume it with: toolkit.resume('{run_dir}')")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])

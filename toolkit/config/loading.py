@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from toolkit.config.schema import ExperimentConfig
-from toolkit.errors import ConfigError, did_you_mean
+from toolkit.errors import ConfigError, did_you_mean, resume_call
 from toolkit.text import counted
 
 KeyPath = tuple[str | int, ...]
@@ -96,7 +96,7 @@ def _directory_given(path: Path) -> str:
     if (path / "config.yaml").is_file():
         return (
             f"{message}: a run's config is {path / 'config.yaml'}; "
-            f"toolkit train --resume {path} continues a stopped run"
+            f"{resume_call(path)} continues a stopped run"
         )
     if (path / "best_config.yaml").is_file():
         return f"{message}: this sweep's best config is {path / 'best_config.yaml'}"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig
 from toolkit.data.memory import aligned_empty
-from toolkit.errors import DataError
+from toolkit.errors import DataError, predict_call
 from toolkit.text import counted, missing_columns
 
 MISSING_TOKEN = "<missing>"
@@ -1219,7 +1219,7 @@ def encode_target(
         raise DataError(
             f"{what}: target column '{target.name}' has missing values (rows "
             f"{_some(missing)}); scoring needs a target on every row: drop those rows, or "
-            "use toolkit predict for unlabelled rows"
+            f"use {predict_call()} for unlabelled rows"
         )
     if target.task == "regression":
         named = f"{what}: target column '{target.name}'"

@@ -27,10 +27,17 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.data.memory import allocation_failure, out_of_memory
 from toolkit.data.prepared import PreparedData, check_same_data, prepare_data
 from toolkit.data.preprocessing import describe
-from toolkit.errors import ConfigError, DataError, RunFailed, RunInterrupted, ToolkitError
+from toolkit.errors import (
+    ConfigError,
+    DataError,
+    RunFailed,
+    RunInterrupted,
+    ToolkitError,
+    resume_call,
+    train_call,
+)
 from toolkit.evaluation.unpredicted import unpredicted_class_warning
 from toolkit.runs import (
-    RETIRED_ELSEWHERE,
     DirectoryLock,
     RunDirectory,
     atomic_write,
@@ -44,6 +51,7 @@ from toolkit.runs import (
     os_error_message,
     read_json,
     refuse_repeat_group,
+    retired_elsewhere,
     sweep_of_trial,
     utc_now,
 )
@@ -702,15 +710,15 @@ def _check_resumable_locked(run: RunDirectory) -> CheckedResume:
         raise ToolkitError(f"{run.path} already completed; nothing to resume")
     reason = str(record.get("reason") or "")
     if is_retired_attempt(record):
-        raise ToolkitError(f"{run.path} cannot be resumed: {reason} ({RETIRED_ELSEWHERE})")
+        raise ToolkitError(f"{run.path} cannot be resumed: {reason} ({retired_elsewhere()})")
     sweep = sweep_of_trial(run.path)
     if sweep is not None:
         # Continued here it trained outside the sweep, which reads none of it and then
         # ran the trial again from the start anyway.
         raise ToolkitError(
             f"{run.path} is a trial of the sweep {sweep}, which trains its trials itself: "
-            f"toolkit tune --resume {sweep} runs an unfinished trial again (toolkit train "
-            f"{run.config} trains its config as a run of its own)"
+            f"{resume_call(sweep, command='tune')} runs an unfinished trial again "
+            f"({train_call(run.config)} trains its config as a run of its own)"
         )
     config = load_config(run.config)
     if record.get("status") == "failed" and reason.startswith("loss became"):

@@ -39,7 +39,14 @@ from toolkit.config.loading import (
 )
 from toolkit.config.schema import ExperimentConfig
 from toolkit.environment import TUNER_ENV, restored_environment
-from toolkit.errors import ConfigError, RunInterrupted, ToolkitError
+from toolkit.errors import (
+    ConfigError,
+    RunInterrupted,
+    ToolkitError,
+    from_command_line,
+    option,
+    resume_call,
+)
 from toolkit.runs import (
     LOCK_FILE,
     DirectoryLock,
@@ -110,14 +117,17 @@ def configure_role(
         role = "chief" if "chief" in env.get("KERASTUNER_TUNER_ID", "") else "worker"
     if role is None:
         if chief_address or chief_port or worker_id:
+            needs = "--role chief|worker" if from_command_line() else "role='chief' or 'worker'"
             raise ToolkitError(
-                "--chief-address, --chief-port and --worker-id need --role chief|worker"
+                f"{option('--chief-address')}, {option('--chief-port')} and "
+                f"{option('--worker-id')} need {needs}"
             )
         return Role("single")
     address = chief_address or env.get("KERASTUNER_ORACLE_IP") or "127.0.0.1"
     port = str(chief_port) if chief_port is not None else env.get("KERASTUNER_ORACLE_PORT")
     if not port:
-        raise ToolkitError(f"--role {role} needs --chief-port (or KERASTUNER_ORACLE_PORT)")
+        given = f"--role {role}" if from_command_line() else f"role={role!r}"
+        raise ToolkitError(f"{given} needs {option('--chief-port')} (or KERASTUNER_ORACLE_PORT)")
     if role == "chief":
         tuner_id = "chief"
     elif worker_id:
@@ -147,13 +157,13 @@ def _check_chief_can_listen(role: Role) -> None:
 
     port = int(role.port) if role.port and role.port.isdigit() else -1
     if not 1 <= port <= 65535:
-        raise ToolkitError(f"--chief-port must be between 1 and 65535, got {role.port}")
+        raise ToolkitError(f"{option('--chief-port')} must be between 1 and 65535, got {role.port}")
     check_can_listen(
         role.address,
         port,
         server="the chief",
-        host_option="--chief-address",
-        port_option="--chief-port",
+        host_option=option("--chief-address"),
+        port_option=option("--chief-port"),
     )
 
 
@@ -490,7 +500,7 @@ class SweepSession:
         if complete and options.get("final_train") and _unfinished(final_run):
             raise ToolkitError(
                 f"{path}'s final run was interrupted; resume it with: "
-                f"toolkit train --resume {final_run['run_dir']}"
+                f"{resume_call(final_run['run_dir'])}"
             )
         if complete and not options.get("final_train"):
             raise ToolkitError(
@@ -875,7 +885,8 @@ class SweepSession:
             )
         if status == "interrupted":
             self._log(
-                f"sweep interrupted: {reason}; resume with: toolkit tune --resume {self.records.path}"
+                f"sweep interrupted: {reason}; resume with: "
+                f"{resume_call(self.records.path, command='tune')}"
             )
         elif status == "failed":
             self._log(f"sweep failed: {reason}")
