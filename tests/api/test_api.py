@@ -486,17 +486,13 @@ def test_a_mapping_cannot_extend_a_file():
         toolkit.load_config({"extends": "base.yaml", "name": "x"})
 
 
-def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp_path):
-    """One image per call, each with a new ``load_run`` as a script might: every model
-    traced its own predict graph, and from the fifth TensorFlow warned "N out of the last M
-    calls ... triggered tf.function retracing". A batch's worth of images is now called
-    eagerly: no graph is traced, and the probabilities are the saved model's."""
-    import keras
-    from PIL import Image
-
+@pytest.fixture(scope="module")
+def pets_run(tmp_path_factory) -> tuple:
+    """A one-epoch conv binary classifier of a tiny class folder: the folder and the run."""
     from tests.image_data import write_class_folder
     from toolkit.config.loading import validate_config
 
+    tmp_path = tmp_path_factory.mktemp("pets")
     folder = write_class_folder(tmp_path / "pets", per_class=6)
     config = validate_config(
         {
@@ -508,7 +504,18 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
             "evaluation": {"plots": False, "baselines": False},
         }
     )
-    path = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0).path
+    return folder, toolkit.train(config, output_dir=tmp_path / "runs", verbose=0).path
+
+
+def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(pets_run):
+    """One image per call, each with a new ``load_run`` as a script might: every model
+    traced its own predict graph, and from the fifth TensorFlow warned "N out of the last M
+    calls ... triggered tf.function retracing". A batch's worth of images is now called
+    eagerly: no graph is traced, and the probabilities are the saved model's."""
+    import keras
+    from PIL import Image
+
+    folder, path = pets_run
     files = sorted(str(f) for f in folder.rglob("*.png"))[:6]
 
     with _tensorflow_warnings() as records:
@@ -527,28 +534,16 @@ def test_predicting_a_few_images_at_a_time_traces_no_graph_and_warns_nothing(tmp
     np.testing.assert_allclose(few[2]["probability_dog"], expected[:3], atol=1e-6)
 
 
-def test_predict_takes_a_numpy_array_of_images_and_names_it_when_refusing(tmp_path):
+def test_predict_takes_a_numpy_array_of_images_and_names_it_when_refusing(pets_run):
     """``Run.predict(x)`` with x an array of images, as a notebook holds them, was refused
     with "takes a pandas DataFrame, a dict of columns or a .csv/.parquet path", naming
     neither arrays nor the .npz files, folders and image files an image run takes. Each
     image is a row; the probabilities are the saved model's on those pixels."""
     import keras
 
-    from tests.image_data import patterned_images, write_class_folder
-    from toolkit.config.loading import validate_config
+    from tests.image_data import patterned_images
 
-    folder = write_class_folder(tmp_path / "pets", per_class=6)
-    config = validate_config(
-        {
-            "name": "pets",
-            "data": {"source": str(folder)},
-            "model": {"task": "binary", "body": "conv", "conv": {"blocks": [4]}, "hidden": [4]},
-            "training": {"epochs": 1, "batch_size": 4},
-            "callbacks": {"learning_curve": False},
-            "evaluation": {"plots": False, "baselines": False},
-        }
-    )
-    run = toolkit.train(config, output_dir=tmp_path / "runs", verbose=0)
+    run = toolkit.load_run(pets_run[1])
     pixels = patterned_images(5, 16, 3, seed=4)[0].astype("float32")
     got = run.predict(pixels)
     assert list(got.columns) == ["prediction", "probability_dog"]
