@@ -95,6 +95,51 @@ def test_errors_point_at_file_and_line(write_config):
     assert "did you mean 'activation'" in str(caught.value)
 
 
+ELSEWHERE = [
+    ("model.backbone.unfreeze", "5", "did you mean 'training.fine_tune.unfreeze'?"),
+    ("training.dropout", "0.2", "did you mean 'model.dropout' or 'model.backbone.dropout'?"),
+    ("model.epochs", "3", "did you mean 'training.epochs' or 'training.fine_tune.epochs'?"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "hint"), ELSEWHERE)
+def test_a_key_of_another_section_is_pointed_there(write_config, key, value, hint):
+    """A key with no close spelling in its section but the exact name of a setting at
+    another path names that path (at most two, shallowest first):
+    ``model.backbone.unfreeze`` was only "unknown key 'unfreeze'; allowed: alpha, ..."
+    where the setting is ``training.fine_tune.unfreeze``. In a file and as an override."""
+    section, _, name = key.rpartition(".")
+    config = node = tiny_config()
+    for part in section.split("."):
+        node = node.setdefault(part, {})
+    node[name] = yaml.safe_load(value)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(config))
+    assert f"{key}: unknown key '{name}' ({hint}); allowed: " in str(caught.value)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tiny_config()), [f"{key}={value}"])
+    assert str(caught.value).startswith(
+        f"--set {key}={value}: {key}: unknown key '{name}' ({hint})"
+    )
+    # A close spelling in the section itself still wins: 'epoch' is 'epochs' there.
+    with pytest.raises(ConfigError, match=r"unknown key 'epoch' \(did you mean 'epochs'\?\);"):
+        load_config(write_config(tiny_config()), ["training.epoch=3"])
+
+
+def test_validate_points_an_unknown_key_at_its_section(cli):
+    """``toolkit validate`` in a fresh process: one line, exit 2, naming where the key is."""
+    for key, value, hint in ELSEWHERE:
+        result = cli("validate", "configs/binary.yaml", "--set", f"{key}={value}")
+        assert result.returncode == 2, result.stderr
+        name = key.rpartition(".")[2]
+        assert result.stderr == (
+            f"toolkit: error: --set {key}={value}: {key}: unknown key '{name}' ({hint}); "
+            f"allowed: {result.stderr.split('allowed: ')[1]}"
+        )
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
 def test_invalid_yaml_and_python_tags_are_rejected(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nmodel: [unclosed\n")

@@ -539,6 +539,54 @@ def _allowed_keys(path: KeyPath) -> list[str]:
     return sorted({name for model in _section_models(path) for name in model.model_fields})
 
 
+def _section_paths(
+    model: type[BaseModel] = ExperimentConfig, above: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
+    """Every field name of the schema and the dotted paths it is at (walked depth first):
+    sections behind Optional or a union are walked, not the entries of a list or a mapping
+    (``model.hidden``'s blocks), whose path a dotted key cannot name."""
+    found: dict[str, list[str]] = {}
+    for name, field in model.model_fields.items():
+        path = (*above, name)
+        found.setdefault(name, []).append(".".join(path))
+        for sub in _direct_models(field.annotation):
+            if len(path) < 4:  # the schema is three sections deep; no cycle can loop
+                for key, paths in _section_paths(sub, path).items():
+                    found.setdefault(key, []).extend(paths)
+    return found
+
+
+def _direct_models(annotation: Any) -> list[type[BaseModel]]:
+    """The schema classes a value of ``annotation`` may itself be: through Optional, unions
+    and Annotated, not into a list's or a mapping's entries."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        members = typing.get_args(annotation)
+        if typing.get_origin(annotation) is typing.Annotated:
+            members = members[:1]
+        return [model for member in members for model in _direct_models(member)]
+    return []
+
+
+_SCHEMA_PATHS: dict[str, list[str]] = {}
+
+
+def _elsewhere(key: str, section: KeyPath) -> str:
+    """ " (did you mean 'training.fine_tune.unfreeze'?)" for a key that is no field of its
+    section but is the exact name of one at another path of the schema (at most two
+    named): ``model.backbone.unfreeze`` was refused as unknown with no word of where the
+    setting lives, as were ``training.dropout`` and ``model.epochs``."""
+    if not _SCHEMA_PATHS:
+        _SCHEMA_PATHS.update(_section_paths())
+    here = ".".join(str(part) for part in section if not isinstance(part, int))
+    paths = sorted(
+        dict.fromkeys(p for p in _SCHEMA_PATHS.get(key, []) if p.rpartition(".")[0] != here),
+        key=lambda p: (p.count("."), p),
+    )[:2]
+    return f" (did you mean {' or '.join(repr(p) for p in paths)}?)" if paths else ""
+
+
 _NUMBER_ERRORS = {
     "float_parsing", "float_type", "int_parsing", "int_type", "int_from_float",
     "greater_than", "greater_than_equal", "less_than", "less_than_equal",
@@ -713,10 +761,8 @@ def format_validation_error(
     dotted = ".".join(str(p) for p in path) or "config"
     if kind == "extra_forbidden":
         allowed = _allowed_keys(path[:-1])
-        message = (
-            f"unknown key '{path[-1]}'{did_you_mean(str(path[-1]), allowed)}; "
-            f"allowed: {', '.join(allowed)}"
-        )
+        hint = did_you_mean(str(path[-1]), allowed) or _elsewhere(str(path[-1]), path[:-1])
+        message = f"unknown key '{path[-1]}'{hint}; allowed: {', '.join(allowed)}"
     elif kind == "missing":
         message = "required key is missing"
     elif kind == "value_error":
