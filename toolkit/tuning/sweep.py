@@ -28,7 +28,6 @@ from typing import Any, NoReturn
 import yaml
 
 from toolkit.config.loading import (
-    CommandLineOverrides,
     ConfigSource,
     Overrides,
     dump_config,
@@ -190,39 +189,27 @@ def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
     return None if old == new else (path or "config")
 
 
-class _Wording:
-    """What a refusal calls what the caller passes: the command line's flags (its --set
-    values arrive as ``CommandLineOverrides``), or ``tune()``'s keywords; a notebook's
-    ``tune(resume=...)`` was told to "extend it with --set tuner.max_trials=N" and to
-    "drop --sweep-dir"."""
-
-    def __init__(self, overrides: Overrides) -> None:
-        self.command_line = isinstance(overrides, CommandLineOverrides)
-
-    def option(self, flag: str) -> str:
-        """``--sweep-dir`` on the command line, ``sweep_dir`` from Python."""
-        return flag if self.command_line else flag.removeprefix("--").replace("-", "_")
-
-    def passing(self, flag: str, value: object) -> str:
-        """``--resume DIR`` on the command line, ``resume='DIR'`` from Python (a
-        placeholder in capitals, ``SWEEP_DIR``, unquoted)."""
-        if self.command_line:
-            return f"{flag} {value}"
-        text = str(value)
-        return f"{self.option(flag)}={text if text.isupper() else repr(text)}"
-
-    def setting(self, key: str) -> str:
-        """How to raise a config value: ``--set KEY=N`` or ``overrides={'KEY': N}``."""
-        return f"--set {key}=N" if self.command_line else f"overrides={{'{key}': N}}"
-
-    @property
-    def final_train(self) -> str:
-        return "--final-train" if self.command_line else "final_train=True"
+# How a refusal names what the caller passes: the command line's flags, or tune()'s
+# keywords (``from_command_line``; ``option`` names a flag alone). A notebook's
+# ``tune(resume=...)`` was told to "extend it with --set tuner.max_trials=N" and to "drop
+# --sweep-dir".
 
 
-def _check_unchanged(
-    saved: ExperimentConfig, given: ExperimentConfig, *, worker: bool, wording: _Wording
-) -> None:
+def _passing(flag: str, value: object) -> str:
+    """``--resume DIR`` on the command line, ``resume='DIR'`` from Python (a placeholder in
+    capitals, ``SWEEP_DIR``, unquoted)."""
+    if from_command_line():
+        return f"{flag} {value}"
+    text = str(value)
+    return f"{option(flag)}={text if text.isupper() else repr(text)}"
+
+
+def _setting(key: str) -> str:
+    """How to raise a config value: ``--set KEY=N`` or ``overrides={'KEY': N}``."""
+    return f"--set {key}=N" if from_command_line() else f"overrides={{'{key}': N}}"
+
+
+def _check_unchanged(saved: ExperimentConfig, given: ExperimentConfig, *, worker: bool) -> None:
     changed = _first_difference(_comparable(saved), _comparable(given))
     if changed:
         allowed = ", ".join(f"tuner.{key}" for key in RESUMABLE_SETTINGS)
@@ -232,8 +219,7 @@ def _check_unchanged(
                 f"a worker runs the chief's config (only {allowed} may differ)"
             )
         raise ConfigError(
-            f"{changed}: {wording.option('--resume')} keeps the sweep's config; only {allowed} "
-            "may change"
+            f"{changed}: {option('--resume')} keeps the sweep's config; only {allowed} may change"
         )
 
 
@@ -309,7 +295,7 @@ class SweepSession:
             target = sweep_dir or resume
             if not target:
                 raise ToolkitError(
-                    f"a worker needs {_Wording(overrides).passing('--sweep-dir', 'DIR')}: the "
+                    f"a worker needs {_passing('--sweep-dir', 'DIR')}: the "
                     "sweep directory its chief writes"
                 )
             session = cls._join(Path(target), config, overrides, **options)
@@ -336,26 +322,25 @@ class SweepSession:
         **options: Any,
     ) -> SweepSession:
         """A new sweep, or the one at ``resume``, for the only or chief process."""
-        wording = _Wording(overrides)
         if resume:
             if config is not None:
                 raise ToolkitError(
-                    f"{wording.option('--resume')} takes the config from the sweep directory; drop "
-                    f"{'CONFIG' if wording.command_line else 'config'} (extend the sweep "
-                    f"with {wording.setting('tuner.max_trials')})"
+                    f"{option('--resume')} takes the config from the sweep directory; drop "
+                    f"{'CONFIG' if from_command_line() else 'config'} (extend the sweep "
+                    f"with {_setting('tuner.max_trials')})"
                 )
             if sweep_dir is not None and Path(sweep_dir).resolve() != Path(resume).resolve():
                 # It was ignored: the sweep goes on in its own directory.
                 raise ToolkitError(
-                    f"{wording.option('--resume')} continues the sweep in {resume}; drop "
-                    f"{wording.passing('--sweep-dir', sweep_dir)}"
+                    f"{option('--resume')} continues the sweep in {resume}; drop "
+                    f"{_passing('--sweep-dir', sweep_dir)}"
                 )
             return cls._resume(Path(resume), overrides, **options)
         if config is None:
-            needed = "a CONFIG file" if wording.command_line else "a config"
+            needed = "a CONFIG file" if from_command_line() else "a config"
             raise ToolkitError(
                 f"tune needs {needed} with a tuner: section (or "
-                f"{wording.passing('--resume', 'SWEEP_DIR')})"
+                f"{_passing('--resume', 'SWEEP_DIR')})"
             )
         return cls._start(config, overrides, sweep_dir=sweep_dir, **options)
 
@@ -404,7 +389,7 @@ class SweepSession:
                 if (path / "sweep.json").exists():
                     raise ToolkitError(
                         f"{path} already holds a sweep; continue it with "
-                        f"{_Wording(overrides).passing('--resume', path)}"
+                        f"{_passing('--resume', path)}"
                     )
                 path.mkdir(parents=True, exist_ok=True)
             else:
@@ -481,8 +466,7 @@ class SweepSession:
         saved = load_config(path / "base_config.yaml")
         data, origins, label = resolve_source(path / "base_config.yaml", overrides)
         config = validate_config(data, origins, label)
-        wording = _Wording(overrides)
-        _check_unchanged(saved, config, worker=False, wording=wording)
+        _check_unchanged(saved, config, worker=False)
         space = validate_search_space(data, origins, config)
         records = cls._records(path, config, space)
         previous = records.read_sweep()
@@ -505,8 +489,8 @@ class SweepSession:
         if complete and not options.get("final_train"):
             raise ToolkitError(
                 f"{path} already completed; nothing to resume: extend it with "
-                f"{wording.setting('tuner.max_trials')} (N > {planned}), or train its best "
-                f"config with {wording.final_train}"
+                f"{_setting('tuner.max_trials')} (N > {planned}), or train its best "
+                f"config with {'--final-train' if from_command_line() else 'final_train=True'}"
             )
         records.check_tuner_state()
         # A sweep that tuner.max_consecutive_failures stopped would fail one more trial and
@@ -519,7 +503,7 @@ class SweepSession:
                 f"{path} stopped: {counted(failures, 'trial')} in a row failed "
                 f"(tuner.max_consecutive_failures is {limit}); nothing to resume: see why in "
                 "trials.csv's reason column, and to run more trials raise the limit with "
-                f"{wording.setting('tuner.max_consecutive_failures')} (N > {failures})"
+                f"{_setting('tuner.max_consecutive_failures')} (N > {failures})"
             )
         drop_stale_reports(path)
         # A sweep started before base_config.yaml held absolute paths gets them now.
@@ -580,7 +564,7 @@ class SweepSession:
             given, given_origins, given_label = resolve_source(path / "base_config.yaml", overrides)
             own = validate_config(given, given_origins, given_label)
         if own is not None:
-            _check_unchanged(config, own, worker=True, wording=_Wording(overrides))
+            _check_unchanged(config, own, worker=True)
             config = config.model_copy(
                 update={
                     "tuner": config.tuner.model_copy(
