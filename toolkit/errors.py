@@ -17,7 +17,10 @@ class ToolkitError(Exception):
 
 
 class ConfigError(ToolkitError):
-    """The config is invalid: raised before any TensorFlow start-up or run directory."""
+    """The config is invalid, or does not fit the data or model it meets: raised before any
+    run directory exists. Most while the config loads, before TensorFlow starts; those that
+    need a model built come after it has started (``training.fine_tune.unfreeze`` above the
+    backbone's layer count, ``model.init_from`` with no layer or class order of this model)."""
 
 
 class DataError(ToolkitError):
