@@ -253,6 +253,32 @@ def test_a_frozen_backbone_with_random_weights_is_warned_of(transfer, tmp_path):
     assert RANDOM_BACKBONE_WARNING in json.loads(run_json.read_text())["warnings"]
 
 
+def test_fine_tuning_a_few_layers_of_a_random_backbone_is_warned_of(tmp_path):
+    """weights: none with fine_tune.unfreeze: N left every layer below the last N random for
+    the whole run without a word (the warning above asked for no fine_tune at all). Now the
+    run's warning names the N and both fixes; unfreeze: all, or weights from a file, has
+    none."""
+    from toolkit.config.loading import load_config
+    from toolkit.training.train import _random_backbone_warning
+
+    folder = write_class_folder(tmp_path / "pets", per_class=2, size=32)
+
+    def warning(*extra: str) -> str | None:
+        overrides = [*transfer_overrides(folder, Path("unused.weights.h5")), *extra]
+        config = load_config(REPO / "configs" / "transfer_mobilenet.yaml", overrides)
+        return _random_backbone_warning(config)
+
+    assert warning("model.backbone.weights=none") == (
+        f"model.backbone.weights none with training.fine_tune.unfreeze {UNFREEZE}: all but the "
+        f"last {UNFREEZE} layers of the MobileNetV3Small backbone kept their random initial "
+        "weights; set weights: imagenet (or a .weights.h5 file), or unfreeze: all"
+    )
+    assert warning("model.backbone.weights=none", "training.fine_tune.unfreeze=all") is None
+    trained_whole = ("model.backbone.trainable=true", "training.fine_tune=null")
+    assert warning("model.backbone.weights=none", *trained_whole) is None
+    assert warning() is None  # weights from a file
+
+
 def test_unfreezing_more_layers_than_the_backbone_has_is_refused(transfer, tmp_path):
     """fine_tune.unfreeze: 100000 unfroze every layer without a word, as ``all`` does. Now
     one line naming the backbone's layer count (counted here on Keras' own network), exit 2,

@@ -226,22 +226,28 @@ def _kl_warmup_warning(config: ExperimentConfig, kept_epoch: int) -> str | None:
 
 
 def _random_backbone_warning(config: ExperimentConfig) -> str | None:
-    """One line when a backbone with random weights (``weights: none``) stays frozen for the
-    whole run (``trainable: false``, no ``training.fine_tune``), or None: the head was trained
-    on the features of an untrained network, which said nothing of it."""
+    """One line when a backbone with random weights (``weights: none``) stays frozen, or None:
+    for the whole run (``trainable: false``, no ``training.fine_tune``), the head was trained
+    on the features of an untrained network; with ``fine_tune.unfreeze: N``, all but the last
+    N layers stayed random. Neither said anything of it."""
     backbone = config.model.backbone
-    if (
-        config.model.body != "backbone"
-        or backbone.weights != "none"
-        or backbone.trainable
-        or config.training.fine_tune is not None
-    ):
+    fine_tune = config.training.fine_tune
+    if config.model.body != "backbone" or backbone.weights != "none" or backbone.trainable:
+        return None
+    if fine_tune is None:
+        return (
+            f"model.backbone.weights none with trainable false: the {backbone.name} backbone "
+            "kept its random initial weights, so only the top was trained, on random "
+            "features; set weights: imagenet (or a .weights.h5 file), or trainable: true to "
+            "train the backbone too"
+        )
+    if fine_tune.unfreeze == "all":
         return None
     return (
-        f"model.backbone.weights none with trainable false: the {backbone.name} backbone kept "
-        "its random initial weights, so only the top was trained, on random features; set "
-        "weights: imagenet (or a .weights.h5 file), or trainable: true to train the backbone "
-        "too"
+        f"model.backbone.weights none with training.fine_tune.unfreeze {fine_tune.unfreeze}: "
+        f"all but the last {fine_tune.unfreeze} layers of the {backbone.name} backbone kept "
+        "their random initial weights; set weights: imagenet (or a .weights.h5 file), or "
+        "unfreeze: all"
     )
 
 
