@@ -92,6 +92,8 @@ def test_every_uncertainty_setting_can_be_swept():
     )
     raw["tuner"] = {
         "max_trials": 2,
+        # The prediction settings act after training: a final model's metric scores them.
+        "objective": "validation.nll",
         "search_space": {
             "model.head": {"choice": ["gaussian", "homoscedastic"]},
             "model.ensemble.members": {"int": [2, 5]},

@@ -422,6 +422,48 @@ def test_a_search_over_the_ensembles_best_epoch_is_refused_on_an_objective_from_
     assert cli("validate", write_config(config)).returncode == 0
 
 
+@pytest.mark.parametrize(
+    ("path", "choices"),
+    [
+        ("prediction.mc_samples", [10, 50]),
+        ("prediction.interval", [0.8, 0.95]),
+        ("prediction.std_scaling", [False, True]),
+        ("prediction.conformal.alpha", [0.05, 0.1]),
+    ],
+)
+def test_a_search_over_a_prediction_setting_is_refused_on_an_objective_from_training(
+    cli, write_config, tmp_path, path, choices
+):
+    """Prediction settings act on the trained model: a sweep of ensemble.yaml over
+    prediction.mc_samples [50, 10] on val_loss trained both trials alike (0.9744 and 0.9744)
+    and named the first best. validation.<metric> scores the final models, and is accepted."""
+    config = sweep_config(
+        tmp_path, algorithm="grid", objective="val_loss", search_space={path: {"choice": choices}}
+    )
+    config["model"].update(head="gaussian", mc_dropout=True, dropout=0.1)
+    config["prediction"] = {"conformal": {"method": "split"}}
+    line = assert_one_line_error(cli("validate", write_config(config)))
+    assert line.endswith(
+        f"tuner.search_space.{path}: {path} is applied after training, so tuner.objective "
+        "val_loss, logged during training, is the same for every value; score the trials on "
+        "the final model with a validation.<metric> objective (validation.nll, "
+        "validation.log_loss)"
+    ), line
+    assert not (tmp_path / "out").exists()
+    config["tuner"]["objective"] = "validation.nll"
+    assert cli("validate", write_config(config)).returncode == 0
+
+
+def test_a_search_over_the_conformal_calibration_fraction_is_allowed_on_val_loss(
+    write_config, tmp_path
+):
+    """A calibration fraction holds its rows out of training, so val_loss does change."""
+    space = {"prediction.conformal.calibration": {"choice": [0.1, 0.2]}}
+    config = sweep_config(tmp_path, objective="val_loss", search_space=space)
+    config["prediction"] = {"conformal": {"method": "split"}}
+    assert len(check(write_config, config).dimensions) == 1
+
+
 def test_a_float_range_over_a_whole_number_field_is_refused_before_any_trial(
     cli, write_config, tmp_path
 ):
