@@ -454,6 +454,28 @@ def test_a_search_over_a_prediction_setting_is_refused_on_an_objective_from_trai
     assert cli("validate", write_config(config)).returncode == 0
 
 
+def test_a_search_over_mc_samples_of_a_model_that_draws_nothing_is_refused(
+    cli, write_config, tmp_path
+):
+    """A model without MC dropout or Bayesian layers is run once whatever mc_samples says: a
+    sweep of ensemble.yaml over it gave identical trials. A search that also varies
+    model.mc_dropout may draw, and is accepted."""
+    space = {"prediction.mc_samples": {"choice": [10, 50]}}
+    config = sweep_config(tmp_path, objective="validation.nll", search_space=space)
+    config["model"].update(head="gaussian", ensemble={"members": 2})
+    line = assert_one_line_error(cli("validate", write_config(config)))
+    assert line.endswith(
+        "tuner.search_space.prediction.mc_samples: prediction.mc_samples is the number of "
+        "passes of an MC-dropout or Bayesian model, and this model draws nothing at "
+        "prediction (no model.mc_dropout: true or model.bayesian), so every value gives the "
+        "same trial; remove it from the search space"
+    ), line
+    assert not (tmp_path / "out").exists()
+    config["model"]["dropout"] = 0.1
+    space["model.mc_dropout"] = {"choice": [True, False]}
+    assert len(check(write_config, config).dimensions) == 2
+
+
 def test_a_search_over_the_conformal_calibration_fraction_is_allowed_on_val_loss(
     write_config, tmp_path
 ):

@@ -353,6 +353,15 @@ def validate_search_space(
                 "and pr_auc score, so trials would be ranked on different classes' scores; "
                 "set it under data:, outside the search space"
             )
+        if dim.name == "prediction.mc_samples" and not _may_draw(config, space):
+            # A model without MC dropout or Bayesian layers is run once whatever the count:
+            # ensemble.yaml over [50, 10] gave two identical trials (val_loss 0.9744 both).
+            raise ConfigError(
+                f"{label}: prediction.mc_samples is the number of passes of an MC-dropout or "
+                "Bayesian model, and this model draws nothing at prediction (no "
+                "model.mc_dropout: true or model.bayesian), so every value gives the same "
+                "trial; remove it from the search space"
+            )
         after_training = _after_training(dim.name)
         if after_training is not None and not tuner.objective.startswith("validation."):
             # The members' epochs are chosen, and the prediction settings applied, after
@@ -424,6 +433,17 @@ _AFTER_TRAINING = {
     "prediction.conformal.alpha": "applied",
     "prediction.conformal.randomized": "applied",
 }
+
+
+def _may_draw(config: ExperimentConfig, space: SearchSpace) -> bool:
+    """Whether a trial's model can draw at prediction: the base config's does, or the search
+    varies model.mc_dropout, model.bayesian or the whole model section."""
+    if config.model.is_stochastic:
+        return True
+    varied = ("model", "model.mc_dropout", "model.bayesian")
+    return any(
+        dim.name in varied or dim.name.startswith("model.bayesian.") for dim in space.dimensions
+    )
 
 
 def _after_training(name: str) -> str | None:
