@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import tiny_config
+from tests.reliability._support import assert_one_line_error
 from toolkit.config.loading import validate_config
 from toolkit.errors import ConfigError
 from toolkit.tuning.space import validate_search_space
@@ -166,3 +167,35 @@ def test_a_weight_penalty_on_a_fully_variational_dense_network_is_refused(model,
     assert f"{path} applies to point-estimated layers" in str(caught.value)
     bayesian["layers"] = "output"  # the hidden layers are point estimates: the penalty applies
     validate_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            "prediction.conformal.alpha=0.95",
+            "prediction.conformal.alpha: 0.95 is the share of rows the intervals or sets may "
+            "miss, so they would cover 5%; alpha is at most 0.5 (for 95% coverage write 0.05)",
+        ),
+        (
+            "prediction.interval=0.05",
+            "prediction.interval: 0.05 is the central interval's coverage, so it would cover 5% "
+            "of the rows; interval is at least 0.5 (for a miss rate of 0.05 write 0.95)",
+        ),
+    ],
+)
+def test_a_coverage_and_a_miss_rate_written_for_each_other_are_refused(
+    cli, write_config, tmp_path, setting, expected
+):
+    """prediction.interval is a coverage (0.95) and prediction.conformal.alpha a miss rate
+    (0.05): each took the other's value, and a hetero table's run trained with 5% intervals
+    and sets (test coverage 0.053, conformal_coverage 0.06) without a word. 0.5 is allowed."""
+    config = tiny_config("regression", output_dir=str(tmp_path / "out"))
+    config["model"]["head"] = "gaussian"
+    config["prediction"] = {"conformal": {"method": "split"}}
+    path = write_config(config)
+    line = assert_one_line_error(cli("train", path, "--set", setting))
+    assert line == f"toolkit: error: --set {setting}: {expected}", line
+    assert not (tmp_path / "out").exists()
+    key = setting.split("=")[0]
+    assert cli("validate", path, "--set", f"{key}=0.5").returncode == 0
