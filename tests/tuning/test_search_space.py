@@ -476,6 +476,40 @@ def test_a_search_over_mc_samples_of_a_model_that_draws_nothing_is_refused(
     assert len(check(write_config, config).dimensions) == 2
 
 
+@pytest.mark.parametrize(
+    ("path", "choices", "weights"),
+    [
+        ("model.bayesian.kl_weight", [0.0001, 0.01], "0.0001, 0.01"),
+        ("model.bayesian", [False, True], "auto, none"),
+    ],
+)
+def test_a_search_over_the_kl_weight_is_refused_on_val_loss(
+    cli, write_config, tmp_path, path, choices, weights
+):
+    """Keras' loss holds kl_weight * KL(q || p): bnn.yaml over kl_weight [0.0001, 0.01] on a
+    hetero table scored val_loss 1.42 against 3.07, where the validation NLLs (1.331 and
+    1.354) differed by 0.02. validation.nll scores the fit, and is accepted."""
+    config = sweep_config(
+        tmp_path, algorithm="grid", objective="val_loss", search_space={path: {"choice": choices}}
+    )
+    config["model"].update(head="gaussian", bayesian={"layers": "output"})
+    line = assert_one_line_error(cli("validate", write_config(config)))
+    assert line.endswith(
+        f"tuner.search_space.{path}: {path} changes the weight of the KL term in the loss each "
+        f"trial trains on ({weights}), so tuner.objective val_loss would rank trials by that "
+        "weight; score them on the final model with a validation.<metric> objective "
+        "(validation.nll, validation.log_loss)"
+    ), line
+    assert not (tmp_path / "out").exists()
+    config["tuner"]["objective"] = "validation.nll"
+    assert cli("validate", write_config(config)).returncode == 0
+    # What does not change the weight is searched on val_loss as before.
+    config["tuner"].update(
+        objective="val_loss", search_space={"model.bayesian.prior_scale": {"choice": [0.5, 1.0]}}
+    )
+    assert cli("validate", write_config(config)).returncode == 0
+
+
 def test_a_search_over_the_conformal_calibration_fraction_is_allowed_on_val_loss(
     write_config, tmp_path
 ):
