@@ -199,3 +199,37 @@ def test_a_coverage_and_a_miss_rate_written_for_each_other_are_refused(
     assert not (tmp_path / "out").exists()
     key = setting.split("=")[0]
     assert cli("validate", path, "--set", f"{key}=0.5").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (
+            "model.ensemble=5",
+            "model.ensemble: a section of settings (members, best_epoch): give a mapping such as "
+            "{members: 5}, true for its defaults or false to leave it out; got 5",
+        ),
+        (
+            "prediction.conformal=split",
+            "prediction.conformal: a section of settings (method, alpha, calibration, "
+            "randomized): give a mapping such as {method: split}, true for its defaults or false "
+            'to leave it out; got "split"',
+        ),
+        (
+            "model.bayesian=[1]",
+            "model.bayesian: a section of settings (layers, prior, prior_scale, "
+            "posterior_scale_init, kl_weight, kl_warmup_epochs, train_samples, estimator): give "
+            "a mapping such as {layers: ...}, true for its defaults or false to leave it out; "
+            "got [1]",
+        ),
+    ],
+)
+def test_a_section_given_a_single_value_names_its_settings(cli, write_config, setting, expected):
+    """``model.ensemble: 5`` read "Input should be a valid dictionary or instance of
+    EnsembleConfig", a Python class no config or README names."""
+    path = write_config(tiny_config("regression"))
+    line = assert_one_line_error(cli("validate", path, "--set", setting))
+    assert line == f"toolkit: error: --set {setting}: {expected}", line
+    for value, members in ((True, 5), (False, None), (None, None), ({"members": 3}, 3)):
+        ensemble = validate_config(tiny_config("regression", model={"ensemble": value}))
+        assert getattr(ensemble.model.ensemble, "members", None) == members

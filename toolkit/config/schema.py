@@ -7,12 +7,13 @@ objects are checked against ``toolkit.config.names`` so validating never imports
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -119,13 +120,29 @@ class Strict(NoBooleanNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def _disable_or_default(value: Any) -> Any:
-    """``false``/``null`` turn an optional section off; ``true`` means its defaults."""
+def _disable_or_default(value: Any, section: type[BaseModel]) -> Any:
+    """``false``/``null`` turn an optional section off; ``true`` means its defaults. Anything
+    else but a mapping is refused naming the section's settings: ``model.ensemble: 5`` read
+    "Input should be a valid dictionary or instance of EnsembleConfig", a class no config
+    names."""
     if value is False:
         return None
     if value is True:
         return {}
-    return value
+    if value is None or isinstance(value, dict | section):
+        return value
+    try:
+        shown = json.dumps(value)  # YAML's spelling: 5, "split", [1, 2]
+    except TypeError:
+        shown = repr(value)
+    first = next(iter(section.model_fields))
+    # A scalar most likely meant the first setting: 5 members, method split, layers output.
+    scalar = isinstance(value, str | int | float)
+    example = f"{{{first}: {value if scalar else '...'}}}"
+    raise ValueError(
+        f"a section of settings ({', '.join(section.model_fields)}): give a mapping such as "
+        f"{example}, true for its defaults or false to leave it out; got {shown}"
+    )
 
 
 def _check_name(kind: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
@@ -149,9 +166,15 @@ Initializer = Annotated[
 ]
 LossName = Annotated[str, AfterValidator(_one_of("loss", names.ALL_LOSSES))]
 
-_Section = TypeVar("_Section")
-# An optional section: ``false``/``null`` turn it off, ``true`` means its defaults.
-Switchable = Annotated[_Section | None, BeforeValidator(_disable_or_default)]
+
+class Switchable:
+    """An optional section, ``Switchable[EnsembleConfig]``: ``false``/``null`` turn it off,
+    ``true`` means its defaults (a class, not a generic alias, so the check knows the
+    section it names)."""
+
+    def __class_getitem__(cls, section: type[BaseModel]) -> Any:
+        check = functools.partial(_disable_or_default, section=section)
+        return Annotated[section | None, BeforeValidator(check)]
 
 
 # --------------------------------------------------------------------------- data
