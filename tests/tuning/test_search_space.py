@@ -373,6 +373,33 @@ def test_a_penalised_objective_over_model_fields_is_warned_of(tmp_path, model, o
         assert warning.endswith(f"tuner.objective: {fit} compares the trials' fit alone")
 
 
+@pytest.mark.parametrize(
+    ("model", "searched"),
+    [
+        ({"bayesian": {"layers": "all"}}, "model.bayesian.prior_scale"),
+        ({"bayesian": {"layers": "all"}}, "model.hidden.0"),
+        (
+            {"bayesian": {"layers": "output"}, "weight_prior_scale": 0.5},
+            "model.bayesian.prior_scale",
+        ),
+    ],
+)
+def test_the_kl_term_in_val_loss_is_warned_of(tmp_path, model, searched):
+    """Keras' val_loss holds the variational layers' kl_weight * KL(q || p), which changes with
+    the prior and the number of weights: a fully variational network searched over
+    prior_scale on val_loss had no warning, and bnn.yaml's named model.weight_prior_scale's
+    penalty, which prior_scale does not change."""
+    space = {searched: {"choice": [8, 16] if searched == "model.hidden.0" else [0.1, 1.0]}}
+    config = sweep_config(tmp_path, objective="val_loss", search_space=space)
+    config["model"].update(head="gaussian", **model)
+    warning = penalised_objective_warning(validate_config(config))
+    assert warning == (
+        f"tuner.objective val_loss includes the KL term of model.bayesian, which changes with "
+        f"{searched} between trials, so it can rank a worse fit first; tuner.objective: "
+        "validation.nll compares the trials' fit alone"
+    )
+
+
 def test_a_penalised_objective_is_not_warned_of_when_the_model_is_not_searched(tmp_path):
     config = sweep_config(tmp_path, search_space={"training.batch_size": {"choice": [16, 32]}})
     config["model"]["weight_prior_scale"] = 0.5

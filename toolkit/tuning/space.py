@@ -483,8 +483,21 @@ def penalised_objective_warning(config: ExperimentConfig) -> str | None:
     tuner = config.tuner
     if tuner is None or tuner.objective not in ("val_loss", "loss"):
         return None
-    penalties = penalty_paths(config.model.model_dump(mode="json"))
+    penalties = [
+        f"the weight penalty of {path}"
+        for path in penalty_paths(config.model.model_dump(mode="json"))
+    ]
     searched = [path for path in tuner.search_space if path.startswith("model.")]
+    if config.model.bayesian is not None:
+        # Keras' loss also holds the variational layers' kl_weight * KL(q || p), which changes
+        # with the prior, the posterior's start and the number of variational weights: a
+        # fully variational network without other penalties was searched over prior_scale on
+        # val_loss without a word. A search over model.bayesian changes the KL, so it is named
+        # first; the weight penalty of weight_prior_scale does not change with it.
+        kl = "the KL term of model.bayesian"
+        varies_kl = [path for path in searched if path.startswith("model.bayesian")]
+        penalties = [kl, *penalties] if varies_kl or not penalties else [*penalties, kl]
+        searched = varies_kl + [path for path in searched if path not in varies_kl]
     if not penalties or not searched:
         return None
     if config.model.task != "regression":
@@ -494,7 +507,7 @@ def penalised_objective_warning(config: ExperimentConfig) -> str | None:
     else:
         fit = "validation.rmse"
     return (
-        f"tuner.objective {tuner.objective} includes the weight penalty of {penalties[0]}, "
+        f"tuner.objective {tuner.objective} includes {penalties[0]}, "
         f"which changes with {searched[0]} between trials, so it can rank a worse fit first; "
         f"tuner.objective: {fit} compares the trials' fit alone"
     )
