@@ -186,6 +186,29 @@ def test_the_best_val_loss_names_the_weight_penalty_it_holds(tmp_path):
     assert "- **best val_loss (with model.hidden.1.l2)**: 0.45 (epoch 4)" in markdown
 
 
+def test_the_best_val_loss_names_a_variational_models_kl_term(tmp_path):
+    """A variational model's layers add kl_weight * KL(q || p) to val_loss: bnn.yaml's report
+    named model.weight_prior_scale alone, and a fully variational network's said nothing.
+    The penalties are named in the order of the run's config.yaml."""
+    run = _fake_run(tmp_path, "bnn", 0.1, 55.25)
+    config = {
+        "name": "demo",
+        "model": {"weight_prior_scale": 0.15, "bayesian": {"layers": "output"}},
+    }
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    markdown = write_report(run)[1].read_text()
+    assert (
+        "- **best val_loss (with model.weight_prior_scale, model.bayesian)**: 0.45 (epoch 4)"
+        in markdown
+    )
+    config["model"] = {"bayesian": {"layers": "all"}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert "- **best val_loss (with model.bayesian)**: 0.45" in write_report(run)[1].read_text()
+    config["model"] = {"bayesian": None}
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert "- **best val_loss**: 0.45" in write_report(run)[1].read_text()
+
+
 def test_full_run_report_contents(run_dir):
     html_path, md_path = write_report(run_dir)
     assert (html_path, md_path) == (run_dir / "report.html", run_dir / "report.md")

@@ -957,13 +957,15 @@ def resolve_source(
 
 def penalty_paths(section: Any, path: str = "model") -> list[str]:
     """The config paths that put a weight penalty on the model: ``l1``/``l2`` at any depth
-    (the model's, a block's, the conv section's), ``weight_prior_scale`` and
-    ``first_layer_l1_prior_scale``."""
+    (the model's, a block's, the conv section's), ``weight_prior_scale``,
+    ``first_layer_l1_prior_scale``, and ``bayesian``, whose variational layers add
+    kl_weight * KL(q || p) to Keras' loss as the others add their decay."""
     found = []
     if isinstance(section, dict):
         for key, value in section.items():
             here = f"{path}.{key}"
-            if key in ("l1", "l2", "weight_prior_scale", "first_layer_l1_prior_scale") and value:
+            penalises = key in ("l1", "l2", "weight_prior_scale", "first_layer_l1_prior_scale")
+            if value and (penalises or (key == "bayesian" and path == "model")):
                 found.append(here)
             else:
                 found.extend(penalty_paths(value, here))

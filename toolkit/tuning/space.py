@@ -475,6 +475,15 @@ def _after_training(name: str) -> str | None:
 _TRAINING_LOSSES = ("loss", "val_loss")
 
 
+def _penalty_name(path: str) -> str:
+    """What ``penalty_paths``' ``path`` adds to Keras' loss, in words."""
+    return (
+        "the KL term of model.bayesian"
+        if path == "model.bayesian"
+        else f"the weight penalty of {path}"
+    )
+
+
 def penalised_objective_warning(config: ExperimentConfig) -> str | None:
     """A warning when the objective is Keras' ``val_loss`` (or ``loss``), which adds the
     weights' penalty to the data's loss, and the search varies the model: networks of other
@@ -483,20 +492,14 @@ def penalised_objective_warning(config: ExperimentConfig) -> str | None:
     tuner = config.tuner
     if tuner is None or tuner.objective not in ("val_loss", "loss"):
         return None
-    penalties = [
-        f"the weight penalty of {path}"
-        for path in penalty_paths(config.model.model_dump(mode="json"))
-    ]
+    penalties = penalty_paths(config.model.model_dump(mode="json"))
     searched = [path for path in tuner.search_space if path.startswith("model.")]
-    if config.model.bayesian is not None:
-        # Keras' loss also holds the variational layers' kl_weight * KL(q || p), which changes
-        # with the prior, the posterior's start and the number of variational weights: a
-        # fully variational network without other penalties was searched over prior_scale on
-        # val_loss without a word. A search over model.bayesian changes the KL, so it is named
-        # first; the weight penalty of weight_prior_scale does not change with it.
-        kl = "the KL term of model.bayesian"
-        varies_kl = [path for path in searched if path.startswith("model.bayesian")]
-        penalties = [kl, *penalties] if varies_kl or not penalties else [*penalties, kl]
+    # A search over model.bayesian changes its KL term (the prior, the posterior's start),
+    # not the other penalties, so that term and that path are named first: bnn.yaml's
+    # search over prior_scale named model.weight_prior_scale's penalty.
+    varies_kl = [path for path in searched if path.startswith("model.bayesian")]
+    if varies_kl and "model.bayesian" in penalties:
+        penalties = ["model.bayesian"] + [p for p in penalties if p != "model.bayesian"]
         searched = varies_kl + [path for path in searched if path not in varies_kl]
     if not penalties or not searched:
         return None
@@ -507,7 +510,7 @@ def penalised_objective_warning(config: ExperimentConfig) -> str | None:
     else:
         fit = "validation.rmse"
     return (
-        f"tuner.objective {tuner.objective} includes {penalties[0]}, "
+        f"tuner.objective {tuner.objective} includes {_penalty_name(penalties[0])}, "
         f"which changes with {searched[0]} between trials, so it can rank a worse fit first; "
         f"tuner.objective: {fit} compares the trials' fit alone"
     )

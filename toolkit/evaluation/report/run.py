@@ -112,10 +112,11 @@ def _history_facts(
 
 
 def _penalty(directory: Path) -> str | None:
-    """The first weight penalty of the run's config (``model.weight_prior_scale``), if any."""
+    """The weight penalties of the run's config (``model.weight_prior_scale,
+    model.bayesian``: a variational model's KL term is in val_loss too), if any."""
     model = (read_yaml(directory / "config.yaml") or {}).get("model")
     found = penalty_paths(model) if isinstance(model, dict) else []
-    return found[0] if found else None
+    return ", ".join(found) if found else None
 
 
 def _positive_class(record: dict, metrics: dict) -> str | None:
