@@ -696,6 +696,31 @@ def test_each_coverage_row_names_the_level_of_its_interval(tmp_path):
     assert "prediction.interval)" not in plain and "conformal" not in plain
 
 
+def test_empty_prediction_sets_are_explained(tmp_path):
+    """Wine's ensemble classifier, right on every row, reported set_coverage and
+    mean_set_size 0.83 on test beside accuracy 1 with no word on the empty sets behind it."""
+    run = _fake_run(tmp_path, "wine", 0.1, 50.0)
+    metrics = {
+        "validation": {"accuracy": 1.0, "set_coverage": 0.9375, "mean_set_size": 0.9375},
+        "test": {"accuracy": 1.0, "set_coverage": 0.8333, "mean_set_size": 0.8333},
+        "evaluated_on": "test",
+        "conformal": {"method": "split", "alpha": 0.1, "rows": 32, "quantile": 0.0299},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    note = (
+        "mean_set_size below 1 (validation, test): some rows' sets are empty. A model right "
+        "more often than 1 - alpha covers exactly 1 - alpha by leaving its least typical rows "
+        "without a class: read an empty set as a row unlike the calibration rows."
+    )
+    html_path, md_path = write_report(run)
+    assert note in md_path.read_text()
+    assert note in html.unescape(html_path.read_text())
+    for split in ("validation", "test"):
+        metrics[split]["mean_set_size"] = 1.2
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert "mean_set_size below 1" not in write_report(run)[1].read_text()
+
+
 def test_top_k_is_the_name_of_its_accuracy_not_a_metric_row(tmp_path):
     run = write_run(tmp_path, "cls", with_plots=False)
     scores = {"accuracy": 0.75, "top_k_accuracy": 0.9375, "top_k": 2, "log_loss": 0.61}
