@@ -342,6 +342,8 @@ class ShardSource(Source):
 
         The rows stay Arrow batches (``Rows``) throughout: split by Arrow's filter, sampled
         and counted without a pandas frame (which cost more than the statistics)."""
+        import numpy as np
+
         from toolkit.data.streaming.reader import Rows, prefetched
 
         config = self.config
@@ -369,15 +371,18 @@ class ShardSource(Source):
             for name in wanted:
                 if name in held_out:
                     continue
-                part = rows if codes is None else rows.filter(codes == selections[name].code)
-                if not len(part):
+                # The split's rows, filtered where they are used: the statistics gather the
+                # numbers of the training rows, and the sample filters the few it takes.
+                keep = None if codes is None else codes == selections[name].code
+                count = len(rows) if keep is None else int(np.count_nonzero(keep))
+                if not count:
                     continue
-                counted[name] += len(part)
-                reservoirs[name].update(part, piece.shard)
+                counted[name] += count
+                reservoirs[name].update(rows, piece.shard, keep)
                 if name == "train":
-                    statistics.update(part, what=what)
+                    statistics.update(rows, what=what, keep=keep)
                 else:
-                    statistics.check_held_out(part, what=what)
+                    statistics.check_held_out(rows, what=what, keep=keep)
         if statistics is None:
             raise DataError(f"data.source {config.source} has no rows")
         for name, shard_set in held_out.items():

@@ -28,6 +28,7 @@ from toolkit.data.preprocessing import (
     _as_tokens,
     _label_tokens,
     _numeric_column,
+    any_not_float32,
     check_finite,
     check_not_continuous,
     classes_target,
@@ -38,7 +39,6 @@ from toolkit.data.preprocessing import (
     marked_numbers,
     marked_remedy,
     no_values,
-    not_float32,
     numbers_remedy,
     numeric_target,
     row_number,
@@ -61,15 +61,21 @@ class Moments:
         self.mean = np.zeros(columns)
         self.m2 = np.zeros(columns)
 
-    def update(self, values: np.ndarray, present: np.ndarray | None = None) -> None:
+    def update(self, values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray | None:
         """Add a chunk: ``values`` is (rows, columns) float64, NaN where missing
-        (``present``: ``~np.isnan(values)``, when the caller has it)."""
+        (``present``: ``~np.isnan(values)``, when the caller has it). Returns that mask, or
+        None when no value is missing."""
+        sums = None
         if present is None:
-            present = ~np.isnan(values)
-        if present.all():
-            # No value missing (the common case): the same sums without the masking copies.
+            # A finite sum has no NaN in it: no value is missing (the common case), told
+            # without the mask, its count and its test, three passes over the chunk.
+            sums = values.sum(axis=0)
+            if not np.isfinite(sums).all():
+                present, sums = ~np.isnan(values), None
+        if present is None or present.all():
+            # No value missing: the same sums without the masking copies.
             count = np.full(values.shape[1], float(len(values)))
-            mean = values.sum(axis=0) / count
+            mean = (values.sum(axis=0) if sums is None else sums) / count
             deviations = values - mean
             m2 = np.square(deviations, out=deviations).sum(axis=0)  # ** 2, in place
         else:
@@ -84,6 +90,7 @@ class Moments:
             self.mean = np.where(total > 0, self.mean + delta * count / total, 0.0)
             self.m2 = np.where(total > 0, self.m2 + m2 + delta**2 * self.count * count / total, 0.0)
         self.count = total
+        return None if present is None or present.all() else present
 
     @property
     def std(self) -> np.ndarray:
@@ -188,15 +195,23 @@ class StatisticsAccumulator:
         self.label_type: str | None = None  # the target's, see TargetSpec
         self.rows = 0
 
-    def update(self, frame: pd.DataFrame | Rows, *, what: str) -> None:
+    def update(
+        self, frame: pd.DataFrame | Rows, *, what: str, keep: np.ndarray | None = None
+    ) -> None:
         """Add the training rows ``frame``: a frame indexed by position (for error messages),
         or ``Rows`` as read, whose columns go through pandas only where Arrow cannot tell
-        what they hold (the same statistics either way)."""
+        what they hold (the same statistics either way). ``keep``: which of the ``Rows`` are
+        training rows (a mask); see ``_kept_numbers``."""
+        matrix = None
+        if keep is not None:
+            matrix = self._kept_numbers(frame, keep)
+            others = None if matrix is None else [*self.categorical, self.config.target]
+            frame = frame.filter(keep, columns=others)
         if not len(frame):
             return
         rows = frame if isinstance(frame, Rows) else None
         self.rows += len(frame)
-        if self.numeric:
+        if self.numeric and matrix is None:
             matrix = np.empty((len(frame), len(self.numeric)))
             for index, column in enumerate(self.numeric):
                 numbers = None if rows is None else _arrow_numbers(rows.column(column))
@@ -207,16 +222,17 @@ class StatisticsAccumulator:
                     ):
                         values = _numeric_column(values, f"{what}: feature column '{column}'")
                     numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
-                    if not_float32(numbers).any():
+                    if any_not_float32(numbers):
                         check_finite(values, f"{what}: feature column '{column}'")
-                elif not_float32(numbers).any():
+                elif any_not_float32(numbers):
                     check_finite(rows.series(column), f"{what}: feature column '{column}'")
                 matrix[:, index] = numbers
-            present = ~np.isnan(matrix)
-            missing = len(matrix) - present.sum(axis=0)
-            for index, column in enumerate(self.numeric):
-                self.missing[column] += int(missing[index])
-            self.moments.update(matrix, present)
+        if self.numeric:
+            present = self.moments.update(matrix)
+            if present is not None:  # a value is missing
+                missing = len(matrix) - present.sum(axis=0)
+                for index, column in enumerate(self.numeric):
+                    self.missing[column] += int(missing[index])
         for column in self.categorical:
             counted = None if rows is None else _arrow_token_counts(rows.column(column))
             if counted is not None:
@@ -253,18 +269,46 @@ class StatisticsAccumulator:
                 self.label_type, label_type(pd.Series(pd.unique(target)), list(counts))
             )
 
-    def check_held_out(self, frame: pd.DataFrame | Rows, *, what: str) -> None:
+    def _kept_numbers(self, rows: Rows, keep: np.ndarray) -> np.ndarray | None:
+        """The numeric features of the rows ``keep`` picks, as ``update`` fills its matrix
+        (the same numbers in the same order, so the same sums): gathered, a row at a time,
+        from the matrix of every row, where Arrow's filter of every column of the chunk cost
+        a fifth of the pass. None when a column is not Arrow's numbers or holds a number the
+        model cannot take: ``update`` then filters the rows and words the error."""
+        if not self.numeric:
+            return None
+        columns = []
+        for column in self.numeric:
+            numbers = _arrow_numbers(rows.column(column))
+            if numbers is None or any_not_float32(numbers):
+                return None
+            columns.append(numbers)
+        matrix = np.empty((len(rows), len(columns)))
+        for index, numbers in enumerate(columns):
+            matrix[:, index] = numbers
+        return np.compress(keep, matrix, axis=0)  # matrix[keep], in a third of the time
+
+    def check_held_out(
+        self, frame: pd.DataFrame | Rows, *, what: str, keep: np.ndarray | None = None
+    ) -> None:
         """A DataError naming the rows of held-out ``frame`` (validation or test) whose
         numeric feature or regression target is infinite: training never reads them, and an
-        ``inf`` there made that split's loss and every metric NaN (metrics.json held nulls)."""
-        rows = frame if isinstance(frame, Rows) else None
+        ``inf`` there made that split's loss and every metric NaN (metrics.json held nulls).
+        ``keep``: which of the ``Rows`` are held-out rows (a mask); they are filtered only
+        when a number of the whole chunk is out of range."""
         columns = list(self.numeric)
         if self.task == "regression":
             columns.append(self.config.target)
+        if keep is not None:
+            whole = (_arrow_numbers(frame.column(column)) for column in columns)
+            if all(n is not None and not any_not_float32(n) for n in whole):
+                return
+            frame = frame.filter(keep)
+        rows = frame if isinstance(frame, Rows) else None
         for column in columns:
             if rows is not None:
                 numbers = _arrow_numbers(rows.column(column))
-                if numbers is not None and not not_float32(numbers).any():
+                if numbers is not None and not any_not_float32(numbers):
                     continue
             values = frame[column] if rows is None else rows.series(column)
             if column == self.config.target:

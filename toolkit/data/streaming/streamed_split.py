@@ -135,13 +135,24 @@ class Reservoir:
         # Every kept key is below it: the largest key of the last cut (it only falls).
         self._threshold = np.inf
 
-    def update(self, rows: pd.DataFrame | Rows, shard: int = 0) -> None:
+    def update(
+        self, rows: pd.DataFrame | Rows, shard: int = 0, keep: np.ndarray | None = None
+    ) -> None:
         """Add ``rows`` of shard ``shard``: a frame indexed by their position in it, or
-        ``Rows`` (which carry their positions)."""
-        keys = self.rng.random(len(rows))
-        self.seen += len(rows)
+        ``Rows`` (which carry their positions); with ``keep`` (a mask), only the rows it
+        picks, filtered together with the keys' choice: once the sample is full, a few."""
+        count = len(rows) if keep is None else int(np.count_nonzero(keep))
+        keys = self.rng.random(count)
+        self.seen += count
         entering = keys < self._threshold
-        if not entering.all():
+        if keep is not None:
+            # The kept rows that enter, picked at once (the same rows as filtering twice).
+            if not entering.all():
+                chosen = np.zeros(len(keep), dtype=bool)
+                chosen[np.flatnonzero(keep)[entering]] = True
+                keep, keys = chosen, keys[entering]
+            rows = _filter(rows, keep)
+        elif not entering.all():
             rows, keys = _filter(rows, entering), keys[entering]
         if not len(rows):
             return
