@@ -49,6 +49,11 @@ def _csv(directory: Path, frame: pd.DataFrame, name: str = "data.csv", sep: str 
     return str(directory / name)
 
 
+def _parquet(directory: Path, frame: pd.DataFrame, name: str = "data.parquet") -> str:
+    frame.to_parquet(directory / name, index=False)
+    return str(directory / name)
+
+
 def _with_text(column: str, rows: dict[int, str]) -> pd.DataFrame:
     frame = _frame()
     frame[column] = frame[column].astype(object)
@@ -428,6 +433,53 @@ CASES: list[Any] = [
         },
         ("target column 'target' has missing values (rows 6, 10)", "drop or fill"),
         id="nan-in-target",
+    ),
+    pytest.param(  # pandas reads a field of spaces as text: it trained as a class ' '
+        lambda d: {
+            "data.source": _csv(
+                d, _frame().assign(target=[" " if i in (5, 9) else "xy"[i % 2] for i in range(120)])
+            ),
+            "model.task": "multiclass",
+        },
+        (
+            "target column 'target' has missing values (rows 6, 10; blank text counts as missing)",
+            "drop or fill",
+        ),
+        id="blank-label-in-a-csv-target",
+    ),
+    pytest.param(  # an empty string in a Parquet file: a class '' beside 'x' and 'y'
+        lambda d: {
+            "data.source": _parquet(
+                d, _frame().assign(target=["" if i == 7 else "xy"[i % 2] for i in range(120)])
+            ),
+            "model.task": "binary",
+        },
+        ("target column 'target' has missing values (row 8; blank text counts as missing)",),
+        id="empty-label-in-a-parquet-target",
+    ),
+    pytest.param(  # a dictionary column, read as a pandas categorical
+        lambda d: {
+            "data.source": _parquet(
+                d,
+                _frame().assign(
+                    target=pd.Categorical(["" if i == 4 else "xy"[i % 2] for i in range(120)])
+                ),
+            ),
+            "model.task": "binary",
+        },
+        ("target column 'target' has missing values (row 5; blank text counts as missing)",),
+        id="empty-label-in-a-categorical-parquet-target",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(
+                d, _frame().assign(target=["  " if i < 60 else "xy"[i % 2] for i in range(120)])
+            ),
+            "model.task": "multiclass",
+            "data.streaming": True,
+        },
+        ("target column 'target' has missing values (row", "blank text counts as missing"),
+        id="blank-label-in-a-streamed-target",
     ),
     pytest.param(
         lambda d: {
@@ -1197,3 +1249,21 @@ def test_evaluate_refuses_a_true_false_target_of_a_regression_run(regression_run
     with pytest.raises(DataError, match=re.escape("holds True/False (row 5) where")):
         loaded.evaluate(mixed)
     assert set(loaded.evaluate(rows)) >= {"rmse", "mae"}
+
+
+@pytest.mark.slow  # trains a small run (in this process)
+def test_evaluate_names_blank_targets_as_missing(regression_run, tmp_path):
+    """A target of spaces or '' in rows to score is a missing target, named by row with the
+    remedy for unlabelled rows, as training names it: a classifier's evaluate listed ' ' as
+    a class not seen in training, a regressor's as text that is not a number."""
+    run, rows = regression_run
+    bad = rows.assign(y=rows["y"].astype(str))
+    bad.loc[[3, 7], "y"] = [" ", ""]  # rows 4 and 8 as the messages count them
+    bad.to_parquet(tmp_path / "new.parquet", index=False)
+    (result,) = cli_in_one_process(["evaluate", run, "--data", tmp_path / "new.parquet"])
+    assert_one_line_error(
+        result,
+        f"--data {tmp_path / 'new.parquet'}: target column 'y' has missing values (rows 4, 8; "
+        "blank text counts as missing); scoring needs a target on every row: drop those rows, "
+        "or use toolkit predict for unlabelled rows",
+    )

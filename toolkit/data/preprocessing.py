@@ -199,6 +199,32 @@ def _in_shard(position: int, shards: tuple[tuple[str, int], ...]) -> tuple[str, 
     return path, position - first + 1
 
 
+def missing_targets(values: pd.Series) -> np.ndarray:
+    """Which target ``values`` hold no label: missing, or text that is empty or only spaces.
+    pandas reads a CSV field of spaces (and a Parquet file or frame holds '') as text, not as
+    missing, and a classifier learned it as one more class (' ' beside 'setosa'), predicted
+    and scored like the others; a regressor's was refused as text, not as the missing value
+    it is. Checked on the distinct values, so a million rows of a few labels cost little."""
+    missing = values.isna().to_numpy()
+    if not (
+        isinstance(values.dtype, pd.CategoricalDtype)  # a Parquet file's dictionary column
+        or pd.api.types.is_object_dtype(values.dtype)
+        or pd.api.types.is_string_dtype(values.dtype)
+    ):
+        return missing
+    codes, uniques = pd.factorize(values)
+    blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)
+    if not blank.any():
+        return missing
+    return missing | ((codes >= 0) & blank[np.maximum(codes, 0)])
+
+
+def missing_target_words(values: pd.Series, missing: np.ndarray) -> str:
+    """ "" or, when some of the ``missing`` rows hold blank text, words saying it counts as
+    missing: the file shows no gap there, only spaces or an empty string."""
+    return "; blank text counts as missing" if not values.isna().to_numpy()[missing].all() else ""
+
+
 def _rows(index: pd.Index, limit: int = 5, shards: tuple[tuple[str, int], ...] = ()) -> str:
     positions = index[:limit]
     if shards and all(isinstance(p, (int, np.integer)) for p in positions):
@@ -455,10 +481,12 @@ def check_table(
     check_named_columns(list(frame.columns), config, label=label)
     features = config.feature_columns(frame.columns)
     target = frame[config.target]
-    if target.isna().any():
+    missing = missing_targets(target)
+    if missing.any():
         raise DataError(
             f"{label}: target column '{config.target}' has missing values "
-            f"({_rows(target.index[target.isna()], shards=shards_of(target))}); drop or fill them"
+            f"({_rows(target.index[missing], shards=shards_of(target))}"
+            f"{missing_target_words(target, missing)}); drop or fill them"
         )
     if pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target):
         check_finite(target, f"{label}: target column '{config.target}'")
@@ -882,10 +910,12 @@ def refit_spec(
 
 
 def _fit_target(target: pd.Series, task: str, positive: str | None = None) -> TargetSpec:
-    if target.isna().any():
+    missing = missing_targets(target)
+    if missing.any():
         raise DataError(
             f"target column '{target.name}' has missing values "
-            f"({_rows(target.index[target.isna()], shards=shards_of(target))}); drop or fill them"
+            f"({_rows(target.index[missing], shards=shards_of(target))}"
+            f"{missing_target_words(target, missing)}); drop or fill them"
         )
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(target):
@@ -1264,14 +1294,15 @@ def encode_target(
     target = spec.target
     _check_columns(frame, [target.name], "target")
     values = _column(frame, target.name, rows)
-    if values.isna().any():
+    blank = missing_targets(values)
+    if blank.any():
         # Named by row, as training names them: the rows to drop (or to predict instead).
         shards = shards_of(values)
-        missing = [row_number(row, shards) for row in values.index[values.isna().to_numpy()]]
+        missing = [row_number(row, shards) for row in values.index[blank]]
         raise DataError(
             f"{what}: target column '{target.name}' has missing values (rows "
-            f"{_some(missing)}); scoring needs a target on every row: drop those rows, or "
-            f"use {predict_call()} for unlabelled rows"
+            f"{_some(missing)}{missing_target_words(values, blank)}); scoring needs a target "
+            f"on every row: drop those rows, or use {predict_call()} for unlabelled rows"
         )
     if target.task == "regression":
         named = f"{what}: target column '{target.name}'"

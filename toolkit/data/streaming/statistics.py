@@ -38,6 +38,8 @@ from toolkit.data.preprocessing import (
     label_type,
     marked_numbers,
     marked_remedy,
+    missing_target_words,
+    missing_targets,
     no_values,
     numbers_remedy,
     numeric_target,
@@ -250,11 +252,12 @@ class StatisticsAccumulator:
                 self.target_moments.update(numbers.reshape(-1, 1))
                 return
         target = frame[name] if rows is None else rows.series(name)
-        if target.isna().any():
-            row = target.index[target.isna()][0]
+        missing = missing_targets(target)
+        if missing.any():
+            row = target.index[missing][0]
             raise DataError(
-                f"{what}: target column '{self.config.target}' has missing values (row {row_number(row)}); "
-                "drop or fill them"
+                f"{what}: target column '{self.config.target}' has missing values (row "
+                f"{row_number(row)}{missing_target_words(target, missing)}); drop or fill them"
             )
         if self.task == "regression":
             if not pd.api.types.is_numeric_dtype(target):
