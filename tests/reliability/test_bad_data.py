@@ -497,7 +497,10 @@ CASES: list[Any] = [
             "data.source": _csv(d, _frame().assign(target=["x", "y", "z"] * 40)),
             "model.task": "binary",
         },
-        ("task 'binary' needs exactly 2 classes", "found 3: x, y, z"),
+        (
+            "task 'binary' needs exactly 2 classes",
+            "found 3: x, y, z; for 3 classes set model.task: multiclass",
+        ),
         id="binary-target-with-three-classes",
     ),
     pytest.param(
@@ -505,7 +508,7 @@ CASES: list[Any] = [
             "data.source": _csv(d, _frame().assign(target=["x"] * 60 + ["y"] * 59 + ["z"])),
             "model.task": "binary",
         },
-        ("task 'binary' needs exactly 2 classes", "found 3: x, y, z"),
+        ("task 'binary' needs exactly 2 classes", "found 3: x, y, z; for 3 classes set model.task"),
         id="binary-target-with-a-rare-third-class",  # not "too rare to stratify"
     ),
     pytest.param(

@@ -1005,10 +1005,21 @@ def classes_target(
     classes = sorted(labels, key=_natural_key)
     if task == "binary" and len(classes) != 2:
         variants = label_variants(classes)
+        # What to do depends on why: labels that differ only in spelling are one class;
+        # three real classes or more are a multiclass target. The line named the count alone,
+        # and a user who picked configs/binary.yaml for iris was left to find model.task.
+        remedy = (
+            f"; {variants}: make them one label in the data"
+            if variants
+            else f"; for {len(classes)} classes set model.task: multiclass"
+            if len(classes) > 2
+            else ""
+        )
         raise DataError(
             f"task 'binary' needs exactly 2 classes in target '{name}', found {len(classes)}: "
             + ", ".join(classes[:10])
-            + (f"; {variants}: make them one label in the data" if variants else "")
+            + ("" if len(classes) <= 10 else f" and {len(classes) - 10} more")
+            + remedy
         )
     if task == "multiclass" and len(classes) < 2:
         # Named as the binary refusal names them: "found 1" left the user to guess which
