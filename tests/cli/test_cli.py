@@ -67,6 +67,42 @@ SCIKIT_LEARN_COLUMNS = [
     ("binary.yaml", "data.target=diagnosis", "target column 'diagnosis'"),
     ("regression.yaml", "data.features=[age, bmi, glucose]", "feature column 'glucose'"),
 ]
+# A classifier's labels that train refuses, as validate refuses them where the target reads
+# cheaply: (file, model.task, labels of 40 rows, other data settings, train's line). "{rows}"
+# is the file's path.
+LABEL_MISTAKES = [
+    (
+        "rows.csv",
+        "binary",
+        ["a", "b", "c", "d"] * 10,
+        {},
+        "task 'binary' needs exactly 2 classes in target 'target', found 4: a, b, c, d; for 4 "
+        "classes set model.task: multiclass",
+    ),
+    (
+        "rows.csv",
+        "multiclass",
+        [None if i == 2 else "ab"[i % 2] for i in range(40)],
+        {},
+        "{rows}: target column 'target' has missing values (row 3); drop or fill them",
+    ),
+    (
+        "rows.parquet",
+        "multiclass",
+        ["" if i == 5 else "abc"[i % 3] for i in range(40)],
+        {},
+        "{rows}: target column 'target' has missing values (row 6; blank text counts as "
+        "missing); drop or fill them",
+    ),
+    (
+        "rows.parquet",
+        "binary",
+        ["a", "b"] * 20,
+        {"positive_class": "B"},
+        "data.positive_class 'B' is not a class of target 'target' (did you mean 'b'?); "
+        "classes: a, b",
+    ),
+]
 MISTYPED_OPTIONS = [
     (
         ["--repat", "3"],
@@ -172,6 +208,16 @@ def refusals(tmp_path_factory) -> dict[str, tuple[list[subprocess.CompletedProce
             [["validate", *args], ["train", *args, "--set", f"output_dir={folder / 'out'}"]],
             folder,
         )
+    for index, (name, task, labels, given, _) in enumerate(LABEL_MISTAKES):
+        folder = tmp_path_factory.mktemp("labels")
+        frame = pd.DataFrame({"x": [float(i) for i in range(40)], "target": labels})
+        if name.endswith(".csv"):
+            frame.to_csv(folder / name, index=False)
+        else:
+            frame.to_parquet(folder / name, index=False)
+        config = tiny_config(task, data={"source": str(folder / name), **given})
+        config["data"].pop("synthetic")
+        validate_and_train(f"labels {index}", folder, config)
     folder = tmp_path_factory.mktemp("invalid-config")
     config = tiny_config()
     config["model"]["hiden"] = [3]
@@ -254,6 +300,22 @@ def test_validate_names_a_scikit_learn_datasets_missing_column_as_train_does(
     columns = ", ".join([*bunch.feature_names, "target"])
     expected = f"toolkit: error: sklearn:{name}: {missing} is not in the data; columns: {columns}\n"
     answers, folder = refusals[f"scikit-learn {config} {setting}"]
+    _assert_validate_and_train_refuse(answers, expected)
+    assert not (folder / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "labels", "given", "expected"),
+    LABEL_MISTAKES,
+    ids=["binary-on-four-classes", "missing-label", "blank-label", "positive-class"],
+)
+def test_validate_refuses_labels_train_refuses(refusals, name, task, labels, given, expected):
+    """validate said "valid" for labels train refused a moment later (configs/binary.yaml on
+    a table of three classes, a missing or blank label, a data.positive_class that is no
+    label): it reads the target where it reads cheaply, and refuses with train's line."""
+    index = [case[:4] for case in LABEL_MISTAKES].index((name, task, labels, given))
+    answers, folder = refusals[f"labels {index}"]
+    expected = f"toolkit: error: {expected.format(rows=folder / name)}\n"
     _assert_validate_and_train_refuse(answers, expected)
     assert not (folder / "out").exists()
 

@@ -28,25 +28,36 @@ def check_class_weight(config: ExperimentConfig, spec: FeatureSpec) -> None:
 
 
 def check_class_weight_in_data(config: ExperimentConfig) -> None:
-    """``toolkit validate``'s check of a ``training.class_weight`` mapping against the labels
-    of the target column, where they read cheaply without TensorFlow (``target_labels``):
-    validate said "valid" for ``{cat: 2.0}`` on labels dog and bird, which train refused.
-    The classes are those of the whole column (train's are its training split's, so a label
-    seen only in held-out rows is still left to train); a column that is no classifier's
-    labels is left to train's messages too."""
-    from toolkit.data.preprocessing import class_labels
+    """``toolkit validate``'s check of the target column, where it reads cheaply without
+    TensorFlow (``target_labels``): a missing or blank label (any task), a classifier's
+    labels that are not the task's (a binary run on three classes, numbers with fractions,
+    a ``data.positive_class`` that is no label) and a ``training.class_weight`` mapping's
+    labels. validate said "valid" for each of these, which train refused a moment later:
+    ``{cat: 2.0}`` on labels dog and bird, configs/binary.yaml on iris. The classes are those
+    of the whole column (train's are its training split's, so a label seen only in held-out
+    rows is still left to train), with train's messages."""
+    from toolkit.data.preprocessing import (
+        _rows,
+        class_labels,
+        missing_target_words,
+        missing_targets,
+    )
     from toolkit.data.sources.table import target_labels
     from toolkit.errors import DataError
 
-    if not isinstance(config.training.class_weight, dict) or config.model.task == "regression":
-        return
     labels = target_labels(config.data)
     if labels is None:
         return
-    try:
-        target = class_labels(labels, config.model.task, config.data.positive_class)
-    except DataError:
+    missing = missing_targets(labels)
+    if missing.any():
+        raise DataError(
+            f"{config.data.source}: target column '{config.data.target}' has missing values "
+            f"({_rows(labels.index[missing])}{missing_target_words(labels, missing)}); "
+            "drop or fill them"
+        )
+    if config.model.task == "regression":
         return
+    target = class_labels(labels, config.model.task, config.data.positive_class)
     check_class_weight_labels(config, target)
 
 
