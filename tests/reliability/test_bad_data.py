@@ -511,6 +511,44 @@ CASES: list[Any] = [
         ("task 'binary' needs exactly 2 classes", "found 3: x, y, z; for 3 classes set model.task"),
         id="binary-target-with-a-rare-third-class",  # not "too rare to stratify"
     ),
+    pytest.param(  # was "class '99.0'", with more rows of class 99 as the only fix
+        lambda d: {
+            "data.source": _csv(
+                d, _frame().assign(target=[float(i % 29) for i in range(119)] + [99.0])
+            ),
+            "model.task": "multiclass",
+        },
+        (
+            "target column 'target': class '99' has a single example",
+            "cannot be scored); if 'target' holds a quantity, not class labels (30 distinct "
+            "numbers), set model.task: regression",
+        ),
+        id="whole-number-quantity-as-classes-stratified",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=[float(i) for i in range(120)])),
+            "model.task": "multiclass",
+            "data.stratify": False,
+        },
+        (
+            "validation data: target column 'target' has classes not seen in training",
+            "distinct numbers), set model.task: regression",
+        ),
+        id="whole-number-quantity-as-classes-unstratified",
+    ),
+    pytest.param(  # was told "for 120 classes set model.task: multiclass"
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=[float(i) for i in range(120)])),
+            "model.task": "binary",
+        },
+        (
+            "task 'binary' needs exactly 2 classes in target 'target', found 120: 0, 1, 2",
+            "and 110 more; if 'target' holds a quantity, not class labels (120 distinct "
+            "numbers), set model.task: regression; if class labels, model.task: multiclass",
+        ),
+        id="whole-number-quantity-as-binary-classes",
+    ),
     pytest.param(
         lambda d: {"data.source": _csv(d, _frame()), "model.task": "multiclass"},
         ("target column 'target' holds numbers with fractions", "model.task: regression"),

@@ -1008,9 +1008,14 @@ def classes_target(
         # What to do depends on why: labels that differ only in spelling are one class;
         # three real classes or more are a multiclass target. The line named the count alone,
         # and a user who picked configs/binary.yaml for iris was left to find model.task.
+        # Many numbers are more likely a quantity (configs/binary.yaml on diabetes' target
+        # was told to use multiclass for its 214 "classes").
+        quantity = quantity_hint(name, len(classes), label_type == "int")
         remedy = (
             f"; {variants}: make them one label in the data"
             if variants
+            else f"{quantity}; if class labels, model.task: multiclass"
+            if quantity
             else f"; for {len(classes)} classes set model.task: multiclass"
             if len(classes) > 2
             else ""
@@ -1337,15 +1342,39 @@ def encode_target(
                 "column to the run's labels"
             )
     if unknown:
+        # A trained run's task cannot change: only training's refusal asks about regression.
+        hint = quantity_hint(
+            target.name,
+            len(set(unknown) | set(target.classes)),
+            target.label_type == "int" and not scoring,
+        )
         raise DataError(
             f"{what}: target column '{target.name}' has classes not seen in training: "
             f"{_some(unknown)}; the model "
             "predicts only the classes it was trained on: drop those rows, or add examples of "
-            f"them to the training rows; known: {_some(target.classes, 20)}"
+            f"them to the training rows; known: {_some(target.classes, 20)}{hint}"
         )
     dtype = np.float32 if target.task == "binary" else np.int32
     codes = pd.Index(target.classes).get_indexer(tokens)
     return codes.astype(dtype).reshape(-1, 1)
+
+
+# More distinct numeric labels than this, in a classifier's refusal, and the line asks whether
+# the column is a quantity: a code of a few classes (digits 0-9, grades 1-5) stays below it.
+QUANTITY_CLASSES = 20
+
+
+def quantity_hint(name: str, labels: int, numeric: bool) -> str:
+    """ "" or the words a classifier's refusal ends with when its target holds many distinct
+    numbers (``labels``; ``numeric``): configs/multiclass.yaml pointed at a numeric target
+    (diabetes' progression, a price in whole units) was refused for a class with a single
+    example, or for classes only held out, as if the fix were more rows of class 171."""
+    if not numeric or labels <= QUANTITY_CLASSES:
+        return ""
+    return (
+        f"; if '{name}' holds a quantity, not class labels ({labels} distinct numbers), set "
+        "model.task: regression"
+    )
 
 
 def _label_kind(labels: list[str], label_type: str = "str") -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from toolkit.config.schema import DataConfig
 from toolkit.data import hashing
-from toolkit.data.preprocessing import check_table, row_hashes
+from toolkit.data.preprocessing import _label_tokens, check_table, quantity_hint, row_hashes
 from toolkit.errors import DataError
 from toolkit.text import counted
 
@@ -92,11 +92,16 @@ def _split_off(
             "false (the default for regression), as a continuous target needs"
         )
     if len(lonely):
+        numeric = pd.api.types.is_numeric_dtype(stratify) and not pd.api.types.is_bool_dtype(
+            stratify
+        )
+        # The class as its label reads everywhere else (171, not the float column's 171.0).
+        label = _label_tokens(pd.Series([lonely.index[0]], dtype=stratify.dtype))[0]
         raise DataError(
-            f"{column}: class '{lonely.index[0]}' has a single example, so a stratified "
+            f"{column}: class '{label}' has a single example, so a stratified "
             f"{what} split is impossible; add examples of it or drop its row (with "
             "data.stratify: false the row lands in one split, and a class only held out "
-            "cannot be scored)"
+            "cannot be scored)" + quantity_hint(str(stratify.name), len(counts), numeric)
         )
     # scikit-learn's own errors ("With n_samples=384, test_size=0.999 and train_size=None, the
     # resulting train set will be empty. Adjust any of the aforementioned parameters.") named
