@@ -525,6 +525,31 @@ CASES: list[Any] = [
         ),
         id="whole-number-quantity-as-classes-stratified",
     ),
+    pytest.param(  # listed as an unseen class 'X ' (its space unseen), to add rows of
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=["x", "y"] * 60)),
+            "data.test": _csv(d, _frame(20).assign(target=["X ", "y"] * 10), "test.csv"),
+            "model.task": "binary",
+        },
+        (
+            "test.csv: test data: target column 'target' holds the run's classes spelt "
+            "otherwise (spaces, case or Unicode form): 'X ' for 'x'; write them as the run's "
+            "labels: x, y",
+        ),
+        id="test-labels-in-another-case",
+    ),
+    pytest.param(
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=["x", "y", "z"] * 40)),
+            "data.test": _csv(d, _frame(20).assign(target=["X", "w"] * 10), "test.csv"),
+            "model.task": "multiclass",
+        },
+        (
+            "target column 'target' has classes not seen in training: X, w;",
+            "known: x, y, z; of these, 'X' for 'x' are the run's classes spelt otherwise",
+        ),
+        id="test-labels-unseen-and-in-another-case",
+    ),
     pytest.param(
         lambda d: {
             "data.source": _csv(d, _frame().assign(target=[float(i) for i in range(120)])),

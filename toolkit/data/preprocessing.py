@@ -1342,8 +1342,29 @@ def encode_target(
                 "column to the run's labels"
             )
     if unknown:
+        # A label that is a class but for spaces, case or Unicode form ('Setosa ' for
+        # 'setosa', from a file written elsewhere) is named with that class: the line listed
+        # it among unseen classes, its trailing space invisible, and said to add examples.
+        keys = {variant_key(label): label for label in target.classes}
+        near = [
+            (label, keys[variant_key(label)]) for label in unknown if variant_key(label) in keys
+        ]
+        pairs = ", ".join(f"{label!r} for {known!r}" for label, known in near[:5])
+        pairs += f" and {len(near) - 5} more" if len(near) > 5 else ""
+        if len(near) == len(unknown):
+            raise DataError(
+                f"{what}: target column '{target.name}' holds the run's classes spelt "
+                f"otherwise (spaces, case or Unicode form): {pairs}; write them as the run's "
+                f"labels: {_some(target.classes, 20)}"
+            )
+        spelt = (
+            f"; of these, {pairs} are the run's classes spelt otherwise (spaces, case or "
+            "Unicode form)"
+            if near
+            else ""
+        )
         # A trained run's task cannot change: only training's refusal asks about regression.
-        hint = quantity_hint(
+        hint = spelt + quantity_hint(
             target.name,
             len(set(unknown) | set(target.classes)),
             target.label_type == "int" and not scoring,
