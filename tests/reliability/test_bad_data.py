@@ -538,6 +538,18 @@ CASES: list[Any] = [
         ),
         id="test-labels-in-another-case",
     ),
+    pytest.param(  # trained, and logged as 1.0 every epoch
+        lambda d: {
+            "data.source": _csv(d, _frame().assign(target=["x", "y", "z"] * 40)),
+            "model.task": "multiclass",
+            "model.metrics": ["accuracy", "top3_accuracy"],
+        },
+        (
+            "model.metrics: top3_accuracy is 1 on every row of target 'target', whose 3 "
+            "classes are all among the 3 most probable; allowed for 3 classes: accuracy",
+        ),
+        id="top-k-accuracy-of-k-classes",
+    ),
     pytest.param(
         lambda d: {
             "data.source": _csv(d, _frame().assign(target=["x", "y", "z"] * 40)),

@@ -58,6 +58,7 @@ from toolkit.runs import (
 from toolkit.text import counted
 
 if TYPE_CHECKING:
+    from toolkit.data.preprocessing import FeatureSpec
     from toolkit.evaluation.baselines import BaselineFit
     from toolkit.evaluation.calibrate import RunCalibration
     from toolkit.evaluation.posthoc import PostHocCalibration
@@ -563,6 +564,28 @@ def _out_of_memory_message(
     return f"out of memory {when} (could not allocate {allocation_failure(error)}); {remedy}"
 
 
+def check_metrics_fit_classes(config: ExperimentConfig, spec: FeatureSpec) -> None:
+    """A ConfigError for a ``model.metrics`` top-k accuracy whose k is at least the target's
+    number of classes: every row's class is then among the k most probable, and the metric
+    is 1 in every epoch whatever the network learned (``top5_accuracy`` on iris' 3 classes
+    was trained and logged as 1.0 without a word). Before any run exists."""
+    from toolkit.errors import ConfigError
+
+    if config.model.task != "multiclass" or not config.model.metrics:
+        return
+    classes = len(spec.target.classes)
+    for name in config.model.metrics:
+        if name.startswith("top") and name.endswith("_accuracy"):
+            k = int(name.removeprefix("top").removesuffix("_accuracy"))
+            if k >= classes:
+                allowed = ["accuracy"] + [f"top{j}_accuracy" for j in (3, 5) if j < classes]
+                raise ConfigError(
+                    f"model.metrics: {name} is 1 on every row of target '{spec.target.name}', "
+                    f"whose {classes} classes are all among the {k} most probable; allowed for "
+                    f"{classes} classes: {', '.join(allowed)}"
+                )
+
+
 def check_before_tensorflow(config: ExperimentConfig, data: PreparedData) -> None:
     """The checks of ``check_before_run`` that need neither TensorFlow nor a model: a
     ``training.class_weight`` label that is no class, a ``model.init_from`` that is no run.
@@ -572,6 +595,7 @@ def check_before_tensorflow(config: ExperimentConfig, data: PreparedData) -> Non
     from toolkit.training.class_weight import check_class_weight
 
     check_class_weight(config, data.spec)
+    check_metrics_fit_classes(config, data.spec)
     if config.model.init_from:
         open_run_directory(config.model.init_from)
 
@@ -589,6 +613,7 @@ def check_before_run(config: ExperimentConfig, data: PreparedData | None = None)
     from toolkit.training.class_weight import check_class_weight
 
     check_class_weight(config, data.spec)  # a label that is not a class: before any run
+    check_metrics_fit_classes(config, data.spec)
     from toolkit.models.footprint import check_model_fits
 
     check_model_fits(config, data.spec)  # before any model is built (init_from builds one)
