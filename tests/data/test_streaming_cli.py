@@ -385,6 +385,16 @@ def _a_column_only_the_first_shard_holds(folder: Path) -> dict:
     return config
 
 
+def _key_as_text_in_a_later_shard(folder: Path) -> dict:
+    """data.split_key 'id' as numbers in part-00 and part-02, as the same digits in text in
+    part-01 (a Parquet export that wrote it as strings)."""
+    frame = _table(600)
+    source = _write_shards(frame, folder / "shards")
+    text = frame.iloc[200:400].assign(id=lambda f: f["id"].astype(str))
+    text.to_parquet(folder / "shards" / "part-01.parquet", row_group_size=150, index=False)
+    return _streamed_config(source)
+
+
 # The streamed trainings refused over their shards, by name: each builds its files in a folder
 # and returns the config.
 REFUSED = {
@@ -402,6 +412,7 @@ REFUSED = {
         for fmt in ("parquet", "csv")
     },
     "column-only-in-the-first": _a_column_only_the_first_shard_holds,
+    "key-as-text-later": _key_as_text_in_a_later_shard,
 }
 
 
@@ -464,6 +475,31 @@ def test_a_column_of_text_in_the_first_shard_and_numbers_in_the_others_is_an_err
     assert "column 'a' holds numbers" in lines[0] and f"part-00.{fmt} holds text" in lines[0]
     assert "data.categorical" in lines[0]  # what is allowed
     assert not (folder / "out").exists() or not list((folder / "out").rglob("run.json"))
+
+
+def test_a_split_key_of_numbers_and_text_in_other_shards_is_an_error(refused):
+    """A key is hashed as it is stored: the text '10' and the number 10 fell in different
+    splits, so one id's rows trained and validated the model without a word (a feature's
+    text is parsed as numbers, the key's was not)."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+    from toolkit.data import hashing
+
+    # The leak the refusal prevents: the same ids, as numbers and as text, split apart.
+    ids = _table(600)["id"].iloc[200:400]
+    as_numbers = hashing.assign(hashing.key_hashes(ids), validation=0.2, test=0.1)
+    as_text = hashing.assign(hashing.key_hashes(ids.astype(str)), validation=0.2, test=0.1)
+    assert (as_numbers != as_text).any()
+
+    result, folder = refused["key-as-text-later"]
+    assert_one_line_error(
+        result,
+        f"data.source shard {folder / 'shards' / 'part-01.parquet'}: data.split_key column "
+        f"'id' holds text, but data.source shard {folder / 'shards' / 'part-00.parquet'} holds "
+        "numbers in it; a key is hashed as it is stored (5 and '5' fall in different splits), "
+        "so it must hold one kind of value in every shard: write it as numbers everywhere, or "
+        "as text everywhere",
+    )
+    assert_nothing_written(folder / "out")
 
 
 def test_a_column_only_the_first_shard_holds_is_traced_to_it(refused):

@@ -197,6 +197,7 @@ class ShardSource(Source):
             label=label,
             as_text=categorical,
             reference=None if main is None else (main.label, main.shards),
+            split_key=config.split_key if main is None else None,
         )
         return shard_set
 

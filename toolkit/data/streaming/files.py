@@ -578,6 +578,7 @@ def check_column_kinds(
     label: str,
     as_text: set[str] = frozenset(),
     reference: tuple[str, list[ShardFile]] | None = None,
+    split_key: str | None = None,
 ) -> None:
     """Each of ``columns`` holds the same kind of values in every shard (and in
     ``reference``: the training set's label and shards, for held-out shard sets), or a
@@ -587,9 +588,11 @@ def check_column_kinds(
     column categorical for the whole set, its numbers in the other shards read as
     categories, and the run trained on without a word. ``as_text`` columns (listed in
     data.categorical) are read as text in every shard whatever they hold. Text where the
-    first shard has numbers is left to the reader, which parses it or names the row."""
+    first shard has numbers is left to the reader, which parses it or names the row, but
+    in ``split_key``: a key is hashed as it is stored, so the text '5' and the number 5 fell
+    in different splits and one customer's rows trained and validated the model."""
     for column in columns:
-        if column in as_text:
+        if column in as_text and column != split_key:  # a key is hashed as stored, even so
             continue
         # The first shard with a value in the column, the training set's first.
         first: tuple[str, ShardFile] | None = None
@@ -611,6 +614,14 @@ def check_column_kinds(
             # are numbers (a Parquet export of text, a CSV block's typo), and the reader
             # names the row of the first that does not. Only the reverse went unnoticed.
             parsed = (kind, other_kind) == ("text", "numbers")
+            if kind != other_kind and column == split_key:
+                other_shard = where(other_label, other.path, single=other.single)
+                raise DataError(
+                    f"{where(label, shard.path, single=shard.single)}: data.split_key column "
+                    f"'{column}' holds {kind}, but {other_shard} holds {other_kind} in it; a key is hashed as it is stored (5 and '5' fall "
+                    "in different splits), so it must hold one kind of value in every shard: "
+                    "write it as numbers everywhere, or as text everywhere"
+                )
             if kind != other_kind and not parsed:
                 raise DataError(
                     f"{where(label, shard.path, single=shard.single)}: column '{column}' holds "
