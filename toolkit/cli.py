@@ -636,6 +636,38 @@ def _quiet_h5py_excepthook(kind, error, trace) -> None:
         sys.__excepthook__(kind, error, trace)
 
 
+# A compressed table's ending is two suffixes (part-0.csv.gz); see table_files.
+_COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".xz", ".zip")
+
+
+def _expanded_glob(args: argparse.Namespace, extras: list[str]) -> str | None:
+    """The error line for ``evaluate --data`` or ``predict --input`` given several existing
+    files, which is what the shell makes of an unquoted glob (``--data data/*.csv``): argparse
+    named only the second file on as 'unrecognized arguments'. None for any other mistake."""
+    flag = {"evaluate": ("--data", "data"), "predict": ("--input", "input")}.get(args.command)
+    if not flag or not extras or any(extra.startswith("-") for extra in extras):
+        return None
+    given = getattr(args, flag[1], None)
+    paths = [Path(path) for path in [given, *extras] if path]
+    if len(paths) < 2 or not all(path.is_file() for path in paths):
+        return None
+    # The pattern the shell most likely expanded: the files' folder and their common ending.
+    suffixes = {
+        "".join(path.suffixes[-2:]) if path.suffix in _COMPRESSED else path.suffix for path in paths
+    }
+    folders = {path.parent for path in paths}
+    if len(folders) == 1 and len(suffixes) == 1:
+        pattern = shlex.quote(f"{folders.pop() / '*'}{suffixes.pop()}")
+    else:
+        pattern = "'DIR/*.csv'"
+    shown = ", ".join(map(str, paths[:3])) + (", ..." if len(paths) > 3 else "")
+    return (
+        f"toolkit: error: {args.command} {flag[0]} takes one file, folder or glob, got "
+        f"{len(paths)} files ({shown}): the shell expanded an unquoted glob; quote it "
+        f"({flag[0]} {pattern}) or give the files' folder"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extras = parser.parse_known_args(argv)
@@ -649,6 +681,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{shlex.join(['toolkit', 'compare', *given])}",
             file=sys.stderr,
         )
+        return EXIT_USAGE
+    expanded = _expanded_glob(args, extras)
+    if expanded:
+        print(expanded, file=sys.stderr)
         return EXIT_USAGE
     if extras:
         command = next(

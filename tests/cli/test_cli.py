@@ -241,6 +241,18 @@ def refusals(tmp_path_factory) -> dict[str, tuple[list[subprocess.CompletedProce
     for name in ("run_a", "run_b"):
         (folder / name).mkdir()
     cases["report two directories"] = ([["report", folder / "run_a", folder / "run_b"]], folder)
+    folder = tmp_path_factory.mktemp("unquoted-glob")
+    shards = [folder / "new" / f"part-{i}.csv.gz" for i in range(4)]
+    shards[0].parent.mkdir()
+    for shard in shards:
+        pd.DataFrame({"x": [1.0], "target": [2.0]}).to_csv(shard, index=False)
+    cases["unquoted glob"] = (  # what the shell passes for --data new/*.csv.gz
+        [
+            ["evaluate", folder / "run", "--data", *shards],
+            ["predict", folder / "run", "--input", *shards[:2], "--output", folder / "p.csv"],
+        ],
+        folder,
+    )
     folder = tmp_path_factory.mktemp("image-size")
     given = ["configs/digits_cnn.yaml", "--set", "data.image.image_size=16"]  # from REPO
     cases["single image size"] = (
@@ -730,6 +742,33 @@ def test_report_of_two_directories_points_at_compare(refusals):
     assert line.endswith(f"toolkit compare {run_a} {run_b}"), line
     assert result.stdout == ""
     assert sorted(folder.rglob("*")) == [run_a, run_b]
+
+
+def test_an_unquoted_glob_for_data_or_input_is_named_with_its_quoted_form(refusals):
+    """`toolkit evaluate RUN --data new/*.csv.gz`, unquoted, reached the toolkit as four
+    files, and argparse's line named the last three 'unrecognized arguments' without
+    saying why or what to write."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    (evaluated, predicted), folder = refusals["unquoted glob"]
+    new = folder / "new"
+    line = assert_one_line_error(
+        evaluated,
+        "toolkit: error: evaluate --data takes one file, folder or glob, got 4 files "
+        f"({new / 'part-0.csv.gz'}, {new / 'part-1.csv.gz'}, {new / 'part-2.csv.gz'}, ...): "
+        f"the shell expanded an unquoted glob; quote it (--data '{new}/*.csv.gz') or give "
+        "the files' folder",
+    )
+    assert "unrecognized" not in line
+    assert_one_line_error(
+        predicted,
+        f"predict --input takes one file, folder or glob, got 2 files ({new / 'part-0.csv.gz'}, "
+        f"{new / 'part-1.csv.gz'}): the shell expanded an unquoted glob; quote it "
+        f"(--input '{new}/*.csv.gz')",
+    )
+    assert evaluated.stdout == predicted.stdout == ""
+    assert_nothing_written(folder / "run")
+    assert not (folder / "p.csv").exists()
 
 
 def test_a_single_image_size_suggests_the_pair(refusals):
