@@ -395,6 +395,19 @@ def _key_as_text_in_a_later_shard(folder: Path) -> dict:
     return _streamed_config(source)
 
 
+def _a_csv_line_of_other_fields(folder: Path, case: str) -> dict:
+    """Three CSV shards; part-01.csv's line 151 (its 150th row) has 6 fields ('more') or 2
+    ('fewer') where the header has 5; read streamed, or in memory ('more-in-memory')."""
+    source = _write_shards(_table(600), folder / "shards", fmt="csv")
+    path = folder / "shards" / "part-01.csv"
+    lines = path.read_text().splitlines()
+    lines[150] = "1,2,3,4,5,6" if case.startswith("more") else "7,8"
+    path.write_text("\n".join(lines) + "\n")
+    config = _streamed_config(source)
+    config["data"]["streaming"] = not case.endswith("in-memory")
+    return config
+
+
 # The streamed trainings refused over their shards, by name: each builds its files in a folder
 # and returns the config.
 REFUSED = {
@@ -413,6 +426,10 @@ REFUSED = {
     },
     "column-only-in-the-first": _a_column_only_the_first_shard_holds,
     "key-as-text-later": _key_as_text_in_a_later_shard,
+    **{
+        f"csv-line-{case}": lambda d, case=case: _a_csv_line_of_other_fields(d, case)
+        for case in ("more", "fewer", "more-in-memory")
+    },
 }
 
 
@@ -498,6 +515,28 @@ def test_a_split_key_of_numbers_and_text_in_other_shards_is_an_error(refused):
         "numbers in it; a key is hashed as it is stored (5 and '5' fall in different splits), "
         "so it must hold one kind of value in every shard: write it as numbers everywhere, or "
         "as text everywhere",
+    )
+    assert_nothing_written(folder / "out")
+
+
+@pytest.mark.parametrize(
+    ("case", "fields", "text"),
+    [("more", 6, "1,2,3,4,5,6"), ("fewer", 2, "7,8"), ("more-in-memory", 6, "1,2,3,4,5,6")],
+)
+def test_a_csv_line_with_other_fields_than_the_header_is_named_by_its_line(
+    refused, case, fields, text
+):
+    """Arrow's words, 'CSV parse error: Expected 5 columns, got 6: 1,2,3,4,5,6', named
+    neither the line nor where to look in a file of millions of lines (pandas named the line
+    of a longer one in memory, 'Expected 5 fields in line 151, saw 6')."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    result, folder = refused[f"csv-line-{case}"]
+    shard = folder / "shards" / "part-01.csv"
+    assert_one_line_error(
+        result,
+        f"shard {shard} cannot be read: line 151 has {fields} fields where the header has 5 "
+        f"('{text}'): every line needs the header's 5 fields; fix or remove that line",
     )
     assert_nothing_written(folder / "out")
 

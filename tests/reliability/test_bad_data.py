@@ -354,7 +354,13 @@ CASES: list[Any] = [
         for streaming in (False, True)
     ),
     pytest.param(
-        _ragged_csv, ("data.csv cannot be read", "expected 3 fields in line 3"), id="ragged-csv"
+        _ragged_csv,
+        (
+            "data.csv cannot be read",
+            "line 3 has 5 fields where the header has 3 ('4,5,6,7,8'): every line needs the "
+            "header's 3 fields",
+        ),
+        id="ragged-csv",
     ),
     pytest.param(
         lambda d: {"data.source": _csv(d, _frame()), "data.target": "label"},

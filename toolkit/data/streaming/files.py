@@ -337,24 +337,28 @@ _MORE_FIELDS = re.compile(
 )
 
 
-def more_fields(first: str) -> bool:
-    """True when a reader's error line says a CSV line has more fields than the header."""
+def more_fields(first: str, *, fewer: bool = False) -> bool:
+    """True when a reader's error line says a CSV line has more fields than the header (with
+    ``fewer``, or fewer: Arrow refuses a short line too, where pandas fills it with gaps)."""
     found = _MORE_FIELDS.match(first)
     if found is None:
         return False
     expected, got = (found[1], found[2]) if found[1] else (found[3], found[4])
-    return int(got) > int(expected)
+    return int(got) > int(expected) or (fewer and int(got) != int(expected))
 
 
-def extra_fields(path: Path, *, shifted: bool = False, data_lines: int | None = None) -> str | None:
-    """What follows "cannot be read: " when a CSV line has more fields than the header, or
-    None: the first such line, and its likely cause. A trailing comma on every data line but
-    not on the header is the usual one (a hand-written export); Arrow refuses the line
-    ("Expected 4 columns, got 5"), and pandas silently takes the first column as row labels,
-    so every value falls under the next column's name. Extra fields that hold values are
-    named only when pandas read the file so (``shifted``): else the reader's words stand.
-    ``data_lines``: look at only that many records after the header (``toolkit validate``'s
-    cheap look, which needs neither pandas nor Arrow's reader)."""
+def extra_fields(
+    path: Path, *, shifted: bool = False, data_lines: int | None = None, fewer: bool = False
+) -> str | None:
+    """What follows "cannot be read: " when a CSV line has more fields than the header (with
+    ``fewer``, or fewer), or None: the first such line, by its number in the file, and its
+    likely cause. A trailing comma on every data line but not on the header is the usual
+    one (a hand-written export); Arrow refuses the line ("Expected 4 columns, got 5"), and
+    pandas silently takes the first column as row labels, so every value falls under the
+    next column's name (``shifted``: pandas read the file so). Any other such line is named
+    with its text: Arrow's words named neither its line nor, for a file of millions, where
+    to look. ``data_lines``: look at only that many records after the header (``toolkit
+    validate``'s cheap look, which needs neither pandas nor Arrow's reader)."""
     import csv
     import io
     import itertools
@@ -364,22 +368,32 @@ def extra_fields(path: Path, *, shifted: bool = False, data_lines: int | None = 
             lines = csv.reader(handle)
             header = next(lines, [])
             for fields in itertools.islice(lines, data_lines):
-                if len(fields) <= len(header):
+                # An empty line is skipped by both readers.
+                if (
+                    len(fields) == len(header)
+                    or not fields
+                    or (len(fields) < len(header) and not fewer)
+                ):
                     continue
                 number = lines.line_num
                 extra = fields[len(header) :]
                 said = f"line {number} has {len(fields)} fields where the header has {len(header)}"
-                if not any(value.strip() for value in extra):
+                if extra and not any(value.strip() for value in extra):
                     return (
                         f"{said}, the last {'one' if len(extra) == 1 else len(extra)} empty "
                         "(a trailing comma at the end of each data line?): remove the trailing "
                         "commas"
                     )
-                if not shifted:
-                    return None
+                if extra and shifted:
+                    return (
+                        f"{said} (a first column of row labels with no name in the header?): "
+                        "give every column a name in the header"
+                    )
+                text = ",".join(fields)
+                shown = text if len(text) <= 60 else text[:57] + "..."
                 return (
-                    f"{said} (a first column of row labels with no name in the header?): give "
-                    "every column a name in the header"
+                    f"{said} ('{shown}'): every line needs the header's {len(header)} fields; "
+                    "fix or remove that line"
                 )
     except (OSError, UnicodeDecodeError, csv.Error, DataError):
         return None
@@ -437,8 +451,8 @@ def short_error(
     # column names are decoded when read), which a Latin-1 file's accented name raised.
     if path is not None and ("invalid UTF8" in first or isinstance(error, UnicodeDecodeError)):
         return not_utf8(path) or first
-    if path is not None and more_fields(first):
-        return extra_fields(path) or first
+    if path is not None and more_fields(first, fewer=True):
+        return extra_fields(path, fewer=True) or first
     found = _CSV_CONVERSION.search(first)
     if found and columns is not None and int(found[1]) < len(columns):
         expected = "a number" if found[2] in ("double", "float", "int64") else found[2]
