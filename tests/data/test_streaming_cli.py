@@ -426,6 +426,10 @@ REFUSED = {
     },
     "column-only-in-the-first": _a_column_only_the_first_shard_holds,
     "key-as-text-later": _key_as_text_in_a_later_shard,
+    "key-as-text-later-in-memory": lambda d: {
+        **(config := _key_as_text_in_a_later_shard(d)),
+        "data": {**config["data"], "streaming": False},
+    },
     **{
         f"csv-line-{case}": lambda d, case=case: _a_csv_line_of_other_fields(d, case)
         for case in ("more", "fewer", "more-in-memory")
@@ -537,6 +541,22 @@ def test_a_csv_line_with_other_fields_than_the_header_is_named_by_its_line(
         result,
         f"shard {shard} cannot be read: line 151 has {fields} fields where the header has 5 "
         f"('{text}'): every line needs the header's 5 fields; fix or remove that line",
+    )
+    assert_nothing_written(folder / "out")
+
+
+def test_parquet_shards_read_in_memory_name_the_shards_whose_column_kinds_differ(refused):
+    """In memory, Arrow's 'Unable to merge: Field id has incompatible types: int64 vs
+    large_string' named no shard among the many of a folder."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    result, folder = refused["key-as-text-later-in-memory"]
+    shards = folder / "shards"
+    assert_one_line_error(
+        result,
+        f"data.source shard {shards / 'part-01.parquet'}: column 'id' holds text, but "
+        f"data.source shard {shards / 'part-00.parquet'} holds numbers in it; a column must "
+        "hold one kind of value in every shard: write it as the same kind in each",
     )
     assert_nothing_written(folder / "out")
 

@@ -392,7 +392,7 @@ def _parquet_shards(
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except Exception as error:
-        raise DataError(
+        raise _kinds_differ(paths, tables, label) or DataError(
             f"{label}: the shards' column types differ ({str(error).splitlines()[0]})"
         ) from None
     sizes = [(path, table.num_rows) for path, table in zip(paths, tables, strict=True)]
@@ -401,6 +401,30 @@ def _parquet_shards(
     if frame.empty:
         raise DataError(f"{label} {paths[0].parent} has no rows")
     return _with_shards(frame, [(path, rows) for path, rows in sizes if rows])
+
+
+def _kinds_differ(paths: list[Path], tables: list, label: str) -> DataError | None:
+    """The error for the first column that holds one kind of value (numbers, text,
+    True/False, ...) in one shard and another kind in a later one, naming both shards; None
+    when the kinds agree. Arrow's own words ('Unable to merge: Field cust has incompatible
+    types: int64 vs large_string') named the column but not which of the shards held what."""
+    from toolkit.data.streaming.files import value_kind
+
+    for column in tables[0].column_names:
+        first: tuple[Path, str] | None = None
+        for path, table in zip(paths, tables, strict=True):
+            kind = value_kind(table.schema.field(column).type)
+            if kind is None:  # no value at all: like any kind
+                continue
+            if first is None:
+                first = (path, kind)
+            elif kind != first[1]:
+                return DataError(
+                    f"{label} shard {path}: column '{column}' holds {kind}, but {label} "
+                    f"shard {first[0]} holds {first[1]} in it; a column must hold one kind "
+                    "of value in every shard: write it as the same kind in each"
+                )
+    return None
 
 
 class TableSource(Source):
