@@ -89,6 +89,46 @@ def test_statistics_in_one_pass_equal_numpy_on_the_whole_table(tmp_path, fmt):
     assert data.rows == {"train": 1200, "validation": 200}
 
 
+# A first shard without a value in a column: an empty partition's header-only CSV file, or
+# a column empty there ('colour' as empty text in a CSV file).
+EMPTY_FIRST = {
+    "csv-header-only": lambda part: part.iloc[:0],
+    "csv-colour-empty": lambda part: part.assign(colour=None),
+}
+
+
+@pytest.mark.parametrize("case", list(EMPTY_FIRST))
+def test_a_column_without_values_in_the_first_shard_is_typed_by_the_others(tmp_path, case):
+    """The first shard alone typed a streamed column: a column with no value there was
+    typed as numbers, and the text of every later shard was refused ('column 'colour'
+    holds 'red' in row 1 (line 2) where the run expects a number'), though a shard with no
+    rows is allowed. The statistics must be NumPy's over the concatenated shards."""
+    frame = _table(900)
+    fmt = case.split("-")[0]
+    directory = tmp_path / "train"
+    _write_shards(frame, directory, fmt=fmt)
+    first = EMPTY_FIRST[case](frame.iloc[:300])
+    path = directory / f"part-00.{fmt}"
+    first.to_parquet(path, index=False) if fmt == "parquet" else first.to_csv(path, index=False)
+    whole = pd.concat([first, frame.iloc[300:]], ignore_index=True)
+    validation = tmp_path / f"validation.{fmt}"
+    held = _table(200, seed=1)
+    held.to_parquet(validation) if fmt == "parquet" else held.to_csv(validation, index=False)
+
+    data = prepare_data(_config(str(directory), **_id_features(validation=str(validation))))
+    spec = data.spec
+    assert data.rows == {"train": len(whole), "validation": 200}
+    assert [f.name for f in spec.numeric] == ["a", "b"]
+    for feature in spec.numeric:
+        values = whole[feature.name].to_numpy(dtype=float)
+        np.testing.assert_allclose(feature.mean, np.nanmean(values), rtol=1e-12)
+        np.testing.assert_allclose(feature.std, np.nanstd(values), rtol=1e-10)
+        assert feature.missing == int(np.isnan(values).sum())
+    (colour,) = spec.categorical
+    assert colour.vocabulary == sorted(whole["colour"].fillna("<missing>").unique())
+    assert colour.missing == int(whole["colour"].isna().sum())
+
+
 def _id_features(**data):
     return {"features": ["a", "b", "colour"], **data}
 

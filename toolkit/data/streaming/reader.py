@@ -8,7 +8,7 @@ an error names the shard and the row. Every failure is a one-line ``DataError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -271,10 +271,14 @@ def csv_types(
     label: str,
     single: bool = False,
     shard: ShardFile | None = None,
+    later: Sequence[ShardFile] = (),
 ) -> dict[str, object]:
     """Column types for every shard of a CSV set, from the first block of ``path``: numbers
-    (and columns empty in that block, unless categorical) as float64, so a later value with a
-    decimal point or a gap still parses; text as strings; booleans as booleans."""
+    as float64, so a later value with a decimal point or a gap still parses; text as
+    strings; booleans as booleans. A column empty in that block (a shard of a header and no
+    rows, as an export writes for an empty partition) takes the kind of the first of the
+    ``later`` shards that holds a value in it (read when they were inspected), else float64
+    (unless categorical): typed as numbers, the text of every later shard was refused."""
     import pyarrow as pa
     import pyarrow.csv as pv
 
@@ -295,7 +299,12 @@ def csv_types(
         kind = field.type
         if field.name in categorical:
             types[field.name] = pa.string()
-        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind):
+        elif pa.types.is_null(kind):
+            found = next((s.kinds[field.name] for s in later if s.kinds.get(field.name)), None)
+            types[field.name] = {"text": pa.string(), "True/False": pa.bool_()}.get(
+                found, pa.float64()
+            )
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
             types[field.name] = pa.float64()
         elif pa.types.is_boolean(kind):
             types[field.name] = pa.bool_()
@@ -329,7 +338,12 @@ def open_shard_set(
         check_columns(shard, needed, label=label, what=what, notes=notes)
     if shards[0].format == "csv" and types is None:
         types = csv_types(
-            shards[0].path, categorical=categorical, label=label, single=single, shard=shards[0]
+            shards[0].path,
+            categorical=categorical,
+            label=label,
+            single=single,
+            shard=shards[0],
+            later=shards[1:],
         )
     if types is not None and columns is not None:
         types = {name: kind for name, kind in types.items() if name in columns}
