@@ -89,11 +89,13 @@ def test_statistics_in_one_pass_equal_numpy_on_the_whole_table(tmp_path, fmt):
     assert data.rows == {"train": 1200, "validation": 200}
 
 
-# A first shard without a value in a column: an empty partition's header-only CSV file, or
-# a column empty there ('colour' as empty text in a CSV file).
+# A first shard without a value in a column: an empty partition's header-only CSV file, a
+# column empty there ('colour' as empty text in a CSV file), or a Parquet column of nulls
+# only (Arrow's null type: 'a' written from a column of None).
 EMPTY_FIRST = {
     "csv-header-only": lambda part: part.iloc[:0],
     "csv-colour-empty": lambda part: part.assign(colour=None),
+    "parquet-a-null": lambda part: part.assign(a=None),
 }
 
 
@@ -102,7 +104,9 @@ def test_a_column_without_values_in_the_first_shard_is_typed_by_the_others(tmp_p
     """The first shard alone typed a streamed column: a column with no value there was
     typed as numbers, and the text of every later shard was refused ('column 'colour'
     holds 'red' in row 1 (line 2) where the run expects a number'), though a shard with no
-    rows is allowed. The statistics must be NumPy's over the concatenated shards."""
+    rows is allowed. A Parquet column of nulls only in the first shard made the numeric
+    feature 'a' categorical, its numbers trained as text, without a word. The statistics
+    must be NumPy's over the concatenated shards."""
     frame = _table(900)
     fmt = case.split("-")[0]
     directory = tmp_path / "train"

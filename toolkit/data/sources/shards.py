@@ -31,9 +31,12 @@ from toolkit.data.table_files import csv_compression, is_csv_path
 from toolkit.errors import DataError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from toolkit.data.prepared import PreparedData
     from toolkit.data.preprocessing import FeatureSpec
-    from toolkit.data.streaming.reader import ShardSet
+    from toolkit.data.streaming.files import ShardFile
+    from toolkit.data.streaming.reader import Rows, ShardSet
 
 # How run.json describes a split by hashing each row's shard and position. Rows were split
 # by their position alone before (the shard's name never reached the hash): a run recorded
@@ -126,6 +129,26 @@ def streams(config: DataConfig) -> bool:
     }
     total = sum(estimated_memory(location, label) for label, location in locations.items())
     return total > memory_budget()
+
+
+def _typed_as_set(rows: Rows, shards: list[ShardFile]) -> pd.DataFrame:
+    """The first chunk's frame, which decides the columns' kinds, with each column that has
+    no type there (a Parquet shard whose column is all nulls: Arrow's null type, held as
+    objects) typed as the first shard holding a value in it has it. Such a column was made
+    categorical, and a numeric feature trained as the text of its numbers."""
+    import numpy as np
+    import pyarrow as pa
+
+    frame = rows.frame()
+    for field in rows.batch.schema:
+        if not pa.types.is_null(field.type) or field.name not in frame.columns:
+            continue
+        kind = next((s.kinds[field.name] for s in shards if s.kinds.get(field.name)), None)
+        if kind == "numbers":
+            frame[field.name] = frame[field.name].astype(np.float64)
+        elif kind == "True/False":
+            frame[field.name] = frame[field.name].astype("boolean")
+    return frame
 
 
 class ShardSource(Source):
@@ -362,7 +385,7 @@ class ShardSource(Source):
             shard = main.shards[piece.shard]
             what = where("data.source", shard.path, single=shard.single)
             if statistics is None:
-                features, categorical = column_kinds(rows.frame(), config)
+                features, categorical = column_kinds(_typed_as_set(rows, main.shards), config)
                 statistics = accumulator_class(config, self.task, features, categorical)
             codes = None
             if selections["train"].code is not None:
