@@ -307,6 +307,8 @@ class ShardSource(Source):
 
             constant = constant_feature_warning(fitted, statistics.constant_numeric())
             warnings += [constant] if constant else []
+            two_valued = statistics.two_valued_target()
+            warnings += [two_valued] if two_valued else []
         splits = {}
         for name in wanted:
             if name in held_out:

@@ -46,6 +46,7 @@ from toolkit.data.preprocessing import (
     row_number,
     thousands_remedy,
     thousands_separated,
+    two_valued_target_warning,
     vocabulary,
 )
 from toolkit.data.streaming.reader import Rows
@@ -195,6 +196,9 @@ class StatisticsAccumulator:
         self.target_moments = Moments(1)
         self.labels: Counter[str] = Counter()
         self.label_type: str | None = None  # the target's, see TargetSpec
+        # A regression target's distinct values while there are at most two (None after):
+        # a 0/1 target is named as in memory (two_valued_target_warning).
+        self.target_values: set[float] | None = set()
         self.rows = 0
 
     def update(
@@ -250,6 +254,7 @@ class StatisticsAccumulator:
             # NaN (a missing target) and numbers the model cannot take are named below.
             if numbers is not None and (np.abs(numbers) <= FLOAT32_MAX).all():
                 self.target_moments.update(numbers.reshape(-1, 1))
+                self._count_target_values(numbers)
                 return
         target = frame[name] if rows is None else rows.series(name)
         missing = missing_targets(target)
@@ -263,7 +268,9 @@ class StatisticsAccumulator:
             if not pd.api.types.is_numeric_dtype(target):
                 target = numeric_target(target, f"{what}: target column '{target.name}'")
             check_finite(target, f"{what}: target column '{target.name}'")
-            self.target_moments.update(target.to_numpy(dtype=np.float64).reshape(-1, 1))
+            numbers = target.to_numpy(dtype=np.float64)
+            self.target_moments.update(numbers.reshape(-1, 1))
+            self._count_target_values(numbers)
         else:
             check_not_continuous(target, self.task, self.config.target)
             counts = pd.Series(_label_tokens(target)).value_counts().to_dict()
@@ -290,6 +297,25 @@ class StatisticsAccumulator:
         for index, numbers in enumerate(columns):
             matrix[:, index] = numbers
         return np.compress(keep, matrix, axis=0)  # matrix[keep], in a third of the time
+
+    def _count_target_values(self, numbers: np.ndarray) -> None:
+        """Add a chunk's regression targets to ``target_values``, until a third value: a
+        continuous target stops after its first chunk."""
+        if self.target_values is None:
+            return
+        self.target_values.update(np.unique(numbers).tolist())
+        if len(self.target_values) > 2:
+            self.target_values = None
+
+    def two_valued_target(self) -> str | None:
+        """The in-memory path's line for a regression target of two values only in the
+        training rows (class labels coded 0 and 1), else None."""
+        if self.task != "regression" or self.target_values is None:
+            return None
+        if len(self.target_values) != 2:
+            return None
+        values = pd.Series(sorted(self.target_values), name=self.config.target)
+        return two_valued_target_warning(values)
 
     def check_held_out(
         self, frame: pd.DataFrame | Rows, *, what: str, keep: np.ndarray | None = None
