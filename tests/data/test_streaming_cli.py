@@ -408,6 +408,19 @@ def _a_csv_line_of_other_fields(folder: Path, case: str) -> dict:
     return config
 
 
+def _csv_shards_of_two_kinds(folder: Path, column: str) -> dict:
+    """Three CSV shards read in memory; part-01.csv's ``column`` holds another kind than
+    part-00's: 'colour' numbers (text in the others), 'a' True/False (numbers)."""
+    frame = _table(600)
+    source = _write_shards(frame, folder / "shards", fmt="csv")
+    part = frame.iloc[200:400].copy()
+    part[column] = np.arange(200) if column == "colour" else part["b"] > 2
+    part.to_csv(folder / "shards" / "part-01.csv", index=False)
+    config = _streamed_config(source)
+    config["data"]["streaming"] = False
+    return config
+
+
 # The streamed trainings refused over their shards, by name: each builds its files in a folder
 # and returns the config.
 REFUSED = {
@@ -426,6 +439,10 @@ REFUSED = {
     },
     "column-only-in-the-first": _a_column_only_the_first_shard_holds,
     "key-as-text-later": _key_as_text_in_a_later_shard,
+    **{
+        f"csv-in-memory-{column}": lambda d, column=column: _csv_shards_of_two_kinds(d, column)
+        for column in ("colour", "a")
+    },
     "key-as-text-later-in-memory": lambda d: {
         **(config := _key_as_text_in_a_later_shard(d)),
         "data": {**config["data"], "streaming": False},
@@ -557,6 +574,30 @@ def test_parquet_shards_read_in_memory_name_the_shards_whose_column_kinds_differ
         f"data.source shard {shards / 'part-01.parquet'}: column 'id' holds text, but "
         f"data.source shard {shards / 'part-00.parquet'} holds numbers in it; a column must "
         "hold one kind of value in every shard: write it as the same kind in each",
+    )
+    assert_nothing_written(folder / "out")
+
+
+@pytest.mark.parametrize(
+    ("column", "kind", "first_kind"),
+    [("colour", "numbers", "text"), ("a", "True/False", "numbers")],
+)
+def test_csv_shards_read_in_memory_refuse_a_column_of_two_kinds_as_streamed(
+    refused, column, kind, first_kind
+):
+    """pandas joined the shards' columns into one of objects: 'colour' became a category
+    per distinct number of part-01.csv, 'a' a category per number and True/False, and the
+    run trained on without a word. Streamed, both were refused; in memory now too."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    result, folder = refused[f"csv-in-memory-{column}"]
+    shards = folder / "shards"
+    assert_one_line_error(
+        result,
+        f"data.source shard {shards / 'part-01.csv'}: column '{column}' holds {kind}, but "
+        f"data.source shard {shards / 'part-00.csv'} holds {first_kind} in it; a column must "
+        "hold one kind of value in every shard (fix the shard, or list the column in "
+        "data.categorical to read it as text everywhere)",
     )
     assert_nothing_written(folder / "out")
 

@@ -44,7 +44,7 @@ def read_data_file(path: str, config: DataConfig, *, label: str = "data file") -
         from toolkit.data.images import read_class_folder
 
         return read_class_folder(path, config.image, target=config.target, label=label)
-    frame = read_tables(path, label=label)
+    frame = read_tables(path, label=label, as_text=config.categorical or ())
     if config.image.column is not None:
         from toolkit.data.images import resolve_path_column
 

@@ -330,9 +330,14 @@ def _check_header(path: Path, label: str) -> None:
 
 
 def read_tables(
-    location: str, *, label: str = "data file", float32_except: Collection[str] | None = None
+    location: str,
+    *,
+    label: str = "data file",
+    float32_except: Collection[str] | None = None,
+    as_text: Collection[str] = (),
 ) -> pd.DataFrame:
-    """One file, or every shard of a directory or glob concatenated in name order."""
+    """One file, or every shard of a directory or glob concatenated in name order.
+    ``as_text``: the columns listed in data.categorical, which may hold any kind."""
     from toolkit.data.streaming.files import is_shard_set, list_shards
 
     if not is_shard_set(location):
@@ -351,6 +356,7 @@ def read_tables(
     filled = [(path, frame[order]) for path, frame in zip(paths, frames, strict=True) if len(frame)]
     if not filled:
         raise DataError(f"{label} {location} has no rows")
+    _check_csv_kinds(filled, label, as_text)
     joined = pd.concat([frame for _, frame in filled], ignore_index=True)
     return _with_shards(joined, [(path, len(frame)) for path, frame in filled])
 
@@ -403,6 +409,48 @@ def _parquet_shards(
     return _with_shards(frame, [(path, rows) for path, rows in sizes if rows])
 
 
+def _frame_kind(values: pd.Series) -> str | None:
+    """What a CSV shard's column holds, in ``value_kind``'s words; None without a value."""
+    present = values.dropna()
+    if present.empty:
+        return None
+    if pd.api.types.is_bool_dtype(values):
+        return "True/False"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numbers"
+    inferred = pd.api.types.infer_dtype(present, skipna=True)
+    return {"boolean": "True/False", "integer": "numbers", "floating": "numbers"}.get(
+        inferred, "text"
+    )
+
+
+def _check_csv_kinds(
+    filled: list[tuple[Path, pd.DataFrame]], label: str, as_text: Collection[str]
+) -> None:
+    """Each column holds one kind of value in every CSV shard, as a streamed set is checked
+    (``check_column_kinds``, the same line): pandas joined True/False in one shard and
+    numbers in the next, or text categories and numbers, into one column of objects, which
+    became a category per distinct number without a word. Text where the first shard holds
+    numbers is left to the numeric-share check, which parses it or names its row."""
+    for column in filled[0][1].columns:
+        if column in as_text:
+            continue
+        first: tuple[Path, str] | None = None
+        for path, frame in filled:
+            kind = _frame_kind(frame[column])
+            if kind is None:
+                continue
+            if first is None:
+                first = (path, kind)
+            elif kind != first[1] and (kind, first[1]) != ("text", "numbers"):
+                raise DataError(
+                    f"{label} shard {path}: column '{column}' holds {kind}, but {label} shard "
+                    f"{first[0]} holds {first[1]} in it; a column must hold one kind of value "
+                    "in every shard (fix the shard, or list the column in data.categorical to "
+                    "read it as text everywhere)"
+                )
+
+
 def _kinds_differ(paths: list[Path], tables: list, label: str) -> DataError | None:
     """The error for the first column that holds one kind of value (numbers, text,
     True/False, ...) in one shard and another kind in a later one, naming both shards; None
@@ -440,7 +488,12 @@ class TableSource(Source):
         return self._read(float32_except=None)
 
     def _read(self, *, float32_except: Collection[str] | None) -> pd.DataFrame:
-        frame = read_tables(self.config.source, label="data.source", float32_except=float32_except)
+        frame = read_tables(
+            self.config.source,
+            label="data.source",
+            float32_except=float32_except,
+            as_text=self.config.categorical or (),
+        )
         if self.config.image.column is not None:
             from toolkit.data.images import resolve_path_column
 
