@@ -133,6 +133,37 @@ def test_a_column_without_values_in_the_first_shard_is_typed_by_the_others(tmp_p
     assert colour.missing == int(whole["colour"].isna().sum())
 
 
+def test_a_parquet_shard_of_numbers_as_text_is_parsed_in_memory_as_streamed(tmp_path):
+    """Column 'a' of part-01.parquet written as strings of numbers: streamed, they were
+    parsed; in memory, Arrow refused to join the shards ('Unable to merge: Field a has
+    incompatible types: double vs large_string'). Both must fit NumPy's statistics of the
+    numbers."""
+    frame = _table(900)
+    directory = tmp_path / "train"
+    _write_shards(frame, directory)
+    text = frame.iloc[300:600].assign(a=lambda f: f["a"].map(repr).where(f["a"].notna()))
+    text.to_parquet(directory / "part-01.parquet", index=False)
+    import pyarrow.parquet as pq
+
+    assert str(pq.read_schema(directory / "part-01.parquet").field("a").type) in {
+        "string",
+        "large_string",
+    }
+    validation = tmp_path / "validation.parquet"
+    _table(200, seed=1).to_parquet(validation, index=False)
+
+    for streaming in (True, False):
+        settings = _id_features(validation=str(validation), streaming=streaming)
+        spec = prepare_data(_config(str(directory), **settings)).spec
+        assert [f.name for f in spec.numeric] == ["a", "b"], streaming
+        values = frame["a"].to_numpy(dtype=float)
+        (a,) = [f for f in spec.numeric if f.name == "a"]
+        # In memory, features are read as float32: float tolerance.
+        np.testing.assert_allclose(a.mean, np.nanmean(values), rtol=1e-6)
+        np.testing.assert_allclose(a.std, np.nanstd(values), rtol=1e-6)
+        assert a.missing == int(np.isnan(values).sum())
+
+
 def _id_features(**data):
     return {"features": ["a", "b", "colour"], **data}
 

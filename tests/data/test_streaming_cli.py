@@ -385,12 +385,14 @@ def _a_column_only_the_first_shard_holds(folder: Path) -> dict:
     return config
 
 
-def _key_as_text_in_a_later_shard(folder: Path) -> dict:
+def _key_as_text_in_a_later_shard(folder: Path, value: str | None = None) -> dict:
     """data.split_key 'id' as numbers in part-00 and part-02, as the same digits in text in
-    part-01 (a Parquet export that wrote it as strings)."""
+    part-01 (a Parquet export that wrote it as strings); its first row ``value``, if given."""
     frame = _table(600)
     source = _write_shards(frame, folder / "shards")
     text = frame.iloc[200:400].assign(id=lambda f: f["id"].astype(str))
+    if value is not None:
+        text.iloc[0, text.columns.get_loc("id")] = value
     text.to_parquet(folder / "shards" / "part-01.parquet", row_group_size=150, index=False)
     return _streamed_config(source)
 
@@ -444,7 +446,7 @@ REFUSED = {
         for column in ("colour", "a")
     },
     "key-as-text-later-in-memory": lambda d: {
-        **(config := _key_as_text_in_a_later_shard(d)),
+        **(config := _key_as_text_in_a_later_shard(d, value="id-7")),
         "data": {**config["data"], "streaming": False},
     },
     **{
@@ -564,7 +566,8 @@ def test_a_csv_line_with_other_fields_than_the_header_is_named_by_its_line(
 
 def test_parquet_shards_read_in_memory_name_the_shards_whose_column_kinds_differ(refused):
     """In memory, Arrow's 'Unable to merge: Field id has incompatible types: int64 vs
-    large_string' named no shard among the many of a folder."""
+    large_string' named no shard among the many of a folder (text that is all numbers is
+    parsed: test_a_parquet_shard_of_numbers_as_text_is_parsed_in_memory_as_streamed)."""
     from tests.reliability._support import assert_nothing_written, assert_one_line_error
 
     result, folder = refused["key-as-text-later-in-memory"]

@@ -344,7 +344,7 @@ def read_tables(
         return read_table(location, label=label, float32_except=float32_except)
     paths = list_shards(location, label)
     if table_format(paths[0]) == "parquet":
-        return _parquet_shards(paths, label=label, float32_except=float32_except)
+        return _parquet_shards(paths, label=label, float32_except=float32_except, as_text=as_text)
     # A shard with a header and no rows is allowed, as streamed and as an empty Parquet
     # shard: a writer may leave one per empty partition. Only the whole set must have rows.
     frames = [
@@ -381,10 +381,15 @@ def _same_columns(paths: list[Path], columns: list[list[str]], label: str) -> li
 
 
 def _parquet_shards(
-    paths: list[Path], *, label: str, float32_except: Collection[str] | None
+    paths: list[Path],
+    *,
+    label: str,
+    float32_except: Collection[str] | None,
+    as_text: Collection[str] = (),
 ) -> pd.DataFrame:
     """Parquet shards as one frame, joined as Arrow tables (their chunks kept, not copied)
-    and converted once: a pandas concatenation holds every shard's frame and their copy."""
+    and converted once: a pandas concatenation holds every shard's frame and their copy.
+    ``as_text``: data.categorical's columns, never parsed as numbers."""
     import pyarrow as pa
 
     tables = []
@@ -394,7 +399,7 @@ def _parquet_shards(
         except Exception as error:
             raise _read_error(error, f"{label} shard", path) from None
     order = _same_columns(paths, [table.column_names for table in tables], label)
-    tables = [table.select(order) for table in tables]
+    tables = _text_as_numbers([table.select(order) for table in tables], as_text)
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except Exception as error:
@@ -449,6 +454,36 @@ def _check_csv_kinds(
                     "in every shard (fix the shard, or list the column in data.categorical to "
                     "read it as text everywhere)"
                 )
+
+
+def _text_as_numbers(tables: list, as_text: Collection[str]) -> list:
+    """``tables`` with each column that holds numbers in the first shard holding a value
+    there and text in a later one (a shard exported with its numbers as strings) parsed as
+    numbers in those shards, when every value parses, as a streamed set's is: Arrow refused
+    to join the shards. A value that does not parse leaves the tables as they are, to be
+    refused naming both shards (``_kinds_differ``)."""
+    import pyarrow as pa
+
+    from toolkit.data.streaming.files import value_kind
+
+    for column in tables[0].column_names:
+        kinds = [value_kind(table.schema.field(column).type) for table in tables]
+        present = [kind for kind in kinds if kind is not None]
+        if column in as_text or not present or present[0] != "numbers":
+            continue
+        if set(present) != {"numbers", "text"}:
+            continue
+        parsed = list(tables)
+        try:
+            for index, table in enumerate(tables):
+                if kinds[index] == "text":
+                    position = table.schema.get_field_index(column)
+                    values = table.column(position).cast(pa.float64())
+                    parsed[index] = table.set_column(position, column, values)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        tables = parsed
+    return tables
 
 
 def _kinds_differ(paths: list[Path], tables: list, label: str) -> DataError | None:
