@@ -1395,14 +1395,9 @@ def _finish(
     calibration = calibrate_run(config, data, model)  # sets the model's temperature
     scored_notes: list[str | None] = []
     try:
-        atomic_write(run.model, model.save)
-        curves = run_callbacks.learning_curves
-        if curves is not None:
-            # A drawing still in flight would land over the final curves the run's plots
-            # draw; and a sweep keeping the callback for later kept its model alive with it
-            # until the sweep ended (180 MB over 15 small trials).
-            with _timed(timings, "plots"):
-                curves.join()
+        # The calibration files before model.keras: predict, evaluate and export take a run
+        # with model.keras as usable, so one killed between the two wrote uncalibrated
+        # intervals without a word.
         if calibration.conformal is not None:
             from toolkit.evaluation.conformal import CONFORMAL_FILE
 
@@ -1411,6 +1406,14 @@ def _finish(
             from toolkit.evaluation.std_scaling import STD_SCALING_FILE, std_scale_json
 
             atomic_write_text(run.path / STD_SCALING_FILE, std_scale_json(calibration.std_scale))
+        atomic_write(run.model, model.save)
+        curves = run_callbacks.learning_curves
+        if curves is not None:
+            # A drawing still in flight would land over the final curves the run's plots
+            # draw; and a sweep keeping the callback for later kept its model alive with it
+            # until the sweep ended (180 MB over 15 small trials).
+            with _timed(timings, "plots"):
+                curves.join()
         metrics = _final_metrics(
             config,
             run,
