@@ -427,6 +427,8 @@ def _write_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 REPORT_FILES = ("report.html", "report.md")
+# The seed runs' curves a repeat group's report draws in the group's plots/.
+SEED_CURVES = "seed_curves.png"
 
 
 def drop_stale_reports(directory: Path) -> None:

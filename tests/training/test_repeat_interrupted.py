@@ -118,8 +118,14 @@ def test_a_killed_group_is_finished_by_resume(tmp_path):
     assert json.loads((group / "run.json").read_text())["status"] == "running"
     (seed_7,), (seed_8,) = _seed_runs(group, 7), _seed_runs(group, 8)
     assert _seed_runs(group, 9) == []
-    kept = _files(seed_7)
     assert json.loads((seed_8 / "run.json").read_text())["status"] == "running"
+    # A report of the killed group says so; it stayed, saying "killed", after the resume,
+    # with its curves of the seeds ended then.
+    report = run_cli("report", group)
+    assert report.returncode == 0, report.stderr
+    assert "(killed)" in (group / "report.md").read_text()
+    assert (group / "plots" / "seed_curves.png").exists()
+    kept = _files(seed_7)
 
     result = run_cli("train", "--resume", group)
     assert result.returncode == 0, result.stderr
@@ -152,6 +158,8 @@ def test_a_killed_group_is_finished_by_resume(tmp_path):
     assert metrics["repeats"]["validation"]["rmse"]["mean"] == pytest.approx(rmse.mean())
     assert metrics["repeats"]["validation"]["rmse"]["std"] == pytest.approx(rmse.std())
     assert not (group / ".lock").exists()
+    assert not (group / "report.md").exists() and not (group / "report.html").exists()
+    assert not (group / "plots").exists()
 
     again = run_cli("train", "--resume", group)
     assert again.returncode == 2

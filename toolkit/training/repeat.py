@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +13,14 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.errors import GroupInterrupted, RunInterrupted, ToolkitError
 from toolkit.evaluation.metrics import aggregate_repeats
 from toolkit.runs import (
+    SEED_CURVES,
     DirectoryLock,
     RunDirectory,
     atomic_write_json,
     atomic_write_text,
     create_run_directory,
     disk_full_message,
+    drop_stale_reports,
     utc_now,
 )
 from toolkit.startup import new_models_traced_quietly
@@ -93,9 +96,21 @@ def resume_repeated(
             reason=None,
             resumed=[*record.get("resumed", []), utc_now()],
         )
+        _drop_stale_report(group.path)
         return _train_group(
             config, group, seeds=seeds, verbose=verbose, on_run_end=on_run_end, resuming=True
         )
+
+
+def _drop_stale_report(group_dir: Path) -> None:
+    """Delete a report written while the group was killed or interrupted, with the seed
+    curves it drew: once resumed, a page saying "killed" (and curves of the seeds ended
+    then) stayed beside a group that says completed, as a run's or sweep's does not."""
+    drop_stale_reports(group_dir)
+    plots = group_dir / "plots"
+    (plots / SEED_CURVES).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # only the report draws there: gone if it is empty
+        plots.rmdir()
 
 
 def _seed_run(group: RunDirectory, seed: int) -> Path | None:

@@ -37,7 +37,7 @@ from toolkit.evaluation.report.reading import (
     read_text,
     read_yaml,
 )
-from toolkit.runs import sweep_of_trial
+from toolkit.runs import SEED_CURVES, sweep_of_trial
 from toolkit.text import counted
 
 SPLITS = ("train", "validation", "test")
@@ -419,7 +419,7 @@ def _seed_runs(directory: Path, record: dict) -> Section | None:
     histories = {k: h for k, h in histories.items() if h is not None and "val_loss" in h}
     if histories:
         figure = plots.comparison_curves(histories)
-        plots.save(figure, directory / "plots" / "seed_curves.png")
+        plots.save(figure, directory / "plots" / SEED_CURVES)
     if not runs:
         return None
     links = [(run, run if (directory / run / "report.html").exists() else None) for run in runs]
