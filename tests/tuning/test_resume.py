@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -16,6 +17,7 @@ from tests.helpers import (
     REPO,
     cli_in_one_process,
     hold_lock,
+    kill_mid_run,
     run_cli,
     snapshot,
     start_toolkit,
@@ -398,6 +400,47 @@ def test_ctrl_c_in_the_final_training_leaves_its_run_named_in_sweep_json(
     with pytest.raises(toolkit.ToolkitError) as refused:
         toolkit.tune(resume=sweep, final_train=True)
     assert str(refused.value).endswith(f"resume it with: toolkit.resume('{run_dir}')")
+
+
+@pytest.mark.slow
+def test_a_final_training_killed_outright_is_named_in_sweep_json_and_resumed_not_retrained(
+    make_sweep_config, write_config, tmp_path
+):
+    """sweep.json named the final run only when it ended or was interrupted: after a SIGKILL
+    the completed sweep named none, and both --resume lines pointed at --final-train, which
+    trained a second final run from epoch 1 beside the killed one."""
+    config = make_sweep_config(max_trials=1)
+    config["training"]["epochs"] = 60
+    config["callbacks"]["early_stopping"] = False
+    out = tmp_path / "out"
+    config["output_dir"] = str(out)
+    process = start_toolkit("tune", write_config(config), "--final-train")
+    run_dir = kill_mid_run(out, process, after_epochs=2)
+    assert process.returncode == -signal.SIGKILL
+    (sweep,) = (out / "tiny-sweep").glob("sweep-*")
+    record = read_json(sweep / "sweep.json")
+    assert record["status"] == "completed"
+    assert record["final_run"] == {"run_dir": str(run_dir), "status": "running"}
+
+    def files() -> dict[str, tuple[int, int]]:
+        # The killed process's .lock is taken over and deleted by the next one, as always.
+        return {k: v for k, v in snapshot(out).items() if (out / k).is_file() and ".lock" not in k}
+
+    before = files()
+    expected = (
+        f"toolkit: error: {sweep}'s final run {run_dir} was killed; "
+        f"resume it with: toolkit train --resume {run_dir}\n"
+    )
+    for flags in (["--final-train"], []):
+        again = run_cli("tune", "--resume", sweep, *flags, cwd=tmp_path)
+        assert (again.returncode, again.stderr) == (2, expected), flags
+    assert files() == before  # no second final run, nothing rewritten
+
+    resumed = run_cli("train", "--resume", run_dir, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_json(run_dir / "run.json")["status"] == "completed"
+    assert len(pd.read_csv(run_dir / "history.csv")) == 60
+    assert [path for path in (out / "tiny-sweep").iterdir() if path != sweep] == [run_dir]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])

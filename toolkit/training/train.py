@@ -14,6 +14,7 @@ import math
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -472,6 +473,7 @@ def train(
     run_prefix: str = "",
     baselines: BaselineFit | None = None,
     deferred_plots: list | None = None,
+    on_created: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Train ``config`` into a new run directory.
 
@@ -481,6 +483,9 @@ def train(
     ``deferred_plots``: a list the run's plot drawing (still under way) is appended to
     instead of being waited for; whoever passes it calls ``join()`` on each later (a sweep,
     while its next trial trains).
+    ``on_created``: called with the run directory once its config and run.json are written,
+    before training: a sweep names its final run in sweep.json then, so a kill that gives it
+    no chance to later still leaves the run found.
     """
     data = check_before_run(config, data)
     base = output_dir or config.output_dir
@@ -505,6 +510,7 @@ def train(
                 verbose=verbose,
                 baselines=baselines,
                 deferred_plots=deferred_plots,
+                on_created=on_created,
             )
     except _OutOfMemoryBeforeTraining as error:
         # Made by this process moments ago, with nothing trained in it: a run that never
@@ -697,6 +703,7 @@ def _write_and_fit(
     verbose: int | None,
     baselines: BaselineFit | None,
     deferred_plots: list | None,
+    on_created: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """A new run's first files, then its training."""
     try:
@@ -716,6 +723,8 @@ def _write_and_fit(
         atomic_write_json(run.data_summary, describe(data.spec, data.rows))
     except OSError as error:
         raise ToolkitError(os_error_message(error, f"cannot write to {run.path}")) from None
+    if on_created is not None:
+        on_created(run.path)
     return _guarded_fit(
         config,
         run,

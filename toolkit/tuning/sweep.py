@@ -481,11 +481,16 @@ class SweepSession:
         planned = previous.get("max_trials", 0)
         complete = previous.get("status") == "completed" and config.tuner.max_trials <= planned
         final_run = previous.get("final_run") or {}
-        if complete and options.get("final_train") and _unfinished(final_run):
-            raise ToolkitError(
-                f"{path}'s final run was interrupted; resume it with: "
-                f"{resume_call(final_run['run_dir'])}"
+        stopped = _unfinished(final_run) if complete else None
+        if stopped:
+            # Without --final-train too: "train its best config with --final-train" started
+            # a second final run beside the one that stopped.
+            then = (
+                "wait for its process to end"
+                if stopped == "is still training"
+                else f"resume it with: {resume_call(final_run['run_dir'])}"
             )
+            raise ToolkitError(f"{path}'s final run {final_run['run_dir']} {stopped}; {then}")
         if complete and not options.get("final_train"):
             raise ToolkitError(
                 f"{path} already completed; nothing to resume: extend it with "
@@ -881,8 +886,16 @@ class SweepSession:
 
         config = load_config(self.records.best_config)
         self._log(f"final training of the best config: {self.records.best_config}")
+
+        def named(run_dir: Path) -> None:
+            # In sweep.json from its start: a SIGKILL in the final training left a completed
+            # sweep naming no final run, whose --final-train trained a second one beside it.
+            self.records.update_sweep(final_run={"run_dir": str(run_dir), "status": "running"})
+
         try:
-            result = train(config, output_dir=self.output_dir, verbose=self.verbose)
+            result = train(
+                config, output_dir=self.output_dir, verbose=self.verbose, on_created=named
+            )
         except RunInterrupted as interrupted:
             # The sweep is complete; its final run goes on with ``toolkit train --resume``,
             # and sweep.json must still say where that run is.
@@ -921,16 +934,22 @@ def _missing_folders(folder: Path) -> tuple[Path, ...]:
     return tuple(missing)
 
 
-def _unfinished(final_run: dict[str, Any]) -> bool:
-    """The sweep's final run stopped part-way and has not been resumed to its end since (its
-    own run.json says; sweep.json's status is what it was when the sweep let go of it)."""
-    if final_run.get("status") != "interrupted":
-        return False
+def _unfinished(final_run: dict[str, Any]) -> str | None:
+    """How the sweep's final run stopped part-way ("was interrupted", "was killed"), or None
+    when it did not or has been resumed to its end since (its own run.json says; sweep.json's
+    status is what it was when the sweep let go of it, "running" when it was killed)."""
+    if final_run.get("status") not in ("interrupted", "running"):
+        return None
     run_json = Path(final_run["run_dir"]) / "run.json"
     try:
-        return read_json(run_json).get("status") in ("interrupted", "running")
+        status = read_json(run_json).get("status")
     except (OSError, ValueError):
-        return False
+        return None
+    if status == "running":
+        return (
+            "is still training" if DirectoryLock.held_elsewhere(run_json.parent) else "was killed"
+        )
+    return "was interrupted" if status == "interrupted" else None
 
 
 @contextlib.contextmanager
