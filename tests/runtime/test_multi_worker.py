@@ -241,3 +241,66 @@ def test_without_tf_config_multi_worker_trains_in_this_process_alone(tmp_path, m
     record = run_record(last_line(result.stdout))
     assert record["status"] == "completed"
     assert record["strategy"] == "MultiWorkerMirroredStrategy" and record["replicas"] == 1
+
+
+def test_a_worker_given_the_chiefs_run_to_resume_is_pointed_at_its_own_copy(tmp_path, monkeypatch):
+    """The chief's "resume with: toolkit train --resume RUN", run on every task, sent worker 1
+    into the chief's directory: on a shared file system the chief's lock refused it (or, on
+    its own machine, there was no such folder), and the chief waited TOOLKIT_CLUSTER_WAIT
+    seconds for it before failing too. Each task resumes the run it wrote; a worker's is its
+    copy under $TMPDIR/toolkit-worker<N>-*, which the line now names at once."""
+    import shutil
+
+    from tests.helpers import REPO, run_cli, snapshot
+    from toolkit.training.multi_worker import refuse_the_chiefs_run_on_a_worker
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(runtime_config(distribute="multi_worker")))
+    trained = run_cli("train", config, "--output-dir", tmp_path / "out", timeout=120)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    chief_run = Path(last_line(trained.stdout))
+    # As a worker leaving mid-training leaves it: the chief's run failed, the worker's copy
+    # (the same files, under its own run id) in its temporary directory.
+    record = run_record(chief_run)
+    (chief_run / "run.json").write_text(json.dumps({**record, "status": "failed"}))
+    temp = tmp_path / "worker-tmp"
+    copy = temp / "toolkit-worker1-x1y2" / chief_run.parent.name / "20261207-000000-000000-abcd"
+    shutil.copytree(chief_run, copy)
+
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 1}}),
+        "TMPDIR": str(temp),
+        "TOOLKIT_CLUSTER_WAIT": "30",
+    }
+    before = snapshot(chief_run)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "toolkit", "train", "--resume", str(chief_run)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr == (
+        f"toolkit: error: {chief_run} is not this task's copy of the multi-worker run (worker 1 "
+        f"of TF_CONFIG writes its own under {temp}/toolkit-worker1-*/{chief_run.parent.name}/); "
+        "resume that copy on this task, with the same TF_CONFIG, while the chief resumes its "
+        f"run: the latest here is {copy}: toolkit train --resume {copy}\n"
+    )
+    assert time.monotonic() - started < 25  # no wait for a cluster
+    assert snapshot(chief_run) == before
+
+    # The copy it names is resumed as it is; the chief (worker 0) resumes its own run.
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    monkeypatch.setenv("TF_CONFIG", env["TF_CONFIG"])
+    refuse_the_chiefs_run_on_a_worker(copy)
+    chief = {"cluster": cluster, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(chief))
+    refuse_the_chiefs_run_on_a_worker(chief_run)

@@ -87,6 +87,46 @@ def worker_output_dir(output_dir: str | Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"toolkit-{current['type']}{current['index']}-"))
 
 
+def refuse_the_chiefs_run_on_a_worker(run_dir: Path) -> None:
+    """A ToolkitError when this process is a non-chief task of ``TF_CONFIG`` and ``run_dir``
+    is not one of its own copies (``$TMPDIR/toolkit-<task><N>-*/NAME/RUN``) but, say, the
+    chief's run directory: each task resumes the run it wrote. Given the chief's directory
+    (as the chief's "resume with" line names it), a worker found the chief holding its lock
+    on a shared file system, or no such folder on its own machine, and the chief waited for
+    it for TOOLKIT_CLUSTER_WAIT seconds before failing too."""
+    current = task()
+    if current is None or is_chief():
+        return
+    try:
+        import yaml
+
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        distributed = config["runtime"]["distribute"] == "multi_worker"
+        name = str(config["name"])
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+        return  # not a multi-worker run's config: the usual checks say what is wrong
+    prefix = f"toolkit-{current['type']}{current['index']}-"
+    if not distributed or run_dir.absolute().parent.parent.name.startswith(prefix):
+        return
+    from toolkit.errors import ToolkitError, resume_call
+
+    copies = sorted(
+        (path.parent for path in Path(tempfile.gettempdir()).glob(f"{prefix}*/{name}/*/run.json")),
+        key=lambda path: path.name,  # run ids sort by start time
+    )
+    where = f"{tempfile.gettempdir()}/{prefix}*/{name}/"
+    found = (
+        f"the latest here is {copies[-1]}: {resume_call(copies[-1])}"
+        if copies
+        else f"there is none under {where} on this machine, so start every task anew"
+    )
+    raise ToolkitError(
+        f"{run_dir} is not this task's copy of the multi-worker run ({current['type']} "
+        f"{current['index']} of TF_CONFIG writes its own under {where}); resume that copy on "
+        f"this task, with the same TF_CONFIG, while the chief resumes its run: {found}"
+    )
+
+
 def cluster_wait() -> float:
     """Seconds to wait for the cluster to form: ``TOOLKIT_CLUSTER_WAIT``, else 300."""
     from toolkit.errors import ToolkitError

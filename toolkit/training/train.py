@@ -776,6 +776,9 @@ def _run_directory_to_resume(run_dir: str | Path) -> RunDirectory:
             f"{held_runs_hint(run.path)}"
         )
     refuse_repeat_group(run)
+    from toolkit.training.multi_worker import refuse_the_chiefs_run_on_a_worker
+
+    refuse_the_chiefs_run_on_a_worker(run.path)  # before the lock, which the chief holds
     return run
 
 
