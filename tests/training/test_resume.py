@@ -595,3 +595,30 @@ def test_a_run_killed_once_its_model_is_saved_predicts_with_its_calibration(
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "killed.csv"), expected)
     conformal = json.loads((run_dir / "conformal.json").read_text())
     assert conformal  # fitted, so the intervals above are the conformal ones
+
+
+def test_a_run_killed_before_its_preprocessing_was_written_says_how_to_continue(
+    write_config, tmp_path
+):
+    """A run killed in its first moments (config.yaml and run.json written, preprocessing.json
+    not yet) made evaluate and predict say only "RUN has no preprocessing.json", where every
+    other killed run names why and the command that continues it."""
+    from tests.helpers import run_cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(write_config(tiny_config()).read_text())
+    (run / "run.json").write_text(json.dumps({"status": "running", "started": "x"}))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("x0,x1,x2,x3\n1,2,3,4\n")
+    expected = (
+        f"toolkit: error: {run} has no model.keras: its training was killed before the end; "
+        f"toolkit train --resume {run} continues it\n"
+    )
+    for args in (
+        ["evaluate", run],
+        ["predict", run, "--input", rows, "--output", tmp_path / "p.csv"],
+    ):
+        result = run_cli(*args)
+        assert (result.returncode, result.stderr) == (2, expected), args
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "run.json"]

@@ -187,6 +187,12 @@ class Run:
         from toolkit.data.preprocessing import FeatureSpec
 
         if not self._run.preprocessing.exists():
+            if not self._run.model.exists():
+                # A run killed in its first moments (before preprocessing.json): why, and
+                # the command that continues it, as for any run without its model.
+                from toolkit.runs import no_model_message
+
+                raise ToolkitError(no_model_message(self._run))
             raise ToolkitError(f"{self.path} has no preprocessing.json")
         return FeatureSpec.from_json(self._run.preprocessing.read_text(encoding="utf-8"))
 
