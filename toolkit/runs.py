@@ -438,6 +438,21 @@ def drop_stale_reports(directory: Path) -> None:
         (Path(directory) / name).unlink(missing_ok=True)
 
 
+# What ``atomic_write`` names its temporary file (``.tmp-<12 hex digits>-<name>``); a
+# predict output's ``.tmp-locked-...`` is not one (its writer may be alive, and holds it).
+_STALE_TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{12}-")
+
+
+def drop_stale_temporaries(directory: Path) -> None:
+    """Delete the temporary files of atomic writes that a killed process left in a run
+    directory (``.tmp-<random>-conformal.json`` beside the conformal.json written once it
+    resumed). Called under the run's lock, so no live writer of the run owns one."""
+    for path in Path(directory).rglob(".tmp-*"):
+        if _STALE_TEMPORARY.match(path.name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 def new_run_id() -> str:
     """Sortable by start time; the random suffix keeps simultaneous runs apart."""
     now = dt.datetime.now(dt.UTC)

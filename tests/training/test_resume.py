@@ -108,10 +108,19 @@ def test_a_run_in_use_is_not_resumed_twice_and_a_killed_holder_releases_it(
         holder.kill()  # SIGKILL: the kernel drops its lock
         holder.wait(timeout=30)
 
+    # What a kill during an atomic write leaves: its temporary file. They stayed for good,
+    # beside the file the resumed run wrote; a predict output's locked one is not the run's.
+    stale = [run_dir / ".tmp-0123456789ab-metrics.json", run_dir / "plots/.tmp-a1b2c3d4e5f6-x.png"]
+    predicting = run_dir / ".tmp-locked-0123456789ab-predictions.csv"
+    for path in [*stale, predicting]:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("half")
+
     resumed = cli("train", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     assert not (run_dir / LOCK_FILE).exists()  # the killed holders' file, taken over, deleted
+    assert not any(path.exists() for path in stale) and predicting.exists()
 
 
 @pytest.fixture(scope="module")

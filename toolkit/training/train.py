@@ -47,6 +47,7 @@ from toolkit.runs import (
     create_run_directory,
     disk_full_message,
     drop_stale_reports,
+    drop_stale_temporaries,
     held_runs_hint,
     is_retired_attempt,
     os_error_message,
@@ -817,6 +818,7 @@ def _resume_checked(checked: CheckedResume, *, verbose: int | None) -> RunResult
     check_model_fits(config, data.spec, resuming=True)  # a machine with less memory, say
     _form_cluster(config)  # a peer that never comes leaves run.json as it was
     drop_stale_reports(run.path)
+    drop_stale_temporaries(run.path)
     return _guarded_fit(config, run, data, verbose=verbose, resuming=True)
 
 
