@@ -1,5 +1,6 @@
-"""Temperature scaling's fitting rule on small validation splits (issue #16): does T hold on
-the test split?
+"""Temperature scaling's fitting rules on small validation splits, scored on the test split.
+
+Issue #16: does a T fitted on a validation split with few mistakes hold on the test split?
 
 ``collect`` trains a shipped classifier config (binary.yaml, multiclass.yaml) once per table
 and seed (the seed also draws the split) and saves the validation and test outputs at T = 1
