@@ -509,6 +509,14 @@ CASES: list[Any] = [
         ),
         id="binary-target-with-three-classes",
     ),
+    pytest.param(  # was "found 1: x" and no word of why or what to do
+        lambda d: {"data.source": _csv(d, _frame().assign(target="x")), "model.task": "binary"},
+        (
+            "task 'binary' needs exactly 2 classes in target 'target', found 1: x; check that no "
+            "filter upstream dropped the other class and that data.target names the label column",
+        ),
+        id="binary-target-with-one-class",
+    ),
     pytest.param(
         lambda d: {
             "data.source": _csv(d, _frame().assign(target=["x"] * 60 + ["y"] * 59 + ["z"])),

@@ -1018,7 +1018,10 @@ def classes_target(
             if quantity
             else f"; for {len(classes)} classes set model.task: multiclass"
             if len(classes) > 2
-            else ""
+            # One class is rarely the data's truth: rows of the other were filtered out
+            # upstream, or data.target names a column that is not the label.
+            else "; check that no filter upstream dropped the other class and that data.target "
+            "names the label column"
         )
         raise DataError(
             f"task 'binary' needs exactly 2 classes in target '{name}', found {len(classes)}: "
