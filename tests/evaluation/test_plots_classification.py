@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -96,11 +98,25 @@ def test_confusion_matrix_rates_counts_and_accuracy():
     counts = np.array([[50, 10], [5, 35]])
     ax = plots.confusion_matrix(counts, ["no", "yes"]).axes[0]
     np.testing.assert_allclose(ax.images[0].get_array(), counts / counts.sum(axis=1, keepdims=True))
-    assert [t.get_text() for t in ax.texts] == ["50\n83%", "10\n17%", "5\n12%", "35\n88%"]
+    assert [t.get_text() for t in ax.texts] == ["50\n83%", "10\n17%", "5\n13%", "35\n88%"]
     assert ax.get_title() == "Confusion matrix (accuracy 85.0%, n = 100)"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["no", "yes"]
     empty_row = plots.confusion_matrix(np.diag([5, 6, 0]), ["a", "b", "c"]).axes[0]
     assert empty_row.images[0].get_array()[2].tolist() == [0, 0, 0]
+
+
+def test_confusion_matrix_percentages_round_half_up():
+    """5 of 40 showed as 12% (Python's ':.0%' rounds a half to even); 29 of 200 is 14.4999...%
+    in floats. Checked against exact decimal arithmetic rounded half up."""
+    counts = np.array([[1, 7, 0], [29, 171, 0], [1, 1, 2]])
+    ax = plots.confusion_matrix(counts, ["a", "b", "c"]).axes[0]
+    expected = []
+    for row in counts.tolist():
+        for count in row:
+            percent = Decimal(count) * 100 / Decimal(sum(row))
+            expected.append(f"{count}\n{percent.quantize(Decimal(1), ROUND_HALF_UP)}%")
+    assert expected[:4] == ["1\n13%", "7\n88%", "0\n0%", "29\n15%"]  # the halves in question
+    assert [t.get_text() for t in ax.texts] == expected
 
 
 def test_classification_plots_leave_out_nan_scores(binary, tmp_path):
