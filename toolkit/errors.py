@@ -205,6 +205,32 @@ class RunInterrupted(ToolkitError):
         return f"interrupted; resume with: toolkit {self.command} --resume {self.path}"
 
 
+class WorkerInterrupted(RunInterrupted):
+    """Ctrl-C or SIGTERM of a distributed sweep's worker: its line names the command that
+    rejoins the sweep. ``toolkit tune --resume SWEEP`` alone, as a chief or single process is
+    told, is not a worker's: without ``--role worker`` and the chief's address it resumes the
+    sweep as a single process, beside the chief still running it."""
+
+    def __init__(self, path: object, *, address: str, port: str):
+        port_value: object = int(port) if port.isdigit() else port
+        ToolkitError.__init__(
+            self,
+            "interrupted; rejoin the sweep with: toolkit.tune(role='worker', "
+            f"chief_address={address!r}, chief_port={port_value!r}, sweep_dir={str(path)!r})",
+        )
+        self.path = path
+        self.command = "tune"
+        self.address = address
+        self.port = port
+
+    def command_line(self) -> str:
+        import shlex
+
+        rejoin = ["toolkit", "tune", "--role", "worker", "--chief-address", self.address]
+        rejoin += ["--chief-port", self.port, "--sweep-dir", str(self.path)]
+        return f"interrupted; rejoin the sweep with: {shlex.join(rejoin)}"
+
+
 class GroupInterrupted(RunInterrupted):
     """Ctrl-C during a ``--repeat`` group: the group is marked interrupted, and ``--resume``
     of the group finishes it (the seed run it stopped in continues from its last epoch)."""

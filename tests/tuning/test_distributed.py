@@ -353,3 +353,101 @@ def test_a_worker_waits_for_a_chief_that_beats_but_does_not_serve_yet(monkeypatc
     with pytest.raises(ChiefLost):  # lost for good: later calls fail at once
         client.stub.GetSpace(protos.get_service().GetSpaceRequest())
     assert len(checks) == 4
+
+
+def test_a_worker_whose_chief_is_gone_fails_with_exit_code_1_not_a_usage_error(tmp_path):
+    """A worker whose chief did not answer exited 2, the code of a user's mistake; a lost
+    chief fails the worker's part as a lost peer fails a run: one line, exit code 1."""
+    from toolkit.tuning.sweep import Role, SweepSession
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(sweep_config(tmp_path, worker_timeout=2), sort_keys=False))
+    sweep = tmp_path / "shared-sweep"
+    SweepSession.open(path, role=Role("single"), sweep_dir=sweep).release()  # the chief's files
+    port = free_port()  # no chief serves on it
+    worker = _tune(
+        "--role", "worker", "--worker-id", "a", "--chief-port", port, "--sweep-dir", sweep,
+        cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _, stderr = worker.communicate(timeout=180)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 1, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        f"toolkit: error: worker worker-a: the chief at 127.0.0.1:{port} did not answer within "
+        "2 s (tuner.worker_timeout); is it running?"
+    )
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_an_interrupted_worker_names_the_command_that_rejoins_and_it_does(tmp_path):
+    """Ctrl-C in a worker said "resume with: toolkit tune --resume SWEEP", which without
+    --role worker and the chief's port is not a worker's command. The line it prints now is
+    run as it is, and that worker finishes the sweep with the chief."""
+    import shlex
+
+    config = sweep_config(tmp_path, max_trials=2, worker_timeout=15)
+    config["training"]["epochs"] = 100  # a trial of a few seconds, to be interrupted inside
+    config["callbacks"]["early_stopping"] = False
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    port, sweep = free_port(), tmp_path / "shared-sweep"
+    chief = _tune(path, "--role", "chief", "--chief-port", port, "--sweep-dir", sweep, cwd=tmp_path)
+    worker = _tune(
+        path, "--role", "worker", "--worker-id", "a", "--chief-port", port, "--sweep-dir", sweep,
+        cwd=tmp_path,
+    )  # fmt: skip
+    rejoined = None
+    try:
+        _wait_for(
+            lambda: any(
+                len(p.read_text().splitlines()) > 2
+                for p in sweep.glob("trials/tiny-sweep/trial-0-*/history.csv")
+            ),
+            timeout=180,
+            what="worker a training trial 0",
+            processes=(chief, worker),
+        )
+        worker.send_signal(signal.SIGINT)
+        _, stderr = worker.communicate(timeout=120)
+        assert worker.returncode == 130, stderr[-2000:]
+        last = stderr.strip().splitlines()[-1]
+        expected = (
+            f"toolkit tune --role worker --chief-address 127.0.0.1 --chief-port {port} "
+            f"--sweep-dir {shlex.quote(str(sweep))}"
+        )
+        assert last == f"toolkit: interrupted; rejoin the sweep with: {expected}"
+        command = shlex.split(last.split(": ", 2)[2])
+        assert command[:2] == ["toolkit", "tune"]
+        rejoined = _tune(*command[2:], cwd=tmp_path)
+        outputs = {}
+        for name, process in (("chief", chief), ("rejoined", rejoined)):
+            outputs[name] = (*process.communicate(timeout=300), process.returncode)
+    finally:
+        for process in (chief, worker, rejoined):
+            if process is not None and process.poll() is None:
+                process.kill()
+    for name, (_, stderr, code) in outputs.items():
+        assert code == 0, f"{name} exited {code}:\n{stderr[-3000:]}"
+    rows = read_trials(sweep)
+    assert sorted(row["trial_id"] for row in rows) == ["0", "1"]
+    assert {row["status"] for row in rows} == {"completed"}
+    assert read_json(sweep / "sweep.json")["status"] == "completed"
+
+
+def test_an_interrupted_worker_in_python_is_told_the_call_that_rejoins():
+    """From Python the same worker is told the ``toolkit.tune`` call, keywords and all."""
+    from toolkit.errors import WorkerInterrupted
+
+    error = WorkerInterrupted(Path("/shared/my sweep"), address="10.0.0.1", port="8000")
+    assert str(error) == (
+        "interrupted; rejoin the sweep with: toolkit.tune(role='worker', "
+        "chief_address='10.0.0.1', chief_port=8000, sweep_dir='/shared/my sweep')"
+    )
+    assert error.command_line() == (
+        "interrupted; rejoin the sweep with: toolkit tune --role worker --chief-address "
+        "10.0.0.1 --chief-port 8000 --sweep-dir '/shared/my sweep'"
+    )

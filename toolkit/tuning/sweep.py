@@ -40,8 +40,10 @@ from toolkit.config.schema import ExperimentConfig
 from toolkit.environment import TUNER_ENV, restored_environment
 from toolkit.errors import (
     ConfigError,
+    RunFailed,
     RunInterrupted,
     ToolkitError,
+    WorkerInterrupted,
     from_command_line,
     option,
     resume_call,
@@ -641,7 +643,10 @@ class SweepSession:
         path = self.records.path
         if self.role.kind != "worker":
             self._discard_if_new()
-        if self.role.kind == "worker" or not path.exists():
+        if self.role.kind == "worker":
+            self.release()
+            raise self._interrupted() from None
+        if not path.exists():
             self.release()
             raise KeyboardInterrupt
         self.records.refresh()
@@ -649,6 +654,14 @@ class SweepSession:
             self.records.update_sweep(status="interrupted", ended=utc_now(), reason="interrupted")
         self.release()
         raise RunInterrupted(path, command="tune") from None
+
+    def _interrupted(self) -> RunInterrupted:
+        """What an interrupted sweep raises: a worker's names the command that rejoins it."""
+        if self.role.kind == "worker":
+            return WorkerInterrupted(
+                self.records.path, address=self.role.address or "", port=self.role.port or ""
+            )
+        return RunInterrupted(self.records.path, command="tune")
 
     def release(self) -> None:
         """Let other processes resume the sweep, and (a worker) stop its heartbeat; ``run``
@@ -796,9 +809,11 @@ class SweepSession:
                 self.records.update_sweep(
                     status="interrupted", ended=utc_now(), reason="interrupted"
                 )
-            raise RunInterrupted(self.records.path, command="tune") from None
+            raise self._interrupted() from None
         except ChiefLost as error:
-            raise ToolkitError(f"worker {self.role.tuner_id}: {error}") from None
+            # Not a user mistake (exit code 2): the chief stopped or its host went away,
+            # as a multi-worker peer lost fails a run (exit code 1).
+            raise RunFailed(f"worker {self.role.tuner_id}: {error}") from None
         except BaseException as error:
             if self.role.kind != "worker":
                 self.records.update_sweep(
