@@ -150,3 +150,44 @@ def test_a_streamed_identifier_beyond_the_counted_values_is_named(tmp_path):
     warnings = _identifier_warnings(statistics.spec(), statistics.rows)
     assert [w.split("'")[1] for w in warnings] == ["id"], warnings
     assert warnings[0].startswith("column 'id' has a different value in each of the 20000 ")
+
+
+def test_a_numeric_row_number_is_named_streamed_as_in_memory(tmp_path):
+    """Streamed, a whole-number id column was taken in with no word, while the same table in
+    memory named it. Across two shards, the id (a permutation of 500..619) is named alike both
+    ways; a column with the count, minimum, maximum, sum and sum of squares of a range but a
+    repeat in it (1..120 with 5, 6, 7, 10 swapped for 4, 7, 8, 9) is named by neither."""
+    n = 120
+    rng = np.random.default_rng(3)
+    near = np.arange(1, n + 1)
+    near[[4, 5, 6, 9]] = [4, 7, 8, 9]
+    assert near.sum() == np.arange(1, n + 1).sum()
+    assert (near**2).sum() == (np.arange(1, n + 1) ** 2).sum()
+    assert np.unique(near).size < n and near.min() == 1 and near.max() == n
+    frame = pd.DataFrame(
+        {
+            "row_id": rng.permutation(np.arange(500, 500 + n)),
+            "near": rng.permutation(near),
+            "x": rng.normal(size=n),
+        }
+    )
+    frame["target"] = 2.0 * frame["x"] + rng.normal(size=n)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    frame.iloc[:70].to_csv(shards / "part-0.csv", index=False)
+    frame.iloc[70:].to_csv(shards / "part-1.csv", index=False)
+    expected = [
+        "column 'row_id' holds each whole number from 500 to 619 once (a row number or an "
+        "id?): as a feature the model reads it as a quantity, can learn the row order, and new "
+        "rows' ids lie outside what it saw; leave it out with data.features"
+    ]
+    for streaming in (False, True):
+        config = tiny_config(
+            data={"source": str(shards), "streaming": streaming}, training=ONE_EPOCH
+        )
+        config["data"].pop("synthetic")
+        run = toolkit.train(config, output_dir=tmp_path / f"runs-{streaming}", verbose=0)
+        assert run.status == "completed"
+        record = json.loads((run.path / "run.json").read_text())
+        assert record["data"].get("streaming", False) is streaming
+        assert run.warnings == expected, (streaming, run.warnings)

@@ -585,13 +585,19 @@ def numeric_identifier_warnings(frame: pd.DataFrame, spec: FeatureSpec) -> list[
             continue
         numbers = numbers.astype(np.float64, copy=False)
         if np.all(numbers == np.round(numbers)) and np.unique(numbers).size == len(numbers):
-            lines.append(
-                f"column '{feature.name}' holds each whole number from {low:.0f} to "
-                f"{high:.0f} once (a row number or an id?): as a feature the model reads it "
-                "as a quantity, can learn the row order, and new rows' ids lie outside what "
-                "it saw; leave it out with data.features"
-            )
+            lines.append(numeric_identifier_line(feature.name, low, high))
     return lines
+
+
+def numeric_identifier_line(column: str, low: float, high: float) -> str:
+    """``numeric_identifier_warnings``' line for ``column`` holding each whole number from
+    ``low`` to ``high`` once (shared with the streamed pass, so both word it alike)."""
+    return (
+        f"column '{column}' holds each whole number from {low:.0f} to "
+        f"{high:.0f} once (a row number or an id?): as a feature the model reads it "
+        "as a quantity, can learn the row order, and new rows' ids lie outside what "
+        "it saw; leave it out with data.features"
+    )
 
 
 # Constant feature columns a warning names at most; the rest are counted.

@@ -301,6 +301,8 @@ class ShardSource(Source):
                     key_sizes,
                 )
                 warnings = [warning] if warning else []
+            if spec is None:
+                warnings += statistics.identifier_warnings()
         fitted = spec or statistics.spec()
         if spec is None:
             from toolkit.data.preprocessing import constant_feature_warning
@@ -394,6 +396,7 @@ class ShardSource(Source):
                 codes = selections["train"].codes(rows, shard.name)
             if key_sizes is not None:
                 key_sizes.update(rows.series(config.split_key))
+            statistics.observe(rows)
             for name in wanted:
                 if name in held_out:
                     continue

@@ -20,6 +20,7 @@ from toolkit.config.schema import DataConfig
 from toolkit.data.preprocessing import (
     FLOAT32_MAX,
     MISSING_TOKEN,
+    NUMERIC_IDENTIFIER_ROWS,
     NUMERIC_SHARE,
     CategoricalFeature,
     FeatureSpec,
@@ -42,6 +43,7 @@ from toolkit.data.preprocessing import (
     missing_targets,
     no_values,
     numbers_remedy,
+    numeric_identifier_line,
     numeric_target,
     row_number,
     thousands_remedy,
@@ -100,6 +102,69 @@ class Moments:
         """Population standard deviation (ddof 0, as the in-memory fit)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.sqrt(np.where(self.count > 0, self.m2 / self.count, 0.0))
+
+
+def _mixed(values: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer of int64 ``values``, as uint64 (wrapping arithmetic): a
+    value's 64-bit hash, summed by ``RangeCheck`` into a hash of the multiset."""
+    z = values.view(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+# Whole numbers beyond this are not taken as ids (int64 holds them, with room to add).
+_WHOLE_LIMIT = 2.0**62
+# Numbers of a range hashed at a time when the range is checked.
+_RANGE_CHUNK = 1 << 20
+
+
+class RangeCheck:
+    """Whether a numeric column holds each whole number from its minimum to its maximum
+    exactly once, told in one pass in fixed memory (as ``numeric_identifier_warnings`` tells
+    it in memory with ``np.unique``). Count, minimum and maximum pin down the span; the sum
+    and the sum of squares do not pin down a permutation ({4, 7, 8, 9} has the sum and the
+    squares of {5, 6, 7, 10}), so the check sums a 64-bit hash of every value (mod 2**64) and
+    compares it at the end with that of low..high: a multiset with a repeat matches it with
+    probability about 2**-64."""
+
+    def __init__(self) -> None:
+        self.possible = True
+        self.count = 0
+        self.low = math.inf
+        self.high = -math.inf
+        self.hashed = 0  # a Python int mod 2**64 (NumPy's scalars warn when they wrap)
+
+    def update(self, numbers: np.ndarray | None) -> None:
+        """Add a chunk of a column as float64 (None: not numbers, which rules it out)."""
+        if not self.possible or numbers is None or not len(numbers):
+            self.possible = self.possible and numbers is not None
+            return
+        low, high = float(numbers.min()), float(numbers.max())  # NaN when one is missing
+        if not (low > -_WHOLE_LIMIT and high < _WHOLE_LIMIT):
+            self.possible = False
+            return
+        whole = numbers.astype(np.int64)
+        if not np.array_equal(whole, numbers):
+            self.possible = False
+            return
+        self.count += len(numbers)
+        self.low, self.high = min(self.low, low), max(self.high, high)
+        if self.high - self.low + 1 < self.count:  # more rows than the span: a repeat
+            self.possible = False
+            return
+        self.hashed = (self.hashed + int(_mixed(whole).sum(dtype=np.uint64))) % 2**64
+
+    def is_range(self) -> bool:
+        """True when the column held each whole number from ``low`` to ``high`` once."""
+        if not self.possible or not self.count or self.high - self.low + 1 != self.count:
+            return False
+        expected = 0
+        for start in range(int(self.low), int(self.high) + 1, _RANGE_CHUNK):
+            stop = min(start + _RANGE_CHUNK, int(self.high) + 1)
+            hashed = _mixed(np.arange(start, stop, dtype=np.int64)).sum(dtype=np.uint64)
+            expected = (expected + int(hashed)) % 2**64
+        return expected == self.hashed
 
 
 # Hashes a DistinctSketch keeps: its estimate is off by about 1/sqrt(k), 1.6%.
@@ -200,6 +265,10 @@ class StatisticsAccumulator:
         # a 0/1 target is named as in memory (two_valued_target_warning).
         self.target_values: set[float] | None = set()
         self.rows = 0
+        # Every row of data.source, not only the training rows: the in-memory warning looks
+        # at the whole table (numeric_identifier_warnings).
+        self.ranges = {c: RangeCheck() for c in self.numeric}
+        self.all_rows = 0
 
     def update(
         self, frame: pd.DataFrame | Rows, *, what: str, keep: np.ndarray | None = None
@@ -278,6 +347,37 @@ class StatisticsAccumulator:
             self.label_type = joined_label_type(
                 self.label_type, label_type(pd.Series(pd.unique(target)), list(counts))
             )
+
+    def observe(self, rows: Rows) -> None:
+        """Add every row of a chunk of data.source (whatever its split) to the checks of
+        ``identifier_warnings``."""
+        self.all_rows += len(rows)
+        for column, check in self.ranges.items():
+            if not check.possible:
+                continue
+            numbers = _arrow_numbers(rows.column(column))
+            if numbers is None:
+                # Text in a shard whose column is numbers elsewhere (parsed, as in memory);
+                # True/False is not a number to the in-memory check.
+                values = rows.series(column)
+                if pd.api.types.is_bool_dtype(values):
+                    numbers = None
+                else:
+                    numbers = pd.to_numeric(values, errors="coerce").to_numpy(
+                        dtype=np.float64, na_value=np.nan
+                    )
+            check.update(numbers)
+
+    def identifier_warnings(self) -> list[str]:
+        """The in-memory ``numeric_identifier_warnings`` of data.source's rows: one line per
+        numeric feature holding each whole number of a range once."""
+        if self.all_rows < NUMERIC_IDENTIFIER_ROWS:
+            return []
+        return [
+            numeric_identifier_line(column, check.low, check.high)
+            for column, check in self.ranges.items()
+            if check.is_range()
+        ]
 
     def _kept_numbers(self, rows: Rows, keep: np.ndarray) -> np.ndarray | None:
         """The numeric features of the rows ``keep`` picks, as ``update`` fills its matrix
