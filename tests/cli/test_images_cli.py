@@ -274,7 +274,7 @@ def test_a_glob_of_images_is_predicted_as_its_files(folder_run, folder_answers):
     mixed = results["mixed glob"]
     assert mixed.returncode == 2 and not (base / "mixed" / "q.csv").exists()
     assert mixed.stderr.strip().splitlines() == [
-        "toolkit: error: --input file new/* matches image files and 1 other file "
+        "toolkit: error: --input new/* matches image files and 1 other file "
         "(new/notes.txt); give a glob of images only"
     ]
 

@@ -90,6 +90,7 @@ def streamed_answers(
             ("infinite target", "broken-target"),
             ("p.csv", "reordered-csv"),
             ("p.parquet", "reordered-parquet"),
+            ("no tables", "no-tables"),
         )
     }
     whole = folders["whole"]
@@ -121,6 +122,15 @@ def streamed_answers(
             ["predict", run_dir, "--input", rows, "--output", folder / output],
             folder,
         )
+    # A folder without a table in it, named by the message of each command.
+    nothing = folders["no tables"]
+    (nothing / "new").mkdir()
+    (nothing / "new" / "notes.txt").write_text("not a table\n")
+    calls["no tables predict"] = (
+        ["predict", run_dir, "--input", nothing / "new", "--output", nothing / "p.csv"],
+        nothing,
+    )
+    calls["no tables evaluate"] = (["evaluate", run_dir, "--data", nothing / "new"], nothing)
     answers = cli_in_one_process(*calls.values())
     return {name: (answer, calls[name][1]) for name, answer in zip(calls, answers, strict=True)}
 
@@ -193,12 +203,15 @@ def test_evaluate_and_predict_refuse_an_infinite_value_in_shards(streamed_answer
         f"shard {shards / 'part-01.csv'}",
         f"column '{column}' has infinite values (rows 101, 131)",
     )
+    assert result.stderr.startswith(f"toolkit: error: --data shard {shards / 'part-01.csv'}")
     if column == "a":
-        assert_one_line_error(
+        line = assert_one_line_error(
             predicted,
             f"shard {shards / 'part-01.csv'}",
             "column 'a' has infinite values (rows 101, 131)",
         )
+        # Worded as --data's and data.source's: it read "--input file shard ...".
+        assert line.startswith(f"toolkit: error: --input shard {shards / 'part-01.csv'}"), line
         assert not output.exists() and not list(folder.glob(".tmp-*")), "half-written"
     else:  # predict reads no target: an inf there is another column's value, carried
         assert predicted.returncode == 0, predicted.stderr
@@ -738,3 +751,17 @@ def test_two_workers_each_read_their_own_shard_files(tmp_path):
         strict=True,
     ):
         np.testing.assert_array_equal(a, b)
+
+
+def test_predict_names_a_folder_as_evaluate_does(streamed_answers):
+    """``predict --input new/`` on a folder holding no table said "--input file directory
+    new/ holds no .csv or .parquet files"; it is "--input directory new/", as evaluate's
+    "--data directory new/" and data.source's lines."""
+    from tests.reliability._support import assert_one_line_error
+
+    predicted, folder = streamed_answers["no tables predict"]
+    evaluated, _ = streamed_answers["no tables evaluate"]
+    for result, flag in ((predicted, "--input"), (evaluated, "--data")):
+        line = assert_one_line_error(result, "holds no .csv or .parquet files")
+        assert line.startswith(f"toolkit: error: {flag} directory {folder / 'new'} "), line
+    assert not (folder / "p.csv").exists()

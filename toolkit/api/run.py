@@ -326,8 +326,14 @@ class Run:
         Values training never saw (new categories, missing numbers) are scored, and each
         column that held some is an ``InputWarning``."""
         from toolkit.data.input_audit import InputAudit, InputWarning
+        from toolkit.data.streaming.files import is_shard_set
         from toolkit.evaluation.predict import is_parquet, write_predictions
 
+        if is_shard_set(str(data)):
+            # "--input file" names one file; a set is named as data.source's and --data's
+            # are: "--input shard part-1.csv", "--input directory new/", not "--input file
+            # shard part-1.csv".
+            label = label.removesuffix(" file")
         config = with_mc_samples(self.config, mc_samples)
         output = _prediction_file(Path(output))
         _check_not_input(data, output)
