@@ -398,6 +398,16 @@ def _a_column_only_the_first_shard_holds(folder: Path) -> dict:
     return config
 
 
+def _a_column_only_a_later_shard_holds(folder: Path, *, streaming: bool) -> dict:
+    frame = _table(600)
+    source = _write_shards(frame, folder / "shards")
+    later = frame.iloc[200:400].assign(note=1.0)
+    later.to_parquet(folder / "shards" / "part-01.parquet", index=False)
+    config = _streamed_config(source)
+    config["data"]["streaming"] = streaming
+    return config
+
+
 def _key_as_text_in_a_later_shard(folder: Path, value: str | None = None) -> dict:
     """data.split_key 'id' as numbers in part-00 and part-02, as the same digits in text in
     part-01 (a Parquet export that wrote it as strings); its first row ``value``, if given."""
@@ -454,6 +464,12 @@ REFUSED = {
     },
     "column-only-in-the-first": _a_column_only_the_first_shard_holds,
     "key-as-text-later": _key_as_text_in_a_later_shard,
+    **{
+        f"column-only-in-a-later-{how}": lambda d, how=how: _a_column_only_a_later_shard_holds(
+            d, streaming=how == "streamed"
+        )
+        for how in ("streamed", "in-memory")
+    },
     **{
         f"csv-in-memory-{column}": lambda d, column=column: _csv_shards_of_two_kinds(d, column)
         for column in ("colour", "a")
@@ -631,6 +647,27 @@ def test_a_column_only_the_first_shard_holds_is_traced_to_it(refused):
     assert f"the columns of the first shard, {first}" in lines[0]
     assert "list them in data.features" in lines[0]  # what to do
     assert not (folder / "out").exists() or not list((folder / "out").rglob("run.json"))
+
+
+def test_a_later_shard_with_an_extra_column_is_refused_streamed_as_in_memory(refused):
+    """A later shard holding a column the first does not was refused loaded whole ("unlike
+    the first shard") but read past when streamed: the same shards trained or not depending
+    on data.streaming. Both refuse it, in the same line, naming the shard and the column."""
+    from tests.reliability._support import assert_nothing_written, assert_one_line_error
+
+    lines = []
+    for how in ("streamed", "in-memory"):
+        result, folder = refused[f"column-only-in-a-later-{how}"]
+        shards = folder / "shards"
+        lines.append(
+            assert_one_line_error(
+                result,
+                f"data.source shard {shards / 'part-01.parquet'} has columns",
+                f"unlike the first shard, {shards / 'part-00.parquet'} (extra note)",
+            ).replace(str(folder), "<folder>")
+        )
+        assert_nothing_written(folder / "out")
+    assert lines[0] == lines[1]
 
 
 @pytest.mark.slow

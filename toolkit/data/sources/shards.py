@@ -200,7 +200,7 @@ class ShardSource(Source):
     ) -> ShardSet:
         """The shard set at ``location``, checked: every shard holds the ``needed`` columns,
         each with one kind of value across the shards (and ``main``'s, for held-out sets)."""
-        from toolkit.data.streaming.files import check_column_kinds
+        from toolkit.data.streaming.files import check_column_kinds, check_same_columns
         from toolkit.data.streaming.reader import open_shard_set
 
         config = self.config
@@ -213,6 +213,15 @@ class ShardSource(Source):
             label=label,
             types=types,
             notes=notes,
+        )
+        # Every shard holds the first one's columns and no others, as in memory and for
+        # predict: a later shard's extra column was read past, so the same shards trained
+        # streamed and were refused loaded whole (and with data.features: null, a column
+        # a later export added was left out without a word).
+        check_same_columns(
+            [shard.path for shard in shard_set.shards],
+            [shard.columns for shard in shard_set.shards],
+            label,
         )
         check_column_kinds(
             shard_set.shards,
