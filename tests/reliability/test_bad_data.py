@@ -167,7 +167,12 @@ def _one_class(d: Path, streaming: bool = False) -> dict[str, Any]:
     }
 
 
-ONE_CLASS = "task 'multiclass' needs at least 2 classes in target 'kind', found 1: oak"
+# Named with the likely causes, as the binary refusal names them: "found 1: oak" said nothing
+# of why or what to do.
+ONE_CLASS = (
+    "task 'multiclass' needs at least 2 classes in target 'kind', found 1: oak; check that no "
+    "filter upstream dropped the other classes and that data.target names the label column"
+)
 
 
 def _amounts(d: Path, streaming: bool = False) -> dict[str, Any]:

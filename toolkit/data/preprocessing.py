@@ -1040,7 +1040,8 @@ def classes_target(
         # column and which class (a file of one class, the others in another file).
         raise DataError(
             f"task 'multiclass' needs at least 2 classes in target '{name}', found "
-            f"{len(classes)}: {', '.join(classes)}"
+            f"{len(classes)}: {', '.join(classes)}; check that no filter upstream dropped the "
+            "other classes and that data.target names the label column"
         )
     if task == "binary" and positive is not None:
         if positive not in classes:
